@@ -1,0 +1,111 @@
+// swift-tools-version:6.1
+// Hallwatch — open firmware for a school building's network video recorder.
+// Dependencies point one way: C system libraries → HallwatchCore → domain libraries → executables.
+import PackageDescription
+
+let package = Package(
+    name: "Hallwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hallwatch-capture", targets: ["hallwatch-capture"]),
+        .executable(name: "hallwatch-recorder", targets: ["hallwatch-recorder"]),
+        .executable(name: "hallwatch-simcam", targets: ["hallwatch-simcam"]),
+        .executable(name: "hallwatchctl", targets: ["hallwatchctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries from Debian's -dev packages
+        .systemLibrary(
+            name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev"])]),
+        .systemLibrary(
+            name: "CGStreamer", path: "Sources/CGStreamer", pkgConfig: "gstreamer-rtsp-server-1.0",
+            providers: [.apt(["libgstrtspserver-1.0-dev", "libgstreamer1.0-dev"])]),
+        .systemLibrary(
+            name: "CMosquitto", path: "Sources/CMosquitto", pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]),
+
+        // MARK: libraries (everything testable lives here)
+        .target(
+            name: "HallwatchCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+        .target(
+            name: "HallwatchBus",
+            dependencies: [
+                "HallwatchCore", "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "HallwatchMedia",
+            dependencies: [
+                "HallwatchCore", "CFFmpeg",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "HallwatchStorage",
+            dependencies: [
+                "HallwatchCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "HallwatchSimCam",
+            dependencies: [
+                "HallwatchCore", "CGStreamer",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "HallwatchServices",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+
+        // MARK: one thin executable per process
+        .executableTarget(
+            name: "hallwatch-capture",
+            dependencies: [
+                "HallwatchServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hallwatch-recorder",
+            dependencies: [
+                "HallwatchServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hallwatch-simcam",
+            dependencies: [
+                "HallwatchSimCam",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hallwatchctl",
+            dependencies: [
+                "HallwatchServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: tests
+        .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),
+        .testTarget(name: "HallwatchBusTests", dependencies: ["HallwatchBus"]),
+        .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
+        .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
+        .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,123 @@
+import Foundation
+
+/// Bus topics, all under the versioned root `hallwatch/v1/<box>/`.
+///
+/// The control plane is MQTT 5 on a Unix socket (DESIGN.md § Two planes). State topics are published
+/// retained so a late subscriber sees the current state at once; each process sets a last-will on its
+/// ``process(_:)`` topic so its death is visible.
+public struct BusTopics: Sendable, Equatable {
+    /// Protocol version segment; bump when a message type changes incompatibly.
+    public static let version = "v1"
+    /// The box id.
+    public let box: String
+    public init(box: String) { self.box = box }
+
+    /// `hallwatch/v1/<box>`
+    public var root: String { "hallwatch/\(Self.version)/\(box)" }
+    /// Retained ``ProcessState`` of one process instance, e.g. `…/process/capture-lobby`.
+    public func process(_ name: String) -> String { "\(root)/process/\(name)" }
+    /// Retained ``CameraState`` published by the camera's capture worker.
+    public func cameraState(_ id: CameraID) -> String { "\(root)/camera/\(id)/state" }
+    /// Retained ``RecordingStats`` published by the recorder.
+    public func recording(_ id: CameraID) -> String { "\(root)/camera/\(id)/recording" }
+    /// Non-retained ``ErrorEvent``s of every process.
+    public var errors: String { "\(root)/errors" }
+    /// Wildcard for every camera's state.
+    public var allCameraStates: String { "\(root)/camera/+/state" }
+    /// Wildcard for every camera's recording statistics.
+    public var allRecordings: String { "\(root)/camera/+/recording" }
+    /// Wildcard for every process.
+    public var allProcesses: String { "\(root)/process/+" }
+}
+
+/// JSON coding shared by every bus message: ISO 8601 dates, sorted keys (stable golden files).
+public enum BusCoding {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+    public static func decoder() -> JSONDecoder { JSONDecoder() }
+    /// Encodes `value` as a message payload.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try encoder().encode(value)) }
+    /// Decodes a message payload. Throws `DecodingError` on a malformed payload.
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try decoder().decode(type, from: Data(bytes))
+    }
+}
+
+/// A process's liveness, retained on ``BusTopics/process(_:)``. The broker publishes the `down` variant
+/// as the last-will when the process dies without saying goodbye.
+public struct ProcessState: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable { case up, stopping, down }
+    /// Process instance name, e.g. `recorder`, `capture-lobby`.
+    public var process: String
+    public var state: State
+    /// Process id (0 in a last-will, which the broker sends on the process's behalf).
+    public var pid: Int32
+    /// When the state was set (box UTC); `nil` in a last-will.
+    public var at: UTCMicros?
+    /// Why the process is down, when known (`"connection lost"` for a last-will).
+    public var reason: String?
+    public init(process: String, state: State, pid: Int32, at: UTCMicros?, reason: String? = nil) {
+        self.process = process; self.state = state; self.pid = pid; self.at = at; self.reason = reason
+    }
+}
+
+/// A camera's ingest state, retained on ``BusTopics/cameraState(_:)`` by its capture worker.
+public struct CameraState: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable { case connecting, online, offline }
+    public var camera: CameraID
+    public var state: State
+    /// Why the camera is offline or reconnecting: a stable error code (`rtsp.connect`, `rtsp.timeout`,
+    /// `media.unsupportedCodec`, …) and a human message. `nil` when online.
+    public var reason: ErrorEvent?
+    /// Video codec name as FFmpeg spells it (`h264`, `hevc`).
+    public var codec: String?
+    /// Coded picture size in pixels.
+    public var width: Int?
+    public var height: Int?
+    /// Frames per second measured from timestamps over the last fragments (not the SDP's claim).
+    public var fps: Double?
+    /// Received payload bit rate, bits per second, over the last ~5 s.
+    public var bitrateBps: Int?
+    /// Audio codec when audio is recorded.
+    public var audioCodec: String?
+    /// When this state was published (box UTC).
+    public var at: UTCMicros
+    public init(camera: CameraID, state: State, at: UTCMicros) { self.camera = camera; self.state = state; self.at = at }
+}
+
+/// What the recorder has stored for a camera, retained on ``BusTopics/recording(_:)``; published after each
+/// index commit (about once per fsync cadence).
+public struct RecordingStats: Codable, Sendable, Equatable {
+    public var camera: CameraID
+    /// Seconds of media durably recorded and indexed since the recorder started.
+    public var recordedSeconds: Double
+    /// Bytes durably recorded and indexed since the recorder started.
+    public var recordedBytes: Int64
+    /// Start (box UTC) of the newest indexed fragment.
+    public var lastFragmentAt: UTCMicros?
+    /// Current run id.
+    public var run: UInt64?
+    public var at: UTCMicros
+    public init(camera: CameraID, recordedSeconds: Double, recordedBytes: Int64, lastFragmentAt: UTCMicros?, run: UInt64?, at: UTCMicros) {
+        self.camera = camera; self.recordedSeconds = recordedSeconds; self.recordedBytes = recordedBytes
+        self.lastFragmentAt = lastFragmentAt; self.run = run; self.at = at
+    }
+}
+
+/// A typed error as it appears in logs and on the bus: a stable code, a message, the camera if any.
+public struct ErrorEvent: Codable, Sendable, Equatable, Error, CustomStringConvertible {
+    /// Stable, dotted code, e.g. `rtsp.connect`, `media.unsupportedCodec`, `storage.io`.
+    public var code: String
+    /// One sentence for people; never contains credentials.
+    public var message: String
+    public var camera: CameraID?
+    public var process: String?
+    public var at: UTCMicros?
+    public init(code: String, message: String, camera: CameraID? = nil, process: String? = nil, at: UTCMicros? = nil) {
+        self.code = code; self.message = message; self.camera = camera; self.process = process; self.at = at
+    }
+    public var description: String { "[\(code)] \(message)" }
+}

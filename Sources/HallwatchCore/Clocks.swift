@@ -1,0 +1,122 @@
+import Foundation
+
+/// The two clocks the box reads: UTC (which can step) and a monotonic clock (which cannot).
+///
+/// Injected everywhere time is read so tests can skew, step and freeze them (STYLE habit 3).
+public protocol Clocks: Sendable {
+    /// Box UTC now (`CLOCK_REALTIME`).
+    func utcNow() -> UTCMicros
+    /// Monotonic nanoseconds since an arbitrary origin (`CLOCK_MONOTONIC`); never goes backwards.
+    func monotonicNanos() -> UInt64
+}
+
+/// The real clocks, from `clock_gettime(2)`.
+public struct SystemClocks: Clocks {
+    public init() {}
+    public func utcNow() -> UTCMicros {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UTCMicros(Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000)
+    }
+    public func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// ISO 8601 formatting and parsing of ``UTCMicros`` (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
+public enum ISO8601 {
+    /// Formats with millisecond precision in UTC.
+    public static func format(_ t: UTCMicros) -> String {
+        var secs = time_t(t.micros >= 0 ? t.micros / 1_000_000 : (t.micros - 999_999) / 1_000_000)
+        let millis = Int((t.micros - Int64(secs) * 1_000_000) / 1_000)
+        var parts = tm()
+        gmtime_r(&secs, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                      Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.f…]` followed by `Z` or `±HH:MM`; returns `nil` for anything else.
+    public static func parse(_ text: String) -> UTCMicros? {
+        let s = Array(text.utf8)
+        func num(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= s.count else { return nil }
+            var v = 0
+            for b in s[from..<from + count] { guard b >= 48 && b <= 57 else { return nil }; v = v * 10 + Int(b - 48) }
+            return v
+        }
+        guard s.count >= 20, s[4] == 45, s[7] == 45, s[10] == 84 || s[10] == 116 || s[10] == 32, s[13] == 58, s[16] == 58,
+              let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let se = num(17, 2),
+              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
+        var i = 19
+        var frac: Int64 = 0
+        if i < s.count, s[i] == 46 {
+            i += 1
+            var digits = 0
+            while i < s.count, s[i] >= 48, s[i] <= 57 {
+                if digits < 6 { frac = frac * 10 + Int64(s[i] - 48); digits += 1 }
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<6 { frac *= 10 }
+        }
+        var offsetSeconds = 0
+        guard i < s.count else { return nil }
+        if s[i] == 90 || s[i] == 122 { i += 1 } else if s[i] == 43 || s[i] == 45 {
+            guard let oh = num(i + 1, 2), i + 3 < s.count, s[i + 3] == 58, let om = num(i + 4, 2) else { return nil }
+            offsetSeconds = (oh * 3600 + om * 60) * (s[i] == 43 ? 1 : -1)
+            i += 6
+        } else { return nil }
+        guard i == s.count else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(y - 1900); parts.tm_mon = Int32(mo - 1); parts.tm_mday = Int32(d)
+        parts.tm_hour = Int32(h); parts.tm_min = Int32(mi); parts.tm_sec = Int32(se)
+        let epoch = Int64(timegm(&parts)) - Int64(offsetSeconds)
+        return UTCMicros(epoch * 1_000_000 + frac)
+    }
+}
+
+/// A point in time as a person types it on the command line: ISO 8601 UTC, `now`, or relative to now
+/// (`-30s`, `-5m`, `-2h`, `-1d`, also with `+`).
+public enum TimeExpression {
+    /// Resolves `text` against `now`; returns `nil` when it is none of the accepted forms.
+    public static func parse(_ text: String, now: UTCMicros) -> UTCMicros? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t == "now" { return now }
+        if let first = t.first, first == "-" || first == "+" {
+            guard let d = DurationText.parse(String(t.dropFirst())) else { return nil }
+            let micros = Int64(d.components.seconds) * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+            return now.adding(micros: first == "-" ? -micros : micros)
+        }
+        return ISO8601.parse(t)
+    }
+}
+
+/// Durations as written in the config and on the command line: a number and a unit
+/// (`ms`, `s`, `m`, `h`, `d`), e.g. `500ms`, `1s`, `1.5s`, `30d`.
+public enum DurationText {
+    /// Parses `text`; returns `nil` for a missing unit, a negative or non-numeric value.
+    public static func parse(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }), let v = Double(number), v >= 0, v.isFinite else { continue }
+            return .milliseconds(Int64((v * scale * 1000).rounded()))
+        }
+        return nil
+    }
+
+    /// Formats `d` the shortest exact way (`1s`, `500ms`).
+    public static func format(_ d: Duration) -> String {
+        let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        if ms % 1000 == 0 { return "\(ms / 1000)s" }
+        return "\(ms)ms"
+    }
+}
+
+extension Duration {
+    /// The duration in seconds as a `Double`.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,331 @@
+import Foundation
+import Yams
+
+/// The box's whole configuration: one YAML document, `/etc/hallwatch/hallwatch.yaml` in production.
+///
+/// Every key is documented where it is declared (type, default, range, secret or not); the commented
+/// example at `Image/hallwatch.example.yaml` is the reference. Unknown keys and bad values are refused by
+/// ``ConfigLoader`` with `file:line` and the expected form, all problems at once.
+public struct HallwatchConfig: Codable, Sendable, Equatable {
+    /// Box identifier used in bus topics (`hallwatch/v1/<box>/…`); same alphabet as a camera id. Required.
+    public var box: String
+    /// Building name shown to people. Default: the box id.
+    public var building: String
+    /// The message bus.
+    public var bus: BusConfig
+    /// The ring-buffer writer.
+    public var recorder: RecorderConfig
+    /// Defaults for every capture worker.
+    public var capture: CaptureConfig
+    /// The cameras to record, in display order. Ids must be unique.
+    public var cameras: [CameraConfig]
+
+    /// Looks a camera up by id.
+    public func camera(_ id: CameraID) -> CameraConfig? { cameras.first { $0.id == id } }
+}
+
+/// `bus:` — the MQTT broker (mosquitto) on a Unix socket.
+public struct BusConfig: Codable, Sendable, Equatable {
+    /// Path of the broker's Unix socket. Default `/run/hallwatch/bus.sock`. Not secret.
+    public var socket: String = "/run/hallwatch/bus.sock"
+    public init(socket: String = "/run/hallwatch/bus.sock") { self.socket = socket }
+}
+
+/// `recorder:` — where and how video is written.
+public struct RecorderConfig: Codable, Sendable, Equatable {
+    /// Path of the recorder's data-plane Unix socket that capture workers connect to.
+    /// Default `/run/hallwatch/recorder.sock`.
+    public var socket: String = "/run/hallwatch/recorder.sock"
+    /// Recording directory (one disk). Default `/var/lib/hallwatch/disk0`.
+    public var directory: String = "/var/lib/hallwatch/disk0"
+    /// How often written records are `fdatasync`ed and then indexed: the recovery point objective.
+    /// Default `1s`, range 100ms–10s.
+    public var fsyncCadence: Duration = .seconds(1)
+    /// Size of each slot file in bytes. Default 64 MiB, range 1 MiB–4 GiB.
+    public var slotSizeBytes: Int64 = 64 << 20
+    /// Number of slot files created when the directory is initialised. Default 64, range 2–100 000.
+    public var slotCount: Int = 64
+    public init() {}
+}
+
+/// `capture:` — defaults for the capture workers.
+public struct CaptureConfig: Codable, Sendable, Equatable {
+    /// Longest fMP4 fragment; a longer GOP is split. Default `1s`, range 100ms–10s.
+    public var maxFragmentDuration: Duration = .seconds(1)
+    /// RTSP connect (and each socket read) timeout. Default `5s`, range 1s–60s.
+    public var ioTimeout: Duration = .seconds(5)
+    /// First reconnect delay; doubles per failure up to ``backoffMax``. Default `500ms`.
+    public var backoffInitial: Duration = .milliseconds(500)
+    /// Longest reconnect delay. Default `10s`.
+    public var backoffMax: Duration = .seconds(10)
+    public init() {}
+}
+
+/// `cameras[]` — one camera.
+public struct CameraConfig: Codable, Sendable, Equatable {
+    /// Unique camera id (see ``CameraID``). Required.
+    public var id: CameraID
+    /// Name shown to people. Default: the id.
+    public var name: String
+    /// RTSP URL of the stream to record, without credentials (`rtsp://host[:port]/path`). Required.
+    public var source: String
+    /// RTP transport: `tcp` (interleaved in the RTSP connection, the default) or `udp`.
+    public var transport: Transport = .tcp
+    /// Record the camera's audio track. Default `false`: recording audio in schools is restricted by law in
+    /// many places, so it is opt-in per camera.
+    public var audio: Bool = false
+    /// RTSP user name. Default none. Not secret.
+    public var username: String?
+    /// File holding the RTSP password (first line). Default none. The password itself is a secret and never
+    /// appears in the config, the logs or the bus.
+    public var passwordFile: String?
+
+    /// RTP transport of a camera.
+    public enum Transport: String, Codable, Sendable, CaseIterable { case tcp, udp }
+
+    public init(id: CameraID, source: String) {
+        self.id = id; self.name = id.rawValue; self.source = source
+    }
+}
+
+/// A duration as written in YAML (`500ms`, `1s`, `30d`); see ``DurationText``.
+struct ConfigDuration: Decodable {
+    var value: Duration
+    init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let d = DurationText.parse(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""))
+        }
+        value = d
+    }
+}
+
+/// One problem found in a configuration file, with its place.
+public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
+    /// File path as given to the loader.
+    public var file: String
+    /// 1-based line (0 when the place is unknown).
+    public var line: Int
+    /// What is wrong and what was expected.
+    public var message: String
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// A configuration that was refused; carries every problem found, not just the first.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    /// Stable error code for logs and the bus: `config.invalid` or `config.unreadable`.
+    public var code: String
+    public var diagnostics: [ConfigDiagnostic]
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
+
+/// Reads and schema-checks ``HallwatchConfig`` documents.
+public enum ConfigLoader {
+    /// Reads the file at `path`.
+    /// - Throws: ``ConfigError`` with code `config.unreadable` if it cannot be read, `config.invalid` with a
+    ///   diagnostic per problem (unknown key, missing key, wrong type, out-of-range value) otherwise.
+    public static func load(path: String) throws -> HallwatchConfig {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: "cannot read the file")])
+        }
+        return try parse(text, file: path)
+    }
+
+    /// The largest document accepted, in bytes (inputs are bounded: a USB drop could hold anything).
+    public static let maxBytes = 1 << 20
+
+    /// Parses `text` (named `file` in diagnostics). Same errors as ``load(path:)``.
+    public static func parse(_ text: String, file: String = "hallwatch.yaml") throws -> HallwatchConfig {
+        func fail(_ line: Int, _ message: String) -> ConfigError {
+            ConfigError(code: "config.invalid", diagnostics: [.init(file: file, line: line, message: message)])
+        }
+        guard text.utf8.count <= maxBytes else { throw fail(0, "the file is larger than \(maxBytes) bytes") }
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw fail(1, "the document is empty; expected a mapping with box, recorder and cameras") }
+            root = node
+        } catch let e as ConfigError { throw e } catch let e as YamlError {
+            throw fail(yamlErrorLine(e), "not valid YAML: \(e)")
+        } catch { throw fail(0, "not valid YAML: \(error)") }
+
+        var problems: [ConfigDiagnostic] = []
+        ConfigSchema.root.check(root, path: [], file: file, into: &problems)
+        if problems.isEmpty {
+            do {
+                let config = try YAMLDecoder().decode(RawConfig.self, from: root).resolved()
+                problems += config.validate(file: file, root: root)
+                if problems.isEmpty { return config }
+            } catch let e as DecodingError {
+                let (path, message) = describe(e)
+                problems.append(.init(file: file, line: line(of: path, in: root), message: message))
+            }
+        }
+        throw ConfigError(code: "config.invalid", diagnostics: problems)
+    }
+
+    static func yamlErrorLine(_ e: YamlError) -> Int {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return 0
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> ([any CodingKey], String) {
+        let place: ([any CodingKey]) -> String = { path in path.isEmpty ? "document" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        switch e {
+        case .typeMismatch(let type, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type))")
+        case .valueNotFound(let type, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type)), found nothing")
+        case .keyNotFound(let key, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath + [key])): required key is missing")
+        case .dataCorrupted(let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): \(ctx.debugDescription)")
+        @unknown default: return ([], "\(e)")
+        }
+    }
+
+    static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is Bool.Type: return "true or false"
+        case is Int.Type, is Int64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is String.Type: return "a string"
+        default: return "\(t)"
+        }
+    }
+
+    /// The 1-based line of the node at `path`, or of its nearest existing parent.
+    static func line(of path: [any CodingKey], in root: Node) -> Int {
+        var node = root
+        for key in path {
+            if let i = key.intValue, let seq = node.sequence, i < seq.count { node = seq[i]; continue }
+            if let map = node.mapping, let next = map[key.stringValue] { node = next; continue }
+            break
+        }
+        return node.mark?.line ?? 0
+    }
+}
+
+/// What the schema allows where: mappings with known keys, sequences, scalars.
+indirect enum ConfigSchema: Sendable {
+    case mapping([String: ConfigSchema])
+    case sequence(ConfigSchema)
+    case scalar
+
+    static let camera: ConfigSchema = .mapping([
+        "id": .scalar, "name": .scalar, "source": .scalar, "transport": .scalar, "audio": .scalar,
+        "username": .scalar, "passwordFile": .scalar,
+    ])
+    static let root: ConfigSchema = .mapping([
+        "box": .scalar, "building": .scalar,
+        "bus": .mapping(["socket": .scalar]),
+        "recorder": .mapping(["socket": .scalar, "directory": .scalar, "fsyncCadence": .scalar,
+                              "slotSizeBytes": .scalar, "slotCount": .scalar]),
+        "capture": .mapping(["maxFragmentDuration": .scalar, "ioTimeout": .scalar,
+                             "backoffInitial": .scalar, "backoffMax": .scalar]),
+        "cameras": .sequence(camera),
+    ])
+
+    func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
+        let line = node.mark?.line ?? 0
+        let here = path.isEmpty ? "document" : path.joined(separator: ".")
+        switch (self, node) {
+        case (.mapping(let keys), .mapping(let map)):
+            for (k, v) in map {
+                guard let name = k.string else { continue }
+                if let sub = keys[name] {
+                    sub.check(v, path: path + [name], file: file, into: &problems)
+                } else {
+                    let known = keys.keys.sorted().joined(separator: ", ")
+                    problems.append(.init(file: file, line: k.mark?.line ?? line,
+                        message: "unknown key '\(name)' in \(here); expected one of: \(known)"))
+                }
+            }
+        case (.sequence(let element), .sequence(let seq)):
+            for (i, v) in seq.enumerated() { element.check(v, path: path + ["[\(i)]"], file: file, into: &problems) }
+        case (.scalar, .scalar): break
+        case (.mapping, _): problems.append(.init(file: file, line: line, message: "\(here): expected a mapping of keys"))
+        case (.sequence, _): problems.append(.init(file: file, line: line, message: "\(here): expected a list"))
+        case (.scalar, _): problems.append(.init(file: file, line: line, message: "\(here): expected a single value, not a list or mapping"))
+        }
+    }
+}
+
+/// The document as written, with optional keys, before defaults are applied.
+struct RawConfig: Decodable {
+    var box: String
+    var building: String?
+    var bus: RawBus?
+    var recorder: RawRecorder?
+    var capture: RawCapture?
+    var cameras: [RawCamera]?
+    struct RawBus: Decodable { var socket: String? }
+    struct RawRecorder: Decodable {
+        var socket: String?; var directory: String?; var fsyncCadence: ConfigDuration?
+        var slotSizeBytes: Int64?; var slotCount: Int?
+    }
+    struct RawCapture: Decodable {
+        var maxFragmentDuration: ConfigDuration?; var ioTimeout: ConfigDuration?; var backoffInitial: ConfigDuration?; var backoffMax: ConfigDuration?
+    }
+    struct RawCamera: Decodable {
+        var id: CameraID; var name: String?; var source: String; var transport: CameraConfig.Transport?
+        var audio: Bool?; var username: String?; var passwordFile: String?
+    }
+
+    func resolved() -> HallwatchConfig {
+        var r = RecorderConfig()
+        if let v = recorder?.socket { r.socket = v }
+        if let v = recorder?.directory { r.directory = v }
+        if let v = recorder?.fsyncCadence { r.fsyncCadence = v.value }
+        if let v = recorder?.slotSizeBytes { r.slotSizeBytes = v }
+        if let v = recorder?.slotCount { r.slotCount = v }
+        var c = CaptureConfig()
+        if let v = capture?.maxFragmentDuration { c.maxFragmentDuration = v.value }
+        if let v = capture?.ioTimeout { c.ioTimeout = v.value }
+        if let v = capture?.backoffInitial { c.backoffInitial = v.value }
+        if let v = capture?.backoffMax { c.backoffMax = v.value }
+        let cams = (cameras ?? []).map { raw -> CameraConfig in
+            var cam = CameraConfig(id: raw.id, source: raw.source)
+            cam.name = raw.name ?? raw.id.rawValue
+            cam.transport = raw.transport ?? .tcp
+            cam.audio = raw.audio ?? false
+            cam.username = raw.username
+            cam.passwordFile = raw.passwordFile
+            return cam
+        }
+        return HallwatchConfig(box: box, building: building ?? box, bus: BusConfig(socket: bus?.socket ?? BusConfig().socket),
+                               recorder: r, capture: c, cameras: cams)
+    }
+}
+
+extension HallwatchConfig {
+    /// Range and consistency checks the types alone cannot express.
+    func validate(file: String, root: Node) -> [ConfigDiagnostic] {
+        var out: [ConfigDiagnostic] = []
+        func at(_ path: [String]) -> Int {
+            var node = root
+            for k in path {
+                if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count { node = s[i] }
+                else if let m = node.mapping, let n = m[k] { node = n } else { break }
+            }
+            return node.mark?.line ?? 0
+        }
+        func need(_ ok: Bool, _ path: [String], _ message: String) {
+            if !ok { out.append(.init(file: file, line: at(path), message: "\(path.joined(separator: ".")): \(message)")) }
+        }
+        need(CameraID.isValid(box), ["box"], "expected 1-32 characters a-z, 0-9, '-' or '_', got \"\(box)\"")
+        need(recorder.fsyncCadence >= .milliseconds(100) && recorder.fsyncCadence <= .seconds(10), ["recorder", "fsyncCadence"], "expected 100ms to 10s")
+        need(recorder.slotSizeBytes >= 1 << 20 && recorder.slotSizeBytes <= 4 << 30, ["recorder", "slotSizeBytes"], "expected 1048576 to 4294967296 bytes")
+        need((2...100_000).contains(recorder.slotCount), ["recorder", "slotCount"], "expected 2 to 100000")
+        need(capture.maxFragmentDuration >= .milliseconds(100) && capture.maxFragmentDuration <= .seconds(10), ["capture", "maxFragmentDuration"], "expected 100ms to 10s")
+        need(capture.ioTimeout >= .seconds(1) && capture.ioTimeout <= .seconds(60), ["capture", "ioTimeout"], "expected 1s to 60s")
+        need(capture.backoffInitial >= .milliseconds(50) && capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"], "expected 50ms up to backoffMax")
+        need(capture.backoffMax <= .seconds(300), ["capture", "backoffMax"], "expected at most 300s")
+        var seen = Set<CameraID>()
+        for (i, cam) in cameras.enumerated() {
+            need(seen.insert(cam.id).inserted, ["cameras", "[\(i)]", "id"], "duplicate camera id '\(cam.id)'")
+            let url = URLComponents(string: cam.source)
+            let valid = url?.scheme == "rtsp" && !(url?.host ?? "").isEmpty && url?.user == nil && url?.password == nil
+            need(valid, ["cameras", "[\(i)]", "source"], "expected rtsp://host[:port]/path without credentials (use username and passwordFile)")
+        }
+        return out
+    }
+}

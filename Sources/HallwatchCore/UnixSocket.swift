@@ -1,0 +1,107 @@
+import Foundation
+
+/// An owned file descriptor; closed when the last reference goes away (or by ``close()``).
+public final class FileHandleFD: @unchecked Sendable {
+    /// The descriptor, or -1 once closed. Not shared across threads while being closed.
+    public private(set) var fd: Int32
+    public init(_ fd: Int32) { self.fd = fd }
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+    public func close() { if fd >= 0 { Glibc.close(fd); fd = -1 } }
+
+    /// Writes all of `bytes`, retrying short writes and `EINTR`.
+    /// - Throws: ``SystemError`` (`EPIPE` when the peer is gone).
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = retryingEINTR { Glibc.send(fd, bytes.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { throw SystemError("send") }
+            done += n
+        }
+    }
+
+    /// Reads exactly `count` bytes. Returns `nil` on a clean end of stream before the first byte.
+    /// - Throws: ``SystemError``, or `ECONNRESET` as a `SystemError` when the stream ends mid-read.
+    public func readExactly(_ count: Int) throws -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { p in retryingEINTR { Glibc.read(fd, p.baseAddress! + done, count - done) } }
+            if n < 0 { throw SystemError("read") }
+            if n == 0 {
+                if done == 0 { return nil }
+                throw SystemError("read", errno: ECONNRESET, subject: "stream ended mid-frame")
+            }
+            done += n
+        }
+        return out
+    }
+}
+
+/// Unix-domain stream sockets (the data plane; the bus uses libmosquitto's own).
+public enum UnixSocket {
+    static func address(_ path: String) throws -> sockaddr_un {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError("socket", errno: ENAMETOOLONG, subject: path) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in p.copyBytes(from: bytes) }
+        return addr
+    }
+
+    /// Connects to the stream socket at `path`.
+    /// - Throws: ``SystemError`` (`ENOENT` or `ECONNREFUSED` when nobody listens).
+    public static func connect(path: String) throws -> FileHandleFD {
+        var addr = try address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        let handle = FileHandleFD(fd)
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard r == 0 else { throw SystemError("connect", subject: path) }
+        return handle
+    }
+
+    /// Creates a listening stream socket at `path` (replacing a stale socket file) with mode `mode`.
+    /// - Throws: ``SystemError``.
+    public static func listen(path: String, mode: mode_t = 0o660, backlog: Int32 = 256) throws -> FileHandleFD {
+        var addr = try address(path)
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        let handle = FileHandleFD(fd)
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard r == 0 else { throw SystemError("bind", subject: path) }
+        chmod(path, mode)
+        guard Glibc.listen(fd, backlog) == 0 else { throw SystemError("listen", subject: path) }
+        return handle
+    }
+
+    /// Accepts one connection; blocks. Returns `nil` once the listener is shut down.
+    public static func accept(_ listener: FileHandleFD) throws -> FileHandleFD? {
+        let fd = retryingEINTR { Glibc.accept(listener.fd, nil, nil) }
+        if fd < 0 {
+            if errno == EINVAL || errno == EBADF { return nil }
+            throw SystemError("accept")
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return FileHandleFD(fd)
+    }
+}
+
+extension FileHandleFD {
+    /// Sends one data-plane frame (header, then payload).
+    public func send(_ frame: DataPlaneFrame) throws {
+        let header = frame.encodeHeader()
+        try header.withUnsafeBytes { try writeAll($0) }
+        try frame.payload.withUnsafeBytes { try writeAll($0) }
+    }
+
+    /// Receives one data-plane frame; `nil` at a clean end of stream.
+    /// - Throws: ``DataPlaneError`` for a malformed frame, ``SystemError`` for I/O.
+    public func receiveFrame() throws -> DataPlaneFrame? {
+        guard let header = try readExactly(DataPlane.headerBytes) else { return nil }
+        let (meta, length) = try DataPlaneFrame.decodeHeader(header)
+        let payload = length == 0 ? [] : (try readExactly(length) ?? [])
+        guard payload.count == length else { throw DataPlaneError(code: "dataplane.short", message: "stream ended inside a payload") }
+        return DataPlaneFrame(meta: meta, payload: payload)
+    }
+}
