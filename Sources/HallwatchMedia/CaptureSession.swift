@@ -1,0 +1,266 @@
+import CFFmpeg
+import HallwatchCore
+import Logging
+
+/// Where a capture session delivers init segments and fragments. Called on the capture thread, in order.
+/// Implementations must not block for long and must not throw away frames silently: the recorder
+/// connection buffers while the recorder restarts.
+public protocol FragmentSink: AnyObject {
+    func deliver(_ frame: DataPlaneFrame)
+}
+
+/// What a capture session knows about its stream, for the camera's bus state.
+public struct CaptureStatus: Sendable, Equatable {
+    /// `h264` or `hevc`.
+    public var codec: String
+    /// Presentation size, pixels.
+    public var width: Int
+    public var height: Int
+    /// Frames per second measured from timestamps.
+    public var fps: Double
+    /// Received video+audio payload, bits per second over the last ~5 s (0 until measured).
+    public var bitrateBps: Int
+    /// Audio codec when audio is recorded.
+    public var audioCodec: String?
+    /// Samples repaired so far: re-stamped outliers, units stamped because they had no timestamp, joined
+    /// split access units.
+    public var outliersRestamped: Int
+    public var missingStamped: Int
+    public var joinedUnits: Int
+}
+
+/// Settings of a capture session beyond how to reach the camera.
+public struct FragmentPolicy: Sendable {
+    /// Longest fragment; a GOP longer than this is split at a non-key sample.
+    public var maxFragmentDuration: Duration
+    public init(maxFragmentDuration: Duration = .seconds(1)) { self.maxFragmentDuration = maxFragmentDuration }
+    var max90k: Int64 { MediaTime90k(seconds: maxFragmentDuration.seconds).ticks }
+}
+
+/// One RTSP session of one camera: reads packets, repairs timestamps (``VideoTimeline``), remuxes them —
+/// never decodes or transcodes — into fMP4 fragments with ``FragmentMuxer``, and delivers init segments
+/// and fragments with their metadata to a ``FragmentSink``.
+///
+/// Fragment rule: every keyframe starts a fragment, and a fragment never exceeds
+/// ``FragmentPolicy/maxFragmentDuration`` (a long GOP is split). A run — one init segment and its
+/// fragments, one media timeline — starts at the first keyframe, on a timestamp discontinuity, and on a
+/// change of parameter sets (e.g. resolution).
+///
+/// Wall-clock anchor: each run's start in box UTC is the minimum over its samples of *arrival time − media
+/// time*. Network delay only ever makes samples late, so the minimum converges on the true start, and a
+/// burst of buffered frames right after PLAY does not drag the anchor late.
+public final class CaptureSession {
+    let camera: CameraID
+    let source: RTSPSourceOptions
+    let policy: FragmentPolicy
+    let clocks: any Clocks
+    let logger: Logger
+
+    public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger) {
+        self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
+    }
+
+    struct Unit { var packet: Packet; var arrival: UTCMicros; var parameterSets: [UInt8]? }
+
+    final class Run {
+        let muxer: FragmentMuxer
+        let id: UInt64
+        var anchor: UTCMicros
+        var sequence: UInt32 = 0
+        var fragmentStart90k: Int64 = 0
+        var fragmentDuration90k: Int64 = 0
+        var fragmentKey = false
+        var fragmentSamples = 0
+        var audioOrigin: Int64 = 0
+        var lastAudioDTS: Int64 = .min
+        init(muxer: FragmentMuxer, id: UInt64, anchor: UTCMicros) { self.muxer = muxer; self.id = id; self.anchor = anchor }
+    }
+
+    /// Runs the session until the camera ends the stream, a fatal error occurs, or `stop` is set.
+    /// `onStatus` is called when the first run starts and then about every 5 s.
+    /// - Throws: ``MediaError`` (see its codes); returns normally on a clean end of stream or on stop.
+    public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
+        let src = try RTSPSource(source, stop: stop, logger: logger)
+        let vStream = src.stream(src.videoIndex)
+        let vTB = vStream.pointee.time_base
+        let codec = VideoCodec(vStream.pointee.codecpar.pointee.codec_id)!
+        let video = try TrackParameters(copying: vStream.pointee.codecpar, timeBase: hw_rational(1, 90_000))
+        var extradata = video.extradata
+        let paramSets = ParameterSets(codec: codec, par: vStream.pointee.codecpar)
+
+        // Audio: AAC and the other codecs MP4 takes are remuxed; G.711 is not (FFmpeg 5.1's MP4 muxer refuses
+        // it, and we do not transcode): the audio track is left out and that is logged once per session.
+        var audio: TrackParameters?
+        var audioTB = hw_rational(1, 48_000)
+        var audioNominal: Int64 = 1024
+        if let a = src.audioIndex {
+            let st = src.stream(a)
+            let id = st.pointee.codecpar.pointee.codec_id
+            if id == AV_CODEC_ID_PCM_ALAW || id == AV_CODEC_ID_PCM_MULAW {
+                logger.warning("G.711 audio is not recorded (MP4 cannot carry it without transcoding)", metadata: ["camera.id": "\(camera)"])
+            } else {
+                audioTB = st.pointee.time_base
+                audio = try TrackParameters(copying: st.pointee.codecpar, timeBase: audioTB)
+                let fs = Int64(st.pointee.codecpar.pointee.frame_size)
+                audioNominal = fs > 0 ? fs : 1024
+            }
+        }
+
+        var timeline = VideoTimeline<Unit>(join: { first, next in try? first.packet.append(next.packet) })
+        var run: Run?
+        var status = CaptureStatus(codec: codec.rawValue, width: Int(video.par.pointee.width), height: Int(video.par.pointee.height),
+                                   fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
+                                   outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
+        var keyframesWithoutParameterSets = 0
+        var pendingAudio: (Packet, Int64)?
+        var audioBeforeRun: [Packet] = []
+        let utcOrigin = clocks.utcNow(), monoOrigin = clocks.monotonicNanos()
+        func arrivalNow() -> UTCMicros { utcOrigin.adding(micros: Int64((clocks.monotonicNanos() - monoOrigin) / 1000)) }
+        var windowStart = clocks.monotonicNanos(), windowBytes = 0, announced = false
+
+        func endRun() {
+            guard let r = run else { return }
+            if let (p, rel) = pendingAudio {
+                try? r.muxer.write(track: 1, packet: p, dts: rel, pts: rel, duration: audioNominal, keyframe: true)
+                pendingAudio = nil
+            }
+            cut(r)
+            run = nil
+        }
+
+        func cut(_ r: Run) {
+            guard r.fragmentSamples > 0 else { return }
+            do {
+                let bytes = try r.muxer.cutFragment()
+                r.sequence += 1
+                let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
+                                        start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
+                                        utc: r.anchor.adding(MediaTime90k(r.fragmentStart90k)))
+                sink.deliver(DataPlaneFrame(meta: meta, payload: bytes))
+            } catch {
+                logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
+            }
+            r.fragmentStart90k += r.fragmentDuration90k
+            r.fragmentDuration90k = 0
+            r.fragmentSamples = 0
+        }
+
+        func startRun(_ s: VideoTimeline<Unit>.Sample) throws -> Run? {
+            if extradata.isEmpty {
+                keyframesWithoutParameterSets += 1
+                if keyframesWithoutParameterSets > 10 {
+                    throw MediaError("rtsp.garbage", "no parameter sets (SPS/PPS) in the SDP or in 10 keyframes")
+                }
+                return nil
+            }
+            let size = paramSets.pictureSize(extradata: extradata, keyframe: s.payload.packet)
+            video.setExtradata(extradata, width: size.width, height: size.height)
+            guard video.par.pointee.width > 0 else {
+                throw MediaError("rtsp.garbage", "cannot read the picture size from the parameter sets")
+            }
+            var tracks = [video]
+            if let a = audio { tracks.append(a) }
+            let muxer: FragmentMuxer
+            do { muxer = try FragmentMuxer(tracks: tracks) } catch let e as MediaError where audio != nil {
+                logger.warning("audio left out: the muxer refused it", metadata: ["camera.id": "\(camera)", "error": "\(e)"])
+                audio = nil; status.audioCodec = nil
+                muxer = try FragmentMuxer(tracks: [video])
+            }
+            let anchor = UTCMicros(s.payload.arrival.micros - MediaTime90k(s.dts90k).ticks * 100 / 9)
+            let r = Run(muxer: muxer, id: UInt64(max(0, anchor.micros)), anchor: anchor)
+            if let origin = timeline.runOriginCamera90k {
+                r.audioOrigin = av_rescale_q(origin, hw_rational(1, 90_000), audioTB)
+            }
+            status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
+            sink.deliver(DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
+                                                           start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
+            logger.info("run started", metadata: ["camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
+                                                   "size": "\(status.width)x\(status.height)"])
+            return r
+        }
+
+        func writeAudio(_ p: Packet, rel: Int64, duration: Int64) {
+            guard let r = run, rel > r.lastAudioDTS else { return }
+            do {
+                try r.muxer.write(track: 1, packet: p, dts: rel, pts: rel, duration: duration, keyframe: true)
+                r.lastAudioDTS = rel
+            } catch { logger.debug("audio sample dropped", metadata: ["error": "\(error)"]) }
+        }
+
+        func handleAudio(_ p: Packet) {
+            guard let r = run, let pts = p.pts ?? p.dts else { if run == nil { audioBeforeRun.append(p); if audioBeforeRun.count > 256 { audioBeforeRun.removeFirst() } }; return }
+            let rel = pts - r.audioOrigin
+            guard rel >= 0 else { return }
+            if let (prev, prevRel) = pendingAudio {
+                let d = rel - prevRel
+                writeAudio(prev, rel: prevRel, duration: d > 0 && d < audioNominal * 8 ? d : audioNominal)
+            }
+            pendingAudio = (p, rel)
+        }
+
+        func handle(_ events: [VideoTimeline<Unit>.Event]) throws {
+            for event in events {
+                switch event {
+                case .runBreak(let reason):
+                    logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "\(reason)"])
+                    endRun()
+                case .sample(let s):
+                    if s.keyframe, let ps = s.payload.parameterSets, ps != extradata {
+                        if run != nil {
+                            logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "parameter sets changed"])
+                            endRun()
+                        }
+                        extradata = ps
+                    }
+                    if run == nil {
+                        guard s.keyframe, let r = try startRun(s) else { continue }
+                        run = r
+                        for p in audioBeforeRun { handleAudio(p) }
+                        audioBeforeRun.removeAll()
+                    }
+                    guard let r = run else { continue }
+                    let relDTS = s.dts90k - timeline.runStartDTS90k
+                    if r.fragmentSamples > 0 && (s.keyframe || r.fragmentDuration90k + s.duration90k > policy.max90k) { cut(r) }
+                    if r.fragmentSamples == 0 { r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS }
+                    try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - timeline.runStartDTS90k,
+                                      duration: s.duration90k, keyframe: s.keyframe)
+                    r.fragmentDuration90k += s.duration90k
+                    r.fragmentSamples += 1
+                    // Refine the anchor: arrival − media time, minimum so far (see the type's documentation).
+                    let implied = s.payload.arrival.micros - relDTS * 100 / 9
+                    if implied < r.anchor.micros { r.anchor = UTCMicros(implied) }
+                }
+            }
+        }
+
+        defer {
+            status.outliersRestamped = timeline.outliersRestamped
+            try? handle(timeline.flush())
+            endRun()
+        }
+        while !stop.isStopped {
+            let packet = Packet()
+            guard try src.read(into: packet) else { break }
+            windowBytes += packet.size
+            if packet.streamIndex == src.videoIndex {
+                let pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, vTB, hw_rational(1, 90_000)) }
+                let ps = packet.isKey ? paramSets.extract(from: packet) : nil
+                let unit = Unit(packet: packet, arrival: arrivalNow(), parameterSets: ps)
+                try handle(timeline.push(pts90k: pts, keyframe: packet.isKey, payload: unit))
+            } else if packet.streamIndex == src.audioIndex, audio != nil {
+                handleAudio(packet)
+            }
+            let now = clocks.monotonicNanos()
+            if run != nil && (!announced || now - windowStart >= 5_000_000_000) {
+                let seconds = Double(now - windowStart) / 1e9
+                if seconds >= 1 { status.bitrateBps = Int(Double(windowBytes * 8) / seconds); windowStart = now; windowBytes = 0 }
+                status.fps = (timeline.measuredFPS * 100).rounded() / 100
+                status.outliersRestamped = timeline.outliersRestamped
+                status.missingStamped = timeline.missingStamped
+                status.joinedUnits = timeline.joined
+                onStatus(status)
+                announced = true
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import CFFmpeg
+
+/// An owned `AVPacket` (freed in `deinit`). Capture hands packets along without copying their payload.
+final class Packet {
+    let p: UnsafeMutablePointer<AVPacket>
+    init() { p = av_packet_alloc() }
+    deinit { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
+
+    var streamIndex: Int { Int(p.pointee.stream_index) }
+    var pts: Int64? { p.pointee.pts == hw_nopts_value() ? nil : p.pointee.pts }
+    var dts: Int64? { p.pointee.dts == hw_nopts_value() ? nil : p.pointee.dts }
+    var isKey: Bool { p.pointee.flags & AV_PKT_FLAG_KEY != 0 }
+    var size: Int { Int(p.pointee.size) }
+    var data: UnsafeBufferPointer<UInt8> {
+        guard let d = p.pointee.data, p.pointee.size > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: d, count: Int(p.pointee.size))
+    }
+
+    /// Appends `other`'s payload to this packet (joins an access unit that arrived in pieces).
+    func append(_ other: Packet) throws {
+        let old = Int(p.pointee.size)
+        let add = Int32(other.size)
+        guard add > 0 else { return }
+        let r = av_grow_packet(p, add)
+        guard r >= 0 else { throw MediaError("media.mux", "cannot grow packet", averror: r) }
+        (p.pointee.data! + old).update(from: other.p.pointee.data!, count: Int(add))
+        if other.isKey { p.pointee.flags |= AV_PKT_FLAG_KEY }
+    }
+}
+
+/// An owned `AVDictionary` of options. After use, ``leftovers`` names the keys the callee did not consume
+/// (a misspelt option is otherwise silently ignored).
+final class Options {
+    var dict: OpaquePointer?
+    init(_ entries: [(String, String)]) {
+        for (k, v) in entries { av_dict_set(&dict, k, v, 0) }
+    }
+    deinit { av_dict_free(&dict) }
+
+    var leftovers: [String] {
+        var keys: [String] = []
+        var e: UnsafeMutablePointer<AVDictionaryEntry>? = nil
+        while true {
+            e = av_dict_get(dict, "", e, AV_DICT_IGNORE_SUFFIX)
+            guard let entry = e else { break }
+            keys.append(String(cString: entry.pointee.key))
+        }
+        return keys
+    }
+}
+
+/// The video codecs Hallwatch stores (remuxed, never transcoded).
+public enum VideoCodec: String, Sendable, Codable {
+    case h264, hevc
+
+    init?(_ id: AVCodecID) {
+        switch id {
+        case AV_CODEC_ID_H264: self = .h264
+        case AV_CODEC_ID_HEVC: self = .hevc
+        default: return nil
+        }
+    }
+    var avID: AVCodecID { self == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC }
+}
+
+func codecName(_ id: AVCodecID) -> String { String(cString: avcodec_get_name(id)) }

@@ -1,0 +1,61 @@
+import CFFmpeg
+
+/// Finds the parameter sets (H.264 SPS/PPS, H.265 VPS/SPS/PPS) a keyframe carries in-band and the picture
+/// size they describe, with FFmpeg's `extract_extradata` bitstream filter and codec parser (no decoding).
+///
+/// Cameras that omit `sprop-parameter-sets` from the SDP (RFC 6184 §8.1) are recorded from the first
+/// in-band set; a change of set mid-stream (resolution change) is detected here and starts a new run with
+/// a new init segment.
+final class ParameterSets {
+    private var bsf: UnsafeMutablePointer<AVBSFContext>?
+    private let parser: UnsafeMutablePointer<AVCodecParserContext>?
+    private let parserCtx: UnsafeMutablePointer<AVCodecContext>?
+    private let out = Packet()
+
+    init(codec: VideoCodec, par: UnsafePointer<AVCodecParameters>) {
+        if let filter = av_bsf_get_by_name("extract_extradata"), av_bsf_alloc(filter, &bsf) >= 0, let b = bsf {
+            avcodec_parameters_copy(b.pointee.par_in, par)
+            if av_bsf_init(b) < 0 { av_bsf_free(&bsf) }
+        }
+        parser = av_parser_init(Int32(codec.avID.rawValue))
+        parser?.pointee.flags |= PARSER_FLAG_COMPLETE_FRAMES
+        parserCtx = avcodec_alloc_context3(nil)
+    }
+
+    deinit {
+        av_bsf_free(&bsf)
+        if let p = parser { av_parser_close(p) }
+        var c = parserCtx; avcodec_free_context(&c)
+    }
+
+    /// The parameter sets in `packet` (Annex-B), or `nil` when it carries none.
+    func extract(from packet: Packet) -> [UInt8]? {
+        guard let b = bsf else { return nil }
+        let ref = Packet()
+        guard av_packet_ref(ref.p, packet.p) >= 0, av_bsf_send_packet(b, ref.p) >= 0 else { return nil }
+        var found: [UInt8]?
+        while av_bsf_receive_packet(b, out.p) >= 0 {
+            var size: Int = 0
+            if let sd = av_packet_get_side_data(out.p, AV_PKT_DATA_NEW_EXTRADATA, &size), size > 0 {
+                found = Array(UnsafeBufferPointer(start: sd, count: size))
+            }
+            av_packet_unref(out.p)
+        }
+        return found
+    }
+
+    /// The presentation size described by `extradata` followed by the keyframe `packet`, or (0, 0).
+    func pictureSize(extradata: [UInt8], keyframe packet: Packet) -> (width: Int32, height: Int32) {
+        guard let p = parser, let c = parserCtx else { return (0, 0) }
+        var input = extradata
+        input.append(contentsOf: packet.data)
+        var outBuf: UnsafeMutablePointer<UInt8>? = nil
+        var outSize: Int32 = 0
+        input.withUnsafeBufferPointer { buf in
+            _ = av_parser_parse2(p, c, &outBuf, &outSize, buf.baseAddress, Int32(buf.count), hw_nopts_value(), hw_nopts_value(), 0)
+        }
+        let w = p.pointee.width > 0 ? p.pointee.width : c.pointee.width
+        let h = p.pointee.height > 0 ? p.pointee.height : c.pointee.height
+        return (w, h)
+    }
+}

@@ -1,0 +1,151 @@
+import CFFmpeg
+import HallwatchCore
+import Logging
+import Synchronization
+
+/// A flag another thread sets to make blocking FFmpeg calls return (through the interrupt callback).
+public final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    public init() {}
+    public func stop() { flag.store(true, ordering: .relaxed) }
+    public var isStopped: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// How to reach a camera.
+public struct RTSPSourceOptions: Sendable {
+    /// `rtsp://host[:port]/path`, without credentials.
+    public var url: String
+    /// RTSP user and password, inserted into the URL handed to FFmpeg only (never logged).
+    public var username: String?
+    public var password: String?
+    /// RTP over the RTSP TCP connection (interleaved, RFC 7826 §14) or over UDP.
+    public var transport: CameraConfig.Transport
+    /// Connect and stall timeout: no bytes for this long ends the session with `rtsp.timeout`.
+    public var ioTimeout: Duration
+    /// Also receive the audio track.
+    public var audio: Bool
+
+    public init(url: String, username: String? = nil, password: String? = nil, transport: CameraConfig.Transport = .tcp, ioTimeout: Duration = .seconds(5), audio: Bool = false) {
+        self.url = url; self.username = username; self.password = password; self.transport = transport
+        self.ioTimeout = ioTimeout; self.audio = audio
+    }
+
+    /// The URL with credentials percent-encoded into it, for FFmpeg's RTSP client only.
+    var urlWithCredentials: String {
+        guard let user = username, let schemeEnd = url.range(of: "://") else { return url }
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let u = user.addingPercentEncoding(withAllowedCharacters: allowed) ?? user
+        let p = (password ?? "").addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+        return url.replacingCharacters(in: schemeEnd, with: "://\(u):\(p)@")
+    }
+}
+
+import Foundation
+
+/// An open RTSP session read with libavformat's RTSP client (RFC 7826 DESCRIBE/SETUP/PLAY; SDP per
+/// RFC 8866; RTP per RFC 3550 with the H.264/H.265 payload formats of RFC 6184 and RFC 7798).
+///
+/// Owns the `AVFormatContext` (closed, with TEARDOWN, in `deinit`). Blocking calls return early when the
+/// ``StopFlag`` is set or when no byte arrived for `ioTimeout` (the interrupt callback checks both), so a
+/// stalled camera never hangs the worker.
+final class RTSPSource {
+    private(set) var ctx: UnsafeMutablePointer<AVFormatContext>?
+    let videoIndex: Int
+    let audioIndex: Int?
+    private let watchdog: Watchdog
+
+    /// State read by the interrupt callback: when the last packet arrived, and the stop flag.
+    final class Watchdog {
+        let stop: StopFlag
+        let timeoutNanos: UInt64
+        var lastProgress: UInt64
+        var timedOut = false
+        init(stop: StopFlag, timeout: Duration) {
+            self.stop = stop
+            self.timeoutNanos = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
+            self.lastProgress = SystemClocks().monotonicNanos()
+        }
+        func touch() { lastProgress = SystemClocks().monotonicNanos() }
+        var shouldAbort: Bool {
+            if stop.isStopped { return true }
+            if SystemClocks().monotonicNanos() - lastProgress > timeoutNanos { timedOut = true; return true }
+            return false
+        }
+    }
+
+    /// Connects, DESCRIBEs, SETUPs and PLAYs.
+    /// - Throws: ``MediaError`` — `rtsp.connect`, `rtsp.auth`, `rtsp.timeout`, `rtsp.garbage`,
+    ///   `media.noVideo`, `media.unsupportedCodec`.
+    init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
+        watchdog = Watchdog(stop: stop, timeout: options.ioTimeout)
+        guard let c = avformat_alloc_context() else { throw MediaError("rtsp.connect", "out of memory") }
+        c.pointee.interrupt_callback = AVIOInterruptCB(
+            callback: { opaque in Unmanaged<Watchdog>.fromOpaque(opaque!).takeUnretainedValue().shouldAbort ? 1 : 0 },
+            opaque: Unmanaged.passUnretained(watchdog).toOpaque())
+        let timeoutMicros = options.ioTimeout.components.seconds * 1_000_000
+        let opts = Options([
+            ("rtsp_transport", options.transport.rawValue),
+            ("timeout", String(timeoutMicros)),                       // socket I/O timeout, µs
+            ("protocol_whitelist", "rtsp,rtp,tcp,udp"),
+            ("allowed_media_types", options.audio ? "video+audio" : "video"),
+            ("max_delay", "500000"),                                   // UDP reorder queue, µs
+            ("reorder_queue_size", "64"),
+            ("fflags", "nobuffer+genpts"),
+        ])
+        var cp: UnsafeMutablePointer<AVFormatContext>? = c
+        let r = avformat_open_input(&cp, options.urlWithCredentials, nil, &opts.dict)
+        guard r >= 0, let opened = cp else {
+            // avformat_open_input frees the context on failure.
+            if watchdog.timedOut { throw MediaError("rtsp.timeout", "no answer from the camera within \(options.ioTimeout)", averror: r) }
+            throw MediaError.ffmpeg(r, "cannot open the RTSP stream")
+        }
+        ctx = opened
+        let unused = opts.leftovers.filter { $0 != "fflags" }
+        if !unused.isEmpty { logger.warning("demuxer ignored options", metadata: ["options": "\(unused)"]) }
+
+        var video: Int?, audio: Int?
+        var unsupported: String?
+        for i in 0..<Int(opened.pointee.nb_streams) {
+            let par = opened.pointee.streams[i]!.pointee.codecpar.pointee
+            if par.codec_type == AVMEDIA_TYPE_VIDEO && video == nil {
+                if VideoCodec(par.codec_id) != nil { video = i } else { unsupported = codecName(par.codec_id) }
+            } else if par.codec_type == AVMEDIA_TYPE_AUDIO && audio == nil && options.audio {
+                audio = i
+            }
+            if par.codec_type != AVMEDIA_TYPE_VIDEO && i != audio {
+                opened.pointee.streams[i]!.pointee.discard = AVDISCARD_ALL
+            }
+        }
+        guard let v = video else {
+            var p: UnsafeMutablePointer<AVFormatContext>? = opened
+            avformat_close_input(&p); ctx = nil
+            if let u = unsupported { throw MediaError("media.unsupportedCodec", "the camera sends \(u) video; Hallwatch stores H.264 and H.265 without transcoding") }
+            throw MediaError("media.noVideo", "the stream has no video track")
+        }
+        videoIndex = v
+        audioIndex = audio
+        watchdog.touch()
+    }
+
+    deinit {
+        var p = ctx
+        if p != nil { avformat_close_input(&p) }   // sends TEARDOWN so the camera frees the session
+    }
+
+    func stream(_ i: Int) -> UnsafeMutablePointer<AVStream> { ctx!.pointee.streams[i]! }
+
+    /// Reads the next packet. Returns `false` at the end of the stream.
+    /// - Throws: ``MediaError`` `rtsp.timeout` on a stall, `rtsp.*` on other failures.
+    func read(into packet: Packet) throws -> Bool {
+        av_packet_unref(packet.p)
+        let r = av_read_frame(ctx, packet.p)
+        if r == hw_averror_eof() { return false }
+        if r < 0 {
+            if watchdog.stop.isStopped { return false }
+            if watchdog.timedOut { throw MediaError("rtsp.timeout", "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))", averror: r) }
+            throw MediaError.ffmpeg(r, "reading the stream failed")
+        }
+        watchdog.touch()
+        return true
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+@testable import HallwatchCore
+
+@Suite("Configuration")
+struct ConfigTests {
+    let good = """
+    box: lincoln-es
+    building: Lincoln Elementary
+    bus:
+      socket: /run/hallwatch/bus.sock
+    recorder:
+      directory: /srv/disk0
+      fsyncCadence: 500ms
+      slotSizeBytes: 8388608
+      slotCount: 16
+    capture:
+      maxFragmentDuration: 1s
+    cameras:
+      - id: lobby
+        name: Main lobby
+        source: rtsp://10.1.2.3/axis-media/media.amp
+        audio: true
+      - id: gym-east
+        source: rtsp://10.1.2.4:8554/stream1
+        transport: udp
+    """
+
+    @Test func parsesAndAppliesDefaults() throws {
+        let c = try ConfigLoader.parse(good)
+        #expect(c.box == "lincoln-es")
+        #expect(c.recorder.fsyncCadence == .milliseconds(500))
+        #expect(c.recorder.slotSizeBytes == 8 << 20)
+        #expect(c.recorder.socket == "/run/hallwatch/recorder.sock")
+        #expect(c.capture.ioTimeout == .seconds(5))
+        #expect(c.cameras.count == 2)
+        #expect(c.cameras[0].audio == true && c.cameras[0].transport == .tcp && c.cameras[0].name == "Main lobby")
+        #expect(c.cameras[1].audio == false && c.cameras[1].transport == .udp && c.cameras[1].name == "gym-east")
+    }
+
+    @Test func unknownKeyIsRefusedWithFileLineAndExpectedKeys() throws {
+        let text = good.replacingOccurrences(of: "      fsyncCadence: 500ms", with: "      fsyncCadense: 500ms")
+        let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "/etc/hallwatch/hallwatch.yaml") }
+        #expect(error.code == "config.invalid")
+        #expect(error.diagnostics.count == 1)
+        let d = try #require(error.diagnostics.first)
+        #expect(d.file == "/etc/hallwatch/hallwatch.yaml")
+        #expect(d.line == 7)
+        #expect(d.message.contains("unknown key 'fsyncCadense' in recorder"))
+        #expect(d.message.contains("fsyncCadence"))
+        #expect(d.description.hasPrefix("/etc/hallwatch/hallwatch.yaml:7: "))
+    }
+
+    @Test func badValuesAreRefusedWithTheirLines() throws {
+        let wrongType = good.replacingOccurrences(of: "        audio: true", with: "        audio: sometimes")
+        var e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(wrongType) }
+        #expect(e.diagnostics.first?.line == 17)
+        #expect(e.diagnostics.first?.message.contains("true or false") == true)
+
+        let badDuration = good.replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: fast")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(badDuration) }
+        #expect(e.diagnostics.first?.line == 7)
+        #expect(e.diagnostics.first?.message.contains("expected a duration such as 500ms") == true)
+
+        let outOfRange = good.replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: 30s")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(outOfRange) }
+        #expect(e.diagnostics.first?.line == 7)
+        #expect(e.diagnostics.first?.message == "recorder.fsyncCadence: expected 100ms to 10s")
+
+        let credentials = good.replacingOccurrences(of: "rtsp://10.1.2.3/", with: "rtsp://root:pass@10.1.2.3/")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(credentials) }
+        #expect(e.diagnostics.first?.line == 16)
+        #expect(e.diagnostics.first?.message.contains("without credentials") == true)
+
+        let badID = good.replacingOccurrences(of: "id: gym-east", with: "id: Gym East")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(badID) }
+        #expect(e.diagnostics.first?.line == 18)
+        #expect(e.diagnostics.first?.message.contains("camera id") == true)
+    }
+
+    @Test func everyProblemIsReportedAtOnce() throws {
+        let text = good.replacingOccurrences(of: "  socket: /run/hallwatch/bus.sock", with: "  sockett: x")
+            .replacingOccurrences(of: "        transport: udp", with: "        transprot: udp")
+        let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text) }
+        #expect(e.diagnostics.map(\.line).sorted() == [4, 20])
+    }
+
+    @Test func duplicateCameraAndMissingKeys() throws {
+        let dup = good.replacingOccurrences(of: "id: gym-east", with: "id: lobby")
+        var e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(dup) }
+        #expect(e.diagnostics.first?.message.contains("duplicate camera id 'lobby'") == true)
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse("building: x\n") }
+        #expect(e.diagnostics.first?.message.contains("box: required key is missing") == true)
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse("box: [unclosed\n") }
+        #expect(e.diagnostics.first?.message.hasPrefix("not valid YAML") == true)
+    }
+}
+
+@Suite("Time and units")
+struct TimeTests {
+    @Test func iso8601RoundTrip() throws {
+        let t = try #require(ISO8601.parse("2026-11-29T20:52:23.125Z"))
+        #expect(t.micros == 1_795_985_543_125_000)
+        #expect(t.iso8601 == "2026-11-29T20:52:23.125Z")
+        #expect(ISO8601.parse("2026-11-29T21:52:23.125+01:00") == t)
+        #expect(ISO8601.parse("2026-13-29T20:52:23Z") == nil)
+        #expect(ISO8601.parse("yesterday") == nil)
+    }
+
+    @Test func relativeTimes() throws {
+        let now = UTCMicros(1_000_000_000_000)
+        #expect(TimeExpression.parse("now", now: now) == now)
+        #expect(TimeExpression.parse("-30s", now: now) == UTCMicros(1_000_000_000_000 - 30_000_000))
+        #expect(TimeExpression.parse("-5m", now: now) == UTCMicros(1_000_000_000_000 - 300_000_000))
+        #expect(TimeExpression.parse("-1.5s", now: now) == UTCMicros(1_000_000_000_000 - 1_500_000))
+        #expect(TimeExpression.parse("-5x", now: now) == nil)
+    }
+
+    @Test func mediaTimeUnits() {
+        #expect(MediaTime90k(seconds: 1.5).ticks == 135_000)
+        #expect(MediaTime90k(3003).milliseconds == 33)
+        #expect(UTCMicros(0).adding(MediaTime90k(90_000)) == UTCMicros(1_000_000))
+        #expect(UTCMicros(0).adding(MediaTime90k(3003)) == UTCMicros(33_367))
+    }
+
+    @Test func cameraIDs() {
+        #expect(CameraID("lobby-2") != nil)
+        #expect(CameraID("") == nil)
+        #expect(CameraID("-x") == nil)
+        #expect(CameraID(String(repeating: "a", count: 33)) == nil)
+        #expect(CameraID("Lobby") == nil)
+    }
+}
+
+@Suite("Data plane frames")
+struct DataPlaneTests {
+    @Test func headerGoldenBytes() throws {
+        let meta = FragmentMeta(kind: .fragment, keyframe: true, run: 0x0102030405060708, sequence: 7, start90k: MediaTime90k(90_000),
+                                duration90k: 45_000, utc: UTCMicros(1_795_985_543_125_000))
+        let frame = DataPlaneFrame(meta: meta, payload: [0xAA, 0xBB])
+        let hex = frame.encodeHeader().map { String(format: "%02x", $0) }.joined()
+        #expect(hex == "48575044" + "03" + "01" + "0100" + "0807060504030201" + "07000000" + "c8af0000"
+                + "905f010000000000" + "48aa8a9b0c610600" + "02000000" + "00000000")
+        let (decoded, length) = try DataPlaneFrame.decodeHeader(frame.encodeHeader())
+        #expect(decoded == meta)
+        #expect(length == 2)
+    }
+
+    @Test func hostileHeadersAreRefused() throws {
+        var h = DataPlaneFrame.hello(CameraID("lobby")!).encodeHeader()
+        h[0] = 0
+        #expect(throws: DataPlaneError.self) { try DataPlaneFrame.decodeHeader(h) }
+        var big = DataPlaneFrame.hello(CameraID("lobby")!).encodeHeader()
+        big[40] = 0xFF; big[41] = 0xFF; big[42] = 0xFF; big[43] = 0x7F
+        let e = try #require(throws: DataPlaneError.self) { try DataPlaneFrame.decodeHeader(big) }
+        #expect(e.code == "dataplane.tooLarge")
+    }
+
+    @Test func framesCrossARealSocket() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hw-dp-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("s.sock").path
+        let listener = try UnixSocket.listen(path: path)
+        let client = try UnixSocket.connect(path: path)
+        let server = try #require(try UnixSocket.accept(listener))
+        let payload = (0..<100_000).map { UInt8($0 & 0xFF) }
+        let frame = DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: 9, sequence: 0, start90k: .zero, duration90k: 0, utc: UTCMicros(5)), payload: payload)
+        let sender = Thread { try? client.send(frame); client.close() }
+        sender.start()
+        let got = try #require(try server.receiveFrame())
+        #expect(got == frame)
+        #expect(try server.receiveFrame() == nil)
+    }
+}
