@@ -1,0 +1,31 @@
+/// Errors of the simulated camera. Each message is written for the person running `hallwatch-simcam`.
+public enum SimCamError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A `--mount` value that is not `NAME=FILE`, or whose name is empty, duplicated or not URL-safe.
+    case badMountSpec(String)
+    /// A mount's file does not exist or cannot be read.
+    case missingFile(String)
+    /// The file is readable but holds nothing the simcam can serve (not MP4, or no H.264/H.265/AAC stream).
+    case unsupportedMedia(String)
+    /// A GStreamer pipeline could not be built or run.
+    case pipeline(String)
+    /// The RTSP server could not listen on the requested address and port.
+    case listen(String)
+
+    public var description: String {
+        switch self {
+        case .badMountSpec(let m): "bad --mount: \(m)"
+        case .missingFile(let m): "missing file: \(m)"
+        case .unsupportedMedia(let m): "unsupported media: \(m)"
+        case .pipeline(let m): "GStreamer: \(m)"
+        case .listen(let m): "cannot listen: \(m)"
+        }
+    }
+
+    /// True for errors caused by the command line (the executable exits with 64, `EX_USAGE`).
+    public var isUsageError: Bool {
+        switch self {
+        case .badMountSpec, .missingFile, .unsupportedMedia: true
+        case .pipeline, .listen: false
+        }
+    }
+}
