@@ -101,7 +101,8 @@ public final class CaptureSession {
             } else {
                 audioTB = st.pointee.time_base
                 audio = try TrackParameters(copying: st.pointee.codecpar, timeBase: audioTB)
-                let fs = Int64(st.pointee.codecpar.pointee.frame_size)
+                if audio!.par.pointee.frame_size <= 0 && id == AV_CODEC_ID_AAC { audio!.par.pointee.frame_size = 1024 }
+                let fs = Int64(audio!.par.pointee.frame_size)
                 audioNominal = fs > 0 ? fs : 1024
             }
         }

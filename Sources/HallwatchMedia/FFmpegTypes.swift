@@ -64,3 +64,10 @@ public enum VideoCodec: String, Sendable, Codable {
 }
 
 func codecName(_ id: AVCodecID) -> String { String(cString: avcodec_get_name(id)) }
+
+/// FFmpeg's own log (`av_log`) goes to stderr; Hallwatch keeps only its errors there, since every
+/// failure that matters is returned to us and logged with metadata through swift-log.
+enum FFmpegLog {
+    static let installed: Void = { av_log_set_level(AV_LOG_ERROR) }()
+    static func install() { _ = installed }
+}

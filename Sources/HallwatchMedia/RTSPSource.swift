@@ -78,6 +78,7 @@ final class RTSPSource {
     ///   `media.noVideo`, `media.unsupportedCodec`.
     init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
         watchdog = Watchdog(stop: stop, timeout: options.ioTimeout)
+        FFmpegLog.install()
         guard let c = avformat_alloc_context() else { throw MediaError("rtsp.connect", "out of memory") }
         c.pointee.interrupt_callback = AVIOInterruptCB(
             callback: { opaque in Unmanaged<Watchdog>.fromOpaque(opaque!).takeUnretainedValue().shouldAbort ? 1 : 0 },
