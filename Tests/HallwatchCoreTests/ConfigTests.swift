@@ -39,7 +39,7 @@ struct ConfigTests {
     }
 
     @Test func unknownKeyIsRefusedWithFileLineAndExpectedKeys() throws {
-        let text = good.replacingOccurrences(of: "      fsyncCadence: 500ms", with: "      fsyncCadense: 500ms")
+        let text = good.replacingOccurrences(of: "  fsyncCadence: 500ms", with: "  fsyncCadense: 500ms")
         let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "/etc/hallwatch/hallwatch.yaml") }
         #expect(error.code == "config.invalid")
         #expect(error.diagnostics.count == 1)
@@ -52,9 +52,9 @@ struct ConfigTests {
     }
 
     @Test func badValuesAreRefusedWithTheirLines() throws {
-        let wrongType = good.replacingOccurrences(of: "        audio: true", with: "        audio: sometimes")
+        let wrongType = good.replacingOccurrences(of: "    audio: true", with: "    audio: sometimes")
         var e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(wrongType) }
-        #expect(e.diagnostics.first?.line == 17)
+        #expect(e.diagnostics.first?.line == 16)
         #expect(e.diagnostics.first?.message.contains("true or false") == true)
 
         let badDuration = good.replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: fast")
@@ -69,20 +69,20 @@ struct ConfigTests {
 
         let credentials = good.replacingOccurrences(of: "rtsp://10.1.2.3/", with: "rtsp://root:pass@10.1.2.3/")
         e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(credentials) }
-        #expect(e.diagnostics.first?.line == 16)
+        #expect(e.diagnostics.first?.line == 15)
         #expect(e.diagnostics.first?.message.contains("without credentials") == true)
 
         let badID = good.replacingOccurrences(of: "id: gym-east", with: "id: Gym East")
         e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(badID) }
-        #expect(e.diagnostics.first?.line == 18)
+        #expect(e.diagnostics.first?.line == 17)
         #expect(e.diagnostics.first?.message.contains("camera id") == true)
     }
 
     @Test func everyProblemIsReportedAtOnce() throws {
         let text = good.replacingOccurrences(of: "  socket: /run/hallwatch/bus.sock", with: "  sockett: x")
-            .replacingOccurrences(of: "        transport: udp", with: "        transprot: udp")
+            .replacingOccurrences(of: "    transport: udp", with: "    transprot: udp")
         let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text) }
-        #expect(e.diagnostics.map(\.line).sorted() == [4, 20])
+        #expect(e.diagnostics.map(\.line).sorted() == [4, 19])
     }
 
     @Test func duplicateCameraAndMissingKeys() throws {
@@ -139,8 +139,8 @@ struct DataPlaneTests {
                                 duration90k: 45_000, utc: UTCMicros(1_795_985_543_125_000))
         let frame = DataPlaneFrame(meta: meta, payload: [0xAA, 0xBB])
         let hex = frame.encodeHeader().map { String(format: "%02x", $0) }.joined()
-        #expect(hex == "48575044" + "03" + "01" + "0100" + "0807060504030201" + "07000000" + "c8af0000"
-                + "905f010000000000" + "48aa8a9b0c610600" + "02000000" + "00000000")
+        #expect(hex == "48574450" + "03" + "01" + "0100" + "0807060504030201" + "07000000" + "c8af0000"
+                + "905f010000000000" + "08d8517870610600" + "02000000" + "00000000")
         let (decoded, length) = try DataPlaneFrame.decodeHeader(frame.encodeHeader())
         #expect(decoded == meta)
         #expect(length == 2)
