@@ -160,7 +160,16 @@ public final class SimCamServer: @unchecked Sendable {
 
     /// Quits the main loop on SIGINT or SIGTERM (GLib `g_unix_signal_source_new`, handled on the loop thread).
     /// Call before ``start()`` so that no signal arrives unhandled.
+    ///
+    /// Also unblocks both signals for the calling thread (and so for threads it starts later, such as the
+    /// loop thread): a child inherits its parent's signal mask, and a parent that spawns from a libdispatch
+    /// worker thread (e.g. a Swift test) passes all signals blocked, which would make SIGTERM a no-op.
     public func stopOnSignals() {
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for signal in [SIGINT, SIGTERM] {
             guard let source = g_unix_signal_source_new(signal) else { continue }
             g_source_set_callback(source, { userData in
