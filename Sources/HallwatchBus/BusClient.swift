@@ -180,19 +180,31 @@ public final class BusClient: Sendable {
     ///
     /// Afterwards every subscription and event stream finishes, pending ``connect(timeout:)`` calls throw
     /// `bus.closed`, and so do publishes. Idempotent. A process about to exit should use
-    /// ``close(withWill:timeout:)`` so that the DISCONNECT is written before the process ends.
+    /// ``close(withWill:timeout:)``: it makes sure the DISCONNECT is written before the process ends, and
+    /// avoids a mosquitto 2.0 race in which a normal disconnect right after a publication still fires the will.
     public func disconnect(withWill: Bool = false) {
         core.disconnect(reasonCode: withWill
             ? Int32(MQTT_RC_DISCONNECT_WITH_WILL_MSG.rawValue) : Int32(MQTT_RC_NORMAL_DISCONNECTION.rawValue))
     }
 
-    /// ``disconnect(withWill:)``, then waits until the DISCONNECT has been written and the socket closed, or
-    /// `timeout` has passed (then returns anyway; the broker treats an unannounced close as a lost connection
-    /// and publishes the will).
+    /// Disconnects for good, gracefully, and waits (at most `timeout`) until the DISCONNECT has been written.
+    /// Use this when a process stops.
+    ///
+    /// Without the will it first waits until the broker has acknowledged every publication made so far and
+    /// has removed every subscription (UNSUBSCRIBE, §3.10), and only then sends DISCONNECT 0x00. The reason:
+    /// mosquitto 2.0 treats a failed write to a client — e.g. the PUBACK of a publication made just before the
+    /// DISCONNECT, after libmosquitto has already closed the socket — as a lost connection and publishes the
+    /// will, so an immediate ``disconnect(withWill:)`` can make a clean stop look like a crash. With the will
+    /// (reason 0x04) it disconnects at once. When `timeout` passes it disconnects anyway; while not connected
+    /// there is nothing to wait for, and queued QoS ≥ 1 publications are dropped.
     public func close(withWill: Bool = false, timeout: Duration = .seconds(2)) async {
-        disconnect(withWill: withWill)
-        try? await core.wait(for: .flushed, timeout: timeout) {
-            BusError(code: "bus.timeout", message: "DISCONNECT not written after \(timeout)")
+        if withWill {
+            disconnect(withWill: true)
+            try? await core.wait(for: .flushed, timeout: timeout) {
+                BusError(code: "bus.timeout", message: "DISCONNECT not written after \(timeout)")
+            }
+        } else {
+            await core.close(timeout: timeout)
         }
     }
 }

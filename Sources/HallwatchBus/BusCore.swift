@@ -38,6 +38,9 @@ final class BusCore: Sendable {
         case subscribed(String)
         /// After ``disconnect(reasonCode:)``: the DISCONNECT was written and the socket closed.
         case flushed
+        /// Every PUBLISH and UNSUBSCRIBE sent on this connection has been acknowledged (or the client is not
+        /// connected, so there is nothing to wait for).
+        case drained
     }
 
     struct Waiter: Sendable {
@@ -81,6 +84,13 @@ final class BusCore: Sendable {
         var pendingSubacks: [Int32: String] = [:]
         /// SUBACKs that arrived before the caller of `mosquitto_subscribe_v5` recorded the message id.
         var earlySubacks: [Int32: Int32] = [:]
+        /// Message ids of publications not yet acknowledged (QoS 0: not yet written) → their QoS.
+        var unackedPublishes: [Int32: Int32] = [:]
+        /// Message ids of UNSUBSCRIBEs not yet acknowledged.
+        var unackedUnsubscribes: Set<Int32> = []
+        /// Acknowledgements that arrived before the caller recorded the message id (see ``BusCore/record``).
+        var earlyAcks: Set<Int32> = []
+        var earlyUnsubacks: Set<Int32> = []
         /// The latest retained publication per topic made through this client, re-asserted after reconnects.
         var retained: [String: RetainedPublication] = [:]
         var events: [UInt64: AsyncStream<BusConnectionEvent>.Continuation] = [:]
@@ -103,8 +113,13 @@ final class BusCore: Sendable {
                 return entry.acked ? .success(()) : nil
             case .flushed:
                 return flushed ? .success(()) : nil
+            case .drained:
+                return isDrained ? .success(()) : nil
             }
         }
+
+        /// Nothing sent on this connection awaits an acknowledgement (or there is no connection).
+        var isDrained: Bool { phase != .connected || (unackedPublishes.isEmpty && unackedUnsubscribes.isEmpty) }
 
         /// Removes and returns the waiters of `kind`.
         mutating func takeWaiters(_ matches: (WaitKind) -> Bool) -> [CheckedContinuation<Void, any Error>] {
@@ -300,6 +315,7 @@ final class BusCore: Sendable {
         let rc = payload.withUnsafeBytes { bytes in
             mosquitto_publish_v5(handle, &mid, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, qos, retain, nil)
         }
+        if rc == MosquittoRC.success { recordPublish(mid: mid, qos: qos) }
         // Remember retained state even when QoS 0 could not be sent now: it is re-asserted on reconnect.
         if retain && (rc == MosquittoRC.success || rc == MosquittoRC.noConnection) {
             state.withLock { s in
@@ -312,6 +328,50 @@ final class BusCore: Sendable {
         }
         guard rc == MosquittoRC.success else {
             throw BusError.mosquitto("bus.publish", "could not publish \(payload.count) bytes on \(topic) (QoS \(qos))", rc: rc)
+        }
+    }
+
+    /// Notes an outgoing PUBLISH until libmosquitto reports it done (`on_publish`: PUBACK for QoS 1, PUBCOMP
+    /// for QoS 2, written for QoS 0). The acknowledgement may already have arrived on the network thread.
+    private func recordPublish(mid: Int32, qos: Int32) {
+        state.withLock { s in
+            if s.earlyAcks.remove(mid) == nil { s.unackedPublishes[mid] = qos }
+        }
+    }
+
+    private func recordUnsubscribe(mid: Int32) {
+        state.withLock { s in
+            if s.earlyUnsubacks.remove(mid) == nil { s.unackedUnsubscribes.insert(mid) }
+        }
+    }
+
+    /// Sends UNSUBSCRIBE for `filter` and tracks its acknowledgement.
+    private func sendUnsubscribe(_ filter: String) {
+        var mid: Int32 = 0
+        let rc = mosquitto_unsubscribe_v5(handle, &mid, filter, nil)
+        if rc == MosquittoRC.success { recordUnsubscribe(mid: mid) }
+    }
+
+    /// A graceful goodbye without the will: waits (within `timeout`) until the broker has acknowledged every
+    /// publication and has removed every subscription, so that it has no reason to write to this client,
+    /// then sends DISCONNECT 0x00 and waits until it is written.
+    ///
+    /// Why: mosquitto 2.0 handles a failed write to a client (EPIPE, because the client already closed its
+    /// socket after DISCONNECT) as a lost connection and publishes the will, even though the DISCONNECT is
+    /// waiting unread in the socket (e.g. the PUBACK of a publication made just before disconnecting).
+    func close(timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        let filters: [String] = state.withLock { s in s.phase == .connected ? Array(s.filters.keys) : [] }
+        for filter in filters { sendUnsubscribe(filter) }
+        let wait = max(.zero, deadline - ContinuousClock.now)
+        do {
+            try await self.wait(for: .drained, timeout: wait) { BusError(code: "bus.timeout", message: "acknowledgements still missing") }
+        } catch {
+            logger.warning("bus closing before every publication was acknowledged", metadata: ["error": "\(error)"])
+        }
+        disconnect(reasonCode: Int32(MQTT_RC_NORMAL_DISCONNECTION.rawValue))
+        try? await self.wait(for: .flushed, timeout: max(.milliseconds(100), deadline - ContinuousClock.now)) {
+            BusError(code: "bus.timeout", message: "DISCONNECT not written")
         }
     }
 
@@ -330,8 +390,9 @@ final class BusCore: Sendable {
         }
         let id = state.withLock { $0.makeID() }
         continuation.onTermination = { [self] _ in removeSubscriber(id) }
-        let send: (subscriptionID: UInt32, qos: Int32)? = state.withLock { s in
-            guard s.phase != .closed else { return nil }
+        enum Registration { case closed, registered(send: (subscriptionID: UInt32, qos: Int32)?) }
+        let registration: Registration = state.withLock { s in
+            guard s.phase != .closed else { return .closed }
             s.subscribers[id] = Subscriber(filter: filter, continuation: continuation)
             var entry = s.filters[filter] ?? {
                 s.nextSubscriptionID += 1
@@ -340,11 +401,16 @@ final class BusCore: Sendable {
             entry.qos = max(entry.qos, qos)
             entry.subscribers.insert(id)
             s.filters[filter] = entry
-            return s.phase == .connected ? (entry.subscriptionID, entry.qos) : nil
+            return .registered(send: s.phase == .connected ? (entry.subscriptionID, entry.qos) : nil)
         }
-        if state.withLock({ $0.phase == .closed }) { continuation.finish() }
-        logger.debug("bus subscribe", metadata: ["filter": "\(filter)", "qos": "\(qos)"])
-        if let send { sendSubscribe(filter, subscriptionID: send.subscriptionID, qos: send.qos) }
+        switch registration {
+        case .closed:
+            continuation.finish()
+        case .registered(let send):
+            logger.debug("bus subscribe", metadata: ["filter": "\(filter)", "qos": "\(qos)"])
+            // While not connected, ``didConnect`` sends it.
+            if let send { sendSubscribe(filter, subscriptionID: send.subscriptionID, qos: send.qos) }
+        }
         return stream
     }
 
@@ -396,7 +462,7 @@ final class BusCore: Sendable {
         }
         if let unsubscribe {
             logger.debug("bus unsubscribe", metadata: ["filter": "\(unsubscribe)"])
-            _ = mosquitto_unsubscribe_v5(handle, nil, unsubscribe, nil)
+            sendUnsubscribe(unsubscribe)
         }
     }
 
@@ -435,6 +501,14 @@ final class BusCore: Sendable {
             // One filter per SUBSCRIBE, so one reason code (§3.9.3).
             let code = (count > 0 ? granted?[0] : nil) ?? 0x80
             Unmanaged<BusCore>.fromOpaque(userdata).takeUnretainedValue().didSuback(mid: mid, reasonCode: code)
+        }
+        mosquitto_publish_v5_callback_set(handle) { _, userdata, mid, reasonCode, _ in
+            guard let userdata else { return }
+            Unmanaged<BusCore>.fromOpaque(userdata).takeUnretainedValue().didPublish(mid: mid, reasonCode: reasonCode)
+        }
+        mosquitto_unsubscribe_v5_callback_set(handle) { _, userdata, mid, _ in
+            guard let userdata else { return }
+            Unmanaged<BusCore>.fromOpaque(userdata).takeUnretainedValue().didUnsubscribe(mid: mid)
         }
         mosquitto_log_callback_set(handle) { _, userdata, level, text in
             guard let userdata, let text else { return }
@@ -479,10 +553,13 @@ final class BusCore: Sendable {
         // Re-assert this client's retained state: the broker may have restarted without persistence, or our
         // own last-will may have overwritten the process topic while we were away.
         for (topic, publication) in snapshot.retained {
+            var mid: Int32 = 0
             let rc = publication.payload.withUnsafeBytes { bytes in
-                mosquitto_publish_v5(handle, nil, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, publication.qos, true, nil)
+                mosquitto_publish_v5(handle, &mid, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, publication.qos, true, nil)
             }
-            if rc != MosquittoRC.success {
+            if rc == MosquittoRC.success {
+                recordPublish(mid: mid, qos: publication.qos)
+            } else {
                 logger.warning("bus could not re-assert retained message", metadata: ["topic": "\(topic)", "error": "\(BusError.describe(mosquittoError: rc))"])
             }
         }
@@ -501,13 +578,18 @@ final class BusCore: Sendable {
             for key in s.filters.keys { s.filters[key]?.acked = false }
             s.pendingSubacks = [:]
             s.earlySubacks = [:]
+            // QoS 0 packets not yet written are gone; QoS ≥ 1 stay queued in libmosquitto and are resent.
+            s.unackedPublishes = s.unackedPublishes.filter { $0.value > 0 }
+            s.unackedUnsubscribes = []
+            s.earlyAcks = []
+            s.earlyUnsubacks = []
             if s.phase == .closed {
                 s.flushed = true
-                return (true, s.takeWaiters { $0 == .flushed }, [])
+                return (true, s.takeWaiters { $0 == .flushed || $0 == .drained }, [])
             }
             s.phase = .connecting
             s.lastError = error
-            return (false, [], Array(s.events.values))
+            return (false, s.takeWaiters { $0 == .drained }, Array(s.events.values))
         }
         if outcome.closed {
             logger.debug("bus disconnected", metadata: ["rc": "\(text)"])
@@ -516,6 +598,27 @@ final class BusCore: Sendable {
         }
         for w in outcome.flushed { w.resume() }
         for e in outcome.events { e.yield(.disconnected(error)) }
+    }
+
+    /// A publication is done: PUBACK/PUBCOMP received (QoS 1/2, reason code ≥ 0x80 = refused, §3.4.2.1) or
+    /// written (QoS 0).
+    private func didPublish(mid: Int32, reasonCode: Int32) {
+        if reasonCode >= 0x80 {
+            logger.warning("bus broker refused a publication", metadata: ["mid": "\(mid)", "reason": "\(Self.describe(reasonCode: reasonCode))"])
+        }
+        let drained: [CheckedContinuation<Void, any Error>] = state.withLock { s in
+            if s.unackedPublishes.removeValue(forKey: mid) == nil { s.earlyAcks.insert(mid) }
+            return s.isDrained ? s.takeWaiters { $0 == .drained } : []
+        }
+        for w in drained { w.resume() }
+    }
+
+    private func didUnsubscribe(mid: Int32) {
+        let drained: [CheckedContinuation<Void, any Error>] = state.withLock { s in
+            if s.unackedUnsubscribes.remove(mid) == nil { s.earlyUnsubacks.insert(mid) }
+            return s.isDrained ? s.takeWaiters { $0 == .drained } : []
+        }
+        for w in drained { w.resume() }
     }
 
     private func didSuback(mid: Int32, reasonCode: Int32) {
