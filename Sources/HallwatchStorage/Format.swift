@@ -257,6 +257,9 @@ struct SlotScanner {
     /// CRC of the last accepted record (or of the slot header).
     private(set) var chainCRC: UInt32
     private(set) var stopReason: String?
+    /// The scan stopped at a record of this slot's generation and camera that is not whole (broken
+    /// chain, overrun, short or CRC mismatch): a torn write, not the normal end of data.
+    private(set) var stoppedAtTornRecord = false
     private var payloadBuffer: [UInt8] = []
 
     init(file: any SlotFileHandle, slotSizeBytes: Int64, generation: UInt64, camera: CameraID, offset: Int64, chainCRC: UInt32) {
@@ -274,17 +277,17 @@ struct SlotScanner {
         do { h = try RecordHeader.decode(hb) } catch { stopReason = error.message; return nil }
         guard h.generation == generation else { stopReason = "generation \(h.generation), slot is at \(generation)"; return nil }
         guard h.camera == camera else { stopReason = "record of camera \(h.camera) in a slot of \(camera)"; return nil }
-        guard h.previousCRC == chainCRC else { stopReason = "broken CRC chain"; return nil }
-        guard offset + h.recordBytes <= slotSizeBytes else { stopReason = "record length overruns the slot"; return nil }
+        guard h.previousCRC == chainCRC else { stopReason = "broken CRC chain"; stoppedAtTornRecord = true; return nil }
+        guard offset + h.recordBytes <= slotSizeBytes else { stopReason = "record length overruns the slot"; stoppedAtTornRecord = true; return nil }
         let n = Int(h.payloadBytes)
         if payloadBuffer.count < n { payloadBuffer = [UInt8](repeating: 0, count: n) }
         let at = offset + Int64(RecordHeader.byteCount), f = file
         let got = try narrow { try payloadBuffer.withUnsafeMutableBytes { b in
             try f.read(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), at: at)
         } }
-        guard got == n else { stopReason = "record runs past the end of the file"; return nil }
+        guard got == n else { stopReason = "record runs past the end of the file"; stoppedAtTornRecord = true; return nil }
         let ok = payloadBuffer.withUnsafeBytes { h.crcMatches(payload: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        guard ok else { stopReason = "record CRC mismatch"; return nil }
+        guard ok else { stopReason = "record CRC mismatch"; stoppedAtTornRecord = true; return nil }
         let record = ScannedRecord(header: h, offset: offset)
         offset += h.recordBytes
         chainCRC = h.crc
