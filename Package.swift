@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia"]),
+            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
     ],
     swiftLanguageModes: [.v6]
 )

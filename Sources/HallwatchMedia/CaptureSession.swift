@@ -73,7 +73,11 @@ public final class CaptureSession {
         var fragmentSamples = 0
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
-        init(muxer: FragmentMuxer, id: UInt64, anchor: UTCMicros) { self.muxer = muxer; self.id = id; self.anchor = anchor }
+        /// The timeline's DTS of the run's first sample: subtracted so every run's media time starts at 0.
+        let baseDTS90k: Int64
+        init(muxer: FragmentMuxer, id: UInt64, anchor: UTCMicros, baseDTS90k: Int64) {
+            self.muxer = muxer; self.id = id; self.anchor = anchor; self.baseDTS90k = baseDTS90k
+        }
     }
 
     /// Runs the session until the camera ends the stream, a fatal error occurs, or `stop` is set.
@@ -113,6 +117,7 @@ public final class CaptureSession {
                                    fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
                                    outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
         var keyframesWithoutParameterSets = 0
+        var lastRunID: UInt64 = 0
         var pendingAudio: (Packet, Int64)?
         var audioBeforeRun: [Packet] = []
         let utcOrigin = clocks.utcNow(), monoOrigin = clocks.monotonicNanos()
@@ -167,10 +172,14 @@ public final class CaptureSession {
                 audio = nil; status.audioCodec = nil
                 muxer = try FragmentMuxer(tracks: [video])
             }
-            let anchor = UTCMicros(s.payload.arrival.micros - MediaTime90k(s.dts90k).ticks * 100 / 9)
-            let r = Run(muxer: muxer, id: UInt64(max(0, anchor.micros)), anchor: anchor)
+            let anchor = s.payload.arrival
+            // Run ids are the anchor in µs; a run that starts within the same µs as the previous one of this
+            // session (never seen, but cheap to rule out) takes the next id.
+            let id = max(UInt64(max(0, anchor.micros)), lastRunID + 1)
+            lastRunID = id
+            let r = Run(muxer: muxer, id: id, anchor: anchor, baseDTS90k: s.dts90k)
             if let origin = timeline.runOriginCamera90k {
-                r.audioOrigin = av_rescale_q(origin, hw_rational(1, 90_000), audioTB)
+                r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
             }
             status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
             sink.deliver(DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
@@ -206,7 +215,7 @@ public final class CaptureSession {
                     logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "\(reason)"])
                     endRun()
                 case .sample(let s):
-                    if s.keyframe, let ps = s.payload.parameterSets, ps != extradata {
+                    if s.keyframe, let ps = s.payload.parameterSets, !ParameterSets.sameSets(ps, extradata) {
                         if run != nil {
                             logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "parameter sets changed"])
                             endRun()
@@ -220,10 +229,10 @@ public final class CaptureSession {
                         audioBeforeRun.removeAll()
                     }
                     guard let r = run else { continue }
-                    let relDTS = s.dts90k - timeline.runStartDTS90k
+                    let relDTS = s.dts90k - r.baseDTS90k
                     if r.fragmentSamples > 0 && (s.keyframe || r.fragmentDuration90k + s.duration90k > policy.max90k) { cut(r) }
                     if r.fragmentSamples == 0 { r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS }
-                    try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - timeline.runStartDTS90k,
+                    try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
                                       duration: s.duration90k, keyframe: s.keyframe)
                     r.fragmentDuration90k += s.duration90k
                     r.fragmentSamples += 1

@@ -2,8 +2,8 @@ import CFFmpeg
 import Foundation
 import HallwatchCore
 
-/// One stored run as the exporter reads it: its init segment and the fragments chosen, in order.
-public struct ExportRun: Sendable {
+/// One recorded run as the exporter takes it: its init segment and the fragments chosen, in order.
+public struct RecordedRun: Sendable {
     public var run: UInt64
     /// `ftyp`+`moov` bytes (ISO/IEC 14496-12 §4.3, §8.2.1).
     public var initSegment: [UInt8]
@@ -36,7 +36,7 @@ public struct ExportSummary: Sendable, Equatable {
 /// is fully downloaded.
 public enum Exporter {
     /// - Throws: ``MediaError`` `media.export` when a run cannot be read or the file cannot be written.
-    public static func write(_ runs: [ExportRun], to path: String) throws -> ExportSummary {
+    public static func write(_ runs: [RecordedRun], to path: String) throws -> ExportSummary {
         FFmpegLog.install()
         var summary = ExportSummary(files: [], mediaSeconds: 0, videoFrames: 0, bytes: 0)
         var output: OutputFile?

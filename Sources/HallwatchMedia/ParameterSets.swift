@@ -44,6 +44,35 @@ final class ParameterSets {
         return found
     }
 
+    /// Whether two Annex-B parameter-set blobs hold the same set of NAL units. Order and repetition do not
+    /// count: a payloader that repeats SPS/PPS before an IDR which also carries them in-band (RFC 6184
+    /// §8.1 `sprop-parameter-sets` plus in-band copies) is not a parameter change.
+    static func sameSets(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a == b || Set(nalUnits(a)) == Set(nalUnits(b))
+    }
+
+    /// Splits an Annex-B byte stream (ITU-T H.264 Annex B) at its 3- and 4-byte start codes.
+    static func nalUnits(_ bytes: [UInt8]) -> [[UInt8]] {
+        var units: [[UInt8]] = []
+        var start: Int?
+        var i = 0
+        while i + 2 < bytes.count {
+            if bytes[i] == 0, bytes[i + 1] == 0, bytes[i + 2] == 1 {
+                if let s = start {
+                    var end = i
+                    while end > s, bytes[end - 1] == 0 { end -= 1 }   // trailing zero of a 4-byte start code
+                    units.append(Array(bytes[s..<end]))
+                }
+                i += 3
+                start = i
+            } else {
+                i += 1
+            }
+        }
+        if let s = start, s < bytes.count { units.append(Array(bytes[s...])) }
+        return units.filter { !$0.isEmpty }
+    }
+
     /// The presentation size described by `extradata` followed by the keyframe `packet`, or (0, 0).
     func pictureSize(extradata: [UInt8], keyframe packet: Packet) -> (width: Int32, height: Int32) {
         guard let p = parser, let c = parserCtx else { return (0, 0) }

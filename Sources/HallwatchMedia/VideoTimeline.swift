@@ -83,9 +83,6 @@ public struct VideoTimeline<Payload> {
     /// used to place other tracks (audio) on the run's timeline. `nil` before the first run.
     public var runOriginCamera90k: Int64? { origin.map { $0 - offset } }
 
-    /// Sample timestamps are already run-relative; this is 0 and exists for callers' clarity.
-    public var runStartDTS90k: Int64 { 0 }
-
     /// Frames per second measured from the timestamps.
     public var measuredFPS: Double { 90_000 / Double(frameDuration90k) }
 

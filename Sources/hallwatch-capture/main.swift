@@ -1,1 +1,34 @@
-print("todo")
+// hallwatch-capture --camera ID: records one camera (see CaptureWorker).
+import ArgumentParser
+import Foundation
+import HallwatchCore
+import HallwatchServices
+import Logging
+import ServiceLifecycle
+
+@main
+struct CaptureCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hallwatch-capture",
+        abstract: "Pull one camera's RTSP stream, remux it to fMP4 fragments and send them to the recorder.")
+
+    @Option(help: "Camera id from the configuration.") var camera: String
+    @Option(help: "Configuration file.") var config = "/etc/hallwatch/hallwatch.yaml"
+
+    func run() async throws {
+        ProcessSetup.bootstrapLogging()
+        let logger = Logger(label: "hallwatch.capture")
+        let cfg = ProcessSetup.loadConfig(config, logger: logger)
+        guard let id = CameraID(camera), let cam = cfg.camera(id) else {
+            logger.critical("no camera '\(camera)' in \(config)")
+            throw ExitCode(64)
+        }
+        let presence = Presence(name: "capture-\(id)", config: cfg, logger: logger)
+        presence.announce()
+        let worker = CaptureWorker(camera: cam, config: cfg, presence: presence, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await presence.leave()
+    }
+}

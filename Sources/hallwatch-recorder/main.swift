@@ -1,1 +1,33 @@
-print("todo")
+// hallwatch-recorder: the ring-buffer writer (see RecorderService).
+import ArgumentParser
+import Foundation
+import HallwatchServices
+import Logging
+import ServiceLifecycle
+
+@main
+struct RecorderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hallwatch-recorder",
+        abstract: "Write capture workers' fragments to the recording disk, fsync on a cadence, index them.")
+
+    @Option(help: "Configuration file.") var config = "/etc/hallwatch/hallwatch.yaml"
+
+    func run() async throws {
+        ProcessSetup.bootstrapLogging()
+        signal(SIGPIPE, SIG_IGN)
+        let logger = Logger(label: "hallwatch.recorder")
+        let cfg = ProcessSetup.loadConfig(config, logger: logger)
+        let presence = Presence(name: "recorder", config: cfg, logger: logger)
+        presence.announce()
+        let recorder = RecorderService(config: cfg, presence: presence, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: recorder, successTerminationBehavior: .gracefullyShutdownGroup,
+                                                                       failureTerminationBehavior: .gracefullyShutdownGroup)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do { try await group.run() } catch {
+            await presence.leave()
+            throw ExitCode(70)
+        }
+        await presence.leave()
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import HallwatchBus
+import HallwatchCore
+import HallwatchMedia
+import Logging
+import ServiceLifecycle
+
+/// `hallwatch-capture --camera ID`: records one camera until stopped.
+///
+/// Loop (one dedicated thread; FFmpeg's calls block and must not starve the Swift concurrency pool):
+/// 1. Publish `connecting`; open the RTSP session (``CaptureSession``).
+/// 2. On the first run, publish `online` with codec, size, fps, bitrate; refresh every ~5 s.
+/// 3. When the session ends — the camera closed it, stalled past the I/O timeout, sent garbage or a codec
+///    we cannot store — publish `offline` with the typed reason, wait, and go to 1. The wait starts at
+///    `capture.backoffInitial`, doubles per consecutive failure up to `capture.backoffMax`, and resets once
+///    a session has stayed online for 30 s. The very first connect is retried the same way, so a worker
+///    started while its camera boots simply waits for it.
+/// 4. On graceful shutdown the stop flag makes the blocking read return; the last fragment is flushed.
+public struct CaptureWorker: Service {
+    let camera: CameraConfig
+    let config: HallwatchConfig
+    let presence: Presence
+    let clocks: any Clocks
+    let logger: Logger
+
+    public init(camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
+        self.camera = camera; self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
+    }
+
+    public func run() async throws {
+        let stop = StopFlag()
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+                let thread = Thread { [self] in
+                    loop(stop: stop)
+                    done.resume()
+                }
+                thread.name = "capture-\(camera.id)"
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            stop.stop()
+        }
+        publish(.offline, reason: ErrorEvent(code: "capture.stopped", message: "the capture worker was stopped", camera: camera.id))
+    }
+
+    func publish(_ state: CameraState.State, status: CaptureStatus? = nil, reason: ErrorEvent? = nil) {
+        var s = CameraState(camera: camera.id, state: state, at: clocks.utcNow())
+        s.reason = reason
+        if let st = status {
+            s.codec = st.codec; s.width = st.width; s.height = st.height; s.fps = st.fps
+            s.bitrateBps = st.bitrateBps; s.audioCodec = st.audioCodec
+        }
+        try? presence.bus.publish(s, topic: presence.topics.cameraState(camera.id), retain: true)
+    }
+
+    func loop(stop: StopFlag) {
+        let sink = RecorderConnection(path: config.recorder.socket, camera: camera.id, logger: logger)
+        var password: String?
+        if let file = camera.passwordFile {
+            password = (try? String(contentsOfFile: file, encoding: .utf8))?.split(separator: "\n").first.map(String.init)
+            if password == nil { logger.error("cannot read the password file", metadata: ["camera.id": "\(camera.id)", "file": "\(file)"]) }
+        }
+        let options = RTSPSourceOptions(url: camera.source, username: camera.username, password: password,
+                                        transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
+        let policy = FragmentPolicy(maxFragmentDuration: config.capture.maxFragmentDuration)
+        var backoff = config.capture.backoffInitial
+        while !stop.isStopped {
+            publish(.connecting, reason: nil)
+            let started = clocks.monotonicNanos()
+            var reason: ErrorEvent
+            do {
+                let session = CaptureSession(camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
+                try session.run(stop: stop, sink: sink) { status in publish(.online, status: status) }
+                reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
+            } catch let e as MediaError {
+                reason = e.event(camera: camera.id)
+            } catch {
+                reason = ErrorEvent(code: "capture.internal", message: "\(error)", camera: camera.id)
+            }
+            if stop.isStopped { break }
+            logger.warning("camera offline", metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
+            reason.at = clocks.utcNow()
+            publish(.offline, reason: reason)
+            presence.publishError(reason)
+            if clocks.monotonicNanos() - started > 30_000_000_000 { backoff = config.capture.backoffInitial }
+            sleep(backoff, unless: stop)
+            backoff = min(backoff * 2, config.capture.backoffMax)
+        }
+    }
+
+    /// Sleeps for `d`, waking early when `stop` is set.
+    func sleep(_ d: Duration, unless stop: StopFlag) {
+        let end = clocks.monotonicNanos() + UInt64(d.seconds * 1e9)
+        while !stop.isStopped && clocks.monotonicNanos() < end { usleep(50_000) }
+    }
+}

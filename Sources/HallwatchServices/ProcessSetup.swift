@@ -1,0 +1,31 @@
+import Foundation
+import HallwatchCore
+import Logging
+
+/// What every Hallwatch process does first: log to stderr (journald adds time and unit), and load the
+/// configuration or exit with its diagnostics.
+public enum ProcessSetup {
+    /// Installs swift-log's stderr handler at `level` (from `HALLWATCH_LOG_LEVEL` when set).
+    public static func bootstrapLogging(default level: Logger.Level = .info) {
+        let env = ProcessInfo.processInfo.environment["HALLWATCH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = env ?? level
+            return h
+        }
+    }
+
+    /// Loads the configuration; on failure prints every diagnostic (`file:line: message`) and exits 78
+    /// (`EX_CONFIG`), so systemd does not restart a process into the same error forever.
+    public static func loadConfig(_ path: String, logger: Logger) -> HallwatchConfig {
+        do {
+            return try ConfigLoader.load(path: path)
+        } catch let e as ConfigError {
+            for d in e.diagnostics { logger.critical("\(d)", metadata: ["code": "\(e.code)"]) }
+            exit(78)
+        } catch {
+            logger.critical("cannot load the configuration: \(error)")
+            exit(78)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import HallwatchCore
+import HallwatchMedia
+import Logging
+
+/// A capture worker's data-plane connection to the recorder (``DataPlane``), as a ``FragmentSink``.
+///
+/// The recorder may restart (it is its own process): while it is away, frames wait in a bounded backlog
+/// (``maxBacklogBytes``, oldest fragments dropped first and counted), and on reconnect the worker
+/// introduces itself again and resends the current run's init segment before the backlog, so the recorder
+/// can resume the run. Sends time out after ``sendTimeout`` so a wedged recorder cannot stall RTSP
+/// reading (which would make the camera drop us).
+public final class RecorderConnection: FragmentSink, @unchecked Sendable {
+    let path: String
+    let camera: CameraID
+    let logger: Logger
+    /// Largest backlog kept while the recorder is unreachable. Default 64 MiB (≈ 2 min at 4 Mbit/s).
+    public let maxBacklogBytes: Int
+    /// Longest a single send may block.
+    public let sendTimeout: Duration
+
+    // Touched only on the capture thread (deliver is called there, in order).
+    private var socket: FileHandleFD?
+    private var backlog: [DataPlaneFrame] = []
+    private var backlogBytes = 0
+    private var currentInit: DataPlaneFrame?
+    private var nextAttemptNanos: UInt64 = 0
+    private let clocks = SystemClocks()
+    /// Fragments dropped because the backlog was full.
+    public private(set) var droppedFragments = 0
+
+    public init(path: String, camera: CameraID, logger: Logger, maxBacklogBytes: Int = 64 << 20, sendTimeout: Duration = .seconds(2)) {
+        self.path = path; self.camera = camera; self.logger = logger
+        self.maxBacklogBytes = maxBacklogBytes; self.sendTimeout = sendTimeout
+    }
+
+    public func deliver(_ frame: DataPlaneFrame) {
+        if frame.meta.kind == .initSegment { currentInit = frame }
+        enqueue(frame)
+        drain()
+    }
+
+    private func enqueue(_ frame: DataPlaneFrame) {
+        backlog.append(frame)
+        backlogBytes += frame.payload.count
+        while backlogBytes > maxBacklogBytes, let i = backlog.firstIndex(where: { $0.meta.kind == .fragment }) {
+            backlogBytes -= backlog[i].payload.count
+            backlog.remove(at: i)
+            droppedFragments += 1
+        }
+    }
+
+    private func drain() {
+        if socket == nil {
+            let now = clocks.monotonicNanos()
+            guard now >= nextAttemptNanos else { return }
+            nextAttemptNanos = now + 500_000_000
+            guard connect() else { return }
+        }
+        while let frame = backlog.first, let s = socket {
+            do {
+                try s.send(frame)
+                backlog.removeFirst()
+                backlogBytes -= frame.payload.count
+            } catch {
+                logger.warning("recorder connection lost; buffering", metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
+                socket = nil
+                return
+            }
+        }
+    }
+
+    private func connect() -> Bool {
+        do {
+            let s = try UnixSocket.connect(path: path)
+            var tv = timeval(tv_sec: Int(sendTimeout.components.seconds), tv_usec: 0)
+            setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            try s.send(.hello(camera))
+            // The recorder needs the run's init segment before any fragment of it.
+            if let initFrame = currentInit, backlog.first?.meta.kind != .initSegment { try s.send(initFrame) }
+            socket = s
+            logger.info("connected to the recorder", metadata: ["camera.id": "\(camera)", "backlog.frames": "\(backlog.count)"])
+            return true
+        } catch {
+            logger.debug("recorder not reachable", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import HallwatchCore
+import HallwatchMedia
+import HallwatchStorage
+
+/// What `hallwatchctl recordings --json` prints: a camera's runs and the gaps between them.
+public struct RecordingsReport: Codable, Sendable {
+    public struct Run: Codable, Sendable {
+        public var run: UInt64
+        public var start: String
+        public var end: String
+        public var startMicros: Int64
+        public var endMicros: Int64
+        /// Media duration from the stream's timestamps, seconds.
+        public var mediaSeconds: Double
+        public var fragments: Int
+        public var bytes: Int64
+        /// Largest hole between one fragment's end and the next one's start inside the run, 90 kHz
+        /// ticks (0 for a run recorded without loss). -1 when not computed (`--fragment-gaps` not given).
+        public var maxFragmentGap90k: Int64
+    }
+    public struct Gap: Codable, Sendable {
+        public var from: String
+        public var to: String
+        public var fromMicros: Int64
+        public var toMicros: Int64
+        public var seconds: Double
+    }
+    public var camera: String
+    public var runs: [Run]
+    public var gaps: [Gap]
+    /// Sum of the runs' media durations, seconds.
+    public var totalSeconds: Double
+
+    /// The human listing.
+    public func render() -> String {
+        var lines = ["camera \(camera): \(runs.count) run(s), \(String(format: "%.1f", totalSeconds)) s recorded"]
+        var gapIndex = 0
+        for (i, r) in runs.enumerated() {
+            lines.append("  run \(r.run)  \(r.start) → \(r.end)  \(String(format: "%8.1f", r.mediaSeconds)) s  \(r.fragments) fragments  \(r.bytes) bytes")
+            if i + 1 < runs.count, gapIndex < gaps.count {
+                let g = gaps[gapIndex]; gapIndex += 1
+                lines.append("  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", abs(g.seconds) < 0.0005 ? 0 : g.seconds)) s")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Read-side operations of `hallwatchctl` on a box's recording disk.
+public enum RecordingQueries {
+    /// Lists the camera's runs and gaps. With `fragmentGaps`, reads every fragment's header to measure the
+    /// largest hole inside each run (reads the recording, so it is slow for long ranges).
+    /// - Throws: `StorageError`.
+    public static func recordings(config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool) throws -> RecordingsReport {
+        let reader = try RecordingReader(at: config.recorder.directory, box: config.box)
+        let runs = try reader.runs(camera: camera)
+        var out: [RecordingsReport.Run] = []
+        var gaps: [RecordingsReport.Gap] = []
+        for (i, r) in runs.enumerated() {
+            var maxGap: Int64 = -1
+            if fragmentGaps {
+                maxGap = 0
+                for seg in try reader.segments(camera: camera, from: r.startUTC, to: UTCMicros(r.endUTC.micros + 1), startAtKeyframe: false) where seg.run == r.run {
+                    for (a, b) in zip(seg.fragments, seg.fragments.dropFirst()) {
+                        maxGap = max(maxGap, b.meta.start90k.ticks - a.meta.end90k.ticks)
+                    }
+                }
+            }
+            out.append(.init(run: r.run, start: r.startUTC.iso8601, end: r.endUTC.iso8601, startMicros: r.startUTC.micros,
+                             endMicros: r.endUTC.micros, mediaSeconds: r.media90k.seconds, fragments: r.fragmentCount,
+                             bytes: r.payloadBytes, maxFragmentGap90k: maxGap))
+            if i > 0 {
+                let prev = runs[i - 1]
+                gaps.append(.init(from: prev.endUTC.iso8601, to: r.startUTC.iso8601, fromMicros: prev.endUTC.micros, toMicros: r.startUTC.micros,
+                                  seconds: Double(r.startUTC.micros - prev.endUTC.micros) / 1e6))
+            }
+        }
+        return RecordingsReport(camera: camera.rawValue, runs: out, gaps: gaps, totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
+    }
+
+    /// Exports `[from, to)` of a camera to `out` (see ``Exporter``).
+    /// - Throws: `StorageError`, ``MediaError``; `media.export` with "nothing recorded" for an empty range.
+    public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String) throws -> ExportSummary {
+        let reader = try RecordingReader(at: config.recorder.directory, box: config.box)
+        let runs = try reader.segments(camera: camera, from: from, to: to)
+        guard !runs.isEmpty else {
+            throw MediaError("media.export", "nothing recorded for \(camera) between \(from.iso8601) and \(to.iso8601)")
+        }
+        let recorded = runs.map { r in RecordedRun(run: r.run, initSegment: r.initSegment, fragments: r.fragments.map { ($0.meta, $0.payload) }) }
+        return try Exporter.write(recorded, to: out)
+    }
+
+    /// Checks that every index row points at whole records whose CRC-32C matches.
+    /// - Throws: `StorageError`.
+    public static func check(config: HallwatchConfig) throws -> [Inconsistency] {
+        try RecordingReader(at: config.recorder.directory, box: config.box).verify()
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import HallwatchBus
+import HallwatchCore
+import Synchronization
+
+/// The box's current state as the bus tells it: every camera's ingest state, what the recorder stored,
+/// and every process's liveness. Fed by retained messages, so a fresh collector knows everything at once.
+public final class StatusCollector: Sendable {
+    /// One snapshot of the box.
+    public struct Snapshot: Codable, Sendable, Equatable {
+        public var box: String
+        public var at: UTCMicros
+        public var cameras: [CameraRow]
+        public var processes: [ProcessState]
+    }
+
+    /// One camera's line of `hallwatchctl status`.
+    public struct CameraRow: Codable, Sendable, Equatable {
+        public var camera: CameraID
+        public var state: CameraState?
+        public var recording: RecordingStats?
+    }
+
+    let topics: BusTopics
+    let bus: BusClient
+    let data = Mutex<(states: [CameraID: CameraState], recordings: [CameraID: RecordingStats], processes: [String: ProcessState])>(([:], [:], [:]))
+    let tasks = Mutex<[Task<Void, Never>]>([])
+
+    /// Subscribes on `bus` (which the caller connects) to the camera, recording and process topics.
+    public init(bus: BusClient, topics: BusTopics) {
+        self.bus = bus
+        self.topics = topics
+        let streams = [bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings), bus.subscribe(topics.allProcesses)]
+        let t = streams.map { stream in
+            Task { [weak self] in
+                for await message in stream { self?.take(message) }
+            }
+        }
+        tasks.withLock { $0 = t }
+    }
+
+    deinit { tasks.withLock { $0.forEach { $0.cancel() } } }
+
+    func take(_ m: BusMessage) {
+        guard !m.payload.isEmpty else { return }
+        if let s = try? m.decode(CameraState.self), m.topic == topics.cameraState(s.camera) {
+            data.withLock { $0.states[s.camera] = s }
+        } else if let r = try? m.decode(RecordingStats.self), m.topic == topics.recording(r.camera) {
+            data.withLock { $0.recordings[r.camera] = r }
+        } else if let p = try? m.decode(ProcessState.self) {
+            data.withLock { $0.processes[p.process] = p }
+        }
+    }
+
+    /// The current state; `cameras` lists the configured ones first (in config order), then any other
+    /// camera seen on the bus.
+    public func snapshot(configured: [CameraID], now: UTCMicros) -> Snapshot {
+        data.withLock { d in
+            var ids = configured
+            for id in Set(d.states.keys).union(d.recordings.keys).sorted() where !ids.contains(id) { ids.append(id) }
+            return Snapshot(box: topics.box, at: now,
+                            cameras: ids.map { CameraRow(camera: $0, state: d.states[$0], recording: d.recordings[$0]) },
+                            processes: d.processes.values.sorted { $0.process < $1.process })
+        }
+    }
+}
+
+extension StatusCollector.Snapshot {
+    /// The human table printed by `hallwatchctl status` and the demo.
+    public func render() -> String {
+        var lines = ["Hallwatch box \(box) — \(at.iso8601)"]
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+        lines.append(pad("CAMERA", 14) + pad("STATE", 11) + pad("CODEC", 6) + pad("SIZE", 10) + pad("FPS", 6) + pad("BITRATE", 12) + pad("RECORDED", 10) + "NOTE")
+        for row in cameras {
+            let s = row.state
+            let size = s.flatMap { st in st.width.map { "\($0)x\(st.height ?? 0)" } } ?? "-"
+            let fps = s?.fps.map { String(format: "%.1f", $0) } ?? "-"
+            let rate = s?.bitrateBps.map { String(format: "%.2f Mb/s", Double($0) / 1e6) } ?? "-"
+            let recorded = row.recording.map { String(format: "%.1f s", $0.recordedSeconds) } ?? "-"
+            var note = ""
+            if let r = s?.reason { note = "\(r.code): \(r.message)" }
+            else if let last = row.recording?.lastFragmentAt { note = String(format: "last fragment %.1f s ago", Double(at.micros - last.micros) / 1e6) }
+            lines.append(pad(row.camera.rawValue, 14) + pad(s?.state.rawValue ?? "unknown", 11) + pad(s?.codec ?? "-", 6) + pad(size, 10) + pad(fps, 6) + pad(rate, 12) + pad(recorded, 10) + note)
+        }
+        let procs = processes.map { "\($0.process) \($0.state.rawValue)\($0.pid > 0 ? " (pid \($0.pid))" : "")" }
+        lines.append("processes: " + (procs.isEmpty ? "none seen on the bus" : procs.joined(separator: ", ")))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import HallwatchCore
+import Logging
+import Synchronization
+
+/// One process the development supervisor keeps running.
+public struct SupervisedProcess: Sendable {
+    /// Short unique name (`mosquitto`, `recorder`, `capture-lobby`); also the pid file's name.
+    public var name: String
+    public var executable: String
+    public var arguments: [String]
+    public init(name: String, executable: String, arguments: [String]) {
+        self.name = name; self.executable = executable; self.arguments = arguments
+    }
+}
+
+/// A small process supervisor for development and the demo (production uses systemd units in `Systemd/`).
+///
+/// Starts every process in order, writes `RUN/pids/NAME.pid`, restarts a process that exits (after 1 s,
+/// doubling to at most 10 s while it keeps dying within 10 s of its start), and on ``stop()`` sends SIGTERM
+/// to all of them in reverse order, waits up to 5 s, then SIGKILLs what is left. It only ever signals the
+/// PIDs it started.
+public final class Supervisor: Sendable {
+    let processes: [SupervisedProcess]
+    let runDirectory: String
+    let logger: Logger
+    struct Child { var process: Process; var startedNanos: UInt64; var restartDelay: Double }
+    let state = Mutex<(children: [String: Child], stopping: Bool)>(([:], false))
+
+    public init(processes: [SupervisedProcess], runDirectory: String, logger: Logger) {
+        self.processes = processes; self.runDirectory = runDirectory; self.logger = logger
+    }
+
+    /// Starts everything. Throws when an executable cannot be started at all.
+    public func start() throws {
+        try FileManager.default.createDirectory(atPath: runDirectory + "/pids", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: runDirectory + "/logs", withIntermediateDirectories: true)
+        for p in processes { try launch(p, delay: 1) }
+    }
+
+    /// The PID currently running `name`, if any.
+    public func pid(of name: String) -> Int32? {
+        state.withLock { $0.children[name]?.process.processIdentifier }
+    }
+
+    func launch(_ spec: SupervisedProcess, delay: Double) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: spec.executable)
+        p.arguments = spec.arguments
+        // Each child's stderr goes to its own log file, appended across restarts.
+        let logPath = "\(runDirectory)/logs/\(spec.name).log"
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        p.standardError = log
+        p.standardOutput = log
+        p.standardInput = FileHandle.nullDevice
+        p.terminationHandler = { [weak self] proc in self?.exited(spec, proc, delay: delay) }
+        try p.run()
+        try? "\(p.processIdentifier)\n".write(toFile: "\(runDirectory)/pids/\(spec.name).pid", atomically: true, encoding: .utf8)
+        state.withLock { $0.children[spec.name] = Child(process: p, startedNanos: SystemClocks().monotonicNanos(), restartDelay: delay) }
+        logger.info("started", metadata: ["process": "\(spec.name)", "pid": "\(p.processIdentifier)"])
+    }
+
+    func exited(_ spec: SupervisedProcess, _ proc: Process, delay: Double) {
+        let (stopping, lived) = state.withLock { s -> (Bool, UInt64) in
+            let started = s.children[spec.name]?.startedNanos ?? 0
+            return (s.stopping, SystemClocks().monotonicNanos() - started)
+        }
+        if stopping { return }
+        let how = proc.terminationReason == .uncaughtSignal ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"
+        let next = lived > 10_000_000_000 ? 1 : min(delay * 2, 10)
+        logger.warning("exited; restarting", metadata: ["process": "\(spec.name)", "how": "\(how)", "after": "\(delay)s"])
+        DispatchQueue.global().asyncAfter(deadline: .now() + (lived > 10_000_000_000 ? 0.2 : delay)) { [weak self] in
+            guard let self, !self.state.withLock({ $0.stopping }) else { return }
+            do { try self.launch(spec, delay: next) } catch {
+                self.logger.error("cannot restart", metadata: ["process": "\(spec.name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops everything: SIGTERM in reverse start order, then SIGKILL after 5 s.
+    public func stop() {
+        let children = state.withLock { s -> [(String, Process)] in
+            s.stopping = true
+            return processes.reversed().compactMap { p in s.children[p.name].map { (p.name, $0.process) } }
+        }
+        for (_, p) in children where p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline && children.contains(where: { $0.1.isRunning }) { usleep(50_000) }
+        for (name, p) in children where p.isRunning {
+            logger.warning("did not stop in 5 s; killing", metadata: ["process": "\(name)"])
+            kill(p.processIdentifier, SIGKILL)
+        }
+        for (name, _) in children { try? FileManager.default.removeItem(atPath: "\(runDirectory)/pids/\(name).pid") }
+    }
+}
