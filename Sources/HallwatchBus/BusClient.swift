@@ -89,14 +89,15 @@ public final class BusClient: Sendable {
 
     /// Publishes `payload` on `topic` (an MQTT PUBLISH, §3.3).
     ///
-    /// Returns once libmosquitto has queued the message; delivery is asynchronous. While disconnected,
-    /// libmosquitto keeps QoS 1 and 2 messages in memory and sends them after reconnecting (unbounded queue);
-    /// a QoS 0 message cannot be queued and throws. Retained publications (§3.3.1.3) are also remembered per
+    /// Returns once libmosquitto has queued the message; delivery is asynchronous. While disconnected
+    /// (broker not up yet, or reconnecting), libmosquitto keeps QoS 1 and 2 messages in memory and sends them
+    /// after the next CONNACK (unbounded queue, lost if the process ends first); this is not an error. A QoS 0
+    /// message cannot be queued and throws. Retained publications (§3.3.1.3) are also remembered per
     /// topic and re-published after every reconnect; an empty retained payload deletes the topic's retained
     /// message and is forgotten.
     ///
     /// - Parameters:
-    ///   - topic: a topic name (no `+`/`#`), e.g. ``BusTopics/cameraState(_:)``.
+    ///   - topic: a topic name (no `+`/`#`), e.g. `BusTopics.cameraState(_:)`.
     ///   - payload: the bytes, delivered exactly; at most 268 435 455 bytes (§2.1.4).
     ///   - retain: RETAIN flag (§3.3.1.3): the broker keeps the message as the topic's current state.
     ///   - qos: 0, 1 (default, at least once) or 2 (§4.3).
@@ -119,7 +120,7 @@ public final class BusClient: Sendable {
         try core.publish(topic: topic, payload: payload, retain: retain, qos: qos)
     }
 
-    /// Publishes `event` on ``BusTopics/errors``, not retained, QoS 1.
+    /// Publishes `event` on `BusTopics.errors`, not retained, QoS 1.
     ///
     /// - Throws: as ``publish(_:topic:retain:qos:)``.
     public func publish(error event: ErrorEvent, topics: BusTopics) throws(BusError) {
@@ -150,8 +151,13 @@ public final class BusClient: Sendable {
 
     /// Subscribes as ``subscribe(_:qos:bufferLimit:)`` and waits until the broker has acknowledged the
     /// subscription (SUBACK, §3.9), so that anything published afterwards is delivered to the stream.
+    /// Starts connecting (``start()``) if needed.
     ///
-    /// - Parameter timeout: how long to wait for the SUBACK; it arrives only while connected.
+    /// - Parameters:
+    ///   - filter: an MQTT topic filter (§4.7), as in ``subscribe(_:qos:bufferLimit:)``.
+    ///   - qos: maximum QoS (§3.8.3.1).
+    ///   - bufferLimit: messages buffered for a slow consumer before the oldest are dropped.
+    ///   - timeout: how long to wait for the SUBACK; it arrives only while connected.
     /// - Throws: ``BusError`` `bus.timeout`, `bus.subscribe` (refused by the broker, reason ≥ 0x80, or invalid
     ///   filter), `bus.closed`, `bus.config`; `CancellationError`. On error the subscription is cancelled.
     public func subscribe(_ filter: String, qos: Int32 = 1, bufferLimit: Int = 10_000,

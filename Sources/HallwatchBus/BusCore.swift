@@ -315,9 +315,12 @@ final class BusCore: Sendable {
         let rc = payload.withUnsafeBytes { bytes in
             mosquitto_publish_v5(handle, &mid, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, qos, retain, nil)
         }
-        if rc == MosquittoRC.success { recordPublish(mid: mid, qos: qos) }
+        // QoS ≥ 1 while disconnected: libmosquitto has queued the message (in its outgoing list) and answers
+        // MOSQ_ERR_NO_CONN; it sends the message after the next CONNACK. That is success for the caller.
+        let queued = rc == MosquittoRC.success || (rc == MosquittoRC.noConnection && qos > 0)
+        if queued { recordPublish(mid: mid, qos: qos) }
         // Remember retained state even when QoS 0 could not be sent now: it is re-asserted on reconnect.
-        if retain && (rc == MosquittoRC.success || rc == MosquittoRC.noConnection) {
+        if retain && (queued || rc == MosquittoRC.noConnection) {
             state.withLock { s in
                 if payload.isEmpty {
                     s.retained[topic] = nil  // an empty retained payload deletes the retained message (§3.3.1.3)
@@ -326,7 +329,7 @@ final class BusCore: Sendable {
                 }
             }
         }
-        guard rc == MosquittoRC.success else {
+        guard queued else {
             throw BusError.mosquitto("bus.publish", "could not publish \(payload.count) bytes on \(topic) (QoS \(qos))", rc: rc)
         }
     }

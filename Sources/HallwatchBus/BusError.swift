@@ -31,7 +31,7 @@ public struct BusError: Error, Sendable, Equatable, CustomStringConvertible {
         "[\(code)] \(message)\(mosquittoError.map { " (mosquitto: \($0))" } ?? "")"
     }
 
-    /// The error as a bus ``ErrorEvent`` (code and message; libmosquitto's text is appended to the message).
+    /// The error as a bus `ErrorEvent` (code and message; libmosquitto's text is appended to the message).
     public func event(process: String? = nil, at: UTCMicros? = nil) -> ErrorEvent {
         ErrorEvent(code: code, message: mosquittoError.map { "\(message) (\($0))" } ?? message, process: process, at: at)
     }

@@ -6,8 +6,8 @@ import HallwatchCore
 ///
 /// The broker sends it when the connection is lost (process crash, socket closed, keep-alive expired) or when
 /// the client disconnects with reason code 0x04 "Disconnect with Will Message" (§3.14.2.1); a normal disconnect
-/// (reason 0x00) discards it (§3.1.2.5). Hallwatch processes set a retained ``ProcessState`` `down` message on
-/// their ``BusTopics/process(_:)`` topic, see ``processDown(topics:process:)``.
+/// (reason 0x00) discards it (§3.1.2.5). Hallwatch processes set a retained `ProcessState` `down` message on
+/// their `BusTopics.process(_:)` topic, see ``processDown(topics:process:)``.
 public struct BusWill: Sendable, Equatable {
     /// Topic name, no wildcards.
     public var topic: String
@@ -22,7 +22,7 @@ public struct BusWill: Sendable, Equatable {
         self.topic = topic; self.payload = payload; self.retain = retain; self.qos = qos
     }
 
-    /// The standard Hallwatch last-will: a retained QoS 1 ``ProcessState`` with state `down`, pid 0, no time and
+    /// The standard Hallwatch last-will: a retained QoS 1 `ProcessState` with state `down`, pid 0, no time and
     /// reason `"connection lost"` on `topics.process(process)`.
     public static func processDown(topics: BusTopics, process: String) -> BusWill {
         let state = ProcessState(process: process, state: .down, pid: 0, at: nil, reason: "connection lost")

@@ -191,6 +191,10 @@ struct BusClientTests {
         try await broker.stop()
         try await eventually { !client.isConnected }
         #expect(!FileManager.default.fileExists(atPath: broker.socketPath))
+        // During the outage QoS 1 is queued, QoS 0 is refused.
+        try client.publish(topic: "\(topics.root)/test/outage", payload: [1], retain: false, qos: 1)
+        #expect(throws: BusError.self) { try client.publish(topic: "\(topics.root)/test/outage", payload: [0], retain: false, qos: 0) }
+        #expect(client.core.state.withLock { $0.unackedPublishes.count } == 1)
         try await broker.start()  // same config, same socket path, empty retained store (no persistence)
 
         var iterator = events.makeAsyncIterator()
@@ -203,6 +207,7 @@ struct BusClientTests {
         #expect(seen.last == .connected(sessionPresent: false, count: 2))
         try await client.connect(timeout: .seconds(10))  // returns at once
         #expect(client.isConnected)
+        try await eventually { client.core.state.withLock { $0.unackedPublishes.isEmpty } }  // the queued one was PUBACKed
 
         // A publish after the reconnect reaches a fresh subscriber.
         let fresh = try await connectedClient("web", broker)
@@ -225,6 +230,9 @@ struct BusClientTests {
         let broker = try TestBroker()
         let client = BusClient(clientID: "early", socketPath: broker.socketPath, will: nil, logger: testLogger("early"))
         let subscription = Inbox(client.subscribe(topics.allProcesses))  // queued until connected
+        // Published before any broker exists: QoS 1 is queued; retained state is also re-asserted on connect.
+        try client.publish(topic: topics.process("early"), payload: Array("up".utf8), retain: true)
+        try client.publish(topic: "\(topics.root)/test/queued", payload: [9], retain: false)
 
         let error = await #expect(throws: BusError.self) { try await client.connect(timeout: .milliseconds(300)) }
         #expect(error?.code == "bus.timeout")
@@ -236,8 +244,13 @@ struct BusClientTests {
         #expect(client.isConnected)
         try await eventually { client.core.state.withLock { $0.filters[topics.allProcesses]?.acked == true } }
         let pub = try await connectedClient("pub", broker)
+        let late = Inbox(pub.subscribe(topics.process("early")))
+        #expect(try await late.wait(for: 1)[0] == BusMessage(topic: topics.process("early"), payload: Array("up".utf8), retained: true))
         try pub.publish(topic: topics.process("x"), payload: [42], retain: false)
-        #expect(try await subscription.wait(for: 1)[0].payload == [42])
+        try await eventually { subscription.messages.contains(BusMessage(topic: topics.process("x"), payload: [42], retained: false)) }
+        // Its own retained state arrives through its subscription too (queued publish and re-assertion: twice).
+        #expect(subscription.messages.contains { $0.topic == topics.process("early") && $0.payload == Array("up".utf8) })
+        try await eventually { client.core.state.withLock { $0.unackedPublishes.isEmpty } }  // the queued QoS 1 went out
     }
 
     @Test("the broker listens on its Unix socket only, not on TCP")
