@@ -230,18 +230,20 @@ final class BusCore: Sendable {
     /// Sends DISCONNECT with `reasonCode` (MQTT 5.0 §3.14.2.1) and ends the client for good: waiters fail with
     /// `bus.closed`, every subscription stream and event stream finishes. Non-blocking.
     func disconnect(reasonCode: Int32) {
-        let taken: (waiters: [CheckedContinuation<Void, any Error>], subscribers: [AsyncStream<BusMessage>.Continuation],
-                    events: [AsyncStream<BusConnectionEvent>.Continuation], wasConnected: Bool)? = state.withLock { s in
+        let taken: (failed: [CheckedContinuation<Void, any Error>], done: [CheckedContinuation<Void, any Error>],
+                    subscribers: [AsyncStream<BusMessage>.Continuation],
+                    events: [AsyncStream<BusConnectionEvent>.Continuation])? = state.withLock { s in
             guard s.phase != .closed else { return nil }
             let wasConnected = s.phase == .connected
             s.phase = .closed
+            // Not connected: there is no DISCONNECT to write, so "flushed" holds at once.
             if !wasConnected { s.flushed = true }
-            let waiters = s.takeWaiters { $0 != .flushed }
+            let failed = s.takeWaiters { $0 != .flushed }
+            let done = wasConnected ? [] : s.takeWaiters { $0 == .flushed }
             let subscribers = s.subscribers.values.map(\.continuation)
             let events = Array(s.events.values)
             s.subscribers = [:]; s.filters = [:]; s.events = [:]
-            let flushedWaiters = wasConnected ? [] : s.takeWaiters { $0 == .flushed }
-            return (waiters + flushedWaiters, subscribers, events, wasConnected)
+            return (failed, done, subscribers, events)
         }
         guard let taken else { return }
         let rc = mosquitto_disconnect_v5(handle, reasonCode, nil)
@@ -249,7 +251,8 @@ final class BusCore: Sendable {
             "reason": "\(Self.describe(reasonCode: reasonCode))",
             "sent": "\(rc == MosquittoRC.success)",
         ])
-        for w in taken.waiters { w.resume(throwing: closedError) }
+        for w in taken.failed { w.resume(throwing: closedError) }
+        for w in taken.done { w.resume() }
         for c in taken.subscribers { c.finish() }
         for c in taken.events { c.finish() }
     }
