@@ -1,0 +1,1 @@
+// placeholder while a helper works here
