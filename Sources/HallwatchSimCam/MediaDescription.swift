@@ -53,14 +53,17 @@ public struct StreamDescription: Sendable, Hashable {
     public let codec: StreamCodec
     /// Caps of the demuxed stream, for logs.
     public let caps: String
-    /// Picture size in pixels (video only).
+    /// Picture width in pixels (video only).
     public let width: Int?
+    /// Picture height in pixels (video only).
     public let height: Int?
-    /// Audio channel count and sampling rate in Hz (audio only).
+    /// Audio channel count (audio only).
     public let channels: Int?
+    /// Audio sampling rate in Hz (audio only).
     public let sampleRate: Int?
-    /// Segment start and stop of the stream in ns (qtdemux: first presentation time and track end).
+    /// Segment start of the stream in ns: qtdemux's first presentation time (after the edit list).
     public let segmentStart: UInt64
+    /// Segment stop of the stream in ns: the track's end, nil if qtdemux gave none.
     public let segmentStop: UInt64?
 }
 

@@ -11,6 +11,7 @@ public enum SimCamError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The RTSP server could not listen on the requested address and port.
     case listen(String)
 
+    /// One line for a person: what is wrong and with which argument or file.
     public var description: String {
         switch self {
         case .badMountSpec(let m): "bad --mount: \(m)"

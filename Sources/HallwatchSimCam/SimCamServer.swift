@@ -15,6 +15,7 @@ public struct SimCamConfiguration: Sendable, Hashable {
     /// The clips to serve, one mount each; names are unique.
     public var mounts: [MountSpec]
 
+    /// Defaults: loopback address, port 8554.
     public init(address: String = "127.0.0.1", port: Int = 8554, mounts: [MountSpec]) {
         self.address = address
         self.port = port
