@@ -106,10 +106,10 @@ public final class DiskWriter: Sendable {
     ///
     /// - Parameters:
     ///   - camera: Whose record it is.
-    ///   - meta: Kind (``FrameKind/initSegment`` or ``FrameKind/fragment``), run, sequence, start and
+    ///   - meta: Kind (`FrameKind.initSegment` or `FrameKind.fragment`), run, sequence, start and
     ///     duration (90 kHz ticks), UTC anchor (µs) and keyframe flag, stored in the record header.
     ///   - payload: ISO/IEC 14496-12 `ftyp`+`moov` for an init segment, `moof`+`mdat` (§8.8) for a
-    ///     fragment; at most ``DataPlane/maxPayloadBytes``.
+    ///     fragment; at most `DataPlane.maxPayloadBytes` (16 MiB).
     /// - Returns: Where the record went and whether a slot was taken or reused (alarm on
     ///   ``AppendOutcome/ringReuse``).
     /// - Throws: ``StorageError/Code/protocol`` (a fragment of a run whose init segment this writer

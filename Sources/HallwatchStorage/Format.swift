@@ -87,14 +87,14 @@ public struct SlotHeader: Sendable, Equatable {
 
 /// The fixed header in front of every record's payload (format version 1, 96 bytes, little-endian).
 ///
-/// A record is this header followed by `payloadBytes` of payload: for ``FrameKind/initSegment`` an
-/// ISO/IEC 14496-12 `ftyp`+`moov` (§4.3, §8.2), for ``FrameKind/fragment`` a `moof`+`mdat`
+/// A record is this header followed by `payloadBytes` of payload: for `FrameKind.initSegment` an
+/// ISO/IEC 14496-12 `ftyp`+`moov` (§4.3, §8.2), for `FrameKind.fragment` a `moof`+`mdat`
 /// (§8.8, §8.1.1). Records follow each other without padding from offset ``SlotHeader/byteCount``.
 ///
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 4 | magic `HWRC` (`48 57 52 43`) |
-/// | 4 | 1 | kind: 2 init segment, 3 fragment (``FrameKind`` raw values) |
+/// | 4 | 1 | kind: 2 init segment, 3 fragment (`FrameKind` raw values) |
 /// | 5 | 1 | flags: bit 0 = fragment starts with a keyframe; other bits 0 |
 /// | 6 | 2 | header length in bytes (96) |
 /// | 8 | 8 | slot generation (must equal the slot header's) |

@@ -3,7 +3,7 @@ import GRDB
 import HallwatchCore
 
 /// The one error type of the storage library (STYLE habit 4): a stable ``Code``, a message for people,
-/// and the cause (a ``SystemError`` for failed system calls, SQLite's text for index failures).
+/// and the cause (a `SystemError` for failed system calls, SQLite's text for index failures).
 ///
 /// errno and SQLite result codes are turned into this type in this file only, so the choice of which
 /// failures mean "this disk is unusable" is made in one place (``isDiskFailure``).
@@ -77,7 +77,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 }
 
 extension StorageError {
-    /// A failed system call; `errno` is read by ``SystemError/init(_:errno:subject:)``'s default, so
+    /// A failed system call; `errno` is read by `SystemError.init(_:errno:subject:)`'s default, so
     /// call this immediately after the failing call.
     static func io(_ call: String, path: String, errno: Int32 = Foundation.errno, _ message: String? = nil) -> StorageError {
         StorageError(.io, message ?? "\(call) failed on \(path)", system: SystemError(call, errno: errno, subject: path))
