@@ -51,26 +51,29 @@ final class ParameterSets {
         a == b || Set(nalUnits(a)) == Set(nalUnits(b))
     }
 
-    /// Splits an Annex-B byte stream (ITU-T H.264 Annex B) at its 3- and 4-byte start codes.
+    /// Splits an Annex-B byte stream (ITU-T H.264 Annex B) at its 3- and 4-byte start codes. Zero bytes
+    /// at the end of a unit are dropped: a NAL unit never ends in 0x00 (H.264 §7.4.1, H.265 §7.4.2), so
+    /// they are `trailing_zero_8bits` or part of the next start code — cameras differ in how many they send.
     static func nalUnits(_ bytes: [UInt8]) -> [[UInt8]] {
         var units: [[UInt8]] = []
         var start: Int?
+        func close(_ s: Int, _ end: Int) {
+            var e = end
+            while e > s, bytes[e - 1] == 0 { e -= 1 }
+            if e > s { units.append(Array(bytes[s..<e])) }
+        }
         var i = 0
         while i + 2 < bytes.count {
             if bytes[i] == 0, bytes[i + 1] == 0, bytes[i + 2] == 1 {
-                if let s = start {
-                    var end = i
-                    while end > s, bytes[end - 1] == 0 { end -= 1 }   // trailing zero of a 4-byte start code
-                    units.append(Array(bytes[s..<end]))
-                }
+                if let s = start { close(s, i) }
                 i += 3
                 start = i
             } else {
                 i += 1
             }
         }
-        if let s = start, s < bytes.count { units.append(Array(bytes[s...])) }
-        return units.filter { !$0.isEmpty }
+        if let s = start { close(s, bytes.count) }
+        return units
     }
 
     /// The presentation size described by `extradata` followed by the keyframe `packet`, or (0, 0).

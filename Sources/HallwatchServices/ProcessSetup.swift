@@ -5,8 +5,18 @@ import Logging
 /// What every Hallwatch process does first: log to stderr (journald adds time and unit), and load the
 /// configuration or exit with its diagnostics.
 public enum ProcessSetup {
+    /// Unblocks the signals a parent may have left blocked (a test runner does; children of Foundation's
+    /// `Process` inherit the mask), so SIGTERM and SIGINT reach graceful shutdown.
+    public static func unblockSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
     /// Installs swift-log's stderr handler at `level` (from `HALLWATCH_LOG_LEVEL` when set).
     public static func bootstrapLogging(default level: Logger.Level = .info) {
+        unblockSignals()
         let env = ProcessInfo.processInfo.environment["HALLWATCH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)

@@ -33,7 +33,7 @@ enum Inspect {
 
     /// The VCL NAL units (slices; parameter sets, SEI and AUDs aside) of every keyframe in an MP4, each
     /// keyframe as a list of NAL payloads without their length prefixes.
-    static func keyframeSlices(_ path: String, hevc: Bool) throws -> [[[UInt8]]] {
+    static func keyframeSlices(_ path: String, hevc: Bool, allFrames: Bool = false) throws -> [[[UInt8]]] {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let reader = try MemoryMP4Reader(bytes: bytes)
         var video = 0
@@ -41,7 +41,7 @@ enum Inspect {
         var out: [[[UInt8]]] = []
         let p = Packet()
         while reader.read(into: p) {
-            guard p.streamIndex == video, p.isKey else { continue }
+            guard p.streamIndex == video, p.isKey || allFrames else { continue }
             let d = Array(p.data)
             var i = 0
             var nals: [[UInt8]] = []
@@ -49,7 +49,10 @@ enum Inspect {
                 let n = Int(d[i]) << 24 | Int(d[i + 1]) << 16 | Int(d[i + 2]) << 8 | Int(d[i + 3])
                 i += 4
                 guard n > 0, i + n <= d.count else { Issue.record("bad NAL length in \(path)"); return out }
-                let nal = Array(d[i..<i + n])
+                // Zero bytes at a NAL unit's end are byte-stream framing (trailing_zero_8bits, H.264 §B.1.2,
+                // H.265 §B.2.2): a NAL unit itself never ends in 0x00. FFmpeg's H.265 RTP path keeps one.
+                var nal = Array(d[i..<i + n])
+                while nal.count > 1, nal.last == 0 { nal.removeLast() }
                 let type = hevc ? Int(nal[0] >> 1) & 0x3F : Int(nal[0]) & 0x1F
                 let vcl = hevc ? type < 32 : (type >= 1 && type <= 5)
                 if vcl { nals.append(nal) }

@@ -114,8 +114,8 @@ final class BusWatcher: @unchecked Sendable {
         client = BusClient(clientID: "e2e-watch-\(UUID().uuidString.prefix(8))", socketPath: socket, will: nil, logger: Logger(label: "e2e"))
         try await client.connect(timeout: .seconds(10))
         let stream = client.subscribe(BusTopics(box: box).allCameraStates)
-        let t = Task { [states] in
-            for await m in stream { if let s = try? m.decode(CameraState.self) { states.withLock { $0.append(s) } } }
+        let t = Task { [weak self] in
+            for await m in stream { if let s = try? m.decode(CameraState.self) { self?.states.withLock { $0.append(s) } } }
         }
         task.withLock { $0 = t }
     }
