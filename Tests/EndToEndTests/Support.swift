@@ -51,18 +51,7 @@ enum E2E {
 
     static func tool(_ name: String) -> String { binDirectory + "/" + name }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago.
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    static func freePort() -> Int { LoopbackPort.pickFree() }
 
     /// Waits until `condition` holds, polling every 100 ms; returns whether it did within `seconds`.
     static func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
