@@ -32,6 +32,7 @@ public final class DiskWriter: Sendable {
         /// § Storage). When false, ``DiskWriter/append(camera:meta:payload:)`` throws
         /// ``StorageError/Code/full`` instead. Default true: recording never stops because a disk is full.
         public var allowRingReuse = true
+        /// The defaults: 60 s chunks, ring reuse allowed.
         public init() {}
     }
 
@@ -227,6 +228,27 @@ public final class DiskWriter: Sendable {
         slot.chainCRC = header.crc
         if isInit { slot.initOffset = offset; slot.initRun = meta.run }
         return offset
+    }
+
+    /// Closes `camera`'s open slot and forgets its init segment. Call when a camera is removed from
+    /// the configuration, so its partly filled slot becomes a candidate for pruning and ring reuse
+    /// instead of staying open forever. The camera's next record must be an init segment; it takes
+    /// a new slot. The close reaches the index with the next ``syncAndCommit()``.
+    public func closeCamera(_ camera: CameraID) {
+        // The lane stays registered: an append already waiting on its lock then takes a new slot in
+        // the same lane, never a second open slot for the camera.
+        guard let lane = lanes.withLock({ $0[camera] }) else { return }
+        lane.state.withLock { ls in
+            if let old = ls.slot {
+                shared.withLock { s in
+                    s.slots[old.number].phase = .closed
+                    s.rowChanges.append(.closed(slot: old.number))
+                }
+                logger.info("closed slot of removed camera", metadata: ["slot": "\(old.number)", "camera.id": "\(camera)"])
+            }
+            ls.slot = nil
+            ls.initSegment = nil
+        }
     }
 
     // MARK: - Taking a slot (steps T1–T4)
@@ -498,9 +520,11 @@ public struct AppendOutcome: Sendable, Equatable {
 /// A slot taken by ring reuse (no free slot; DESIGN.md § Storage): its index rows were dropped and its
 /// bytes will be overwritten.
 public struct RingReuse: Sendable, Equatable {
+    /// The slot taken over.
     public var slot: Int
     /// Whose recording is lost.
     public var previousCamera: CameraID?
+    /// The generation whose records are being overwritten.
     public var previousGeneration: UInt64
     /// Chunk rows dropped from the index.
     public var droppedChunks: Int
@@ -519,6 +543,7 @@ public struct CommitReport: Sendable, Equatable {
     /// Wall time of the whole commit on the monotonic clock, ns.
     public var elapsedNanos: UInt64 = 0
 
+    /// An empty report (nothing was pending).
     public init() {}
 
     mutating func add(_ r: PendingRecord) {
@@ -541,6 +566,7 @@ public struct CommitReport: Sendable, Equatable {
 
 /// One camera's share of a ``CommitReport``.
 public struct CameraCommit: Sendable, Equatable {
+    /// The camera.
     public var camera: CameraID
     /// Run of the last record committed.
     public var run: UInt64
@@ -560,14 +586,19 @@ public struct CameraCommit: Sendable, Equatable {
     /// ``media90k`` in seconds.
     public var seconds: Double { media90k.seconds }
 
+    /// Nothing committed yet for `camera`.
     public init(camera: CameraID, run: UInt64) { self.camera = camera; self.run = run }
 }
 
 /// Counters of a ``DiskWriter``.
 public struct WriterStats: Sendable {
+    /// Slots never used or freed (by the pruner or recovery).
     public var freeSlots = 0
+    /// Slots a camera is appending to (one per camera).
     public var openSlots = 0
+    /// Full or abandoned slots: the pruner's and ring reuse's candidates.
     public var closedSlots = 0
+    /// Slots never written again (see ``RecoveryReport/unusableSlots``, failed `fdatasync`).
     public var unusableSlots = 0
     /// Records written but not yet synced and indexed.
     public var pendingRecords = 0

@@ -34,6 +34,7 @@ public protocol SlotFileOpener: Sendable {
 /// The real file system.
 public struct PosixSlotFileOpener: SlotFileOpener {
     public init() {}
+    /// `open(2)` with `O_CLOEXEC`, read-write or read-only.
     public func open(_ path: String, writable: Bool) throws(StorageError) -> any SlotFileHandle {
         let fd = retryingEINTR { Foundation.open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC) }
         guard fd >= 0 else { throw .io("open", path: path) }

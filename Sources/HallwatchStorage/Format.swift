@@ -29,9 +29,12 @@ public struct SlotHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x4C53_5748
     /// Bytes; also where the first record starts.
     public static let byteCount = 128
+    /// The slot header layout version.
     public static let formatVersion: UInt16 = 1
 
+    /// The disk's UUID (from `meta`).
     public var diskUUID: UUID
+    /// The slot's number (its file name).
     public var slot: Int
     /// 0 = never used; incremented each time the slot is (re)used.
     public var generation: UInt64
@@ -42,6 +45,7 @@ public struct SlotHeader: Sendable, Equatable {
     /// The camera whose records fill the slot; `nil` when never used.
     public var camera: CameraID?
 
+    /// A header with the given fields; the CRC is computed by ``encode()``.
     public init(diskUUID: UUID, slot: Int, generation: UInt64, takeSequence: UInt64, takenAt: UTCMicros, camera: CameraID?) {
         self.diskUUID = diskUUID; self.slot = slot; self.generation = generation
         self.takeSequence = takeSequence; self.takenAt = takenAt; self.camera = camera
@@ -121,19 +125,29 @@ public struct RecordHeader: Sendable, Equatable {
     /// Bytes of the header covered by ``crc`` (everything before it).
     static let crcCoveredBytes = 92
 
+    /// Init segment or fragment.
     public var kind: FrameKind
+    /// The fragment starts with a keyframe.
     public var keyframe: Bool
+    /// The slot's generation when the record was written.
     public var generation: UInt64
+    /// The camera (equals the slot header's).
     public var camera: CameraID
+    /// Run id.
     public var run: UInt64
+    /// Start, 90 kHz ticks since the run's start.
     public var start90k: MediaTime90k
+    /// UTC anchor of the start, µs.
     public var utc: UTCMicros
+    /// Sequence within the run (0 for the init segment).
     public var sequence: UInt32
     /// 90 kHz ticks.
     public var duration90k: Int32
     /// Bytes following the header.
     public var payloadBytes: UInt32
+    /// CRC-32C of the previous record in the slot (of the slot header for the first).
     public var previousCRC: UInt32
+    /// CRC-32C of header bytes 0..<92 and the payload.
     public var crc: UInt32
 
     /// The header for `meta` with `crc` left 0 (see ``encode(payload:)``).

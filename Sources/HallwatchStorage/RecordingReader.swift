@@ -227,6 +227,7 @@ public struct RunSummary: Sendable, Equatable {
     public var media90k: MediaTime90k
     /// fMP4 bytes of the fragments (record headers and init copies excluded).
     public var payloadBytes: Int64
+    /// Fragments in the run.
     public var fragmentCount: Int
     /// Slots the run's fragments occupy.
     public var slotCount: Int
@@ -234,26 +235,33 @@ public struct RunSummary: Sendable, Equatable {
 
 /// One run's part of an export: its init segment and the fragments in time order.
 public struct ExportRun: Sendable, Equatable {
+    /// Run id.
     public var run: UInt64
     /// The run's `ftyp`+`moov` (ISO/IEC 14496-12 §4.3, §8.2).
     public var initSegment: [UInt8]
+    /// The fragments, in media time order.
     public var fragments: [ExportFragment]
 }
 
 /// One fragment read back: the metadata from its record header and its `moof`+`mdat` bytes.
 public struct ExportFragment: Sendable, Equatable {
+    /// Kind, run, sequence, start and duration (90 kHz ticks), UTC anchor (µs), keyframe flag.
     public var meta: FragmentMeta
+    /// `moof`+`mdat` bytes, CRC-checked.
     public var payload: [UInt8]
 }
 
 /// An index row that does not match the disk (from ``RecordingReader/verify()``).
 public struct Inconsistency: Sendable, Equatable, CustomStringConvertible {
+    /// The slot concerned.
     public var slot: Int
     /// The chunk row, when the problem is in one.
     public var chunkID: Int64?
     /// Offset of the record concerned, bytes.
     public var offset: Int64?
+    /// The camera of the row, when known.
     public var camera: CameraID?
+    /// What does not match.
     public var problem: String
     public var description: String {
         "slot \(slot)\(chunkID.map { " chunk \($0)" } ?? "")\(offset.map { " @\($0)" } ?? ""): \(problem)"

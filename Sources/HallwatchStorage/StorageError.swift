@@ -10,7 +10,9 @@ import HallwatchCore
 public struct StorageError: Error, Sendable, CustomStringConvertible {
     /// A stable, machine-readable error code (`storage.*`) for logs, the bus and tests.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code text, e.g. `storage.io`.
         public let rawValue: String
+        /// Wraps a code text (prefer the constants below).
         public init(rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
@@ -57,6 +59,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
     /// Any other cause as text (SQLite's message and result code, a JSON decoding error).
     public var cause: String?
 
+    /// An error with its code, message and cause.
     public init(_ code: Code, _ message: String, system: SystemError? = nil, cause: String? = nil) {
         self.code = code; self.message = message; self.system = system; self.cause = cause
     }

@@ -226,6 +226,30 @@ struct WriterTests {
         #expect(try r.verify() == [])
     }
 
+    @Test("closeCamera closes the slot, keeps the recording and requires a new init segment")
+    func closeCamera() throws {
+        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let w = try rig.writer()
+        var a = Stream("cam-a", seed: 30)
+        try a.sendInit(w); try a.send(4, to: w)
+        try w.syncAndCommit()
+        #expect(w.stats().openSlots == 1 && w.stats().closedSlots == 0)
+        w.closeCamera(a.camera)
+        try w.syncAndCommit()
+        #expect(w.stats().openSlots == 0 && w.stats().closedSlots == 1)
+        #expect(storageCode { try a.send(1, to: w) } == .protocol)
+        try a.sendInit(w)
+        #expect(try a.send(1, to: w).first?.slot == 1)
+        try w.syncAndCommit()
+        let r = try rig.reader()
+        #expect(try readAll(r, a.camera).first?.fragments.map(\.meta.sequence) == [1, 2, 3, 4, 6])
+        #expect(try r.verify() == [])
+        // After a reopen the closed slot stays closed.
+        try w.close()
+        let w2 = try rig.writer()
+        #expect(w2.stats().openSlots == 1 && w2.stats().closedSlots == 1 && w2.stats().freeSlots == 1)
+    }
+
     @Test("appends from many threads while the flusher commits")
     func concurrent() throws {
         let rig = try Rig(slots: 24, slotSizeBytes: 256 << 10); defer { rig.dir.cleanup() }
