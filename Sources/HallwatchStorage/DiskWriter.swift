@@ -46,6 +46,8 @@ public final class DiskWriter: Sendable {
     let logger: Logger
     let opener: any SlotFileOpener
     let db: DatabaseQueue
+    /// The exclusive lock on the disk, released by ``close()``.
+    private let lock: Mutex<DiskLock?>
     /// Longest fragment accepted, 90 kHz ticks (``Options/maxChunkSpan``).
     let maxFragment90k: Int64
     private let committer: Mutex<Committer>
@@ -55,20 +57,26 @@ public final class DiskWriter: Sendable {
     /// Opens `disk` for writing: recovers the tail of every open slot and (re)builds the index as
     /// needed (steps R2–R8), then accepts appends.
     ///
-    /// Only one writer may have a disk open at a time (one recorder process owns the disks).
+    /// Only one writer may have a disk open at a time: it holds an exclusive `flock` on `meta` until
+    /// ``close()`` or deinit (the kernel releases it if the process dies).
     /// - Parameters:
     ///   - disk: A disk validated by ``RecordingDisk/open(at:box:)``.
     ///   - clocks: Source of the slot headers' "taken at" time.
     ///   - logger: Receives recovery notes, slot takes, ring reuses and failures.
     ///   - options: Tunables.
     ///   - opener: Opens slot files (tests inject faults here).
-    /// - Throws: ``StorageError/Code/io`` (a slot file cannot be read), ``StorageError/Code/index``.
+    /// - Throws: ``StorageError/Code/locked`` (another writer has the disk), ``StorageError/Code/io``
+    ///   (a slot file cannot be read), ``StorageError/Code/index``.
     public init(disk: RecordingDisk, clocks: any Clocks = SystemClocks(), logger: Logger,
                 options: Options = Options(), opener: any SlotFileOpener = PosixSlotFileOpener()) throws(StorageError) {
         var logger = logger
         logger[metadataKey: "disk"] = "\(disk.path)"
+        // Exactly one writer per disk: two would take the same free slots. The lock is on `meta` and
+        // lasts until close() or deinit; the kernel drops it if the process dies.
+        let lock = try DiskLock(disk)
         let r = try Recovery.run(disk: disk, opener: opener, clocks: clocks, logger: logger, maxChunkSpan: options.maxChunkSpan)
         self.disk = disk; self.recovery = r.report; self.options = options; self.clocks = clocks
+        self.lock = Mutex(lock)
         self.logger = logger; self.opener = opener; self.db = r.db
         self.maxFragment90k = r.indexer.maxSpan90k
 
@@ -357,6 +365,7 @@ public final class DiskWriter: Sendable {
     }
 
     private func commitLocked(_ c: inout Committer) throws(StorageError) -> CommitReport {
+        guard !c.shutDown else { throw StorageError(.failed, "the writer is closed") }
         let started = clocks.monotonicNanos()
         // C1. Take the batch. Records appended from here on go to the next one.
         let (batch, changes) = shared.withLock { s in
@@ -452,16 +461,23 @@ public final class DiskWriter: Sendable {
         return report
     }
 
-    /// Stops accepting appends, syncs and commits what is pending, and checkpoints the index's WAL.
+    /// Stops accepting appends, syncs and commits what is pending, checkpoints the index's WAL, closes
+    /// the index and releases the disk's lock (another writer may then open it). Later calls of any
+    /// writing method throw ``StorageError/Code/failed``.
     /// Stop the camera threads first: an append racing with `close` may be left pending (it is
     /// durable-or-not like any crash and recovered on the next open).
     /// - Throws: as ``syncAndCommit()``.
     @discardableResult
     public func close() throws(StorageError) -> CommitReport {
         shared.withLock { $0.closed = true }
-        let report = try syncAndCommit()
-        _ = try? db.writeWithoutTransaction { try $0.checkpoint(.truncate) }
-        return report
+        return try committer.withLock { (c) throws(StorageError) -> CommitReport in
+            let report = try self.commitLocked(&c)
+            c.shutDown = true
+            _ = try? db.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+            try? db.close()
+            lock.withLock { $0 = nil }
+            return report
+        }
     }
 
     /// Current counters, for metrics and the status page.
@@ -705,4 +721,23 @@ struct Shared: Sendable {
 struct Committer: Sendable {
     var rows: [Int: SlotRow]
     var indexer: ChunkIndexer
+    /// ``DiskWriter/close()`` ran: the index connection is closed.
+    var shutDown = false
+}
+
+/// An exclusive `flock(2)` on the disk's `meta` file, held while a writer has the disk open.
+final class DiskLock: Sendable {
+    let fd: Int32
+    init(_ disk: RecordingDisk) throws(StorageError) {
+        let fd = retryingEINTR { Foundation.open(disk.metaPath, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw .io("open", path: disk.metaPath) }
+        guard retryingEINTR({ flock(fd, LOCK_EX | LOCK_NB) }) == 0 else {
+            let e = errno
+            _ = Foundation.close(fd)
+            if e == EWOULDBLOCK { throw StorageError(.locked, "\(disk.path) is already open for writing (another recorder?)") }
+            throw .io("flock", path: disk.metaPath, errno: e)
+        }
+        self.fd = fd
+    }
+    deinit { _ = Foundation.close(fd) }
 }

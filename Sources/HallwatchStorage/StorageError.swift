@@ -46,6 +46,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         /// The writer stopped accepting records after an earlier I/O failure (``StorageError/system``
         /// holds the first one); move the cameras to another disk.
         public static let failed = Code(rawValue: "storage.failed")
+        /// Another ``DiskWriter`` (in this or another process) has the disk open for writing.
+        public static let locked = Code(rawValue: "storage.locked")
         /// An argument out of range (slot count, slot size, …).
         public static let invalidArgument = Code(rawValue: "storage.invalidArgument")
     }

@@ -146,6 +146,36 @@ struct RecoveryTests {
         #expect(try rig.reader().verify() == [])
     }
 
+    @Test("an unreadable slot header: a free slot skips a generation; a used one becomes unusable, rows kept")
+    func unreadableHeader() throws {
+        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        var a = Stream("cam-a", seed: 40)
+        do {
+            let w = try rig.writer()
+            try a.sendInit(w); try a.send(3, to: w)
+            try w.close()
+        }
+        try scribble(rig.disk, slot: 1, at: 10, [0xFF, 0xFF, 0xFF])   // free slot: a torn take
+        try scribble(rig.disk, slot: 0, at: 60, [0xAA])               // used slot: bit rot
+        let w = try rig.writer()
+        #expect(w.recovery.unusableSlots == [0])
+        #expect(w.recovery.notes.count == 2)
+        #expect(w.stats().unusableSlots == 1 && w.stats().freeSlots == 2)
+        var b = Stream("cam-b", seed: 41)
+        try b.sendInit(w)
+        #expect(try slotHeader(rig.disk, slot: 1).generation == 2)
+        var a2 = Stream("cam-a", run: a.run + 10_000_000, seed: 42)
+        try a2.sendInit(w)
+        #expect(try a2.send(1, to: w).first?.slot == 2)
+        try w.syncAndCommit()
+        let r = try rig.reader()
+        // The recording in the slot with the damaged header is still indexed and readable.
+        #expect(try readAll(r, a.camera).first?.fragments.map(\.payload) == a.sent.map(\.payload))
+        let problems = try r.verify()
+        #expect(problems.count == 1)
+        #expect(problems.first?.slot == 0 && problems.first?.problem.hasPrefix("slot header") == true)
+    }
+
     @Test("verify() reports an index row whose record was damaged on disk")
     func verifyFindsDamage() throws {
         let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }

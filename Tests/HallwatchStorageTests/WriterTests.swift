@@ -250,6 +250,17 @@ struct WriterTests {
         #expect(w2.stats().openSlots == 1 && w2.stats().closedSlots == 1 && w2.stats().freeSlots == 1)
     }
 
+    @Test("one writer per disk: a second is refused until the first closes")
+    func exclusiveWriter() throws {
+        let rig = try Rig(slots: 2, slotSizeBytes: 64 << 10); defer { rig.dir.cleanup() }
+        let w = try rig.writer()
+        #expect(storageCode { try rig.writer() } == .locked)
+        try w.close()
+        #expect(storageCode { try w.syncAndCommit() } == .failed)
+        let w2 = try rig.writer()
+        #expect(w2.stats().freeSlots == 2)
+    }
+
     @Test("appends from many threads while the flusher commits")
     func concurrent() throws {
         let rig = try Rig(slots: 24, slotSizeBytes: 256 << 10); defer { rig.dir.cleanup() }
