@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test test-unit bench clean
+.PHONY: all deps build clips demo test bench clean
 
 all: build
 
@@ -30,3 +30,8 @@ test: build clips
 
 clean:
 	rm -rf .build .run .media
+
+## bench: measured performance (release build); prints markdown tables
+bench: deps clips
+	$(SWIFT) build -c release
+	bash Tests/Bench/capture-vs-ffmpeg.sh .build/release 60 .media/fullhd.mp4
