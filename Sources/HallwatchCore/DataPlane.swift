@@ -32,6 +32,9 @@ public enum DataPlane {
 }
 
 /// What a data-plane frame carries.
+///
+/// The raw values are also stored in every record header on the recording disks (HallwatchStorage's
+/// on-disk format): never renumber them.
 public enum FrameKind: UInt8, Sendable, Codable {
     case hello = 1
     case initSegment = 2

@@ -7,7 +7,8 @@ public struct CameraID: Hashable, Comparable, Sendable, Codable, CustomStringCon
     /// The identifier's text.
     public let rawValue: String
 
-    /// The largest identifier, in UTF-8 bytes (the width of the record header's camera field).
+    /// The largest identifier, in UTF-8 bytes: the width of the camera field in the slot and record headers
+    /// on the recording disks, so it can never grow without a new on-disk format version.
     public static let maxBytes = 32
 
     /// Validates `rawValue`; returns `nil` when it is empty, longer than ``maxBytes`` or uses other characters.
