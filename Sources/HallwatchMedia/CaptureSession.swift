@@ -60,43 +60,103 @@ public final class CaptureSession {
         self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
     }
 
-    struct Unit { var packet: Packet; var arrival: UTCMicros; var parameterSets: [UInt8]? }
-
-    final class Run {
-        let muxer: FragmentMuxer
-        let id: UInt64
-        var anchor: UTCMicros
-        var sequence: UInt32 = 0
-        var fragmentStart90k: Int64 = 0
-        var fragmentDuration90k: Int64 = 0
-        var fragmentKey = false
-        var fragmentSamples = 0
-        var audioOrigin: Int64 = 0
-        var lastAudioDTS: Int64 = .min
-        /// The timeline's DTS of the run's first sample: subtracted so every run's media time starts at 0.
-        let baseDTS90k: Int64
-        init(muxer: FragmentMuxer, id: UInt64, anchor: UTCMicros, baseDTS90k: Int64) {
-            self.muxer = muxer; self.id = id; self.anchor = anchor; self.baseDTS90k = baseDTS90k
-        }
-    }
-
     /// Runs the session until the camera ends the stream, a fatal error occurs, or `stop` is set.
     /// `onStatus` is called when the first run starts and then about every 5 s.
     /// - Throws: ``MediaError`` (see its codes); returns normally on a clean end of stream or on stop.
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
         let src = try RTSPSource(source, stop: stop, logger: logger)
+        let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
+        // Arrival times come from the monotonic clock, converted to UTC once per session, so a wall-clock
+        // step during the session cannot bend a run's timeline.
+        let utcOrigin = clocks.utcNow(), monoOrigin = clocks.monotonicNanos()
+        var windowStart = monoOrigin, windowBytes = 0, announced = false
+
+        defer { remuxer.finish() }
+        while !stop.isStopped {
+            let packet = Packet()
+            guard try src.read(into: packet) else { break }
+            let now = clocks.monotonicNanos()
+            windowBytes += packet.size
+            if packet.streamIndex == src.videoIndex {
+                try remuxer.video(packet, arrival: utcOrigin.adding(micros: Int64((now - monoOrigin) / 1000)))
+            } else if packet.streamIndex == src.audioIndex {
+                remuxer.audio(packet)
+            }
+            if remuxer.hasRun && (!announced || now - windowStart >= 5_000_000_000) {
+                let seconds = Double(now - windowStart) / 1e9
+                if seconds >= 1 {
+                    remuxer.status.bitrateBps = Int(Double(windowBytes * 8) / seconds)
+                    windowStart = now; windowBytes = 0
+                }
+                onStatus(remuxer.currentStatus())
+                announced = true
+            }
+        }
+    }
+}
+
+/// The per-session remuxing state: timestamp repair, the current run's muxer, fragment cutting, audio.
+/// Used on the capture thread only.
+final class Remuxer {
+    /// A video access unit on its way through the ``VideoTimeline``.
+    struct Unit { var packet: Packet; var arrival: UTCMicros; var parameterSets: [UInt8]? }
+
+    /// One run: an init segment, then fragments, on one media timeline starting at 0.
+    final class Run {
+        let muxer: FragmentMuxer
+        let id: UInt64
+        var anchor: UTCMicros
+        /// The timeline's DTS of the run's first sample: subtracted so every run's media time starts at 0.
+        let baseDTS90k: Int64
+        var sequence: UInt32 = 0
+        var fragmentStart90k: Int64 = 0
+        var fragmentDuration90k: Int64 = 0
+        var fragmentKey = false
+        var fragmentSamples = 0
+        /// The run's start in the audio track's time base (camera clock).
+        var audioOrigin: Int64 = 0
+        var lastAudioDTS: Int64 = .min
+        init(muxer: FragmentMuxer, id: UInt64, anchor: UTCMicros, baseDTS90k: Int64) {
+            self.muxer = muxer; self.id = id; self.anchor = anchor; self.baseDTS90k = baseDTS90k
+        }
+    }
+
+    let camera: CameraID
+    let policy: FragmentPolicy
+    let sink: any FragmentSink
+    let logger: Logger
+    let codec: VideoCodec
+    let video: TrackParameters
+    let videoTB: AVRational
+    let parameterSets: ParameterSets
+    var extradata: [UInt8]
+    var audio: TrackParameters?
+    var audioTB = hw_rational(1, 48_000)
+    /// Duration of an audio frame when the timestamps don't say (AAC: 1024 samples).
+    var audioNominal: Int64 = 1024
+
+    var timeline = VideoTimeline<Unit>(join: { first, next in try? first.packet.append(next.packet) })
+    var run: Run?
+    var status: CaptureStatus
+    var keyframesWithoutParameterSets = 0
+    var lastRunID: UInt64 = 0
+    /// One audio packet is held back until the next one gives its duration.
+    var pendingAudio: (packet: Packet, rel: Int64)?
+    var audioBeforeRun: [Packet] = []
+
+    var hasRun: Bool { run != nil }
+
+    init(source src: RTSPSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger) throws {
+        self.camera = camera; self.policy = policy; self.sink = sink; self.logger = logger
         let vStream = src.stream(src.videoIndex)
-        let vTB = vStream.pointee.time_base
-        let codec = VideoCodec(vStream.pointee.codecpar.pointee.codec_id)!
-        let video = try TrackParameters(copying: vStream.pointee.codecpar, timeBase: hw_rational(1, 90_000))
-        var extradata = video.extradata
-        let paramSets = ParameterSets(codec: codec, par: vStream.pointee.codecpar)
+        videoTB = vStream.pointee.time_base
+        codec = VideoCodec(vStream.pointee.codecpar.pointee.codec_id)!
+        video = try TrackParameters(copying: vStream.pointee.codecpar, timeBase: hw_rational(1, 90_000))
+        extradata = video.extradata
+        parameterSets = ParameterSets(codec: codec, par: vStream.pointee.codecpar)
 
         // Audio: AAC and the other codecs MP4 takes are remuxed; G.711 is not (FFmpeg 5.1's MP4 muxer refuses
         // it, and we do not transcode): the audio track is left out and that is logged once per session.
-        var audio: TrackParameters?
-        var audioTB = hw_rational(1, 48_000)
-        var audioNominal: Int64 = 1024
         if let a = src.audioIndex {
             let st = src.stream(a)
             let id = st.pointee.codecpar.pointee.codec_id
@@ -104,173 +164,169 @@ public final class CaptureSession {
                 logger.warning("G.711 audio is not recorded (MP4 cannot carry it without transcoding)", metadata: ["camera.id": "\(camera)"])
             } else {
                 audioTB = st.pointee.time_base
-                audio = try TrackParameters(copying: st.pointee.codecpar, timeBase: audioTB)
-                if audio!.par.pointee.frame_size <= 0 && id == AV_CODEC_ID_AAC { audio!.par.pointee.frame_size = 1024 }
-                let fs = Int64(audio!.par.pointee.frame_size)
-                audioNominal = fs > 0 ? fs : 1024
+                let track = try TrackParameters(copying: st.pointee.codecpar, timeBase: audioTB)
+                if track.par.pointee.frame_size <= 0 && id == AV_CODEC_ID_AAC { track.par.pointee.frame_size = 1024 }
+                if track.par.pointee.frame_size > 0 { audioNominal = Int64(track.par.pointee.frame_size) }
+                audio = track
             }
         }
+        status = CaptureStatus(codec: codec.rawValue, width: Int(video.par.pointee.width), height: Int(video.par.pointee.height),
+                               fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
+                               outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
+    }
 
-        var timeline = VideoTimeline<Unit>(join: { first, next in try? first.packet.append(next.packet) })
-        var run: Run?
-        var status = CaptureStatus(codec: codec.rawValue, width: Int(video.par.pointee.width), height: Int(video.par.pointee.height),
-                                   fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
-                                   outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
-        var keyframesWithoutParameterSets = 0
-        var lastRunID: UInt64 = 0
-        var pendingAudio: (Packet, Int64)?
-        var audioBeforeRun: [Packet] = []
-        let utcOrigin = clocks.utcNow(), monoOrigin = clocks.monotonicNanos()
-        func arrivalNow() -> UTCMicros { utcOrigin.adding(micros: Int64((clocks.monotonicNanos() - monoOrigin) / 1000)) }
-        var windowStart = clocks.monotonicNanos(), windowBytes = 0, announced = false
+    func currentStatus() -> CaptureStatus {
+        status.fps = (timeline.measuredFPS * 100).rounded() / 100
+        status.outliersRestamped = timeline.outliersRestamped
+        status.missingStamped = timeline.missingStamped
+        status.joinedUnits = timeline.joined
+        return status
+    }
 
-        func endRun() {
-            guard let r = run else { return }
-            if let (p, rel) = pendingAudio {
-                try? r.muxer.write(track: 1, packet: p, dts: rel, pts: rel, duration: audioNominal, keyframe: true)
-                pendingAudio = nil
-            }
-            cut(r)
-            run = nil
-        }
+    /// Step 2–3: a video packet enters the timeline (keyframes with their parameter sets).
+    func video(_ packet: Packet, arrival: UTCMicros) throws {
+        let pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, videoTB, hw_rational(1, 90_000)) }
+        let ps = packet.isKey ? parameterSets.extract(from: packet) : nil
+        try handle(timeline.push(pts90k: pts, keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival, parameterSets: ps)))
+    }
 
-        func cut(_ r: Run) {
-            guard r.fragmentSamples > 0 else { return }
-            do {
-                let bytes = try r.muxer.cutFragment()
-                r.sequence += 1
-                let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
-                                        start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
-                                        utc: r.anchor.adding(MediaTime90k(r.fragmentStart90k)))
-                sink.deliver(DataPlaneFrame(meta: meta, payload: bytes))
-            } catch {
-                logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
-            }
-            r.fragmentStart90k += r.fragmentDuration90k
-            r.fragmentDuration90k = 0
-            r.fragmentSamples = 0
-        }
+    /// Step 8: flush the timeline and the last fragment.
+    func finish() {
+        try? handle(timeline.flush())
+        endRun()
+    }
 
-        func startRun(_ s: VideoTimeline<Unit>.Sample) throws -> Run? {
-            if extradata.isEmpty {
-                keyframesWithoutParameterSets += 1
-                if keyframesWithoutParameterSets > 10 {
-                    throw MediaError("rtsp.garbage", "no parameter sets (SPS/PPS) in the SDP or in 10 keyframes")
-                }
-                return nil
+    func handle(_ events: [VideoTimeline<Unit>.Event]) throws {
+        for event in events {
+            switch event {
+            case .runBreak(let reason):
+                logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "\(reason)"])
+                endRun()
+            case .sample(let s):
+                try sample(s)
             }
-            let size = paramSets.pictureSize(extradata: extradata, keyframe: s.payload.packet)
-            video.setExtradata(extradata, width: size.width, height: size.height)
-            guard video.par.pointee.width > 0 else {
-                throw MediaError("rtsp.garbage", "cannot read the picture size from the parameter sets")
-            }
-            var tracks = [video]
-            if let a = audio { tracks.append(a) }
-            let muxer: FragmentMuxer
-            do { muxer = try FragmentMuxer(tracks: tracks) } catch let e as MediaError where audio != nil {
-                logger.warning("audio left out: the muxer refused it", metadata: ["camera.id": "\(camera)", "error": "\(e)"])
-                audio = nil; status.audioCodec = nil
-                muxer = try FragmentMuxer(tracks: [video])
-            }
-            let anchor = s.payload.arrival
-            // Run ids are the anchor in µs; a run that starts within the same µs as the previous one of this
-            // session (never seen, but cheap to rule out) takes the next id.
-            let id = max(UInt64(max(0, anchor.micros)), lastRunID + 1)
-            lastRunID = id
-            let r = Run(muxer: muxer, id: id, anchor: anchor, baseDTS90k: s.dts90k)
-            if let origin = timeline.runOriginCamera90k {
-                r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
-            }
-            status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
-            sink.deliver(DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
-                                                           start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
-            logger.info("run started", metadata: ["camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
-                                                   "size": "\(status.width)x\(status.height)"])
-            return r
         }
+    }
 
-        func writeAudio(_ p: Packet, rel: Int64, duration: Int64) {
-            guard let r = run, rel > r.lastAudioDTS else { return }
-            do {
-                try r.muxer.write(track: 1, packet: p, dts: rel, pts: rel, duration: duration, keyframe: true)
-                r.lastAudioDTS = rel
-            } catch { logger.debug("audio sample dropped", metadata: ["error": "\(error)"]) }
+    /// Steps 4–6 for one repaired video sample.
+    func sample(_ s: VideoTimeline<Unit>.Sample) throws {
+        if s.keyframe, let ps = s.payload.parameterSets, !ParameterSets.sameSets(ps, extradata) {
+            if run != nil {
+                logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "parameter sets changed"])
+                endRun()
+            }
+            extradata = ps
         }
+        if run == nil {
+            guard s.keyframe, let r = try startRun(s) else { return }
+            run = r
+            for p in audioBeforeRun { audio(p) }
+            audioBeforeRun.removeAll()
+        }
+        guard let r = run else { return }
+        let relDTS = s.dts90k - r.baseDTS90k
+        // Step 5: a keyframe starts a fragment; so does a sample that would make it too long.
+        if r.fragmentSamples > 0 && (s.keyframe || r.fragmentDuration90k + s.duration90k > policy.max90k) { cut(r) }
+        if r.fragmentSamples == 0 { r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS }
+        try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
+                          duration: s.duration90k, keyframe: s.keyframe)
+        r.fragmentDuration90k += s.duration90k
+        r.fragmentSamples += 1
+        // Step 6: arrival − media time, minimum so far.
+        let implied = s.payload.arrival.micros - relDTS * 100 / 9
+        if implied < r.anchor.micros { r.anchor = UTCMicros(implied) }
+    }
 
-        func handleAudio(_ p: Packet) {
-            guard let r = run, let pts = p.pts ?? p.dts else { if run == nil { audioBeforeRun.append(p); if audioBeforeRun.count > 256 { audioBeforeRun.removeFirst() } }; return }
-            let rel = pts - r.audioOrigin
-            guard rel >= 0 else { return }
-            if let (prev, prevRel) = pendingAudio {
-                let d = rel - prevRel
-                writeAudio(prev, rel: prevRel, duration: d > 0 && d < audioNominal * 8 ? d : audioNominal)
+    /// Step 4: a new muxer and its init segment.
+    func startRun(_ s: VideoTimeline<Unit>.Sample) throws -> Run? {
+        if extradata.isEmpty {
+            keyframesWithoutParameterSets += 1
+            if keyframesWithoutParameterSets > 10 {
+                throw MediaError("rtsp.garbage", "no parameter sets (SPS/PPS) in the SDP or in 10 keyframes")
             }
-            pendingAudio = (p, rel)
+            return nil
         }
+        let size = parameterSets.pictureSize(extradata: extradata, keyframe: s.payload.packet)
+        video.setExtradata(extradata, width: size.width, height: size.height)
+        guard video.par.pointee.width > 0 else {
+            throw MediaError("rtsp.garbage", "cannot read the picture size from the parameter sets")
+        }
+        var tracks = [video]
+        if let a = audio { tracks.append(a) }
+        let muxer: FragmentMuxer
+        do { muxer = try FragmentMuxer(tracks: tracks) } catch let e as MediaError where audio != nil {
+            logger.warning("audio left out: the muxer refused it", metadata: ["camera.id": "\(camera)", "error": "\(e)"])
+            audio = nil; status.audioCodec = nil
+            muxer = try FragmentMuxer(tracks: [video])
+        }
+        let anchor = s.payload.arrival
+        // Run ids are the anchor in µs; a run starting within the same µs as the previous one (never seen,
+        // but cheap to rule out) takes the next id.
+        let id = max(UInt64(max(0, anchor.micros)), lastRunID + 1)
+        lastRunID = id
+        let r = Run(muxer: muxer, id: id, anchor: anchor, baseDTS90k: s.dts90k)
+        if let origin = timeline.runOriginCamera90k {
+            r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
+        }
+        status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
+        sink.deliver(DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
+                                                       start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
+        logger.info("run started", metadata: ["camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
+                                               "size": "\(status.width)x\(status.height)"])
+        return r
+    }
 
-        func handle(_ events: [VideoTimeline<Unit>.Event]) throws {
-            for event in events {
-                switch event {
-                case .runBreak(let reason):
-                    logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "\(reason)"])
-                    endRun()
-                case .sample(let s):
-                    if s.keyframe, let ps = s.payload.parameterSets, !ParameterSets.sameSets(ps, extradata) {
-                        if run != nil {
-                            logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "parameter sets changed"])
-                            endRun()
-                        }
-                        extradata = ps
-                    }
-                    if run == nil {
-                        guard s.keyframe, let r = try startRun(s) else { continue }
-                        run = r
-                        for p in audioBeforeRun { handleAudio(p) }
-                        audioBeforeRun.removeAll()
-                    }
-                    guard let r = run else { continue }
-                    let relDTS = s.dts90k - r.baseDTS90k
-                    if r.fragmentSamples > 0 && (s.keyframe || r.fragmentDuration90k + s.duration90k > policy.max90k) { cut(r) }
-                    if r.fragmentSamples == 0 { r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS }
-                    try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
-                                      duration: s.duration90k, keyframe: s.keyframe)
-                    r.fragmentDuration90k += s.duration90k
-                    r.fragmentSamples += 1
-                    // Refine the anchor: arrival − media time, minimum so far (see the type's documentation).
-                    let implied = s.payload.arrival.micros - relDTS * 100 / 9
-                    if implied < r.anchor.micros { r.anchor = UTCMicros(implied) }
-                }
-            }
+    /// Step 5: closes the open fragment and delivers it.
+    func cut(_ r: Run) {
+        guard r.fragmentSamples > 0 else { return }
+        do {
+            let bytes = try r.muxer.cutFragment()
+            r.sequence += 1
+            let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
+                                    start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
+                                    utc: r.anchor.adding(MediaTime90k(r.fragmentStart90k)))
+            sink.deliver(DataPlaneFrame(meta: meta, payload: bytes))
+        } catch {
+            logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }
+        r.fragmentStart90k += r.fragmentDuration90k
+        r.fragmentDuration90k = 0
+        r.fragmentSamples = 0
+    }
 
-        defer {
-            status.outliersRestamped = timeline.outliersRestamped
-            try? handle(timeline.flush())
-            endRun()
+    func endRun() {
+        guard let r = run else { return }
+        if let held = pendingAudio {
+            writeAudio(held.packet, rel: held.rel, duration: audioNominal)
+            pendingAudio = nil
         }
-        while !stop.isStopped {
-            let packet = Packet()
-            guard try src.read(into: packet) else { break }
-            windowBytes += packet.size
-            if packet.streamIndex == src.videoIndex {
-                let pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, vTB, hw_rational(1, 90_000)) }
-                let ps = packet.isKey ? paramSets.extract(from: packet) : nil
-                let unit = Unit(packet: packet, arrival: arrivalNow(), parameterSets: ps)
-                try handle(timeline.push(pts90k: pts, keyframe: packet.isKey, payload: unit))
-            } else if packet.streamIndex == src.audioIndex, audio != nil {
-                handleAudio(packet)
-            }
-            let now = clocks.monotonicNanos()
-            if run != nil && (!announced || now - windowStart >= 5_000_000_000) {
-                let seconds = Double(now - windowStart) / 1e9
-                if seconds >= 1 { status.bitrateBps = Int(Double(windowBytes * 8) / seconds); windowStart = now; windowBytes = 0 }
-                status.fps = (timeline.measuredFPS * 100).rounded() / 100
-                status.outliersRestamped = timeline.outliersRestamped
-                status.missingStamped = timeline.missingStamped
-                status.joinedUnits = timeline.joined
-                onStatus(status)
-                announced = true
-            }
+        cut(r)
+        run = nil
+    }
+
+    /// Step 7: an audio packet, placed on the run's timeline; written once the next one gives its duration.
+    func audio(_ p: Packet) {
+        guard audio != nil else { return }
+        guard let r = run else {
+            audioBeforeRun.append(p)
+            if audioBeforeRun.count > 256 { audioBeforeRun.removeFirst() }
+            return
         }
+        guard let pts = p.pts ?? p.dts else { return }
+        let rel = pts - r.audioOrigin
+        guard rel >= 0 else { return }
+        if let held = pendingAudio {
+            let d = rel - held.rel
+            writeAudio(held.packet, rel: held.rel, duration: d > 0 && d < audioNominal * 8 ? d : audioNominal)
+        }
+        pendingAudio = (p, rel)
+    }
+
+    func writeAudio(_ p: Packet, rel: Int64, duration: Int64) {
+        guard let r = run, rel > r.lastAudioDTS else { return }
+        do {
+            try r.muxer.write(track: 1, packet: p, dts: rel, pts: rel, duration: duration, keyframe: true)
+            r.lastAudioDTS = rel
+        } catch { logger.debug("audio sample dropped", metadata: ["error": "\(error)"]) }
     }
 }
