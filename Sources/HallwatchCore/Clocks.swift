@@ -90,6 +90,7 @@ public enum TimeExpression {
             let micros = Int64(d.components.seconds) * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
             return now.adding(micros: first == "-" ? -micros : micros)
         }
+        // (DurationText bounds durations to 100 years, so the arithmetic above cannot overflow.)
         return ISO8601.parse(t)
     }
 }
@@ -97,12 +98,17 @@ public enum TimeExpression {
 /// Durations as written in the config and on the command line: a number and a unit
 /// (`ms`, `s`, `m`, `h`, `d`), e.g. `500ms`, `1s`, `1.5s`, `30d`.
 public enum DurationText {
-    /// Parses `text`; returns `nil` for a missing unit, a negative or non-numeric value.
+    /// The longest duration accepted: 100 years (inputs are bounded; nothing in a recorder needs more).
+    public static let maxSeconds: Double = 100 * 365.25 * 86_400
+
+    /// Parses `text`; returns `nil` for a missing unit, a negative or non-numeric value, or more than
+    /// ``maxSeconds``.
     public static func parse(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
-            guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }), let v = Double(number), v >= 0, v.isFinite else { continue }
+            guard !number.isEmpty, number.count <= 24, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                  let v = Double(number), v >= 0, v.isFinite, v * scale <= maxSeconds else { continue }
             return .milliseconds(Int64((v * scale * 1000).rounded()))
         }
         return nil

@@ -126,8 +126,16 @@ public enum ConfigLoader {
     /// - Throws: ``ConfigError`` with code `config.unreadable` if it cannot be read, `config.invalid` with a
     ///   diagnostic per problem (unknown key, missing key, wrong type, out-of-range value) otherwise.
     public static func load(path: String) throws -> HallwatchConfig {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: "cannot read the file")])
+        func unreadable(_ why: String) -> ConfigError {
+            ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: why)])
+        }
+        guard FileManager.default.fileExists(atPath: path) else { throw unreadable("no such file") }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue > maxBytes {
+            throw ConfigError(code: "config.invalid", diagnostics: [.init(file: path, line: 0, message: "the file is larger than \(maxBytes) bytes")])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw unreadable("cannot read the file (permissions?)") }
+        guard let text = String(data: data, encoding: .utf8), !text.contains("\0") else {
+            throw ConfigError(code: "config.invalid", diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
         }
         return try parse(text, file: path)
     }
@@ -146,7 +154,7 @@ public enum ConfigLoader {
             guard let node = try Yams.compose(yaml: text) else { throw fail(1, "the document is empty; expected a mapping with box, recorder and cameras") }
             root = node
         } catch let e as ConfigError { throw e } catch let e as YamlError {
-            throw fail(yamlErrorLine(e), "not valid YAML: \(e)")
+            throw fail(yamlErrorLine(e), "not valid YAML: \(yamlErrorText(e))")
         } catch { throw fail(0, "not valid YAML: \(error)") }
 
         var problems: [ConfigDiagnostic] = []
@@ -168,6 +176,15 @@ public enum ConfigLoader {
         switch e {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
         default: return 0
+        }
+    }
+
+    /// libyaml's problem in one line, without the echo of the document Yams adds.
+    static func yamlErrorText(_ e: YamlError) -> String {
+        switch e {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+        default: return "\(e)".split(separator: "\n").first.map(String.init) ?? "syntax error"
         }
     }
 
@@ -204,47 +221,108 @@ public enum ConfigLoader {
     }
 }
 
-/// What the schema allows where: mappings with known keys, sequences, scalars.
+/// What the schema allows where: mappings with known (and required) keys, sequences, and typed scalars.
+///
+/// The schema walk checks every key and every scalar's form and range before anything is decoded, so all
+/// problems in a file are reported at once, each at its line; decoding afterwards cannot fail on types.
 indirect enum ConfigSchema: Sendable {
-    case mapping([String: ConfigSchema])
-    case sequence(ConfigSchema)
-    case scalar
+    case mapping([String: ConfigSchema], required: Set<String> = [])
+    case sequence(ConfigSchema, maxCount: Int)
+    case scalar(Scalar)
+
+    /// The form of one value.
+    enum Scalar: Sendable {
+        case text(maxBytes: Int)
+        case bool
+        case integer(ClosedRange<Int64>, multipleOf: Int64)
+        case duration(min: Duration, max: Duration)
+        case oneOf([String])
+        case identifier
+        case rtspURL
+        case path
+    }
 
     static let camera: ConfigSchema = .mapping([
-        "id": .scalar, "name": .scalar, "source": .scalar, "transport": .scalar, "audio": .scalar,
-        "username": .scalar, "passwordFile": .scalar,
-    ])
+        "id": .scalar(.identifier), "name": .scalar(.text(maxBytes: 200)), "source": .scalar(.rtspURL),
+        "transport": .scalar(.oneOf(CameraConfig.Transport.allCases.map(\.rawValue))), "audio": .scalar(.bool),
+        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path),
+    ], required: ["id", "source"])
     static let root: ConfigSchema = .mapping([
-        "box": .scalar, "building": .scalar,
-        "bus": .mapping(["socket": .scalar]),
-        "recorder": .mapping(["socket": .scalar, "directory": .scalar, "fsyncCadence": .scalar,
-                              "slotSizeBytes": .scalar, "slotCount": .scalar]),
-        "capture": .mapping(["maxFragmentDuration": .scalar, "ioTimeout": .scalar,
-                             "backoffInitial": .scalar, "backoffMax": .scalar]),
-        "cameras": .sequence(camera),
-    ])
+        "box": .scalar(.identifier), "building": .scalar(.text(maxBytes: 200)),
+        "bus": .mapping(["socket": .scalar(.path)]),
+        "recorder": .mapping([
+            "socket": .scalar(.path), "directory": .scalar(.path),
+            "fsyncCadence": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
+            "slotSizeBytes": .scalar(.integer(1 << 20 ... 4 << 30, multipleOf: 4096)),
+            "slotCount": .scalar(.integer(2...100_000, multipleOf: 1)),
+        ]),
+        "capture": .mapping([
+            "maxFragmentDuration": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
+            "ioTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(60))),
+            "backoffInitial": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
+            "backoffMax": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
+        ]),
+        "cameras": .sequence(camera, maxCount: 1000),
+    ], required: ["box"])
 
     func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
         let line = node.mark?.line ?? 0
         let here = path.isEmpty ? "document" : path.joined(separator: ".")
+        func problem(_ message: String, at l: Int? = nil) { problems.append(.init(file: file, line: l ?? line, message: message)) }
         switch (self, node) {
-        case (.mapping(let keys), .mapping(let map)):
+        case (.mapping(let keys, let required), .mapping(let map)):
+            var seen = Set<String>()
             for (k, v) in map {
                 guard let name = k.string else { continue }
+                seen.insert(name)
                 if let sub = keys[name] {
                     sub.check(v, path: path + [name], file: file, into: &problems)
                 } else {
-                    let known = keys.keys.sorted().joined(separator: ", ")
-                    problems.append(.init(file: file, line: k.mark?.line ?? line,
-                        message: "unknown key '\(name)' in \(here); expected one of: \(known)"))
+                    problem("unknown key '\(name)' in \(here); expected one of: \(keys.keys.sorted().joined(separator: ", "))", at: k.mark?.line)
                 }
             }
-        case (.sequence(let element), .sequence(let seq)):
-            for (i, v) in seq.enumerated() { element.check(v, path: path + ["[\(i)]"], file: file, into: &problems) }
-        case (.scalar, .scalar): break
-        case (.mapping, _): problems.append(.init(file: file, line: line, message: "\(here): expected a mapping of keys"))
-        case (.sequence, _): problems.append(.init(file: file, line: line, message: "\(here): expected a list"))
-        case (.scalar, _): problems.append(.init(file: file, line: line, message: "\(here): expected a single value, not a list or mapping"))
+            for key in required.subtracting(seen).sorted() {
+                problem("\((path + [key]).joined(separator: ".")): required key is missing")
+            }
+        case (.sequence(let element, let maxCount), .sequence(let seq)):
+            if seq.count > maxCount { problem("\(here): at most \(maxCount) entries, found \(seq.count)") }
+            for (i, v) in seq.prefix(maxCount).enumerated() { element.check(v, path: path + ["[\(i)]"], file: file, into: &problems) }
+        case (.scalar(let kind), .scalar(let scalar)):
+            if let message = kind.problem(with: scalar.string) { problem("\(here): \(message)") }
+        case (.mapping, _): problem("\(here): expected a mapping of keys")
+        case (.sequence, _): problem("\(here): expected a list")
+        case (.scalar, _): problem("\(here): expected a single value, not a list or mapping")
+        }
+    }
+}
+
+extension ConfigSchema.Scalar {
+    /// What is wrong with `text` for this form, or `nil` when it fits.
+    func problem(with text: String) -> String? {
+        switch self {
+        case .text(let maxBytes):
+            return text.utf8.count <= maxBytes ? nil : "expected at most \(maxBytes) bytes of text"
+        case .bool:
+            return ["true", "false"].contains(text.lowercased()) ? nil : "expected true or false, got \"\(text)\""
+        case .integer(let range, let multiple):
+            guard let v = Int64(text) else { return "expected an integer, got \"\(text)\"" }
+            guard range.contains(v) else { return "expected \(range.lowerBound) to \(range.upperBound), got \(v)" }
+            return v % multiple == 0 ? nil : "expected a multiple of \(multiple), got \(v)"
+        case .duration(let min, let max):
+            guard let d = DurationText.parse(text) else { return "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\"" }
+            return d >= min && d <= max ? nil : "expected \(DurationText.format(min)) to \(DurationText.format(max)), got \(text)"
+        case .oneOf(let choices):
+            return choices.contains(text) ? nil : "expected one of \(choices.joined(separator: ", ")), got \"\(text)\""
+        case .identifier:
+            return CameraID.isValid(text) ? nil : "expected 1-32 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'), got \"\(text)\""
+        case .rtspURL:
+            guard let url = URLComponents(string: text), url.scheme?.lowercased() == "rtsp", !(url.host ?? "").isEmpty else {
+                return "expected an rtsp://host[:port]/path URL, got \"\(text)\""
+            }
+            return url.user == nil && url.password == nil ? nil : "credentials do not belong in the URL (they would appear in logs); use username and passwordFile"
+        case .path:
+            guard !text.isEmpty, text.utf8.count <= 4096, !text.contains("\0") else { return "expected a file path" }
+            return nil
         }
     }
 }
@@ -311,20 +389,10 @@ extension HallwatchConfig {
         func need(_ ok: Bool, _ path: [String], _ message: String) {
             if !ok { out.append(.init(file: file, line: at(path), message: "\(path.joined(separator: ".")): \(message)")) }
         }
-        need(CameraID.isValid(box), ["box"], "expected 1-32 characters a-z, 0-9, '-' or '_', got \"\(box)\"")
-        need(recorder.fsyncCadence >= .milliseconds(100) && recorder.fsyncCadence <= .seconds(10), ["recorder", "fsyncCadence"], "expected 100ms to 10s")
-        need(recorder.slotSizeBytes >= 1 << 20 && recorder.slotSizeBytes <= 4 << 30, ["recorder", "slotSizeBytes"], "expected 1048576 to 4294967296 bytes")
-        need((2...100_000).contains(recorder.slotCount), ["recorder", "slotCount"], "expected 2 to 100000")
-        need(capture.maxFragmentDuration >= .milliseconds(100) && capture.maxFragmentDuration <= .seconds(10), ["capture", "maxFragmentDuration"], "expected 100ms to 10s")
-        need(capture.ioTimeout >= .seconds(1) && capture.ioTimeout <= .seconds(60), ["capture", "ioTimeout"], "expected 1s to 60s")
-        need(capture.backoffInitial >= .milliseconds(50) && capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"], "expected 50ms up to backoffMax")
-        need(capture.backoffMax <= .seconds(300), ["capture", "backoffMax"], "expected at most 300s")
+        need(capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"], "expected at most backoffMax (\(DurationText.format(capture.backoffMax)))")
         var seen = Set<CameraID>()
         for (i, cam) in cameras.enumerated() {
             need(seen.insert(cam.id).inserted, ["cameras", "[\(i)]", "id"], "duplicate camera id '\(cam.id)'")
-            let url = URLComponents(string: cam.source)
-            let valid = url?.scheme == "rtsp" && !(url?.host ?? "").isEmpty && url?.user == nil && url?.password == nil
-            need(valid, ["cameras", "[\(i)]", "source"], "expected rtsp://host[:port]/path without credentials (use username and passwordFile)")
         }
         return out
     }

@@ -65,17 +65,17 @@ struct ConfigTests {
         let outOfRange = good.replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: 30s")
         e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(outOfRange) }
         #expect(e.diagnostics.first?.line == 7)
-        #expect(e.diagnostics.first?.message == "recorder.fsyncCadence: expected 100ms to 10s")
+        #expect(e.diagnostics.first?.message == "recorder.fsyncCadence: expected 100ms to 10s, got 30s")
 
         let credentials = good.replacingOccurrences(of: "rtsp://10.1.2.3/", with: "rtsp://root:pass@10.1.2.3/")
         e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(credentials) }
         #expect(e.diagnostics.first?.line == 15)
-        #expect(e.diagnostics.first?.message.contains("without credentials") == true)
+        #expect(e.diagnostics.first?.message.contains("credentials do not belong in the URL") == true)
 
         let badID = good.replacingOccurrences(of: "id: gym-east", with: "id: Gym East")
         e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(badID) }
         #expect(e.diagnostics.first?.line == 17)
-        #expect(e.diagnostics.first?.message.contains("camera id") == true)
+        #expect(e.diagnostics.first?.message.contains("1-32 characters") == true)
     }
 
     @Test func everyProblemIsReportedAtOnce() throws {
@@ -83,6 +83,35 @@ struct ConfigTests {
             .replacingOccurrences(of: "    transport: udp", with: "    transprot: udp")
         let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text) }
         #expect(e.diagnostics.map(\.line).sorted() == [4, 19])
+    }
+
+    @Test func everyBadValueIsReportedAtOnceWithItsExpectedForm() throws {
+        // Found by a first user: only the first bad value used to be reported.
+        let text = good.replacingOccurrences(of: "slotCount: 16", with: "slotCount: -5")
+            .replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: -1s")
+            .replacingOccurrences(of: "transport: udp", with: "transport: quic")
+            .replacingOccurrences(of: "audio: true", with: "audio: yes please")
+            .replacingOccurrences(of: "slotSizeBytes: 8388608", with: "slotSizeBytes: 1048577")
+            .replacingOccurrences(of: "source: rtsp://10.1.2.4:8554/stream1", with: "source: http://10.1.2.4/stream1")
+        let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text) }
+        let byLine = Dictionary(uniqueKeysWithValues: e.diagnostics.map { ($0.line, $0.message) })
+        #expect(e.diagnostics.count == 6)
+        #expect(byLine[7]?.contains("expected a duration") == true)
+        #expect(byLine[8] == "recorder.slotSizeBytes: expected a multiple of 4096, got 1048577")
+        #expect(byLine[9] == "recorder.slotCount: expected 2 to 100000, got -5")
+        #expect(byLine[16] == "cameras.[0].audio: expected true or false, got \"yes please\"")
+        #expect(byLine[18]?.contains("expected an rtsp://host[:port]/path URL") == true)
+        #expect(byLine[19] == "cameras.[1].transport: expected one of tcp, udp, got \"quic\"")
+    }
+
+    @Test func unreadableFilesSayWhy() throws {
+        var e = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/hallwatch.yaml") }
+        #expect(e.diagnostics.first?.message == "no such file")
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("hw-garbage-\(getpid()).yaml").path
+        FileManager.default.createFile(atPath: garbage, contents: Data([0x00, 0xFF, 0xFE, 0x01, 0x80]))
+        defer { try? FileManager.default.removeItem(atPath: garbage) }
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: garbage) }
+        #expect(e.diagnostics.first?.message == "not a text file (expected UTF-8 YAML)")
     }
 
     @Test func duplicateCameraAndMissingKeys() throws {
@@ -114,6 +143,10 @@ struct TimeTests {
         #expect(TimeExpression.parse("-5m", now: now) == UTCMicros(1_000_000_000_000 - 300_000_000))
         #expect(TimeExpression.parse("-1.5s", now: now) == UTCMicros(1_000_000_000_000 - 1_500_000))
         #expect(TimeExpression.parse("-5x", now: now) == nil)
+        // Hostile input is refused, not a crash (found by a first user: -99999999999d overflowed).
+        #expect(TimeExpression.parse("-99999999999d", now: now) == nil)
+        #expect(TimeExpression.parse("+1e300s", now: now) == nil)
+        #expect(TimeExpression.parse("-36500d", now: now) == UTCMicros(1_000_000_000_000 - 36_500 * 86_400_000_000))
     }
 
     @Test func mediaTimeUnits() {

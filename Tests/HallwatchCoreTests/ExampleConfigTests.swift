@@ -14,8 +14,8 @@ func exampleConfigIsValidAndComplete() throws {
     let text = try String(contentsOfFile: path, encoding: .utf8)
     func keys(_ s: ConfigSchema) -> [String] {
         switch s {
-        case .mapping(let m): return m.keys + m.values.flatMap(keys)
-        case .sequence(let e): return keys(e)
+        case .mapping(let m, _): return m.keys + m.values.flatMap(keys)
+        case .sequence(let e, _): return keys(e)
         case .scalar: return []
         }
     }
