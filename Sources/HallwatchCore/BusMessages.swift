@@ -92,9 +92,9 @@ public struct CameraState: Codable, Sendable, Equatable {
 /// index commit (about once per fsync cadence).
 public struct RecordingStats: Codable, Sendable, Equatable {
     public var camera: CameraID
-    /// Seconds of media durably recorded and indexed since the recorder started.
+    /// Seconds of media durably recorded and indexed on the disk.
     public var recordedSeconds: Double
-    /// Bytes durably recorded and indexed since the recorder started.
+    /// Payload bytes durably recorded and indexed on the disk.
     public var recordedBytes: Int64
     /// Start (box UTC) of the newest indexed fragment.
     public var lastFragmentAt: UTCMicros?

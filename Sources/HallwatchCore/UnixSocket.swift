@@ -61,9 +61,11 @@ public enum UnixSocket {
     }
 
     /// Creates a listening stream socket at `path` (replacing a stale socket file) with mode `mode`.
-    /// - Throws: ``SystemError``.
+    /// - Throws: ``SystemError``; `EADDRINUSE` when another process is listening on `path` (its socket is
+    ///   never taken over).
     public static func listen(path: String, mode: mode_t = 0o660, backlog: Int32 = 256) throws -> FileHandleFD {
         var addr = try address(path)
+        if (try? connect(path: path)) != nil { throw SystemError("bind", errno: EADDRINUSE, subject: "\(path) (another process is listening)") }
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }

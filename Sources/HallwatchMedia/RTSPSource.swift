@@ -98,6 +98,7 @@ final class RTSPSource {
         guard r >= 0, let opened = cp else {
             // avformat_open_input frees the context on failure.
             if watchdog.timedOut { throw MediaError("rtsp.timeout", "no answer from the camera within \(options.ioTimeout)", averror: r) }
+            if stop.isStopped { throw MediaError("rtsp.timeout", "stopped before the camera answered", averror: r) }
             throw MediaError.ffmpeg(r, "cannot open the RTSP stream")
         }
         ctx = opened

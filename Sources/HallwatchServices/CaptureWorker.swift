@@ -56,37 +56,49 @@ public struct CaptureWorker: Service {
 
     func loop(stop: StopFlag) {
         let sink = RecorderConnection(path: config.recorder.socket, camera: camera.id, logger: logger)
-        var password: String?
-        if let file = camera.passwordFile {
-            password = (try? String(contentsOfFile: file, encoding: .utf8))?.split(separator: "\n").first.map(String.init)
-            if password == nil { logger.error("cannot read the password file", metadata: ["camera.id": "\(camera.id)", "file": "\(file)"]) }
-        }
-        let options = RTSPSourceOptions(url: camera.source, username: camera.username, password: password,
-                                        transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
         let policy = FragmentPolicy(maxFragmentDuration: config.capture.maxFragmentDuration)
         var backoff = config.capture.backoffInitial
+        var lastReason: ErrorEvent?
         while !stop.isStopped {
-            publish(.connecting, reason: nil)
+            // While reconnecting, the last failure stays visible next to `connecting`.
+            publish(.connecting, reason: lastReason)
             let started = clocks.monotonicNanos()
             var reason: ErrorEvent
             do {
+                let options = RTSPSourceOptions(url: camera.source, username: camera.username, password: try readPassword(),
+                                                transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
                 let session = CaptureSession(camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
                 try session.run(stop: stop, sink: sink) { status in publish(.online, status: status) }
                 reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
             } catch let e as MediaError {
                 reason = e.event(camera: camera.id)
+            } catch let e as ErrorEvent {
+                reason = e
             } catch {
                 reason = ErrorEvent(code: "capture.internal", message: "\(error)", camera: camera.id)
             }
             if stop.isStopped { break }
             logger.warning("camera offline", metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
             reason.at = clocks.utcNow()
+            lastReason = reason
             publish(.offline, reason: reason)
             presence.publishError(reason)
             if clocks.monotonicNanos() - started > 30_000_000_000 { backoff = config.capture.backoffInitial }
             sleep(backoff, unless: stop)
             backoff = min(backoff * 2, config.capture.backoffMax)
         }
+    }
+
+    /// The RTSP password from `passwordFile` (its first line), read at each connect so a fixed file is
+    /// picked up without a restart.
+    /// - Throws: ``ErrorEvent`` `capture.credentials` when the file cannot be read: connecting without the
+    ///   password would only hide the problem behind an `rtsp.auth` error.
+    func readPassword() throws -> String? {
+        guard let file = camera.passwordFile else { return nil }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8), let line = text.split(separator: "\n").first else {
+            throw ErrorEvent(code: "capture.credentials", message: "cannot read the password file \(file)", camera: camera.id)
+        }
+        return String(line)
     }
 
     /// Sleeps for `d`, waking early when `stop` is set.

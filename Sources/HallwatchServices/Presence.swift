@@ -19,7 +19,9 @@ public final class Presence: Sendable {
         self.clocks = clocks
         topics = BusTopics(box: config.box)
         let will = (try? BusCoding.encode(ProcessState(process: name, state: .down, pid: 0, at: nil, reason: "connection lost"))) ?? []
-        bus = BusClient(clientID: name, socketPath: config.bus.socket,
+        // The pid keeps two instances (a duplicated unit, a second demo) from taking each other's MQTT session
+        // over in a loop; the retained process topic still names the instance.
+        bus = BusClient(clientID: "\(name)-\(getpid())", socketPath: config.bus.socket,
                         will: BusWill(topic: topics.process(name), payload: will, retain: true), logger: logger)
     }
 

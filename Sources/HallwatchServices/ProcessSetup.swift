@@ -31,7 +31,8 @@ public enum ProcessSetup {
         do {
             return try ConfigLoader.load(path: path)
         } catch let e as ConfigError {
-            for d in e.diagnostics { logger.critical("\(d)", metadata: ["code": "\(e.code)"]) }
+            // Plain `file:line: message` lines, as compilers print them, so editors can jump to them.
+            FileHandle.standardError.write(Data(("\(e.code): the configuration was refused\n" + e.diagnostics.map { "\($0)\n" }.joined()).utf8))
             exit(78)
         } catch {
             logger.critical("cannot load the configuration: \(error)")

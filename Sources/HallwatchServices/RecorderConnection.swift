@@ -25,6 +25,10 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
     private var backlogBytes = 0
     private var currentInit: DataPlaneFrame?
     private var nextAttemptNanos: UInt64 = 0
+    /// Delay before the next connect attempt: 0.5 s, doubled after each failure or short-lived connection
+    /// (the recorder refusing us, e.g. as a duplicate worker), at most 10 s.
+    private var retryNanos: UInt64 = 500_000_000
+    private var connectedAtNanos: UInt64 = 0
     private let clocks = SystemClocks()
     /// Fragments dropped because the backlog was full.
     public private(set) var droppedFragments = 0
@@ -54,8 +58,9 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
         if socket == nil {
             let now = clocks.monotonicNanos()
             guard now >= nextAttemptNanos else { return }
-            nextAttemptNanos = now + 500_000_000
-            guard connect() else { return }
+            nextAttemptNanos = now + retryNanos
+            guard connect() else { retryNanos = min(retryNanos * 2, 10_000_000_000); return }
+            connectedAtNanos = now
         }
         while let frame = backlog.first, let s = socket {
             do {
@@ -65,6 +70,9 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
             } catch {
                 logger.warning("recorder connection lost; buffering", metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
                 socket = nil
+                let lived = clocks.monotonicNanos() - connectedAtNanos
+                retryNanos = lived > 5_000_000_000 ? 500_000_000 : min(retryNanos * 2, 10_000_000_000)
+                nextAttemptNanos = clocks.monotonicNanos() + retryNanos
                 return
             }
         }

@@ -26,6 +26,9 @@ public final class RecorderService: Service, @unchecked Sendable {
     struct Totals { var seconds = 0.0; var bytes: Int64 = 0; var last: UTCMicros?; var run: UInt64? }
     let totals = Mutex<[CameraID: Totals]>([:])
     let connections = Mutex<[Int32: FileHandleFD]>([:])
+    /// The camera each open connection speaks for: one capture worker per camera. A second worker for the
+    /// same camera (a duplicated unit, a second demo) is refused, never interleaved into the first one's runs.
+    let cameraConnections = Mutex<Set<CameraID>>([])
     let stopping = Atomic<Bool>(false)
 
     public init(config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
@@ -47,9 +50,22 @@ public final class RecorderService: Service, @unchecked Sendable {
             logger.critical("cannot open the recording disk", metadata: ["disk": "\(dir)", "error": "\(error)"])
             throw error
         }
-        let writer = try DiskWriter(disk: disk, clocks: clocks, logger: logger)
-        logger.info("recording disk open", metadata: ["disk": "\(dir)", "recovery": "\(writer.recovery)"])
-        let listener = try UnixSocket.listen(path: config.recorder.socket, mode: 0o660)
+        let writer: DiskWriter
+        let listener: FileHandleFD
+        do {
+            // The writer takes the disk's lock first: a second recorder stops here, before touching the socket.
+            writer = try DiskWriter(disk: disk, clocks: clocks, logger: logger)
+            listener = try UnixSocket.listen(path: config.recorder.socket, mode: 0o660)
+        } catch {
+            let code = (error as? StorageError)?.code.rawValue ?? (error as? SystemError)?.code ?? "recorder.start"
+            presence.publishError(ErrorEvent(code: code, message: "recorder cannot start: \(error)"))
+            logger.critical("recorder cannot start", metadata: ["disk": "\(dir)", "code": "\(code)", "error": "\(error)"])
+            throw error
+        }
+        let r = writer.recovery
+        logger.info("recording disk open", metadata: ["disk": "\(dir)", "index.rebuilt": "\(r.indexRebuilt)", "slots.scanned": "\(r.slotsScanned)",
+                                                      "records.recovered": "\(r.recordsIndexed)", "torn.tails": "\(r.tornTailSlots)"])
+        loadTotals()
 
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
@@ -100,7 +116,11 @@ public final class RecorderService: Service, @unchecked Sendable {
             guard known.contains(id) else {
                 throw DataPlaneError(code: "dataplane.unknownCamera", message: "camera '\(id)' is not in the configuration")
             }
+            guard cameraConnections.withLock({ $0.insert(id).inserted }) else {
+                throw DataPlaneError(code: "dataplane.duplicateCamera", message: "camera '\(id)' already has a capture worker connected; refusing a second one")
+            }
             camera = id
+            defer { _ = cameraConnections.withLock { $0.remove(id) } }
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
             while let frame = try conn.receiveFrame() {
                 guard frame.meta.kind != .hello else { throw DataPlaneError(code: "dataplane.protocol", message: "a second hello") }
@@ -153,6 +173,18 @@ public final class RecorderService: Service, @unchecked Sendable {
             }
         }
         return .success(())
+    }
+
+    /// Starts the per-camera totals from what the disk already holds, so `status` shows the recording on
+    /// disk, not only what this process wrote since it started.
+    func loadTotals() {
+        guard let reader = try? RecordingReader(at: config.recorder.directory, box: config.box) else { return }
+        for id in known {
+            guard let runs = try? reader.runs(camera: id), !runs.isEmpty else { continue }
+            let t = Totals(seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },
+                           last: runs.last?.endUTC, run: runs.last?.run)
+            totals.withLock { $0[id] = t }
+        }
     }
 
     func publish(_ report: CommitReport) {

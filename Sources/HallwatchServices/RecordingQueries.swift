@@ -53,6 +53,7 @@ public enum RecordingQueries {
     /// largest hole inside each run (reads the recording, so it is slow for long ranges).
     /// - Throws: `StorageError`.
     public static func recordings(config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool) throws -> RecordingsReport {
+        try requireKnown(camera, config)
         let reader = try RecordingReader(at: config.recorder.directory, box: config.box)
         let runs = try reader.runs(camera: camera)
         var out: [RecordingsReport.Run] = []
@@ -82,6 +83,7 @@ public enum RecordingQueries {
     /// Exports `[from, to)` of a camera to `out` (see ``Exporter``).
     /// - Throws: `StorageError`, ``MediaError``; `media.export` with "nothing recorded" for an empty range.
     public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String) throws -> ExportSummary {
+        try requireKnown(camera, config)
         let reader = try RecordingReader(at: config.recorder.directory, box: config.box)
         let runs = try reader.segments(camera: camera, from: from, to: to)
         guard !runs.isEmpty else {
@@ -89,6 +91,16 @@ public enum RecordingQueries {
         }
         let recorded = runs.map { r in RecordedRun(run: r.run, initSegment: r.initSegment, fragments: r.fragments.map { ($0.meta, $0.payload) }) }
         return try Exporter.write(recorded, to: out)
+    }
+
+    /// Refuses a camera that is neither configured nor recorded on the disk (a typo, most likely).
+    static func requireKnown(_ camera: CameraID, _ config: HallwatchConfig) throws {
+        if config.camera(camera) != nil { return }
+        let onDisk = (try? RecordingReader(at: config.recorder.directory, box: config.box).cameras()) ?? []
+        guard onDisk.contains(camera) else {
+            let known = (config.cameras.map(\.id) + onDisk).map(\.rawValue)
+            throw ErrorEvent(code: "ctl.unknownCamera", message: "no camera '\(camera)' in the configuration or on the disk; known: \(Array(Set(known)).sorted().joined(separator: ", "))")
+        }
     }
 
     /// Checks that every index row points at whole records whose CRC-32C matches.

@@ -31,7 +31,23 @@ public final class Supervisor: Sendable {
         self.processes = processes; self.runDirectory = runDirectory; self.logger = logger
     }
 
-    /// Starts everything. Throws when an executable cannot be started at all.
+    /// Claims `runDirectory` for this process: an exclusive lock held until the process exits, and
+    /// `pids/supervisor.pid`. Call it before writing anything there.
+    /// - Throws: ``SupervisorError`` when another supervisor runs there (two would fight over its sockets,
+    ///   pid files and recording disk).
+    public static func claim(runDirectory: String) throws {
+        try FileManager.default.createDirectory(atPath: runDirectory + "/pids", withIntermediateDirectories: true)
+        let fd = open(runDirectory + "/supervisor.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let other = (try? String(contentsOfFile: runDirectory + "/pids/supervisor.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            if fd >= 0 { close(fd) }
+            throw SupervisorError(message: "another supervisor (pid \(other)) is already running in \(runDirectory); stop it first with: kill -INT \(other)")
+        }
+        // The descriptor is deliberately never closed: the kernel releases the lock when the process exits.
+        try? "\(getpid())\n".write(toFile: runDirectory + "/pids/supervisor.pid", atomically: true, encoding: .utf8)
+    }
+
+    /// Starts everything (after ``claim(runDirectory:)``). Throws when an executable cannot be started.
     public func start() throws {
         try FileManager.default.createDirectory(atPath: runDirectory + "/pids", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: runDirectory + "/logs", withIntermediateDirectories: true)
@@ -93,5 +109,12 @@ public final class Supervisor: Sendable {
             kill(p.processIdentifier, SIGKILL)
         }
         for (name, _) in children { try? FileManager.default.removeItem(atPath: "\(runDirectory)/pids/\(name).pid") }
+        try? FileManager.default.removeItem(atPath: "\(runDirectory)/pids/supervisor.pid")
     }
+}
+
+/// The supervisor could not start.
+public struct SupervisorError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

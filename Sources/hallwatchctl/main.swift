@@ -12,7 +12,7 @@ struct HallwatchCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallwatchctl",
         abstract: "Inspect and operate a Hallwatch box.",
-        subcommands: [Status.self, Recordings.self, Export.self, Check.self, Probe.self, Supervise.self, Demo.self])
+        subcommands: [Status.self, Recordings.self, Export.self, Check.self, Disk.self, Probe.self, Supervise.self, Demo.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -59,16 +59,29 @@ struct Probe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record a camera for a few seconds without a recorder and report what it sends (for installers).")
     @Argument(help: "rtsp://host[:port]/path (no credentials; see --username).") var url: String
-    @Option(help: "How long to record, seconds.") var seconds: Double = 10
+    @Option(help: "How long to record, seconds (0-3600).") var seconds: Double = 10
     @Option(help: "RTSP user name.") var username: String?
     @Option(help: "File holding the RTSP password.") var passwordFile: String?
     @Option(help: "tcp or udp.") var transport: CameraConfig.Transport = .tcp
     @Flag(help: "Include audio.") var audio = false
     @Option(help: "Also write what was recorded to this MP4.") var out: String?
 
+    func validate() throws {
+        guard seconds > 0 && seconds <= 3600 else { throw ValidationError("--seconds must be between 0 and 3600") }
+        guard let u = URLComponents(string: url), u.scheme?.lowercased() == "rtsp", !(u.host ?? "").isEmpty else {
+            throw ValidationError("expected rtsp://host[:port]/path, got \(url)")
+        }
+        guard u.user == nil && u.password == nil else { throw ValidationError("no credentials in the URL (they end up in logs and shell history); use --username and --password-file") }
+        if let p = u.port { guard (1...65535).contains(p) else { throw ValidationError("port \(p) is outside 1-65535") } }
+    }
+
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .warning)
-        let password = try passwordFile.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").first.map(String.init) ?? "" }
+        var password: String?
+        if let file = passwordFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read the password file \(file)") }
+            password = text.split(separator: "\n").first.map(String.init) ?? ""
+        }
         let report = try await CameraProbe.run(url: url, username: username, password: password, transport: transport,
                                                audio: audio, seconds: seconds, exportTo: out, logger: Logger(label: "hallwatchctl"))
         print(report)
@@ -89,6 +102,7 @@ struct Supervise: AsyncParsableCommand {
         ProcessSetup.bootstrapLogging()
         let logger = Logger(label: "hallwatchctl.supervise")
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
+        try claim(runDirectory)
         let plan = BoxPlan(config: cfg, configPath: options.config, runDirectory: runDirectory, binDirectory: binDirectory())
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, logger: logger)
     }
@@ -115,6 +129,7 @@ struct Demo: AsyncParsableCommand {
             }
         }
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        try claim(run)
         let simPort = port == 0 ? BoxPlan.freePort() : port
         let configPath = run + "/hallwatch.yaml"
         try BoxPlan.demoConfig(runDirectory: run, simcamPort: simPort).write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -125,6 +140,14 @@ struct Demo: AsyncParsableCommand {
         say("config \(configPath), recordings \(run)/disk0, logs \(run)/logs — Ctrl-C stops everything.")
         say("try: hallwatchctl export --config \(configPath) --camera lobby --from -30s --to now --out clip.mp4\n")
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, logger: logger)
+    }
+}
+
+/// Claims the run directory for this supervisor or exits 75 (EX_TEMPFAIL) naming the one already there.
+func claim(_ runDirectory: String) throws {
+    do { try Supervisor.claim(runDirectory: runDirectory) } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        throw ExitCode(75)
     }
 }
 
@@ -185,7 +208,11 @@ struct Recordings: AsyncParsableCommand {
         ProcessSetup.bootstrapLogging(default: .error)
         let cfg = ProcessSetup.loadConfig(options.config, logger: Logger(label: "hallwatchctl"))
         guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
-        let report = try RecordingQueries.recordings(config: cfg, camera: id, fragmentGaps: fragmentGaps || json)
+        let report: RecordingsReport
+        do { report = try RecordingQueries.recordings(config: cfg, camera: id, fragmentGaps: fragmentGaps || json) } catch {
+            FileHandle.standardError.write(Data("recordings failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         if json {
             let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
             print(String(decoding: try e.encode(report), as: UTF8.self))
@@ -204,6 +231,7 @@ struct Export: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Start (TIME).") var from: String
     @Option(parsing: .unconditional, help: "End (TIME).") var to: String = "now"
     @Option(help: "Output file (.mp4).") var out: String
+    @Flag(help: "Replace the output file if it exists.") var force = false
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
@@ -213,6 +241,7 @@ struct Export: AsyncParsableCommand {
         guard let start = TimeExpression.parse(from, now: now) else { throw ValidationError("--from \(from): expected ISO 8601 UTC, now, or -30s/-5m/-2h") }
         guard let end = TimeExpression.parse(to, now: now) else { throw ValidationError("--to \(to): expected ISO 8601 UTC, now, or -30s/-5m/-2h") }
         guard start < end else { throw ValidationError("--from must be before --to") }
+        guard force || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; use --force to replace it") }
         do {
             let s = try RecordingQueries.export(config: cfg, camera: id, from: start, to: end, out: out)
             print("wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes")
@@ -223,19 +252,153 @@ struct Export: AsyncParsableCommand {
     }
 }
 
-struct Check: AsyncParsableCommand {
+// MARK: - disk init, check
+struct Disk: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Recording disks.", subcommands: [DiskInit.self])
+}
+
+struct DiskInit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check that every index row points at whole records whose CRC-32C matches; exit 1 on any inconsistency.")
-    @OptionGroup var options: ConfigOption
-    @Option(help: "How deep to check; `crc` reads every indexed byte (the only level so far).") var level = "crc"
+        commandName: "init",
+        abstract: "Format a directory as a recording disk: meta and zero-filled slot files (protocol steps I1–I5).",
+        discussion: """
+            Writes every slot file in full (zeros, then the slot header), so it takes as long as writing the
+            whole size once; a progress bar shows it. The directory must be missing, empty or hold only
+            lost+found. It never deletes or overwrites anything it did not create: a recording disk (of this or
+            another box) and any other content are refused even with --force; --force only redoes an
+            interrupted initialisation (meta.initializing without meta, never recorded to).
+
+            BYTES: digits with an optional binary suffix K, M, G, T (64M = 67108864).
+
+            Exit codes: 0 formatted; 1 refused (not empty, or an interrupted initialisation without --force);
+            2 already a recording disk of this box (nothing done); 3 a recording disk of another box (nothing
+            done); 64 bad arguments; 74 I/O error while formatting (rerun with --force once fixed).
+            """)
+    @Argument(help: "The disk's directory (created if missing; its parent must exist).") var path: String
+    @Option(help: "Number of slots.") var slots: Int?
+    @Option(help: "Total size (BYTES); as many whole slots as fit.") var size: String?
+    @Option(help: "Size of each slot (BYTES), a multiple of 4096 between 64K and 64G. Default: the config's recorder.slotSizeBytes, else 64M.") var slotSize: String?
+    @Option(help: "The owning box's name (stored in meta).") var box: String?
+    @Option(help: "Take the box name (and default slot size) from this configuration file.") var config: String?
+    @Flag(help: "Redo an interrupted initialisation. Never formats anything else.") var force = false
+
+    func validate() throws {
+        guard (slots == nil) != (size == nil) else { throw ValidationError("give exactly one of --slots N and --size BYTES") }
+        guard (box == nil) != (config == nil) else { throw ValidationError("give exactly one of --box NAME and --config FILE") }
+        if let size, DiskMaintenance.parseBytes(size) == nil { throw ValidationError("--size \(size): expected BYTES, e.g. 512G") }
+        if let slotSize, DiskMaintenance.parseBytes(slotSize) == nil { throw ValidationError("--slot-size \(slotSize): expected BYTES, e.g. 64M") }
+    }
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
-        guard level == "crc" else { throw ValidationError("--level \(level): only `crc` is implemented") }
-        let cfg = ProcessSetup.loadConfig(options.config, logger: Logger(label: "hallwatchctl"))
-        let problems = try RecordingQueries.check(config: cfg)
-        for p in problems { print(p) }
-        print(problems.isEmpty ? "ok: index and slots agree (\(cfg.recorder.directory))" : "\(problems.count) inconsistencies")
-        if !problems.isEmpty { throw ExitCode(1) }
+        let cfg = config.map { ProcessSetup.loadConfig($0, logger: Logger(label: "hallwatchctl")) }
+        let owner = box ?? cfg!.box
+        let slotSizeBytes = slotSize.flatMap(DiskMaintenance.parseBytes) ?? cfg?.recorder.slotSizeBytes ?? RecorderConfig().slotSizeBytes
+        let disk: RecordingDisk
+        do {
+            let g = try DiskMaintenance.geometry(slots: slots, totalBytes: size.flatMap(DiskMaintenance.parseBytes), slotSizeBytes: slotSizeBytes)
+            say("formatting \(path) for box \"\(owner)\": \(g.slotCount) slots of \(g.slotSizeBytes) bytes (\(formatBytes(Int64(g.slotCount) * g.slotSizeBytes)))")
+            let bar = ProgressBar(total: g.slotCount, unit: "slots")
+            disk = try DiskMaintenance.initialize(path: path, box: owner, slotCount: g.slotCount, slotSizeBytes: g.slotSizeBytes,
+                                                  force: force) { done, count in bar.update(done) }
+            bar.finish()
+        } catch {
+            FileHandle.standardError.write(Data("disk init: \(error.message)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+        say("ok: \(path) is recording disk \(disk.meta.diskUUID) of box \"\(disk.meta.box)\"")
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check recording disks' index against their slots; print each inconsistency; exit 1 on any.",
+        discussion: """
+            Levels, each including the one before: presence — every used slot and every indexed chunk's slot
+            file has a header of the indexed generation and camera (one read per slot); size — every indexed
+            record's header is in place with the indexed kind, run, length, duration and start, and chained
+            to the one before (headers only); crc — every record's payload matches its CRC-32C (reads every
+            indexed byte). Safe beside a running recorder.
+
+            DISK defaults to the configuration's recorder.directory. With --config (or no DISK), each disk
+            must belong to the configuration's box.
+
+            Exit codes: 0 every disk consistent; 1 inconsistencies (or a damaged disk: missing or wrongly
+            sized slot file, undecodable meta); 2 a disk could not be checked (no meta, no index yet,
+            another box's, I/O error) and none was inconsistent; 64 bad arguments; 78 bad configuration.
+            """)
+    @Option(help: "presence, size or crc.") var level: CheckLevel = .crc
+    @Argument(help: "Disk directories (default: the configuration's recorder.directory).") var disks: [String] = []
+    @Option(help: "Configuration file (default /etc/hallwatch/hallwatch.yaml when no DISK is given).") var config: String?
+
+    func run() async throws {
+        ProcessSetup.bootstrapLogging(default: .error)
+        var box: String?
+        var paths = disks
+        if config != nil || disks.isEmpty {
+            let cfg = ProcessSetup.loadConfig(config ?? "/etc/hallwatch/hallwatch.yaml", logger: Logger(label: "hallwatchctl"))
+            box = cfg.box
+            if paths.isEmpty { paths = [cfg.recorder.directory] }
+        }
+        var inconsistent = false, unchecked = false
+        for r in DiskMaintenance.check(disks: paths, box: box, level: level) {
+            let took = String(format: "%.1f s", r.seconds)
+            switch r.outcome {
+            case .consistent:
+                say("ok: \(r.disk): index and slots agree (level \(level.rawValue), \(took))")
+            case .inconsistent(let problems):
+                inconsistent = true
+                for p in problems { say("\(r.disk): \(p)") }
+                say("FAIL: \(r.disk): \(problems.count) inconsistencies (level \(level.rawValue))")
+            case .damaged(let message):
+                inconsistent = true
+                say("FAIL: \(r.disk): \(message)")
+            case .unchecked(let message):
+                unchecked = true
+                say("NOT CHECKED: \(r.disk): \(message)")
+            }
+        }
+        if inconsistent { throw ExitCode(1) }
+        if unchecked { throw ExitCode(2) }
+    }
+}
+
+extension CheckLevel: ExpressibleByArgument {}
+
+/// "12.5 GiB"
+func formatBytes(_ n: Int64) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n), i = 0
+    while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+    return i == 0 ? "\(n) bytes" : String(format: "%.1f %@", v, units[i])
+}
+
+/// A one-line progress bar redrawn in place on a terminal; on a pipe or file, a plain line every 10 %.
+final class ProgressBar {
+    let total: Int
+    let unit: String
+    let tty = isatty(STDOUT_FILENO) == 1
+    var lastTenth = -1
+    let started = Date()
+    init(total: Int, unit: String) { self.total = max(1, total); self.unit = unit }
+
+    func update(_ done: Int) {
+        let fraction = Double(done) / Double(total)
+        if tty {
+            let width = 30, filled = Int(fraction * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            FileHandle.standardOutput.write(Data("\r[\(bar)] \(done)/\(total) \(unit) \(Int(fraction * 100))% \(eta(fraction))   ".utf8))
+        } else {
+            let tenth = Int(fraction * 10)
+            if tenth > lastTenth { lastTenth = tenth; say("\(done)/\(total) \(unit) (\(tenth * 10)%)") }
+        }
+    }
+
+    func finish() { if tty { FileHandle.standardOutput.write(Data("\n".utf8)) } }
+
+    private func eta(_ fraction: Double) -> String {
+        let elapsed = Date().timeIntervalSince(started)
+        guard fraction > 0, fraction < 1, elapsed > 1 else { return "" }
+        return String(format: "%.0f s left", elapsed / fraction - elapsed)
     }
 }

@@ -62,6 +62,14 @@ struct BoxEndToEndTests {
         let ctl = E2E.tool("hallwatchctl")
         let supervisor = try Child("supervise", ctl, ["supervise", "--config", configPath, "--run-directory", dir + "/run", "--status-every", "0"],
                                    logDirectory: dir + "/logs")
+        // Whatever happens, nothing this test started outlives it: the supervisor's children by their pid files.
+        defer {
+            supervisor.stop()
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: dir + "/run/pids")) ?? [] {
+                if let text = try? String(contentsOfFile: "\(dir)/run/pids/\(file)", encoding: .utf8),
+                   let p = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), p > 1 { kill(p, SIGKILL) }
+            }
+        }
         let watcher = try await BusWatcher(socket: dir + "/bus.sock", box: "e2e")
         let startedAt = Date()
         func pid(_ name: String) -> Int32? {
@@ -117,6 +125,18 @@ struct BoxEndToEndTests {
             #expect(recordedKeys.count >= 5)
             #expect(recordedKeys.allSatisfy { k in sourceKeys.contains(k) }, "\(c.camera): a keyframe differs from the source")
         }
+
+        // A second worker for a camera that is already recording is refused by the recorder; the first
+        // worker's run is not disturbed.
+        let duplicate = try Child("capture-dup", E2E.tool("hallwatch-capture"), ["--config", configPath, "--camera", "hevc"], logDirectory: dir + "/logs")
+        try await Task.sleep(for: .seconds(5))
+        duplicate.stop()
+        let hevcAfterDuplicate = try recordings("hevc")
+        #expect(hevcAfterDuplicate.runs.count == 1, "a duplicate worker split or overlapped the recording: \(hevcAfterDuplicate.runs.count) runs")
+        #expect(hevcAfterDuplicate.gaps.allSatisfy { $0.seconds >= 0 })
+        #expect(try E2E.run(ctl, ["check", "--config", configPath]).status == 0)
+        let recorderLog = (try? String(contentsOfFile: dir + "/run/logs/recorder.log", encoding: .utf8)) ?? ""
+        #expect(recorderLog.contains("dataplane.duplicateCamera"))
 
         // The late camera recorded without its worker restarting, after being seen offline first.
         let late = try recordings("late")
