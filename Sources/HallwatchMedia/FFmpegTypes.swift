@@ -1,4 +1,6 @@
 import CFFmpeg
+import Foundation
+import Logging
 
 /// An owned `AVPacket` (freed in `deinit`). Capture hands packets along without copying their payload.
 final class Packet {
@@ -65,9 +67,21 @@ public enum VideoCodec: String, Sendable, Codable {
 
 func codecName(_ id: AVCodecID) -> String { String(cString: avcodec_get_name(id)) }
 
-/// FFmpeg's own log (`av_log`) goes to stderr; Hallwatch keeps only its errors there, since every
-/// failure that matters is returned to us and logged with metadata through swift-log.
+/// FFmpeg's own log (`av_log`), routed into swift-log (label `hallwatch.ffmpeg`) instead of raw stderr lines,
+/// warnings and errors only: every failure that matters is also returned to us and logged with metadata.
 enum FFmpegLog {
-    static let installed: Void = { av_log_set_level(AV_LOG_ERROR) }()
+    static let logger = Logger(label: "hallwatch.ffmpeg")
+    static let installed: Void = {
+        av_log_set_level(AV_LOG_WARNING)
+        av_log_set_callback { _, level, format, args in
+            guard level <= AV_LOG_WARNING, let format, let args else { return }
+            var buffer = [CChar](repeating: 0, count: 1024)
+            _ = vsnprintf(&buffer, buffer.count, format, args)
+            let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { return }
+            if level <= AV_LOG_ERROR { FFmpegLog.logger.error("\(text)") } else { FFmpegLog.logger.warning("\(text)") }
+        }
+    }()
     static func install() { _ = installed }
 }
