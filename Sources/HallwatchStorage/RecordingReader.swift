@@ -145,14 +145,26 @@ public final class RecordingReader: Sendable {
         return []  // no keyframe found: return the range as asked
     }
 
-    /// Checks every index row against the disk: each chunk's slot header generation, its init record
-    /// and every fragment record (header fields as indexed, CRC chain within the chunk, CRC-32C);
-    /// every used slot row's generation against its header. Reads every indexed byte.
+    /// Checks every index row against the disk, as deep as `level` says (`hallwatchctl check`; the
+    /// oracle of the crash tests). One pass over the chunk rows in slot order; each level adds to the
+    /// one before it:
     ///
-    /// Empty when the index only points at whole, matching records (the oracle of crash tests).
-    /// Run it while no writer is reusing slots, or expect ``Inconsistency`` entries for those slots.
+    /// - ``CheckLevel/presence``: every used slot row and every chunk row's slot has a readable slot
+    ///   header of the indexed generation and camera. Reads one header per slot.
+    /// - ``CheckLevel/size``: plus every indexed record's 96-byte header is in place: the indexed
+    ///   kind, camera, run, generation, length, duration, keyframe flag and start, and chained to the
+    ///   record before it in its chunk (the chain is in the headers). Reads headers only.
+    /// - ``CheckLevel/crc`` (the default): plus every record's payload against its CRC-32C. Reads every
+    ///   indexed byte.
+    ///
+    /// Empty when the index only points at whole, matching records. Safe beside a running
+    /// ``DiskWriter``: a slot the writer reuses or the pruner frees after the index snapshot was read
+    /// shows a newer header generation; such a slot is re-read from the index at the end, and its
+    /// problems are dropped when the index no longer points at the old generation (step T2 commits
+    /// that before any byte is overwritten). An index that still does is reported.
+    /// - Parameter level: How deep to read; default ``CheckLevel/crc``.
     /// - Throws: ``StorageError/Code/index`` (SQLite), ``StorageError/Code/io`` (unreadable slot file).
-    public func verify() throws(StorageError) -> [Inconsistency] {
+    public func verify(level: CheckLevel = .crc) throws(StorageError) -> [Inconsistency] {
         let (chunks, slotRows) = try withSQLite("reading the index") {
             try db.read { db in
                 (try Row.fetchAll(db, sql: "SELECT * FROM chunk ORDER BY slot, firstOffset"), try SlotRow.fetchAll(db))
@@ -160,15 +172,21 @@ public final class RecordingReader: Sendable {
         }
         var problems: [Inconsistency] = []
         var files = SlotFiles(disk: disk, opener: opener)
-        for (n, row) in slotRows.sorted(by: { $0.key < $1.key }) where row.state != .free {
-            do throws(StorageError) {
-                let h = try files.header(n)
-                if h.generation != row.generation || h.camera != row.camera {
-                    problems.append(Inconsistency(slot: n, chunkID: nil, offset: nil, camera: row.camera, problem: "slot row generation \(row.generation)/\(row.camera?.rawValue ?? "-") but header \(h.generation)/\(h.camera?.rawValue ?? "-")"))
-                }
-            } catch {
+        var unreadableHeaders: Set<Int> = []
+        /// The slot header, or `nil` and a problem noted once against the slot (an unreadable header).
+        func header(_ n: Int, generation: UInt64, camera: CameraID?, chunkID: Int64?) throws(StorageError) -> SlotHeader? {
+            if unreadableHeaders.contains(n) { return nil }
+            do throws(StorageError) { return try files.header(n) } catch {
                 if error.code == .io { throw error }
-                problems.append(Inconsistency(slot: n, chunkID: nil, offset: 0, camera: row.camera, problem: "slot header: \(error.message)"))
+                unreadableHeaders.insert(n)
+                problems.append(Inconsistency(slot: n, chunkID: chunkID, offset: 0, camera: camera, problem: "slot header: \(error.message)", generation: generation))
+                return nil
+            }
+        }
+        for (n, row) in slotRows.sorted(by: { $0.key < $1.key }) where row.state != .free {
+            if let h = try header(n, generation: row.generation, camera: row.camera, chunkID: nil),
+               h.generation != row.generation || h.camera != row.camera {
+                problems.append(Inconsistency(slot: n, chunkID: nil, offset: nil, camera: row.camera, problem: "slot row generation \(row.generation)/\(row.camera?.rawValue ?? "-") but header \(h.generation)/\(h.camera?.rawValue ?? "-")", generation: row.generation))
             }
         }
         for r in chunks {
@@ -177,13 +195,24 @@ public final class RecordingReader: Sendable {
                 problems.append(Inconsistency(slot: r["slot"], chunkID: r["id"], offset: nil, camera: nil, problem: error.message)); continue
             }
             func note(_ offset: Int64?, _ text: String) {
-                problems.append(Inconsistency(slot: chunk.slot, chunkID: chunk.id, offset: offset, camera: chunk.camera, problem: text))
+                problems.append(Inconsistency(slot: chunk.slot, chunkID: chunk.id, offset: offset, camera: chunk.camera, problem: text, generation: chunk.generation))
             }
             if let slotRow = slotRows[chunk.slot], slotRow.generation != chunk.generation {
                 note(nil, "chunk of generation \(chunk.generation) in a slot row at generation \(slotRow.generation)")
             }
+            // presence: the chunk's slot file holds the chunk's generation of the chunk's camera.
+            guard chunk.slot >= 0, chunk.slot < disk.meta.slotCount else { note(nil, "index points at slot \(chunk.slot) of \(disk.meta.slotCount)"); continue }
+            if let h = try header(chunk.slot, generation: chunk.generation, camera: chunk.camera, chunkID: chunk.id),
+               h.generation != chunk.generation || h.camera != chunk.camera {
+                note(nil, "chunk of generation \(chunk.generation)/\(chunk.camera) but slot header \(h.generation)/\(h.camera?.rawValue ?? "-")")
+                continue   // every record would repeat it
+            }
+            // (An unreadable header was noted once; the records may still be whole, so read on.)
+            guard level >= .size else { continue }
+            // size: every record header as indexed, and chained; crc: and its payload's CRC-32C.
+            let payloads = level >= .crc
             let base = Expectation(camera: chunk.camera, run: chunk.run, generation: chunk.generation, kind: .initSegment)
-            do throws(StorageError) { _ = try files.readRecord(slot: chunk.slot, offset: chunk.initOffset, expected: base) } catch {
+            do throws(StorageError) { _ = try files.readRecord(slot: chunk.slot, offset: chunk.initOffset, expected: base, checkingPayload: payloads) } catch {
                 if error.code == .io { throw error }
                 note(chunk.initOffset, "init record: \(error.message)")
             }
@@ -194,7 +223,8 @@ public final class RecordingReader: Sendable {
                 do throws(StorageError) {
                     let r = try files.readRecord(slot: chunk.slot, offset: loc.offset, expected: Expectation(
                         camera: chunk.camera, run: chunk.run, generation: chunk.generation, kind: .fragment,
-                        recordBytes: loc.recordBytes, duration90k: loc.duration90k, keyframe: loc.keyframe, start90k: loc.start90k))
+                        recordBytes: loc.recordBytes, duration90k: loc.duration90k, keyframe: loc.keyframe, start90k: loc.start90k),
+                        checkingPayload: payloads)
                     if let previousCRC, r.header.previousCRC != previousCRC { note(loc.offset, "CRC chain broken") }
                     previousCRC = r.header.crc
                 } catch {
@@ -204,7 +234,35 @@ public final class RecordingReader: Sendable {
                 }
             }
         }
-        return problems
+        return try droppingSuperseded(problems, &files)
+    }
+
+    /// Drops the problems of slots that moved on since the snapshot: the slot header (read again now)
+    /// is newer than the generation the problem concerns, and the index (read again now) no longer
+    /// points at that generation, neither by a chunk row nor by a used slot row. That is a reuse or
+    /// prune committed after ``verify(level:)`` read the index, not an inconsistency.
+    private func droppingSuperseded(_ problems: [Inconsistency], _ files: inout SlotFiles) throws(StorageError) -> [Inconsistency] {
+        let slots = Set(problems.compactMap { $0.generation == nil ? nil : $0.slot })
+        guard !slots.isEmpty else { return problems }
+        var headerGeneration: [Int: UInt64] = [:]
+        for n in slots {
+            files.forgetHeader(n)
+            if let h = try? files.header(n) { headerGeneration[n] = h.generation }
+        }
+        let stillIndexed = try withSQLite("re-reading the index") {
+            try db.read { db -> Set<String> in
+                var out: Set<String> = []
+                for n in slots {
+                    for g in try Int64.fetchAll(db, sql: "SELECT DISTINCT generation FROM chunk WHERE slot = ?", arguments: [n]) { out.insert("\(n)/\(g)") }
+                    if let g = try Int64.fetchOne(db, sql: "SELECT generation FROM slot WHERE slot = ? AND state != 'free'", arguments: [n]) { out.insert("\(n)/\(g)") }
+                }
+                return out
+            }
+        }
+        return problems.filter { p in
+            guard let g = p.generation, let h = headerGeneration[p.slot], h > g else { return true }
+            return stillIndexed.contains("\(p.slot)/\(Int64(bitPattern: g))")
+        }
     }
 
     /// Size of `index.sqlite` plus its WAL, bytes.
@@ -251,7 +309,23 @@ public struct ExportFragment: Sendable, Equatable {
     public var payload: [UInt8]
 }
 
-/// An index row that does not match the disk (from ``RecordingReader/verify()``).
+/// How deep ``RecordingReader/verify(level:)`` (and `hallwatchctl check --level`) reads; each level
+/// includes the ones before it.
+public enum CheckLevel: String, Sendable, CaseIterable, Comparable {
+    /// Every used slot and every chunk's slot has a readable header of the indexed generation and
+    /// camera. One 128-byte read per slot: seconds for a whole disk.
+    case presence
+    /// Plus every indexed record's header: in place, as indexed (kind, camera, run, generation,
+    /// length, duration, keyframe, start), chained to the record before it. 96 bytes per record.
+    case size
+    /// Plus every record's payload against its CRC-32C: reads every indexed byte.
+    case crc
+
+    public static func < (a: CheckLevel, b: CheckLevel) -> Bool { a.rank < b.rank }
+    private var rank: Int { Self.allCases.firstIndex(of: self)! }
+}
+
+/// An index row that does not match the disk (from ``RecordingReader/verify(level:)``).
 public struct Inconsistency: Sendable, Equatable, CustomStringConvertible {
     /// The slot concerned.
     public var slot: Int
@@ -263,6 +337,14 @@ public struct Inconsistency: Sendable, Equatable, CustomStringConvertible {
     public var camera: CameraID?
     /// What does not match.
     public var problem: String
+    /// The slot generation the index row concerned names (lets ``RecordingReader/verify(level:)``
+    /// tell a slot reused since its snapshot from a real inconsistency).
+    var generation: UInt64?
+
+    init(slot: Int, chunkID: Int64?, offset: Int64?, camera: CameraID?, problem: String, generation: UInt64? = nil) {
+        self.slot = slot; self.chunkID = chunkID; self.offset = offset; self.camera = camera; self.problem = problem; self.generation = generation
+    }
+
     public var description: String {
         "slot \(slot)\(chunkID.map { " chunk \($0)" } ?? "")\(offset.map { " @\($0)" } ?? ""): \(problem)"
     }
@@ -338,8 +420,13 @@ struct SlotFiles {
         return h
     }
 
-    /// Reads one record and checks it against `expected` and its CRC-32C.
-    mutating func readRecord(slot: Int, offset: Int64, expected e: Expectation) throws(StorageError) -> (header: RecordHeader, payload: [UInt8]) {
+    /// Forgets the cached header of `slot`, so the next ``header(_:)`` reads it again.
+    mutating func forgetHeader(_ slot: Int) { headers[slot] = nil }
+
+    /// Reads one record and checks it against `expected` and, when `checkingPayload` (the default),
+    /// reads its payload and checks the CRC-32C; otherwise only the header is read and the payload
+    /// returned is empty.
+    mutating func readRecord(slot: Int, offset: Int64, expected e: Expectation, checkingPayload: Bool = true) throws(StorageError) -> (header: RecordHeader, payload: [UInt8]) {
         let f = try file(slot)
         let where_ = "slot \(slot) offset \(offset)"
         guard offset >= Int64(SlotHeader.byteCount), offset + Int64(RecordHeader.byteCount) <= disk.meta.slotSizeBytes else {
@@ -359,6 +446,7 @@ struct SlotFiles {
         if let k = e.keyframe, k != h.keyframe { throw StorageError(.corrupt, "\(where_): keyframe flag differs from the index") }
         if let s = e.start90k, s != h.start90k.ticks { throw StorageError(.corrupt, "\(where_): start \(h.start90k.ticks), index says \(s)") }
         guard offset + h.recordBytes <= disk.meta.slotSizeBytes else { throw StorageError(.corrupt, "\(where_): record overruns the slot") }
+        guard checkingPayload else { return (h, []) }
         let payload = try f.readBytes(Int(h.payloadBytes), at: offset + Int64(RecordHeader.byteCount))
         guard payload.withUnsafeBytes({ h.crcMatches(payload: $0) }) else {
             throw try overwrittenOr(slot, e, "\(where_): CRC-32C mismatch")
