@@ -62,6 +62,22 @@ public enum DiskMaintenance {
     /// - Throws: ``InitRefusal``.
     public static func initialize(path: String, box: String, slotCount: Int, slotSizeBytes: Int64, force: Bool,
                                   progress: (_ slotsDone: Int, _ slotCount: Int) -> Void) throws(InitRefusal) -> RecordingDisk {
+        try authorize(path: path, box: box, force: force)
+        do {
+            return try RecordingDisk.initialize(at: path, box: box, slotCount: slotCount, slotSizeBytes: slotSizeBytes, progress: progress)
+        } catch {
+            switch error.code {
+            case .invalidArgument: throw InitRefusal(exitCode: 64, message: error.message)
+            case .alreadyInitialized, .foreignDisk: throw InitRefusal(exitCode: 1, message: error.message)   // appeared meanwhile
+            default: throw InitRefusal(exitCode: 74, message: "\(error); \(path) is left as an interrupted initialisation: fix the cause and run again with --force")
+            }
+        }
+    }
+
+    /// The decision of ``initialize(path:box:slotCount:slotSizeBytes:force:progress:)`` alone: returns
+    /// when `path` may be formatted for `box`, changes nothing.
+    /// - Throws: ``InitRefusal``.
+    public static func authorize(path: String, box: String, force: Bool) throws(InitRefusal) {
         switch preflight(path) {
         case .empty:
             break
@@ -76,15 +92,6 @@ public enum DiskMaintenance {
         case .foreign(let entries):
             let shown = entries.prefix(8).joined(separator: ", ") + (entries.count > 8 ? ", … (\(entries.count) entries)" : "")
             throw InitRefusal(exitCode: 1, message: "\(path) is not empty and is not a recording disk: it holds \(shown). Refusing to format it\(force ? " even with --force (it only redoes an interrupted initialisation)" : ""); use an empty directory")
-        }
-        do {
-            return try RecordingDisk.initialize(at: path, box: box, slotCount: slotCount, slotSizeBytes: slotSizeBytes, progress: progress)
-        } catch {
-            switch error.code {
-            case .invalidArgument: throw InitRefusal(exitCode: 64, message: error.message)
-            case .alreadyInitialized, .foreignDisk: throw InitRefusal(exitCode: 1, message: error.message)   // appeared meanwhile
-            default: throw InitRefusal(exitCode: 74, message: "\(error); \(path) is left as an interrupted initialisation: fix the cause and run again with --force")
-            }
         }
     }
 
@@ -120,6 +127,9 @@ public enum DiskMaintenance {
         public enum Outcome: Sendable {
             /// Index and slots agree at the level checked.
             case consistent
+            /// No `index.sqlite` yet (a disk just initialised): nothing is indexed, so nothing can be
+            /// inconsistent; the recorder builds the index from the slots when it opens the disk.
+            case noIndex
             /// These index rows do not match the disk.
             case inconsistent([Inconsistency])
             /// The disk is damaged before any row can be read (a slot file missing or of the wrong size,
@@ -143,7 +153,11 @@ public enum DiskMaintenance {
                 let problems = try RecordingReader(at: path, box: box).verify(level: level)
                 outcome = problems.isEmpty ? .consistent : .inconsistent(problems)
             } catch {
-                outcome = error.code == .corrupt ? .damaged(error.description) : .unchecked(error.description)
+                switch error.code {
+                case .noIndex: outcome = .noIndex
+                case .corrupt: outcome = .damaged(error.description)
+                default: outcome = .unchecked(error.description)
+                }
             }
             return CheckResult(disk: path, outcome: outcome, seconds: Date().timeIntervalSince(started))
         }

@@ -5,6 +5,7 @@ import Foundation
 import HallwatchBus
 import HallwatchCore
 import HallwatchServices
+import HallwatchStorage
 import Logging
 
 @main
@@ -297,6 +298,7 @@ struct DiskInit: AsyncParsableCommand {
         let disk: RecordingDisk
         do {
             let g = try DiskMaintenance.geometry(slots: slots, totalBytes: size.flatMap(DiskMaintenance.parseBytes), slotSizeBytes: slotSizeBytes)
+            try DiskMaintenance.authorize(path: path, box: owner, force: force)
             say("formatting \(path) for box \"\(owner)\": \(g.slotCount) slots of \(g.slotSizeBytes) bytes (\(formatBytes(Int64(g.slotCount) * g.slotSizeBytes)))")
             let bar = ProgressBar(total: g.slotCount, unit: "slots")
             disk = try DiskMaintenance.initialize(path: path, box: owner, slotCount: g.slotCount, slotSizeBytes: g.slotSizeBytes,
@@ -324,8 +326,8 @@ struct Check: AsyncParsableCommand {
             must belong to the configuration's box.
 
             Exit codes: 0 every disk consistent; 1 inconsistencies (or a damaged disk: missing or wrongly
-            sized slot file, undecodable meta); 2 a disk could not be checked (no meta, no index yet,
-            another box's, I/O error) and none was inconsistent; 64 bad arguments; 78 bad configuration.
+            sized slot file, undecodable meta); 2 a disk could not be checked (no meta, another box's, I/O
+            error) and none was inconsistent (a disk with no index yet counts as consistent); 64 bad arguments; 78 bad configuration.
             """)
     @Option(help: "presence, size or crc.") var level: CheckLevel = .crc
     @Argument(help: "Disk directories (default: the configuration's recorder.directory).") var disks: [String] = []
@@ -346,6 +348,8 @@ struct Check: AsyncParsableCommand {
             switch r.outcome {
             case .consistent:
                 say("ok: \(r.disk): index and slots agree (level \(level.rawValue), \(took))")
+            case .noIndex:
+                say("ok: \(r.disk): no index yet, nothing indexed (the recorder builds it from the slots)")
             case .inconsistent(let problems):
                 inconsistent = true
                 for p in problems { say("\(r.disk): \(p)") }
@@ -390,7 +394,7 @@ final class ProgressBar {
             FileHandle.standardOutput.write(Data("\r[\(bar)] \(done)/\(total) \(unit) \(Int(fraction * 100))% \(eta(fraction))   ".utf8))
         } else {
             let tenth = Int(fraction * 10)
-            if tenth > lastTenth { lastTenth = tenth; say("\(done)/\(total) \(unit) (\(tenth * 10)%)") }
+            if tenth > lastTenth || done == total { lastTenth = tenth; say("\(done)/\(total) \(unit) (\(Int(fraction * 100))%)") }
         }
     }
 
