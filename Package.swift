@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages
@@ -64,6 +65,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "HallwatchDiscovery",
+            dependencies: [
+                "HallwatchCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
             name: "HallwatchServices",
             dependencies: [
                 "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchStorage",
@@ -103,6 +111,7 @@ let package = Package(
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
+        .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

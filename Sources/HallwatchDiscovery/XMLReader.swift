@@ -1,0 +1,234 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Bounds on one XML document read from the network.
+public struct XMLLimits: Sendable, Equatable {
+    /// Largest document, in bytes. Checked before parsing starts.
+    public var maxBytes: Int
+    /// Deepest element nesting (the root element is depth 1).
+    public var maxDepth: Int
+    /// Most elements in one document.
+    public var maxElements: Int
+
+    public init(maxBytes: Int, maxDepth: Int, maxElements: Int) {
+        self.maxBytes = maxBytes; self.maxDepth = maxDepth; self.maxElements = maxElements
+    }
+
+    /// An HTTP SOAP reply: 4 MiB (a 64-channel NVR's GetProfiles is about 1 MiB), 64 levels, 100 000 elements.
+    public static let reply = XMLLimits(maxBytes: 4 << 20, maxDepth: 64, maxElements: 100_000)
+    /// A SOAP-over-UDP datagram: 64 KiB, the largest UDP payload (SOAP-over-UDP 1.1 §3.1), 32 levels,
+    /// 2 000 elements.
+    public static let datagram = XMLLimits(maxBytes: 65_535, maxDepth: 32, maxElements: 2_000)
+}
+
+/// A namespace-qualified name: the namespace URI and the local name. Prefixes are never compared.
+public struct XMLName: Hashable, Sendable, CustomStringConvertible {
+    /// Namespace URI; empty for an unqualified name.
+    public var namespace: String
+    public var local: String
+    public init(_ namespace: String, _ local: String) { self.namespace = namespace; self.local = local }
+    public var description: String { namespace.isEmpty ? local : "{\(namespace)}\(local)" }
+}
+
+/// One element of a parsed document: immutable, `Sendable`, with the namespace bindings in scope so that
+/// qualified names inside text (`ter:NotAuthorized`, `dn:NetworkVideoTransmitter`) resolve correctly.
+public struct XMLElement: Sendable {
+    public var name: XMLName
+    /// Attributes by the name as written (`token`, `xml:lang`); namespace declarations are not included.
+    public var attributes: [String: String]
+    /// The element's own character data (children's text not included), entities already replaced.
+    public var text: String
+    public var children: [XMLElement]
+    /// Prefix → namespace URI bindings in scope at this element ("" is the default namespace).
+    public var namespacesInScope: [String: String]
+
+    /// ``text`` without leading and trailing whitespace.
+    public var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    /// The first child named `local` in `namespace`.
+    public func child(_ namespace: String, _ local: String) -> XMLElement? {
+        children.first { $0.name.local == local && $0.name.namespace == namespace }
+    }
+    /// The first child named `local` in any of `namespaces`.
+    public func child(_ namespaces: [String], _ local: String) -> XMLElement? {
+        children.first { $0.name.local == local && namespaces.contains($0.name.namespace) }
+    }
+    /// Every child named `local` in `namespace`.
+    public func children(_ namespace: String, _ local: String) -> [XMLElement] {
+        children.filter { $0.name.local == local && $0.name.namespace == namespace }
+    }
+    /// Follows a path of children in one namespace; `nil` when a step is missing.
+    public func path(_ namespace: String, _ locals: String...) -> XMLElement? {
+        var e: XMLElement? = self
+        for l in locals { e = e?.child(namespace, l) }
+        return e
+    }
+    /// The trimmed text of the child, or `nil` when it is missing or empty.
+    public func childText(_ namespace: String, _ local: String) -> String? {
+        guard let t = child(namespace, local)?.trimmedText, !t.isEmpty else { return nil }
+        return t
+    }
+
+    /// Resolves a QName written as text (`prefix:local` or `local`) with the bindings in scope here
+    /// (XML Namespaces §6.2); `nil` when its prefix is not bound.
+    public func resolveQName(_ qname: String) -> XMLName? {
+        let t = qname.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !t.isEmpty else { return nil }
+        if let colon = t.firstIndex(of: ":") {
+            let prefix = String(t[..<colon]), local = String(t[t.index(after: colon)...])
+            guard !local.isEmpty, let ns = namespacesInScope[prefix] else { return nil }
+            return XMLName(ns, local)
+        }
+        return XMLName(namespacesInScope[""] ?? "", t)
+    }
+}
+
+/// A bounded, namespace-aware XML reader for replies from cameras, over Foundation's `XMLParser`
+/// (libxml2 on Linux).
+///
+/// Hazards handled, in the order they are checked:
+/// 1. Size: a document over ``XMLLimits/maxBytes`` is refused before parsing (`onvif.tooLarge`).
+/// 2. DTDs: any `<!DOCTYPE` or `<!ENTITY` is refused before parsing (`onvif.dtdRefused`). This matters
+///    because swift-corelibs-foundation runs libxml2 with entity substitution on (`XML_PARSE_NOENT`): an
+///    internal-entity bomb ("billion laughs") would otherwise be expanded. External entities are off
+///    (`shouldResolveExternalEntities = false`), and any declaration callback still aborts the parse.
+/// 3. Depth and element count: counted in the start-element callback, the parse is aborted past the limit.
+/// 4. Errors: libxml2 runs in recover mode there, so `parse()` returning `true` proves nothing; every
+///    reported error is fatal here, and a document whose root element never closed (truncated) is refused.
+public enum XMLReader {
+    /// Parses `data` into its root element, or throws an ``ONVIFError``.
+    public static func parse(_ data: Data, limits: XMLLimits = .reply) throws -> XMLElement {
+        guard data.count <= limits.maxBytes else {
+            throw ONVIFError(.tooLarge, "reply of \(data.count) bytes is over the \(limits.maxBytes)-byte limit")
+        }
+        let bytes = [UInt8](data)
+        var start = 0
+        // A UTF-8 byte order mark and whitespace before the XML declaration are tolerated (libxml2 refuses
+        // whitespace before `<?xml`).
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
+        while start < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[start]) { start += 1 }
+        guard start < bytes.count else { throw ONVIFError(.malformed, "empty reply") }
+        if containsDeclaration(bytes, from: start) {
+            throw ONVIFError(.dtdRefused, "reply contains a document type or entity declaration")
+        }
+        let builder = TreeBuilder(limits: limits)
+        let parser = XMLParser(data: Data(bytes[start...]))
+        parser.shouldProcessNamespaces = true
+        parser.shouldReportNamespacePrefixes = true
+        parser.shouldResolveExternalEntities = false
+        parser.externalEntityResolvingPolicy = .never
+        parser.delegate = builder
+        _ = parser.parse()
+        if let failure = builder.failure { throw failure }
+        if let error = parser.parserError {
+            throw ONVIFError(.malformed, "not well-formed XML: \(quoted((error as NSError).localizedDescription))")
+        }
+        guard let root = builder.root else {
+            throw ONVIFError(.malformed, builder.stack.isEmpty ? "no root element" : "truncated: the root element is not closed")
+        }
+        return root
+    }
+
+    /// Whether `<!DOCTYPE` or `<!ENTITY` occurs anywhere (also inside comments: a false refusal is cheap).
+    static func containsDeclaration(_ b: [UInt8], from start: Int) -> Bool {
+        let doctype = Array("DOCTYPE".utf8), entity = Array("ENTITY".utf8)
+        var i = start
+        while i + 2 < b.count {
+            if b[i] == 0x3C, b[i + 1] == 0x21 {
+                let rest = b[(i + 2)...]
+                if rest.starts(with: doctype) || rest.starts(with: entity) { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+}
+
+/// Builds the element tree from SAX callbacks and enforces the limits.
+private final class TreeBuilder: NSObject, XMLParserDelegate {
+    struct Open { var element: XMLElement }
+    let limits: XMLLimits
+    var stack: [XMLElement] = []
+    var root: XMLElement?
+    var failure: ONVIFError?
+    var elementCount = 0
+    var pendingPrefixes: [String: String] = [:]
+    var scopes: [[String: String]] = [[:]]
+
+    init(limits: XMLLimits) { self.limits = limits }
+
+    func fail(_ parser: XMLParser, _ error: ONVIFError) {
+        if failure == nil { failure = error }
+        parser.abortParsing()
+    }
+
+    func parser(_ parser: XMLParser, didStartMappingPrefix prefix: String, toURI namespaceURI: String) {
+        pendingPrefixes[prefix] = namespaceURI
+    }
+
+    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+                qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
+        guard failure == nil else { return }
+        if root != nil { return fail(parser, ONVIFError(.malformed, "content after the root element")) }
+        elementCount += 1
+        if elementCount > limits.maxElements {
+            return fail(parser, ONVIFError(.tooLarge, "more than \(limits.maxElements) elements"))
+        }
+        if stack.count + 1 > limits.maxDepth {
+            return fail(parser, ONVIFError(.tooDeep, "elements nested deeper than \(limits.maxDepth) levels"))
+        }
+        var scope = scopes[scopes.count - 1]
+        if !pendingPrefixes.isEmpty {
+            scope.merge(pendingPrefixes) { _, new in new }
+            pendingPrefixes.removeAll(keepingCapacity: true)
+        }
+        scopes.append(scope)
+        // With namespace processing on, corelibs passes the local name; strip a prefix defensively.
+        let local = elementName.split(separator: ":", maxSplits: 1).last.map(String.init) ?? elementName
+        stack.append(XMLElement(name: XMLName(namespaceURI ?? "", local), attributes: attributeDict,
+                                text: "", children: [], namespacesInScope: scope))
+    }
+
+    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
+        guard failure == nil, let done = stack.popLast() else { return }
+        scopes.removeLast()
+        if stack.isEmpty { root = done } else { stack[stack.count - 1].children.append(done) }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        guard failure == nil, !stack.isEmpty else { return }
+        stack[stack.count - 1].text += string
+    }
+
+    func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
+        guard failure == nil, !stack.isEmpty else { return }
+        stack[stack.count - 1].text += String(decoding: CDATABlock, as: UTF8.self)
+    }
+
+    func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) {
+        guard failure == nil else { return }
+        failure = ONVIFError(.malformed, "not well-formed XML: \(quoted((parseError as NSError).localizedDescription))")
+        parser.abortParsing()
+    }
+
+    // Declarations cannot get here past the pre-scan; if one does, the parse ends.
+    func parser(_ parser: XMLParser, foundInternalEntityDeclarationWithName name: String, value: String?) {
+        fail(parser, ONVIFError(.dtdRefused, "entity declaration"))
+    }
+    func parser(_ parser: XMLParser, foundExternalEntityDeclarationWithName name: String, publicID: String?, systemID: String?) {
+        fail(parser, ONVIFError(.dtdRefused, "external entity declaration"))
+    }
+    func parser(_ parser: XMLParser, foundUnparsedEntityDeclarationWithName name: String, publicID: String?, systemID: String?, notationName: String?) {
+        fail(parser, ONVIFError(.dtdRefused, "unparsed entity declaration"))
+    }
+    func parser(_ parser: XMLParser, foundElementDeclarationWithName elementName: String, model: String) {
+        fail(parser, ONVIFError(.dtdRefused, "element declaration"))
+    }
+    // With every DTD refused, an entity that needs resolving can only be an undeclared one.
+    func parser(_ parser: XMLParser, resolveExternalEntityName name: String, systemID: String?) -> Data? {
+        fail(parser, ONVIFError(.malformed, "reference to an undeclared entity"))
+        return nil
+    }
+}
