@@ -36,7 +36,7 @@ public struct SOAPEnvelope: Sendable {
         try response([namespace], local)
     }
 
-    /// As ``response(_:_:)-(String,String)``, accepting any of `namespaces`.
+    /// The body's response element `local` in any of `namespaces`; throws as the single-namespace form does.
     public func response(_ namespaces: [String], _ local: String) throws -> XMLElement {
         if let fault { throw fault.error }
         guard let element = body.child(namespaces, local) else {

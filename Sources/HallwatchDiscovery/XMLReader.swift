@@ -148,7 +148,6 @@ public enum XMLReader {
 
 /// Builds the element tree from SAX callbacks and enforces the limits.
 private final class TreeBuilder: NSObject, XMLParserDelegate {
-    struct Open { var element: XMLElement }
     let limits: XMLLimits
     var stack: [XMLElement] = []
     var root: XMLElement?
