@@ -4,8 +4,8 @@ import Foundation
 public struct SOAPEnvelope: Sendable {
     public enum Version: Sendable, Equatable { case soap11, soap12 }
     public var version: Version
-    public var header: XMLElement?
-    public var body: XMLElement
+    public var header: ParsedXMLElement?
+    public var body: ParsedXMLElement
 
     /// Parses a reply; throws ``ONVIFError`` (`onvif.unexpectedReply` when the root is not a SOAP
     /// `Envelope` with a `Body`).
@@ -13,7 +13,7 @@ public struct SOAPEnvelope: Sendable {
         try SOAPEnvelope(root: XMLReader.parse(data, limits: limits))
     }
 
-    public init(root: XMLElement) throws {
+    public init(root: ParsedXMLElement) throws {
         guard root.name.local == "Envelope", NS.soap.contains(root.name.namespace) else {
             throw ONVIFError(.unexpectedReply, "root element \(root.name) is not a SOAP envelope")
         }
@@ -32,12 +32,12 @@ public struct SOAPEnvelope: Sendable {
 
     /// The body's response element `local` in `namespace`. Throws the fault as `onvif.notAuthorized` or
     /// `onvif.fault` when the body holds one, and `onvif.unexpectedReply` when the response is absent.
-    public func response(_ namespace: String, _ local: String) throws -> XMLElement {
+    public func response(_ namespace: String, _ local: String) throws -> ParsedXMLElement {
         try response([namespace], local)
     }
 
     /// The body's response element `local` in any of `namespaces`; throws as the single-namespace form does.
-    public func response(_ namespaces: [String], _ local: String) throws -> XMLElement {
+    public func response(_ namespaces: [String], _ local: String) throws -> ParsedXMLElement {
         if let fault { throw fault.error }
         guard let element = body.child(namespaces, local) else {
             let got = body.children.first.map { "\($0.name)" } ?? "an empty body"
@@ -88,7 +88,7 @@ public struct SOAPFault: Sendable, Equatable {
     }
 
     /// Reads a `Fault` element of either SOAP version.
-    public init(element f: XMLElement) {
+    public init(element f: ParsedXMLElement) {
         var code: XMLName?
         var subcodes: [XMLName] = []
         var reason: String?

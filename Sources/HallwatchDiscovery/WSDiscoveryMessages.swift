@@ -164,7 +164,7 @@ public enum DiscoveryMessage: Sendable, Equatable {
         }
     }
 
-    static func header(_ h: XMLElement?) -> DiscoveryHeader {
+    static func header(_ h: ParsedXMLElement?) -> DiscoveryHeader {
         guard let h else { return DiscoveryHeader() }
         func text(_ local: String) -> String? {
             guard let t = h.child(NS.wsa, local)?.trimmedText, !t.isEmpty else { return nil }
@@ -179,12 +179,12 @@ public enum DiscoveryMessage: Sendable, Equatable {
                                to: text("To"), appSequence: seq)
     }
 
-    static func qnames(_ e: XMLElement?) -> [XMLName] {
+    static func qnames(_ e: ParsedXMLElement?) -> [XMLName] {
         guard let e else { return [] }
         return e.text.split(whereSeparator: { $0.isWhitespace }).compactMap { e.resolveQName(String($0)) }
     }
 
-    static func endpoint(_ e: XMLElement, discovery d: String) -> DiscoveredEndpoint? {
+    static func endpoint(_ e: ParsedXMLElement, discovery d: String) -> DiscoveredEndpoint? {
         guard let address = e.child(NS.wsa, "EndpointReference")?.child(NS.wsa, "Address")?.trimmedText,
               !address.isEmpty else { return nil }
         let scopes = (e.child(d, "Scopes")?.text ?? "").split(whereSeparator: { $0.isWhitespace }).map(String.init)

@@ -34,13 +34,13 @@ public struct XMLName: Hashable, Sendable, CustomStringConvertible {
 
 /// One element of a parsed document: immutable, `Sendable`, with the namespace bindings in scope so that
 /// qualified names inside text (`ter:NotAuthorized`, `dn:NetworkVideoTransmitter`) resolve correctly.
-public struct XMLElement: Sendable {
+public struct ParsedXMLElement: Sendable {
     public var name: XMLName
     /// Attributes by the name as written (`token`, `xml:lang`); namespace declarations are not included.
     public var attributes: [String: String]
     /// The element's own character data (children's text not included), entities already replaced.
     public var text: String
-    public var children: [XMLElement]
+    public var children: [ParsedXMLElement]
     /// Prefix → namespace URI bindings in scope at this element ("" is the default namespace).
     public var namespacesInScope: [String: String]
 
@@ -48,20 +48,20 @@ public struct XMLElement: Sendable {
     public var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
     /// The first child named `local` in `namespace`.
-    public func child(_ namespace: String, _ local: String) -> XMLElement? {
+    public func child(_ namespace: String, _ local: String) -> ParsedXMLElement? {
         children.first { $0.name.local == local && $0.name.namespace == namespace }
     }
     /// The first child named `local` in any of `namespaces`.
-    public func child(_ namespaces: [String], _ local: String) -> XMLElement? {
+    public func child(_ namespaces: [String], _ local: String) -> ParsedXMLElement? {
         children.first { $0.name.local == local && namespaces.contains($0.name.namespace) }
     }
     /// Every child named `local` in `namespace`.
-    public func children(_ namespace: String, _ local: String) -> [XMLElement] {
+    public func children(_ namespace: String, _ local: String) -> [ParsedXMLElement] {
         children.filter { $0.name.local == local && $0.name.namespace == namespace }
     }
     /// Follows a path of children in one namespace; `nil` when a step is missing.
-    public func path(_ namespace: String, _ locals: String...) -> XMLElement? {
-        var e: XMLElement? = self
+    public func path(_ namespace: String, _ locals: String...) -> ParsedXMLElement? {
+        var e: ParsedXMLElement? = self
         for l in locals { e = e?.child(namespace, l) }
         return e
     }
@@ -99,7 +99,7 @@ public struct XMLElement: Sendable {
 ///    reported error is fatal here, and a document whose root element never closed (truncated) is refused.
 public enum XMLReader {
     /// Parses `data` into its root element, or throws an ``ONVIFError``.
-    public static func parse(_ data: Data, limits: XMLLimits = .reply) throws -> XMLElement {
+    public static func parse(_ data: Data, limits: XMLLimits = .reply) throws -> ParsedXMLElement {
         guard data.count <= limits.maxBytes else {
             throw ONVIFError(.tooLarge, "reply of \(data.count) bytes is over the \(limits.maxBytes)-byte limit")
         }
@@ -149,8 +149,8 @@ public enum XMLReader {
 /// Builds the element tree from SAX callbacks and enforces the limits.
 private final class TreeBuilder: NSObject, XMLParserDelegate {
     let limits: XMLLimits
-    var stack: [XMLElement] = []
-    var root: XMLElement?
+    var stack: [ParsedXMLElement] = []
+    var root: ParsedXMLElement?
     var failure: ONVIFError?
     var elementCount = 0
     var pendingPrefixes: [String: String] = [:]
@@ -186,7 +186,7 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         scopes.append(scope)
         // With namespace processing on, corelibs passes the local name; strip a prefix defensively.
         let local = elementName.split(separator: ":", maxSplits: 1).last.map(String.init) ?? elementName
-        stack.append(XMLElement(name: XMLName(namespaceURI ?? "", local), attributes: attributeDict,
+        stack.append(ParsedXMLElement(name: XMLName(namespaceURI ?? "", local), attributes: attributeDict,
                                 text: "", children: [], namespacesInScope: scope))
     }
 
