@@ -93,7 +93,8 @@ public struct MediaProfile: Sendable, Equatable, Codable {
 
 /// `GetStreamUriResponse` (ONVIF Media Service Spec §5.15.1; media 2 `GetStreamUri` too).
 public struct StreamURI: Sendable, Equatable, Codable {
-    /// The URI with XML entities replaced (`&amp;` → `&`) and surrounding whitespace removed.
+    /// The URI with XML entities replaced (`&amp;` → `&`), surrounding whitespace and any `user:password@`
+    /// removed.
     public var uri: String
     /// When `true`, the URI is good for one connection only: ask again before each (issue 5 §3).
     public var invalidAfterConnect: Bool
@@ -116,10 +117,17 @@ public struct StreamURI: Sendable, Equatable, Codable {
         // Media 1: MediaUri/tt:Uri with the flags beside it. Media 2: tr2:Uri directly.
         let mediaUri = r.child(NS.media, "MediaUri")
         guard let raw = mediaUri?.childText(t, "Uri") ?? r.childText(NS.media2, "Uri"),
-              let c = URLComponents(string: raw), c.scheme != nil, c.host?.isEmpty == false else {
+              var c = URLComponents(string: raw), c.scheme != nil, c.host?.isEmpty == false else {
             throw ONVIFError(.missingField, "GetStreamUriResponse without a usable Uri")
         }
-        return StreamURI(uri: raw,
+        // Credentials never travel in URIs (issue 5 §3): a camera that embeds them gets them removed here;
+        // the capture worker authenticates from the password file.
+        var uri = raw
+        if c.user != nil || c.password != nil {
+            c.user = nil; c.password = nil
+            uri = c.string ?? raw
+        }
+        return StreamURI(uri: uri,
                          invalidAfterConnect: mediaUri?.childText(t, "InvalidAfterConnect").flatMap(parseBool) ?? false,
                          invalidAfterReboot: mediaUri?.childText(t, "InvalidAfterReboot").flatMap(parseBool) ?? false,
                          timeoutSeconds: mediaUri?.childText(t, "Timeout").flatMap(parseXSDuration))

@@ -101,7 +101,9 @@ public struct SOAPFault: Sendable, Equatable {
                 if let v = s.child(NS.soap, "Value"), let q = v.resolveQName(v.text) { subcodes.append(q) }
                 sub = s.child(NS.soap, "Subcode"); hops += 1
             }
-            reason = f.child(NS.soap, "Reason")?.child(NS.soap, "Text")?.trimmedText
+            // Reason may hold one Text per language (SOAP 1.2 Part 1 §5.4.7): English if present, else the first.
+            let texts = f.child(NS.soap, "Reason")?.children.filter { $0.name.local == "Text" && NS.soap.contains($0.name.namespace) } ?? []
+            reason = (texts.first { $0.attributes["xml:lang"]?.lowercased().hasPrefix("en") == true } ?? texts.first)?.trimmedText
         }
         // SOAP 1.1 §4.4: unqualified faultcode/faultstring. Seen inside SOAP 1.2 envelopes too.
         if code == nil, let fc = f.child(["", NS.soap11, NS.soap12], "faultcode") {

@@ -110,4 +110,18 @@ struct HostileInputTests {
         let text = "\r\n  <?xml version=\"1.0\" encoding=\"UTF-8\"?>" + devInfo
         #expect(try DeviceInformation.parse(Data(bom + Array(text.utf8))).manufacturer == "ACME")
     }
+
+    @Test func credentialsInAStreamURIAreRemoved() throws {
+        let reply = #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>rtsp://admin:secret@192.0.2.9/live?a=1&amp;b=2</tt:Uri></trt:MediaUri></trt:GetStreamUriResponse></s:Body></s:Envelope>"#
+        let u = try StreamURI.parse(d(reply))
+        #expect(u.uri == "rtsp://192.0.2.9/live?a=1&b=2")
+        #expect(u.port == 554)
+    }
+
+    @Test func faultReasonPrefersEnglish() throws {
+        let reply = #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text xml:lang="de">Fehler</s:Text><s:Text xml:lang="en">Failure</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"#
+        let f = try #require(try SOAPEnvelope.parse(d(reply)).fault)
+        #expect(f.reason == "Failure")
+        #expect(f.kind == .receiver)
+    }
 }
