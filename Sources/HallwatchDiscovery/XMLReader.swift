@@ -90,16 +90,23 @@ public struct ParsedXMLElement: Sendable {
 ///
 /// Hazards handled, in the order they are checked:
 /// 1. Size: a document over ``XMLLimits/maxBytes`` is refused before parsing (`onvif.tooLarge`).
-/// 2. DTDs: any `<!DOCTYPE` or `<!ENTITY` is refused before parsing (`onvif.dtdRefused`). This matters
-///    because swift-corelibs-foundation runs libxml2 with entity substitution on (`XML_PARSE_NOENT`): an
-///    internal-entity bomb ("billion laughs") would otherwise be expanded. External entities are off
-///    (`shouldResolveExternalEntities = false`), and any declaration callback still aborts the parse.
+/// 2. Encoding and DTDs: only UTF-8 (or ASCII/Latin-1) is read, so that a byte scan is meaningful; then any
+///    `<!DOCTYPE` or `<!ENTITY` is refused before parsing (`onvif.dtdRefused`). This scan is the defence:
+///    swift-corelibs-foundation runs libxml2 with entity substitution on (`XML_PARSE_NOENT`), so an
+///    internal-entity bomb ("billion laughs") would otherwise be expanded as far as libxml2's own loop check
+///    lets it. External entities are off (`shouldResolveExternalEntities = false`); declaration callbacks, where
+///    Foundation delivers them, also abort the parse.
 /// 3. Depth and element count: counted in the start-element callback, the parse is aborted past the limit.
 /// 4. Errors: libxml2 runs in recover mode there, so `parse()` returning `true` proves nothing; every
 ///    reported error is fatal here, and a document whose root element never closed (truncated) is refused.
 public enum XMLReader {
     /// Parses `data` into its root element, or throws an ``ONVIFError``.
     public static func parse(_ data: Data, limits: XMLLimits = .reply) throws -> ParsedXMLElement {
+        try parse(data, limits: limits, prescan: true)
+    }
+
+    /// `prescan: false` exists only so that a test can show the declaration callbacks stop a DTD on their own.
+    static func parse(_ data: Data, limits: XMLLimits, prescan: Bool) throws -> ParsedXMLElement {
         guard data.count <= limits.maxBytes else {
             throw ONVIFError(.tooLarge, "reply of \(data.count) bytes is over the \(limits.maxBytes)-byte limit")
         }
@@ -110,7 +117,16 @@ public enum XMLReader {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
         while start < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[start]) { start += 1 }
         guard start < bytes.count else { throw ONVIFError(.malformed, "empty reply") }
-        if containsDeclaration(bytes, from: start) {
+        // ONVIF replies are UTF-8 (ONVIF Core §5.1.1). Other encodings are refused: in UTF-16 or UTF-7 a
+        // declaration would slip past the byte scan below.
+        if bytes.contains(0) {
+            throw ONVIFError(.malformed, "reply is not UTF-8 (NUL bytes: UTF-16 or UTF-32?)")
+        }
+        if let encoding = declaredEncoding(bytes, from: start),
+           !["utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1"].contains(encoding.lowercased()) {
+            throw ONVIFError(.malformed, "reply declares encoding \(quoted(encoding, limit: 40)); only UTF-8 is read")
+        }
+        if prescan, containsDeclaration(bytes, from: start) {
             throw ONVIFError(.dtdRefused, "reply contains a document type or entity declaration")
         }
         let builder = TreeBuilder(limits: limits)
@@ -129,6 +145,17 @@ public enum XMLReader {
             throw ONVIFError(.malformed, builder.stack.isEmpty ? "no root element" : "truncated: the root element is not closed")
         }
         return root
+    }
+
+    /// The `encoding` pseudo-attribute of an XML declaration at `start`, if any.
+    static func declaredEncoding(_ b: [UInt8], from start: Int) -> String? {
+        let head = b[start..<min(b.count, start + 256)]
+        guard head.starts(with: Array("<?xml".utf8)), let end = head.firstIndex(of: 0x3E) else { return nil }
+        let decl = String(decoding: head[head.startIndex..<end], as: UTF8.self)
+        guard let r = decl.range(of: "encoding") else { return nil }
+        let rest = decl[r.upperBound...].drop { $0 == " " || $0 == "=" || $0 == "\t" }
+        guard let quote = rest.first, quote == "\"" || quote == "'" else { return nil }
+        return String(rest.dropFirst().prefix { $0 != quote })
     }
 
     /// Whether `<!DOCTYPE` or `<!ENTITY` occurs anywhere (also inside comments: a false refusal is cheap).
