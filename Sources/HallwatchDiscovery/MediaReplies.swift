@@ -59,19 +59,27 @@ public struct MediaProfile: Sendable, Equatable, Codable {
     /// `nil` when the profile has no video encoder (it cannot be streamed as video).
     public var videoEncoder: VideoEncoderConfiguration?
 
-    /// Parses a reply; throws ``ONVIFError``. Profiles without a token are left out.
+    /// Parses a media service 1 (`trt:GetProfilesResponse`, Media Service Spec §5.2.1) or media service 2
+    /// (`tr2:GetProfilesResponse`, Media2 Service Spec §5.2.2, where H.265 is reported) reply; throws
+    /// ``ONVIFError``. Profiles without a token are left out.
     public static func parseList(_ data: Data, limits: XMLLimits = .reply) throws -> [MediaProfile] {
-        let r = try SOAPEnvelope.parse(data, limits: limits).response(NS.media, "GetProfilesResponse")
+        let r = try SOAPEnvelope.parse(data, limits: limits).response([NS.media, NS.media2], "GetProfilesResponse")
         let t = NS.schema
-        return r.children(NS.media, "Profiles").compactMap { p in
+        // Media 1: tt:VideoSourceConfiguration / tt:VideoEncoderConfiguration directly in the profile.
+        // Media 2: tr2:Configurations/tr2:VideoSource and tr2:Configurations/tr2:VideoEncoder, whose
+        // children are still tt: elements; GovLength is an attribute there.
+        let isMedia2 = r.name.namespace == NS.media2
+        return r.children(r.name.namespace, "Profiles").compactMap { p in
             guard let token = p.attributes["token"]?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { return nil }
-            let vs = p.child(t, "VideoSourceConfiguration")
+            let configurations = p.child(NS.media2, "Configurations")
+            let vs = isMedia2 ? configurations?.child(NS.media2, "VideoSource") : p.child(t, "VideoSourceConfiguration")
+            let ve = isMedia2 ? configurations?.child(NS.media2, "VideoEncoder") : p.child(t, "VideoEncoderConfiguration")
             let bounds = vs?.child(t, "Bounds").flatMap { b -> PixelSize? in
                 guard let w = b.attributes["width"].flatMap({ Int($0) }), let h = b.attributes["height"].flatMap({ Int($0) }),
                       w > 0, h > 0 else { return nil }
                 return PixelSize(width: w, height: h)
             }
-            let encoder = p.child(t, "VideoEncoderConfiguration").map { v in
+            let encoder = ve.map { v in
                 VideoEncoderConfiguration(
                     token: v.attributes["token"], name: v.childText(t, "Name"),
                     encoding: v.childText(t, "Encoding").map(VideoEncoding.init),
@@ -82,9 +90,10 @@ public struct MediaProfile: Sendable, Equatable, Codable {
                     },
                     frameRateLimit: v.child(t, "RateControl")?.childText(t, "FrameRateLimit").flatMap { Double($0) },
                     bitrateLimitKbps: v.child(t, "RateControl")?.childText(t, "BitrateLimit").flatMap { Int($0) },
-                    govLength: v.child(t, "H264")?.childText(t, "GovLength").flatMap { Int($0) })
+                    govLength: (v.child(t, "H264")?.childText(t, "GovLength") ?? v.attributes["GovLength"]).flatMap { Int($0) })
             }
-            return MediaProfile(token: token, name: p.childText(t, "Name"), fixed: p.attributes["fixed"].flatMap(parseBool),
+            let name = isMedia2 ? p.childText(NS.media2, "Name") : p.childText(t, "Name")
+            return MediaProfile(token: token, name: name, fixed: p.attributes["fixed"].flatMap(parseBool),
                                 videoSourceToken: vs?.childText(t, "SourceToken") ?? vs?.attributes["token"],
                                 sourceBounds: bounds, videoEncoder: encoder)
         }

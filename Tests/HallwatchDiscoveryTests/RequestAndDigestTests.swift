@@ -57,13 +57,14 @@ struct ONVIFRequestTests {
             (.getSystemDateAndTime, NS.device, "GetSystemDateAndTime"), (.getDeviceInformation, NS.device, "GetDeviceInformation"),
             (.getServices(includeCapability: false), NS.device, "GetServices"), (.getCapabilities, NS.device, "GetCapabilities"),
             (.getProfiles, NS.media, "GetProfiles"), (.getStreamUri(profileToken: "Profile_1&<x>"), NS.media, "GetStreamUri"),
+            (.getProfiles2, NS.media2, "GetProfiles"), (.getStreamUri2(profileToken: "p"), NS.media2, "GetStreamUri"),
         ]
         for (request, ns, local) in cases {
             let env = try SOAPEnvelope.parse(request.envelope(token: request == .getSystemDateAndTime ? nil : token))
             #expect(env.version == .soap12)
             #expect(env.body.child(ns, local) != nil, "\(local)")
             #expect(request.action == ns + "/" + local)
-            #expect(request.isMedia == (ns == NS.media))
+            #expect(request.isMedia == (ns != NS.device))
             let t = env.header?.child(NS.wsse, "Security")?.child(NS.wsse, "UsernameToken")
             if request == .getSystemDateAndTime {
                 #expect(env.header == nil)   // sent without a token: it is how the clock offset is learnt
@@ -76,5 +77,45 @@ struct ONVIFRequestTests {
         let su = try SOAPEnvelope.parse(ONVIFRequest.getStreamUri(profileToken: "Profile_1&<x>").envelope(token: nil))
         #expect(su.body.child(NS.media, "GetStreamUri")?.childText(NS.media, "ProfileToken") == "Profile_1&<x>")
         #expect(ONVIFRequest.getProfiles.contentType == #"application/soap+xml; charset=utf-8; action="http://www.onvif.org/ver10/media/wsdl/GetProfiles""#)
+    }
+}
+
+@Suite("Media service 2")
+struct Media2Tests {
+    /// A media 2 reply shaped like a Hikvision camera's (H.265 main, H.264 sub, JPEG), written for this test.
+    static let reply = #"""
+    <env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tr2="http://www.onvif.org/ver20/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><tr2:GetProfilesResponse>
+    <tr2:Profiles token="Profile_1" fixed="true"><tr2:Name>mainStream</tr2:Name><tr2:Configurations>
+      <tr2:VideoSource token="VideoSourceToken"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>3</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x="0" y="0" width="2688" height="1520"/></tr2:VideoSource>
+      <tr2:VideoEncoder token="VideoEncoderToken_1" GovLength="50" Profile="Main"><tt:Name>VideoEncoder_1</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H265</tt:Encoding><tt:Resolution><tt:Width>2688</tt:Width><tt:Height>1520</tt:Height></tt:Resolution><tt:RateControl ConstantBitRate="false"><tt:FrameRateLimit>25</tt:FrameRateLimit><tt:BitrateLimit>4096</tt:BitrateLimit></tt:RateControl></tr2:VideoEncoder>
+    </tr2:Configurations></tr2:Profiles>
+    <tr2:Profiles token="Profile_2" fixed="true"><tr2:Name>subStream</tr2:Name><tr2:Configurations>
+      <tr2:VideoSource token="VideoSourceToken"><tt:SourceToken>VideoSource_1</tt:SourceToken></tr2:VideoSource>
+      <tr2:VideoEncoder token="VideoEncoderToken_2" GovLength="50"><tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>640</tt:Width><tt:Height>360</tt:Height></tt:Resolution></tr2:VideoEncoder>
+    </tr2:Configurations></tr2:Profiles>
+    <tr2:Profiles token="Profile_3"><tr2:Name>jpeg</tr2:Name><tr2:Configurations>
+      <tr2:VideoSource token="VideoSourceToken"><tt:SourceToken>VideoSource_1</tt:SourceToken></tr2:VideoSource>
+      <tr2:VideoEncoder token="VideoEncoderToken_3"><tt:Encoding>JPEG</tt:Encoding><tt:Resolution><tt:Width>320</tt:Width><tt:Height>180</tt:Height></tt:Resolution></tr2:VideoEncoder>
+    </tr2:Configurations></tr2:Profiles>
+    </tr2:GetProfilesResponse></env:Body></env:Envelope>
+    """#
+
+    @Test func profilesAndChoice() throws {
+        let p = try MediaProfile.parseList(Data(Self.reply.utf8))
+        #expect(p.map(\.token) == ["Profile_1", "Profile_2", "Profile_3"])
+        #expect(p.map(\.name) == ["mainStream", "subStream", "jpeg"])
+        #expect(p.map { $0.videoEncoder?.encoding } == [.h265, .h264, .jpeg])
+        #expect(p[0].videoEncoder?.govLength == 50)
+        #expect(p[0].videoEncoder?.frameRateLimit == 25)
+        #expect(p[0].sourceBounds == PixelSize(width: 2688, height: 1520))
+        let c = StreamChooser.choose(p)
+        #expect(c.count == 1 && c[0].videoSourceToken == "VideoSource_1")
+        #expect(c[0].main?.token == "Profile_1")
+        #expect(c[0].sub?.token == "Profile_2")
+    }
+
+    @Test func streamURI() throws {
+        let reply = #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tr2="http://www.onvif.org/ver20/media/wsdl"><s:Body><tr2:GetStreamUriResponse><tr2:Uri> rtsp://192.0.2.13/Streaming/Channels/101?x=1&amp;y=2 </tr2:Uri></tr2:GetStreamUriResponse></s:Body></s:Envelope>"#
+        #expect(try StreamURI.parse(Data(reply.utf8)).uri == "rtsp://192.0.2.13/Streaming/Channels/101?x=1&y=2")
     }
 }
