@@ -112,12 +112,12 @@ private final class FakeCamera: @unchecked Sendable {
         """
     }
 
-    /// Answers probes until `seconds` have passed; returns how many Probes it saw.
-    func serve(seconds: Double) -> Int {
+    /// Answers probes until it has answered `probeCount` or `seconds` have passed; returns how many it saw.
+    func serve(probeCount: Int, seconds: Double) -> Int {
         let end = Date().addingTimeInterval(seconds)
         var probes = 0
         var buf = [UInt8](repeating: 0, count: 65_536)
-        while Date() < end {
+        while Date() < end, probes < probeCount {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, 100) > 0 else { continue }
             var from = sockaddr_in(); var len = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -147,8 +147,9 @@ struct MulticastProbeTests {
         let prober = try await inNamespace(ns.prober) {
             UncheckedBox(try WSDiscoveryProber(interfaceAddress: NamespacePair.proberAddress, logger: Logger(label: "test")))
         }
-        async let served = Task.detached { camera.serve(seconds: 1.5) }.value
-        let outcome = try await Task.detached { try prober.value.probe(listenFor: .milliseconds(1_000)) }.value
+        // Bounded either way: the camera stops after the Probe and its repeat (or 5 s), the prober after 1.5 s.
+        async let served = Task.detached { camera.serve(probeCount: 2, seconds: 5) }.value
+        let outcome = try await Task.detached { try prober.value.probe(listenFor: .milliseconds(1_500)) }.value
         let probes = await served
         #expect(probes == 2)   // the Probe and its one repeat
         #expect(outcome.replies == [ProbeReply(
