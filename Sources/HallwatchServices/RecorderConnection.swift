@@ -25,8 +25,9 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
     private var backlogBytes = 0
     private var currentInit: DataPlaneFrame?
     private var nextAttemptNanos: UInt64 = 0
-    /// Delay before the next connect attempt: 0.5 s, doubled after each failure or short-lived connection
-    /// (the recorder refusing us, e.g. as a duplicate worker), at most 10 s.
+    /// Delay before the next connect attempt: 0.5 s while the recorder is away (a restart must be picked up at
+    /// once), doubled after each connection closed within 1 s (the recorder refusing us, e.g. as a duplicate
+    /// worker), at most 10 s.
     private var retryNanos: UInt64 = 500_000_000
     private var connectedAtNanos: UInt64 = 0
     private let clocks = SystemClocks()
@@ -59,7 +60,7 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
             let now = clocks.monotonicNanos()
             guard now >= nextAttemptNanos else { return }
             nextAttemptNanos = now + retryNanos
-            guard connect() else { retryNanos = min(retryNanos * 2, 10_000_000_000); return }
+            guard connect() else { return }
             connectedAtNanos = now
         }
         while let frame = backlog.first, let s = socket {
@@ -71,7 +72,10 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
                 logger.warning("recorder connection lost; buffering", metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
                 socket = nil
                 let lived = clocks.monotonicNanos() - connectedAtNanos
-                retryNanos = lived > 5_000_000_000 ? 500_000_000 : min(retryNanos * 2, 10_000_000_000)
+                // Closed within a second of connecting: the recorder refused us (it closes a duplicate worker's
+                // connection right after the hello). Anything longer was a working connection, e.g. to a
+                // recorder that crashed, and its restart must be picked up at once.
+                retryNanos = lived > 1_000_000_000 ? 500_000_000 : min(retryNanos * 2, 10_000_000_000)
                 nextAttemptNanos = clocks.monotonicNanos() + retryNanos
                 return
             }

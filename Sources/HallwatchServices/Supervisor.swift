@@ -17,7 +17,7 @@ public struct SupervisedProcess: Sendable {
 /// A small process supervisor for development and the demo (production uses systemd units in `Systemd/`).
 ///
 /// Starts every process in order, writes `RUN/pids/NAME.pid`, restarts a process that exits (after 1 s,
-/// doubling to at most 10 s while it keeps dying within 10 s of its start), and on ``stop()`` sends SIGTERM
+/// doubling to at most `maxRestartDelay`, default 10 s, while it keeps dying within 10 s of its start), and on ``stop()`` sends SIGTERM
 /// to all of them in reverse order, waits up to 5 s, then SIGKILLs what is left. It only ever signals the
 /// PIDs it started.
 public final class Supervisor: Sendable {
@@ -27,8 +27,14 @@ public final class Supervisor: Sendable {
     struct Child { var process: Process; var startedNanos: UInt64; var restartDelay: Double }
     let state = Mutex<(children: [String: Child], stopping: Bool)>(([:], false))
 
-    public init(processes: [SupervisedProcess], runDirectory: String, logger: Logger) {
+    /// Longest wait before restarting a process that keeps dying soon after its start, seconds.
+    let maxRestartDelay: Double
+
+    /// - Parameter maxRestartDelay: the restart back-off's cap (default 10 s); the first restart waits
+    ///   `min(1 s, cap)`. Tests that kill processes on purpose lower it.
+    public init(processes: [SupervisedProcess], runDirectory: String, maxRestartDelay: Duration = .seconds(10), logger: Logger) {
         self.processes = processes; self.runDirectory = runDirectory; self.logger = logger
+        self.maxRestartDelay = max(0.05, maxRestartDelay.seconds)
     }
 
     /// Claims `runDirectory` for this process: an exclusive lock held until the process exits, and
@@ -51,7 +57,7 @@ public final class Supervisor: Sendable {
     public func start() throws {
         try FileManager.default.createDirectory(atPath: runDirectory + "/pids", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: runDirectory + "/logs", withIntermediateDirectories: true)
-        for p in processes { try launch(p, delay: 1) }
+        for p in processes { try launch(p, delay: min(1, maxRestartDelay)) }
     }
 
     /// The PID currently running `name`, if any.
@@ -85,9 +91,10 @@ public final class Supervisor: Sendable {
         }
         if stopping { return }
         let how = proc.terminationReason == .uncaughtSignal ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"
-        let next = lived > 10_000_000_000 ? 1 : min(delay * 2, 10)
+        let first = min(1, maxRestartDelay)
+        let next = lived > 10_000_000_000 ? first : min(delay * 2, maxRestartDelay)
         logger.warning("exited; restarting", metadata: ["process": "\(spec.name)", "how": "\(how)", "after": "\(delay)s"])
-        DispatchQueue.global().asyncAfter(deadline: .now() + (lived > 10_000_000_000 ? 0.2 : delay)) { [weak self] in
+        DispatchQueue.global().asyncAfter(deadline: .now() + (lived > 10_000_000_000 ? min(0.2, first) : delay)) { [weak self] in
             guard let self, !self.state.withLock({ $0.stopping }) else { return }
             do { try self.launch(spec, delay: next) } catch {
                 self.logger.error("cannot restart", metadata: ["process": "\(spec.name)", "error": "\(error)"])

@@ -98,14 +98,18 @@ struct Supervise: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
     @Option(help: "Directory for pid files, logs and the broker config.") var runDirectory = ".run"
     @Option(help: "Print the status table every N seconds (0: never).") var statusEvery: Double = 5
+    @Option(help: "Cap of the restart back-off for a process that keeps dying (e.g. 500ms, 10s).") var maxRestartDelay = "10s"
 
     func run() async throws {
         ProcessSetup.bootstrapLogging()
         let logger = Logger(label: "hallwatchctl.supervise")
+        guard let cap = DurationText.parse(maxRestartDelay), cap <= .seconds(300) else {
+            throw ValidationError("--max-restart-delay \(maxRestartDelay): expected a duration such as 500ms or 10s, at most 300s")
+        }
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         try claim(runDirectory)
         let plan = BoxPlan(config: cfg, configPath: options.config, runDirectory: runDirectory, binDirectory: binDirectory())
-        try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, logger: logger)
+        try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, maxRestartDelay: cap, logger: logger)
     }
 }
 
@@ -153,8 +157,8 @@ func claim(_ runDirectory: String) throws {
 }
 
 /// Runs the plan's processes until SIGINT/SIGTERM, printing the status table every `statusEvery` seconds.
-func superviseUntilInterrupted(plan: BoxPlan, statusEvery: Double, logger: Logger) async throws {
-    let supervisor = Supervisor(processes: try plan.processes(), runDirectory: plan.runDirectory, logger: logger)
+func superviseUntilInterrupted(plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10), logger: Logger) async throws {
+    let supervisor = Supervisor(processes: try plan.processes(), runDirectory: plan.runDirectory, maxRestartDelay: maxRestartDelay, logger: logger)
     try supervisor.start()
     let signals = SignalWaiter([SIGINT, SIGTERM])
     let bus = BusClient(clientID: "hallwatchctl-supervise-\(getpid())", socketPath: plan.config.bus.socket, will: nil, logger: logger)
