@@ -17,14 +17,14 @@ public struct SupervisedProcess: Sendable {
 /// A small process supervisor for development and the demo (production uses systemd units in `Systemd/`).
 ///
 /// Starts every process in order, writes `RUN/pids/NAME.pid`, restarts a process that exits (after 1 s,
-/// doubling to at most `maxRestartDelay`, default 10 s, while it keeps dying within 10 s of its start), and on ``stop()`` sends SIGTERM
-/// to all of them in reverse order, waits up to 5 s, then SIGKILLs what is left. It only ever signals the
-/// PIDs it started.
+/// doubling to at most `maxRestartDelay`, default 10 s, while it keeps dying within 10 s of its start),
+/// and on ``stop()`` sends SIGTERM to all of them in reverse order, waits up to 5 s, then SIGKILLs what is
+/// left. It only ever signals the PIDs it started.
 public final class Supervisor: Sendable {
     let processes: [SupervisedProcess]
     let runDirectory: String
     let logger: Logger
-    struct Child { var process: Process; var startedNanos: UInt64; var restartDelay: Double }
+    struct Child { var process: Process; var startedNanos: UInt64 }
     let state = Mutex<(children: [String: Child], stopping: Bool)>(([:], false))
 
     /// Longest wait before restarting a process that keeps dying soon after its start, seconds.
@@ -80,7 +80,7 @@ public final class Supervisor: Sendable {
         p.terminationHandler = { [weak self] proc in self?.exited(spec, proc, delay: delay) }
         try p.run()
         try? "\(p.processIdentifier)\n".write(toFile: "\(runDirectory)/pids/\(spec.name).pid", atomically: true, encoding: .utf8)
-        state.withLock { $0.children[spec.name] = Child(process: p, startedNanos: SystemClocks().monotonicNanos(), restartDelay: delay) }
+        state.withLock { $0.children[spec.name] = Child(process: p, startedNanos: SystemClocks().monotonicNanos()) }
         logger.info("started", metadata: ["process": "\(spec.name)", "pid": "\(p.processIdentifier)"])
     }
 
