@@ -185,6 +185,7 @@ final class Remuxer {
 
     /// Step 2–3: a video packet enters the timeline (keyframes with their parameter sets).
     func video(_ packet: Packet, arrival: UTCMicros) throws {
+        packet.trimTrailingZeros()
         let pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, videoTB, hw_rational(1, 90_000)) }
         let ps = packet.isKey ? parameterSets.extract(from: packet) : nil
         try handle(timeline.push(pts90k: pts, keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival, parameterSets: ps)))

@@ -18,6 +18,17 @@ final class Packet {
         return UnsafeBufferPointer(start: d, count: Int(p.pointee.size))
     }
 
+    /// Drops zero bytes at the end of an Annex-B access unit. They are `trailing_zero_8bits` (H.264 §B.1.2,
+    /// H.265 §B.2.2), never part of a NAL unit (which cannot end in 0x00), but once the muxer turns start
+    /// codes into length prefixes they would be counted into the last NAL unit. Seen on H.265 over RTP.
+    /// Only the size shrinks; nothing is copied.
+    func trimTrailingZeros() {
+        guard let d = p.pointee.data else { return }
+        var n = Int(p.pointee.size)
+        while n > 0 && d[n - 1] == 0 { n -= 1 }
+        p.pointee.size = Int32(n)
+    }
+
     /// Appends `other`'s payload to this packet (joins an access unit that arrived in pieces).
     func append(_ other: Packet) throws {
         let old = Int(p.pointee.size)

@@ -49,10 +49,9 @@ enum Inspect {
                 let n = Int(d[i]) << 24 | Int(d[i + 1]) << 16 | Int(d[i + 2]) << 8 | Int(d[i + 3])
                 i += 4
                 guard n > 0, i + n <= d.count else { Issue.record("bad NAL length in \(path)"); return out }
-                // Zero bytes at a NAL unit's end are byte-stream framing (trailing_zero_8bits, H.264 §B.1.2,
-                // H.265 §B.2.2): a NAL unit itself never ends in 0x00. FFmpeg's H.265 RTP path keeps one.
-                var nal = Array(d[i..<i + n])
-                while nal.count > 1, nal.last == 0 { nal.removeLast() }
+                // Compared exactly: the capture worker trims trailing_zero_8bits (H.265 over RTP arrives with
+                // one), so a recorded NAL unit is the source's byte for byte.
+                let nal = Array(d[i..<i + n])
                 let type = hevc ? Int(nal[0] >> 1) & 0x3F : Int(nal[0]) & 0x1F
                 let vcl = hevc ? type < 32 : (type >= 1 && type <= 5)
                 if vcl { nals.append(nal) }
