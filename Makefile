@@ -23,10 +23,11 @@ clips: deps
 demo: build clips
 	$(BIN)/hallwatchctl demo --media .media --run-directory .run/demo
 
-## test: unit tests, then the end-to-end suite with real processes (simcam, mosquitto, recorder, workers)
+## test: unit tests, then the end-to-end suites with real processes (simcam, mosquitto, recorder, workers).
+## Serial on purpose: the end-to-end suites time real processes, and on 2 cores parallel suites starve them.
 test: build clips
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 clean:
 	rm -rf .build .run .media

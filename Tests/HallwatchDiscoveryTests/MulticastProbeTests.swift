@@ -73,6 +73,13 @@ private func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendabl
     }
 }
 
+/// Runs blocking `body` on a thread of its own.
+private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        Thread { c.resume(with: Result { try body() }) }.start()
+    }
+}
+
 /// `setns(2)` is not in Swift's Glibc module (it needs `_GNU_SOURCE`); look it up in libc.
 private let setnsFunction: (@convention(c) (Int32, Int32) -> Int32)? = {
     guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "setns") else { return nil }
@@ -148,9 +155,11 @@ struct MulticastProbeTests {
             UncheckedBox(try WSDiscoveryProber(interfaceAddress: NamespacePair.proberAddress, logger: Logger(label: "test")))
         }
         // Bounded either way: the camera stops after the Probe and its repeat (or 5 s), the prober after 1.5 s.
-        async let served = Task.detached { camera.serve(probeCount: 2, seconds: 5) }.value
-        let outcome = try await Task.detached { try prober.value.probe(listenFor: .milliseconds(1_500)) }.value
-        let probes = await served
+        // Both block, so each gets its own thread: on a busy 2-core machine a task on the cooperative pool
+        // could start after the prober's window has closed.
+        async let served = onThread { camera.serve(probeCount: 2, seconds: 5) }
+        let outcome = try await onThread { try prober.value.probe(listenFor: .milliseconds(1_500)) }
+        let probes = try await served
         #expect(probes == 2)   // the Probe and its one repeat
         #expect(outcome.replies == [ProbeReply(
             endpoint: DiscoveredEndpoint(address: "urn:uuid:fake-camera-1", types: [WSDiscoveryProbe.networkVideoTransmitter],
