@@ -140,7 +140,7 @@ public struct VideoTimeline<Payload> {
     public mutating func flush() -> [Event] {
         var events: [Event] = []
         if let s = suspect { suspect = nil; var f = s; f.pts = nil; events += accept(f) }
-        while !window.isEmpty { events += emitOne(final: true) }
+        while !window.isEmpty { events += emitOne() }
         return events
     }
 
@@ -170,7 +170,7 @@ public struct VideoTimeline<Payload> {
         }
         window.append(u)
         var events: [Event] = []
-        while window.count > lookahead { events += emitOne(final: false) }
+        while window.count > lookahead { events += emitOne() }
         return events
     }
 
@@ -179,7 +179,7 @@ public struct VideoTimeline<Payload> {
         pending.insert(p, at: i)
     }
 
-    mutating func emitOne(final: Bool) -> [Event] {
+    mutating func emitOne() -> [Event] {
         var events: [Event] = []
         var u = window.removeFirst()
         seedFrameDuration()
@@ -212,7 +212,6 @@ public struct VideoTimeline<Payload> {
         lastDTS = dts
         let o = origin!
         events.append(.sample(Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload)))
-        _ = final
         return events
     }
 

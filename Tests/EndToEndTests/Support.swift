@@ -35,16 +35,18 @@ enum E2E {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err; p.standardInput = FileHandle.nullDevice
         try p.run()
+        // Drain both pipes on their own threads (a full pipe would block the child), and wait for both
+        // readers to reach end of file before using what they read.
         let outData = Mutex(Data()), errData = Mutex(Data())
-        let readers = [Thread { outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } },
-                       Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }]
-        readers.forEach { $0.start() }
+        let drained = DispatchSemaphore(value: 0)
+        Thread { outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() }; drained.signal() }.start()
+        Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() }; drained.signal() }.start()
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(20_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
-        while outData.withLock({ $0.isEmpty }) && errData.withLock({ $0.isEmpty }) && Date() < deadline.addingTimeInterval(1) { usleep(10_000); break }
-        usleep(50_000)
+        _ = drained.wait(timeout: .now() + 5)
+        _ = drained.wait(timeout: .now() + 5)
         return Output(status: p.terminationStatus, stdout: String(decoding: outData.withLock { $0 }, as: UTF8.self),
                       stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
     }
