@@ -28,6 +28,10 @@ public struct BusTopics: Sendable, Equatable {
     public var allRecordings: String { "\(root)/camera/+/recording" }
     /// Wildcard for every process.
     public var allProcesses: String { "\(root)/process/+" }
+    /// Retained ``DiskState`` of one recording disk, published by the recorder.
+    public func disk(_ name: String) -> String { "\(root)/storage/\(name)" }
+    /// Wildcard for every recording disk.
+    public var allDisks: String { "\(root)/storage/+" }
 }
 
 /// JSON coding shared by every bus message: ISO 8601 dates, sorted keys (stable golden files).
@@ -120,4 +124,41 @@ public struct ErrorEvent: Codable, Sendable, Equatable, Error, CustomStringConve
         self.code = code; self.message = message; self.camera = camera; self.process = process; self.at = at
     }
     public var description: String { "[\(code)] \(message)" }
+}
+
+/// A recording disk as the recorder sees it, retained on ``BusTopics/disk(_:)``; published when its
+/// health or its cameras change and about every 10 s with fresh slot counts.
+public struct DiskState: Codable, Sendable, Equatable {
+    /// Health of a disk (write protocol, step F).
+    public enum Health: String, Codable, Sendable {
+        /// Open and written.
+        case healthy
+        /// An I/O error, a full file system or a vanished mount: not written; its cameras moved to a
+        /// healthy disk. Retried when the directory comes back as a different mount (a replaced or
+        /// remounted disk), after recovery rescans it.
+        case failed
+        /// Holds another box's disk or other files: never written, never formatted.
+        case quarantined
+        /// The directory does not exist (not mounted?); checked again every few seconds.
+        case missing
+    }
+    /// `recorder.disks[].name`.
+    public var disk: String
+    /// The disk's directory.
+    public var path: String
+    public var health: Health
+    /// Why the disk is not healthy: a stable code (`storage.io`, `storage.vanished`, `storage.foreignDisk`,
+    /// …) and a message.
+    public var reason: ErrorEvent?
+    /// Cameras recording to this disk now.
+    public var cameras: [CameraID]
+    /// Slots free for new recording, and in all (both 0 when the disk is not open).
+    public var freeSlots: Int
+    public var slotCount: Int
+    /// When this state was published (box UTC).
+    public var at: UTCMicros
+    public init(disk: String, path: String, health: Health, reason: ErrorEvent?, cameras: [CameraID], freeSlots: Int, slotCount: Int, at: UTCMicros) {
+        self.disk = disk; self.path = path; self.health = health; self.reason = reason; self.cameras = cameras
+        self.freeSlots = freeSlots; self.slotCount = slotCount; self.at = at
+    }
 }

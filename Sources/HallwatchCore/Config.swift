@@ -36,8 +36,9 @@ public struct RecorderConfig: Codable, Sendable, Equatable {
     /// Path of the recorder's data-plane Unix socket that capture workers connect to.
     /// Default `/run/hallwatch/recorder.sock`.
     public var socket: String = "/run/hallwatch/recorder.sock"
-    /// Recording directory (one disk). Default `/var/lib/hallwatch/disk0`.
-    public var directory: String = "/var/lib/hallwatch/disk0"
+    /// The recording disks, each a directory on its own filesystem. Default one disk, `disk0` at
+    /// `/var/lib/hallwatch/disk0`. Names are unique, paths are unique.
+    public var disks: [DiskConfig] = [DiskConfig(name: "disk0", path: "/var/lib/hallwatch/disk0")]
     /// How often written records are `fdatasync`ed and then indexed: the recovery point objective.
     /// Default `1s`, range 100ms–10s.
     public var fsyncCadence: Duration = .seconds(1)
@@ -46,6 +47,19 @@ public struct RecorderConfig: Codable, Sendable, Equatable {
     /// Number of slot files created when the directory is initialised. Default 64, range 2–100 000.
     public var slotCount: Int = 64
     public init() {}
+
+    /// Looks a disk up by name.
+    public func disk(named name: String) -> DiskConfig? { disks.first { $0.name == name } }
+}
+
+/// `recorder.disks[]` — one recording disk.
+public struct DiskConfig: Codable, Sendable, Equatable {
+    /// Disk name used in bus topics (`…/storage/<name>`) and in `cameras[].disk`; same alphabet as a camera id.
+    public var name: String
+    /// The disk's directory (its mount point, or a directory on it). Initialised on first start when empty;
+    /// a directory holding anything else is never formatted.
+    public var path: String
+    public init(name: String, path: String) { self.name = name; self.path = path }
 }
 
 /// `capture:` — defaults for the capture workers.
@@ -79,6 +93,9 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     /// File holding the RTSP password (first line). Default none. The password itself is a secret and never
     /// appears in the config, the logs or the bus.
     public var passwordFile: String?
+    /// Name of the disk (`recorder.disks[].name`) this camera records to while that disk is healthy. Default
+    /// none: the recorder balances cameras over the healthy disks by bit rate.
+    public var disk: String?
 
     /// RTP transport of a camera.
     public enum Transport: String, Codable, Sendable, CaseIterable { case tcp, udp }
@@ -245,13 +262,14 @@ indirect enum ConfigSchema: Sendable {
     static let camera: ConfigSchema = .mapping([
         "id": .scalar(.identifier), "name": .scalar(.text(maxBytes: 200)), "source": .scalar(.rtspURL),
         "transport": .scalar(.oneOf(CameraConfig.Transport.allCases.map(\.rawValue))), "audio": .scalar(.bool),
-        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path),
+        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path), "disk": .scalar(.identifier),
     ], required: ["id", "source"])
+    static let disk: ConfigSchema = .mapping(["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
     static let root: ConfigSchema = .mapping([
         "box": .scalar(.identifier), "building": .scalar(.text(maxBytes: 200)),
         "bus": .mapping(["socket": .scalar(.path)]),
         "recorder": .mapping([
-            "socket": .scalar(.path), "directory": .scalar(.path),
+            "socket": .scalar(.path), "disks": .sequence(disk, maxCount: 16),
             "fsyncCadence": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
             "slotSizeBytes": .scalar(.integer(1 << 20 ... 4 << 30, multipleOf: 4096)),
             "slotCount": .scalar(.integer(2...100_000, multipleOf: 1)),
@@ -337,7 +355,7 @@ struct RawConfig: Decodable {
     var cameras: [RawCamera]?
     struct RawBus: Decodable { var socket: String? }
     struct RawRecorder: Decodable {
-        var socket: String?; var directory: String?; var fsyncCadence: ConfigDuration?
+        var socket: String?; var disks: [DiskConfig]?; var fsyncCadence: ConfigDuration?
         var slotSizeBytes: Int64?; var slotCount: Int?
     }
     struct RawCapture: Decodable {
@@ -345,13 +363,13 @@ struct RawConfig: Decodable {
     }
     struct RawCamera: Decodable {
         var id: CameraID; var name: String?; var source: String; var transport: CameraConfig.Transport?
-        var audio: Bool?; var username: String?; var passwordFile: String?
+        var audio: Bool?; var username: String?; var passwordFile: String?; var disk: String?
     }
 
     func resolved() -> HallwatchConfig {
         var r = RecorderConfig()
         if let v = recorder?.socket { r.socket = v }
-        if let v = recorder?.directory { r.directory = v }
+        if let v = recorder?.disks { r.disks = v }
         if let v = recorder?.fsyncCadence { r.fsyncCadence = v.value }
         if let v = recorder?.slotSizeBytes { r.slotSizeBytes = v }
         if let v = recorder?.slotCount { r.slotCount = v }
@@ -367,6 +385,7 @@ struct RawConfig: Decodable {
             cam.audio = raw.audio ?? false
             cam.username = raw.username
             cam.passwordFile = raw.passwordFile
+            cam.disk = raw.disk
             return cam
         }
         return HallwatchConfig(box: box, building: building ?? box, bus: BusConfig(socket: bus?.socket ?? BusConfig().socket),
@@ -390,6 +409,17 @@ extension HallwatchConfig {
             if !ok { out.append(.init(file: file, line: at(path), message: "\(path.joined(separator: ".")): \(message)")) }
         }
         need(capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"], "expected at most backoffMax (\(DurationText.format(capture.backoffMax)))")
+        need(!recorder.disks.isEmpty, ["recorder", "disks"], "expected at least one disk")
+        var names = Set<String>(), paths = Set<String>()
+        for (i, d) in recorder.disks.enumerated() {
+            need(names.insert(d.name).inserted, ["recorder", "disks", "[\(i)]", "name"], "duplicate disk name '\(d.name)'")
+            let canonical = URL(fileURLWithPath: d.path).standardizedFileURL.path
+            need(paths.insert(canonical).inserted, ["recorder", "disks", "[\(i)]", "path"], "disk path '\(d.path)' is listed twice")
+        }
+        for (i, cam) in cameras.enumerated() {
+            guard let d = cam.disk else { continue }
+            need(names.contains(d), ["cameras", "[\(i)]", "disk"], "no disk named '\(d)' in recorder.disks (have: \(recorder.disks.map(\.name).joined(separator: ", ")))")
+        }
         var seen = Set<CameraID>()
         for (i, cam) in cameras.enumerated() {
             need(seen.insert(cam.id).inserted, ["cameras", "[\(i)]", "id"], "duplicate camera id '\(cam.id)'")

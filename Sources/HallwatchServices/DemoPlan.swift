@@ -21,7 +21,7 @@ public struct BoxPlan: Sendable {
 
     /// Writes the broker's config and returns the processes in start order.
     public func processes() throws -> [SupervisedProcess] {
-        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: runDirectory + "/disk0", withIntermediateDirectories: true)
         let brokerConf = runDirectory + "/mosquitto.conf"
         // Started by a developer, mosquitto runs as that developer: it must not drop to its own user, which
         // could not create the socket in the developer's directory (see notes/stack.md).
@@ -50,7 +50,9 @@ public struct BoxPlan: Sendable {
           socket: \(runDirectory)/bus.sock
         recorder:
           socket: \(runDirectory)/recorder.sock
-          directory: \(runDirectory)/disk0
+          disks:
+            - name: disk0
+              path: \(runDirectory)/disk0
           fsyncCadence: 1s
           slotSizeBytes: 16777216
           slotCount: 64

@@ -7,21 +7,24 @@ import ServiceLifecycle
 import Synchronization
 
 /// `hallwatch-recorder`: accepts fragments from capture workers on the data-plane socket and writes them
-/// to the recording disk through ``DiskWriter`` (the storage protocol and its fsync-before-index order
-/// live there; see the HallwatchStorage DocC catalog).
+/// to the recording disks through ``DiskWriter`` (the storage protocol and its fsync-before-index order
+/// live there; see the HallwatchStorage DocC catalog, steps A, C and F).
 ///
-/// Threads: one accepting connections, one per capture connection (blocking reads, then
-/// `DiskWriter.append`), and one flusher that calls `syncAndCommit()` every `recorder.fsyncCadence` and
-/// then publishes each camera's ``RecordingStats``. A connection that sends a malformed frame or breaks
-/// the protocol is closed and reported on the bus; it never affects other cameras. A failed disk
-/// (`storage.io`, `storage.failed`) ends the process after a last report so systemd restarts it and
-/// recovery (steps R1–R8) runs.
+/// Threads: one accepting connections; one per capture connection (blocking reads, then
+/// `DiskWriter.append` on the camera's disk); one flusher per disk that calls `syncAndCommit()` every
+/// `recorder.fsyncCadence` and then publishes each camera's ``RecordingStats``; one monitor that checks
+/// every second for vanished or returning disks (``DiskPool``). A connection that sends a malformed frame
+/// or breaks the protocol is closed and reported on the bus; it never affects other cameras. A failed
+/// disk is marked on the bus and its cameras move to a healthy disk, the not-yet-indexed tail of each
+/// written again there (F3); the process keeps running. With no healthy disk at all, connections are
+/// closed with `storage.noHealthyDisk` and the capture workers keep their backlog until a disk returns.
 public final class RecorderService: Service, @unchecked Sendable {
     let config: HallwatchConfig
     let presence: Presence
     let clocks: any Clocks
     let logger: Logger
     let known: Set<CameraID>
+    let pool: DiskPool
 
     struct Totals { var seconds = 0.0; var bytes: Int64 = 0; var last: UTCMicros?; var run: UInt64? }
     let totals = Mutex<[CameraID: Totals]>([:])
@@ -34,50 +37,43 @@ public final class RecorderService: Service, @unchecked Sendable {
     public init(config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
         known = Set(config.cameras.map(\.id))
+        pool = DiskPool(config: config, presence: presence, clocks: clocks, logger: logger)
     }
 
     public func run() async throws {
-        let dir = config.recorder.directory
-        let disk: RecordingDisk
-        do {
-            disk = try RecordingDisk.openOrInitialize(at: dir, box: config.box, slotCount: config.recorder.slotCount,
-                                                      slotSizeBytes: config.recorder.slotSizeBytes) { done, count in
-                if done == count || done % 16 == 0 { self.logger.info("initialising recording disk", metadata: ["slots": "\(done)/\(count)"]) }
-            }
-        } catch {
-            // A foreign or damaged disk is quarantined: never written, never formatted, reported.
-            presence.publishError(ErrorEvent(code: error.code.rawValue, message: "recording disk \(dir): \(error.message)"))
-            logger.critical("cannot open the recording disk", metadata: ["disk": "\(dir)", "error": "\(error)"])
-            throw error
+        let opened = pool.openAll()
+        if opened.isEmpty {
+            logger.critical("no recording disk is usable; waiting for one", metadata: ["disks": "\(config.recorder.disks.map(\.path))"])
         }
-        let writer: DiskWriter
         let listener: FileHandleFD
         do {
-            // The writer takes the disk's lock first: a second recorder stops here, before touching the socket.
-            writer = try DiskWriter(disk: disk, clocks: clocks, logger: logger)
             listener = try UnixSocket.listen(path: config.recorder.socket, mode: 0o660)
         } catch {
-            let code = (error as? StorageError)?.code.rawValue ?? (error as? SystemError)?.code ?? "recorder.start"
-            presence.publishError(ErrorEvent(code: code, message: "recorder cannot start: \(error)"))
-            logger.critical("recorder cannot start", metadata: ["disk": "\(dir)", "code": "\(code)", "error": "\(error)"])
+            presence.publishError(ErrorEvent(code: (error as? SystemError)?.code ?? "recorder.start", message: "recorder cannot start: \(error)"))
+            logger.critical("recorder cannot start", metadata: ["socket": "\(config.recorder.socket)", "error": "\(error)"])
             throw error
         }
-        let r = writer.recovery
-        logger.info("recording disk open", metadata: ["disk": "\(dir)", "index.rebuilt": "\(r.indexRebuilt)", "slots.scanned": "\(r.slotsScanned)",
-                                                      "records.recovered": "\(r.recordsIndexed)", "torn.tails": "\(r.tornTailSlots)"])
         loadTotals()
 
-        try await withGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                let acceptor = Thread { [self] in acceptLoop(listener, writer) }
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let acceptor = Thread { [self] in acceptLoop(listener) }
                 acceptor.name = "recorder-accept"
                 acceptor.start()
-                let flusher = Thread { [self] in
-                    let result = flushLoop(writer)
-                    done.resume(with: result)
+                let group = DispatchGroup()
+                for d in config.recorder.disks {
+                    group.enter()
+                    let flusher = Thread { [self] in flushLoop(disk: d.name); group.leave() }
+                    flusher.name = "recorder-flush-\(d.name)"
+                    flusher.start()
                 }
-                flusher.name = "recorder-flush"
-                flusher.start()
+                let monitor = Thread { [self] in
+                    monitorLoop()
+                    group.wait()
+                    done.resume()
+                }
+                monitor.name = "recorder-monitor"
+                monitor.start()
             }
         } onGracefulShutdown: { [self] in
             stopping.store(true, ordering: .relaxed)
@@ -86,24 +82,24 @@ public final class RecorderService: Service, @unchecked Sendable {
         }
         listener.close()
         unlink(config.recorder.socket)
-        _ = try? writer.close()
+        for route in pool.healthy() { _ = try? route.writer.close() }
     }
 
-    func acceptLoop(_ listener: FileHandleFD, _ writer: DiskWriter) {
+    func acceptLoop(_ listener: FileHandleFD) {
         while !stopping.load(ordering: .relaxed) {
             guard let conn = try? UnixSocket.accept(listener) else {
                 if stopping.load(ordering: .relaxed) { return }
                 usleep(100_000)
                 continue
             }
-            let t = Thread { [self] in serve(conn, writer) }
+            let t = Thread { [self] in serve(conn) }
             t.name = "recorder-conn"
             t.start()
         }
     }
 
     /// One capture worker's connection: `hello`, then init segments and fragments.
-    func serve(_ conn: FileHandleFD, _ writer: DiskWriter) {
+    func serve(_ conn: FileHandleFD) {
         let fd = conn.fd
         connections.withLock { $0[fd] = conn }
         defer { connections.withLock { _ = $0.removeValue(forKey: fd) } }
@@ -122,16 +118,11 @@ public final class RecorderService: Service, @unchecked Sendable {
             camera = id
             defer { _ = cameraConnections.withLock { $0.remove(id) } }
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
+            let lane = RecorderLane(camera: id, pool: pool, presence: presence, logger: logger)
             while let frame = try conn.receiveFrame() {
                 guard frame.meta.kind != .hello else { throw DataPlaneError(code: "dataplane.protocol", message: "a second hello") }
-                let outcome = try writer.append(camera: id, meta: frame.meta, payload: frame.payload)
-                if let reuse = outcome.ringReuse {
-                    presence.publishError(ErrorEvent(code: "storage.overrun", message: "no free slot: reused slot \(reuse.slot) of \(reuse.previousCamera?.rawValue ?? "unknown")", camera: id))
-                }
+                try lane.deliver(frame)
             }
-        } catch let e as StorageError where e.code == .io || e.code == .failed {
-            report(code: e.code.rawValue, "\(e)", camera)
-            fatalDisk(e)
         } catch let e as StorageError {
             report(code: e.code.rawValue, "\(e)", camera)
         } catch let e as DataPlaneError {
@@ -148,42 +139,52 @@ public final class RecorderService: Service, @unchecked Sendable {
         presence.publishError(ErrorEvent(code: code, message: message, camera: camera))
     }
 
-    func fatalDisk(_ e: StorageError) {
-        logger.critical("recording disk failed; exiting so recovery runs on restart", metadata: ["error": "\(e)"])
-        presence.publishState(.down, reason: "\(e.code): \(e.message)")
-        usleep(300_000)
-        exit(70)
-    }
-
-    /// Every cadence: sync, then index (inside `syncAndCommit`), then tell the bus.
-    func flushLoop(_ writer: DiskWriter) -> Result<Void, any Error> {
+    /// One disk's flusher: every cadence, sync, then index (inside `syncAndCommit`), then tell the bus.
+    /// A disk failure hands the disk to ``DiskPool/markFailed(_:_:)`` (F1); the loop then waits for the
+    /// disk to come back with a new writer.
+    func flushLoop(disk: String) {
         let cadenceNanos = UInt64(config.recorder.fsyncCadence.seconds * 1e9)
         var next = clocks.monotonicNanos() + cadenceNanos
+        var last = clocks.monotonicNanos()
         while !stopping.load(ordering: .relaxed) {
             let now = clocks.monotonicNanos()
             if now < next { usleep(UInt32(min(50_000, (next - now) / 1000))); continue }
             next += cadenceNanos
             if next < now { next = now + cadenceNanos }   // fell behind: don't burst
+            guard let route = pool.healthy().first(where: { $0.disk == disk }) else { last = now; continue }
             do {
-                let report = try writer.syncAndCommit()
+                let report = try route.writer.syncAndCommit()
+                pool.noteCommit(report, seconds: Double(now - last) / 1e9)
                 publish(report)
             } catch {
-                report(code: error.code.rawValue, "\(error)", nil)
-                if error.code == .io || error.code == .failed { fatalDisk(error) }
+                if error.isDiskFailure || error.code == .failed { pool.markFailed(route, error) } else { report(code: error.code.rawValue, "disk \(disk): \(error)", nil) }
             }
+            last = now
         }
-        return .success(())
+    }
+
+    /// Every second: vanished and returning disks (F1, F6); every 10 s: every disk's state on the bus.
+    func monitorLoop() {
+        pool.publishAll()
+        var tick = 0
+        while !stopping.load(ordering: .relaxed) {
+            for _ in 0..<10 where !stopping.load(ordering: .relaxed) { usleep(100_000) }
+            pool.monitor()
+            tick += 1
+            if tick % 10 == 0 { pool.publishAll() }
+        }
     }
 
     /// Starts the per-camera totals from what the disk already holds, so `status` shows the recording on
     /// disk, not only what this process wrote since it started.
     func loadTotals() {
-        guard let reader = try? RecordingReader(at: config.recorder.directory, box: config.box) else { return }
+        let reader = RecordingQueries.library(config)
         for id in known {
             guard let runs = try? reader.runs(camera: id), !runs.isEmpty else { continue }
             let t = Totals(seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },
                            last: runs.last?.endUTC, run: runs.last?.run)
             totals.withLock { $0[id] = t }
+            if t.seconds > 0 { pool.seedBitrate(id, bytesPerSecond: Double(t.bytes) / t.seconds) }
         }
     }
 

@@ -47,14 +47,20 @@ public struct RecordingsReport: Codable, Sendable {
     }
 }
 
-/// Read-side operations of `hallwatchctl` on a box's recording disk.
+/// Read-side operations of `hallwatchctl` on a box's recording disks (all of `recorder.disks`, read as
+/// one by ``RecordingLibrary``).
 public enum RecordingQueries {
+    /// Every configured disk, opened for reading; disks that cannot be read are left out.
+    public static func library(_ config: HallwatchConfig) -> RecordingLibrary {
+        RecordingLibrary(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
+    }
+
     /// Lists the camera's runs and gaps. With `fragmentGaps`, reads every fragment's header to measure the
     /// largest hole inside each run (reads the recording, so it is slow for long ranges).
     /// - Throws: `StorageError`.
     public static func recordings(config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool) throws -> RecordingsReport {
         try requireKnown(camera, config)
-        let reader = try RecordingReader(at: config.recorder.directory, box: config.box)
+        let reader = library(config)
         let runs = try reader.runs(camera: camera)
         var out: [RecordingsReport.Run] = []
         var gaps: [RecordingsReport.Gap] = []
@@ -84,8 +90,7 @@ public enum RecordingQueries {
     /// - Throws: `StorageError`, ``MediaError``; `media.export` with "nothing recorded" for an empty range.
     public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String) throws -> ExportSummary {
         try requireKnown(camera, config)
-        let reader = try RecordingReader(at: config.recorder.directory, box: config.box)
-        let runs = try reader.segments(camera: camera, from: from, to: to)
+        let runs = try library(config).segments(camera: camera, from: from, to: to)
         guard !runs.isEmpty else {
             throw MediaError("media.export", "nothing recorded for \(camera) between \(from.iso8601) and \(to.iso8601)")
         }
@@ -96,16 +101,11 @@ public enum RecordingQueries {
     /// Refuses a camera that is neither configured nor recorded on the disk (a typo, most likely).
     static func requireKnown(_ camera: CameraID, _ config: HallwatchConfig) throws {
         if config.camera(camera) != nil { return }
-        let onDisk = (try? RecordingReader(at: config.recorder.directory, box: config.box).cameras()) ?? []
+        let onDisk = (try? library(config).cameras()) ?? []
         guard onDisk.contains(camera) else {
             let known = (config.cameras.map(\.id) + onDisk).map(\.rawValue)
             throw ErrorEvent(code: "ctl.unknownCamera", message: "no camera '\(camera)' in the configuration or on the disk; known: \(Array(Set(known)).sorted().joined(separator: ", "))")
         }
     }
 
-    /// Checks that every index row points at whole records whose CRC-32C matches.
-    /// - Throws: `StorageError`.
-    public static func check(config: HallwatchConfig) throws -> [Inconsistency] {
-        try RecordingReader(at: config.recorder.directory, box: config.box).verify()
-    }
 }

@@ -177,7 +177,7 @@ public final class DiskWriter: Sendable {
             recordBytes + (initToCopy != nil && slot.initRun != meta.run ? initToCopy!.recordBytes : 0)
         }
 
-        var outcome = AppendOutcome(slot: 0, offset: 0, tookSlot: false, ringReuse: nil)
+        var outcome = AppendOutcome(slot: 0, offset: 0, batch: 0, tookSlot: false, ringReuse: nil)
         // A3. Roll over when the record does not fit: close the slot, take the next (T1–T4).
         if ls.slot == nil || ls.slot!.writeOffset + needed(ls.slot!) > slotSize {
             if let old = ls.slot {
@@ -198,14 +198,15 @@ public final class DiskWriter: Sendable {
             _ = try writeRecord(&ls.slot!, camera: camera, meta: seg.meta, payload: seg.payload)
         }
         // A4–A6.
-        outcome.offset = try writeRecord(&ls.slot!, camera: camera, meta: meta, payload: payload)
+        (outcome.offset, outcome.batch) = try writeRecord(&ls.slot!, camera: camera, meta: meta, payload: payload)
         outcome.slot = ls.slot!.number
         if meta.kind == .initSegment { ls.initSegment = InitSegment(meta: meta, payload: payload) }
         return outcome
     }
 
-    /// Steps A4–A6 for one record; returns its offset. Caller holds the camera's lane lock.
-    private func writeRecord(_ slot: inout OpenSlot, camera: CameraID, meta: FragmentMeta, payload: [UInt8]) throws(StorageError) -> Int64 {
+    /// Steps A4–A6 for one record; returns its offset and the commit batch it joined. Caller holds the
+    /// camera's lane lock.
+    private func writeRecord(_ slot: inout OpenSlot, camera: CameraID, meta: FragmentMeta, payload: [UInt8]) throws(StorageError) -> (Int64, UInt64) {
         // A4. Header with the slot's generation, the chain CRC and the record CRC (one pass over the
         // payload, in place), then one pwritev of header + payload. In the page cache only.
         var header = RecordHeader(camera: camera, meta: meta, generation: slot.generation,
@@ -226,16 +227,17 @@ public final class DiskWriter: Sendable {
         let openRow = slot.openRow
         slot.openRow = nil
         let number = slot.number
-        shared.withLock { s in
+        let batch = shared.withLock { s in
             if let openRow { s.rowChanges.append(.opened(openRow)) }
             s.pending.append(record)
             s.slots[number].unsettled += 1
+            return s.batchNumber
         }
         // A6. Advance the write offset and the chain.
         slot.writeOffset += header.recordBytes
         slot.chainCRC = header.crc
         if isInit { slot.initOffset = offset; slot.initRun = meta.run }
-        return offset
+        return (offset, batch)
     }
 
     /// Closes `camera`'s open slot and forgets its init segment. Call when a camera is removed from
@@ -368,9 +370,9 @@ public final class DiskWriter: Sendable {
         guard !c.shutDown else { throw StorageError(.failed, "the writer is closed") }
         let started = clocks.monotonicNanos()
         // C1. Take the batch. Records appended from here on go to the next one.
-        let (batch, changes) = shared.withLock { s in
-            defer { s.pending.removeAll(keepingCapacity: true); s.rowChanges.removeAll() }
-            return (s.pending, s.rowChanges)
+        let (batch, changes, batchNumber) = shared.withLock { s in
+            defer { s.pending.removeAll(keepingCapacity: true); s.rowChanges.removeAll(); s.batchNumber += 1 }
+            return (s.pending, s.rowChanges, s.batchNumber)
         }
         var report = CommitReport()
         guard !batch.isEmpty || !changes.isEmpty else { return report }
@@ -448,6 +450,7 @@ public final class DiskWriter: Sendable {
 
         // C6. Settle: the records are indexed (or, after a failed sync, abandoned).
         shared.withLock { s in
+            if syncError == nil { s.indexedThroughBatch = batchNumber }
             for r in durable { s.slots[r.slot].unsettled -= 1 }
             for change in durableChanges {
                 switch change {
@@ -479,6 +482,12 @@ public final class DiskWriter: Sendable {
             return report
         }
     }
+
+    /// The newest commit batch whose every record is durable and indexed (0 before the first). Records
+    /// whose ``AppendOutcome/batch`` is at most this survive a crash or a failure of this disk; the
+    /// recorder keeps the newer ones in memory so it can write them again to another disk if this one
+    /// fails (step F3 of the write protocol).
+    public func indexedThroughBatch() -> UInt64 { shared.withLock { $0.indexedThroughBatch } }
 
     /// Current counters, for metrics and the status page.
     public func stats() -> WriterStats {
@@ -527,6 +536,9 @@ public struct AppendOutcome: Sendable, Equatable {
     public var slot: Int
     /// Offset of the record, bytes from the slot file's start.
     public var offset: Int64
+    /// The commit batch the record joined: it is durable and indexed once
+    /// ``DiskWriter/indexedThroughBatch()`` reaches this number.
+    public var batch: UInt64
     /// The camera took a new slot for this record (first record, or rollover).
     public var tookSlot: Bool
     /// Set when no slot was free and an old one was overwritten: raise an alarm.
@@ -706,6 +718,10 @@ struct Shared: Sendable {
     var failure: StorageError?
     var closed = false
     var ringReuses = 0
+    /// The batch records appended now join (C1 takes it and starts the next).
+    var batchNumber: UInt64 = 1
+    /// The newest batch fully synced and indexed (C6).
+    var indexedThroughBatch: UInt64 = 0
 
     init(slots: [SlotInfo], nextTakeSequence: UInt64) { self.slots = slots; self.nextTakeSequence = nextTakeSequence }
 

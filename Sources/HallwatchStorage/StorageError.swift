@@ -92,7 +92,17 @@ extension StorageError {
     static func sqlite(_ error: any Error, _ doing: String) -> StorageError {
         if let e = error as? StorageError { return e }
         if let e = error as? DatabaseError {
-            return StorageError(.index, doing, cause: "SQLite \(e.extendedResultCode.rawValue): \(e.message ?? "\(e)")")
+            let cause = "SQLite \(e.extendedResultCode.rawValue): \(e.message ?? "\(e)")"
+            // The file system under the index is full, failing or read-only: the disk is unusable, like
+            // a failed write to a slot (the recorder moves the disk's cameras).
+            let errno: Int32? = switch e.resultCode {
+            case .SQLITE_FULL: ENOSPC
+            case .SQLITE_IOERR: EIO
+            case .SQLITE_READONLY: EROFS
+            default: nil
+            }
+            if let errno { return StorageError(.io, doing, system: SystemError("sqlite", errno: errno, subject: "index.sqlite"), cause: cause) }
+            return StorageError(.index, doing, cause: cause)
         }
         return StorageError(.index, doing, cause: "\(error)")
     }

@@ -326,7 +326,7 @@ struct Check: AsyncParsableCommand {
             to the one before (headers only); crc — every record's payload matches its CRC-32C (reads every
             indexed byte). Safe beside a running recorder.
 
-            DISK defaults to the configuration's recorder.directory. With --config (or no DISK), each disk
+            DISK defaults to every disk in the configuration's recorder.disks. With --config (or no DISK), each disk
             must belong to the configuration's box.
 
             Exit codes: 0 every disk consistent; 1 inconsistencies (or a damaged disk: missing or wrongly
@@ -334,7 +334,7 @@ struct Check: AsyncParsableCommand {
             error) and none was inconsistent (a disk with no index yet counts as consistent); 64 bad arguments; 78 bad configuration.
             """)
     @Option(help: "presence, size or crc.") var level: CheckLevel = .crc
-    @Argument(help: "Disk directories (default: the configuration's recorder.directory).") var disks: [String] = []
+    @Argument(help: "Disk directories (default: every disk in the configuration's recorder.disks).") var disks: [String] = []
     @Option(help: "Configuration file (default /etc/hallwatch/hallwatch.yaml when no DISK is given).") var config: String?
 
     func run() async throws {
@@ -344,7 +344,7 @@ struct Check: AsyncParsableCommand {
         if config != nil || disks.isEmpty {
             let cfg = ProcessSetup.loadConfig(config ?? "/etc/hallwatch/hallwatch.yaml", logger: Logger(label: "hallwatchctl"))
             box = cfg.box
-            if paths.isEmpty { paths = [cfg.recorder.directory] }
+            if paths.isEmpty { paths = cfg.recorder.disks.map(\.path) }
         }
         var inconsistent = false, unchecked = false
         for r in DiskMaintenance.check(disks: paths, box: box, level: level) {

@@ -28,6 +28,7 @@ struct BoxEndToEndTests {
         let dir = "/tmp/hw-e2e-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
         defer { if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
         let port = E2E.freePort(), latePort = E2E.freePort()
         let mounts = clips.flatMap { ["--mount", "\($0.camera)=\(E2E.media)/\($0.file)"] }
@@ -41,7 +42,9 @@ struct BoxEndToEndTests {
           socket: \(dir)/bus.sock
         recorder:
           socket: \(dir)/recorder.sock
-          directory: \(dir)/disk0
+          disks:
+            - name: disk0
+              path: \(dir)/disk0
           fsyncCadence: 1s
           slotSizeBytes: 8388608
           slotCount: 48

@@ -46,6 +46,7 @@ struct CrashLoopTests {
         let dir = "/tmp/hw-crash-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
         defer { if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
 
         let port = E2E.freePort()
@@ -60,7 +61,9 @@ struct CrashLoopTests {
           socket: \(dir)/bus.sock
         recorder:
           socket: \(dir)/recorder.sock
-          directory: \(disk)
+          disks:
+            - name: disk0
+              path: \(disk)
           fsyncCadence: 1s
           slotSizeBytes: 8388608
           slotCount: 32

@@ -10,7 +10,7 @@ struct ConfigTests {
     bus:
       socket: /run/hallwatch/bus.sock
     recorder:
-      directory: /srv/disk0
+      disks: [{ name: disk0, path: /srv/disk0 }]
       fsyncCadence: 500ms
       slotSizeBytes: 8388608
       slotCount: 16
@@ -25,6 +25,44 @@ struct ConfigTests {
         source: rtsp://10.1.2.4:8554/stream1
         transport: udp
     """
+
+    let twoDisks = """
+    box: lincoln-es
+    recorder:
+      disks:
+        - name: disk0
+          path: /srv/disk0
+        - name: disk1
+          path: /srv/disk1
+    cameras:
+      - id: lobby
+        source: rtsp://10.1.2.3/axis-media/media.amp
+        disk: disk1
+      - id: gym-east
+        source: rtsp://10.1.2.4:8554/stream1
+    """
+
+    @Test func disksAndPinnedCameras() throws {
+        let c = try ConfigLoader.parse(twoDisks)
+        #expect(c.recorder.disks == [DiskConfig(name: "disk0", path: "/srv/disk0"), DiskConfig(name: "disk1", path: "/srv/disk1")])
+        #expect(c.cameras[0].disk == "disk1" && c.cameras[1].disk == nil)
+        #expect(try ConfigLoader.parse(good).recorder.disks == [DiskConfig(name: "disk0", path: "/srv/disk0")])
+    }
+
+    @Test func diskProblemsAreNamed() throws {
+        let bad = twoDisks.replacingOccurrences(of: "path: /srv/disk1", with: "path: /srv/disk0/")
+            .replacingOccurrences(of: "disk: disk1", with: "disk: disk7")
+        do {
+            _ = try ConfigLoader.parse(bad, file: "h.yaml")
+            Issue.record("accepted a disk listed twice and an unknown disk name")
+        } catch let e as ConfigError {
+            #expect(e.diagnostics.map(\.description) == [
+                "h.yaml:7: recorder.disks.[1].path: disk path '/srv/disk0/' is listed twice",
+                "h.yaml:11: cameras.[0].disk: no disk named 'disk7' in recorder.disks (have: disk0, disk1)",
+            ])
+        }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse("box: b\nrecorder:\n  disks: []\n") }
+    }
 
     @Test func parsesAndAppliesDefaults() throws {
         let c = try ConfigLoader.parse(good)
