@@ -133,12 +133,12 @@ final class DiskPool: Sendable {
 
     /// F1. Marks the disk whose writer is `writer` failed (the first report wins; a writer already
     /// replaced is ignored) and publishes it. Its cameras move on their next fragment.
-    func markFailed(_ route: Route, _ error: StorageError) {
+    func markFailed(_ route: Route, _ error: StorageError, code: String? = nil) {
         let changed = state.withLock { s -> Bool in
             guard let i = s.disks.firstIndex(where: { $0.config.name == route.disk }), s.disks[i].writer === route.writer,
                   s.disks[i].health == .healthy else { return false }
             s.disks[i].health = .failed
-            s.disks[i].reason = ErrorEvent(code: error.code.rawValue, message: "disk \(route.disk): \(error)")
+            s.disks[i].reason = ErrorEvent(code: code ?? error.code.rawValue, message: "disk \(route.disk): \(error)")
             s.disks[i].writer = nil
             return true
         }
@@ -158,11 +158,12 @@ final class DiskPool: Sendable {
             switch d.health {
             case .healthy:
                 if current != d.identity, let w = d.writer {
+                    // F6 retries once `meta` resolves to a file again (a remount or a replacement disk).
+                    state.withLock { s in if let i = s.disks.firstIndex(where: { $0.config.name == d.config.name }) { s.disks[i].identity = current } }
                     markFailed(Route(disk: d.config.name, writer: w),
                                StorageError(.io, "\(d.config.path)/meta no longer resolves to the file opened (the disk vanished or was remounted)",
-                                            system: SystemError("stat", errno: current == nil ? ENODEV : ESTALE, subject: d.config.path)))
-                    state.withLock { s in if let i = s.disks.firstIndex(where: { $0.config.name == d.config.name }) { s.disks[i].reason?.code = "storage.vanished" } }
-                    publish(d.config.name)
+                                            system: SystemError("stat", errno: current == nil ? ENODEV : ESTALE, subject: d.config.path)),
+                               code: "storage.vanished")
                 }
             case .failed, .quarantined, .missing:
                 // F6. Try again only when something changed: a new mount, a replaced disk.
