@@ -169,4 +169,32 @@ struct DiskFailureTests {
         let df = try E2E.run("/bin/df", ["-k", mount]).stdout
         print("full disk: alarm \(String(format: "%.1f", Double(alarmAt.micros - started.micros) / 1e6)) s after start; \(df.split(separator: "\n").last ?? "")")
     }
+
+    @Test func anotherBoxsDiskIsQuarantinedAndUntouched() async throws {
+        let base = "/tmp/hw-foreign-\(getpid())"
+        let cams = Array(Self.cameras.prefix(2))
+        let box = try TestBox("foreign", cameras: cams, disks: [("disk0", base + "/disk0"), ("disk1", base + "/disk1")], slotSizeBytes: 4 << 20, slotCount: 8)
+        let foreign = box.disks[1].path
+        let made = try E2E.run(E2E.tool("hallwatchctl"), ["disk", "init", foreign, "--box", "another-school", "--slots", "4", "--slot-size", "1M"])
+        try #require(made.status == 0, "disk init: \(made.stderr)")
+        func snapshot() -> [String: String] {
+            var out: [String: String] = [:]
+            for name in (FileManager.default.subpaths(atPath: foreign) ?? []).sorted() {
+                let attrs = try? FileManager.default.attributesOfItem(atPath: foreign + "/" + name)
+                let data = FileManager.default.contents(atPath: foreign + "/" + name) ?? Data()
+                out[name] = "\(attrs?[.size] ?? 0) \((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) \(data.hashValue)"
+            }
+            return out
+        }
+        let before = snapshot()
+        try box.start()
+        defer { box.stop() }
+        #expect(E2E.waitFor(20) { FileManager.default.fileExists(atPath: box.dir + "/bus.sock") })
+        let log = try await BusLog(socket: box.dir + "/bus.sock", topics: [BusTopics(box: box.name).allDisks])
+        #expect(E2E.waitFor(45) { cams.allSatisfy { box.recordedEnd($0.id, disk: "disk0") != nil } }, "the cameras did not record on disk0")
+        #expect(E2E.waitFor(15) { Self.state(log, box, "disk1")?.health == .quarantined }, "\(String(describing: Self.state(log, box, "disk1")))")
+        #expect(Self.state(log, box, "disk1")?.reason?.code == "storage.foreignDisk")
+        try await Task.sleep(for: .seconds(3))
+        #expect(snapshot() == before, "the quarantined disk was modified")
+    }
 }
