@@ -46,15 +46,28 @@ public struct FragmentPolicy: Sendable {
 /// fragments, one media timeline — starts at the first keyframe, on a timestamp discontinuity, and on a
 /// change of parameter sets (e.g. resolution).
 ///
-/// Wall-clock anchor: each run's start in box UTC is the minimum over its samples of *arrival time − media
-/// time*. Network delay only ever makes samples late, so the minimum converges on the true start, and a
-/// burst of buffered frames right after PLAY does not drag the anchor late.
+/// Wall clock: each fragment's start in box UTC comes from ``RunWallClock``: settled on the minimum of
+/// *arrival − media time* over the run's first seconds (so a burst of buffered frames right after PLAY
+/// does not drag it late), then following the camera's clock with at most 500 ppm slew, never earlier
+/// than the camera's previous run. Arrivals are read on the monotonic clock; a step of the box's wall
+/// clock (NTP correcting a box that booted with a wrong time) of 1 s or more starts a new run at the next
+/// keyframe, a smaller one is slewed away.
 public final class CaptureSession {
     let camera: CameraID
     let source: RTSPSourceOptions
     let policy: FragmentPolicy
     let clocks: any Clocks
     let logger: Logger
+
+    /// A wall-clock step at least this large (µs) starts a new run: 1 s.
+    static let clockStepMicros: Int64 = 1_000_000
+    /// Differences between the wall clock and the monotonic clock below this (µs) are reading noise.
+    static let clockStepNoiseMicros: Int64 = 2_000
+
+    /// End of the camera's newest run on the box's clock: set it from the previous session before
+    /// ``run(stop:sink:onStatus:)`` so a new run never starts before it (runs never overlap, even after
+    /// the box's clock stepped back); read it afterwards for the next session.
+    public var lastRunEnd: UTCMicros?
 
     public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger) {
         self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
@@ -66,10 +79,14 @@ public final class CaptureSession {
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
         let src = try RTSPSource(source, stop: stop, logger: logger)
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
+        remuxer.lastRunEnd = lastRunEnd?.micros
+        defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }
         // Arrival times come from the monotonic clock, converted to UTC once per session, so a wall-clock
         // step during the session cannot bend a run's timeline.
         let utcOrigin = clocks.utcNow(), monoOrigin = clocks.monotonicNanos()
         var windowStart = monoOrigin, windowBytes = 0, announced = false
+        // Steps of the box's wall clock seen so far (µs), and when it was last compared.
+        var stepped: Int64 = 0, lastClockCheck = monoOrigin
 
         defer { remuxer.finish() }
         while !stop.isStopped {
@@ -77,8 +94,19 @@ public final class CaptureSession {
             guard try src.read(into: packet) else { break }
             let now = clocks.monotonicNanos()
             windowBytes += packet.size
+            if now - lastClockCheck >= 1_000_000_000 {
+                lastClockCheck = now
+                let step = clocks.utcNow().micros - (utcOrigin.micros + Int64((now - monoOrigin) / 1000) + stepped)
+                if abs(step) >= Self.clockStepNoiseMicros {
+                    stepped += step
+                    if abs(step) >= Self.clockStepMicros {
+                        logger.notice("box clock stepped; new run at the next keyframe", metadata: ["camera.id": "\(camera)", "step.ms": "\(step / 1000)"])
+                        remuxer.boxClockStepped = true
+                    }
+                }
+            }
             if packet.streamIndex == src.videoIndex {
-                try remuxer.video(packet, arrival: utcOrigin.adding(micros: Int64((now - monoOrigin) / 1000)))
+                try remuxer.video(packet, arrival: utcOrigin.adding(micros: Int64((now - monoOrigin) / 1000) + stepped))
             } else if packet.streamIndex == src.audioIndex {
                 remuxer.audio(packet)
             }
@@ -105,7 +133,10 @@ final class Remuxer {
     final class Run {
         let muxer: FragmentMuxer
         let id: UInt64
-        var anchor: UTCMicros
+        /// Where the run's media time falls on the box's clock.
+        var clock: RunWallClock
+        /// Box UTC of the open fragment's start.
+        var fragmentUTC: UTCMicros
         /// The timeline's DTS of the run's first sample: subtracted so every run's media time starts at 0.
         let baseDTS90k: Int64
         var sequence: UInt32 = 0
@@ -116,8 +147,9 @@ final class Remuxer {
         /// The run's start in the audio track's time base (camera clock).
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
-        init(muxer: FragmentMuxer, id: UInt64, anchor: UTCMicros, baseDTS90k: Int64) {
-            self.muxer = muxer; self.id = id; self.anchor = anchor; self.baseDTS90k = baseDTS90k
+        init(muxer: FragmentMuxer, id: UInt64, clock: RunWallClock, baseDTS90k: Int64) {
+            self.muxer = muxer; self.id = id; self.clock = clock; self.baseDTS90k = baseDTS90k
+            fragmentUTC = UTCMicros(Int64(clock.lastWall.rounded()))
         }
     }
 
@@ -140,6 +172,10 @@ final class Remuxer {
     var status: CaptureStatus
     var keyframesWithoutParameterSets = 0
     var lastRunID: UInt64 = 0
+    /// End of the previous run on the box's clock (µs): the next run never starts before it.
+    var lastRunEnd: Int64?
+    /// Set by the session when the box's wall clock stepped: the run ends at the next keyframe.
+    var boxClockStepped = false
     /// One audio packet is held back until the next one gives its duration.
     var pendingAudio: (packet: Packet, rel: Int64)?
     var audioBeforeRun: [Packet] = []
@@ -218,6 +254,11 @@ final class Remuxer {
             }
             extradata = ps
         }
+        if s.keyframe, boxClockStepped, run != nil {
+            logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "box clock stepped"])
+            endRun()
+        }
+        if s.keyframe { boxClockStepped = false }
         if run == nil {
             guard s.keyframe, let r = try startRun(s) else { return }
             run = r
@@ -228,14 +269,16 @@ final class Remuxer {
         let relDTS = s.dts90k - r.baseDTS90k
         // Step 5: a keyframe starts a fragment; so does a sample that would make it too long.
         if r.fragmentSamples > 0 && (s.keyframe || r.fragmentDuration90k + s.duration90k > policy.max90k) { cut(r) }
-        if r.fragmentSamples == 0 { r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS }
+        if r.fragmentSamples == 0 {
+            r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS
+            r.fragmentUTC = r.clock.boundary(at: relDTS)
+        }
         try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
                           duration: s.duration90k, keyframe: s.keyframe)
         r.fragmentDuration90k += s.duration90k
         r.fragmentSamples += 1
-        // Step 6: arrival − media time, minimum so far.
-        let implied = s.payload.arrival.micros - relDTS * 100 / 9
-        if implied < r.anchor.micros { r.anchor = UTCMicros(implied) }
+        // Step 6: the sample's arrival steers the run's wall clock.
+        r.clock.observe(media: relDTS, arrival: s.payload.arrival.micros)
     }
 
     /// Step 4: a new muxer and its init segment.
@@ -260,12 +303,13 @@ final class Remuxer {
             audio = nil; status.audioCodec = nil
             muxer = try FragmentMuxer(tracks: [video])
         }
-        let anchor = s.payload.arrival
+        let clock = RunWallClock(firstArrival: s.payload.arrival.micros, floor: lastRunEnd)
+        let anchor = UTCMicros(Int64(clock.lastWall.rounded()))
         // Run ids are the anchor in µs; a run starting within the same µs as the previous one (never seen,
         // but cheap to rule out) takes the next id.
         let id = max(UInt64(max(0, anchor.micros)), lastRunID + 1)
         lastRunID = id
-        let r = Run(muxer: muxer, id: id, anchor: anchor, baseDTS90k: s.dts90k)
+        let r = Run(muxer: muxer, id: id, clock: clock, baseDTS90k: s.dts90k)
         if let origin = timeline.runOriginCamera90k {
             r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
         }
@@ -285,11 +329,12 @@ final class Remuxer {
             r.sequence += 1
             let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
                                     start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
-                                    utc: r.anchor.adding(MediaTime90k(r.fragmentStart90k)))
+                                    utc: r.fragmentUTC)
             sink.deliver(DataPlaneFrame(meta: meta, payload: bytes))
         } catch {
             logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }
+        lastRunEnd = Int64(r.clock.wall(at: r.fragmentStart90k + r.fragmentDuration90k).rounded())
         r.fragmentStart90k += r.fragmentDuration90k
         r.fragmentDuration90k = 0
         r.fragmentSamples = 0

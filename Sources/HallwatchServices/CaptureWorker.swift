@@ -59,6 +59,8 @@ public struct CaptureWorker: Service {
         let policy = FragmentPolicy(maxFragmentDuration: config.capture.maxFragmentDuration)
         var backoff = config.capture.backoffInitial
         var lastReason: ErrorEvent?
+        // The newest run's end on the box's clock, carried from session to session (runs never overlap).
+        var lastRunEnd: UTCMicros?
         while !stop.isStopped {
             // While reconnecting, the last failure stays visible next to `connecting`.
             publish(.connecting, reason: lastReason)
@@ -68,6 +70,8 @@ public struct CaptureWorker: Service {
                 let options = RTSPSourceOptions(url: camera.source, username: camera.username, password: try readPassword(),
                                                 transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
                 let session = CaptureSession(camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
+                session.lastRunEnd = lastRunEnd
+                defer { lastRunEnd = session.lastRunEnd }
                 try session.run(stop: stop, sink: sink) { status in publish(.online, status: status) }
                 reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
             } catch let e as MediaError {

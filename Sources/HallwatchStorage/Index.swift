@@ -174,7 +174,8 @@ struct FragmentLocation: Sendable, Equatable {
     var start90k: Int64
     var duration90k: Int64
     var keyframe: Bool
-    /// Start on the box's UTC clock, derived from the chunk's start (within ``ChunkDraft/utcToleranceMicros``).
+    /// Start on the box's UTC clock, derived from the chunk's wall-clock line (within
+    /// ``ChunkDraft/utcToleranceMicros`` of what the capture worker stamped).
     var startUTC: UTCMicros
     var endUTC: UTCMicros { startUTC.adding(MediaTime90k(duration90k)) }
 }
@@ -189,9 +190,29 @@ struct FragmentLocation: Sendable, Equatable {
 ///
 /// Offsets are implicit (records of a chunk are contiguous from `firstOffset`), and so are start
 /// times (the chunk's `start90k` plus durations and gaps). About 6–7 bytes per fragment.
+///
+/// Wall time: the row stores both the media span (`start90k`…`end90k`) and the wall span
+/// (`startUTCMicros`…`endUTCMicros`); a fragment's UTC is on the line through them. The capture
+/// worker's wall clock slews against media time by up to 500 ppm (``maxSlew``), so the line's slope is
+/// 1 ± 500 ppm; a fragment more than ``utcToleranceMicros`` off the line starts a new chunk.
 struct ChunkDraft: Sendable {
     /// Largest drift accepted between a record's own UTC and the UTC derived from the chunk, µs.
     static let utcToleranceMicros: Int64 = 1_000
+    /// Largest slope difference between wall and media time a chunk's line may have.
+    static let maxSlew = 500e-6
+
+    /// Wall µs per media µs of a chunk's line (1 when its media span is empty).
+    static func wallRate(start90k: Int64, end90k: Int64, startUTC: Int64, endUTC: Int64) -> Double {
+        let media = Double(end90k - start90k) * 100 / 9
+        guard media > 0 else { return 1 }
+        return min(1 + maxSlew, max(1 - maxSlew, Double(endUTC - startUTC) / media))
+    }
+
+    /// UTC of media time `ticks` on this chunk's line so far.
+    func derivedUTC(_ ticks: Int64) -> Int64 {
+        let rate = fragmentCount > 1 ? Self.wallRate(start90k: start90k, end90k: lastStart90k, startUTC: startUTCMicros, endUTC: lastStartUTC) : 1
+        return startUTCMicros + Int64((Double(ticks - start90k) * 100 / 9 * rate).rounded())
+    }
 
     var id: Int64?
     let camera: CameraID
@@ -209,12 +230,16 @@ struct ChunkDraft: Sendable {
     var fragmentCount: Int
     var blob: [UInt8]
     var dirty = true
+    /// The newest fragment's start, media and wall: with the chunk's start, the line's two points.
+    var lastStart90k: Int64
+    var lastStartUTC: Int64
 
     init(_ f: IndexableFragment) {
         camera = f.camera; run = f.meta.run; slot = f.slot; generation = f.generation; initOffset = f.initOffset
         firstOffset = f.offset; endOffset = f.offset
         start90k = f.meta.start90k.ticks; end90k = start90k; duration90k = 0
         startUTCMicros = f.meta.utc.micros; endUTCMicros = startUTCMicros
+        lastStart90k = start90k; lastStartUTC = startUTCMicros
         fragmentCount = 0; blob = []
         blob.reserveCapacity(1024)
         append(f)
@@ -228,9 +253,11 @@ struct ChunkDraft: Sendable {
         guard start >= start90k else { return false }
         let end = start + Int64(f.meta.duration90k)
         guard end - start90k <= maxSpan90k else { return false }
-        let derived = UTCMicros(startUTCMicros).adding(MediaTime90k(start - start90k)).micros
-        guard abs(derived - f.meta.utc.micros) <= Self.utcToleranceMicros else { return false }
-        let endUTC = UTCMicros(derived).adding(MediaTime90k(Int64(f.meta.duration90k))).micros
+        // On the line so far; with only one fragment the line's slope is not known yet: any slew.
+        let elapsed = Double(start - start90k) * 100 / 9
+        let slack = fragmentCount > 1 ? 0 : Int64(elapsed * Self.maxSlew)
+        guard abs(derivedUTC(start) - f.meta.utc.micros) <= Self.utcToleranceMicros + slack else { return false }
+        let endUTC = f.meta.utc.adding(MediaTime90k(Int64(f.meta.duration90k))).micros
         return max(endUTC, endUTCMicros) - startUTCMicros <= maxSpanMicros
     }
 
@@ -243,9 +270,11 @@ struct ChunkDraft: Sendable {
         endOffset = f.offset + f.recordBytes
         end90k = start + dur
         duration90k += dur
-        let derived = UTCMicros(startUTCMicros).adding(MediaTime90k(start - start90k))
-        endUTCMicros = max(endUTCMicros, derived.adding(MediaTime90k(dur)).micros)
+        if fragmentCount > 0 { lastStart90k = start; lastStartUTC = f.meta.utc.micros }
         fragmentCount += 1
+        // The line through the chunk's start and this fragment's start, extended to its end.
+        let rate = fragmentCount > 1 ? Self.wallRate(start90k: start90k, end90k: lastStart90k, startUTC: startUTCMicros, endUTC: lastStartUTC) : 1
+        endUTCMicros = startUTCMicros + Int64((Double(end90k - start90k) * 100 / 9 * rate).rounded())
         dirty = true
     }
 
@@ -272,7 +301,8 @@ struct ChunkDraft: Sendable {
     /// Decodes a stored blob.
     /// - Throws: ``StorageError/Code/corrupt`` when it does not hold `fragmentCount` well-formed entries
     ///   ending exactly at `endOffset`.
-    static func decode(blob: [UInt8], fragmentCount: Int, firstOffset: Int64, endOffset: Int64, start90k: Int64, startUTC: UTCMicros) throws(StorageError) -> [FragmentLocation] {
+    static func decode(blob: [UInt8], fragmentCount: Int, firstOffset: Int64, endOffset: Int64, start90k: Int64, startUTC: UTCMicros,
+                       wallRate: Double = 1) throws(StorageError) -> [FragmentLocation] {
         var out: [FragmentLocation] = []
         out.reserveCapacity(fragmentCount)
         var i = 0, offset = firstOffset, prevEnd = start90k
@@ -284,7 +314,7 @@ struct ChunkDraft: Sendable {
             let start = prevEnd + gap, dur = Int64(durKey >> 1)
             guard len >= UInt64(RecordHeader.byteCount), len < UInt64(UInt32.max), dur <= Int64(Int32.max) else { throw StorageError(.corrupt, "chunk blob entry out of range") }
             out.append(FragmentLocation(offset: offset, recordBytes: Int64(len), start90k: start, duration90k: dur, keyframe: durKey & 1 == 1,
-                                        startUTC: startUTC.adding(MediaTime90k(start - start90k))))
+                                        startUTC: UTCMicros(startUTC.micros + Int64((Double(start - start90k) * 100 / 9 * wallRate).rounded()))))
             offset += Int64(len)
             prevEnd = start + dur
         }

@@ -364,6 +364,8 @@ struct ChunkRow: Sendable {
     var endOffset: Int64
     var start90k: Int64
     var startUTC: UTCMicros
+    var end90k: Int64
+    var endUTC: UTCMicros
     var fragmentCount: Int
     var blob: [UInt8]
 
@@ -373,11 +375,13 @@ struct ChunkRow: Sendable {
         id = r["id"]; run = UInt64(bitPattern: r["run"]); slot = r["slot"]; generation = UInt64(bitPattern: r["generation"])
         initOffset = r["initOffset"]; firstOffset = r["firstOffset"]; endOffset = r["endOffset"]; start90k = r["start90k"]
         startUTC = UTCMicros(r["startUTCMicros"]); fragmentCount = r["fragmentCount"]
+        end90k = r["end90k"]; endUTC = UTCMicros(r["endUTCMicros"])
         blob = [UInt8]((r["fragments"] as Data?) ?? Data())
     }
 
     func fragments() throws(StorageError) -> [FragmentLocation] {
-        try ChunkDraft.decode(blob: blob, fragmentCount: fragmentCount, firstOffset: firstOffset, endOffset: endOffset, start90k: start90k, startUTC: startUTC)
+        try ChunkDraft.decode(blob: blob, fragmentCount: fragmentCount, firstOffset: firstOffset, endOffset: endOffset, start90k: start90k, startUTC: startUTC,
+                              wallRate: ChunkDraft.wallRate(start90k: start90k, end90k: end90k, startUTC: startUTC.micros, endUTC: endUTC.micros))
     }
 }
 
