@@ -334,7 +334,9 @@ final class Remuxer {
         } catch {
             logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }
-        lastRunEnd = Int64(r.clock.wall(at: r.fragmentStart90k + r.fragmentDuration90k).rounded())
+        // The later of the line's end and start + media duration: readers may take either.
+        lastRunEnd = max(Int64(r.clock.wall(at: r.fragmentStart90k + r.fragmentDuration90k).rounded()),
+                         r.fragmentUTC.adding(MediaTime90k(r.fragmentDuration90k)).micros)
         r.fragmentStart90k += r.fragmentDuration90k
         r.fragmentDuration90k = 0
         r.fragmentSamples = 0
