@@ -79,8 +79,30 @@ public final class RecordingReader: Sendable {
     ///   index; ``StorageError/Code/overwritten`` when its slot was reused meanwhile;
     ///   ``StorageError/Code/io``; ``StorageError/Code/index``.
     public func segments(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true) throws(StorageError) -> [ExportRun] {
+        let plan = try self.plan(camera: camera, from: from, to: to, startAtKeyframe: startAtKeyframe)
+        var files = SlotFiles(disk: disk, opener: opener)
+        var out: [ExportRun] = []
+        for p in plan {
+            let c = p.initChunk
+            let initRecord = try files.readRecord(slot: c.slot, offset: c.initOffset, expected: Expectation(camera: camera, run: c.run, generation: c.generation, kind: .initSegment))
+            var run = ExportRun(run: p.run, initSegment: initRecord.payload, fragments: [])
+            run.fragments.reserveCapacity(p.fragments.count)
+            for f in p.fragments {
+                let r = try files.readRecord(slot: f.chunk.slot, offset: f.location.offset,
+                                             expected: Expectation(camera: camera, run: f.chunk.run, generation: f.chunk.generation, kind: .fragment,
+                                                                   recordBytes: f.location.recordBytes, duration90k: f.location.duration90k, keyframe: f.location.keyframe))
+                run.fragments.append(ExportFragment(meta: r.header.meta, payload: r.payload))
+            }
+            out.append(run)
+        }
+        return out
+    }
+
+    /// Which records `segments` and `stream` return: chunks overlapping `[from, to)`, grouped by run,
+    /// fragments in media order, with a lead-in back to a keyframe when asked. Reads the index only.
+    func plan(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool) throws(StorageError) -> [PlannedRun] {
         guard from < to else { return [] }
-        let plan = try withSQLite("finding chunks of \(camera)") {
+        return try withSQLite("finding chunks of \(camera)") {
             try db.read { db -> [PlannedRun] in
                 let span = try Int64.fetchOne(db, sql: "SELECT maxChunkSpanMicros FROM disk WHERE id = 1") ?? 0
                 let rows = try Row.fetchAll(db, sql: """
@@ -108,22 +130,30 @@ public final class RecordingReader: Sendable {
                 return runs
             }
         }
+    }
+
+    /// The same records as ``segments(camera:from:to:startAtKeyframe:)`` as one byte stream of known
+    /// length — each run's init segment, then its fragments, run after run — without reading them: for
+    /// playback and export over HTTP, where a range request reads only the records it covers. A new init
+    /// segment in the stream marks a run boundary (new codec parameters), as a CMAF track switch does.
+    /// - Throws: ``StorageError/Code/index``; ``StorageError/Code/io`` and ``StorageError/Code/corrupt``
+    ///   when an init record's header cannot be read.
+    public func stream(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true) throws(StorageError) -> RecordingStream {
         var files = SlotFiles(disk: disk, opener: opener)
-        var out: [ExportRun] = []
-        for p in plan {
+        var parts: [RecordingStream.Part] = []
+        for p in try plan(camera: camera, from: from, to: to, startAtKeyframe: startAtKeyframe) {
             let c = p.initChunk
-            let initRecord = try files.readRecord(slot: c.slot, offset: c.initOffset, expected: Expectation(camera: camera, run: c.run, generation: c.generation, kind: .initSegment))
-            var run = ExportRun(run: p.run, initSegment: initRecord.payload, fragments: [])
-            run.fragments.reserveCapacity(p.fragments.count)
+            let initExpect = Expectation(camera: camera, run: c.run, generation: c.generation, kind: .initSegment)
+            let header = try files.readRecord(slot: c.slot, offset: c.initOffset, expected: initExpect, checkingPayload: false).header
+            parts.append(.init(reader: self, slot: c.slot, offset: c.initOffset, payloadBytes: Int64(header.payloadBytes), expected: initExpect))
             for f in p.fragments {
-                let r = try files.readRecord(slot: f.chunk.slot, offset: f.location.offset,
-                                             expected: Expectation(camera: camera, run: f.chunk.run, generation: f.chunk.generation, kind: .fragment,
-                                                                   recordBytes: f.location.recordBytes, duration90k: f.location.duration90k, keyframe: f.location.keyframe))
-                run.fragments.append(ExportFragment(meta: r.header.meta, payload: r.payload))
+                parts.append(.init(reader: self, slot: f.chunk.slot, offset: f.location.offset, payloadBytes: f.location.recordBytes - Int64(RecordHeader.byteCount),
+                                   expected: Expectation(camera: camera, run: f.chunk.run, generation: f.chunk.generation, kind: .fragment,
+                                                         recordBytes: f.location.recordBytes, duration90k: f.location.duration90k, keyframe: f.location.keyframe),
+                                   mediaStart90k: f.location.start90k, startUTC: f.location.startUTC))
             }
-            out.append(run)
         }
-        return out
+        return RecordingStream(parts: parts)
     }
 
     /// The fragments of `first`'s run before it, back to the nearest keyframe (at most 30 chunks back).
