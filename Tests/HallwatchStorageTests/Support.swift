@@ -91,6 +91,9 @@ struct Stream {
     var initPayload: [UInt8]
     /// Every fragment handed out, in order.
     var sent: [(meta: FragmentMeta, payload: [UInt8])] = []
+    /// How much faster (ppm; negative: slower) the fragments' UTC advances than their media time, as
+    /// the capture worker's wall clock slews to follow a camera whose clock is off.
+    var slewPPM = 0.0
 
     init(_ camera: String, run: UInt64 = 1_764_000_000_000_000, fragment90k: Int32 = 45_000, payloadBytes: Int = 4_000, keyframeEvery: UInt32 = 1, seed: UInt64 = 1) {
         self.camera = CameraID(camera)!
@@ -107,7 +110,8 @@ struct Stream {
     mutating func nextFragment() -> (meta: FragmentMeta, payload: [UInt8]) {
         let seq = nextSequence
         nextSequence += 1
-        let meta = fragmentMeta(run: run, sequence: seq, duration90k: fragment90k, keyframe: (seq - 1) % keyframeEvery == 0, runStartUTC: Int64(run))
+        var meta = fragmentMeta(run: run, sequence: seq, duration90k: fragment90k, keyframe: (seq - 1) % keyframeEvery == 0, runStartUTC: Int64(run))
+        meta.utc = UTCMicros(Int64(run) + Int64((Double(meta.start90k.ticks) * 100 / 9 * (1 + slewPPM * 1e-6)).rounded()))
         let f = (meta, rng.bytes(payloadBytes))
         sent.append(f)
         return f
