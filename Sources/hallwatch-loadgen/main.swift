@@ -22,7 +22,7 @@ func monotonicNanos() -> UInt64 { SystemClocks().monotonicNanos() }
 /// Writes `text` to `path` through a temporary file and a rename, so a reader never sees half of it.
 func writeAtomically(_ text: String, to path: String) {
     let tmp = path + ".tmp"
-    FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8))
+    _ = FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8))
     _ = rename(tmp, path)
 }
 
@@ -108,7 +108,7 @@ struct Sink: ParsableCommand {
             if let full {
                 var bytes: [UInt8] = []
                 for f in full { bytes += f.encodeHeader(); bytes += f.payload }
-                FileManager.default.createFile(atPath: save + ".tmp", contents: Data(bytes))
+                _ = FileManager.default.createFile(atPath: save + ".tmp", contents: Data(bytes))
                 _ = rename(save + ".tmp", save)
             }
         }
@@ -134,7 +134,7 @@ struct Feed: ParsableCommand {
     @Option(help: "Number of streams.") var streams = 1
     @Option(help: "How long to feed, seconds.") var seconds = 10.0
     @Option(help: "Camera id prefix.") var cameraPrefix = "feed"
-    @Option(help: "Progress file, rewritten every second: {\"fragments\", \"bytes\", \"maxLagMs\"}.") var stats: String?
+    @Option(help: "Progress file, rewritten every 100 ms: {\"fragments\", \"bytes\", \"maxLagMs\"}.") var stats: String?
 
     func loadFrames() throws -> (DataPlaneFrame, [DataPlaneFrame]) {
         guard let data = FileManager.default.contents(atPath: frames) else { throw ValidationError("cannot read \(frames)") }
@@ -188,7 +188,7 @@ struct Feed: ParsableCommand {
                 while monotonicNanos() < endNanos + 2_000_000_000 {
                     writeAtomically(json(["fragments": totals.fragments.load(ordering: .relaxed), "bytes": totals.bytes.load(ordering: .relaxed),
                                           "maxLagMs": Double(totals.maxLagNanos.load(ordering: .relaxed)) / 1e6]), to: stats)
-                    usleep(500_000)
+                    usleep(100_000)
                 }
             }
             t.start()
