@@ -65,7 +65,7 @@ if [ $MODE = quick ]; then
   BOX_STEPS=(16); BOX_REPORT=(16); REC_WIN=2; REC_WSEC=3; PERF_SEC=3; REC_SEARCH=(); KILLS=2
 else
   RATES=(2 8); COUNTS=(1 16 64); WIN=3; WSEC=5; WARM=5
-  BOX_STEPS=(16 32 48 64 80 96 112 128); BOX_REPORT=(16 64 128); REC_WIN=3; REC_WSEC=5; PERF_SEC=5; REC_SEARCH=(64 96 128 160 192 256); KILLS=8
+  BOX_STEPS=(16 32 48 64 96 128); BOX_REPORT=(16 64 128); REC_WIN=3; REC_WSEC=5; PERF_SEC=5; REC_SEARCH=(64 96 128 160 192 256); KILLS=8
 fi
 
 # ---------------------------------------------------------------- inputs, shared services
@@ -226,9 +226,12 @@ rm -rf "$RUN/box-disk"
 # One disk for every step, made once; slots of 4 MiB (8 s at 4 Mbit/s): the ring wraps during the steps,
 # so slot reuse is part of the measured cost (as on a full disk without a pruner).
 recmax=128; for n in "${REC_SEARCH[@]}"; do [ "$n" -gt $recmax ] && recmax=$n; done
-config "$RUN/rec.yaml" "$RUN/rec.sock" "$RUN/rec-disk" $((recmax + 64)) b4 "$recmax" feed
-log "recorder: disk init ($((recmax + 64)) slots of 4 MiB)"
-"$BIN/hallwatchctl" disk init "$RUN/rec-disk" --config "$RUN/rec.yaml" --slots $((recmax + 64)) --slot-size 4M > "$RUN/logs/rec-init.log" 2>&1
+# Two slots per stream and a reserve: with fewer (320 slots for 192 streams) ring reuse found no reusable
+# slot and the recorder closed streams with storage.full, which measured the disk size, not the recorder.
+recslots=$((recmax * 2 + 64))
+config "$RUN/rec.yaml" "$RUN/rec.sock" "$RUN/rec-disk" $recslots b4 "$recmax" feed
+log "recorder: disk init ($recslots slots of 4 MiB)"
+"$BIN/hallwatchctl" disk init "$RUN/rec-disk" --config "$RUN/rec.yaml" --slots $recslots --slot-size 4M > "$RUN/logs/rec-init.log" 2>&1
 fixture_rate=$(python3 - "$FIXTURE" <<'EOF'
 import struct, sys
 b = open(sys.argv[1], "rb").read(); o = 0; frags = 0; byts = 0; dur = 0
