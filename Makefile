@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test bench clean
+.PHONY: all deps build clips demo test bench bench-quick clean
 
 all: build
 
@@ -32,7 +32,12 @@ test: build clips
 clean:
 	rm -rf .build .run .media
 
-## bench: measured performance (release build); prints markdown tables
+## bench: measured performance next to ffmpeg/GStreamer (release build; < 20 min); prints one markdown table,
+## writes JSON to .bench/ (README § Benchmarks). bench-quick: the same sections, fewer and shorter (< 3 min).
 bench: deps clips
-	$(SWIFT) build -c release
-	bash Tests/Bench/capture-vs-ffmpeg.sh .build/release 60 .media/fullhd.mp4
+	$(SWIFT) build -c release --scratch-path .build
+	bash Tests/Bench/bench.sh .build/release
+
+bench-quick: deps clips
+	$(SWIFT) build -c release --scratch-path .build
+	bash Tests/Bench/bench.sh --quick .build/release

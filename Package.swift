@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "hallwatch-recorder", targets: ["hallwatch-recorder"]),
         .executable(name: "hallwatch-simcam", targets: ["hallwatch-simcam"]),
         .executable(name: "hallwatchctl", targets: ["hallwatchctl"]),
+        .executable(name: "hallwatch-loadgen", targets: ["hallwatch-loadgen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -102,6 +103,13 @@ let package = Package(
             name: "hallwatchctl",
             dependencies: [
                 "HallwatchServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder.
+        .executableTarget(
+            name: "hallwatch-loadgen",
+            dependencies: [
+                "HallwatchCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Makes the benchmark's camera streams once: the real 1080p clip (bigbuckbunny, from `make clips`) encoded
+# with x264 at fixed bitrates the way an IP camera sends it — 1920x1080, 25 fps, one keyframe per second,
+# no B-frames, constant bitrate (nal-hrd=cbr pads with filler so the rate holds on easy scenes).
+#
+# Usage: Tests/Bench/make-inputs.sh MEDIA_DIR [MBITS...]     (default MBITS: 2 4 8)
+# Writes MEDIA_DIR/bench-<M>M.mp4 for each; a file already present is left alone (cached); each is written
+# under a temporary name and moved into place, so an interrupted run never leaves half a clip.
+set -euo pipefail
+dir=${1:?usage: make-inputs.sh MEDIA_DIR [MBITS...]}; shift
+rates=("$@"); [ ${#rates[@]} -gt 0 ] || rates=(2 4 8)
+src="$dir/h264-aac.mp4"
+[ -s "$src" ] || { echo "make-inputs: $src missing (run make clips)" >&2; exit 1; }
+trap 'rm -f "$dir"/.tmp-$$-*' EXIT
+for m in "${rates[@]}"; do
+  out="$dir/bench-${m}M.mp4"
+  [ -s "$out" ] && continue
+  # Loop the 5.28 s clip three times so a camera's loop is ~16 s (fewer loop boundaries in a window).
+  ffmpeg -nostdin -hide_banner -loglevel error -y -stream_loop 2 -i "$src" \
+    -map 0:v:0 -an -vf "scale=1920:1080:flags=bicubic,fps=25" -c:v libx264 -preset veryfast \
+    -profile:v high -pix_fmt yuv420p -bf 0 -g 25 -keyint_min 25 -sc_threshold 0 \
+    -b:v "${m}M" -minrate "${m}M" -maxrate "${m}M" -bufsize "${m}M" -x264-params nal-hrd=cbr:log-level=error \
+    -movflags +faststart -f mp4 "$dir/.tmp-$$-bench-${m}M.mp4"
+  mv -f "$dir/.tmp-$$-bench-${m}M.mp4" "$out"
+  echo "make-inputs: $out ($(ffprobe -v error -show_entries format=bit_rate,duration -of csv=p=0 "$out"))" >&2
+done
