@@ -7,8 +7,10 @@ import Logging
 ///
 /// The recorder may restart (it is its own process): while it is away, frames wait in a bounded backlog
 /// (``maxBacklogBytes``, oldest fragments dropped first and counted), and on reconnect the worker
-/// introduces itself again and resends the current run's init segment before the backlog, so the recorder
-/// can resume the run. Sends time out after ``sendTimeout`` so a wedged recorder cannot stall RTSP
+/// introduces itself again and resends the init segment of the first frame's run before the backlog, so
+/// the recorder can resume the run. Frames a dead recorder had not read yet were already handed to the
+/// kernel: the last ``resendWindowBytes`` of sent frames are kept and sent again after a reconnect, and the
+/// recorder skips what its disks already hold (so a `kill -9` of the recorder loses nothing in flight). Sends time out after ``sendTimeout`` so a wedged recorder cannot stall RTSP
 /// reading (which would make the camera drop us).
 public final class RecorderConnection: FragmentSink, @unchecked Sendable {
     let path: String
@@ -18,12 +20,19 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
     public let maxBacklogBytes: Int
     /// Longest a single send may block.
     public let sendTimeout: Duration
+    /// Bytes of sent frames kept for a resend after a reconnect: 2 MiB, many times the kernel's socket
+    /// buffer (`net.core.wmem_default`, 208 KiB), which bounds what a dead recorder can have left unread.
+    public let resendWindowBytes = 2 << 20
 
     // Touched only on the capture thread (deliver is called there, in order).
     private var socket: FileHandleFD?
     private var backlog: [DataPlaneFrame] = []
     private var backlogBytes = 0
-    private var currentInit: DataPlaneFrame?
+    /// The newest init segments (two runs), to resume whichever run the backlog starts with.
+    private var recentInits: [DataPlaneFrame] = []
+    /// Frames sent on the current connection, newest last, at most ``resendWindowBytes`` (but the newest).
+    private var sent: [DataPlaneFrame] = []
+    private var sentBytes = 0
     private var nextAttemptNanos: UInt64 = 0
     /// Delay before the next connect attempt: 0.5 s while the recorder is away (a restart must be picked up at
     /// once), doubled after each connection closed within 1 s (the recorder refusing us, e.g. as a duplicate
@@ -40,7 +49,10 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
     }
 
     public func deliver(_ frame: DataPlaneFrame) {
-        if frame.meta.kind == .initSegment { currentInit = frame }
+        if frame.meta.kind == .initSegment {
+            recentInits.append(frame)
+            if recentInits.count > 2 { recentInits.removeFirst() }
+        }
         enqueue(frame)
         drain()
     }
@@ -68,9 +80,16 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
                 try s.send(frame)
                 backlog.removeFirst()
                 backlogBytes -= frame.payload.count
+                sent.append(frame)
+                sentBytes += frame.payload.count
+                while sent.count > 1 && sentBytes - sent[0].payload.count >= resendWindowBytes { sentBytes -= sent.removeFirst().payload.count }
             } catch {
                 logger.warning("recorder connection lost; buffering", metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
                 socket = nil
+                // What the recorder may not have read goes out again first; it skips what it stored.
+                backlog.insert(contentsOf: sent, at: 0)
+                backlogBytes += sentBytes
+                sent.removeAll(); sentBytes = 0
                 let lived = clocks.monotonicNanos() - connectedAtNanos
                 // Closed within a second of connecting: the recorder refused us (it closes a duplicate worker's
                 // connection right after the hello). Anything longer was a working connection, e.g. to a
@@ -88,8 +107,15 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
             var tv = timeval(tv_sec: Int(sendTimeout.components.seconds), tv_usec: 0)
             setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             try s.send(.hello(camera))
-            // The recorder needs the run's init segment before any fragment of it.
-            if let initFrame = currentInit, backlog.first?.meta.kind != .initSegment { try s.send(initFrame) }
+            // The recorder needs the run's init segment before any fragment of it. Fragments of a run whose
+            // init segment is gone (two run changes while away) cannot be stored: dropped and counted.
+            while let first = backlog.first, first.meta.kind == .fragment, !recentInits.contains(where: { $0.meta.run == first.meta.run }) {
+                backlogBytes -= backlog.removeFirst().payload.count
+                droppedFragments += 1
+            }
+            if let first = backlog.first, first.meta.kind == .fragment, let initFrame = recentInits.last(where: { $0.meta.run == first.meta.run }) {
+                try s.send(initFrame)
+            }
             socket = s
             logger.info("connected to the recorder", metadata: ["camera.id": "\(camera)", "backlog.frames": "\(backlog.count)"])
             return true

@@ -1,6 +1,7 @@
 import HallwatchCore
 import HallwatchStorage
 import Logging
+import Synchronization
 
 /// One camera's path from its data-plane connection to a disk, on the connection's thread.
 ///
@@ -10,6 +11,10 @@ import Logging
 /// records and the failed frame are written again to the next disk, behind the init segment of their
 /// run (F3), so a disk failure loses no video that reached the recorder. When the camera moves off a
 /// disk that is still healthy (its pinned disk came back), the old disk's open slot is closed (F4).
+///
+/// A reconnecting capture worker sends its last frames again (those a dead recorder may not have read);
+/// fragments of a run that end at or before what the disks already hold for it (``StoredEnds``) are
+/// skipped, so nothing is stored twice.
 final class RecorderLane {
     let camera: CameraID
     let pool: DiskPool
@@ -25,8 +30,12 @@ final class RecorderLane {
     /// Frames written to the current disk that it has not indexed yet, with their commit batch.
     private var unindexed: [(frame: DataPlaneFrame, batch: UInt64)] = []
 
-    init(camera: CameraID, pool: DiskPool, presence: Presence, logger: Logger) {
-        self.camera = camera; self.pool = pool; self.presence = presence; self.logger = logger
+    let stored: StoredEnds
+    /// Frames skipped as already stored since the last one written.
+    private var skipped = 0
+
+    init(camera: CameraID, pool: DiskPool, stored: StoredEnds, presence: Presence, logger: Logger) {
+        self.camera = camera; self.pool = pool; self.stored = stored; self.presence = presence; self.logger = logger
     }
 
     /// Writes one init segment or fragment, moving to another disk as often as disks fail under it.
@@ -34,6 +43,14 @@ final class RecorderLane {
     ///   worker keeps its backlog and reconnects); any non-disk ``StorageError`` (`storage.protocol`,
     ///   `storage.tooLarge`, …) from ``DiskWriter/append(camera:meta:payload:)``.
     func deliver(_ frame: DataPlaneFrame) throws(StorageError) {
+        if frame.meta.kind == .fragment, let end = stored.end(of: camera), end.run == frame.meta.run, frame.meta.start90k.ticks < end.end90k {
+            skipped += 1
+            return
+        }
+        if skipped > 0 {
+            logger.info("skipped frames the disks already hold (sent again after a reconnect)", metadata: ["camera.id": "\(camera)", "frames": "\(skipped)"])
+            skipped = 0
+        }
         if frame.meta.kind == .initSegment {
             inits.removeAll { $0.meta.run == frame.meta.run }
             inits.append(frame)
@@ -84,7 +101,7 @@ final class RecorderLane {
 
     private func append(_ frame: DataPlaneFrame, _ route: DiskPool.Route) throws(StorageError) {
         let outcome = try route.writer.append(camera: camera, meta: frame.meta, payload: frame.payload)
-        if frame.meta.kind == .initSegment { initRunOnDisk = frame.meta.run }
+        if frame.meta.kind == .initSegment { initRunOnDisk = frame.meta.run } else { stored.set(camera, run: frame.meta.run, end90k: frame.meta.end90k.ticks) }
         let through = route.writer.indexedThroughBatch()
         if let k = unindexed.firstIndex(where: { $0.batch > through }) { unindexed.removeFirst(k) } else { unindexed.removeAll() }
         unindexed.append((frame, outcome.batch))
@@ -92,4 +109,23 @@ final class RecorderLane {
             presence.publishError(ErrorEvent(code: "storage.overrun", message: "disk \(route.disk) has no free slot: reused slot \(reuse.slot) of \(reuse.previousCamera?.rawValue ?? "unknown") (is the pruner running?)", camera: camera))
         }
     }
+}
+
+/// Per camera, the run and media end (90 kHz ticks) of the newest fragment stored: from the disks' index
+/// the first time a camera is asked about (after a recorder restart, recovery has indexed everything
+/// appended before the crash), then from the appends of this process.
+final class StoredEnds: Sendable {
+    private let ends = Mutex<[CameraID: (run: UInt64, end90k: Int64)?]>([:])
+    private let load: @Sendable (CameraID) -> (run: UInt64, end90k: Int64)?
+
+    init(load: @escaping @Sendable (CameraID) -> (run: UInt64, end90k: Int64)?) { self.load = load }
+
+    func end(of camera: CameraID) -> (run: UInt64, end90k: Int64)? {
+        if let known = ends.withLock({ $0[camera] }) { return known }
+        let loaded = load(camera)
+        ends.withLock { if $0[camera] == nil { $0[camera] = .some(loaded) } }
+        return loaded
+    }
+
+    func set(_ camera: CameraID, run: UInt64, end90k: Int64) { ends.withLock { $0[camera] = .some((run, end90k)) } }
 }

@@ -25,6 +25,8 @@ public final class RecorderService: Service, @unchecked Sendable {
     let logger: Logger
     let known: Set<CameraID>
     let pool: DiskPool
+    /// What the disks hold per camera, to skip frames a reconnecting worker sends again.
+    let stored: StoredEnds
 
     struct Totals { var seconds = 0.0; var bytes: Int64 = 0; var last: UTCMicros?; var run: UInt64? }
     let totals = Mutex<[CameraID: Totals]>([:])
@@ -38,6 +40,10 @@ public final class RecorderService: Service, @unchecked Sendable {
         self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
         known = Set(config.cameras.map(\.id))
         pool = DiskPool(config: config, presence: presence, clocks: clocks, logger: logger)
+        let config = config
+        stored = StoredEnds { camera in
+            (try? RecordingQueries.library(config).lastFragment(camera: camera)).flatMap { $0.map { ($0.run, $0.end90k) } }
+        }
     }
 
     public func run() async throws {
@@ -118,7 +124,7 @@ public final class RecorderService: Service, @unchecked Sendable {
             camera = id
             defer { _ = cameraConnections.withLock { $0.remove(id) } }
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
-            let lane = RecorderLane(camera: id, pool: pool, presence: presence, logger: logger)
+            let lane = RecorderLane(camera: id, pool: pool, stored: stored, presence: presence, logger: logger)
             while let frame = try conn.receiveFrame() {
                 guard frame.meta.kind != .hello else { throw DataPlaneError(code: "dataplane.protocol", message: "a second hello") }
                 try lane.deliver(frame)

@@ -51,6 +51,16 @@ public struct RecordingLibrary: Sendable {
         return byRun.values.sorted { ($0.startUTC, $0.run) < ($1.startUTC, $1.run) }
     }
 
+    /// ``RecordingReader/lastFragment(camera:)`` over every disk: the newest by start time.
+    /// - Throws: ``StorageError/Code/index``.
+    public func lastFragment(camera: CameraID) throws(StorageError) -> (run: UInt64, end90k: Int64, startUTC: UTCMicros)? {
+        var best: (run: UInt64, end90k: Int64, startUTC: UTCMicros)?
+        for r in readers {
+            if let f = try r.reader.lastFragment(camera: camera), best == nil || f.startUTC > best!.startUTC { best = f }
+        }
+        return best
+    }
+
     /// The records of `camera` overlapping `[from, to)` from every disk, grouped by run in time order,
     /// as ``RecordingReader/segments(camera:from:to:startAtKeyframe:)`` returns them for one disk. A run
     /// found on several disks is merged in media-time order; a fragment written to two disks (the

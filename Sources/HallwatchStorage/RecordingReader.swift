@@ -64,6 +64,20 @@ public final class RecordingReader: Sendable {
         }
     }
 
+    /// The camera's newest indexed fragment: its run, its media end (90 kHz ticks since the run's start)
+    /// and its start on the box's clock; `nil` when nothing is indexed. The recorder uses it to skip
+    /// frames a reconnecting capture worker sends again.
+    /// - Throws: ``StorageError/Code/index``.
+    public func lastFragment(camera: CameraID) throws(StorageError) -> (run: UInt64, end90k: Int64, startUTC: UTCMicros)? {
+        try withSQLite("finding the newest fragment of \(camera)") {
+            try db.read { db in
+                try Row.fetchOne(db, sql: """
+                    SELECT run, end90k, startUTCMicros FROM chunk WHERE camera = ? ORDER BY startUTCMicros DESC, id DESC LIMIT 1
+                    """, arguments: [camera.rawValue]).map { (UInt64(bitPattern: $0["run"]), $0["end90k"], UTCMicros($0["startUTCMicros"])) }
+            }
+        }
+    }
+
     /// The records of `camera` whose time overlaps `[from, to)`, grouped by run in time order, each
     /// run with its init segment so that init + fragments concatenate into one playable fMP4
     /// (ISO/IEC 14496-12 §8.8). Runs that continue across slots come back as one run.
