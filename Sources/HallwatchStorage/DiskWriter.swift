@@ -327,6 +327,9 @@ public final class DiskWriter: Sendable {
                 try db.write { db -> Int? in
                     // Evidence holds pin a slot (DESIGN.md § Storage); read inside the transaction.
                     if try Int.fetchOne(db, sql: "SELECT hold FROM slot WHERE slot = ?", arguments: [n]) ?? 0 != 0 { return nil }
+                    // The hold table itself too: video recorded into a held range after the pruner's
+                    // last re-pin is not yet flagged (<doc:WriteProtocol> § Evidence holds).
+                    if try RetentionSchema.isCoveredByActiveHold(db, slot: n, generation: s.slots[n].generation, now: clocks.utcNow()) { return nil }
                     try db.execute(sql: "DELETE FROM chunk WHERE slot = ?", arguments: [n])
                     let count = db.changesCount
                     try db.execute(sql: """
