@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "hallwatch-capture", targets: ["hallwatch-capture"]),
         .executable(name: "hallwatch-recorder", targets: ["hallwatch-recorder"]),
+        .executable(name: "hallwatch-pruner", targets: ["hallwatch-pruner"]),
         .executable(name: "hallwatch-simcam", targets: ["hallwatch-simcam"]),
         .executable(name: "hallwatchctl", targets: ["hallwatchctl"]),
     ],
@@ -93,6 +94,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
+            name: "hallwatch-pruner",
+            dependencies: [
+                "HallwatchServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
             name: "hallwatch-simcam",
             dependencies: [
                 "HallwatchSimCam",
@@ -103,7 +110,9 @@ let package = Package(
             dependencies: [
                 "HallwatchServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            // main.swift holds `@main` and the target has more files (Hold.swift): parse them all as a library.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // MARK: tests
         .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),

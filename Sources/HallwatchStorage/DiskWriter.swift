@@ -306,6 +306,17 @@ public final class DiskWriter: Sendable {
                          initRun: nil, initOffset: nil, openRow: .opened(header)), reuse)
     }
 
+    /// Picks up the slots the pruner freed in the index since the writer last looked (step T1 does this
+    /// by itself only when no slot is free), so ``stats()`` counts them. Returns the free slots now.
+    /// - Throws: ``StorageError/Code/index``.
+    @discardableResult
+    public func pickUpFreedSlots() throws(StorageError) -> Int {
+        try shared.withLock { (s) throws(StorageError) -> Int in
+            try refreshFreeSlots(&s)
+            return s.slots.indices.filter { s.slots[$0].phase == .free && !s.slots[$0].unusable }.count
+        }
+    }
+
     /// Picks up slots another process (the pruner) freed in the index. Caller holds `shared`.
     private func refreshFreeSlots(_ s: inout Shared) throws(StorageError) {
         let free = try withSQLite("reading free slots") {
