@@ -13,7 +13,7 @@ public struct RetentionConfig: Codable, Sendable, Equatable {
     /// range 0s–3650d, at most ``maxAge``.
     public var minAge: Duration = .seconds(3600)
     /// Per-camera byte quota (recorded bytes over all disks); `nil` (the default) means none. The
-    /// oldest closed slots go first, so a camera stays within one slot's size of it. Range ≥ 1 MiB.
+    /// oldest closed slots go first, so a camera stays within one slot's size of it. Range ≥ 65 536.
     public var maxBytes: Int64?
     /// Free-slot reserve per disk as recording time: enough free slots for this long of all the disk's
     /// cameras at their measured rates, so the recorder's ring reuse never fires in normal operation.
@@ -81,7 +81,7 @@ extension ConfigSchema {
     static let retentionLimits: [String: ConfigSchema] = [
         "maxAge": .scalar(.duration(min: .seconds(60), max: .seconds(3650 * 86_400))),
         "minAge": .scalar(.duration(min: .zero, max: .seconds(3650 * 86_400))),
-        "maxBytes": .scalar(.integer(1 << 20 ... Int64.max, multipleOf: 1)),
+        "maxBytes": .scalar(.integer(64 << 10 ... Int64.max, multipleOf: 1)),
     ]
     /// `retention:`.
     static let retention: ConfigSchema = .mapping(retentionLimits.merging([

@@ -382,6 +382,17 @@ public final class RetentionIndex: Sendable {
     /// - Throws: ``StorageError/Code/index`` (SQLite), ``StorageError/Code/io`` (the audit log).
     public func delete(_ p: PlannedDeletion, now: UTCMicros, publish: (DeletionRecord) -> Void = { _ in },
                        afterStep: DeleteStepHook? = nil) throws(StorageError) -> DeleteOutcome {
+        try delete(p, now: now, publish: publish, afterStep: afterStep, stopAfter: nil)
+    }
+
+    /// Test hook: the steps of ``delete(_:now:publish:afterStep:)`` up to and including `stop` only,
+    /// as a process killed right after that step leaves them.
+    func stepForTesting(_ p: PlannedDeletion, through stop: DeleteStep, now: UTCMicros) throws(StorageError) {
+        _ = try delete(p, now: now, publish: { _ in }, afterStep: nil, stopAfter: stop)
+    }
+
+    func delete(_ p: PlannedDeletion, now: UTCMicros, publish: (DeletionRecord) -> Void, afterStep: DeleteStepHook?,
+                stopAfter: DeleteStep?) throws(StorageError) -> DeleteOutcome {
         // D1. Mark, after checking in the same transaction that the slot is still what the plan saw:
         // closed (never the open slot), same generation and camera, and not held.
         let refusal: String? = try withSQLite("marking slot \(p.slot)") {
@@ -396,7 +407,8 @@ public final class RetentionIndex: Sendable {
         }
         if let refusal { return .skipped(refusal) }
         afterStep?(.d1, p.slot)
-        return try complete(slot: p.slot, now: now, publish: publish, afterStep: afterStep) ?? .skipped("the pending deletion vanished")
+        if stopAfter == .d1 { return .skipped("stopped after D1") }
+        return try complete(slot: p.slot, now: now, publish: publish, afterStep: afterStep, stopAfter: stopAfter) ?? .skipped("the pending deletion vanished")
     }
 
     /// Why slot `n` must not be freed now, or `nil` when it may be.
@@ -418,6 +430,11 @@ public final class RetentionIndex: Sendable {
     /// deletion of that slot is pending.
     public func complete(slot n: Int, now: UTCMicros, publish: (DeletionRecord) -> Void = { _ in },
                          afterStep: DeleteStepHook? = nil) throws(StorageError) -> DeleteOutcome? {
+        try complete(slot: n, now: now, publish: publish, afterStep: afterStep, stopAfter: nil)
+    }
+
+    func complete(slot n: Int, now: UTCMicros, publish: (DeletionRecord) -> Void, afterStep: DeleteStepHook?,
+                  stopAfter: DeleteStep?) throws(StorageError) -> DeleteOutcome? {
         let name = self.name
         guard let pending = try withSQLite("reading pendingDelete", { try db.read { try Row.fetchOne($0, sql: "SELECT * FROM pendingDelete WHERE slot = ?", arguments: [n]) } }) else {
             return nil
@@ -460,6 +477,7 @@ public final class RetentionIndex: Sendable {
             }
             step = "freed"
             afterStep?(.d2, n)
+            if stopAfter == .d2 { return .skipped("stopped after D2") }
         }
         guard let id = deletionID,
               let record = try withSQLite("reading deletion", { try db.read { db in
@@ -473,6 +491,7 @@ public final class RetentionIndex: Sendable {
             try AuditLog(path: disk.path + "/" + Self.auditLogName).appendOnce(record)
             try withSQLite("advancing pendingDelete") { try db.write { try $0.execute(sql: "UPDATE pendingDelete SET step = 'logged' WHERE slot = ?", arguments: [n]) } }
             afterStep?(.d3, n)
+            if stopAfter == .d3 { return .skipped("stopped after D3") }
         }
         // D4. Announce (at least once: a crash before the row is gone announces again), then forget.
         publish(record)
