@@ -24,14 +24,8 @@ public enum EvidenceHolds {
                            logger: Logger) throws(StorageError) -> Placed {
         guard hold.from < hold.to else { throw StorageError(.invalidArgument, "the hold's --from must be before its --to") }
         if let until = hold.until, until <= now { throw StorageError(.invalidArgument, "--until \(until.iso8601) is already past") }
-        var indexes: [RetentionIndex] = []
+        let indexes = try open(disks, box: box, logger: logger)
         defer { for i in indexes { i.close() } }
-        for d in disks {
-            do throws(StorageError) { indexes.append(try RetentionIndex(d, box: box, logger: logger)) } catch {
-                if error.code == .noIndex { continue }
-                throw error
-            }
-        }
         guard !indexes.isEmpty else { throw StorageError(.invalidArgument, "no recording disk has an index yet; nothing to hold") }
         for i in indexes { _ = try i.addHold(hold, maxHoldPercent: maxHoldPercent, now: now, commit: false) }
         var placed = Placed(hold: hold, disks: [])
@@ -41,33 +35,41 @@ public enum EvidenceHolds {
 
     /// Releases hold `id` on every disk. Returns whether any disk knew it.
     public static func release(_ id: String, disks: [NamedDisk], box: String?, now: UTCMicros, logger: Logger) throws(StorageError) -> Bool {
+        let indexes = try open(disks, box: box, logger: logger)
+        defer { for i in indexes { i.close() } }
         var known = false
-        for d in disks {
-            let index: RetentionIndex
-            do throws(StorageError) { index = try RetentionIndex(d, box: box, logger: logger) } catch {
-                if error.code == .noIndex { continue }
-                throw error
-            }
-            defer { index.close() }
-            if try index.releaseHold(id, now: now) { known = true }
-        }
+        for index in indexes where try index.releaseHold(id, now: now) { known = true }
         return known
     }
 
     /// Every hold on the disks (merged by id; a release on any disk wins), oldest first.
     public static func list(disks: [NamedDisk], box: String?, logger: Logger) throws(StorageError) -> [EvidenceHold] {
+        let indexes = try open(disks, box: box, logger: logger)
+        defer { for i in indexes { i.close() } }
+        var all: [EvidenceHold] = []
+        for index in indexes { all += try index.holds() + index.mirroredHolds() }
+        return merge(all)
+    }
+
+    /// One hold per id, a release on any copy winning, oldest first.
+    public static func merge(_ holds: [EvidenceHold]) -> [EvidenceHold] {
         var merged: [String: EvidenceHold] = [:]
-        for d in disks {
-            let index: RetentionIndex
-            do throws(StorageError) { index = try RetentionIndex(d, box: box, logger: logger) } catch {
-                if error.code == .noIndex { continue }
-                throw error
-            }
-            defer { index.close() }
-            for h in try index.holds() + index.mirroredHolds() {
-                if var old = merged[h.id] { old.releasedAt = old.releasedAt ?? h.releasedAt; merged[h.id] = old } else { merged[h.id] = h }
-            }
+        for h in holds {
+            if var old = merged[h.id] { old.releasedAt = old.releasedAt ?? h.releasedAt; merged[h.id] = old } else { merged[h.id] = h }
         }
         return merged.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    /// The indexes of `disks`, skipping disks the recorder has not indexed yet.
+    static func open(_ disks: [NamedDisk], box: String?, logger: Logger) throws(StorageError) -> [RetentionIndex] {
+        var out: [RetentionIndex] = []
+        for d in disks {
+            do throws(StorageError) { out.append(try RetentionIndex(d, box: box, logger: logger)) } catch {
+                if error.code == .noIndex { continue }
+                for i in out { i.close() }
+                throw error
+            }
+        }
+        return out
     }
 }

@@ -80,14 +80,7 @@ public enum Pruner {
             } catch { alarm(error.code.rawValue, "\(index.name): resuming deletions: \(error)") }
         }
         // 3. Holds: the union of every index and mirror; a release anywhere wins.
-        var merged: [String: EvidenceHold] = [:]
-        for index in usable {
-            let own = (try? index.holds()) ?? []
-            for h in own + index.mirroredHolds() {
-                if var old = merged[h.id] { old.releasedAt = old.releasedAt ?? h.releasedAt; merged[h.id] = old } else { merged[h.id] = h }
-            }
-        }
-        report.holds = merged.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        report.holds = EvidenceHolds.merge(usable.flatMap { ((try? $0.holds()) ?? []) + $0.mirroredHolds() })
         if !dryRun {
             for index in usable {
                 do throws(StorageError) { _ = try index.syncHolds(report.holds, now: now) } catch {
