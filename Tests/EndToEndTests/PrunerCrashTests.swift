@@ -13,7 +13,7 @@ struct PrunerCrashTests {
     static let box = "e2e-prune"
 
     /// A disk with four slots of one camera's video, all older than a day (three closed, one open).
-    static func makeDisk(_ root: String) throws -> (disk: String, config: String) {
+    static func makeDisk(_ root: String, period: String = "60s") throws -> (disk: String, config: String) {
         let path = root + "/disk0"
         _ = try RecordingDisk.initialize(at: path, box: box, slotCount: 12, slotSizeBytes: 64 << 10)
         var options = DiskWriter.Options()
@@ -46,6 +46,7 @@ struct PrunerCrashTests {
               minAge: 1h
               reserve: 0s
               reserveSlots: 0
+              period: \(period)
             cameras:
               - id: cam-k
                 source: rtsp://127.0.0.1:8554/cam-k
