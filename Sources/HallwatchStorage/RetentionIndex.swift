@@ -29,7 +29,7 @@ enum RetentionSchema {
                 bytes INTEGER NOT NULL,
                 rule TEXT NOT NULL,
                 detail TEXT NOT NULL,
-                step TEXT NOT NULL CHECK (step IN ('marked', 'freed', 'logged')),
+                step TEXT NOT NULL CHECK (step IN ('marked', 'freed')),
                 deletionID INTEGER
             );
             CREATE TABLE deletion (
@@ -487,9 +487,9 @@ public final class RetentionIndex: Sendable {
             return .skipped("pendingDelete of slot \(n) names no deletion row")
         }
         if step == "freed" {
-            // D3. Append the audit line (unless a crash after the append left it there), fdatasync.
+            // D3. Append the audit line, fdatasync. Idempotent without a commit of its own: a crash
+            // after the append leaves the line last in the file, and the retry finds it there.
             try AuditLog(path: disk.path + "/" + Self.auditLogName).appendOnce(record)
-            try withSQLite("advancing pendingDelete") { try db.write { try $0.execute(sql: "UPDATE pendingDelete SET step = 'logged' WHERE slot = ?", arguments: [n]) } }
             afterStep?(.d3, n)
             if stopAfter == .d3 { return .skipped("stopped after D3") }
         }
