@@ -59,6 +59,7 @@ public struct EvidenceHoldList: Codable, Sendable, Equatable {
     public var holds: [EvidenceHold]
     /// When the list was published.
     public var at: UTCMicros
+    /// A list published at `at`.
     public init(holds: [EvidenceHold], at: UTCMicros) { self.holds = holds; self.at = at }
 }
 
@@ -69,13 +70,15 @@ public struct DeletionRecord: Codable, Sendable, Equatable {
     public var id: Int64
     /// Disk name (`disk0`).
     public var disk: String
-    /// Slot freed, and the generation whose records were dropped from the index.
+    /// Slot freed.
     public var slot: Int
+    /// The generation whose records were dropped from the index.
     public var generation: UInt64
     /// Whose video it was.
     public var camera: CameraID
-    /// Range of the deleted video, box UTC µs (`from` == `to` for a slot with no video).
+    /// Start of the deleted video, box UTC µs (`from` == `to` for a slot with no video).
     public var from: UTCMicros
+    /// End of the deleted video, box UTC µs.
     public var to: UTCMicros
     /// Bytes recorded in the slot (headers, init copies and fragments).
     public var bytes: Int64
@@ -85,6 +88,7 @@ public struct DeletionRecord: Codable, Sendable, Equatable {
     public var detail: String
     /// When the slot was freed.
     public var deletedAt: UTCMicros
+    /// A record from its fields (see each property).
     public init(id: Int64, disk: String, slot: Int, generation: UInt64, camera: CameraID, from: UTCMicros, to: UTCMicros,
                 bytes: Int64, rule: String, detail: String, deletedAt: UTCMicros) {
         self.id = id; self.disk = disk; self.slot = slot; self.generation = generation; self.camera = camera
@@ -103,6 +107,7 @@ public struct LowFreeSlotsEvent: Codable, Sendable, Equatable {
     public var reserveSlots: Int
     /// When it was published.
     public var at: UTCMicros
+    /// An event from its fields.
     public init(disk: String, freeSlots: Int, reserveSlots: Int, at: UTCMicros) {
         self.disk = disk; self.freeSlots = freeSlots; self.reserveSlots = reserveSlots; self.at = at
     }
@@ -112,6 +117,7 @@ public struct LowFreeSlotsEvent: Codable, Sendable, Equatable {
 public struct PrunerState: Codable, Sendable, Equatable {
     /// One camera's retained video.
     public struct Camera: Codable, Sendable, Equatable {
+        /// The camera.
         public var camera: CameraID
         /// Start of the oldest indexed video on any disk.
         public var oldestRecording: UTCMicros?
@@ -121,36 +127,47 @@ public struct PrunerState: Codable, Sendable, Equatable {
         public var bytes: Int64
         /// Slots pinned by evidence holds.
         public var heldSlots: Int
+        /// A camera's entry from its fields.
         public init(camera: CameraID, oldestRecording: UTCMicros?, daysRetained: Double, bytes: Int64, heldSlots: Int) {
             self.camera = camera; self.oldestRecording = oldestRecording; self.daysRetained = daysRetained; self.bytes = bytes; self.heldSlots = heldSlots
         }
     }
     /// One disk's slots after the pass.
     public struct Disk: Codable, Sendable, Equatable {
+        /// Disk name.
         public var disk: String
+        /// Slots on the disk.
         public var slotCount: Int
+        /// Free slots after the pass.
         public var freeSlots: Int
         /// The reserve the pass aimed for (slots).
         public var reserveSlots: Int
+        /// Slots pinned by evidence holds.
         public var heldSlots: Int
+        /// A disk's entry from its fields.
         public init(disk: String, slotCount: Int, freeSlots: Int, reserveSlots: Int, heldSlots: Int) {
             self.disk = disk; self.slotCount = slotCount; self.freeSlots = freeSlots; self.reserveSlots = reserveSlots; self.heldSlots = heldSlots
         }
     }
-    /// When the last pass ran, and how long it took (ms).
+    /// When the last pass ran (box UTC).
     public var lastRunAt: UTCMicros
+    /// Duration of the last pass, ms.
     public var lastRunMillis: Double
     /// Whether it was a dry run (nothing deleted).
     public var dryRun: Bool
-    /// Bytes and slots freed by the last pass.
+    /// Bytes freed by the last pass.
     public var bytesFreed: Int64
+    /// Slots freed by the last pass.
     public var slotsFreed: Int
     /// Bytes freed since the pruner started.
     public var bytesFreedTotal: Int64
+    /// Per camera with video on any disk, sorted by id.
     public var cameras: [Camera]
+    /// Per disk, in configuration order.
     public var disks: [Disk]
     /// Problems of the last pass (reserve unreachable, unreadable disk), as typed errors.
     public var alarms: [ErrorEvent]
+    /// A state from its fields.
     public init(lastRunAt: UTCMicros, lastRunMillis: Double, dryRun: Bool, bytesFreed: Int64, slotsFreed: Int, bytesFreedTotal: Int64,
                 cameras: [Camera], disks: [Disk], alarms: [ErrorEvent]) {
         self.lastRunAt = lastRunAt; self.lastRunMillis = lastRunMillis; self.dryRun = dryRun; self.bytesFreed = bytesFreed

@@ -11,6 +11,7 @@ public enum EvidenceHolds {
 
     /// What placing a hold did, per disk.
     public struct Placed: Sendable {
+        /// The hold placed.
         public var hold: EvidenceHold
         /// Disk name and its impact.
         public var disks: [(name: String, impact: RetentionIndex.HoldImpact)]

@@ -88,6 +88,7 @@ public struct NamedDisk: Sendable, Equatable {
     public var name: String
     /// The disk's directory.
     public var path: String
+    /// A disk from its name and directory.
     public init(name: String, path: String) { self.name = name; self.path = path }
 }
 
@@ -95,8 +96,11 @@ public struct NamedDisk: Sendable, Equatable {
 public struct SlotUse: Sendable, Equatable {
     /// Disk name.
     public var disk: String
+    /// Slot number.
     public var slot: Int
+    /// The slot row's generation (the deletion checks it is unchanged).
     public var generation: UInt64
+    /// Whose video it holds.
     public var camera: CameraID
     /// The camera is writing it: never deleted.
     public var isOpen: Bool
@@ -104,11 +108,13 @@ public struct SlotUse: Sendable, Equatable {
     public var held: Bool
     /// Disk-wide take order (smaller = taken earlier).
     public var takeSequence: UInt64
-    /// Range of its indexed video, UTC µs; `nil` when it has none.
+    /// Start of its indexed video, UTC µs; `nil` when it has none.
     public var from: UTCMicros?
+    /// End of its indexed video, UTC µs; `nil` when it has none.
     public var to: UTCMicros?
     /// Bytes written to it (headers, init copies, fragments).
     public var bytes: Int64
+    /// A slot's use from its fields.
     public init(disk: String, slot: Int, generation: UInt64, camera: CameraID, isOpen: Bool, held: Bool, takeSequence: UInt64,
                 from: UTCMicros?, to: UTCMicros?, bytes: Int64) {
         self.disk = disk; self.slot = slot; self.generation = generation; self.camera = camera; self.isOpen = isOpen; self.held = held
@@ -118,13 +124,17 @@ public struct SlotUse: Sendable, Equatable {
 
 /// A disk's slots as the pruner sees them at the start of a pass.
 public struct DiskUse: Sendable, Equatable {
+    /// Disk name.
     public var name: String
+    /// Slots on the disk (`meta`).
     public var slotCount: Int
+    /// Size of each slot file, bytes.
     public var slotSizeBytes: Int64
     /// Slots whose row is free (or missing).
     public var freeSlots: Int
     /// Used slots (open and closed).
     public var slots: [SlotUse]
+    /// A disk's use from its fields.
     public init(name: String, slotCount: Int, slotSizeBytes: Int64, freeSlots: Int, slots: [SlotUse]) {
         self.name = name; self.slotCount = slotCount; self.slotSizeBytes = slotSizeBytes; self.freeSlots = freeSlots; self.slots = slots
     }
@@ -144,18 +154,25 @@ public enum DeleteStep: String, Sendable, CaseIterable, Codable {
 
 /// A slot the planner decided to delete, and why.
 public struct PlannedDeletion: Sendable, Equatable, Codable {
+    /// Disk name.
     public var disk: String
+    /// Slot number.
     public var slot: Int
+    /// The generation planned for deletion (a slot reused since is left alone).
     public var generation: UInt64
+    /// Whose video it is.
     public var camera: CameraID
-    /// Range of its video, UTC µs (equal when it has none).
+    /// Start of its video, UTC µs (equal to ``to`` when it has none).
     public var from: UTCMicros
+    /// End of its video, UTC µs.
     public var to: UTCMicros
+    /// Bytes written to the slot.
     public var bytes: Int64
     /// `maxAge`, `maxBytes`, `reserve` or `empty`.
     public var rule: String
     /// The rule's numbers in words.
     public var detail: String
+    /// A planned deletion from its fields.
     public init(disk: String, slot: Int, generation: UInt64, camera: CameraID, from: UTCMicros, to: UTCMicros, bytes: Int64, rule: String, detail: String) {
         self.disk = disk; self.slot = slot; self.generation = generation; self.camera = camera; self.from = from; self.to = to
         self.bytes = bytes; self.rule = rule; self.detail = detail
@@ -237,6 +254,7 @@ public final class RetentionIndex: Sendable {
         public var pinnedSlots: Int
         /// Slots the hold itself pins (its chunks and, while recording, the camera's open slot).
         public var slotsOfHold: Int
+        /// Slots on the disk.
         public var slotCount: Int
         /// ``pinnedSlots`` as a percentage of ``slotCount``.
         public var percent: Double { slotCount == 0 ? 0 : Double(pinnedSlots) * 100 / Double(slotCount) }
