@@ -47,7 +47,7 @@ public final class PrunerService: Service, Sendable {
 
     /// The recording disks of `config`, by name.
     public static func disks(of config: HallwatchConfig) -> [NamedDisk] {
-        [NamedDisk(name: "disk0", path: config.recorder.directory)]
+        config.recorder.disks.map { NamedDisk(name: $0.name, path: $0.path) }
     }
 
     /// The configuration for the next pass: re-read, or the last good one with an alarm.

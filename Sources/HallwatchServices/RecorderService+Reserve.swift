@@ -22,12 +22,14 @@ struct ReserveWatch: Sendable {
 }
 
 extension RecorderService {
-    /// After each commit: update the rate; if the writer's free slots are under the reserve, pick up
-    /// what the pruner freed, and if still under, publish the event (throttled).
-    func reportLowFreeSlots(_ writer: DiskWriter, _ report: CommitReport) {
+    /// After each commit on `disk`: update its rate; if the writer's free slots are under the reserve,
+    /// pick up what the pruner freed, and if still under, publish the event (throttled).
+    func reportLowFreeSlots(disk: String, _ writer: DiskWriter, _ report: CommitReport) {
         let now = clocks.monotonicNanos()
         let retention = config.retention
-        let (reserve, due) = reserveWatch.withLock { w -> (Int, Bool) in
+        let (reserve, due) = reserveWatch.withLock { watches -> (Int, Bool) in
+            var w = watches[disk] ?? ReserveWatch()
+            defer { watches[disk] = w }
             if let last = w.lastNanos, now > last {
                 let seconds = Double(now - last) / 1e9
                 let alpha = min(1, seconds / 30)
@@ -39,8 +41,7 @@ extension RecorderService {
         }
         guard due, writer.stats().freeSlots < reserve else { return }
         guard let free = try? writer.pickUpFreedSlots(), free < reserve else { return }
-        reserveWatch.withLock { $0.lastEventNanos = now }
-        let disk = PrunerService.disks(of: config).first?.name ?? "disk0"
+        reserveWatch.withLock { $0[disk, default: ReserveWatch()].lastEventNanos = now }
         logger.warning("free slots under the reserve; asking the pruner", metadata: ["disk": "\(disk)", "free": "\(free)", "reserve": "\(reserve)"])
         try? presence.bus.publish(LowFreeSlotsEvent(disk: disk, freeSlots: free, reserveSlots: reserve, at: clocks.utcNow()),
                                   topic: presence.topics.lowFreeSlots(disk), retain: false)

@@ -15,7 +15,7 @@ max_age=$(( per * 6 / 10 / 60 ))m
 cat > "$work/hw.yaml" <<YAML
 box: bench
 bus: {socket: $work/bus.sock}
-recorder: {directory: $work/disk0}
+recorder: {disks: [{name: disk0, path: $work/disk0}]}
 retention: {maxAge: $max_age, minAge: 0s, reserve: 0s, reserveSlots: 0}
 YAML
 ms() { sed -n 's/.* in \([0-9.]*\) ms$/\1/p' | tail -1; }

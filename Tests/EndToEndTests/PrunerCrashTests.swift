@@ -40,7 +40,9 @@ struct PrunerCrashTests {
             bus:
               socket: \(root)/bus.sock
             recorder:
-              directory: \(path)
+              disks:
+                - name: disk0
+                  path: \(path)
             retention:
               maxAge: 1d
               minAge: 1h

@@ -17,7 +17,9 @@ struct RetentionTests {
         var yaml = """
             box: test-box
             recorder:
-              directory: \(rig.dir.path)
+              disks:
+                - name: disk0
+                  path: \(rig.dir.path)
             retention:
             \(retention.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             cameras:
