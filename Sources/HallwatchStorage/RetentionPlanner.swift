@@ -100,6 +100,15 @@ public struct RetentionPlanner: Sendable {
             guard let f = s.from, f.micros < now.micros - p.maxAgeMicros else { continue }
             take(s, "maxAge", "video from \(f.iso8601) is older than maxAge \(DurationText.format(p.maxAge))")
         }
+        // An open slot is never deleted. One holding video past maxAge belongs to a camera that writes
+        // slowly or has moved to another disk (failover): it closes when the recorder next writes there.
+        for s in all where s.isOpen {
+            let p = policy(s.camera)
+            guard let f = s.from, f.micros < now.micros - p.maxAgeMicros else { continue }
+            plan.alarms.append(ErrorEvent(code: "retention.openSlotPastMaxAge",
+                message: "\(s.disk) slot \(s.slot) of \(s.camera) is still open and holds video from \(f.iso8601), older than maxAge \(DurationText.format(p.maxAge)); it is deleted once the recorder closes it",
+                camera: s.camera, at: now))
+        }
         // 3. maxBytes, per camera over all disks.
         var bytesOf: [CameraID: Int64] = [:]
         for s in all where !chosen.contains(key(s)) { bytesOf[s.camera, default: 0] += s.bytes }

@@ -244,6 +244,56 @@ struct RetentionTests {
         try w.close()
     }
 
+    @Test("two disks: a camera that moved keeps one window and one quota over both; a hold pins its range on both")
+    func twoDisks() throws {
+        let one = try Rig(slots: 30, slotSizeBytes: 64 << 10, name: "diskA"); defer { one.dir.cleanup() }
+        let two = try Rig(slots: 30, slotSizeBytes: 64 << 10, name: "diskB"); defer { two.dir.cleanup() }
+        let t0 = one.clocks.utcNow().micros
+        var c = Stream("cam-m", run: UInt64(t0), fragment90k: Self.twentyMinutes, payloadBytes: 3000, seed: 11)
+        // 40 h on the first disk, then (failover) 40 h on the second, the same run going on.
+        let w1 = try one.writer(Self.writerOptions())
+        try c.sendInit(w1); try c.send(3 * 40, to: w1); w1.closeCamera(c.camera); try w1.close()
+        let w2 = try two.writer(Self.writerOptions())
+        try c.sendInit(w2); try c.send(3 * 40, to: w2); try w2.syncAndCommit()
+        let clocks = TestClocks(t0 + 80 * Self.hour)
+        let now = clocks.utcNow()
+        let disks = [NamedDisk(name: "disk0", path: one.dir.path), NamedDisk(name: "disk1", path: two.dir.path)]
+        func config(_ retention: String) throws -> HallwatchConfig {
+            try ConfigLoader.parse("box: test-box\nrecorder:\n  disks:\n    - {name: disk0, path: \(one.dir.path)}\n    - {name: disk1, path: \(two.dir.path)}\n"
+                                   + "retention: {\(retention)}\ncameras:\n  - {id: cam-m, source: \"rtsp://127.0.0.1/m\"}\n")
+        }
+        // A hold over hours 30-50 spans both disks.
+        let hold = EvidenceHold(id: "h-0000000a", camera: c.camera, from: UTCMicros(t0 + 30 * Self.hour), to: UTCMicros(t0 + 50 * Self.hour),
+                                reason: "two disks", caseID: "c-2", until: nil, createdAt: now)
+        let placed = try EvidenceHolds.add(hold, disks: disks, box: "test-box", maxHoldPercent: 50, now: now, logger: testLogger)
+        #expect(placed.disks.map(\.name) == ["disk0", "disk1"] && placed.disks.allSatisfy { $0.impact.slotsOfHold >= 1 })
+        let r = Pruner.pass(disks: disks, config: try config("maxAge: 60h, minAge: 1h, reserve: 0s, reserveSlots: 0"), clocks: clocks, dryRun: false, logger: testLogger)
+        #expect(r.alarms.isEmpty && !r.deleted.isEmpty && r.deleted.allSatisfy { $0.disk == "disk0" && $0.rule == "maxAge" })
+        // disk0 keeps its window (from hour 20) and the held slots.
+        let left = try one.reader().runs(camera: c.camera).map(\.startUTC).min()
+        #expect(left.map { $0 >= UTCMicros(t0 + 20 * Self.hour) && $0 < UTCMicros(t0 + 27 * Self.hour) } == true)
+        // Both disks carry the hold, in their index and their holds.json.
+        for d in disks {
+            let i = try RetentionIndex(d, box: "test-box", logger: testLogger)
+            #expect(try i.holds().map(\.id) == [hold.id] && i.mirroredHolds().map(\.id) == [hold.id])
+            i.close()
+        }
+        // A quota over both disks: the oldest unheld slots go first, wherever they are.
+        let quota: Int64 = 400_000
+        let q = Pruner.pass(disks: disks, config: try config("maxAge: 30d, minAge: 0s, maxBytes: \(quota), reserve: 0s, reserveSlots: 0"),
+                            clocks: clocks, dryRun: false, logger: testLogger)
+        #expect(q.deleted.allSatisfy { $0.rule == "maxBytes" } && Set(q.deleted.map(\.disk)) == ["disk0", "disk1"])
+        let slots = q.disks.flatMap(\.slots)
+        let newestDeleted = try #require(q.deleted.map(\.to).max())
+        #expect(slots.filter { !$0.held && !$0.isOpen }.allSatisfy { $0.to.map { $0 >= newestDeleted } ?? true })
+        let total = slots.reduce(0) { $0 + $1.bytes }
+        let deletable = slots.filter { !$0.held && !$0.isOpen }
+        // Over the quota only by what is held or open, and within one slot of it otherwise.
+        #expect(total <= quota || deletable.isEmpty || total - deletable.map(\.bytes).min()! < quota, "total \(total)")
+        #expect(try one.reader().verify() == [] && two.reader().verify() == [])
+        try w2.close()
+    }
+
     @Test("a dry run deletes nothing and lists exactly what the real run then deletes")
     func dryRun() throws {
         let rig = try Rig(slots: 30, slotSizeBytes: 64 << 10); defer { rig.dir.cleanup() }
