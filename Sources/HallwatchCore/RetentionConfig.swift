@@ -72,6 +72,15 @@ public struct RetentionPolicy: Sendable, Equatable {
     public var minAgeMicros: Int64 { Self.micros(minAge) }
     /// A duration in whole µs.
     public static func micros(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000 }
+
+    /// A duration in the largest unit that divides it (`7d`, `36h`, `90m`, `45s`), as the config writes it.
+    public static func text(_ d: Duration) -> String {
+        let ms = micros(d) / 1000
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where ms != 0 && ms % size == 0 {
+            return "\(ms / size)\(unit)"
+        }
+        return DurationText.format(d)
+    }
 }
 
 // MARK: - Schema and decoding (used by ConfigLoader)
@@ -128,11 +137,11 @@ extension HallwatchConfig {
     /// Consistency checks of the retention keys (minAge ≤ maxAge, per camera too).
     func validateRetention(need: (Bool, [String], String) -> Void) {
         need(retention.minAge <= retention.maxAge, ["retention", "minAge"],
-             "expected at most maxAge (\(DurationText.format(retention.maxAge)))")
+             "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
         for (i, cam) in cameras.enumerated() where cam.retention != nil {
             let p = retention.policy(for: cam)
             need(p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
-                 "expected at most this camera's maxAge (\(DurationText.format(p.maxAge)))")
+                 "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
         }
     }
 }

@@ -98,7 +98,7 @@ public struct RetentionPlanner: Sendable {
         for s in candidates where !chosen.contains(key(s)) {
             let p = policy(s.camera)
             guard let f = s.from, f.micros < now.micros - p.maxAgeMicros else { continue }
-            take(s, "maxAge", "video from \(f.iso8601) is older than maxAge \(DurationText.format(p.maxAge))")
+            take(s, "maxAge", "video from \(f.iso8601) is older than maxAge \(RetentionPolicy.text(p.maxAge))")
         }
         // An open slot is never deleted. One holding video past maxAge belongs to a camera that writes
         // slowly or has moved to another disk (failover): it closes when the recorder next writes there.
@@ -106,7 +106,7 @@ public struct RetentionPlanner: Sendable {
             let p = policy(s.camera)
             guard let f = s.from, f.micros < now.micros - p.maxAgeMicros else { continue }
             plan.alarms.append(ErrorEvent(code: "retention.openSlotPastMaxAge",
-                message: "\(s.disk) slot \(s.slot) of \(s.camera) is still open and holds video from \(f.iso8601), older than maxAge \(DurationText.format(p.maxAge)); it is deleted once the recorder closes it",
+                message: "\(s.disk) slot \(s.slot) of \(s.camera) is still open and holds video from \(f.iso8601), older than maxAge \(RetentionPolicy.text(p.maxAge)); it is deleted once the recorder closes it",
                 camera: s.camera, at: now))
         }
         // 3. maxBytes, per camera over all disks.
@@ -123,7 +123,7 @@ public struct RetentionPlanner: Sendable {
             }
             if bytesOf[camera]! > quota {
                 plan.alarms.append(ErrorEvent(code: "retention.quotaUnreachable",
-                    message: "camera \(camera) keeps \(bytesOf[camera]!) bytes, over maxBytes \(quota): the rest is younger than minAge \(DurationText.format(p.minAge)), open or held",
+                    message: "camera \(camera) keeps \(bytesOf[camera]!) bytes, over maxBytes \(quota): the rest is younger than minAge \(RetentionPolicy.text(p.minAge)), open or held",
                     camera: camera, at: now))
             }
         }
