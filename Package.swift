@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "hallwatch-capture", targets: ["hallwatch-capture"]),
         .executable(name: "hallwatch-recorder", targets: ["hallwatch-recorder"]),
+        .executable(name: "hallwatch-pruner", targets: ["hallwatch-pruner"]),
         .executable(name: "hallwatch-simcam", targets: ["hallwatch-simcam"]),
         .executable(name: "hallwatchctl", targets: ["hallwatchctl"]),
         .executable(name: "hallwatch-loadgen", targets: ["hallwatch-loadgen"]),
@@ -89,6 +90,12 @@ let package = Package(
             ]),
         .executableTarget(
             name: "hallwatch-recorder",
+            dependencies: [
+                "HallwatchServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hallwatch-pruner",
             dependencies: [
                 "HallwatchServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -19,6 +19,8 @@ public struct HallwatchConfig: Codable, Sendable, Equatable {
     public var capture: CaptureConfig
     /// The cameras to record, in display order. Ids must be unique.
     public var cameras: [CameraConfig]
+    /// Retention defaults of the building (`retention:`; see ``RetentionConfig``).
+    public var retention = RetentionConfig()
 
     /// Looks a camera up by id.
     public func camera(_ id: CameraID) -> CameraConfig? { cameras.first { $0.id == id } }
@@ -96,6 +98,8 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     /// Name of the disk (`recorder.disks[].name`) this camera records to while that disk is healthy. Default
     /// none: the recorder balances cameras over the healthy disks by bit rate.
     public var disk: String?
+    /// This camera's retention limits, overriding `retention:` (see ``RetentionOverride``). Default none.
+    public var retention: RetentionOverride?
 
     /// RTP transport of a camera.
     public enum Transport: String, Codable, Sendable, CaseIterable { case tcp, udp }
@@ -263,6 +267,7 @@ indirect enum ConfigSchema: Sendable {
         "id": .scalar(.identifier), "name": .scalar(.text(maxBytes: 200)), "source": .scalar(.rtspURL),
         "transport": .scalar(.oneOf(CameraConfig.Transport.allCases.map(\.rawValue))), "audio": .scalar(.bool),
         "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path), "disk": .scalar(.identifier),
+        "retention": cameraRetention,
     ], required: ["id", "source"])
     static let disk: ConfigSchema = .mapping(["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
     static let root: ConfigSchema = .mapping([
@@ -281,6 +286,7 @@ indirect enum ConfigSchema: Sendable {
             "backoffMax": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
         ]),
         "cameras": .sequence(camera, maxCount: 1000),
+        "retention": retention,
     ], required: ["box"])
 
     func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
@@ -353,6 +359,7 @@ struct RawConfig: Decodable {
     var recorder: RawRecorder?
     var capture: RawCapture?
     var cameras: [RawCamera]?
+    var retention: RawRetention?
     struct RawBus: Decodable { var socket: String? }
     struct RawRecorder: Decodable {
         var socket: String?; var disks: [DiskConfig]?; var fsyncCadence: ConfigDuration?
@@ -364,6 +371,7 @@ struct RawConfig: Decodable {
     struct RawCamera: Decodable {
         var id: CameraID; var name: String?; var source: String; var transport: CameraConfig.Transport?
         var audio: Bool?; var username: String?; var passwordFile: String?; var disk: String?
+        var retention: RawCameraRetention?
     }
 
     func resolved() -> HallwatchConfig {
@@ -386,10 +394,13 @@ struct RawConfig: Decodable {
             cam.username = raw.username
             cam.passwordFile = raw.passwordFile
             cam.disk = raw.disk
+            cam.retention = raw.retention?.resolved()
             return cam
         }
-        return HallwatchConfig(box: box, building: building ?? box, bus: BusConfig(socket: bus?.socket ?? BusConfig().socket),
-                               recorder: r, capture: c, cameras: cams)
+        var config = HallwatchConfig(box: box, building: building ?? box, bus: BusConfig(socket: bus?.socket ?? BusConfig().socket),
+                                     recorder: r, capture: c, cameras: cams)
+        config.retention = retention?.resolved() ?? RetentionConfig()
+        return config
     }
 }
 
@@ -424,6 +435,7 @@ extension HallwatchConfig {
         for (i, cam) in cameras.enumerated() {
             need(seen.insert(cam.id).inserted, ["cameras", "[\(i)]", "id"], "duplicate camera id '\(cam.id)'")
         }
+        validateRetention(need: need)
         return out
     }
 }

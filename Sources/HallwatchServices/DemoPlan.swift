@@ -3,7 +3,8 @@ import HallwatchBus
 import HallwatchCore
 
 /// The processes of a box, as the development supervisor runs them: mosquitto on the bus socket, the
-/// recorder, one capture worker per configured camera, and (for the demo) a simulated camera.
+/// recorder, the retention pruner, one capture worker per configured camera, and (for the demo) a
+/// simulated camera.
 public struct BoxPlan: Sendable {
     public var config: HallwatchConfig
     public var configPath: String
@@ -33,6 +34,7 @@ public struct BoxPlan: Sendable {
                                           arguments: ["--port", "\(sim.port)"] + sim.mounts.flatMap { ["--mount", $0] }))
         }
         list.append(SupervisedProcess(name: "recorder", executable: binDirectory + "/hallwatch-recorder", arguments: ["--config", configPath]))
+        list.append(SupervisedProcess(name: "pruner", executable: binDirectory + "/hallwatch-pruner", arguments: ["--config", configPath]))
         for cam in config.cameras {
             list.append(SupervisedProcess(name: "capture-\(cam.id)", executable: binDirectory + "/hallwatch-capture",
                                           arguments: ["--config", configPath, "--camera", cam.id.rawValue]))
@@ -56,6 +58,11 @@ public struct BoxPlan: Sendable {
           fsyncCadence: 1s
           slotSizeBytes: 16777216
           slotCount: 64
+        retention:
+          maxAge: 30d
+          minAge: 5m
+          reserve: 2m
+          reserveSlots: 4
         capture:
           maxFragmentDuration: 1s
           ioTimeout: 5s

@@ -35,6 +35,8 @@ public final class RecorderService: Service, @unchecked Sendable {
     /// same camera (a duplicated unit, a second demo) is refused, never interleaved into the first one's runs.
     let cameraConnections = Mutex<Set<CameraID>>([])
     let stopping = Atomic<Bool>(false)
+    /// The low-free-slots watch per disk (RecorderService+Reserve.swift).
+    let reserveWatch = Mutex([String: ReserveWatch]())
 
     public init(config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
@@ -162,6 +164,7 @@ public final class RecorderService: Service, @unchecked Sendable {
                 let report = try route.writer.syncAndCommit()
                 pool.noteCommit(report, seconds: Double(now - last) / 1e9)
                 publish(report)
+                reportLowFreeSlots(disk: disk, route.writer, report)
             } catch {
                 if error.isDiskFailure || error.code == .failed { pool.markFailed(route, error) } else { report(code: error.code.rawValue, "disk \(disk): \(error)", nil) }
             }

@@ -306,6 +306,17 @@ public final class DiskWriter: Sendable {
                          initRun: nil, initOffset: nil, openRow: .opened(header)), reuse)
     }
 
+    /// Picks up the slots the pruner freed in the index since the writer last looked (step T1 does this
+    /// by itself only when no slot is free), so ``stats()`` counts them. Returns the free slots now.
+    /// - Throws: ``StorageError/Code/index``.
+    @discardableResult
+    public func pickUpFreedSlots() throws(StorageError) -> Int {
+        try shared.withLock { (s) throws(StorageError) -> Int in
+            try refreshFreeSlots(&s)
+            return s.slots.indices.filter { s.slots[$0].phase == .free && !s.slots[$0].unusable }.count
+        }
+    }
+
     /// Picks up slots another process (the pruner) freed in the index. Caller holds `shared`.
     private func refreshFreeSlots(_ s: inout Shared) throws(StorageError) {
         let free = try withSQLite("reading free slots") {
@@ -327,6 +338,9 @@ public final class DiskWriter: Sendable {
                 try db.write { db -> Int? in
                     // Evidence holds pin a slot (DESIGN.md § Storage); read inside the transaction.
                     if try Int.fetchOne(db, sql: "SELECT hold FROM slot WHERE slot = ?", arguments: [n]) ?? 0 != 0 { return nil }
+                    // The hold table itself too: video recorded into a held range after the pruner's
+                    // last re-pin is not yet flagged (<doc:WriteProtocol> § Evidence holds).
+                    if try RetentionSchema.isCoveredByActiveHold(db, slot: n, generation: s.slots[n].generation, now: clocks.utcNow()) { return nil }
                     try db.execute(sql: "DELETE FROM chunk WHERE slot = ?", arguments: [n])
                     let count = db.changesCount
                     try db.execute(sql: """

@@ -49,6 +49,8 @@ enum IndexSchema {
                 CREATE INDEX chunk_slot ON chunk (slot);
                 """)
         }
+        // v2: evidence holds and the pruner's deletion procedure (<doc:WriteProtocol>, steps D1–D4).
+        m.registerMigration("v2") { db in try RetentionSchema.createV2(db) }
         return m
     }
 

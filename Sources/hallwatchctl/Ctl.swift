@@ -13,7 +13,7 @@ struct HallwatchCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallwatchctl",
         abstract: "Inspect and operate a Hallwatch box.",
-        subcommands: [Status.self, Recordings.self, Export.self, Check.self, Disk.self, Probe.self, Supervise.self, Demo.self])
+        subcommands: [Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Probe.self, Supervise.self, Demo.self, BenchFill.self])
 }
 
 struct ConfigOption: ParsableArguments {
