@@ -62,8 +62,9 @@ public struct DeviceDescription: Sendable, Equatable {
 ///
 /// Steps:
 /// 1. `GetSystemDateAndTime` without credentials (ONVIF Core §8.3.2, which every device must answer so);
-///    offset = camera UTC − box UTC at the reply. A device that refuses it unauthenticated gives the offset
-///    through its HTTP `Date` header (RFC 9110 §6.6.1), else zero.
+///    offset = camera UTC − box UTC at the midpoint of the exchange. A device that refuses it is asked again
+///    with credentials (strict devices skip their time check for this one call); failing that, its HTTP
+///    `Date` header (RFC 9110 §6.6.1) gives the offset, else zero.
 /// 2. Every other request carries a WS-UsernameToken (ONVIF Core §5.12.2) whose `Created` is box UTC +
 ///    offset. An HTTP 401 with a Digest challenge switches the device to HTTP Digest (RFC 7616 §3.3;
 ///    ONVIF Core §5.12.1), without the token. A refusal — HTTP 401/400/500 carrying `ter:NotAuthorized`
@@ -214,7 +215,7 @@ public struct DeviceDescriber: Sendable {
 
     // MARK: - steps
 
-    /// Step 1: GetSystemDateAndTime without credentials; sets the offset.
+    /// Step 1: GetSystemDateAndTime without credentials (then with them, when refused); sets the offset.
     func readClock(_ url: URL, _ c: Conversation) async throws {
         let sent = clocks.utcNow()
         let reply = try await http.post(url, headers: headers(for: .getSystemDateAndTime), body: ONVIFRequest.getSystemDateAndTime.envelope(token: nil),
@@ -226,7 +227,15 @@ public struct DeviceDescriber: Sendable {
             c.offset = o
             return
         }
-        // Refused or unreadable: the Date header, if any (whole seconds, RFC 9110 §5.6.7).
+        // Refused: a strict device (Axis, Vivotek) wants credentials even here, and must then skip its time
+        // check (nobody could set Created right otherwise). Ask again with them (as onvif-zeep-async does).
+        if reply.status != 200, credentials != nil,
+           let body = try? await call(.getSystemDateAndTime, url, c, retryClock: false),
+           let t = try? SystemDateAndTime.parse(body), let o = t.clockOffset(boxTimeAtReply: mid) {
+            c.offset = o
+            return
+        }
+        // Still nothing: the Date header, if any (whole seconds, RFC 9110 §5.6.7).
         if let date = reply.headers["date"].flatMap(Self.httpDate) {
             c.offset = ClockOffset(micros: date.micros - mid.micros)
             return
@@ -238,8 +247,8 @@ public struct DeviceDescriber: Sendable {
     }
 
     /// One authenticated request; returns the 200 body. Implements step 2's switches and retry.
-    func call(_ request: ONVIFRequest, _ url: URL, _ c: Conversation) async throws -> Data {
-        var retriedClock = false, retriedStale = false
+    func call(_ request: ONVIFRequest, _ url: URL, _ c: Conversation, retryClock: Bool = true) async throws -> Data {
+        var retriedClock = !retryClock, retriedStale = false
         while true {
             var h = headers(for: request)
             var token: UsernameToken?

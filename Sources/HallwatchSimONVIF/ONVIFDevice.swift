@@ -41,8 +41,9 @@ public enum SimQuirk: String, Sendable, CaseIterable, Hashable {
     case linkLocalXAddrFirst = "link-local-xaddr-first"
     /// ProbeMatches whose `RelatesTo` is a fresh UUID instead of the Probe's MessageID.
     case badRelatesTo = "bad-relates-to"
-    /// Every operation needs credentials, GetSystemDateAndTime included (as Axis and Vivotek do); the
-    /// camera's clock is still in its HTTP `Date` header.
+    /// Every operation needs credentials, GetSystemDateAndTime included (as Axis and Vivotek do); that one
+    /// is answered to valid credentials without the `Created` time check. (The HTTP `Date` header is the
+    /// host's: Hummingbird sets it.)
     case strictAuth = "strict-auth"
 }
 

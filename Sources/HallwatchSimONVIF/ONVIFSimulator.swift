@@ -191,8 +191,13 @@ public final class ONVIFSimulator: Sendable {
         guard let op = envelope.body.children.first else {
             return Reply(status: .badRequest, xml: SimSOAP.fault(code: "Sender", subcode: "ter:InvalidArgVal", reason: "empty body"))
         }
-        let open = op.name.local == "GetSystemDateAndTime" && !configuration.quirks.contains(.strictAuth)
-        if !open, let refusal = authenticate(headers: headers, header: envelope.header, deviceNow: deviceNow) { return refusal }
+        let isClock = op.name.local == "GetSystemDateAndTime"
+        let open = isClock && !configuration.quirks.contains(.strictAuth)
+        // A strict device still answers the clock to valid credentials whatever their Created (else no client
+        // could ever learn its time).
+        if !open, let refusal = authenticate(headers: headers, header: envelope.header, deviceNow: deviceNow, timeCheck: !isClock) {
+            return refusal
+        }
         let host = configuration.quirks.contains(.linkLocalXAddrFirst) ? linkLocalHost(d) : configuration.address
         let base = "http://\(host):\(httpPort)/onvif/\(d.index)"
         switch (service, op.name.namespace, op.name.local) {
@@ -213,13 +218,13 @@ public final class ONVIFSimulator: Sendable {
 
     /// `nil` when the request may proceed; otherwise the refusal (ONVIF Core §5.12; HTTP 400 + `ter:NotAuthorized`
     /// for a bad token, 401 + Digest challenge when Digest is acceptable and no valid credentials came).
-    func authenticate(headers: HTTPFields, header: ParsedXMLElement?, deviceNow: UTCMicros) -> Reply? {
+    func authenticate(headers: HTTPFields, header: ParsedXMLElement?, deviceNow: UTCMicros, timeCheck: Bool) -> Reply? {
         guard let cr = configuration.credentials else { return nil }
         let mode = configuration.authMode
         var tokenFailure: ServerAuth.Failure? = .missing
         if mode != .digest {
             tokenFailure = ServerAuth.checkUsernameToken(header: header, username: cr.username, password: cr.password,
-                                                         deviceNow: deviceNow, maxSkewSeconds: configuration.maxSkewSeconds)
+                                                         deviceNow: deviceNow, maxSkewSeconds: timeCheck ? configuration.maxSkewSeconds : 1 << 40)
             if tokenFailure == nil { return nil }
         }
         if mode != .usernameToken {

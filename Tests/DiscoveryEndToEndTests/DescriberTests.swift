@@ -74,7 +74,7 @@ struct DescriberTests {
         #expect(d.error?.code == .notAuthorized)
     }
 
-    @Test func strictDeviceGivesItsClockInTheDateHeader() async throws {
+    @Test func strictDeviceAnswersTheClockToCredentials() async throws {
         let sim = try await simulator(offset: -7200, quirks: [.strictAuth])
         let d = await describe(sim, password: password)
         await sim.stop()
@@ -224,7 +224,7 @@ struct AdoptionTests {
                 """, file: "d.yaml")
         }
         let text = e?.diagnostics.map(\.description) ?? []
-        #expect(text.contains { $0.hasPrefix("d.yaml:4: discovery.period: expected 5s to 1h") }, "\(text)")
+        #expect(text.contains { $0.hasPrefix("d.yaml:4: discovery.period: expected 5s to 3600s") }, "\(text)")
         #expect(text.contains { $0.hasPrefix("d.yaml:5: discovery.adopt: expected one of manual, auto") }, "\(text)")
         let ok = try ConfigLoader.parse("box: t\ndiscovery:\n  interfaces: [lo]\n  adopt: auto\n")
         #expect(ok.discovery?.adopt == .auto)

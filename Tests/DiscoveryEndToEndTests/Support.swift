@@ -191,7 +191,8 @@ func startBroker(_ dir: TempDir) async throws -> (Child, String) {
 
 /// Collects retained and live `DiscoveredDevice` messages by id.
 final class DiscoveredWatch: @unchecked Sendable {
-    let devices = Mutex<[String: DiscoveredDevice]>([:])
+    final class Store: Sendable { let map = Mutex<[String: DiscoveredDevice]>([:]) }
+    let store = Store()
     let bus: BusClient
     var task: Task<Void, Never>?
 
@@ -199,10 +200,10 @@ final class DiscoveredWatch: @unchecked Sendable {
         bus = BusClient(clientID: "test-\(getpid())-\(UUID().uuidString.prefix(6))", socketPath: socket, will: nil, logger: Logger(label: "test"))
         try await bus.connect(timeout: .seconds(5))
         let stream = bus.subscribe(BusTopics(box: box).allDiscovered)
-        let devices = self.devices
+        let store = self.store
         task = Task {
             for await m in stream {
-                if let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload) { devices.withLock { $0[d.id] = d } }
+                if let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload) { store.map.withLock { $0[d.id] = d } }
             }
         }
     }
@@ -211,11 +212,11 @@ final class DiscoveredWatch: @unchecked Sendable {
     func wait(seconds: Double, _ what: String, _ predicate: ([DiscoveredDevice]) -> Bool) async throws -> [DiscoveredDevice] {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            let now = devices.withLock { Array($0.values) }
+            let now = store.map.withLock { Array($0.values) }
             if predicate(now) { return now }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let now = devices.withLock { Array($0.values) }
+        let now = store.map.withLock { Array($0.values) }
         throw TestFailure("timed out waiting for \(what); devices: \(now.map { "\($0.id) \($0.name ?? "-") \($0.presence) \($0.auth) \($0.error?.code ?? "")" })")
     }
 

@@ -16,7 +16,8 @@ async def main():
     cam = ONVIFCamera(host, port, user, password, adjust_time=True, no_cache=True)
     await cam.update_xaddrs()
     try:
-        info = await cam.devicemgmt.GetDeviceInformation()
+        devicemgmt = await cam.create_devicemgmt_service()
+        info = await devicemgmt.GetDeviceInformation()
         media = await cam.create_media_service()
         profiles = await media.GetProfiles()
         out = {"manufacturer": info.Manufacturer, "model": info.Model, "serial": info.SerialNumber,
