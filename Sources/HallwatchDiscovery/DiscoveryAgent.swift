@@ -236,12 +236,13 @@ public actor DiscoveryAgent {
 
     func record(_ key: String, xAddrs: [String], description d: DeviceDescription) {
         guard var e = entries[key] else { return }
+        let previousError = e.description?.error?.code
         e.description = d
         e.describedAt = clocks.utcNow()
         e.describedFor = xAddrs
         // Retry failed descriptions next round; a refused password too (it may have been fixed).
         e.needsDescription = d.error != nil
-        if let err = d.error {
+        if let err = d.error, err.code != previousError {   // a device failing every round is reported once
             logger.warning("device description incomplete",
                            metadata: ["endpoint": "\(key)", "error.code": "\(err.code.rawValue)", "auth": "\(d.auth.rawValue)"])
             reportError(err.event(process: "discovery"))
@@ -266,6 +267,8 @@ public actor DiscoveryAgent {
             var device = Self.published(key: key, e, duplicates: dups)
             // Times alone do not make a change worth a message.
             var cmp = device; cmp.lastSeen = e.lastPublished?.lastSeen ?? cmp.lastSeen
+            // The offset is measured to about a second each time: jitter is no change either.
+            if let a = cmp.clockOffsetMs, let b = e.lastPublished?.clockOffsetMs, abs(a - b) < 1_500 { cmp.clockOffsetMs = b }
             if let last = e.lastPublished, last == cmp { continue }
             device.lastSeen = e.lastSeen
             e.lastPublished = device
