@@ -155,28 +155,16 @@ public final class WSDiscoveryProber {
                 if ready < 0 { throw SystemError("poll") }
                 continue
             }
-            var from = sockaddr_in()
-            var fromLen = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let n = buffer.withUnsafeMutableBytes { b in
-                withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        recvfrom(fd, b.baseAddress, b.count, Int32(MSG_TRUNC) | Int32(MSG_DONTWAIT), $0, &fromLen)
-                    }
-                }
-            }
-            if n < 0 {
-                if errno == EAGAIN || errno == EINTR { continue }
-                throw SystemError("recvfrom")
-            }
-            let source = Self.text(from.sin_addr)
-            guard n <= XMLLimits.datagram.maxBytes else {
+            guard let dg = try UDP.receive(fd, into: &buffer) else { continue }
+            let source = dg.from
+            guard !dg.oversize else {
                 outcome.malformed += 1
-                logger.debug("discovery datagram over 64 KiB skipped", metadata: ["from": "\(source)", "bytes": "\(n)"])
+                logger.debug("discovery datagram over 64 KiB skipped", metadata: ["from": "\(source)"])
                 continue
             }
             let message: DiscoveryMessage
             do {
-                message = try DiscoveryMessage.parse(Data(buffer[..<n]))
+                message = try DiscoveryMessage.parse(dg.bytes)
             } catch let e as ONVIFError {
                 outcome.malformed += 1
                 logger.debug("discovery datagram skipped", metadata: ["from": "\(source)", "error.code": "\(e.code.rawValue)"])
@@ -203,18 +191,7 @@ public final class WSDiscoveryProber {
     }
 
     private func send(_ datagram: Data) throws {
-        var to = sockaddr_in()
-        to.sin_family = sa_family_t(AF_INET)
-        to.sin_port = WSDiscoveryProbe.port.bigEndian
-        inet_pton(AF_INET, WSDiscoveryProbe.multicastGroup, &to.sin_addr)
-        let sent = datagram.withUnsafeBytes { b in
-            withUnsafePointer(to: &to) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        }
-        guard sent == datagram.count else { throw SystemError("sendto", subject: WSDiscoveryProbe.multicastGroup) }
+        try UDP.send(fd, datagram, to: WSDiscoveryProbe.multicastGroup, port: WSDiscoveryProbe.port)
     }
 
     static func text(_ a: in_addr) -> String {

@@ -79,6 +79,20 @@ public final class WSDiscoverySocket: @unchecked Sendable {   // the fd is used 
         if ready < 0 { throw SystemError("poll") }
         guard ready > 0 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 65_536)
+        return try UDP.receive(fd, into: &buffer)
+    }
+
+    /// Sends `data` to `address:port` (unicast, or the group). Throws ``SystemError``.
+    public func send(_ data: Data, to address: String = WSDiscoveryProbe.multicastGroup, port: UInt16 = WSDiscoveryProbe.port) throws {
+        try UDP.send(fd, data, to: address, port: port)
+    }
+}
+
+/// The one place that calls `recvfrom(2)` and `sendto(2)` for discovery sockets.
+enum UDP {
+    /// One datagram without blocking (`nil` on `EAGAIN`/`EINTR`); longer than 64 KiB is reported as
+    /// oversize (`MSG_TRUNC` gives the real length), never cut and parsed. Throws ``SystemError``.
+    static func receive(_ fd: Int32, into buffer: inout [UInt8]) throws -> WSDiscoverySocket.Datagram? {
         var from = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let n = buffer.withUnsafeMutableBytes { b in
@@ -94,12 +108,14 @@ public final class WSDiscoverySocket: @unchecked Sendable {   // the fd is used 
         }
         let source = WSDiscoveryProber.text(from.sin_addr)
         let port = UInt16(bigEndian: from.sin_port)
-        guard n <= XMLLimits.datagram.maxBytes else { return Datagram(bytes: Data(), from: source, fromPort: port, oversize: true) }
-        return Datagram(bytes: Data(buffer[..<n]), from: source, fromPort: port, oversize: false)
+        guard n <= XMLLimits.datagram.maxBytes else {
+            return WSDiscoverySocket.Datagram(bytes: Data(), from: source, fromPort: port, oversize: true)
+        }
+        return WSDiscoverySocket.Datagram(bytes: Data(buffer[..<n]), from: source, fromPort: port, oversize: false)
     }
 
-    /// Sends `data` to `address:port` (unicast, or the group). Throws ``SystemError``.
-    public func send(_ data: Data, to address: String = WSDiscoveryProbe.multicastGroup, port: UInt16 = WSDiscoveryProbe.port) throws {
+    /// Sends one datagram to `address:port`. Throws ``SystemError``.
+    static func send(_ fd: Int32, _ data: Data, to address: String, port: UInt16) throws {
         var to = sockaddr_in()
         to.sin_family = sa_family_t(AF_INET)
         to.sin_port = port.bigEndian
