@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test bench bench-quick clean
+.PHONY: all deps build clips demo test test-deps bench bench-quick clean
 
 all: build
 
@@ -23,9 +23,16 @@ clips: deps
 demo: build clips
 	$(BIN)/hallwatchctl demo --media .media --run-directory .run/demo
 
+## test-deps: the independent ONVIF / WS-Discovery peers the discovery tests cross-check against (PyPI, pinned),
+## in a virtualenv of the repository's own (.venv-test); idempotent
+test-deps:
+	@test -x .venv-test/bin/python3 || python3 -m venv .venv-test
+	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif' 2>/dev/null || \
+	  .venv-test/bin/pip install -q --disable-pip-version-check wsdiscovery==2.1.2 onvif-zeep-async==4.3.0
+
 ## test: unit tests, then the end-to-end suites with real processes (simcam, mosquitto, recorder, workers).
 ## Serial on purpose: the end-to-end suites time real processes, and on 2 cores parallel suites starve them.
-test: build clips
+test: build clips test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "hallwatch-simcam", targets: ["hallwatch-simcam"]),
         .executable(name: "hallwatchctl", targets: ["hallwatchctl"]),
         .executable(name: "hallwatch-loadgen", targets: ["hallwatch-loadgen"]),
+        .executable(name: "hallwatch-discovery", targets: ["hallwatch-discovery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // Only the simulated camera's ONVIF server (HallwatchSimONVIF) uses it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages
@@ -74,9 +77,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
+            name: "HallwatchSimONVIF",
+            dependencies: [
+                "HallwatchCore", "HallwatchDiscovery",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .target(
             name: "HallwatchServices",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchStorage",
+                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchStorage", "HallwatchDiscovery",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -103,7 +115,13 @@ let package = Package(
         .executableTarget(
             name: "hallwatch-simcam",
             dependencies: [
-                "HallwatchSimCam",
+                "HallwatchSimCam", "HallwatchSimONVIF",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hallwatch-discovery",
+            dependencies: [
+                "HallwatchServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -127,6 +145,9 @@ let package = Package(
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
+        .testTarget(
+            name: "DiscoveryEndToEndTests",
+            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF", "HallwatchServices"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

@@ -32,6 +32,10 @@ public struct BusTopics: Sendable, Equatable {
     public func disk(_ name: String) -> String { "\(root)/storage/\(name)" }
     /// Wildcard for every recording disk.
     public var allDisks: String { "\(root)/storage/+" }
+    /// Retained ``DiscoveredDevice`` published by the discovery agent, one per device id.
+    public func discovered(_ id: String) -> String { "\(root)/discovered/\(id)" }
+    /// Wildcard for every discovered device.
+    public var allDiscovered: String { "\(root)/discovered/+" }
 }
 
 /// JSON coding shared by every bus message: ISO 8601 dates, sorted keys (stable golden files).
@@ -161,4 +165,89 @@ public struct DiskState: Codable, Sendable, Equatable {
         self.disk = disk; self.path = path; self.health = health; self.reason = reason; self.cameras = cameras
         self.freeSlots = freeSlots; self.slotCount = slotCount; self.at = at
     }
+}
+
+/// A device the ONVIF discovery agent found, retained on ``BusTopics/discovered(_:)`` (issue 5 §4).
+///
+/// The agent republishes it whenever something changes; a device that said Bye or missed
+/// `discovery.missedProbes` probe rounds stays published with ``presence`` `gone`.
+public struct DiscoveredDevice: Codable, Sendable, Equatable {
+    public enum Presence: String, Codable, Sendable { case present, gone }
+    /// One media profile as the device reported it.
+    public struct Profile: Codable, Sendable, Equatable {
+        public var token: String
+        /// Display name (never used to choose).
+        public var name: String?
+        /// `H264`, `H265`, `JPEG`, … as sent; `nil` when missing.
+        public var encoding: String?
+        public var width: Int?
+        public var height: Int?
+        public var frameRateLimit: Double?
+        public var bitrateLimitKbps: Int?
+        public var videoSourceToken: String?
+        public init(token: String) { self.token = token }
+    }
+    /// A chosen stream and its URI.
+    public struct Stream: Codable, Sendable, Equatable {
+        /// `main` or `sub`.
+        public var role: String
+        public var profileToken: String
+        public var videoSourceToken: String
+        /// `rtsp://…` without credentials; `nil` when GetStreamUri failed.
+        public var uri: String?
+        /// The URI is good for one connection only: ask again before each (issue 5 §3).
+        public var invalidAfterConnect: Bool
+        public init(role: String, profileToken: String, videoSourceToken: String, uri: String?, invalidAfterConnect: Bool) {
+            self.role = role; self.profileToken = profileToken; self.videoSourceToken = videoSourceToken
+            self.uri = uri; self.invalidAfterConnect = invalidAfterConnect
+        }
+    }
+
+    /// `dev-` and 8 hex digits of SHA-256 of the endpoint reference: stable, and a valid ``CameraID``.
+    public var id: String
+    /// WS-Addressing endpoint reference (`urn:uuid:…`), canonical form.
+    public var endpoint: String
+    public var presence: Presence
+    /// `bye` or `missedProbes` when ``presence`` is `gone`.
+    public var goneReason: String?
+    /// Configured interface the device was last heard on (name or address as configured).
+    public var interface: String?
+    /// IPv4 source addresses of its discovery datagrams (several when dedupe merged two endpoints).
+    public var addresses: [String]
+    /// Device service XAddrs as announced (routable on the interface's subnet first, link-local last).
+    public var xAddrs: [String]
+    /// The device service URL that answered.
+    public var deviceXAddr: String?
+    /// From the ONVIF scopes.
+    public var name: String?
+    public var location: String?
+    public var mac: String?
+    public var manufacturer: String?
+    public var model: String?
+    public var firmware: String?
+    public var serial: String?
+    public var hardwareID: String?
+    /// `notRequired`, `usernameToken`, `digest`, `credentialsMissing`, `failed`, or `unknown` before the first
+    /// description.
+    public var auth: String
+    /// Camera clock minus box clock, milliseconds.
+    public var clockOffsetMs: Int64?
+    public var profiles: [Profile]
+    public var streams: [Stream]
+    /// Why the description is missing or partial (`onvif.notAuthorized`, `onvif.unreachable`, …).
+    public var error: ErrorEvent?
+    /// The camera id it was adopted as, when the configuration has it.
+    public var adoptedAs: CameraID?
+    public var firstSeen: UTCMicros
+    public var lastSeen: UTCMicros
+    public var describedAt: UTCMicros?
+
+    public init(id: String, endpoint: String, presence: Presence, addresses: [String], xAddrs: [String], auth: String,
+                firstSeen: UTCMicros, lastSeen: UTCMicros) {
+        self.id = id; self.endpoint = endpoint; self.presence = presence; self.addresses = addresses; self.xAddrs = xAddrs
+        self.auth = auth; self.profiles = []; self.streams = []; self.firstSeen = firstSeen; self.lastSeen = lastSeen
+    }
+
+    /// The main stream of the first video source, if its URI is known: what adoption records.
+    public var mainStream: Stream? { streams.first { $0.role == "main" && $0.uri != nil } }
 }

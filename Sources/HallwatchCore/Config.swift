@@ -21,6 +21,8 @@ public struct HallwatchConfig: Codable, Sendable, Equatable {
     public var cameras: [CameraConfig]
     /// Retention defaults of the building (`retention:`; see ``RetentionConfig``).
     public var retention = RetentionConfig()
+    /// The ONVIF discovery agent. Absent: the agent does not run.
+    public var discovery: DiscoveryConfig? = nil
 
     /// Looks a camera up by id.
     public func camera(_ id: CameraID) -> CameraConfig? { cameras.first { $0.id == id } }
@@ -100,6 +102,9 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     public var disk: String?
     /// This camera's retention limits, overriding `retention:` (see ``RetentionOverride``). Default none.
     public var retention: RetentionOverride?
+    /// The WS-Discovery endpoint reference (`urn:uuid:…`) the camera was adopted from
+    /// (`hallwatchctl camera adopt`). Default none. Not secret.
+    public var onvifEndpoint: String?
 
     /// RTP transport of a camera.
     public enum Transport: String, Codable, Sendable, CaseIterable { case tcp, udp }
@@ -107,6 +112,34 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     public init(id: CameraID, source: String) {
         self.id = id; self.name = id.rawValue; self.source = source
     }
+}
+
+/// `discovery:` — the ONVIF discovery agent (`hallwatch-discovery`).
+public struct DiscoveryConfig: Codable, Sendable, Equatable {
+    /// Interfaces to probe and listen on: names (`eth1`) or this box's IPv4 addresses. Required, 1–16.
+    /// Probes leave only by these (the outgoing interface is set explicitly, TTL 1). Not secret.
+    public var interfaces: [String]
+    /// Time between probe rounds. Default `60s`, range 5s–1h.
+    public var period: Duration = .seconds(60)
+    /// How long a round waits for answers. Default `2s`, range 500ms–10s.
+    public var listen: Duration = .seconds(2)
+    /// Rounds a device may miss before it is marked gone. Default 3, range 1–100.
+    public var missedProbes: Int = 3
+    /// Most devices tracked. Default 256, range 1–4096.
+    public var maxDevices: Int = 256
+    /// Timeout of each ONVIF HTTP request. Default `4s`, range 1s–30s.
+    public var requestTimeout: Duration = .seconds(4)
+    /// `manual` (default): `hallwatchctl camera adopt ID` adds a camera; `auto`: the agent adds every camera it
+    /// describes with a recordable stream.
+    public var adopt: Adopt = .manual
+    /// ONVIF user name for every camera. Default none. Not secret.
+    public var username: String?
+    /// File whose first line is the ONVIF password (secret; never in the config, URIs, logs or the bus). It is
+    /// also given to adopted cameras as their RTSP `passwordFile`. Default none.
+    public var passwordFile: String?
+
+    public enum Adopt: String, Codable, Sendable, CaseIterable { case manual, auto }
+    public init(interfaces: [String]) { self.interfaces = interfaces }
 }
 
 /// A duration as written in YAML (`500ms`, `1s`, `30d`); see ``DurationText``.
@@ -267,9 +300,19 @@ indirect enum ConfigSchema: Sendable {
         "id": .scalar(.identifier), "name": .scalar(.text(maxBytes: 200)), "source": .scalar(.rtspURL),
         "transport": .scalar(.oneOf(CameraConfig.Transport.allCases.map(\.rawValue))), "audio": .scalar(.bool),
         "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path), "disk": .scalar(.identifier),
-        "retention": cameraRetention,
+        "onvifEndpoint": .scalar(.text(maxBytes: 256)), "retention": cameraRetention,
     ], required: ["id", "source"])
     static let disk: ConfigSchema = .mapping(["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
+    static let discovery: ConfigSchema = .mapping([
+        "interfaces": .sequence(.scalar(.text(maxBytes: 64)), maxCount: 16),
+        "period": .scalar(.duration(min: .seconds(5), max: .seconds(3600))),
+        "listen": .scalar(.duration(min: .milliseconds(500), max: .seconds(10))),
+        "missedProbes": .scalar(.integer(1...100, multipleOf: 1)),
+        "maxDevices": .scalar(.integer(1...4096, multipleOf: 1)),
+        "requestTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(30))),
+        "adopt": .scalar(.oneOf(DiscoveryConfig.Adopt.allCases.map(\.rawValue))),
+        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path),
+    ], required: ["interfaces"])
     static let root: ConfigSchema = .mapping([
         "box": .scalar(.identifier), "building": .scalar(.text(maxBytes: 200)),
         "bus": .mapping(["socket": .scalar(.path)]),
@@ -287,6 +330,7 @@ indirect enum ConfigSchema: Sendable {
         ]),
         "cameras": .sequence(camera, maxCount: 1000),
         "retention": retention,
+        "discovery": discovery,
     ], required: ["box"])
 
     func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
@@ -360,6 +404,23 @@ struct RawConfig: Decodable {
     var capture: RawCapture?
     var cameras: [RawCamera]?
     var retention: RawRetention?
+    var discovery: RawDiscovery?
+    struct RawDiscovery: Decodable {
+        var interfaces: [String]; var period: ConfigDuration?; var listen: ConfigDuration?; var missedProbes: Int?
+        var maxDevices: Int?; var requestTimeout: ConfigDuration?; var adopt: DiscoveryConfig.Adopt?
+        var username: String?; var passwordFile: String?
+        func resolved() -> DiscoveryConfig {
+            var d = DiscoveryConfig(interfaces: interfaces)
+            if let v = period { d.period = v.value }
+            if let v = listen { d.listen = v.value }
+            if let v = missedProbes { d.missedProbes = v }
+            if let v = maxDevices { d.maxDevices = v }
+            if let v = requestTimeout { d.requestTimeout = v.value }
+            if let v = adopt { d.adopt = v }
+            d.username = username; d.passwordFile = passwordFile
+            return d
+        }
+    }
     struct RawBus: Decodable { var socket: String? }
     struct RawRecorder: Decodable {
         var socket: String?; var disks: [DiskConfig]?; var fsyncCadence: ConfigDuration?
@@ -370,7 +431,7 @@ struct RawConfig: Decodable {
     }
     struct RawCamera: Decodable {
         var id: CameraID; var name: String?; var source: String; var transport: CameraConfig.Transport?
-        var audio: Bool?; var username: String?; var passwordFile: String?; var disk: String?
+        var audio: Bool?; var username: String?; var passwordFile: String?; var disk: String?; var onvifEndpoint: String?
         var retention: RawCameraRetention?
     }
 
@@ -395,10 +456,11 @@ struct RawConfig: Decodable {
             cam.passwordFile = raw.passwordFile
             cam.disk = raw.disk
             cam.retention = raw.retention?.resolved()
+            cam.onvifEndpoint = raw.onvifEndpoint
             return cam
         }
         var config = HallwatchConfig(box: box, building: building ?? box, bus: BusConfig(socket: bus?.socket ?? BusConfig().socket),
-                                     recorder: r, capture: c, cameras: cams)
+                                     recorder: r, capture: c, cameras: cams, discovery: discovery?.resolved())
         config.retention = retention?.resolved() ?? RetentionConfig()
         return config
     }
@@ -430,6 +492,11 @@ extension HallwatchConfig {
         for (i, cam) in cameras.enumerated() {
             guard let d = cam.disk else { continue }
             need(names.contains(d), ["cameras", "[\(i)]", "disk"], "no disk named '\(d)' in recorder.disks (have: \(recorder.disks.map(\.name).joined(separator: ", ")))")
+        }
+        if let d = discovery {
+            need(!d.interfaces.isEmpty, ["discovery", "interfaces"], "expected at least one interface name or IPv4 address")
+            need((d.username == nil) == (d.passwordFile == nil), ["discovery", d.username == nil ? "passwordFile" : "username"],
+                 "username and passwordFile go together")
         }
         var seen = Set<CameraID>()
         for (i, cam) in cameras.enumerated() {

@@ -25,6 +25,10 @@ public struct ONVIFError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A SOAP fault whose code or subcode says the request was not authorised (`ter:NotAuthorized`,
         /// `wsse:FailedAuthentication`, …) — decided from the fault's qualified names, never from its text.
         case notAuthorized = "onvif.notAuthorized"
+        /// No HTTP reply: connection refused, no route, reset, or the request's deadline passed.
+        case unreachable = "onvif.unreachable"
+        /// An HTTP status that is neither success, nor an authentication failure, nor a SOAP fault.
+        case httpStatus = "onvif.httpStatus"
     }
 
     public var code: Code

@@ -44,6 +44,7 @@ public struct ProbeReply: Sendable, Equatable {
     public var endpoint: DiscoveredEndpoint
     /// The IPv4 source address of the datagram: the address the device was actually reached at.
     public var from: String
+    public init(endpoint: DiscoveredEndpoint, from: String) { self.endpoint = endpoint; self.from = from }
 }
 
 /// What one probe round collected.
@@ -57,6 +58,10 @@ public struct ProbeOutcome: Sendable, Equatable {
     public var unrelated = 0
     /// ProbeMatches entries from devices that are not cameras.
     public var notCameras = 0
+    /// Camera ProbeMatches whose `RelatesTo` is missing or not this round's MessageID, yet which arrived on
+    /// this round's own ephemeral port — an address only a receiver of one of our Probes can know (a
+    /// camera quirk: a fixed or stale RelatesTo). Not in ``replies``; the agent counts them as seen.
+    public var mismatched: [ProbeReply] = []
 }
 
 /// Sends a WS-Discovery Probe on one IPv4 interface and collects the ProbeMatches (SOAP-over-UDP 1.1).
@@ -113,23 +118,36 @@ public final class WSDiscoveryProber {
     /// Runs one probe round for `types` and returns what answered within `listenFor`.
     public func probe(types: [XMLName] = [WSDiscoveryProbe.networkVideoTransmitter], listenFor: Duration = .seconds(3),
                       clocks: any Clocks = SystemClocks()) throws -> ProbeOutcome {
-        let messageID = WSDiscoveryProbe.newMessageID()
-        let datagram = WSDiscoveryProbe.message(messageID: messageID, types: types)
+        try probe(typeSets: [types], listenFor: listenFor, clocks: clocks)
+    }
+
+    /// Runs one probe round sending one Probe per entry of `typeSets` (issue 5 §1: `dn:NetworkVideoTransmitter`,
+    /// then `tds:Device`), each with its own MessageID and its repeat, and collects answers to any of them
+    /// within `listenFor` (WS-Discovery 1.1 §5.2: targets answer within `APP_MAX_DELAY`, 500 ms).
+    public func probe(typeSets: [[XMLName]], listenFor: Duration, clocks: any Clocks = SystemClocks()) throws -> ProbeOutcome {
+        let ids = typeSets.map { _ in WSDiscoveryProbe.newMessageID() }
+        let datagrams = zip(ids, typeSets).map { WSDiscoveryProbe.message(messageID: $0, types: $1) }
+        let ownIDs = Set(ids)
         let startNanos = clocks.monotonicNanos()
         let listenNanos = UInt64(max(0, listenFor.seconds) * 1e9)
-        var sendsAtNanos: [UInt64] = [0, UInt64.random(in: 50_000_000...250_000_000)]
+        // Each Probe is sent at once and repeated after a random 50–250 ms; later type sets follow 20 ms apart.
+        var sends: [(at: UInt64, index: Int)] = datagrams.indices.flatMap { i -> [(at: UInt64, index: Int)] in
+            let base = UInt64(i) * 20_000_000
+            return [(base, i), (base + UInt64.random(in: 50_000_000...250_000_000), i)]
+        }.sorted { $0.at < $1.at }
+        var mismatchedSeen = Set<String>()
         var outcome = ProbeOutcome()
         var seen = Set<String>()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
             let elapsed = clocks.monotonicNanos() &- startNanos
-            if let next = sendsAtNanos.first, next <= elapsed {
-                sendsAtNanos.removeFirst()
-                try send(datagram)
+            if let next = sends.first, next.at <= elapsed {
+                sends.removeFirst()
+                try send(datagrams[next.index])
                 continue
             }
             guard elapsed < listenNanos else { break }
-            let until = min(listenNanos, sendsAtNanos.first ?? listenNanos)
+            let until = min(listenNanos, sends.first?.at ?? listenNanos)
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let waitMs = Int32(min(1_000, (until - elapsed) / 1_000_000 + 1))
             let ready = retryingEINTR { poll(&p, 1, waitMs) }
@@ -137,35 +155,30 @@ public final class WSDiscoveryProber {
                 if ready < 0 { throw SystemError("poll") }
                 continue
             }
-            var from = sockaddr_in()
-            var fromLen = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let n = buffer.withUnsafeMutableBytes { b in
-                withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        recvfrom(fd, b.baseAddress, b.count, Int32(MSG_TRUNC) | Int32(MSG_DONTWAIT), $0, &fromLen)
-                    }
-                }
-            }
-            if n < 0 {
-                if errno == EAGAIN || errno == EINTR { continue }
-                throw SystemError("recvfrom")
-            }
-            let source = Self.text(from.sin_addr)
-            guard n <= XMLLimits.datagram.maxBytes else {
+            guard let dg = try UDP.receive(fd, into: &buffer) else { continue }
+            let source = dg.from
+            guard !dg.oversize else {
                 outcome.malformed += 1
-                logger.debug("discovery datagram over 64 KiB skipped", metadata: ["from": "\(source)", "bytes": "\(n)"])
+                logger.debug("discovery datagram over 64 KiB skipped", metadata: ["from": "\(source)"])
                 continue
             }
             let message: DiscoveryMessage
             do {
-                message = try DiscoveryMessage.parse(Data(buffer[..<n]))
+                message = try DiscoveryMessage.parse(dg.bytes)
             } catch let e as ONVIFError {
                 outcome.malformed += 1
                 logger.debug("discovery datagram skipped", metadata: ["from": "\(source)", "error.code": "\(e.code.rawValue)"])
                 continue
             }
-            guard case let .probeMatches(header, matches, _) = message, header.relatesTo == messageID else {
+            guard case let .probeMatches(header, matches, _) = message else {
                 outcome.unrelated += 1
+                continue
+            }
+            guard let relatesTo = header.relatesTo, ownIDs.contains(relatesTo) else {
+                outcome.unrelated += 1
+                for m in matches where m.isCamera && mismatchedSeen.count < Self.maxEndpoints {
+                    if mismatchedSeen.insert(m.endpointKey).inserted { outcome.mismatched.append(ProbeReply(endpoint: m, from: source)) }
+                }
                 continue
             }
             for m in matches {
@@ -178,18 +191,7 @@ public final class WSDiscoveryProber {
     }
 
     private func send(_ datagram: Data) throws {
-        var to = sockaddr_in()
-        to.sin_family = sa_family_t(AF_INET)
-        to.sin_port = WSDiscoveryProbe.port.bigEndian
-        inet_pton(AF_INET, WSDiscoveryProbe.multicastGroup, &to.sin_addr)
-        let sent = datagram.withUnsafeBytes { b in
-            withUnsafePointer(to: &to) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        }
-        guard sent == datagram.count else { throw SystemError("sendto", subject: WSDiscoveryProbe.multicastGroup) }
+        try UDP.send(fd, datagram, to: WSDiscoveryProbe.multicastGroup, port: WSDiscoveryProbe.port)
     }
 
     static func text(_ a: in_addr) -> String {

@@ -23,7 +23,9 @@ public final class RecorderService: Service, @unchecked Sendable {
     let presence: Presence
     let clocks: any Clocks
     let logger: Logger
-    let known: Set<CameraID>
+    let known: Mutex<Set<CameraID>>
+    /// The configuration file, re-read when a worker names a camera added since the start (an adopted one).
+    let configPath: String?
     let pool: DiskPool
     /// What the disks hold per camera, to skip frames a reconnecting worker sends again.
     let stored: StoredEnds
@@ -38,14 +40,26 @@ public final class RecorderService: Service, @unchecked Sendable {
     /// The low-free-slots watch per disk (RecorderService+Reserve.swift).
     let reserveWatch = Mutex([String: ReserveWatch]())
 
-    public init(config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
+    /// - Parameter configPath: when given, a capture worker for a camera that is not in `config` makes the
+    ///   recorder re-read this file (cameras adopted through discovery are recorded without a restart).
+    public init(config: HallwatchConfig, configPath: String? = nil, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
-        known = Set(config.cameras.map(\.id))
+        self.configPath = configPath
+        known = Mutex(Set(config.cameras.map(\.id)))
         pool = DiskPool(config: config, presence: presence, clocks: clocks, logger: logger)
         let config = config
         stored = StoredEnds { camera in
             (try? RecordingQueries.library(config).lastFragment(camera: camera)).flatMap { $0.map { ($0.run, $0.end90k) } }
         }
+    }
+
+    /// Whether `id` is configured, re-reading the configuration file once if it was not at the last reading.
+    func isKnown(_ id: CameraID) -> Bool {
+        if known.withLock({ $0.contains(id) }) { return true }
+        guard let path = configPath, let fresh = try? ConfigLoader.load(path: path) else { return false }
+        let ids = Set(fresh.cameras.map(\.id))
+        known.withLock { $0.formUnion(ids) }
+        return ids.contains(id)
     }
 
     public func run() async throws {
@@ -117,7 +131,7 @@ public final class RecorderService: Service, @unchecked Sendable {
             guard hello.meta.kind == .hello, let id = CameraID(String(decoding: hello.payload, as: UTF8.self)) else {
                 throw DataPlaneError(code: "dataplane.protocol", message: "the first frame must be a hello naming a camera")
             }
-            guard known.contains(id) else {
+            guard isKnown(id) else {
                 throw DataPlaneError(code: "dataplane.unknownCamera", message: "camera '\(id)' is not in the configuration")
             }
             guard cameraConnections.withLock({ $0.insert(id).inserted }) else {
@@ -188,7 +202,7 @@ public final class RecorderService: Service, @unchecked Sendable {
     /// disk, not only what this process wrote since it started.
     func loadTotals() {
         let reader = RecordingQueries.library(config)
-        for id in known {
+        for id in known.withLock({ $0 }) {
             guard let runs = try? reader.runs(camera: id), !runs.isEmpty else { continue }
             let t = Totals(seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },
                            last: runs.last?.endUTC, run: runs.last?.run)

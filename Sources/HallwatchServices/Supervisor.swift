@@ -25,7 +25,7 @@ public final class Supervisor: Sendable {
     let runDirectory: String
     let logger: Logger
     struct Child { var process: Process; var startedNanos: UInt64 }
-    let state = Mutex<(children: [String: Child], stopping: Bool)>(([:], false))
+    let state = Mutex<(children: [String: Child], stopping: Bool, added: [SupervisedProcess])>(([:], false, []))
 
     /// Longest wait before restarting a process that keeps dying soon after its start, seconds.
     let maxRestartDelay: Double
@@ -58,6 +58,17 @@ public final class Supervisor: Sendable {
         try FileManager.default.createDirectory(atPath: runDirectory + "/pids", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: runDirectory + "/logs", withIntermediateDirectories: true)
         for p in processes { try launch(p, delay: min(1, maxRestartDelay)) }
+    }
+
+    /// Starts one more process while running (a camera added to the configuration); it is restarted and
+    /// stopped like the others. Does nothing when a process of that name exists already.
+    public func add(_ spec: SupervisedProcess) throws {
+        let known = state.withLock { s -> Bool in
+            if s.stopping || processes.contains(where: { $0.name == spec.name }) || s.added.contains(where: { $0.name == spec.name }) { return true }
+            s.added.append(spec)
+            return false
+        }
+        if !known { try launch(spec, delay: min(1, maxRestartDelay)) }
     }
 
     /// The PID currently running `name`, if any.
@@ -106,7 +117,7 @@ public final class Supervisor: Sendable {
     public func stop() {
         let children = state.withLock { s -> [(String, Process)] in
             s.stopping = true
-            return processes.reversed().compactMap { p in s.children[p.name].map { (p.name, $0.process) } }
+            return (processes + s.added).reversed().compactMap { p in s.children[p.name].map { (p.name, $0.process) } }
         }
         for (_, p) in children where p.isRunning { kill(p.processIdentifier, SIGTERM) }
         let deadline = Date().addingTimeInterval(5)

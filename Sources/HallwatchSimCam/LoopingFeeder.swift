@@ -97,10 +97,16 @@ final class LoopingFeeder: @unchecked Sendable {
         for (i, src) in sources.enumerated() {
             hw_object_set_int(src.object, "format", gint(GST_FORMAT_TIME.rawValue))
             hw_object_set_bool(src.object, "is-live", 0)
-            hw_object_set_bool(src.object, "block", 1)
+            // The primary (video) queue paces the reader. Any other stream may not be set up by the client
+            // (a worker that records no audio SETUPs video only): its queue, ten times longer so that a file's
+            // interleaving never fills it while it is consumed, then drops new buffers when full instead of
+            // blocking the reader, which would stall the video too.
+            let primary = i == media.primaryIndex
+            hw_object_set_bool(src.object, "block", primary ? 1 : 0)
+            if !primary { hw_object_set_int(src.object, "leaky-type", 1) }   // GST_APP_LEAKY_TYPE_UPSTREAM
             gst_app_src_set_stream_type(src.pointer, GST_APP_STREAM_TYPE_STREAM)
             gst_app_src_set_max_bytes(src.pointer, 64 << 20)
-            gst_app_src_set_max_time(src.pointer, GstClockTime(Self.maxQueueTime))
+            gst_app_src_set_max_time(src.pointer, GstClockTime(Self.maxQueueTime * (primary ? 1 : 10)))
             let tap = Tap(feeder: self, index: i)
             taps.append(tap)
             hw_appsrc_set_callbacks(src.pointer, { _, _, userData in

@@ -20,7 +20,7 @@ struct RecorderCommand: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(config, logger: logger)
         let presence = Presence(name: "recorder", config: cfg, logger: logger)
         presence.announce()
-        let recorder = RecorderService(config: cfg, presence: presence, logger: logger)
+        let recorder = RecorderService(config: cfg, configPath: config, presence: presence, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: recorder, successTerminationBehavior: .gracefullyShutdownGroup,
                                                                        failureTerminationBehavior: .gracefullyShutdownGroup)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -2,7 +2,9 @@
 // endless, timestamp-continuous loop. All logic lives in HallwatchSimCam; this file only parses arguments.
 import ArgumentParser
 import Foundation
+import HallwatchDiscovery
 import HallwatchSimCam
+import HallwatchSimONVIF
 import Logging
 
 struct SimCam: ParsableCommand {
@@ -13,6 +15,11 @@ struct SimCam: ParsableCommand {
             Each --mount NAME=FILE.mp4 is served at rtsp://ADDRESS:PORT/NAME (H.264, H.265 and AAC streams, \
             no transcoding). Prints "simcam ready URL..." on stdout once listening; logs go to stderr. \
             SIGINT or SIGTERM stops it with exit code 0; bad arguments exit with 64.
+
+            With --onvif it is also an ONVIF camera: one device per mount (or --onvif-devices N, cycling \
+            through the mounts), WS-Discovery on ADDRESS's interface (Hello, Bye, ProbeMatches) and the device \
+            and media services over HTTP; a second line "simcam onvif http://ADDRESS:PORT N" follows the ready \
+            line. Credentials: --onvif-user and --onvif-password-file (never a password on the command line).
             """)
 
     @Option(help: "Address to listen on. Keep the default unless a test network namespace needs another.")
@@ -27,10 +34,44 @@ struct SimCam: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Flag(help: "Also act as ONVIF devices (WS-Discovery + device/media services).")
+    var onvif = false
+
+    @Option(help: "Number of ONVIF devices (default: one per mount; mounts are reused in turn).")
+    var onvifDevices: Int?
+
+    @Option(help: "HTTP port of the ONVIF services; 0 picks a free one.")
+    var onvifPort = 0
+
+    @Option(help: "ONVIF user name (requires --onvif-password-file; without both, no authentication).")
+    var onvifUser: String?
+
+    @Option(help: "File whose first line is the ONVIF password.")
+    var onvifPasswordFile: String?
+
+    @Option(help: "Accepted authentication: usernametoken, digest or both.")
+    var onvifAuth = "both"
+
+    @Option(help: "The simulated camera clock minus the real one, in seconds (e.g. 3600).")
+    var clockOffset: Int64 = 0
+
+    @Option(name: .customLong("quirk"), help: "Misbehave like a real camera: no-scopes, link-local-xaddr-first, bad-relates-to, strict-auth.")
+    var quirks: [String] = []
+
+    @Flag(help: "Do not answer WS-Discovery (HTTP services only).")
+    var noDiscovery = false
+
     func validate() throws {
         guard !mounts.isEmpty else { throw ValidationError("at least one --mount NAME=FILE.mp4 is needed") }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is outside 0-65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard SimAuthMode(rawValue: onvifAuth) != nil else { throw ValidationError("--onvif-auth: expected usernametoken, digest or both") }
+        for q in quirks where SimQuirk(rawValue: q) == nil {
+            throw ValidationError("unknown --quirk \(q); expected one of \(SimQuirk.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (onvifUser == nil) == (onvifPasswordFile == nil) else { throw ValidationError("--onvif-user and --onvif-password-file go together") }
+        if let n = onvifDevices { guard (1...1000).contains(n) else { throw ValidationError("--onvif-devices: 1-1000") } }
+        guard (0...65535).contains(onvifPort) else { throw ValidationError("--onvif-port \(onvifPort) is outside 0-65535") }
         var names = Set<String>()
         for raw in mounts {
             let spec: MountSpec
@@ -65,11 +106,68 @@ struct SimCam: ParsableCommand {
             FileHandle.standardError.write(Data("hallwatch-simcam: error: \(error.description)\n".utf8))
             throw ExitCode(error.isUsageError ? 64 : 1)
         }
+        var onvifLine: String?
+        var simulator: ONVIFSimulator?
+        if onvif {
+            do {
+                let sim = try makeSimulator(server: server, logger: logger)
+                let started = DispatchSemaphore(value: 0)
+                let failure = FailureBox()
+                Task { do { try await sim.start() } catch { failure.set("\(error)") }; started.signal() }
+                started.wait()
+                if let why = failure.get() { throw ValidationError(why) }
+                simulator = sim
+                onvifLine = "simcam onvif http://\(address):\(sim.httpPort) \(sim.configuration.devices.count)\n"
+            } catch {
+                FileHandle.standardError.write(Data("hallwatch-simcam: error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
         // One line, written straight to fd 1 (no stdio buffering), for the process that started us.
         FileHandle.standardOutput.write(Data("simcam ready \(server.urls.joined(separator: " "))\n".utf8))
+        if let onvifLine { FileHandle.standardOutput.write(Data(onvifLine.utf8)) }
         server.waitUntilStopped()
+        if let simulator {
+            // Bye for every device before exiting (WS-Discovery §4.2).
+            let done = DispatchSemaphore(value: 0)
+            Task { await simulator.stop(); done.signal() }
+            done.wait()
+        }
         logger.info("stopped")
     }
+}
+
+extension SimCam {
+    /// The ONVIF devices for the running RTSP server: one per mount, or `--onvif-devices` cycling through them.
+    func makeSimulator(server: SimCamServer, logger: Logger) throws -> ONVIFSimulator {
+        var credentials: ONVIFCredentials?
+        if let user = onvifUser, let file = onvifPasswordFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+                  let password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init),
+                  !password.isEmpty else { throw ValidationError("cannot read a password from \(file)") }
+            credentials = ONVIFCredentials(username: user, password: password)
+        }
+        let count = onvifDevices ?? server.configuration.mounts.count
+        let devices = (0..<count).map { i -> SimulatedDevice in
+            let k = i % server.configuration.mounts.count
+            let video = server.media[k].primary
+            return SimulatedDevice(index: i, seed: "\(address):\(server.port)", mount: server.configuration.mounts[k].name,
+                                   encoding: video.codec == .h265 ? "H265" : "H264",
+                                   width: video.width ?? 0, height: video.height ?? 0, fps: 25)
+        }
+        return ONVIFSimulator(configuration: ONVIFSimConfiguration(
+            address: address, httpPort: onvifPort, rtspPort: server.port, devices: devices, credentials: credentials,
+            authMode: SimAuthMode(rawValue: onvifAuth) ?? .both, clockOffsetSeconds: clockOffset,
+            quirks: Set(quirks.compactMap(SimQuirk.init(rawValue:))), discovery: !noDiscovery), logger: logger)
+    }
+}
+
+/// A message handed from the start task to the main thread.
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var message: String?
+    func set(_ m: String) { lock.lock(); message = m; lock.unlock() }
+    func get() -> String? { lock.lock(); defer { lock.unlock() }; return message }
 }
 
 SimCam.main()

@@ -13,7 +13,7 @@ struct HallwatchCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallwatchctl",
         abstract: "Inspect and operate a Hallwatch box.",
-        subcommands: [Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Probe.self, Supervise.self, Demo.self, BenchFill.self])
+        subcommands: [Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Camera.self, Probe.self, Supervise.self, Demo.self, BenchFill.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -139,9 +139,11 @@ struct Demo: AsyncParsableCommand {
         let configPath = run + "/hallwatch.yaml"
         try BoxPlan.demoConfig(runDirectory: run, simcamPort: simPort).write(toFile: configPath, atomically: true, encoding: .utf8)
         let cfg = ProcessSetup.loadConfig(configPath, logger: logger)
+        let passwordFile = try BoxPlan.writeDemoPassword(runDirectory: run)
         let plan = BoxPlan(config: cfg, configPath: configPath, runDirectory: run, binDirectory: binDirectory(),
-                           simcam: (simPort, BoxPlan.demoMounts(mediaDirectory: mediaDir)))
-        say("Hallwatch demo: 4 simulated cameras on rtsp://127.0.0.1:\(simPort)/{lobby,gym,hallway,entrance}")
+                           simcam: (simPort, BoxPlan.demoMounts(mediaDirectory: mediaDir)),
+                           simcamArguments: ["--onvif", "--onvif-user", "hallwatch", "--onvif-password-file", passwordFile])
+        say("Hallwatch demo: a simulated ONVIF camera with 4 streams on 127.0.0.1, adopted through discovery (loopback only)")
         say("config \(configPath), recordings \(run)/disk0, logs \(run)/logs — Ctrl-C stops everything.")
         say("try: hallwatchctl export --config \(configPath) --camera lobby --from -30s --to now --out clip.mp4\n")
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, logger: logger)
@@ -157,9 +159,33 @@ func claim(_ runDirectory: String) throws {
 }
 
 /// Runs the plan's processes until SIGINT/SIGTERM, printing the status table every `statusEvery` seconds.
+///
+/// The configuration file is watched (every second, by modification time and size): each camera added to it
+/// (`hallwatchctl camera adopt`, or the discovery agent with `adopt: auto`) gets its capture worker at once.
+/// A file that no longer loads is logged and ignored until fixed. Removed cameras keep running until restart.
 func superviseUntilInterrupted(plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10), logger: Logger) async throws {
     let supervisor = Supervisor(processes: try plan.processes(), runDirectory: plan.runDirectory, maxRestartDelay: maxRestartDelay, logger: logger)
     try supervisor.start()
+    let cameras = CameraList(plan.config.cameras.map(\.id))
+    let watcher = Task {
+        var last = fileStamp(plan.configPath)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let now = fileStamp(plan.configPath)
+            guard now != last else { continue }
+            last = now
+            do {
+                let cfg = try ConfigLoader.load(path: plan.configPath)
+                for cam in cfg.cameras where !cameras.contains(cam.id) {
+                    try supervisor.add(plan.captureProcess(cam))
+                    cameras.append(cam.id)
+                    say("camera '\(cam.id)' added to the configuration: capture worker started")
+                }
+            } catch {
+                logger.error("the changed configuration does not load; keeping the running one", metadata: ["error": "\(error)"])
+            }
+        }
+    }
     let signals = SignalWaiter([SIGINT, SIGTERM])
     let bus = BusClient(clientID: "hallwatchctl-supervise-\(getpid())", socketPath: plan.config.bus.socket, will: nil, logger: logger)
     try? bus.start()
@@ -169,15 +195,33 @@ func superviseUntilInterrupted(plan: BoxPlan, statusEvery: Double, maxRestartDel
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(statusEvery))
             if Task.isCancelled { break }
-            say(collector.snapshot(configured: plan.config.cameras.map(\.id), now: SystemClocks().utcNow()).render() + "\n")
+            say(collector.snapshot(configured: cameras.ids, now: SystemClocks().utcNow()).render() + "\n")
         }
     }
     await signals.wait()
     printer.cancel()
+    watcher.cancel()
     say("stopping…")
     await bus.close()
     supervisor.stop()
     say("stopped.")
+}
+
+/// Modification time (ns) and size of a file, to notice changes.
+func fileStamp(_ path: String) -> [Int64] {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return [] }
+    return [Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), Int64(st.st_size)]
+}
+
+/// The cameras being supervised, shared by the watcher and the status printer.
+final class CameraList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [CameraID]
+    init(_ ids: [CameraID]) { list = ids }
+    var ids: [CameraID] { lock.lock(); defer { lock.unlock() }; return list }
+    func contains(_ id: CameraID) -> Bool { ids.contains(id) }
+    func append(_ id: CameraID) { lock.lock(); list.append(id); lock.unlock() }
 }
 
 /// Writes a line to stdout at once (print is block-buffered when stdout is a file or pipe).
@@ -252,6 +296,96 @@ struct Export: AsyncParsableCommand {
             print("wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes")
         } catch {
             FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+// MARK: - camera list-discovered, adopt
+struct Camera: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cameras found by ONVIF discovery.",
+                                                    subcommands: [ListDiscovered.self, Adopt.self])
+}
+
+/// Reads every retained `discovered` message (they arrive at once on subscription).
+func discoveredDevices(_ cfg: HallwatchConfig, logger: Logger) async throws -> [DiscoveredDevice] {
+    let bus = BusClient(clientID: "hallwatchctl-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
+    do { try await bus.connect(timeout: .seconds(3)) } catch {
+        FileHandle.standardError.write(Data("cannot reach the bus at \(cfg.bus.socket): \(error)\n".utf8))
+        throw ExitCode(69)
+    }
+    let stream = bus.subscribe(BusTopics(box: cfg.box).allDiscovered)
+    let reader = Task {
+        var devices: [String: DiscoveredDevice] = [:]
+        for await m in stream {
+            if let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload) { devices[d.id] = d }
+        }
+        return devices
+    }
+    try await Task.sleep(for: .milliseconds(600))
+    reader.cancel()
+    await bus.close()
+    let found = await reader.value
+    return found.values.sorted { ($0.presence.rawValue, $0.name ?? $0.id) < ($1.presence.rawValue, $1.name ?? $1.id) }
+}
+
+struct ListDiscovered: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list-discovered", abstract: "The devices the discovery agent published (from the bus).")
+    @OptionGroup var options: ConfigOption
+    @Flag(help: "Print JSON for scripts.") var json = false
+
+    func run() async throws {
+        ProcessSetup.bootstrapLogging(default: .error)
+        let logger = Logger(label: "hallwatchctl")
+        let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
+        let devices = try await discoveredDevices(cfg, logger: logger)
+        if json {
+            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try e.encode(devices), as: UTF8.self))
+            return
+        }
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+        print(pad("ID", 13) + pad("STATE", 8) + pad("NAME", 12) + pad("MODEL", 22) + pad("ADDRESS", 16) + pad("AUTH", 14)
+              + pad("MAIN STREAM", 44) + "ADOPTED")
+        for d in devices {
+            let main = d.mainStream
+            let prof = main.flatMap { m in d.profiles.first { $0.token == m.profileToken } }
+            let video = prof.map { "\($0.encoding ?? "?") \($0.width ?? 0)x\($0.height ?? 0) " } ?? ""
+            print(pad(d.id, 13) + pad(d.presence.rawValue, 8) + pad(d.name ?? "-", 12)
+                  + pad([d.manufacturer, d.model].compactMap { $0 }.joined(separator: " "), 22) + pad(d.addresses.first ?? "-", 16)
+                  + pad(d.auth, 14) + pad(video + (main?.uri ?? d.error?.code ?? "-"), 44) + (d.adoptedAs?.rawValue ?? "-"))
+        }
+        if devices.isEmpty { print("(nothing discovered yet: is hallwatch-discovery running with a discovery: section?)") }
+    }
+}
+
+struct Adopt: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add a discovered device to the configuration as a camera, so that a capture worker starts for it.",
+        discussion: "Exit codes: 0 adopted; 1 refused (no stream yet, already adopted, id in use); 66 no such device; 69 bus unreachable.")
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "The device's id from list-discovered (dev-…).") var id: String
+    @Option(name: .customLong("as"), help: "Camera id to give it (default: its ONVIF name, else its device id).") var cameraID: String?
+
+    func run() async throws {
+        ProcessSetup.bootstrapLogging(default: .error)
+        let logger = Logger(label: "hallwatchctl")
+        let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
+        var requested: CameraID?
+        if let c = cameraID {
+            guard let v = CameraID(c) else { throw ValidationError("'\(c)' is not a camera id (1-32 of a-z 0-9 - _)") }
+            requested = v
+        }
+        guard let device = try await discoveredDevices(cfg, logger: logger).first(where: { $0.id == id }) else {
+            FileHandle.standardError.write(Data("no discovered device \(id) (see: hallwatchctl camera list-discovered)\n".utf8))
+            throw ExitCode(66)
+        }
+        do {
+            let cam = try CameraAdoption.adopt(device, configPath: options.config, as: requested)
+            say("adopted \(device.id) as camera '\(cam.id)' (\(cam.source)) in \(options.config)")
+        } catch {
+            FileHandle.standardError.write(Data("adopt: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -1,0 +1,234 @@
+import Foundation
+import HallwatchCore
+import HallwatchDiscovery
+import HallwatchServices
+import HallwatchSimONVIF
+import Logging
+import Testing
+
+/// The HTTP half against the simulated device in this process, on 127.0.0.1 only (no multicast).
+@Suite("ONVIF device conversation against the simulated device (127.0.0.1)", .serialized)
+struct DescriberTests {
+    static let user = "hallwatch"
+    let password = randomPassword()
+
+    func simulator(auth: SimAuthMode = .both, offset: Int64 = 0, quirks: Set<SimQuirk> = []) async throws -> ONVIFSimulator {
+        let devices = [SimulatedDevice(index: 0, seed: "test", mount: "lobby", encoding: "H264", width: 1280, height: 720, fps: 25),
+                       SimulatedDevice(index: 1, seed: "test", mount: "hallway", encoding: "H265", width: 640, height: 272, fps: 25)]
+        let sim = ONVIFSimulator(configuration: ONVIFSimConfiguration(
+            address: "127.0.0.1", httpPort: 0, rtspPort: 8554, devices: devices,
+            credentials: ONVIFCredentials(username: Self.user, password: password), authMode: auth,
+            clockOffsetSeconds: offset, quirks: quirks, discovery: false), logger: Logger(label: "sim"))
+        try await sim.start()
+        return sim
+    }
+
+    func describe(_ sim: ONVIFSimulator, index: Int = 0, password: String?) async -> DeviceDescription {
+        let http = BoundedHTTPClient()
+        defer { http.shutdown() }
+        let d = DeviceDescriber(http: http, credentials: password.map { ONVIFCredentials(username: Self.user, password: $0) },
+                                logger: Logger(label: "test"))
+        return await d.describe(xAddrs: [sim.deviceXAddr(index)], fallbackHost: nil)
+    }
+
+    @Test func usernameTokenWithOneHourOffsetDescribesEverything() async throws {
+        let sim = try await simulator(offset: 3600)
+        let d = await describe(sim, password: password)
+        await sim.stop()
+        #expect(d.error == nil)
+        #expect(d.auth == .usernameToken)
+        #expect(abs(d.clockOffset.micros - 3_600_000_000) < 2_000_000)
+        #expect(d.information?.manufacturer == "Hallwatch")
+        #expect(d.information?.serialNumber?.hasPrefix("SIM-0-") == true)
+        #expect(d.profiles.map(\.token) == ["snapshot", "main"])
+        #expect(d.streams.map(\.role) == ["main"])
+        #expect(d.streams.first?.profile.token == "main")
+        #expect(d.streams.first?.uri?.uri == "rtsp://127.0.0.1:8554/lobby")
+    }
+
+    @Test func digestOnlyDeviceIsAuthenticatedWithDigest() async throws {
+        let sim = try await simulator(auth: .digest)
+        let d = await describe(sim, index: 1, password: password)
+        await sim.stop()
+        #expect(d.error == nil)
+        #expect(d.auth == .digest)
+        #expect(d.streams.first?.profile.videoEncoder?.encoding == .h265)
+    }
+
+    @Test func wrongPasswordIsAnAuthFailureNotACrash() async throws {
+        for mode in SimAuthMode.allCases {
+            let sim = try await simulator(auth: mode)
+            let d = await describe(sim, password: "not-" + password)
+            await sim.stop()
+            #expect(d.auth == .failed, "mode \(mode)")
+            #expect(d.error?.code == .notAuthorized, "mode \(mode)")
+            #expect(d.information == nil)
+        }
+    }
+
+    @Test func noCredentialsIsReportedAsMissing() async throws {
+        let sim = try await simulator()
+        let d = await describe(sim, password: nil)
+        await sim.stop()
+        #expect(d.auth == .credentialsMissing)
+        #expect(d.error?.code == .notAuthorized)
+    }
+
+    @Test func strictDeviceAnswersTheClockToCredentials() async throws {
+        let sim = try await simulator(offset: -7200, quirks: [.strictAuth])
+        let d = await describe(sim, password: password)
+        await sim.stop()
+        #expect(d.error == nil)
+        #expect(d.auth == .usernameToken)
+        #expect(abs(d.clockOffset.micros + 7_200_000_000) < 2_000_000)
+    }
+
+    @Test func linkLocalServiceAndStreamHostsAreRewritten() async throws {
+        let sim = try await simulator(quirks: [.linkLocalXAddrFirst])
+        let d = await describe(sim, password: password)
+        await sim.stop()
+        #expect(d.error == nil)
+        #expect(d.streams.first?.uri?.uri == "rtsp://127.0.0.1:8554/lobby")
+    }
+
+    @Test func oversizeRepliesAreRefused() async throws {
+        let sim = try await simulator()
+        let http = BoundedHTTPClient(maxBodyBytes: 300)
+        let d = await DeviceDescriber(http: http, credentials: ONVIFCredentials(username: Self.user, password: password),
+                                      logger: Logger(label: "test")).describe(xAddrs: [sim.deviceXAddr(0)], fallbackHost: nil)
+        http.shutdown()
+        await sim.stop()
+        #expect(d.error?.code == .tooLarge)
+    }
+
+    @Test func unreachableDeviceIsTyped() async throws {
+        let http = BoundedHTTPClient()
+        defer { http.shutdown() }
+        let d = await DeviceDescriber(http: http, credentials: nil, timeout: .seconds(2), logger: Logger(label: "test"))
+            .describe(xAddrs: ["http://127.0.0.1:9/onvif/device_service"], fallbackHost: nil)
+        #expect(d.error?.code == .unreachable)
+    }
+
+    @Test func serverSideChecksAcceptTheProgrammersGuideVector() throws {
+        // ONVIF Application Programmer's Guide: nonce LKqI6G/AikKCQrN0zqZFlg==, 2010-09-16T07:50:45Z, userpassword.
+        let header = try XMLReader.parse(Data("""
+            <s:Header xmlns:s="\(NS.soap12)"><wsse:Security xmlns:wsse="\(NS.wsse)" xmlns:wsu="\(NS.wsu)"><wsse:UsernameToken>\
+            <wsse:Username>user</wsse:Username><wsse:Password>tuOSpGlFlIXsozq4HFNeeGeFLEI=</wsse:Password>\
+            <wsse:Nonce>LKqI6G/AikKCQrN0zqZFlg==</wsse:Nonce><wsu:Created>2010-09-16T07:50:45Z</wsu:Created>\
+            </wsse:UsernameToken></wsse:Security></s:Header>
+            """.utf8))
+        let at = try #require(ISO8601.parse("2010-09-16T07:50:47Z"))
+        #expect(ServerAuth.checkUsernameToken(header: header, username: "user", password: "userpassword", deviceNow: at) == nil)
+        #expect(ServerAuth.checkUsernameToken(header: header, username: "user", password: "wrong", deviceNow: at) == .wrongCredentials)
+        #expect(ServerAuth.checkUsernameToken(header: header, username: "user", password: "userpassword",
+                                              deviceNow: at.adding(micros: 3_600_000_000)) == .timeCheck)
+    }
+
+    @Test func onvifZeepAsyncReadsTheSimulatedDevice() async throws {
+        guard let python = Repo.python else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI must have .venv-test (make test-deps)") }
+            return
+        }
+        let sim = try await simulator(offset: 3600)
+        let dir = try TempDir("zeep")
+        let pw = try dir.write("pw", password + "\n")
+        let child = try Child("onvif-zeep-async", python, [Repo.root.appendingPathComponent("Tests/Interop/onvif_read.py").path,
+                                                           "127.0.0.1", "\(sim.httpPort)", Self.user, pw], log: dir.path + "/py.log")
+        let line = try await child.waitForLine("{", seconds: 60)
+        await child.stop()
+        await sim.stop()
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(out["manufacturer"] as? String == "Hallwatch")
+        #expect(out["model"] as? String == "SimCam")
+        #expect((out["serial"] as? String)?.hasPrefix("SIM-0-") == true)
+        #expect(abs((out["dt_diff_seconds"] as? Double ?? 0) - 3600) < 3)
+        let profiles = out["profiles"] as? [[String: Any]] ?? []
+        #expect(profiles.compactMap { $0["token"] as? String } == ["snapshot", "main"])
+        #expect(profiles.compactMap { $0["uri"] as? String }.allSatisfy { $0 == "rtsp://127.0.0.1:8554/lobby" })
+        #expect(profiles.last?["width"] as? Int == 1280)
+    }
+}
+
+@Suite("Adoption and the discovery configuration")
+struct AdoptionTests {
+    static let base = """
+        box: t
+        # the cameras
+        cameras:
+          - id: lobby
+            source: rtsp://10.0.0.1/x
+            # trailing comment of lobby
+
+        # a comment before discovery
+        discovery:
+          interfaces: [eth1]
+          username: hallwatch
+          passwordFile: /etc/hallwatch/secrets/onvif.password
+        """
+
+    func device() -> DiscoveredDevice {
+        var d = DiscoveredDevice(id: "dev-0a1b2c3d", endpoint: "urn:uuid:1234", presence: .present, addresses: ["10.0.0.2"],
+                                 xAddrs: [], auth: "digest", firstSeen: UTCMicros(0), lastSeen: UTCMicros(0))
+        d.name = "Gym \"East\""
+        d.streams = [.init(role: "main", profileToken: "main", videoSourceToken: "vs0", uri: "rtsp://10.0.0.2:554/gym", invalidAfterConnect: false)]
+        return d
+    }
+
+    @Test func adoptAppendsToTheCameraListKeepingComments() throws {
+        let dir = try TempDir("adopt")
+        let path = try dir.write("hallwatch.yaml", Self.base, mode: 0o640)
+        let cam = try CameraAdoption.adopt(device(), configPath: path)
+        #expect(cam.id.rawValue == "dev-0a1b2c3d")   // the name is not a valid id
+        let cfg = try ConfigLoader.load(path: path)
+        #expect(cfg.cameras.map(\.id.rawValue) == ["lobby", "dev-0a1b2c3d"])
+        #expect(cfg.cameras[1].name == "Gym \"East\"")
+        #expect(cfg.cameras[1].source == "rtsp://10.0.0.2:554/gym")
+        #expect(cfg.cameras[1].username == "hallwatch")
+        #expect(cfg.cameras[1].passwordFile == "/etc/hallwatch/secrets/onvif.password")
+        #expect(cfg.cameras[1].onvifEndpoint == "urn:uuid:1234")
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("# a comment before discovery\ndiscovery:"))
+        #expect(text.contains("# trailing comment of lobby"))
+        let again = #expect(throws: CameraAdoption.Failure.self) { try CameraAdoption.adopt(device(), configPath: path, as: CameraID("gym")) }
+        #expect(again?.code == "adopt.already")
+        var attrs = stat(); stat(path, &attrs)
+        #expect(attrs.st_mode & 0o777 == 0o640)
+    }
+
+    @Test func adoptIntoAnEmptyListAndRefusals() throws {
+        let dir = try TempDir("adopt")
+        let path = try dir.write("hallwatch.yaml", "box: t\ncameras: []\n")
+        var d = device()
+        d.name = "gym"
+        try CameraAdoption.adopt(d, configPath: path)
+        #expect(try ConfigLoader.load(path: path).cameras.map(\.id.rawValue) == ["gym"])
+        var other = device()
+        other.endpoint = "urn:uuid:5678"
+        other.name = "gym"
+        let taken = #expect(throws: CameraAdoption.Failure.self) { try CameraAdoption.adopt(other, configPath: path, as: CameraID("gym")) }
+        #expect(taken?.code == "adopt.idTaken")
+        other.streams = []
+        let none = #expect(throws: CameraAdoption.Failure.self) { try CameraAdoption.adopt(other, configPath: path) }
+        #expect(none?.code == "adopt.noStream")
+    }
+
+    @Test func discoverySectionIsSchemaChecked() throws {
+        let e = #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse("""
+                box: t
+                discovery:
+                  interfaces: []
+                  period: 1s
+                  adopt: sometimes
+                  username: u
+                """, file: "d.yaml")
+        }
+        let text = e?.diagnostics.map(\.description) ?? []
+        #expect(text.contains { $0.hasPrefix("d.yaml:4: discovery.period: expected 5s to 3600s") }, "\(text)")
+        #expect(text.contains { $0.hasPrefix("d.yaml:5: discovery.adopt: expected one of manual, auto") }, "\(text)")
+        let ok = try ConfigLoader.parse("box: t\ndiscovery:\n  interfaces: [lo]\n  adopt: auto\n")
+        #expect(ok.discovery?.adopt == .auto)
+        #expect(ok.discovery?.period == .seconds(60))
+        #expect(ok.discovery?.missedProbes == 3)
+    }
+}
