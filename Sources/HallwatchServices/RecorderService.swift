@@ -67,6 +67,7 @@ public final class RecorderService: Service, @unchecked Sendable {
         if opened.isEmpty {
             logger.critical("no recording disk is usable; waiting for one", metadata: ["disks": "\(config.recorder.disks.map(\.path))"])
         }
+        warnIfTooFewSlots()
         let listener: FileHandleFD
         do {
             listener = try UnixSocket.listen(path: config.recorder.socket, mode: 0o660)
@@ -184,6 +185,18 @@ public final class RecorderService: Service, @unchecked Sendable {
             }
             last = now
         }
+    }
+
+    /// Each camera keeps one slot open and needs a closed one to reuse when it rolls over: with fewer than
+    /// two slots per camera on the healthy disks, ring reuse can find nothing and appends fail with
+    /// `storage.full`. Said at start, in the log and on the bus, so an installer sizes the disks right.
+    func warnIfTooFewSlots() {
+        let slots = pool.healthy().reduce(0) { $0 + $1.writer.disk.meta.slotCount }
+        let needed = 2 * config.cameras.count + 2
+        guard slots > 0, slots < needed else { return }
+        let message = "the healthy disks have \(slots) slots for \(config.cameras.count) cameras; at least \(needed) are needed (two per camera, plus two)"
+        logger.critical("too few slots", metadata: ["slots": "\(slots)", "cameras": "\(config.cameras.count)"])
+        presence.publishError(ErrorEvent(code: "storage.tooFewSlots", message: message))
     }
 
     /// Every second: vanished and returning disks (F1, F6); every 10 s: every disk's state on the bus.
