@@ -13,7 +13,9 @@ struct RunWallClockTests {
     /// Returns the largest |wall − true time| at every fragment boundary after the first 5 s, the largest
     /// slew between boundaries (ppm), and the smallest wall step between boundaries.
     func simulate(ppm: Double, hours: Double, floor: Int64? = nil, startAt: Int64 = 1_800_000_000_000_000) -> Outcome {
-        var rng = SplitMix(seed: 42)
+        // A deterministic jitter (64-bit LCG, Knuth's MMIX constants), so the simulation is the same every run.
+        var state: UInt64 = 42
+        func jitter(upTo n: Int) -> Int { state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; return Int((state >> 33) % UInt64(n)) }
         let fps = 25.0, frames = Int(hours * 3600 * fps)
         var clock: RunWallClock?
         var out = Outcome()
@@ -21,7 +23,7 @@ struct RunWallClockTests {
         for k in 0..<frames {
             let trueMicros = Double(k) / fps * 1e6
             let media90k = Int64((trueMicros * (1 + ppm * 1e-6) * 0.09).rounded())
-            var delay = 5_000 + rng.next(upTo: 40_000)
+            var delay = 5_000 + jitter(upTo: 40_000)
             if k % 9_000 == 4_500 { delay += 400_000 }                  // a stall every 6 min
             let arrival: Int64 = k < 50 ? startAt + 2_000_000 + 5_000 : startAt + Int64(trueMicros) + Int64(delay)   // PLAY burst
             if clock == nil { clock = RunWallClock(firstArrival: arrival, floor: floor) }
@@ -81,18 +83,4 @@ struct RunWallClockTests {
         }
         #expect(clock.rate == -RunWallClock.maxSlew)
     }
-}
-
-/// A small deterministic generator (SplitMix64), so the simulation is the same every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(upTo n: Int) -> Int { Int(next() % UInt64(n)) }
 }
