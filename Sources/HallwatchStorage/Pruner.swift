@@ -60,7 +60,10 @@ public enum Pruner {
         var indexes: [RetentionIndex] = []
         for d in disks {
             do throws(StorageError) { indexes.append(try RetentionIndex(d, box: config.box, logger: logger)) } catch {
-                if error.code == .noIndex { logger.info("disk has no index yet", metadata: ["disk": "\(d.name)"]); continue }
+                // Not yet indexed or still being initialised by the recorder: nothing to prune there yet.
+                if error.code == .noIndex || error.code == .notInitialized {
+                    logger.info("disk not ready yet", metadata: ["disk": "\(d.name)", "why": "\(error.message)"]); continue
+                }
                 alarm(error.code.rawValue, "\(d.name) (\(d.path)): \(error)")
             }
         }

@@ -270,6 +270,7 @@ public final class RetentionIndex: Sendable {
         let impact: HoldImpact = try withSQLite("placing hold \(hold.id)") {
             var result = HoldImpact(pinnedSlots: 0, slotsOfHold: 0, slotCount: slotCount)
             try db.inTransaction { db in
+                // H1. Insert and re-pin in one transaction; H2 decides below whether it commits.
                 try Self.save(hold, db)
                 result.pinnedSlots = try RetentionSchema.repin(db, now: now)
                 result.slotsOfHold = try Int.fetchOne(db, sql: """
@@ -280,6 +281,7 @@ public final class RetentionIndex: Sendable {
             }
             return result
         }
+        // H2. Too large a share: rolled back above, refused here with the numbers.
         if Double(impact.pinnedSlots) * 100 > Double(maxHoldPercent * slotCount) {
             throw StorageError(.invalidArgument, String(format: "hold refused: on %@ it would pin %d of %d slots (%.0f %%), more than retention.maxHoldPercent (%d %%); narrow the time range or release other holds",
                                                         name, impact.pinnedSlots, slotCount, impact.percent, maxHoldPercent))
@@ -290,6 +292,7 @@ public final class RetentionIndex: Sendable {
 
     /// Marks hold `id` released at `now` and re-pins; returns whether this index knew the hold.
     public func releaseHold(_ id: String, now: UTCMicros) throws(StorageError) -> Bool {
+        // H5. Released holds stay in the table for the record; they no longer pin.
         let known = try withSQLite("releasing hold \(id)") {
             try db.write { db -> Bool in
                 try db.execute(sql: "UPDATE evidenceHold SET releasedAtUTCMicros = COALESCE(releasedAtUTCMicros, ?) WHERE id = ?", arguments: [now.micros, id])
@@ -305,6 +308,7 @@ public final class RetentionIndex: Sendable {
     /// Makes this index hold every hold in `holds` (adding missing ones, recording releases), then
     /// re-pins the slots for `now` (lapsed holds stop pinning). Returns the number of pinned slots.
     public func syncHolds(_ holds: [EvidenceHold], now: UTCMicros) throws(StorageError) -> Int {
+        // H3. The union of every disk's holds, then re-pin for `now` (the next open slot, lapses).
         let before = try self.holds()
         let pinned = try withSQLite("syncing holds") {
             try db.write { db -> Int in
@@ -437,6 +441,7 @@ public final class RetentionIndex: Sendable {
         let state: String = r["state"], g = UInt64(bitPattern: r["generation"] as Int64), c: String? = r["camera"], hold: Int64 = r["hold"]
         if g != generation || c != camera.rawValue { return "slot \(n) was reused since the plan (now generation \(g))" }
         if state != "closed" { return "slot \(n) is \(state), not closed" }
+        // H4. The hold table itself, not only the `hold` flag the last re-pin left.
         let covered = try RetentionSchema.isCoveredByActiveHold(db, slot: n, generation: generation, now: now)
         if hold != 0 || covered {
             return "slot \(n) is pinned by an evidence hold"

@@ -2,7 +2,9 @@
 # Times one hallwatch-pruner pass over an index of FRAGMENTS fragments (default 100 000): 4 cameras of
 # 1 s fragments recorded through the real writer into 256 KiB slots, maxAge set so that about 40 % of
 # the slots are due. Reports the planning pass (--dry-run: open, merge holds, snapshot, plan) and the
-# real pass (plus steps D1-D4 for every due slot). Prints a markdown row; writes .bench/pruner.json.
+# real pass (plus steps D1-D4 for every due slot), then the next pass (nothing due). Prints a markdown row
+# in the columns of Tests/Bench/bench.sh's table;
+# writes .bench/pruner.json.
 # Usage: Tests/Bench/pruner.sh [BIN_DIR] [FRAGMENTS]
 set -euo pipefail
 BIN=${1:-.build/release}; N=${2:-100000}
@@ -24,8 +26,9 @@ dry=$("$BIN/hallwatch-pruner" --config "$work/hw.yaml" --dry-run 2>/dev/null)
 dry_ms=$(echo "$dry" | ms); due=$(echo "$dry" | count)
 real=$("$BIN/hallwatch-pruner" --config "$work/hw.yaml" --once 2>/dev/null)
 real_ms=$(echo "$real" | ms); deleted=$(echo "$real" | count)
+steady_ms=$("$BIN/hallwatch-pruner" --config "$work/hw.yaml" --once 2>/dev/null | ms)   # the next pass: nothing due
 index_bytes=$(stat -c %s "$work/disk0/index.sqlite")
-echo "| pruner pass, $N fragments ($cameras cameras, index $((index_bytes / 1024)) KiB) | plan (dry run) $dry_ms ms | pass deleting $deleted of 600 slots $real_ms ms |"
+echo "| pruner | one pass over $N fragments ($cameras cameras, index $((index_bytes / 1024)) KiB), ms: plan (dry run) / deleting $deleted of 600 slots / next pass, nothing due | $dry_ms / $real_ms / $steady_ms | — | — | D1–D4 per due slot: 3 SQLite commits + 1 fdatasync |"
 mkdir -p .bench
-printf '{"bench":"pruner","fragments":%d,"cameras":%d,"indexBytes":%d,"planMillis":%s,"passMillis":%s,"slotsDue":%d,"slotsDeleted":%d}\n' \
-  "$N" "$cameras" "$index_bytes" "$dry_ms" "$real_ms" "$due" "$deleted" > .bench/pruner.json
+printf '{"bench":"pruner","fragments":%d,"cameras":%d,"indexBytes":%d,"planMillis":%s,"passMillis":%s,"steadyPassMillis":%s,"slotsDue":%d,"slotsDeleted":%d}\n' \
+  "$N" "$cameras" "$index_bytes" "$dry_ms" "$real_ms" "$steady_ms" "$due" "$deleted" > .bench/pruner.json

@@ -352,3 +352,37 @@ struct RetentionTests {
         }
     }
 }
+
+@Suite("Retention: bad input")
+struct RetentionBadInputTests {
+    @Test("a damaged index or another box's disk is an alarm with a typed code, never a crash; the other disk is still pruned")
+    func damagedIndex() throws {
+        let good = try Rig(slots: 8, slotSizeBytes: 64 << 10, name: "goodDisk"); defer { good.dir.cleanup() }
+        let bad = try Rig(slots: 8, slotSizeBytes: 64 << 10, name: "badDisk"); defer { bad.dir.cleanup() }
+        var c = Stream("cam-z", run: UInt64(good.clocks.utcNow().micros), fragment90k: 90_000, payloadBytes: 3000, seed: 12)
+        let w = try good.writer(RetentionTests.writerOptions())
+        try c.sendInit(w); try c.send(20 * 3, to: w); try w.syncAndCommit(); try w.close()
+        _ = try bad.writer().close()
+        try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: bad.dir.path + "/index.sqlite"))
+        let foreign = try Rig(slots: 4, slotSizeBytes: 64 << 10, name: "foreignDisk"); defer { foreign.dir.cleanup() }
+        let meta = try String(contentsOfFile: foreign.dir.path + "/meta", encoding: .utf8).replacingOccurrences(of: "test-box", with: "other-box")
+        try meta.write(toFile: foreign.dir.path + "/meta", atomically: true, encoding: .utf8)
+        let clocks = TestClocks(good.clocks.utcNow().micros + 48 * RetentionTests.hour)
+        let config = try ConfigLoader.parse("box: test-box\nretention: {maxAge: 1d, reserve: 0s, reserveSlots: 0}\n")
+        let disks = [NamedDisk(name: "disk0", path: bad.dir.path), NamedDisk(name: "disk1", path: good.dir.path),
+                     NamedDisk(name: "disk2", path: foreign.dir.path), NamedDisk(name: "disk3", path: good.dir.path + "/missing")]
+        let r = Pruner.pass(disks: disks, config: config, clocks: clocks, dryRun: false, logger: testLogger)
+        #expect(Set(r.alarms.map(\.code)).isSuperset(of: ["storage.index", "storage.foreignDisk"]), "\(r.alarms)")
+        #expect(!r.deleted.isEmpty && r.deleted.allSatisfy { $0.disk == "disk1" })
+        // A hold for a range that ends before it starts, or lapsed already, is refused with a typed error.
+        let now = clocks.utcNow()
+        var backwards: StorageError?
+        do { _ = try EvidenceHolds.add(EvidenceHold(id: "h-1", camera: c.camera, from: now, to: now.adding(micros: -1), reason: "r", caseID: "c", until: nil, createdAt: now),
+                                       disks: [disks[1]], box: "test-box", maxHoldPercent: 50, now: now, logger: testLogger) } catch { backwards = error }
+        #expect(backwards?.code == .invalidArgument)
+        var lapsed: StorageError?
+        do { _ = try EvidenceHolds.add(EvidenceHold(id: "h-2", camera: c.camera, from: UTCMicros(0), to: now, reason: "r", caseID: "c", until: now, createdAt: now),
+                                       disks: [disks[1]], box: "test-box", maxHoldPercent: 50, now: now, logger: testLogger) } catch { lapsed = error }
+        #expect(lapsed?.code == .invalidArgument)
+    }
+}
