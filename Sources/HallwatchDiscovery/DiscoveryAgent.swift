@@ -287,6 +287,8 @@ public actor DiscoveryAgent {
         let scopes = e.endpoint.onvifScopes
         dev.name = scopes.name; dev.location = scopes.location; dev.mac = scopes.mac
         dev.deviceXAddr = d.flatMap { $0.reachedHost.isEmpty ? nil : $0.deviceXAddr }
+        dev.mediaXAddr = d?.mediaXAddr
+        dev.media2 = d.map(\.usedMedia2)
         dev.manufacturer = d?.information?.manufacturer; dev.model = d?.information?.model ?? scopes.hardware
         dev.firmware = d?.information?.firmwareVersion; dev.serial = d?.information?.serialNumber
         dev.hardwareID = d?.information?.hardwareID

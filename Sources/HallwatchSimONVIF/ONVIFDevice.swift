@@ -45,6 +45,9 @@ public enum SimQuirk: String, Sendable, CaseIterable, Hashable {
     /// is answered to valid credentials without the `Created` time check. (The HTTP `Date` header is the
     /// host's: Hummingbird sets it.)
     case strictAuth = "strict-auth"
+    /// Stream URIs good for one connection (`InvalidAfterConnect` true, Dahua-like), each with a fresh
+    /// `?onetime=N` query that the RTSP server ignores.
+    case invalidAfterConnect = "invalid-after-connect"
 }
 
 /// Which authentication the simulated device accepts (ONVIF Core §5.12).
@@ -134,9 +137,10 @@ enum SimSOAP {
             + "</trt:GetProfilesResponse>")
     }
 
-    static func streamURI(_ uri: String) -> String {
+    static func streamURI(_ uri: String, invalidAfterConnect: Bool = false) -> String {
         envelope("""
-        <trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>\(uri)</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>\
+        <trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>\(uri.replacingOccurrences(of: "&", with: "&amp;"))</tt:Uri>\
+        <tt:InvalidAfterConnect>\(invalidAfterConnect)</tt:InvalidAfterConnect>\
         <tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>
         """)
     }
