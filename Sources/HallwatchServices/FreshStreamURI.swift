@@ -16,7 +16,8 @@ import Synchronization
 public final class FreshStreamURI: Sendable {
     let camera: CameraConfig
     let logger: Logger
-    let device = Mutex<DiscoveredDevice?>(nil)
+    final class Latest: Sendable { let device = Mutex<DiscoveredDevice?>(nil) }
+    let latest = Latest()
     let http = BoundedHTTPClient()
 
     /// Starts following the bus when the camera was adopted (`onvifEndpoint` set); `nil` otherwise.
@@ -24,11 +25,11 @@ public final class FreshStreamURI: Sendable {
         guard let endpoint = camera.onvifEndpoint else { return nil }
         self.camera = camera; self.logger = logger
         let stream = bus.subscribe(topics.allDiscovered)
-        let device = self.device
+        let latest = self.latest
         Task {
             for await m in stream {
                 guard let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload), d.endpoint == endpoint else { continue }
-                device.withLock { $0 = d }
+                latest.device.withLock { $0 = d }
             }
         }
     }
@@ -38,7 +39,7 @@ public final class FreshStreamURI: Sendable {
     /// The URI for the next RTSP connection. Throws ``ErrorEvent`` `onvif.streamUri` when a one-time URI could
     /// not be had (the worker reports it and retries with its back-off).
     public func uriForNextConnection(password: String?) throws -> String {
-        guard let d = device.withLock({ $0 }), let main = d.mainStream, main.invalidAfterConnect,
+        guard let d = latest.device.withLock({ $0 }), let main = d.mainStream, main.invalidAfterConnect,
               let deviceXAddr = d.deviceXAddr, let mediaXAddr = d.mediaXAddr else { return camera.source }
         let credentials = camera.username.flatMap { u in password.map { ONVIFCredentials(username: u, password: $0) } }
         let describer = DeviceDescriber(http: http, credentials: credentials, logger: logger)

@@ -108,7 +108,7 @@ struct DescriberTests {
         camera.onvifEndpoint = "urn:uuid:x"
         let bus = BusClient(clientID: "unused", socketPath: "/nonexistent/bus.sock", will: nil, logger: Logger(label: "test"))
         let fresh = try #require(FreshStreamURI(camera: camera, bus: bus, topics: BusTopics(box: "t"), logger: Logger(label: "test")))
-        fresh.device.withLock { $0 = device }
+        fresh.latest.device.withLock { $0 = device }
         let pw = password
         let (first, second) = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(String, String), any Error>) in
             Thread { c.resume(with: Result { (try fresh.uriForNextConnection(password: pw), try fresh.uriForNextConnection(password: pw)) }) }.start()
