@@ -7,7 +7,9 @@ import Logging
 
 /// ONVIF credentials for one device. The password never appears in ``description``, logs or the bus.
 public struct ONVIFCredentials: Sendable, Equatable, CustomStringConvertible {
+    /// The ONVIF user name (not secret).
     public var username: String
+    /// The password (secret): read from a password file, never logged.
     public var password: String
     public init(username: String, password: String) { self.username = username; self.password = password }
     public var description: String { "ONVIFCredentials(\(username), password redacted)" }
@@ -33,6 +35,7 @@ public enum AuthState: String, Sendable, Equatable, Codable {
 public struct DescribedStream: Sendable, Equatable, Codable {
     /// `main` or `sub` (``StreamChooser``).
     public var role: String
+    /// `VideoSourceConfiguration/SourceToken` of the profile (`""` when none).
     public var videoSourceToken: String
     public var profile: MediaProfile
     /// The stream URI (no credentials; host rewritten when link-local), or `nil` when GetStreamUri failed.
@@ -47,8 +50,11 @@ public struct DeviceDescription: Sendable, Equatable {
     public var reachedHost: String
     /// Camera clock minus box clock; zero when the device gave no time.
     public var clockOffset: ClockOffset
+    /// How the device accepted our requests.
     public var auth: AuthState
+    /// GetDeviceInformation, `nil` when it failed.
     public var information: DeviceInformation?
+    /// Every profile from GetProfiles, in reply order.
     public var profiles: [MediaProfile]
     /// Main and sub stream per video source, in source order.
     public var streams: [DescribedStream]
@@ -92,6 +98,10 @@ public struct DeviceDescriber: Sendable {
     /// Most video sources whose streams are asked for (an NVR may have 64 channels).
     public static let maxSources = 16
 
+    /// - Parameters:
+    ///   - http: the bounded client (shared by every device).
+    ///   - credentials: `nil` to ask without any (devices that need them give ``AuthState/credentialsMissing``).
+    ///   - timeout: deadline of each HTTP request (default 4 s).
     public init(http: BoundedHTTPClient, credentials: ONVIFCredentials?, timeout: Duration = .seconds(4),
                 clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.http = http; self.credentials = credentials; self.timeout = timeout; self.clocks = clocks; self.logger = logger

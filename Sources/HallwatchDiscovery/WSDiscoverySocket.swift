@@ -133,6 +133,7 @@ enum UDP {
 
 /// IPv4 interfaces of this host (network namespace), from `getifaddrs(3)`.
 public enum IPv4Interfaces {
+    /// An interface name with its IPv4 address and netmask (dotted).
     public struct Interface: Sendable, Equatable {
         public var name: String
         public var address: String

@@ -22,6 +22,8 @@ public struct SimulatedDevice: Sendable, Equatable {
     /// A locally administered MAC (02:…), published in the `MAC/` scope.
     public var mac: String
 
+    /// A device for `mount` whose identity (endpoint, serial, MAC) derives from `seed` and `index`; `width`,
+    /// `height` in pixels and `fps` describe the clip served.
     public init(index: Int, seed: String, mount: String, encoding: String, width: Int, height: Int, fps: Double) {
         let h = Array(SHA256.hash(data: Array("\(seed)|\(index)|\(mount)".utf8)))
         func hex(_ r: Range<Int>) -> String { h[r].map { String(format: "%02x", $0) }.joined() }

@@ -58,6 +58,7 @@ public final class ONVIFSimulator: Sendable {
     let instanceID = UInt64(Date().timeIntervalSince1970)
     let responderDone = DispatchSemaphore(value: 0)
 
+    /// Nothing listens until ``start()``; `clocks` gives the real time that the offset shifts.
     public init(configuration: ONVIFSimConfiguration, clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.configuration = configuration; self.clocks = clocks; self.logger = logger
     }
