@@ -218,6 +218,10 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
     public var xAddrs: [String]
     /// The device service URL that answered.
     public var deviceXAddr: String?
+    /// The media service URL (to re-ask a stream URI that is `invalidAfterConnect`).
+    public var mediaXAddr: String?
+    /// The media service is version 2 (`tr2:`).
+    public var media2: Bool?
     /// From the ONVIF scopes.
     public var name: String?
     public var location: String?

@@ -7,7 +7,9 @@ import Logging
 
 /// ONVIF credentials for one device. The password never appears in ``description``, logs or the bus.
 public struct ONVIFCredentials: Sendable, Equatable, CustomStringConvertible {
+    /// The ONVIF user name (not secret).
     public var username: String
+    /// The password (secret): read from a password file, never logged.
     public var password: String
     public init(username: String, password: String) { self.username = username; self.password = password }
     public var description: String { "ONVIFCredentials(\(username), password redacted)" }
@@ -15,6 +17,8 @@ public struct ONVIFCredentials: Sendable, Equatable, CustomStringConvertible {
 
 /// How a device accepted (or refused) our requests.
 public enum AuthState: String, Sendable, Equatable, Codable {
+    /// No authenticated operation got an answer (the device is unreachable, or failed before).
+    case unknown
     /// Every request answered without credentials.
     case notRequired
     /// Authenticated with a WS-UsernameToken (ONVIF Core §5.12.2).
@@ -31,6 +35,7 @@ public enum AuthState: String, Sendable, Equatable, Codable {
 public struct DescribedStream: Sendable, Equatable, Codable {
     /// `main` or `sub` (``StreamChooser``).
     public var role: String
+    /// `VideoSourceConfiguration/SourceToken` of the profile (`""` when none).
     public var videoSourceToken: String
     public var profile: MediaProfile
     /// The stream URI (no credentials; host rewritten when link-local), or `nil` when GetStreamUri failed.
@@ -45,8 +50,11 @@ public struct DeviceDescription: Sendable, Equatable {
     public var reachedHost: String
     /// Camera clock minus box clock; zero when the device gave no time.
     public var clockOffset: ClockOffset
+    /// How the device accepted our requests.
     public var auth: AuthState
+    /// GetDeviceInformation, `nil` when it failed.
     public var information: DeviceInformation?
+    /// Every profile from GetProfiles, in reply order.
     public var profiles: [MediaProfile]
     /// Main and sub stream per video source, in source order.
     public var streams: [DescribedStream]
@@ -54,6 +62,8 @@ public struct DeviceDescription: Sendable, Equatable {
     public var undetermined: [String]
     /// Whether media service 2 was used (H.265 reported there).
     public var usedMedia2: Bool
+    /// The media service URL that GetProfiles and GetStreamUri went to (after any host rewrite).
+    public var mediaXAddr: String? = nil
     /// What went wrong, when the description is partial (`auth` failed, a service unreachable…).
     public var error: ONVIFError?
 }
@@ -74,9 +84,9 @@ public struct DeviceDescription: Sendable, Equatable {
 /// 4. `GetServices` (§8.1.2.2); on any non-authentication failure `GetCapabilities` (§8.1.2.1).
 /// 5. `GetProfiles` on media service 2 when advertised (Media2 §5.2.2), else (or on failure) media 1.
 /// 6. ``StreamChooser`` picks main/sub per source; `GetStreamUri` for each (Media §5.15.1).
-/// 7. Host rewrite: a service XAddr or stream URI whose host is link-local (169.254/16, fe80::/10) is
-///    rewritten to the host actually reached; a device XAddr that cannot be reached at all is retried at
-///    the datagram's source address (`fallbackHost`).
+/// 7. Host rewrite: a service XAddr or stream URI whose host is link-local (169.254/16, fe80::/10), or another
+///    host that does not accept a TCP connection within 1 s, is rewritten to the host actually reached; a
+///    device XAddr that cannot be reached at all is retried at the datagram's source address (`fallbackHost`).
 ///
 /// Every reply is bounded by ``BoundedHTTPClient`` and ``XMLLimits/reply``; each request has `timeout`.
 public struct DeviceDescriber: Sendable {
@@ -88,6 +98,10 @@ public struct DeviceDescriber: Sendable {
     /// Most video sources whose streams are asked for (an NVR may have 64 channels).
     public static let maxSources = 16
 
+    /// - Parameters:
+    ///   - http: the bounded client (shared by every device).
+    ///   - credentials: `nil` to ask without any (devices that need them give ``AuthState/credentialsMissing``).
+    ///   - timeout: deadline of each HTTP request (default 4 s).
     public init(http: BoundedHTTPClient, credentials: ONVIFCredentials?, timeout: Duration = .seconds(4),
                 clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.http = http; self.credentials = credentials; self.timeout = timeout; self.clocks = clocks; self.logger = logger
@@ -96,7 +110,7 @@ public struct DeviceDescriber: Sendable {
     /// Per-device conversation state.
     final class Conversation: @unchecked Sendable {   // used by one task at a time
         var offset = ClockOffset.zero
-        var auth: AuthState = .notRequired
+        var auth: AuthState = .unknown
         var digest: DigestChallenge?
         var nonceCount = 0
         var reachedHost = ""
@@ -115,7 +129,7 @@ public struct DeviceDescriber: Sendable {
             candidates.append(re)
         }
         var description = DeviceDescription(deviceXAddr: xAddrs.first ?? "", reachedHost: "", clockOffset: .zero,
-                                            auth: .notRequired, information: nil, profiles: [], streams: [],
+                                            auth: .unknown, information: nil, profiles: [], streams: [],
                                             undetermined: [], usedMedia2: false, error: nil)
         // 1. Clock, and find which XAddr answers.
         var device: URL?
@@ -148,12 +162,12 @@ public struct DeviceDescriber: Sendable {
             var media: URL?, media2: URL?
             do {
                 let s = try Services.parse(try await call(.getServices(includeCapability: false), device, c))
-                media = s.mediaXAddr.flatMap { fix($0, c) }
-                media2 = s.media2XAddr.flatMap { fix($0, c) }
+                media = await s.mediaXAddr.asyncFlatMap { await fix($0, c) }
+                media2 = await s.media2XAddr.asyncFlatMap { await fix($0, c) }
             } catch let e as ONVIFError where e.code != .notAuthorized {
                 logger.debug("GetServices failed; trying GetCapabilities", metadata: ["error.code": "\(e.code.rawValue)"])
                 let caps = try Capabilities.parse(try await call(.getCapabilities, device, c))
-                media = caps.mediaXAddr.flatMap { fix($0, c) }
+                media = await caps.mediaXAddr.asyncFlatMap { await fix($0, c) }
             }
             // 5. Profiles.
             var profiles: [MediaProfile] = []
@@ -172,6 +186,7 @@ public struct DeviceDescriber: Sendable {
             description.profiles = profiles
             // 6. Streams.
             let mediaURL = description.usedMedia2 ? media2! : media!
+            description.mediaXAddr = mediaURL.absoluteString
             for choice in StreamChooser.choose(profiles).prefix(Self.maxSources) {
                 description.undetermined += choice.undetermined
                 for (role, profile) in [("main", choice.main), ("sub", choice.sub)] {
@@ -181,7 +196,7 @@ public struct DeviceDescriber: Sendable {
                         let req: ONVIFRequest = description.usedMedia2 ? .getStreamUri2(profileToken: profile.token)
                                                                        : .getStreamUri(profileToken: profile.token)
                         uri = try StreamURI.parse(try await call(req, mediaURL, c))
-                        if let u = uri, let fixed = fix(u.uri, c) { uri?.uri = fixed.absoluteString }
+                        if let u = uri, let fixed = await fix(u.uri, c) { uri?.uri = fixed.absoluteString }
                     } catch let e as ONVIFError where e.code != .notAuthorized {
                         logger.info("GetStreamUri failed", metadata: ["profile": "\(profile.token)", "error.code": "\(e.code.rawValue)"])
                     }
@@ -209,7 +224,7 @@ public struct DeviceDescriber: Sendable {
         try await readClock(device, c)
         var uri = try StreamURI.parse(try await call(media2 ? .getStreamUri2(profileToken: profileToken)
                                                            : .getStreamUri(profileToken: profileToken), media, c))
-        if let fixed = fix(uri.uri, c) { uri.uri = fixed.absoluteString }
+        if let fixed = await fix(uri.uri, c) { uri.uri = fixed.absoluteString }
         return uri
     }
 
@@ -265,7 +280,7 @@ public struct DeviceDescriber: Sendable {
             }
             let reply = try await http.post(url, headers: h, body: request.envelope(token: token), timeout: timeout)
             if reply.status == 200 {
-                if credentials != nil { c.auth = c.digest != nil ? .digest : .usernameToken }
+                if credentials != nil { c.auth = c.digest != nil ? .digest : .usernameToken } else { c.auth = .notRequired }
                 return reply.body
             }
             // Is it an authentication refusal? From the status and the fault's codes, never its text.
@@ -304,11 +319,17 @@ public struct DeviceDescriber: Sendable {
         ["Content-Type": request.contentType, "Accept": "application/soap+xml, text/xml"]
     }
 
-    /// Step 7: parses `text`, rewriting a link-local host to the one reached.
-    func fix(_ text: String, _ c: Conversation) -> URL? {
+    /// Step 7: parses `text`, rewriting its host to the one reached when it is link-local, or when it is
+    /// another IPv4 address that does not accept a TCP connection within 1 s (port 80/554 by default).
+    func fix(_ text: String, _ c: Conversation) async -> URL? {
         guard let url = URL(string: text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
-        if DiscoveredEndpoint.isLinkLocal(urlString: url.absoluteString), !c.reachedHost.isEmpty {
-            return Self.rewriting(url, host: c.reachedHost) ?? url
+        guard !c.reachedHost.isEmpty, let host = url.host, host != c.reachedHost else { return url }
+        if DiscoveredEndpoint.isLinkLocal(urlString: url.absoluteString) { return Self.rewriting(url, host: c.reachedHost) ?? url }
+        let port = UInt16(url.port ?? (url.scheme?.lowercased() == "rtsp" ? 554 : url.scheme?.lowercased() == "https" ? 443 : 80))
+        let reachable = (try? await onOwnThread { tcpReachable(host: host, port: port) }) ?? false
+        if !reachable, let re = Self.rewriting(url, host: c.reachedHost) {
+            logger.info("advertised host unreachable; using the address reached", metadata: ["host": "\(host)", "reached": "\(c.reachedHost)"])
+            return re
         }
         return url
     }
@@ -334,4 +355,12 @@ public struct DeviceDescriber: Sendable {
 extension ONVIFRequest {
     /// The operation's name for messages (`GetProfiles`).
     public var actionName: String { String(action.split(separator: "/").last ?? "") }
+}
+
+extension Optional {
+    /// `flatMap` with an async transform.
+    func asyncFlatMap<U>(_ transform: (Wrapped) async -> U?) async -> U? {
+        guard let w = self else { return nil }
+        return await transform(w)
+    }
 }

@@ -17,11 +17,15 @@ public struct DiscoveryAgentSettings: Sendable {
     public var maxDevices: Int
     /// Devices described at once.
     public var describeConcurrency: Int
+    /// Deadline of each ONVIF HTTP request.
     public var requestTimeout: Duration
+    /// ONVIF credentials for every device; `nil` for none.
     public var credentials: ONVIFCredentials?
     /// Listen for Hello and Bye on port 3702 (off in tests that share a namespace with a device).
     public var listenForAnnouncements: Bool
 
+    /// Defaults as in the `discovery:` configuration section (period 60 s, listen 2 s, 3 missed rounds, 256
+    /// devices, 8 descriptions at once, 4 s per request).
     public init(interfaces: [(configured: String, interface: IPv4Interfaces.Interface)], period: Duration = .seconds(60),
                 listen: Duration = .seconds(2), missedProbes: Int = 3, maxDevices: Int = 256, describeConcurrency: Int = 8,
                 requestTimeout: Duration = .seconds(4), credentials: ONVIFCredentials?, listenForAnnouncements: Bool = true) {
@@ -77,6 +81,8 @@ public actor DiscoveryAgent {
     /// Statistics of the last round (for logs and the benchmark).
     public private(set) var lastRound = (replies: 0, malformed: 0, unrelated: 0, notCameras: 0, mismatched: 0)
 
+    /// `publish` gets every device whose published form changed (called on the actor: keep it short);
+    /// `reportError` every typed failure (probe socket, description), for the bus.
     public init(settings: DiscoveryAgentSettings, http: BoundedHTTPClient, clocks: any Clocks = SystemClocks(), logger: Logger,
                 publish: @escaping @Sendable (DiscoveredDevice) -> Void, reportError: @escaping @Sendable (ErrorEvent) -> Void) {
         self.settings = settings; self.clocks = clocks; self.logger = logger; self.publish = publish; self.reportError = reportError
@@ -287,6 +293,8 @@ public actor DiscoveryAgent {
         let scopes = e.endpoint.onvifScopes
         dev.name = scopes.name; dev.location = scopes.location; dev.mac = scopes.mac
         dev.deviceXAddr = d.flatMap { $0.reachedHost.isEmpty ? nil : $0.deviceXAddr }
+        dev.mediaXAddr = d?.mediaXAddr
+        dev.media2 = d.map(\.usedMedia2)
         dev.manufacturer = d?.information?.manufacturer; dev.model = d?.information?.model ?? scopes.hardware
         dev.firmware = d?.information?.firmwareVersion; dev.serial = d?.information?.serialNumber
         dev.hardwareID = d?.information?.hardwareID

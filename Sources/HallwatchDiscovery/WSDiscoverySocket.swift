@@ -133,6 +133,7 @@ enum UDP {
 
 /// IPv4 interfaces of this host (network namespace), from `getifaddrs(3)`.
 public enum IPv4Interfaces {
+    /// An interface name with its IPv4 address and netmask (dotted).
     public struct Interface: Sendable, Equatable {
         public var name: String
         public var address: String
@@ -168,4 +169,27 @@ public enum IPv4Interfaces {
               inet_pton(AF_INET, interface.netmask, &m) == 1 else { return false }
         return a.s_addr & m.s_addr == i.s_addr & m.s_addr
     }
+}
+
+/// Whether a TCP connection to an IPv4 `host:port` can be opened within `timeoutMs` (non-blocking `connect`
+/// and `poll`; the socket is closed at once). Used to tell an unreachable advertised host (a camera behind NAT,
+/// or naming an address of another interface) from the one actually reached. Blocks the calling thread.
+public func tcpReachable(host: String, port: UInt16, timeoutMs: Int32 = 1_000) -> Bool {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return false }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    if rc == 0 { return true }
+    guard errno == EINPROGRESS else { return false }
+    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+    guard retryingEINTR({ poll(&p, 1, timeoutMs) }) > 0 else { return false }
+    var err: Int32 = 0
+    var len = socklen_t(MemoryLayout<Int32>.size)
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0
 }

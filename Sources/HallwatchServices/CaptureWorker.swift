@@ -57,6 +57,7 @@ public struct CaptureWorker: Service {
     func loop(stop: StopFlag) {
         let sink = RecorderConnection(path: config.recorder.socket, camera: camera.id, logger: logger)
         let policy = FragmentPolicy(maxFragmentDuration: config.capture.maxFragmentDuration)
+        let fresh = FreshStreamURI(camera: camera, bus: presence.bus, topics: presence.topics, logger: logger)
         var backoff = config.capture.backoffInitial
         var lastReason: ErrorEvent?
         // The newest run's end on the box's clock, carried from session to session (runs never overlap).
@@ -67,7 +68,9 @@ public struct CaptureWorker: Service {
             let started = clocks.monotonicNanos()
             var reason: ErrorEvent
             do {
-                let options = RTSPSourceOptions(url: camera.source, username: camera.username, password: try readPassword(),
+                let password = try readPassword()
+                let url = try fresh?.uriForNextConnection(password: password) ?? camera.source
+                let options = RTSPSourceOptions(url: url, username: camera.username, password: password,
                                                 transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
                 let session = CaptureSession(camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
                 session.lastRunEnd = lastRunEnd

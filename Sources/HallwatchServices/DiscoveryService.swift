@@ -23,6 +23,7 @@ public struct DiscoveryService: Service {
     let presence: Presence
     let logger: Logger
 
+    /// `configPath` is re-read for `adoptedAs` and written by automatic adoption.
     public init(config: HallwatchConfig, configPath: String, presence: Presence, logger: Logger) {
         self.config = config; self.configPath = configPath; self.presence = presence; self.logger = logger
     }
@@ -42,6 +43,7 @@ public struct DiscoveryService: Service {
         return String(line)
     }
 
+    /// Steps 1–5 above. Throws ``Misconfigured`` (the executable exits 78).
     public func run() async throws {
         guard let d = config.discovery else { throw Misconfigured(description: "no discovery: section in \(configPath)") }
         let resolved = Self.interfaces(d.interfaces)

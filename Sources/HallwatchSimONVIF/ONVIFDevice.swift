@@ -22,6 +22,8 @@ public struct SimulatedDevice: Sendable, Equatable {
     /// A locally administered MAC (02:…), published in the `MAC/` scope.
     public var mac: String
 
+    /// A device for `mount` whose identity (endpoint, serial, MAC) derives from `seed` and `index`; `width`,
+    /// `height` in pixels and `fps` describe the clip served.
     public init(index: Int, seed: String, mount: String, encoding: String, width: Int, height: Int, fps: Double) {
         let h = Array(SHA256.hash(data: Array("\(seed)|\(index)|\(mount)".utf8)))
         func hex(_ r: Range<Int>) -> String { h[r].map { String(format: "%02x", $0) }.joined() }
@@ -45,6 +47,9 @@ public enum SimQuirk: String, Sendable, CaseIterable, Hashable {
     /// is answered to valid credentials without the `Created` time check. (The HTTP `Date` header is the
     /// host's: Hummingbird sets it.)
     case strictAuth = "strict-auth"
+    /// Stream URIs good for one connection (`InvalidAfterConnect` true, Dahua-like), each with a fresh
+    /// `?onetime=N` query that the RTSP server ignores.
+    case invalidAfterConnect = "invalid-after-connect"
 }
 
 /// Which authentication the simulated device accepts (ONVIF Core §5.12).
@@ -134,9 +139,10 @@ enum SimSOAP {
             + "</trt:GetProfilesResponse>")
     }
 
-    static func streamURI(_ uri: String) -> String {
+    static func streamURI(_ uri: String, invalidAfterConnect: Bool = false) -> String {
         envelope("""
-        <trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>\(uri)</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>\
+        <trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>\(uri.replacingOccurrences(of: "&", with: "&amp;"))</tt:Uri>\
+        <tt:InvalidAfterConnect>\(invalidAfterConnect)</tt:InvalidAfterConnect>\
         <tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>
         """)
     }

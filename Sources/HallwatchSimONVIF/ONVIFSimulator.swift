@@ -26,6 +26,9 @@ public struct ONVIFSimConfiguration: Sendable {
     public var discovery: Bool
     /// Largest `Created` skew accepted in a UsernameToken, seconds.
     public var maxSkewSeconds: Int64 = 10
+    /// The host that service XAddrs and stream URIs name, when not ``address`` (a camera behind NAT, or one
+    /// naming its other interface). Default `nil`: ``address``.
+    public var advertisedHost: String? = nil
 
     public init(address: String, httpPort: Int, rtspPort: Int, devices: [SimulatedDevice], credentials: ONVIFCredentials?,
                 authMode: SimAuthMode = .both, clockOffsetSeconds: Int64 = 0, quirks: Set<SimQuirk> = [], discovery: Bool = true) {
@@ -55,6 +58,7 @@ public final class ONVIFSimulator: Sendable {
     let instanceID = UInt64(Date().timeIntervalSince1970)
     let responderDone = DispatchSemaphore(value: 0)
 
+    /// Nothing listens until ``start()``; `clocks` gives the real time that the offset shifts.
     public init(configuration: ONVIFSimConfiguration, clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.configuration = configuration; self.clocks = clocks; self.logger = logger
     }
@@ -198,7 +202,7 @@ public final class ONVIFSimulator: Sendable {
         if !open, let refusal = authenticate(headers: headers, header: envelope.header, deviceNow: deviceNow, timeCheck: !isClock) {
             return refusal
         }
-        let host = configuration.quirks.contains(.linkLocalXAddrFirst) ? linkLocalHost(d) : configuration.address
+        let host = configuration.quirks.contains(.linkLocalXAddrFirst) ? linkLocalHost(d) : configuration.advertisedHost ?? configuration.address
         let base = "http://\(host):\(httpPort)/onvif/\(d.index)"
         switch (service, op.name.namespace, op.name.local) {
         case (_, NS.device, "GetSystemDateAndTime"): return Reply(status: .ok, xml: SimSOAP.dateTime(deviceNow))
@@ -209,7 +213,10 @@ public final class ONVIFSimulator: Sendable {
             return Reply(status: .ok, xml: SimSOAP.capabilities(device: base + "/device_service", media: base + "/media_service"))
         case ("media_service", NS.media, "GetProfiles"): return Reply(status: .ok, xml: SimSOAP.profiles(d))
         case ("media_service", NS.media, "GetStreamUri"):
-            return Reply(status: .ok, xml: SimSOAP.streamURI("rtsp://\(host):\(configuration.rtspPort)/\(d.mount)"))
+            let uri = "rtsp://\(host):\(configuration.rtspPort)/\(d.mount)"
+            guard configuration.quirks.contains(.invalidAfterConnect) else { return Reply(status: .ok, xml: SimSOAP.streamURI(uri)) }
+            let n = state.withLock { $0.messageNumber += 1; return $0.messageNumber }
+            return Reply(status: .ok, xml: SimSOAP.streamURI(uri + "?onetime=\(n)", invalidAfterConnect: true))
         default:
             return Reply(status: .internalServerError,
                          xml: SimSOAP.fault(code: "Receiver", subcode: "ter:ActionNotSupported", reason: "not supported by the simulated device"))

@@ -55,7 +55,7 @@ struct SimCam: ParsableCommand {
     @Option(help: "The simulated camera clock minus the real one, in seconds (e.g. 3600).")
     var clockOffset: Int64 = 0
 
-    @Option(name: .customLong("quirk"), help: "Misbehave like a real camera: no-scopes, link-local-xaddr-first, bad-relates-to, strict-auth.")
+    @Option(name: .customLong("quirk"), help: "Misbehave like a real camera: no-scopes, link-local-xaddr-first, bad-relates-to, strict-auth, invalid-after-connect.")
     var quirks: [String] = []
 
     @Flag(help: "Do not answer WS-Discovery (HTTP services only).")

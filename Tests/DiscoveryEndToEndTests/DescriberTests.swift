@@ -1,7 +1,8 @@
 import Foundation
 import HallwatchCore
+import HallwatchBus
 import HallwatchDiscovery
-import HallwatchServices
+@testable import HallwatchServices
 import HallwatchSimONVIF
 import Logging
 import Testing
@@ -12,13 +13,15 @@ struct DescriberTests {
     static let user = "hallwatch"
     let password = randomPassword()
 
-    func simulator(auth: SimAuthMode = .both, offset: Int64 = 0, quirks: Set<SimQuirk> = []) async throws -> ONVIFSimulator {
+    func simulator(auth: SimAuthMode = .both, offset: Int64 = 0, quirks: Set<SimQuirk> = [], advertise: String? = nil) async throws -> ONVIFSimulator {
         let devices = [SimulatedDevice(index: 0, seed: "test", mount: "lobby", encoding: "H264", width: 1280, height: 720, fps: 25),
                        SimulatedDevice(index: 1, seed: "test", mount: "hallway", encoding: "H265", width: 640, height: 272, fps: 25)]
-        let sim = ONVIFSimulator(configuration: ONVIFSimConfiguration(
+        var configuration = ONVIFSimConfiguration(
             address: "127.0.0.1", httpPort: 0, rtspPort: 8554, devices: devices,
             credentials: ONVIFCredentials(username: Self.user, password: password), authMode: auth,
-            clockOffsetSeconds: offset, quirks: quirks, discovery: false), logger: Logger(label: "sim"))
+            clockOffsetSeconds: offset, quirks: quirks, discovery: false)
+        configuration.advertisedHost = advertise
+        let sim = ONVIFSimulator(configuration: configuration, logger: Logger(label: "sim"))
         try await sim.start()
         return sim
     }
@@ -88,6 +91,41 @@ struct DescriberTests {
         let d = await describe(sim, password: password)
         await sim.stop()
         #expect(d.error == nil)
+        #expect(d.streams.first?.uri?.uri == "rtsp://127.0.0.1:8554/lobby")
+    }
+
+    @Test func oneTimeStreamURIsAreAskedAgainBeforeEachConnection() async throws {
+        let sim = try await simulator(quirks: [.invalidAfterConnect])
+        let d = await describe(sim, password: password)
+        #expect(d.streams.first?.uri?.invalidAfterConnect == true)
+        var device = DiscoveredDevice(id: "dev-1", endpoint: "urn:uuid:x", presence: .present, addresses: [], xAddrs: [],
+                                      auth: "usernameToken", firstSeen: UTCMicros(0), lastSeen: UTCMicros(0))
+        device.deviceXAddr = d.deviceXAddr
+        device.mediaXAddr = d.mediaXAddr
+        device.streams = [.init(role: "main", profileToken: "main", videoSourceToken: "vs0", uri: d.streams.first?.uri?.uri, invalidAfterConnect: true)]
+        var camera = CameraConfig(id: CameraID("lobby")!, source: "rtsp://127.0.0.1:8554/lobby")
+        camera.username = Self.user
+        camera.onvifEndpoint = "urn:uuid:x"
+        let bus = BusClient(clientID: "unused", socketPath: "/nonexistent/bus.sock", will: nil, logger: Logger(label: "test"))
+        let fresh = try #require(FreshStreamURI(camera: camera, bus: bus, topics: BusTopics(box: "t"), logger: Logger(label: "test")))
+        fresh.latest.device.withLock { $0 = device }
+        let pw = password
+        let (first, second) = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(String, String), any Error>) in
+            Thread { c.resume(with: Result { (try fresh.uriForNextConnection(password: pw), try fresh.uriForNextConnection(password: pw)) }) }.start()
+        }
+        await sim.stop()
+        #expect(first.hasPrefix("rtsp://127.0.0.1:8554/lobby?onetime="))
+        #expect(second.hasPrefix("rtsp://127.0.0.1:8554/lobby?onetime="))
+        #expect(first != second)
+    }
+
+    @Test func unreachableAdvertisedHostsAreRewritten() async throws {
+        // 127.0.0.2 is loopback too, but nothing listens there: the media XAddr and the stream URI name it.
+        let sim = try await simulator(advertise: "127.0.0.2")
+        let d = await describe(sim, password: password)
+        await sim.stop()
+        #expect(d.error == nil)
+        #expect(d.mediaXAddr?.hasPrefix("http://127.0.0.1:") == true)
         #expect(d.streams.first?.uri?.uri == "rtsp://127.0.0.1:8554/lobby")
     }
 

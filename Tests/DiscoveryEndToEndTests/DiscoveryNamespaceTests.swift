@@ -14,13 +14,17 @@ struct DiscoveryNamespaceTests {
         let net = TestNetwork()
         try net.create()
         defer { net.remove() }
+        try await Children.scope { kids in try await run(net, kids) }
+    }
+
+    func run(_ net: TestNetwork, _ kids: Children) async throws {
         let dir = try TempDir("disc")
         let good = try dir.write("onvif.password", randomPassword() + "\n")
         let other = try dir.write("other.password", randomPassword() + "\n")
         let simcam = try Repo.executable("hallwatch-simcam")
         func sim(_ name: String, ns: String, address: String, mounts: [String], _ extra: [String]) throws -> Child {
-            try Child(name, simcam, ["--address", address, "--port", "0", "--onvif", "--onvif-user", "hallwatch"]
-                      + mounts.flatMap { ["--mount", $0] } + extra, log: dir.path + "/\(name).log", namespace: ns)
+            kids.add(try Child(name, simcam, ["--address", address, "--port", "0", "--onvif", "--onvif-user", "hallwatch"]
+                      + mounts.flatMap { ["--mount", $0] } + extra, log: dir.path + "/\(name).log", namespace: ns))
         }
         // Link A: two devices that accept the box's password; one whose password differs.
         let simA = try sim("simA", ns: net.camA, address: TestNetwork.cameraA,
@@ -39,6 +43,7 @@ struct DiscoveryNamespaceTests {
         _ = try await simB.waitForLine("simcam onvif")
 
         let (broker, socket) = try await startBroker(dir)
+        kids.add(broker)
         let config = try dir.write("hallwatch.yaml", """
             box: nstest
             bus:
@@ -52,9 +57,8 @@ struct DiscoveryNamespaceTests {
               passwordFile: \(good)
             """, mode: 0o644)
         let watch = try await DiscoveredWatch(socket: socket, box: "nstest")
-        let agent = try Child("agent", try Repo.executable("hallwatch-discovery"), ["--config", config],
-                              log: dir.path + "/agent.log", namespace: net.agent)
-        defer { Task { [agent, broker, simA, simB, simWrong] in for c in [agent, simA, simB, simWrong, broker] { await c.stop() } } }
+        let agent = kids.add(try Child("agent", try Repo.executable("hallwatch-discovery"), ["--config", config],
+                                       log: dir.path + "/agent.log", namespace: net.agent))
 
         let devices = try await watch.wait(seconds: 30, "four described devices") { ds in
             ds.filter { $0.presence == .present && $0.auth != "unknown" }.count >= 4
@@ -97,17 +101,17 @@ struct DiscoveryNamespaceTests {
         // Independent peers (PyPI wsdiscovery), when the test virtualenv is there.
         if let python = Repo.python {
             // It finds our simcam…
-            let probe = try Child("wsd-probe", python, [Repo.root.appendingPathComponent("Tests/Interop/wsd_probe.py").path, "3"],
-                                  log: dir.path + "/wsd-probe.log", namespace: net.agent)
+            let probe = kids.add(try Child("wsd-probe", python, [Repo.root.appendingPathComponent("Tests/Interop/wsd_probe.py").path, "3"],
+                                  log: dir.path + "/wsd-probe.log", namespace: net.agent))
             let line = try await probe.waitForLine("[", seconds: 20)
             let found = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Any]] ?? []
             let eprs = Set(found.compactMap { $0["epr"] as? String })
             #expect(eprs.contains(lobby.endpoint) && eprs.contains(hallway.endpoint), "wsdiscovery found \(eprs)")
             await probe.stop()
             // …and our agent finds a service that it publishes (Hello, then ProbeMatches).
-            let publisher = try Child("wsd-publish", python, [Repo.root.appendingPathComponent("Tests/Interop/wsd_publish.py").path,
+            let publisher = kids.add(try Child("wsd-publish", python, [Repo.root.appendingPathComponent("Tests/Interop/wsd_publish.py").path,
                                                               "http://\(TestNetwork.cameraA):9/onvif/device_service", "30"],
-                                      log: dir.path + "/wsd-publish.log", namespace: net.camA)
+                                      log: dir.path + "/wsd-publish.log", namespace: net.camA))
             let epr = try await publisher.waitForLine("published", seconds: 20).split(separator: " ").last.map(String.init) ?? ""
             let py = try await watch.wait(seconds: 15, "the wsdiscovery service") { ds in ds.contains { $0.endpoint == epr.lowercased() && $0.presence == .present } }
             let dev = try #require(py.first { $0.endpoint == epr.lowercased() })

@@ -129,6 +129,30 @@ final class Child: @unchecked Sendable {
     }
 }
 
+/// The children a test started, stopped (by PID) when the test ends, whether it passed or threw.
+final class Children: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Child] = []
+    @discardableResult
+    func add(_ c: Child) -> Child { lock.lock(); list.append(c); lock.unlock(); return c }
+    func stopAll() async {
+        let all = lock.withLock { list.reversed() as [Child] }
+        for c in all { await c.stop() }
+    }
+    /// Runs `body`, then stops every child it added (also when it throws).
+    static func scope<T>(_ body: (Children) async throws -> T) async throws -> T {
+        let kids = Children()
+        do {
+            let r = try await body(kids)
+            await kids.stopAll()
+            return r
+        } catch {
+            await kids.stopAll()
+            throw error
+        }
+    }
+}
+
 /// Runs `ip ARGS`; throws on a non-zero exit.
 func ip(_ args: String...) throws { try ip(args) }
 func ip(_ args: [String]) throws {
