@@ -4,13 +4,15 @@ import HallwatchCore
 import Synchronization
 
 /// The box's current state as the bus tells it: every camera's ingest state, what the recorder stored,
-/// and every process's liveness. Fed by retained messages, so a fresh collector knows everything at once.
+/// every recording disk's health, and every process's liveness. Fed by retained messages, so a fresh collector knows everything at once.
 public final class StatusCollector: Sendable {
     /// One snapshot of the box.
     public struct Snapshot: Codable, Sendable, Equatable {
         public var box: String
         public var at: UTCMicros
         public var cameras: [CameraRow]
+        /// Every recording disk the recorder reported, by name.
+        public var disks: [DiskState]
         public var processes: [ProcessState]
     }
 
@@ -23,14 +25,21 @@ public final class StatusCollector: Sendable {
 
     let topics: BusTopics
     let bus: BusClient
-    let data = Mutex<(states: [CameraID: CameraState], recordings: [CameraID: RecordingStats], processes: [String: ProcessState])>(([:], [:], [:]))
+    struct Seen {
+        var states: [CameraID: CameraState] = [:]
+        var recordings: [CameraID: RecordingStats] = [:]
+        var disks: [String: DiskState] = [:]
+        var processes: [String: ProcessState] = [:]
+    }
+    let data = Mutex(Seen())
     let tasks = Mutex<[Task<Void, Never>]>([])
 
-    /// Subscribes on `bus` (which the caller connects) to the camera, recording and process topics.
+    /// Subscribes on `bus` (which the caller connects) to the camera, recording, disk and process topics.
     public init(bus: BusClient, topics: BusTopics) {
         self.bus = bus
         self.topics = topics
-        let streams = [bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings), bus.subscribe(topics.allProcesses)]
+        let streams = [bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings), bus.subscribe(topics.allDisks),
+                       bus.subscribe(topics.allProcesses)]
         let t = streams.map { stream in
             Task { [weak self] in
                 for await message in stream { self?.take(message) }
@@ -47,6 +56,8 @@ public final class StatusCollector: Sendable {
             data.withLock { $0.states[s.camera] = s }
         } else if let r = try? m.decode(RecordingStats.self), m.topic == topics.recording(r.camera) {
             data.withLock { $0.recordings[r.camera] = r }
+        } else if let d = try? m.decode(DiskState.self), m.topic == topics.disk(d.disk) {
+            data.withLock { $0.disks[d.disk] = d }
         } else if let p = try? m.decode(ProcessState.self) {
             data.withLock { $0.processes[p.process] = p }
         }
@@ -60,6 +71,7 @@ public final class StatusCollector: Sendable {
             for id in Set(d.states.keys).union(d.recordings.keys).sorted() where !ids.contains(id) { ids.append(id) }
             return Snapshot(box: topics.box, at: now,
                             cameras: ids.map { CameraRow(camera: $0, state: d.states[$0], recording: d.recordings[$0]) },
+                            disks: d.disks.values.sorted { $0.disk < $1.disk },
                             processes: d.processes.values.sorted { $0.process < $1.process })
         }
     }
@@ -82,6 +94,12 @@ extension StatusCollector.Snapshot {
             else if let last = row.recording?.lastFragmentAt { note = String(format: "last fragment %.1f s ago", Double(at.micros - last.micros) / 1e6) }
             lines.append(pad(row.camera.rawValue, 14) + pad(s?.state.rawValue ?? "unknown", 11) + pad(s?.codec ?? "-", 6) + pad(size, 10) + pad(fps, 6) + pad(rate, 12) + pad(recorded, 10) + note)
         }
+        // A disk that is not healthy is said in capitals with its reason: it is what an installer must act on.
+        let diskNotes = disks.map { d -> String in
+            d.health == .healthy ? "\(d.disk) healthy (\(d.freeSlots)/\(d.slotCount) slots free, \(d.cameras.count) cameras)"
+                : "\(d.disk) \(d.health.rawValue.uppercased())\(d.reason.map { " \($0.code): \($0.message)" } ?? "")"
+        }
+        if !diskNotes.isEmpty { lines.append("disks: " + diskNotes.joined(separator: "; ")) }
         let procs = processes.map { "\($0.process) \($0.state.rawValue)\($0.pid > 0 ? " (pid \($0.pid))" : "")" }
         lines.append("processes: " + (procs.isEmpty ? "none seen on the bus" : procs.joined(separator: ", ")))
         return lines.joined(separator: "\n")

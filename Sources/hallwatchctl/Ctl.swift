@@ -26,7 +26,7 @@ func binDirectory() -> String {
 }
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Each camera's state, bitrate and recorded seconds, from the bus.")
+    static let configuration = CommandConfiguration(abstract: "Each camera's state, bitrate and recorded seconds, each disk's health, from the bus.")
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print JSON for scripts.") var json = false
     @Option(help: "Print again every N seconds until interrupted.") var watch: Double?

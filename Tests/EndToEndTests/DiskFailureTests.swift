@@ -100,6 +100,9 @@ struct DiskFailureTests {
         try await expectFailover(box, log, failed: "disk1", survivor: "disk0", code: "storage.io", before: before, failedAt: failedAt, label: "EIO")
         let errors = log.all(ErrorEvent.self, topic: BusTopics(box: box.name).errors).map(\.code)
         #expect(errors.contains("storage.diskFailed"), "errors on the bus: \(errors)")
+        // What an installer sees: the failed disk in `hallwatchctl status`, with its reason.
+        let status = try E2E.run(E2E.tool("hallwatchctl"), ["status", "--config", box.configPath])
+        #expect(status.stdout.contains("disk1 FAILED storage.io") && status.stdout.contains("disk0 healthy"), "status: \(status.stdout)")
     }
 
     @Test(.enabled(if: isRoot, "needs root to mount a tmpfs (CI runs as root)"))
