@@ -11,11 +11,12 @@ import HallwatchCore
 ///    converges on the true start, and a burst of buffered frames right after PLAY does not drag it
 ///    late). The start is never earlier than ``floor`` (the camera's previous run's end), so runs never
 ///    overlap on the box's clock, even after the box's clock was stepped back.
-/// 2. **Following.** Afterwards the line only slews: at each fragment boundary the error is the lowest
-///    *arrival − wall(m)* seen over the last ``windowMedia90k`` (the lower envelope, immune to jitter),
-///    and the rate becomes `error / τ` (τ = ``steerSeconds``), clamped to ±``maxSlew`` (500 ppm). Wall
-///    time never jumps and never runs backwards; a camera 300 ppm fast or slow is followed within
-///    ~20 ms (300 ppm × τ).
+/// 2. **Following.** Afterwards the line only slews: at each fragment boundary the target is the lowest
+///    *arrival − media time* seen over the last ``windowMedia90k`` (the lower envelope, immune to jitter)
+///    plus the media time there; the error is target − wall(m), and the rate becomes `error / τ`
+///    (τ = ``steerSeconds``), clamped to ±``maxSlew`` (500 ppm). Wall time never jumps and never runs
+///    backwards; a camera 300 ppm fast or slow is followed within ~25 ms (300 ppm × τ, plus the envelope's
+///    lag; measured in `RunWallClockTests`).
 ///
 /// Units: media time in 90 kHz ticks since the run's start, wall time and arrivals in box UTC µs.
 struct RunWallClock {
