@@ -387,7 +387,15 @@ extension ConfigSchema.Scalar {
             guard let url = URLComponents(string: text), url.scheme?.lowercased() == "rtsp", !(url.host ?? "").isEmpty else {
                 return "expected an rtsp://host[:port]/path URL, got \"\(text)\""
             }
-            return url.user == nil && url.password == nil ? nil : "credentials do not belong in the URL (they would appear in logs); use username and passwordFile"
+            guard url.user == nil && url.password == nil else { return "credentials do not belong in the URL (they would appear in logs); use username and passwordFile" }
+            guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { return "expected a URL without spaces or line breaks, got \"\(text)\"" }
+            if let port = url.port, !(1...65_535).contains(port) { return "port \(port) is outside 1-65535" }
+            // Some cameras take credentials in the query (`?user=…&password=…`): just as secret.
+            let secretKeys: Set<String> = ["password", "passwd", "pass", "pwd"]
+            if (url.queryItems ?? []).contains(where: { secretKeys.contains($0.name.lowercased()) }) {
+                return "a password does not belong in the URL's query (it would appear in logs); use username and passwordFile"
+            }
+            return nil
         case .path:
             guard !text.isEmpty, text.utf8.count <= 4096, !text.contains("\0") else { return "expected a file path" }
             return nil

@@ -58,9 +58,10 @@ public enum RecordingQueries {
     /// Lists the camera's runs and gaps. With `fragmentGaps`, reads every fragment's header to measure the
     /// largest hole inside each run (reads the recording, so it is slow for long ranges).
     /// - Throws: `StorageError`.
-    public static func recordings(config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool) throws -> RecordingsReport {
+    public static func recordings(config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool,
+                                  warn: (String) -> Void = { _ in }) throws -> RecordingsReport {
         try requireKnown(camera, config)
-        let reader = library(config)
+        let reader = try readable(config, warn: warn)
         let runs = try reader.runs(camera: camera)
         var out: [RecordingsReport.Run] = []
         var gaps: [RecordingsReport.Gap] = []
@@ -88,14 +89,30 @@ public enum RecordingQueries {
 
     /// Exports `[from, to)` of a camera to `out` (see ``Exporter``).
     /// - Throws: `StorageError`, ``MediaError``; `media.export` with "nothing recorded" for an empty range.
-    public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String) throws -> ExportSummary {
+    public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String,
+                              warn: (String) -> Void = { _ in }) throws -> ExportSummary {
         try requireKnown(camera, config)
-        let runs = try library(config).segments(camera: camera, from: from, to: to)
+        let runs = try readable(config, warn: warn).segments(camera: camera, from: from, to: to)
         guard !runs.isEmpty else {
             throw MediaError("media.export", "nothing recorded for \(camera) between \(from.iso8601) and \(to.iso8601)")
         }
         let recorded = runs.map { r in RecordedRun(run: r.run, initSegment: r.initSegment, fragments: r.fragments.map { ($0.meta, $0.payload) }) }
         return try Exporter.write(recorded, to: out)
+    }
+
+    /// Every configured disk, opened for an operator's command. A disk that exists but cannot be read (a
+    /// damaged index or `meta`, another box's disk) is named through `warn` and left out — its video is
+    /// not in the answer, and the operator must know that; with no readable disk at all it is an error.
+    /// A disk with no index yet holds nothing indexed and is left out silently.
+    /// - Throws: ``HallwatchCore/ErrorEvent`` with code `storage.unreadable`.
+    public static func readable(_ config: HallwatchConfig, warn: (String) -> Void) throws -> RecordingLibrary {
+        let lib = library(config)
+        let bad = lib.unreadable.filter { $0.error.code != .noIndex }
+        for b in bad { warn("disk \(b.name) could not be read; its recordings are left out: \(b.error)") }
+        if lib.readers.isEmpty && !bad.isEmpty {
+            throw ErrorEvent(code: "storage.unreadable", message: "no recording disk could be read: " + bad.map { "\($0.name): \($0.error)" }.joined(separator: "; "))
+        }
+        return lib
     }
 
     /// Refuses a camera that is neither configured nor recorded on the disk (a typo, most likely).

@@ -6,6 +6,9 @@ import Logging
 /// index and `holds.json`, and pins the slots of its camera's video in range wherever that video is
 /// (<doc:WriteProtocol> § Evidence holds).
 public enum EvidenceHolds {
+    /// How far past now a hold's range may reach: 24 h, in µs.
+    public static let maxFutureMicros: Int64 = 24 * 3_600 * 1_000_000
+
     /// A new hold id: `h-` and 8 random hex digits.
     public static func newID() -> String { String(format: "h-%08x", UInt32.random(in: 0...UInt32.max)) }
 
@@ -19,12 +22,19 @@ public enum EvidenceHolds {
 
     /// Places `hold` on every disk that has an index, after checking on each that the pinned share
     /// stays within `maxHoldPercent` (nothing is written when one disk refuses).
-    /// - Throws: ``StorageError/Code/invalidArgument`` (the share, or a range that is empty or ends
-    ///   before it starts, or no disk with an index), or what opening or writing an index throws.
+    /// - Throws: ``StorageError/Code/invalidArgument`` (the share, a range that is empty, ends before it
+    ///   starts or reaches more than ``maxFutureMicros`` past `now`, or no disk with an index), or what
+    ///   opening or writing an index throws.
     public static func add(_ hold: EvidenceHold, disks: [NamedDisk], box: String?, maxHoldPercent: Int, now: UTCMicros,
                            logger: Logger) throws(StorageError) -> Placed {
         guard hold.from < hold.to else { throw StorageError(.invalidArgument, "the hold's --from must be before its --to") }
         if let until = hold.until, until <= now { throw StorageError(.invalidArgument, "--until \(until.iso8601) is already past") }
+        // A range into the future pins every slot the camera takes until it ends (H steps): an open-ended
+        // one would pin the whole disk and stop recording. An incident still unfolding is held for the
+        // next day at most, and held again later.
+        guard hold.to.micros <= now.micros + maxFutureMicros else {
+            throw StorageError(.invalidArgument, "--to \(hold.to.iso8601) is more than 24 h ahead: a hold pins the slots the camera records into until its end, so a far one would fill the disk and stop recording; hold until at most \(now.adding(micros: maxFutureMicros).iso8601) and add another hold later")
+        }
         let indexes = try open(disks, box: box, logger: logger)
         defer { for i in indexes { i.close() } }
         guard !indexes.isEmpty else { throw StorageError(.invalidArgument, "no recording disk has an index yet; nothing to hold") }

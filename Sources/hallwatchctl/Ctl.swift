@@ -258,7 +258,7 @@ struct Recordings: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(options.config, logger: Logger(label: "hallwatchctl"))
         guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
         let report: RecordingsReport
-        do { report = try RecordingQueries.recordings(config: cfg, camera: id, fragmentGaps: fragmentGaps || json) } catch {
+        do { report = try RecordingQueries.recordings(config: cfg, camera: id, fragmentGaps: fragmentGaps || json, warn: warnOperator) } catch {
             FileHandle.standardError.write(Data("recordings failed: \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -292,7 +292,7 @@ struct Export: AsyncParsableCommand {
         guard start < end else { throw ValidationError("--from must be before --to") }
         guard force || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; use --force to replace it") }
         do {
-            let s = try RecordingQueries.export(config: cfg, camera: id, from: start, to: end, out: out)
+            let s = try RecordingQueries.export(config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
             print("wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes")
         } catch {
             FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))
@@ -543,4 +543,9 @@ final class ProgressBar {
         guard fraction > 0, fraction < 1, elapsed > 1 else { return "" }
         return String(format: "%.0f s left", elapsed / fraction - elapsed)
     }
+}
+
+/// A warning for the person at the terminal, on standard error (standard output may be a report or JSON).
+func warnOperator(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
 }

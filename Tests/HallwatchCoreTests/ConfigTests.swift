@@ -42,6 +42,23 @@ struct ConfigTests {
         source: rtsp://10.1.2.4:8554/stream1
     """
 
+    @Test(arguments: [
+        ("rtsp://10.1.2.3:99999/s", "port 99999 is outside 1-65535"),
+        ("rtsp://10.1.2.3/s?user=admin&password=hunter2", "a password does not belong in the URL's query"),
+        ("rtsp://10.1.2.3/a b", "without spaces or line breaks"),
+        ("rtsp://admin:hunter2@10.1.2.3/s", "credentials do not belong in the URL"),
+    ])
+    func hostileCameraURLsAreRefused(url: String, expected: String) throws {
+        let text = "box: b\ncameras:\n  - id: cam\n    source: \"\(url)\"\n"
+        do {
+            _ = try ConfigLoader.parse(text, file: "u.yaml")
+            Issue.record("accepted \(url)")
+        } catch let e as ConfigError {
+            #expect(e.diagnostics.count == 1 && e.diagnostics[0].description.contains(expected), "\(e)")
+            #expect(!e.description.contains("hunter2"), "a refused URL's password must not be echoed")
+        }
+    }
+
     @Test func disksAndPinnedCameras() throws {
         let c = try ConfigLoader.parse(twoDisks)
         #expect(c.recorder.disks == [DiskConfig(name: "disk0", path: "/srv/disk0"), DiskConfig(name: "disk1", path: "/srv/disk1")])

@@ -200,7 +200,13 @@ struct RetentionTests {
         #expect(video.first.map { $0.meta.utc <= hold.from.adding(micros: 500_000) } == true)
 
         // A hold over everything would pin more than 50 % of the 20 slots: refused, nothing written.
-        let huge = EvidenceHold(id: "h-00000003", camera: c.camera, from: UTCMicros(0), to: now.adding(micros: 1_000 * Self.hour),
+        // A range far into the future would pin every slot taken until then and stop recording: refused.
+        var far: StorageError?
+        do { _ = try EvidenceHolds.add(EvidenceHold(id: "h-00000004", camera: c.camera, from: now, to: now.adding(micros: 48 * Self.hour),
+                                                    reason: "open-ended", caseID: "c-9", until: nil, createdAt: now),
+                                       disks: Self.disks(rig), box: "test-box", maxHoldPercent: 50, now: now, logger: testLogger) } catch { far = error }
+        #expect(far?.code == .invalidArgument && far?.message.contains("more than 24 h ahead") == true)
+        let huge = EvidenceHold(id: "h-00000003", camera: c.camera, from: UTCMicros(0), to: now,
                                 reason: "all", caseID: "c-8", until: nil, createdAt: now)
         var refused: StorageError?
         do { _ = try EvidenceHolds.add(huge, disks: Self.disks(rig), box: "test-box", maxHoldPercent: 10, now: now, logger: testLogger) } catch { refused = error }
