@@ -40,3 +40,22 @@ public enum ProcessSetup {
         }
     }
 }
+
+import ServiceLifecycle
+
+extension ProcessSetup {
+    /// Runs a long-lived process's one service until SIGTERM or SIGINT (or until it returns or fails,
+    /// which also ends the group gracefully), then says goodbye on the bus (``Presence/leave()``), also
+    /// after a failure, so the process's state is `down` rather than left to the last-will.
+    /// - Throws: what the service threw (callers exit 70).
+    public static func runUntilSignalled(_ service: some Service, presence: Presence, logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                                                                       failureTerminationBehavior: .gracefullyShutdownGroup)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do { try await group.run() } catch {
+            await presence.leave()
+            throw error
+        }
+        await presence.leave()
+    }
+}

@@ -54,13 +54,6 @@ struct PrunerCommand: AsyncParsableCommand {
         let presence = Presence(name: "pruner", config: cfg, logger: logger)
         presence.announce()
         let pruner = PrunerService(config: cfg, source: .file(config), presence: presence, logger: logger, afterStep: hook)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: pruner, successTerminationBehavior: .gracefullyShutdownGroup,
-                                                                       failureTerminationBehavior: .gracefullyShutdownGroup)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do { try await group.run() } catch {
-            await presence.leave()
-            throw ExitCode(70)
-        }
-        await presence.leave()
+        do { try await ProcessSetup.runUntilSignalled(pruner, presence: presence, logger: logger) } catch { throw ExitCode(70) }
     }
 }

@@ -21,13 +21,6 @@ struct RecorderCommand: AsyncParsableCommand {
         let presence = Presence(name: "recorder", config: cfg, logger: logger)
         presence.announce()
         let recorder = RecorderService(config: cfg, configPath: config, presence: presence, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: recorder, successTerminationBehavior: .gracefullyShutdownGroup,
-                                                                       failureTerminationBehavior: .gracefullyShutdownGroup)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do { try await group.run() } catch {
-            await presence.leave()
-            throw ExitCode(70)
-        }
-        await presence.leave()
+        do { try await ProcessSetup.runUntilSignalled(recorder, presence: presence, logger: logger) } catch { throw ExitCode(70) }
     }
 }
