@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),   // Digest authentication (RTSP and ONVIF)
             ]),
         .target(
             name: "HallwatchBus",

@@ -77,7 +77,9 @@ public final class CaptureSession {
     /// `onStatus` is called when the first run starts and then about every 5 s.
     /// - Throws: ``MediaError`` (see its codes); returns normally on a clean end of stream or on stop.
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
-        let src = try RTSPSource(source, stop: stop, logger: logger)
+        let src: any PacketSource = source.transport == .tcp && !source.audio
+            ? try InterleavedRTSPSource(source, stop: stop, logger: logger)
+            : try RTSPSource(source, stop: stop, logger: logger)
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
         remuxer.lastRunEnd = lastRunEnd?.micros
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }
@@ -105,9 +107,9 @@ public final class CaptureSession {
                     }
                 }
             }
-            if packet.streamIndex == src.videoIndex {
+            if packet.streamIndex == 0 {
                 try remuxer.video(packet, arrival: utcOrigin.adding(micros: Int64((now - monoOrigin) / 1000) + stepped))
-            } else if packet.streamIndex == src.audioIndex {
+            } else if packet.streamIndex == 1 {
                 remuxer.audio(packet)
             }
             if remuxer.hasRun && (!announced || now - windowStart >= 5_000_000_000) {
@@ -182,25 +184,23 @@ final class Remuxer {
 
     var hasRun: Bool { run != nil }
 
-    init(source src: RTSPSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger) throws {
+    init(source src: any PacketSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger) throws {
         self.camera = camera; self.policy = policy; self.sink = sink; self.logger = logger
-        let vStream = src.stream(src.videoIndex)
-        videoTB = vStream.pointee.time_base
-        codec = VideoCodec(vStream.pointee.codecpar.pointee.codec_id)!
-        video = try TrackParameters(copying: vStream.pointee.codecpar, timeBase: hw_rational(1, 90_000))
+        videoTB = src.videoTimeBase
+        codec = VideoCodec(src.videoParameters.pointee.codec_id)!
+        video = try TrackParameters(copying: src.videoParameters, timeBase: hw_rational(1, 90_000))
         extradata = video.extradata
-        parameterSets = ParameterSets(codec: codec, par: vStream.pointee.codecpar)
+        parameterSets = ParameterSets(codec: codec, par: src.videoParameters)
 
         // Audio: AAC and the other codecs MP4 takes are remuxed; G.711 is not (FFmpeg 5.1's MP4 muxer refuses
         // it, and we do not transcode): the audio track is left out and that is logged once per session.
-        if let a = src.audioIndex {
-            let st = src.stream(a)
-            let id = st.pointee.codecpar.pointee.codec_id
+        if let a = src.audioTrack {
+            let id = a.parameters.pointee.codec_id
             if id == AV_CODEC_ID_PCM_ALAW || id == AV_CODEC_ID_PCM_MULAW {
                 logger.warning("G.711 audio is not recorded (MP4 cannot carry it without transcoding)", metadata: ["camera.id": "\(camera)"])
             } else {
-                audioTB = st.pointee.time_base
-                let track = try TrackParameters(copying: st.pointee.codecpar, timeBase: audioTB)
+                audioTB = a.timeBase
+                let track = try TrackParameters(copying: a.parameters, timeBase: audioTB)
                 if track.par.pointee.frame_size <= 0 && id == AV_CODEC_ID_AAC { track.par.pointee.frame_size = 1024 }
                 if track.par.pointee.frame_size > 0 { audioNominal = Int64(track.par.pointee.frame_size) }
                 audio = track

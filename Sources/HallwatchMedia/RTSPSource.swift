@@ -42,13 +42,14 @@ public struct RTSPSourceOptions: Sendable {
 
 import Foundation
 
-/// An open RTSP session read with libavformat's RTSP client (RFC 7826 DESCRIBE/SETUP/PLAY; SDP per
+/// An open RTSP session read with libavformat's RTSP client (for `transport: udp` and cameras recorded
+/// with audio; see ``InterleavedRTSPSource`` for the usual case) (RFC 7826 DESCRIBE/SETUP/PLAY; SDP per
 /// RFC 8866; RTP per RFC 3550 with the H.264/H.265 payload formats of RFC 6184 and RFC 7798).
 ///
 /// Owns the `AVFormatContext` (closed, with TEARDOWN, in `deinit`). Blocking calls return early when the
 /// ``StopFlag`` is set or when no byte arrived for `ioTimeout` (the interrupt callback checks both), so a
 /// stalled camera never hangs the worker.
-final class RTSPSource {
+final class RTSPSource: PacketSource {
     private(set) var ctx: UnsafeMutablePointer<AVFormatContext>?
     let videoIndex: Int
     let audioIndex: Int?
@@ -135,6 +136,11 @@ final class RTSPSource {
     }
 
     func stream(_ i: Int) -> UnsafeMutablePointer<AVStream> { ctx!.pointee.streams[i]! }
+    var videoParameters: UnsafePointer<AVCodecParameters> { UnsafePointer(stream(videoIndex).pointee.codecpar) }
+    var videoTimeBase: AVRational { stream(videoIndex).pointee.time_base }
+    var audioTrack: (parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational)? {
+        audioIndex.map { (UnsafePointer(stream($0).pointee.codecpar), stream($0).pointee.time_base) }
+    }
 
     /// Reads the next packet. Returns `false` at the end of the stream.
     /// - Throws: ``MediaError`` `rtsp.timeout` on a stall, `rtsp.*` on other failures.
@@ -148,6 +154,9 @@ final class RTSPSource {
             throw MediaError.ffmpeg(r, "reading the stream failed")
         }
         watchdog.touch()
+        // PacketSource numbering: 0 video, 1 audio, anything else ignored by the caller.
+        let i = packet.streamIndex
+        packet.p.pointee.stream_index = i == videoIndex ? 0 : (i == audioIndex ? 1 : 2)
         return true
     }
 }

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
 
-/// HTTP Digest authentication (RFC 7616; RFC 2617 without `qop`), the fallback to WS-UsernameToken that
-/// ONVIF Core §5.12.1 allows and many cameras require.
+/// HTTP Digest authentication (RFC 7616; RFC 2617 without `qop`): the fallback to WS-UsernameToken that
+/// ONVIF Core §5.12.1 allows and many cameras require, and RTSP's own authentication (RFC 2326 §D.1, the
+/// same scheme with the RTSP method and request URL).
 public struct DigestChallenge: Sendable, Equatable {
     public enum Algorithm: String, Sendable, Equatable {
         case md5 = "MD5", md5Session = "MD5-sess", sha256 = "SHA-256", sha256Session = "SHA-256-sess"
@@ -18,6 +19,10 @@ public struct DigestChallenge: Sendable, Equatable {
 
     /// Longest `WWW-Authenticate` value read (a header is hostile input too).
     public static let maxHeaderBytes = 4096
+
+    public init(realm: String, nonce: String, opaque: String?, algorithm: Algorithm, qop: [String], stale: Bool) {
+        self.realm = realm; self.nonce = nonce; self.opaque = opaque; self.algorithm = algorithm; self.qop = qop; self.stale = stale
+    }
 
     /// The Digest challenges in one or more `WWW-Authenticate` values, strongest algorithm first (SHA-256
     /// before MD5, RFC 7616 §3.7). Challenges of other schemes, unknown algorithms, and challenges without
@@ -40,7 +45,7 @@ public struct DigestChallenge: Sendable, Equatable {
         }.map(\.element)
     }
 
-    static func canonicalAlgorithm(_ s: String) -> String {
+    public static func canonicalAlgorithm(_ s: String) -> String {
         switch s.uppercased() {
         case "MD5": return "MD5"
         case "MD5-SESS": return "MD5-sess"
@@ -85,7 +90,7 @@ public struct DigestChallenge: Sendable, Equatable {
 
     /// Splits a header value into (scheme, parameters) challenges (RFC 7235 §4.1: a value may hold several
     /// challenges, each `scheme param=value, param="quoted, value"`).
-    static func challenges(_ value: String) -> [(String, [String: String])] {
+    public static func challenges(_ value: String) -> [(String, [String: String])] {
         var result: [(String, [String: String])] = []
         let s = Array(value.unicodeScalars)
         var i = 0

@@ -1,0 +1,185 @@
+/// Turns a camera's RTP packets (RFC 3550) of H.264 (RFC 6184) or H.265 (RFC 7798) into access units:
+/// Annex-B byte strings (4-byte start codes, ITU-T H.264 Annex B) with the RTP timestamp extended to 64 bits.
+///
+/// An access unit ends at the packet with the marker bit (RFC 6184 §5.1, RFC 7798 §4.1) or, for cameras
+/// that never set it, when the timestamp changes. Packet formats:
+/// - H.264: single NAL unit (types 1–23), STAP-A (24, §5.7.1), FU-A (28, §5.8). The interleaved-mode
+///   formats STAP-B, MTAP and FU-B are not sent in `packetization-mode=1` and are dropped (counted).
+/// - H.265: single NAL unit (0–47), aggregation packet (48, §4.4.2), fragmentation unit (49, §4.4.3);
+///   PACI (50) is dropped. DONL fields are not expected (`sprop-max-don-diff` 0, the default).
+///
+/// A sequence-number gap (the camera dropped packets before they reached TCP) drops the fragmented NAL
+/// unit it cut and is counted; the rest of the access unit is kept, as libavformat does.
+struct RTPDepacketizer {
+    /// One access unit in Annex-B form.
+    struct AccessUnit {
+        /// RTP timestamp extended to 64 bits, in the media's clock rate (90 kHz for video).
+        var timestamp: Int64
+        /// Contains an IDR picture (H.264 type 5) or an IRAP picture (H.265 types 16–23).
+        var keyframe: Bool
+        var bytes: [UInt8]
+    }
+
+    let codec: VideoCodec
+    let payloadType: UInt8
+    /// Largest access unit kept (bytes); a bigger one is dropped as garbage: 16 MiB.
+    static let maxAccessUnitBytes = 16 << 20
+
+    private var current: [UInt8] = []
+    private var currentTS: Int64?
+    private var currentKey = false
+    /// A fragmented NAL unit is being reassembled into `current` (FU-A / FU).
+    private var inFragment = false
+    private var lastSequence: UInt16?
+    private var lastRawTS: UInt32?
+    private var extendedTS: Int64 = 0
+
+    /// Counters for the camera's status.
+    private(set) var packetsLost = 0
+    private(set) var packetsDropped = 0
+    private(set) var unitsDropped = 0
+
+    init(codec: VideoCodec, payloadType: UInt8) {
+        self.codec = codec; self.payloadType = payloadType
+        current.reserveCapacity(256 << 10)
+    }
+
+    /// Feeds one RTP packet; calls `emit` with each access unit it completes (zero, one or two: the previous
+    /// unit when the timestamp changed, and this one when it carries the marker bit).
+    /// Packets of another payload type or not RTP version 2 are dropped and counted.
+    mutating func push(_ packet: UnsafeRawBufferPointer, emit: (AccessUnit) -> Void) {
+        // RFC 3550 §5.1: V(2) P X CC(4) | M PT(7) | sequence(16) | timestamp(32) | SSRC(32) | CSRC…
+        guard packet.count >= 12, packet[0] >> 6 == 2, packet[1] & 0x7F == payloadType else { packetsDropped += 1; return }
+        let marker = packet[1] & 0x80 != 0
+        let sequence = UInt16(packet[2]) << 8 | UInt16(packet[3])
+        let rawTS = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
+        var start = 12 + Int(packet[0] & 0x0F) * 4
+        var end = packet.count
+        if packet[0] & 0x10 != 0 {                        // header extension (§5.3.1)
+            guard end >= start + 4 else { packetsDropped += 1; return }
+            start += 4 + (Int(packet[start + 2]) << 8 | Int(packet[start + 3])) * 4
+        }
+        if packet[0] & 0x20 != 0, end > 0 { end -= Int(packet[end - 1]) }   // padding (§5.1)
+        guard start < end else { packetsDropped += 1; return }
+
+        if let last = lastSequence, sequence != last &+ 1 {
+            packetsLost += Int(sequence &- last &- 1)
+            if inFragment { dropFragment() }
+        }
+        lastSequence = sequence
+        // Extend the 32-bit timestamp: the signed difference to the previous one (RFC 3550 §5.1 wraps).
+        if let lastRaw = lastRawTS { extendedTS += Int64(Int32(bitPattern: rawTS &- lastRaw)) }
+        lastRawTS = rawTS
+        if let ts = currentTS, ts != extendedTS { finish(emit) }
+        currentTS = extendedTS
+
+        let payload = UnsafeRawBufferPointer(rebasing: packet[start..<end])
+        switch codec {
+        case .h264: pushH264(payload)
+        case .hevc: pushH265(payload)
+        }
+        if marker { finish(emit) }
+    }
+
+    /// Emits the access unit being assembled, if any.
+    mutating func finish(_ emit: (AccessUnit) -> Void) {
+        if inFragment { dropFragment() }
+        defer { current.removeAll(keepingCapacity: true); currentKey = false; currentTS = nil }
+        guard let ts = currentTS, !current.isEmpty else { return }
+        guard current.count <= Self.maxAccessUnitBytes else { unitsDropped += 1; return }
+        emit(AccessUnit(timestamp: ts, keyframe: currentKey, bytes: current))
+    }
+
+    // MARK: H.264, RFC 6184
+
+    private mutating func pushH264(_ p: UnsafeRawBufferPointer) {
+        let type = p[0] & 0x1F
+        switch type {
+        case 1...23:
+            appendNAL(p, type: type)
+        case 24:                                           // STAP-A: [hdr] ([size16] [NAL])…
+            aggregated(p, from: 1) { nal in let t = nal[0] & 0x1F; return t }
+        case 28:                                           // FU-A: [indicator] [S E R type] payload
+            guard p.count > 2 else { packetsDropped += 1; return }
+            let fu = p[1], start = fu & 0x80 != 0, stop = fu & 0x40 != 0
+            let nalType = fu & 0x1F
+            fragment(start: start, stop: stop, header: [p[0] & 0xE0 | nalType], type: nalType,
+                     body: UnsafeRawBufferPointer(rebasing: p[2...]))
+        default:
+            packetsDropped += 1
+        }
+    }
+
+    // MARK: H.265, RFC 7798
+
+    private mutating func pushH265(_ p: UnsafeRawBufferPointer) {
+        guard p.count > 2 else { packetsDropped += 1; return }
+        let type = (p[0] >> 1) & 0x3F
+        switch type {
+        case 0...47:
+            appendNAL(p, type: type)
+        case 48:                                           // AP: [hdr16] ([size16] [NAL])…
+            aggregated(p, from: 2) { nal in (nal[0] >> 1) & 0x3F }
+        case 49:                                           // FU: [hdr16] [S E type] payload
+            guard p.count > 3 else { packetsDropped += 1; return }
+            let fu = p[2], start = fu & 0x80 != 0, stop = fu & 0x40 != 0
+            let nalType = fu & 0x3F
+            fragment(start: start, stop: stop, header: [p[0] & 0x81 | nalType << 1, p[1]], type: nalType,
+                     body: UnsafeRawBufferPointer(rebasing: p[3...]))
+        default:
+            packetsDropped += 1
+        }
+    }
+
+    // MARK: shared
+
+    private func isKey(_ type: UInt8) -> Bool {
+        codec == .h264 ? type == 5 : (16...23).contains(type)
+    }
+
+    private mutating func appendNAL(_ nal: UnsafeRawBufferPointer, type: UInt8) {
+        if inFragment { dropFragment() }
+        current.append(contentsOf: [0, 0, 0, 1])
+        current.append(contentsOf: nal)
+        if isKey(type) { currentKey = true }
+    }
+
+    /// STAP-A / AP: NAL units each behind a 16-bit size, starting at `offset`.
+    private mutating func aggregated(_ p: UnsafeRawBufferPointer, from offset: Int, type: (UnsafeRawBufferPointer) -> UInt8) {
+        var i = offset
+        while i + 2 <= p.count {
+            let size = Int(p[i]) << 8 | Int(p[i + 1])
+            i += 2
+            guard size > 0, i + size <= p.count else { packetsDropped += 1; return }
+            let nal = UnsafeRawBufferPointer(rebasing: p[i..<(i + size)])
+            appendNAL(nal, type: type(nal))
+            i += size
+        }
+    }
+
+    /// FU-A / FU: the first piece writes the start code and the rebuilt NAL header, the rest append.
+    private var fragmentStart = 0
+    private mutating func fragment(start: Bool, stop: Bool, header: [UInt8], type: UInt8, body: UnsafeRawBufferPointer) {
+        if start {
+            if inFragment { dropFragment() }
+            fragmentStart = current.count
+            current.append(contentsOf: [0, 0, 0, 1])
+            current.append(contentsOf: header)
+            inFragment = true
+        } else if !inFragment {
+            packetsDropped += 1                            // its start was lost
+            return
+        }
+        current.append(contentsOf: body)
+        if stop {
+            inFragment = false
+            if isKey(type) { currentKey = true }
+        }
+    }
+
+    private mutating func dropFragment() {
+        current.removeSubrange(fragmentStart...)
+        inFragment = false
+        unitsDropped += 1
+    }
+}
