@@ -10,11 +10,18 @@ import Testing
 final class FakeRTSPServer: @unchecked Sendable {
     let listener: Int32
     let port: Int
-    let reply: @Sendable (_ method: String, _ cseq: String) -> String?
+    let reply: @Sendable (_ method: String, _ cseq: String, _ request: String) -> [UInt8]?
     private let stopped = Atomic<Bool>(false)
     private var thread: Thread?
+    /// Every request received, in order (request line and headers).
+    let requests = Mutex<[String]>([])
 
-    init(reply: @escaping @Sendable (_ method: String, _ cseq: String) -> String?) throws {
+    convenience init(reply: @escaping @Sendable (_ method: String, _ cseq: String) -> String?) throws {
+        try self.init(raw: { method, cseq, _ in reply(method, cseq).map { Array($0.utf8) } })
+    }
+
+    /// A camera whose replies may carry binary data (interleaved RTP after PLAY) and depend on the request.
+    init(raw reply: @escaping @Sendable (_ method: String, _ cseq: String, _ request: String) -> [UInt8]?) throws {
         self.reply = reply
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
@@ -50,7 +57,8 @@ final class FakeRTSPServer: @unchecked Sendable {
                     buffer.removeFirst(end + 4)
                     let method = String(request.split(separator: " ").first ?? "")
                     let cseq = request.split(separator: "\r\n").first { $0.lowercased().hasPrefix("cseq:") }.map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) } ?? "0"
-                    if let r = reply(method, cseq) { _ = r.withCString { write(c, $0, strlen($0)) } }
+                    requests.withLock { $0.append(request) }
+                    if let r = reply(method, cseq, request) { _ = r.withUnsafeBytes { write(c, $0.baseAddress, $0.count) } }
                 }
             }
             close(c)

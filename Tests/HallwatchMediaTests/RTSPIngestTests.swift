@@ -1,0 +1,263 @@
+import Foundation
+import HallwatchCore
+import Logging
+import Synchronization
+import Testing
+@testable import HallwatchMedia
+
+/// RTP packets built the way cameras build them (RFC 3550 header, RFC 6184 / RFC 7798 payloads).
+enum RTPBuilder {
+    static func packet(pt: UInt8 = 96, seq: UInt16, ts: UInt32, marker: Bool = false, payload: [UInt8],
+                       csrc: Int = 0, padding: Int = 0, extensionWords: Int = 0) -> [UInt8] {
+        var b: [UInt8] = [0x80 | UInt8(csrc) | (padding > 0 ? 0x20 : 0) | (extensionWords > 0 ? 0x10 : 0),
+                          (marker ? 0x80 : 0) | pt, UInt8(seq >> 8), UInt8(seq & 0xFF),
+                          UInt8(ts >> 24), UInt8(ts >> 16 & 0xFF), UInt8(ts >> 8 & 0xFF), UInt8(ts & 0xFF),
+                          0xDE, 0xAD, 0xBE, 0xEF]
+        b += [UInt8](repeating: 7, count: csrc * 4)
+        if extensionWords > 0 { b += [0xBE, 0xDE, 0, UInt8(extensionWords)] + [UInt8](repeating: 9, count: extensionWords * 4) }
+        b += payload
+        if padding > 0 { b += [UInt8](repeating: 0, count: padding - 1) + [UInt8(padding)] }
+        return b
+    }
+
+    /// H.264 payloads for one NAL unit: a single NAL unit packet, or FU-A pieces of at most `mtu` bytes.
+    static func h264(_ nal: [UInt8], mtu: Int = 1200) -> [[UInt8]] {
+        guard nal.count > mtu else { return [nal] }
+        var out: [[UInt8]] = []
+        var i = 1
+        while i < nal.count {
+            let end = min(nal.count, i + mtu)
+            let fu: UInt8 = (i == 1 ? 0x80 : 0) | (end == nal.count ? 0x40 : 0) | (nal[0] & 0x1F)
+            out.append([nal[0] & 0xE0 | 28, fu] + nal[i..<end])
+            i = end
+        }
+        return out
+    }
+
+    /// Interleaved frame (RFC 2326 §10.12).
+    static func interleaved(_ channel: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        [0x24, channel, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] + payload
+    }
+}
+
+func annexB(_ nals: [[UInt8]]) -> [UInt8] { nals.flatMap { [0, 0, 0, 1] + $0 } }
+
+@Suite("RTSP ingest: SDP and RTP depacketizing")
+struct RTPDepacketizerTests {
+    let sps: [UInt8] = [0x67, 0x42, 0xC0, 0x1E, 0xD9]
+    let pps: [UInt8] = [0x68, 0xCE, 0x3C, 0x80]
+    var idr: [UInt8] { [0x65] + (0..<3000).map { UInt8($0 % 251 + 1) } }
+
+    func run(_ d: inout RTPDepacketizer, _ packets: [[UInt8]]) -> [RTPDepacketizer.AccessUnit] {
+        var out: [RTPDepacketizer.AccessUnit] = []
+        for p in packets { p.withUnsafeBytes { d.push($0) { out.append($0) } } }
+        return out
+    }
+
+    @Test func fuAAndStapAMakeOneKeyframeAccessUnit() {
+        var d = RTPDepacketizer(codec: .h264, payloadType: 96)
+        let stap: [UInt8] = [24, 0, UInt8(sps.count)] + sps + [0, UInt8(pps.count)] + pps
+        let pieces = RTPBuilder.h264(idr)
+        #expect(pieces.count == 3)
+        var packets = [RTPBuilder.packet(seq: 10, ts: 9000, payload: stap)]
+        for (i, p) in pieces.enumerated() {
+            packets.append(RTPBuilder.packet(seq: UInt16(11 + i), ts: 9000, marker: i == pieces.count - 1, payload: p,
+                                             csrc: i == 0 ? 2 : 0, padding: i == 1 ? 4 : 0, extensionWords: i == 2 ? 1 : 0))
+        }
+        let units = run(&d, packets)
+        #expect(units.count == 1)
+        #expect(units.first?.bytes == annexB([sps, pps, idr]))
+        #expect(units.first?.keyframe == true)
+        #expect(units.first?.timestamp == 0)
+        #expect(d.packetsLost == 0 && d.packetsDropped == 0)
+    }
+
+    @Test func timestampChangeEndsAUnitWhenTheMarkerIsMissing() {
+        var d = RTPDepacketizer(codec: .h264, payloadType: 96)
+        let p1: [UInt8] = [0x41, 1, 2, 3], p2: [UInt8] = [0x41, 4, 5, 6]
+        let units = run(&d, [RTPBuilder.packet(seq: 1, ts: 1000, payload: p1), RTPBuilder.packet(seq: 2, ts: 1000, payload: p2),
+                             RTPBuilder.packet(seq: 3, ts: 4000, payload: p1)])
+        #expect(units.count == 1)
+        #expect(units.first?.bytes == annexB([p1, p2]))
+        #expect(units.first?.keyframe == false)
+    }
+
+    @Test func timestampWrapsForwardAcross32Bits() {
+        var d = RTPDepacketizer(codec: .h264, payloadType: 96)
+        let p: [UInt8] = [0x41, 1]
+        let units = run(&d, [RTPBuilder.packet(seq: 1, ts: 0xFFFF_FF00, marker: true, payload: p),
+                             RTPBuilder.packet(seq: 2, ts: 0x0000_0100, marker: true, payload: p)])
+        #expect(units.map(\.timestamp) == [0, 512])
+    }
+
+    @Test func lostFragmentDropsThatNALUnitOnly() {
+        var d = RTPDepacketizer(codec: .h264, payloadType: 96)
+        let pieces = RTPBuilder.h264(idr)
+        let slice: [UInt8] = [0x41, 7, 7]
+        // The middle FU-A piece is lost; the slice after it (same access unit) is kept.
+        let units = run(&d, [RTPBuilder.packet(seq: 1, ts: 3000, payload: pieces[0]),
+                             RTPBuilder.packet(seq: 3, ts: 3000, payload: pieces[2]),
+                             RTPBuilder.packet(seq: 4, ts: 3000, marker: true, payload: slice)])
+        #expect(d.packetsLost == 1)
+        #expect(units.count == 1)
+        #expect(units.first?.bytes == annexB([slice]))
+        #expect(units.first?.keyframe == false)
+    }
+
+    @Test func foreignPayloadTypeAndBadVersionAreDropped() {
+        var d = RTPDepacketizer(codec: .h264, payloadType: 96)
+        var bad = RTPBuilder.packet(seq: 1, ts: 0, marker: true, payload: [0x41, 1])
+        bad[0] = 0x40
+        let units = run(&d, [RTPBuilder.packet(pt: 97, seq: 1, ts: 0, marker: true, payload: [0x41, 1]), bad, [0x80, 96]])
+        #expect(units.isEmpty)
+        #expect(d.packetsDropped == 3)
+    }
+
+    @Test func h265FragmentationAndAggregation() {
+        var d = RTPDepacketizer(codec: .hevc, payloadType: 96)
+        let vps: [UInt8] = [0x40, 0x01, 0x0C], sps: [UInt8] = [0x42, 0x01, 0x01], pps: [UInt8] = [0x44, 0x01, 0xC1]
+        let idr: [UInt8] = [0x26, 0x01] + (0..<2000).map { UInt8($0 % 200 + 1) }   // type 19, IDR_W_RADL
+        let ap: [UInt8] = [48 << 1, 1] + [0, 3] + vps + [0, 3] + sps + [0, 3] + pps
+        let fu1: [UInt8] = [49 << 1, 1, 0x80 | 19] + idr[2..<1000]
+        let fu2: [UInt8] = [49 << 1, 1, 0x40 | 19] + idr[1000...]
+        let units = run(&d, [RTPBuilder.packet(seq: 5, ts: 90_000, payload: ap), RTPBuilder.packet(seq: 6, ts: 90_000, payload: fu1),
+                             RTPBuilder.packet(seq: 7, ts: 90_000, marker: true, payload: fu2)])
+        #expect(units.count == 1)
+        #expect(units.first?.bytes == annexB([vps, sps, pps, idr]))
+        #expect(units.first?.keyframe == true)
+    }
+
+    @Test func sdpOfAnH264CameraWithParameterSets() throws {
+        let sdp = """
+            v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=Session streamed by "AXIS"\r\nt=0 0\r\na=control:*\r\n\
+            m=audio 0 RTP/AVP 0\r\na=control:trackID=2\r\n\
+            m=video 0 RTP/AVP 96\r\nb=AS:50000\r\na=rtpmap:96 H264/90000\r\n\
+            a=fmtp:96 packetization-mode=1; profile-level-id=42c01e; sprop-parameter-sets=Z0LAHtk,aM48gA\r\n\
+            a=control:trackID=1\r\n
+            """
+        let m = try VideoMediaDescription.parse(sdp)
+        #expect(m.codec == .h264 && m.payloadType == 96 && m.clockRate == 90_000)
+        #expect(m.parameterSets == [sps, pps])
+        #expect(m.setupURL(base: "rtsp://10.0.0.5/axis-media/media.amp") == "rtsp://10.0.0.5/axis-media/media.amp/trackID=1")
+        #expect(m.setupURL(base: "rtsp://10.0.0.5/live/") == "rtsp://10.0.0.5/live/trackID=1")
+        #expect(m.sessionControl == "*")
+    }
+
+    @Test func sdpOfAnH265CameraWithoutParameterSetsAndAbsoluteControl() throws {
+        let sdp = "v=0\r\ns=x\r\nm=video 0 RTP/AVP 98\r\na=rtpmap:98 H265/90000\r\na=control:rtsp://10.0.0.9:554/ch1/main/track1\r\n"
+        let m = try VideoMediaDescription.parse(sdp)
+        #expect(m.codec == .hevc && m.parameterSets.isEmpty)
+        #expect(m.setupURL(base: "rtsp://10.0.0.9/ch1/main") == "rtsp://10.0.0.9:554/ch1/main/track1")
+    }
+
+    @Test func sdpRefusals() throws {
+        #expect(throws: MediaError.self) { try VideoMediaDescription.parse("HTTP/1.1 200 OK\r\n") }
+        let noVideo = #expect(throws: MediaError.self) { try VideoMediaDescription.parse("v=0\r\nm=audio 0 RTP/AVP 0\r\n") }
+        #expect(noVideo?.code == "media.noVideo")
+        let garbage = #expect(throws: MediaError.self) { try VideoMediaDescription.parse("v=0\r\nm=video x RTP/AVP 96\r\n") }
+        #expect(garbage?.code == "rtsp.garbage")
+        let huge = #expect(throws: MediaError.self) { try VideoMediaDescription.parse("v=0\r\n" + String(repeating: "a=x\r\n", count: 20_000)) }
+        #expect(huge?.code == "rtsp.garbage")
+        #expect(try VideoMediaDescription.parse("v=0\r\nm=video 0 RTP/AVP 26\r\n").encodingDisplayName == "mjpeg")
+    }
+}
+
+/// Collects what a capture session delivers.
+final class CollectingSink: FragmentSink {
+    var frames: [DataPlaneFrame] = []
+    func deliver(_ frame: DataPlaneFrame) { frames.append(frame) }
+}
+
+@Suite("RTSP ingest: Hallwatch's client against a scripted camera", .serialized)
+struct RTSPClientTests {
+    /// 2 s of 320×240 H.264 at 10 fps, one IDR per second, as access units of NAL units (libx264 via ffmpeg).
+    static func encodedClip() throws -> [[[UInt8]]] {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hw-rtsp-\(getpid()).h264").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        p.arguments = ["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "2",
+                       "-c:v", "libx264", "-g", "10", "-bf", "0", "-f", "h264", "-y", path]
+        try p.run(); p.waitUntilExit()
+        let nals = ParameterSets.nalUnits(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        // Access units: a new one starts at each slice (types 1, 5) after the first, SPS/PPS/SEI go with the next slice.
+        var units: [[[UInt8]]] = [], current: [[UInt8]] = []
+        for n in nals {
+            current.append(n)
+            if [1, 5].contains(n[0] & 0x1F) { units.append(current); current = [] }
+        }
+        return units
+    }
+
+    @Test func digestAuthNoSpropEarlyRTPAndInterleavedNoise() throws {
+        let units = try Self.encodedClip()
+        #expect(units.count == 20)
+        // The stream: RTCP on channel 1 and a stray byte between frames; the first frames arrive before the
+        // PLAY reply; SPS/PPS only in-band (the SDP has no sprop-parameter-sets).
+        var frames: [[UInt8]] = []
+        var seq: UInt16 = 100
+        for (i, unit) in units.enumerated() {
+            for (j, nal) in unit.enumerated() {
+                let pieces = RTPBuilder.h264(nal)
+                for (k, piece) in pieces.enumerated() {
+                    let last = j == unit.count - 1 && k == pieces.count - 1
+                    frames.append(RTPBuilder.interleaved(0, RTPBuilder.packet(seq: seq, ts: 5_000_000 + UInt32(i) * 9000, marker: last, payload: piece)))
+                    seq &+= 1
+                }
+            }
+            if i == 3 { frames.append(RTPBuilder.interleaved(1, [0x80, 200, 0, 6] + [UInt8](repeating: 0, count: 24)) + [0x0A]) }
+        }
+        let early = frames.prefix(4).flatMap { $0 }, rest = frames.dropFirst(4).flatMap { $0 }
+        let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:track1\r\n"
+        let describes = Atomic<Int>(0)
+        let server = try FakeRTSPServer(raw: { method, cseq, request in
+            func ok(_ extra: String, body: String = "") -> [UInt8] {
+                Array(("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\n\(extra)" + (body.isEmpty ? "\r\n" : "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")).utf8)
+            }
+            switch method {
+            case "DESCRIBE":
+                if describes.add(1, ordering: .relaxed).newValue == 1 || !request.contains("Authorization: Digest") {
+                    return Array("RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: Digest realm=\"cam\", nonce=\"abc123\"\r\n\r\n".utf8)
+                }
+                return ok("Content-Base: rtsp://127.0.0.1/stream/\r\nContent-Type: application/sdp\r\n", body: sdp)
+            case "SETUP": return ok("Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 4242;timeout=30\r\n")
+            case "PLAY": return early + ok("Session: 4242\r\nRTP-Info: url=track1;seq=100;rtptime=0\r\n") + rest
+            case "OPTIONS": return ok("Public: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN\r\n")
+            default: return nil
+            }
+        })
+        let session = CaptureSession(camera: CameraID("scripted")!, source: RTSPSourceOptions(url: server.url, username: "admin", password: "s3cret", ioTimeout: .seconds(2)),
+                                     policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        let sink = CollectingSink()
+        // The camera keeps the connection open after the clip: the session ends at the I/O timeout.
+        let ended = #expect(throws: MediaError.self) { try session.run(stop: StopFlag(), sink: sink) { _ in } }
+        #expect(ended?.code == "rtsp.timeout", "\(String(describing: ended))")
+        server.stop()
+
+        let requests = server.requests.withLock { $0 }
+        let authorized = try #require(requests.first { $0.hasPrefix("DESCRIBE") && $0.contains("Authorization:") })
+        // RFC 2617 without qop: response = MD5(MD5(user:realm:pass):nonce:MD5(method:uri)).
+        func md5(_ s: String) throws -> String {
+            let p = Process(); let out = Pipe(), input = Pipe()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/md5sum"); p.standardInput = input; p.standardOutput = out
+            try p.run(); input.fileHandleForWriting.write(Data(s.utf8)); try input.fileHandleForWriting.close(); p.waitUntilExit()
+            return String(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(32))
+        }
+        let expected = try md5("\(md5("admin:cam:s3cret")):abc123:\(md5("DESCRIBE:\(server.url)"))")
+        #expect(authorized.contains("response=\"\(expected)\""), "\(authorized)")
+        #expect(!requests.joined().contains("s3cret"))
+        let setup = try #require(requests.first { $0.hasPrefix("SETUP") })
+        #expect(setup.hasPrefix("SETUP rtsp://127.0.0.1/stream/track1 RTSP/1.0"))
+        #expect(setup.contains("Transport: RTP/AVP/TCP;unicast;interleaved=0-1"))
+
+        // Every access unit is recorded: one init segment, then 2 fragments of 1 s (10 frames of 9000 ticks) —
+        // the last fragment is cut when the session ends.
+        let fragments = sink.frames.filter { $0.meta.kind == .fragment }
+        #expect(sink.frames.first?.meta.kind == .initSegment)
+        #expect(fragments.map(\.meta.duration90k) == [90_000, 90_000])
+        #expect(fragments.map(\.meta.start90k.ticks) == [0, 90_000])
+        #expect(fragments.allSatisfy { $0.meta.keyframe })
+        let mediaBytes = units.flatMap { $0.filter { [1, 5].contains($0[0] & 0x1F) } }.reduce(0) { $0 + $1.count }
+        #expect(fragments.reduce(0) { $0 + $1.payload.count } > mediaBytes)
+    }
+}
