@@ -128,7 +128,9 @@ final class FragmentMuxer {
         let r = av_write_frame(oc, nil)
         guard r >= 0 else { throw MediaError("media.mux", "cannot flush a fragment", averror: r) }
         avio_flush(oc.pointee.pb)
+        // An exact-size copy; the collecting buffer stays unique, so clearing it keeps its (resident) capacity
+        // instead of allocating — and page-faulting in — a new fragment-sized buffer every fragment.
         defer { sink.bytes.removeAll(keepingCapacity: true) }
-        return sink.bytes
+        return sink.bytes.withUnsafeBufferPointer { Array($0) }
     }
 }

@@ -87,7 +87,9 @@ struct RTPDepacketizer {
         defer { current.removeAll(keepingCapacity: true); currentKey = false; currentTS = nil }
         guard let ts = currentTS, !current.isEmpty else { return }
         guard current.count <= Self.maxAccessUnitBytes else { unitsDropped += 1; return }
-        emit(AccessUnit(timestamp: ts, keyframe: currentKey, bytes: current))
+        // A copy of exactly the unit's size: handing out `current` itself would make the next
+        // `removeAll(keepingCapacity:)` allocate a fresh 256 KiB buffer (an mmap + munmap per frame).
+        emit(AccessUnit(timestamp: ts, keyframe: currentKey, bytes: current.withUnsafeBufferPointer { Array($0) }))
     }
 
     // MARK: H.264, RFC 6184

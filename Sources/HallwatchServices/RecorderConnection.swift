@@ -20,9 +20,11 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
     public let maxBacklogBytes: Int
     /// Longest a single send may block.
     public let sendTimeout: Duration
-    /// Bytes of sent frames kept for a resend after a reconnect: 2 MiB, many times the kernel's socket
-    /// buffer (`net.core.wmem_default`, 208 KiB), which bounds what a dead recorder can have left unread.
-    public let resendWindowBytes = 2 << 20
+    /// Bytes of sent frames kept for a resend after a reconnect: twice the connection's send buffer
+    /// (`SO_SNDBUF`; `net.core.wmem_default`, 208 KiB, unless changed), which bounds what a dead recorder can
+    /// have left unread — a Unix stream socket charges queued bytes to the sender's buffer — and at least
+    /// 256 KiB. The newest frame is always kept, whatever its size. Set at each connect.
+    public private(set) var resendWindowBytes = 512 << 10
 
     // Touched only on the capture thread (deliver is called there, in order).
     private var socket: FileHandleFD?
@@ -106,6 +108,9 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
             let s = try UnixSocket.connect(path: path)
             var tv = timeval(tv_sec: Int(sendTimeout.components.seconds), tv_usec: 0)
             setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var sndbuf: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            if getsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 { resendWindowBytes = max(256 << 10, 2 * Int(sndbuf)) }
             try s.send(.hello(camera))
             // The recorder needs the run's init segment before any fragment of it. Fragments of a run whose
             // init segment is gone (two run changes while away) cannot be stored: dropped and counted.
