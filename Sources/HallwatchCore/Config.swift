@@ -87,7 +87,8 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     public var name: String
     /// RTSP URL of the stream to record, without credentials (`rtsp://host[:port]/path`). Required.
     public var source: String
-    /// RTP transport: `tcp` (interleaved in the RTSP connection, the default) or `udp`.
+    /// RTP transport: `tcp` (interleaved in the RTSP connection, the default; read by Hallwatch's own RTSP
+    /// client unless `audio` is on) or `udp` (read by libavformat's client).
     public var transport: Transport = .tcp
     /// Record the camera's audio track. Default `false`: recording audio in schools is restricted by law in
     /// many places, so it is opt-in per camera.
