@@ -30,11 +30,14 @@ struct RTPDepacketizer {
     private var currentKey = false
     /// A fragmented NAL unit is being reassembled into `current` (FU-A / FU).
     private var inFragment = false
+    /// The current access unit outgrew ``maxAccessUnitBytes``: its remaining packets are skipped.
+    private var oversize = false
     private var lastSequence: UInt16?
     private var lastRawTS: UInt32?
     private var extendedTS: Int64 = 0
 
-    /// Counters for the camera's status.
+    /// Counters: packets the camera lost (sequence gaps), packets dropped as unusable, and NAL units or
+    /// access units dropped (cut by a loss, or larger than ``maxAccessUnitBytes``).
     private(set) var packetsLost = 0
     private(set) var packetsDropped = 0
     private(set) var unitsDropped = 0
@@ -74,9 +77,19 @@ struct RTPDepacketizer {
         currentTS = extendedTS
 
         let payload = UnsafeRawBufferPointer(rebasing: packet[start..<end])
-        switch codec {
-        case .h264: pushH264(payload)
-        case .hevc: pushH265(payload)
+        if !oversize {
+            switch codec {
+            case .h264: pushH264(payload)
+            case .hevc: pushH265(payload)
+            }
+            if current.count > Self.maxAccessUnitBytes {
+                // A camera that never ends its access unit must not grow our memory: drop it, skip to the next.
+                current = []
+                current.reserveCapacity(256 << 10)
+                inFragment = false
+                oversize = true
+                unitsDropped += 1
+            }
         }
         if marker { finish(emit) }
     }
@@ -84,9 +97,8 @@ struct RTPDepacketizer {
     /// Emits the access unit being assembled, if any.
     mutating func finish(_ emit: (AccessUnit) -> Void) {
         if inFragment { dropFragment() }
-        defer { current.removeAll(keepingCapacity: true); currentKey = false; currentTS = nil }
-        guard let ts = currentTS, !current.isEmpty else { return }
-        guard current.count <= Self.maxAccessUnitBytes else { unitsDropped += 1; return }
+        defer { current.removeAll(keepingCapacity: true); currentKey = false; currentTS = nil; oversize = false }
+        guard let ts = currentTS, !current.isEmpty, !oversize else { return }
         // A copy of exactly the unit's size: handing out `current` itself would make the next
         // `removeAll(keepingCapacity:)` allocate a fresh 256 KiB buffer (an mmap + munmap per frame).
         emit(AccessUnit(timestamp: ts, keyframe: currentKey, bytes: current.withUnsafeBufferPointer { Array($0) }))

@@ -104,6 +104,16 @@ struct RTPDepacketizerTests {
         #expect(units.first?.keyframe == false)
     }
 
+    @Test func anAccessUnitThatNeverEndsIsDroppedNotGrown() {
+        var d = RTPDepacketizer(codec: .h264, payloadType: 96)
+        let chunk: [UInt8] = [0x41] + [UInt8](repeating: 1, count: 1399)
+        var packets = (0..<13_000).map { RTPBuilder.packet(seq: UInt16(truncatingIfNeeded: $0), ts: 7, payload: chunk) }
+        packets.append(RTPBuilder.packet(seq: 13_000, ts: 3007, marker: true, payload: [0x41, 2]))
+        let units = run(&d, packets)                       // 13 000 × 1.4 kB = 18 MB under one timestamp
+        #expect(units.count == 1 && units.first?.bytes == annexB([[0x41, 2]]))
+        #expect(d.unitsDropped == 1)
+    }
+
     @Test func foreignPayloadTypeAndBadVersionAreDropped() {
         var d = RTPDepacketizer(codec: .h264, payloadType: 96)
         var bad = RTPBuilder.packet(seq: 1, ts: 0, marker: true, payload: [0x41, 1])
