@@ -192,8 +192,7 @@ final class RTSPClient {
         let reply = try request("DESCRIBE", url: url, headers: [("Accept", "application/sdp")])
         let sdp = String(decoding: reply.body, as: UTF8.self)
         let media = try VideoMediaDescription.parse(sdp)
-        var base = reply.header("Content-Base") ?? reply.header("Content-Location") ?? url
-        if let c = media.sessionControl, c.lowercased().hasPrefix("rtsp://") { base = c }
+        let base = reply.header("Content-Base") ?? reply.header("Content-Location") ?? url
         return (media, base.trimmingCharacters(in: .whitespaces))
     }
 
@@ -217,8 +216,7 @@ final class RTSPClient {
            let first = il.dropFirst(12).split(separator: "-").first, let c = UInt8(first) {
             channel = c
         }
-        let playURL = media.sessionControl.map { c in c == "*" || c.isEmpty ? base : (c.lowercased().hasPrefix("rtsp://") ? c : base) } ?? base
-        try request("PLAY", url: playURL, headers: [("Session", id), ("Range", "npt=0.000-")], early: early)
+        try request("PLAY", url: media.playURL(base: base), headers: [("Session", id), ("Range", "npt=0.000-")], early: early)
         return channel
     }
 

@@ -102,7 +102,13 @@ public struct VideoMediaDescription: Sendable, Equatable {
 
     /// The RTSP URL to SETUP for this media (RFC 2326 §C.1.1): an absolute `a=control` as is, else resolved
     /// against `base` (Content-Base, Content-Location or the DESCRIBE URL); `*` or no control means `base`.
-    public func setupURL(base: String) -> String {
+    public func setupURL(base: String) -> String { Self.resolve(control: control, base: base) }
+
+    /// The URL to PLAY the session with (RFC 2326 §C.1.1, aggregate control): the session-level
+    /// `a=control` resolved like a media's, else `base`.
+    public func playURL(base: String) -> String { Self.resolve(control: sessionControl, base: base) }
+
+    static func resolve(control: String?, base: String) -> String {
         guard let c = control, !c.isEmpty, c != "*" else { return base }
         if c.lowercased().hasPrefix("rtsp://") || c.lowercased().hasPrefix("rtsps://") { return c }
         return base.hasSuffix("/") ? base + c : base + "/" + c

@@ -151,6 +151,10 @@ struct RTPDepacketizerTests {
         #expect(m.setupURL(base: "rtsp://10.0.0.5/axis-media/media.amp") == "rtsp://10.0.0.5/axis-media/media.amp/trackID=1")
         #expect(m.setupURL(base: "rtsp://10.0.0.5/live/") == "rtsp://10.0.0.5/live/trackID=1")
         #expect(m.sessionControl == "*")
+        #expect(m.playURL(base: "rtsp://10.0.0.5/axis-media/media.amp") == "rtsp://10.0.0.5/axis-media/media.amp")
+        var relative = m
+        relative.sessionControl = "live"
+        #expect(relative.playURL(base: "rtsp://10.0.0.5/") == "rtsp://10.0.0.5/live")
     }
 
     @Test func sdpOfAnH265CameraWithoutParameterSetsAndAbsoluteControl() throws {
