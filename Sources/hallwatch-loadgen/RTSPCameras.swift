@@ -16,7 +16,7 @@ struct RTSPCameras: ParsableCommand {
             timestamps one loop later, sequence numbers continuing). Only RTP/AVP/TCP interleaved transport \
             (SETUP with UDP gets 461). Prints "loadgen rtsp ready rtsp://LISTEN:PORT/cam0" once listening. \
             --stats is rewritten every second: {"clients", "playing", "accepted", "clientsDropped", "bytesSent", \
-            "packetsSent", "packetsLate" (written > 50 ms after due), "lateThresholdMs"}.
+            "packetsSent", "packetsLate" (written > 50 ms after due), "lateThresholdMs", "maxLateMs"}.
             """)
 
     @Option(help: "The MP4 (or other container) to serve.") var media: String

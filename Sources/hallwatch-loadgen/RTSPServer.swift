@@ -59,7 +59,7 @@ final class RTSPServer {
         init(fd: Int32) { self.fd = fd }
     }
 
-    struct Stats { var accepted = 0, dropped = 0, bytesSent = 0, packetsSent = 0, packetsLate = 0 }
+    struct Stats { var accepted = 0, dropped = 0, bytesSent = 0, packetsSent = 0, packetsLate = 0, maxLateNanos: Int64 = 0 }
 
     let track: RTPTrack
     let options: Options
@@ -110,7 +110,9 @@ final class RTSPServer {
             fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0))
             for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             let now = monotonicNanos()
-            let timeoutMs = nextTick > now ? Int32((nextTick - now + 999_999) / 1_000_000) : 0
+            // Nobody playing: no tick, wake for requests or the stats file only.
+            let wake = clients.values.contains { $0.startNanos != nil } ? nextTick : nextStats
+            let timeoutMs = wake > now ? Int32((wake - now + 999_999) / 1_000_000) : 0
             if poll(&fds, nfds_t(fds.count), timeoutMs) > 0 {
                 for p in fds where p.revents != 0 {
                     if p.fd == listenFD { acceptAll(); continue }
@@ -124,8 +126,8 @@ final class RTSPServer {
                 for client in clients.values where client.startNanos != nil { flush(client, now: Int64(after)) }
                 nextTick = max(nextTick + options.tickNanos, after + options.tickNanos / 2)
             }
-            if let path = options.statsPath, after >= nextStats {
-                writeStats(to: path)
+            if after >= nextStats {
+                if let path = options.statsPath { writeStats(to: path) }
                 nextStats = after + 1_000_000_000
             }
         }
@@ -336,7 +338,9 @@ final class RTSPServer {
             let remaining = frameBytes - client.partialBytes
             if left < remaining { client.partialBytes += left; return }
             left -= remaining
-            if now - dueNanos(client.next, start: start) > options.lateNanos { stats.packetsLate += 1 }
+            let lateNanos = now - dueNanos(client.next, start: start)
+            if lateNanos > options.lateNanos { stats.packetsLate += 1 }
+            stats.maxLateNanos = max(stats.maxLateNanos, lateNanos)
             stats.packetsSent += 1
             client.next += 1; client.partialBytes = 0
         }
@@ -347,7 +351,7 @@ final class RTSPServer {
             "clients": clients.count, "playing": clients.values.filter { $0.startNanos != nil }.count,
             "accepted": stats.accepted, "clientsDropped": stats.dropped, "bytesSent": stats.bytesSent,
             "packetsSent": stats.packetsSent, "packetsLate": stats.packetsLate,
-            "lateThresholdMs": options.lateNanos / 1_000_000,
+            "lateThresholdMs": options.lateNanos / 1_000_000, "maxLateMs": Double(stats.maxLateNanos) / 1e6,
         ]), to: path)
     }
 }
