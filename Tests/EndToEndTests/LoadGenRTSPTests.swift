@@ -7,8 +7,13 @@ import Testing
 /// over a raw socket. Everything on 127.0.0.1; the server is stopped by PID.
 @Suite("loadgen rtsp")
 struct LoadGenRTSPTests {
-    /// Starts the server on port 0 and returns it with its base URL (`rtsp://127.0.0.1:PORT`).
-    func startServer(_ clip: String, streams: Int, dir: String) throws -> (Child, String) {
+    /// Starts the server on port 0 with a fresh directory for its log and stats; returns it with its base
+    /// URL (`rtsp://127.0.0.1:PORT`) and the directory.
+    func startServer(_ clip: String, streams: Int, name: String) throws -> (Child, String, String) {
+        try E2E.ensureClips()
+        let dir = "/tmp/hw-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let server = try Child("loadgen-rtsp", E2E.tool("hallwatch-loadgen"),
                                ["rtsp", "--media", "\(E2E.media)/\(clip)", "--port", "0", "--streams", "\(streams)", "--stats", dir + "/stats.json"],
                                logDirectory: dir)
@@ -18,24 +23,14 @@ struct LoadGenRTSPTests {
             return url != nil
         }
         guard let url else { throw TestFailure("loadgen rtsp did not start: \(server.log)") }
-        return (server, url)
-    }
-
-    func tempDirectory(_ name: String) throws -> String {
-        let dir = "/tmp/hw-\(name)-\(getpid())"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
+        return (server, url, dir)
     }
 
     /// 8 s of the 5.28 s clip: one loop boundary. The keyframes' slices must be the source's, in loop order
     /// (FU-A reassembles byte for byte), at 25 fps with no decode error and nothing sent late.
     @Test func ffmpegRecordsTheLoopingStream() throws {
-        try E2E.ensureClips()
-        let dir = try tempDirectory("lg-rtsp")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (server, base) = try startServer("h264-aac.mp4", streams: 2, dir: dir)
-        defer { server.stop() }
+        let (server, base, dir) = try startServer("h264-aac.mp4", streams: 2, name: "lg-rtsp")
+        defer { server.stop(); try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/out.mp4"
         let r = try E2E.run("/usr/bin/ffmpeg", ["-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", base + "/cam1",
                                                 "-c", "copy", "-t", "8", "-f", "mp4", "-y", out], timeout: 30)
@@ -55,11 +50,8 @@ struct LoadGenRTSPTests {
 
     /// Unknown path → 404; UDP transport → 461; an oversized request → 400 and the connection closed.
     @Test func refusesWhatItDoesNotServe() throws {
-        try E2E.ensureClips()
-        let dir = try tempDirectory("lg-rtsp-refuse")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (server, base) = try startServer("hevc.mp4", streams: 2, dir: dir)
-        defer { server.stop() }
+        let (server, base, dir) = try startServer("hevc.mp4", streams: 2, name: "lg-rtsp-refuse")
+        defer { server.stop(); try? FileManager.default.removeItem(atPath: dir) }
         let port = UInt16(base.split(separator: ":").last!)!
         #expect(try exchange(port, "DESCRIBE \(base)/cam2 RTSP/1.0\r\nCSeq: 1\r\n\r\n").hasPrefix("RTSP/1.0 404"))
         let describe = try exchange(port, "DESCRIBE \(base)/cam1 RTSP/1.0\r\nCSeq: 2\r\n\r\n")
