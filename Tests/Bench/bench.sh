@@ -200,15 +200,17 @@ print(json.dumps(last))
 EOF
   }
   s0=$(snap); t0=$(date +%s.%N); warn0=$(cat "$RUN"/logs/box-cap-*.log | grep -c -E 'offline|dropp|backlog' || true)
+  cp "$RUN/box-cameras.json" "$RUN/box-cameras-0.json"
   hw=$(csv "${caps[@]}" "$BREC" "$MQ" ${PRUNER:+"$PRUNER"})
   $LIB sample --label "box-raw/$n" --out "$RES" --windows "$WIN" --seconds "$WSEC" \
     --group hallwatch="$hw" --group recorder="$BREC" --group camera="$BCAM"
   sleep 2
   s1=$(snap); t1=$(date +%s.%N); warn1=$(cat "$RUN"/logs/box-cap-*.log | grep -c -E 'offline|dropp|backlog' || true)
-  verdict=$(python3 - "$RES" "$n" "$s0" "$s1" "$t0" "$t1" "$warn0" "$warn1" "$RUN/box-cameras.json" <<'EOF'
+  verdict=$(python3 - "$RES" "$n" "$s0" "$s1" "$t0" "$t1" "$warn0" "$warn1" "$RUN/box-cameras-0.json" "$RUN/box-cameras.json" <<'EOF'
 import json, statistics, sys
 res, n = sys.argv[1], int(sys.argv[2]); s0, s1 = json.loads(sys.argv[3]), json.loads(sys.argv[4])
 wall = float(sys.argv[6]) - float(sys.argv[5]); warn = int(sys.argv[8]) - int(sys.argv[7])
+c0, c1 = json.load(open(sys.argv[9])), json.load(open(sys.argv[10]))
 r = json.loads(open(res).read().splitlines()[-1])
 busy = statistics.median(w["cpu"]["hallwatch"] for w in r["windows"]) / 2   # % of the 2-core box
 idle = 100 - busy
@@ -222,7 +224,8 @@ if warn > 0: why.append(f"{warn} capture warnings (offline/drop)")
 out = {"label": f"box/{n}", "cameras": n, "windows": r["windows"], "processes": r["processes"], "pss": {},
        "idlePercent": idle, "recorderPercent": statistics.median(w["cpu"]["recorder"] for w in r["windows"]),
        "cameraPercent": statistics.median(w["cpu"]["camera"] for w in r["windows"]), "cameraSide": "loadgen rtsp",
-       "cameraStats": json.load(open(sys.argv[9])),
+       # the camera side's own trouble over this step's windows: packets sent > 50 ms late, clients dropped
+       "cameraStats": {k: c1[k] - c0[k] for k in ("packetsSent", "packetsLate", "clientsDropped")},
        "boxBusyPercentAll": statistics.median(w["boxBusyPercent"] for w in r["windows"]),
        "ok": not why, "why": ", ".join(why), "wallSeconds": wall}
 open(res, "a").write(json.dumps(out) + "\n")

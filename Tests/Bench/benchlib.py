@@ -123,10 +123,11 @@ def fmt(x, d=2):
 
 
 def camera_side_health(stats):
-    """The loadgen rtsp's own trouble so far (packets sent > 50 ms late, clients dropped), or nothing."""
+    """The loadgen rtsp's own trouble during the step (packets sent > 50 ms late, clients dropped), or nothing."""
     if not stats or not (stats.get("packetsLate") or stats.get("clientsDropped")):
         return ""
-    return f" ({stats.get('packetsLate', 0)} packets late, max {stats.get('maxLateMs', 0):.0f} ms, {stats.get('clientsDropped', 0)} clients dropped)"
+    late = 100 * stats["packetsLate"] / max(1, stats["packetsSent"])
+    return f" ({late:.1f} % of its packets > 50 ms late, {stats['clientsDropped']} clients dropped)"
 
 
 def ratio(a, b):
