@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import HallwatchMedia
 
+/// `hallwatch-loadgen rtsp`: N cheap simulated cameras for the benchmark (README § Benchmarks, "The load
+/// generators"). Reads and packetises the file (``RTPTrack``), then runs ``RTSPServer`` until killed.
 struct RTSPCameras: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rtsp",
@@ -27,7 +29,7 @@ struct RTSPCameras: ParsableCommand {
     @Option(help: "How due packets reach the kernel: writev (header + shared payload iovecs) or copy (one buffer, one write).")
     var send = "writev"
     @Option(help: "Send tick, milliseconds: every tick each client's due packets go out together.") var tickMs = 10
-    @Option(help: "Drop a client whose unsent due bytes exceed this many MiB.") var maxBacklogMiB = 4
+    @Option(name: .customLong("max-backlog-mib"), help: "Drop a client whose unsent due bytes exceed this many MiB.") var maxBacklogMiB = 4
     @Option(help: "Statistics file, rewritten every second.") var stats: String?
 
     func validate() throws {

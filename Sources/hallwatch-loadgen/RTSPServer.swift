@@ -25,17 +25,24 @@ enum SendMode: String, CaseIterable {
 ///    queued: the bytes are recomputed from the shared track); past ``maxBacklogBytes`` it is dropped.
 final class RTSPServer {
     struct Options {
+        /// IPv4 address to listen on; no authentication, so loopback unless you mean it.
         var listen = "127.0.0.1"
+        /// TCP port; 0 picks a free one (see ``RTSPServer/port``).
         var port = 0
+        /// Paths served: `/cam0` … `/cam<streams-1>`, all the same media.
         var streams = 1
         var sendMode = SendMode.writev
+        /// How often due packets are sent; packets due within one tick leave together.
         var tickNanos: UInt64 = 10_000_000
+        /// Due but unwritten bytes past which a client is dropped (and counted).
         var maxBacklogBytes = 4 << 20
+        /// JSON statistics file rewritten every second, if any.
         var statsPath: String?
         /// A packet written more than this after its due time is counted late.
         var lateNanos: Int64 = 50_000_000
     }
 
+    /// One RTSP connection and, once it PLAYs, its place in the endless stream.
     final class Client {
         let fd: Int32
         var input: [UInt8] = []
