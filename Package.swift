@@ -131,11 +131,12 @@ let package = Package(
                 "HallwatchServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder.
+        // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
+        // an RTSP server of pre-packetised cameras (reads its file through HallwatchMedia).
         .executableTarget(
             name: "hallwatch-loadgen",
             dependencies: [
-                "HallwatchCore",
+                "HallwatchCore", "HallwatchMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -13,6 +13,7 @@ import HallwatchCore
 /// - `media.noVideo` — the stream has no video track.
 /// - `media.mux` — the fMP4 muxer refused a packet or parameters.
 /// - `media.export` — an export could not be written.
+/// - `media.file` — a media file could not be opened or read (``VideoTrackFile``).
 public struct MediaError: Error, Sendable, CustomStringConvertible, Equatable {
     public var code: String
     public var message: String

@@ -7,7 +7,9 @@
 #
 # Sections (each figure is the median of several measurement windows; the process set stays up across them):
 #   1. ingest      hallwatch-capture vs ffmpeg -c copy vs gst-launch rtspsrc…splitmuxsink, N cameras each
+#                  (cameras: hallwatch-simcam, GStreamer's RTSP server)
 #   2. whole box   capture + recorder + bus (+ pruner when built) on N 4 Mbit/s cameras, N ramped up
+#                  (cameras: hallwatch-loadgen rtsp, pre-packetised, so they do not take the box's cores)
 #   3. recorder    the recorder alone, fed N synthetic streams by hallwatch-loadgen feed
 #   4. durability  kill -9 the recorder in a loop: media lost per camera, restart-to-recording time
 #   5. drop-ins    Tests/Bench/pruner.sh and Tests/Bench/discovery.sh (rows from the other issues), else pending
@@ -81,15 +83,18 @@ bg simcam "$BIN/hallwatch-simcam" --port 0 --mount b2="$MEDIA/bench-2M.mp4" --mo
 wait_for 20 grep -q "simcam ready" "$RUN/logs/simcam.log" || { cat "$RUN/logs/simcam.log" >&2; exit 1; }
 URL_BASE=$(grep -o 'rtsp://127.0.0.1:[0-9]*' "$RUN/logs/simcam.log" | head -1)
 
-# config FILE RECORDER_SOCKET DISK_DIR SLOT_COUNT MOUNT N [PREFIX]: a box config with N cameras on one mount.
+# config FILE RECORDER_SOCKET DISK_DIR SLOT_COUNT SOURCE N [PREFIX]: a box config with N cameras. SOURCE is a
+# simcam mount name (every camera pulls $URL_BASE/SOURCE) or a URL in which {i} becomes the camera's index
+# from 0 (rtsp://…/cam{i} for the loadgen's cameras).
 config() {
-  local file=$1 sock=$2 dir=$3 slots=$4 mount=$5 n=$6 prefix=${7:-cam} i
+  local file=$1 sock=$2 dir=$3 slots=$4 source=$5 n=$6 prefix=${7:-cam} i
+  [[ $source == rtsp://* ]] || source="$URL_BASE/$source"
   {
     echo "box: bench"
     echo "bus: {socket: $RUN/bus.sock}"
-    echo "recorder: {socket: $sock, directory: $dir, slotSizeBytes: 4194304, slotCount: $slots, fsyncCadence: 1s}"
+    echo "recorder: {socket: $sock, disks: [{name: disk0, path: $dir}], slotSizeBytes: 4194304, slotCount: $slots, fsyncCadence: 1s}"
     echo "cameras:"
-    for i in $(seq "$n"); do printf '  - {id: %s-%04d, source: "%s/%s"}\n' "$prefix" "$i" "$URL_BASE" "$mount"; done
+    for i in $(seq "$n"); do printf '  - {id: %s-%04d, source: "%s"}\n' "$prefix" "$i" "${source//\{i\}/$((i - 1))}"; done
   } > "$file"
 }
 
@@ -162,7 +167,13 @@ fi
 # ---------------------------------------------------------------- 2. whole box
 if [ -x "$BIN/hallwatch-pruner" ]; then HAVE_PRUNER=1; else HAVE_PRUNER=0; fi
 boxmax=${BOX_STEPS[-1]}
-config "$RUN/box.yaml" "$RUN/box-rec.sock" "$RUN/box-disk" $((boxmax * 2 + 32)) b4 "$boxmax"
+# The cameras: one hallwatch-loadgen rtsp serving bench-4M.mp4 on /cam0…, pre-packetised once (≈ 0.1 % of a
+# core per stream here, against the simcam's 1–1.5 %), so at 128 cameras the camera side does not take the
+# cores the box is being measured on. Its CPU is still measured and subtracted, and shown in the notes.
+bg box-cameras "$BIN/hallwatch-loadgen" rtsp --media "$MEDIA/bench-4M.mp4" --port 0 --streams "$boxmax" --stats "$RUN/box-cameras.json"; BCAM=$LAST
+wait_for 20 grep -q "loadgen rtsp ready" "$RUN/logs/box-cameras.log" || { cat "$RUN/logs/box-cameras.log" >&2; exit 1; }
+BOX_URL=$(grep -o 'rtsp://127.0.0.1:[0-9]*' "$RUN/logs/box-cameras.log" | head -1)
+config "$RUN/box.yaml" "$RUN/box-rec.sock" "$RUN/box-disk" $((boxmax * 2 + 32)) "$BOX_URL/cam{i}" "$boxmax"
 log "whole box: disk init ($((boxmax * 2 + 32)) slots of 4 MiB)"
 "$BIN/hallwatchctl" disk init "$RUN/box-disk" --config "$RUN/box.yaml" --slots $((boxmax * 2 + 32)) --slot-size 4M > "$RUN/logs/box-init.log" 2>&1
 bg box-recorder "$BIN/hallwatch-recorder" --config "$RUN/box.yaml"; BREC=$LAST
@@ -189,15 +200,17 @@ print(json.dumps(last))
 EOF
   }
   s0=$(snap); t0=$(date +%s.%N); warn0=$(cat "$RUN"/logs/box-cap-*.log | grep -c -E 'offline|dropp|backlog' || true)
+  cp "$RUN/box-cameras.json" "$RUN/box-cameras-0.json"
   hw=$(csv "${caps[@]}" "$BREC" "$MQ" ${PRUNER:+"$PRUNER"})
   $LIB sample --label "box-raw/$n" --out "$RES" --windows "$WIN" --seconds "$WSEC" \
-    --group hallwatch="$hw" --group recorder="$BREC" --group camera="$SIMCAM"
+    --group hallwatch="$hw" --group recorder="$BREC" --group camera="$BCAM"
   sleep 2
   s1=$(snap); t1=$(date +%s.%N); warn1=$(cat "$RUN"/logs/box-cap-*.log | grep -c -E 'offline|dropp|backlog' || true)
-  verdict=$(python3 - "$RES" "$n" "$s0" "$s1" "$t0" "$t1" "$warn0" "$warn1" <<'EOF'
+  verdict=$(python3 - "$RES" "$n" "$s0" "$s1" "$t0" "$t1" "$warn0" "$warn1" "$RUN/box-cameras-0.json" "$RUN/box-cameras.json" <<'EOF'
 import json, statistics, sys
 res, n = sys.argv[1], int(sys.argv[2]); s0, s1 = json.loads(sys.argv[3]), json.loads(sys.argv[4])
 wall = float(sys.argv[6]) - float(sys.argv[5]); warn = int(sys.argv[8]) - int(sys.argv[7])
+c0, c1 = json.load(open(sys.argv[9])), json.load(open(sys.argv[10]))
 r = json.loads(open(res).read().splitlines()[-1])
 busy = statistics.median(w["cpu"]["hallwatch"] for w in r["windows"]) / 2   # % of the 2-core box
 idle = 100 - busy
@@ -210,7 +223,9 @@ if short: why.append(f"{len(short)} cameras recorded short")
 if warn > 0: why.append(f"{warn} capture warnings (offline/drop)")
 out = {"label": f"box/{n}", "cameras": n, "windows": r["windows"], "processes": r["processes"], "pss": {},
        "idlePercent": idle, "recorderPercent": statistics.median(w["cpu"]["recorder"] for w in r["windows"]),
-       "simcamPercent": statistics.median(w["cpu"]["camera"] for w in r["windows"]),
+       "cameraPercent": statistics.median(w["cpu"]["camera"] for w in r["windows"]), "cameraSide": "loadgen rtsp",
+       # the camera side's own trouble over this step's windows: packets sent > 50 ms late, clients dropped
+       "cameraStats": {k: c1[k] - c0[k] for k in ("packetsSent", "packetsLate", "clientsDropped")},
        "boxBusyPercentAll": statistics.median(w["boxBusyPercent"] for w in r["windows"]),
        "ok": not why, "why": ", ".join(why), "wallSeconds": wall}
 open(res, "a").write(json.dumps(out) + "\n")
@@ -219,7 +234,7 @@ EOF
 )
   log "whole box: $n cameras: $verdict"
 done
-stop "${caps[@]}"; stop "$BREC" ${PRUNER:+"$PRUNER"}
+stop "${caps[@]}"; stop "$BREC" ${PRUNER:+"$PRUNER"}; stop "$BCAM"
 rm -rf "$RUN/box-disk"
 
 # ---------------------------------------------------------------- 3. recorder alone (issue 3)

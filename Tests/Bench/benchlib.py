@@ -122,6 +122,14 @@ def fmt(x, d=2):
     return "—" if x is None else f"{x:.{d}f}"
 
 
+def camera_side_health(stats):
+    """The loadgen rtsp's own trouble during the step (packets sent > 50 ms late, clients dropped), or nothing."""
+    if not stats or not (stats.get("packetsLate") or stats.get("clientsDropped")):
+        return ""
+    late = 100 * stats["packetsLate"] / max(1, stats["packetsSent"])
+    return f" ({late:.1f} % of its packets > 50 ms late, {stats['clientsDropped']} clients dropped)"
+
+
 def ratio(a, b):
     return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}×"
 
@@ -193,8 +201,9 @@ def table(a):
             per = med(w["cpu"]["hallwatch"] for w in r["windows"]) / r["cameras"]
             row("whole box", f"CPU % of a core per camera at {r['cameras']} cameras (capture + recorder + bus)",
                 fmt(per), "—", "—",
-                f"idle {fmt(r.get('idlePercent'), 0)} % of the box excluding the simcam; recorder {fmt(r.get('recorderPercent'))} %; "
-                f"simcam {fmt(r.get('simcamPercent', 0) / r['cameras'])} %/stream on the same cores; "
+                f"idle {fmt(r.get('idlePercent'), 0)} % of the box excluding the cameras; recorder {fmt(r.get('recorderPercent'))} %; "
+                f"cameras ({r.get('cameraSide', 'simcam')}) {fmt(r.get('cameraPercent', r.get('simcamPercent', 0)) / r['cameras'], 3)} %/stream "
+                f"on the same cores{camera_side_health(r.get('cameraStats'))}; "
                 f"{'ok' if r.get('ok') else 'FAILED: ' + str(r.get('why'))}")
     if not steps:
         row("whole box", "largest N of 4 Mbit/s cameras", "not run", "—", "—", "")
