@@ -59,6 +59,10 @@ public final class CaptureSession {
     let clocks: any Clocks
     let logger: Logger
 
+    /// A session whose first run has not started after this long (no keyframe with parameter sets) is
+    /// ended with `media.noKeyframe` and reconnected (a new session usually starts with an IDR): 30 s.
+    static let firstKeyframeNanos: UInt64 = 30_000_000_000
+
     /// A wall-clock step at least this large (µs) starts a new run: 1 s.
     static let clockStepMicros: Int64 = 1_000_000
     /// Differences between the wall clock and the monotonic clock below this (µs) are reading noise.
@@ -106,6 +110,9 @@ public final class CaptureSession {
                         remuxer.boxClockStepped = true
                     }
                 }
+            }
+            if !remuxer.hasRun, now - monoOrigin > Self.firstKeyframeNanos {
+                throw MediaError("media.noKeyframe", "no keyframe with parameter sets in the first \(Self.firstKeyframeNanos / 1_000_000_000) s of the stream")
             }
             if packet.streamIndex == 0 {
                 try remuxer.video(packet, arrival: utcOrigin.adding(micros: Int64((now - monoOrigin) / 1000) + stepped))

@@ -25,12 +25,18 @@ protocol PacketSource: AnyObject {
 /// depacketizers Hallwatch does not reimplement.
 final class InterleavedRTSPSource: PacketSource {
     private let client: RTSPClient
+    private let logger: Logger
     private var depacketizer: RTPDepacketizer
     private let channel: UInt8
     private let parameters: UnsafeMutablePointer<AVCodecParameters>
     /// Access units completed but not yet read (a packet can complete two).
     private var ready: [RTPDepacketizer.AccessUnit] = []
-    private var readsSinceKeepAlive = 0
+    private var framesOnOtherChannels = 0
+    /// No access unit for this long while bytes still arrive is `rtsp.noFrames` (10 s or the I/O timeout).
+    private var noFramesNanos: UInt64 = 10_000_000_000
+    private var lastUnitNanos: UInt64 = 0
+    /// RTP kept from before the PLAY reply, at most.
+    static let maxEarlyBytes = 32 << 20
     let videoTimeBase: AVRational
     var videoParameters: UnsafePointer<AVCodecParameters> { UnsafePointer(parameters) }
     var audioTrack: (parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational)? { nil }
@@ -39,6 +45,7 @@ final class InterleavedRTSPSource: PacketSource {
     /// - Throws: ``MediaError`` — `rtsp.connect`, `rtsp.auth`, `rtsp.timeout`, `rtsp.garbage`,
     ///   `media.noVideo`, `media.unsupportedCodec`.
     init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
+        self.logger = logger
         client = try RTSPClient(url: options.url, username: options.username, password: options.password,
                                 stop: stop, ioTimeout: options.ioTimeout)
         let (media, base) = try client.describe()
@@ -60,10 +67,13 @@ final class InterleavedRTSPSource: PacketSource {
             parameters.pointee.extradata_size = Int32(extradata.count)
         }
         var early: [RTPDepacketizer.AccessUnit] = []
+        var earlyBytes = 0
         var earlyDepacketizer = depacketizer
         do {
             channel = try client.setupAndPlay(media, base: base) { ch, payload in
-                if ch == 0 { earlyDepacketizer.push(payload) { early.append($0) } }
+                // Bounded: the PLAY reply is awaited for the I/O timeout at most, and kept RTP for 32 MiB.
+                guard ch == 0, earlyBytes < Self.maxEarlyBytes else { return }
+                earlyDepacketizer.push(payload) { early.append($0); earlyBytes += $0.bytes.count }
             }
         } catch {
             var p: UnsafeMutablePointer<AVCodecParameters>? = parameters
@@ -74,6 +84,11 @@ final class InterleavedRTSPSource: PacketSource {
         depacketizer = earlyDepacketizer
         ready = early
         client.streaming()
+        noFramesNanos = max(10, UInt64(options.ioTimeout.components.seconds)) * 1_000_000_000
+        lastUnitNanos = RTSPClient.now()
+        if client.usedBasic {
+            logger.warning("the camera takes only Basic authentication: the password crosses the network in clear text; prefer Digest in the camera's settings")
+        }
         if media.parameterSets.isEmpty {
             logger.notice("the SDP has no parameter sets; waiting for in-band SPS/PPS", metadata: ["codec": "\(codec.rawValue)"])
         }
@@ -93,14 +108,22 @@ final class InterleavedRTSPSource: PacketSource {
             switch message {
             case .interleaved(let ch, let payload) where ch == channel:
                 depacketizer.push(payload) { ready.append($0) }
-            case .interleaved, .response:
-                break                                  // RTCP, other channels, keep-alive replies
+            case .interleaved(let ch, _):
+                if ch != channel &+ 1 { framesOnOtherChannels += 1 }   // RTCP is expected; anything else is counted
+            case .response:
+                break                                  // keep-alive replies
             case .request(let method, let cseq):
                 try client.answerCameraRequest(method, cseq: cseq)
             }
+            try client.keepAliveIfDue()
+            if ready.isEmpty, RTSPClient.now() - lastUnitNanos > noFramesNanos {
+                throw MediaError("rtsp.noFrames", "the camera sends data but no video frame could be rebuilt for \(noFramesNanos / 1_000_000_000) s "
+                                 + "(expected RTP payload type \(depacketizer.payloadType) on interleaved channel \(channel); "
+                                 + "\(depacketizer.packetsDropped) packets unusable, \(framesOnOtherChannels) frames on other channels, "
+                                 + "\(depacketizer.unitsDropped) units dropped)")
+            }
         }
-        readsSinceKeepAlive += 1
-        if readsSinceKeepAlive >= 32 { readsSinceKeepAlive = 0; try client.keepAliveIfDue() }
+        lastUnitNanos = RTSPClient.now()
         let unit = ready.removeFirst()
         av_packet_unref(packet.p)
         guard av_new_packet(packet.p, Int32(unit.bytes.count)) >= 0 else { throw MediaError("media.mux", "out of memory for a packet") }

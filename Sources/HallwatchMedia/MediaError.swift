@@ -9,6 +9,9 @@ import HallwatchCore
 /// - `rtsp.timeout` — no data for longer than the I/O timeout (a stalled stream).
 /// - `rtsp.ended` — the camera closed the stream.
 /// - `rtsp.garbage` — the reply or stream could not be parsed (malformed SDP, RTP, bitstream).
+/// - `rtsp.noFrames` — bytes arrive but no video frame can be rebuilt from them (wrong channel or payload
+///   type, only RTCP, access units that never end).
+/// - `media.noKeyframe` — frames arrive but no keyframe with parameter sets within 30 s.
 /// - `media.unsupportedCodec` — a codec we cannot store without transcoding (we store H.264 and H.265).
 /// - `media.noVideo` — the stream has no video track.
 /// - `media.mux` — the fMP4 muxer refused a packet or parameters.

@@ -68,6 +68,10 @@ final class RTSPClient {
     private(set) var keepAliveNanos: UInt64 = 30_000_000_000
     private var keepAliveMethod = "OPTIONS"
     private var lastRequestNanos: UInt64 = 0
+    /// While a reply is awaited: when waiting for it ends (monotonic ns).
+    private var replyDeadline: UInt64?
+    /// The camera accepted Basic authentication (the password crossed the network in clear text).
+    private(set) var usedBasic = false
     /// System calls made to read the socket (`poll` and `recv`), for the benchmark and the status.
     private(set) var readCalls = 0
 
@@ -110,12 +114,12 @@ final class RTSPClient {
     /// frames that arrive meanwhile (some cameras start RTP before the PLAY reply) go to `early`.
     /// - Throws: ``MediaError``; a non-2xx final reply is `rtsp.connect` (or `rtsp.auth` for 401).
     @discardableResult
-    func request(_ method: String, url: String, headers: [(String, String)] = [],
+    func request(_ method: String, url: String, headers: [(String, String)] = [], allowFailureStatus: Bool = false,
                  early: (UInt8, UnsafeRawBufferPointer) -> Void = { _, _ in }) throws -> Response {
         var attempt = 0
         while true {
             let sent = try send(method: method, url: url, headers: headers)
-            let reply = try awaitReply(cseq: sent, early: early)
+            let reply = try awaitReply(cseq: sent, method: method, early: early)
             if reply.status == 401 {
                 attempt += 1
                 let challenges = reply.headers("WWW-Authenticate")
@@ -127,11 +131,11 @@ final class RTSPClient {
                     throw MediaError("rtsp.auth", "the camera refused the credentials of user '\(user)' (\(method) → 401)")
                 }
                 if let d = stale { digest = d; digestCount = 0; basic = false }
-                else if challenges.contains(where: { $0.lowercased().hasPrefix("basic") }) { basic = true }
-                else { throw MediaError("rtsp.auth", "the camera asks for an authentication scheme Hallwatch does not speak") }
+                else if digest == nil, challenges.contains(where: { $0.lowercased().hasPrefix("basic") }) { basic = true }
+                else { throw MediaError("rtsp.auth", "the camera asks for an authentication scheme Hallwatch does not speak (or downgrades Digest to Basic)") }
                 continue
             }
-            guard (200..<300).contains(reply.status) else {
+            guard (200..<300).contains(reply.status) || allowFailureStatus else {
                 throw MediaError("rtsp.connect", "the camera answered \(method) with \(reply.status) \(VideoMediaDescription.printable(reply.reason))")
             }
             return reply
@@ -149,6 +153,7 @@ final class RTSPClient {
                 let cnonce = String(UInt64.random(in: 0...UInt64.max), radix: 16)
                 text += "Authorization: \(d.authorization(method: method, uri: url, username: user, password: password ?? "", cnonce: cnonce, nonceCount: digestCount))\r\n"
             } else if basic {
+                usedBasic = true
                 text += "Authorization: Basic \(Data("\(user):\(password ?? "")".utf8).base64EncodedString())\r\n"
             }
         }
@@ -159,8 +164,15 @@ final class RTSPClient {
         return cseq
     }
 
-    private func awaitReply(cseq: Int, early: (UInt8, UnsafeRawBufferPointer) -> Void) throws -> Response {
+    /// Waits for the reply to request `cseq`, at most the I/O timeout in all: a camera that streams, trickles
+    /// bytes or answers other CSeqs instead never holds the handshake longer than that.
+    private func awaitReply(cseq: Int, method: String, early: (UInt8, UnsafeRawBufferPointer) -> Void) throws -> Response {
+        replyDeadline = Self.now() + ioTimeoutNanos
+        defer { replyDeadline = nil }
         while true {
+            if Self.now() > replyDeadline! {
+                throw MediaError("rtsp.timeout", "the camera did not answer \(method) within \(ioTimeoutNanos / 1_000_000_000) s")
+            }
             switch try next() {
             case .response(let r):
                 // A reply to an earlier request (a keep-alive) is skipped; one without CSeq is taken as ours.
@@ -185,10 +197,9 @@ final class RTSPClient {
 
     /// DESCRIBE → the video media and the base URL for SETUP (Content-Base, Content-Location, or ours).
     func describe() throws -> (VideoMediaDescription, base: String) {
-        if let options = try? request("OPTIONS", url: url),
-           let pub = options.header("Public"), pub.uppercased().contains("GET_PARAMETER") {
-            keepAliveMethod = "GET_PARAMETER"
-        }
+        // Any RTSP reply will do (some cameras answer OPTIONS with 501); garbage, silence or 401 fail here.
+        let options = try request("OPTIONS", url: url, allowFailureStatus: true)
+        if let pub = options.header("Public"), pub.uppercased().contains("GET_PARAMETER") { keepAliveMethod = "GET_PARAMETER" }
         let reply = try request("DESCRIBE", url: url, headers: [("Accept", "application/sdp")])
         let sdp = String(decoding: reply.body, as: UTF8.self)
         let media = try VideoMediaDescription.parse(sdp)
@@ -207,8 +218,8 @@ final class RTSPClient {
         guard let id = fields.first, !id.isEmpty, id.utf8.count <= 256 else { throw MediaError("rtsp.garbage", "malformed Session header") }
         session = id
         if let t = fields.dropFirst().first(where: { $0.lowercased().hasPrefix("timeout=") }),
-           let seconds = UInt64(t.dropFirst(8)), seconds >= 2 {
-            keepAliveNanos = seconds * 500_000_000
+           let seconds = UInt64(t.dropFirst(8)), seconds >= 1 {
+            keepAliveNanos = min(seconds, 3600) * 500_000_000      // half the timeout; 0 or absurd values ignored
         }
         var channel: UInt8 = 0
         if let transport = setup.header("Transport"),
@@ -235,6 +246,7 @@ final class RTSPClient {
     func next() throws -> Message {
         while true {
             if let m = try parseBuffered() { return m }
+            if let d = replyDeadline, Self.now() > d { throw MediaError("rtsp.timeout", "the camera did not answer within \(ioTimeoutNanos / 1_000_000_000) s") }
             try fill()
         }
     }

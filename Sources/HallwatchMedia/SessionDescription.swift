@@ -3,8 +3,8 @@ import Foundation
 /// The video media of a camera's SDP (RFC 8866), as Hallwatch's RTSP client needs it: which payload
 /// format, where to SETUP it, and the out-of-band parameter sets.
 ///
-/// Only the first `m=video` line with an RTP profile is read (RFC 8866 §5.14); every other media section is
-/// skipped. Parameter sets come from `sprop-parameter-sets` (H.264, RFC 6184 §8.1) or `sprop-vps`,
+/// Of the `m=video` sections with an RTP profile (RFC 8866 §5.14) the first H.264 or H.265 one is taken
+/// (a camera may offer MJPEG first); audio and other media are skipped. Parameter sets come from `sprop-parameter-sets` (H.264, RFC 6184 §8.1) or `sprop-vps`,
 /// `sprop-sps`, `sprop-pps` (H.265, RFC 7798 §7.1); a camera that leaves them out is recorded from the first
 /// in-band set.
 public struct VideoMediaDescription: Sendable, Equatable {
@@ -28,7 +28,8 @@ public struct VideoMediaDescription: Sendable, Equatable {
     /// Most parameter sets taken from one `fmtp` line, and longest one (bytes).
     static let maxParameterSets = 16, maxParameterSetBytes = 4096
 
-    /// Reads the first RTP video media section of `sdp`.
+    /// Reads the RTP video media sections of `sdp` and returns the first one Hallwatch can store (H.264,
+    /// H.265), else the first one (whose ``codec`` is then `nil`, so the caller can name it).
     /// - Throws: ``MediaError`` `rtsp.garbage` when the text is not SDP (no `v=0`, too long, a malformed
     ///   `m=` line); `media.noVideo` when it holds no RTP video section.
     public static func parse(_ sdp: String) throws -> VideoMediaDescription {
@@ -37,23 +38,21 @@ public struct VideoMediaDescription: Sendable, Equatable {
             .map { $0.trimmingCharacters(in: .whitespaces) }
         guard lines.first == "v=0" else { throw MediaError("rtsp.garbage", "the DESCRIBE reply is not SDP (no v=0 line)") }
         var sessionControl: String?
-        var found: VideoMediaDescription?
+        var sections: [VideoMediaDescription] = []
         var inVideo = false, inSession = true
         for line in lines {
             if line.hasPrefix("m=") {
-                if found != nil { break }          // the first video section is complete
                 inSession = false
                 // m=<media> <port>[/<n>] <proto> <fmt> ...
                 let f = line.dropFirst(2).split(separator: " ")
-                guard f.count >= 4, Int(f[1].split(separator: "/")[0]) != nil else {
+                guard f.count >= 4, let port = f[1].split(separator: "/").first, Int(port) != nil else {
                     throw MediaError("rtsp.garbage", "malformed SDP media line: \(Self.printable(line))")
                 }
                 inVideo = f[0] == "video" && f[2].hasPrefix("RTP/")
                 if inVideo {
                     guard let pt = UInt8(f[3]), pt < 128 else { throw MediaError("rtsp.garbage", "bad RTP payload type in \(Self.printable(line))") }
-                    let name = Self.staticNames[pt] ?? ""
-                    found = VideoMediaDescription(payloadType: pt, encoding: name, codec: nil, clockRate: 90_000,
-                                                  control: nil, sessionControl: nil, parameterSets: [])
+                    sections.append(VideoMediaDescription(payloadType: pt, encoding: Self.staticNames[pt] ?? "", codec: nil, clockRate: 90_000,
+                                                          control: nil, sessionControl: nil, parameterSets: []))
                 }
                 continue
             }
@@ -61,32 +60,36 @@ public struct VideoMediaDescription: Sendable, Equatable {
             let attr = line.dropFirst(2)
             let (key, value) = attr.firstIndex(of: ":").map { (attr[..<$0], attr[attr.index(after: $0)...]) } ?? (attr, "")
             if inSession, key == "control" { sessionControl = String(value); continue }
-            guard inVideo, var m = found else { continue }
+            guard inVideo, var m = sections.popLast() else { continue }
             switch key {
             case "control": m.control = String(value)
             case "rtpmap":
                 // a=rtpmap:<pt> <encoding>/<clock rate>[/<channels>]
                 let f = value.split(separator: " ", maxSplits: 1)
-                if f.count == 2, UInt8(f[0]) == m.payloadType {
+                if f.count == 2, UInt8(f[0]) == m.payloadType, let name = f[1].split(separator: "/").first {
                     let enc = f[1].split(separator: "/")
-                    m.encoding = String(enc[0])
-                    if enc.count > 1, let rate = Int(enc[1]), rate > 0 { m.clockRate = rate }
+                    m.encoding = String(name)
+                    if enc.count > 1, let rate = Int(enc[1]), rate > 0, rate <= 1_000_000 { m.clockRate = rate }
                 }
             case "fmtp":
                 let f = value.split(separator: " ", maxSplits: 1)
                 if f.count == 2, UInt8(f[0]) == m.payloadType { m.parameterSets = Self.parameterSets(fmtp: String(f[1])) }
             default: break
             }
-            found = m
+            sections.append(m)
         }
-        guard var m = found else { throw MediaError("media.noVideo", "the camera's SDP has no RTP video section") }
-        m.sessionControl = sessionControl
-        switch m.encoding.uppercased() {
-        case "H264": m.codec = .h264
-        case "H265", "HEVC": m.codec = .hevc
-        default: m.codec = nil
+        for i in sections.indices {
+            sections[i].sessionControl = sessionControl
+            switch sections[i].encoding.uppercased() {
+            case "H264": sections[i].codec = .h264
+            case "H265", "HEVC": sections[i].codec = .hevc
+            default: sections[i].codec = nil
+            }
         }
-        return m
+        guard let chosen = sections.first(where: { $0.codec != nil }) ?? sections.first else {
+            throw MediaError("media.noVideo", "the camera's SDP has no RTP video section")
+        }
+        return chosen
     }
 
     /// The codec's name as people know it, for `media.unsupportedCodec` (`mjpeg` for JPEG, RFC 2435).

@@ -15,6 +15,9 @@ final class FakeRTSPServer: @unchecked Sendable {
     private var thread: Thread?
     /// Every request received, in order (request line and headers).
     let requests = Mutex<[String]>([])
+    /// Called with the connection after the PLAY reply was written: a camera that streams over time.
+    /// Runs on the server thread; requests that arrive meanwhile are read after it returns.
+    var afterPlay: (@Sendable (Int32) -> Void)?
 
     convenience init(reply: @escaping @Sendable (_ method: String, _ cseq: String) -> String?) throws {
         try self.init(raw: { method, cseq, _ in reply(method, cseq).map { Array($0.utf8) } })
@@ -58,7 +61,8 @@ final class FakeRTSPServer: @unchecked Sendable {
                     let method = String(request.split(separator: " ").first ?? "")
                     let cseq = request.split(separator: "\r\n").first { $0.lowercased().hasPrefix("cseq:") }.map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) } ?? "0"
                     requests.withLock { $0.append(request) }
-                    if let r = reply(method, cseq, request) { _ = r.withUnsafeBytes { write(c, $0.baseAddress, $0.count) } }
+                    if let r = reply(method, cseq, request) { _ = r.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+                    if method == "PLAY", let stream = afterPlay { stream(c) }
                 }
             }
             close(c)

@@ -275,3 +275,92 @@ struct RTSPClientTests {
         #expect(fragments.reduce(0) { $0 + $1.payload.count } > mediaBytes)
     }
 }
+
+/// What a hostile or broken camera does to the client: every case ends in a typed error, within bounds.
+@Suite("RTSP ingest: hostile cameras against Hallwatch's client", .serialized)
+struct RTSPHostileCameraTests {
+    static let sdp = "v=0\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+
+    /// A camera that answers like `reply` says for PLAY and SETUP, and normally otherwise.
+    static func camera(sdp: String = sdp, setup: String = "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 7\r\n",
+                       play: @escaping @Sendable (String) -> [UInt8]? = { cseq in Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nSession: 7\r\n\r\n".utf8) }) throws -> FakeRTSPServer {
+        try FakeRTSPServer(raw: { method, cseq, _ in
+            switch method {
+            case "DESCRIBE": return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nContent-Length: \(sdp.utf8.count)\r\n\r\n\(sdp)".utf8)
+            case "SETUP": return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\n\(setup)\r\n".utf8)
+            case "PLAY": return play(cseq)
+            default: return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN\r\n\r\n".utf8)
+            }
+        })
+    }
+
+    /// Writes `packet(i)` as interleaved frames on channel 0 every `interval` for `seconds`.
+    static func stream(_ fd: Int32, seconds: Double, interval: Double = 0.1, channel: UInt8 = 0, packet: (Int) -> [UInt8]) {
+        let start = Date()
+        var i = 0
+        while Date().timeIntervalSince(start) < seconds {
+            let frame = RTPBuilder.interleaved(channel, packet(i))
+            guard frame.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) > 0 else { return }
+            i += 1
+            usleep(UInt32(interval * 1e6))
+        }
+    }
+
+    @Test func absurdSessionTimeoutDoesNotCrash() throws {
+        let server = try Self.camera(setup: "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 7;timeout=99999999999\r\n")
+        let (e, _, _) = captureError(server.url, timeout: .seconds(1))
+        #expect(e?.code == "rtsp.timeout", "got \(String(describing: e))")
+    }
+
+    @Test func malformedMediaAndRtpmapLinesAreGarbageNotACrash() {
+        for bad in ["v=0\r\nm=video / RTP/AVP 96\r\n", "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 /\r\n"] {
+            do {
+                let m = try VideoMediaDescription.parse(bad)
+                #expect(m.codec == nil, "\(bad) parsed as \(m)")
+            } catch let e as MediaError {
+                #expect(e.code == "rtsp.garbage")
+            } catch { Issue.record("untyped \(error)") }
+        }
+    }
+
+    @Test func theFirstStorableVideoSectionIsTaken() throws {
+        let m = try VideoMediaDescription.parse("v=0\r\nm=video 0 RTP/AVP 26\r\na=control:mjpeg\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:h264\r\n")
+        #expect(m.codec == .h264 && m.control == "h264" && m.payloadType == 96)
+    }
+
+    @Test func rtpWithoutAPlayReplyIsBoundedInTimeAndMemory() throws {
+        // The camera streams big frames and never answers PLAY.
+        let server = try Self.camera(play: { _ in nil })
+        server.afterPlay = { fd in
+            Self.stream(fd, seconds: 4, interval: 0.001) { i in
+                RTPBuilder.packet(seq: UInt16(truncatingIfNeeded: i), ts: UInt32(i / 40) * 3000, marker: i % 40 == 39, payload: [0x41] + [UInt8](repeating: 3, count: 60_000))
+            }
+        }
+        let (e, seconds, frames) = captureError(server.url, timeout: .seconds(2))
+        #expect(e?.code == "rtsp.timeout", "got \(String(describing: e))")
+        #expect(e?.message.contains("PLAY") == true)
+        #expect(seconds < 4.5 && frames == 0)
+    }
+
+    @Test func rtpOfAnotherPayloadTypeIsNoFrames() throws {
+        let server = try Self.camera()
+        server.afterPlay = { fd in
+            Self.stream(fd, seconds: 13) { i in RTPBuilder.packet(pt: 97, seq: UInt16(i), ts: UInt32(i) * 9000, marker: true, payload: [0x65, 1, 2]) }
+        }
+        let (e, seconds, _) = captureError(server.url, timeout: .seconds(2))
+        #expect(e?.code == "rtsp.noFrames", "got \(String(describing: e))")
+        #expect(e?.message.contains("payload type 96") == true)
+        #expect(seconds >= 9.5 && seconds < 13)
+    }
+
+    @Test func keepAlivesGoOutOnTimeAtALowFrameRate() throws {
+        // timeout=2: a keep-alive each second, whatever the frame rate (here 2 frames/s for 5 s).
+        let server = try Self.camera(setup: "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 7;timeout=2\r\n")
+        server.afterPlay = { fd in
+            Self.stream(fd, seconds: 5, interval: 0.5) { i in RTPBuilder.packet(seq: UInt16(i), ts: UInt32(i) * 45_000, marker: true, payload: [0x41, 9, 9]) }
+        }
+        _ = captureError(server.url, timeout: .seconds(2))
+        let keepAlives = server.requests.withLock { $0.filter { $0.hasPrefix("GET_PARAMETER") }.count }
+        #expect(keepAlives >= 4, "\(keepAlives) keep-alives in 5 s")
+    }
+}
