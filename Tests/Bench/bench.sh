@@ -67,8 +67,12 @@ if [ $MODE = quick ]; then
   BOX_STEPS=(16); BOX_REPORT=(16); REC_WIN=2; REC_WSEC=3; PERF_SEC=3; REC_SEARCH=(); KILLS=2
 else
   RATES=(2 8); COUNTS=(1 16 64); WIN=3; WSEC=5; WARM=5
-  BOX_STEPS=(16 32 48 64 96 128); BOX_REPORT=(16 64 128); REC_WIN=3; REC_WSEC=5; PERF_SEC=5; REC_SEARCH=(64 96 128 160 192 256); KILLS=8
+  BOX_STEPS=(16 32 64 96 128 192 256); BOX_REPORT=(16 64 128); REC_WIN=3; REC_WSEC=5; PERF_SEC=5; REC_SEARCH=(64 96 128 160 192 256); KILLS=8
 fi
+
+# BENCH_SECTIONS (default: all) picks sections, e.g. BENCH_SECTIONS="box" to rerun the whole-box search alone.
+BENCH_SECTIONS=${BENCH_SECTIONS:-"ingest box recorder durability dropins"}
+want() { [[ " $BENCH_SECTIONS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- inputs, shared services
 bash Tests/Bench/make-inputs.sh "$MEDIA" 2 4 8
@@ -99,6 +103,7 @@ config() {
 }
 
 # ---------------------------------------------------------------- 1. ingest
+if want ingest; then
 bg sink "$BIN/hallwatch-loadgen" sink --socket "$RUN/sink.sock" --stats "$RUN/sink.json"; SINK=$LAST
 wait_for 10 test -S "$RUN/sink.sock"
 maxn=$(printf '%s\n' "${COUNTS[@]}" | sort -n | tail -1)
@@ -151,7 +156,10 @@ EOF
 done
 stop "$SINK"
 
+fi
+
 # ---------------------------------------------------------------- fixture for the recorder bench
+if want recorder; then
 FIXTURE="$MEDIA/bench-4M.frames"
 if [ ! -s "$FIXTURE" ]; then
   log "recorder fixture: recording 17 fragments of bench-4M.mp4 through hallwatch-capture (cached in $FIXTURE)"
@@ -164,7 +172,10 @@ if [ ! -s "$FIXTURE" ]; then
   cp "$RUN/fixture.frames" "$FIXTURE.tmp-$$" && mv "$FIXTURE.tmp-$$" "$FIXTURE"
 fi
 
+fi
+
 # ---------------------------------------------------------------- 2. whole box
+if want box; then
 if [ -x "$BIN/hallwatch-pruner" ]; then HAVE_PRUNER=1; else HAVE_PRUNER=0; fi
 boxmax=${BOX_STEPS[-1]}
 # The cameras: one hallwatch-loadgen rtsp serving bench-4M.mp4 on /cam0…, pre-packetised once (≈ 0.1 % of a
@@ -233,11 +244,16 @@ print(("ok" if not why else "FAIL " + ", ".join(why)) + f" (idle {idle:.0f} %)")
 EOF
 )
   log "whole box: $n cameras: $verdict"
+  # Past the reported sizes, the first failing step ends the search (it is the answer).
+  case $verdict in FAIL*) [ "$n" -ge "${BOX_REPORT[-1]}" ] && break ;; esac
 done
 stop "${caps[@]}"; stop "$BREC" ${PRUNER:+"$PRUNER"}; stop "$BCAM"
 rm -rf "$RUN/box-disk"
 
+fi
+
 # ---------------------------------------------------------------- 3. recorder alone (issue 3)
+if want recorder; then
 # One disk for every step, made once; slots of 4 MiB (8 s at 4 Mbit/s): the ring wraps during the steps,
 # so slot reuse is part of the measured cost (as on a full disk without a pruner).
 recmax=128; for n in "${REC_SEARCH[@]}"; do [ "$n" -gt $recmax ] && recmax=$n; done
@@ -306,7 +322,10 @@ EOF
 done
 rm -rf "$RUN/rec-disk"
 
+fi
+
 # ---------------------------------------------------------------- 4. durability: kill -9 the recorder
+if want durability; then
 log "durability: $KILLS kills of the recorder, 4 cameras at 4 Mbit/s"
 config "$RUN/dur.yaml" "$RUN/dur-rec.sock" "$RUN/dur-disk" 64 b4 4 dur
 "$BIN/hallwatchctl" disk init "$RUN/dur-disk" --config "$RUN/dur.yaml" --slots 64 --slot-size 4M > "$RUN/logs/dur-init.log" 2>&1
@@ -371,7 +390,10 @@ open(sys.argv[1], "a").write(json.dumps({"label": "durability", "rounds": len(sy
 EOF
 rm -rf "$RUN/dur-disk"
 
+fi
+
 # ---------------------------------------------------------------- 5. drop-in rows from other issues
+if want dropins; then
 for name in pruner discovery; do
   if [ -f "Tests/Bench/$name.sh" ]; then
     log "drop-in: Tests/Bench/$name.sh"
@@ -383,6 +405,8 @@ for name in pruner discovery; do
     fi
   fi
 done
+
+fi
 
 # ---------------------------------------------------------------- report
 elapsed=$(since "$T_START")
