@@ -185,12 +185,12 @@ final class CollectingSink: FragmentSink {
 @Suite("RTSP ingest: Hallwatch's client against a scripted camera", .serialized)
 struct RTSPClientTests {
     /// 2 s of 320×240 H.264 at 10 fps, one IDR per second, as access units of NAL units (libx264 via ffmpeg).
-    static func encodedClip() throws -> [[[UInt8]]] {
+    static func encodedClip(size: String = "320x240") throws -> [[[UInt8]]] {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hw-rtsp-\(getpid()).h264").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        p.arguments = ["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "2",
+        p.arguments = ["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=\(size):rate=10", "-t", "2",
                        "-c:v", "libx264", "-g", "10", "-bf", "0", "-f", "h264", "-y", path]
         try p.run(); p.waitUntilExit()
         let nals = ParameterSets.nalUnits(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
@@ -277,6 +277,58 @@ struct RTSPClientTests {
 }
 
 /// What a hostile or broken camera does to the client: every case ends in a typed error, within bounds.
+extension RTSPClientTests {
+    /// The picture width and height of an init segment's `avc1` sample entry (ISO/IEC 14496-15 §5.4.2:
+    /// 6 reserved + 2 data-reference-index + 16 pre-defined bytes precede them).
+    static func avc1Size(_ initSegment: [UInt8]) -> (Int, Int)? {
+        let tag = Array("avc1".utf8)
+        guard let i = (0..<(initSegment.count - 40)).first(where: { Array(initSegment[$0..<($0 + 4)]) == tag }) else { return nil }
+        let at = i + 4 + 24
+        return (Int(initSegment[at]) << 8 | Int(initSegment[at + 1]), Int(initSegment[at + 2]) << 8 | Int(initSegment[at + 3]))
+    }
+
+    @Test func resolutionChangeMidStreamStartsANewRunWithItsOwnInitSegment() throws {
+        // 2 s at 320×240, then the camera switches to 640×360 (new in-band SPS/PPS), timestamps continuing.
+        let units = try Self.encodedClip(size: "320x240") + Self.encodedClip(size: "640x360")
+        var stream: [UInt8] = []
+        var seq: UInt16 = 1
+        for (i, unit) in units.enumerated() {
+            for (j, nal) in unit.enumerated() {
+                let pieces = RTPBuilder.h264(nal)
+                for (k, piece) in pieces.enumerated() {
+                    stream += RTPBuilder.interleaved(0, RTPBuilder.packet(seq: seq, ts: UInt32(i) * 9000, marker: j == unit.count - 1 && k == pieces.count - 1, payload: piece))
+                    seq &+= 1
+                }
+            }
+        }
+        let sdp = "v=0\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+        let rtp = stream
+        let server = try FakeRTSPServer(raw: { method, cseq, _ in
+            switch method {
+            case "DESCRIBE": return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nContent-Length: \(sdp.utf8.count)\r\n\r\n\(sdp)".utf8)
+            case "SETUP": return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 9\r\n\r\n".utf8)
+            case "PLAY": return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nSession: 9\r\n\r\n".utf8) + rtp
+            default: return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\n\r\n".utf8)
+            }
+        })
+        let session = CaptureSession(camera: CameraID("resize")!, source: RTSPSourceOptions(url: server.url, ioTimeout: .seconds(2)),
+                                     policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        let sink = CollectingSink()
+        _ = try? session.run(stop: StopFlag(), sink: sink) { _ in }
+        server.stop()
+
+        let inits = sink.frames.filter { $0.meta.kind == .initSegment }
+        #expect(inits.count == 2)
+        #expect(inits.compactMap { Self.avc1Size($0.payload) }.map { [$0.0, $0.1] } == [[320, 240], [640, 360]])
+        let runs = Dictionary(grouping: sink.frames.filter { $0.meta.kind == .fragment }, by: \.meta.run)
+        #expect(runs.count == 2)
+        // Nothing lost at the switch: each run holds its 2 s (20 frames of 9000 ticks) in two keyframe fragments.
+        for (_, fragments) in runs {
+            #expect(fragments.map(\.meta.duration90k) == [90_000, 90_000])
+        }
+    }
+}
+
 @Suite("RTSP ingest: hostile cameras against Hallwatch's client", .serialized)
 struct RTSPHostileCameraTests {
     static let sdp = "v=0\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
