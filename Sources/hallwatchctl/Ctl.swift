@@ -352,9 +352,10 @@ struct ListDiscovered: AsyncParsableCommand {
             let main = d.mainStream
             let prof = main.flatMap { m in d.profiles.first { $0.token == m.profileToken } }
             let video = prof.map { "\($0.encoding ?? "?") \($0.width ?? 0)x\($0.height ?? 0) " } ?? ""
-            print(pad(d.id, 13) + pad(d.presence.rawValue, 8) + pad(d.name ?? "-", 12)
+            // Names, models and URIs come from the cameras: control characters are shown escaped.
+            print(printable(pad(d.id, 13) + pad(d.presence.rawValue, 8) + pad(d.name ?? "-", 12)
                   + pad([d.manufacturer, d.model].compactMap { $0 }.joined(separator: " "), 22) + pad(d.addresses.first ?? "-", 16)
-                  + pad(d.auth, 14) + pad(video + (main?.uri ?? d.error?.code ?? "-"), 44) + (d.adoptedAs?.rawValue ?? "-"))
+                  + pad(d.auth, 14) + pad(video + (main?.uri ?? d.error?.code ?? "-"), 44) + (d.adoptedAs?.rawValue ?? "-")))
         }
         if devices.isEmpty { print("(nothing discovered yet: is hallwatch-discovery running with a discovery: section?)") }
     }

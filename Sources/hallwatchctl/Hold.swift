@@ -46,6 +46,11 @@ struct HoldAdd: AsyncParsableCommand {
     func validate() throws {
         guard !reason.isEmpty, reason.utf8.count <= 500 else { throw ValidationError("--reason: expected 1-500 bytes of text") }
         guard !caseID.isEmpty, caseID.utf8.count <= 100 else { throw ValidationError("--case: expected 1-100 bytes of text") }
+        // Control characters (escape sequences, newlines) would rewrite an investigator's terminal or the audit
+        // listing when the hold is printed.
+        for (name, value) in [("--reason", reason), ("--case", caseID)] where value.unicodeScalars.contains(where: isControl) {
+            throw ValidationError("\(name): control characters (newlines, escapes) are not allowed")
+        }
     }
 
     func run() async throws {
@@ -107,9 +112,10 @@ struct HoldList: AsyncParsableCommand {
         }
         if holds.isEmpty { print("no holds"); return }
         for h in holds {
-            print("\(h.id)  \(h.status(at: now))  \(h.camera)  \(h.from.iso8601) – \(h.to.iso8601)  case \(h.caseID)"
+            // Holds may come from another tool or an older version: print them with control characters escaped.
+            print("\(h.id)  \(h.status(at: now))  \(h.camera)  \(h.from.iso8601) – \(h.to.iso8601)  case \(printable(h.caseID))"
                   + (h.until.map { "  until \($0.iso8601)" } ?? "") + (h.releasedAt.map { "  released \($0.iso8601)" } ?? "")
-                  + "  \(h.reason)")
+                  + "  \(printable(h.reason))")
         }
     }
 }
@@ -136,4 +142,12 @@ struct HoldRelease: AsyncParsableCommand {
         print("hold \(id) released; the pruner applies the retention policy to its video at its next pass")
         await publishHolds(cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [], logger: logger)
     }
+}
+
+/// A C0/C1 control character or DEL (Unicode general category Cc).
+func isControl(_ u: Unicode.Scalar) -> Bool { u.properties.generalCategory == .control }
+
+/// `text` with control characters shown as `\u{…}` escapes, for terminal output.
+func printable(_ text: String) -> String {
+    text.unicodeScalars.map { isControl($0) ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
 }

@@ -52,6 +52,10 @@ struct PrunerBusTests {
         let add = try E2E.run(E2E.tool("hallwatchctl"), ["hold", "add", "--config", config, "--camera", "cam-k", "--from", "-3d", "--to", "-2d",
                                                           "--reason", "fight in the hallway", "--case", "2026-17"])
         #expect(add.status == 0, "\(add.stderr)")
+        // A reason with a terminal escape sequence is refused before anything is stored.
+        let hostile = try E2E.run(E2E.tool("hallwatchctl"), ["hold", "add", "--config", config, "--camera", "cam-k", "--from", "-3d", "--to", "-2d",
+                                                              "--reason", "ok\u{1B}[2J", "--case", "2026-18"])
+        #expect(hostile.status != 0 && hostile.stderr.contains("control characters"), "\(hostile.stderr)")
         #expect(E2E.waitFor(10) { inbox.decoded(EvidenceHoldList.self, topic: topics.holds).last?.holds.count == 1 })
         let list = try E2E.run(E2E.tool("hallwatchctl"), ["hold", "list", "--config", config])
         #expect(list.stdout.contains("active") && list.stdout.contains("2026-17"))
