@@ -22,6 +22,8 @@ struct RTPDepacketizer {
 
     let codec: VideoCodec
     let payloadType: UInt8
+    /// The 4-byte Annex-B start code written before each NAL unit.
+    static let startCode: [UInt8] = [0, 0, 0, 1]
     /// Largest access unit kept (bytes); a bigger one is dropped as garbage: 16 MiB.
     static let maxAccessUnitBytes = 16 << 20
 
@@ -117,7 +119,7 @@ struct RTPDepacketizer {
             guard p.count > 2 else { packetsDropped += 1; return }
             let fu = p[1], start = fu & 0x80 != 0, stop = fu & 0x40 != 0
             let nalType = fu & 0x1F
-            fragment(start: start, stop: stop, header: [p[0] & 0xE0 | nalType], type: nalType,
+            fragment(start: start, stop: stop, header: (p[0] & 0xE0 | nalType, nil), type: nalType,
                      body: UnsafeRawBufferPointer(rebasing: p[2...]))
         default:
             packetsDropped += 1
@@ -138,7 +140,7 @@ struct RTPDepacketizer {
             guard p.count > 3 else { packetsDropped += 1; return }
             let fu = p[2], start = fu & 0x80 != 0, stop = fu & 0x40 != 0
             let nalType = fu & 0x3F
-            fragment(start: start, stop: stop, header: [p[0] & 0x81 | nalType << 1, p[1]], type: nalType,
+            fragment(start: start, stop: stop, header: (p[0] & 0x81 | nalType << 1, p[1]), type: nalType,
                      body: UnsafeRawBufferPointer(rebasing: p[3...]))
         default:
             packetsDropped += 1
@@ -153,7 +155,7 @@ struct RTPDepacketizer {
 
     private mutating func appendNAL(_ nal: UnsafeRawBufferPointer, type: UInt8) {
         if inFragment { dropFragment() }
-        current.append(contentsOf: [0, 0, 0, 1])
+        current.append(contentsOf: Self.startCode)
         current.append(contentsOf: nal)
         if isKey(type) { currentKey = true }
     }
@@ -173,12 +175,14 @@ struct RTPDepacketizer {
 
     /// FU-A / FU: the first piece writes the start code and the rebuilt NAL header, the rest append.
     private var fragmentStart = 0
-    private mutating func fragment(start: Bool, stop: Bool, header: [UInt8], type: UInt8, body: UnsafeRawBufferPointer) {
+    /// `header`: the rebuilt NAL unit header, one byte (H.264) or two (H.265). Called per packet: no allocation.
+    private mutating func fragment(start: Bool, stop: Bool, header: (UInt8, UInt8?), type: UInt8, body: UnsafeRawBufferPointer) {
         if start {
             if inFragment { dropFragment() }
             fragmentStart = current.count
-            current.append(contentsOf: [0, 0, 0, 1])
-            current.append(contentsOf: header)
+            current.append(contentsOf: Self.startCode)
+            current.append(header.0)
+            if let second = header.1 { current.append(second) }
             inFragment = true
         } else if !inFragment {
             packetsDropped += 1                            // its start was lost
