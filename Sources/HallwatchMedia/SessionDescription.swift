@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchCore
 
 /// The video media of a camera's SDP (RFC 8866), as Hallwatch's RTSP client needs it: which payload
 /// format, where to SETUP it, and the out-of-band parameter sets.
@@ -142,8 +143,6 @@ public struct VideoMediaDescription: Sendable, Equatable {
         return r == 0 ? s : s + String(repeating: "=", count: 4 - r)
     }
 
-    /// A line for an error message: at most 80 characters, control characters replaced.
-    static func printable(_ s: String) -> String {
-        String(s.prefix(80).map { $0.isASCII && ($0.asciiValue! < 32 || $0.asciiValue! == 127) ? "?" : $0 })
-    }
+    /// A line for an error message: at most 80 characters, control characters escaped.
+    static func printable(_ s: String) -> String { HallwatchCore.printable(s, limit: 80) }
 }

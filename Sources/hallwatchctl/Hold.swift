@@ -48,7 +48,7 @@ struct HoldAdd: AsyncParsableCommand {
         guard !caseID.isEmpty, caseID.utf8.count <= 100 else { throw ValidationError("--case: expected 1-100 bytes of text") }
         // Control characters (escape sequences, newlines) would rewrite an investigator's terminal or the audit
         // listing when the hold is printed.
-        for (name, value) in [("--reason", reason), ("--case", caseID)] where value.unicodeScalars.contains(where: isControl) {
+        for (name, value) in [("--reason", reason), ("--case", caseID)] where value.unicodeScalars.contains(where: isControlCharacter) {
             throw ValidationError("\(name): control characters (newlines, escapes) are not allowed")
         }
     }
@@ -144,10 +144,3 @@ struct HoldRelease: AsyncParsableCommand {
     }
 }
 
-/// A C0/C1 control character or DEL (Unicode general category Cc).
-func isControl(_ u: Unicode.Scalar) -> Bool { u.properties.generalCategory == .control }
-
-/// `text` with control characters shown as `\u{…}` escapes, for terminal output.
-func printable(_ text: String) -> String {
-    text.unicodeScalars.map { isControl($0) ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
-}
