@@ -73,9 +73,10 @@ let package = Package(
         .target(
             name: "HallwatchDiscovery",
             dependencies: [
-                "HallwatchCore",
+                "HallwatchCore", "HallwatchBus", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(
             name: "HallwatchSimONVIF",
@@ -86,31 +87,64 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // MARK: one library per process (the executables stay thin)
+        // What every long-running process does: logging, configuration or exit 78, presence on the bus, signals.
         .target(
-            name: "HallwatchServices",
+            name: "HallwatchProcess",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchStorage", "HallwatchDiscovery",
+                "HallwatchCore", "HallwatchBus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // hallwatch-capture: RTSP in (HallwatchMedia), data plane out. No SQLite, no recording disk.
+        .target(
+            name: "HallwatchCapture",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // hallwatch-recorder: data plane in, HallwatchStorage's recording pool out. No FFmpeg.
+        .target(
+            name: "HallwatchRecorder",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // hallwatch-pruner: HallwatchStorage's Pruner on a period and on the recorder's low-free-slots event.
+        .target(
+            name: "HallwatchPruner",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // hallwatchctl only: disk maintenance, queries, the status collector, the development supervisor, the demo plan.
+        .target(
+            name: "HallwatchControl",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // MARK: one thin executable per process
         .executableTarget(
             name: "hallwatch-capture",
             dependencies: [
-                "HallwatchServices",
+                "HallwatchCapture", "HallwatchProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "hallwatch-recorder",
             dependencies: [
-                "HallwatchServices",
+                "HallwatchRecorder", "HallwatchProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "hallwatch-pruner",
             dependencies: [
-                "HallwatchServices",
+                "HallwatchPruner", "HallwatchProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -122,13 +156,13 @@ let package = Package(
         .executableTarget(
             name: "hallwatch-discovery",
             dependencies: [
-                "HallwatchServices",
+                "HallwatchDiscovery", "HallwatchProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "hallwatchctl",
             dependencies: [
-                "HallwatchServices",
+                "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
@@ -149,7 +183,7 @@ let package = Package(
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF", "HallwatchServices"]),
+            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

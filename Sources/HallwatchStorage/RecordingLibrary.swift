@@ -26,6 +26,11 @@ public struct RecordingLibrary: Sendable {
         self.unreadable = bad
     }
 
+    /// Every disk of the configuration's `recorder.disks`, expecting the configuration's box.
+    public init(config: HallwatchConfig) {
+        self.init(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
+    }
+
     /// Cameras with at least one indexed fragment on any disk, sorted.
     /// - Throws: ``StorageError/Code/index`` when an index cannot be read.
     public func cameras() throws(StorageError) -> [CameraID] {

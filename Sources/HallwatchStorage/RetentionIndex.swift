@@ -92,6 +92,13 @@ public struct NamedDisk: Sendable, Equatable {
     public init(name: String, path: String) { self.name = name; self.path = path }
 }
 
+extension NamedDisk {
+    /// The recording disks of `config` (`recorder.disks`), by name, in configuration order.
+    public static func all(of config: HallwatchConfig) -> [NamedDisk] {
+        config.recorder.disks.map { NamedDisk(name: $0.name, path: $0.path) }
+    }
+}
+
 /// One used slot as the pruner sees it (a row of ``DiskUse/slots``).
 public struct SlotUse: Sendable, Equatable {
     /// Disk name.

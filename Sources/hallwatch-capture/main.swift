@@ -2,7 +2,8 @@
 import ArgumentParser
 import Foundation
 import HallwatchCore
-import HallwatchServices
+import HallwatchCapture
+import HallwatchProcess
 import Logging
 import ServiceLifecycle
 
@@ -21,7 +22,7 @@ struct CaptureCommand: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(config, logger: logger)
         guard let id = CameraID(camera), let cam = cfg.camera(id) else {
             logger.critical("no camera '\(camera)' in \(config)")
-            throw ExitCode(64)
+            throw ExitCode(ExitStatus.usage)
         }
         let presence = Presence(name: "capture-\(id)", config: cfg, logger: logger)
         presence.announce()

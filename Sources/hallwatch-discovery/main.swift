@@ -4,7 +4,7 @@ import ArgumentParser
 import Foundation
 import HallwatchCore
 import HallwatchDiscovery
-import HallwatchServices
+import HallwatchProcess
 import Logging
 import ServiceLifecycle
 
@@ -48,7 +48,7 @@ struct DiscoveryCommand: AsyncParsableCommand {
         do { try await group.run() } catch let e as DiscoveryService.Misconfigured {
             logger.critical("\(e)")
             await presence.leave()
-            throw ExitCode(78)
+            throw ExitCode(ExitStatus.config)
         }
         await presence.leave()
     }
@@ -59,7 +59,7 @@ struct DiscoveryCommand: AsyncParsableCommand {
         let resolved = DiscoveryService.interfaces(interfaces)
         guard resolved.count == interfaces.count else {
             FileHandle.standardError.write(Data("no such interface among \(interfaces)\n".utf8))
-            throw ExitCode(78)
+            throw ExitCode(ExitStatus.config)
         }
         var credentials: ONVIFCredentials?
         if let u = username, let f = passwordFile {

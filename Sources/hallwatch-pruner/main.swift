@@ -2,7 +2,8 @@
 import ArgumentParser
 import Foundation
 import HallwatchCore
-import HallwatchServices
+import HallwatchProcess
+import HallwatchPruner
 import HallwatchStorage
 import Logging
 import ServiceLifecycle
@@ -54,6 +55,6 @@ struct PrunerCommand: AsyncParsableCommand {
         let presence = Presence(name: "pruner", config: cfg, logger: logger)
         presence.announce()
         let pruner = PrunerService(config: cfg, source: .file(config), presence: presence, logger: logger, afterStep: hook)
-        do { try await ProcessSetup.runUntilSignalled(pruner, presence: presence, logger: logger) } catch { throw ExitCode(70) }
+        do { try await ProcessSetup.runUntilSignalled(pruner, presence: presence, logger: logger) } catch { throw ExitCode(ExitStatus.software) }
     }
 }

@@ -1,7 +1,8 @@
 // hallwatch-recorder: the ring-buffer writer (see RecorderService).
 import ArgumentParser
 import Foundation
-import HallwatchServices
+import HallwatchProcess
+import HallwatchRecorder
 import Logging
 import ServiceLifecycle
 
@@ -21,6 +22,6 @@ struct RecorderCommand: AsyncParsableCommand {
         let presence = Presence(name: "recorder", config: cfg, logger: logger)
         presence.announce()
         let recorder = RecorderService(config: cfg, configPath: config, presence: presence, logger: logger)
-        do { try await ProcessSetup.runUntilSignalled(recorder, presence: presence, logger: logger) } catch { throw ExitCode(70) }
+        do { try await ProcessSetup.runUntilSignalled(recorder, presence: presence, logger: logger) } catch { throw ExitCode(ExitStatus.software) }
     }
 }

@@ -2,7 +2,8 @@
 import ArgumentParser
 import Foundation
 import HallwatchCore
-import HallwatchServices
+import HallwatchControl
+import HallwatchProcess
 import HallwatchStorage
 import Logging
 

@@ -4,7 +4,10 @@ import ArgumentParser
 import Foundation
 import HallwatchBus
 import HallwatchCore
-import HallwatchServices
+import HallwatchCapture
+import HallwatchControl
+import HallwatchDiscovery
+import HallwatchProcess
 import HallwatchStorage
 import Logging
 
@@ -38,7 +41,7 @@ struct Status: AsyncParsableCommand {
         let bus = BusClient(clientID: "hallwatchctl-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
         do { try await bus.connect(timeout: .seconds(3)) } catch {
             FileHandle.standardError.write(Data("cannot reach the bus at \(cfg.bus.socket): \(error)\n".utf8))
-            throw ExitCode(69)
+            throw ExitCode(ExitStatus.unavailable)
         }
         let collector = StatusCollector(bus: bus, topics: BusTopics(box: cfg.box))
         try await Task.sleep(for: .milliseconds(400))   // retained messages arrive at once
@@ -130,7 +133,7 @@ struct Demo: AsyncParsableCommand {
             let file = String(m.split(separator: "=", maxSplits: 1)[1])
             guard FileManager.default.fileExists(atPath: file) else {
                 logger.critical("missing clip \(file): run `make clips` first")
-                throw ExitCode(66)
+                throw ExitCode(ExitStatus.noInput)
             }
         }
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
@@ -154,97 +157,17 @@ struct Demo: AsyncParsableCommand {
 func claim(_ runDirectory: String) throws {
     do { try Supervisor.claim(runDirectory: runDirectory) } catch {
         FileHandle.standardError.write(Data("\(error)\n".utf8))
-        throw ExitCode(75)
+        throw ExitCode(ExitStatus.tempFail)
     }
 }
 
-/// Runs the plan's processes until SIGINT/SIGTERM, printing the status table every `statusEvery` seconds.
-///
-/// The configuration file is watched (every second, by modification time and size): each camera added to it
-/// (`hallwatchctl camera adopt`, or the discovery agent with `adopt: auto`) gets its capture worker at once.
-/// A file that no longer loads is logged and ignored until fixed. Removed cameras keep running until restart.
 func superviseUntilInterrupted(plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10), logger: Logger) async throws {
-    let supervisor = Supervisor(processes: try plan.processes(), runDirectory: plan.runDirectory, maxRestartDelay: maxRestartDelay, logger: logger)
-    try supervisor.start()
-    let cameras = CameraList(plan.config.cameras.map(\.id))
-    let watcher = Task {
-        var last = fileStamp(plan.configPath)
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            let now = fileStamp(plan.configPath)
-            guard now != last else { continue }
-            last = now
-            do {
-                let cfg = try ConfigLoader.load(path: plan.configPath)
-                for cam in cfg.cameras where !cameras.contains(cam.id) {
-                    try supervisor.add(plan.captureProcess(cam))
-                    cameras.append(cam.id)
-                    say("camera '\(cam.id)' added to the configuration: capture worker started")
-                }
-            } catch {
-                logger.error("the changed configuration does not load; keeping the running one", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-    let signals = SignalWaiter([SIGINT, SIGTERM])
-    let bus = BusClient(clientID: "hallwatchctl-supervise-\(getpid())", socketPath: plan.config.bus.socket, will: nil, logger: logger)
-    try? bus.start()
-    let collector = StatusCollector(bus: bus, topics: BusTopics(box: plan.config.box))
-    let printer = Task {
-        guard statusEvery > 0 else { return }
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(statusEvery))
-            if Task.isCancelled { break }
-            say(collector.snapshot(configured: cameras.ids, now: SystemClocks().utcNow()).render() + "\n")
-        }
-    }
-    await signals.wait()
-    printer.cancel()
-    watcher.cancel()
-    say("stopping…")
-    await bus.close()
-    supervisor.stop()
-    say("stopped.")
-}
-
-/// Modification time (ns) and size of a file, to notice changes.
-func fileStamp(_ path: String) -> [Int64] {
-    var st = stat()
-    guard stat(path, &st) == 0 else { return [] }
-    return [Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), Int64(st.st_size)]
-}
-
-/// The cameras being supervised, shared by the watcher and the status printer.
-final class CameraList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [CameraID]
-    init(_ ids: [CameraID]) { list = ids }
-    var ids: [CameraID] { lock.lock(); defer { lock.unlock() }; return list }
-    func contains(_ id: CameraID) -> Bool { ids.contains(id) }
-    func append(_ id: CameraID) { lock.lock(); list.append(id); lock.unlock() }
+    try await DevelopmentBox.run(plan: plan, statusEvery: statusEvery, maxRestartDelay: maxRestartDelay, say: say, logger: logger)
 }
 
 /// Writes a line to stdout at once (print is block-buffered when stdout is a file or pipe).
 func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
-/// Waits for one of the given signals (delivered through a DispatchSource, not a C handler).
-final class SignalWaiter: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private let stream: AsyncStream<Int32>
-    private let continuation: AsyncStream<Int32>.Continuation
-    init(_ signals: [Int32]) {
-        (stream, continuation) = AsyncStream<Int32>.makeStream()
-        for s in signals {
-            signal(s, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
-            let c = continuation
-            src.setEventHandler { c.yield(s) }
-            src.resume()
-            sources.append(src)
-        }
-    }
-    func wait() async { for await _ in stream { return } }
-}
 
 struct Recordings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List a camera's recorded runs and the gaps between them.")
@@ -260,7 +183,7 @@ struct Recordings: AsyncParsableCommand {
         let report: RecordingsReport
         do { report = try RecordingQueries.recordings(config: cfg, camera: id, fragmentGaps: fragmentGaps || json, warn: warnOperator) } catch {
             FileHandle.standardError.write(Data("recordings failed: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
         if json {
             let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -296,7 +219,7 @@ struct Export: AsyncParsableCommand {
             print("wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes")
         } catch {
             FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
     }
 }
@@ -312,7 +235,7 @@ func discoveredDevices(_ cfg: HallwatchConfig, logger: Logger) async throws -> [
     let bus = BusClient(clientID: "hallwatchctl-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
     do { try await bus.connect(timeout: .seconds(3)) } catch {
         FileHandle.standardError.write(Data("cannot reach the bus at \(cfg.bus.socket): \(error)\n".utf8))
-        throw ExitCode(69)
+        throw ExitCode(ExitStatus.unavailable)
     }
     let stream = bus.subscribe(BusTopics(box: cfg.box).allDiscovered)
     let reader = Task {
@@ -380,14 +303,14 @@ struct Adopt: AsyncParsableCommand {
         }
         guard let device = try await discoveredDevices(cfg, logger: logger).first(where: { $0.id == id }) else {
             FileHandle.standardError.write(Data("no discovered device \(id) (see: hallwatchctl camera list-discovered)\n".utf8))
-            throw ExitCode(66)
+            throw ExitCode(ExitStatus.noInput)
         }
         do {
             let cam = try CameraAdoption.adopt(device, configPath: options.config, as: requested)
             say("adopted \(device.id) as camera '\(cam.id)' (\(cam.source)) in \(options.config)")
         } catch {
             FileHandle.standardError.write(Data("adopt: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
     }
 }
@@ -501,8 +424,8 @@ struct Check: AsyncParsableCommand {
                 say("NOT CHECKED: \(r.disk): \(message)")
             }
         }
-        if inconsistent { throw ExitCode(1) }
-        if unchecked { throw ExitCode(2) }
+        if inconsistent { throw ExitCode(ExitStatus.failure) }
+        if unchecked { throw ExitCode(ExitStatus.unchecked) }
     }
 }
 

@@ -3,7 +3,8 @@ import ArgumentParser
 import Foundation
 import HallwatchBus
 import HallwatchCore
-import HallwatchServices
+import HallwatchControl
+import HallwatchProcess
 import HallwatchStorage
 import Logging
 
@@ -58,7 +59,7 @@ struct HoldAdd: AsyncParsableCommand {
         let logger = Logger(label: "hallwatchctl")
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
-        let disks = PrunerService.disks(of: cfg)
+        let disks = NamedDisk.all(of: cfg)
         guard cfg.camera(id) != nil || disks.contains(where: { (try? RecordingReader(at: $0.path, box: cfg.box).cameras().contains(id)) == true }) else {
             throw ValidationError("unknown camera '\(id)': not in the configuration and no video of it on the disks")
         }
@@ -85,7 +86,7 @@ struct HoldAdd: AsyncParsableCommand {
             await publishHolds(cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [hold], logger: logger)
         } catch {
             FileHandle.standardError.write(Data("hold add: \(error.message)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
     }
 }
@@ -100,9 +101,9 @@ struct HoldList: AsyncParsableCommand {
         let logger = Logger(label: "hallwatchctl")
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         let holds: [EvidenceHold]
-        do { holds = try EvidenceHolds.list(disks: PrunerService.disks(of: cfg), box: cfg.box, logger: logger) } catch {
+        do { holds = try EvidenceHolds.list(disks: NamedDisk.all(of: cfg), box: cfg.box, logger: logger) } catch {
             FileHandle.standardError.write(Data("hold list: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
         let now = SystemClocks().utcNow()
         if json {
@@ -129,15 +130,15 @@ struct HoldRelease: AsyncParsableCommand {
         ProcessSetup.bootstrapLogging(default: .error)
         let logger = Logger(label: "hallwatchctl")
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
-        let disks = PrunerService.disks(of: cfg)
+        let disks = NamedDisk.all(of: cfg)
         do {
             guard try EvidenceHolds.release(id, disks: disks, box: cfg.box, now: SystemClocks().utcNow(), logger: logger) else {
                 FileHandle.standardError.write(Data("hold release: no hold \(id) on any disk (see hallwatchctl hold list)\n".utf8))
-                throw ExitCode(1)
+                throw ExitCode(ExitStatus.failure)
             }
         } catch let e as StorageError {
             FileHandle.standardError.write(Data("hold release: \(e.message)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
         print("hold \(id) released; the pruner applies the retention policy to its video at its next pass")
         await publishHolds(cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [], logger: logger)

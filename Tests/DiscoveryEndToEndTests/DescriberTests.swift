@@ -1,8 +1,7 @@
 import Foundation
 import HallwatchCore
 import HallwatchBus
-import HallwatchDiscovery
-@testable import HallwatchServices
+@testable import HallwatchDiscovery
 import HallwatchSimONVIF
 import Logging
 import Testing

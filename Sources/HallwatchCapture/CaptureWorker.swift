@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchBus
 import HallwatchCore
+import HallwatchProcess
 import HallwatchMedia
 import Logging
 import ServiceLifecycle

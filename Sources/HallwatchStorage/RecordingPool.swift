@@ -1,12 +1,11 @@
 import Foundation
 import HallwatchCore
-import HallwatchStorage
 import Logging
 import Synchronization
 
-/// The recorder's disks (`recorder.disks`): opens each, keeps its health, assigns cameras to healthy
-/// disks and moves them when one fails — steps F1–F6 of the write protocol (HallwatchStorage DocC,
-/// "Fail a disk").
+/// The recorder's disks (`recorder.disks`) as one recording pool: opens each, keeps its health, assigns
+/// cameras to healthy disks and moves them when one fails — steps F1–F6 of the write protocol
+/// (`WriteProtocol.md`, "Fail a disk"). Each camera writes through its ``Lane``.
 ///
 /// - Assignment: a camera with `disk:` in the configuration records there while that disk is healthy;
 ///   the others go to the healthy disk with the lowest load, load being the measured bit rates of its
@@ -20,13 +19,24 @@ import Synchronization
 ///   different `meta` (a remounted or replaced disk) or appears; opening it runs recovery (R1–R8), so
 ///   it is rescanned before use.
 ///
-/// Every change is published retained as a ``DiskState`` on ``BusTopics/disk(_:)``, and as an
-/// ``ErrorEvent`` (`storage.diskFailed`, `storage.foreignDisk`, …) on ``BusTopics/errors``.
-final class DiskPool: Sendable {
+/// Every change is handed to `announce` (the recorder publishes it on the bus): a ``DiskState`` per disk
+/// change (retained on `BusTopics.disk(_:)`), and an ``ErrorEvent`` (`storage.diskFailed`,
+/// `storage.foreignDisk`, `storage.overrun`, …) for the error topic.
+public final class RecordingPool: Sendable {
+    /// What the pool tells the world: the recorder publishes it on the bus.
+    public enum Announcement: Sendable {
+        /// A disk's state changed (or the periodic refresh): retained per disk.
+        case disk(DiskState)
+        /// A typed alarm: a disk failed, returned, was quarantined; a slot was reused (`storage.overrun`).
+        case error(ErrorEvent)
+    }
+
     /// Where a camera's records go now.
-    struct Route: Sendable {
-        let disk: String
-        let writer: DiskWriter
+    public struct Route: Sendable {
+        /// The disk's configured name.
+        public let disk: String
+        /// The disk's one writer.
+        public let writer: DiskWriter
     }
 
     /// One disk's current state.
@@ -60,18 +70,29 @@ final class DiskPool: Sendable {
     let config: HallwatchConfig
     let clocks: any Clocks
     let logger: Logger
-    let presence: Presence
+    let announce: @Sendable (Announcement) -> Void
     let state: Mutex<State>
+    /// What the disks hold per camera, to skip frames a reconnecting worker sends again.
+    let stored: StoredEnds
 
-    init(config: HallwatchConfig, presence: Presence, clocks: any Clocks, logger: Logger) {
-        self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
+    /// A pool over `config.recorder.disks`; nothing is opened until ``openAll()``.
+    /// - Parameter announce: called for every disk state change and alarm, on the calling thread; must not block.
+    public init(config: HallwatchConfig, clocks: any Clocks, logger: Logger, announce: @escaping @Sendable (Announcement) -> Void) {
+        self.config = config; self.clocks = clocks; self.logger = logger; self.announce = announce
         state = Mutex(State(disks: config.recorder.disks.map { Disk(config: $0) }))
+        // Opened afresh on each first question: a disk formatted or returned since the start must be read too.
+        stored = StoredEnds { camera in
+            (try? RecordingLibrary(config: config).lastFragment(camera: camera)).flatMap { $0.map { ($0.run, $0.end90k) } }
+        }
     }
+
+    /// The path of `camera`'s frames into this pool: one per data-plane connection, used on that connection's thread.
+    public func lane(for camera: CameraID) -> Lane { Lane(camera: camera, pool: self) }
 
     /// Opens every disk (steps I and R for each); one that cannot be opened is reported and left
     /// `missing`, `quarantined` or `failed`. Returns the names of the disks opened.
     @discardableResult
-    func openAll() -> [String] {
+    public func openAll() -> [String] {
         var opened: [String] = []
         for d in config.recorder.disks where open(d) { opened.append(d.name) }
         return opened
@@ -133,7 +154,7 @@ final class DiskPool: Sendable {
 
     /// F1. Marks the disk whose writer is `writer` failed (the first report wins; a writer already
     /// replaced is ignored) and publishes it. Its cameras move on their next fragment.
-    func markFailed(_ route: Route, _ error: StorageError, code: String? = nil) {
+    public func markFailed(_ route: Route, _ error: StorageError, code: String? = nil) {
         let changed = state.withLock { s -> Bool in
             guard let i = s.disks.firstIndex(where: { $0.config.name == route.disk }), s.disks[i].writer === route.writer,
                   s.disks[i].health == .healthy else { return false }
@@ -144,13 +165,13 @@ final class DiskPool: Sendable {
         }
         guard changed else { return }
         logger.critical("recording disk failed; moving its cameras", metadata: ["disk": "\(route.disk)", "error": "\(error)"])
-        presence.publishError(ErrorEvent(code: "storage.diskFailed", message: "disk \(route.disk) failed: \(error)"))
+        announce(.error(ErrorEvent(code: "storage.diskFailed", message: "disk \(route.disk) failed: \(error)")))
         publish(route.disk)
     }
 
     /// Every second: F1 for vanished mounts, F6 for disks that came back. Called by the recorder's
     /// monitor thread.
-    func monitor() {
+    public func monitor() {
         let now = clocks.monotonicNanos()
         let disks = state.withLock { $0.disks }
         for d in disks {
@@ -170,24 +191,24 @@ final class DiskPool: Sendable {
                 guard now &- d.lastAttempt >= Self.retryNanos, current != d.identity || d.health == .missing else { continue }
                 if open(d.config) {
                     logger.notice("recording disk back in use", metadata: ["disk": "\(d.config.name)"])
-                    presence.publishError(ErrorEvent(code: "storage.diskReturned", message: "disk \(d.config.name) was rescanned and is recording again"))
+                    announce(.error(ErrorEvent(code: "storage.diskReturned", message: "disk \(d.config.name) was rescanned and is recording again")))
                 }
             }
         }
     }
 
     /// The healthy disks and their writers (for the flushers).
-    func healthy() -> [Route] {
+    public func healthy() -> [Route] {
         state.withLock { s in s.disks.compactMap { d in d.health == .healthy ? d.writer.map { Route(disk: d.config.name, writer: $0) } : nil } }
     }
 
     /// Whether `route` is still the disk's current healthy writer.
-    func isCurrent(_ route: Route) -> Bool {
+    public func isCurrent(_ route: Route) -> Bool {
         state.withLock { s in s.disks.contains { $0.config.name == route.disk && $0.writer === route.writer && $0.health == .healthy } }
     }
 
     /// Feeds the bit-rate estimate used for balancing from one commit of `seconds` of cadence.
-    func noteCommit(_ report: CommitReport, seconds: Double) {
+    public func noteCommit(_ report: CommitReport, seconds: Double) {
         guard seconds > 0 else { return }
         state.withLock { s in
             for (id, c) in report.cameras {
@@ -198,13 +219,13 @@ final class DiskPool: Sendable {
     }
 
     /// Seeds the estimate from what the disks already hold (bytes over seconds recorded).
-    func seedBitrate(_ id: CameraID, bytesPerSecond: Double) {
+    public func seedBitrate(_ id: CameraID, bytesPerSecond: Double) {
         guard bytesPerSecond > 0 else { return }
         state.withLock { s in if s.bitrate[id] == nil { s.bitrate[id] = bytesPerSecond } }
     }
 
     /// Publishes every disk's state (at start and every ~10 s).
-    func publishAll() { for d in config.recorder.disks { publish(d.name) } }
+    public func publishAll() { for d in config.recorder.disks { publish(d.name) } }
 
     /// Publishes one disk's ``DiskState``, retained.
     func publish(_ name: String) {
@@ -215,7 +236,7 @@ final class DiskPool: Sendable {
             return DiskState(disk: name, path: d.config.path, health: d.health, reason: d.reason, cameras: d.health == .healthy ? cameras : [],
                              freeSlots: stats?.freeSlots ?? 0, slotCount: d.writer?.disk.meta.slotCount ?? 0, at: clocks.utcNow())
         }) else { return }
-        try? presence.bus.publish(snapshot, topic: presence.topics.disk(name), retain: true)
+        announce(.disk(snapshot))
     }
 
     private func setHealth(_ name: String, _ health: DiskState.Health, _ reason: ErrorEvent?, writer: DiskWriter?, identity: FileIdentity?) {
@@ -228,24 +249,24 @@ final class DiskPool: Sendable {
         }
         if let reason, health != .healthy, previous != health || health != .missing {
             logger.error("recording disk not usable", metadata: ["disk": "\(name)", "health": "\(health.rawValue)", "code": "\(reason.code)", "error": "\(reason.message)"])
-            presence.publishError(reason)
+            announce(.error(reason))
         }
         publish(name)
     }
 }
 
-extension DiskPool.State {
+extension RecordingPool.State {
     func isHealthy(_ name: String) -> Bool { disks.contains { $0.config.name == name && $0.health == .healthy && $0.writer != nil } }
 
     /// F2. The pinned disk when healthy; else the healthy disk whose load after adding the camera is the
     /// lowest (ties: configuration order).
-    func choose(for camera: CameraID, pinned: String?) -> DiskPool.Disk? {
+    func choose(for camera: CameraID, pinned: String?) -> RecordingPool.Disk? {
         let healthy = disks.filter { $0.health == .healthy && $0.writer != nil }
         if let pinned, let d = healthy.first(where: { $0.config.name == pinned }) { return d }
-        let mine = bitrate[camera] ?? DiskPool.defaultBytesPerSecond
-        func load(_ d: DiskPool.Disk) -> Double {
+        let mine = bitrate[camera] ?? RecordingPool.defaultBytesPerSecond
+        func load(_ d: RecordingPool.Disk) -> Double {
             let assigned = assignment.filter { $0.value == d.config.name && $0.key != camera }.keys
-            let rate = assigned.reduce(mine) { $0 + (bitrate[$1] ?? DiskPool.defaultBytesPerSecond) }
+            let rate = assigned.reduce(mine) { $0 + (bitrate[$1] ?? RecordingPool.defaultBytesPerSecond) }
             let meta = d.writer!.disk.meta
             return rate / Double(max(1, Int64(meta.slotCount) * meta.slotSizeBytes))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchBus
 import HallwatchCore
+import HallwatchProcess
 import HallwatchStorage
 import Logging
 import ServiceLifecycle
@@ -13,7 +14,7 @@ import Synchronization
 /// Threads: one accepting connections; one per capture connection (blocking reads, then
 /// `DiskWriter.append` on the camera's disk); one flusher per disk that calls `syncAndCommit()` every
 /// `recorder.fsyncCadence` and then publishes each camera's ``RecordingStats``; one monitor that checks
-/// every second for vanished or returning disks (``DiskPool``). A connection that sends a malformed frame
+/// every second for vanished or returning disks (HallwatchStorage's `RecordingPool`). A connection that sends a malformed frame
 /// or breaks the protocol is closed and reported on the bus; it never affects other cameras. A failed
 /// disk is marked on the bus and its cameras move to a healthy disk, the not-yet-indexed tail of each
 /// written again there (F3); the process keeps running. With no healthy disk at all, connections are
@@ -26,9 +27,8 @@ public final class RecorderService: Service, @unchecked Sendable {
     let known: Mutex<Set<CameraID>>
     /// The configuration file, re-read when a worker names a camera added since the start (an adopted one).
     let configPath: String?
-    let pool: DiskPool
-    /// What the disks hold per camera, to skip frames a reconnecting worker sends again.
-    let stored: StoredEnds
+    /// The disks, their health and each camera's route (F1–F6 live in HallwatchStorage).
+    let pool: RecordingPool
 
     struct Totals { var seconds = 0.0; var bytes: Int64 = 0; var last: UTCMicros?; var run: UInt64? }
     let totals = Mutex<[CameraID: Totals]>([:])
@@ -46,10 +46,11 @@ public final class RecorderService: Service, @unchecked Sendable {
         self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
         self.configPath = configPath
         known = Mutex(Set(config.cameras.map(\.id)))
-        pool = DiskPool(config: config, presence: presence, clocks: clocks, logger: logger)
-        let config = config
-        stored = StoredEnds { camera in
-            (try? RecordingQueries.library(config).lastFragment(camera: camera)).flatMap { $0.map { ($0.run, $0.end90k) } }
+        pool = RecordingPool(config: config, clocks: clocks, logger: logger) { announcement in
+            switch announcement {
+            case .disk(let state): try? presence.bus.publish(state, topic: presence.topics.disk(state.disk), retain: true)
+            case .error(let event): presence.publishError(event)
+            }
         }
     }
 
@@ -141,7 +142,7 @@ public final class RecorderService: Service, @unchecked Sendable {
             camera = id
             defer { _ = cameraConnections.withLock { $0.remove(id) } }
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
-            let lane = RecorderLane(camera: id, pool: pool, stored: stored, presence: presence, logger: logger)
+            let lane = pool.lane(for: id)
             while let frame = try conn.receiveFrame() {
                 guard frame.meta.kind != .hello else { throw DataPlaneError(code: "dataplane.protocol", message: "a second hello") }
                 try lane.deliver(frame)
@@ -163,7 +164,7 @@ public final class RecorderService: Service, @unchecked Sendable {
     }
 
     /// One disk's flusher: every cadence, sync, then index (inside `syncAndCommit`), then tell the bus.
-    /// A disk failure hands the disk to ``DiskPool/markFailed(_:_:)`` (F1); the loop then waits for the
+    /// A disk failure hands the disk to `RecordingPool.markFailed(_:_:code:)` (F1); the loop then waits for the
     /// disk to come back with a new writer.
     func flushLoop(disk: String) {
         let cadenceNanos = UInt64(config.recorder.fsyncCadence.seconds * 1e9)
@@ -214,7 +215,7 @@ public final class RecorderService: Service, @unchecked Sendable {
     /// Starts the per-camera totals from what the disk already holds, so `status` shows the recording on
     /// disk, not only what this process wrote since it started.
     func loadTotals() {
-        let reader = RecordingQueries.library(config)
+        let reader = RecordingLibrary(config: config)
         for id in known.withLock({ $0 }) {
             guard let runs = try? reader.runs(camera: id), !runs.isEmpty else { continue }
             let t = Totals(seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },

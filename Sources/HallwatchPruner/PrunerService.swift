@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchBus
 import HallwatchCore
+import HallwatchProcess
 import HallwatchStorage
 import Logging
 import ServiceLifecycle
@@ -45,11 +46,6 @@ public final class PrunerService: Service, Sendable {
         last = Mutex((config, 0))
     }
 
-    /// The recording disks of `config`, by name.
-    public static func disks(of config: HallwatchConfig) -> [NamedDisk] {
-        config.recorder.disks.map { NamedDisk(name: $0.name, path: $0.path) }
-    }
-
     /// The configuration for the next pass: re-read, or the last good one with an alarm.
     func currentConfig() -> (HallwatchConfig, ErrorEvent?) {
         let fallback = last.withLock { $0.config }
@@ -72,7 +68,7 @@ public final class PrunerService: Service, Sendable {
     public func runPass(dryRun: Bool = false) -> Pruner.Report {
         let (config, configAlarm) = currentConfig()
         let topics = BusTopics(box: config.box)
-        var report = Pruner.pass(disks: Self.disks(of: config), config: config, clocks: clocks, dryRun: dryRun, logger: logger,
+        var report = Pruner.pass(disks: NamedDisk.all(of: config), config: config, clocks: clocks, dryRun: dryRun, logger: logger,
                                  publish: { [presence] record in
                                      if !dryRun { try? presence?.bus.publish(record, topic: topics.deletions, retain: false) }
                                  }, afterStep: afterStep)

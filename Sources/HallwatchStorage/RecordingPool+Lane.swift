@@ -1,11 +1,11 @@
 import HallwatchCore
-import HallwatchStorage
 import Logging
 import Synchronization
 
+extension RecordingPool {
 /// One camera's path from its data-plane connection to a disk, on the connection's thread.
 ///
-/// It writes each frame to the disk ``DiskPool`` routes the camera to, and keeps in memory what that
+/// It writes each frame to the disk ``RecordingPool`` routes the camera to, and keeps in memory what that
 /// disk has not yet indexed (the records of commit batches newer than
 /// ``DiskWriter/indexedThroughBatch()``: about one fsync cadence of video). When the disk fails, those
 /// records and the failed frame are written again to the next disk, behind the init segment of their
@@ -15,14 +15,13 @@ import Synchronization
 /// A reconnecting capture worker sends its last frames again (those a dead recorder may not have read);
 /// fragments of a run that end at or before what the disks already hold for it (``StoredEnds``) are
 /// skipped, so nothing is stored twice.
-final class RecorderLane {
+public final class Lane {
     let camera: CameraID
-    let pool: DiskPool
-    let presence: Presence
-    let logger: Logger
+    let pool: RecordingPool
+    var logger: Logger { pool.logger }
 
     /// The disk written now.
-    private var route: DiskPool.Route?
+    private var route: RecordingPool.Route?
     /// The run whose init segment the current disk has for this camera.
     private var initRunOnDisk: UInt64?
     /// The newest init segments by run (at most two: a run change inside the replay window).
@@ -30,19 +29,17 @@ final class RecorderLane {
     /// Frames written to the current disk that it has not indexed yet, with their commit batch.
     private var unindexed: [(frame: DataPlaneFrame, batch: UInt64)] = []
 
-    let stored: StoredEnds
+    var stored: StoredEnds { pool.stored }
     /// Frames skipped as already stored since the last one written.
     private var skipped = 0
 
-    init(camera: CameraID, pool: DiskPool, stored: StoredEnds, presence: Presence, logger: Logger) {
-        self.camera = camera; self.pool = pool; self.stored = stored; self.presence = presence; self.logger = logger
-    }
+    init(camera: CameraID, pool: RecordingPool) { self.camera = camera; self.pool = pool }
 
     /// Writes one init segment or fragment, moving to another disk as often as disks fail under it.
     /// - Throws: `StorageError` with code `storage.noHealthyDisk` when no disk is healthy (the capture
     ///   worker keeps its backlog and reconnects); any non-disk ``StorageError`` (`storage.protocol`,
     ///   `storage.tooLarge`, …) from ``DiskWriter/append(camera:meta:payload:)``.
-    func deliver(_ frame: DataPlaneFrame) throws(StorageError) {
+    public func deliver(_ frame: DataPlaneFrame) throws(StorageError) {
         if frame.meta.kind == .fragment, let end = stored.end(of: camera), end.run == frame.meta.run, frame.meta.start90k.ticks < end.end90k {
             skipped += 1
             return
@@ -72,7 +69,7 @@ final class RecorderLane {
     }
 
     /// F3/F4: start writing to `next`. From a failed disk, carry over what it had not indexed.
-    private func switchTo(_ next: DiskPool.Route) throws(StorageError) {
+    private func switchTo(_ next: RecordingPool.Route) throws(StorageError) {
         var replay: [DataPlaneFrame] = []
         if let old = route {
             if pool.isCurrent(old) {
@@ -92,23 +89,25 @@ final class RecorderLane {
     }
 
     /// Appends `frame` to `route`'s disk, after its run's init segment if that disk lacks it.
-    private func write(_ frame: DataPlaneFrame, to route: DiskPool.Route) throws(StorageError) {
+    private func write(_ frame: DataPlaneFrame, to route: RecordingPool.Route) throws(StorageError) {
         if frame.meta.kind == .fragment, initRunOnDisk != frame.meta.run, let i = inits.last(where: { $0.meta.run == frame.meta.run }) {
             try append(i, route)
         }
         try append(frame, route)
     }
 
-    private func append(_ frame: DataPlaneFrame, _ route: DiskPool.Route) throws(StorageError) {
+    private func append(_ frame: DataPlaneFrame, _ route: RecordingPool.Route) throws(StorageError) {
         let outcome = try route.writer.append(camera: camera, meta: frame.meta, payload: frame.payload)
         if frame.meta.kind == .initSegment { initRunOnDisk = frame.meta.run } else { stored.set(camera, run: frame.meta.run, end90k: frame.meta.end90k.ticks) }
         let through = route.writer.indexedThroughBatch()
         if let k = unindexed.firstIndex(where: { $0.batch > through }) { unindexed.removeFirst(k) } else { unindexed.removeAll() }
         unindexed.append((frame, outcome.batch))
         if let reuse = outcome.ringReuse {
-            presence.publishError(ErrorEvent(code: "storage.overrun", message: "disk \(route.disk) has no free slot: reused slot \(reuse.slot) of \(reuse.previousCamera?.rawValue ?? "unknown") (is the pruner running?)", camera: camera))
+            pool.announce(.error(ErrorEvent(code: "storage.overrun", message: "disk \(route.disk) has no free slot: reused slot \(reuse.slot) of \(reuse.previousCamera?.rawValue ?? "unknown") (is the pruner running?)", camera: camera)))
         }
     }
+}
+
 }
 
 /// Per camera, the run and media end (90 kHz ticks) of the newest fragment stored: from the disks' index

@@ -1,7 +1,7 @@
 import Foundation
 import HallwatchBus
 import HallwatchCore
-import HallwatchDiscovery
+import HallwatchProcess
 import Logging
 import ServiceLifecycle
 

@@ -33,10 +33,10 @@ public enum ProcessSetup {
         } catch let e as ConfigError {
             // Plain `file:line: message` lines, as compilers print them, so editors can jump to them.
             FileHandle.standardError.write(Data(("\(e.code): the configuration was refused\n" + e.diagnostics.map { "\($0)\n" }.joined()).utf8))
-            exit(78)
+            exit(ExitStatus.config)
         } catch {
             logger.critical("cannot load the configuration: \(error)")
-            exit(78)
+            exit(ExitStatus.config)
         }
     }
 }
