@@ -87,6 +87,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The media data plane, both ends: framing, hello, the capture side's resend window, the recorder
+        // side's duplicate skipping (and the live tap to come). Protocol steps P1–P5 in its DocC.
+        .target(
+            name: "HallwatchDataPlane",
+            dependencies: [
+                "HallwatchCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         // MARK: one library per process (the executables stay thin)
         // What every long-running process does: logging, configuration or exit 78, presence on the bus, signals.
         .target(
@@ -100,7 +109,7 @@ let package = Package(
         .target(
             name: "HallwatchCapture",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess", "HallwatchDataPlane",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -108,7 +117,7 @@ let package = Package(
         .target(
             name: "HallwatchRecorder",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
+                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess", "HallwatchDataPlane",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -170,20 +179,21 @@ let package = Package(
         .executableTarget(
             name: "hallwatch-loadgen",
             dependencies: [
-                "HallwatchCore", "HallwatchMedia",
+                "HallwatchCore", "HallwatchMedia", "HallwatchDataPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: tests
         .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),
         .testTarget(name: "HallwatchBusTests", dependencies: ["HallwatchBus"]),
+        .testTarget(name: "HallwatchDataPlaneTests", dependencies: ["HallwatchDataPlane"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF"]),
+            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF", "HallwatchCapture"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

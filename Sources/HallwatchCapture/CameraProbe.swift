@@ -7,8 +7,8 @@ import Logging
 /// recorder, and describes what it sends — what an installer needs before adding it to the config.
 public enum CameraProbe {
     final class MemorySink: FragmentSink {
-        var frames: [DataPlaneFrame] = []
-        func deliver(_ frame: DataPlaneFrame) { frames.append(frame) }
+        var frames: [MediaSegment] = []
+        func deliver(_ frame: MediaSegment) { frames.append(frame) }
     }
 
     /// The session and what it produced; touched by the capture thread only until `run` returns.

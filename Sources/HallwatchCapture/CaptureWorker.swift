@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchBus
 import HallwatchCore
+import HallwatchDataPlane
 import HallwatchProcess
 import HallwatchMedia
 import Logging
@@ -56,7 +57,7 @@ public struct CaptureWorker: Service {
     }
 
     func loop(stop: StopFlag) {
-        let sink = RecorderConnection(path: config.recorder.socket, camera: camera.id, logger: logger)
+        let sink = DataPlaneSender(path: config.recorder.socket, camera: camera.id, logger: logger)
         let policy = FragmentPolicy(maxFragmentDuration: config.capture.maxFragmentDuration)
         let fresh = FreshStreamURI(camera: camera, bus: presence.bus, topics: presence.topics, logger: logger)
         var backoff = config.capture.backoffInitial
@@ -115,3 +116,6 @@ public struct CaptureWorker: Service {
         while !stop.isStopped && clocks.monotonicNanos() < end { usleep(50_000) }
     }
 }
+
+/// The capture session hands its segments straight to the data plane.
+extension DataPlaneSender: FragmentSink {}

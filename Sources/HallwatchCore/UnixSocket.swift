@@ -89,25 +89,6 @@ public enum UnixSocket {
     }
 }
 
-extension FileHandleFD {
-    /// Sends one data-plane frame (header, then payload).
-    public func send(_ frame: DataPlaneFrame) throws {
-        let header = frame.encodeHeader()
-        try header.withUnsafeBytes { try writeAll($0) }
-        try frame.payload.withUnsafeBytes { try writeAll($0) }
-    }
-
-    /// Receives one data-plane frame; `nil` at a clean end of stream.
-    /// - Throws: ``DataPlaneError`` for a malformed frame, ``SystemError`` for I/O.
-    public func receiveFrame() throws -> DataPlaneFrame? {
-        guard let header = try readExactly(DataPlane.headerBytes) else { return nil }
-        let (meta, length) = try DataPlaneFrame.decodeHeader(header)
-        let payload = length == 0 ? [] : (try readExactly(length) ?? [])
-        guard payload.count == length else { throw DataPlaneError(code: "dataplane.short", message: "stream ended inside a payload") }
-        return DataPlaneFrame(meta: meta, payload: payload)
-    }
-}
-
 /// TCP ports on the loopback interface (the demo and tests never use another address).
 public enum LoopbackPort {
     /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, released).

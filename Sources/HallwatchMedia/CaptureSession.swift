@@ -6,7 +6,8 @@ import Logging
 /// Implementations must not block for long and must not throw away frames silently: the recorder
 /// connection buffers while the recorder restarts.
 public protocol FragmentSink: AnyObject {
-    func deliver(_ frame: DataPlaneFrame)
+    /// Takes one init segment or fragment, in order, on the capture thread.
+    func deliver(_ segment: MediaSegment)
 }
 
 /// What a capture session knows about its stream, for the camera's bus state.
@@ -321,7 +322,7 @@ final class Remuxer {
             r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
         }
         status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
-        sink.deliver(DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
+        sink.deliver(MediaSegment(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
                                                        start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
         logger.info("run started", metadata: ["camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
                                                "size": "\(status.width)x\(status.height)"])
@@ -337,7 +338,7 @@ final class Remuxer {
             let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
                                     start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
                                     utc: r.fragmentUTC)
-            sink.deliver(DataPlaneFrame(meta: meta, payload: bytes))
+            sink.deliver(MediaSegment(meta: meta, payload: bytes))
         } catch {
             logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }

@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchBus
 import HallwatchCore
+import HallwatchDataPlane
 import HallwatchProcess
 import HallwatchStorage
 import Logging
@@ -33,9 +34,8 @@ public final class RecorderService: Service, @unchecked Sendable {
     struct Totals { var seconds = 0.0; var bytes: Int64 = 0; var last: UTCMicros?; var run: UInt64? }
     let totals = Mutex<[CameraID: Totals]>([:])
     let connections = Mutex<[Int32: FileHandleFD]>([:])
-    /// The camera each open connection speaks for: one capture worker per camera. A second worker for the
-    /// same camera (a duplicated unit, a second demo) is refused, never interleaved into the first one's runs.
-    let cameraConnections = Mutex<Set<CameraID>>([])
+    /// The camera each open connection speaks for: one capture worker per camera.
+    let connectedCameras = ConnectedCameras()
     let stopping = Atomic<Bool>(false)
     /// The low-free-slots watch per disk (RecorderService+Reserve.swift).
     let reserveWatch = Mutex([String: ReserveWatch]())
@@ -122,35 +122,33 @@ public final class RecorderService: Service, @unchecked Sendable {
         }
     }
 
-    /// One capture worker's connection: `hello`, then init segments and fragments.
+    /// One capture worker's connection (data plane P2, P3, P5): its hello, then init segments and
+    /// fragments, each written through the camera's lane of the recording pool.
     func serve(_ conn: FileHandleFD) {
         let fd = conn.fd
         connections.withLock { $0[fd] = conn }
         defer { connections.withLock { _ = $0.removeValue(forKey: fd) } }
         var camera: CameraID?
         do {
-            guard let hello = try conn.receiveFrame() else { return }
-            guard hello.meta.kind == .hello, let id = CameraID(String(decoding: hello.payload, as: UTF8.self)) else {
-                throw DataPlaneError(code: "dataplane.protocol", message: "the first frame must be a hello naming a camera")
-            }
-            guard isKnown(id) else {
-                throw DataPlaneError(code: "dataplane.unknownCamera", message: "camera '\(id)' is not in the configuration")
-            }
-            guard cameraConnections.withLock({ $0.insert(id).inserted }) else {
-                throw DataPlaneError(code: "dataplane.duplicateCamera", message: "camera '\(id)' already has a capture worker connected; refusing a second one")
-            }
+            let receiver = try DataPlaneReceiver(conn, isKnown: isKnown, cameras: connectedCameras)
+            let id = receiver.camera
             camera = id
-            defer { _ = cameraConnections.withLock { $0.remove(id) } }
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
             let lane = pool.lane(for: id)
-            while let frame = try conn.receiveFrame() {
-                guard frame.meta.kind != .hello else { throw DataPlaneError(code: "dataplane.protocol", message: "a second hello") }
-                try lane.deliver(frame)
+            var filter = ResendFilter(storedEnd: pool.storedEnd(of:))
+            while let segment = try receiver.next() {
+                guard filter.admit(segment, of: id) else { continue }
+                let skipped = filter.takeSkipped()
+                if skipped > 0 {
+                    logger.info("skipped frames the disks already hold (sent again after a reconnect)",
+                                metadata: ["camera.id": "\(id)", "frames": "\(skipped)"])
+                }
+                try lane.deliver(segment)
             }
         } catch let e as StorageError {
             report(code: e.code.rawValue, "\(e)", camera)
         } catch let e as DataPlaneError {
-            report(code: e.code, e.message, camera)
+            report(code: e.code.rawValue, e.message, camera)
         } catch let e as SystemError {
             if !stopping.load(ordering: .relaxed) { logger.info("capture connection ended", metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "error": "\(e)"]) }
         } catch {

@@ -115,10 +115,10 @@ public final class DiskWriter: Sendable {
     ///
     /// - Parameters:
     ///   - camera: Whose record it is.
-    ///   - meta: Kind (`FrameKind.initSegment` or `FrameKind.fragment`), run, sequence, start and
+    ///   - meta: Kind (init segment or fragment), run, sequence, start and
     ///     duration (90 kHz ticks), UTC anchor (µs) and keyframe flag, stored in the record header.
     ///   - payload: ISO/IEC 14496-12 `ftyp`+`moov` for an init segment, `moof`+`mdat` (§8.8) for a
-    ///     fragment; at most `DataPlane.maxPayloadBytes` (16 MiB).
+    ///     fragment; at most `MediaSegment.maxPayloadBytes` (16 MiB).
     /// - Returns: Where the record went and whether a slot was taken or reused (alarm on
     ///   ``AppendOutcome/ringReuse``).
     /// - Throws: ``StorageError/Code/protocol`` (a fragment of a run whose init segment this writer
@@ -128,17 +128,15 @@ public final class DiskWriter: Sendable {
     ///   ``StorageError/Code/failed`` (an earlier failure, or ``close()``).
     @discardableResult
     public func append(camera: CameraID, meta: FragmentMeta, payload: [UInt8]) throws(StorageError) -> AppendOutcome {
-        // A1. Refuse what the format cannot store before touching anything.
-        guard meta.kind == .initSegment || meta.kind == .fragment else {
-            throw StorageError(.protocol, "camera \(camera): a \(meta.kind) frame is not a record")
-        }
+        // A1. Refuse what the format cannot store before touching anything (a wire-only kind such as a
+        // hello cannot even be expressed here: `SegmentKind` has none).
         guard meta.duration90k >= 0 else { throw StorageError(.protocol, "camera \(camera): negative duration") }
         // A fragment longer than a chunk may span would break the reader's time-range bound.
         guard Int64(meta.duration90k) <= maxFragment90k else {
             throw StorageError(.protocol, "camera \(camera): fragment of \(meta.duration90k) ticks is longer than \(options.maxChunkSpan)")
         }
-        guard payload.count <= DataPlane.maxPayloadBytes else {
-            throw StorageError(.tooLarge, "camera \(camera): payload of \(payload.count) bytes exceeds \(DataPlane.maxPayloadBytes)")
+        guard payload.count <= MediaSegment.maxPayloadBytes else {
+            throw StorageError(.tooLarge, "camera \(camera): payload of \(payload.count) bytes exceeds \(MediaSegment.maxPayloadBytes)")
         }
         try shared.withLock { (s) throws(StorageError) in try s.checkUsable() }
         let lane = lanes.withLock { lanes in

@@ -89,16 +89,31 @@ public struct SlotHeader: Sendable, Equatable {
     }
 }
 
+/// A record's kind on disk. The numbers are stored in every record header: never renumber them. They are
+/// the disk's own: the data plane numbers its wire kinds separately (HallwatchDataPlane's `WireKind`), so
+/// a kind that exists only on the wire can never be written here.
+public enum RecordKind: UInt8, Sendable {
+    /// ISO/IEC 14496-12 `ftyp`+`moov`.
+    case initSegment = 2
+    /// `moof`+`mdat`.
+    case fragment = 3
+
+    /// The record kind that stores a segment of `kind`.
+    public init(_ kind: SegmentKind) { self = kind == .initSegment ? .initSegment : .fragment }
+    /// The segment kind this record holds.
+    public var segmentKind: SegmentKind { self == .initSegment ? .initSegment : .fragment }
+}
+
 /// The fixed header in front of every record's payload (format version 1, 96 bytes, little-endian).
 ///
-/// A record is this header followed by `payloadBytes` of payload: for `FrameKind.initSegment` an
-/// ISO/IEC 14496-12 `ftyp`+`moov` (§4.3, §8.2), for `FrameKind.fragment` a `moof`+`mdat`
+/// A record is this header followed by `payloadBytes` of payload: for an init segment an
+/// ISO/IEC 14496-12 `ftyp`+`moov` (§4.3, §8.2), for a fragment a `moof`+`mdat`
 /// (§8.8, §8.1.1). Records follow each other without padding from offset ``SlotHeader/byteCount``.
 ///
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 4 | magic `HWRC` (`48 57 52 43`) |
-/// | 4 | 1 | kind: 2 init segment, 3 fragment (`FrameKind` raw values) |
+/// | 4 | 1 | kind: 2 init segment, 3 fragment (``RecordKind``) |
 /// | 5 | 1 | flags: bit 0 = fragment starts with a keyframe; other bits 0 |
 /// | 6 | 2 | header length in bytes (96) |
 /// | 8 | 8 | slot generation (must equal the slot header's) |
@@ -126,7 +141,7 @@ public struct RecordHeader: Sendable, Equatable {
     static let crcCoveredBytes = 92
 
     /// Init segment or fragment.
-    public var kind: FrameKind
+    public var kind: SegmentKind
     /// The fragment starts with a keyframe.
     public var keyframe: Bool
     /// The slot's generation when the record was written.
@@ -168,7 +183,7 @@ public struct RecordHeader: Sendable, Equatable {
     /// Bytes 0..<92 (everything the CRC does not hold).
     func encodePrefix() -> [UInt8] {
         var w = ByteWriter(capacity: Self.byteCount)
-        w.u32(Self.magic); w.u8(kind.rawValue); w.u8(keyframe ? 1 : 0); w.u16(UInt16(Self.byteCount))
+        w.u32(Self.magic); w.u8(RecordKind(kind).rawValue); w.u8(keyframe ? 1 : 0); w.u16(UInt16(Self.byteCount))
         w.u64(generation); w.raw(CameraField.encode(camera))
         w.u64(run); w.i64(start90k.ticks); w.i64(utc.micros)
         w.u32(sequence); w.u32(UInt32(bitPattern: duration90k)); w.u32(payloadBytes); w.u32(0)
@@ -196,9 +211,7 @@ public struct RecordHeader: Sendable, Equatable {
         var r = ByteReader(bytes)
         guard r.u32() == magic else { throw StorageError(.corrupt, "bad record magic") }
         let kindByte = r.u8(), flags = r.u8()
-        guard let kind = FrameKind(rawValue: kindByte), kind == .initSegment || kind == .fragment else {
-            throw StorageError(.corrupt, "bad record kind \(kindByte)")
-        }
+        guard let kind = RecordKind(rawValue: kindByte)?.segmentKind else { throw StorageError(.corrupt, "bad record kind \(kindByte)") }
         guard flags & ~1 == 0 else { throw StorageError(.corrupt, "unknown record flags \(flags)") }
         guard r.u16() == UInt16(byteCount) else { throw StorageError(.corrupt, "bad record header length") }
         let generation = r.u64()

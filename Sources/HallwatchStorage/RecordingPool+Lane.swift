@@ -12,9 +12,8 @@ extension RecordingPool {
 /// run (F3), so a disk failure loses no video that reached the recorder. When the camera moves off a
 /// disk that is still healthy (its pinned disk came back), the old disk's open slot is closed (F4).
 ///
-/// A reconnecting capture worker sends its last frames again (those a dead recorder may not have read);
-/// fragments of a run that end at or before what the disks already hold for it (``StoredEnds``) are
-/// skipped, so nothing is stored twice.
+/// What the disks hold per camera (``RecordingPool/storedEnd(of:)``) follows each append, so the data
+/// plane's resend filter (HallwatchDataPlane, step P5) can skip what a reconnecting worker sends again.
 public final class Lane {
     let camera: CameraID
     let pool: RecordingPool
@@ -25,13 +24,11 @@ public final class Lane {
     /// The run whose init segment the current disk has for this camera.
     private var initRunOnDisk: UInt64?
     /// The newest init segments by run (at most two: a run change inside the replay window).
-    private var inits: [DataPlaneFrame] = []
+    private var inits: [MediaSegment] = []
     /// Frames written to the current disk that it has not indexed yet, with their commit batch.
-    private var unindexed: [(frame: DataPlaneFrame, batch: UInt64)] = []
+    private var unindexed: [(frame: MediaSegment, batch: UInt64)] = []
 
     var stored: StoredEnds { pool.stored }
-    /// Frames skipped as already stored since the last one written.
-    private var skipped = 0
 
     init(camera: CameraID, pool: RecordingPool) { self.camera = camera; self.pool = pool }
 
@@ -39,15 +36,7 @@ public final class Lane {
     /// - Throws: `StorageError` with code `storage.noHealthyDisk` when no disk is healthy (the capture
     ///   worker keeps its backlog and reconnects); any non-disk ``StorageError`` (`storage.protocol`,
     ///   `storage.tooLarge`, …) from ``DiskWriter/append(camera:meta:payload:)``.
-    public func deliver(_ frame: DataPlaneFrame) throws(StorageError) {
-        if frame.meta.kind == .fragment, let end = stored.end(of: camera), end.run == frame.meta.run, frame.meta.start90k.ticks < end.end90k {
-            skipped += 1
-            return
-        }
-        if skipped > 0 {
-            logger.info("skipped frames the disks already hold (sent again after a reconnect)", metadata: ["camera.id": "\(camera)", "frames": "\(skipped)"])
-            skipped = 0
-        }
+    public func deliver(_ frame: MediaSegment) throws(StorageError) {
         if frame.meta.kind == .initSegment {
             inits.removeAll { $0.meta.run == frame.meta.run }
             inits.append(frame)
@@ -70,7 +59,7 @@ public final class Lane {
 
     /// F3/F4: start writing to `next`. From a failed disk, carry over what it had not indexed.
     private func switchTo(_ next: RecordingPool.Route) throws(StorageError) {
-        var replay: [DataPlaneFrame] = []
+        var replay: [MediaSegment] = []
         if let old = route {
             if pool.isCurrent(old) {
                 old.writer.closeCamera(camera)   // F4. A healthy disk keeps what it has; its open slot closes.
@@ -89,14 +78,14 @@ public final class Lane {
     }
 
     /// Appends `frame` to `route`'s disk, after its run's init segment if that disk lacks it.
-    private func write(_ frame: DataPlaneFrame, to route: RecordingPool.Route) throws(StorageError) {
+    private func write(_ frame: MediaSegment, to route: RecordingPool.Route) throws(StorageError) {
         if frame.meta.kind == .fragment, initRunOnDisk != frame.meta.run, let i = inits.last(where: { $0.meta.run == frame.meta.run }) {
             try append(i, route)
         }
         try append(frame, route)
     }
 
-    private func append(_ frame: DataPlaneFrame, _ route: RecordingPool.Route) throws(StorageError) {
+    private func append(_ frame: MediaSegment, _ route: RecordingPool.Route) throws(StorageError) {
         let outcome = try route.writer.append(camera: camera, meta: frame.meta, payload: frame.payload)
         if frame.meta.kind == .initSegment { initRunOnDisk = frame.meta.run } else { stored.set(camera, run: frame.meta.run, end90k: frame.meta.end90k.ticks) }
         let through = route.writer.indexedThroughBatch()

@@ -86,6 +86,11 @@ public final class RecordingPool: Sendable {
         }
     }
 
+    /// The run and media end (90 kHz ticks) of `camera`'s newest fragment on the disks: from the index the
+    /// first time (after a restart, recovery has indexed everything appended before the crash), then from
+    /// this process's appends. For the data plane's resend filter (P5).
+    public func storedEnd(of camera: CameraID) -> (run: UInt64, end90k: Int64)? { stored.end(of: camera) }
+
     /// The path of `camera`'s frames into this pool: one per data-plane connection, used on that connection's thread.
     public func lane(for camera: CameraID) -> Lane { Lane(camera: camera, pool: self) }
 

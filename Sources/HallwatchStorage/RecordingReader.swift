@@ -437,7 +437,7 @@ struct Expectation {
     var camera: CameraID
     var run: UInt64
     var generation: UInt64
-    var kind: FrameKind
+    var kind: SegmentKind
     var recordBytes: Int64?
     var duration90k: Int64?
     var keyframe: Bool?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HallwatchCore
+import HallwatchDataPlane
 import Synchronization
 
 struct Feed: ParsableCommand {
@@ -22,17 +23,10 @@ struct Feed: ParsableCommand {
     @Option(help: "Camera id prefix.") var cameraPrefix = "feed"
     @Option(help: "Progress file, rewritten every 100 ms: {\"fragments\", \"bytes\", \"maxLagMs\"}.") var stats: String?
 
-    func loadFrames() throws -> (DataPlaneFrame, [DataPlaneFrame]) {
+    func loadFrames() throws -> (MediaSegment, [MediaSegment]) {
         guard let data = FileManager.default.contents(atPath: frames) else { throw ValidationError("cannot read \(frames)") }
-        let bytes = [UInt8](data)
-        var offset = 0, out: [DataPlaneFrame] = []
-        while offset + DataPlane.headerBytes <= bytes.count {
-            let (meta, length) = try DataPlaneFrame.decodeHeader(Array(bytes[offset..<offset + DataPlane.headerBytes]))
-            offset += DataPlane.headerBytes
-            guard offset + length <= bytes.count else { throw ValidationError("\(frames) ends inside a frame") }
-            out.append(DataPlaneFrame(meta: meta, payload: Array(bytes[offset..<offset + length])))
-            offset += length
-        }
+        let out: [MediaSegment]
+        do { out = try SegmentFile.decode([UInt8](data)) } catch { throw ValidationError("\(frames): \(error) (made by an older loadgen? delete it to record it again)") }
         guard let first = out.first, first.meta.kind == .initSegment, out.count > 1,
               out.dropFirst().allSatisfy({ $0.meta.kind == .fragment && $0.meta.duration90k > 0 })
         else { throw ValidationError("\(frames) must hold one init segment then fragments") }
@@ -106,7 +100,7 @@ struct Feed: ParsableCommand {
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
     }
 
-    static func stream(id: String, run: UInt64, socket: String, initFrame: DataPlaneFrame, fragments: [DataPlaneFrame],
+    static func stream(id: String, run: UInt64, socket: String, initFrame: MediaSegment, fragments: [MediaSegment],
                        t0: UInt64, runStart: UInt64, end: UInt64, totals: Totals) {
         var local: [(Double, UInt64, UInt64)] = []
         defer { totals.samples.withLock { $0 += local } }
@@ -118,7 +112,7 @@ struct Feed: ParsableCommand {
             try conn.send(.hello(cam))
             var initMeta = initFrame.meta
             initMeta.run = run; initMeta.sequence = 0; initMeta.start90k = .zero; initMeta.utc = UTCMicros(anchor)
-            try conn.send(DataPlaneFrame(meta: initMeta, payload: initFrame.payload))
+            try conn.send(.segment(MediaSegment(meta: initMeta, payload: initFrame.payload)))
             var start90k: Int64 = 0
             var sequence: UInt32 = 1
             var k = 0
@@ -133,7 +127,7 @@ struct Feed: ParsableCommand {
                 meta.run = run; meta.sequence = sequence; meta.start90k = MediaTime90k(start90k)
                 meta.utc = UTCMicros(anchor + start90k * 100 / 9)
                 let before = monotonicNanos()
-                try conn.send(DataPlaneFrame(meta: meta, payload: f.payload))
+                try conn.send(.segment(MediaSegment(meta: meta, payload: f.payload)))
                 let after = monotonicNanos()
                 let lag = after - due
                 local.append((Double(due - runStart) / 1e9, lag, after - before))

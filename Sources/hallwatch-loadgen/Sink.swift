@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HallwatchCore
+import HallwatchDataPlane
 import Synchronization
 
 struct Sink: ParsableCommand {
@@ -21,7 +22,8 @@ struct Sink: ParsableCommand {
     final class Counters: @unchecked Sendable {
         struct Camera { var fragments = 0; var bytes = 0; var gaps = 0; var connections = 0 }
         let cameras = Mutex<[String: Camera]>([:])
-        let saver = Mutex<(owner: String?, frames: [DataPlaneFrame], done: Bool)>((nil, [], false))
+        let connected = ConnectedCameras()
+        let saver = Mutex<(owner: String?, frames: [MediaSegment], done: Bool)>((nil, [], false))
     }
 
     func run() throws {
@@ -50,11 +52,12 @@ struct Sink: ParsableCommand {
     }
 
     static func serve(_ conn: FileHandleFD, _ counters: Counters, save: String?, saveFragments: Int) {
-        guard let hello = try? conn.receiveFrame(), hello.meta.kind == .hello else { return }
-        let id = String(decoding: hello.payload, as: UTF8.self)
+        // The recorder's own receiver (P2, P3): any camera id is welcome, one connection per camera.
+        guard let receiver = try? DataPlaneReceiver(conn, isKnown: { _ in true }, cameras: counters.connected) else { return }
+        let id = receiver.camera.rawValue
         counters.cameras.withLock { $0[id, default: .init()].connections += 1 }
         var last: (run: UInt64, sequence: UInt32)?
-        while let frame = try? conn.receiveFrame() {
+        while let frame = try? receiver.next() {
             let m = frame.meta
             if m.kind == .fragment {
                 let gap = last.map { $0.run == m.run && m.sequence != $0.sequence + 1 } ?? false
@@ -66,7 +69,7 @@ struct Sink: ParsableCommand {
                 }
             }
             guard let save else { continue }
-            let full: [DataPlaneFrame]? = counters.saver.withLock { s in
+            let full: [MediaSegment]? = counters.saver.withLock { s in
                 if s.done { return nil }
                 if s.owner == nil, m.kind == .initSegment { s.owner = id }
                 guard s.owner == id else { return nil }
@@ -76,9 +79,7 @@ struct Sink: ParsableCommand {
                 return nil
             }
             if let full {
-                var bytes: [UInt8] = []
-                for f in full { bytes += f.encodeHeader(); bytes += f.payload }
-                _ = FileManager.default.createFile(atPath: save + ".tmp", contents: Data(bytes))
+                _ = FileManager.default.createFile(atPath: save + ".tmp", contents: Data(SegmentFile.encode(full)))
                 _ = rename(save + ".tmp", save)
             }
         }

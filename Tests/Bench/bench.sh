@@ -160,7 +160,7 @@ fi
 
 # ---------------------------------------------------------------- fixture for the recorder bench
 if want recorder; then
-FIXTURE="$MEDIA/bench-4M.frames"
+FIXTURE="$MEDIA/bench-4M.v2.frames"   # data-plane version 2 frames (HallwatchDataPlane.SegmentFile)
 if [ ! -s "$FIXTURE" ]; then
   log "recorder fixture: recording 17 fragments of bench-4M.mp4 through hallwatch-capture (cached in $FIXTURE)"
   config "$RUN/fixture.yaml" "$RUN/fix.sock" "$RUN/unused" 2 b4 1

@@ -23,8 +23,8 @@ struct ClockStepTests {
 
     /// Keeps every frame the session delivers.
     final class Collector: FragmentSink, @unchecked Sendable {
-        let frames = Mutex<[DataPlaneFrame]>([])
-        func deliver(_ frame: DataPlaneFrame) { frames.withLock { $0.append(frame) } }
+        let frames = Mutex<[MediaSegment]>([])
+        func deliver(_ frame: MediaSegment) { frames.withLock { $0.append(frame) } }
     }
 
     @Test func stepsForwardAndBackStartNewRunsThatNeverOverlap() async throws {

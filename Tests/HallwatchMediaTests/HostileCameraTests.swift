@@ -85,7 +85,7 @@ final class FakeRTSPServer: @unchecked Sendable {
 
 final class NullSink: FragmentSink {
     var frames = 0
-    func deliver(_ frame: DataPlaneFrame) { frames += 1 }
+    func deliver(_ frame: MediaSegment) { frames += 1 }
 }
 
 /// Runs one capture session against `url` and returns the error it ends with and how long it took.

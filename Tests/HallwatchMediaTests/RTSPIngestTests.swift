@@ -178,8 +178,8 @@ struct RTPDepacketizerTests {
 
 /// Collects what a capture session delivers.
 final class CollectingSink: FragmentSink {
-    var frames: [DataPlaneFrame] = []
-    func deliver(_ frame: DataPlaneFrame) { frames.append(frame) }
+    var frames: [MediaSegment] = []
+    func deliver(_ frame: MediaSegment) { frames.append(frame) }
 }
 
 @Suite("RTSP ingest: Hallwatch's client against a scripted camera", .serialized)

@@ -96,7 +96,6 @@ struct WriterTests {
         let cam = CameraID("cam-a")!
         let run: UInt64 = 1_764_000_000_000_000
         #expect(storageCode { try w.append(camera: cam, meta: fragmentMeta(run: run, sequence: 1), payload: [1, 2, 3]) } == .protocol)
-        #expect(storageCode { try w.append(camera: cam, meta: DataPlaneFrame.hello(cam).meta, payload: []) } == .protocol)
         try w.append(camera: cam, meta: initMeta(run: run), payload: [9, 9])
         #expect(storageCode { try w.append(camera: cam, meta: fragmentMeta(run: run + 1, sequence: 1), payload: [1]) } == .protocol)
         var negative = fragmentMeta(run: run, sequence: 1); negative.duration90k = -1
