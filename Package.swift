@@ -187,6 +187,15 @@ let package = Package(
         .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),
         .testTarget(name: "HallwatchBusTests", dependencies: ["HallwatchBus"]),
         .testTarget(name: "HallwatchDataPlaneTests", dependencies: ["HallwatchDataPlane"]),
+        .testTarget(name: "HallwatchProcessTests", dependencies: ["HallwatchProcess", "HallwatchBus"]),
+        .testTarget(
+            name: "HallwatchRecorderTests",
+            dependencies: [
+                "HallwatchRecorder", "HallwatchDataPlane", "HallwatchStorage", "HallwatchProcess",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchStorage"]),
+        .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

@@ -4,11 +4,14 @@ import Synchronization
 /// The recorder's end of one data-plane connection (`Protocol.md`, steps P2, P3 and P5).
 ///
 /// ```swift
-/// let receiver = try DataPlaneReceiver(conn, isKnown: config.knows, cameras: connected)   // P2
-/// defer { receiver.close() }
-/// var filter = ResendFilter(storedEnd: pool.storedEnd)
-/// while let segment = try receiver.next() where filter.admit(segment, of: receiver.camera) { … }   // P3, P5
+/// let receiver = try DataPlaneReceiver(conn, isKnown: isKnown, cameras: connected)   // P2
+/// var filter = ResendFilter(storedEnd: pool.storedEnd(of:))
+/// while let segment = try receiver.next() {                                            // P3
+///     guard filter.admit(segment, of: receiver.camera) else { continue }               // P5
+///     try lane.deliver(segment)
+/// }
 /// ```
+/// The camera is released (for a new connection) when the receiver is deinitialised.
 public final class DataPlaneReceiver {
     /// The camera this connection speaks for (its hello).
     public let camera: CameraID

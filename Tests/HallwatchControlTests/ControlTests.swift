@@ -1,0 +1,90 @@
+import Foundation
+import HallwatchCore
+import Logging
+import Testing
+
+@testable import HallwatchControl
+
+let quiet: Logger = {
+    var l = Logger(label: "hallwatch.control.test")
+    l.logLevel = .critical
+    return l
+}()
+
+func tempDirectory(_ name: String = #function) throws -> String {
+    let path = FileManager.default.temporaryDirectory.path + "/hw-control-\(name.filter(\.isLetter))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func alive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
+
+func waitFor(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end { if condition() { return true }; usleep(20_000) }
+    return condition()
+}
+
+/// The development supervisor with real child processes (`/bin/sleep`), killed with SIGKILL.
+@Suite("Development supervisor", .serialized)
+struct SupervisorTests {
+    @Test func aKilledProcessIsRestartedWithANewPidAndStopEndsOnlyItsOwnChildren() throws {
+        let run = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        let outsider = Process()
+        outsider.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        outsider.arguments = ["30"]
+        try outsider.run()
+        defer { outsider.terminate() }
+
+        let supervisor = Supervisor(processes: [SupervisedProcess(name: "sleeper", executable: "/bin/sleep", arguments: ["30"])],
+                                    runDirectory: run, maxRestartDelay: .milliseconds(100), logger: quiet)
+        try supervisor.start()
+        let first = try #require(supervisor.pid(of: "sleeper"))
+        #expect(try String(contentsOfFile: run + "/pids/sleeper.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "\(first)")
+
+        kill(first, SIGKILL)
+        #expect(waitFor(seconds: 5) { (supervisor.pid(of: "sleeper") ?? first) != first })
+        let second = try #require(supervisor.pid(of: "sleeper"))
+        #expect(alive(second))
+
+        supervisor.stop()
+        #expect(waitFor(seconds: 6) { !alive(second) })
+        #expect(outsider.isRunning)   // never signalled: not started by the supervisor
+    }
+
+    @Test func aSecondSupervisorInTheSameDirectoryIsRefusedNamingTheFirst() throws {
+        let run = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        // The lock is per open file description: a child process holds it as a second supervisor would.
+        try Supervisor.claim(runDirectory: run)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        child.arguments = ["--nonblock", run + "/supervisor.lock", "true"]
+        try child.run()
+        child.waitUntilExit()
+        #expect(child.terminationStatus != 0)
+        #expect(try String(contentsOfFile: run + "/pids/supervisor.pid", encoding: .utf8) == "\(getpid())\n")
+    }
+}
+
+@Suite("Disk maintenance")
+struct DiskMaintenanceTests {
+    @Test func sizesParseWithBinaryUnits() {
+        #expect(DiskMaintenance.parseBytes("64M") == 64 << 20)
+        #expect(DiskMaintenance.parseBytes("2T") == 2 << 40)
+        #expect(DiskMaintenance.parseBytes("512") == 512)
+        #expect(DiskMaintenance.parseBytes("-1G") == nil)
+        #expect(DiskMaintenance.parseBytes("lots") == nil)
+    }
+
+    @Test func initialisationIsRefusedOnAnythingButAnEmptyDirectory() throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(DiskMaintenance.preflight(dir) == .empty)
+        try "x".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
+        let refusal = #expect(throws: DiskMaintenance.InitRefusal.self) { try DiskMaintenance.authorize(path: dir, box: "b", force: false) }
+        #expect(refusal?.exitCode == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
+    }
+}
