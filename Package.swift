@@ -89,10 +89,19 @@ let package = Package(
         .target(
             name: "HallwatchServices",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchStorage", "HallwatchDiscovery",
+                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchStorage", "HallwatchDiscovery", "HallwatchEvidence",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+
+        // MARK: evidence: export through the streaming read path, evidence-hold input rules
+        .target(
+            name: "HallwatchEvidence",
+            dependencies: [
+                "HallwatchCore", "HallwatchStorage", "HallwatchMedia",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "HallwatchEvidenceTests", dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia"]),
 
         // MARK: one thin executable per process
         .executableTarget(
@@ -128,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "hallwatchctl",
             dependencies: [
-                "HallwatchServices",
+                "HallwatchServices", "HallwatchEvidence",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and

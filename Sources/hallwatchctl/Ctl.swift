@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HallwatchBus
 import HallwatchCore
+import HallwatchEvidence
 import HallwatchServices
 import HallwatchStorage
 import Logging
@@ -292,7 +293,7 @@ struct Export: AsyncParsableCommand {
         guard start < end else { throw ValidationError("--from must be before --to") }
         guard force || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; use --force to replace it") }
         do {
-            let s = try RecordingQueries.export(config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
+            let s = try EvidenceExport.export(config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
             print("wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes")
         } catch {
             FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))
