@@ -101,7 +101,7 @@ let package = Package(
                 "HallwatchCore", "HallwatchStorage", "HallwatchMedia",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "HallwatchEvidenceTests", dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia"]),
+        .testTarget(name: "HallwatchEvidenceTests", dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
 
         // MARK: one thin executable per process
         .executableTarget(
