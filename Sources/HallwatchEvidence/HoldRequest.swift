@@ -30,8 +30,10 @@ public struct HoldInputError: Error, Sendable, Equatable, CustomStringConvertibl
     /// For people.
     public var message: String
 
+    /// A refusal of `field` (`--reason`) with a message for people.
     public init(_ code: Code, field: String, _ message: String) { self.code = code; self.field = field; self.message = message }
 
+    /// `FIELD: message`, as `hallwatchctl` prints it.
     public var description: String { "\(field): \(message)" }
 }
 
