@@ -121,7 +121,8 @@ public final class RecordingStreamCursor {
         var copied = 0
         var at = offset
         while copied < buffer.count, at < stream.length {
-            let i = held.map { stream.starts[$0.part] <= at && at < stream.starts[$0.part + 1] } == true ? held!.part : stream.part(containing: at)
+            let i: Int
+            if let held, stream.starts[held.part] <= at, at < stream.starts[held.part + 1] { i = held.part } else { i = stream.part(containing: at) }
             let payload = try self.payload(i)
             let from = Int(at - stream.starts[i])
             let n = min(buffer.count - copied, payload.count - from)

@@ -62,15 +62,18 @@ struct ExportTests {
         defer { rig.cleanup() }
         let clip = try Clips.fragmented("h264-bframes.mp4")
         let writer = try rig.writer()
-        _ = try ClipRecording.record(clip, camera: rig.camera, runStart: rig.start, seconds: 8, to: writer)
+        let written = try ClipRecording.record(clip, camera: rig.camera, runStart: rig.start, seconds: 16, to: writer)
         try writer.close()
-        // Flip a byte in the middle of slot 1's records: its CRC-32C no longer matches.
+        #expect(written.payloadBytes > 700_000)
+        // Flip a byte well into slot 0's records, after the demuxer has started: that record's CRC-32C no
+        // longer matches, and the export must fail with it rather than end early as if the video stopped.
         let f = try #require(FileHandle(forUpdatingAtPath: try RecordingDisk.open(at: rig.dir + "/disk", box: "test-box").slotPath(0)))
-        try f.seek(toOffset: 100_000); let byte = try #require(try f.read(upToCount: 1)).first!
-        try f.seek(toOffset: 100_000); try f.write(contentsOf: [byte ^ 0xFF]); try f.close()
-        #expect(throws: StorageError.self) {
+        try f.seek(toOffset: 600_000); let byte = try #require(try f.read(upToCount: 1)).first!
+        try f.seek(toOffset: 600_000); try f.write(contentsOf: [byte ^ 0xFF]); try f.close()
+        let error = #expect(throws: StorageError.self) {
             _ = try EvidenceExport.export(from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: 60_000_000), out: rig.dir + "/x.mp4")
         }
+        #expect(error?.code == .corrupt, "\(String(describing: error))")
     }
 
     /// Resident memory of a long export does not grow with its length: 10 min of 1080p (≈300 MB of records)
@@ -85,15 +88,22 @@ struct ExportTests {
         try writer.close()
         #expect(written.payloadBytes > 200_000_000, "\(written.payloadBytes) bytes recorded")
 
-        let before = try ProcStatus.kB("VmRSS")
-        try ProcStatus.resetPeak()
-        let summary = try EvidenceExport.export(from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: 700_000_000), out: rig.dir + "/long.mp4")
-        let peak = try ProcStatus.kB("VmHWM")
-        let growthMB = Double(peak - before) / 1024
-        print("export of \(written.payloadBytes / 1_000_000) MB (\(summary.videoFrames) frames, \(Int(summary.mediaSeconds)) s): resident \(before / 1024) MB before, peak \(peak / 1024) MB, growth \(String(format: "%.1f", growthMB)) MB")
-        #expect(abs(summary.mediaSeconds - Double(written.media90k) / 90_000) < 0.1)
-        #expect(growthMB < 60, "resident memory grew by \(growthMB) MB for a \(written.payloadBytes / 1_000_000) MB export")
-        try? FileManager.default.removeItem(atPath: rig.dir + "/long.mp4")
+        /// Peak resident growth (MB) of exporting the first `seconds` of the recording.
+        func growthMB(seconds: Int64) throws -> (mb: Double, summary: ExportSummary) {
+            let out = rig.dir + "/export-\(seconds).mp4"
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let before = try ProcStatus.kB("VmRSS")
+            try ProcStatus.resetPeak()
+            let summary = try EvidenceExport.export(from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: seconds * 1_000_000), out: out)
+            let peak = try ProcStatus.kB("VmHWM")
+            print("export of \(summary.bytes / 1_000_000) MB (\(summary.videoFrames) frames, \(Int(summary.mediaSeconds)) s): resident \(before / 1024) MB before, peak \(peak / 1024) MB")
+            return (Double(peak - before) / 1024, summary)
+        }
+        let short = try growthMB(seconds: 60), long = try growthMB(seconds: 700)
+        #expect(abs(long.summary.mediaSeconds - Double(written.media90k) / 90_000) < 0.1)
+        #expect(long.mb < 60, "resident memory grew by \(long.mb) MB for a \(long.summary.bytes / 1_000_000) MB export")
+        // Ten times the media, about the same memory: only the muxer's sample tables grow (≈ 50 bytes a sample).
+        #expect(long.mb - short.mb < 15, "\(short.mb) MB for 60 s, \(long.mb) MB for 600 s")
     }
 }
 
