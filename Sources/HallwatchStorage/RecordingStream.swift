@@ -34,9 +34,6 @@ public struct RecordingStream: Sendable {
 
     /// Total bytes of the stream.
     public var length: Int64 { starts.last! }
-    /// The run ids in the stream, in stream order (one per init segment).
-    public var runIDs: [UInt64] { parts.filter { $0.expected.kind == .initSegment }.map(\.expected.run) }
-
     /// The stream cut at each init segment: one stream per run (its init segment, then its fragments), in
     /// order. A run is what one MP4 track can hold; the next run may change codec parameters (a CMAF track
     /// switch), so each is demuxed on its own. Reads nothing.
