@@ -134,6 +134,15 @@ let package = Package(
             name: "HallwatchControl",
             dependencies: [
                 "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchEvidence",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // MARK: evidence: export through the streaming read path, evidence-hold input rules
+        .target(
+            name: "HallwatchEvidence",
+            dependencies: [
+                "HallwatchCore", "HallwatchStorage", "HallwatchMedia",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -171,7 +180,7 @@ let package = Package(
         .executableTarget(
             name: "hallwatchctl",
             dependencies: [
-                "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery",
+                "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery", "HallwatchEvidence",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
@@ -196,6 +205,7 @@ let package = Package(
             ]),
         .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchStorage"]),
         .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl"]),
+        .testTarget(name: "HallwatchEvidenceTests", dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

@@ -49,12 +49,13 @@ public enum CameraProbe {
         lines.append("recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)")
         lines.append("keyframe fragments: \(fragments.filter(\.meta.keyframe).count)")
         if let out = exportTo {
-            var runsOut: [RecordedRun] = []
+            // A probe's few seconds are in memory anyway: one byte source per run (init segment + fragments).
+            var runsOut: [(bytes: [UInt8], fragments: Int)] = []
             for f in sink.frames {
-                if f.meta.kind == .initSegment { runsOut.append(RecordedRun(run: f.meta.run, initSegment: f.payload, fragments: [])) }
-                else if !runsOut.isEmpty { runsOut[runsOut.count - 1].fragments.append((f.meta, f.payload)) }
+                if f.meta.kind == .initSegment { runsOut.append((f.payload, 0)) }
+                else if !runsOut.isEmpty { runsOut[runsOut.count - 1].bytes += f.payload; runsOut[runsOut.count - 1].fragments += 1 }
             }
-            let summary = try Exporter.write(runsOut, to: out)
+            let summary = try Exporter.write(runsOut.filter { $0.fragments > 0 }.map { MemoryByteSource($0.bytes) }, to: out)
             lines.append("wrote: \(summary.files.joined(separator: ", ")) (\(summary.videoFrames) frames, \(summary.bytes) bytes)")
         }
         return lines.joined(separator: "\n")

@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchCore
+import HallwatchEvidence
 import HallwatchMedia
 import HallwatchStorage
 
@@ -50,10 +51,8 @@ public struct RecordingsReport: Codable, Sendable {
 /// Read-side operations of `hallwatchctl` on a box's recording disks (all of `recorder.disks`, read as
 /// one by ``RecordingLibrary``).
 public enum RecordingQueries {
-    /// Every configured disk, opened for reading; disks that cannot be read are left out.
-    public static func library(_ config: HallwatchConfig) -> RecordingLibrary {
-        RecordingLibrary(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
-    }
+    /// Every configured disk, opened for reading (``HallwatchEvidence/EvidenceExport/library(_:)``).
+    public static func library(_ config: HallwatchConfig) -> RecordingLibrary { EvidenceExport.library(config) }
 
     /// Lists the camera's runs and gaps. With `fragmentGaps`, reads every fragment's header to measure the
     /// largest hole inside each run (reads the recording, so it is slow for long ranges).
@@ -87,42 +86,12 @@ public enum RecordingQueries {
         return RecordingsReport(camera: camera.rawValue, runs: out, gaps: gaps, totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
     }
 
-    /// Exports `[from, to)` of a camera to `out` (see ``Exporter``).
-    /// - Throws: `StorageError`, ``MediaError``; `media.export` with "nothing recorded" for an empty range.
-    public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String,
-                              warn: (String) -> Void = { _ in }) throws -> ExportSummary {
-        try requireKnown(camera, config)
-        let runs = try readable(config, warn: warn).segments(camera: camera, from: from, to: to)
-        guard !runs.isEmpty else {
-            throw MediaError("media.export", "nothing recorded for \(camera) between \(from.iso8601) and \(to.iso8601)")
-        }
-        let recorded = runs.map { r in RecordedRun(run: r.run, initSegment: r.initSegment, fragments: r.fragments.map { ($0.meta, $0.payload) }) }
-        return try Exporter.write(recorded, to: out)
-    }
-
-    /// Every configured disk, opened for an operator's command. A disk that exists but cannot be read (a
-    /// damaged index or `meta`, another box's disk) is named through `warn` and left out — its video is
-    /// not in the answer, and the operator must know that; with no readable disk at all it is an error.
-    /// A disk with no index yet holds nothing indexed and is left out silently.
-    /// - Throws: ``HallwatchCore/ErrorEvent`` with code `storage.unreadable`.
+    /// Every configured disk, opened for an operator's command (``HallwatchEvidence/EvidenceExport/readable(_:warn:)``).
     public static func readable(_ config: HallwatchConfig, warn: (String) -> Void) throws -> RecordingLibrary {
-        let lib = library(config)
-        let bad = lib.unreadable.filter { $0.error.code != .noIndex }
-        for b in bad { warn("disk \(b.name) could not be read; its recordings are left out: \(b.error)") }
-        if lib.readers.isEmpty && !bad.isEmpty {
-            throw ErrorEvent(code: "storage.unreadable", message: "no recording disk could be read: " + bad.map { "\($0.name): \($0.error)" }.joined(separator: "; "))
-        }
-        return lib
+        try EvidenceExport.readable(config, warn: warn)
     }
 
-    /// Refuses a camera that is neither configured nor recorded on the disk (a typo, most likely).
-    static func requireKnown(_ camera: CameraID, _ config: HallwatchConfig) throws {
-        if config.camera(camera) != nil { return }
-        let onDisk = (try? library(config).cameras()) ?? []
-        guard onDisk.contains(camera) else {
-            let known = (config.cameras.map(\.id) + onDisk).map(\.rawValue)
-            throw ErrorEvent(code: "ctl.unknownCamera", message: "no camera '\(camera)' in the configuration or on the disk; known: \(Array(Set(known)).sorted().joined(separator: ", "))")
-        }
-    }
+    /// Refuses a camera that is neither configured nor recorded on the disk (``HallwatchEvidence/EvidenceExport/requireKnown(_:_:)``).
+    static func requireKnown(_ camera: CameraID, _ config: HallwatchConfig) throws { try EvidenceExport.requireKnown(camera, config) }
 
 }

@@ -2,18 +2,6 @@ import CFFmpeg
 import Foundation
 import HallwatchCore
 
-/// One recorded run as the exporter takes it: its init segment and the fragments chosen, in order.
-public struct RecordedRun: Sendable {
-    public var run: UInt64
-    /// `ftyp`+`moov` bytes (ISO/IEC 14496-12 §4.3, §8.2.1).
-    public var initSegment: [UInt8]
-    /// `moof`+`mdat` pairs (§8.8.4), each with its metadata.
-    public var fragments: [(meta: FragmentMeta, bytes: [UInt8])]
-    public init(run: UInt64, initSegment: [UInt8], fragments: [(meta: FragmentMeta, bytes: [UInt8])]) {
-        self.run = run; self.initSegment = initSegment; self.fragments = fragments
-    }
-}
-
 /// What an export wrote.
 public struct ExportSummary: Sendable, Equatable {
     /// Files written, in time order (more than one when codec parameters change between runs).
@@ -29,19 +17,29 @@ public struct ExportSummary: Sendable, Equatable {
 /// Writes stored runs as one playable, non-fragmented MP4 per set of codec parameters, remuxing with
 /// libavformat (never re-encoding): the bytes of every sample are the camera's.
 ///
-/// Consecutive runs with identical codec parameters go into one file, the later run's timestamps moved to
-/// follow the earlier one's end (the gap between runs is collapsed; `hallwatchctl recordings` lists gaps).
-/// A change of parameters (resolution, codec) starts a new file `NAME-2.mp4`, `NAME-3.mp4`, … since one
-/// MP4 track cannot change them. Output uses `movflags=+faststart` so playback can start before the file
-/// is fully downloaded.
+/// Each run is a ``SeekableByteSource`` holding one fragmented MP4 (init segment, then `moof`+`mdat` pairs,
+/// ISO/IEC 14496-12 §8.8), demuxed through libavformat's custom I/O as it is written out: nothing holds a
+/// whole run, so memory does not grow with the length of the export (the output's sample tables aside, a
+/// few dozen bytes per sample). Consecutive runs with identical codec parameters go into one file, the later
+/// run's timestamps moved to follow the earlier one's end (the gap between runs is collapsed;
+/// `hallwatchctl recordings` lists gaps). A change of parameters (resolution, codec) starts a new file
+/// `NAME-2.mp4`, `NAME-3.mp4`, … since one MP4 track cannot change them. Output uses `movflags=+faststart`
+/// (the `moov` moved before the media, §8.2.1) so playback can start before the file is fully downloaded.
 public enum Exporter {
-    /// - Throws: ``MediaError`` `media.export` when a run cannot be read or the file cannot be written.
-    public static func write(_ runs: [RecordedRun], to path: String) throws -> ExportSummary {
+    /// Writes `runs`, in order, to `path` (and `NAME-2.mp4`, … on a change of codec parameters).
+    /// - Parameters:
+    ///   - runs: One source per run, each an init segment followed by that run's fragments; a source of
+    ///     zero bytes is skipped.
+    ///   - path: The first output file; replaced if it exists.
+    /// - Returns: The files written and what they hold.
+    /// - Throws: What a source throws, unchanged (the export stops there); ``MediaError`` `media.export` when a
+    ///   run is not a readable MP4 or a file cannot be written.
+    public static func write(_ runs: [any SeekableByteSource], to path: String) throws -> ExportSummary {
         FFmpegLog.install()
         var summary = ExportSummary(files: [], mediaSeconds: 0, videoFrames: 0, bytes: 0)
         var output: OutputFile?
-        for run in runs where !run.fragments.isEmpty {
-            let reader = try MemoryMP4Reader(bytes: run.initSegment + run.fragments.flatMap(\.bytes))
+        for run in runs where run.lengthBytes > 0 {
+            let reader = try MP4Demuxer(run)
             if let out = output, !out.accepts(reader) {
                 summary.add(try out.finish())
                 output = nil
@@ -70,92 +68,6 @@ extension ExportSummary {
     }
 }
 
-/// Demuxes an MP4 byte buffer in memory (an init segment followed by fragments) with libavformat.
-final class MemoryMP4Reader {
-    private(set) var ctx: UnsafeMutablePointer<AVFormatContext>?
-    private let buffer: Buffer
-
-    final class Buffer {
-        let bytes: [UInt8]
-        var position = 0
-        init(_ b: [UInt8]) { bytes = b }
-    }
-
-    /// - Throws: ``MediaError`` `media.export` when the bytes are not an MP4 libavformat can read.
-    init(bytes: [UInt8]) throws {
-        buffer = Buffer(bytes)
-        guard let c = avformat_alloc_context() else { throw MediaError("media.export", "out of memory") }
-        let size: Int32 = 64 * 1024
-        let ioBuffer = av_malloc(Int(size))!.assumingMemoryBound(to: UInt8.self)
-        let opaque = Unmanaged.passUnretained(buffer).toOpaque()
-        let read: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = { opaque, dst, want in
-            let b = Unmanaged<Buffer>.fromOpaque(opaque!).takeUnretainedValue()
-            let n = min(Int(want), b.bytes.count - b.position)
-            guard n > 0 else { return hw_averror_eof() }
-            b.bytes.withUnsafeBufferPointer { src in dst!.update(from: src.baseAddress! + b.position, count: n) }
-            b.position += n
-            return Int32(n)
-        }
-        let seek: @convention(c) (UnsafeMutableRawPointer?, Int64, Int32) -> Int64 = { opaque, offset, whence in
-            let b = Unmanaged<Buffer>.fromOpaque(opaque!).takeUnretainedValue()
-            if whence & AVSEEK_SIZE != 0 { return Int64(b.bytes.count) }
-            let base: Int64
-            switch whence & ~AVSEEK_FORCE {
-            case SEEK_SET: base = 0
-            case SEEK_CUR: base = Int64(b.position)
-            case SEEK_END: base = Int64(b.bytes.count)
-            default: return -1
-            }
-            let target = base + offset
-            guard target >= 0 && target <= Int64(b.bytes.count) else { return -1 }
-            b.position = Int(target)
-            return target
-        }
-        c.pointee.pb = avio_alloc_context(ioBuffer, size, 0, opaque, read, nil, seek)
-        c.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
-        var cp: UnsafeMutablePointer<AVFormatContext>? = c
-        let r = avformat_open_input(&cp, nil, av_find_input_format("mp4"), nil)
-        guard r >= 0 else {
-            // On failure avformat_open_input frees the context but not a custom AVIOContext.
-            var pb: UnsafeMutablePointer<AVIOContext>? = c.pointee.pb
-            if let p = pb { av_freep(&p.pointee.buffer) }
-            avio_context_free(&pb)
-            throw MediaError("media.export", "a stored run is not a readable MP4: \(averrorText(r))", averror: r)
-        }
-        ctx = cp
-        let s = avformat_find_stream_info(cp, nil)
-        guard s >= 0 else { throw MediaError("media.export", "cannot read the stored streams: \(averrorText(s))", averror: s) }
-    }
-
-    deinit {
-        guard let c = ctx else { return }
-        var pb: UnsafeMutablePointer<AVIOContext>? = c.pointee.pb
-        var cp: UnsafeMutablePointer<AVFormatContext>? = c
-        avformat_close_input(&cp)
-        if let p = pb { av_freep(&p.pointee.buffer) }
-        avio_context_free(&pb)
-    }
-
-    var streamCount: Int { Int(ctx!.pointee.nb_streams) }
-    func stream(_ i: Int) -> UnsafeMutablePointer<AVStream> { ctx!.pointee.streams[i]! }
-
-    /// Reads the next packet; `false` at the end.
-    func read(into p: Packet) -> Bool {
-        av_packet_unref(p.p)
-        return av_read_frame(ctx, p.p) >= 0
-    }
-
-    /// A fingerprint of the codec parameters of every stream: codec, size, extradata.
-    var parameterKey: [[UInt8]] {
-        (0..<streamCount).map { i in
-            let par = stream(i).pointee.codecpar.pointee
-            var key = [UInt8](String("\(par.codec_id.rawValue)/\(par.width)x\(par.height)/\(par.sample_rate)/").utf8)
-            if let e = par.extradata, par.extradata_size > 0 { key += UnsafeBufferPointer(start: e, count: Int(par.extradata_size)) }
-            return key
-        }
-    }
-}
-
 /// One export file being written.
 final class OutputFile {
     let path: String
@@ -166,7 +78,7 @@ final class OutputFile {
     private var videoIndex: Int?
     private(set) var frames = 0
 
-    init(path: String, like reader: MemoryMP4Reader) throws {
+    init(path: String, like reader: MP4Demuxer) throws {
         self.path = path
         key = reader.parameterKey
         var oc: UnsafeMutablePointer<AVFormatContext>?
@@ -196,16 +108,16 @@ final class OutputFile {
         }
     }
 
-    func accepts(_ reader: MemoryMP4Reader) -> Bool { reader.parameterKey == key }
+    func accepts(_ reader: MP4Demuxer) -> Bool { reader.parameterKey == key }
 
     /// Appends a run, shifted to start where the file currently ends.
-    func append(_ reader: MemoryMP4Reader) throws {
+    func append(_ reader: MP4Demuxer) throws {
         guard let oc = ctx else { return }
         let micro = hw_rational(1, 1_000_000)
         let p = Packet()
         var shiftMicros: Int64?
         var runEnd = endMicros
-        while reader.read(into: p) {
+        while try reader.read(into: p) {
             let i = p.streamIndex
             guard i < lastDTS.count, let dts = p.dts ?? p.pts else { continue }
             let inTB = reader.stream(i).pointee.time_base

@@ -335,7 +335,10 @@ public struct RunSummary: Sendable, Equatable {
     public var slotCount: Int
 }
 
-/// One run's part of an export: its init segment and the fragments in time order.
+/// One run read whole: its init segment and the fragments in time order, each with its record header's
+/// metadata. For listings and tests that need the headers (sequence numbers, the capture worker's UTC
+/// stamps); export streams instead (``RecordingStream/runs``, ``RecordingStreamCursor``), since this holds
+/// every payload of the range in memory.
 public struct ExportRun: Sendable, Equatable {
     /// Run id.
     public var run: UInt64

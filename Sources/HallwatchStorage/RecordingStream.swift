@@ -34,6 +34,19 @@ public struct RecordingStream: Sendable {
 
     /// Total bytes of the stream.
     public var length: Int64 { starts.last! }
+    /// The stream cut at each init segment: one stream per run (its init segment, then its fragments), in
+    /// order. A run is what one MP4 track can hold; the next run may change codec parameters (a CMAF track
+    /// switch), so each is demuxed on its own. Reads nothing.
+    public var runs: [RecordingStream] {
+        var out: [[Part]] = []
+        for p in parts {
+            if p.expected.kind == .initSegment || out.isEmpty { out.append([p]) } else { out[out.count - 1].append(p) }
+        }
+        return out.map(RecordingStream.init(parts:))
+    }
+
+    /// A reader of this stream that holds at most one record's payload (see ``RecordingStreamCursor``).
+    public func cursor() -> RecordingStreamCursor { RecordingStreamCursor(self) }
     /// Number of init segments (runs) and fragments in the stream.
     public var initSegmentCount: Int { parts.count { $0.expected.kind == .initSegment } }
     public var fragmentCount: Int { parts.count - initSegmentCount }
@@ -46,12 +59,7 @@ public struct RecordingStream: Sendable {
         guard from >= 0, count >= 0 else { throw StorageError(.invalidArgument, "negative byte range \(from)+\(count)") }
         let end = min(length, from + Int64(count))
         guard from < end else { return [] }
-        // The last part starting at or before `from`.
-        var lo = 0, hi = parts.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if starts[mid] <= from { lo = mid } else { hi = mid - 1 }
-        }
+        let lo = part(containing: from)
         var out: [UInt8] = []
         out.reserveCapacity(Int(end - from))
         var files: [ObjectIdentifier: SlotFiles] = [:]
@@ -67,6 +75,77 @@ public struct RecordingStream: Sendable {
             i += 1
         }
         return out
+    }
+
+    /// Index of the last part starting at or before `offset` (bytes; `0 <= offset < length`).
+    func part(containing offset: Int64) -> Int {
+        var lo = 0, hi = parts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if starts[mid] <= offset { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
+    }
+}
+
+/// Reads a ``RecordingStream`` at any offset with a bounded buffer: one record's payload (its `moof`+`mdat`,
+/// a second or so of video: about 1 MB at 8 Mbit/s) and the slot file it is in. A read inside the record held
+/// is a copy; a read past it loads the record that holds it, checked against the index and its CRC-32C,
+/// and drops the one before. Sequential reads, as a demuxer makes, therefore read each record once, whatever
+/// the length of the stream.
+///
+/// Not thread-safe: one reader at a time (each export makes its own).
+public final class RecordingStreamCursor {
+    /// The stream read.
+    public let stream: RecordingStream
+    /// Slot files of the disk read last, opened on demand; dropped when the reading moves to another disk
+    /// or slot, so at most one slot file is open.
+    private var files: SlotFiles?
+    private var filesKey: (reader: ObjectIdentifier, slot: Int)?
+    /// The record payload held: its part index and bytes.
+    private var held: (part: Int, payload: [UInt8])?
+
+    init(_ stream: RecordingStream) { self.stream = stream }
+
+    /// Total bytes of the stream.
+    public var length: Int64 { stream.length }
+
+    /// Copies bytes from `offset` (bytes from the stream's start) into `buffer`.
+    /// - Returns: The bytes copied: `buffer.count`, fewer only at the stream's end, 0 at or past it.
+    /// - Throws: as ``RecordingStream/read(from:count:)``.
+    public func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) -> Int {
+        guard offset >= 0 else { throw StorageError(.invalidArgument, "negative stream offset \(offset)") }
+        var copied = 0
+        var at = offset
+        while copied < buffer.count, at < stream.length {
+            let i: Int
+            if let held, stream.starts[held.part] <= at, at < stream.starts[held.part + 1] { i = held.part } else { i = stream.part(containing: at) }
+            let payload = try self.payload(i)
+            let from = Int(at - stream.starts[i])
+            let n = min(buffer.count - copied, payload.count - from)
+            payload.withUnsafeBytes { src in (buffer.baseAddress! + copied).copyMemory(from: src.baseAddress! + from, byteCount: n) }
+            copied += n
+            at += Int64(n)
+        }
+        return copied
+    }
+
+    /// The payload of part `i`, from the one held or read now (replacing it).
+    private func payload(_ i: Int) throws(StorageError) -> [UInt8] {
+        if let held, held.part == i { return held.payload }
+        held = nil   // release the previous record before reading the next
+        let p = stream.parts[i]
+        let key = (ObjectIdentifier(p.reader), p.slot)
+        if filesKey.map({ $0.reader != key.0 || $0.slot != key.1 }) ?? true {
+            files = SlotFiles(disk: p.reader.disk, opener: p.reader.opener)
+            filesKey = key
+        }
+        let payload = try files!.readRecord(slot: p.slot, offset: p.offset, expected: p.expected).payload
+        guard Int64(payload.count) == p.payloadBytes else {
+            throw StorageError(.corrupt, "slot \(p.slot) offset \(p.offset): payload is \(payload.count) bytes, index says \(p.payloadBytes)")
+        }
+        held = (i, payload)
+        return payload
     }
 }
 

@@ -3,6 +3,8 @@ import ArgumentParser
 import Foundation
 import HallwatchCore
 import HallwatchControl
+import HallwatchEvidence
+import HallwatchMedia
 import HallwatchProcess
 import HallwatchStorage
 import Logging
@@ -21,6 +23,9 @@ struct BenchFill: AsyncParsableCommand {
     @Option(help: "Slots.") var slots = 500
     @Option(help: "Bytes per slot.") var slotSize: Int64 = 256 << 10
     @Option(help: "The newest fragment ends this many seconds before now.") var endsAgo = 0.0
+    @Option(help: "A fragmented MP4 (ffmpeg -movflags +frag_keyframe+empty_moov+default_base_moof) recorded over and over as camera bench-0 instead of synthetic fragments (Tests/Bench/export.sh).")
+    var clip: String?
+    @Option(help: "With --clip: media seconds to record.") var seconds = 3600.0
 
     func validate() throws {
         guard (1...1000).contains(cameras), fragments > 0, payload > 0, fragmentSeconds > 0, fragmentSeconds <= 60 else {
@@ -33,6 +38,14 @@ struct BenchFill: AsyncParsableCommand {
         let logger = Logger(label: "hallwatchctl.bench-fill")
         let disk = try RecordingDisk.initialize(at: path, box: box, slotCount: slots, slotSizeBytes: slotSize)
         let writer = try DiskWriter(disk: disk, logger: logger)
+        if let clip {
+            let video = try FragmentedMP4([UInt8](try Data(contentsOf: URL(fileURLWithPath: clip))))
+            let start = SystemClocks().utcNow().adding(micros: -Int64((seconds + endsAgo) * 1e6))
+            let w = try ClipRecording.record(video, camera: CameraID("bench-0")!, runStart: start, seconds: seconds, to: writer)
+            try writer.close()
+            say("filled \(path): \(w.fragments) fragments of \(clip), \(String(format: "%.1f", Double(w.media90k) / 90_000)) s, \(w.payloadBytes) bytes, from \(start.iso8601)")
+            return
+        }
         let perCamera = (fragments + cameras - 1) / cameras
         let tick = Int64((fragmentSeconds * 90_000).rounded())
         let runStart = SystemClocks().utcNow().adding(micros: -Int64((Double(perCamera) * fragmentSeconds + endsAgo) * 1e6))

@@ -1,4 +1,4 @@
-// hallwatchctl: inspect and operate a Hallwatch box. Logic lives in HallwatchServices; this file parses
+// hallwatchctl: inspect and operate a Hallwatch box. Logic lives in HallwatchControl and the libraries it names; this file parses
 // arguments and prints.
 import ArgumentParser
 import Foundation
@@ -7,6 +7,7 @@ import HallwatchCore
 import HallwatchCapture
 import HallwatchControl
 import HallwatchDiscovery
+import HallwatchEvidence
 import HallwatchProcess
 import HallwatchStorage
 import Logging
@@ -215,7 +216,7 @@ struct Export: AsyncParsableCommand {
         guard start < end else { throw ValidationError("--from must be before --to") }
         guard force || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; use --force to replace it") }
         do {
-            let s = try RecordingQueries.export(config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
+            let s = try EvidenceExport.export(config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
             print("wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes")
         } catch {
             FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))

@@ -1,9 +1,10 @@
-// hallwatchctl hold: evidence holds (logic in HallwatchStorage.EvidenceHolds).
+// hallwatchctl hold: evidence holds (input rules in HallwatchEvidence.HoldRequest, storage in HallwatchStorage.EvidenceHolds).
 import ArgumentParser
 import Foundation
 import HallwatchBus
 import HallwatchCore
 import HallwatchControl
+import HallwatchEvidence
 import HallwatchProcess
 import HallwatchStorage
 import Logging
@@ -44,41 +45,24 @@ struct HoldAdd: AsyncParsableCommand {
     @Option(name: .customLong("case"), help: "Case or incident id (at most 100 bytes).") var caseID: String
     @Option(parsing: .unconditional, help: "The hold lapses at this TIME (default: until released).") var until: String?
 
-    func validate() throws {
-        guard !reason.isEmpty, reason.utf8.count <= 500 else { throw ValidationError("--reason: expected 1-500 bytes of text") }
-        guard !caseID.isEmpty, caseID.utf8.count <= 100 else { throw ValidationError("--case: expected 1-100 bytes of text") }
-        // Control characters (escape sequences, newlines) would rewrite an investigator's terminal or the audit
-        // listing when the hold is printed.
-        for (name, value) in [("--reason", reason), ("--case", caseID)] where value.unicodeScalars.contains(where: isControlCharacter) {
-            throw ValidationError("\(name): control characters (newlines, escapes) are not allowed")
-        }
-    }
-
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
         let logger = Logger(label: "hallwatchctl")
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
-        guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
+        let now = SystemClocks().utcNow()
+        let request: HoldRequest
+        do { request = try HoldRequest(camera: camera, from: from, to: to, until: until, reason: reason, caseID: caseID, now: now) } catch {
+            throw ValidationError(error.description)
+        }
+        let id = request.camera
         let disks = NamedDisk.all(of: cfg)
         guard cfg.camera(id) != nil || disks.contains(where: { (try? RecordingReader(at: $0.path, box: cfg.box).cameras().contains(id)) == true }) else {
             throw ValidationError("unknown camera '\(id)': not in the configuration and no video of it on the disks")
         }
-        let now = SystemClocks().utcNow()
-        let form = "expected ISO 8601 UTC, now, or -30s/-5m/-2h/+30d"
-        guard let start = TimeExpression.parse(from, now: now) else { throw ValidationError("--from \(from): \(form)") }
-        guard let end = TimeExpression.parse(to, now: now) else { throw ValidationError("--to \(to): \(form)") }
-        guard start < end else { throw ValidationError("--from must be before --to") }
-        var lapse: UTCMicros?
-        if let until {
-            guard let u = TimeExpression.parse(until, now: now) else { throw ValidationError("--until \(until): \(form)") }
-            guard u > now else { throw ValidationError("--until \(until) is already past") }
-            lapse = u
-        }
-        let hold = EvidenceHold(id: EvidenceHolds.newID(), camera: id, from: start, to: end, reason: reason, caseID: caseID,
-                                until: lapse, createdAt: now)
+        let hold = request.hold(createdAt: now)
         do {
             let placed = try EvidenceHolds.add(hold, disks: disks, box: cfg.box, maxHoldPercent: cfg.retention.maxHoldPercent, now: now, logger: logger)
-            print("hold \(hold.id) placed: \(id) \(start.iso8601) – \(end.iso8601), case \(caseID)\(lapse.map { ", until \($0.iso8601)" } ?? "")")
+            print("hold \(hold.id) placed: \(id) \(hold.from.iso8601) – \(hold.to.iso8601), case \(hold.caseID)\(hold.until.map { ", until \($0.iso8601)" } ?? "")")
             for d in placed.disks {
                 print(String(format: "  %@: pins %d slots; %d of %d slots held in all (%.0f %%)", d.name, d.impact.slotsOfHold,
                              d.impact.pinnedSlots, d.impact.slotCount, d.impact.percent))

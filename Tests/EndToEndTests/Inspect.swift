@@ -35,12 +35,12 @@ enum Inspect {
     /// keyframe as a list of NAL payloads without their length prefixes.
     static func keyframeSlices(_ path: String, hevc: Bool, allFrames: Bool = false) throws -> [[[UInt8]]] {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        let reader = try MemoryMP4Reader(bytes: bytes)
+        let reader = try MP4Demuxer(MemoryByteSource(bytes))
         var video = 0
         for i in 0..<reader.streamCount where reader.stream(i).pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO { video = i; break }
         var out: [[[UInt8]]] = []
         let p = Packet()
-        while reader.read(into: p) {
+        while try reader.read(into: p) {
             guard p.streamIndex == video, p.isKey || allFrames else { continue }
             let d = Array(p.data)
             var i = 0

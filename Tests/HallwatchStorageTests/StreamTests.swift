@@ -44,6 +44,29 @@ struct StreamTests {
         }
         #expect(try stream.read(from: Int64(whole.count), count: 10).isEmpty)
         #expect(throws: StorageError.self) { try stream.read(from: -1, count: 10) }
+        // Cut into runs, each read through a cursor (one record held) in 64 KiB reads as a demuxer makes, then
+        // at random offsets: the same bytes.
+        #expect(stream.runs.map(\.initSegmentCount) == [1, 1] && stream.runs.map(\.fragmentCount) == [60, 60])
+        #expect(stream.runs.map(\.length).reduce(0, +) == stream.length)
+        var viaCursors: [UInt8] = []
+        for run in stream.runs {
+            let cursor = run.cursor()
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
+            var offset: Int64 = 0
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { try cursor.read(at: offset, into: $0) }
+                if n == 0 { break }
+                viaCursors += buffer[..<n]; offset += Int64(n)
+            }
+        }
+        #expect(viaCursors == whole)
+        let cursor = stream.cursor()
+        for _ in 0..<50 {
+            let a = Int(rng.next() % UInt64(whole.count)), n = Int(rng.next() % 200_000)
+            var buffer = [UInt8](repeating: 0, count: n)
+            let got = try buffer.withUnsafeMutableBytes { try cursor.read(at: Int64(a), into: $0) }
+            #expect(Array(buffer[..<got]) == Array(whole[a..<min(whole.count, a + n)]))
+        }
         // The same bytes as the segments an export reads.
         let segments = try rig.reader().segments(camera: camera, from: UTCMicros(0), to: UTCMicros(Int64.max / 2), startAtKeyframe: false)
         #expect(segments.flatMap { [$0.initSegment] + $0.fragments.map(\.payload) }.flatMap { $0 } == whole)
