@@ -231,26 +231,12 @@ struct Camera: AsyncParsableCommand {
                                                     subcommands: [ListDiscovered.self, Adopt.self])
 }
 
-/// Reads every retained `discovered` message (they arrive at once on subscription).
+/// The discovered devices from the bus, or exit 69 naming the bus.
 func discoveredDevices(_ cfg: HallwatchConfig, logger: Logger) async throws -> [DiscoveredDevice] {
-    let bus = BusClient(clientID: "hallwatchctl-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
-    do { try await bus.connect(timeout: .seconds(3)) } catch {
+    do { return try await DiscoveredDevices.read(config: cfg, logger: logger) } catch {
         FileHandle.standardError.write(Data("cannot reach the bus at \(cfg.bus.socket): \(error)\n".utf8))
         throw ExitCode(ExitStatus.unavailable)
     }
-    let stream = bus.subscribe(BusTopics(box: cfg.box).allDiscovered)
-    let reader = Task {
-        var devices: [String: DiscoveredDevice] = [:]
-        for await m in stream {
-            if let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload) { devices[d.id] = d }
-        }
-        return devices
-    }
-    try await Task.sleep(for: .milliseconds(600))
-    reader.cancel()
-    await bus.close()
-    let found = await reader.value
-    return found.values.sorted { ($0.presence.rawValue, $0.name ?? $0.id) < ($1.presence.rawValue, $1.name ?? $1.id) }
 }
 
 struct ListDiscovered: AsyncParsableCommand {
