@@ -9,7 +9,8 @@ public enum DiscoveredDevices {
     /// present devices first, then by name.
     /// - Throws: ``HallwatchBus/BusError`` when the bus cannot be reached within 3 s.
     public static func read(config: HallwatchConfig, logger: Logger) async throws -> [DiscoveredDevice] {
-        let bus = BusClient(clientID: "hallwatchctl-\(getpid())", socketPath: config.bus.socket, will: nil, logger: logger)
+        let bus = BusClient(
+            clientID: "hallwatchctl-\(getpid())", socketPath: config.bus.socket, will: nil, logger: logger)
         try await bus.connect(timeout: .seconds(3))
         let stream = bus.subscribe(BusTopics(box: config.box).allDiscovered)
         let reader = Task {
@@ -23,6 +24,8 @@ public enum DiscoveredDevices {
         reader.cancel()
         await bus.close()
         let found = await reader.value
-        return found.values.sorted { ($0.presence.rawValue, $0.name ?? $0.id) < ($1.presence.rawValue, $1.name ?? $1.id) }
+        return found.values.sorted {
+            ($0.presence.rawValue, $0.name ?? $0.id) < ($1.presence.rawValue, $1.name ?? $1.id)
+        }
     }
 }

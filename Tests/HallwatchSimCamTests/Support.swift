@@ -28,7 +28,9 @@ enum Repo {
         do {
             let r = try run(
                 "/bin/bash", [root.appendingPathComponent("Image/fetch-clips.sh").path, media.path], timeout: 300)
-            guard r.status == 0 else { return .failure(TestFailure("fetch-clips.sh failed (\(r.status)): \(r.output)")) }
+            guard r.status == 0 else {
+                return .failure(TestFailure("fetch-clips.sh failed (\(r.status)): \(r.output)"))
+            }
             return .success(())
         } catch let e as TestFailure { return .failure(e) } catch { return .failure(TestFailure("\(error)")) }
     }()
@@ -75,7 +77,8 @@ func run(_ program: String, _ arguments: [String], timeout: Double) throws -> Ru
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("simcam-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
-    let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
+    let out = dir.appendingPathComponent("out")
+    let err = dir.appendingPathComponent("err")
     _ = FileManager.default.createFile(atPath: out.path, contents: nil)
     _ = FileManager.default.createFile(atPath: err.path, contents: nil)
     let p = Process()
@@ -121,7 +124,8 @@ final class SimCamProcess: @unchecked Sendable {
         guard let line = Self.readLine(stdout.fileDescriptor, timeout: 20) else {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            throw TestFailure("simcam printed no ready line; log:\n\((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
+            throw TestFailure(
+                "simcam printed no ready line; log:\n\((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
         }
         let words = line.split(separator: " ").map(String.init)
         guard words.count >= 3, words[0] == "simcam", words[1] == "ready" else {
@@ -151,7 +155,8 @@ final class SimCamProcess: @unchecked Sendable {
             process.waitUntilExit()
             return nil
         }
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     deinit {
@@ -179,22 +184,28 @@ final class SimCamProcess: @unchecked Sendable {
     }
 }
 
-/// ffprobe's JSON, the parts the tests read.
+/// ffprobe's JSON, the parts the tests read (its snake_case keys decoded to camelCase).
 struct Probe: Decodable, Sendable {
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+
     struct Stream: Decodable, Sendable {
         var index: Int
-        var codec_name: String?
-        var codec_type: String?
+        var codecName: String?
+        var codecType: String?
         var width: Int?
         var height: Int?
         var channels: Int?
-        var sample_rate: String?
+        var sampleRate: String?
     }
     struct Packet: Decodable, Sendable {
-        var stream_index: Int
-        var pts_time: String?
+        var streamIndex: Int
+        var ptsTime: String?
         var flags: String?
-        var pts: Double? { pts_time.flatMap(Double.init) }
+        var pts: Double? { ptsTime.flatMap(Double.init) }
         var isKey: Bool { flags?.contains("K") ?? false }
     }
     var streams: [Stream]?
@@ -208,7 +219,7 @@ func ffprobe(_ input: String, _ arguments: [String], timeout: Double = 40) async
             "/usr/bin/ffprobe", ["-v", "error", "-of", "json"] + arguments + [input], timeout: timeout)
         guard r.status == 0 else { throw TestFailure("ffprobe \(input) exited \(r.status): \(r.error)") }
         do {
-            return (try JSONDecoder().decode(Probe.self, from: Data(r.output.utf8)), r)
+            return (try Probe.decoder.decode(Probe.self, from: Data(r.output.utf8)), r)
         } catch {
             throw TestFailure("ffprobe JSON: \(error); stderr: \(r.error)")
         }
