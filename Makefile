@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test test-deps bench bench-quick clean
+.PHONY: all deps build clips demo test test-deps lint format bench bench-quick clean
 
 all: build
 
@@ -30,9 +30,16 @@ test-deps:
 	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif' 2>/dev/null || \
 	  .venv-test/bin/pip install -q --disable-pip-version-check wsdiscovery==2.1.2 onvif-zeep-async==4.3.0
 
-## test: unit tests, then the end-to-end suites with real processes (simcam, mosquitto, recorder, workers).
+## lint: the tree is formatted as .swift-format says (swift format ships with the toolchain); `make format` fixes it
+lint:
+	$(SWIFT) format lint --strict --recursive --configuration .swift-format Sources Tests Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
+
+## test: the lint, unit tests, then the end-to-end suites with real processes (simcam, mosquitto, recorder, workers).
 ## Serial on purpose: the end-to-end suites time real processes, and on 2 cores parallel suites starve them.
-test: build clips test-deps
+test: lint build clips test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
