@@ -183,7 +183,7 @@ let package = Package(
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF"]),
+            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery", "HallwatchSimONVIF"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

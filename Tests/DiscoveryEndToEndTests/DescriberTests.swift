@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchCore
 import HallwatchBus
+@testable import HallwatchCapture
 @testable import HallwatchDiscovery
 import HallwatchSimONVIF
 import Logging
