@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Hallwatch — open firmware for a school building's network video recorder.
-// Dependencies point one way: C system libraries → HallwatchCore → domain libraries → executables.
+// Dependencies point one way: C system libraries → HallwatchCore → HallwatchConfig → domain libraries → executables.
 import PackageDescription
 
 let package = Package(
@@ -42,8 +42,14 @@ let package = Package(
             name: "HallwatchCore",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),   // Digest authentication (RTSP and ONVIF)
+            ]),
+        // The configuration document: one file per section, the loader and its diagnostics. The only Yams user.
+        .target(
+            name: "HallwatchConfig",
+            dependencies: [
+                "HallwatchCore",
+                .product(name: "Yams", package: "Yams"),
             ]),
         .target(
             name: "HallwatchBus",
@@ -54,13 +60,13 @@ let package = Package(
         .target(
             name: "HallwatchMedia",
             dependencies: [
-                "HallwatchCore", "CFFmpeg",
+                "HallwatchCore", "HallwatchConfig", "CFFmpeg",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "HallwatchStorage",
             dependencies: [
-                "HallwatchCore",
+                "HallwatchCore", "HallwatchConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -73,7 +79,7 @@ let package = Package(
         .target(
             name: "HallwatchDiscovery",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,7 +98,7 @@ let package = Package(
         .target(
             name: "HallwatchProcess",
             dependencies: [
-                "HallwatchCore", "HallwatchBus",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -100,7 +106,7 @@ let package = Package(
         .target(
             name: "HallwatchCapture",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -108,7 +114,7 @@ let package = Package(
         .target(
             name: "HallwatchRecorder",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -116,7 +122,7 @@ let package = Package(
         .target(
             name: "HallwatchPruner",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -124,7 +130,7 @@ let package = Package(
         .target(
             name: "HallwatchControl",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -162,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "hallwatchctl",
             dependencies: [
-                "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery",
+                "HallwatchConfig", "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
@@ -176,14 +182,15 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),
+        .testTarget(name: "HallwatchConfigTests", dependencies: ["HallwatchConfig", "HallwatchCore"]),
         .testTarget(name: "HallwatchBusTests", dependencies: ["HallwatchBus"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
-        .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
+        .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery", "HallwatchSimONVIF"]),
+            dependencies: ["HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery", "HallwatchSimONVIF"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

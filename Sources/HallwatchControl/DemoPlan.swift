@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 
 /// The processes of a box, as the development supervisor runs them: mosquitto on the bus socket, the

@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 
 /// Adding a discovered camera to the configuration file (`hallwatchctl camera adopt ID`, or the agent itself

@@ -1,4 +1,5 @@
 import CFFmpeg
+import HallwatchConfig
 import HallwatchCore
 import Logging
 import Synchronization

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 import HallwatchCapture
 import HallwatchControl

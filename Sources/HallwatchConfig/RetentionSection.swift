@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchCore
 
 /// `retention:` — the building's retention policy, read by `hallwatch-pruner` (and the recorder's
 /// low-free-slots event). Every key is optional; per-camera `cameras[].retention` overrides
@@ -52,6 +53,7 @@ public struct RetentionOverride: Codable, Sendable, Equatable {
     public init(maxAge: Duration? = nil, minAge: Duration? = nil, maxBytes: Int64? = nil) {
         self.maxAge = maxAge; self.minAge = minAge; self.maxBytes = maxBytes
     }
+    /// True when no limit is overridden.
     var isEmpty: Bool { maxAge == nil && minAge == nil && maxBytes == nil }
 }
 
@@ -83,9 +85,20 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 }
 
-// MARK: - Schema and decoding (used by ConfigLoader)
+extension HallwatchConfig {
+    /// The building's retention policy (`retention:`; see ``RetentionConfig``).
+    public var retention: RetentionConfig {
+        get { self[section: RetentionSection.self] }
+        set { self[section: RetentionSection.self] = newValue }
+    }
 
-extension ConfigSchema {
+    /// The resolved retention policy of `camera`, configured or not (an unknown camera gets the defaults).
+    public func retentionPolicy(_ camera: CameraID) -> RetentionPolicy { retention.policy(for: self.camera(camera)) }
+}
+
+/// `retention:` as a section of the document; also the schema and raw form of `cameras[].retention`.
+enum RetentionSection: ConfigSection {
+    static let key = "retention"
     /// The age limits, shared by `retention:` and `cameras[].retention`.
     static let retentionLimits: [String: ConfigSchema] = [
         "maxAge": .scalar(.duration(min: .seconds(60), max: .seconds(3650 * 86_400))),
@@ -93,7 +106,7 @@ extension ConfigSchema {
         "maxBytes": .scalar(.integer(64 << 10 ... Int64.max, multipleOf: 1)),
     ]
     /// `retention:`.
-    static let retention: ConfigSchema = .mapping(retentionLimits.merging([
+    static let schema: ConfigSchema = .mapping(retentionLimits.merging([
         "reserve": .scalar(.duration(min: .zero, max: .seconds(7 * 86_400))),
         "reserveSlots": .scalar(.integer(0...100_000, multipleOf: 1)),
         "period": .scalar(.duration(min: .seconds(1), max: .seconds(86_400))),
@@ -101,47 +114,44 @@ extension ConfigSchema {
     ]) { a, _ in a })
     /// `cameras[].retention`.
     static let cameraRetention: ConfigSchema = .mapping(retentionLimits)
-}
+    static var absent: RetentionConfig { RetentionConfig() }
 
-/// `retention:` as written, before defaults.
-struct RawRetention: Decodable {
-    var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
-    var reserve: ConfigDuration?; var reserveSlots: Int?; var period: ConfigDuration?; var maxHoldPercent: Int?
+    /// `retention:` as written, before defaults.
+    struct Raw: Decodable {
+        var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
+        var reserve: ConfigDuration?; var reserveSlots: Int?; var period: ConfigDuration?; var maxHoldPercent: Int?
+    }
 
-    func resolved() -> RetentionConfig {
+    static func resolve(_ raw: Raw) -> RetentionConfig {
         var r = RetentionConfig()
-        if let v = maxAge { r.maxAge = v.value }
-        if let v = minAge { r.minAge = v.value }
-        if let v = maxBytes { r.maxBytes = v }
-        if let v = reserve { r.reserve = v.value }
-        if let v = reserveSlots { r.reserveSlots = v }
-        if let v = period { r.period = v.value }
-        if let v = maxHoldPercent { r.maxHoldPercent = v }
+        if let v = raw.maxAge { r.maxAge = v.value }
+        if let v = raw.minAge { r.minAge = v.value }
+        if let v = raw.maxBytes { r.maxBytes = v }
+        if let v = raw.reserve { r.reserve = v.value }
+        if let v = raw.reserveSlots { r.reserveSlots = v }
+        if let v = raw.period { r.period = v.value }
+        if let v = raw.maxHoldPercent { r.maxHoldPercent = v }
         return r
     }
-}
 
-/// `cameras[].retention` as written.
-struct RawCameraRetention: Decodable {
-    var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
-    func resolved() -> RetentionOverride? {
-        let o = RetentionOverride(maxAge: maxAge?.value, minAge: minAge?.value, maxBytes: maxBytes)
-        return o.isEmpty ? nil : o
+    /// `cameras[].retention` as written.
+    struct RawOverride: Decodable {
+        var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
+        func resolved() -> RetentionOverride? {
+            let o = RetentionOverride(maxAge: maxAge?.value, minAge: minAge?.value, maxBytes: maxBytes)
+            return o.isEmpty ? nil : o
+        }
     }
-}
 
-extension HallwatchConfig {
-    /// The resolved retention policy of `camera`, configured or not (an unknown camera gets the defaults).
-    public func retentionPolicy(_ camera: CameraID) -> RetentionPolicy { retention.policy(for: self.camera(camera)) }
-
-    /// Consistency checks of the retention keys (minAge ≤ maxAge, per camera too).
-    func validateRetention(need: (Bool, [String], String) -> Void) {
-        need(retention.minAge <= retention.maxAge, ["retention", "minAge"],
-             "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
-        for (i, cam) in cameras.enumerated() where cam.retention != nil {
+    /// minAge ≤ maxAge, for the building and for each camera's resolved limits.
+    static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
+        let retention = config.retention
+        check.need(retention.minAge <= retention.maxAge, ["retention", "minAge"],
+                   "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
+        for (i, cam) in config.cameras.enumerated() where cam.retention != nil {
             let p = retention.policy(for: cam)
-            need(p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
-                 "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
+            check.need(p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
+                       "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import HallwatchCore
+@testable import HallwatchConfig
+import HallwatchCore
 
 @Test("The shipped example configuration is valid and documents every key the schema knows")
 func exampleConfigIsValidAndComplete() throws {

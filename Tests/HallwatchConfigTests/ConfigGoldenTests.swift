@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import HallwatchCore
+@testable import HallwatchConfig
+import HallwatchCore
 
 /// Documents whose outcome (the resolved configuration, or every diagnostic in order) is pinned by a golden
 /// file, so that reorganising the loader cannot change what an operator sees.
