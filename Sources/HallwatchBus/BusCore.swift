@@ -145,7 +145,7 @@ final class BusCore: Sendable {
             handle = h
         } else {
             configError = BusError(code: "bus.config", message: "libmosquitto rejected client id \"\(clientID)\"",
-                                   mosquittoError: String(cString: strerror(errno)))
+                                   mosquittoError: SystemError.text(errno))
             // A placeholder handle with a generated id keeps every other method well-defined; start() throws.
             guard let h = mosquitto_new(nil, true, nil) else { fatalError("mosquitto_new: out of memory") }
             handle = h

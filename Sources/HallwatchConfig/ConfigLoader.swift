@@ -15,7 +15,7 @@ public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A configuration that was refused; carries every problem found, not just the first.
-public struct ConfigError: Error, CustomStringConvertible, Sendable {
+public struct ConfigError: HallwatchError {
     /// Stable error code for logs and the bus: `config.invalid` or `config.unreadable`.
     public var code: String
     /// Every problem, in the order the loader found them (schema walk in document order, then decoding, then
@@ -23,6 +23,10 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public var diagnostics: [ConfigDiagnostic]
     /// One `file:line: message` line per diagnostic.
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+    /// ``code``.
+    public var stableCode: String { code }
+    /// Every diagnostic, one per line (as ``description``).
+    public var message: String { description }
 }
 
 /// Reads and schema-checks ``HallwatchConfig`` documents.

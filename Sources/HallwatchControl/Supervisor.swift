@@ -132,7 +132,11 @@ public final class Supervisor: Sendable {
 }
 
 /// The supervisor could not start.
-public struct SupervisorError: Error, CustomStringConvertible {
+public struct SupervisorError: HallwatchError {
+    /// Why, for the person at the terminal.
     public var message: String
+    /// ``message``.
     public var description: String { message }
+    /// Always `ctl.supervisor`.
+    public var stableCode: String { "ctl.supervisor" }
 }

@@ -102,7 +102,7 @@ final class InterleavedRTSPSource: PacketSource {
     func read(into packet: Packet) throws -> Bool {
         while ready.isEmpty {
             let message: RTSPClient.Message
-            do { message = try client.next() } catch let e as MediaError where e.code == "rtsp.stopped" || e.code == "rtsp.ended" {
+            do { message = try client.next() } catch let e as MediaError where [.stopped, .ended].contains(e.code) {
                 return false
             }
             switch message {

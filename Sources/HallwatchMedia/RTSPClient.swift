@@ -342,7 +342,7 @@ final class RTSPClient {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             readCalls += 1
             let ready = poll(&pfd, 1, Self.wakeMillis)
-            if ready < 0 && errno != EINTR { throw MediaError("rtsp.connect", "poll failed: \(String(cString: strerror(errno)))") }
+            if ready < 0 && errno != EINTR { throw MediaError("rtsp.connect", "poll failed: \(SystemError.text(errno))") }
             // Woken by SO_RCVLOWAT or by the timer: either way take what is there.
             readCalls += 1
             let n = recv(fd, buffer.baseAddress! + tail, buffer.count - tail, Int32(MSG_DONTWAIT))
@@ -354,7 +354,7 @@ final class RTSPClient {
             if n == 0 { throw MediaError("rtsp.ended", "the camera closed the connection") }
             let e = errno
             guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
-                throw MediaError("rtsp.connect", "reading from the camera failed: \(String(cString: strerror(e)))")
+                throw MediaError("rtsp.connect", "reading from the camera failed: \(SystemError.text(e))")
             }
             if Self.now() - lastProgress > ioTimeoutNanos {
                 throw MediaError("rtsp.timeout", "no data from the camera for \(ioTimeoutNanos / 1_000_000_000) s")
@@ -370,7 +370,7 @@ final class RTSPClient {
             if n > 0 { offset += n; continue }
             let e = errno
             guard n < 0, e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
-                throw MediaError("rtsp.connect", "writing to the camera failed: \(String(cString: strerror(e)))")
+                throw MediaError("rtsp.connect", "writing to the camera failed: \(SystemError.text(e))")
             }
             if stop.isStopped { throw MediaError("rtsp.stopped", "stopped") }
             if Self.now() > deadline { throw MediaError("rtsp.timeout", "the camera does not read our requests") }
@@ -396,11 +396,11 @@ final class RTSPClient {
         while let a = ai {
             ai = a.pointee.ai_next
             let fd = socket(a.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { lastError = String(cString: strerror(errno)); continue }
+            guard fd >= 0 else { lastError = SystemError.text(errno); continue }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
-            guard errno == EINPROGRESS else { lastError = String(cString: strerror(errno)); close(fd); continue }
+            guard errno == EINPROGRESS else { lastError = SystemError.text(errno); close(fd); continue }
             while true {
                 if stop.isStopped { close(fd); throw MediaError("rtsp.stopped", "stopped") }
                 var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
@@ -410,7 +410,7 @@ final class RTSPClient {
                     var len = socklen_t(MemoryLayout<Int32>.size)
                     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
                     if err == 0 { return fd }
-                    lastError = String(cString: strerror(err))
+                    lastError = SystemError.text(err)
                     break
                 }
                 if now() > deadline {

@@ -256,7 +256,13 @@ public final class ONVIFSimulator: Sendable {
 }
 
 /// The simulated ONVIF device could not start.
-public struct SimONVIFError: Error, CustomStringConvertible, Sendable {
+public struct SimONVIFError: HallwatchError {
+    /// One sentence for the person running the simcam.
     public var description: String
+    /// An error saying `d`.
     public init(_ d: String) { description = d }
+    /// Always `simcam.onvifListen`.
+    public var stableCode: String { "simcam.onvifListen" }
+    /// ``description``.
+    public var message: String { description }
 }

@@ -129,7 +129,7 @@ struct HostileCameraTests {
     @Test func garbageReply() throws {
         let server = try FakeRTSPServer { _, _ in "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\u{1}\u{2}garbage\r\n\r\n" }
         let (e, seconds, frames) = captureError(server.url)
-        let code = try #require(e?.code)
+        let code = try #require(e?.code.rawValue)
         #expect(code.hasPrefix("rtsp."), "got \(code)")
         #expect(seconds < 6 && frames == 0)
     }
