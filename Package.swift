@@ -188,6 +188,7 @@ let package = Package(
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
+        .testTarget(name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery", "HallwatchSimONVIF"]),
