@@ -145,9 +145,10 @@ public enum DiskMaintenance {
     }
 
     /// Checks each disk at `level` (``RecordingReader/verify(level:)``); `box` (when given) must own it.
-    public static func check(disks: [String], box: String?, level: CheckLevel) -> [CheckResult] {
+    /// Each check's time is measured on `clocks`.
+    public static func check(disks: [String], box: String?, level: CheckLevel, clocks: any Clocks = SystemClocks()) -> [CheckResult] {
         disks.map { path in
-            let started = Date()
+            let started = clocks.monotonicNow()
             let outcome: CheckResult.Outcome
             do throws(StorageError) {
                 let problems = try RecordingReader(at: path, box: box).verify(level: level)
@@ -159,7 +160,7 @@ public enum DiskMaintenance {
                 default: outcome = .unchecked(error.description)
                 }
             }
-            return CheckResult(disk: path, outcome: outcome, seconds: Date().timeIntervalSince(started))
+            return CheckResult(disk: path, outcome: outcome, seconds: (clocks.monotonicNow() - started).seconds)
         }
     }
 }

@@ -82,8 +82,8 @@ public final class CaptureSession {
     /// - Throws: ``MediaError`` (see its codes); returns normally on a clean end of stream or on stop.
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
         let src: any PacketSource = source.transport == .tcp && !source.audio
-            ? try InterleavedRTSPSource(source, stop: stop, logger: logger)
-            : try RTSPSource(source, stop: stop, logger: logger)
+            ? try InterleavedRTSPSource(source, stop: stop, clocks: clocks, logger: logger)
+            : try RTSPSource(source, stop: stop, clocks: clocks, logger: logger)
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
         remuxer.lastRunEnd = lastRunEnd?.micros
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }

@@ -44,10 +44,10 @@ final class InterleavedRTSPSource: PacketSource {
     /// Connects, DESCRIBEs, SETUPs the video media and PLAYs.
     /// - Throws: ``MediaError`` — `rtsp.connect`, `rtsp.auth`, `rtsp.timeout`, `rtsp.garbage`,
     ///   `media.noVideo`, `media.unsupportedCodec`.
-    init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
+    init(_ options: RTSPSourceOptions, stop: StopFlag, clocks: any Clocks, logger: Logger) throws {
         self.logger = logger
         client = try RTSPClient(url: options.url, username: options.username, password: options.password,
-                                stop: stop, ioTimeout: options.ioTimeout)
+                                stop: stop, ioTimeout: options.ioTimeout, clocks: clocks)
         let (media, base) = try client.describe()
         guard let codec = media.codec else {
             throw MediaError("media.unsupportedCodec", "the camera sends \(media.encodingDisplayName) video; Hallwatch stores H.264 and H.265 without transcoding")
@@ -85,7 +85,7 @@ final class InterleavedRTSPSource: PacketSource {
         ready = early
         client.streaming()
         noFramesNanos = max(10, UInt64(options.ioTimeout.components.seconds)) * 1_000_000_000
-        lastUnitNanos = RTSPClient.now()
+        lastUnitNanos = client.now()
         if client.usedBasic {
             logger.warning("the camera takes only Basic authentication: the password crosses the network in clear text; prefer Digest in the camera's settings")
         }
@@ -116,14 +116,14 @@ final class InterleavedRTSPSource: PacketSource {
                 try client.answerCameraRequest(method, cseq: cseq)
             }
             try client.keepAliveIfDue()
-            if ready.isEmpty, RTSPClient.now() - lastUnitNanos > noFramesNanos {
+            if ready.isEmpty, client.now() - lastUnitNanos > noFramesNanos {
                 throw MediaError("rtsp.noFrames", "the camera sends data but no video frame could be rebuilt for \(noFramesNanos / 1_000_000_000) s "
                                  + "(expected RTP payload type \(depacketizer.payloadType) on interleaved channel \(channel); "
                                  + "\(depacketizer.packetsDropped) packets unusable, \(framesOnOtherChannels) frames on other channels, "
                                  + "\(depacketizer.unitsDropped) units dropped)")
             }
         }
-        lastUnitNanos = RTSPClient.now()
+        lastUnitNanos = client.now()
         let unit = ready.removeFirst()
         av_packet_unref(packet.p)
         guard av_new_packet(packet.p, Int32(unit.bytes.count)) >= 0 else { throw MediaError("media.mux", "out of memory for a packet") }

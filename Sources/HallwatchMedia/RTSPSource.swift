@@ -59,18 +59,19 @@ final class RTSPSource: PacketSource {
     /// State read by the interrupt callback: when the last packet arrived, and the stop flag.
     final class Watchdog {
         let stop: StopFlag
+        let clocks: any Clocks
         let timeoutNanos: UInt64
         var lastProgress: UInt64
         var timedOut = false
-        init(stop: StopFlag, timeout: Duration) {
-            self.stop = stop
+        init(stop: StopFlag, timeout: Duration, clocks: any Clocks) {
+            self.stop = stop; self.clocks = clocks
             self.timeoutNanos = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
-            self.lastProgress = SystemClocks().monotonicNanos()
+            self.lastProgress = clocks.monotonicNanos()
         }
-        func touch() { lastProgress = SystemClocks().monotonicNanos() }
+        func touch() { lastProgress = clocks.monotonicNanos() }
         var shouldAbort: Bool {
             if stop.isStopped { return true }
-            if SystemClocks().monotonicNanos() - lastProgress > timeoutNanos { timedOut = true; return true }
+            if clocks.monotonicNanos() - lastProgress > timeoutNanos { timedOut = true; return true }
             return false
         }
     }
@@ -78,8 +79,8 @@ final class RTSPSource: PacketSource {
     /// Connects, DESCRIBEs, SETUPs and PLAYs.
     /// - Throws: ``MediaError`` — `rtsp.connect`, `rtsp.auth`, `rtsp.timeout`, `rtsp.garbage`,
     ///   `media.noVideo`, `media.unsupportedCodec`.
-    init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
-        watchdog = Watchdog(stop: stop, timeout: options.ioTimeout)
+    init(_ options: RTSPSourceOptions, stop: StopFlag, clocks: any Clocks, logger: Logger) throws {
+        watchdog = Watchdog(stop: stop, timeout: options.ioTimeout, clocks: clocks)
         FFmpegLog.install()
         guard let c = avformat_alloc_context() else { throw MediaError("rtsp.connect", "out of memory") }
         c.pointee.interrupt_callback = AVIOInterruptCB(

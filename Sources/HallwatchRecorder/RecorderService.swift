@@ -173,7 +173,7 @@ public final class RecorderService: Service, @unchecked Sendable {
         var last = clocks.monotonicNanos()
         while !stopping.load(ordering: .relaxed) {
             let now = clocks.monotonicNanos()
-            if now < next { usleep(UInt32(min(50_000, (next - now) / 1000))); continue }
+            if now < next { clocks.sleepBlocking(for: .nanoseconds(Int64(next - now)), unless: { stopping.load(ordering: .relaxed) }); continue }
             next += cadenceNanos
             if next < now { next = now + cadenceNanos }   // fell behind: don't burst
             guard let route = pool.healthy().first(where: { $0.disk == disk }) else { last = now; continue }
@@ -206,7 +206,7 @@ public final class RecorderService: Service, @unchecked Sendable {
         pool.publishAll()
         var tick = 0
         while !stopping.load(ordering: .relaxed) {
-            for _ in 0..<10 where !stopping.load(ordering: .relaxed) { usleep(100_000) }
+            clocks.sleepBlocking(for: .seconds(1), unless: { stopping.load(ordering: .relaxed) })
             pool.monitor()
             tick += 1
             if tick % 10 == 0 { pool.publishAll() }

@@ -55,12 +55,14 @@ public final class ONVIFSimulator: Sendable {
     let digestNonce = UsernameToken.randomNonce().map { String(format: "%02x", $0) }.joined()
     let realm = "hallwatch-simcam"
     let state = Mutex<(port: Int, group: ServiceGroup?, socket: WSDiscoverySocket?, stopping: Bool, messageNumber: UInt64)>((0, nil, nil, false, 0))
-    let instanceID = UInt64(Date().timeIntervalSince1970)
+    /// WS-Discovery's AppSequence InstanceId: the start time in seconds, so it grows from start to start.
+    let instanceID: UInt64
     let responderDone = DispatchSemaphore(value: 0)
 
     /// Nothing listens until ``start()``; `clocks` gives the real time that the offset shifts.
     public init(configuration: ONVIFSimConfiguration, clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.configuration = configuration; self.clocks = clocks; self.logger = logger
+        instanceID = UInt64(max(0, clocks.utcNow().micros / 1_000_000))
     }
 
     /// The HTTP port listened on (after ``start()``).
@@ -155,7 +157,8 @@ public final class ONVIFSimulator: Sendable {
             let relatesTo = configuration.quirks.contains(.badRelatesTo) ? WSDiscoveryProbe.newMessageID() : id
             let delayMs = Int.random(in: 0...500)
             let (from, port) = (dg.from, dg.fromPort)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delayMs)) { [self] in
+            Task { [self] in
+                try? await clocks.sleep(for: .milliseconds(delayMs))
                 // One ProbeMatches per device, as separate targets would send them; each fits a datagram.
                 for m in matching {
                     try? socket.send(WSDiscoveryTarget.probeMatches([m], relatesTo: relatesTo, sequence: nextSequence()), to: from, port: port)
