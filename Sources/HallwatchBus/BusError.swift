@@ -31,6 +31,7 @@ public struct BusError: HallwatchError, Equatable {
         self.code = code; self.message = message; self.mosquittoError = mosquittoError
     }
 
+    /// `[code] message`, then libmosquitto's text in parentheses when there is one.
     public var description: String {
         "[\(code)] \(message)\(mosquittoError.map { " (mosquitto: \($0))" } ?? "")"
     }

@@ -26,10 +26,12 @@ public struct CaptureWorker: Service {
     let clocks: any Clocks
     let logger: Logger
 
+    /// A worker for `camera` (one of `config.cameras`), announcing on `presence`'s bus, reading time and waiting on `clocks`.
     public init(camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
         self.camera = camera; self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
     }
 
+    /// Records until graceful shutdown (steps 1–4), then publishes `offline` with `capture.stopped`. Never throws: a camera's failures are waited out, not fatal.
     public func run() async throws {
         let stop = StopFlag()
         try await withGracefulShutdownHandler {

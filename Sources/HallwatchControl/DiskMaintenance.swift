@@ -27,7 +27,9 @@ public enum DiskMaintenance {
         /// 1 other files / interrupted without `--force`; 2 already this box's disk; 3 another box's disk;
         /// 74 an I/O error while formatting.
         public var exitCode: Int32
+        /// Why, for the operator.
         public var message: String
+        /// ``message``.
         public var description: String { message }
     }
 
@@ -124,6 +126,7 @@ public enum DiskMaintenance {
 
     /// One disk's result of `hallwatchctl check`.
     public struct CheckResult: Sendable {
+        /// What the check found.
         public enum Outcome: Sendable {
             /// Index and slots agree at the level checked.
             case consistent
@@ -138,7 +141,9 @@ public enum DiskMaintenance {
             /// Nothing to check or not allowed to: no `meta`, no index yet, another box's disk, an I/O error.
             case unchecked(String)
         }
+        /// The disk's directory as given.
         public var disk: String
+        /// What the check found there.
         public var outcome: Outcome
         /// How long the check took, seconds.
         public var seconds: Double

@@ -7,8 +7,11 @@ import Synchronization
 public struct SupervisedProcess: Sendable {
     /// Short unique name (`mosquitto`, `recorder`, `capture-lobby`); also the pid file's name.
     public var name: String
+    /// Path of the executable.
     public var executable: String
+    /// Its command-line arguments.
     public var arguments: [String]
+    /// A process from its name, executable and arguments.
     public init(name: String, executable: String, arguments: [String]) {
         self.name = name; self.executable = executable; self.arguments = arguments
     }

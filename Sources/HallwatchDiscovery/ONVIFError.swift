@@ -31,6 +31,7 @@ public struct ONVIFError: HallwatchError, Equatable {
         case httpStatus = "onvif.httpStatus"
     }
 
+    /// What went wrong, stable across releases.
     public var code: Code
     /// One sentence for people. Never contains credentials; text quoted from a camera is cut to 200 characters.
     public var message: String
@@ -45,6 +46,7 @@ public struct ONVIFError: HallwatchError, Equatable {
         self.code = code; self.message = message; self.fault = fault
     }
 
+    /// `[code] message`.
     public var description: String { "[\(code.rawValue)] \(message)" }
 
     /// The error as it travels on the bus.

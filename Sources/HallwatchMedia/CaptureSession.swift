@@ -15,6 +15,7 @@ public struct CaptureStatus: Sendable, Equatable {
     public var codec: String
     /// Presentation size, pixels.
     public var width: Int
+    /// Presentation height, pixels.
     public var height: Int
     /// Frames per second measured from timestamps.
     public var fps: Double
@@ -25,7 +26,9 @@ public struct CaptureStatus: Sendable, Equatable {
     /// Samples repaired so far: re-stamped outliers, units stamped because they had no timestamp, joined
     /// split access units.
     public var outliersRestamped: Int
+    /// Units stamped because they had no timestamp.
     public var missingStamped: Int
+    /// Split access units joined.
     public var joinedUnits: Int
 }
 
@@ -33,6 +36,7 @@ public struct CaptureStatus: Sendable, Equatable {
 public struct FragmentPolicy: Sendable {
     /// Longest fragment; a GOP longer than this is split at a non-key sample.
     public var maxFragmentDuration: Duration
+    /// A policy with fragments of at most `maxFragmentDuration`.
     public init(maxFragmentDuration: Duration = .seconds(1)) { self.maxFragmentDuration = maxFragmentDuration }
     var max90k: Int64 { MediaTime90k(seconds: maxFragmentDuration.seconds).ticks }
 }
@@ -73,6 +77,7 @@ public final class CaptureSession {
     /// the box's clock stepped back); read it afterwards for the next session.
     public var lastRunEnd: UTCMicros?
 
+    /// A session for `camera` that reaches it through `source`, cuts fragments by `policy`, and reads time (arrival, timeouts) on `clocks`.
     public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger) {
         self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
     }

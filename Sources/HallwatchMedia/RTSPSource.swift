@@ -7,8 +7,11 @@ import Synchronization
 /// A flag another thread sets to make blocking FFmpeg calls return (through the interrupt callback).
 public final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
+    /// A flag not yet set.
     public init() {}
+    /// Sets the flag; blocking reads notice it at their next wake-up and return.
     public func stop() { flag.store(true, ordering: .relaxed) }
+    /// Whether ``stop()`` was called.
     public var isStopped: Bool { flag.load(ordering: .relaxed) }
 }
 
@@ -18,6 +21,7 @@ public struct RTSPSourceOptions: Sendable {
     public var url: String
     /// RTSP user and password, inserted into the URL handed to FFmpeg only (never logged).
     public var username: String?
+    /// The RTSP password (secret; never logged).
     public var password: String?
     /// RTP over the RTSP TCP connection (interleaved, RFC 7826 §14) or over UDP.
     public var transport: CameraConfig.Transport
@@ -26,6 +30,7 @@ public struct RTSPSourceOptions: Sendable {
     /// Also receive the audio track.
     public var audio: Bool
 
+    /// Options from their parts; the defaults are TCP, a 5 s I/O timeout and no audio.
     public init(url: String, username: String? = nil, password: String? = nil, transport: CameraConfig.Transport = .tcp, ioTimeout: Duration = .seconds(5), audio: Bool = false) {
         self.url = url; self.username = username; self.password = password; self.transport = transport
         self.ioTimeout = ioTimeout; self.audio = audio

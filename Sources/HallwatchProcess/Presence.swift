@@ -9,6 +9,7 @@ import Logging
 public final class Presence: Sendable {
     /// The bus client, for the process's other publications.
     public let bus: BusClient
+    /// The box's topics.
     public let topics: BusTopics
     /// Process instance name, e.g. `recorder`, `capture-lobby`.
     public let name: String

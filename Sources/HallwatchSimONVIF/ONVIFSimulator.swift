@@ -15,12 +15,15 @@ public struct ONVIFSimConfiguration: Sendable {
     public var httpPort: Int
     /// The RTSP port that stream URIs name.
     public var rtspPort: Int
+    /// The devices served, each on its own path.
     public var devices: [SimulatedDevice]
     /// `nil`: no authentication at all.
     public var credentials: ONVIFCredentials?
+    /// Which authentication the services accept (WS-UsernameToken, HTTP Digest or both).
     public var authMode: SimAuthMode
     /// The simulated camera's clock minus the real one, seconds (issue 5: a 1 h offset must still authenticate).
     public var clockOffsetSeconds: Int64
+    /// Ways to misbehave like real cameras do.
     public var quirks: Set<SimQuirk>
     /// Answer Probes and send Hello/Bye on 239.255.255.250:3702.
     public var discovery: Bool
@@ -30,6 +33,7 @@ public struct ONVIFSimConfiguration: Sendable {
     /// naming its other interface). Default `nil`: ``address``.
     public var advertisedHost: String? = nil
 
+    /// A configuration from its parts (authentication both ways, no clock offset, no quirks, discovery on).
     public init(address: String, httpPort: Int, rtspPort: Int, devices: [SimulatedDevice], credentials: ONVIFCredentials?,
                 authMode: SimAuthMode = .both, clockOffsetSeconds: Int64 = 0, quirks: Set<SimQuirk> = [], discovery: Bool = true) {
         self.address = address; self.httpPort = httpPort; self.rtspPort = rtspPort; self.devices = devices
@@ -48,6 +52,7 @@ public struct ONVIFSimConfiguration: Sendable {
 /// GetDeviceInformation, GetServices, GetCapabilities, GetProfiles, GetStreamUri; others get a
 /// `ter:ActionNotSupported` fault. Request bodies are capped at 256 KiB and parsed with the bounded reader.
 public final class ONVIFSimulator: Sendable {
+    /// What this simulator serves.
     public let configuration: ONVIFSimConfiguration
     let logger: Logger
     let clocks: any Clocks

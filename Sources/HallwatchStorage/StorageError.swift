@@ -75,6 +75,7 @@ public struct StorageError: HallwatchError {
         return code == .failed
     }
 
+    /// `[code] message`, then the failed system call and the cause when there are.
     public var description: String {
         var s = "[\(code)] \(message)"
         if let system { s += ": \(system)" }
