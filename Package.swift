@@ -182,7 +182,7 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),
-        .testTarget(name: "HallwatchConfigTests", dependencies: ["HallwatchConfig", "HallwatchCore"]),
+        .testTarget(name: "HallwatchConfigTests", dependencies: ["HallwatchConfig", "HallwatchCore"], exclude: ["Golden"]),
         .testTarget(name: "HallwatchBusTests", dependencies: ["HallwatchBus"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),

@@ -17,12 +17,10 @@ extension HallwatchConfig {
 }
 
 /// `bus:` as a section of the document.
-enum BusSection: ConfigSection {
+enum BusSection: KeyedConfigSection {
     static let key = "bus"
-    static let schema: ConfigSchema = .mapping(["socket": .scalar(.path)])
     static var absent: BusConfig { BusConfig() }
-
-    struct Raw: Decodable { var socket: String? }
-
-    static func resolve(_ raw: Raw) -> BusConfig { BusConfig(socket: raw.socket ?? BusConfig().socket) }
+    static let keys: [ConfigKey<BusConfig>] = [
+        .scalar("socket", \.socket, .path),
+    ]
 }

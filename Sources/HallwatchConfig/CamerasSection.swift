@@ -1,4 +1,5 @@
 import HallwatchCore
+import Yams
 
 /// `cameras[]` — one camera.
 public struct CameraConfig: Codable, Sendable, Equatable {
@@ -56,34 +57,29 @@ extension HallwatchConfig {
 /// `cameras:` as a section of the document.
 enum CamerasSection: ConfigSection {
     static let key = "cameras"
-    static let camera: ConfigSchema = .mapping([
-        "id": .scalar(.identifier), "name": .scalar(.text(maxBytes: 200)), "source": .scalar(.rtspURL),
-        "transport": .scalar(.oneOf(CameraConfig.Transport.allCases.map(\.rawValue))), "audio": .scalar(.bool),
-        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path), "disk": .scalar(.identifier),
-        "onvifEndpoint": .scalar(.text(maxBytes: 256)), "retention": RetentionSection.cameraRetention,
-    ], required: ["id", "source"])
-    static let schema: ConfigSchema = .sequence(camera, maxCount: 1000)
     static var absent: [CameraConfig] { [] }
+    /// The keys of one camera; `id` and `source` are required.
+    static let cameraKeys: [ConfigKey<CameraConfig>] = [
+        .scalar("id", \.id, .identifier, required: true),
+        .scalar("name", \.name, .text(maxBytes: 200)),
+        .scalar("source", \.source, .rtspURL, required: true),
+        .scalar("transport", \.transport, .oneOf(CameraConfig.Transport.allCases.map(\.rawValue))),
+        .scalar("audio", \.audio, .bool),
+        .scalar("username", \.username, .text(maxBytes: 128)),
+        .scalar("passwordFile", \.passwordFile, .path),
+        .scalar("disk", \.disk, .identifier),
+        .scalar("onvifEndpoint", \.onvifEndpoint, .text(maxBytes: 256)),
+        RetentionSection.cameraRetentionKey,
+    ]
+    static let schema: ConfigSchema = .sequence(ConfigKey.mapping(cameraKeys), maxCount: 1000)
 
-    struct RawCamera: Decodable {
-        var id: CameraID; var name: String?; var source: String; var transport: CameraConfig.Transport?
-        var audio: Bool?; var username: String?; var passwordFile: String?; var disk: String?; var onvifEndpoint: String?
-        var retention: RetentionSection.RawOverride?
-    }
-    typealias Raw = [RawCamera]
-
-    static func resolve(_ raw: [RawCamera]) -> [CameraConfig] {
-        raw.map { raw -> CameraConfig in
-            var cam = CameraConfig(id: raw.id, source: raw.source)
-            cam.name = raw.name ?? raw.id.rawValue
-            cam.transport = raw.transport ?? .tcp
-            cam.audio = raw.audio ?? false
-            cam.username = raw.username
-            cam.passwordFile = raw.passwordFile
-            cam.disk = raw.disk
-            cam.retention = raw.retention?.resolved()
-            cam.onvifEndpoint = raw.onvifEndpoint
-            return cam
+    static func decode(_ node: Node) throws -> [CameraConfig] {
+        try (node.sequence.map(Array.init) ?? []).enumerated().map { i, element in
+            // `id` and `source` are required (the schema walk saw them), so these placeholders never survive.
+            var camera = CameraConfig(id: CameraID("unset")!, source: "")
+            do { try ConfigKey.read(cameraKeys, from: element, into: &camera) } catch let e as DecodingError { throw e.under(PathKey(index: i)) }
+            if !ConfigKey<CameraConfig>.gives(element, "name") { camera.name = camera.id.rawValue }
+            return camera
         }
     }
 

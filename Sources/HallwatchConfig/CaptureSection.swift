@@ -23,29 +23,17 @@ extension HallwatchConfig {
 }
 
 /// `capture:` as a section of the document.
-enum CaptureSection: ConfigSection {
+enum CaptureSection: KeyedConfigSection {
     static let key = "capture"
-    static let schema: ConfigSchema = .mapping([
-        "maxFragmentDuration": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
-        "ioTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(60))),
-        "backoffInitial": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
-        "backoffMax": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
-    ])
     static var absent: CaptureConfig { CaptureConfig() }
+    static let keys: [ConfigKey<CaptureConfig>] = [
+        .duration("maxFragmentDuration", \.maxFragmentDuration, min: .milliseconds(100), max: .seconds(10)),
+        .duration("ioTimeout", \.ioTimeout, min: .seconds(1), max: .seconds(60)),
+        .duration("backoffInitial", \.backoffInitial, min: .milliseconds(50), max: .seconds(300)),
+        .duration("backoffMax", \.backoffMax, min: .milliseconds(50), max: .seconds(300)),
+    ]
 
-    struct Raw: Decodable {
-        var maxFragmentDuration: ConfigDuration?; var ioTimeout: ConfigDuration?; var backoffInitial: ConfigDuration?; var backoffMax: ConfigDuration?
-    }
-
-    static func resolve(_ raw: Raw) -> CaptureConfig {
-        var c = CaptureConfig()
-        if let v = raw.maxFragmentDuration { c.maxFragmentDuration = v.value }
-        if let v = raw.ioTimeout { c.ioTimeout = v.value }
-        if let v = raw.backoffInitial { c.backoffInitial = v.value }
-        if let v = raw.backoffMax { c.backoffMax = v.value }
-        return c
-    }
-
+    /// `backoffInitial` ≤ `backoffMax`.
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         let capture = config.capture
         check.need(capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"], "expected at most backoffMax (\(DurationText.format(capture.backoffMax)))")

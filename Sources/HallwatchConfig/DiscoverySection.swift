@@ -1,4 +1,5 @@
 import HallwatchCore
+import Yams
 
 /// `discovery:` — the ONVIF discovery agent (`hallwatch-discovery`).
 public struct DiscoveryConfig: Codable, Sendable, Equatable {
@@ -46,34 +47,24 @@ extension HallwatchConfig {
 /// `discovery:` as a section of the document.
 enum DiscoverySection: ConfigSection {
     static let key = "discovery"
-    static let schema: ConfigSchema = .mapping([
-        "interfaces": .sequence(.scalar(.text(maxBytes: 64)), maxCount: 16),
-        "period": .scalar(.duration(min: .seconds(5), max: .seconds(3600))),
-        "listen": .scalar(.duration(min: .milliseconds(500), max: .seconds(10))),
-        "missedProbes": .scalar(.integer(1...100, multipleOf: 1)),
-        "maxDevices": .scalar(.integer(1...4096, multipleOf: 1)),
-        "requestTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(30))),
-        "adopt": .scalar(.oneOf(DiscoveryConfig.Adopt.allCases.map(\.rawValue))),
-        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path),
-    ], required: ["interfaces"])
     static var absent: DiscoveryConfig? { nil }
+    static let keys: [ConfigKey<DiscoveryConfig>] = [
+        .value("interfaces", \.interfaces, .sequence(.scalar(.text(maxBytes: 64)), maxCount: 16), required: true),
+        .duration("period", \.period, min: .seconds(5), max: .seconds(3600)),
+        .duration("listen", \.listen, min: .milliseconds(500), max: .seconds(10)),
+        .scalar("missedProbes", \.missedProbes, .integer(1...100, multipleOf: 1)),
+        .scalar("maxDevices", \.maxDevices, .integer(1...4096, multipleOf: 1)),
+        .duration("requestTimeout", \.requestTimeout, min: .seconds(1), max: .seconds(30)),
+        .scalar("adopt", \.adopt, .oneOf(DiscoveryConfig.Adopt.allCases.map(\.rawValue))),
+        .scalar("username", \.username, .text(maxBytes: 128)),
+        .scalar("passwordFile", \.passwordFile, .path),
+    ]
+    static let schema = ConfigKey.mapping(keys)
 
-    struct Raw: Decodable {
-        var interfaces: [String]; var period: ConfigDuration?; var listen: ConfigDuration?; var missedProbes: Int?
-        var maxDevices: Int?; var requestTimeout: ConfigDuration?; var adopt: DiscoveryConfig.Adopt?
-        var username: String?; var passwordFile: String?
-    }
-
-    static func resolve(_ raw: Raw) -> DiscoveryConfig? {
-        var d = DiscoveryConfig(interfaces: raw.interfaces)
-        if let v = raw.period { d.period = v.value }
-        if let v = raw.listen { d.listen = v.value }
-        if let v = raw.missedProbes { d.missedProbes = v }
-        if let v = raw.maxDevices { d.maxDevices = v }
-        if let v = raw.requestTimeout { d.requestTimeout = v.value }
-        if let v = raw.adopt { d.adopt = v }
-        d.username = raw.username; d.passwordFile = raw.passwordFile
-        return d
+    static func decode(_ node: Node) throws -> DiscoveryConfig? {
+        var discovery = DiscoveryConfig(interfaces: [])   // `interfaces` is required: always read
+        try ConfigKey.read(keys, from: node, into: &discovery)
+        return discovery
     }
 
     /// At least one interface; `username` and `passwordFile` together.

@@ -26,11 +26,17 @@ public struct HallwatchConfig: Sendable, Equatable {
         RetentionSection.self,
     ]
 
-    /// The top-level schema: `box` (required), `building`, and each section's key.
+    /// The top-level keys that are not sections.
+    static let topKeys: [ConfigKey<HallwatchConfig>] = [
+        .scalar("box", \.box, .identifier, required: true),
+        .scalar("building", \.building, .text(maxBytes: 200)),
+    ]
+
+    /// The top-level schema: ``topKeys`` and each section's key.
     static var schema: ConfigSchema {
-        var keys: [String: ConfigSchema] = ["box": .scalar(.identifier), "building": .scalar(.text(maxBytes: 200))]
+        guard case .mapping(var keys, let required) = ConfigKey.mapping(topKeys) else { fatalError("a mapping") }
         for section in sections { keys[section.key] = section.schema }
-        return .mapping(keys, required: ["box"])
+        return .mapping(keys, required: required)
     }
 
     /// The sections' values by section type; a section not stored here has its ``ConfigSection/absent`` value.
@@ -54,17 +60,12 @@ public struct HallwatchConfig: Sendable, Equatable {
         return a.box == b.box && a.building == b.building && sections.allSatisfy { same($0) }
     }
 
-    /// The top-level keys as written.
-    private struct Raw: Decodable {
-        var box: String
-        var building: String?
-    }
-
     /// Decodes a schema-checked document: the top-level keys, then every section with its defaults.
     /// - Throws: `DecodingError` (with the path from the root) for what the schema walk cannot see.
     static func decode(_ root: Node) throws -> HallwatchConfig {
-        let top = try YAMLDecoder().decode(Raw.self, from: root)
-        var config = HallwatchConfig(box: top.box, building: top.building)
+        var config = HallwatchConfig(box: "")   // `box` is required: always read
+        try ConfigKey.read(topKeys, from: root, into: &config)
+        if !ConfigKey<HallwatchConfig>.gives(root, "building") { config.building = config.box }
         func load<S: ConfigSection>(_ s: S.Type) throws { try s.load(from: root, into: &config) }
         for section in sections { try load(section) }
         return config

@@ -44,31 +44,18 @@ extension HallwatchConfig {
 }
 
 /// `recorder:` as a section of the document.
-enum RecorderSection: ConfigSection {
+enum RecorderSection: KeyedConfigSection {
     static let key = "recorder"
-    static let disk: ConfigSchema = .mapping(["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
-    static let schema: ConfigSchema = .mapping([
-        "socket": .scalar(.path), "disks": .sequence(disk, maxCount: 16),
-        "fsyncCadence": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
-        "slotSizeBytes": .scalar(.integer(1 << 20 ... 4 << 30, multipleOf: 4096)),
-        "slotCount": .scalar(.integer(2...100_000, multipleOf: 1)),
-    ])
     static var absent: RecorderConfig { RecorderConfig() }
-
-    struct Raw: Decodable {
-        var socket: String?; var disks: [DiskConfig]?; var fsyncCadence: ConfigDuration?
-        var slotSizeBytes: Int64?; var slotCount: Int?
-    }
-
-    static func resolve(_ raw: Raw) -> RecorderConfig {
-        var r = RecorderConfig()
-        if let v = raw.socket { r.socket = v }
-        if let v = raw.disks { r.disks = v }
-        if let v = raw.fsyncCadence { r.fsyncCadence = v.value }
-        if let v = raw.slotSizeBytes { r.slotSizeBytes = v }
-        if let v = raw.slotCount { r.slotCount = v }
-        return r
-    }
+    /// `recorder.disks[]`: both keys required.
+    static let disk: ConfigSchema = .mapping(["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
+    static let keys: [ConfigKey<RecorderConfig>] = [
+        .scalar("socket", \.socket, .path),
+        .value("disks", \.disks, .sequence(disk, maxCount: 16)),
+        .duration("fsyncCadence", \.fsyncCadence, min: .milliseconds(100), max: .seconds(10)),
+        .scalar("slotSizeBytes", \.slotSizeBytes, .integer(1 << 20 ... 4 << 30, multipleOf: 4096)),
+        .scalar("slotCount", \.slotCount, .integer(2...100_000, multipleOf: 1)),
+    ]
 
     /// At least one disk; names and paths unique; every camera's pinned `disk` names one of them.
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {

@@ -96,51 +96,37 @@ extension HallwatchConfig {
     public func retentionPolicy(_ camera: CameraID) -> RetentionPolicy { retention.policy(for: self.camera(camera)) }
 }
 
-/// `retention:` as a section of the document; also the schema and raw form of `cameras[].retention`.
-enum RetentionSection: ConfigSection {
+/// `retention:` as a section of the document; also the keys of `cameras[].retention`.
+enum RetentionSection: KeyedConfigSection {
     static let key = "retention"
-    /// The age limits, shared by `retention:` and `cameras[].retention`.
-    static let retentionLimits: [String: ConfigSchema] = [
-        "maxAge": .scalar(.duration(min: .seconds(60), max: .seconds(3650 * 86_400))),
-        "minAge": .scalar(.duration(min: .zero, max: .seconds(3650 * 86_400))),
-        "maxBytes": .scalar(.integer(64 << 10 ... Int64.max, multipleOf: 1)),
-    ]
-    /// `retention:`.
-    static let schema: ConfigSchema = .mapping(retentionLimits.merging([
-        "reserve": .scalar(.duration(min: .zero, max: .seconds(7 * 86_400))),
-        "reserveSlots": .scalar(.integer(0...100_000, multipleOf: 1)),
-        "period": .scalar(.duration(min: .seconds(1), max: .seconds(86_400))),
-        "maxHoldPercent": .scalar(.integer(1...95, multipleOf: 1)),
-    ]) { a, _ in a })
-    /// `cameras[].retention`.
-    static let cameraRetention: ConfigSchema = .mapping(retentionLimits)
     static var absent: RetentionConfig { RetentionConfig() }
+    // The limits that `cameras[].retention` shares.
+    static let maxAgeRange = (min: Duration.seconds(60), max: Duration.seconds(3650 * 86_400))
+    static let minAgeRange = (min: Duration.zero, max: Duration.seconds(3650 * 86_400))
+    static let maxBytesForm = ConfigSchema.Scalar.integer(64 << 10 ... Int64.max, multipleOf: 1)
 
-    /// `retention:` as written, before defaults.
-    struct Raw: Decodable {
-        var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
-        var reserve: ConfigDuration?; var reserveSlots: Int?; var period: ConfigDuration?; var maxHoldPercent: Int?
-    }
+    static let keys: [ConfigKey<RetentionConfig>] = [
+        .duration("maxAge", \.maxAge, min: maxAgeRange.min, max: maxAgeRange.max),
+        .duration("minAge", \.minAge, min: minAgeRange.min, max: minAgeRange.max),
+        .scalar("maxBytes", \.maxBytes, maxBytesForm),
+        .duration("reserve", \.reserve, min: .zero, max: .seconds(7 * 86_400)),
+        .scalar("reserveSlots", \.reserveSlots, .integer(0...100_000, multipleOf: 1)),
+        .duration("period", \.period, min: .seconds(1), max: .seconds(86_400)),
+        .scalar("maxHoldPercent", \.maxHoldPercent, .integer(1...95, multipleOf: 1)),
+    ]
 
-    static func resolve(_ raw: Raw) -> RetentionConfig {
-        var r = RetentionConfig()
-        if let v = raw.maxAge { r.maxAge = v.value }
-        if let v = raw.minAge { r.minAge = v.value }
-        if let v = raw.maxBytes { r.maxBytes = v }
-        if let v = raw.reserve { r.reserve = v.value }
-        if let v = raw.reserveSlots { r.reserveSlots = v }
-        if let v = raw.period { r.period = v.value }
-        if let v = raw.maxHoldPercent { r.maxHoldPercent = v }
-        return r
-    }
+    /// The keys of `cameras[].retention`.
+    static let overrideKeys: [ConfigKey<RetentionOverride>] = [
+        .duration("maxAge", \.maxAge, min: maxAgeRange.min, max: maxAgeRange.max),
+        .duration("minAge", \.minAge, min: minAgeRange.min, max: minAgeRange.max),
+        .scalar("maxBytes", \.maxBytes, maxBytesForm),
+    ]
 
-    /// `cameras[].retention` as written.
-    struct RawOverride: Decodable {
-        var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
-        func resolved() -> RetentionOverride? {
-            let o = RetentionOverride(maxAge: maxAge?.value, minAge: minAge?.value, maxBytes: maxBytes)
-            return o.isEmpty ? nil : o
-        }
+    /// `cameras[].retention`: a mapping of ``overrideKeys``; no key given (or `{}`) means no override.
+    static let cameraRetentionKey = ConfigKey<CameraConfig>(name: "retention", schema: ConfigKey.mapping(overrideKeys), required: false) { camera, node in
+        var o = RetentionOverride()
+        try ConfigKey.read(overrideKeys, from: node, into: &o)
+        camera.retention = o.isEmpty ? nil : o
     }
 
     /// minAge ≤ maxAge, for the building and for each camera's resolved limits.
