@@ -53,7 +53,7 @@ struct ErrorCodesTests {
         #expect(SystemError("open", errno: ENOENT).kind == .notFound)
         #expect(SystemError("open", errno: EINVAL).kind == .internal)   // sys.errno22: not registered
         #expect(ErrorEvent(code: "rtsp.timeout", message: "m").kind == .timeout)
-        #expect(ErrorKind(of: DataPlaneError(code: "dataplane.tooLarge", message: "m")) == .invalidInput)
+        #expect(ErrorKind(of: ErrorEvent(code: "dataplane.tooLarge", message: "m")) == .invalidInput)
         #expect(ErrorKind(of: CancellationError()) == .internal)
         #expect(SystemError("open", errno: ENOENT, subject: "/x").description.hasSuffix("(/x): \(SystemError.text(ENOENT)) [sys.enoent]"))
     }

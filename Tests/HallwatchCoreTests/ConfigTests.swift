@@ -1,3 +1,4 @@
+// The configuration suites moved to Tests/HallwatchConfigTests; these stay with HallwatchCore.
 import Foundation
 import Testing
 @testable import HallwatchCore
