@@ -8,7 +8,7 @@ import Yams
 /// range, and the property it sets — the schema and the decoding both come from this list), its consistency
 /// checks (``validate(_:_:)``), and a computed property on ``HallwatchConfig`` that reads it. Registering it
 /// is one line in ``HallwatchConfig/sections``.
-protocol ConfigSection {
+protocol ConfigSection: SendableMetatype {
     /// The section's value as code reads it, defaults applied.
     associatedtype Value: Sendable & Equatable
 
@@ -76,19 +76,19 @@ struct ConfigKey<Value>: Sendable {
     let read: @Sendable (inout Value, Node) throws -> Void
 
     /// A key whose value Yams decodes as the property's type `T` (a scalar, a list or a mapping).
-    static func value<T: Decodable>(_ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ schema: ConfigSchema, required: Bool = false) -> Self {
+    static func value<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ schema: ConfigSchema, required: Bool = false) -> Self {
         ConfigKey(name: name, schema: schema, required: required) { v, node in v[keyPath: property] = try YAMLDecoder().decode(T.self, from: node) }
     }
     /// A key whose value Yams decodes as `T?` (an optional property; the value is never null here).
-    static func value<T: Decodable>(_ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ schema: ConfigSchema) -> Self {
+    static func value<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ schema: ConfigSchema) -> Self {
         ConfigKey(name: name, schema: schema, required: false) { v, node in v[keyPath: property] = try YAMLDecoder().decode(T.self, from: node) }
     }
     /// A scalar key, see ``value(_:_:_:required:)``.
-    static func scalar<T: Decodable>(_ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ form: ConfigSchema.Scalar, required: Bool = false) -> Self {
+    static func scalar<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ form: ConfigSchema.Scalar, required: Bool = false) -> Self {
         value(name, property, .scalar(form), required: required)
     }
     /// An optional scalar key.
-    static func scalar<T: Decodable>(_ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ form: ConfigSchema.Scalar) -> Self {
+    static func scalar<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ form: ConfigSchema.Scalar) -> Self {
         value(name, property, .scalar(form))
     }
     /// A duration (`500ms`, `1s`, `30d`) between `min` and `max`.
