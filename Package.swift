@@ -189,6 +189,7 @@ let package = Package(
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
+        .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchConfig", "HallwatchCore"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery", "HallwatchSimONVIF"]),
