@@ -16,7 +16,8 @@ public struct HallwatchConfig: Sendable, Equatable {
     public var building: String
 
     /// Every section, one line each. The loader decodes them and then runs their consistency checks in this
-    /// order, which is therefore also the order of the checks' diagnostics.
+    /// order, which is therefore also the order of the checks' diagnostics (the order operators have always
+    /// seen; append new sections at the end).
     static let sections: [any ConfigSection.Type] = [
         BusSection.self,
         CaptureSection.self,
@@ -34,9 +35,9 @@ public struct HallwatchConfig: Sendable, Equatable {
 
     /// The top-level schema: ``topKeys`` and each section's key.
     static var schema: ConfigSchema {
-        guard case .mapping(var keys, let required) = ConfigKey.mapping(topKeys) else { fatalError("a mapping") }
+        var keys = Dictionary(uniqueKeysWithValues: topKeys.map { ($0.name, $0.schema) })
         for section in sections { keys[section.key] = section.schema }
-        return .mapping(keys, required: required)
+        return .mapping(keys, required: Set(topKeys.filter(\.required).map(\.name)))
     }
 
     /// The sections' values by section type; a section not stored here has its ``ConfigSection/absent`` value.
