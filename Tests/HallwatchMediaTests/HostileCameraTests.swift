@@ -26,7 +26,7 @@ final class FakeRTSPServer: @unchecked Sendable {
     /// A camera whose replies may carry binary data (interleaved RTP after PLAY) and depend on the request.
     init(raw reply: @escaping @Sendable (_ method: String, _ cseq: String, _ request: String) -> [UInt8]?) throws {
         self.reply = reply
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)   // not inherited by processes other suites start (mosquitto)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
