@@ -179,4 +179,11 @@ struct ConfigTests {
         e = try #require(throws: ConfigError.self) { try ConfigLoader.parse("box: [unclosed\n") }
         #expect(e.diagnostics.first?.message.hasPrefix("not valid YAML") == true)
     }
+
+    @Test func aValueOnlyDecodingRefusesIsReportedWithItsPathAndLine() throws {
+        // `'true'` is a string to YAML: the schema walk reads the text, decoding wants a boolean.
+        let text = "box: b\ncameras:\n  - id: c\n    source: rtsp://h/s\n    audio: 'true'\n"
+        let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "q.yaml") }
+        #expect(e.diagnostics.map(\.description) == ["q.yaml:5: cameras.[0].audio: expected true or false"])
+    }
 }
