@@ -42,7 +42,7 @@ let package = Package(
             name: "HallwatchCore",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),   // Digest authentication (RTSP and ONVIF)
+                .product(name: "Crypto", package: "swift-crypto"),  // Digest authentication (RTSP and ONVIF)
             ]),
         // The configuration document: one file per section, the loader and its diagnostics. The only Yams user.
         .target(
@@ -106,7 +106,8 @@ let package = Package(
         .target(
             name: "HallwatchCapture",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery",
+                "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -130,7 +131,8 @@ let package = Package(
         .target(
             name: "HallwatchControl",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia",
+                "HallwatchDiscovery", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -182,17 +184,23 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),
-        .testTarget(name: "HallwatchConfigTests", dependencies: ["HallwatchConfig", "HallwatchCore"], exclude: ["Golden"]),
+        .testTarget(
+            name: "HallwatchConfigTests", dependencies: ["HallwatchConfig", "HallwatchCore"], exclude: ["Golden"]),
         .testTarget(name: "HallwatchBusTests", dependencies: ["HallwatchBus"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
-        .testTarget(name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
-        .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchConfig", "HallwatchCore"]),
+        .testTarget(
+            name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
+        .testTarget(
+            name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchConfig", "HallwatchCore"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery", "HallwatchSimONVIF"]),
+            dependencies: [
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery",
+                "HallwatchSimONVIF",
+            ]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

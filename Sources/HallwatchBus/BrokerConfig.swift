@@ -31,11 +31,17 @@ public struct BrokerConfig: Sendable, Equatable {
     public var maxKeepAliveSeconds: Int?
 
     /// A broker configuration listening on `socketPath` only; packets up to 1 MiB and keep-alives up to 60 s by default.
-    public init(socketPath: String, persistenceDirectory: String? = nil, user: String? = nil,
-                logTypes: [String] = ["error", "warning", "notice", "information"],
-                maxPacketBytes: Int? = 1 << 20, maxKeepAliveSeconds: Int? = 60) {
-        self.socketPath = socketPath; self.persistenceDirectory = persistenceDirectory; self.user = user
-        self.logTypes = logTypes; self.maxPacketBytes = maxPacketBytes; self.maxKeepAliveSeconds = maxKeepAliveSeconds
+    public init(
+        socketPath: String, persistenceDirectory: String? = nil, user: String? = nil,
+        logTypes: [String] = ["error", "warning", "notice", "information"],
+        maxPacketBytes: Int? = 1 << 20, maxKeepAliveSeconds: Int? = 60
+    ) {
+        self.socketPath = socketPath
+        self.persistenceDirectory = persistenceDirectory
+        self.user = user
+        self.logTypes = logTypes
+        self.maxPacketBytes = maxPacketBytes
+        self.maxKeepAliveSeconds = maxKeepAliveSeconds
     }
 
     /// The appliance's bus: socket `/run/hallwatch/bus.sock`, no persistence (see `Image/mosquitto.conf.template`).
@@ -50,8 +56,10 @@ public struct BrokerConfig: Sendable, Equatable {
         guard socketPath.utf8.count <= 107 else {
             throw reject("socket path is \(socketPath.utf8.count) bytes; a Unix socket path holds at most 107")
         }
-        for (name, value) in [("socket path", socketPath), ("persistence directory", persistenceDirectory ?? "/"),
-                              ("user", user ?? "x")] + logTypes.map({ ("log type", $0) }) {
+        for (name, value) in [
+            ("socket path", socketPath), ("persistence directory", persistenceDirectory ?? "/"),
+            ("user", user ?? "x"),
+        ] + logTypes.map({ ("log type", $0) }) {
             guard !value.isEmpty, !value.contains(where: { $0.isWhitespace || $0 == "#" }) else {
                 throw reject("\(name) \"\(value)\" is empty or contains whitespace or '#'")
             }

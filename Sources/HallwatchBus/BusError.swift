@@ -28,7 +28,9 @@ public struct BusError: HallwatchError, Equatable {
 
     /// An error with its code, message and libmosquitto's text.
     public init(code: String, message: String, mosquittoError: String? = nil) {
-        self.code = code; self.message = message; self.mosquittoError = mosquittoError
+        self.code = code
+        self.message = message
+        self.mosquittoError = mosquittoError
     }
 
     /// `[code] message`, then libmosquitto's text in parentheses when there is one.
@@ -38,7 +40,8 @@ public struct BusError: HallwatchError, Equatable {
 
     /// The error as a bus `ErrorEvent` (code and message; libmosquitto's text is appended to the message).
     public func event(process: String? = nil, at: UTCMicros? = nil) -> ErrorEvent {
-        ErrorEvent(code: code, message: mosquittoError.map { "\(message) (\($0))" } ?? message, process: process, at: at)
+        ErrorEvent(
+            code: code, message: mosquittoError.map { "\(message) (\($0))" } ?? message, process: process, at: at)
     }
 
     /// libmosquitto's text for a `MOSQ_ERR_*` return value (`mosquitto_strerror`). For `MOSQ_ERR_ERRNO` the

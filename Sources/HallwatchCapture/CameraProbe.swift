@@ -19,21 +19,32 @@ public enum CameraProbe {
         init(session: CaptureSession) { self.session = session }
         func run(stop: StopFlag) -> Result<CaptureStatus?, any Error> {
             var status: CaptureStatus?
-            do { try session.run(stop: stop, sink: sink) { status = $0 }; return .success(status) } catch { return .failure(error) }
+            do {
+                try session.run(stop: stop, sink: sink) { status = $0 }
+                return .success(status)
+            } catch { return .failure(error) }
         }
     }
 
     /// - Throws: ``MediaError`` when the camera cannot be recorded.
-    public static func run(url: String, username: String?, password: String?, transport: CameraConfig.Transport,
-                           audio: Bool, seconds: Double, exportTo: String?, clocks: any Clocks = SystemClocks(), logger: Logger) async throws -> String {
-        let job = ProbeJob(session: CaptureSession(camera: CameraID("probe")!,
-                                                   source: RTSPSourceOptions(url: url, username: username, password: password, transport: transport, audio: audio),
-                                                   policy: FragmentPolicy(), clocks: clocks, logger: logger))
+    public static func run(
+        url: String, username: String?, password: String?, transport: CameraConfig.Transport,
+        audio: Bool, seconds: Double, exportTo: String?, clocks: any Clocks = SystemClocks(), logger: Logger
+    ) async throws -> String {
+        let job = ProbeJob(
+            session: CaptureSession(
+                camera: CameraID("probe")!,
+                source: RTSPSourceOptions(
+                    url: url, username: username, password: password, transport: transport, audio: audio),
+                policy: FragmentPolicy(), clocks: clocks, logger: logger))
         let stop = StopFlag()
         let result: Result<CaptureStatus?, any Error> = await withCheckedContinuation { done in
             let t = Thread { done.resume(returning: job.run(stop: stop)) }
             t.start()
-            Task { try? await clocks.sleep(for: .milliseconds(Int64(seconds * 1000))); stop.stop() }
+            Task {
+                try? await clocks.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                stop.stop()
+            }
         }
         let sink = job.sink
         let final = try result.get()
@@ -45,18 +56,27 @@ public enum CameraProbe {
         if let s = final {
             lines.append("video: \(s.codec) \(s.width)x\(s.height), \(String(format: "%.2f", s.fps)) fps measured")
             lines.append("audio: \(s.audioCodec ?? "none recorded")")
-            lines.append("repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined")
+            lines.append(
+                "repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined"
+            )
         }
-        lines.append("recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)")
+        lines.append(
+            "recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)"
+        )
         lines.append("keyframe fragments: \(fragments.filter(\.meta.keyframe).count)")
         if let out = exportTo {
             var runsOut: [RecordedRun] = []
             for f in sink.frames {
-                if f.meta.kind == .initSegment { runsOut.append(RecordedRun(run: f.meta.run, initSegment: f.payload, fragments: [])) }
-                else if !runsOut.isEmpty { runsOut[runsOut.count - 1].fragments.append((f.meta, f.payload)) }
+                if f.meta.kind == .initSegment {
+                    runsOut.append(RecordedRun(run: f.meta.run, initSegment: f.payload, fragments: []))
+                } else if !runsOut.isEmpty {
+                    runsOut[runsOut.count - 1].fragments.append((f.meta, f.payload))
+                }
             }
             let summary = try Exporter.write(runsOut, to: out)
-            lines.append("wrote: \(summary.files.joined(separator: ", ")) (\(summary.videoFrames) frames, \(summary.bytes) bytes)")
+            lines.append(
+                "wrote: \(summary.files.joined(separator: ", ")) (\(summary.videoFrames) frames, \(summary.bytes) bytes)"
+            )
         }
         return lines.joined(separator: "\n")
     }

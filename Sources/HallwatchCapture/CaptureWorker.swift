@@ -2,8 +2,8 @@ import Foundation
 import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
-import HallwatchProcess
 import HallwatchMedia
+import HallwatchProcess
 import Logging
 import ServiceLifecycle
 
@@ -27,8 +27,15 @@ public struct CaptureWorker: Service {
     let logger: Logger
 
     /// A worker for `camera` (one of `config.cameras`), announcing on `presence`'s bus, reading time and waiting on `clocks`.
-    public init(camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
-        self.camera = camera; self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
+    public init(
+        camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(),
+        logger: Logger
+    ) {
+        self.camera = camera
+        self.config = config
+        self.presence = presence
+        self.clocks = clocks
+        self.logger = logger
     }
 
     /// Records until graceful shutdown (steps 1–4), then publishes `offline` with `capture.stopped`. Never throws: a camera's failures are waited out, not fatal.
@@ -46,15 +53,21 @@ public struct CaptureWorker: Service {
         } onGracefulShutdown: {
             stop.stop()
         }
-        publish(.offline, reason: ErrorEvent(code: "capture.stopped", message: "the capture worker was stopped", camera: camera.id))
+        publish(
+            .offline,
+            reason: ErrorEvent(code: "capture.stopped", message: "the capture worker was stopped", camera: camera.id))
     }
 
     func publish(_ state: CameraState.State, status: CaptureStatus? = nil, reason: ErrorEvent? = nil) {
         var s = CameraState(camera: camera.id, state: state, at: clocks.utcNow())
         s.reason = reason
         if let st = status {
-            s.codec = st.codec; s.width = st.width; s.height = st.height; s.fps = st.fps
-            s.bitrateBps = st.bitrateBps; s.audioCodec = st.audioCodec
+            s.codec = st.codec
+            s.width = st.width
+            s.height = st.height
+            s.fps = st.fps
+            s.bitrateBps = st.bitrateBps
+            s.audioCodec = st.audioCodec
         }
         try? presence.bus.publish(s, topic: presence.topics.cameraState(camera.id), retain: true)
     }
@@ -74,9 +87,11 @@ public struct CaptureWorker: Service {
             do {
                 let password = try readPassword()
                 let url = try fresh?.uriForNextConnection(password: password) ?? camera.source
-                let options = RTSPSourceOptions(url: url, username: camera.username, password: password,
-                                                transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
-                let session = CaptureSession(camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
+                let options = RTSPSourceOptions(
+                    url: url, username: camera.username, password: password,
+                    transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
+                let session = CaptureSession(
+                    camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
                 session.lastRunEnd = lastRunEnd
                 defer { lastRunEnd = session.lastRunEnd }
                 try session.run(stop: stop, sink: sink) { status in publish(.online, status: status) }
@@ -89,7 +104,9 @@ public struct CaptureWorker: Service {
                 reason = ErrorEvent(code: "capture.internal", message: "\(error)", camera: camera.id)
             }
             if stop.isStopped { return }
-            logger.warning("camera offline", metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
+            logger.warning(
+                "camera offline",
+                metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
             reason.at = clocks.utcNow()
             lastReason = reason
             publish(.offline, reason: reason)
@@ -106,7 +123,8 @@ public struct CaptureWorker: Service {
             let started = clocks.monotonicNow()
             session()
             if stop.isStopped { break }
-            clocks.sleepBlocking(for: backoff.delay(afterSessionOf: clocks.monotonicNow() - started), unless: { stop.isStopped })
+            clocks.sleepBlocking(
+                for: backoff.delay(afterSessionOf: clocks.monotonicNow() - started), unless: { stop.isStopped })
         }
     }
 
@@ -116,8 +134,11 @@ public struct CaptureWorker: Service {
     ///   password would only hide the problem behind an `rtsp.auth` error.
     func readPassword() throws -> String? {
         guard let file = camera.passwordFile else { return nil }
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8), let line = text.split(separator: "\n").first else {
-            throw ErrorEvent(code: "capture.credentials", message: "cannot read the password file \(file)", camera: camera.id)
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+            let line = text.split(separator: "\n").first
+        else {
+            throw ErrorEvent(
+                code: "capture.credentials", message: "cannot read the password file \(file)", camera: camera.id)
         }
         return String(line)
     }
@@ -136,7 +157,11 @@ struct ReconnectBackoff: Sendable {
     private(set) var next: Duration
 
     /// The policy between `initial` and `max`.
-    init(initial: Duration, max: Duration) { self.initial = initial; self.max = max; next = initial }
+    init(initial: Duration, max: Duration) {
+        self.initial = initial
+        self.max = max
+        next = initial
+    }
 
     /// The wait after a session that lasted `lasted`, and the doubling for the one after.
     mutating func delay(afterSessionOf lasted: Duration) -> Duration {

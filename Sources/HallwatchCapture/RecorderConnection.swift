@@ -45,9 +45,15 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
     /// Fragments dropped because the backlog was full.
     public private(set) var droppedFragments = 0
 
-    public init(path: String, camera: CameraID, logger: Logger, maxBacklogBytes: Int = 64 << 20, sendTimeout: Duration = .seconds(2)) {
-        self.path = path; self.camera = camera; self.logger = logger
-        self.maxBacklogBytes = maxBacklogBytes; self.sendTimeout = sendTimeout
+    public init(
+        path: String, camera: CameraID, logger: Logger, maxBacklogBytes: Int = 64 << 20,
+        sendTimeout: Duration = .seconds(2)
+    ) {
+        self.path = path
+        self.camera = camera
+        self.logger = logger
+        self.maxBacklogBytes = maxBacklogBytes
+        self.sendTimeout = sendTimeout
     }
 
     public func deliver(_ frame: DataPlaneFrame) {
@@ -84,14 +90,19 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
                 backlogBytes -= frame.payload.count
                 sent.append(frame)
                 sentBytes += frame.payload.count
-                while sent.count > 1 && sentBytes - sent[0].payload.count >= resendWindowBytes { sentBytes -= sent.removeFirst().payload.count }
+                while sent.count > 1 && sentBytes - sent[0].payload.count >= resendWindowBytes {
+                    sentBytes -= sent.removeFirst().payload.count
+                }
             } catch {
-                logger.warning("recorder connection lost; buffering", metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
+                logger.warning(
+                    "recorder connection lost; buffering",
+                    metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
                 socket = nil
                 // What the recorder may not have read goes out again first; it skips what it stored.
                 backlog.insert(contentsOf: sent, at: 0)
                 backlogBytes += sentBytes
-                sent.removeAll(); sentBytes = 0
+                sent.removeAll()
+                sentBytes = 0
                 let lived = clocks.monotonicNanos() - connectedAtNanos
                 // Closed within a second of connecting: the recorder refused us (it closes a duplicate worker's
                 // connection right after the hello). Anything longer was a working connection, e.g. to a
@@ -110,19 +121,26 @@ public final class RecorderConnection: FragmentSink, @unchecked Sendable {
             setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var sndbuf: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
-            if getsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 { resendWindowBytes = max(256 << 10, 2 * Int(sndbuf)) }
+            if getsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 {
+                resendWindowBytes = max(256 << 10, 2 * Int(sndbuf))
+            }
             try s.send(.hello(camera))
             // The recorder needs the run's init segment before any fragment of it. Fragments of a run whose
             // init segment is gone (two run changes while away) cannot be stored: dropped and counted.
-            while let first = backlog.first, first.meta.kind == .fragment, !recentInits.contains(where: { $0.meta.run == first.meta.run }) {
+            while let first = backlog.first, first.meta.kind == .fragment,
+                !recentInits.contains(where: { $0.meta.run == first.meta.run })
+            {
                 backlogBytes -= backlog.removeFirst().payload.count
                 droppedFragments += 1
             }
-            if let first = backlog.first, first.meta.kind == .fragment, let initFrame = recentInits.last(where: { $0.meta.run == first.meta.run }) {
+            if let first = backlog.first, first.meta.kind == .fragment,
+                let initFrame = recentInits.last(where: { $0.meta.run == first.meta.run })
+            {
                 try s.send(initFrame)
             }
             socket = s
-            logger.info("connected to the recorder", metadata: ["camera.id": "\(camera)", "backlog.frames": "\(backlog.count)"])
+            logger.info(
+                "connected to the recorder", metadata: ["camera.id": "\(camera)", "backlog.frames": "\(backlog.count)"])
             return true
         } catch {
             logger.debug("recorder not reachable", metadata: ["error": "\(error)"])

@@ -21,6 +21,6 @@ enum BusSection: KeyedConfigSection {
     static let key = "bus"
     static var absent: BusConfig { BusConfig() }
     static let keys: [ConfigKey<BusConfig>] = [
-        .scalar("socket", \.socket, .path),
+        .scalar("socket", \.socket, .path)
     ]
 }

@@ -39,7 +39,9 @@ public struct CameraConfig: Codable, Sendable, Equatable {
 
     /// A camera with its required keys; everything else at its default (`name` is the id).
     public init(id: CameraID, source: String) {
-        self.id = id; self.name = id.rawValue; self.source = source
+        self.id = id
+        self.name = id.rawValue
+        self.source = source
     }
 }
 
@@ -77,7 +79,9 @@ enum CamerasSection: ConfigSection {
         try (node.sequence.map(Array.init) ?? []).enumerated().map { i, element in
             // `id` and `source` are required (the schema walk saw them), so these placeholders never survive.
             var camera = CameraConfig(id: CameraID("unset")!, source: "")
-            do { try ConfigKey.read(cameraKeys, from: element, into: &camera) } catch let e as DecodingError { throw e.under(PathKey(index: i)) }
+            do { try ConfigKey.read(cameraKeys, from: element, into: &camera) } catch let e as DecodingError {
+                throw e.under(PathKey(index: i))
+            }
             if !ConfigKey<CameraConfig>.gives(element, "name") { camera.name = camera.id.rawValue }
             return camera
         }

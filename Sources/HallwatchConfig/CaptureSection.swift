@@ -36,6 +36,8 @@ enum CaptureSection: KeyedConfigSection {
     /// `backoffInitial` ≤ `backoffMax`.
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         let capture = config.capture
-        check.need(capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"], "expected at most backoffMax (\(DurationText.format(capture.backoffMax)))")
+        check.need(
+            capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"],
+            "expected at most backoffMax (\(DurationText.format(capture.backoffMax)))")
     }
 }

@@ -46,12 +46,20 @@ public enum ConfigLoader {
             ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: why)])
         }
         guard FileManager.default.fileExists(atPath: path) else { throw unreadable("no such file") }
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue > maxBytes {
-            throw ConfigError(code: "config.invalid", diagnostics: [.init(file: path, line: 0, message: "the file is larger than \(maxBytes) bytes")])
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+            size.intValue > maxBytes
+        {
+            throw ConfigError(
+                code: "config.invalid",
+                diagnostics: [.init(file: path, line: 0, message: "the file is larger than \(maxBytes) bytes")])
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw unreadable("cannot read the file (permissions?)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw unreadable("cannot read the file (permissions?)")
+        }
         guard let text = String(data: data, encoding: .utf8), !text.contains("\0") else {
-            throw ConfigError(code: "config.invalid", diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
+            throw ConfigError(
+                code: "config.invalid",
+                diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
         }
         return try parse(text, file: path)
     }
@@ -67,7 +75,9 @@ public enum ConfigLoader {
         guard text.utf8.count <= maxBytes else { throw fail(0, "the file is larger than \(maxBytes) bytes") }
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw fail(1, "the document is empty; expected a mapping with box, recorder and cameras") }
+            guard let node = try Yams.compose(yaml: text) else {
+                throw fail(1, "the document is empty; expected a mapping with box, recorder and cameras")
+            }
             root = node
         } catch let e as ConfigError { throw e } catch let e as YamlError {
             throw fail(yamlErrorLine(e), "not valid YAML: \(yamlErrorText(e))")
@@ -90,7 +100,9 @@ public enum ConfigLoader {
         throw ConfigError(code: "config.invalid", diagnostics: problems)
     }
 
-    private static func validate<S: ConfigSection>(_ section: S.Type, _ config: HallwatchConfig, _ check: inout ConfigCheck) {
+    private static func validate<S: ConfigSection>(
+        _ section: S.Type, _ config: HallwatchConfig, _ check: inout ConfigCheck
+    ) {
         S.validate(config, &check)
     }
 
@@ -104,18 +116,25 @@ public enum ConfigLoader {
     /// libyaml's problem in one line, without the echo of the document Yams adds.
     static func yamlErrorText(_ e: YamlError) -> String {
         switch e {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
             return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
         default: return "\(e)".split(separator: "\n").first.map(String.init) ?? "syntax error"
         }
     }
 
     static func describe(_ e: DecodingError) -> ([any CodingKey], String) {
-        let place: ([any CodingKey]) -> String = { path in path.isEmpty ? "document" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        let place: ([any CodingKey]) -> String = { path in
+            path.isEmpty
+                ? "document" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
         switch e {
-        case .typeMismatch(let type, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type))")
-        case .valueNotFound(let type, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type)), found nothing")
-        case .keyNotFound(let key, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath + [key])): required key is missing")
+        case .typeMismatch(let type, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type))")
+        case .valueNotFound(let type, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type)), found nothing")
+        case .keyNotFound(let key, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath + [key])): required key is missing")
         case .dataCorrupted(let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): \(ctx.debugDescription)")
         @unknown default: return ([], "\(e)")
         }
@@ -135,8 +154,14 @@ public enum ConfigLoader {
     static func line(of path: [any CodingKey], in root: Node) -> Int {
         var node = root
         for key in path {
-            if let i = key.intValue, let seq = node.sequence, i < seq.count { node = seq[i]; continue }
-            if let map = node.mapping, let next = map[key.stringValue] { node = next; continue }
+            if let i = key.intValue, let seq = node.sequence, i < seq.count {
+                node = seq[i]
+                continue
+            }
+            if let map = node.mapping, let next = map[key.stringValue] {
+                node = next
+                continue
+            }
             break
         }
         return node.mark?.line ?? 0
@@ -149,19 +174,30 @@ struct ConfigCheck {
     let root: Node
     private(set) var problems: [ConfigDiagnostic] = []
 
-    init(file: String, root: Node) { self.file = file; self.root = root }
+    init(file: String, root: Node) {
+        self.file = file
+        self.root = root
+    }
 
     /// Records `message` at `path` (keys and `[index]` elements, e.g. `["cameras", "[2]", "disk"]`) unless `ok`.
     mutating func need(_ ok: Bool, _ path: [String], _ message: String) {
-        if !ok { problems.append(.init(file: file, line: line(of: path), message: "\(path.joined(separator: ".")): \(message)")) }
+        if !ok {
+            problems.append(
+                .init(file: file, line: line(of: path), message: "\(path.joined(separator: ".")): \(message)"))
+        }
     }
 
     /// The line of the node at `path`, or of its nearest existing parent.
     func line(of path: [String]) -> Int {
         var node = root
         for k in path {
-            if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count { node = s[i] }
-            else if let m = node.mapping, let n = m[k] { node = n } else { break }
+            if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count {
+                node = s[i]
+            } else if let m = node.mapping, let n = m[k] {
+                node = n
+            } else {
+                break
+            }
         }
         return node.mark?.line ?? 0
     }
@@ -173,8 +209,10 @@ struct ConfigDuration: Decodable {
     init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let d = DurationText.parse(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                debugDescription: "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""))
         }
         value = d
     }

@@ -28,7 +28,9 @@ indirect enum ConfigSchema: Sendable {
     func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
         let line = node.mark?.line ?? 0
         let here = path.isEmpty ? "document" : path.joined(separator: ".")
-        func problem(_ message: String, at l: Int? = nil) { problems.append(.init(file: file, line: l ?? line, message: message)) }
+        func problem(_ message: String, at l: Int? = nil) {
+            problems.append(.init(file: file, line: l ?? line, message: message))
+        }
         switch (self, node) {
         case (.mapping(let keys, let required), .mapping(let map)):
             var seen = Set<String>()
@@ -38,7 +40,9 @@ indirect enum ConfigSchema: Sendable {
                 if let sub = keys[name] {
                     sub.check(v, path: path + [name], file: file, into: &problems)
                 } else {
-                    problem("unknown key '\(name)' in \(here); expected one of: \(keys.keys.sorted().joined(separator: ", "))", at: k.mark?.line)
+                    problem(
+                        "unknown key '\(name)' in \(here); expected one of: \(keys.keys.sorted().joined(separator: ", "))",
+                        at: k.mark?.line)
                 }
             }
             for key in required.subtracting(seen).sorted() {
@@ -46,7 +50,9 @@ indirect enum ConfigSchema: Sendable {
             }
         case (.sequence(let element, let maxCount), .sequence(let seq)):
             if seq.count > maxCount { problem("\(here): at most \(maxCount) entries, found \(seq.count)") }
-            for (i, v) in seq.prefix(maxCount).enumerated() { element.check(v, path: path + ["[\(i)]"], file: file, into: &problems) }
+            for (i, v) in seq.prefix(maxCount).enumerated() {
+                element.check(v, path: path + ["[\(i)]"], file: file, into: &problems)
+            }
         case (.scalar(let kind), .scalar(let scalar)):
             if let message = kind.problem(with: scalar.string) { problem("\(here): \(message)") }
         case (.mapping, _): problem("\(here): expected a mapping of keys")
@@ -69,23 +75,33 @@ extension ConfigSchema.Scalar {
             guard range.contains(v) else { return "expected \(range.lowerBound) to \(range.upperBound), got \(v)" }
             return v % multiple == 0 ? nil : "expected a multiple of \(multiple), got \(v)"
         case .duration(let min, let max):
-            guard let d = DurationText.parse(text) else { return "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\"" }
-            return d >= min && d <= max ? nil : "expected \(DurationText.format(min)) to \(DurationText.format(max)), got \(text)"
+            guard let d = DurationText.parse(text) else {
+                return "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""
+            }
+            return d >= min && d <= max
+                ? nil : "expected \(DurationText.format(min)) to \(DurationText.format(max)), got \(text)"
         case .oneOf(let choices):
             return choices.contains(text) ? nil : "expected one of \(choices.joined(separator: ", ")), got \"\(text)\""
         case .identifier:
-            return CameraID.isValid(text) ? nil : "expected 1-32 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'), got \"\(text)\""
+            return CameraID.isValid(text)
+                ? nil : "expected 1-32 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'), got \"\(text)\""
         case .rtspURL:
-            guard let url = URLComponents(string: text), url.scheme?.lowercased() == "rtsp", !(url.host ?? "").isEmpty else {
+            guard let url = URLComponents(string: text), url.scheme?.lowercased() == "rtsp", !(url.host ?? "").isEmpty
+            else {
                 return "expected an rtsp://host[:port]/path URL, got \"\(text)\""
             }
-            guard url.user == nil && url.password == nil else { return "credentials do not belong in the URL (they would appear in logs); use username and passwordFile" }
-            guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { return "expected a URL without spaces or line breaks, got \"\(text)\"" }
+            guard url.user == nil && url.password == nil else {
+                return "credentials do not belong in the URL (they would appear in logs); use username and passwordFile"
+            }
+            guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                return "expected a URL without spaces or line breaks, got \"\(text)\""
+            }
             if let port = url.port, !(1...65_535).contains(port) { return "port \(port) is outside 1-65535" }
             // Some cameras take credentials in the query (`?user=…&password=…`): just as secret.
             let secretKeys: Set<String> = ["password", "passwd", "pass", "pwd"]
             if (url.queryItems ?? []).contains(where: { secretKeys.contains($0.name.lowercased()) }) {
-                return "a password does not belong in the URL's query (it would appear in logs); use username and passwordFile"
+                return
+                    "a password does not belong in the URL's query (it would appear in logs); use username and passwordFile"
             }
             return nil
         case .path:

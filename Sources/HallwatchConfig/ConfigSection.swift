@@ -34,7 +34,10 @@ extension ConfigSection {
     /// Decodes this section from the document's `root` (or takes ``absent``) and stores it in `config`.
     /// - Throws: `DecodingError` with its coding path starting at the document's root.
     static func load(from root: Node, into config: inout HallwatchConfig) throws {
-        guard let node = root.mapping?[key] else { config[section: Self.self] = absent; return }
+        guard let node = root.mapping?[key] else {
+            config[section: Self.self] = absent
+            return
+        }
         do {
             config[section: Self.self] = try decode(node)
         } catch let e as DecodingError {
@@ -76,29 +79,46 @@ struct ConfigKey<Value>: Sendable {
     let read: @Sendable (inout Value, Node) throws -> Void
 
     /// A key whose value Yams decodes as the property's type `T` (a scalar, a list or a mapping).
-    static func value<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ schema: ConfigSchema, required: Bool = false) -> Self {
-        ConfigKey(name: name, schema: schema, required: required) { v, node in v[keyPath: property] = try YAMLDecoder().decode(T.self, from: node) }
+    static func value<T: Decodable & SendableMetatype>(
+        _ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ schema: ConfigSchema, required: Bool = false
+    ) -> Self {
+        ConfigKey(name: name, schema: schema, required: required) { v, node in
+            v[keyPath: property] = try YAMLDecoder().decode(T.self, from: node)
+        }
     }
     /// A key whose value Yams decodes as `T?` (an optional property; the value is never null here).
-    static func value<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ schema: ConfigSchema) -> Self {
-        ConfigKey(name: name, schema: schema, required: false) { v, node in v[keyPath: property] = try YAMLDecoder().decode(T.self, from: node) }
+    static func value<T: Decodable & SendableMetatype>(
+        _ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ schema: ConfigSchema
+    ) -> Self {
+        ConfigKey(name: name, schema: schema, required: false) { v, node in
+            v[keyPath: property] = try YAMLDecoder().decode(T.self, from: node)
+        }
     }
     /// A scalar key, see ``value(_:_:_:required:)``.
-    static func scalar<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ form: ConfigSchema.Scalar, required: Bool = false) -> Self {
+    static func scalar<T: Decodable & SendableMetatype>(
+        _ name: String, _ property: WritableKeyPath<Value, T> & Sendable, _ form: ConfigSchema.Scalar,
+        required: Bool = false
+    ) -> Self {
         value(name, property, .scalar(form), required: required)
     }
     /// An optional scalar key.
-    static func scalar<T: Decodable & SendableMetatype>(_ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ form: ConfigSchema.Scalar) -> Self {
+    static func scalar<T: Decodable & SendableMetatype>(
+        _ name: String, _ property: WritableKeyPath<Value, T?> & Sendable, _ form: ConfigSchema.Scalar
+    ) -> Self {
         value(name, property, .scalar(form))
     }
     /// A duration (`500ms`, `1s`, `30d`) between `min` and `max`.
-    static func duration(_ name: String, _ property: WritableKeyPath<Value, Duration> & Sendable, min: Duration, max: Duration) -> Self {
+    static func duration(
+        _ name: String, _ property: WritableKeyPath<Value, Duration> & Sendable, min: Duration, max: Duration
+    ) -> Self {
         ConfigKey(name: name, schema: .scalar(.duration(min: min, max: max)), required: false) { v, node in
             v[keyPath: property] = try YAMLDecoder().decode(ConfigDuration.self, from: node).value
         }
     }
     /// An optional duration between `min` and `max`.
-    static func duration(_ name: String, _ property: WritableKeyPath<Value, Duration?> & Sendable, min: Duration, max: Duration) -> Self {
+    static func duration(
+        _ name: String, _ property: WritableKeyPath<Value, Duration?> & Sendable, min: Duration, max: Duration
+    ) -> Self {
         ConfigKey(name: name, schema: .scalar(.duration(min: min, max: max)), required: false) { v, node in
             v[keyPath: property] = try YAMLDecoder().decode(ConfigDuration.self, from: node).value
         }
@@ -106,7 +126,9 @@ struct ConfigKey<Value>: Sendable {
 
     /// The schema of a mapping with `keys`.
     static func mapping(_ keys: [ConfigKey]) -> ConfigSchema {
-        .mapping(Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.schema) }), required: Set(keys.filter(\.required).map(\.name)))
+        .mapping(
+            Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.schema) }),
+            required: Set(keys.filter(\.required).map(\.name)))
     }
 
     /// Stores every key of `keys` that `node` (a schema-checked mapping) has into `value`, in the order of
@@ -132,7 +154,10 @@ struct PathKey: CodingKey {
     var stringValue: String
     var intValue: Int?
     init(_ name: String) { stringValue = name }
-    init(index: Int) { stringValue = "Index \(index)"; intValue = index }
+    init(index: Int) {
+        stringValue = "Index \(index)"
+        intValue = index
+    }
     init(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { self.init(index: intValue) }
 }
@@ -141,7 +166,11 @@ extension DecodingError {
     /// The same error with `key` in front of its coding path: a key's value is decoded from its own node,
     /// but diagnostics name the path from the document's root.
     func under(_ key: any CodingKey) -> DecodingError {
-        func moved(_ c: Context) -> Context { Context(codingPath: [key] + c.codingPath, debugDescription: c.debugDescription, underlyingError: c.underlyingError) }
+        func moved(_ c: Context) -> Context {
+            Context(
+                codingPath: [key] + c.codingPath, debugDescription: c.debugDescription,
+                underlyingError: c.underlyingError)
+        }
         switch self {
         case .typeMismatch(let t, let c): return .typeMismatch(t, moved(c))
         case .valueNotFound(let t, let c): return .valueNotFound(t, moved(c))

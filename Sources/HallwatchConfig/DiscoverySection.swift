@@ -62,7 +62,7 @@ enum DiscoverySection: ConfigSection {
     static let schema = ConfigKey.mapping(keys)
 
     static func decode(_ node: Node) throws -> DiscoveryConfig? {
-        var discovery = DiscoveryConfig(interfaces: [])   // `interfaces` is required: always read
+        var discovery = DiscoveryConfig(interfaces: [])  // `interfaces` is required: always read
         try ConfigKey.read(keys, from: node, into: &discovery)
         return discovery
     }
@@ -70,8 +70,11 @@ enum DiscoverySection: ConfigSection {
     /// At least one interface; `username` and `passwordFile` together.
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         guard let d = config.discovery else { return }
-        check.need(!d.interfaces.isEmpty, ["discovery", "interfaces"], "expected at least one interface name or IPv4 address")
-        check.need((d.username == nil) == (d.passwordFile == nil), ["discovery", d.username == nil ? "passwordFile" : "username"],
-                   "username and passwordFile go together")
+        check.need(
+            !d.interfaces.isEmpty, ["discovery", "interfaces"], "expected at least one interface name or IPv4 address")
+        check.need(
+            (d.username == nil) == (d.passwordFile == nil),
+            ["discovery", d.username == nil ? "passwordFile" : "username"],
+            "username and passwordFile go together")
     }
 }

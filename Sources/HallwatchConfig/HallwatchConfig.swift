@@ -46,7 +46,8 @@ public struct HallwatchConfig: Sendable, Equatable {
     /// A configuration with every section at its default (as if the document held only `box`, and
     /// `building` when given).
     public init(box: String, building: String? = nil) {
-        self.box = box; self.building = building ?? box
+        self.box = box
+        self.building = building ?? box
     }
 
     /// The value of one section (what the section files' public properties read and write).
@@ -64,7 +65,7 @@ public struct HallwatchConfig: Sendable, Equatable {
     /// Decodes a schema-checked document: the top-level keys, then every section with its defaults.
     /// - Throws: `DecodingError` (with the path from the root) for what the schema walk cannot see.
     static func decode(_ root: Node) throws -> HallwatchConfig {
-        var config = HallwatchConfig(box: "")   // `box` is required: always read
+        var config = HallwatchConfig(box: "")  // `box` is required: always read
         try ConfigKey.read(topKeys, from: root, into: &config)
         if !ConfigKey<HallwatchConfig>.gives(root, "building") { config.building = config.box }
         func load<S: ConfigSection>(_ s: S.Type) throws { try s.load(from: root, into: &config) }

@@ -32,7 +32,10 @@ public struct DiskConfig: Codable, Sendable, Equatable {
     /// a directory holding anything else is never formatted. Required.
     public var path: String
     /// A disk from its name and directory.
-    public init(name: String, path: String) { self.name = name; self.path = path }
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
 }
 
 extension HallwatchConfig {
@@ -48,12 +51,13 @@ enum RecorderSection: KeyedConfigSection {
     static let key = "recorder"
     static var absent: RecorderConfig { RecorderConfig() }
     /// `recorder.disks[]`: both keys required.
-    static let disk: ConfigSchema = .mapping(["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
+    static let disk: ConfigSchema = .mapping(
+        ["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
     static let keys: [ConfigKey<RecorderConfig>] = [
         .scalar("socket", \.socket, .path),
         .value("disks", \.disks, .sequence(disk, maxCount: 16)),
         .duration("fsyncCadence", \.fsyncCadence, min: .milliseconds(100), max: .seconds(10)),
-        .scalar("slotSizeBytes", \.slotSizeBytes, .integer(1 << 20 ... 4 << 30, multipleOf: 4096)),
+        .scalar("slotSizeBytes", \.slotSizeBytes, .integer(1 << 20...4 << 30, multipleOf: 4096)),
         .scalar("slotCount", \.slotCount, .integer(2...100_000, multipleOf: 1)),
     ]
 
@@ -61,15 +65,22 @@ enum RecorderSection: KeyedConfigSection {
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         let recorder = config.recorder
         check.need(!recorder.disks.isEmpty, ["recorder", "disks"], "expected at least one disk")
-        var names = Set<String>(), paths = Set<String>()
+        var names = Set<String>()
+        var paths = Set<String>()
         for (i, d) in recorder.disks.enumerated() {
-            check.need(names.insert(d.name).inserted, ["recorder", "disks", "[\(i)]", "name"], "duplicate disk name '\(d.name)'")
+            check.need(
+                names.insert(d.name).inserted, ["recorder", "disks", "[\(i)]", "name"],
+                "duplicate disk name '\(d.name)'")
             let canonical = URL(fileURLWithPath: d.path).standardizedFileURL.path
-            check.need(paths.insert(canonical).inserted, ["recorder", "disks", "[\(i)]", "path"], "disk path '\(d.path)' is listed twice")
+            check.need(
+                paths.insert(canonical).inserted, ["recorder", "disks", "[\(i)]", "path"],
+                "disk path '\(d.path)' is listed twice")
         }
         for (i, cam) in config.cameras.enumerated() {
             guard let d = cam.disk else { continue }
-            check.need(names.contains(d), ["cameras", "[\(i)]", "disk"], "no disk named '\(d)' in recorder.disks (have: \(recorder.disks.map(\.name).joined(separator: ", ")))")
+            check.need(
+                names.contains(d), ["cameras", "[\(i)]", "disk"],
+                "no disk named '\(d)' in recorder.disks (have: \(recorder.disks.map(\.name).joined(separator: ", ")))")
         }
     }
 }

@@ -37,7 +37,8 @@ public struct RetentionConfig: Codable, Sendable, Equatable {
     /// The policy that applies to a camera: these defaults with the camera's overrides on top.
     public func policy(for camera: CameraConfig?) -> RetentionPolicy {
         let o = camera?.retention
-        return RetentionPolicy(maxAge: o?.maxAge ?? maxAge, minAge: o?.minAge ?? minAge, maxBytes: o?.maxBytes ?? maxBytes)
+        return RetentionPolicy(
+            maxAge: o?.maxAge ?? maxAge, minAge: o?.minAge ?? minAge, maxBytes: o?.maxBytes ?? maxBytes)
     }
 }
 
@@ -51,7 +52,9 @@ public struct RetentionOverride: Codable, Sendable, Equatable {
     public var maxBytes: Int64?
     /// No overrides.
     public init(maxAge: Duration? = nil, minAge: Duration? = nil, maxBytes: Int64? = nil) {
-        self.maxAge = maxAge; self.minAge = minAge; self.maxBytes = maxBytes
+        self.maxAge = maxAge
+        self.minAge = minAge
+        self.maxBytes = maxBytes
     }
     /// True when no limit is overridden.
     var isEmpty: Bool { maxAge == nil && minAge == nil && maxBytes == nil }
@@ -66,19 +69,26 @@ public struct RetentionPolicy: Sendable, Equatable {
     /// Byte quota (recorded bytes over all disks), `nil` for none.
     public var maxBytes: Int64?
     /// A policy from its parts.
-    public init(maxAge: Duration, minAge: Duration, maxBytes: Int64?) { self.maxAge = maxAge; self.minAge = minAge; self.maxBytes = maxBytes }
+    public init(maxAge: Duration, minAge: Duration, maxBytes: Int64?) {
+        self.maxAge = maxAge
+        self.minAge = minAge
+        self.maxBytes = maxBytes
+    }
 
     /// ``maxAge`` in µs.
     public var maxAgeMicros: Int64 { Self.micros(maxAge) }
     /// ``minAge`` in µs.
     public var minAgeMicros: Int64 { Self.micros(minAge) }
     /// A duration in whole µs.
-    public static func micros(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000 }
+    public static func micros(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+    }
 
     /// A duration in the largest unit that divides it (`7d`, `36h`, `90m`, `45s`), as the config writes it.
     public static func text(_ d: Duration) -> String {
         let ms = micros(d) / 1000
-        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where ms != 0 && ms % size == 0 {
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        where ms != 0 && ms % size == 0 {
             return "\(ms / size)\(unit)"
         }
         return DurationText.format(d)
@@ -103,7 +113,7 @@ enum RetentionSection: KeyedConfigSection {
     // The limits that `cameras[].retention` shares.
     static let maxAgeRange = (min: Duration.seconds(60), max: Duration.seconds(3650 * 86_400))
     static let minAgeRange = (min: Duration.zero, max: Duration.seconds(3650 * 86_400))
-    static let maxBytesForm = ConfigSchema.Scalar.integer(64 << 10 ... Int64.max, multipleOf: 1)
+    static let maxBytesForm = ConfigSchema.Scalar.integer(64 << 10...Int64.max, multipleOf: 1)
 
     static let keys: [ConfigKey<RetentionConfig>] = [
         .duration("maxAge", \.maxAge, min: maxAgeRange.min, max: maxAgeRange.max),
@@ -123,7 +133,9 @@ enum RetentionSection: KeyedConfigSection {
     ]
 
     /// `cameras[].retention`: a mapping of ``overrideKeys``; no key given (or `{}`) means no override.
-    static let cameraRetentionKey = ConfigKey<CameraConfig>(name: "retention", schema: ConfigKey.mapping(overrideKeys), required: false) { camera, node in
+    static let cameraRetentionKey = ConfigKey<CameraConfig>(
+        name: "retention", schema: ConfigKey.mapping(overrideKeys), required: false
+    ) { camera, node in
         var o = RetentionOverride()
         try ConfigKey.read(overrideKeys, from: node, into: &o)
         camera.retention = o.isEmpty ? nil : o
@@ -132,12 +144,14 @@ enum RetentionSection: KeyedConfigSection {
     /// minAge ≤ maxAge, for the building and for each camera's resolved limits.
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         let retention = config.retention
-        check.need(retention.minAge <= retention.maxAge, ["retention", "minAge"],
-                   "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
+        check.need(
+            retention.minAge <= retention.maxAge, ["retention", "minAge"],
+            "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
         for (i, cam) in config.cameras.enumerated() where cam.retention != nil {
             let p = retention.policy(for: cam)
-            check.need(p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
-                       "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
+            check.need(
+                p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
+                "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
         }
     }
 }

@@ -55,10 +55,14 @@ public struct RecordingsReport: Codable, Sendable {
         var lines = ["camera \(camera): \(runs.count) run(s), \(String(format: "%.1f", totalSeconds)) s recorded"]
         var gapIndex = 0
         for (i, r) in runs.enumerated() {
-            lines.append("  run \(r.run)  \(r.start) → \(r.end)  \(String(format: "%8.1f", r.mediaSeconds)) s  \(r.fragments) fragments  \(r.bytes) bytes")
+            lines.append(
+                "  run \(r.run)  \(r.start) → \(r.end)  \(String(format: "%8.1f", r.mediaSeconds)) s  \(r.fragments) fragments  \(r.bytes) bytes"
+            )
             if i + 1 < runs.count, gapIndex < gaps.count {
-                let g = gaps[gapIndex]; gapIndex += 1
-                lines.append("  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", abs(g.seconds) < 0.0005 ? 0 : g.seconds)) s")
+                let g = gaps[gapIndex]
+                gapIndex += 1
+                lines.append(
+                    "  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", abs(g.seconds) < 0.0005 ? 0 : g.seconds)) s")
             }
         }
         return lines.joined(separator: "\n")
@@ -76,8 +80,10 @@ public enum RecordingQueries {
     /// Lists the camera's runs and gaps. With `fragmentGaps`, reads every fragment's header to measure the
     /// largest hole inside each run (reads the recording, so it is slow for long ranges).
     /// - Throws: `StorageError`.
-    public static func recordings(config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool,
-                                  warn: (String) -> Void = { _ in }) throws -> RecordingsReport {
+    public static func recordings(
+        config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool,
+        warn: (String) -> Void = { _ in }
+    ) throws -> RecordingsReport {
         try requireKnown(camera, config)
         let reader = try readable(config, warn: warn)
         let runs = try reader.runs(camera: camera)
@@ -87,34 +93,46 @@ public enum RecordingQueries {
             var maxGap: Int64 = -1
             if fragmentGaps {
                 maxGap = 0
-                for seg in try reader.segments(camera: camera, from: r.startUTC, to: UTCMicros(r.endUTC.micros + 1), startAtKeyframe: false) where seg.run == r.run {
+                for seg in try reader.segments(
+                    camera: camera, from: r.startUTC, to: UTCMicros(r.endUTC.micros + 1), startAtKeyframe: false)
+                where seg.run == r.run {
                     for (a, b) in zip(seg.fragments, seg.fragments.dropFirst()) {
                         maxGap = max(maxGap, b.meta.start90k.ticks - a.meta.end90k.ticks)
                     }
                 }
             }
-            out.append(.init(run: r.run, start: r.startUTC.iso8601, end: r.endUTC.iso8601, startMicros: r.startUTC.micros,
-                             endMicros: r.endUTC.micros, mediaSeconds: r.media90k.seconds, fragments: r.fragmentCount,
-                             bytes: r.payloadBytes, maxFragmentGap90k: maxGap))
+            out.append(
+                .init(
+                    run: r.run, start: r.startUTC.iso8601, end: r.endUTC.iso8601, startMicros: r.startUTC.micros,
+                    endMicros: r.endUTC.micros, mediaSeconds: r.media90k.seconds, fragments: r.fragmentCount,
+                    bytes: r.payloadBytes, maxFragmentGap90k: maxGap))
             if i > 0 {
                 let prev = runs[i - 1]
-                gaps.append(.init(from: prev.endUTC.iso8601, to: r.startUTC.iso8601, fromMicros: prev.endUTC.micros, toMicros: r.startUTC.micros,
-                                  seconds: Double(r.startUTC.micros - prev.endUTC.micros) / 1e6))
+                gaps.append(
+                    .init(
+                        from: prev.endUTC.iso8601, to: r.startUTC.iso8601, fromMicros: prev.endUTC.micros,
+                        toMicros: r.startUTC.micros,
+                        seconds: Double(r.startUTC.micros - prev.endUTC.micros) / 1e6))
             }
         }
-        return RecordingsReport(camera: camera.rawValue, runs: out, gaps: gaps, totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
+        return RecordingsReport(
+            camera: camera.rawValue, runs: out, gaps: gaps, totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
     }
 
     /// Exports `[from, to)` of a camera to `out` (see ``Exporter``).
     /// - Throws: `StorageError`, ``MediaError``; `media.export` with "nothing recorded" for an empty range.
-    public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String,
-                              warn: (String) -> Void = { _ in }) throws -> ExportSummary {
+    public static func export(
+        config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String,
+        warn: (String) -> Void = { _ in }
+    ) throws -> ExportSummary {
         try requireKnown(camera, config)
         let runs = try readable(config, warn: warn).segments(camera: camera, from: from, to: to)
         guard !runs.isEmpty else {
             throw MediaError("media.export", "nothing recorded for \(camera) between \(from.iso8601) and \(to.iso8601)")
         }
-        let recorded = runs.map { r in RecordedRun(run: r.run, initSegment: r.initSegment, fragments: r.fragments.map { ($0.meta, $0.payload) }) }
+        let recorded = runs.map { r in
+            RecordedRun(run: r.run, initSegment: r.initSegment, fragments: r.fragments.map { ($0.meta, $0.payload) })
+        }
         return try Exporter.write(recorded, to: out)
     }
 
@@ -128,7 +146,10 @@ public enum RecordingQueries {
         let bad = lib.unreadable.filter { $0.error.code != .noIndex }
         for b in bad { warn("disk \(b.name) could not be read; its recordings are left out: \(b.error)") }
         if lib.readers.isEmpty && !bad.isEmpty {
-            throw ErrorEvent(code: "storage.unreadable", message: "no recording disk could be read: " + bad.map { "\($0.name): \($0.error)" }.joined(separator: "; "))
+            throw ErrorEvent(
+                code: "storage.unreadable",
+                message: "no recording disk could be read: "
+                    + bad.map { "\($0.name): \($0.error)" }.joined(separator: "; "))
         }
         return lib
     }
@@ -139,7 +160,11 @@ public enum RecordingQueries {
         let onDisk = (try? library(config).cameras()) ?? []
         guard onDisk.contains(camera) else {
             let known = (config.cameras.map(\.id) + onDisk).map(\.rawValue)
-            throw ErrorEvent(code: "ctl.unknownCamera", message: "no camera '\(camera)' in the configuration or on the disk; known: \(Array(Set(known)).sorted().joined(separator: ", "))")
+            throw ErrorEvent(
+                code: "ctl.unknownCamera",
+                message:
+                    "no camera '\(camera)' in the configuration or on the disk; known: \(Array(Set(known)).sorted().joined(separator: ", "))"
+            )
         }
     }
 

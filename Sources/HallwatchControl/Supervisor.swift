@@ -13,7 +13,9 @@ public struct SupervisedProcess: Sendable {
     public var arguments: [String]
     /// A process from its name, executable and arguments.
     public init(name: String, executable: String, arguments: [String]) {
-        self.name = name; self.executable = executable; self.arguments = arguments
+        self.name = name
+        self.executable = executable
+        self.arguments = arguments
     }
 }
 
@@ -29,7 +31,10 @@ public final class Supervisor: Sendable {
     let logger: Logger
     /// Where lifetimes and waits are measured.
     let clocks: any Clocks
-    struct Child { var process: Process; var started: MonotonicInstant }
+    struct Child {
+        var process: Process
+        var started: MonotonicInstant
+    }
     let state = Mutex<(children: [String: Child], stopping: Bool, added: [SupervisedProcess])>(([:], false, []))
 
     /// Longest wait before restarting a process that keeps dying soon after its start, seconds.
@@ -39,9 +44,14 @@ public final class Supervisor: Sendable {
     ///   - maxRestartDelay: the restart back-off's cap (default 10 s); the first restart waits
     ///     `min(1 s, cap)`. Tests that kill processes on purpose lower it.
     ///   - clocks: how long a process lived, the restart waits and the 5 s stop grace are measured on it.
-    public init(processes: [SupervisedProcess], runDirectory: String, maxRestartDelay: Duration = .seconds(10),
-                clocks: any Clocks = SystemClocks(), logger: Logger) {
-        self.processes = processes; self.runDirectory = runDirectory; self.logger = logger; self.clocks = clocks
+    public init(
+        processes: [SupervisedProcess], runDirectory: String, maxRestartDelay: Duration = .seconds(10),
+        clocks: any Clocks = SystemClocks(), logger: Logger
+    ) {
+        self.processes = processes
+        self.runDirectory = runDirectory
+        self.logger = logger
+        self.clocks = clocks
         self.maxRestartDelay = max(0.05, maxRestartDelay.seconds)
     }
 
@@ -53,9 +63,14 @@ public final class Supervisor: Sendable {
         try FileManager.default.createDirectory(atPath: runDirectory + "/pids", withIntermediateDirectories: true)
         let fd = open(runDirectory + "/supervisor.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let other = (try? String(contentsOfFile: runDirectory + "/pids/supervisor.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let other =
+                (try? String(contentsOfFile: runDirectory + "/pids/supervisor.pid", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
             if fd >= 0 { close(fd) }
-            throw SupervisorError(message: "another supervisor (pid \(other)) is already running in \(runDirectory); stop it first with: kill -INT \(other)")
+            throw SupervisorError(
+                message:
+                    "another supervisor (pid \(other)) is already running in \(runDirectory); stop it first with: kill -INT \(other)"
+            )
         }
         // The descriptor is deliberately never closed: the kernel releases the lock when the process exits.
         try? "\(getpid())\n".write(toFile: runDirectory + "/pids/supervisor.pid", atomically: true, encoding: .utf8)
@@ -72,7 +87,11 @@ public final class Supervisor: Sendable {
     /// stopped like the others. Does nothing when a process of that name exists already.
     public func add(_ spec: SupervisedProcess) throws {
         let known = state.withLock { s -> Bool in
-            if s.stopping || processes.contains(where: { $0.name == spec.name }) || s.added.contains(where: { $0.name == spec.name }) { return true }
+            if s.stopping || processes.contains(where: { $0.name == spec.name })
+                || s.added.contains(where: { $0.name == spec.name })
+            {
+                return true
+            }
             s.added.append(spec)
             return false
         }
@@ -90,7 +109,9 @@ public final class Supervisor: Sendable {
         p.arguments = spec.arguments
         // Each child's stderr goes to its own log file, appended across restarts.
         let logPath = "\(runDirectory)/logs/\(spec.name).log"
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         p.standardError = log
@@ -98,7 +119,8 @@ public final class Supervisor: Sendable {
         p.standardInput = FileHandle.nullDevice
         p.terminationHandler = { [weak self] proc in self?.exited(spec, proc, delay: delay) }
         try p.run()
-        try? "\(p.processIdentifier)\n".write(toFile: "\(runDirectory)/pids/\(spec.name).pid", atomically: true, encoding: .utf8)
+        try? "\(p.processIdentifier)\n".write(
+            toFile: "\(runDirectory)/pids/\(spec.name).pid", atomically: true, encoding: .utf8)
         state.withLock { $0.children[spec.name] = Child(process: p, started: clocks.monotonicNow()) }
         logger.info("started", metadata: ["process": "\(spec.name)", "pid": "\(p.processIdentifier)"])
     }
@@ -109,10 +131,13 @@ public final class Supervisor: Sendable {
             (s.stopping, now - (s.children[spec.name]?.started ?? MonotonicInstant(nanos: 0)))
         }
         if stopping { return }
-        let how = proc.terminationReason == .uncaughtSignal ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"
+        let how =
+            proc.terminationReason == .uncaughtSignal
+            ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"
         let first = min(1, maxRestartDelay)
         let next = lived > .seconds(10) ? first : min(delay * 2, maxRestartDelay)
-        logger.warning("exited; restarting", metadata: ["process": "\(spec.name)", "how": "\(how)", "after": "\(delay)s"])
+        logger.warning(
+            "exited; restarting", metadata: ["process": "\(spec.name)", "how": "\(how)", "after": "\(delay)s"])
         let wait: Duration = .milliseconds(Int64(((lived > .seconds(10) ? min(0.2, first) : delay) * 1000).rounded()))
         Task { [weak self, clocks] in
             try? await clocks.sleep(for: wait)
@@ -131,7 +156,9 @@ public final class Supervisor: Sendable {
         }
         for (_, p) in children where p.isRunning { kill(p.processIdentifier, SIGTERM) }
         let deadline = clocks.monotonicNow() + .seconds(5)
-        while clocks.monotonicNow() < deadline && children.contains(where: { $0.1.isRunning }) { clocks.sleepBlocking(for: .milliseconds(50), unless: { false }) }
+        while clocks.monotonicNow() < deadline && children.contains(where: { $0.1.isRunning }) {
+            clocks.sleepBlocking(for: .milliseconds(50), unless: { false })
+        }
         for (name, p) in children where p.isRunning {
             logger.warning("did not stop in 5 s; killing", metadata: ["process": "\(name)"])
             kill(p.processIdentifier, SIGKILL)

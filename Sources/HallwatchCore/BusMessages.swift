@@ -74,7 +74,11 @@ public struct ProcessState: Codable, Sendable, Equatable {
     public var reason: String?
     /// A state of process `process` (`pid` 0 and `at` nil in a last-will).
     public init(process: String, state: State, pid: Int32, at: UTCMicros?, reason: String? = nil) {
-        self.process = process; self.state = state; self.pid = pid; self.at = at; self.reason = reason
+        self.process = process
+        self.state = state
+        self.pid = pid
+        self.at = at
+        self.reason = reason
     }
 }
 
@@ -104,7 +108,11 @@ public struct CameraState: Codable, Sendable, Equatable {
     /// When this state was published (box UTC).
     public var at: UTCMicros
     /// A state of `camera` at `at`; the rest is filled in by the publisher.
-    public init(camera: CameraID, state: State, at: UTCMicros) { self.camera = camera; self.state = state; self.at = at }
+    public init(camera: CameraID, state: State, at: UTCMicros) {
+        self.camera = camera
+        self.state = state
+        self.at = at
+    }
 }
 
 /// What the recorder has stored for a camera, retained on ``BusTopics/recording(_:)``; published after each
@@ -123,9 +131,16 @@ public struct RecordingStats: Codable, Sendable, Equatable {
     /// When these statistics were published (box UTC).
     public var at: UTCMicros
     /// Statistics of `camera` at `at`.
-    public init(camera: CameraID, recordedSeconds: Double, recordedBytes: Int64, lastFragmentAt: UTCMicros?, run: UInt64?, at: UTCMicros) {
-        self.camera = camera; self.recordedSeconds = recordedSeconds; self.recordedBytes = recordedBytes
-        self.lastFragmentAt = lastFragmentAt; self.run = run; self.at = at
+    public init(
+        camera: CameraID, recordedSeconds: Double, recordedBytes: Int64, lastFragmentAt: UTCMicros?, run: UInt64?,
+        at: UTCMicros
+    ) {
+        self.camera = camera
+        self.recordedSeconds = recordedSeconds
+        self.recordedBytes = recordedBytes
+        self.lastFragmentAt = lastFragmentAt
+        self.run = run
+        self.at = at
     }
 }
 
@@ -143,7 +158,11 @@ public struct ErrorEvent: Codable, Sendable, Equatable, Error, CustomStringConve
     public var at: UTCMicros?
     /// An event with its stable code (registered in ``ErrorCodes``) and message.
     public init(code: String, message: String, camera: CameraID? = nil, process: String? = nil, at: UTCMicros? = nil) {
-        self.code = code; self.message = message; self.camera = camera; self.process = process; self.at = at
+        self.code = code
+        self.message = message
+        self.camera = camera
+        self.process = process
+        self.at = at
     }
     /// `[code] message`.
     public var description: String { "[\(code)] \(message)" }
@@ -183,9 +202,18 @@ public struct DiskState: Codable, Sendable, Equatable {
     /// When this state was published (box UTC).
     public var at: UTCMicros
     /// A disk's state at `at`.
-    public init(disk: String, path: String, health: Health, reason: ErrorEvent?, cameras: [CameraID], freeSlots: Int, slotCount: Int, at: UTCMicros) {
-        self.disk = disk; self.path = path; self.health = health; self.reason = reason; self.cameras = cameras
-        self.freeSlots = freeSlots; self.slotCount = slotCount; self.at = at
+    public init(
+        disk: String, path: String, health: Health, reason: ErrorEvent?, cameras: [CameraID], freeSlots: Int,
+        slotCount: Int, at: UTCMicros
+    ) {
+        self.disk = disk
+        self.path = path
+        self.health = health
+        self.reason = reason
+        self.cameras = cameras
+        self.freeSlots = freeSlots
+        self.slotCount = slotCount
+        self.at = at
     }
 }
 
@@ -230,9 +258,14 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
         /// The URI is good for one connection only: ask again before each (issue 5 §3).
         public var invalidAfterConnect: Bool
         /// A chosen stream.
-        public init(role: String, profileToken: String, videoSourceToken: String, uri: String?, invalidAfterConnect: Bool) {
-            self.role = role; self.profileToken = profileToken; self.videoSourceToken = videoSourceToken
-            self.uri = uri; self.invalidAfterConnect = invalidAfterConnect
+        public init(
+            role: String, profileToken: String, videoSourceToken: String, uri: String?, invalidAfterConnect: Bool
+        ) {
+            self.role = role
+            self.profileToken = profileToken
+            self.videoSourceToken = videoSourceToken
+            self.uri = uri
+            self.invalidAfterConnect = invalidAfterConnect
         }
     }
 
@@ -293,10 +326,20 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
     public var describedAt: UTCMicros?
 
     /// A device as first heard, before its description.
-    public init(id: String, endpoint: String, presence: Presence, addresses: [String], xAddrs: [String], auth: String,
-                firstSeen: UTCMicros, lastSeen: UTCMicros) {
-        self.id = id; self.endpoint = endpoint; self.presence = presence; self.addresses = addresses; self.xAddrs = xAddrs
-        self.auth = auth; self.profiles = []; self.streams = []; self.firstSeen = firstSeen; self.lastSeen = lastSeen
+    public init(
+        id: String, endpoint: String, presence: Presence, addresses: [String], xAddrs: [String], auth: String,
+        firstSeen: UTCMicros, lastSeen: UTCMicros
+    ) {
+        self.id = id
+        self.endpoint = endpoint
+        self.presence = presence
+        self.addresses = addresses
+        self.xAddrs = xAddrs
+        self.auth = auth
+        self.profiles = []
+        self.streams = []
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
     }
 
     /// The main stream of the first video source, if its URI is known: what adoption records.

@@ -59,9 +59,17 @@ public struct FragmentMeta: Sendable, Equatable, Hashable {
     /// Box UTC of ``start90k``: the run's arrival anchor plus media time.
     public var utc: UTCMicros
 
-    public init(kind: FrameKind, keyframe: Bool, run: UInt64, sequence: UInt32, start90k: MediaTime90k, duration90k: Int32, utc: UTCMicros) {
-        self.kind = kind; self.keyframe = keyframe; self.run = run; self.sequence = sequence
-        self.start90k = start90k; self.duration90k = duration90k; self.utc = utc
+    public init(
+        kind: FrameKind, keyframe: Bool, run: UInt64, sequence: UInt32, start90k: MediaTime90k, duration90k: Int32,
+        utc: UTCMicros
+    ) {
+        self.kind = kind
+        self.keyframe = keyframe
+        self.run = run
+        self.sequence = sequence
+        self.start90k = start90k
+        self.duration90k = duration90k
+        self.utc = utc
     }
 
     /// End of the fragment, 90 kHz ticks since the run's start.
@@ -72,37 +80,71 @@ public struct FragmentMeta: Sendable, Equatable, Hashable {
 public struct DataPlaneFrame: Sendable, Equatable {
     public var meta: FragmentMeta
     public var payload: [UInt8]
-    public init(meta: FragmentMeta, payload: [UInt8]) { self.meta = meta; self.payload = payload }
+    public init(meta: FragmentMeta, payload: [UInt8]) {
+        self.meta = meta
+        self.payload = payload
+    }
 
     /// A `hello` frame introducing `camera`.
     public static func hello(_ camera: CameraID) -> DataPlaneFrame {
-        DataPlaneFrame(meta: FragmentMeta(kind: .hello, keyframe: false, run: 0, sequence: 0, start90k: .zero, duration90k: 0, utc: UTCMicros(0)),
-                       payload: Array(camera.rawValue.utf8))
+        DataPlaneFrame(
+            meta: FragmentMeta(
+                kind: .hello, keyframe: false, run: 0, sequence: 0, start90k: .zero, duration90k: 0, utc: UTCMicros(0)),
+            payload: Array(camera.rawValue.utf8))
     }
 
     /// The 48-byte header for this frame.
     public func encodeHeader() -> [UInt8] {
         var w = ByteWriter(capacity: DataPlane.headerBytes)
-        w.u32(DataPlane.magic); w.u8(meta.kind.rawValue); w.u8(meta.keyframe ? 1 : 0); w.u16(DataPlane.version)
-        w.u64(meta.run); w.u32(meta.sequence); w.u32(UInt32(bitPattern: meta.duration90k))
-        w.i64(meta.start90k.ticks); w.i64(meta.utc.micros); w.u32(UInt32(payload.count)); w.u32(0)
+        w.u32(DataPlane.magic)
+        w.u8(meta.kind.rawValue)
+        w.u8(meta.keyframe ? 1 : 0)
+        w.u16(DataPlane.version)
+        w.u64(meta.run)
+        w.u32(meta.sequence)
+        w.u32(UInt32(bitPattern: meta.duration90k))
+        w.i64(meta.start90k.ticks)
+        w.i64(meta.utc.micros)
+        w.u32(UInt32(payload.count))
+        w.u32(0)
         return w.bytes
     }
 
     /// Decodes a header; returns the metadata and the payload length to read next.
     /// - Throws: ``DataPlaneError`` when the magic, version, kind or length is wrong.
     public static func decodeHeader(_ h: [UInt8]) throws -> (FragmentMeta, Int) {
-        guard h.count == DataPlane.headerBytes else { throw DataPlaneError(code: "dataplane.short", message: "header of \(h.count) bytes") }
+        guard h.count == DataPlane.headerBytes else {
+            throw DataPlaneError(code: "dataplane.short", message: "header of \(h.count) bytes")
+        }
         var r = ByteReader(h)
-        guard r.u32() == DataPlane.magic else { throw DataPlaneError(code: "dataplane.magic", message: "bad frame magic") }
-        guard let kind = FrameKind(rawValue: r.u8()) else { throw DataPlaneError(code: "dataplane.kind", message: "unknown frame kind") }
+        guard r.u32() == DataPlane.magic else {
+            throw DataPlaneError(code: "dataplane.magic", message: "bad frame magic")
+        }
+        guard let kind = FrameKind(rawValue: r.u8()) else {
+            throw DataPlaneError(code: "dataplane.kind", message: "unknown frame kind")
+        }
         let flags = r.u8()
         let version = r.u16()
-        guard version == DataPlane.version else { throw DataPlaneError(code: "dataplane.version", message: "protocol version \(version), expected \(DataPlane.version)") }
-        let run = r.u64(), seq = r.u32(), dur = Int32(bitPattern: r.u32()), start = r.i64(), utc = r.i64(), len = Int(r.u32())
-        guard len <= DataPlane.maxPayloadBytes else { throw DataPlaneError(code: "dataplane.tooLarge", message: "payload of \(len) bytes exceeds \(DataPlane.maxPayloadBytes)") }
+        guard version == DataPlane.version else {
+            throw DataPlaneError(
+                code: "dataplane.version", message: "protocol version \(version), expected \(DataPlane.version)")
+        }
+        let run = r.u64()
+        let seq = r.u32()
+        let dur = Int32(bitPattern: r.u32())
+        let start = r.i64()
+        let utc = r.i64()
+        let len = Int(r.u32())
+        guard len <= DataPlane.maxPayloadBytes else {
+            throw DataPlaneError(
+                code: "dataplane.tooLarge", message: "payload of \(len) bytes exceeds \(DataPlane.maxPayloadBytes)")
+        }
         guard dur >= 0 else { throw DataPlaneError(code: "dataplane.duration", message: "negative duration") }
-        return (FragmentMeta(kind: kind, keyframe: flags & 1 != 0, run: run, sequence: seq, start90k: MediaTime90k(start), duration90k: dur, utc: UTCMicros(utc)), len)
+        return (
+            FragmentMeta(
+                kind: kind, keyframe: flags & 1 != 0, run: run, sequence: seq, start90k: MediaTime90k(start),
+                duration90k: dur, utc: UTCMicros(utc)), len
+        )
     }
 }
 
@@ -111,14 +153,20 @@ public struct DataPlaneFrame: Sendable, Equatable {
 public struct DataPlaneError: Error, Sendable, CustomStringConvertible {
     public var code: String
     public var message: String
-    public init(code: String, message: String) { self.code = code; self.message = message }
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
     public var description: String { "[\(code)] \(message)" }
 }
 
 /// Little-endian writer for fixed binary headers.
 public struct ByteWriter: Sendable {
     public private(set) var bytes: [UInt8]
-    public init(capacity: Int = 64) { bytes = []; bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 64) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
@@ -131,11 +179,20 @@ public struct ByteWriter: Sendable {
 public struct ByteReader {
     let bytes: [UInt8]
     public private(set) var offset: Int
-    public init(_ bytes: [UInt8], offset: Int = 0) { self.bytes = bytes; self.offset = offset }
-    public mutating func u8() -> UInt8 { defer { offset += 1 }; return bytes[offset] }
+    public init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+    public mutating func u8() -> UInt8 {
+        defer { offset += 1 }
+        return bytes[offset]
+    }
     public mutating func u16() -> UInt16 { UInt16(u8()) | UInt16(u8()) << 8 }
     public mutating func u32() -> UInt32 { UInt32(u16()) | UInt32(u16()) << 16 }
     public mutating func u64() -> UInt64 { UInt64(u32()) | UInt64(u32()) << 32 }
     public mutating func i64() -> Int64 { Int64(bitPattern: u64()) }
-    public mutating func raw(_ n: Int) -> [UInt8] { defer { offset += n }; return Array(bytes[offset..<offset + n]) }
+    public mutating func raw(_ n: Int) -> [UInt8] {
+        defer { offset += n }
+        return Array(bytes[offset..<offset + n])
+    }
 }

@@ -12,7 +12,11 @@ public enum ErrorCodes {
         public let kind: ErrorKind
         /// What it means, one line.
         public let meaning: String
-        init(_ code: String, _ kind: ErrorKind, _ meaning: String) { self.code = code; self.kind = kind; self.meaning = meaning }
+        init(_ code: String, _ kind: ErrorKind, _ meaning: String) {
+            self.code = code
+            self.kind = kind
+            self.meaning = meaning
+        }
     }
 
     /// Every code, grouped by domain, alphabetical within a domain.
@@ -80,8 +84,11 @@ public enum ErrorCodes {
         .init("recorder.internal", .internal, "an unexpected error in the recorder's handling of a camera"),
         .init("recorder.start", .unavailable, "the recorder cannot start (socket, disks)"),
         // Retention alarms (the pruner).
-        .init("retention.openSlotPastMaxAge", .conflict, "an open slot holds video past maxAge; deleted once the recorder closes it"),
-        .init("retention.quotaUnreachable", .exhausted, "a camera stays over maxBytes: the rest is young, open or held"),
+        .init(
+            "retention.openSlotPastMaxAge", .conflict,
+            "an open slot holds video past maxAge; deleted once the recorder closes it"),
+        .init(
+            "retention.quotaUnreachable", .exhausted, "a camera stays over maxBytes: the rest is young, open or held"),
         .init("retention.reserveUnreachable", .exhausted, "a disk's free-slot reserve cannot be met by policy"),
         // RTSP ingest (HallwatchMedia's MediaError).
         .init("rtsp.auth", .unauthorized, "the camera refused our credentials (401)"),
@@ -104,7 +111,8 @@ public enum ErrorCodes {
         .init("storage.diskFailed", .unavailable, "a disk failed; its cameras move to a healthy disk"),
         .init("storage.diskReturned", .unavailable, "a failed disk was rescanned and records again (notice)"),
         .init("storage.failed", .unavailable, "the disk's writer stopped after an earlier I/O failure"),
-        .init("storage.foreignDisk", .conflict, "the directory belongs to another box or holds other files: quarantined"),
+        .init(
+            "storage.foreignDisk", .conflict, "the directory belongs to another box or holds other files: quarantined"),
         .init("storage.full", .exhausted, "no slot is free and none may be reused"),
         .init("storage.index", .internal, "the SQLite index failed"),
         .init("storage.invalidArgument", .invalidInput, "an argument out of range (slot count, size, hold times, …)"),

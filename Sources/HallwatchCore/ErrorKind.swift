@@ -71,7 +71,8 @@ extension HallwatchError {
 
 /// A domain's typed code (`StorageError.Code`, `MediaError.Code`, `ONVIFError.Code`): its text is the stable
 /// code, its kind comes from ``ErrorCodes``.
-public protocol StableErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible where RawValue == String {}
+public protocol StableErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible
+where RawValue == String {}
 
 extension StableErrorCode {
     /// The code text.

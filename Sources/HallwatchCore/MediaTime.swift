@@ -35,7 +35,10 @@ public struct MediaTime90k: Hashable, Comparable, Sendable, Codable, CustomStrin
     /// Decodes from a JSON integer of ticks.
     public init(from decoder: any Decoder) throws { ticks = try decoder.singleValueContainer().decode(Int64.self) }
     /// Encodes as a JSON integer of ticks.
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(ticks) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(ticks)
+    }
 }
 
 /// A point on the box's UTC clock, in microseconds since 1970-01-01T00:00:00Z.
@@ -68,5 +71,8 @@ public struct UTCMicros: Hashable, Comparable, Sendable, Codable, CustomStringCo
     /// Decodes from a JSON integer of µs.
     public init(from decoder: any Decoder) throws { micros = try decoder.singleValueContainer().decode(Int64.self) }
     /// Encodes as a JSON integer of µs.
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(micros) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(micros)
+    }
 }

@@ -19,8 +19,13 @@ public final class SimulatedClocks: Clocks, @unchecked Sendable {
     public let autoAdvance: Bool
 
     /// Clocks at `utc` (µs since the epoch) and monotonic `monotonicNanos`.
-    public init(utc: UTCMicros = UTCMicros(1_764_000_000_000_000), monotonicNanos: UInt64 = 1_000_000_000, autoAdvance: Bool = true) {
-        self.utc = utc.micros; self.mono = monotonicNanos; self.autoAdvance = autoAdvance
+    public init(
+        utc: UTCMicros = UTCMicros(1_764_000_000_000_000), monotonicNanos: UInt64 = 1_000_000_000,
+        autoAdvance: Bool = true
+    ) {
+        self.utc = utc.micros
+        self.mono = monotonicNanos
+        self.autoAdvance = autoAdvance
     }
 
     /// Simulated UTC.
@@ -33,7 +38,8 @@ public final class SimulatedClocks: Clocks, @unchecked Sendable {
     /// Moves UTC and monotonic time forward by `d` (≥ 0) and wakes the sleepers whose deadline passed.
     public func advance(by d: Duration) {
         let woken: [CheckedContinuation<Void, any Error>] = lock.withLock {
-            mono &+= UInt64(max(0, d.nanoseconds)); utc += max(0, d.nanoseconds) / 1000
+            mono &+= UInt64(max(0, d.nanoseconds))
+            utc += max(0, d.nanoseconds) / 1000
             let due = waiters.filter { $0.value.deadline <= mono }
             for key in due.keys { waiters[key] = nil }
             return due.values.map(\.resume)
@@ -47,9 +53,18 @@ public final class SimulatedClocks: Clocks, @unchecked Sendable {
     /// Records `duration`; with `autoAdvance` moves time by it, else waits until time reaches its end.
     public func sleep(for duration: Duration) async throws {
         try Task.checkCancellation()
-        let deadline: UInt64 = lock.withLock { recorded.append(duration); return mono &+ UInt64(max(0, duration.nanoseconds)) }
-        if autoAdvance { advance(by: duration); return }
-        let id = lock.withLock { nextWaiter += 1; return nextWaiter }
+        let deadline: UInt64 = lock.withLock {
+            recorded.append(duration)
+            return mono &+ UInt64(max(0, duration.nanoseconds))
+        }
+        if autoAdvance {
+            advance(by: duration)
+            return
+        }
+        let id = lock.withLock {
+            nextWaiter += 1
+            return nextWaiter
+        }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let now: Bool? = lock.withLock {
@@ -73,7 +88,10 @@ public final class SimulatedClocks: Clocks, @unchecked Sendable {
     /// until time reaches its end or `stop()` is true.
     @discardableResult
     public func sleepBlocking(for duration: Duration, unless stop: () -> Bool) -> Bool {
-        let deadline: UInt64 = lock.withLock { recorded.append(duration); return mono &+ UInt64(max(0, duration.nanoseconds)) }
+        let deadline: UInt64 = lock.withLock {
+            recorded.append(duration)
+            return mono &+ UInt64(max(0, duration.nanoseconds))
+        }
         if autoAdvance {
             if stop() { return false }
             advance(by: duration)

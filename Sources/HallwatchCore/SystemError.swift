@@ -14,7 +14,9 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// A failure of `call` with `errno` (by default the current one: construct it right after the call).
     public init(_ call: String, errno: Int32 = Foundation.errno, subject: String? = nil) {
-        self.call = call; self.errno = errno; self.subject = subject
+        self.call = call
+        self.errno = errno
+        self.subject = subject
     }
 
     /// Stable code for logs and the bus: `sys.enospc`, `sys.eio`, `sys.enoent`, … (`sys.errno<N>` otherwise).

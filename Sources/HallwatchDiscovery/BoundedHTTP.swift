@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// One HTTP reply, bounded.
 public struct HTTPReply: Sendable, Equatable {
@@ -15,7 +16,9 @@ public struct HTTPReply: Sendable, Equatable {
     public var body: Data
     /// A reply from its parts.
     public init(status: Int, headers: [String: String], body: Data) {
-        self.status = status; self.headers = headers; self.body = body
+        self.status = status
+        self.headers = headers
+        self.body = body
     }
 }
 
@@ -85,14 +88,18 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
                 pending.withLock { $0[id] = Pending(continuation: c) }
                 task.resume()
             }
-        } onCancel: { task.cancel() }
+        } onCancel: {
+            task.cancel()
+        }
     }
 
     // MARK: URLSessionDataDelegate
 
     /// Keeps the response head for the task.
-    public func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                           completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+    public func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
         pending.withLock { $0[dataTask.taskIdentifier]?.response = response as? HTTPURLResponse }
         completionHandler(.allow)
     }
@@ -113,14 +120,18 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
     }
 
     /// Refuses every redirect: a camera's reply is taken as it is.
-    public func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                           newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+    public func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
+    ) {
         completionHandler(nil)
     }
 
     /// Never lets URLSession answer a challenge: the 401 and its `WWW-Authenticate` come back to the caller.
-    public func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-                           completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+    public func urlSession(
+        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
         // Never let URLSession answer: the 401 and its WWW-Authenticate come back to the caller.
         completionHandler(.rejectProtectionSpace, nil)
     }
@@ -130,12 +141,14 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
         guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
         let host = task.originalRequest?.url?.host ?? "?"
         if entry.overflow {
-            entry.continuation.resume(throwing: ONVIFError(.tooLarge, "reply from \(host) is larger than \(maxBodyBytes) bytes"))
+            entry.continuation.resume(
+                throwing: ONVIFError(.tooLarge, "reply from \(host) is larger than \(maxBodyBytes) bytes"))
             return
         }
         if let error {
             let ns = error as NSError
-            let why = ns.code == NSURLErrorCancelled ? "timed out or cancelled" : quoted(ns.localizedDescription, limit: 120)
+            let why =
+                ns.code == NSURLErrorCancelled ? "timed out or cancelled" : quoted(ns.localizedDescription, limit: 120)
             entry.continuation.resume(throwing: ONVIFError(.unreachable, "no reply from \(host): \(why)"))
             return
         }

@@ -43,7 +43,9 @@ public struct ONVIFError: HallwatchError, Equatable {
 
     /// An error with its code, message and the camera's SOAP fault if any.
     public init(_ code: Code, _ message: String, fault: SOAPFault? = nil) {
-        self.code = code; self.message = message; self.fault = fault
+        self.code = code
+        self.message = message
+        self.fault = fault
     }
 
     /// `[code] message`.

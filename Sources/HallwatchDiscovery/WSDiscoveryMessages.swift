@@ -13,8 +13,15 @@ public struct DiscoveryHeader: Sendable, Equatable {
     /// `d:AppSequence` (WS-Discovery 1.1 §7): lets a receiver order Hello/Bye of one device.
     public var appSequence: AppSequence?
     /// A header from its parts.
-    public init(messageID: String? = nil, relatesTo: String? = nil, action: String? = nil, to: String? = nil, appSequence: AppSequence? = nil) {
-        self.messageID = messageID; self.relatesTo = relatesTo; self.action = action; self.to = to; self.appSequence = appSequence
+    public init(
+        messageID: String? = nil, relatesTo: String? = nil, action: String? = nil, to: String? = nil,
+        appSequence: AppSequence? = nil
+    ) {
+        self.messageID = messageID
+        self.relatesTo = relatesTo
+        self.action = action
+        self.to = to
+        self.appSequence = appSequence
     }
 }
 
@@ -28,7 +35,9 @@ public struct AppSequence: Sendable, Equatable {
     public var messageNumber: UInt64?
     /// Attributes from their parts.
     public init(instanceID: UInt64?, sequenceID: String?, messageNumber: UInt64?) {
-        self.instanceID = instanceID; self.sequenceID = sequenceID; self.messageNumber = messageNumber
+        self.instanceID = instanceID
+        self.sequenceID = sequenceID
+        self.messageNumber = messageNumber
     }
 }
 
@@ -46,8 +55,15 @@ public struct DiscoveredEndpoint: Sendable, Equatable {
     public var metadataVersion: UInt64?
 
     /// An endpoint from its parts.
-    public init(address: String, types: [XMLName] = [], scopes: [String] = [], xAddrs: [String] = [], metadataVersion: UInt64? = nil) {
-        self.address = address; self.types = types; self.scopes = scopes; self.xAddrs = xAddrs; self.metadataVersion = metadataVersion
+    public init(
+        address: String, types: [XMLName] = [], scopes: [String] = [], xAddrs: [String] = [],
+        metadataVersion: UInt64? = nil
+    ) {
+        self.address = address
+        self.types = types
+        self.scopes = scopes
+        self.xAddrs = xAddrs
+        self.metadataVersion = metadataVersion
     }
 
     /// The address in one canonical form for de-duplication: lower case, and a bare `uuid:` (sent by some
@@ -180,12 +196,14 @@ public enum DiscoveryMessage: Sendable, Equatable {
             return t
         }
         let seq = h.child(NS.wsd, "AppSequence").map {
-            AppSequence(instanceID: $0.attributes["InstanceId"].flatMap { UInt64($0) },
-                        sequenceID: $0.attributes["SequenceId"],
-                        messageNumber: $0.attributes["MessageNumber"].flatMap { UInt64($0) })
+            AppSequence(
+                instanceID: $0.attributes["InstanceId"].flatMap { UInt64($0) },
+                sequenceID: $0.attributes["SequenceId"],
+                messageNumber: $0.attributes["MessageNumber"].flatMap { UInt64($0) })
         }
-        return DiscoveryHeader(messageID: text("MessageID"), relatesTo: text("RelatesTo"), action: text("Action"),
-                               to: text("To"), appSequence: seq)
+        return DiscoveryHeader(
+            messageID: text("MessageID"), relatesTo: text("RelatesTo"), action: text("Action"),
+            to: text("To"), appSequence: seq)
     }
 
     static func qnames(_ e: ParsedXMLElement?) -> [XMLName] {
@@ -195,18 +213,21 @@ public enum DiscoveryMessage: Sendable, Equatable {
 
     static func endpoint(_ e: ParsedXMLElement, discovery d: String) -> DiscoveredEndpoint? {
         guard let address = e.child(NS.wsa, "EndpointReference")?.child(NS.wsa, "Address")?.trimmedText,
-              !address.isEmpty else { return nil }
+            !address.isEmpty
+        else { return nil }
         let scopes = (e.child(d, "Scopes")?.text ?? "").split(whereSeparator: { $0.isWhitespace }).map(String.init)
         let xAddrs = (e.child(d, "XAddrs")?.text ?? "").split(whereSeparator: { $0.isWhitespace }).map(String.init)
             .filter(isHTTPURL)
-        return DiscoveredEndpoint(address: address, types: qnames(e.child(d, "Types")), scopes: scopes, xAddrs: xAddrs,
-                                  metadataVersion: e.child(d, "MetadataVersion").flatMap { UInt64($0.trimmedText) })
+        return DiscoveredEndpoint(
+            address: address, types: qnames(e.child(d, "Types")), scopes: scopes, xAddrs: xAddrs,
+            metadataVersion: e.child(d, "MetadataVersion").flatMap { UInt64($0.trimmedText) })
     }
 }
 
 /// An absolute `http`/`https` URL with a host.
 func isHTTPURL(_ s: String) -> Bool {
     guard let c = URLComponents(string: s), let scheme = c.scheme?.lowercased(), scheme == "http" || scheme == "https",
-          let host = c.host, !host.isEmpty else { return false }
+        let host = c.host, !host.isEmpty
+    else { return false }
     return true
 }

@@ -78,15 +78,21 @@ public final class CaptureSession {
     public var lastRunEnd: UTCMicros?
 
     /// A session for `camera` that reaches it through `source`, cuts fragments by `policy`, and reads time (arrival, timeouts) on `clocks`.
-    public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger) {
-        self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
+    public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger)
+    {
+        self.camera = camera
+        self.source = source
+        self.policy = policy
+        self.clocks = clocks
+        self.logger = logger
     }
 
     /// Runs the session until the camera ends the stream, a fatal error occurs, or `stop` is set.
     /// `onStatus` is called when the first run starts and then about every 5 s.
     /// - Throws: ``MediaError`` (see its codes); returns normally on a clean end of stream or on stop.
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
-        let src: any PacketSource = source.transport == .tcp && !source.audio
+        let src: any PacketSource =
+            source.transport == .tcp && !source.audio
             ? try InterleavedRTSPSource(source, stop: stop, clocks: clocks, logger: logger)
             : try RTSPSource(source, stop: stop, clocks: clocks, logger: logger)
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
@@ -94,10 +100,14 @@ public final class CaptureSession {
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }
         // Arrival times come from the monotonic clock, converted to UTC once per session, so a wall-clock
         // step during the session cannot bend a run's timeline.
-        let utcOrigin = clocks.utcNow(), monoOrigin = clocks.monotonicNanos()
-        var windowStart = monoOrigin, windowBytes = 0, announced = false
+        let utcOrigin = clocks.utcNow()
+        let monoOrigin = clocks.monotonicNanos()
+        var windowStart = monoOrigin
+        var windowBytes = 0
+        var announced = false
         // Steps of the box's wall clock seen so far (µs), and when it was last compared.
-        var stepped: Int64 = 0, lastClockCheck = monoOrigin
+        var stepped: Int64 = 0
+        var lastClockCheck = monoOrigin
 
         defer { remuxer.finish() }
         while !stop.isStopped {
@@ -111,13 +121,18 @@ public final class CaptureSession {
                 if abs(step) >= Self.clockStepNoiseMicros {
                     stepped += step
                     if abs(step) >= Self.clockStepMicros {
-                        logger.notice("box clock stepped; new run at the next keyframe", metadata: ["camera.id": "\(camera)", "step.ms": "\(step / 1000)"])
+                        logger.notice(
+                            "box clock stepped; new run at the next keyframe",
+                            metadata: ["camera.id": "\(camera)", "step.ms": "\(step / 1000)"])
                         remuxer.boxClockStepped = true
                     }
                 }
             }
             if !remuxer.hasRun, now - monoOrigin > Self.firstKeyframeNanos {
-                throw MediaError("media.noKeyframe", "no keyframe with parameter sets in the first \(Self.firstKeyframeNanos / 1_000_000_000) s of the stream")
+                throw MediaError(
+                    "media.noKeyframe",
+                    "no keyframe with parameter sets in the first \(Self.firstKeyframeNanos / 1_000_000_000) s of the stream"
+                )
             }
             if packet.streamIndex == 0 {
                 try remuxer.video(packet, arrival: utcOrigin.adding(micros: Int64((now - monoOrigin) / 1000) + stepped))
@@ -128,7 +143,8 @@ public final class CaptureSession {
                 let seconds = Double(now - windowStart) / 1e9
                 if seconds >= 1 {
                     remuxer.status.bitrateBps = Int(Double(windowBytes * 8) / seconds)
-                    windowStart = now; windowBytes = 0
+                    windowStart = now
+                    windowBytes = 0
                 }
                 onStatus(remuxer.currentStatus())
                 announced = true
@@ -141,7 +157,11 @@ public final class CaptureSession {
 /// Used on the capture thread only.
 final class Remuxer {
     /// A video access unit on its way through the ``VideoTimeline``.
-    struct Unit { var packet: Packet; var arrival: UTCMicros; var parameterSets: [UInt8]? }
+    struct Unit {
+        var packet: Packet
+        var arrival: UTCMicros
+        var parameterSets: [UInt8]?
+    }
 
     /// One run: an init segment, then fragments, on one media timeline starting at 0.
     final class Run {
@@ -162,7 +182,10 @@ final class Remuxer {
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
         init(muxer: FragmentMuxer, id: UInt64, clock: RunWallClock, baseDTS90k: Int64) {
-            self.muxer = muxer; self.id = id; self.clock = clock; self.baseDTS90k = baseDTS90k
+            self.muxer = muxer
+            self.id = id
+            self.clock = clock
+            self.baseDTS90k = baseDTS90k
             fragmentUTC = UTCMicros(Int64(clock.lastWall.rounded()))
         }
     }
@@ -196,8 +219,13 @@ final class Remuxer {
 
     var hasRun: Bool { run != nil }
 
-    init(source src: any PacketSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger) throws {
-        self.camera = camera; self.policy = policy; self.sink = sink; self.logger = logger
+    init(source src: any PacketSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger)
+        throws
+    {
+        self.camera = camera
+        self.policy = policy
+        self.sink = sink
+        self.logger = logger
         videoTB = src.videoTimeBase
         codec = VideoCodec(src.videoParameters.pointee.codec_id)!
         video = try TrackParameters(copying: src.videoParameters, timeBase: hw_rational(1, 90_000))
@@ -209,7 +237,9 @@ final class Remuxer {
         if let a = src.audioTrack {
             let id = a.parameters.pointee.codec_id
             if id == AV_CODEC_ID_PCM_ALAW || id == AV_CODEC_ID_PCM_MULAW {
-                logger.warning("G.711 audio is not recorded (MP4 cannot carry it without transcoding)", metadata: ["camera.id": "\(camera)"])
+                logger.warning(
+                    "G.711 audio is not recorded (MP4 cannot carry it without transcoding)",
+                    metadata: ["camera.id": "\(camera)"])
             } else {
                 audioTB = a.timeBase
                 let track = try TrackParameters(copying: a.parameters, timeBase: audioTB)
@@ -218,9 +248,10 @@ final class Remuxer {
                 audio = track
             }
         }
-        status = CaptureStatus(codec: codec.rawValue, width: Int(video.par.pointee.width), height: Int(video.par.pointee.height),
-                               fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
-                               outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
+        status = CaptureStatus(
+            codec: codec.rawValue, width: Int(video.par.pointee.width), height: Int(video.par.pointee.height),
+            fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
+            outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
     }
 
     func currentStatus() -> CaptureStatus {
@@ -236,7 +267,10 @@ final class Remuxer {
         packet.trimTrailingZeros()
         let pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, videoTB, hw_rational(1, 90_000)) }
         let ps = packet.isKey ? parameterSets.extract(from: packet) : nil
-        try handle(timeline.push(pts90k: pts, keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival, parameterSets: ps)))
+        try handle(
+            timeline.push(
+                pts90k: pts, keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival, parameterSets: ps))
+        )
     }
 
     /// Step 8: flush the timeline and the last fragment.
@@ -282,11 +316,13 @@ final class Remuxer {
         // Step 5: a keyframe starts a fragment; so does a sample that would make it too long.
         if r.fragmentSamples > 0 && (s.keyframe || r.fragmentDuration90k + s.duration90k > policy.max90k) { cut(r) }
         if r.fragmentSamples == 0 {
-            r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS
+            r.fragmentKey = s.keyframe
+            r.fragmentStart90k = relDTS
             r.fragmentUTC = r.clock.boundary(at: relDTS)
         }
-        try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
-                          duration: s.duration90k, keyframe: s.keyframe)
+        try r.muxer.write(
+            track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
+            duration: s.duration90k, keyframe: s.keyframe)
         r.fragmentDuration90k += s.duration90k
         r.fragmentSamples += 1
         // Step 6: the sample's arrival steers the run's wall clock.
@@ -311,8 +347,10 @@ final class Remuxer {
         if let a = audio { tracks.append(a) }
         let muxer: FragmentMuxer
         do { muxer = try FragmentMuxer(tracks: tracks) } catch let e as MediaError where audio != nil {
-            logger.warning("audio left out: the muxer refused it", metadata: ["camera.id": "\(camera)", "error": "\(e)"])
-            audio = nil; status.audioCodec = nil
+            logger.warning(
+                "audio left out: the muxer refused it", metadata: ["camera.id": "\(camera)", "error": "\(e)"])
+            audio = nil
+            status.audioCodec = nil
             muxer = try FragmentMuxer(tracks: [video])
         }
         let clock = RunWallClock(firstArrival: s.payload.arrival.micros, floor: lastRunEnd)
@@ -325,11 +363,19 @@ final class Remuxer {
         if let origin = timeline.runOriginCamera90k {
             r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
         }
-        status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
-        sink.deliver(DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
-                                                       start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
-        logger.info("run started", metadata: ["camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
-                                               "size": "\(status.width)x\(status.height)"])
+        status.width = Int(video.par.pointee.width)
+        status.height = Int(video.par.pointee.height)
+        sink.deliver(
+            DataPlaneFrame(
+                meta: FragmentMeta(
+                    kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
+                    start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
+        logger.info(
+            "run started",
+            metadata: [
+                "camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
+                "size": "\(status.width)x\(status.height)",
+            ])
         return r
     }
 
@@ -339,16 +385,18 @@ final class Remuxer {
         do {
             let bytes = try r.muxer.cutFragment()
             r.sequence += 1
-            let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
-                                    start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
-                                    utc: r.fragmentUTC)
+            let meta = FragmentMeta(
+                kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
+                start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
+                utc: r.fragmentUTC)
             sink.deliver(DataPlaneFrame(meta: meta, payload: bytes))
         } catch {
             logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }
         // The later of the line's end and start + media duration: readers may take either.
-        lastRunEnd = max(Int64(r.clock.wall(at: r.fragmentStart90k + r.fragmentDuration90k).rounded()),
-                         r.fragmentUTC.adding(MediaTime90k(r.fragmentDuration90k)).micros)
+        lastRunEnd = max(
+            Int64(r.clock.wall(at: r.fragmentStart90k + r.fragmentDuration90k).rounded()),
+            r.fragmentUTC.adding(MediaTime90k(r.fragmentDuration90k)).micros)
         r.fragmentStart90k += r.fragmentDuration90k
         r.fragmentDuration90k = 0
         r.fragmentSamples = 0

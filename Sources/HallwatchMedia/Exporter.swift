@@ -10,7 +10,9 @@ public struct RecordedRun: Sendable {
     /// `moof`+`mdat` pairs (§8.8.4), each with its metadata.
     public var fragments: [(meta: FragmentMeta, bytes: [UInt8])]
     public init(run: UInt64, initSegment: [UInt8], fragments: [(meta: FragmentMeta, bytes: [UInt8])]) {
-        self.run = run; self.initSegment = initSegment; self.fragments = fragments
+        self.run = run
+        self.initSegment = initSegment
+        self.fragments = fragments
     }
 }
 
@@ -66,7 +68,10 @@ public enum Exporter {
 
 extension ExportSummary {
     mutating func add(_ file: (path: String, seconds: Double, frames: Int, bytes: Int64)) {
-        files.append(file.path); mediaSeconds += file.seconds; videoFrames += file.frames; bytes += file.bytes
+        files.append(file.path)
+        mediaSeconds += file.seconds
+        videoFrames += file.frames
+        bytes += file.bytes
     }
 }
 
@@ -88,7 +93,8 @@ final class MemoryMP4Reader {
         let size: Int32 = 64 * 1024
         let ioBuffer = av_malloc(Int(size))!.assumingMemoryBound(to: UInt8.self)
         let opaque = Unmanaged.passUnretained(buffer).toOpaque()
-        let read: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = { opaque, dst, want in
+        let read: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = {
+            opaque, dst, want in
             let b = Unmanaged<Buffer>.fromOpaque(opaque!).takeUnretainedValue()
             let n = min(Int(want), b.bytes.count - b.position)
             guard n > 0 else { return hw_averror_eof() }
@@ -124,7 +130,9 @@ final class MemoryMP4Reader {
         }
         ctx = cp
         let s = avformat_find_stream_info(cp, nil)
-        guard s >= 0 else { throw MediaError("media.export", "cannot read the stored streams: \(averrorText(s))", averror: s) }
+        guard s >= 0 else {
+            throw MediaError("media.export", "cannot read the stored streams: \(averrorText(s))", averror: s)
+        }
     }
 
     deinit {
@@ -150,7 +158,9 @@ final class MemoryMP4Reader {
         (0..<streamCount).map { i in
             let par = stream(i).pointee.codecpar.pointee
             var key = [UInt8](String("\(par.codec_id.rawValue)/\(par.width)x\(par.height)/\(par.sample_rate)/").utf8)
-            if let e = par.extradata, par.extradata_size > 0 { key += UnsafeBufferPointer(start: e, count: Int(par.extradata_size)) }
+            if let e = par.extradata, par.extradata_size > 0 {
+                key += UnsafeBufferPointer(start: e, count: Int(par.extradata_size))
+            }
             return key
         }
     }
@@ -161,7 +171,7 @@ final class OutputFile {
     let path: String
     private var ctx: UnsafeMutablePointer<AVFormatContext>?
     private let key: [[UInt8]]
-    private var endMicros: Int64 = 0           // end of everything written, µs on the output timeline
+    private var endMicros: Int64 = 0  // end of everything written, µs on the output timeline
     private var lastDTS: [Int64]
     private var videoIndex: Int?
     private(set) var frames = 0
@@ -183,7 +193,9 @@ final class OutputFile {
             if src.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO && videoIndex == nil { videoIndex = i }
         }
         r = avio_open(&oc.pointee.pb, path, AVIO_FLAG_WRITE)
-        guard r >= 0 else { throw MediaError("media.export", "cannot open \(path) for writing: \(averrorText(r))", averror: r) }
+        guard r >= 0 else {
+            throw MediaError("media.export", "cannot open \(path) for writing: \(averrorText(r))", averror: r)
+        }
         let opts = Options([("movflags", "+faststart")])
         r = avformat_write_header(oc, &opts.dict)
         guard r >= 0 else { throw MediaError("media.export", "the MP4 muxer refused the recording", averror: r) }
@@ -215,18 +227,23 @@ final class OutputFile {
             }
             let shift = av_rescale_q(shiftMicros!, micro, inTB)
             let outDTS = dts + shift
-            guard outDTS > lastDTS[i] else { continue }   // never hand the muxer a non-increasing DTS
+            guard outDTS > lastDTS[i] else { continue }  // never hand the muxer a non-increasing DTS
             lastDTS[i] = outDTS
             p.p.pointee.dts = outDTS
             p.p.pointee.pts = (p.pts ?? dts) + shift
             let outTB = oc.pointee.streams[i]!.pointee.time_base
             av_packet_rescale_ts(p.p, inTB, outTB)
             // The next run follows the video track's end (audio may run a little past it and is trimmed).
-            if i == videoIndex || videoIndex == nil { runEnd = max(runEnd, av_rescale_q(outDTS, inTB, micro) + av_rescale_q(p.p.pointee.duration, outTB, micro)) }
+            if i == videoIndex || videoIndex == nil {
+                runEnd = max(
+                    runEnd, av_rescale_q(outDTS, inTB, micro) + av_rescale_q(p.p.pointee.duration, outTB, micro))
+            }
             if i == videoIndex { frames += 1 }
             p.p.pointee.pos = -1
             let r = av_interleaved_write_frame(oc, p.p)
-            guard r >= 0 else { throw MediaError("media.export", "writing \(path) failed: \(averrorText(r))", averror: r) }
+            guard r >= 0 else {
+                throw MediaError("media.export", "writing \(path) failed: \(averrorText(r))", averror: r)
+            }
         }
         endMicros = runEnd
     }
@@ -235,7 +252,9 @@ final class OutputFile {
     func finish() throws -> (path: String, seconds: Double, frames: Int, bytes: Int64) {
         guard let oc = ctx else { return (path, 0, 0, 0) }
         let r = av_write_trailer(oc)
-        guard r >= 0 else { throw MediaError("media.export", "finishing \(path) failed: \(averrorText(r))", averror: r) }
+        guard r >= 0 else {
+            throw MediaError("media.export", "finishing \(path) failed: \(averrorText(r))", averror: r)
+        }
         avio_closep(&oc.pointee.pb)
         avformat_free_context(oc)
         ctx = nil

@@ -52,7 +52,9 @@ public struct MediaError: HallwatchError, Equatable {
 
     /// An error with its code, message and FFmpeg's error number if any.
     public init(_ code: Code, _ message: String, averror: Int32? = nil) {
-        self.code = code; self.message = message; self.averror = averror
+        self.code = code
+        self.message = message
+        self.averror = averror
     }
 
     /// ``code`` as text.
@@ -66,7 +68,9 @@ public struct MediaError: HallwatchError, Equatable {
         case hw_averror(ETIMEDOUT), hw_averror_exit(): code = .timeout
         case hw_averror_eof(): code = .ended
         case hw_averror_invaliddata(): code = .garbage
-        case hw_averror(ECONNREFUSED), hw_averror(EHOSTUNREACH), hw_averror(ENETUNREACH), hw_averror(ECONNRESET), hw_averror(EPIPE): code = .connect
+        case hw_averror(ECONNREFUSED), hw_averror(EHOSTUNREACH), hw_averror(ENETUNREACH), hw_averror(ECONNRESET),
+            hw_averror(EPIPE):
+            code = .connect
         default:
             // FFmpeg reports RTSP status codes as AVERROR_HTTP_* / FFERRTAG values; 401 is its own tag.
             code = text.contains("401") || text.lowercased().contains("unauthorized") ? .auth : .connect
@@ -75,7 +79,9 @@ public struct MediaError: HallwatchError, Equatable {
     }
 
     /// The error as it goes on the bus.
-    public func event(camera: CameraID?) -> ErrorEvent { ErrorEvent(code: code.rawValue, message: message, camera: camera) }
+    public func event(camera: CameraID?) -> ErrorEvent {
+        ErrorEvent(code: code.rawValue, message: message, camera: camera)
+    }
     /// `[code] message`.
     public var description: String { "[\(code)] \(message)" }
 }

@@ -25,7 +25,8 @@ final class ParameterSets {
     deinit {
         av_bsf_free(&bsf)
         if let p = parser { av_parser_close(p) }
-        var c = parserCtx; avcodec_free_context(&c)
+        var c = parserCtx
+        avcodec_free_context(&c)
     }
 
     /// The parameter sets in `packet` (Annex-B), or `nil` when it carries none.
@@ -84,7 +85,8 @@ final class ParameterSets {
         var outBuf: UnsafeMutablePointer<UInt8>? = nil
         var outSize: Int32 = 0
         input.withUnsafeBufferPointer { buf in
-            _ = av_parser_parse2(p, c, &outBuf, &outSize, buf.baseAddress, Int32(buf.count), hw_nopts_value(), hw_nopts_value(), 0)
+            _ = av_parser_parse2(
+                p, c, &outBuf, &outSize, buf.baseAddress, Int32(buf.count), hw_nopts_value(), hw_nopts_value(), 0)
         }
         let w = p.pointee.width > 0 ? p.pointee.width : c.pointee.width
         let h = p.pointee.height > 0 ? p.pointee.height : c.pointee.height

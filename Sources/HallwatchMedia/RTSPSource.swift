@@ -1,4 +1,5 @@
 import CFFmpeg
+import Foundation
 import HallwatchConfig
 import HallwatchCore
 import Logging
@@ -31,9 +32,16 @@ public struct RTSPSourceOptions: Sendable {
     public var audio: Bool
 
     /// Options from their parts; the defaults are TCP, a 5 s I/O timeout and no audio.
-    public init(url: String, username: String? = nil, password: String? = nil, transport: CameraConfig.Transport = .tcp, ioTimeout: Duration = .seconds(5), audio: Bool = false) {
-        self.url = url; self.username = username; self.password = password; self.transport = transport
-        self.ioTimeout = ioTimeout; self.audio = audio
+    public init(
+        url: String, username: String? = nil, password: String? = nil, transport: CameraConfig.Transport = .tcp,
+        ioTimeout: Duration = .seconds(5), audio: Bool = false
+    ) {
+        self.url = url
+        self.username = username
+        self.password = password
+        self.transport = transport
+        self.ioTimeout = ioTimeout
+        self.audio = audio
     }
 
     /// The URL with credentials percent-encoded into it, for FFmpeg's RTSP client only.
@@ -45,8 +53,6 @@ public struct RTSPSourceOptions: Sendable {
         return url.replacingCharacters(in: schemeEnd, with: "://\(u):\(p)@")
     }
 }
-
-import Foundation
 
 /// An open RTSP session read with libavformat's RTSP client (for `transport: udp` and cameras recorded
 /// with audio; see ``InterleavedRTSPSource`` for the usual case) (RFC 7826 DESCRIBE/SETUP/PLAY; SDP per
@@ -69,14 +75,20 @@ final class RTSPSource: PacketSource {
         var lastProgress: UInt64
         var timedOut = false
         init(stop: StopFlag, timeout: Duration, clocks: any Clocks) {
-            self.stop = stop; self.clocks = clocks
-            self.timeoutNanos = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
+            self.stop = stop
+            self.clocks = clocks
+            self.timeoutNanos =
+                UInt64(timeout.components.seconds) * 1_000_000_000
+                + UInt64(timeout.components.attoseconds / 1_000_000_000)
             self.lastProgress = clocks.monotonicNanos()
         }
         func touch() { lastProgress = clocks.monotonicNanos() }
         var shouldAbort: Bool {
             if stop.isStopped { return true }
-            if clocks.monotonicNanos() - lastProgress > timeoutNanos { timedOut = true; return true }
+            if clocks.monotonicNanos() - lastProgress > timeoutNanos {
+                timedOut = true
+                return true
+            }
             return false
         }
     }
@@ -94,10 +106,10 @@ final class RTSPSource: PacketSource {
         let timeoutMicros = options.ioTimeout.components.seconds * 1_000_000
         let opts = Options([
             ("rtsp_transport", options.transport.rawValue),
-            ("timeout", String(timeoutMicros)),                       // socket I/O timeout, µs
+            ("timeout", String(timeoutMicros)),  // socket I/O timeout, µs
             ("protocol_whitelist", "rtsp,rtp,tcp,udp"),
             ("allowed_media_types", options.audio ? "video+audio" : "video"),
-            ("max_delay", "500000"),                                   // UDP reorder queue, µs
+            ("max_delay", "500000"),  // UDP reorder queue, µs
             ("reorder_queue_size", "64"),
             ("fflags", "nobuffer+genpts"),
         ])
@@ -105,7 +117,9 @@ final class RTSPSource: PacketSource {
         let r = avformat_open_input(&cp, options.urlWithCredentials, nil, &opts.dict)
         guard r >= 0, let opened = cp else {
             // avformat_open_input frees the context on failure.
-            if watchdog.timedOut { throw MediaError("rtsp.timeout", "no answer from the camera within \(options.ioTimeout)", averror: r) }
+            if watchdog.timedOut {
+                throw MediaError("rtsp.timeout", "no answer from the camera within \(options.ioTimeout)", averror: r)
+            }
             if stop.isStopped { throw MediaError("rtsp.timeout", "stopped before the camera answered", averror: r) }
             throw MediaError.ffmpeg(r, "cannot open the RTSP stream")
         }
@@ -113,7 +127,8 @@ final class RTSPSource: PacketSource {
         let unused = opts.leftovers.filter { $0 != "fflags" }
         if !unused.isEmpty { logger.warning("demuxer ignored options", metadata: ["options": "\(unused)"]) }
 
-        var video: Int?, audio: Int?
+        var video: Int?
+        var audio: Int?
         var unsupported: String?
         for i in 0..<Int(opened.pointee.nb_streams) {
             let par = opened.pointee.streams[i]!.pointee.codecpar.pointee
@@ -128,8 +143,13 @@ final class RTSPSource: PacketSource {
         }
         guard let v = video else {
             var p: UnsafeMutablePointer<AVFormatContext>? = opened
-            avformat_close_input(&p); ctx = nil
-            if let u = unsupported { throw MediaError("media.unsupportedCodec", "the camera sends \(u) video; Hallwatch stores H.264 and H.265 without transcoding") }
+            avformat_close_input(&p)
+            ctx = nil
+            if let u = unsupported {
+                throw MediaError(
+                    "media.unsupportedCodec",
+                    "the camera sends \(u) video; Hallwatch stores H.264 and H.265 without transcoding")
+            }
             throw MediaError("media.noVideo", "the stream has no video track")
         }
         videoIndex = v
@@ -139,7 +159,7 @@ final class RTSPSource: PacketSource {
 
     deinit {
         var p = ctx
-        if p != nil { avformat_close_input(&p) }   // sends TEARDOWN so the camera frees the session
+        if p != nil { avformat_close_input(&p) }  // sends TEARDOWN so the camera frees the session
     }
 
     func stream(_ i: Int) -> UnsafeMutablePointer<AVStream> { ctx!.pointee.streams[i]! }
@@ -157,7 +177,12 @@ final class RTSPSource: PacketSource {
         if r == hw_averror_eof() { return false }
         if r < 0 {
             if watchdog.stop.isStopped { return false }
-            if watchdog.timedOut { throw MediaError("rtsp.timeout", "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))", averror: r) }
+            if watchdog.timedOut {
+                throw MediaError(
+                    "rtsp.timeout",
+                    "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))",
+                    averror: r)
+            }
             throw MediaError.ffmpeg(r, "reading the stream failed")
         }
         watchdog.touch()

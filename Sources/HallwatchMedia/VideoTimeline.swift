@@ -52,16 +52,20 @@ public struct VideoTimeline<Payload> {
     /// Joins two pieces of one access unit (the second appended to the first).
     let join: (inout Payload, Payload) -> Void
 
-    struct Unit { var pts: Int64?; var key: Bool; var payload: Payload }
+    struct Unit {
+        var pts: Int64?
+        var key: Bool
+        var payload: Payload
+    }
 
     var window: [Unit] = []
     /// PTS values of units accepted but not yet emitted, as a sorted array (small: ≤ lookahead + 1).
     var pending: [Int64] = []
-    var origin: Int64?          // absolute DTS of the run's first sample
+    var origin: Int64?  // absolute DTS of the run's first sample
     var reorderDelay: Int64 = 0
     var lastDTS: Int64?
-    var lastPTSIn: Int64?       // PTS of the previous accepted unit, decode order
-    var offset: Int64 = 0       // added to camera PTS after a confirmed discontinuity
+    var lastPTSIn: Int64?  // PTS of the previous accepted unit, decode order
+    var offset: Int64 = 0  // added to camera PTS after a confirmed discontinuity
     var breakAtNextKey: String?
     var recentDurations: [Int64] = []
     var suspect: Unit?
@@ -74,9 +78,13 @@ public struct VideoTimeline<Payload> {
     public private(set) var joined = 0
 
     /// A timeline holding ``lookahead`` units; PTS steps beyond ``jumpThreshold90k`` forward or ``backThreshold90k`` back are jumps (rules 3 and 4); `join` appends the second piece of a split access unit to the first.
-    public init(lookahead: Int = 5, jumpThreshold90k: Int64 = 180_000, backThreshold90k: Int64 = 90_000,
-                join: @escaping (inout Payload, Payload) -> Void) {
-        self.lookahead = lookahead; self.jumpThreshold90k = jumpThreshold90k; self.backThreshold90k = backThreshold90k
+    public init(
+        lookahead: Int = 5, jumpThreshold90k: Int64 = 180_000, backThreshold90k: Int64 = 90_000,
+        join: @escaping (inout Payload, Payload) -> Void
+    ) {
+        self.lookahead = lookahead
+        self.jumpThreshold90k = jumpThreshold90k
+        self.backThreshold90k = backThreshold90k
         self.join = join
     }
 
@@ -119,19 +127,25 @@ public struct VideoTimeline<Payload> {
                         let shift = newOffset - offset
                         offset = newOffset
                         breakAtNextKey = "timestamp discontinuity of \((s.pts! - ref) / 90) ms"
-                        var fixedSuspect = s; fixedSuspect.pts = s.pts! + shift
+                        var fixedSuspect = s
+                        fixedSuspect.pts = s.pts! + shift
                         events += accept(fixedSuspect)
                         unit.pts = p + shift
                         events += accept(unit)
                         return events
                     }
                     // Two wild units in a row that don't agree: re-stamp both as outliers.
-                    var a = s; a.pts = nil; outliersRestamped += 1
-                    var b = unit; b.pts = nil; outliersRestamped += 1
+                    var a = s
+                    a.pts = nil
+                    outliersRestamped += 1
+                    var b = unit
+                    b.pts = nil
+                    outliersRestamped += 1
                     return accept(a) + accept(b)
                 }
                 // Back on track: the suspect was a single-frame outlier.
-                var fixed = s; fixed.pts = nil
+                var fixed = s
+                fixed.pts = nil
                 outliersRestamped += 1
                 return accept(fixed) + accept(unit)
             }
@@ -146,15 +160,27 @@ public struct VideoTimeline<Payload> {
     /// Emits everything still held (end of stream or before a reconnect).
     public mutating func flush() -> [Event] {
         var events: [Event] = []
-        if let s = suspect { suspect = nil; var f = s; f.pts = nil; events += accept(f) }
+        if let s = suspect {
+            suspect = nil
+            var f = s
+            f.pts = nil
+            events += accept(f)
+        }
         while !window.isEmpty { events += emitOne() }
         return events
     }
 
     /// Forgets the current run (after the connection dropped); the next unit must be a keyframe.
     public mutating func reset() {
-        window = []; pending = []; origin = nil; reorderDelay = 0; lastDTS = nil; lastPTSIn = nil
-        offset = 0; breakAtNextKey = nil; suspect = nil
+        window = []
+        pending = []
+        origin = nil
+        reorderDelay = 0
+        lastDTS = nil
+        lastPTSIn = nil
+        offset = 0
+        breakAtNextKey = nil
+        suspect = nil
     }
 
     mutating func accept(_ u: Unit) -> [Event] {
@@ -218,7 +244,10 @@ public struct VideoTimeline<Payload> {
         if next != nil { noteDuration(duration) }
         lastDTS = dts
         let o = origin!
-        events.append(.sample(Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload)))
+        events.append(
+            .sample(
+                Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload))
+        )
         return events
     }
 

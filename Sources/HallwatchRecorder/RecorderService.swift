@@ -31,7 +31,12 @@ public final class RecorderService: Service, @unchecked Sendable {
     /// The disks, their health and each camera's route (F1–F6 live in HallwatchStorage).
     let pool: RecordingPool
 
-    struct Totals { var seconds = 0.0; var bytes: Int64 = 0; var last: UTCMicros?; var run: UInt64? }
+    struct Totals {
+        var seconds = 0.0
+        var bytes: Int64 = 0
+        var last: UTCMicros?
+        var run: UInt64?
+    }
     let totals = Mutex<[CameraID: Totals]>([:])
     let connections = Mutex<[Int32: FileHandleFD]>([:])
     /// The camera each open connection speaks for: one capture worker per camera. A second worker for the
@@ -43,13 +48,20 @@ public final class RecorderService: Service, @unchecked Sendable {
 
     /// - Parameter configPath: when given, a capture worker for a camera that is not in `config` makes the
     ///   recorder re-read this file (cameras adopted through discovery are recorded without a restart).
-    public init(config: HallwatchConfig, configPath: String? = nil, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
-        self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
+    public init(
+        config: HallwatchConfig, configPath: String? = nil, presence: Presence, clocks: any Clocks = SystemClocks(),
+        logger: Logger
+    ) {
+        self.config = config
+        self.presence = presence
+        self.clocks = clocks
+        self.logger = logger
         self.configPath = configPath
         known = Mutex(Set(config.cameras.map(\.id)))
         pool = RecordingPool(config: config, clocks: clocks, logger: logger) { announcement in
             switch announcement {
-            case .disk(let state): try? presence.bus.publish(state, topic: presence.topics.disk(state.disk), retain: true)
+            case .disk(let state):
+                try? presence.bus.publish(state, topic: presence.topics.disk(state.disk), retain: true)
             case .error(let event): presence.publishError(event)
             }
         }
@@ -67,15 +79,21 @@ public final class RecorderService: Service, @unchecked Sendable {
     public func run() async throws {
         let opened = pool.openAll()
         if opened.isEmpty {
-            logger.critical("no recording disk is usable; waiting for one", metadata: ["disks": "\(config.recorder.disks.map(\.path))"])
+            logger.critical(
+                "no recording disk is usable; waiting for one",
+                metadata: ["disks": "\(config.recorder.disks.map(\.path))"])
         }
         warnIfTooFewSlots()
         let listener: FileHandleFD
         do {
             listener = try UnixSocket.listen(path: config.recorder.socket, mode: 0o660)
         } catch {
-            presence.publishError(ErrorEvent(code: (error as? SystemError)?.code ?? "recorder.start", message: "recorder cannot start: \(error)"))
-            logger.critical("recorder cannot start", metadata: ["socket": "\(config.recorder.socket)", "error": "\(error)"])
+            presence.publishError(
+                ErrorEvent(
+                    code: (error as? SystemError)?.code ?? "recorder.start", message: "recorder cannot start: \(error)")
+            )
+            logger.critical(
+                "recorder cannot start", metadata: ["socket": "\(config.recorder.socket)", "error": "\(error)"])
             throw error
         }
         loadTotals()
@@ -88,7 +106,10 @@ public final class RecorderService: Service, @unchecked Sendable {
                 let group = DispatchGroup()
                 for d in config.recorder.disks {
                     group.enter()
-                    let flusher = Thread { [self] in flushLoop(disk: d.name); group.leave() }
+                    let flusher = Thread { [self] in
+                        flushLoop(disk: d.name)
+                        group.leave()
+                    }
                     flusher.name = "recorder-flush-\(d.name)"
                     flusher.start()
                 }
@@ -132,20 +153,26 @@ public final class RecorderService: Service, @unchecked Sendable {
         do {
             guard let hello = try conn.receiveFrame() else { return }
             guard hello.meta.kind == .hello, let id = CameraID(String(decoding: hello.payload, as: UTF8.self)) else {
-                throw DataPlaneError(code: "dataplane.protocol", message: "the first frame must be a hello naming a camera")
+                throw DataPlaneError(
+                    code: "dataplane.protocol", message: "the first frame must be a hello naming a camera")
             }
             guard isKnown(id) else {
-                throw DataPlaneError(code: "dataplane.unknownCamera", message: "camera '\(id)' is not in the configuration")
+                throw DataPlaneError(
+                    code: "dataplane.unknownCamera", message: "camera '\(id)' is not in the configuration")
             }
             guard cameraConnections.withLock({ $0.insert(id).inserted }) else {
-                throw DataPlaneError(code: "dataplane.duplicateCamera", message: "camera '\(id)' already has a capture worker connected; refusing a second one")
+                throw DataPlaneError(
+                    code: "dataplane.duplicateCamera",
+                    message: "camera '\(id)' already has a capture worker connected; refusing a second one")
             }
             camera = id
             defer { _ = cameraConnections.withLock { $0.remove(id) } }
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
             let lane = pool.lane(for: id)
             while let frame = try conn.receiveFrame() {
-                guard frame.meta.kind != .hello else { throw DataPlaneError(code: "dataplane.protocol", message: "a second hello") }
+                guard frame.meta.kind != .hello else {
+                    throw DataPlaneError(code: "dataplane.protocol", message: "a second hello")
+                }
                 try lane.deliver(frame)
             }
         } catch let e as StorageError {
@@ -153,14 +180,19 @@ public final class RecorderService: Service, @unchecked Sendable {
         } catch let e as DataPlaneError {
             report(code: e.code, e.message, camera)
         } catch let e as SystemError {
-            if !stopping.load(ordering: .relaxed) { logger.info("capture connection ended", metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "error": "\(e)"]) }
+            if !stopping.load(ordering: .relaxed) {
+                logger.info(
+                    "capture connection ended", metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "error": "\(e)"])
+            }
         } catch {
             report(code: "recorder.internal", "\(error)", camera)
         }
     }
 
     func report(code: String, _ message: String, _ camera: CameraID?) {
-        logger.error("capture connection closed", metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "code": "\(code)", "error": "\(message)"])
+        logger.error(
+            "capture connection closed",
+            metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "code": "\(code)", "error": "\(message)"])
         presence.publishError(ErrorEvent(code: code, message: message, camera: camera))
     }
 
@@ -173,17 +205,28 @@ public final class RecorderService: Service, @unchecked Sendable {
         var last = clocks.monotonicNanos()
         while !stopping.load(ordering: .relaxed) {
             let now = clocks.monotonicNanos()
-            if now < next { clocks.sleepBlocking(for: .nanoseconds(Int64(next - now)), unless: { stopping.load(ordering: .relaxed) }); continue }
+            if now < next {
+                clocks.sleepBlocking(
+                    for: .nanoseconds(Int64(next - now)), unless: { stopping.load(ordering: .relaxed) })
+                continue
+            }
             next += cadenceNanos
-            if next < now { next = now + cadenceNanos }   // fell behind: don't burst
-            guard let route = pool.healthy().first(where: { $0.disk == disk }) else { last = now; continue }
+            if next < now { next = now + cadenceNanos }  // fell behind: don't burst
+            guard let route = pool.healthy().first(where: { $0.disk == disk }) else {
+                last = now
+                continue
+            }
             do {
                 let report = try route.writer.syncAndCommit()
                 pool.noteCommit(report, seconds: Double(now - last) / 1e9)
                 publish(report)
                 reportLowFreeSlots(disk: disk, route.writer, report)
             } catch {
-                if error.isDiskFailure || error.code == .failed { pool.markFailed(route, error) } else { report(code: error.code.rawValue, "disk \(disk): \(error)", nil) }
+                if error.isDiskFailure || error.code == .failed {
+                    pool.markFailed(route, error)
+                } else {
+                    report(code: error.code.rawValue, "disk \(disk): \(error)", nil)
+                }
             }
             last = now
         }
@@ -196,7 +239,8 @@ public final class RecorderService: Service, @unchecked Sendable {
         let slots = pool.healthy().reduce(0) { $0 + $1.writer.disk.meta.slotCount }
         let needed = 2 * config.cameras.count + 2
         guard slots > 0, slots < needed else { return }
-        let message = "the healthy disks have \(slots) slots for \(config.cameras.count) cameras; at least \(needed) are needed (two per camera, plus two)"
+        let message =
+            "the healthy disks have \(slots) slots for \(config.cameras.count) cameras; at least \(needed) are needed (two per camera, plus two)"
         logger.critical("too few slots", metadata: ["slots": "\(slots)", "cameras": "\(config.cameras.count)"])
         presence.publishError(ErrorEvent(code: "storage.tooFewSlots", message: message))
     }
@@ -219,8 +263,9 @@ public final class RecorderService: Service, @unchecked Sendable {
         let reader = RecordingLibrary(config: config)
         for id in known.withLock({ $0 }) {
             guard let runs = try? reader.runs(camera: id), !runs.isEmpty else { continue }
-            let t = Totals(seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },
-                           last: runs.last?.endUTC, run: runs.last?.run)
+            let t = Totals(
+                seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },
+                last: runs.last?.endUTC, run: runs.last?.run)
             totals.withLock { $0[id] = t }
             if t.seconds > 0 { pool.seedBitrate(id, bytesPerSecond: Double(t.bytes) / t.seconds) }
         }
@@ -231,15 +276,18 @@ public final class RecorderService: Service, @unchecked Sendable {
         let updated = totals.withLock { t -> [(CameraID, Totals)] in
             for (id, c) in report.cameras {
                 var x = t[id] ?? Totals()
-                x.seconds += c.seconds; x.bytes += c.payloadBytes; x.run = c.run
+                x.seconds += c.seconds
+                x.bytes += c.payloadBytes
+                x.run = c.run
                 if let l = c.lastFragmentUTC { x.last = l }
                 t[id] = x
             }
             return report.cameras.keys.map { ($0, t[$0]!) }
         }
         for (id, x) in updated {
-            let stats = RecordingStats(camera: id, recordedSeconds: (x.seconds * 10).rounded() / 10, recordedBytes: x.bytes,
-                                       lastFragmentAt: x.last, run: x.run, at: now)
+            let stats = RecordingStats(
+                camera: id, recordedSeconds: (x.seconds * 10).rounded() / 10, recordedBytes: x.bytes,
+                lastFragmentAt: x.last, run: x.run, at: now)
             try? presence.bus.publish(stats, topic: presence.topics.recording(id), retain: true)
         }
     }

@@ -94,7 +94,9 @@ public struct MediaDescription: Sendable, Hashable {
     ///   - clocks: where the timeout is measured.
     /// - Throws: ``SimCamError/missingFile(_:)`` if the file cannot be read, ``SimCamError/unsupportedMedia(_:)``
     ///   if it is not an MP4 with at least one H.264, H.265 or AAC stream.
-    public static func probe(path: String, timeout: Double = 10, clocks: any Clocks = SystemClocks()) throws(SimCamError) -> MediaDescription {
+    public static func probe(path: String, timeout: Double = 10, clocks: any Clocks = SystemClocks())
+        throws(SimCamError) -> MediaDescription
+    {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw .missingFile("\(path) does not exist or is not readable")
         }
@@ -111,10 +113,12 @@ public struct MediaDescription: Sendable, Hashable {
         let probe = ProbeState(pipeline: pipeline.element)
         let context = Unmanaged.passRetained(probe)
         defer { context.release() }
-        hw_element_connect_pad_added(demux.pointer, { element, pad, userData in
-            guard let pad, let userData else { return }
-            Unmanaged<ProbeState>.fromOpaque(userData).takeUnretainedValue().padAdded(pad)
-        }, context.toOpaque())
+        hw_element_connect_pad_added(
+            demux.pointer,
+            { element, pad, userData in
+                guard let pad, let userData else { return }
+                Unmanaged<ProbeState>.fromOpaque(userData).takeUnretainedValue().padAdded(pad)
+            }, context.toOpaque())
 
         guard let bus = pipeline.bus else { throw .pipeline("probe pipeline has no bus") }
         if pipeline.setState(GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE {

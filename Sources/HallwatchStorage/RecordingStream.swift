@@ -43,11 +43,14 @@ public struct RecordingStream: Sendable {
     ///   was read; ``StorageError/Code/corrupt`` when one fails its CRC-32C or does not match the index;
     ///   ``StorageError/Code/io``; ``StorageError/Code/invalidArgument`` for a negative range.
     public func read(from: Int64, count: Int) throws(StorageError) -> [UInt8] {
-        guard from >= 0, count >= 0 else { throw StorageError(.invalidArgument, "negative byte range \(from)+\(count)") }
+        guard from >= 0, count >= 0 else {
+            throw StorageError(.invalidArgument, "negative byte range \(from)+\(count)")
+        }
         let end = min(length, from + Int64(count))
         guard from < end else { return [] }
         // The last part starting at or before `from`.
-        var lo = 0, hi = parts.count - 1
+        var lo = 0
+        var hi = parts.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
             if starts[mid] <= from { lo = mid } else { hi = mid - 1 }
@@ -62,7 +65,8 @@ public struct RecordingStream: Sendable {
             var f = files[key] ?? SlotFiles(disk: p.reader.disk, opener: p.reader.opener)
             let payload = try f.readRecord(slot: p.slot, offset: p.offset, expected: p.expected).payload
             files[key] = f
-            let a = Int(max(0, from - starts[i])), b = Int(min(p.payloadBytes, end - starts[i]))
+            let a = Int(max(0, from - starts[i]))
+            let b = Int(min(p.payloadBytes, end - starts[i]))
             out += payload[a..<b]
             i += 1
         }
@@ -75,7 +79,9 @@ extension RecordingLibrary {
     /// several disks is merged in media order, a fragment written to two disks (F3) kept once, and runs
     /// follow each other in time order.
     /// - Throws: as ``RecordingReader/stream(camera:from:to:startAtKeyframe:)``.
-    public func stream(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true) throws(StorageError) -> RecordingStream {
+    public func stream(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true)
+        throws(StorageError) -> RecordingStream
+    {
         // Per run: its init part (from the disk that has its earliest fragment) and its fragment parts.
         var runs: [UInt64: (initPart: RecordingStream.Part, fragments: [RecordingStream.Part])] = [:]
         for r in readers {
@@ -91,11 +97,15 @@ extension RecordingLibrary {
             }
         }
         var parts: [RecordingStream.Part] = []
-        let ordered = runs.values.sorted { ($0.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0) < ($1.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0) }
+        let ordered = runs.values.sorted {
+            ($0.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0)
+                < ($1.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0)
+        }
         for run in ordered {
             parts.append(run.initPart)
             var seen = Set<Int64>()
-            for f in run.fragments.sorted(by: { ($0.mediaStart90k ?? 0) < ($1.mediaStart90k ?? 0) }) where seen.insert(f.mediaStart90k ?? 0).inserted {
+            for f in run.fragments.sorted(by: { ($0.mediaStart90k ?? 0) < ($1.mediaStart90k ?? 0) })
+            where seen.insert(f.mediaStart90k ?? 0).inserted {
                 parts.append(f)
             }
         }

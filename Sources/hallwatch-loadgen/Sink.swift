@@ -19,7 +19,12 @@ struct Sink: ParsableCommand {
     @Option(help: "How many fragments to save.") var saveFragments = 30
 
     final class Counters: @unchecked Sendable {
-        struct Camera { var fragments = 0; var bytes = 0; var gaps = 0; var connections = 0 }
+        struct Camera {
+            var fragments = 0
+            var bytes = 0
+            var gaps = 0
+            var connections = 0
+        }
         let cameras = Mutex<[String: Camera]>([:])
         let saver = Mutex<(owner: String?, frames: [DataPlaneFrame], done: Bool)>((nil, [], false))
     }
@@ -33,9 +38,16 @@ struct Sink: ParsableCommand {
                 while true {
                     let snapshot = counters.cameras.withLock { $0 }
                     var cams: [String: Any] = [:]
-                    for (id, c) in snapshot { cams[id] = ["fragments": c.fragments, "bytes": c.bytes, "gaps": c.gaps, "connections": c.connections] }
-                    writeAtomically(json(["cameras": cams, "fragments": snapshot.values.reduce(0) { $0 + $1.fragments },
-                                          "bytes": snapshot.values.reduce(0) { $0 + $1.bytes }]), to: stats)
+                    for (id, c) in snapshot {
+                        cams[id] = [
+                            "fragments": c.fragments, "bytes": c.bytes, "gaps": c.gaps, "connections": c.connections,
+                        ]
+                    }
+                    writeAtomically(
+                        json([
+                            "cameras": cams, "fragments": snapshot.values.reduce(0) { $0 + $1.fragments },
+                            "bytes": snapshot.values.reduce(0) { $0 + $1.bytes },
+                        ]), to: stats)
                     sleep(1)
                 }
             }
@@ -43,7 +55,8 @@ struct Sink: ParsableCommand {
         }
         FileHandle.standardOutput.write(Data("loadgen sink ready \(socket)\n".utf8))
         while let conn = try UnixSocket.accept(listener) {
-            let save = self.save, saveFragments = self.saveFragments
+            let save = self.save
+            let saveFragments = self.saveFragments
             let t = Thread { Sink.serve(conn, counters, save: save, saveFragments: saveFragments) }
             t.start()
         }
@@ -72,12 +85,18 @@ struct Sink: ParsableCommand {
                 guard s.owner == id else { return nil }
                 // A new run (reconnect, codec change) restarts the fixture: it must be one continuous run.
                 if m.kind == .initSegment { s.frames = [frame] } else { s.frames.append(frame) }
-                if s.frames.count > saveFragments { s.done = true; return s.frames }
+                if s.frames.count > saveFragments {
+                    s.done = true
+                    return s.frames
+                }
                 return nil
             }
             if let full {
                 var bytes: [UInt8] = []
-                for f in full { bytes += f.encodeHeader(); bytes += f.payload }
+                for f in full {
+                    bytes += f.encodeHeader()
+                    bytes += f.payload
+                }
                 _ = FileManager.default.createFile(atPath: save + ".tmp", contents: Data(bytes))
                 _ = rename(save + ".tmp", save)
             }

@@ -1,8 +1,8 @@
 // hallwatchctl bench-fill: a recording disk full of synthetic video, for benchmarks (Tests/Bench/pruner.sh).
 import ArgumentParser
 import Foundation
-import HallwatchCore
 import HallwatchControl
+import HallwatchCore
 import HallwatchProcess
 import HallwatchStorage
 import Logging
@@ -23,7 +23,8 @@ struct BenchFill: AsyncParsableCommand {
     @Option(help: "The newest fragment ends this many seconds before now.") var endsAgo = 0.0
 
     func validate() throws {
-        guard (1...1000).contains(cameras), fragments > 0, payload > 0, fragmentSeconds > 0, fragmentSeconds <= 60 else {
+        guard (1...1000).contains(cameras), fragments > 0, payload > 0, fragmentSeconds > 0, fragmentSeconds <= 60
+        else {
             throw ValidationError("expected 1-1000 cameras, positive counts, fragments of at most 60 s")
         }
     }
@@ -39,21 +40,29 @@ struct BenchFill: AsyncParsableCommand {
         let ids = (0..<cameras).map { CameraID("bench-\($0)")! }
         let body = [UInt8](repeating: 0x5A, count: payload)
         for id in ids {
-            try writer.append(camera: id, meta: FragmentMeta(kind: .initSegment, keyframe: false, run: UInt64(runStart.micros), sequence: 0,
-                                                             start90k: .zero, duration90k: 0, utc: runStart), payload: Array(repeating: 1, count: 600))
+            try writer.append(
+                camera: id,
+                meta: FragmentMeta(
+                    kind: .initSegment, keyframe: false, run: UInt64(runStart.micros), sequence: 0,
+                    start90k: .zero, duration90k: 0, utc: runStart), payload: Array(repeating: 1, count: 600))
         }
         var written = 0
         for i in 0..<perCamera {
             let start = MediaTime90k(Int64(i) * tick)
             for id in ids where written < fragments {
-                try writer.append(camera: id, meta: FragmentMeta(kind: .fragment, keyframe: true, run: UInt64(runStart.micros), sequence: UInt32(i + 1),
-                                                                 start90k: start, duration90k: Int32(tick), utc: runStart.adding(start)), payload: body)
+                try writer.append(
+                    camera: id,
+                    meta: FragmentMeta(
+                        kind: .fragment, keyframe: true, run: UInt64(runStart.micros), sequence: UInt32(i + 1),
+                        start90k: start, duration90k: Int32(tick), utc: runStart.adding(start)), payload: body)
                 written += 1
             }
             if i % 50 == 49 { try writer.syncAndCommit() }
         }
         try writer.close()
         let stats = try RecordingReader(at: path, box: box)
-        say("filled \(path): \(written) fragments of \(cameras) cameras, \(try stats.cameras().count) indexed, index \(stats.indexSizeBytes()) bytes")
+        say(
+            "filled \(path): \(written) fragments of \(cameras) cameras, \(try stats.cameras().count) indexed, index \(stats.indexSizeBytes()) bytes"
+        )
     }
 }

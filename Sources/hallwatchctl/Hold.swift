@@ -3,8 +3,8 @@ import ArgumentParser
 import Foundation
 import HallwatchBus
 import HallwatchConfig
-import HallwatchCore
 import HallwatchControl
+import HallwatchCore
 import HallwatchProcess
 import HallwatchStorage
 import Logging
@@ -24,19 +24,27 @@ struct Hold: AsyncParsableCommand {
 /// Publishes the current hold list, retained, if the bus answers within 2 s (the pruner republishes
 /// it after every pass anyway).
 func publishHolds(_ cfg: HallwatchConfig, _ holds: [EvidenceHold], logger: Logger) async {
-    let bus = BusClient(clientID: "hallwatchctl-hold-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
+    let bus = BusClient(
+        clientID: "hallwatchctl-hold-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
     do {
         try await bus.connect(timeout: .seconds(2))
-        try bus.publish(EvidenceHoldList(holds: holds, at: SystemClocks().utcNow()), topic: BusTopics(box: cfg.box).holds, retain: true)
+        try bus.publish(
+            EvidenceHoldList(holds: holds, at: SystemClocks().utcNow()), topic: BusTopics(box: cfg.box).holds,
+            retain: true)
         await bus.close()
     } catch {
-        FileHandle.standardError.write(Data("note: the bus at \(cfg.bus.socket) did not answer; the pruner publishes the holds at its next pass\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "note: the bus at \(cfg.bus.socket) did not answer; the pruner publishes the holds at its next pass\n"
+                    .utf8))
     }
 }
 
 struct HoldAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Place a hold; prints its id. Refused when it would pin more than retention.maxHoldPercent of a disk.")
+        commandName: "add",
+        abstract: "Place a hold; prints its id. Refused when it would pin more than retention.maxHoldPercent of a disk."
+    )
     @OptionGroup var options: ConfigOption
     @Option(help: "Camera id.") var camera: String
     @Option(parsing: .unconditional, help: "Start of the held range (TIME).") var from: String
@@ -46,11 +54,16 @@ struct HoldAdd: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "The hold lapses at this TIME (default: until released).") var until: String?
 
     func validate() throws {
-        guard !reason.isEmpty, reason.utf8.count <= 500 else { throw ValidationError("--reason: expected 1-500 bytes of text") }
-        guard !caseID.isEmpty, caseID.utf8.count <= 100 else { throw ValidationError("--case: expected 1-100 bytes of text") }
+        guard !reason.isEmpty, reason.utf8.count <= 500 else {
+            throw ValidationError("--reason: expected 1-500 bytes of text")
+        }
+        guard !caseID.isEmpty, caseID.utf8.count <= 100 else {
+            throw ValidationError("--case: expected 1-100 bytes of text")
+        }
         // Control characters (escape sequences, newlines) would rewrite an investigator's terminal or the audit
         // listing when the hold is printed.
-        for (name, value) in [("--reason", reason), ("--case", caseID)] where value.unicodeScalars.contains(where: isControlCharacter) {
+        for (name, value) in [("--reason", reason), ("--case", caseID)]
+        where value.unicodeScalars.contains(where: isControlCharacter) {
             throw ValidationError("\(name): control characters (newlines, escapes) are not allowed")
         }
     }
@@ -61,7 +74,12 @@ struct HoldAdd: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
         let disks = NamedDisk.all(of: cfg)
-        guard cfg.camera(id) != nil || disks.contains(where: { (try? RecordingReader(at: $0.path, box: cfg.box).cameras().contains(id)) == true }) else {
+        guard
+            cfg.camera(id) != nil
+                || disks.contains(where: {
+                    (try? RecordingReader(at: $0.path, box: cfg.box).cameras().contains(id)) == true
+                })
+        else {
             throw ValidationError("unknown camera '\(id)': not in the configuration and no video of it on the disks")
         }
         let now = SystemClocks().utcNow()
@@ -71,20 +89,31 @@ struct HoldAdd: AsyncParsableCommand {
         guard start < end else { throw ValidationError("--from must be before --to") }
         var lapse: UTCMicros?
         if let until {
-            guard let u = TimeExpression.parse(until, now: now) else { throw ValidationError("--until \(until): \(form)") }
+            guard let u = TimeExpression.parse(until, now: now) else {
+                throw ValidationError("--until \(until): \(form)")
+            }
             guard u > now else { throw ValidationError("--until \(until) is already past") }
             lapse = u
         }
-        let hold = EvidenceHold(id: EvidenceHolds.newID(), camera: id, from: start, to: end, reason: reason, caseID: caseID,
-                                until: lapse, createdAt: now)
+        let hold = EvidenceHold(
+            id: EvidenceHolds.newID(), camera: id, from: start, to: end, reason: reason, caseID: caseID,
+            until: lapse, createdAt: now)
         do {
-            let placed = try EvidenceHolds.add(hold, disks: disks, box: cfg.box, maxHoldPercent: cfg.retention.maxHoldPercent, now: now, logger: logger)
-            print("hold \(hold.id) placed: \(id) \(start.iso8601) – \(end.iso8601), case \(caseID)\(lapse.map { ", until \($0.iso8601)" } ?? "")")
+            let placed = try EvidenceHolds.add(
+                hold, disks: disks, box: cfg.box, maxHoldPercent: cfg.retention.maxHoldPercent, now: now, logger: logger
+            )
+            print(
+                "hold \(hold.id) placed: \(id) \(start.iso8601) – \(end.iso8601), case \(caseID)\(lapse.map { ", until \($0.iso8601)" } ?? "")"
+            )
             for d in placed.disks {
-                print(String(format: "  %@: pins %d slots; %d of %d slots held in all (%.0f %%)", d.name, d.impact.slotsOfHold,
-                             d.impact.pinnedSlots, d.impact.slotCount, d.impact.percent))
+                print(
+                    String(
+                        format: "  %@: pins %d slots; %d of %d slots held in all (%.0f %%)", d.name,
+                        d.impact.slotsOfHold,
+                        d.impact.pinnedSlots, d.impact.slotCount, d.impact.percent))
             }
-            await publishHolds(cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [hold], logger: logger)
+            await publishHolds(
+                cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [hold], logger: logger)
         } catch {
             FileHandle.standardError.write(Data("hold add: \(error.message)\n".utf8))
             throw ExitCode(ExitStatus.failure)
@@ -93,7 +122,8 @@ struct HoldAdd: AsyncParsableCommand {
 }
 
 struct HoldList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List holds (active, expired and released).")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List holds (active, expired and released).")
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print JSON for scripts.") var json = false
 
@@ -108,22 +138,29 @@ struct HoldList: AsyncParsableCommand {
         }
         let now = SystemClocks().utcNow()
         if json {
-            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
             print(String(decoding: try e.encode(holds), as: UTF8.self))
             return
         }
-        if holds.isEmpty { print("no holds"); return }
+        if holds.isEmpty {
+            print("no holds")
+            return
+        }
         for h in holds {
             // Holds may come from another tool or an older version: print them with control characters escaped.
-            print("\(h.id)  \(h.status(at: now))  \(h.camera)  \(h.from.iso8601) – \(h.to.iso8601)  case \(printable(h.caseID))"
-                  + (h.until.map { "  until \($0.iso8601)" } ?? "") + (h.releasedAt.map { "  released \($0.iso8601)" } ?? "")
-                  + "  \(printable(h.reason))")
+            print(
+                "\(h.id)  \(h.status(at: now))  \(h.camera)  \(h.from.iso8601) – \(h.to.iso8601)  case \(printable(h.caseID))"
+                    + (h.until.map { "  until \($0.iso8601)" } ?? "")
+                    + (h.releasedAt.map { "  released \($0.iso8601)" } ?? "")
+                    + "  \(printable(h.reason))")
         }
     }
 }
 
 struct HoldRelease: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "release", abstract: "Release a hold: its video is subject to the retention policy again.")
+    static let configuration = CommandConfiguration(
+        commandName: "release", abstract: "Release a hold: its video is subject to the retention policy again.")
     @OptionGroup var options: ConfigOption
     @Argument(help: "Hold id (h-…).") var id: String
 
@@ -133,8 +170,11 @@ struct HoldRelease: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         let disks = NamedDisk.all(of: cfg)
         do {
-            guard try EvidenceHolds.release(id, disks: disks, box: cfg.box, now: SystemClocks().utcNow(), logger: logger) else {
-                FileHandle.standardError.write(Data("hold release: no hold \(id) on any disk (see hallwatchctl hold list)\n".utf8))
+            guard
+                try EvidenceHolds.release(id, disks: disks, box: cfg.box, now: SystemClocks().utcNow(), logger: logger)
+            else {
+                FileHandle.standardError.write(
+                    Data("hold release: no hold \(id) on any disk (see hallwatchctl hold list)\n".utf8))
                 throw ExitCode(ExitStatus.failure)
             }
         } catch let e as StorageError {
@@ -142,7 +182,7 @@ struct HoldRelease: AsyncParsableCommand {
             throw ExitCode(ExitStatus.failure)
         }
         print("hold \(id) released; the pruner applies the retention policy to its video at its next pass")
-        await publishHolds(cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [], logger: logger)
+        await publishHolds(
+            cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [], logger: logger)
     }
 }
-

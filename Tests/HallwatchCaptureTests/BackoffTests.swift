@@ -2,6 +2,7 @@ import Foundation
 import HallwatchCore
 import HallwatchMedia
 import Testing
+
 @testable import HallwatchCapture
 
 /// The capture worker's reconnect back-off (CaptureWorker step 3), run in simulated time: the loop is the
@@ -10,7 +11,9 @@ import Testing
 struct BackoffTests {
     /// Runs the worker's reconnect loop over sessions that each last `lasted[i]` (simulated) and returns the
     /// waits it asked the clock for.
-    static func waits(initial: Duration = .milliseconds(500), max: Duration = .seconds(10), sessions lasted: [Duration]) -> [Duration] {
+    static func waits(initial: Duration = .milliseconds(500), max: Duration = .seconds(10), sessions lasted: [Duration])
+        -> [Duration]
+    {
         let clocks = SimulatedClocks()
         let stop = StopFlag()
         var count = 0
@@ -25,7 +28,11 @@ struct BackoffTests {
 
     @Test func doublesFromInitialUpToMax() {
         let waits = Self.waits(sessions: Array(repeating: .zero, count: 9))
-        #expect(waits == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(10), .seconds(10), .seconds(10)])
+        #expect(
+            waits == [
+                .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(10), .seconds(10),
+                .seconds(10),
+            ])
     }
 
     @Test func aSessionOnlineLongerThan30sStartsAgainAtInitial() {
@@ -39,7 +46,9 @@ struct BackoffTests {
         let start = clocks.monotonicNow()
         let stop = StopFlag()
         var sessions = 0
-        CaptureWorker.reconnecting(clocks: clocks, backoff: ReconnectBackoff(initial: .seconds(1), max: .seconds(300)), stop: stop) {
+        CaptureWorker.reconnecting(
+            clocks: clocks, backoff: ReconnectBackoff(initial: .seconds(1), max: .seconds(300)), stop: stop
+        ) {
             sessions += 1
             if sessions == 10 { stop.stop() }
         }
@@ -53,14 +62,16 @@ struct BackoffTests {
         let done = AsyncStream<Void>.makeStream()
         let thread = Thread {
             var sessions = 0
-            CaptureWorker.reconnecting(clocks: clocks, backoff: ReconnectBackoff(initial: .seconds(10), max: .seconds(10)), stop: stop) {
+            CaptureWorker.reconnecting(
+                clocks: clocks, backoff: ReconnectBackoff(initial: .seconds(10), max: .seconds(10)), stop: stop
+            ) {
                 sessions += 1
             }
             done.continuation.finish()
         }
         thread.start()
         while clocks.sleeps.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
-        clocks.advance(by: .seconds(10))   // the first wait ends; the second session fails; the second wait begins
+        clocks.advance(by: .seconds(10))  // the first wait ends; the second session fails; the second wait begins
         while clocks.sleeps.count < 2 { try await Task.sleep(for: .milliseconds(1)) }
         stop.stop()
         for await _ in done.stream {}
@@ -81,7 +92,10 @@ struct SimulatedClocksTests {
 
     @Test func asyncSleepersWakeWhenTimeReachesTheirDeadline() async throws {
         let clocks = SimulatedClocks(autoAdvance: false)
-        let sleeper = Task { try await clocks.sleep(for: .seconds(60)); return clocks.monotonicNow() }
+        let sleeper = Task {
+            try await clocks.sleep(for: .seconds(60))
+            return clocks.monotonicNow()
+        }
         while clocks.sleeps.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
         let start = clocks.monotonicNow()
         clocks.advance(by: .seconds(59))

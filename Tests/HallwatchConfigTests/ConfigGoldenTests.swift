@@ -1,46 +1,47 @@
 import Foundation
-import Testing
-@testable import HallwatchConfig
 import HallwatchCore
+import Testing
+
+@testable import HallwatchConfig
 
 /// Documents whose outcome (the resolved configuration, or every diagnostic in order) is pinned by a golden
 /// file, so that reorganising the loader cannot change what an operator sees.
 enum ConfigCorpus {
     static let base = """
-    box: lincoln-es
-    building: Lincoln Elementary
-    bus:
-      socket: /run/hallwatch/bus.sock
-    recorder:
-      disks: [{ name: disk0, path: /srv/disk0 }, { name: disk1, path: /srv/disk1 }]
-      fsyncCadence: 500ms
-      slotSizeBytes: 8388608
-      slotCount: 16
-    capture:
-      maxFragmentDuration: 1s
-      backoffInitial: 250ms
-    cameras:
-      - id: lobby
-        name: Main lobby
-        source: rtsp://10.1.2.3/axis-media/media.amp
-        audio: true
-        disk: disk1
-        retention: { maxAge: 7d, maxBytes: 1000000000 }
-      - id: gym-east
-        source: rtsp://10.1.2.4:8554/stream1
-        transport: udp
-        username: viewer
-        passwordFile: /etc/hallwatch/secrets/gym.password
-        onvifEndpoint: urn:uuid:1234
-    retention:
-      maxAge: 14d
-      reserveSlots: 3
-    discovery:
-      interfaces: [eth1]
-      adopt: auto
-      period: 5m
+        box: lincoln-es
+        building: Lincoln Elementary
+        bus:
+          socket: /run/hallwatch/bus.sock
+        recorder:
+          disks: [{ name: disk0, path: /srv/disk0 }, { name: disk1, path: /srv/disk1 }]
+          fsyncCadence: 500ms
+          slotSizeBytes: 8388608
+          slotCount: 16
+        capture:
+          maxFragmentDuration: 1s
+          backoffInitial: 250ms
+        cameras:
+          - id: lobby
+            name: Main lobby
+            source: rtsp://10.1.2.3/axis-media/media.amp
+            audio: true
+            disk: disk1
+            retention: { maxAge: 7d, maxBytes: 1000000000 }
+          - id: gym-east
+            source: rtsp://10.1.2.4:8554/stream1
+            transport: udp
+            username: viewer
+            passwordFile: /etc/hallwatch/secrets/gym.password
+            onvifEndpoint: urn:uuid:1234
+        retention:
+          maxAge: 14d
+          reserveSlots: 3
+        discovery:
+          interfaces: [eth1]
+          adopt: auto
+          period: 5m
 
-    """
+        """
 
     static let documents: [String] = [
         base,
@@ -59,7 +60,8 @@ enum ConfigCorpus {
         "box: b\nbus:\n  socket: \"\"\nrecorder:\n  socket: /r\n  disks:\n    - name: a\n    - path: /x\n    - { name: b, path: /b, size: 3 }\n",
         "box: b\nretention:\n  maxBytes: 10\n  reserve: 8d\n  period: 0s\n  maxHoldPercent: 96\n  extra: 1\n",
         "box: b\ndiscovery:\n  interfaces: [eth0, 10.0.0.1]\n  listen: 100ms\n  missedProbes: 0\n  maxDevices: 5000\n  requestTimeout: 31s\n  adopt: maybe\n  passwordFile: /p\n",
-        "box: b\ncameras:\n" + (0..<3).map { "  - id: c\($0)\n    source: rtsp://h/\($0)\n    transport: udp\n" }.joined(),
+        "box: b\ncameras:\n"
+            + (0..<3).map { "  - id: c\($0)\n    source: rtsp://h/\($0)\n    transport: udp\n" }.joined(),
         "box: b\nunknown: 1\nanother:\n  deep: 2\n",
         "box: b\ncameras: {}\n",
         "box: b\ncameras:\n  - just-a-string\n",
@@ -71,8 +73,10 @@ enum ConfigCorpus {
     static func outcome(_ text: String) -> String {
         do {
             let c = try ConfigLoader.parse(text, file: "g.yaml")
-            return ["OK box=\(c.box) building=\(c.building)", "\(c.bus)", "\(c.recorder)", "\(c.capture)", "\(c.cameras)",
-                    "\(c.retention)", "\(String(describing: c.discovery))"].joined(separator: "\n")
+            return [
+                "OK box=\(c.box) building=\(c.building)", "\(c.bus)", "\(c.recorder)", "\(c.capture)", "\(c.cameras)",
+                "\(c.retention)", "\(String(describing: c.discovery))",
+            ].joined(separator: "\n")
         } catch let e as ConfigError {
             return "ERROR \(e.code)\n\(e.description)"
         } catch {
@@ -94,7 +98,8 @@ func configCorpusMatchesGolden() throws {
     let golden = url.appendingPathComponent("Golden/config-outcomes.txt")
     let actual = ConfigCorpus.all()
     if ProcessInfo.processInfo.environment["HALLWATCH_RECORD_GOLDEN"] != nil {
-        try FileManager.default.createDirectory(at: golden.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: golden.deletingLastPathComponent(), withIntermediateDirectories: true)
         try actual.write(to: golden, atomically: true, encoding: .utf8)
     }
     let expected = try String(contentsOf: golden, encoding: .utf8)

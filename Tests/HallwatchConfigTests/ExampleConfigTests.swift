@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import HallwatchConfig
 import HallwatchCore
+import Testing
+
+@testable import HallwatchConfig
 
 @Test("The shipped example configuration is valid and documents every key the schema knows")
 func exampleConfigIsValidAndComplete() throws {
@@ -20,5 +21,7 @@ func exampleConfigIsValidAndComplete() throws {
         case .scalar: return []
         }
     }
-    for key in Set(keys(ConfigSchema.root)) { #expect(text.contains("\(key)"), "example config does not mention \(key)") }
+    for key in Set(keys(ConfigSchema.root)) {
+        #expect(text.contains("\(key)"), "example config does not mention \(key)")
+    }
 }

@@ -1,6 +1,7 @@
 // The configuration suites moved to Tests/HallwatchConfigTests; these stay with HallwatchCore.
 import Foundation
 import Testing
+
 @testable import HallwatchCore
 
 @Suite("Time and units")
@@ -46,11 +47,13 @@ struct TimeTests {
 @Suite("Data plane frames")
 struct DataPlaneTests {
     @Test func headerGoldenBytes() throws {
-        let meta = FragmentMeta(kind: .fragment, keyframe: true, run: 0x0102030405060708, sequence: 7, start90k: MediaTime90k(90_000),
-                                duration90k: 45_000, utc: UTCMicros(1_795_985_543_125_000))
+        let meta = FragmentMeta(
+            kind: .fragment, keyframe: true, run: 0x0102_0304_0506_0708, sequence: 7, start90k: MediaTime90k(90_000),
+            duration90k: 45_000, utc: UTCMicros(1_795_985_543_125_000))
         let frame = DataPlaneFrame(meta: meta, payload: [0xAA, 0xBB])
         let hex = frame.encodeHeader().map { String(format: "%02x", $0) }.joined()
-        #expect(hex == "48574450" + "03" + "01" + "0100" + "0807060504030201" + "07000000" + "c8af0000"
+        #expect(
+            hex == "48574450" + "03" + "01" + "0100" + "0807060504030201" + "07000000" + "c8af0000"
                 + "905f010000000000" + "08d8517870610600" + "02000000" + "00000000")
         let (decoded, length) = try DataPlaneFrame.decodeHeader(frame.encodeHeader())
         #expect(decoded == meta)
@@ -62,7 +65,10 @@ struct DataPlaneTests {
         h[0] = 0
         #expect(throws: DataPlaneError.self) { try DataPlaneFrame.decodeHeader(h) }
         var big = DataPlaneFrame.hello(CameraID("lobby")!).encodeHeader()
-        big[40] = 0xFF; big[41] = 0xFF; big[42] = 0xFF; big[43] = 0x7F
+        big[40] = 0xFF
+        big[41] = 0xFF
+        big[42] = 0xFF
+        big[43] = 0x7F
         let e = try #require(throws: DataPlaneError.self) { try DataPlaneFrame.decodeHeader(big) }
         #expect(e.code == "dataplane.tooLarge")
     }
@@ -76,8 +82,14 @@ struct DataPlaneTests {
         let client = try UnixSocket.connect(path: path)
         let server = try #require(try UnixSocket.accept(listener))
         let payload = (0..<100_000).map { UInt8($0 & 0xFF) }
-        let frame = DataPlaneFrame(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: 9, sequence: 0, start90k: .zero, duration90k: 0, utc: UTCMicros(5)), payload: payload)
-        let sender = Thread { try? client.send(frame); client.close() }
+        let frame = DataPlaneFrame(
+            meta: FragmentMeta(
+                kind: .initSegment, keyframe: false, run: 9, sequence: 0, start90k: .zero, duration90k: 0,
+                utc: UTCMicros(5)), payload: payload)
+        let sender = Thread {
+            try? client.send(frame)
+            client.close()
+        }
         sender.start()
         let got = try #require(try server.receiveFrame())
         #expect(got == frame)

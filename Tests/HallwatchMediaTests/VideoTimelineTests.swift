@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HallwatchMedia
 
 /// Drives a timeline with integer payloads (frame numbers) and collects what comes out.
@@ -74,7 +75,10 @@ struct VideoTimelineTests {
         // Decode order I P B b P B b … with PTS in frames: 0 3 1 2 6 4 5 …; RTP gives no DTS.
         var h = Harness()
         var pts: [Int64] = [0]
-        for g in 0..<20 { let b = Int64(g * 3); pts += [b + 3, b + 1, b + 2] }
+        for g in 0..<20 {
+            let b = Int64(g * 3)
+            pts += [b + 3, b + 1, b + 2]
+        }
         for (i, p) in pts.enumerated() { h.push(p * 3600, key: i == 0, id: i) }
         h.finish()
         #expect(h.samples.count == pts.count)
@@ -90,7 +94,7 @@ struct VideoTimelineTests {
         var h = Harness()
         for i in 0..<10 {
             h.push(Int64(i * 3000), key: i == 0, id: i * 10)
-            h.push(Int64(i * 3000), id: i * 10 + 1)   // second slice of the same picture
+            h.push(Int64(i * 3000), id: i * 10 + 1)  // second slice of the same picture
         }
         h.finish()
         #expect(h.samples.count == 10)
@@ -131,7 +135,7 @@ struct VideoTimelineTests {
             h.push(p, key: i % 25 == 0, id: i)
         }
         h.finish()
-        #expect(h.samples.count == 100)                      // nothing dropped
+        #expect(h.samples.count == 100)  // nothing dropped
         #expect(h.breaks.count == 1)
         #expect(h.breaks.first?.contains("discontinuity") == true)
         // Frames 40…49 continue the old run seamlessly; frame 50 (keyframe) starts the new run at 0.

@@ -3,6 +3,7 @@ import HallwatchCore
 import Logging
 import Synchronization
 import Testing
+
 @testable import HallwatchPruner
 
 /// The pruner's period (`retention.period`) in simulated time: a pass at start, then one each time the
@@ -18,8 +19,13 @@ struct PeriodTests {
         var logger = Logger(label: "pruner-period-test")
         logger.logLevel = .critical
         let fixed = config
-        let pruner = PrunerService(config: fixed, source: .provider({ passes.add(1, ordering: .relaxed); return fixed }),
-                                   presence: nil, clocks: clocks, logger: logger)
+        let pruner = PrunerService(
+            config: fixed,
+            source: .provider({
+                passes.add(1, ordering: .relaxed)
+                return fixed
+            }),
+            presence: nil, clocks: clocks, logger: logger)
         let running = Task { try await pruner.run() }
         defer { running.cancel() }
 
