@@ -1,12 +1,15 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 
 /// The processes of a box, as the development supervisor runs them: mosquitto on the bus socket, the
 /// recorder, the retention pruner, one capture worker per configured camera, and (for the demo) a
 /// simulated camera.
 public struct BoxPlan: Sendable {
+    /// The configuration the processes run with.
     public var config: HallwatchConfig
+    /// Its file, handed to each process with `--config`.
     public var configPath: String
     /// Directory for the generated broker config, pid files and logs.
     public var runDirectory: String
@@ -17,6 +20,7 @@ public struct BoxPlan: Sendable {
     /// Extra simcam arguments (the demo's ONVIF options).
     public var simcamArguments: [String] = []
 
+    /// A plan from its parts.
     public init(
         config: HallwatchConfig, configPath: String, runDirectory: String, binDirectory: String,
         simcam: (port: Int, mounts: [String])? = nil,

@@ -8,18 +8,25 @@ import Synchronization
 public final class StatusCollector: Sendable {
     /// One snapshot of the box.
     public struct Snapshot: Codable, Sendable, Equatable {
+        /// The box id.
         public var box: String
+        /// When the snapshot was taken (box UTC).
         public var at: UTCMicros
+        /// One row per configured or reported camera.
         public var cameras: [CameraRow]
         /// Every recording disk the recorder reported, by name.
         public var disks: [DiskState]
+        /// Every process's liveness as last published.
         public var processes: [ProcessState]
     }
 
     /// One camera's line of `hallwatchctl status`.
     public struct CameraRow: Codable, Sendable, Equatable {
+        /// The camera.
         public var camera: CameraID
+        /// Its capture worker's last published state, if any.
         public var state: CameraState?
+        /// What the recorder last published for it, if anything.
         public var recording: RecordingStats?
     }
 
