@@ -28,6 +28,8 @@ public struct CaptureStatus: Sendable, Equatable {
     public var outliersRestamped: Int
     public var missingStamped: Int
     public var joinedUnits: Int
+    /// Samples the muxer refused (`media.mux`); each ends its run, recording resumes at the next keyframe.
+    public var samplesRefused = 0
 }
 
 /// Settings of a capture session beyond how to reach the camera.
@@ -281,8 +283,18 @@ final class Remuxer {
             r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS
             r.fragmentUTC = r.clock.boundary(at: relDTS)
         }
-        try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
-                          duration: s.duration90k, keyframe: s.keyframe)
+        do {
+            try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
+                              duration: s.duration90k, keyframe: s.keyframe)
+        } catch {
+            // Never fatal to the session (a reconnect would land on the same kind of GOP again): what the run
+            // holds is kept, and a new run starts at the next keyframe, since later frames may refer to this one.
+            status.samplesRefused += 1
+            logger.error("the muxer refused a sample; new run at the next keyframe",
+                         metadata: ["camera.id": "\(camera)", "error": "\(error)", "refused": "\(status.samplesRefused)"])
+            endRun()
+            return
+        }
         r.fragmentDuration90k += s.duration90k
         r.fragmentSamples += 1
         // Step 6: the sample's arrival steers the run's wall clock.

@@ -17,7 +17,12 @@
 ///    current run, and a ``Event/runBreak(reason:)`` is emitted just before that keyframe: nothing is
 ///    dropped, and each run stays internally consistent (DESIGN.md § Storage, Time).
 /// 5. **Reordering (B-frames)** — DTS is derived as the i-th smallest PTS minus the stream's reorder
-///    delay, so DTS ≤ PTS and DTS strictly increases even when the RTSP demuxer supplies none.
+///    delay, so DTS ≤ PTS and DTS strictly increases even when the RTSP demuxer supplies none. The delay
+///    is first taken from the run's first look-ahead window; when a later unit in the window needs a
+///    deeper one (x264's adaptive B-frames: a first mini-GOP `I P B B` of depth 1, then `P Bref B B` of
+///    depth 2 with b-pyramid; a camera switching to a profile with B-frames), the delay grows there and
+///    the DTS steps up to the unit that needs it are shortened evenly — the run goes on, no frame is
+///    dropped, PTS are untouched, and DTS never passes PTS.
 /// 6. **Durations** come from the timestamps (never from the SDP's or the SPS's frame rate, which lie).
 ///
 /// The window holds ``lookahead`` units, so output lags input by that many frames (about 0.2 s).
@@ -54,6 +59,12 @@ public struct VideoTimeline<Payload> {
     var origin: Int64?          // absolute DTS of the run's first sample
     var reorderDelay: Int64 = 0
     var lastDTS: Int64?
+    /// DTS promised to the next sample: the previous sample's duration ends there.
+    var plannedDTS: Int64?
+    /// The run's reorder depth in frames (``reorderDelay`` is this many typical frames).
+    var reorderDepth = 0
+    /// PTS of the last emitted units, decode order (at most ``lookahead``): what a held unit may follow.
+    var recentPTS: [Int64] = []
     var lastPTSIn: Int64?       // PTS of the previous accepted unit, decode order
     var offset: Int64 = 0       // added to camera PTS after a confirmed discontinuity
     var breakAtNextKey: String?
@@ -66,6 +77,11 @@ public struct VideoTimeline<Payload> {
     public private(set) var missingStamped = 0
     /// Count of split access units joined.
     public private(set) var joined = 0
+    /// Count of times the reorder delay grew during a run (see step 5).
+    public private(set) var reorderDelayGrown = 0
+    /// Count of units whose PTS had to be raised to their DTS: reordered deeper than the look-ahead
+    /// window can show (never seen; DTS > PTS would make the muxer refuse the sample).
+    public private(set) var ptsRaised = 0
 
     public init(lookahead: Int = 5, jumpThreshold90k: Int64 = 180_000, backThreshold90k: Int64 = 90_000,
                 join: @escaping (inout Payload, Payload) -> Void) {
@@ -146,7 +162,8 @@ public struct VideoTimeline<Payload> {
 
     /// Forgets the current run (after the connection dropped); the next unit must be a keyframe.
     public mutating func reset() {
-        window = []; pending = []; origin = nil; reorderDelay = 0; lastDTS = nil; lastPTSIn = nil
+        window = []; pending = []; origin = nil; reorderDelay = 0; lastDTS = nil; plannedDTS = nil; lastPTSIn = nil
+        reorderDepth = 0; recentPTS = []
         offset = 0; breakAtNextKey = nil; suspect = nil
     }
 
@@ -196,23 +213,57 @@ public struct VideoTimeline<Payload> {
             }
             startRun(with: u)
         }
-        // Step 5: DTS = i-th smallest PTS − reorder delay.
+        // Step 5: DTS = i-th smallest PTS − reorder delay, or what the previous sample's duration promised.
         let smallest = pending.removeFirst()
-        var dts = smallest - reorderDelay
+        var dts = plannedDTS ?? (smallest - reorderDelay)
         if let last = lastDTS, dts <= last { dts = last + 1 }
         if dts > u.pts! {
-            // The reorder depth grew beyond what this run was started with: end the run here.
-            dts = max(u.pts!, (lastDTS ?? u.pts!) + 1)
-            if breakAtNextKey == nil { breakAtNextKey = "reorder depth changed" }
+            // Only a unit reordered deeper than the whole window gets here. The muxer refuses DTS > PTS,
+            // and the decode timeline cannot go back: show the picture at its DTS.
+            ptsRaised += 1
+            u.pts = dts
         }
+        recentPTS.append(u.pts!)
+        if recentPTS.count > lookahead { recentPTS.removeFirst() }
         // Step 6: the duration runs to the next DTS; the last sample gets the typical one.
-        let next = pending.first.map { max($0 - reorderDelay, dts + 1) }
-        let duration = next.map { $0 - dts } ?? frameDuration90k
-        if next != nil { noteDuration(duration) }
+        let next = planNextDTS(after: dts)
+        plannedDTS = next?.dts
+        let duration = next.map { $0.dts - dts } ?? frameDuration90k
+        if let n = next, n.steady { noteDuration(duration) }
         lastDTS = dts
         let o = origin!
         events.append(.sample(Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload)))
         return events
+    }
+
+    /// Step 5 for the unit after the one just emitted at `dts`: the delay grows when a unit in the window
+    /// follows, in decode order, more units with a later PTS than the run's depth allows (it would get
+    /// DTS > PTS); then the next DTS is the one the delay asks for or, when that is not after `dts`, a step
+    /// that shares the catch-up evenly with the units before the first one whose target is ahead. `nil`
+    /// when nothing is pending; `steady` when no catch-up was needed.
+    mutating func planNextDTS(after dts: Int64) -> (dts: Int64, steady: Bool)? {
+        guard let first = pending.first else { return nil }
+        let held = window.compactMap(\.pts)
+        let sequence = recentPTS + held
+        var depth = reorderDepth
+        for j in recentPTS.count..<sequence.count {
+            depth = max(depth, sequence[..<j].filter { $0 > sequence[j] }.count)
+        }
+        if depth > reorderDepth {
+            reorderDepth = depth
+            reorderDelay = max(reorderDelay, Int64(depth) * frameDuration90k)
+            reorderDelayGrown += 1
+        }
+        let target0 = first - reorderDelay
+        if target0 > dts { return (target0, true) }
+        // Catch up: reach the first target ahead of `dts` in equal steps, never passing a PTS on the way.
+        var step = Int64.max
+        for (i, p) in held.enumerated() where i < pending.count {
+            let target = pending[i] - reorderDelay
+            if target > dts { step = min(step, (target - dts) / Int64(i + 1)); break }
+            step = min(step, (p - dts) / Int64(i + 1))
+        }
+        return (dts + max(1, step == .max ? 1 : step), false)
     }
 
     mutating func startRun(with first: Unit) {
@@ -223,8 +274,9 @@ public struct VideoTimeline<Payload> {
             depth = max(depth, ptsList[..<j].filter { $0 > p }.count)
         }
         reorderDelay = Int64(depth) * frameDuration90k
+        reorderDepth = depth
         origin = (pending.first ?? first.pts!) - reorderDelay
-        lastDTS = nil
+        lastDTS = nil; plannedDTS = nil; recentPTS = []
     }
 
     /// Before any duration is known, the spacing of the window's sorted PTS is the best guess.

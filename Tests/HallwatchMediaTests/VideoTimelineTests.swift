@@ -86,6 +86,30 @@ struct VideoTimelineTests {
         #expect(zip(presented, pts).allSatisfy { $0 - presented[0] == ($1 - pts[0]) * 3600 })
     }
 
+    @Test func reorderDepthGrowingAfterTheRunStartsKeepsDTSBeforePTS() {
+        // Issue 12, case 3: x264 adaptive B-frames cut at -ss 1.2 (`bf-k30.mp4`). Decode order in frames:
+        // I0 P3 B1 B2 (depth 1, all the first window shows), then P7 B5 b4 b6, P11 B9 b8 b10 … (depth 2).
+        // Before: b4 got DTS 4 frames + 1 tick > PTS, the muxer refused it, and the session ended.
+        var h = Harness()
+        var pts: [Int64] = [0, 3, 1, 2]
+        for g in 1..<50 { let b = Int64(4 * g); pts += [b + 3, b + 1, b, b + 2] }
+        for (i, p) in pts.enumerated() { h.push(90_000 + p * 3600, key: i == 0, id: i) }
+        h.finish()
+        #expect(h.samples.count == 200)
+        #expect(h.breaks.isEmpty)
+        h.checkInvariants()
+        #expect(h.samples.allSatisfy { $0.dts90k <= $0.pts90k })
+        let dts = h.samples.map(\.dts90k)
+        #expect(zip(dts, dts.dropFirst()).allSatisfy { $0 < $1 })
+        // PTS untouched and unique; the delay grew once, to two frames, and stays there.
+        #expect(h.samples.map(\.pts90k) == pts.map { ($0 + 1) * 3600 })
+        #expect(h.timeline.reorderDelayGrown == 1 && h.timeline.ptsRaised == 0)
+        #expect(h.samples[198].pts90k == h.samples[198].dts90k && h.samples[198].payload == [198])   // b196: 2 frames late in decode order
+        // The catch-up shortens only the steps before the first unit that needs it; durations add up.
+        #expect(h.samples.filter { $0.duration90k != 3600 }.count <= 3)
+        #expect(h.samples.reduce(0) { $0 + $1.duration90k } == dts[199] - dts[0] + h.samples[199].duration90k)
+    }
+
     @Test func splitAccessUnitsAreJoined() {
         var h = Harness()
         for i in 0..<10 {
