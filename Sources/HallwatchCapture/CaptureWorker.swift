@@ -13,10 +13,11 @@ import ServiceLifecycle
 /// 1. Publish `connecting`; open the RTSP session (``CaptureSession``).
 /// 2. On the first run, publish `online` with codec, size, fps, bitrate; refresh every ~5 s.
 /// 3. When the session ends — the camera closed it, stalled past the I/O timeout, sent garbage or a codec
-///    we cannot store — publish `offline` with the typed reason, wait, and go to 1. The wait starts at
-///    `capture.backoffInitial`, doubles per consecutive failure up to `capture.backoffMax`, and resets once
-///    a session has stayed online for 30 s. The very first connect is retried the same way, so a worker
-///    started while its camera boots simply waits for it.
+///    we cannot store — publish `offline` with the typed reason, wait, and go to 1. The wait
+///    (``ReconnectBackoff``) starts at `capture.backoffInitial` and doubles per consecutive failure up to
+///    `capture.backoffMax`; a session that delivered media resets it, and for 30 s after one it stays at
+///    most 1 s. The very first connect is retried the same way, so a worker started while its camera
+///    boots simply waits for it.
 /// 4. On graceful shutdown the stop flag makes the blocking read return; the last fragment is flushed.
 public struct CaptureWorker: Service {
     let camera: CameraConfig
@@ -61,14 +62,15 @@ public struct CaptureWorker: Service {
         let policy = FragmentPolicy(maxFragmentDuration: config.capture.maxFragmentDuration)
         let fresh = FreshStreamURI(camera: camera, bus: presence.bus, topics: presence.topics, logger: logger)
         var backoff = config.capture.backoffInitial
+        var reconnect = ReconnectBackoff(initial: config.capture.backoffInitial, max: config.capture.backoffMax)
         var lastReason: ErrorEvent?
         // The newest run's end on the box's clock, carried from session to session (runs never overlap).
         var lastRunEnd: UTCMicros?
         while !stop.isStopped {
             // While reconnecting, the last failure stays visible next to `connecting`.
             publish(.connecting, reason: lastReason)
-            let started = clocks.monotonicNanos()
             var reason: ErrorEvent
+            var deliveredMedia = false
             do {
                 let password = try readPassword()
                 let url = try fresh?.uriForNextConnection(password: password) ?? camera.source
@@ -77,7 +79,7 @@ public struct CaptureWorker: Service {
                 let session = CaptureSession(camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
                 session.lastRunEnd = lastRunEnd
                 defer { lastRunEnd = session.lastRunEnd }
-                try session.run(stop: stop, sink: sink) { status in publish(.online, status: status) }
+                try session.run(stop: stop, sink: sink) { status in deliveredMedia = true; publish(.online, status: status) }
                 reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
             } catch let e as MediaError {
                 reason = e.event(camera: camera.id)
@@ -92,9 +94,8 @@ public struct CaptureWorker: Service {
             lastReason = reason
             publish(.offline, reason: reason)
             presence.publishError(reason)
-            if clocks.monotonicNanos() - started > 30_000_000_000 { backoff = config.capture.backoffInitial }
+            backoff = reconnect.wait(afterSessionThatDeliveredMedia: deliveredMedia, nowNanos: clocks.monotonicNanos())
             sleep(backoff, unless: stop)
-            backoff = min(backoff * 2, config.capture.backoffMax)
         }
     }
 
