@@ -205,7 +205,7 @@ let package = Package(
             ]),
         .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchStorage"]),
         .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl"]),
-        .testTarget(name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture"]),
+        .testTarget(name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
         .testTarget(name: "HallwatchEvidenceTests", dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),

@@ -16,27 +16,39 @@ public enum CameraProbe {
         let session: CaptureSession
         let sink = MemorySink()
         init(session: CaptureSession) { self.session = session }
-        func run(stop: StopFlag) -> Result<CaptureStatus?, any Error> {
+        /// The last status the session gave, and the error it ended with (`nil`: stopped or a clean end).
+        func run(stop: StopFlag) -> (status: CaptureStatus?, error: (any Error)?) {
             var status: CaptureStatus?
-            do { try session.run(stop: stop, sink: sink) { status = $0 }; return .success(status) } catch { return .failure(error) }
+            do { try session.run(stop: stop, sink: sink) { status = $0 }; return (status, nil) } catch { return (status, error) }
         }
     }
 
-    /// - Throws: ``MediaError`` when the camera cannot be recorded.
+    /// A session that recorded something and then failed (a camera resetting the connection mid-stream):
+    /// the report of what was recorded — written to the MP4 when one was asked for — and the error.
+    public struct Failure: Error, CustomStringConvertible {
+        /// The probe's report, its last line naming the error.
+        public var report: String
+        /// What ended the session: usually a ``MediaError``.
+        public var cause: any Error
+        public var description: String { "\(cause)" }
+    }
+
+    /// - Throws: ``MediaError`` when the camera cannot be recorded at all; ``Failure`` when the session failed
+    ///   after recording (what was recorded is reported and written first, as `ffmpeg` keeps it too).
     public static func run(url: String, username: String?, password: String?, transport: CameraConfig.Transport,
                            audio: Bool, seconds: Double, exportTo: String?, logger: Logger) async throws -> String {
         let job = ProbeJob(session: CaptureSession(camera: CameraID("probe")!,
                                                    source: RTSPSourceOptions(url: url, username: username, password: password, transport: transport, audio: audio),
                                                    policy: FragmentPolicy(), clocks: SystemClocks(), logger: logger))
         let stop = StopFlag()
-        let result: Result<CaptureStatus?, any Error> = await withCheckedContinuation { done in
+        let (final, failure) = await withCheckedContinuation { (done: CheckedContinuation<(CaptureStatus?, (any Error)?), Never>) in
             let t = Thread { done.resume(returning: job.run(stop: stop)) }
             t.start()
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { stop.stop() }
         }
         let sink = job.sink
-        let final = try result.get()
         let fragments = sink.frames.filter { $0.meta.kind == .fragment }
+        if let failure, fragments.isEmpty { throw failure }
         let runs = sink.frames.filter { $0.meta.kind == .initSegment }.count
         let media = Double(fragments.reduce(0) { $0 + Int64($1.meta.duration90k) }) / 90_000
         let bytes = fragments.reduce(0) { $0 + $1.payload.count }
@@ -57,6 +69,10 @@ public enum CameraProbe {
             }
             let summary = try Exporter.write(runsOut.filter { $0.fragments > 0 }.map { MemoryByteSource($0.bytes) }, to: out)
             lines.append("wrote: \(summary.files.joined(separator: ", ")) (\(summary.videoFrames) frames, \(summary.bytes) bytes)")
+        }
+        if let failure {
+            lines.append("error: \(failure)")
+            throw Failure(report: lines.joined(separator: "\n"), cause: failure)
         }
         return lines.joined(separator: "\n")
     }
