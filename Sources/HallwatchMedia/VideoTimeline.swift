@@ -11,7 +11,9 @@
 ///    frame before the earliest PTS in the look-ahead window, or one frame after its predecessor.
 /// 3. **Outliers** — a single unit whose PTS is far from its neighbours (more than ``jumpThreshold90k``
 ///    ahead or ``backThreshold90k`` behind) while the next unit is back on track is re-stamped; it is not
-///    allowed to end or squeeze the run.
+///    allowed to end or squeeze the run. Re-stamped and missing PTS take the free frame slot in
+///    presentation order once the look-ahead window shows the units around them, so with B-frames too
+///    every PTS stays unique.
 /// 4. **Discontinuities** — when the unit after a jump confirms the jump (camera clock step, RTP
 ///    timestamp reset, encoder restart), the units up to the next keyframe are re-stamped to continue the
 ///    current run, and a ``Event/runBreak(reason:)`` is emitted just before that keyframe: nothing is
@@ -51,7 +53,9 @@ public struct VideoTimeline<Payload> {
     /// Joins two pieces of one access unit (the second appended to the first).
     let join: (inout Payload, Payload) -> Void
 
-    struct Unit { var pts: Int64?; var key: Bool; var payload: Payload }
+    /// `provisional`: the PTS was given here (missing or an outlier), and is placed in presentation order
+    /// when the unit leaves the window (``presentationSlot(replacing:)``).
+    struct Unit { var pts: Int64?; var key: Bool; var payload: Payload; var provisional = false }
 
     var window: [Unit] = []
     /// PTS values of units accepted but not yet emitted, as a sorted array (small: ≤ lookahead + 1).
@@ -178,6 +182,7 @@ public struct VideoTimeline<Payload> {
                 var candidate = prev + frameDuration90k
                 while pending.contains(candidate) { candidate += 1 }
                 u.pts = candidate
+                u.provisional = true
             }
             // else: the very first unit; stamped once the window shows its neighbours (see emitOne).
         }
@@ -200,6 +205,7 @@ public struct VideoTimeline<Payload> {
         var events: [Event] = []
         var u = window.removeFirst()
         seedFrameDuration()
+        if u.provisional, let p = u.pts, origin != nil { u.pts = presentationSlot(replacing: p) }
         if u.pts == nil {
             // The first unit had no PTS: one frame before the earliest PTS seen after it.
             let p = (pending.first ?? 0) - frameDuration90k
@@ -234,6 +240,26 @@ public struct VideoTimeline<Payload> {
         let o = origin!
         events.append(.sample(Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload)))
         return events
+    }
+
+    /// Step 2/3 for a unit stamped here, as it leaves the window: its place in presentation order is the
+    /// first free frame slot among the PTS around it — the last emitted units and the whole window — that is
+    /// not before the decode timeline. In decode order, "previous PTS + one frame" is another frame's PTS
+    /// when B-frames reorder (issue 12, case 10: duplicate PTS and 80 ms holes); with the window's units
+    /// known, the free slot is the one the camera skipped. With no free slot, one frame after the latest.
+    mutating func presentationSlot(replacing provisional: Int64) -> Int64 {
+        if let i = pending.firstIndex(of: provisional) { pending.remove(at: i) }
+        let used = (recentPTS + pending).sorted()
+        guard let latest = used.last else { insertPending(provisional); return provisional }
+        let f = frameDuration90k
+        let notBefore = lastDTS.map { $0 + 1 } ?? Int64.min
+        var slot = latest + f
+        for (a, b) in zip(used, used.dropFirst()) where b - a >= f + f / 2 && a + f >= notBefore {
+            slot = a + f
+            break
+        }
+        insertPending(slot)
+        return slot
     }
 
     /// Step 5 for the unit after the one just emitted at `dts`: the delay grows when a unit in the window
