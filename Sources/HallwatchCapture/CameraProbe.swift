@@ -60,6 +60,9 @@ public enum CameraProbe {
         }
         lines.append("recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)")
         lines.append("keyframe fragments: \(fragments.filter(\.meta.keyframe).count)")
+        if job.session.packetsOtherSSRC > 0 {
+            lines.append("dropped: \(job.session.packetsOtherSSRC) RTP packets of another SSRC than this session's (a previous session's still arriving?)")
+        }
         if let out = exportTo {
             // A probe's few seconds are in memory anyway: one byte source per run (init segment + fragments).
             var runsOut: [(bytes: [UInt8], fragments: Int)] = []

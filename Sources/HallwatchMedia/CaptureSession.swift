@@ -30,6 +30,9 @@ public struct CaptureStatus: Sendable, Equatable {
     public var joinedUnits: Int
     /// Samples the muxer refused (`media.mux`); each ends its run, recording resumes at the next keyframe.
     public var samplesRefused = 0
+    /// RTP packets of another SSRC than this session's, dropped (a camera still sending a previous session's
+    /// RTP on the new connection); Hallwatch's TCP client only.
+    public var packetsOtherSSRC = 0
 }
 
 /// Settings of a capture session beyond how to reach the camera.
@@ -76,6 +79,10 @@ public final class CaptureSession {
     /// the box's clock stepped back); read it afterwards for the next session.
     public var lastRunEnd: UTCMicros?
 
+    /// RTP packets of another synchronization source that the last ``run(stop:sink:onStatus:)`` dropped (see
+    /// ``CaptureStatus/packetsOtherSSRC``), final once it returned.
+    public private(set) var packetsOtherSSRC = 0
+
     public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger) {
         self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
     }
@@ -87,6 +94,7 @@ public final class CaptureSession {
         let src: any PacketSource = source.transport == .tcp && !source.audio
             ? try InterleavedRTSPSource(source, stop: stop, logger: logger)
             : try RTSPSource(source, stop: stop, logger: logger)
+        defer { packetsOtherSSRC = src.packetsOtherSSRC }
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
         remuxer.lastRunEnd = lastRunEnd?.micros
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }
@@ -128,6 +136,7 @@ public final class CaptureSession {
                     remuxer.status.bitrateBps = Int(Double(windowBytes * 8) / seconds)
                     windowStart = now; windowBytes = 0
                 }
+                remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC
                 onStatus(remuxer.currentStatus())
                 announced = true
             }

@@ -64,6 +64,10 @@ final class RTSPClient {
     private var basic = false
     /// `Session` id from SETUP (RFC 2326 §12.37), without `;timeout=`.
     private(set) var session: String?
+    /// The SSRC the SETUP reply's `Transport` named (`ssrc=`, 8 hex digits, RFC 7826 §18.54), set before PLAY
+    /// is sent; and the first RTP sequence number PLAY's `RTP-Info` announced (§18.45), once its reply came.
+    private(set) var setupSSRC: UInt32?
+    private(set) var playFirstSequence: UInt16?
     /// Keep-alive period: half the session timeout the camera gave (default 60 s, RFC 2326 §12.37).
     private(set) var keepAliveNanos: UInt64 = 30_000_000_000
     private var keepAliveMethod = "OPTIONS"
@@ -227,7 +231,16 @@ final class RTSPClient {
            let first = il.dropFirst(12).split(separator: "-").first, let c = UInt8(first) {
             channel = c
         }
-        try request("PLAY", url: media.playURL(base: base), headers: [("Session", id), ("Range", "npt=0.000-")], early: early)
+        if let transport = setup.header("Transport"),
+           let field = transport.split(separator: ";").first(where: { $0.lowercased().hasPrefix("ssrc=") }) {
+            setupSSRC = UInt32(field.dropFirst(5).trimmingCharacters(in: .whitespaces), radix: 16)
+        }
+        let play = try request("PLAY", url: media.playURL(base: base), headers: [("Session", id), ("Range", "npt=0.000-")], early: early)
+        // RTP-Info: url=…;seq=N;rtptime=T[, url=…] — one entry per stream; only the video media was SETUP.
+        if let info = play.header("RTP-Info")?.split(separator: ",").first,
+           let seq = info.split(separator: ";").first(where: { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("seq=") }) {
+            playFirstSequence = UInt16(seq.trimmingCharacters(in: .whitespaces).dropFirst(4))
+        }
         return channel
     }
 
