@@ -53,8 +53,9 @@ public struct FragmentPolicy: Sendable {
 /// change of parameter sets (e.g. resolution).
 ///
 /// Wall clock: each fragment's start in box UTC comes from ``RunWallClock``: settled on the minimum of
-/// *arrival − media time* over the run's first seconds (so a burst of buffered frames right after PLAY
-/// does not drag it late), then following the camera's clock with at most 500 ppm slew, never earlier
+/// *arrival − media time* over the run's first second of arrivals (so a burst of buffered frames right
+/// after PLAY does not drag it late; the run's segments are held until then, so none is placed on a start
+/// that later moves), then following the camera's clock with at most 500 ppm slew, never earlier
 /// than the camera's previous run. Arrivals are read on the monotonic clock; a step of the box's wall
 /// clock (NTP correcting a box that booted with a wrong time) of 1 s or more starts a new run at the next
 /// keyframe, a smaller one is slewed away.
@@ -153,7 +154,12 @@ final class Remuxer {
     /// One run: an init segment, then fragments, on one media timeline starting at 0.
     final class Run {
         let muxer: FragmentMuxer
-        let id: UInt64
+        /// The run's id: its settled start in µs (see ``Remuxer/settle(_:)``); 0 until then.
+        var id: UInt64
+        /// Box UTC µs of the first sample's arrival.
+        let firstArrival: Int64
+        /// Segments cut before the start settled, delivered (re-timed) once it has.
+        var held: [MediaSegment] = []
         /// Where the run's media time falls on the box's clock.
         var clock: RunWallClock
         /// Box UTC of the open fragment's start.
@@ -168,8 +174,8 @@ final class Remuxer {
         /// The run's start in the audio track's time base (camera clock).
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
-        init(muxer: FragmentMuxer, id: UInt64, clock: RunWallClock, baseDTS90k: Int64) {
-            self.muxer = muxer; self.id = id; self.clock = clock; self.baseDTS90k = baseDTS90k
+        init(muxer: FragmentMuxer, firstArrival: Int64, clock: RunWallClock, baseDTS90k: Int64) {
+            self.muxer = muxer; self.id = 0; self.firstArrival = firstArrival; self.clock = clock; self.baseDTS90k = baseDTS90k
             fragmentUTC = UTCMicros(Int64(clock.lastWall.rounded()))
         }
     }
@@ -308,6 +314,43 @@ final class Remuxer {
         r.fragmentSamples += 1
         // Step 6: the sample's arrival steers the run's wall clock.
         r.clock.observe(media: relDTS, arrival: s.payload.arrival.micros)
+        if !r.clock.settled && (s.payload.arrival.micros - r.firstArrival >= Self.settlingArrivalMicros
+                                || relDTS >= RunWallClock.settlingMedia90k) {
+            settle(r)
+        }
+    }
+
+    /// A run's start settles once this much box time (µs) has passed since its first sample arrived: 1 s.
+    /// A camera's pre-event buffer sent on PLAY arrives within a fraction of that; afterwards frames come in
+    /// real time and the lowest *arrival − media time* moves only by network jitter.
+    static let settlingArrivalMicros: Int64 = 1_000_000
+
+    /// Step 4b: the run's start is fixed; its held init segment and fragments are delivered, placed on it.
+    /// Before this a fragment's time was only provisional: a burst of buffered frames on PLAY keeps moving
+    /// the start earlier, and fragments stamped meanwhile would overlap (before: 26 s of media in 24 s).
+    func settle(_ r: Run) {
+        guard !r.clock.settled else { return }
+        r.clock.settle()
+        let anchor = Int64(r.clock.wall(at: 0).rounded())
+        // Run ids are the settled start in µs; a run starting within the same µs as the previous one (never
+        // seen, but cheap to rule out) takes the next id.
+        r.id = max(UInt64(max(0, anchor)), lastRunID + 1)
+        lastRunID = r.id
+        for var segment in r.held {
+            segment.meta.run = r.id
+            segment.meta.utc = UTCMicros(segment.meta.kind == .initSegment ? anchor : Int64(r.clock.wall(at: segment.meta.start90k.ticks).rounded()))
+            if segment.meta.kind == .fragment {
+                lastRunEnd = segment.meta.utc.adding(MediaTime90k(Int64(segment.meta.duration90k))).micros
+            }
+            sink.deliver(segment)
+        }
+        r.held.removeAll()
+        if r.fragmentSamples > 0 { r.fragmentUTC = UTCMicros(Int64(r.clock.wall(at: r.fragmentStart90k).rounded())) }
+    }
+
+    /// Delivers a segment of `r`, or holds it while the run's start has not settled.
+    func deliver(_ segment: MediaSegment, of r: Run) {
+        if r.clock.settled { sink.deliver(segment) } else { r.held.append(segment) }
     }
 
     /// Step 4: a new muxer and its init segment.
@@ -334,18 +377,15 @@ final class Remuxer {
         }
         let clock = RunWallClock(firstArrival: s.payload.arrival.micros, floor: lastRunEnd)
         let anchor = UTCMicros(Int64(clock.lastWall.rounded()))
-        // Run ids are the anchor in µs; a run starting within the same µs as the previous one (never seen,
-        // but cheap to rule out) takes the next id.
-        let id = max(UInt64(max(0, anchor.micros)), lastRunID + 1)
-        lastRunID = id
-        let r = Run(muxer: muxer, id: id, clock: clock, baseDTS90k: s.dts90k)
+        let r = Run(muxer: muxer, firstArrival: s.payload.arrival.micros, clock: clock, baseDTS90k: s.dts90k)
         if let origin = timeline.runOriginCamera90k {
             r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
         }
         status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
-        sink.deliver(MediaSegment(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
-                                                       start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
-        logger.info("run started", metadata: ["camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
+        // Held, like the first fragments, until the run's start settles (``settle(_:)`` sets run id and time).
+        deliver(MediaSegment(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: 0, sequence: 0,
+                                                start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment), of: r)
+        logger.info("run started", metadata: ["camera.id": "\(camera)", "codec": "\(codec.rawValue)",
                                                "size": "\(status.width)x\(status.height)"])
         return r
     }
@@ -359,7 +399,7 @@ final class Remuxer {
             let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
                                     start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
                                     utc: r.fragmentUTC)
-            sink.deliver(MediaSegment(meta: meta, payload: bytes))
+            deliver(MediaSegment(meta: meta, payload: bytes), of: r)
         } catch {
             logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }
@@ -378,6 +418,7 @@ final class Remuxer {
             pendingAudio = nil
         }
         cut(r)
+        settle(r)
         run = nil
     }
 
