@@ -53,7 +53,8 @@ public enum CameraProbe {
         let media = Double(fragments.reduce(0) { $0 + Int64($1.meta.duration90k) }) / 90_000
         let bytes = fragments.reduce(0) { $0 + $1.payload.count }
         var lines = ["camera: \(url)"]
-        if let s = final {
+        // The session's final counts (the status it last published can be seconds old).
+        if let s = job.session.finalStatus ?? final {
             lines.append("video: \(s.codec) \(s.width)x\(s.height), \(String(format: "%.2f", s.fps)) fps measured")
             lines.append("audio: \(s.audioCodec ?? "none recorded")")
             lines.append("repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined")

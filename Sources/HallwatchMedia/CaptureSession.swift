@@ -83,6 +83,9 @@ public final class CaptureSession {
     /// RTP packets of another synchronization source that the last ``run(stop:sink:onStatus:)`` dropped (see
     /// ``CaptureStatus/packetsOtherSSRC``), final once it returned.
     public private(set) var packetsOtherSSRC = 0
+    /// The status at the end of the last ``run(stop:sink:onStatus:)`` (repair counts up to its last frame),
+    /// `nil` when no run started.
+    public private(set) var finalStatus: CaptureStatus?
 
     public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger) {
         self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
@@ -97,6 +100,11 @@ public final class CaptureSession {
             : try RTSPSource(source, stop: stop, logger: logger)
         defer { packetsOtherSSRC = src.packetsOtherSSRC }
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
+        finalStatus = nil
+        defer {
+            // Runs after `remuxer.finish()` (declared later): counts include the last frames.
+            if remuxer.lastRunID > 0 { remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC; finalStatus = remuxer.currentStatus() }
+        }
         remuxer.lastRunEnd = lastRunEnd?.micros
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }
         // Arrival times come from the monotonic clock, converted to UTC once per session, so a wall-clock
@@ -131,7 +139,8 @@ public final class CaptureSession {
             } else if packet.streamIndex == 1 {
                 remuxer.audio(packet)
             }
-            if remuxer.hasRun && (!announced || now - windowStart >= 5_000_000_000) {
+            // The first bitrate after about 1 s (sessions shorter than 5 s would otherwise show 0), then every 5 s.
+            if remuxer.hasRun && (!announced || now - windowStart >= (remuxer.status.bitrateBps == 0 ? 1_000_000_000 : 5_000_000_000)) {
                 let seconds = Double(now - windowStart) / 1e9
                 if seconds >= 1 {
                     remuxer.status.bitrateBps = Int(Double(windowBytes * 8) / seconds)

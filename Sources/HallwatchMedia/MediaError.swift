@@ -6,6 +6,8 @@ import HallwatchCore
 /// Codes (stable; they appear in logs and in `CameraState.reason` on the bus):
 /// - `rtsp.connect` — the camera did not answer, refused, or the RTSP handshake (RFC 7826 §13) failed.
 /// - `rtsp.auth` — the camera refused our credentials (401).
+/// - `rtsp.dropped` — the session played, then the connection was reset or failed (a camera dropping it
+///   mid-stream; it was reachable).
 /// - `rtsp.timeout` — no data for longer than the I/O timeout (a stalled stream).
 /// - `rtsp.ended` — the camera closed the stream.
 /// - `rtsp.garbage` — the reply or stream could not be parsed (malformed SDP, RTP, bitstream).

@@ -15,7 +15,8 @@ import HallwatchCore
 /// (cameras with a session limit otherwise refuse the reconnect). Basic and Digest authentication
 /// (RFC 2326 §D.1, RFC 7616). Every reply is bounded: 16 KiB of headers, 64 KiB of body, 64 headers.
 ///
-/// Errors are ``MediaError``: `rtsp.connect` (unreachable, refused, a non-2xx reply), `rtsp.auth` (401
+/// Errors are ``MediaError``: `rtsp.connect` (unreachable, refused, a non-2xx reply), `rtsp.dropped` (the
+/// connection reset or failed while playing), `rtsp.auth` (401
 /// after our credentials, or credentials needed and none configured), `rtsp.timeout` (no byte for the
 /// I/O timeout), `rtsp.ended` (the camera closed the connection), `rtsp.garbage` (a reply that is not
 /// RTSP, a malformed header or SDP).
@@ -78,6 +79,8 @@ final class RTSPClient {
     private(set) var usedBasic = false
     /// System calls made to read the socket (`poll` and `recv`), for the benchmark and the status.
     private(set) var readCalls = 0
+    /// The session plays (``streaming()`` was called): a connection lost now is `rtsp.dropped`.
+    private var playing = false
 
     /// Connects to the camera's RTSP port (554 when the URL names none).
     /// - Throws: ``MediaError`` `rtsp.connect`, `rtsp.timeout`.
@@ -97,6 +100,7 @@ final class RTSPClient {
     /// From now on the camera streams: wake the reader only for ``wakeBytes`` or after ``wakeMillis``
     /// (during the handshake every small reply is read at once).
     func streaming() {
+        playing = true
         var low = Self.wakeBytes
         setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -367,6 +371,8 @@ final class RTSPClient {
             if n == 0 { throw MediaError("rtsp.ended", "the camera closed the connection") }
             let e = errno
             guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
+                // Mid-stream (a camera resetting the connection) the session was dropped; before, we could not connect.
+                if playing { throw MediaError("rtsp.dropped", "the camera dropped the session: \(String(cString: strerror(e)))") }
                 throw MediaError("rtsp.connect", "reading from the camera failed: \(String(cString: strerror(e)))")
             }
             if Self.now() - lastProgress > ioTimeoutNanos {

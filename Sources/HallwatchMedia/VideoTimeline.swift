@@ -55,7 +55,8 @@ public struct VideoTimeline<Payload> {
 
     /// `provisional`: the PTS was given here (missing or an outlier), and is placed in presentation order
     /// when the unit leaves the window (``presentationSlot(replacing:)``).
-    struct Unit { var pts: Int64?; var key: Bool; var payload: Payload; var provisional = false }
+    /// `outlier`: its PTS was taken away as an outlier (counted there, not as missing).
+    struct Unit { var pts: Int64?; var key: Bool; var payload: Payload; var provisional = false; var outlier = false }
 
     var window: [Unit] = []
     /// PTS values of units accepted but not yet emitted, as a sorted array (small: ≤ lookahead + 1).
@@ -139,12 +140,12 @@ public struct VideoTimeline<Payload> {
                         return events
                     }
                     // Two wild units in a row that don't agree: re-stamp both as outliers.
-                    var a = s; a.pts = nil; outliersRestamped += 1
-                    var b = unit; b.pts = nil; outliersRestamped += 1
+                    var a = s; a.pts = nil; a.outlier = true; outliersRestamped += 1
+                    var b = unit; b.pts = nil; b.outlier = true; outliersRestamped += 1
                     return accept(a) + accept(b)
                 }
                 // Back on track: the suspect was a single-frame outlier.
-                var fixed = s; fixed.pts = nil
+                var fixed = s; fixed.pts = nil; fixed.outlier = true
                 outliersRestamped += 1
                 return accept(fixed) + accept(unit)
             }
@@ -159,7 +160,7 @@ public struct VideoTimeline<Payload> {
     /// Emits everything still held (end of stream or before a reconnect).
     public mutating func flush() -> [Event] {
         var events: [Event] = []
-        if let s = suspect { suspect = nil; var f = s; f.pts = nil; events += accept(f) }
+        if let s = suspect { suspect = nil; var f = s; f.pts = nil; f.outlier = true; outliersRestamped += 1; events += accept(f) }
         while !window.isEmpty { events += emitOne() }
         return events
     }
@@ -177,7 +178,7 @@ public struct VideoTimeline<Payload> {
         if origin == nil && window.isEmpty && !u.key { return [] }
         // Step 2: give a unit without PTS one.
         if u.pts == nil {
-            missingStamped += 1
+            if !u.outlier { missingStamped += 1 }
             if let prev = lastPTSIn ?? window.last?.pts {
                 var candidate = prev + frameDuration90k
                 while pending.contains(candidate) { candidate += 1 }

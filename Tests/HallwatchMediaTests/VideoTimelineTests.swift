@@ -161,6 +161,7 @@ struct VideoTimelineTests {
         #expect(h.samples.count == 60)
         #expect(h.breaks.isEmpty)
         #expect(h.timeline.outliersRestamped == 1)
+        #expect(h.timeline.missingStamped == 0, "an outlier is not also a missing timestamp")
         #expect(h.samples[30].pts90k == 30 * 3000)
         #expect(h.samples.allSatisfy { $0.duration90k == 3000 })
         h.checkInvariants()
