@@ -58,6 +58,9 @@ public enum CameraProbe {
             lines.append("video: \(s.codec) \(s.width)x\(s.height), \(String(format: "%.2f", s.fps)) fps measured")
             lines.append("audio: \(s.audioCodec ?? "none recorded")")
             lines.append("repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined")
+            if s.clockReanchors > 0 {
+                lines.append("camera clock: wrong — its timestamps run slower than real time; re-anchored \(s.clockReanchors) time(s) (a new run each)")
+            }
         }
         lines.append("recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)")
         lines.append("keyframe fragments: \(fragments.filter(\.meta.keyframe).count)")

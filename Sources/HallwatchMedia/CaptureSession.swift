@@ -33,6 +33,9 @@ public struct CaptureStatus: Sendable, Equatable {
     /// RTP packets of another SSRC than this session's, dropped (a camera still sending a previous session's
     /// RTP on the new connection); Hallwatch's TCP client only.
     public var packetsOtherSSRC = 0
+    /// Runs started anew because the camera's clock fell more than 1 s behind its arrivals (a frame rate that
+    /// lies by much: timestamps of 25 fps, frames at 21 per second). Non-zero means the camera's clock is wrong.
+    public var clockReanchors = 0
 }
 
 /// Settings of a capture session beyond how to reach the camera.
@@ -293,6 +296,15 @@ final class Remuxer {
             endRun()
         }
         if s.keyframe { boxClockStepped = false }
+        if s.keyframe, let r = run, r.clock.behindMicros > Self.reanchorMicros {
+            // 500 ppm of slew cannot follow a camera whose clock is percent off: re-anchor on the arrivals with a
+            // new run (it starts at this keyframe's arrival; the gap shows the camera's missing time).
+            status.clockReanchors += 1
+            logger.warning("the camera's clock runs slow: recording fell behind its arrivals; new run",
+                           metadata: ["camera.id": "\(camera)", "behind.ms": "\(Int(r.clock.behindMicros / 1000))",
+                                      "reanchors": "\(status.clockReanchors)"])
+            endRun()
+        }
         if run == nil {
             guard s.keyframe, let r = try startRun(s) else { return }
             run = r
@@ -328,6 +340,9 @@ final class Remuxer {
             settle(r)
         }
     }
+
+    /// A run falling further behind its arrivals than this (µs) is re-anchored with a new run: 1 s.
+    static let reanchorMicros = 1_000_000.0
 
     /// A run's start settles once this much box time (µs) has passed since its first sample arrived: 1 s.
     /// A camera's pre-event buffer sent on PLAY arrives within a fraction of that; afterwards frames come in

@@ -45,6 +45,11 @@ struct RunWallClock {
     private var fragmentMin = Double.infinity
     /// Step 1 is over: the start no longer moves.
     private(set) var settled = false
+    /// At the last boundary: how far the line was behind the fragment's earliest arrival, µs (its lowest
+    /// *arrival − media time* minus the line's start). Network delay keeps it near 0; a camera whose clock
+    /// runs much slower than it says (timestamps of 25 fps, frames at 21 per second) makes it grow without
+    /// bound, since the line slews at most 500 ppm.
+    private(set) var behindMicros = 0.0
 
     /// - Parameters:
     ///   - firstArrival: Box UTC µs at which the run's first sample arrived (media time 0).
@@ -81,7 +86,10 @@ struct RunWallClock {
     mutating func boundary(at media: Int64) -> UTCMicros {
         let here = wall(at: media)
         lastWall = here; lastMedia = media
-        if fragmentMin.isFinite { envelope.append((media, fragmentMin)) }
+        if fragmentMin.isFinite {
+            envelope.append((media, fragmentMin))
+            behindMicros = fragmentMin + Self.micros(media) - here
+        }
         fragmentMin = .infinity
         envelope.removeAll { media - $0.media > Self.windowMedia90k }
         if media >= Self.settlingMedia90k, let low = envelope.map(\.implied).min() {
