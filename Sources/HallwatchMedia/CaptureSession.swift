@@ -218,11 +218,16 @@ final class Remuxer {
     /// One audio packet is held back until the next one gives its duration.
     var pendingAudio: (packet: Packet, rel: Int64)?
     var audioBeforeRun: [Packet] = []
+    /// PTS (90 kHz) of the previous video packet, to join the slices of one picture.
+    var lastVideoPTS90k: Int64?
+    /// The source may split a picture into several packets (see ``PacketSource/deliversWholeAccessUnits``).
+    let joinsSlices: Bool
 
     var hasRun: Bool { run != nil }
 
     init(source src: any PacketSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger) throws {
         self.camera = camera; self.policy = policy; self.sink = sink; self.logger = logger
+        joinsSlices = !src.deliversWholeAccessUnits
         videoTB = src.videoTimeBase
         codec = VideoCodec(src.videoParameters.pointee.codec_id)!
         video = try TrackParameters(copying: src.videoParameters, timeBase: hw_rational(1, 90_000))
@@ -259,7 +264,13 @@ final class Remuxer {
     /// Step 2–3: a video packet enters the timeline (keyframes with their parameter sets).
     func video(_ packet: Packet, arrival: UTCMicros) throws {
         packet.trimTrailingZeros()
-        let pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, videoTB, hw_rational(1, 90_000)) }
+        var pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, videoTB, hw_rational(1, 90_000)) }
+        // A packet that continues a picture (its first slice is not the picture's first) belongs to the previous
+        // access unit: libavformat's H.264 parser splits an IDR sent as several slices, each behind a repeated
+        // SPS/PPS (GStreamer `config-interval=-1`), into one packet per slice, the later ones often without a
+        // timestamp. Giving it the previous packet's PTS makes the timeline join them (step 1).
+        if joinsSlices, let last = lastVideoPTS90k, ParameterSets.continuesPicture(packet.data, codec: codec) { pts = last }
+        lastVideoPTS90k = pts ?? lastVideoPTS90k
         let ps = packet.isKey ? parameterSets.extract(from: packet) : nil
         try handle(timeline.push(pts90k: pts, keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival, parameterSets: ps)))
     }

@@ -16,11 +16,15 @@ protocol PacketSource: AnyObject {
     func read(into packet: Packet) throws -> Bool
     /// RTP packets dropped because another synchronization source sent them (RFC 3550 §8).
     var packetsOtherSSRC: Int { get }
+    /// Every packet is a whole access unit (joined by RTP timestamp); otherwise a picture may arrive as
+    /// several packets that the remuxer joins (libavformat's parser splits slices behind repeated SPS/PPS).
+    var deliversWholeAccessUnits: Bool { get }
 }
 
 extension PacketSource {
     /// libavformat's client does not say.
     var packetsOtherSSRC: Int { 0 }
+    var deliversWholeAccessUnits: Bool { false }
 }
 
 /// The capture worker's usual source: Hallwatch's ``RTSPClient`` with RTP interleaved on TCP, video only,
@@ -111,6 +115,7 @@ final class InterleavedRTSPSource: PacketSource {
     }
 
     var packetsOtherSSRC: Int { depacketizer.packetsOtherSSRC }
+    var deliversWholeAccessUnits: Bool { true }
 
     func read(into packet: Packet) throws -> Bool {
         while ready.isEmpty {
