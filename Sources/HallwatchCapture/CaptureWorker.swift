@@ -71,6 +71,7 @@ public struct CaptureWorker: Service {
             publish(.connecting, reason: lastReason)
             var reason: ErrorEvent
             var deliveredMedia = false
+            var retryAfter: Duration?
             do {
                 let password = try readPassword()
                 let url = try fresh?.uriForNextConnection(password: password) ?? camera.source
@@ -83,6 +84,7 @@ public struct CaptureWorker: Service {
                 reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
             } catch let e as MediaError {
                 reason = e.event(camera: camera.id)
+                retryAfter = e.retryAfter
             } catch let e as ErrorEvent {
                 reason = e
             } catch {
@@ -94,7 +96,7 @@ public struct CaptureWorker: Service {
             lastReason = reason
             publish(.offline, reason: reason)
             presence.publishError(reason)
-            backoff = reconnect.wait(afterSessionThatDeliveredMedia: deliveredMedia, nowNanos: clocks.monotonicNanos())
+            backoff = reconnect.wait(afterSessionThatDeliveredMedia: deliveredMedia, nowNanos: clocks.monotonicNanos(), retryAfter: retryAfter)
             sleep(backoff, unless: stop)
         }
     }

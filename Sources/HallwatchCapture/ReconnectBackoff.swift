@@ -11,6 +11,7 @@ import HallwatchCore
 ///    outage).
 /// 3. Otherwise — a camera still booting, gone, or refusing us — the wait doubles per failure from
 ///    `initial` up to `max` (`capture.backoffInitial`, `capture.backoffMax`).
+/// 4. A camera that said when to come back (503 with `Retry-After`) is waited for at least that long.
 ///
 /// Pure: the worker hands in the monotonic time (ns), so tests replay hours of flapping in microseconds.
 public struct ReconnectBackoff: Sendable {
@@ -31,8 +32,10 @@ public struct ReconnectBackoff: Sendable {
     }
 
     /// A session ended at monotonic time `nowNanos`; returns how long to wait before the next connect.
-    /// - Parameter deliveredMedia: the session's first run started (at least one init segment went out).
-    public mutating func wait(afterSessionThatDeliveredMedia deliveredMedia: Bool, nowNanos: UInt64) -> Duration {
+    /// - Parameters:
+    ///   - deliveredMedia: the session's first run started (at least one init segment went out).
+    ///   - retryAfter: the camera's `Retry-After`, if it gave one (step 4).
+    public mutating func wait(afterSessionThatDeliveredMedia deliveredMedia: Bool, nowNanos: UInt64, retryAfter: Duration? = nil) -> Duration {
         if deliveredMedia {                                      // step 1
             next = initial
             lastMediaEndNanos = nowNanos
@@ -42,6 +45,6 @@ public struct ReconnectBackoff: Sendable {
         if let end = lastMediaEndNanos, nowNanos &- end < Self.recentlyOnlineNanos {
             wait = Swift.min(wait, Swift.max(initial, Self.recentlyOnlineCap))   // step 2 (never below `initial`)
         }
-        return wait
+        return Swift.max(wait, retryAfter ?? .zero)                 // step 4
     }
 }

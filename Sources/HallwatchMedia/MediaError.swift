@@ -24,6 +24,9 @@ public struct MediaError: Error, Sendable, CustomStringConvertible, Equatable {
     public var message: String
     /// FFmpeg's `AVERROR` value, when the error came from FFmpeg.
     public var averror: Int32?
+    /// How long the camera asked us to wait before trying again (`Retry-After` of a 503 reply, RFC 7826
+    /// §18.44, delta-seconds, at most 300 s), if it said.
+    public var retryAfter: Duration?
 
     public init(_ code: String, _ message: String, averror: Int32? = nil) {
         self.code = code; self.message = message; self.averror = averror

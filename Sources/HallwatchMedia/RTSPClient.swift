@@ -144,7 +144,13 @@ final class RTSPClient {
                 continue
             }
             guard (200..<300).contains(reply.status) || allowFailureStatus else {
-                throw MediaError("rtsp.connect", "the camera answered \(method) with \(reply.status) \(VideoMediaDescription.printable(reply.reason))")
+                var error = MediaError("rtsp.connect", "the camera answered \(method) with \(reply.status) \(VideoMediaDescription.printable(reply.reason))")
+                // A camera still booting says when to come back (503 + Retry-After, RFC 7826 §18.44); the worker waits that long.
+                if reply.status == 503, let text = reply.header("Retry-After"), let seconds = Int64(text.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+                    error.retryAfter = .seconds(min(seconds, 300))
+                    error.message += " (the camera is not ready; it asks to retry after \(min(seconds, 300)) s)"
+                }
+                throw error
             }
             return reply
         }

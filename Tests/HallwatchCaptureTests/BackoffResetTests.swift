@@ -89,5 +89,8 @@ struct BackoffResetTests {
         let early = (1...6).map { p.wait(afterSessionThatDeliveredMedia: false, nowNanos: UInt64($0) * 1_000_000_000) }
         #expect(early.allSatisfy { $0 <= .seconds(1) })
         #expect(p.wait(afterSessionThatDeliveredMedia: false, nowNanos: 31_000_000_000) == .seconds(10))
+        // A camera answering 503 with Retry-After: 7 is left alone that long, even right after media.
+        var q = ReconnectBackoff(initial: .milliseconds(500), max: .seconds(10))
+        #expect(q.wait(afterSessionThatDeliveredMedia: true, nowNanos: 0, retryAfter: .seconds(7)) == .seconds(7))
     }
 }

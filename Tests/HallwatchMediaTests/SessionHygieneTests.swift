@@ -36,3 +36,17 @@ struct SessionHygieneTests {
         #expect(!server.requests.withLock { $0.contains { $0.contains("Authorization: Basic") } })
     }
 }
+
+extension SessionHygieneTests {
+    @Test func aBootingCameraSaysWhenToComeBack() throws {
+        // Issue 12, case 11: 503 with Retry-After while booting. Before: no delay taken from it.
+        let server = try FakeRTSPServer { method, cseq in
+            method == "DESCRIBE" ? "RTSP/1.0 503 Service Unavailable\r\nCSeq: \(cseq)\r\nRetry-After: 7\r\n\r\n"
+                : "RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n"
+        }
+        let (e, _, _) = captureError(server.url)
+        server.stop()
+        #expect(e?.code == "rtsp.connect" && e?.retryAfter == .seconds(7), "\(String(describing: e))")
+        #expect(e?.message.contains("retry after 7 s") == true)
+    }
+}
