@@ -28,23 +28,27 @@ public struct ReconnectBackoff: Sendable {
     private var lastMediaEndNanos: UInt64?
 
     public init(initial: Duration, max: Duration) {
-        self.initial = initial; self.max = Swift.max(initial, max); next = initial
+        self.initial = initial
+        self.max = Swift.max(initial, max)
+        next = initial
     }
 
     /// A session ended at monotonic time `nowNanos`; returns how long to wait before the next connect.
     /// - Parameters:
     ///   - deliveredMedia: the session's first run started (at least one init segment went out).
     ///   - retryAfter: the camera's `Retry-After`, if it gave one (step 4).
-    public mutating func wait(afterSessionThatDeliveredMedia deliveredMedia: Bool, nowNanos: UInt64, retryAfter: Duration? = nil) -> Duration {
-        if deliveredMedia {                                      // step 1
+    public mutating func wait(
+        afterSessionThatDeliveredMedia deliveredMedia: Bool, nowNanos: UInt64, retryAfter: Duration? = nil
+    ) -> Duration {
+        if deliveredMedia {  // step 1
             next = initial
             lastMediaEndNanos = nowNanos
         }
         var wait = next
-        next = Swift.min(next * 2, max)                          // step 3
+        next = Swift.min(next * 2, max)  // step 3
         if let end = lastMediaEndNanos, nowNanos &- end < Self.recentlyOnlineNanos {
-            wait = Swift.min(wait, Swift.max(initial, Self.recentlyOnlineCap))   // step 2 (never below `initial`)
+            wait = Swift.min(wait, Swift.max(initial, Self.recentlyOnlineCap))  // step 2 (never below `initial`)
         }
-        return Swift.max(wait, retryAfter ?? .zero)                 // step 4
+        return Swift.max(wait, retryAfter ?? .zero)  // step 4
     }
 }

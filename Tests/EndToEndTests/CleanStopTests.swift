@@ -8,7 +8,8 @@ import Testing
 @Suite("Clean stop", .serialized)
 struct CleanStopTests {
     @Test func theLastPartialFragmentIsStoredOnAStop() async throws {
-        let box = try TestBox("stop", cameras: [.init(id: "hall", file: "h264-bframes.mp4"), .init(id: "gym", file: "hevc.mp4")])
+        let box = try TestBox(
+            "stop", cameras: [.init(id: "hall", file: "h264-bframes.mp4"), .init(id: "gym", file: "hevc.mp4")])
         try box.start()
         #expect(E2E.waitFor(20) { ["hall", "gym"].allSatisfy { box.recordedEnd($0) != nil } }, "nothing recorded")
         // Stop mid-fragment: well into the session, at a time that is not a fragment boundary.
@@ -18,9 +19,14 @@ struct CleanStopTests {
         #expect(box.supervisor?.process.isRunning == false, "the supervisor did not stop within 5 s")
         let log = box.supervisor?.log ?? ""
         // Stopped in waves: both workers before the recorder, the recorder before the bus.
-        let workers = log.range(of: "processes=capture-")?.lowerBound, recorder = log.range(of: "processes=recorder")?.lowerBound,
-            bus = log.range(of: "processes=mosquitto")?.lowerBound
-        if let w = workers, let r = recorder, let b = bus { #expect(w < r && r < b) } else { Issue.record("stop order not logged: \(log)") }
+        let workers = log.range(of: "processes=capture-")?.lowerBound
+        let recorder = log.range(of: "processes=recorder")?.lowerBound
+        let bus = log.range(of: "processes=mosquitto")?.lowerBound
+        if let w = workers, let r = recorder, let b = bus {
+            #expect(w < r && r < b)
+        } else {
+            Issue.record("stop order not logged: \(log)")
+        }
         for camera in ["hall", "gym"] {
             let end = try #require(box.recordedEnd(camera))
             // What the worker had received when it was told to stop is stored: at most the SIGTERM's delivery and

@@ -2,6 +2,7 @@ import Foundation
 import HallwatchCore
 import Logging
 import Testing
+
 @testable import HallwatchMedia
 
 /// Issue 12, case 11: what a session that played for 2 s and was then reset by the camera reports. Before:
@@ -10,7 +11,7 @@ import Testing
 @Suite("A session dropped mid-stream", .serialized)
 struct DroppedSessionTests {
     @Test func typedDroppedWithABitrateAndFinalCounts() throws {
-        let units = try RTSPClientTests.encodedClip()          // 2 s at 10 fps
+        let units = try RTSPClientTests.encodedClip()  // 2 s at 10 fps
         let server = try RTSPHostileCameraTests.camera()
         server.afterPlay = { fd in
             var seq: UInt16 = 1
@@ -19,7 +20,11 @@ struct DroppedSessionTests {
                 for (j, nal) in unit.enumerated() {
                     let pieces = RTPBuilder.h264(nal)
                     for (k, piece) in pieces.enumerated() {
-                        frame += RTPBuilder.interleaved(0, RTPBuilder.packet(seq: seq, ts: UInt32(i) * 9000, marker: j == unit.count - 1 && k == pieces.count - 1, payload: piece))
+                        frame += RTPBuilder.interleaved(
+                            0,
+                            RTPBuilder.packet(
+                                seq: seq, ts: UInt32(i) * 9000, marker: j == unit.count - 1 && k == pieces.count - 1,
+                                payload: piece))
                         seq &+= 1
                     }
                 }
@@ -30,13 +35,17 @@ struct DroppedSessionTests {
             var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
             let null = open("/dev/null", O_RDONLY)
-            dup2(null, fd); close(null)
+            dup2(null, fd)
+            close(null)
         }
-        let session = CaptureSession(camera: CameraID("dropped")!, source: RTSPSourceOptions(url: server.url, ioTimeout: .seconds(3)),
-                                     policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        let session = CaptureSession(
+            camera: CameraID("dropped")!, source: RTSPSourceOptions(url: server.url, ioTimeout: .seconds(3)),
+            policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
         let sink = CollectingSink()
         var statuses: [CaptureStatus] = []
-        let ended = #expect(throws: MediaError.self) { try session.run(stop: StopFlag(), sink: sink) { statuses.append($0) } }
+        let ended = #expect(throws: MediaError.self) {
+            try session.run(stop: StopFlag(), sink: sink) { statuses.append($0) }
+        }
         server.stop()
         #expect(ended?.code == "rtsp.dropped", "\(String(describing: ended))")
         // A bitrate within the 2 s session (the clip is about 20 kB/s).

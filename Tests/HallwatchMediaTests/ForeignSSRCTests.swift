@@ -2,6 +2,7 @@ import Foundation
 import HallwatchCore
 import Logging
 import Testing
+
 @testable import HallwatchMedia
 
 /// Issue 12, case 2: after a reconnect an old live555 plays while still sending the previous session's RTP
@@ -15,14 +16,18 @@ struct ForeignSSRCTests {
     static func mixedStream() throws -> (bytes: [UInt8], old: Int) {
         let units = try RTSPClientTests.encodedClip()
         func packets(firstSeq: UInt16, firstTS: UInt32, ssrc: [UInt8]) -> [[UInt8]] {
-            var out: [[UInt8]] = [], seq = firstSeq
+            var out: [[UInt8]] = []
+            var seq = firstSeq
             for (i, unit) in units.enumerated() {
                 for (j, nal) in unit.enumerated() {
                     let pieces = RTPBuilder.h264(nal)
                     for (k, piece) in pieces.enumerated() {
-                        var p = RTPBuilder.packet(seq: seq, ts: firstTS + UInt32(i) * 9000, marker: j == unit.count - 1 && k == pieces.count - 1, payload: piece)
+                        var p = RTPBuilder.packet(
+                            seq: seq, ts: firstTS + UInt32(i) * 9000,
+                            marker: j == unit.count - 1 && k == pieces.count - 1, payload: piece)
                         p.replaceSubrange(8..<12, with: ssrc)
-                        out.append(p); seq &+= 1
+                        out.append(p)
+                        seq &+= 1
                     }
                 }
             }
@@ -41,13 +46,19 @@ struct ForeignSSRCTests {
     @Test(arguments: ["ssrc in SETUP", "RTP-Info seq"])
     func thisSessionsPacketsAreRecordedAndTheOthersCounted(howKnown: String) throws {
         let (rtp, old) = try Self.mixedStream()
-        let setup = "Transport: RTP/AVP/TCP;unicast;interleaved=0-1" + (howKnown == "ssrc in SETUP" ? ";ssrc=DEADBEEF" : "") + "\r\nSession: 7\r\n"
-        let rtpInfo = howKnown == "RTP-Info seq" ? "RTP-Info: url=rtsp://127.0.0.1/stream/track1;seq=100;rtptime=5000000\r\n" : ""
-        let server = try RTSPHostileCameraTests.camera(setup: setup, play: { cseq in
-            Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nSession: 7\r\n\(rtpInfo)\r\n".utf8) + rtp
-        })
-        let session = CaptureSession(camera: CameraID("live555")!, source: RTSPSourceOptions(url: server.url, ioTimeout: .seconds(2)),
-                                     policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        let setup =
+            "Transport: RTP/AVP/TCP;unicast;interleaved=0-1" + (howKnown == "ssrc in SETUP" ? ";ssrc=DEADBEEF" : "")
+            + "\r\nSession: 7\r\n"
+        let rtpInfo =
+            howKnown == "RTP-Info seq" ? "RTP-Info: url=rtsp://127.0.0.1/stream/track1;seq=100;rtptime=5000000\r\n" : ""
+        let server = try RTSPHostileCameraTests.camera(
+            setup: setup,
+            play: { cseq in
+                Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nSession: 7\r\n\(rtpInfo)\r\n".utf8) + rtp
+            })
+        let session = CaptureSession(
+            camera: CameraID("live555")!, source: RTSPSourceOptions(url: server.url, ioTimeout: .seconds(2)),
+            policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
         let sink = CollectingSink()
         let ended = #expect(throws: MediaError.self) { try session.run(stop: StopFlag(), sink: sink) { _ in } }
         #expect(ended?.code == "rtsp.timeout", "\(String(describing: ended))")
@@ -59,6 +70,8 @@ struct ForeignSSRCTests {
         #expect(fragments.allSatisfy { $0.meta.keyframe })
         // The previous session's packets are dropped and counted, all of them.
         #expect(session.packetsOtherSSRC == old, "\(howKnown): \(session.packetsOtherSSRC) of \(old)")
-        print("foreign SSRC (\(howKnown)): \(fragments.count) fragments, \(Double(fragments.reduce(0) { $0 + Int($1.meta.duration90k) }) / 90_000) s, \(session.packetsOtherSSRC) of \(old) old packets dropped")
+        print(
+            "foreign SSRC (\(howKnown)): \(fragments.count) fragments, \(Double(fragments.reduce(0) { $0 + Int($1.meta.duration90k) }) / 90_000) s, \(session.packetsOtherSSRC) of \(old) old packets dropped"
+        )
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HallwatchCore
 import Logging
 import Testing
+
 @testable import HallwatchMedia
 
 /// Issue 12, case 3: a B-frame stream whose reorder depth grows after the run starts, through Hallwatch's
@@ -12,7 +13,8 @@ import Testing
 /// file's PTS as RTP timestamps, RFC 3550 §5.1). Skipped without the clips in `.media`.
 @Suite("Reorder depth growing mid-run", .serialized)
 struct ReorderDepthTests {
-    static let media = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let media =
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path + "/.media"
 
     /// SPS and PPS NAL units of an `avcC` record (ISO/IEC 14496-15 §5.3.3.1).
@@ -21,10 +23,13 @@ struct ReorderDepthTests {
         var i = 5
         for counterMask in [UInt8(0x1F), 0xFF] {
             guard i < c.count else { break }
-            let n = Int(c[i] & counterMask); i += 1
+            let n = Int(c[i] & counterMask)
+            i += 1
             for _ in 0..<n where i + 2 <= c.count {
-                let len = Int(c[i]) << 8 | Int(c[i + 1]); i += 2
-                sets.append(Array(c[i..<min(c.count, i + len)])); i += len
+                let len = Int(c[i]) << 8 | Int(c[i + 1])
+                i += 2
+                sets.append(Array(c[i..<min(c.count, i + len)]))
+                i += len
             }
         }
         return sets
@@ -35,11 +40,15 @@ struct ReorderDepthTests {
         try #require(FileManager.default.fileExists(atPath: source), "no clips: bash Image/fetch-clips.sh .media")
         let cut = FileManager.default.temporaryDirectory.appendingPathComponent("hw-bf-k30-\(getpid()).mp4").path
         let exported = FileManager.default.temporaryDirectory.appendingPathComponent("hw-bf-out-\(getpid()).mp4").path
-        defer { try? FileManager.default.removeItem(atPath: cut); try? FileManager.default.removeItem(atPath: exported) }
+        defer {
+            try? FileManager.default.removeItem(atPath: cut)
+            try? FileManager.default.removeItem(atPath: exported)
+        }
         let ff = Process()
         ff.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
         ff.arguments = ["-nostdin", "-v", "error", "-y", "-ss", "1.2", "-i", source, "-c", "copy", cut]
-        try ff.run(); ff.waitUntilExit()
+        try ff.run()
+        ff.waitUntilExit()
         let clip = try VideoTrackFile.read(path: cut)
         let lengthBytes = try #require(clip.nalLengthBytes)
         let sets = Self.parameterSets(avcC: clip.extradata)
@@ -53,21 +62,28 @@ struct ReorderDepthTests {
             while i + lengthBytes <= sample.data.count {
                 let len = sample.data[i..<(i + lengthBytes)].reduce(0) { $0 << 8 | Int($1) }
                 i += lengthBytes
-                nals.append(Array(sample.data[i..<min(sample.data.count, i + len)])); i += len
+                nals.append(Array(sample.data[i..<min(sample.data.count, i + len)]))
+                i += len
             }
             let ts = UInt32(truncatingIfNeeded: 900_000 + sample.pts90k)
             for (j, nal) in nals.enumerated() {
                 let pieces = RTPBuilder.h264(nal)
                 for (k, piece) in pieces.enumerated() {
-                    stream += RTPBuilder.interleaved(0, RTPBuilder.packet(seq: seq, ts: ts, marker: j == nals.count - 1 && k == pieces.count - 1, payload: piece))
+                    stream += RTPBuilder.interleaved(
+                        0,
+                        RTPBuilder.packet(
+                            seq: seq, ts: ts, marker: j == nals.count - 1 && k == pieces.count - 1, payload: piece))
                     seq &+= 1
                 }
             }
         }
         let rtp = stream
-        let server = try RTSPHostileCameraTests.camera(play: { cseq in Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nSession: 7\r\n\r\n".utf8) + rtp })
-        let session = CaptureSession(camera: CameraID("bframes")!, source: RTSPSourceOptions(url: server.url, ioTimeout: .seconds(2)),
-                                     policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        let server = try RTSPHostileCameraTests.camera(play: { cseq in
+            Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nSession: 7\r\n\r\n".utf8) + rtp
+        })
+        let session = CaptureSession(
+            camera: CameraID("bframes")!, source: RTSPSourceOptions(url: server.url, ioTimeout: .seconds(2)),
+            policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
         let sink = CollectingSink()
         var status: CaptureStatus?
         // The camera keeps the connection open after the clip: the session ends at the I/O timeout — not
@@ -93,7 +109,8 @@ struct ReorderDepthTests {
         #expect(out.samples.allSatisfy { $0.dts90k <= $0.pts90k })
         let dts = out.samples.map(\.dts90k)
         #expect(zip(dts, dts.dropFirst()).allSatisfy { $0 < $1 })
-        let p0 = pts[0], s0 = clip.samples[0].pts90k
+        let p0 = pts[0]
+        let s0 = clip.samples[0].pts90k
         #expect(pts.map { $0 - p0 } == clip.samples.map { $0.pts90k - s0 })
     }
 }
@@ -106,8 +123,14 @@ struct MuxerRefusalTests {
     /// A packet source that only describes an H.264 track (the test feeds the remuxer directly).
     final class DescribedSource: PacketSource {
         let par = avcodec_parameters_alloc()!
-        init() { par.pointee.codec_type = AVMEDIA_TYPE_VIDEO; par.pointee.codec_id = AV_CODEC_ID_H264 }
-        deinit { var p: UnsafeMutablePointer<AVCodecParameters>? = par; avcodec_parameters_free(&p) }
+        init() {
+            par.pointee.codec_type = AVMEDIA_TYPE_VIDEO
+            par.pointee.codec_id = AV_CODEC_ID_H264
+        }
+        deinit {
+            var p: UnsafeMutablePointer<AVCodecParameters>? = par
+            avcodec_parameters_free(&p)
+        }
         var videoParameters: UnsafePointer<AVCodecParameters> { UnsafePointer(par) }
         var videoTimeBase: AVRational { hw_rational(1, 90_000) }
         var audioTrack: (parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational)? { nil }
@@ -124,10 +147,12 @@ struct MuxerRefusalTests {
     }
 
     @Test func aRefusedSampleEndsTheRunNotTheSession() throws {
-        let units = try RTSPClientTests.encodedClip()          // 20 frames at 10 fps, an IDR every 10
+        let units = try RTSPClientTests.encodedClip()  // 20 frames at 10 fps, an IDR every 10
         let source = DescribedSource()
         let sink = CollectingSink()
-        let remuxer = try Remuxer(source: source, camera: CameraID("refused")!, policy: FragmentPolicy(), sink: sink, logger: Logger(label: "test"))
+        let remuxer = try Remuxer(
+            source: source, camera: CameraID("refused")!, policy: FragmentPolicy(), sink: sink,
+            logger: Logger(label: "test"))
         let ps = ParameterSets(codec: .h264, par: source.videoParameters)
         for (i, unit) in units.enumerated() {
             let key = i % 10 == 0
@@ -135,9 +160,11 @@ struct MuxerRefusalTests {
             let t = Int64(i) * 9000
             // Frame 3 as a broken timeline would hand it over: DTS after PTS, which the MP4 muxer refuses.
             let pts = i == 3 ? t - 1 : t
-            let s = VideoTimeline<Remuxer.Unit>.Sample(dts90k: t, pts90k: pts, duration90k: 9000, keyframe: key,
-                                                      payload: Remuxer.Unit(packet: p, arrival: UTCMicros(1_000_000 + t * 100 / 9),
-                                                                            parameterSets: key ? ps.extract(from: p) : nil))
+            let s = VideoTimeline<Remuxer.Unit>.Sample(
+                dts90k: t, pts90k: pts, duration90k: 9000, keyframe: key,
+                payload: Remuxer.Unit(
+                    packet: p, arrival: UTCMicros(1_000_000 + t * 100 / 9),
+                    parameterSets: key ? ps.extract(from: p) : nil))
             try remuxer.handle([.sample(s)])
         }
         remuxer.finish()

@@ -2,6 +2,7 @@ import Foundation
 import HallwatchCore
 import Logging
 import Testing
+
 @testable import HallwatchMedia
 
 /// What README § "What the capture worker repairs" promises about sessions, checked against the scripted
@@ -14,7 +15,9 @@ struct SessionHygieneTests {
         #expect(e?.code == "rtsp.timeout" || e?.code == "rtsp.noFrames", "\(String(describing: e))")
         // The server thread reads the TEARDOWN the client sent while closing.
         let deadline = Date().addingTimeInterval(2)
-        while Date() < deadline && !server.requests.withLock({ $0.contains { $0.hasPrefix("TEARDOWN") } }) { usleep(20_000) }
+        while Date() < deadline && !server.requests.withLock({ $0.contains { $0.hasPrefix("TEARDOWN") } }) {
+            usleep(20_000)
+        }
         server.stop()
         let teardown = server.requests.withLock { $0.first { $0.hasPrefix("TEARDOWN") } }
         #expect(teardown?.contains("Session: 7") == true, "\(server.requests.withLock { $0 })")
@@ -25,8 +28,11 @@ struct SessionHygieneTests {
         let server = try FakeRTSPServer(raw: { method, cseq, request in
             switch method {
             case "DESCRIBE":
-                let challenge = request.contains("Authorization: Digest") ? "Basic realm=\"cam\"" : "Digest realm=\"cam\", nonce=\"n1\""
-                return Array("RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: \(challenge)\r\n\r\n".utf8)
+                let challenge =
+                    request.contains("Authorization: Digest")
+                    ? "Basic realm=\"cam\"" : "Digest realm=\"cam\", nonce=\"n1\""
+                return Array(
+                    "RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: \(challenge)\r\n\r\n".utf8)
             default: return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n".utf8)
             }
         })
@@ -41,7 +47,8 @@ extension SessionHygieneTests {
     @Test func aBootingCameraSaysWhenToComeBack() throws {
         // Issue 12, case 11: 503 with Retry-After while booting. Before: no delay taken from it.
         let server = try FakeRTSPServer { method, cseq in
-            method == "DESCRIBE" ? "RTSP/1.0 503 Service Unavailable\r\nCSeq: \(cseq)\r\nRetry-After: 7\r\n\r\n"
+            method == "DESCRIBE"
+                ? "RTSP/1.0 503 Service Unavailable\r\nCSeq: \(cseq)\r\nRetry-After: 7\r\n\r\n"
                 : "RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n"
         }
         let (e, _, _) = captureError(server.url)

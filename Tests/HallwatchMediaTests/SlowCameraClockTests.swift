@@ -1,6 +1,7 @@
 import HallwatchCore
 import Logging
 import Testing
+
 @testable import HallwatchMedia
 
 /// Issue 12, case 9: a frame rate that lies by much — timestamps step as at 10 fps, frames arrive at 8.4 per
@@ -9,12 +10,13 @@ import Testing
 @Suite("A camera clock far slower than it says")
 struct SlowCameraClockTests {
     @Test func theRunIsReanchoredWhenItFallsASecondBehind() throws {
-        let units = try RTSPClientTests.encodedClip()          // 10 fps, an IDR every 10 frames
+        let units = try RTSPClientTests.encodedClip()  // 10 fps, an IDR every 10 frames
         let sink = CollectingSink()
-        let remuxer = try Remuxer(source: MuxerRefusalTests.DescribedSource(), camera: CameraID("slow")!, policy: FragmentPolicy(),
-                                  sink: sink, logger: Logger(label: "test"))
+        let remuxer = try Remuxer(
+            source: MuxerRefusalTests.DescribedSource(), camera: CameraID("slow")!, policy: FragmentPolicy(),
+            sink: sink, logger: Logger(label: "test"))
         let t0: Int64 = 1_800_000_000_000_000
-        let frames = 588                                       // 70 s of arrivals at 8.4 frames per second
+        let frames = 588  // 70 s of arrivals at 8.4 frames per second
         var arrivalOf: [Int64] = []
         for k in 0..<frames {
             let arrival = t0 + Int64((Double(k) / 8.4 * 1e6).rounded()) + 5_000
@@ -36,7 +38,9 @@ struct SlowCameraClockTests {
             framesBefore += Int(f.meta.duration90k / 9000)
         }
         let runs = Set(fragments.map(\.meta.run)).count
-        print("slow camera clock: \(runs) runs, worst \(String(format: "%.2f", worst)) s behind the arrivals, \(remuxer.status.clockReanchors) re-anchors")
+        print(
+            "slow camera clock: \(runs) runs, worst \(String(format: "%.2f", worst)) s behind the arrivals, \(remuxer.status.clockReanchors) re-anchors"
+        )
         #expect(worst <= 1.5, "fell \(worst) s behind")
         #expect(remuxer.status.clockReanchors >= 5 && runs == remuxer.status.clockReanchors + 1)
         // Nothing dropped: every frame is in a fragment.
