@@ -43,7 +43,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),   // Digest authentication (RTSP and ONVIF)
+                .product(name: "Crypto", package: "swift-crypto"),  // Digest authentication (RTSP and ONVIF)
             ]),
         .target(
             name: "HallwatchBus",
@@ -109,7 +109,8 @@ let package = Package(
         .target(
             name: "HallwatchCapture",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess", "HallwatchDataPlane",
+                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchDataPlane",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -133,7 +134,8 @@ let package = Package(
         .target(
             name: "HallwatchControl",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
+                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery",
+                "HallwatchProcess",
                 "HallwatchEvidence",
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -205,15 +207,20 @@ let package = Package(
             ]),
         .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchStorage"]),
         .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl"]),
-        .testTarget(name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
-        .testTarget(name: "HallwatchEvidenceTests", dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
+        .testTarget(
+            name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
+        .testTarget(
+            name: "HallwatchEvidenceTests",
+            dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(
             name: "DiscoveryEndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF", "HallwatchCapture"]),
+            dependencies: [
+                "HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF", "HallwatchCapture",
+            ]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

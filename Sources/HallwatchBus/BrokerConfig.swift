@@ -30,11 +30,17 @@ public struct BrokerConfig: Sendable, Equatable {
     /// ask for more or for 0 to use this).
     public var maxKeepAliveSeconds: Int?
 
-    public init(socketPath: String, persistenceDirectory: String? = nil, user: String? = nil,
-                logTypes: [String] = ["error", "warning", "notice", "information"],
-                maxPacketBytes: Int? = 1 << 20, maxKeepAliveSeconds: Int? = 60) {
-        self.socketPath = socketPath; self.persistenceDirectory = persistenceDirectory; self.user = user
-        self.logTypes = logTypes; self.maxPacketBytes = maxPacketBytes; self.maxKeepAliveSeconds = maxKeepAliveSeconds
+    public init(
+        socketPath: String, persistenceDirectory: String? = nil, user: String? = nil,
+        logTypes: [String] = ["error", "warning", "notice", "information"],
+        maxPacketBytes: Int? = 1 << 20, maxKeepAliveSeconds: Int? = 60
+    ) {
+        self.socketPath = socketPath
+        self.persistenceDirectory = persistenceDirectory
+        self.user = user
+        self.logTypes = logTypes
+        self.maxPacketBytes = maxPacketBytes
+        self.maxKeepAliveSeconds = maxKeepAliveSeconds
     }
 
     /// The appliance's bus: socket `/run/hallwatch/bus.sock`, no persistence (see `Image/mosquitto.conf.template`).
@@ -49,8 +55,10 @@ public struct BrokerConfig: Sendable, Equatable {
         guard socketPath.utf8.count <= 107 else {
             throw reject("socket path is \(socketPath.utf8.count) bytes; a Unix socket path holds at most 107")
         }
-        for (name, value) in [("socket path", socketPath), ("persistence directory", persistenceDirectory ?? "/"),
-                              ("user", user ?? "x")] + logTypes.map({ ("log type", $0) }) {
+        for (name, value) in [
+            ("socket path", socketPath), ("persistence directory", persistenceDirectory ?? "/"),
+            ("user", user ?? "x"),
+        ] + logTypes.map({ ("log type", $0) }) {
             guard !value.isEmpty, !value.contains(where: { $0.isWhitespace || $0 == "#" }) else {
                 throw reject("\(name) \"\(value)\" is empty or contains whitespace or '#'")
             }

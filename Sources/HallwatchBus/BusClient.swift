@@ -46,10 +46,13 @@ public final class BusClient: Sendable {
     ///
     /// Parameters libmosquitto rejects (e.g. an invalid will topic) do not trap here; ``start()`` and
     /// ``connect(timeout:)`` then throw `bus.config`.
-    public init(clientID: String, socketPath: String, will: BusWill?, logger: Logger,
-                keepAliveSeconds: Int32 = 15, reconnect: BusReconnectPolicy = BusReconnectPolicy()) {
-        core = BusCore(clientID: clientID, socketPath: socketPath, will: will, keepAliveSeconds: keepAliveSeconds,
-                       reconnect: reconnect, logger: logger)
+    public init(
+        clientID: String, socketPath: String, will: BusWill?, logger: Logger,
+        keepAliveSeconds: Int32 = 15, reconnect: BusReconnectPolicy = BusReconnectPolicy()
+    ) {
+        core = BusCore(
+            clientID: clientID, socketPath: socketPath, will: will, keepAliveSeconds: keepAliveSeconds,
+            reconnect: reconnect, logger: logger)
     }
 
     deinit {
@@ -160,8 +163,10 @@ public final class BusClient: Sendable {
     ///   - timeout: how long to wait for the SUBACK; it arrives only while connected.
     /// - Throws: ``BusError`` `bus.timeout`, `bus.subscribe` (refused by the broker, reason ≥ 0x80, or invalid
     ///   filter), `bus.closed`, `bus.config`; `CancellationError`. On error the subscription is cancelled.
-    public func subscribe(_ filter: String, qos: Int32 = 1, bufferLimit: Int = 10_000,
-                          timeout: Duration) async throws -> AsyncStream<BusMessage> {
+    public func subscribe(
+        _ filter: String, qos: Int32 = 1, bufferLimit: Int = 10_000,
+        timeout: Duration
+    ) async throws -> AsyncStream<BusMessage> {
         try core.start()
         let stream = core.subscribe(filter, qos: qos, bufferLimit: bufferLimit)
         try await core.wait(for: .subscribed(filter), timeout: timeout) {
@@ -189,8 +194,9 @@ public final class BusClient: Sendable {
     /// ``close(withWill:timeout:)``: it makes sure the DISCONNECT is written before the process ends, and
     /// avoids a mosquitto 2.0 race in which a normal disconnect right after a publication still fires the will.
     public func disconnect(withWill: Bool = false) {
-        core.disconnect(reasonCode: withWill
-            ? Int32(MQTT_RC_DISCONNECT_WITH_WILL_MSG.rawValue) : Int32(MQTT_RC_NORMAL_DISCONNECTION.rawValue))
+        core.disconnect(
+            reasonCode: withWill
+                ? Int32(MQTT_RC_DISCONNECT_WITH_WILL_MSG.rawValue) : Int32(MQTT_RC_NORMAL_DISCONNECTION.rawValue))
     }
 
     /// Disconnects for good, gracefully, and waits (at most `timeout`) until the DISCONNECT has been written.

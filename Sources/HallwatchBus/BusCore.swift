@@ -96,7 +96,10 @@ final class BusCore: Sendable {
         var events: [UInt64: AsyncStream<BusConnectionEvent>.Continuation] = [:]
         var lastError: BusError?
 
-        mutating func makeID() -> UInt64 { nextID += 1; return nextID }
+        mutating func makeID() -> UInt64 {
+            nextID += 1
+            return nextID
+        }
 
         /// Whether a waiter of `kind` can be answered at once: `.success`, a failure, or `nil` to wait.
         func outcome(for kind: WaitKind, closedError: BusError) -> Result<Void, any Error>? {
@@ -108,7 +111,10 @@ final class BusCore: Sendable {
             case .subscribed(let filter):
                 if phase == .closed { return .failure(closedError) }
                 guard let entry = filters[filter] else {
-                    return .failure(BusError(code: "bus.subscribe", message: "subscription \(filter) ended before the broker acknowledged it"))
+                    return .failure(
+                        BusError(
+                            code: "bus.subscribe",
+                            message: "subscription \(filter) ended before the broker acknowledged it"))
                 }
                 return entry.acked ? .success(()) : nil
             case .flushed:
@@ -128,8 +134,10 @@ final class BusCore: Sendable {
         }
     }
 
-    init(clientID: String, socketPath: String, will: BusWill?, keepAliveSeconds: Int32,
-         reconnect: BusReconnectPolicy, logger: Logger) {
+    init(
+        clientID: String, socketPath: String, will: BusWill?, keepAliveSeconds: Int32,
+        reconnect: BusReconnectPolicy, logger: Logger
+    ) {
         _ = mosquittoLibraryInit
         var logger = logger
         logger[metadataKey: "bus.client"] = "\(clientID)"
@@ -144,8 +152,9 @@ final class BusCore: Sendable {
         if let h = mosquitto_new(clientID, true, nil) {
             handle = h
         } else {
-            configError = BusError(code: "bus.config", message: "libmosquitto rejected client id \"\(clientID)\"",
-                                   mosquittoError: String(cString: strerror(errno)))
+            configError = BusError(
+                code: "bus.config", message: "libmosquitto rejected client id \"\(clientID)\"",
+                mosquittoError: String(cString: strerror(errno)))
             // A placeholder handle with a generated id keeps every other method well-defined; start() throws.
             guard let h = mosquitto_new(nil, true, nil) else { fatalError("mosquitto_new: out of memory") }
             handle = h
@@ -155,7 +164,8 @@ final class BusCore: Sendable {
         _ = mosquitto_reconnect_delay_set(handle, reconnect.initialSeconds, reconnect.maxSeconds, reconnect.exponential)
         if let will, configError == nil {
             let rc = will.payload.withUnsafeBytes { bytes in
-                mosquitto_will_set_v5(handle, will.topic, Int32(bytes.count), bytes.baseAddress, will.qos, will.retain, nil)
+                mosquitto_will_set_v5(
+                    handle, will.topic, Int32(bytes.count), bytes.baseAddress, will.qos, will.retain, nil)
             }
             if rc != MosquittoRC.success {
                 configError = .mosquitto("bus.config", "libmosquitto rejected the last-will on \(will.topic)", rc: rc)
@@ -181,7 +191,10 @@ final class BusCore: Sendable {
         if let configError { throw configError }
         let phase: Phase = state.withLock { s in
             let before = s.phase
-            if before == .idle { s.phase = .connecting; s.loopStarted = true }
+            if before == .idle {
+                s.phase = .connecting
+                s.loopStarted = true
+            }
             return before
         }
         switch phase {
@@ -194,21 +207,34 @@ final class BusCore: Sendable {
         // Port 0: `host` is the path of a Unix socket.
         let rc = mosquitto_connect_async(handle, socketPath, 0, keepAliveSeconds)
         if rc == MosquittoRC.invalid {
-            let error = BusError.mosquitto("bus.config", "libmosquitto rejected socket path \(socketPath) or keep-alive \(keepAliveSeconds) s", rc: rc)
-            state.withLock { s in s.phase = .closed; s.loopStarted = false; s.lastError = error }
+            let error = BusError.mosquitto(
+                "bus.config", "libmosquitto rejected socket path \(socketPath) or keep-alive \(keepAliveSeconds) s",
+                rc: rc)
+            state.withLock { s in
+                s.phase = .closed
+                s.loopStarted = false
+                s.lastError = error
+            }
             Unmanaged<BusCore>.fromOpaque(userdata).release()
             throw error
         }
         if rc != MosquittoRC.success {
             // Typically ENOENT / ECONNREFUSED: the broker is not up yet. The network thread retries.
-            let error = BusError.mosquitto("bus.connect", "broker socket \(socketPath) not reachable yet; retrying", rc: rc)
+            let error = BusError.mosquitto(
+                "bus.connect", "broker socket \(socketPath) not reachable yet; retrying", rc: rc)
             state.withLock { $0.lastError = error }
-            logger.info("bus broker not reachable yet, retrying in the background", metadata: ["socket": "\(socketPath)", "error": "\(error)"])
+            logger.info(
+                "bus broker not reachable yet, retrying in the background",
+                metadata: ["socket": "\(socketPath)", "error": "\(error)"])
         }
         let loopRC = mosquitto_loop_start(handle)
         if loopRC != MosquittoRC.success {
             let error = BusError.mosquitto("bus.config", "libmosquitto could not start its network thread", rc: loopRC)
-            state.withLock { s in s.phase = .closed; s.loopStarted = false; s.lastError = error }
+            state.withLock { s in
+                s.phase = .closed
+                s.loopStarted = false
+                s.lastError = error
+            }
             Unmanaged<BusCore>.fromOpaque(userdata).release()
             throw error
         }
@@ -222,35 +248,44 @@ final class BusCore: Sendable {
         var st = stat()
         let exists = stat(socketPath, &st) == 0
         let why = exists ? "socket exists but no CONNACK yet" : "socket does not exist"
-        return BusError(code: "bus.timeout",
-                        message: "not connected to the broker at \(socketPath) after \(timeout) (\(why)); still retrying in the background",
-                        mosquittoError: last?.mosquittoError)
+        return BusError(
+            code: "bus.timeout",
+            message:
+                "not connected to the broker at \(socketPath) after \(timeout) (\(why)); still retrying in the background",
+            mosquittoError: last?.mosquittoError)
     }
 
     /// Sends DISCONNECT with `reasonCode` (MQTT 5.0 §3.14.2.1) and ends the client for good: waiters fail with
     /// `bus.closed`, every subscription stream and event stream finishes. Non-blocking.
     func disconnect(reasonCode: Int32) {
-        let taken: (failed: [CheckedContinuation<Void, any Error>], done: [CheckedContinuation<Void, any Error>],
-                    subscribers: [AsyncStream<BusMessage>.Continuation],
-                    events: [AsyncStream<BusConnectionEvent>.Continuation])? = state.withLock { s in
-            guard s.phase != .closed else { return nil }
-            let wasConnected = s.phase == .connected
-            s.phase = .closed
-            // Not connected: there is no DISCONNECT to write, so "flushed" holds at once.
-            if !wasConnected { s.flushed = true }
-            let failed = s.takeWaiters { $0 != .flushed }
-            let done = wasConnected ? [] : s.takeWaiters { $0 == .flushed }
-            let subscribers = s.subscribers.values.map(\.continuation)
-            let events = Array(s.events.values)
-            s.subscribers = [:]; s.filters = [:]; s.events = [:]
-            return (failed, done, subscribers, events)
-        }
+        let taken:
+            (
+                failed: [CheckedContinuation<Void, any Error>], done: [CheckedContinuation<Void, any Error>],
+                subscribers: [AsyncStream<BusMessage>.Continuation],
+                events: [AsyncStream<BusConnectionEvent>.Continuation]
+            )? = state.withLock { s in
+                guard s.phase != .closed else { return nil }
+                let wasConnected = s.phase == .connected
+                s.phase = .closed
+                // Not connected: there is no DISCONNECT to write, so "flushed" holds at once.
+                if !wasConnected { s.flushed = true }
+                let failed = s.takeWaiters { $0 != .flushed }
+                let done = wasConnected ? [] : s.takeWaiters { $0 == .flushed }
+                let subscribers = s.subscribers.values.map(\.continuation)
+                let events = Array(s.events.values)
+                s.subscribers = [:]
+                s.filters = [:]
+                s.events = [:]
+                return (failed, done, subscribers, events)
+            }
         guard let taken else { return }
         let rc = mosquitto_disconnect_v5(handle, reasonCode, nil)
-        logger.info("bus disconnecting", metadata: [
-            "reason": "\(Self.describe(reasonCode: reasonCode))",
-            "sent": "\(rc == MosquittoRC.success)",
-        ])
+        logger.info(
+            "bus disconnecting",
+            metadata: [
+                "reason": "\(Self.describe(reasonCode: reasonCode))",
+                "sent": "\(rc == MosquittoRC.success)",
+            ])
         for w in taken.failed { w.resume(throwing: closedError) }
         for w in taken.done { w.resume() }
         for c in taken.subscribers { c.finish() }
@@ -316,7 +351,8 @@ final class BusCore: Sendable {
         if state.withLock({ $0.phase == .closed }) { throw closedError }
         var mid: Int32 = 0
         let rc = payload.withUnsafeBytes { bytes in
-            mosquitto_publish_v5(handle, &mid, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, qos, retain, nil)
+            mosquitto_publish_v5(
+                handle, &mid, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, qos, retain, nil)
         }
         // QoS ≥ 1 while disconnected: libmosquitto has queued the message (in its outgoing list) and answers
         // MOSQ_ERR_NO_CONN; it sends the message after the next CONNACK. That is success for the caller.
@@ -333,7 +369,8 @@ final class BusCore: Sendable {
             }
         }
         guard queued else {
-            throw BusError.mosquitto("bus.publish", "could not publish \(payload.count) bytes on \(topic) (QoS \(qos))", rc: rc)
+            throw BusError.mosquitto(
+                "bus.publish", "could not publish \(payload.count) bytes on \(topic) (QoS \(qos))", rc: rc)
         }
     }
 
@@ -371,7 +408,9 @@ final class BusCore: Sendable {
         for filter in filters { sendUnsubscribe(filter) }
         let wait = max(.zero, deadline - ContinuousClock.now)
         do {
-            try await self.wait(for: .drained, timeout: wait) { BusError(code: "bus.timeout", message: "acknowledgements still missing") }
+            try await self.wait(for: .drained, timeout: wait) {
+                BusError(code: "bus.timeout", message: "acknowledgements still missing")
+            }
         } catch {
             logger.warning("bus closing before every publication was acknowledged", metadata: ["error": "\(error)"])
         }
@@ -385,25 +424,33 @@ final class BusCore: Sendable {
 
     /// Registers a subscriber stream for `filter` and sends SUBSCRIBE when connected. Returns the stream.
     func subscribe(_ filter: String, qos: Int32, bufferLimit: Int) -> AsyncStream<BusMessage> {
-        let (stream, continuation) = AsyncStream.makeStream(of: BusMessage.self, bufferingPolicy: .bufferingNewest(max(1, bufferLimit)))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: BusMessage.self, bufferingPolicy: .bufferingNewest(max(1, bufferLimit)))
         let check = mosquitto_sub_topic_check(filter)
         guard check == MosquittoRC.success, (0...2).contains(qos) else {
-            logger.error("bus subscription refused: invalid topic filter or QoS", metadata: [
-                "filter": "\(filter)", "qos": "\(qos)", "error": "\(BusError.describe(mosquittoError: check))",
-            ])
+            logger.error(
+                "bus subscription refused: invalid topic filter or QoS",
+                metadata: [
+                    "filter": "\(filter)", "qos": "\(qos)", "error": "\(BusError.describe(mosquittoError: check))",
+                ])
             continuation.finish()
             return stream
         }
         let id = state.withLock { $0.makeID() }
         continuation.onTermination = { [self] _ in removeSubscriber(id) }
-        enum Registration { case closed, registered(send: (subscriptionID: UInt32, qos: Int32)?) }
+        enum Registration {
+            case closed
+            case registered(send: (subscriptionID: UInt32, qos: Int32)?)
+        }
         let registration: Registration = state.withLock { s in
             guard s.phase != .closed else { return .closed }
             s.subscribers[id] = Subscriber(filter: filter, continuation: continuation)
-            var entry = s.filters[filter] ?? {
-                s.nextSubscriptionID += 1
-                return Filter(subscriptionID: s.nextSubscriptionID, qos: qos)
-            }()
+            var entry =
+                s.filters[filter]
+                ?? {
+                    s.nextSubscriptionID += 1
+                    return Filter(subscriptionID: s.nextSubscriptionID, qos: qos)
+                }()
             entry.qos = max(entry.qos, qos)
             entry.subscribers.insert(id)
             s.filters[filter] = entry
@@ -431,7 +478,9 @@ final class BusCore: Sendable {
         let rc = mosquitto_subscribe_v5(handle, &mid, filter, qos, 0, props)
         guard rc == MosquittoRC.success else {
             if rc != MosquittoRC.noConnection {
-                logger.error("bus SUBSCRIBE failed", metadata: ["filter": "\(filter)", "error": "\(BusError.describe(mosquittoError: rc))"])
+                logger.error(
+                    "bus SUBSCRIBE failed",
+                    metadata: ["filter": "\(filter)", "error": "\(BusError.describe(mosquittoError: rc))"])
             }
             return
         }
@@ -464,7 +513,9 @@ final class BusCore: Sendable {
             }
         }
         for c in orphans {
-            c.resume(throwing: BusError(code: "bus.subscribe", message: "subscription ended before the broker acknowledged it"))
+            c.resume(
+                throwing: BusError(
+                    code: "bus.subscribe", message: "subscription ended before the broker acknowledged it"))
         }
         if let unsubscribe {
             logger.debug("bus unsubscribe", metadata: ["filter": "\(unsubscribe)"])
@@ -475,7 +526,8 @@ final class BusCore: Sendable {
     // MARK: - Connection events
 
     func connectionEvents() -> AsyncStream<BusConnectionEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: BusConnectionEvent.self, bufferingPolicy: .bufferingNewest(32))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: BusConnectionEvent.self, bufferingPolicy: .bufferingNewest(32))
         let id = state.withLock { $0.makeID() }
         continuation.onTermination = { [self] _ in _ = state.withLock { $0.events.removeValue(forKey: id) } }
         let closed = state.withLock { s in
@@ -518,15 +570,17 @@ final class BusCore: Sendable {
         }
         mosquitto_log_callback_set(handle) { _, userdata, level, text in
             guard let userdata, let text else { return }
-            Unmanaged<BusCore>.fromOpaque(userdata).takeUnretainedValue().didLog(level: level, text: String(cString: text))
+            Unmanaged<BusCore>.fromOpaque(userdata).takeUnretainedValue().didLog(
+                level: level, text: String(cString: text))
         }
     }
 
     /// CONNACK received (MQTT 5.0 §3.2). `rc` is the CONNACK reason code, `flags` bit 0 is Session Present.
     private func didConnect(rc: Int32, flags: Int32) {
         guard rc == 0 else {
-            let error = BusError(code: "bus.connect", message: "broker at \(socketPath) refused the connection; retrying",
-                                 mosquittoError: Self.describe(reasonCode: rc))
+            let error = BusError(
+                code: "bus.connect", message: "broker at \(socketPath) refused the connection; retrying",
+                mosquittoError: Self.describe(reasonCode: rc))
             let (waiters, events) = state.withLock { s in
                 s.lastError = error
                 return (s.takeWaiters { $0 == .connected }, Array(s.events.values))
@@ -537,23 +591,28 @@ final class BusCore: Sendable {
             return
         }
         typealias Subscription = (filter: String, id: UInt32, qos: Int32)
-        let snapshot: (subs: [Subscription], retained: [(String, RetainedPublication)], count: Int,
-                       events: [AsyncStream<BusConnectionEvent>.Continuation])? = state.withLock { s in
-            guard s.phase != .closed else { return nil }
-            s.phase = .connected
-            s.connectCount += 1
-            s.lastError = nil
-            s.pendingSubacks = [:]
-            s.earlySubacks = [:]
-            let subs = s.filters.map { (filter: $0.key, id: $0.value.subscriptionID, qos: $0.value.qos) }
-            return (subs, s.retained.map { ($0.key, $0.value) }, s.connectCount, Array(s.events.values))
-        }
+        let snapshot:
+            (
+                subs: [Subscription], retained: [(String, RetainedPublication)], count: Int,
+                events: [AsyncStream<BusConnectionEvent>.Continuation]
+            )? = state.withLock { s in
+                guard s.phase != .closed else { return nil }
+                s.phase = .connected
+                s.connectCount += 1
+                s.lastError = nil
+                s.pendingSubacks = [:]
+                s.earlySubacks = [:]
+                let subs = s.filters.map { (filter: $0.key, id: $0.value.subscriptionID, qos: $0.value.qos) }
+                return (subs, s.retained.map { ($0.key, $0.value) }, s.connectCount, Array(s.events.values))
+            }
         guard let snapshot else { return }
         let sessionPresent = flags & 1 != 0
-        logger.info("bus connected", metadata: [
-            "socket": "\(socketPath)", "connection": "\(snapshot.count)",
-            "subscriptions": "\(snapshot.subs.count)", "retainedReasserted": "\(snapshot.retained.count)",
-        ])
+        logger.info(
+            "bus connected",
+            metadata: [
+                "socket": "\(socketPath)", "connection": "\(snapshot.count)",
+                "subscriptions": "\(snapshot.subs.count)", "retainedReasserted": "\(snapshot.retained.count)",
+            ])
         // Clean Start: the broker kept nothing, so subscribe everything again.
         for sub in snapshot.subs { sendSubscribe(sub.filter, subscriptionID: sub.id, qos: sub.qos) }
         // Re-assert this client's retained state: the broker may have restarted without persistence, or our
@@ -561,12 +620,16 @@ final class BusCore: Sendable {
         for (topic, publication) in snapshot.retained {
             var mid: Int32 = 0
             let rc = publication.payload.withUnsafeBytes { bytes in
-                mosquitto_publish_v5(handle, &mid, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, publication.qos, true, nil)
+                mosquitto_publish_v5(
+                    handle, &mid, topic, Int32(truncatingIfNeeded: bytes.count), bytes.baseAddress, publication.qos,
+                    true, nil)
             }
             if rc == MosquittoRC.success {
                 recordPublish(mid: mid, qos: publication.qos)
             } else {
-                logger.warning("bus could not re-assert retained message", metadata: ["topic": "\(topic)", "error": "\(BusError.describe(mosquittoError: rc))"])
+                logger.warning(
+                    "bus could not re-assert retained message",
+                    metadata: ["topic": "\(topic)", "error": "\(BusError.describe(mosquittoError: rc))"])
             }
         }
         let waiters = state.withLock { $0.takeWaiters { $0 == .connected } }
@@ -578,25 +641,30 @@ final class BusCore: Sendable {
     /// or the reason code of a DISCONNECT sent by the broker (≥ 0x80, §3.14.2.1).
     private func didDisconnect(rc: Int32) {
         let text = rc >= 0x80 ? Self.describe(reasonCode: rc) : BusError.describe(mosquittoError: rc)
-        let error = BusError(code: "bus.disconnected", message: "lost the connection to the broker at \(socketPath); reconnecting",
-                             mosquittoError: text)
-        let outcome: (closed: Bool, flushed: [CheckedContinuation<Void, any Error>], events: [AsyncStream<BusConnectionEvent>.Continuation]) = state.withLock { s in
-            for key in s.filters.keys { s.filters[key]?.acked = false }
-            s.pendingSubacks = [:]
-            s.earlySubacks = [:]
-            // QoS 0 packets not yet written are gone; QoS ≥ 1 stay queued in libmosquitto and are resent.
-            s.unackedPublishes = s.unackedPublishes.filter { $0.value > 0 }
-            s.unackedUnsubscribes = []
-            s.earlyAcks = []
-            s.earlyUnsubacks = []
-            if s.phase == .closed {
-                s.flushed = true
-                return (true, s.takeWaiters { $0 == .flushed || $0 == .drained }, [])
+        let error = BusError(
+            code: "bus.disconnected", message: "lost the connection to the broker at \(socketPath); reconnecting",
+            mosquittoError: text)
+        let outcome:
+            (
+                closed: Bool, flushed: [CheckedContinuation<Void, any Error>],
+                events: [AsyncStream<BusConnectionEvent>.Continuation]
+            ) = state.withLock { s in
+                for key in s.filters.keys { s.filters[key]?.acked = false }
+                s.pendingSubacks = [:]
+                s.earlySubacks = [:]
+                // QoS 0 packets not yet written are gone; QoS ≥ 1 stay queued in libmosquitto and are resent.
+                s.unackedPublishes = s.unackedPublishes.filter { $0.value > 0 }
+                s.unackedUnsubscribes = []
+                s.earlyAcks = []
+                s.earlyUnsubacks = []
+                if s.phase == .closed {
+                    s.flushed = true
+                    return (true, s.takeWaiters { $0 == .flushed || $0 == .drained }, [])
+                }
+                s.phase = .connecting
+                s.lastError = error
+                return (false, s.takeWaiters { $0 == .drained }, Array(s.events.values))
             }
-            s.phase = .connecting
-            s.lastError = error
-            return (false, s.takeWaiters { $0 == .drained }, Array(s.events.values))
-        }
         if outcome.closed {
             logger.debug("bus disconnected", metadata: ["rc": "\(text)"])
         } else {
@@ -610,7 +678,9 @@ final class BusCore: Sendable {
     /// written (QoS 0).
     private func didPublish(mid: Int32, reasonCode: Int32) {
         if reasonCode >= 0x80 {
-            logger.warning("bus broker refused a publication", metadata: ["mid": "\(mid)", "reason": "\(Self.describe(reasonCode: reasonCode))"])
+            logger.warning(
+                "bus broker refused a publication",
+                metadata: ["mid": "\(mid)", "reason": "\(Self.describe(reasonCode: reasonCode))"])
         }
         let drained: [CheckedContinuation<Void, any Error>] = state.withLock { s in
             if s.unackedPublishes.removeValue(forKey: mid) == nil { s.earlyAcks.insert(mid) }
@@ -647,8 +717,9 @@ final class BusCore: Sendable {
             logger.debug("bus subscribed", metadata: ["filter": "\(filter)", "grantedQoS": "\(reasonCode)"])
             for w in waiters { w.resume() }
         } else {
-            let error = BusError(code: "bus.subscribe", message: "broker refused the subscription to \(filter)",
-                                 mosquittoError: Self.describe(reasonCode: reasonCode))
+            let error = BusError(
+                code: "bus.subscribe", message: "broker refused the subscription to \(filter)",
+                mosquittoError: Self.describe(reasonCode: reasonCode))
             logger.error("bus subscription refused", metadata: ["error": "\(error)"])
             let (waiters, streams) = state.withLock { s in
                 let streams = (s.filters[filter]?.subscribers ?? []).compactMap { s.subscribers[$0]?.continuation }
@@ -665,7 +736,8 @@ final class BusCore: Sendable {
         let m = message.pointee
         guard let topicPointer = m.topic else { return }
         let topic = String(cString: topicPointer)
-        let payload: [UInt8] = m.payloadlen > 0 && m.payload != nil
+        let payload: [UInt8] =
+            m.payloadlen > 0 && m.payload != nil
             ? Array(UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))) : []
         var ids: [UInt32] = []
         var value: UInt32 = 0
@@ -687,7 +759,8 @@ final class BusCore: Sendable {
         let msg = BusMessage(topic: topic, payload: payload, retained: m.retain)
         for c in targets {
             if case .dropped = c.yield(msg) {
-                logger.warning("bus subscriber too slow; dropped its oldest buffered message", metadata: ["topic": "\(topic)"])
+                logger.warning(
+                    "bus subscriber too slow; dropped its oldest buffered message", metadata: ["topic": "\(topic)"])
             }
         }
     }

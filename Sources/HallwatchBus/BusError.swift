@@ -24,7 +24,9 @@ public struct BusError: Error, Sendable, Equatable, CustomStringConvertible {
     public var mosquittoError: String?
 
     public init(code: String, message: String, mosquittoError: String? = nil) {
-        self.code = code; self.message = message; self.mosquittoError = mosquittoError
+        self.code = code
+        self.message = message
+        self.mosquittoError = mosquittoError
     }
 
     public var description: String {
@@ -33,7 +35,8 @@ public struct BusError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The error as a bus `ErrorEvent` (code and message; libmosquitto's text is appended to the message).
     public func event(process: String? = nil, at: UTCMicros? = nil) -> ErrorEvent {
-        ErrorEvent(code: code, message: mosquittoError.map { "\(message) (\($0))" } ?? message, process: process, at: at)
+        ErrorEvent(
+            code: code, message: mosquittoError.map { "\(message) (\($0))" } ?? message, process: process, at: at)
     }
 
     /// libmosquitto's text for a `MOSQ_ERR_*` return value (`mosquitto_strerror`). For `MOSQ_ERR_ERRNO` the

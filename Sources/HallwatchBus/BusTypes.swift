@@ -19,7 +19,10 @@ public struct BusWill: Sendable, Equatable {
     public var qos: Int32
 
     public init(topic: String, payload: [UInt8], retain: Bool = true, qos: Int32 = 1) {
-        self.topic = topic; self.payload = payload; self.retain = retain; self.qos = qos
+        self.topic = topic
+        self.payload = payload
+        self.retain = retain
+        self.qos = qos
     }
 
     /// The standard Hallwatch last-will: a retained QoS 1 `ProcessState` with state `down`, pid 0, no time and
@@ -43,7 +46,9 @@ public struct BusMessage: Sendable, Equatable {
     public var retained: Bool
 
     public init(topic: String, payload: [UInt8], retained: Bool) {
-        self.topic = topic; self.payload = payload; self.retained = retained
+        self.topic = topic
+        self.payload = payload
+        self.retained = retained
     }
 
     /// Decodes the payload with `BusCoding`. Throws `DecodingError` on a malformed payload.

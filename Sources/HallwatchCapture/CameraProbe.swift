@@ -19,7 +19,10 @@ public enum CameraProbe {
         /// The last status the session gave, and the error it ended with (`nil`: stopped or a clean end).
         func run(stop: StopFlag) -> (status: CaptureStatus?, error: (any Error)?) {
             var status: CaptureStatus?
-            do { try session.run(stop: stop, sink: sink) { status = $0 }; return (status, nil) } catch { return (status, error) }
+            do {
+                try session.run(stop: stop, sink: sink) { status = $0 }
+                return (status, nil)
+            } catch { return (status, error) }
         }
     }
 
@@ -35,13 +38,19 @@ public enum CameraProbe {
 
     /// - Throws: ``MediaError`` when the camera cannot be recorded at all; ``Failure`` when the session failed
     ///   after recording (what was recorded is reported and written first, as `ffmpeg` keeps it too).
-    public static func run(url: String, username: String?, password: String?, transport: CameraConfig.Transport,
-                           audio: Bool, seconds: Double, exportTo: String?, logger: Logger) async throws -> String {
-        let job = ProbeJob(session: CaptureSession(camera: CameraID("probe")!,
-                                                   source: RTSPSourceOptions(url: url, username: username, password: password, transport: transport, audio: audio),
-                                                   policy: FragmentPolicy(), clocks: SystemClocks(), logger: logger))
+    public static func run(
+        url: String, username: String?, password: String?, transport: CameraConfig.Transport,
+        audio: Bool, seconds: Double, exportTo: String?, logger: Logger
+    ) async throws -> String {
+        let job = ProbeJob(
+            session: CaptureSession(
+                camera: CameraID("probe")!,
+                source: RTSPSourceOptions(
+                    url: url, username: username, password: password, transport: transport, audio: audio),
+                policy: FragmentPolicy(), clocks: SystemClocks(), logger: logger))
         let stop = StopFlag()
-        let (final, failure) = await withCheckedContinuation { (done: CheckedContinuation<(CaptureStatus?, (any Error)?), Never>) in
+        let (final, failure) = await withCheckedContinuation {
+            (done: CheckedContinuation<(CaptureStatus?, (any Error)?), Never>) in
             let t = Thread { done.resume(returning: job.run(stop: stop)) }
             t.start()
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { stop.stop() }
@@ -57,25 +66,40 @@ public enum CameraProbe {
         if let s = job.session.finalStatus ?? final {
             lines.append("video: \(s.codec) \(s.width)x\(s.height), \(String(format: "%.2f", s.fps)) fps measured")
             lines.append("audio: \(s.audioCodec ?? "none recorded")")
-            lines.append("repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined")
+            lines.append(
+                "repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined"
+            )
             if s.clockReanchors > 0 {
-                lines.append("camera clock: wrong — its timestamps run slower than real time; re-anchored \(s.clockReanchors) time(s) (a new run each)")
+                lines.append(
+                    "camera clock: wrong — its timestamps run slower than real time; re-anchored \(s.clockReanchors) time(s) (a new run each)"
+                )
             }
         }
-        lines.append("recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)")
+        lines.append(
+            "recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)"
+        )
         lines.append("keyframe fragments: \(fragments.filter(\.meta.keyframe).count)")
         if job.session.packetsOtherSSRC > 0 {
-            lines.append("dropped: \(job.session.packetsOtherSSRC) RTP packets of another SSRC than this session's (a previous session's still arriving?)")
+            lines.append(
+                "dropped: \(job.session.packetsOtherSSRC) RTP packets of another SSRC than this session's (a previous session's still arriving?)"
+            )
         }
         if let out = exportTo {
             // A probe's few seconds are in memory anyway: one byte source per run (init segment + fragments).
             var runsOut: [(bytes: [UInt8], fragments: Int)] = []
             for f in sink.frames {
-                if f.meta.kind == .initSegment { runsOut.append((f.payload, 0)) }
-                else if !runsOut.isEmpty { runsOut[runsOut.count - 1].bytes += f.payload; runsOut[runsOut.count - 1].fragments += 1 }
+                if f.meta.kind == .initSegment {
+                    runsOut.append((f.payload, 0))
+                } else if !runsOut.isEmpty {
+                    runsOut[runsOut.count - 1].bytes += f.payload
+                    runsOut[runsOut.count - 1].fragments += 1
+                }
             }
-            let summary = try Exporter.write(runsOut.filter { $0.fragments > 0 }.map { MemoryByteSource($0.bytes) }, to: out)
-            lines.append("wrote: \(summary.files.joined(separator: ", ")) (\(summary.videoFrames) frames, \(summary.bytes) bytes)")
+            let summary = try Exporter.write(
+                runsOut.filter { $0.fragments > 0 }.map { MemoryByteSource($0.bytes) }, to: out)
+            lines.append(
+                "wrote: \(summary.files.joined(separator: ", ")) (\(summary.videoFrames) frames, \(summary.bytes) bytes)"
+            )
         }
         if let failure {
             lines.append("error: \(failure)")

@@ -2,8 +2,8 @@ import Foundation
 import HallwatchBus
 import HallwatchCore
 import HallwatchDataPlane
-import HallwatchProcess
 import HallwatchMedia
+import HallwatchProcess
 import Logging
 import ServiceLifecycle
 
@@ -26,8 +26,15 @@ public struct CaptureWorker: Service {
     let clocks: any Clocks
     let logger: Logger
 
-    public init(camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
-        self.camera = camera; self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
+    public init(
+        camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(),
+        logger: Logger
+    ) {
+        self.camera = camera
+        self.config = config
+        self.presence = presence
+        self.clocks = clocks
+        self.logger = logger
     }
 
     public func run() async throws {
@@ -44,15 +51,21 @@ public struct CaptureWorker: Service {
         } onGracefulShutdown: {
             stop.stop()
         }
-        publish(.offline, reason: ErrorEvent(code: "capture.stopped", message: "the capture worker was stopped", camera: camera.id))
+        publish(
+            .offline,
+            reason: ErrorEvent(code: "capture.stopped", message: "the capture worker was stopped", camera: camera.id))
     }
 
     func publish(_ state: CameraState.State, status: CaptureStatus? = nil, reason: ErrorEvent? = nil) {
         var s = CameraState(camera: camera.id, state: state, at: clocks.utcNow())
         s.reason = reason
         if let st = status {
-            s.codec = st.codec; s.width = st.width; s.height = st.height; s.fps = st.fps
-            s.bitrateBps = st.bitrateBps; s.audioCodec = st.audioCodec
+            s.codec = st.codec
+            s.width = st.width
+            s.height = st.height
+            s.fps = st.fps
+            s.bitrateBps = st.bitrateBps
+            s.audioCodec = st.audioCodec
         }
         try? presence.bus.publish(s, topic: presence.topics.cameraState(camera.id), retain: true)
     }
@@ -75,12 +88,17 @@ public struct CaptureWorker: Service {
             do {
                 let password = try readPassword()
                 let url = try fresh?.uriForNextConnection(password: password) ?? camera.source
-                let options = RTSPSourceOptions(url: url, username: camera.username, password: password,
-                                                transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
-                let session = CaptureSession(camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
+                let options = RTSPSourceOptions(
+                    url: url, username: camera.username, password: password,
+                    transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
+                let session = CaptureSession(
+                    camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
                 session.lastRunEnd = lastRunEnd
                 defer { lastRunEnd = session.lastRunEnd }
-                try session.run(stop: stop, sink: sink) { status in deliveredMedia = true; publish(.online, status: status) }
+                try session.run(stop: stop, sink: sink) { status in
+                    deliveredMedia = true
+                    publish(.online, status: status)
+                }
                 reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
             } catch let e as MediaError {
                 reason = e.event(camera: camera.id)
@@ -91,12 +109,16 @@ public struct CaptureWorker: Service {
                 reason = ErrorEvent(code: "capture.internal", message: "\(error)", camera: camera.id)
             }
             if stop.isStopped { break }
-            logger.warning("camera offline", metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
+            logger.warning(
+                "camera offline",
+                metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
             reason.at = clocks.utcNow()
             lastReason = reason
             publish(.offline, reason: reason)
             presence.publishError(reason)
-            backoff = reconnect.wait(afterSessionThatDeliveredMedia: deliveredMedia, nowNanos: clocks.monotonicNanos(), retryAfter: retryAfter)
+            backoff = reconnect.wait(
+                afterSessionThatDeliveredMedia: deliveredMedia, nowNanos: clocks.monotonicNanos(),
+                retryAfter: retryAfter)
             sleep(backoff, unless: stop)
         }
     }
@@ -107,8 +129,11 @@ public struct CaptureWorker: Service {
     ///   password would only hide the problem behind an `rtsp.auth` error.
     func readPassword() throws -> String? {
         guard let file = camera.passwordFile else { return nil }
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8), let line = text.split(separator: "\n").first else {
-            throw ErrorEvent(code: "capture.credentials", message: "cannot read the password file \(file)", camera: camera.id)
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+            let line = text.split(separator: "\n").first
+        else {
+            throw ErrorEvent(
+                code: "capture.credentials", message: "cannot read the password file \(file)", camera: camera.id)
         }
         return String(line)
     }

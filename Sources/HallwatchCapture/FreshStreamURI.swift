@@ -23,12 +23,14 @@ public final class FreshStreamURI: Sendable {
     /// Starts following the bus when the camera was adopted (`onvifEndpoint` set); `nil` otherwise.
     public init?(camera: CameraConfig, bus: BusClient, topics: BusTopics, logger: Logger) {
         guard let endpoint = camera.onvifEndpoint else { return nil }
-        self.camera = camera; self.logger = logger
+        self.camera = camera
+        self.logger = logger
         let stream = bus.subscribe(topics.allDiscovered)
         let latest = self.latest
         Task {
             for await m in stream {
-                guard let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload), d.endpoint == endpoint else { continue }
+                guard let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload), d.endpoint == endpoint
+                else { continue }
                 latest.device.withLock { $0 = d }
             }
         }
@@ -40,15 +42,17 @@ public final class FreshStreamURI: Sendable {
     /// not be had (the worker reports it and retries with its back-off).
     public func uriForNextConnection(password: String?) throws -> String {
         guard let d = latest.device.withLock({ $0 }), let main = d.mainStream, main.invalidAfterConnect,
-              let deviceXAddr = d.deviceXAddr, let mediaXAddr = d.mediaXAddr else { return camera.source }
+            let deviceXAddr = d.deviceXAddr, let mediaXAddr = d.mediaXAddr
+        else { return camera.source }
         let credentials = camera.username.flatMap { u in password.map { ONVIFCredentials(username: u, password: $0) } }
         let describer = DeviceDescriber(http: http, credentials: credentials, logger: logger)
         let result = Mutex<Result<StreamURI, ONVIFError>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
-                let uri = try await describer.streamURI(deviceXAddr: deviceXAddr, mediaXAddr: mediaXAddr,
-                                                        profileToken: main.profileToken, media2: d.media2 ?? false)
+                let uri = try await describer.streamURI(
+                    deviceXAddr: deviceXAddr, mediaXAddr: mediaXAddr,
+                    profileToken: main.profileToken, media2: d.media2 ?? false)
                 result.withLock { $0 = .success(uri) }
             } catch {
                 result.withLock { $0 = .failure(error as? ONVIFError ?? ONVIFError(.unreachable, "\(error)")) }

@@ -17,16 +17,24 @@ public struct BoxPlan: Sendable {
     /// Extra simcam arguments (the demo's ONVIF options).
     public var simcamArguments: [String] = []
 
-    public init(config: HallwatchConfig, configPath: String, runDirectory: String, binDirectory: String, simcam: (port: Int, mounts: [String])? = nil,
-                simcamArguments: [String] = []) {
-        self.config = config; self.configPath = configPath; self.runDirectory = runDirectory
-        self.binDirectory = binDirectory; self.simcam = simcam; self.simcamArguments = simcamArguments
+    public init(
+        config: HallwatchConfig, configPath: String, runDirectory: String, binDirectory: String,
+        simcam: (port: Int, mounts: [String])? = nil,
+        simcamArguments: [String] = []
+    ) {
+        self.config = config
+        self.configPath = configPath
+        self.runDirectory = runDirectory
+        self.binDirectory = binDirectory
+        self.simcam = simcam
+        self.simcamArguments = simcamArguments
     }
 
     /// The capture worker of one camera.
     public func captureProcess(_ cam: CameraConfig) -> SupervisedProcess {
-        SupervisedProcess(name: "capture-\(cam.id)", executable: binDirectory + "/hallwatch-capture",
-                          arguments: ["--config", configPath, "--camera", cam.id.rawValue])
+        SupervisedProcess(
+            name: "capture-\(cam.id)", executable: binDirectory + "/hallwatch-capture",
+            arguments: ["--config", configPath, "--camera", cam.id.rawValue])
     }
 
     /// Writes the broker's config and returns the processes in start order.
@@ -37,15 +45,27 @@ public struct BoxPlan: Sendable {
         // could not create the socket in the developer's directory (see notes/stack.md).
         let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
         try BrokerConfig(socketPath: config.bus.socket, user: user).write(to: brokerConf)
-        var list = [SupervisedProcess(name: "mosquitto", executable: "/usr/sbin/mosquitto", arguments: ["-c", brokerConf])]
+        var list = [
+            SupervisedProcess(name: "mosquitto", executable: "/usr/sbin/mosquitto", arguments: ["-c", brokerConf])
+        ]
         if let sim = simcam {
-            list.append(SupervisedProcess(name: "simcam", executable: binDirectory + "/hallwatch-simcam",
-                                          arguments: ["--port", "\(sim.port)"] + sim.mounts.flatMap { ["--mount", $0] } + simcamArguments))
+            list.append(
+                SupervisedProcess(
+                    name: "simcam", executable: binDirectory + "/hallwatch-simcam",
+                    arguments: ["--port", "\(sim.port)"] + sim.mounts.flatMap { ["--mount", $0] } + simcamArguments))
         }
-        list.append(SupervisedProcess(name: "recorder", executable: binDirectory + "/hallwatch-recorder", arguments: ["--config", configPath]))
-        list.append(SupervisedProcess(name: "pruner", executable: binDirectory + "/hallwatch-pruner", arguments: ["--config", configPath]))
+        list.append(
+            SupervisedProcess(
+                name: "recorder", executable: binDirectory + "/hallwatch-recorder", arguments: ["--config", configPath])
+        )
+        list.append(
+            SupervisedProcess(
+                name: "pruner", executable: binDirectory + "/hallwatch-pruner", arguments: ["--config", configPath]))
         if config.discovery != nil {
-            list.append(SupervisedProcess(name: "discovery", executable: binDirectory + "/hallwatch-discovery", arguments: ["--config", configPath]))
+            list.append(
+                SupervisedProcess(
+                    name: "discovery", executable: binDirectory + "/hallwatch-discovery",
+                    arguments: ["--config", configPath]))
         }
         for cam in config.cameras { list.append(captureProcess(cam)) }
         return list
@@ -99,14 +119,17 @@ public struct BoxPlan: Sendable {
         var g = SystemRandomNumberGenerator()
         let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         let password = String((0..<20).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &g)] })
-        _ = FileManager.default.createFile(atPath: path, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: path, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600])
         return path
     }
 
     /// The demo's simcam mounts for the clips in `mediaDirectory` (see `Image/fetch-clips.sh`).
     public static func demoMounts(mediaDirectory: String) -> [String] {
-        ["lobby=\(mediaDirectory)/h264-aac.mp4", "gym=\(mediaDirectory)/h264-bframes.mp4",
-         "hallway=\(mediaDirectory)/hevc.mp4", "entrance=\(mediaDirectory)/fullhd.mp4"]
+        [
+            "lobby=\(mediaDirectory)/h264-aac.mp4", "gym=\(mediaDirectory)/h264-bframes.mp4",
+            "hallway=\(mediaDirectory)/hevc.mp4", "entrance=\(mediaDirectory)/fullhd.mp4",
+        ]
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -15,56 +15,64 @@ public enum DevelopmentBox {
     ///   - maxRestartDelay: Cap of the restart back-off of a process that keeps dying.
     ///   - say: Where a line for the operator goes (stdout in `hallwatchctl`).
     /// - Throws: ``SupervisorError`` when a process cannot be started.
-    public static func run(plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10),
-                           say: @escaping @Sendable (String) -> Void, logger: Logger) async throws {
-    let supervisor = Supervisor(processes: try plan.processes(), runDirectory: plan.runDirectory, maxRestartDelay: maxRestartDelay, logger: logger)
-    try supervisor.start()
-    let cameras = CameraList(plan.config.cameras.map(\.id))
-    let watcher = Task {
-        var last = fileStamp(plan.configPath)
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            let now = fileStamp(plan.configPath)
-            guard now != last else { continue }
-            last = now
-            do {
-                let cfg = try ConfigLoader.load(path: plan.configPath)
-                for cam in cfg.cameras where !cameras.contains(cam.id) {
-                    try supervisor.add(plan.captureProcess(cam))
-                    cameras.append(cam.id)
-                    say("camera '\(cam.id)' added to the configuration: capture worker started")
+    public static func run(
+        plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10),
+        say: @escaping @Sendable (String) -> Void, logger: Logger
+    ) async throws {
+        let supervisor = Supervisor(
+            processes: try plan.processes(), runDirectory: plan.runDirectory, maxRestartDelay: maxRestartDelay,
+            logger: logger)
+        try supervisor.start()
+        let cameras = CameraList(plan.config.cameras.map(\.id))
+        let watcher = Task {
+            var last = fileStamp(plan.configPath)
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                let now = fileStamp(plan.configPath)
+                guard now != last else { continue }
+                last = now
+                do {
+                    let cfg = try ConfigLoader.load(path: plan.configPath)
+                    for cam in cfg.cameras where !cameras.contains(cam.id) {
+                        try supervisor.add(plan.captureProcess(cam))
+                        cameras.append(cam.id)
+                        say("camera '\(cam.id)' added to the configuration: capture worker started")
+                    }
+                } catch {
+                    logger.error(
+                        "the changed configuration does not load; keeping the running one",
+                        metadata: ["error": "\(error)"])
                 }
-            } catch {
-                logger.error("the changed configuration does not load; keeping the running one", metadata: ["error": "\(error)"])
             }
         }
-    }
-    let signals = SignalWaiter([SIGINT, SIGTERM])
-    let bus = BusClient(clientID: "hallwatchctl-supervise-\(getpid())", socketPath: plan.config.bus.socket, will: nil, logger: logger)
-    try? bus.start()
-    let collector = StatusCollector(bus: bus, topics: BusTopics(box: plan.config.box))
-    let printer = Task {
-        guard statusEvery > 0 else { return }
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(statusEvery))
-            if Task.isCancelled { break }
-            say(collector.snapshot(configured: cameras.ids, now: SystemClocks().utcNow()).render() + "\n")
+        let signals = SignalWaiter([SIGINT, SIGTERM])
+        let bus = BusClient(
+            clientID: "hallwatchctl-supervise-\(getpid())", socketPath: plan.config.bus.socket, will: nil,
+            logger: logger)
+        try? bus.start()
+        let collector = StatusCollector(bus: bus, topics: BusTopics(box: plan.config.box))
+        let printer = Task {
+            guard statusEvery > 0 else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(statusEvery))
+                if Task.isCancelled { break }
+                say(collector.snapshot(configured: cameras.ids, now: SystemClocks().utcNow()).render() + "\n")
+            }
         }
-    }
-    await signals.wait()
-    printer.cancel()
-    watcher.cancel()
-    say("stopping…")
-    await bus.close()
-    supervisor.stop()
+        await signals.wait()
+        printer.cancel()
+        watcher.cancel()
+        say("stopping…")
+        await bus.close()
+        supervisor.stop()
         say("stopped.")
     }
 
     /// Modification time (ns) and size of a file, to notice changes.
     static func fileStamp(_ path: String) -> [Int64] {
-    var st = stat()
-    guard stat(path, &st) == 0 else { return [] }
-    return [Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), Int64(st.st_size)]
+        var st = stat()
+        guard stat(path, &st) == 0 else { return [] }
+        return [Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), Int64(st.st_size)]
     }
 }
 
@@ -73,8 +81,15 @@ final class CameraList: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [CameraID]
     init(_ ids: [CameraID]) { list = ids }
-    var ids: [CameraID] { lock.lock(); defer { lock.unlock() }; return list }
+    var ids: [CameraID] {
+        lock.lock()
+        defer { lock.unlock() }
+        return list
+    }
     func contains(_ id: CameraID) -> Bool { ids.contains(id) }
-    func append(_ id: CameraID) { lock.lock(); list.append(id); lock.unlock() }
+    func append(_ id: CameraID) {
+        lock.lock()
+        list.append(id)
+        lock.unlock()
+    }
 }
-

@@ -33,11 +33,18 @@ public enum DiskMaintenance {
 
     /// Looks at `path` without changing anything.
     public static func preflight(_ path: String) -> Preflight {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0 != "lost+found" }.sorted()
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0 != "lost+found" }
+            .sorted()
         if names.isEmpty { return .empty }
-        struct MetaBox: Decodable { var box: String; var slotCount: Int?; var slotSizeBytes: Int64? }
+        struct MetaBox: Decodable {
+            var box: String
+            var slotCount: Int?
+            var slotSizeBytes: Int64?
+        }
         func readMeta(_ file: String) -> MetaBox? {
-            FileManager.default.contents(atPath: path + "/" + file).flatMap { try? JSONDecoder().decode(MetaBox.self, from: $0) }
+            FileManager.default.contents(atPath: path + "/" + file).flatMap {
+                try? JSONDecoder().decode(MetaBox.self, from: $0)
+            }
         }
         if names.contains("meta") {
             // A `meta` we cannot read is still a disk's: treat it as foreign rather than format over it.
@@ -60,16 +67,24 @@ public enum DiskMaintenance {
     /// - anything else: refused, even with `force`, naming what is there. Nothing is ever deleted.
     ///
     /// - Throws: ``InitRefusal``.
-    public static func initialize(path: String, box: String, slotCount: Int, slotSizeBytes: Int64, force: Bool,
-                                  progress: (_ slotsDone: Int, _ slotCount: Int) -> Void) throws(InitRefusal) -> RecordingDisk {
+    public static func initialize(
+        path: String, box: String, slotCount: Int, slotSizeBytes: Int64, force: Bool,
+        progress: (_ slotsDone: Int, _ slotCount: Int) -> Void
+    ) throws(InitRefusal) -> RecordingDisk {
         try authorize(path: path, box: box, force: force)
         do {
-            return try RecordingDisk.initialize(at: path, box: box, slotCount: slotCount, slotSizeBytes: slotSizeBytes, progress: progress)
+            return try RecordingDisk.initialize(
+                at: path, box: box, slotCount: slotCount, slotSizeBytes: slotSizeBytes, progress: progress)
         } catch {
             switch error.code {
             case .invalidArgument: throw InitRefusal(exitCode: 64, message: error.message)
-            case .alreadyInitialized, .foreignDisk: throw InitRefusal(exitCode: 1, message: error.message)   // appeared meanwhile
-            default: throw InitRefusal(exitCode: 74, message: "\(error); \(path) is left as an interrupted initialisation: fix the cause and run again with --force")
+            case .alreadyInitialized, .foreignDisk: throw InitRefusal(exitCode: 1, message: error.message)  // appeared meanwhile
+            default:
+                throw InitRefusal(
+                    exitCode: 74,
+                    message:
+                        "\(error); \(path) is left as an interrupted initialisation: fix the cause and run again with --force"
+                )
             }
         }
     }
@@ -83,27 +98,55 @@ public enum DiskMaintenance {
             break
         case .interrupted(let other):
             guard force else {
-                throw InitRefusal(exitCode: 1, message: "\(path) holds an interrupted initialisation\(other.map { " (box \"\($0)\")" } ?? "") that was never recorded to; run again with --force to redo it")
+                throw InitRefusal(
+                    exitCode: 1,
+                    message:
+                        "\(path) holds an interrupted initialisation\(other.map { " (box \"\($0)\")" } ?? "") that was never recorded to; run again with --force to redo it"
+                )
             }
         case .initialized(let owner, let count, let size) where owner == box:
-            throw InitRefusal(exitCode: 2, message: "\(path) already is a recording disk of box \"\(box)\" (\(count) slots of \(size) bytes); nothing done")
+            throw InitRefusal(
+                exitCode: 2,
+                message:
+                    "\(path) already is a recording disk of box \"\(box)\" (\(count) slots of \(size) bytes); nothing done"
+            )
         case .initialized(let owner, _, _):
-            throw InitRefusal(exitCode: 3, message: "\(path) is a recording disk of another box, \"\(owner)\"; it is never formatted here (its recordings may be evidence)")
+            throw InitRefusal(
+                exitCode: 3,
+                message:
+                    "\(path) is a recording disk of another box, \"\(owner)\"; it is never formatted here (its recordings may be evidence)"
+            )
         case .foreign(let entries):
-            let shown = entries.prefix(8).joined(separator: ", ") + (entries.count > 8 ? ", … (\(entries.count) entries)" : "")
-            throw InitRefusal(exitCode: 1, message: "\(path) is not empty and is not a recording disk: it holds \(shown). Refusing to format it\(force ? " even with --force (it only redoes an interrupted initialisation)" : ""); use an empty directory")
+            let shown =
+                entries.prefix(8).joined(separator: ", ") + (entries.count > 8 ? ", … (\(entries.count) entries)" : "")
+            throw InitRefusal(
+                exitCode: 1,
+                message:
+                    "\(path) is not empty and is not a recording disk: it holds \(shown). Refusing to format it\(force ? " even with --force (it only redoes an interrupted initialisation)" : ""); use an empty directory"
+            )
         }
     }
 
     /// Slot count and size from `--slots N` or `--size BYTES` (total; whole slots only) and `--slot-size`.
     /// - Throws: a message for the operator.
-    public static func geometry(slots: Int?, totalBytes: Int64?, slotSizeBytes: Int64) throws(InitRefusal) -> (slotCount: Int, slotSizeBytes: Int64) {
+    public static func geometry(slots: Int?, totalBytes: Int64?, slotSizeBytes: Int64) throws(InitRefusal) -> (
+        slotCount: Int, slotSizeBytes: Int64
+    ) {
         switch (slots, totalBytes) {
         case (let n?, nil): return (n, slotSizeBytes)
         case (nil, let total?):
             let n = total / slotSizeBytes
-            guard n >= 1 else { throw InitRefusal(exitCode: 64, message: "--size \(total) is smaller than one slot (\(slotSizeBytes) bytes)") }
-            guard n <= Int64(RecordingDisk.maxSlotCount) else { throw InitRefusal(exitCode: 64, message: "--size \(total) makes \(n) slots, more than \(RecordingDisk.maxSlotCount); use a larger --slot-size") }
+            guard n >= 1 else {
+                throw InitRefusal(
+                    exitCode: 64, message: "--size \(total) is smaller than one slot (\(slotSizeBytes) bytes)")
+            }
+            guard n <= Int64(RecordingDisk.maxSlotCount) else {
+                throw InitRefusal(
+                    exitCode: 64,
+                    message:
+                        "--size \(total) makes \(n) slots, more than \(RecordingDisk.maxSlotCount); use a larger --slot-size"
+                )
+            }
             return (Int(n), slotSizeBytes)
         default: throw InitRefusal(exitCode: 64, message: "give exactly one of --slots N and --size BYTES")
         }
@@ -111,7 +154,8 @@ public enum DiskMaintenance {
 
     /// Parses a byte count: digits with an optional binary suffix `K`, `M`, `G`, `T` (`64M` = 64 MiB).
     public static func parseBytes(_ text: String) -> Int64? {
-        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "")
+            .replacingOccurrences(of: "B", with: "")
         let shifts: [Character: Int64] = ["K": 10, "M": 20, "G": 30, "T": 40]
         if let last = t.last, let shift = shifts[last] {
             guard let n = Int64(t.dropLast()), n >= 0, n <= (Int64.max >> shift) else { return nil }

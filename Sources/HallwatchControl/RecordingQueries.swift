@@ -38,10 +38,14 @@ public struct RecordingsReport: Codable, Sendable {
         var lines = ["camera \(camera): \(runs.count) run(s), \(String(format: "%.1f", totalSeconds)) s recorded"]
         var gapIndex = 0
         for (i, r) in runs.enumerated() {
-            lines.append("  run \(r.run)  \(r.start) → \(r.end)  \(String(format: "%8.1f", r.mediaSeconds)) s  \(r.fragments) fragments  \(r.bytes) bytes")
+            lines.append(
+                "  run \(r.run)  \(r.start) → \(r.end)  \(String(format: "%8.1f", r.mediaSeconds)) s  \(r.fragments) fragments  \(r.bytes) bytes"
+            )
             if i + 1 < runs.count, gapIndex < gaps.count {
-                let g = gaps[gapIndex]; gapIndex += 1
-                lines.append("  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", abs(g.seconds) < 0.0005 ? 0 : g.seconds)) s")
+                let g = gaps[gapIndex]
+                gapIndex += 1
+                lines.append(
+                    "  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", abs(g.seconds) < 0.0005 ? 0 : g.seconds)) s")
             }
         }
         return lines.joined(separator: "\n")
@@ -57,8 +61,10 @@ public enum RecordingQueries {
     /// Lists the camera's runs and gaps. With `fragmentGaps`, reads every fragment's header to measure the
     /// largest hole inside each run (reads the recording, so it is slow for long ranges).
     /// - Throws: `StorageError`.
-    public static func recordings(config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool,
-                                  warn: (String) -> Void = { _ in }) throws -> RecordingsReport {
+    public static func recordings(
+        config: HallwatchConfig, camera: CameraID, fragmentGaps: Bool,
+        warn: (String) -> Void = { _ in }
+    ) throws -> RecordingsReport {
         try requireKnown(camera, config)
         let reader = try readable(config, warn: warn)
         let runs = try reader.runs(camera: camera)
@@ -68,22 +74,30 @@ public enum RecordingQueries {
             var maxGap: Int64 = -1
             if fragmentGaps {
                 maxGap = 0
-                for seg in try reader.segments(camera: camera, from: r.startUTC, to: UTCMicros(r.endUTC.micros + 1), startAtKeyframe: false) where seg.run == r.run {
+                for seg in try reader.segments(
+                    camera: camera, from: r.startUTC, to: UTCMicros(r.endUTC.micros + 1), startAtKeyframe: false)
+                where seg.run == r.run {
                     for (a, b) in zip(seg.fragments, seg.fragments.dropFirst()) {
                         maxGap = max(maxGap, b.meta.start90k.ticks - a.meta.end90k.ticks)
                     }
                 }
             }
-            out.append(.init(run: r.run, start: r.startUTC.iso8601, end: r.endUTC.iso8601, startMicros: r.startUTC.micros,
-                             endMicros: r.endUTC.micros, mediaSeconds: r.media90k.seconds, fragments: r.fragmentCount,
-                             bytes: r.payloadBytes, maxFragmentGap90k: maxGap))
+            out.append(
+                .init(
+                    run: r.run, start: r.startUTC.iso8601, end: r.endUTC.iso8601, startMicros: r.startUTC.micros,
+                    endMicros: r.endUTC.micros, mediaSeconds: r.media90k.seconds, fragments: r.fragmentCount,
+                    bytes: r.payloadBytes, maxFragmentGap90k: maxGap))
             if i > 0 {
                 let prev = runs[i - 1]
-                gaps.append(.init(from: prev.endUTC.iso8601, to: r.startUTC.iso8601, fromMicros: prev.endUTC.micros, toMicros: r.startUTC.micros,
-                                  seconds: Double(r.startUTC.micros - prev.endUTC.micros) / 1e6))
+                gaps.append(
+                    .init(
+                        from: prev.endUTC.iso8601, to: r.startUTC.iso8601, fromMicros: prev.endUTC.micros,
+                        toMicros: r.startUTC.micros,
+                        seconds: Double(r.startUTC.micros - prev.endUTC.micros) / 1e6))
             }
         }
-        return RecordingsReport(camera: camera.rawValue, runs: out, gaps: gaps, totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
+        return RecordingsReport(
+            camera: camera.rawValue, runs: out, gaps: gaps, totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
     }
 
     /// Every configured disk, opened for an operator's command (``HallwatchEvidence/EvidenceExport/readable(_:warn:)``).
@@ -92,6 +106,8 @@ public enum RecordingQueries {
     }
 
     /// Refuses a camera that is neither configured nor recorded on the disk (``HallwatchEvidence/EvidenceExport/requireKnown(_:_:)``).
-    static func requireKnown(_ camera: CameraID, _ config: HallwatchConfig) throws { try EvidenceExport.requireKnown(camera, config) }
+    static func requireKnown(_ camera: CameraID, _ config: HallwatchConfig) throws {
+        try EvidenceExport.requireKnown(camera, config)
+    }
 
 }

@@ -38,8 +38,10 @@ public final class StatusCollector: Sendable {
     public init(bus: BusClient, topics: BusTopics) {
         self.bus = bus
         self.topics = topics
-        let streams = [bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings), bus.subscribe(topics.allDisks),
-                       bus.subscribe(topics.allProcesses)]
+        let streams = [
+            bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings), bus.subscribe(topics.allDisks),
+            bus.subscribe(topics.allProcesses),
+        ]
         let t = streams.map { stream in
             Task { [weak self] in
                 for await message in stream { self?.take(message) }
@@ -69,10 +71,11 @@ public final class StatusCollector: Sendable {
         data.withLock { d in
             var ids = configured
             for id in Set(d.states.keys).union(d.recordings.keys).sorted() where !ids.contains(id) { ids.append(id) }
-            return Snapshot(box: topics.box, at: now,
-                            cameras: ids.map { CameraRow(camera: $0, state: d.states[$0], recording: d.recordings[$0]) },
-                            disks: d.disks.values.sorted { $0.disk < $1.disk },
-                            processes: d.processes.values.sorted { $0.process < $1.process })
+            return Snapshot(
+                box: topics.box, at: now,
+                cameras: ids.map { CameraRow(camera: $0, state: d.states[$0], recording: d.recordings[$0]) },
+                disks: d.disks.values.sorted { $0.disk < $1.disk },
+                processes: d.processes.values.sorted { $0.process < $1.process })
         }
     }
 }
@@ -81,8 +84,12 @@ extension StatusCollector.Snapshot {
     /// The human table printed by `hallwatchctl status` and the demo.
     public func render() -> String {
         var lines = ["Hallwatch box \(box) — \(at.iso8601)"]
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
-        lines.append(pad("CAMERA", 14) + pad("STATE", 11) + pad("CODEC", 6) + pad("SIZE", 10) + pad("FPS", 6) + pad("BITRATE", 12) + pad("RECORDED", 10) + "NOTE")
+        func pad(_ s: String, _ n: Int) -> String {
+            s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count)
+        }
+        lines.append(
+            pad("CAMERA", 14) + pad("STATE", 11) + pad("CODEC", 6) + pad("SIZE", 10) + pad("FPS", 6)
+                + pad("BITRATE", 12) + pad("RECORDED", 10) + "NOTE")
         for row in cameras {
             let s = row.state
             let size = s.flatMap { st in st.width.map { "\($0)x\(st.height ?? 0)" } } ?? "-"
@@ -90,13 +97,19 @@ extension StatusCollector.Snapshot {
             let rate = s?.bitrateBps.map { String(format: "%.2f Mb/s", Double($0) / 1e6) } ?? "-"
             let recorded = row.recording.map { String(format: "%.1f s", $0.recordedSeconds) } ?? "-"
             var note = ""
-            if let r = s?.reason { note = "\(r.code): \(r.message)" }
-            else if let last = row.recording?.lastFragmentAt { note = String(format: "last fragment %.1f s ago", Double(at.micros - last.micros) / 1e6) }
-            lines.append(pad(row.camera.rawValue, 14) + pad(s?.state.rawValue ?? "unknown", 11) + pad(s?.codec ?? "-", 6) + pad(size, 10) + pad(fps, 6) + pad(rate, 12) + pad(recorded, 10) + note)
+            if let r = s?.reason {
+                note = "\(r.code): \(r.message)"
+            } else if let last = row.recording?.lastFragmentAt {
+                note = String(format: "last fragment %.1f s ago", Double(at.micros - last.micros) / 1e6)
+            }
+            lines.append(
+                pad(row.camera.rawValue, 14) + pad(s?.state.rawValue ?? "unknown", 11) + pad(s?.codec ?? "-", 6)
+                    + pad(size, 10) + pad(fps, 6) + pad(rate, 12) + pad(recorded, 10) + note)
         }
         // A disk that is not healthy is said in capitals with its reason: it is what an installer must act on.
         let diskNotes = disks.map { d -> String in
-            d.health == .healthy ? "\(d.disk) healthy (\(d.freeSlots)/\(d.slotCount) slots free, \(d.cameras.count) cameras)"
+            d.health == .healthy
+                ? "\(d.disk) healthy (\(d.freeSlots)/\(d.slotCount) slots free, \(d.cameras.count) cameras)"
                 : "\(d.disk) \(d.health.rawValue.uppercased())\(d.reason.map { " \($0.code): \($0.message)" } ?? "")"
         }
         if !diskNotes.isEmpty { lines.append("disks: " + diskNotes.joined(separator: "; ")) }

@@ -10,7 +10,9 @@ public struct SupervisedProcess: Sendable {
     public var executable: String
     public var arguments: [String]
     public init(name: String, executable: String, arguments: [String]) {
-        self.name = name; self.executable = executable; self.arguments = arguments
+        self.name = name
+        self.executable = executable
+        self.arguments = arguments
     }
 }
 
@@ -25,7 +27,10 @@ public final class Supervisor: Sendable {
     let processes: [SupervisedProcess]
     let runDirectory: String
     let logger: Logger
-    struct Child { var process: Process; var startedNanos: UInt64 }
+    struct Child {
+        var process: Process
+        var startedNanos: UInt64
+    }
     let state = Mutex<(children: [String: Child], stopping: Bool, added: [SupervisedProcess])>(([:], false, []))
 
     /// Longest wait before restarting a process that keeps dying soon after its start, seconds.
@@ -33,8 +38,12 @@ public final class Supervisor: Sendable {
 
     /// - Parameter maxRestartDelay: the restart back-off's cap (default 10 s); the first restart waits
     ///   `min(1 s, cap)`. Tests that kill processes on purpose lower it.
-    public init(processes: [SupervisedProcess], runDirectory: String, maxRestartDelay: Duration = .seconds(10), logger: Logger) {
-        self.processes = processes; self.runDirectory = runDirectory; self.logger = logger
+    public init(
+        processes: [SupervisedProcess], runDirectory: String, maxRestartDelay: Duration = .seconds(10), logger: Logger
+    ) {
+        self.processes = processes
+        self.runDirectory = runDirectory
+        self.logger = logger
         self.maxRestartDelay = max(0.05, maxRestartDelay.seconds)
     }
 
@@ -46,9 +55,14 @@ public final class Supervisor: Sendable {
         try FileManager.default.createDirectory(atPath: runDirectory + "/pids", withIntermediateDirectories: true)
         let fd = open(runDirectory + "/supervisor.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let other = (try? String(contentsOfFile: runDirectory + "/pids/supervisor.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let other =
+                (try? String(contentsOfFile: runDirectory + "/pids/supervisor.pid", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
             if fd >= 0 { close(fd) }
-            throw SupervisorError(message: "another supervisor (pid \(other)) is already running in \(runDirectory); stop it first with: kill -INT \(other)")
+            throw SupervisorError(
+                message:
+                    "another supervisor (pid \(other)) is already running in \(runDirectory); stop it first with: kill -INT \(other)"
+            )
         }
         // The descriptor is deliberately never closed: the kernel releases the lock when the process exits.
         try? "\(getpid())\n".write(toFile: runDirectory + "/pids/supervisor.pid", atomically: true, encoding: .utf8)
@@ -65,7 +79,11 @@ public final class Supervisor: Sendable {
     /// stopped like the others. Does nothing when a process of that name exists already.
     public func add(_ spec: SupervisedProcess) throws {
         let known = state.withLock { s -> Bool in
-            if s.stopping || processes.contains(where: { $0.name == spec.name }) || s.added.contains(where: { $0.name == spec.name }) { return true }
+            if s.stopping || processes.contains(where: { $0.name == spec.name })
+                || s.added.contains(where: { $0.name == spec.name })
+            {
+                return true
+            }
             s.added.append(spec)
             return false
         }
@@ -83,7 +101,9 @@ public final class Supervisor: Sendable {
         p.arguments = spec.arguments
         // Each child's stderr goes to its own log file, appended across restarts.
         let logPath = "\(runDirectory)/logs/\(spec.name).log"
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         p.standardError = log
@@ -91,7 +111,8 @@ public final class Supervisor: Sendable {
         p.standardInput = FileHandle.nullDevice
         p.terminationHandler = { [weak self] proc in self?.exited(spec, proc, delay: delay) }
         try p.run()
-        try? "\(p.processIdentifier)\n".write(toFile: "\(runDirectory)/pids/\(spec.name).pid", atomically: true, encoding: .utf8)
+        try? "\(p.processIdentifier)\n".write(
+            toFile: "\(runDirectory)/pids/\(spec.name).pid", atomically: true, encoding: .utf8)
         state.withLock { $0.children[spec.name] = Child(process: p, startedNanos: SystemClocks().monotonicNanos()) }
         logger.info("started", metadata: ["process": "\(spec.name)", "pid": "\(p.processIdentifier)"])
     }
@@ -102,11 +123,15 @@ public final class Supervisor: Sendable {
             return (s.stopping, SystemClocks().monotonicNanos() - started)
         }
         if stopping { return }
-        let how = proc.terminationReason == .uncaughtSignal ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"
+        let how =
+            proc.terminationReason == .uncaughtSignal
+            ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"
         let first = min(1, maxRestartDelay)
         let next = lived > 10_000_000_000 ? first : min(delay * 2, maxRestartDelay)
-        logger.warning("exited; restarting", metadata: ["process": "\(spec.name)", "how": "\(how)", "after": "\(delay)s"])
-        DispatchQueue.global().asyncAfter(deadline: .now() + (lived > 10_000_000_000 ? min(0.2, first) : delay)) { [weak self] in
+        logger.warning(
+            "exited; restarting", metadata: ["process": "\(spec.name)", "how": "\(how)", "after": "\(delay)s"])
+        DispatchQueue.global().asyncAfter(deadline: .now() + (lived > 10_000_000_000 ? min(0.2, first) : delay)) {
+            [weak self] in
             guard let self, !self.state.withLock({ $0.stopping }) else { return }
             do { try self.launch(spec, delay: next) } catch {
                 self.logger.error("cannot restart", metadata: ["process": "\(spec.name)", "error": "\(error)"])
@@ -127,7 +152,11 @@ public final class Supervisor: Sendable {
         func kind(_ name: String) -> Substring { name.split(separator: "-", maxSplits: 1).first ?? Substring(name) }
         var waves: [[(String, Process)]] = []
         for child in children {
-            if let last = waves.last?.last, kind(last.0) == kind(child.0) { waves[waves.count - 1].append(child) } else { waves.append([child]) }
+            if let last = waves.last?.last, kind(last.0) == kind(child.0) {
+                waves[waves.count - 1].append(child)
+            } else {
+                waves.append([child])
+            }
         }
         for wave in waves {
             for (_, p) in wave where p.isRunning { kill(p.processIdentifier, SIGTERM) }

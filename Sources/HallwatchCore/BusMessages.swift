@@ -68,7 +68,11 @@ public struct ProcessState: Codable, Sendable, Equatable {
     /// Why the process is down, when known (`"connection lost"` for a last-will).
     public var reason: String?
     public init(process: String, state: State, pid: Int32, at: UTCMicros?, reason: String? = nil) {
-        self.process = process; self.state = state; self.pid = pid; self.at = at; self.reason = reason
+        self.process = process
+        self.state = state
+        self.pid = pid
+        self.at = at
+        self.reason = reason
     }
 }
 
@@ -93,7 +97,11 @@ public struct CameraState: Codable, Sendable, Equatable {
     public var audioCodec: String?
     /// When this state was published (box UTC).
     public var at: UTCMicros
-    public init(camera: CameraID, state: State, at: UTCMicros) { self.camera = camera; self.state = state; self.at = at }
+    public init(camera: CameraID, state: State, at: UTCMicros) {
+        self.camera = camera
+        self.state = state
+        self.at = at
+    }
 }
 
 /// What the recorder has stored for a camera, retained on ``BusTopics/recording(_:)``; published after each
@@ -109,9 +117,16 @@ public struct RecordingStats: Codable, Sendable, Equatable {
     /// Current run id.
     public var run: UInt64?
     public var at: UTCMicros
-    public init(camera: CameraID, recordedSeconds: Double, recordedBytes: Int64, lastFragmentAt: UTCMicros?, run: UInt64?, at: UTCMicros) {
-        self.camera = camera; self.recordedSeconds = recordedSeconds; self.recordedBytes = recordedBytes
-        self.lastFragmentAt = lastFragmentAt; self.run = run; self.at = at
+    public init(
+        camera: CameraID, recordedSeconds: Double, recordedBytes: Int64, lastFragmentAt: UTCMicros?, run: UInt64?,
+        at: UTCMicros
+    ) {
+        self.camera = camera
+        self.recordedSeconds = recordedSeconds
+        self.recordedBytes = recordedBytes
+        self.lastFragmentAt = lastFragmentAt
+        self.run = run
+        self.at = at
     }
 }
 
@@ -125,7 +140,11 @@ public struct ErrorEvent: Codable, Sendable, Equatable, Error, CustomStringConve
     public var process: String?
     public var at: UTCMicros?
     public init(code: String, message: String, camera: CameraID? = nil, process: String? = nil, at: UTCMicros? = nil) {
-        self.code = code; self.message = message; self.camera = camera; self.process = process; self.at = at
+        self.code = code
+        self.message = message
+        self.camera = camera
+        self.process = process
+        self.at = at
     }
     public var description: String { "[\(code)] \(message)" }
 }
@@ -161,9 +180,18 @@ public struct DiskState: Codable, Sendable, Equatable {
     public var slotCount: Int
     /// When this state was published (box UTC).
     public var at: UTCMicros
-    public init(disk: String, path: String, health: Health, reason: ErrorEvent?, cameras: [CameraID], freeSlots: Int, slotCount: Int, at: UTCMicros) {
-        self.disk = disk; self.path = path; self.health = health; self.reason = reason; self.cameras = cameras
-        self.freeSlots = freeSlots; self.slotCount = slotCount; self.at = at
+    public init(
+        disk: String, path: String, health: Health, reason: ErrorEvent?, cameras: [CameraID], freeSlots: Int,
+        slotCount: Int, at: UTCMicros
+    ) {
+        self.disk = disk
+        self.path = path
+        self.health = health
+        self.reason = reason
+        self.cameras = cameras
+        self.freeSlots = freeSlots
+        self.slotCount = slotCount
+        self.at = at
     }
 }
 
@@ -197,9 +225,14 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
         public var uri: String?
         /// The URI is good for one connection only: ask again before each (issue 5 §3).
         public var invalidAfterConnect: Bool
-        public init(role: String, profileToken: String, videoSourceToken: String, uri: String?, invalidAfterConnect: Bool) {
-            self.role = role; self.profileToken = profileToken; self.videoSourceToken = videoSourceToken
-            self.uri = uri; self.invalidAfterConnect = invalidAfterConnect
+        public init(
+            role: String, profileToken: String, videoSourceToken: String, uri: String?, invalidAfterConnect: Bool
+        ) {
+            self.role = role
+            self.profileToken = profileToken
+            self.videoSourceToken = videoSourceToken
+            self.uri = uri
+            self.invalidAfterConnect = invalidAfterConnect
         }
     }
 
@@ -246,10 +279,20 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
     public var lastSeen: UTCMicros
     public var describedAt: UTCMicros?
 
-    public init(id: String, endpoint: String, presence: Presence, addresses: [String], xAddrs: [String], auth: String,
-                firstSeen: UTCMicros, lastSeen: UTCMicros) {
-        self.id = id; self.endpoint = endpoint; self.presence = presence; self.addresses = addresses; self.xAddrs = xAddrs
-        self.auth = auth; self.profiles = []; self.streams = []; self.firstSeen = firstSeen; self.lastSeen = lastSeen
+    public init(
+        id: String, endpoint: String, presence: Presence, addresses: [String], xAddrs: [String], auth: String,
+        firstSeen: UTCMicros, lastSeen: UTCMicros
+    ) {
+        self.id = id
+        self.endpoint = endpoint
+        self.presence = presence
+        self.addresses = addresses
+        self.xAddrs = xAddrs
+        self.auth = auth
+        self.profiles = []
+        self.streams = []
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
     }
 
     /// The main stream of the first video source, if its URI is known: what adoption records.

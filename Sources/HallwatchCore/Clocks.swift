@@ -33,9 +33,10 @@ public enum ISO8601 {
         let millis = Int((t.micros - Int64(secs) * 1_000_000) / 1_000)
         var parts = tm()
         gmtime_r(&secs, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                      Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.f…]` followed by `Z` or `±HH:MM`; returns `nil` for anything else.
@@ -44,19 +45,28 @@ public enum ISO8601 {
         func num(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= s.count else { return nil }
             var v = 0
-            for b in s[from..<from + count] { guard b >= 48 && b <= 57 else { return nil }; v = v * 10 + Int(b - 48) }
+            for b in s[from..<from + count] {
+                guard b >= 48 && b <= 57 else { return nil }
+                v = v * 10 + Int(b - 48)
+            }
             return v
         }
-        guard s.count >= 20, s[4] == 45, s[7] == 45, s[10] == 84 || s[10] == 116 || s[10] == 32, s[13] == 58, s[16] == 58,
-              let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let se = num(17, 2),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
+        guard s.count >= 20, s[4] == 45, s[7] == 45, s[10] == 84 || s[10] == 116 || s[10] == 32, s[13] == 58,
+            s[16] == 58,
+            let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
+            let se = num(17, 2),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
+        else { return nil }
         var i = 19
         var frac: Int64 = 0
         if i < s.count, s[i] == 46 {
             i += 1
             var digits = 0
             while i < s.count, s[i] >= 48, s[i] <= 57 {
-                if digits < 6 { frac = frac * 10 + Int64(s[i] - 48); digits += 1 }
+                if digits < 6 {
+                    frac = frac * 10 + Int64(s[i] - 48)
+                    digits += 1
+                }
                 i += 1
             }
             guard digits > 0 else { return nil }
@@ -64,15 +74,23 @@ public enum ISO8601 {
         }
         var offsetSeconds = 0
         guard i < s.count else { return nil }
-        if s[i] == 90 || s[i] == 122 { i += 1 } else if s[i] == 43 || s[i] == 45 {
+        if s[i] == 90 || s[i] == 122 {
+            i += 1
+        } else if s[i] == 43 || s[i] == 45 {
             guard let oh = num(i + 1, 2), i + 3 < s.count, s[i + 3] == 58, let om = num(i + 4, 2) else { return nil }
             offsetSeconds = (oh * 3600 + om * 60) * (s[i] == 43 ? 1 : -1)
             i += 6
-        } else { return nil }
+        } else {
+            return nil
+        }
         guard i == s.count else { return nil }
         var parts = tm()
-        parts.tm_year = Int32(y - 1900); parts.tm_mon = Int32(mo - 1); parts.tm_mday = Int32(d)
-        parts.tm_hour = Int32(h); parts.tm_min = Int32(mi); parts.tm_sec = Int32(se)
+        parts.tm_year = Int32(y - 1900)
+        parts.tm_mon = Int32(mo - 1)
+        parts.tm_mday = Int32(d)
+        parts.tm_hour = Int32(h)
+        parts.tm_min = Int32(mi)
+        parts.tm_sec = Int32(se)
         let epoch = Int64(timegm(&parts)) - Int64(offsetSeconds)
         return UTCMicros(epoch * 1_000_000 + frac)
     }
@@ -108,7 +126,8 @@ public enum DurationText {
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             guard !number.isEmpty, number.count <= 24, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-                  let v = Double(number), v >= 0, v.isFinite, v * scale <= maxSeconds else { continue }
+                let v = Double(number), v >= 0, v.isFinite, v * scale <= maxSeconds
+            else { continue }
             return .milliseconds(Int64((v * scale * 1000).rounded()))
         }
         return nil

@@ -63,7 +63,10 @@ public struct DiskConfig: Codable, Sendable, Equatable {
     /// The disk's directory (its mount point, or a directory on it). Initialised on first start when empty;
     /// a directory holding anything else is never formatted.
     public var path: String
-    public init(name: String, path: String) { self.name = name; self.path = path }
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
 }
 
 /// `capture:` — defaults for the capture workers.
@@ -111,7 +114,9 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     public enum Transport: String, Codable, Sendable, CaseIterable { case tcp, udp }
 
     public init(id: CameraID, source: String) {
-        self.id = id; self.name = id.rawValue; self.source = source
+        self.id = id
+        self.name = id.rawValue
+        self.source = source
     }
 }
 
@@ -149,8 +154,10 @@ struct ConfigDuration: Decodable {
     init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let d = DurationText.parse(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                debugDescription: "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""))
         }
         value = d
     }
@@ -185,12 +192,20 @@ public enum ConfigLoader {
             ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: why)])
         }
         guard FileManager.default.fileExists(atPath: path) else { throw unreadable("no such file") }
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue > maxBytes {
-            throw ConfigError(code: "config.invalid", diagnostics: [.init(file: path, line: 0, message: "the file is larger than \(maxBytes) bytes")])
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+            size.intValue > maxBytes
+        {
+            throw ConfigError(
+                code: "config.invalid",
+                diagnostics: [.init(file: path, line: 0, message: "the file is larger than \(maxBytes) bytes")])
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw unreadable("cannot read the file (permissions?)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw unreadable("cannot read the file (permissions?)")
+        }
         guard let text = String(data: data, encoding: .utf8), !text.contains("\0") else {
-            throw ConfigError(code: "config.invalid", diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
+            throw ConfigError(
+                code: "config.invalid",
+                diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
         }
         return try parse(text, file: path)
     }
@@ -206,7 +221,9 @@ public enum ConfigLoader {
         guard text.utf8.count <= maxBytes else { throw fail(0, "the file is larger than \(maxBytes) bytes") }
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw fail(1, "the document is empty; expected a mapping with box, recorder and cameras") }
+            guard let node = try Yams.compose(yaml: text) else {
+                throw fail(1, "the document is empty; expected a mapping with box, recorder and cameras")
+            }
             root = node
         } catch let e as ConfigError { throw e } catch let e as YamlError {
             throw fail(yamlErrorLine(e), "not valid YAML: \(yamlErrorText(e))")
@@ -237,18 +254,25 @@ public enum ConfigLoader {
     /// libyaml's problem in one line, without the echo of the document Yams adds.
     static func yamlErrorText(_ e: YamlError) -> String {
         switch e {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
             return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
         default: return "\(e)".split(separator: "\n").first.map(String.init) ?? "syntax error"
         }
     }
 
     static func describe(_ e: DecodingError) -> ([any CodingKey], String) {
-        let place: ([any CodingKey]) -> String = { path in path.isEmpty ? "document" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        let place: ([any CodingKey]) -> String = { path in
+            path.isEmpty
+                ? "document" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
         switch e {
-        case .typeMismatch(let type, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type))")
-        case .valueNotFound(let type, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type)), found nothing")
-        case .keyNotFound(let key, let ctx): return (ctx.codingPath, "\(place(ctx.codingPath + [key])): required key is missing")
+        case .typeMismatch(let type, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type))")
+        case .valueNotFound(let type, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type)), found nothing")
+        case .keyNotFound(let key, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath + [key])): required key is missing")
         case .dataCorrupted(let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): \(ctx.debugDescription)")
         @unknown default: return ([], "\(e)")
         }
@@ -268,8 +292,14 @@ public enum ConfigLoader {
     static func line(of path: [any CodingKey], in root: Node) -> Int {
         var node = root
         for key in path {
-            if let i = key.intValue, let seq = node.sequence, i < seq.count { node = seq[i]; continue }
-            if let map = node.mapping, let next = map[key.stringValue] { node = next; continue }
+            if let i = key.intValue, let seq = node.sequence, i < seq.count {
+                node = seq[i]
+                continue
+            }
+            if let map = node.mapping, let next = map[key.stringValue] {
+                node = next
+                continue
+            }
             break
         }
         return node.mark?.line ?? 0
@@ -297,47 +327,53 @@ indirect enum ConfigSchema: Sendable {
         case path
     }
 
-    static let camera: ConfigSchema = .mapping([
-        "id": .scalar(.identifier), "name": .scalar(.text(maxBytes: 200)), "source": .scalar(.rtspURL),
-        "transport": .scalar(.oneOf(CameraConfig.Transport.allCases.map(\.rawValue))), "audio": .scalar(.bool),
-        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path), "disk": .scalar(.identifier),
-        "onvifEndpoint": .scalar(.text(maxBytes: 256)), "retention": cameraRetention,
-    ], required: ["id", "source"])
-    static let disk: ConfigSchema = .mapping(["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
-    static let discovery: ConfigSchema = .mapping([
-        "interfaces": .sequence(.scalar(.text(maxBytes: 64)), maxCount: 16),
-        "period": .scalar(.duration(min: .seconds(5), max: .seconds(3600))),
-        "listen": .scalar(.duration(min: .milliseconds(500), max: .seconds(10))),
-        "missedProbes": .scalar(.integer(1...100, multipleOf: 1)),
-        "maxDevices": .scalar(.integer(1...4096, multipleOf: 1)),
-        "requestTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(30))),
-        "adopt": .scalar(.oneOf(DiscoveryConfig.Adopt.allCases.map(\.rawValue))),
-        "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path),
-    ], required: ["interfaces"])
-    static let root: ConfigSchema = .mapping([
-        "box": .scalar(.identifier), "building": .scalar(.text(maxBytes: 200)),
-        "bus": .mapping(["socket": .scalar(.path)]),
-        "recorder": .mapping([
-            "socket": .scalar(.path), "disks": .sequence(disk, maxCount: 16),
-            "fsyncCadence": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
-            "slotSizeBytes": .scalar(.integer(1 << 20 ... 4 << 30, multipleOf: 4096)),
-            "slotCount": .scalar(.integer(2...100_000, multipleOf: 1)),
-        ]),
-        "capture": .mapping([
-            "maxFragmentDuration": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
-            "ioTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(60))),
-            "backoffInitial": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
-            "backoffMax": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
-        ]),
-        "cameras": .sequence(camera, maxCount: 1000),
-        "retention": retention,
-        "discovery": discovery,
-    ], required: ["box"])
+    static let camera: ConfigSchema = .mapping(
+        [
+            "id": .scalar(.identifier), "name": .scalar(.text(maxBytes: 200)), "source": .scalar(.rtspURL),
+            "transport": .scalar(.oneOf(CameraConfig.Transport.allCases.map(\.rawValue))), "audio": .scalar(.bool),
+            "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path), "disk": .scalar(.identifier),
+            "onvifEndpoint": .scalar(.text(maxBytes: 256)), "retention": cameraRetention,
+        ], required: ["id", "source"])
+    static let disk: ConfigSchema = .mapping(
+        ["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
+    static let discovery: ConfigSchema = .mapping(
+        [
+            "interfaces": .sequence(.scalar(.text(maxBytes: 64)), maxCount: 16),
+            "period": .scalar(.duration(min: .seconds(5), max: .seconds(3600))),
+            "listen": .scalar(.duration(min: .milliseconds(500), max: .seconds(10))),
+            "missedProbes": .scalar(.integer(1...100, multipleOf: 1)),
+            "maxDevices": .scalar(.integer(1...4096, multipleOf: 1)),
+            "requestTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(30))),
+            "adopt": .scalar(.oneOf(DiscoveryConfig.Adopt.allCases.map(\.rawValue))),
+            "username": .scalar(.text(maxBytes: 128)), "passwordFile": .scalar(.path),
+        ], required: ["interfaces"])
+    static let root: ConfigSchema = .mapping(
+        [
+            "box": .scalar(.identifier), "building": .scalar(.text(maxBytes: 200)),
+            "bus": .mapping(["socket": .scalar(.path)]),
+            "recorder": .mapping([
+                "socket": .scalar(.path), "disks": .sequence(disk, maxCount: 16),
+                "fsyncCadence": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
+                "slotSizeBytes": .scalar(.integer(1 << 20...4 << 30, multipleOf: 4096)),
+                "slotCount": .scalar(.integer(2...100_000, multipleOf: 1)),
+            ]),
+            "capture": .mapping([
+                "maxFragmentDuration": .scalar(.duration(min: .milliseconds(100), max: .seconds(10))),
+                "ioTimeout": .scalar(.duration(min: .seconds(1), max: .seconds(60))),
+                "backoffInitial": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
+                "backoffMax": .scalar(.duration(min: .milliseconds(50), max: .seconds(300))),
+            ]),
+            "cameras": .sequence(camera, maxCount: 1000),
+            "retention": retention,
+            "discovery": discovery,
+        ], required: ["box"])
 
     func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
         let line = node.mark?.line ?? 0
         let here = path.isEmpty ? "document" : path.joined(separator: ".")
-        func problem(_ message: String, at l: Int? = nil) { problems.append(.init(file: file, line: l ?? line, message: message)) }
+        func problem(_ message: String, at l: Int? = nil) {
+            problems.append(.init(file: file, line: l ?? line, message: message))
+        }
         switch (self, node) {
         case (.mapping(let keys, let required), .mapping(let map)):
             var seen = Set<String>()
@@ -347,7 +383,9 @@ indirect enum ConfigSchema: Sendable {
                 if let sub = keys[name] {
                     sub.check(v, path: path + [name], file: file, into: &problems)
                 } else {
-                    problem("unknown key '\(name)' in \(here); expected one of: \(keys.keys.sorted().joined(separator: ", "))", at: k.mark?.line)
+                    problem(
+                        "unknown key '\(name)' in \(here); expected one of: \(keys.keys.sorted().joined(separator: ", "))",
+                        at: k.mark?.line)
                 }
             }
             for key in required.subtracting(seen).sorted() {
@@ -355,7 +393,9 @@ indirect enum ConfigSchema: Sendable {
             }
         case (.sequence(let element, let maxCount), .sequence(let seq)):
             if seq.count > maxCount { problem("\(here): at most \(maxCount) entries, found \(seq.count)") }
-            for (i, v) in seq.prefix(maxCount).enumerated() { element.check(v, path: path + ["[\(i)]"], file: file, into: &problems) }
+            for (i, v) in seq.prefix(maxCount).enumerated() {
+                element.check(v, path: path + ["[\(i)]"], file: file, into: &problems)
+            }
         case (.scalar(let kind), .scalar(let scalar)):
             if let message = kind.problem(with: scalar.string) { problem("\(here): \(message)") }
         case (.mapping, _): problem("\(here): expected a mapping of keys")
@@ -378,23 +418,33 @@ extension ConfigSchema.Scalar {
             guard range.contains(v) else { return "expected \(range.lowerBound) to \(range.upperBound), got \(v)" }
             return v % multiple == 0 ? nil : "expected a multiple of \(multiple), got \(v)"
         case .duration(let min, let max):
-            guard let d = DurationText.parse(text) else { return "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\"" }
-            return d >= min && d <= max ? nil : "expected \(DurationText.format(min)) to \(DurationText.format(max)), got \(text)"
+            guard let d = DurationText.parse(text) else {
+                return "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""
+            }
+            return d >= min && d <= max
+                ? nil : "expected \(DurationText.format(min)) to \(DurationText.format(max)), got \(text)"
         case .oneOf(let choices):
             return choices.contains(text) ? nil : "expected one of \(choices.joined(separator: ", ")), got \"\(text)\""
         case .identifier:
-            return CameraID.isValid(text) ? nil : "expected 1-32 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'), got \"\(text)\""
+            return CameraID.isValid(text)
+                ? nil : "expected 1-32 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'), got \"\(text)\""
         case .rtspURL:
-            guard let url = URLComponents(string: text), url.scheme?.lowercased() == "rtsp", !(url.host ?? "").isEmpty else {
+            guard let url = URLComponents(string: text), url.scheme?.lowercased() == "rtsp", !(url.host ?? "").isEmpty
+            else {
                 return "expected an rtsp://host[:port]/path URL, got \"\(text)\""
             }
-            guard url.user == nil && url.password == nil else { return "credentials do not belong in the URL (they would appear in logs); use username and passwordFile" }
-            guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { return "expected a URL without spaces or line breaks, got \"\(text)\"" }
+            guard url.user == nil && url.password == nil else {
+                return "credentials do not belong in the URL (they would appear in logs); use username and passwordFile"
+            }
+            guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                return "expected a URL without spaces or line breaks, got \"\(text)\""
+            }
             if let port = url.port, !(1...65_535).contains(port) { return "port \(port) is outside 1-65535" }
             // Some cameras take credentials in the query (`?user=…&password=…`): just as secret.
             let secretKeys: Set<String> = ["password", "passwd", "pass", "pwd"]
             if (url.queryItems ?? []).contains(where: { secretKeys.contains($0.name.lowercased()) }) {
-                return "a password does not belong in the URL's query (it would appear in logs); use username and passwordFile"
+                return
+                    "a password does not belong in the URL's query (it would appear in logs); use username and passwordFile"
             }
             return nil
         case .path:
@@ -415,9 +465,15 @@ struct RawConfig: Decodable {
     var retention: RawRetention?
     var discovery: RawDiscovery?
     struct RawDiscovery: Decodable {
-        var interfaces: [String]; var period: ConfigDuration?; var listen: ConfigDuration?; var missedProbes: Int?
-        var maxDevices: Int?; var requestTimeout: ConfigDuration?; var adopt: DiscoveryConfig.Adopt?
-        var username: String?; var passwordFile: String?
+        var interfaces: [String]
+        var period: ConfigDuration?
+        var listen: ConfigDuration?
+        var missedProbes: Int?
+        var maxDevices: Int?
+        var requestTimeout: ConfigDuration?
+        var adopt: DiscoveryConfig.Adopt?
+        var username: String?
+        var passwordFile: String?
         func resolved() -> DiscoveryConfig {
             var d = DiscoveryConfig(interfaces: interfaces)
             if let v = period { d.period = v.value }
@@ -426,21 +482,35 @@ struct RawConfig: Decodable {
             if let v = maxDevices { d.maxDevices = v }
             if let v = requestTimeout { d.requestTimeout = v.value }
             if let v = adopt { d.adopt = v }
-            d.username = username; d.passwordFile = passwordFile
+            d.username = username
+            d.passwordFile = passwordFile
             return d
         }
     }
     struct RawBus: Decodable { var socket: String? }
     struct RawRecorder: Decodable {
-        var socket: String?; var disks: [DiskConfig]?; var fsyncCadence: ConfigDuration?
-        var slotSizeBytes: Int64?; var slotCount: Int?
+        var socket: String?
+        var disks: [DiskConfig]?
+        var fsyncCadence: ConfigDuration?
+        var slotSizeBytes: Int64?
+        var slotCount: Int?
     }
     struct RawCapture: Decodable {
-        var maxFragmentDuration: ConfigDuration?; var ioTimeout: ConfigDuration?; var backoffInitial: ConfigDuration?; var backoffMax: ConfigDuration?
+        var maxFragmentDuration: ConfigDuration?
+        var ioTimeout: ConfigDuration?
+        var backoffInitial: ConfigDuration?
+        var backoffMax: ConfigDuration?
     }
     struct RawCamera: Decodable {
-        var id: CameraID; var name: String?; var source: String; var transport: CameraConfig.Transport?
-        var audio: Bool?; var username: String?; var passwordFile: String?; var disk: String?; var onvifEndpoint: String?
+        var id: CameraID
+        var name: String?
+        var source: String
+        var transport: CameraConfig.Transport?
+        var audio: Bool?
+        var username: String?
+        var passwordFile: String?
+        var disk: String?
+        var onvifEndpoint: String?
         var retention: RawCameraRetention?
     }
 
@@ -468,8 +538,9 @@ struct RawConfig: Decodable {
             cam.onvifEndpoint = raw.onvifEndpoint
             return cam
         }
-        var config = HallwatchConfig(box: box, building: building ?? box, bus: BusConfig(socket: bus?.socket ?? BusConfig().socket),
-                                     recorder: r, capture: c, cameras: cams, discovery: discovery?.resolved())
+        var config = HallwatchConfig(
+            box: box, building: building ?? box, bus: BusConfig(socket: bus?.socket ?? BusConfig().socket),
+            recorder: r, capture: c, cameras: cams, discovery: discovery?.resolved())
         config.retention = retention?.resolved() ?? RetentionConfig()
         return config
     }
@@ -482,30 +553,50 @@ extension HallwatchConfig {
         func at(_ path: [String]) -> Int {
             var node = root
             for k in path {
-                if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count { node = s[i] }
-                else if let m = node.mapping, let n = m[k] { node = n } else { break }
+                if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count {
+                    node = s[i]
+                } else if let m = node.mapping, let n = m[k] {
+                    node = n
+                } else {
+                    break
+                }
             }
             return node.mark?.line ?? 0
         }
         func need(_ ok: Bool, _ path: [String], _ message: String) {
-            if !ok { out.append(.init(file: file, line: at(path), message: "\(path.joined(separator: ".")): \(message)")) }
+            if !ok {
+                out.append(.init(file: file, line: at(path), message: "\(path.joined(separator: ".")): \(message)"))
+            }
         }
-        need(capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"], "expected at most backoffMax (\(DurationText.format(capture.backoffMax)))")
+        need(
+            capture.backoffInitial <= capture.backoffMax, ["capture", "backoffInitial"],
+            "expected at most backoffMax (\(DurationText.format(capture.backoffMax)))")
         need(!recorder.disks.isEmpty, ["recorder", "disks"], "expected at least one disk")
-        var names = Set<String>(), paths = Set<String>()
+        var names = Set<String>()
+        var paths = Set<String>()
         for (i, d) in recorder.disks.enumerated() {
-            need(names.insert(d.name).inserted, ["recorder", "disks", "[\(i)]", "name"], "duplicate disk name '\(d.name)'")
+            need(
+                names.insert(d.name).inserted, ["recorder", "disks", "[\(i)]", "name"],
+                "duplicate disk name '\(d.name)'")
             let canonical = URL(fileURLWithPath: d.path).standardizedFileURL.path
-            need(paths.insert(canonical).inserted, ["recorder", "disks", "[\(i)]", "path"], "disk path '\(d.path)' is listed twice")
+            need(
+                paths.insert(canonical).inserted, ["recorder", "disks", "[\(i)]", "path"],
+                "disk path '\(d.path)' is listed twice")
         }
         for (i, cam) in cameras.enumerated() {
             guard let d = cam.disk else { continue }
-            need(names.contains(d), ["cameras", "[\(i)]", "disk"], "no disk named '\(d)' in recorder.disks (have: \(recorder.disks.map(\.name).joined(separator: ", ")))")
+            need(
+                names.contains(d), ["cameras", "[\(i)]", "disk"],
+                "no disk named '\(d)' in recorder.disks (have: \(recorder.disks.map(\.name).joined(separator: ", ")))")
         }
         if let d = discovery {
-            need(!d.interfaces.isEmpty, ["discovery", "interfaces"], "expected at least one interface name or IPv4 address")
-            need((d.username == nil) == (d.passwordFile == nil), ["discovery", d.username == nil ? "passwordFile" : "username"],
-                 "username and passwordFile go together")
+            need(
+                !d.interfaces.isEmpty, ["discovery", "interfaces"],
+                "expected at least one interface name or IPv4 address")
+            need(
+                (d.username == nil) == (d.passwordFile == nil),
+                ["discovery", d.username == nil ? "passwordFile" : "username"],
+                "username and passwordFile go together")
         }
         var seen = Set<CameraID>()
         for (i, cam) in cameras.enumerated() {

@@ -6,7 +6,10 @@ import Foundation
 /// same scheme with the RTSP method and request URL).
 public struct DigestChallenge: Sendable, Equatable {
     public enum Algorithm: String, Sendable, Equatable {
-        case md5 = "MD5", md5Session = "MD5-sess", sha256 = "SHA-256", sha256Session = "SHA-256-sess"
+        case md5 = "MD5"
+        case md5Session = "MD5-sess"
+        case sha256 = "SHA-256"
+        case sha256Session = "SHA-256-sess"
     }
     public var realm: String
     public var nonce: String
@@ -21,7 +24,12 @@ public struct DigestChallenge: Sendable, Equatable {
     public static let maxHeaderBytes = 4096
 
     public init(realm: String, nonce: String, opaque: String?, algorithm: Algorithm, qop: [String], stale: Bool) {
-        self.realm = realm; self.nonce = nonce; self.opaque = opaque; self.algorithm = algorithm; self.qop = qop; self.stale = stale
+        self.realm = realm
+        self.nonce = nonce
+        self.opaque = opaque
+        self.algorithm = algorithm
+        self.qop = qop
+        self.stale = stale
     }
 
     /// The Digest challenges in one or more `WWW-Authenticate` values, strongest algorithm first (SHA-256
@@ -32,15 +40,21 @@ public struct DigestChallenge: Sendable, Equatable {
         for value in headerValues where value.utf8.count <= maxHeaderBytes {
             for (scheme, params) in challenges(value) where scheme.lowercased() == "digest" {
                 guard let realm = params["realm"], let nonce = params["nonce"],
-                      let alg = Algorithm(rawValue: params["algorithm"].map(canonicalAlgorithm) ?? "MD5") else { continue }
-                let qop = (params["qop"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-                    .filter { !$0.isEmpty }
-                out.append(DigestChallenge(realm: realm, nonce: nonce, opaque: params["opaque"], algorithm: alg, qop: qop,
-                                           stale: params["stale"]?.lowercased() == "true"))
+                    let alg = Algorithm(rawValue: params["algorithm"].map(canonicalAlgorithm) ?? "MD5")
+                else { continue }
+                let qop = (params["qop"] ?? "").split(separator: ",").map {
+                    $0.trimmingCharacters(in: .whitespaces).lowercased()
+                }
+                .filter { !$0.isEmpty }
+                out.append(
+                    DigestChallenge(
+                        realm: realm, nonce: nonce, opaque: params["opaque"], algorithm: alg, qop: qop,
+                        stale: params["stale"]?.lowercased() == "true"))
             }
         }
         return out.enumerated().sorted { a, b in
-            let sa = a.element.algorithm.rawValue.hasPrefix("SHA"), sb = b.element.algorithm.rawValue.hasPrefix("SHA")
+            let sa = a.element.algorithm.rawValue.hasPrefix("SHA")
+            let sb = b.element.algorithm.rawValue.hasPrefix("SHA")
             return sa != sb ? sa : a.offset < b.offset
         }.map(\.element)
     }
@@ -58,8 +72,10 @@ public struct DigestChallenge: Sendable, Equatable {
     /// The `Authorization` header value for one request (RFC 7616 §3.4). Uses `qop=auth` when offered,
     /// the RFC 2069 form when no qop is offered. `cnonce` should be random; `nonceCount` counts requests
     /// made with this nonce, from 1.
-    public func authorization(method: String, uri: String, username: String, password: String,
-                              cnonce: String, nonceCount: Int = 1) -> String {
+    public func authorization(
+        method: String, uri: String, username: String, password: String,
+        cnonce: String, nonceCount: Int = 1
+    ) -> String {
         let h: (String) -> String = { [algorithm] s in Self.hex(algorithm, s) }
         var ha1 = h("\(username):\(realm):\(password)")
         if algorithm == .md5Session || algorithm == .sha256Session { ha1 = h("\(ha1):\(nonce):\(cnonce)") }
@@ -67,9 +83,11 @@ public struct DigestChallenge: Sendable, Equatable {
         let nc = String(format: "%08x", nonceCount)
         let useQop = qop.contains("auth")
         let response = useQop ? h("\(ha1):\(nonce):\(nc):\(cnonce):auth:\(ha2)") : h("\(ha1):\(nonce):\(ha2)")
-        var parts = ["username=\"\(Self.quotedValue(username))\"", "realm=\"\(Self.quotedValue(realm))\"",
-                     "nonce=\"\(Self.quotedValue(nonce))\"", "uri=\"\(Self.quotedValue(uri))\"",
-                     "algorithm=\(algorithm.rawValue)", "response=\"\(response)\""]
+        var parts = [
+            "username=\"\(Self.quotedValue(username))\"", "realm=\"\(Self.quotedValue(realm))\"",
+            "nonce=\"\(Self.quotedValue(nonce))\"", "uri=\"\(Self.quotedValue(uri))\"",
+            "algorithm=\(algorithm.rawValue)", "response=\"\(response)\"",
+        ]
         if useQop { parts += ["qop=auth", "nc=\(nc)", "cnonce=\"\(Self.quotedValue(cnonce))\""] }
         if let opaque { parts.append("opaque=\"\(Self.quotedValue(opaque))\"") }
         return "Digest " + parts.joined(separator: ", ")
@@ -97,7 +115,10 @@ public struct DigestChallenge: Sendable, Equatable {
         func skipSpaceAndCommas() { while i < s.count, s[i] == " " || s[i] == "\t" || s[i] == "," { i += 1 } }
         func token() -> String {
             var t = ""
-            while i < s.count, !" \t,=\"".unicodeScalars.contains(s[i]) { t.unicodeScalars.append(s[i]); i += 1 }
+            while i < s.count, !" \t,=\"".unicodeScalars.contains(s[i]) {
+                t.unicodeScalars.append(s[i])
+                i += 1
+            }
             return t
         }
         while i < s.count {
@@ -110,7 +131,10 @@ public struct DigestChallenge: Sendable, Equatable {
                 let save = i
                 let key = token()
                 while i < s.count, s[i] == " " { i += 1 }
-                guard !key.isEmpty, i < s.count, s[i] == "=" else { i = save; break }   // next challenge's scheme
+                guard !key.isEmpty, i < s.count, s[i] == "=" else {
+                    i = save
+                    break
+                }  // next challenge's scheme
                 i += 1
                 while i < s.count, s[i] == " " { i += 1 }
                 var v = ""
@@ -118,12 +142,16 @@ public struct DigestChallenge: Sendable, Equatable {
                     i += 1
                     while i < s.count, s[i] != "\"" {
                         if s[i] == "\\", i + 1 < s.count { i += 1 }
-                        v.unicodeScalars.append(s[i]); i += 1
+                        v.unicodeScalars.append(s[i])
+                        i += 1
                     }
                     i += 1
                 } else {
                     v = token()
-                    while i < s.count, s[i] == "=" { v += "="; i += 1 }   // token68-ish trailing '='
+                    while i < s.count, s[i] == "=" {
+                        v += "="
+                        i += 1
+                    }  // token68-ish trailing '='
                 }
                 params[key.lowercased()] = v
             }

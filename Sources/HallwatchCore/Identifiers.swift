@@ -32,9 +32,10 @@ public struct CameraID: Hashable, Comparable, Sendable, Codable, CustomStringCon
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let id = CameraID(text) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "expected a camera id of 1-32 characters a-z, 0-9, '-' or '_', got \"\(text)\""))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected a camera id of 1-32 characters a-z, 0-9, '-' or '_', got \"\(text)\""))
         }
         self = id
     }

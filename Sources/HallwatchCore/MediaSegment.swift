@@ -32,9 +32,17 @@ public struct FragmentMeta: Sendable, Equatable, Hashable {
     /// Box UTC of ``start90k``: the run's arrival anchor plus media time.
     public var utc: UTCMicros
 
-    public init(kind: SegmentKind, keyframe: Bool, run: UInt64, sequence: UInt32, start90k: MediaTime90k, duration90k: Int32, utc: UTCMicros) {
-        self.kind = kind; self.keyframe = keyframe; self.run = run; self.sequence = sequence
-        self.start90k = start90k; self.duration90k = duration90k; self.utc = utc
+    public init(
+        kind: SegmentKind, keyframe: Bool, run: UInt64, sequence: UInt32, start90k: MediaTime90k, duration90k: Int32,
+        utc: UTCMicros
+    ) {
+        self.kind = kind
+        self.keyframe = keyframe
+        self.run = run
+        self.sequence = sequence
+        self.start90k = start90k
+        self.duration90k = duration90k
+        self.utc = utc
     }
 
     /// End of the fragment, 90 kHz ticks since the run's start.
@@ -46,7 +54,10 @@ public struct MediaSegment: Sendable, Equatable {
     public var meta: FragmentMeta
     /// The ISO/IEC 14496-12 boxes, as the muxer wrote them.
     public var payload: [UInt8]
-    public init(meta: FragmentMeta, payload: [UInt8]) { self.meta = meta; self.payload = payload }
+    public init(meta: FragmentMeta, payload: [UInt8]) {
+        self.meta = meta
+        self.payload = payload
+    }
 
     /// Largest payload of one segment, bytes (16 MiB): what the data plane carries and a record stores.
     /// A larger one is refused as hostile or broken (the RTP depacketizer drops an access unit at the same size).

@@ -26,7 +26,10 @@ public struct MediaTime90k: Hashable, Comparable, Sendable, Codable, CustomStrin
     public var description: String { "\(ticks)@90k" }
 
     public init(from decoder: any Decoder) throws { ticks = try decoder.singleValueContainer().decode(Int64.self) }
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(ticks) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(ticks)
+    }
 }
 
 /// A point on the box's UTC clock, in microseconds since 1970-01-01T00:00:00Z.
@@ -53,5 +56,8 @@ public struct UTCMicros: Hashable, Comparable, Sendable, Codable, CustomStringCo
     public var description: String { iso8601 }
 
     public init(from decoder: any Decoder) throws { micros = try decoder.singleValueContainer().decode(Int64.self) }
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(micros) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(micros)
+    }
 }

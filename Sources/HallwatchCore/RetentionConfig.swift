@@ -36,7 +36,8 @@ public struct RetentionConfig: Codable, Sendable, Equatable {
     /// The policy that applies to a camera: these defaults with the camera's overrides on top.
     public func policy(for camera: CameraConfig?) -> RetentionPolicy {
         let o = camera?.retention
-        return RetentionPolicy(maxAge: o?.maxAge ?? maxAge, minAge: o?.minAge ?? minAge, maxBytes: o?.maxBytes ?? maxBytes)
+        return RetentionPolicy(
+            maxAge: o?.maxAge ?? maxAge, minAge: o?.minAge ?? minAge, maxBytes: o?.maxBytes ?? maxBytes)
     }
 }
 
@@ -50,7 +51,9 @@ public struct RetentionOverride: Codable, Sendable, Equatable {
     public var maxBytes: Int64?
     /// No overrides.
     public init(maxAge: Duration? = nil, minAge: Duration? = nil, maxBytes: Int64? = nil) {
-        self.maxAge = maxAge; self.minAge = minAge; self.maxBytes = maxBytes
+        self.maxAge = maxAge
+        self.minAge = minAge
+        self.maxBytes = maxBytes
     }
     var isEmpty: Bool { maxAge == nil && minAge == nil && maxBytes == nil }
 }
@@ -64,19 +67,26 @@ public struct RetentionPolicy: Sendable, Equatable {
     /// Byte quota (recorded bytes over all disks), `nil` for none.
     public var maxBytes: Int64?
     /// A policy from its parts.
-    public init(maxAge: Duration, minAge: Duration, maxBytes: Int64?) { self.maxAge = maxAge; self.minAge = minAge; self.maxBytes = maxBytes }
+    public init(maxAge: Duration, minAge: Duration, maxBytes: Int64?) {
+        self.maxAge = maxAge
+        self.minAge = minAge
+        self.maxBytes = maxBytes
+    }
 
     /// ``maxAge`` in µs.
     public var maxAgeMicros: Int64 { Self.micros(maxAge) }
     /// ``minAge`` in µs.
     public var minAgeMicros: Int64 { Self.micros(minAge) }
     /// A duration in whole µs.
-    public static func micros(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000 }
+    public static func micros(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+    }
 
     /// A duration in the largest unit that divides it (`7d`, `36h`, `90m`, `45s`), as the config writes it.
     public static func text(_ d: Duration) -> String {
         let ms = micros(d) / 1000
-        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where ms != 0 && ms % size == 0 {
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        where ms != 0 && ms % size == 0 {
             return "\(ms / size)\(unit)"
         }
         return DurationText.format(d)
@@ -90,23 +100,29 @@ extension ConfigSchema {
     static let retentionLimits: [String: ConfigSchema] = [
         "maxAge": .scalar(.duration(min: .seconds(60), max: .seconds(3650 * 86_400))),
         "minAge": .scalar(.duration(min: .zero, max: .seconds(3650 * 86_400))),
-        "maxBytes": .scalar(.integer(64 << 10 ... Int64.max, multipleOf: 1)),
+        "maxBytes": .scalar(.integer(64 << 10...Int64.max, multipleOf: 1)),
     ]
     /// `retention:`.
-    static let retention: ConfigSchema = .mapping(retentionLimits.merging([
-        "reserve": .scalar(.duration(min: .zero, max: .seconds(7 * 86_400))),
-        "reserveSlots": .scalar(.integer(0...100_000, multipleOf: 1)),
-        "period": .scalar(.duration(min: .seconds(1), max: .seconds(86_400))),
-        "maxHoldPercent": .scalar(.integer(1...95, multipleOf: 1)),
-    ]) { a, _ in a })
+    static let retention: ConfigSchema = .mapping(
+        retentionLimits.merging([
+            "reserve": .scalar(.duration(min: .zero, max: .seconds(7 * 86_400))),
+            "reserveSlots": .scalar(.integer(0...100_000, multipleOf: 1)),
+            "period": .scalar(.duration(min: .seconds(1), max: .seconds(86_400))),
+            "maxHoldPercent": .scalar(.integer(1...95, multipleOf: 1)),
+        ]) { a, _ in a })
     /// `cameras[].retention`.
     static let cameraRetention: ConfigSchema = .mapping(retentionLimits)
 }
 
 /// `retention:` as written, before defaults.
 struct RawRetention: Decodable {
-    var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
-    var reserve: ConfigDuration?; var reserveSlots: Int?; var period: ConfigDuration?; var maxHoldPercent: Int?
+    var maxAge: ConfigDuration?
+    var minAge: ConfigDuration?
+    var maxBytes: Int64?
+    var reserve: ConfigDuration?
+    var reserveSlots: Int?
+    var period: ConfigDuration?
+    var maxHoldPercent: Int?
 
     func resolved() -> RetentionConfig {
         var r = RetentionConfig()
@@ -123,7 +139,9 @@ struct RawRetention: Decodable {
 
 /// `cameras[].retention` as written.
 struct RawCameraRetention: Decodable {
-    var maxAge: ConfigDuration?; var minAge: ConfigDuration?; var maxBytes: Int64?
+    var maxAge: ConfigDuration?
+    var minAge: ConfigDuration?
+    var maxBytes: Int64?
     func resolved() -> RetentionOverride? {
         let o = RetentionOverride(maxAge: maxAge?.value, minAge: minAge?.value, maxBytes: maxBytes)
         return o.isEmpty ? nil : o
@@ -136,12 +154,14 @@ extension HallwatchConfig {
 
     /// Consistency checks of the retention keys (minAge ≤ maxAge, per camera too).
     func validateRetention(need: (Bool, [String], String) -> Void) {
-        need(retention.minAge <= retention.maxAge, ["retention", "minAge"],
-             "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
+        need(
+            retention.minAge <= retention.maxAge, ["retention", "minAge"],
+            "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
         for (i, cam) in cameras.enumerated() where cam.retention != nil {
             let p = retention.policy(for: cam)
-            need(p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
-                 "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
+            need(
+                p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
+                "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
         }
     }
 }

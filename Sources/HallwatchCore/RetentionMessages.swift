@@ -37,17 +37,28 @@ public struct EvidenceHold: Codable, Sendable, Equatable {
     public var releasedAt: UTCMicros?
 
     /// A hold not yet released.
-    public init(id: String, camera: CameraID, from: UTCMicros, to: UTCMicros, reason: String, caseID: String,
-                until: UTCMicros?, createdAt: UTCMicros, releasedAt: UTCMicros? = nil) {
-        self.id = id; self.camera = camera; self.from = from; self.to = to; self.reason = reason; self.caseID = caseID
-        self.until = until; self.createdAt = createdAt; self.releasedAt = releasedAt
+    public init(
+        id: String, camera: CameraID, from: UTCMicros, to: UTCMicros, reason: String, caseID: String,
+        until: UTCMicros?, createdAt: UTCMicros, releasedAt: UTCMicros? = nil
+    ) {
+        self.id = id
+        self.camera = camera
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.caseID = caseID
+        self.until = until
+        self.createdAt = createdAt
+        self.releasedAt = releasedAt
     }
 
     /// Whether the hold pins video at `now`: not released and not lapsed.
     public func isActive(at now: UTCMicros) -> Bool { releasedAt == nil && (until.map { $0 > now } ?? true) }
 
     /// `active`, `expired` or `released` at `now`.
-    public func status(at now: UTCMicros) -> String { releasedAt != nil ? "released" : isActive(at: now) ? "active" : "expired" }
+    public func status(at now: UTCMicros) -> String {
+        releasedAt != nil ? "released" : isActive(at: now) ? "active" : "expired"
+    }
 
     /// Whether the hold's range overlaps `[from, to)`.
     public func overlaps(from f: UTCMicros, to t: UTCMicros) -> Bool { from < t && f < to }
@@ -60,7 +71,10 @@ public struct EvidenceHoldList: Codable, Sendable, Equatable {
     /// When the list was published.
     public var at: UTCMicros
     /// A list published at `at`.
-    public init(holds: [EvidenceHold], at: UTCMicros) { self.holds = holds; self.at = at }
+    public init(holds: [EvidenceHold], at: UTCMicros) {
+        self.holds = holds
+        self.at = at
+    }
 }
 
 /// One deletion by the pruner: a line of the disk's `deletions.log`, a row of its `deletion` table,
@@ -89,10 +103,21 @@ public struct DeletionRecord: Codable, Sendable, Equatable {
     /// When the slot was freed.
     public var deletedAt: UTCMicros
     /// A record from its fields (see each property).
-    public init(id: Int64, disk: String, slot: Int, generation: UInt64, camera: CameraID, from: UTCMicros, to: UTCMicros,
-                bytes: Int64, rule: String, detail: String, deletedAt: UTCMicros) {
-        self.id = id; self.disk = disk; self.slot = slot; self.generation = generation; self.camera = camera
-        self.from = from; self.to = to; self.bytes = bytes; self.rule = rule; self.detail = detail; self.deletedAt = deletedAt
+    public init(
+        id: Int64, disk: String, slot: Int, generation: UInt64, camera: CameraID, from: UTCMicros, to: UTCMicros,
+        bytes: Int64, rule: String, detail: String, deletedAt: UTCMicros
+    ) {
+        self.id = id
+        self.disk = disk
+        self.slot = slot
+        self.generation = generation
+        self.camera = camera
+        self.from = from
+        self.to = to
+        self.bytes = bytes
+        self.rule = rule
+        self.detail = detail
+        self.deletedAt = deletedAt
     }
 }
 
@@ -109,7 +134,10 @@ public struct LowFreeSlotsEvent: Codable, Sendable, Equatable {
     public var at: UTCMicros
     /// An event from its fields.
     public init(disk: String, freeSlots: Int, reserveSlots: Int, at: UTCMicros) {
-        self.disk = disk; self.freeSlots = freeSlots; self.reserveSlots = reserveSlots; self.at = at
+        self.disk = disk
+        self.freeSlots = freeSlots
+        self.reserveSlots = reserveSlots
+        self.at = at
     }
 }
 
@@ -129,7 +157,11 @@ public struct PrunerState: Codable, Sendable, Equatable {
         public var heldSlots: Int
         /// A camera's entry from its fields.
         public init(camera: CameraID, oldestRecording: UTCMicros?, daysRetained: Double, bytes: Int64, heldSlots: Int) {
-            self.camera = camera; self.oldestRecording = oldestRecording; self.daysRetained = daysRetained; self.bytes = bytes; self.heldSlots = heldSlots
+            self.camera = camera
+            self.oldestRecording = oldestRecording
+            self.daysRetained = daysRetained
+            self.bytes = bytes
+            self.heldSlots = heldSlots
         }
     }
     /// One disk's slots after the pass.
@@ -146,7 +178,11 @@ public struct PrunerState: Codable, Sendable, Equatable {
         public var heldSlots: Int
         /// A disk's entry from its fields.
         public init(disk: String, slotCount: Int, freeSlots: Int, reserveSlots: Int, heldSlots: Int) {
-            self.disk = disk; self.slotCount = slotCount; self.freeSlots = freeSlots; self.reserveSlots = reserveSlots; self.heldSlots = heldSlots
+            self.disk = disk
+            self.slotCount = slotCount
+            self.freeSlots = freeSlots
+            self.reserveSlots = reserveSlots
+            self.heldSlots = heldSlots
         }
     }
     /// When the last pass ran (box UTC).
@@ -168,9 +204,19 @@ public struct PrunerState: Codable, Sendable, Equatable {
     /// Problems of the last pass (reserve unreachable, unreadable disk), as typed errors.
     public var alarms: [ErrorEvent]
     /// A state from its fields.
-    public init(lastRunAt: UTCMicros, lastRunMillis: Double, dryRun: Bool, bytesFreed: Int64, slotsFreed: Int, bytesFreedTotal: Int64,
-                cameras: [Camera], disks: [Disk], alarms: [ErrorEvent]) {
-        self.lastRunAt = lastRunAt; self.lastRunMillis = lastRunMillis; self.dryRun = dryRun; self.bytesFreed = bytesFreed
-        self.slotsFreed = slotsFreed; self.bytesFreedTotal = bytesFreedTotal; self.cameras = cameras; self.disks = disks; self.alarms = alarms
+    public init(
+        lastRunAt: UTCMicros, lastRunMillis: Double, dryRun: Bool, bytesFreed: Int64, slotsFreed: Int,
+        bytesFreedTotal: Int64,
+        cameras: [Camera], disks: [Disk], alarms: [ErrorEvent]
+    ) {
+        self.lastRunAt = lastRunAt
+        self.lastRunMillis = lastRunMillis
+        self.dryRun = dryRun
+        self.bytesFreed = bytesFreed
+        self.slotsFreed = slotsFreed
+        self.bytesFreedTotal = bytesFreedTotal
+        self.cameras = cameras
+        self.disks = disks
+        self.alarms = alarms
     }
 }

@@ -13,7 +13,9 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     public var subject: String?
 
     public init(_ call: String, errno: Int32 = Foundation.errno, subject: String? = nil) {
-        self.call = call; self.errno = errno; self.subject = subject
+        self.call = call
+        self.errno = errno
+        self.subject = subject
     }
 
     /// Stable code for logs and the bus: `sys.enospc`, `sys.eio`, `sys.enoent`, … (`sys.errno<N>` otherwise).

@@ -6,7 +6,12 @@ public final class FileHandleFD: @unchecked Sendable {
     public private(set) var fd: Int32
     public init(_ fd: Int32) { self.fd = fd }
     deinit { if fd >= 0 { Glibc.close(fd) } }
-    public func close() { if fd >= 0 { Glibc.close(fd); fd = -1 } }
+    public func close() {
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
 
     /// Writes all of `bytes`, retrying short writes and `EINTR`.
     /// - Throws: ``SystemError`` (`EPIPE` when the peer is gone).
@@ -25,7 +30,9 @@ public final class FileHandleFD: @unchecked Sendable {
         var out = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = out.withUnsafeMutableBytes { p in retryingEINTR { Glibc.read(fd, p.baseAddress! + done, count - done) } }
+            let n = out.withUnsafeMutableBytes { p in
+                retryingEINTR { Glibc.read(fd, p.baseAddress! + done, count - done) }
+            }
             if n < 0 { throw SystemError("read") }
             if n == 0 {
                 if done == 0 { return nil }
@@ -43,7 +50,9 @@ public enum UnixSocket {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError("socket", errno: ENAMETOOLONG, subject: path) }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            throw SystemError("socket", errno: ENAMETOOLONG, subject: path)
+        }
         withUnsafeMutableBytes(of: &addr.sun_path) { p in p.copyBytes(from: bytes) }
         return addr
     }
@@ -55,7 +64,11 @@ public enum UnixSocket {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
         let handle = FileHandleFD(fd)
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         guard r == 0 else { throw SystemError("connect", subject: path) }
         return handle
     }
@@ -65,12 +78,18 @@ public enum UnixSocket {
     ///   never taken over).
     public static func listen(path: String, mode: mode_t = 0o660, backlog: Int32 = 256) throws -> FileHandleFD {
         var addr = try address(path)
-        if (try? connect(path: path)) != nil { throw SystemError("bind", errno: EADDRINUSE, subject: "\(path) (another process is listening)") }
+        if (try? connect(path: path)) != nil {
+            throw SystemError("bind", errno: EADDRINUSE, subject: "\(path) (another process is listening)")
+        }
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
         let handle = FileHandleFD(fd)
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         guard r == 0 else { throw SystemError("bind", subject: path) }
         chmod(path, mode)
         guard Glibc.listen(fd, backlog) == 0 else { throw SystemError("listen", subject: path) }
@@ -99,8 +118,12 @@ public enum LoopbackPort {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 }

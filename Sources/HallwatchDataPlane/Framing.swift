@@ -55,12 +55,21 @@ public enum DataPlaneMessage: Sendable, Equatable {
         let (kind, meta, length): (WireKind, FragmentMeta?, Int)
         switch self {
         case .hello(let id): (kind, meta, length) = (.hello, nil, id.rawValue.utf8.count)
-        case .segment(let s): (kind, meta, length) = (s.meta.kind == .initSegment ? .initSegment : .fragment, s.meta, s.payload.count)
+        case .segment(let s):
+            (kind, meta, length) = (s.meta.kind == .initSegment ? .initSegment : .fragment, s.meta, s.payload.count)
         }
         var w = ByteWriter(capacity: DataPlane.headerBytes)
-        w.u32(DataPlane.magic); w.u8(kind.rawValue); w.u8(meta?.keyframe == true ? 1 : 0); w.u16(DataPlane.version)
-        w.u64(meta?.run ?? 0); w.u32(meta?.sequence ?? 0); w.u32(UInt32(bitPattern: meta?.duration90k ?? 0))
-        w.i64(meta?.start90k.ticks ?? 0); w.i64(meta?.utc.micros ?? 0); w.u32(UInt32(length)); w.u32(0)
+        w.u32(DataPlane.magic)
+        w.u8(kind.rawValue)
+        w.u8(meta?.keyframe == true ? 1 : 0)
+        w.u16(DataPlane.version)
+        w.u64(meta?.run ?? 0)
+        w.u32(meta?.sequence ?? 0)
+        w.u32(UInt32(bitPattern: meta?.duration90k ?? 0))
+        w.i64(meta?.start90k.ticks ?? 0)
+        w.i64(meta?.utc.micros ?? 0)
+        w.u32(UInt32(length))
+        w.u32(0)
         return w.bytes
     }
 
@@ -88,19 +97,27 @@ public enum DataPlaneMessage: Sendable, Equatable {
         var r = ByteReader(h)
         guard r.u32() == DataPlane.magic else { throw DataPlaneError(.magic, "bad frame magic") }
         let kindByte = r.u8()
-        guard let kind = WireKind(rawValue: kindByte) else { throw DataPlaneError(.kind, "unknown frame kind \(kindByte)") }
+        guard let kind = WireKind(rawValue: kindByte) else {
+            throw DataPlaneError(.kind, "unknown frame kind \(kindByte)")
+        }
         let flags = r.u8()
         let version = r.u16()
         guard version == DataPlane.version else {
             throw DataPlaneError(.version, "protocol version \(version), expected \(DataPlane.version)")
         }
-        let run = r.u64(), seq = r.u32(), dur = Int32(bitPattern: r.u32()), start = r.i64(), utc = r.i64(), len = Int(r.u32())
+        let run = r.u64()
+        let seq = r.u32()
+        let dur = Int32(bitPattern: r.u32())
+        let start = r.i64()
+        let utc = r.i64()
+        let len = Int(r.u32())
         guard len <= DataPlane.maxPayloadBytes else {
             throw DataPlaneError(.tooLarge, "payload of \(len) bytes exceeds \(DataPlane.maxPayloadBytes)")
         }
         guard dur >= 0 else { throw DataPlaneError(.duration, "negative duration") }
-        let meta = FragmentMeta(kind: kind == .initSegment ? .initSegment : .fragment, keyframe: flags & 1 != 0, run: run, sequence: seq,
-                                start90k: MediaTime90k(start), duration90k: dur, utc: UTCMicros(utc))
+        let meta = FragmentMeta(
+            kind: kind == .initSegment ? .initSegment : .fragment, keyframe: flags & 1 != 0, run: run, sequence: seq,
+            start90k: MediaTime90k(start), duration90k: dur, utc: UTCMicros(utc))
         return Header(kind: kind, meta: meta, payloadBytes: len)
     }
 
@@ -147,7 +164,10 @@ public struct DataPlaneError: Error, Sendable, Equatable, CustomStringConvertibl
 
     public var code: Code
     public var message: String
-    public init(_ code: Code, _ message: String) { self.code = code; self.message = message }
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
     public var description: String { "[\(code.rawValue)] \(message)" }
 }
 
@@ -169,7 +189,9 @@ extension FileHandleFD {
         guard let bytes = try readExactly(DataPlane.headerBytes) else { return nil }
         let header = try DataPlaneMessage.decodeHeader(bytes)
         let payload = header.payloadBytes == 0 ? [] : (try readExactly(header.payloadBytes) ?? [])
-        guard payload.count == header.payloadBytes else { throw DataPlaneError(.short, "stream ended inside a payload") }
+        guard payload.count == header.payloadBytes else {
+            throw DataPlaneError(.short, "stream ended inside a payload")
+        }
         return try DataPlaneMessage(header, payload: payload)
     }
 }
@@ -180,7 +202,10 @@ public enum SegmentFile {
     /// The frames of `segments`, concatenated.
     public static func encode(_ segments: [MediaSegment]) -> [UInt8] {
         var bytes: [UInt8] = []
-        for s in segments { bytes += DataPlaneMessage.segment(s).encodeHeader(); bytes += s.payload }
+        for s in segments {
+            bytes += DataPlaneMessage.segment(s).encodeHeader()
+            bytes += s.payload
+        }
         return bytes
     }
 
@@ -188,12 +213,17 @@ public enum SegmentFile {
     /// - Throws: ``DataPlaneError`` for a malformed header (a fixture of another protocol version included),
     ///   `dataplane.short` when the bytes end inside a frame, `dataplane.protocol` for a hello.
     public static func decode(_ bytes: [UInt8]) throws(DataPlaneError) -> [MediaSegment] {
-        var offset = 0, out: [MediaSegment] = []
+        var offset = 0
+        var out: [MediaSegment] = []
         while offset < bytes.count {
-            guard offset + DataPlane.headerBytes <= bytes.count else { throw DataPlaneError(.short, "the file ends inside a header") }
+            guard offset + DataPlane.headerBytes <= bytes.count else {
+                throw DataPlaneError(.short, "the file ends inside a header")
+            }
             let header = try DataPlaneMessage.decodeHeader(Array(bytes[offset..<offset + DataPlane.headerBytes]))
             offset += DataPlane.headerBytes
-            guard offset + header.payloadBytes <= bytes.count else { throw DataPlaneError(.short, "the file ends inside a payload") }
+            guard offset + header.payloadBytes <= bytes.count else {
+                throw DataPlaneError(.short, "the file ends inside a payload")
+            }
             guard header.kind != .hello else { throw DataPlaneError(.protocol, "a saved file holds no hello") }
             out.append(MediaSegment(meta: header.meta, payload: Array(bytes[offset..<offset + header.payloadBytes])))
             offset += header.payloadBytes

@@ -30,9 +30,12 @@ public final class DataPlaneReceiver {
         }
         guard isKnown(id) else { throw DataPlaneError(.unknownCamera, "camera '\(id)' is not in the configuration") }
         guard cameras.claim(id) else {
-            throw DataPlaneError(.duplicateCamera, "camera '\(id)' already has a capture worker connected; refusing a second one")
+            throw DataPlaneError(
+                .duplicateCamera, "camera '\(id)' already has a capture worker connected; refusing a second one")
         }
-        self.camera = id; self.conn = conn; self.cameras = cameras
+        self.camera = id
+        self.conn = conn
+        self.cameras = cameras
     }
 
     deinit { cameras.release(camera) }
@@ -74,7 +77,9 @@ public struct ResendFilter {
 
     /// Whether `segment` of `camera` is to be stored; counts the ones that are not.
     public mutating func admit(_ segment: MediaSegment, of camera: CameraID) -> Bool {
-        if segment.meta.kind == .fragment, let end = storedEnd(camera), end.run == segment.meta.run, segment.meta.start90k.ticks < end.end90k {
+        if segment.meta.kind == .fragment, let end = storedEnd(camera), end.run == segment.meta.run,
+            segment.meta.start90k.ticks < end.end90k
+        {
             skipped += 1
             return false
         }

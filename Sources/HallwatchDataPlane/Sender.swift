@@ -54,18 +54,29 @@ public final class DataPlaneSender: @unchecked Sendable {
     public static let retryNanos: UInt64 = 500_000_000
 
     /// A sender to the recorder's socket at `path`.
-    public convenience init(path: String, camera: CameraID, logger: Logger, clocks: any Clocks = SystemClocks(),
-                            maxBacklogBytes: Int = 64 << 20, sendTimeout: Duration = .seconds(2)) {
-        self.init(camera: camera, logger: logger, clocks: clocks, maxBacklogBytes: maxBacklogBytes, sendTimeout: sendTimeout) {
+    public convenience init(
+        path: String, camera: CameraID, logger: Logger, clocks: any Clocks = SystemClocks(),
+        maxBacklogBytes: Int = 64 << 20, sendTimeout: Duration = .seconds(2)
+    ) {
+        self.init(
+            camera: camera, logger: logger, clocks: clocks, maxBacklogBytes: maxBacklogBytes, sendTimeout: sendTimeout
+        ) {
             try UnixSocket.connect(path: path)
         }
     }
 
     /// A sender whose connections come from `connect` (tests hand it `socketpair` ends).
-    public init(camera: CameraID, logger: Logger, clocks: any Clocks, maxBacklogBytes: Int = 64 << 20, sendTimeout: Duration = .seconds(2),
-                connect: @escaping () throws -> FileHandleFD) {
-        self.camera = camera; self.logger = logger; self.clocks = clocks
-        self.maxBacklogBytes = maxBacklogBytes; self.sendTimeout = sendTimeout; self.connectToRecorder = connect
+    public init(
+        camera: CameraID, logger: Logger, clocks: any Clocks, maxBacklogBytes: Int = 64 << 20,
+        sendTimeout: Duration = .seconds(2),
+        connect: @escaping () throws -> FileHandleFD
+    ) {
+        self.camera = camera
+        self.logger = logger
+        self.clocks = clocks
+        self.maxBacklogBytes = maxBacklogBytes
+        self.sendTimeout = sendTimeout
+        self.connectToRecorder = connect
     }
 
     /// Whether a connection to the recorder is open now.
@@ -109,15 +120,19 @@ public final class DataPlaneSender: @unchecked Sendable {
                 backlogBytes -= segment.payload.count
                 sent.append(segment)
                 sentBytes += segment.payload.count
-                while sent.count > 1 && sentBytes - sent[0].payload.count >= resendWindowBytes { sentBytes -= sent.removeFirst().payload.count }
+                while sent.count > 1 && sentBytes - sent[0].payload.count >= resendWindowBytes {
+                    sentBytes -= sent.removeFirst().payload.count
+                }
             } catch {
-                logger.warning("recorder connection lost; buffering",
-                               metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
+                logger.warning(
+                    "recorder connection lost; buffering",
+                    metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
                 socket = nil
                 // P5. What the recorder may not have read goes out again first; it skips what it stored.
                 backlog.insert(contentsOf: sent, at: 0)
                 backlogBytes += sentBytes
-                sent.removeAll(); sentBytes = 0
+                sent.removeAll()
+                sentBytes = 0
                 let lived = clocks.monotonicNanos() &- connectedAtNanos
                 // Closed within a second of connecting: the recorder refused us (it closes a duplicate worker's
                 // connection right after the hello). Anything longer was a working connection, e.g. to a
@@ -136,19 +151,26 @@ public final class DataPlaneSender: @unchecked Sendable {
             setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var sndbuf: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
-            if getsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 { resendWindowBytes = max(256 << 10, 2 * Int(sndbuf)) }
-            try s.send(.hello(camera))   // P2
+            if getsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 {
+                resendWindowBytes = max(256 << 10, 2 * Int(sndbuf))
+            }
+            try s.send(.hello(camera))  // P2
             // P4. The recorder needs the run's init segment before any fragment of it. Fragments of a run whose
             // init segment is gone (two run changes while away) cannot be stored: dropped and counted.
-            while let first = backlog.first, first.meta.kind == .fragment, !recentInits.contains(where: { $0.meta.run == first.meta.run }) {
+            while let first = backlog.first, first.meta.kind == .fragment,
+                !recentInits.contains(where: { $0.meta.run == first.meta.run })
+            {
                 backlogBytes -= backlog.removeFirst().payload.count
                 droppedFragments += 1
             }
-            if let first = backlog.first, first.meta.kind == .fragment, let initSegment = recentInits.last(where: { $0.meta.run == first.meta.run }) {
+            if let first = backlog.first, first.meta.kind == .fragment,
+                let initSegment = recentInits.last(where: { $0.meta.run == first.meta.run })
+            {
                 try s.send(.segment(initSegment))
             }
             socket = s
-            logger.info("connected to the recorder", metadata: ["camera.id": "\(camera)", "backlog.frames": "\(backlog.count)"])
+            logger.info(
+                "connected to the recorder", metadata: ["camera.id": "\(camera)", "backlog.frames": "\(backlog.count)"])
             return true
         } catch {
             logger.debug("recorder not reachable", metadata: ["error": "\(error)"])

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// One HTTP reply, bounded.
 public struct HTTPReply: Sendable, Equatable {
@@ -14,7 +15,9 @@ public struct HTTPReply: Sendable, Equatable {
     /// The body, at most ``BoundedHTTPClient/maxBodyBytes``.
     public var body: Data
     public init(status: Int, headers: [String: String], body: Data) {
-        self.status = status; self.headers = headers; self.body = body
+        self.status = status
+        self.headers = headers
+        self.body = body
     }
 }
 
@@ -84,13 +87,17 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
                 pending.withLock { $0[id] = Pending(continuation: c) }
                 task.resume()
             }
-        } onCancel: { task.cancel() }
+        } onCancel: {
+            task.cancel()
+        }
     }
 
     // MARK: URLSessionDataDelegate
 
-    public func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                           completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+    public func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
         pending.withLock { $0[dataTask.taskIdentifier]?.response = response as? HTTPURLResponse }
         completionHandler(.allow)
     }
@@ -109,13 +116,17 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
         if over { dataTask.cancel() }
     }
 
-    public func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                           newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+    public func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
+    ) {
         completionHandler(nil)
     }
 
-    public func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-                           completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+    public func urlSession(
+        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
         // Never let URLSession answer: the 401 and its WWW-Authenticate come back to the caller.
         completionHandler(.rejectProtectionSpace, nil)
     }
@@ -124,12 +135,14 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
         guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
         let host = task.originalRequest?.url?.host ?? "?"
         if entry.overflow {
-            entry.continuation.resume(throwing: ONVIFError(.tooLarge, "reply from \(host) is larger than \(maxBodyBytes) bytes"))
+            entry.continuation.resume(
+                throwing: ONVIFError(.tooLarge, "reply from \(host) is larger than \(maxBodyBytes) bytes"))
             return
         }
         if let error {
             let ns = error as NSError
-            let why = ns.code == NSURLErrorCancelled ? "timed out or cancelled" : quoted(ns.localizedDescription, limit: 120)
+            let why =
+                ns.code == NSURLErrorCancelled ? "timed out or cancelled" : quoted(ns.localizedDescription, limit: 120)
             entry.continuation.resume(throwing: ONVIFError(.unreachable, "no reply from \(host): \(why)"))
             return
         }

@@ -36,14 +36,18 @@ public enum CameraAdoption {
     /// Adds `device` to the configuration at `configPath` (steps 1–4) and returns the camera entry written.
     /// - Throws: ``Failure``; ``ConfigError`` when the file itself does not load.
     @discardableResult
-    public static func adopt(_ device: DiscoveredDevice, configPath: String, as requested: CameraID? = nil) throws -> CameraConfig {
+    public static func adopt(_ device: DiscoveredDevice, configPath: String, as requested: CameraID? = nil) throws
+        -> CameraConfig
+    {
         let fd = open(configPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure(code: "adopt.io", message: "cannot open \(configPath)") }
         defer { close(fd) }
         flock(fd, LOCK_EX)
         let config = try ConfigLoader.load(path: configPath)
         guard let stream = device.mainStream, let uri = stream.uri else {
-            throw Failure(code: "adopt.noStream", message: "device \(device.id) has no recordable (H.264/H.265) stream URI yet (auth: \(device.auth))")
+            throw Failure(
+                code: "adopt.noStream",
+                message: "device \(device.id) has no recordable (H.264/H.265) stream URI yet (auth: \(device.auth))")
         }
         if let existing = config.cameras.first(where: { $0.onvifEndpoint == device.endpoint }) {
             throw Failure(code: "adopt.already", message: "device \(device.id) is already camera '\(existing.id)'")
@@ -52,7 +56,9 @@ public enum CameraAdoption {
         guard let id = requested ?? suggestedID(for: device, existing: ids) else {
             throw Failure(code: "adopt.idTaken", message: "no usable camera id for \(device.id); give one")
         }
-        guard !ids.contains(id) else { throw Failure(code: "adopt.idTaken", message: "camera id '\(id)' is already in use") }
+        guard !ids.contains(id) else {
+            throw Failure(code: "adopt.idTaken", message: "camera id '\(id)' is already in use")
+        }
         var camera = CameraConfig(id: id, source: uri)
         camera.name = device.name ?? id.rawValue
         camera.username = config.discovery?.username
@@ -78,7 +84,10 @@ public enum CameraAdoption {
         var lines = text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         func entry(_ indent: String) -> [String] {
-            var out = ["\(indent)- id: \(camera.id.rawValue)", "\(indent)  name: \(quote(camera.name))", "\(indent)  source: \(quote(camera.source))"]
+            var out = [
+                "\(indent)- id: \(camera.id.rawValue)", "\(indent)  name: \(quote(camera.name))",
+                "\(indent)  source: \(quote(camera.source))",
+            ]
             if let u = camera.username { out.append("\(indent)  username: \(quote(u))") }
             if let p = camera.passwordFile { out.append("\(indent)  passwordFile: \(quote(p))") }
             if let e = camera.onvifEndpoint { out.append("\(indent)  onvifEndpoint: \(quote(e))") }
@@ -89,13 +98,13 @@ public enum CameraAdoption {
         }
         let rest = lines[start].dropFirst("cameras:".count).trimmingCharacters(in: .whitespaces)
         if rest.hasPrefix("[]") { lines[start] = "cameras:" }
-        var end = start   // last line of the list's content
+        var end = start  // last line of the list's content
         var indent = "  "
         var i = start + 1
         while i < lines.count {
             let l = lines[i]
             let trimmed = l.trimmingCharacters(in: .whitespaces)
-            if !l.isEmpty, let c = l.first, c != " ", c != "-", c != "#", c != "\t" { break }   // next top-level key
+            if !l.isEmpty, let c = l.first, c != " ", c != "-", c != "#", c != "\t" { break }  // next top-level key
             if !trimmed.isEmpty, !trimmed.hasPrefix("#") {
                 if end == start, trimmed.hasPrefix("-") { indent = String(l.prefix { $0 == " " }) }
                 end = i

@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HallwatchCore
 import Logging
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// ONVIF credentials for one device. The password never appears in ``description``, logs or the bus.
 public struct ONVIFCredentials: Sendable, Equatable, CustomStringConvertible {
@@ -11,7 +12,10 @@ public struct ONVIFCredentials: Sendable, Equatable, CustomStringConvertible {
     public var username: String
     /// The password (secret): read from a password file, never logged.
     public var password: String
-    public init(username: String, password: String) { self.username = username; self.password = password }
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
     public var description: String { "ONVIFCredentials(\(username), password redacted)" }
 }
 
@@ -102,13 +106,19 @@ public struct DeviceDescriber: Sendable {
     ///   - http: the bounded client (shared by every device).
     ///   - credentials: `nil` to ask without any (devices that need them give ``AuthState/credentialsMissing``).
     ///   - timeout: deadline of each HTTP request (default 4 s).
-    public init(http: BoundedHTTPClient, credentials: ONVIFCredentials?, timeout: Duration = .seconds(4),
-                clocks: any Clocks = SystemClocks(), logger: Logger) {
-        self.http = http; self.credentials = credentials; self.timeout = timeout; self.clocks = clocks; self.logger = logger
+    public init(
+        http: BoundedHTTPClient, credentials: ONVIFCredentials?, timeout: Duration = .seconds(4),
+        clocks: any Clocks = SystemClocks(), logger: Logger
+    ) {
+        self.http = http
+        self.credentials = credentials
+        self.timeout = timeout
+        self.clocks = clocks
+        self.logger = logger
     }
 
     /// Per-device conversation state.
-    final class Conversation: @unchecked Sendable {   // used by one task at a time
+    final class Conversation: @unchecked Sendable {  // used by one task at a time
         var offset = ClockOffset.zero
         var auth: AuthState = .unknown
         var digest: DigestChallenge?
@@ -125,12 +135,14 @@ public struct DeviceDescriber: Sendable {
         let c = Conversation()
         var candidates = xAddrs.compactMap { URL(string: $0) }
         if let fb = fallbackHost, let first = candidates.first, let re = Self.rewriting(first, host: fb),
-           !candidates.contains(re) {
+            !candidates.contains(re)
+        {
             candidates.append(re)
         }
-        var description = DeviceDescription(deviceXAddr: xAddrs.first ?? "", reachedHost: "", clockOffset: .zero,
-                                            auth: .unknown, information: nil, profiles: [], streams: [],
-                                            undetermined: [], usedMedia2: false, error: nil)
+        var description = DeviceDescription(
+            deviceXAddr: xAddrs.first ?? "", reachedHost: "", clockOffset: .zero,
+            auth: .unknown, information: nil, profiles: [], streams: [],
+            undetermined: [], usedMedia2: false, error: nil)
         // 1. Clock, and find which XAddr answers.
         var device: URL?
         var lastError = ONVIFError(.unreachable, "no usable XAddr")
@@ -141,10 +153,16 @@ public struct DeviceDescriber: Sendable {
                 break
             } catch let e as ONVIFError {
                 lastError = e
-                if e.code != .unreachable { device = url; break }   // it answered: keep it, even if oddly
+                if e.code != .unreachable {
+                    device = url
+                    break
+                }  // it answered: keep it, even if oddly
             } catch { lastError = ONVIFError(.unreachable, "cancelled") }
         }
-        guard let device else { description.error = lastError; return description }
+        guard let device else {
+            description.error = lastError
+            return description
+        }
         c.reachedHost = device.host ?? ""
         c.deviceURL = device
         description.deviceXAddr = device.absoluteString
@@ -159,13 +177,15 @@ public struct DeviceDescriber: Sendable {
             // 3. Device information.
             description.information = try DeviceInformation.parse(try await call(.getDeviceInformation, device, c))
             // 4. Services.
-            var media: URL?, media2: URL?
+            var media: URL?
+            var media2: URL?
             do {
                 let s = try Services.parse(try await call(.getServices(includeCapability: false), device, c))
                 media = await s.mediaXAddr.asyncFlatMap { await fix($0, c) }
                 media2 = await s.media2XAddr.asyncFlatMap { await fix($0, c) }
             } catch let e as ONVIFError where e.code != .notAuthorized {
-                logger.debug("GetServices failed; trying GetCapabilities", metadata: ["error.code": "\(e.code.rawValue)"])
+                logger.debug(
+                    "GetServices failed; trying GetCapabilities", metadata: ["error.code": "\(e.code.rawValue)"])
                 let caps = try Capabilities.parse(try await call(.getCapabilities, device, c))
                 media = await caps.mediaXAddr.asyncFlatMap { await fix($0, c) }
             }
@@ -176,7 +196,8 @@ public struct DeviceDescriber: Sendable {
                     profiles = try MediaProfile.parseList(try await call(.getProfiles2, m2, c))
                     description.usedMedia2 = true
                 } catch let e as ONVIFError where e.code != .notAuthorized {
-                    logger.debug("media 2 GetProfiles failed; using media 1", metadata: ["error.code": "\(e.code.rawValue)"])
+                    logger.debug(
+                        "media 2 GetProfiles failed; using media 1", metadata: ["error.code": "\(e.code.rawValue)"])
                 }
             }
             if !description.usedMedia2 {
@@ -193,15 +214,21 @@ public struct DeviceDescriber: Sendable {
                     guard let profile else { continue }
                     var uri: StreamURI?
                     do {
-                        let req: ONVIFRequest = description.usedMedia2 ? .getStreamUri2(profileToken: profile.token)
-                                                                       : .getStreamUri(profileToken: profile.token)
+                        let req: ONVIFRequest =
+                            description.usedMedia2
+                            ? .getStreamUri2(profileToken: profile.token)
+                            : .getStreamUri(profileToken: profile.token)
                         uri = try StreamURI.parse(try await call(req, mediaURL, c))
                         if let u = uri, let fixed = await fix(u.uri, c) { uri?.uri = fixed.absoluteString }
                     } catch let e as ONVIFError where e.code != .notAuthorized {
-                        logger.info("GetStreamUri failed", metadata: ["profile": "\(profile.token)", "error.code": "\(e.code.rawValue)"])
+                        logger.info(
+                            "GetStreamUri failed",
+                            metadata: ["profile": "\(profile.token)", "error.code": "\(e.code.rawValue)"])
                     }
-                    description.streams.append(DescribedStream(role: role, videoSourceToken: choice.videoSourceToken,
-                                                               profile: profile, uri: uri))
+                    description.streams.append(
+                        DescribedStream(
+                            role: role, videoSourceToken: choice.videoSourceToken,
+                            profile: profile, uri: uri))
                 }
             }
             return finish(nil)
@@ -214,7 +241,9 @@ public struct DeviceDescriber: Sendable {
 
     /// Re-asks one stream URI (for `InvalidAfterConnect` streams, issue 5 §3): GetSystemDateAndTime, then
     /// GetStreamUri on `mediaXAddr` for `profileToken`. Throws ``ONVIFError``.
-    public func streamURI(deviceXAddr: String, mediaXAddr: String, profileToken: String, media2: Bool) async throws -> StreamURI {
+    public func streamURI(deviceXAddr: String, mediaXAddr: String, profileToken: String, media2: Bool) async throws
+        -> StreamURI
+    {
         guard let device = URL(string: deviceXAddr), let media = URL(string: mediaXAddr) else {
             throw ONVIFError(.missingField, "not a URL")
         }
@@ -222,8 +251,11 @@ public struct DeviceDescriber: Sendable {
         c.reachedHost = device.host ?? ""
         c.deviceURL = device
         try await readClock(device, c)
-        var uri = try StreamURI.parse(try await call(media2 ? .getStreamUri2(profileToken: profileToken)
-                                                           : .getStreamUri(profileToken: profileToken), media, c))
+        var uri = try StreamURI.parse(
+            try await call(
+                media2
+                    ? .getStreamUri2(profileToken: profileToken)
+                    : .getStreamUri(profileToken: profileToken), media, c))
         if let fixed = await fix(uri.uri, c) { uri.uri = fixed.absoluteString }
         return uri
     }
@@ -233,20 +265,25 @@ public struct DeviceDescriber: Sendable {
     /// Step 1: GetSystemDateAndTime without credentials (then with them, when refused); sets the offset.
     func readClock(_ url: URL, _ c: Conversation) async throws {
         let sent = clocks.utcNow()
-        let reply = try await http.post(url, headers: headers(for: .getSystemDateAndTime), body: ONVIFRequest.getSystemDateAndTime.envelope(token: nil),
-                                        timeout: timeout)
+        let reply = try await http.post(
+            url, headers: headers(for: .getSystemDateAndTime),
+            body: ONVIFRequest.getSystemDateAndTime.envelope(token: nil),
+            timeout: timeout)
         let now = clocks.utcNow()
         // The reply's time was read somewhere between send and receive: take the midpoint.
         let mid = UTCMicros(sent.micros + (now.micros - sent.micros) / 2)
-        if reply.status == 200, let t = try? SystemDateAndTime.parse(reply.body), let o = t.clockOffset(boxTimeAtReply: mid) {
+        if reply.status == 200, let t = try? SystemDateAndTime.parse(reply.body),
+            let o = t.clockOffset(boxTimeAtReply: mid)
+        {
             c.offset = o
             return
         }
         // Refused: a strict device (Axis, Vivotek) wants credentials even here, and must then skip its time
         // check (nobody could set Created right otherwise). Ask again with them (as onvif-zeep-async does).
         if reply.status != 200, credentials != nil,
-           let body = try? await call(.getSystemDateAndTime, url, c, retryClock: false),
-           let t = try? SystemDateAndTime.parse(body), let o = t.clockOffset(boxTimeAtReply: mid) {
+            let body = try? await call(.getSystemDateAndTime, url, c, retryClock: false),
+            let t = try? SystemDateAndTime.parse(body), let o = t.clockOffset(boxTimeAtReply: mid)
+        {
             c.offset = o
             return
         }
@@ -255,7 +292,7 @@ public struct DeviceDescriber: Sendable {
             c.offset = ClockOffset(micros: date.micros - mid.micros)
             return
         }
-        if reply.status == 200 { _ = try SystemDateAndTime.parse(reply.body) }   // throws the reason
+        if reply.status == 200 { _ = try SystemDateAndTime.parse(reply.body) }  // throws the reason
         if reply.status != 401 && reply.status != 400 && reply.status != 500 {
             throw ONVIFError(.httpStatus, "GetSystemDateAndTime: HTTP \(reply.status)")
         }
@@ -263,24 +300,31 @@ public struct DeviceDescriber: Sendable {
 
     /// One authenticated request; returns the 200 body. Implements step 2's switches and retry.
     func call(_ request: ONVIFRequest, _ url: URL, _ c: Conversation, retryClock: Bool = true) async throws -> Data {
-        var retriedClock = !retryClock, retriedStale = false
+        var retriedClock = !retryClock
+        var retriedStale = false
         while true {
             var h = headers(for: request)
             var token: UsernameToken?
             if let cr = credentials {
                 if let d = c.digest {
                     c.nonceCount += 1
-                    h["Authorization"] = d.authorization(method: "POST", uri: url.path.isEmpty ? "/" : url.path + (url.query.map { "?" + $0 } ?? ""),
-                                                         username: cr.username, password: cr.password,
-                                                         cnonce: Self.hexNonce(), nonceCount: c.nonceCount)
+                    h["Authorization"] = d.authorization(
+                        method: "POST", uri: url.path.isEmpty ? "/" : url.path + (url.query.map { "?" + $0 } ?? ""),
+                        username: cr.username, password: cr.password,
+                        cnonce: Self.hexNonce(), nonceCount: c.nonceCount)
                 } else {
-                    token = UsernameToken(username: cr.username, password: cr.password, nonce: UsernameToken.randomNonce(),
-                                          boxNow: clocks.utcNow(), clockOffset: c.offset)
+                    token = UsernameToken(
+                        username: cr.username, password: cr.password, nonce: UsernameToken.randomNonce(),
+                        boxNow: clocks.utcNow(), clockOffset: c.offset)
                 }
             }
             let reply = try await http.post(url, headers: h, body: request.envelope(token: token), timeout: timeout)
             if reply.status == 200 {
-                if credentials != nil { c.auth = c.digest != nil ? .digest : .usernameToken } else { c.auth = .notRequired }
+                if credentials != nil {
+                    c.auth = c.digest != nil ? .digest : .usernameToken
+                } else {
+                    c.auth = .notRequired
+                }
                 return reply.body
             }
             // Is it an authentication refusal? From the status and the fault's codes, never its text.
@@ -292,9 +336,13 @@ public struct DeviceDescriber: Sendable {
             }
             guard credentials != nil else {
                 c.auth = .credentialsMissing
-                throw ONVIFError(.notAuthorized, "\(request.actionName): the device wants credentials and none are configured", fault: fault)
+                throw ONVIFError(
+                    .notAuthorized, "\(request.actionName): the device wants credentials and none are configured",
+                    fault: fault)
             }
-            if reply.status == 401, let challenge = DigestChallenge.parse(reply.headers["www-authenticate"].map { [$0] } ?? []).first {
+            if reply.status == 401,
+                let challenge = DigestChallenge.parse(reply.headers["www-authenticate"].map { [$0] } ?? []).first
+            {
                 let first = c.digest == nil
                 if first || (challenge.stale && !retriedStale) {
                     retriedStale = retriedStale || !first
@@ -324,11 +372,16 @@ public struct DeviceDescriber: Sendable {
     func fix(_ text: String, _ c: Conversation) async -> URL? {
         guard let url = URL(string: text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
         guard !c.reachedHost.isEmpty, let host = url.host, host != c.reachedHost else { return url }
-        if DiscoveredEndpoint.isLinkLocal(urlString: url.absoluteString) { return Self.rewriting(url, host: c.reachedHost) ?? url }
-        let port = UInt16(url.port ?? (url.scheme?.lowercased() == "rtsp" ? 554 : url.scheme?.lowercased() == "https" ? 443 : 80))
+        if DiscoveredEndpoint.isLinkLocal(urlString: url.absoluteString) {
+            return Self.rewriting(url, host: c.reachedHost) ?? url
+        }
+        let port = UInt16(
+            url.port ?? (url.scheme?.lowercased() == "rtsp" ? 554 : url.scheme?.lowercased() == "https" ? 443 : 80))
         let reachable = (try? await onOwnThread { tcpReachable(host: host, port: port) }) ?? false
         if !reachable, let re = Self.rewriting(url, host: c.reachedHost) {
-            logger.info("advertised host unreachable; using the address reached", metadata: ["host": "\(host)", "reached": "\(c.reachedHost)"])
+            logger.info(
+                "advertised host unreachable; using the address reached",
+                metadata: ["host": "\(host)", "reached": "\(c.reachedHost)"])
             return re
         }
         return url

@@ -28,15 +28,19 @@ public struct SystemDateAndTime: Sendable, Equatable {
             throw ONVIFError(.missingField, "GetSystemDateAndTimeResponse without SystemDateAndTime")
         }
         let t = NS.schema
-        var result = SystemDateAndTime(dateTimeType: s.childText(t, "DateTimeType"),
-                                       daylightSavings: s.childText(t, "DaylightSavings").flatMap(parseBool),
-                                       timeZone: s.child(t, "TimeZone")?.childText(t, "TZ"), utc: nil)
+        var result = SystemDateAndTime(
+            dateTimeType: s.childText(t, "DateTimeType"),
+            daylightSavings: s.childText(t, "DaylightSavings").flatMap(parseBool),
+            timeZone: s.child(t, "TimeZone")?.childText(t, "TZ"), utc: nil)
         if let u = s.child(t, "UTCDateTime") {
-            func n(_ group: String, _ field: String) -> Int? { u.child(t, group)?.childText(t, field).flatMap { Int($0) } }
+            func n(_ group: String, _ field: String) -> Int? {
+                u.child(t, group)?.childText(t, field).flatMap { Int($0) }
+            }
             guard let y = n("Date", "Year"), let mo = n("Date", "Month"), let d = n("Date", "Day"),
-                  let h = n("Time", "Hour"), let mi = n("Time", "Minute"), let se = n("Time", "Second"),
-                  (1970...9999).contains(y), (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h),
-                  (0...59).contains(mi), (0...60).contains(se) else {
+                let h = n("Time", "Hour"), let mi = n("Time", "Minute"), let se = n("Time", "Second"),
+                (1970...9999).contains(y), (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h),
+                (0...59).contains(mi), (0...60).contains(se)
+            else {
                 throw ONVIFError(.missingField, "UTCDateTime with a missing or out-of-range field")
             }
             let text = String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, min(se, 59))
@@ -61,18 +65,24 @@ public struct DeviceInformation: Sendable, Equatable, Codable {
     public var serialNumber: String?
     public var hardwareID: String?
 
-    public init(manufacturer: String?, model: String?, firmwareVersion: String?, serialNumber: String?, hardwareID: String?) {
-        self.manufacturer = manufacturer; self.model = model; self.firmwareVersion = firmwareVersion
-        self.serialNumber = serialNumber; self.hardwareID = hardwareID
+    public init(
+        manufacturer: String?, model: String?, firmwareVersion: String?, serialNumber: String?, hardwareID: String?
+    ) {
+        self.manufacturer = manufacturer
+        self.model = model
+        self.firmwareVersion = firmwareVersion
+        self.serialNumber = serialNumber
+        self.hardwareID = hardwareID
     }
 
     /// Parses a reply; throws ``ONVIFError``.
     public static func parse(_ data: Data, limits: XMLLimits = .reply) throws -> DeviceInformation {
         let r = try SOAPEnvelope.parse(data, limits: limits).response(NS.device, "GetDeviceInformationResponse")
         let d = NS.device
-        return DeviceInformation(manufacturer: r.childText(d, "Manufacturer"), model: r.childText(d, "Model"),
-                                 firmwareVersion: r.childText(d, "FirmwareVersion"),
-                                 serialNumber: r.childText(d, "SerialNumber"), hardwareID: r.childText(d, "HardwareId"))
+        return DeviceInformation(
+            manufacturer: r.childText(d, "Manufacturer"), model: r.childText(d, "Model"),
+            firmwareVersion: r.childText(d, "FirmwareVersion"),
+            serialNumber: r.childText(d, "SerialNumber"), hardwareID: r.childText(d, "HardwareId"))
     }
 }
 
@@ -96,8 +106,9 @@ public struct Capabilities: Sendable, Equatable {
         func x(_ category: String) -> String? {
             c.child(NS.schema, category)?.childText(NS.schema, "XAddr").flatMap { isHTTPURL($0) ? $0 : nil }
         }
-        return Capabilities(deviceXAddr: x("Device"), mediaXAddr: x("Media"), eventsXAddr: x("Events"),
-                            imagingXAddr: x("Imaging"), ptzXAddr: x("PTZ"), analyticsXAddr: x("Analytics"))
+        return Capabilities(
+            deviceXAddr: x("Device"), mediaXAddr: x("Media"), eventsXAddr: x("Events"),
+            imagingXAddr: x("Imaging"), ptzXAddr: x("PTZ"), analyticsXAddr: x("Analytics"))
     }
 }
 
@@ -125,12 +136,16 @@ public struct Services: Sendable, Equatable {
     public static func parse(_ data: Data, limits: XMLLimits = .reply) throws -> Services {
         let r = try SOAPEnvelope.parse(data, limits: limits).response(NS.device, "GetServicesResponse")
         let d = NS.device
-        return Services(services: r.children(d, "Service").compactMap { s in
-            guard let ns = s.childText(d, "Namespace"), let x = s.childText(d, "XAddr"), isHTTPURL(x) else { return nil }
-            let v = s.child(d, "Version")
-            return Service(namespace: ns, xAddr: x, versionMajor: v?.childText(NS.schema, "Major").flatMap { Int($0) },
-                           versionMinor: v?.childText(NS.schema, "Minor").flatMap { Int($0) })
-        })
+        return Services(
+            services: r.children(d, "Service").compactMap { s in
+                guard let ns = s.childText(d, "Namespace"), let x = s.childText(d, "XAddr"), isHTTPURL(x) else {
+                    return nil
+                }
+                let v = s.child(d, "Version")
+                return Service(
+                    namespace: ns, xAddr: x, versionMajor: v?.childText(NS.schema, "Major").flatMap { Int($0) },
+                    versionMinor: v?.childText(NS.schema, "Minor").flatMap { Int($0) })
+            })
     }
 }
 

@@ -26,12 +26,20 @@ public struct DiscoveryAgentSettings: Sendable {
 
     /// Defaults as in the `discovery:` configuration section (period 60 s, listen 2 s, 3 missed rounds, 256
     /// devices, 8 descriptions at once, 4 s per request).
-    public init(interfaces: [(configured: String, interface: IPv4Interfaces.Interface)], period: Duration = .seconds(60),
-                listen: Duration = .seconds(2), missedProbes: Int = 3, maxDevices: Int = 256, describeConcurrency: Int = 8,
-                requestTimeout: Duration = .seconds(4), credentials: ONVIFCredentials?, listenForAnnouncements: Bool = true) {
-        self.interfaces = interfaces; self.period = period; self.listen = listen; self.missedProbes = missedProbes
-        self.maxDevices = maxDevices; self.describeConcurrency = describeConcurrency; self.requestTimeout = requestTimeout
-        self.credentials = credentials; self.listenForAnnouncements = listenForAnnouncements
+    public init(
+        interfaces: [(configured: String, interface: IPv4Interfaces.Interface)], period: Duration = .seconds(60),
+        listen: Duration = .seconds(2), missedProbes: Int = 3, maxDevices: Int = 256, describeConcurrency: Int = 8,
+        requestTimeout: Duration = .seconds(4), credentials: ONVIFCredentials?, listenForAnnouncements: Bool = true
+    ) {
+        self.interfaces = interfaces
+        self.period = period
+        self.listen = listen
+        self.missedProbes = missedProbes
+        self.maxDevices = maxDevices
+        self.describeConcurrency = describeConcurrency
+        self.requestTimeout = requestTimeout
+        self.credentials = credentials
+        self.listenForAnnouncements = listenForAnnouncements
     }
 }
 
@@ -83,10 +91,18 @@ public actor DiscoveryAgent {
 
     /// `publish` gets every device whose published form changed (called on the actor: keep it short);
     /// `reportError` every typed failure (probe socket, description), for the bus.
-    public init(settings: DiscoveryAgentSettings, http: BoundedHTTPClient, clocks: any Clocks = SystemClocks(), logger: Logger,
-                publish: @escaping @Sendable (DiscoveredDevice) -> Void, reportError: @escaping @Sendable (ErrorEvent) -> Void) {
-        self.settings = settings; self.clocks = clocks; self.logger = logger; self.publish = publish; self.reportError = reportError
-        describer = DeviceDescriber(http: http, credentials: settings.credentials, timeout: settings.requestTimeout, clocks: clocks, logger: logger)
+    public init(
+        settings: DiscoveryAgentSettings, http: BoundedHTTPClient, clocks: any Clocks = SystemClocks(), logger: Logger,
+        publish: @escaping @Sendable (DiscoveredDevice) -> Void, reportError: @escaping @Sendable (ErrorEvent) -> Void
+    ) {
+        self.settings = settings
+        self.clocks = clocks
+        self.logger = logger
+        self.publish = publish
+        self.reportError = reportError
+        describer = DeviceDescriber(
+            http: http, credentials: settings.credentials, timeout: settings.requestTimeout, clocks: clocks,
+            logger: logger)
     }
 
     /// The stable published id of an endpoint key.
@@ -117,8 +133,9 @@ public actor DiscoveryAgent {
                     do {
                         let outcome = try await onOwnThread {
                             let prober = try WSDiscoveryProber(interfaceAddress: iface.address, logger: logger)
-                            return try prober.probe(typeSets: [[WSDiscoveryProbe.networkVideoTransmitter], [WSDiscoveryProbe.onvifDevice]],
-                                                    listenFor: listen)
+                            return try prober.probe(
+                                typeSets: [[WSDiscoveryProbe.networkVideoTransmitter], [WSDiscoveryProbe.onvifDevice]],
+                                listenFor: listen)
                         }
                         return (configured, outcome)
                     } catch {
@@ -138,8 +155,10 @@ public actor DiscoveryAgent {
                 reportError(ErrorEvent(code: "discovery.probe", message: "probing on \(configured) failed"))
                 continue
             }
-            lastRound.replies += outcome.replies.count; lastRound.malformed += outcome.malformed
-            lastRound.unrelated += outcome.unrelated; lastRound.notCameras += outcome.notCameras
+            lastRound.replies += outcome.replies.count
+            lastRound.malformed += outcome.malformed
+            lastRound.unrelated += outcome.unrelated
+            lastRound.notCameras += outcome.notCameras
             lastRound.mismatched += outcome.mismatched.count
             for r in outcome.replies + outcome.mismatched {
                 heard.insert(r.endpoint.endpointKey)
@@ -153,7 +172,10 @@ public actor DiscoveryAgent {
         for key in order where !heard.contains(key) {
             guard var e = entries[key], e.present else { continue }
             e.missed += 1
-            if e.missed >= settings.missedProbes { e.present = false; e.goneReason = "missedProbes" }
+            if e.missed >= settings.missedProbes {
+                e.present = false
+                e.goneReason = "missedProbes"
+            }
             entries[key] = e
         }
         await describePending()
@@ -165,7 +187,8 @@ public actor DiscoveryAgent {
     func announcement(_ message: DiscoveryMessage, from: String) async {
         switch message {
         case .hello(_, let endpoint) where endpoint.isCamera:
-            let iface = settings.interfaces.first { IPv4Interfaces.contains($0.interface, host: from) }?.configured
+            let iface =
+                settings.interfaces.first { IPv4Interfaces.contains($0.interface, host: from) }?.configured
                 ?? settings.interfaces.first?.configured ?? ""
             observe(endpoint, from: from, interface: iface)
             await describePending()
@@ -191,9 +214,16 @@ public actor DiscoveryAgent {
         if var e = entries[key] {
             // A Bye-only endpoint (no XAddrs) or a Hello without XAddrs keeps what we knew.
             if ep.xAddrs.isEmpty { ep.xAddrs = e.endpoint.xAddrs }
-            if ep.xAddrs != e.describedFor || ep.metadataVersion != e.endpoint.metadataVersion { e.needsDescription = true }
+            if ep.xAddrs != e.describedFor || ep.metadataVersion != e.endpoint.metadataVersion {
+                e.needsDescription = true
+            }
             if !e.present { e.needsDescription = true }
-            e.endpoint = ep; e.from = from; e.interface = interface; e.missed = 0; e.present = true; e.goneReason = nil
+            e.endpoint = ep
+            e.from = from
+            e.interface = interface
+            e.missed = 0
+            e.present = true
+            e.goneReason = nil
             e.lastSeen = now
             entries[key] = e
             return
@@ -211,15 +241,20 @@ public actor DiscoveryAgent {
     static func ordered(_ xAddrs: [String], interface: IPv4Interfaces.Interface?) -> [String] {
         func rank(_ x: String) -> Int {
             if DiscoveredEndpoint.isLinkLocal(urlString: x) { return 2 }
-            if let i = interface, let host = URLComponents(string: x)?.host, IPv4Interfaces.contains(i, host: host) { return 0 }
+            if let i = interface, let host = URLComponents(string: x)?.host, IPv4Interfaces.contains(i, host: host) {
+                return 0
+            }
             return 1
         }
-        return xAddrs.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
+        return xAddrs.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(
+            \.element)
     }
 
     /// Step 4, bounded concurrency.
     func describePending() async {
-        let keys = order.filter { k in entries[k].map { $0.present && $0.needsDescription && $0.duplicateOf == nil } ?? false }
+        let keys = order.filter { k in
+            entries[k].map { $0.present && $0.needsDescription && $0.duplicateOf == nil } ?? false
+        }
         guard !keys.isEmpty else { return }
         let describer = self.describer
         let jobs = keys.compactMap { k in entries[k].map { (k, $0.endpoint.xAddrs, $0.from) } }
@@ -248,21 +283,32 @@ public actor DiscoveryAgent {
         e.describedFor = xAddrs
         // Retry failed descriptions next round; a refused password too (it may have been fixed).
         e.needsDescription = d.error != nil
-        if let err = d.error, err.code != previousError {   // a device failing every round is reported once
-            logger.warning("device description incomplete",
-                           metadata: ["endpoint": "\(key)", "error.code": "\(err.code.rawValue)", "auth": "\(d.auth.rawValue)"])
+        if let err = d.error, err.code != previousError {  // a device failing every round is reported once
+            logger.warning(
+                "device description incomplete",
+                metadata: ["endpoint": "\(key)", "error.code": "\(err.code.rawValue)", "auth": "\(d.auth.rawValue)"])
             reportError(err.event(process: "discovery"))
         }
         // Step 5: duplicates by serial (+ manufacturer), then MAC.
         let serial = d.information?.serialNumber.map { "\(d.information?.manufacturer ?? "")|\($0)" }
         let mac = e.endpoint.onvifScopes.mac?.lowercased()
         e.duplicateOf = order.first { other in
-            guard other != key, let o = entries[other], o.duplicateOf == nil, order.firstIndex(of: other)! < order.firstIndex(of: key)! else { return false }
-            if let serial, let os = o.description?.information?.serialNumber.map({ "\(o.description?.information?.manufacturer ?? "")|\($0)" }), os == serial { return true }
+            guard other != key, let o = entries[other], o.duplicateOf == nil,
+                order.firstIndex(of: other)! < order.firstIndex(of: key)!
+            else { return false }
+            if let serial,
+                let os = o.description?.information?.serialNumber.map({
+                    "\(o.description?.information?.manufacturer ?? "")|\($0)"
+                }), os == serial
+            {
+                return true
+            }
             if let mac, mac == o.endpoint.onvifScopes.mac?.lowercased() { return true }
             return false
         }
-        if let first = e.duplicateOf { logger.info("duplicate device folded", metadata: ["endpoint": "\(key)", "into": "\(first)"]) }
+        if let first = e.duplicateOf {
+            logger.info("duplicate device folded", metadata: ["endpoint": "\(key)", "into": "\(first)"])
+        }
         entries[key] = e
     }
 
@@ -272,9 +318,12 @@ public actor DiscoveryAgent {
             let dups = order.filter { entries[$0]?.duplicateOf == key }.compactMap { entries[$0] }
             var device = Self.published(key: key, e, duplicates: dups)
             // Times alone do not make a change worth a message.
-            var cmp = device; cmp.lastSeen = e.lastPublished?.lastSeen ?? cmp.lastSeen
+            var cmp = device
+            cmp.lastSeen = e.lastPublished?.lastSeen ?? cmp.lastSeen
             // The offset is measured to about a second each time: jitter is no change either.
-            if let a = cmp.clockOffsetMs, let b = e.lastPublished?.clockOffsetMs, abs(a - b) < 1_500 { cmp.clockOffsetMs = b }
+            if let a = cmp.clockOffsetMs, let b = e.lastPublished?.clockOffsetMs, abs(a - b) < 1_500 {
+                cmp.clockOffsetMs = b
+            }
             if let last = e.lastPublished, last == cmp { continue }
             device.lastSeen = e.lastSeen
             e.lastPublished = device
@@ -285,35 +334,43 @@ public actor DiscoveryAgent {
 
     static func published(key: String, _ e: Entry, duplicates: [Entry]) -> DiscoveredDevice {
         let d = e.description
-        var dev = DiscoveredDevice(id: deviceID(endpointKey: key), endpoint: key, presence: e.present ? .present : .gone,
-                                   addresses: Array(Set([e.from] + duplicates.map(\.from))).sorted(), xAddrs: e.endpoint.xAddrs,
-                                   auth: d?.auth.rawValue ?? "unknown", firstSeen: e.firstSeen, lastSeen: e.lastSeen)
+        var dev = DiscoveredDevice(
+            id: deviceID(endpointKey: key), endpoint: key, presence: e.present ? .present : .gone,
+            addresses: Array(Set([e.from] + duplicates.map(\.from))).sorted(), xAddrs: e.endpoint.xAddrs,
+            auth: d?.auth.rawValue ?? "unknown", firstSeen: e.firstSeen, lastSeen: e.lastSeen)
         dev.goneReason = e.goneReason
         dev.interface = e.interface
         let scopes = e.endpoint.onvifScopes
-        dev.name = scopes.name; dev.location = scopes.location; dev.mac = scopes.mac
+        dev.name = scopes.name
+        dev.location = scopes.location
+        dev.mac = scopes.mac
         dev.deviceXAddr = d.flatMap { $0.reachedHost.isEmpty ? nil : $0.deviceXAddr }
         dev.mediaXAddr = d?.mediaXAddr
         dev.media2 = d.map(\.usedMedia2)
-        dev.manufacturer = d?.information?.manufacturer; dev.model = d?.information?.model ?? scopes.hardware
-        dev.firmware = d?.information?.firmwareVersion; dev.serial = d?.information?.serialNumber
+        dev.manufacturer = d?.information?.manufacturer
+        dev.model = d?.information?.model ?? scopes.hardware
+        dev.firmware = d?.information?.firmwareVersion
+        dev.serial = d?.information?.serialNumber
         dev.hardwareID = d?.information?.hardwareID
         dev.clockOffsetMs = d.map { $0.clockOffset.micros / 1000 }
         dev.profiles = (d?.profiles ?? []).map { p in
             var q = DiscoveredDevice.Profile(token: p.token)
             q.name = p.name
             q.encoding = p.videoEncoder?.encoding.map(Self.encodingName)
-            q.width = p.videoEncoder?.resolution?.width; q.height = p.videoEncoder?.resolution?.height
-            q.frameRateLimit = p.videoEncoder?.frameRateLimit; q.bitrateLimitKbps = p.videoEncoder?.bitrateLimitKbps
+            q.width = p.videoEncoder?.resolution?.width
+            q.height = p.videoEncoder?.resolution?.height
+            q.frameRateLimit = p.videoEncoder?.frameRateLimit
+            q.bitrateLimitKbps = p.videoEncoder?.bitrateLimitKbps
             q.videoSourceToken = p.videoSourceToken
             return q
         }
         dev.streams = (d?.streams ?? []).map {
-            DiscoveredDevice.Stream(role: $0.role, profileToken: $0.profile.token, videoSourceToken: $0.videoSourceToken,
-                                    uri: $0.uri?.uri, invalidAfterConnect: $0.uri?.invalidAfterConnect ?? false)
+            DiscoveredDevice.Stream(
+                role: $0.role, profileToken: $0.profile.token, videoSourceToken: $0.videoSourceToken,
+                uri: $0.uri?.uri, invalidAfterConnect: $0.uri?.invalidAfterConnect ?? false)
         }
         dev.error = d?.error?.event(process: "discovery")
-        dev.describedAt = nil   // kept out of the comparison; set by the service if it wants it
+        dev.describedAt = nil  // kept out of the comparison; set by the service if it wants it
         return dev
     }
 
@@ -335,15 +392,24 @@ public actor DiscoveryAgent {
         private let stopped = NSLock()
         private var stopping = false
         init(socket: WSDiscoverySocket) { self.socket = socket }
-        var isStopping: Bool { stopped.lock(); defer { stopped.unlock() }; return stopping }
-        func stop() { stopped.lock(); stopping = true; stopped.unlock() }
+        var isStopping: Bool {
+            stopped.lock()
+            defer { stopped.unlock() }
+            return stopping
+        }
+        func stop() {
+            stopped.lock()
+            stopping = true
+            stopped.unlock()
+        }
     }
 
     func startListener() -> Listener? {
         let socket: WSDiscoverySocket
         do { socket = try WSDiscoverySocket(interfaceAddresses: settings.interfaces.map(\.interface.address)) } catch {
             logger.error("cannot listen for Hello/Bye on port 3702", metadata: ["error": "\(error)"])
-            reportError(ErrorEvent(code: "discovery.listen", message: "cannot listen for Hello/Bye on port 3702: \(error)"))
+            reportError(
+                ErrorEvent(code: "discovery.listen", message: "cannot listen for Hello/Bye on port 3702: \(error)"))
             return nil
         }
         let listener = Listener(socket: socket)
@@ -354,7 +420,9 @@ public actor DiscoveryAgent {
                 guard let dg = try? socket.receive(timeoutMs: 250) else { continue }
                 guard !dg.oversize, let message = try? DiscoveryMessage.parse(dg.bytes) else {
                     malformed += 1
-                    if malformed % 100 == 1 { logger.debug("malformed datagram on 3702 skipped", metadata: ["from": "\(dg.from)"]) }
+                    if malformed % 100 == 1 {
+                        logger.debug("malformed datagram on 3702 skipped", metadata: ["from": "\(dg.from)"])
+                    }
                     continue
                 }
                 guard let self else { return }

@@ -25,66 +25,91 @@ public struct DiscoveryService: Service {
 
     /// `configPath` is re-read for `adoptedAs` and written by automatic adoption.
     public init(config: HallwatchConfig, configPath: String, presence: Presence, logger: Logger) {
-        self.config = config; self.configPath = configPath; self.presence = presence; self.logger = logger
+        self.config = config
+        self.configPath = configPath
+        self.presence = presence
+        self.logger = logger
     }
 
     /// The error thrown when discovery is not configured or no interface resolves.
     public struct Misconfigured: Error, CustomStringConvertible { public var description: String }
 
     /// Resolves configured interface names or addresses (step 1).
-    public static func interfaces(_ configured: [String]) -> [(configured: String, interface: IPv4Interfaces.Interface)] {
+    public static func interfaces(_ configured: [String]) -> [(configured: String, interface: IPv4Interfaces.Interface)]
+    {
         configured.compactMap { c in IPv4Interfaces.resolve(c).map { (c, $0) } }
     }
 
     /// Reads the first line of a password file; `nil` when unreadable or empty.
     public static func readPassword(_ path: String) -> String? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty else { return nil }
+            let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty
+        else { return nil }
         return String(line)
     }
 
     /// Steps 1–5 above. Throws ``Misconfigured`` (the executable exits 78).
     public func run() async throws {
-        guard let d = config.discovery else { throw Misconfigured(description: "no discovery: section in \(configPath)") }
+        guard let d = config.discovery else {
+            throw Misconfigured(description: "no discovery: section in \(configPath)")
+        }
         let resolved = Self.interfaces(d.interfaces)
         for c in d.interfaces where !resolved.contains(where: { $0.configured == c }) {
             logger.error("interface not found or without IPv4", metadata: ["interface": "\(c)"])
-            presence.publishError(ErrorEvent(code: "discovery.interface", message: "interface \(c) not found or without an IPv4 address"))
+            presence.publishError(
+                ErrorEvent(code: "discovery.interface", message: "interface \(c) not found or without an IPv4 address"))
         }
-        guard !resolved.isEmpty else { throw Misconfigured(description: "none of discovery.interfaces \(d.interfaces) exists") }
+        guard !resolved.isEmpty else {
+            throw Misconfigured(description: "none of discovery.interfaces \(d.interfaces) exists")
+        }
         var credentials: ONVIFCredentials?
         if let user = d.username, let file = d.passwordFile {
             if let pw = Self.readPassword(file) {
                 credentials = ONVIFCredentials(username: user, password: pw)
             } else {
                 logger.error("cannot read the ONVIF password file", metadata: ["file": "\(file)"])
-                presence.publishError(ErrorEvent(code: "discovery.credentials", message: "cannot read the ONVIF password file \(file)"))
+                presence.publishError(
+                    ErrorEvent(code: "discovery.credentials", message: "cannot read the ONVIF password file \(file)"))
             }
         }
-        let settings = DiscoveryAgentSettings(interfaces: resolved, period: d.period, listen: d.listen, missedProbes: d.missedProbes,
-                                              maxDevices: d.maxDevices, requestTimeout: d.requestTimeout, credentials: credentials)
+        let settings = DiscoveryAgentSettings(
+            interfaces: resolved, period: d.period, listen: d.listen, missedProbes: d.missedProbes,
+            maxDevices: d.maxDevices, requestTimeout: d.requestTimeout, credentials: credentials)
         let http = BoundedHTTPClient()
         defer { http.shutdown() }
-        let (bus, topics, presence, configPath, logger, auto) = (presence.bus, presence.topics, self.presence, configPath, logger, d.adopt == .auto)
-        let agent = DiscoveryAgent(settings: settings, http: http, logger: logger, publish: { device in
-            var device = device
-            let cameras = (try? ConfigLoader.load(path: configPath))?.cameras ?? []
-            device.adoptedAs = cameras.first { $0.onvifEndpoint == device.endpoint }?.id
-            if auto, device.adoptedAs == nil, device.presence == .present, device.mainStream != nil {
-                do {
-                    let cam = try CameraAdoption.adopt(device, configPath: configPath)
-                    device.adoptedAs = cam.id
-                    logger.info("camera adopted", metadata: ["camera.id": "\(cam.id)", "device": "\(device.id)"])
-                } catch {
-                    logger.error("automatic adoption failed", metadata: ["device": "\(device.id)", "error": "\(error)"])
-                    presence.publishError(ErrorEvent(code: (error as? CameraAdoption.Failure)?.code ?? "adopt.config", message: "\(error)"))
+        let (bus, topics, presence, configPath, logger, auto) = (
+            presence.bus, presence.topics, self.presence, configPath, logger, d.adopt == .auto
+        )
+        let agent = DiscoveryAgent(
+            settings: settings, http: http, logger: logger,
+            publish: { device in
+                var device = device
+                let cameras = (try? ConfigLoader.load(path: configPath))?.cameras ?? []
+                device.adoptedAs = cameras.first { $0.onvifEndpoint == device.endpoint }?.id
+                if auto, device.adoptedAs == nil, device.presence == .present, device.mainStream != nil {
+                    do {
+                        let cam = try CameraAdoption.adopt(device, configPath: configPath)
+                        device.adoptedAs = cam.id
+                        logger.info("camera adopted", metadata: ["camera.id": "\(cam.id)", "device": "\(device.id)"])
+                    } catch {
+                        logger.error(
+                            "automatic adoption failed", metadata: ["device": "\(device.id)", "error": "\(error)"])
+                        presence.publishError(
+                            ErrorEvent(
+                                code: (error as? CameraAdoption.Failure)?.code ?? "adopt.config", message: "\(error)"))
+                    }
                 }
-            }
-            logger.info("device", metadata: ["device": "\(device.id)", "presence": "\(device.presence.rawValue)", "auth": "\(device.auth)",
-                                             "model": "\(device.model ?? "?")", "streams": "\(device.streams.count)"])
-            try? bus.publish(device, topic: topics.discovered(device.id), retain: true)
-        }, reportError: { presence.publishError($0) })
-        logger.info("discovery started", metadata: ["interfaces": "\(resolved.map { "\($0.configured)=\($0.interface.address)" })"])
+                logger.info(
+                    "device",
+                    metadata: [
+                        "device": "\(device.id)", "presence": "\(device.presence.rawValue)", "auth": "\(device.auth)",
+                        "model": "\(device.model ?? "?")", "streams": "\(device.streams.count)",
+                    ])
+                try? bus.publish(device, topic: topics.discovered(device.id), retain: true)
+            }, reportError: { presence.publishError($0) })
+        logger.info(
+            "discovery started",
+            metadata: ["interfaces": "\(resolved.map { "\($0.configured)=\($0.interface.address)" })"])
         await cancelWhenGracefulShutdown { await agent.run() }
     }
 }

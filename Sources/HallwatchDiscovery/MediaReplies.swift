@@ -26,7 +26,10 @@ public enum VideoEncoding: Sendable, Equatable, Hashable, Codable {
 public struct PixelSize: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     public var width: Int
     public var height: Int
-    public init(width: Int, height: Int) { self.width = width; self.height = height }
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
     public var pixels: Int { width * height }
     public var description: String { "\(width)x\(height)" }
 }
@@ -70,13 +73,18 @@ public struct MediaProfile: Sendable, Equatable, Codable {
         // children are still tt: elements; GovLength is an attribute there.
         let isMedia2 = r.name.namespace == NS.media2
         return r.children(r.name.namespace, "Profiles").compactMap { p in
-            guard let token = p.attributes["token"]?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { return nil }
+            guard let token = p.attributes["token"]?.trimmingCharacters(in: .whitespaces), !token.isEmpty else {
+                return nil
+            }
             let configurations = p.child(NS.media2, "Configurations")
             let vs = isMedia2 ? configurations?.child(NS.media2, "VideoSource") : p.child(t, "VideoSourceConfiguration")
-            let ve = isMedia2 ? configurations?.child(NS.media2, "VideoEncoder") : p.child(t, "VideoEncoderConfiguration")
+            let ve =
+                isMedia2 ? configurations?.child(NS.media2, "VideoEncoder") : p.child(t, "VideoEncoderConfiguration")
             let bounds = vs?.child(t, "Bounds").flatMap { b -> PixelSize? in
-                guard let w = b.attributes["width"].flatMap({ Int($0) }), let h = b.attributes["height"].flatMap({ Int($0) }),
-                      w > 0, h > 0 else { return nil }
+                guard let w = b.attributes["width"].flatMap({ Int($0) }),
+                    let h = b.attributes["height"].flatMap({ Int($0) }),
+                    w > 0, h > 0
+                else { return nil }
                 return PixelSize(width: w, height: h)
             }
             let encoder = ve.map { v in
@@ -85,17 +93,21 @@ public struct MediaProfile: Sendable, Equatable, Codable {
                     encoding: v.childText(t, "Encoding").map(VideoEncoding.init),
                     resolution: v.child(t, "Resolution").flatMap { r -> PixelSize? in
                         guard let w = r.childText(t, "Width").flatMap({ Int($0) }),
-                              let h = r.childText(t, "Height").flatMap({ Int($0) }), w > 0, h > 0 else { return nil }
+                            let h = r.childText(t, "Height").flatMap({ Int($0) }), w > 0, h > 0
+                        else { return nil }
                         return PixelSize(width: w, height: h)
                     },
                     frameRateLimit: v.child(t, "RateControl")?.childText(t, "FrameRateLimit").flatMap { Double($0) },
                     bitrateLimitKbps: v.child(t, "RateControl")?.childText(t, "BitrateLimit").flatMap { Int($0) },
-                    govLength: (v.child(t, "H264")?.childText(t, "GovLength") ?? v.attributes["GovLength"]).flatMap { Int($0) })
+                    govLength: (v.child(t, "H264")?.childText(t, "GovLength") ?? v.attributes["GovLength"]).flatMap {
+                        Int($0)
+                    })
             }
             let name = isMedia2 ? p.childText(NS.media2, "Name") : p.childText(t, "Name")
-            return MediaProfile(token: token, name: name, fixed: p.attributes["fixed"].flatMap(parseBool),
-                                videoSourceToken: vs?.childText(t, "SourceToken") ?? vs?.attributes["token"],
-                                sourceBounds: bounds, videoEncoder: encoder)
+            return MediaProfile(
+                token: token, name: name, fixed: p.attributes["fixed"].flatMap(parseBool),
+                videoSourceToken: vs?.childText(t, "SourceToken") ?? vs?.attributes["token"],
+                sourceBounds: bounds, videoEncoder: encoder)
         }
     }
 }
@@ -126,20 +138,23 @@ public struct StreamURI: Sendable, Equatable, Codable {
         // Media 1: MediaUri/tt:Uri with the flags beside it. Media 2: tr2:Uri directly.
         let mediaUri = r.child(NS.media, "MediaUri")
         guard let raw = mediaUri?.childText(t, "Uri") ?? r.childText(NS.media2, "Uri"),
-              var c = URLComponents(string: raw), c.scheme != nil, c.host?.isEmpty == false else {
+            var c = URLComponents(string: raw), c.scheme != nil, c.host?.isEmpty == false
+        else {
             throw ONVIFError(.missingField, "GetStreamUriResponse without a usable Uri")
         }
         // Credentials never travel in URIs (issue 5 §3): a camera that embeds them gets them removed here;
         // the capture worker authenticates from the password file.
         var uri = raw
         if c.user != nil || c.password != nil {
-            c.user = nil; c.password = nil
+            c.user = nil
+            c.password = nil
             uri = c.string ?? raw
         }
-        return StreamURI(uri: uri,
-                         invalidAfterConnect: mediaUri?.childText(t, "InvalidAfterConnect").flatMap(parseBool) ?? false,
-                         invalidAfterReboot: mediaUri?.childText(t, "InvalidAfterReboot").flatMap(parseBool) ?? false,
-                         timeoutSeconds: mediaUri?.childText(t, "Timeout").flatMap(parseXSDuration))
+        return StreamURI(
+            uri: uri,
+            invalidAfterConnect: mediaUri?.childText(t, "InvalidAfterConnect").flatMap(parseBool) ?? false,
+            invalidAfterReboot: mediaUri?.childText(t, "InvalidAfterReboot").flatMap(parseBool) ?? false,
+            timeoutSeconds: mediaUri?.childText(t, "Timeout").flatMap(parseXSDuration))
     }
 }
 
@@ -149,12 +164,23 @@ func parseXSDuration(_ text: String) -> Double? {
     var s = Substring(text.trimmingCharacters(in: .whitespaces))
     guard s.first == "P" else { return nil }
     s = s.dropFirst()
-    var total = 0.0, number = "", inTime = false, any = false
+    var total = 0.0
+    var number = ""
+    var inTime = false
+    var any = false
     for ch in s {
-        if ch == "T" { guard !inTime, number.isEmpty else { return nil }; inTime = true; continue }
-        if ch.isNumber || ch == "." { number.append(ch); continue }
+        if ch == "T" {
+            guard !inTime, number.isEmpty else { return nil }
+            inTime = true
+            continue
+        }
+        if ch.isNumber || ch == "." {
+            number.append(ch)
+            continue
+        }
         guard let v = Double(number) else { return nil }
-        number = ""; any = true
+        number = ""
+        any = true
         switch (ch, inTime) {
         case ("D", false): total += v * 86_400
         case ("H", true): total += v * 3_600

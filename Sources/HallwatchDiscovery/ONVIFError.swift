@@ -38,7 +38,9 @@ public struct ONVIFError: Error, Sendable, Equatable, CustomStringConvertible {
     public var fault: SOAPFault?
 
     public init(_ code: Code, _ message: String, fault: SOAPFault? = nil) {
-        self.code = code; self.message = message; self.fault = fault
+        self.code = code
+        self.message = message
+        self.fault = fault
     }
 
     public var description: String { "[\(code.rawValue)] \(message)" }

@@ -68,10 +68,10 @@ public enum ONVIFRequest: Sendable, Equatable {
     public func envelope(token: UsernameToken?) -> Data {
         let header = token.map { "<s:Header>\($0.securityHeaderXML)</s:Header>" } ?? ""
         let text = """
-        <?xml version="1.0" encoding="UTF-8"?>\
-        <s:Envelope xmlns:s="\(NS.soap12)" xmlns:tds="\(NS.device)" xmlns:trt="\(NS.media)" xmlns:tr2="\(NS.media2)" xmlns:tt="\(NS.schema)">\
-        \(header)<s:Body>\(body)</s:Body></s:Envelope>
-        """
+            <?xml version="1.0" encoding="UTF-8"?>\
+            <s:Envelope xmlns:s="\(NS.soap12)" xmlns:tds="\(NS.device)" xmlns:trt="\(NS.media)" xmlns:tr2="\(NS.media2)" xmlns:tt="\(NS.schema)">\
+            \(header)<s:Body>\(body)</s:Body></s:Envelope>
+            """
         return Data(text.utf8)
     }
 }

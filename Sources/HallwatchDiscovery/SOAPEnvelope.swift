@@ -84,7 +84,9 @@ public struct SOAPFault: Sendable, Equatable {
     public var reason: String?
 
     public init(code: XMLName?, subcodes: [XMLName], reason: String?) {
-        self.code = code; self.subcodes = subcodes; self.reason = reason
+        self.code = code
+        self.subcodes = subcodes
+        self.reason = reason
     }
 
     /// Reads a `Fault` element of either SOAP version.
@@ -99,11 +101,17 @@ public struct SOAPFault: Sendable, Equatable {
             var hops = 0
             while let s = sub, hops < 8 {
                 if let v = s.child(NS.soap, "Value"), let q = v.resolveQName(v.text) { subcodes.append(q) }
-                sub = s.child(NS.soap, "Subcode"); hops += 1
+                sub = s.child(NS.soap, "Subcode")
+                hops += 1
             }
             // Reason may hold one Text per language (SOAP 1.2 Part 1 §5.4.7): English if present, else the first.
-            let texts = f.child(NS.soap, "Reason")?.children.filter { $0.name.local == "Text" && NS.soap.contains($0.name.namespace) } ?? []
-            reason = (texts.first { $0.attributes["xml:lang"]?.lowercased().hasPrefix("en") == true } ?? texts.first)?.trimmedText
+            let texts =
+                f.child(NS.soap, "Reason")?.children.filter {
+                    $0.name.local == "Text" && NS.soap.contains($0.name.namespace)
+                } ?? []
+            reason =
+                (texts.first { $0.attributes["xml:lang"]?.lowercased().hasPrefix("en") == true } ?? texts.first)?
+                .trimmedText
         }
         // SOAP 1.1 §4.4: unqualified faultcode/faultstring. Seen inside SOAP 1.2 envelopes too.
         if code == nil, let fc = f.child(["", NS.soap11, NS.soap12], "faultcode") {
@@ -124,7 +132,9 @@ public struct SOAPFault: Sendable, Equatable {
                 default: continue
                 }
             }
-            if q.namespace == NS.wsse, ["FailedAuthentication", "InvalidSecurityToken", "InvalidSecurity"].contains(q.local) {
+            if q.namespace == NS.wsse,
+                ["FailedAuthentication", "InvalidSecurityToken", "InvalidSecurity"].contains(q.local)
+            {
                 return .notAuthorized
             }
         }
@@ -142,7 +152,8 @@ public struct SOAPFault: Sendable, Equatable {
     public var error: ONVIFError {
         let what = ([code] + subcodes.map { Optional($0) }).compactMap { $0?.local }.joined(separator: "/")
         let text = reason.map { ": \(quoted($0))" } ?? ""
-        return ONVIFError(kind == .notAuthorized ? .notAuthorized : .fault,
-                          "SOAP fault \(what.isEmpty ? "without a code" : what)\(text)", fault: self)
+        return ONVIFError(
+            kind == .notAuthorized ? .notAuthorized : .fault,
+            "SOAP fault \(what.isEmpty ? "without a code" : what)\(text)", fault: self)
     }
 }

@@ -29,7 +29,9 @@ public enum StreamChooser {
         return bySource.keys.sorted().map { source in
             let ps = bySource[source] ?? []
             let candidates = ps.filter { p in
-                guard let e = p.videoEncoder, let enc = e.encoding, enc.isRecordable, e.resolution != nil else { return false }
+                guard let e = p.videoEncoder, let enc = e.encoding, enc.isRecordable, e.resolution != nil else {
+                    return false
+                }
                 return true
             }
             let undetermined = ps.filter { p in
@@ -55,14 +57,19 @@ public enum StreamChooser {
     /// Whether `a` beats `b`: by pixel count (most when `largest`, else fewest), then frame rate, bit rate,
     /// H.265, smaller token.
     static func better(_ a: MediaProfile, than b: MediaProfile, largest: Bool) -> Bool {
-        let ea = a.videoEncoder, eb = b.videoEncoder
-        let pa = ea?.resolution?.pixels ?? 0, pb = eb?.resolution?.pixels ?? 0
+        let ea = a.videoEncoder
+        let eb = b.videoEncoder
+        let pa = ea?.resolution?.pixels ?? 0
+        let pb = eb?.resolution?.pixels ?? 0
         if pa != pb { return largest ? pa > pb : pa < pb }
-        let fa = ea?.frameRateLimit ?? 0, fb = eb?.frameRateLimit ?? 0
+        let fa = ea?.frameRateLimit ?? 0
+        let fb = eb?.frameRateLimit ?? 0
         if fa != fb { return fa > fb }
-        let ba = ea?.bitrateLimitKbps ?? 0, bb = eb?.bitrateLimitKbps ?? 0
+        let ba = ea?.bitrateLimitKbps ?? 0
+        let bb = eb?.bitrateLimitKbps ?? 0
         if ba != bb { return ba > bb }
-        let ha = ea?.encoding == .h265, hb = eb?.encoding == .h265
+        let ha = ea?.encoding == .h265
+        let hb = eb?.encoding == .h265
         if ha != hb { return ha }
         return a.token < b.token
     }

@@ -49,7 +49,7 @@ public struct UsernameToken: Sendable, Equatable, CustomStringConvertible {
 
     /// Whole seconds, UTC, `Z` suffix: the form every device accepts.
     static func createdText(_ t: UTCMicros) -> String {
-        let iso = ISO8601.format(t)            // YYYY-MM-DDTHH:MM:SS.mmmZ
+        let iso = ISO8601.format(t)  // YYYY-MM-DDTHH:MM:SS.mmmZ
         return String(iso.prefix(19)) + "Z"
     }
 

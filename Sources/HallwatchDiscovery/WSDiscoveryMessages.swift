@@ -12,8 +12,15 @@ public struct DiscoveryHeader: Sendable, Equatable {
     public var to: String?
     /// `d:AppSequence` (WS-Discovery 1.1 §7): lets a receiver order Hello/Bye of one device.
     public var appSequence: AppSequence?
-    public init(messageID: String? = nil, relatesTo: String? = nil, action: String? = nil, to: String? = nil, appSequence: AppSequence? = nil) {
-        self.messageID = messageID; self.relatesTo = relatesTo; self.action = action; self.to = to; self.appSequence = appSequence
+    public init(
+        messageID: String? = nil, relatesTo: String? = nil, action: String? = nil, to: String? = nil,
+        appSequence: AppSequence? = nil
+    ) {
+        self.messageID = messageID
+        self.relatesTo = relatesTo
+        self.action = action
+        self.to = to
+        self.appSequence = appSequence
     }
 }
 
@@ -23,7 +30,9 @@ public struct AppSequence: Sendable, Equatable {
     public var sequenceID: String?
     public var messageNumber: UInt64?
     public init(instanceID: UInt64?, sequenceID: String?, messageNumber: UInt64?) {
-        self.instanceID = instanceID; self.sequenceID = sequenceID; self.messageNumber = messageNumber
+        self.instanceID = instanceID
+        self.sequenceID = sequenceID
+        self.messageNumber = messageNumber
     }
 }
 
@@ -40,8 +49,15 @@ public struct DiscoveredEndpoint: Sendable, Equatable {
     /// `d:MetadataVersion`.
     public var metadataVersion: UInt64?
 
-    public init(address: String, types: [XMLName] = [], scopes: [String] = [], xAddrs: [String] = [], metadataVersion: UInt64? = nil) {
-        self.address = address; self.types = types; self.scopes = scopes; self.xAddrs = xAddrs; self.metadataVersion = metadataVersion
+    public init(
+        address: String, types: [XMLName] = [], scopes: [String] = [], xAddrs: [String] = [],
+        metadataVersion: UInt64? = nil
+    ) {
+        self.address = address
+        self.types = types
+        self.scopes = scopes
+        self.xAddrs = xAddrs
+        self.metadataVersion = metadataVersion
     }
 
     /// The address in one canonical form for de-duplication: lower case, and a bare `uuid:` (sent by some
@@ -171,12 +187,14 @@ public enum DiscoveryMessage: Sendable, Equatable {
             return t
         }
         let seq = h.child(NS.wsd, "AppSequence").map {
-            AppSequence(instanceID: $0.attributes["InstanceId"].flatMap { UInt64($0) },
-                        sequenceID: $0.attributes["SequenceId"],
-                        messageNumber: $0.attributes["MessageNumber"].flatMap { UInt64($0) })
+            AppSequence(
+                instanceID: $0.attributes["InstanceId"].flatMap { UInt64($0) },
+                sequenceID: $0.attributes["SequenceId"],
+                messageNumber: $0.attributes["MessageNumber"].flatMap { UInt64($0) })
         }
-        return DiscoveryHeader(messageID: text("MessageID"), relatesTo: text("RelatesTo"), action: text("Action"),
-                               to: text("To"), appSequence: seq)
+        return DiscoveryHeader(
+            messageID: text("MessageID"), relatesTo: text("RelatesTo"), action: text("Action"),
+            to: text("To"), appSequence: seq)
     }
 
     static func qnames(_ e: ParsedXMLElement?) -> [XMLName] {
@@ -186,18 +204,21 @@ public enum DiscoveryMessage: Sendable, Equatable {
 
     static func endpoint(_ e: ParsedXMLElement, discovery d: String) -> DiscoveredEndpoint? {
         guard let address = e.child(NS.wsa, "EndpointReference")?.child(NS.wsa, "Address")?.trimmedText,
-              !address.isEmpty else { return nil }
+            !address.isEmpty
+        else { return nil }
         let scopes = (e.child(d, "Scopes")?.text ?? "").split(whereSeparator: { $0.isWhitespace }).map(String.init)
         let xAddrs = (e.child(d, "XAddrs")?.text ?? "").split(whereSeparator: { $0.isWhitespace }).map(String.init)
             .filter(isHTTPURL)
-        return DiscoveredEndpoint(address: address, types: qnames(e.child(d, "Types")), scopes: scopes, xAddrs: xAddrs,
-                                  metadataVersion: e.child(d, "MetadataVersion").flatMap { UInt64($0.trimmedText) })
+        return DiscoveredEndpoint(
+            address: address, types: qnames(e.child(d, "Types")), scopes: scopes, xAddrs: xAddrs,
+            metadataVersion: e.child(d, "MetadataVersion").flatMap { UInt64($0.trimmedText) })
     }
 }
 
 /// An absolute `http`/`https` URL with a host.
 func isHTTPURL(_ s: String) -> Bool {
     guard let c = URLComponents(string: s), let scheme = c.scheme?.lowercased(), scheme == "http" || scheme == "https",
-          let host = c.host, !host.isEmpty else { return false }
+        let host = c.host, !host.isEmpty
+    else { return false }
     return true
 }

@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import HallwatchCore
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The WS-Discovery Probe message (WS-Discovery April 2005 §5.2, as ONVIF Core §7.3 uses it), SOAP 1.2.
 public enum WSDiscoveryProbe {
@@ -21,20 +22,21 @@ public enum WSDiscoveryProbe {
 
     /// The Probe datagram asking for `types` (each type's namespace gets its own prefix).
     public static func message(messageID: String, types: [XMLName]) -> Data {
-        var decls = "", names: [String] = []
+        var decls = ""
+        var names: [String] = []
         for (i, t) in types.enumerated() {
             decls += " xmlns:t\(i)=\"\(xmlEscaped(t.namespace))\""
             names.append("t\(i):\(t.local)")
         }
         let text = """
-        <?xml version="1.0" encoding="UTF-8"?>\
-        <s:Envelope xmlns:s="\(NS.soap12)" xmlns:a="\(NS.wsa2004)" xmlns:d="\(NS.wsd2005)"\(decls)>\
-        <s:Header><a:Action s:mustUnderstand="1">\(NS.wsd2005)/Probe</a:Action>\
-        <a:MessageID>\(xmlEscaped(messageID))</a:MessageID>\
-        <a:ReplyTo><a:Address>\(NS.wsa2004)/role/anonymous</a:Address></a:ReplyTo>\
-        <a:To s:mustUnderstand="1">urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>\
-        <s:Body><d:Probe><d:Types>\(names.joined(separator: " "))</d:Types></d:Probe></s:Body></s:Envelope>
-        """
+            <?xml version="1.0" encoding="UTF-8"?>\
+            <s:Envelope xmlns:s="\(NS.soap12)" xmlns:a="\(NS.wsa2004)" xmlns:d="\(NS.wsd2005)"\(decls)>\
+            <s:Header><a:Action s:mustUnderstand="1">\(NS.wsd2005)/Probe</a:Action>\
+            <a:MessageID>\(xmlEscaped(messageID))</a:MessageID>\
+            <a:ReplyTo><a:Address>\(NS.wsa2004)/role/anonymous</a:Address></a:ReplyTo>\
+            <a:To s:mustUnderstand="1">urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>\
+            <s:Body><d:Probe><d:Types>\(names.joined(separator: " "))</d:Types></d:Probe></s:Body></s:Envelope>
+            """
         return Data(text.utf8)
     }
 }
@@ -44,7 +46,10 @@ public struct ProbeReply: Sendable, Equatable {
     public var endpoint: DiscoveredEndpoint
     /// The IPv4 source address of the datagram: the address the device was actually reached at.
     public var from: String
-    public init(endpoint: DiscoveredEndpoint, from: String) { self.endpoint = endpoint; self.from = from }
+    public init(endpoint: DiscoveredEndpoint, from: String) {
+        self.endpoint = endpoint
+        self.from = from
+    }
 }
 
 /// What one probe round collected.
@@ -98,12 +103,15 @@ public final class WSDiscoveryProber {
         local.sin_addr = addr
         local.sin_port = 0
         let bound = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         var ttl: UInt8 = 1
         guard bound == 0,
-              setsockopt(s, Int32(IPPROTO_IP), IP_MULTICAST_IF, &addr, socklen_t(MemoryLayout<in_addr>.size)) == 0,
-              setsockopt(s, Int32(IPPROTO_IP), IP_MULTICAST_TTL, &ttl, 1) == 0 else {
+            setsockopt(s, Int32(IPPROTO_IP), IP_MULTICAST_IF, &addr, socklen_t(MemoryLayout<in_addr>.size)) == 0,
+            setsockopt(s, Int32(IPPROTO_IP), IP_MULTICAST_TTL, &ttl, 1) == 0
+        else {
             let e = SystemError(bound != 0 ? "bind" : "setsockopt", subject: interfaceAddress)
             close(s)
             throw e
@@ -116,15 +124,19 @@ public final class WSDiscoveryProber {
     deinit { close(fd) }
 
     /// Runs one probe round for `types` and returns what answered within `listenFor`.
-    public func probe(types: [XMLName] = [WSDiscoveryProbe.networkVideoTransmitter], listenFor: Duration = .seconds(3),
-                      clocks: any Clocks = SystemClocks()) throws -> ProbeOutcome {
+    public func probe(
+        types: [XMLName] = [WSDiscoveryProbe.networkVideoTransmitter], listenFor: Duration = .seconds(3),
+        clocks: any Clocks = SystemClocks()
+    ) throws -> ProbeOutcome {
         try probe(typeSets: [types], listenFor: listenFor, clocks: clocks)
     }
 
     /// Runs one probe round sending one Probe per entry of `typeSets` (issue 5 §1: `dn:NetworkVideoTransmitter`,
     /// then `tds:Device`), each with its own MessageID and its repeat, and collects answers to any of them
     /// within `listenFor` (WS-Discovery 1.1 §5.2: targets answer within `APP_MAX_DELAY`, 500 ms).
-    public func probe(typeSets: [[XMLName]], listenFor: Duration, clocks: any Clocks = SystemClocks()) throws -> ProbeOutcome {
+    public func probe(typeSets: [[XMLName]], listenFor: Duration, clocks: any Clocks = SystemClocks()) throws
+        -> ProbeOutcome
+    {
         let ids = typeSets.map { _ in WSDiscoveryProbe.newMessageID() }
         let datagrams = zip(ids, typeSets).map { WSDiscoveryProbe.message(messageID: $0, types: $1) }
         let ownIDs = Set(ids)
@@ -167,22 +179,28 @@ public final class WSDiscoveryProber {
                 message = try DiscoveryMessage.parse(dg.bytes)
             } catch let e as ONVIFError {
                 outcome.malformed += 1
-                logger.debug("discovery datagram skipped", metadata: ["from": "\(source)", "error.code": "\(e.code.rawValue)"])
+                logger.debug(
+                    "discovery datagram skipped", metadata: ["from": "\(source)", "error.code": "\(e.code.rawValue)"])
                 continue
             }
-            guard case let .probeMatches(header, matches, _) = message else {
+            guard case .probeMatches(let header, let matches, _) = message else {
                 outcome.unrelated += 1
                 continue
             }
             guard let relatesTo = header.relatesTo, ownIDs.contains(relatesTo) else {
                 outcome.unrelated += 1
                 for m in matches where m.isCamera && mismatchedSeen.count < Self.maxEndpoints {
-                    if mismatchedSeen.insert(m.endpointKey).inserted { outcome.mismatched.append(ProbeReply(endpoint: m, from: source)) }
+                    if mismatchedSeen.insert(m.endpointKey).inserted {
+                        outcome.mismatched.append(ProbeReply(endpoint: m, from: source))
+                    }
                 }
                 continue
             }
             for m in matches {
-                guard m.isCamera else { outcome.notCameras += 1; continue }
+                guard m.isCamera else {
+                    outcome.notCameras += 1
+                    continue
+                }
                 guard seen.count < Self.maxEndpoints, seen.insert(m.endpointKey).inserted else { continue }
                 outcome.replies.append(ProbeReply(endpoint: m, from: source))
             }

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import HallwatchCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An owning wrapper of a UDP socket on the WS-Discovery port 3702, a member of 239.255.255.250 on the given
 /// IPv4 interfaces (SOAP-over-UDP 1.1 §4, WS-Discovery 1.1 §2.4): what hears Hello and Bye (the agent) and
@@ -16,7 +17,7 @@ import HallwatchCore
 /// - Datagrams longer than 64 KiB are reported as oversize, never cut and parsed.
 ///
 /// ``receive(timeoutMs:)`` blocks the calling thread for up to the timeout: call it from a dedicated thread.
-public final class WSDiscoverySocket: @unchecked Sendable {   // the fd is used by one reader thread; sendto is thread-safe
+public final class WSDiscoverySocket: @unchecked Sendable {  // the fd is used by one reader thread; sendto is thread-safe
     public let fd: Int32
     /// The interfaces' IPv4 addresses, as given.
     public let interfaceAddresses: [String]
@@ -36,28 +37,40 @@ public final class WSDiscoverySocket: @unchecked Sendable {   // the fd is used 
         let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw SystemError("socket") }
         var ok = true
-        var one: Int32 = 1, zero: Int32 = 0
+        var one: Int32 = 1
+        var zero: Int32 = 0
         var ttl: UInt8 = 1
         ok = ok && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
         _ = setsockopt(s, Int32(IPPROTO_IP), 49 /* IP_MULTICAST_ALL */, &zero, socklen_t(MemoryLayout<Int32>.size))
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         local.sin_port = port.bigEndian
-        ok = ok && withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        ok =
+            ok
+            && withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            } == 0
         ok = ok && setsockopt(s, Int32(IPPROTO_IP), IP_MULTICAST_TTL, &ttl, 1) == 0
         var first = true
         for a in interfaceAddresses where ok {
             var m = ip_mreq()
             guard inet_pton(AF_INET, WSDiscoveryProbe.multicastGroup, &m.imr_multiaddr) == 1,
-                  inet_pton(AF_INET, a, &m.imr_interface) == 1 else {
-                close(s); throw SystemError("inet_pton", errno: EINVAL, subject: a)
+                inet_pton(AF_INET, a, &m.imr_interface) == 1
+            else {
+                close(s)
+                throw SystemError("inet_pton", errno: EINVAL, subject: a)
             }
-            ok = ok && setsockopt(s, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, &m, socklen_t(MemoryLayout<ip_mreq>.size)) == 0
+            ok =
+                ok
+                && setsockopt(s, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, &m, socklen_t(MemoryLayout<ip_mreq>.size)) == 0
             if first {
                 var ifAddr = m.imr_interface
-                ok = ok && setsockopt(s, Int32(IPPROTO_IP), IP_MULTICAST_IF, &ifAddr, socklen_t(MemoryLayout<in_addr>.size)) == 0
+                ok =
+                    ok
+                    && setsockopt(s, Int32(IPPROTO_IP), IP_MULTICAST_IF, &ifAddr, socklen_t(MemoryLayout<in_addr>.size))
+                        == 0
                 first = false
             }
         }
@@ -83,7 +96,9 @@ public final class WSDiscoverySocket: @unchecked Sendable {   // the fd is used 
     }
 
     /// Sends `data` to `address:port` (unicast, or the group). Throws ``SystemError``.
-    public func send(_ data: Data, to address: String = WSDiscoveryProbe.multicastGroup, port: UInt16 = WSDiscoveryProbe.port) throws {
+    public func send(
+        _ data: Data, to address: String = WSDiscoveryProbe.multicastGroup, port: UInt16 = WSDiscoveryProbe.port
+    ) throws {
         try UDP.send(fd, data, to: address, port: port)
     }
 }
@@ -119,11 +134,14 @@ enum UDP {
         var to = sockaddr_in()
         to.sin_family = sa_family_t(AF_INET)
         to.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, address, &to.sin_addr) == 1 else { throw SystemError("inet_pton", errno: EINVAL, subject: address) }
+        guard inet_pton(AF_INET, address, &to.sin_addr) == 1 else {
+            throw SystemError("inet_pton", errno: EINVAL, subject: address)
+        }
         let sent = data.withUnsafeBytes { b in
             withUnsafePointer(to: &to) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    sendto(
+                        fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
         }
@@ -150,8 +168,15 @@ public enum IPv4Interfaces {
         while let i = p {
             defer { p = i.pointee.ifa_next }
             guard let a = i.pointee.ifa_addr, a.pointee.sa_family == sa_family_t(AF_INET) else { continue }
-            let addr = a.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { WSDiscoveryProber.text($0.pointee.sin_addr) }
-            let mask = i.pointee.ifa_netmask.map { m in m.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { WSDiscoveryProber.text($0.pointee.sin_addr) } } ?? "255.255.255.255"
+            let addr = a.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                WSDiscoveryProber.text($0.pointee.sin_addr)
+            }
+            let mask =
+                i.pointee.ifa_netmask.map { m in
+                    m.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                        WSDiscoveryProber.text($0.pointee.sin_addr)
+                    }
+                } ?? "255.255.255.255"
             out.append(Interface(name: String(cString: i.pointee.ifa_name), address: addr, netmask: mask))
         }
         return out
@@ -164,9 +189,12 @@ public enum IPv4Interfaces {
 
     /// Whether `host` (dotted IPv4) is in the subnet of `interface`.
     public static func contains(_ interface: Interface, host: String) -> Bool {
-        var a = in_addr(), i = in_addr(), m = in_addr()
+        var a = in_addr()
+        var i = in_addr()
+        var m = in_addr()
         guard inet_pton(AF_INET, host, &a) == 1, inet_pton(AF_INET, interface.address, &i) == 1,
-              inet_pton(AF_INET, interface.netmask, &m) == 1 else { return false }
+            inet_pton(AF_INET, interface.netmask, &m) == 1
+        else { return false }
         return a.s_addr & m.s_addr == i.s_addr & m.s_addr
     }
 }
@@ -179,11 +207,14 @@ public func tcpReachable(host: String, port: UInt16, timeoutMs: Int32 = 1_000) -
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = port.bigEndian
     guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return false }
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    let fd = socket(
+        AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     let rc = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     if rc == 0 { return true }
     guard errno == EINPROGRESS else { return false }

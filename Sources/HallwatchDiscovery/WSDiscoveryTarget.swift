@@ -15,9 +15,15 @@ public enum WSDiscoveryTarget {
         /// `d:XAddrs`, in the order sent.
         public var xAddrs: [String]
         public var metadataVersion: UInt64
-        public init(address: String, types: String = "dn:NetworkVideoTransmitter tds:Device", scopes: [String]?,
-                    xAddrs: [String], metadataVersion: UInt64 = 1) {
-            self.address = address; self.types = types; self.scopes = scopes; self.xAddrs = xAddrs; self.metadataVersion = metadataVersion
+        public init(
+            address: String, types: String = "dn:NetworkVideoTransmitter tds:Device", scopes: [String]?,
+            xAddrs: [String], metadataVersion: UInt64 = 1
+        ) {
+            self.address = address
+            self.types = types
+            self.scopes = scopes
+            self.xAddrs = xAddrs
+            self.metadataVersion = metadataVersion
         }
     }
 
@@ -26,38 +32,45 @@ public enum WSDiscoveryTarget {
     public struct Sequence: Sendable, Equatable {
         public var instanceID: UInt64
         public var messageNumber: UInt64
-        public init(instanceID: UInt64, messageNumber: UInt64) { self.instanceID = instanceID; self.messageNumber = messageNumber }
+        public init(instanceID: UInt64, messageNumber: UInt64) {
+            self.instanceID = instanceID
+            self.messageNumber = messageNumber
+        }
     }
 
     /// A Hello announcing `d` (sent to the group when the target joins).
     public static func hello(_ d: Description, sequence: Sequence) -> Data {
-        envelope(action: "Hello", relatesTo: nil, to: "urn:schemas-xmlsoap-org:ws:2005:04:discovery", sequence: sequence,
-                 body: "<d:Hello>\(endpoint(d, withDetails: true))</d:Hello>")
+        envelope(
+            action: "Hello", relatesTo: nil, to: "urn:schemas-xmlsoap-org:ws:2005:04:discovery", sequence: sequence,
+            body: "<d:Hello>\(endpoint(d, withDetails: true))</d:Hello>")
     }
 
     /// A Bye for `d` (sent to the group when the target leaves): only the endpoint reference.
     public static func bye(_ d: Description, sequence: Sequence) -> Data {
-        envelope(action: "Bye", relatesTo: nil, to: "urn:schemas-xmlsoap-org:ws:2005:04:discovery", sequence: sequence,
-                 body: "<d:Bye>\(endpoint(d, withDetails: false))</d:Bye>")
+        envelope(
+            action: "Bye", relatesTo: nil, to: "urn:schemas-xmlsoap-org:ws:2005:04:discovery", sequence: sequence,
+            body: "<d:Bye>\(endpoint(d, withDetails: false))</d:Bye>")
     }
 
     /// A ProbeMatches answering the Probe with MessageID `relatesTo` (sent unicast to the prober).
     public static func probeMatches(_ matches: [Description], relatesTo: String, sequence: Sequence) -> Data {
         let body = matches.map { "<d:ProbeMatch>\(endpoint($0, withDetails: true))</d:ProbeMatch>" }.joined()
-        return envelope(action: "ProbeMatches", relatesTo: relatesTo, to: NS.wsa2004 + "/role/anonymous", sequence: sequence,
-                        body: "<d:ProbeMatches>\(body)</d:ProbeMatches>")
+        return envelope(
+            action: "ProbeMatches", relatesTo: relatesTo, to: NS.wsa2004 + "/role/anonymous", sequence: sequence,
+            body: "<d:ProbeMatches>\(body)</d:ProbeMatches>")
     }
 
     /// Whether a Probe asking for `types` matches a target of `d.types` (WS-Discovery §5.1: every requested
     /// type must be among the target's; an empty request matches everything). Scopes are not filtered.
     public static func matches(probeTypes: [XMLName], target d: Description) -> Bool {
-        let mine: Set<XMLName> = Set(d.types.split(separator: " ").compactMap { t -> XMLName? in
-            switch t {
-            case "dn:NetworkVideoTransmitter": return WSDiscoveryProbe.networkVideoTransmitter
-            case "tds:Device": return WSDiscoveryProbe.onvifDevice
-            default: return nil
-            }
-        })
+        let mine: Set<XMLName> = Set(
+            d.types.split(separator: " ").compactMap { t -> XMLName? in
+                switch t {
+                case "dn:NetworkVideoTransmitter": return WSDiscoveryProbe.networkVideoTransmitter
+                case "tds:Device": return WSDiscoveryProbe.onvifDevice
+                default: return nil
+                }
+            })
         return probeTypes.allSatisfy { mine.contains($0) }
     }
 
@@ -74,14 +87,14 @@ public enum WSDiscoveryTarget {
     static func envelope(action: String, relatesTo: String?, to: String, sequence: Sequence, body: String) -> Data {
         let relates = relatesTo.map { "<a:RelatesTo>\(xmlEscaped($0))</a:RelatesTo>" } ?? ""
         let text = """
-        <?xml version="1.0" encoding="UTF-8"?>\
-        <s:Envelope xmlns:s="\(NS.soap12)" xmlns:a="\(NS.wsa2004)" xmlns:d="\(NS.wsd2005)" \
-        xmlns:dn="\(NS.onvifNetwork)" xmlns:tds="\(NS.device)"><s:Header>\
-        <a:MessageID>\(WSDiscoveryProbe.newMessageID())</a:MessageID>\(relates)\
-        <a:To>\(to)</a:To><a:Action>\(NS.wsd2005)/\(action)</a:Action>\
-        <d:AppSequence InstanceId="\(sequence.instanceID)" MessageNumber="\(sequence.messageNumber)"/>\
-        </s:Header><s:Body>\(body)</s:Body></s:Envelope>
-        """
+            <?xml version="1.0" encoding="UTF-8"?>\
+            <s:Envelope xmlns:s="\(NS.soap12)" xmlns:a="\(NS.wsa2004)" xmlns:d="\(NS.wsd2005)" \
+            xmlns:dn="\(NS.onvifNetwork)" xmlns:tds="\(NS.device)"><s:Header>\
+            <a:MessageID>\(WSDiscoveryProbe.newMessageID())</a:MessageID>\(relates)\
+            <a:To>\(to)</a:To><a:Action>\(NS.wsd2005)/\(action)</a:Action>\
+            <d:AppSequence InstanceId="\(sequence.instanceID)" MessageNumber="\(sequence.messageNumber)"/>\
+            </s:Header><s:Body>\(body)</s:Body></s:Envelope>
+            """
         return Data(text.utf8)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// Bounds on one XML document read from the network.
@@ -13,7 +14,9 @@ public struct XMLLimits: Sendable, Equatable {
     public var maxElements: Int
 
     public init(maxBytes: Int, maxDepth: Int, maxElements: Int) {
-        self.maxBytes = maxBytes; self.maxDepth = maxDepth; self.maxElements = maxElements
+        self.maxBytes = maxBytes
+        self.maxDepth = maxDepth
+        self.maxElements = maxElements
     }
 
     /// An HTTP SOAP reply: 4 MiB (a 64-channel NVR's GetProfiles is about 1 MiB), 64 levels, 100 000 elements.
@@ -28,7 +31,10 @@ public struct XMLName: Hashable, Sendable, CustomStringConvertible {
     /// Namespace URI; empty for an unqualified name.
     public var namespace: String
     public var local: String
-    public init(_ namespace: String, _ local: String) { self.namespace = namespace; self.local = local }
+    public init(_ namespace: String, _ local: String) {
+        self.namespace = namespace
+        self.local = local
+    }
     public var description: String { namespace.isEmpty ? local : "{\(namespace)}\(local)" }
 }
 
@@ -77,7 +83,8 @@ public struct ParsedXMLElement: Sendable {
         let t = qname.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !t.isEmpty else { return nil }
         if let colon = t.firstIndex(of: ":") {
-            let prefix = String(t[..<colon]), local = String(t[t.index(after: colon)...])
+            let prefix = String(t[..<colon])
+            let local = String(t[t.index(after: colon)...])
             guard !local.isEmpty, let ns = namespacesInScope[prefix] else { return nil }
             return XMLName(ns, local)
         }
@@ -123,7 +130,8 @@ public enum XMLReader {
             throw ONVIFError(.malformed, "reply is not UTF-8 (NUL bytes: UTF-16 or UTF-32?)")
         }
         if let encoding = declaredEncoding(bytes, from: start),
-           !["utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1"].contains(encoding.lowercased()) {
+            !["utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1"].contains(encoding.lowercased())
+        {
             throw ONVIFError(.malformed, "reply declares encoding \(quoted(encoding, limit: 40)); only UTF-8 is read")
         }
         if prescan, containsDeclaration(bytes, from: start) {
@@ -142,7 +150,8 @@ public enum XMLReader {
             throw ONVIFError(.malformed, "not well-formed XML: \(quoted((error as NSError).localizedDescription))")
         }
         guard let root = builder.root else {
-            throw ONVIFError(.malformed, builder.stack.isEmpty ? "no root element" : "truncated: the root element is not closed")
+            throw ONVIFError(
+                .malformed, builder.stack.isEmpty ? "no root element" : "truncated: the root element is not closed")
         }
         return root
     }
@@ -160,7 +169,8 @@ public enum XMLReader {
 
     /// Whether `<!DOCTYPE` or `<!ENTITY` occurs anywhere (also inside comments: a false refusal is cheap).
     static func containsDeclaration(_ b: [UInt8], from start: Int) -> Bool {
-        let doctype = Array("DOCTYPE".utf8), entity = Array("ENTITY".utf8)
+        let doctype = Array("DOCTYPE".utf8)
+        let entity = Array("ENTITY".utf8)
         var i = start
         while i + 2 < b.count {
             if b[i] == 0x3C, b[i + 1] == 0x21 {
@@ -194,8 +204,10 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         pendingPrefixes[prefix] = namespaceURI
     }
 
-    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-                qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+        qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]
+    ) {
         guard failure == nil else { return }
         if root != nil { return fail(parser, ONVIFError(.malformed, "content after the root element")) }
         elementCount += 1
@@ -213,11 +225,15 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         scopes.append(scope)
         // With namespace processing on, corelibs passes the local name; strip a prefix defensively.
         let local = elementName.split(separator: ":", maxSplits: 1).last.map(String.init) ?? elementName
-        stack.append(ParsedXMLElement(name: XMLName(namespaceURI ?? "", local), attributes: attributeDict,
-                                text: "", children: [], namespacesInScope: scope))
+        stack.append(
+            ParsedXMLElement(
+                name: XMLName(namespaceURI ?? "", local), attributes: attributeDict,
+                text: "", children: [], namespacesInScope: scope))
     }
 
-    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
+    func parser(
+        _ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?
+    ) {
         guard failure == nil, let done = stack.popLast() else { return }
         scopes.removeLast()
         if stack.isEmpty { root = done } else { stack[stack.count - 1].children.append(done) }
@@ -243,10 +259,15 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
     func parser(_ parser: XMLParser, foundInternalEntityDeclarationWithName name: String, value: String?) {
         fail(parser, ONVIFError(.dtdRefused, "entity declaration"))
     }
-    func parser(_ parser: XMLParser, foundExternalEntityDeclarationWithName name: String, publicID: String?, systemID: String?) {
+    func parser(
+        _ parser: XMLParser, foundExternalEntityDeclarationWithName name: String, publicID: String?, systemID: String?
+    ) {
         fail(parser, ONVIFError(.dtdRefused, "external entity declaration"))
     }
-    func parser(_ parser: XMLParser, foundUnparsedEntityDeclarationWithName name: String, publicID: String?, systemID: String?, notationName: String?) {
+    func parser(
+        _ parser: XMLParser, foundUnparsedEntityDeclarationWithName name: String, publicID: String?, systemID: String?,
+        notationName: String?
+    ) {
         fail(parser, ONVIFError(.dtdRefused, "unparsed entity declaration"))
     }
     func parser(_ parser: XMLParser, foundElementDeclarationWithName elementName: String, model: String) {

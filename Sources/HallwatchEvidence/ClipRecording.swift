@@ -23,21 +23,31 @@ public enum ClipRecording {
     /// decode time and duration in 90 kHz ticks and box UTC `runStart` + media time.
     /// - Throws: ``HallwatchStorage/StorageError`` from the writer; ``HallwatchMedia/MediaError`` when the
     ///   clip's video track has no timescale or zero duration.
-    public static func record(_ clip: FragmentedMP4, camera: CameraID, runStart: UTCMicros, seconds: Double,
-                              to writer: DiskWriter) throws -> Written {
+    public static func record(
+        _ clip: FragmentedMP4, camera: CameraID, runStart: UTCMicros, seconds: Double,
+        to writer: DiskWriter
+    ) throws -> Written {
         let video = clip.videoTrack
-        guard let scale = clip.timescales[video], scale > 0 else { throw MediaError("media.file", "the clip's video track has no timescale") }
-        let first = clip.fragments.first!, last = clip.fragments.last!
+        guard let scale = clip.timescales[video], scale > 0 else {
+            throw MediaError("media.file", "the clip's video track has no timescale")
+        }
+        let first = clip.fragments.first!
+        let last = clip.fragments.last!
         // One repetition's length per track: from the first fragment's decode time to the last one's end.
         var period: [UInt32: UInt64] = [:]
         for (track, t0) in first.decodeTime {
             period[track] = (last.decodeTime[track] ?? t0) + (last.duration[track] ?? 0) - t0
         }
-        guard let videoPeriod = period[video], videoPeriod > 0 else { throw MediaError("media.file", "the clip's video lasts 0 s") }
+        guard let videoPeriod = period[video], videoPeriod > 0 else {
+            throw MediaError("media.file", "the clip's video lasts 0 s")
+        }
         func ticks90k(_ t: UInt64) -> Int64 { Int64(t * 90_000 / UInt64(scale)) }
         let run = UInt64(runStart.micros)
-        try writer.append(camera: camera, meta: FragmentMeta(kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero,
-                                                             duration90k: 0, utc: runStart), payload: clip.initSegment)
+        try writer.append(
+            camera: camera,
+            meta: FragmentMeta(
+                kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero,
+                duration90k: 0, utc: runStart), payload: clip.initSegment)
         var written = Written(fragments: 0, media90k: 0, payloadBytes: 0)
         let goal90k = Int64(seconds * 90_000)
         var loop: UInt64 = 0
@@ -46,11 +56,16 @@ public enum ClipRecording {
             for i in clip.fragments.indices where written.media90k < goal90k {
                 let f = clip.fragments[i]
                 let start = ticks90k((f.decodeTime[video] ?? 0) - (first.decodeTime[video] ?? 0) + videoPeriod * loop)
-                let end = ticks90k((f.decodeTime[video] ?? 0) + (f.duration[video] ?? 0) - (first.decodeTime[video] ?? 0) + videoPeriod * loop)
+                let end = ticks90k(
+                    (f.decodeTime[video] ?? 0) + (f.duration[video] ?? 0) - (first.decodeTime[video] ?? 0) + videoPeriod
+                        * loop)
                 let payload = clip.restamped(i, shift: shift, sequence: UInt32(written.fragments + 1))
-                try writer.append(camera: camera, meta: FragmentMeta(kind: .fragment, keyframe: true, run: run, sequence: UInt32(written.fragments + 1),
-                                                                     start90k: MediaTime90k(start), duration90k: Int32(end - start),
-                                                                     utc: runStart.adding(MediaTime90k(start))), payload: payload)
+                try writer.append(
+                    camera: camera,
+                    meta: FragmentMeta(
+                        kind: .fragment, keyframe: true, run: run, sequence: UInt32(written.fragments + 1),
+                        start90k: MediaTime90k(start), duration90k: Int32(end - start),
+                        utc: runStart.adding(MediaTime90k(start))), payload: payload)
                 written.fragments += 1
                 written.media90k = end
                 written.payloadBytes += Int64(payload.count)

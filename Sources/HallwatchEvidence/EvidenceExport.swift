@@ -22,7 +22,10 @@ public enum EvidenceExport {
         let bad = lib.unreadable.filter { $0.error.code != .noIndex }
         for b in bad { warn("disk \(b.name) could not be read; its recordings are left out: \(b.error)") }
         if lib.readers.isEmpty && !bad.isEmpty {
-            throw ErrorEvent(code: "storage.unreadable", message: "no recording disk could be read: " + bad.map { "\($0.name): \($0.error)" }.joined(separator: "; "))
+            throw ErrorEvent(
+                code: "storage.unreadable",
+                message: "no recording disk could be read: "
+                    + bad.map { "\($0.name): \($0.error)" }.joined(separator: "; "))
         }
         return lib
     }
@@ -34,7 +37,11 @@ public enum EvidenceExport {
         let onDisk = (try? library(config).cameras()) ?? []
         guard onDisk.contains(camera) else {
             let known = (config.cameras.map(\.id) + onDisk).map(\.rawValue)
-            throw ErrorEvent(code: "ctl.unknownCamera", message: "no camera '\(camera)' in the configuration or on the disk; known: \(Array(Set(known)).sorted().joined(separator: ", "))")
+            throw ErrorEvent(
+                code: "ctl.unknownCamera",
+                message:
+                    "no camera '\(camera)' in the configuration or on the disk; known: \(Array(Set(known)).sorted().joined(separator: ", "))"
+            )
         }
     }
 
@@ -46,8 +53,10 @@ public enum EvidenceExport {
     ///   - out: The first output file (`.mp4`), replaced if it exists.
     ///   - warn: Told about each disk left out because it cannot be read.
     /// - Throws: as ``requireKnown(_:_:)``, ``readable(_:warn:)`` and ``export(from:camera:from:to:out:)``.
-    public static func export(config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String,
-                              warn: (String) -> Void = { _ in }) throws -> ExportSummary {
+    public static func export(
+        config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String,
+        warn: (String) -> Void = { _ in }
+    ) throws -> ExportSummary {
         try requireKnown(camera, config)
         return try export(from: readable(config, warn: warn), camera: camera, from: from, to: to, out: out)
     }
@@ -57,8 +66,10 @@ public enum EvidenceExport {
     ///   when a run cannot be remuxed or a file written; ``HallwatchStorage/StorageError`` when the index
     ///   cannot be read or a record was overwritten meanwhile (`storage.overwritten`) or fails its CRC-32C
     ///   (`storage.corrupt`) — the export stops there rather than leave a silent hole.
-    public static func export(from library: RecordingLibrary, camera: CameraID, from: UTCMicros, to: UTCMicros,
-                              out: String) throws -> ExportSummary {
+    public static func export(
+        from library: RecordingLibrary, camera: CameraID, from: UTCMicros, to: UTCMicros,
+        out: String
+    ) throws -> ExportSummary {
         let stream = try library.stream(camera: camera, from: from, to: to)
         guard stream.fragmentCount > 0 else {
             throw MediaError("media.export", "nothing recorded for \(camera) between \(from.iso8601) and \(to.iso8601)")

@@ -31,7 +31,11 @@ public struct HoldInputError: Error, Sendable, Equatable, CustomStringConvertibl
     public var message: String
 
     /// A refusal of `field` (`--reason`) with a message for people.
-    public init(_ code: Code, field: String, _ message: String) { self.code = code; self.field = field; self.message = message }
+    public init(_ code: Code, field: String, _ message: String) {
+        self.code = code
+        self.field = field
+        self.message = message
+    }
 
     /// `FIELD: message`, as `hallwatchctl` prints it.
     public var description: String { "\(field): \(message)" }
@@ -52,7 +56,8 @@ public struct HoldText: Sendable, Equatable {
     public init(_ raw: String, field: String, maxBytes: Int) throws(HoldInputError) {
         // Control characters first: a trailing newline is refused, not trimmed away.
         guard !raw.unicodeScalars.contains(where: isControlCharacter) else {
-            throw HoldInputError(.controlCharacter, field: field, "control characters (newlines, escapes) are not allowed")
+            throw HoldInputError(
+                .controlCharacter, field: field, "control characters (newlines, escapes) are not allowed")
         }
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty, trimmed.utf8.count <= maxBytes else {
@@ -87,11 +92,14 @@ public struct HoldRange: Sendable, Equatable {
     public init(from: String, to: String, until: String? = nil, now: UTCMicros) throws(HoldInputError) {
         func parse(_ text: String, _ field: String) throws(HoldInputError) -> UTCMicros {
             guard let t = TimeExpression.parse(text, now: now) else {
-                throw HoldInputError(.badTime, field: field, "\(text): expected ISO 8601 UTC, now, or -30s/-5m/-2h/+30d")
+                throw HoldInputError(
+                    .badTime, field: field, "\(text): expected ISO 8601 UTC, now, or -30s/-5m/-2h/+30d")
             }
             return t
         }
-        try self.init(from: parse(from, "--from"), to: parse(to, "--to"), until: until.map { (u) throws(HoldInputError) in try parse(u, "--until") }, now: now)
+        try self.init(
+            from: parse(from, "--from"), to: parse(to, "--to"),
+            until: until.map { (u) throws(HoldInputError) in try parse(u, "--until") }, now: now)
     }
 
     /// Checks resolved times.
@@ -99,10 +107,17 @@ public struct HoldRange: Sendable, Equatable {
     public init(from: UTCMicros, to: UTCMicros, until: UTCMicros? = nil, now: UTCMicros) throws(HoldInputError) {
         guard from < to else { throw HoldInputError(.emptyRange, field: "--from", "must be before --to") }
         guard to.micros <= now.micros + Self.maxFutureMicros else {
-            throw HoldInputError(.tooFarAhead, field: "--to", "\(to.iso8601) is more than 24 h ahead: a hold pins the slots the camera records into until its end; hold until at most \(now.adding(micros: Self.maxFutureMicros).iso8601) and add another hold later")
+            throw HoldInputError(
+                .tooFarAhead, field: "--to",
+                "\(to.iso8601) is more than 24 h ahead: a hold pins the slots the camera records into until its end; hold until at most \(now.adding(micros: Self.maxFutureMicros).iso8601) and add another hold later"
+            )
         }
-        if let until, until <= now { throw HoldInputError(.untilPast, field: "--until", "\(until.iso8601) is already past") }
-        self.from = from; self.to = to; self.until = until
+        if let until, until <= now {
+            throw HoldInputError(.untilPast, field: "--until", "\(until.iso8601) is already past")
+        }
+        self.from = from
+        self.to = to
+        self.until = until
     }
 }
 
@@ -127,9 +142,13 @@ public struct HoldRequest: Sendable, Equatable {
     /// Checks every input; the first refusal is thrown, in the order camera, reason, case, times.
     /// - Parameters: as typed on `hallwatchctl hold add`; `now` is the box's clock.
     /// - Throws: ``HoldInputError`` (see its codes).
-    public init(camera: String, from: String, to: String, until: String? = nil, reason: String, caseID: String,
-                now: UTCMicros) throws(HoldInputError) {
-        guard let id = CameraID(camera) else { throw HoldInputError(.invalidCamera, field: "--camera", "'\(camera)' is not a camera id") }
+    public init(
+        camera: String, from: String, to: String, until: String? = nil, reason: String, caseID: String,
+        now: UTCMicros
+    ) throws(HoldInputError) {
+        guard let id = CameraID(camera) else {
+            throw HoldInputError(.invalidCamera, field: "--camera", "'\(camera)' is not a camera id")
+        }
         self.camera = id
         self.reason = try HoldText(reason, field: "--reason", maxBytes: Self.maxReasonBytes)
         self.caseID = try HoldText(caseID, field: "--case", maxBytes: Self.maxCaseIDBytes)
@@ -138,7 +157,8 @@ public struct HoldRequest: Sendable, Equatable {
 
     /// The hold to place, with a new id (`h-` and 8 hex digits) unless one is given.
     public func hold(id: String = EvidenceHolds.newID(), createdAt: UTCMicros) -> EvidenceHold {
-        EvidenceHold(id: id, camera: camera, from: range.from, to: range.to, reason: reason.text, caseID: caseID.text,
-                     until: range.until, createdAt: createdAt)
+        EvidenceHold(
+            id: id, camera: camera, from: range.from, to: range.to, reason: reason.text, caseID: caseID.text,
+            until: range.until, createdAt: createdAt)
     }
 }

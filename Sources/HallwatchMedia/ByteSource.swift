@@ -35,7 +35,9 @@ public final class MemoryByteSource: SeekableByteSource {
     public func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard offset >= 0, offset < lengthBytes else { return 0 }
         let n = min(buffer.count, bytes.count - Int(offset))
-        bytes.withUnsafeBytes { src in buffer.baseAddress!.copyMemory(from: src.baseAddress! + Int(offset), byteCount: n) }
+        bytes.withUnsafeBytes { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress! + Int(offset), byteCount: n)
+        }
         return n
     }
 }
@@ -61,14 +63,17 @@ final class ByteSourceIO {
         self.source = source
         guard let buffer = av_malloc(Int(Self.bufferBytes)) else { throw MediaError("media.export", "out of memory") }
         // The context points back at this object (unretained: the object owns the context, not the reverse).
-        let read: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = { opaque, dst, want in
-            Unmanaged<ByteSourceIO>.fromOpaque(opaque!).takeUnretainedValue().read(into: UnsafeMutableRawBufferPointer(start: dst, count: Int(want)))
+        let read: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = {
+            opaque, dst, want in
+            Unmanaged<ByteSourceIO>.fromOpaque(opaque!).takeUnretainedValue().read(
+                into: UnsafeMutableRawBufferPointer(start: dst, count: Int(want)))
         }
         let seek: @convention(c) (UnsafeMutableRawPointer?, Int64, Int32) -> Int64 = { opaque, offset, whence in
             Unmanaged<ByteSourceIO>.fromOpaque(opaque!).takeUnretainedValue().seek(offset, whence: whence)
         }
-        let made = avio_alloc_context(buffer.assumingMemoryBound(to: UInt8.self), Self.bufferBytes, 0,
-                                  Unmanaged.passUnretained(self).toOpaque(), read, nil, seek)
+        let made = avio_alloc_context(
+            buffer.assumingMemoryBound(to: UInt8.self), Self.bufferBytes, 0,
+            Unmanaged.passUnretained(self).toOpaque(), read, nil, seek)
         guard let made else {
             var b: UnsafeMutableRawPointer? = buffer
             av_freep(&b)
@@ -135,11 +140,15 @@ final class MP4Demuxer {
         // On failure avformat_open_input frees the context (never a custom AVIOContext: `input` does).
         let r = avformat_open_input(&cp, nil, av_find_input_format("mp4"), nil)
         if let e = input.failure { throw e }
-        guard r >= 0, let cp else { throw MediaError("media.export", "a stored run is not a readable MP4: \(averrorText(r))", averror: r) }
+        guard r >= 0, let cp else {
+            throw MediaError("media.export", "a stored run is not a readable MP4: \(averrorText(r))", averror: r)
+        }
         ctx = cp
         let s = avformat_find_stream_info(cp, nil)
         if let e = input.failure { throw e }
-        guard s >= 0 else { throw MediaError("media.export", "cannot read the stored streams: \(averrorText(s))", averror: s) }
+        guard s >= 0 else {
+            throw MediaError("media.export", "cannot read the stored streams: \(averrorText(s))", averror: s)
+        }
     }
 
     deinit {
@@ -160,7 +169,9 @@ final class MP4Demuxer {
         let r = av_read_frame(ctx, p.p)
         if let e = input.failure { throw e }
         if r == hw_averror_eof() { return false }
-        guard r >= 0 else { throw MediaError("media.export", "cannot read a stored sample: \(averrorText(r))", averror: r) }
+        guard r >= 0 else {
+            throw MediaError("media.export", "cannot read a stored sample: \(averrorText(r))", averror: r)
+        }
         return true
     }
 
@@ -169,7 +180,9 @@ final class MP4Demuxer {
         (0..<streamCount).map { i in
             let par = stream(i).pointee.codecpar.pointee
             var key = [UInt8](String("\(par.codec_id.rawValue)/\(par.width)x\(par.height)/\(par.sample_rate)/").utf8)
-            if let e = par.extradata, par.extradata_size > 0 { key += UnsafeBufferPointer(start: e, count: Int(par.extradata_size)) }
+            if let e = par.extradata, par.extradata_size > 0 {
+                key += UnsafeBufferPointer(start: e, count: Int(par.extradata_size))
+            }
             return key
         }
     }

@@ -90,15 +90,21 @@ public final class CaptureSession {
     /// `nil` when no run started.
     public private(set) var finalStatus: CaptureStatus?
 
-    public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger) {
-        self.camera = camera; self.source = source; self.policy = policy; self.clocks = clocks; self.logger = logger
+    public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger)
+    {
+        self.camera = camera
+        self.source = source
+        self.policy = policy
+        self.clocks = clocks
+        self.logger = logger
     }
 
     /// Runs the session until the camera ends the stream, a fatal error occurs, or `stop` is set.
     /// `onStatus` is called when the first run starts and then about every 5 s.
     /// - Throws: ``MediaError`` (see its codes); returns normally on a clean end of stream or on stop.
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
-        let src: any PacketSource = source.transport == .tcp && !source.audio
+        let src: any PacketSource =
+            source.transport == .tcp && !source.audio
             ? try InterleavedRTSPSource(source, stop: stop, logger: logger)
             : try RTSPSource(source, stop: stop, logger: logger)
         defer { packetsOtherSSRC = src.packetsOtherSSRC }
@@ -106,16 +112,23 @@ public final class CaptureSession {
         finalStatus = nil
         defer {
             // Runs after `remuxer.finish()` (declared later): counts include the last frames.
-            if remuxer.lastRunID > 0 { remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC; finalStatus = remuxer.currentStatus() }
+            if remuxer.lastRunID > 0 {
+                remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC
+                finalStatus = remuxer.currentStatus()
+            }
         }
         remuxer.lastRunEnd = lastRunEnd?.micros
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }
         // Arrival times come from the monotonic clock, converted to UTC once per session, so a wall-clock
         // step during the session cannot bend a run's timeline.
-        let utcOrigin = clocks.utcNow(), monoOrigin = clocks.monotonicNanos()
-        var windowStart = monoOrigin, windowBytes = 0, announced = false
+        let utcOrigin = clocks.utcNow()
+        let monoOrigin = clocks.monotonicNanos()
+        var windowStart = monoOrigin
+        var windowBytes = 0
+        var announced = false
         // Steps of the box's wall clock seen so far (µs), and when it was last compared.
-        var stepped: Int64 = 0, lastClockCheck = monoOrigin
+        var stepped: Int64 = 0
+        var lastClockCheck = monoOrigin
 
         defer { remuxer.finish() }
         while !stop.isStopped {
@@ -129,13 +142,18 @@ public final class CaptureSession {
                 if abs(step) >= Self.clockStepNoiseMicros {
                     stepped += step
                     if abs(step) >= Self.clockStepMicros {
-                        logger.notice("box clock stepped; new run at the next keyframe", metadata: ["camera.id": "\(camera)", "step.ms": "\(step / 1000)"])
+                        logger.notice(
+                            "box clock stepped; new run at the next keyframe",
+                            metadata: ["camera.id": "\(camera)", "step.ms": "\(step / 1000)"])
                         remuxer.boxClockStepped = true
                     }
                 }
             }
             if !remuxer.hasRun, now - monoOrigin > Self.firstKeyframeNanos {
-                throw MediaError("media.noKeyframe", "no keyframe with parameter sets in the first \(Self.firstKeyframeNanos / 1_000_000_000) s of the stream")
+                throw MediaError(
+                    "media.noKeyframe",
+                    "no keyframe with parameter sets in the first \(Self.firstKeyframeNanos / 1_000_000_000) s of the stream"
+                )
             }
             if packet.streamIndex == 0 {
                 try remuxer.video(packet, arrival: utcOrigin.adding(micros: Int64((now - monoOrigin) / 1000) + stepped))
@@ -143,11 +161,14 @@ public final class CaptureSession {
                 remuxer.audio(packet)
             }
             // The first bitrate after about 1 s (sessions shorter than 5 s would otherwise show 0), then every 5 s.
-            if remuxer.hasRun && (!announced || now - windowStart >= (remuxer.status.bitrateBps == 0 ? 1_000_000_000 : 5_000_000_000)) {
+            if remuxer.hasRun
+                && (!announced || now - windowStart >= (remuxer.status.bitrateBps == 0 ? 1_000_000_000 : 5_000_000_000))
+            {
                 let seconds = Double(now - windowStart) / 1e9
                 if seconds >= 1 {
                     remuxer.status.bitrateBps = Int(Double(windowBytes * 8) / seconds)
-                    windowStart = now; windowBytes = 0
+                    windowStart = now
+                    windowBytes = 0
                 }
                 remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC
                 onStatus(remuxer.currentStatus())
@@ -161,7 +182,11 @@ public final class CaptureSession {
 /// Used on the capture thread only.
 final class Remuxer {
     /// A video access unit on its way through the ``VideoTimeline``.
-    struct Unit { var packet: Packet; var arrival: UTCMicros; var parameterSets: [UInt8]? }
+    struct Unit {
+        var packet: Packet
+        var arrival: UTCMicros
+        var parameterSets: [UInt8]?
+    }
 
     /// One run: an init segment, then fragments, on one media timeline starting at 0.
     final class Run {
@@ -187,7 +212,11 @@ final class Remuxer {
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
         init(muxer: FragmentMuxer, firstArrival: Int64, clock: RunWallClock, baseDTS90k: Int64) {
-            self.muxer = muxer; self.id = 0; self.firstArrival = firstArrival; self.clock = clock; self.baseDTS90k = baseDTS90k
+            self.muxer = muxer
+            self.id = 0
+            self.firstArrival = firstArrival
+            self.clock = clock
+            self.baseDTS90k = baseDTS90k
             fragmentUTC = UTCMicros(Int64(clock.lastWall.rounded()))
         }
     }
@@ -225,8 +254,13 @@ final class Remuxer {
 
     var hasRun: Bool { run != nil }
 
-    init(source src: any PacketSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger) throws {
-        self.camera = camera; self.policy = policy; self.sink = sink; self.logger = logger
+    init(source src: any PacketSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger)
+        throws
+    {
+        self.camera = camera
+        self.policy = policy
+        self.sink = sink
+        self.logger = logger
         joinsSlices = !src.deliversWholeAccessUnits
         videoTB = src.videoTimeBase
         codec = VideoCodec(src.videoParameters.pointee.codec_id)!
@@ -239,7 +273,9 @@ final class Remuxer {
         if let a = src.audioTrack {
             let id = a.parameters.pointee.codec_id
             if id == AV_CODEC_ID_PCM_ALAW || id == AV_CODEC_ID_PCM_MULAW {
-                logger.warning("G.711 audio is not recorded (MP4 cannot carry it without transcoding)", metadata: ["camera.id": "\(camera)"])
+                logger.warning(
+                    "G.711 audio is not recorded (MP4 cannot carry it without transcoding)",
+                    metadata: ["camera.id": "\(camera)"])
             } else {
                 audioTB = a.timeBase
                 let track = try TrackParameters(copying: a.parameters, timeBase: audioTB)
@@ -248,9 +284,10 @@ final class Remuxer {
                 audio = track
             }
         }
-        status = CaptureStatus(codec: codec.rawValue, width: Int(video.par.pointee.width), height: Int(video.par.pointee.height),
-                               fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
-                               outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
+        status = CaptureStatus(
+            codec: codec.rawValue, width: Int(video.par.pointee.width), height: Int(video.par.pointee.height),
+            fps: 0, bitrateBps: 0, audioCodec: audio.map { codecName($0.par.pointee.codec_id) },
+            outliersRestamped: 0, missingStamped: 0, joinedUnits: 0)
     }
 
     func currentStatus() -> CaptureStatus {
@@ -269,10 +306,15 @@ final class Remuxer {
         // access unit: libavformat's H.264 parser splits an IDR sent as several slices, each behind a repeated
         // SPS/PPS (GStreamer `config-interval=-1`), into one packet per slice, the later ones often without a
         // timestamp. Giving it the previous packet's PTS makes the timeline join them (step 1).
-        if joinsSlices, let last = lastVideoPTS90k, ParameterSets.continuesPicture(packet.data, codec: codec) { pts = last }
+        if joinsSlices, let last = lastVideoPTS90k, ParameterSets.continuesPicture(packet.data, codec: codec) {
+            pts = last
+        }
         lastVideoPTS90k = pts ?? lastVideoPTS90k
         let ps = packet.isKey ? parameterSets.extract(from: packet) : nil
-        try handle(timeline.push(pts90k: pts, keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival, parameterSets: ps)))
+        try handle(
+            timeline.push(
+                pts90k: pts, keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival, parameterSets: ps))
+        )
     }
 
     /// Step 8: flush the timeline and the last fragment.
@@ -311,9 +353,12 @@ final class Remuxer {
             // 500 ppm of slew cannot follow a camera whose clock is percent off: re-anchor on the arrivals with a
             // new run (it starts at this keyframe's arrival; the gap shows the camera's missing time).
             status.clockReanchors += 1
-            logger.warning("the camera's clock runs slow: recording fell behind its arrivals; new run",
-                           metadata: ["camera.id": "\(camera)", "behind.ms": "\(Int(r.clock.behindMicros / 1000))",
-                                      "reanchors": "\(status.clockReanchors)"])
+            logger.warning(
+                "the camera's clock runs slow: recording fell behind its arrivals; new run",
+                metadata: [
+                    "camera.id": "\(camera)", "behind.ms": "\(Int(r.clock.behindMicros / 1000))",
+                    "reanchors": "\(status.clockReanchors)",
+                ])
             endRun()
         }
         if run == nil {
@@ -327,18 +372,21 @@ final class Remuxer {
         // Step 5: a keyframe starts a fragment; so does a sample that would make it too long.
         if r.fragmentSamples > 0 && (s.keyframe || r.fragmentDuration90k + s.duration90k > policy.max90k) { cut(r) }
         if r.fragmentSamples == 0 {
-            r.fragmentKey = s.keyframe; r.fragmentStart90k = relDTS
+            r.fragmentKey = s.keyframe
+            r.fragmentStart90k = relDTS
             r.fragmentUTC = r.clock.boundary(at: relDTS)
         }
         do {
-            try r.muxer.write(track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
-                              duration: s.duration90k, keyframe: s.keyframe)
+            try r.muxer.write(
+                track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
+                duration: s.duration90k, keyframe: s.keyframe)
         } catch {
             // Never fatal to the session (a reconnect would land on the same kind of GOP again): what the run
             // holds is kept, and a new run starts at the next keyframe, since later frames may refer to this one.
             status.samplesRefused += 1
-            logger.error("the muxer refused a sample; new run at the next keyframe",
-                         metadata: ["camera.id": "\(camera)", "error": "\(error)", "refused": "\(status.samplesRefused)"])
+            logger.error(
+                "the muxer refused a sample; new run at the next keyframe",
+                metadata: ["camera.id": "\(camera)", "error": "\(error)", "refused": "\(status.samplesRefused)"])
             endRun()
             return
         }
@@ -346,8 +394,10 @@ final class Remuxer {
         r.fragmentSamples += 1
         // Step 6: the sample's arrival steers the run's wall clock.
         r.clock.observe(media: relDTS, arrival: s.payload.arrival.micros)
-        if !r.clock.settled && (s.payload.arrival.micros - r.firstArrival >= Self.settlingArrivalMicros
-                                || relDTS >= RunWallClock.settlingMedia90k) {
+        if !r.clock.settled
+            && (s.payload.arrival.micros - r.firstArrival >= Self.settlingArrivalMicros
+                || relDTS >= RunWallClock.settlingMedia90k)
+        {
             settle(r)
         }
     }
@@ -373,7 +423,9 @@ final class Remuxer {
         lastRunID = r.id
         for var segment in r.held {
             segment.meta.run = r.id
-            segment.meta.utc = UTCMicros(segment.meta.kind == .initSegment ? anchor : Int64(r.clock.wall(at: segment.meta.start90k.ticks).rounded()))
+            segment.meta.utc = UTCMicros(
+                segment.meta.kind == .initSegment
+                    ? anchor : Int64(r.clock.wall(at: segment.meta.start90k.ticks).rounded()))
             if segment.meta.kind == .fragment {
                 lastRunEnd = segment.meta.utc.adding(MediaTime90k(Int64(segment.meta.duration90k))).micros
             }
@@ -406,8 +458,10 @@ final class Remuxer {
         if let a = audio { tracks.append(a) }
         let muxer: FragmentMuxer
         do { muxer = try FragmentMuxer(tracks: tracks) } catch let e as MediaError where audio != nil {
-            logger.warning("audio left out: the muxer refused it", metadata: ["camera.id": "\(camera)", "error": "\(e)"])
-            audio = nil; status.audioCodec = nil
+            logger.warning(
+                "audio left out: the muxer refused it", metadata: ["camera.id": "\(camera)", "error": "\(e)"])
+            audio = nil
+            status.audioCodec = nil
             muxer = try FragmentMuxer(tracks: [video])
         }
         let clock = RunWallClock(firstArrival: s.payload.arrival.micros, floor: lastRunEnd)
@@ -416,12 +470,20 @@ final class Remuxer {
         if let origin = timeline.runOriginCamera90k {
             r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
         }
-        status.width = Int(video.par.pointee.width); status.height = Int(video.par.pointee.height)
+        status.width = Int(video.par.pointee.width)
+        status.height = Int(video.par.pointee.height)
         // Held, like the first fragments, until the run's start settles (``settle(_:)`` sets run id and time).
-        deliver(MediaSegment(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: 0, sequence: 0,
-                                                start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment), of: r)
-        logger.info("run started", metadata: ["camera.id": "\(camera)", "codec": "\(codec.rawValue)",
-                                               "size": "\(status.width)x\(status.height)"])
+        deliver(
+            MediaSegment(
+                meta: FragmentMeta(
+                    kind: .initSegment, keyframe: false, run: 0, sequence: 0,
+                    start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment), of: r)
+        logger.info(
+            "run started",
+            metadata: [
+                "camera.id": "\(camera)", "codec": "\(codec.rawValue)",
+                "size": "\(status.width)x\(status.height)",
+            ])
         return r
     }
 
@@ -431,16 +493,18 @@ final class Remuxer {
         do {
             let bytes = try r.muxer.cutFragment()
             r.sequence += 1
-            let meta = FragmentMeta(kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
-                                    start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
-                                    utc: r.fragmentUTC)
+            let meta = FragmentMeta(
+                kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
+                start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
+                utc: r.fragmentUTC)
             deliver(MediaSegment(meta: meta, payload: bytes), of: r)
         } catch {
             logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }
         // The later of the line's end and start + media duration: readers may take either.
-        lastRunEnd = max(Int64(r.clock.wall(at: r.fragmentStart90k + r.fragmentDuration90k).rounded()),
-                         r.fragmentUTC.adding(MediaTime90k(r.fragmentDuration90k)).micros)
+        lastRunEnd = max(
+            Int64(r.clock.wall(at: r.fragmentStart90k + r.fragmentDuration90k).rounded()),
+            r.fragmentUTC.adding(MediaTime90k(r.fragmentDuration90k)).micros)
         r.fragmentStart90k += r.fragmentDuration90k
         r.fragmentDuration90k = 0
         r.fragmentSamples = 0

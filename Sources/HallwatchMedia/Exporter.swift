@@ -64,7 +64,10 @@ public enum Exporter {
 
 extension ExportSummary {
     mutating func add(_ file: (path: String, seconds: Double, frames: Int, bytes: Int64)) {
-        files.append(file.path); mediaSeconds += file.seconds; videoFrames += file.frames; bytes += file.bytes
+        files.append(file.path)
+        mediaSeconds += file.seconds
+        videoFrames += file.frames
+        bytes += file.bytes
     }
 }
 
@@ -73,7 +76,7 @@ final class OutputFile {
     let path: String
     private var ctx: UnsafeMutablePointer<AVFormatContext>?
     private let key: [[UInt8]]
-    private var endMicros: Int64 = 0           // end of everything written, µs on the output timeline
+    private var endMicros: Int64 = 0  // end of everything written, µs on the output timeline
     private var lastDTS: [Int64]
     private var videoIndex: Int?
     private(set) var frames = 0
@@ -95,7 +98,9 @@ final class OutputFile {
             if src.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO && videoIndex == nil { videoIndex = i }
         }
         r = avio_open(&oc.pointee.pb, path, AVIO_FLAG_WRITE)
-        guard r >= 0 else { throw MediaError("media.export", "cannot open \(path) for writing: \(averrorText(r))", averror: r) }
+        guard r >= 0 else {
+            throw MediaError("media.export", "cannot open \(path) for writing: \(averrorText(r))", averror: r)
+        }
         let opts = Options([("movflags", "+faststart")])
         r = avformat_write_header(oc, &opts.dict)
         guard r >= 0 else { throw MediaError("media.export", "the MP4 muxer refused the recording", averror: r) }
@@ -127,18 +132,23 @@ final class OutputFile {
             }
             let shift = av_rescale_q(shiftMicros!, micro, inTB)
             let outDTS = dts + shift
-            guard outDTS > lastDTS[i] else { continue }   // never hand the muxer a non-increasing DTS
+            guard outDTS > lastDTS[i] else { continue }  // never hand the muxer a non-increasing DTS
             lastDTS[i] = outDTS
             p.p.pointee.dts = outDTS
             p.p.pointee.pts = (p.pts ?? dts) + shift
             let outTB = oc.pointee.streams[i]!.pointee.time_base
             av_packet_rescale_ts(p.p, inTB, outTB)
             // The next run follows the video track's end (audio may run a little past it and is trimmed).
-            if i == videoIndex || videoIndex == nil { runEnd = max(runEnd, av_rescale_q(outDTS, inTB, micro) + av_rescale_q(p.p.pointee.duration, outTB, micro)) }
+            if i == videoIndex || videoIndex == nil {
+                runEnd = max(
+                    runEnd, av_rescale_q(outDTS, inTB, micro) + av_rescale_q(p.p.pointee.duration, outTB, micro))
+            }
             if i == videoIndex { frames += 1 }
             p.p.pointee.pos = -1
             let r = av_interleaved_write_frame(oc, p.p)
-            guard r >= 0 else { throw MediaError("media.export", "writing \(path) failed: \(averrorText(r))", averror: r) }
+            guard r >= 0 else {
+                throw MediaError("media.export", "writing \(path) failed: \(averrorText(r))", averror: r)
+            }
         }
         endMicros = runEnd
     }
@@ -147,7 +157,9 @@ final class OutputFile {
     func finish() throws -> (path: String, seconds: Double, frames: Int, bytes: Int64) {
         guard let oc = ctx else { return (path, 0, 0, 0) }
         let r = av_write_trailer(oc)
-        guard r >= 0 else { throw MediaError("media.export", "finishing \(path) failed: \(averrorText(r))", averror: r) }
+        guard r >= 0 else {
+            throw MediaError("media.export", "finishing \(path) failed: \(averrorText(r))", averror: r)
+        }
         avio_closep(&oc.pointee.pb)
         avformat_free_context(oc)
         ctx = nil

@@ -6,7 +6,10 @@ import Logging
 final class Packet {
     let p: UnsafeMutablePointer<AVPacket>
     init() { p = av_packet_alloc() }
-    deinit { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
+    deinit {
+        var q: UnsafeMutablePointer<AVPacket>? = p
+        av_packet_free(&q)
+    }
 
     var streamIndex: Int { Int(p.pointee.stream_index) }
     var pts: Int64? { p.pointee.pts == hw_nopts_value() ? nil : p.pointee.pts }

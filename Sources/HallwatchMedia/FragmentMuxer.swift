@@ -12,7 +12,10 @@ final class TrackParameters {
         let r = avcodec_parameters_copy(par, src)
         guard r >= 0 else { throw MediaError("media.mux", "cannot copy codec parameters", averror: r) }
     }
-    deinit { var p: UnsafeMutablePointer<AVCodecParameters>? = par; avcodec_parameters_free(&p) }
+    deinit {
+        var p: UnsafeMutablePointer<AVCodecParameters>? = par
+        avcodec_parameters_free(&p)
+    }
 
     /// Replaces the out-of-band parameter sets (SPS/PPS[/VPS], Annex-B form) and picture size.
     func setExtradata(_ bytes: [UInt8], width: Int32, height: Int32) {
@@ -21,7 +24,10 @@ final class TrackParameters {
         buf.update(from: bytes, count: bytes.count)
         par.pointee.extradata = buf
         par.pointee.extradata_size = Int32(bytes.count)
-        if width > 0 && height > 0 { par.pointee.width = width; par.pointee.height = height }
+        if width > 0 && height > 0 {
+            par.pointee.width = width
+            par.pointee.height = height
+        }
     }
 
     var extradata: [UInt8] {
@@ -62,14 +68,16 @@ final class FragmentMuxer {
         let bufferSize: Int32 = 64 * 1024
         let buffer = av_malloc(Int(bufferSize))!.assumingMemoryBound(to: UInt8.self)
         let opaque = Unmanaged.passUnretained(sink).toOpaque()
-        let write: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = { opaque, buf, size in
+        let write: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = {
+            opaque, buf, size in
             let sink = Unmanaged<ByteSink>.fromOpaque(opaque!).takeUnretainedValue()
             sink.bytes.append(contentsOf: UnsafeBufferPointer(start: buf, count: Int(size)))
             return size
         }
         guard let pb = avio_alloc_context(buffer, bufferSize, 1, opaque, nil, write, nil) else {
             av_free(buffer)
-            avformat_free_context(oc); ctx = nil
+            avformat_free_context(oc)
+            ctx = nil
             throw MediaError("media.mux", "cannot allocate the output buffer")
         }
         oc.pointee.pb = pb
@@ -84,7 +92,10 @@ final class FragmentMuxer {
         let opts = Options([("movflags", "frag_custom+empty_moov+default_base_moof+skip_trailer")])
         r = avformat_write_header(oc, &opts.dict)
         guard r >= 0 else {
-            throw MediaError("media.mux", "the MP4 muxer refused the stream (\(tracks.map { codecName($0.par.pointee.codec_id) }.joined(separator: ", ")))", averror: r)
+            throw MediaError(
+                "media.mux",
+                "the MP4 muxer refused the stream (\(tracks.map { codecName($0.par.pointee.codec_id) }.joined(separator: ", ")))",
+                averror: r)
         }
         // The muxer may choose its own time bases (e.g. the audio sample rate); rescale into them.
         streamTimeBases = (0..<Int(oc.pointee.nb_streams)).map { oc.pointee.streams[$0]!.pointee.time_base }
@@ -110,7 +121,8 @@ final class FragmentMuxer {
     func write(track: Int, packet: Packet, dts: Int64, pts: Int64, duration: Int64, keyframe: Bool) throws {
         guard let oc = ctx else { return }
         let p = packet.p
-        let inTB = inputTimeBases[track], outTB = streamTimeBases[track]
+        let inTB = inputTimeBases[track]
+        let outTB = streamTimeBases[track]
         p.pointee.stream_index = Int32(track)
         p.pointee.dts = av_rescale_q(dts, inTB, outTB)
         p.pointee.pts = av_rescale_q(pts, inTB, outTB)

@@ -46,13 +46,24 @@ public struct FragmentedMP4: Sendable {
                 initBytes += bytes[top.start..<top.end]
                 for child in try Self.boxes(bytes, top.body) {
                     if child.type == "trak" {
-                        var id: UInt32 = 0, scale: UInt32 = 0, isVideo = false
+                        var id: UInt32 = 0
+                        var scale: UInt32 = 0
+                        var isVideo = false
                         for t in try Self.boxes(bytes, child.body) {
-                            if t.type == "tkhd" { id = Self.u32(bytes, t.body.lowerBound + (bytes[t.body.lowerBound] == 1 ? 20 : 12)) }
+                            if t.type == "tkhd" {
+                                id = Self.u32(bytes, t.body.lowerBound + (bytes[t.body.lowerBound] == 1 ? 20 : 12))
+                            }
                             if t.type == "mdia" {
                                 for m in try Self.boxes(bytes, t.body) {
-                                    if m.type == "mdhd" { scale = Self.u32(bytes, m.body.lowerBound + (bytes[m.body.lowerBound] == 1 ? 20 : 12)) }
-                                    if m.type == "hdlr" { isVideo = Array(bytes[m.body.lowerBound + 8..<m.body.lowerBound + 12]) == Array("vide".utf8) }
+                                    if m.type == "mdhd" {
+                                        scale = Self.u32(
+                                            bytes, m.body.lowerBound + (bytes[m.body.lowerBound] == 1 ? 20 : 12))
+                                    }
+                                    if m.type == "hdlr" {
+                                        isVideo =
+                                            Array(bytes[m.body.lowerBound + 8..<m.body.lowerBound + 12])
+                                            == Array("vide".utf8)
+                                    }
                                 }
                             }
                         }
@@ -60,7 +71,8 @@ public struct FragmentedMP4: Sendable {
                         if isVideo && video == nil { video = id }
                     } else if child.type == "mvex" {
                         for t in try Self.boxes(bytes, child.body) where t.type == "trex" {
-                            defaultDuration[Self.u32(bytes, t.body.lowerBound + 4)] = Self.u32(bytes, t.body.lowerBound + 12)
+                            defaultDuration[Self.u32(bytes, t.body.lowerBound + 4)] = Self.u32(
+                                bytes, t.body.lowerBound + 12)
                         }
                     }
                 }
@@ -68,12 +80,18 @@ public struct FragmentedMP4: Sendable {
             case "mdat":
                 guard let moof = pendingMoof else { continue }
                 pendingMoof = nil
-                frags.append(try Self.fragment(bytes, moof: moof.start..<moof.end, end: top.end, defaults: defaultDuration))
-            default: continue   // styp, sidx, mfra…: not stored
+                frags.append(
+                    try Self.fragment(bytes, moof: moof.start..<moof.end, end: top.end, defaults: defaultDuration))
+            default: continue  // styp, sidx, mfra…: not stored
             }
         }
-        guard let video, !initBytes.isEmpty, !frags.isEmpty else { throw MediaError("media.file", "not a fragmented MP4 with a video track") }
-        initSegment = initBytes; fragments = frags; self.timescales = timescales; videoTrack = video
+        guard let video, !initBytes.isEmpty, !frags.isEmpty else {
+            throw MediaError("media.file", "not a fragmented MP4 with a video track")
+        }
+        initSegment = initBytes
+        fragments = frags
+        self.timescales = timescales
+        videoTrack = video
     }
 
     /// A copy of fragment `i` with each track's decode time moved by `shift[track]` ticks and the
@@ -84,7 +102,8 @@ public struct FragmentedMP4: Sendable {
         for (track, at) in fragments[i].tfdtOffsets {
             let value = (fragments[i].decodeTime[track] ?? 0) + (shift[track] ?? 0)
             if out[at + 8] == 1 {
-                Self.put32(&out, at + 12, UInt32(value >> 32)); Self.put32(&out, at + 16, UInt32(truncatingIfNeeded: value))
+                Self.put32(&out, at + 12, UInt32(value >> 32))
+                Self.put32(&out, at + 16, UInt32(truncatingIfNeeded: value))
             } else {
                 precondition(value <= UInt64(UInt32.max), "tfdt version 0 overflows")
                 Self.put32(&out, at + 12, UInt32(value))
@@ -95,43 +114,65 @@ public struct FragmentedMP4: Sendable {
 
     // MARK: - Boxes
 
-    struct Box { var type: String; var start: Int; var end: Int; var body: Range<Int> }
+    struct Box {
+        var type: String
+        var start: Int
+        var end: Int
+        var body: Range<Int>
+    }
 
     /// The boxes in `range` (§4.2: 32-bit size and type, a 64-bit size when the size is 1).
     static func boxes(_ b: [UInt8], _ range: Range<Int>) throws(MediaError) -> [Box] {
         var out: [Box] = []
         var at = range.lowerBound
         while at + 8 <= range.upperBound {
-            var size = Int(u32(b, at)), header = 8
+            var size = Int(u32(b, at))
+            var header = 8
             if size == 1 {
                 guard at + 16 <= range.upperBound else { break }
-                size = Int(UInt64(u32(b, at + 8)) << 32 | UInt64(u32(b, at + 12))); header = 16
-            } else if size == 0 { size = range.upperBound - at }
-            guard size >= header, at + size <= range.upperBound else { throw MediaError("media.file", "box at \(at) overruns its parent") }
-            out.append(Box(type: String(decoding: b[at + 4..<at + 8], as: UTF8.self), start: at, end: at + size, body: at + header..<at + size))
+                size = Int(UInt64(u32(b, at + 8)) << 32 | UInt64(u32(b, at + 12)))
+                header = 16
+            } else if size == 0 {
+                size = range.upperBound - at
+            }
+            guard size >= header, at + size <= range.upperBound else {
+                throw MediaError("media.file", "box at \(at) overruns its parent")
+            }
+            out.append(
+                Box(
+                    type: String(decoding: b[at + 4..<at + 8], as: UTF8.self), start: at, end: at + size,
+                    body: at + header..<at + size))
             at += size
         }
         return out
     }
 
-    static func fragment(_ b: [UInt8], moof: Range<Int>, end: Int, defaults: [UInt32: UInt32]) throws(MediaError) -> Fragment {
-        var f = Fragment(bytes: Array(b[moof.lowerBound..<end]), decodeTime: [:], duration: [:], tfdtOffsets: [:], mfhdOffset: 0)
+    static func fragment(_ b: [UInt8], moof: Range<Int>, end: Int, defaults: [UInt32: UInt32]) throws(MediaError)
+        -> Fragment
+    {
+        var f = Fragment(
+            bytes: Array(b[moof.lowerBound..<end]), decodeTime: [:], duration: [:], tfdtOffsets: [:], mfhdOffset: 0)
         let base = moof.lowerBound
         for child in try boxes(b, moof.lowerBound + 8..<moof.upperBound) {
             if child.type == "mfhd" { f.mfhdOffset = child.start - base }
             guard child.type == "traf" else { continue }
-            var track: UInt32 = 0, sampleDuration: UInt32 = 0
+            var track: UInt32 = 0
+            var sampleDuration: UInt32 = 0
             for t in try boxes(b, child.body) {
-                let p = t.body.lowerBound, flags = u32(b, p) & 0xFF_FFFF
+                let p = t.body.lowerBound
+                let flags = u32(b, p) & 0xFF_FFFF
                 switch t.type {
                 case "tfhd":
-                    guard flags & 0x01 == 0 else { throw MediaError("media.file", "fragments with absolute offsets cannot be moved") }
+                    guard flags & 0x01 == 0 else {
+                        throw MediaError("media.file", "fragments with absolute offsets cannot be moved")
+                    }
                     track = u32(b, p + 4)
                     sampleDuration = defaults[track] ?? 0
                     if flags & 0x08 != 0 { sampleDuration = u32(b, p + 8 + (flags & 0x02 != 0 ? 4 : 0)) }
                 case "tfdt":
                     f.tfdtOffsets[track] = t.start - base
-                    f.decodeTime[track] = b[p] == 1 ? UInt64(u32(b, p + 4)) << 32 | UInt64(u32(b, p + 8)) : UInt64(u32(b, p + 4))
+                    f.decodeTime[track] =
+                        b[p] == 1 ? UInt64(u32(b, p + 4)) << 32 | UInt64(u32(b, p + 8)) : UInt64(u32(b, p + 4))
                 case "trun":
                     let count = Int(u32(b, p + 4))
                     var at = p + 8 + (flags & 0x001 != 0 ? 4 : 0) + (flags & 0x004 != 0 ? 4 : 0)
@@ -154,6 +195,9 @@ public struct FragmentedMP4: Sendable {
     }
 
     static func put32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
-        b[at] = UInt8(v >> 24); b[at + 1] = UInt8(v >> 16 & 0xFF); b[at + 2] = UInt8(v >> 8 & 0xFF); b[at + 3] = UInt8(v & 0xFF)
+        b[at] = UInt8(v >> 24)
+        b[at + 1] = UInt8(v >> 16 & 0xFF)
+        b[at + 2] = UInt8(v >> 8 & 0xFF)
+        b[at + 3] = UInt8(v & 0xFF)
     }
 }

@@ -57,11 +57,15 @@ final class InterleavedRTSPSource: PacketSource {
     ///   `media.noVideo`, `media.unsupportedCodec`.
     init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
         self.logger = logger
-        client = try RTSPClient(url: options.url, username: options.username, password: options.password,
-                                stop: stop, ioTimeout: options.ioTimeout)
+        client = try RTSPClient(
+            url: options.url, username: options.username, password: options.password,
+            stop: stop, ioTimeout: options.ioTimeout)
         let (media, base) = try client.describe()
         guard let codec = media.codec else {
-            throw MediaError("media.unsupportedCodec", "the camera sends \(media.encodingDisplayName) video; Hallwatch stores H.264 and H.265 without transcoding")
+            throw MediaError(
+                "media.unsupportedCodec",
+                "the camera sends \(media.encodingDisplayName) video; Hallwatch stores H.264 and H.265 without transcoding"
+            )
         }
         guard media.clockRate > 0 else { throw MediaError("rtsp.garbage", "the SDP gives no RTP clock rate") }
         videoTimeBase = hw_rational(1, Int32(clamping: media.clockRate))
@@ -72,7 +76,8 @@ final class InterleavedRTSPSource: PacketSource {
         var extradata: [UInt8] = []
         for set in media.parameterSets { extradata += [0, 0, 0, 1] + set }
         if !extradata.isEmpty {
-            let buf = av_mallocz(extradata.count + Int(AV_INPUT_BUFFER_PADDING_SIZE))!.assumingMemoryBound(to: UInt8.self)
+            let buf = av_mallocz(extradata.count + Int(AV_INPUT_BUFFER_PADDING_SIZE))!.assumingMemoryBound(
+                to: UInt8.self)
             buf.update(from: extradata, count: extradata.count)
             parameters.pointee.extradata = buf
             parameters.pointee.extradata_size = Int32(extradata.count)
@@ -86,7 +91,10 @@ final class InterleavedRTSPSource: PacketSource {
                 // Bounded: the PLAY reply is awaited for the I/O timeout at most, and kept RTP for 32 MiB.
                 guard ch == 0, earlyBytes < Self.maxEarlyBytes else { return }
                 if earlyDepacketizer.ssrc == nil { earlyDepacketizer.ssrc = client.setupSSRC }
-                earlyDepacketizer.push(payload) { early.append($0); earlyBytes += $0.bytes.count }
+                earlyDepacketizer.push(payload) {
+                    early.append($0)
+                    earlyBytes += $0.bytes.count
+                }
             }
         } catch {
             var p: UnsafeMutablePointer<AVCodecParameters>? = parameters
@@ -102,10 +110,13 @@ final class InterleavedRTSPSource: PacketSource {
         noFramesNanos = max(10, UInt64(options.ioTimeout.components.seconds)) * 1_000_000_000
         lastUnitNanos = RTSPClient.now()
         if client.usedBasic {
-            logger.warning("the camera takes only Basic authentication: the password crosses the network in clear text; prefer Digest in the camera's settings")
+            logger.warning(
+                "the camera takes only Basic authentication: the password crosses the network in clear text; prefer Digest in the camera's settings"
+            )
         }
         if media.parameterSets.isEmpty {
-            logger.notice("the SDP has no parameter sets; waiting for in-band SPS/PPS", metadata: ["codec": "\(codec.rawValue)"])
+            logger.notice(
+                "the SDP has no parameter sets; waiting for in-band SPS/PPS", metadata: ["codec": "\(codec.rawValue)"])
         }
     }
 
@@ -120,7 +131,9 @@ final class InterleavedRTSPSource: PacketSource {
     func read(into packet: Packet) throws -> Bool {
         while ready.isEmpty {
             let message: RTSPClient.Message
-            do { message = try client.next() } catch let e as MediaError where e.code == "rtsp.stopped" || e.code == "rtsp.ended" {
+            do { message = try client.next() } catch let e as MediaError
+                where e.code == "rtsp.stopped" || e.code == "rtsp.ended"
+            {
                 return false
             }
             switch message {
@@ -128,28 +141,33 @@ final class InterleavedRTSPSource: PacketSource {
                 let foreign = depacketizer.packetsOtherSSRC
                 depacketizer.push(payload) { ready.append($0) }
                 if foreign == 0 && depacketizer.packetsOtherSSRC > 0 {
-                    logger.warning("RTP of another synchronization source on this session (a previous session's?); dropping it",
-                                   metadata: ["ssrc": "\(String(depacketizer.ssrc ?? 0, radix: 16))"])
+                    logger.warning(
+                        "RTP of another synchronization source on this session (a previous session's?); dropping it",
+                        metadata: ["ssrc": "\(String(depacketizer.ssrc ?? 0, radix: 16))"])
                 }
             case .interleaved(let ch, _):
-                if ch != channel &+ 1 { framesOnOtherChannels += 1 }   // RTCP is expected; anything else is counted
+                if ch != channel &+ 1 { framesOnOtherChannels += 1 }  // RTCP is expected; anything else is counted
             case .response:
-                break                                  // keep-alive replies
+                break  // keep-alive replies
             case .request(let method, let cseq):
                 try client.answerCameraRequest(method, cseq: cseq)
             }
             try client.keepAliveIfDue()
             if ready.isEmpty, RTSPClient.now() - lastUnitNanos > noFramesNanos {
-                throw MediaError("rtsp.noFrames", "the camera sends data but no video frame could be rebuilt for \(noFramesNanos / 1_000_000_000) s "
-                                 + "(expected RTP payload type \(depacketizer.payloadType) on interleaved channel \(channel); "
-                                 + "\(depacketizer.packetsDropped) packets unusable, \(framesOnOtherChannels) frames on other channels, "
-                                 + "\(depacketizer.unitsDropped) units dropped)")
+                throw MediaError(
+                    "rtsp.noFrames",
+                    "the camera sends data but no video frame could be rebuilt for \(noFramesNanos / 1_000_000_000) s "
+                        + "(expected RTP payload type \(depacketizer.payloadType) on interleaved channel \(channel); "
+                        + "\(depacketizer.packetsDropped) packets unusable, \(framesOnOtherChannels) frames on other channels, "
+                        + "\(depacketizer.unitsDropped) units dropped)")
             }
         }
         lastUnitNanos = RTSPClient.now()
         let unit = ready.removeFirst()
         av_packet_unref(packet.p)
-        guard av_new_packet(packet.p, Int32(unit.bytes.count)) >= 0 else { throw MediaError("media.mux", "out of memory for a packet") }
+        guard av_new_packet(packet.p, Int32(unit.bytes.count)) >= 0 else {
+            throw MediaError("media.mux", "out of memory for a packet")
+        }
         unit.bytes.withUnsafeBufferPointer { packet.p.pointee.data.update(from: $0.baseAddress!, count: $0.count) }
         packet.p.pointee.pts = unit.timestamp
         packet.p.pointee.dts = hw_nopts_value()

@@ -29,7 +29,9 @@ public struct MediaError: Error, Sendable, CustomStringConvertible, Equatable {
     public var retryAfter: Duration?
 
     public init(_ code: String, _ message: String, averror: Int32? = nil) {
-        self.code = code; self.message = message; self.averror = averror
+        self.code = code
+        self.message = message
+        self.averror = averror
     }
 
     /// Wraps an FFmpeg return value, mapping the usual RTSP failures to stable codes.
@@ -40,7 +42,9 @@ public struct MediaError: Error, Sendable, CustomStringConvertible, Equatable {
         case hw_averror(ETIMEDOUT), hw_averror_exit(): code = "rtsp.timeout"
         case hw_averror_eof(): code = "rtsp.ended"
         case hw_averror_invaliddata(): code = "rtsp.garbage"
-        case hw_averror(ECONNREFUSED), hw_averror(EHOSTUNREACH), hw_averror(ENETUNREACH), hw_averror(ECONNRESET), hw_averror(EPIPE): code = "rtsp.connect"
+        case hw_averror(ECONNREFUSED), hw_averror(EHOSTUNREACH), hw_averror(ENETUNREACH), hw_averror(ECONNRESET),
+            hw_averror(EPIPE):
+            code = "rtsp.connect"
         default:
             // FFmpeg reports RTSP status codes as AVERROR_HTTP_* / FFERRTAG values; 401 is its own tag.
             code = text.contains("401") || text.lowercased().contains("unauthorized") ? "rtsp.auth" : "rtsp.connect"

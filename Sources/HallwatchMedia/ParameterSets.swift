@@ -25,7 +25,8 @@ final class ParameterSets {
     deinit {
         av_bsf_free(&bsf)
         if let p = parser { av_parser_close(p) }
-        var c = parserCtx; avcodec_free_context(&c)
+        var c = parserCtx
+        avcodec_free_context(&c)
     }
 
     /// The parameter sets in `packet` (Annex-B), or `nil` when it carries none.
@@ -84,7 +85,8 @@ final class ParameterSets {
         var outBuf: UnsafeMutablePointer<UInt8>? = nil
         var outSize: Int32 = 0
         input.withUnsafeBufferPointer { buf in
-            _ = av_parser_parse2(p, c, &outBuf, &outSize, buf.baseAddress, Int32(buf.count), hw_nopts_value(), hw_nopts_value(), 0)
+            _ = av_parser_parse2(
+                p, c, &outBuf, &outSize, buf.baseAddress, Int32(buf.count), hw_nopts_value(), hw_nopts_value(), 0)
         }
         let w = p.pointee.width > 0 ? p.pointee.width : c.pointee.width
         let h = p.pointee.height > 0 ? p.pointee.height : c.pointee.height
@@ -95,11 +97,15 @@ final class ParameterSets {
     /// picture's first — H.264 `first_mb_in_slice` ≠ 0 (§7.3.3: ue(v), so 0 is a single 1 bit), H.265
     /// `first_slice_segment_in_pic_flag` = 0 (§7.3.6.1). Units without a slice are not continuations.
     static func continuesPicture(_ bytes: UnsafeBufferPointer<UInt8>, codec: VideoCodec) -> Bool {
-        var i = 0, zeros = 0
+        var i = 0
+        var zeros = 0
         while i < bytes.count {
             let b = bytes[i]
             i += 1
-            if b == 0 { zeros += 1; continue }
+            if b == 0 {
+                zeros += 1
+                continue
+            }
             defer { zeros = 0 }
             guard b == 1, zeros >= 2, i < bytes.count else { continue }
             switch codec {

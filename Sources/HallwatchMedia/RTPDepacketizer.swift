@@ -61,7 +61,8 @@ struct RTPDepacketizer {
     private var packetsBeforeFirst = 0
 
     init(codec: VideoCodec, payloadType: UInt8) {
-        self.codec = codec; self.payloadType = payloadType
+        self.codec = codec
+        self.payloadType = payloadType
         current.reserveCapacity(256 << 10)
     }
 
@@ -70,7 +71,10 @@ struct RTPDepacketizer {
     /// Packets of another payload type or not RTP version 2 are dropped and counted.
     mutating func push(_ packet: UnsafeRawBufferPointer, emit: (AccessUnit) -> Void) {
         // RFC 3550 §5.1: V(2) P X CC(4) | M PT(7) | sequence(16) | timestamp(32) | SSRC(32) | CSRC…
-        guard packet.count >= 12, packet[0] >> 6 == 2, packet[1] & 0x7F == payloadType else { packetsDropped += 1; return }
+        guard packet.count >= 12, packet[0] >> 6 == 2, packet[1] & 0x7F == payloadType else {
+            packetsDropped += 1
+            return
+        }
         let marker = packet[1] & 0x80 != 0
         let sequence = UInt16(packet[2]) << 8 | UInt16(packet[3])
         let rawTS = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
@@ -83,15 +87,24 @@ struct RTPDepacketizer {
             }
             ssrc = source
         }
-        guard source == ssrc else { packetsOtherSSRC += 1; return }
+        guard source == ssrc else {
+            packetsOtherSSRC += 1
+            return
+        }
         var start = 12 + Int(packet[0] & 0x0F) * 4
         var end = packet.count
-        if packet[0] & 0x10 != 0 {                        // header extension (§5.3.1)
-            guard end >= start + 4 else { packetsDropped += 1; return }
+        if packet[0] & 0x10 != 0 {  // header extension (§5.3.1)
+            guard end >= start + 4 else {
+                packetsDropped += 1
+                return
+            }
             start += 4 + (Int(packet[start + 2]) << 8 | Int(packet[start + 3])) * 4
         }
-        if packet[0] & 0x20 != 0, end > 0 { end -= Int(packet[end - 1]) }   // padding (§5.1)
-        guard start < end else { packetsDropped += 1; return }
+        if packet[0] & 0x20 != 0, end > 0 { end -= Int(packet[end - 1]) }  // padding (§5.1)
+        guard start < end else {
+            packetsDropped += 1
+            return
+        }
 
         if let last = lastSequence, sequence != last &+ 1 {
             packetsLost += Int(sequence &- last &- 1)
@@ -125,7 +138,12 @@ struct RTPDepacketizer {
     /// Emits the access unit being assembled, if any.
     mutating func finish(_ emit: (AccessUnit) -> Void) {
         if inFragment { dropFragment() }
-        defer { current.removeAll(keepingCapacity: true); currentKey = false; currentTS = nil; oversize = false }
+        defer {
+            current.removeAll(keepingCapacity: true)
+            currentKey = false
+            currentTS = nil
+            oversize = false
+        }
         guard let ts = currentTS, !current.isEmpty, !oversize else { return }
         // A copy of exactly the unit's size: handing out `current` itself would make the next
         // `removeAll(keepingCapacity:)` allocate a fresh 256 KiB buffer (an mmap + munmap per frame).
@@ -139,14 +157,23 @@ struct RTPDepacketizer {
         switch type {
         case 1...23:
             appendNAL(p, type: type)
-        case 24:                                           // STAP-A: [hdr] ([size16] [NAL])…
-            aggregated(p, from: 1) { nal in let t = nal[0] & 0x1F; return t }
-        case 28:                                           // FU-A: [indicator] [S E R type] payload
-            guard p.count > 2 else { packetsDropped += 1; return }
-            let fu = p[1], start = fu & 0x80 != 0, stop = fu & 0x40 != 0
+        case 24:  // STAP-A: [hdr] ([size16] [NAL])…
+            aggregated(p, from: 1) { nal in
+                let t = nal[0] & 0x1F
+                return t
+            }
+        case 28:  // FU-A: [indicator] [S E R type] payload
+            guard p.count > 2 else {
+                packetsDropped += 1
+                return
+            }
+            let fu = p[1]
+            let start = fu & 0x80 != 0
+            let stop = fu & 0x40 != 0
             let nalType = fu & 0x1F
-            fragment(start: start, stop: stop, header: (p[0] & 0xE0 | nalType, nil), type: nalType,
-                     body: UnsafeRawBufferPointer(rebasing: p[2...]))
+            fragment(
+                start: start, stop: stop, header: (p[0] & 0xE0 | nalType, nil), type: nalType,
+                body: UnsafeRawBufferPointer(rebasing: p[2...]))
         default:
             packetsDropped += 1
         }
@@ -155,19 +182,28 @@ struct RTPDepacketizer {
     // MARK: H.265, RFC 7798
 
     private mutating func pushH265(_ p: UnsafeRawBufferPointer) {
-        guard p.count > 2 else { packetsDropped += 1; return }
+        guard p.count > 2 else {
+            packetsDropped += 1
+            return
+        }
         let type = (p[0] >> 1) & 0x3F
         switch type {
         case 0...47:
             appendNAL(p, type: type)
-        case 48:                                           // AP: [hdr16] ([size16] [NAL])…
+        case 48:  // AP: [hdr16] ([size16] [NAL])…
             aggregated(p, from: 2) { nal in (nal[0] >> 1) & 0x3F }
-        case 49:                                           // FU: [hdr16] [S E type] payload
-            guard p.count > 3 else { packetsDropped += 1; return }
-            let fu = p[2], start = fu & 0x80 != 0, stop = fu & 0x40 != 0
+        case 49:  // FU: [hdr16] [S E type] payload
+            guard p.count > 3 else {
+                packetsDropped += 1
+                return
+            }
+            let fu = p[2]
+            let start = fu & 0x80 != 0
+            let stop = fu & 0x40 != 0
             let nalType = fu & 0x3F
-            fragment(start: start, stop: stop, header: (p[0] & 0x81 | nalType << 1, p[1]), type: nalType,
-                     body: UnsafeRawBufferPointer(rebasing: p[3...]))
+            fragment(
+                start: start, stop: stop, header: (p[0] & 0x81 | nalType << 1, p[1]), type: nalType,
+                body: UnsafeRawBufferPointer(rebasing: p[3...]))
         default:
             packetsDropped += 1
         }
@@ -187,12 +223,17 @@ struct RTPDepacketizer {
     }
 
     /// STAP-A / AP: NAL units each behind a 16-bit size, starting at `offset`.
-    private mutating func aggregated(_ p: UnsafeRawBufferPointer, from offset: Int, type: (UnsafeRawBufferPointer) -> UInt8) {
+    private mutating func aggregated(
+        _ p: UnsafeRawBufferPointer, from offset: Int, type: (UnsafeRawBufferPointer) -> UInt8
+    ) {
         var i = offset
         while i + 2 <= p.count {
             let size = Int(p[i]) << 8 | Int(p[i + 1])
             i += 2
-            guard size > 0, i + size <= p.count else { packetsDropped += 1; return }
+            guard size > 0, i + size <= p.count else {
+                packetsDropped += 1
+                return
+            }
             let nal = UnsafeRawBufferPointer(rebasing: p[i..<(i + size)])
             appendNAL(nal, type: type(nal))
             i += size
@@ -202,7 +243,9 @@ struct RTPDepacketizer {
     /// FU-A / FU: the first piece writes the start code and the rebuilt NAL header, the rest append.
     private var fragmentStart = 0
     /// `header`: the rebuilt NAL unit header, one byte (H.264) or two (H.265). Called per packet: no allocation.
-    private mutating func fragment(start: Bool, stop: Bool, header: (UInt8, UInt8?), type: UInt8, body: UnsafeRawBufferPointer) {
+    private mutating func fragment(
+        start: Bool, stop: Bool, header: (UInt8, UInt8?), type: UInt8, body: UnsafeRawBufferPointer
+    ) {
         if start {
             if inFragment { dropFragment() }
             fragmentStart = current.count
@@ -211,7 +254,7 @@ struct RTPDepacketizer {
             if let second = header.1 { current.append(second) }
             inFragment = true
         } else if !inFragment {
-            packetsDropped += 1                            // its start was lost
+            packetsDropped += 1  // its start was lost
             return
         }
         current.append(contentsOf: body)

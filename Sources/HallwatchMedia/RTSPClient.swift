@@ -28,8 +28,12 @@ final class RTSPClient {
         /// Header fields in order, names as sent.
         var headers: [(name: String, value: String)]
         var body: [UInt8]
-        func header(_ name: String) -> String? { headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value }
-        func headers(_ name: String) -> [String] { headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value) }
+        func header(_ name: String) -> String? {
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        }
+        func headers(_ name: String) -> [String] {
+            headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+        }
     }
 
     /// What arrives on the connection: a reply, a request from the camera, or an interleaved frame
@@ -85,16 +89,22 @@ final class RTSPClient {
     /// Connects to the camera's RTSP port (554 when the URL names none).
     /// - Throws: ``MediaError`` `rtsp.connect`, `rtsp.timeout`.
     init(url: String, username: String?, password: String?, stop: StopFlag, ioTimeout: Duration) throws {
-        self.url = url; self.username = username; self.password = password; self.stop = stop
+        self.url = url
+        self.username = username
+        self.password = password
+        self.stop = stop
         ioTimeoutNanos = UInt64(max(1, ioTimeout.components.seconds)) * 1_000_000_000
         lastProgress = Self.now()
         buffer = .allocate(byteCount: Self.bufferBytes, alignment: 16)
         // Every stored property is set by now, so a throw below runs deinit (which frees the buffer).
-        guard let parts = URLComponents(string: url), parts.scheme?.lowercased() == "rtsp", let host = parts.host, !host.isEmpty else {
+        guard let parts = URLComponents(string: url), parts.scheme?.lowercased() == "rtsp", let host = parts.host,
+            !host.isEmpty
+        else {
             throw MediaError("rtsp.connect", "not an rtsp:// URL")
         }
-        fd = try Self.connect(host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: parts.port ?? 554,
-                              stop: stop, timeoutNanos: ioTimeoutNanos)
+        fd = try Self.connect(
+            host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: parts.port ?? 554,
+            stop: stop, timeoutNanos: ioTimeoutNanos)
     }
 
     /// From now on the camera streams: wake the reader only for ``wakeBytes`` or after ``wakeMillis``
@@ -122,8 +132,10 @@ final class RTSPClient {
     /// frames that arrive meanwhile (some cameras start RTP before the PLAY reply) go to `early`.
     /// - Throws: ``MediaError``; a non-2xx final reply is `rtsp.connect` (or `rtsp.auth` for 401).
     @discardableResult
-    func request(_ method: String, url: String, headers: [(String, String)] = [], allowFailureStatus: Bool = false,
-                 early: (UInt8, UnsafeRawBufferPointer) -> Void = { _, _ in }) throws -> Response {
+    func request(
+        _ method: String, url: String, headers: [(String, String)] = [], allowFailureStatus: Bool = false,
+        early: (UInt8, UnsafeRawBufferPointer) -> Void = { _, _ in }
+    ) throws -> Response {
         var attempt = 0
         while true {
             let sent = try send(method: method, url: url, headers: headers)
@@ -136,17 +148,32 @@ final class RTSPClient {
                 }
                 let stale = DigestChallenge.parse(challenges).first
                 if attempt > 2 || (attempt == 2 && stale?.stale != true) {
-                    throw MediaError("rtsp.auth", "the camera refused the credentials of user '\(user)' (\(method) → 401)")
+                    throw MediaError(
+                        "rtsp.auth", "the camera refused the credentials of user '\(user)' (\(method) → 401)")
                 }
-                if let d = stale { digest = d; digestCount = 0; basic = false }
-                else if digest == nil, challenges.contains(where: { $0.lowercased().hasPrefix("basic") }) { basic = true }
-                else { throw MediaError("rtsp.auth", "the camera asks for an authentication scheme Hallwatch does not speak (or downgrades Digest to Basic)") }
+                if let d = stale {
+                    digest = d
+                    digestCount = 0
+                    basic = false
+                } else if digest == nil, challenges.contains(where: { $0.lowercased().hasPrefix("basic") }) {
+                    basic = true
+                } else {
+                    throw MediaError(
+                        "rtsp.auth",
+                        "the camera asks for an authentication scheme Hallwatch does not speak (or downgrades Digest to Basic)"
+                    )
+                }
                 continue
             }
             guard (200..<300).contains(reply.status) || allowFailureStatus else {
-                var error = MediaError("rtsp.connect", "the camera answered \(method) with \(reply.status) \(VideoMediaDescription.printable(reply.reason))")
+                var error = MediaError(
+                    "rtsp.connect",
+                    "the camera answered \(method) with \(reply.status) \(VideoMediaDescription.printable(reply.reason))"
+                )
                 // A camera still booting says when to come back (503 + Retry-After, RFC 7826 §18.44); the worker waits that long.
-                if reply.status == 503, let text = reply.header("Retry-After"), let seconds = Int64(text.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+                if reply.status == 503, let text = reply.header("Retry-After"),
+                    let seconds = Int64(text.trimmingCharacters(in: .whitespaces)), seconds >= 0
+                {
                     error.retryAfter = .seconds(min(seconds, 300))
                     error.message += " (the camera is not ready; it asks to retry after \(min(seconds, 300)) s)"
                 }
@@ -165,7 +192,8 @@ final class RTSPClient {
             if let d = digest {
                 digestCount += 1
                 let cnonce = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-                text += "Authorization: \(d.authorization(method: method, uri: url, username: user, password: password ?? "", cnonce: cnonce, nonceCount: digestCount))\r\n"
+                text +=
+                    "Authorization: \(d.authorization(method: method, uri: url, username: user, password: password ?? "", cnonce: cnonce, nonceCount: digestCount))\r\n"
             } else if basic {
                 usedBasic = true
                 text += "Authorization: Basic \(Data("\(user):\(password ?? "")".utf8).base64EncodedString())\r\n"
@@ -180,17 +208,22 @@ final class RTSPClient {
 
     /// Waits for the reply to request `cseq`, at most the I/O timeout in all: a camera that streams, trickles
     /// bytes or answers other CSeqs instead never holds the handshake longer than that.
-    private func awaitReply(cseq: Int, method: String, early: (UInt8, UnsafeRawBufferPointer) -> Void) throws -> Response {
+    private func awaitReply(cseq: Int, method: String, early: (UInt8, UnsafeRawBufferPointer) -> Void) throws
+        -> Response
+    {
         replyDeadline = Self.now() + ioTimeoutNanos
         defer { replyDeadline = nil }
         while true {
             if Self.now() > replyDeadline! {
-                throw MediaError("rtsp.timeout", "the camera did not answer \(method) within \(ioTimeoutNanos / 1_000_000_000) s")
+                throw MediaError(
+                    "rtsp.timeout", "the camera did not answer \(method) within \(ioTimeoutNanos / 1_000_000_000) s")
             }
             switch try next() {
             case .response(let r):
                 // A reply to an earlier request (a keep-alive) is skipped; one without CSeq is taken as ours.
-                if let c = r.header("CSeq").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), c != cseq { continue }
+                if let c = r.header("CSeq").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), c != cseq {
+                    continue
+                }
                 return r
             case .request(let method, let c):
                 try answerCameraRequest(method, cseq: c)
@@ -213,7 +246,9 @@ final class RTSPClient {
     func describe() throws -> (VideoMediaDescription, base: String) {
         // Any RTSP reply will do (some cameras answer OPTIONS with 501); garbage, silence or 401 fail here.
         let options = try request("OPTIONS", url: url, allowFailureStatus: true)
-        if let pub = options.header("Public"), pub.uppercased().contains("GET_PARAMETER") { keepAliveMethod = "GET_PARAMETER" }
+        if let pub = options.header("Public"), pub.uppercased().contains("GET_PARAMETER") {
+            keepAliveMethod = "GET_PARAMETER"
+        }
         let reply = try request("DESCRIBE", url: url, headers: [("Accept", "application/sdp")])
         let sdp = String(decoding: reply.body, as: UTF8.self)
         let media = try VideoMediaDescription.parse(sdp)
@@ -223,32 +258,44 @@ final class RTSPClient {
 
     /// SETUP of one media with RTP on interleaved channels 0 (RTP) and 1 (RTCP), then PLAY of the session.
     /// - Returns: the interleaved channel RTP arrives on (the camera may choose another pair).
-    func setupAndPlay(_ media: VideoMediaDescription, base: String, early: (UInt8, UnsafeRawBufferPointer) -> Void) throws -> UInt8 {
-        let setup = try request("SETUP", url: media.setupURL(base: base), headers: [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+    func setupAndPlay(_ media: VideoMediaDescription, base: String, early: (UInt8, UnsafeRawBufferPointer) -> Void)
+        throws -> UInt8
+    {
+        let setup = try request(
+            "SETUP", url: media.setupURL(base: base), headers: [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
         guard let sessionHeader = setup.header("Session") else {
             throw MediaError("rtsp.garbage", "the camera's SETUP reply has no Session header")
         }
         let fields = sessionHeader.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard let id = fields.first, !id.isEmpty, id.utf8.count <= 256 else { throw MediaError("rtsp.garbage", "malformed Session header") }
+        guard let id = fields.first, !id.isEmpty, id.utf8.count <= 256 else {
+            throw MediaError("rtsp.garbage", "malformed Session header")
+        }
         session = id
         if let t = fields.dropFirst().first(where: { $0.lowercased().hasPrefix("timeout=") }),
-           let seconds = UInt64(t.dropFirst(8)), seconds >= 1 {
-            keepAliveNanos = min(seconds, 3600) * 500_000_000      // half the timeout; 0 or absurd values ignored
+            let seconds = UInt64(t.dropFirst(8)), seconds >= 1
+        {
+            keepAliveNanos = min(seconds, 3600) * 500_000_000  // half the timeout; 0 or absurd values ignored
         }
         var channel: UInt8 = 0
         if let transport = setup.header("Transport"),
-           let il = transport.split(separator: ";").first(where: { $0.lowercased().hasPrefix("interleaved=") }),
-           let first = il.dropFirst(12).split(separator: "-").first, let c = UInt8(first) {
+            let il = transport.split(separator: ";").first(where: { $0.lowercased().hasPrefix("interleaved=") }),
+            let first = il.dropFirst(12).split(separator: "-").first, let c = UInt8(first)
+        {
             channel = c
         }
         if let transport = setup.header("Transport"),
-           let field = transport.split(separator: ";").first(where: { $0.lowercased().hasPrefix("ssrc=") }) {
+            let field = transport.split(separator: ";").first(where: { $0.lowercased().hasPrefix("ssrc=") })
+        {
             setupSSRC = UInt32(field.dropFirst(5).trimmingCharacters(in: .whitespaces), radix: 16)
         }
-        let play = try request("PLAY", url: media.playURL(base: base), headers: [("Session", id), ("Range", "npt=0.000-")], early: early)
+        let play = try request(
+            "PLAY", url: media.playURL(base: base), headers: [("Session", id), ("Range", "npt=0.000-")], early: early)
         // RTP-Info: url=…;seq=N;rtptime=T[, url=…] — one entry per stream; only the video media was SETUP.
         if let info = play.header("RTP-Info")?.split(separator: ",").first,
-           let seq = info.split(separator: ";").first(where: { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("seq=") }) {
+            let seq = info.split(separator: ";").first(where: {
+                $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("seq=")
+            })
+        {
             playFirstSequence = UInt16(seq.trimmingCharacters(in: .whitespaces).dropFirst(4))
         }
         return channel
@@ -269,7 +316,9 @@ final class RTSPClient {
     func next() throws -> Message {
         while true {
             if let m = try parseBuffered() { return m }
-            if let d = replyDeadline, Self.now() > d { throw MediaError("rtsp.timeout", "the camera did not answer within \(ioTimeoutNanos / 1_000_000_000) s") }
+            if let d = replyDeadline, Self.now() > d {
+                throw MediaError("rtsp.timeout", "the camera did not answer within \(ioTimeoutNanos / 1_000_000_000) s")
+            }
             try fill()
         }
     }
@@ -277,7 +326,7 @@ final class RTSPClient {
     private func parseBuffered() throws -> Message? {
         while head < tail {
             let b0 = buffer[head]
-            if b0 == 0x24 {                                            // '$' channel length(16) payload
+            if b0 == 0x24 {  // '$' channel length(16) payload
                 guard tail - head >= 4 else { return nil }
                 let length = Int(buffer[head + 2]) << 8 | Int(buffer[head + 3])
                 guard tail - head >= 4 + length else { return nil }
@@ -287,14 +336,15 @@ final class RTSPClient {
                 garbageBytes = 0
                 return .interleaved(channel: channel, payload: payload)
             }
-            if (0x41...0x5A).contains(b0) {                            // 'A'…'Z': a reply or a request
+            if (0x41...0x5A).contains(b0) {  // 'A'…'Z': a reply or a request
                 return try parseText()
             }
             // Not framed: skip to the next '$' or letter (a camera's stray bytes), within limits.
             head += 1
             garbageBytes += 1
             if garbageBytes > Self.maxGarbageBytes {
-                throw MediaError("rtsp.garbage", "the camera sent \(garbageBytes) bytes that are neither RTSP nor interleaved RTP")
+                throw MediaError(
+                    "rtsp.garbage", "the camera sent \(garbageBytes) bytes that are neither RTSP nor interleaved RTP")
             }
         }
         return nil
@@ -303,22 +353,34 @@ final class RTSPClient {
     private func parseText() throws -> Message? {
         let available = UnsafeRawBufferPointer(rebasing: buffer[head..<tail])
         guard let headerEnd = Self.find(crlfcrlfIn: available, limit: Self.maxHeaderBytes) else {
-            if available.count > Self.maxHeaderBytes { throw MediaError("rtsp.garbage", "an RTSP header block longer than \(Self.maxHeaderBytes) bytes") }
+            if available.count > Self.maxHeaderBytes {
+                throw MediaError("rtsp.garbage", "an RTSP header block longer than \(Self.maxHeaderBytes) bytes")
+            }
             return nil
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: available[..<headerEnd]), as: UTF8.self)
         var lines = text.components(separatedBy: "\r\n")
         let first = lines.removeFirst()
-        guard lines.count <= Self.maxHeaders else { throw MediaError("rtsp.garbage", "more than \(Self.maxHeaders) RTSP header fields") }
+        guard lines.count <= Self.maxHeaders else {
+            throw MediaError("rtsp.garbage", "more than \(Self.maxHeaders) RTSP header fields")
+        }
         var headers: [(name: String, value: String)] = []
         for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { throw MediaError("rtsp.garbage", "malformed RTSP header field: \(VideoMediaDescription.printable(line))") }
-            headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+            guard let colon = line.firstIndex(of: ":") else {
+                throw MediaError(
+                    "rtsp.garbage", "malformed RTSP header field: \(VideoMediaDescription.printable(line))")
+            }
+            headers.append(
+                (
+                    String(line[..<colon]).trimmingCharacters(in: .whitespaces),
+                    String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+                ))
         }
         var bodyLength = 0
         if let cl = headers.first(where: { $0.name.caseInsensitiveCompare("Content-Length") == .orderedSame }) {
             guard let n = Int(cl.value), n >= 0, n <= Self.maxBodyBytes else {
-                throw MediaError("rtsp.garbage", "bad or too large Content-Length: \(VideoMediaDescription.printable(cl.value))")
+                throw MediaError(
+                    "rtsp.garbage", "bad or too large Content-Length: \(VideoMediaDescription.printable(cl.value))")
             }
             bodyLength = n
         }
@@ -331,15 +393,19 @@ final class RTSPClient {
             // RTSP/1.0 SP status SP reason
             let f = first.split(separator: " ", maxSplits: 2)
             guard f.count >= 2, let status = Int(f[1]), (100...599).contains(status) else {
-                throw MediaError("rtsp.garbage", "malformed RTSP status line: \(VideoMediaDescription.printable(first))")
+                throw MediaError(
+                    "rtsp.garbage", "malformed RTSP status line: \(VideoMediaDescription.printable(first))")
             }
-            return .response(Response(status: status, reason: f.count > 2 ? String(f[2]) : "", headers: headers, body: body))
+            return .response(
+                Response(status: status, reason: f.count > 2 ? String(f[2]) : "", headers: headers, body: body))
         }
         let f = first.split(separator: " ")
         guard f.count == 3, f[2].hasPrefix("RTSP/") else {
-            throw MediaError("rtsp.garbage", "the camera's reply is not RTSP: \(VideoMediaDescription.printable(first))")
+            throw MediaError(
+                "rtsp.garbage", "the camera's reply is not RTSP: \(VideoMediaDescription.printable(first))")
         }
-        return .request(method: String(f[0]), cseq: headers.first { $0.name.caseInsensitiveCompare("CSeq") == .orderedSame }?.value)
+        return .request(
+            method: String(f[0]), cseq: headers.first { $0.name.caseInsensitiveCompare("CSeq") == .orderedSame }?.value)
     }
 
     static func find(crlfcrlfIn b: UnsafeRawBufferPointer, limit: Int) -> Int? {
@@ -353,19 +419,25 @@ final class RTSPClient {
 
     /// Reads what the socket has into the buffer, waiting (in `wakeMillis` steps) for at most the I/O timeout.
     private func fill() throws {
-        if head == tail { head = 0; tail = 0 }
+        if head == tail {
+            head = 0
+            tail = 0
+        }
         if tail == buffer.count || (head > 0 && buffer.count - tail < 70_000) {
             // Move the unread part to the front; the bounds above keep it below 128 KiB.
             let unread = tail - head
             buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + head, byteCount: unread)
-            head = 0; tail = unread
+            head = 0
+            tail = unread
         }
         while true {
             if stop.isStopped { throw MediaError("rtsp.stopped", "stopped") }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             readCalls += 1
             let ready = poll(&pfd, 1, Self.wakeMillis)
-            if ready < 0 && errno != EINTR { throw MediaError("rtsp.connect", "poll failed: \(String(cString: strerror(errno)))") }
+            if ready < 0 && errno != EINTR {
+                throw MediaError("rtsp.connect", "poll failed: \(String(cString: strerror(errno)))")
+            }
             // Woken by SO_RCVLOWAT or by the timer: either way take what is there.
             readCalls += 1
             let n = recv(fd, buffer.baseAddress! + tail, buffer.count - tail, Int32(MSG_DONTWAIT))
@@ -378,7 +450,9 @@ final class RTSPClient {
             let e = errno
             guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
                 // Mid-stream (a camera resetting the connection) the session was dropped; before, we could not connect.
-                if playing { throw MediaError("rtsp.dropped", "the camera dropped the session: \(String(cString: strerror(e)))") }
+                if playing {
+                    throw MediaError("rtsp.dropped", "the camera dropped the session: \(String(cString: strerror(e)))")
+                }
                 throw MediaError("rtsp.connect", "reading from the camera failed: \(String(cString: strerror(e)))")
             }
             if Self.now() - lastProgress > ioTimeoutNanos {
@@ -391,8 +465,13 @@ final class RTSPClient {
         var offset = 0
         let deadline = Self.now() + ioTimeoutNanos
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            if n > 0 { offset += n; continue }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+            if n > 0 {
+                offset += n
+                continue
+            }
             let e = errno
             guard n < 0, e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
                 throw MediaError("rtsp.connect", "writing to the camera failed: \(String(cString: strerror(e)))")
@@ -412,7 +491,8 @@ final class RTSPClient {
         var list: UnsafeMutablePointer<addrinfo>?
         let r = getaddrinfo(host, String(port), &hints, &list)
         guard r == 0, let first = list else {
-            throw MediaError("rtsp.connect", "cannot resolve the camera's host name: \(String(cString: gai_strerror(r)))")
+            throw MediaError(
+                "rtsp.connect", "cannot resolve the camera's host name: \(String(cString: gai_strerror(r)))")
         }
         defer { freeaddrinfo(list) }
         var lastError = "no address"
@@ -420,14 +500,26 @@ final class RTSPClient {
         let deadline = now() + timeoutNanos
         while let a = ai {
             ai = a.pointee.ai_next
-            let fd = socket(a.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { lastError = String(cString: strerror(errno)); continue }
+            let fd = socket(
+                a.pointee.ai_family,
+                Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else {
+                lastError = String(cString: strerror(errno))
+                continue
+            }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
-            guard errno == EINPROGRESS else { lastError = String(cString: strerror(errno)); close(fd); continue }
+            guard errno == EINPROGRESS else {
+                lastError = String(cString: strerror(errno))
+                close(fd)
+                continue
+            }
             while true {
-                if stop.isStopped { close(fd); throw MediaError("rtsp.stopped", "stopped") }
+                if stop.isStopped {
+                    close(fd)
+                    throw MediaError("rtsp.stopped", "stopped")
+                }
                 var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 let ready = poll(&pfd, 1, wakeMillis)
                 if ready > 0 {
@@ -440,7 +532,8 @@ final class RTSPClient {
                 }
                 if now() > deadline {
                     close(fd)
-                    throw MediaError("rtsp.timeout", "no answer from the camera within \(timeoutNanos / 1_000_000_000) s")
+                    throw MediaError(
+                        "rtsp.timeout", "no answer from the camera within \(timeoutNanos / 1_000_000_000) s")
                 }
             }
             close(fd)

@@ -1,4 +1,5 @@
 import CFFmpeg
+import Foundation
 import HallwatchCore
 import Logging
 import Synchronization
@@ -25,9 +26,16 @@ public struct RTSPSourceOptions: Sendable {
     /// Also receive the audio track.
     public var audio: Bool
 
-    public init(url: String, username: String? = nil, password: String? = nil, transport: CameraConfig.Transport = .tcp, ioTimeout: Duration = .seconds(5), audio: Bool = false) {
-        self.url = url; self.username = username; self.password = password; self.transport = transport
-        self.ioTimeout = ioTimeout; self.audio = audio
+    public init(
+        url: String, username: String? = nil, password: String? = nil, transport: CameraConfig.Transport = .tcp,
+        ioTimeout: Duration = .seconds(5), audio: Bool = false
+    ) {
+        self.url = url
+        self.username = username
+        self.password = password
+        self.transport = transport
+        self.ioTimeout = ioTimeout
+        self.audio = audio
     }
 
     /// The URL with credentials percent-encoded into it, for FFmpeg's RTSP client only.
@@ -39,8 +47,6 @@ public struct RTSPSourceOptions: Sendable {
         return url.replacingCharacters(in: schemeEnd, with: "://\(u):\(p)@")
     }
 }
-
-import Foundation
 
 /// An open RTSP session read with libavformat's RTSP client (for `transport: udp` and cameras recorded
 /// with audio; see ``InterleavedRTSPSource`` for the usual case) (RFC 7826 DESCRIBE/SETUP/PLAY; SDP per
@@ -63,13 +69,18 @@ final class RTSPSource: PacketSource {
         var timedOut = false
         init(stop: StopFlag, timeout: Duration) {
             self.stop = stop
-            self.timeoutNanos = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
+            self.timeoutNanos =
+                UInt64(timeout.components.seconds) * 1_000_000_000
+                + UInt64(timeout.components.attoseconds / 1_000_000_000)
             self.lastProgress = SystemClocks().monotonicNanos()
         }
         func touch() { lastProgress = SystemClocks().monotonicNanos() }
         var shouldAbort: Bool {
             if stop.isStopped { return true }
-            if SystemClocks().monotonicNanos() - lastProgress > timeoutNanos { timedOut = true; return true }
+            if SystemClocks().monotonicNanos() - lastProgress > timeoutNanos {
+                timedOut = true
+                return true
+            }
             return false
         }
     }
@@ -87,10 +98,10 @@ final class RTSPSource: PacketSource {
         let timeoutMicros = options.ioTimeout.components.seconds * 1_000_000
         let opts = Options([
             ("rtsp_transport", options.transport.rawValue),
-            ("timeout", String(timeoutMicros)),                       // socket I/O timeout, µs
+            ("timeout", String(timeoutMicros)),  // socket I/O timeout, µs
             ("protocol_whitelist", "rtsp,rtp,tcp,udp"),
             ("allowed_media_types", options.audio ? "video+audio" : "video"),
-            ("max_delay", "500000"),                                   // UDP reorder queue, µs
+            ("max_delay", "500000"),  // UDP reorder queue, µs
             ("reorder_queue_size", "64"),
             ("fflags", "nobuffer+genpts"),
         ])
@@ -98,7 +109,9 @@ final class RTSPSource: PacketSource {
         let r = avformat_open_input(&cp, options.urlWithCredentials, nil, &opts.dict)
         guard r >= 0, let opened = cp else {
             // avformat_open_input frees the context on failure.
-            if watchdog.timedOut { throw MediaError("rtsp.timeout", "no answer from the camera within \(options.ioTimeout)", averror: r) }
+            if watchdog.timedOut {
+                throw MediaError("rtsp.timeout", "no answer from the camera within \(options.ioTimeout)", averror: r)
+            }
             if stop.isStopped { throw MediaError("rtsp.timeout", "stopped before the camera answered", averror: r) }
             throw MediaError.ffmpeg(r, "cannot open the RTSP stream")
         }
@@ -106,7 +119,8 @@ final class RTSPSource: PacketSource {
         let unused = opts.leftovers.filter { $0 != "fflags" }
         if !unused.isEmpty { logger.warning("demuxer ignored options", metadata: ["options": "\(unused)"]) }
 
-        var video: Int?, audio: Int?
+        var video: Int?
+        var audio: Int?
         var unsupported: String?
         for i in 0..<Int(opened.pointee.nb_streams) {
             let par = opened.pointee.streams[i]!.pointee.codecpar.pointee
@@ -121,8 +135,13 @@ final class RTSPSource: PacketSource {
         }
         guard let v = video else {
             var p: UnsafeMutablePointer<AVFormatContext>? = opened
-            avformat_close_input(&p); ctx = nil
-            if let u = unsupported { throw MediaError("media.unsupportedCodec", "the camera sends \(u) video; Hallwatch stores H.264 and H.265 without transcoding") }
+            avformat_close_input(&p)
+            ctx = nil
+            if let u = unsupported {
+                throw MediaError(
+                    "media.unsupportedCodec",
+                    "the camera sends \(u) video; Hallwatch stores H.264 and H.265 without transcoding")
+            }
             throw MediaError("media.noVideo", "the stream has no video track")
         }
         videoIndex = v
@@ -132,7 +151,7 @@ final class RTSPSource: PacketSource {
 
     deinit {
         var p = ctx
-        if p != nil { avformat_close_input(&p) }   // sends TEARDOWN so the camera frees the session
+        if p != nil { avformat_close_input(&p) }  // sends TEARDOWN so the camera frees the session
     }
 
     func stream(_ i: Int) -> UnsafeMutablePointer<AVStream> { ctx!.pointee.streams[i]! }
@@ -150,9 +169,14 @@ final class RTSPSource: PacketSource {
         if r == hw_averror_eof() { return false }
         if r < 0 {
             if watchdog.stop.isStopped { return false }
-            if watchdog.timedOut { throw MediaError("rtsp.timeout", "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))", averror: r) }
+            if watchdog.timedOut {
+                throw MediaError(
+                    "rtsp.timeout",
+                    "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))",
+                    averror: r)
+            }
             var e = MediaError.ffmpeg(r, "reading the stream failed")
-            if e.code == "rtsp.connect" { e.code = "rtsp.dropped" }   // it played: the session was dropped
+            if e.code == "rtsp.connect" { e.code = "rtsp.dropped" }  // it played: the session was dropped
             throw e
         }
         watchdog.touch()

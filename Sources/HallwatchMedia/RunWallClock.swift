@@ -85,7 +85,8 @@ struct RunWallClock {
     /// the line for the next fragment (step 2).
     mutating func boundary(at media: Int64) -> UTCMicros {
         let here = wall(at: media)
-        lastWall = here; lastMedia = media
+        lastWall = here
+        lastMedia = media
         if fragmentMin.isFinite {
             envelope.append((media, fragmentMin))
             behindMicros = fragmentMin + Self.micros(media) - here

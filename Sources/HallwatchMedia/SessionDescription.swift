@@ -34,13 +34,18 @@ public struct VideoMediaDescription: Sendable, Equatable {
     /// - Throws: ``MediaError`` `rtsp.garbage` when the text is not SDP (no `v=0`, too long, a malformed
     ///   `m=` line); `media.noVideo` when it holds no RTP video section.
     public static func parse(_ sdp: String) throws -> VideoMediaDescription {
-        guard sdp.utf8.count <= maxBytes else { throw MediaError("rtsp.garbage", "the SDP is larger than \(maxBytes) bytes") }
+        guard sdp.utf8.count <= maxBytes else {
+            throw MediaError("rtsp.garbage", "the SDP is larger than \(maxBytes) bytes")
+        }
         let lines = sdp.split(omittingEmptySubsequences: true) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
             .map { $0.trimmingCharacters(in: .whitespaces) }
-        guard lines.first == "v=0" else { throw MediaError("rtsp.garbage", "the DESCRIBE reply is not SDP (no v=0 line)") }
+        guard lines.first == "v=0" else {
+            throw MediaError("rtsp.garbage", "the DESCRIBE reply is not SDP (no v=0 line)")
+        }
         var sessionControl: String?
         var sections: [VideoMediaDescription] = []
-        var inVideo = false, inSession = true
+        var inVideo = false
+        var inSession = true
         for line in lines {
             if line.hasPrefix("m=") {
                 inSession = false
@@ -51,16 +56,24 @@ public struct VideoMediaDescription: Sendable, Equatable {
                 }
                 inVideo = f[0] == "video" && f[2].hasPrefix("RTP/")
                 if inVideo {
-                    guard let pt = UInt8(f[3]), pt < 128 else { throw MediaError("rtsp.garbage", "bad RTP payload type in \(Self.printable(line))") }
-                    sections.append(VideoMediaDescription(payloadType: pt, encoding: Self.staticNames[pt] ?? "", codec: nil, clockRate: 90_000,
-                                                          control: nil, sessionControl: nil, parameterSets: []))
+                    guard let pt = UInt8(f[3]), pt < 128 else {
+                        throw MediaError("rtsp.garbage", "bad RTP payload type in \(Self.printable(line))")
+                    }
+                    sections.append(
+                        VideoMediaDescription(
+                            payloadType: pt, encoding: Self.staticNames[pt] ?? "", codec: nil, clockRate: 90_000,
+                            control: nil, sessionControl: nil, parameterSets: []))
                 }
                 continue
             }
             guard line.hasPrefix("a=") else { continue }
             let attr = line.dropFirst(2)
-            let (key, value) = attr.firstIndex(of: ":").map { (attr[..<$0], attr[attr.index(after: $0)...]) } ?? (attr, "")
-            if inSession, key == "control" { sessionControl = String(value); continue }
+            let (key, value) =
+                attr.firstIndex(of: ":").map { (attr[..<$0], attr[attr.index(after: $0)...]) } ?? (attr, "")
+            if inSession, key == "control" {
+                sessionControl = String(value)
+                continue
+            }
             guard inVideo, var m = sections.popLast() else { continue }
             switch key {
             case "control": m.control = String(value)
@@ -74,7 +87,9 @@ public struct VideoMediaDescription: Sendable, Equatable {
                 }
             case "fmtp":
                 let f = value.split(separator: " ", maxSplits: 1)
-                if f.count == 2, UInt8(f[0]) == m.payloadType { m.parameterSets = Self.parameterSets(fmtp: String(f[1])) }
+                if f.count == 2, UInt8(f[0]) == m.payloadType {
+                    m.parameterSets = Self.parameterSets(fmtp: String(f[1]))
+                }
             default: break
             }
             sections.append(m)
@@ -130,11 +145,14 @@ public struct VideoMediaDescription: Sendable, Equatable {
             let key = kv[0].lowercased()
             guard ["sprop-parameter-sets", "sprop-vps", "sprop-sps", "sprop-pps"].contains(key) else { continue }
             byKey[key] = kv[1].split(separator: ",").prefix(maxParameterSets).compactMap { b64 -> [UInt8]? in
-                guard b64.utf8.count <= maxParameterSetBytes * 2, let d = Data(base64Encoded: Self.padded(String(b64))), !d.isEmpty else { return nil }
+                guard b64.utf8.count <= maxParameterSetBytes * 2, let d = Data(base64Encoded: Self.padded(String(b64))),
+                    !d.isEmpty
+                else { return nil }
                 return Array(d)
             }
         }
-        return (byKey["sprop-parameter-sets"] ?? []) + (byKey["sprop-vps"] ?? []) + (byKey["sprop-sps"] ?? []) + (byKey["sprop-pps"] ?? [])
+        return (byKey["sprop-parameter-sets"] ?? []) + (byKey["sprop-vps"] ?? []) + (byKey["sprop-sps"] ?? [])
+            + (byKey["sprop-pps"] ?? [])
     }
 
     /// Base64 with its `=` padding restored (some cameras drop it).

@@ -56,12 +56,18 @@ public struct VideoTimeline<Payload> {
     /// `provisional`: the PTS was given here (missing or an outlier), and is placed in presentation order
     /// when the unit leaves the window (``presentationSlot(replacing:)``).
     /// `outlier`: its PTS was taken away as an outlier (counted there, not as missing).
-    struct Unit { var pts: Int64?; var key: Bool; var payload: Payload; var provisional = false; var outlier = false }
+    struct Unit {
+        var pts: Int64?
+        var key: Bool
+        var payload: Payload
+        var provisional = false
+        var outlier = false
+    }
 
     var window: [Unit] = []
     /// PTS values of units accepted but not yet emitted, as a sorted array (small: ≤ lookahead + 1).
     var pending: [Int64] = []
-    var origin: Int64?          // absolute DTS of the run's first sample
+    var origin: Int64?  // absolute DTS of the run's first sample
     var reorderDelay: Int64 = 0
     var lastDTS: Int64?
     /// DTS promised to the next sample: the previous sample's duration ends there.
@@ -70,8 +76,8 @@ public struct VideoTimeline<Payload> {
     var reorderDepth = 0
     /// PTS of the last emitted units, decode order (at most ``lookahead``): what a held unit may follow.
     var recentPTS: [Int64] = []
-    var lastPTSIn: Int64?       // PTS of the previous accepted unit, decode order
-    var offset: Int64 = 0       // added to camera PTS after a confirmed discontinuity
+    var lastPTSIn: Int64?  // PTS of the previous accepted unit, decode order
+    var offset: Int64 = 0  // added to camera PTS after a confirmed discontinuity
     var breakAtNextKey: String?
     var recentDurations: [Int64] = []
     var suspect: Unit?
@@ -88,9 +94,13 @@ public struct VideoTimeline<Payload> {
     /// window can show (never seen; DTS > PTS would make the muxer refuse the sample).
     public private(set) var ptsRaised = 0
 
-    public init(lookahead: Int = 5, jumpThreshold90k: Int64 = 180_000, backThreshold90k: Int64 = 90_000,
-                join: @escaping (inout Payload, Payload) -> Void) {
-        self.lookahead = lookahead; self.jumpThreshold90k = jumpThreshold90k; self.backThreshold90k = backThreshold90k
+    public init(
+        lookahead: Int = 5, jumpThreshold90k: Int64 = 180_000, backThreshold90k: Int64 = 90_000,
+        join: @escaping (inout Payload, Payload) -> Void
+    ) {
+        self.lookahead = lookahead
+        self.jumpThreshold90k = jumpThreshold90k
+        self.backThreshold90k = backThreshold90k
         self.join = join
     }
 
@@ -133,19 +143,28 @@ public struct VideoTimeline<Payload> {
                         let shift = newOffset - offset
                         offset = newOffset
                         breakAtNextKey = "timestamp discontinuity of \((s.pts! - ref) / 90) ms"
-                        var fixedSuspect = s; fixedSuspect.pts = s.pts! + shift
+                        var fixedSuspect = s
+                        fixedSuspect.pts = s.pts! + shift
                         events += accept(fixedSuspect)
                         unit.pts = p + shift
                         events += accept(unit)
                         return events
                     }
                     // Two wild units in a row that don't agree: re-stamp both as outliers.
-                    var a = s; a.pts = nil; a.outlier = true; outliersRestamped += 1
-                    var b = unit; b.pts = nil; b.outlier = true; outliersRestamped += 1
+                    var a = s
+                    a.pts = nil
+                    a.outlier = true
+                    outliersRestamped += 1
+                    var b = unit
+                    b.pts = nil
+                    b.outlier = true
+                    outliersRestamped += 1
                     return accept(a) + accept(b)
                 }
                 // Back on track: the suspect was a single-frame outlier.
-                var fixed = s; fixed.pts = nil; fixed.outlier = true
+                var fixed = s
+                fixed.pts = nil
+                fixed.outlier = true
                 outliersRestamped += 1
                 return accept(fixed) + accept(unit)
             }
@@ -160,16 +179,32 @@ public struct VideoTimeline<Payload> {
     /// Emits everything still held (end of stream or before a reconnect).
     public mutating func flush() -> [Event] {
         var events: [Event] = []
-        if let s = suspect { suspect = nil; var f = s; f.pts = nil; f.outlier = true; outliersRestamped += 1; events += accept(f) }
+        if let s = suspect {
+            suspect = nil
+            var f = s
+            f.pts = nil
+            f.outlier = true
+            outliersRestamped += 1
+            events += accept(f)
+        }
         while !window.isEmpty { events += emitOne() }
         return events
     }
 
     /// Forgets the current run (after the connection dropped); the next unit must be a keyframe.
     public mutating func reset() {
-        window = []; pending = []; origin = nil; reorderDelay = 0; lastDTS = nil; plannedDTS = nil; lastPTSIn = nil
-        reorderDepth = 0; recentPTS = []
-        offset = 0; breakAtNextKey = nil; suspect = nil
+        window = []
+        pending = []
+        origin = nil
+        reorderDelay = 0
+        lastDTS = nil
+        plannedDTS = nil
+        lastPTSIn = nil
+        reorderDepth = 0
+        recentPTS = []
+        offset = 0
+        breakAtNextKey = nil
+        suspect = nil
     }
 
     mutating func accept(_ u: Unit) -> [Event] {
@@ -239,7 +274,10 @@ public struct VideoTimeline<Payload> {
         if let n = next, n.steady { noteDuration(duration) }
         lastDTS = dts
         let o = origin!
-        events.append(.sample(Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload)))
+        events.append(
+            .sample(
+                Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload))
+        )
         return events
     }
 
@@ -251,7 +289,10 @@ public struct VideoTimeline<Payload> {
     mutating func presentationSlot(replacing provisional: Int64) -> Int64 {
         if let i = pending.firstIndex(of: provisional) { pending.remove(at: i) }
         let used = (recentPTS + pending).sorted()
-        guard let latest = used.last else { insertPending(provisional); return provisional }
+        guard let latest = used.last else {
+            insertPending(provisional)
+            return provisional
+        }
         let f = frameDuration90k
         let notBefore = lastDTS.map { $0 + 1 } ?? Int64.min
         var slot = latest + f
@@ -287,7 +328,10 @@ public struct VideoTimeline<Payload> {
         var step = Int64.max
         for (i, p) in held.enumerated() where i < pending.count {
             let target = pending[i] - reorderDelay
-            if target > dts { step = min(step, (target - dts) / Int64(i + 1)); break }
+            if target > dts {
+                step = min(step, (target - dts) / Int64(i + 1))
+                break
+            }
             step = min(step, (p - dts) / Int64(i + 1))
         }
         return (dts + max(1, step == .max ? 1 : step), false)
@@ -303,7 +347,9 @@ public struct VideoTimeline<Payload> {
         reorderDelay = Int64(depth) * frameDuration90k
         reorderDepth = depth
         origin = (pending.first ?? first.pts!) - reorderDelay
-        lastDTS = nil; plannedDTS = nil; recentPTS = []
+        lastDTS = nil
+        plannedDTS = nil
+        recentPTS = []
     }
 
     /// Before any duration is known, the spacing of the window's sorted PTS is the best guess.

@@ -34,18 +34,25 @@ public struct VideoTrackFile: Sendable {
         FFmpegLog.install()
         var ctx: UnsafeMutablePointer<AVFormatContext>?
         let r = avformat_open_input(&ctx, path, nil, nil)
-        guard r >= 0, let c = ctx else { throw MediaError("media.file", "cannot open \(path): \(averrorText(r))", averror: r) }
+        guard r >= 0, let c = ctx else {
+            throw MediaError("media.file", "cannot open \(path): \(averrorText(r))", averror: r)
+        }
         defer { avformat_close_input(&ctx) }
         let f = avformat_find_stream_info(c, nil)
         guard f >= 0 else { throw MediaError("media.file", "cannot read \(path): \(averrorText(f))", averror: f) }
         let index = av_find_best_stream(c, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
-        guard index >= 0, let stream = c.pointee.streams[Int(index)] else { throw MediaError("media.noVideo", "\(path) has no video track") }
+        guard index >= 0, let stream = c.pointee.streams[Int(index)] else {
+            throw MediaError("media.noVideo", "\(path) has no video track")
+        }
         let par = stream.pointee.codecpar.pointee
         guard let codec = VideoCodec(par.codec_id) else {
-            throw MediaError("media.unsupportedCodec", "\(path) holds \(codecName(par.codec_id)) video; H.264 and H.265 only")
+            throw MediaError(
+                "media.unsupportedCodec", "\(path) holds \(codecName(par.codec_id)) video; H.264 and H.265 only")
         }
-        let extradata = par.extradata.map { Array(UnsafeBufferPointer(start: $0, count: Int(par.extradata_size))) } ?? []
-        let timeBase = stream.pointee.time_base, tick = hw_rational(1, 90_000)
+        let extradata =
+            par.extradata.map { Array(UnsafeBufferPointer(start: $0, count: Int(par.extradata_size))) } ?? []
+        let timeBase = stream.pointee.time_base
+        let tick = hw_rational(1, 90_000)
         func to90k(_ t: Int64) -> Int64 { av_rescale_q(t, timeBase, tick) }
         var samples: [Sample] = []
         let packet = Packet()
@@ -53,13 +60,18 @@ public struct VideoTrackFile: Sendable {
             av_packet_unref(packet.p)
             let e = av_read_frame(c, packet.p)
             if e == hw_averror_eof() { break }
-            guard e >= 0 else { throw MediaError("media.file", "reading \(path) failed: \(averrorText(e))", averror: e) }
+            guard e >= 0 else {
+                throw MediaError("media.file", "reading \(path) failed: \(averrorText(e))", averror: e)
+            }
             guard packet.streamIndex == Int(index), packet.size > 0 else { continue }
             let dts = packet.dts ?? packet.pts ?? 0
-            samples.append(Sample(data: Array(packet.data), pts90k: to90k(packet.pts ?? dts), dts90k: to90k(dts),
-                                  duration90k: to90k(packet.p.pointee.duration), isKey: packet.isKey))
+            samples.append(
+                Sample(
+                    data: Array(packet.data), pts90k: to90k(packet.pts ?? dts), dts90k: to90k(dts),
+                    duration90k: to90k(packet.p.pointee.duration), isKey: packet.isKey))
         }
-        return VideoTrackFile(codec: codec, extradata: extradata, width: Int(par.width), height: Int(par.height), samples: samples)
+        return VideoTrackFile(
+            codec: codec, extradata: extradata, width: Int(par.width), height: Int(par.height), samples: samples)
     }
 
     /// Bytes of each NAL unit's length prefix in ``Sample/data`` (1, 2 or 4), from the configuration record's

@@ -18,11 +18,14 @@ public final class Presence: Sendable {
         self.name = name
         self.clocks = clocks
         topics = BusTopics(box: config.box)
-        let will = (try? BusCoding.encode(ProcessState(process: name, state: .down, pid: 0, at: nil, reason: "connection lost"))) ?? []
+        let will =
+            (try? BusCoding.encode(
+                ProcessState(process: name, state: .down, pid: 0, at: nil, reason: "connection lost"))) ?? []
         // The pid keeps two instances (a duplicated unit, a second demo) from taking each other's MQTT session
         // over in a loop; the retained process topic still names the instance.
-        bus = BusClient(clientID: "\(name)-\(getpid())", socketPath: config.bus.socket,
-                        will: BusWill(topic: topics.process(name), payload: will, retain: true), logger: logger)
+        bus = BusClient(
+            clientID: "\(name)-\(getpid())", socketPath: config.bus.socket,
+            will: BusWill(topic: topics.process(name), payload: will, retain: true), logger: logger)
     }
 
     /// Starts connecting in the background (the broker may come up later) and queues the `up` state.
@@ -33,8 +36,9 @@ public final class Presence: Sendable {
 
     /// Publishes the process's state, retained.
     public func publishState(_ state: ProcessState.State, reason: String? = nil) {
-        try? bus.publish(ProcessState(process: name, state: state, pid: getpid(), at: clocks.utcNow(), reason: reason),
-                         topic: topics.process(name), retain: true)
+        try? bus.publish(
+            ProcessState(process: name, state: state, pid: getpid(), at: clocks.utcNow(), reason: reason),
+            topic: topics.process(name), retain: true)
     }
 
     /// Publishes a typed error (not retained) on the box's error topic.

@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchCore
 import Logging
+import ServiceLifecycle
 
 /// What every Hallwatch process does first: log to stderr (journald adds time and unit), and load the
 /// configuration or exit with its diagnostics.
@@ -32,7 +33,8 @@ public enum ProcessSetup {
             return try ConfigLoader.load(path: path)
         } catch let e as ConfigError {
             // Plain `file:line: message` lines, as compilers print them, so editors can jump to them.
-            FileHandle.standardError.write(Data(("\(e.code): the configuration was refused\n" + e.diagnostics.map { "\($0)\n" }.joined()).utf8))
+            FileHandle.standardError.write(
+                Data(("\(e.code): the configuration was refused\n" + e.diagnostics.map { "\($0)\n" }.joined()).utf8))
             exit(ExitStatus.config)
         } catch {
             logger.critical("cannot load the configuration: \(error)")
@@ -41,17 +43,20 @@ public enum ProcessSetup {
     }
 }
 
-import ServiceLifecycle
-
 extension ProcessSetup {
     /// Runs a long-lived process's one service until SIGTERM or SIGINT (or until it returns or fails,
     /// which also ends the group gracefully), then says goodbye on the bus (``Presence/leave()``), also
     /// after a failure, so the process's state is `down` rather than left to the last-will.
     /// - Throws: what the service threw (callers exit 70).
     public static func runUntilSignalled(_ service: some Service, presence: Presence, logger: Logger) async throws {
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
-                                                                       failureTerminationBehavior: .gracefullyShutdownGroup)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup)
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch {
             await presence.leave()
             throw error

@@ -40,9 +40,15 @@ public final class PrunerService: Service, Sendable {
     ///   - presence: The bus; `nil` runs without one (tests, `--dry-run`).
     ///   - clocks: Box UTC for policy ages; injected by tests.
     ///   - afterStep: Called after each deletion step (crash tests stop the process there).
-    public init(config: HallwatchConfig, source: ConfigSource, presence: Presence?, clocks: any Clocks = SystemClocks(),
-                logger: Logger, afterStep: DeleteStepHook? = nil) {
-        self.source = source; self.presence = presence; self.clocks = clocks; self.logger = logger; self.afterStep = afterStep
+    public init(
+        config: HallwatchConfig, source: ConfigSource, presence: Presence?, clocks: any Clocks = SystemClocks(),
+        logger: Logger, afterStep: DeleteStepHook? = nil
+    ) {
+        self.source = source
+        self.presence = presence
+        self.clocks = clocks
+        self.logger = logger
+        self.afterStep = afterStep
         last = Mutex((config, 0))
     }
 
@@ -57,7 +63,12 @@ public final class PrunerService: Service, Sendable {
                 return (c, nil)
             } catch {
                 let code = (error as? ConfigError)?.code ?? "config.unreadable"
-                return (fallback, ErrorEvent(code: code, message: "re-reading \(path) failed; pruning with the last good configuration: \(error)"))
+                return (
+                    fallback,
+                    ErrorEvent(
+                        code: code,
+                        message: "re-reading \(path) failed; pruning with the last good configuration: \(error)")
+                )
             }
         }
     }
@@ -68,10 +79,11 @@ public final class PrunerService: Service, Sendable {
     public func runPass(dryRun: Bool = false) -> Pruner.Report {
         let (config, configAlarm) = currentConfig()
         let topics = BusTopics(box: config.box)
-        var report = Pruner.pass(disks: NamedDisk.all(of: config), config: config, clocks: clocks, dryRun: dryRun, logger: logger,
-                                 publish: { [presence] record in
-                                     if !dryRun { try? presence?.bus.publish(record, topic: topics.deletions, retain: false) }
-                                 }, afterStep: afterStep)
+        var report = Pruner.pass(
+            disks: NamedDisk.all(of: config), config: config, clocks: clocks, dryRun: dryRun, logger: logger,
+            publish: { [presence] record in
+                if !dryRun { try? presence?.bus.publish(record, topic: topics.deletions, retain: false) }
+            }, afterStep: afterStep)
         if let configAlarm {
             logger.error("\(configAlarm.message)", metadata: ["code": "\(configAlarm.code)"])
             report.alarms.insert(configAlarm, at: 0)
@@ -83,12 +95,17 @@ public final class PrunerService: Service, Sendable {
         }
         let now = clocks.utcNow()
         if let presence, !dryRun {
-            try? presence.bus.publish(Pruner.state(report, now: now, bytesFreedTotal: total), topic: topics.prunerState, retain: true)
+            try? presence.bus.publish(
+                Pruner.state(report, now: now, bytesFreedTotal: total), topic: topics.prunerState, retain: true)
             try? presence.bus.publish(EvidenceHoldList(holds: report.holds, at: now), topic: topics.holds, retain: true)
             for a in report.alarms { presence.publishError(a) }
         }
-        logger.info("pass done", metadata: ["deleted.slots": "\(report.deleted.count)", "bytes.freed": "\(report.bytesFreed)",
-                                            "alarms": "\(report.alarms.count)", "ms": "\(Double(report.elapsedNanos) / 1e6)"])
+        logger.info(
+            "pass done",
+            metadata: [
+                "deleted.slots": "\(report.deleted.count)", "bytes.freed": "\(report.bytesFreed)",
+                "alarms": "\(report.alarms.count)", "ms": "\(Double(report.elapsedNanos) / 1e6)",
+            ])
         return report
     }
 
@@ -102,8 +119,12 @@ public final class PrunerService: Service, Sendable {
             listener = Task {
                 for await m in events {
                     let e = try? BusCoding.decode(LowFreeSlotsEvent.self, from: m.payload)
-                    logger.notice("recorder reports few free slots; pruning now", metadata: [
-                        "disk": "\(e?.disk ?? "?")", "free": "\(e?.freeSlots ?? -1)", "reserve": "\(e?.reserveSlots ?? -1)"])
+                    logger.notice(
+                        "recorder reports few free slots; pruning now",
+                        metadata: [
+                            "disk": "\(e?.disk ?? "?")", "free": "\(e?.freeSlots ?? -1)",
+                            "reserve": "\(e?.reserveSlots ?? -1)",
+                        ])
                     wakeUp.yield()
                 }
             }
@@ -116,7 +137,11 @@ public final class PrunerService: Service, Sendable {
                 wakeUp.yield()
             }
         }
-        defer { timer.cancel(); listener?.cancel(); wakeUp.finish() }
+        defer {
+            timer.cancel()
+            listener?.cancel()
+            wakeUp.finish()
+        }
         await withGracefulShutdownHandler {
             runPass()
             for await _ in wake.cancelOnGracefulShutdown() {

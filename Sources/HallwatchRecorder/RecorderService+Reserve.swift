@@ -37,13 +37,20 @@ extension RecorderService {
             }
             w.lastNanos = now
             let due = w.lastEventNanos.map { now &- $0 >= ReserveWatch.minIntervalNanos } ?? true
-            return (w.reserveSlots(reserve: retention.reserve, minSlots: retention.reserveSlots, slotSizeBytes: writer.disk.meta.slotSizeBytes), due)
+            return (
+                w.reserveSlots(
+                    reserve: retention.reserve, minSlots: retention.reserveSlots,
+                    slotSizeBytes: writer.disk.meta.slotSizeBytes), due
+            )
         }
         guard due, writer.stats().freeSlots < reserve else { return }
         guard let free = try? writer.pickUpFreedSlots(), free < reserve else { return }
         reserveWatch.withLock { $0[disk, default: ReserveWatch()].lastEventNanos = now }
-        logger.warning("free slots under the reserve; asking the pruner", metadata: ["disk": "\(disk)", "free": "\(free)", "reserve": "\(reserve)"])
-        try? presence.bus.publish(LowFreeSlotsEvent(disk: disk, freeSlots: free, reserveSlots: reserve, at: clocks.utcNow()),
-                                  topic: presence.topics.lowFreeSlots(disk), retain: false)
+        logger.warning(
+            "free slots under the reserve; asking the pruner",
+            metadata: ["disk": "\(disk)", "free": "\(free)", "reserve": "\(reserve)"])
+        try? presence.bus.publish(
+            LowFreeSlotsEvent(disk: disk, freeSlots: free, reserveSlots: reserve, at: clocks.utcNow()),
+            topic: presence.topics.lowFreeSlots(disk), retain: false)
     }
 }

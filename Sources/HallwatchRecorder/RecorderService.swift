@@ -31,7 +31,12 @@ public final class RecorderService: Service, @unchecked Sendable {
     /// The disks, their health and each camera's route (F1–F6 live in HallwatchStorage).
     let pool: RecordingPool
 
-    struct Totals { var seconds = 0.0; var bytes: Int64 = 0; var last: UTCMicros?; var run: UInt64? }
+    struct Totals {
+        var seconds = 0.0
+        var bytes: Int64 = 0
+        var last: UTCMicros?
+        var run: UInt64?
+    }
     let totals = Mutex<[CameraID: Totals]>([:])
     let connections = Mutex<[Int32: FileHandleFD]>([:])
     /// The camera each open connection speaks for: one capture worker per camera.
@@ -42,13 +47,20 @@ public final class RecorderService: Service, @unchecked Sendable {
 
     /// - Parameter configPath: when given, a capture worker for a camera that is not in `config` makes the
     ///   recorder re-read this file (cameras adopted through discovery are recorded without a restart).
-    public init(config: HallwatchConfig, configPath: String? = nil, presence: Presence, clocks: any Clocks = SystemClocks(), logger: Logger) {
-        self.config = config; self.presence = presence; self.clocks = clocks; self.logger = logger
+    public init(
+        config: HallwatchConfig, configPath: String? = nil, presence: Presence, clocks: any Clocks = SystemClocks(),
+        logger: Logger
+    ) {
+        self.config = config
+        self.presence = presence
+        self.clocks = clocks
+        self.logger = logger
         self.configPath = configPath
         known = Mutex(Set(config.cameras.map(\.id)))
         pool = RecordingPool(config: config, clocks: clocks, logger: logger) { announcement in
             switch announcement {
-            case .disk(let state): try? presence.bus.publish(state, topic: presence.topics.disk(state.disk), retain: true)
+            case .disk(let state):
+                try? presence.bus.publish(state, topic: presence.topics.disk(state.disk), retain: true)
             case .error(let event): presence.publishError(event)
             }
         }
@@ -66,15 +78,21 @@ public final class RecorderService: Service, @unchecked Sendable {
     public func run() async throws {
         let opened = pool.openAll()
         if opened.isEmpty {
-            logger.critical("no recording disk is usable; waiting for one", metadata: ["disks": "\(config.recorder.disks.map(\.path))"])
+            logger.critical(
+                "no recording disk is usable; waiting for one",
+                metadata: ["disks": "\(config.recorder.disks.map(\.path))"])
         }
         warnIfTooFewSlots()
         let listener: FileHandleFD
         do {
             listener = try UnixSocket.listen(path: config.recorder.socket, mode: 0o660)
         } catch {
-            presence.publishError(ErrorEvent(code: (error as? SystemError)?.code ?? "recorder.start", message: "recorder cannot start: \(error)"))
-            logger.critical("recorder cannot start", metadata: ["socket": "\(config.recorder.socket)", "error": "\(error)"])
+            presence.publishError(
+                ErrorEvent(
+                    code: (error as? SystemError)?.code ?? "recorder.start", message: "recorder cannot start: \(error)")
+            )
+            logger.critical(
+                "recorder cannot start", metadata: ["socket": "\(config.recorder.socket)", "error": "\(error)"])
             throw error
         }
         loadTotals()
@@ -87,7 +105,10 @@ public final class RecorderService: Service, @unchecked Sendable {
                 let group = DispatchGroup()
                 for d in config.recorder.disks {
                     group.enter()
-                    let flusher = Thread { [self] in flushLoop(disk: d.name); group.leave() }
+                    let flusher = Thread { [self] in
+                        flushLoop(disk: d.name)
+                        group.leave()
+                    }
                     flusher.name = "recorder-flush-\(d.name)"
                     flusher.start()
                 }
@@ -140,8 +161,9 @@ public final class RecorderService: Service, @unchecked Sendable {
                 guard filter.admit(segment, of: id) else { continue }
                 let skipped = filter.takeSkipped()
                 if skipped > 0 {
-                    logger.info("skipped frames the disks already hold (sent again after a reconnect)",
-                                metadata: ["camera.id": "\(id)", "frames": "\(skipped)"])
+                    logger.info(
+                        "skipped frames the disks already hold (sent again after a reconnect)",
+                        metadata: ["camera.id": "\(id)", "frames": "\(skipped)"])
                 }
                 try lane.deliver(segment)
             }
@@ -150,14 +172,19 @@ public final class RecorderService: Service, @unchecked Sendable {
         } catch let e as DataPlaneError {
             report(code: e.code.rawValue, e.message, camera)
         } catch let e as SystemError {
-            if !stopping.load(ordering: .relaxed) { logger.info("capture connection ended", metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "error": "\(e)"]) }
+            if !stopping.load(ordering: .relaxed) {
+                logger.info(
+                    "capture connection ended", metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "error": "\(e)"])
+            }
         } catch {
             report(code: "recorder.internal", "\(error)", camera)
         }
     }
 
     func report(code: String, _ message: String, _ camera: CameraID?) {
-        logger.error("capture connection closed", metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "code": "\(code)", "error": "\(message)"])
+        logger.error(
+            "capture connection closed",
+            metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "code": "\(code)", "error": "\(message)"])
         presence.publishError(ErrorEvent(code: code, message: message, camera: camera))
     }
 
@@ -170,17 +197,27 @@ public final class RecorderService: Service, @unchecked Sendable {
         var last = clocks.monotonicNanos()
         while !stopping.load(ordering: .relaxed) {
             let now = clocks.monotonicNanos()
-            if now < next { usleep(UInt32(min(50_000, (next - now) / 1000))); continue }
+            if now < next {
+                usleep(UInt32(min(50_000, (next - now) / 1000)))
+                continue
+            }
             next += cadenceNanos
-            if next < now { next = now + cadenceNanos }   // fell behind: don't burst
-            guard let route = pool.healthy().first(where: { $0.disk == disk }) else { last = now; continue }
+            if next < now { next = now + cadenceNanos }  // fell behind: don't burst
+            guard let route = pool.healthy().first(where: { $0.disk == disk }) else {
+                last = now
+                continue
+            }
             do {
                 let report = try route.writer.syncAndCommit()
                 pool.noteCommit(report, seconds: Double(now - last) / 1e9)
                 publish(report)
                 reportLowFreeSlots(disk: disk, route.writer, report)
             } catch {
-                if error.isDiskFailure || error.code == .failed { pool.markFailed(route, error) } else { report(code: error.code.rawValue, "disk \(disk): \(error)", nil) }
+                if error.isDiskFailure || error.code == .failed {
+                    pool.markFailed(route, error)
+                } else {
+                    report(code: error.code.rawValue, "disk \(disk): \(error)", nil)
+                }
             }
             last = now
         }
@@ -193,7 +230,8 @@ public final class RecorderService: Service, @unchecked Sendable {
         let slots = pool.healthy().reduce(0) { $0 + $1.writer.disk.meta.slotCount }
         let needed = 2 * config.cameras.count + 2
         guard slots > 0, slots < needed else { return }
-        let message = "the healthy disks have \(slots) slots for \(config.cameras.count) cameras; at least \(needed) are needed (two per camera, plus two)"
+        let message =
+            "the healthy disks have \(slots) slots for \(config.cameras.count) cameras; at least \(needed) are needed (two per camera, plus two)"
         logger.critical("too few slots", metadata: ["slots": "\(slots)", "cameras": "\(config.cameras.count)"])
         presence.publishError(ErrorEvent(code: "storage.tooFewSlots", message: message))
     }
@@ -216,8 +254,9 @@ public final class RecorderService: Service, @unchecked Sendable {
         let reader = RecordingLibrary(config: config)
         for id in known.withLock({ $0 }) {
             guard let runs = try? reader.runs(camera: id), !runs.isEmpty else { continue }
-            let t = Totals(seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },
-                           last: runs.last?.endUTC, run: runs.last?.run)
+            let t = Totals(
+                seconds: runs.reduce(0) { $0 + $1.media90k.seconds }, bytes: runs.reduce(0) { $0 + $1.payloadBytes },
+                last: runs.last?.endUTC, run: runs.last?.run)
             totals.withLock { $0[id] = t }
             if t.seconds > 0 { pool.seedBitrate(id, bytesPerSecond: Double(t.bytes) / t.seconds) }
         }
@@ -228,15 +267,18 @@ public final class RecorderService: Service, @unchecked Sendable {
         let updated = totals.withLock { t -> [(CameraID, Totals)] in
             for (id, c) in report.cameras {
                 var x = t[id] ?? Totals()
-                x.seconds += c.seconds; x.bytes += c.payloadBytes; x.run = c.run
+                x.seconds += c.seconds
+                x.bytes += c.payloadBytes
+                x.run = c.run
                 if let l = c.lastFragmentUTC { x.last = l }
                 t[id] = x
             }
             return report.cameras.keys.map { ($0, t[$0]!) }
         }
         for (id, x) in updated {
-            let stats = RecordingStats(camera: id, recordedSeconds: (x.seconds * 10).rounded() / 10, recordedBytes: x.bytes,
-                                       lastFragmentAt: x.last, run: x.run, at: now)
+            let stats = RecordingStats(
+                camera: id, recordedSeconds: (x.seconds * 10).rounded() / 10, recordedBytes: x.bytes,
+                lastFragmentAt: x.last, run: x.run, at: now)
             try? presence.bus.publish(stats, topic: presence.topics.recording(id), retain: true)
         }
     }

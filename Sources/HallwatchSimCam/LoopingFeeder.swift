@@ -44,7 +44,10 @@ final class LoopingFeeder: @unchecked Sendable {
     final class Tap: @unchecked Sendable {
         unowned let feeder: LoopingFeeder
         let index: Int
-        init(feeder: LoopingFeeder, index: Int) { self.feeder = feeder; self.index = index }
+        init(feeder: LoopingFeeder, index: Int) {
+            self.feeder = feeder
+            self.index = index
+        }
     }
 
     /// The media bin's launch description matching ``init(media:bin:logger:)``: one `appsrc name=srcN !
@@ -103,33 +106,40 @@ final class LoopingFeeder: @unchecked Sendable {
             // blocking the reader, which would stall the video too.
             let primary = i == media.primaryIndex
             hw_object_set_bool(src.object, "block", primary ? 1 : 0)
-            if !primary { hw_object_set_int(src.object, "leaky-type", 1) }   // GST_APP_LEAKY_TYPE_UPSTREAM
+            if !primary { hw_object_set_int(src.object, "leaky-type", 1) }  // GST_APP_LEAKY_TYPE_UPSTREAM
             gst_app_src_set_stream_type(src.pointer, GST_APP_STREAM_TYPE_STREAM)
             gst_app_src_set_max_bytes(src.pointer, 64 << 20)
             gst_app_src_set_max_time(src.pointer, GstClockTime(Self.maxQueueTime * (primary ? 1 : 10)))
             let tap = Tap(feeder: self, index: i)
             taps.append(tap)
-            hw_appsrc_set_callbacks(src.pointer, { _, _, userData in
-                guard let userData else { return }
-                Unmanaged<Tap>.fromOpaque(userData).takeUnretainedValue().feeder.needData()
-            }, Unmanaged.passUnretained(tap).toOpaque(), nil)
-            hw_appsink_set_callbacks(sinks[i].pointer, { _, userData in
-                guard let userData else { return }
-                let tap = Unmanaged<Tap>.fromOpaque(userData).takeUnretainedValue()
-                tap.feeder.endOfStream(stream: tap.index)
-            }, { sink, userData in
-                guard let sink, let userData else { return GST_FLOW_ERROR }
-                let tap = Unmanaged<Tap>.fromOpaque(userData).takeUnretainedValue()
-                return tap.feeder.newSample(sink: sink, stream: tap.index)
-            }, Unmanaged.passUnretained(tap).toOpaque(), nil)
+            hw_appsrc_set_callbacks(
+                src.pointer,
+                { _, _, userData in
+                    guard let userData else { return }
+                    Unmanaged<Tap>.fromOpaque(userData).takeUnretainedValue().feeder.needData()
+                }, Unmanaged.passUnretained(tap).toOpaque(), nil)
+            hw_appsink_set_callbacks(
+                sinks[i].pointer,
+                { _, userData in
+                    guard let userData else { return }
+                    let tap = Unmanaged<Tap>.fromOpaque(userData).takeUnretainedValue()
+                    tap.feeder.endOfStream(stream: tap.index)
+                },
+                { sink, userData in
+                    guard let sink, let userData else { return GST_FLOW_ERROR }
+                    let tap = Unmanaged<Tap>.fromOpaque(userData).takeUnretainedValue()
+                    return tap.feeder.newSample(sink: sink, stream: tap.index)
+                }, Unmanaged.passUnretained(tap).toOpaque(), nil)
         }
 
         if let bus = reader.bus {
-            gst_bus_set_sync_handler(bus.pointer, { _, message, userData in
-                guard let message, let userData else { return GST_BUS_DROP }
-                Unmanaged<LoopingFeeder>.fromOpaque(userData).takeUnretainedValue().busMessage(message)
-                return GST_BUS_DROP
-            }, Unmanaged.passUnretained(self).toOpaque(), nil)
+            gst_bus_set_sync_handler(
+                bus.pointer,
+                { _, message, userData in
+                    guard let message, let userData else { return GST_BUS_DROP }
+                    Unmanaged<LoopingFeeder>.fromOpaque(userData).takeUnretainedValue().busMessage(message)
+                    return GST_BUS_DROP
+                }, Unmanaged.passUnretained(self).toOpaque(), nil)
         }
     }
 
@@ -272,21 +282,25 @@ final class LoopingFeeder: @unchecked Sendable {
     /// Runs `body` on GStreamer's async pool (`gst_element_call_async`), keeping `self` alive meanwhile.
     private func callAsync(_ body: @escaping @Sendable (LoopingFeeder) -> Void) {
         let job = AsyncJob(feeder: self, body: body)
-        gst_element_call_async(reader.element, { _, userData in
-            guard let userData else { return }
-            let job = Unmanaged<AsyncJob>.fromOpaque(userData).takeUnretainedValue()
-            job.body(job.feeder)
-        }, Unmanaged.passRetained(job).toOpaque(), { userData in
-            guard let userData else { return }
-            Unmanaged<AsyncJob>.fromOpaque(userData).release()
-        })
+        gst_element_call_async(
+            reader.element,
+            { _, userData in
+                guard let userData else { return }
+                let job = Unmanaged<AsyncJob>.fromOpaque(userData).takeUnretainedValue()
+                job.body(job.feeder)
+            }, Unmanaged.passRetained(job).toOpaque(),
+            { userData in
+                guard let userData else { return }
+                Unmanaged<AsyncJob>.fromOpaque(userData).release()
+            })
     }
 
     private final class AsyncJob: @unchecked Sendable {
         let feeder: LoopingFeeder
         let body: @Sendable (LoopingFeeder) -> Void
         init(feeder: LoopingFeeder, body: @escaping @Sendable (LoopingFeeder) -> Void) {
-            self.feeder = feeder; self.body = body
+            self.feeder = feeder
+            self.body = body
         }
     }
 }

@@ -108,10 +108,12 @@ public struct MediaDescription: Sendable, Hashable {
         let probe = ProbeState(pipeline: pipeline.element)
         let context = Unmanaged.passRetained(probe)
         defer { context.release() }
-        hw_element_connect_pad_added(demux.pointer, { element, pad, userData in
-            guard let pad, let userData else { return }
-            Unmanaged<ProbeState>.fromOpaque(userData).takeUnretainedValue().padAdded(pad)
-        }, context.toOpaque())
+        hw_element_connect_pad_added(
+            demux.pointer,
+            { element, pad, userData in
+                guard let pad, let userData else { return }
+                Unmanaged<ProbeState>.fromOpaque(userData).takeUnretainedValue().padAdded(pad)
+            }, context.toOpaque())
 
         guard let bus = pipeline.bus else { throw .pipeline("probe pipeline has no bus") }
         if pipeline.setState(GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE {

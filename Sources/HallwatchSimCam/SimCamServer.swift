@@ -80,7 +80,8 @@ public final class SimCamServer: @unchecked Sendable {
                     : "\(s.codec.rawValue) \(s.channels ?? 0)ch \(s.sampleRate ?? 0) Hz"
             }
             logger.info(
-                "mount /\(m.name): \(d.path), \(streams.joined(separator: ", ")), loop period \(Double(d.period) / 1e9) s")
+                "mount /\(m.name): \(d.path), \(streams.joined(separator: ", ")), loop period \(Double(d.period) / 1e9) s"
+            )
         }
         self.media = media
         self.mountContexts = contexts
@@ -102,10 +103,12 @@ public final class SimCamServer: @unchecked Sendable {
             gst_rtsp_media_factory_set_launch(factory, LoopingFeeder.mediaLaunch(for: mc.media))
             gst_rtsp_media_factory_set_shared(factory, 0)
             gst_rtsp_media_factory_set_stop_on_disconnect(factory, 1)
-            hw_factory_connect_media_configure(factory, { _, media, userData in
-                guard let media, let userData else { return }
-                Unmanaged<MountContext>.fromOpaque(userData).takeUnretainedValue().configure(media)
-            }, Unmanaged.passUnretained(mc).toOpaque())  // `mountContexts` outlives the server's factories
+            hw_factory_connect_media_configure(
+                factory,
+                { _, media, userData in
+                    guard let media, let userData else { return }
+                    Unmanaged<MountContext>.fromOpaque(userData).takeUnretainedValue().configure(media)
+                }, Unmanaged.passUnretained(mc).toOpaque())  // `mountContexts` outlives the server's factories
             gst_rtsp_mount_points_add_factory(mountPoints, "/\(mc.mount.name)", factory)  // takes `factory`
         }
     }
@@ -173,10 +176,12 @@ public final class SimCamServer: @unchecked Sendable {
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for signal in [SIGINT, SIGTERM] {
             guard let source = g_unix_signal_source_new(signal) else { continue }
-            g_source_set_callback(source, { userData in
-                g_main_loop_quit(OpaquePointer(userData))
-                return 1  // G_SOURCE_CONTINUE: a second signal is harmless
-            }, UnsafeMutableRawPointer(loop), nil)
+            g_source_set_callback(
+                source,
+                { userData in
+                    g_main_loop_quit(OpaquePointer(userData))
+                    return 1  // G_SOURCE_CONTINUE: a second signal is harmless
+                }, UnsafeMutableRawPointer(loop), nil)
             g_source_attach(source, context)
             g_source_unref(source)
         }
@@ -242,10 +247,12 @@ final class MountContext: @unchecked Sendable {
                 guard let userData else { return }
                 Unmanaged<FeederHolder>.fromOpaque(userData).release()
             })
-        hw_media_connect_unprepared(media, { _, userData in
-            guard let userData else { return }
-            Unmanaged<FeederHolder>.fromOpaque(userData).takeUnretainedValue().feeder.stop()
-        }, Unmanaged.passUnretained(holder).toOpaque())
+        hw_media_connect_unprepared(
+            media,
+            { _, userData in
+                guard let userData else { return }
+                Unmanaged<FeederHolder>.fromOpaque(userData).takeUnretainedValue().feeder.stop()
+            }, Unmanaged.passUnretained(holder).toOpaque())
     }
 }
 

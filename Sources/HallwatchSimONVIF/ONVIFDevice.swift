@@ -27,8 +27,14 @@ public struct SimulatedDevice: Sendable, Equatable {
     public init(index: Int, seed: String, mount: String, encoding: String, width: Int, height: Int, fps: Double) {
         let h = Array(SHA256.hash(data: Array("\(seed)|\(index)|\(mount)".utf8)))
         func hex(_ r: Range<Int>) -> String { h[r].map { String(format: "%02x", $0) }.joined() }
-        endpointAddress = "urn:uuid:\(hex(0..<4))-\(hex(4..<6))-4\(hex(6..<8).dropFirst())-a\(hex(8..<10).dropFirst())-\(hex(10..<16))"
-        self.index = index; self.mount = mount; self.encoding = encoding; self.width = width; self.height = height; self.fps = fps
+        endpointAddress =
+            "urn:uuid:\(hex(0..<4))-\(hex(4..<6))-4\(hex(6..<8).dropFirst())-a\(hex(8..<10).dropFirst())-\(hex(10..<16))"
+        self.index = index
+        self.mount = mount
+        self.encoding = encoding
+        self.width = width
+        self.height = height
+        self.fps = fps
         serial = "SIM-\(index)-\(hex(16..<20))"
         mac = "02:" + (20..<25).map { String(format: "%02x", h[$0]) }.joined(separator: ":")
     }
@@ -73,32 +79,36 @@ enum SimSOAP {
     }
 
     static func fault(code: String, subcode: String, reason: String) -> String {
-        envelope("""
-        <env:Fault><env:Code><env:Value>env:\(code)</env:Value><env:Subcode><env:Value>\(subcode)</env:Value>\
-        </env:Subcode></env:Code><env:Reason><env:Text xml:lang="en">\(reason)</env:Text></env:Reason></env:Fault>
-        """)
+        envelope(
+            """
+            <env:Fault><env:Code><env:Value>env:\(code)</env:Value><env:Subcode><env:Value>\(subcode)</env:Value>\
+            </env:Subcode></env:Code><env:Reason><env:Text xml:lang="en">\(reason)</env:Text></env:Reason></env:Fault>
+            """)
     }
 
     static func dateTime(_ t: UTCMicros) -> String {
-        let iso = ISO8601.format(t)   // YYYY-MM-DDTHH:MM:SS.mmmZ
+        let iso = ISO8601.format(t)  // YYYY-MM-DDTHH:MM:SS.mmmZ
         func n(_ from: Int, _ len: Int) -> Int { Int(iso.dropFirst(from).prefix(len)) ?? 0 }
-        let dt = "<tt:Time><tt:Hour>\(n(11, 2))</tt:Hour><tt:Minute>\(n(14, 2))</tt:Minute><tt:Second>\(n(17, 2))</tt:Second></tt:Time>"
+        let dt =
+            "<tt:Time><tt:Hour>\(n(11, 2))</tt:Hour><tt:Minute>\(n(14, 2))</tt:Minute><tt:Second>\(n(17, 2))</tt:Second></tt:Time>"
             + "<tt:Date><tt:Year>\(n(0, 4))</tt:Year><tt:Month>\(n(5, 2))</tt:Month><tt:Day>\(n(8, 2))</tt:Day></tt:Date>"
-        return envelope("""
-        <tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>Manual</tt:DateTimeType>\
-        <tt:DaylightSavings>false</tt:DaylightSavings><tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone>\
-        <tt:UTCDateTime>\(dt)</tt:UTCDateTime><tt:LocalDateTime>\(dt)</tt:LocalDateTime>\
-        </tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>
-        """)
+        return envelope(
+            """
+            <tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>Manual</tt:DateTimeType>\
+            <tt:DaylightSavings>false</tt:DaylightSavings><tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone>\
+            <tt:UTCDateTime>\(dt)</tt:UTCDateTime><tt:LocalDateTime>\(dt)</tt:LocalDateTime>\
+            </tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>
+            """)
     }
 
     static func deviceInformation(_ d: SimulatedDevice) -> String {
-        envelope("""
-        <tds:GetDeviceInformationResponse><tds:Manufacturer>Hallwatch</tds:Manufacturer>\
-        <tds:Model>SimCam</tds:Model><tds:FirmwareVersion>1.0.\(d.index)</tds:FirmwareVersion>\
-        <tds:SerialNumber>\(d.serial)</tds:SerialNumber><tds:HardwareId>simcam-\(d.mount)</tds:HardwareId>\
-        </tds:GetDeviceInformationResponse>
-        """)
+        envelope(
+            """
+            <tds:GetDeviceInformationResponse><tds:Manufacturer>Hallwatch</tds:Manufacturer>\
+            <tds:Model>SimCam</tds:Model><tds:FirmwareVersion>1.0.\(d.index)</tds:FirmwareVersion>\
+            <tds:SerialNumber>\(d.serial)</tds:SerialNumber><tds:HardwareId>simcam-\(d.mount)</tds:HardwareId>\
+            </tds:GetDeviceInformationResponse>
+            """)
     }
 
     static func services(device: String, media: String) -> String {
@@ -106,16 +116,18 @@ enum SimSOAP {
             "<tds:Service><tds:Namespace>\(ns)</tds:Namespace><tds:XAddr>\(x)</tds:XAddr>"
                 + "<tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>"
         }
-        return envelope("<tds:GetServicesResponse>\(s(NS.device, device))\(s(NS.media, media))</tds:GetServicesResponse>")
+        return envelope(
+            "<tds:GetServicesResponse>\(s(NS.device, device))\(s(NS.media, media))</tds:GetServicesResponse>")
     }
 
     static func capabilities(device: String, media: String) -> String {
-        envelope("""
-        <tds:GetCapabilitiesResponse><tds:Capabilities><tt:Device><tt:XAddr>\(device)</tt:XAddr></tt:Device>\
-        <tt:Media><tt:XAddr>\(media)</tt:XAddr><tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>\
-        <tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>\
-        </tds:Capabilities></tds:GetCapabilitiesResponse>
-        """)
+        envelope(
+            """
+            <tds:GetCapabilitiesResponse><tds:Capabilities><tt:Device><tt:XAddr>\(device)</tt:XAddr></tt:Device>\
+            <tt:Media><tt:XAddr>\(media)</tt:XAddr><tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>\
+            <tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>\
+            </tds:Capabilities></tds:GetCapabilitiesResponse>
+            """)
     }
 
     /// Two profiles: the JPEG snapshot one first (a client must not pick by order), then the recordable one.
@@ -133,17 +145,21 @@ enum SimSOAP {
             </tt:VideoEncoderConfiguration></trt:Profiles>
             """
         }
-        return envelope("<trt:GetProfilesResponse>"
-            + profile(token: "snapshot", name: "mainStream", encoding: "JPEG", w: 320, h: 180, fps: 1, kbps: 512)
-            + profile(token: "main", name: "jpeg-preview", encoding: d.encoding, w: d.width, h: d.height, fps: d.fps, kbps: 4096)
-            + "</trt:GetProfilesResponse>")
+        return envelope(
+            "<trt:GetProfilesResponse>"
+                + profile(token: "snapshot", name: "mainStream", encoding: "JPEG", w: 320, h: 180, fps: 1, kbps: 512)
+                + profile(
+                    token: "main", name: "jpeg-preview", encoding: d.encoding, w: d.width, h: d.height, fps: d.fps,
+                    kbps: 4096)
+                + "</trt:GetProfilesResponse>")
     }
 
     static func streamURI(_ uri: String, invalidAfterConnect: Bool = false) -> String {
-        envelope("""
-        <trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>\(uri.replacingOccurrences(of: "&", with: "&amp;"))</tt:Uri>\
-        <tt:InvalidAfterConnect>\(invalidAfterConnect)</tt:InvalidAfterConnect>\
-        <tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>
-        """)
+        envelope(
+            """
+            <trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>\(uri.replacingOccurrences(of: "&", with: "&amp;"))</tt:Uri>\
+            <tt:InvalidAfterConnect>\(invalidAfterConnect)</tt:InvalidAfterConnect>\
+            <tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>
+            """)
     }
 }

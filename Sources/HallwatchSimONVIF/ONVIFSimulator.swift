@@ -30,11 +30,19 @@ public struct ONVIFSimConfiguration: Sendable {
     /// naming its other interface). Default `nil`: ``address``.
     public var advertisedHost: String? = nil
 
-    public init(address: String, httpPort: Int, rtspPort: Int, devices: [SimulatedDevice], credentials: ONVIFCredentials?,
-                authMode: SimAuthMode = .both, clockOffsetSeconds: Int64 = 0, quirks: Set<SimQuirk> = [], discovery: Bool = true) {
-        self.address = address; self.httpPort = httpPort; self.rtspPort = rtspPort; self.devices = devices
-        self.credentials = credentials; self.authMode = authMode; self.clockOffsetSeconds = clockOffsetSeconds
-        self.quirks = quirks; self.discovery = discovery
+    public init(
+        address: String, httpPort: Int, rtspPort: Int, devices: [SimulatedDevice], credentials: ONVIFCredentials?,
+        authMode: SimAuthMode = .both, clockOffsetSeconds: Int64 = 0, quirks: Set<SimQuirk> = [], discovery: Bool = true
+    ) {
+        self.address = address
+        self.httpPort = httpPort
+        self.rtspPort = rtspPort
+        self.devices = devices
+        self.credentials = credentials
+        self.authMode = authMode
+        self.clockOffsetSeconds = clockOffsetSeconds
+        self.quirks = quirks
+        self.discovery = discovery
     }
 }
 
@@ -54,13 +62,17 @@ public final class ONVIFSimulator: Sendable {
     /// The Digest nonce of this run (RFC 7616 §3.3: opaque to the client; one per process is enough here).
     let digestNonce = UsernameToken.randomNonce().map { String(format: "%02x", $0) }.joined()
     let realm = "hallwatch-simcam"
-    let state = Mutex<(port: Int, group: ServiceGroup?, socket: WSDiscoverySocket?, stopping: Bool, messageNumber: UInt64)>((0, nil, nil, false, 0))
+    let state = Mutex<
+        (port: Int, group: ServiceGroup?, socket: WSDiscoverySocket?, stopping: Bool, messageNumber: UInt64)
+    >((0, nil, nil, false, 0))
     let instanceID = UInt64(Date().timeIntervalSince1970)
     let responderDone = DispatchSemaphore(value: 0)
 
     /// Nothing listens until ``start()``; `clocks` gives the real time that the offset shifts.
     public init(configuration: ONVIFSimConfiguration, clocks: any Clocks = SystemClocks(), logger: Logger) {
-        self.configuration = configuration; self.clocks = clocks; self.logger = logger
+        self.configuration = configuration
+        self.clocks = clocks
+        self.logger = logger
     }
 
     /// The HTTP port listened on (after ``start()``).
@@ -79,7 +91,8 @@ public final class ONVIFSimulator: Sendable {
             router.post("/onvif/{index}/\(service)") { [self] request, context -> Response in
                 let index = context.parameters.get("index", as: Int.self) ?? -1
                 let body = try await request.body.collect(upTo: 256 << 10)
-                return handle(index: index, service: service, headers: request.headers, body: Data(body.readableBytesView))
+                return handle(
+                    index: index, service: service, headers: request.headers, body: Data(body.readableBytesView))
             }
             // The conventional paths (`/onvif/device_service`) reach device 0, as clients that do not read
             // XAddrs (onvif-zeep-async) expect.
@@ -89,18 +102,26 @@ public final class ONVIFSimulator: Sendable {
             }
         }
         let (running, runningContinuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router,
-                              configuration: .init(address: .hostname(configuration.address, port: configuration.httpPort), serverName: nil),
-                              onServerRunning: { channel in
-                                  runningContinuation.yield(channel.localAddress?.port ?? 0)
-                                  runningContinuation.finish()
-                              }, logger: logger)
+        let app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.address, port: configuration.httpPort), serverName: nil),
+            onServerRunning: { channel in
+                runningContinuation.yield(channel.localAddress?.port ?? 0)
+                runningContinuation.finish()
+            }, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         state.withLock { $0.group = group }
-        Task { do { try await group.run() } catch { logger.error("ONVIF HTTP server stopped: \(error)") }; runningContinuation.finish() }
+        Task {
+            do { try await group.run() } catch { logger.error("ONVIF HTTP server stopped: \(error)") }
+            runningContinuation.finish()
+        }
         var port = 0
         for await p in running { port = p }
-        guard port > 0 else { throw SimONVIFError("the ONVIF HTTP server could not listen on \(configuration.address):\(configuration.httpPort)") }
+        guard port > 0 else {
+            throw SimONVIFError(
+                "the ONVIF HTTP server could not listen on \(configuration.address):\(configuration.httpPort)")
+        }
         state.withLock { $0.port = port }
         if configuration.discovery {
             let socket = try WSDiscoverySocket(interfaceAddresses: [configuration.address])
@@ -108,9 +129,13 @@ public final class ONVIFSimulator: Sendable {
             let t = Thread { [self] in respond(socket) }
             t.name = "ws-discovery"
             t.start()
-            for d in configuration.devices { try? socket.send(WSDiscoveryTarget.hello(describe(d), sequence: nextSequence())) }
+            for d in configuration.devices {
+                try? socket.send(WSDiscoveryTarget.hello(describe(d), sequence: nextSequence()))
+            }
         }
-        logger.info("ONVIF devices ready", metadata: ["devices": "\(configuration.devices.count)", "http": "\(configuration.address):\(port)"])
+        logger.info(
+            "ONVIF devices ready",
+            metadata: ["devices": "\(configuration.devices.count)", "http": "\(configuration.address):\(port)"])
     }
 
     /// Sends Bye for every device and stops the server.
@@ -120,7 +145,9 @@ public final class ONVIFSimulator: Sendable {
             return (s.socket, s.group)
         }
         if let socket {
-            for d in configuration.devices { try? socket.send(WSDiscoveryTarget.bye(describe(d), sequence: nextSequence())) }
+            for d in configuration.devices {
+                try? socket.send(WSDiscoveryTarget.bye(describe(d), sequence: nextSequence()))
+            }
             responderDone.wait()
         }
         await group?.triggerGracefulShutdown()
@@ -129,17 +156,27 @@ public final class ONVIFSimulator: Sendable {
     // MARK: - WS-Discovery
 
     func nextSequence() -> WSDiscoveryTarget.Sequence {
-        WSDiscoveryTarget.Sequence(instanceID: instanceID, messageNumber: state.withLock { $0.messageNumber += 1; return $0.messageNumber })
+        WSDiscoveryTarget.Sequence(
+            instanceID: instanceID,
+            messageNumber: state.withLock {
+                $0.messageNumber += 1
+                return $0.messageNumber
+            })
     }
 
     func describe(_ d: SimulatedDevice) -> WSDiscoveryTarget.Description {
         var xAddrs = [deviceXAddr(d.index)]
-        if configuration.quirks.contains(.linkLocalXAddrFirst) { xAddrs.insert(deviceXAddr(d.index, host: linkLocalHost(d)), at: 0) }
-        let scopes = ["onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/Profile/Streaming",
-                      "onvif://www.onvif.org/name/\(d.mount)", "onvif://www.onvif.org/hardware/SimCam",
-                      "onvif://www.onvif.org/location/hallwatch-simcam", "onvif://www.onvif.org/MAC/\(d.mac)"]
-        return WSDiscoveryTarget.Description(address: d.endpointAddress,
-                                             scopes: configuration.quirks.contains(.noScopes) ? nil : scopes, xAddrs: xAddrs)
+        if configuration.quirks.contains(.linkLocalXAddrFirst) {
+            xAddrs.insert(deviceXAddr(d.index, host: linkLocalHost(d)), at: 0)
+        }
+        let scopes = [
+            "onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/Profile/Streaming",
+            "onvif://www.onvif.org/name/\(d.mount)", "onvif://www.onvif.org/hardware/SimCam",
+            "onvif://www.onvif.org/location/hallwatch-simcam", "onvif://www.onvif.org/MAC/\(d.mac)",
+        ]
+        return WSDiscoveryTarget.Description(
+            address: d.endpointAddress,
+            scopes: configuration.quirks.contains(.noScopes) ? nil : scopes, xAddrs: xAddrs)
     }
 
     func linkLocalHost(_ d: SimulatedDevice) -> String { "169.254.\(10 + d.index / 250).\(1 + d.index % 250)" }
@@ -149,8 +186,11 @@ public final class ONVIFSimulator: Sendable {
         defer { responderDone.signal() }
         while !state.withLock({ $0.stopping }) {
             guard let dg = try? socket.receive(timeoutMs: 200), !dg.oversize else { continue }
-            guard case let .probe(header, types)? = try? DiscoveryMessage.parse(dg.bytes), let id = header.messageID else { continue }
-            let matching = configuration.devices.map(describe).filter { WSDiscoveryTarget.matches(probeTypes: types, target: $0) }
+            guard case .probe(let header, let types)? = try? DiscoveryMessage.parse(dg.bytes), let id = header.messageID
+            else { continue }
+            let matching = configuration.devices.map(describe).filter {
+                WSDiscoveryTarget.matches(probeTypes: types, target: $0)
+            }
             guard !matching.isEmpty else { continue }
             let relatesTo = configuration.quirks.contains(.badRelatesTo) ? WSDiscoveryProbe.newMessageID() : id
             let delayMs = Int.random(in: 0...500)
@@ -158,7 +198,9 @@ public final class ONVIFSimulator: Sendable {
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delayMs)) { [self] in
                 // One ProbeMatches per device, as separate targets would send them; each fits a datagram.
                 for m in matching {
-                    try? socket.send(WSDiscoveryTarget.probeMatches([m], relatesTo: relatesTo, sequence: nextSequence()), to: from, port: port)
+                    try? socket.send(
+                        WSDiscoveryTarget.probeMatches([m], relatesTo: relatesTo, sequence: nextSequence()), to: from,
+                        port: port)
                 }
             }
         }
@@ -166,7 +208,11 @@ public final class ONVIFSimulator: Sendable {
 
     // MARK: - SOAP over HTTP
 
-    struct Reply { var status: HTTPResponse.Status; var xml: String; var challenge = false }
+    struct Reply {
+        var status: HTTPResponse.Status
+        var xml: String
+        var challenge = false
+    }
 
     func handle(index: Int, service: String, headers: HTTPFields, body: Data) -> Response {
         let now = clocks.utcNow().adding(micros: configuration.clockOffsetSeconds * 1_000_000)
@@ -174,15 +220,23 @@ public final class ONVIFSimulator: Sendable {
         if let d = configuration.devices.first(where: { $0.index == index }) {
             reply = answer(d, service: service, headers: headers, body: body, deviceNow: now)
         } else {
-            reply = Reply(status: .notFound, xml: SimSOAP.fault(code: "Sender", subcode: "ter:InvalidArgVal", reason: "no such device"))
+            reply = Reply(
+                status: .notFound,
+                xml: SimSOAP.fault(code: "Sender", subcode: "ter:InvalidArgVal", reason: "no such device"))
         }
         var h = HTTPFields()
         h[.contentType] = "application/soap+xml; charset=utf-8"
         // The simulated clock, also when a strict device refuses GetSystemDateAndTime (RFC 9110 §6.6.1).
         h[.date] = Self.httpDate(now)
         if reply.challenge {
-            h.append(.init(name: .wwwAuthenticate, value: "Digest realm=\"\(realm)\", qop=\"auth\", algorithm=SHA-256, nonce=\"\(digestNonce)\""))
-            h.append(.init(name: .wwwAuthenticate, value: "Digest realm=\"\(realm)\", qop=\"auth\", algorithm=MD5, nonce=\"\(digestNonce)\""))
+            h.append(
+                .init(
+                    name: .wwwAuthenticate,
+                    value: "Digest realm=\"\(realm)\", qop=\"auth\", algorithm=SHA-256, nonce=\"\(digestNonce)\""))
+            h.append(
+                .init(
+                    name: .wwwAuthenticate,
+                    value: "Digest realm=\"\(realm)\", qop=\"auth\", algorithm=MD5, nonce=\"\(digestNonce)\""))
         }
         return Response(status: reply.status, headers: h, body: .init(byteBuffer: ByteBuffer(string: reply.xml)))
     }
@@ -190,36 +244,57 @@ public final class ONVIFSimulator: Sendable {
     func answer(_ d: SimulatedDevice, service: String, headers: HTTPFields, body: Data, deviceNow: UTCMicros) -> Reply {
         let envelope: SOAPEnvelope
         do { envelope = try SOAPEnvelope.parse(body) } catch {
-            return Reply(status: .badRequest, xml: SimSOAP.fault(code: "Sender", subcode: "ter:WellFormed", reason: "not a SOAP envelope"))
+            return Reply(
+                status: .badRequest,
+                xml: SimSOAP.fault(code: "Sender", subcode: "ter:WellFormed", reason: "not a SOAP envelope"))
         }
         guard let op = envelope.body.children.first else {
-            return Reply(status: .badRequest, xml: SimSOAP.fault(code: "Sender", subcode: "ter:InvalidArgVal", reason: "empty body"))
+            return Reply(
+                status: .badRequest,
+                xml: SimSOAP.fault(code: "Sender", subcode: "ter:InvalidArgVal", reason: "empty body"))
         }
         let isClock = op.name.local == "GetSystemDateAndTime"
         let open = isClock && !configuration.quirks.contains(.strictAuth)
         // A strict device still answers the clock to valid credentials whatever their Created (else no client
         // could ever learn its time).
-        if !open, let refusal = authenticate(headers: headers, header: envelope.header, deviceNow: deviceNow, timeCheck: !isClock) {
+        if !open,
+            let refusal = authenticate(
+                headers: headers, header: envelope.header, deviceNow: deviceNow, timeCheck: !isClock)
+        {
             return refusal
         }
-        let host = configuration.quirks.contains(.linkLocalXAddrFirst) ? linkLocalHost(d) : configuration.advertisedHost ?? configuration.address
+        let host =
+            configuration.quirks.contains(.linkLocalXAddrFirst)
+            ? linkLocalHost(d) : configuration.advertisedHost ?? configuration.address
         let base = "http://\(host):\(httpPort)/onvif/\(d.index)"
         switch (service, op.name.namespace, op.name.local) {
         case (_, NS.device, "GetSystemDateAndTime"): return Reply(status: .ok, xml: SimSOAP.dateTime(deviceNow))
-        case ("device_service", NS.device, "GetDeviceInformation"): return Reply(status: .ok, xml: SimSOAP.deviceInformation(d))
+        case ("device_service", NS.device, "GetDeviceInformation"):
+            return Reply(status: .ok, xml: SimSOAP.deviceInformation(d))
         case ("device_service", NS.device, "GetServices"):
-            return Reply(status: .ok, xml: SimSOAP.services(device: base + "/device_service", media: base + "/media_service"))
+            return Reply(
+                status: .ok, xml: SimSOAP.services(device: base + "/device_service", media: base + "/media_service"))
         case ("device_service", NS.device, "GetCapabilities"):
-            return Reply(status: .ok, xml: SimSOAP.capabilities(device: base + "/device_service", media: base + "/media_service"))
+            return Reply(
+                status: .ok, xml: SimSOAP.capabilities(device: base + "/device_service", media: base + "/media_service")
+            )
         case ("media_service", NS.media, "GetProfiles"): return Reply(status: .ok, xml: SimSOAP.profiles(d))
         case ("media_service", NS.media, "GetStreamUri"):
             let uri = "rtsp://\(host):\(configuration.rtspPort)/\(d.mount)"
-            guard configuration.quirks.contains(.invalidAfterConnect) else { return Reply(status: .ok, xml: SimSOAP.streamURI(uri)) }
-            let n = state.withLock { $0.messageNumber += 1; return $0.messageNumber }
+            guard configuration.quirks.contains(.invalidAfterConnect) else {
+                return Reply(status: .ok, xml: SimSOAP.streamURI(uri))
+            }
+            let n = state.withLock {
+                $0.messageNumber += 1
+                return $0.messageNumber
+            }
             return Reply(status: .ok, xml: SimSOAP.streamURI(uri + "?onetime=\(n)", invalidAfterConnect: true))
         default:
-            return Reply(status: .internalServerError,
-                         xml: SimSOAP.fault(code: "Receiver", subcode: "ter:ActionNotSupported", reason: "not supported by the simulated device"))
+            return Reply(
+                status: .internalServerError,
+                xml: SimSOAP.fault(
+                    code: "Receiver", subcode: "ter:ActionNotSupported", reason: "not supported by the simulated device"
+                ))
         }
     }
 
@@ -230,13 +305,18 @@ public final class ONVIFSimulator: Sendable {
         let mode = configuration.authMode
         var tokenFailure: ServerAuth.Failure? = .missing
         if mode != .digest {
-            tokenFailure = ServerAuth.checkUsernameToken(header: header, username: cr.username, password: cr.password,
-                                                         deviceNow: deviceNow, maxSkewSeconds: timeCheck ? configuration.maxSkewSeconds : 1 << 40)
+            tokenFailure = ServerAuth.checkUsernameToken(
+                header: header, username: cr.username, password: cr.password,
+                deviceNow: deviceNow, maxSkewSeconds: timeCheck ? configuration.maxSkewSeconds : 1 << 40)
             if tokenFailure == nil { return nil }
         }
         if mode != .usernameToken {
-            if ServerAuth.checkDigest(authorization: headers[.authorization], method: "POST", realm: realm, nonce: digestNonce,
-                                      username: cr.username, password: cr.password) == nil { return nil }
+            if ServerAuth.checkDigest(
+                authorization: headers[.authorization], method: "POST", realm: realm, nonce: digestNonce,
+                username: cr.username, password: cr.password) == nil
+            {
+                return nil
+            }
         }
         let refused = SimSOAP.fault(code: "Sender", subcode: "ter:NotAuthorized", reason: "Sender not Authorized")
         if mode == .usernameToken || (mode == .both && tokenFailure != .missing) {

@@ -41,7 +41,9 @@ public struct CRC32C: Sendable, Equatable {
 
     /// The CRC-32C of `bytes`.
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var c = CRC32C(); c.update(bytes); return c.value
+        var c = CRC32C()
+        c.update(bytes)
+        return c.value
     }
 
     /// The CRC-32C of `bytes`.
@@ -81,23 +83,27 @@ private enum CRC32CTables {
         // Head: single bytes until `p` is 8-byte aligned.
         while n > 0 && UInt(bitPattern: p) & 7 != 0 {
             crc = (crc >> 8) ^ t[Int((crc ^ UInt32(p.load(as: UInt8.self))) & 0xFF)]
-            p += 1; n -= 1
+            p += 1
+            n -= 1
         }
         // Body: 8 bytes per step (the value is read little-endian, as the reflected CRC consumes it).
         while n >= 8 {
             let word = UInt64(littleEndian: p.load(as: UInt64.self))
             let lo = UInt32(truncatingIfNeeded: word) ^ crc
             let hi = UInt32(truncatingIfNeeded: word >> 32)
-            crc = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+            crc =
+                t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
                 ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
                 ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
                 ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
-            p += 8; n -= 8
+            p += 8
+            n -= 8
         }
         // Tail.
         while n > 0 {
             crc = (crc >> 8) ^ t[Int((crc ^ UInt32(p.load(as: UInt8.self))) & 0xFF)]
-            p += 1; n -= 1
+            p += 1
+            n -= 1
         }
         return crc
     }

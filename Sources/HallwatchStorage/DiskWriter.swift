@@ -67,33 +67,45 @@ public final class DiskWriter: Sendable {
     ///   - opener: Opens slot files (tests inject faults here).
     /// - Throws: ``StorageError/Code/locked`` (another writer has the disk), ``StorageError/Code/io``
     ///   (a slot file cannot be read), ``StorageError/Code/index``.
-    public init(disk: RecordingDisk, clocks: any Clocks = SystemClocks(), logger: Logger,
-                options: Options = Options(), opener: any SlotFileOpener = PosixSlotFileOpener()) throws(StorageError) {
+    public init(
+        disk: RecordingDisk, clocks: any Clocks = SystemClocks(), logger: Logger,
+        options: Options = Options(), opener: any SlotFileOpener = PosixSlotFileOpener()
+    ) throws(StorageError) {
         var logger = logger
         logger[metadataKey: "disk"] = "\(disk.path)"
         // Exactly one writer per disk: two would take the same free slots. The lock is on `meta` and
         // lasts until close() or deinit; the kernel drops it if the process dies.
         let lock = try DiskLock(disk)
-        let r = try Recovery.run(disk: disk, opener: opener, clocks: clocks, logger: logger, maxChunkSpan: options.maxChunkSpan)
-        self.disk = disk; self.recovery = r.report; self.options = options; self.clocks = clocks
+        let r = try Recovery.run(
+            disk: disk, opener: opener, clocks: clocks, logger: logger, maxChunkSpan: options.maxChunkSpan)
+        self.disk = disk
+        self.recovery = r.report
+        self.options = options
+        self.clocks = clocks
         self.lock = Mutex(lock)
-        self.logger = logger; self.opener = opener; self.db = r.db
+        self.logger = logger
+        self.opener = opener
+        self.db = r.db
         self.maxFragment90k = r.indexer.maxSpan90k
 
         var slots: [SlotInfo] = []
         var lanes: [CameraID: CameraLane] = [:]
         for n in 0..<disk.meta.slotCount {
             let row = r.rows[n] ?? .free(n, generation: 0)
-            slots.append(SlotInfo(generation: row.generation, camera: row.camera, phase: row.state, indexedPhase: row.state,
-                                  takeSequence: row.takeSequence, unsettled: 0, unusable: r.unusable.contains(n)))
+            slots.append(
+                SlotInfo(
+                    generation: row.generation, camera: row.camera, phase: row.state, indexedPhase: row.state,
+                    takeSequence: row.takeSequence, unsettled: 0, unusable: r.unusable.contains(n)))
             // R7. The camera's newest open slot resumes at the end of its last whole record (a torn
             // record after it is overwritten by the next append). Its init segment is not restored:
             // the capture worker reconnects and sends one first.
             if row.state == .open, let camera = row.camera, !r.unusable.contains(n) {
                 let file = try opener.open(disk.slotPath(n), writable: true)
-                let open = OpenSlot(number: n, generation: row.generation, file: file, writeOffset: row.indexedEndOffset,
-                                    chainCRC: row.tailCRC, initRun: row.lastInitRun.flatMap { run in row.lastInitOffset.map { _ in run } },
-                                    initOffset: row.lastInitOffset, openRow: nil)
+                let open = OpenSlot(
+                    number: n, generation: row.generation, file: file, writeOffset: row.indexedEndOffset,
+                    chainCRC: row.tailCRC,
+                    initRun: row.lastInitRun.flatMap { run in row.lastInitOffset.map { _ in run } },
+                    initOffset: row.lastInitOffset, openRow: nil)
                 lanes[camera] = CameraLane(LaneState(slot: open, initSegment: nil))
             }
         }
@@ -133,10 +145,14 @@ public final class DiskWriter: Sendable {
         guard meta.duration90k >= 0 else { throw StorageError(.protocol, "camera \(camera): negative duration") }
         // A fragment longer than a chunk may span would break the reader's time-range bound.
         guard Int64(meta.duration90k) <= maxFragment90k else {
-            throw StorageError(.protocol, "camera \(camera): fragment of \(meta.duration90k) ticks is longer than \(options.maxChunkSpan)")
+            throw StorageError(
+                .protocol,
+                "camera \(camera): fragment of \(meta.duration90k) ticks is longer than \(options.maxChunkSpan)")
         }
         guard payload.count <= MediaSegment.maxPayloadBytes else {
-            throw StorageError(.tooLarge, "camera \(camera): payload of \(payload.count) bytes exceeds \(MediaSegment.maxPayloadBytes)")
+            throw StorageError(
+                .tooLarge, "camera \(camera): payload of \(payload.count) bytes exceeds \(MediaSegment.maxPayloadBytes)"
+            )
         }
         try shared.withLock { (s) throws(StorageError) in try s.checkUsable() }
         let lane = lanes.withLock { lanes in
@@ -151,22 +167,31 @@ public final class DiskWriter: Sendable {
         }
     }
 
-    private func appendLocked(_ ls: inout LaneState, camera: CameraID, meta: FragmentMeta, payload: [UInt8]) throws(StorageError) -> AppendOutcome {
+    private func appendLocked(_ ls: inout LaneState, camera: CameraID, meta: FragmentMeta, payload: [UInt8])
+        throws(StorageError) -> AppendOutcome
+    {
         let slotSize = disk.meta.slotSizeBytes
         let room = slotSize - Int64(SlotHeader.byteCount)
         let recordBytes = Int64(RecordHeader.byteCount + payload.count)
         var initToCopy: InitSegment?
         if meta.kind == .fragment {
             guard let seg = ls.initSegment, seg.meta.run == meta.run else {
-                throw StorageError(.protocol, "camera \(camera): fragment \(meta.sequence) of run \(meta.run) without that run's init segment")
+                throw StorageError(
+                    .protocol,
+                    "camera \(camera): fragment \(meta.sequence) of run \(meta.run) without that run's init segment")
             }
             initToCopy = seg
             guard seg.recordBytes + recordBytes <= room else {
-                throw StorageError(.tooLarge, "camera \(camera): init segment and fragment (\(seg.recordBytes + recordBytes) bytes) exceed an empty slot (\(room) bytes)")
+                throw StorageError(
+                    .tooLarge,
+                    "camera \(camera): init segment and fragment (\(seg.recordBytes + recordBytes) bytes) exceed an empty slot (\(room) bytes)"
+                )
             }
         } else {
             guard recordBytes <= room else {
-                throw StorageError(.tooLarge, "camera \(camera): init segment of \(recordBytes) bytes exceeds an empty slot (\(room) bytes)")
+                throw StorageError(
+                    .tooLarge,
+                    "camera \(camera): init segment of \(recordBytes) bytes exceeds an empty slot (\(room) bytes)")
             }
         }
         // The slot needs the run's init record before a fragment (T5): at a slot's start, or when
@@ -183,7 +208,9 @@ public final class DiskWriter: Sendable {
                     s.slots[old.number].phase = .closed
                     s.rowChanges.append(.closed(slot: old.number))
                 }
-                logger.debug("closed slot", metadata: ["slot": "\(old.number)", "camera.id": "\(camera)", "bytes": "\(old.writeOffset)"])
+                logger.debug(
+                    "closed slot",
+                    metadata: ["slot": "\(old.number)", "camera.id": "\(camera)", "bytes": "\(old.writeOffset)"])
                 ls.slot = nil
             }
             let (taken, reuse) = try takeSlot(for: camera)
@@ -204,15 +231,23 @@ public final class DiskWriter: Sendable {
 
     /// Steps A4–A6 for one record; returns its offset and the commit batch it joined. Caller holds the
     /// camera's lane lock.
-    private func writeRecord(_ slot: inout OpenSlot, camera: CameraID, meta: FragmentMeta, payload: [UInt8]) throws(StorageError) -> (Int64, UInt64) {
+    private func writeRecord(_ slot: inout OpenSlot, camera: CameraID, meta: FragmentMeta, payload: [UInt8])
+        throws(StorageError) -> (Int64, UInt64)
+    {
         // A4. Header with the slot's generation, the chain CRC and the record CRC (one pass over the
         // payload, in place), then one pwritev of header + payload. In the page cache only.
-        var header = RecordHeader(camera: camera, meta: meta, generation: slot.generation,
-                                  payloadBytes: UInt32(payload.count), previousCRC: slot.chainCRC)
+        var header = RecordHeader(
+            camera: camera, meta: meta, generation: slot.generation,
+            payloadBytes: UInt32(payload.count), previousCRC: slot.chainCRC)
         let headerBytes = payload.withUnsafeBytes { header.encode(payload: $0) }
-        let offset = slot.writeOffset, file = slot.file
+        let offset = slot.writeOffset
+        let file = slot.file
         do {
-            try narrow { try headerBytes.withUnsafeBytes { h in try payload.withUnsafeBytes { p in try file.write(h, p, at: offset) } } }
+            try narrow {
+                try headerBytes.withUnsafeBytes { h in
+                    try payload.withUnsafeBytes { p in try file.write(h, p, at: offset) }
+                }
+            }
         } catch {
             fail(error, slot: slot.number, camera: camera)
             throw error
@@ -220,8 +255,9 @@ public final class DiskWriter: Sendable {
         // A5. Pending: the flusher will sync and index it. A just-taken slot's row goes with its
         // first record, so the index never learns of a slot whose header is not yet durable.
         let isInit = meta.kind == .initSegment
-        let record = PendingRecord(camera: camera, slot: slot.number, generation: slot.generation, file: file, offset: offset,
-                                   header: header, initOffset: isInit ? offset : (slot.initOffset ?? offset))
+        let record = PendingRecord(
+            camera: camera, slot: slot.number, generation: slot.generation, file: file, offset: offset,
+            header: header, initOffset: isInit ? offset : (slot.initOffset ?? offset))
         let openRow = slot.openRow
         slot.openRow = nil
         let number = slot.number
@@ -234,7 +270,10 @@ public final class DiskWriter: Sendable {
         // A6. Advance the write offset and the chain.
         slot.writeOffset += header.recordBytes
         slot.chainCRC = header.crc
-        if isInit { slot.initOffset = offset; slot.initRun = meta.run }
+        if isInit {
+            slot.initOffset = offset
+            slot.initRun = meta.run
+        }
         return (offset, batch)
     }
 
@@ -252,7 +291,8 @@ public final class DiskWriter: Sendable {
                     s.slots[old.number].phase = .closed
                     s.rowChanges.append(.closed(slot: old.number))
                 }
-                logger.info("closed slot of removed camera", metadata: ["slot": "\(old.number)", "camera.id": "\(camera)"])
+                logger.info(
+                    "closed slot of removed camera", metadata: ["slot": "\(old.number)", "camera.id": "\(camera)"])
             }
             ls.slot = nil
             ls.initSegment = nil
@@ -262,7 +302,8 @@ public final class DiskWriter: Sendable {
     // MARK: - Taking a slot (steps T1–T4)
 
     private func takeSlot(for camera: CameraID) throws(StorageError) -> (OpenSlot, RingReuse?) {
-        let (n, generation, take, reuse) = try shared.withLock { (s) throws(StorageError) -> (Int, UInt64, UInt64, RingReuse?) in
+        let (n, generation, take, reuse) = try shared.withLock {
+            (s) throws(StorageError) -> (Int, UInt64, UInt64, RingReuse?) in
             try s.checkUsable()
             // T1. A free slot; else one the pruner freed since; else (ring) the oldest reusable one.
             var pick = s.firstFree()
@@ -281,27 +322,36 @@ public final class DiskWriter: Sendable {
             let generation = s.slots[n].generation + 1
             let take = s.nextTakeSequence
             s.nextTakeSequence += 1
-            s.slots[n] = SlotInfo(generation: generation, camera: camera, phase: .open, indexedPhase: s.slots[n].indexedPhase,
-                                  takeSequence: take, unsettled: s.slots[n].unsettled, unusable: false)
+            s.slots[n] = SlotInfo(
+                generation: generation, camera: camera, phase: .open, indexedPhase: s.slots[n].indexedPhase,
+                takeSequence: take, unsettled: s.slots[n].unsettled, unusable: false)
             return (n, generation, take, reuse)
         }
         // T4. The new header. Until the next sync it may or may not reach the disk; either way
         // recovery is right: the old header's generation rejects the new records, the new one
         // accepts them.
-        let header = SlotHeader(diskUUID: disk.meta.diskUUID, slot: n, generation: generation, takeSequence: take,
-                                takenAt: clocks.utcNow(), camera: camera)
+        let header = SlotHeader(
+            diskUUID: disk.meta.diskUUID, slot: n, generation: generation, takeSequence: take,
+            takenAt: clocks.utcNow(), camera: camera)
         let bytes = header.encode()
         let file: any SlotFileHandle
         do {
             file = try opener.open(disk.slotPath(n), writable: true)
-            try narrow { try bytes.withUnsafeBytes { b in try file.write(b, UnsafeRawBufferPointer(start: nil, count: 0), at: 0) } }
+            try narrow {
+                try bytes.withUnsafeBytes { b in try file.write(b, UnsafeRawBufferPointer(start: nil, count: 0), at: 0)
+                }
+            }
         } catch {
             fail(error, slot: n, camera: camera)
             throw error
         }
         logger.info("took slot", metadata: ["slot": "\(n)", "camera.id": "\(camera)", "generation": "\(generation)"])
-        return (OpenSlot(number: n, generation: generation, file: file, writeOffset: Int64(SlotHeader.byteCount), chainCRC: header.crc,
-                         initRun: nil, initOffset: nil, openRow: .opened(header)), reuse)
+        return (
+            OpenSlot(
+                number: n, generation: generation, file: file, writeOffset: Int64(SlotHeader.byteCount),
+                chainCRC: header.crc,
+                initRun: nil, initOffset: nil, openRow: .opened(header)), reuse
+        )
     }
 
     /// Picks up the slots the pruner freed in the index since the writer last looked (step T1 does this
@@ -318,9 +368,14 @@ public final class DiskWriter: Sendable {
     /// Picks up slots another process (the pruner) freed in the index. Caller holds `shared`.
     private func refreshFreeSlots(_ s: inout Shared) throws(StorageError) {
         let free = try withSQLite("reading free slots") {
-            try db.read { db in try Row.fetchAll(db, sql: "SELECT slot, generation FROM slot WHERE state = 'free'").map { ($0[0] as Int, UInt64(bitPattern: $0[1] as Int64)) } }
+            try db.read { db in
+                try Row.fetchAll(db, sql: "SELECT slot, generation FROM slot WHERE state = 'free'").map {
+                    ($0[0] as Int, UInt64(bitPattern: $0[1] as Int64))
+                }
+            }
         }
-        for (n, generation) in free where n < s.slots.count && s.slots[n].isSettledClosed && s.slots[n].generation == generation {
+        for (n, generation) in free
+        where n < s.slots.count && s.slots[n].isSettledClosed && s.slots[n].generation == generation {
             s.slots[n].phase = .free
             s.slots[n].indexedPhase = .free
         }
@@ -330,32 +385,47 @@ public final class DiskWriter: Sendable {
     /// of its bytes are overwritten, so the index never points at bytes that change under it.
     /// Caller holds `shared` (see the lock hazard in the type's documentation).
     private func reuseOldest(_ s: inout Shared, for camera: CameraID) throws(StorageError) -> (Int?, RingReuse?) {
-        let candidates = s.slots.indices.filter { s.slots[$0].isSettledClosed }.sorted { s.slots[$0].takeSequence < s.slots[$1].takeSequence }
+        let candidates = s.slots.indices.filter { s.slots[$0].isSettledClosed }.sorted {
+            s.slots[$0].takeSequence < s.slots[$1].takeSequence
+        }
         for n in candidates {
             let dropped: Int? = try withSQLite("freeing slot \(n) for reuse") {
                 try db.write { db -> Int? in
                     // Evidence holds pin a slot (DESIGN.md § Storage); read inside the transaction.
-                    if try Int.fetchOne(db, sql: "SELECT hold FROM slot WHERE slot = ?", arguments: [n]) ?? 0 != 0 { return nil }
+                    if try Int.fetchOne(db, sql: "SELECT hold FROM slot WHERE slot = ?", arguments: [n]) ?? 0 != 0 {
+                        return nil
+                    }
                     // The hold table itself too: video recorded into a held range after the pruner's
                     // last re-pin is not yet flagged (<doc:WriteProtocol> § Evidence holds).
-                    if try RetentionSchema.isCoveredByActiveHold(db, slot: n, generation: s.slots[n].generation, now: clocks.utcNow()) { return nil }
+                    if try RetentionSchema.isCoveredByActiveHold(
+                        db, slot: n, generation: s.slots[n].generation, now: clocks.utcNow())
+                    {
+                        return nil
+                    }
                     try db.execute(sql: "DELETE FROM chunk WHERE slot = ?", arguments: [n])
                     let count = db.changesCount
-                    try db.execute(sql: """
-                        UPDATE slot SET state = 'free', camera = NULL, indexedEndOffset = ?, tailCRC = 0,
-                            lastInitOffset = NULL, lastInitRun = NULL WHERE slot = ?
-                        """, arguments: [SlotHeader.byteCount, n])
+                    try db.execute(
+                        sql: """
+                            UPDATE slot SET state = 'free', camera = NULL, indexedEndOffset = ?, tailCRC = 0,
+                                lastInitOffset = NULL, lastInitRun = NULL WHERE slot = ?
+                            """, arguments: [SlotHeader.byteCount, n])
                     return count
                 }
             }
             guard let dropped else { continue }
-            let reuse = RingReuse(slot: n, previousCamera: s.slots[n].camera, previousGeneration: s.slots[n].generation, droppedChunks: dropped)
+            let reuse = RingReuse(
+                slot: n, previousCamera: s.slots[n].camera, previousGeneration: s.slots[n].generation,
+                droppedChunks: dropped)
             s.slots[n].phase = .free
             s.slots[n].indexedPhase = .free
             s.ringReuses += 1
-            logger.critical("ring reuse: no free slot, overwriting the oldest", metadata: [
-                "slot": "\(n)", "camera.id": "\(camera)", "previous.camera": "\(reuse.previousCamera?.rawValue ?? "-")",
-                "previous.generation": "\(reuse.previousGeneration)", "dropped.chunks": "\(dropped)"])
+            logger.critical(
+                "ring reuse: no free slot, overwriting the oldest",
+                metadata: [
+                    "slot": "\(n)", "camera.id": "\(camera)",
+                    "previous.camera": "\(reuse.previousCamera?.rawValue ?? "-")",
+                    "previous.generation": "\(reuse.previousGeneration)", "dropped.chunks": "\(dropped)",
+                ])
             return (n, reuse)
         }
         return (nil, nil)
@@ -383,7 +453,11 @@ public final class DiskWriter: Sendable {
         let started = clocks.monotonicNanos()
         // C1. Take the batch. Records appended from here on go to the next one.
         let (batch, changes, batchNumber) = shared.withLock { s in
-            defer { s.pending.removeAll(keepingCapacity: true); s.rowChanges.removeAll(); s.batchNumber += 1 }
+            defer {
+                s.pending.removeAll(keepingCapacity: true)
+                s.rowChanges.removeAll()
+                s.batchNumber += 1
+            }
             return (s.pending, s.rowChanges, s.batchNumber)
         }
         var report = CommitReport()
@@ -430,8 +504,10 @@ public final class DiskWriter: Sendable {
                 row.lastInitRun = r.header.run
                 next.indexer.endChunk(of: r.camera)
             } else {
-                next.indexer.add(IndexableFragment(camera: r.camera, slot: r.slot, generation: r.generation, initOffset: r.initOffset,
-                                                   offset: r.offset, recordBytes: r.header.recordBytes, meta: r.header.meta))
+                next.indexer.add(
+                    IndexableFragment(
+                        camera: r.camera, slot: r.slot, generation: r.generation, initOffset: r.initOffset,
+                        offset: r.offset, recordBytes: r.header.recordBytes, meta: r.header.meta))
             }
             row.indexedEndOffset = r.offset + r.header.recordBytes
             row.tailCRC = r.header.crc
@@ -506,7 +582,10 @@ public final class DiskWriter: Sendable {
         shared.withLock { s in
             var w = WriterStats()
             for slot in s.slots {
-                if slot.unusable { w.unusableSlots += 1; continue }
+                if slot.unusable {
+                    w.unusableSlots += 1
+                    continue
+                }
                 switch slot.phase {
                 case .free: w.freeSlots += 1
                 case .open: w.openSlots += 1
@@ -525,11 +604,16 @@ public final class DiskWriter: Sendable {
     /// Marks the writer failed (first error wins); later appends throw ``StorageError/Code/failed``.
     private func fail(_ error: StorageError, slot: Int, camera: CameraID?) {
         let first = shared.withLock { s -> Bool in
-            if s.failure == nil { s.failure = error; return true }
+            if s.failure == nil {
+                s.failure = error
+                return true
+            }
             return false
         }
         if first {
-            logger.critical("recording disk failed", metadata: ["slot": "\(slot)", "camera.id": "\(camera?.rawValue ?? "-")", "error": "\(error)"])
+            logger.critical(
+                "recording disk failed",
+                metadata: ["slot": "\(slot)", "camera.id": "\(camera?.rawValue ?? "-")", "error": "\(error)"])
         }
     }
 
@@ -627,7 +711,10 @@ public struct CameraCommit: Sendable, Equatable {
     public var seconds: Double { media90k.seconds }
 
     /// Nothing committed yet for `camera`.
-    public init(camera: CameraID, run: UInt64) { self.camera = camera; self.run = run }
+    public init(camera: CameraID, run: UInt64) {
+        self.camera = camera
+        self.run = run
+    }
 }
 
 /// Counters of a ``DiskWriter``.
@@ -735,14 +822,23 @@ struct Shared: Sendable {
     /// The newest batch fully synced and indexed (C6).
     var indexedThroughBatch: UInt64 = 0
 
-    init(slots: [SlotInfo], nextTakeSequence: UInt64) { self.slots = slots; self.nextTakeSequence = nextTakeSequence }
+    init(slots: [SlotInfo], nextTakeSequence: UInt64) {
+        self.slots = slots
+        self.nextTakeSequence = nextTakeSequence
+    }
 
     func checkUsable() throws(StorageError) {
-        if let failure { throw StorageError(.failed, "the writer stopped after an earlier failure", system: failure.system, cause: failure.description) }
+        if let failure {
+            throw StorageError(
+                .failed, "the writer stopped after an earlier failure", system: failure.system,
+                cause: failure.description)
+        }
         if closed { throw StorageError(.failed, "the writer is closed") }
     }
 
-    func firstFree() -> Int? { slots.indices.first { slots[$0].phase == .free && !slots[$0].unusable && slots[$0].unsettled == 0 } }
+    func firstFree() -> Int? {
+        slots.indices.first { slots[$0].phase == .free && !slots[$0].unusable && slots[$0].unsettled == 0 }
+    }
 }
 
 /// The flusher's state: a mirror of the committed slot rows and the chunks it may still extend.
@@ -762,7 +858,9 @@ final class DiskLock: Sendable {
         guard retryingEINTR({ flock(fd, LOCK_EX | LOCK_NB) }) == 0 else {
             let e = errno
             _ = Foundation.close(fd)
-            if e == EWOULDBLOCK { throw StorageError(.locked, "\(disk.path) is already open for writing (another recorder?)") }
+            if e == EWOULDBLOCK {
+                throw StorageError(.locked, "\(disk.path) is already open for writing (another recorder?)")
+            }
             throw .io("flock", path: disk.metaPath, errno: e)
         }
         self.fd = fd

@@ -25,27 +25,42 @@ public enum EvidenceHolds {
     /// - Throws: ``StorageError/Code/invalidArgument`` (the share, a range that is empty, ends before it
     ///   starts or reaches more than ``maxFutureMicros`` past `now`, or no disk with an index), or what
     ///   opening or writing an index throws.
-    public static func add(_ hold: EvidenceHold, disks: [NamedDisk], box: String?, maxHoldPercent: Int, now: UTCMicros,
-                           logger: Logger) throws(StorageError) -> Placed {
-        guard hold.from < hold.to else { throw StorageError(.invalidArgument, "the hold's --from must be before its --to") }
-        if let until = hold.until, until <= now { throw StorageError(.invalidArgument, "--until \(until.iso8601) is already past") }
+    public static func add(
+        _ hold: EvidenceHold, disks: [NamedDisk], box: String?, maxHoldPercent: Int, now: UTCMicros,
+        logger: Logger
+    ) throws(StorageError) -> Placed {
+        guard hold.from < hold.to else {
+            throw StorageError(.invalidArgument, "the hold's --from must be before its --to")
+        }
+        if let until = hold.until, until <= now {
+            throw StorageError(.invalidArgument, "--until \(until.iso8601) is already past")
+        }
         // A range into the future pins every slot the camera takes until it ends (H steps): an open-ended
         // one would pin the whole disk and stop recording. An incident still unfolding is held for the
         // next day at most, and held again later.
         guard hold.to.micros <= now.micros + maxFutureMicros else {
-            throw StorageError(.invalidArgument, "--to \(hold.to.iso8601) is more than 24 h ahead: a hold pins the slots the camera records into until its end, so a far one would fill the disk and stop recording; hold until at most \(now.adding(micros: maxFutureMicros).iso8601) and add another hold later")
+            throw StorageError(
+                .invalidArgument,
+                "--to \(hold.to.iso8601) is more than 24 h ahead: a hold pins the slots the camera records into until its end, so a far one would fill the disk and stop recording; hold until at most \(now.adding(micros: maxFutureMicros).iso8601) and add another hold later"
+            )
         }
         let indexes = try open(disks, box: box, logger: logger)
         defer { for i in indexes { i.close() } }
-        guard !indexes.isEmpty else { throw StorageError(.invalidArgument, "no recording disk has an index yet; nothing to hold") }
+        guard !indexes.isEmpty else {
+            throw StorageError(.invalidArgument, "no recording disk has an index yet; nothing to hold")
+        }
         for i in indexes { _ = try i.addHold(hold, maxHoldPercent: maxHoldPercent, now: now, commit: false) }
         var placed = Placed(hold: hold, disks: [])
-        for i in indexes { placed.disks.append((i.name, try i.addHold(hold, maxHoldPercent: maxHoldPercent, now: now, commit: true))) }
+        for i in indexes {
+            placed.disks.append((i.name, try i.addHold(hold, maxHoldPercent: maxHoldPercent, now: now, commit: true)))
+        }
         return placed
     }
 
     /// Releases hold `id` on every disk. Returns whether any disk knew it.
-    public static func release(_ id: String, disks: [NamedDisk], box: String?, now: UTCMicros, logger: Logger) throws(StorageError) -> Bool {
+    public static func release(_ id: String, disks: [NamedDisk], box: String?, now: UTCMicros, logger: Logger)
+        throws(StorageError) -> Bool
+    {
         let indexes = try open(disks, box: box, logger: logger)
         defer { for i in indexes { i.close() } }
         var known = false
@@ -66,7 +81,12 @@ public enum EvidenceHolds {
     public static func merge(_ holds: [EvidenceHold]) -> [EvidenceHold] {
         var merged: [String: EvidenceHold] = [:]
         for h in holds {
-            if var old = merged[h.id] { old.releasedAt = old.releasedAt ?? h.releasedAt; merged[h.id] = old } else { merged[h.id] = h }
+            if var old = merged[h.id] {
+                old.releasedAt = old.releasedAt ?? h.releasedAt
+                merged[h.id] = old
+            } else {
+                merged[h.id] = h
+            }
         }
         return merged.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }

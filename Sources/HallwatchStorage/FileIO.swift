@@ -45,10 +45,14 @@ public struct PosixSlotFileOpener: SlotFileOpener {
 final class PosixSlotFile: SlotFileHandle {
     let fd: Int32
     let path: String
-    init(fd: Int32, path: String) { self.fd = fd; self.path = path }
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
     deinit { _ = Foundation.close(fd) }
 
-    func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: Int64) throws(StorageError) {
+    func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: Int64) throws(StorageError)
+    {
         try writeAll(fd: fd, path: path, first, second, at: offset)
     }
 
@@ -58,27 +62,33 @@ final class PosixSlotFile: SlotFileHandle {
 
     func syncData() throws(StorageError) {
         #if os(Linux)
-        let r = retryingEINTR { fdatasync(fd) }
+            let r = retryingEINTR { fdatasync(fd) }
         #else
-        let r = retryingEINTR { fsync(fd) }
+            let r = retryingEINTR { fsync(fd) }
         #endif
         guard r == 0 else { throw .io("fdatasync", path: path) }
     }
 }
 
 /// `pwritev` of two buffers, looping over short writes.
-func writeAll(fd: Int32, path: String, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: Int64) throws(StorageError) {
+func writeAll(
+    fd: Int32, path: String, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: Int64
+) throws(StorageError) {
     let total = first.count + second.count
     var done = 0
     while done < total {
         var iov = [iovec](repeating: iovec(), count: 2)
         var n = 0
         if done < first.count {
-            iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress! + done), iov_len: first.count - done); n += 1
+            iov[n] = iovec(
+                iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress! + done), iov_len: first.count - done)
+            n += 1
         }
         if second.count > 0 {
             let skip = max(0, done - first.count)
-            iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress! + skip), iov_len: second.count - skip); n += 1
+            iov[n] = iovec(
+                iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress! + skip), iov_len: second.count - skip)
+            n += 1
         }
         let r = retryingEINTR { pwritev(fd, iov, Int32(n), off_t(offset) + off_t(done)) }
         guard r > 0 else { throw .io("pwritev", path: path, errno: r == 0 ? EIO : errno) }
@@ -87,10 +97,14 @@ func writeAll(fd: Int32, path: String, _ first: UnsafeRawBufferPointer, _ second
 }
 
 /// `pread` until `buffer` is full or end of file; returns the bytes read.
-func readFully(fd: Int32, path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(StorageError) -> Int {
+func readFully(fd: Int32, path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
+    throws(StorageError) -> Int
+{
     var done = 0
     while done < buffer.count {
-        let r = retryingEINTR { pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done)) }
+        let r = retryingEINTR {
+            pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+        }
         guard r >= 0 else { throw .io("pread", path: path) }
         if r == 0 { break }
         done += r
@@ -105,13 +119,16 @@ extension SlotFileHandle {
         var got = 0
         var failure: StorageError?
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
-            do throws(StorageError) { got = try self.read(into: UnsafeMutableRawBufferPointer(buf), at: offset) } catch { failure = error }
+            do throws(StorageError) { got = try self.read(into: UnsafeMutableRawBufferPointer(buf), at: offset) } catch
+            { failure = error }
             // Zero whatever was not read so the array is fully initialised.
             if got < count { (buf.baseAddress! + got).initialize(repeating: 0, count: count - got) }
             initialized = count
         }
         if let failure { throw failure }
-        guard got == count else { throw StorageError(.corrupt, "\(path): \(count) bytes at offset \(offset) run past the end of the file") }
+        guard got == count else {
+            throw StorageError(.corrupt, "\(path): \(count) bytes at offset \(offset) run past the end of the file")
+        }
         return bytes
     }
 }
@@ -143,7 +160,9 @@ enum FileOps {
         defer { closedir(dir) }
         var names: [String] = []
         while let e = readdir(dir) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
             if name != "." && name != ".." { names.append(name) }
         }
         return names
@@ -166,7 +185,11 @@ enum FileOps {
         let fd = retryingEINTR { Foundation.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640) }
         guard fd >= 0 else { throw .io("open", path: path) }
         defer { _ = Foundation.close(fd) }
-        try narrow { try bytes.withUnsafeBytes { b in try writeAll(fd: fd, path: path, b, UnsafeRawBufferPointer(start: nil, count: 0), at: 0) } }
+        try narrow {
+            try bytes.withUnsafeBytes { b in
+                try writeAll(fd: fd, path: path, b, UnsafeRawBufferPointer(start: nil, count: 0), at: 0)
+            }
+        }
         guard retryingEINTR({ fsync(fd) }) == 0 else { throw .io("fsync", path: path) }
     }
 
@@ -177,13 +200,18 @@ enum FileOps {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
-            let n = try narrow { try chunk.withUnsafeMutableBytes { b in try readFully(fd: fd, path: path, into: b, at: Int64(out.count)) } }
+            let n = try narrow {
+                try chunk.withUnsafeMutableBytes { b in try readFully(fd: fd, path: path, into: b, at: Int64(out.count))
+                }
+            }
             out.append(contentsOf: chunk[0..<n])
             if n < chunk.count { return out }
         }
     }
 
     static func rename(_ from: String, _ to: String) throws(StorageError) {
-        guard Foundation.rename(from, to) == 0 else { throw .io("rename", path: from, "renaming \(from) to \(to) failed") }
+        guard Foundation.rename(from, to) == 0 else {
+            throw .io("rename", path: from, "renaming \(from) to \(to) failed")
+        }
     }
 }

@@ -46,18 +46,29 @@ public struct SlotHeader: Sendable, Equatable {
     public var camera: CameraID?
 
     /// A header with the given fields; the CRC is computed by ``encode()``.
-    public init(diskUUID: UUID, slot: Int, generation: UInt64, takeSequence: UInt64, takenAt: UTCMicros, camera: CameraID?) {
-        self.diskUUID = diskUUID; self.slot = slot; self.generation = generation
-        self.takeSequence = takeSequence; self.takenAt = takenAt; self.camera = camera
+    public init(
+        diskUUID: UUID, slot: Int, generation: UInt64, takeSequence: UInt64, takenAt: UTCMicros, camera: CameraID?
+    ) {
+        self.diskUUID = diskUUID
+        self.slot = slot
+        self.generation = generation
+        self.takeSequence = takeSequence
+        self.takenAt = takenAt
+        self.camera = camera
     }
 
     /// The 128 header bytes, CRC included.
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.byteCount)
-        w.u32(Self.magic); w.u16(Self.formatVersion); w.u16(UInt16(Self.byteCount))
+        w.u32(Self.magic)
+        w.u16(Self.formatVersion)
+        w.u16(UInt16(Self.byteCount))
         w.raw(diskUUID.bytes)
-        w.u32(UInt32(slot)); w.u32(0)
-        w.u64(generation); w.u64(takeSequence); w.i64(takenAt.micros)
+        w.u32(UInt32(slot))
+        w.u32(0)
+        w.u64(generation)
+        w.u64(takeSequence)
+        w.i64(takenAt.micros)
         w.raw(CameraField.encode(camera))
         w.raw([UInt8](repeating: 0, count: 36))
         w.u32(CRC32C.checksum(w.bytes))
@@ -77,15 +88,24 @@ public struct SlotHeader: Sendable, Equatable {
         var r = ByteReader(bytes)
         guard r.u32() == magic else { throw StorageError(.corrupt, "bad slot header magic") }
         let version = r.u16()
-        guard version == formatVersion else { throw StorageError(.version, "slot header format version \(version), expected \(formatVersion)") }
+        guard version == formatVersion else {
+            throw StorageError(.version, "slot header format version \(version), expected \(formatVersion)")
+        }
         guard r.u16() == UInt16(byteCount) else { throw StorageError(.corrupt, "bad slot header length") }
         let stored = UInt32(bytes[124]) | UInt32(bytes[125]) << 8 | UInt32(bytes[126]) << 16 | UInt32(bytes[127]) << 24
-        guard CRC32C.checksum(Array(bytes[0..<124])) == stored else { throw StorageError(.corrupt, "slot header CRC mismatch") }
+        guard CRC32C.checksum(Array(bytes[0..<124])) == stored else {
+            throw StorageError(.corrupt, "slot header CRC mismatch")
+        }
         let uuid = UUID(bytes: r.raw(16))
-        let slot = Int(r.u32()); _ = r.u32()
-        let generation = r.u64(), take = r.u64(), takenAt = r.i64()
+        let slot = Int(r.u32())
+        _ = r.u32()
+        let generation = r.u64()
+        let take = r.u64()
+        let takenAt = r.i64()
         let camera = try CameraField.decode(r.raw(32))
-        return SlotHeader(diskUUID: uuid, slot: slot, generation: generation, takeSequence: take, takenAt: UTCMicros(takenAt), camera: camera)
+        return SlotHeader(
+            diskUUID: uuid, slot: slot, generation: generation, takeSequence: take, takenAt: UTCMicros(takenAt),
+            camera: camera)
     }
 }
 
@@ -167,14 +187,25 @@ public struct RecordHeader: Sendable, Equatable {
 
     /// The header for `meta` with `crc` left 0 (see ``encode(payload:)``).
     public init(camera: CameraID, meta: FragmentMeta, generation: UInt64, payloadBytes: UInt32, previousCRC: UInt32) {
-        self.kind = meta.kind; self.keyframe = meta.keyframe; self.generation = generation; self.camera = camera
-        self.run = meta.run; self.start90k = meta.start90k; self.utc = meta.utc; self.sequence = meta.sequence
-        self.duration90k = meta.duration90k; self.payloadBytes = payloadBytes; self.previousCRC = previousCRC; self.crc = 0
+        self.kind = meta.kind
+        self.keyframe = meta.keyframe
+        self.generation = generation
+        self.camera = camera
+        self.run = meta.run
+        self.start90k = meta.start90k
+        self.utc = meta.utc
+        self.sequence = meta.sequence
+        self.duration90k = meta.duration90k
+        self.payloadBytes = payloadBytes
+        self.previousCRC = previousCRC
+        self.crc = 0
     }
 
     /// The record's metadata as the data plane carries it.
     public var meta: FragmentMeta {
-        FragmentMeta(kind: kind, keyframe: keyframe, run: run, sequence: sequence, start90k: start90k, duration90k: duration90k, utc: utc)
+        FragmentMeta(
+            kind: kind, keyframe: keyframe, run: run, sequence: sequence, start90k: start90k, duration90k: duration90k,
+            utc: utc)
     }
 
     /// Header plus payload, bytes.
@@ -183,10 +214,19 @@ public struct RecordHeader: Sendable, Equatable {
     /// Bytes 0..<92 (everything the CRC does not hold).
     func encodePrefix() -> [UInt8] {
         var w = ByteWriter(capacity: Self.byteCount)
-        w.u32(Self.magic); w.u8(RecordKind(kind).rawValue); w.u8(keyframe ? 1 : 0); w.u16(UInt16(Self.byteCount))
-        w.u64(generation); w.raw(CameraField.encode(camera))
-        w.u64(run); w.i64(start90k.ticks); w.i64(utc.micros)
-        w.u32(sequence); w.u32(UInt32(bitPattern: duration90k)); w.u32(payloadBytes); w.u32(0)
+        w.u32(Self.magic)
+        w.u8(RecordKind(kind).rawValue)
+        w.u8(keyframe ? 1 : 0)
+        w.u16(UInt16(Self.byteCount))
+        w.u64(generation)
+        w.raw(CameraField.encode(camera))
+        w.u64(run)
+        w.i64(start90k.ticks)
+        w.i64(utc.micros)
+        w.u32(sequence)
+        w.u32(UInt32(bitPattern: duration90k))
+        w.u32(payloadBytes)
+        w.u32(0)
         w.u32(previousCRC)
         return w.bytes
     }
@@ -210,18 +250,33 @@ public struct RecordHeader: Sendable, Equatable {
         guard bytes.count >= byteCount else { throw StorageError(.corrupt, "record header of \(bytes.count) bytes") }
         var r = ByteReader(bytes)
         guard r.u32() == magic else { throw StorageError(.corrupt, "bad record magic") }
-        let kindByte = r.u8(), flags = r.u8()
-        guard let kind = RecordKind(rawValue: kindByte)?.segmentKind else { throw StorageError(.corrupt, "bad record kind \(kindByte)") }
+        let kindByte = r.u8()
+        let flags = r.u8()
+        guard let kind = RecordKind(rawValue: kindByte)?.segmentKind else {
+            throw StorageError(.corrupt, "bad record kind \(kindByte)")
+        }
         guard flags & ~1 == 0 else { throw StorageError(.corrupt, "unknown record flags \(flags)") }
         guard r.u16() == UInt16(byteCount) else { throw StorageError(.corrupt, "bad record header length") }
         let generation = r.u64()
-        guard let camera = try CameraField.decode(r.raw(32)) else { throw StorageError(.corrupt, "record without camera") }
-        let run = r.u64(), start = r.i64(), utc = r.i64(), seq = r.u32(), dur = Int32(bitPattern: r.u32()), len = r.u32(), reserved = r.u32()
-        let prev = r.u32(), crc = r.u32()
+        guard let camera = try CameraField.decode(r.raw(32)) else {
+            throw StorageError(.corrupt, "record without camera")
+        }
+        let run = r.u64()
+        let start = r.i64()
+        let utc = r.i64()
+        let seq = r.u32()
+        let dur = Int32(bitPattern: r.u32())
+        let len = r.u32()
+        let reserved = r.u32()
+        let prev = r.u32()
+        let crc = r.u32()
         guard reserved == 0, dur >= 0 else { throw StorageError(.corrupt, "bad record reserved field or duration") }
-        var h = RecordHeader(camera: camera,
-                             meta: FragmentMeta(kind: kind, keyframe: flags & 1 != 0, run: run, sequence: seq, start90k: MediaTime90k(start), duration90k: dur, utc: UTCMicros(utc)),
-                             generation: generation, payloadBytes: len, previousCRC: prev)
+        var h = RecordHeader(
+            camera: camera,
+            meta: FragmentMeta(
+                kind: kind, keyframe: flags & 1 != 0, run: run, sequence: seq, start90k: MediaTime90k(start),
+                duration90k: dur, utc: UTCMicros(utc)),
+            generation: generation, payloadBytes: len, previousCRC: prev)
         h.crc = crc
         return h
     }
@@ -259,7 +314,9 @@ extension UUID {
     /// The 16 bytes in RFC 4122 order.
     var bytes: [UInt8] { withUnsafeBytes(of: uuid) { Array($0) } }
     init(bytes b: [UInt8]) {
-        self.init(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        self.init(
+            uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
+        )
     }
 }
 
@@ -289,32 +346,70 @@ struct SlotScanner {
     private(set) var stoppedAtTornRecord = false
     private var payloadBuffer: [UInt8] = []
 
-    init(file: any SlotFileHandle, slotSizeBytes: Int64, generation: UInt64, camera: CameraID, offset: Int64, chainCRC: UInt32) {
-        self.file = file; self.slotSizeBytes = slotSizeBytes; self.generation = generation; self.camera = camera
-        self.offset = offset; self.chainCRC = chainCRC
+    init(
+        file: any SlotFileHandle, slotSizeBytes: Int64, generation: UInt64, camera: CameraID, offset: Int64,
+        chainCRC: UInt32
+    ) {
+        self.file = file
+        self.slotSizeBytes = slotSizeBytes
+        self.generation = generation
+        self.camera = camera
+        self.offset = offset
+        self.chainCRC = chainCRC
     }
 
     /// The next valid record, or `nil` at the end of valid data.
     /// - Throws: ``StorageError/Code/io`` only; invalid bytes end the scan instead.
     mutating func next() throws(StorageError) -> ScannedRecord? {
         guard stopReason == nil else { return nil }
-        guard offset + Int64(RecordHeader.byteCount) <= slotSizeBytes else { stopReason = "end of slot"; return nil }
+        guard offset + Int64(RecordHeader.byteCount) <= slotSizeBytes else {
+            stopReason = "end of slot"
+            return nil
+        }
         let hb = try file.readBytes(RecordHeader.byteCount, at: offset)
         let h: RecordHeader
-        do { h = try RecordHeader.decode(hb) } catch { stopReason = error.message; return nil }
-        guard h.generation == generation else { stopReason = "generation \(h.generation), slot is at \(generation)"; return nil }
-        guard h.camera == camera else { stopReason = "record of camera \(h.camera) in a slot of \(camera)"; return nil }
-        guard h.previousCRC == chainCRC else { stopReason = "broken CRC chain"; stoppedAtTornRecord = true; return nil }
-        guard offset + h.recordBytes <= slotSizeBytes else { stopReason = "record length overruns the slot"; stoppedAtTornRecord = true; return nil }
+        do { h = try RecordHeader.decode(hb) } catch {
+            stopReason = error.message
+            return nil
+        }
+        guard h.generation == generation else {
+            stopReason = "generation \(h.generation), slot is at \(generation)"
+            return nil
+        }
+        guard h.camera == camera else {
+            stopReason = "record of camera \(h.camera) in a slot of \(camera)"
+            return nil
+        }
+        guard h.previousCRC == chainCRC else {
+            stopReason = "broken CRC chain"
+            stoppedAtTornRecord = true
+            return nil
+        }
+        guard offset + h.recordBytes <= slotSizeBytes else {
+            stopReason = "record length overruns the slot"
+            stoppedAtTornRecord = true
+            return nil
+        }
         let n = Int(h.payloadBytes)
         if payloadBuffer.count < n { payloadBuffer = [UInt8](repeating: 0, count: n) }
-        let at = offset + Int64(RecordHeader.byteCount), f = file
-        let got = try narrow { try payloadBuffer.withUnsafeMutableBytes { b in
-            try f.read(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), at: at)
-        } }
-        guard got == n else { stopReason = "record runs past the end of the file"; stoppedAtTornRecord = true; return nil }
+        let at = offset + Int64(RecordHeader.byteCount)
+        let f = file
+        let got = try narrow {
+            try payloadBuffer.withUnsafeMutableBytes { b in
+                try f.read(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), at: at)
+            }
+        }
+        guard got == n else {
+            stopReason = "record runs past the end of the file"
+            stoppedAtTornRecord = true
+            return nil
+        }
         let ok = payloadBuffer.withUnsafeBytes { h.crcMatches(payload: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        guard ok else { stopReason = "record CRC mismatch"; stoppedAtTornRecord = true; return nil }
+        guard ok else {
+            stopReason = "record CRC mismatch"
+            stoppedAtTornRecord = true
+            return nil
+        }
         let record = ScannedRecord(header: h, offset: offset)
         offset += h.recordBytes
         chainCRC = h.crc

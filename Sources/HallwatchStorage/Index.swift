@@ -9,45 +9,46 @@ enum IndexSchema {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE disk (
-                    id INTEGER PRIMARY KEY CHECK (id = 1),
-                    diskUUID TEXT NOT NULL,
-                    formatVersion INTEGER NOT NULL,
-                    maxChunkSpanMicros INTEGER NOT NULL
-                );
-                CREATE TABLE slot (
-                    slot INTEGER PRIMARY KEY,
-                    generation INTEGER NOT NULL,
-                    camera TEXT,
-                    state TEXT NOT NULL CHECK (state IN ('free', 'open', 'closed')),
-                    takeSequence INTEGER NOT NULL,
-                    indexedEndOffset INTEGER NOT NULL,
-                    tailCRC INTEGER NOT NULL,
-                    lastInitOffset INTEGER,
-                    lastInitRun INTEGER,
-                    hold INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE TABLE chunk (
-                    id INTEGER PRIMARY KEY,
-                    camera TEXT NOT NULL,
-                    run INTEGER NOT NULL,
-                    slot INTEGER NOT NULL,
-                    generation INTEGER NOT NULL,
-                    initOffset INTEGER NOT NULL,
-                    firstOffset INTEGER NOT NULL,
-                    endOffset INTEGER NOT NULL,
-                    start90k INTEGER NOT NULL,
-                    end90k INTEGER NOT NULL,
-                    duration90k INTEGER NOT NULL,
-                    startUTCMicros INTEGER NOT NULL,
-                    endUTCMicros INTEGER NOT NULL,
-                    fragmentCount INTEGER NOT NULL,
-                    fragments BLOB NOT NULL
-                );
-                CREATE INDEX chunk_camera_start ON chunk (camera, startUTCMicros);
-                CREATE INDEX chunk_slot ON chunk (slot);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE disk (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        diskUUID TEXT NOT NULL,
+                        formatVersion INTEGER NOT NULL,
+                        maxChunkSpanMicros INTEGER NOT NULL
+                    );
+                    CREATE TABLE slot (
+                        slot INTEGER PRIMARY KEY,
+                        generation INTEGER NOT NULL,
+                        camera TEXT,
+                        state TEXT NOT NULL CHECK (state IN ('free', 'open', 'closed')),
+                        takeSequence INTEGER NOT NULL,
+                        indexedEndOffset INTEGER NOT NULL,
+                        tailCRC INTEGER NOT NULL,
+                        lastInitOffset INTEGER,
+                        lastInitRun INTEGER,
+                        hold INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE chunk (
+                        id INTEGER PRIMARY KEY,
+                        camera TEXT NOT NULL,
+                        run INTEGER NOT NULL,
+                        slot INTEGER NOT NULL,
+                        generation INTEGER NOT NULL,
+                        initOffset INTEGER NOT NULL,
+                        firstOffset INTEGER NOT NULL,
+                        endOffset INTEGER NOT NULL,
+                        start90k INTEGER NOT NULL,
+                        end90k INTEGER NOT NULL,
+                        duration90k INTEGER NOT NULL,
+                        startUTCMicros INTEGER NOT NULL,
+                        endUTCMicros INTEGER NOT NULL,
+                        fragmentCount INTEGER NOT NULL,
+                        fragments BLOB NOT NULL
+                    );
+                    CREATE INDEX chunk_camera_start ON chunk (camera, startUTCMicros);
+                    CREATE INDEX chunk_slot ON chunk (slot);
+                    """)
         }
         // v2: evidence holds and the pruner's deletion procedure (<doc:WriteProtocol>, steps D1–D4).
         m.registerMigration("v2") { db in try RetentionSchema.createV2(db) }
@@ -99,35 +100,50 @@ struct SlotRow: Sendable, Equatable {
     var lastInitRun: UInt64?
 
     static func free(_ slot: Int, generation: UInt64) -> SlotRow {
-        SlotRow(slot: slot, generation: generation, camera: nil, state: .free, takeSequence: 0,
-                indexedEndOffset: Int64(SlotHeader.byteCount), tailCRC: 0, lastInitOffset: nil, lastInitRun: nil)
+        SlotRow(
+            slot: slot, generation: generation, camera: nil, state: .free, takeSequence: 0,
+            indexedEndOffset: Int64(SlotHeader.byteCount), tailCRC: 0, lastInitOffset: nil, lastInitRun: nil)
     }
 
     /// The row of a slot just taken with `header` (nothing indexed yet).
     static func opened(_ header: SlotHeader) -> SlotRow {
-        SlotRow(slot: header.slot, generation: header.generation, camera: header.camera, state: .open, takeSequence: header.takeSequence,
-                indexedEndOffset: Int64(SlotHeader.byteCount), tailCRC: header.crc, lastInitOffset: nil, lastInitRun: nil)
+        SlotRow(
+            slot: header.slot, generation: header.generation, camera: header.camera, state: .open,
+            takeSequence: header.takeSequence,
+            indexedEndOffset: Int64(SlotHeader.byteCount), tailCRC: header.crc, lastInitOffset: nil, lastInitRun: nil)
     }
 
-    init(slot: Int, generation: UInt64, camera: CameraID?, state: SlotState, takeSequence: UInt64,
-         indexedEndOffset: Int64, tailCRC: UInt32, lastInitOffset: Int64?, lastInitRun: UInt64?) {
-        self.slot = slot; self.generation = generation; self.camera = camera; self.state = state; self.takeSequence = takeSequence
-        self.indexedEndOffset = indexedEndOffset; self.tailCRC = tailCRC; self.lastInitOffset = lastInitOffset; self.lastInitRun = lastInitRun
+    init(
+        slot: Int, generation: UInt64, camera: CameraID?, state: SlotState, takeSequence: UInt64,
+        indexedEndOffset: Int64, tailCRC: UInt32, lastInitOffset: Int64?, lastInitRun: UInt64?
+    ) {
+        self.slot = slot
+        self.generation = generation
+        self.camera = camera
+        self.state = state
+        self.takeSequence = takeSequence
+        self.indexedEndOffset = indexedEndOffset
+        self.tailCRC = tailCRC
+        self.lastInitOffset = lastInitOffset
+        self.lastInitRun = lastInitRun
     }
 
     init(row: Row) throws(StorageError) {
         let cameraText: String? = row["camera"]
-        guard let state = SlotState(rawValue: row["state"]) else { throw StorageError(.corrupt, "slot row with unknown state") }
+        guard let state = SlotState(rawValue: row["state"]) else {
+            throw StorageError(.corrupt, "slot row with unknown state")
+        }
         var camera: CameraID?
         if let cameraText {
             guard let c = CameraID(cameraText) else { throw StorageError(.corrupt, "slot row with invalid camera") }
             camera = c
         }
         let initRun: Int64? = row["lastInitRun"]
-        self.init(slot: row["slot"], generation: UInt64(bitPattern: row["generation"]), camera: camera, state: state,
-                  takeSequence: UInt64(bitPattern: row["takeSequence"]), indexedEndOffset: row["indexedEndOffset"],
-                  tailCRC: UInt32(truncatingIfNeeded: row["tailCRC"] as Int64), lastInitOffset: row["lastInitOffset"],
-                  lastInitRun: initRun.map { UInt64(bitPattern: $0) })
+        self.init(
+            slot: row["slot"], generation: UInt64(bitPattern: row["generation"]), camera: camera, state: state,
+            takeSequence: UInt64(bitPattern: row["takeSequence"]), indexedEndOffset: row["indexedEndOffset"],
+            tailCRC: UInt32(truncatingIfNeeded: row["tailCRC"] as Int64), lastInitOffset: row["lastInitOffset"],
+            lastInitRun: initRun.map { UInt64(bitPattern: $0) })
     }
 
     static func fetchAll(_ db: Database) throws -> [Int: SlotRow] {
@@ -141,14 +157,18 @@ struct SlotRow: Sendable, Equatable {
 
     /// Inserts or replaces the row, keeping `hold` (owned by whoever places evidence holds).
     func save(_ db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO slot (slot, generation, camera, state, takeSequence, indexedEndOffset, tailCRC, lastInitOffset, lastInitRun)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (slot) DO UPDATE SET generation = excluded.generation, camera = excluded.camera, state = excluded.state,
-                takeSequence = excluded.takeSequence, indexedEndOffset = excluded.indexedEndOffset, tailCRC = excluded.tailCRC,
-                lastInitOffset = excluded.lastInitOffset, lastInitRun = excluded.lastInitRun
-            """, arguments: [slot, Int64(bitPattern: generation), camera?.rawValue, state.rawValue, Int64(bitPattern: takeSequence),
-                             indexedEndOffset, Int64(tailCRC), lastInitOffset, lastInitRun.map { Int64(bitPattern: $0) }])
+        try db.execute(
+            sql: """
+                INSERT INTO slot (slot, generation, camera, state, takeSequence, indexedEndOffset, tailCRC, lastInitOffset, lastInitRun)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (slot) DO UPDATE SET generation = excluded.generation, camera = excluded.camera, state = excluded.state,
+                    takeSequence = excluded.takeSequence, indexedEndOffset = excluded.indexedEndOffset, tailCRC = excluded.tailCRC,
+                    lastInitOffset = excluded.lastInitOffset, lastInitRun = excluded.lastInitRun
+                """,
+            arguments: [
+                slot, Int64(bitPattern: generation), camera?.rawValue, state.rawValue, Int64(bitPattern: takeSequence),
+                indexedEndOffset, Int64(tailCRC), lastInitOffset, lastInitRun.map { Int64(bitPattern: $0) },
+            ])
     }
 }
 
@@ -212,7 +232,10 @@ struct ChunkDraft: Sendable {
 
     /// UTC of media time `ticks` on this chunk's line so far.
     func derivedUTC(_ ticks: Int64) -> Int64 {
-        let rate = fragmentCount > 1 ? Self.wallRate(start90k: start90k, end90k: lastStart90k, startUTC: startUTCMicros, endUTC: lastStartUTC) : 1
+        let rate =
+            fragmentCount > 1
+            ? Self.wallRate(start90k: start90k, end90k: lastStart90k, startUTC: startUTCMicros, endUTC: lastStartUTC)
+            : 1
         return startUTCMicros + Int64((Double(ticks - start90k) * 100 / 9 * rate).rounded())
     }
 
@@ -237,20 +260,32 @@ struct ChunkDraft: Sendable {
     var lastStartUTC: Int64
 
     init(_ f: IndexableFragment) {
-        camera = f.camera; run = f.meta.run; slot = f.slot; generation = f.generation; initOffset = f.initOffset
-        firstOffset = f.offset; endOffset = f.offset
-        start90k = f.meta.start90k.ticks; end90k = start90k; duration90k = 0
-        startUTCMicros = f.meta.utc.micros; endUTCMicros = startUTCMicros
-        lastStart90k = start90k; lastStartUTC = startUTCMicros
-        fragmentCount = 0; blob = []
+        camera = f.camera
+        run = f.meta.run
+        slot = f.slot
+        generation = f.generation
+        initOffset = f.initOffset
+        firstOffset = f.offset
+        endOffset = f.offset
+        start90k = f.meta.start90k.ticks
+        end90k = start90k
+        duration90k = 0
+        startUTCMicros = f.meta.utc.micros
+        endUTCMicros = startUTCMicros
+        lastStart90k = start90k
+        lastStartUTC = startUTCMicros
+        fragmentCount = 0
+        blob = []
         blob.reserveCapacity(1024)
         append(f)
     }
 
     /// Whether `f` continues this chunk without breaking the blob's assumptions or the span limit.
     func accepts(_ f: IndexableFragment, maxSpan90k: Int64, maxSpanMicros: Int64) -> Bool {
-        guard f.camera == camera, f.meta.run == run, f.slot == slot, f.generation == generation, f.initOffset == initOffset,
-              f.offset == endOffset, endOffset - firstOffset + f.recordBytes <= Int64(UInt32.max) else { return false }
+        guard f.camera == camera, f.meta.run == run, f.slot == slot, f.generation == generation,
+            f.initOffset == initOffset,
+            f.offset == endOffset, endOffset - firstOffset + f.recordBytes <= Int64(UInt32.max)
+        else { return false }
         let start = f.meta.start90k.ticks
         guard start >= start90k else { return false }
         let end = start + Int64(f.meta.duration90k)
@@ -264,7 +299,8 @@ struct ChunkDraft: Sendable {
     }
 
     mutating func append(_ f: IndexableFragment) {
-        let start = f.meta.start90k.ticks, dur = Int64(f.meta.duration90k)
+        let start = f.meta.start90k.ticks
+        let dur = Int64(f.meta.duration90k)
         let gap = fragmentCount == 0 ? 0 : start - end90k
         Varint.put(UInt64(f.recordBytes), &blob)
         Varint.put(UInt64(dur) << 1 | (f.meta.keyframe ? 1 : 0), &blob)
@@ -272,10 +308,16 @@ struct ChunkDraft: Sendable {
         endOffset = f.offset + f.recordBytes
         end90k = start + dur
         duration90k += dur
-        if fragmentCount > 0 { lastStart90k = start; lastStartUTC = f.meta.utc.micros }
+        if fragmentCount > 0 {
+            lastStart90k = start
+            lastStartUTC = f.meta.utc.micros
+        }
         fragmentCount += 1
         // The line through the chunk's start and this fragment's start, extended to its end.
-        let rate = fragmentCount > 1 ? Self.wallRate(start90k: start90k, end90k: lastStart90k, startUTC: startUTCMicros, endUTC: lastStartUTC) : 1
+        let rate =
+            fragmentCount > 1
+            ? Self.wallRate(start90k: start90k, end90k: lastStart90k, startUTC: startUTCMicros, endUTC: lastStartUTC)
+            : 1
         endUTCMicros = startUTCMicros + Int64((Double(end90k - start90k) * 100 / 9 * rate).rounded())
         dirty = true
     }
@@ -283,19 +325,32 @@ struct ChunkDraft: Sendable {
     /// Inserts the row, or updates it in place when it was written before.
     mutating func write(_ db: Database) throws {
         if let id {
-            try db.execute(sql: """
-                UPDATE chunk SET endOffset = ?, end90k = ?, duration90k = ?, endUTCMicros = ?, fragmentCount = ?, fragments = ?
-                WHERE id = ? AND slot = ? AND generation = ?
-                """, arguments: [endOffset, end90k, duration90k, endUTCMicros, fragmentCount, Data(blob), id, slot, Int64(bitPattern: generation)])
-            if db.changesCount == 1 { dirty = false; return }
+            try db.execute(
+                sql: """
+                    UPDATE chunk SET endOffset = ?, end90k = ?, duration90k = ?, endUTCMicros = ?, fragmentCount = ?, fragments = ?
+                    WHERE id = ? AND slot = ? AND generation = ?
+                    """,
+                arguments: [
+                    endOffset, end90k, duration90k, endUTCMicros, fragmentCount, Data(blob), id, slot,
+                    Int64(bitPattern: generation),
+                ])
+            if db.changesCount == 1 {
+                dirty = false
+                return
+            }
             // The row is gone (pruned under us): insert the whole chunk afresh.
         }
-        try db.execute(sql: """
-            INSERT INTO chunk (camera, run, slot, generation, initOffset, firstOffset, endOffset, start90k, end90k, duration90k,
-                               startUTCMicros, endUTCMicros, fragmentCount, fragments)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [camera.rawValue, Int64(bitPattern: run), slot, Int64(bitPattern: generation), initOffset, firstOffset, endOffset,
-                             start90k, end90k, duration90k, startUTCMicros, endUTCMicros, fragmentCount, Data(blob)])
+        try db.execute(
+            sql: """
+                INSERT INTO chunk (camera, run, slot, generation, initOffset, firstOffset, endOffset, start90k, end90k, duration90k,
+                                   startUTCMicros, endUTCMicros, fragmentCount, fragments)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                camera.rawValue, Int64(bitPattern: run), slot, Int64(bitPattern: generation), initOffset, firstOffset,
+                endOffset,
+                start90k, end90k, duration90k, startUTCMicros, endUTCMicros, fragmentCount, Data(blob),
+            ])
         id = db.lastInsertedRowID
         dirty = false
     }
@@ -303,24 +358,38 @@ struct ChunkDraft: Sendable {
     /// Decodes a stored blob.
     /// - Throws: ``StorageError/Code/corrupt`` when it does not hold `fragmentCount` well-formed entries
     ///   ending exactly at `endOffset`.
-    static func decode(blob: [UInt8], fragmentCount: Int, firstOffset: Int64, endOffset: Int64, start90k: Int64, startUTC: UTCMicros,
-                       wallRate: Double = 1) throws(StorageError) -> [FragmentLocation] {
+    static func decode(
+        blob: [UInt8], fragmentCount: Int, firstOffset: Int64, endOffset: Int64, start90k: Int64, startUTC: UTCMicros,
+        wallRate: Double = 1
+    ) throws(StorageError) -> [FragmentLocation] {
         var out: [FragmentLocation] = []
         out.reserveCapacity(fragmentCount)
-        var i = 0, offset = firstOffset, prevEnd = start90k
+        var i = 0
+        var offset = firstOffset
+        var prevEnd = start90k
         for n in 0..<fragmentCount {
-            guard let len = Varint.get(blob, &i), let durKey = Varint.get(blob, &i), let zz = Varint.get(blob, &i) else {
+            guard let len = Varint.get(blob, &i), let durKey = Varint.get(blob, &i), let zz = Varint.get(blob, &i)
+            else {
                 throw StorageError(.corrupt, "chunk blob ends after \(n) of \(fragmentCount) fragments")
             }
             let gap = Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1)
-            let start = prevEnd + gap, dur = Int64(durKey >> 1)
-            guard len >= UInt64(RecordHeader.byteCount), len < UInt64(UInt32.max), dur <= Int64(Int32.max) else { throw StorageError(.corrupt, "chunk blob entry out of range") }
-            out.append(FragmentLocation(offset: offset, recordBytes: Int64(len), start90k: start, duration90k: dur, keyframe: durKey & 1 == 1,
-                                        startUTC: UTCMicros(startUTC.micros + Int64((Double(start - start90k) * 100 / 9 * wallRate).rounded()))))
+            let start = prevEnd + gap
+            let dur = Int64(durKey >> 1)
+            guard len >= UInt64(RecordHeader.byteCount), len < UInt64(UInt32.max), dur <= Int64(Int32.max) else {
+                throw StorageError(.corrupt, "chunk blob entry out of range")
+            }
+            out.append(
+                FragmentLocation(
+                    offset: offset, recordBytes: Int64(len), start90k: start, duration90k: dur,
+                    keyframe: durKey & 1 == 1,
+                    startUTC: UTCMicros(
+                        startUTC.micros + Int64((Double(start - start90k) * 100 / 9 * wallRate).rounded()))))
             offset += Int64(len)
             prevEnd = start + dur
         }
-        guard i == blob.count, offset == endOffset else { throw StorageError(.corrupt, "chunk blob does not match the chunk's byte range") }
+        guard i == blob.count, offset == endOffset else {
+            throw StorageError(.corrupt, "chunk blob does not match the chunk's byte range")
+        }
         return out
     }
 }
@@ -370,14 +439,19 @@ struct ChunkIndexer: Sendable {
 enum Varint {
     static func put(_ v: UInt64, _ out: inout [UInt8]) {
         var v = v
-        while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
         out.append(UInt8(v))
     }
 
     static func get(_ b: [UInt8], _ i: inout Int) -> UInt64? {
-        var v: UInt64 = 0, shift: UInt64 = 0
+        var v: UInt64 = 0
+        var shift: UInt64 = 0
         while i < b.count, shift < 64 {
-            let byte = b[i]; i += 1
+            let byte = b[i]
+            i += 1
             v |= UInt64(byte & 0x7F) << shift
             if byte & 0x80 == 0 { return v }
             shift += 7

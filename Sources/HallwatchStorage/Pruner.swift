@@ -46,8 +46,10 @@ public enum Pruner {
     ///   - afterStep: Called after each deletion step (crash tests stop the process there).
     /// - Returns: The report; problems are in ``Report/alarms``, never thrown: a bad disk must not stop
     ///   the pruning of the others.
-    public static func pass(disks: [NamedDisk], config: HallwatchConfig, clocks: any Clocks, dryRun: Bool, logger: Logger,
-                            publish: (DeletionRecord) -> Void = { _ in }, afterStep: DeleteStepHook? = nil) -> Report {
+    public static func pass(
+        disks: [NamedDisk], config: HallwatchConfig, clocks: any Clocks, dryRun: Bool, logger: Logger,
+        publish: (DeletionRecord) -> Void = { _ in }, afterStep: DeleteStepHook? = nil
+    ) -> Report {
         let started = clocks.monotonicNanos()
         let now = clocks.utcNow()
         var report = Report()
@@ -62,7 +64,8 @@ public enum Pruner {
             do throws(StorageError) { indexes.append(try RetentionIndex(d, box: config.box, logger: logger)) } catch {
                 // Not yet indexed or still being initialised by the recorder: nothing to prune there yet.
                 if error.code == .noIndex || error.code == .notInitialized {
-                    logger.info("disk not ready yet", metadata: ["disk": "\(d.name)", "why": "\(error.message)"]); continue
+                    logger.info("disk not ready yet", metadata: ["disk": "\(d.name)", "why": "\(error.message)"])
+                    continue
                 }
                 alarm(error.code.rawValue, "\(d.name) (\(d.path)): \(error)")
             }
@@ -74,8 +77,11 @@ public enum Pruner {
                 // 2. Resume deletions a crash interrupted.
                 if !dryRun {
                     for slot in try index.pendingSlots() {
-                        if case .deleted(let r)? = try index.complete(slot: slot, now: now, publish: publish, afterStep: afterStep) {
-                            report.deleted.append(r); report.resumed += 1
+                        if case .deleted(let r)? = try index.complete(
+                            slot: slot, now: now, publish: publish, afterStep: afterStep)
+                        {
+                            report.deleted.append(r)
+                            report.resumed += 1
                         }
                     }
                 }
@@ -95,7 +101,10 @@ public enum Pruner {
         var uses: [DiskUse] = []
         var planned: [RetentionIndex] = []
         for index in usable {
-            do throws(StorageError) { uses.append(try index.use()); planned.append(index) } catch {
+            do throws(StorageError) {
+                uses.append(try index.use())
+                planned.append(index)
+            } catch {
                 alarm(error.code.rawValue, "\(index.name): reading the index: \(error)")
             }
         }
@@ -125,22 +134,28 @@ public enum Pruner {
     public static func state(_ r: Report, now: UTCMicros, bytesFreedTotal: Int64) -> PrunerState {
         var cameras: [CameraID: PrunerState.Camera] = [:]
         for s in r.disks.flatMap(\.slots) {
-            var c = cameras[s.camera] ?? PrunerState.Camera(camera: s.camera, oldestRecording: nil, daysRetained: 0, bytes: 0, heldSlots: 0)
+            var c =
+                cameras[s.camera]
+                ?? PrunerState.Camera(camera: s.camera, oldestRecording: nil, daysRetained: 0, bytes: 0, heldSlots: 0)
             c.bytes += s.bytes
             if s.held { c.heldSlots += 1 }
             if let f = s.from, c.oldestRecording.map({ f < $0 }) ?? true { c.oldestRecording = f }
             cameras[s.camera] = c
         }
         for (k, var c) in cameras {
-            if let o = c.oldestRecording { c.daysRetained = (Double(now.micros - o.micros) / 86_400e6 * 1000).rounded() / 1000 }
+            if let o = c.oldestRecording {
+                c.daysRetained = (Double(now.micros - o.micros) / 86_400e6 * 1000).rounded() / 1000
+            }
             cameras[k] = c
         }
         let disks = r.disks.map { d in
-            PrunerState.Disk(disk: d.name, slotCount: d.slotCount, freeSlots: d.freeSlots, reserveSlots: r.plan.reserve[d.name] ?? 0,
-                             heldSlots: d.slots.filter(\.held).count)
+            PrunerState.Disk(
+                disk: d.name, slotCount: d.slotCount, freeSlots: d.freeSlots, reserveSlots: r.plan.reserve[d.name] ?? 0,
+                heldSlots: d.slots.filter(\.held).count)
         }
-        return PrunerState(lastRunAt: now, lastRunMillis: (Double(r.elapsedNanos) / 1e4).rounded() / 100, dryRun: r.dryRun,
-                           bytesFreed: r.bytesFreed, slotsFreed: r.deleted.count, bytesFreedTotal: bytesFreedTotal,
-                           cameras: cameras.values.sorted { $0.camera < $1.camera }, disks: disks, alarms: r.alarms)
+        return PrunerState(
+            lastRunAt: now, lastRunMillis: (Double(r.elapsedNanos) / 1e4).rounded() / 100, dryRun: r.dryRun,
+            bytesFreed: r.bytesFreed, slotsFreed: r.deleted.count, bytesFreedTotal: bytesFreedTotal,
+            cameras: cameras.values.sorted { $0.camera < $1.camera }, disks: disks, alarms: r.alarms)
     }
 }

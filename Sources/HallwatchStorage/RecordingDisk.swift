@@ -70,12 +70,19 @@ public struct RecordingDisk: Sendable {
     ///   - progress: Called after each slot with (slots done, slot count).
     /// - Throws: ``StorageError/Code/alreadyInitialized`` if `meta` exists; ``StorageError/Code/foreignDisk``
     ///   if the directory holds anything else; ``StorageError/Code/invalidArgument``; ``StorageError/Code/io``.
-    public static func initialize(at path: String, box: String, slotCount: Int, slotSizeBytes: Int64,
-                                  clocks: any Clocks = SystemClocks(),
-                                  progress: (_ slotsDone: Int, _ slotCount: Int) -> Void = { _, _ in }) throws(StorageError) -> RecordingDisk {
-        guard (1...maxSlotCount).contains(slotCount) else { throw StorageError(.invalidArgument, "slot count \(slotCount) is outside 1…\(maxSlotCount)") }
+    public static func initialize(
+        at path: String, box: String, slotCount: Int, slotSizeBytes: Int64,
+        clocks: any Clocks = SystemClocks(),
+        progress: (_ slotsDone: Int, _ slotCount: Int) -> Void = { _, _ in }
+    ) throws(StorageError) -> RecordingDisk {
+        guard (1...maxSlotCount).contains(slotCount) else {
+            throw StorageError(.invalidArgument, "slot count \(slotCount) is outside 1…\(maxSlotCount)")
+        }
         guard (minSlotSizeBytes...maxSlotSizeBytes).contains(slotSizeBytes), slotSizeBytes % 4096 == 0 else {
-            throw StorageError(.invalidArgument, "slot size \(slotSizeBytes) bytes is not a multiple of 4096 between \(minSlotSizeBytes) and \(maxSlotSizeBytes)")
+            throw StorageError(
+                .invalidArgument,
+                "slot size \(slotSizeBytes) bytes is not a multiple of 4096 between \(minSlotSizeBytes) and \(maxSlotSizeBytes)"
+            )
         }
         guard !box.isEmpty else { throw StorageError(.invalidArgument, "empty box name") }
 
@@ -84,13 +91,19 @@ public struct RecordingDisk: Sendable {
         try FileOps.makeDirectory(path)
         let entries = Set(try FileOps.entries(path)).subtracting(["lost+found"])
         if entries.contains("meta") { throw StorageError(.alreadyInitialized, "\(path) already is a recording disk") }
-        guard entries.isSubset(of: ["meta.initializing", "slots"]), entries.isEmpty || entries.contains("meta.initializing") else {
-            throw StorageError(.foreignDisk, "\(path) is not empty and holds no recording-disk meta (found \(entries.sorted().prefix(5).joined(separator: ", ")))")
+        guard entries.isSubset(of: ["meta.initializing", "slots"]),
+            entries.isEmpty || entries.contains("meta.initializing")
+        else {
+            throw StorageError(
+                .foreignDisk,
+                "\(path) is not empty and holds no recording-disk meta (found \(entries.sorted().prefix(5).joined(separator: ", ")))"
+            )
         }
 
         // I2. Claim the directory: the meta, under a name `open` does not accept yet.
-        let meta = DiskMeta(formatVersion: DiskMeta.currentFormatVersion, diskUUID: UUID(), box: box,
-                            slotSizeBytes: slotSizeBytes, slotCount: slotCount, createdAt: clocks.utcNow())
+        let meta = DiskMeta(
+            formatVersion: DiskMeta.currentFormatVersion, diskUUID: UUID(), box: box,
+            slotSizeBytes: slotSizeBytes, slotCount: slotCount, createdAt: clocks.utcNow())
         let pending = path + "/meta.initializing"
         try FileOps.writeFileDurably(pending, try encodeMeta(meta))
         try FileOps.syncDirectory(path)
@@ -107,13 +120,23 @@ public struct RecordingDisk: Sendable {
             while offset < slotSizeBytes {
                 let n = Int(min(Int64(zeros.count), slotSizeBytes - offset))
                 let at = offset
-                try narrow { try zeros.withUnsafeBytes { z in
-                    try writeAll(fd: fd, path: file, UnsafeRawBufferPointer(rebasing: z[0..<n]), UnsafeRawBufferPointer(start: nil, count: 0), at: at)
-                } }
+                try narrow {
+                    try zeros.withUnsafeBytes { z in
+                        try writeAll(
+                            fd: fd, path: file, UnsafeRawBufferPointer(rebasing: z[0..<n]),
+                            UnsafeRawBufferPointer(start: nil, count: 0), at: at)
+                    }
+                }
                 offset += Int64(n)
             }
-            let header = SlotHeader(diskUUID: meta.diskUUID, slot: slot, generation: 0, takeSequence: 0, takenAt: UTCMicros(0), camera: nil).encode()
-            try narrow { try header.withUnsafeBytes { h in try writeAll(fd: fd, path: file, h, UnsafeRawBufferPointer(start: nil, count: 0), at: 0) } }
+            let header = SlotHeader(
+                diskUUID: meta.diskUUID, slot: slot, generation: 0, takeSequence: 0, takenAt: UTCMicros(0), camera: nil
+            ).encode()
+            try narrow {
+                try header.withUnsafeBytes { h in
+                    try writeAll(fd: fd, path: file, h, UnsafeRawBufferPointer(start: nil, count: 0), at: 0)
+                }
+            }
             guard retryingEINTR({ fsync(fd) }) == 0 else { throw .io("fsync", path: file) }
             progress(slot + 1, slotCount)
         }
@@ -137,7 +160,10 @@ public struct RecordingDisk: Sendable {
     public static func open(at path: String, box: String? = nil) throws(StorageError) -> RecordingDisk {
         let metaPath = path + "/meta"
         guard FileOps.exists(metaPath) else {
-            throw StorageError(.notInitialized, "\(path) has no meta file\(FileOps.exists(path + "/meta.initializing") ? " (initialisation was interrupted)" : "")")
+            throw StorageError(
+                .notInitialized,
+                "\(path) has no meta file\(FileOps.exists(path + "/meta.initializing") ? " (initialisation was interrupted)" : "")"
+            )
         }
         let meta = try decodeMeta(try FileOps.readFile(metaPath), path: metaPath)
         if let box, meta.box != box {
@@ -145,8 +171,12 @@ public struct RecordingDisk: Sendable {
         }
         for slot in 0..<meta.slotCount {
             let file = slotPath(path, slot)
-            guard let size = FileOps.fileSize(file) else { throw StorageError(.corrupt, "slot file \(file) is missing") }
-            guard size == meta.slotSizeBytes else { throw StorageError(.corrupt, "slot file \(file) is \(size) bytes, expected \(meta.slotSizeBytes)") }
+            guard let size = FileOps.fileSize(file) else {
+                throw StorageError(.corrupt, "slot file \(file) is missing")
+            }
+            guard size == meta.slotSizeBytes else {
+                throw StorageError(.corrupt, "slot file \(file) is \(size) bytes, expected \(meta.slotSizeBytes)")
+            }
         }
         return RecordingDisk(path: path, meta: meta)
     }
@@ -154,17 +184,22 @@ public struct RecordingDisk: Sendable {
     /// Opens the disk at `path`, or initialises it when the directory is missing, empty or holds an
     /// interrupted initialisation. Never formats a directory with other contents.
     /// - Throws: as ``open(at:box:)`` and ``initialize(at:box:slotCount:slotSizeBytes:clocks:progress:)``.
-    public static func openOrInitialize(at path: String, box: String, slotCount: Int, slotSizeBytes: Int64,
-                                        clocks: any Clocks = SystemClocks(),
-                                        progress: (_ slotsDone: Int, _ slotCount: Int) -> Void = { _, _ in }) throws(StorageError) -> RecordingDisk {
+    public static func openOrInitialize(
+        at path: String, box: String, slotCount: Int, slotSizeBytes: Int64,
+        clocks: any Clocks = SystemClocks(),
+        progress: (_ slotsDone: Int, _ slotCount: Int) -> Void = { _, _ in }
+    ) throws(StorageError) -> RecordingDisk {
         if FileOps.exists(path + "/meta") { return try open(at: path, box: box) }
-        return try initialize(at: path, box: box, slotCount: slotCount, slotSizeBytes: slotSizeBytes, clocks: clocks, progress: progress)
+        return try initialize(
+            at: path, box: box, slotCount: slotCount, slotSizeBytes: slotSizeBytes, clocks: clocks, progress: progress)
     }
 
     static func encodeMeta(_ meta: DiskMeta) throws(StorageError) -> [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do { return Array(try e.encode(meta)) + [0x0A] } catch { throw StorageError(.invalidArgument, "cannot encode meta", cause: "\(error)") }
+        do { return Array(try e.encode(meta)) + [0x0A] } catch {
+            throw StorageError(.invalidArgument, "cannot encode meta", cause: "\(error)")
+        }
     }
 
     static func decodeMeta(_ bytes: [UInt8], path: String) throws(StorageError) -> DiskMeta {
@@ -173,13 +208,17 @@ public struct RecordingDisk: Sendable {
             throw StorageError(.corrupt, "\(path) is not a recording-disk meta file")
         }
         guard v.formatVersion == DiskMeta.currentFormatVersion else {
-            throw StorageError(.version, "\(path) has format version \(v.formatVersion); this build reads \(DiskMeta.currentFormatVersion)")
+            throw StorageError(
+                .version,
+                "\(path) has format version \(v.formatVersion); this build reads \(DiskMeta.currentFormatVersion)")
         }
         let meta: DiskMeta
         do { meta = try JSONDecoder().decode(DiskMeta.self, from: Data(bytes)) } catch {
             throw StorageError(.corrupt, "\(path) does not decode", cause: "\(error)")
         }
-        guard (1...maxSlotCount).contains(meta.slotCount), (minSlotSizeBytes...maxSlotSizeBytes).contains(meta.slotSizeBytes) else {
+        guard (1...maxSlotCount).contains(meta.slotCount),
+            (minSlotSizeBytes...maxSlotSizeBytes).contains(meta.slotSizeBytes)
+        else {
             throw StorageError(.corrupt, "\(path) has an impossible slot count or size")
         }
         return meta

@@ -18,9 +18,12 @@ public struct RecordingLibrary: Sendable {
     ///   - box: Expected owner; `nil` reads any box's disks.
     /// - Throws: never for one bad disk (see ``unreadable``).
     public init(disks: [(name: String, path: String)], box: String?) {
-        var readers: [(String, RecordingReader)] = [], bad: [(String, StorageError)] = []
+        var readers: [(String, RecordingReader)] = []
+        var bad: [(String, StorageError)] = []
         for d in disks {
-            do throws(StorageError) { readers.append((d.name, try RecordingReader(at: d.path, box: box))) } catch { bad.append((d.name, error)) }
+            do throws(StorageError) { readers.append((d.name, try RecordingReader(at: d.path, box: box))) } catch {
+                bad.append((d.name, error))
+            }
         }
         self.readers = readers
         self.unreadable = bad
@@ -46,10 +49,16 @@ public struct RecordingLibrary: Sendable {
         var byRun: [UInt64: RunSummary] = [:]
         for r in readers {
             for s in try r.reader.runs(camera: camera) {
-                guard var m = byRun[s.run] else { byRun[s.run] = s; continue }
-                m.startUTC = min(m.startUTC, s.startUTC); m.endUTC = max(m.endUTC, s.endUTC)
+                guard var m = byRun[s.run] else {
+                    byRun[s.run] = s
+                    continue
+                }
+                m.startUTC = min(m.startUTC, s.startUTC)
+                m.endUTC = max(m.endUTC, s.endUTC)
                 m.media90k = MediaTime90k(m.media90k.ticks + s.media90k.ticks)
-                m.payloadBytes += s.payloadBytes; m.fragmentCount += s.fragmentCount; m.slotCount += s.slotCount
+                m.payloadBytes += s.payloadBytes
+                m.fragmentCount += s.fragmentCount
+                m.slotCount += s.slotCount
                 byRun[s.run] = m
             }
         }
@@ -58,10 +67,14 @@ public struct RecordingLibrary: Sendable {
 
     /// ``RecordingReader/lastFragment(camera:)`` over every disk: the newest by start time.
     /// - Throws: ``StorageError/Code/index``.
-    public func lastFragment(camera: CameraID) throws(StorageError) -> (run: UInt64, end90k: Int64, startUTC: UTCMicros)? {
+    public func lastFragment(camera: CameraID) throws(StorageError) -> (
+        run: UInt64, end90k: Int64, startUTC: UTCMicros
+    )? {
         var best: (run: UInt64, end90k: Int64, startUTC: UTCMicros)?
         for r in readers {
-            if let f = try r.reader.lastFragment(camera: camera), best == nil || f.startUTC > best!.startUTC { best = f }
+            if let f = try r.reader.lastFragment(camera: camera), best == nil || f.startUTC > best!.startUTC {
+                best = f
+            }
         }
         return best
     }
@@ -71,11 +84,18 @@ public struct RecordingLibrary: Sendable {
     /// found on several disks is merged in media-time order; a fragment written to two disks (the
     /// recorder rewrites the not-yet-indexed tail to the new disk when one fails, step F3) is kept once.
     /// - Throws: as ``RecordingReader/segments(camera:from:to:startAtKeyframe:)``.
-    public func segments(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true) throws(StorageError) -> [ExportRun] {
+    public func segments(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true)
+        throws(StorageError) -> [ExportRun]
+    {
         var byRun: [UInt64: ExportRun] = [:]
         for r in readers {
             for run in try r.reader.segments(camera: camera, from: from, to: to, startAtKeyframe: startAtKeyframe) {
-                if var m = byRun[run.run] { m.fragments += run.fragments; byRun[run.run] = m } else { byRun[run.run] = run }
+                if var m = byRun[run.run] {
+                    m.fragments += run.fragments
+                    byRun[run.run] = m
+                } else {
+                    byRun[run.run] = run
+                }
             }
         }
         var out: [ExportRun] = []
@@ -85,6 +105,8 @@ public struct RecordingLibrary: Sendable {
             run.fragments = run.fragments.filter { seen.insert($0.meta.start90k.ticks).inserted }
             out.append(run)
         }
-        return out.sorted { ($0.fragments.first?.meta.utc.micros ?? 0, $0.run) < ($1.fragments.first?.meta.utc.micros ?? 0, $1.run) }
+        return out.sorted {
+            ($0.fragments.first?.meta.utc.micros ?? 0, $0.run) < ($1.fragments.first?.meta.utc.micros ?? 0, $1.run)
+        }
     }
 }

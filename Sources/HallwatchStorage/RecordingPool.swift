@@ -77,12 +77,20 @@ public final class RecordingPool: Sendable {
 
     /// A pool over `config.recorder.disks`; nothing is opened until ``openAll()``.
     /// - Parameter announce: called for every disk state change and alarm, on the calling thread; must not block.
-    public init(config: HallwatchConfig, clocks: any Clocks, logger: Logger, announce: @escaping @Sendable (Announcement) -> Void) {
-        self.config = config; self.clocks = clocks; self.logger = logger; self.announce = announce
+    public init(
+        config: HallwatchConfig, clocks: any Clocks, logger: Logger,
+        announce: @escaping @Sendable (Announcement) -> Void
+    ) {
+        self.config = config
+        self.clocks = clocks
+        self.logger = logger
+        self.announce = announce
         state = Mutex(State(disks: config.recorder.disks.map { Disk(config: $0) }))
         // Opened afresh on each first question: a disk formatted or returned since the start must be read too.
         stored = StoredEnds { camera in
-            (try? RecordingLibrary(config: config).lastFragment(camera: camera)).flatMap { $0.map { ($0.run, $0.end90k) } }
+            (try? RecordingLibrary(config: config).lastFragment(camera: camera)).flatMap {
+                $0.map { ($0.run, $0.end90k) }
+            }
         }
     }
 
@@ -107,30 +115,46 @@ public final class RecordingPool: Sendable {
     /// a while), then installs the writer.
     private func open(_ d: DiskConfig) -> Bool {
         let now = clocks.monotonicNanos()
-        state.withLock { s in if let i = s.disks.firstIndex(where: { $0.config.name == d.name }) { s.disks[i].lastAttempt = now } }
+        state.withLock { s in
+            if let i = s.disks.firstIndex(where: { $0.config.name == d.name }) { s.disks[i].lastAttempt = now }
+        }
         let wasOpen = state.withLock { s in s.disks.first { $0.config.name == d.name }?.wasOpen ?? false }
         if wasOpen && !FileManager.default.fileExists(atPath: d.path + "/meta") { return false }
         guard FileManager.default.fileExists(atPath: d.path) else {
-            setHealth(d.name, .missing, ErrorEvent(code: "storage.missing", message: "disk \(d.name): \(d.path) does not exist (not mounted?)"), writer: nil, identity: nil)
+            setHealth(
+                d.name, .missing,
+                ErrorEvent(code: "storage.missing", message: "disk \(d.name): \(d.path) does not exist (not mounted?)"),
+                writer: nil, identity: nil)
             return false
         }
         do throws(StorageError) {
-            let disk = try RecordingDisk.openOrInitialize(at: d.path, box: config.box, slotCount: config.recorder.slotCount,
-                                                          slotSizeBytes: config.recorder.slotSizeBytes) { done, count in
-                if done == count || done % 16 == 0 { self.logger.info("initialising recording disk", metadata: ["disk": "\(d.name)", "slots": "\(done)/\(count)"]) }
+            let disk = try RecordingDisk.openOrInitialize(
+                at: d.path, box: config.box, slotCount: config.recorder.slotCount,
+                slotSizeBytes: config.recorder.slotSizeBytes
+            ) { done, count in
+                if done == count || done % 16 == 0 {
+                    self.logger.info(
+                        "initialising recording disk", metadata: ["disk": "\(d.name)", "slots": "\(done)/\(count)"])
+                }
             }
             let writer = try DiskWriter(disk: disk, clocks: clocks, logger: logger)
             let r = writer.recovery
-            logger.info("recording disk open", metadata: ["disk": "\(d.name)", "path": "\(d.path)", "index.rebuilt": "\(r.indexRebuilt)",
-                                                          "slots.scanned": "\(r.slotsScanned)", "records.recovered": "\(r.recordsIndexed)",
-                                                          "torn.tails": "\(r.tornTailSlots)"])
+            logger.info(
+                "recording disk open",
+                metadata: [
+                    "disk": "\(d.name)", "path": "\(d.path)", "index.rebuilt": "\(r.indexRebuilt)",
+                    "slots.scanned": "\(r.slotsScanned)", "records.recovered": "\(r.recordsIndexed)",
+                    "torn.tails": "\(r.tornTailSlots)",
+                ])
             setHealth(d.name, .healthy, nil, writer: writer, identity: FileIdentity(path: d.path + "/meta"))
             return true
         } catch {
             // F5. Another box's disk or a directory with other contents: never written, never formatted.
             let quarantine = error.code == .foreignDisk || error.code == .version || error.code == .corrupt
-            setHealth(d.name, quarantine ? .quarantined : .failed, ErrorEvent(code: error.code.rawValue, message: "disk \(d.name) (\(d.path)): \(error.message)"),
-                      writer: nil, identity: FileIdentity(path: d.path + "/meta"))
+            setHealth(
+                d.name, quarantine ? .quarantined : .failed,
+                ErrorEvent(code: error.code.rawValue, message: "disk \(d.name) (\(d.path)): \(error.message)"),
+                writer: nil, identity: FileIdentity(path: d.path + "/meta"))
             return false
         }
     }
@@ -140,8 +164,10 @@ public final class RecordingPool: Sendable {
     func route(_ camera: CameraID) -> Route? {
         let (route, moved) = state.withLock { s -> (Route?, (from: String?, to: String)?) in
             let pinned = config.camera(camera)?.disk
-            if let name = s.assignment[camera], let d = s.disks.first(where: { $0.config.name == name }), d.health == .healthy, let w = d.writer,
-               pinned == nil || pinned == name || !s.isHealthy(pinned!) {
+            if let name = s.assignment[camera], let d = s.disks.first(where: { $0.config.name == name }),
+                d.health == .healthy, let w = d.writer,
+                pinned == nil || pinned == name || !s.isHealthy(pinned!)
+            {
                 return (Route(disk: name, writer: w), nil)
             }
             guard let pick = s.choose(for: camera, pinned: pinned) else { return (nil, nil) }
@@ -150,7 +176,9 @@ public final class RecordingPool: Sendable {
             return (Route(disk: pick.config.name, writer: pick.writer!), (from, pick.config.name))
         }
         if let moved {
-            logger.notice("camera assigned to disk", metadata: ["camera.id": "\(camera)", "disk": "\(moved.to)", "from": "\(moved.from ?? "-")"])
+            logger.notice(
+                "camera assigned to disk",
+                metadata: ["camera.id": "\(camera)", "disk": "\(moved.to)", "from": "\(moved.from ?? "-")"])
             publish(moved.to)
             if let from = moved.from, from != moved.to { publish(from) }
         }
@@ -161,15 +189,18 @@ public final class RecordingPool: Sendable {
     /// replaced is ignored) and publishes it. Its cameras move on their next fragment.
     public func markFailed(_ route: Route, _ error: StorageError, code: String? = nil) {
         let changed = state.withLock { s -> Bool in
-            guard let i = s.disks.firstIndex(where: { $0.config.name == route.disk }), s.disks[i].writer === route.writer,
-                  s.disks[i].health == .healthy else { return false }
+            guard let i = s.disks.firstIndex(where: { $0.config.name == route.disk }),
+                s.disks[i].writer === route.writer,
+                s.disks[i].health == .healthy
+            else { return false }
             s.disks[i].health = .failed
             s.disks[i].reason = ErrorEvent(code: code ?? error.code.rawValue, message: "disk \(route.disk): \(error)")
             s.disks[i].writer = nil
             return true
         }
         guard changed else { return }
-        logger.critical("recording disk failed; moving its cameras", metadata: ["disk": "\(route.disk)", "error": "\(error)"])
+        logger.critical(
+            "recording disk failed; moving its cameras", metadata: ["disk": "\(route.disk)", "error": "\(error)"])
         announce(.error(ErrorEvent(code: "storage.diskFailed", message: "disk \(route.disk) failed: \(error)")))
         publish(route.disk)
     }
@@ -185,18 +216,32 @@ public final class RecordingPool: Sendable {
             case .healthy:
                 if current != d.identity, let w = d.writer {
                     // F6 retries once `meta` resolves to a file again (a remount or a replacement disk).
-                    state.withLock { s in if let i = s.disks.firstIndex(where: { $0.config.name == d.config.name }) { s.disks[i].identity = current } }
-                    markFailed(Route(disk: d.config.name, writer: w),
-                               StorageError(.io, "\(d.config.path)/meta no longer resolves to the file opened (the disk vanished or was remounted)",
-                                            system: SystemError("stat", errno: current == nil ? ENODEV : ESTALE, subject: d.config.path)),
-                               code: "storage.vanished")
+                    state.withLock { s in
+                        if let i = s.disks.firstIndex(where: { $0.config.name == d.config.name }) {
+                            s.disks[i].identity = current
+                        }
+                    }
+                    markFailed(
+                        Route(disk: d.config.name, writer: w),
+                        StorageError(
+                            .io,
+                            "\(d.config.path)/meta no longer resolves to the file opened (the disk vanished or was remounted)",
+                            system: SystemError("stat", errno: current == nil ? ENODEV : ESTALE, subject: d.config.path)
+                        ),
+                        code: "storage.vanished")
                 }
             case .failed, .quarantined, .missing:
                 // F6. Try again only when something changed: a new mount, a replaced disk.
-                guard now &- d.lastAttempt >= Self.retryNanos, current != d.identity || d.health == .missing else { continue }
+                guard now &- d.lastAttempt >= Self.retryNanos, current != d.identity || d.health == .missing else {
+                    continue
+                }
                 if open(d.config) {
                     logger.notice("recording disk back in use", metadata: ["disk": "\(d.config.name)"])
-                    announce(.error(ErrorEvent(code: "storage.diskReturned", message: "disk \(d.config.name) was rescanned and is recording again")))
+                    announce(
+                        .error(
+                            ErrorEvent(
+                                code: "storage.diskReturned",
+                                message: "disk \(d.config.name) was rescanned and is recording again")))
                 }
             }
         }
@@ -204,12 +249,18 @@ public final class RecordingPool: Sendable {
 
     /// The healthy disks and their writers (for the flushers).
     public func healthy() -> [Route] {
-        state.withLock { s in s.disks.compactMap { d in d.health == .healthy ? d.writer.map { Route(disk: d.config.name, writer: $0) } : nil } }
+        state.withLock { s in
+            s.disks.compactMap { d in
+                d.health == .healthy ? d.writer.map { Route(disk: d.config.name, writer: $0) } : nil
+            }
+        }
     }
 
     /// Whether `route` is still the disk's current healthy writer.
     public func isCurrent(_ route: Route) -> Bool {
-        state.withLock { s in s.disks.contains { $0.config.name == route.disk && $0.writer === route.writer && $0.health == .healthy } }
+        state.withLock { s in
+            s.disks.contains { $0.config.name == route.disk && $0.writer === route.writer && $0.health == .healthy }
+        }
     }
 
     /// Feeds the bit-rate estimate used for balancing from one commit of `seconds` of cadence.
@@ -234,26 +285,41 @@ public final class RecordingPool: Sendable {
 
     /// Publishes one disk's ``DiskState``, retained.
     func publish(_ name: String) {
-        guard let snapshot = state.withLock({ s -> DiskState? in
-            guard let d = s.disks.first(where: { $0.config.name == name }) else { return nil }
-            let stats = d.writer?.stats()
-            let cameras = s.assignment.filter { $0.value == name }.map(\.key).sorted()
-            return DiskState(disk: name, path: d.config.path, health: d.health, reason: d.reason, cameras: d.health == .healthy ? cameras : [],
-                             freeSlots: stats?.freeSlots ?? 0, slotCount: d.writer?.disk.meta.slotCount ?? 0, at: clocks.utcNow())
-        }) else { return }
+        guard
+            let snapshot = state.withLock({ s -> DiskState? in
+                guard let d = s.disks.first(where: { $0.config.name == name }) else { return nil }
+                let stats = d.writer?.stats()
+                let cameras = s.assignment.filter { $0.value == name }.map(\.key).sorted()
+                return DiskState(
+                    disk: name, path: d.config.path, health: d.health, reason: d.reason,
+                    cameras: d.health == .healthy ? cameras : [],
+                    freeSlots: stats?.freeSlots ?? 0, slotCount: d.writer?.disk.meta.slotCount ?? 0, at: clocks.utcNow()
+                )
+            })
+        else { return }
         announce(.disk(snapshot))
     }
 
-    private func setHealth(_ name: String, _ health: DiskState.Health, _ reason: ErrorEvent?, writer: DiskWriter?, identity: FileIdentity?) {
+    private func setHealth(
+        _ name: String, _ health: DiskState.Health, _ reason: ErrorEvent?, writer: DiskWriter?, identity: FileIdentity?
+    ) {
         let previous = state.withLock { s -> DiskState.Health? in
             guard let i = s.disks.firstIndex(where: { $0.config.name == name }) else { return nil }
             let p = s.disks[i].health
-            s.disks[i].health = health; s.disks[i].reason = reason; s.disks[i].writer = writer; s.disks[i].identity = identity
+            s.disks[i].health = health
+            s.disks[i].reason = reason
+            s.disks[i].writer = writer
+            s.disks[i].identity = identity
             if writer != nil { s.disks[i].wasOpen = true }
             return p
         }
         if let reason, health != .healthy, previous != health || health != .missing {
-            logger.error("recording disk not usable", metadata: ["disk": "\(name)", "health": "\(health.rawValue)", "code": "\(reason.code)", "error": "\(reason.message)"])
+            logger.error(
+                "recording disk not usable",
+                metadata: [
+                    "disk": "\(name)", "health": "\(health.rawValue)", "code": "\(reason.code)",
+                    "error": "\(reason.message)",
+                ])
             announce(.error(reason))
         }
         publish(name)
@@ -261,7 +327,9 @@ public final class RecordingPool: Sendable {
 }
 
 extension RecordingPool.State {
-    func isHealthy(_ name: String) -> Bool { disks.contains { $0.config.name == name && $0.health == .healthy && $0.writer != nil } }
+    func isHealthy(_ name: String) -> Bool {
+        disks.contains { $0.config.name == name && $0.health == .healthy && $0.writer != nil }
+    }
 
     /// F2. The pinned disk when healthy; else the healthy disk whose load after adding the camera is the
     /// lowest (ties: configuration order).
@@ -287,6 +355,7 @@ struct FileIdentity: Equatable, Sendable {
     init?(path: String) {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        device = UInt64(st.st_dev); inode = UInt64(st.st_ino)
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
     }
 }

@@ -56,7 +56,9 @@ public struct RecordingStream: Sendable {
     ///   was read; ``StorageError/Code/corrupt`` when one fails its CRC-32C or does not match the index;
     ///   ``StorageError/Code/io``; ``StorageError/Code/invalidArgument`` for a negative range.
     public func read(from: Int64, count: Int) throws(StorageError) -> [UInt8] {
-        guard from >= 0, count >= 0 else { throw StorageError(.invalidArgument, "negative byte range \(from)+\(count)") }
+        guard from >= 0, count >= 0 else {
+            throw StorageError(.invalidArgument, "negative byte range \(from)+\(count)")
+        }
         let end = min(length, from + Int64(count))
         guard from < end else { return [] }
         let lo = part(containing: from)
@@ -70,7 +72,8 @@ public struct RecordingStream: Sendable {
             var f = files[key] ?? SlotFiles(disk: p.reader.disk, opener: p.reader.opener)
             let payload = try f.readRecord(slot: p.slot, offset: p.offset, expected: p.expected).payload
             files[key] = f
-            let a = Int(max(0, from - starts[i])), b = Int(min(p.payloadBytes, end - starts[i]))
+            let a = Int(max(0, from - starts[i]))
+            let b = Int(min(p.payloadBytes, end - starts[i]))
             out += payload[a..<b]
             i += 1
         }
@@ -79,7 +82,8 @@ public struct RecordingStream: Sendable {
 
     /// Index of the last part starting at or before `offset` (bytes; `0 <= offset < length`).
     func part(containing offset: Int64) -> Int {
-        var lo = 0, hi = parts.count - 1
+        var lo = 0
+        var hi = parts.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
             if starts[mid] <= offset { lo = mid } else { hi = mid - 1 }
@@ -119,11 +123,17 @@ public final class RecordingStreamCursor {
         var at = offset
         while copied < buffer.count, at < stream.length {
             let i: Int
-            if let held, stream.starts[held.part] <= at, at < stream.starts[held.part + 1] { i = held.part } else { i = stream.part(containing: at) }
+            if let held, stream.starts[held.part] <= at, at < stream.starts[held.part + 1] {
+                i = held.part
+            } else {
+                i = stream.part(containing: at)
+            }
             let payload = try self.payload(i)
             let from = Int(at - stream.starts[i])
             let n = min(buffer.count - copied, payload.count - from)
-            payload.withUnsafeBytes { src in (buffer.baseAddress! + copied).copyMemory(from: src.baseAddress! + from, byteCount: n) }
+            payload.withUnsafeBytes { src in
+                (buffer.baseAddress! + copied).copyMemory(from: src.baseAddress! + from, byteCount: n)
+            }
             copied += n
             at += Int64(n)
         }
@@ -133,7 +143,7 @@ public final class RecordingStreamCursor {
     /// The payload of part `i`, from the one held or read now (replacing it).
     private func payload(_ i: Int) throws(StorageError) -> [UInt8] {
         if let held, held.part == i { return held.payload }
-        held = nil   // release the previous record before reading the next
+        held = nil  // release the previous record before reading the next
         let p = stream.parts[i]
         let key = (ObjectIdentifier(p.reader), p.slot)
         if filesKey.map({ $0.reader != key.0 || $0.slot != key.1 }) ?? true {
@@ -142,7 +152,9 @@ public final class RecordingStreamCursor {
         }
         let payload = try files!.readRecord(slot: p.slot, offset: p.offset, expected: p.expected).payload
         guard Int64(payload.count) == p.payloadBytes else {
-            throw StorageError(.corrupt, "slot \(p.slot) offset \(p.offset): payload is \(payload.count) bytes, index says \(p.payloadBytes)")
+            throw StorageError(
+                .corrupt,
+                "slot \(p.slot) offset \(p.offset): payload is \(payload.count) bytes, index says \(p.payloadBytes)")
         }
         held = (i, payload)
         return payload
@@ -154,7 +166,9 @@ extension RecordingLibrary {
     /// several disks is merged in media order, a fragment written to two disks (F3) kept once, and runs
     /// follow each other in time order.
     /// - Throws: as ``RecordingReader/stream(camera:from:to:startAtKeyframe:)``.
-    public func stream(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true) throws(StorageError) -> RecordingStream {
+    public func stream(camera: CameraID, from: UTCMicros, to: UTCMicros, startAtKeyframe: Bool = true)
+        throws(StorageError) -> RecordingStream
+    {
         // Per run: its init part (from the disk that has its earliest fragment) and its fragment parts.
         var runs: [UInt64: (initPart: RecordingStream.Part, fragments: [RecordingStream.Part])] = [:]
         for r in readers {
@@ -170,11 +184,15 @@ extension RecordingLibrary {
             }
         }
         var parts: [RecordingStream.Part] = []
-        let ordered = runs.values.sorted { ($0.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0) < ($1.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0) }
+        let ordered = runs.values.sorted {
+            ($0.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0)
+                < ($1.fragments.map { $0.startUTC?.micros ?? 0 }.min() ?? 0)
+        }
         for run in ordered {
             parts.append(run.initPart)
             var seen = Set<Int64>()
-            for f in run.fragments.sorted(by: { ($0.mediaStart90k ?? 0) < ($1.mediaStart90k ?? 0) }) where seen.insert(f.mediaStart90k ?? 0).inserted {
+            for f in run.fragments.sorted(by: { ($0.mediaStart90k ?? 0) < ($1.mediaStart90k ?? 0) })
+            where seen.insert(f.mediaStart90k ?? 0).inserted {
                 parts.append(f)
             }
         }

@@ -38,7 +38,9 @@ struct RecoveredDisk {
 
 enum Recovery {
     /// Runs steps R2–R8 (R1, validating `meta`, is ``RecordingDisk/open(at:box:)``).
-    static func run(disk: RecordingDisk, opener: any SlotFileOpener, clocks: any Clocks, logger: Logger, maxChunkSpan: Duration) throws(StorageError) -> RecoveredDisk {
+    static func run(
+        disk: RecordingDisk, opener: any SlotFileOpener, clocks: any Clocks, logger: Logger, maxChunkSpan: Duration
+    ) throws(StorageError) -> RecoveredDisk {
         var report = RecoveryReport()
         let meta = disk.meta
 
@@ -57,8 +59,12 @@ enum Recovery {
             let bytes = try opener.open(path, writable: false).readBytes(SlotHeader.byteCount, at: 0)
             do throws(StorageError) {
                 let h = try SlotHeader.decode(bytes)
-                guard h.diskUUID == meta.diskUUID, h.slot == slot else { throw StorageError(.corrupt, "slot header of disk \(h.diskUUID) slot \(h.slot)") }
-                guard h.generation == 0 || h.camera != nil else { throw StorageError(.corrupt, "used slot without camera") }
+                guard h.diskUUID == meta.diskUUID, h.slot == slot else {
+                    throw StorageError(.corrupt, "slot header of disk \(h.diskUUID) slot \(h.slot)")
+                }
+                guard h.generation == 0 || h.camera != nil else {
+                    throw StorageError(.corrupt, "used slot without camera")
+                }
                 headers[slot] = h
                 maxTake = max(maxTake, h.takeSequence)
             } catch {
@@ -67,7 +73,11 @@ enum Recovery {
         }
 
         // R4. Reconcile each slot's header with its row and decide where its scan starts.
-        struct ScanStart { var slot: Int; var header: SlotHeader; var row: SlotRow }
+        struct ScanStart {
+            var slot: Int
+            var header: SlotHeader
+            var row: SlotRow
+        }
         var scans: [ScanStart] = []
         var staleGenerations: [(slot: Int, below: UInt64)] = []
         var changed: Set<Int> = []
@@ -100,7 +110,9 @@ enum Recovery {
                 if row.state == .free { continue }
                 guard row.camera == h.camera else {
                     unusable.insert(slot)
-                    report.notes.append("slot \(slot): header camera \(h.camera?.rawValue ?? "-") but index says \(row.camera?.rawValue ?? "-")")
+                    report.notes.append(
+                        "slot \(slot): header camera \(h.camera?.rawValue ?? "-") but index says \(row.camera?.rawValue ?? "-")"
+                    )
                     continue
                 }
                 scans.append(ScanStart(slot: slot, header: h, row: row))
@@ -110,7 +122,8 @@ enum Recovery {
             } else {
                 // The index holds a generation the disk never got: no crash order produces this.
                 unusable.insert(slot)
-                report.notes.append("slot \(slot): header generation \(h.generation) is behind the index's \(indexedGeneration)")
+                report.notes.append(
+                    "slot \(slot): header generation \(h.generation) is behind the index's \(indexedGeneration)")
             }
         }
 
@@ -120,28 +133,37 @@ enum Recovery {
             guard let camera = start.header.camera else { continue }
             var row = start.row
             let file = try opener.open(disk.slotPath(start.slot), writable: false)
-            var scanner = SlotScanner(file: file, slotSizeBytes: meta.slotSizeBytes, generation: start.header.generation,
-                                      camera: camera, offset: row.indexedEndOffset, chainCRC: row.tailCRC)
+            var scanner = SlotScanner(
+                file: file, slotSizeBytes: meta.slotSizeBytes, generation: start.header.generation,
+                camera: camera, offset: row.indexedEndOffset, chainCRC: row.tailCRC)
             report.slotsScanned += 1
-            var lastInit: (offset: Int64, run: UInt64)? = row.lastInitOffset.flatMap { o in row.lastInitRun.map { (o, $0) } }
+            var lastInit: (offset: Int64, run: UInt64)? = row.lastInitOffset.flatMap { o in
+                row.lastInitRun.map { (o, $0) }
+            }
             var orphan = false
             while let rec = try scanner.next() {
                 let h = rec.header
                 if h.kind == .initSegment {
                     lastInit = (rec.offset, h.run)
                     indexer.endChunk(of: camera)
-                    row.lastInitOffset = rec.offset; row.lastInitRun = h.run
+                    row.lastInitOffset = rec.offset
+                    row.lastInitRun = h.run
                 } else {
                     guard let li = lastInit, li.run == h.run else {
                         // A fragment with no init record of its run before it in this slot: the
                         // writer never produces this. Stop indexing here and stop writing to the slot,
                         // so what follows stays on the disk untouched.
                         orphan = true
-                        report.notes.append("slot \(start.slot): fragment of run \(h.run) at offset \(rec.offset) has no init record in the slot")
+                        report.notes.append(
+                            "slot \(start.slot): fragment of run \(h.run) at offset \(rec.offset) has no init record in the slot"
+                        )
                         break
                     }
-                    indexer.add(IndexableFragment(camera: camera, slot: start.slot, generation: start.header.generation, initOffset: li.offset,
-                                                  offset: rec.offset, recordBytes: rec.recordBytes, meta: h.meta))
+                    indexer.add(
+                        IndexableFragment(
+                            camera: camera, slot: start.slot, generation: start.header.generation,
+                            initOffset: li.offset,
+                            offset: rec.offset, recordBytes: rec.recordBytes, meta: h.meta))
                 }
                 row.indexedEndOffset = rec.offset + rec.recordBytes
                 row.tailCRC = h.crc
@@ -150,8 +172,13 @@ enum Recovery {
             }
             if scanner.stoppedAtTornRecord { report.tornTailSlots.append(start.slot) }
             if orphan && row.state == .open { row.state = .closed }
-            if row != start.row || rows[start.slot] != row { rows[start.slot] = row; changed.insert(start.slot) }
-            logger.debug("scanned slot", metadata: ["slot": "\(start.slot)", "camera.id": "\(camera)", "stop": "\(scanner.stopReason ?? "-")"])
+            if row != start.row || rows[start.slot] != row {
+                rows[start.slot] = row
+                changed.insert(start.slot)
+            }
+            logger.debug(
+                "scanned slot",
+                metadata: ["slot": "\(start.slot)", "camera.id": "\(camera)", "stop": "\(scanner.stopReason ?? "-")"])
         }
 
         // R7. One open slot per camera: the newest; older ones (a crash right after a rollover) close.
@@ -159,9 +186,13 @@ enum Recovery {
         for (slot, row) in rows where row.state == .open && !unusable.contains(slot) {
             guard let c = row.camera else { continue }
             if let other = newestOpen[c], rows[other]!.takeSequence > row.takeSequence {
-                rows[slot]!.state = .closed; changed.insert(slot)
+                rows[slot]!.state = .closed
+                changed.insert(slot)
             } else {
-                if let other = newestOpen[c] { rows[other]!.state = .closed; changed.insert(other) }
+                if let other = newestOpen[c] {
+                    rows[other]!.state = .closed
+                    changed.insert(other)
+                }
                 newestOpen[c] = slot
             }
         }
@@ -174,26 +205,37 @@ enum Recovery {
         try withSQLite("writing recovered index rows") {
             try db.write { db in
                 for s in staleList {
-                    try db.execute(sql: "DELETE FROM chunk WHERE slot = ? AND generation < ?", arguments: [s.slot, Int64(bitPattern: s.below)])
+                    try db.execute(
+                        sql: "DELETE FROM chunk WHERE slot = ? AND generation < ?",
+                        arguments: [s.slot, Int64(bitPattern: s.below)])
                 }
                 for row in changedRows { try row.save(db) }
                 try flushed.flush(db)
                 // Readers bound their time-range queries by the longest chunk any writer made.
-                try db.execute(sql: "UPDATE disk SET maxChunkSpanMicros = MAX(maxChunkSpanMicros, ?) WHERE id = 1", arguments: [spanMicros])
+                try db.execute(
+                    sql: "UPDATE disk SET maxChunkSpanMicros = MAX(maxChunkSpanMicros, ?) WHERE id = 1",
+                    arguments: [spanMicros])
             }
         }
         report.unusableSlots = unusable.sorted()
         report.tornTailSlots.sort()
         for note in report.notes { logger.warning("recovery", metadata: ["disk": "\(disk.path)", "note": "\(note)"]) }
         if report.recordsIndexed > 0 || report.indexRebuilt {
-            logger.notice("recovered index", metadata: ["disk": "\(disk.path)", "records": "\(report.recordsIndexed)",
-                                                        "bytes": "\(report.bytesIndexed)", "rebuilt": "\(report.indexRebuilt)"])
+            logger.notice(
+                "recovered index",
+                metadata: [
+                    "disk": "\(disk.path)", "records": "\(report.recordsIndexed)",
+                    "bytes": "\(report.bytesIndexed)", "rebuilt": "\(report.indexRebuilt)",
+                ])
         }
-        return RecoveredDisk(db: db, rows: rows, unusable: unusable, nextTakeSequence: maxTake + 1, indexer: flushed, report: report)
+        return RecoveredDisk(
+            db: db, rows: rows, unusable: unusable, nextTakeSequence: maxTake + 1, indexer: flushed, report: report)
     }
 
     /// Opens `index.sqlite`, moving a damaged or foreign one aside (renamed, never deleted).
-    static func openIndex(_ disk: RecordingDisk, clocks: any Clocks, logger: Logger, report: inout RecoveryReport) throws(StorageError) -> DatabaseQueue {
+    static func openIndex(_ disk: RecordingDisk, clocks: any Clocks, logger: Logger, report: inout RecoveryReport)
+        throws(StorageError) -> DatabaseQueue
+    {
         let path = disk.indexPath
         let uuid = disk.meta.diskUUID.uuidString
         for attempt in 0..<2 {
@@ -201,22 +243,30 @@ enum Recovery {
             do {
                 let q = try IndexSchema.openForWriting(path)
                 let owner = try q.write { db -> String in
-                    if let existing = try String.fetchOne(db, sql: "SELECT diskUUID FROM disk WHERE id = 1") { return existing }
-                    try db.execute(sql: "INSERT INTO disk (id, diskUUID, formatVersion, maxChunkSpanMicros) VALUES (1, ?, ?, 0)",
-                                   arguments: [uuid, DiskMeta.currentFormatVersion])
+                    if let existing = try String.fetchOne(db, sql: "SELECT diskUUID FROM disk WHERE id = 1") {
+                        return existing
+                    }
+                    try db.execute(
+                        sql: "INSERT INTO disk (id, diskUUID, formatVersion, maxChunkSpanMicros) VALUES (1, ?, ?, 0)",
+                        arguments: [uuid, DiskMeta.currentFormatVersion])
                     return uuid
                 }
                 if owner == uuid { return q }
                 problem = "index belongs to disk \(owner)"
             } catch {
-                guard StorageError.isDamagedIndex(error), attempt == 0 else { throw StorageError.sqlite(error, "opening \(path)") }
+                guard StorageError.isDamagedIndex(error), attempt == 0 else {
+                    throw StorageError.sqlite(error, "opening \(path)")
+                }
                 problem = "index is damaged (\(error))"
             }
             guard attempt == 0, let problem else { break }
             let aside = path + ".moved-\(clocks.utcNow().micros)"
-            logger.error("moving index aside", metadata: ["disk": "\(disk.path)", "reason": "\(problem)", "to": "\(aside)"])
+            logger.error(
+                "moving index aside", metadata: ["disk": "\(disk.path)", "reason": "\(problem)", "to": "\(aside)"])
             try FileOps.rename(path, aside)
-            for suffix in ["-wal", "-shm"] where FileOps.exists(path + suffix) { try FileOps.rename(path + suffix, aside + suffix) }
+            for suffix in ["-wal", "-shm"] where FileOps.exists(path + suffix) {
+                try FileOps.rename(path + suffix, aside + suffix)
+            }
             report.movedAsideIndex = aside
             report.notes.append(problem)
         }

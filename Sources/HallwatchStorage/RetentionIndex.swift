@@ -7,44 +7,45 @@ import Logging
 /// (<doc:OnDiskFormat>, <doc:WriteProtocol> § Delete).
 enum RetentionSchema {
     static func createV2(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE evidenceHold (
-                id TEXT PRIMARY KEY,
-                camera TEXT NOT NULL,
-                fromUTCMicros INTEGER NOT NULL,
-                toUTCMicros INTEGER NOT NULL,
-                reason TEXT NOT NULL,
-                caseID TEXT NOT NULL,
-                untilUTCMicros INTEGER,
-                createdAtUTCMicros INTEGER NOT NULL,
-                releasedAtUTCMicros INTEGER
-            );
-            CREATE INDEX evidenceHold_camera ON evidenceHold (camera);
-            CREATE TABLE pendingDelete (
-                slot INTEGER PRIMARY KEY,
-                generation INTEGER NOT NULL,
-                camera TEXT NOT NULL,
-                fromUTCMicros INTEGER NOT NULL,
-                toUTCMicros INTEGER NOT NULL,
-                bytes INTEGER NOT NULL,
-                rule TEXT NOT NULL,
-                detail TEXT NOT NULL,
-                step TEXT NOT NULL CHECK (step IN ('marked', 'freed')),
-                deletionID INTEGER
-            );
-            CREATE TABLE deletion (
-                id INTEGER PRIMARY KEY,
-                slot INTEGER NOT NULL,
-                generation INTEGER NOT NULL,
-                camera TEXT NOT NULL,
-                fromUTCMicros INTEGER NOT NULL,
-                toUTCMicros INTEGER NOT NULL,
-                bytes INTEGER NOT NULL,
-                rule TEXT NOT NULL,
-                detail TEXT NOT NULL,
-                deletedAtUTCMicros INTEGER NOT NULL
-            );
-            """)
+        try db.execute(
+            sql: """
+                CREATE TABLE evidenceHold (
+                    id TEXT PRIMARY KEY,
+                    camera TEXT NOT NULL,
+                    fromUTCMicros INTEGER NOT NULL,
+                    toUTCMicros INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    caseID TEXT NOT NULL,
+                    untilUTCMicros INTEGER,
+                    createdAtUTCMicros INTEGER NOT NULL,
+                    releasedAtUTCMicros INTEGER
+                );
+                CREATE INDEX evidenceHold_camera ON evidenceHold (camera);
+                CREATE TABLE pendingDelete (
+                    slot INTEGER PRIMARY KEY,
+                    generation INTEGER NOT NULL,
+                    camera TEXT NOT NULL,
+                    fromUTCMicros INTEGER NOT NULL,
+                    toUTCMicros INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL,
+                    rule TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    step TEXT NOT NULL CHECK (step IN ('marked', 'freed')),
+                    deletionID INTEGER
+                );
+                CREATE TABLE deletion (
+                    id INTEGER PRIMARY KEY,
+                    slot INTEGER NOT NULL,
+                    generation INTEGER NOT NULL,
+                    camera TEXT NOT NULL,
+                    fromUTCMicros INTEGER NOT NULL,
+                    toUTCMicros INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL,
+                    rule TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    deletedAtUTCMicros INTEGER NOT NULL
+                );
+                """)
     }
 
     /// SQL condition: hold `h` is active at the bound `:now`.
@@ -67,11 +68,13 @@ enum RetentionSchema {
     /// steps D1, D2 and T2; the `hold` column is its cached form).
     static func isCoveredByActiveHold(_ db: Database, slot: Int, generation: UInt64, now: UTCMicros) throws -> Bool {
         guard try db.tableExists("evidenceHold") else { return false }
-        return try Bool.fetchOne(db, sql: """
-            SELECT EXISTS (SELECT 1 FROM chunk c JOIN evidenceHold h ON h.camera = c.camera
-             WHERE c.slot = :slot AND c.generation = :generation AND \(active)
-               AND c.startUTCMicros < h.toUTCMicros AND c.endUTCMicros > h.fromUTCMicros)
-            """, arguments: ["slot": slot, "generation": Int64(bitPattern: generation), "now": now.micros]) ?? false
+        return try Bool.fetchOne(
+            db,
+            sql: """
+                SELECT EXISTS (SELECT 1 FROM chunk c JOIN evidenceHold h ON h.camera = c.camera
+                 WHERE c.slot = :slot AND c.generation = :generation AND \(active)
+                   AND c.startUTCMicros < h.toUTCMicros AND c.endUTCMicros > h.fromUTCMicros)
+                """, arguments: ["slot": slot, "generation": Int64(bitPattern: generation), "now": now.micros]) ?? false
     }
 
     /// Sets `hold` to 1 on exactly the pinned slots and 0 elsewhere; returns the number pinned.
@@ -89,7 +92,10 @@ public struct NamedDisk: Sendable, Equatable {
     /// The disk's directory.
     public var path: String
     /// A disk from its name and directory.
-    public init(name: String, path: String) { self.name = name; self.path = path }
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
 }
 
 extension NamedDisk {
@@ -122,10 +128,20 @@ public struct SlotUse: Sendable, Equatable {
     /// Bytes written to it (headers, init copies, fragments).
     public var bytes: Int64
     /// A slot's use from its fields.
-    public init(disk: String, slot: Int, generation: UInt64, camera: CameraID, isOpen: Bool, held: Bool, takeSequence: UInt64,
-                from: UTCMicros?, to: UTCMicros?, bytes: Int64) {
-        self.disk = disk; self.slot = slot; self.generation = generation; self.camera = camera; self.isOpen = isOpen; self.held = held
-        self.takeSequence = takeSequence; self.from = from; self.to = to; self.bytes = bytes
+    public init(
+        disk: String, slot: Int, generation: UInt64, camera: CameraID, isOpen: Bool, held: Bool, takeSequence: UInt64,
+        from: UTCMicros?, to: UTCMicros?, bytes: Int64
+    ) {
+        self.disk = disk
+        self.slot = slot
+        self.generation = generation
+        self.camera = camera
+        self.isOpen = isOpen
+        self.held = held
+        self.takeSequence = takeSequence
+        self.from = from
+        self.to = to
+        self.bytes = bytes
     }
 }
 
@@ -143,7 +159,11 @@ public struct DiskUse: Sendable, Equatable {
     public var slots: [SlotUse]
     /// A disk's use from its fields.
     public init(name: String, slotCount: Int, slotSizeBytes: Int64, freeSlots: Int, slots: [SlotUse]) {
-        self.name = name; self.slotCount = slotCount; self.slotSizeBytes = slotSizeBytes; self.freeSlots = freeSlots; self.slots = slots
+        self.name = name
+        self.slotCount = slotCount
+        self.slotSizeBytes = slotSizeBytes
+        self.freeSlots = freeSlots
+        self.slots = slots
     }
 }
 
@@ -180,9 +200,19 @@ public struct PlannedDeletion: Sendable, Equatable, Codable {
     /// The rule's numbers in words.
     public var detail: String
     /// A planned deletion from its fields.
-    public init(disk: String, slot: Int, generation: UInt64, camera: CameraID, from: UTCMicros, to: UTCMicros, bytes: Int64, rule: String, detail: String) {
-        self.disk = disk; self.slot = slot; self.generation = generation; self.camera = camera; self.from = from; self.to = to
-        self.bytes = bytes; self.rule = rule; self.detail = detail
+    public init(
+        disk: String, slot: Int, generation: UInt64, camera: CameraID, from: UTCMicros, to: UTCMicros, bytes: Int64,
+        rule: String, detail: String
+    ) {
+        self.disk = disk
+        self.slot = slot
+        self.generation = generation
+        self.camera = camera
+        self.from = from
+        self.to = to
+        self.bytes = bytes
+        self.rule = rule
+        self.detail = detail
     }
 
     /// One line for people: `disk0 slot 12 lobby 2026-11-20T08:00:00.000Z – 2026-11-20T08:02:11.000Z 67108864 bytes: maxAge (older than 7d)`.
@@ -240,19 +270,26 @@ public final class RetentionIndex: Sendable {
     static func holds(_ db: Database) throws -> [EvidenceHold] {
         try Row.fetchAll(db, sql: "SELECT * FROM evidenceHold ORDER BY createdAtUTCMicros, id").compactMap { r in
             guard let camera = CameraID(r["camera"] as String) else { return nil }
-            let until: Int64? = r["untilUTCMicros"], released: Int64? = r["releasedAtUTCMicros"]
-            return EvidenceHold(id: r["id"], camera: camera, from: UTCMicros(r["fromUTCMicros"]), to: UTCMicros(r["toUTCMicros"]),
-                                reason: r["reason"], caseID: r["caseID"], until: until.map(UTCMicros.init),
-                                createdAt: UTCMicros(r["createdAtUTCMicros"]), releasedAt: released.map(UTCMicros.init))
+            let until: Int64? = r["untilUTCMicros"]
+            let released: Int64? = r["releasedAtUTCMicros"]
+            return EvidenceHold(
+                id: r["id"], camera: camera, from: UTCMicros(r["fromUTCMicros"]), to: UTCMicros(r["toUTCMicros"]),
+                reason: r["reason"], caseID: r["caseID"], until: until.map(UTCMicros.init),
+                createdAt: UTCMicros(r["createdAtUTCMicros"]), releasedAt: released.map(UTCMicros.init))
         }
     }
 
     static func save(_ h: EvidenceHold, _ db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO evidenceHold (id, camera, fromUTCMicros, toUTCMicros, reason, caseID, untilUTCMicros, createdAtUTCMicros, releasedAtUTCMicros)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET releasedAtUTCMicros = COALESCE(evidenceHold.releasedAtUTCMicros, excluded.releasedAtUTCMicros)
-            """, arguments: [h.id, h.camera.rawValue, h.from.micros, h.to.micros, h.reason, h.caseID, h.until?.micros, h.createdAt.micros, h.releasedAt?.micros])
+        try db.execute(
+            sql: """
+                INSERT INTO evidenceHold (id, camera, fromUTCMicros, toUTCMicros, reason, caseID, untilUTCMicros, createdAtUTCMicros, releasedAtUTCMicros)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET releasedAtUTCMicros = COALESCE(evidenceHold.releasedAtUTCMicros, excluded.releasedAtUTCMicros)
+                """,
+            arguments: [
+                h.id, h.camera.rawValue, h.from.micros, h.to.micros, h.reason, h.caseID, h.until?.micros,
+                h.createdAt.micros, h.releasedAt?.micros,
+            ])
     }
 
     /// What placing a hold does to this disk.
@@ -272,7 +309,9 @@ public final class RetentionIndex: Sendable {
     /// `maxHoldPercent`.
     /// - Throws: ``StorageError/Code/invalidArgument`` when the hold would pin more than
     ///   `maxHoldPercent` of the disk's slots; ``StorageError/Code/index``.
-    public func addHold(_ hold: EvidenceHold, maxHoldPercent: Int, now: UTCMicros, commit: Bool) throws(StorageError) -> HoldImpact {
+    public func addHold(_ hold: EvidenceHold, maxHoldPercent: Int, now: UTCMicros, commit: Bool) throws(StorageError)
+        -> HoldImpact
+    {
         let slotCount = disk.meta.slotCount
         let impact: HoldImpact = try withSQLite("placing hold \(hold.id)") {
             var result = HoldImpact(pinnedSlots: 0, slotsOfHold: 0, slotCount: slotCount)
@@ -280,9 +319,12 @@ public final class RetentionIndex: Sendable {
                 // H1. Insert and re-pin in one transaction; H2 decides below whether it commits.
                 try Self.save(hold, db)
                 result.pinnedSlots = try RetentionSchema.repin(db, now: now)
-                result.slotsOfHold = try Int.fetchOne(db, sql: """
-                    SELECT COUNT(*) FROM (\(RetentionSchema.pinnedSlots.replacingOccurrences(of: "JOIN evidenceHold h ON", with: "JOIN (SELECT * FROM evidenceHold WHERE id = :id) h ON")))
-                    """, arguments: ["now": now.micros, "id": hold.id]) ?? 0
+                result.slotsOfHold =
+                    try Int.fetchOne(
+                        db,
+                        sql: """
+                            SELECT COUNT(*) FROM (\(RetentionSchema.pinnedSlots.replacingOccurrences(of: "JOIN evidenceHold h ON", with: "JOIN (SELECT * FROM evidenceHold WHERE id = :id) h ON")))
+                            """, arguments: ["now": now.micros, "id": hold.id]) ?? 0
                 let over = Double(result.pinnedSlots) * 100 > Double(maxHoldPercent * slotCount)
                 return commit && !over ? .commit : .rollback
             }
@@ -290,8 +332,12 @@ public final class RetentionIndex: Sendable {
         }
         // H2. Too large a share: rolled back above, refused here with the numbers.
         if Double(impact.pinnedSlots) * 100 > Double(maxHoldPercent * slotCount) {
-            throw StorageError(.invalidArgument, String(format: "hold refused: on %@ it would pin %d of %d slots (%.0f %%), more than retention.maxHoldPercent (%d %%); narrow the time range or release other holds",
-                                                        name, impact.pinnedSlots, slotCount, impact.percent, maxHoldPercent))
+            throw StorageError(
+                .invalidArgument,
+                String(
+                    format:
+                        "hold refused: on %@ it would pin %d of %d slots (%.0f %%), more than retention.maxHoldPercent (%d %%); narrow the time range or release other holds",
+                    name, impact.pinnedSlots, slotCount, impact.percent, maxHoldPercent))
         }
         if commit { try writeHoldsMirror() }
         return impact
@@ -302,7 +348,9 @@ public final class RetentionIndex: Sendable {
         // H5. Released holds stay in the table for the record; they no longer pin.
         let known = try withSQLite("releasing hold \(id)") {
             try db.write { db -> Bool in
-                try db.execute(sql: "UPDATE evidenceHold SET releasedAtUTCMicros = COALESCE(releasedAtUTCMicros, ?) WHERE id = ?", arguments: [now.micros, id])
+                try db.execute(
+                    sql: "UPDATE evidenceHold SET releasedAtUTCMicros = COALESCE(releasedAtUTCMicros, ?) WHERE id = ?",
+                    arguments: [now.micros, id])
                 let n = db.changesCount
                 try RetentionSchema.repin(db, now: now)
                 return n > 0
@@ -323,21 +371,26 @@ public final class RetentionIndex: Sendable {
                 return try RetentionSchema.repin(db, now: now)
             }
         }
-        if try self.holds() != before || !FileOps.exists(disk.path + "/" + Self.holdsMirrorName) { try writeHoldsMirror() }
+        if try self.holds() != before || !FileOps.exists(disk.path + "/" + Self.holdsMirrorName) {
+            try writeHoldsMirror()
+        }
         return pinned
     }
 
     /// The holds in `holds.json` beside the index (empty when missing or unreadable).
     public func mirroredHolds() -> [EvidenceHold] {
         guard let bytes = try? FileOps.readFile(disk.path + "/" + Self.holdsMirrorName),
-              let list = try? BusCoding.decode(EvidenceHoldList.self, from: bytes) else { return [] }
+            let list = try? BusCoding.decode(EvidenceHoldList.self, from: bytes)
+        else { return [] }
         return list.holds
     }
 
     /// Rewrites `holds.json` atomically (temporary file, `fsync`, rename, `fsync` of the directory).
     func writeHoldsMirror() throws(StorageError) {
         let holds = try self.holds()
-        let bytes = try narrow { try BusCoding.encode(EvidenceHoldList(holds: holds, at: holds.map(\.createdAt).max() ?? UTCMicros(0))) }
+        let bytes = try narrow {
+            try BusCoding.encode(EvidenceHoldList(holds: holds, at: holds.map(\.createdAt).max() ?? UTCMicros(0)))
+        }
         let path = disk.path + "/" + Self.holdsMirrorName
         try FileOps.writeFileDurably(path + ".tmp", bytes)
         try FileOps.rename(path + ".tmp", path)
@@ -348,27 +401,42 @@ public final class RetentionIndex: Sendable {
 
     /// The disk's used slots and free count, in one read transaction.
     public func use() throws(StorageError) -> DiskUse {
-        let name = self.name, meta = disk.meta
+        let name = self.name
+        let meta = disk.meta
         return try withSQLite("reading slot use") {
             try db.read { db in
                 var slots: [SlotUse] = []
-                for r in try Row.fetchAll(db, sql: """
-                    SELECT s.slot, s.generation, s.camera, s.state, s.takeSequence, s.hold, s.indexedEndOffset,
-                           MIN(c.startUTCMicros) AS f, MAX(c.endUTCMicros) AS t
-                    FROM slot s LEFT JOIN chunk c ON c.slot = s.slot AND c.generation = s.generation
-                    WHERE s.state != 'free' GROUP BY s.slot ORDER BY s.slot
-                    """) {
+                for r in try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT s.slot, s.generation, s.camera, s.state, s.takeSequence, s.hold, s.indexedEndOffset,
+                               MIN(c.startUTCMicros) AS f, MAX(c.endUTCMicros) AS t
+                        FROM slot s LEFT JOIN chunk c ON c.slot = s.slot AND c.generation = s.generation
+                        WHERE s.state != 'free' GROUP BY s.slot ORDER BY s.slot
+                        """)
+                {
                     guard let text: String = r["camera"], let camera = CameraID(text) else { continue }
-                    let f: Int64? = r["f"], t: Int64? = r["t"]
-                    slots.append(SlotUse(disk: name, slot: r["slot"], generation: UInt64(bitPattern: r["generation"]), camera: camera,
-                                         isOpen: (r["state"] as String) == "open", held: (r["hold"] as Int64) != 0,
-                                         takeSequence: UInt64(bitPattern: r["takeSequence"]), from: f.map(UTCMicros.init), to: t.map(UTCMicros.init),
-                                         bytes: max(0, (r["indexedEndOffset"] as Int64) - Int64(SlotHeader.byteCount))))
+                    let f: Int64? = r["f"]
+                    let t: Int64? = r["t"]
+                    slots.append(
+                        SlotUse(
+                            disk: name, slot: r["slot"], generation: UInt64(bitPattern: r["generation"]),
+                            camera: camera,
+                            isOpen: (r["state"] as String) == "open", held: (r["hold"] as Int64) != 0,
+                            takeSequence: UInt64(bitPattern: r["takeSequence"]), from: f.map(UTCMicros.init),
+                            to: t.map(UTCMicros.init),
+                            bytes: max(0, (r["indexedEndOffset"] as Int64) - Int64(SlotHeader.byteCount))))
                 }
-                let rows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM slot WHERE slot < ?", arguments: [meta.slotCount]) ?? 0
-                let free = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM slot WHERE state = 'free' AND slot < ?", arguments: [meta.slotCount]) ?? 0
-                return DiskUse(name: name, slotCount: meta.slotCount, slotSizeBytes: meta.slotSizeBytes,
-                               freeSlots: free + (meta.slotCount - rows), slots: slots)
+                let rows =
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM slot WHERE slot < ?", arguments: [meta.slotCount])
+                    ?? 0
+                let free =
+                    try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM slot WHERE state = 'free' AND slot < ?",
+                        arguments: [meta.slotCount]) ?? 0
+                return DiskUse(
+                    name: name, slotCount: meta.slotCount, slotSizeBytes: meta.slotSizeBytes,
+                    freeSlots: free + (meta.slotCount - rows), slots: slots)
             }
         }
     }
@@ -378,7 +446,10 @@ public final class RetentionIndex: Sendable {
         let name = self.name
         return try withSQLite("reading deletions") {
             try db.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM deletion ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit]).compactMap {
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM (SELECT * FROM deletion ORDER BY id DESC LIMIT ?) ORDER BY id",
+                    arguments: [limit]
+                ).compactMap {
                     Self.record($0, disk: name)
                 }
             }
@@ -387,9 +458,10 @@ public final class RetentionIndex: Sendable {
 
     static func record(_ r: Row, disk: String) -> DeletionRecord? {
         guard let camera = CameraID(r["camera"] as String) else { return nil }
-        return DeletionRecord(id: r["id"], disk: disk, slot: r["slot"], generation: UInt64(bitPattern: r["generation"]), camera: camera,
-                              from: UTCMicros(r["fromUTCMicros"]), to: UTCMicros(r["toUTCMicros"]), bytes: r["bytes"], rule: r["rule"],
-                              detail: r["detail"], deletedAt: UTCMicros(r["deletedAtUTCMicros"]))
+        return DeletionRecord(
+            id: r["id"], disk: disk, slot: r["slot"], generation: UInt64(bitPattern: r["generation"]), camera: camera,
+            from: UTCMicros(r["fromUTCMicros"]), to: UTCMicros(r["toUTCMicros"]), bytes: r["bytes"], rule: r["rule"],
+            detail: r["detail"], deletedAt: UTCMicros(r["deletedAtUTCMicros"]))
     }
 
     // MARK: - Delete (steps D1–D4)
@@ -409,8 +481,10 @@ public final class RetentionIndex: Sendable {
     ///   - publish: Step D4's announcement (the bus); called at least once per deletion.
     ///   - afterStep: Called after each step with the slot number (crash tests stop there).
     /// - Throws: ``StorageError/Code/index`` (SQLite), ``StorageError/Code/io`` (the audit log).
-    public func delete(_ p: PlannedDeletion, now: UTCMicros, publish: (DeletionRecord) -> Void = { _ in },
-                       afterStep: DeleteStepHook? = nil) throws(StorageError) -> DeleteOutcome {
+    public func delete(
+        _ p: PlannedDeletion, now: UTCMicros, publish: (DeletionRecord) -> Void = { _ in },
+        afterStep: DeleteStepHook? = nil
+    ) throws(StorageError) -> DeleteOutcome {
         try delete(p, now: now, publish: publish, afterStep: afterStep, stopAfter: nil)
     }
 
@@ -420,33 +494,53 @@ public final class RetentionIndex: Sendable {
         _ = try delete(p, now: now, publish: { _ in }, afterStep: nil, stopAfter: stop)
     }
 
-    func delete(_ p: PlannedDeletion, now: UTCMicros, publish: (DeletionRecord) -> Void, afterStep: DeleteStepHook?,
-                stopAfter: DeleteStep?) throws(StorageError) -> DeleteOutcome {
+    func delete(
+        _ p: PlannedDeletion, now: UTCMicros, publish: (DeletionRecord) -> Void, afterStep: DeleteStepHook?,
+        stopAfter: DeleteStep?
+    ) throws(StorageError) -> DeleteOutcome {
         // D1. Mark, after checking in the same transaction that the slot is still what the plan saw:
         // closed (never the open slot), same generation and camera, and not held.
         let refusal: String? = try withSQLite("marking slot \(p.slot)") {
             try db.write { db -> String? in
-                if let why = try Self.refusal(db, slot: p.slot, generation: p.generation, camera: p.camera, now: now) { return why }
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO pendingDelete (slot, generation, camera, fromUTCMicros, toUTCMicros, bytes, rule, detail, step, deletionID)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'marked', NULL)
-                    """, arguments: [p.slot, Int64(bitPattern: p.generation), p.camera.rawValue, p.from.micros, p.to.micros, p.bytes, p.rule, p.detail])
+                if let why = try Self.refusal(db, slot: p.slot, generation: p.generation, camera: p.camera, now: now) {
+                    return why
+                }
+                try db.execute(
+                    sql: """
+                        INSERT OR REPLACE INTO pendingDelete (slot, generation, camera, fromUTCMicros, toUTCMicros, bytes, rule, detail, step, deletionID)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'marked', NULL)
+                        """,
+                    arguments: [
+                        p.slot, Int64(bitPattern: p.generation), p.camera.rawValue, p.from.micros, p.to.micros, p.bytes,
+                        p.rule, p.detail,
+                    ])
                 return nil
             }
         }
         if let refusal { return .skipped(refusal) }
         afterStep?(.d1, p.slot)
         if stopAfter == .d1 { return .skipped("stopped after D1") }
-        return try complete(slot: p.slot, now: now, publish: publish, afterStep: afterStep, stopAfter: stopAfter) ?? .skipped("the pending deletion vanished")
+        return try complete(slot: p.slot, now: now, publish: publish, afterStep: afterStep, stopAfter: stopAfter)
+            ?? .skipped("the pending deletion vanished")
     }
 
     /// Why slot `n` must not be freed now, or `nil` when it may be.
-    static func refusal(_ db: Database, slot n: Int, generation: UInt64, camera: CameraID, now: UTCMicros) throws -> String? {
-        guard let r = try Row.fetchOne(db, sql: "SELECT state, generation, camera, hold FROM slot WHERE slot = ?", arguments: [n]) else {
+    static func refusal(_ db: Database, slot n: Int, generation: UInt64, camera: CameraID, now: UTCMicros) throws
+        -> String?
+    {
+        guard
+            let r = try Row.fetchOne(
+                db, sql: "SELECT state, generation, camera, hold FROM slot WHERE slot = ?", arguments: [n])
+        else {
             return "slot \(n) has no row"
         }
-        let state: String = r["state"], g = UInt64(bitPattern: r["generation"] as Int64), c: String? = r["camera"], hold: Int64 = r["hold"]
-        if g != generation || c != camera.rawValue { return "slot \(n) was reused since the plan (now generation \(g))" }
+        let state: String = r["state"]
+        let g = UInt64(bitPattern: r["generation"] as Int64)
+        let c: String? = r["camera"]
+        let hold: Int64 = r["hold"]
+        if g != generation || c != camera.rawValue {
+            return "slot \(n) was reused since the plan (now generation \(g))"
+        }
         if state != "closed" { return "slot \(n) is \(state), not closed" }
         // H4. The hold table itself, not only the `hold` flag the last re-pin left.
         let covered = try RetentionSchema.isCoveredByActiveHold(db, slot: n, generation: generation, now: now)
@@ -458,15 +552,27 @@ public final class RetentionIndex: Sendable {
 
     /// Completes a marked deletion of `slot` from wherever it stopped (D2–D4). Returns `nil` when no
     /// deletion of that slot is pending.
-    public func complete(slot n: Int, now: UTCMicros, publish: (DeletionRecord) -> Void = { _ in },
-                         afterStep: DeleteStepHook? = nil) throws(StorageError) -> DeleteOutcome? {
+    public func complete(
+        slot n: Int, now: UTCMicros, publish: (DeletionRecord) -> Void = { _ in },
+        afterStep: DeleteStepHook? = nil
+    ) throws(StorageError) -> DeleteOutcome? {
         try complete(slot: n, now: now, publish: publish, afterStep: afterStep, stopAfter: nil)
     }
 
-    func complete(slot n: Int, now: UTCMicros, publish: (DeletionRecord) -> Void, afterStep: DeleteStepHook?,
-                  stopAfter: DeleteStep?) throws(StorageError) -> DeleteOutcome? {
+    func complete(
+        slot n: Int, now: UTCMicros, publish: (DeletionRecord) -> Void, afterStep: DeleteStepHook?,
+        stopAfter: DeleteStep?
+    ) throws(StorageError) -> DeleteOutcome? {
         let name = self.name
-        guard let pending = try withSQLite("reading pendingDelete", { try db.read { try Row.fetchOne($0, sql: "SELECT * FROM pendingDelete WHERE slot = ?", arguments: [n]) } }) else {
+        guard
+            let pending = try withSQLite(
+                "reading pendingDelete",
+                {
+                    try db.read {
+                        try Row.fetchOne($0, sql: "SELECT * FROM pendingDelete WHERE slot = ?", arguments: [n])
+                    }
+                })
+        else {
             return nil
         }
         var step: String = pending["step"]
@@ -479,24 +585,36 @@ public final class RetentionIndex: Sendable {
             let refusal: String? = try withSQLite("freeing slot \(n)") {
                 try db.write { db -> String? in
                     let generation = UInt64(bitPattern: pending["generation"] as Int64)
-                    guard let camera = CameraID(pending["camera"] as String) else { return "pendingDelete row with an invalid camera" }
+                    guard let camera = CameraID(pending["camera"] as String) else {
+                        return "pendingDelete row with an invalid camera"
+                    }
                     if let why = try Self.refusal(db, slot: n, generation: generation, camera: camera, now: now) {
                         try db.execute(sql: "DELETE FROM pendingDelete WHERE slot = ?", arguments: [n])
                         return why
                     }
-                    try db.execute(sql: "DELETE FROM chunk WHERE slot = ? AND generation = ?", arguments: [n, Int64(bitPattern: generation)])
-                    try db.execute(sql: """
-                        UPDATE slot SET state = 'free', camera = NULL, indexedEndOffset = ?, tailCRC = 0, lastInitOffset = NULL, lastInitRun = NULL
-                        WHERE slot = ? AND generation = ?
-                        """, arguments: [SlotHeader.byteCount, n, Int64(bitPattern: generation)])
-                    try db.execute(sql: """
-                        INSERT INTO deletion (slot, generation, camera, fromUTCMicros, toUTCMicros, bytes, rule, detail, deletedAtUTCMicros)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [n, pending["generation"] as Int64, pending["camera"] as String, pending["fromUTCMicros"] as Int64,
-                                         pending["toUTCMicros"] as Int64, pending["bytes"] as Int64, pending["rule"] as String,
-                                         pending["detail"] as String, now.micros])
+                    try db.execute(
+                        sql: "DELETE FROM chunk WHERE slot = ? AND generation = ?",
+                        arguments: [n, Int64(bitPattern: generation)])
+                    try db.execute(
+                        sql: """
+                            UPDATE slot SET state = 'free', camera = NULL, indexedEndOffset = ?, tailCRC = 0, lastInitOffset = NULL, lastInitRun = NULL
+                            WHERE slot = ? AND generation = ?
+                            """, arguments: [SlotHeader.byteCount, n, Int64(bitPattern: generation)])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO deletion (slot, generation, camera, fromUTCMicros, toUTCMicros, bytes, rule, detail, deletedAtUTCMicros)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            n, pending["generation"] as Int64, pending["camera"] as String,
+                            pending["fromUTCMicros"] as Int64,
+                            pending["toUTCMicros"] as Int64, pending["bytes"] as Int64, pending["rule"] as String,
+                            pending["detail"] as String, now.micros,
+                        ])
                     let id = db.lastInsertedRowID
-                    try db.execute(sql: "UPDATE pendingDelete SET step = 'freed', deletionID = ? WHERE slot = ?", arguments: [id, n])
+                    try db.execute(
+                        sql: "UPDATE pendingDelete SET step = 'freed', deletionID = ? WHERE slot = ?",
+                        arguments: [id, n])
                     deletionID = id
                     return nil
                 }
@@ -510,10 +628,19 @@ public final class RetentionIndex: Sendable {
             if stopAfter == .d2 { return .skipped("stopped after D2") }
         }
         guard let id = deletionID,
-              let record = try withSQLite("reading deletion", { try db.read { db in
-                  try Row.fetchOne(db, sql: "SELECT * FROM deletion WHERE id = ?", arguments: [id]).flatMap { Self.record($0, disk: name) } } })
+            let record = try withSQLite(
+                "reading deletion",
+                {
+                    try db.read { db in
+                        try Row.fetchOne(db, sql: "SELECT * FROM deletion WHERE id = ?", arguments: [id]).flatMap {
+                            Self.record($0, disk: name)
+                        }
+                    }
+                })
         else {
-            try withSQLite("dropping a dangling pendingDelete") { try db.write { try $0.execute(sql: "DELETE FROM pendingDelete WHERE slot = ?", arguments: [n]) } }
+            try withSQLite("dropping a dangling pendingDelete") {
+                try db.write { try $0.execute(sql: "DELETE FROM pendingDelete WHERE slot = ?", arguments: [n]) }
+            }
             return .skipped("pendingDelete of slot \(n) names no deletion row")
         }
         if step == "freed" {
@@ -525,16 +652,24 @@ public final class RetentionIndex: Sendable {
         }
         // D4. Announce (at least once: a crash before the row is gone announces again), then forget.
         publish(record)
-        try withSQLite("forgetting pendingDelete") { try db.write { try $0.execute(sql: "DELETE FROM pendingDelete WHERE slot = ?", arguments: [n]) } }
+        try withSQLite("forgetting pendingDelete") {
+            try db.write { try $0.execute(sql: "DELETE FROM pendingDelete WHERE slot = ?", arguments: [n]) }
+        }
         afterStep?(.d4, n)
-        logger.notice("deleted", metadata: ["slot": "\(n)", "camera.id": "\(record.camera)", "rule": "\(record.rule)",
-                                             "from": "\(record.from)", "to": "\(record.to)", "bytes": "\(record.bytes)"])
+        logger.notice(
+            "deleted",
+            metadata: [
+                "slot": "\(n)", "camera.id": "\(record.camera)", "rule": "\(record.rule)",
+                "from": "\(record.from)", "to": "\(record.to)", "bytes": "\(record.bytes)",
+            ])
         return .deleted(record)
     }
 
     /// Slots with a deletion left unfinished by a crash (steps D1–D3 done, D4 not), in slot order.
     public func pendingSlots() throws(StorageError) -> [Int] {
-        try withSQLite("reading pendingDelete") { try db.read { try Int.fetchAll($0, sql: "SELECT slot FROM pendingDelete ORDER BY slot") } }
+        try withSQLite("reading pendingDelete") {
+            try db.read { try Int.fetchAll($0, sql: "SELECT slot FROM pendingDelete ORDER BY slot") }
+        }
     }
 }
 

@@ -30,13 +30,20 @@ public struct RetentionPlanner: Sendable {
     public init(config: HallwatchConfig) {
         var p: [CameraID: RetentionPolicy] = [:]
         for c in config.cameras { p[c.id] = config.retention.policy(for: c) }
-        self.init(policies: p, defaultPolicy: config.retention.policy(for: nil),
-                  reserveMicros: RetentionPolicy.micros(config.retention.reserve), reserveSlots: config.retention.reserveSlots)
+        self.init(
+            policies: p, defaultPolicy: config.retention.policy(for: nil),
+            reserveMicros: RetentionPolicy.micros(config.retention.reserve), reserveSlots: config.retention.reserveSlots
+        )
     }
 
     /// A planner from its parts.
-    public init(policies: [CameraID: RetentionPolicy], defaultPolicy: RetentionPolicy, reserveMicros: Int64, reserveSlots: Int) {
-        self.policies = policies; self.defaultPolicy = defaultPolicy; self.reserveMicros = reserveMicros; self.reserveSlots = reserveSlots
+    public init(
+        policies: [CameraID: RetentionPolicy], defaultPolicy: RetentionPolicy, reserveMicros: Int64, reserveSlots: Int
+    ) {
+        self.policies = policies
+        self.defaultPolicy = defaultPolicy
+        self.reserveMicros = reserveMicros
+        self.reserveSlots = reserveSlots
     }
 
     /// The outcome of planning.
@@ -60,10 +67,12 @@ public struct RetentionPlanner: Sendable {
         let writing = Set(disk.slots.filter(\.isOpen).map(\.camera))
         var need = 0
         for camera in writing.sorted() {
-            var bytes: Int64 = 0, micros: Int64 = 0
+            var bytes: Int64 = 0
+            var micros: Int64 = 0
             for s in disk.slots where s.camera == camera {
                 guard let f = s.from, let t = s.to, t > f else { continue }
-                bytes += s.bytes; micros += t.micros - f.micros
+                bytes += s.bytes
+                micros += t.micros - f.micros
             }
             guard micros > 0, reserveMicros > 0 else { continue }
             let rate = Double(bytes) / Double(micros)
@@ -85,12 +94,18 @@ public struct RetentionPlanner: Sendable {
         func key(_ s: SlotUse) -> String { "\(s.disk)/\(s.slot)" }
         func take(_ s: SlotUse, _ rule: String, _ detail: String) {
             chosen.insert(key(s))
-            plan.deletions.append(PlannedDeletion(disk: s.disk, slot: s.slot, generation: s.generation, camera: s.camera,
-                                                  from: s.from ?? UTCMicros(0), to: s.to ?? s.from ?? UTCMicros(0),
-                                                  bytes: s.bytes, rule: rule, detail: detail))
+            plan.deletions.append(
+                PlannedDeletion(
+                    disk: s.disk, slot: s.slot, generation: s.generation, camera: s.camera,
+                    from: s.from ?? UTCMicros(0), to: s.to ?? s.from ?? UTCMicros(0),
+                    bytes: s.bytes, rule: rule, detail: detail))
         }
         let all = disks.flatMap(\.slots)
-        let candidates = all.filter { !pinned($0) }.sorted { ($0.to ?? UTCMicros(Int64.min), $0.takeSequence, $0.disk) < ($1.to ?? UTCMicros(Int64.min), $1.takeSequence, $1.disk) }
+        let candidates = all.filter { !pinned($0) }.sorted {
+            ($0.to ?? UTCMicros(Int64.min), $0.takeSequence, $0.disk) < (
+                $1.to ?? UTCMicros(Int64.min), $1.takeSequence, $1.disk
+            )
+        }
 
         // 1. Closed slots without video: nothing is lost.
         for s in candidates where s.from == nil { take(s, "empty", "closed slot without indexed video") }
@@ -105,9 +120,12 @@ public struct RetentionPlanner: Sendable {
         for s in all where s.isOpen {
             let p = policy(s.camera)
             guard let f = s.from, f.micros < now.micros - p.maxAgeMicros else { continue }
-            plan.alarms.append(ErrorEvent(code: "retention.openSlotPastMaxAge",
-                message: "\(s.disk) slot \(s.slot) of \(s.camera) is still open and holds video from \(f.iso8601), older than maxAge \(RetentionPolicy.text(p.maxAge)); it is deleted once the recorder closes it",
-                camera: s.camera, at: now))
+            plan.alarms.append(
+                ErrorEvent(
+                    code: "retention.openSlotPastMaxAge",
+                    message:
+                        "\(s.disk) slot \(s.slot) of \(s.camera) is still open and holds video from \(f.iso8601), older than maxAge \(RetentionPolicy.text(p.maxAge)); it is deleted once the recorder closes it",
+                    camera: s.camera, at: now))
         }
         // 3. maxBytes, per camera over all disks.
         var bytesOf: [CameraID: Int64] = [:]
@@ -122,9 +140,12 @@ public struct RetentionPlanner: Sendable {
                 bytesOf[camera]! -= s.bytes
             }
             if bytesOf[camera]! > quota {
-                plan.alarms.append(ErrorEvent(code: "retention.quotaUnreachable",
-                    message: "camera \(camera) keeps \(bytesOf[camera]!) bytes, over maxBytes \(quota): the rest is younger than minAge \(RetentionPolicy.text(p.minAge)), open or held",
-                    camera: camera, at: now))
+                plan.alarms.append(
+                    ErrorEvent(
+                        code: "retention.quotaUnreachable",
+                        message:
+                            "camera \(camera) keeps \(bytesOf[camera]!) bytes, over maxBytes \(quota): the rest is younger than minAge \(RetentionPolicy.text(p.minAge)), open or held",
+                        camera: camera, at: now))
             }
         }
         // 4. Free-slot reserve, per disk.
@@ -140,9 +161,12 @@ public struct RetentionPlanner: Sendable {
                 free += 1
             }
             if free < target {
-                plan.alarms.append(ErrorEvent(code: "retention.reserveUnreachable",
-                    message: "\(disk.name) keeps \(free) free slots, under its reserve of \(target): everything else is younger than minAge, open or held; the recorder's ring reuse will overwrite the oldest unheld video",
-                    at: now))
+                plan.alarms.append(
+                    ErrorEvent(
+                        code: "retention.reserveUnreachable",
+                        message:
+                            "\(disk.name) keeps \(free) free slots, under its reserve of \(target): everything else is younger than minAge, open or held; the recorder's ring reuse will overwrite the oldest unheld video",
+                        at: now))
             }
         }
         return plan

@@ -63,7 +63,10 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 
     /// An error with its code, message and cause.
     public init(_ code: Code, _ message: String, system: SystemError? = nil, cause: String? = nil) {
-        self.code = code; self.message = message; self.system = system; self.cause = cause
+        self.code = code
+        self.message = message
+        self.system = system
+        self.cause = cause
     }
 
     /// True when the disk itself is unusable (full, failing, read-only or gone) rather than the caller
@@ -84,8 +87,11 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 extension StorageError {
     /// A failed system call; `errno` is read by `SystemError.init(_:errno:subject:)`'s default, so
     /// call this immediately after the failing call.
-    static func io(_ call: String, path: String, errno: Int32 = Foundation.errno, _ message: String? = nil) -> StorageError {
-        StorageError(.io, message ?? "\(call) failed on \(path)", system: SystemError(call, errno: errno, subject: path))
+    static func io(_ call: String, path: String, errno: Int32 = Foundation.errno, _ message: String? = nil)
+        -> StorageError
+    {
+        StorageError(
+            .io, message ?? "\(call) failed on \(path)", system: SystemError(call, errno: errno, subject: path))
     }
 
     /// Maps anything GRDB or SQLite throws.
@@ -95,13 +101,17 @@ extension StorageError {
             let cause = "SQLite \(e.extendedResultCode.rawValue): \(e.message ?? "\(e)")"
             // The file system under the index is full, failing or read-only: the disk is unusable, like
             // a failed write to a slot (the recorder moves the disk's cameras).
-            let errno: Int32? = switch e.resultCode {
-            case .SQLITE_FULL: ENOSPC
-            case .SQLITE_IOERR: EIO
-            case .SQLITE_READONLY: EROFS
-            default: nil
+            let errno: Int32? =
+                switch e.resultCode {
+                case .SQLITE_FULL: ENOSPC
+                case .SQLITE_IOERR: EIO
+                case .SQLITE_READONLY: EROFS
+                default: nil
+                }
+            if let errno {
+                return StorageError(
+                    .io, doing, system: SystemError("sqlite", errno: errno, subject: "index.sqlite"), cause: cause)
             }
-            if let errno { return StorageError(.io, doing, system: SystemError("sqlite", errno: errno, subject: "index.sqlite"), cause: cause) }
             return StorageError(.index, doing, cause: cause)
         }
         return StorageError(.index, doing, cause: "\(error)")
@@ -124,5 +134,7 @@ func withSQLite<T>(_ doing: @autoclosure () -> String, _ body: () throws -> T) t
 /// ``StorageError``; only storage code runs inside those closures.
 @inline(__always)
 func narrow<T>(_ body: () throws -> T) throws(StorageError) -> T {
-    do { return try body() } catch let e as StorageError { throw e } catch { throw StorageError(.io, "unexpected error", cause: "\(error)") }
+    do { return try body() } catch let e as StorageError { throw e } catch {
+        throw StorageError(.io, "unexpected error", cause: "\(error)")
+    }
 }

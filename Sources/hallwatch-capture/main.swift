@@ -1,8 +1,8 @@
 // hallwatch-capture --camera ID: records one camera (see CaptureWorker).
 import ArgumentParser
 import Foundation
-import HallwatchCore
 import HallwatchCapture
+import HallwatchCore
 import HallwatchProcess
 import Logging
 import ServiceLifecycle
@@ -27,8 +27,10 @@ struct CaptureCommand: AsyncParsableCommand {
         let presence = Presence(name: "capture-\(id)", config: cfg, logger: logger)
         presence.announce()
         let worker = CaptureWorker(camera: cam, config: cfg, presence: presence, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await presence.leave()
     }

@@ -22,7 +22,8 @@ struct DiscoveryCommand: AsyncParsableCommand {
 
     @Option(help: "Configuration file.") var config = "/etc/hallwatch/hallwatch.yaml"
     @Flag(help: "One round on --interface, print JSON, exit (no configuration, no bus).") var once = false
-    @Option(name: .customLong("interface"), help: "With --once: interface name or IPv4 address (repeatable).") var interfaces: [String] = []
+    @Option(name: .customLong("interface"), help: "With --once: interface name or IPv4 address (repeatable).")
+    var interfaces: [String] = []
     @Option(help: "With --once: ONVIF user name.") var username: String?
     @Option(help: "With --once: file whose first line is the ONVIF password.") var passwordFile: String?
     @Option(help: "With --once: how long to wait for ProbeMatches (e.g. 1s).") var listen = "2s"
@@ -30,8 +31,12 @@ struct DiscoveryCommand: AsyncParsableCommand {
     func validate() throws {
         if once {
             guard !interfaces.isEmpty else { throw ValidationError("--once needs --interface") }
-            guard DurationText.parse(listen) != nil else { throw ValidationError("--listen: expected a duration such as 1s") }
-            guard (username == nil) == (passwordFile == nil) else { throw ValidationError("--username and --password-file go together") }
+            guard DurationText.parse(listen) != nil else {
+                throw ValidationError("--listen: expected a duration such as 1s")
+            }
+            guard (username == nil) == (passwordFile == nil) else {
+                throw ValidationError("--username and --password-file go together")
+            }
         }
     }
 
@@ -43,8 +48,10 @@ struct DiscoveryCommand: AsyncParsableCommand {
         let presence = Presence(name: "discovery", config: cfg, logger: logger)
         presence.announce()
         let service = DiscoveryService(config: cfg, configPath: config, presence: presence, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch let e as DiscoveryService.Misconfigured {
             logger.critical("\(e)")
             await presence.leave()
@@ -63,20 +70,28 @@ struct DiscoveryCommand: AsyncParsableCommand {
         }
         var credentials: ONVIFCredentials?
         if let u = username, let f = passwordFile {
-            guard let pw = DiscoveryService.readPassword(f) else { throw ValidationError("cannot read a password from \(f)") }
+            guard let pw = DiscoveryService.readPassword(f) else {
+                throw ValidationError("cannot read a password from \(f)")
+            }
             credentials = ONVIFCredentials(username: u, password: pw)
         }
         let http = BoundedHTTPClient()
         defer { http.shutdown() }
-        let agent = DiscoveryAgent(settings: DiscoveryAgentSettings(interfaces: resolved, listen: DurationText.parse(listen) ?? .seconds(2),
-                                                                    credentials: credentials, listenForAnnouncements: false),
-                                   http: http, logger: logger, publish: { _ in }, reportError: { _ in })
+        let agent = DiscoveryAgent(
+            settings: DiscoveryAgentSettings(
+                interfaces: resolved, listen: DurationText.parse(listen) ?? .seconds(2),
+                credentials: credentials, listenForAnnouncements: false),
+            http: http, logger: logger, publish: { _ in }, reportError: { _ in })
         let clocks = SystemClocks()
         let t0 = clocks.monotonicNanos()
         let devices = await agent.runRound()
         let seconds = Double(clocks.monotonicNanos() - t0) / 1e9
-        struct Out: Encodable { var seconds: Double; var devices: [DiscoveredDevice] }
-        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+        struct Out: Encodable {
+            var seconds: Double
+            var devices: [DiscoveredDevice]
+        }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
         FileHandle.standardOutput.write(try e.encode(Out(seconds: seconds, devices: devices)) + Data("\n".utf8))
     }
 }

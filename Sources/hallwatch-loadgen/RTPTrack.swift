@@ -51,17 +51,23 @@ final class RTPTrack {
     ///   sample whose length prefixes run past its end.
     init(_ track: VideoTrackFile, maxPacketBytes: Int = 1400) throws {
         codec = track.codec
-        guard let lengthBytes = track.nalLengthBytes else { throw RTPTrackError("the track's configuration record is not avcC/hvcC") }
+        guard let lengthBytes = track.nalLengthBytes else {
+            throw RTPTrackError("the track's configuration record is not avcC/hvcC")
+        }
         let sets = try ParameterSetRecord(codec: track.codec, record: track.extradata)
-        guard let first = track.samples.firstIndex(where: \.isKey) else { throw RTPTrackError("the track has no keyframe") }
+        guard let first = track.samples.firstIndex(where: \.isKey) else {
+            throw RTPTrackError("the track has no keyframe")
+        }
         let samples = track.samples[first...]
-        let basePts = samples.map(\.pts90k).min()!, baseDts = samples[first].dts90k
+        let basePts = samples.map(\.pts90k).min()!
+        let baseDts = samples[first].dts90k
         loopDuration90k = Self.loopDuration90k(samples)
         guard loopDuration90k > 0 else { throw RTPTrackError("the track lasts no time") }
         (encodingName, fmtp) = sets.sdp
 
         let maxPayload = maxPacketBytes - 12
-        var out: [UInt8] = [], index: [RTPPacketEntry] = []
+        var out: [UInt8] = []
+        var index: [RTPPacketEntry] = []
         out.reserveCapacity(samples.reduce(0) { $0 + $1.data.count } * 103 / 100 + 4096)
         for sample in samples {
             var nals = try Self.nalUnits(sample.data, lengthBytes: lengthBytes)
@@ -72,10 +78,16 @@ final class RTPTrack {
                 for (payloadHeader, body, isLast) in Self.fragments(nal, codec: codec, maxPayload: maxPayload) {
                     let marker = isLast && n == nals.count - 1
                     let rtpBytes = 12 + payloadHeader.count + body.count
-                    index.append(RTPPacketEntry(offset: out.count, frameBytes: 4 + rtpBytes, sendNanos: sendNanos, rtpTimestamp90k: timestamp))
+                    index.append(
+                        RTPPacketEntry(
+                            offset: out.count, frameBytes: 4 + rtpBytes, sendNanos: sendNanos,
+                            rtpTimestamp90k: timestamp))
                     out += [0x24, 0, UInt8(rtpBytes >> 8), UInt8(rtpBytes & 0xFF)]
                     out += [0x80, (marker ? 0x80 : 0) | Self.payloadType, 0, 0]
-                    out += [UInt8(timestamp >> 24), UInt8((timestamp >> 16) & 0xFF), UInt8((timestamp >> 8) & 0xFF), UInt8(timestamp & 0xFF)]
+                    out += [
+                        UInt8(timestamp >> 24), UInt8((timestamp >> 16) & 0xFF), UInt8((timestamp >> 8) & 0xFF),
+                        UInt8(timestamp & 0xFF),
+                    ]
                     out += [0, 0, 0, 0]
                     out += payloadHeader
                     out += body
@@ -107,7 +119,9 @@ final class RTPTrack {
         while i + lengthBytes <= sample.count {
             let length = sample[i..<i + lengthBytes].reduce(0) { $0 << 8 | Int($1) }
             i += lengthBytes
-            guard length <= sample.count - i else { throw RTPTrackError("a NAL unit length (\(length) bytes) runs past its sample") }
+            guard length <= sample.count - i else {
+                throw RTPTrackError("a NAL unit length (\(length) bytes) runs past its sample")
+            }
             if length > 0 { units.append(sample[i..<i + length]) }
             i += length
         }
@@ -121,19 +135,23 @@ final class RTPTrack {
     /// `S|E|R|type`, then the unit without its 1-byte header; H.265 FU (RFC 7798 §4.4.3) — payload header
     /// with type 49 and the unit's layer id and TID, FU header `S|E|type`, then the unit without its
     /// 2-byte header.
-    static func fragments(_ nal: ArraySlice<UInt8>, codec: VideoCodec, maxPayload: Int) -> [([UInt8], ArraySlice<UInt8>, Bool)] {
+    static func fragments(_ nal: ArraySlice<UInt8>, codec: VideoCodec, maxPayload: Int) -> [(
+        [UInt8], ArraySlice<UInt8>, Bool
+    )] {
         if nal.count <= maxPayload { return [([], nal, true)] }
         let h = nal.startIndex
-        let (indicator, type, nalHeaderBytes): ([UInt8], UInt8, Int) = switch codec {
-        case .h264: ([nal[h] & 0xE0 | 28], nal[h] & 0x1F, 1)
-        case .hevc: ([nal[h] & 0x81 | 49 << 1, nal[h + 1]], (nal[h] >> 1) & 0x3F, 2)
-        }
+        let (indicator, type, nalHeaderBytes): ([UInt8], UInt8, Int) =
+            switch codec {
+            case .h264: ([nal[h] & 0xE0 | 28], nal[h] & 0x1F, 1)
+            case .hevc: ([nal[h] & 0x81 | 49 << 1, nal[h + 1]], (nal[h] >> 1) & 0x3F, 2)
+            }
         let chunk = maxPayload - indicator.count - 1
         var out: [([UInt8], ArraySlice<UInt8>, Bool)] = []
         var i = h + nalHeaderBytes
         while i < nal.endIndex {
             let end = min(i + chunk, nal.endIndex)
-            let start: UInt8 = i == h + nalHeaderBytes ? 0x80 : 0, stop: UInt8 = end == nal.endIndex ? 0x40 : 0
+            let start: UInt8 = i == h + nalHeaderBytes ? 0x80 : 0
+            let stop: UInt8 = end == nal.endIndex ? 0x40 : 0
             out.append((indicator + [start | stop | type], nal[i..<end], end == nal.endIndex))
             i = end
         }
@@ -143,7 +161,9 @@ final class RTPTrack {
     /// Writes a client's channel, sequence number, timestamp and SSRC into `header`, a copy of an entry's
     /// first ``frameHeaderBytes`` bytes.
     @inline(__always)
-    static func patchHeader(_ header: UnsafeMutableRawPointer, channel: UInt8, sequence: UInt16, timestamp: UInt32, ssrc: UInt32) {
+    static func patchHeader(
+        _ header: UnsafeMutableRawPointer, channel: UInt8, sequence: UInt16, timestamp: UInt32, ssrc: UInt32
+    ) {
         header.storeBytes(of: channel, toByteOffset: 1, as: UInt8.self)
         header.storeBytes(of: sequence.bigEndian, toByteOffset: 6, as: UInt16.self)
         header.storeBytes(of: timestamp.bigEndian, toByteOffset: 8, as: UInt32.self)
@@ -189,10 +209,17 @@ struct ParameterSetRecord {
     }
 
     private struct Reader {
-        let bytes: [UInt8]; var i = 0
+        let bytes: [UInt8]
+        var i = 0
         init(_ bytes: [UInt8]) { self.bytes = bytes }
-        mutating func skip(_ n: Int) throws { guard i + n <= bytes.count else { throw RTPTrackError("truncated configuration record") }; i += n }
-        mutating func byte() throws -> UInt8 { try skip(1); return bytes[i - 1] }
+        mutating func skip(_ n: Int) throws {
+            guard i + n <= bytes.count else { throw RTPTrackError("truncated configuration record") }
+            i += n
+        }
+        mutating func byte() throws -> UInt8 {
+            try skip(1)
+            return bytes[i - 1]
+        }
         mutating func unit() throws -> ArraySlice<UInt8> {
             let n = Int(try byte()) << 8 | Int(try byte())
             try skip(n)
@@ -212,7 +239,9 @@ struct ParameterSetRecord {
     /// (the SPS's profile_idc, constraint flags, level_idc in hex) and `sprop-parameter-sets` (base64 SPS,PPS);
     /// RFC 7798 §7.1 `sprop-vps`, `sprop-sps`, `sprop-pps`.
     var sdp: (encodingName: String, fmtp: String) {
-        func b64(_ t: UInt8) -> String { units.filter { type($0) == t }.map { Data($0).base64EncodedString() }.joined(separator: ",") }
+        func b64(_ t: UInt8) -> String {
+            units.filter { type($0) == t }.map { Data($0).base64EncodedString() }.joined(separator: ",")
+        }
         switch codec {
         case .h264:
             let sps = units.first { type($0) == 7 }!

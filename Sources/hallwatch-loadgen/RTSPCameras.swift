@@ -7,7 +7,8 @@ import HallwatchMedia
 struct RTSPCameras: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rtsp",
-        abstract: "Serve one video file as N looping RTSP cameras (RTP over TCP), pre-packetised once, from one thread.",
+        abstract:
+            "Serve one video file as N looping RTSP cameras (RTP over TCP), pre-packetised once, from one thread.",
         discussion: """
             A benchmark tool with no authentication: listen on 127.0.0.1 only. At start the file's first H.264 or \
             H.265 track is read once and cut into RTP packets (RFC 6184 / RFC 7798: single NAL unit packets and \
@@ -26,10 +27,14 @@ struct RTSPCameras: ParsableCommand {
     @Option(help: "Number of camera paths: /cam0 … /cam<N-1>.") var streams = 1
     @Option(help: "Address to listen on (IPv4).") var listen = "127.0.0.1"
     @Option(help: "Largest RTP packet, header included, bytes.") var mtu = 1400
-    @Option(help: "How due packets reach the kernel: writev (header + shared payload iovecs) or copy (one buffer, one write).")
+    @Option(
+        help:
+            "How due packets reach the kernel: writev (header + shared payload iovecs) or copy (one buffer, one write)."
+    )
     var send = "writev"
     @Option(help: "Send tick, milliseconds: every tick each client's due packets go out together.") var tickMs = 10
-    @Option(name: .customLong("max-backlog-mib"), help: "Drop a client whose unsent due bytes exceed this many MiB.") var maxBacklogMiB = 4
+    @Option(name: .customLong("max-backlog-mib"), help: "Drop a client whose unsent due bytes exceed this many MiB.")
+    var maxBacklogMiB = 4
     @Option(help: "Statistics file, rewritten every second.") var stats: String?
 
     func validate() throws {
@@ -43,14 +48,19 @@ struct RTSPCameras: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let track = try RTPTrack(VideoTrackFile.read(path: media), maxPacketBytes: mtu)
         var options = RTSPServer.Options()
-        options.listen = listen; options.port = port; options.streams = streams
+        options.listen = listen
+        options.port = port
+        options.streams = streams
         options.sendMode = SendMode(rawValue: send)!
         options.tickNanos = UInt64(tickMs) * 1_000_000
         options.maxBacklogBytes = maxBacklogMiB << 20
         options.statsPath = stats
         let server = try RTSPServer(track: track, options: options)
-        FileHandle.standardError.write(Data(("loadgen rtsp: \(track.encodingName), \(track.accessUnits) access units in \(track.entries.count) "
-            + "RTP packets, \(track.bytes.count) bytes, loop \(Double(track.loopDuration90k) / 90_000) s, send \(send)\n").utf8))
+        FileHandle.standardError.write(
+            Data(
+                ("loadgen rtsp: \(track.encodingName), \(track.accessUnits) access units in \(track.entries.count) "
+                    + "RTP packets, \(track.bytes.count) bytes, loop \(Double(track.loopDuration90k) / 90_000) s, send \(send)\n")
+                    .utf8))
         FileHandle.standardOutput.write(Data("loadgen rtsp ready rtsp://\(listen):\(server.port)/cam0\n".utf8))
         server.run()
     }

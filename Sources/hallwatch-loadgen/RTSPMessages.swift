@@ -26,7 +26,9 @@ struct RTSPRequest {
 
     /// Parses one request from the start of `bytes` (which do not start with an interleaved frame).
     static func parse(_ bytes: ArraySlice<UInt8>) -> Parse {
-        guard let headEnd = endOfHead(bytes) else { return bytes.count >= maxRequestBytes ? .reject(status: 400) : .needMore }
+        guard let headEnd = endOfHead(bytes) else {
+            return bytes.count >= maxRequestBytes ? .reject(status: 400) : .needMore
+        }
         let lines = String(decoding: bytes[bytes.startIndex..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
         let requestLine = lines[0].split(separator: " ", omittingEmptySubsequences: true)
         guard requestLine.count == 3 else { return .reject(status: 400) }
@@ -35,8 +37,11 @@ struct RTSPRequest {
         var headers: [(String, String)] = []
         for line in lines.dropFirst() where !line.isEmpty {
             guard let colon = line.firstIndex(of: ":") else { return .reject(status: 400) }
-            headers.append((line[..<colon].lowercased().trimmingCharacters(in: .whitespaces),
-                            line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            headers.append(
+                (
+                    line[..<colon].lowercased().trimmingCharacters(in: .whitespaces),
+                    line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                ))
         }
         let request = RTSPRequest(method: String(requestLine[0]), url: String(requestLine[1]), headers: headers)
         let bodyBytes = Int(request.header("content-length") ?? "0") ?? -1
@@ -59,11 +64,15 @@ struct RTSPRequest {
     /// `trackID=0` suffix is the SDP's `a=control` (SETUP uses it, PLAY by some clients).
     static func camera(in url: String, streams: Int) -> Int? {
         var rest = Substring(url)
-        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...]; rest = rest.drop { $0 != "/" } }
+        if let scheme = rest.range(of: "://") {
+            rest = rest[scheme.upperBound...]
+            rest = rest.drop { $0 != "/" }
+        }
         if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
         let parts = rest.split(separator: "/")
         guard let first = parts.first, first.hasPrefix("cam"), let k = Int(first.dropFirst(3)),
-              String(k) == first.dropFirst(3), k >= 0, k < streams else { return nil }
+            String(k) == first.dropFirst(3), k >= 0, k < streams
+        else { return nil }
         guard parts.count == 1 || (parts.count == 2 && parts[1] == "trackID=0") else { return nil }
         return k
     }
@@ -75,9 +84,11 @@ struct RTSPResponse {
     var headers: [(String, String)] = []
     var body = ""
 
-    static let reasons = [200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Request Entity Too Large",
-                          454: "Session Not Found", 455: "Method Not Valid in This State", 461: "Unsupported Transport",
-                          501: "Not Implemented", 505: "RTSP Version Not Supported"]
+    static let reasons = [
+        200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Request Entity Too Large",
+        454: "Session Not Found", 455: "Method Not Valid in This State", 461: "Unsupported Transport",
+        501: "Not Implemented", 505: "RTSP Version Not Supported",
+    ]
 
     func bytes(cseq: String?) -> [UInt8] {
         var text = "RTSP/1.0 \(status) \(Self.reasons[status] ?? "Error")\r\n"

@@ -66,7 +66,9 @@ final class RTSPServer {
         init(fd: Int32) { self.fd = fd }
     }
 
-    struct Stats { var accepted = 0, dropped = 0, bytesSent = 0, packetsSent = 0, packetsLate = 0, maxLateNanos: Int64 = 0 }
+    struct Stats {
+        var accepted = 0, dropped = 0, bytesSent = 0, packetsSent = 0, packetsLate = 0, maxLateNanos: Int64 = 0
+    }
 
     let track: RTPTrack
     let options: Options
@@ -74,42 +76,56 @@ final class RTSPServer {
     private var listenFD: Int32 = -1
     private var clients: [Int32: Client] = [:]
     private(set) var stats = Stats()
-    private static let maxBatch = 512                 // packets per writev: 2 iovecs each, IOV_MAX is 1024
-    private let headers = UnsafeMutableRawPointer.allocate(byteCount: maxBatch * RTPTrack.frameHeaderBytes, alignment: 16)
+    private static let maxBatch = 512  // packets per writev: 2 iovecs each, IOV_MAX is 1024
+    private let headers = UnsafeMutableRawPointer.allocate(
+        byteCount: maxBatch * RTPTrack.frameHeaderBytes, alignment: 16)
     private let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 2 * maxBatch)
     private let copyBuffer: UnsafeMutableRawPointer
 
     /// Binds and listens on `options.listen:options.port` (port 0: any free port, read back into ``port``).
     /// - Throws: ``SystemError`` when the address cannot be bound.
     init(track: RTPTrack, options: Options) throws {
-        self.track = track; self.options = options
+        self.track = track
+        self.options = options
         let largestFrame = track.entries.map(\.frameBytes).max() ?? 0
         copyBuffer = UnsafeMutableRawPointer.allocate(byteCount: Self.maxBatch * largestFrame, alignment: 16)
-        listenFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        listenFD = socket(
+            AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard listenFD >= 0 else { throw SystemError("socket") }
         var one: Int32 = 1
         setsockopt(listenFD, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = UInt16(options.port).bigEndian
-        guard inet_pton(AF_INET, options.listen, &addr.sin_addr) == 1 else { throw SystemError("inet_pton", errno: EINVAL, subject: options.listen) }
+        guard inet_pton(AF_INET, options.listen, &addr.sin_addr) == 1 else {
+            throw SystemError("inet_pton", errno: EINVAL, subject: options.listen)
+        }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, len) } }
-        guard bound == 0, listen(listenFD, 1024) == 0 else { throw SystemError("bind", subject: "\(options.listen):\(options.port)") }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listenFD, $0, &len) } }
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, len) }
+        }
+        guard bound == 0, listen(listenFD, 1024) == 0 else {
+            throw SystemError("bind", subject: "\(options.listen):\(options.port)")
+        }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listenFD, $0, &len) }
+        }
         port = Int(UInt16(bigEndian: addr.sin_port))
     }
 
     deinit {
         for fd in clients.keys { close(fd) }
         close(listenFD)
-        headers.deallocate(); iovecs.deallocate(); copyBuffer.deallocate()
+        headers.deallocate()
+        iovecs.deallocate()
+        copyBuffer.deallocate()
     }
 
     /// Runs the event loop forever (the process ends by signal).
     func run() -> Never {
         var fds: [pollfd] = []
-        var nextTick = monotonicNanos(), nextStats = nextTick
+        var nextTick = monotonicNanos()
+        var nextStats = nextTick
         while true {
             // Readable sockets only: writes are attempted each tick and a full socket waits for the next one,
             // so no POLLOUT churn. poll(2) over ~100 descriptors 100 times a second costs next to nothing.
@@ -122,9 +138,15 @@ final class RTSPServer {
             let timeoutMs = wake > now ? Int32((wake - now + 999_999) / 1_000_000) : 0
             if poll(&fds, nfds_t(fds.count), timeoutMs) > 0 {
                 for p in fds where p.revents != 0 {
-                    if p.fd == listenFD { acceptAll(); continue }
+                    if p.fd == listenFD {
+                        acceptAll()
+                        continue
+                    }
                     guard let client = clients[p.fd] else { continue }
-                    if p.revents & Int16(POLLIN) == 0 { drop(client, counted: false); continue }   // error/hang-up
+                    if p.revents & Int16(POLLIN) == 0 {
+                        drop(client, counted: false)
+                        continue
+                    }  // error/hang-up
                     readRequests(client)
                 }
             }
@@ -165,7 +187,10 @@ final class RTSPServer {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = read(client.fd, &chunk, chunk.count)
-            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { drop(client, counted: false); return }
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+                drop(client, counted: false)
+                return
+            }
             if n < 0 { break }
             client.input += chunk[..<n]
             guard consumeInput(client) else { return }
@@ -180,11 +205,12 @@ final class RTSPServer {
         while start < client.input.count {
             if client.skipBytes > 0 {
                 let k = min(client.skipBytes, client.input.count - start)
-                start += k; client.skipBytes -= k
+                start += k
+                client.skipBytes -= k
                 continue
             }
             let rest = client.input[start...]
-            if rest.first == 0x24 {   // '$': an interleaved frame (RTCP from the client), skipped
+            if rest.first == 0x24 {  // '$': an interleaved frame (RTCP from the client), skipped
                 guard rest.count >= 4 else { break }
                 client.skipBytes = 4 + Int(rest[start + 2]) << 8 + Int(rest[start + 3])
                 continue
@@ -200,7 +226,10 @@ final class RTSPServer {
             case .request(let request, let consumed):
                 start += consumed
                 client.output += respond(to: request, client).bytes(cseq: request.cseq)
-                if client.closeWhenWritten { writeResponses(client); return false }
+                if client.closeWhenWritten {
+                    writeResponses(client)
+                    return false
+                }
             }
         }
         return true
@@ -210,44 +239,62 @@ final class RTSPServer {
         let sessionHeader = client.session.map { [("Session", $0)] } ?? []
         switch request.method {
         case "OPTIONS":
-            return RTSPResponse(status: 200, headers: [("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN")])
+            return RTSPResponse(
+                status: 200, headers: [("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN")])
         case "DESCRIBE":
-            guard RTSPRequest.camera(in: request.url, streams: options.streams) != nil else { return RTSPResponse(status: 404) }
+            guard RTSPRequest.camera(in: request.url, streams: options.streams) != nil else {
+                return RTSPResponse(status: 404)
+            }
             let base = request.url.hasSuffix("/") ? request.url : request.url + "/"
-            return RTSPResponse(status: 200, headers: [("Content-Type", "application/sdp"), ("Content-Base", base)],
-                                body: track.sdp(sessionID: UInt64(client.ssrc)))
+            return RTSPResponse(
+                status: 200, headers: [("Content-Type", "application/sdp"), ("Content-Base", base)],
+                body: track.sdp(sessionID: UInt64(client.ssrc)))
         case "SETUP":
-            guard let camera = RTSPRequest.camera(in: request.url, streams: options.streams) else { return RTSPResponse(status: 404) }
+            guard let camera = RTSPRequest.camera(in: request.url, streams: options.streams) else {
+                return RTSPResponse(status: 404)
+            }
             let transport = request.header("transport") ?? ""
             guard transport.contains("RTP/AVP/TCP"), let channel = Self.interleavedChannel(transport) else {
                 return RTSPResponse(status: 461)
             }
             if client.startNanos != nil { return RTSPResponse(status: 455, headers: sessionHeader) }
-            client.camera = camera; client.channel = channel; client.controlURL = request.url
+            client.camera = camera
+            client.channel = channel
+            client.controlURL = request.url
             let session = client.session ?? String(format: "%08X%08X", UInt32.random(in: .min ... .max), client.ssrc)
             client.session = session
-            return RTSPResponse(status: 200, headers: [
-                ("Transport", "RTP/AVP/TCP;unicast;interleaved=\(channel)-\(channel + 1);ssrc=\(String(format: "%08X", client.ssrc))"),
-                ("Session", "\(session);timeout=60")])
+            return RTSPResponse(
+                status: 200,
+                headers: [
+                    (
+                        "Transport",
+                        "RTP/AVP/TCP;unicast;interleaved=\(channel)-\(channel + 1);ssrc=\(String(format: "%08X", client.ssrc))"
+                    ),
+                    ("Session", "\(session);timeout=60"),
+                ])
         case "PLAY":
             guard client.channel != nil, let session = client.session else { return RTSPResponse(status: 455) }
             if client.startNanos == nil { client.startNanos = Int64(monotonicNanos()) }
-            return RTSPResponse(status: 200, headers: [
-                ("Session", session), ("Range", "npt=0.000-"),
-                ("RTP-Info", "url=\(client.controlURL);seq=\(client.sequenceBase);rtptime=\(client.timestampBase)")])
+            return RTSPResponse(
+                status: 200,
+                headers: [
+                    ("Session", session), ("Range", "npt=0.000-"),
+                    ("RTP-Info", "url=\(client.controlURL);seq=\(client.sequenceBase);rtptime=\(client.timestampBase)"),
+                ])
         case "GET_PARAMETER":
             return RTSPResponse(status: 200, headers: sessionHeader)
         case "TEARDOWN":
             client.closeWhenWritten = true
             return RTSPResponse(status: 200, headers: sessionHeader)
         default:
-            return RTSPResponse(status: 501, headers: [("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN")])
+            return RTSPResponse(
+                status: 501, headers: [("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN")])
         }
     }
 
     /// The first channel of `interleaved=a-b` (or `interleaved=a`) in a Transport header, when even and < 255.
     static func interleavedChannel(_ transport: String) -> UInt8? {
-        guard let r = transport.range(of: "interleaved=") else { return 0 }   // absent: we choose 0-1
+        guard let r = transport.range(of: "interleaved=") else { return 0 }  // absent: we choose 0-1
         let digits = transport[r.upperBound...].prefix { $0.isNumber }
         guard let a = UInt8(digits), a < 255, a % 2 == 0 else { return nil }
         return a
@@ -260,7 +307,10 @@ final class RTSPServer {
         guard !client.output.isEmpty, client.partialBytes == 0 else { return true }
         let n = client.output.withUnsafeBytes { write(client.fd, $0.baseAddress, $0.count) }
         if n > 0 { client.output.removeFirst(n) }
-        if client.closeWhenWritten { drop(client, counted: false); return false }
+        if client.closeWhenWritten {
+            drop(client, counted: false)
+            return false
+        }
         return true
     }
 
@@ -290,35 +340,46 @@ final class RTSPServer {
         guard let start = client.startNanos, let channel = client.channel else { return }
         while dueNanos(client.due, start: start) <= now { client.due += 1 }
         if streamOffset(client.due) - streamOffset(client.next) - client.partialBytes > options.maxBacklogBytes {
-            drop(client, counted: true); return
+            drop(client, counted: true)
+            return
         }
         guard writeResponses(client), client.output.isEmpty else { return }
         while client.next < client.due {
             let count = min(client.due - client.next, Self.maxBatch)
-            var iovs = 0, bytes = 0
+            var iovs = 0
+            var bytes = 0
             for j in 0..<count {
                 let k = client.next + j
                 let (loop, i) = position(k)
                 let entry = track.entries[i]
                 let header = headers + j * RTPTrack.frameHeaderBytes
                 header.copyMemory(from: track.bytes.baseAddress! + entry.offset, byteCount: RTPTrack.frameHeaderBytes)
-                let timestamp = client.timestampBase &+ UInt32(truncatingIfNeeded: Int64(loop) * track.loopDuration90k) &+ entry.rtpTimestamp90k
-                RTPTrack.patchHeader(header, channel: channel, sequence: client.sequenceBase &+ UInt16(truncatingIfNeeded: k),
-                                     timestamp: timestamp, ssrc: client.ssrc)
+                let timestamp =
+                    client.timestampBase &+ UInt32(truncatingIfNeeded: Int64(loop) * track.loopDuration90k)
+                    &+ entry.rtpTimestamp90k
+                RTPTrack.patchHeader(
+                    header, channel: channel, sequence: client.sequenceBase &+ UInt16(truncatingIfNeeded: k),
+                    timestamp: timestamp, ssrc: client.ssrc)
                 let skip = j == 0 ? client.partialBytes : 0
                 if skip < RTPTrack.frameHeaderBytes {
-                    iovecs[iovs] = iovec(iov_base: header + skip, iov_len: RTPTrack.frameHeaderBytes - skip); iovs += 1
+                    iovecs[iovs] = iovec(iov_base: header + skip, iov_len: RTPTrack.frameHeaderBytes - skip)
+                    iovs += 1
                 }
                 let payloadSkip = max(skip, RTPTrack.frameHeaderBytes)
-                iovecs[iovs] = iovec(iov_base: track.bytes.baseAddress! + entry.offset + payloadSkip, iov_len: entry.frameBytes - payloadSkip)
+                iovecs[iovs] = iovec(
+                    iov_base: track.bytes.baseAddress! + entry.offset + payloadSkip,
+                    iov_len: entry.frameBytes - payloadSkip)
                 iovs += 1
                 bytes += entry.frameBytes - skip
             }
             let written = send(client.fd, iovs: iovs, bytes: bytes)
-            if written < 0 { if errno != EAGAIN && errno != EINTR { drop(client, counted: false) }; return }
+            if written < 0 {
+                if errno != EAGAIN && errno != EINTR { drop(client, counted: false) }
+                return
+            }
             stats.bytesSent += written
             advance(client, by: written, start: start, now: now)
-            if written < bytes { return }   // the socket is full: the rest waits for a later tick
+            if written < bytes { return }  // the socket is full: the rest waits for a later tick
         }
     }
 
@@ -343,22 +404,27 @@ final class RTSPServer {
         while left > 0 {
             let frameBytes = track.entries[position(client.next).index].frameBytes
             let remaining = frameBytes - client.partialBytes
-            if left < remaining { client.partialBytes += left; return }
+            if left < remaining {
+                client.partialBytes += left
+                return
+            }
             left -= remaining
             let lateNanos = now - dueNanos(client.next, start: start)
             if lateNanos > options.lateNanos { stats.packetsLate += 1 }
             stats.maxLateNanos = max(stats.maxLateNanos, lateNanos)
             stats.packetsSent += 1
-            client.next += 1; client.partialBytes = 0
+            client.next += 1
+            client.partialBytes = 0
         }
     }
 
     private func writeStats(to path: String) {
-        writeAtomically(json([
-            "clients": clients.count, "playing": clients.values.filter { $0.startNanos != nil }.count,
-            "accepted": stats.accepted, "clientsDropped": stats.dropped, "bytesSent": stats.bytesSent,
-            "packetsSent": stats.packetsSent, "packetsLate": stats.packetsLate,
-            "lateThresholdMs": options.lateNanos / 1_000_000, "maxLateMs": Double(stats.maxLateNanos) / 1e6,
-        ]), to: path)
+        writeAtomically(
+            json([
+                "clients": clients.count, "playing": clients.values.filter { $0.startNanos != nil }.count,
+                "accepted": stats.accepted, "clientsDropped": stats.dropped, "bytesSent": stats.bytesSent,
+                "packetsSent": stats.packetsSent, "packetsLate": stats.packetsLate,
+                "lateThresholdMs": options.lateNanos / 1_000_000, "maxLateMs": Double(stats.maxLateNanos) / 1e6,
+            ]), to: path)
     }
 }

@@ -20,7 +20,12 @@ struct Sink: ParsableCommand {
     @Option(help: "How many fragments to save.") var saveFragments = 30
 
     final class Counters: @unchecked Sendable {
-        struct Camera { var fragments = 0; var bytes = 0; var gaps = 0; var connections = 0 }
+        struct Camera {
+            var fragments = 0
+            var bytes = 0
+            var gaps = 0
+            var connections = 0
+        }
         let cameras = Mutex<[String: Camera]>([:])
         let connected = ConnectedCameras()
         let saver = Mutex<(owner: String?, frames: [MediaSegment], done: Bool)>((nil, [], false))
@@ -35,9 +40,16 @@ struct Sink: ParsableCommand {
                 while true {
                     let snapshot = counters.cameras.withLock { $0 }
                     var cams: [String: Any] = [:]
-                    for (id, c) in snapshot { cams[id] = ["fragments": c.fragments, "bytes": c.bytes, "gaps": c.gaps, "connections": c.connections] }
-                    writeAtomically(json(["cameras": cams, "fragments": snapshot.values.reduce(0) { $0 + $1.fragments },
-                                          "bytes": snapshot.values.reduce(0) { $0 + $1.bytes }]), to: stats)
+                    for (id, c) in snapshot {
+                        cams[id] = [
+                            "fragments": c.fragments, "bytes": c.bytes, "gaps": c.gaps, "connections": c.connections,
+                        ]
+                    }
+                    writeAtomically(
+                        json([
+                            "cameras": cams, "fragments": snapshot.values.reduce(0) { $0 + $1.fragments },
+                            "bytes": snapshot.values.reduce(0) { $0 + $1.bytes },
+                        ]), to: stats)
                     sleep(1)
                 }
             }
@@ -45,7 +57,8 @@ struct Sink: ParsableCommand {
         }
         FileHandle.standardOutput.write(Data("loadgen sink ready \(socket)\n".utf8))
         while let conn = try UnixSocket.accept(listener) {
-            let save = self.save, saveFragments = self.saveFragments
+            let save = self.save
+            let saveFragments = self.saveFragments
             let t = Thread { Sink.serve(conn, counters, save: save, saveFragments: saveFragments) }
             t.start()
         }
@@ -53,7 +66,9 @@ struct Sink: ParsableCommand {
 
     static func serve(_ conn: FileHandleFD, _ counters: Counters, save: String?, saveFragments: Int) {
         // The recorder's own receiver (P2, P3): any camera id is welcome, one connection per camera.
-        guard let receiver = try? DataPlaneReceiver(conn, isKnown: { _ in true }, cameras: counters.connected) else { return }
+        guard let receiver = try? DataPlaneReceiver(conn, isKnown: { _ in true }, cameras: counters.connected) else {
+            return
+        }
         let id = receiver.camera.rawValue
         counters.cameras.withLock { $0[id, default: .init()].connections += 1 }
         var last: (run: UInt64, sequence: UInt32)?
@@ -75,7 +90,10 @@ struct Sink: ParsableCommand {
                 guard s.owner == id else { return nil }
                 // A new run (reconnect, codec change) restarts the fixture: it must be one continuous run.
                 if m.kind == .initSegment { s.frames = [frame] } else { s.frames.append(frame) }
-                if s.frames.count > saveFragments { s.done = true; return s.frames }
+                if s.frames.count > saveFragments {
+                    s.done = true
+                    return s.frames
+                }
                 return nil
             }
             if let full {

@@ -14,7 +14,8 @@ import HallwatchCore
 struct LoadGen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallwatch-loadgen",
-        abstract: "Benchmark tool: a discarding data-plane sink, a feeder of N synthetic fragment streams, and a cheap RTSP camera.",
+        abstract:
+            "Benchmark tool: a discarding data-plane sink, a feeder of N synthetic fragment streams, and a cheap RTSP camera.",
         subcommands: [Sink.self, Feed.self, RTSPCameras.self])
 }
 

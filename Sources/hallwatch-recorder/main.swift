@@ -22,6 +22,8 @@ struct RecorderCommand: AsyncParsableCommand {
         let presence = Presence(name: "recorder", config: cfg, logger: logger)
         presence.announce()
         let recorder = RecorderService(config: cfg, configPath: config, presence: presence, logger: logger)
-        do { try await ProcessSetup.runUntilSignalled(recorder, presence: presence, logger: logger) } catch { throw ExitCode(ExitStatus.software) }
+        do { try await ProcessSetup.runUntilSignalled(recorder, presence: presence, logger: logger) } catch {
+            throw ExitCode(ExitStatus.software)
+        }
     }
 }

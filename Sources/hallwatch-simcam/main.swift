@@ -55,7 +55,11 @@ struct SimCam: ParsableCommand {
     @Option(help: "The simulated camera clock minus the real one, in seconds (e.g. 3600).")
     var clockOffset: Int64 = 0
 
-    @Option(name: .customLong("quirk"), help: "Misbehave like a real camera: no-scopes, link-local-xaddr-first, bad-relates-to, strict-auth, invalid-after-connect.")
+    @Option(
+        name: .customLong("quirk"),
+        help:
+            "Misbehave like a real camera: no-scopes, link-local-xaddr-first, bad-relates-to, strict-auth, invalid-after-connect."
+    )
     var quirks: [String] = []
 
     @Flag(help: "Do not answer WS-Discovery (HTTP services only).")
@@ -65,13 +69,22 @@ struct SimCam: ParsableCommand {
         guard !mounts.isEmpty else { throw ValidationError("at least one --mount NAME=FILE.mp4 is needed") }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is outside 0-65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-        guard SimAuthMode(rawValue: onvifAuth) != nil else { throw ValidationError("--onvif-auth: expected usernametoken, digest or both") }
-        for q in quirks where SimQuirk(rawValue: q) == nil {
-            throw ValidationError("unknown --quirk \(q); expected one of \(SimQuirk.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard SimAuthMode(rawValue: onvifAuth) != nil else {
+            throw ValidationError("--onvif-auth: expected usernametoken, digest or both")
         }
-        guard (onvifUser == nil) == (onvifPasswordFile == nil) else { throw ValidationError("--onvif-user and --onvif-password-file go together") }
-        if let n = onvifDevices { guard (1...1000).contains(n) else { throw ValidationError("--onvif-devices: 1-1000") } }
-        guard (0...65535).contains(onvifPort) else { throw ValidationError("--onvif-port \(onvifPort) is outside 0-65535") }
+        for q in quirks where SimQuirk(rawValue: q) == nil {
+            throw ValidationError(
+                "unknown --quirk \(q); expected one of \(SimQuirk.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (onvifUser == nil) == (onvifPasswordFile == nil) else {
+            throw ValidationError("--onvif-user and --onvif-password-file go together")
+        }
+        if let n = onvifDevices {
+            guard (1...1000).contains(n) else { throw ValidationError("--onvif-devices: 1-1000") }
+        }
+        guard (0...65535).contains(onvifPort) else {
+            throw ValidationError("--onvif-port \(onvifPort) is outside 0-65535")
+        }
         var names = Set<String>()
         for raw in mounts {
             let spec: MountSpec
@@ -113,7 +126,10 @@ struct SimCam: ParsableCommand {
                 let sim = try makeSimulator(server: server, logger: logger)
                 let started = DispatchSemaphore(value: 0)
                 let failure = FailureBox()
-                Task { do { try await sim.start() } catch { failure.set("\(error)") }; started.signal() }
+                Task {
+                    do { try await sim.start() } catch { failure.set("\(error)") }
+                    started.signal()
+                }
                 started.wait()
                 if let why = failure.get() { throw ValidationError(why) }
                 simulator = sim
@@ -130,7 +146,10 @@ struct SimCam: ParsableCommand {
         if let simulator {
             // Bye for every device before exiting (WS-Discovery §4.2).
             let done = DispatchSemaphore(value: 0)
-            Task { await simulator.stop(); done.signal() }
+            Task {
+                await simulator.stop()
+                done.signal()
+            }
             done.wait()
         }
         logger.info("stopped")
@@ -143,22 +162,26 @@ extension SimCam {
         var credentials: ONVIFCredentials?
         if let user = onvifUser, let file = onvifPasswordFile {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8),
-                  let password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init),
-                  !password.isEmpty else { throw ValidationError("cannot read a password from \(file)") }
+                let password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init),
+                !password.isEmpty
+            else { throw ValidationError("cannot read a password from \(file)") }
             credentials = ONVIFCredentials(username: user, password: password)
         }
         let count = onvifDevices ?? server.configuration.mounts.count
         let devices = (0..<count).map { i -> SimulatedDevice in
             let k = i % server.configuration.mounts.count
             let video = server.media[k].primary
-            return SimulatedDevice(index: i, seed: "\(address):\(server.port)", mount: server.configuration.mounts[k].name,
-                                   encoding: video.codec == .h265 ? "H265" : "H264",
-                                   width: video.width ?? 0, height: video.height ?? 0, fps: 25)
+            return SimulatedDevice(
+                index: i, seed: "\(address):\(server.port)", mount: server.configuration.mounts[k].name,
+                encoding: video.codec == .h265 ? "H265" : "H264",
+                width: video.width ?? 0, height: video.height ?? 0, fps: 25)
         }
-        return ONVIFSimulator(configuration: ONVIFSimConfiguration(
-            address: address, httpPort: onvifPort, rtspPort: server.port, devices: devices, credentials: credentials,
-            authMode: SimAuthMode(rawValue: onvifAuth) ?? .both, clockOffsetSeconds: clockOffset,
-            quirks: Set(quirks.compactMap(SimQuirk.init(rawValue:))), discovery: !noDiscovery), logger: logger)
+        return ONVIFSimulator(
+            configuration: ONVIFSimConfiguration(
+                address: address, httpPort: onvifPort, rtspPort: server.port, devices: devices,
+                credentials: credentials,
+                authMode: SimAuthMode(rawValue: onvifAuth) ?? .both, clockOffsetSeconds: clockOffset,
+                quirks: Set(quirks.compactMap(SimQuirk.init(rawValue:))), discovery: !noDiscovery), logger: logger)
     }
 }
 
@@ -166,8 +189,16 @@ extension SimCam {
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()
     private var message: String?
-    func set(_ m: String) { lock.lock(); message = m; lock.unlock() }
-    func get() -> String? { lock.lock(); defer { lock.unlock() }; return message }
+    func set(_ m: String) {
+        lock.lock()
+        message = m
+        lock.unlock()
+    }
+    func get() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return message
+    }
 }
 
 SimCam.main()

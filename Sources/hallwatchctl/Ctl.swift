@@ -3,9 +3,9 @@
 import ArgumentParser
 import Foundation
 import HallwatchBus
-import HallwatchCore
 import HallwatchCapture
 import HallwatchControl
+import HallwatchCore
 import HallwatchDiscovery
 import HallwatchEvidence
 import HallwatchProcess
@@ -17,7 +17,10 @@ struct HallwatchCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallwatchctl",
         abstract: "Inspect and operate a Hallwatch box.",
-        subcommands: [Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Camera.self, Probe.self, Supervise.self, Demo.self, BenchFill.self])
+        subcommands: [
+            Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Camera.self, Probe.self,
+            Supervise.self, Demo.self, BenchFill.self,
+        ])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -30,7 +33,8 @@ func binDirectory() -> String {
 }
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Each camera's state, bitrate and recorded seconds, each disk's health, from the bus.")
+    static let configuration = CommandConfiguration(
+        abstract: "Each camera's state, bitrate and recorded seconds, each disk's health, from the bus.")
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print JSON for scripts.") var json = false
     @Option(help: "Print again every N seconds until interrupted.") var watch: Double?
@@ -45,11 +49,12 @@ struct Status: AsyncParsableCommand {
             throw ExitCode(ExitStatus.unavailable)
         }
         let collector = StatusCollector(bus: bus, topics: BusTopics(box: cfg.box))
-        try await Task.sleep(for: .milliseconds(400))   // retained messages arrive at once
+        try await Task.sleep(for: .milliseconds(400))  // retained messages arrive at once
         repeat {
             let snap = collector.snapshot(configured: cfg.cameras.map(\.id), now: SystemClocks().utcNow())
             if json {
-                let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys, .prettyPrinted]
                 print(String(decoding: try e.encode(snap), as: UTF8.self))
             } else {
                 print(snap.render() + "\n")
@@ -76,21 +81,29 @@ struct Probe: AsyncParsableCommand {
         guard let u = URLComponents(string: url), u.scheme?.lowercased() == "rtsp", !(u.host ?? "").isEmpty else {
             throw ValidationError("expected rtsp://host[:port]/path, got \(url)")
         }
-        guard u.user == nil && u.password == nil else { throw ValidationError("no credentials in the URL (they end up in logs and shell history); use --username and --password-file") }
-        if let p = u.port { guard (1...65535).contains(p) else { throw ValidationError("port \(p) is outside 1-65535") } }
+        guard u.user == nil && u.password == nil else {
+            throw ValidationError(
+                "no credentials in the URL (they end up in logs and shell history); use --username and --password-file")
+        }
+        if let p = u.port {
+            guard (1...65535).contains(p) else { throw ValidationError("port \(p) is outside 1-65535") }
+        }
     }
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .warning)
         var password: String?
         if let file = passwordFile {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read the password file \(file)") }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read the password file \(file)")
+            }
             password = text.split(separator: "\n").first.map(String.init) ?? ""
         }
         let report: String
         do {
-            report = try await CameraProbe.run(url: url, username: username, password: password, transport: transport,
-                                               audio: audio, seconds: seconds, exportTo: out, logger: Logger(label: "hallwatchctl"))
+            report = try await CameraProbe.run(
+                url: url, username: username, password: password, transport: transport,
+                audio: audio, seconds: seconds, exportTo: out, logger: Logger(label: "hallwatchctl"))
         } catch let failure as CameraProbe.Failure {
             // What was recorded first (and written to --out), then the error and exit status 1.
             print(failure.report)
@@ -104,22 +117,26 @@ extension CameraConfig.Transport: ExpressibleByArgument {}
 
 struct Supervise: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Development supervisor: run mosquitto, the recorder and a capture worker per camera; restart what dies.",
+        abstract:
+            "Development supervisor: run mosquitto, the recorder and a capture worker per camera; restart what dies.",
         discussion: "Production uses the systemd units in Systemd/. Ctrl-C stops everything cleanly.")
     @OptionGroup var options: ConfigOption
     @Option(help: "Directory for pid files, logs and the broker config.") var runDirectory = ".run"
     @Option(help: "Print the status table every N seconds (0: never).") var statusEvery: Double = 5
-    @Option(help: "Cap of the restart back-off for a process that keeps dying (e.g. 500ms, 10s).") var maxRestartDelay = "10s"
+    @Option(help: "Cap of the restart back-off for a process that keeps dying (e.g. 500ms, 10s).") var maxRestartDelay =
+        "10s"
 
     func run() async throws {
         ProcessSetup.bootstrapLogging()
         let logger = Logger(label: "hallwatchctl.supervise")
         guard let cap = DurationText.parse(maxRestartDelay), cap <= .seconds(300) else {
-            throw ValidationError("--max-restart-delay \(maxRestartDelay): expected a duration such as 500ms or 10s, at most 300s")
+            throw ValidationError(
+                "--max-restart-delay \(maxRestartDelay): expected a duration such as 500ms or 10s, at most 300s")
         }
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         try claim(runDirectory)
-        let plan = BoxPlan(config: cfg, configPath: options.config, runDirectory: runDirectory, binDirectory: binDirectory())
+        let plan = BoxPlan(
+            config: cfg, configPath: options.config, runDirectory: runDirectory, binDirectory: binDirectory())
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, maxRestartDelay: cap, logger: logger)
     }
 }
@@ -148,13 +165,17 @@ struct Demo: AsyncParsableCommand {
         try claim(run)
         let simPort = port == 0 ? BoxPlan.freePort() : port
         let configPath = run + "/hallwatch.yaml"
-        try BoxPlan.demoConfig(runDirectory: run, simcamPort: simPort).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try BoxPlan.demoConfig(runDirectory: run, simcamPort: simPort).write(
+            toFile: configPath, atomically: true, encoding: .utf8)
         let cfg = ProcessSetup.loadConfig(configPath, logger: logger)
         let passwordFile = try BoxPlan.writeDemoPassword(runDirectory: run)
-        let plan = BoxPlan(config: cfg, configPath: configPath, runDirectory: run, binDirectory: binDirectory(),
-                           simcam: (simPort, BoxPlan.demoMounts(mediaDirectory: mediaDir)),
-                           simcamArguments: ["--onvif", "--onvif-user", "hallwatch", "--onvif-password-file", passwordFile])
-        say("Hallwatch demo: a simulated ONVIF camera with 4 streams on 127.0.0.1, adopted through discovery (loopback only)")
+        let plan = BoxPlan(
+            config: cfg, configPath: configPath, runDirectory: run, binDirectory: binDirectory(),
+            simcam: (simPort, BoxPlan.demoMounts(mediaDirectory: mediaDir)),
+            simcamArguments: ["--onvif", "--onvif-user", "hallwatch", "--onvif-password-file", passwordFile])
+        say(
+            "Hallwatch demo: a simulated ONVIF camera with 4 streams on 127.0.0.1, adopted through discovery (loopback only)"
+        )
         say("config \(configPath), recordings \(run)/disk0, logs \(run)/logs — Ctrl-C stops everything.")
         say("try: hallwatchctl export --config \(configPath) --camera lobby --from -30s --to now --out clip.mp4\n")
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, logger: logger)
@@ -169,32 +190,40 @@ func claim(_ runDirectory: String) throws {
     }
 }
 
-func superviseUntilInterrupted(plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10), logger: Logger) async throws {
-    try await DevelopmentBox.run(plan: plan, statusEvery: statusEvery, maxRestartDelay: maxRestartDelay, say: say, logger: logger)
+func superviseUntilInterrupted(
+    plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10), logger: Logger
+) async throws {
+    try await DevelopmentBox.run(
+        plan: plan, statusEvery: statusEvery, maxRestartDelay: maxRestartDelay, say: say, logger: logger)
 }
 
 /// Writes a line to stdout at once (print is block-buffered when stdout is a file or pipe).
 func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
-
 struct Recordings: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List a camera's recorded runs and the gaps between them.")
+    static let configuration = CommandConfiguration(
+        abstract: "List a camera's recorded runs and the gaps between them.")
     @OptionGroup var options: ConfigOption
     @Option(help: "Camera id.") var camera: String
     @Flag(help: "Print JSON for scripts.") var json = false
-    @Flag(help: "Also measure the largest hole between fragments inside each run (reads the recording).") var fragmentGaps = false
+    @Flag(help: "Also measure the largest hole between fragments inside each run (reads the recording).")
+    var fragmentGaps = false
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
         let cfg = ProcessSetup.loadConfig(options.config, logger: Logger(label: "hallwatchctl"))
         guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
         let report: RecordingsReport
-        do { report = try RecordingQueries.recordings(config: cfg, camera: id, fragmentGaps: fragmentGaps || json, warn: warnOperator) } catch {
+        do {
+            report = try RecordingQueries.recordings(
+                config: cfg, camera: id, fragmentGaps: fragmentGaps || json, warn: warnOperator)
+        } catch {
             FileHandle.standardError.write(Data("recordings failed: \(error)\n".utf8))
             throw ExitCode(ExitStatus.failure)
         }
         if json {
-            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
             print(String(decoding: try e.encode(report), as: UTF8.self))
         } else {
             print(report.render())
@@ -218,13 +247,22 @@ struct Export: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(options.config, logger: Logger(label: "hallwatchctl"))
         guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
         let now = SystemClocks().utcNow()
-        guard let start = TimeExpression.parse(from, now: now) else { throw ValidationError("--from \(from): expected ISO 8601 UTC, now, or -30s/-5m/-2h") }
-        guard let end = TimeExpression.parse(to, now: now) else { throw ValidationError("--to \(to): expected ISO 8601 UTC, now, or -30s/-5m/-2h") }
+        guard let start = TimeExpression.parse(from, now: now) else {
+            throw ValidationError("--from \(from): expected ISO 8601 UTC, now, or -30s/-5m/-2h")
+        }
+        guard let end = TimeExpression.parse(to, now: now) else {
+            throw ValidationError("--to \(to): expected ISO 8601 UTC, now, or -30s/-5m/-2h")
+        }
         guard start < end else { throw ValidationError("--from must be before --to") }
-        guard force || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; use --force to replace it") }
+        guard force || !FileManager.default.fileExists(atPath: out) else {
+            throw ValidationError("\(out) exists; use --force to replace it")
+        }
         do {
-            let s = try EvidenceExport.export(config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
-            print("wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes")
+            let s = try EvidenceExport.export(
+                config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
+            print(
+                "wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes"
+            )
         } catch {
             FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))
             throw ExitCode(ExitStatus.failure)
@@ -234,8 +272,9 @@ struct Export: AsyncParsableCommand {
 
 // MARK: - camera list-discovered, adopt
 struct Camera: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Cameras found by ONVIF discovery.",
-                                                    subcommands: [ListDiscovered.self, Adopt.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Cameras found by ONVIF discovery.",
+        subcommands: [ListDiscovered.self, Adopt.self])
 }
 
 /// Reads every retained `discovered` message (they arrive at once on subscription).
@@ -272,33 +311,46 @@ struct ListDiscovered: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         let devices = try await discoveredDevices(cfg, logger: logger)
         if json {
-            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
             print(String(decoding: try e.encode(devices), as: UTF8.self))
             return
         }
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
-        print(pad("ID", 13) + pad("STATE", 8) + pad("NAME", 12) + pad("MODEL", 22) + pad("ADDRESS", 16) + pad("AUTH", 14)
-              + pad("MAIN STREAM", 44) + "ADOPTED")
+        func pad(_ s: String, _ n: Int) -> String {
+            s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count)
+        }
+        print(
+            pad("ID", 13) + pad("STATE", 8) + pad("NAME", 12) + pad("MODEL", 22) + pad("ADDRESS", 16) + pad("AUTH", 14)
+                + pad("MAIN STREAM", 44) + "ADOPTED")
         for d in devices {
             let main = d.mainStream
             let prof = main.flatMap { m in d.profiles.first { $0.token == m.profileToken } }
             let video = prof.map { "\($0.encoding ?? "?") \($0.width ?? 0)x\($0.height ?? 0) " } ?? ""
             // Names, models and URIs come from the cameras: control characters are shown escaped.
-            print(printable(pad(d.id, 13) + pad(d.presence.rawValue, 8) + pad(d.name ?? "-", 12)
-                  + pad([d.manufacturer, d.model].compactMap { $0 }.joined(separator: " "), 22) + pad(d.addresses.first ?? "-", 16)
-                  + pad(d.auth, 14) + pad(video + (main?.uri ?? d.error?.code ?? "-"), 44) + (d.adoptedAs?.rawValue ?? "-")))
+            print(
+                printable(
+                    pad(d.id, 13) + pad(d.presence.rawValue, 8) + pad(d.name ?? "-", 12)
+                        + pad([d.manufacturer, d.model].compactMap { $0 }.joined(separator: " "), 22)
+                        + pad(d.addresses.first ?? "-", 16)
+                        + pad(d.auth, 14) + pad(video + (main?.uri ?? d.error?.code ?? "-"), 44)
+                        + (d.adoptedAs?.rawValue ?? "-")))
         }
-        if devices.isEmpty { print("(nothing discovered yet: is hallwatch-discovery running with a discovery: section?)") }
+        if devices.isEmpty {
+            print("(nothing discovered yet: is hallwatch-discovery running with a discovery: section?)")
+        }
     }
 }
 
 struct Adopt: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add a discovered device to the configuration as a camera, so that a capture worker starts for it.",
-        discussion: "Exit codes: 0 adopted; 1 refused (no stream yet, already adopted, id in use); 66 no such device; 69 bus unreachable.")
+        discussion:
+            "Exit codes: 0 adopted; 1 refused (no stream yet, already adopted, id in use); 66 no such device; 69 bus unreachable."
+    )
     @OptionGroup var options: ConfigOption
     @Argument(help: "The device's id from list-discovered (dev-…).") var id: String
-    @Option(name: .customLong("as"), help: "Camera id to give it (default: its ONVIF name, else its device id).") var cameraID: String?
+    @Option(name: .customLong("as"), help: "Camera id to give it (default: its ONVIF name, else its device id).")
+    var cameraID: String?
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
@@ -310,7 +362,8 @@ struct Adopt: AsyncParsableCommand {
             requested = v
         }
         guard let device = try await discoveredDevices(cfg, logger: logger).first(where: { $0.id == id }) else {
-            FileHandle.standardError.write(Data("no discovered device \(id) (see: hallwatchctl camera list-discovered)\n".utf8))
+            FileHandle.standardError.write(
+                Data("no discovered device \(id) (see: hallwatchctl camera list-discovered)\n".utf8))
             throw ExitCode(ExitStatus.noInput)
         }
         do {
@@ -348,31 +401,49 @@ struct DiskInit: AsyncParsableCommand {
     @Argument(help: "The disk's directory (created if missing; its parent must exist).") var path: String
     @Option(help: "Number of slots.") var slots: Int?
     @Option(help: "Total size (BYTES); as many whole slots as fit.") var size: String?
-    @Option(help: "Size of each slot (BYTES), a multiple of 4096 between 64K and 64G. Default: the config's recorder.slotSizeBytes, else 64M.") var slotSize: String?
+    @Option(
+        help:
+            "Size of each slot (BYTES), a multiple of 4096 between 64K and 64G. Default: the config's recorder.slotSizeBytes, else 64M."
+    ) var slotSize: String?
     @Option(help: "The owning box's name (stored in meta).") var box: String?
     @Option(help: "Take the box name (and default slot size) from this configuration file.") var config: String?
     @Flag(help: "Redo an interrupted initialisation. Never formats anything else.") var force = false
 
     func validate() throws {
-        guard (slots == nil) != (size == nil) else { throw ValidationError("give exactly one of --slots N and --size BYTES") }
-        guard (box == nil) != (config == nil) else { throw ValidationError("give exactly one of --box NAME and --config FILE") }
-        if let size, DiskMaintenance.parseBytes(size) == nil { throw ValidationError("--size \(size): expected BYTES, e.g. 512G") }
-        if let slotSize, DiskMaintenance.parseBytes(slotSize) == nil { throw ValidationError("--slot-size \(slotSize): expected BYTES, e.g. 64M") }
+        guard (slots == nil) != (size == nil) else {
+            throw ValidationError("give exactly one of --slots N and --size BYTES")
+        }
+        guard (box == nil) != (config == nil) else {
+            throw ValidationError("give exactly one of --box NAME and --config FILE")
+        }
+        if let size, DiskMaintenance.parseBytes(size) == nil {
+            throw ValidationError("--size \(size): expected BYTES, e.g. 512G")
+        }
+        if let slotSize, DiskMaintenance.parseBytes(slotSize) == nil {
+            throw ValidationError("--slot-size \(slotSize): expected BYTES, e.g. 64M")
+        }
     }
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
         let cfg = config.map { ProcessSetup.loadConfig($0, logger: Logger(label: "hallwatchctl")) }
         let owner = box ?? cfg!.box
-        let slotSizeBytes = slotSize.flatMap(DiskMaintenance.parseBytes) ?? cfg?.recorder.slotSizeBytes ?? RecorderConfig().slotSizeBytes
+        let slotSizeBytes =
+            slotSize.flatMap(DiskMaintenance.parseBytes) ?? cfg?.recorder.slotSizeBytes
+            ?? RecorderConfig().slotSizeBytes
         let disk: RecordingDisk
         do {
-            let g = try DiskMaintenance.geometry(slots: slots, totalBytes: size.flatMap(DiskMaintenance.parseBytes), slotSizeBytes: slotSizeBytes)
+            let g = try DiskMaintenance.geometry(
+                slots: slots, totalBytes: size.flatMap(DiskMaintenance.parseBytes), slotSizeBytes: slotSizeBytes)
             try DiskMaintenance.authorize(path: path, box: owner, force: force)
-            say("formatting \(path) for box \"\(owner)\": \(g.slotCount) slots of \(g.slotSizeBytes) bytes (\(formatBytes(Int64(g.slotCount) * g.slotSizeBytes)))")
+            say(
+                "formatting \(path) for box \"\(owner)\": \(g.slotCount) slots of \(g.slotSizeBytes) bytes (\(formatBytes(Int64(g.slotCount) * g.slotSizeBytes)))"
+            )
             let bar = ProgressBar(total: g.slotCount, unit: "slots")
-            disk = try DiskMaintenance.initialize(path: path, box: owner, slotCount: g.slotCount, slotSizeBytes: g.slotSizeBytes,
-                                                  force: force) { done, count in bar.update(done) }
+            disk = try DiskMaintenance.initialize(
+                path: path, box: owner, slotCount: g.slotCount, slotSizeBytes: g.slotSizeBytes,
+                force: force
+            ) { done, count in bar.update(done) }
             bar.finish()
         } catch {
             FileHandle.standardError.write(Data("disk init: \(error.message)\n".utf8))
@@ -400,19 +471,23 @@ struct Check: AsyncParsableCommand {
             error) and none was inconsistent (a disk with no index yet counts as consistent); 64 bad arguments; 78 bad configuration.
             """)
     @Option(help: "presence, size or crc.") var level: CheckLevel = .crc
-    @Argument(help: "Disk directories (default: every disk in the configuration's recorder.disks).") var disks: [String] = []
-    @Option(help: "Configuration file (default /etc/hallwatch/hallwatch.yaml when no DISK is given).") var config: String?
+    @Argument(help: "Disk directories (default: every disk in the configuration's recorder.disks).") var disks:
+        [String] = []
+    @Option(help: "Configuration file (default /etc/hallwatch/hallwatch.yaml when no DISK is given).") var config:
+        String?
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
         var box: String?
         var paths = disks
         if config != nil || disks.isEmpty {
-            let cfg = ProcessSetup.loadConfig(config ?? "/etc/hallwatch/hallwatch.yaml", logger: Logger(label: "hallwatchctl"))
+            let cfg = ProcessSetup.loadConfig(
+                config ?? "/etc/hallwatch/hallwatch.yaml", logger: Logger(label: "hallwatchctl"))
             box = cfg.box
             if paths.isEmpty { paths = cfg.recorder.disks.map(\.path) }
         }
-        var inconsistent = false, unchecked = false
+        var inconsistent = false
+        var unchecked = false
         for r in DiskMaintenance.check(disks: paths, box: box, level: level) {
             let took = String(format: "%.1f s", r.seconds)
             switch r.outcome {
@@ -442,8 +517,12 @@ extension CheckLevel: ExpressibleByArgument {}
 /// "12.5 GiB"
 func formatBytes(_ n: Int64) -> String {
     let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
-    var v = Double(n), i = 0
-    while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+    var v = Double(n)
+    var i = 0
+    while v >= 1024 && i < units.count - 1 {
+        v /= 1024
+        i += 1
+    }
     return i == 0 ? "\(n) bytes" : String(format: "%.1f %@", v, units[i])
 }
 
@@ -454,17 +533,25 @@ final class ProgressBar {
     let tty = isatty(STDOUT_FILENO) == 1
     var lastTenth = -1
     let started = Date()
-    init(total: Int, unit: String) { self.total = max(1, total); self.unit = unit }
+    init(total: Int, unit: String) {
+        self.total = max(1, total)
+        self.unit = unit
+    }
 
     func update(_ done: Int) {
         let fraction = Double(done) / Double(total)
         if tty {
-            let width = 30, filled = Int(fraction * Double(width))
+            let width = 30
+            let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            FileHandle.standardOutput.write(Data("\r[\(bar)] \(done)/\(total) \(unit) \(Int(fraction * 100))% \(eta(fraction))   ".utf8))
+            FileHandle.standardOutput.write(
+                Data("\r[\(bar)] \(done)/\(total) \(unit) \(Int(fraction * 100))% \(eta(fraction))   ".utf8))
         } else {
             let tenth = Int(fraction * 10)
-            if tenth > lastTenth || done == total { lastTenth = tenth; say("\(done)/\(total) \(unit) (\(Int(fraction * 100))%)") }
+            if tenth > lastTenth || done == total {
+                lastTenth = tenth
+                say("\(done)/\(total) \(unit) (\(Int(fraction * 100))%)")
+            }
         }
     }
 

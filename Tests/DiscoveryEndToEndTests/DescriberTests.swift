@@ -1,11 +1,12 @@
 import Foundation
-import HallwatchCore
 import HallwatchBus
-@testable import HallwatchCapture
-@testable import HallwatchDiscovery
+import HallwatchCore
 import HallwatchSimONVIF
 import Logging
 import Testing
+
+@testable import HallwatchCapture
+@testable import HallwatchDiscovery
 
 /// The HTTP half against the simulated device in this process, on 127.0.0.1 only (no multicast).
 @Suite("ONVIF device conversation against the simulated device (127.0.0.1)", .serialized)
@@ -13,9 +14,15 @@ struct DescriberTests {
     static let user = "hallwatch"
     let password = randomPassword()
 
-    func simulator(auth: SimAuthMode = .both, offset: Int64 = 0, quirks: Set<SimQuirk> = [], advertise: String? = nil) async throws -> ONVIFSimulator {
-        let devices = [SimulatedDevice(index: 0, seed: "test", mount: "lobby", encoding: "H264", width: 1280, height: 720, fps: 25),
-                       SimulatedDevice(index: 1, seed: "test", mount: "hallway", encoding: "H265", width: 640, height: 272, fps: 25)]
+    func simulator(auth: SimAuthMode = .both, offset: Int64 = 0, quirks: Set<SimQuirk> = [], advertise: String? = nil)
+        async throws -> ONVIFSimulator
+    {
+        let devices = [
+            SimulatedDevice(
+                index: 0, seed: "test", mount: "lobby", encoding: "H264", width: 1280, height: 720, fps: 25),
+            SimulatedDevice(
+                index: 1, seed: "test", mount: "hallway", encoding: "H265", width: 640, height: 272, fps: 25),
+        ]
         var configuration = ONVIFSimConfiguration(
             address: "127.0.0.1", httpPort: 0, rtspPort: 8554, devices: devices,
             credentials: ONVIFCredentials(username: Self.user, password: password), authMode: auth,
@@ -29,8 +36,9 @@ struct DescriberTests {
     func describe(_ sim: ONVIFSimulator, index: Int = 0, password: String?) async -> DeviceDescription {
         let http = BoundedHTTPClient()
         defer { http.shutdown() }
-        let d = DeviceDescriber(http: http, credentials: password.map { ONVIFCredentials(username: Self.user, password: $0) },
-                                logger: Logger(label: "test"))
+        let d = DeviceDescriber(
+            http: http, credentials: password.map { ONVIFCredentials(username: Self.user, password: $0) },
+            logger: Logger(label: "test"))
         return await d.describe(xAddrs: [sim.deviceXAddr(index)], fallbackHost: nil)
     }
 
@@ -98,20 +106,33 @@ struct DescriberTests {
         let sim = try await simulator(quirks: [.invalidAfterConnect])
         let d = await describe(sim, password: password)
         #expect(d.streams.first?.uri?.invalidAfterConnect == true)
-        var device = DiscoveredDevice(id: "dev-1", endpoint: "urn:uuid:x", presence: .present, addresses: [], xAddrs: [],
-                                      auth: "usernameToken", firstSeen: UTCMicros(0), lastSeen: UTCMicros(0))
+        var device = DiscoveredDevice(
+            id: "dev-1", endpoint: "urn:uuid:x", presence: .present, addresses: [], xAddrs: [],
+            auth: "usernameToken", firstSeen: UTCMicros(0), lastSeen: UTCMicros(0))
         device.deviceXAddr = d.deviceXAddr
         device.mediaXAddr = d.mediaXAddr
-        device.streams = [.init(role: "main", profileToken: "main", videoSourceToken: "vs0", uri: d.streams.first?.uri?.uri, invalidAfterConnect: true)]
+        device.streams = [
+            .init(
+                role: "main", profileToken: "main", videoSourceToken: "vs0", uri: d.streams.first?.uri?.uri,
+                invalidAfterConnect: true)
+        ]
         var camera = CameraConfig(id: CameraID("lobby")!, source: "rtsp://127.0.0.1:8554/lobby")
         camera.username = Self.user
         camera.onvifEndpoint = "urn:uuid:x"
-        let bus = BusClient(clientID: "unused", socketPath: "/nonexistent/bus.sock", will: nil, logger: Logger(label: "test"))
-        let fresh = try #require(FreshStreamURI(camera: camera, bus: bus, topics: BusTopics(box: "t"), logger: Logger(label: "test")))
+        let bus = BusClient(
+            clientID: "unused", socketPath: "/nonexistent/bus.sock", will: nil, logger: Logger(label: "test"))
+        let fresh = try #require(
+            FreshStreamURI(camera: camera, bus: bus, topics: BusTopics(box: "t"), logger: Logger(label: "test")))
         fresh.latest.device.withLock { $0 = device }
         let pw = password
-        let (first, second) = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(String, String), any Error>) in
-            Thread { c.resume(with: Result { (try fresh.uriForNextConnection(password: pw), try fresh.uriForNextConnection(password: pw)) }) }.start()
+        let (first, second) = try await withCheckedThrowingContinuation {
+            (c: CheckedContinuation<(String, String), any Error>) in
+            Thread {
+                c.resume(
+                    with: Result {
+                        (try fresh.uriForNextConnection(password: pw), try fresh.uriForNextConnection(password: pw))
+                    })
+            }.start()
         }
         await sim.stop()
         #expect(first.hasPrefix("rtsp://127.0.0.1:8554/lobby?onetime="))
@@ -132,8 +153,10 @@ struct DescriberTests {
     @Test func oversizeRepliesAreRefused() async throws {
         let sim = try await simulator()
         let http = BoundedHTTPClient(maxBodyBytes: 300)
-        let d = await DeviceDescriber(http: http, credentials: ONVIFCredentials(username: Self.user, password: password),
-                                      logger: Logger(label: "test")).describe(xAddrs: [sim.deviceXAddr(0)], fallbackHost: nil)
+        let d = await DeviceDescriber(
+            http: http, credentials: ONVIFCredentials(username: Self.user, password: password),
+            logger: Logger(label: "test")
+        ).describe(xAddrs: [sim.deviceXAddr(0)], fallbackHost: nil)
         http.shutdown()
         await sim.stop()
         #expect(d.error?.code == .tooLarge)
@@ -149,29 +172,43 @@ struct DescriberTests {
 
     @Test func serverSideChecksAcceptTheProgrammersGuideVector() throws {
         // ONVIF Application Programmer's Guide: nonce LKqI6G/AikKCQrN0zqZFlg==, 2010-09-16T07:50:45Z, userpassword.
-        let header = try XMLReader.parse(Data("""
-            <s:Header xmlns:s="\(NS.soap12)"><wsse:Security xmlns:wsse="\(NS.wsse)" xmlns:wsu="\(NS.wsu)"><wsse:UsernameToken>\
-            <wsse:Username>user</wsse:Username><wsse:Password>tuOSpGlFlIXsozq4HFNeeGeFLEI=</wsse:Password>\
-            <wsse:Nonce>LKqI6G/AikKCQrN0zqZFlg==</wsse:Nonce><wsu:Created>2010-09-16T07:50:45Z</wsu:Created>\
-            </wsse:UsernameToken></wsse:Security></s:Header>
-            """.utf8))
+        let header = try XMLReader.parse(
+            Data(
+                """
+                <s:Header xmlns:s="\(NS.soap12)"><wsse:Security xmlns:wsse="\(NS.wsse)" xmlns:wsu="\(NS.wsu)"><wsse:UsernameToken>\
+                <wsse:Username>user</wsse:Username><wsse:Password>tuOSpGlFlIXsozq4HFNeeGeFLEI=</wsse:Password>\
+                <wsse:Nonce>LKqI6G/AikKCQrN0zqZFlg==</wsse:Nonce><wsu:Created>2010-09-16T07:50:45Z</wsu:Created>\
+                </wsse:UsernameToken></wsse:Security></s:Header>
+                """.utf8))
         let at = try #require(ISO8601.parse("2010-09-16T07:50:47Z"))
-        #expect(ServerAuth.checkUsernameToken(header: header, username: "user", password: "userpassword", deviceNow: at) == nil)
-        #expect(ServerAuth.checkUsernameToken(header: header, username: "user", password: "wrong", deviceNow: at) == .wrongCredentials)
-        #expect(ServerAuth.checkUsernameToken(header: header, username: "user", password: "userpassword",
-                                              deviceNow: at.adding(micros: 3_600_000_000)) == .timeCheck)
+        #expect(
+            ServerAuth.checkUsernameToken(header: header, username: "user", password: "userpassword", deviceNow: at)
+                == nil)
+        #expect(
+            ServerAuth.checkUsernameToken(header: header, username: "user", password: "wrong", deviceNow: at)
+                == .wrongCredentials)
+        #expect(
+            ServerAuth.checkUsernameToken(
+                header: header, username: "user", password: "userpassword",
+                deviceNow: at.adding(micros: 3_600_000_000)) == .timeCheck)
     }
 
     @Test func onvifZeepAsyncReadsTheSimulatedDevice() async throws {
         guard let python = Repo.python else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI must have .venv-test (make test-deps)") }
+            if ProcessInfo.processInfo.environment["CI"] != nil {
+                Issue.record("CI must have .venv-test (make test-deps)")
+            }
             return
         }
         let sim = try await simulator(offset: 3600)
         let dir = try TempDir("zeep")
         let pw = try dir.write("pw", password + "\n")
-        let child = try Child("onvif-zeep-async", python, [Repo.root.appendingPathComponent("Tests/Interop/onvif_read.py").path,
-                                                           "127.0.0.1", "\(sim.httpPort)", Self.user, pw], log: dir.path + "/py.log")
+        let child = try Child(
+            "onvif-zeep-async", python,
+            [
+                Repo.root.appendingPathComponent("Tests/Interop/onvif_read.py").path,
+                "127.0.0.1", "\(sim.httpPort)", Self.user, pw,
+            ], log: dir.path + "/py.log")
         let line = try await child.waitForLine("{", seconds: 60)
         await child.stop()
         await sim.stop()
@@ -205,10 +242,15 @@ struct AdoptionTests {
         """
 
     func device() -> DiscoveredDevice {
-        var d = DiscoveredDevice(id: "dev-0a1b2c3d", endpoint: "urn:uuid:1234", presence: .present, addresses: ["10.0.0.2"],
-                                 xAddrs: [], auth: "digest", firstSeen: UTCMicros(0), lastSeen: UTCMicros(0))
+        var d = DiscoveredDevice(
+            id: "dev-0a1b2c3d", endpoint: "urn:uuid:1234", presence: .present, addresses: ["10.0.0.2"],
+            xAddrs: [], auth: "digest", firstSeen: UTCMicros(0), lastSeen: UTCMicros(0))
         d.name = "Gym \"East\""
-        d.streams = [.init(role: "main", profileToken: "main", videoSourceToken: "vs0", uri: "rtsp://10.0.0.2:554/gym", invalidAfterConnect: false)]
+        d.streams = [
+            .init(
+                role: "main", profileToken: "main", videoSourceToken: "vs0", uri: "rtsp://10.0.0.2:554/gym",
+                invalidAfterConnect: false)
+        ]
         return d
     }
 
@@ -216,7 +258,7 @@ struct AdoptionTests {
         let dir = try TempDir("adopt")
         let path = try dir.write("hallwatch.yaml", Self.base, mode: 0o640)
         let cam = try CameraAdoption.adopt(device(), configPath: path)
-        #expect(cam.id.rawValue == "dev-0a1b2c3d")   // the name is not a valid id
+        #expect(cam.id.rawValue == "dev-0a1b2c3d")  // the name is not a valid id
         let cfg = try ConfigLoader.load(path: path)
         #expect(cfg.cameras.map(\.id.rawValue) == ["lobby", "dev-0a1b2c3d"])
         #expect(cfg.cameras[1].name == "Gym \"East\"")
@@ -227,9 +269,12 @@ struct AdoptionTests {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("# a comment before discovery\ndiscovery:"))
         #expect(text.contains("# trailing comment of lobby"))
-        let again = #expect(throws: CameraAdoption.Failure.self) { try CameraAdoption.adopt(device(), configPath: path, as: CameraID("gym")) }
+        let again = #expect(throws: CameraAdoption.Failure.self) {
+            try CameraAdoption.adopt(device(), configPath: path, as: CameraID("gym"))
+        }
         #expect(again?.code == "adopt.already")
-        var attrs = stat(); stat(path, &attrs)
+        var attrs = stat()
+        stat(path, &attrs)
         #expect(attrs.st_mode & 0o777 == 0o640)
     }
 
@@ -243,7 +288,9 @@ struct AdoptionTests {
         var other = device()
         other.endpoint = "urn:uuid:5678"
         other.name = "gym"
-        let taken = #expect(throws: CameraAdoption.Failure.self) { try CameraAdoption.adopt(other, configPath: path, as: CameraID("gym")) }
+        let taken = #expect(throws: CameraAdoption.Failure.self) {
+            try CameraAdoption.adopt(other, configPath: path, as: CameraID("gym"))
+        }
         #expect(taken?.code == "adopt.idTaken")
         other.streams = []
         let none = #expect(throws: CameraAdoption.Failure.self) { try CameraAdoption.adopt(other, configPath: path) }
@@ -252,7 +299,8 @@ struct AdoptionTests {
 
     @Test func discoverySectionIsSchemaChecked() throws {
         let e = #expect(throws: ConfigError.self) {
-            try ConfigLoader.parse("""
+            try ConfigLoader.parse(
+                """
                 box: t
                 discovery:
                   interfaces: []

@@ -12,9 +12,12 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 enum Repo {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static func clip(_ name: String) -> String { root.appendingPathComponent(".media/\(name)").path }
-    static var clipsPresent: Bool { ["h264-aac.mp4", "hevc.mp4"].allSatisfy { FileManager.default.fileExists(atPath: clip($0)) } }
+    static var clipsPresent: Bool {
+        ["h264-aac.mp4", "hevc.mp4"].allSatisfy { FileManager.default.fileExists(atPath: clip($0)) }
+    }
 
     /// A built Hallwatch executable (beside the test bundle, else `.build/debug`).
     static func executable(_ name: String) throws -> String {
@@ -34,7 +37,9 @@ enum Repo {
         return FileManager.default.isExecutableFile(atPath: p) ? p : nil
     }
 
-    static let ipTool = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let ipTool = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
     static var canMakeNamespaces: Bool { getuid() == 0 && ipTool != nil }
 }
 
@@ -43,13 +48,21 @@ final class TempDir: @unchecked Sendable {
     let path: String
     init(_ tag: String) throws {
         var template = Array("/tmp/hw-\(tag).XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw SystemError("mkdtemp") }
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SystemError("mkdtemp")
+        }
         path = String(cString: made)
     }
-    deinit { if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil { try? FileManager.default.removeItem(atPath: path) } }
+    deinit {
+        if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
     func write(_ name: String, _ text: String, mode: Int = 0o600) throws -> String {
         let p = path + "/" + name
-        guard FileManager.default.createFile(atPath: p, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else { throw SystemError("create", subject: p) }
+        guard
+            FileManager.default.createFile(atPath: p, contents: Data(text.utf8), attributes: [.posixPermissions: mode])
+        else { throw SystemError("create", subject: p) }
         return p
     }
 }
@@ -68,13 +81,18 @@ final class Child: @unchecked Sendable {
         self.log = log
         var argv = [path] + arguments
         var exe = path
-        if let ns = namespace, let ip = Repo.ipTool { argv = [ip, "netns", "exec", ns] + argv; exe = ip }   // ip execs: same PID
+        if let ns = namespace, let ip = Repo.ipTool {
+            argv = [ip, "netns", "exec", ns] + argv
+            exe = ip
+        }  // ip execs: same PID
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
-        var mask = sigset_t(); sigemptyset(&mask)
+        var mask = sigset_t()
+        sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attr, &mask)
-        var defaults = sigset_t(); sigemptyset(&defaults)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
         for s in [SIGHUP, SIGINT, SIGTERM, SIGPIPE] { sigaddset(&defaults, s) }
         posix_spawnattr_setsigdefault(&attr, &defaults)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
@@ -106,7 +124,8 @@ final class Child: @unchecked Sendable {
     }
 
     var hasExited: Bool {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if exited { return true }
         var status: Int32 = 0
         if waitpid(pid, &status, WNOHANG) == pid { exited = true }
@@ -125,7 +144,11 @@ final class Child: @unchecked Sendable {
     }
 
     deinit {
-        if !hasExited { kill(pid, SIGKILL); var s: Int32 = 0; _ = waitpid(pid, &s, 0) }
+        if !hasExited {
+            kill(pid, SIGKILL)
+            var s: Int32 = 0
+            _ = waitpid(pid, &s, 0)
+        }
     }
 }
 
@@ -134,7 +157,12 @@ final class Children: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [Child] = []
     @discardableResult
-    func add(_ c: Child) -> Child { lock.lock(); list.append(c); lock.unlock(); return c }
+    func add(_ c: Child) -> Child {
+        lock.lock()
+        list.append(c)
+        lock.unlock()
+        return c
+    }
     func stopAll() async {
         let all = lock.withLock { list.reversed() as [Child] }
         for c in all { await c.stop() }
@@ -173,7 +201,11 @@ struct TestNetwork {
     let tag = String(getpid() % 100_000)
     static let agentOnA = "10.214.1.1", cameraA = "10.214.1.2", agentOnB = "10.214.2.1", cameraB = "10.214.2.2"
 
-    init() { agent = "hwda\(tag)"; camA = "hwdca\(tag)"; camB = "hwdcb\(tag)" }
+    init() {
+        agent = "hwda\(tag)"
+        camA = "hwdca\(tag)"
+        camB = "hwdcb\(tag)"
+    }
 
     func create() throws {
         remove()
@@ -182,7 +214,8 @@ struct TestNetwork {
             try ip("-n", ns, "link", "set", "lo", "up")
         }
         for (cam, a, c, n) in [(camA, Self.agentOnA, Self.cameraA, "a"), (camB, Self.agentOnB, Self.cameraB, "b")] {
-            let va = "hwv\(n)\(tag)", vc = "hwc\(n)\(tag)"
+            let va = "hwv\(n)\(tag)"
+            let vc = "hwc\(n)\(tag)"
             try ip("link", "add", va, "type", "veth", "peer", "name", vc)
             try ip("link", "set", va, "netns", agent)
             try ip("link", "set", vc, "netns", cam)
@@ -207,7 +240,10 @@ func startBroker(_ dir: TempDir) async throws -> (Child, String) {
     try BrokerConfig(socketPath: socket, user: "root").write(to: conf)
     let broker = try Child("mosquitto", "/usr/sbin/mosquitto", ["-c", conf], log: dir.path + "/mosquitto.log")
     for _ in 0..<250 {
-        if FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(50)); return (broker, socket) }
+        if FileManager.default.fileExists(atPath: socket) {
+            try await Task.sleep(for: .milliseconds(50))
+            return (broker, socket)
+        }
         try await Task.sleep(for: .milliseconds(20))
     }
     throw TestFailure("mosquitto did not start: \(broker.output)")
@@ -221,19 +257,25 @@ final class DiscoveredWatch: @unchecked Sendable {
     var task: Task<Void, Never>?
 
     init(socket: String, box: String) async throws {
-        bus = BusClient(clientID: "test-\(getpid())-\(UUID().uuidString.prefix(6))", socketPath: socket, will: nil, logger: Logger(label: "test"))
+        bus = BusClient(
+            clientID: "test-\(getpid())-\(UUID().uuidString.prefix(6))", socketPath: socket, will: nil,
+            logger: Logger(label: "test"))
         try await bus.connect(timeout: .seconds(5))
         let stream = bus.subscribe(BusTopics(box: box).allDiscovered)
         let store = self.store
         task = Task {
             for await m in stream {
-                if let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload) { store.map.withLock { $0[d.id] = d } }
+                if let d = try? BusCoding.decode(DiscoveredDevice.self, from: m.payload) {
+                    store.map.withLock { $0[d.id] = d }
+                }
             }
         }
     }
 
     /// Waits (≤ `seconds`) until `predicate` holds for the devices seen; returns them.
-    func wait(seconds: Double, _ what: String, _ predicate: ([DiscoveredDevice]) -> Bool) async throws -> [DiscoveredDevice] {
+    func wait(seconds: Double, _ what: String, _ predicate: ([DiscoveredDevice]) -> Bool) async throws
+        -> [DiscoveredDevice]
+    {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let now = store.map.withLock { Array($0.values) }
@@ -241,8 +283,13 @@ final class DiscoveredWatch: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         let now = store.map.withLock { Array($0.values) }
-        throw TestFailure("timed out waiting for \(what); devices: \(now.map { "\($0.id) \($0.name ?? "-") \($0.presence) \($0.auth) \($0.error?.code ?? "")" })")
+        throw TestFailure(
+            "timed out waiting for \(what); devices: \(now.map { "\($0.id) \($0.name ?? "-") \($0.presence) \($0.auth) \($0.error?.code ?? "")" })"
+        )
     }
 
-    func close() async { task?.cancel(); await bus.close() }
+    func close() async {
+        task?.cancel()
+        await bus.close()
+    }
 }

@@ -32,24 +32,34 @@ struct ClockStepTests {
         let dir = "/tmp/hw-clock-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
-        defer { if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        defer {
+            if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil {
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+        }
         let port = E2E.freePort()
-        let simcam = try Child("simcam", E2E.tool("hallwatch-simcam"), ["--port", "\(port)", "--mount", "cam=\(E2E.media)/h264-bframes.mp4"], logDirectory: dir + "/logs")
+        let simcam = try Child(
+            "simcam", E2E.tool("hallwatch-simcam"),
+            ["--port", "\(port)", "--mount", "cam=\(E2E.media)/h264-bframes.mp4"], logDirectory: dir + "/logs")
         defer { simcam.stop() }
         #expect(E2E.waitFor(15) { simcam.log.contains("simcam ready") })
 
-        let clocks = SteppedClocks(), sink = Collector(), stop = StopFlag()
+        let clocks = SteppedClocks()
+        let sink = Collector()
+        let stop = StopFlag()
         let thread = Thread {
-            let session = CaptureSession(camera: CameraID("cam")!, source: RTSPSourceOptions(url: "rtsp://127.0.0.1:\(port)/cam", transport: .tcp, ioTimeout: .seconds(5)),
-                                         policy: FragmentPolicy(), clocks: clocks, logger: Logger(label: "clock-test"))
+            let session = CaptureSession(
+                camera: CameraID("cam")!,
+                source: RTSPSourceOptions(url: "rtsp://127.0.0.1:\(port)/cam", transport: .tcp, ioTimeout: .seconds(5)),
+                policy: FragmentPolicy(), clocks: clocks, logger: Logger(label: "clock-test"))
             try? session.run(stop: stop, sink: sink) { _ in }
         }
         thread.start()
         let started = Date()
         try await Task.sleep(for: .seconds(8))
-        clocks.offset.store(90 * 60 * 1_000_000, ordering: .relaxed)          // +90 min
+        clocks.offset.store(90 * 60 * 1_000_000, ordering: .relaxed)  // +90 min
         try await Task.sleep(for: .seconds(8))
-        clocks.offset.store(80 * 60 * 1_000_000, ordering: .relaxed)          // then −10 min
+        clocks.offset.store(80 * 60 * 1_000_000, ordering: .relaxed)  // then −10 min
         try await Task.sleep(for: .seconds(8))
         stop.stop()
         #expect(E2E.waitFor(10) { thread.isFinished })
@@ -58,8 +68,11 @@ struct ClockStepTests {
         let frames = sink.frames.withLock { $0 }
         let fragments = frames.filter { $0.meta.kind == .fragment }
         let runs = Dictionary(grouping: fragments, by: \.meta.run).values.map { f in
-            (run: f[0].meta.run, start: f.map(\.meta.utc.micros).min()!, end: f.map { $0.meta.utc.micros + Int64($0.meta.duration90k) * 100 / 9 }.max()!,
-             media: f.reduce(0.0) { $0 + Double($1.meta.duration90k) / 90_000 })
+            (
+                run: f[0].meta.run, start: f.map(\.meta.utc.micros).min()!,
+                end: f.map { $0.meta.utc.micros + Int64($0.meta.duration90k) * 100 / 9 }.max()!,
+                media: f.reduce(0.0) { $0 + Double($1.meta.duration90k) / 90_000 }
+            )
         }.sorted { $0.start < $1.start }
         #expect(runs.count == 3, "one run per clock: \(runs.map { ($0.run, $0.media) })")
         for (a, b) in zip(runs, runs.dropFirst()) {
@@ -83,8 +96,12 @@ struct ClockStepTests {
         let reader = try RecordingReader(at: diskPath, box: "clock")
         let indexed = try reader.runs(camera: CameraID("cam")!)
         #expect(indexed.count == 3)
-        for (a, b) in zip(indexed, indexed.dropFirst()) { #expect(b.startUTC >= a.endUTC, "index: run \(b.run) overlaps run \(a.run)") }
+        for (a, b) in zip(indexed, indexed.dropFirst()) {
+            #expect(b.startUTC >= a.endUTC, "index: run \(b.run) overlaps run \(a.run)")
+        }
         #expect(try reader.verify(level: .crc).isEmpty)
-        print("clock steps: runs \(runs.map { String(format: "%.1f s", $0.media) }.joined(separator: ", ")); gaps \(zip(runs, runs.dropFirst()).map { String(format: "%.3f s", Double($1.start - $0.end) / 1e6) }.joined(separator: ", "))")
+        print(
+            "clock steps: runs \(runs.map { String(format: "%.1f s", $0.media) }.joined(separator: ", ")); gaps \(zip(runs, runs.dropFirst()).map { String(format: "%.3f s", Double($1.start - $0.end) / 1e6) }.joined(separator: ", "))"
+        )
     }
 }

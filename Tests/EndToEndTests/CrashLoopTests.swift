@@ -27,7 +27,11 @@ struct CrashLoopTests {
     static let cadenceSeconds = 1.0
     static let maxFragmentSeconds = 1.0
 
-    struct Camera { var id: String; var file: String; var audio = false }
+    struct Camera {
+        var id: String
+        var file: String
+        var audio = false
+    }
     let cameras = [
         // audio: true as in the demo. (With audio: false this clip's worker times out every few seconds
         // against the simcam, "no data from the camera for 3s", and starts a new run each time: a
@@ -47,47 +51,63 @@ struct CrashLoopTests {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
-        defer { if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        defer {
+            if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil {
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+        }
 
         let port = E2E.freePort()
-        let simcam = try Child("simcam", E2E.tool("hallwatch-simcam"), ["--port", "\(port)"] + cameras.flatMap { ["--mount", "\($0.id)=\(E2E.media)/\($0.file)"] },
-                               logDirectory: dir + "/logs")
+        let simcam = try Child(
+            "simcam", E2E.tool("hallwatch-simcam"),
+            ["--port", "\(port)"] + cameras.flatMap { ["--mount", "\($0.id)=\(E2E.media)/\($0.file)"] },
+            logDirectory: dir + "/logs")
         #expect(E2E.waitFor(15) { simcam.log.contains("simcam ready") }, "simcam did not start: \(simcam.log)")
 
-        let configPath = dir + "/hallwatch.yaml", disk = dir + "/disk0"
+        let configPath = dir + "/hallwatch.yaml"
+        let disk = dir + "/disk0"
         var yaml = """
-        box: crash
-        bus:
-          socket: \(dir)/bus.sock
-        recorder:
-          socket: \(dir)/recorder.sock
-          disks:
-            - name: disk0
-              path: \(disk)
-          fsyncCadence: 1s
-          slotSizeBytes: 8388608
-          slotCount: 32
-        capture:
-          maxFragmentDuration: 1s
-          ioTimeout: 3s
-          backoffInitial: 250ms
-          backoffMax: 2s
-        cameras:
+            box: crash
+            bus:
+              socket: \(dir)/bus.sock
+            recorder:
+              socket: \(dir)/recorder.sock
+              disks:
+                - name: disk0
+                  path: \(disk)
+              fsyncCadence: 1s
+              slotSizeBytes: 8388608
+              slotCount: 32
+            capture:
+              maxFragmentDuration: 1s
+              ioTimeout: 3s
+              backoffInitial: 250ms
+              backoffMax: 2s
+            cameras:
 
-        """
-        for c in cameras { yaml += "  - id: \(c.id)\n    source: rtsp://127.0.0.1:\(port)/\(c.id)\n    audio: \(c.audio)\n" }
+            """
+        for c in cameras {
+            yaml += "  - id: \(c.id)\n    source: rtsp://127.0.0.1:\(port)/\(c.id)\n    audio: \(c.audio)\n"
+        }
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
 
         // The disk is made by the operator's command, as on a real box (a full ring reuses slots, which
         // the check must tolerate while the recorder runs).
         let ctl = E2E.tool("hallwatchctl")
-        let initialized = try E2E.run(ctl, ["disk", "init", disk, "--config", configPath, "--slots", "32", "--slot-size", "8M"])
+        let initialized = try E2E.run(
+            ctl, ["disk", "init", disk, "--config", configPath, "--slots", "32", "--slot-size", "8M"])
         #expect(initialized.status == 0, "disk init: \(initialized.stdout) \(initialized.stderr)")
-        let again = try E2E.run(ctl, ["disk", "init", disk, "--config", configPath, "--slots", "32", "--slot-size", "8M", "--force"])
+        let again = try E2E.run(
+            ctl, ["disk", "init", disk, "--config", configPath, "--slots", "32", "--slot-size", "8M", "--force"])
         #expect(again.status == 2, "a second disk init must leave the disk alone: \(again.stderr)")
 
-        let supervisor = try Child("supervise", ctl, ["supervise", "--config", configPath, "--run-directory", dir + "/run", "--status-every", "0", "--max-restart-delay", "300ms"],
-                                   logDirectory: dir + "/logs")
+        let supervisor = try Child(
+            "supervise", ctl,
+            [
+                "supervise", "--config", configPath, "--run-directory", dir + "/run", "--status-every", "0",
+                "--max-restart-delay", "300ms",
+            ],
+            logDirectory: dir + "/logs")
         defer {
             supervisor.stop()
             for file in (try? FileManager.default.contentsOfDirectory(atPath: dir + "/run/pids")) ?? [] {
@@ -95,7 +115,9 @@ struct CrashLoopTests {
             }
         }
         func pid(_ name: String) -> Int32? {
-            (try? String(contentsOfFile: "\(dir)/run/pids/\(name).pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            (try? String(contentsOfFile: "\(dir)/run/pids/\(name).pid", encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
         }
         /// Every camera has a fragment recorded (indexed) that ends after `instant`.
         func allRecorded(after instant: UTCMicros) -> Bool {
@@ -106,11 +128,14 @@ struct CrashLoopTests {
             }
         }
 
-        #expect(E2E.waitFor(40) { allRecorded(after: SystemClocks().utcNow().adding(micros: -30_000_000)) && pid("recorder") != nil },
-                "the cameras did not start recording")
+        #expect(
+            E2E.waitFor(40) {
+                allRecorded(after: SystemClocks().utcNow().adding(micros: -30_000_000)) && pid("recorder") != nil
+            },
+            "the cameras did not start recording")
         try await Task.sleep(for: .seconds(3))
 
-        var losses: [String: [Double]] = [:]   // camera → seconds lost per crash
+        var losses: [String: [Double]] = [:]  // camera → seconds lost per crash
         var roundSeconds: [Double] = []
         var previousKill = SystemClocks().utcNow().adding(micros: -60_000_000)
         var rng = SystemRandomNumberGenerator()
@@ -135,21 +160,29 @@ struct CrashLoopTests {
                 let id = try #require(CameraID(c.id))
                 let lost = try holes(reader, camera: id, from: previousKill, to: killedAt).reduce(0, +)
                 losses[c.id, default: []].append(lost)
-                #expect(lost <= Self.cadenceSeconds + Self.maxFragmentSeconds,
-                        "round \(round): \(c.id) lost \(String(format: "%.3f", lost)) s to one kill -9 (allowed: cadence + one fragment)")
+                #expect(
+                    lost <= Self.cadenceSeconds + Self.maxFragmentSeconds,
+                    "round \(round): \(c.id) lost \(String(format: "%.3f", lost)) s to one kill -9 (allowed: cadence + one fragment)"
+                )
             }
             previousKill = killedAt
             roundSeconds.append(Date().timeIntervalSince(roundStarted))
         }
 
         let all = losses.values.flatMap { $0 }.sorted()
-        func q(_ p: Double) -> Double { all.isEmpty ? 0 : all[min(all.count - 1, Int((Double(all.count - 1) * p).rounded()))] }
+        func q(_ p: Double) -> Double {
+            all.isEmpty ? 0 : all[min(all.count - 1, Int((Double(all.count - 1) * p).rounded()))]
+        }
         let f = { (x: Double) in String(format: "%.3f", x) }
-        var summary = "crash loop: \(roundSeconds.count) rounds of kill -9 in \(Int(Date().timeIntervalSince(started))) s "
+        var summary =
+            "crash loop: \(roundSeconds.count) rounds of kill -9 in \(Int(Date().timeIntervalSince(started))) s "
             + "(round median \(String(format: "%.1f", roundSeconds.sorted()[roundSeconds.count / 2])) s); "
             + "media lost per camera per crash, s: min \(f(q(0))) median \(f(q(0.5))) p95 \(f(q(0.95))) max \(f(q(1))) "
             + "(\(all.filter { $0 > 0 }.count) of \(all.count) with any loss)"
-        for c in cameras { summary += "\n  \(c.id): max \(f(losses[c.id]?.max() ?? 0)) s, total \(f(losses[c.id]?.reduce(0, +) ?? 0)) s" }
+        for c in cameras {
+            summary +=
+                "\n  \(c.id): max \(f(losses[c.id]?.max() ?? 0)) s, total \(f(losses[c.id]?.reduce(0, +) ?? 0)) s"
+        }
         print(summary)
         #expect(roundSeconds.count == rounds)
     }
@@ -159,7 +192,8 @@ struct CrashLoopTests {
     /// between runs, the UTC gap. A fragment lost to a crash was sent before the kill, so the hole it
     /// leaves opens before the kill time.
     func holes(_ reader: RecordingReader, camera: CameraID, from: UTCMicros, to: UTCMicros) throws -> [Double] {
-        let runs = try reader.segments(camera: camera, from: from.adding(micros: -5_000_000), to: SystemClocks().utcNow(), startAtKeyframe: false)
+        let runs = try reader.segments(
+            camera: camera, from: from.adding(micros: -5_000_000), to: SystemClocks().utcNow(), startAtKeyframe: false)
         var out: [Double] = []
         var previous: FragmentMeta?
         for run in runs {
@@ -168,7 +202,8 @@ struct CrashLoopTests {
                 guard let p = previous else { continue }
                 let opens = p.utc.adding(MediaTime90k(Int64(p.duration90k)))
                 guard opens > from, opens <= to else { continue }
-                let gap = p.run == f.run
+                let gap =
+                    p.run == f.run
                     ? Double(f.start90k.ticks - p.end90k.ticks) / 90_000
                     : Double(f.utc.micros - opens.micros) / 1e6
                 if gap > 3600.0 / 90_000 { out.append(gap) }

@@ -23,37 +23,43 @@ struct PrunerCrashTests {
         let w = try DiskWriter(disk: RecordingDisk.open(at: path, box: box), logger: logger, options: options)
         let camera = CameraID("cam-k")!
         let run = SystemClocks().utcNow().adding(micros: -3 * 86_400_000_000)
-        let tick: Int64 = 108_000_000   // 20 minutes
-        try w.append(camera: camera, meta: FragmentMeta(kind: .initSegment, keyframe: false, run: UInt64(run.micros), sequence: 0,
-                                                        start90k: .zero, duration90k: 0, utc: run), payload: Array(repeating: 7, count: 600))
+        let tick: Int64 = 108_000_000  // 20 minutes
+        try w.append(
+            camera: camera,
+            meta: FragmentMeta(
+                kind: .initSegment, keyframe: false, run: UInt64(run.micros), sequence: 0,
+                start90k: .zero, duration90k: 0, utc: run), payload: Array(repeating: 7, count: 600))
         for i in 0..<80 {
             let start = MediaTime90k(Int64(i) * tick)
-            try w.append(camera: camera, meta: FragmentMeta(kind: .fragment, keyframe: true, run: UInt64(run.micros), sequence: UInt32(i + 1),
-                                                            start90k: start, duration90k: Int32(tick), utc: run.adding(start)),
-                         payload: Array(repeating: UInt8(i & 0xFF), count: 3000))
+            try w.append(
+                camera: camera,
+                meta: FragmentMeta(
+                    kind: .fragment, keyframe: true, run: UInt64(run.micros), sequence: UInt32(i + 1),
+                    start90k: start, duration90k: Int32(tick), utc: run.adding(start)),
+                payload: Array(repeating: UInt8(i & 0xFF), count: 3000))
             if i % 10 == 9 { try w.syncAndCommit() }
         }
         try w.close()
         let config = root + "/hallwatch.yaml"
         try """
-            box: \(box)
-            bus:
-              socket: \(root)/bus.sock
-            recorder:
-              disks:
-                - name: disk0
-                  path: \(path)
-            retention:
-              maxAge: 1d
-              minAge: 1h
-              reserve: 0s
-              reserveSlots: 0
-              period: \(period)
-            cameras:
-              - id: cam-k
-                source: rtsp://127.0.0.1:8554/cam-k
+        box: \(box)
+        bus:
+          socket: \(root)/bus.sock
+        recorder:
+          disks:
+            - name: disk0
+              path: \(path)
+        retention:
+          maxAge: 1d
+          minAge: 1h
+          reserve: 0s
+          reserveSlots: 0
+          period: \(period)
+        cameras:
+          - id: cam-k
+            source: rtsp://127.0.0.1:8554/cam-k
 
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         return (path, config)
     }
 
@@ -64,18 +70,28 @@ struct PrunerCrashTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: E2E.tool("hallwatch-pruner"))
         p.arguments = ["--config", config, "--once"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["HALLWATCH_PRUNER_STOP_AFTER": step.rawValue, "HALLWATCH_LOG_LEVEL": "warning"]) { _, b in b }
-        p.standardOutput = out; p.standardError = out; p.standardInput = FileHandle.nullDevice
+        p.environment = ProcessInfo.processInfo.environment.merging([
+            "HALLWATCH_PRUNER_STOP_AFTER": step.rawValue, "HALLWATCH_LOG_LEVEL": "warning",
+        ]) { _, b in b }
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
         try p.run()
-        let reached = E2E.waitFor(30) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("stopped after \(step.rawValue)") }
+        let reached = E2E.waitFor(30) {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("stopped after \(step.rawValue)")
+        }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         return reached && p.terminationReason == .uncaughtSignal
     }
 
-    @Test("kill -9 after each deletion step: check passes, the next run completes the deletion", arguments: DeleteStep.allCases)
+    @Test(
+        "kill -9 after each deletion step: check passes, the next run completes the deletion",
+        arguments: DeleteStep.allCases)
     func killNineThePruner(step: DeleteStep) throws {
-        let root = FileManager.default.temporaryDirectory.path + "/hallwatch-e2e-prune-\(step.rawValue)-\(UUID().uuidString.prefix(6))"
+        let root =
+            FileManager.default.temporaryDirectory.path
+            + "/hallwatch-e2e-prune-\(step.rawValue)-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (disk, config) = try Self.makeDisk(root)
@@ -91,7 +107,8 @@ struct PrunerCrashTests {
 
         let rerun = try E2E.run(E2E.tool("hallwatch-pruner"), ["--config", config, "--once"])
         #expect(rerun.status == 0, "\(rerun.stderr)")
-        let index = try RetentionIndex(NamedDisk(name: "disk0", path: disk), box: Self.box, logger: Logger(label: "e2e"))
+        let index = try RetentionIndex(
+            NamedDisk(name: "disk0", path: disk), box: Self.box, logger: Logger(label: "e2e"))
         defer { index.close() }
         #expect(try index.pendingSlots() == [])
         let deletions = try index.deletions()
@@ -100,9 +117,12 @@ struct PrunerCrashTests {
         let planned = Set(wouldDelete.compactMap { $0.split(separator: " ").dropFirst(4).first.flatMap { Int($0) } })
         #expect(Set(deletions.map(\.slot)) == planned)
         // Each deletion once in the audit log, even when the kill came right after the append (D3).
-        let lines = try String(contentsOfFile: disk + "/" + RetentionIndex.auditLogName, encoding: .utf8).split(separator: "\n")
+        let lines = try String(contentsOfFile: disk + "/" + RetentionIndex.auditLogName, encoding: .utf8).split(
+            separator: "\n")
         #expect(lines.count == 3)
-        #expect(Set(lines.compactMap { try? BusCoding.decode(DeletionRecord.self, from: Array($0.utf8)) }.map(\.id)) == Set(deletions.map(\.id)))
+        #expect(
+            Set(lines.compactMap { try? BusCoding.decode(DeletionRecord.self, from: Array($0.utf8)) }.map(\.id))
+                == Set(deletions.map(\.id)))
         let after = try E2E.run(E2E.tool("hallwatchctl"), ["check", "--level", "crc", disk])
         #expect(after.status == 0, "\(after.stdout)")
         // Nothing left to delete: a second dry run is empty.

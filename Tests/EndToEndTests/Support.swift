@@ -21,35 +21,54 @@ enum E2E {
 
     /// Fetches the clips when a developer runs `swift test` without `make clips`.
     static func ensureClips() throws {
-        if ["h264-aac.mp4", "h264-bframes.mp4", "hevc.mp4", "fullhd.mp4"].allSatisfy({ FileManager.default.fileExists(atPath: media + "/" + $0) }) { return }
+        if ["h264-aac.mp4", "h264-bframes.mp4", "hevc.mp4", "fullhd.mp4"].allSatisfy({
+            FileManager.default.fileExists(atPath: media + "/" + $0)
+        }) {
+            return
+        }
         let r = try run("/bin/bash", [repoRoot + "/Image/fetch-clips.sh", media], timeout: 600)
         #expect(r.status == 0, "fetch-clips failed: \(r.stderr)")
     }
 
-    struct Output { var status: Int32; var stdout: String; var stderr: String }
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
 
     /// Runs a command to completion (bounded by `timeout` seconds) and returns its output.
     static func run(_ exe: String, _ args: [String], timeout: Double = 120) throws -> Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err; p.standardInput = FileHandle.nullDevice
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
         try p.run()
         // Drain both pipes on their own threads (a full pipe would block the child), and wait for both
         // readers to reach end of file before using what they read.
-        let outData = Mutex(Data()), errData = Mutex(Data())
+        let outData = Mutex(Data())
+        let errData = Mutex(Data())
         let drained = DispatchSemaphore(value: 0)
-        Thread { outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() }; drained.signal() }.start()
-        Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() }; drained.signal() }.start()
+        Thread {
+            outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() }
+            drained.signal()
+        }.start()
+        Thread {
+            errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() }
+            drained.signal()
+        }.start()
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(20_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         _ = drained.wait(timeout: .now() + 5)
         _ = drained.wait(timeout: .now() + 5)
-        return Output(status: p.terminationStatus, stdout: String(decoding: outData.withLock { $0 }, as: UTF8.self),
-                      stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
+        return Output(
+            status: p.terminationStatus, stdout: String(decoding: outData.withLock { $0 }, as: UTF8.self),
+            stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
     }
 
     static func tool(_ name: String) -> String { binDirectory + "/" + name }
@@ -72,7 +91,9 @@ final class Child: @unchecked Sendable {
     let process = Process()
     let name: String
     let logPath: String
-    init(_ name: String, _ exe: String, _ args: [String], logDirectory: String, environment: [String: String] = [:]) throws {
+    init(_ name: String, _ exe: String, _ args: [String], logDirectory: String, environment: [String: String] = [:])
+        throws
+    {
         self.name = name
         logPath = "\(logDirectory)/\(name).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -82,7 +103,9 @@ final class Child: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         try process.run()
     }
     var pid: Int32 { process.processIdentifier }
@@ -92,7 +115,10 @@ final class Child: @unchecked Sendable {
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(5)
         while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
     }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     deinit { stop() }
@@ -104,11 +130,15 @@ final class BusWatcher: @unchecked Sendable {
     let states = Mutex<[CameraState]>([])
     let task: Mutex<Task<Void, Never>?> = Mutex(nil)
     init(socket: String, box: String) async throws {
-        client = BusClient(clientID: "e2e-watch-\(UUID().uuidString.prefix(8))", socketPath: socket, will: nil, logger: Logger(label: "e2e"))
+        client = BusClient(
+            clientID: "e2e-watch-\(UUID().uuidString.prefix(8))", socketPath: socket, will: nil,
+            logger: Logger(label: "e2e"))
         try await client.connect(timeout: .seconds(10))
         let stream = client.subscribe(BusTopics(box: box).allCameraStates)
         let t = Task { [weak self] in
-            for await m in stream { if let s = try? m.decode(CameraState.self) { self?.states.withLock { $0.append(s) } } }
+            for await m in stream {
+                if let s = try? m.decode(CameraState.self) { self?.states.withLock { $0.append(s) } }
+            }
         }
         task.withLock { $0 = t }
     }
@@ -124,17 +154,23 @@ final class BusLog: @unchecked Sendable {
     let messages = Mutex<[(topic: String, payload: [UInt8], at: Date)]>([])
     let tasks = Mutex<[Task<Void, Never>]>([])
     init(socket: String, topics: [String]) async throws {
-        client = BusClient(clientID: "e2e-log-\(UUID().uuidString.prefix(8))", socketPath: socket, will: nil, logger: Logger(label: "e2e"))
+        client = BusClient(
+            clientID: "e2e-log-\(UUID().uuidString.prefix(8))", socketPath: socket, will: nil,
+            logger: Logger(label: "e2e"))
         try await client.connect(timeout: .seconds(10))
         for topic in topics {
             let stream = client.subscribe(topic)
-            let t = Task { [weak self] in for await m in stream { self?.messages.withLock { $0.append((m.topic, m.payload, Date())) } } }
+            let t = Task { [weak self] in
+                for await m in stream { self?.messages.withLock { $0.append((m.topic, m.payload, Date())) } }
+            }
             tasks.withLock { $0.append(t) }
         }
     }
     /// Every message on `topic` decoded as `T`, in arrival order.
     func all<T: Decodable>(_ type: T.Type, topic: String) -> [T] {
-        messages.withLock { $0.filter { $0.topic == topic }.compactMap { try? BusCoding.decode(T.self, from: $0.payload) } }
+        messages.withLock {
+            $0.filter { $0.topic == topic }.compactMap { try? BusCoding.decode(T.self, from: $0.payload) }
+        }
     }
     deinit { tasks.withLock { for t in $0 { t.cancel() } } }
 }
@@ -143,7 +179,12 @@ final class BusLog: @unchecked Sendable {
 /// running mosquitto, the recorder and a capture worker per camera. Everything lives under
 /// `/tmp/hw-<name>-<pid>` and every process is stopped by PID.
 final class TestBox: @unchecked Sendable {
-    struct Camera { var id: String; var file: String; var audio = false; var disk: String? = nil }
+    struct Camera {
+        var id: String
+        var file: String
+        var audio = false
+        var disk: String? = nil
+    }
     let name: String
     let dir: String
     let cameras: [Camera]
@@ -156,37 +197,43 @@ final class TestBox: @unchecked Sendable {
     /// - Parameters:
     ///   - disks: name and path of each recording disk; a path is created when missing.
     ///   - slotSizeBytes, slotCount: of disks the recorder initialises itself.
-    init(_ name: String, cameras: [Camera], disks: [(name: String, path: String)]? = nil, slotSizeBytes: Int = 8 << 20, slotCount: Int = 32) throws {
+    init(
+        _ name: String, cameras: [Camera], disks: [(name: String, path: String)]? = nil, slotSizeBytes: Int = 8 << 20,
+        slotCount: Int = 32
+    ) throws {
         try E2E.ensureClips()
-        self.name = name; self.cameras = cameras
+        self.name = name
+        self.cameras = cameras
         dir = "/tmp/hw-\(name)-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
         self.disks = disks ?? [("disk0", dir + "/disk0")]
-        for d in self.disks { try FileManager.default.createDirectory(atPath: d.path, withIntermediateDirectories: true) }
+        for d in self.disks {
+            try FileManager.default.createDirectory(atPath: d.path, withIntermediateDirectories: true)
+        }
         configPath = dir + "/hallwatch.yaml"
         var yaml = """
-        box: \(name)
-        bus:
-          socket: \(dir)/bus.sock
-        recorder:
-          socket: \(dir)/recorder.sock
-          fsyncCadence: 1s
-          slotSizeBytes: \(slotSizeBytes)
-          slotCount: \(slotCount)
-          disks:
+            box: \(name)
+            bus:
+              socket: \(dir)/bus.sock
+            recorder:
+              socket: \(dir)/recorder.sock
+              fsyncCadence: 1s
+              slotSizeBytes: \(slotSizeBytes)
+              slotCount: \(slotCount)
+              disks:
 
-        """
+            """
         for d in self.disks { yaml += "    - name: \(d.name)\n      path: \(d.path)\n" }
         yaml += """
-        capture:
-          maxFragmentDuration: 1s
-          ioTimeout: 3s
-          backoffInitial: 250ms
-          backoffMax: 2s
-        cameras:
+            capture:
+              maxFragmentDuration: 1s
+              ioTimeout: 3s
+              backoffInitial: 250ms
+              backoffMax: 2s
+            cameras:
 
-        """
+            """
         for c in cameras {
             yaml += "  - id: \(c.id)\n    source: rtsp://127.0.0.1:\(port)/\(c.id)\n    audio: \(c.audio)\n"
             if let d = c.disk { yaml += "    disk: \(d)\n" }
@@ -196,18 +243,26 @@ final class TestBox: @unchecked Sendable {
 
     /// Starts the simcam, then the supervisor (with `environment` added to what its children inherit).
     func start(environment: [String: String] = [:]) throws {
-        let cam = try Child("simcam", E2E.tool("hallwatch-simcam"), ["--port", "\(port)"] + cameras.flatMap { ["--mount", "\($0.id)=\(E2E.media)/\($0.file)"] },
-                            logDirectory: dir + "/logs")
+        let cam = try Child(
+            "simcam", E2E.tool("hallwatch-simcam"),
+            ["--port", "\(port)"] + cameras.flatMap { ["--mount", "\($0.id)=\(E2E.media)/\($0.file)"] },
+            logDirectory: dir + "/logs")
         simcam = cam
         #expect(E2E.waitFor(15) { cam.log.contains("simcam ready") }, "simcam did not start: \(cam.log)")
-        supervisor = try Child("supervise", E2E.tool("hallwatchctl"),
-                               ["supervise", "--config", configPath, "--run-directory", dir + "/run", "--status-every", "0", "--max-restart-delay", "300ms"],
-                               logDirectory: dir + "/logs", environment: environment)
+        supervisor = try Child(
+            "supervise", E2E.tool("hallwatchctl"),
+            [
+                "supervise", "--config", configPath, "--run-directory", dir + "/run", "--status-every", "0",
+                "--max-restart-delay", "300ms",
+            ],
+            logDirectory: dir + "/logs", environment: environment)
     }
 
     /// The PID the supervisor recorded for one of its processes (`recorder`, `capture-lobby`, …).
     func pid(_ process: String) -> Int32? {
-        (try? String(contentsOfFile: "\(dir)/run/pids/\(process).pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        (try? String(contentsOfFile: "\(dir)/run/pids/\(process).pid", encoding: .utf8)).flatMap {
+            Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
     }
 
     /// Every disk, read as one.
@@ -234,7 +289,9 @@ final class TestBox: @unchecked Sendable {
     }
 
     /// `hallwatchctl check --level crc` over every disk.
-    func check() throws -> E2E.Output { try E2E.run(E2E.tool("hallwatchctl"), ["check", "--config", configPath, "--level", "crc"]) }
+    func check() throws -> E2E.Output {
+        try E2E.run(E2E.tool("hallwatchctl"), ["check", "--config", configPath, "--level", "crc"])
+    }
 
     func stop() {
         supervisor?.stop()
@@ -246,6 +303,8 @@ final class TestBox: @unchecked Sendable {
 
     deinit {
         stop()
-        if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil { try? FileManager.default.removeItem(atPath: dir) }
+        if ProcessInfo.processInfo.environment["HALLWATCH_KEEP_E2E"] == nil {
+            try? FileManager.default.removeItem(atPath: dir)
+        }
     }
 }

@@ -8,22 +8,23 @@ struct BrokerConfigTests {
     func renderDefaults() {
         let text = BrokerConfig(socketPath: "/run/hallwatch/bus.sock").render()
         let options = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
-        #expect(options == [
-            "per_listener_settings false",
-            "allow_anonymous true",
-            "listener 0 /run/hallwatch/bus.sock",
-            "protocol mqtt",
-            "persistence false",
-            "max_packet_size 1048576",
-            "max_keepalive 60",
-            "log_dest stderr",
-            "log_timestamp false",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-            "connection_messages true",
-        ])
+        #expect(
+            options == [
+                "per_listener_settings false",
+                "allow_anonymous true",
+                "listener 0 /run/hallwatch/bus.sock",
+                "protocol mqtt",
+                "persistence false",
+                "max_packet_size 1048576",
+                "max_keepalive 60",
+                "log_dest stderr",
+                "log_timestamp false",
+                "log_type error",
+                "log_type warning",
+                "log_type notice",
+                "log_type information",
+                "connection_messages true",
+            ])
         #expect(options.filter { $0.hasPrefix("listener") }.count == 1)
         #expect(!options.contains { $0.hasPrefix("port") || $0.hasPrefix("bind_address") })
         #expect(text.hasSuffix("\n"))
@@ -31,8 +32,10 @@ struct BrokerConfigTests {
 
     @Test("persistence directory and user")
     func renderPersistenceAndUser() {
-        let text = BrokerConfig(socketPath: "/run/hw/bus.sock", persistenceDirectory: "/var/lib/hallwatch/bus",
-                                user: "root", logTypes: ["all"], maxPacketBytes: nil, maxKeepAliveSeconds: nil).render()
+        let text = BrokerConfig(
+            socketPath: "/run/hw/bus.sock", persistenceDirectory: "/var/lib/hallwatch/bus",
+            user: "root", logTypes: ["all"], maxPacketBytes: nil, maxKeepAliveSeconds: nil
+        ).render()
         let options = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
         #expect(options.contains("user root"))
         #expect(options.contains("persistence true"))
@@ -42,15 +45,17 @@ struct BrokerConfigTests {
         #expect(!options.contains { $0.hasPrefix("max_packet_size") || $0.hasPrefix("max_keepalive") })
     }
 
-    @Test("validate rejects what mosquitto would misread", arguments: [
-        BrokerConfig(socketPath: "relative/bus.sock"),
-        BrokerConfig(socketPath: "/tmp/" + String(repeating: "a", count: 103)),
-        BrokerConfig(socketPath: "/tmp/with space/bus.sock"),
-        BrokerConfig(socketPath: "/tmp/bus.sock\nlistener 1883"),
-        BrokerConfig(socketPath: "/tmp/bus.sock", persistenceDirectory: "var/lib"),
-        BrokerConfig(socketPath: "/tmp/bus.sock", user: "a b"),
-        BrokerConfig(socketPath: "/tmp/bus.sock", logTypes: [""]),
-    ])
+    @Test(
+        "validate rejects what mosquitto would misread",
+        arguments: [
+            BrokerConfig(socketPath: "relative/bus.sock"),
+            BrokerConfig(socketPath: "/tmp/" + String(repeating: "a", count: 103)),
+            BrokerConfig(socketPath: "/tmp/with space/bus.sock"),
+            BrokerConfig(socketPath: "/tmp/bus.sock\nlistener 1883"),
+            BrokerConfig(socketPath: "/tmp/bus.sock", persistenceDirectory: "var/lib"),
+            BrokerConfig(socketPath: "/tmp/bus.sock", user: "a b"),
+            BrokerConfig(socketPath: "/tmp/bus.sock", logTypes: [""]),
+        ])
     func validateRejects(config: BrokerConfig) {
         let error = #expect(throws: BusError.self) { try config.validate() }
         #expect(error?.code == "bus.config")
@@ -75,9 +80,12 @@ struct BrokerConfigTests {
 
     @Test("Image/mosquitto.conf.template is BrokerConfig.appliance, rendered")
     func applianceTemplate() throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let template = try String(contentsOf: repo.appendingPathComponent("Image/mosquitto.conf.template"), encoding: .utf8)
-        #expect(template == BrokerConfig.appliance.render(),
-                "regenerate: print BrokerConfig.appliance.render() into Image/mosquitto.conf.template")
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let template = try String(
+            contentsOf: repo.appendingPathComponent("Image/mosquitto.conf.template"), encoding: .utf8)
+        #expect(
+            template == BrokerConfig.appliance.render(),
+            "regenerate: print BrokerConfig.appliance.render() into Image/mosquitto.conf.template")
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
-@testable import HallwatchBus
 import HallwatchCore
 import Testing
+
+@testable import HallwatchBus
 
 /// BusClient against a real mosquitto 2.0 per test (see ``TestBroker``).
 @Suite("BusClient with a real mosquitto", .timeLimit(.minutes(1)))
@@ -37,7 +38,10 @@ struct BusClientTests {
         let broker = try TestBroker()
         try await broker.start()
         var state = CameraState(camera: lobby, state: .online, at: UTCMicros(1_780_000_000_000_000))
-        state.codec = "h264"; state.width = 1920; state.height = 1080; state.fps = 25
+        state.codec = "h264"
+        state.width = 1920
+        state.height = 1080
+        state.fps = 25
         let pub = try await connectedClient("capture-lobby", broker)
         try pub.publish(state, topic: topics.cameraState(lobby), retain: true)
         await pub.close()  // the DISCONNECT follows the PUBLISH, so the broker has stored it
@@ -79,9 +83,10 @@ struct BusClientTests {
         #expect(cameras.messages.map(\.payload) == [Array("lobby".utf8), Array("gym".utf8)])
         #expect(processes.messages.map(\.topic) == [topics.process("recorder")])
         #expect(lobbyOnly.messages.map(\.topic) == [topics.cameraState(lobby)])
-        #expect(everything.messages.map(\.topic) == [
-            topics.cameraState(lobby), topics.process("recorder"), topics.cameraState(gym), topics.recording(gym),
-        ])
+        #expect(
+            everything.messages.map(\.topic) == [
+                topics.cameraState(lobby), topics.process("recorder"), topics.cameraState(gym), topics.recording(gym),
+            ])
     }
 
     @Test("streams on one filter share the subscription; cancelling the last one unsubscribes")
@@ -139,8 +144,9 @@ struct BusClientTests {
         #expect(throws: BusError.self) { try recorder.publish(topic: "x", payload: [], retain: false) }
     }
 
-    @Test("close() without the will right after a QoS 1 publication does not fire the will",
-          arguments: 0..<10)
+    @Test(
+        "close() without the will right after a QoS 1 publication does not fire the will",
+        arguments: 0..<10)
     func normalDisconnectDiscardsWill(round: Int) async throws {
         let broker = try TestBroker()
         try await broker.start()
@@ -166,9 +172,11 @@ struct BusClientTests {
 
         let victim = Process()
         victim.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
-        victim.arguments = ["--unix", broker.socketPath, "-V", "5", "-i", "victim", "-t", "nothing",
-                            "--will-topic", will.topic, "--will-payload", String(decoding: will.payload, as: UTF8.self),
-                            "--will-qos", "1", "--will-retain"]
+        victim.arguments = [
+            "--unix", broker.socketPath, "-V", "5", "-i", "victim", "-t", "nothing",
+            "--will-topic", will.topic, "--will-payload", String(decoding: will.payload, as: UTF8.self),
+            "--will-qos", "1", "--will-retain",
+        ]
         try victim.run()
         try await eventually { broker.log.contains("as victim") }
         kill(victim.processIdentifier, SIGKILL)
@@ -193,7 +201,9 @@ struct BusClientTests {
         #expect(!FileManager.default.fileExists(atPath: broker.socketPath))
         // During the outage QoS 1 is queued, QoS 0 is refused.
         try client.publish(topic: "\(topics.root)/test/outage", payload: [1], retain: false, qos: 1)
-        #expect(throws: BusError.self) { try client.publish(topic: "\(topics.root)/test/outage", payload: [0], retain: false, qos: 0) }
+        #expect(throws: BusError.self) {
+            try client.publish(topic: "\(topics.root)/test/outage", payload: [0], retain: false, qos: 0)
+        }
         #expect(client.core.state.withLock { $0.unackedPublishes.count } == 1)
         try await broker.start()  // same config, same socket path, empty retained store (no persistence)
 
@@ -203,7 +213,9 @@ struct BusClientTests {
             seen.append(event)
             if case .connected = event { break }
         }
-        #expect(seen.first.map { if case .disconnected(let e) = $0 { e.code == "bus.disconnected" } else { false } } == true)
+        #expect(
+            seen.first.map { if case .disconnected(let e) = $0 { e.code == "bus.disconnected" } else { false } } == true
+        )
         #expect(seen.last == .connected(sessionPresent: false, count: 2))
         try await client.connect(timeout: .seconds(10))  // returns at once
         #expect(client.isConnected)
@@ -213,11 +225,15 @@ struct BusClientTests {
         let fresh = try await connectedClient("web", broker)
         let freshInbox = Inbox(try await fresh.subscribe("\(topics.root)/test/#", timeout: .seconds(5)))
         try client.publish(topic: "\(topics.root)/test/after", payload: [0xAB, 0x00, 0xCD], retain: false)
-        #expect(try await freshInbox.wait(for: 1)[0] == BusMessage(topic: "\(topics.root)/test/after", payload: [0xAB, 0x00, 0xCD], retained: false))
+        #expect(
+            try await freshInbox.wait(for: 1)[0]
+                == BusMessage(topic: "\(topics.root)/test/after", payload: [0xAB, 0x00, 0xCD], retained: false))
 
         // The re-asserted retained state is there although the new broker started empty.
         let state = Inbox(fresh.subscribe(topics.process("recorder")))
-        #expect(try await state.wait(for: 1)[0] == BusMessage(topic: topics.process("recorder"), payload: Array("up".utf8), retained: true))
+        #expect(
+            try await state.wait(for: 1)[0]
+                == BusMessage(topic: topics.process("recorder"), payload: Array("up".utf8), retained: true))
 
         // The old subscription was renewed: it receives publications made after the restart.
         try await eventually { client.core.state.withLock { $0.filters[topics.allCameraStates]?.acked == true } }
@@ -245,11 +261,16 @@ struct BusClientTests {
         try await eventually { client.core.state.withLock { $0.filters[topics.allProcesses]?.acked == true } }
         let pub = try await connectedClient("pub", broker)
         let late = Inbox(pub.subscribe(topics.process("early")))
-        #expect(try await late.wait(for: 1)[0] == BusMessage(topic: topics.process("early"), payload: Array("up".utf8), retained: true))
+        #expect(
+            try await late.wait(for: 1)[0]
+                == BusMessage(topic: topics.process("early"), payload: Array("up".utf8), retained: true))
         try pub.publish(topic: topics.process("x"), payload: [42], retain: false)
-        try await eventually { subscription.messages.contains(BusMessage(topic: topics.process("x"), payload: [42], retained: false)) }
+        try await eventually {
+            subscription.messages.contains(BusMessage(topic: topics.process("x"), payload: [42], retained: false))
+        }
         // Its own retained state arrives through its subscription too (queued publish and re-assertion: twice).
-        #expect(subscription.messages.contains { $0.topic == topics.process("early") && $0.payload == Array("up".utf8) })
+        #expect(
+            subscription.messages.contains { $0.topic == topics.process("early") && $0.payload == Array("up".utf8) })
         try await eventually { client.core.state.withLock { $0.unackedPublishes.isEmpty } }  // the queued QoS 1 went out
     }
 
@@ -274,7 +295,9 @@ struct BusClientTests {
     func errorCodes() async throws {
         let never = BusClient(clientID: "x", socketPath: "/nonexistent/bus.sock", will: nil, logger: testLogger("x"))
         // QoS 0 cannot be queued while disconnected.
-        let qos0 = #expect(throws: BusError.self) { try never.publish(topic: "a/b", payload: [1], retain: false, qos: 0) }
+        let qos0 = #expect(throws: BusError.self) {
+            try never.publish(topic: "a/b", payload: [1], retain: false, qos: 0)
+        }
         #expect(qos0?.code == "bus.publish")
         #expect(qos0?.mosquittoError == "The client is not currently connected.")
         // Wildcards are not topic names.
@@ -287,8 +310,14 @@ struct BusClientTests {
         let config = await #expect(throws: BusError.self) { try await tooLong.connect(timeout: .seconds(1)) }
         #expect(config?.code == "bus.config")
 
-        let badWill = BusClient(clientID: "z", socketPath: "/tmp/bus.sock", will: BusWill(topic: "a/#", payload: []), logger: testLogger("z"))
-        #expect(throws: BusError(code: "bus.config", message: "libmosquitto rejected the last-will on a/#", mosquittoError: "Invalid function arguments provided.")) {
+        let badWill = BusClient(
+            clientID: "z", socketPath: "/tmp/bus.sock", will: BusWill(topic: "a/#", payload: []),
+            logger: testLogger("z"))
+        #expect(
+            throws: BusError(
+                code: "bus.config", message: "libmosquitto rejected the last-will on a/#",
+                mosquittoError: "Invalid function arguments provided.")
+        ) {
             try badWill.start()
         }
 
@@ -299,7 +328,9 @@ struct BusClientTests {
         never.disconnect()
         let closed = #expect(throws: BusError.self) { try never.publish(topic: "a/b", payload: [1], retain: false) }
         #expect(closed?.code == "bus.closed")
-        #expect(BusError(code: "bus.timeout", message: "m", mosquittoError: "e").description == "[bus.timeout] m (mosquitto: e)")
+        #expect(
+            BusError(code: "bus.timeout", message: "m", mosquittoError: "e").description
+                == "[bus.timeout] m (mosquitto: e)")
     }
 
     @Test("destroying a client while the broker is gone does not wait for the reconnect delay")

@@ -66,7 +66,10 @@ final class TestBroker: @unchecked Sendable {
 
     /// Stops mosquitto with SIGTERM (by PID) and waits until it has exited (SIGKILL after 5 s).
     func stop() async throws {
-        let pid = lock.withLock { () -> pid_t in defer { runningPID = 0 }; return runningPID }
+        let pid = lock.withLock { () -> pid_t in
+            defer { runningPID = 0 }
+            return runningPID
+        }
         guard pid > 0 else { return }
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(5)
@@ -163,8 +166,10 @@ final class Inbox: Sendable {
 }
 
 /// Polls `condition` every 10 ms until it holds; throws after `timeout`.
-func eventually(within timeout: Duration = .seconds(5), _ what: @autoclosure () -> String = "condition",
-                _ condition: () async -> Bool) async throws {
+func eventually(
+    within timeout: Duration = .seconds(5), _ what: @autoclosure () -> String = "condition",
+    _ condition: () async -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while !(await condition()) {
         if ContinuousClock.now >= deadline { throw TestFailure("timed out after \(timeout) waiting for \(what())") }
@@ -175,7 +180,8 @@ func eventually(within timeout: Duration = .seconds(5), _ what: @autoclosure () 
 /// A logger for tests: warnings and up by default; `HALLWATCH_TEST_LOG=trace|debug|info` for more.
 func testLogger(_ label: String) -> Logger {
     var logger = Logger(label: "test.\(label)")
-    logger.logLevel = ProcessInfo.processInfo.environment["HALLWATCH_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["HALLWATCH_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     return logger
 }
 

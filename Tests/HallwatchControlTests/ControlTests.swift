@@ -12,7 +12,9 @@ let quiet: Logger = {
 }()
 
 func tempDirectory(_ name: String = #function) throws -> String {
-    let path = FileManager.default.temporaryDirectory.path + "/hw-control-\(name.filter(\.isLetter))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let path =
+        FileManager.default.temporaryDirectory.path
+        + "/hw-control-\(name.filter(\.isLetter))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
@@ -21,7 +23,10 @@ func alive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
 
 func waitFor(seconds: Double, _ condition: () -> Bool) -> Bool {
     let end = Date().addingTimeInterval(seconds)
-    while Date() < end { if condition() { return true }; usleep(20_000) }
+    while Date() < end {
+        if condition() { return true }
+        usleep(20_000)
+    }
     return condition()
 }
 
@@ -37,11 +42,14 @@ struct SupervisorTests {
         try outsider.run()
         defer { outsider.terminate() }
 
-        let supervisor = Supervisor(processes: [SupervisedProcess(name: "sleeper", executable: "/bin/sleep", arguments: ["30"])],
-                                    runDirectory: run, maxRestartDelay: .milliseconds(100), logger: quiet)
+        let supervisor = Supervisor(
+            processes: [SupervisedProcess(name: "sleeper", executable: "/bin/sleep", arguments: ["30"])],
+            runDirectory: run, maxRestartDelay: .milliseconds(100), logger: quiet)
         try supervisor.start()
         let first = try #require(supervisor.pid(of: "sleeper"))
-        #expect(try String(contentsOfFile: run + "/pids/sleeper.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "\(first)")
+        #expect(
+            try String(contentsOfFile: run + "/pids/sleeper.pid", encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines) == "\(first)")
 
         kill(first, SIGKILL)
         #expect(waitFor(seconds: 5) { (supervisor.pid(of: "sleeper") ?? first) != first })
@@ -50,7 +58,7 @@ struct SupervisorTests {
 
         supervisor.stop()
         #expect(waitFor(seconds: 6) { !alive(second) })
-        #expect(outsider.isRunning)   // never signalled: not started by the supervisor
+        #expect(outsider.isRunning)  // never signalled: not started by the supervisor
     }
 
     @Test func aSecondSupervisorInTheSameDirectoryIsRefusedNamingTheFirst() throws {
@@ -83,7 +91,9 @@ struct DiskMaintenanceTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(DiskMaintenance.preflight(dir) == .empty)
         try "x".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
-        let refusal = #expect(throws: DiskMaintenance.InitRefusal.self) { try DiskMaintenance.authorize(path: dir, box: "b", force: false) }
+        let refusal = #expect(throws: DiskMaintenance.InitRefusal.self) {
+            try DiskMaintenance.authorize(path: dir, box: "b", force: false)
+        }
         #expect(refusal?.exitCode == 1)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
     }

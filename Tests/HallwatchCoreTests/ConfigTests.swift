@@ -1,46 +1,47 @@
 import Foundation
 import Testing
+
 @testable import HallwatchCore
 
 @Suite("Configuration")
 struct ConfigTests {
     let good = """
-    box: lincoln-es
-    building: Lincoln Elementary
-    bus:
-      socket: /run/hallwatch/bus.sock
-    recorder:
-      disks: [{ name: disk0, path: /srv/disk0 }]
-      fsyncCadence: 500ms
-      slotSizeBytes: 8388608
-      slotCount: 16
-    capture:
-      maxFragmentDuration: 1s
-    cameras:
-      - id: lobby
-        name: Main lobby
-        source: rtsp://10.1.2.3/axis-media/media.amp
-        audio: true
-      - id: gym-east
-        source: rtsp://10.1.2.4:8554/stream1
-        transport: udp
-    """
+        box: lincoln-es
+        building: Lincoln Elementary
+        bus:
+          socket: /run/hallwatch/bus.sock
+        recorder:
+          disks: [{ name: disk0, path: /srv/disk0 }]
+          fsyncCadence: 500ms
+          slotSizeBytes: 8388608
+          slotCount: 16
+        capture:
+          maxFragmentDuration: 1s
+        cameras:
+          - id: lobby
+            name: Main lobby
+            source: rtsp://10.1.2.3/axis-media/media.amp
+            audio: true
+          - id: gym-east
+            source: rtsp://10.1.2.4:8554/stream1
+            transport: udp
+        """
 
     let twoDisks = """
-    box: lincoln-es
-    recorder:
-      disks:
-        - name: disk0
-          path: /srv/disk0
-        - name: disk1
-          path: /srv/disk1
-    cameras:
-      - id: lobby
-        source: rtsp://10.1.2.3/axis-media/media.amp
-        disk: disk1
-      - id: gym-east
-        source: rtsp://10.1.2.4:8554/stream1
-    """
+        box: lincoln-es
+        recorder:
+          disks:
+            - name: disk0
+              path: /srv/disk0
+            - name: disk1
+              path: /srv/disk1
+        cameras:
+          - id: lobby
+            source: rtsp://10.1.2.3/axis-media/media.amp
+            disk: disk1
+          - id: gym-east
+            source: rtsp://10.1.2.4:8554/stream1
+        """
 
     @Test(arguments: [
         ("rtsp://10.1.2.3:99999/s", "port 99999 is outside 1-65535"),
@@ -61,7 +62,10 @@ struct ConfigTests {
 
     @Test func disksAndPinnedCameras() throws {
         let c = try ConfigLoader.parse(twoDisks)
-        #expect(c.recorder.disks == [DiskConfig(name: "disk0", path: "/srv/disk0"), DiskConfig(name: "disk1", path: "/srv/disk1")])
+        #expect(
+            c.recorder.disks == [
+                DiskConfig(name: "disk0", path: "/srv/disk0"), DiskConfig(name: "disk1", path: "/srv/disk1"),
+            ])
         #expect(c.cameras[0].disk == "disk1" && c.cameras[1].disk == nil)
         #expect(try ConfigLoader.parse(good).recorder.disks == [DiskConfig(name: "disk0", path: "/srv/disk0")])
     }
@@ -73,10 +77,11 @@ struct ConfigTests {
             _ = try ConfigLoader.parse(bad, file: "h.yaml")
             Issue.record("accepted a disk listed twice and an unknown disk name")
         } catch let e as ConfigError {
-            #expect(e.diagnostics.map(\.description) == [
-                "h.yaml:7: recorder.disks.[1].path: disk path '/srv/disk0/' is listed twice",
-                "h.yaml:11: cameras.[0].disk: no disk named 'disk7' in recorder.disks (have: disk0, disk1)",
-            ])
+            #expect(
+                e.diagnostics.map(\.description) == [
+                    "h.yaml:7: recorder.disks.[1].path: disk path '/srv/disk0/' is listed twice",
+                    "h.yaml:11: cameras.[0].disk: no disk named 'disk7' in recorder.disks (have: disk0, disk1)",
+                ])
         }
         #expect(throws: ConfigError.self) { try ConfigLoader.parse("box: b\nrecorder:\n  disks: []\n") }
     }
@@ -95,7 +100,9 @@ struct ConfigTests {
 
     @Test func unknownKeyIsRefusedWithFileLineAndExpectedKeys() throws {
         let text = good.replacingOccurrences(of: "  fsyncCadence: 500ms", with: "  fsyncCadense: 500ms")
-        let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "/etc/hallwatch/hallwatch.yaml") }
+        let error = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(text, file: "/etc/hallwatch/hallwatch.yaml")
+        }
         #expect(error.code == "config.invalid")
         #expect(error.diagnostics.count == 1)
         let d = try #require(error.diagnostics.first)

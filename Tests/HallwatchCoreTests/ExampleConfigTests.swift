@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HallwatchCore
 
 @Test("The shipped example configuration is valid and documents every key the schema knows")
@@ -19,5 +20,7 @@ func exampleConfigIsValidAndComplete() throws {
         case .scalar: return []
         }
     }
-    for key in Set(keys(ConfigSchema.root)) { #expect(text.contains("\(key)"), "example config does not mention \(key)") }
+    for key in Set(keys(ConfigSchema.root)) {
+        #expect(text.contains("\(key)"), "example config does not mention \(key)")
+    }
 }

@@ -27,18 +27,21 @@ struct ProtocolCitationTests {
             defined.formUnion(Self.matches(#"\*\*([A-Z][0-9]+)\."#, in: try String(contentsOf: page, encoding: .utf8)))
         }
         let families = Set(defined.map { $0.prefix(1) })
-        #expect(defined.count > 40)   // the storage and data-plane pages were found
+        #expect(defined.count > 40)  // the storage and data-plane pages were found
         var cited: [String: Set<String>] = [:]
         for file in Self.files(withExtension: "swift") {
             for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
                 guard let comment = line.range(of: "//").map({ String(line[$0.lowerBound...]) }) else { continue }
-                for step in Self.matches(#"\b([A-Z][0-9]{1,2})\b"#, in: comment) where families.contains(step.prefix(1)) {
+                for step in Self.matches(#"\b([A-Z][0-9]{1,2})\b"#, in: comment) where families.contains(step.prefix(1))
+                {
                     cited[step, default: []].insert(file.lastPathComponent)
                 }
             }
         }
         #expect(cited.count > 30)
-        let missing = cited.filter { !defined.contains($0.key) }.map { "\($0.key) (cited in \($0.value.sorted().joined(separator: ", ")))" }
+        let missing = cited.filter { !defined.contains($0.key) }.map {
+            "\($0.key) (cited in \($0.value.sorted().joined(separator: ", ")))"
+        }
         #expect(missing.sorted() == [])
     }
 }

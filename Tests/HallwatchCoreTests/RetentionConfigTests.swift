@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HallwatchCore
 
 @Suite("Retention configuration")
@@ -20,22 +21,27 @@ struct RetentionConfigTests {
     @Test func defaultsWhenAbsent() throws {
         let c = try ConfigLoader.parse("box: b\n")
         #expect(c.retention == RetentionConfig())
-        #expect(c.retention.maxAge == .seconds(30 * 86_400) && c.retention.period == .seconds(60) && c.retention.maxBytes == nil)
+        #expect(
+            c.retention.maxAge == .seconds(30 * 86_400) && c.retention.period == .seconds(60)
+                && c.retention.maxBytes == nil)
     }
 
     @Test func buildingDefaultsAndPerCameraOverridesWin() throws {
-        let c = try ConfigLoader.parse(Self.base + """
-            retention:
-              maxAge: 30d
-              minAge: 2h
-              maxBytes: 5000000000
-              reserve: 15m
-              reserveSlots: 3
-              period: 30s
-              maxHoldPercent: 40
+        let c = try ConfigLoader.parse(
+            Self.base + """
+                retention:
+                  maxAge: 30d
+                  minAge: 2h
+                  maxBytes: 5000000000
+                  reserve: 15m
+                  reserveSlots: 3
+                  period: 30s
+                  maxHoldPercent: 40
 
-            """)
-        #expect(c.retention.reserve == .seconds(900) && c.retention.reserveSlots == 3 && c.retention.period == .seconds(30) && c.retention.maxHoldPercent == 40)
+                """)
+        #expect(
+            c.retention.reserve == .seconds(900) && c.retention.reserveSlots == 3 && c.retention.period == .seconds(30)
+                && c.retention.maxHoldPercent == 40)
         let lobby = c.retentionPolicy(CameraID("lobby")!)
         #expect(lobby == RetentionPolicy(maxAge: .seconds(7 * 86_400), minAge: .seconds(7200), maxBytes: 1_000_000_000))
         let gym = c.retentionPolicy(CameraID("gym")!)
@@ -45,16 +51,17 @@ struct RetentionConfigTests {
     }
 
     @Test func everyProblemWithItsLine() throws {
-        let text = Self.base + """
-            retention:
-              maxAge: 2h
-              minAge: 3h
-              maxBytes: 10
-              reserve: forever
-              maxHoldPercent: 100
-              colour: red
+        let text =
+            Self.base + """
+                retention:
+                  maxAge: 2h
+                  minAge: 3h
+                  maxBytes: 10
+                  reserve: forever
+                  maxHoldPercent: 100
+                  colour: red
 
-            """
+                """
         var diagnostics: [ConfigDiagnostic] = []
         do { _ = try ConfigLoader.parse(text) } catch let e as ConfigError { diagnostics = e.diagnostics }
         let lines = Dictionary(diagnostics.map { ($0.line, $0.message) }, uniquingKeysWith: { a, b in a + "; " + b })
@@ -65,11 +72,17 @@ struct RetentionConfigTests {
         #expect(diagnostics.count == 4, "\(diagnostics)")
         // Once the schema passes, minAge above maxAge is refused at its line (building and per camera).
         let ordering = Self.base + "retention:\n  maxAge: 2h\n  minAge: 3h\n"
-        do { _ = try ConfigLoader.parse(ordering); Issue.record("accepted minAge > maxAge") } catch let e as ConfigError {
+        do {
+            _ = try ConfigLoader.parse(ordering)
+            Issue.record("accepted minAge > maxAge")
+        } catch let e as ConfigError {
             #expect(e.diagnostics.map(\.line) == [12] && e.diagnostics[0].message.contains("retention.minAge"))
         }
         let camera = Self.base.replacingOccurrences(of: "maxAge: 7d", with: "maxAge: 7d\n      minAge: 8d")
-        do { _ = try ConfigLoader.parse(camera); Issue.record("accepted a camera's minAge > maxAge") } catch let e as ConfigError {
+        do {
+            _ = try ConfigLoader.parse(camera)
+            Issue.record("accepted a camera's minAge > maxAge")
+        } catch let e as ConfigError {
             #expect(e.diagnostics.first?.message.contains("cameras.[0].retention.minAge") == true)
         }
     }
@@ -79,17 +92,33 @@ struct RetentionConfigTests {
 struct RetentionMessageTests {
     @Test("golden JSON of a deletion (the audit line and the bus message) and a hold")
     func golden() throws {
-        let d = DeletionRecord(id: 17, disk: "disk0", slot: 12, generation: 3, camera: CameraID("lobby")!, from: UTCMicros(1_763_625_600_000_000),
-                               to: UTCMicros(1_763_632_800_000_000), bytes: 65_280, rule: "maxAge",
-                               detail: "video from 2025-11-20T08:00:00.000Z is older than maxAge 7d", deletedAt: UTCMicros(1_764_900_000_000_000))
-        #expect(String(decoding: try BusCoding.encode(d), as: UTF8.self) == #"{"bytes":65280,"camera":"lobby","deletedAt":1764900000000000,"detail":"video from 2025-11-20T08:00:00.000Z is older than maxAge 7d","disk":"disk0","from":1763625600000000,"generation":3,"id":17,"rule":"maxAge","slot":12,"to":1763632800000000}"#)
-        let h = EvidenceHold(id: "h-0000002a", camera: CameraID("gym")!, from: UTCMicros(1_000_000), to: UTCMicros(2_000_000), reason: "r", caseID: "c",
-                             until: nil, createdAt: UTCMicros(3_000_000))
-        #expect(String(decoding: try BusCoding.encode(h), as: UTF8.self) == #"{"camera":"gym","caseID":"c","createdAt":3000000,"from":1000000,"id":"h-0000002a","reason":"r","to":2000000}"#)
+        let d = DeletionRecord(
+            id: 17, disk: "disk0", slot: 12, generation: 3, camera: CameraID("lobby")!,
+            from: UTCMicros(1_763_625_600_000_000),
+            to: UTCMicros(1_763_632_800_000_000), bytes: 65_280, rule: "maxAge",
+            detail: "video from 2025-11-20T08:00:00.000Z is older than maxAge 7d",
+            deletedAt: UTCMicros(1_764_900_000_000_000))
+        #expect(
+            String(decoding: try BusCoding.encode(d), as: UTF8.self)
+                == #"{"bytes":65280,"camera":"lobby","deletedAt":1764900000000000,"detail":"video from 2025-11-20T08:00:00.000Z is older than maxAge 7d","disk":"disk0","from":1763625600000000,"generation":3,"id":17,"rule":"maxAge","slot":12,"to":1763632800000000}"#
+        )
+        let h = EvidenceHold(
+            id: "h-0000002a", camera: CameraID("gym")!, from: UTCMicros(1_000_000), to: UTCMicros(2_000_000),
+            reason: "r", caseID: "c",
+            until: nil, createdAt: UTCMicros(3_000_000))
+        #expect(
+            String(decoding: try BusCoding.encode(h), as: UTF8.self)
+                == #"{"camera":"gym","caseID":"c","createdAt":3000000,"from":1000000,"id":"h-0000002a","reason":"r","to":2000000}"#
+        )
         #expect(try BusCoding.decode(EvidenceHold.self, from: BusCoding.encode(h)) == h)
-        #expect([RetentionPolicy.text(.seconds(7 * 86_400)), RetentionPolicy.text(.seconds(36 * 3600)), RetentionPolicy.text(.seconds(90))] == ["7d", "36h", "90s"])
+        #expect(
+            [
+                RetentionPolicy.text(.seconds(7 * 86_400)), RetentionPolicy.text(.seconds(36 * 3600)),
+                RetentionPolicy.text(.seconds(90)),
+            ] == ["7d", "36h", "90s"])
         #expect(h.isActive(at: UTCMicros(0)) && h.status(at: UTCMicros(0)) == "active")
-        var lapsing = h; lapsing.until = UTCMicros(5)
+        var lapsing = h
+        lapsing.until = UTCMicros(5)
         #expect(lapsing.status(at: UTCMicros(5)) == "expired")
     }
 }

@@ -9,9 +9,21 @@ import Testing
 final class ManualClocks: Clocks, @unchecked Sendable {
     private let lock = NSLock()
     private var nanos: UInt64 = 1_000_000_000
-    func utcNow() -> UTCMicros { lock.lock(); defer { lock.unlock() }; return UTCMicros(1_764_000_000_000_000 + Int64(nanos / 1000)) }
-    func monotonicNanos() -> UInt64 { lock.lock(); defer { lock.unlock() }; return nanos }
-    func advance(seconds: Double) { lock.lock(); nanos += UInt64(seconds * 1e9); lock.unlock() }
+    func utcNow() -> UTCMicros {
+        lock.lock()
+        defer { lock.unlock() }
+        return UTCMicros(1_764_000_000_000_000 + Int64(nanos / 1000))
+    }
+    func monotonicNanos() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return nanos
+    }
+    func advance(seconds: Double) {
+        lock.lock()
+        nanos += UInt64(seconds * 1e9)
+        lock.unlock()
+    }
 }
 
 let quiet: Logger = {
@@ -30,25 +42,32 @@ func socketPair() -> (worker: FileHandleFD, recorder: FileHandleFD) {
 let run: UInt64 = 1_764_000_000_000_000
 
 func initSegment(run: UInt64 = run) -> MediaSegment {
-    MediaSegment(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero, duration90k: 0, utc: UTCMicros(Int64(run))),
-                 payload: Array(repeating: 0x11, count: 600))
+    MediaSegment(
+        meta: FragmentMeta(
+            kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero, duration90k: 0,
+            utc: UTCMicros(Int64(run))),
+        payload: Array(repeating: 0x11, count: 600))
 }
 
 /// Fragment `n` (1-based) of `run`: 1 s each, 1000 bytes whose first byte is `n`.
 func fragment(_ n: UInt32, run: UInt64 = run) -> MediaSegment {
-    MediaSegment(meta: FragmentMeta(kind: .fragment, keyframe: true, run: run, sequence: n, start90k: MediaTime90k(Int64(n - 1) * 90_000),
-                                    duration90k: 90_000, utc: UTCMicros(Int64(run) + Int64(n - 1) * 1_000_000)),
-                 payload: [UInt8(truncatingIfNeeded: n)] + Array(repeating: 0x22, count: 999))
+    MediaSegment(
+        meta: FragmentMeta(
+            kind: .fragment, keyframe: true, run: run, sequence: n, start90k: MediaTime90k(Int64(n - 1) * 90_000),
+            duration90k: 90_000, utc: UTCMicros(Int64(run) + Int64(n - 1) * 1_000_000)),
+        payload: [UInt8(truncatingIfNeeded: n)] + Array(repeating: 0x22, count: 999))
 }
 
 @Suite("Data plane framing (P1)")
 struct FramingTests {
     @Test func headerGoldenBytes() throws {
-        let meta = FragmentMeta(kind: .fragment, keyframe: true, run: 0x0102030405060708, sequence: 7, start90k: MediaTime90k(90_000),
-                                duration90k: 45_000, utc: UTCMicros(1_795_985_543_125_000))
+        let meta = FragmentMeta(
+            kind: .fragment, keyframe: true, run: 0x0102_0304_0506_0708, sequence: 7, start90k: MediaTime90k(90_000),
+            duration90k: 45_000, utc: UTCMicros(1_795_985_543_125_000))
         let message = DataPlaneMessage.segment(MediaSegment(meta: meta, payload: [0xAA, 0xBB]))
         let hex = message.encodeHeader().map { String(format: "%02x", $0) }.joined()
-        #expect(hex == "48574450" + "03" + "01" + "0200" + "0807060504030201" + "07000000" + "c8af0000"
+        #expect(
+            hex == "48574450" + "03" + "01" + "0200" + "0807060504030201" + "07000000" + "c8af0000"
                 + "905f010000000000" + "08d8517870610600" + "02000000" + "00000000")
         let decoded = try DataPlaneMessage.decodeHeader(message.encodeHeader())
         #expect(decoded == DataPlaneMessage.Header(kind: .fragment, meta: meta, payloadBytes: 2))
@@ -64,16 +83,33 @@ struct FramingTests {
         func code(_ mutate: (inout [UInt8]) -> Void) -> DataPlaneError.Code? {
             var h = good
             mutate(&h)
-            do { _ = try DataPlaneMessage.decodeHeader(h); return nil } catch { return error.code }
+            do {
+                _ = try DataPlaneMessage.decodeHeader(h)
+                return nil
+            } catch { return error.code }
         }
         #expect(code { $0[0] = 0 } == .magic)
         #expect(code { $0[4] = 9 } == .kind)
-        #expect(code { $0[6] = 1 } == .version)   // a version 1 peer
-        #expect(code { $0[40] = 0xFF; $0[41] = 0xFF; $0[42] = 0xFF; $0[43] = 0x7F } == .tooLarge)
-        #expect(code { $0[20] = 0xFF; $0[21] = 0xFF; $0[22] = 0xFF; $0[23] = 0xFF } == .duration)
+        #expect(code { $0[6] = 1 } == .version)  // a version 1 peer
+        #expect(
+            code {
+                $0[40] = 0xFF
+                $0[41] = 0xFF
+                $0[42] = 0xFF
+                $0[43] = 0x7F
+            } == .tooLarge)
+        #expect(
+            code {
+                $0[20] = 0xFF
+                $0[21] = 0xFF
+                $0[22] = 0xFF
+                $0[23] = 0xFF
+            } == .duration)
         #expect(code { $0.removeLast() } == .short)
         #expect(throws: DataPlaneError(.protocol, "a hello must name a camera id")) {
-            try DataPlaneMessage(DataPlaneMessage.Header(kind: .hello, meta: fragment(1).meta, payloadBytes: 3), payload: Array("../".utf8))
+            try DataPlaneMessage(
+                DataPlaneMessage.Header(kind: .hello, meta: fragment(1).meta, payloadBytes: 3),
+                payload: Array("../".utf8))
         }
     }
 
@@ -81,7 +117,10 @@ struct FramingTests {
         let (worker, recorder) = socketPair()
         let payload = (0..<100_000).map { UInt8($0 & 0xFF) }
         let segment = MediaSegment(meta: initSegment().meta, payload: payload)
-        let sender = Thread { try? worker.send(.segment(segment)); worker.close() }
+        let sender = Thread {
+            try? worker.send(.segment(segment))
+            worker.close()
+        }
         sender.start()
         #expect(try recorder.receiveMessage() == .segment(segment))
         #expect(try recorder.receiveMessage() == nil)
@@ -101,7 +140,9 @@ struct FramingTests {
         #expect(bytes.count == 6 * DataPlane.headerBytes + 600 + 5 * 1000)
         #expect(try SegmentFile.decode(bytes) == segments)
         #expect(throws: DataPlaneError.self) { try SegmentFile.decode(Array(bytes.dropLast())) }
-        #expect(throws: DataPlaneError.self) { try SegmentFile.decode(DataPlaneMessage.hello(CameraID("x")!).encodeHeader() + Array("x".utf8)) }
+        #expect(throws: DataPlaneError.self) {
+            try SegmentFile.decode(DataPlaneMessage.hello(CameraID("x")!).encodeHeader() + Array("x".utf8))
+        }
     }
 }
 
@@ -169,11 +210,11 @@ struct ConversationTests {
             for _ in 0..<8 { stored.append(try #require(try receiver.next())) }
             ends[0].close()
         }
-        sender.deliver(fragment(21))   // the send fails: the window goes back to the head of the backlog
+        sender.deliver(fragment(21))  // the send fails: the window goes back to the head of the backlog
         #expect(!sender.isConnected)
         #expect(sender.backlogCount == 22)
         clocks.advance(seconds: 0.9)
-        sender.deliver(fragment(22))   // closed within 1 s of connecting: the retry delay doubled to 1 s
+        sender.deliver(fragment(22))  // closed within 1 s of connecting: the retry delay doubled to 1 s
         #expect(!sender.isConnected)
         clocks.advance(seconds: 0.2)
         sender.deliver(fragment(23))
@@ -184,7 +225,7 @@ struct ConversationTests {
             stored.last.map { (run: $0.meta.run, end90k: $0.meta.end90k.ticks) }
         }
         var again: [MediaSegment] = []
-        for _ in 0..<24 {   // the init segment, then fragments 1–23
+        for _ in 0..<24 {  // the init segment, then fragments 1–23
             let s = try #require(try receiver.next())
             if filter.admit(s, of: camera) { again.append(s) }
         }
@@ -207,7 +248,7 @@ struct ConversationTests {
         }
         sender.deliver(initSegment())
         for n: UInt32 in 1...30 { sender.deliver(fragment(n)) }
-        #expect(sender.droppedFragments == 21)   // 600 + 9 × 1000 bytes fit in 10 000
+        #expect(sender.droppedFragments == 21)  // 600 + 9 × 1000 bytes fit in 10 000
         #expect(sender.backlogCount == 10)
 
         let (worker, recorder) = socketPair()
@@ -233,10 +274,13 @@ struct ConversationTests {
         }
         sender.deliver(initSegment())
         clocks.advance(seconds: 5)
-        pairs.last!.recorder.close()   // a recorder that worked for 5 s, then crashed
+        pairs.last!.recorder.close()  // a recorder that worked for 5 s, then crashed
         sender.deliver(fragment(1))
-        for _ in 0..<10 { clocks.advance(seconds: 0.1); sender.deliver(fragment(2)) }
+        for _ in 0..<10 {
+            clocks.advance(seconds: 0.1)
+            sender.deliver(fragment(2))
+        }
         #expect(attempts.count == 2)
-        #expect(attempts[1] - attempts[0] == 5_500_000_000)   // picked up 0.5 s after the failure
+        #expect(attempts[1] - attempts[0] == 5_500_000_000)  // picked up 0.5 s after the failure
     }
 }

@@ -9,7 +9,8 @@ enum Fixtures {
         .deletingLastPathComponent().appendingPathComponent("shared/testdata/onvif")
 
     static var available: Bool { FileManager.default.fileExists(atPath: directory.path) }
-    static let skipMessage: Comment = "ONVIF fixtures not found at ../shared/testdata/onvif beside the repository; skipped"
+    static let skipMessage: Comment =
+        "ONVIF fixtures not found at ../shared/testdata/onvif beside the repository; skipped"
 
     /// Every fixture file name in the directory.
     static func names() throws -> [String] {
@@ -19,7 +20,9 @@ enum Fixtures {
     /// The fixture's bytes with its leading `<!-- SAMPLE-META … -->` comment removed.
     static func data(_ name: String, replacing substitutions: [String: String] = [:]) throws -> Data {
         var text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-        if let start = text.range(of: "<!-- SAMPLE-META"), let end = text.range(of: "-->", range: start.upperBound..<text.endIndex) {
+        if let start = text.range(of: "<!-- SAMPLE-META"),
+            let end = text.range(of: "-->", range: start.upperBound..<text.endIndex)
+        {
             text.removeSubrange(start.lowerBound..<end.upperBound)
         }
         for (k, v) in substitutions { text = text.replacingOccurrences(of: k, with: v) }

@@ -1,24 +1,37 @@
 import Foundation
 import Testing
+
 @testable import HallwatchDiscovery
 
 private func code(_ body: () throws -> Void) -> ONVIFError.Code? {
-    do { try body(); return nil } catch let e as ONVIFError { return e.code } catch { return nil }
+    do {
+        try body()
+        return nil
+    } catch let e as ONVIFError { return e.code } catch { return nil }
 }
 
 private func d(_ s: String) -> Data { Data(s.utf8) }
 
-private let env = #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Body>"#
+private let env =
+    #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Body>"#
 private let endEnv = "</s:Body></s:Envelope>"
-private let devInfo = env + "<tds:GetDeviceInformationResponse><tds:Manufacturer>ACME</tds:Manufacturer></tds:GetDeviceInformationResponse>" + endEnv
+private let devInfo =
+    env
+    + "<tds:GetDeviceInformationResponse><tds:Manufacturer>ACME</tds:Manufacturer></tds:GetDeviceInformationResponse>"
+    + endEnv
 
 /// Replies built to hurt: each gives a typed error quickly and never crashes.
 @Suite("Hostile replies")
 struct HostileInputTests {
     @Test func billionLaughsIsRefusedBeforeParsing() {
         var dtd = #"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">"#
-        for i in 1...9 { dtd += "<!ENTITY lol\(i) \"" + String(repeating: "&lol\(i == 1 ? "" : String(i - 1));", count: 10) + "\">" }
-        dtd += "]>" + env + "<tds:GetDeviceInformationResponse><tds:Manufacturer>&lol9;</tds:Manufacturer></tds:GetDeviceInformationResponse>" + endEnv
+        for i in 1...9 {
+            dtd += "<!ENTITY lol\(i) \"" + String(repeating: "&lol\(i == 1 ? "" : String(i - 1));", count: 10) + "\">"
+        }
+        dtd +=
+            "]>" + env
+            + "<tds:GetDeviceInformationResponse><tds:Manufacturer>&lol9;</tds:Manufacturer></tds:GetDeviceInformationResponse>"
+            + endEnv
         #expect(code { _ = try DeviceInformation.parse(d(dtd)) } == .dtdRefused)
     }
 
@@ -27,7 +40,9 @@ struct HostileInputTests {
     /// debug build; the entity-declaration delegate callbacks are not reached on this Foundation.)
     @Test func billionLaughsWithoutTheByteScanStillFails() {
         var dtd = #"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">"#
-        for i in 1...9 { dtd += "<!ENTITY lol\(i) \"" + String(repeating: "&lol\(i == 1 ? "" : String(i - 1));", count: 10) + "\">" }
+        for i in 1...9 {
+            dtd += "<!ENTITY lol\(i) \"" + String(repeating: "&lol\(i == 1 ? "" : String(i - 1));", count: 10) + "\">"
+        }
         dtd += "]><lolz>&lol9;</lolz>"
         let start = ContinuousClock.now
         let c = code { _ = try XMLReader.parse(d(dtd), limits: .reply, prescan: false) }
@@ -40,20 +55,28 @@ struct HostileInputTests {
         var bytes: [UInt8] = [0xFF, 0xFE]
         for u in utf16.utf16 { bytes += [UInt8(u & 0xFF), UInt8(u >> 8)] }
         #expect(code { _ = try XMLReader.parse(Data(bytes)) } == .malformed)
-        #expect(code { _ = try XMLReader.parse(d(#"<?xml version="1.0" encoding="UTF-7"?><a>+ADw-</a>"#)) } == .malformed)
+        #expect(
+            code { _ = try XMLReader.parse(d(#"<?xml version="1.0" encoding="UTF-7"?><a>+ADw-</a>"#)) } == .malformed)
         #expect((try? XMLReader.parse(d(#"<?xml version='1.0' encoding='utf-8'?><a/>"#)))?.name.local == "a")
     }
 
     @Test func externalEntityIsRefused() {
-        let xxe = #"<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>"# + env +
-            "<tds:GetDeviceInformationResponse><tds:Manufacturer>&xxe;</tds:Manufacturer></tds:GetDeviceInformationResponse>" + endEnv
+        let xxe =
+            #"<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>"# + env
+            + "<tds:GetDeviceInformationResponse><tds:Manufacturer>&xxe;</tds:Manufacturer></tds:GetDeviceInformationResponse>"
+            + endEnv
         #expect(code { _ = try DeviceInformation.parse(d(xxe)) } == .dtdRefused)
         // A parameter-entity-only DTD and a bare DOCTYPE are refused too.
-        #expect(code { _ = try DeviceInformation.parse(d(#"<!DOCTYPE x SYSTEM "http://127.0.0.1:1/x.dtd">"# + devInfo)) } == .dtdRefused)
+        #expect(
+            code { _ = try DeviceInformation.parse(d(#"<!DOCTYPE x SYSTEM "http://127.0.0.1:1/x.dtd">"# + devInfo)) }
+                == .dtdRefused)
     }
 
     @Test func undefinedEntityWithoutDTDIsMalformed() {
-        let text = env + "<tds:GetDeviceInformationResponse><tds:Manufacturer>&xxe;</tds:Manufacturer></tds:GetDeviceInformationResponse>" + endEnv
+        let text =
+            env
+            + "<tds:GetDeviceInformationResponse><tds:Manufacturer>&xxe;</tds:Manufacturer></tds:GetDeviceInformationResponse>"
+            + endEnv
         #expect(code { _ = try DeviceInformation.parse(d(text)) } == .malformed)
     }
 
@@ -99,31 +122,42 @@ struct HostileInputTests {
 
     @Test func wrongNamespacesAreUnexpected() {
         // Right prefixes, wrong URIs: prefixes mean nothing.
-        let fakeSOAP = devInfo.replacingOccurrences(of: "http://www.w3.org/2003/05/soap-envelope", with: "http://example.invalid/soap")
+        let fakeSOAP = devInfo.replacingOccurrences(
+            of: "http://www.w3.org/2003/05/soap-envelope", with: "http://example.invalid/soap")
         #expect(code { _ = try DeviceInformation.parse(d(fakeSOAP)) } == .unexpectedReply)
-        let fakeTDS = devInfo.replacingOccurrences(of: "http://www.onvif.org/ver10/device/wsdl", with: "http://www.onvif.org/ver10/media/wsdl")
+        let fakeTDS = devInfo.replacingOccurrences(
+            of: "http://www.onvif.org/ver10/device/wsdl", with: "http://www.onvif.org/ver10/media/wsdl")
         #expect(code { _ = try DeviceInformation.parse(d(fakeTDS)) } == .unexpectedReply)
         // The right response to the wrong question.
         #expect(code { _ = try MediaProfile.parseList(d(devInfo)) } == .unexpectedReply)
         // Not an envelope at all, and an envelope without a body.
         #expect(code { _ = try DeviceInformation.parse(d("<html><body>login</body></html>")) } == .unexpectedReply)
-        #expect(code { _ = try DeviceInformation.parse(d(#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>"#)) } == .unexpectedReply)
+        #expect(
+            code {
+                _ = try DeviceInformation.parse(d(#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>"#))
+            } == .unexpectedReply)
         // A discovery message in an unknown discovery namespace.
-        let probe = #"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:d="http://example.invalid/discovery"><e:Body><d:ProbeMatches/></e:Body></e:Envelope>"#
+        let probe =
+            #"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:d="http://example.invalid/discovery"><e:Body><d:ProbeMatches/></e:Body></e:Envelope>"#
         #expect(code { _ = try DiscoveryMessage.parse(d(probe)) } == .unexpectedReply)
     }
 
     @Test func notAuthorizedIsDecidedByQualifiedNameNotText() throws {
         func fault(_ value: String, text: String) -> Data {
-            d(#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error" xmlns:x="http://example.invalid/x"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>"# +
-              value + "</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en\">" + text + "</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>")
+            d(
+                #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error" xmlns:x="http://example.invalid/x"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>"#
+                    + value + "</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en\">" + text
+                    + "</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>")
         }
-        #expect(code { _ = try DeviceInformation.parse(fault("ter:NotAuthorized", text: "whatever")) } == .notAuthorized)
+        #expect(
+            code { _ = try DeviceInformation.parse(fault("ter:NotAuthorized", text: "whatever")) } == .notAuthorized)
         // Same local name in another namespace, and a reason that merely says so: not an auth failure.
         #expect(code { _ = try DeviceInformation.parse(fault("x:NotAuthorized", text: "Not Authorized")) } == .fault)
-        #expect(code { _ = try DeviceInformation.parse(fault("ter:ActionNotSupported", text: "NotAuthorized")) } == .fault)
+        #expect(
+            code { _ = try DeviceInformation.parse(fault("ter:ActionNotSupported", text: "NotAuthorized")) } == .fault)
         // SOAP 1.1 fault with a WS-Security code.
-        let soap11 = #"<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><S:Body><S:Fault><faultcode>wsse:FailedAuthentication</faultcode><faultstring>nope</faultstring></S:Fault></S:Body></S:Envelope>"#
+        let soap11 =
+            #"<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><S:Body><S:Fault><faultcode>wsse:FailedAuthentication</faultcode><faultstring>nope</faultstring></S:Fault></S:Body></S:Envelope>"#
         #expect(code { _ = try DeviceInformation.parse(d(soap11)) } == .notAuthorized)
     }
 
@@ -134,14 +168,16 @@ struct HostileInputTests {
     }
 
     @Test func credentialsInAStreamURIAreRemoved() throws {
-        let reply = #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>rtsp://admin:secret@192.0.2.9/live?a=1&amp;b=2</tt:Uri></trt:MediaUri></trt:GetStreamUriResponse></s:Body></s:Envelope>"#
+        let reply =
+            #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>rtsp://admin:secret@192.0.2.9/live?a=1&amp;b=2</tt:Uri></trt:MediaUri></trt:GetStreamUriResponse></s:Body></s:Envelope>"#
         let u = try StreamURI.parse(d(reply))
         #expect(u.uri == "rtsp://192.0.2.9/live?a=1&b=2")
         #expect(u.port == 554)
     }
 
     @Test func faultReasonPrefersEnglish() throws {
-        let reply = #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text xml:lang="de">Fehler</s:Text><s:Text xml:lang="en">Failure</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"#
+        let reply =
+            #"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text xml:lang="de">Fehler</s:Text><s:Text xml:lang="en">Failure</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"#
         let f = try #require(try SOAPEnvelope.parse(d(reply)).fault)
         #expect(f.reason == "Failure")
         #expect(f.kind == .receiver)

@@ -2,10 +2,11 @@ import CFFmpeg
 import Foundation
 import HallwatchCore
 import HallwatchEvidence
-@testable import HallwatchMedia
 import HallwatchStorage
 import Logging
 import Testing
+
+@testable import HallwatchMedia
 
 /// Streaming export over real disks made by the storage library's writer, with real H.264/H.265 fragments
 /// cut from the test clips in `.media` (`make clips`); skipped when they are absent.
@@ -19,25 +20,32 @@ struct ExportTests {
         let writer = try rig.writer()
         // Two repetitions of the clip as one run, across several 1 MiB slots.
         let period = Double(source.duration90k) / 90_000
-        let written = try ClipRecording.record(clip, camera: rig.camera, runStart: rig.start, seconds: period * 2, to: writer)
+        let written = try ClipRecording.record(
+            clip, camera: rig.camera, runStart: rig.start, seconds: period * 2, to: writer)
         try writer.close()
         #expect(written.fragments == clip.fragments.count * 2)
 
         let out = rig.dir + "/out.mp4"
-        let summary = try EvidenceExport.export(from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: 3_600_000_000), out: out)
+        let summary = try EvidenceExport.export(
+            from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: 3_600_000_000),
+            out: out)
         #expect(summary.files == [out])
         #expect(summary.videoFrames == source.samples.count * 2)
         #expect(abs(summary.mediaSeconds - period * 2) < 0.05, "\(summary.mediaSeconds) s for \(period * 2) s recorded")
-        let exported = try Clips.videoPackets(MemoryByteSource([UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))))
+        let exported = try Clips.videoPackets(
+            MemoryByteSource([UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))))
         #expect(exported.samples.count == source.samples.count * 2)
         #expect(exported.samples == source.samples + source.samples, "every sample's bytes are the camera's")
-        #expect(summary.bytes == Int64((try FileManager.default.attributesOfItem(atPath: out)[.size] as? NSNumber)?.intValue ?? -1))
+        #expect(
+            summary.bytes
+                == Int64((try FileManager.default.attributesOfItem(atPath: out)[.size] as? NSNumber)?.intValue ?? -1))
     }
 
     @Test func aCodecChangeGivesTwoFiles() throws {
         let rig = try DiskRig(slots: 16, slotSizeBytes: 1 << 20)
         defer { rig.cleanup() }
-        let h264 = try Clips.fragmented("h264-bframes.mp4"), hevc = try Clips.fragmented("hevc.mp4")
+        let h264 = try Clips.fragmented("h264-bframes.mp4")
+        let hevc = try Clips.fragmented("hevc.mp4")
         let writer = try rig.writer()
         let first = try ClipRecording.record(h264, camera: rig.camera, runStart: rig.start, seconds: 4, to: writer)
         // The camera comes back 30 s later with other codec parameters: a new run.
@@ -46,12 +54,17 @@ struct ExportTests {
         try writer.close()
 
         let out = rig.dir + "/incident.mp4"
-        let summary = try EvidenceExport.export(from: rig.library(), camera: rig.camera, from: rig.start, to: secondStart.adding(micros: 60_000_000), out: out)
+        let summary = try EvidenceExport.export(
+            from: rig.library(), camera: rig.camera, from: rig.start, to: secondStart.adding(micros: 60_000_000),
+            out: out)
         #expect(summary.files == [out, rig.dir + "/incident-2.mp4"])
         let a = try Clips.videoPackets(MemoryByteSource([UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))))
-        let b = try Clips.videoPackets(MemoryByteSource([UInt8](try Data(contentsOf: URL(fileURLWithPath: rig.dir + "/incident-2.mp4")))))
+        let b = try Clips.videoPackets(
+            MemoryByteSource([UInt8](try Data(contentsOf: URL(fileURLWithPath: rig.dir + "/incident-2.mp4")))))
         #expect(a.codec == "h264" && b.codec == "hevc")
-        #expect(abs(Double(a.duration90k) - Double(first.media90k)) < 3_600 && abs(Double(b.duration90k) - Double(second.media90k)) < 3_600)
+        #expect(
+            abs(Double(a.duration90k) - Double(first.media90k)) < 3_600
+                && abs(Double(b.duration90k) - Double(second.media90k)) < 3_600)
         #expect(summary.videoFrames == a.samples.count + b.samples.count)
         // The gap between the runs is collapsed, not written.
         #expect(abs(summary.mediaSeconds - Double(first.media90k + second.media90k) / 90_000) < 0.1)
@@ -67,11 +80,17 @@ struct ExportTests {
         #expect(written.payloadBytes > 700_000)
         // Flip a byte well into slot 0's records, after the demuxer has started: that record's CRC-32C no
         // longer matches, and the export must fail with it rather than end early as if the video stopped.
-        let f = try #require(FileHandle(forUpdatingAtPath: try RecordingDisk.open(at: rig.dir + "/disk", box: "test-box").slotPath(0)))
-        try f.seek(toOffset: 600_000); let byte = try #require(try f.read(upToCount: 1)).first!
-        try f.seek(toOffset: 600_000); try f.write(contentsOf: [byte ^ 0xFF]); try f.close()
+        let f = try #require(
+            FileHandle(forUpdatingAtPath: try RecordingDisk.open(at: rig.dir + "/disk", box: "test-box").slotPath(0)))
+        try f.seek(toOffset: 600_000)
+        let byte = try #require(try f.read(upToCount: 1)).first!
+        try f.seek(toOffset: 600_000)
+        try f.write(contentsOf: [byte ^ 0xFF])
+        try f.close()
         let error = #expect(throws: StorageError.self) {
-            _ = try EvidenceExport.export(from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: 60_000_000), out: rig.dir + "/x.mp4")
+            _ = try EvidenceExport.export(
+                from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: 60_000_000),
+                out: rig.dir + "/x.mp4")
         }
         #expect(error?.code == .corrupt, "\(String(describing: error))")
     }
@@ -94,12 +113,17 @@ struct ExportTests {
             defer { try? FileManager.default.removeItem(atPath: out) }
             let before = try ProcStatus.kB("VmRSS")
             try ProcStatus.resetPeak()
-            let summary = try EvidenceExport.export(from: rig.library(), camera: rig.camera, from: rig.start, to: rig.start.adding(micros: seconds * 1_000_000), out: out)
+            let summary = try EvidenceExport.export(
+                from: rig.library(), camera: rig.camera, from: rig.start,
+                to: rig.start.adding(micros: seconds * 1_000_000), out: out)
             let peak = try ProcStatus.kB("VmHWM")
-            print("export of \(summary.bytes / 1_000_000) MB (\(summary.videoFrames) frames, \(Int(summary.mediaSeconds)) s): resident \(before / 1024) MB before, peak \(peak / 1024) MB")
+            print(
+                "export of \(summary.bytes / 1_000_000) MB (\(summary.videoFrames) frames, \(Int(summary.mediaSeconds)) s): resident \(before / 1024) MB before, peak \(peak / 1024) MB"
+            )
             return (Double(peak - before) / 1024, summary)
         }
-        let short = try growthMB(seconds: 60), long = try growthMB(seconds: 700)
+        let short = try growthMB(seconds: 60)
+        let long = try growthMB(seconds: 700)
         #expect(abs(long.summary.mediaSeconds - Double(written.media90k) / 90_000) < 0.1)
         #expect(long.mb < 60, "resident memory grew by \(long.mb) MB for a \(long.summary.bytes / 1_000_000) MB export")
         // Ten times the media, about the same memory: only the muxer's sample tables grow (≈ 50 bytes a sample).
@@ -116,13 +140,17 @@ struct DiskRig {
     let start = UTCMicros(1_764_000_000_000_000)
 
     init(slots: Int, slotSizeBytes: Int64, name: String = #function) throws {
-        dir = FileManager.default.temporaryDirectory.path + "/hallwatch-evidence-tests/\(name.filter { $0.isLetter })-\(UUID().uuidString.prefix(8))"
+        dir =
+            FileManager.default.temporaryDirectory.path
+            + "/hallwatch-evidence-tests/\(name.filter { $0.isLetter })-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        _ = try RecordingDisk.initialize(at: dir + "/disk", box: "test-box", slotCount: slots, slotSizeBytes: slotSizeBytes)
+        _ = try RecordingDisk.initialize(
+            at: dir + "/disk", box: "test-box", slotCount: slots, slotSizeBytes: slotSizeBytes)
     }
 
     func writer() throws -> DiskWriter {
-        var logger = Logger(label: "hallwatch.evidence.test"); logger.logLevel = .warning
+        var logger = Logger(label: "hallwatch.evidence.test")
+        logger.logLevel = .warning
         return try DiskWriter(disk: RecordingDisk.open(at: dir + "/disk", box: "test-box"), logger: logger)
     }
 
@@ -131,30 +159,43 @@ struct DiskRig {
 }
 
 enum Clips {
-    static let media = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/.media"
-    static let available = ["h264-bframes.mp4", "hevc.mp4", "fullhd.mp4"].allSatisfy { FileManager.default.fileExists(atPath: media + "/" + $0) }
+    static let media =
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path + "/.media"
+    static let available =
+        ["h264-bframes.mp4", "hevc.mp4", "fullhd.mp4"].allSatisfy {
+            FileManager.default.fileExists(atPath: media + "/" + $0)
+        }
         && FileManager.default.isExecutableFile(atPath: "/usr/bin/ffmpeg")
 
     /// The clip's video cut by ffmpeg into keyframe fragments on a 90 kHz timescale, as a camera's recording is.
     static func fragmented(_ name: String) throws -> FragmentedMP4 {
-        let out = FileManager.default.temporaryDirectory.path + "/hallwatch-evidence-\(UUID().uuidString.prefix(8))-\(name)"
+        let out =
+            FileManager.default.temporaryDirectory.path + "/hallwatch-evidence-\(UUID().uuidString.prefix(8))-\(name)"
         defer { try? FileManager.default.removeItem(atPath: out) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        p.arguments = ["-v", "error", "-y", "-i", media + "/" + name, "-an", "-c:v", "copy", "-video_track_timescale", "90000",
-                       "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", out]
-        try p.run(); p.waitUntilExit()
+        p.arguments = [
+            "-v", "error", "-y", "-i", media + "/" + name, "-an", "-c:v", "copy", "-video_track_timescale", "90000",
+            "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", out,
+        ]
+        try p.run()
+        p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw MediaError("media.file", "ffmpeg could not fragment \(name)") }
         return try FragmentedMP4([UInt8](try Data(contentsOf: URL(fileURLWithPath: out))))
     }
 
     /// Every video sample's bytes, the codec and the video's duration (90 kHz ticks), read with libavformat.
-    static func videoPackets(_ source: any SeekableByteSource) throws -> (codec: String, samples: [[UInt8]], duration90k: Int64) {
+    static func videoPackets(_ source: any SeekableByteSource) throws -> (
+        codec: String, samples: [[UInt8]], duration90k: Int64
+    ) {
         let d = try MP4Demuxer(source)
-        let video = try #require((0..<d.streamCount).first { d.stream($0).pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO })
+        let video = try #require(
+            (0..<d.streamCount).first { d.stream($0).pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO })
         let tb = d.stream(video).pointee.time_base
         var samples: [[UInt8]] = []
-        var first: Int64?, end: Int64 = 0
+        var first: Int64?
+        var end: Int64 = 0
         let p = Packet()
         while try d.read(into: p) {
             guard p.streamIndex == video else { continue }
@@ -177,5 +218,7 @@ enum ProcStatus {
     }
 
     /// Resets `VmHWM` to the current resident set (Linux ≥ 4.0: `echo 5 > /proc/self/clear_refs`).
-    static func resetPeak() throws { try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8) }
+    static func resetPeak() throws {
+        try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
 }

@@ -3,6 +3,7 @@ import HallwatchCore
 import Logging
 import Synchronization
 import Testing
+
 @testable import HallwatchMedia
 
 /// A fake camera on 127.0.0.1 that answers RTSP requests with whatever the test wants (RFC 7826 framing:
@@ -33,8 +34,12 @@ final class FakeRTSPServer: @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         port = Int(UInt16(bigEndian: addr.sin_port))
         Glibc.listen(fd, 8)
         listener = fd
@@ -59,9 +64,14 @@ final class FakeRTSPServer: @unchecked Sendable {
                     let request = String(decoding: buffer[0..<end], as: UTF8.self)
                     buffer.removeFirst(end + 4)
                     let method = String(request.split(separator: " ").first ?? "")
-                    let cseq = request.split(separator: "\r\n").first { $0.lowercased().hasPrefix("cseq:") }.map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) } ?? "0"
+                    let cseq =
+                        request.split(separator: "\r\n").first { $0.lowercased().hasPrefix("cseq:") }.map {
+                            $0.dropFirst(5).trimmingCharacters(in: .whitespaces)
+                        } ?? "0"
                     requests.withLock { $0.append(request) }
-                    if let r = reply(method, cseq, request) { _ = r.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+                    if let r = reply(method, cseq, request) {
+                        _ = r.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    }
                     if method == "PLAY", let stream = afterPlay { stream(c) }
                 }
             }
@@ -89,9 +99,13 @@ final class NullSink: FragmentSink {
 }
 
 /// Runs one capture session against `url` and returns the error it ends with and how long it took.
-func captureError(_ url: String, timeout: Duration = .seconds(2), password: String? = nil) -> (MediaError?, Double, Int) {
-    let session = CaptureSession(camera: CameraID("hostile")!, source: RTSPSourceOptions(url: url, username: password == nil ? nil : "user", password: password, ioTimeout: timeout),
-                                 policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+func captureError(_ url: String, timeout: Duration = .seconds(2), password: String? = nil) -> (MediaError?, Double, Int)
+{
+    let session = CaptureSession(
+        camera: CameraID("hostile")!,
+        source: RTSPSourceOptions(
+            url: url, username: password == nil ? nil : "user", password: password, ioTimeout: timeout),
+        policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
     let sink = NullSink()
     let start = Date()
     do {
@@ -106,13 +120,19 @@ func captureError(_ url: String, timeout: Duration = .seconds(2), password: Stri
 }
 
 func ok(_ cseq: String, _ extra: String = "", body: String = "") -> String {
-    "RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\n\(extra)" + (body.isEmpty ? "\r\n" : "Content-Type: application/sdp\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+    "RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\n\(extra)"
+        + (body.isEmpty ? "\r\n" : "Content-Type: application/sdp\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
 }
 
 @Suite("Hostile cameras", .serialized)
 struct HostileCameraTests {
     @Test func nobodyListening() {
-        let port = { () -> Int in let s = try! FakeRTSPServer { _, _ in nil }; let p = s.port; s.stop(); return p }()
+        let port = { () -> Int in
+            let s = try! FakeRTSPServer { _, _ in nil }
+            let p = s.port
+            s.stop()
+            return p
+        }()
         let (e, seconds, frames) = captureError("rtsp://127.0.0.1:\(port)/x")
         #expect(e?.code == "rtsp.connect")
         #expect(seconds < 2)
@@ -120,14 +140,16 @@ struct HostileCameraTests {
     }
 
     @Test func silentCameraTimesOut() throws {
-        let server = try FakeRTSPServer { _, _ in nil }   // accepts, never answers
+        let server = try FakeRTSPServer { _, _ in nil }  // accepts, never answers
         let (e, seconds, _) = captureError(server.url, timeout: .seconds(2))
         #expect(e?.code == "rtsp.timeout", "got \(String(describing: e))")
         #expect(seconds >= 1.5 && seconds < 6, "gave up after \(seconds) s")
     }
 
     @Test func garbageReply() throws {
-        let server = try FakeRTSPServer { _, _ in "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\u{1}\u{2}garbage\r\n\r\n" }
+        let server = try FakeRTSPServer { _, _ in
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\u{1}\u{2}garbage\r\n\r\n"
+        }
         let (e, seconds, frames) = captureError(server.url)
         let code = try #require(e?.code)
         #expect(code.hasPrefix("rtsp."), "got \(code)")
@@ -136,7 +158,9 @@ struct HostileCameraTests {
 
     @Test func malformedSDP() throws {
         let server = try FakeRTSPServer { method, cseq in
-            method == "DESCRIBE" ? ok(cseq, body: "v=0\r\nthis is not SDP\r\nm=video banana\r\n") : ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
+            method == "DESCRIBE"
+                ? ok(cseq, body: "v=0\r\nthis is not SDP\r\nm=video banana\r\n")
+                : ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
         }
         let (e, _, frames) = captureError(server.url)
         let code = try #require(e?.code)
@@ -146,7 +170,8 @@ struct HostileCameraTests {
 
     @Test func unsupportedCodecIsNamed() throws {
         // A camera offering only Motion JPEG (RTP payload type 26, RFC 2435).
-        let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 0 RTP/AVP 26\r\na=control:track1\r\n"
+        let sdp =
+            "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 0 RTP/AVP 26\r\na=control:track1\r\n"
         let server = try FakeRTSPServer { method, cseq in
             switch method {
             case "DESCRIBE": return ok(cseq, "Content-Base: \("rtsp://127.0.0.1")/stream/\r\n", body: sdp)
@@ -163,7 +188,8 @@ struct HostileCameraTests {
 
     @Test func refusedCredentials() throws {
         let server = try FakeRTSPServer { method, cseq in
-            method == "OPTIONS" ? ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
+            method == "OPTIONS"
+                ? ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
                 : "RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: Basic realm=\"cam\"\r\n\r\n"
         }
         let (e, _, _) = captureError(server.url, password: "wrong")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HallwatchMedia
 
 @Suite("Parameter sets")
@@ -23,8 +24,10 @@ struct ParameterSetsTests {
 
     @Test func aDifferentSPSIsAChange() {
         var otherSPS = sps
-        otherSPS[3] = 0x1F   // another level: e.g. the camera switched to a larger resolution
-        #expect(!ParameterSets.sameSets([0, 0, 0, 1] + sps + [0, 0, 0, 1] + pps, [0, 0, 0, 1] + otherSPS + [0, 0, 0, 1] + pps))
+        otherSPS[3] = 0x1F  // another level: e.g. the camera switched to a larger resolution
+        #expect(
+            !ParameterSets.sameSets(
+                [0, 0, 0, 1] + sps + [0, 0, 0, 1] + pps, [0, 0, 0, 1] + otherSPS + [0, 0, 0, 1] + pps))
         #expect(!ParameterSets.sameSets([], [0, 0, 0, 1] + sps))
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HallwatchMedia
 
 /// Drives a timeline with integer payloads (frame numbers) and collects what comes out.
@@ -74,7 +75,10 @@ struct VideoTimelineTests {
         // Decode order I P B b P B b … with PTS in frames: 0 3 1 2 6 4 5 …; RTP gives no DTS.
         var h = Harness()
         var pts: [Int64] = [0]
-        for g in 0..<20 { let b = Int64(g * 3); pts += [b + 3, b + 1, b + 2] }
+        for g in 0..<20 {
+            let b = Int64(g * 3)
+            pts += [b + 3, b + 1, b + 2]
+        }
         for (i, p) in pts.enumerated() { h.push(p * 3600, key: i == 0, id: i) }
         h.finish()
         #expect(h.samples.count == pts.count)
@@ -92,7 +96,10 @@ struct VideoTimelineTests {
         // Before: b4 got DTS 4 frames + 1 tick > PTS, the muxer refused it, and the session ended.
         var h = Harness()
         var pts: [Int64] = [0, 3, 1, 2]
-        for g in 1..<50 { let b = Int64(4 * g); pts += [b + 3, b + 1, b, b + 2] }
+        for g in 1..<50 {
+            let b = Int64(4 * g)
+            pts += [b + 3, b + 1, b, b + 2]
+        }
         for (i, p) in pts.enumerated() { h.push(90_000 + p * 3600, key: i == 0, id: i) }
         h.finish()
         #expect(h.samples.count == 200)
@@ -104,7 +111,7 @@ struct VideoTimelineTests {
         // PTS untouched and unique; the delay grew once, to two frames, and stays there.
         #expect(h.samples.map(\.pts90k) == pts.map { ($0 + 1) * 3600 })
         #expect(h.timeline.reorderDelayGrown == 1 && h.timeline.ptsRaised == 0)
-        #expect(h.samples[198].pts90k == h.samples[198].dts90k && h.samples[198].payload == [198])   // b196: 2 frames late in decode order
+        #expect(h.samples[198].pts90k == h.samples[198].dts90k && h.samples[198].payload == [198])  // b196: 2 frames late in decode order
         // The catch-up shortens only the steps before the first unit that needs it; durations add up.
         #expect(h.samples.filter { $0.duration90k != 3600 }.count <= 3)
         #expect(h.samples.reduce(0) { $0 + $1.duration90k } == dts[199] - dts[0] + h.samples[199].duration90k)
@@ -116,8 +123,11 @@ struct VideoTimelineTests {
         // 8 duplicate pairs and 8 holes of 80 ms.
         var h = Harness()
         var pts: [Int64] = [0]
-        for g in 0..<200 { let b = Int64(g * 3); pts += [b + 3, b + 1, b + 2] }
-        let outliers: Set<Int> = [50, 121, 182, 250, 311, 403, 470, 545]          // P frames are i % 3 == 1
+        for g in 0..<200 {
+            let b = Int64(g * 3)
+            pts += [b + 3, b + 1, b + 2]
+        }
+        let outliers: Set<Int> = [50, 121, 182, 250, 311, 403, 470, 545]  // P frames are i % 3 == 1
         #expect(outliers.contains { $0 % 3 == 1 } && outliers.contains { $0 % 3 != 1 })
         for (i, p) in pts.enumerated() {
             h.push(3_000_000 + p * 3600 + (outliers.contains(i) ? 324_000_000 : 0), key: i == 0, id: i)
@@ -141,7 +151,7 @@ struct VideoTimelineTests {
         var h = Harness()
         for i in 0..<10 {
             h.push(Int64(i * 3000), key: i == 0, id: i * 10)
-            h.push(Int64(i * 3000), id: i * 10 + 1)   // second slice of the same picture
+            h.push(Int64(i * 3000), id: i * 10 + 1)  // second slice of the same picture
         }
         h.finish()
         #expect(h.samples.count == 10)
@@ -183,7 +193,7 @@ struct VideoTimelineTests {
             h.push(p, key: i % 25 == 0, id: i)
         }
         h.finish()
-        #expect(h.samples.count == 100)                      // nothing dropped
+        #expect(h.samples.count == 100)  // nothing dropped
         #expect(h.breaks.count == 1)
         #expect(h.breaks.first?.contains("discontinuity") == true)
         // Frames 40…49 continue the old run seamlessly; frame 50 (keyframe) starts the new run at 0.

@@ -18,23 +18,25 @@ let quiet: Logger = {
 struct PrunerServiceTests {
     func writeConfig(_ path: String, disk: String, maxAge: String) throws {
         try """
-            box: test-box
-            recorder:
-              disks: [{name: disk0, path: \(disk)}]
-            retention: {maxAge: \(maxAge)}
-            cameras:
-              - {id: lobby, source: "rtsp://127.0.0.1:8554/lobby"}
+        box: test-box
+        recorder:
+          disks: [{name: disk0, path: \(disk)}]
+        retention: {maxAge: \(maxAge)}
+        cameras:
+          - {id: lobby, source: "rtsp://127.0.0.1:8554/lobby"}
 
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     @Test func aChangedFileIsUsedAtTheNextPassAndABrokenOneKeepsTheLastGoodWithAnAlarm() throws {
-        let dir = FileManager.default.temporaryDirectory.path + "/hw-pruner-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let dir =
+            FileManager.default.temporaryDirectory.path + "/hw-pruner-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/hallwatch.yaml"
         try writeConfig(path, disk: dir + "/disk0", maxAge: "30d")
-        let service = PrunerService(config: try ConfigLoader.load(path: path), source: .file(path), presence: nil, logger: quiet)
+        let service = PrunerService(
+            config: try ConfigLoader.load(path: path), source: .file(path), presence: nil, logger: quiet)
 
         try writeConfig(path, disk: dir + "/disk0", maxAge: "7d")
         var report = service.runPass(dryRun: true)
@@ -47,7 +49,7 @@ struct PrunerServiceTests {
         #expect(alarm.code == "config.invalid")
         #expect(alarm.message.contains("last good configuration"))
         let (kept, again) = service.currentConfig()
-        #expect(kept.retention.maxAge == .seconds(7 * 86_400))   // the last good one, not the start's
+        #expect(kept.retention.maxAge == .seconds(7 * 86_400))  // the last good one, not the start's
         #expect(again?.code == "config.invalid")
 
         try FileManager.default.removeItem(atPath: path)

@@ -26,9 +26,11 @@ struct RecorderServiceTests {
         let dir: String
         let config: HallwatchConfig
         init() throws {
-            dir = FileManager.default.temporaryDirectory.path + "/hw-rec-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            dir =
+                FileManager.default.temporaryDirectory.path + "/hw-rec-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
-            config = try ConfigLoader.parse("""
+            config = try ConfigLoader.parse(
+                """
                 box: test-box
                 bus: {socket: \(dir)/no-bus.sock}
                 recorder:
@@ -50,7 +52,10 @@ struct RecorderServiceTests {
             let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: quiet))
             let running = Task { try await group.run() }
             #expect(await waitFor(5) { FileManager.default.fileExists(atPath: self.config.recorder.socket) })
-            do { try await body() } catch { await group.triggerGracefulShutdown(); throw error }
+            do { try await body() } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
             await group.triggerGracefulShutdown()
             try await running.value
         }
@@ -63,11 +68,18 @@ struct RecorderServiceTests {
     }
 
     func segment(_ n: UInt32) -> MediaSegment {
-        n == 0 ? MediaSegment(meta: FragmentMeta(kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero, duration90k: 0, utc: UTCMicros(Int64(run))),
-                              payload: [1, 2, 3])
-            : MediaSegment(meta: FragmentMeta(kind: .fragment, keyframe: true, run: run, sequence: n, start90k: MediaTime90k(Int64(n - 1) * 90_000),
-                                              duration90k: 90_000, utc: UTCMicros(Int64(run) + Int64(n - 1) * 1_000_000)),
-                           payload: Array(repeating: UInt8(n), count: 20_000))
+        n == 0
+            ? MediaSegment(
+                meta: FragmentMeta(
+                    kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero, duration90k: 0,
+                    utc: UTCMicros(Int64(run))),
+                payload: [1, 2, 3])
+            : MediaSegment(
+                meta: FragmentMeta(
+                    kind: .fragment, keyframe: true, run: run, sequence: n,
+                    start90k: MediaTime90k(Int64(n - 1) * 90_000),
+                    duration90k: 90_000, utc: UTCMicros(Int64(run) + Int64(n - 1) * 1_000_000)),
+                payload: Array(repeating: UInt8(n), count: 20_000))
     }
 
     @Test func segmentsAreRecordedAndAResendAfterARestartIsStoredOnce() async throws {

@@ -16,16 +16,22 @@ struct SimCamProcessTests {
 
     @Test func servesEachClipWithItsCodecsAndPictureSize() async throws {
         try await Repo.ensureClips()
-        let mounts = [("aac", "h264-aac.mp4"), ("bframes", "h264-bframes.mp4"), ("hevc", "hevc.mp4"),
-                      ("fullhd", "fullhd.mp4")]
+        let mounts = [
+            ("aac", "h264-aac.mp4"), ("bframes", "h264-bframes.mp4"), ("hevc", "hevc.mp4"),
+            ("fullhd", "fullhd.mp4"),
+        ]
         let cam = try SimCamProcess(mounts: mounts.map { ($0.0, Repo.clip($0.1)) })
         defer { _ = cam.stop() }
         for (name, file) in mounts {
             let (source, _) = try await ffprobe(Repo.clip(file), ["-show_streams"])
             let (served, _) = try await ffprobe(
                 try #require(cam.urls[name]), ["-rtsp_transport", "tcp", "-show_streams"])
-            let want = try #require(source.streams).map { "\($0.codec_name ?? "?") \($0.width ?? 0)x\($0.height ?? 0) \($0.channels ?? 0)ch \($0.sample_rate ?? "-")" }
-            let got = try #require(served.streams).map { "\($0.codec_name ?? "?") \($0.width ?? 0)x\($0.height ?? 0) \($0.channels ?? 0)ch \($0.sample_rate ?? "-")" }
+            let want = try #require(source.streams).map {
+                "\($0.codec_name ?? "?") \($0.width ?? 0)x\($0.height ?? 0) \($0.channels ?? 0)ch \($0.sample_rate ?? "-")"
+            }
+            let got = try #require(served.streams).map {
+                "\($0.codec_name ?? "?") \($0.width ?? 0)x\($0.height ?? 0) \($0.channels ?? 0)ch \($0.sample_rate ?? "-")"
+            }
             #expect(got == want, "mount \(name)")
         }
         let (aac, _) = try await ffprobe(try #require(cam.urls["aac"]), ["-rtsp_transport", "tcp", "-show_streams"])
@@ -45,8 +51,11 @@ struct SimCamProcessTests {
         defer { _ = cam.stop() }
         let url = try #require(cam.urls["bbb"])
         let (probe, run) = try await ffprobe(
-            url, ["-rtsp_transport", "tcp", "-read_intervals", "%+12", "-show_entries",
-                  "packet=stream_index,pts_time,flags"])
+            url,
+            [
+                "-rtsp_transport", "tcp", "-read_intervals", "%+12", "-show_entries",
+                "packet=stream_index,pts_time,flags",
+            ])
         let packets = try #require(probe.packets)
         let video = packets.filter { $0.stream_index == 0 }
         let audio = packets.filter { $0.stream_index == 1 }
@@ -70,8 +79,10 @@ struct SimCamProcessTests {
         let cam = try SimCamProcess(mounts: [("bbb", Repo.clip("h264-aac.mp4"))])
         defer { _ = cam.stop() }
         let url = try #require(cam.urls["bbb"])
-        let args = ["-rtsp_transport", "tcp", "-read_intervals", "%+7", "-select_streams", "v",
-                    "-show_entries", "packet=stream_index,pts_time,flags"]
+        let args = [
+            "-rtsp_transport", "tcp", "-read_intervals", "%+7", "-select_streams", "v",
+            "-show_entries", "packet=stream_index,pts_time,flags",
+        ]
         async let first = ffprobe(url, args)
         async let second = ffprobe(url, args)
         let results = try await [first, second]
@@ -92,7 +103,9 @@ struct SimCamProcessTests {
             let cam = try SimCamProcess(mounts: [("hevc", Repo.clip("hevc.mp4"))])
             let url = try #require(cam.urls["hevc"])
             // A client is playing when the signal arrives.
-            async let client = ffprobe(url, ["-rtsp_transport", "tcp", "-read_intervals", "%+30", "-show_entries", "packet=pts_time"], timeout: 40)
+            async let client = ffprobe(
+                url, ["-rtsp_transport", "tcp", "-read_intervals", "%+30", "-show_entries", "packet=pts_time"],
+                timeout: 40)
             try await Task.sleep(for: .seconds(2))
             let status = await onThreadNoThrow { cam.stop(signal: sig) }
             #expect(status == 0, "signal \(sig): exit status \(String(describing: status))\n\(cam.log)")
@@ -136,7 +149,10 @@ func checkContinuity(_ packets: [Probe.Packet], frame: Double, minimumSpan: Doub
     try #require(pts.count > 10, "\(label): only \(pts.count) packets")
     let steps = zip(pts, pts.dropFirst()).map { $1 - $0 }
     let backwards = steps.enumerated().filter { $0.element <= 0 }
-    #expect(backwards.isEmpty, "\(label): PTS not increasing at \(backwards.prefix(5).map { "#\($0.offset): \(pts[$0.offset]) → \(pts[$0.offset + 1])" })")
+    #expect(
+        backwards.isEmpty,
+        "\(label): PTS not increasing at \(backwards.prefix(5).map { "#\($0.offset): \(pts[$0.offset]) → \(pts[$0.offset + 1])" })"
+    )
     let maxStep = steps.max() ?? 0
     #expect(maxStep <= 2 * frame + 0.001, "\(label): largest PTS gap \(maxStep) s > 2 frames (\(2 * frame) s)")
     #expect(pts.last! - pts.first! >= minimumSpan, "\(label): spans \(pts.first!)…\(pts.last!) s")

@@ -28,7 +28,9 @@ enum Repo {
         do {
             let r = try run(
                 "/bin/bash", [root.appendingPathComponent("Image/fetch-clips.sh").path, media.path], timeout: 300)
-            guard r.status == 0 else { return .failure(TestFailure("fetch-clips.sh failed (\(r.status)): \(r.output)")) }
+            guard r.status == 0 else {
+                return .failure(TestFailure("fetch-clips.sh failed (\(r.status)): \(r.output)"))
+            }
             return .success(())
         } catch let e as TestFailure { return .failure(e) } catch { return .failure(TestFailure("\(error)")) }
     }()
@@ -75,7 +77,8 @@ func run(_ program: String, _ arguments: [String], timeout: Double) throws -> Ru
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("simcam-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
-    let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
+    let out = dir.appendingPathComponent("out")
+    let err = dir.appendingPathComponent("err")
     _ = FileManager.default.createFile(atPath: out.path, contents: nil)
     _ = FileManager.default.createFile(atPath: err.path, contents: nil)
     let p = Process()
@@ -121,7 +124,8 @@ final class SimCamProcess: @unchecked Sendable {
         guard let line = Self.readLine(stdout.fileDescriptor, timeout: 20) else {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            throw TestFailure("simcam printed no ready line; log:\n\((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
+            throw TestFailure(
+                "simcam printed no ready line; log:\n\((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
         }
         let words = line.split(separator: " ").map(String.init)
         guard words.count >= 3, words[0] == "simcam", words[1] == "ready" else {
@@ -151,7 +155,8 @@ final class SimCamProcess: @unchecked Sendable {
             process.waitUntilExit()
             return nil
         }
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     deinit {

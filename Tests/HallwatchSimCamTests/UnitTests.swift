@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HallwatchSimCam
 
 @Suite("Mount specs")
@@ -34,9 +35,13 @@ struct LoopTimelineTests {
         for _ in 0..<3 {
             for f in 0..<132 {
                 let pts = UInt64(f) * 40 * Self.ms
-                guard case .keep(let p?, let d?) = t.restamp(
-                    pts: pts, dts: pts, duration: 40 * Self.ms, segmentStart: 0, isPrimary: true)
-                else { Issue.record("frame \(f) dropped"); return }
+                guard
+                    case .keep(let p?, let d?) = t.restamp(
+                        pts: pts, dts: pts, duration: 40 * Self.ms, segmentStart: 0, isPrimary: true)
+                else {
+                    Issue.record("frame \(f) dropped")
+                    return
+                }
                 #expect(p == d)
                 out.append(p)
             }
@@ -52,8 +57,9 @@ struct LoopTimelineTests {
         let t = LoopTimeline(period: 5280 * Self.ms, primaryStart: 0)
         let frame: UInt64 = 21_333_333
         // frame 246 ends at 5.269 s: kept; frame 247 ends at 5.291 s, after the video: dropped.
-        #expect(t.restamp(pts: 246 * frame, dts: nil, duration: frame, segmentStart: 0, isPrimary: false)
-            == .keep(pts: 246 * frame, dts: nil))
+        #expect(
+            t.restamp(pts: 246 * frame, dts: nil, duration: frame, segmentStart: 0, isPrimary: false)
+                == .keep(pts: 246 * frame, dts: nil))
         #expect(t.restamp(pts: 247 * frame, dts: nil, duration: frame, segmentStart: 0, isPrimary: false) == .drop)
         // A video frame past the period would collide with the next pass's first frame.
         #expect(t.restamp(pts: 5280 * Self.ms, dts: nil, duration: nil, segmentStart: 0, isPrimary: true) == .drop)
@@ -62,18 +68,21 @@ struct LoopTimelineTests {
     /// bikes (B-frames): segment start 80 ms, first DTS 0, PTS 80 ms; period 10 s.
     @Test func bFrameStreamKeepsDecodeTimesNonNegative() {
         var t = LoopTimeline(period: 10_000 * Self.ms, primaryStart: 80 * Self.ms)
-        #expect(t.restamp(pts: 80 * Self.ms, dts: 0, duration: 40 * Self.ms, segmentStart: 80 * Self.ms, isPrimary: true)
-            == .keep(pts: 80 * Self.ms, dts: 0))
+        #expect(
+            t.restamp(pts: 80 * Self.ms, dts: 0, duration: 40 * Self.ms, segmentStart: 80 * Self.ms, isPrimary: true)
+                == .keep(pts: 80 * Self.ms, dts: 0))
         t.advance()
-        #expect(t.restamp(pts: 80 * Self.ms, dts: 0, duration: 40 * Self.ms, segmentStart: 80 * Self.ms, isPrimary: true)
-            == .keep(pts: 10_080 * Self.ms, dts: 10_000 * Self.ms))
+        #expect(
+            t.restamp(pts: 80 * Self.ms, dts: 0, duration: 40 * Self.ms, segmentStart: 80 * Self.ms, isPrimary: true)
+                == .keep(pts: 10_080 * Self.ms, dts: 10_000 * Self.ms))
     }
 
     @Test func secondaryStreamIsAlignedByRunningTime() {
         // Audio segment starts at 0, video (primary) at 80 ms: audio running time 0 lines up with video's first frame.
         let t = LoopTimeline(period: 10_000 * Self.ms, primaryStart: 80 * Self.ms)
-        #expect(t.restamp(pts: 0, dts: 0, duration: 20 * Self.ms, segmentStart: 0, isPrimary: false)
-            == .keep(pts: 80 * Self.ms, dts: 80 * Self.ms))
+        #expect(
+            t.restamp(pts: 0, dts: 0, duration: 20 * Self.ms, segmentStart: 0, isPrimary: false)
+                == .keep(pts: 80 * Self.ms, dts: 80 * Self.ms))
     }
 }
 
@@ -88,9 +97,10 @@ struct LaunchTests {
         let media = MediaDescription(
             path: "/x/a \"b\".mp4", streams: [s("video_0", .h264), s("audio_0", .aac)], primaryIndex: 0,
             period: 1)
-        #expect(LoopingFeeder.mediaLaunch(for: media)
-            == "( appsrc name=src0 ! rtph264pay config-interval=-1 name=pay0 pt=96"
-            + "  appsrc name=src1 ! rtpmp4gpay name=pay1 pt=97 )")
+        #expect(
+            LoopingFeeder.mediaLaunch(for: media)
+                == "( appsrc name=src0 ! rtph264pay config-interval=-1 name=pay0 pt=96"
+                + "  appsrc name=src1 ! rtpmp4gpay name=pay1 pt=97 )")
         let reader = LoopingFeeder.readerLaunch(for: media)
         #expect(reader.contains("demux.video_0 ! h264parse ! appsink name=sink0"))
         #expect(reader.contains("demux.audio_0 ! aacparse ! appsink name=sink1"))

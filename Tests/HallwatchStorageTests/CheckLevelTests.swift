@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchCore
 import Testing
+
 @testable import HallwatchStorage
 
 /// `verify(level:)`: what each level sees and what it does not read.
@@ -17,7 +18,8 @@ import Testing
 
     @Test("a damaged payload byte: crc finds it, size and presence read no payload")
     func payloadDamage() throws {
-        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         let o = try recorded(rig)
         let r = try rig.reader()
         for level in CheckLevel.allCases { #expect(try r.verify(level: level) == []) }
@@ -29,16 +31,18 @@ import Testing
 
     @Test("a record header that disagrees with the index: size finds it, presence does not")
     func headerDamage() throws {
-        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         let o = try recorded(rig)
         // A whole, CRC-valid header with another duration: only the comparison with the index sees it.
         var h = try recordHeader(rig.disk, slot: 0, offset: o[1])
         h.duration90k += 1
-        let payload = try PosixSlotFileOpener().open(rig.disk.slotPath(0), writable: false).readBytes(Int(h.payloadBytes), at: o[1] + 96)
+        let payload = try PosixSlotFileOpener().open(rig.disk.slotPath(0), writable: false).readBytes(
+            Int(h.payloadBytes), at: o[1] + 96)
         try scribble(rig.disk, slot: 0, at: o[1], payload.withUnsafeBytes { h.encode(payload: $0) })
         let r = try rig.reader()
         let size = try r.verify(level: .size)
-        #expect(size.count == 1)   // the chain is not checked across a record already reported
+        #expect(size.count == 1)  // the chain is not checked across a record already reported
         #expect(size.first?.offset == o[1] && size.first?.problem.contains("duration") == true)
         #expect(try r.verify(level: .crc) == size)
         #expect(try r.verify(level: .presence) == [])
@@ -46,7 +50,8 @@ import Testing
 
     @Test("a slot header of another generation: every level reports it once per row, records are not read")
     func slotHeaderMoved() throws {
-        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         _ = try recorded(rig)
         var h = try slotHeader(rig.disk, slot: 0)
         h.generation += 5
@@ -56,17 +61,20 @@ import Testing
             let p = try r.verify(level: level)
             // The slot row and the one chunk row; the index still points at generation 1.
             #expect(p.count == 2, "\(level): \(p)")
-            #expect(p.allSatisfy { $0.slot == 0 && $0.problem.contains("header 6") || $0.problem.contains("slot header 6") })
+            #expect(
+                p.allSatisfy { $0.slot == 0 && $0.problem.contains("header 6") || $0.problem.contains("slot header 6") }
+            )
         }
     }
 
     @Test("a slot reused by the writer after verify read the index is not an inconsistency")
     func reuseDuringVerify() throws {
-        let rig = try Rig(slots: 2, slotSizeBytes: 64 << 10); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 2, slotSizeBytes: 64 << 10)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", seed: 71)
         let w = try rig.writer()
         try a.sendInit(w)
-        while try a.send(1, to: w).last?.slot != 1 {}   // slot 0 full and closed, slot 1 open
+        while try a.send(1, to: w).last?.slot != 1 {}  // slot 0 full and closed, slot 1 open
         try w.syncAndCommit()
         // The writer fills slot 1 and reuses slot 0 (T2 commits, then T4 writes the new header) the
         // moment verify first opens a slot file: after its index snapshot, before it reads slot 0.
@@ -90,7 +98,10 @@ final class HookOpener: SlotFileOpener, @unchecked Sendable {
     private var hook: (() throws -> Void)?
     init(_ hook: @escaping () throws -> Void) { self.hook = hook }
     func open(_ path: String, writable: Bool) throws(StorageError) -> any SlotFileHandle {
-        lock.lock(); let h = hook; hook = nil; lock.unlock()
+        lock.lock()
+        let h = hook
+        hook = nil
+        lock.unlock()
         do { try h?() } catch { Issue.record("hook failed: \(error)") }
         return try PosixSlotFileOpener().open(path, writable: writable)
     }

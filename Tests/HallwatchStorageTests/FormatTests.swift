@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchCore
 import Testing
+
 @testable import HallwatchStorage
 
 @Suite("CRC-32C and byte formats")
@@ -21,7 +22,8 @@ struct FormatTests {
         let whole = CRC32C.checksum(data)
         for split in [0, 1, 3, 7, 8, 9, 4096, 9_999, 10_001] {
             var c = CRC32C()
-            c.update(data[0..<split]); c.update(data[split...])
+            c.update(data[0..<split])
+            c.update(data[split...])
             #expect(c.value == whole, "split at \(split)")
         }
         // Against a bit-at-a-time reference, at every alignment of a short buffer.
@@ -34,13 +36,15 @@ struct FormatTests {
     @Test("record header golden bytes")
     func recordHeaderGolden() throws {
         let camera = try #require(CameraID("cam-01"))
-        let meta = FragmentMeta(kind: .fragment, keyframe: true, run: 1_764_449_543_125_000, sequence: 7,
-                                start90k: MediaTime90k(630_000), duration90k: 90_000, utc: UTCMicros(1_764_449_550_125_000))
+        let meta = FragmentMeta(
+            kind: .fragment, keyframe: true, run: 1_764_449_543_125_000, sequence: 7,
+            start90k: MediaTime90k(630_000), duration90k: 90_000, utc: UTCMicros(1_764_449_550_125_000))
         let payload = [UInt8](0..<16)
         var h = RecordHeader(camera: camera, meta: meta, generation: 3, payloadBytes: 16, previousCRC: 0xDEAD_BEEF)
         let bytes = payload.withUnsafeBytes { h.encode(payload: $0) }
         // Built independently (Python struct.pack + bitwise CRC-32C) from the table in <doc:OnDiskFormat>.
-        let golden = "4857524303016000030000000000000063616d2d3031000000000000000000000000000000000000000000000000000008f83decc1440600f09c090000000000c8c7a8ecc144060007000000905f01001000000000000000efbeadde15dcc101"
+        let golden =
+            "4857524303016000030000000000000063616d2d3031000000000000000000000000000000000000000000000000000008f83decc1440600f09c090000000000c8c7a8ecc144060007000000905f01001000000000000000efbeadde15dcc101"
         #expect(hex(bytes) == golden)
         #expect(h.crc == 0x01C1_DC15)
         let back = try RecordHeader.decode(bytes)
@@ -51,14 +55,20 @@ struct FormatTests {
 
     @Test("slot header golden bytes")
     func slotHeaderGolden() throws {
-        let uuid = UUID(bytes: [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF])
-        let h = SlotHeader(diskUUID: uuid, slot: 5, generation: 2, takeSequence: 9, takenAt: UTCMicros(1_764_449_543_125_000), camera: CameraID("cam-01"))
+        let uuid = UUID(bytes: [
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF,
+        ])
+        let h = SlotHeader(
+            diskUUID: uuid, slot: 5, generation: 2, takeSequence: 9, takenAt: UTCMicros(1_764_449_543_125_000),
+            camera: CameraID("cam-01"))
         let bytes = h.encode()
-        let golden = "4857534c0100800000112233445566778899aabbccddeeff05000000000000000200000000000000090000000000000008f83decc144060063616d2d30310000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000443431b6"
+        let golden =
+            "4857534c0100800000112233445566778899aabbccddeeff05000000000000000200000000000000090000000000000008f83decc144060063616d2d30310000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000443431b6"
         #expect(hex(bytes) == golden)
         #expect(h.crc == 0xB631_3444)
         #expect(try SlotHeader.decode(bytes) == h)
-        var bad = bytes; bad[30] ^= 1
+        var bad = bytes
+        bad[30] ^= 1
         #expect(throws: StorageError.self) { try SlotHeader.decode(bad) }
     }
 
@@ -66,14 +76,16 @@ struct FormatTests {
     func flippedBit() throws {
         let camera = try #require(CameraID("cam-01"))
         var payload = [UInt8](repeating: 0x5A, count: 1000)
-        var h = RecordHeader(camera: camera, meta: fragmentMeta(run: 1, sequence: 1), generation: 1, payloadBytes: 1000, previousCRC: 0)
+        var h = RecordHeader(
+            camera: camera, meta: fragmentMeta(run: 1, sequence: 1), generation: 1, payloadBytes: 1000, previousCRC: 0)
         let bytes = payload.withUnsafeBytes { h.encode(payload: $0) }
         let decoded = try RecordHeader.decode(bytes)
         #expect(payload.withUnsafeBytes { decoded.crcMatches(payload: $0) })
         payload[500] ^= 0x04
         #expect(!payload.withUnsafeBytes { decoded.crcMatches(payload: $0) })
         // A flipped header bit is caught too (here in the sequence field).
-        var headerBytes = bytes; headerBytes[72] ^= 1
+        var headerBytes = bytes
+        headerBytes[72] ^= 1
         payload[500] ^= 0x04
         let tampered = try RecordHeader.decode(headerBytes)
         #expect(!payload.withUnsafeBytes { tampered.crcMatches(payload: $0) })

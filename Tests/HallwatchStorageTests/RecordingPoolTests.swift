@@ -15,7 +15,9 @@ struct RecordingPoolTests {
 
     final class Announcements: Sendable {
         let all = Mutex<[RecordingPool.Announcement]>([])
-        var errorCodes: [String] { all.withLock { $0.compactMap { if case .error(let e) = $0 { e.code } else { nil } } } }
+        var errorCodes: [String] {
+            all.withLock { $0.compactMap { if case .error(let e) = $0 { e.code } else { nil } } }
+        }
         func health(of disk: String) -> DiskState.Health? {
             all.withLock { $0.compactMap { if case .disk(let s) = $0, s.disk == disk { s.health } else { nil } }.last }
         }
@@ -28,8 +30,11 @@ struct RecordingPoolTests {
         let pool: RecordingPool
 
         init() throws {
-            for d in [one, two] { try FileManager.default.createDirectory(atPath: d.path, withIntermediateDirectories: true) }
-            let config = try ConfigLoader.parse("""
+            for d in [one, two] {
+                try FileManager.default.createDirectory(atPath: d.path, withIntermediateDirectories: true)
+            }
+            let config = try ConfigLoader.parse(
+                """
                 box: test-box
                 recorder:
                   slotCount: 8
@@ -42,7 +47,9 @@ struct RecordingPoolTests {
 
                 """)
             let heard = heard
-            pool = RecordingPool(config: config, clocks: clocks, logger: testLogger) { a in heard.all.withLock { $0.append(a) } }
+            pool = RecordingPool(config: config, clocks: clocks, logger: testLogger) { a in
+                heard.all.withLock { $0.append(a) }
+            }
         }
 
         func commit(_ disk: String) throws {
@@ -50,14 +57,23 @@ struct RecordingPoolTests {
             _ = try route.writer.syncAndCommit()
         }
 
-        func summary(_ path: String, _ camera: CameraID) throws -> [RunSummary] { try RecordingReader(at: path, box: "test-box").runs(camera: camera) }
+        func summary(_ path: String, _ camera: CameraID) throws -> [RunSummary] {
+            try RecordingReader(at: path, box: "test-box").runs(camera: camera)
+        }
 
-        func cleanup() { one.cleanup(); two.cleanup(); try? FileManager.default.removeItem(atPath: one.path + ".gone") }
+        func cleanup() {
+            one.cleanup()
+            two.cleanup()
+            try? FileManager.default.removeItem(atPath: one.path + ".gone")
+        }
     }
 
     func segment(_ n: UInt32) -> MediaSegment {
-        n == 0 ? MediaSegment(meta: initMeta(run: run), payload: [9, 9, 9])
-            : MediaSegment(meta: fragmentMeta(run: run, sequence: n, duration90k: 90_000), payload: Array(repeating: UInt8(n), count: 5_000))
+        n == 0
+            ? MediaSegment(meta: initMeta(run: run), payload: [9, 9, 9])
+            : MediaSegment(
+                meta: fragmentMeta(run: run, sequence: n, duration90k: 90_000),
+                payload: Array(repeating: UInt8(n), count: 5_000))
     }
 
     @Test func aVanishedDiskIsFailedAndItsUnindexedTailIsWrittenAgainOnTheOther() throws {
@@ -66,8 +82,8 @@ struct RecordingPoolTests {
         #expect(box.pool.openAll() == ["disk0", "disk1"])
         let lane = box.pool.lane(for: lobby)
         for n in 0...3 { try lane.deliver(segment(UInt32(n))) }
-        try box.commit("disk0")                     // 1–3 durable and indexed on disk0
-        for n in 4...5 { try lane.deliver(segment(UInt32(n))) }   // 4–5 written, not yet indexed
+        try box.commit("disk0")  // 1–3 durable and indexed on disk0
+        for n in 4...5 { try lane.deliver(segment(UInt32(n))) }  // 4–5 written, not yet indexed
 
         // F1: the mount goes away under the writer.
         try FileManager.default.moveItem(atPath: box.one.path, toPath: box.one.path + ".gone")
@@ -123,7 +139,7 @@ struct RecordingPoolTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: box.one.path).isEmpty)
         #expect(box.heard.health(of: "disk0") != .healthy)
-        try lane.deliver(segment(3))   // recording goes on on disk1
+        try lane.deliver(segment(3))  // recording goes on on disk1
         #expect(box.pool.healthy().map(\.disk) == ["disk1"])
     }
 

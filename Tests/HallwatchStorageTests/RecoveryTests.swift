@@ -2,17 +2,20 @@ import Foundation
 import GRDB
 import HallwatchCore
 import Testing
+
 @testable import HallwatchStorage
 
 @Suite("Recovery")
 struct RecoveryTests {
     @Test("durable but unindexed records are indexed on reopen; appends resume in the same slot")
     func durableTail() throws {
-        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", seed: 11)
         do {
             let w = try rig.writer()
-            try a.sendInit(w); try a.send(10, to: w)
+            try a.sendInit(w)
+            try a.send(10, to: w)
             try w.syncAndCommit()
             try a.send(6, to: w)
             try w.syncWithoutCommitForTesting()
@@ -41,11 +44,13 @@ struct RecoveryTests {
 
     @Test("a crash right after a rollover: both slots recovered, only the newer stays open")
     func crashAfterRollover() throws {
-        let rig = try Rig(slots: 4, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 4, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", payloadBytes: 200_000, seed: 13)
         do {
             let w = try rig.writer()
-            try a.sendInit(w); try a.send(3, to: w)
+            try a.sendInit(w)
+            try a.send(3, to: w)
             try w.syncAndCommit()
             let more = try a.send(4, to: w)
             #expect(more.map(\.tookSlot) == [false, false, true, false])
@@ -64,12 +69,14 @@ struct RecoveryTests {
     @Test("a torn tail is cut off, verify() is clean, and the next append overwrites it")
     func tornTail() throws {
         for damage in ["garbage", "zeroed"] {
-            let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20, name: "tornTail-\(damage)"); defer { rig.dir.cleanup() }
+            let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20, name: "tornTail-\(damage)")
+            defer { rig.dir.cleanup() }
             var a = Stream("cam-a", payloadBytes: 10_000, seed: 14)
             var tornOffset: Int64 = 0
             do {
                 let w = try rig.writer()
-                try a.sendInit(w); try a.send(10, to: w)
+                try a.sendInit(w)
+                try a.send(10, to: w)
                 try w.syncAndCommit()
                 try a.send(2, to: w)
                 tornOffset = try a.send(1, to: w)[0].offset
@@ -101,14 +108,21 @@ struct RecoveryTests {
 
     @Test("a deleted index.sqlite is rebuilt from the slots with the same runs")
     func deletedIndex() throws {
-        let rig = try Rig(slots: 8, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 8, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", payloadBytes: 150_000, seed: 16)
         var b = Stream("cam-b", payloadBytes: 90_000, keyframeEvery: 3, seed: 17)
         var a2 = Stream("cam-a", run: a.run + 100_000_000, payloadBytes: 120_000, seed: 18)
         let w = try rig.writer()
-        try a.sendInit(w); try b.sendInit(w)
-        for _ in 0..<9 { try a.send(1, to: w); try b.send(2, to: w); try w.syncAndCommit() }
-        try a2.sendInit(w); try a2.send(7, to: w)
+        try a.sendInit(w)
+        try b.sendInit(w)
+        for _ in 0..<9 {
+            try a.send(1, to: w)
+            try b.send(2, to: w)
+            try w.syncAndCommit()
+        }
+        try a2.sendInit(w)
+        try a2.send(7, to: w)
         try w.close()
         let before = try rig.reader()
         let runsBefore = try [a.camera, b.camera].map { try before.runs(camera: $0) }
@@ -130,10 +144,12 @@ struct RecoveryTests {
 
     @Test("a damaged index is moved aside and rebuilt")
     func damagedIndex() throws {
-        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", seed: 19)
         let w = try rig.writer()
-        try a.sendInit(w); try a.send(20, to: w)
+        try a.sendInit(w)
+        try a.send(20, to: w)
         try w.close()
         let runsBefore = try rig.reader().runs(camera: a.camera)
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: rig.disk.indexPath + suffix) }
@@ -148,15 +164,17 @@ struct RecoveryTests {
 
     @Test("an unreadable slot header: a free slot skips a generation; a used one becomes unusable, rows kept")
     func unreadableHeader() throws {
-        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 3, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", seed: 40)
         do {
             let w = try rig.writer()
-            try a.sendInit(w); try a.send(3, to: w)
+            try a.sendInit(w)
+            try a.send(3, to: w)
             try w.close()
         }
-        try scribble(rig.disk, slot: 1, at: 10, [0xFF, 0xFF, 0xFF])   // free slot: a torn take
-        try scribble(rig.disk, slot: 0, at: 60, [0xAA])               // used slot: bit rot
+        try scribble(rig.disk, slot: 1, at: 10, [0xFF, 0xFF, 0xFF])  // free slot: a torn take
+        try scribble(rig.disk, slot: 0, at: 60, [0xAA])  // used slot: bit rot
         let w = try rig.writer()
         #expect(w.recovery.unusableSlots == [0])
         #expect(w.recovery.notes.count == 2)
@@ -178,7 +196,8 @@ struct RecoveryTests {
 
     @Test("verify() reports an index row whose record was damaged on disk")
     func verifyFindsDamage() throws {
-        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 2, slotSizeBytes: 1 << 20)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", seed: 20)
         let w = try rig.writer()
         try a.sendInit(w)
@@ -195,7 +214,8 @@ struct RecoveryTests {
 
     @Test("the scanner stops at the first bad record for each kind of damage")
     func scannerStops() throws {
-        let rig = try Rig(slots: 1, slotSizeBytes: 256 << 10); defer { rig.dir.cleanup() }
+        let rig = try Rig(slots: 1, slotSizeBytes: 256 << 10)
+        defer { rig.dir.cleanup() }
         var a = Stream("cam-a", payloadBytes: 1_000, seed: 21)
         let w = try rig.writer()
         try a.sendInit(w)
@@ -204,8 +224,9 @@ struct RecoveryTests {
         let h = try slotHeader(rig.disk, slot: 0)
         func scan() throws -> (count: Int, torn: Bool) {
             let f = try PosixSlotFileOpener().open(rig.disk.slotPath(0), writable: false)
-            var s = SlotScanner(file: f, slotSizeBytes: rig.disk.meta.slotSizeBytes, generation: h.generation, camera: a.camera,
-                                offset: Int64(SlotHeader.byteCount), chainCRC: h.crc)
+            var s = SlotScanner(
+                file: f, slotSizeBytes: rig.disk.meta.slotSizeBytes, generation: h.generation, camera: a.camera,
+                offset: Int64(SlotHeader.byteCount), chainCRC: h.crc)
             var n = 0
             while try s.next() != nil { n += 1 }
             return (n, s.stoppedAtTornRecord)
@@ -214,24 +235,28 @@ struct RecoveryTests {
         let original = try recordHeader(rig.disk, slot: 0, offset: offsets[3])
         func restore() throws {
             var h = original
-            let payload = try PosixSlotFileOpener().open(rig.disk.slotPath(0), writable: false).readBytes(Int(h.payloadBytes), at: offsets[3] + 96)
+            let payload = try PosixSlotFileOpener().open(rig.disk.slotPath(0), writable: false).readBytes(
+                Int(h.payloadBytes), at: offsets[3] + 96)
             _ = payload.withUnsafeBytes { h.encode(payload: $0) }
             #expect(h.crc == original.crc)
             let bytes = payload.withUnsafeBytes { h.encode(payload: $0) }
             try scribble(rig.disk, slot: 0, at: offsets[3], bytes)
         }
         // Wrong generation (a leftover of an earlier use of the slot): a clean end, not torn.
-        var gen = original; gen.generation += 1
+        var gen = original
+        gen.generation += 1
         try scribble(rig.disk, slot: 0, at: offsets[3], Array(gen.encodePrefix()) + [0, 0, 0, 0])
         #expect(try scan() == (4, false))
         try restore()
         // Length overrunning the slot.
-        var long = original; long.payloadBytes = 300_000
+        var long = original
+        long.payloadBytes = 300_000
         try scribble(rig.disk, slot: 0, at: offsets[3], Array(long.encodePrefix()) + [0, 0, 0, 0])
         #expect(try scan() == (4, true))
         try restore()
         // Broken chain.
-        var chain = original; chain.previousCRC ^= 1
+        var chain = original
+        chain.previousCRC ^= 1
         try scribble(rig.disk, slot: 0, at: offsets[3], Array(chain.encodePrefix()) + [0, 0, 0, 0])
         #expect(try scan() == (4, true))
         try restore()

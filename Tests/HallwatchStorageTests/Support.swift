@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchCore
 import Logging
+
 @testable import HallwatchStorage
 
 func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
@@ -17,20 +18,27 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
     mutating func bytes(_ n: Int) -> [UInt8] {
-        var out = [UInt8](); out.reserveCapacity(n + 8)
+        var out = [UInt8]()
+        out.reserveCapacity(n + 8)
         while out.count < n { withUnsafeBytes(of: next()) { out.append(contentsOf: $0) } }
         return Array(out.prefix(n))
     }
 }
 
-func fragmentMeta(run: UInt64, sequence: UInt32, duration90k: Int32 = 45_000, keyframe: Bool = true, runStartUTC: Int64 = 1_764_000_000_000_000) -> FragmentMeta {
+func fragmentMeta(
+    run: UInt64, sequence: UInt32, duration90k: Int32 = 45_000, keyframe: Bool = true,
+    runStartUTC: Int64 = 1_764_000_000_000_000
+) -> FragmentMeta {
     let start = Int64(sequence - 1) * Int64(duration90k)
-    return FragmentMeta(kind: .fragment, keyframe: keyframe, run: run, sequence: sequence, start90k: MediaTime90k(start),
-                        duration90k: duration90k, utc: UTCMicros(runStartUTC).adding(MediaTime90k(start)))
+    return FragmentMeta(
+        kind: .fragment, keyframe: keyframe, run: run, sequence: sequence, start90k: MediaTime90k(start),
+        duration90k: duration90k, utc: UTCMicros(runStartUTC).adding(MediaTime90k(start)))
 }
 
 func initMeta(run: UInt64, runStartUTC: Int64 = 1_764_000_000_000_000) -> FragmentMeta {
-    FragmentMeta(kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero, duration90k: 0, utc: UTCMicros(runStartUTC))
+    FragmentMeta(
+        kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero, duration90k: 0,
+        utc: UTCMicros(runStartUTC))
 }
 
 /// A fresh temporary directory, removed by `cleanup()`.
@@ -50,9 +58,21 @@ final class TestClocks: Clocks, @unchecked Sendable {
     private let lock = NSLock()
     private var now: Int64
     init(_ micros: Int64 = 1_764_000_000_000_000) { now = micros }
-    func utcNow() -> UTCMicros { lock.lock(); defer { lock.unlock() }; return UTCMicros(now) }
-    func monotonicNanos() -> UInt64 { lock.lock(); defer { lock.unlock() }; return UInt64(now) * 1000 }
-    func advance(micros: Int64) { lock.lock(); now += micros; lock.unlock() }
+    func utcNow() -> UTCMicros {
+        lock.lock()
+        defer { lock.unlock() }
+        return UTCMicros(now)
+    }
+    func monotonicNanos() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return UInt64(now) * 1000
+    }
+    func advance(micros: Int64) {
+        lock.lock()
+        now += micros
+        lock.unlock()
+    }
 }
 
 let testLogger: Logger = {
@@ -69,11 +89,16 @@ struct Rig {
 
     init(slots: Int, slotSizeBytes: Int64, name: String = #function) throws {
         dir = TempDir(name)
-        disk = try RecordingDisk.initialize(at: dir.path, box: "test-box", slotCount: slots, slotSizeBytes: slotSizeBytes, clocks: clocks)
+        disk = try RecordingDisk.initialize(
+            at: dir.path, box: "test-box", slotCount: slots, slotSizeBytes: slotSizeBytes, clocks: clocks)
     }
 
-    func writer(_ options: DiskWriter.Options = .init(), opener: any SlotFileOpener = PosixSlotFileOpener()) throws -> DiskWriter {
-        try DiskWriter(disk: RecordingDisk.open(at: dir.path, box: "test-box"), clocks: clocks, logger: testLogger, options: options, opener: opener)
+    func writer(_ options: DiskWriter.Options = .init(), opener: any SlotFileOpener = PosixSlotFileOpener()) throws
+        -> DiskWriter
+    {
+        try DiskWriter(
+            disk: RecordingDisk.open(at: dir.path, box: "test-box"), clocks: clocks, logger: testLogger,
+            options: options, opener: opener)
     }
 
     func reader() throws -> RecordingReader { try RecordingReader(at: dir.path, box: "test-box") }
@@ -95,7 +120,10 @@ struct Stream {
     /// the capture worker's wall clock slews to follow a camera whose clock is off.
     var slewPPM = 0.0
 
-    init(_ camera: String, run: UInt64 = 1_764_000_000_000_000, fragment90k: Int32 = 45_000, payloadBytes: Int = 4_000, keyframeEvery: UInt32 = 1, seed: UInt64 = 1) {
+    init(
+        _ camera: String, run: UInt64 = 1_764_000_000_000_000, fragment90k: Int32 = 45_000, payloadBytes: Int = 4_000,
+        keyframeEvery: UInt32 = 1, seed: UInt64 = 1
+    ) {
         self.camera = CameraID(camera)!
         self.run = run
         rng = SplitMix(seed: seed)
@@ -110,8 +138,11 @@ struct Stream {
     mutating func nextFragment() -> (meta: FragmentMeta, payload: [UInt8]) {
         let seq = nextSequence
         nextSequence += 1
-        var meta = fragmentMeta(run: run, sequence: seq, duration90k: fragment90k, keyframe: (seq - 1) % keyframeEvery == 0, runStartUTC: Int64(run))
-        meta.utc = UTCMicros(Int64(run) + Int64((Double(meta.start90k.ticks) * 100 / 9 * (1 + slewPPM * 1e-6)).rounded()))
+        var meta = fragmentMeta(
+            run: run, sequence: seq, duration90k: fragment90k, keyframe: (seq - 1) % keyframeEvery == 0,
+            runStartUTC: Int64(run))
+        meta.utc = UTCMicros(
+            Int64(run) + Int64((Double(meta.start90k.ticks) * 100 / 9 * (1 + slewPPM * 1e-6)).rounded()))
         let f = (meta, rng.bytes(payloadBytes))
         sent.append(f)
         return f
@@ -142,7 +173,8 @@ func readAll(_ r: RecordingReader, _ camera: CameraID) throws -> [ExportRun] {
 }
 
 /// The record header at `offset` of `slot`'s file.
-func recordHeader(_ disk: RecordingDisk, slot: Int, offset: Int64 = Int64(SlotHeader.byteCount)) throws -> RecordHeader {
+func recordHeader(_ disk: RecordingDisk, slot: Int, offset: Int64 = Int64(SlotHeader.byteCount)) throws -> RecordHeader
+{
     let f = try PosixSlotFileOpener().open(disk.slotPath(slot), writable: false)
     return try RecordHeader.decode(try f.readBytes(RecordHeader.byteCount, at: offset))
 }
@@ -165,15 +197,28 @@ final class FaultyOpener: SlotFileOpener, @unchecked Sendable {
     private var calls = 0
     /// Files whose path ends with this fail `fdatasync` (".slot" fails them all); `nil` fails none.
     var failSyncSuffix: String? {
-        get { lock.lock(); defer { lock.unlock() }; return suffix }
-        set { lock.lock(); suffix = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return suffix
+        }
+        set {
+            lock.lock()
+            suffix = newValue
+            lock.unlock()
+        }
     }
-    var syncCalls: Int { lock.lock(); defer { lock.unlock() }; return calls }
+    var syncCalls: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return calls
+    }
     func open(_ path: String, writable: Bool) throws(StorageError) -> any SlotFileHandle {
         FaultyFile(inner: try PosixSlotFileOpener().open(path, writable: writable), owner: self)
     }
     fileprivate func shouldFail(_ path: String) -> Bool {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         calls += 1
         return suffix.map { path.hasSuffix($0) } ?? false
     }
@@ -181,10 +226,17 @@ final class FaultyOpener: SlotFileOpener, @unchecked Sendable {
     final class FaultyFile: SlotFileHandle, @unchecked Sendable {
         let inner: any SlotFileHandle
         let owner: FaultyOpener
-        init(inner: any SlotFileHandle, owner: FaultyOpener) { self.inner = inner; self.owner = owner }
+        init(inner: any SlotFileHandle, owner: FaultyOpener) {
+            self.inner = inner
+            self.owner = owner
+        }
         var path: String { inner.path }
-        func write(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, at offset: Int64) throws(StorageError) { try inner.write(a, b, at: offset) }
-        func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(StorageError) -> Int { try inner.read(into: buffer, at: offset) }
+        func write(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, at offset: Int64) throws(StorageError) {
+            try inner.write(a, b, at: offset)
+        }
+        func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(StorageError) -> Int {
+            try inner.read(into: buffer, at: offset)
+        }
         func syncData() throws(StorageError) {
             if owner.shouldFail(path) { throw StorageError.io("fdatasync", path: path, errno: EIO) }
             try inner.syncData()
@@ -194,5 +246,8 @@ final class FaultyOpener: SlotFileOpener, @unchecked Sendable {
 
 /// The code of the ``StorageError`` `body` throws; `nil` when it does not throw (or throws something else).
 func storageCode<T>(_ body: () throws -> T) -> StorageError.Code? {
-    do { _ = try body(); return nil } catch let e as StorageError { return e.code } catch { return StorageError.Code(rawValue: "other: \(error)") }
+    do {
+        _ = try body()
+        return nil
+    } catch let e as StorageError { return e.code } catch { return StorageError.Code(rawValue: "other: \(error)") }
 }
