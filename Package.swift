@@ -217,14 +217,14 @@ let package = Package(
             ]),
         .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl", "HallwatchConfig"]),
         .testTarget(
+            name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
+        .testTarget(
             name: "HallwatchEvidenceTests",
             dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "HallwatchConfig", "CFFmpeg"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
-        .testTarget(
-            name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
         .testTarget(
             name: "HallwatchPrunerTests",
             dependencies: ["HallwatchPruner", "HallwatchConfig", "HallwatchCore", "HallwatchStorage"]),
@@ -236,7 +236,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
+            dependencies: [
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

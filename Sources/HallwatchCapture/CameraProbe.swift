@@ -17,16 +17,28 @@ public enum CameraProbe {
         let session: CaptureSession
         let sink = MemorySink()
         init(session: CaptureSession) { self.session = session }
-        func run(stop: StopFlag) -> Result<CaptureStatus?, any Error> {
+        /// The last status the session gave, and the error it ended with (`nil`: stopped or a clean end).
+        func run(stop: StopFlag) -> (status: CaptureStatus?, error: (any Error)?) {
             var status: CaptureStatus?
             do {
                 try session.run(stop: stop, sink: sink) { status = $0 }
-                return .success(status)
-            } catch { return .failure(error) }
+                return (status, nil)
+            } catch { return (status, error) }
         }
     }
 
-    /// - Throws: ``MediaError`` when the camera cannot be recorded.
+    /// A session that recorded something and then failed (a camera resetting the connection mid-stream):
+    /// the report of what was recorded — written to the MP4 when one was asked for — and the error.
+    public struct Failure: Error, CustomStringConvertible {
+        /// The probe's report, its last line naming the error.
+        public var report: String
+        /// What ended the session: usually a ``MediaError``.
+        public var cause: any Error
+        public var description: String { "\(cause)" }
+    }
+
+    /// - Throws: ``MediaError`` when the camera cannot be recorded at all; ``Failure`` when the session failed
+    ///   after recording (what was recorded is reported and written first, as `ffmpeg` keeps it too).
     public static func run(
         url: String, username: String?, password: String?, transport: CameraConfig.Transport,
         audio: Bool, seconds: Double, exportTo: String?, clocks: any Clocks = SystemClocks(), logger: Logger
@@ -38,7 +50,8 @@ public enum CameraProbe {
                     url: url, username: username, password: password, transport: transport, audio: audio),
                 policy: FragmentPolicy(), clocks: clocks, logger: logger))
         let stop = StopFlag()
-        let result: Result<CaptureStatus?, any Error> = await withCheckedContinuation { done in
+        let (final, failure) = await withCheckedContinuation {
+            (done: CheckedContinuation<(CaptureStatus?, (any Error)?), Never>) in
             let t = Thread { done.resume(returning: job.run(stop: stop)) }
             t.start()
             Task {
@@ -47,23 +60,34 @@ public enum CameraProbe {
             }
         }
         let sink = job.sink
-        let final = try result.get()
         let fragments = sink.frames.filter { $0.meta.kind == .fragment }
+        if let failure, fragments.isEmpty { throw failure }
         let runs = sink.frames.filter { $0.meta.kind == .initSegment }.count
         let media = Double(fragments.reduce(0) { $0 + Int64($1.meta.duration90k) }) / 90_000
         let bytes = fragments.reduce(0) { $0 + $1.payload.count }
         var lines = ["camera: \(url)"]
-        if let s = final {
+        // The session's final counts (the status it last published can be seconds old).
+        if let s = job.session.finalStatus ?? final {
             lines.append("video: \(s.codec) \(s.width)x\(s.height), \(String(format: "%.2f", s.fps)) fps measured")
             lines.append("audio: \(s.audioCodec ?? "none recorded")")
             lines.append(
                 "repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined"
             )
+            if s.clockReanchors > 0 {
+                lines.append(
+                    "camera clock: wrong — its timestamps run slower than real time; re-anchored \(s.clockReanchors) time(s) (a new run each)"
+                )
+            }
         }
         lines.append(
             "recorded: \(String(format: "%.2f", media)) s in \(fragments.count) fragments over \(runs) run(s), \(bytes) bytes (\(String(format: "%.2f", media > 0 ? Double(bytes * 8) / media / 1e6 : 0)) Mbit/s)"
         )
         lines.append("keyframe fragments: \(fragments.filter(\.meta.keyframe).count)")
+        if job.session.packetsOtherSSRC > 0 {
+            lines.append(
+                "dropped: \(job.session.packetsOtherSSRC) RTP packets of another SSRC than this session's (a previous session's still arriving?)"
+            )
+        }
         if let out = exportTo {
             // A probe's few seconds are in memory anyway: one byte source per run (init segment + fragments).
             var runsOut: [(bytes: [UInt8], fragments: Int)] = []
@@ -80,6 +104,10 @@ public enum CameraProbe {
             lines.append(
                 "wrote: \(summary.files.joined(separator: ", ")) (\(summary.videoFrames) frames, \(summary.bytes) bytes)"
             )
+        }
+        if let failure {
+            lines.append("error: \(failure)")
+            throw Failure(report: lines.joined(separator: "\n"), cause: failure)
         }
         return lines.joined(separator: "\n")
     }

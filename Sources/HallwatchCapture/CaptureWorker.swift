@@ -14,11 +14,12 @@ import ServiceLifecycle
 /// 1. Publish `connecting`; open the RTSP session (``CaptureSession``).
 /// 2. On the first run, publish `online` with codec, size, fps, bitrate; refresh every ~5 s.
 /// 3. When the session ends — the camera closed it, stalled past the I/O timeout, sent garbage or a codec
-///    we cannot store — publish `offline` with the typed reason, wait, and go to 1. The wait starts at
-///    `capture.backoffInitial`, doubles per consecutive failure up to `capture.backoffMax`, and resets once
-///    a session has stayed online for 30 s (``ReconnectBackoff``). The very first connect is retried the same
-///    way, so a worker started while its camera boots simply waits for it. The wait is on the injected
-///    clocks (``reconnecting(clocks:backoff:stop:session:)``), so tests run it in simulated time.
+///    we cannot store — publish `offline` with the typed reason, wait, and go to 1. The wait
+///    (``ReconnectBackoff``) starts at `capture.backoffInitial` and doubles per consecutive failure up to
+///    `capture.backoffMax`; a session that delivered media resets it, and for 30 s after one it stays at
+///    most 1 s. The very first connect is retried the same way, so a worker started while its camera
+///    boots simply waits for it. The wait is on the injected clocks
+///    (``reconnecting(clocks:backoff:stop:session:)``), so tests run it in simulated time.
 /// 4. On graceful shutdown the stop flag makes the blocking read return; the last fragment is flushed.
 public struct CaptureWorker: Service {
     let camera: CameraConfig
@@ -85,6 +86,8 @@ public struct CaptureWorker: Service {
             // While reconnecting, the last failure stays visible next to `connecting`.
             publish(.connecting, reason: lastReason)
             var reason: ErrorEvent
+            var deliveredMedia = false
+            var retryAfter: Duration?
             do {
                 let password = try readPassword()
                 let url = try fresh?.uriForNextConnection(password: password) ?? camera.source
@@ -95,16 +98,20 @@ public struct CaptureWorker: Service {
                     camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
                 session.lastRunEnd = lastRunEnd
                 defer { lastRunEnd = session.lastRunEnd }
-                try session.run(stop: stop, sink: sink) { status in publish(.online, status: status) }
+                try session.run(stop: stop, sink: sink) { status in
+                    deliveredMedia = true
+                    publish(.online, status: status)
+                }
                 reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
             } catch let e as MediaError {
                 reason = e.event(camera: camera.id)
+                retryAfter = e.retryAfter
             } catch let e as ErrorEvent {
                 reason = e
             } catch {
                 reason = ErrorEvent(code: "capture.internal", message: "\(error)", camera: camera.id)
             }
-            if stop.isStopped { return }
+            if stop.isStopped { return (deliveredMedia, retryAfter) }
             logger.warning(
                 "camera offline",
                 metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
@@ -112,20 +119,25 @@ public struct CaptureWorker: Service {
             lastReason = reason
             publish(.offline, reason: reason)
             presence.publishError(reason)
+            return (deliveredMedia, retryAfter)
         }
     }
 
     /// Step 3 apart from what is waited for: runs `session` until `stop` is set and, after each session that
     /// ends while not stopped, blocks for the next ``ReconnectBackoff`` delay on `clocks` (waking early on
-    /// `stop`). How long the session lasted is measured on `clocks` too.
-    static func reconnecting(clocks: any Clocks, backoff: ReconnectBackoff, stop: StopFlag, session: () -> Void) {
+    /// `stop`). `session` says whether it delivered media and the camera's `Retry-After`, if any.
+    static func reconnecting(
+        clocks: any Clocks, backoff: ReconnectBackoff, stop: StopFlag,
+        session: () -> (deliveredMedia: Bool, retryAfter: Duration?)
+    ) {
         var backoff = backoff
         while !stop.isStopped {
-            let started = clocks.monotonicNow()
-            session()
+            let outcome = session()
             if stop.isStopped { break }
-            clocks.sleepBlocking(
-                for: backoff.delay(afterSessionOf: clocks.monotonicNow() - started), unless: { stop.isStopped })
+            let wait = backoff.wait(
+                afterSessionThatDeliveredMedia: outcome.deliveredMedia, nowNanos: clocks.monotonicNanos(),
+                retryAfter: outcome.retryAfter)
+            clocks.sleepBlocking(for: wait, unless: { stop.isStopped })
         }
     }
 
@@ -142,33 +154,6 @@ public struct CaptureWorker: Service {
                 code: "capture.credentials", message: "cannot read the password file \(file)", camera: camera.id)
         }
         return String(line)
-    }
-}
-
-/// The capture worker's reconnect policy (step 3): the first wait is `initial`, each consecutive failure
-/// doubles it up to `max`, and a session that stayed up longer than ``resetAfter`` starts again at `initial`.
-struct ReconnectBackoff: Sendable {
-    /// A session longer than this was a success: the next wait is `initial` again.
-    static let resetAfter: Duration = .seconds(30)
-    /// First wait (`capture.backoffInitial`).
-    let initial: Duration
-    /// Longest wait (`capture.backoffMax`).
-    let max: Duration
-    /// The wait after the next failure of a short session.
-    private(set) var next: Duration
-
-    /// The policy between `initial` and `max`.
-    init(initial: Duration, max: Duration) {
-        self.initial = initial
-        self.max = max
-        next = initial
-    }
-
-    /// The wait after a session that lasted `lasted`, and the doubling for the one after.
-    mutating func delay(afterSessionOf lasted: Duration) -> Duration {
-        if lasted > Self.resetAfter { next = initial }
-        defer { next = min(next * 2, max) }
-        return next
     }
 }
 

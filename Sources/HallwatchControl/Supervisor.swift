@@ -23,8 +23,9 @@ public struct SupervisedProcess: Sendable {
 ///
 /// Starts every process in order, writes `RUN/pids/NAME.pid`, restarts a process that exits (after 1 s,
 /// doubling to at most `maxRestartDelay`, default 10 s, while it keeps dying within 10 s of its start),
-/// and on ``stop()`` sends SIGTERM to all of them in reverse order, waits up to 5 s, then SIGKILLs what is
-/// left. It only ever signals the PIDs it started.
+/// and on ``stop()`` stops them in reverse start order, each wave only after the previous one exited (SIGTERM,
+/// SIGKILL after 5 s), so the capture workers flush their last fragment to a recorder that is still there
+/// and the recorder stores it before the bus goes. It only ever signals the PIDs it started.
 public final class Supervisor: Sendable {
     let processes: [SupervisedProcess]
     let runDirectory: String
@@ -148,20 +149,36 @@ public final class Supervisor: Sendable {
         }
     }
 
-    /// Stops everything: SIGTERM in reverse start order, then SIGKILL after 5 s.
+    /// Stops everything in reverse start order, wave by wave: a wave is a run of adjacent processes of one kind
+    /// (the name before its first `-`: every `capture-…` worker stops together). Each wave gets SIGTERM and
+    /// up to 5 s to exit (then SIGKILL) before the next one is signalled: the workers' last partial fragments
+    /// reach the recorder before the recorder stops (issue 12, case 5; the systemd units order it with
+    /// `After=hallwatch-recorder.service` in `hallwatch-capture@.service`, which stops the workers first).
     public func stop() {
         let children = state.withLock { s -> [(String, Process)] in
             s.stopping = true
             return (processes + s.added).reversed().compactMap { p in s.children[p.name].map { (p.name, $0.process) } }
         }
-        for (_, p) in children where p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        let deadline = clocks.monotonicNow() + .seconds(5)
-        while clocks.monotonicNow() < deadline && children.contains(where: { $0.1.isRunning }) {
-            clocks.sleepBlocking(for: .milliseconds(50), unless: { false })
+        func kind(_ name: String) -> Substring { name.split(separator: "-", maxSplits: 1).first ?? Substring(name) }
+        var waves: [[(String, Process)]] = []
+        for child in children {
+            if let last = waves.last?.last, kind(last.0) == kind(child.0) {
+                waves[waves.count - 1].append(child)
+            } else {
+                waves.append([child])
+            }
         }
-        for (name, p) in children where p.isRunning {
-            logger.warning("did not stop in 5 s; killing", metadata: ["process": "\(name)"])
-            kill(p.processIdentifier, SIGKILL)
+        for wave in waves {
+            for (_, p) in wave where p.isRunning { kill(p.processIdentifier, SIGTERM) }
+            let deadline = clocks.monotonicNow() + .seconds(5)
+            while clocks.monotonicNow() < deadline && wave.contains(where: { $0.1.isRunning }) {
+                clocks.sleepBlocking(for: .milliseconds(20), unless: { false })
+            }
+            for (name, p) in wave where p.isRunning {
+                logger.warning("did not stop in 5 s; killing", metadata: ["process": "\(name)"])
+                kill(p.processIdentifier, SIGKILL)
+            }
+            logger.info("stopped", metadata: ["processes": "\(wave.map(\.0).joined(separator: ", "))"])
         }
         for (name, _) in children { try? FileManager.default.removeItem(atPath: "\(runDirectory)/pids/\(name).pid") }
         try? FileManager.default.removeItem(atPath: "\(runDirectory)/pids/supervisor.pid")

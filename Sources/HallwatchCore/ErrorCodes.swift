@@ -96,6 +96,7 @@ public enum ErrorCodes {
         .init("rtsp.auth", .unauthorized, "the camera refused our credentials (401)"),
         .init("rtsp.badURL", .invalidInput, "a request URL or header value with spaces or control characters"),
         .init("rtsp.connect", .unavailable, "the camera did not answer, refused, or the RTSP handshake failed"),
+        .init("rtsp.dropped", .unavailable, "the camera dropped a session that was playing (a reset mid-stream)"),
         .init("rtsp.ended", .unavailable, "the camera closed the stream"),
         .init("rtsp.garbage", .badReply, "a reply or stream that cannot be parsed (SDP, RTP, bitstream)"),
         .init("rtsp.noFrames", .badReply, "bytes arrive but no video frame can be rebuilt from them"),

@@ -31,6 +31,14 @@ public struct CaptureStatus: Sendable, Equatable {
     public var missingStamped: Int
     /// Split access units joined.
     public var joinedUnits: Int
+    /// Samples the muxer refused (`media.mux`); each ends its run, recording resumes at the next keyframe.
+    public var samplesRefused = 0
+    /// RTP packets of another SSRC than this session's, dropped (a camera still sending a previous session's
+    /// RTP on the new connection); Hallwatch's TCP client only.
+    public var packetsOtherSSRC = 0
+    /// Runs started anew because the camera's clock fell more than 1 s behind its arrivals (a frame rate that
+    /// lies by much: timestamps of 25 fps, frames at 21 per second). Non-zero means the camera's clock is wrong.
+    public var clockReanchors = 0
 }
 
 /// Settings of a capture session beyond how to reach the camera.
@@ -52,8 +60,9 @@ public struct FragmentPolicy: Sendable {
 /// change of parameter sets (e.g. resolution).
 ///
 /// Wall clock: each fragment's start in box UTC comes from ``RunWallClock``: settled on the minimum of
-/// *arrival − media time* over the run's first seconds (so a burst of buffered frames right after PLAY
-/// does not drag it late), then following the camera's clock with at most 500 ppm slew, never earlier
+/// *arrival − media time* over the run's first second of arrivals (so a burst of buffered frames right
+/// after PLAY does not drag it late; the run's segments are held until then, so none is placed on a start
+/// that later moves), then following the camera's clock with at most 500 ppm slew, never earlier
 /// than the camera's previous run. Arrivals are read on the monotonic clock; a step of the box's wall
 /// clock (NTP correcting a box that booted with a wrong time) of 1 s or more starts a new run at the next
 /// keyframe, a smaller one is slewed away.
@@ -78,6 +87,13 @@ public final class CaptureSession {
     /// the box's clock stepped back); read it afterwards for the next session.
     public var lastRunEnd: UTCMicros?
 
+    /// RTP packets of another synchronization source that the last ``run(stop:sink:onStatus:)`` dropped (see
+    /// ``CaptureStatus/packetsOtherSSRC``), final once it returned.
+    public private(set) var packetsOtherSSRC = 0
+    /// The status at the end of the last ``run(stop:sink:onStatus:)`` (repair counts up to its last frame),
+    /// `nil` when no run started.
+    public private(set) var finalStatus: CaptureStatus?
+
     /// A session for `camera` that reaches it through `source`, cuts fragments by `policy`, and reads time (arrival, timeouts) on `clocks`.
     public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger)
     {
@@ -96,7 +112,16 @@ public final class CaptureSession {
             source.transport == .tcp && !source.audio
             ? try InterleavedRTSPSource(source, stop: stop, clocks: clocks, logger: logger)
             : try RTSPSource(source, stop: stop, clocks: clocks, logger: logger)
+        defer { packetsOtherSSRC = src.packetsOtherSSRC }
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
+        finalStatus = nil
+        defer {
+            // Runs after `remuxer.finish()` (declared later): counts include the last frames.
+            if remuxer.lastRunID > 0 {
+                remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC
+                finalStatus = remuxer.currentStatus()
+            }
+        }
         remuxer.lastRunEnd = lastRunEnd?.micros
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }
         // Arrival times come from the monotonic clock, converted to UTC once per session, so a wall-clock
@@ -140,13 +165,17 @@ public final class CaptureSession {
             } else if packet.streamIndex == 1 {
                 remuxer.audio(packet)
             }
-            if remuxer.hasRun && (!announced || now - windowStart >= 5_000_000_000) {
+            // The first bitrate after about 1 s (sessions shorter than 5 s would otherwise show 0), then every 5 s.
+            if remuxer.hasRun
+                && (!announced || now - windowStart >= (remuxer.status.bitrateBps == 0 ? 1_000_000_000 : 5_000_000_000))
+            {
                 let seconds = Double(now - windowStart) / 1e9
                 if seconds >= 1 {
                     remuxer.status.bitrateBps = Int(Double(windowBytes * 8) / seconds)
                     windowStart = now
                     windowBytes = 0
                 }
+                remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC
                 onStatus(remuxer.currentStatus())
                 announced = true
             }
@@ -167,7 +196,12 @@ final class Remuxer {
     /// One run: an init segment, then fragments, on one media timeline starting at 0.
     final class Run {
         let muxer: FragmentMuxer
-        let id: UInt64
+        /// The run's id: its settled start in µs (see ``Remuxer/settle(_:)``); 0 until then.
+        var id: UInt64
+        /// Box UTC µs of the first sample's arrival.
+        let firstArrival: Int64
+        /// Segments cut before the start settled, delivered (re-timed) once it has.
+        var held: [MediaSegment] = []
         /// Where the run's media time falls on the box's clock.
         var clock: RunWallClock
         /// Box UTC of the open fragment's start.
@@ -182,9 +216,10 @@ final class Remuxer {
         /// The run's start in the audio track's time base (camera clock).
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
-        init(muxer: FragmentMuxer, id: UInt64, clock: RunWallClock, baseDTS90k: Int64) {
+        init(muxer: FragmentMuxer, firstArrival: Int64, clock: RunWallClock, baseDTS90k: Int64) {
             self.muxer = muxer
-            self.id = id
+            self.id = 0
+            self.firstArrival = firstArrival
             self.clock = clock
             self.baseDTS90k = baseDTS90k
             fragmentUTC = UTCMicros(Int64(clock.lastWall.rounded()))
@@ -217,6 +252,10 @@ final class Remuxer {
     /// One audio packet is held back until the next one gives its duration.
     var pendingAudio: (packet: Packet, rel: Int64)?
     var audioBeforeRun: [Packet] = []
+    /// PTS (90 kHz) of the previous video packet, to join the slices of one picture.
+    var lastVideoPTS90k: Int64?
+    /// The source may split a picture into several packets (see ``PacketSource/deliversWholeAccessUnits``).
+    let joinsSlices: Bool
 
     var hasRun: Bool { run != nil }
 
@@ -227,6 +266,7 @@ final class Remuxer {
         self.policy = policy
         self.sink = sink
         self.logger = logger
+        joinsSlices = !src.deliversWholeAccessUnits
         videoTB = src.videoTimeBase
         codec = VideoCodec(src.videoParameters.pointee.codec_id)!
         video = try TrackParameters(copying: src.videoParameters, timeBase: hw_rational(1, 90_000))
@@ -266,7 +306,15 @@ final class Remuxer {
     /// Step 2–3: a video packet enters the timeline (keyframes with their parameter sets).
     func video(_ packet: Packet, arrival: UTCMicros) throws {
         packet.trimTrailingZeros()
-        let pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, videoTB, hw_rational(1, 90_000)) }
+        var pts = (packet.pts ?? packet.dts).map { av_rescale_q($0, videoTB, hw_rational(1, 90_000)) }
+        // A packet that continues a picture (its first slice is not the picture's first) belongs to the previous
+        // access unit: libavformat's H.264 parser splits an IDR sent as several slices, each behind a repeated
+        // SPS/PPS (GStreamer `config-interval=-1`), into one packet per slice, the later ones often without a
+        // timestamp. Giving it the previous packet's PTS makes the timeline join them (step 1).
+        if joinsSlices, let last = lastVideoPTS90k, ParameterSets.continuesPicture(packet.data, codec: codec) {
+            pts = last
+        }
+        lastVideoPTS90k = pts ?? lastVideoPTS90k
         let ps = packet.isKey ? parameterSets.extract(from: packet) : nil
         try handle(
             timeline.push(
@@ -306,6 +354,18 @@ final class Remuxer {
             endRun()
         }
         if s.keyframe { boxClockStepped = false }
+        if s.keyframe, let r = run, r.clock.behindMicros > Self.reanchorMicros {
+            // 500 ppm of slew cannot follow a camera whose clock is percent off: re-anchor on the arrivals with a
+            // new run (it starts at this keyframe's arrival; the gap shows the camera's missing time).
+            status.clockReanchors += 1
+            logger.warning(
+                "the camera's clock runs slow: recording fell behind its arrivals; new run",
+                metadata: [
+                    "camera.id": "\(camera)", "behind.ms": "\(Int(r.clock.behindMicros / 1000))",
+                    "reanchors": "\(status.clockReanchors)",
+                ])
+            endRun()
+        }
         if run == nil {
             guard s.keyframe, let r = try startRun(s) else { return }
             run = r
@@ -321,13 +381,68 @@ final class Remuxer {
             r.fragmentStart90k = relDTS
             r.fragmentUTC = r.clock.boundary(at: relDTS)
         }
-        try r.muxer.write(
-            track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
-            duration: s.duration90k, keyframe: s.keyframe)
+        do {
+            try r.muxer.write(
+                track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
+                duration: s.duration90k, keyframe: s.keyframe)
+        } catch {
+            // Never fatal to the session (a reconnect would land on the same kind of GOP again): what the run
+            // holds is kept, and a new run starts at the next keyframe, since later frames may refer to this one.
+            status.samplesRefused += 1
+            logger.error(
+                "the muxer refused a sample; new run at the next keyframe",
+                metadata: ["camera.id": "\(camera)", "error": "\(error)", "refused": "\(status.samplesRefused)"])
+            endRun()
+            return
+        }
         r.fragmentDuration90k += s.duration90k
         r.fragmentSamples += 1
         // Step 6: the sample's arrival steers the run's wall clock.
         r.clock.observe(media: relDTS, arrival: s.payload.arrival.micros)
+        if !r.clock.settled
+            && (s.payload.arrival.micros - r.firstArrival >= Self.settlingArrivalMicros
+                || relDTS >= RunWallClock.settlingMedia90k)
+        {
+            settle(r)
+        }
+    }
+
+    /// A run falling further behind its arrivals than this (µs) is re-anchored with a new run: 1 s.
+    static let reanchorMicros = 1_000_000.0
+
+    /// A run's start settles once this much box time (µs) has passed since its first sample arrived: 1 s.
+    /// A camera's pre-event buffer sent on PLAY arrives within a fraction of that; afterwards frames come in
+    /// real time and the lowest *arrival − media time* moves only by network jitter.
+    static let settlingArrivalMicros: Int64 = 1_000_000
+
+    /// Step 4b: the run's start is fixed; its held init segment and fragments are delivered, placed on it.
+    /// Before this a fragment's time was only provisional: a burst of buffered frames on PLAY keeps moving
+    /// the start earlier, and fragments stamped meanwhile would overlap (before: 26 s of media in 24 s).
+    func settle(_ r: Run) {
+        guard !r.clock.settled else { return }
+        r.clock.settle()
+        let anchor = Int64(r.clock.wall(at: 0).rounded())
+        // Run ids are the settled start in µs; a run starting within the same µs as the previous one (never
+        // seen, but cheap to rule out) takes the next id.
+        r.id = max(UInt64(max(0, anchor)), lastRunID + 1)
+        lastRunID = r.id
+        for var segment in r.held {
+            segment.meta.run = r.id
+            segment.meta.utc = UTCMicros(
+                segment.meta.kind == .initSegment
+                    ? anchor : Int64(r.clock.wall(at: segment.meta.start90k.ticks).rounded()))
+            if segment.meta.kind == .fragment {
+                lastRunEnd = segment.meta.utc.adding(MediaTime90k(Int64(segment.meta.duration90k))).micros
+            }
+            sink.deliver(segment)
+        }
+        r.held.removeAll()
+        if r.fragmentSamples > 0 { r.fragmentUTC = UTCMicros(Int64(r.clock.wall(at: r.fragmentStart90k).rounded())) }
+    }
+
+    /// Delivers a segment of `r`, or holds it while the run's start has not settled.
+    func deliver(_ segment: MediaSegment, of r: Run) {
+        if r.clock.settled { sink.deliver(segment) } else { r.held.append(segment) }
     }
 
     /// Step 4: a new muxer and its init segment.
@@ -356,25 +471,22 @@ final class Remuxer {
         }
         let clock = RunWallClock(firstArrival: s.payload.arrival.micros, floor: lastRunEnd)
         let anchor = UTCMicros(Int64(clock.lastWall.rounded()))
-        // Run ids are the anchor in µs; a run starting within the same µs as the previous one (never seen,
-        // but cheap to rule out) takes the next id.
-        let id = max(UInt64(max(0, anchor.micros)), lastRunID + 1)
-        lastRunID = id
-        let r = Run(muxer: muxer, id: id, clock: clock, baseDTS90k: s.dts90k)
+        let r = Run(muxer: muxer, firstArrival: s.payload.arrival.micros, clock: clock, baseDTS90k: s.dts90k)
         if let origin = timeline.runOriginCamera90k {
             r.audioOrigin = av_rescale_q(origin + s.dts90k, hw_rational(1, 90_000), audioTB)
         }
         status.width = Int(video.par.pointee.width)
         status.height = Int(video.par.pointee.height)
-        sink.deliver(
+        // Held, like the first fragments, until the run's start settles (``settle(_:)`` sets run id and time).
+        deliver(
             MediaSegment(
                 meta: FragmentMeta(
-                    kind: .initSegment, keyframe: false, run: r.id, sequence: 0,
-                    start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment))
+                    kind: .initSegment, keyframe: false, run: 0, sequence: 0,
+                    start90k: .zero, duration90k: 0, utc: anchor), payload: muxer.initSegment), of: r)
         logger.info(
             "run started",
             metadata: [
-                "camera.id": "\(camera)", "run": "\(r.id)", "codec": "\(codec.rawValue)",
+                "camera.id": "\(camera)", "codec": "\(codec.rawValue)",
                 "size": "\(status.width)x\(status.height)",
             ])
         return r
@@ -390,7 +502,7 @@ final class Remuxer {
                 kind: .fragment, keyframe: r.fragmentKey, run: r.id, sequence: r.sequence,
                 start90k: MediaTime90k(r.fragmentStart90k), duration90k: Int32(r.fragmentDuration90k),
                 utc: r.fragmentUTC)
-            sink.deliver(MediaSegment(meta: meta, payload: bytes))
+            deliver(MediaSegment(meta: meta, payload: bytes), of: r)
         } catch {
             logger.error("fragment lost", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
         }
@@ -410,6 +522,7 @@ final class Remuxer {
             pendingAudio = nil
         }
         cut(r)
+        settle(r)
         run = nil
     }
 

@@ -14,6 +14,17 @@ protocol PacketSource: AnyObject {
     /// Reads the next packet (`streamIndex` 0 = video, 1 = audio). Returns `false` at the end of the stream
     /// or when stopped. - Throws: ``MediaError``.
     func read(into packet: Packet) throws -> Bool
+    /// RTP packets dropped because another synchronization source sent them (RFC 3550 §8).
+    var packetsOtherSSRC: Int { get }
+    /// Every packet is a whole access unit (joined by RTP timestamp); otherwise a picture may arrive as
+    /// several packets that the remuxer joins (libavformat's parser splits slices behind repeated SPS/PPS).
+    var deliversWholeAccessUnits: Bool { get }
+}
+
+extension PacketSource {
+    /// libavformat's client does not say.
+    var packetsOtherSSRC: Int { 0 }
+    var deliversWholeAccessUnits: Bool { false }
 }
 
 /// The capture worker's usual source: Hallwatch's ``RTSPClient`` with RTP interleaved on TCP, video only,
@@ -74,10 +85,12 @@ final class InterleavedRTSPSource: PacketSource {
         var early: [RTPDepacketizer.AccessUnit] = []
         var earlyBytes = 0
         var earlyDepacketizer = depacketizer
+        let client = self.client
         do {
             channel = try client.setupAndPlay(media, base: base) { ch, payload in
                 // Bounded: the PLAY reply is awaited for the I/O timeout at most, and kept RTP for 32 MiB.
                 guard ch == 0, earlyBytes < Self.maxEarlyBytes else { return }
+                if earlyDepacketizer.ssrc == nil { earlyDepacketizer.ssrc = client.setupSSRC }
                 earlyDepacketizer.push(payload) {
                     early.append($0)
                     earlyBytes += $0.bytes.count
@@ -90,6 +103,8 @@ final class InterleavedRTSPSource: PacketSource {
         }
         // RTP that arrived before the PLAY reply was read on channel 0, where every camera seen puts it.
         depacketizer = earlyDepacketizer
+        if depacketizer.ssrc == nil { depacketizer.ssrc = client.setupSSRC }
+        if depacketizer.ssrc == nil { depacketizer.firstSequence = client.playFirstSequence }
         ready = early
         client.streaming()
         noFramesNanos = max(10, UInt64(options.ioTimeout.components.seconds)) * 1_000_000_000
@@ -110,6 +125,9 @@ final class InterleavedRTSPSource: PacketSource {
         avcodec_parameters_free(&p)
     }
 
+    var packetsOtherSSRC: Int { depacketizer.packetsOtherSSRC }
+    var deliversWholeAccessUnits: Bool { true }
+
     func read(into packet: Packet) throws -> Bool {
         while ready.isEmpty {
             let message: RTSPClient.Message
@@ -118,7 +136,13 @@ final class InterleavedRTSPSource: PacketSource {
             }
             switch message {
             case .interleaved(let ch, let payload) where ch == channel:
+                let foreign = depacketizer.packetsOtherSSRC
                 depacketizer.push(payload) { ready.append($0) }
+                if foreign == 0 && depacketizer.packetsOtherSSRC > 0 {
+                    logger.warning(
+                        "RTP of another synchronization source on this session (a previous session's?); dropping it",
+                        metadata: ["ssrc": "\(String(depacketizer.ssrc ?? 0, radix: 16))"])
+                }
             case .interleaved(let ch, _):
                 if ch != channel &+ 1 { framesOnOtherChannels += 1 }  // RTCP is expected; anything else is counted
             case .response:

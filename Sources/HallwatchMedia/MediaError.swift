@@ -6,6 +6,8 @@ import HallwatchCore
 /// Codes (stable; they appear in logs and in `CameraState.reason` on the bus):
 /// - `rtsp.connect` — the camera did not answer, refused, or the RTSP handshake (RFC 7826 §13) failed.
 /// - `rtsp.auth` — the camera refused our credentials (401).
+/// - `rtsp.dropped` — the session played, then the connection was reset or failed (a camera dropping it
+///   mid-stream; it was reachable).
 /// - `rtsp.timeout` — no data for longer than the I/O timeout (a stalled stream).
 /// - `rtsp.ended` — the camera closed the stream.
 /// - `rtsp.garbage` — the reply or stream could not be parsed (malformed SDP, RTP, bitstream).
@@ -52,6 +54,9 @@ public struct MediaError: HallwatchError, Equatable {
     public var message: String
     /// FFmpeg's `AVERROR` value, when the error came from FFmpeg.
     public var averror: Int32?
+    /// How long the camera asked us to wait before trying again (`Retry-After` of a 503 reply, RFC 7826
+    /// §18.44, delta-seconds, at most 300 s), if it said.
+    public var retryAfter: Duration?
 
     /// An error with its code, message and FFmpeg's error number if any.
     public init(_ code: Code, _ message: String, averror: Int32? = nil) {

@@ -92,4 +92,31 @@ final class ParameterSets {
         let h = p.pointee.height > 0 ? p.pointee.height : c.pointee.height
         return (w, h)
     }
+
+    /// Whether an Annex-B access unit continues a picture begun in an earlier one: its first slice is not the
+    /// picture's first — H.264 `first_mb_in_slice` ≠ 0 (§7.3.3: ue(v), so 0 is a single 1 bit), H.265
+    /// `first_slice_segment_in_pic_flag` = 0 (§7.3.6.1). Units without a slice are not continuations.
+    static func continuesPicture(_ bytes: UnsafeBufferPointer<UInt8>, codec: VideoCodec) -> Bool {
+        var i = 0
+        var zeros = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            i += 1
+            if b == 0 {
+                zeros += 1
+                continue
+            }
+            defer { zeros = 0 }
+            guard b == 1, zeros >= 2, i < bytes.count else { continue }
+            switch codec {
+            case .h264:
+                let type = bytes[i] & 0x1F
+                if type == 1 || type == 5 { return i + 1 < bytes.count && bytes[i + 1] & 0x80 == 0 }
+            case .hevc:
+                let type = (bytes[i] >> 1) & 0x3F
+                if type <= 31 { return i + 2 < bytes.count && bytes[i + 2] & 0x80 == 0 }
+            }
+        }
+        return false
+    }
 }

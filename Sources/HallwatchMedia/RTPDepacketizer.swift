@@ -10,6 +10,12 @@
 ///
 /// A sequence-number gap (the camera dropped packets before they reached TCP) drops the fragmented NAL
 /// unit it cut and is counted; the rest of the access unit is kept, as libavformat does.
+///
+/// One synchronization source per session (RFC 3550 §8, RFC 7826 §18.54 `ssrc=`): the SSRC the SETUP reply
+/// named, else the one of the packet carrying the first sequence number PLAY's `RTP-Info` announced (RFC 7826
+/// §18.45), else the first packet's. Packets of any other SSRC — an old live555 keeps sending the previous
+/// session's RTP on the new connection for seconds — are dropped and counted (``packetsOtherSSRC``) instead of
+/// breaking every fragmented NAL unit of this session's stream.
 struct RTPDepacketizer {
     /// One access unit in Annex-B form.
     struct AccessUnit {
@@ -43,6 +49,16 @@ struct RTPDepacketizer {
     private(set) var packetsLost = 0
     private(set) var packetsDropped = 0
     private(set) var unitsDropped = 0
+    /// Packets dropped because they belong to another synchronization source than this session's.
+    private(set) var packetsOtherSSRC = 0
+
+    /// This session's SSRC; `nil` until known (see the type's description).
+    var ssrc: UInt32?
+    /// The first sequence number of this session (PLAY's `RTP-Info: seq=`), used to find its SSRC when the
+    /// SETUP reply named none.
+    var firstSequence: UInt16?
+    /// Packets seen before the one with ``firstSequence``: after 64, the next packet's SSRC is taken.
+    private var packetsBeforeFirst = 0
 
     init(codec: VideoCodec, payloadType: UInt8) {
         self.codec = codec
@@ -62,6 +78,19 @@ struct RTPDepacketizer {
         let marker = packet[1] & 0x80 != 0
         let sequence = UInt16(packet[2]) << 8 | UInt16(packet[3])
         let rawTS = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
+        let source = UInt32(packet[8]) << 24 | UInt32(packet[9]) << 16 | UInt32(packet[10]) << 8 | UInt32(packet[11])
+        if ssrc == nil {
+            if let first = firstSequence, sequence != first, packetsBeforeFirst < 64 {
+                packetsBeforeFirst += 1
+                packetsOtherSSRC += 1
+                return
+            }
+            ssrc = source
+        }
+        guard source == ssrc else {
+            packetsOtherSSRC += 1
+            return
+        }
         var start = 12 + Int(packet[0] & 0x0F) * 4
         var end = packet.count
         if packet[0] & 0x10 != 0 {  // header extension (§5.3.1)

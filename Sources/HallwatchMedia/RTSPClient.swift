@@ -15,7 +15,8 @@ import HallwatchCore
 /// (cameras with a session limit otherwise refuse the reconnect). Basic and Digest authentication
 /// (RFC 2326 §D.1, RFC 7616). Every reply is bounded: 16 KiB of headers, 64 KiB of body, 64 headers.
 ///
-/// Errors are ``MediaError``: `rtsp.connect` (unreachable, refused, a non-2xx reply), `rtsp.auth` (401
+/// Errors are ``MediaError``: `rtsp.connect` (unreachable, refused, a non-2xx reply), `rtsp.dropped` (the
+/// connection reset or failed while playing), `rtsp.auth` (401
 /// after our credentials, or credentials needed and none configured), `rtsp.timeout` (no byte for the
 /// I/O timeout), `rtsp.ended` (the camera closed the connection), `rtsp.garbage` (a reply that is not
 /// RTSP, a malformed header or SDP).
@@ -68,6 +69,10 @@ final class RTSPClient {
     private var basic = false
     /// `Session` id from SETUP (RFC 2326 §12.37), without `;timeout=`.
     private(set) var session: String?
+    /// The SSRC the SETUP reply's `Transport` named (`ssrc=`, 8 hex digits, RFC 7826 §18.54), set before PLAY
+    /// is sent; and the first RTP sequence number PLAY's `RTP-Info` announced (§18.45), once its reply came.
+    private(set) var setupSSRC: UInt32?
+    private(set) var playFirstSequence: UInt16?
     /// Keep-alive period: half the session timeout the camera gave (default 60 s, RFC 2326 §12.37).
     private(set) var keepAliveNanos: UInt64 = 30_000_000_000
     private var keepAliveMethod = "OPTIONS"
@@ -80,6 +85,8 @@ final class RTSPClient {
     private(set) var readCalls = 0
     /// Where time is read (timeouts, keep-alives).
     private let clocks: any Clocks
+    /// The session plays (``streaming()`` was called): a connection lost now is `rtsp.dropped`.
+    private var playing = false
 
     /// Connects to the camera's RTSP port (554 when the URL names none). Timeouts and keep-alives are
     /// measured on `clocks`' monotonic time.
@@ -109,6 +116,7 @@ final class RTSPClient {
     /// From now on the camera streams: wake the reader only for ``wakeBytes`` or after ``wakeMillis``
     /// (during the handshake every small reply is read at once).
     func streaming() {
+        playing = true
         var low = Self.wakeBytes
         setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -164,10 +172,18 @@ final class RTSPClient {
                 continue
             }
             guard (200..<300).contains(reply.status) || allowFailureStatus else {
-                throw MediaError(
+                var error = MediaError(
                     "rtsp.connect",
                     "the camera answered \(method) with \(reply.status) \(VideoMediaDescription.printable(reply.reason))"
                 )
+                // A camera still booting says when to come back (503 + Retry-After, RFC 7826 §18.44); the worker waits that long.
+                if reply.status == 503, let text = reply.header("Retry-After"),
+                    let seconds = Int64(text.trimmingCharacters(in: .whitespaces)), seconds >= 0
+                {
+                    error.retryAfter = .seconds(min(seconds, 300))
+                    error.message += " (the camera is not ready; it asks to retry after \(min(seconds, 300)) s)"
+                }
+                throw error
             }
             return reply
         }
@@ -282,8 +298,21 @@ final class RTSPClient {
         {
             channel = c
         }
-        try request(
+        if let transport = setup.header("Transport"),
+            let field = transport.split(separator: ";").first(where: { $0.lowercased().hasPrefix("ssrc=") })
+        {
+            setupSSRC = UInt32(field.dropFirst(5).trimmingCharacters(in: .whitespaces), radix: 16)
+        }
+        let play = try request(
             "PLAY", url: media.playURL(base: base), headers: [("Session", id), ("Range", "npt=0.000-")], early: early)
+        // RTP-Info: url=…;seq=N;rtptime=T[, url=…] — one entry per stream; only the video media was SETUP.
+        if let info = play.header("RTP-Info")?.split(separator: ",").first,
+            let seq = info.split(separator: ";").first(where: {
+                $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("seq=")
+            })
+        {
+            playFirstSequence = UInt16(seq.trimmingCharacters(in: .whitespaces).dropFirst(4))
+        }
         return channel
     }
 
@@ -435,6 +464,10 @@ final class RTSPClient {
             if n == 0 { throw MediaError("rtsp.ended", "the camera closed the connection") }
             let e = errno
             guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
+                // Mid-stream (a camera resetting the connection) the session was dropped; before, we could not connect.
+                if playing {
+                    throw MediaError("rtsp.dropped", "the camera dropped the session: \(SystemError.text(e))")
+                }
                 throw MediaError("rtsp.connect", "reading from the camera failed: \(SystemError.text(e))")
             }
             if now() - lastProgress > ioTimeoutNanos {

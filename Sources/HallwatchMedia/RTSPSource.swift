@@ -183,7 +183,9 @@ final class RTSPSource: PacketSource {
                     "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))",
                     averror: r)
             }
-            throw MediaError.ffmpeg(r, "reading the stream failed")
+            var e = MediaError.ffmpeg(r, "reading the stream failed")
+            if e.code == "rtsp.connect" { e.code = "rtsp.dropped" }  // it played: the session was dropped
+            throw e
         }
         watchdog.touch()
         // PacketSource numbering: 0 video, 1 audio, anything else ignored by the caller.

@@ -6,11 +6,13 @@ import HallwatchCore
 /// delay makes every frame arrive late by a varying amount. The mapping is a line, `wall(m) =
 /// wall₀ + m · (1 + rate)`, advanced fragment by fragment:
 ///
-/// 1. **Settling.** Until ``settlingMedia90k`` of media has passed, the start is the minimum over the
-///    samples of *arrival − media time* (network delay only ever makes samples late, so the minimum
-///    converges on the true start, and a burst of buffered frames right after PLAY does not drag it
-///    late). The start is never earlier than ``floor`` (the camera's previous run's end), so runs never
-///    overlap on the box's clock, even after the box's clock was stepped back.
+/// 1. **Settling.** Until ``settle()`` is called (at most until ``settlingMedia90k`` of media has passed),
+///    the start is the minimum over the samples of *arrival − media time* (network delay only ever makes
+///    samples late, so the minimum converges on the true start, and a burst of buffered frames right after
+///    PLAY does not drag it late). The start is never earlier than ``floor`` (the camera's previous run's
+///    end), so runs never overlap on the box's clock, even after the box's clock was stepped back. The
+///    capture session holds a run's segments until it settles, so no fragment's time is fixed on a start
+///    that later moves (issue 12, case 8).
 /// 2. **Following.** Afterwards the line only slews: at each fragment boundary the target is the lowest
 ///    *arrival − media time* seen over the last ``windowMedia90k`` (the lower envelope, immune to jitter)
 ///    plus the media time there; the error is target − wall(m), and the rate becomes `error / τ`
@@ -41,6 +43,13 @@ struct RunWallClock {
     /// the fragment ends at; the window's minimum is the lower envelope.
     private var envelope: [(media: Int64, implied: Double)] = []
     private var fragmentMin = Double.infinity
+    /// Step 1 is over: the start no longer moves.
+    private(set) var settled = false
+    /// At the last boundary: how far the line was behind the fragment's earliest arrival, µs (its lowest
+    /// *arrival − media time* minus the line's start). Network delay keeps it near 0; a camera whose clock
+    /// runs much slower than it says (timestamps of 25 fps, frames at 21 per second) makes it grow without
+    /// bound, since the line slews at most 500 ppm.
+    private(set) var behindMicros = 0.0
 
     /// - Parameters:
     ///   - firstArrival: Box UTC µs at which the run's first sample arrived (media time 0).
@@ -59,7 +68,7 @@ struct RunWallClock {
     mutating func observe(media: Int64, arrival: Int64) {
         let implied = Double(arrival) - Self.micros(media)
         fragmentMin = min(fragmentMin, implied)
-        if media < Self.settlingMedia90k {
+        if !settled && media < Self.settlingMedia90k {
             // Step 1: a sample earlier than the line says proves the start later than the truth: move
             // the line back to it, but never before the previous run's end.
             let start = lastWall - Self.micros(lastMedia)
@@ -68,13 +77,20 @@ struct RunWallClock {
         }
     }
 
+    /// Ends step 1: from now on the start stays where the arrivals so far put it (later lower arrivals steer
+    /// the rate, step 2).
+    mutating func settle() { settled = true }
+
     /// A fragment boundary at media time `media`: returns the wall time there (box UTC µs) and steers
     /// the line for the next fragment (step 2).
     mutating func boundary(at media: Int64) -> UTCMicros {
         let here = wall(at: media)
         lastWall = here
         lastMedia = media
-        if fragmentMin.isFinite { envelope.append((media, fragmentMin)) }
+        if fragmentMin.isFinite {
+            envelope.append((media, fragmentMin))
+            behindMicros = fragmentMin + Self.micros(media) - here
+        }
         fragmentMin = .infinity
         envelope.removeAll { media - $0.media > Self.windowMedia90k }
         if media >= Self.settlingMedia90k, let low = envelope.map(\.implied).min() {

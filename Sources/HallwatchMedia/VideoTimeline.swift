@@ -11,13 +11,20 @@
 ///    frame before the earliest PTS in the look-ahead window, or one frame after its predecessor.
 /// 3. **Outliers** — a single unit whose PTS is far from its neighbours (more than ``jumpThreshold90k``
 ///    ahead or ``backThreshold90k`` behind) while the next unit is back on track is re-stamped; it is not
-///    allowed to end or squeeze the run.
+///    allowed to end or squeeze the run. Re-stamped and missing PTS take the free frame slot in
+///    presentation order once the look-ahead window shows the units around them, so with B-frames too
+///    every PTS stays unique.
 /// 4. **Discontinuities** — when the unit after a jump confirms the jump (camera clock step, RTP
 ///    timestamp reset, encoder restart), the units up to the next keyframe are re-stamped to continue the
 ///    current run, and a ``Event/runBreak(reason:)`` is emitted just before that keyframe: nothing is
 ///    dropped, and each run stays internally consistent (DESIGN.md § Storage, Time).
 /// 5. **Reordering (B-frames)** — DTS is derived as the i-th smallest PTS minus the stream's reorder
-///    delay, so DTS ≤ PTS and DTS strictly increases even when the RTSP demuxer supplies none.
+///    delay, so DTS ≤ PTS and DTS strictly increases even when the RTSP demuxer supplies none. The delay
+///    is first taken from the run's first look-ahead window; when a later unit in the window needs a
+///    deeper one (x264's adaptive B-frames: a first mini-GOP `I P B B` of depth 1, then `P Bref B B` of
+///    depth 2 with b-pyramid; a camera switching to a profile with B-frames), the delay grows there and
+///    the DTS steps up to the unit that needs it are shortened evenly — the run goes on, no frame is
+///    dropped, PTS are untouched, and DTS never passes PTS.
 /// 6. **Durations** come from the timestamps (never from the SDP's or the SPS's frame rate, which lie).
 ///
 /// The window holds ``lookahead`` units, so output lags input by that many frames (about 0.2 s).
@@ -52,10 +59,15 @@ public struct VideoTimeline<Payload> {
     /// Joins two pieces of one access unit (the second appended to the first).
     let join: (inout Payload, Payload) -> Void
 
+    /// `provisional`: the PTS was given here (missing or an outlier), and is placed in presentation order
+    /// when the unit leaves the window (``presentationSlot(replacing:)``).
+    /// `outlier`: its PTS was taken away as an outlier (counted there, not as missing).
     struct Unit {
         var pts: Int64?
         var key: Bool
         var payload: Payload
+        var provisional = false
+        var outlier = false
     }
 
     var window: [Unit] = []
@@ -64,6 +76,12 @@ public struct VideoTimeline<Payload> {
     var origin: Int64?  // absolute DTS of the run's first sample
     var reorderDelay: Int64 = 0
     var lastDTS: Int64?
+    /// DTS promised to the next sample: the previous sample's duration ends there.
+    var plannedDTS: Int64?
+    /// The run's reorder depth in frames (``reorderDelay`` is this many typical frames).
+    var reorderDepth = 0
+    /// PTS of the last emitted units, decode order (at most ``lookahead``): what a held unit may follow.
+    var recentPTS: [Int64] = []
     var lastPTSIn: Int64?  // PTS of the previous accepted unit, decode order
     var offset: Int64 = 0  // added to camera PTS after a confirmed discontinuity
     var breakAtNextKey: String?
@@ -76,6 +94,11 @@ public struct VideoTimeline<Payload> {
     public private(set) var missingStamped = 0
     /// Count of split access units joined.
     public private(set) var joined = 0
+    /// Count of times the reorder delay grew during a run (see step 5).
+    public private(set) var reorderDelayGrown = 0
+    /// Count of units whose PTS had to be raised to their DTS: reordered deeper than the look-ahead
+    /// window can show (never seen; DTS > PTS would make the muxer refuse the sample).
+    public private(set) var ptsRaised = 0
 
     /// A timeline holding ``lookahead`` units; PTS steps beyond ``jumpThreshold90k`` forward or ``backThreshold90k`` back are jumps (rules 3 and 4); `join` appends the second piece of a split access unit to the first.
     public init(
@@ -137,15 +160,18 @@ public struct VideoTimeline<Payload> {
                     // Two wild units in a row that don't agree: re-stamp both as outliers.
                     var a = s
                     a.pts = nil
+                    a.outlier = true
                     outliersRestamped += 1
                     var b = unit
                     b.pts = nil
+                    b.outlier = true
                     outliersRestamped += 1
                     return accept(a) + accept(b)
                 }
                 // Back on track: the suspect was a single-frame outlier.
                 var fixed = s
                 fixed.pts = nil
+                fixed.outlier = true
                 outliersRestamped += 1
                 return accept(fixed) + accept(unit)
             }
@@ -164,6 +190,8 @@ public struct VideoTimeline<Payload> {
             suspect = nil
             var f = s
             f.pts = nil
+            f.outlier = true
+            outliersRestamped += 1
             events += accept(f)
         }
         while !window.isEmpty { events += emitOne() }
@@ -177,7 +205,10 @@ public struct VideoTimeline<Payload> {
         origin = nil
         reorderDelay = 0
         lastDTS = nil
+        plannedDTS = nil
         lastPTSIn = nil
+        reorderDepth = 0
+        recentPTS = []
         offset = 0
         breakAtNextKey = nil
         suspect = nil
@@ -189,11 +220,12 @@ public struct VideoTimeline<Payload> {
         if origin == nil && window.isEmpty && !u.key { return [] }
         // Step 2: give a unit without PTS one.
         if u.pts == nil {
-            missingStamped += 1
+            if !u.outlier { missingStamped += 1 }
             if let prev = lastPTSIn ?? window.last?.pts {
                 var candidate = prev + frameDuration90k
                 while pending.contains(candidate) { candidate += 1 }
                 u.pts = candidate
+                u.provisional = true
             }
             // else: the very first unit; stamped once the window shows its neighbours (see emitOne).
         }
@@ -216,6 +248,7 @@ public struct VideoTimeline<Payload> {
         var events: [Event] = []
         var u = window.removeFirst()
         seedFrameDuration()
+        if u.provisional, let p = u.pts, origin != nil { u.pts = presentationSlot(replacing: p) }
         if u.pts == nil {
             // The first unit had no PTS: one frame before the earliest PTS seen after it.
             let p = (pending.first ?? 0) - frameDuration90k
@@ -229,19 +262,23 @@ public struct VideoTimeline<Payload> {
             }
             startRun(with: u)
         }
-        // Step 5: DTS = i-th smallest PTS − reorder delay.
+        // Step 5: DTS = i-th smallest PTS − reorder delay, or what the previous sample's duration promised.
         let smallest = pending.removeFirst()
-        var dts = smallest - reorderDelay
+        var dts = plannedDTS ?? (smallest - reorderDelay)
         if let last = lastDTS, dts <= last { dts = last + 1 }
         if dts > u.pts! {
-            // The reorder depth grew beyond what this run was started with: end the run here.
-            dts = max(u.pts!, (lastDTS ?? u.pts!) + 1)
-            if breakAtNextKey == nil { breakAtNextKey = "reorder depth changed" }
+            // Only a unit reordered deeper than the whole window gets here. The muxer refuses DTS > PTS,
+            // and the decode timeline cannot go back: show the picture at its DTS.
+            ptsRaised += 1
+            u.pts = dts
         }
+        recentPTS.append(u.pts!)
+        if recentPTS.count > lookahead { recentPTS.removeFirst() }
         // Step 6: the duration runs to the next DTS; the last sample gets the typical one.
-        let next = pending.first.map { max($0 - reorderDelay, dts + 1) }
-        let duration = next.map { $0 - dts } ?? frameDuration90k
-        if next != nil { noteDuration(duration) }
+        let next = planNextDTS(after: dts)
+        plannedDTS = next?.dts
+        let duration = next.map { $0.dts - dts } ?? frameDuration90k
+        if let n = next, n.steady { noteDuration(duration) }
         lastDTS = dts
         let o = origin!
         events.append(
@@ -249,6 +286,62 @@ public struct VideoTimeline<Payload> {
                 Sample(dts90k: dts - o, pts90k: u.pts! - o, duration90k: duration, keyframe: u.key, payload: u.payload))
         )
         return events
+    }
+
+    /// Step 2/3 for a unit stamped here, as it leaves the window: its place in presentation order is the
+    /// first free frame slot among the PTS around it — the last emitted units and the whole window — that is
+    /// not before the decode timeline. In decode order, "previous PTS + one frame" is another frame's PTS
+    /// when B-frames reorder (issue 12, case 10: duplicate PTS and 80 ms holes); with the window's units
+    /// known, the free slot is the one the camera skipped. With no free slot, one frame after the latest.
+    mutating func presentationSlot(replacing provisional: Int64) -> Int64 {
+        if let i = pending.firstIndex(of: provisional) { pending.remove(at: i) }
+        let used = (recentPTS + pending).sorted()
+        guard let latest = used.last else {
+            insertPending(provisional)
+            return provisional
+        }
+        let f = frameDuration90k
+        let notBefore = lastDTS.map { $0 + 1 } ?? Int64.min
+        var slot = latest + f
+        for (a, b) in zip(used, used.dropFirst()) where b - a >= f + f / 2 && a + f >= notBefore {
+            slot = a + f
+            break
+        }
+        insertPending(slot)
+        return slot
+    }
+
+    /// Step 5 for the unit after the one just emitted at `dts`: the delay grows when a unit in the window
+    /// follows, in decode order, more units with a later PTS than the run's depth allows (it would get
+    /// DTS > PTS); then the next DTS is the one the delay asks for or, when that is not after `dts`, a step
+    /// that shares the catch-up evenly with the units before the first one whose target is ahead. `nil`
+    /// when nothing is pending; `steady` when no catch-up was needed.
+    mutating func planNextDTS(after dts: Int64) -> (dts: Int64, steady: Bool)? {
+        guard let first = pending.first else { return nil }
+        let held = window.compactMap(\.pts)
+        let sequence = recentPTS + held
+        var depth = reorderDepth
+        for j in recentPTS.count..<sequence.count {
+            depth = max(depth, sequence[..<j].filter { $0 > sequence[j] }.count)
+        }
+        if depth > reorderDepth {
+            reorderDepth = depth
+            reorderDelay = max(reorderDelay, Int64(depth) * frameDuration90k)
+            reorderDelayGrown += 1
+        }
+        let target0 = first - reorderDelay
+        if target0 > dts { return (target0, true) }
+        // Catch up: reach the first target ahead of `dts` in equal steps, never passing a PTS on the way.
+        var step = Int64.max
+        for (i, p) in held.enumerated() where i < pending.count {
+            let target = pending[i] - reorderDelay
+            if target > dts {
+                step = min(step, (target - dts) / Int64(i + 1))
+                break
+            }
+            step = min(step, (p - dts) / Int64(i + 1))
+        }
+        return (dts + max(1, step == .max ? 1 : step), false)
     }
 
     mutating func startRun(with first: Unit) {
@@ -259,8 +352,11 @@ public struct VideoTimeline<Payload> {
             depth = max(depth, ptsList[..<j].filter { $0 > p }.count)
         }
         reorderDelay = Int64(depth) * frameDuration90k
+        reorderDepth = depth
         origin = (pending.first ?? first.pts!) - reorderDelay
         lastDTS = nil
+        plannedDTS = nil
+        recentPTS = []
     }
 
     /// Before any duration is known, the spacing of the window's sorted PTS is the best guess.

@@ -123,9 +123,16 @@ struct Probe: AsyncParsableCommand {
             }
             password = text.split(separator: "\n").first.map(String.init) ?? ""
         }
-        let report = try await CameraProbe.run(
-            url: url, username: username, password: password, transport: transport,
-            audio: audio, seconds: seconds, exportTo: out, logger: Logger(label: "hallwatchctl"))
+        let report: String
+        do {
+            report = try await CameraProbe.run(
+                url: url, username: username, password: password, transport: transport,
+                audio: audio, seconds: seconds, exportTo: out, logger: Logger(label: "hallwatchctl"))
+        } catch let failure as CameraProbe.Failure {
+            // What was recorded first (and written to --out), then the error and exit status 1.
+            print(failure.report)
+            throw failure.cause
+        }
         print(report)
     }
 }

@@ -11,16 +11,19 @@ import Testing
 struct BackoffTests {
     /// Runs the worker's reconnect loop over sessions that each last `lasted[i]` (simulated) and returns the
     /// waits it asked the clock for.
-    static func waits(initial: Duration = .milliseconds(500), max: Duration = .seconds(10), sessions lasted: [Duration])
-        -> [Duration]
-    {
+    static func waits(
+        initial: Duration = .milliseconds(500), max: Duration = .seconds(10),
+        sessions lasted: [Duration], media: Set<Int> = []
+    ) -> [Duration] {
         let clocks = SimulatedClocks()
         let stop = StopFlag()
         var count = 0
         CaptureWorker.reconnecting(clocks: clocks, backoff: ReconnectBackoff(initial: initial, max: max), stop: stop) {
             clocks.advance(by: lasted[count])
+            let delivered = media.contains(count)
             count += 1
             if count == lasted.count { stop.stop() }
+            return (delivered, nil)
         }
         #expect(count == lasted.count)
         return clocks.sleeps
@@ -35,9 +38,10 @@ struct BackoffTests {
             ])
     }
 
-    @Test func aSessionOnlineLongerThan30sStartsAgainAtInitial() {
-        let waits = Self.waits(sessions: [.zero, .zero, .zero, .seconds(31), .zero, .seconds(30), .zero])
-        // 30 s exactly is not longer than 30 s: the doubling goes on.
+    @Test func aSessionThatDeliveredMediaStartsAgainAtInitial() {
+        // The fourth session delivered media: the wait starts again at `initial` and stays ≤ 1 s while the camera
+        // was online less than 30 s ago; 30 s later the doubling resumes from where it stands.
+        let waits = Self.waits(sessions: [.zero, .zero, .zero, .seconds(31), .zero, .seconds(30), .zero], media: [3])
         #expect(waits == [.milliseconds(500), .seconds(1), .seconds(2), .milliseconds(500), .seconds(1), .seconds(2)])
     }
 
@@ -51,6 +55,7 @@ struct BackoffTests {
         ) {
             sessions += 1
             if sessions == 10 { stop.stop() }
+            return (false, nil)
         }
         // 1 + 2 + … + 256 s of back-off passed on the simulated clock, none on the real one.
         #expect(clocks.monotonicNow() - start == .seconds(511))
@@ -66,6 +71,7 @@ struct BackoffTests {
                 clocks: clocks, backoff: ReconnectBackoff(initial: .seconds(10), max: .seconds(10)), stop: stop
             ) {
                 sessions += 1
+                return (false, nil)
             }
             done.continuation.finish()
         }

@@ -90,6 +90,64 @@ struct VideoTimelineTests {
         #expect(zip(presented, pts).allSatisfy { $0 - presented[0] == ($1 - pts[0]) * 3600 })
     }
 
+    @Test func reorderDepthGrowingAfterTheRunStartsKeepsDTSBeforePTS() {
+        // Issue 12, case 3: x264 adaptive B-frames cut at -ss 1.2 (`bf-k30.mp4`). Decode order in frames:
+        // I0 P3 B1 B2 (depth 1, all the first window shows), then P7 B5 b4 b6, P11 B9 b8 b10 … (depth 2).
+        // Before: b4 got DTS 4 frames + 1 tick > PTS, the muxer refused it, and the session ended.
+        var h = Harness()
+        var pts: [Int64] = [0, 3, 1, 2]
+        for g in 1..<50 {
+            let b = Int64(4 * g)
+            pts += [b + 3, b + 1, b, b + 2]
+        }
+        for (i, p) in pts.enumerated() { h.push(90_000 + p * 3600, key: i == 0, id: i) }
+        h.finish()
+        #expect(h.samples.count == 200)
+        #expect(h.breaks.isEmpty)
+        h.checkInvariants()
+        #expect(h.samples.allSatisfy { $0.dts90k <= $0.pts90k })
+        let dts = h.samples.map(\.dts90k)
+        #expect(zip(dts, dts.dropFirst()).allSatisfy { $0 < $1 })
+        // PTS untouched and unique; the delay grew once, to two frames, and stays there.
+        #expect(h.samples.map(\.pts90k) == pts.map { ($0 + 1) * 3600 })
+        #expect(h.timeline.reorderDelayGrown == 1 && h.timeline.ptsRaised == 0)
+        // b196: 2 frames late in decode order.
+        #expect(h.samples[198].pts90k == h.samples[198].dts90k && h.samples[198].payload == [198])
+        // The catch-up shortens only the steps before the first unit that needs it; durations add up.
+        #expect(h.samples.filter { $0.duration90k != 3600 }.count <= 3)
+        #expect(h.samples.reduce(0) { $0 + $1.duration90k } == dts[199] - dts[0] + h.samples[199].duration90k)
+    }
+
+    @Test func outliersInABFrameStreamAreRestampedInPresentationOrder() {
+        // Issue 12, case 10: decode order I0 P3 B1 B2 P6 B4 B5 … at 25 fps, 24 s; 8 frames (P and B) an hour
+        // off. Before: each was re-stamped to "previous PTS in decode order + one frame", another frame's PTS —
+        // 8 duplicate pairs and 8 holes of 80 ms.
+        var h = Harness()
+        var pts: [Int64] = [0]
+        for g in 0..<200 {
+            let b = Int64(g * 3)
+            pts += [b + 3, b + 1, b + 2]
+        }
+        let outliers: Set<Int> = [50, 121, 182, 250, 311, 403, 470, 545]  // P frames are i % 3 == 1
+        #expect(outliers.contains { $0 % 3 == 1 } && outliers.contains { $0 % 3 != 1 })
+        for (i, p) in pts.enumerated() {
+            h.push(3_000_000 + p * 3600 + (outliers.contains(i) ? 324_000_000 : 0), key: i == 0, id: i)
+        }
+        h.finish()
+        #expect(h.samples.count == pts.count && h.breaks.isEmpty)
+        #expect(h.timeline.outliersRestamped == 8)
+        h.checkInvariants()
+        let presented = h.samples.map(\.pts90k)
+        let duplicates = presented.count - Set(presented).count
+        let sorted = presented.sorted()
+        let holes = zip(sorted, sorted.dropFirst()).filter { $1 - $0 != 3600 }.count
+        print("B-frame outliers: \(duplicates) duplicate PTS, \(holes) holes")
+        #expect(duplicates == 0 && holes == 0)
+        // Each re-stamped frame is shown exactly where the camera meant it.
+        let p0 = presented[0]
+        #expect(zip(presented, pts).allSatisfy { $0 - p0 == $1 * 3600 })
+    }
+
     @Test func splitAccessUnitsAreJoined() {
         var h = Harness()
         for i in 0..<10 {
@@ -114,6 +172,7 @@ struct VideoTimelineTests {
         #expect(h.samples.count == 60)
         #expect(h.breaks.isEmpty)
         #expect(h.timeline.outliersRestamped == 1)
+        #expect(h.timeline.missingStamped == 0, "an outlier is not also a missing timestamp")
         #expect(h.samples[30].pts90k == 30 * 3000)
         #expect(h.samples.allSatisfy { $0.duration90k == 3000 })
         h.checkInvariants()

@@ -1,0 +1,59 @@
+import Foundation
+import HallwatchCore
+import Logging
+import Testing
+
+@testable import HallwatchMedia
+
+/// What README § "What the capture worker repairs" promises about sessions, checked against the scripted
+/// camera: TEARDOWN when a session ends, and Digest never downgraded to Basic.
+@Suite("Session hygiene", .serialized)
+struct SessionHygieneTests {
+    @Test func aSessionEndingOnATimeoutIsTornDown() throws {
+        let server = try RTSPHostileCameraTests.camera()
+        let (e, _, _) = captureError(server.url, timeout: .seconds(1))
+        #expect(e?.code == "rtsp.timeout" || e?.code == "rtsp.noFrames", "\(String(describing: e))")
+        // The server thread reads the TEARDOWN the client sent while closing.
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline && !server.requests.withLock({ $0.contains { $0.hasPrefix("TEARDOWN") } }) {
+            usleep(20_000)
+        }
+        server.stop()
+        let teardown = server.requests.withLock { $0.first { $0.hasPrefix("TEARDOWN") } }
+        #expect(teardown?.contains("Session: 7") == true, "\(server.requests.withLock { $0 })")
+    }
+
+    @Test func aCameraThatOfferedDigestIsNeverAnsweredWithBasic() throws {
+        // DESCRIBE: first a Digest challenge, then (with our Digest answer) a Basic-only challenge.
+        let server = try FakeRTSPServer(raw: { method, cseq, request in
+            switch method {
+            case "DESCRIBE":
+                let challenge =
+                    request.contains("Authorization: Digest")
+                    ? "Basic realm=\"cam\"" : "Digest realm=\"cam\", nonce=\"n1\""
+                return Array(
+                    "RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: \(challenge)\r\n\r\n".utf8)
+            default: return Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n".utf8)
+            }
+        })
+        let (e, _, _) = captureError(server.url, password: "s3cret")
+        server.stop()
+        #expect(e?.code == "rtsp.auth", "\(String(describing: e))")
+        #expect(!server.requests.withLock { $0.contains { $0.contains("Authorization: Basic") } })
+    }
+}
+
+extension SessionHygieneTests {
+    @Test func aBootingCameraSaysWhenToComeBack() throws {
+        // Issue 12, case 11: 503 with Retry-After while booting. Before: no delay taken from it.
+        let server = try FakeRTSPServer { method, cseq in
+            method == "DESCRIBE"
+                ? "RTSP/1.0 503 Service Unavailable\r\nCSeq: \(cseq)\r\nRetry-After: 7\r\n\r\n"
+                : "RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n"
+        }
+        let (e, _, _) = captureError(server.url)
+        server.stop()
+        #expect(e?.code == "rtsp.connect" && e?.retryAfter == .seconds(7), "\(String(describing: e))")
+        #expect(e?.message.contains("retry after 7 s") == true)
+    }
+}
