@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "hallwatchctl", targets: ["hallwatchctl"]),
         .executable(name: "hallwatch-loadgen", targets: ["hallwatch-loadgen"]),
         .executable(name: "hallwatch-discovery", targets: ["hallwatch-discovery"]),
+        .executable(name: "hallwatch-web", targets: ["hallwatch-web"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -24,6 +25,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         // Only the simulated camera's ONVIF server (HallwatchSimONVIF) uses it.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        // The box's web page (HallwatchWeb): bcrypt, server-rendered pages, TLS, its self-signed certificate.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages
@@ -130,13 +139,43 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        // hallwatchctl only: disk maintenance, queries, the status collector, the development supervisor, the demo plan.
+        // hallwatchctl only: disk maintenance, queries, the development supervisor, the demo plan.
         .target(
             name: "HallwatchControl",
             dependencies: [
                 "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery",
-                "HallwatchProcess",
+                "HallwatchProcess", "HallwatchStatus",
                 "HallwatchEvidence",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // hallwatch-web: the box's own web page (HTTPS, accounts, audit log, live status). Reads the bus;
+        // its own state (sessions, audit log) in its own SQLite database. Never writes a recording disk.
+        .target(
+            name: "HallwatchWeb",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]),
+        // Bus state → status snapshot, shared by hallwatchctl status and hallwatch-web (no storage, no FFmpeg).
+        .target(
+            name: "HallwatchStatus",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -180,9 +219,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
+            name: "hallwatch-web",
+            dependencies: [
+                "HallwatchWeb", "HallwatchProcess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
             name: "hallwatchctl",
             dependencies: [
                 "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery", "HallwatchEvidence",
+                "HallwatchWeb", "HallwatchStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
@@ -207,6 +253,16 @@ let package = Package(
             ]),
         .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchStorage"]),
         .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl"]),
+        .testTarget(
+            name: "HallwatchWebTests",
+            dependencies: [
+                "HallwatchWeb", "HallwatchCore", "HallwatchStatus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]),
         .testTarget(
             name: "HallwatchEvidenceTests",
             dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),

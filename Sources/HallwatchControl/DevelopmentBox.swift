@@ -2,6 +2,7 @@ import Foundation
 import HallwatchBus
 import HallwatchCore
 import HallwatchProcess
+import HallwatchStatus
 import Logging
 
 /// Runs the plan's processes until SIGINT/SIGTERM, printing the status table every `statusEvery` seconds.

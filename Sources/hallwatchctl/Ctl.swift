@@ -9,6 +9,7 @@ import HallwatchCore
 import HallwatchDiscovery
 import HallwatchEvidence
 import HallwatchProcess
+import HallwatchStatus
 import HallwatchStorage
 import Logging
 
@@ -19,7 +20,7 @@ struct HallwatchCtl: AsyncParsableCommand {
         abstract: "Inspect and operate a Hallwatch box.",
         subcommands: [
             Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Camera.self, Probe.self,
-            Supervise.self, Demo.self, BenchFill.self,
+            Supervise.self, Demo.self, BenchFill.self, User.self, Audit.self,
         ])
 }
 

@@ -14,6 +14,16 @@ public final class StatusCollector: Sendable {
         /// Every recording disk the recorder reported, by name.
         public var disks: [DiskState]
         public var processes: [ProcessState]
+
+        public init(
+            box: String, at: UTCMicros, cameras: [CameraRow], disks: [DiskState] = [], processes: [ProcessState] = []
+        ) {
+            self.box = box
+            self.at = at
+            self.cameras = cameras
+            self.disks = disks
+            self.processes = processes
+        }
     }
 
     /// One camera's line of `hallwatchctl status`.
@@ -21,6 +31,12 @@ public final class StatusCollector: Sendable {
         public var camera: CameraID
         public var state: CameraState?
         public var recording: RecordingStats?
+
+        public init(camera: CameraID, state: CameraState? = nil, recording: RecordingStats? = nil) {
+            self.camera = camera
+            self.state = state
+            self.recording = recording
+        }
     }
 
     let topics: BusTopics
@@ -52,7 +68,8 @@ public final class StatusCollector: Sendable {
 
     deinit { tasks.withLock { for t in $0 { t.cancel() } } }
 
-    func take(_ m: BusMessage) {
+    /// Feeds one bus message (what the subscriptions do; tests call it directly).
+    public func take(_ m: BusMessage) {
         guard !m.payload.isEmpty else { return }
         if let s = try? m.decode(CameraState.self), m.topic == topics.cameraState(s.camera) {
             data.withLock { $0.states[s.camera] = s }

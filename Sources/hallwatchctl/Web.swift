@@ -1,0 +1,96 @@
+// hallwatchctl user / audit: the web's accounts and audit log (HallwatchWeb).
+import ArgumentParser
+import Foundation
+import HallwatchProcess
+import HallwatchWeb
+
+struct User: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Web page users (the users: list of /etc/hallwatch/web.yaml).", subcommands: [UserHash.self])
+}
+
+struct UserHash: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash",
+        abstract:
+            "Read a password from the terminal (asked twice, not echoed) or one line of standard input; print its bcrypt hash.",
+        discussion: """
+            The password is never an argument (arguments are visible to every user in ps and /proc). Paste the
+            printed hash as the user's passwordHash. Passwords are 10 characters to 72 bytes (bcrypt reads no more).
+            """)
+
+    func run() async throws {
+        let password: String
+        if isatty(STDIN_FILENO) == 1 {
+            guard let first = readSecret(prompt: "New password: "), let second = readSecret(prompt: "Again: ") else {
+                throw ExitCode(ExitStatus.failure)
+            }
+            guard first == second else {
+                FileHandle.standardError.write(Data("the two passwords differ\n".utf8))
+                throw ExitCode(ExitStatus.failure)
+            }
+            password = first
+        } else {
+            let data = FileHandle.standardInput.readData(ofLength: 4096)
+            var text = String(decoding: data, as: UTF8.self)
+            if let newline = text.firstIndex(of: "\n") { text = String(text[..<newline]) }
+            if text.hasSuffix("\r") { text.removeLast() }
+            password = text
+        }
+        do {
+            print(try PasswordHashing.hash(password))
+        } catch {
+            FileHandle.standardError.write(Data("refused: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.failure)
+        }
+    }
+
+    /// Reads one line from the terminal with echo off (termios), restoring the terminal after.
+    func readSecret(prompt: String) -> String? {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var saved = termios()
+        tcgetattr(STDIN_FILENO, &saved)
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
+        defer {
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        return readLine(strippingNewline: true)
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The web's tamper-evident audit log.", subcommands: [AuditVerify.self])
+}
+
+struct AuditVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check the audit log's hash chain (database and append-only file); name the first bad entry.",
+        discussion: "Exit 0 when both are intact, 1 when either is broken, 66 when neither can be read.")
+
+    @Option(help: "The web's state directory (web.stateDirectory).") var stateDirectory = "/var/lib/hallwatch-web"
+
+    func run() async throws {
+        var broken = false
+        var read = 0
+        for (what, verify) in [
+            ("database", { try AuditLog.verify(databasePath: stateDirectory + "/web.sqlite") }),
+            ("file", { try AuditLog.verify(filePath: stateDirectory + "/audit.log") }),
+        ] as [(String, () throws -> AuditChain.Verdict)] {
+            do {
+                let verdict = try verify()
+                read += 1
+                print("\(what): \(verdict)")
+                if case .broken = verdict { broken = true }
+            } catch {
+                print("\(what): cannot be read: \(error)")
+            }
+        }
+        if read == 0 { throw ExitCode(ExitStatus.noInput) }
+        if broken { throw ExitCode(ExitStatus.failure) }
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+import HallwatchCore
+import Testing
+import X509
+
+@testable import HallwatchWeb
+
+func temporaryDirectory(_ name: String = #function) throws -> String {
+    let path =
+        FileManager.default.temporaryDirectory.path
+        + "/hw-web-\(name.filter(\.isLetter))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite("hallwatch-web state: audit chain, configuration, TLS identity")
+struct WebStateTests {
+    @Test("an altered, removed or re-hashed audit entry is named by verify; the table refuses updates")
+    func auditTamper() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let clocks = TestClocks()
+        let database = try WebDatabase(path: dir + "/web.sqlite")
+        let log = AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log")
+        for i in 1...5 {
+            clocks.advance(seconds: 1)
+            try await log.record(actor: "admin", address: "10.0.0.\(i)", action: "camera.view", object: "lobby")
+        }
+        #expect(try AuditLog.verify(databasePath: dir + "/web.sqlite").description.hasPrefix("intact: 5 entries"))
+        #expect(try AuditLog.verify(filePath: dir + "/audit.log").description.hasPrefix("intact: 5 entries"))
+
+        // The triggers refuse an ordinary edit.
+        await #expect(throws: DatabaseError.self) {
+            try await database.queue.write { db in try db.execute(sql: "UPDATE audit SET actor = 'x' WHERE seq = 3") }
+        }
+        // Someone who drops the trigger and edits entry 3 is still caught, by number.
+        try await database.queue.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_no_update")
+            try db.execute(sql: "UPDATE audit SET object = 'gym' WHERE seq = 3")
+        }
+        #expect(
+            try AuditLog.verify(databasePath: dir + "/web.sqlite")
+                == .broken(seq: 3, reason: "its content does not match its hash"))
+
+        // Re-hashing the edited entry breaks the next link instead.
+        var entries = try await log.entries()
+        let e = entries[2]
+        entries[2].hash = AuditChain.hash(
+            seq: e.seq, timeMicros: e.timeMicros, actor: e.actor, address: e.address, action: e.action,
+            object: e.object, details: e.details, previousHash: e.previousHash)
+        #expect(AuditChain.verify(entries) == .broken(seq: 4, reason: "its previous hash is not the hash of entry 3"))
+        // A removed entry.
+        entries.remove(at: 1)
+        #expect(
+            AuditChain.verify(entries) == .broken(seq: 3, reason: "expected sequence number 2 (an entry is missing)"))
+
+        // The file: one edited line.
+        var lines = try String(contentsOfFile: dir + "/audit.log", encoding: .utf8).split(separator: "\n").map(
+            String.init)
+        lines[1] = lines[1].replacingOccurrences(of: "10.0.0.2", with: "10.0.0.9")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/audit.log", atomically: true, encoding: .utf8)
+        #expect(
+            try AuditLog.verify(filePath: dir + "/audit.log")
+                == .broken(seq: 2, reason: "its content does not match its hash"))
+    }
+
+    @Test("audit fields are bounded and control characters cannot forge lines")
+    func auditBounds() async throws {
+        let log = AuditLog(database: try WebDatabase(path: ":memory:"), clocks: TestClocks(), filePath: nil)
+        let e = try await log.record(
+            actor: "a\nb", address: "-", action: "login.failure", object: String(repeating: "é", count: 5000))
+        #expect(e.actor == "a b")
+        #expect(e.object.utf8.count <= AuditLog.maxFieldBytes)
+    }
+
+    @Test("the web file: users, roles, groups; problems reported with lines, all at once")
+    func webConfig() throws {
+        let ok = try WebConfigLoader.parse(
+            """
+            web:
+              httpsPort: 8443
+              httpRedirectPort: 8080
+              sessionIdleTimeout: 10m
+            cameraGroups:
+              parking: [lot-north, lot-south]
+            users:
+              - name: facilities
+                displayName: Facilities
+                passwordHash: "\(testHash)"
+                role: viewer
+                cameraGroups: [parking]
+            """)
+        #expect(ok.web.httpsPort == 8443 && ok.web.httpRedirectPort == 8080)
+        #expect(ok.web.sessionIdleTimeout == .seconds(600))
+        #expect(ok.users.first?.role == .viewer)
+        #expect(ok.visibleCameras(for: ok.users[0]) == Set(["lot-north", "lot-south"].compactMap(CameraID.init)))
+        #expect(try WebConfigLoader.parse("").users.isEmpty)
+
+        do {
+            _ = try WebConfigLoader.parse(
+                """
+                web:
+                  httpsPort: 99999
+                  colour: blue
+                users:
+                  - name: admin
+                    passwordHash: hunter2
+                    role: viewer
+                  - name: office
+                    passwordHash: "\(testHash)"
+                    role: superuser
+                  - name: bob
+                    passwordHash: "\(testHash)"
+                    role: viewer
+                    cameraGroups: [nowhere]
+                """, file: "web.yaml")
+            Issue.record("accepted a bad file")
+        } catch let e as WebConfigError {
+            let text = e.description
+            #expect(text.contains("web.yaml:2: web.httpsPort"))
+            #expect(text.contains("web.yaml:3: unknown key 'colour'"))
+            #expect(text.contains("not a bcrypt hash"))
+            #expect(text.contains("role is one of viewer, building-admin, district-admin"))
+            #expect(text.contains("no camera group 'nowhere'"))
+            #expect(!text.contains("hunter2"))
+        }
+    }
+
+    @Test("password hashes: bcrypt, bounded, verify")
+    func passwords() throws {
+        #expect(throws: PasswordHashing.Refusal.tooShort) { try PasswordHashing.hash("short", cost: 4) }
+        #expect(throws: PasswordHashing.Refusal.tooLong) {
+            try PasswordHashing.hash(String(repeating: "x", count: 73), cost: 4)
+        }
+        let hash = try PasswordHashing.hash("a long enough one", cost: 4)
+        #expect(PasswordHashing.isBcryptHash(hash))
+        #expect(PasswordHashing.verify("a long enough one", hash: hash))
+        #expect(!PasswordHashing.verify("a long enough two", hash: hash))
+        #expect(!PasswordHashing.verify("a long enough one", hash: "not a hash"))
+    }
+
+    @Test("the TLS key is made once (0600), the self-signed certificate names the box, kept across restarts")
+    func tlsIdentity() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let names = TLSIdentity.names(hostName: "hallwatch-lincoln", extra: ["10.20.30.40", "hallwatch-lincoln"])
+        #expect(names == ["hallwatch-lincoln", "10.20.30.40"])
+        let first = try TLSIdentity.load(directory: dir, names: names, now: Date())
+        var st = stat()
+        #expect(stat(dir + "/tls.key", &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o600)
+        #expect(first.selfSigned)
+        #expect(first.certificate.publicKey == Certificate.PublicKey(first.key.publicKey))
+        let san = try #require(try first.certificate.extensions.subjectAlternativeNames)
+        #expect(Array(san) == TLSIdentity.sanNames(names))
+        #expect(first.fingerprintSHA256.split(separator: ":").count == 32)
+        _ = try first.serverConfiguration()
+
+        let again = try TLSIdentity.load(directory: dir, names: names, now: Date())
+        #expect(again.key.rawRepresentation == first.key.rawRepresentation)
+        #expect(again.fingerprintSHA256 == first.fingerprintSHA256)
+        // A new address: same key, new certificate.
+        let moved = try TLSIdentity.load(directory: dir, names: names + ["10.20.30.41"], now: Date())
+        #expect(moved.key.rawRepresentation == first.key.rawRepresentation)
+        #expect(moved.fingerprintSHA256 != first.fingerprintSHA256)
+    }
+
+    @Test("form fields and the session cookie are parsed with bounds")
+    func parsing() {
+        #expect(
+            FormFields.parse("username=a+b&password=%3D%26x&username=second") == ["username": "a b", "password": "=&x"])
+        #expect(FormFields.parse("bad=%zz&ok=1") == ["ok": "1"])
+        #expect(WebCookies.session(in: [.cookie: "a=1; \(WebCookies.sessionName)=abc"]) == "abc")
+        #expect(
+            WebCookies.session(in: [.cookie: "\(WebCookies.sessionName)=\(String(repeating: "x", count: 65))"]) == nil)
+    }
+}
+
+@Test("Image/web.example.yaml is valid and its placeholder hashes match no password")
+func exampleWebFile() throws {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../../Image/web.example.yaml"
+    ).standardized.path
+    let settings = try WebConfigLoader.load(path: path)
+    #expect(settings.users.map(\.name) == ["it-admin", "facilities"])
+    #expect(settings.web.httpRedirectPort == 80)
+    #expect(settings.users.allSatisfy { !PasswordHashing.verify("", hash: $0.passwordHash) })
+}
