@@ -61,8 +61,22 @@ public struct StatusView: Codable, Sendable, Equatable {
     public init(snapshot: StatusCollector.Snapshot, alarms: [ErrorEvent], visible: Set<CameraID>?) {
         func sees(_ id: CameraID) -> Bool { visible?.contains(id) ?? true }
         at = snapshot.at.iso8601
+        let downCaptures = Dictionary(
+            snapshot.processes.filter { $0.state != .up && $0.process.hasPrefix("capture-") }.map {
+                (String($0.process.dropFirst(8)), $0)
+            }, uniquingKeysWith: { a, _ in a })
         cameras = snapshot.cameras.filter { sees($0.camera) }.map { row in
-            let s = row.state
+            var s = row.state
+            // A capture worker killed outright cannot say its camera is offline; its last-will says the worker
+            // is down, and a camera whose worker is down is not being recorded, whatever its last state said.
+            if var state = s, state.state != .offline, let p = downCaptures[row.camera.rawValue] {
+                state.state = .offline
+                state.reason = ErrorEvent(
+                    code: "capture.down",
+                    message: "its capture worker is \(p.state.rawValue)\(p.reason.map { " (\($0))" } ?? "")",
+                    camera: row.camera)
+                s = state
+            }
             return Camera(
                 id: row.camera.rawValue, state: s?.state.rawValue ?? "unknown", reasonCode: s?.reason?.code,
                 reasonMessage: s?.reason?.message, codec: s?.codec, width: s?.width, height: s?.height, fps: s?.fps,

@@ -187,3 +187,37 @@ func exampleWebFile() throws {
     #expect(settings.web.httpRedirectPort == 80)
     #expect(settings.users.allSatisfy { !PasswordHashing.verify("", hash: $0.passwordHash) })
 }
+
+@Test("the demo's web file: admin with a fresh random password (0600), valid, different every run")
+func demoWebFile() throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let made = try DemoWebFile.write(runDirectory: dir, httpsPort: 8443, cost: 4)
+    #expect(made.url == "https://127.0.0.1:8443/")
+    let password = try String(contentsOfFile: made.passwordPath, encoding: .utf8).trimmingCharacters(in: .newlines)
+    #expect(password.count == 20)
+    var st = stat()
+    #expect(stat(made.passwordPath, &st) == 0 && st.st_mode & 0o777 == 0o600)
+    let settings = try WebConfigLoader.load(path: made.webConfigPath)
+    #expect(settings.web.listen == ["127.0.0.1"])
+    let admin = try #require(settings.user(named: "admin"))
+    #expect(admin.role == .districtAdmin)
+    #expect(PasswordHashing.verify(password, hash: admin.passwordHash))
+    _ = try DemoWebFile.write(runDirectory: dir, httpsPort: 8443, cost: 4)
+    #expect(
+        try String(contentsOfFile: made.passwordPath, encoding: .utf8).trimmingCharacters(in: .newlines) != password)
+}
+
+@Test("a camera whose capture worker is down (killed: only its last-will speaks) shows offline, capture.down")
+func captureDownMeansOffline() {
+    let now = UTCMicros(1_800_000_000_000_000)
+    var snapshot = FakeStatus().snapshot(now: now)
+    snapshot.processes[0] = ProcessState(
+        process: "capture-lobby", state: .down, pid: 0, at: nil, reason: "connection lost")
+    let view = StatusView(snapshot: snapshot, alarms: [], visible: nil)
+    let lobby = view.cameras.first { $0.id == "lobby" }
+    #expect(lobby?.state == "offline")
+    #expect(lobby?.reasonCode == "capture.down")
+    #expect(lobby?.reasonMessage == "its capture worker is down (connection lost)")
+    #expect(view.cameras.first { $0.id == "lot-north" }?.state == "online")
+}
