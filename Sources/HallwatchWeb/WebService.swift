@@ -69,7 +69,7 @@ public struct WebService: Service {
         for address in web.listen {
             apps.append(
                 Application(
-                    router: router, server: try .http2Upgrade(tlsConfiguration: tls),
+                    router: router, server: try .http2Upgrade(tlsConfiguration: tls, configuration: Self.channel),
                     configuration: .init(address: .hostname(address, port: web.httpsPort), serverName: nil),
                     logger: logger))
         }
@@ -78,6 +78,7 @@ public struct WebService: Service {
                 apps.append(
                     Application(
                         router: Self.redirectRouter(httpsPort: web.httpsPort),
+                        server: .http1(configuration: .init(idleTimeout: .seconds(10))),
                         configuration: .init(address: .hostname(address, port: port), serverName: nil),
                         logger: logger))
             }
@@ -99,6 +100,16 @@ public struct WebService: Service {
             group.cancelAll()
         }
     }
+
+    /// Connection limits (bounded inputs, slow clients): an HTTP/2 connection with no open stream closes after
+    /// 2 min, an HTTP/1.1 connection with no request after 30 s; a header field is at most 8 KiB, all of them
+    /// 32 KiB, at most 100 fields (larger requests are refused by the decoder before any handler runs).
+    static let channel = HTTP2ChannelConfiguration(
+        idleTimeout: .seconds(120), gracefulCloseTimeout: .seconds(5),
+        streamConfiguration: .init(
+            idleTimeout: .seconds(30),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
 
     /// The plain-HTTP router: every request gets `308 Permanent Redirect` to the same path over HTTPS.
     public static func redirectRouter(httpsPort: Int) -> Router<BasicRequestContext> {
