@@ -34,11 +34,15 @@ public enum Access: Sendable, Hashable, CustomStringConvertible {
     case anyone
     /// A live session whose role has the permission.
     case permission(Permission)
+    /// `Authorization: Bearer <token>` equal to the token in `web.metricsTokenFile` (no token configured:
+    /// nobody). For the district's Prometheus, a machine, not a person.
+    case metricsToken
 
     public var description: String {
         switch self {
         case .anyone: "anyone"
         case .permission(let p): p.rawValue
+        case .metricsToken: "metrics token"
         }
     }
 }
@@ -107,7 +111,7 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
 /// 2. An unsafe method (anything but GET, HEAD, OPTIONS) must come from this origin: `Sec-Fetch-Site:
 ///    same-origin`, or an `Origin` equal to `https://<Host>` (OWASP CSRF Prevention Cheat Sheet, "Fetch
 ///    Metadata" and "Verifying Origin"); otherwise 403.
-/// 3. ``Access/anyone`` passes. Any other route needs a live session (cookie ``WebCookies/sessionName``) whose
+/// 3. ``Access/anyone`` passes; ``Access/metricsToken`` needs the bearer token (else 401). Any other route needs a live session (cookie ``WebCookies/sessionName``) whose
 ///    user still exists (else 401; a browser's GET of a page is sent to `/login` instead) and whose role has
 ///    the permission (else 403).
 /// 4. An unsafe request with a session must carry its CSRF token (header `X-CSRF-Token` or form field
@@ -141,6 +145,17 @@ public struct AccessMiddleware: RouterMiddleware {
         let unsafe = ![.get, .head, .options].contains(request.method)
         if unsafe, !Self.sameOrigin(request) {
             return WebResponses.problem(.forbidden, "csrf.origin", "Cross-site request refused.")
+        }
+        if access == .metricsToken {
+            guard let expected = environment.metricsToken,
+                let given = request.headers[.authorization], given.hasPrefix("Bearer "),
+                Self.constantTimeEqual(String(given.dropFirst(7)), expected)
+            else {
+                var r = WebResponses.problem(.unauthorized, "auth.token", "A valid bearer token is required.")
+                r.headers[.wwwAuthenticate] = "Bearer"
+                return r
+            }
+            return try await next(request, context)
         }
         guard case .permission(let permission) = access else { return try await next(request, context) }
 

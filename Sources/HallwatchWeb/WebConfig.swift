@@ -24,6 +24,9 @@ public struct WebConfig: Sendable, Equatable {
     public var sessionIdleTimeout: Duration = .seconds(15 * 60)
     /// A session ends this long after login, however active. Default `12h`, range 5m–7d.
     public var sessionLifetime: Duration = .seconds(12 * 3600)
+    /// File holding the bearer token `/metrics` requires (one line, 32–256 characters). Secret: readable by
+    /// `hallwatch-web` only. Default none: `/metrics` refuses everyone.
+    public var metricsTokenFile: String? = nil
     public init() {}
 }
 
@@ -182,7 +185,7 @@ public enum WebConfigLoader {
                     m,
                     allowed: [
                         "listen", "httpsPort", "httpRedirectPort", "stateDirectory", "certificateNames",
-                        "sessionIdleTimeout", "sessionLifetime",
+                        "sessionIdleTimeout", "sessionLifetime", "metricsTokenFile",
                     ], in: "web")
                 if let n = m["listen"] {
                     settings.web.listen = strings(n, "web.listen", max: 8) { IPAddressText.bytes($0) != nil }
@@ -208,6 +211,13 @@ public enum WebConfigLoader {
                     let d = duration(n, "web.sessionIdleTimeout", .seconds(60)...(.seconds(12 * 3600)))
                 {
                     settings.web.sessionIdleTimeout = d
+                }
+                if let n = m["metricsTokenFile"], let v = string(n, "web.metricsTokenFile", maxLength: 1024) {
+                    if v.hasPrefix("/") {
+                        settings.web.metricsTokenFile = v
+                    } else {
+                        problem(n, "web.metricsTokenFile: expected an absolute path")
+                    }
                 }
                 if let n = m["sessionLifetime"],
                     let d = duration(n, "web.sessionLifetime", .seconds(300)...(.seconds(7 * 86400)))
@@ -305,6 +315,29 @@ public struct WebConfigError: Error, CustomStringConvertible, Sendable {
     public var code: String
     public var diagnostics: [Diagnostic]
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
+
+extension WebConfig {
+    /// Reads the token of ``metricsTokenFile`` (first line, trimmed).
+    /// - Returns: `nil` when no file is configured.
+    /// - Throws: ``WebConfigError`` (`config.unreadable`, `config.invalid`) when it cannot be read or is not
+    ///   32–256 printable ASCII characters.
+    public func metricsToken() throws -> String? {
+        guard let path = metricsTokenFile else { return nil }
+        func fail(_ code: String, _ m: String) -> WebConfigError {
+            WebConfigError(code: code, diagnostics: [.init(file: path, line: 0, message: m)])
+        }
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 4096 else {
+            throw fail("config.unreadable", "cannot read the metrics token file (or it is over 4 KiB)")
+        }
+        let token =
+            String(decoding: data, as: UTF8.self).split(separator: "\n").first.map {
+                $0.trimmingCharacters(in: .whitespaces)
+            } ?? ""
+        guard (32...256).contains(token.count), token.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline })
+        else { throw fail("config.invalid", "the metrics token is 32–256 printable ASCII characters") }
+        return token
+    }
 }
 
 /// User and group names: 1–64 characters of `a-z 0-9 . _ -`.

@@ -43,6 +43,8 @@ public struct WebEnvironment: Sendable {
     public var clocks: any Clocks
     /// Box name shown on pages.
     public var building: String
+    /// The bearer token `/metrics` requires (from `web.metricsTokenFile`); `nil`: `/metrics` refuses everyone.
+    public var metricsToken: String?
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
@@ -52,8 +54,9 @@ public struct WebEnvironment: Sendable {
 
     public init(
         settings: WebSettings, sessions: SessionStore, throttle: LoginThrottle, audit: AuditLog,
-        status: any StatusSource, clocks: any Clocks, building: String
+        status: any StatusSource, clocks: any Clocks, building: String, metricsToken: String? = nil
     ) {
+        self.metricsToken = metricsToken
         self.settings = settings
         self.sessions = sessions
         self.throttle = throttle
@@ -103,6 +106,13 @@ public enum WebRoutes {
             },
             WebRoute(method: .get, path: "/api/v1/cameras", access: .permission(.viewCameras)) { _, ctx in
                 try await cameras(env, ctx)
+            },
+            WebRoute(method: .get, path: "/metrics", access: .metricsToken) { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(
+                        byteBuffer: ByteBuffer(bytes: WebMetrics.scrape(env.status.snapshot(now: env.clocks.utcNow()))))
+                )
             },
             WebRoute(method: .get, path: "/static/status.js", access: .anyone) { _, _ in
                 WebResponses.asset(Assets.statusJS, type: "text/javascript; charset=utf-8")

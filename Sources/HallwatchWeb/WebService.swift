@@ -58,7 +58,7 @@ public struct WebService: Service {
             throttle: LoginThrottle(clocks: clocks),
             audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
             status: BusStatusSource(collector: collector, alarms: alarms, configured: config.cameras.map(\.id)),
-            clocks: clocks, building: config.building)
+            clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken())
         return WebService(environment: env, identity: identity, web: settings.web, logger: logger)
     }
 

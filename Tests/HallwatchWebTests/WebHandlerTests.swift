@@ -314,3 +314,47 @@ struct WebHandlerTests {
         }
     }
 }
+
+@Suite("hallwatch-web /metrics")
+struct WebMetricsTests {
+    static let token = String(repeating: "t0k3n", count: 8)
+
+    @Test("/metrics needs the bearer token; a session is not enough; the scrape is Prometheus text")
+    func metrics() async throws {
+        let database = try WebDatabase(path: ":memory:")
+        let clocks = TestClocks()
+        let settings = makeSettings()
+        let env = WebEnvironment(
+            settings: settings,
+            sessions: SessionStore(database: database, clocks: clocks, idle: .seconds(900), lifetime: .seconds(43200)),
+            throttle: LoginThrottle(clocks: clocks), audit: AuditLog(database: database, clocks: clocks, filePath: nil),
+            status: FakeStatus(), clocks: clocks, building: "B", metricsToken: Self.token)
+        try await Application(router: WebRoutes.router(environment: env)).test(.router) { client in
+            let cookie = try #require(try await signIn(client, user: "admin"))
+            for headers: HTTPFields in [
+                [:], cookieHeader(cookie), [.authorization: "Bearer wrong"], [.authorization: "Basic \(Self.token)"],
+            ] {
+                try await client.execute(uri: "/metrics", method: .get, headers: headers) { r in
+                    #expect(r.status == .unauthorized)
+                }
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(Self.token)"]) {
+                r in
+                #expect(r.status == .ok)
+                let text = String(buffer: r.body)
+                #expect(text.contains("hallwatch_camera_online{camera=\"gym\"} 0"))
+                #expect(text.contains("hallwatch_camera_online{camera=\"lobby\"} 1"))
+                #expect(text.contains("hallwatch_disk_free_slots{disk=\"disk0\"} 60"))
+                #expect(text.contains("hallwatch_process_up{process=\"recorder\"} 1"))
+                #expect(text.contains("# TYPE hallwatch_camera_bitrate_bits_per_second gauge"))
+            }
+        }
+        // No token configured: nobody.
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(Self.token)"]) {
+                r in #expect(r.status == .unauthorized)
+            }
+        }
+    }
+}
