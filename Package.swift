@@ -258,7 +258,7 @@ let package = Package(
         .testTarget(
             name: "HallwatchWebTests",
             dependencies: [
-                "HallwatchWeb", "HallwatchCore", "HallwatchStatus",
+                "HallwatchWeb", "HallwatchCore", "HallwatchStatus", "HallwatchBus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

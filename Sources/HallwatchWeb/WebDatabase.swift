@@ -52,6 +52,10 @@ public struct WebDatabase: Sendable {
                         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                     """)
         }
+        m.registerMigration("v2-bus-audit-cursor") { db in
+            // What ``BusAuditor`` last audited per hold and per disk, so a restart does not audit it again.
+            try db.execute(sql: "CREATE TABLE auditCursor (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+        }
         return m
     }
 }

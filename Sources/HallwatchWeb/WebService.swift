@@ -12,7 +12,7 @@ import NIOSSL
 import ServiceLifecycle
 
 /// The `hallwatch-web` process: HTTPS (HTTP/2 through ALPN, HTTP/1.1 otherwise) on each listen address, the
-/// optional redirect-only HTTP port, and a sweep of expired sessions every minute.
+/// optional redirect-only HTTP port, a sweep of expired sessions every minute, and the ``BusAuditor``.
 ///
 /// Start-up steps (``prepare(config:settings:presence:logger:)``):
 /// 1. Make the state directory (0700) if missing; open `web.sqlite` (sessions, audit log).
@@ -22,6 +22,8 @@ public struct WebService: Service {
     let environment: WebEnvironment
     let identity: TLSIdentity
     let web: WebConfig
+    let auditor: BusAuditor
+    let bus: BusClient
     let logger: Logger
 
     /// Builds the service from the box's configuration and the web file.
@@ -59,7 +61,10 @@ public struct WebService: Service {
             audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
             status: BusStatusSource(collector: collector, alarms: alarms, configured: config.cameras.map(\.id)),
             clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken())
-        return WebService(environment: env, identity: identity, web: settings.web, logger: logger)
+        let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
+        return WebService(
+            environment: env, identity: identity, web: settings.web, auditor: auditor, bus: presence.bus, logger: logger
+        )
     }
 
     public func run() async throws {
@@ -87,6 +92,8 @@ public struct WebService: Service {
         let logger = logger
         try await withThrowingTaskGroup(of: Void.self) { group in
             for app in apps { group.addTask { try await app.run() } }
+            let (auditor, bus) = (auditor, bus)
+            group.addTask { await auditor.run(bus: bus, logger: logger) }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(60))

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HallwatchBus
 import HallwatchCore
 import Testing
 import X509
@@ -220,4 +221,46 @@ func captureDownMeansOffline() {
     #expect(lobby?.reasonCode == "capture.down")
     #expect(lobby?.reasonMessage == "its capture worker is down (connection lost)")
     #expect(view.cameras.first { $0.id == "lot-north" }?.state == "online")
+}
+
+@Test("deletions, holds and disk failures from the bus are audited once, also across a restart")
+func busAudit() async throws {
+    let clocks = TestClocks()
+    let database = try WebDatabase(path: ":memory:")
+    let log = AuditLog(database: database, clocks: clocks, filePath: nil)
+    let topics = BusTopics(box: "box1")
+    let auditor = BusAuditor(audit: log, database: database, topics: topics)
+    let now = clocks.utcNow()
+    let lobby = CameraID("lobby")!
+    func message(_ topic: String, _ value: some Encodable) throws -> BusMessage {
+        BusMessage(topic: topic, payload: try BusCoding.encode(value), retained: false)
+    }
+    try await auditor.handle(
+        message(
+            topics.deletions,
+            DeletionRecord(
+                id: 1, disk: "disk0", slot: 7, generation: 3, camera: lobby, from: now.adding(micros: -60_000_000),
+                to: now, bytes: 4096, rule: "maxAge", detail: "older than maxAge 30d", deletedAt: now)))
+    var hold = EvidenceHold(
+        id: "h-0000abcd", camera: lobby, from: now, to: now.adding(micros: 1_000_000), reason: "door", caseID: "2026-1",
+        until: nil, createdAt: now, releasedAt: nil)
+    let healthy = DiskState(
+        disk: "disk0", path: "/d0", health: .healthy, reason: nil, cameras: [lobby], freeSlots: 1, slotCount: 2, at: now
+    )
+    var failed = healthy
+    failed.health = .failed
+    failed.reason = ErrorEvent(code: "storage.io", message: "EIO")
+    for _ in 0..<2 {  // the retained messages again, as after a restart: nothing new
+        try await auditor.handle(message(topics.holds, EvidenceHoldList(holds: [hold], at: now)))
+        try await auditor.handle(message(topics.disk("disk0"), healthy))
+    }
+    try await auditor.handle(message(topics.disk("disk0"), failed))
+    hold.releasedAt = now
+    try await auditor.handle(message(topics.holds, EvidenceHoldList(holds: [hold], at: now)))
+    try await auditor.handle(message(topics.holds, EvidenceHoldList(holds: [hold], at: now)))
+    let entries = try await log.entries()
+    #expect(entries.map(\.action) == ["recording.deleted", "hold.added", "disk.health", "hold.released"])
+    #expect(entries[0].object == "lobby" && entries[0].details.contains("maxAge"))
+    #expect(entries[2].details == "healthy → failed: storage.io EIO")
+    #expect(AuditChain.verify(entries) == .intact(count: 4, head: entries[3].hash))
 }
