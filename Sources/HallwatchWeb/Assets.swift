@@ -25,7 +25,8 @@ enum Assets {
         @media (max-width: 600px) {
           thead { position: absolute; left: -9999px; }
           tr { display: block; border-bottom: 2px solid #bbb; padding: .3rem 0; }
-          th, td { display: flex; justify-content: space-between; border: 0; padding: .15rem .3rem; }
+          th, td { display: flex; justify-content: space-between; gap: .75rem; border: 0; padding: .15rem .3rem; }
+          td > span { text-align: right; }
           th[data-label]::before, td[data-label]::before { content: attr(data-label); font-weight: normal; color: #555; }
         }
         """
@@ -56,8 +57,9 @@ enum Assets {
             cameras.forEach(function (c) {
               var r = el('tr', null, { 'data-camera': c.id });
               cell(r, 'th', 'Camera', c.id);
-              var s = cell(r, 'td', 'State', c.state, 'state-' + c.state);
+              var s = el('span', c.state);
               if (c.reasonCode) { s.appendChild(document.createTextNode(' ')); s.appendChild(el('small', c.reasonCode + ': ' + (c.reasonMessage || ''))); }
+              cell(r, 'td', 'State', null, 'state-' + c.state).appendChild(s);
               cell(r, 'td', 'Codec', c.codec || '–');
               cell(r, 'td', 'Size', c.width && c.height ? c.width + '×' + c.height : '–');
               cell(r, 'td', 'FPS', fixed(c.fps, 1, ''));
@@ -72,8 +74,9 @@ enum Assets {
             disks.forEach(function (d) {
               var r = el('tr');
               cell(r, 'th', 'Disk', d.name);
-              var h = cell(r, 'td', 'Health', d.health, 'health-' + d.health);
+              var h = el('span', d.health);
               if (d.reasonCode) { h.appendChild(document.createTextNode(' ')); h.appendChild(el('small', d.reasonCode)); }
+              cell(r, 'td', 'Health', null, 'health-' + d.health).appendChild(h);
               cell(r, 'td', 'Free slots', d.freeSlots + '/' + d.slotCount);
               cell(r, 'td', 'Cameras', d.cameras.join(', '));
               body.appendChild(r);

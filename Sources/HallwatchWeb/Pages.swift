@@ -60,14 +60,14 @@ enum Pages {
         <table id="cameras"><thead><tr><th scope="col">Camera</th><th scope="col">State</th><th scope="col">Codec</th>
         <th scope="col">Size</th><th scope="col">FPS</th><th scope="col">Bitrate</th><th scope="col">Last fragment</th></tr></thead>
         <tbody>{{#cameras}}<tr data-camera="{{id}}"><th scope="row" data-label="Camera">{{id}}</th>
-        <td data-label="State" class="state-{{state}}">{{state}}{{#reason}} <small>{{reason}}</small>{{/reason}}</td>
+        <td data-label="State" class="state-{{state}}"><span>{{state}}{{#reason}} <small>{{reason}}</small>{{/reason}}</span></td>
         <td data-label="Codec">{{codec}}</td><td data-label="Size">{{size}}</td><td data-label="FPS">{{fps}}</td>
         <td data-label="Bitrate">{{bitrate}}</td><td data-label="Last fragment">{{age}}</td></tr>{{/cameras}}
         {{#noCameras}}<tr><td colspan="7">No camera to show.</td></tr>{{/noCameras}}</tbody></table></section>
         <section aria-labelledby="h-disks"><h2 id="h-disks">Disks</h2>
         <table id="disks"><thead><tr><th scope="col">Disk</th><th scope="col">Health</th><th scope="col">Free slots</th>
         <th scope="col">Cameras</th></tr></thead><tbody>{{#disks}}<tr><th scope="row" data-label="Disk">{{name}}</th>
-        <td data-label="Health" class="health-{{health}}">{{health}}{{#reason}} <small>{{reason}}</small>{{/reason}}</td>
+        <td data-label="Health" class="health-{{health}}"><span>{{health}}{{#reason}} <small>{{reason}}</small>{{/reason}}</span></td>
         <td data-label="Free slots">{{slots}}</td><td data-label="Cameras">{{cameras}}</td></tr>{{/disks}}</tbody></table></section>
         <section aria-labelledby="h-processes"><h2 id="h-processes">Processes</h2>
         <table id="processes"><thead><tr><th scope="col">Process</th><th scope="col">State</th><th scope="col">PID</th></tr></thead>

@@ -47,6 +47,8 @@ public struct TLSIdentity: Sendable {
         let certPath = directory + "/tls.crt"
         let key: P256.Signing.PrivateKey
         if FileManager.default.fileExists(atPath: keyPath) {
+            // A key someone copied in with a wider mode is narrowed before it is used.
+            guard chmod(keyPath, 0o600) == 0 else { throw SystemError("chmod", subject: keyPath) }
             key = try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: keyPath, encoding: .utf8))
         } else {
             key = P256.Signing.PrivateKey()

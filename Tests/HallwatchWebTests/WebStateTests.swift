@@ -158,7 +158,9 @@ struct WebStateTests {
         #expect(first.fingerprintSHA256.split(separator: ":").count == 32)
         _ = try first.serverConfiguration()
 
+        chmod(dir + "/tls.key", 0o644)
         let again = try TLSIdentity.load(directory: dir, names: names, now: Date())
+        #expect(stat(dir + "/tls.key", &st) == 0 && st.st_mode & 0o777 == 0o600)
         #expect(again.key.rawRepresentation == first.key.rawRepresentation)
         #expect(again.fingerprintSHA256 == first.fingerprintSHA256)
         // A new address: same key, new certificate.
