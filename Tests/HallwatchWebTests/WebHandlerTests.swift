@@ -301,6 +301,31 @@ struct WebHandlerTests {
         #expect(try AuditLog.verify(filePath: h.auditPath) == .intact(count: 3, head: entries[2].hash))
     }
 
+    @Test("bounded inputs: oversized forms refused, long names refused, no file path reaches the disk")
+    func boundedInputs() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(),
+                body: ByteBuffer(string: "username=admin&password=" + String(repeating: "x", count: 5000))
+            ) { r in #expect(r.status == .contentTooLarge) }
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(),
+                body: form(["username": String(repeating: "a", count: 65), "password": password])
+            ) { r in #expect(r.status == .badRequest) }
+            // Static files are fixed routes compiled in: traversal has nothing to reach.
+            for uri in [
+                "/static/../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/%252e%252e/etc/passwd",
+                "/static//etc/passwd", "/static/status.js/../../web.sqlite",
+            ] {
+                try await client.execute(uri: uri, method: .get, headers: [.hostHeader: host]) { r in
+                    #expect([.notFound, .seeOther, .unauthorized].contains(r.status), "\(uri)")
+                    #expect(!String(buffer: r.body).contains("root:"))
+                }
+            }
+        }
+    }
+
     @Test("the plain-HTTP port only redirects to HTTPS")
     func redirect() async throws {
         let app = Application(router: WebService.redirectRouter(httpsPort: 8443))
