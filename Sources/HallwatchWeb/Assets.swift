@@ -22,6 +22,7 @@ enum Assets {
         .state-offline, .health-failed, .health-missing, .proc-down { color: #a00; font-weight: bold; }
         .state-connecting, .state-unknown, .proc-stopping, .health-quarantined { color: #850; }
         pre { background: #f4f4f4; padding: .5rem; overflow-x: auto; }
+        .fingerprint { overflow-wrap: anywhere; font-size: .85rem; }
         @media (max-width: 600px) {
           thead { position: absolute; left: -9999px; }
           tr { display: block; border-bottom: 2px solid #bbb; padding: .3rem 0; }

@@ -76,6 +76,7 @@ enum Pages {
         <section aria-labelledby="h-alarms"><h2 id="h-alarms">Recent alarms</h2>
         <ul id="alarms">{{#alarms}}<li><code>{{code}}</code> {{subject}} {{message}} <time>{{at}}</time></li>{{/alarms}}
         {{#noAlarms}}<li>None since the web process started.</li>{{/noAlarms}}</ul></section>
+        {{#tls}}<footer><p>This page's certificate, SHA-256: <code class="fingerprint">{{tls}}</code></p></footer>{{/tls}}
         </main></body></html>
         """)
 }

@@ -56,11 +56,14 @@ public struct StatusView: Codable, Sendable, Equatable {
     public var disks: [Disk]
     public var processes: [Process]
     public var alarms: [Alarm]
+    /// SHA-256 of the web page's certificate (as published on the bus), for comparing with the browser.
+    public var tlsSHA256: String?
 
     /// Cuts `snapshot` and `alarms` to `visible` cameras (`nil`: every camera).
     public init(snapshot: StatusCollector.Snapshot, alarms: [ErrorEvent], visible: Set<CameraID>?) {
         func sees(_ id: CameraID) -> Bool { visible?.contains(id) ?? true }
         at = snapshot.at.iso8601
+        tlsSHA256 = snapshot.web?.tlsSHA256
         let downCaptures = Dictionary(
             snapshot.processes.filter { $0.state != .up && $0.process.hasPrefix("capture-") }.map {
                 (String($0.process.dropFirst(8)), $0)
@@ -157,6 +160,7 @@ struct StatusPageModel {
                 ["code": $0.code, "message": $0.message, "subject": $0.camera ?? $0.process ?? "", "at": $0.at ?? ""]
             },
             "noAlarms": status.alarms.isEmpty,
+            "tls": status.tlsSHA256 ?? "",
         ]
     }
 }

@@ -47,6 +47,12 @@ public struct WebService: Service {
                 "tls.names": "\(names.joined(separator: ","))",
             ])
         let topics = BusTopics(box: config.box)
+        // Retained, so `hallwatchctl status` and the page show what to compare with the browser's warning.
+        try? presence.bus.publish(
+            WebIdentity(
+                tlsSHA256: identity.fingerprintSHA256, selfSigned: identity.selfSigned, names: names,
+                httpsPort: settings.web.httpsPort, at: clocks.utcNow()),
+            topic: topics.webIdentity, retain: true)
         let collector = StatusCollector(bus: presence.bus, topics: topics)
         let alarms = RecentAlarms(bus: presence.bus, topics: topics)
         if settings.users.isEmpty {

@@ -47,7 +47,8 @@ struct FakeStatus: StatusSource {
                 ProcessState(process: "capture-lobby", state: .up, pid: 10, at: now),
                 ProcessState(process: "capture-lot-north", state: .up, pid: 11, at: now),
                 ProcessState(process: "recorder", state: .up, pid: 12, at: now),
-            ])
+            ],
+            web: WebIdentity(tlsSHA256: "AB:CD", selfSigned: true, names: ["box"], httpsPort: 443, at: now))
     }
     func recentAlarms() -> [ErrorEvent] {
         [ErrorEvent(code: "rtsp.auth", message: "401", camera: CameraID("gym"))]

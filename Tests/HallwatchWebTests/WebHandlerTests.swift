@@ -264,6 +264,7 @@ struct WebHandlerTests {
                 #expect(html.contains("<script src=\"/static/status.js\" defer></script>"))
                 #expect(html.components(separatedBy: "<script").count == 2)
                 #expect(html.contains("District IT"))
+                #expect(html.contains("<code class=\"fingerprint\">AB:CD</code>"))
                 #expect(html.contains("name=\"viewport\""))
             }
             try await client.execute(uri: "/static/status.js", method: .get, headers: [HTTPField.Name("Host")!: host]) {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HallwatchBus
 import HallwatchCore
+import HallwatchStatus
 import Testing
 import X509
 
@@ -265,4 +266,18 @@ func busAudit() async throws {
     #expect(entries[0].object == "lobby" && entries[0].details.contains("maxAge"))
     #expect(entries[2].details == "healthy → failed: storage.io EIO")
     #expect(AuditChain.verify(entries) == .intact(count: 4, head: entries[3].hash))
+}
+
+@Test("the web identity on the bus reaches the status snapshot and hallwatchctl status's table")
+func webIdentityInStatus() throws {
+    let topics = BusTopics(box: "box1")
+    let bus = BusClient(
+        clientID: "t-\(getpid())", socketPath: "/nonexistent/bus.sock", will: nil, logger: .init(label: "t"))
+    let collector = StatusCollector(bus: bus, topics: topics)
+    let identity = WebIdentity(
+        tlsSHA256: "98:AE", selfSigned: true, names: ["box", "10.0.0.2"], httpsPort: 443, at: UTCMicros(1))
+    collector.take(BusMessage(topic: topics.webIdentity, payload: try BusCoding.encode(identity), retained: true))
+    let snapshot = collector.snapshot(configured: [], now: UTCMicros(2))
+    #expect(snapshot.web == identity)
+    #expect(snapshot.render().contains("web: https port 443, self-signed certificate for box, 10.0.0.2, SHA-256 98:AE"))
 }
