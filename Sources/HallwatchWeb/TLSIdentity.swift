@@ -97,6 +97,57 @@ public struct TLSIdentity: Sendable {
             issuerPrivateKey: .init(key))
     }
 
+    /// Reads the key and certificate in `directory` as they are, changing nothing (`hallwatchctl web csr`).
+    /// - Throws: file errors, or parse errors of either file.
+    public static func read(directory: String) throws -> TLSIdentity {
+        let key = try P256.Signing.PrivateKey(
+            pemRepresentation: try String(contentsOfFile: directory + "/tls.key", encoding: .utf8))
+        let certificate = try Certificate(
+            pemEncoded: try String(contentsOfFile: directory + "/tls.crt", encoding: .utf8))
+        return TLSIdentity(
+            keyRaw: key.rawRepresentation, certificate: certificate,
+            selfSigned: certificate.issuer == certificate.subject)
+    }
+
+    /// A PKCS #10 certificate signing request (PEM) for the box's key naming `names` — what a district's CA
+    /// signs; the signed certificate, placed as `tls.crt`, is used from the next start on once it is for this
+    /// key (step 2 of ``load(directory:names:now:)``).
+    public func signingRequestPEM(names: [String]) throws -> String {
+        let subject = try DistinguishedName {
+            OrganizationName("Hallwatch")
+            CommonName(names.first ?? "hallwatch")
+        }
+        let extensions = try Certificate.Extensions {
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([.serverAuth])
+            SubjectAlternativeNames(Self.sanNames(names))
+        }
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: subject, privateKey: .init(key),
+            attributes: CertificateSigningRequest.Attributes([
+                try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: extensions))
+            ]),
+            signatureAlgorithm: .ecdsaWithSHA256)
+        return try csr.serializeAsPEM().pemString
+    }
+
+    /// The names of the certificate in use (its subject alternative names, as text).
+    public var certificateNames: [String] {
+        guard let san = try? certificate.extensions.subjectAlternativeNames else { return [] }
+        return san.compactMap { n in
+            switch n {
+            case .dnsName(let d): return d
+            case .ipAddress(let a):
+                let b = Array(a.bytes)
+                var text = [CChar](repeating: 0, count: 64)
+                let family = b.count == 4 ? AF_INET : AF_INET6
+                guard b.count == 4 || b.count == 16, inet_ntop(family, b, &text, 64) != nil else { return nil }
+                return String(cString: text)
+            default: return nil
+            }
+        }
+    }
+
     static func sanNames(_ names: [String]) -> [GeneralName] {
         names.map { n in
             if let bytes = IPAddressText.bytes(n) {

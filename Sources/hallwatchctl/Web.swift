@@ -94,3 +94,30 @@ struct AuditVerify: AsyncParsableCommand {
         if broken { throw ExitCode(ExitStatus.failure) }
     }
 }
+
+struct Web: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The web page's TLS identity.", subcommands: [WebCSR.self])
+}
+
+struct WebCSR: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "csr",
+        abstract: "Print a certificate signing request (PEM) for the box's TLS key, for the district's CA.",
+        discussion: """
+            The names are those of the certificate in use (host name and web.certificateNames) unless --name is
+            given. Reads the key in the state directory (root or hallwatch-web); the key never leaves it.
+            """)
+
+    @Option(help: "The web's state directory (web.stateDirectory).") var stateDirectory = "/var/lib/hallwatch-web"
+    @Option(help: "A name for the certificate (DNS name or IP literal); repeatable.") var name: [String] = []
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: stateDirectory + "/tls.key") else {
+            FileHandle.standardError.write(Data("no TLS key in \(stateDirectory): start hallwatch-web once\n".utf8))
+            throw ExitCode(ExitStatus.noInput)
+        }
+        let identity = try TLSIdentity.read(directory: stateDirectory)
+        print(try identity.signingRequestPEM(names: name.isEmpty ? identity.certificateNames : name), terminator: "")
+    }
+}

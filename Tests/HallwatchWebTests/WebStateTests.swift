@@ -164,6 +164,13 @@ struct WebStateTests {
         #expect(stat(dir + "/tls.key", &st) == 0 && st.st_mode & 0o777 == 0o600)
         #expect(again.key.rawRepresentation == first.key.rawRepresentation)
         #expect(again.fingerprintSHA256 == first.fingerprintSHA256)
+        // A signing request for the district's CA: the box's key, the certificate's names.
+        let read = try TLSIdentity.read(directory: dir)
+        #expect(read.certificateNames == names)
+        let pem = try read.signingRequestPEM(names: read.certificateNames)
+        let csr = try CertificateSigningRequest(pemEncoded: pem)
+        #expect(csr.publicKey == Certificate.PublicKey(first.key.publicKey))
+        #expect(csr.publicKey.isValidSignature(csr.signature, for: csr))
         // A new address: same key, new certificate.
         let moved = try TLSIdentity.load(directory: dir, names: names + ["10.20.30.41"], now: Date())
         #expect(moved.key.rawRepresentation == first.key.rawRepresentation)
