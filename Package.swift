@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Hallwatch — open firmware for a school building's network video recorder.
-// Dependencies point one way: C system libraries → HallwatchCore → domain libraries → executables.
+// Dependencies point one way: C system libraries → HallwatchCore → HallwatchConfig → domain libraries → executables.
 import PackageDescription
 
 let package = Package(
@@ -52,8 +52,14 @@ let package = Package(
             name: "HallwatchCore",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),  // Digest authentication (RTSP and ONVIF)
+            ]),
+        // The configuration document: one file per section, the loader and its diagnostics. The only Yams user.
+        .target(
+            name: "HallwatchConfig",
+            dependencies: [
+                "HallwatchCore",
+                .product(name: "Yams", package: "Yams"),
             ]),
         .target(
             name: "HallwatchBus",
@@ -64,13 +70,13 @@ let package = Package(
         .target(
             name: "HallwatchMedia",
             dependencies: [
-                "HallwatchCore", "CFFmpeg",
+                "HallwatchCore", "HallwatchConfig", "CFFmpeg",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "HallwatchStorage",
             dependencies: [
-                "HallwatchCore",
+                "HallwatchCore", "HallwatchConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -83,7 +89,7 @@ let package = Package(
         .target(
             name: "HallwatchDiscovery",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,7 +117,7 @@ let package = Package(
         .target(
             name: "HallwatchProcess",
             dependencies: [
-                "HallwatchCore", "HallwatchBus",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -119,8 +125,8 @@ let package = Package(
         .target(
             name: "HallwatchCapture",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery", "HallwatchProcess",
-                "HallwatchDataPlane",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchMedia", "HallwatchDiscovery",
+                "HallwatchProcess", "HallwatchDataPlane",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -128,7 +134,8 @@ let package = Package(
         .target(
             name: "HallwatchRecorder",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess", "HallwatchDataPlane",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
+                "HallwatchDataPlane",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -136,7 +143,7 @@ let package = Package(
         .target(
             name: "HallwatchPruner",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -144,9 +151,8 @@ let package = Package(
         .target(
             name: "HallwatchControl",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "HallwatchDiscovery",
-                "HallwatchProcess", "HallwatchStatus",
-                "HallwatchEvidence",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia",
+                "HallwatchDiscovery", "HallwatchProcess", "HallwatchEvidence", "HallwatchStatus",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -155,7 +161,7 @@ let package = Package(
         .target(
             name: "HallwatchWeb",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,7 +191,7 @@ let package = Package(
         .target(
             name: "HallwatchEvidence",
             dependencies: [
-                "HallwatchCore", "HallwatchStorage", "HallwatchMedia",
+                "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -223,14 +229,14 @@ let package = Package(
         .executableTarget(
             name: "hallwatch-web",
             dependencies: [
-                "HallwatchWeb", "HallwatchProcess",
+                "HallwatchWeb", "HallwatchConfig", "HallwatchProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "hallwatchctl",
             dependencies: [
-                "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery", "HallwatchEvidence",
-                "HallwatchWeb", "HallwatchStatus",
+                "HallwatchConfig", "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery",
+                "HallwatchEvidence", "HallwatchWeb", "HallwatchStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
@@ -244,21 +250,23 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "HallwatchCoreTests", dependencies: ["HallwatchCore"]),
+        .testTarget(
+            name: "HallwatchConfigTests", dependencies: ["HallwatchConfig", "HallwatchCore"], exclude: ["Golden"]),
         .testTarget(name: "HallwatchBusTests", dependencies: ["HallwatchBus"]),
         .testTarget(name: "HallwatchDataPlaneTests", dependencies: ["HallwatchDataPlane"]),
-        .testTarget(name: "HallwatchProcessTests", dependencies: ["HallwatchProcess", "HallwatchBus"]),
+        .testTarget(
+            name: "HallwatchProcessTests", dependencies: ["HallwatchProcess", "HallwatchBus", "HallwatchConfig"]),
         .testTarget(
             name: "HallwatchRecorderTests",
             dependencies: [
-                "HallwatchRecorder", "HallwatchDataPlane", "HallwatchStorage", "HallwatchProcess",
+                "HallwatchRecorder", "HallwatchDataPlane", "HallwatchStorage", "HallwatchProcess", "HallwatchConfig",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "HallwatchPrunerTests", dependencies: ["HallwatchPruner", "HallwatchStorage"]),
-        .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl"]),
+        .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl", "HallwatchConfig"]),
         .testTarget(
             name: "HallwatchWebTests",
             dependencies: [
-                "HallwatchWeb", "HallwatchCore", "HallwatchStatus", "HallwatchBus",
+                "HallwatchWeb", "HallwatchCore", "HallwatchConfig", "HallwatchStatus", "HallwatchBus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -269,13 +277,19 @@ let package = Package(
             name: "HallwatchEvidenceTests",
             dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
-        .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage"]),
+        .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(
+            name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
+        .testTarget(
+            name: "HallwatchPrunerTests",
+            dependencies: ["HallwatchPruner", "HallwatchConfig", "HallwatchCore", "HallwatchStorage"]),
+        .testTarget(
             name: "DiscoveryEndToEndTests",
             dependencies: [
-                "HallwatchCore", "HallwatchBus", "HallwatchDiscovery", "HallwatchSimONVIF", "HallwatchCapture",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery",
+                "HallwatchSimONVIF",
             ]),
         .testTarget(
             name: "EndToEndTests",

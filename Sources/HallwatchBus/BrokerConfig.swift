@@ -30,6 +30,7 @@ public struct BrokerConfig: Sendable, Equatable {
     /// ask for more or for 0 to use this).
     public var maxKeepAliveSeconds: Int?
 
+    /// A broker configuration listening on `socketPath` only; packets up to 1 MiB and keep-alives up to 60 s by default.
     public init(
         socketPath: String, persistenceDirectory: String? = nil, user: String? = nil,
         logTypes: [String] = ["error", "warning", "notice", "information"],

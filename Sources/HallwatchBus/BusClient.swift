@@ -43,16 +43,18 @@ public final class BusClient: Sendable {
     ///   - keepAliveSeconds: MQTT Keep Alive (§3.1.2.10), seconds, ≥ 5; the broker drops a silent client after
     ///     1.5 × this and publishes its will.
     ///   - reconnect: reconnect delays (whole seconds, libmosquitto's granularity).
+    ///   - clocks: where the client's own timeouts (``connect(timeout:)``, the goodbye's flush) are measured.
     ///
     /// Parameters libmosquitto rejects (e.g. an invalid will topic) do not trap here; ``start()`` and
     /// ``connect(timeout:)`` then throw `bus.config`.
     public init(
         clientID: String, socketPath: String, will: BusWill?, logger: Logger,
-        keepAliveSeconds: Int32 = 15, reconnect: BusReconnectPolicy = BusReconnectPolicy()
+        keepAliveSeconds: Int32 = 15, reconnect: BusReconnectPolicy = BusReconnectPolicy(),
+        clocks: any Clocks = SystemClocks()
     ) {
         core = BusCore(
             clientID: clientID, socketPath: socketPath, will: will, keepAliveSeconds: keepAliveSeconds,
-            reconnect: reconnect, logger: logger)
+            reconnect: reconnect, clocks: clocks, logger: logger)
     }
 
     deinit {

@@ -25,6 +25,8 @@ final class BusCore: Sendable {
     let socketPath: String
     let keepAliveSeconds: Int32
     let logger: Logger
+    /// Where timeouts are measured and waited for.
+    let clocks: any Clocks
     /// Set when libmosquitto refused the client's parameters; ``start()`` throws it.
     let configError: BusError?
     let state = Mutex(State())
@@ -136,9 +138,10 @@ final class BusCore: Sendable {
 
     init(
         clientID: String, socketPath: String, will: BusWill?, keepAliveSeconds: Int32,
-        reconnect: BusReconnectPolicy, logger: Logger
+        reconnect: BusReconnectPolicy, clocks: any Clocks, logger: Logger
     ) {
         _ = mosquittoLibraryInit
+        self.clocks = clocks
         var logger = logger
         logger[metadataKey: "bus.client"] = "\(clientID)"
         self.logger = logger
@@ -154,7 +157,7 @@ final class BusCore: Sendable {
         } else {
             configError = BusError(
                 code: "bus.config", message: "libmosquitto rejected client id \"\(clientID)\"",
-                mosquittoError: String(cString: strerror(errno)))
+                mosquittoError: SystemError.text(errno))
             // A placeholder handle with a generated id keeps every other method well-defined; start() throws.
             guard let h = mosquitto_new(nil, true, nil) else { fatalError("mosquitto_new: out of memory") }
             handle = h
@@ -335,7 +338,7 @@ final class BusCore: Sendable {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await self.clocks.sleep(for: timeout)
                 throw onTimeout()
             }
             defer { group.cancelAll() }
@@ -403,10 +406,10 @@ final class BusCore: Sendable {
     /// socket after DISCONNECT) as a lost connection and publishes the will, even though the DISCONNECT is
     /// waiting unread in the socket (e.g. the PUBACK of a publication made just before disconnecting).
     func close(timeout: Duration) async {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = clocks.monotonicNow() + timeout
         let filters: [String] = state.withLock { s in s.phase == .connected ? Array(s.filters.keys) : [] }
         for filter in filters { sendUnsubscribe(filter) }
-        let wait = max(.zero, deadline - ContinuousClock.now)
+        let wait = max(.zero, deadline - clocks.monotonicNow())
         do {
             try await self.wait(for: .drained, timeout: wait) {
                 BusError(code: "bus.timeout", message: "acknowledgements still missing")
@@ -415,7 +418,7 @@ final class BusCore: Sendable {
             logger.warning("bus closing before every publication was acknowledged", metadata: ["error": "\(error)"])
         }
         disconnect(reasonCode: Int32(MQTT_RC_NORMAL_DISCONNECTION.rawValue))
-        try? await self.wait(for: .flushed, timeout: max(.milliseconds(100), deadline - ContinuousClock.now)) {
+        try? await self.wait(for: .flushed, timeout: max(.milliseconds(100), deadline - clocks.monotonicNow())) {
             BusError(code: "bus.timeout", message: "DISCONNECT not written")
         }
     }

@@ -14,7 +14,7 @@ import HallwatchCore
 /// - `bus.encode`: a value could not be encoded with `BusCoding`.
 /// - `bus.closed`: the client was disconnected with ``BusClient/disconnect(withWill:)`` or is being destroyed.
 /// - `bus.disconnected`: the connection was lost (used in ``BusConnectionEvent/disconnected(_:)``).
-public struct BusError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct BusError: HallwatchError, Equatable {
     /// Stable dotted code, see the type's documentation.
     public var code: String
     /// One sentence for people; never contains credentials.
@@ -23,12 +23,17 @@ public struct BusError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `mosquitto_reason_string`), when there is one.
     public var mosquittoError: String?
 
+    /// ``code``.
+    public var stableCode: String { code }
+
+    /// An error with its code, message and libmosquitto's text.
     public init(code: String, message: String, mosquittoError: String? = nil) {
         self.code = code
         self.message = message
         self.mosquittoError = mosquittoError
     }
 
+    /// `[code] message`, then libmosquitto's text in parentheses when there is one.
     public var description: String {
         "[\(code)] \(message)\(mosquittoError.map { " (mosquitto: \($0))" } ?? "")"
     }
@@ -44,7 +49,7 @@ public struct BusError: Error, Sendable, Equatable, CustomStringConvertible {
     static func describe(mosquittoError rc: Int32) -> String {
         if rc == MosquittoRC.errno {
             let e = errno
-            return "\(String(cString: strerror(e))) (errno \(e))"
+            return "\(SystemError.text(e)) (errno \(e))"
         }
         return String(cString: mosquitto_strerror(rc))
     }

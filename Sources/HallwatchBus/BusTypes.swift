@@ -18,6 +18,7 @@ public struct BusWill: Sendable, Equatable {
     /// QoS 0, 1 or 2.
     public var qos: Int32
 
+    /// A will on `topic` (retained, QoS 1 by default).
     public init(topic: String, payload: [UInt8], retain: Bool = true, qos: Int32 = 1) {
         self.topic = topic
         self.payload = payload
@@ -45,6 +46,7 @@ public struct BusMessage: Sendable, Equatable {
     /// §3.3.1.3); false for a live publication, even of a retained topic.
     public var retained: Bool
 
+    /// A message as delivered.
     public init(topic: String, payload: [UInt8], retained: Bool) {
         self.topic = topic
         self.payload = payload
@@ -80,6 +82,7 @@ public struct BusReconnectPolicy: Sendable, Equatable {
     /// Quadratic rather than linear growth.
     public var exponential: Bool
 
+    /// A policy; `initialSeconds` is at least 1, `maxSeconds` at least `initialSeconds`.
     public init(initialSeconds: UInt32 = 1, maxSeconds: UInt32 = 5, exponential: Bool = false) {
         self.initialSeconds = max(1, initialSeconds)
         self.maxSeconds = max(self.initialSeconds, maxSeconds)

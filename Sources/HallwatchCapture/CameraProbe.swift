@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 import HallwatchMedia
 import Logging
@@ -28,19 +29,22 @@ public enum CameraProbe {
     /// - Throws: ``MediaError`` when the camera cannot be recorded.
     public static func run(
         url: String, username: String?, password: String?, transport: CameraConfig.Transport,
-        audio: Bool, seconds: Double, exportTo: String?, logger: Logger
+        audio: Bool, seconds: Double, exportTo: String?, clocks: any Clocks = SystemClocks(), logger: Logger
     ) async throws -> String {
         let job = ProbeJob(
             session: CaptureSession(
                 camera: CameraID("probe")!,
                 source: RTSPSourceOptions(
                     url: url, username: username, password: password, transport: transport, audio: audio),
-                policy: FragmentPolicy(), clocks: SystemClocks(), logger: logger))
+                policy: FragmentPolicy(), clocks: clocks, logger: logger))
         let stop = StopFlag()
         let result: Result<CaptureStatus?, any Error> = await withCheckedContinuation { done in
             let t = Thread { done.resume(returning: job.run(stop: stop)) }
             t.start()
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { stop.stop() }
+            Task {
+                try? await clocks.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                stop.stop()
+            }
         }
         let sink = job.sink
         let final = try result.get()

@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 import HallwatchDataPlane
 import HallwatchMedia
@@ -15,8 +16,9 @@ import ServiceLifecycle
 /// 3. When the session ends — the camera closed it, stalled past the I/O timeout, sent garbage or a codec
 ///    we cannot store — publish `offline` with the typed reason, wait, and go to 1. The wait starts at
 ///    `capture.backoffInitial`, doubles per consecutive failure up to `capture.backoffMax`, and resets once
-///    a session has stayed online for 30 s. The very first connect is retried the same way, so a worker
-///    started while its camera boots simply waits for it.
+///    a session has stayed online for 30 s (``ReconnectBackoff``). The very first connect is retried the same
+///    way, so a worker started while its camera boots simply waits for it. The wait is on the injected
+///    clocks (``reconnecting(clocks:backoff:stop:session:)``), so tests run it in simulated time.
 /// 4. On graceful shutdown the stop flag makes the blocking read return; the last fragment is flushed.
 public struct CaptureWorker: Service {
     let camera: CameraConfig
@@ -25,6 +27,7 @@ public struct CaptureWorker: Service {
     let clocks: any Clocks
     let logger: Logger
 
+    /// A worker for `camera` (one of `config.cameras`), announcing on `presence`'s bus, reading time and waiting on `clocks`.
     public init(
         camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(),
         logger: Logger
@@ -36,6 +39,7 @@ public struct CaptureWorker: Service {
         self.logger = logger
     }
 
+    /// Records until graceful shutdown (steps 1–4), then publishes `offline` with `capture.stopped`. Never throws: a camera's failures are waited out, not fatal.
     public func run() async throws {
         let stop = StopFlag()
         try await withGracefulShutdownHandler {
@@ -73,14 +77,13 @@ public struct CaptureWorker: Service {
         let sink = DataPlaneSender(path: config.recorder.socket, camera: camera.id, logger: logger)
         let policy = FragmentPolicy(maxFragmentDuration: config.capture.maxFragmentDuration)
         let fresh = FreshStreamURI(camera: camera, bus: presence.bus, topics: presence.topics, logger: logger)
-        var backoff = config.capture.backoffInitial
         var lastReason: ErrorEvent?
         // The newest run's end on the box's clock, carried from session to session (runs never overlap).
         var lastRunEnd: UTCMicros?
-        while !stop.isStopped {
+        let backoff = ReconnectBackoff(initial: config.capture.backoffInitial, max: config.capture.backoffMax)
+        Self.reconnecting(clocks: clocks, backoff: backoff, stop: stop) {
             // While reconnecting, the last failure stays visible next to `connecting`.
             publish(.connecting, reason: lastReason)
-            let started = clocks.monotonicNanos()
             var reason: ErrorEvent
             do {
                 let password = try readPassword()
@@ -101,7 +104,7 @@ public struct CaptureWorker: Service {
             } catch {
                 reason = ErrorEvent(code: "capture.internal", message: "\(error)", camera: camera.id)
             }
-            if stop.isStopped { break }
+            if stop.isStopped { return }
             logger.warning(
                 "camera offline",
                 metadata: ["camera.id": "\(camera.id)", "code": "\(reason.code)", "reason": "\(reason.message)"])
@@ -109,9 +112,20 @@ public struct CaptureWorker: Service {
             lastReason = reason
             publish(.offline, reason: reason)
             presence.publishError(reason)
-            if clocks.monotonicNanos() - started > 30_000_000_000 { backoff = config.capture.backoffInitial }
-            sleep(backoff, unless: stop)
-            backoff = min(backoff * 2, config.capture.backoffMax)
+        }
+    }
+
+    /// Step 3 apart from what is waited for: runs `session` until `stop` is set and, after each session that
+    /// ends while not stopped, blocks for the next ``ReconnectBackoff`` delay on `clocks` (waking early on
+    /// `stop`). How long the session lasted is measured on `clocks` too.
+    static func reconnecting(clocks: any Clocks, backoff: ReconnectBackoff, stop: StopFlag, session: () -> Void) {
+        var backoff = backoff
+        while !stop.isStopped {
+            let started = clocks.monotonicNow()
+            session()
+            if stop.isStopped { break }
+            clocks.sleepBlocking(
+                for: backoff.delay(afterSessionOf: clocks.monotonicNow() - started), unless: { stop.isStopped })
         }
     }
 
@@ -129,11 +143,32 @@ public struct CaptureWorker: Service {
         }
         return String(line)
     }
+}
 
-    /// Sleeps for `d`, waking early when `stop` is set.
-    func sleep(_ d: Duration, unless stop: StopFlag) {
-        let end = clocks.monotonicNanos() + UInt64(d.seconds * 1e9)
-        while !stop.isStopped && clocks.monotonicNanos() < end { usleep(50_000) }
+/// The capture worker's reconnect policy (step 3): the first wait is `initial`, each consecutive failure
+/// doubles it up to `max`, and a session that stayed up longer than ``resetAfter`` starts again at `initial`.
+struct ReconnectBackoff: Sendable {
+    /// A session longer than this was a success: the next wait is `initial` again.
+    static let resetAfter: Duration = .seconds(30)
+    /// First wait (`capture.backoffInitial`).
+    let initial: Duration
+    /// Longest wait (`capture.backoffMax`).
+    let max: Duration
+    /// The wait after the next failure of a short session.
+    private(set) var next: Duration
+
+    /// The policy between `initial` and `max`.
+    init(initial: Duration, max: Duration) {
+        self.initial = initial
+        self.max = max
+        next = initial
+    }
+
+    /// The wait after a session that lasted `lasted`, and the doubling for the one after.
+    mutating func delay(afterSessionOf lasted: Duration) -> Duration {
+        if lasted > Self.resetAfter { next = initial }
+        defer { next = min(next * 2, max) }
+        return next
     }
 }
 

@@ -1,12 +1,15 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 
 /// The processes of a box, as the development supervisor runs them: mosquitto on the bus socket, the
 /// recorder, the retention pruner, one capture worker per configured camera, and (for the demo) a
 /// simulated camera.
 public struct BoxPlan: Sendable {
+    /// The configuration the processes run with.
     public var config: HallwatchConfig
+    /// Its file, handed to each process with `--config`.
     public var configPath: String
     /// Directory for the generated broker config, pid files and logs.
     public var runDirectory: String
@@ -19,6 +22,7 @@ public struct BoxPlan: Sendable {
     /// The web file, when the plan runs `hallwatch-web` (the demo does).
     public var webConfigPath: String? = nil
 
+    /// A plan from its parts.
     public init(
         config: HallwatchConfig, configPath: String, runDirectory: String, binDirectory: String,
         simcam: (port: Int, mounts: [String])? = nil,

@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 import HallwatchProcess
 import HallwatchStatus
@@ -15,20 +16,22 @@ public enum DevelopmentBox {
     ///   - statusEvery: Seconds between status tables (0: never).
     ///   - maxRestartDelay: Cap of the restart back-off of a process that keeps dying.
     ///   - say: Where a line for the operator goes (stdout in `hallwatchctl`).
+    ///   - clocks: The status table's time and every wait (the config watcher's, the status period, the
+    ///     supervisor's).
     /// - Throws: ``SupervisorError`` when a process cannot be started.
     public static func run(
         plan: BoxPlan, statusEvery: Double, maxRestartDelay: Duration = .seconds(10),
-        say: @escaping @Sendable (String) -> Void, logger: Logger
+        say: @escaping @Sendable (String) -> Void, clocks: any Clocks = SystemClocks(), logger: Logger
     ) async throws {
         let supervisor = Supervisor(
             processes: try plan.processes(), runDirectory: plan.runDirectory, maxRestartDelay: maxRestartDelay,
-            logger: logger)
+            clocks: clocks, logger: logger)
         try supervisor.start()
         let cameras = CameraList(plan.config.cameras.map(\.id))
         let watcher = Task {
             var last = fileStamp(plan.configPath)
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
+                try? await clocks.sleep(for: .seconds(1))
                 let now = fileStamp(plan.configPath)
                 guard now != last else { continue }
                 last = now
@@ -55,9 +58,9 @@ public enum DevelopmentBox {
         let printer = Task {
             guard statusEvery > 0 else { return }
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(statusEvery))
+                try? await clocks.sleep(for: .milliseconds(Int64(statusEvery * 1000)))
                 if Task.isCancelled { break }
-                say(collector.snapshot(configured: cameras.ids, now: SystemClocks().utcNow()).render() + "\n")
+                say(collector.snapshot(configured: cameras.ids, now: clocks.utcNow()).render() + "\n")
             }
         }
         await signals.wait()

@@ -27,7 +27,9 @@ public enum DiskMaintenance {
         /// 1 other files / interrupted without `--force`; 2 already this box's disk; 3 another box's disk;
         /// 74 an I/O error while formatting.
         public var exitCode: Int32
+        /// Why, for the operator.
         public var message: String
+        /// ``message``.
         public var description: String { message }
     }
 
@@ -169,6 +171,7 @@ public enum DiskMaintenance {
 
     /// One disk's result of `hallwatchctl check`.
     public struct CheckResult: Sendable {
+        /// What the check found.
         public enum Outcome: Sendable {
             /// Index and slots agree at the level checked.
             case consistent
@@ -183,16 +186,21 @@ public enum DiskMaintenance {
             /// Nothing to check or not allowed to: no `meta`, no index yet, another box's disk, an I/O error.
             case unchecked(String)
         }
+        /// The disk's directory as given.
         public var disk: String
+        /// What the check found there.
         public var outcome: Outcome
         /// How long the check took, seconds.
         public var seconds: Double
     }
 
     /// Checks each disk at `level` (``RecordingReader/verify(level:)``); `box` (when given) must own it.
-    public static func check(disks: [String], box: String?, level: CheckLevel) -> [CheckResult] {
+    /// Each check's time is measured on `clocks`.
+    public static func check(disks: [String], box: String?, level: CheckLevel, clocks: any Clocks = SystemClocks())
+        -> [CheckResult]
+    {
         disks.map { path in
-            let started = Date()
+            let started = clocks.monotonicNow()
             let outcome: CheckResult.Outcome
             do throws(StorageError) {
                 let problems = try RecordingReader(at: path, box: box).verify(level: level)
@@ -204,7 +212,7 @@ public enum DiskMaintenance {
                 default: outcome = .unchecked(error.description)
                 }
             }
-            return CheckResult(disk: path, outcome: outcome, seconds: Date().timeIntervalSince(started))
+            return CheckResult(disk: path, outcome: outcome, seconds: (clocks.monotonicNow() - started).seconds)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 import HallwatchEvidence
 import HallwatchMedia
@@ -6,29 +7,46 @@ import HallwatchStorage
 
 /// What `hallwatchctl recordings --json` prints: a camera's runs and the gaps between them.
 public struct RecordingsReport: Codable, Sendable {
+    /// One run: an unbroken stretch of recording with one init segment.
     public struct Run: Codable, Sendable {
+        /// The run id.
         public var run: UInt64
+        /// Start, ISO 8601 UTC.
         public var start: String
+        /// End, ISO 8601 UTC.
         public var end: String
+        /// Start, µs since the epoch (UTC).
         public var startMicros: Int64
+        /// End, µs since the epoch (UTC).
         public var endMicros: Int64
         /// Media duration from the stream's timestamps, seconds.
         public var mediaSeconds: Double
+        /// Fragments recorded in the run.
         public var fragments: Int
+        /// Payload bytes recorded in the run.
         public var bytes: Int64
         /// Largest hole between one fragment's end and the next one's start inside the run, 90 kHz
         /// ticks (0 for a run recorded without loss). -1 when not computed (`--fragment-gaps` not given).
         public var maxFragmentGap90k: Int64
     }
+    /// A stretch without recording between two runs.
     public struct Gap: Codable, Sendable {
+        /// Start of the gap (the earlier run's end), ISO 8601 UTC.
         public var from: String
+        /// End of the gap (the later run's start), ISO 8601 UTC.
         public var to: String
+        /// Start of the gap, µs since the epoch.
         public var fromMicros: Int64
+        /// End of the gap, µs since the epoch.
         public var toMicros: Int64
+        /// Length of the gap, seconds.
         public var seconds: Double
     }
+    /// The camera id.
     public var camera: String
+    /// Its runs, oldest first.
     public var runs: [Run]
+    /// The gaps between consecutive runs.
     public var gaps: [Gap]
     /// Sum of the runs' media durations, seconds.
     public var totalSeconds: Double

@@ -7,8 +7,11 @@ import Synchronization
 public struct SupervisedProcess: Sendable {
     /// Short unique name (`mosquitto`, `recorder`, `capture-lobby`); also the pid file's name.
     public var name: String
+    /// Path of the executable.
     public var executable: String
+    /// Its command-line arguments.
     public var arguments: [String]
+    /// A process from its name, executable and arguments.
     public init(name: String, executable: String, arguments: [String]) {
         self.name = name
         self.executable = executable
@@ -26,23 +29,29 @@ public final class Supervisor: Sendable {
     let processes: [SupervisedProcess]
     let runDirectory: String
     let logger: Logger
+    /// Where lifetimes and waits are measured.
+    let clocks: any Clocks
     struct Child {
         var process: Process
-        var startedNanos: UInt64
+        var started: MonotonicInstant
     }
     let state = Mutex<(children: [String: Child], stopping: Bool, added: [SupervisedProcess])>(([:], false, []))
 
     /// Longest wait before restarting a process that keeps dying soon after its start, seconds.
     let maxRestartDelay: Double
 
-    /// - Parameter maxRestartDelay: the restart back-off's cap (default 10 s); the first restart waits
-    ///   `min(1 s, cap)`. Tests that kill processes on purpose lower it.
+    /// - Parameters:
+    ///   - maxRestartDelay: the restart back-off's cap (default 10 s); the first restart waits
+    ///     `min(1 s, cap)`. Tests that kill processes on purpose lower it.
+    ///   - clocks: how long a process lived, the restart waits and the 5 s stop grace are measured on it.
     public init(
-        processes: [SupervisedProcess], runDirectory: String, maxRestartDelay: Duration = .seconds(10), logger: Logger
+        processes: [SupervisedProcess], runDirectory: String, maxRestartDelay: Duration = .seconds(10),
+        clocks: any Clocks = SystemClocks(), logger: Logger
     ) {
         self.processes = processes
         self.runDirectory = runDirectory
         self.logger = logger
+        self.clocks = clocks
         self.maxRestartDelay = max(0.05, maxRestartDelay.seconds)
     }
 
@@ -112,25 +121,26 @@ public final class Supervisor: Sendable {
         try p.run()
         try? "\(p.processIdentifier)\n".write(
             toFile: "\(runDirectory)/pids/\(spec.name).pid", atomically: true, encoding: .utf8)
-        state.withLock { $0.children[spec.name] = Child(process: p, startedNanos: SystemClocks().monotonicNanos()) }
+        state.withLock { $0.children[spec.name] = Child(process: p, started: clocks.monotonicNow()) }
         logger.info("started", metadata: ["process": "\(spec.name)", "pid": "\(p.processIdentifier)"])
     }
 
     func exited(_ spec: SupervisedProcess, _ proc: Process, delay: Double) {
-        let (stopping, lived) = state.withLock { s -> (Bool, UInt64) in
-            let started = s.children[spec.name]?.startedNanos ?? 0
-            return (s.stopping, SystemClocks().monotonicNanos() - started)
+        let now = clocks.monotonicNow()
+        let (stopping, lived) = state.withLock { s -> (Bool, Duration) in
+            (s.stopping, now - (s.children[spec.name]?.started ?? MonotonicInstant(nanos: 0)))
         }
         if stopping { return }
         let how =
             proc.terminationReason == .uncaughtSignal
             ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"
         let first = min(1, maxRestartDelay)
-        let next = lived > 10_000_000_000 ? first : min(delay * 2, maxRestartDelay)
+        let next = lived > .seconds(10) ? first : min(delay * 2, maxRestartDelay)
         logger.warning(
             "exited; restarting", metadata: ["process": "\(spec.name)", "how": "\(how)", "after": "\(delay)s"])
-        DispatchQueue.global().asyncAfter(deadline: .now() + (lived > 10_000_000_000 ? min(0.2, first) : delay)) {
-            [weak self] in
+        let wait: Duration = .milliseconds(Int64(((lived > .seconds(10) ? min(0.2, first) : delay) * 1000).rounded()))
+        Task { [weak self, clocks] in
+            try? await clocks.sleep(for: wait)
             guard let self, !self.state.withLock({ $0.stopping }) else { return }
             do { try self.launch(spec, delay: next) } catch {
                 self.logger.error("cannot restart", metadata: ["process": "\(spec.name)", "error": "\(error)"])
@@ -145,8 +155,10 @@ public final class Supervisor: Sendable {
             return (processes + s.added).reversed().compactMap { p in s.children[p.name].map { (p.name, $0.process) } }
         }
         for (_, p) in children where p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline && children.contains(where: { $0.1.isRunning }) { usleep(50_000) }
+        let deadline = clocks.monotonicNow() + .seconds(5)
+        while clocks.monotonicNow() < deadline && children.contains(where: { $0.1.isRunning }) {
+            clocks.sleepBlocking(for: .milliseconds(50), unless: { false })
+        }
         for (name, p) in children where p.isRunning {
             logger.warning("did not stop in 5 s; killing", metadata: ["process": "\(name)"])
             kill(p.processIdentifier, SIGKILL)
@@ -157,7 +169,11 @@ public final class Supervisor: Sendable {
 }
 
 /// The supervisor could not start.
-public struct SupervisorError: Error, CustomStringConvertible {
+public struct SupervisorError: HallwatchError {
+    /// Why, for the person at the terminal.
     public var message: String
+    /// ``message``.
     public var description: String { message }
+    /// Always `ctl.supervisor`.
+    public var stableCode: String { "ctl.supervisor" }
 }

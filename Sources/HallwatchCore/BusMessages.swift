@@ -10,6 +10,7 @@ public struct BusTopics: Sendable, Equatable {
     public static let version = "v1"
     /// The box id.
     public let box: String
+    /// The topics of box `box`.
     public init(box: String) { self.box = box }
 
     /// `hallwatch/v1/<box>`
@@ -40,11 +41,13 @@ public struct BusTopics: Sendable, Equatable {
 
 /// JSON coding shared by every bus message: ISO 8601 dates, sorted keys (stable golden files).
 public enum BusCoding {
+    /// A JSON encoder with sorted keys (stable bytes for golden files).
     public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return e
     }
+    /// A plain JSON decoder (unknown keys are ignored, so newer senders stay readable).
     public static func decoder() -> JSONDecoder { JSONDecoder() }
     /// Encodes `value` as a message payload.
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try encoder().encode(value)) }
@@ -57,9 +60,11 @@ public enum BusCoding {
 /// A process's liveness, retained on ``BusTopics/process(_:)``. The broker publishes the `down` variant
 /// as the last-will when the process dies without saying goodbye.
 public struct ProcessState: Codable, Sendable, Equatable {
+    /// `up` (running), `stopping` (graceful shutdown begun) or `down` (gone; the last-will says so).
     public enum State: String, Codable, Sendable { case up, stopping, down }
     /// Process instance name, e.g. `recorder`, `capture-lobby`.
     public var process: String
+    /// Where the process is in its life.
     public var state: State
     /// Process id (0 in a last-will, which the broker sends on the process's behalf).
     public var pid: Int32
@@ -67,6 +72,7 @@ public struct ProcessState: Codable, Sendable, Equatable {
     public var at: UTCMicros?
     /// Why the process is down, when known (`"connection lost"` for a last-will).
     public var reason: String?
+    /// A state of process `process` (`pid` 0 and `at` nil in a last-will).
     public init(process: String, state: State, pid: Int32, at: UTCMicros?, reason: String? = nil) {
         self.process = process
         self.state = state
@@ -78,8 +84,11 @@ public struct ProcessState: Codable, Sendable, Equatable {
 
 /// A camera's ingest state, retained on ``BusTopics/cameraState(_:)`` by its capture worker.
 public struct CameraState: Codable, Sendable, Equatable {
+    /// `connecting` (opening the RTSP session), `online` (fragments flowing) or `offline` (see ``reason``).
     public enum State: String, Codable, Sendable { case connecting, online, offline }
+    /// The camera.
     public var camera: CameraID
+    /// Where ingest is.
     public var state: State
     /// Why the camera is offline or reconnecting: a stable error code (`rtsp.connect`, `rtsp.timeout`,
     /// `media.unsupportedCodec`, …) and a human message. `nil` when online.
@@ -88,6 +97,7 @@ public struct CameraState: Codable, Sendable, Equatable {
     public var codec: String?
     /// Coded picture size in pixels.
     public var width: Int?
+    /// Coded picture height in pixels.
     public var height: Int?
     /// Frames per second measured from timestamps over the last fragments (not the SDP's claim).
     public var fps: Double?
@@ -97,6 +107,7 @@ public struct CameraState: Codable, Sendable, Equatable {
     public var audioCodec: String?
     /// When this state was published (box UTC).
     public var at: UTCMicros
+    /// A state of `camera` at `at`; the rest is filled in by the publisher.
     public init(camera: CameraID, state: State, at: UTCMicros) {
         self.camera = camera
         self.state = state
@@ -107,6 +118,7 @@ public struct CameraState: Codable, Sendable, Equatable {
 /// What the recorder has stored for a camera, retained on ``BusTopics/recording(_:)``; published after each
 /// index commit (about once per fsync cadence).
 public struct RecordingStats: Codable, Sendable, Equatable {
+    /// The camera.
     public var camera: CameraID
     /// Seconds of media durably recorded and indexed on the disk.
     public var recordedSeconds: Double
@@ -116,7 +128,9 @@ public struct RecordingStats: Codable, Sendable, Equatable {
     public var lastFragmentAt: UTCMicros?
     /// Current run id.
     public var run: UInt64?
+    /// When these statistics were published (box UTC).
     public var at: UTCMicros
+    /// Statistics of `camera` at `at`.
     public init(
         camera: CameraID, recordedSeconds: Double, recordedBytes: Int64, lastFragmentAt: UTCMicros?, run: UInt64?,
         at: UTCMicros
@@ -136,9 +150,13 @@ public struct ErrorEvent: Codable, Sendable, Equatable, Error, CustomStringConve
     public var code: String
     /// One sentence for people; never contains credentials.
     public var message: String
+    /// The camera concerned, if any.
     public var camera: CameraID?
+    /// The process instance that raised it (`recorder`, `capture-lobby`), if known.
     public var process: String?
+    /// When it happened (box UTC), if known.
     public var at: UTCMicros?
+    /// An event with its stable code (registered in ``ErrorCodes``) and message.
     public init(code: String, message: String, camera: CameraID? = nil, process: String? = nil, at: UTCMicros? = nil) {
         self.code = code
         self.message = message
@@ -146,6 +164,7 @@ public struct ErrorEvent: Codable, Sendable, Equatable, Error, CustomStringConve
         self.process = process
         self.at = at
     }
+    /// `[code] message`.
     public var description: String { "[\(code)] \(message)" }
 }
 
@@ -169,6 +188,7 @@ public struct DiskState: Codable, Sendable, Equatable {
     public var disk: String
     /// The disk's directory.
     public var path: String
+    /// Whether the disk is written (see ``Health``).
     public var health: Health
     /// Why the disk is not healthy: a stable code (`storage.io`, `storage.vanished`, `storage.foreignDisk`,
     /// …) and a message.
@@ -177,9 +197,11 @@ public struct DiskState: Codable, Sendable, Equatable {
     public var cameras: [CameraID]
     /// Slots free for new recording, and in all (both 0 when the disk is not open).
     public var freeSlots: Int
+    /// All slots of the disk (0 when it is not open).
     public var slotCount: Int
     /// When this state was published (box UTC).
     public var at: UTCMicros
+    /// A disk's state at `at`.
     public init(
         disk: String, path: String, health: Health, reason: ErrorEvent?, cameras: [CameraID], freeSlots: Int,
         slotCount: Int, at: UTCMicros
@@ -200,31 +222,42 @@ public struct DiskState: Codable, Sendable, Equatable {
 /// The agent republishes it whenever something changes; a device that said Bye or missed
 /// `discovery.missedProbes` probe rounds stays published with ``presence`` `gone`.
 public struct DiscoveredDevice: Codable, Sendable, Equatable {
+    /// `present` (answering) or `gone` (said Bye, or missed `discovery.missedProbes` rounds).
     public enum Presence: String, Codable, Sendable { case present, gone }
     /// One media profile as the device reported it.
     public struct Profile: Codable, Sendable, Equatable {
+        /// The profile's ONVIF token.
         public var token: String
         /// Display name (never used to choose).
         public var name: String?
         /// `H264`, `H265`, `JPEG`, … as sent; `nil` when missing.
         public var encoding: String?
+        /// Encoded picture width in pixels, as sent.
         public var width: Int?
+        /// Encoded picture height in pixels, as sent.
         public var height: Int?
+        /// Frame-rate limit, frames per second, as sent.
         public var frameRateLimit: Double?
+        /// Bit-rate limit, kbit/s, as sent.
         public var bitrateLimitKbps: Int?
+        /// The video source this profile encodes.
         public var videoSourceToken: String?
+        /// A profile known only by its token.
         public init(token: String) { self.token = token }
     }
     /// A chosen stream and its URI.
     public struct Stream: Codable, Sendable, Equatable {
         /// `main` or `sub`.
         public var role: String
+        /// The profile the URI belongs to.
         public var profileToken: String
+        /// The video source of that profile.
         public var videoSourceToken: String
         /// `rtsp://…` without credentials; `nil` when GetStreamUri failed.
         public var uri: String?
         /// The URI is good for one connection only: ask again before each (issue 5 §3).
         public var invalidAfterConnect: Bool
+        /// A chosen stream.
         public init(
             role: String, profileToken: String, videoSourceToken: String, uri: String?, invalidAfterConnect: Bool
         ) {
@@ -240,6 +273,7 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
     public var id: String
     /// WS-Addressing endpoint reference (`urn:uuid:…`), canonical form.
     public var endpoint: String
+    /// Whether the device is currently answering.
     public var presence: Presence
     /// `bye` or `missedProbes` when ``presence`` is `gone`.
     public var goneReason: String?
@@ -257,28 +291,41 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
     public var media2: Bool?
     /// From the ONVIF scopes.
     public var name: String?
+    /// Location from the ONVIF scopes.
     public var location: String?
+    /// MAC address, when the device gave one.
     public var mac: String?
+    /// Manufacturer (GetDeviceInformation).
     public var manufacturer: String?
+    /// Model (GetDeviceInformation).
     public var model: String?
+    /// Firmware version (GetDeviceInformation).
     public var firmware: String?
+    /// Serial number (GetDeviceInformation).
     public var serial: String?
+    /// Hardware id (GetDeviceInformation).
     public var hardwareID: String?
     /// `notRequired`, `usernameToken`, `digest`, `credentialsMissing`, `failed`, or `unknown` before the first
     /// description.
     public var auth: String
     /// Camera clock minus box clock, milliseconds.
     public var clockOffsetMs: Int64?
+    /// Media profiles as reported.
     public var profiles: [Profile]
+    /// The streams chosen for recording (`main`, and `sub` when there is one).
     public var streams: [Stream]
     /// Why the description is missing or partial (`onvif.notAuthorized`, `onvif.unreachable`, …).
     public var error: ErrorEvent?
     /// The camera id it was adopted as, when the configuration has it.
     public var adoptedAs: CameraID?
+    /// First heard (box UTC).
     public var firstSeen: UTCMicros
+    /// Last heard (box UTC).
     public var lastSeen: UTCMicros
+    /// Last described over ONVIF (box UTC); `nil` before the first description.
     public var describedAt: UTCMicros?
 
+    /// A device as first heard, before its description.
     public init(
         id: String, endpoint: String, presence: Presence, addresses: [String], xAddrs: [String], auth: String,
         firstSeen: UTCMicros, lastSeen: UTCMicros

@@ -1,23 +1,86 @@
 import Foundation
 
-/// The two clocks the box reads: UTC (which can step) and a monotonic clock (which cannot).
+/// The two clocks the box reads — UTC (which can step) and a monotonic clock (which cannot) — and waiting
+/// on the monotonic one.
 ///
-/// Injected everywhere time is read so tests can skew, step and freeze them (STYLE habit 3).
+/// Injected everywhere time is read or waited for, so tests can skew, step and freeze time and run back-off
+/// and cadence loops in simulated time (STYLE habit 3; ``SimulatedClocks``). Libraries never create a clock
+/// of their own; a `clocks: any Clocks = SystemClocks()` default argument is the most they do.
 public protocol Clocks: Sendable {
     /// Box UTC now (`CLOCK_REALTIME`).
     func utcNow() -> UTCMicros
     /// Monotonic nanoseconds since an arbitrary origin (`CLOCK_MONOTONIC`); never goes backwards.
     func monotonicNanos() -> UInt64
+    /// Suspends the task for `duration` of this clock's monotonic time.
+    /// - Throws: `CancellationError` when the task is cancelled first.
+    func sleep(for duration: Duration) async throws
+    /// Blocks the calling thread for `duration` of this clock's monotonic time, for loops that run on a
+    /// thread of their own (FFmpeg's calls block). Returns early once `stop()` is true; `stop` is polled at
+    /// least every 50 ms.
+    /// - Returns: `true` when the whole duration passed, `false` when `stop` ended the wait.
+    @discardableResult
+    func sleepBlocking(for duration: Duration, unless stop: () -> Bool) -> Bool
 }
 
-/// The real clocks, from `clock_gettime(2)`.
+extension Clocks {
+    /// The monotonic clock now, as an instant.
+    public func monotonicNow() -> MonotonicInstant { MonotonicInstant(nanos: monotonicNanos()) }
+
+    /// Real time (`Task.sleep`). Clocks whose time is not real (``SimulatedClocks``) provide their own.
+    public func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
+
+    /// Real time, polled on ``monotonicNanos()``. Clocks whose time is not real provide their own.
+    @discardableResult
+    public func sleepBlocking(for duration: Duration, unless stop: () -> Bool) -> Bool {
+        let end = monotonicNow() + duration
+        while !stop() {
+            let now = monotonicNow()
+            if now >= end { return true }
+            usleep(useconds_t(min(end - now, .milliseconds(50)).nanoseconds / 1000))
+        }
+        return false
+    }
+}
+
+/// A reading of a monotonic clock (``Clocks/monotonicNanos()``): nanoseconds since the clock's arbitrary
+/// origin. Only differences between readings of the same clock mean anything.
+public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Nanoseconds since the clock's origin.
+    public var nanos: UInt64
+    /// The instant `nanos` nanoseconds after the origin.
+    public init(nanos: UInt64) { self.nanos = nanos }
+
+    /// Orders instants of the same clock.
+    public static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool { a.nanos < b.nanos }
+    /// The instant `d` later (earlier for a negative `d`, but never before the origin).
+    public static func + (t: MonotonicInstant, d: Duration) -> MonotonicInstant {
+        let delta = d.nanoseconds
+        return MonotonicInstant(nanos: delta >= 0 ? t.nanos &+ UInt64(delta) : t.nanos - min(t.nanos, UInt64(-delta)))
+    }
+    /// The time from `b` to `a` (negative when `a` is earlier).
+    public static func - (a: MonotonicInstant, b: MonotonicInstant) -> Duration {
+        a >= b ? .nanoseconds(Int64(a.nanos - b.nanos)) : .zero - .nanoseconds(Int64(b.nanos - a.nanos))
+    }
+    /// `<nanos>ns`.
+    public var description: String { "\(nanos)ns" }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (truncated toward zero).
+    public var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}
+
+/// The real clocks, from `clock_gettime(2)`. Only `main` (and default arguments) create them.
 public struct SystemClocks: Clocks {
+    /// The box's real clocks.
     public init() {}
+    /// `CLOCK_REALTIME` in µs.
     public func utcNow() -> UTCMicros {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return UTCMicros(Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000)
     }
+    /// `CLOCK_MONOTONIC` in ns.
     public func monotonicNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

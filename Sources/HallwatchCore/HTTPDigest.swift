@@ -5,15 +5,20 @@ import Foundation
 /// ONVIF Core §5.12.1 allows and many cameras require, and RTSP's own authentication (RFC 2326 §D.1, the
 /// same scheme with the RTSP method and request URL).
 public struct DigestChallenge: Sendable, Equatable {
+    /// The digest algorithms understood (RFC 7616 §3.3), as they are spelled in the challenge.
     public enum Algorithm: String, Sendable, Equatable {
         case md5 = "MD5"
         case md5Session = "MD5-sess"
         case sha256 = "SHA-256"
         case sha256Session = "SHA-256-sess"
     }
+    /// The protection space, quoted back in the response.
     public var realm: String
+    /// The server's nonce, quoted back in the response.
     public var nonce: String
+    /// Opaque data to return unchanged, if the server sent any.
     public var opaque: String?
+    /// The hash algorithm asked for (MD5 when the challenge names none).
     public var algorithm: Algorithm
     /// The `qop` options offered; empty for an RFC 2069-style challenge.
     public var qop: [String]
@@ -23,6 +28,7 @@ public struct DigestChallenge: Sendable, Equatable {
     /// Longest `WWW-Authenticate` value read (a header is hostile input too).
     public static let maxHeaderBytes = 4096
 
+    /// A challenge from its parts.
     public init(realm: String, nonce: String, opaque: String?, algorithm: Algorithm, qop: [String], stale: Bool) {
         self.realm = realm
         self.nonce = nonce
@@ -59,6 +65,7 @@ public struct DigestChallenge: Sendable, Equatable {
         }.map(\.element)
     }
 
+    /// The canonical spelling of an algorithm name (`md5-sess` → `MD5-sess`); unknown names are upper-cased.
     public static func canonicalAlgorithm(_ s: String) -> String {
         switch s.uppercased() {
         case "MD5": return "MD5"

@@ -26,9 +26,12 @@ public struct CameraID: Hashable, Comparable, Sendable, Codable, CustomStringCon
         return true
     }
 
+    /// The id text.
     public var description: String { rawValue }
+    /// Orders ids by their text.
     public static func < (a: CameraID, b: CameraID) -> Bool { a.rawValue < b.rawValue }
 
+    /// Decodes an id from a string. Throws `DecodingError.dataCorrupted` when it is not a valid id.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let id = CameraID(text) else {
@@ -40,6 +43,7 @@ public struct CameraID: Hashable, Comparable, Sendable, Codable, CustomStringCon
         self = id
     }
 
+    /// Encodes the id as its string.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(rawValue)

@@ -12,6 +12,7 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The path or object the call was about, if any.
     public var subject: String?
 
+    /// A failure of `call` with `errno` (by default the current one: construct it right after the call).
     public init(_ call: String, errno: Int32 = Foundation.errno, subject: String? = nil) {
         self.call = call
         self.errno = errno
@@ -36,9 +37,11 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     /// True when the disk behind the call is unusable (full, failing or gone) rather than the caller wrong.
     public var isDiskFailure: Bool { [ENOSPC, EIO, EROFS, ENODEV, ENXIO, ESTALE, EDQUOT].contains(errno) }
 
-    public var description: String {
-        "\(call)\(subject.map { "(\($0))" } ?? ""): \(String(cString: strerror(errno))) [\(code)]"
-    }
+    /// `call(subject): text [code]`.
+    public var description: String { "\(message) [\(code)]" }
+
+    /// The system's text for an `errno` value (`strerror`): the one place Hallwatch turns errno into words.
+    public static func text(_ errno: Int32) -> String { String(cString: strerror(errno)) }
 }
 
 /// Runs `body` until it does not fail with `EINTR`; returns its result.

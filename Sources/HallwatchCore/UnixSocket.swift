@@ -4,8 +4,10 @@ import Foundation
 public final class FileHandleFD: @unchecked Sendable {
     /// The descriptor, or -1 once closed. Not shared across threads while being closed.
     public private(set) var fd: Int32
+    /// Takes ownership of `fd` (closed by ``close()`` or when the last reference goes).
     public init(_ fd: Int32) { self.fd = fd }
     deinit { if fd >= 0 { Glibc.close(fd) } }
+    /// Closes the descriptor once; later calls do nothing.
     public func close() {
         if fd >= 0 {
             Glibc.close(fd)

@@ -137,9 +137,9 @@ public enum DataPlaneMessage: Sendable, Equatable {
 }
 
 /// A malformed data-plane frame or a broken conversation.
-public struct DataPlaneError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct DataPlaneError: HallwatchError, Equatable {
     /// Stable codes, as operators see them in the log and on the bus.
-    public struct Code: RawRepresentable, Sendable, Hashable {
+    public struct Code: StableErrorCode {
         public var rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
         /// The stream ended inside a header or payload.
@@ -169,6 +169,8 @@ public struct DataPlaneError: Error, Sendable, Equatable, CustomStringConvertibl
         self.message = message
     }
     public var description: String { "[\(code.rawValue)] \(message)" }
+    /// ``code`` as text (`dataplane.*`), listed with its kind in HallwatchCore's `ErrorCodes`.
+    public var stableCode: String { code.rawValue }
 }
 
 extension FileHandleFD {

@@ -14,6 +14,7 @@ public struct HTTPReply: Sendable, Equatable {
     public var headers: [String: String]
     /// The body, at most ``BoundedHTTPClient/maxBodyBytes``.
     public var body: Data
+    /// A reply from its parts.
     public init(status: Int, headers: [String: String], body: Data) {
         self.status = status
         self.headers = headers
@@ -94,6 +95,7 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
 
     // MARK: URLSessionDataDelegate
 
+    /// Keeps the response head for the task.
     public func urlSession(
         _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
@@ -102,6 +104,7 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
         completionHandler(.allow)
     }
 
+    /// Appends a chunk of the body; cancels the task once the body would exceed ``maxBodyBytes``.
     public func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         let over = pending.withLock { p -> Bool in
             guard var entry = p[dataTask.taskIdentifier] else { return false }
@@ -116,6 +119,7 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
         if over { dataTask.cancel() }
     }
 
+    /// Refuses every redirect: a camera's reply is taken as it is.
     public func urlSession(
         _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
         newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
@@ -123,6 +127,7 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
         completionHandler(nil)
     }
 
+    /// Never lets URLSession answer a challenge: the 401 and its `WWW-Authenticate` come back to the caller.
     public func urlSession(
         _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
         completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
@@ -131,6 +136,7 @@ public final class BoundedHTTPClient: NSObject, URLSessionDataDelegate, @uncheck
         completionHandler(.rejectProtectionSpace, nil)
     }
 
+    /// Completes the task's request with its reply or an ``ONVIFError``.
     public func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
         guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
         let host = task.originalRequest?.url?.host ?? "?"

@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 
 /// Adding a discovered camera to the configuration file (`hallwatchctl camera adopt ID`, or the agent itself
@@ -19,11 +20,15 @@ import HallwatchCore
 /// `hallwatch-capture@ID.service` for it (`systemctl enable --now`).
 public enum CameraAdoption {
     /// Why a camera was not adopted.
-    public struct Failure: Error, CustomStringConvertible, Sendable {
+    public struct Failure: HallwatchError {
         /// `adopt.noStream`, `adopt.already`, `adopt.idTaken`, `adopt.config`, `adopt.io`.
         public var code: String
+        /// One sentence for people.
         public var message: String
+        /// ``message``.
         public var description: String { message }
+        /// ``code``.
+        public var stableCode: String { code }
     }
 
     /// The camera id to use for `device` when none is given: its `name/` scope if that is a valid, unused id,

@@ -12,10 +12,12 @@ public struct ONVIFCredentials: Sendable, Equatable, CustomStringConvertible {
     public var username: String
     /// The password (secret): read from a password file, never logged.
     public var password: String
+    /// Credentials for every device.
     public init(username: String, password: String) {
         self.username = username
         self.password = password
     }
+    /// `ONVIFCredentials(username, password redacted)`: never the password.
     public var description: String { "ONVIFCredentials(\(username), password redacted)" }
 }
 
@@ -41,6 +43,7 @@ public struct DescribedStream: Sendable, Equatable, Codable {
     public var role: String
     /// `VideoSourceConfiguration/SourceToken` of the profile (`""` when none).
     public var videoSourceToken: String
+    /// The profile the stream comes from.
     public var profile: MediaProfile
     /// The stream URI (no credentials; host rewritten when link-local), or `nil` when GetStreamUri failed.
     public var uri: StreamURI?
@@ -94,10 +97,15 @@ public struct DeviceDescription: Sendable, Equatable {
 ///
 /// Every reply is bounded by ``BoundedHTTPClient`` and ``XMLLimits/reply``; each request has `timeout`.
 public struct DeviceDescriber: Sendable {
+    /// The bounded HTTP client every request goes through.
     public let http: BoundedHTTPClient
+    /// The ONVIF credentials, or `nil` to ask without.
     public let credentials: ONVIFCredentials?
+    /// Timeout of each request.
     public let timeout: Duration
+    /// Box UTC (for `wsu:Created`) and the monotonic clock.
     public let clocks: any Clocks
+    /// Where problems are logged (never credentials).
     public let logger: Logger
     /// Most video sources whose streams are asked for (an NVR may have 64 channels).
     public static let maxSources = 16

@@ -3,8 +3,11 @@ import HallwatchCore
 
 /// The camera's clock minus the box's, in microseconds: add it to a box time to get camera time.
 public struct ClockOffset: Sendable, Equatable, Hashable, Codable {
+    /// Camera time minus box time, µs.
     public var micros: Int64
+    /// An offset of `micros` µs.
     public init(micros: Int64) { self.micros = micros }
+    /// No offset.
     public static let zero = ClockOffset(micros: 0)
     /// The camera's time when the box's clock reads `boxTime`.
     public func cameraTime(atBox boxTime: UTCMicros) -> UTCMicros { boxTime.adding(micros: micros) }
@@ -15,6 +18,7 @@ public struct ClockOffset: Sendable, Equatable, Hashable, Codable {
 public struct SystemDateAndTime: Sendable, Equatable {
     /// `NTP` or `Manual`.
     public var dateTimeType: String?
+    /// Whether daylight saving time is in effect, as the camera says.
     public var daylightSavings: Bool?
     /// `TimeZone/TZ`, a POSIX TZ string (`BRT3`). Not needed: ``utc`` is used, never local time.
     public var timeZone: String?
@@ -59,12 +63,18 @@ public struct SystemDateAndTime: Sendable, Equatable {
 
 /// `GetDeviceInformationResponse` (ONVIF Core §8.3.7). Empty fields are `nil`.
 public struct DeviceInformation: Sendable, Equatable, Codable {
+    /// Manufacturer, as sent.
     public var manufacturer: String?
+    /// Model, as sent.
     public var model: String?
+    /// Firmware version, as sent.
     public var firmwareVersion: String?
+    /// Serial number, as sent.
     public var serialNumber: String?
+    /// Hardware id, as sent.
     public var hardwareID: String?
 
+    /// Device information from its parts.
     public init(
         manufacturer: String?, model: String?, firmwareVersion: String?, serialNumber: String?, hardwareID: String?
     ) {
@@ -89,11 +99,17 @@ public struct DeviceInformation: Sendable, Equatable, Codable {
 /// Service addresses from `GetCapabilitiesResponse` (ONVIF Core §8.1.2.1; deprecated but answered by every
 /// device, and the fallback when GetServices is not supported).
 public struct Capabilities: Sendable, Equatable {
+    /// The device service address.
     public var deviceXAddr: String?
+    /// The media service address.
     public var mediaXAddr: String?
+    /// The events service address.
     public var eventsXAddr: String?
+    /// The imaging service address.
     public var imagingXAddr: String?
+    /// The PTZ service address.
     public var ptzXAddr: String?
+    /// The analytics service address.
     public var analyticsXAddr: String?
 
     /// Parses a reply; throws ``ONVIFError``. Vendor extensions (`hikxsd:XAddr`) are not mistaken for ours:
@@ -114,13 +130,18 @@ public struct Capabilities: Sendable, Equatable {
 
 /// `GetServicesResponse` (ONVIF Core §8.1.2.2): one entry per service.
 public struct Services: Sendable, Equatable {
+    /// One service: its namespace, address and version.
     public struct Service: Sendable, Equatable {
         /// The service's WSDL namespace, e.g. ``NS/media``.
         public var namespace: String
+        /// The service's address (an http(s) URL).
         public var xAddr: String
+        /// Major version, when sent.
         public var versionMajor: Int?
+        /// Minor version, when sent.
         public var versionMinor: Int?
     }
+    /// The services, in the order sent.
     public var services: [Service]
 
     /// The media service (version 1) address, which GetProfiles and GetStreamUri go to.
@@ -129,6 +150,7 @@ public struct Services: Sendable, Equatable {
     public var media2XAddr: String? { xAddr(NS.media2) }
     /// The device service address.
     public var deviceXAddr: String? { xAddr(NS.device) }
+    /// The address of the service with WSDL namespace `namespace`, if listed.
     public func xAddr(_ namespace: String) -> String? { services.first { $0.namespace == namespace }?.xAddr }
 
     /// Parses a reply; throws ``ONVIFError``. Entries without a namespace or a valid http(s) XAddr are

@@ -118,7 +118,7 @@ public actor DiscoveryAgent {
             let started = clocks.monotonicNanos()
             await runRound()
             let spent = Duration.nanoseconds(Int64(clocks.monotonicNanos() &- started))
-            try? await Task.sleep(for: max(.milliseconds(100), settings.period - spent))
+            try? await clocks.sleep(for: max(.milliseconds(100), settings.period - spent))
         }
     }
 

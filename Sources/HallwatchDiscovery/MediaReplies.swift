@@ -24,23 +24,33 @@ public enum VideoEncoding: Sendable, Equatable, Hashable, Codable {
 
 /// A resolution in pixels.
 public struct PixelSize: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    /// Width in pixels.
     public var width: Int
+    /// Height in pixels.
     public var height: Int
+    /// A size of `width` × `height` pixels.
     public init(width: Int, height: Int) {
         self.width = width
         self.height = height
     }
+    /// Width × height.
     public var pixels: Int { width * height }
+    /// `WIDTHxHEIGHT`.
     public var description: String { "\(width)x\(height)" }
 }
 
 /// `tt:VideoEncoderConfiguration` of a profile. Every field may be missing (some NVRs send only a name and
 /// a use count).
 public struct VideoEncoderConfiguration: Sendable, Equatable, Codable {
+    /// The configuration's token.
     public var token: String?
+    /// Its display name.
     public var name: String?
+    /// The encoding (`H264`, `H265`, `JPEG`, …).
     public var encoding: VideoEncoding?
+    /// The encoded picture size.
     public var resolution: PixelSize?
+    /// Frame-rate limit, frames per second.
     public var frameRateLimit: Double?
     /// `RateControl/BitrateLimit`, kbit/s.
     public var bitrateLimitKbps: Int?
@@ -54,6 +64,7 @@ public struct MediaProfile: Sendable, Equatable, Codable {
     public var token: String
     /// Display name. Never used to choose a stream (vendors name them freely).
     public var name: String?
+    /// `fixed="true"`: the profile cannot be deleted (informative only).
     public var fixed: Bool?
     /// `VideoSourceConfiguration/SourceToken`: the physical input (an NVR has one per channel).
     public var videoSourceToken: String?
@@ -119,6 +130,7 @@ public struct StreamURI: Sendable, Equatable, Codable {
     public var uri: String
     /// When `true`, the URI is good for one connection only: ask again before each (issue 5 §3).
     public var invalidAfterConnect: Bool
+    /// When `true`, the URI stops working when the device reboots.
     public var invalidAfterReboot: Bool
     /// `Timeout` as an `xs:duration` (`PT60S`), in seconds; `nil` when missing or not understood.
     public var timeoutSeconds: Double?

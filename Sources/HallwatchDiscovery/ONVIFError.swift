@@ -5,9 +5,9 @@ import HallwatchCore
 ///
 /// A camera's reply is hostile input (issue 5, "Hostile replies"): each way it can be wrong maps to one code
 /// here, and none of them is fatal to the agent — the reply is logged and skipped.
-public struct ONVIFError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct ONVIFError: HallwatchError, Equatable {
     /// Stable codes for logs and the bus.
-    public enum Code: String, Sendable, Equatable, CaseIterable {
+    public enum Code: String, StableErrorCode, CaseIterable {
         /// Not well-formed XML: truncated, bad syntax, undefined entity, text after the root element.
         case malformed = "onvif.malformed"
         /// Larger than ``XMLLimits/maxBytes`` or more elements than ``XMLLimits/maxElements``.
@@ -31,18 +31,24 @@ public struct ONVIFError: Error, Sendable, Equatable, CustomStringConvertible {
         case httpStatus = "onvif.httpStatus"
     }
 
+    /// What went wrong, stable across releases.
     public var code: Code
     /// One sentence for people. Never contains credentials; text quoted from a camera is cut to 200 characters.
     public var message: String
     /// The SOAP fault, for ``Code/fault`` and ``Code/notAuthorized``.
     public var fault: SOAPFault?
 
+    /// ``code`` as text.
+    public var stableCode: String { code.rawValue }
+
+    /// An error with its code, message and the camera's SOAP fault if any.
     public init(_ code: Code, _ message: String, fault: SOAPFault? = nil) {
         self.code = code
         self.message = message
         self.fault = fault
     }
 
+    /// `[code] message`.
     public var description: String { "[\(code.rawValue)] \(message)" }
 
     /// The error as it travels on the bus.

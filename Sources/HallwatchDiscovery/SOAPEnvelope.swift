@@ -2,9 +2,13 @@ import Foundation
 
 /// A parsed SOAP envelope (SOAP 1.2 Part 1 §5, SOAP 1.1 §4): header and body of a reply.
 public struct SOAPEnvelope: Sendable {
+    /// SOAP 1.1 or 1.2, from the envelope's namespace.
     public enum Version: Sendable, Equatable { case soap11, soap12 }
+    /// The SOAP version of the reply.
     public var version: Version
+    /// The `Header` element, if any.
     public var header: ParsedXMLElement?
+    /// The `Body` element.
     public var body: ParsedXMLElement
 
     /// Parses a reply; throws ``ONVIFError`` (`onvif.unexpectedReply` when the root is not a SOAP
@@ -13,6 +17,7 @@ public struct SOAPEnvelope: Sendable {
         try SOAPEnvelope(root: XMLReader.parse(data, limits: limits))
     }
 
+    /// Reads an envelope from a parsed root element. Throws ``ONVIFError`` `onvif.unexpectedReply` when it is not a SOAP envelope with a body.
     public init(root: ParsedXMLElement) throws {
         guard root.name.local == "Envelope", NS.soap.contains(root.name.namespace) else {
             throw ONVIFError(.unexpectedReply, "root element \(root.name) is not a SOAP envelope")
@@ -83,6 +88,7 @@ public struct SOAPFault: Sendable, Equatable {
     /// The reason text, trimmed (first `Reason/Text`, or `faultstring`).
     public var reason: String?
 
+    /// A fault from its code, subcodes and reason.
     public init(code: XMLName?, subcodes: [XMLName], reason: String?) {
         self.code = code
         self.subcodes = subcodes

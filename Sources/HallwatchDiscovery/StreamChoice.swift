@@ -17,7 +17,9 @@ public enum StreamChooser {
     public struct SourceChoice: Sendable, Equatable {
         /// The video source token (`""` when the profiles name none).
         public var videoSourceToken: String
+        /// The profile to record (rule 2), if any.
         public var main: MediaProfile?
+        /// The smaller profile for live view (rule 3), if any.
         public var sub: MediaProfile?
         /// Tokens of profiles whose video encoder lacks an encoding or a resolution, in token order.
         public var undetermined: [String]

@@ -14,6 +14,7 @@ import HallwatchCore
 ///
 /// The password is not kept; ``description`` shows neither it nor the digest.
 public struct UsernameToken: Sendable, Equatable, CustomStringConvertible {
+    /// The ONVIF user name.
     public var username: String
     /// Base64 of SHA-1(nonce + created + password).
     public var passwordDigest: String
@@ -66,6 +67,7 @@ public struct UsernameToken: Sendable, Equatable, CustomStringConvertible {
         """
     }
 
+    /// The user name and `wsu:Created`; never the password or its digest.
     public var description: String { "UsernameToken(\(username), created \(created))" }
 }
 

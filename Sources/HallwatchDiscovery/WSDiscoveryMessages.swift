@@ -12,6 +12,7 @@ public struct DiscoveryHeader: Sendable, Equatable {
     public var to: String?
     /// `d:AppSequence` (WS-Discovery 1.1 §7): lets a receiver order Hello/Bye of one device.
     public var appSequence: AppSequence?
+    /// A header from its parts.
     public init(
         messageID: String? = nil, relatesTo: String? = nil, action: String? = nil, to: String? = nil,
         appSequence: AppSequence? = nil
@@ -26,9 +27,13 @@ public struct DiscoveryHeader: Sendable, Equatable {
 
 /// `d:AppSequence` attributes.
 public struct AppSequence: Sendable, Equatable {
+    /// `InstanceId`: grows each time the device restarts.
     public var instanceID: UInt64?
+    /// `SequenceId`, when the device has several sequences.
     public var sequenceID: String?
+    /// `MessageNumber`: grows per message within an instance.
     public var messageNumber: UInt64?
+    /// Attributes from their parts.
     public init(instanceID: UInt64?, sequenceID: String?, messageNumber: UInt64?) {
         self.instanceID = instanceID
         self.sequenceID = sequenceID
@@ -49,6 +54,7 @@ public struct DiscoveredEndpoint: Sendable, Equatable {
     /// `d:MetadataVersion`.
     public var metadataVersion: UInt64?
 
+    /// An endpoint from its parts.
     public init(
         address: String, types: [XMLName] = [], scopes: [String] = [], xAddrs: [String] = [],
         metadataVersion: UInt64? = nil
@@ -103,6 +109,7 @@ public struct DiscoveredEndpoint: Sendable, Equatable {
 public struct ONVIFScopes: Sendable, Equatable {
     /// Every ONVIF scope as (lower-cased category, decoded value).
     public var all: [(category: String, value: String)]
+    /// Parses ONVIF scope URIs (`onvif://www.onvif.org/<category>/<value>`); other scopes are ignored.
     public init(_ scopes: [String]) {
         let prefix = "onvif://www.onvif.org/"
         all = scopes.compactMap { s in
@@ -127,6 +134,7 @@ public struct ONVIFScopes: Sendable, Equatable {
     /// `Profile/…` values (`Streaming`, `G`, `T`, …).
     public var profiles: [String] { all.filter { $0.category == "profile" }.map(\.value) }
 
+    /// Equal when the same scopes appear in the same order.
     public static func == (a: ONVIFScopes, b: ONVIFScopes) -> Bool {
         a.all.map(\.category) == b.all.map(\.category) && a.all.map(\.value) == b.all.map(\.value)
     }
@@ -144,6 +152,7 @@ public enum DiscoveryMessage: Sendable, Equatable {
     /// A device leaving (WS-Discovery 1.1 §4.2).
     case bye(DiscoveryHeader, DiscoveredEndpoint)
 
+    /// The message's WS-Addressing header.
     public var header: DiscoveryHeader {
         switch self {
         case .probe(let h, _), .probeMatches(let h, _, _), .hello(let h, _), .bye(let h, _): return h

@@ -43,9 +43,11 @@ public enum WSDiscoveryProbe {
 
 /// One device's answer to a Probe, with the address it came from.
 public struct ProbeReply: Sendable, Equatable {
+    /// The endpoint as the device described itself.
     public var endpoint: DiscoveredEndpoint
     /// The IPv4 source address of the datagram: the address the device was actually reached at.
     public var from: String
+    /// A reply from its endpoint and source address.
     public init(endpoint: DiscoveredEndpoint, from: String) {
         self.endpoint = endpoint
         self.from = from
@@ -84,6 +86,7 @@ public struct ProbeOutcome: Sendable, Equatable {
 /// thread, not the cooperative pool.
 public final class WSDiscoveryProber {
     private let fd: Int32
+    /// The IPv4 address of the interface probes leave by.
     public let interfaceAddress: String
     private let logger: Logger
     /// Most distinct endpoints kept per round (bounds memory under a flood).

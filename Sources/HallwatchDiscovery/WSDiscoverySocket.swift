@@ -23,15 +23,18 @@ private let ipMulticastAll: Int32 = 49
 /// ``receive(timeoutMs:)`` blocks the calling thread for up to the timeout: call it from a dedicated thread.
 /// Unchecked `Sendable`: the descriptor is read by one thread, and `sendto` is thread-safe.
 public final class WSDiscoverySocket: @unchecked Sendable {
+    /// The UDP socket's descriptor.
     public let fd: Int32
     /// The interfaces' IPv4 addresses, as given.
     public let interfaceAddresses: [String]
 
     /// One datagram.
     public struct Datagram: Sendable {
+        /// The datagram's bytes (empty when ``oversize``).
         public var bytes: Data
         /// Source IPv4 address and UDP port.
         public var from: String
+        /// Source UDP port.
         public var fromPort: UInt16
         /// Longer than 64 KiB: ``bytes`` is empty.
         public var oversize: Bool
@@ -158,8 +161,11 @@ enum UDP {
 public enum IPv4Interfaces {
     /// An interface name with its IPv4 address and netmask (dotted).
     public struct Interface: Sendable, Equatable {
+        /// Interface name, e.g. `eth1`.
         public var name: String
+        /// Its IPv4 address, dotted.
         public var address: String
+        /// Its netmask, dotted.
         public var netmask: String
     }
 

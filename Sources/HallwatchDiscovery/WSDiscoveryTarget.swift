@@ -14,7 +14,9 @@ public enum WSDiscoveryTarget {
         public var scopes: [String]?
         /// `d:XAddrs`, in the order sent.
         public var xAddrs: [String]
+        /// `d:MetadataVersion`.
         public var metadataVersion: UInt64
+        /// An endpoint to announce; the types default to an ONVIF network video transmitter.
         public init(
             address: String, types: String = "dn:NetworkVideoTransmitter tds:Device", scopes: [String]?,
             xAddrs: [String], metadataVersion: UInt64 = 1
@@ -30,8 +32,11 @@ public enum WSDiscoveryTarget {
     /// `d:AppSequence` values (WS-Discovery §7): an instance id that grows per start, a message number that
     /// grows per message.
     public struct Sequence: Sendable, Equatable {
+        /// `InstanceId`.
         public var instanceID: UInt64
+        /// `MessageNumber`.
         public var messageNumber: UInt64
+        /// A sequence from its parts.
         public init(instanceID: UInt64, messageNumber: UInt64) {
             self.instanceID = instanceID
             self.messageNumber = messageNumber

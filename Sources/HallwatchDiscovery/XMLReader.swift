@@ -13,6 +13,7 @@ public struct XMLLimits: Sendable, Equatable {
     /// Most elements in one document.
     public var maxElements: Int
 
+    /// Limits from their parts.
     public init(maxBytes: Int, maxDepth: Int, maxElements: Int) {
         self.maxBytes = maxBytes
         self.maxDepth = maxDepth
@@ -30,22 +31,27 @@ public struct XMLLimits: Sendable, Equatable {
 public struct XMLName: Hashable, Sendable, CustomStringConvertible {
     /// Namespace URI; empty for an unqualified name.
     public var namespace: String
+    /// The local name.
     public var local: String
+    /// A name in `namespace` (empty for none).
     public init(_ namespace: String, _ local: String) {
         self.namespace = namespace
         self.local = local
     }
+    /// `{namespace}local`, or `local` alone when unqualified.
     public var description: String { namespace.isEmpty ? local : "{\(namespace)}\(local)" }
 }
 
 /// One element of a parsed document: immutable, `Sendable`, with the namespace bindings in scope so that
 /// qualified names inside text (`ter:NotAuthorized`, `dn:NetworkVideoTransmitter`) resolve correctly.
 public struct ParsedXMLElement: Sendable {
+    /// The element's qualified name.
     public var name: XMLName
     /// Attributes by the name as written (`token`, `xml:lang`); namespace declarations are not included.
     public var attributes: [String: String]
     /// The element's own character data (children's text not included), entities already replaced.
     public var text: String
+    /// Child elements, in document order.
     public var children: [ParsedXMLElement]
     /// Prefix → namespace URI bindings in scope at this element ("" is the default namespace).
     public var namespacesInScope: [String: String]

@@ -1,3 +1,4 @@
+import HallwatchConfig
 import HallwatchCore
 import HallwatchMedia
 import HallwatchStorage

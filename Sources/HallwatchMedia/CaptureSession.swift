@@ -16,6 +16,7 @@ public struct CaptureStatus: Sendable, Equatable {
     public var codec: String
     /// Presentation size, pixels.
     public var width: Int
+    /// Presentation height, pixels.
     public var height: Int
     /// Frames per second measured from timestamps.
     public var fps: Double
@@ -26,7 +27,9 @@ public struct CaptureStatus: Sendable, Equatable {
     /// Samples repaired so far: re-stamped outliers, units stamped because they had no timestamp, joined
     /// split access units.
     public var outliersRestamped: Int
+    /// Units stamped because they had no timestamp.
     public var missingStamped: Int
+    /// Split access units joined.
     public var joinedUnits: Int
 }
 
@@ -34,6 +37,7 @@ public struct CaptureStatus: Sendable, Equatable {
 public struct FragmentPolicy: Sendable {
     /// Longest fragment; a GOP longer than this is split at a non-key sample.
     public var maxFragmentDuration: Duration
+    /// A policy with fragments of at most `maxFragmentDuration`.
     public init(maxFragmentDuration: Duration = .seconds(1)) { self.maxFragmentDuration = maxFragmentDuration }
     var max90k: Int64 { MediaTime90k(seconds: maxFragmentDuration.seconds).ticks }
 }
@@ -74,6 +78,7 @@ public final class CaptureSession {
     /// the box's clock stepped back); read it afterwards for the next session.
     public var lastRunEnd: UTCMicros?
 
+    /// A session for `camera` that reaches it through `source`, cuts fragments by `policy`, and reads time (arrival, timeouts) on `clocks`.
     public init(camera: CameraID, source: RTSPSourceOptions, policy: FragmentPolicy, clocks: any Clocks, logger: Logger)
     {
         self.camera = camera
@@ -89,8 +94,8 @@ public final class CaptureSession {
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
         let src: any PacketSource =
             source.transport == .tcp && !source.audio
-            ? try InterleavedRTSPSource(source, stop: stop, logger: logger)
-            : try RTSPSource(source, stop: stop, logger: logger)
+            ? try InterleavedRTSPSource(source, stop: stop, clocks: clocks, logger: logger)
+            : try RTSPSource(source, stop: stop, clocks: clocks, logger: logger)
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
         remuxer.lastRunEnd = lastRunEnd?.micros
         defer { lastRunEnd = remuxer.lastRunEnd.map(UTCMicros.init) }

@@ -44,11 +44,11 @@ final class InterleavedRTSPSource: PacketSource {
     /// Connects, DESCRIBEs, SETUPs the video media and PLAYs.
     /// - Throws: ``MediaError`` — `rtsp.connect`, `rtsp.auth`, `rtsp.timeout`, `rtsp.garbage`,
     ///   `media.noVideo`, `media.unsupportedCodec`.
-    init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
+    init(_ options: RTSPSourceOptions, stop: StopFlag, clocks: any Clocks, logger: Logger) throws {
         self.logger = logger
         client = try RTSPClient(
             url: options.url, username: options.username, password: options.password,
-            stop: stop, ioTimeout: options.ioTimeout)
+            stop: stop, ioTimeout: options.ioTimeout, clocks: clocks)
         let (media, base) = try client.describe()
         guard let codec = media.codec else {
             throw MediaError(
@@ -93,7 +93,7 @@ final class InterleavedRTSPSource: PacketSource {
         ready = early
         client.streaming()
         noFramesNanos = max(10, UInt64(options.ioTimeout.components.seconds)) * 1_000_000_000
-        lastUnitNanos = RTSPClient.now()
+        lastUnitNanos = client.now()
         if client.usedBasic {
             logger.warning(
                 "the camera takes only Basic authentication: the password crosses the network in clear text; prefer Digest in the camera's settings"
@@ -113,9 +113,7 @@ final class InterleavedRTSPSource: PacketSource {
     func read(into packet: Packet) throws -> Bool {
         while ready.isEmpty {
             let message: RTSPClient.Message
-            do { message = try client.next() } catch let e as MediaError
-                where e.code == "rtsp.stopped" || e.code == "rtsp.ended"
-            {
+            do { message = try client.next() } catch let e as MediaError where [.stopped, .ended].contains(e.code) {
                 return false
             }
             switch message {
@@ -129,7 +127,7 @@ final class InterleavedRTSPSource: PacketSource {
                 try client.answerCameraRequest(method, cseq: cseq)
             }
             try client.keepAliveIfDue()
-            if ready.isEmpty, RTSPClient.now() - lastUnitNanos > noFramesNanos {
+            if ready.isEmpty, client.now() - lastUnitNanos > noFramesNanos {
                 throw MediaError(
                     "rtsp.noFrames",
                     "the camera sends data but no video frame could be rebuilt for \(noFramesNanos / 1_000_000_000) s "
@@ -138,7 +136,7 @@ final class InterleavedRTSPSource: PacketSource {
                         + "\(depacketizer.unitsDropped) units dropped)")
             }
         }
-        lastUnitNanos = RTSPClient.now()
+        lastUnitNanos = client.now()
         let unit = ready.removeFirst()
         av_packet_unref(packet.p)
         guard av_new_packet(packet.p, Int32(unit.bytes.count)) >= 0 else {

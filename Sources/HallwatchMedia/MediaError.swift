@@ -9,6 +9,7 @@ import HallwatchCore
 /// - `rtsp.timeout` — no data for longer than the I/O timeout (a stalled stream).
 /// - `rtsp.ended` — the camera closed the stream.
 /// - `rtsp.garbage` — the reply or stream could not be parsed (malformed SDP, RTP, bitstream).
+/// - `rtsp.stopped` — the session was stopped on purpose (the stop flag; not a camera failure).
 /// - `rtsp.noFrames` — bytes arrive but no video frame can be rebuilt from them (wrong channel or payload
 ///   type, only RTCP, access units that never end).
 /// - `media.noKeyframe` — frames arrive but no keyframe with parameter sets within 30 s.
@@ -17,38 +18,71 @@ import HallwatchCore
 /// - `media.mux` — the fMP4 muxer refused a packet or parameters.
 /// - `media.export` — an export could not be written.
 /// - `media.file` — a media file could not be opened or read (``VideoTrackFile``).
-public struct MediaError: Error, Sendable, CustomStringConvertible, Equatable {
-    public var code: String
+public struct MediaError: HallwatchError, Equatable {
+    /// A stable code (listed in `ErrorCodes`); a string literal is one, so `MediaError("rtsp.connect", …)`
+    /// and `error.code == "rtsp.timeout"` read as before, and control flow can switch on the constants.
+    public struct Code: StableErrorCode, ExpressibleByStringLiteral {
+        /// The code text, e.g. `rtsp.timeout`.
+        public let rawValue: String
+        /// Wraps a code text (prefer the constants below).
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// A code from its literal text.
+        public init(stringLiteral value: String) { rawValue = value }
+
+        /// The camera did not answer, refused, or the RTSP handshake failed.
+        public static let connect = Code(rawValue: "rtsp.connect")
+        /// The camera refused our credentials.
+        public static let auth = Code(rawValue: "rtsp.auth")
+        /// No data for longer than the I/O timeout.
+        public static let timeout = Code(rawValue: "rtsp.timeout")
+        /// The camera closed the stream.
+        public static let ended = Code(rawValue: "rtsp.ended")
+        /// The session was stopped on purpose (the stop flag).
+        public static let stopped = Code(rawValue: "rtsp.stopped")
+        /// A reply or stream that cannot be parsed.
+        public static let garbage = Code(rawValue: "rtsp.garbage")
+    }
+
+    /// What went wrong, stable across releases.
+    public var code: Code
+    /// One sentence for people; never contains credentials.
     public var message: String
     /// FFmpeg's `AVERROR` value, when the error came from FFmpeg.
     public var averror: Int32?
 
-    public init(_ code: String, _ message: String, averror: Int32? = nil) {
+    /// An error with its code, message and FFmpeg's error number if any.
+    public init(_ code: Code, _ message: String, averror: Int32? = nil) {
         self.code = code
         self.message = message
         self.averror = averror
     }
 
+    /// ``code`` as text.
+    public var stableCode: String { code.rawValue }
+
     /// Wraps an FFmpeg return value, mapping the usual RTSP failures to stable codes.
     static func ffmpeg(_ r: Int32, _ what: String) -> MediaError {
         let text = averrorText(r)
-        let code: String
+        let code: Code
         switch r {
-        case hw_averror(ETIMEDOUT), hw_averror_exit(): code = "rtsp.timeout"
-        case hw_averror_eof(): code = "rtsp.ended"
-        case hw_averror_invaliddata(): code = "rtsp.garbage"
+        case hw_averror(ETIMEDOUT), hw_averror_exit(): code = .timeout
+        case hw_averror_eof(): code = .ended
+        case hw_averror_invaliddata(): code = .garbage
         case hw_averror(ECONNREFUSED), hw_averror(EHOSTUNREACH), hw_averror(ENETUNREACH), hw_averror(ECONNRESET),
             hw_averror(EPIPE):
-            code = "rtsp.connect"
+            code = .connect
         default:
             // FFmpeg reports RTSP status codes as AVERROR_HTTP_* / FFERRTAG values; 401 is its own tag.
-            code = text.contains("401") || text.lowercased().contains("unauthorized") ? "rtsp.auth" : "rtsp.connect"
+            code = text.contains("401") || text.lowercased().contains("unauthorized") ? .auth : .connect
         }
         return MediaError(code, "\(what): \(text)", averror: r)
     }
 
     /// The error as it goes on the bus.
-    public func event(camera: CameraID?) -> ErrorEvent { ErrorEvent(code: code, message: message, camera: camera) }
+    public func event(camera: CameraID?) -> ErrorEvent {
+        ErrorEvent(code: code.rawValue, message: message, camera: camera)
+    }
+    /// `[code] message`.
     public var description: String { "[\(code)] \(message)" }
 }
 

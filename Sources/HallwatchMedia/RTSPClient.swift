@@ -78,16 +78,22 @@ final class RTSPClient {
     private(set) var usedBasic = false
     /// System calls made to read the socket (`poll` and `recv`), for the benchmark and the status.
     private(set) var readCalls = 0
+    /// Where time is read (timeouts, keep-alives).
+    private let clocks: any Clocks
 
-    /// Connects to the camera's RTSP port (554 when the URL names none).
+    /// Connects to the camera's RTSP port (554 when the URL names none). Timeouts and keep-alives are
+    /// measured on `clocks`' monotonic time.
     /// - Throws: ``MediaError`` `rtsp.connect`, `rtsp.timeout`.
-    init(url: String, username: String?, password: String?, stop: StopFlag, ioTimeout: Duration) throws {
+    init(url: String, username: String?, password: String?, stop: StopFlag, ioTimeout: Duration, clocks: any Clocks)
+        throws
+    {
         self.url = url
         self.username = username
         self.password = password
         self.stop = stop
+        self.clocks = clocks
         ioTimeoutNanos = UInt64(max(1, ioTimeout.components.seconds)) * 1_000_000_000
-        lastProgress = Self.now()
+        lastProgress = clocks.monotonicNanos()
         buffer = .allocate(byteCount: Self.bufferBytes, alignment: 16)
         // Every stored property is set by now, so a throw below runs deinit (which frees the buffer).
         guard let parts = URLComponents(string: url), parts.scheme?.lowercased() == "rtsp", let host = parts.host,
@@ -97,7 +103,7 @@ final class RTSPClient {
         }
         fd = try Self.connect(
             host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: parts.port ?? 554,
-            stop: stop, timeoutNanos: ioTimeoutNanos)
+            stop: stop, timeoutNanos: ioTimeoutNanos, clocks: clocks)
     }
 
     /// From now on the camera streams: wake the reader only for ``wakeBytes`` or after ``wakeMillis``
@@ -186,7 +192,7 @@ final class RTSPClient {
         for (k, v) in headers { text += "\(k): \(v)\r\n" }
         text += "\r\n"
         try writeAll(Array(text.utf8))
-        lastRequestNanos = Self.now()
+        lastRequestNanos = now()
         return cseq
     }
 
@@ -195,10 +201,10 @@ final class RTSPClient {
     private func awaitReply(cseq: Int, method: String, early: (UInt8, UnsafeRawBufferPointer) -> Void) throws
         -> Response
     {
-        replyDeadline = Self.now() + ioTimeoutNanos
+        replyDeadline = now() + ioTimeoutNanos
         defer { replyDeadline = nil }
         while true {
-            if Self.now() > replyDeadline! {
+            if now() > replyDeadline! {
                 throw MediaError(
                     "rtsp.timeout", "the camera did not answer \(method) within \(ioTimeoutNanos / 1_000_000_000) s")
             }
@@ -275,7 +281,7 @@ final class RTSPClient {
     /// Sends a keep-alive when half the session timeout has passed since the last request. Its reply is
     /// read (and skipped) by ``next()`` like any other message.
     func keepAliveIfDue() throws {
-        guard let s = session, Self.now() - lastRequestNanos >= keepAliveNanos else { return }
+        guard let s = session, now() - lastRequestNanos >= keepAliveNanos else { return }
         try send(method: keepAliveMethod, url: url, headers: [("Session", s)])
     }
 
@@ -287,7 +293,7 @@ final class RTSPClient {
     func next() throws -> Message {
         while true {
             if let m = try parseBuffered() { return m }
-            if let d = replyDeadline, Self.now() > d {
+            if let d = replyDeadline, now() > d {
                 throw MediaError("rtsp.timeout", "the camera did not answer within \(ioTimeoutNanos / 1_000_000_000) s")
             }
             try fill()
@@ -407,22 +413,22 @@ final class RTSPClient {
             readCalls += 1
             let ready = poll(&pfd, 1, Self.wakeMillis)
             if ready < 0 && errno != EINTR {
-                throw MediaError("rtsp.connect", "poll failed: \(String(cString: strerror(errno)))")
+                throw MediaError("rtsp.connect", "poll failed: \(SystemError.text(errno))")
             }
             // Woken by SO_RCVLOWAT or by the timer: either way take what is there.
             readCalls += 1
             let n = recv(fd, buffer.baseAddress! + tail, buffer.count - tail, Int32(MSG_DONTWAIT))
             if n > 0 {
                 tail += n
-                lastProgress = Self.now()
+                lastProgress = now()
                 return
             }
             if n == 0 { throw MediaError("rtsp.ended", "the camera closed the connection") }
             let e = errno
             guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
-                throw MediaError("rtsp.connect", "reading from the camera failed: \(String(cString: strerror(e)))")
+                throw MediaError("rtsp.connect", "reading from the camera failed: \(SystemError.text(e))")
             }
-            if Self.now() - lastProgress > ioTimeoutNanos {
+            if now() - lastProgress > ioTimeoutNanos {
                 throw MediaError("rtsp.timeout", "no data from the camera for \(ioTimeoutNanos / 1_000_000_000) s")
             }
         }
@@ -430,7 +436,7 @@ final class RTSPClient {
 
     private func writeAll(_ bytes: [UInt8]) throws {
         var offset = 0
-        let deadline = Self.now() + ioTimeoutNanos
+        let deadline = now() + ioTimeoutNanos
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
@@ -441,17 +447,19 @@ final class RTSPClient {
             }
             let e = errno
             guard n < 0, e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
-                throw MediaError("rtsp.connect", "writing to the camera failed: \(String(cString: strerror(e)))")
+                throw MediaError("rtsp.connect", "writing to the camera failed: \(SystemError.text(e))")
             }
             if stop.isStopped { throw MediaError("rtsp.stopped", "stopped") }
-            if Self.now() > deadline { throw MediaError("rtsp.timeout", "the camera does not read our requests") }
+            if now() > deadline { throw MediaError("rtsp.timeout", "the camera does not read our requests") }
             var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             _ = poll(&pfd, 1, Self.wakeMillis)
         }
     }
 
     /// A non-blocking TCP connection to `host:port` (IPv4 or IPv6), within `timeoutNanos`.
-    private static func connect(host: String, port: Int, stop: StopFlag, timeoutNanos: UInt64) throws -> Int32 {
+    private static func connect(host: String, port: Int, stop: StopFlag, timeoutNanos: UInt64, clocks: any Clocks)
+        throws -> Int32
+    {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
@@ -464,21 +472,21 @@ final class RTSPClient {
         defer { freeaddrinfo(list) }
         var lastError = "no address"
         var ai: UnsafeMutablePointer<addrinfo>? = first
-        let deadline = now() + timeoutNanos
+        let deadline = clocks.monotonicNanos() + timeoutNanos
         while let a = ai {
             ai = a.pointee.ai_next
             let fd = socket(
                 a.pointee.ai_family,
                 Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else {
-                lastError = String(cString: strerror(errno))
+                lastError = SystemError.text(errno)
                 continue
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
             guard errno == EINPROGRESS else {
-                lastError = String(cString: strerror(errno))
+                lastError = SystemError.text(errno)
                 close(fd)
                 continue
             }
@@ -494,10 +502,10 @@ final class RTSPClient {
                     var len = socklen_t(MemoryLayout<Int32>.size)
                     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
                     if err == 0 { return fd }
-                    lastError = String(cString: strerror(err))
+                    lastError = SystemError.text(err)
                     break
                 }
-                if now() > deadline {
+                if clocks.monotonicNanos() > deadline {
                     close(fd)
                     throw MediaError(
                         "rtsp.timeout", "no answer from the camera within \(timeoutNanos / 1_000_000_000) s")
@@ -508,5 +516,6 @@ final class RTSPClient {
         throw MediaError("rtsp.connect", "cannot connect to the camera: \(lastError)")
     }
 
-    static func now() -> UInt64 { SystemClocks().monotonicNanos() }
+    /// Monotonic nanoseconds on the injected clocks.
+    func now() -> UInt64 { clocks.monotonicNanos() }
 }

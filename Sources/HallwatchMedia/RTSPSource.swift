@@ -1,5 +1,6 @@
 import CFFmpeg
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 import Logging
 import Synchronization
@@ -7,8 +8,11 @@ import Synchronization
 /// A flag another thread sets to make blocking FFmpeg calls return (through the interrupt callback).
 public final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
+    /// A flag not yet set.
     public init() {}
+    /// Sets the flag; blocking reads notice it at their next wake-up and return.
     public func stop() { flag.store(true, ordering: .relaxed) }
+    /// Whether ``stop()`` was called.
     public var isStopped: Bool { flag.load(ordering: .relaxed) }
 }
 
@@ -18,6 +22,7 @@ public struct RTSPSourceOptions: Sendable {
     public var url: String
     /// RTSP user and password, inserted into the URL handed to FFmpeg only (never logged).
     public var username: String?
+    /// The RTSP password (secret; never logged).
     public var password: String?
     /// RTP over the RTSP TCP connection (interleaved, RFC 7826 §14) or over UDP.
     public var transport: CameraConfig.Transport
@@ -26,6 +31,7 @@ public struct RTSPSourceOptions: Sendable {
     /// Also receive the audio track.
     public var audio: Bool
 
+    /// Options from their parts; the defaults are TCP, a 5 s I/O timeout and no audio.
     public init(
         url: String, username: String? = nil, password: String? = nil, transport: CameraConfig.Transport = .tcp,
         ioTimeout: Duration = .seconds(5), audio: Bool = false
@@ -64,20 +70,22 @@ final class RTSPSource: PacketSource {
     /// State read by the interrupt callback: when the last packet arrived, and the stop flag.
     final class Watchdog {
         let stop: StopFlag
+        let clocks: any Clocks
         let timeoutNanos: UInt64
         var lastProgress: UInt64
         var timedOut = false
-        init(stop: StopFlag, timeout: Duration) {
+        init(stop: StopFlag, timeout: Duration, clocks: any Clocks) {
             self.stop = stop
+            self.clocks = clocks
             self.timeoutNanos =
                 UInt64(timeout.components.seconds) * 1_000_000_000
                 + UInt64(timeout.components.attoseconds / 1_000_000_000)
-            self.lastProgress = SystemClocks().monotonicNanos()
+            self.lastProgress = clocks.monotonicNanos()
         }
-        func touch() { lastProgress = SystemClocks().monotonicNanos() }
+        func touch() { lastProgress = clocks.monotonicNanos() }
         var shouldAbort: Bool {
             if stop.isStopped { return true }
-            if SystemClocks().monotonicNanos() - lastProgress > timeoutNanos {
+            if clocks.monotonicNanos() - lastProgress > timeoutNanos {
                 timedOut = true
                 return true
             }
@@ -88,8 +96,8 @@ final class RTSPSource: PacketSource {
     /// Connects, DESCRIBEs, SETUPs and PLAYs.
     /// - Throws: ``MediaError`` — `rtsp.connect`, `rtsp.auth`, `rtsp.timeout`, `rtsp.garbage`,
     ///   `media.noVideo`, `media.unsupportedCodec`.
-    init(_ options: RTSPSourceOptions, stop: StopFlag, logger: Logger) throws {
-        watchdog = Watchdog(stop: stop, timeout: options.ioTimeout)
+    init(_ options: RTSPSourceOptions, stop: StopFlag, clocks: any Clocks, logger: Logger) throws {
+        watchdog = Watchdog(stop: stop, timeout: options.ioTimeout, clocks: clocks)
         FFmpegLog.install()
         guard let c = avformat_alloc_context() else { throw MediaError("rtsp.connect", "out of memory") }
         c.pointee.interrupt_callback = AVIOInterruptCB(

@@ -24,13 +24,19 @@
 public struct VideoTimeline<Payload> {
     /// One repaired access unit, timestamps relative to the run's first DTS.
     public struct Sample {
+        /// Decoding time, 90 kHz ticks.
         public var dts90k: Int64
+        /// Presentation time, 90 kHz ticks.
         public var pts90k: Int64
+        /// Duration, 90 kHz ticks (from the next unit's timestamp).
         public var duration90k: Int64
+        /// A random access point.
         public var keyframe: Bool
+        /// The access unit.
         public var payload: Payload
     }
 
+    /// What the timeline emits: a repaired sample, or the start of a new run.
     public enum Event {
         case sample(Sample)
         /// The next sample (a keyframe) starts a new run; `reason` says why (for the log and the bus).
@@ -71,6 +77,7 @@ public struct VideoTimeline<Payload> {
     /// Count of split access units joined.
     public private(set) var joined = 0
 
+    /// A timeline holding ``lookahead`` units; PTS steps beyond ``jumpThreshold90k`` forward or ``backThreshold90k`` back are jumps (rules 3 and 4); `join` appends the second piece of a split access unit to the first.
     public init(
         lookahead: Int = 5, jumpThreshold90k: Int64 = 180_000, backThreshold90k: Int64 = 90_000,
         join: @escaping (inout Payload, Payload) -> Void

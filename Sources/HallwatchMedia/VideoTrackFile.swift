@@ -12,6 +12,7 @@ public struct VideoTrackFile: Sendable {
         public var data: [UInt8]
         /// Presentation and decoding time, 90 kHz ticks, in the file's own origin.
         public var pts90k: Int64
+        /// Decoding time, 90 kHz ticks, in the file's own origin.
         public var dts90k: Int64
         /// How long the picture is shown, 90 kHz ticks (0 when the file does not say).
         public var duration90k: Int64
@@ -19,10 +20,13 @@ public struct VideoTrackFile: Sendable {
         public var isKey: Bool
     }
 
+    /// H.264 or H.265.
     public var codec: VideoCodec
     /// The decoder configuration record: `avcC` (ISO/IEC 14496-15 §5.3.3.1) or `hvcC` (§8.3.3.1) bytes.
     public var extradata: [UInt8]
+    /// Coded width, pixels.
     public var width: Int
+    /// Coded height, pixels.
     public var height: Int
     /// Samples in decoding order.
     public var samples: [Sample]

@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 import Logging
 
@@ -8,6 +9,7 @@ import Logging
 public final class Presence: Sendable {
     /// The bus client, for the process's other publications.
     public let bus: BusClient
+    /// The box's topics.
     public let topics: BusTopics
     /// Process instance name, e.g. `recorder`, `capture-lobby`.
     public let name: String

@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 import HallwatchProcess
 import HallwatchStorage
@@ -38,7 +39,7 @@ public final class PrunerService: Service, Sendable {
     ///   - config: The configuration read at start (also the fallback when a re-read fails).
     ///   - source: Where later passes read it.
     ///   - presence: The bus; `nil` runs without one (tests, `--dry-run`).
-    ///   - clocks: Box UTC for policy ages; injected by tests.
+    ///   - clocks: Box UTC for policy ages, and the wait of each period; injected by tests.
     ///   - afterStep: Called after each deletion step (crash tests stop the process there).
     public init(
         config: HallwatchConfig, source: ConfigSource, presence: Presence?, clocks: any Clocks = SystemClocks(),
@@ -133,7 +134,7 @@ public final class PrunerService: Service, Sendable {
         let timer = Task { [self] in
             while !Task.isCancelled {
                 let period = last.withLock { $0.config.retention.period }
-                try? await Task.sleep(for: period)
+                try? await clocks.sleep(for: period)
                 wakeUp.yield()
             }
         }

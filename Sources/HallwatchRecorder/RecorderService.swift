@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchCore
 import HallwatchDataPlane
 import HallwatchProcess
@@ -198,7 +199,8 @@ public final class RecorderService: Service, @unchecked Sendable {
         while !stopping.load(ordering: .relaxed) {
             let now = clocks.monotonicNanos()
             if now < next {
-                usleep(UInt32(min(50_000, (next - now) / 1000)))
+                clocks.sleepBlocking(
+                    for: .nanoseconds(Int64(next - now)), unless: { stopping.load(ordering: .relaxed) })
                 continue
             }
             next += cadenceNanos
@@ -241,7 +243,7 @@ public final class RecorderService: Service, @unchecked Sendable {
         pool.publishAll()
         var tick = 0
         while !stopping.load(ordering: .relaxed) {
-            for _ in 0..<10 where !stopping.load(ordering: .relaxed) { usleep(100_000) }
+            clocks.sleepBlocking(for: .seconds(1), unless: { stopping.load(ordering: .relaxed) })
             pool.monitor()
             tick += 1
             if tick % 10 == 0 { pool.publishAll() }

@@ -1,5 +1,6 @@
 import CGStreamer
 import Foundation
+import HallwatchCore
 import Synchronization
 
 /// A codec the simcam can serve without transcoding, with the GStreamer elements that handle it.
@@ -88,10 +89,14 @@ public struct MediaDescription: Sendable, Hashable {
 
     /// Opens `path` with `filesrc ! qtdemux`, prerolls it into fakesinks (reads the headers and the first
     /// sample of each track; no decoding) and describes its streams.
-    /// - Parameter timeout: how long to wait for preroll, in seconds.
+    /// - Parameters:
+    ///   - timeout: how long to wait for preroll, in seconds.
+    ///   - clocks: where the timeout is measured.
     /// - Throws: ``SimCamError/missingFile(_:)`` if the file cannot be read, ``SimCamError/unsupportedMedia(_:)``
     ///   if it is not an MP4 with at least one H.264, H.265 or AAC stream.
-    public static func probe(path: String, timeout: Double = 10) throws(SimCamError) -> MediaDescription {
+    public static func probe(path: String, timeout: Double = 10, clocks: any Clocks = SystemClocks())
+        throws(SimCamError) -> MediaDescription
+    {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw .missingFile("\(path) does not exist or is not readable")
         }
@@ -120,9 +125,9 @@ public struct MediaDescription: Sendable, Hashable {
             // The bus says why (e.g. qtdemux: "This file is invalid and cannot be played").
             throw .unsupportedMedia("\(path): \(Self.firstError(on: bus) ?? "cannot be opened")")
         }
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = clocks.monotonicNow() + .milliseconds(Int64(timeout * 1000))
         var prerolled = false
-        while !prerolled, Date() < deadline {
+        while !prerolled, clocks.monotonicNow() < deadline {
             let filter = GstMessageType(
                 rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue)
             guard let message = gst_bus_timed_pop_filtered(bus.pointer, 50_000_000, filter) else { continue }

@@ -1,5 +1,7 @@
+import HallwatchCore
+
 /// Errors of the simulated camera. Each message is written for the person running `hallwatch-simcam`.
-public enum SimCamError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum SimCamError: HallwatchError, Equatable {
     /// A `--mount` value that is not `NAME=FILE`, or whose name is empty, duplicated or not URL-safe.
     case badMountSpec(String)
     /// A mount's file does not exist or cannot be read.
@@ -19,6 +21,25 @@ public enum SimCamError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedMedia(let m): "unsupported media: \(m)"
         case .pipeline(let m): "GStreamer: \(m)"
         case .listen(let m): "cannot listen: \(m)"
+        }
+    }
+
+    /// The stable code: `simcam.mountSpec`, `simcam.missingFile`, `simcam.unsupportedMedia`, `simcam.pipeline`,
+    /// `simcam.listen`.
+    public var stableCode: String {
+        switch self {
+        case .badMountSpec: "simcam.mountSpec"
+        case .missingFile: "simcam.missingFile"
+        case .unsupportedMedia: "simcam.unsupportedMedia"
+        case .pipeline: "simcam.pipeline"
+        case .listen: "simcam.listen"
+        }
+    }
+
+    /// The case's detail (without the prefix ``description`` adds).
+    public var message: String {
+        switch self {
+        case .badMountSpec(let m), .missingFile(let m), .unsupportedMedia(let m), .pipeline(let m), .listen(let m): m
         }
     }
 

@@ -14,8 +14,11 @@ public struct SimulatedDevice: Sendable, Equatable {
     public var mount: String
     /// `H264` or `H265`.
     public var encoding: String
+    /// Picture width the profile claims, pixels.
     public var width: Int
+    /// Picture height the profile claims, pixels.
     public var height: Int
+    /// Frame rate the profile claims, frames per second.
     public var fps: Double
     /// `SIM-<index>-<8 hex>`.
     public var serial: String

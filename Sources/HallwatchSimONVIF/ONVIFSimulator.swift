@@ -15,12 +15,15 @@ public struct ONVIFSimConfiguration: Sendable {
     public var httpPort: Int
     /// The RTSP port that stream URIs name.
     public var rtspPort: Int
+    /// The devices served, each on its own path.
     public var devices: [SimulatedDevice]
     /// `nil`: no authentication at all.
     public var credentials: ONVIFCredentials?
+    /// Which authentication the services accept (WS-UsernameToken, HTTP Digest or both).
     public var authMode: SimAuthMode
     /// The simulated camera's clock minus the real one, seconds (issue 5: a 1 h offset must still authenticate).
     public var clockOffsetSeconds: Int64
+    /// Ways to misbehave like real cameras do.
     public var quirks: Set<SimQuirk>
     /// Answer Probes and send Hello/Bye on 239.255.255.250:3702.
     public var discovery: Bool
@@ -30,6 +33,7 @@ public struct ONVIFSimConfiguration: Sendable {
     /// naming its other interface). Default `nil`: ``address``.
     public var advertisedHost: String? = nil
 
+    /// A configuration from its parts (authentication both ways, no clock offset, no quirks, discovery on).
     public init(
         address: String, httpPort: Int, rtspPort: Int, devices: [SimulatedDevice], credentials: ONVIFCredentials?,
         authMode: SimAuthMode = .both, clockOffsetSeconds: Int64 = 0, quirks: Set<SimQuirk> = [], discovery: Bool = true
@@ -56,6 +60,7 @@ public struct ONVIFSimConfiguration: Sendable {
 /// GetDeviceInformation, GetServices, GetCapabilities, GetProfiles, GetStreamUri; others get a
 /// `ter:ActionNotSupported` fault. Request bodies are capped at 256 KiB and parsed with the bounded reader.
 public final class ONVIFSimulator: Sendable {
+    /// What this simulator serves.
     public let configuration: ONVIFSimConfiguration
     let logger: Logger
     let clocks: any Clocks
@@ -65,7 +70,8 @@ public final class ONVIFSimulator: Sendable {
     let state = Mutex<
         (port: Int, group: ServiceGroup?, socket: WSDiscoverySocket?, stopping: Bool, messageNumber: UInt64)
     >((0, nil, nil, false, 0))
-    let instanceID = UInt64(Date().timeIntervalSince1970)
+    /// WS-Discovery's AppSequence InstanceId: the start time in seconds, so it grows from start to start.
+    let instanceID: UInt64
     let responderDone = DispatchSemaphore(value: 0)
 
     /// Nothing listens until ``start()``; `clocks` gives the real time that the offset shifts.
@@ -73,6 +79,7 @@ public final class ONVIFSimulator: Sendable {
         self.configuration = configuration
         self.clocks = clocks
         self.logger = logger
+        instanceID = UInt64(max(0, clocks.utcNow().micros / 1_000_000))
     }
 
     /// The HTTP port listened on (after ``start()``).
@@ -195,7 +202,8 @@ public final class ONVIFSimulator: Sendable {
             let relatesTo = configuration.quirks.contains(.badRelatesTo) ? WSDiscoveryProbe.newMessageID() : id
             let delayMs = Int.random(in: 0...500)
             let (from, port) = (dg.from, dg.fromPort)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delayMs)) { [self] in
+            Task { [self] in
+                try? await clocks.sleep(for: .milliseconds(delayMs))
                 // One ProbeMatches per device, as separate targets would send them; each fits a datagram.
                 for m in matching {
                     try? socket.send(
@@ -336,7 +344,13 @@ public final class ONVIFSimulator: Sendable {
 }
 
 /// The simulated ONVIF device could not start.
-public struct SimONVIFError: Error, CustomStringConvertible, Sendable {
+public struct SimONVIFError: HallwatchError {
+    /// One sentence for the person running the simcam.
     public var description: String
+    /// An error saying `d`.
     public init(_ d: String) { description = d }
+    /// Always `simcam.onvifListen`.
+    public var stableCode: String { "simcam.onvifListen" }
+    /// ``description``.
+    public var message: String { description }
 }

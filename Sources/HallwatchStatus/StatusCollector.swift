@@ -8,11 +8,15 @@ import Synchronization
 public final class StatusCollector: Sendable {
     /// One snapshot of the box.
     public struct Snapshot: Codable, Sendable, Equatable {
+        /// The box id.
         public var box: String
+        /// When the snapshot was taken (box UTC).
         public var at: UTCMicros
+        /// One row per configured or reported camera.
         public var cameras: [CameraRow]
         /// Every recording disk the recorder reported, by name.
         public var disks: [DiskState]
+        /// Every process's liveness as last published.
         public var processes: [ProcessState]
         /// The web page's certificate, when `hallwatch-web` has published it.
         public var web: WebIdentity?
@@ -32,8 +36,11 @@ public final class StatusCollector: Sendable {
 
     /// One camera's line of `hallwatchctl status`.
     public struct CameraRow: Codable, Sendable, Equatable {
+        /// The camera.
         public var camera: CameraID
+        /// Its capture worker's last published state, if any.
         public var state: CameraState?
+        /// What the recorder last published for it, if anything.
         public var recording: RecordingStats?
 
         public init(camera: CameraID, state: CameraState? = nil, recording: RecordingStats? = nil) {

@@ -33,6 +33,7 @@ public protocol SlotFileOpener: Sendable {
 
 /// The real file system.
 public struct PosixSlotFileOpener: SlotFileOpener {
+    /// The real file system (`open(2)` and friends).
     public init() {}
     /// `open(2)` with `O_CLOEXEC`, read-write or read-only.
     public func open(_ path: String, writable: Bool) throws(StorageError) -> any SlotFileHandle {

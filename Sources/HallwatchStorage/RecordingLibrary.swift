@@ -1,3 +1,4 @@
+import HallwatchConfig
 import HallwatchCore
 
 /// Every recording disk of a box read as one: a camera's runs and records may be spread over several

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HallwatchConfig
 import HallwatchCore
 import Logging
 

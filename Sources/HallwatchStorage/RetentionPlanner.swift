@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 
 /// Decides which slots to delete: pure, over a snapshot of every disk (``DiskUse``), the holds, the

@@ -7,14 +7,13 @@ import HallwatchCore
 ///
 /// errno and SQLite result codes are turned into this type in this file only, so the choice of which
 /// failures mean "this disk is unusable" is made in one place (``isDiskFailure``).
-public struct StorageError: Error, Sendable, CustomStringConvertible {
+public struct StorageError: HallwatchError {
     /// A stable, machine-readable error code (`storage.*`) for logs, the bus and tests.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: StableErrorCode {
         /// The code text, e.g. `storage.io`.
         public let rawValue: String
         /// Wraps a code text (prefer the constants below).
         public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
 
         /// A system call on the disk failed (read, write, `fdatasync`, open…); see ``StorageError/system``.
         public static let io = Code(rawValue: "storage.io")
@@ -61,6 +60,9 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
     /// Any other cause as text (SQLite's message and result code, a JSON decoding error).
     public var cause: String?
 
+    /// ``code`` as text.
+    public var stableCode: String { code.rawValue }
+
     /// An error with its code, message and cause.
     public init(_ code: Code, _ message: String, system: SystemError? = nil, cause: String? = nil) {
         self.code = code
@@ -76,6 +78,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         return code == .failed
     }
 
+    /// `[code] message`, then the failed system call and the cause when there are.
     public var description: String {
         var s = "[\(code)] \(message)"
         if let system { s += ": \(system)" }

@@ -1,6 +1,7 @@
 // hallwatch-web: the box's own web page (see HallwatchWeb's DocC).
 import ArgumentParser
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 import HallwatchProcess
 import HallwatchWeb

@@ -55,8 +55,7 @@ struct BenchFill: AsyncParsableCommand {
         }
         let perCamera = (fragments + cameras - 1) / cameras
         let tick = Int64((fragmentSeconds * 90_000).rounded())
-        let runStart = SystemClocks().utcNow().adding(
-            micros: -Int64((Double(perCamera) * fragmentSeconds + endsAgo) * 1e6))
+        let runStart = realClocks.utcNow().adding(micros: -Int64((Double(perCamera) * fragmentSeconds + endsAgo) * 1e6))
         let ids = (0..<cameras).map { CameraID("bench-\($0)")! }
         let body = [UInt8](repeating: 0x5A, count: payload)
         for id in ids {

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HallwatchBus
 import HallwatchCapture
+import HallwatchConfig
 import HallwatchControl
 import HallwatchCore
 import HallwatchDiscovery
@@ -53,7 +54,7 @@ struct Status: AsyncParsableCommand {
         let collector = StatusCollector(bus: bus, topics: BusTopics(box: cfg.box))
         try await Task.sleep(for: .milliseconds(400))  // retained messages arrive at once
         repeat {
-            let snap = collector.snapshot(configured: cfg.cameras.map(\.id), now: SystemClocks().utcNow())
+            let snap = collector.snapshot(configured: cfg.cameras.map(\.id), now: realClocks.utcNow())
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -247,7 +248,7 @@ struct Export: AsyncParsableCommand {
         ProcessSetup.bootstrapLogging(default: .error)
         let cfg = ProcessSetup.loadConfig(options.config, logger: Logger(label: "hallwatchctl"))
         guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
-        let now = SystemClocks().utcNow()
+        let now = realClocks.utcNow()
         guard let start = TimeExpression.parse(from, now: now) else {
             throw ValidationError("--from \(from): expected ISO 8601 UTC, now, or -30s/-5m/-2h")
         }
@@ -513,13 +514,16 @@ func formatBytes(_ n: Int64) -> String {
     return i == 0 ? "\(n) bytes" : String(format: "%.1f %@", v, units[i])
 }
 
+/// The box's real clocks: hallwatchctl's one clock, created here (its `main`) and handed to the libraries.
+let realClocks: any Clocks = SystemClocks()
+
 /// A one-line progress bar redrawn in place on a terminal; on a pipe or file, a plain line every 10 %.
 final class ProgressBar {
     let total: Int
     let unit: String
     let tty = isatty(STDOUT_FILENO) == 1
     var lastTenth = -1
-    let started = Date()
+    let started = realClocks.monotonicNow()
     init(total: Int, unit: String) {
         self.total = max(1, total)
         self.unit = unit
@@ -545,7 +549,7 @@ final class ProgressBar {
     func finish() { if tty { FileHandle.standardOutput.write(Data("\n".utf8)) } }
 
     private func eta(_ fraction: Double) -> String {
-        let elapsed = Date().timeIntervalSince(started)
+        let elapsed = (realClocks.monotonicNow() - started).seconds
         guard fraction > 0, fraction < 1, elapsed > 1 else { return "" }
         return String(format: "%.0f s left", elapsed / fraction - elapsed)
     }

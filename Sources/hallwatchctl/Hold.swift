@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import HallwatchBus
+import HallwatchConfig
 import HallwatchControl
 import HallwatchCore
 import HallwatchEvidence

@@ -415,6 +415,6 @@ meta=$(python3 -c 'import json,sys; print(json.dumps({"mode": sys.argv[1], "star
   "ingestRates": [int(x) for x in sys.argv[4].split()], "ingestCounts": [int(x) for x in sys.argv[5].split()],
   "boxReport": [int(x) for x in sys.argv[6].split()], "diskMBs": float(sys.argv[7]) if sys.argv[7] else None,
   "conditions": sys.argv[8]}))' "$MODE" "$STAMP" "$elapsed" "${RATES[*]}" "${COUNTS[*]}" "${BOX_REPORT[*]}" "$disk_mbs" \
-  "$(nproc) cores, load average at the end $load (the VM is shared: other builds may have run), pruner $([ $HAVE_PRUNER = 1 ] && echo running || echo 'not built')")
+  "$(nproc) cores, load average at the end $load (the VM is shared: other builds may have run), pruner $([ "${HAVE_PRUNER:-0}" = 1 ] && echo running || echo 'not built')")
 $LIB table "$RES" --json ".bench/bench-$MODE-$STAMP.json" --meta "$meta" | tee ".bench/latest-$MODE.md"
 cp ".bench/bench-$MODE-$STAMP.json" ".bench/latest-$MODE.json"

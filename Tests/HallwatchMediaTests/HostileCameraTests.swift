@@ -27,7 +27,8 @@ final class FakeRTSPServer: @unchecked Sendable {
     /// A camera whose replies may carry binary data (interleaved RTP after PLAY) and depend on the request.
     init(raw reply: @escaping @Sendable (_ method: String, _ cseq: String, _ request: String) -> [UInt8]?) throws {
         self.reply = reply
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: not inherited by processes other suites start (mosquitto).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
@@ -151,7 +152,7 @@ struct HostileCameraTests {
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\u{1}\u{2}garbage\r\n\r\n"
         }
         let (e, seconds, frames) = captureError(server.url)
-        let code = try #require(e?.code)
+        let code = try #require(e?.code.rawValue)
         #expect(code.hasPrefix("rtsp."), "got \(code)")
         #expect(seconds < 6 && frames == 0)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 import Synchronization
 import Testing

@@ -1,7 +1,8 @@
 import Foundation
+import HallwatchCore
 import Testing
 
-@testable import HallwatchCore
+@testable import HallwatchConfig
 
 @Test("The shipped example configuration is valid and documents every key the schema knows")
 func exampleConfigIsValidAndComplete() throws {

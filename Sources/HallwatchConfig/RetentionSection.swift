@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchCore
 
 /// `retention:` — the building's retention policy, read by `hallwatch-pruner` (and the recorder's
 /// low-free-slots event). Every key is optional; per-camera `cameras[].retention` overrides
@@ -55,6 +56,7 @@ public struct RetentionOverride: Codable, Sendable, Equatable {
         self.minAge = minAge
         self.maxBytes = maxBytes
     }
+    /// True when no limit is overridden.
     var isEmpty: Bool { maxAge == nil && minAge == nil && maxBytes == nil }
 }
 
@@ -93,73 +95,61 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 }
 
-// MARK: - Schema and decoding (used by ConfigLoader)
-
-extension ConfigSchema {
-    /// The age limits, shared by `retention:` and `cameras[].retention`.
-    static let retentionLimits: [String: ConfigSchema] = [
-        "maxAge": .scalar(.duration(min: .seconds(60), max: .seconds(3650 * 86_400))),
-        "minAge": .scalar(.duration(min: .zero, max: .seconds(3650 * 86_400))),
-        "maxBytes": .scalar(.integer(64 << 10...Int64.max, multipleOf: 1)),
-    ]
-    /// `retention:`.
-    static let retention: ConfigSchema = .mapping(
-        retentionLimits.merging([
-            "reserve": .scalar(.duration(min: .zero, max: .seconds(7 * 86_400))),
-            "reserveSlots": .scalar(.integer(0...100_000, multipleOf: 1)),
-            "period": .scalar(.duration(min: .seconds(1), max: .seconds(86_400))),
-            "maxHoldPercent": .scalar(.integer(1...95, multipleOf: 1)),
-        ]) { a, _ in a })
-    /// `cameras[].retention`.
-    static let cameraRetention: ConfigSchema = .mapping(retentionLimits)
-}
-
-/// `retention:` as written, before defaults.
-struct RawRetention: Decodable {
-    var maxAge: ConfigDuration?
-    var minAge: ConfigDuration?
-    var maxBytes: Int64?
-    var reserve: ConfigDuration?
-    var reserveSlots: Int?
-    var period: ConfigDuration?
-    var maxHoldPercent: Int?
-
-    func resolved() -> RetentionConfig {
-        var r = RetentionConfig()
-        if let v = maxAge { r.maxAge = v.value }
-        if let v = minAge { r.minAge = v.value }
-        if let v = maxBytes { r.maxBytes = v }
-        if let v = reserve { r.reserve = v.value }
-        if let v = reserveSlots { r.reserveSlots = v }
-        if let v = period { r.period = v.value }
-        if let v = maxHoldPercent { r.maxHoldPercent = v }
-        return r
-    }
-}
-
-/// `cameras[].retention` as written.
-struct RawCameraRetention: Decodable {
-    var maxAge: ConfigDuration?
-    var minAge: ConfigDuration?
-    var maxBytes: Int64?
-    func resolved() -> RetentionOverride? {
-        let o = RetentionOverride(maxAge: maxAge?.value, minAge: minAge?.value, maxBytes: maxBytes)
-        return o.isEmpty ? nil : o
-    }
-}
-
 extension HallwatchConfig {
+    /// The building's retention policy (`retention:`; see ``RetentionConfig``).
+    public var retention: RetentionConfig {
+        get { self[section: RetentionSection.self] }
+        set { self[section: RetentionSection.self] = newValue }
+    }
+
     /// The resolved retention policy of `camera`, configured or not (an unknown camera gets the defaults).
     public func retentionPolicy(_ camera: CameraID) -> RetentionPolicy { retention.policy(for: self.camera(camera)) }
+}
 
-    /// Consistency checks of the retention keys (minAge ≤ maxAge, per camera too).
-    func validateRetention(need: (Bool, [String], String) -> Void) {
-        need(
+/// `retention:` as a section of the document; also the keys of `cameras[].retention`.
+enum RetentionSection: KeyedConfigSection {
+    static let key = "retention"
+    static var absent: RetentionConfig { RetentionConfig() }
+    // The limits that `cameras[].retention` shares.
+    static let maxAgeRange = (min: Duration.seconds(60), max: Duration.seconds(3650 * 86_400))
+    static let minAgeRange = (min: Duration.zero, max: Duration.seconds(3650 * 86_400))
+    static let maxBytesForm = ConfigSchema.Scalar.integer(64 << 10...Int64.max, multipleOf: 1)
+
+    static let keys: [ConfigKey<RetentionConfig>] = [
+        .duration("maxAge", \.maxAge, min: maxAgeRange.min, max: maxAgeRange.max),
+        .duration("minAge", \.minAge, min: minAgeRange.min, max: minAgeRange.max),
+        .scalar("maxBytes", \.maxBytes, maxBytesForm),
+        .duration("reserve", \.reserve, min: .zero, max: .seconds(7 * 86_400)),
+        .scalar("reserveSlots", \.reserveSlots, .integer(0...100_000, multipleOf: 1)),
+        .duration("period", \.period, min: .seconds(1), max: .seconds(86_400)),
+        .scalar("maxHoldPercent", \.maxHoldPercent, .integer(1...95, multipleOf: 1)),
+    ]
+
+    /// The keys of `cameras[].retention`.
+    static let overrideKeys: [ConfigKey<RetentionOverride>] = [
+        .duration("maxAge", \.maxAge, min: maxAgeRange.min, max: maxAgeRange.max),
+        .duration("minAge", \.minAge, min: minAgeRange.min, max: minAgeRange.max),
+        .scalar("maxBytes", \.maxBytes, maxBytesForm),
+    ]
+
+    /// `cameras[].retention`: a mapping of ``overrideKeys``; no key given (or `{}`) means no override.
+    static let cameraRetentionKey = ConfigKey<CameraConfig>(
+        name: "retention", schema: ConfigKey.mapping(overrideKeys), required: false
+    ) { camera, node in
+        var o = RetentionOverride()
+        try ConfigKey.read(overrideKeys, from: node, into: &o)
+        camera.retention = o.isEmpty ? nil : o
+    }
+
+    /// minAge ≤ maxAge, for the building and for each camera's resolved limits.
+    static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
+        let retention = config.retention
+        check.need(
             retention.minAge <= retention.maxAge, ["retention", "minAge"],
             "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
-        for (i, cam) in cameras.enumerated() where cam.retention != nil {
+        for (i, cam) in config.cameras.enumerated() where cam.retention != nil {
             let p = retention.policy(for: cam)
-            need(
+            check.need(
                 p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
                 "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
         }

@@ -1,0 +1,219 @@
+import Foundation
+import HallwatchCore
+import Yams
+
+/// One problem found in a configuration file, with its place.
+public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
+    /// File path as given to the loader.
+    public var file: String
+    /// 1-based line (0 when the place is unknown).
+    public var line: Int
+    /// What is wrong and what was expected.
+    public var message: String
+    /// `file:line: message`, as compilers print it, so editors can jump to it.
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// A configuration that was refused; carries every problem found, not just the first.
+public struct ConfigError: HallwatchError {
+    /// Stable error code for logs and the bus: `config.invalid` or `config.unreadable`.
+    public var code: String
+    /// Every problem, in the order the loader found them (schema walk in document order, then decoding, then
+    /// the sections' consistency checks in ``HallwatchConfig/sections`` order).
+    public var diagnostics: [ConfigDiagnostic]
+    /// One `file:line: message` line per diagnostic.
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+    /// ``code``.
+    public var stableCode: String { code }
+    /// Every diagnostic, one per line (as ``description``).
+    public var message: String { description }
+}
+
+/// Reads and schema-checks ``HallwatchConfig`` documents.
+///
+/// Three passes, each reporting every problem it finds:
+/// 1. YAML syntax (libyaml, through Yams): the first syntax error, with its line.
+/// 2. The schema walk (``ConfigSchema``): every unknown or missing key, every scalar of the wrong form or out
+///    of range, each at its line.
+/// 3. Only when 1 and 2 found nothing: each section is decoded and its defaults applied, then each section's
+///    consistency checks run (duplicate names, cross-references, minimum ≤ maximum).
+public enum ConfigLoader {
+    /// Reads the file at `path`.
+    /// - Throws: ``ConfigError`` with code `config.unreadable` if it cannot be read, `config.invalid` with a
+    ///   diagnostic per problem (unknown key, missing key, wrong type, out-of-range value) otherwise.
+    public static func load(path: String) throws -> HallwatchConfig {
+        func unreadable(_ why: String) -> ConfigError {
+            ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: why)])
+        }
+        guard FileManager.default.fileExists(atPath: path) else { throw unreadable("no such file") }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+            size.intValue > maxBytes
+        {
+            throw ConfigError(
+                code: "config.invalid",
+                diagnostics: [.init(file: path, line: 0, message: "the file is larger than \(maxBytes) bytes")])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw unreadable("cannot read the file (permissions?)")
+        }
+        guard let text = String(data: data, encoding: .utf8), !text.contains("\0") else {
+            throw ConfigError(
+                code: "config.invalid",
+                diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
+        }
+        return try parse(text, file: path)
+    }
+
+    /// The largest document accepted, in bytes (inputs are bounded: a USB drop could hold anything).
+    public static let maxBytes = 1 << 20
+
+    /// Parses `text` (named `file` in diagnostics). Same errors as ``load(path:)``.
+    public static func parse(_ text: String, file: String = "hallwatch.yaml") throws -> HallwatchConfig {
+        func fail(_ line: Int, _ message: String) -> ConfigError {
+            ConfigError(code: "config.invalid", diagnostics: [.init(file: file, line: line, message: message)])
+        }
+        guard text.utf8.count <= maxBytes else { throw fail(0, "the file is larger than \(maxBytes) bytes") }
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw fail(1, "the document is empty; expected a mapping with box, recorder and cameras")
+            }
+            root = node
+        } catch let e as ConfigError { throw e } catch let e as YamlError {
+            throw fail(yamlErrorLine(e), "not valid YAML: \(yamlErrorText(e))")
+        } catch { throw fail(0, "not valid YAML: \(error)") }
+
+        var problems: [ConfigDiagnostic] = []
+        ConfigSchema.root.check(root, path: [], file: file, into: &problems)
+        if problems.isEmpty {
+            do {
+                let config = try HallwatchConfig.decode(root)
+                var check = ConfigCheck(file: file, root: root)
+                for section in HallwatchConfig.sections { validate(section, config, &check) }
+                problems += check.problems
+                if problems.isEmpty { return config }
+            } catch let e as DecodingError {
+                let (path, message) = describe(e)
+                problems.append(.init(file: file, line: line(of: path, in: root), message: message))
+            }
+        }
+        throw ConfigError(code: "config.invalid", diagnostics: problems)
+    }
+
+    private static func validate<S: ConfigSection>(
+        _ section: S.Type, _ config: HallwatchConfig, _ check: inout ConfigCheck
+    ) {
+        S.validate(config, &check)
+    }
+
+    static func yamlErrorLine(_ e: YamlError) -> Int {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return 0
+        }
+    }
+
+    /// libyaml's problem in one line, without the echo of the document Yams adds.
+    static func yamlErrorText(_ e: YamlError) -> String {
+        switch e {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
+            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+        default: return "\(e)".split(separator: "\n").first.map(String.init) ?? "syntax error"
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> ([any CodingKey], String) {
+        let place: ([any CodingKey]) -> String = { path in
+            path.isEmpty
+                ? "document" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch e {
+        case .typeMismatch(let type, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type))")
+        case .valueNotFound(let type, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath)): expected \(typeName(type)), found nothing")
+        case .keyNotFound(let key, let ctx):
+            return (ctx.codingPath, "\(place(ctx.codingPath + [key])): required key is missing")
+        case .dataCorrupted(let ctx): return (ctx.codingPath, "\(place(ctx.codingPath)): \(ctx.debugDescription)")
+        @unknown default: return ([], "\(e)")
+        }
+    }
+
+    static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is Bool.Type: return "true or false"
+        case is Int.Type, is Int64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is String.Type: return "a string"
+        default: return "\(t)"
+        }
+    }
+
+    /// The 1-based line of the node at `path`, or of its nearest existing parent.
+    static func line(of path: [any CodingKey], in root: Node) -> Int {
+        var node = root
+        for key in path {
+            if let i = key.intValue, let seq = node.sequence, i < seq.count {
+                node = seq[i]
+                continue
+            }
+            if let map = node.mapping, let next = map[key.stringValue] {
+                node = next
+                continue
+            }
+            break
+        }
+        return node.mark?.line ?? 0
+    }
+}
+
+/// The consistency checks' notebook: each failed check becomes a diagnostic at the line of its key.
+struct ConfigCheck {
+    let file: String
+    let root: Node
+    private(set) var problems: [ConfigDiagnostic] = []
+
+    init(file: String, root: Node) {
+        self.file = file
+        self.root = root
+    }
+
+    /// Records `message` at `path` (keys and `[index]` elements, e.g. `["cameras", "[2]", "disk"]`) unless `ok`.
+    mutating func need(_ ok: Bool, _ path: [String], _ message: String) {
+        if !ok {
+            problems.append(
+                .init(file: file, line: line(of: path), message: "\(path.joined(separator: ".")): \(message)"))
+        }
+    }
+
+    /// The line of the node at `path`, or of its nearest existing parent.
+    func line(of path: [String]) -> Int {
+        var node = root
+        for k in path {
+            if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count {
+                node = s[i]
+            } else if let m = node.mapping, let n = m[k] {
+                node = n
+            } else {
+                break
+            }
+        }
+        return node.mark?.line ?? 0
+    }
+}
+
+/// A duration as written in YAML (`500ms`, `1s`, `30d`); see `DurationText`.
+struct ConfigDuration: Decodable {
+    var value: Duration
+    init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let d = DurationText.parse(text) else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""))
+        }
+        value = d
+    }
+}

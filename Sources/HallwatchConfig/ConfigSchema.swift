@@ -1,0 +1,112 @@
+import Foundation
+import HallwatchCore
+import Yams
+
+/// What the schema allows where: mappings with known (and required) keys, sequences, and typed scalars.
+///
+/// The schema walk checks every key and every scalar's form and range before anything is decoded, so all
+/// problems in a file are reported at once, each at its line; decoding afterwards cannot fail on types.
+/// Each section declares its own part (``ConfigSection/schema``); ``root`` puts them together.
+indirect enum ConfigSchema: Sendable {
+    case mapping([String: ConfigSchema], required: Set<String> = [])
+    case sequence(ConfigSchema, maxCount: Int)
+    case scalar(Scalar)
+
+    /// The form of one value.
+    enum Scalar: Sendable {
+        case text(maxBytes: Int)
+        case bool
+        case integer(ClosedRange<Int64>, multipleOf: Int64)
+        case duration(min: Duration, max: Duration)
+        case oneOf([String])
+        case identifier
+        case rtspURL
+        case path
+    }
+
+    /// Appends to `problems` every place where `node` (at `path`, in `file`) does not fit this schema.
+    func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
+        let line = node.mark?.line ?? 0
+        let here = path.isEmpty ? "document" : path.joined(separator: ".")
+        func problem(_ message: String, at l: Int? = nil) {
+            problems.append(.init(file: file, line: l ?? line, message: message))
+        }
+        switch (self, node) {
+        case (.mapping(let keys, let required), .mapping(let map)):
+            var seen = Set<String>()
+            for (k, v) in map {
+                guard let name = k.string else { continue }
+                seen.insert(name)
+                if let sub = keys[name] {
+                    sub.check(v, path: path + [name], file: file, into: &problems)
+                } else {
+                    problem(
+                        "unknown key '\(name)' in \(here); expected one of: \(keys.keys.sorted().joined(separator: ", "))",
+                        at: k.mark?.line)
+                }
+            }
+            for key in required.subtracting(seen).sorted() {
+                problem("\((path + [key]).joined(separator: ".")): required key is missing")
+            }
+        case (.sequence(let element, let maxCount), .sequence(let seq)):
+            if seq.count > maxCount { problem("\(here): at most \(maxCount) entries, found \(seq.count)") }
+            for (i, v) in seq.prefix(maxCount).enumerated() {
+                element.check(v, path: path + ["[\(i)]"], file: file, into: &problems)
+            }
+        case (.scalar(let kind), .scalar(let scalar)):
+            if let message = kind.problem(with: scalar.string) { problem("\(here): \(message)") }
+        case (.mapping, _): problem("\(here): expected a mapping of keys")
+        case (.sequence, _): problem("\(here): expected a list")
+        case (.scalar, _): problem("\(here): expected a single value, not a list or mapping")
+        }
+    }
+}
+
+extension ConfigSchema.Scalar {
+    /// What is wrong with `text` for this form, or `nil` when it fits.
+    func problem(with text: String) -> String? {
+        switch self {
+        case .text(let maxBytes):
+            return text.utf8.count <= maxBytes ? nil : "expected at most \(maxBytes) bytes of text"
+        case .bool:
+            return ["true", "false"].contains(text.lowercased()) ? nil : "expected true or false, got \"\(text)\""
+        case .integer(let range, let multiple):
+            guard let v = Int64(text) else { return "expected an integer, got \"\(text)\"" }
+            guard range.contains(v) else { return "expected \(range.lowerBound) to \(range.upperBound), got \(v)" }
+            return v % multiple == 0 ? nil : "expected a multiple of \(multiple), got \(v)"
+        case .duration(let min, let max):
+            guard let d = DurationText.parse(text) else {
+                return "expected a duration such as 500ms, 1s, 5m, 2h or 30d, got \"\(text)\""
+            }
+            return d >= min && d <= max
+                ? nil : "expected \(DurationText.format(min)) to \(DurationText.format(max)), got \(text)"
+        case .oneOf(let choices):
+            return choices.contains(text) ? nil : "expected one of \(choices.joined(separator: ", ")), got \"\(text)\""
+        case .identifier:
+            return CameraID.isValid(text)
+                ? nil : "expected 1-32 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'), got \"\(text)\""
+        case .rtspURL:
+            guard let url = URLComponents(string: text), url.scheme?.lowercased() == "rtsp", !(url.host ?? "").isEmpty
+            else {
+                return "expected an rtsp://host[:port]/path URL, got \"\(text)\""
+            }
+            guard url.user == nil && url.password == nil else {
+                return "credentials do not belong in the URL (they would appear in logs); use username and passwordFile"
+            }
+            guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                return "expected a URL without spaces or line breaks, got \"\(text)\""
+            }
+            if let port = url.port, !(1...65_535).contains(port) { return "port \(port) is outside 1-65535" }
+            // Some cameras take credentials in the query (`?user=…&password=…`): just as secret.
+            let secretKeys: Set<String> = ["password", "passwd", "pass", "pwd"]
+            if (url.queryItems ?? []).contains(where: { secretKeys.contains($0.name.lowercased()) }) {
+                return
+                    "a password does not belong in the URL's query (it would appear in logs); use username and passwordFile"
+            }
+            return nil
+        case .path:
+            guard !text.isEmpty, text.utf8.count <= 4096, !text.contains("\0") else { return "expected a file path" }
+            return nil
+        }
+    }
+}

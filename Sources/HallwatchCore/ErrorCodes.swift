@@ -1,0 +1,151 @@
+/// The registry of every stable error code: its kind and what it means, one line each.
+///
+/// Codes are for operators (logs, the bus's `errors` topic, `CameraState.reason`, `DiskState.reason`) and
+/// never change meaning once released; ``ErrorKind`` is for code. A test greps `Sources/` and fails when a
+/// code literal is missing here, or when a code here is no longer used.
+public enum ErrorCodes {
+    /// One stable code.
+    public struct Entry: Sendable, Hashable {
+        /// The dotted code, e.g. `storage.io`.
+        public let code: String
+        /// Its kind.
+        public let kind: ErrorKind
+        /// What it means, one line.
+        public let meaning: String
+        init(_ code: String, _ kind: ErrorKind, _ meaning: String) {
+            self.code = code
+            self.kind = kind
+            self.meaning = meaning
+        }
+    }
+
+    /// Every code, grouped by domain, alphabetical within a domain.
+    public static let all: [Entry] = [
+        // Camera adoption (HallwatchDiscovery's CameraAdoption).
+        .init("adopt.already", .conflict, "the device is already configured as a camera"),
+        .init("adopt.config", .invalidInput, "the configuration with the adopted camera would not load or read back"),
+        .init("adopt.idTaken", .conflict, "the camera id asked for is already in use"),
+        .init("adopt.io", .unavailable, "the configuration file could not be read or written"),
+        .init("adopt.noStream", .notFound, "the device offers no stream Hallwatch can record"),
+        // The bus (HallwatchBus's BusError).
+        .init("bus.closed", .unavailable, "the client was disconnected on purpose or is being destroyed"),
+        .init("bus.config", .invalidInput, "libmosquitto refused an argument (socket path, client id, …)"),
+        .init("bus.connect", .unavailable, "the broker could not be reached or refused the connection"),
+        .init("bus.disconnected", .unavailable, "the connection to the broker was lost"),
+        .init("bus.encode", .internal, "a message could not be encoded"),
+        .init("bus.publish", .invalidInput, "libmosquitto refused a PUBLISH (topic, size, QoS 0 while disconnected)"),
+        .init("bus.subscribe", .unavailable, "the broker refused or dropped a subscription"),
+        .init("bus.timeout", .timeout, "connecting to the broker took longer than allowed"),
+        // The capture worker.
+        .init("capture.credentials", .notFound, "the camera's passwordFile cannot be read"),
+        .init("capture.internal", .internal, "an unexpected error ended a capture session"),
+        .init("capture.stopped", .unavailable, "the capture worker was stopped"),
+        // The configuration (HallwatchConfig's ConfigError).
+        .init("config.invalid", .invalidInput, "the configuration was refused; see its diagnostics"),
+        .init("config.unreadable", .notFound, "the configuration file does not exist or cannot be read"),
+        // hallwatchctl.
+        .init("ctl.supervisor", .conflict, "the development supervisor could not start (another one runs)"),
+        .init("ctl.unknownCamera", .notFound, "no such camera in the configuration or on the disks"),
+        // The data plane between capture workers and the recorder (DataPlaneError and the recorder).
+        .init("dataplane.duplicateCamera", .conflict, "a second capture worker connected for the same camera"),
+        .init("dataplane.duration", .invalidInput, "a frame header with a negative duration"),
+        .init("dataplane.kind", .invalidInput, "a frame header with an unknown kind"),
+        .init("dataplane.magic", .invalidInput, "a frame header without the magic bytes"),
+        .init("dataplane.protocol", .invalidInput, "frames in the wrong order"),
+        .init("dataplane.short", .invalidInput, "a frame header or payload cut short"),
+        .init("dataplane.tooLarge", .invalidInput, "a frame payload larger than the protocol allows"),
+        .init("dataplane.unknownCamera", .notFound, "a capture worker for a camera that is not configured"),
+        .init("dataplane.version", .invalidInput, "a frame of another protocol version"),
+        // The discovery agent.
+        .init("discovery.credentials", .notFound, "the ONVIF passwordFile cannot be read"),
+        .init("discovery.interface", .notFound, "a configured interface does not exist or has no IPv4 address"),
+        .init("discovery.listen", .unavailable, "the agent cannot listen for Hello and Bye"),
+        .init("discovery.probe", .unavailable, "a probe round could not be sent"),
+        // Media: files, muxing and export (HallwatchMedia's MediaError).
+        .init("media.export", .internal, "an export could not be written"),
+        .init("media.file", .notFound, "a media file could not be opened or read"),
+        .init("media.mux", .badReply, "the fMP4 muxer refused the camera's packets or parameters"),
+        .init("media.noKeyframe", .badReply, "no keyframe with parameter sets within 30 s"),
+        .init("media.noVideo", .badReply, "the stream has no video track"),
+        .init("media.unsupportedCodec", .badReply, "a codec Hallwatch cannot store without transcoding"),
+        // ONVIF and WS-Discovery replies (HallwatchDiscovery's ONVIFError), and the fresh stream URI.
+        .init("onvif.dtdRefused", .badReply, "a reply with a document type or entity declaration"),
+        .init("onvif.fault", .badReply, "a SOAP fault other than an authentication failure"),
+        .init("onvif.httpStatus", .badReply, "an HTTP status that is neither success, 401 nor a SOAP fault"),
+        .init("onvif.malformed", .badReply, "a reply that is not well-formed XML"),
+        .init("onvif.missingField", .badReply, "a reply without a field that cannot be done without"),
+        .init("onvif.notAuthorized", .unauthorized, "the device refused our credentials"),
+        .init("onvif.streamUri", .unavailable, "no fresh stream URI could be had before connecting"),
+        .init("onvif.tooDeep", .badReply, "a reply nested deeper than allowed"),
+        .init("onvif.tooLarge", .badReply, "a reply larger, or with more elements, than allowed"),
+        .init("onvif.unexpectedReply", .badReply, "well-formed XML, but not the SOAP response expected"),
+        .init("onvif.unreachable", .unavailable, "no HTTP reply: refused, no route, reset or past the deadline"),
+        // The recorder.
+        .init("recorder.internal", .internal, "an unexpected error in the recorder's handling of a camera"),
+        .init("recorder.start", .unavailable, "the recorder cannot start (socket, disks)"),
+        // Retention alarms (the pruner).
+        .init(
+            "retention.openSlotPastMaxAge", .conflict,
+            "an open slot holds video past maxAge; deleted once the recorder closes it"),
+        .init(
+            "retention.quotaUnreachable", .exhausted, "a camera stays over maxBytes: the rest is young, open or held"),
+        .init("retention.reserveUnreachable", .exhausted, "a disk's free-slot reserve cannot be met by policy"),
+        // RTSP ingest (HallwatchMedia's MediaError).
+        .init("rtsp.auth", .unauthorized, "the camera refused our credentials (401)"),
+        .init("rtsp.connect", .unavailable, "the camera did not answer, refused, or the RTSP handshake failed"),
+        .init("rtsp.ended", .unavailable, "the camera closed the stream"),
+        .init("rtsp.garbage", .badReply, "a reply or stream that cannot be parsed (SDP, RTP, bitstream)"),
+        .init("rtsp.noFrames", .badReply, "bytes arrive but no video frame can be rebuilt from them"),
+        .init("rtsp.stopped", .unavailable, "the session was stopped on purpose (shutdown)"),
+        .init("rtsp.timeout", .timeout, "no data from the camera for longer than the I/O timeout"),
+        // The simulated camera (HallwatchSimCam's SimCamError, HallwatchSimONVIF).
+        .init("simcam.listen", .unavailable, "the RTSP server cannot listen on the address and port asked for"),
+        .init("simcam.missingFile", .notFound, "a mount's media file does not exist or cannot be read"),
+        .init("simcam.mountSpec", .invalidInput, "a --mount value that is not NAME=FILE or whose name is unusable"),
+        .init("simcam.onvifListen", .unavailable, "the simulated ONVIF device cannot listen"),
+        .init("simcam.pipeline", .internal, "a GStreamer pipeline could not be built or run"),
+        .init("simcam.unsupportedMedia", .invalidInput, "a mount's file holds nothing the simcam can serve"),
+        // Recording disks (HallwatchStorage's StorageError and the recording pool).
+        .init("storage.alreadyInitialized", .conflict, "asked to format a directory that already is a recording disk"),
+        .init("storage.corrupt", .corrupt, "bytes on the disk fail validation (magic, CRC-32C, generation, length)"),
+        .init("storage.diskFailed", .unavailable, "a disk failed; its cameras move to a healthy disk"),
+        .init("storage.diskReturned", .unavailable, "a failed disk was rescanned and records again (notice)"),
+        .init("storage.failed", .unavailable, "the disk's writer stopped after an earlier I/O failure"),
+        .init(
+            "storage.foreignDisk", .conflict, "the directory belongs to another box or holds other files: quarantined"),
+        .init("storage.full", .exhausted, "no slot is free and none may be reused"),
+        .init("storage.index", .internal, "the SQLite index failed"),
+        .init("storage.invalidArgument", .invalidInput, "an argument out of range (slot count, size, hold times, …)"),
+        .init("storage.io", .unavailable, "a system call on the disk failed"),
+        .init("storage.locked", .conflict, "another writer has the disk open"),
+        .init("storage.missing", .notFound, "a configured disk's directory does not exist (not mounted?)"),
+        .init("storage.noHealthyDisk", .unavailable, "no recording disk is healthy; the camera waits"),
+        .init("storage.noIndex", .notFound, "the disk has no index yet"),
+        .init("storage.notInitialized", .notFound, "the directory holds no recording disk"),
+        .init("storage.overrun", .exhausted, "no free slot: the oldest unheld slot was reused (ring)"),
+        .init("storage.overwritten", .notFound, "the video asked for was overwritten after the index was read"),
+        .init("storage.protocol", .invalidInput, "records in an order the format cannot store"),
+        .init("storage.tooFewSlots", .exhausted, "a disk has fewer free slots than its cameras need"),
+        .init("storage.tooLarge", .invalidInput, "a record larger than an empty slot"),
+        .init("storage.unreadable", .unavailable, "no recording disk could be read"),
+        .init("storage.vanished", .unavailable, "the disk's directory is gone or is another mount now"),
+        .init("storage.version", .conflict, "a disk or index written by an unknown format version"),
+        // Failed system calls (SystemError; `sys.errno<N>` for any other errno, kind internal).
+        .init("sys.eacces", .forbidden, "permission denied (EACCES, EPERM)"),
+        .init("sys.econnrefused", .unavailable, "nothing listens on the socket (ECONNREFUSED)"),
+        .init("sys.eio", .unavailable, "the device reported an I/O error (EIO)"),
+        .init("sys.enoent", .notFound, "no such file or directory (ENOENT)"),
+        .init("sys.enospc", .exhausted, "no space left on the device (ENOSPC)"),
+        .init("sys.erofs", .unavailable, "the file system is read-only (EROFS)"),
+        .init("sys.peerGone", .unavailable, "the peer closed the connection (EPIPE, ECONNRESET)"),
+        .init("sys.vanished", .unavailable, "the device or mount is gone (ENODEV, ENXIO, ESTALE)"),
+    ]
+
+    private static let byCode: [String: Entry] = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0) })
+
+    /// The entry of `code`, or `nil` when it is not registered.
+    public static func entry(_ code: String) -> Entry? { byCode[code] }
+
+    /// The kind of `code`; ``ErrorKind/internal`` for a code not registered (such as `sys.errno<N>`).
+    public static func kind(of code: String) -> ErrorKind { byCode[code]?.kind ?? .internal }
+}

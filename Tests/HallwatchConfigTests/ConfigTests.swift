@@ -1,0 +1,196 @@
+import Foundation
+import HallwatchCore
+import Testing
+
+@testable import HallwatchConfig
+
+@Suite("Configuration")
+struct ConfigTests {
+    let good = """
+        box: lincoln-es
+        building: Lincoln Elementary
+        bus:
+          socket: /run/hallwatch/bus.sock
+        recorder:
+          disks: [{ name: disk0, path: /srv/disk0 }]
+          fsyncCadence: 500ms
+          slotSizeBytes: 8388608
+          slotCount: 16
+        capture:
+          maxFragmentDuration: 1s
+        cameras:
+          - id: lobby
+            name: Main lobby
+            source: rtsp://10.1.2.3/axis-media/media.amp
+            audio: true
+          - id: gym-east
+            source: rtsp://10.1.2.4:8554/stream1
+            transport: udp
+        """
+
+    let twoDisks = """
+        box: lincoln-es
+        recorder:
+          disks:
+            - name: disk0
+              path: /srv/disk0
+            - name: disk1
+              path: /srv/disk1
+        cameras:
+          - id: lobby
+            source: rtsp://10.1.2.3/axis-media/media.amp
+            disk: disk1
+          - id: gym-east
+            source: rtsp://10.1.2.4:8554/stream1
+        """
+
+    @Test(arguments: [
+        ("rtsp://10.1.2.3:99999/s", "port 99999 is outside 1-65535"),
+        ("rtsp://10.1.2.3/s?user=admin&password=hunter2", "a password does not belong in the URL's query"),
+        ("rtsp://10.1.2.3/a b", "without spaces or line breaks"),
+        ("rtsp://admin:hunter2@10.1.2.3/s", "credentials do not belong in the URL"),
+    ])
+    func hostileCameraURLsAreRefused(url: String, expected: String) throws {
+        let text = "box: b\ncameras:\n  - id: cam\n    source: \"\(url)\"\n"
+        do {
+            _ = try ConfigLoader.parse(text, file: "u.yaml")
+            Issue.record("accepted \(url)")
+        } catch let e as ConfigError {
+            #expect(e.diagnostics.count == 1 && e.diagnostics[0].description.contains(expected), "\(e)")
+            #expect(!e.description.contains("hunter2"), "a refused URL's password must not be echoed")
+        }
+    }
+
+    @Test func disksAndPinnedCameras() throws {
+        let c = try ConfigLoader.parse(twoDisks)
+        #expect(
+            c.recorder.disks == [
+                DiskConfig(name: "disk0", path: "/srv/disk0"), DiskConfig(name: "disk1", path: "/srv/disk1"),
+            ])
+        #expect(c.cameras[0].disk == "disk1" && c.cameras[1].disk == nil)
+        #expect(try ConfigLoader.parse(good).recorder.disks == [DiskConfig(name: "disk0", path: "/srv/disk0")])
+    }
+
+    @Test func diskProblemsAreNamed() throws {
+        let bad = twoDisks.replacingOccurrences(of: "path: /srv/disk1", with: "path: /srv/disk0/")
+            .replacingOccurrences(of: "disk: disk1", with: "disk: disk7")
+        do {
+            _ = try ConfigLoader.parse(bad, file: "h.yaml")
+            Issue.record("accepted a disk listed twice and an unknown disk name")
+        } catch let e as ConfigError {
+            #expect(
+                e.diagnostics.map(\.description) == [
+                    "h.yaml:7: recorder.disks.[1].path: disk path '/srv/disk0/' is listed twice",
+                    "h.yaml:11: cameras.[0].disk: no disk named 'disk7' in recorder.disks (have: disk0, disk1)",
+                ])
+        }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse("box: b\nrecorder:\n  disks: []\n") }
+    }
+
+    @Test func parsesAndAppliesDefaults() throws {
+        let c = try ConfigLoader.parse(good)
+        #expect(c.box == "lincoln-es")
+        #expect(c.recorder.fsyncCadence == .milliseconds(500))
+        #expect(c.recorder.slotSizeBytes == 8 << 20)
+        #expect(c.recorder.socket == "/run/hallwatch/recorder.sock")
+        #expect(c.capture.ioTimeout == .seconds(5))
+        #expect(c.cameras.count == 2)
+        #expect(c.cameras[0].audio == true && c.cameras[0].transport == .tcp && c.cameras[0].name == "Main lobby")
+        #expect(c.cameras[1].audio == false && c.cameras[1].transport == .udp && c.cameras[1].name == "gym-east")
+    }
+
+    @Test func unknownKeyIsRefusedWithFileLineAndExpectedKeys() throws {
+        let text = good.replacingOccurrences(of: "  fsyncCadence: 500ms", with: "  fsyncCadense: 500ms")
+        let error = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(text, file: "/etc/hallwatch/hallwatch.yaml")
+        }
+        #expect(error.code == "config.invalid")
+        #expect(error.diagnostics.count == 1)
+        let d = try #require(error.diagnostics.first)
+        #expect(d.file == "/etc/hallwatch/hallwatch.yaml")
+        #expect(d.line == 7)
+        #expect(d.message.contains("unknown key 'fsyncCadense' in recorder"))
+        #expect(d.message.contains("fsyncCadence"))
+        #expect(d.description.hasPrefix("/etc/hallwatch/hallwatch.yaml:7: "))
+    }
+
+    @Test func badValuesAreRefusedWithTheirLines() throws {
+        let wrongType = good.replacingOccurrences(of: "    audio: true", with: "    audio: sometimes")
+        var e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(wrongType) }
+        #expect(e.diagnostics.first?.line == 16)
+        #expect(e.diagnostics.first?.message.contains("true or false") == true)
+
+        let badDuration = good.replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: fast")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(badDuration) }
+        #expect(e.diagnostics.first?.line == 7)
+        #expect(e.diagnostics.first?.message.contains("expected a duration such as 500ms") == true)
+
+        let outOfRange = good.replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: 30s")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(outOfRange) }
+        #expect(e.diagnostics.first?.line == 7)
+        #expect(e.diagnostics.first?.message == "recorder.fsyncCadence: expected 100ms to 10s, got 30s")
+
+        let credentials = good.replacingOccurrences(of: "rtsp://10.1.2.3/", with: "rtsp://root:pass@10.1.2.3/")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(credentials) }
+        #expect(e.diagnostics.first?.line == 15)
+        #expect(e.diagnostics.first?.message.contains("credentials do not belong in the URL") == true)
+
+        let badID = good.replacingOccurrences(of: "id: gym-east", with: "id: Gym East")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(badID) }
+        #expect(e.diagnostics.first?.line == 17)
+        #expect(e.diagnostics.first?.message.contains("1-32 characters") == true)
+    }
+
+    @Test func everyProblemIsReportedAtOnce() throws {
+        let text = good.replacingOccurrences(of: "  socket: /run/hallwatch/bus.sock", with: "  sockett: x")
+            .replacingOccurrences(of: "    transport: udp", with: "    transprot: udp")
+        let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text) }
+        #expect(e.diagnostics.map(\.line).sorted() == [4, 19])
+    }
+
+    @Test func everyBadValueIsReportedAtOnceWithItsExpectedForm() throws {
+        // Found by a first user: only the first bad value used to be reported.
+        let text = good.replacingOccurrences(of: "slotCount: 16", with: "slotCount: -5")
+            .replacingOccurrences(of: "fsyncCadence: 500ms", with: "fsyncCadence: -1s")
+            .replacingOccurrences(of: "transport: udp", with: "transport: quic")
+            .replacingOccurrences(of: "audio: true", with: "audio: yes please")
+            .replacingOccurrences(of: "slotSizeBytes: 8388608", with: "slotSizeBytes: 1048577")
+            .replacingOccurrences(of: "source: rtsp://10.1.2.4:8554/stream1", with: "source: http://10.1.2.4/stream1")
+        let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text) }
+        let byLine = Dictionary(uniqueKeysWithValues: e.diagnostics.map { ($0.line, $0.message) })
+        #expect(e.diagnostics.count == 6)
+        #expect(byLine[7]?.contains("expected a duration") == true)
+        #expect(byLine[8] == "recorder.slotSizeBytes: expected a multiple of 4096, got 1048577")
+        #expect(byLine[9] == "recorder.slotCount: expected 2 to 100000, got -5")
+        #expect(byLine[16] == "cameras.[0].audio: expected true or false, got \"yes please\"")
+        #expect(byLine[18]?.contains("expected an rtsp://host[:port]/path URL") == true)
+        #expect(byLine[19] == "cameras.[1].transport: expected one of tcp, udp, got \"quic\"")
+    }
+
+    @Test func unreadableFilesSayWhy() throws {
+        var e = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/hallwatch.yaml") }
+        #expect(e.diagnostics.first?.message == "no such file")
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("hw-garbage-\(getpid()).yaml").path
+        FileManager.default.createFile(atPath: garbage, contents: Data([0x00, 0xFF, 0xFE, 0x01, 0x80]))
+        defer { try? FileManager.default.removeItem(atPath: garbage) }
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: garbage) }
+        #expect(e.diagnostics.first?.message == "not a text file (expected UTF-8 YAML)")
+    }
+
+    @Test func duplicateCameraAndMissingKeys() throws {
+        let dup = good.replacingOccurrences(of: "id: gym-east", with: "id: lobby")
+        var e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(dup) }
+        #expect(e.diagnostics.first?.message.contains("duplicate camera id 'lobby'") == true)
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse("building: x\n") }
+        #expect(e.diagnostics.first?.message.contains("box: required key is missing") == true)
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse("box: [unclosed\n") }
+        #expect(e.diagnostics.first?.message.hasPrefix("not valid YAML") == true)
+    }
+
+    @Test func aValueOnlyDecodingRefusesIsReportedWithItsPathAndLine() throws {
+        // `'true'` is a string to YAML: the schema walk reads the text, decoding wants a boolean.
+        let text = "box: b\ncameras:\n  - id: c\n    source: rtsp://h/s\n    audio: 'true'\n"
+        let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "q.yaml") }
+        #expect(e.diagnostics.map(\.description) == ["q.yaml:5: cameras.[0].audio: expected true or false"])
+    }
+}
