@@ -288,3 +288,26 @@ func webIdentityInStatus() throws {
     #expect(snapshot.web == identity)
     #expect(snapshot.render().contains("web: https port 443, self-signed certificate for box, 10.0.0.2, SHA-256 98:AE"))
 }
+
+@Test("sessions survive a restart of the process (rows in SQLite) and expired ones are swept")
+func sessionsSurviveRestart() async throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let clocks = TestClocks()
+    func store() throws -> SessionStore {
+        SessionStore(
+            database: try WebDatabase(path: dir + "/web.sqlite"), clocks: clocks, idle: .seconds(900),
+            lifetime: .seconds(43200))
+    }
+    let (id, made) = try await store().create(user: "admin", address: "10.0.0.1")
+    // Only the hash of the id is stored.
+    let raw = try await DatabaseQueue(path: dir + "/web.sqlite").read { db in
+        try String.fetchAll(db, sql: "SELECT idHash FROM session")
+    }
+    #expect(raw == [SessionStore.hash(id)] && !raw.contains(id))
+    let again = try store()  // as after kill -9 and a restart
+    #expect(try await again.find(id: id)?.csrfToken == made.csrfToken)
+    clocks.advance(seconds: 901)
+    #expect(try await again.purgeExpired() == 1)
+    #expect(try await again.find(id: id) == nil)
+}
