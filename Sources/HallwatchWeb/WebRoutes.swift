@@ -107,6 +107,9 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/api/v1/cameras", access: .permission(.viewCameras)) { _, ctx in
                 try await cameras(env, ctx)
             },
+            WebRoute(method: .get, path: "/api/v1/openapi.json", access: .anyone) { _, _ in
+                WebResponses.asset(OpenAPI.document, type: "application/json")
+            },
             WebRoute(method: .get, path: "/metrics", access: .metricsToken) { _, _ in
                 Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

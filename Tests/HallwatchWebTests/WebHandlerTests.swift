@@ -384,3 +384,22 @@ struct WebMetricsTests {
         }
     }
 }
+
+@Test("the OpenAPI document is served, is JSON, and describes every API route of the table with its method")
+func openAPIDocument() async throws {
+    let h = try Harness()
+    try await h.app().test(.router) { client in
+        try await client.execute(uri: "/api/v1/openapi.json", method: .get, headers: [.hostHeader: host]) { r in
+            #expect(r.status == .ok)
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any])
+            #expect(doc["openapi"] as? String == "3.1.0")
+            let paths = try #require(doc["paths"] as? [String: [String: Any]])
+            // The JSON API, the form posts tools use (/login, /logout) and /metrics; not the HTML page or assets.
+            for route in WebRoutes.table(h.env)
+            where route.path.hasPrefix("/api/v1/") || route.method == .post || route.path == "/metrics" {
+                let methods = paths[route.path]
+                #expect(methods?[route.method.rawValue.lowercased()] != nil, "\(route.method) \(route.path)")
+            }
+        }
+    }
+}
