@@ -263,6 +263,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl", "HallwatchConfig"]),
+        .testTarget(name: "HallwatchStatusTests", dependencies: ["HallwatchStatus", "HallwatchBus", "HallwatchCore"]),
         .testTarget(
             name: "HallwatchWebTests",
             dependencies: [
