@@ -171,6 +171,38 @@ public final class AuditLog: Sendable {
         return AuditChain.verify(entries)
     }
 
+    /// Reads the entries of the database at `databasePath` (read-only) whose time is in `[from, to)`.
+    public static func entries(databasePath: String, from: UTCMicros, to: UTCMicros) throws -> [AuditEntry] {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: databasePath, configuration: configuration)
+        return try queue.read { db in try entries(db) }.filter {
+            $0.timeMicros >= from.micros && $0.timeMicros < to.micros
+        }
+    }
+
+    /// `entries` as CSV (RFC 4180: comma-separated, CRLF line ends, fields quoted when needed, `"` doubled),
+    /// with a header line; times ISO 8601 UTC. A text field starting with `=`, `+`, `-`, `@`, tab or CR gets a
+    /// leading `'` so a spreadsheet never runs it as a formula (OWASP "CSV Injection"); hashes and numbers
+    /// are never touched, so the chain can still be recomputed from the other columns.
+    public static func csv(_ entries: [AuditEntry]) -> String {
+        func field(_ s: String, text: Bool = true) -> String {
+            var v = s
+            if text, let first = v.first, "=+-@\t\r".contains(first) { v = "'" + v }
+            guard v.contains(where: { ",\"\r\n".contains($0) }) else { return v }
+            return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        var out = "seq,time,actor,address,action,object,details,previousHash,hash\r\n"
+        for e in entries {
+            let row = [
+                "\(e.seq)", UTCMicros(e.timeMicros).iso8601, field(e.actor), field(e.address), field(e.action),
+                field(e.object), field(e.details), e.previousHash, e.hash,
+            ]
+            out += row.joined(separator: ",") + "\r\n"
+        }
+        return out
+    }
+
     static func cut(_ s: String) -> String {
         let clean = String(s.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
         guard clean.utf8.count > maxFieldBytes else { return clean }

@@ -1,6 +1,7 @@
 // hallwatchctl user / audit: the web's accounts and audit log (HallwatchWeb).
 import ArgumentParser
 import Foundation
+import HallwatchCore
 import HallwatchProcess
 import HallwatchWeb
 
@@ -63,7 +64,7 @@ struct UserHash: AsyncParsableCommand {
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The web's tamper-evident audit log.", subcommands: [AuditVerify.self])
+        abstract: "The web's tamper-evident audit log.", subcommands: [AuditVerify.self, AuditExport.self])
 }
 
 struct AuditVerify: AsyncParsableCommand {
@@ -119,5 +120,26 @@ struct WebCSR: AsyncParsableCommand {
         }
         let identity = try TLSIdentity.read(directory: stateDirectory)
         print(try identity.signingRequestPEM(names: name.isEmpty ? identity.certificateNames : name), terminator: "")
+    }
+}
+
+struct AuditExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the audit entries of a time range as CSV to standard output.",
+        discussion: "TIME is ISO 8601 UTC (2026-11-29T20:52:00Z), `now`, or relative to now (-30s, -5m, -2h, -30d).")
+
+    @Option(help: "The web's state directory (web.stateDirectory).") var stateDirectory = "/var/lib/hallwatch-web"
+    @Option(parsing: .unconditional, help: "Start (inclusive, TIME).") var from = "-30d"
+    @Option(parsing: .unconditional, help: "End (exclusive, TIME).") var to = "now"
+
+    func run() async throws {
+        let now = SystemClocks().utcNow()
+        guard let start = TimeExpression.parse(from, now: now), let end = TimeExpression.parse(to, now: now) else {
+            FileHandle.standardError.write(Data("--from and --to: ISO 8601 UTC, now, or -30s/-5m/-2h/-30d\n".utf8))
+            throw ExitCode(ExitStatus.usage)
+        }
+        let entries = try AuditLog.entries(databasePath: stateDirectory + "/web.sqlite", from: start, to: end)
+        FileHandle.standardOutput.write(Data(AuditLog.csv(entries).utf8))
     }
 }

@@ -311,3 +311,19 @@ func sessionsSurviveRestart() async throws {
     #expect(try await again.purgeExpired() == 1)
     #expect(try await again.find(id: id) == nil)
 }
+
+@Test("audit export: CSV per RFC 4180 with formulas defused and the chain's columns untouched")
+func auditCSV() async throws {
+    let clocks = TestClocks()
+    let log = AuditLog(database: try WebDatabase(path: ":memory:"), clocks: clocks, filePath: nil)
+    let e = try await log.record(
+        actor: "=HYPERLINK(\"x\")", address: "10.0.0.1", action: "login.failure", object: "a,b", details: "said \"hi\"")
+    let csv = AuditLog.csv([e])
+    let lines = csv.components(separatedBy: "\r\n")
+    #expect(lines[0] == "seq,time,actor,address,action,object,details,previousHash,hash")
+    #expect(
+        lines[1]
+            == "1,\(UTCMicros(e.timeMicros).iso8601),\"'=HYPERLINK(\"\"x\"\")\",10.0.0.1,login.failure,\"a,b\",\"said \"\"hi\"\"\",\(e.previousHash),\(e.hash)"
+    )
+    #expect(lines[2].isEmpty)
+}
