@@ -215,6 +215,7 @@ public struct AccessMiddleware: RouterMiddleware {
 /// `Secure; HttpOnly; SameSite=Strict`, no `Max-Age`: the browser forgets it when it closes, the server
 /// after the idle timeout or the lifetime.
 public enum WebCookies {
+    /// The cookie's name; the `__Host-` prefix makes browsers refuse it unless `Secure`, `Path=/` and no `Domain`.
     public static let sessionName = "__Host-hallwatch-session"
 
     /// The `Set-Cookie` value that gives the browser session id `id`.

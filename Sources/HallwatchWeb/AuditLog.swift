@@ -20,7 +20,9 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var object: String
     /// Free text, bounded (``AuditLog/maxFieldBytes``).
     public var details: String
+    /// ``hash`` of the entry before (hex); ``AuditChain/genesis`` for entry 1.
     public var previousHash: String
+    /// SHA-256 of ``previousHash`` and this entry's canonical form (hex, 64 characters).
     public var hash: String
 }
 

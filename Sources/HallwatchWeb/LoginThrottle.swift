@@ -10,8 +10,11 @@ import Synchronization
 /// right password must not reset a guesser's address). Memory is bounded: at most ``maxKeys`` keys, the
 /// stalest dropped first.
 public final class LoginThrottle: Sendable {
+    /// Failures per key before the first lock.
     public static let freeFailures = 3
+    /// Longest lock.
     public static let maxLock: Duration = .seconds(15 * 60)
+    /// Most addresses and names remembered at once.
     public static let maxKeys = 10_000
     struct Entry {
         var failures: Int

@@ -13,7 +13,9 @@ public struct WebSession: Sendable, Equatable {
     public var csrfToken: String
     /// Address the session was made from.
     public var address: String
+    /// Sign-in time: the absolute lifetime counts from here.
     public var created: UTCMicros
+    /// Last request: the idle timeout counts from here.
     public var lastSeen: UTCMicros
 }
 

@@ -69,6 +69,7 @@ public struct UserConfig: Sendable, Equatable {
 
 /// The whole web file: `web:`, `users:`, `cameraGroups:`.
 public struct WebSettings: Sendable, Equatable {
+    /// `web:`.
     public var web = WebConfig()
     /// Everyone who may sign in, in file order.
     public var users: [UserConfig] = []
@@ -343,6 +344,7 @@ extension WebConfig {
 
 /// User and group names: 1–64 characters of `a-z 0-9 . _ -`.
 public enum UserName {
+    /// Whether `s` is 1–64 bytes of `a-z 0-9 . _ -`.
     public static func isValid(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count <= 64
             && s.utf8.allSatisfy {

@@ -35,11 +35,17 @@ public struct BusStatusSource: StatusSource {
 
 /// Everything the handlers use, built once by `hallwatch-web` (or a test).
 public struct WebEnvironment: Sendable {
+    /// Users, groups and web settings.
     public var settings: WebSettings
+    /// Sessions in the web's database.
     public var sessions: SessionStore
+    /// Login throttling.
     public var throttle: LoginThrottle
+    /// The audit log (the one call every audited action goes through).
     public var audit: AuditLog
+    /// The box's state (the bus).
     public var status: any StatusSource
+    /// Time, injected.
     public var clocks: any Clocks
     /// Box name shown on pages.
     public var building: String
