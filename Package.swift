@@ -276,7 +276,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "HallwatchEvidenceTests",
-            dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "CFFmpeg"]),
+            dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "HallwatchConfig", "CFFmpeg"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

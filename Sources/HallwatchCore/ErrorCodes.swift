@@ -91,7 +91,10 @@ public enum ErrorCodes {
             "retention.quotaUnreachable", .exhausted, "a camera stays over maxBytes: the rest is young, open or held"),
         .init("retention.reserveUnreachable", .exhausted, "a disk's free-slot reserve cannot be met by policy"),
         // RTSP ingest (HallwatchMedia's MediaError).
+        .init(
+            "export.badOutput", .invalidInput, "an export path that is a link, a directory or inside a recording disk"),
         .init("rtsp.auth", .unauthorized, "the camera refused our credentials (401)"),
+        .init("rtsp.badURL", .invalidInput, "a request URL or header value with spaces or control characters"),
         .init("rtsp.connect", .unavailable, "the camera did not answer, refused, or the RTSP handshake failed"),
         .init("rtsp.ended", .unavailable, "the camera closed the stream"),
         .init("rtsp.garbage", .badReply, "a reply or stream that cannot be parsed (SDP, RTP, bitstream)"),

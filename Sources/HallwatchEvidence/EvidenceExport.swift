@@ -1,3 +1,4 @@
+import Foundation
 import HallwatchConfig
 import HallwatchCore
 import HallwatchMedia
@@ -46,6 +47,38 @@ public enum EvidenceExport {
         }
     }
 
+    /// Refuses an output path an export must not write: a symbolic link (it would be followed, even a dangling
+    /// one), a directory, or any path inside a configured recording disk (an export over `meta` or the index
+    /// would destroy the disk). The check resolves the parent directory's real path, so `..` and links in it do
+    /// not hide a disk.
+    /// - Throws: ``HallwatchCore/ErrorEvent`` `export.badOutput`.
+    public static func checkOutput(_ out: String, config: HallwatchConfig) throws {
+        func refuse(_ why: String) -> ErrorEvent {
+            ErrorEvent(
+                code: "export.badOutput", message: "cannot write the export to \(printable(out, limit: 200)): \(why)")
+        }
+        var st = stat()
+        if lstat(out, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFLNK { throw refuse("it is a symbolic link") }
+            if (st.st_mode & S_IFMT) == S_IFDIR { throw refuse("it is a directory") }
+        }
+        let url = URL(fileURLWithPath: out)
+        let parent = url.deletingLastPathComponent().path
+        guard let real = realpath(parent, nil) else {
+            throw refuse("its directory \(printable(parent, limit: 200)) does not exist")
+        }
+        let resolved = String(cString: real) + "/" + url.lastPathComponent
+        free(real)
+        for disk in config.recorder.disks {
+            guard let d = realpath(disk.path, nil) else { continue }
+            let diskPath = String(cString: d)
+            free(d)
+            if resolved == diskPath || resolved.hasPrefix(diskPath + "/") {
+                throw refuse("it is inside recording disk \(disk.name)")
+            }
+        }
+    }
+
     /// Exports `[from, to)` of a camera on the configured disks to `out` (and `NAME-2.mp4`, … when codec
     /// parameters change between runs; see ``HallwatchMedia/Exporter``).
     /// - Parameters:
@@ -53,11 +86,13 @@ public enum EvidenceExport {
     ///   - to: End, box UTC µs (exclusive).
     ///   - out: The first output file (`.mp4`), replaced if it exists.
     ///   - warn: Told about each disk left out because it cannot be read.
-    /// - Throws: as ``requireKnown(_:_:)``, ``readable(_:warn:)`` and ``export(from:camera:from:to:out:)``.
+    /// - Throws: as ``checkOutput(_:config:)``, ``requireKnown(_:_:)``, ``readable(_:warn:)`` and
+    ///   ``export(from:camera:from:to:out:)``.
     public static func export(
         config: HallwatchConfig, camera: CameraID, from: UTCMicros, to: UTCMicros, out: String,
         warn: (String) -> Void = { _ in }
     ) throws -> ExportSummary {
+        try checkOutput(out, config: config)
         try requireKnown(camera, config)
         return try export(from: readable(config, warn: warn), camera: camera, from: from, to: to, out: out)
     }

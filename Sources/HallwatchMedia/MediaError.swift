@@ -41,6 +41,9 @@ public struct MediaError: HallwatchError, Equatable {
         public static let stopped = Code(rawValue: "rtsp.stopped")
         /// A reply or stream that cannot be parsed.
         public static let garbage = Code(rawValue: "rtsp.garbage")
+        /// A request URL or header value with spaces or control characters (from a camera's SDP or an
+        /// operator): never written, since it would forge request lines or headers (RFC 7826 §4.2, §20).
+        public static let badURL = Code(rawValue: "rtsp.badURL")
     }
 
     /// What went wrong, stable across releases.

@@ -174,8 +174,17 @@ final class RTSPClient {
     }
 
     /// Writes one request; returns its CSeq.
+    /// - Throws: ``MediaError`` `rtsp.badURL` when the URL holds a space or a control character, or a header
+    ///   value a control character: the URL and session ids come from the camera's SDP and replies, and a CR/LF
+    ///   in them would add request lines or headers of the camera's choosing (RFC 7826 §20.1 grammar).
     @discardableResult
     func send(method: String, url: String, headers: [(String, String)]) throws -> Int {
+        guard !url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }),
+            !headers.contains(where: { $0.1.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) })
+        else {
+            throw MediaError(
+                .badURL, "refusing to send \(method) to \(printable(url, limit: 200)): spaces or control characters")
+        }
         cseq += 1
         var text = "\(method) \(url) RTSP/1.0\r\nCSeq: \(cseq)\r\nUser-Agent: Hallwatch\r\n"
         if let user = username {

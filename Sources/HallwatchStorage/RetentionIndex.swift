@@ -301,8 +301,34 @@ public final class RetentionIndex: Sendable {
         public var slotsOfHold: Int
         /// Slots on the disk.
         public var slotCount: Int
+        /// Slots the camera will still fill before the hold's range ends, at its measured rate on this disk
+        /// (the range's part after `now`; 0 for a range in the past): they will be pinned as they are taken.
+        public var projectedSlots: Int = 0
         /// ``pinnedSlots`` as a percentage of ``slotCount``.
         public var percent: Double { slotCount == 0 ? 0 : Double(pinnedSlots) * 100 / Double(slotCount) }
+        /// ``pinnedSlots`` plus ``projectedSlots`` as a percentage of ``slotCount``: what H2 checks.
+        public var projectedPercent: Double {
+            slotCount == 0 ? 0 : Double(pinnedSlots + projectedSlots) * 100 / Double(slotCount)
+        }
+    }
+
+    /// Slots `camera` fills on this disk in `seconds` at its rate over its last hour of recording here
+    /// (bytes of its chunks over their media time), rounded up; 0 when it has not recorded here.
+    static func projectedSlots(_ db: Database, camera: CameraID, seconds: Double, slotSizeBytes: Int64, now: UTCMicros)
+        throws -> Int
+    {
+        guard seconds > 0, slotSizeBytes > 0 else { return 0 }
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT SUM(endOffset - firstOffset) AS bytes, SUM(duration90k) AS ticks FROM chunk
+                 WHERE camera = ? AND endUTCMicros > ?
+                """, arguments: [camera.rawValue, now.micros - 3_600_000_000])
+        let bytes: Int64 = row?["bytes"] ?? 0
+        let ticks: Int64 = row?["ticks"] ?? 0
+        guard bytes > 0, ticks > 0 else { return 0 }
+        let bytesPerSecond = Double(bytes) / (Double(ticks) / 90_000)
+        return Int((seconds * bytesPerSecond / Double(slotSizeBytes)).rounded(.up))
     }
 
     /// Inserts (or, when `commit` is false, only tries) `hold` and re-pins the slots, in one
@@ -320,25 +346,36 @@ public final class RetentionIndex: Sendable {
                 // H1. Insert and re-pin in one transaction; H2 decides below whether it commits.
                 try Self.save(hold, db)
                 result.pinnedSlots = try RetentionSchema.repin(db, now: now)
+                // H2 counts the slots a range reaching past `now` will still pin (one at a time, as the
+                // camera takes them): checking only what is pinned now let such holds fill the disk later.
+                let futureSeconds = Double(hold.to.micros - max(hold.from.micros, now.micros)) / 1e6
+                result.projectedSlots = try Self.projectedSlots(
+                    db, camera: hold.camera, seconds: futureSeconds, slotSizeBytes: disk.meta.slotSizeBytes, now: now)
                 result.slotsOfHold =
                     try Int.fetchOne(
                         db,
                         sql: """
                             SELECT COUNT(*) FROM (\(RetentionSchema.pinnedSlots.replacingOccurrences(of: "JOIN evidenceHold h ON", with: "JOIN (SELECT * FROM evidenceHold WHERE id = :id) h ON")))
                             """, arguments: ["now": now.micros, "id": hold.id]) ?? 0
-                let over = Double(result.pinnedSlots) * 100 > Double(maxHoldPercent * slotCount)
+                let over = result.projectedPercent > Double(maxHoldPercent)
                 return commit && !over ? .commit : .rollback
             }
             return result
         }
         // H2. Too large a share: rolled back above, refused here with the numbers.
-        if Double(impact.pinnedSlots) * 100 > Double(maxHoldPercent * slotCount) {
+        if impact.projectedPercent > Double(maxHoldPercent) {
+            let future =
+                impact.projectedSlots > 0
+                ? String(
+                    format: " and about %d more as %@ records until the range ends", impact.projectedSlots,
+                    hold.camera.rawValue)
+                : ""
             throw StorageError(
                 .invalidArgument,
                 String(
                     format:
-                        "hold refused: on %@ it would pin %d of %d slots (%.0f %%), more than retention.maxHoldPercent (%d %%); narrow the time range or release other holds",
-                    name, impact.pinnedSlots, slotCount, impact.percent, maxHoldPercent))
+                        "hold refused: on %@ it would pin %d of %d slots%@ (%.0f %%), more than retention.maxHoldPercent (%d %%); narrow the time range or release other holds",
+                    name, impact.pinnedSlots, slotCount, future, impact.projectedPercent, maxHoldPercent))
         }
         if commit { try writeHoldsMirror() }
         return impact

@@ -1,5 +1,5 @@
-// hallwatchctl: inspect and operate a Hallwatch box. Logic lives in HallwatchControl and the libraries it names; this file parses
-// arguments and prints.
+// hallwatchctl: inspect and operate a Hallwatch box. Logic lives in HallwatchControl and the libraries it names;
+// this file parses arguments and prints.
 import ArgumentParser
 import Foundation
 import HallwatchBus
@@ -40,7 +40,13 @@ struct Status: AsyncParsableCommand {
         abstract: "Each camera's state, bitrate and recorded seconds, each disk's health, from the bus.")
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print JSON for scripts.") var json = false
-    @Option(help: "Print again every N seconds until interrupted.") var watch: Double?
+    @Option(help: "Print again every N seconds (0.5-3600) until interrupted.") var watch: Double?
+
+    func validate() throws {
+        if let watch, !(watch.isFinite && watch >= 0.5 && watch <= 3600) {
+            throw ValidationError("--watch \(watch): expected seconds between 0.5 and 3600")
+        }
+    }
 
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
@@ -80,7 +86,24 @@ struct Probe: AsyncParsableCommand {
     @Option(help: "Also write what was recorded to this MP4.") var out: String?
 
     func validate() throws {
-        guard seconds > 0 && seconds <= 3600 else { throw ValidationError("--seconds must be between 0 and 3600") }
+        guard seconds >= 0.1 && seconds <= 3600 else {
+            throw ValidationError("--seconds must be at least 0.1 and at most 3600")
+        }
+        guard
+            !url.contains(where: {
+                $0.isWhitespace || $0.isNewline || ($0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false)
+            })
+        else {
+            throw ValidationError(
+                "expected a URL without spaces, line breaks or control characters, got \(printable(url, limit: 200))")
+        }
+        if let out, FileManager.default.fileExists(atPath: out) {
+            throw ValidationError(
+                "\(printable(out, limit: 200)) exists; probe never overwrites a file (move it or name another)")
+        }
+        if passwordFile != nil && username == nil {
+            throw ValidationError("--password-file needs --username")
+        }
         guard let u = URLComponents(string: url), u.scheme?.lowercased() == "rtsp", !(u.host ?? "").isEmpty else {
             throw ValidationError("expected rtsp://host[:port]/path, got \(url)")
         }

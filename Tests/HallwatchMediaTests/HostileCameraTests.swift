@@ -187,6 +187,33 @@ struct HostileCameraTests {
         #expect(frames == 0)
     }
 
+    /// A URL with a line break would let whoever wrote it (an operator's typo, a camera's ONVIF reply) add
+    /// request lines and headers: nothing is sent.
+    @Test func aURLWithALineBreakIsNeverSent() throws {
+        let server = try FakeRTSPServer { _, cseq in ok(cseq) }
+        let (e, _, frames) = captureError(server.url + "\r\nX-Injected: 1\r\n\r\nOPTIONS rtsp://elsewhere/ RTSP/1.0")
+        #expect(["rtsp.badURL", "rtsp.connect"].contains(e?.code.rawValue ?? "none"), "got \(String(describing: e))")
+        #expect(frames == 0)
+        #expect(!server.requests.withLock { $0.joined() }.contains("X-Injected"))
+    }
+
+    /// A camera whose SDP names a control URL with a space would make us write a forged request line: refused.
+    @Test func aControlURLWithASpaceFromTheCameraIsRefused() throws {
+        let sdp =
+            "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n"
+            + "a=rtpmap:96 H264/90000\r\na=control:track1 RTSP/1.0\r\n"
+        let server = try FakeRTSPServer { method, cseq in
+            switch method {
+            case "DESCRIBE": return ok(cseq, "Content-Base: \("rtsp://127.0.0.1")/stream/\r\n", body: sdp)
+            default: return ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
+            }
+        }
+        let (e, _, frames) = captureError(server.url)
+        #expect(e?.code == .badURL, "got \(String(describing: e))")
+        #expect(frames == 0)
+        #expect(!server.requests.withLock { $0 }.contains { $0.hasPrefix("SETUP") })
+    }
+
     @Test func refusedCredentials() throws {
         let server = try FakeRTSPServer { method, cseq in
             method == "OPTIONS"

@@ -245,6 +245,19 @@ struct RetentionTests {
                 disks: Self.disks(rig), box: "test-box", maxHoldPercent: 50, now: now, logger: testLogger)
         } catch { far = error }
         #expect(far?.code == .invalidArgument && far?.message.contains("more than 24 h ahead") == true)
+        // Within 24 h but more than the disk can hold for it: 20 min at this camera's 3000 B/s is about 55 slots of
+        // 64 KiB still to be taken (and pinned as they are), where 50 % of 20 slots allows 10. Checking only the
+        // slots pinned now accepted it, and recording stopped once the held range had filled the disk.
+        var tooLong: StorageError?
+        do {
+            _ = try EvidenceHolds.add(
+                EvidenceHold(
+                    id: "h-00000005", camera: c.camera, from: now, to: now.adding(micros: 20 * 60_000_000),
+                    reason: "long", caseID: "c-10", until: nil, createdAt: now),
+                disks: Self.disks(rig), box: "test-box", maxHoldPercent: 50, now: now, logger: testLogger)
+        } catch { tooLong = error }
+        #expect(tooLong?.code == .invalidArgument, "got \(String(describing: tooLong))")
+        #expect(tooLong?.message.contains("more as cam-o records until the range ends") == true)
         let huge = EvidenceHold(
             id: "h-00000003", camera: c.camera, from: UTCMicros(0), to: now,
             reason: "all", caseID: "c-8", until: nil, createdAt: now)
