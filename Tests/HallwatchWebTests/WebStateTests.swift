@@ -327,3 +327,18 @@ func auditCSV() async throws {
     )
     #expect(lines[2].isEmpty)
 }
+
+@Test("at most 20 live sessions per user: the oldest goes first")
+func sessionsPerUserBounded() async throws {
+    let clocks = TestClocks()
+    let store = SessionStore(
+        database: try WebDatabase(path: ":memory:"), clocks: clocks, idle: .seconds(900), lifetime: .seconds(43200))
+    var ids: [String] = []
+    for _ in 0..<(SessionStore.maxSessionsPerUser + 1) {
+        clocks.advance(seconds: 1)
+        ids.append(try await store.create(user: "admin", address: "10.0.0.1").id)
+    }
+    #expect(try await store.find(id: ids[0]) == nil)
+    #expect(try await store.find(id: ids[1]) != nil)
+    #expect(try await store.find(id: ids.last!) != nil)
+}
