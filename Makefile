@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test test-deps lint format bench bench-quick clean
+.PHONY: all deps build clips demo test test-deps test-browser lint format bench bench-quick clean
 
 all: build
 
@@ -27,8 +27,9 @@ demo: build clips
 ## in a virtualenv of the repository's own (.venv-test); idempotent
 test-deps:
 	@test -x .venv-test/bin/python3 || python3 -m venv .venv-test
-	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif' 2>/dev/null || \
-	  .venv-test/bin/pip install -q --disable-pip-version-check wsdiscovery==2.1.2 onvif-zeep-async==4.3.0
+	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif, selenium' 2>/dev/null || \
+	  .venv-test/bin/pip install -q --disable-pip-version-check wsdiscovery==2.1.2 onvif-zeep-async==4.3.0 \
+	  selenium==4.27.1
 
 ## lint: the tree is formatted as .swift-format says (swift format ships with the toolchain); `make format` fixes it
 lint:
@@ -42,6 +43,13 @@ format:
 test: lint build clips test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	bash Tests/Browser/run.sh
+
+## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web:
+## sign in, see a camera go offline without a reload within 5 s, sign out; at 360x740 and 1366x768.
+## Screenshots in .run/screenshots/.
+test-browser: build test-deps
+	bash Tests/Browser/run.sh
 
 clean:
 	rm -rf .build .run .media

@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "hallwatchctl", targets: ["hallwatchctl"]),
         .executable(name: "hallwatch-loadgen", targets: ["hallwatch-loadgen"]),
         .executable(name: "hallwatch-discovery", targets: ["hallwatch-discovery"]),
+        .executable(name: "hallwatch-web", targets: ["hallwatch-web"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -24,6 +25,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         // Only the simulated camera's ONVIF server (HallwatchSimONVIF) uses it.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        // The box's web page (HallwatchWeb): bcrypt, server-rendered pages, TLS, its self-signed certificate.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages
@@ -137,12 +147,43 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        // hallwatchctl only: disk maintenance, queries, the status collector, the development supervisor, the demo plan.
+        // hallwatchctl only: disk maintenance, queries, the development supervisor, the demo plan.
         .target(
             name: "HallwatchControl",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia",
-                "HallwatchDiscovery", "HallwatchProcess", "HallwatchEvidence",
+                "HallwatchDiscovery", "HallwatchProcess", "HallwatchEvidence", "HallwatchStatus",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // hallwatch-web: the box's own web page (HTTPS, accounts, audit log, live status). Reads the bus;
+        // its own state (sessions, audit log) in its own SQLite database. Never writes a recording disk.
+        .target(
+            name: "HallwatchWeb",
+            dependencies: [
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
+        // Bus state → status snapshot, shared by hallwatchctl status and hallwatch-web (no storage, no FFmpeg).
+        .target(
+            name: "HallwatchStatus",
+            dependencies: [
+                "HallwatchCore", "HallwatchBus",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -186,10 +227,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
+            name: "hallwatch-web",
+            dependencies: [
+                "HallwatchWeb", "HallwatchConfig", "HallwatchProcess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
             name: "hallwatchctl",
             dependencies: [
                 "HallwatchConfig", "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery",
-                "HallwatchEvidence",
+                "HallwatchEvidence", "HallwatchWeb", "HallwatchStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
@@ -216,6 +263,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "HallwatchControlTests", dependencies: ["HallwatchControl", "HallwatchConfig"]),
+        .testTarget(name: "HallwatchStatusTests", dependencies: ["HallwatchStatus", "HallwatchBus", "HallwatchCore"]),
+        .testTarget(
+            name: "HallwatchWebTests",
+            dependencies: [
+                "HallwatchWeb", "HallwatchCore", "HallwatchConfig", "HallwatchStatus", "HallwatchBus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]),
         .testTarget(
             name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
         .testTarget(

@@ -19,6 +19,8 @@ public struct BoxPlan: Sendable {
     public var simcam: (port: Int, mounts: [String])?
     /// Extra simcam arguments (the demo's ONVIF options).
     public var simcamArguments: [String] = []
+    /// The web file, when the plan runs `hallwatch-web` (the demo does).
+    public var webConfigPath: String? = nil
 
     /// A plan from its parts.
     public init(
@@ -70,6 +72,12 @@ public struct BoxPlan: Sendable {
                 SupervisedProcess(
                     name: "discovery", executable: binDirectory + "/hallwatch-discovery",
                     arguments: ["--config", configPath]))
+        }
+        if let webConfigPath {
+            list.append(
+                SupervisedProcess(
+                    name: "web", executable: binDirectory + "/hallwatch-web",
+                    arguments: ["--config", configPath, "--web-config", webConfigPath]))
         }
         for cam in config.cameras { list.append(captureProcess(cam)) }
         return list

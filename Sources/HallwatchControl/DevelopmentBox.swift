@@ -3,6 +3,7 @@ import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
 import HallwatchProcess
+import HallwatchStatus
 import Logging
 
 /// Runs the plan's processes until SIGINT/SIGTERM, printing the status table every `statusEvery` seconds.

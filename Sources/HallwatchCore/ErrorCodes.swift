@@ -37,6 +37,7 @@ public enum ErrorCodes {
         .init("bus.subscribe", .unavailable, "the broker refused or dropped a subscription"),
         .init("bus.timeout", .timeout, "connecting to the broker took longer than allowed"),
         // The capture worker.
+        .init("capture.down", .unavailable, "the camera's capture worker is down (its last-will): not recorded now"),
         .init("capture.credentials", .notFound, "the camera's passwordFile cannot be read"),
         .init("capture.internal", .internal, "an unexpected error ended a capture session"),
         .init("capture.stopped", .unavailable, "the capture worker was stopped"),

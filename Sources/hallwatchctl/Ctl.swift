@@ -10,7 +10,9 @@ import HallwatchCore
 import HallwatchDiscovery
 import HallwatchEvidence
 import HallwatchProcess
+import HallwatchStatus
 import HallwatchStorage
+import HallwatchWeb
 import Logging
 
 @main
@@ -20,7 +22,7 @@ struct HallwatchCtl: AsyncParsableCommand {
         abstract: "Inspect and operate a Hallwatch box.",
         subcommands: [
             Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Camera.self, Probe.self,
-            Supervise.self, Demo.self, BenchFill.self,
+            Supervise.self, Demo.self, BenchFill.self, User.self, Audit.self, Web.self,
         ])
 }
 
@@ -172,6 +174,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Directory for the demo's config, recordings, logs and sockets.") var runDirectory = ".run/demo"
     @Option(help: "RTSP port of the simulated cameras (0: pick a free one).") var port = 0
     @Option(help: "Print the status table every N seconds.") var statusEvery: Double = 5
+    @Option(help: "HTTPS port of the web page on 127.0.0.1 (0: pick a free one).") var webPort = 8443
 
     func run() async throws {
         ProcessSetup.bootstrapLogging()
@@ -193,14 +196,19 @@ struct Demo: AsyncParsableCommand {
             toFile: configPath, atomically: true, encoding: .utf8)
         let cfg = ProcessSetup.loadConfig(configPath, logger: logger)
         let passwordFile = try BoxPlan.writeDemoPassword(runDirectory: run)
-        let plan = BoxPlan(
+        var plan = BoxPlan(
             config: cfg, configPath: configPath, runDirectory: run, binDirectory: binDirectory(),
             simcam: (simPort, BoxPlan.demoMounts(mediaDirectory: mediaDir)),
             simcamArguments: ["--onvif", "--onvif-user", "hallwatch", "--onvif-password-file", passwordFile])
+        let web = try DemoWebFile.write(runDirectory: run, httpsPort: webPort == 0 ? BoxPlan.freePort() : webPort)
+        plan.webConfigPath = web.webConfigPath
         say(
             "Hallwatch demo: a simulated ONVIF camera with 4 streams on 127.0.0.1, adopted through discovery (loopback only)"
         )
         say("config \(configPath), recordings \(run)/disk0, logs \(run)/logs — Ctrl-C stops everything.")
+        say(
+            "web page \(web.url) (self-signed certificate; fingerprint in \(run)/logs/web.log) — user admin, password in \(web.passwordPath)"
+        )
         say("try: hallwatchctl export --config \(configPath) --camera lobby --from -30s --to now --out clip.mp4\n")
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, logger: logger)
     }

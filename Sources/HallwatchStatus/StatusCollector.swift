@@ -18,6 +18,20 @@ public final class StatusCollector: Sendable {
         public var disks: [DiskState]
         /// Every process's liveness as last published.
         public var processes: [ProcessState]
+        /// The web page's certificate, when `hallwatch-web` has published it.
+        public var web: WebIdentity?
+
+        public init(
+            box: String, at: UTCMicros, cameras: [CameraRow], disks: [DiskState] = [], processes: [ProcessState] = [],
+            web: WebIdentity? = nil
+        ) {
+            self.box = box
+            self.at = at
+            self.cameras = cameras
+            self.disks = disks
+            self.processes = processes
+            self.web = web
+        }
     }
 
     /// One camera's line of `hallwatchctl status`.
@@ -28,6 +42,12 @@ public final class StatusCollector: Sendable {
         public var state: CameraState?
         /// What the recorder last published for it, if anything.
         public var recording: RecordingStats?
+
+        public init(camera: CameraID, state: CameraState? = nil, recording: RecordingStats? = nil) {
+            self.camera = camera
+            self.state = state
+            self.recording = recording
+        }
     }
 
     let topics: BusTopics
@@ -37,6 +57,7 @@ public final class StatusCollector: Sendable {
         var recordings: [CameraID: RecordingStats] = [:]
         var disks: [String: DiskState] = [:]
         var processes: [String: ProcessState] = [:]
+        var web: WebIdentity?
     }
     let data = Mutex(Seen())
     let tasks = Mutex<[Task<Void, Never>]>([])
@@ -47,7 +68,7 @@ public final class StatusCollector: Sendable {
         self.topics = topics
         let streams = [
             bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings), bus.subscribe(topics.allDisks),
-            bus.subscribe(topics.allProcesses),
+            bus.subscribe(topics.allProcesses), bus.subscribe(topics.webIdentity),
         ]
         let t = streams.map { stream in
             Task { [weak self] in
@@ -59,7 +80,8 @@ public final class StatusCollector: Sendable {
 
     deinit { tasks.withLock { for t in $0 { t.cancel() } } }
 
-    func take(_ m: BusMessage) {
+    /// Feeds one bus message (what the subscriptions do; tests call it directly).
+    public func take(_ m: BusMessage) {
         guard !m.payload.isEmpty else { return }
         if let s = try? m.decode(CameraState.self), m.topic == topics.cameraState(s.camera) {
             data.withLock { $0.states[s.camera] = s }
@@ -67,6 +89,8 @@ public final class StatusCollector: Sendable {
             data.withLock { $0.recordings[r.camera] = r }
         } else if let d = try? m.decode(DiskState.self), m.topic == topics.disk(d.disk) {
             data.withLock { $0.disks[d.disk] = d }
+        } else if m.topic == topics.webIdentity, let w = try? m.decode(WebIdentity.self) {
+            data.withLock { $0.web = w }
         } else if let p = try? m.decode(ProcessState.self) {
             data.withLock { $0.processes[p.process] = p }
         }
@@ -82,7 +106,7 @@ public final class StatusCollector: Sendable {
                 box: topics.box, at: now,
                 cameras: ids.map { CameraRow(camera: $0, state: d.states[$0], recording: d.recordings[$0]) },
                 disks: d.disks.values.sorted { $0.disk < $1.disk },
-                processes: d.processes.values.sorted { $0.process < $1.process })
+                processes: d.processes.values.sorted { $0.process < $1.process }, web: d.web)
         }
     }
 }
@@ -122,6 +146,11 @@ extension StatusCollector.Snapshot {
         if !diskNotes.isEmpty { lines.append("disks: " + diskNotes.joined(separator: "; ")) }
         let procs = processes.map { "\($0.process) \($0.state.rawValue)\($0.pid > 0 ? " (pid \($0.pid))" : "")" }
         lines.append("processes: " + (procs.isEmpty ? "none seen on the bus" : procs.joined(separator: ", ")))
+        if let w = web {
+            lines.append(
+                "web: https port \(w.httpsPort), \(w.selfSigned ? "self-signed " : "")certificate for "
+                    + "\(w.names.joined(separator: ", ")), SHA-256 \(w.tlsSHA256)")
+        }
         return lines.joined(separator: "\n")
     }
 }

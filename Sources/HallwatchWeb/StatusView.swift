@@ -1,0 +1,166 @@
+import Foundation
+import HallwatchCore
+import HallwatchStatus
+
+/// The status as one user may see it: the JSON of `/api/v1/status` and of each live event, and the model of
+/// the status page. Cameras outside the user's groups are left out everywhere (disks' camera lists and
+/// capture processes included).
+public struct StatusView: Codable, Sendable, Equatable {
+    /// One camera. Sizes in pixels, `bitrateBps` in bits per second, ages in seconds.
+    public struct Camera: Codable, Sendable, Equatable {
+        public var id: String
+        /// `connecting`, `online`, `offline`, or `unknown` (nothing on the bus yet).
+        public var state: String
+        /// The typed reason of a state other than online (`rtsp.auth`, `media.noKeyframe`…).
+        public var reasonCode: String?
+        public var reasonMessage: String?
+        public var codec: String?
+        public var width: Int?
+        public var height: Int?
+        public var fps: Double?
+        public var bitrateBps: Int?
+        public var recordedSeconds: Double?
+        /// Seconds since the start of the newest durable fragment.
+        public var lastFragmentAgeSeconds: Double?
+    }
+    /// One recording disk.
+    public struct Disk: Codable, Sendable, Equatable {
+        public var name: String
+        /// `healthy`, `failed`, `quarantined`, `missing`.
+        public var health: String
+        public var reasonCode: String?
+        public var freeSlots: Int
+        public var slotCount: Int
+        public var cameras: [String]
+    }
+    /// One process, from its retained state and last-will.
+    public struct Process: Codable, Sendable, Equatable {
+        public var name: String
+        /// `up`, `stopping`, `down`.
+        public var state: String
+        public var pid: Int32
+    }
+    /// One typed error from the bus.
+    public struct Alarm: Codable, Sendable, Equatable {
+        public var code: String
+        public var message: String
+        public var camera: String?
+        public var process: String?
+        /// ISO 8601 UTC.
+        public var at: String?
+    }
+
+    /// When the snapshot was taken, ISO 8601 UTC.
+    public var at: String
+    public var cameras: [Camera]
+    public var disks: [Disk]
+    public var processes: [Process]
+    public var alarms: [Alarm]
+    /// SHA-256 of the web page's certificate (as published on the bus), for comparing with the browser.
+    public var tlsSHA256: String?
+
+    /// Cuts `snapshot` and `alarms` to `visible` cameras (`nil`: every camera).
+    public init(snapshot: StatusCollector.Snapshot, alarms: [ErrorEvent], visible: Set<CameraID>?) {
+        func sees(_ id: CameraID) -> Bool { visible?.contains(id) ?? true }
+        at = snapshot.at.iso8601
+        tlsSHA256 = snapshot.web?.tlsSHA256
+        let downCaptures = Dictionary(
+            snapshot.processes.filter { $0.state != .up && $0.process.hasPrefix("capture-") }.map {
+                (String($0.process.dropFirst(8)), $0)
+            }, uniquingKeysWith: { a, _ in a })
+        cameras = snapshot.cameras.filter { sees($0.camera) }.map { row in
+            var s = row.state
+            // A capture worker killed outright cannot say its camera is offline; its last-will says the worker
+            // is down, and a camera whose worker is down is not being recorded, whatever its last state said.
+            if var state = s, state.state != .offline, let p = downCaptures[row.camera.rawValue] {
+                state.state = .offline
+                state.reason = ErrorEvent(
+                    code: "capture.down",
+                    message: "its capture worker is \(p.state.rawValue)\(p.reason.map { " (\($0))" } ?? "")",
+                    camera: row.camera)
+                s = state
+            }
+            return Camera(
+                id: row.camera.rawValue, state: s?.state.rawValue ?? "unknown", reasonCode: s?.reason?.code,
+                reasonMessage: s?.reason?.message, codec: s?.codec, width: s?.width, height: s?.height, fps: s?.fps,
+                bitrateBps: s?.bitrateBps, recordedSeconds: row.recording?.recordedSeconds,
+                lastFragmentAgeSeconds: row.recording?.lastFragmentAt.map {
+                    (Double(snapshot.at.micros - $0.micros) / 1e5).rounded() / 10
+                })
+        }
+        disks = snapshot.disks.map { d in
+            Disk(
+                name: d.disk, health: d.health.rawValue, reasonCode: d.reason?.code, freeSlots: d.freeSlots,
+                slotCount: d.slotCount, cameras: d.cameras.filter(sees).map(\.rawValue))
+        }
+        processes = snapshot.processes.filter { p in
+            // A capture worker is named after its camera: hide the ones of cameras this user may not see.
+            guard visible != nil, p.process.hasPrefix("capture-"), let id = CameraID(String(p.process.dropFirst(8)))
+            else { return true }
+            return sees(id)
+        }.map { Process(name: $0.process, state: $0.state.rawValue, pid: $0.pid) }
+        self.alarms = alarms.filter { a in
+            if let c = a.camera { return sees(c) }
+            if visible != nil, let p = a.process, p.hasPrefix("capture-") { return false }
+            return true
+        }.map {
+            Alarm(
+                code: $0.code, message: $0.message, camera: $0.camera?.rawValue, process: $0.process, at: $0.at?.iso8601
+            )
+        }
+    }
+}
+
+/// `GET /api/v1/cameras`.
+public struct CameraList: Codable, Sendable, Equatable {
+    public var cameras: [StatusView.Camera]
+}
+
+/// Display text shared by the page's first rendering (the JavaScript formats live updates the same way).
+enum Display {
+    static func size(_ c: StatusView.Camera) -> String {
+        guard let w = c.width, let h = c.height else { return "–" }
+        return "\(w)×\(h)"
+    }
+    static func fps(_ c: StatusView.Camera) -> String { c.fps.map { String(format: "%.1f", $0) } ?? "–" }
+    static func bitrate(_ c: StatusView.Camera) -> String {
+        c.bitrateBps.map { String(format: "%.2f Mb/s", Double($0) / 1e6) } ?? "–"
+    }
+    static func age(_ c: StatusView.Camera) -> String {
+        c.lastFragmentAgeSeconds.map { String(format: "%.1f s", $0) } ?? "–"
+    }
+}
+
+/// The status page's mustache model (dictionaries: swift-mustache reads them without reflection surprises).
+struct StatusPageModel {
+    var dictionary: [String: Any]
+
+    init(building: String, user: String, role: String, csrf: String, status: StatusView) {
+        dictionary = [
+            "building": building, "user": user, "role": role, "csrf": csrf, "at": status.at,
+            "cameras": status.cameras.map { c -> [String: Any] in
+                [
+                    "id": c.id, "state": c.state,
+                    "reason": c.reasonCode.map { "\($0): \(c.reasonMessage ?? "")" } ?? "",
+                    "codec": c.codec ?? "–", "size": Display.size(c), "fps": Display.fps(c),
+                    "bitrate": Display.bitrate(c), "age": Display.age(c),
+                ]
+            },
+            "noCameras": status.cameras.isEmpty,
+            "disks": status.disks.map { d -> [String: Any] in
+                [
+                    "name": d.name, "health": d.health, "reason": d.reasonCode ?? "",
+                    "slots": "\(d.freeSlots)/\(d.slotCount)", "cameras": d.cameras.joined(separator: ", "),
+                ]
+            },
+            "processes": status.processes.map {
+                ["name": $0.name, "state": $0.state, "pid": $0.pid > 0 ? "\($0.pid)" : "–"]
+            },
+            "alarms": status.alarms.map {
+                ["code": $0.code, "message": $0.message, "subject": $0.camera ?? $0.process ?? "", "at": $0.at ?? ""]
+            },
+            "noAlarms": status.alarms.isEmpty,
+            "tls": status.tlsSHA256 ?? "",
+        ]
+    }
+}

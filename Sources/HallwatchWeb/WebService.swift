@@ -1,0 +1,154 @@
+import Foundation
+import HallwatchBus
+import HallwatchConfig
+import HallwatchCore
+import HallwatchProcess
+import HallwatchStatus
+import Hummingbird
+import HummingbirdHTTP2
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+
+/// The `hallwatch-web` process: HTTPS (HTTP/2 through ALPN, HTTP/1.1 otherwise) on each listen address, the
+/// optional redirect-only HTTP port, a sweep of expired sessions every minute, and the ``BusAuditor``.
+///
+/// Start-up steps (``prepare(config:settings:presence:logger:)``):
+/// 1. Make the state directory (0700) if missing; open `web.sqlite` (sessions, audit log).
+/// 2. Load or make the TLS key and certificate (``TLSIdentity``); log the certificate's SHA-256 fingerprint.
+/// 3. Subscribe to the bus's retained state (``StatusCollector``) and the error topic (``RecentAlarms``).
+public struct WebService: Service {
+    let environment: WebEnvironment
+    let identity: TLSIdentity
+    let web: WebConfig
+    let auditor: BusAuditor
+    let bus: BusClient
+    let logger: Logger
+
+    /// Builds the service from the box's configuration and the web file.
+    /// - Throws: file and SQLite errors of steps 1–2 (the process exits 70 and systemd restarts it).
+    public static func prepare(
+        config: HallwatchConfig, settings: WebSettings, presence: Presence, clocks: any Clocks = SystemClocks(),
+        logger: Logger
+    ) throws -> WebService {
+        let dir = settings.web.stateDirectory
+        if !FileManager.default.fileExists(atPath: dir) {
+            try FileManager.default.createDirectory(
+                atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let database = try WebDatabase(path: dir + "/web.sqlite")
+        let names = TLSIdentity.names(hostName: ProcessInfo.processInfo.hostName, extra: settings.web.certificateNames)
+        let identity = try TLSIdentity.load(directory: dir, names: names, now: Date())
+        logger.info(
+            "TLS certificate",
+            metadata: [
+                "tls.sha256": "\(identity.fingerprintSHA256)", "tls.selfSigned": "\(identity.selfSigned)",
+                "tls.names": "\(names.joined(separator: ","))",
+            ])
+        let topics = BusTopics(box: config.box)
+        // Retained, so `hallwatchctl status` and the page show what to compare with the browser's warning.
+        try? presence.bus.publish(
+            WebIdentity(
+                tlsSHA256: identity.fingerprintSHA256, selfSigned: identity.selfSigned, names: names,
+                httpsPort: settings.web.httpsPort, at: clocks.utcNow()),
+            topic: topics.webIdentity, retain: true)
+        let collector = StatusCollector(bus: presence.bus, topics: topics)
+        let alarms = RecentAlarms(bus: presence.bus, topics: topics)
+        if settings.users.isEmpty {
+            logger.warning("no users in the web file: the page only says how to add one (hallwatchctl user hash)")
+        }
+        let env = WebEnvironment(
+            settings: settings,
+            sessions: SessionStore(
+                database: database, clocks: clocks, idle: settings.web.sessionIdleTimeout,
+                lifetime: settings.web.sessionLifetime),
+            throttle: LoginThrottle(clocks: clocks),
+            audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
+            status: BusStatusSource(collector: collector, alarms: alarms, configured: config.cameras.map(\.id)),
+            clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken())
+        let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
+        return WebService(
+            environment: env, identity: identity, web: settings.web, auditor: auditor, bus: presence.bus, logger: logger
+        )
+    }
+
+    public func run() async throws {
+        let tls = try identity.serverConfiguration()
+        let router = WebRoutes.router(environment: environment)
+        var apps: [any Service] = []
+        for address in web.listen {
+            apps.append(
+                Application(
+                    router: router, server: try .http2Upgrade(tlsConfiguration: tls, configuration: Self.channel),
+                    configuration: .init(address: .hostname(address, port: web.httpsPort), serverName: nil),
+                    logger: logger))
+        }
+        if let port = web.httpRedirectPort {
+            for address in web.listen {
+                apps.append(
+                    Application(
+                        router: Self.redirectRouter(httpsPort: web.httpsPort),
+                        server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+                        configuration: .init(address: .hostname(address, port: port), serverName: nil),
+                        logger: logger))
+            }
+        }
+        let sessions = environment.sessions
+        let logger = logger
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for app in apps { group.addTask { try await app.run() } }
+            let (auditor, bus) = (auditor, bus)
+            group.addTask { await auditor.run(bus: bus, logger: logger) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(60))
+                    if let n = try? await sessions.purgeExpired(), n > 0 {
+                        logger.debug("expired sessions removed", metadata: ["count": "\(n)"])
+                    }
+                }
+            }
+            // Any server ending ends the process (systemd restarts it); a graceful shutdown ends them all.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Connection limits (bounded inputs, slow clients): an HTTP/2 connection with no open stream closes after
+    /// 2 min, an HTTP/1.1 connection with no request after 30 s; a header field is at most 8 KiB, all of them
+    /// 32 KiB, at most 100 fields (larger requests are refused by the decoder before any handler runs).
+    static let channel = HTTP2ChannelConfiguration(
+        idleTimeout: .seconds(120), gracefulCloseTimeout: .seconds(5),
+        streamConfiguration: .init(
+            idleTimeout: .seconds(30),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
+
+    /// The plain-HTTP router: every request gets `308 Permanent Redirect` to the same path over HTTPS.
+    public static func redirectRouter(httpsPort: Int) -> Router<BasicRequestContext> {
+        let router = Router()
+        let handler: @Sendable (Request, BasicRequestContext) -> Response = { request, _ in
+            let authority = request.head.authority ?? request.headers[.hostHeader] ?? ""
+            var host = String(authority.prefix(255))
+            // Drop a port; keep a bracketed IPv6 literal whole.
+            if let close = host.lastIndex(of: "]") {
+                host = String(host[...close])
+            } else if let colon = host.lastIndex(of: ":") {
+                host = String(host[..<colon])
+            }
+            guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-[]:".contains($0)) })
+            else { return Response(status: .badRequest) }
+            let port = httpsPort == 443 ? "" : ":\(httpsPort)"
+            let path = String(request.uri.description.prefix(2048))
+            return Response(
+                status: .permanentRedirect,
+                headers: [.location: "https://\(host)\(port)\(path.hasPrefix("/") ? path : "/")"])
+        }
+        router.get("/**", use: handler)
+        router.get("/", use: handler)
+        router.head("/**", use: handler)
+        router.head("/", use: handler)
+        return router
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import HallwatchBus
+import HallwatchCore
+import Logging
+import Testing
+
+@testable import HallwatchStatus
+
+/// A collector whose bus never connects: messages are fed with `take`.
+func offlineCollector(_ topics: BusTopics) -> StatusCollector {
+    let bus = BusClient(
+        clientID: "status-test-\(getpid())", socketPath: "/nonexistent/bus.sock", will: nil,
+        logger: Logger(label: "test"))
+    return StatusCollector(bus: bus, topics: topics)
+}
+
+@Test("retained messages make the snapshot: configured cameras first, then others seen; topics must match")
+func snapshotFromMessages() throws {
+    let topics = BusTopics(box: "box1")
+    let collector = offlineCollector(topics)
+    let now = UTCMicros(1_800_000_000_000_000)
+    let lobby = CameraID("lobby")!
+    let gym = CameraID("gym")!
+    var state = CameraState(camera: gym, state: .offline, at: now)
+    state.reason = ErrorEvent(code: "rtsp.auth", message: "401")
+    collector.take(BusMessage(topic: topics.cameraState(gym), payload: try BusCoding.encode(state), retained: true))
+    // A state published on another camera's topic is ignored.
+    collector.take(
+        BusMessage(topic: topics.cameraState(lobby), payload: try BusCoding.encode(state), retained: true))
+    collector.take(
+        BusMessage(
+            topic: topics.process("recorder"),
+            payload: try BusCoding.encode(ProcessState(process: "recorder", state: .up, pid: 7, at: now)),
+            retained: true))
+    let snapshot = collector.snapshot(configured: [lobby], now: now)
+    #expect(snapshot.cameras.map(\.camera) == [lobby, gym])
+    #expect(snapshot.cameras[0].state == nil)
+    #expect(snapshot.cameras[1].state?.reason?.code == "rtsp.auth")
+    let table = snapshot.render()
+    #expect(table.contains("rtsp.auth: 401"))
+    #expect(table.contains("processes: recorder up (pid 7)"))
+}
+
+@Test("recent alarms: newest first, at most the capacity")
+func recentAlarms() {
+    let alarms = RecentAlarms(bus: nil, topics: BusTopics(box: "box1"), capacity: 3)
+    for i in 1...5 { alarms.add(ErrorEvent(code: "e.\(i)", message: "")) }
+    #expect(alarms.recent().map(\.code) == ["e.5", "e.4", "e.3"])
+}

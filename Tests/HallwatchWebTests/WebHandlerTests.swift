@@ -1,0 +1,405 @@
+import Foundation
+import HTTPTypes
+import HallwatchCore
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import HallwatchWeb
+
+@Suite("hallwatch-web handlers")
+struct WebHandlerTests {
+    @Test("every route of the table declares its access; a route added around the table is refused")
+    func denyByDefault() async throws {
+        let h = try Harness()
+        let routes = WebRoutes.table(h.env)
+        #expect(Set(routes.map { "\($0.method.rawValue) \($0.path)" }).count == routes.count)
+        let app = h.app { router in
+            router.get("/undeclared") { _, _ in "secret" }
+        }
+        try await app.test(.router) { client in
+            let cookie = try #require(try await signIn(client, user: "admin"))
+            // Walk the table: anonymous requests to every protected route are refused.
+            for route in routes {
+                guard case .permission = route.access else { continue }
+                try await client.execute(uri: route.path, method: route.method, headers: sameOrigin()) { r in
+                    #expect([.unauthorized, .seeOther, .forbidden].contains(r.status), "\(route.method) \(route.path)")
+                }
+            }
+            // A route the table does not know: refused even to a district admin.
+            try await client.execute(uri: "/undeclared", method: .get, headers: cookieHeader(cookie)) { r in
+                #expect(r.status == .forbidden)
+                #expect(String(buffer: r.body).contains("access.undeclared"))
+            }
+            try await client.execute(uri: "/nothing-here", method: .get, headers: cookieHeader(cookie)) { r in
+                #expect(r.status == .notFound)
+                #expect(r.headers[.contentSecurityPolicy] != nil)
+            }
+        }
+    }
+
+    @Test("roles: each includes the one below; only district-admin views the configuration")
+    func roles() {
+        #expect(Role.viewer.permissions.isSubset(of: Role.buildingAdmin.permissions))
+        #expect(Role.buildingAdmin.permissions.isSubset(of: Role.districtAdmin.permissions))
+        #expect(!Role.viewer.permissions.contains(.viewAuditLog))
+        #expect(!Role.buildingAdmin.permissions.contains(.viewConfiguration))
+        #expect(Role.districtAdmin.permissions == Set(Permission.allCases))
+    }
+
+    @Test("login: cookie flags (RFC 6265), security headers, logout ends the session server-side")
+    func loginCookieHeadersLogout() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(),
+                body: form(["username": "admin", "password": password])
+            ) { r in
+                #expect(r.status == .seeOther)
+                #expect(r.headers[.location] == "/")
+                let cookie = try #require(r.headers[.setCookie])
+                #expect(cookie.hasPrefix("__Host-hallwatch-session="))
+                for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] { #expect(cookie.contains(flag)) }
+                #expect(!cookie.contains("Domain"))
+                let csp = try #require(r.headers[.contentSecurityPolicy])
+                #expect(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"))
+                #expect(!csp.contains("unsafe-inline"))
+                #expect(csp.contains("media-src 'self' blob:"))
+                #expect(r.headers[HTTPField.Name("Strict-Transport-Security")!]?.hasPrefix("max-age=") == true)
+                #expect(r.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+                #expect(r.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+            }
+            let cookie = try #require(try await signIn(client, user: "office"))
+            let csrf = try #require(try await h.env.sessions.find(id: cookie)?.csrfToken)
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(cookie)) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(
+                uri: "/logout", method: .post, headers: sameOrigin(cookie: cookie), body: form(["csrf": csrf])
+            ) { r in
+                #expect(r.status == .seeOther)
+                #expect(r.headers[.setCookie]?.contains("Max-Age=0") == true)
+            }
+            // The same cookie is now worthless.
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(cookie)) { r in
+                #expect(r.status == .unauthorized)
+            }
+            try await client.execute(uri: "/", method: .get, headers: cookieHeader(cookie)) { r in
+                #expect(r.status == .seeOther)
+                #expect(r.headers[.location] == "/login")
+            }
+        }
+    }
+
+    @Test("a wrong password and an unknown user get the same answer")
+    func noEnumeration() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            var bodies: [String] = []
+            for user in ["admin", "nobody"] {
+                try await client.execute(
+                    uri: "/login", method: .post, headers: sameOrigin(),
+                    body: form(["username": user, "password": "wrong-password"])
+                ) { r in
+                    #expect(r.status == .unauthorized)
+                    #expect(r.headers[.setCookie] == nil)
+                    bodies.append(String(buffer: r.body))
+                }
+            }
+            #expect(bodies[0] == bodies[1])
+        }
+    }
+
+    @Test("login throttling per account: locked after 3 failures, even for the right password, then back-off ends")
+    func throttling() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            for _ in 0..<3 { #expect(try await signIn(client, user: "admin", password: "wrong-password") == nil) }
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(),
+                body: form(["username": "admin", "password": password])
+            ) { r in
+                #expect(r.status == .tooManyRequests)
+                #expect(r.headers[.retryAfter] != nil)
+            }
+            // An unknown name is throttled exactly the same way.
+            for _ in 0..<3 { #expect(try await signIn(client, user: "ghost", password: "wrong-password") == nil) }
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(), body: form(["username": "ghost", "password": "x"])
+            ) { r in #expect(r.status == .tooManyRequests) }
+            h.clocks.advance(seconds: 2)
+            #expect(try await signIn(client, user: "admin") != nil)
+        }
+    }
+
+    @Test("per-address throttling with exponential back-off, bounded at 15 min")
+    func addressBackoff() {
+        let clocks = TestClocks()
+        let t = LoginThrottle(clocks: clocks)
+        for i in 0..<3 { t.failed(address: "10.0.0.9", account: "user\(i)") }
+        #expect(t.lockRemaining(address: "10.0.0.9", account: "someone-else") == .seconds(1))
+        #expect(t.lockRemaining(address: "10.0.0.10", account: "someone-else") == nil)
+        for i in 0..<30 { t.failed(address: "10.0.0.9", account: "more\(i)") }
+        #expect(t.lockRemaining(address: "10.0.0.9", account: "x") == .seconds(15 * 60))
+        clocks.advance(seconds: 15 * 60)
+        #expect(t.lockRemaining(address: "10.0.0.9", account: "x") == nil)
+    }
+
+    @Test("CSRF: cross-site or origin-less posts are refused; a session's post needs its token")
+    func csrf() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            let body = form(["username": "admin", "password": password])
+            let refusals: [HTTPFields] = [
+                [HTTPField.Name("Host")!: host, .contentType: "application/x-www-form-urlencoded"],
+                [
+                    HTTPField.Name("Host")!: host, .origin: "https://evil.example",
+                    .contentType: "application/x-www-form-urlencoded",
+                ],
+                [
+                    HTTPField.Name("Host")!: host, HTTPField.Name("Sec-Fetch-Site")!: "cross-site",
+                    .origin: "https://\(host)",
+                ],
+                [HTTPField.Name("Host")!: host, .origin: "http://\(host)"],
+            ]
+            for headers in refusals {
+                try await client.execute(uri: "/login", method: .post, headers: headers, body: body) { r in
+                    #expect(r.status == .forbidden)
+                    #expect(String(buffer: r.body).contains("csrf.origin"))
+                }
+            }
+            try await client.execute(
+                uri: "/login", method: .post,
+                headers: [
+                    HTTPField.Name("Host")!: host, HTTPField.Name("Sec-Fetch-Site")!: "same-origin",
+                    .contentType: "application/x-www-form-urlencoded",
+                ],
+                body: body
+            ) { r in #expect(r.status == .seeOther) }
+
+            let cookie = try #require(try await signIn(client, user: "admin"))
+            for token in [nil, "wrong-token"] {
+                var fields: [String: String] = [:]
+                if let token { fields["csrf"] = token }
+                try await client.execute(
+                    uri: "/logout", method: .post, headers: sameOrigin(cookie: cookie), body: form(fields)
+                ) { r in
+                    #expect(r.status == .forbidden)
+                    #expect(String(buffer: r.body).contains("csrf.token"))
+                }
+            }
+            let csrf = try #require(try await h.env.sessions.find(id: cookie)?.csrfToken)
+            try await client.execute(
+                uri: "/logout", method: .post,
+                headers: sameOrigin([HTTPField.Name("X-CSRF-Token")!: csrf], cookie: cookie)
+            ) { r in #expect(r.status == .seeOther) }
+        }
+    }
+
+    @Test("sessions end after 15 min idle and after 12 h however active (injected clock)")
+    func sessionExpiry() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            let idle = try #require(try await signIn(client, user: "office"))
+            h.clocks.advance(seconds: 14 * 60)
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(idle)) { r in
+                #expect(r.status == .ok)
+            }
+            h.clocks.advance(seconds: 15 * 60)
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(idle)) { r in
+                #expect(r.status == .unauthorized)
+            }
+
+            let busy = try #require(try await signIn(client, user: "office"))
+            for _ in 0..<(12 * 6 - 1) {
+                h.clocks.advance(seconds: 10 * 60)
+                try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(busy)) { r in
+                    #expect(r.status == .ok)
+                }
+            }
+            h.clocks.advance(seconds: 10 * 60)
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(busy)) { r in
+                #expect(r.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test("a user limited to the parking group sees no other camera anywhere")
+    func cameraGroupScoping() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            let cookie = try #require(try await signIn(client, user: "facilities"))
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(cookie)) { r in
+                #expect(r.status == .ok)
+                let list = try JSONDecoder().decode(CameraList.self, from: Data(buffer: r.body))
+                #expect(list.cameras.map(\.id) == ["lot-north", "lot-south"])
+            }
+            for uri in ["/api/v1/status", "/"] {
+                try await client.execute(uri: uri, method: .get, headers: cookieHeader(cookie)) { r in
+                    #expect(r.status == .ok)
+                    let text = String(buffer: r.body)
+                    for hidden in ["lobby", "gym", "rtsp.auth"] { #expect(!text.contains(hidden), "\(uri): \(hidden)") }
+                    #expect(text.contains("lot-north"))
+                }
+            }
+            let all = try #require(try await signIn(client, user: "office"))
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(all)) { r in
+                let list = try JSONDecoder().decode(CameraList.self, from: Data(buffer: r.body))
+                #expect(list.cameras.count == 4)
+                #expect(list.cameras.first { $0.id == "gym" }?.reasonCode == "rtsp.auth")
+            }
+        }
+    }
+
+    @Test("the status page escapes what the bus says and carries no inline script")
+    func statusPage() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            let cookie = try #require(try await signIn(client, user: "admin"))
+            try await client.execute(uri: "/", method: .get, headers: cookieHeader(cookie)) { r in
+                #expect(r.status == .ok)
+                let html = String(buffer: r.body)
+                #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+                #expect(!html.contains("<script>alert"))
+                #expect(html.contains("<script src=\"/static/status.js\" defer></script>"))
+                #expect(html.components(separatedBy: "<script").count == 2)
+                #expect(html.contains("District IT"))
+                #expect(html.contains("<code class=\"fingerprint\">AB:CD</code>"))
+                #expect(html.contains("name=\"viewport\""))
+            }
+            try await client.execute(uri: "/static/status.js", method: .get, headers: [HTTPField.Name("Host")!: host]) {
+                r in
+                #expect(r.status == .ok)
+                #expect(r.headers[.contentType]?.hasPrefix("text/javascript") == true)
+                #expect(!String(buffer: r.body).contains("innerHTML"))
+            }
+        }
+    }
+
+    @Test("a box with no user shows how to provision one, and nobody can sign in")
+    func noUsers() async throws {
+        let h = try Harness(settings: makeSettings(users: []))
+        try await h.app().test(.router) { client in
+            try await client.execute(uri: "/login", method: .get, headers: [HTTPField.Name("Host")!: host]) { r in
+                #expect(String(buffer: r.body).contains("hallwatchctl user hash"))
+            }
+            #expect(try await signIn(client, user: "admin", password: "admin") == nil)
+        }
+    }
+
+    @Test("logins, failures, logouts and camera views are audited in one intact chain")
+    func audited() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            _ = try await signIn(client, user: "admin", password: "wrong-password")
+            let cookie = try #require(try await signIn(client, user: "admin"))
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(cookie)) { _ in }
+        }
+        let entries = try await h.env.audit.entries()
+        #expect(entries.map(\.action) == ["login.failure", "login.success", "camera.view"])
+        #expect(entries[2].object == "lobby,gym,lot-north,lot-south")
+        #expect(AuditChain.verify(entries) == .intact(count: 3, head: entries[2].hash))
+        #expect(try AuditLog.verify(filePath: h.auditPath) == .intact(count: 3, head: entries[2].hash))
+    }
+
+    @Test("bounded inputs: oversized forms refused, long names refused, no file path reaches the disk")
+    func boundedInputs() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(),
+                body: ByteBuffer(string: "username=admin&password=" + String(repeating: "x", count: 5000))
+            ) { r in #expect(r.status == .contentTooLarge) }
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(),
+                body: form(["username": String(repeating: "a", count: 65), "password": password])
+            ) { r in #expect(r.status == .badRequest) }
+            // Static files are fixed routes compiled in: traversal has nothing to reach.
+            for uri in [
+                "/static/../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/%252e%252e/etc/passwd",
+                "/static//etc/passwd", "/static/status.js/../../web.sqlite",
+            ] {
+                try await client.execute(uri: uri, method: .get, headers: [.hostHeader: host]) { r in
+                    #expect([.notFound, .seeOther, .unauthorized].contains(r.status), "\(uri)")
+                    #expect(!String(buffer: r.body).contains("root:"))
+                }
+            }
+        }
+    }
+
+    @Test("the plain-HTTP port only redirects to HTTPS")
+    func redirect() async throws {
+        let app = Application(router: WebService.redirectRouter(httpsPort: 8443))
+        try await app.test(.router) { client in
+            try await client.execute(
+                uri: "/status?x=1", method: .get, headers: [:]
+            ) { r in
+                #expect(r.status == .permanentRedirect)
+                #expect(r.headers[.location] == "https://localhost:8443/status?x=1")
+            }
+        }
+    }
+}
+
+@Suite("hallwatch-web /metrics")
+struct WebMetricsTests {
+    static let token = String(repeating: "t0k3n", count: 8)
+
+    @Test("/metrics needs the bearer token; a session is not enough; the scrape is Prometheus text")
+    func metrics() async throws {
+        let database = try WebDatabase(path: ":memory:")
+        let clocks = TestClocks()
+        let settings = makeSettings()
+        let env = WebEnvironment(
+            settings: settings,
+            sessions: SessionStore(database: database, clocks: clocks, idle: .seconds(900), lifetime: .seconds(43200)),
+            throttle: LoginThrottle(clocks: clocks), audit: AuditLog(database: database, clocks: clocks, filePath: nil),
+            status: FakeStatus(), clocks: clocks, building: "B", metricsToken: Self.token)
+        try await Application(router: WebRoutes.router(environment: env)).test(.router) { client in
+            let cookie = try #require(try await signIn(client, user: "admin"))
+            for headers: HTTPFields in [
+                [:], cookieHeader(cookie), [.authorization: "Bearer wrong"], [.authorization: "Basic \(Self.token)"],
+            ] {
+                try await client.execute(uri: "/metrics", method: .get, headers: headers) { r in
+                    #expect(r.status == .unauthorized)
+                }
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(Self.token)"]) {
+                r in
+                #expect(r.status == .ok)
+                let text = String(buffer: r.body)
+                #expect(text.contains("hallwatch_camera_online{camera=\"gym\"} 0"))
+                #expect(text.contains("hallwatch_camera_online{camera=\"lobby\"} 1"))
+                #expect(text.contains("hallwatch_disk_free_slots{disk=\"disk0\"} 60"))
+                #expect(text.contains("hallwatch_process_up{process=\"recorder\"} 1"))
+                #expect(text.contains("# TYPE hallwatch_camera_bitrate_bits_per_second gauge"))
+            }
+        }
+        // No token configured: nobody.
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(Self.token)"]) {
+                r in #expect(r.status == .unauthorized)
+            }
+        }
+    }
+}
+
+@Test("the OpenAPI document is served, is JSON, and describes every API route of the table with its method")
+func openAPIDocument() async throws {
+    let h = try Harness()
+    try await h.app().test(.router) { client in
+        try await client.execute(uri: "/api/v1/openapi.json", method: .get, headers: [.hostHeader: host]) { r in
+            #expect(r.status == .ok)
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any])
+            #expect(doc["openapi"] as? String == "3.1.0")
+            let paths = try #require(doc["paths"] as? [String: [String: Any]])
+            // The JSON API, the form posts tools use (/login, /logout) and /metrics; not the HTML page or assets.
+            for route in WebRoutes.table(h.env)
+            where route.path.hasPrefix("/api/v1/") || route.method == .post || route.path == "/metrics" {
+                let methods = paths[route.path]
+                #expect(methods?[route.method.rawValue.lowercased()] != nil, "\(route.method) \(route.path)")
+            }
+        }
+    }
+}
