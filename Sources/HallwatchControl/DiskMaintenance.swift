@@ -130,24 +130,39 @@ public enum DiskMaintenance {
         }
     }
 
+    /// Slots a disk may have: at least one open and one to reuse per camera (two), at most what the recorder's
+    /// own `recorder.slotCount` allows (100 000).
+    public static let slotCountRange = 2...100_000
+
     /// Slot count and size from `--slots N` or `--size BYTES` (total; whole slots only) and `--slot-size`.
     /// - Throws: a message for the operator.
     public static func geometry(slots: Int?, totalBytes: Int64?, slotSizeBytes: Int64) throws(InitRefusal) -> (
         slotCount: Int, slotSizeBytes: Int64
     ) {
         switch (slots, totalBytes) {
-        case (let n?, nil): return (n, slotSizeBytes)
-        case (nil, let total?):
-            let n = total / slotSizeBytes
-            guard n >= 1 else {
-                throw InitRefusal(
-                    exitCode: 64, message: "--size \(total) is smaller than one slot (\(slotSizeBytes) bytes)")
-            }
-            guard n <= Int64(RecordingDisk.maxSlotCount) else {
+        case (let n?, nil):
+            guard slotCountRange.contains(n) else {
                 throw InitRefusal(
                     exitCode: 64,
                     message:
-                        "--size \(total) makes \(n) slots, more than \(RecordingDisk.maxSlotCount); use a larger --slot-size"
+                        "--slots \(n) is outside \(slotCountRange.lowerBound)-\(slotCountRange.upperBound) (as recorder.slotCount)"
+                )
+            }
+            return (n, slotSizeBytes)
+        case (nil, let total?):
+            let n = total / slotSizeBytes
+            guard n >= Int64(slotCountRange.lowerBound) else {
+                throw InitRefusal(
+                    exitCode: 64,
+                    message:
+                        "--size \(total) holds \(n) slot(s) of \(slotSizeBytes) bytes; a disk needs at least \(slotCountRange.lowerBound)"
+                )
+            }
+            guard n <= Int64(slotCountRange.upperBound) else {
+                throw InitRefusal(
+                    exitCode: 64,
+                    message:
+                        "--size \(total) makes \(n) slots, more than \(slotCountRange.upperBound); use a larger --slot-size"
                 )
             }
             return (Int(n), slotSizeBytes)

@@ -435,7 +435,13 @@ struct DiskInit: AsyncParsableCommand {
             throw ValidationError("give exactly one of --box NAME and --config FILE")
         }
         if let size, DiskMaintenance.parseBytes(size) == nil {
-            throw ValidationError("--size \(size): expected BYTES, e.g. 512G")
+            throw ValidationError("--size \(printable(size, limit: 100)): expected BYTES, e.g. 512G")
+        }
+        // The name is stored in the disk's meta and must match `box:` of a configuration: the same alphabet.
+        if let box, !CameraID.isValid(box) {
+            throw ValidationError(
+                "--box \(printable(box, limit: 100)): expected 1-32 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'), as box: in the configuration"
+            )
         }
         if let slotSize, DiskMaintenance.parseBytes(slotSize) == nil {
             throw ValidationError("--slot-size \(slotSize): expected BYTES, e.g. 64M")

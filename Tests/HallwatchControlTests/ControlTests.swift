@@ -98,3 +98,21 @@ struct DiskMaintenanceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
     }
 }
+
+@Suite("Disk geometry")
+struct DiskGeometryTests {
+    @Test func slotCountsOutsideTheRecordersRangeAreRefusedBeforeAnythingIsWritten() throws {
+        #expect(try DiskMaintenance.geometry(slots: 64, totalBytes: nil, slotSizeBytes: 1 << 20) == (64, 1 << 20))
+        #expect(try DiskMaintenance.geometry(slots: nil, totalBytes: 10 << 20, slotSizeBytes: 1 << 20) == (10, 1 << 20))
+        for (slots, total) in [
+            (0, nil), (1, nil), (-1, nil), (100_001, nil), (nil, Int64(1 << 20)), (nil, Int64(1) << 50),
+        ]
+            as [(Int?, Int64?)]
+        {
+            let refusal = #expect(throws: DiskMaintenance.InitRefusal.self) {
+                try DiskMaintenance.geometry(slots: slots, totalBytes: total, slotSizeBytes: 1 << 20)
+            }
+            #expect(refusal?.exitCode == 64)
+        }
+    }
+}
