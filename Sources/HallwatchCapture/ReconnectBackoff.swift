@@ -20,13 +20,16 @@ public struct ReconnectBackoff: Sendable {
     /// The longest wait while the camera was recently online: 1 s.
     public static let recentlyOnlineCap: Duration = .seconds(1)
 
+    /// The first wait, and the wait after a session that delivered media (`capture.backoffInitial`).
     public let initial: Duration
+    /// The longest wait (`capture.backoffMax`; raised to `initial` if smaller).
     public let max: Duration
     /// The wait the next failure without media will get (before the cap of step 2).
     private var next: Duration
     /// Monotonic ns at which the last session that delivered media ended.
     private var lastMediaEndNanos: UInt64?
 
+    /// The policy between `initial` and `max`, before any session.
     public init(initial: Duration, max: Duration) {
         self.initial = initial
         self.max = Swift.max(initial, max)

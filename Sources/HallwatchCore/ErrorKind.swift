@@ -52,7 +52,7 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Codable {
 /// for people.
 ///
 /// Domain error types (`StorageError`, `MediaError`, `BusError`, `ONVIFError`, ``SystemError``,
-/// ``DataPlaneError``, ``ErrorEvent``, …) adopt it. Types with a typed code keep it as their own `code`
+/// `DataPlaneError`, ``ErrorEvent``, …) adopt it. Types with a typed code keep it as their own `code`
 /// property; ``stableCode`` is the same code as text.
 public protocol HallwatchError: Error, Sendable, CustomStringConvertible {
     /// The stable dotted code (`storage.io`, `rtsp.timeout`), as it appears in logs and on the bus; listed
