@@ -68,7 +68,13 @@ public enum CameraProbe {
         var lines = ["camera: \(url)"]
         // The session's final counts (the status it last published can be seconds old).
         if let s = job.session.finalStatus ?? final {
-            lines.append("video: \(s.codec) \(s.width)x\(s.height), \(String(format: "%.2f", s.fps)) fps measured")
+            // Frames per second as they arrived; the timestamps' rate beside it when the two disagree (case 9).
+            let rates =
+                abs(s.fps - s.timestampFPS) > max(0.5, s.timestampFPS * 0.05)
+                ? "\(String(format: "%.2f", s.fps)) fps arriving, but timestamps say \(String(format: "%.2f", s.timestampFPS)) fps"
+                : "\(String(format: "%.2f", s.fps)) fps measured"
+            lines.append("video: \(s.codec) \(s.width)x\(s.height), \(rates)")
+            lines.append("transport: \(s.transport)\(transport == .auto ? " (auto)" : "")")
             lines.append("audio: \(s.audioCodec ?? "none recorded")")
             lines.append(
                 "repairs: \(s.missingStamped) missing timestamps, \(s.outliersRestamped) outliers re-stamped, \(s.joinedUnits) split access units joined"

@@ -68,6 +68,8 @@ public struct CaptureWorker: Service {
             s.width = st.width
             s.height = st.height
             s.fps = st.fps
+            s.timestampFPS = st.timestampFPS
+            s.transport = st.transport.isEmpty ? nil : st.transport
             s.bitrateBps = st.bitrateBps
             s.audioCodec = st.audioCodec
         }
@@ -82,6 +84,9 @@ public struct CaptureWorker: Service {
         // The newest run's end on the box's clock, carried from session to session (runs never overlap).
         var lastRunEnd: UTCMicros?
         let backoff = ReconnectBackoff(initial: config.capture.backoffInitial, max: config.capture.backoffMax)
+        // `auto` turns into `udp` for the worker's life once the camera refused TCP (461).
+        var transport = camera.transport
+        var clockAlarm = CameraClockAlarm()
         Self.reconnecting(clocks: clocks, backoff: backoff, stop: stop) {
             // While reconnecting, the last failure stays visible next to `connecting`.
             publish(.connecting, reason: lastReason)
@@ -93,14 +98,25 @@ public struct CaptureWorker: Service {
                 let url = try fresh?.uriForNextConnection(password: password) ?? camera.source
                 let options = RTSPSourceOptions(
                     url: url, username: camera.username, password: password,
-                    transport: camera.transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
+                    transport: transport, ioTimeout: config.capture.ioTimeout, audio: camera.audio)
                 let session = CaptureSession(
                     camera: camera.id, source: options, policy: policy, clocks: clocks, logger: logger)
                 session.lastRunEnd = lastRunEnd
-                defer { lastRunEnd = session.lastRunEnd }
+                defer {
+                    lastRunEnd = session.lastRunEnd
+                    if transport == .auto, session.usedTransport == .udp { transport = .udp }
+                }
+                clockAlarm.newSession()
                 try session.run(stop: stop, sink: sink) { status in
                     deliveredMedia = true
                     publish(.online, status: status)
+                    if let alarm = clockAlarm.check(status, nowNanos: clocks.monotonicNanos()) {
+                        logger.warning(
+                            "\(alarm.message)", metadata: ["camera.id": "\(camera.id)", "code": "\(alarm.code)"])
+                        var event = ErrorEvent(code: alarm.code, message: alarm.message, camera: camera.id)
+                        event.at = clocks.utcNow()
+                        presence.publishError(event)
+                    }
                 }
                 reason = ErrorEvent(code: "rtsp.ended", message: "the camera ended the stream", camera: camera.id)
             } catch let e as MediaError {
@@ -159,3 +175,34 @@ public struct CaptureWorker: Service {
 
 /// The capture session hands its segments straight to the data plane.
 extension DataPlaneSender: FragmentSink {}
+
+/// Issue 12, case 9: the alarm that a camera's clock is wrong — its timestamps say one frame rate, frames
+/// arrive at another, so its runs keep being re-anchored (``CaptureStatus/clockReanchors``). Raised as
+/// `media.cameraClock` at the first re-anchor of a session and then at most every 10 minutes, so a camera
+/// that stays wrong does not flood the bus.
+struct CameraClockAlarm {
+    /// Re-anchors of the current session already alarmed.
+    private var alarmedReanchors = 0
+    /// When the last alarm was raised (monotonic ns).
+    private var lastAlarmNanos: UInt64?
+    /// The shortest time between two alarms: 10 min.
+    static let repeatNanos: UInt64 = 600_000_000_000
+
+    /// A new session's status counts re-anchors from 0.
+    mutating func newSession() { alarmedReanchors = 0 }
+
+    /// The alarm to raise for `status`, if any: a code and one sentence naming both rates.
+    mutating func check(_ status: CaptureStatus, nowNanos: UInt64) -> (code: String, message: String)? {
+        guard status.clockReanchors > alarmedReanchors else { return nil }
+        alarmedReanchors = status.clockReanchors
+        if let last = lastAlarmNanos, nowNanos - last < Self.repeatNanos { return nil }
+        lastAlarmNanos = nowNanos
+        let said = String(format: "%.1f", status.timestampFPS)
+        let seen = String(format: "%.1f", status.fps)
+        return (
+            "media.cameraClock",
+            "the camera's clock is wrong: its timestamps say \(said) fps, frames arrive at \(seen) per second; "
+                + "its recording was re-anchored to the box's clock (\(status.clockReanchors) time(s) this session)"
+        )
+    }
+}

@@ -9,9 +9,11 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     public var name: String
     /// RTSP URL of the stream to record, without credentials (`rtsp://host[:port]/path`). Required.
     public var source: String
-    /// RTP transport: `tcp` (interleaved in the RTSP connection, the default; read by Hallwatch's own RTSP
-    /// client unless `audio` is on) or `udp` (read by libavformat's client).
-    public var transport: Transport = .tcp
+    /// RTP transport: `auto` (the default: TCP, and UDP when the camera answers the TCP SETUP with
+    /// `461 Unsupported Transport`), `tcp` (interleaved in the RTSP connection; read by Hallwatch's own RTSP
+    /// client unless `audio` is on) or `udp` (read by libavformat's client). The status says which one a
+    /// camera uses.
+    public var transport: Transport = .auto
     /// Record the camera's audio track. Default `false`: recording audio in schools is restricted by law in
     /// many places, so it is opt-in per camera.
     public var audio: Bool = false
@@ -31,6 +33,9 @@ public struct CameraConfig: Codable, Sendable, Equatable {
 
     /// RTP transport of a camera.
     public enum Transport: String, Codable, Sendable, CaseIterable {
+        /// TCP first; UDP for the rest of the worker's life once the camera refuses TCP with 461
+        /// (RFC 7826 §17.4.25), as VLC's RTSP output and some encoders do.
+        case auto
         /// RTP interleaved in the RTSP TCP connection.
         case tcp
         /// RTP over UDP (libavformat's client).

@@ -99,8 +99,13 @@ public struct CameraState: Codable, Sendable, Equatable {
     public var width: Int?
     /// Coded picture height in pixels.
     public var height: Int?
-    /// Frames per second measured from timestamps over the last fragments (not the SDP's claim).
+    /// Frames per second that arrive, counted on the box's clock over the last ~5 s (not the SDP's claim).
     public var fps: Double?
+    /// Frames per second the camera's timestamps say; far from ``fps`` means the camera's clock is wrong
+    /// (and `media.cameraClock` is raised).
+    public var timestampFPS: Double?
+    /// RTP transport in use, `tcp` or `udp` (with `transport: auto`, the one the camera took).
+    public var transport: String?
     /// Received payload bit rate, bits per second, over the last ~5 s.
     public var bitrateBps: Int?
     /// Audio codec when audio is recorded.
@@ -128,6 +133,10 @@ public struct RecordingStats: Codable, Sendable, Equatable {
     public var lastFragmentAt: UTCMicros?
     /// Current run id.
     public var run: UInt64?
+    /// Why the recorder refused this camera's media (`storage.full`, a data-plane protocol error…), when the
+    /// last thing it did for the camera was to close its connection; `nil` once a later commit stored media.
+    /// The capture worker may still say `online`: this is what tells that nothing is written.
+    public var refused: ErrorEvent?
     /// When these statistics were published (box UTC).
     public var at: UTCMicros
     /// Statistics of `camera` at `at`.

@@ -63,6 +63,9 @@ public enum ErrorCodes {
         .init("discovery.listen", .unavailable, "the agent cannot listen for Hello and Bye"),
         .init("discovery.probe", .unavailable, "a probe round could not be sent"),
         // Media: files, muxing and export (HallwatchMedia's MediaError).
+        .init(
+            "media.cameraClock", .badReply,
+            "the camera's clock runs far from its frames' arrivals (fps that lies): its runs are re-anchored"),
         .init("media.export", .internal, "an export could not be written"),
         .init("media.file", .notFound, "a media file could not be opened or read"),
         .init("media.mux", .badReply, "the fMP4 muxer refused the camera's packets or parameters"),
@@ -103,6 +106,8 @@ public enum ErrorCodes {
         .init("rtsp.noFrames", .badReply, "bytes arrive but no video frame can be rebuilt from them"),
         .init("rtsp.stopped", .unavailable, "the session was stopped on purpose (shutdown)"),
         .init("rtsp.timeout", .timeout, "no data from the camera for longer than the I/O timeout"),
+        .init(
+            "rtsp.transport", .badReply, "the camera refused the RTP transport asked for (461 Unsupported Transport)"),
         // The simulated camera (HallwatchSimCam's SimCamError, HallwatchSimONVIF).
         .init("simcam.listen", .unavailable, "the RTSP server cannot listen on the address and port asked for"),
         .init("simcam.missingFile", .notFound, "a mount's media file does not exist or cannot be read"),

@@ -1,4 +1,5 @@
 import CFFmpeg
+import HallwatchConfig
 import HallwatchCore
 import Logging
 
@@ -18,8 +19,13 @@ public struct CaptureStatus: Sendable, Equatable {
     public var width: Int
     /// Presentation height, pixels.
     public var height: Int
-    /// Frames per second measured from timestamps.
+    /// Frames per second that arrive (counted on the box's clock over the last ~5 s; 0 until measured).
+    /// A camera whose timestamps say otherwise (see ``timestampFPS``) has a wrong clock.
     public var fps: Double
+    /// Frames per second the camera's timestamps say (from the median frame duration).
+    public var timestampFPS: Double = 0
+    /// RTP transport in use: `tcp` or `udp` (with `transport: auto`, the one the camera took).
+    public var transport = ""
     /// Received video+audio payload, bits per second over the last ~5 s (0 until measured).
     public var bitrateBps: Int
     /// Audio codec when audio is recorded.
@@ -104,21 +110,49 @@ public final class CaptureSession {
         self.logger = logger
     }
 
+    /// The transport the last ``run(stop:sink:onStatus:)`` connected with, `tcp` or `udp` (with `auto`, the one
+    /// the camera took); `nil` before a connection was made.
+    public private(set) var usedTransport: CameraConfig.Transport?
+
+    /// Connects: Hallwatch's own client for RTP over TCP without audio, libavformat's otherwise. With `auto`,
+    /// TCP first and, when the camera refuses it (`rtsp.transport`, 461 Unsupported Transport), UDP on a
+    /// new connection at once.
+    /// - Throws: ``MediaError`` from the connection and handshake.
+    func openSource(stop: StopFlag) throws -> any PacketSource {
+        func open(_ transport: CameraConfig.Transport) throws -> any PacketSource {
+            var options = source
+            options.transport = transport
+            let src: any PacketSource =
+                transport == .tcp && !source.audio
+                ? try InterleavedRTSPSource(options, stop: stop, clocks: clocks, logger: logger)
+                : try RTSPSource(options, stop: stop, clocks: clocks, logger: logger)
+            usedTransport = transport
+            return src
+        }
+        guard source.transport == .auto else { return try open(source.transport) }
+        do {
+            return try open(.tcp)
+        } catch let e as MediaError where e.code == .transport {
+            logger.notice(
+                "the camera refuses RTP over TCP (461); using UDP", metadata: ["camera.id": "\(camera)"])
+            return try open(.udp)
+        }
+    }
+
     /// Runs the session until the camera ends the stream, a fatal error occurs, or `stop` is set.
     /// `onStatus` is called when the first run starts and then about every 5 s.
     /// - Throws: ``MediaError`` (see its codes); returns normally on a clean end of stream or on stop.
     public func run(stop: StopFlag, sink: any FragmentSink, onStatus: (CaptureStatus) -> Void) throws {
-        let src: any PacketSource =
-            source.transport == .tcp && !source.audio
-            ? try InterleavedRTSPSource(source, stop: stop, clocks: clocks, logger: logger)
-            : try RTSPSource(source, stop: stop, clocks: clocks, logger: logger)
+        let src = try openSource(stop: stop)
         defer { packetsOtherSSRC = src.packetsOtherSSRC }
         let remuxer = try Remuxer(source: src, camera: camera, policy: policy, sink: sink, logger: logger)
+        remuxer.status.transport = usedTransport?.rawValue ?? ""
         finalStatus = nil
         defer {
             // Runs after `remuxer.finish()` (declared later): counts include the last frames.
             if remuxer.lastRunID > 0 {
                 remuxer.status.packetsOtherSSRC = src.packetsOtherSSRC
+                remuxer.measureArrivalRate()
                 finalStatus = remuxer.currentStatus()
             }
         }
@@ -172,6 +206,7 @@ public final class CaptureSession {
                 let seconds = Double(now - windowStart) / 1e9
                 if seconds >= 1 {
                     remuxer.status.bitrateBps = Int(Double(windowBytes * 8) / seconds)
+                    remuxer.measureArrivalRate()
                     windowStart = now
                     windowBytes = 0
                 }
@@ -258,6 +293,17 @@ final class Remuxer {
     let joinsSlices: Bool
 
     var hasRun: Bool { run != nil }
+    /// Arrival times (box UTC µs) of the first and last video sample since the last measurement, and how
+    /// many arrived: the frame rate that really arrives (case 9: timestamps of 25 fps, frames at 21 per second).
+    var arrivals: (first: Int64, last: Int64, count: Int)?
+
+    /// Sets ``CaptureStatus/fps`` from the samples' arrivals since the last call, then starts a new window at
+    /// the last one. A window of less than 0.5 s is left to grow.
+    func measureArrivalRate() {
+        guard let w = arrivals, w.count >= 2, w.last - w.first >= 500_000 else { return }
+        status.fps = (Double(w.count - 1) * 1e6 / Double(w.last - w.first) * 100).rounded() / 100
+        arrivals = (w.last, w.last, 1)
+    }
 
     init(source src: any PacketSource, camera: CameraID, policy: FragmentPolicy, sink: any FragmentSink, logger: Logger)
         throws
@@ -296,7 +342,9 @@ final class Remuxer {
     }
 
     func currentStatus() -> CaptureStatus {
-        status.fps = (timeline.measuredFPS * 100).rounded() / 100
+        status.timestampFPS = (timeline.measuredFPS * 100).rounded() / 100
+        // Until a second of arrivals was counted, what the timestamps say.
+        if status.fps == 0 { status.fps = status.timestampFPS }
         status.outliersRestamped = timeline.outliersRestamped
         status.missingStamped = timeline.missingStamped
         status.joinedUnits = timeline.joined
@@ -342,6 +390,8 @@ final class Remuxer {
 
     /// Steps 4–6 for one repaired video sample.
     func sample(_ s: VideoTimeline<Unit>.Sample) throws {
+        let a = s.payload.arrival.micros
+        arrivals = arrivals.map { ($0.first, a, $0.count + 1) } ?? (a, a, 1)
         if s.keyframe, let ps = s.payload.parameterSets, !ParameterSets.sameSets(ps, extradata) {
             if run != nil {
                 logger.notice("new run", metadata: ["camera.id": "\(camera)", "reason": "parameter sets changed"])

@@ -8,6 +8,8 @@ import HallwatchCore
 /// - `rtsp.auth` — the camera refused our credentials (401).
 /// - `rtsp.dropped` — the session played, then the connection was reset or failed (a camera dropping it
 ///   mid-stream; it was reachable).
+/// - `rtsp.transport` — the camera refused the RTP transport we asked for (`461 Unsupported Transport`,
+///   RFC 7826 §17.4.25): with `transport: auto` the worker then tries UDP.
 /// - `rtsp.timeout` — no data for longer than the I/O timeout (a stalled stream).
 /// - `rtsp.ended` — the camera closed the stream.
 /// - `rtsp.garbage` — the reply or stream could not be parsed (malformed SDP, RTP, bitstream).
@@ -41,6 +43,8 @@ public struct MediaError: HallwatchError, Equatable {
         public static let ended = Code(rawValue: "rtsp.ended")
         /// The session was stopped on purpose (the stop flag).
         public static let stopped = Code(rawValue: "rtsp.stopped")
+        /// The camera refused the transport asked for (461 Unsupported Transport, RFC 7826 §17.4.25).
+        public static let transport = Code(rawValue: "rtsp.transport")
         /// A reply or stream that cannot be parsed.
         public static let garbage = Code(rawValue: "rtsp.garbage")
         /// A request URL or header value with spaces or control characters (from a camera's SDP or an
@@ -74,6 +78,8 @@ public struct MediaError: HallwatchError, Equatable {
         let code: Code
         switch r {
         case hw_averror(ETIMEDOUT), hw_averror_exit(): code = .timeout
+        // libavformat's answer when every transport it was allowed was refused with 461.
+        case hw_averror(EPROTONOSUPPORT): code = .transport
         case hw_averror_eof(): code = .ended
         case hw_averror_invaliddata(): code = .garbage
         case hw_averror(ECONNREFUSED), hw_averror(EHOSTUNREACH), hw_averror(ENETUNREACH), hw_averror(ECONNRESET),

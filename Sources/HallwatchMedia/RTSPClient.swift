@@ -171,11 +171,14 @@ final class RTSPClient {
                 }
                 continue
             }
-            guard (200..<300).contains(reply.status) || allowFailureStatus else {
+            // 503 is never "any reply will do": a camera still booting answers OPTIONS with it and then closes the
+            // connection, and the DESCRIBE that followed used to report only that close.
+            guard (200..<300).contains(reply.status) || (allowFailureStatus && reply.status != 503) else {
                 var error = MediaError(
-                    "rtsp.connect",
+                    reply.status == 461 ? .transport : .connect,
                     "the camera answered \(method) with \(reply.status) \(VideoMediaDescription.printable(reply.reason))"
                 )
+                if reply.status == 461 { error.message += " (it does not send RTP over TCP)" }
                 // A camera still booting says when to come back (503 + Retry-After, RFC 7826 §18.44); the worker waits that long.
                 if reply.status == 503, let text = reply.header("Retry-After"),
                     let seconds = Int64(text.trimmingCharacters(in: .whitespaces)), seconds >= 0

@@ -24,7 +24,8 @@ public struct RTSPSourceOptions: Sendable {
     public var username: String?
     /// The RTSP password (secret; never logged).
     public var password: String?
-    /// RTP over the RTSP TCP connection (interleaved, RFC 7826 §14) or over UDP.
+    /// RTP over the RTSP TCP connection (interleaved, RFC 7826 §14), over UDP, or `auto` (TCP, then UDP on
+    /// 461; ``CaptureSession`` does the trying).
     public var transport: CameraConfig.Transport
     /// Connect and stall timeout: no bytes for this long ends the session with `rtsp.timeout`.
     public var ioTimeout: Duration
@@ -105,7 +106,7 @@ final class RTSPSource: PacketSource {
             opaque: Unmanaged.passUnretained(watchdog).toOpaque())
         let timeoutMicros = options.ioTimeout.components.seconds * 1_000_000
         let opts = Options([
-            ("rtsp_transport", options.transport.rawValue),
+            ("rtsp_transport", options.transport == .udp ? "udp" : "tcp"),  // `auto` was resolved by the session
             ("timeout", String(timeoutMicros)),  // socket I/O timeout, µs
             ("protocol_whitelist", "rtsp,rtp,tcp,udp"),
             ("allowed_media_types", options.audio ? "video+audio" : "video"),

@@ -186,7 +186,20 @@ public final class RecorderService: Service, @unchecked Sendable {
         logger.error(
             "capture connection closed",
             metadata: ["camera.id": "\(camera?.rawValue ?? "?")", "code": "\(code)", "error": "\(message)"])
-        presence.publishError(ErrorEvent(code: code, message: message, camera: camera))
+        let now = clocks.utcNow()
+        var event = ErrorEvent(code: code, message: message, camera: camera)
+        event.at = now
+        presence.publishError(event)
+        // Retained beside the camera's totals, so the status shows that nothing is written while the capture
+        // worker, reconnecting, still says `online`; the next commit that stores media clears it.
+        guard let id = camera else { return }
+        let x = totals.withLock { $0[id] } ?? Totals()
+        var stats = RecordingStats(
+            camera: id, recordedSeconds: (x.seconds * 10).rounded() / 10, recordedBytes: x.bytes,
+            lastFragmentAt: x.last,
+            run: x.run, at: now)
+        stats.refused = event
+        try? presence.bus.publish(stats, topic: presence.topics.recording(id), retain: true)
     }
 
     /// One disk's flusher: every cadence, sync, then index (inside `syncAndCommit`), then tell the bus.

@@ -14,12 +14,16 @@ public struct SimCamConfiguration: Sendable, Hashable {
     public var port: Int
     /// The clips to serve, one mount each; names are unique.
     public var mounts: [MountSpec]
+    /// Offer RTP over UDP only: a SETUP asking for TCP is answered `461 Unsupported Transport` (RFC 7826
+    /// §17.4.25), as VLC's RTSP output does. Default `false` (UDP and TCP).
+    public var udpOnly: Bool
 
-    /// Defaults: loopback address, port 8554.
-    public init(address: String = "127.0.0.1", port: Int = 8554, mounts: [MountSpec]) {
+    /// Defaults: loopback address, port 8554, UDP and TCP.
+    public init(address: String = "127.0.0.1", port: Int = 8554, mounts: [MountSpec], udpOnly: Bool = false) {
         self.address = address
         self.port = port
         self.mounts = mounts
+        self.udpOnly = udpOnly
     }
 }
 
@@ -103,6 +107,7 @@ public final class SimCamServer: @unchecked Sendable {
             gst_rtsp_media_factory_set_launch(factory, LoopingFeeder.mediaLaunch(for: mc.media))
             gst_rtsp_media_factory_set_shared(factory, 0)
             gst_rtsp_media_factory_set_stop_on_disconnect(factory, 1)
+            if configuration.udpOnly { gst_rtsp_media_factory_set_protocols(factory, GST_RTSP_LOWER_TRANS_UDP) }
             hw_factory_connect_media_configure(
                 factory,
                 { _, media, userData in

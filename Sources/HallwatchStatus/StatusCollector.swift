@@ -127,15 +127,9 @@ extension StatusCollector.Snapshot {
             let fps = s?.fps.map { String(format: "%.1f", $0) } ?? "-"
             let rate = s?.bitrateBps.map { String(format: "%.2f Mb/s", Double($0) / 1e6) } ?? "-"
             let recorded = row.recording.map { String(format: "%.1f s", $0.recordedSeconds) } ?? "-"
-            var note = ""
-            if let r = s?.reason {
-                note = "\(r.code): \(r.message)"
-            } else if let last = row.recording?.lastFragmentAt {
-                note = String(format: "last fragment %.1f s ago", Double(at.micros - last.micros) / 1e6)
-            }
             lines.append(
                 pad(row.camera.rawValue, 14) + pad(s?.state.rawValue ?? "unknown", 11) + pad(s?.codec ?? "-", 6)
-                    + pad(size, 10) + pad(fps, 6) + pad(rate, 12) + pad(recorded, 10) + note)
+                    + pad(size, 10) + pad(fps, 6) + pad(rate, 12) + pad(recorded, 10) + row.note(at: at))
         }
         // A disk that is not healthy is said in capitals with its reason: it is what an installer must act on.
         let diskNotes = disks.map { d -> String in
@@ -152,5 +146,26 @@ extension StatusCollector.Snapshot {
                     + "\(w.names.joined(separator: ", ")), SHA-256 \(w.tlsSHA256)")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension StatusCollector.CameraRow {
+    /// The NOTE column, most urgent first: why the camera is not recorded (its capture worker's reason, or the
+    /// recorder refusing its media while the worker still says `online`), then the age of the last fragment,
+    /// with the camera's clock alarm (timestamps and arrivals disagree by more than 10 %) and `RTP over UDP`
+    /// when `auto` fell back to it.
+    public func note(at now: UTCMicros) -> String {
+        if let r = state?.reason { return "\(r.code): \(r.message)" }
+        if let r = recording?.refused { return "NOT RECORDED \(r.code): \(r.message)" }
+        var parts: [String] = []
+        if let last = recording?.lastFragmentAt {
+            parts.append(String(format: "last fragment %.1f s ago", Double(now.micros - last.micros) / 1e6))
+        }
+        if let f = state?.fps, let t = state?.timestampFPS, f > 0, t > 0, abs(f - t) > 0.1 * t {
+            parts.append(
+                String(format: "media.cameraClock: timestamps say %.1f fps, %.1f arrive", t, f))
+        }
+        if state?.transport == "udp" { parts.append("RTP over UDP") }
+        return parts.joined(separator: "; ")
     }
 }

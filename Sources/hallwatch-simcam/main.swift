@@ -62,6 +62,9 @@ struct SimCam: ParsableCommand {
     )
     var quirks: [String] = []
 
+    @Flag(help: "Offer RTP over UDP only: a SETUP for TCP gets 461 Unsupported Transport (like VLC's RTSP output).")
+    var udpOnly = false
+
     @Flag(help: "Do not answer WS-Discovery (HTTP services only).")
     var noDiscovery = false
 
@@ -112,7 +115,8 @@ struct SimCam: ParsableCommand {
         do {
             let specs = try mounts.map { raw throws(SimCamError) in try MountSpec(parsing: raw) }
             server = try SimCamServer(
-                configuration: SimCamConfiguration(address: address, port: port, mounts: specs), logger: logger)
+                configuration: SimCamConfiguration(address: address, port: port, mounts: specs, udpOnly: udpOnly),
+                logger: logger)
             server.stopOnSignals()
             try server.start()
         } catch {

@@ -81,7 +81,8 @@ struct Probe: AsyncParsableCommand {
     @Option(help: "How long to record, seconds (0-3600).") var seconds: Double = 10
     @Option(help: "RTSP user name.") var username: String?
     @Option(help: "File holding the RTSP password.") var passwordFile: String?
-    @Option(help: "tcp or udp.") var transport: CameraConfig.Transport = .tcp
+    @Option(help: "auto (TCP, then UDP if the camera refuses TCP with 461), tcp or udp.")
+    var transport: CameraConfig.Transport = .auto
     @Flag(help: "Include audio.") var audio = false
     @Option(help: "Also write what was recorded to this MP4.") var out: String?
 

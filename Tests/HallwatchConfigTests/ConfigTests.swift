@@ -95,7 +95,7 @@ struct ConfigTests {
         #expect(c.recorder.socket == "/run/hallwatch/recorder.sock")
         #expect(c.capture.ioTimeout == .seconds(5))
         #expect(c.cameras.count == 2)
-        #expect(c.cameras[0].audio == true && c.cameras[0].transport == .tcp && c.cameras[0].name == "Main lobby")
+        #expect(c.cameras[0].audio == true && c.cameras[0].transport == .auto && c.cameras[0].name == "Main lobby")
         #expect(c.cameras[1].audio == false && c.cameras[1].transport == .udp && c.cameras[1].name == "gym-east")
     }
 
@@ -164,7 +164,7 @@ struct ConfigTests {
         #expect(byLine[9] == "recorder.slotCount: expected 2 to 100000, got -5")
         #expect(byLine[16] == "cameras.[0].audio: expected true or false, got \"yes please\"")
         #expect(byLine[18]?.contains("expected an rtsp://host[:port]/path URL") == true)
-        #expect(byLine[19] == "cameras.[1].transport: expected one of tcp, udp, got \"quic\"")
+        #expect(byLine[19] == "cameras.[1].transport: expected one of auto, tcp, udp, got \"quic\"")
     }
 
     @Test func unreadableFilesSayWhy() throws {

@@ -19,6 +19,8 @@ final class FakeRTSPServer: @unchecked Sendable {
     /// Called with the connection after the PLAY reply was written: a camera that streams over time.
     /// Runs on the server thread; requests that arrive meanwhile are read after it returns.
     var afterPlay: (@Sendable (Int32) -> Void)?
+    /// Close the connection right after answering a request with this method (a booting camera's 503).
+    var closeAfter: String?
 
     convenience init(reply: @escaping @Sendable (_ method: String, _ cseq: String) -> String?) throws {
         try self.init(raw: { method, cseq, _ in reply(method, cseq).map { Array($0.utf8) } })
@@ -74,7 +76,9 @@ final class FakeRTSPServer: @unchecked Sendable {
                         _ = r.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                     }
                     if method == "PLAY", let stream = afterPlay { stream(c) }
+                    if method == closeAfter { break }
                 }
+                if let m = closeAfter, requests.withLock({ $0.last?.hasPrefix(m) == true }) { break }
             }
             close(c)
         }

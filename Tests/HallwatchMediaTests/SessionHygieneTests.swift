@@ -56,4 +56,34 @@ extension SessionHygieneTests {
         #expect(e?.code == "rtsp.connect" && e?.retryAfter == .seconds(7), "\(String(describing: e))")
         #expect(e?.message.contains("retry after 7 s") == true)
     }
+
+    @Test func aBootingCameraThatClosesAfterItsAnswerIsReportedByItsAnswer() throws {
+        // Issue 12, case 11: OPTIONS answered 503 + Retry-After, then the connection closed. Before: "the camera
+        // closed the connection" (OPTIONS took any reply; the DESCRIBE after it met the close), no delay.
+        let server = try FakeRTSPServer { _, cseq in
+            "RTSP/1.0 503 Service Unavailable\r\nCSeq: \(cseq)\r\nRetry-After: 5\r\n\r\n"
+        }
+        server.closeAfter = "OPTIONS"
+        let (e, _, _) = captureError(server.url)
+        server.stop()
+        #expect(e?.code == "rtsp.connect" && e?.retryAfter == .seconds(5), "\(String(describing: e))")
+        #expect(e?.message.contains("answered OPTIONS with 503") == true, "\(String(describing: e))")
+        #expect(server.requests.withLock { $0.count } == 1)
+    }
+
+    @Test func aCameraRefusingTCPIsTypedSoAutoCanFallBack() throws {
+        // Issue 12, case 7: SETUP for RTP over TCP answered 461, as VLC's RTSP output does.
+        let sdp = "v=0\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+        let server = try FakeRTSPServer { method, cseq in
+            switch method {
+            case "DESCRIBE": ok(cseq, body: sdp)
+            case "SETUP": "RTSP/1.0 461 Unsupported transport\r\nCSeq: \(cseq)\r\n\r\n"
+            default: ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY\r\n")
+            }
+        }
+        let (e, _, _) = captureError(server.url)
+        server.stop()
+        #expect(e?.code == .transport, "\(String(describing: e))")
+        #expect(e?.message.contains("461") == true)
+    }
 }

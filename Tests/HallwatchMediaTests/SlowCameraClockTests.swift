@@ -45,5 +45,10 @@ struct SlowCameraClockTests {
         #expect(remuxer.status.clockReanchors >= 5 && runs == remuxer.status.clockReanchors + 1)
         // Nothing dropped: every frame is in a fragment.
         #expect(framesBefore == frames)
+        // The status says both rates: frames arriving at 8.4 per second, timestamps of 10 fps. Before: "10.0 fps".
+        remuxer.measureArrivalRate()
+        let status = remuxer.currentStatus()
+        #expect(abs(status.fps - 8.4) < 0.05, "\(status.fps) fps measured from arrivals")
+        #expect(status.timestampFPS == 10)
     }
 }

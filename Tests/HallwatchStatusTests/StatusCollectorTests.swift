@@ -47,3 +47,30 @@ func recentAlarms() {
     for i in 1...5 { alarms.add(ErrorEvent(code: "e.\(i)", message: "")) }
     #expect(alarms.recent().map(\.code) == ["e.5", "e.4", "e.3"])
 }
+
+@Test("the note says what an installer must act on: the recorder refusing an online camera, a wrong camera clock, UDP")
+func cameraNotes() {
+    let now = UTCMicros(1_800_000_000_000_000)
+    let lobby = CameraID("lobby")!
+    var state = CameraState(camera: lobby, state: .online, at: now)
+    state.fps = 21
+    state.timestampFPS = 25
+    state.transport = "udp"
+    var stats = RecordingStats(
+        camera: lobby, recordedSeconds: 10, recordedBytes: 1, lastFragmentAt: now.adding(micros: -2_500_000), run: 1,
+        at: now)
+    var row = StatusCollector.CameraRow(camera: lobby, state: state, recording: stats)
+    // Issue 12, case 9 (before: `online 25.0 fps` and nothing else) and case 7 (which transport auto took).
+    #expect(
+        row.note(at: now)
+            == "last fragment 2.5 s ago; media.cameraClock: timestamps say 25.0 fps, 21.0 arrive; RTP over UDP"
+    )
+    // The recorder refused the camera's media (a full disk): before, the row still read `online` with nothing else.
+    stats.refused = ErrorEvent(code: "storage.full", message: "no slot is free")
+    row.recording = stats
+    #expect(row.note(at: now) == "NOT RECORDED storage.full: no slot is free")
+    // The capture worker's own reason comes first.
+    row.state?.state = .offline
+    row.state?.reason = ErrorEvent(code: "rtsp.timeout", message: "no data")
+    #expect(row.note(at: now) == "rtsp.timeout: no data")
+}
