@@ -29,8 +29,10 @@ public struct RecordingsReport: Codable, Sendable {
         /// ticks (0 for a run recorded without loss). -1 when not computed (`--fragment-gaps` not given).
         public var maxFragmentGap90k: Int64
     }
-    /// A stretch without recording between two runs.
+    /// A stretch without recording between two runs, at least ``minimumGapSeconds`` long.
     public struct Gap: Codable, Sendable {
+        /// The run the gap follows.
+        public var afterRun: UInt64
         /// Start of the gap (the earlier run's end), ISO 8601 UTC.
         public var from: String
         /// End of the gap (the later run's start), ISO 8601 UTC.
@@ -46,24 +48,40 @@ public struct RecordingsReport: Codable, Sendable {
     public var camera: String
     /// Its runs, oldest first.
     public var runs: [Run]
-    /// The gaps between consecutive runs.
+    /// The gaps between consecutive runs (only those of at least ``minimumGapSeconds``).
     public var gaps: [Gap]
+
+    /// Between two runs, less than this (seconds) is not a gap: a run split by a new init segment (parameter
+    /// sets changed: a resolution switch, a new session) continues at once, its start placed within the
+    /// arrival jitter of the frames around the split (tens of ms). Before issue 12 such splits were listed as
+    /// "gaps" of 0 ms. 0.1 s.
+    public static let minimumGapSeconds = 0.1
     /// Sum of the runs' media durations, seconds.
     public var totalSeconds: Double
+
+    /// The gaps between consecutive `runs` (oldest first) of at least ``minimumGapSeconds``.
+    public static func gaps(between runs: [RunSummary]) -> [Gap] {
+        zip(runs, runs.dropFirst()).compactMap { prev, r in
+            let seconds = Double(r.startUTC.micros - prev.endUTC.micros) / 1e6
+            guard seconds >= minimumGapSeconds else { return nil }
+            return Gap(
+                afterRun: prev.run, from: prev.endUTC.iso8601, to: r.startUTC.iso8601, fromMicros: prev.endUTC.micros,
+                toMicros: r.startUTC.micros, seconds: seconds)
+        }
+    }
 
     /// The human listing.
     public func render() -> String {
         var lines = ["camera \(camera): \(runs.count) run(s), \(String(format: "%.1f", totalSeconds)) s recorded"]
-        var gapIndex = 0
         for (i, r) in runs.enumerated() {
             lines.append(
                 "  run \(r.run)  \(r.start) → \(r.end)  \(String(format: "%8.1f", r.mediaSeconds)) s  \(r.fragments) fragments  \(r.bytes) bytes"
             )
-            if i + 1 < runs.count, gapIndex < gaps.count {
-                let g = gaps[gapIndex]
-                gapIndex += 1
-                lines.append(
-                    "  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", abs(g.seconds) < 0.0005 ? 0 : g.seconds)) s")
+            guard i + 1 < runs.count else { continue }
+            if let g = gaps.first(where: { $0.afterRun == r.run }) {
+                lines.append("  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", g.seconds)) s")
+            } else {
+                lines.append("       (the next run follows at once: a new init segment, no video missing)")
             }
         }
         return lines.joined(separator: "\n")
@@ -87,8 +105,7 @@ public enum RecordingQueries {
         let reader = try readable(config, warn: warn)
         let runs = try reader.runs(camera: camera)
         var out: [RecordingsReport.Run] = []
-        var gaps: [RecordingsReport.Gap] = []
-        for (i, r) in runs.enumerated() {
+        for r in runs {
             var maxGap: Int64 = -1
             if fragmentGaps {
                 maxGap = 0
@@ -105,17 +122,10 @@ public enum RecordingQueries {
                     run: r.run, start: r.startUTC.iso8601, end: r.endUTC.iso8601, startMicros: r.startUTC.micros,
                     endMicros: r.endUTC.micros, mediaSeconds: r.media90k.seconds, fragments: r.fragmentCount,
                     bytes: r.payloadBytes, maxFragmentGap90k: maxGap))
-            if i > 0 {
-                let prev = runs[i - 1]
-                gaps.append(
-                    .init(
-                        from: prev.endUTC.iso8601, to: r.startUTC.iso8601, fromMicros: prev.endUTC.micros,
-                        toMicros: r.startUTC.micros,
-                        seconds: Double(r.startUTC.micros - prev.endUTC.micros) / 1e6))
-            }
         }
         return RecordingsReport(
-            camera: camera.rawValue, runs: out, gaps: gaps, totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
+            camera: camera.rawValue, runs: out, gaps: RecordingsReport.gaps(between: runs),
+            totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
     }
 
     /// Every configured disk, opened for an operator's command (``HallwatchEvidence/EvidenceExport/readable(_:warn:)``).

@@ -4,6 +4,7 @@ import Logging
 import Testing
 
 @testable import HallwatchControl
+@testable import HallwatchStorage
 
 let quiet: Logger = {
     var l = Logger(label: "hallwatch.control.test")
@@ -114,5 +115,38 @@ struct DiskGeometryTests {
             }
             #expect(refusal?.exitCode == 64)
         }
+    }
+}
+
+/// Issue 12, case 11: `hallwatchctl recordings` listed "gaps" of 0 ms between runs split by a new init segment.
+@Suite("Gaps between runs")
+struct RunGapTests {
+    static func run(_ id: UInt64, _ start: Int64, _ end: Int64) -> RunSummary {
+        RunSummary(
+            run: id, startUTC: UTCMicros(start), endUTC: UTCMicros(end), media90k: MediaTime90k(0),
+            payloadBytes: 0, fragmentCount: 1, slotCount: 1)
+    }
+
+    @Test func runsSplitByANewInitSegmentAreNotGapsButAHoleIs() {
+        let t: Int64 = 1_800_000_000_000_000
+        // A resolution switch (0 ms, and 12 ms of arrival jitter), then a 2.5 s outage.
+        let runs = [
+            Self.run(1, t, t + 10_000_000), Self.run(2, t + 10_000_000, t + 20_000_000),
+            Self.run(3, t + 20_012_000, t + 30_000_000), Self.run(4, t + 32_500_000, t + 40_000_000),
+        ]
+        let gaps = RecordingsReport.gaps(between: runs)
+        #expect(gaps.map(\.afterRun) == [3])
+        #expect(gaps.first?.seconds == 2.5)
+        let report = RecordingsReport(
+            camera: "lobby",
+            runs: runs.map {
+                .init(
+                    run: $0.run, start: $0.startUTC.iso8601, end: $0.endUTC.iso8601, startMicros: $0.startUTC.micros,
+                    endMicros: $0.endUTC.micros, mediaSeconds: 10, fragments: 1, bytes: 0, maxFragmentGap90k: -1)
+            }, gaps: gaps, totalSeconds: 40)
+        let text = report.render()
+        #expect(!text.contains("0.000 s"))
+        #expect(text.components(separatedBy: "the next run follows at once").count - 1 == 2)
+        #expect(text.contains("  gap  ") && text.contains("2.500 s"))
     }
 }
