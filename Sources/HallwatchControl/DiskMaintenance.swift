@@ -1,5 +1,7 @@
 import Foundation
 import HallwatchCore
+import HallwatchEvidence
+import HallwatchMedia
 import HallwatchStorage
 
 /// `hallwatchctl disk init` and `hallwatchctl check`: formatting a recording disk safely and checking
@@ -198,6 +200,9 @@ public enum DiskMaintenance {
             /// The disk is damaged before any row can be read (a slot file missing or of the wrong size,
             /// an undecodable `meta`): an inconsistency too.
             case damaged(String)
+            /// Index and slots agree, but stored runs hold samples a player would stumble on (level `media`):
+            /// one line per problem, naming camera, run and sample.
+            case badMedia([String])
             /// Nothing to check or not allowed to: no `meta`, no index yet, another box's disk, an I/O error.
             case unchecked(String)
         }
@@ -218,8 +223,16 @@ public enum DiskMaintenance {
             let started = clocks.monotonicNow()
             let outcome: CheckResult.Outcome
             do throws(StorageError) {
-                let problems = try RecordingReader(at: path, box: box).verify(level: level)
-                outcome = problems.isEmpty ? .consistent : .inconsistent(problems)
+                let reader = try RecordingReader(at: path, box: box)
+                let problems = try reader.verify(level: level)
+                if !problems.isEmpty {
+                    outcome = .inconsistent(problems)
+                } else if level == .media {
+                    let media = checkMedia(reader)
+                    outcome = media.isEmpty ? .consistent : .badMedia(media)
+                } else {
+                    outcome = .consistent
+                }
             } catch {
                 switch error.code {
                 case .noIndex: outcome = .noIndex
@@ -229,5 +242,34 @@ public enum DiskMaintenance {
             }
             return CheckResult(disk: path, outcome: outcome, seconds: (clocks.monotonicNow() - started).seconds)
         }
+    }
+
+    /// Level `media`: every run of every camera on the disk through ``HallwatchMedia/MediaCheck``, one line per
+    /// problem found (and one for a run that cannot be read).
+    static func checkMedia(_ reader: RecordingReader) -> [String] {
+        var lines: [String] = []
+        do {
+            for camera in try reader.cameras() {
+                let all = try reader.stream(
+                    camera: camera, from: UTCMicros(0), to: UTCMicros(Int64.max / 2), startAtKeyframe: false)
+                for run in all.runs {
+                    let id = run.runIDs.first ?? 0
+                    do {
+                        let report = try MediaCheck.check(run: RecordingByteSource(run))
+                        lines += report.problems.map { "camera \(camera) run \(id): \($0)" }
+                        if report.problemCount > report.problems.count {
+                            lines.append(
+                                "camera \(camera) run \(id): \(report.problemCount - report.problems.count) more problems"
+                            )
+                        }
+                    } catch {
+                        lines.append("camera \(camera) run \(id): cannot be read as MP4: \(error)")
+                    }
+                }
+            }
+        } catch {
+            lines.append("cannot read the index: \(error)")
+        }
+        return lines
     }
 }

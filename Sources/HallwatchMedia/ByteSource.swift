@@ -128,14 +128,18 @@ final class MP4Demuxer {
     private let input: ByteSourceIO
     private(set) var ctx: UnsafeMutablePointer<AVFormatContext>
 
+    /// - Parameter asStored: Report samples exactly as the container stores them: no parser re-deriving
+    ///   keyframe flags or timestamps from the bitstream (`AVFMT_FLAG_NOPARSE | AVFMT_FLAG_NOFILLIN`), for
+    ///   ``MediaCheck``. Default `false`.
     /// - Throws: the source's own error when reading it failed; ``MediaError`` `media.export` when the
     ///   bytes are not an MP4 libavformat can read.
-    init(_ source: any SeekableByteSource) throws {
+    init(_ source: any SeekableByteSource, asStored: Bool = false) throws {
         FFmpegLog.install()
         input = try ByteSourceIO(source)
         guard let c = avformat_alloc_context() else { throw MediaError("media.export", "out of memory") }
         c.pointee.pb = input.io
         c.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
+        if asStored { c.pointee.flags |= AVFMT_FLAG_NOPARSE | AVFMT_FLAG_NOFILLIN }
         var cp: UnsafeMutablePointer<AVFormatContext>? = c
         // On failure avformat_open_input frees the context (never a custom AVIOContext: `input` does).
         let r = avformat_open_input(&cp, nil, av_find_input_format("mp4"), nil)

@@ -83,8 +83,12 @@ final class RTSPSource: PacketSource {
                 + UInt64(timeout.components.attoseconds / 1_000_000_000)
             self.lastProgress = clocks.monotonicNanos()
         }
+        /// Set while closing (monotonic ns): until then the stop flag no longer aborts, so the TEARDOWN
+        /// libavformat writes in `avformat_close_input` reaches the camera.
+        var closingUntil: UInt64?
         func touch() { lastProgress = clocks.monotonicNanos() }
         var shouldAbort: Bool {
+            if let until = closingUntil { return clocks.monotonicNanos() > until }
             if stop.isStopped { return true }
             if clocks.monotonicNanos() - lastProgress > timeoutNanos {
                 timedOut = true
@@ -160,7 +164,11 @@ final class RTSPSource: PacketSource {
 
     deinit {
         var p = ctx
-        if p != nil { avformat_close_input(&p) }  // sends TEARDOWN so the camera frees the session
+        guard p != nil else { return }
+        // TEARDOWN (RFC 7826 §13.7) so the camera frees the session now, not at its session timeout: it is
+        // written while closing, which a set stop flag would abort at once; allow it 1 s.
+        watchdog.closingUntil = watchdog.clocks.monotonicNanos() + 1_000_000_000
+        avformat_close_input(&p)
     }
 
     func stream(_ i: Int) -> UnsafeMutablePointer<AVStream> { ctx!.pointee.streams[i]! }
@@ -176,6 +184,9 @@ final class RTSPSource: PacketSource {
         av_packet_unref(packet.p)
         let r = av_read_frame(ctx, packet.p)
         if r == hw_averror_eof() { return false }
+        // A packet handed over after the stop interrupted the read may be an access unit cut short (its last
+        // RTP packets never read): not recorded.
+        if watchdog.stop.isStopped { return false }
         if r < 0 {
             if watchdog.stop.isStopped { return false }
             if watchdog.timedOut {

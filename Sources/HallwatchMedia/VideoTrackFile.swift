@@ -80,10 +80,5 @@ public struct VideoTrackFile: Sendable {
 
     /// Bytes of each NAL unit's length prefix in ``Sample/data`` (1, 2 or 4), from the configuration record's
     /// `lengthSizeMinusOne`; `nil` when ``extradata`` is not an `avcC`/`hvcC` record (an Annex-B stream).
-    public var nalLengthBytes: Int? {
-        switch codec {
-        case .h264: return extradata.count >= 7 && extradata[0] == 1 ? Int(extradata[4] & 3) + 1 : nil
-        case .hevc: return extradata.count >= 23 && extradata[0] == 1 ? Int(extradata[21] & 3) + 1 : nil
-        }
-    }
+    public var nalLengthBytes: Int? { NALUnits.lengthBytes(codec: codec, configuration: extradata) }
 }

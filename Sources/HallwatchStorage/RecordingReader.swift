@@ -460,6 +460,10 @@ public enum CheckLevel: String, Sendable, CaseIterable, Comparable {
     case size
     /// Plus every record's payload against its CRC-32C: reads every indexed byte.
     case crc
+    /// Plus every stored run demuxed and its samples checked without decoding — DTS increase, PTS unique,
+    /// keyframe flags on IDR/IRAP pictures, no split access units (`hallwatchctl check`, with HallwatchMedia's
+    /// `MediaCheck`). ``RecordingReader/verify(level:)`` reads as for ``crc``.
+    case media
 
     public static func < (a: CheckLevel, b: CheckLevel) -> Bool { a.rank < b.rank }
     private var rank: Int { Self.allCases.firstIndex(of: self)! }

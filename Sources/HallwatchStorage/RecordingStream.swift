@@ -45,6 +45,9 @@ public struct RecordingStream: Sendable {
         return out.map(RecordingStream.init(parts:))
     }
 
+    /// The run ids in the stream, in order (one per init segment).
+    public var runIDs: [UInt64] { parts.filter { $0.expected.kind == .initSegment }.map(\.expected.run) }
+
     /// A reader of this stream that holds at most one record's payload (see ``RecordingStreamCursor``).
     public func cursor() -> RecordingStreamCursor { RecordingStreamCursor(self) }
     /// Number of init segments (runs) and fragments in the stream.

@@ -486,7 +486,9 @@ struct Check: AsyncParsableCommand {
             file has a header of the indexed generation and camera (one read per slot); size — every indexed
             record's header is in place with the indexed kind, run, length, duration and start, and chained
             to the one before (headers only); crc — every record's payload matches its CRC-32C (reads every
-            indexed byte). Safe beside a running recorder.
+            indexed byte); media — every stored run is demuxed and its samples checked without decoding: DTS \
+            increase, PTS are unique and never before their DTS, keyframe flags sit on IDR/IRAP pictures, no \
+            sample starts mid-picture. Safe beside a running recorder.
 
             DISK defaults to every disk in the configuration's recorder.disks. With --config (or no DISK), each disk
             must belong to the configuration's box.
@@ -495,7 +497,7 @@ struct Check: AsyncParsableCommand {
             sized slot file, undecodable meta); 2 a disk could not be checked (no meta, another box's, I/O
             error) and none was inconsistent (a disk with no index yet counts as consistent); 64 bad arguments; 78 bad configuration.
             """)
-    @Option(help: "presence, size or crc.") var level: CheckLevel = .crc
+    @Option(help: "presence, size, crc or media.") var level: CheckLevel = .crc
     @Argument(help: "Disk directories (default: every disk in the configuration's recorder.disks).") var disks:
         [String] = []
     @Option(help: "Configuration file (default /etc/hallwatch/hallwatch.yaml when no DISK is given).") var config:
@@ -527,6 +529,10 @@ struct Check: AsyncParsableCommand {
             case .damaged(let message):
                 inconsistent = true
                 say("FAIL: \(r.disk): \(message)")
+            case .badMedia(let problems):
+                inconsistent = true
+                for p in problems { say("\(r.disk): \(p)") }
+                say("FAIL: \(r.disk): index and slots agree, but \(problems.count) media problems (level media)")
             case .unchecked(let message):
                 unchecked = true
                 say("NOT CHECKED: \(r.disk): \(message)")

@@ -217,7 +217,9 @@ struct BoxEndToEndTests {
         kill(recorder, SIGKILL)
         #expect(E2E.waitFor(5) { pid("recorder").map { $0 != recorder } ?? false })
         try await Task.sleep(for: .seconds(5))
-        let check = try E2E.run(ctl, ["check", "--config", configPath, "--level", "crc"])
+        // Level media: the CRCs, and every stored run demuxed: DTS increase, PTS unique, keyframe flags on
+        // IDR/IRAP pictures, no split access units (issue 12, case 12) — on H.264, H.265, B-frames and AAC.
+        let check = try E2E.run(ctl, ["check", "--config", configPath, "--level", "media"])
         #expect(check.status == 0, "check after kill -9: \(check.stdout) \(check.stderr)")
         let after = try recordings("bframes")
         #expect(after.totalSeconds > before + 2, "recording did not continue after the recorder restart")

@@ -224,7 +224,9 @@ final class CollectingSink: FragmentSink {
 struct RTSPClientTests {
     /// 2 s of 320×240 H.264 at 10 fps, one IDR per second, as access units of NAL units (libx264 via ffmpeg).
     static func encodedClip(size: String = "320x240") throws -> [[[UInt8]]] {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hw-rtsp-\(getpid()).h264").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "hw-rtsp-\(getpid())-\(UUID().uuidString).h264"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")

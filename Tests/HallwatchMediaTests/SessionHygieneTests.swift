@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchCore
 import Logging
+import Synchronization
 import Testing
 
 @testable import HallwatchMedia
@@ -85,5 +86,52 @@ extension SessionHygieneTests {
         server.stop()
         #expect(e?.code == .transport, "\(String(describing: e))")
         #expect(e?.message.contains("461") == true)
+    }
+
+    @Test func aStoppedUDPSessionIsTornDown() throws {
+        // Issue 12, case 6: libavformat's client (RTP over UDP) sent no TEARDOWN on stop: closing wrote it while
+        // the stop flag aborted every I/O call. The camera plays but sends nothing; the session is stopped.
+        let sdp = "v=0\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+        let server = try FakeRTSPServer { method, cseq in
+            switch method {
+            case "DESCRIBE": ok(cseq, body: sdp)
+            case "SETUP":
+                ok(
+                    cseq,
+                    "Session: 99;timeout=60\r\nTransport: RTP/AVP/UDP;unicast;client_port=40000-40001;server_port=50000-50001\r\n"
+                )
+            case "PLAY": ok(cseq, "Session: 99\r\n")
+            default: ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
+            }
+        }
+        let stop = StopFlag()
+        let done = Atomic<Bool>(false)
+        let thread = Thread {
+            let session = CaptureSession(
+                camera: CameraID("udp")!,
+                source: RTSPSourceOptions(url: server.url, transport: .udp, ioTimeout: .seconds(10)),
+                policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+            _ = try? session.run(stop: stop, sink: NullSink()) { _ in }
+            done.store(true, ordering: .relaxed)
+        }
+        thread.start()
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline && !server.requests.withLock({ $0.contains { $0.hasPrefix("PLAY") } }) {
+            usleep(20_000)
+        }
+        usleep(300_000)
+        stop.stop()
+        let end = Date().addingTimeInterval(5)
+        while Date() < end
+            && !(done.load(ordering: .relaxed)
+                && server.requests.withLock({ $0.contains { $0.hasPrefix("TEARDOWN") } }))
+        {
+            usleep(20_000)
+        }
+        server.stop()
+        let finished = done.load(ordering: .relaxed)
+        #expect(finished)
+        let teardown = server.requests.withLock { $0.first { $0.hasPrefix("TEARDOWN") } }
+        #expect(teardown?.contains("Session: 99") == true, "\(server.requests.withLock { $0 })")
     }
 }
