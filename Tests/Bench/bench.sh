@@ -378,15 +378,34 @@ EOF
   h_prev=$h
   log "durability: kill $k: restart-to-recording ${r:-timeout} s, loss ${losses[-1]}"
 done
-stop "${dcaps[@]}"; stop "$DREC"
-python3 - "$RES" "$(printf '%s\n' "${losses[@]}")" "$(csv "${restarts[@]}")" <<'EOF'
+stop "${dcaps[@]}"
+# The flapping camera (issue 12, case 1): the simcam behind a relay that resets every session after 5 s and
+# accepts the next at once. Recorded ÷ served: the recording's media seconds over the worker's wall time.
+FLAP_SECONDS=$([ $MODE = quick ] && echo 20 || echo 60)
+log "durability: flapping camera, a TCP reset every 5 s, for $FLAP_SECONDS s"
+bg flap-relay python3 Tests/Bench/flap_relay.py 0 "${URL_BASE##*:}" 5
+wait_for 10 grep -q "relay ready" "$RUN/logs/flap-relay.log"
+flap_port=$(awk '/relay ready/ {print $3}' "$RUN/logs/flap-relay.log")
+sed -i "s|^cameras:|cameras:\n  - {id: dur-flap, source: \"rtsp://127.0.0.1:$flap_port/b4\"}|" "$RUN/dur.yaml"
+stop "$DREC"; bg dur-rec-flap "$BIN/hallwatch-recorder" --config "$RUN/dur.yaml"; DREC=$LAST
+wait_for 30 test -S "$RUN/dur-rec.sock"
+t_flap=$(date +%s.%N)
+bg dur-cap-flap "$BIN/hallwatch-capture" --config "$RUN/dur.yaml" --camera dur-flap; FCAP=$LAST
+sleep "$FLAP_SECONDS"
+stop "$FCAP"; flap_served=$(since "$t_flap"); sleep 2
+flap_recorded=$("$BIN/hallwatchctl" recordings --config "$RUN/dur.yaml" --camera dur-flap --json 2>/dev/null |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["totalSeconds"])' || echo 0)
+log "durability: flapping camera: $flap_recorded s recorded of $flap_served s"
+stop "$DREC"
+python3 - "$RES" "$(printf '%s\n' "${losses[@]}")" "$(csv "${restarts[@]}")" "$flap_recorded" "$flap_served" <<'EOF'
 import json, sys
 loss = {}
 for line in sys.argv[2].splitlines():
     for c, v in json.loads(line).items(): loss.setdefault(c, []).append(v)
 rs = [float(x) for x in sys.argv[3].split(",") if x != "null"]
 open(sys.argv[1], "a").write(json.dumps({"label": "durability", "rounds": len(sys.argv[2].splitlines()), "lossSeconds": loss,
-                                         "restartSeconds": rs, "restartTimeouts": sys.argv[3].split(",").count("null"), "cadence": "1s"}) + "\n")
+                                         "restartSeconds": rs, "restartTimeouts": sys.argv[3].split(",").count("null"), "cadence": "1s",
+                                         "flapRecorded": float(sys.argv[4]), "flapServed": float(sys.argv[5])}) + "\n")
 EOF
 rm -rf "$RUN/dur-disk"
 

@@ -253,6 +253,11 @@ def table(a):
         rt = d["restartSeconds"]
         row("durability", "recorder restart to recording, s (median / max)", f"{fmt(med(rt))} / {fmt(max(rt) if rt else None)}", "—", "—",
             "exec of the new recorder → every camera's next fragment indexed (bus)")
+        if d.get("flapServed"):
+            share = d["flapRecorded"] / d["flapServed"]
+            row("durability", "flapping camera (TCP reset every 5 s, reconnect accepted at once): recorded ÷ served s",
+                f"{share:.2f}", "before issue 12: 34.5 s of 60 = 0.58", "—",
+                f"{d['flapRecorded']:.1f} s recorded of {d['flapServed']:.1f} s")
     # 5. serving, 6. discovery, pruner
     row("serving", "live latency, playback start, export MB/s", "pending (no web page yet)", "—", "—", "")
     for name, area in (("discovery", "discovery"), ("pruner", "pruner")):
