@@ -358,9 +358,13 @@ final class Remuxer {
         // A packet that continues a picture (its first slice is not the picture's first) belongs to the previous
         // access unit: libavformat's H.264 parser splits an IDR sent as several slices, each behind a repeated
         // SPS/PPS (GStreamer `config-interval=-1`), into one packet per slice, the later ones often without a
-        // timestamp. Giving it the previous packet's PTS makes the timeline join them (step 1).
-        if joinsSlices, let last = lastVideoPTS90k, ParameterSets.continuesPicture(packet.data, codec: codec) {
-            pts = last
+        // timestamp. It is joined to the newest unit whatever their timestamps (the first picture after PLAY often
+        // has none); failing that, the previous packet's PTS makes the timeline join them (step 1).
+        if joinsSlices, ParameterSets.continuesPicture(packet.data, codec: codec) {
+            if timeline.joinToNewest(keyframe: packet.isKey, payload: Unit(packet: packet, arrival: arrival)) {
+                return
+            }
+            if let last = lastVideoPTS90k { pts = last }
         }
         lastVideoPTS90k = pts ?? lastVideoPTS90k
         let ps = packet.isKey ? parameterSets.extract(from: packet) : nil

@@ -124,6 +124,18 @@ public struct VideoTimeline<Payload> {
     /// Frames per second measured from the timestamps.
     public var measuredFPS: Double { 90_000 / Double(frameDuration90k) }
 
+    /// Step 1 for a piece the caller knows continues the newest access unit (its first slice is not its
+    /// picture's first, ISO/IEC 14496-10 §7.4.3 `first_mb_in_slice`): appended to that unit whatever either's
+    /// timestamp. Returns `false`, joining nothing, when no unit is waiting or the newest one is a suspected
+    /// outlier; the caller then pushes the piece as usual.
+    public mutating func joinToNewest(keyframe: Bool, payload: Payload) -> Bool {
+        guard suspect == nil, !window.isEmpty else { return false }
+        join(&window[window.count - 1].payload, payload)
+        if keyframe { window[window.count - 1].key = true }
+        joined += 1
+        return true
+    }
+
     /// Feeds one access unit (decode order). Returns the events that became final.
     public mutating func push(pts90k: Int64?, keyframe: Bool, payload: Payload) -> [Event] {
         var unit = Unit(pts: pts90k.map { $0 + offset }, key: keyframe, payload: payload)
