@@ -2,8 +2,6 @@ import Foundation
 import HallwatchConfig
 import HallwatchCore
 import HallwatchMedia
-import Logging
-import Synchronization
 import Testing
 
 /// Issue 12, case 6, against a real RTSP server: the simulated camera (gst-rtsp-server, `rtph264pay
@@ -13,11 +11,6 @@ import Testing
 /// keyframe. Checked with `MediaCheck`, which reads the samples as stored.
 @Suite("Multi-slice pictures from a real RTSP server", .serialized)
 struct MultiSliceEndToEndTests {
-    final class Collector: FragmentSink, @unchecked Sendable {
-        let frames = Mutex<[MediaSegment]>([])
-        func deliver(_ frame: MediaSegment) { frames.withLock { $0.append(frame) } }
-    }
-
     @Test(arguments: [CameraConfig.Transport.udp, .tcp])
     func everyPictureIsOneSample(transport: CameraConfig.Transport) async throws {
         try E2E.ensureClips()
@@ -40,33 +33,10 @@ struct MultiSliceEndToEndTests {
         defer { simcam.stop() }
         #expect(E2E.waitFor(15) { simcam.log.contains("simcam ready") })
 
-        let sink = Collector()
-        let stop = StopFlag()
-        let failure = Mutex<String?>(nil)
-        let thread = Thread {
-            let session = CaptureSession(
-                camera: CameraID("cam")!,
-                source: RTSPSourceOptions(
-                    url: "rtsp://127.0.0.1:\(port)/cam", transport: transport, ioTimeout: .seconds(5)),
-                policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "slices-test"))
-            do { try session.run(stop: stop, sink: sink) { _ in } } catch { failure.withLock { $0 = "\(error)" } }
-        }
-        thread.start()
-        try await Task.sleep(for: .seconds(6))
-        stop.stop()
-        #expect(E2E.waitFor(10) { thread.isFinished })
-        #expect(failure.withLock { $0 } == nil)
-
-        var runs: [[UInt8]] = []
-        var keyFragments = 0
-        for f in sink.frames.withLock({ $0 }) {
-            if f.meta.kind == .initSegment {
-                runs.append(f.payload)
-            } else if !runs.isEmpty {
-                runs[runs.count - 1] += f.payload
-                if f.meta.keyframe { keyFragments += 1 }
-            }
-        }
+        let run = try await CaptureRun.record(url: "rtsp://127.0.0.1:\(port)/cam", transport: transport, seconds: 6)
+        #expect(run.error == nil)
+        let runs = run.runs
+        let keyFragments = run.segments.filter { $0.meta.kind == .fragment && $0.meta.keyframe }.count
         #expect(runs.count == 1)
         var samples = 0
         var problems: [String] = []
@@ -75,10 +45,7 @@ struct MultiSliceEndToEndTests {
             samples += report.samples
             problems += report.problems
         }
-        let recorded =
-            Double(
-                sink.frames.withLock { $0.filter { $0.meta.kind == .fragment } }.reduce(0) { $0 + $1.meta.duration90k })
-            / 90_000
+        let recorded = run.recordedSeconds
         #expect(problems.isEmpty, "\(transport): \(problems)")
         // One sample per picture at 25 fps (GOP of 1 s: one keyframe fragment per second).
         #expect(abs(Double(samples) - recorded * 25) <= 1, "\(transport): \(samples) samples for \(recorded) s")

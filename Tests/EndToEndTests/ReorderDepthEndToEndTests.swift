@@ -2,8 +2,6 @@ import Foundation
 import HallwatchConfig
 import HallwatchCore
 import HallwatchMedia
-import Logging
-import Synchronization
 import Testing
 
 /// Issue 12, case 3, on both capture paths: the simulated camera serves the issue's reproduction
@@ -12,11 +10,6 @@ import Testing
 /// the TCP session ended with `media.mux` (`pts (18000) < dts (18001)`) within 0.9 s, nothing recorded.
 @Suite("Reorder depth growing mid-run, TCP and UDP", .serialized)
 struct ReorderDepthEndToEndTests {
-    final class Collector: FragmentSink, @unchecked Sendable {
-        let frames = Mutex<[MediaSegment]>([])
-        func deliver(_ frame: MediaSegment) { frames.withLock { $0.append(frame) } }
-    }
-
     @Test(arguments: [CameraConfig.Transport.tcp, .udp])
     func everyFrameRecordedWithUniquePTS(transport: CameraConfig.Transport) async throws {
         try E2E.ensureClips()
@@ -40,44 +33,17 @@ struct ReorderDepthEndToEndTests {
         defer { simcam.stop() }
         #expect(E2E.waitFor(15) { simcam.log.contains("simcam ready") })
 
-        let sink = Collector()
-        let stop = StopFlag()
-        let outcome = Mutex<(error: String?, status: CaptureStatus?)>((nil, nil))
-        let thread = Thread {
-            let session = CaptureSession(
-                camera: CameraID("bf")!,
-                source: RTSPSourceOptions(
-                    url: "rtsp://127.0.0.1:\(port)/bf", transport: transport, ioTimeout: .seconds(5)),
-                policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "reorder-test"))
-            do { try session.run(stop: stop, sink: sink) { s in outcome.withLock { $0.status = s } } } catch {
-                outcome.withLock { $0.error = "\(error)" }
-            }
-        }
-        thread.start()
-        let started = Date()
-        try await Task.sleep(for: .seconds(12))  // more than one loop of the 8.8 s clip
-        stop.stop()
-        #expect(E2E.waitFor(10) { thread.isFinished })
-        let elapsed = Date().timeIntervalSince(started)
-
-        let (error, status) = outcome.withLock { $0 }
-        #expect(error == nil, "the session ended with \(error ?? "")")
-        #expect(status?.samplesRefused == 0)
-        let frames = sink.frames.withLock { $0 }
-        let fragments = frames.filter { $0.meta.kind == .fragment }
-        let recorded = Double(fragments.reduce(0) { $0 + Int64($1.meta.duration90k) }) / 90_000
+        // 12 s: more than one loop of the 8.8 s clip.
+        let run = try await CaptureRun.record(url: "rtsp://127.0.0.1:\(port)/bf", transport: transport, seconds: 12)
+        #expect(run.error == nil, "the session ended with \(run.error ?? "")")
+        #expect(run.status?.samplesRefused == 0)
+        let recorded = run.recordedSeconds
+        let elapsed = run.elapsed
         // All but the connect, the first look-ahead window and the fragment open at the stop.
         #expect(recorded >= elapsed - 2.5, "\(transport): \(recorded) s recorded in \(elapsed) s")
 
         // Each run exported and read back: PTS unique, DTS strictly increasing and never after PTS.
-        var runs: [[UInt8]] = []
-        for f in frames {
-            if f.meta.kind == .initSegment {
-                runs.append(f.payload)
-            } else if !runs.isEmpty {
-                runs[runs.count - 1] += f.payload
-            }
-        }
+        let runs = run.runs
         var samples = 0
         for (i, bytes) in runs.enumerated() {
             let out = dir + "/run\(i).mp4"
