@@ -67,6 +67,20 @@ final class RTSPSource: PacketSource {
     let videoIndex: Int
     let audioIndex: Int?
     private let watchdog: Watchdog
+    /// The camera answered our DESCRIBE with a Basic challenge only (and took Basic credentials).
+    let takesOnlyBasic: Bool
+
+    /// Whether the camera authenticates with Basic only: one OPTIONS and DESCRIBE by ``RTSPClient`` on a
+    /// connection of their own (a camera that cannot be asked counts as no).
+    static func cameraTakesOnlyBasic(_ options: RTSPSourceOptions, stop: StopFlag, clocks: any Clocks) -> Bool {
+        guard
+            let client = try? RTSPClient(
+                url: options.url, username: options.username, password: options.password, stop: stop,
+                ioTimeout: options.ioTimeout, clocks: clocks)
+        else { return false }
+        _ = try? client.describe()
+        return client.usedBasic
+    }
 
     /// State read by the interrupt callback: when the last packet arrived, and the stop flag.
     final class Watchdog {
@@ -103,6 +117,16 @@ final class RTSPSource: PacketSource {
     ///   `media.noVideo`, `media.unsupportedCodec`.
     init(_ options: RTSPSourceOptions, stop: StopFlag, clocks: any Clocks, logger: Logger) throws {
         watchdog = Watchdog(stop: stop, timeout: options.ioTimeout, clocks: clocks)
+        // libavformat's client answers a Basic challenge without a word; ask the camera as Hallwatch's client
+        // does (OPTIONS, DESCRIBE), so this path warns as the TCP one does.
+        takesOnlyBasic =
+            options.username != nil
+            && Self.cameraTakesOnlyBasic(options, stop: stop, clocks: clocks)
+        if takesOnlyBasic {
+            logger.warning(
+                "the camera takes only Basic authentication: the password crosses the network in clear text; prefer Digest in the camera's settings"
+            )
+        }
         FFmpegLog.install()
         guard let c = avformat_alloc_context() else { throw MediaError("rtsp.connect", "out of memory") }
         c.pointee.interrupt_callback = AVIOInterruptCB(

@@ -134,4 +134,32 @@ extension SessionHygieneTests {
         let teardown = server.requests.withLock { $0.first { $0.hasPrefix("TEARDOWN") } }
         #expect(teardown?.contains("Session: 99") == true, "\(server.requests.withLock { $0 })")
     }
+
+    @Test(arguments: [true, false])
+    func theUDPPathSaysWhenTheCameraTakesOnlyBasic(basicOnly: Bool) throws {
+        // Issue 12, case 6: libavformat's client answered a Basic-only camera without the warning the TCP path
+        // logs. A camera offering Digest is not reported.
+        let sdp = "v=0\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+        let server = try FakeRTSPServer(raw: { method, cseq, request in
+            let reply: String
+            switch method {
+            case "DESCRIBE" where !request.contains("Authorization:"):
+                let challenge = basicOnly ? "Basic realm=\"cam\"" : "Digest realm=\"cam\", nonce=\"n1\""
+                reply = "RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: \(challenge)\r\n\r\n"
+            case "DESCRIBE": reply = ok(cseq, body: sdp)
+            case "SETUP":
+                reply = ok(
+                    cseq,
+                    "Session: 5\r\nTransport: RTP/AVP/UDP;unicast;client_port=40000-40001;server_port=50000-50001\r\n")
+            case "PLAY": reply = ok(cseq, "Session: 5\r\n")
+            default: reply = ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
+            }
+            return Array(reply.utf8)
+        })
+        defer { server.stop() }
+        let source = try RTSPSource(
+            RTSPSourceOptions(url: server.url, username: "user", password: "s3cret", transport: .udp),
+            stop: StopFlag(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        #expect(source.takesOnlyBasic == basicOnly)
+    }
 }
