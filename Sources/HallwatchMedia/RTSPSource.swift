@@ -208,9 +208,14 @@ final class RTSPSource: PacketSource {
         av_packet_unref(packet.p)
         let r = av_read_frame(ctx, packet.p)
         if r == hw_averror_eof() { return false }
-        // A packet handed over after the stop interrupted the read may be an access unit cut short (its last
-        // RTP packets never read): not recorded.
+        // A packet handed over after the stop or the stall timeout interrupted the read is libavformat flushing
+        // its parser: an access unit cut short (its last RTP packets never read), not recorded.
         if watchdog.stop.isStopped { return false }
+        if r >= 0 && watchdog.timedOut {
+            throw MediaError(
+                "rtsp.timeout",
+                "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))")
+        }
         if r < 0 {
             if watchdog.stop.isStopped { return false }
             if watchdog.timedOut {
