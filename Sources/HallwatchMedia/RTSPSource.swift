@@ -202,22 +202,39 @@ final class RTSPSource: PacketSource {
         audioIndex.map { (UnsafePointer(stream($0).pointee.codecpar), stream($0).pointee.time_base) }
     }
 
-    /// Reads the next packet. Returns `false` at the end of the stream.
+    /// Reads the next packet, one packet behind libavformat: the newest packet is held until the next one
+    /// arrives, and dropped when the session ends instead. When a read fails (a stall, a reset) or the stop
+    /// interrupts it, libavformat flushes its parser and hands over the picture it was assembling as a packet
+    /// — half an access unit, whose last RTP packets never came (a decode error at 1080p). Costs one frame
+    /// of delay on this path and, at the end of a session, its last frame. Returns `false` at the end of the
+    /// stream or on stop.
     /// - Throws: ``MediaError`` `rtsp.timeout` on a stall, `rtsp.*` on other failures.
     func read(into packet: Packet) throws -> Bool {
+        while true {
+            guard try readFromLibavformat(into: incoming) else { return false }
+            let hadOne = holding
+            holding = true
+            if hadOne {
+                av_packet_unref(packet.p)
+                av_packet_move_ref(packet.p, held.p)
+            }
+            av_packet_move_ref(held.p, incoming.p)
+            if hadOne { return true }
+        }
+    }
+
+    /// The packet held back by ``read(into:)``, and the one read after it.
+    private let held = Packet()
+    private let incoming = Packet()
+    private var holding = false
+
+    /// libavformat's next packet, renumbered (0 video, 1 audio, 2 other).
+    private func readFromLibavformat(into packet: Packet) throws -> Bool {
         av_packet_unref(packet.p)
         let r = av_read_frame(ctx, packet.p)
         if r == hw_averror_eof() { return false }
-        // A packet handed over after the stop or the stall timeout interrupted the read is libavformat flushing
-        // its parser: an access unit cut short (its last RTP packets never read), not recorded.
         if watchdog.stop.isStopped { return false }
-        if r >= 0 && watchdog.timedOut {
-            throw MediaError(
-                "rtsp.timeout",
-                "no data from the camera for \(DurationText.format(.nanoseconds(Int64(watchdog.timeoutNanos))))")
-        }
         if r < 0 {
-            if watchdog.stop.isStopped { return false }
             if watchdog.timedOut {
                 throw MediaError(
                     "rtsp.timeout",

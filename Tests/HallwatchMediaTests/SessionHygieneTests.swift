@@ -162,4 +162,73 @@ extension SessionHygieneTests {
             stop: StopFlag(), clocks: SystemClocks(), logger: Logger(label: "test"))
         #expect(source.takesOnlyBasic == basicOnly)
     }
+
+    @Test func aPictureCutShortByAStallIsNotRecordedOnTheUDPPath() throws {
+        // Issue 12, case 6: over UDP the camera sends whole pictures, then the first RTP packet of the next one and
+        // falls silent. When the stall timeout interrupts libavformat, its parser flushes the half picture as a
+        // packet. Before: that half was recorded as the last sample (a decode error at 1080p).
+        let units = try RTSPClientTests.encodedClip()  // 10 fps, an IDR every 10 frames
+        let sdp = "v=0\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+        let clientPort = Mutex<UInt16?>(nil)
+        let server = try FakeRTSPServer(raw: { method, cseq, request in
+            let reply: String
+            switch method {
+            case "DESCRIBE": reply = ok(cseq, body: sdp)
+            case "SETUP":
+                let field = request.components(separatedBy: "client_port=").dropFirst().first ?? ""
+                let port = UInt16(field.prefix { $0.isNumber })
+                clientPort.withLock { $0 = port }
+                reply = ok(
+                    cseq,
+                    "Session: 6\r\nTransport: RTP/AVP/UDP;unicast;client_port=\(port ?? 0)-\((port ?? 0) + 1);server_port=50000-50001\r\n"
+                )
+            case "PLAY": reply = ok(cseq, "Session: 6\r\n")
+            default: reply = ok(cseq, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n")
+            }
+            return Array(reply.utf8)
+        })
+        server.afterPlay = { _ in
+            guard let port = clientPort.withLock({ $0 }) else { return }
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(fd) }
+            var to = sockaddr_in()
+            to.sin_family = sa_family_t(AF_INET)
+            to.sin_port = port.bigEndian
+            to.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var seq: UInt16 = 0
+            func send(_ payload: [UInt8], ts: UInt32, marker: Bool) {
+                let bytes = RTPBuilder.packet(seq: seq, ts: ts, marker: marker, payload: payload)
+                seq &+= 1
+                _ = withUnsafePointer(to: &to) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+            // Frames 0–4 whole, then the first FU-A piece of frame 5 (a P picture sent as several pieces).
+            for k in 0..<6 {
+                let ts = UInt32(k * 9000)
+                let pieces = units[k].flatMap { RTPBuilder.h264($0, mtu: 200) }
+                let sent = k < 5 ? pieces : [pieces[0]]
+                for (i, piece) in sent.enumerated() { send(piece, ts: ts, marker: k < 5 && i == sent.count - 1) }
+                usleep(100_000)
+            }
+        }
+        defer { server.stop() }
+        #expect(units[5].flatMap { RTPBuilder.h264($0, mtu: 200) }.count > 1)
+        let session = CaptureSession(
+            camera: CameraID("udp")!,
+            source: RTSPSourceOptions(url: server.url, transport: .udp, ioTimeout: .seconds(1)),
+            policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        let sink = CollectingSink()
+        var error: MediaError?
+        do { try session.run(stop: StopFlag(), sink: sink) { _ in } } catch let e as MediaError { error = e }
+        #expect(error?.code == .timeout)
+        var run: [UInt8] = []
+        for f in sink.frames { run += f.payload }
+        let report = try MediaCheck.check(run: MemoryByteSource(run))
+        // Frames 0–4 recorded whole (frame 4 is the newest whole one); frame 5's first piece is not.
+        #expect(report.samples == 5, "\(report.samples) samples")
+        #expect(report.problemCount == 0, "\(report.problems)")
+    }
 }
