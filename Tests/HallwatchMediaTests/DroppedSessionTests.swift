@@ -16,18 +16,7 @@ struct DroppedSessionTests {
         server.afterPlay = { fd in
             var seq: UInt16 = 1
             for (i, unit) in units.enumerated() {
-                var frame: [UInt8] = []
-                for (j, nal) in unit.enumerated() {
-                    let pieces = RTPBuilder.h264(nal)
-                    for (k, piece) in pieces.enumerated() {
-                        frame += RTPBuilder.interleaved(
-                            0,
-                            RTPBuilder.packet(
-                                seq: seq, ts: UInt32(i) * 9000, marker: j == unit.count - 1 && k == pieces.count - 1,
-                                payload: piece))
-                        seq &+= 1
-                    }
-                }
+                let frame = RTPBuilder.interleavedUnit(unit, seq: &seq, ts: UInt32(i) * 9000)
                 _ = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 usleep(100_000)
             }

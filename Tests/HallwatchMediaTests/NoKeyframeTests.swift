@@ -28,19 +28,7 @@ struct NoKeyframeTests {
             var seq: UInt16 = 1
             // Up to 6 s of P pictures, 25 per second, until the client goes away.
             for i in 0..<150 where !stopped.load(ordering: .relaxed) {
-                var frame: [UInt8] = []
-                let unit = pFrames[i % pFrames.count]
-                for (j, nal) in unit.enumerated() {
-                    let pieces = RTPBuilder.h264(nal)
-                    for (k, piece) in pieces.enumerated() {
-                        frame += RTPBuilder.interleaved(
-                            0,
-                            RTPBuilder.packet(
-                                seq: seq, ts: UInt32(i) * 3600, marker: j == unit.count - 1 && k == pieces.count - 1,
-                                payload: piece))
-                        seq &+= 1
-                    }
-                }
+                let frame = RTPBuilder.interleavedUnit(pFrames[i % pFrames.count], seq: &seq, ts: UInt32(i) * 3600)
                 if frame.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) < 0 {
                     break
                 }

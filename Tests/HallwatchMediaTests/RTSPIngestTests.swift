@@ -41,6 +41,21 @@ enum RTPBuilder {
         return out
     }
 
+    /// One access unit (its NAL units) as interleaved RTP on channel 0 (RFC 2326 §10.12): each NAL unit a
+    /// single packet or FU-A pieces, the marker on the last packet, sequence numbers from `seq` (advanced).
+    static func interleavedUnit(_ unit: [[UInt8]], seq: inout UInt16, ts: UInt32) -> [UInt8] {
+        var out: [UInt8] = []
+        for (j, nal) in unit.enumerated() {
+            let pieces = h264(nal)
+            for (k, piece) in pieces.enumerated() {
+                out += interleaved(
+                    0, packet(seq: seq, ts: ts, marker: j == unit.count - 1 && k == pieces.count - 1, payload: piece))
+                seq &+= 1
+            }
+        }
+        return out
+    }
+
     /// Interleaved frame (RFC 2326 §10.12).
     static func interleaved(_ channel: UInt8, _ payload: [UInt8]) -> [UInt8] {
         [0x24, channel, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] + payload
@@ -366,17 +381,7 @@ extension RTSPClientTests {
         var stream: [UInt8] = []
         var seq: UInt16 = 1
         for (i, unit) in units.enumerated() {
-            for (j, nal) in unit.enumerated() {
-                let pieces = RTPBuilder.h264(nal)
-                for (k, piece) in pieces.enumerated() {
-                    stream += RTPBuilder.interleaved(
-                        0,
-                        RTPBuilder.packet(
-                            seq: seq, ts: UInt32(i) * 9000, marker: j == unit.count - 1 && k == pieces.count - 1,
-                            payload: piece))
-                    seq &+= 1
-                }
-            }
+            stream += RTPBuilder.interleavedUnit(unit, seq: &seq, ts: UInt32(i) * 9000)
         }
         let sdp = "v=0\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
         let rtp = stream
