@@ -23,13 +23,14 @@ clips: deps
 demo: build clips
 	$(BIN)/hallwatchctl demo --media .media --run-directory .run/demo
 
-## test-deps: the independent ONVIF / WS-Discovery peers the discovery tests cross-check against (PyPI, pinned),
-## in a virtualenv of the repository's own (.venv-test); idempotent
+## test-deps: the independent ONVIF / WS-Discovery peers the discovery tests cross-check against, selenium for the
+## browser test and schemathesis for the web API (PyPI, pinned), in a virtualenv of the repository's own
+## (.venv-test); idempotent
 test-deps:
 	@test -x .venv-test/bin/python3 || python3 -m venv .venv-test
-	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif, selenium' 2>/dev/null || \
+	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif, selenium, schemathesis' 2>/dev/null || \
 	  .venv-test/bin/pip install -q --disable-pip-version-check wsdiscovery==2.1.2 onvif-zeep-async==4.3.0 \
-	  selenium==4.27.1
+	  selenium==4.27.1 schemathesis==3.39.16
 
 ## lint: the tree is formatted as .swift-format says (swift format ships with the toolchain); `make format` fixes it
 lint:

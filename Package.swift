@@ -157,11 +157,13 @@ let package = Package(
             ]),
 
         // hallwatch-web: the box's own web page (HTTPS, accounts, audit log, live status). Reads the bus;
-        // its own state (sessions, audit log) in its own SQLite database. Never writes a recording disk.
+        // its own state (sessions, audit log) in its own SQLite database. Never writes a recording disk: reads
+        // recordings through HallwatchStorage (thumbnails decoded by HallwatchMedia; Evidence's byte source).
         .target(
             name: "HallwatchWeb",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
+                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -22,6 +22,18 @@ user $(id -un)
 CONF
 mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 & pids+=($!)
 
+# Two recording disks with real H.264 video (ffmpeg's test patterns, 2 min each, recorded through the real disk
+# writer by `hallwatchctl bench-fill`), so the page's thumbnails and plots come from real recordings.
+for cam in lobby:testsrc2 gym:mandelbrot; do
+  id=${cam%%:*}; src=${cam##*:}
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i "$src=size=640x360:rate=25" -t 4 -c:v libx264 -b:v 300k \
+    -g 25 -pix_fmt yuv420p -movflags +frag_keyframe+empty_moov+default_base_moof "$RUN/$id.mp4"
+done
+"$BIN/hallwatchctl" bench-fill "$RUN/disk0" --box browsertest --clip "$RUN/lobby.mp4" --clip-camera lobby \
+  --seconds 120 --slots 8 --slot-size 4194304 > /dev/null
+"$BIN/hallwatchctl" bench-fill "$RUN/disk1" --box browsertest --clip "$RUN/gym.mp4" --clip-camera gym \
+  --seconds 120 --slots 8 --slot-size 4194304 > /dev/null
+
 cat > "$RUN/hallwatch.yaml" <<CONF
 box: browsertest
 building: Browser Test School
@@ -32,6 +44,8 @@ recorder:
   disks:
     - name: disk0
       path: $PWD/$RUN/disk0
+    - name: disk1
+      path: $PWD/$RUN/disk1
 cameras:
   - id: lobby
     source: rtsp://127.0.0.1:1/lobby
@@ -46,6 +60,7 @@ web:
   httpsPort: $PORT
   httpRedirectPort: $HTTP_PORT
   stateDirectory: $PWD/$RUN/state
+  timeZone: America/New_York
 users:
   - name: admin
     role: district-admin
@@ -61,11 +76,14 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$HTTP_PORT/x?y=1")" = \
   "308 https://127.0.0.1:$PORT/x?y=1" ] || fail "the HTTP port does not redirect to HTTPS"
 [ "$(stat -c %a "$RUN/state/tls.key")" = 600 ] || fail "tls.key is not 0600"
+[ "$(stat -c %a "$RUN/state/identity.key")" = 600 ] || fail "identity.key is not 0600"
+IDFP=$(tail -1 "$RUN/state/identity.pub" | base64 -d | sha256sum | cut -c1-64 | tr a-f A-F | sed 's/../&:/g; s/:$//')
+grep -q "identity.sha256=$IDFP" "$RUN/web.log" || fail "the logged identity fingerprint is not identity.pub's ($IDFP)"
 FP=$(openssl x509 -in "$RUN/state/tls.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 grep -q "tls.sha256=$FP" "$RUN/web.log" || fail "the logged fingerprint is not the certificate's ($FP)"
 echo "TLS: HTTP/2, redirect 308, key 0600, fingerprint $FP logged"
 
 WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
-  BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true \
+  BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true IDENTITY_FP="$IDFP" TLS_FP="$FP" \
   .venv-test/bin/python3 Tests/Browser/status_page.py
 "$BIN/hallwatchctl" audit verify --state-directory "$RUN/state"

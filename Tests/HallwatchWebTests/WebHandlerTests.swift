@@ -262,7 +262,9 @@ struct WebHandlerTests {
                 #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
                 #expect(!html.contains("<script>alert"))
                 #expect(html.contains("<script src=\"/static/status.js\" defer></script>"))
-                #expect(html.components(separatedBy: "<script").count == 2)
+                // Every script is a file of the box's own (status, Chart.js, plots): none inline.
+                #expect(html.components(separatedBy: "<script").count == 4)
+                #expect(html.components(separatedBy: "<script src=\"/static/").count == 4)
                 #expect(html.contains("District IT"))
                 #expect(html.contains("<code class=\"fingerprint\">AB:CD</code>"))
                 #expect(html.contains("name=\"viewport\""))
