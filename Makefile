@@ -46,8 +46,10 @@ test: lint build clips test-deps
 	$(SWIFT) test --skip-build --no-parallel
 	bash Tests/Browser/run.sh
 
-## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web:
-## sign in, see a camera go offline without a reload within 5 s, sign out; at 360x740 and 1366x768.
+## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web over
+## two disks of real recorded H.264: sign in, thumbnails are real pictures, both 24 h plots drawn, the box section,
+## a camera going offline without a reload within 5 s, the audit page and its CSV, an on-demand signed checkpoint,
+## sign out; at 360x740 and 1366x768.
 ## Screenshots in .run/screenshots/.
 test-browser: build test-deps
 	bash Tests/Browser/run.sh

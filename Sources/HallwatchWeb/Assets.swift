@@ -217,11 +217,12 @@ enum Assets {
                          data: c.bitsPerSecond.map(function (v) { return v / 1e6; }) };
               }), 'Mb/s');
               draw('plot-disks', p.labels, p.disks.map(function (d, i) {
-                return { label: d.name + ' (of ' + (d.capacityBytes / 1e9).toFixed(1) + ' GB)',
+                var c = d.capacityBytes >= 1e9 ? (d.capacityBytes / 1e9).toFixed(1) + ' GB' : (d.capacityBytes / 1e6).toFixed(0) + ' MB';
+                return { label: d.name + ' (of ' + c + ')',
                          borderColor: colours[(i + 3) % colours.length], borderWidth: 1.5,
                          data: d.usedBytes.map(function (v) { return v / 1e9; }) };
               }), 'GB');
-              note.textContent = p.times.length ? 'Times in the building\'s time zone; 10-minute means.' : '';
+              note.textContent = p.times.length ? 'Times in the time zone of the building; 10-minute means.' : '';
             }).catch(function (e) { note.textContent = 'Plots unavailable (' + e.message + ').'; });
           }
           document.addEventListener('DOMContentLoaded', function () { load(); setInterval(load, 60000); });

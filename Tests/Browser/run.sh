@@ -86,4 +86,5 @@ echo "TLS: HTTP/2, redirect 308, key 0600, fingerprint $FP logged"
 WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true IDENTITY_FP="$IDFP" TLS_FP="$FP" \
   .venv-test/bin/python3 Tests/Browser/status_page.py
-"$BIN/hallwatchctl" audit verify --state-directory "$RUN/state"
+"$BIN/hallwatchctl" audit verify --state-directory "$RUN/state" | tee "$RUN/verify.txt"
+grep -q "^checkpoints: intact: 3 signed checkpoints" "$RUN/verify.txt" || fail "the on-demand checkpoints are not there"

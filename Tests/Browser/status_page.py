@@ -46,7 +46,7 @@ def wait_for(what, check, seconds=15):
     while time.time() < deadline and not value:
         time.sleep(0.25)
         value = check()
-    assert value, what
+    assert value, what() if callable(what) else what
     return value
 
 
@@ -100,7 +100,9 @@ def run(width, height):
         # Plots: Chart.js drew one line per camera and per disk.
         for canvas_id, lines in [("plot-bitrate", "2"), ("plot-disks", "2")]:
             canvas = driver.find_element(By.ID, canvas_id)
-            wait_for(canvas_id + " drawn", lambda: canvas.get_attribute("data-drawn") == lines)
+            wait_for(lambda: "%s not drawn: data-drawn %s, note %r, console %s" % (
+                canvas_id, canvas.get_attribute("data-drawn"), driver.find_element(By.ID, "plots-note").text,
+                driver.get_log("browser")), lambda: canvas.get_attribute("data-drawn") == lines)
             spread = driver.execute_script(PIXEL_SPREAD, canvas)
             assert spread > 5, "%s looks empty (spread %.1f)" % (canvas_id, spread)
         # The box section: both fingerprints as the files say, times in the building's zone with UTC on hover.
@@ -146,6 +148,11 @@ def run(width, height):
             "var done = arguments[1]; fetch(arguments[0]).then(function (r) { return r.text(); }).then(done);", href)
         assert csv.startswith("seq,time,actor,address,action,object,details,previousHash,hash"), csv[:200]
         driver.save_screenshot(os.path.join(SCREENSHOTS, "audit-%dx%d.png" % (width, height)))
+        # Sign the audit chain's head on demand (same origin, the session's CSRF token).
+        checkpoint = driver.execute_async_script(
+            "var done = arguments[0]; fetch('/api/v1/audit/checkpoint', {method: 'POST', headers: {'X-CSRF-Token':"
+            " document.querySelector('input[name=csrf]').value}}).then(function (r) { return r.json(); }).then(done);")
+        assert checkpoint["seq"] > 0 and len(checkpoint["signature"]) == 88, checkpoint
 
         driver.find_element(By.CSS_SELECTOR, "header form button").click()
         deadline = time.time() + 5
