@@ -45,14 +45,17 @@ test: lint build clips test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	bash Tests/Browser/run.sh
+	bash Tests/Browser/kill_web.sh
 
 ## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web over
 ## two disks of real recorded H.264: sign in, thumbnails are real pictures, both 24 h plots drawn, the box section,
 ## a camera going offline without a reload within 5 s, the audit page and its CSV, an on-demand signed checkpoint,
-## sign out; at 360x740 and 1366x768.
+## sign out; at 360x740 and 1366x768. Before it, the security checks (Tests/Browser/security.py: path traversal,
+## oversized heads and bodies, slowloris). Then kill -9 of the web while a camera records (Tests/Browser/kill_web.sh).
 ## Screenshots in .run/screenshots/.
 test-browser: build test-deps
 	bash Tests/Browser/run.sh
+	bash Tests/Browser/kill_web.sh
 
 clean:
 	rm -rf .build .run .media

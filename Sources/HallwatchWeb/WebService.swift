@@ -101,7 +101,9 @@ public struct WebService: Service {
         for address in web.listen {
             apps.append(
                 Application(
-                    router: router, server: try .http2Upgrade(tlsConfiguration: tls, configuration: Self.channel),
+                    router: router,
+                    server: GuardedHTTP2Channel.builder(
+                        tls: tls, configuration: Self.channel, limits: ConnectionLimits()),
                     configuration: .init(address: .hostname(address, port: web.httpsPort), serverName: nil),
                     logger: logger))
         }
@@ -137,8 +139,9 @@ public struct WebService: Service {
         }
     }
 
-    /// Connection limits (bounded inputs, slow clients): an HTTP/2 connection with no open stream closes after
-    /// 2 min, an HTTP/1.1 connection with no request after 30 s; a header field is at most 8 KiB, all of them
+    /// Connection limits (bounded inputs, slow clients): at most 512 connections, each with 10 s for its TLS
+    /// handshake and each HTTP/1.1 request head (``ConnectionLimits``, ``ConnectionGuardHandler``); an HTTP/2
+    /// connection with no open stream closes after 2 min, an HTTP/1.1 connection with no request after 30 s; a header field is at most 8 KiB, all of them
     /// 32 KiB, at most 100 fields (larger requests are refused by the decoder before any handler runs).
     static let channel = HTTP2ChannelConfiguration(
         idleTimeout: .seconds(120), gracefulCloseTimeout: .seconds(5),
