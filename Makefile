@@ -30,7 +30,7 @@ test-deps:
 	@test -x .venv-test/bin/python3 || python3 -m venv .venv-test
 	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif, selenium, schemathesis' 2>/dev/null || \
 	  .venv-test/bin/pip install -q --disable-pip-version-check wsdiscovery==2.1.2 onvif-zeep-async==4.3.0 \
-	  selenium==4.27.1 schemathesis==3.39.16
+	  selenium==4.27.1 schemathesis==4.32.5
 
 ## lint: the tree is formatted as .swift-format says (swift format ships with the toolchain); `make format` fixes it
 lint:

@@ -69,9 +69,11 @@ enum OpenAPI {
             }
           },
           "paths": {
-            "/login": {"post": {"summary": "Sign in", "security": [],
+            "/login": {"get": {"summary": "The sign-in form (HTML), or how to add the first user when there is none", "security": [],
+              "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}}},
+              "post": {"summary": "Sign in", "security": [],
               "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "required": ["username", "password"],
-                "properties": {"username": {"type": "string", "maxLength": 64}, "password": {"type": "string", "maxLength": 1024}}}}}},
+                "properties": {"username": {"type": "string", "minLength": 1, "maxLength": 64}, "password": {"type": "string", "minLength": 1, "maxLength": 1024}}}}}},
               "responses": {"303": {"description": "signed in; Set-Cookie carries the session; Location: /"},
                 "400": {"description": "missing or too long fields"}, "401": {"description": "wrong user name or password (the same answer for both)"},
                 "403": {"$ref": "#/components/responses/Forbidden"}, "413": {"description": "form too large"},

@@ -405,3 +405,22 @@ func openAPIDocument() async throws {
         }
     }
 }
+
+@Test("a method the table does not declare for a path is 405 with Allow (RFC 9110 §15.5.6); unknown paths 404")
+func methodNotAllowed() async throws {
+    let h = try Harness()
+    try await h.app().test(.router) { client in
+        try await client.execute(uri: "/login", method: .put, headers: sameOrigin()) { r in
+            #expect(r.status == .methodNotAllowed)
+            #expect(r.headers[.allow] == "GET, POST")
+        }
+        try await client.execute(uri: "/api/v1/cameras/lobby/thumbnail.jpg", method: .delete, headers: sameOrigin()) {
+            r in
+            #expect(r.status == .methodNotAllowed)
+            #expect(r.headers[.allow] == "GET")
+        }
+        try await client.execute(uri: "/api/v1/nothing", method: .delete, headers: sameOrigin()) { r in
+            #expect(r.status == .notFound)
+        }
+    }
+}
