@@ -70,6 +70,7 @@ public struct WebEnvironment: Sendable {
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
     let liveStreams = LiveStreamCount()
+    let thumbnailViews = RepeatedViews()
     /// Most live-update streams open at once (each holds a connection and a timer).
     public static let maxLiveStreams = 64
 
@@ -98,6 +99,26 @@ public struct WebEnvironment: Sendable {
         // The dummy's cost follows the configured hashes (tests use cost 4), so the timing matches.
         let cost = settings.users.first.flatMap { UInt8(String($0.passwordHash.dropFirst(4).prefix(2))) }
         dummyHash = Bcrypt.hash(SessionStore.randomToken(), cost: cost ?? PasswordHashing.cost)
+    }
+}
+
+/// Which (session, camera) thumbnail views were audited when, so a page's 10-second refreshes are audited once per
+/// ``window`` (the first view, then one per window while the page stays open). Bounded: at most ``maxKeys`` keys,
+/// the table is emptied when full (the next view of each is audited again: never fewer entries, only more).
+final class RepeatedViews: Sendable {
+    static let window: Duration = .seconds(600)
+    static let maxKeys = 20_000
+    let seen = Mutex<[String: MonotonicInstant]>([:])
+
+    /// Whether this view is to be audited (and if so, notes it).
+    func first(session: String, camera: String, now: MonotonicInstant) -> Bool {
+        seen.withLock { seen in
+            let key = session + "|" + camera
+            if let at = seen[key], now - at < Self.window { return false }
+            if seen.count >= Self.maxKeys { seen.removeAll() }
+            seen[key] = now
+            return true
+        }
     }
 }
 
@@ -291,7 +312,13 @@ public enum WebRoutes {
         guard let text = context.parameters.get("camera"), let camera = CameraID(text),
             scopedStatus(env, context).cameras.contains(where: { $0.id == camera.rawValue })
         else { return WebResponses.problem(.notFound, "camera.unknown", "No such camera.") }
-        try await auditCameraView(env, context, [camera.rawValue], details: "thumbnail")
+        // The page reloads each picture every 10 s: audited once per session and camera per 10 minutes.
+        if env.thumbnailViews.first(
+            session: context.session?.idHash ?? context.remoteAddress, camera: camera.rawValue,
+            now: env.clocks.monotonicNow())
+        {
+            try await auditCameraView(env, context, [camera.rawValue], details: "thumbnail")
+        }
         guard let cache = env.thumbnails else {
             return WebResponses.problem(.notFound, "thumbnail.none", "No thumbnails on this box.")
         }

@@ -83,6 +83,22 @@ struct ThumbnailTests {
             let last = try #require(try await h.env.audit.entries().last)
             #expect(last.action == "camera.view" && last.object == "lot-north" && last.details == "thumbnail")
             #expect(last.actor == "facilities")
+            // The page's refresh every 10 s: audited again only after 10 minutes.
+            func thumbnailViews() async throws -> Int {
+                try await h.env.audit.entries().count { $0.details == "thumbnail" && $0.object == "lot-north" }
+            }
+            for _ in 0..<3 {
+                h.clocks.advance(seconds: 10)
+                try await client.execute(
+                    uri: "/api/v1/cameras/lot-north/thumbnail.jpg", method: .get, headers: cookieHeader(facilities)
+                ) { r in #expect(r.status == .ok) }
+            }
+            #expect(try await thumbnailViews() == 1)
+            h.clocks.advance(seconds: 600)
+            try await client.execute(
+                uri: "/api/v1/cameras/lot-north/thumbnail.jpg", method: .get, headers: cookieHeader(facilities)
+            ) { r in #expect(r.status == .ok) }
+            #expect(try await thumbnailViews() == 2)
             // Outside the user's groups, not configured, not an id: the same 404, and nothing decoded.
             for camera in ["lobby", "nowhere", "..%2Fetc"] {
                 try await client.execute(
