@@ -112,3 +112,29 @@ echo "promtool check metrics: $(grep -c '^hallwatch' "$RUN/metrics.txt") samples
 
 "$BIN/hallwatchctl" audit verify --state-directory "$RUN/state" | tee "$RUN/verify.txt"
 grep -qE "^checkpoints: intact: ([3-9]|[1-9][0-9]+) signed checkpoints" "$RUN/verify.txt" || fail "the on-demand checkpoints are not there"
+
+# Tampering, on copies of the state: an altered entry, and a forged checkpoint, each named by audit verify (exit 1).
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true   # the web, so its database is quiet
+for what in entry checkpoint; do
+  rm -rf "$RUN/tampered"; cp -r "$RUN/state" "$RUN/tampered"
+  python3 - "$RUN/tampered/web.sqlite" "$what" <<'PY'
+import base64, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+if sys.argv[2] == "entry":
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("UPDATE audit SET actor = 'nobody' WHERE seq = 3")
+else:
+    n, box, seq, head, t, key, sig = db.execute("SELECT * FROM auditCheckpoint ORDER BY number DESC LIMIT 1").fetchone()
+    forged = base64.b64encode(bytes(64)).decode()
+    db.execute("INSERT INTO auditCheckpoint VALUES (?, ?, ?, ?, ?, ?, ?)", (n + 1, box, seq, head, t + 1, key, forged))
+db.commit()
+PY
+  if "$BIN/hallwatchctl" audit verify --state-directory "$RUN/tampered" > "$RUN/tampered.txt"; then
+    fail "audit verify passed a tampered $what"
+  fi
+  case $what in
+    entry) grep -q "^database: broken at entry 3: its content does not match its hash" "$RUN/tampered.txt" ;;
+    checkpoint) grep -q "^checkpoints: bad checkpoint [0-9]*: (entry [0-9]*) its signature does not verify" "$RUN/tampered.txt" ;;
+  esac || { cat "$RUN/tampered.txt"; fail "audit verify did not name the tampered $what"; }
+  echo "tampered $what: $(grep -E '^(database|checkpoints): (broken|bad)' "$RUN/tampered.txt")"
+done
