@@ -23,13 +23,14 @@ clips: deps
 demo: build clips
 	$(BIN)/hallwatchctl demo --media .media --run-directory .run/demo
 
-## test-deps: the independent ONVIF / WS-Discovery peers the discovery tests cross-check against (PyPI, pinned),
-## in a virtualenv of the repository's own (.venv-test); idempotent
+## test-deps: the independent ONVIF / WS-Discovery peers the discovery tests cross-check against, selenium for the
+## browser test and schemathesis for the web API (PyPI, pinned), in a virtualenv of the repository's own
+## (.venv-test); idempotent
 test-deps:
 	@test -x .venv-test/bin/python3 || python3 -m venv .venv-test
-	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif, selenium' 2>/dev/null || \
+	@.venv-test/bin/python3 -c 'import wsdiscovery, onvif, selenium, schemathesis' 2>/dev/null || \
 	  .venv-test/bin/pip install -q --disable-pip-version-check wsdiscovery==2.1.2 onvif-zeep-async==4.3.0 \
-	  selenium==4.27.1
+	  selenium==4.27.1 schemathesis==4.32.5
 
 ## lint: the tree is formatted as .swift-format says (swift format ships with the toolchain); `make format` fixes it
 lint:
@@ -44,12 +45,17 @@ test: lint build clips test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	bash Tests/Browser/run.sh
+	bash Tests/Browser/kill_web.sh
 
-## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web:
-## sign in, see a camera go offline without a reload within 5 s, sign out; at 360x740 and 1366x768.
+## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web over
+## two disks of real recorded H.264: sign in, thumbnails are real pictures, both 24 h plots drawn, the box section,
+## a camera going offline without a reload within 5 s, the audit page and its CSV, an on-demand signed checkpoint,
+## sign out; at 360x740 and 1366x768. Before it, the security checks (Tests/Browser/security.py: path traversal,
+## oversized heads and bodies, slowloris). Then kill -9 of the web while a camera records (Tests/Browser/kill_web.sh).
 ## Screenshots in .run/screenshots/.
 test-browser: build test-deps
 	bash Tests/Browser/run.sh
+	bash Tests/Browser/kill_web.sh
 
 clean:
 	rm -rf .build .run .media

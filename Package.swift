@@ -157,23 +157,27 @@ let package = Package(
             ]),
 
         // hallwatch-web: the box's own web page (HTTPS, accounts, audit log, live status). Reads the bus;
-        // its own state (sessions, audit log) in its own SQLite database. Never writes a recording disk.
+        // its own state (sessions, audit log) in its own SQLite database. Never writes a recording disk: reads
+        // recordings through HallwatchStorage (thumbnails decoded by HallwatchMedia; Evidence's byte source).
         .target(
             name: "HallwatchWeb",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
+                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -273,6 +277,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ]),
         .testTarget(
             name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),

@@ -27,6 +27,11 @@ public enum ErrorCodes {
         .init("adopt.idTaken", .conflict, "the camera id asked for is already in use"),
         .init("adopt.io", .unavailable, "the configuration file could not be read or written"),
         .init("adopt.noStream", .notFound, "the device offers no stream Hallwatch can record"),
+
+        // The web's audit log and the box's identity key (HallwatchWeb).
+        .init("audit.filter", .invalidInput, "an audit log filter that cannot be read (a date and time)"),
+        .init("audit.keyFile", .corrupt, "an identity key file that is not a Hallwatch Ed25519 key"),
+
         // The bus (HallwatchBus's BusError).
         .init("bus.closed", .unavailable, "the client was disconnected on purpose or is being destroyed"),
         .init("bus.config", .invalidInput, "libmosquitto refused an argument (socket path, client id, …)"),
@@ -71,6 +76,7 @@ public enum ErrorCodes {
         .init("media.mux", .badReply, "the fMP4 muxer refused the camera's packets or parameters"),
         .init("media.noKeyframe", .badReply, "no keyframe with parameter sets within 30 s"),
         .init("media.noVideo", .badReply, "the stream has no video track"),
+        .init("media.thumbnail", .internal, "a recorded keyframe could not be decoded or encoded as a JPEG thumbnail"),
         .init("media.unsupportedCodec", .badReply, "a codec Hallwatch cannot store without transcoding"),
         // ONVIF and WS-Discovery replies (HallwatchDiscovery's ONVIFError), and the fresh stream URI.
         .init("onvif.dtdRefused", .badReply, "a reply with a document type or entity declaration"),

@@ -144,6 +144,7 @@ extension StatusCollector.Snapshot {
             lines.append(
                 "web: https port \(w.httpsPort), \(w.selfSigned ? "self-signed " : "")certificate for "
                     + "\(w.names.joined(separator: ", ")), SHA-256 \(w.tlsSHA256)")
+            if let id = w.identitySHA256 { lines.append("identity key (Ed25519), SHA-256 \(id)") }
         }
         return lines.joined(separator: "\n")
     }

@@ -18,8 +18,15 @@ public struct WebIdentity: Codable, Sendable, Equatable {
     public var httpsPort: Int
     /// When it was published.
     public var at: UTCMicros
+    /// SHA-256 of the box's Ed25519 identity public key (32 bytes), upper-case hex pairs joined by `:`; the key
+    /// that signs the audit checkpoints. `nil` from a web older than the key.
+    public var identitySHA256: String?
 
-    public init(tlsSHA256: String, selfSigned: Bool, names: [String], httpsPort: Int, at: UTCMicros) {
+    public init(
+        tlsSHA256: String, selfSigned: Bool, names: [String], httpsPort: Int, at: UTCMicros,
+        identitySHA256: String? = nil
+    ) {
+        self.identitySHA256 = identitySHA256
         self.tlsSHA256 = tlsSHA256
         self.selfSigned = selfSigned
         self.names = names

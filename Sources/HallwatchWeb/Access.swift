@@ -120,6 +120,8 @@ public struct AccessMiddleware: RouterMiddleware {
     public typealias Context = WebContext
     let table: [RouteKey: Access]
     let environment: WebEnvironment
+    /// Each table path's components (`{name}` matches any one) and its methods: for `405` with `Allow`.
+    let paths: [(components: [Substring], methods: [String])]
 
     struct RouteKey: Hashable {
         var method: String
@@ -131,13 +133,34 @@ public struct AccessMiddleware: RouterMiddleware {
         for r in routes { t[RouteKey(method: r.method.rawValue, path: r.path)] = r.access }
         table = t
         self.environment = environment
+        var byPath: [String: [String]] = [:]
+        for r in routes { byPath[r.path, default: []].append(r.method.rawValue) }
+        paths = byPath.sorted { $0.key < $1.key }.map { ($0.key.split(separator: "/"), $0.value.sorted()) }
+    }
+
+    /// The methods the table declares for `path`, if any route has it (parameters match any one component).
+    func methods(for path: String) -> [String]? {
+        let parts = path.split(separator: "/")
+        return paths.first { p in
+            p.components.count == parts.count
+                && zip(p.components, parts).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+        }?.methods
     }
 
     public func handle(
         _ request: Request, context: WebContext, next: (Request, WebContext) async throws -> Response
     ) async throws -> Response {
-        // Not found: the router's own 404 (no handler runs).
-        guard let endpoint = context.endpointPath else { return try await next(request, context) }
+        // A path of the table with a method it does not declare: 405 and the methods it does (RFC 9110 §15.5.6).
+        // Any other path: the router's own 404 (no handler runs).
+        guard let endpoint = context.endpointPath else {
+            if let allowed = methods(for: request.uri.path), !allowed.contains(request.method.rawValue) {
+                var r = WebResponses.problem(
+                    .methodNotAllowed, "http.method", "Use \(allowed.joined(separator: ", ")).")
+                r.headers[.allow] = allowed.joined(separator: ", ")
+                return r
+            }
+            return try await next(request, context)
+        }
         guard let access = table[RouteKey(method: request.method.rawValue, path: endpoint)] else {
             context.logger.warning("refused a route that declares no permission", metadata: ["path": "\(endpoint)"])
             return WebResponses.problem(.forbidden, "access.undeclared", "This route declares no permission.")

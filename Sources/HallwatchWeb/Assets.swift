@@ -1,6 +1,9 @@
 /// The static files the pages use, compiled in (no resource bundle to lose on install; nothing from the
 /// internet). Served under `/static/`.
 enum Assets {
+    /// Chart.js 3 (UMD build) as Debian's `libjs-chart.js` installs it; served as `/static/chart.min.js`.
+    static let chartJSPath = "/usr/share/javascript/chart.js/chart.min.js"
+
     // swift-format-ignore
     static let statusCSS = """
         :root { font-family: system-ui, sans-serif; color: #111; background: #fff; }
@@ -8,6 +11,9 @@ enum Assets {
         header { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center;
           padding: .5rem 1rem; background: #1d3557; color: #fff; gap: .5rem; }
         header h1 { font-size: 1.2rem; margin: 0; }
+        header a, header a:visited { color: #fff; }
+        form.filter { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-end; margin: 1rem 0; }
+        form.filter input { width: auto; }
         header form { display: flex; gap: .5rem; align-items: center; }
         main { padding: 0 1rem 1rem; }
         main.narrow { max-width: 28rem; margin: 2rem auto; }
@@ -23,6 +29,12 @@ enum Assets {
         .state-connecting, .state-unknown, .proc-stopping, .health-quarantined { color: #850; }
         pre { background: #f4f4f4; padding: .5rem; overflow-x: auto; }
         .fingerprint { overflow-wrap: anywhere; font-size: .85rem; }
+        dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
+        dt { font-weight: bold; } dd { margin: 0; overflow-wrap: anywhere; }
+        .clock-bad { color: #a00; font-weight: bold; }
+        .plot { position: relative; height: 220px; max-width: 60rem; margin-bottom: 1rem; }
+        img.thumb { width: 160px; height: auto; display: block; background: #eee; }
+        img.thumb.missing { visibility: hidden; }
         @media (max-width: 600px) {
           thead { position: absolute; left: -9999px; }
           tr { display: block; border-bottom: 2px solid #bbb; padding: .3rem 0; }
@@ -51,13 +63,34 @@ enum Assets {
             return c;
           }
           function fixed(v, digits, unit) { return v === null || v === undefined ? '–' : v.toFixed(digits) + unit; }
+          // One <img> per camera, kept across the row rebuilds of live updates, reloaded every 10 s.
+          var thumbs = {};
+          function watch(img) {
+            img.addEventListener('load', function () { img.classList.remove('missing'); });
+            img.addEventListener('error', function () { img.classList.add('missing'); });
+          }
+          function thumb(id) {
+            if (!thumbs[id]) {
+              var img = el('img', null, { 'class': 'thumb', width: '160', alt: id + ': newest recorded picture', 'data-camera': id });
+              watch(img);
+              img.src = '/api/v1/cameras/' + encodeURIComponent(id) + '/thumbnail.jpg';
+              thumbs[id] = img;
+            }
+            return thumbs[id];
+          }
+          function refreshThumbs() {
+            for (var id in thumbs) {
+              thumbs[id].src = '/api/v1/cameras/' + encodeURIComponent(id) + '/thumbnail.jpg?t=' + Date.now();
+            }
+          }
           function renderCameras(cameras) {
             var body = document.querySelector('#cameras tbody');
             body.replaceChildren();
-            if (cameras.length === 0) { var r = el('tr'); r.appendChild(el('td', 'No camera to show.', { colspan: '7' })); body.appendChild(r); }
+            if (cameras.length === 0) { var r = el('tr'); r.appendChild(el('td', 'No camera to show.', { colspan: '8' })); body.appendChild(r); }
             cameras.forEach(function (c) {
               var r = el('tr', null, { 'data-camera': c.id });
               cell(r, 'th', 'Camera', c.id);
+              cell(r, 'td', 'Picture').appendChild(thumb(c.id));
               var s = el('span', c.state);
               if (c.reasonCode) { s.appendChild(document.createTextNode(' ')); s.appendChild(el('small', c.reasonCode + ': ' + (c.reasonMessage || ''))); }
               cell(r, 'td', 'State', null, 'state-' + c.state).appendChild(s);
@@ -102,23 +135,97 @@ enum Assets {
               var li = el('li');
               li.appendChild(el('code', a.code));
               li.appendChild(document.createTextNode(' ' + (a.camera || a.process || '') + ' ' + a.message + ' '));
-              li.appendChild(el('time', a.at || ''));
+              li.appendChild(el('time', a.atLocal || a.at || '', { datetime: a.at || '', title: a.at || '' }));
               list.appendChild(li);
             });
           }
+          function uptime(seconds) {
+            var d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600), m = Math.floor(seconds % 3600 / 60);
+            return d > 0 ? d + ' d ' + h + ' h' : h > 0 ? h + ' h ' + m + ' min' : m + ' min';
+          }
+          function clockText(c) {
+            if (c.synchronised === null || c.synchronised === undefined) return 'unknown';
+            var parts = [];
+            if (c.offsetMs !== null && c.offsetMs !== undefined) parts.push('offset ' + (c.offsetMs >= 0 ? '+' : '') + c.offsetMs.toFixed(3) + ' ms');
+            if (c.maxErrorMs !== null && c.maxErrorMs !== undefined) parts.push('max error ' + c.maxErrorMs.toFixed(0) + ' ms');
+            return (c.synchronised ? 'synchronised' : 'NOT synchronised') + (parts.length ? ' (' + parts.join(', ') + ')' : '');
+          }
+          function renderBox(b) {
+            if (!b || !document.getElementById('box')) return;
+            document.getElementById('box-uptime').textContent = uptime(b.uptimeSeconds);
+            var t = document.getElementById('box-time');
+            t.textContent = b.local; t.title = b.utc; t.setAttribute('datetime', b.utc);
+            document.getElementById('box-utc').textContent = b.utc;
+            var c = document.getElementById('box-clock');
+            c.textContent = clockText(b.clock); c.className = 'clock-' + (b.clock.synchronised ? 'ok' : 'bad');
+          }
           function start() {
+            document.querySelectorAll('img.thumb').forEach(function (img) {
+              watch(img); thumbs[img.getAttribute('data-camera')] = img;
+              if (img.complete && img.naturalWidth === 0) img.classList.add('missing');
+            });
+            setInterval(refreshThumbs, 10000);
             if (!window.EventSource) return;
             var live = document.getElementById('live');
             var source = new EventSource('/api/v1/events');
             source.addEventListener('status', function (event) {
               var s = JSON.parse(event.data);
-              document.getElementById('at').textContent = s.at;
+              var at = document.getElementById('at');
+              at.textContent = s.atLocal; at.title = s.at; at.setAttribute('datetime', s.at);
+              renderBox(s.box);
               renderCameras(s.cameras); renderDisks(s.disks); renderProcesses(s.processes); renderAlarms(s.alarms);
               live.textContent = '';
             });
             source.onerror = function () { live.textContent = '(reconnecting…)'; };
           }
           document.addEventListener('DOMContentLoaded', start);
+        })();
+        """
+
+    // swift-format-ignore
+    static let plotsJS = """
+        // The 24 h plots: /api/v1/plots drawn with Chart.js (served from the box), refreshed every minute.
+        'use strict';
+        (function () {
+          var charts = {};
+          function draw(id, labels, datasets, unit) {
+            var canvas = document.getElementById(id);
+            if (!canvas) return;
+            if (charts[id]) {
+              charts[id].data.labels = labels; charts[id].data.datasets = datasets; charts[id].update('none');
+            } else {
+              charts[id] = new Chart(canvas, {
+                type: 'line', data: { labels: labels, datasets: datasets },
+                options: { animation: false, responsive: true, maintainAspectRatio: false, spanGaps: true,
+                  elements: { point: { radius: 0 } },
+                  scales: { y: { beginAtZero: true, title: { display: true, text: unit } },
+                            x: { ticks: { maxTicksLimit: 8 } } } }
+              });
+            }
+            canvas.setAttribute('data-drawn', String(datasets.length));
+          }
+          var colours = ['#1d3557', '#e63946', '#2a9d8f', '#e9c46a', '#8d5cf6', '#f4a261', '#457b9d', '#6d6875'];
+          function load() {
+            var note = document.getElementById('plots-note');
+            if (!window.Chart) { note.textContent = 'Plots need Chart.js (libjs-chart.js) on the box.'; return; }
+            fetch('/api/v1/plots', { credentials: 'same-origin' }).then(function (r) {
+              if (!r.ok) throw new Error('HTTP ' + r.status);
+              return r.json();
+            }).then(function (p) {
+              draw('plot-bitrate', p.labels, p.cameras.map(function (c, i) {
+                return { label: c.id, borderColor: colours[i % colours.length], borderWidth: 1.5,
+                         data: c.bitsPerSecond.map(function (v) { return v / 1e6; }) };
+              }), 'Mb/s');
+              draw('plot-disks', p.labels, p.disks.map(function (d, i) {
+                var c = d.capacityBytes >= 1e9 ? (d.capacityBytes / 1e9).toFixed(1) + ' GB' : (d.capacityBytes / 1e6).toFixed(0) + ' MB';
+                return { label: d.name + ' (of ' + c + ')',
+                         borderColor: colours[(i + 3) % colours.length], borderWidth: 1.5,
+                         data: d.usedBytes.map(function (v) { return v / 1e9; }) };
+              }), 'GB');
+              note.textContent = p.times.length ? 'Times in the time zone of the building; 10-minute means.' : '';
+            }).catch(function (e) { note.textContent = 'Plots unavailable (' + e.message + ').'; });
+          }
+          document.addEventListener('DOMContentLoaded', function () { load(); setInterval(load, 60000); });
         })();
         """
 }

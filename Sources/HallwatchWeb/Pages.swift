@@ -48,34 +48,52 @@ enum Pages {
     // swift-format-ignore
     static let status = try! MustacheTemplate(string: head + """
         <title>{{building}} — Hallwatch</title>
-        <script src="/static/status.js" defer></script></head>
+        <script src="/static/status.js" defer></script>
+        <script src="/static/chart.min.js" defer></script><script src="/static/plots.js" defer></script></head>
         <body>
         <header><h1>{{building}}</h1>
+        {{#canAudit}}<nav><a href="/audit">Audit log</a></nav>{{/canAudit}}
         <form method="post" action="/logout"><span>{{user}} ({{role}})</span>
         <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out</button></form>
         </header>
         <main>
-        <p class="updated">Updated <time id="at">{{at}}</time> <span id="live" aria-live="polite"></span></p>
+        <p class="updated">Updated <time id="at" datetime="{{at}}" title="{{at}}">{{atLocal}}</time> <span id="live" aria-live="polite"></span></p>
         <section aria-labelledby="h-cameras"><h2 id="h-cameras">Cameras</h2>
-        <table id="cameras"><thead><tr><th scope="col">Camera</th><th scope="col">State</th><th scope="col">Codec</th>
+        <table id="cameras"><thead><tr><th scope="col">Camera</th><th scope="col">Picture</th><th scope="col">State</th><th scope="col">Codec</th>
         <th scope="col">Size</th><th scope="col">FPS</th><th scope="col">Bitrate</th><th scope="col">Last fragment</th></tr></thead>
         <tbody>{{#cameras}}<tr data-camera="{{id}}"><th scope="row" data-label="Camera">{{id}}</th>
+        <td data-label="Picture"><img class="thumb" src="/api/v1/cameras/{{id}}/thumbnail.jpg" alt="{{id}}: newest recorded picture" width="160" data-camera="{{id}}"></td>
         <td data-label="State" class="state-{{state}}"><span>{{state}}{{#reason}} <small>{{reason}}</small>{{/reason}}</span></td>
         <td data-label="Codec">{{codec}}</td><td data-label="Size">{{size}}</td><td data-label="FPS">{{fps}}</td>
         <td data-label="Bitrate">{{bitrate}}</td><td data-label="Last fragment">{{age}}</td></tr>{{/cameras}}
-        {{#noCameras}}<tr><td colspan="7">No camera to show.</td></tr>{{/noCameras}}</tbody></table></section>
+        {{#noCameras}}<tr><td colspan="8">No camera to show.</td></tr>{{/noCameras}}</tbody></table></section>
         <section aria-labelledby="h-disks"><h2 id="h-disks">Disks</h2>
         <table id="disks"><thead><tr><th scope="col">Disk</th><th scope="col">Health</th><th scope="col">Free slots</th>
         <th scope="col">Cameras</th></tr></thead><tbody>{{#disks}}<tr><th scope="row" data-label="Disk">{{name}}</th>
         <td data-label="Health" class="health-{{health}}"><span>{{health}}{{#reason}} <small>{{reason}}</small>{{/reason}}</span></td>
         <td data-label="Free slots">{{slots}}</td><td data-label="Cameras">{{cameras}}</td></tr>{{/disks}}</tbody></table></section>
+        <section aria-labelledby="h-plots"><h2 id="h-plots">Last 24 hours</h2>
+        <div class="plot"><canvas id="plot-bitrate" role="img" aria-label="Bit rate per camera over the last 24 hours, in megabits per second"></canvas></div>
+        <div class="plot"><canvas id="plot-disks" role="img" aria-label="Recordings on each disk over the last 24 hours, in gigabytes"></canvas></div>
+        <p id="plots-note" aria-live="polite"></p></section>
         <section aria-labelledby="h-processes"><h2 id="h-processes">Processes</h2>
         <table id="processes"><thead><tr><th scope="col">Process</th><th scope="col">State</th><th scope="col">PID</th></tr></thead>
         <tbody>{{#processes}}<tr><th scope="row" data-label="Process">{{name}}</th>
         <td data-label="State" class="proc-{{state}}">{{state}}</td><td data-label="PID">{{pid}}</td></tr>{{/processes}}</tbody></table></section>
         <section aria-labelledby="h-alarms"><h2 id="h-alarms">Recent alarms</h2>
-        <ul id="alarms">{{#alarms}}<li><code>{{code}}</code> {{subject}} {{message}} <time>{{at}}</time></li>{{/alarms}}
+        <ul id="alarms">{{#alarms}}<li><code>{{code}}</code> {{subject}} {{message}} <time datetime="{{at}}" title="{{at}}">{{atLocal}}</time></li>{{/alarms}}
         {{#noAlarms}}<li>None since the web process started.</li>{{/noAlarms}}</ul></section>
+        {{#box}}<section aria-labelledby="h-box"><h2 id="h-box">This box</h2>
+        <dl id="box">
+        <dt>Name</dt><dd id="box-name">{{name}}</dd>
+        <dt>Building</dt><dd id="box-building">{{building}}</dd>
+        <dt>Software</dt><dd id="box-version">{{version}}</dd>
+        <dt>Up for</dt><dd id="box-uptime">{{uptime}}</dd>
+        <dt>Clock</dt><dd><time id="box-time" datetime="{{utc}}" title="{{utc}}">{{local}}</time> <small>({{zone}}; UTC <span id="box-utc">{{utc}}</span>)</small></dd>
+        <dt>Time sync</dt><dd id="box-clock" class="clock-{{clockState}}">{{clock}}</dd>
+        <dt>Identity key</dt><dd><code class="fingerprint" id="box-identity">{{identity}}</code> <small>Ed25519, SHA-256</small></dd>
+        <dt>Certificate</dt><dd><code class="fingerprint" id="box-tls">{{tls}}</code> <small>SHA-256</small></dd>
+        </dl></section>{{/box}}
         {{#tls}}<footer><p>This page's certificate, SHA-256: <code class="fingerprint">{{tls}}</code></p></footer>{{/tls}}
         </main></body></html>
         """)

@@ -48,6 +48,8 @@ public struct StatusView: Codable, Sendable, Equatable {
         public var process: String?
         /// ISO 8601 UTC.
         public var at: String?
+        /// ``at`` in the building's time zone (`2026-11-01 01:30:00 EDT`).
+        public var atLocal: String?
     }
 
     /// When the snapshot was taken, ISO 8601 UTC.
@@ -56,13 +58,22 @@ public struct StatusView: Codable, Sendable, Equatable {
     public var disks: [Disk]
     public var processes: [Process]
     public var alarms: [Alarm]
+    /// ``at`` in the building's time zone.
+    public var atLocal: String
     /// SHA-256 of the web page's certificate (as published on the bus), for comparing with the browser.
     public var tlsSHA256: String?
+    /// The box itself: name, building, version, uptime, clock, fingerprints.
+    public var box: BoxView?
 
-    /// Cuts `snapshot` and `alarms` to `visible` cameras (`nil`: every camera).
-    public init(snapshot: StatusCollector.Snapshot, alarms: [ErrorEvent], visible: Set<CameraID>?) {
+    /// Cuts `snapshot` and `alarms` to `visible` cameras (`nil`: every camera); times also in `time`'s zone.
+    public init(
+        snapshot: StatusCollector.Snapshot, alarms: [ErrorEvent], visible: Set<CameraID>?, box: BoxView? = nil,
+        time: BuildingTime = .utc
+    ) {
         func sees(_ id: CameraID) -> Bool { visible?.contains(id) ?? true }
         at = snapshot.at.iso8601
+        atLocal = time.format(snapshot.at)
+        self.box = box
         tlsSHA256 = snapshot.web?.tlsSHA256
         let downCaptures = Dictionary(
             snapshot.processes.filter { $0.state != .up && $0.process.hasPrefix("capture-") }.map {
@@ -105,8 +116,9 @@ public struct StatusView: Codable, Sendable, Equatable {
             return true
         }.map {
             Alarm(
-                code: $0.code, message: $0.message, camera: $0.camera?.rawValue, process: $0.process, at: $0.at?.iso8601
-            )
+                code: $0.code, message: $0.message, camera: $0.camera?.rawValue, process: $0.process,
+                at: $0.at?.iso8601,
+                atLocal: $0.at.map(time.format))
         }
     }
 }
@@ -138,6 +150,7 @@ struct StatusPageModel {
     init(building: String, user: String, role: String, csrf: String, status: StatusView) {
         dictionary = [
             "building": building, "user": user, "role": role, "csrf": csrf, "at": status.at,
+            "atLocal": status.atLocal,
             "cameras": status.cameras.map { c -> [String: Any] in
                 [
                     "id": c.id, "state": c.state,
@@ -157,10 +170,21 @@ struct StatusPageModel {
                 ["name": $0.name, "state": $0.state, "pid": $0.pid > 0 ? "\($0.pid)" : "–"]
             },
             "alarms": status.alarms.map {
-                ["code": $0.code, "message": $0.message, "subject": $0.camera ?? $0.process ?? "", "at": $0.at ?? ""]
+                [
+                    "code": $0.code, "message": $0.message, "subject": $0.camera ?? $0.process ?? "", "at": $0.at ?? "",
+                    "atLocal": $0.atLocal ?? "",
+                ]
             },
             "noAlarms": status.alarms.isEmpty,
             "tls": status.tlsSHA256 ?? "",
         ]
+        if let b = status.box {
+            dictionary["box"] = [
+                "name": b.name, "building": b.building, "version": b.softwareVersion,
+                "uptime": Display.uptime(b.uptimeSeconds), "utc": b.utc, "local": b.local, "zone": b.timeZone,
+                "clock": Display.clock(b.clock), "clockState": b.clock.synchronised == true ? "ok" : "bad",
+                "identity": b.identitySHA256 ?? "not made yet", "tls": b.tlsSHA256 ?? "–",
+            ]
+        }
     }
 }

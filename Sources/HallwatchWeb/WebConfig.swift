@@ -28,6 +28,9 @@ public struct WebConfig: Sendable, Equatable {
     /// File holding the bearer token `/metrics` requires (one line, 32–256 characters). Secret: readable by
     /// `hallwatch-web` only. Default none: `/metrics` refuses everyone.
     public var metricsTokenFile: String? = nil
+    /// The building's time zone, an IANA name (`America/New_York`): pages show times in it, with UTC one hover
+    /// away; everything stored and exported stays UTC. Default `UTC`. Checked against the box's tz database.
+    public var timeZone: String = "UTC"
     public init() {}
 }
 
@@ -187,7 +190,7 @@ public enum WebConfigLoader {
                     m,
                     allowed: [
                         "listen", "httpsPort", "httpRedirectPort", "stateDirectory", "certificateNames",
-                        "sessionIdleTimeout", "sessionLifetime", "metricsTokenFile",
+                        "sessionIdleTimeout", "sessionLifetime", "metricsTokenFile", "timeZone",
                     ], in: "web")
                 if let n = m["listen"] {
                     settings.web.listen = strings(n, "web.listen", max: 8) { IPAddressText.bytes($0) != nil }
@@ -219,6 +222,13 @@ public enum WebConfigLoader {
                         settings.web.metricsTokenFile = v
                     } else {
                         problem(n, "web.metricsTokenFile: expected an absolute path")
+                    }
+                }
+                if let n = m["timeZone"], let v = string(n, "web.timeZone", maxLength: 64) {
+                    if BuildingTime(identifier: v) != nil {
+                        settings.web.timeZone = v
+                    } else {
+                        problem(n, "web.timeZone: '\(v)' is not an IANA time zone such as America/New_York or UTC")
                     }
                 }
                 if let n = m["sessionLifetime"],

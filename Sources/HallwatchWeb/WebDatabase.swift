@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// The web's own SQLite database, `<stateDirectory>/web.sqlite` (WAL): sessions and the audit log. Never a
+/// The web's own SQLite database, `<stateDirectory>/web.sqlite` (WAL): sessions, the audit log and its signed checkpoints. Never a
 /// recording disk's index: the web reads recordings through HallwatchStorage, read-only.
 public struct WebDatabase: Sendable {
     /// The connection queue (one writer; GRDB serialises).
@@ -55,6 +55,25 @@ public struct WebDatabase: Sendable {
         m.registerMigration("v2-bus-audit-cursor") { db in
             // What ``BusAuditor`` last audited per hold and per disk, so a restart does not audit it again.
             try db.execute(sql: "CREATE TABLE auditCursor (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+        }
+        m.registerMigration("v3-audit-checkpoints") { db in
+            // Signed heads of the audit chain (``AuditCheckpoint``), append-only like the chain itself.
+            try db.execute(
+                sql: """
+                    CREATE TABLE auditCheckpoint (
+                        number INTEGER PRIMARY KEY NOT NULL,
+                        box TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        head TEXT NOT NULL,
+                        timeMicros INTEGER NOT NULL,
+                        publicKey TEXT NOT NULL,
+                        signature TEXT NOT NULL
+                    );
+                    CREATE TRIGGER auditCheckpoint_no_update BEFORE UPDATE ON auditCheckpoint
+                        BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+                    CREATE TRIGGER auditCheckpoint_no_delete BEFORE DELETE ON auditCheckpoint
+                        BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+                    """)
         }
         return m
     }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HTTPTypes
 import HallwatchCore
+import HallwatchMedia
 import HallwatchStatus
 import Hummingbird
 import HummingbirdBcrypt
@@ -51,18 +52,43 @@ public struct WebEnvironment: Sendable {
     public var building: String
     /// The bearer token `/metrics` requires (from `web.metricsTokenFile`); `nil`: `/metrics` refuses everyone.
     public var metricsToken: String?
+    /// The box section's facts (name, building, version, fingerprints).
+    public var facts: BoxFacts
+    /// Uptime and clock synchronisation.
+    public var host: any HostFacts
+    /// The building's time zone (`web.timeZone`).
+    public var time: BuildingTime
+    /// Signs the audit chain's head; `nil` without an identity key (on-demand checkpoints then answer 503).
+    public var checkpointer: AuditCheckpointer?
+    /// Camera thumbnails; `nil`: none (the route answers 404).
+    public var thumbnails: ThumbnailCache?
+    /// The 24 h plots' data; `nil`: none (empty series).
+    public var plots: PlotCache?
+    /// Chart.js (Debian's `libjs-chart.js`), read at start; `nil` when not installed (the page draws no plots).
+    public var chartJS: String?
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
     let liveStreams = LiveStreamCount()
+    let thumbnailViews = RepeatedViews()
     /// Most live-update streams open at once (each holds a connection and a timer).
     public static let maxLiveStreams = 64
 
     public init(
         settings: WebSettings, sessions: SessionStore, throttle: LoginThrottle, audit: AuditLog,
-        status: any StatusSource, clocks: any Clocks, building: String, metricsToken: String? = nil
+        status: any StatusSource, clocks: any Clocks, building: String, metricsToken: String? = nil,
+        facts: BoxFacts? = nil, host: any HostFacts = SystemHostFacts(), time: BuildingTime = .utc,
+        checkpointer: AuditCheckpointer? = nil, thumbnails: ThumbnailCache? = nil, plots: PlotCache? = nil,
+        chartJS: String? = nil
     ) {
+        self.plots = plots
+        self.chartJS = chartJS
+        self.thumbnails = thumbnails
         self.metricsToken = metricsToken
+        self.facts = facts ?? BoxFacts(box: "-", building: building)
+        self.host = host
+        self.time = time
+        self.checkpointer = checkpointer
         self.settings = settings
         self.sessions = sessions
         self.throttle = throttle
@@ -73,6 +99,26 @@ public struct WebEnvironment: Sendable {
         // The dummy's cost follows the configured hashes (tests use cost 4), so the timing matches.
         let cost = settings.users.first.flatMap { UInt8(String($0.passwordHash.dropFirst(4).prefix(2))) }
         dummyHash = Bcrypt.hash(SessionStore.randomToken(), cost: cost ?? PasswordHashing.cost)
+    }
+}
+
+/// Which (session, camera) thumbnail views were audited when, so a page's 10-second refreshes are audited once per
+/// ``window`` (the first view, then one per window while the page stays open). Bounded: at most ``maxKeys`` keys,
+/// the table is emptied when full (the next view of each is audited again: never fewer entries, only more).
+final class RepeatedViews: Sendable {
+    static let window: Duration = .seconds(600)
+    static let maxKeys = 20_000
+    let seen = Mutex<[String: MonotonicInstant]>([:])
+
+    /// Whether this view is to be audited (and if so, notes it).
+    func first(session: String, camera: String, now: MonotonicInstant) -> Bool {
+        seen.withLock { seen in
+            let key = session + "|" + camera
+            if let at = seen[key], now - at < Self.window { return false }
+            if seen.count >= Self.maxKeys { seen.removeAll() }
+            seen[key] = now
+            return true
+        }
     }
 }
 
@@ -113,6 +159,35 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/api/v1/cameras", access: .permission(.viewCameras)) { _, ctx in
                 try await cameras(env, ctx)
             },
+            WebRoute(method: .get, path: "/api/v1/cameras/{camera}/thumbnail.jpg", access: .permission(.viewCameras)) {
+                _, ctx in try await thumbnail(env, ctx)
+            },
+            WebRoute(method: .get, path: "/api/v1/plots", access: .permission(.viewStatus)) { _, ctx in
+                let visible = ctx.user.flatMap { env.settings.visibleCameras(for: $0) }.map { Set($0.map(\.rawValue)) }
+                guard let plots = env.plots else {
+                    return try WebResponses.json(
+                        PlotData(times: [], labels: [], bucketSeconds: 600, cameras: [], disks: []))
+                }
+                return try WebResponses.json(try await plots.plots(visible: visible, time: env.time))
+            },
+            WebRoute(method: .get, path: "/static/chart.min.js", access: .anyone) { _, _ in
+                guard let js = env.chartJS else {
+                    return WebResponses.problem(
+                        .notFound, "chart.missing", "Chart.js (libjs-chart.js) is not installed.")
+                }
+                var r = WebResponses.asset(js, type: "text/javascript; charset=utf-8")
+                r.headers[.cacheControl] = "max-age=86400"
+                return r
+            },
+            WebRoute(method: .get, path: "/audit", access: .permission(.viewAuditLog)) { req, ctx in
+                try await AuditPage.page(env, req, ctx)
+            },
+            WebRoute(method: .get, path: "/audit.csv", access: .permission(.viewAuditLog)) { req, ctx in
+                try await AuditPage.csv(env, req, ctx)
+            },
+            WebRoute(method: .post, path: "/api/v1/audit/checkpoint", access: .permission(.viewAuditLog)) { _, ctx in
+                try await signCheckpoint(env, ctx)
+            },
             WebRoute(method: .get, path: "/api/v1/openapi.json", access: .anyone) { _, _ in
                 WebResponses.asset(OpenAPI.document, type: "application/json")
             },
@@ -125,6 +200,9 @@ public enum WebRoutes {
             },
             WebRoute(method: .get, path: "/static/status.js", access: .anyone) { _, _ in
                 WebResponses.asset(Assets.statusJS, type: "text/javascript; charset=utf-8")
+            },
+            WebRoute(method: .get, path: "/static/plots.js", access: .anyone) { _, _ in
+                WebResponses.asset(Assets.plotsJS, type: "text/javascript; charset=utf-8")
             },
             WebRoute(method: .get, path: "/static/status.css", access: .anyone) { _, _ in
                 WebResponses.asset(Assets.statusCSS, type: "text/css; charset=utf-8")
@@ -196,20 +274,66 @@ public enum WebRoutes {
         return Response(status: .seeOther, headers: [.location: "/login", .setCookie: WebCookies.clearSession])
     }
 
+    // MARK: - audit
+
+    /// Audits the request, then signs the chain's head — so the checkpoint covers its own request.
+    static func signCheckpoint(_ env: WebEnvironment, _ context: WebContext) async throws -> Response {
+        guard let checkpointer = env.checkpointer else {
+            return WebResponses.problem(.serviceUnavailable, "web.noIdentity", "This box has no identity key yet.")
+        }
+        try await env.audit.record(
+            actor: context.user?.name ?? "-", address: context.remoteAddress, action: "auditlog.checkpoint")
+        return try WebResponses.json(try await checkpointer.checkpoint())
+    }
+
     // MARK: - status and cameras
 
     /// The snapshot cut to what the context's user may see: a user limited to camera groups sees no other
     /// camera anywhere — not in the camera list, not in a disk's camera list, not as a capture process.
     static func scopedStatus(_ env: WebEnvironment, _ context: WebContext) -> StatusView {
-        let snapshot = env.status.snapshot(now: env.clocks.utcNow())
+        let now = env.clocks.utcNow()
+        let snapshot = env.status.snapshot(now: now)
         let visible = context.user.flatMap { env.settings.visibleCameras(for: $0) }
-        return StatusView(snapshot: snapshot, alarms: env.status.recentAlarms(), visible: visible)
+        let box = BoxView(
+            facts: env.facts, host: env.host, time: env.time, now: now, tlsFromBus: snapshot.web?.tlsSHA256)
+        return StatusView(
+            snapshot: snapshot, alarms: env.status.recentAlarms(), visible: visible, box: box, time: env.time)
     }
 
     static func cameras(_ env: WebEnvironment, _ context: WebContext) async throws -> Response {
         let view = scopedStatus(env, context)
         try await auditCameraView(env, context, view.cameras.map(\.id), details: "api")
         return try WebResponses.json(CameraList(cameras: view.cameras))
+    }
+
+    /// The newest keyframe of a camera the user may see, as a JPEG ≤ 320 px wide (cached 10 s; audited).
+    /// A camera that is not configured or not in the user's groups is 404 alike (its existence is not told).
+    static func thumbnail(_ env: WebEnvironment, _ context: WebContext) async throws -> Response {
+        guard let text = context.parameters.get("camera"), let camera = CameraID(text),
+            scopedStatus(env, context).cameras.contains(where: { $0.id == camera.rawValue })
+        else { return WebResponses.problem(.notFound, "camera.unknown", "No such camera.") }
+        // The page reloads each picture every 10 s: audited once per session and camera per 10 minutes.
+        if env.thumbnailViews.first(
+            session: context.session?.idHash ?? context.remoteAddress, camera: camera.rawValue,
+            now: env.clocks.monotonicNow())
+        {
+            try await auditCameraView(env, context, [camera.rawValue], details: "thumbnail")
+        }
+        guard let cache = env.thumbnails else {
+            return WebResponses.problem(.notFound, "thumbnail.none", "No thumbnails on this box.")
+        }
+        let picture: JPEGThumbnail?
+        do { picture = try await cache.thumbnail(camera: camera) } catch {
+            context.logger.warning(
+                "thumbnail failed", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
+            return WebResponses.problem(.serviceUnavailable, "thumbnail.failed", "The picture could not be made.")
+        }
+        guard let picture else {
+            return WebResponses.problem(.notFound, "thumbnail.none", "Nothing of this camera is recorded yet.")
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=10"],
+            body: .init(byteBuffer: ByteBuffer(bytes: picture.jpeg)))
     }
 
     static func auditCameraView(_ env: WebEnvironment, _ context: WebContext, _ ids: [String], details: String)
@@ -223,9 +347,10 @@ public enum WebRoutes {
     static func statusPage(_ env: WebEnvironment, _ context: WebContext) async throws -> Response {
         let view = scopedStatus(env, context)
         try await auditCameraView(env, context, view.cameras.map(\.id), details: "status page")
-        let page = StatusPageModel(
+        var page = StatusPageModel(
             building: env.building, user: context.user?.displayName ?? "", role: context.user?.role.rawValue ?? "",
             csrf: context.session?.csrfToken ?? "", status: view)
+        page.dictionary["canAudit"] = context.user?.role.permissions.contains(.viewAuditLog) == true
         return WebResponses.html(Pages.render(Pages.status, page.dictionary))
     }
 

@@ -18,12 +18,18 @@ import ServiceLifecycle
 /// Start-up steps (``prepare(config:settings:presence:logger:)``):
 /// 1. Make the state directory (0700) if missing; open `web.sqlite` (sessions, audit log).
 /// 2. Load or make the TLS key and certificate (``TLSIdentity``); log the certificate's SHA-256 fingerprint.
-/// 3. Subscribe to the bus's retained state (``StatusCollector``) and the error topic (``RecentAlarms``).
+/// 3. Load or make the Ed25519 identity key (``BoxIdentityKey``); log its fingerprint.
+/// 4. Publish both fingerprints retained (`WebIdentity`).
+/// 5. Subscribe to the bus's retained state (``StatusCollector``) and the error topic (``RecentAlarms``).
+///
+/// Running: the HTTPS servers, the redirect port, the ``BusAuditor``, the ``AuditCheckpointer`` (signs the
+/// chain's head at start and hourly) and the session sweep.
 public struct WebService: Service {
     let environment: WebEnvironment
     let identity: TLSIdentity
     let web: WebConfig
     let auditor: BusAuditor
+    let checkpointer: AuditCheckpointer
     let bus: BusClient
     let logger: Logger
 
@@ -47,18 +53,25 @@ public struct WebService: Service {
                 "tls.sha256": "\(identity.fingerprintSHA256)", "tls.selfSigned": "\(identity.selfSigned)",
                 "tls.names": "\(names.joined(separator: ","))",
             ])
+        let key = try BoxIdentityKey.load(directory: dir)
+        logger.info("identity key (Ed25519)", metadata: ["identity.sha256": "\(key.fingerprintSHA256)"])
         let topics = BusTopics(box: config.box)
         // Retained, so `hallwatchctl status` and the page show what to compare with the browser's warning.
         try? presence.bus.publish(
             WebIdentity(
                 tlsSHA256: identity.fingerprintSHA256, selfSigned: identity.selfSigned, names: names,
-                httpsPort: settings.web.httpsPort, at: clocks.utcNow()),
+                httpsPort: settings.web.httpsPort, at: clocks.utcNow(), identitySHA256: key.fingerprintSHA256),
             topic: topics.webIdentity, retain: true)
+        let bus = presence.bus
+        let checkpointer = AuditCheckpointer(
+            database: database, key: key, box: config.box, clocks: clocks,
+            publish: { try bus.publish($0, topic: topics.auditCheckpoint, retain: true) })
         let collector = StatusCollector(bus: presence.bus, topics: topics)
         let alarms = RecentAlarms(bus: presence.bus, topics: topics)
         if settings.users.isEmpty {
             logger.warning("no users in the web file: the page only says how to add one (hallwatchctl user hash)")
         }
+        let disks = config.recorder.disks.map { RecordingThumbnailSource.DiskLocation(name: $0.name, path: $0.path) }
         let env = WebEnvironment(
             settings: settings,
             sessions: SessionStore(
@@ -67,11 +80,18 @@ public struct WebService: Service {
             throttle: LoginThrottle(clocks: clocks),
             audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
             status: BusStatusSource(collector: collector, alarms: alarms, configured: config.cameras.map(\.id)),
-            clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken())
+            clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken(),
+            facts: BoxFacts(
+                box: config.box, building: config.building, identitySHA256: key.fingerprintSHA256,
+                tlsSHA256: identity.fingerprintSHA256),
+            time: BuildingTime(identifier: settings.web.timeZone) ?? .utc, checkpointer: checkpointer,
+            thumbnails: ThumbnailCache(source: RecordingThumbnailSource(disks: disks, box: config.box), clocks: clocks),
+            plots: PlotCache(source: RecordingUsageSource(disks: disks, box: config.box), clocks: clocks),
+            chartJS: try? String(contentsOfFile: Assets.chartJSPath, encoding: .utf8))
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
-            environment: env, identity: identity, web: settings.web, auditor: auditor, bus: presence.bus, logger: logger
-        )
+            environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,
+            bus: presence.bus, logger: logger)
     }
 
     public func run() async throws {
@@ -81,7 +101,9 @@ public struct WebService: Service {
         for address in web.listen {
             apps.append(
                 Application(
-                    router: router, server: try .http2Upgrade(tlsConfiguration: tls, configuration: Self.channel),
+                    router: router,
+                    server: GuardedHTTP2Channel.builder(
+                        tls: tls, configuration: Self.channel, limits: ConnectionLimits()),
                     configuration: .init(address: .hostname(address, port: web.httpsPort), serverName: nil),
                     logger: logger))
         }
@@ -101,6 +123,8 @@ public struct WebService: Service {
             for app in apps { group.addTask { try await app.run() } }
             let (auditor, bus) = (auditor, bus)
             group.addTask { await auditor.run(bus: bus, logger: logger) }
+            let checkpointer = checkpointer
+            group.addTask { await checkpointer.run(logger: logger) }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(60))
@@ -115,8 +139,9 @@ public struct WebService: Service {
         }
     }
 
-    /// Connection limits (bounded inputs, slow clients): an HTTP/2 connection with no open stream closes after
-    /// 2 min, an HTTP/1.1 connection with no request after 30 s; a header field is at most 8 KiB, all of them
+    /// Connection limits (bounded inputs, slow clients): at most 512 connections, each with 10 s for its TLS
+    /// handshake and each HTTP/1.1 request head (``ConnectionLimits``, ``ConnectionGuardHandler``); an HTTP/2
+    /// connection with no open stream closes after 2 min, an HTTP/1.1 connection with no request after 30 s; a header field is at most 8 KiB, all of them
     /// 32 KiB, at most 100 fields (larger requests are refused by the decoder before any handler runs).
     static let channel = HTTP2ChannelConfiguration(
         idleTimeout: .seconds(120), gracefulCloseTimeout: .seconds(5),

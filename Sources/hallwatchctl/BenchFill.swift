@@ -29,8 +29,10 @@ struct BenchFill: AsyncParsableCommand {
     )
     var clip: String?
     @Option(help: "With --clip: media seconds to record.") var seconds = 3600.0
+    @Option(help: "With --clip: the camera id it is recorded as.") var clipCamera = "bench-0"
 
     func validate() throws {
+        guard CameraID(clipCamera) != nil else { throw ValidationError("--clip-camera: not a camera id") }
         guard (1...1000).contains(cameras), fragments > 0, payload > 0, fragmentSeconds > 0, fragmentSeconds <= 60
         else {
             throw ValidationError("expected 1-1000 cameras, positive counts, fragments of at most 60 s")
@@ -46,7 +48,7 @@ struct BenchFill: AsyncParsableCommand {
             let video = try FragmentedMP4([UInt8](try Data(contentsOf: URL(fileURLWithPath: clip))))
             let start = SystemClocks().utcNow().adding(micros: -Int64((seconds + endsAgo) * 1e6))
             let w = try ClipRecording.record(
-                video, camera: CameraID("bench-0")!, runStart: start, seconds: seconds, to: writer)
+                video, camera: CameraID(clipCamera)!, runStart: start, seconds: seconds, to: writer)
             try writer.close()
             say(
                 "filled \(path): \(w.fragments) fragments of \(clip), \(String(format: "%.1f", Double(w.media90k) / 90_000)) s, \(w.payloadBytes) bytes, from \(start.iso8601)"

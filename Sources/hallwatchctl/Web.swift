@@ -70,26 +70,43 @@ struct Audit: AsyncParsableCommand {
 struct AuditVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check the audit log's hash chain (database and append-only file); name the first bad entry.",
-        discussion: "Exit 0 when both are intact, 1 when either is broken, 66 when neither can be read.")
+        abstract:
+            "Check the audit log's hash chain (database and append-only file) and its signed checkpoints; name the first bad entry or checkpoint.",
+        discussion: """
+            Checkpoints are checked with the box's Ed25519 public key (identity.pub in the state directory, or
+            --public-key: the copy a district recorded) against the database's chain: a forged checkpoint, or a
+            past rewritten with every hash redone, is named. --checkpoints adds copies kept elsewhere (JSON
+            lines as the bus carries them, e.g. from a district broker). Exit 0 when all is intact, 1 when
+            anything is broken, 66 when nothing can be read.
+            """)
 
     @Option(help: "The web's state directory (web.stateDirectory).") var stateDirectory = "/var/lib/hallwatch-web"
+    @Option(help: "The box's identity public key file (default: identity.pub in the state directory).")
+    var publicKey: String?
+    @Option(help: "More signed checkpoints, one JSON object per line.") var checkpoints: String?
 
     func run() async throws {
         var broken = false
         var read = 0
-        for (what, verify) in [
-            ("database", { try AuditLog.verify(databasePath: stateDirectory + "/web.sqlite") }),
-            ("file", { try AuditLog.verify(filePath: stateDirectory + "/audit.log") }),
-        ] as [(String, () throws -> AuditChain.Verdict)] {
-            do {
-                let verdict = try verify()
-                read += 1
-                print("\(what): \(verdict)")
-                if case .broken = verdict { broken = true }
-            } catch {
-                print("\(what): cannot be read: \(error)")
-            }
+        do {
+            let key = try publicKey.map { try BoxIdentityKey.readPublicKey(path: $0) }
+            let extra = try checkpoints.map { try AuditVerification.checkpoints(filePath: $0) } ?? []
+            let v = try AuditVerification.verify(
+                stateDirectory: stateDirectory, publicKey: key, extraCheckpoints: extra)
+            read += 1
+            print("database: \(v.database)")
+            print("checkpoints: \(v.checkpoints)")
+            if !v.intact { broken = true }
+        } catch {
+            print("database: cannot be read: \(error)")
+        }
+        do {
+            let verdict = try AuditLog.verify(filePath: stateDirectory + "/audit.log")
+            read += 1
+            print("file: \(verdict)")
+            if case .broken = verdict { broken = true }
+        } catch {
+            print("file: cannot be read: \(error)")
         }
         if read == 0 { throw ExitCode(ExitStatus.noInput) }
         if broken { throw ExitCode(ExitStatus.failure) }

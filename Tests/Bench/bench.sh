@@ -12,7 +12,7 @@
 #                  (cameras: hallwatch-loadgen rtsp, pre-packetised, so they do not take the box's cores)
 #   3. recorder    the recorder alone, fed N synthetic streams by hallwatch-loadgen feed
 #   4. durability  kill -9 the recorder in a loop: media lost per camera, restart-to-recording time
-#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh and export.sh (rows from the other issues), else pending
+#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh and web.sh (rows from the other issues), else pending
 # Everything listens on 127.0.0.1 or Unix sockets in a private directory; every process started here is
 # stopped by PID on exit.
 set -euo pipefail
@@ -413,12 +413,14 @@ fi
 
 # ---------------------------------------------------------------- 5. drop-in rows from other issues
 if want dropins; then
-for name in pruner discovery export; do
+for name in pruner discovery export web; do
   if [ -f "Tests/Bench/$name.sh" ]; then
     log "drop-in: Tests/Bench/$name.sh"
     if out=$(bash "Tests/Bench/$name.sh" "$BIN" 2> "$RUN/logs/dropin-$name.log"); then
-      row=$(printf '%s\n' "$out" | grep '^|' | grep -v -e '^|---' -e '^| *area' | tail -1)
-      $LIB record --out "$RES" --json "$(python3 -c 'import json,sys; print(json.dumps({"label": "dropin/'$name'", "row": sys.argv[1]}))' "$row")"
+      # Every table row the script prints (web.sh prints several), each recorded on its own.
+      printf '%s\n' "$out" | grep '^|' | grep -v -e '^|---' -e '^| *area' | while IFS= read -r row; do
+        $LIB record --out "$RES" --json "$(python3 -c 'import json,sys; print(json.dumps({"label": "dropin/'$name'", "row": sys.argv[1]}))' "$row")"
+      done
     else
       $LIB record --out "$RES" --json "$(python3 -c 'import json,sys; print(json.dumps({"label": "dropin/'$name'", "error": sys.argv[1][-200:]}))' "$(tail -3 "$RUN/logs/dropin-$name.log")")"
     fi

@@ -259,13 +259,16 @@ def table(a):
                 f"{share:.2f}", "before issue 12: 34.5 s of 60 = 0.58", "—",
                 f"{d['flapRecorded']:.1f} s recorded of {d['flapServed']:.1f} s")
     # 5. serving, 6. discovery, pruner
-    row("serving", "live latency, playback start, export MB/s", "pending (no web page yet)", "—", "—", "")
-    for name, area in (("discovery", "discovery"), ("pruner", "pruner")):
-        r = next((r for r in recs if r["label"] == f"dropin/{name}"), None)
-        if r and r.get("row"):
-            rows.append(r["row"].strip()); report["rows"].append({"area": area, "markdown": r["row"].strip()})
+    row("serving", "live latency, playback start, export MB/s", "pending (live view and playback not built)", "—", "—", "")
+    for name, area in (("discovery", "discovery"), ("pruner", "pruner"), ("web", "web")):
+        found = [r for r in recs if r["label"] == f"dropin/{name}"]
+        r = found[0] if found else None
+        if found and all(x.get("row") for x in found):
+            for x in found:
+                rows.append(x["row"].strip()); report["rows"].append({"area": area, "markdown": x["row"].strip()})
         else:
-            row(area, "time to describe 50 simcams" if name == "discovery" else "pruning cost", "pending", "—", "—",
+            row(area, {"discovery": "time to describe 50 simcams", "pruner": "pruning cost",
+                       "web": "status page, /metrics, login, CPU"}[name], "pending", "—", "—",
                 f"Tests/Bench/{name}.sh not present" if not r else f"Tests/Bench/{name}.sh failed: {r.get('error', '')}")
 
     head = ["| area | figure | Hallwatch | peer (same run, same input) | ratio | notes |", "|---|---|---|---|---|---|"]

@@ -22,6 +22,18 @@ user $(id -un)
 CONF
 mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 & pids+=($!)
 
+# Two recording disks with real H.264 video (ffmpeg's test patterns, 2 min each, recorded through the real disk
+# writer by `hallwatchctl bench-fill`), so the page's thumbnails and plots come from real recordings.
+for cam in lobby:testsrc2 gym:mandelbrot; do
+  id=${cam%%:*}; src=${cam##*:}
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i "$src=size=640x360:rate=25" -t 4 -c:v libx264 -b:v 300k \
+    -g 25 -pix_fmt yuv420p -movflags +frag_keyframe+empty_moov+default_base_moof "$RUN/$id.mp4"
+done
+"$BIN/hallwatchctl" bench-fill "$RUN/disk0" --box browsertest --clip "$RUN/lobby.mp4" --clip-camera lobby \
+  --seconds 120 --slots 8 --slot-size 4194304 > /dev/null
+"$BIN/hallwatchctl" bench-fill "$RUN/disk1" --box browsertest --clip "$RUN/gym.mp4" --clip-camera gym \
+  --seconds 120 --slots 8 --slot-size 4194304 > /dev/null
+
 cat > "$RUN/hallwatch.yaml" <<CONF
 box: browsertest
 building: Browser Test School
@@ -32,6 +44,8 @@ recorder:
   disks:
     - name: disk0
       path: $PWD/$RUN/disk0
+    - name: disk1
+      path: $PWD/$RUN/disk1
 cameras:
   - id: lobby
     source: rtsp://127.0.0.1:1/lobby
@@ -39,6 +53,7 @@ cameras:
     source: rtsp://127.0.0.1:1/gym
 CONF
 python3 -c 'import secrets; print(secrets.token_urlsafe(15))' > "$RUN/admin.password"
+python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$RUN/metrics.token"
 HASH=$("$BIN/hallwatchctl" user hash < "$RUN/admin.password")
 cat > "$RUN/web.yaml" <<CONF
 web:
@@ -46,6 +61,8 @@ web:
   httpsPort: $PORT
   httpRedirectPort: $HTTP_PORT
   stateDirectory: $PWD/$RUN/state
+  timeZone: America/New_York
+  metricsTokenFile: $PWD/$RUN/metrics.token
 users:
   - name: admin
     role: district-admin
@@ -61,11 +78,63 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$HTTP_PORT/x?y=1")" = \
   "308 https://127.0.0.1:$PORT/x?y=1" ] || fail "the HTTP port does not redirect to HTTPS"
 [ "$(stat -c %a "$RUN/state/tls.key")" = 600 ] || fail "tls.key is not 0600"
+[ "$(stat -c %a "$RUN/state/identity.key")" = 600 ] || fail "identity.key is not 0600"
+IDFP=$(tail -1 "$RUN/state/identity.pub" | base64 -d | sha256sum | cut -c1-64 | tr a-f A-F | sed 's/../&:/g; s/:$//')
+grep -q "identity.sha256=$IDFP" "$RUN/web.log" || fail "the logged identity fingerprint is not identity.pub's ($IDFP)"
 FP=$(openssl x509 -in "$RUN/state/tls.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 grep -q "tls.sha256=$FP" "$RUN/web.log" || fail "the logged fingerprint is not the certificate's ($FP)"
 echo "TLS: HTTP/2, redirect 308, key 0600, fingerprint $FP logged"
 
+WEB_PORT=$PORT python3 Tests/Browser/security.py
+
 WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
-  BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true \
+  BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true IDENTITY_FP="$IDFP" TLS_FP="$FP" \
   .venv-test/bin/python3 Tests/Browser/status_page.py
-"$BIN/hallwatchctl" audit verify --state-directory "$RUN/state"
+# The API against its OpenAPI document (schemathesis, PyPI, pinned in the Makefile's test-deps) with a signed-in
+# session and its CSRF token: no 5xx, every status, content type, header and body as documented. /logout (it
+# would end the session) and the endless event stream are left out.
+BASE="https://127.0.0.1:$PORT"
+curl -sk -c "$RUN/jar" -o /dev/null -H "Origin: $BASE" -d username=admin \
+  --data-urlencode "password=$(cat "$RUN/admin.password")" "$BASE/login"
+SID=$(awk '$6 == "__Host-hallwatch-session" {print $7}' "$RUN/jar")
+CSRF=$(curl -sk -b "$RUN/jar" "$BASE/" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)
+[ -n "$SID" ] && [ -n "$CSRF" ] || fail "no session for schemathesis"
+HW_SESSION=$SID HW_METRICS_TOKEN=$(cat "$RUN/metrics.token") .venv-test/bin/st \
+  --config-file Tests/Browser/schemathesis.toml run "$BASE/api/v1/openapi.json" --checks all --tls-verify false \
+  -H "X-CSRF-Token: $CSRF" -H "Origin: $BASE" --exclude-path /logout --exclude-path /api/v1/events --max-examples 25 --no-color \
+  > "$RUN/schemathesis.txt" 2>&1 || { cat "$RUN/schemathesis.txt"; fail "schemathesis"; }
+grep -a -E "passed|failed" "$RUN/schemathesis.txt" | tail -1
+
+# /metrics scraped with the bearer token passes Prometheus's own linter.
+curl -sk -H "Authorization: Bearer $(cat "$RUN/metrics.token")" "$BASE/metrics" > "$RUN/metrics.txt"
+promtool check metrics < "$RUN/metrics.txt" || fail "promtool check metrics"
+echo "promtool check metrics: $(grep -c '^hallwatch' "$RUN/metrics.txt") samples, no problems"
+
+"$BIN/hallwatchctl" audit verify --state-directory "$RUN/state" | tee "$RUN/verify.txt"
+grep -qE "^checkpoints: intact: ([3-9]|[1-9][0-9]+) signed checkpoints" "$RUN/verify.txt" || fail "the on-demand checkpoints are not there"
+
+# Tampering, on copies of the state: an altered entry, and a forged checkpoint, each named by audit verify (exit 1).
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true   # the web, so its database is quiet
+for what in entry checkpoint; do
+  rm -rf "$RUN/tampered"; cp -r "$RUN/state" "$RUN/tampered"
+  python3 - "$RUN/tampered/web.sqlite" "$what" <<'PY'
+import base64, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+if sys.argv[2] == "entry":
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("UPDATE audit SET actor = 'nobody' WHERE seq = 3")
+else:
+    n, box, seq, head, t, key, sig = db.execute("SELECT * FROM auditCheckpoint ORDER BY number DESC LIMIT 1").fetchone()
+    forged = base64.b64encode(bytes(64)).decode()
+    db.execute("INSERT INTO auditCheckpoint VALUES (?, ?, ?, ?, ?, ?, ?)", (n + 1, box, seq, head, t + 1, key, forged))
+db.commit()
+PY
+  if "$BIN/hallwatchctl" audit verify --state-directory "$RUN/tampered" > "$RUN/tampered.txt"; then
+    fail "audit verify passed a tampered $what"
+  fi
+  case $what in
+    entry) grep -q "^database: broken at entry 3: its content does not match its hash" "$RUN/tampered.txt" ;;
+    checkpoint) grep -q "^checkpoints: bad checkpoint [0-9]*: (entry [0-9]*) its signature does not verify" "$RUN/tampered.txt" ;;
+  esac || { cat "$RUN/tampered.txt"; fail "audit verify did not name the tampered $what"; }
+  echo "tampered $what: $(grep -E '^(database|checkpoints): (broken|bad)' "$RUN/tampered.txt")"
+done

@@ -70,15 +70,32 @@ func makeSettings(users: [UserConfig]? = nil) -> WebSettings {
         cameraGroups: ["parking": ["lot-north", "lot-south"].compactMap(CameraID.init)])
 }
 
+/// A host up 1 d 2 h 3 min 4 s whose clock is synchronised 0.5 ms off.
+struct FakeHost: HostFacts {
+    func uptimeSeconds() -> Double { 93784 }
+    func clockSync() -> ClockSync { ClockSync(synchronised: true, offsetMs: 0.5, maxErrorMs: 16) }
+}
+
+/// What the checkpointer published.
+final class Published: Sendable {
+    let checkpoints = Mutex<[AuditCheckpoint]>([])
+}
+
 struct Harness {
     let clocks = TestClocks()
-    let env: WebEnvironment
+    var env: WebEnvironment
     let database: WebDatabase
     let auditPath: String
+    let key = BoxIdentityKey.generate()
+    let published = Published()
 
-    init(settings: WebSettings = makeSettings()) throws {
+    init(settings: WebSettings = makeSettings(), time: BuildingTime = .utc) throws {
         database = try WebDatabase(path: ":memory:")
         auditPath = FileManager.default.temporaryDirectory.path + "/hw-web-audit-\(UUID().uuidString).log"
+        let published = published
+        let checkpointer = AuditCheckpointer(
+            database: database, key: key, box: "box1", clocks: clocks,
+            publish: { c in published.checkpoints.withLock { $0.append(c) } })
         env = WebEnvironment(
             settings: settings,
             sessions: SessionStore(
@@ -86,7 +103,11 @@ struct Harness {
                 lifetime: settings.web.sessionLifetime),
             throttle: LoginThrottle(clocks: clocks),
             audit: AuditLog(database: database, clocks: clocks, filePath: auditPath),
-            status: FakeStatus(), clocks: clocks, building: "Lincoln Elementary")
+            status: FakeStatus(), clocks: clocks, building: "Lincoln Elementary",
+            facts: BoxFacts(
+                box: "box1", building: "Lincoln Elementary", softwareVersion: "9.9.9",
+                identitySHA256: key.fingerprintSHA256),
+            host: FakeHost(), time: time, checkpointer: checkpointer)
     }
 
     func app(extra: ((Router<WebContext>) -> Void)? = nil) -> some ApplicationProtocol {

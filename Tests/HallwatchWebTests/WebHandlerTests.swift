@@ -262,7 +262,9 @@ struct WebHandlerTests {
                 #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
                 #expect(!html.contains("<script>alert"))
                 #expect(html.contains("<script src=\"/static/status.js\" defer></script>"))
-                #expect(html.components(separatedBy: "<script").count == 2)
+                // Every script is a file of the box's own (status, Chart.js, plots): none inline.
+                #expect(html.components(separatedBy: "<script").count == 4)
+                #expect(html.components(separatedBy: "<script src=\"/static/").count == 4)
                 #expect(html.contains("District IT"))
                 #expect(html.contains("<code class=\"fingerprint\">AB:CD</code>"))
                 #expect(html.contains("name=\"viewport\""))
@@ -400,6 +402,25 @@ func openAPIDocument() async throws {
                 let methods = paths[route.path]
                 #expect(methods?[route.method.rawValue.lowercased()] != nil, "\(route.method) \(route.path)")
             }
+        }
+    }
+}
+
+@Test("a method the table does not declare for a path is 405 with Allow (RFC 9110 §15.5.6); unknown paths 404")
+func methodNotAllowed() async throws {
+    let h = try Harness()
+    try await h.app().test(.router) { client in
+        try await client.execute(uri: "/login", method: .put, headers: sameOrigin()) { r in
+            #expect(r.status == .methodNotAllowed)
+            #expect(r.headers[.allow] == "GET, POST")
+        }
+        try await client.execute(uri: "/api/v1/cameras/lobby/thumbnail.jpg", method: .delete, headers: sameOrigin()) {
+            r in
+            #expect(r.status == .methodNotAllowed)
+            #expect(r.headers[.allow] == "GET")
+        }
+        try await client.execute(uri: "/api/v1/nothing", method: .delete, headers: sameOrigin()) { r in
+            #expect(r.status == .notFound)
         }
     }
 }

@@ -282,11 +282,13 @@ func webIdentityInStatus() throws {
         clientID: "t-\(getpid())", socketPath: "/nonexistent/bus.sock", will: nil, logger: .init(label: "t"))
     let collector = StatusCollector(bus: bus, topics: topics)
     let identity = WebIdentity(
-        tlsSHA256: "98:AE", selfSigned: true, names: ["box", "10.0.0.2"], httpsPort: 443, at: UTCMicros(1))
+        tlsSHA256: "98:AE", selfSigned: true, names: ["box", "10.0.0.2"], httpsPort: 443, at: UTCMicros(1),
+        identitySHA256: "1F:2E")
     collector.take(BusMessage(topic: topics.webIdentity, payload: try BusCoding.encode(identity), retained: true))
     let snapshot = collector.snapshot(configured: [], now: UTCMicros(2))
     #expect(snapshot.web == identity)
     #expect(snapshot.render().contains("web: https port 443, self-signed certificate for box, 10.0.0.2, SHA-256 98:AE"))
+    #expect(snapshot.render().contains("identity key (Ed25519), SHA-256 1F:2E"))
 }
 
 @Test("sessions survive a restart of the process (rows in SQLite) and expired ones are swept")

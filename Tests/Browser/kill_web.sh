@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# kill -9 of hallwatch-web while a camera records (issue 13): the recorded seconds keep growing with no gap (the
+# web is not on the recording path), and a session made before the kill still works after the restart (sessions
+# are rows in web.sqlite). Real simcam, mosquitto, recorder and capture worker under the development supervisor;
+# everything on 127.0.0.1 and under .run/kill-web-test. About 40 s. Run by `make test` after the browser test.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=.build/debug
+RUN=.run/kill-web-test
+rm -rf "$RUN"; mkdir -p "$RUN/state" "$RUN/disk0"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+SIMCAM=""; SUPERVISOR=""; WEB=""
+cleanup() {
+  [ -n "$WEB" ] && kill "$WEB" 2>/dev/null || true
+  # The supervisor stops its children (worker, recorder, bus) in order on SIGINT.
+  if [ -n "$SUPERVISOR" ]; then kill -INT "$SUPERVISOR" 2>/dev/null || true; wait "$SUPERVISOR" 2>/dev/null || true; fi
+  [ -n "$SIMCAM" ] && kill "$SIMCAM" 2>/dev/null || true
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+wait_for() { local n=$1; shift; for _ in $(seq "$((n * 5))"); do "$@" && return 0; sleep 0.2; done; return 1; }
+
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=25 -t 20 -c:v libx264 -g 25 \
+  -pix_fmt yuv420p "$RUN/cam.mp4"
+"$BIN/hallwatch-simcam" --port 0 --mount cam="$RUN/cam.mp4" > "$RUN/simcam.log" 2>&1 & SIMCAM=$!
+wait_for 20 grep -q "simcam ready" "$RUN/simcam.log" || fail "simcam did not start: $(cat "$RUN/simcam.log")"
+URL=$(grep -o 'rtsp://127.0.0.1:[0-9]*' "$RUN/simcam.log" | head -1)
+
+cat > "$RUN/hallwatch.yaml" <<CONF
+box: killtest
+building: Kill Test School
+bus:
+  socket: $PWD/$RUN/bus.sock
+recorder:
+  socket: $PWD/$RUN/recorder.sock
+  disks:
+    - name: disk0
+      path: $PWD/$RUN/disk0
+capture:
+  maxFragmentDuration: 1s
+cameras:
+  - id: cam
+    source: $URL/cam
+CONF
+python3 -c 'import secrets; print(secrets.token_urlsafe(15))' > "$RUN/admin.password"
+HASH=$("$BIN/hallwatchctl" user hash < "$RUN/admin.password")
+cat > "$RUN/web.yaml" <<CONF
+web:
+  listen: [127.0.0.1]
+  httpsPort: $PORT
+  stateDirectory: $PWD/$RUN/state
+users:
+  - name: admin
+    role: district-admin
+    passwordHash: "$HASH"
+CONF
+"$BIN/hallwatchctl" supervise --config "$RUN/hallwatch.yaml" --run-directory "$RUN/run" --status-every 0 \
+  > "$RUN/supervise.log" 2>&1 & SUPERVISOR=$!
+start_web() {
+  "$BIN/hallwatch-web" --config "$RUN/hallwatch.yaml" --web-config "$RUN/web.yaml" >> "$RUN/web.log" 2>&1 & WEB=$!
+  wait_for 20 curl -sk -o /dev/null "https://127.0.0.1:$PORT/login" || fail "the web did not start"
+}
+start_web
+
+recorded() {
+  "$BIN/hallwatchctl" recordings --config "$RUN/hallwatch.yaml" --camera cam --json --fragment-gaps 2>/dev/null |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["totalSeconds"])' 2>/dev/null || echo 0
+}
+above() { python3 -c "import sys; sys.exit(0 if float('$(recorded)') > $1 else 1)"; }
+wait_for 40 above 5 || fail "nothing recorded: $(tail -5 "$RUN/supervise.log")"
+
+JAR="$RUN/cookies"
+curl -sk -c "$JAR" -o /dev/null -H "Origin: https://127.0.0.1:$PORT" -d username=admin \
+  --data-urlencode "password=$(cat "$RUN/admin.password")" "https://127.0.0.1:$PORT/login"
+[ "$(curl -sk -b "$JAR" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/api/v1/cameras")" = 200 ] ||
+  fail "no session"
+
+BEFORE=$(recorded); T0=$(date +%s.%N)
+kill -9 "$WEB"; wait "$WEB" 2>/dev/null || true; WEB=""
+sleep 5
+start_web
+# The session made before the kill: still signed in.
+[ "$(curl -sk -b "$JAR" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/api/v1/cameras")" = 200 ] ||
+  fail "the session made before the kill does not work after the restart"
+sleep 3
+AFTER=$(recorded); T1=$(date +%s.%N)
+"$BIN/hallwatchctl" recordings --config "$RUN/hallwatch.yaml" --camera cam --json --fragment-gaps > "$RUN/recordings.json"
+python3 - "$BEFORE" "$AFTER" "$T0" "$T1" "$RUN/recordings.json" <<'PY'
+import json, sys
+before, after, t0, t1 = map(float, sys.argv[1:5])
+r = json.load(open(sys.argv[5]))
+grew, elapsed = after - before, t1 - t0
+hole = max(run["maxFragmentGap90k"] for run in r["runs"]) / 90000
+print("kill -9 of the web: recorded %.1f s -> %.1f s over %.1f s of wall time (grew %.1f s); %d run(s), %d gap(s),"
+      " largest hole between fragments %.3f s; the session made before the kill still works"
+      % (before, after, elapsed, grew, len(r["runs"]), len(r["gaps"]), hole))
+assert len(r["runs"]) == 1 and not r["gaps"], "the recording has a gap: %s" % r["gaps"]
+assert hole < 1.5, "a hole of %.3f s" % hole
+assert grew > elapsed - 3, "recording fell behind while the web was down"
+PY
+echo "kill -9 test passed"

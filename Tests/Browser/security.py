@@ -1,0 +1,169 @@
+"""Security checks against a real hallwatch-web (Tests/Browser/run.sh starts it): raw TLS sockets, so every
+request line goes out exactly as written (HTTP clients would normalise the paths).
+
+- static-file path traversal: `../`, percent-encoded, double-encoded, backslashes, absolute paths and an
+  absolute-form request target: never a file of the box, never 200;
+- oversized request heads (one huge field, many fields) and bodies: refused (431/400/413 or closed), never
+  served, and the server still answers afterwards;
+- slowloris: 200 connections that drip their request heads a byte every 2 s, plus 50 that connect and never
+  finish TLS: a normal client is served throughout (each request within 2 s), and the server closes every
+  slow connection within its head deadline (10 s) plus slack.
+"""
+import os
+import socket
+import ssl
+import threading
+import time
+
+HOST = "127.0.0.1"
+PORT = int(os.environ["WEB_PORT"])
+CTX = ssl.create_default_context()
+CTX.check_hostname = False
+CTX.verify_mode = ssl.CERT_NONE
+CTX.set_alpn_protocols(["http/1.1"])
+
+
+def connect(timeout=5.0):
+    raw = socket.create_connection((HOST, PORT), timeout=timeout)
+    return CTX.wrap_socket(raw, server_hostname=HOST)
+
+
+def request(raw, timeout=5.0):
+    """Sends `raw` bytes on a new connection; returns (status or None if closed without one, response bytes)."""
+    s = connect(timeout)
+    try:
+        s.sendall(raw)
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ConnectionResetError, ssl.SSLError, socket.timeout):
+                break
+            if not chunk:
+                break
+            data += chunk
+            if b"\r\n\r\n" in data:
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                if length and len(body) >= int(length[0].split(b":")[1]):
+                    break
+    finally:
+        s.close()
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
+    return status, data
+
+
+def get(path, extra=b""):
+    return request(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + b"\r\n")
+
+
+def traversal():
+    paths = [
+        b"/static/../../../../etc/passwd", b"/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        b"/static/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd", b"/static/%252e%252e/%252e%252e/%252e%252e/etc/passwd",
+        b"/static/..%252f..%252f..%252fetc%252fpasswd", b"/static/..\\..\\..\\etc\\passwd",
+        b"/static/%5c..%5c..%5c..%5cetc%5cpasswd", b"/static//etc/passwd", b"//etc/passwd", b"/etc/passwd",
+        b"/static/status.js/../../../../etc/passwd", b"/static/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
+        b"/../../../../etc/passwd", b"/static/./././../../../../etc/passwd",
+        b"https://127.0.0.1/../../../etc/passwd", b"/static/status.js%00.png", b"/%2e%2e/%2e%2e/etc/shadow",
+    ]
+    for p in paths:
+        status, data = get(p)
+        assert b"root:" not in data and b"daemon:" not in data, "%r leaked a file" % p
+        assert status != 200, "%r answered 200" % p
+        print("traversal %-55s -> %s" % (p.decode(), status))
+    # The real file is still there, so the refusals above are not a dead server.
+    status, data = get(b"/static/status.js")
+    assert status == 200 and b"EventSource" in data, status
+
+
+def oversized():
+    big_field = b"X-Big: " + b"a" * (64 << 10) + b"\r\n"
+    many = b"".join(b"X-F%d: %s\r\n" % (i, b"b" * 100) for i in range(2000))
+    for name, extra in [("one 64 KiB field", big_field), ("2000 fields", many)]:
+        status, data = get(b"/login", extra)
+        assert status in (None, 400, 413, 431), "%s: %s" % (name, status)
+        print("oversized head, %s -> %s" % (name, status or "closed"))
+    body = b"username=admin&password=" + b"x" * (1 << 20)
+    status, _ = request(
+        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: https://127.0.0.1:%d\r\n" % (PORT, PORT)
+        + b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        % len(body) + body)
+    assert status in (None, 413), "1 MiB body: %s" % status
+    print("oversized body, 1 MiB form -> %s" % (status or "closed"))
+    status, _ = get(b"/login")
+    assert status == 200, "the server does not answer after the oversized requests: %s" % status
+
+
+def slowloris():
+    slow, stalled, closed_after = [], [], []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def drip(i):
+        try:
+            s = connect(timeout=30)
+        except OSError:
+            return
+        start = time.time()
+        s.settimeout(2)
+        try:
+            s.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            while not stop.is_set():
+                s.sendall(b"X")
+                try:
+                    if s.recv(1) == b"":
+                        break
+                except socket.timeout:
+                    continue
+        except (OSError, ssl.SSLError):
+            pass
+        with lock:
+            closed_after.append(time.time() - start)
+        s.close()
+
+    def stall():
+        try:
+            raw = socket.create_connection((HOST, PORT), timeout=30)
+        except OSError:
+            return
+        start = time.time()
+        raw.settimeout(30)
+        try:
+            if raw.recv(1) == b"":
+                pass
+        except OSError:
+            pass
+        with lock:
+            closed_after.append(time.time() - start)
+        raw.close()
+
+    threads = [threading.Thread(target=drip, args=(i,), daemon=True) for i in range(200)]
+    threads += [threading.Thread(target=stall, daemon=True) for _ in range(50)]
+    for t in threads:
+        t.start()
+    # A normal client meanwhile: 15 requests, one a second, each answered within 2 s.
+    worst = 0.0
+    for _ in range(15):
+        t0 = time.time()
+        status, _ = get(b"/login")
+        worst = max(worst, time.time() - t0)
+        assert status == 200, "normal client refused during slowloris: %s" % status
+        time.sleep(1)
+    for t in threads:
+        t.join(timeout=20)
+    stop.set()
+    assert len(closed_after) == len(threads), "%d of %d slow connections still open" % (
+        len(threads) - len(closed_after), len(threads))
+    longest = max(closed_after)
+    assert longest < 15, "a slow connection was held %.1f s" % longest
+    print("slowloris: 200 dripping + 50 stalled connections all closed by the server within %.1f s; "
+          "a normal client served meanwhile (slowest %.2f s)" % (longest, worst))
+    assert worst < 2, worst
+
+
+if __name__ == "__main__":
+    traversal()
+    oversized()
+    slowloris()
+    print("security checks passed")
