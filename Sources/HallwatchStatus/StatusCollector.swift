@@ -151,21 +151,32 @@ extension StatusCollector.Snapshot {
 }
 
 extension StatusCollector.CameraRow {
-    /// The NOTE column, most urgent first: why the camera is not recorded (its capture worker's reason, or the
-    /// recorder refusing its media while the worker still says `online`), then the age of the last fragment,
-    /// with the camera's clock alarm (timestamps and arrivals disagree by more than 10 %) and `RTP over UDP`
-    /// when `auto` fell back to it.
+    /// What is wrong with a camera whose capture worker gives no reason: the recorder refusing its media (a full
+    /// disk; the worker may still say `online`, but nothing is written), else a camera clock far from its
+    /// frames' arrivals (timestamps and arrivals disagree by more than 10 %: `media.cameraClock`). `nil` when
+    /// neither.
+    public var warning: ErrorEvent? {
+        if let r = recording?.refused {
+            return ErrorEvent(code: r.code, message: "NOT RECORDED: \(r.message)", camera: camera)
+        }
+        if let f = state?.fps, let t = state?.timestampFPS, f > 0, t > 0, abs(f - t) > 0.1 * t {
+            return ErrorEvent(
+                code: "media.cameraClock", message: String(format: "timestamps say %.1f fps, %.1f arrive", t, f),
+                camera: camera)
+        }
+        return nil
+    }
+
+    /// The NOTE column, most urgent first: the capture worker's reason, else the age of the last fragment with
+    /// the ``warning`` and `RTP over UDP` when `auto` fell back to it (a refused camera shows its warning only).
     public func note(at now: UTCMicros) -> String {
         if let r = state?.reason { return "\(r.code): \(r.message)" }
-        if let r = recording?.refused { return "NOT RECORDED \(r.code): \(r.message)" }
+        if let w = warning, recording?.refused != nil { return "\(w.code): \(w.message)" }
         var parts: [String] = []
         if let last = recording?.lastFragmentAt {
             parts.append(String(format: "last fragment %.1f s ago", Double(now.micros - last.micros) / 1e6))
         }
-        if let f = state?.fps, let t = state?.timestampFPS, f > 0, t > 0, abs(f - t) > 0.1 * t {
-            parts.append(
-                String(format: "media.cameraClock: timestamps say %.1f fps, %.1f arrive", t, f))
-        }
+        if let w = warning { parts.append("\(w.code): \(w.message)") }
         if state?.transport == "udp" { parts.append("RTP over UDP") }
         return parts.joined(separator: "; ")
     }

@@ -11,7 +11,8 @@ public struct StatusView: Codable, Sendable, Equatable {
         public var id: String
         /// `connecting`, `online`, `offline`, or `unknown` (nothing on the bus yet).
         public var state: String
-        /// The typed reason of a state other than online (`rtsp.auth`, `media.noKeyframe`…).
+        /// The typed reason of a state other than online (`rtsp.auth`, `media.noKeyframe`…), or what is wrong
+        /// with an online camera (`storage.full`: not recorded; `media.cameraClock`).
         public var reasonCode: String?
         public var reasonMessage: String?
         public var codec: String?
@@ -91,9 +92,11 @@ public struct StatusView: Codable, Sendable, Equatable {
                     camera: row.camera)
                 s = state
             }
+            // No reason from the worker: what else is wrong (the recorder refusing it, a wrong camera clock).
+            let reason = s?.reason ?? row.warning
             return Camera(
-                id: row.camera.rawValue, state: s?.state.rawValue ?? "unknown", reasonCode: s?.reason?.code,
-                reasonMessage: s?.reason?.message, codec: s?.codec, width: s?.width, height: s?.height, fps: s?.fps,
+                id: row.camera.rawValue, state: s?.state.rawValue ?? "unknown", reasonCode: reason?.code,
+                reasonMessage: reason?.message, codec: s?.codec, width: s?.width, height: s?.height, fps: s?.fps,
                 bitrateBps: s?.bitrateBps, recordedSeconds: row.recording?.recordedSeconds,
                 lastFragmentAgeSeconds: row.recording?.lastFragmentAt.map {
                     (Double(snapshot.at.micros - $0.micros) / 1e5).rounded() / 10

@@ -68,7 +68,7 @@ func cameraNotes() {
     // The recorder refused the camera's media (a full disk): before, the row still read `online` with nothing else.
     stats.refused = ErrorEvent(code: "storage.full", message: "no slot is free")
     row.recording = stats
-    #expect(row.note(at: now) == "NOT RECORDED storage.full: no slot is free")
+    #expect(row.note(at: now) == "storage.full: NOT RECORDED: no slot is free")
     // The capture worker's own reason comes first.
     row.state?.state = .offline
     row.state?.reason = ErrorEvent(code: "rtsp.timeout", message: "no data")

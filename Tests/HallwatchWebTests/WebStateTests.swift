@@ -233,6 +233,22 @@ func captureDownMeansOffline() {
     #expect(view.cameras.first { $0.id == "lot-north" }?.state == "online")
 }
 
+@Test("an online camera whose media the recorder refuses (a full disk) shows it: storage.full, not recorded")
+func refusedCameraShowsWhy() {
+    let now = UTCMicros(1_800_000_000_000_000)
+    var snapshot = FakeStatus().snapshot(now: now)
+    let i = snapshot.cameras.firstIndex { $0.camera.rawValue == "lot-north" }!
+    var stats = RecordingStats(
+        camera: snapshot.cameras[i].camera, recordedSeconds: 1, recordedBytes: 1, lastFragmentAt: now, run: 1, at: now)
+    stats.refused = ErrorEvent(code: "storage.full", message: "no slot is free and none may be reused")
+    snapshot.cameras[i].recording = stats
+    let view = StatusView(snapshot: snapshot, alarms: [], visible: nil)
+    let lot = view.cameras.first { $0.id == "lot-north" }
+    #expect(lot?.state == "online")
+    #expect(lot?.reasonCode == "storage.full")
+    #expect(lot?.reasonMessage == "NOT RECORDED: no slot is free and none may be reused")
+}
+
 @Test("deletions, holds and disk failures from the bus are audited once, also across a restart")
 func busAudit() async throws {
     let clocks = TestClocks()
