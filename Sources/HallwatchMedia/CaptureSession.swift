@@ -19,8 +19,9 @@ public struct CaptureStatus: Sendable, Equatable {
     public var width: Int
     /// Presentation height, pixels.
     public var height: Int
-    /// Frames per second that arrive (counted on the box's clock over the last ~5 s; 0 until measured).
-    /// A camera whose timestamps say otherwise (see ``timestampFPS``) has a wrong clock.
+    /// Frames per second that arrive, counted on the box's clock over the last ~5 s (until about a second of
+    /// arrivals was counted, what the timestamps say). A camera whose timestamps say otherwise (see
+    /// ``timestampFPS``) has a wrong clock.
     public var fps: Double
     /// Frames per second the camera's timestamps say (from the median frame duration).
     public var timestampFPS: Double = 0
