@@ -141,9 +141,14 @@ enum RetentionSection: KeyedConfigSection {
         camera.retention = o.isEmpty ? nil : o
     }
 
-    /// minAge ≤ maxAge, for the building and for each camera's resolved limits.
+    /// minAge ≤ maxAge, for the building and for each camera's resolved limits; the free-slot reserve
+    /// below the disks' slot count (a reserve of every slot would leave none to record to).
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         let retention = config.retention
+        check.need(
+            retention.reserveSlots < config.recorder.slotCount, ["retention", "reserveSlots"],
+            "expected fewer than recorder.slotCount (\(config.recorder.slotCount)): a reserve of every slot leaves none to record to"
+        )
         check.need(
             retention.minAge <= retention.maxAge, ["retention", "minAge"],
             "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")

@@ -108,7 +108,7 @@ bg sink "$BIN/hallwatch-loadgen" sink --socket "$RUN/sink.sock" --stats "$RUN/si
 wait_for 10 test -S "$RUN/sink.sock"
 maxn=$(printf '%s\n' "${COUNTS[@]}" | sort -n | tail -1)
 for mbit in "${RATES[@]}"; do
-  config "$RUN/ingest-$mbit.yaml" "$RUN/sink.sock" "$RUN/unused" 2 "b$mbit" "$maxn"
+  config "$RUN/ingest-$mbit.yaml" "$RUN/sink.sock" "$RUN/unused" 4 "b$mbit" "$maxn"
   for n in "${COUNTS[@]}"; do
     for tool in hallwatch ffmpeg gstreamer; do
       log "ingest: $tool, $n × $mbit Mbit/s"
@@ -163,7 +163,7 @@ if want recorder; then
 FIXTURE="$MEDIA/bench-4M.v2.frames"   # data-plane version 2 frames (HallwatchDataPlane.SegmentFile)
 if [ ! -s "$FIXTURE" ]; then
   log "recorder fixture: recording 17 fragments of bench-4M.mp4 through hallwatch-capture (cached in $FIXTURE)"
-  config "$RUN/fixture.yaml" "$RUN/fix.sock" "$RUN/unused" 2 b4 1
+  config "$RUN/fixture.yaml" "$RUN/fix.sock" "$RUN/unused" 4 b4 1
   bg fixsink "$BIN/hallwatch-loadgen" sink --socket "$RUN/fix.sock" --save "$RUN/fixture.frames" --save-fragments 17; fs=$LAST
   wait_for 10 test -S "$RUN/fix.sock"
   bg fixcap "$BIN/hallwatch-capture" --config "$RUN/fixture.yaml" --camera cam-0001; fc=$LAST

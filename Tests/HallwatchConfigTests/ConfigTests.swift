@@ -87,6 +87,24 @@ struct ConfigTests {
         #expect(throws: ConfigError.self) { try ConfigLoader.parse("box: b\nrecorder:\n  disks: []\n") }
     }
 
+    @Test func aFreeSlotReserveOfEverySlotIsRefused() throws {
+        // A fresh user's report: `reserveSlots` of 64 on disks of 64 slots passed the check, and the pruner would
+        // then want every slot free.
+        let text = "box: b\nrecorder:\n  slotCount: 64\nretention:\n  reserveSlots: 64\n"
+        do {
+            _ = try ConfigLoader.parse(text, file: "r.yaml")
+            Issue.record("accepted a reserve of every slot")
+        } catch let e as ConfigError {
+            #expect(
+                e.diagnostics.map(\.description) == [
+                    "r.yaml:5: retention.reserveSlots: expected fewer than recorder.slotCount (64): a reserve of every slot leaves none to record to"
+                ])
+        }
+        #expect(
+            try ConfigLoader.parse(text.replacingOccurrences(of: "reserveSlots: 64", with: "reserveSlots: 63"))
+                .retention.reserveSlots == 63)
+    }
+
     @Test func parsesAndAppliesDefaults() throws {
         let c = try ConfigLoader.parse(good)
         #expect(c.box == "lincoln-es")
