@@ -131,11 +131,15 @@ public struct BundleManifest: Codable, Sendable, Equatable {
 /// - `SHA256SUMS`: `<sha256 hex>  <path>` for every file above, sorted by path (`sha256sum -c` reads it).
 /// - `SHA256SUMS.sig`: the 64-byte raw Ed25519 signature of `SHA256SUMS` (RFC 8032 §5.1.6), checked by
 ///   `openssl pkeyutl -verify -pubin -inkey keys/box-ed25519.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig`.
+/// - `SHA256SUMS.minisig` and `keys/box.minisign.pub`: the same key's pre-hashed minisign signature
+///   (``Minisign``), checked by `minisign -V -p keys/box.minisign.pub -m SHA256SUMS`.
 public enum EvidenceBundle {
     /// Version of the bundle layout and of ``BundleManifest``.
     public static let formatVersion = 1
     /// The public key's path in the bundle.
     public static let publicKeyPath = "keys/box-ed25519.pem"
+    /// The same key in minisign's format (``Minisign``).
+    public static let minisignKeyPath = "keys/box.minisign.pub"
 
     /// What to export and why.
     public struct Request: Sendable {
@@ -280,12 +284,20 @@ public enum EvidenceBundle {
         try writeFile(dir + "/manifest.json", String(decoding: try encoder.encode(manifest), as: UTF8.self) + "\n")
         try make(dir + "/keys")
         try writeFile(dir + "/" + publicKeyPath, pem(publicKey: signer.publicKey))
+        try writeFile(dir + "/" + minisignKeyPath, Minisign.publicKeyFile(publicKey: signer.publicKey))
         try writeFile(dir + "/README.txt", readme(manifest))
         let sums = try sumsText(dir)
         try writeFile(dir + "/SHA256SUMS", sums)
         let signature = signer.sign(Data(sums.utf8))
         guard signature.count == 64 else { throw EvidenceBundleError(.signingKey, "the key did not sign SHA256SUMS") }
         try writeFile(dir + "/SHA256SUMS.sig", signature)
+        try writeFile(
+            dir + "/SHA256SUMS.minisig",
+            Minisign.signatureFile(
+                of: Data(sums.utf8), signer: signer,
+                trustedComment:
+                    "Hallwatch evidence export \(manifest.exportID) of box \(manifest.box), case \(manifest.caseNumber), made \(manifest.createdAt)"
+            ))
         return manifest
     }
 
@@ -393,6 +405,10 @@ public enum EvidenceBundle {
             3. Each video frame is as recorded (FFmpeg): these print one SHA-256 per frame; they must equal
                the lists in frames/:
             \(loops)
+
+            The same signature in minisign's format, if minisign is at hand:
+                minisign -V -p \(minisignKeyPath) -m SHA256SUMS
+               It must print "Signature and comment signature verified".
 
             On a Hallwatch box, "hallwatchctl export verify <this folder>" runs all three checks.
 

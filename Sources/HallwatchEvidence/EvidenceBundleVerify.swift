@@ -20,7 +20,8 @@ extension EvidenceBundle {
 
     /// Checks a bundle made by ``write(_:from:to:signer:now:progress:)``, in order:
     /// 1. `SHA256SUMS` is signed (`SHA256SUMS.sig`, Ed25519, RFC 8032) by the key in `keys/box-ed25519.pem`;
-    /// 2. every file it lists has its SHA-256, and no other file is in the bundle;
+    /// 2. every file it lists has its SHA-256, `SHA256SUMS.minisig` verifies (``Minisign``), and no other file
+    ///    is in the bundle;
     /// 3. each `frames/<camera>.framehash` equals the framehash of `video/<camera>/*.mp4`, re-demuxed.
     ///
     /// When the signature fails, the file named is the one a single change explains: the key when its hash
@@ -79,6 +80,17 @@ extension EvidenceBundle {
             return fail(
                 bad,
                 FileManager.default.fileExists(atPath: dir + "/" + bad) ? "SHA-256 differs from SHA256SUMS" : "missing")
+        }
+        let minisig = FileManager.default.contents(atPath: dir + "/SHA256SUMS.minisig").map {
+            String(decoding: $0, as: UTF8.self)
+        }
+        let minisignKey = FileManager.default.contents(atPath: dir + "/" + minisignKeyPath).map {
+            String(decoding: $0, as: UTF8.self)
+        }
+        guard let minisig, let minisignKey,
+            Minisign.verify(message: sumsData, signatureFile: minisig, publicKeyFile: minisignKey)
+        else {
+            return fail("SHA256SUMS.minisig", "not a minisign signature of SHA256SUMS by \(minisignKeyPath)")
         }
         let listed = Set(lines.map(\.path))
         if let extra = listedFiles(dir).first(where: { !listed.contains($0) }) {

@@ -1,10 +1,11 @@
 import Crypto
 import Foundation
 import HallwatchCore
-import HallwatchEvidence
 import HallwatchMedia
 import HallwatchStorage
 import Testing
+
+@testable import HallwatchEvidence
 
 /// Evidence bundles written from real recordings (the test clips recorded through the storage writer) and
 /// checked with the standard tools a recipient has: `sha256sum`, Debian's `openssl`, stock `ffmpeg`.
@@ -82,6 +83,11 @@ struct BundleTests {
                 "-sigfile", "SHA256SUMS.sig",
             ], in: dir)
         #expect(ossl.status == 0 && ossl.out.contains("Signature Verified Successfully"), "\(ossl.out)")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/minisign") {
+            let mini = try Self.run(
+                "/usr/bin/minisign", ["-V", "-p", "keys/box.minisign.pub", "-m", "SHA256SUMS"], in: dir)
+            #expect(mini.status == 0 && mini.out.contains("Signature and comment signature verified"), "\(mini.out)")
+        }
         // The framehash is what stock ffmpeg prints for the files, in name order.
         var stock = ""
         for f in cam.files.map(\.path).sorted() {
@@ -114,7 +120,7 @@ struct BundleTests {
         let all =
             (try String(contentsOfFile: dir + "/SHA256SUMS", encoding: .utf8)).split(separator: "\n").map {
                 String($0.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)[2])
-            } + ["SHA256SUMS", "SHA256SUMS.sig"]
+            } + ["SHA256SUMS", "SHA256SUMS.sig", "SHA256SUMS.minisig"]
         #expect(all.contains("manifest.json") && all.contains("README.txt") && all.contains("keys/box-ed25519.pem"))
         for name in all {
             let url = URL(fileURLWithPath: dir + "/" + name)
@@ -127,6 +133,24 @@ struct BundleTests {
             try original.write(to: url)
         }
         #expect(EvidenceBundle.verify(directory: dir).ok)
+    }
+
+    /// RFC 7693 Appendix A, and the empty message (as Python's hashlib prints it).
+    @Test func blake2b512KnownAnswers() {
+        func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+        #expect(
+            hex(Blake2b.hash512(Data("abc".utf8)))
+                == "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d17d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
+        )
+        #expect(
+            hex(Blake2b.hash512(Data()))
+                == "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce"
+        )
+        // Six 128-byte blocks exactly: the last full block carries the final flag.
+        #expect(
+            hex(Blake2b.hash512(Data((0..<768).map { UInt8($0 % 256) })))
+                == "323e97a7a859ee63c9013debb0ca995811e73117a2f574723416e596ebc184e37a59b66d2f597df4a7c1b0d1d41a1a7f28774f46a6864d56c57b9d6c5f7302fb"
+        )
     }
 
     @Test func aBundleRefusesANonEmptyDirectory() throws {
