@@ -227,8 +227,16 @@ public enum EvidenceBundle {
             for run in stream.runs where run.fragmentCount > 0 {
                 let t0 = Date()
                 let partial = dir + "/" + videoDir + "/.partial.mp4"
-                let summary = try Exporter.write([RecordingByteSource(run)], to: partial)
-                let hash = try FrameHash.compute(path: partial)
+                // A failed run leaves no half-written file (the bundle, without SHA256SUMS, never verifies).
+                let summary: ExportSummary
+                let hash: FrameHash.Result
+                do {
+                    summary = try Exporter.write([RecordingByteSource(run)], to: partial)
+                    hash = try FrameHash.compute(path: partial)
+                } catch {
+                    unlink(partial)
+                    throw error
+                }
                 let start = run.firstFragmentUTC ?? request.from
                 let firstFrame = start.adding(micros: 0)
                 let lastFrame = start.adding(

@@ -132,7 +132,9 @@ struct BundleTests {
             #expect(verdict.failingFile == name, "\(name): \(verdict)")
             try original.write(to: url)
         }
-        #expect(EvidenceBundle.verify(directory: dir).ok)
+        // A file added to the bundle is named too.
+        try Data("added later".utf8).write(to: URL(fileURLWithPath: dir + "/video/hall-b/note.txt"))
+        #expect(EvidenceBundle.verify(directory: dir).failingFile == "video/hall-b/note.txt")
     }
 
     /// RFC 7693 Appendix A, and the empty message (as Python's hashlib prints it).
