@@ -197,6 +197,7 @@ let package = Package(
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),  // bundle SHA-256 sums, Ed25519 verification
             ]),
 
         // MARK: one thin executable per process
@@ -285,7 +286,10 @@ let package = Package(
             name: "HallwatchCaptureTests", dependencies: ["HallwatchCapture", "HallwatchMedia", "HallwatchCore"]),
         .testTarget(
             name: "HallwatchEvidenceTests",
-            dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "HallwatchConfig", "CFFmpeg"]),
+            dependencies: [
+                "HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "HallwatchConfig", "CFFmpeg",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

@@ -103,6 +103,8 @@ public enum ErrorCodes {
         // RTSP ingest (HallwatchMedia's MediaError).
         .init(
             "export.badOutput", .invalidInput, "an export path that is a link, a directory or inside a recording disk"),
+        .init("export.bundle", .invalidInput, "an evidence bundle directory that is not empty or cannot be written"),
+        .init("export.signingKey", .notFound, "the identity key to sign an evidence bundle cannot be read"),
         .init("rtsp.auth", .unauthorized, "the camera refused our credentials (401)"),
         .init("rtsp.badURL", .invalidInput, "a request URL or header value with spaces or control characters"),
         .init("rtsp.connect", .unavailable, "the camera did not answer, refused, or the RTSP handshake failed"),

@@ -51,8 +51,9 @@ public enum EvidenceExport {
     /// one), a directory, or any path inside a configured recording disk (an export over `meta` or the index
     /// would destroy the disk). The check resolves the parent directory's real path, so `..` and links in it do
     /// not hide a disk.
+    /// With `allowDirectory` (an evidence bundle's directory) an existing directory is accepted.
     /// - Throws: ``HallwatchCore/ErrorEvent`` `export.badOutput`.
-    public static func checkOutput(_ out: String, config: HallwatchConfig) throws {
+    public static func checkOutput(_ out: String, config: HallwatchConfig, allowDirectory: Bool = false) throws {
         func refuse(_ why: String) -> ErrorEvent {
             ErrorEvent(
                 code: "export.badOutput", message: "cannot write the export to \(printable(out, limit: 200)): \(why)")
@@ -60,7 +61,7 @@ public enum EvidenceExport {
         var st = stat()
         if lstat(out, &st) == 0 {
             if (st.st_mode & S_IFMT) == S_IFLNK { throw refuse("it is a symbolic link") }
-            if (st.st_mode & S_IFMT) == S_IFDIR { throw refuse("it is a directory") }
+            if (st.st_mode & S_IFMT) == S_IFDIR && !allowDirectory { throw refuse("it is a directory") }
         }
         let url = URL(fileURLWithPath: out)
         let parent = url.deletingLastPathComponent().path

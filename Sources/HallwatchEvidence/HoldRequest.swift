@@ -155,6 +155,15 @@ public struct HoldRequest: Sendable, Equatable {
         range = try HoldRange(from: from, to: to, until: until, now: now)
     }
 
+    /// A request from resolved values (an export's range): reason and case checked as on the command line.
+    /// - Throws: ``HoldInputError/Code/controlCharacter``, ``HoldInputError/Code/badLength``.
+    public init(camera: CameraID, range: HoldRange, reason: String, caseID: String) throws(HoldInputError) {
+        self.camera = camera
+        self.reason = try HoldText(reason, field: "--reason", maxBytes: Self.maxReasonBytes)
+        self.caseID = try HoldText(caseID, field: "--case", maxBytes: Self.maxCaseIDBytes)
+        self.range = range
+    }
+
     /// The hold to place, with a new id (`h-` and 8 hex digits) unless one is given.
     public func hold(id: String = EvidenceHolds.newID(), createdAt: UTCMicros) -> EvidenceHold {
         EvidenceHold(

@@ -24,7 +24,8 @@ public struct ExportSummary: Sendable, Equatable {
 /// run's timestamps moved to follow the earlier one's end (the gap between runs is collapsed;
 /// `hallwatchctl recordings` lists gaps). A change of parameters (resolution, codec) starts a new file
 /// `NAME-2.mp4`, `NAME-3.mp4`, … since one MP4 track cannot change them. Output uses `movflags=+faststart`
-/// (the `moov` moved before the media, §8.2.1) so playback can start before the file is fully downloaded.
+/// (the `moov` moved before the media, §8.2.1) so playback can start before the file is fully downloaded,
+/// writes no edit list (§8.6.6), and tags HEVC `hvc1`.
 public enum Exporter {
     /// Writes `runs`, in order, to `path` (and `NAME-2.mp4`, … on a change of codec parameters).
     /// - Parameters:
@@ -94,6 +95,11 @@ final class OutputFile {
             guard let st = avformat_new_stream(oc, nil) else { throw MediaError("media.export", "cannot add a track") }
             avcodec_parameters_copy(st.pointee.codecpar, src.pointee.codecpar)
             st.pointee.codecpar.pointee.codec_tag = 0
+            if src.pointee.codecpar.pointee.codec_id == AV_CODEC_ID_HEVC {
+                // `hvc1` (ISO/IEC 14496-15 §8.4.1): the sample entry Apple's players require; libavformat's
+                // default is `hev1`.
+                st.pointee.codecpar.pointee.codec_tag = UInt32(0x6876_6331).byteSwapped  // "hvc1"
+            }
             st.pointee.time_base = src.pointee.time_base
             if src.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO && videoIndex == nil { videoIndex = i }
         }
@@ -101,7 +107,8 @@ final class OutputFile {
         guard r >= 0 else {
             throw MediaError("media.export", "cannot open \(path) for writing: \(averrorText(r))", averror: r)
         }
-        let opts = Options([("movflags", "+faststart")])
+        // No edit list (§8.6.6): the file starts on its first keyframe and plays every sample, as recorded.
+        let opts = Options([("movflags", "+faststart"), ("use_editlist", "0")])
         r = avformat_write_header(oc, &opts.dict)
         guard r >= 0 else { throw MediaError("media.export", "the MP4 muxer refused the recording", averror: r) }
     }

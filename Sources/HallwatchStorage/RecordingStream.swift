@@ -45,6 +45,9 @@ public struct RecordingStream: Sendable {
         return out.map(RecordingStream.init(parts:))
     }
 
+    /// Box UTC at which the stream's first fragment starts (its first keyframe); `nil` without fragments.
+    public var firstFragmentUTC: UTCMicros? { parts.first { $0.expected.kind != .initSegment }?.startUTC }
+
     /// The run ids in the stream, in order (one per init segment).
     public var runIDs: [UInt64] { parts.filter { $0.expected.kind == .initSegment }.map(\.expected.run) }
 

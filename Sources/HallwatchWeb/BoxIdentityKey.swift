@@ -86,6 +86,12 @@ public struct BoxIdentityKey: Sendable {
         return key
     }
 
+    /// Reads an existing private key file (`identity.key`) without making one (signing an export bundle).
+    /// - Throws: `SystemError` for file errors; ``IdentityKeyError`` for a file that is not a key.
+    public static func readPrivateKey(path: String) throws -> BoxIdentityKey {
+        try BoxIdentityKey(seed: try read(path, header: privateHeader))
+    }
+
     /// Reads a public key file (`identity.pub`).
     /// - Throws: `SystemError` or ``IdentityKeyError``.
     public static func readPublicKey(path: String) throws -> Data {

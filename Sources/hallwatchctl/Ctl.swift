@@ -266,19 +266,53 @@ struct Recordings: AsyncParsableCommand {
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a camera's recording between two times as a playable MP4.",
-        discussion: "TIME is ISO 8601 UTC (2026-11-29T20:52:00Z), `now`, or relative to now (-30s, -5m, -2h).")
+        abstract:
+            "Write cameras' recordings between two times as a playable MP4 (--out) or a signed evidence bundle (--bundle).",
+        discussion: """
+            TIME is ISO 8601 UTC (2026-11-29T20:52:00Z), `now`, or relative to now (-30s, -5m, -2h).
+            --bundle DIR writes video/<camera>/<start>_<end>.mp4 (one per recorded run), manifest.json,
+            frames/<camera>.framehash, SHA256SUMS signed with the box's Ed25519 identity key (SHA256SUMS.sig,
+            keys/box-ed25519.pem) and README.txt, and places an evidence hold over the range (--no-hold: none).
+            Check a bundle with `hallwatchctl export verify DIR`.
+            """,
+        subcommands: [ExportVerify.self])
     @OptionGroup var options: ConfigOption
-    @Option(help: "Camera id.") var camera: String
-    @Option(parsing: .unconditional, help: "Start (TIME).") var from: String
+    @Option(help: "Camera id (repeatable with --bundle).") var camera: [String] = []
+    // Optional for the parser (the `verify` subcommand parses these options too); required in run().
+    @Option(parsing: .unconditional, help: "Start (TIME; required).") var from: String?
     @Option(parsing: .unconditional, help: "End (TIME).") var to: String = "now"
-    @Option(help: "Output file (.mp4).") var out: String
+    @Option(help: "Output file (.mp4).") var out: String?
+    @Option(help: "Write an evidence bundle to this directory (made if missing; must be empty).") var bundle: String?
+    @Option(help: "Why (bundle; at most 500 bytes).") var reason: String?
+    @Option(name: .customLong("case"), help: "Case or incident number (bundle; at most 100 bytes).") var caseID: String?
+    @Option(help: "The box's identity key (default: identity.key in --state-directory).") var signingKey: String?
+    @Option(help: "The web's state directory (web.stateDirectory).") var stateDirectory = "/var/lib/hallwatch-web"
+    @Flag(help: "Do not place an evidence hold over the bundle's range.") var noHold = false
     @Flag(help: "Replace the output file if it exists.") var force = false
 
+    func checkArguments() throws {
+        guard from != nil else { throw ValidationError("--from is required") }
+        guard (out == nil) != (bundle == nil) else { throw ValidationError("give exactly one of --out and --bundle") }
+        guard !camera.isEmpty else { throw ValidationError("--camera is required") }
+        if out != nil && camera.count != 1 {
+            throw ValidationError("--out takes one --camera; use --bundle for several")
+        }
+        if bundle != nil && (reason == nil || caseID == nil) {
+            throw ValidationError("--bundle needs --reason and --case")
+        }
+    }
+
     func run() async throws {
+        try checkArguments()
+        let from = self.from ?? ""
         ProcessSetup.bootstrapLogging(default: .error)
-        let cfg = ProcessSetup.loadConfig(options.config, logger: Logger(label: "hallwatchctl"))
-        guard let id = CameraID(camera) else { throw ValidationError("'\(camera)' is not a camera id") }
+        let logger = Logger(label: "hallwatchctl")
+        let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
+        var ids: [CameraID] = []
+        for c in camera {
+            guard let id = CameraID(c) else { throw ValidationError("'\(c)' is not a camera id") }
+            ids.append(id)
+        }
         let now = realClocks.utcNow()
         guard let start = TimeExpression.parse(from, now: now) else {
             throw ValidationError("--from \(from): expected ISO 8601 UTC, now, or -30s/-5m/-2h")
@@ -287,12 +321,17 @@ struct Export: AsyncParsableCommand {
             throw ValidationError("--to \(to): expected ISO 8601 UTC, now, or -30s/-5m/-2h")
         }
         guard start < end else { throw ValidationError("--from must be before --to") }
+        if let bundle {
+            try await exportBundle(cfg, ids, start, end, now, to: bundle, logger: logger)
+            return
+        }
+        guard let out else { return }
         guard force || !FileManager.default.fileExists(atPath: out) else {
             throw ValidationError("\(out) exists; use --force to replace it")
         }
         do {
             let s = try EvidenceExport.export(
-                config: cfg, camera: id, from: start, to: end, out: out, warn: warnOperator)
+                config: cfg, camera: ids[0], from: start, to: end, out: out, warn: warnOperator)
             print(
                 "wrote \(s.files.joined(separator: ", ")): \(String(format: "%.1f", s.mediaSeconds)) s, \(s.videoFrames) frames, \(s.bytes) bytes"
             )
@@ -300,6 +339,99 @@ struct Export: AsyncParsableCommand {
             FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))
             throw ExitCode(ExitStatus.failure)
         }
+    }
+
+    func exportBundle(
+        _ cfg: HallwatchConfig, _ ids: [CameraID], _ start: UTCMicros, _ end: UTCMicros, _ now: UTCMicros,
+        to dir: String, logger: Logger
+    ) async throws {
+        func failed(_ error: any Error) -> ExitCode {
+            FileHandle.standardError.write(Data("export failed: \(error)\n".utf8))
+            return ExitCode(ExitStatus.failure)
+        }
+        let keyPath = signingKey ?? stateDirectory + "/" + BoxIdentityKey.privateFile
+        let key: BoxIdentityKey
+        do { key = try BoxIdentityKey.readPrivateKey(path: keyPath) } catch {
+            throw failed(
+                EvidenceBundleError(
+                    .signingKey, "cannot read the signing key \(printable(keyPath, limit: 200)): \(error)"))
+        }
+        let holdRequests: [HoldRequest]
+        do {
+            let range = try HoldRange(from: start, to: end, now: now)
+            holdRequests = try ids.map { try HoldRequest(camera: $0, range: range, reason: reason!, caseID: caseID!) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        do {
+            for id in ids { try EvidenceExport.requireKnown(id, cfg) }
+            try EvidenceExport.checkOutput(dir, config: cfg, allowDirectory: true)
+            let library = try EvidenceExport.readable(cfg, warn: warnOperator)
+            var holdIDs: [String] = []
+            if !noHold {
+                // Held first, so the pruner cannot delete the range while it is being exported.
+                let disks = NamedDisk.all(of: cfg)
+                for r in holdRequests {
+                    let hold = r.hold(createdAt: now)
+                    _ = try EvidenceHolds.add(
+                        hold, disks: disks, box: cfg.box, maxHoldPercent: cfg.retention.maxHoldPercent, now: now,
+                        logger: logger)
+                    holdIDs.append(hold.id)
+                    FileHandle.standardError.write(Data("hold \(hold.id) placed over \(r.camera)\n".utf8))
+                }
+                await publishHolds(
+                    cfg, (try? EvidenceHolds.list(disks: disks, box: cfg.box, logger: logger)) ?? [], logger: logger)
+            }
+            let request = EvidenceBundle.Request(
+                cameras: ids, from: start, to: end, reason: holdRequests[0].reason.text,
+                caseNumber: holdRequests[0].caseID.text, exportedBy: unixUser(), box: cfg.box, holds: holdIDs)
+            let t0 = Date()
+            var bytes: Int64 = 0
+            let manifest = try EvidenceBundle.write(
+                request, from: library, to: dir,
+                signer: BundleSigner(publicKey: key.publicKey, sign: { key.sign($0) }), now: now
+            ) { p in
+                bytes += p.bytes
+                let width = 30
+                let filled = p.total > 0 ? width * p.done / p.total : width
+                FileHandle.standardError.write(
+                    Data(
+                        String(
+                            format: "[%@%@] %d/%d %@ %.1f MB in %.2f s\n", String(repeating: "#", count: filled),
+                            String(repeating: ".", count: width - filled), p.done, p.total, p.path,
+                            Double(p.bytes) / 1e6, p.seconds
+                        ).utf8))
+            }
+            let seconds = Date().timeIntervalSince(t0)
+            print(
+                String(
+                    format: "bundle %@ (%@) written to %@: %d files, %.1f MB in %.1f s (%.0f MB/s)",
+                    manifest.exportID, manifest.caseNumber, dir, manifest.cameras.reduce(0) { $0 + $1.files.count },
+                    Double(bytes) / 1e6, seconds, Double(bytes) / 1e6 / max(seconds, 1e-6)))
+        } catch {
+            throw failed(error)
+        }
+    }
+}
+
+/// The Unix user running this process (`$SUDO_USER` when run through sudo, then the uid's name).
+func unixUser() -> String {
+    if let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty { return "\(sudo) (via sudo)" }
+    if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+    return "uid \(getuid())"
+}
+
+struct ExportVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check an evidence bundle: SHA256SUMS, its signature, every file, the framehash of the video.",
+        discussion: "Exit 0 only when everything verifies; otherwise 1, naming the first file that fails.")
+    @Argument(help: "The bundle directory.") var directory: String
+
+    func run() async throws {
+        let verdict = EvidenceBundle.verify(directory: directory)
+        print(verdict.description)
+        if !verdict.ok { throw ExitCode(ExitStatus.failure) }
     }
 }
 

@@ -1,0 +1,171 @@
+import Crypto
+import Foundation
+import HallwatchCore
+import HallwatchMedia
+import HallwatchStorage
+import Testing
+
+@testable import HallwatchEvidence
+
+/// Evidence bundles written from real recordings (the test clips recorded through the storage writer) and
+/// checked with the standard tools a recipient has: `sha256sum`, Debian's `openssl`, stock `ffmpeg`.
+@Suite(.serialized, .enabled(if: Clips.available, "no clips in .media (make clips)"))
+struct BundleTests {
+    static let tools = ["/usr/bin/sha256sum", "/usr/bin/openssl"].allSatisfy {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    static func signer() -> BundleSigner {
+        let seed = Data((0..<32).map { UInt8($0 * 7 & 0xFF) })
+        let key = try! Curve25519.Signing.PrivateKey(rawRepresentation: seed)
+        return BundleSigner(publicKey: key.publicKey.rawRepresentation) {
+            (try? Curve25519.Signing.PrivateKey(rawRepresentation: seed).signature(for: $0)) ?? Data()
+        }
+    }
+
+    /// Runs a program in `dir`; its exit status and output.
+    static func run(_ exe: String, _ args: [String], in dir: String) throws -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// An H.264 run, 30 s of nothing, then an HEVC run: two files listed with the gap; every standard check
+    /// passes; the framehash is stock ffmpeg's; one flipped byte in any file is named by `verify`.
+    @Test(.enabled(if: tools)) func aBundleAcrossAGapVerifiesWithStandardTools() throws {
+        let rig = try DiskRig(slots: 16, slotSizeBytes: 1 << 20)
+        defer { rig.cleanup() }
+        let writer = try rig.writer()
+        let first = try ClipRecording.record(
+            try Clips.fragmented("h264-bframes.mp4"), camera: rig.camera, runStart: rig.start, seconds: 4, to: writer)
+        let secondStart = rig.start.adding(micros: first.media90k * 100 / 9 + 30_000_000)
+        _ = try ClipRecording.record(
+            try Clips.fragmented("hevc.mp4"), camera: rig.camera, runStart: secondStart, seconds: 4, to: writer)
+        try writer.close()
+
+        let dir = rig.dir + "/bundle"
+        var steps: [EvidenceBundle.Progress] = []
+        let t0 = Date()
+        let manifest = try EvidenceBundle.write(
+            .init(
+                cameras: [rig.camera], from: rig.start.adding(micros: -5_000_000),
+                to: secondStart.adding(micros: 60_000_000), reason: "fight in hall B", caseNumber: "2026-0142",
+                exportedBy: "tester", box: "test-box", holds: ["h-0000abcd"]),
+            from: rig.library(), to: dir, signer: Self.signer(), now: UTCMicros(1_765_000_000_000_000)
+        ) { steps.append($0) }
+        let seconds = Date().timeIntervalSince(t0)
+        let cam = try #require(manifest.cameras.first)
+        #expect(cam.files.count == 2 && steps.count == 2)
+        #expect(cam.gaps.count == 1)
+        #expect(abs((cam.gaps.first?.seconds ?? 0) - 30) < 0.2, "\(cam.gaps)")
+        #expect(cam.files.allSatisfy { $0.path.hasPrefix("video/hall-b/") && $0.path.hasSuffix(".mp4") })
+        let bytes = cam.files.reduce(0) { $0 + $1.bytes }
+        print(
+            String(
+                format: "bundle: %d files, %.1f MB of video in %.2f s (%.0f MB/s)", cam.files.count,
+                Double(bytes) / 1e6, seconds, Double(bytes) / 1e6 / seconds))
+
+        // Standard tools.
+        let sums = try Self.run("/usr/bin/sha256sum", ["-c", "SHA256SUMS"], in: dir)
+        #expect(sums.status == 0, "\(sums.out)")
+        let ossl = try Self.run(
+            "/usr/bin/openssl",
+            [
+                "pkeyutl", "-verify", "-pubin", "-inkey", "keys/box-ed25519.pem", "-rawin", "-in", "SHA256SUMS",
+                "-sigfile", "SHA256SUMS.sig",
+            ], in: dir)
+        #expect(ossl.status == 0 && ossl.out.contains("Signature Verified Successfully"), "\(ossl.out)")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/minisign") {
+            let mini = try Self.run(
+                "/usr/bin/minisign", ["-V", "-p", "keys/box.minisign.pub", "-m", "SHA256SUMS"], in: dir)
+            #expect(mini.status == 0 && mini.out.contains("Signature and comment signature verified"), "\(mini.out)")
+        }
+        // The framehash is what stock ffmpeg prints for the files, in name order.
+        var stock = ""
+        for f in cam.files.map(\.path).sorted() {
+            let r = try Self.run(
+                "/usr/bin/ffmpeg",
+                [
+                    "-v", "error", "-i", f, "-map", "0", "-c", "copy", "-fflags", "+bitexact", "-f", "framehash",
+                    "-hash",
+                    "sha256", "-",
+                ], in: dir)
+            #expect(r.status == 0)
+            stock += r.out
+        }
+        let ours = try String(contentsOfFile: dir + "/" + cam.framehash, encoding: .utf8)
+        #expect(ours == stock)
+        #expect(
+            ours.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == cam.files.reduce(0) { $0 + $1.frames })
+        // Each file: `moov` before `mdat`, no edit list, HEVC as hvc1.
+        for (i, f) in cam.files.enumerated() {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + f.path))
+            let moov = try #require(data.range(of: Data("moov".utf8)))
+            let mdat = try #require(data.range(of: Data("mdat".utf8)))
+            #expect(moov.lowerBound < mdat.lowerBound)
+            #expect(data.range(of: Data("elst".utf8)) == nil)
+            if i == 1 { #expect(data.range(of: Data("hvc1".utf8)) != nil && data.range(of: Data("hev1".utf8)) == nil) }
+        }
+        #expect(EvidenceBundle.verify(directory: dir).ok)
+
+        // One flipped byte in any file: verify fails naming that file.
+        let all =
+            (try String(contentsOfFile: dir + "/SHA256SUMS", encoding: .utf8)).split(separator: "\n").map {
+                String($0.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)[2])
+            } + ["SHA256SUMS", "SHA256SUMS.sig", "SHA256SUMS.minisig"]
+        #expect(all.contains("manifest.json") && all.contains("README.txt") && all.contains("keys/box-ed25519.pem"))
+        for name in all {
+            let url = URL(fileURLWithPath: dir + "/" + name)
+            let original = try Data(contentsOf: url)
+            var flipped = original
+            flipped[original.count / 2] ^= 0x01
+            try flipped.write(to: url)
+            let verdict = EvidenceBundle.verify(directory: dir)
+            #expect(verdict.failingFile == name, "\(name): \(verdict)")
+            try original.write(to: url)
+        }
+        // A file added to the bundle is named too.
+        try Data("added later".utf8).write(to: URL(fileURLWithPath: dir + "/video/hall-b/note.txt"))
+        #expect(EvidenceBundle.verify(directory: dir).failingFile == "video/hall-b/note.txt")
+    }
+
+    /// RFC 7693 Appendix A, and the empty message (as Python's hashlib prints it).
+    @Test func blake2b512KnownAnswers() {
+        func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+        #expect(
+            hex(Blake2b.hash512(Data("abc".utf8)))
+                == "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d17d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
+        )
+        #expect(
+            hex(Blake2b.hash512(Data()))
+                == "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce"
+        )
+        // Six 128-byte blocks exactly: the last full block carries the final flag.
+        #expect(
+            hex(Blake2b.hash512(Data((0..<768).map { UInt8($0 % 256) })))
+                == "323e97a7a859ee63c9013debb0ca995811e73117a2f574723416e596ebc184e37a59b66d2f597df4a7c1b0d1d41a1a7f28774f46a6864d56c57b9d6c5f7302fb"
+        )
+    }
+
+    @Test func aBundleRefusesANonEmptyDirectory() throws {
+        let rig = try DiskRig(slots: 4, slotSizeBytes: 1 << 20)
+        defer { rig.cleanup() }
+        try Data("x".utf8).write(to: URL(fileURLWithPath: rig.dir + "/note"))
+        let error = #expect(throws: EvidenceBundleError.self) {
+            _ = try EvidenceBundle.write(
+                .init(
+                    cameras: [rig.camera], from: rig.start, to: rig.start.adding(micros: 1_000_000), reason: "r",
+                    caseNumber: "c", exportedBy: "t", box: "test-box"),
+                from: rig.library(), to: rig.dir, signer: Self.signer(), now: rig.start)
+        }
+        #expect(error?.code == .bundle)
+    }
+}
