@@ -8,7 +8,7 @@ import HallwatchCore
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 4 | magic `HWDP` |
-/// | 4 | 1 | kind (``WireKind``: 1 hello, 2 init segment, 3 fragment) |
+/// | 4 | 1 | kind (``WireKind``: 1 hello, 2 init segment, 3 fragment; 4 drop on the live tap only) |
 /// | 5 | 1 | flags (bit 0: fragment starts with a keyframe) |
 /// | 6 | 2 | protocol version (``version``) |
 /// | 8 | 8 | run id |
@@ -17,7 +17,7 @@ import HallwatchCore
 /// | 24 | 8 | start, 90 kHz ticks since the run's start |
 /// | 32 | 8 | UTC anchor of the start, microseconds since the epoch |
 /// | 40 | 4 | payload length, bytes (≤ ``maxPayloadBytes``) |
-/// | 44 | 4 | reserved, 0 |
+/// | 44 | 4 | reserved, 0 (the live tap: arrival, ms after the UTC anchor; ``LiveWire``) |
 public enum DataPlane {
     /// `HWDP`
     public static let magic: UInt32 = 0x5044_5748
@@ -41,6 +41,9 @@ public enum WireKind: UInt8, Sendable {
     case initSegment = 2
     /// P3: a fragment (`moof`+`mdat`) of the current run.
     case fragment = 3
+    /// L4, the live tap only: the subscriber fell behind and was skipped to the next keyframe; the sequence
+    /// field holds how many units were skipped. Refused on the data plane (`dataplane.protocol`).
+    case drop = 4
 }
 
 /// One data-plane frame: a hello, or a media segment.
@@ -132,6 +135,8 @@ public enum DataPlaneMessage: Sendable, Equatable {
             self = .hello(id)
         case .initSegment, .fragment:
             self = .segment(MediaSegment(meta: header.meta, payload: payload))
+        case .drop:
+            throw DataPlaneError(.protocol, "a live tap's drop frame on the data plane")
         }
     }
 }
@@ -188,13 +193,19 @@ extension FileHandleFD {
     /// Receives one data-plane frame; `nil` at a clean end of stream (between frames).
     /// - Throws: ``DataPlaneError`` for a malformed frame, ``HallwatchCore/SystemError`` for I/O.
     public func receiveMessage() throws -> DataPlaneMessage? {
+        guard let (_, header, payload) = try receiveFrame() else { return nil }
+        return try DataPlaneMessage(header, payload: payload)
+    }
+
+    /// P1. One frame: its raw header, the header decoded, its payload; `nil` at a clean end of stream.
+    func receiveFrame() throws -> (raw: [UInt8], header: DataPlaneMessage.Header, payload: [UInt8])? {
         guard let bytes = try readExactly(DataPlane.headerBytes) else { return nil }
         let header = try DataPlaneMessage.decodeHeader(bytes)
         let payload = header.payloadBytes == 0 ? [] : (try readExactly(header.payloadBytes) ?? [])
         guard payload.count == header.payloadBytes else {
             throw DataPlaneError(.short, "stream ended inside a payload")
         }
-        return try DataPlaneMessage(header, payload: payload)
+        return (bytes, header, payload)
     }
 }
 
@@ -226,7 +237,9 @@ public enum SegmentFile {
             guard offset + header.payloadBytes <= bytes.count else {
                 throw DataPlaneError(.short, "the file ends inside a payload")
             }
-            guard header.kind != .hello else { throw DataPlaneError(.protocol, "a saved file holds no hello") }
+            guard header.kind == .initSegment || header.kind == .fragment else {
+                throw DataPlaneError(.protocol, "a saved file holds only init segments and fragments")
+            }
             out.append(MediaSegment(meta: header.meta, payload: Array(bytes[offset..<offset + header.payloadBytes])))
             offset += header.payloadBytes
         }

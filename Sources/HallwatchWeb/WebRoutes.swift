@@ -5,6 +5,7 @@ import HallwatchCore
 import HallwatchStatus
 import Hummingbird
 import HummingbirdBcrypt
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Synchronization
@@ -51,6 +52,8 @@ public struct WebEnvironment: Sendable {
     public var building: String
     /// The bearer token `/metrics` requires (from `web.metricsTokenFile`); `nil`: `/metrics` refuses everyone.
     public var metricsToken: String?
+    /// The live view's subscriptions to the recorder's live tap; `nil`: live view answers 503.
+    public var live: LiveHub?
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
@@ -60,9 +63,11 @@ public struct WebEnvironment: Sendable {
 
     public init(
         settings: WebSettings, sessions: SessionStore, throttle: LoginThrottle, audit: AuditLog,
-        status: any StatusSource, clocks: any Clocks, building: String, metricsToken: String? = nil
+        status: any StatusSource, clocks: any Clocks, building: String, metricsToken: String? = nil,
+        live: LiveHub? = nil
     ) {
         self.metricsToken = metricsToken
+        self.live = live
         self.settings = settings
         self.sessions = sessions
         self.throttle = throttle
@@ -88,7 +93,15 @@ public struct WebRoute: Sendable {
     public let method: HTTPRequest.Method
     public let path: String
     public let access: Access
+    /// For a plain route, its response; for a WebSocket route, the check before the upgrade (a response other
+    /// than 200 refuses it).
     let handler: @Sendable (Request, WebContext) async throws -> Response
+    /// A WebSocket route's handler after the upgrade (RFC 6455); `nil` for a plain route.
+    var webSocket:
+        (
+            @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, WebSocketRouterContext<WebContext>) async throws
+                -> Void
+        )? = nil
 }
 
 /// The route table and handlers of `hallwatch-web`.
@@ -129,6 +142,24 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/static/status.css", access: .anyone) { _, _ in
                 WebResponses.asset(Assets.statusCSS, type: "text/css; charset=utf-8")
             },
+            WebRoute(
+                method: .get, path: "/api/v1/cameras/{id}/live", access: .permission(.live),
+                handler: { req, ctx in
+                    _ = try LiveView.check(env, req, ctx)
+                    return Response(status: .ok)
+                },
+                webSocket: { inbound, outbound, ctx in
+                    try await LiveView.serve(env, inbound: inbound, outbound: outbound, context: ctx)
+                }),
+            WebRoute(method: .get, path: "/live/{id}", access: .permission(.live)) { req, ctx in
+                try await LivePages.camera(env, req, ctx)
+            },
+            WebRoute(method: .get, path: "/live", access: .permission(.live)) { _, ctx in
+                try await LivePages.grid(env, ctx)
+            },
+            WebRoute(method: .get, path: "/static/live.js", access: .anyone) { _, _ in
+                WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")
+            },
         ]
     }
 
@@ -140,6 +171,16 @@ public enum WebRoutes {
         router.add(middleware: AccessMiddleware(routes: routes, environment: env))
         for route in routes {
             let handler = route.handler
+            if let webSocket = route.webSocket {
+                router.ws(
+                    RouterPath(route.path),
+                    shouldUpgrade: { request, context in
+                        let r = try await handler(request, context)
+                        guard r.status == .ok else { throw RefusalError(refusal: r) }
+                        return .upgrade([:])
+                    }, onUpgrade: webSocket)
+                continue
+            }
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 try await handler(request, context)
             }

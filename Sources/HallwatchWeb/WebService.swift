@@ -2,11 +2,13 @@ import Foundation
 import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
+import HallwatchDataPlane
 import HallwatchProcess
 import HallwatchStatus
 import Hummingbird
 import HummingbirdHTTP2
 import HummingbirdTLS
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOSSL
@@ -67,7 +69,8 @@ public struct WebService: Service {
             throttle: LoginThrottle(clocks: clocks),
             audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
             status: BusStatusSource(collector: collector, alarms: alarms, configured: config.cameras.map(\.id)),
-            clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken())
+            clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken(),
+            live: LiveHub(socketPath: LiveWire.socketPath(dataPlaneSocket: config.recorder.socket), logger: logger))
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, bus: presence.bus, logger: logger
@@ -81,7 +84,10 @@ public struct WebService: Service {
         for address in web.listen {
             apps.append(
                 Application(
-                    router: router, server: try .http2Upgrade(tlsConfiguration: tls, configuration: Self.channel),
+                    router: router,
+                    server: .httpsWithWebSocket(
+                        tlsConfiguration: tls, configuration: Self.channel, webSocket: Self.webSocket,
+                        webSocketRouter: router),
                     configuration: .init(address: .hostname(address, port: web.httpsPort), serverName: nil),
                     logger: logger))
         }
@@ -124,6 +130,12 @@ public struct WebService: Service {
             idleTimeout: .seconds(30),
             httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
+
+    /// WebSocket limits: frames of at most 256 KiB each way (longer media messages go as continuation frames;
+    /// browsers send only control frames), a ping every 20 s finds
+    /// a vanished browser.
+    static let webSocket = WebSocketServerConfiguration(
+        maxFrameSize: 256 << 10, autoPing: .enabled(timePeriod: .seconds(20)))
 
     /// The plain-HTTP router: every request gets `308 Permanent Redirect` to the same path over HTTPS.
     public static func redirectRouter(httpsPort: Int) -> Router<BasicRequestContext> {
