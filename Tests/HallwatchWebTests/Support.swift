@@ -72,7 +72,7 @@ func makeSettings(users: [UserConfig]? = nil) -> WebSettings {
 
 struct Harness {
     let clocks = TestClocks()
-    let env: WebEnvironment
+    var env: WebEnvironment
     let database: WebDatabase
     let auditPath: String
 
