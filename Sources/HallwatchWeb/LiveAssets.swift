@@ -8,9 +8,10 @@
 /// - One append queue per tile, never two appends at once; the SourceBuffer in `sequence` mode, so a new run
 ///   whose timestamps restart, or media skipped after a `drop`, continues where the buffer ends.
 /// - At most 10 s kept: older media is removed before the next append.
-/// - Catch-up: after the first frame, more than 1.5 s behind the buffered end → one jump to 0.3 s before it;
-///   then a playback rate of 1.03–1.1 while behind (Safari, which rebuffers on rate changes, jumps instead,
-///   at most every 5 s). A playhead in a hole between buffered ranges jumps to the next range.
+/// - Catch-up: after the first frame, once what arrived is appended, more than 1.5 s behind the buffered end →
+///   one jump to 0.3 s before it; then a playback rate of 1.03–1.1 while behind (Safari, which rebuffers on
+///   rate changes, jumps instead, at most every 5 s; elsewhere a jump again only when more than 3 s behind).
+///   A playhead in a hole between buffered ranges jumps to the next range.
 /// - A stall watchdog: no media for 2 s, or the playhead stuck for 2 s while media arrives → reconnect.
 /// - A hidden tab disconnects after 5 s and reconnects, at the live edge, when shown again.
 /// - Measures: frames presented (`requestVideoFrameCallback`), time to first frame, and latency = the time a
@@ -141,7 +142,10 @@ enum LiveAssets {
               if (t <= b.end(i)) break;
             }
             var behind = end - t;
-            if (this.frames > 0 && behind > 1.5 && (!this.jumped || (safari && now - this.lastJump > 5000))) {
+            // Jump once the backlog is appended (the buffered end is then the live edge); again only when far
+            // behind (a stall), at most every 5 s.
+            var jumpAgain = now - this.lastJump > 5000 && (safari || behind > 3);
+            if (this.frames > 0 && this.queue.length === 0 && behind > 1.5 && (!this.jumped || jumpAgain)) {
               this.jumped = true; this.lastJump = now; v.currentTime = end - 0.3; v.playbackRate = 1; return;
             }
             if (!safari) v.playbackRate = behind > 1.0 ? 1.1 : behind > 0.5 ? 1.03 : 1.0;

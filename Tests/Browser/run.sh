@@ -71,7 +71,8 @@ WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCR
 "$BIN/hallwatchctl" audit verify --state-directory "$RUN/state"
 
 # Live view: a real box (`hallwatchctl demo`: simcam, capture workers, recorder, web) and headless Chromium
-# playing every demo camera and the 2x2 grid (Tests/Browser/live_view.py); every live view is audited.
+# playing every demo camera and the 2x2 grid, and resuming within 3 s when a capture worker is killed
+# mid-view (Tests/Browser/live_view.py); every live view is audited.
 LIVE=.run/browser-live
 rm -rf "$LIVE"
 LIVE_PORT=$(free_port)
@@ -86,7 +87,7 @@ for _ in $(seq 150); do
 done
 sleep 4  # the first fragments of every camera
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
-  .venv-test/bin/python3 Tests/Browser/live_view.py
+  PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/live_view.py
 stop_demo
 grep -q '"action":"live.end"' "$LIVE/web/audit.log" || fail "no live view was audited"
 "$BIN/hallwatchctl" audit verify --state-directory "$LIVE/web"
