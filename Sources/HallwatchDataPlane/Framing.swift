@@ -44,6 +44,9 @@ public enum WireKind: UInt8, Sendable {
     /// L4, the live tap only: the subscriber fell behind and was skipped to the next keyframe; the sequence
     /// field holds how many units were skipped. Refused on the data plane (`dataplane.protocol`).
     case drop = 4
+    /// P6: a per-frame CMAF chunk (one `moof`+`mdat`, ISO/IEC 14496-12 §8.8) of the current run, for the live
+    /// tap only: never stored, never backlogged or resent. Flag bit 0: the frame is a keyframe.
+    case chunk = 5
 }
 
 /// One data-plane frame: a hello, or a media segment.
@@ -52,6 +55,8 @@ public enum DataPlaneMessage: Sendable, Equatable {
     case hello(CameraID)
     /// An init segment or fragment (P3).
     case segment(MediaSegment)
+    /// A per-frame chunk for the live tap (P6); its metadata's kind is `fragment`, its wire kind ``WireKind/chunk``.
+    case chunk(MediaSegment)
 
     /// The 48-byte header of this frame.
     public func encodeHeader() -> [UInt8] {
@@ -60,6 +65,7 @@ public enum DataPlaneMessage: Sendable, Equatable {
         case .hello(let id): (kind, meta, length) = (.hello, nil, id.rawValue.utf8.count)
         case .segment(let s):
             (kind, meta, length) = (s.meta.kind == .initSegment ? .initSegment : .fragment, s.meta, s.payload.count)
+        case .chunk(let s): (kind, meta, length) = (.chunk, s.meta, s.payload.count)
         }
         var w = ByteWriter(capacity: DataPlane.headerBytes)
         w.u32(DataPlane.magic)
@@ -80,7 +86,7 @@ public enum DataPlaneMessage: Sendable, Equatable {
     public var payload: [UInt8] {
         switch self {
         case .hello(let id): Array(id.rawValue.utf8)
-        case .segment(let s): s.payload
+        case .segment(let s), .chunk(let s): s.payload
         }
     }
 
@@ -135,6 +141,10 @@ public enum DataPlaneMessage: Sendable, Equatable {
             self = .hello(id)
         case .initSegment, .fragment:
             self = .segment(MediaSegment(meta: header.meta, payload: payload))
+        case .chunk:
+            var meta = header.meta
+            meta.kind = .fragment
+            self = .chunk(MediaSegment(meta: meta, payload: payload))
         case .drop:
             throw DataPlaneError(.protocol, "a live tap's drop frame on the data plane")
         }
@@ -186,7 +196,7 @@ extension FileHandleFD {
         try header.withUnsafeBytes { try writeAll($0) }
         switch message {
         case .hello(let id): try Array(id.rawValue.utf8).withUnsafeBytes { try writeAll($0) }
-        case .segment(let s): try s.payload.withUnsafeBytes { try writeAll($0) }
+        case .segment(let s), .chunk(let s): try s.payload.withUnsafeBytes { try writeAll($0) }
         }
     }
 

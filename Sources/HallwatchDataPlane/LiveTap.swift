@@ -62,7 +62,7 @@ extension FileHandleFD {
         case .drop: return .drop(skipped: Int(header.meta.sequence))
         case .initSegment:
             return .initSegment(LiveUnit(MediaSegment(meta: header.meta, payload: payload), receivedMicros: received))
-        case .fragment:
+        case .fragment, .chunk:
             return .media(LiveUnit(MediaSegment(meta: header.meta, payload: payload), receivedMicros: received))
         }
     }
@@ -99,9 +99,40 @@ public final class LiveTap: Sendable {
         }
     }
 
-    /// L3. Hands a segment the recorder just read to the camera's ring and subscribers.
+    /// Per camera, the run whose per-frame chunks flow and when the last one arrived (µs).
+    let chunking = Mutex<[CameraID: (run: UInt64, lastMicros: Int64)]>([:])
+    /// How long after its last chunk a camera's fragments go to the live tap again, µs (2 s).
+    static let chunkTimeoutMicros: Int64 = 2_000_000
+
+    /// L3. Hands a segment the recorder just read to the camera's ring and subscribers — unless the same frames
+    /// flow as per-frame chunks (P6), in which case only its init segments are.
     public func publish(_ segment: MediaSegment, of camera: CameraID, receivedMicros: Int64) {
+        if segment.meta.kind == .fragment {
+            let chunked = chunking.withLock { c in
+                guard let x = c[camera], x.run == segment.meta.run else { return false }
+                return receivedMicros - x.lastMicros < Self.chunkTimeoutMicros
+            }
+            if chunked { return }
+        }
         fanout(for: camera).publish(LiveUnit(segment, receivedMicros: receivedMicros))
+    }
+
+    /// L3 and P6. Hands a per-frame chunk to the camera's ring and subscribers. The switch from fragments to
+    /// chunks happens at a keyframe chunk (the ring restarts there); from then on the run's fragments are no
+    /// longer handed to the tap, until no chunk came for 2 s.
+    public func publishChunk(_ chunk: MediaSegment, of camera: CameraID, receivedMicros: Int64) {
+        let admitted = chunking.withLock { c in
+            if let x = c[camera], x.run == chunk.meta.run,
+                receivedMicros - x.lastMicros < Self.chunkTimeoutMicros
+            {
+                c[camera] = (x.run, receivedMicros)
+                return true
+            }
+            guard chunk.meta.keyframe else { return false }
+            c[camera] = (chunk.meta.run, receivedMicros)
+            return true
+        }
+        if admitted { fanout(for: camera).publish(LiveUnit(chunk, receivedMicros: receivedMicros)) }
     }
 
     /// L1. Accepts subscribers on `listener` until ``stop(_:)``, for the cameras `isKnown` accepts; blocks the
@@ -131,7 +162,12 @@ public final class LiveTap: Sendable {
     func serve(_ conn: FileHandleFD, isKnown: (CameraID) -> Bool) {
         let fd = conn.fd
         connections.withLock { $0[fd] = conn }
-        defer { connections.withLock { _ = $0.removeValue(forKey: fd) } }
+        defer {
+            connections.withLock { _ = $0.removeValue(forKey: fd) }
+            // Closed here, not when the last reference goes: the thread that ran this may keep its closure
+            // (and the connection) alive, and the subscriber must see the end at once.
+            conn.close()
+        }
         var tv = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         guard case .hello(let camera)? = try? conn.receiveMessage() else {

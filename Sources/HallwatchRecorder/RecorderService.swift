@@ -187,7 +187,15 @@ public final class RecorderService: Service, @unchecked Sendable {
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
             let lane = pool.lane(for: id)
             var filter = ResendFilter(storedEnd: pool.storedEnd(of:))
-            while let segment = try receiver.next() {
+            while let unit = try receiver.nextUnit() {
+                let segment: MediaSegment
+                switch unit {
+                case .chunk(let chunk):
+                    // P6. Chunks go to the live tap only: never to a lane, never stored.
+                    liveTap.publishChunk(chunk, of: id, receivedMicros: clocks.utcNow().micros)
+                    continue
+                case .segment(let s): segment = s
+                }
                 guard filter.admit(segment, of: id) else { continue }
                 let skipped = filter.takeSkipped()
                 if skipped > 0 {

@@ -223,3 +223,58 @@ struct InitSegmentInfoTests {
         #expect(InitSegmentInfo(initSegment: [0, 0, 0, 200] + Array("moov".utf8)) == nil)
     }
 }
+
+@Suite("Per-frame chunks (Protocol.md P6)")
+struct ChunkTests {
+    let camera = CameraID("lobby")!
+
+    @Test("chunks cross the data plane as their own kind; next() (storage) never sees them; unsent ones are dropped")
+    func chunksOnTheDataPlane() throws {
+        let (worker, recorder) = socketPair()
+        let sender = DataPlaneSender(camera: camera, logger: quiet, clocks: ManualClocks()) { worker }
+        sender.deliverChunk(liveFragment(1, keyframe: true).segment)  // not connected yet: dropped
+        sender.deliver(initSegment())
+        sender.deliverChunk(liveFragment(1, keyframe: true, bytes: 100).segment)
+        sender.deliver(fragment(1))
+        sender.deliverChunk(liveFragment(2, keyframe: false, bytes: 100).segment)
+        sender.deliver(fragment(2))
+        let receiver = try DataPlaneReceiver(recorder, isKnown: { $0 == camera }, cameras: ConnectedCameras())
+        var kinds: [String] = []
+        for _ in 0..<5 {
+            switch try #require(try receiver.nextUnit()) {
+            case .segment(let s): kinds.append(s.meta.kind == .initSegment ? "init" : "fragment\(s.meta.sequence)")
+            case .chunk(let c): kinds.append("chunk\(c.meta.sequence)\(c.meta.keyframe ? "k" : "")")
+            }
+        }
+        #expect(kinds == ["init", "chunk1k", "fragment1", "chunk2", "fragment2"])
+        // A chunk can never be mistaken for a stored fragment.
+        let (w2, r2) = socketPair()
+        try w2.send(.hello(camera))
+        try w2.send(.chunk(liveFragment(3, keyframe: true).segment))
+        try w2.send(.segment(fragment(3)))
+        let receiver2 = try DataPlaneReceiver(r2, isKnown: { $0 == camera }, cameras: ConnectedCameras())
+        #expect(try receiver2.next()?.meta.sequence == 3)
+        #expect(
+            throws: DataPlaneError.self,
+            performing: {
+                try SegmentFile.decode(DataPlaneMessage.chunk(fragment(1)).encodeHeader() + fragment(1).payload)
+            })
+    }
+
+    @Test("the tap switches to chunks at a keyframe chunk, skips the run's fragments, and back after 2 s without")
+    func tapSwitchesBetweenFragmentsAndChunks() {
+        let tap = LiveTap(logger: quiet)
+        let t0 = Int64(run)
+        tap.publish(initSegment(), of: camera, receivedMicros: t0)
+        tap.publish(liveFragment(1, keyframe: true).segment, of: camera, receivedMicros: t0)
+        // A first chunk that is no keyframe is ignored; the keyframe chunk switches; the run's fragment is skipped.
+        tap.publishChunk(liveFragment(2, keyframe: false, bytes: 10).segment, of: camera, receivedMicros: t0)
+        tap.publishChunk(liveFragment(3, keyframe: true, bytes: 10).segment, of: camera, receivedMicros: t0 + 100_000)
+        tap.publish(liveFragment(2, keyframe: false).segment, of: camera, receivedMicros: t0 + 200_000)
+        tap.publishChunk(liveFragment(4, keyframe: false, bytes: 10).segment, of: camera, receivedMicros: t0 + 300_000)
+        #expect(sequences(drain(tap.fanout(for: camera).subscribe())) == ["init", "3k", "4"])
+        // No chunk for 2 s: fragments again.
+        tap.publish(liveFragment(5, keyframe: true).segment, of: camera, receivedMicros: t0 + 2_400_000)
+        #expect(sequences(drain(tap.fanout(for: camera).subscribe())) == ["init", "5k"])
+    }
+}
