@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        // Live view (HallwatchWeb): the WebSocket upgrade on HTTP/1.1, beside HTTP/2 through ALPN.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages
@@ -104,7 +107,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // The media data plane, both ends: framing, hello, the capture side's resend window, the recorder
-        // side's duplicate skipping (and the live tap to come). Protocol steps P1–P5 in its DocC.
+        // side's duplicate skipping, and the recorder's live tap (L1–L6). Protocol steps in its DocC.
         .target(
             name: "HallwatchDataPlane",
             dependencies: [
@@ -163,7 +166,7 @@ let package = Package(
             name: "HallwatchWeb",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
-                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence",
+                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence", "HallwatchDataPlane",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -182,6 +185,10 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ]),
         // Bus state → status snapshot, shared by hallwatchctl status and hallwatch-web (no storage, no FFmpeg).
         .target(
@@ -273,8 +280,11 @@ let package = Package(
             name: "HallwatchWebTests",
             dependencies: [
                 "HallwatchWeb", "HallwatchCore", "HallwatchConfig", "HallwatchStatus", "HallwatchBus",
+                "HallwatchDataPlane",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -307,6 +317,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg",
+                "HallwatchDataPlane",
             ]),
     ],
     swiftLanguageModes: [.v6]

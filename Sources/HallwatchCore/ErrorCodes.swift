@@ -92,6 +92,8 @@ public enum ErrorCodes {
         .init("onvif.unreachable", .unavailable, "no HTTP reply: refused, no route, reset or past the deadline"),
         // The recorder.
         .init("recorder.internal", .internal, "an unexpected error in the recorder's handling of a camera"),
+        .init(
+            "recorder.live", .unavailable, "the live tap's socket cannot listen: recording goes on, live view cannot"),
         .init("recorder.start", .unavailable, "the recorder cannot start (socket, disks)"),
         // Retention alarms (the pruner).
         .init(

@@ -8,7 +8,7 @@ import HallwatchCore
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 4 | magic `HWDP` |
-/// | 4 | 1 | kind (``WireKind``: 1 hello, 2 init segment, 3 fragment) |
+/// | 4 | 1 | kind (``WireKind``: 1 hello, 2 init segment, 3 fragment; 4 drop on the live tap only) |
 /// | 5 | 1 | flags (bit 0: fragment starts with a keyframe) |
 /// | 6 | 2 | protocol version (``version``) |
 /// | 8 | 8 | run id |
@@ -17,7 +17,7 @@ import HallwatchCore
 /// | 24 | 8 | start, 90 kHz ticks since the run's start |
 /// | 32 | 8 | UTC anchor of the start, microseconds since the epoch |
 /// | 40 | 4 | payload length, bytes (≤ ``maxPayloadBytes``) |
-/// | 44 | 4 | reserved, 0 |
+/// | 44 | 4 | reserved, 0 (the live tap: arrival, ms after the UTC anchor; ``LiveWire``) |
 public enum DataPlane {
     /// `HWDP`
     public static let magic: UInt32 = 0x5044_5748
@@ -41,6 +41,12 @@ public enum WireKind: UInt8, Sendable {
     case initSegment = 2
     /// P3: a fragment (`moof`+`mdat`) of the current run.
     case fragment = 3
+    /// L4, the live tap only: the subscriber fell behind and was skipped to the next keyframe; the sequence
+    /// field holds how many units were skipped. Refused on the data plane (`dataplane.protocol`).
+    case drop = 4
+    /// P6: a per-frame CMAF chunk (one `moof`+`mdat`, ISO/IEC 14496-12 §8.8) of the current run, for the live
+    /// tap only: never stored, never backlogged or resent. Flag bit 0: the frame is a keyframe.
+    case chunk = 5
 }
 
 /// One data-plane frame: a hello, or a media segment.
@@ -49,6 +55,8 @@ public enum DataPlaneMessage: Sendable, Equatable {
     case hello(CameraID)
     /// An init segment or fragment (P3).
     case segment(MediaSegment)
+    /// A per-frame chunk for the live tap (P6); its metadata's kind is `fragment`, its wire kind ``WireKind/chunk``.
+    case chunk(MediaSegment)
 
     /// The 48-byte header of this frame.
     public func encodeHeader() -> [UInt8] {
@@ -57,6 +65,7 @@ public enum DataPlaneMessage: Sendable, Equatable {
         case .hello(let id): (kind, meta, length) = (.hello, nil, id.rawValue.utf8.count)
         case .segment(let s):
             (kind, meta, length) = (s.meta.kind == .initSegment ? .initSegment : .fragment, s.meta, s.payload.count)
+        case .chunk(let s): (kind, meta, length) = (.chunk, s.meta, s.payload.count)
         }
         var w = ByteWriter(capacity: DataPlane.headerBytes)
         w.u32(DataPlane.magic)
@@ -77,7 +86,7 @@ public enum DataPlaneMessage: Sendable, Equatable {
     public var payload: [UInt8] {
         switch self {
         case .hello(let id): Array(id.rawValue.utf8)
-        case .segment(let s): s.payload
+        case .segment(let s), .chunk(let s): s.payload
         }
     }
 
@@ -132,6 +141,12 @@ public enum DataPlaneMessage: Sendable, Equatable {
             self = .hello(id)
         case .initSegment, .fragment:
             self = .segment(MediaSegment(meta: header.meta, payload: payload))
+        case .chunk:
+            var meta = header.meta
+            meta.kind = .fragment
+            self = .chunk(MediaSegment(meta: meta, payload: payload))
+        case .drop:
+            throw DataPlaneError(.protocol, "a live tap's drop frame on the data plane")
         }
     }
 }
@@ -181,20 +196,26 @@ extension FileHandleFD {
         try header.withUnsafeBytes { try writeAll($0) }
         switch message {
         case .hello(let id): try Array(id.rawValue.utf8).withUnsafeBytes { try writeAll($0) }
-        case .segment(let s): try s.payload.withUnsafeBytes { try writeAll($0) }
+        case .segment(let s), .chunk(let s): try s.payload.withUnsafeBytes { try writeAll($0) }
         }
     }
 
     /// Receives one data-plane frame; `nil` at a clean end of stream (between frames).
     /// - Throws: ``DataPlaneError`` for a malformed frame, ``HallwatchCore/SystemError`` for I/O.
     public func receiveMessage() throws -> DataPlaneMessage? {
+        guard let (_, header, payload) = try receiveFrame() else { return nil }
+        return try DataPlaneMessage(header, payload: payload)
+    }
+
+    /// P1. One frame: its raw header, the header decoded, its payload; `nil` at a clean end of stream.
+    func receiveFrame() throws -> (raw: [UInt8], header: DataPlaneMessage.Header, payload: [UInt8])? {
         guard let bytes = try readExactly(DataPlane.headerBytes) else { return nil }
         let header = try DataPlaneMessage.decodeHeader(bytes)
         let payload = header.payloadBytes == 0 ? [] : (try readExactly(header.payloadBytes) ?? [])
         guard payload.count == header.payloadBytes else {
             throw DataPlaneError(.short, "stream ended inside a payload")
         }
-        return try DataPlaneMessage(header, payload: payload)
+        return (bytes, header, payload)
     }
 }
 
@@ -226,7 +247,9 @@ public enum SegmentFile {
             guard offset + header.payloadBytes <= bytes.count else {
                 throw DataPlaneError(.short, "the file ends inside a payload")
             }
-            guard header.kind != .hello else { throw DataPlaneError(.protocol, "a saved file holds no hello") }
+            guard header.kind == .initSegment || header.kind == .fragment else {
+                throw DataPlaneError(.protocol, "a saved file holds only init segments and fragments")
+            }
             out.append(MediaSegment(meta: header.meta, payload: Array(bytes[offset..<offset + header.payloadBytes])))
             offset += header.payloadBytes
         }

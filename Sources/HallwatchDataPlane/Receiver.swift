@@ -44,10 +44,28 @@ public final class DataPlaneReceiver {
     /// - Throws: ``DataPlaneError`` `dataplane.protocol` for a second hello, or a framing code;
     ///   ``HallwatchCore/SystemError`` for I/O (a reset connection, a shutdown).
     public func next() throws -> MediaSegment? {
+        while let unit = try nextUnit() {
+            if case .segment(let s) = unit { return s }
+        }
+        return nil
+    }
+
+    /// What a capture worker sends after its hello: a segment to store, or a chunk for the live tap only.
+    public enum Unit: Sendable {
+        /// P3: an init segment or fragment, to be stored.
+        case segment(MediaSegment)
+        /// P6: a per-frame chunk, for the live tap only.
+        case chunk(MediaSegment)
+    }
+
+    /// P3 and P6. The next segment or chunk; `nil` when the capture worker closed the connection.
+    /// - Throws: as ``next()``.
+    public func nextUnit() throws -> Unit? {
         switch try conn.receiveMessage() {
         case nil: return nil
         case .hello?: throw DataPlaneError(.protocol, "a second hello")
-        case .segment(let s)?: return s
+        case .segment(let s)?: return .segment(s)
+        case .chunk(let s)?: return .chunk(s)
         }
     }
 }

@@ -95,6 +95,14 @@ public final class DataPlaneSender: @unchecked Sendable {
         drain()
     }
 
+    /// P6. Sends a per-frame chunk for the live tap if the recorder is connected and nothing waits before it;
+    /// otherwise drops it (chunks are never backlogged or resent: stale live video is worth nothing, and the
+    /// fragments carry the same frames to the disks). Never blocks longer than ``sendTimeout``.
+    public func deliverChunk(_ chunk: MediaSegment) {
+        guard let s = socket, backlog.isEmpty else { return }
+        do { try s.send(.chunk(chunk)) } catch { lost(error) }
+    }
+
     private func enqueue(_ segment: MediaSegment) {
         backlog.append(segment)
         backlogBytes += segment.payload.count
@@ -124,24 +132,29 @@ public final class DataPlaneSender: @unchecked Sendable {
                     sentBytes -= sent.removeFirst().payload.count
                 }
             } catch {
-                logger.warning(
-                    "recorder connection lost; buffering",
-                    metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
-                socket = nil
-                // P5. What the recorder may not have read goes out again first; it skips what it stored.
-                backlog.insert(contentsOf: sent, at: 0)
-                backlogBytes += sentBytes
-                sent.removeAll()
-                sentBytes = 0
-                let lived = clocks.monotonicNanos() &- connectedAtNanos
-                // Closed within a second of connecting: the recorder refused us (it closes a duplicate worker's
-                // connection right after the hello). Anything longer was a working connection, e.g. to a
-                // recorder that crashed, and its restart must be picked up at once.
-                retryNanos = lived > 1_000_000_000 ? Self.retryNanos : min(retryNanos * 2, 10_000_000_000)
-                nextAttemptNanos = clocks.monotonicNanos() + retryNanos
+                lost(error)
                 return
             }
         }
+    }
+
+    /// The connection failed: what the recorder may not have read goes back to the head of the backlog (P5).
+    private func lost(_ error: any Error) {
+        logger.warning(
+            "recorder connection lost; buffering",
+            metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
+        socket = nil
+        // P5. What the recorder may not have read goes out again first; it skips what it stored.
+        backlog.insert(contentsOf: sent, at: 0)
+        backlogBytes += sentBytes
+        sent.removeAll()
+        sentBytes = 0
+        let lived = clocks.monotonicNanos() &- connectedAtNanos
+        // Closed within a second of connecting: the recorder refused us (it closes a duplicate worker's
+        // connection right after the hello). Anything longer was a working connection, e.g. to a
+        // recorder that crashed, and its restart must be picked up at once.
+        retryNanos = lived > 1_000_000_000 ? Self.retryNanos : min(retryNanos * 2, 10_000_000_000)
+        nextAttemptNanos = clocks.monotonicNanos() + retryNanos
     }
 
     private func connect() -> Bool {

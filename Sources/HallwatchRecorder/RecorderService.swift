@@ -45,12 +45,19 @@ public final class RecorderService: Service, @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     /// The low-free-slots watch per disk (RecorderService+Reserve.swift).
     let reserveWatch = Mutex([String: ReserveWatch]())
+    /// The live tap (HallwatchDataPlane's `Protocol.md`, L1–L6): what each capture connection reads is handed
+    /// to it before it is written, and the web process subscribes on ``liveSocketPath``.
+    public let liveTap: LiveTap
+    /// The live tap's socket: the data-plane socket's path with `-live` before `.sock`.
+    public var liveSocketPath: String { LiveWire.socketPath(dataPlaneSocket: config.recorder.socket) }
 
-    /// - Parameter configPath: when given, a capture worker for a camera that is not in `config` makes the
-    ///   recorder re-read this file (cameras adopted through discovery are recorded without a restart).
+    /// - Parameters:
+    ///   - configPath: when given, a capture worker for a camera that is not in `config` makes the
+    ///     recorder re-read this file (cameras adopted through discovery are recorded without a restart).
+    ///   - liveQueueBytes: each live subscriber's queue bound (L5), bytes; default 8 MiB.
     public init(
         config: HallwatchConfig, configPath: String? = nil, presence: Presence, clocks: any Clocks = SystemClocks(),
-        logger: Logger
+        liveQueueBytes: Int = 8 << 20, logger: Logger
     ) {
         self.config = config
         self.presence = presence
@@ -58,6 +65,7 @@ public final class RecorderService: Service, @unchecked Sendable {
         self.logger = logger
         self.configPath = configPath
         known = Mutex(Set(config.cameras.map(\.id)))
+        liveTap = LiveTap(queueBytes: liveQueueBytes, logger: logger)
         pool = RecordingPool(config: config, clocks: clocks, logger: logger) { announcement in
             switch announcement {
             case .disk(let state):
@@ -96,6 +104,17 @@ public final class RecorderService: Service, @unchecked Sendable {
                 "recorder cannot start", metadata: ["socket": "\(config.recorder.socket)", "error": "\(error)"])
             throw error
         }
+        // L1. The live socket: mode 0660, group `hallwatch-live` when the box has it (the web's supplementary
+        // group), so capture workers, which share the `hallwatch` group, cannot watch.
+        let liveListener: FileHandleFD?
+        do {
+            liveListener = try UnixSocket.listen(path: liveSocketPath, mode: 0o660)
+            if let group = getgrnam(LiveWire.groupName) { _ = chown(liveSocketPath, uid_t.max, group.pointee.gr_gid) }
+        } catch {
+            liveListener = nil
+            logger.error("live tap unavailable", metadata: ["socket": "\(liveSocketPath)", "error": "\(error)"])
+            presence.publishError(ErrorEvent(code: "recorder.live", message: "live tap unavailable: \(error)"))
+        }
         loadTotals()
 
         await withGracefulShutdownHandler {
@@ -103,6 +122,11 @@ public final class RecorderService: Service, @unchecked Sendable {
                 let acceptor = Thread { [self] in acceptLoop(listener) }
                 acceptor.name = "recorder-accept"
                 acceptor.start()
+                if let liveListener {
+                    let live = Thread { [self] in liveTap.acceptLoop(liveListener, isKnown: isKnown) }
+                    live.name = "recorder-live-accept"
+                    live.start()
+                }
                 let group = DispatchGroup()
                 for d in config.recorder.disks {
                     group.enter()
@@ -125,9 +149,14 @@ public final class RecorderService: Service, @unchecked Sendable {
             stopping.store(true, ordering: .relaxed)
             Glibc.shutdown(listener.fd, Int32(SHUT_RDWR))
             connections.withLock { for (_, c) in $0 { Glibc.shutdown(c.fd, Int32(SHUT_RDWR)) } }
+            if let liveListener { liveTap.stop(liveListener) }
         }
         listener.close()
         unlink(config.recorder.socket)
+        if let liveListener {
+            liveListener.close()
+            unlink(liveSocketPath)
+        }
         for route in pool.healthy() { _ = try? route.writer.close() }
     }
 
@@ -158,7 +187,15 @@ public final class RecorderService: Service, @unchecked Sendable {
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
             let lane = pool.lane(for: id)
             var filter = ResendFilter(storedEnd: pool.storedEnd(of:))
-            while let segment = try receiver.next() {
+            while let unit = try receiver.nextUnit() {
+                let segment: MediaSegment
+                switch unit {
+                case .chunk(let chunk):
+                    // P6. Chunks go to the live tap only: never to a lane, never stored.
+                    liveTap.publishChunk(chunk, of: id, receivedMicros: clocks.utcNow().micros)
+                    continue
+                case .segment(let s): segment = s
+                }
                 guard filter.admit(segment, of: id) else { continue }
                 let skipped = filter.takeSkipped()
                 if skipped > 0 {
@@ -166,6 +203,8 @@ public final class RecorderService: Service, @unchecked Sendable {
                         "skipped frames the disks already hold (sent again after a reconnect)",
                         metadata: ["camera.id": "\(id)", "frames": "\(skipped)"])
                 }
+                // L3. Live first: viewers never wait for the disk, let alone for the fsync.
+                liveTap.publish(segment, of: id, receivedMicros: clocks.utcNow().micros)
                 try lane.deliver(segment)
             }
         } catch let e as StorageError {

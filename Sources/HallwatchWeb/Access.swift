@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 
 /// What a signed-in user may do. Each route of ``WebRoutes`` names one (or ``Access/anyone``).
@@ -15,13 +16,15 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case viewAuditLog
     /// The configuration view and users list (district-admin only).
     case viewConfiguration
+    /// Live video of the cameras the user may see (the WebSocket, the live and grid pages).
+    case live
 }
 
 extension Role {
     /// The permissions of this role; each role includes the one below it.
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.session, .viewStatus, .viewCameras]
+        case .viewer: [.session, .viewStatus, .viewCameras, .live]
         case .buildingAdmin: Role.viewer.permissions.union([.viewAuditLog])
         case .districtAdmin: Role.buildingAdmin.permissions.union([.viewConfiguration])
         }
@@ -49,8 +52,10 @@ public enum Access: Sendable, Hashable, CustomStringConvertible {
 
 /// The request context of the web: the client address and, once ``AccessMiddleware`` let the request through,
 /// the session and its user.
-public struct WebContext: RequestContext {
+public struct WebContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Where a WebSocket route leaves its handler for the upgrade (hummingbird-websocket's router support).
+    public let webSocket = WebSocketHandlerReference<WebContext>()
     /// The client's IP address as the socket tells it (`unknown` in handler tests).
     public var remoteAddress: String
     /// The live session (routes other than ``Access/anyone``).
@@ -108,9 +113,10 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
 /// Deny by default: the one place that lets a request reach a handler.
 ///
 /// 1. A matched route that is not in the route table (added to the router some other way) is refused 403.
-/// 2. An unsafe method (anything but GET, HEAD, OPTIONS) must come from this origin: `Sec-Fetch-Site:
+/// 2. An unsafe method (anything but GET, HEAD, OPTIONS) — and a WebSocket upgrade, which browsers send across
+///    sites with the cookie (cross-site WebSocket hijacking) — must come from this origin: `Sec-Fetch-Site:
 ///    same-origin`, or an `Origin` equal to `https://<Host>` (OWASP CSRF Prevention Cheat Sheet, "Fetch
-///    Metadata" and "Verifying Origin"); otherwise 403.
+///    Metadata" and "Verifying Origin"; RFC 6455 §10.2); otherwise 403.
 /// 3. ``Access/anyone`` passes; ``Access/metricsToken`` needs the bearer token (else 401). Any other route needs a live session (cookie ``WebCookies/sessionName``) whose
 ///    user still exists (else 401; a browser's GET of a page is sent to `/login` instead) and whose role has
 ///    the permission (else 403).
@@ -166,7 +172,8 @@ public struct AccessMiddleware: RouterMiddleware {
             return WebResponses.problem(.forbidden, "access.undeclared", "This route declares no permission.")
         }
         let unsafe = ![.get, .head, .options].contains(request.method)
-        if unsafe, !Self.sameOrigin(request) {
+        let upgrade = request.headers[.upgrade]?.lowercased() == "websocket"
+        if unsafe || upgrade, !Self.sameOrigin(request) {
             return WebResponses.problem(.forbidden, "csrf.origin", "Cross-site request refused.")
         }
         if access == .metricsToken {

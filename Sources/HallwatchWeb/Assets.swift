@@ -35,6 +35,15 @@ enum Assets {
         .plot { position: relative; height: 220px; max-width: 60rem; margin-bottom: 1rem; }
         img.thumb { width: 160px; height: auto; display: block; background: #eee; }
         img.thumb.missing { visibility: hidden; }
+        header a, header a:visited { color: #fff; }
+        .tile { position: relative; background: #000; aspect-ratio: 16 / 9; }
+        .tile video { width: 100%; height: 100%; object-fit: contain; display: block; }
+        .tile .note { position: absolute; left: .4rem; bottom: .3rem; color: #fff; font-size: .8rem;
+          background: rgba(0,0,0,.5); padding: 0 .3rem; }
+        .tile .name { position: absolute; left: .4rem; top: .3rem; color: #fff; font-size: .9rem;
+          background: rgba(0,0,0,.5); padding: 0 .3rem; text-decoration: none; }
+        .grid { display: grid; grid-template-columns: repeat(2, 1fr); gap: 4px; }
+        @media (max-width: 600px) { .grid { grid-template-columns: 1fr; } }
         @media (max-width: 600px) {
           thead { position: absolute; left: -9999px; }
           tr { display: block; border-bottom: 2px solid #bbb; padding: .3rem 0; }
@@ -89,7 +98,7 @@ enum Assets {
             if (cameras.length === 0) { var r = el('tr'); r.appendChild(el('td', 'No camera to show.', { colspan: '8' })); body.appendChild(r); }
             cameras.forEach(function (c) {
               var r = el('tr', null, { 'data-camera': c.id });
-              cell(r, 'th', 'Camera', c.id);
+              cell(r, 'th', 'Camera').appendChild(el('a', c.id, { href: '/live/' + encodeURIComponent(c.id) }));
               cell(r, 'td', 'Picture').appendChild(thumb(c.id));
               var s = el('span', c.state);
               if (c.reasonCode) { s.appendChild(document.createTextNode(' ')); s.appendChild(el('small', c.reasonCode + ': ' + (c.reasonMessage || ''))); }

@@ -22,42 +22,6 @@ public struct ConnectionLimits: Sendable {
     }
 }
 
-/// Hummingbird's HTTP/2-upgrade child channel with a ``ConnectionGuardHandler`` right after the TLS handler.
-struct GuardedHTTP2Channel: ServerChildChannel {
-    typealias Value = HTTP2UpgradeChannel.Value
-    let inner: HTTP2UpgradeChannel
-    let limits: ConnectionLimits
-    let open: OpenConnections
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let future = inner.setup(channel: channel, logger: logger)
-        do {
-            let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-            try channel.pipeline.syncOperations.addHandler(
-                ConnectionGuardHandler(limits: limits, open: open), position: .after(tls))
-        } catch {
-            channel.close(promise: nil)
-            return channel.eventLoop.makeFailedFuture(error)
-        }
-        return future
-    }
-
-    func handle(value: Value, logger: Logger) async { await inner.handle(value: value, logger: logger) }
-
-    /// The server builder: HTTP/2 through ALPN, HTTP/1.1 otherwise, guarded.
-    static func builder(
-        tls: TLSConfiguration, configuration: HTTP2UpgradeChannel.Configuration, limits: ConnectionLimits
-    ) -> HTTPServerBuilder {
-        let open = OpenConnections()
-        return HTTPServerBuilder { responder in
-            GuardedHTTP2Channel(
-                inner: try HTTP2UpgradeChannel(
-                    tlsConfiguration: tls, configuration: configuration, responder: responder),
-                limits: limits, open: open)
-        }
-    }
-}
-
 /// How many connections are open (shared by a server's connections).
 final class OpenConnections: Sendable {
     let count = Atomic<Int>(0)
@@ -71,6 +35,10 @@ final class OpenConnections: Sendable {
 /// 4. HTTP/1.1: the deadline ends when the request head ends (`CRLF CRLF`); the next byte after a head starts
 ///    a new one (the next request, or a body: forms are small and sent at once). The deadline passing closes
 ///    the connection.
+/// 5. A head that asks for a WebSocket (it holds `websocket`, as `Upgrade: websocket` does, RFC 6455 §4.1)
+///    ends the guarding: the connection then carries WebSocket frames, which have no heads. (A client could
+///    say `websocket` in a plain request to keep its connection unguarded afterwards; the live route needs a
+///    session, and the cap on open connections still holds.)
 final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -83,6 +51,11 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
     var matched = 0
     var inHead = true
     var http2 = false
+    /// How many bytes of `websocket` (lower-cased) the head's last bytes matched, and whether it held it.
+    var wsMatched = 0
+    var headAsksWebSocket = false
+    /// A WebSocket upgrade was asked for: no more heads to time.
+    var upgraded = false
 
     init(limits: ConnectionLimits, open: OpenConnections) {
         self.limits = limits
@@ -134,21 +107,31 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !http2 {
+        if !http2 && !upgraded {
             let buffer = unwrapInboundIn(data)
             let pattern: [UInt8] = [13, 10, 13, 10]
+            let websocket = Array("websocket".utf8)
             buffer.withUnsafeReadableBytes { bytes in
-                for b in bytes {
+                for b in bytes where !upgraded {
                     if !inHead {
                         inHead = true
                         matched = 0
+                        wsMatched = 0
+                        headAsksWebSocket = false
                         arm(context)
                     }
                     matched = b == pattern[matched] ? matched + 1 : (b == 13 ? 1 : 0)
+                    let lower = (b >= 0x41 && b <= 0x5A) ? b + 0x20 : b
+                    wsMatched = lower == websocket[wsMatched] ? wsMatched + 1 : (lower == websocket[0] ? 1 : 0)
+                    if wsMatched == websocket.count {
+                        headAsksWebSocket = true
+                        wsMatched = 0
+                    }
                     if matched == 4 {
                         inHead = false
                         deadline?.cancel()
                         deadline = nil
+                        if headAsksWebSocket { upgraded = true }
                     }
                 }
             }

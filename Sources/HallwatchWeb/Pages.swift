@@ -52,7 +52,7 @@ enum Pages {
         <script src="/static/chart.min.js" defer></script><script src="/static/plots.js" defer></script></head>
         <body>
         <header><h1>{{building}}</h1>
-        {{#canAudit}}<nav><a href="/audit">Audit log</a></nav>{{/canAudit}}
+        <nav><a href="/live">Live grid</a>{{#canAudit}} <a href="/audit">Audit log</a>{{/canAudit}}</nav>
         <form method="post" action="/logout"><span>{{user}} ({{role}})</span>
         <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out</button></form>
         </header>
@@ -61,7 +61,7 @@ enum Pages {
         <section aria-labelledby="h-cameras"><h2 id="h-cameras">Cameras</h2>
         <table id="cameras"><thead><tr><th scope="col">Camera</th><th scope="col">Picture</th><th scope="col">State</th><th scope="col">Codec</th>
         <th scope="col">Size</th><th scope="col">FPS</th><th scope="col">Bitrate</th><th scope="col">Last fragment</th></tr></thead>
-        <tbody>{{#cameras}}<tr data-camera="{{id}}"><th scope="row" data-label="Camera">{{id}}</th>
+        <tbody>{{#cameras}}<tr data-camera="{{id}}"><th scope="row" data-label="Camera"><a href="/live/{{id}}">{{id}}</a></th>
         <td data-label="Picture"><img class="thumb" src="/api/v1/cameras/{{id}}/thumbnail.jpg" alt="{{id}}: newest recorded picture" width="160" data-camera="{{id}}"></td>
         <td data-label="State" class="state-{{state}}"><span>{{state}}{{#reason}} <small>{{reason}}</small>{{/reason}}</span></td>
         <td data-label="Codec">{{codec}}</td><td data-label="Size">{{size}}</td><td data-label="FPS">{{fps}}</td>

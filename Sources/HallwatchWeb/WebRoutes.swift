@@ -6,6 +6,7 @@ import HallwatchMedia
 import HallwatchStatus
 import Hummingbird
 import HummingbirdBcrypt
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Synchronization
@@ -66,6 +67,8 @@ public struct WebEnvironment: Sendable {
     public var plots: PlotCache?
     /// Chart.js (Debian's `libjs-chart.js`), read at start; `nil` when not installed (the page draws no plots).
     public var chartJS: String?
+    /// The live view's subscriptions to the recorder's live tap; `nil`: live view answers 503.
+    public var live: LiveHub?
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
@@ -79,7 +82,8 @@ public struct WebEnvironment: Sendable {
         status: any StatusSource, clocks: any Clocks, building: String, metricsToken: String? = nil,
         facts: BoxFacts? = nil, host: any HostFacts = SystemHostFacts(), time: BuildingTime = .utc,
         checkpointer: AuditCheckpointer? = nil, thumbnails: ThumbnailCache? = nil, plots: PlotCache? = nil,
-        chartJS: String? = nil
+        chartJS: String? = nil,
+        live: LiveHub? = nil
     ) {
         self.plots = plots
         self.chartJS = chartJS
@@ -89,6 +93,7 @@ public struct WebEnvironment: Sendable {
         self.host = host
         self.time = time
         self.checkpointer = checkpointer
+        self.live = live
         self.settings = settings
         self.sessions = sessions
         self.throttle = throttle
@@ -134,7 +139,15 @@ public struct WebRoute: Sendable {
     public let method: HTTPRequest.Method
     public let path: String
     public let access: Access
+    /// For a plain route, its response; for a WebSocket route, the check before the upgrade (a response other
+    /// than 200 refuses it).
     let handler: @Sendable (Request, WebContext) async throws -> Response
+    /// A WebSocket route's handler after the upgrade (RFC 6455); `nil` for a plain route.
+    var webSocket:
+        (
+            @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, WebSocketRouterContext<WebContext>) async throws
+                -> Void
+        )? = nil
 }
 
 /// The route table and handlers of `hallwatch-web`.
@@ -159,7 +172,7 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/api/v1/cameras", access: .permission(.viewCameras)) { _, ctx in
                 try await cameras(env, ctx)
             },
-            WebRoute(method: .get, path: "/api/v1/cameras/{camera}/thumbnail.jpg", access: .permission(.viewCameras)) {
+            WebRoute(method: .get, path: "/api/v1/cameras/{id}/thumbnail.jpg", access: .permission(.viewCameras)) {
                 _, ctx in try await thumbnail(env, ctx)
             },
             WebRoute(method: .get, path: "/api/v1/plots", access: .permission(.viewStatus)) { _, ctx in
@@ -207,6 +220,24 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/static/status.css", access: .anyone) { _, _ in
                 WebResponses.asset(Assets.statusCSS, type: "text/css; charset=utf-8")
             },
+            WebRoute(
+                method: .get, path: "/api/v1/cameras/{id}/live", access: .permission(.live),
+                handler: { req, ctx in
+                    _ = try LiveView.check(env, req, ctx)
+                    return Response(status: .ok)
+                },
+                webSocket: { inbound, outbound, ctx in
+                    try await LiveView.serve(env, inbound: inbound, outbound: outbound, context: ctx)
+                }),
+            WebRoute(method: .get, path: "/live/{id}", access: .permission(.live)) { req, ctx in
+                try await LivePages.camera(env, req, ctx)
+            },
+            WebRoute(method: .get, path: "/live", access: .permission(.live)) { _, ctx in
+                try await LivePages.grid(env, ctx)
+            },
+            WebRoute(method: .get, path: "/static/live.js", access: .anyone) { _, _ in
+                WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")
+            },
         ]
     }
 
@@ -218,6 +249,16 @@ public enum WebRoutes {
         router.add(middleware: AccessMiddleware(routes: routes, environment: env))
         for route in routes {
             let handler = route.handler
+            if let webSocket = route.webSocket {
+                router.ws(
+                    RouterPath(route.path),
+                    shouldUpgrade: { request, context in
+                        let r = try await handler(request, context)
+                        guard r.status == .ok else { throw RefusalError(refusal: r) }
+                        return .upgrade([:])
+                    }, onUpgrade: webSocket)
+                continue
+            }
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 try await handler(request, context)
             }
@@ -309,7 +350,7 @@ public enum WebRoutes {
     /// The newest keyframe of a camera the user may see, as a JPEG ≤ 320 px wide (cached 10 s; audited).
     /// A camera that is not configured or not in the user's groups is 404 alike (its existence is not told).
     static func thumbnail(_ env: WebEnvironment, _ context: WebContext) async throws -> Response {
-        guard let text = context.parameters.get("camera"), let camera = CameraID(text),
+        guard let text = context.parameters.get("id"), let camera = CameraID(text),
             scopedStatus(env, context).cameras.contains(where: { $0.id == camera.rawValue })
         else { return WebResponses.problem(.notFound, "camera.unknown", "No such camera.") }
         // The page reloads each picture every 10 s: audited once per session and camera per 10 minutes.

@@ -2,11 +2,13 @@ import Foundation
 import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
+import HallwatchDataPlane
 import HallwatchProcess
 import HallwatchStatus
 import Hummingbird
 import HummingbirdHTTP2
 import HummingbirdTLS
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOSSL
@@ -87,7 +89,8 @@ public struct WebService: Service {
             time: BuildingTime(identifier: settings.web.timeZone) ?? .utc, checkpointer: checkpointer,
             thumbnails: ThumbnailCache(source: RecordingThumbnailSource(disks: disks, box: config.box), clocks: clocks),
             plots: PlotCache(source: RecordingUsageSource(disks: disks, box: config.box), clocks: clocks),
-            chartJS: try? String(contentsOfFile: Assets.chartJSPath, encoding: .utf8))
+            chartJS: try? String(contentsOfFile: Assets.chartJSPath, encoding: .utf8),
+            live: LiveHub(socketPath: LiveWire.socketPath(dataPlaneSocket: config.recorder.socket), logger: logger))
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,
@@ -102,8 +105,9 @@ public struct WebService: Service {
             apps.append(
                 Application(
                     router: router,
-                    server: GuardedHTTP2Channel.builder(
-                        tls: tls, configuration: Self.channel, limits: ConnectionLimits()),
+                    server: .httpsWithWebSocket(
+                        tlsConfiguration: tls, configuration: Self.channel, webSocket: Self.webSocket,
+                        webSocketRouter: router, limits: ConnectionLimits()),
                     configuration: .init(address: .hostname(address, port: web.httpsPort), serverName: nil),
                     logger: logger))
         }
@@ -149,6 +153,12 @@ public struct WebService: Service {
             idleTimeout: .seconds(30),
             httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
+
+    /// WebSocket limits: frames of at most 256 KiB each way (longer media messages go as continuation frames;
+    /// browsers send only control frames), a ping every 20 s finds
+    /// a vanished browser.
+    static let webSocket = WebSocketServerConfiguration(
+        maxFrameSize: 256 << 10, autoPing: .enabled(timePeriod: .seconds(20)))
 
     /// The plain-HTTP router: every request gets `308 Permanent Redirect` to the same path over HTTPS.
     public static func redirectRouter(httpsPort: Int) -> Router<BasicRequestContext> {

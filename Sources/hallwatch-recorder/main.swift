@@ -21,7 +21,11 @@ struct RecorderCommand: AsyncParsableCommand {
         let cfg = ProcessSetup.loadConfig(config, logger: logger)
         let presence = Presence(name: "recorder", config: cfg, logger: logger)
         presence.announce()
-        let recorder = RecorderService(config: cfg, configPath: config, presence: presence, logger: logger)
+        // Tests and benchmarks shrink the live subscribers' queue bound to make a slow one drop quickly.
+        let liveQueueBytes =
+            ProcessInfo.processInfo.environment["HALLWATCH_LIVE_QUEUE_BYTES"].flatMap(Int.init) ?? 8 << 20
+        let recorder = RecorderService(
+            config: cfg, configPath: config, presence: presence, liveQueueBytes: liveQueueBytes, logger: logger)
         do { try await ProcessSetup.runUntilSignalled(recorder, presence: presence, logger: logger) } catch {
             throw ExitCode(ExitStatus.software)
         }

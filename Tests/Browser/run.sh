@@ -138,3 +138,26 @@ PY
   esac || { cat "$RUN/tampered.txt"; fail "audit verify did not name the tampered $what"; }
   echo "tampered $what: $(grep -E '^(database|checkpoints): (broken|bad)' "$RUN/tampered.txt")"
 done
+
+
+# Live view: a real box (`hallwatchctl demo`: simcam, capture workers, recorder, web) and headless Chromium
+# playing every demo camera and the 2x2 grid, and resuming within 3 s when a capture worker is killed
+# mid-view (Tests/Browser/live_view.py); every live view is audited.
+LIVE=.run/browser-live
+rm -rf "$LIVE"
+LIVE_PORT=$(free_port)
+"$BIN/hallwatchctl" demo --media .media --run-directory "$LIVE" --web-port "$LIVE_PORT" --status-every 60 \
+  > "$RUN/live-demo.log" 2>&1 & demo=$!
+stop_demo() { kill -INT "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; }
+trap 'stop_demo; cleanup' EXIT
+for _ in $(seq 150); do
+  [ -s "$LIVE/admin.password" ] && curl -sk -o /dev/null "https://127.0.0.1:$LIVE_PORT/login" && \
+    [ "$(grep -c 'capture worker started' "$RUN/live-demo.log")" -ge 4 ] && break
+  sleep 0.2
+done
+sleep 4  # the first fragments of every camera
+WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
+  PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/live_view.py
+stop_demo
+grep -q '"action":"live.end"' "$LIVE/web/audit.log" || fail "no live view was audited"
+"$BIN/hallwatchctl" audit verify --state-directory "$LIVE/web"
