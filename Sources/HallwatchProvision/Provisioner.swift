@@ -1,0 +1,279 @@
+import Foundation
+import HallwatchConfig
+import HallwatchCore
+
+/// Who this box is: the identity bundles are matched against.
+public struct BoxIdentity: Sendable, Equatable {
+    /// The box's serial number.
+    public var serial: String
+    /// Its district, once provisioned.
+    public var district: String?
+    /// Its building, once provisioned; `nil` for a fresh box (which takes one `adopt` bundle).
+    public var building: String?
+    /// An identity.
+    public init(serial: String, district: String? = nil, building: String? = nil) {
+        self.serial = serial
+        self.district = district
+        self.building = building
+    }
+}
+
+/// What processing one stick came to.
+public struct ProvisionOutcome: Sendable {
+    /// The result, as a receipt names it.
+    public enum Result: String, Sendable {
+        /// The bundle was (or would be, for `verify`) applied.
+        case applied
+        /// The same version with the same hash is current: nothing changed.
+        case alreadyApplied = "already-applied"
+        /// Refused; see ``reasons``.
+        case refused
+        /// Not a FAT/exFAT stick: ignored, no receipt.
+        case ignored
+    }
+    /// The result.
+    public var result: Result
+    /// Every reason (refusals) or notice, each a code and a sentence.
+    public var reasons: [ProvisionError]
+    /// The bundle's building (when one was found).
+    public var building: String?
+    /// The manifest, when it verified and parsed.
+    public var manifest: BundleManifest?
+    /// The signing key's id as minisign prints it.
+    public var signerKeyID: String?
+    /// The version floor before.
+    public var versionBefore: Int
+    /// The version floor after.
+    public var versionAfter: Int
+}
+
+/// Checks and applies one stick (issue 17, provisioner steps 3–6 and 9): read the manifest and its signature
+/// through the sandboxed reader, verify, parse, check identity, floors and expiry, copy each listed file
+/// (at most declared size + 1, exact size and SHA-256), validate `hallwatch.yaml`, apply atomically.
+public struct Provisioner: Sendable {
+    /// The box.
+    public var identity: BoxIdentity
+    /// Trusted keys.
+    public var keyring: Keyring
+    /// Applied configurations and floors.
+    public var store: ConfigStore
+    /// The box's clock reading, seconds since the epoch (injected; may be wrong, see ``timeFloorUnix``).
+    public var nowUnix: Int64
+    /// The image's build time, seconds since the epoch: the clock never counts as earlier.
+    public var buildTimeUnix: Int64
+
+    /// A provisioner.
+    public init(identity: BoxIdentity, keyring: Keyring, store: ConfigStore, nowUnix: Int64, buildTimeUnix: Int64) {
+        self.identity = identity
+        self.keyring = keyring
+        self.store = store
+        self.nowUnix = nowUnix
+        self.buildTimeUnix = buildTimeUnix
+    }
+
+    /// The time a bundle's expiry is checked against: the max of the clock, the build time and the newest
+    /// `issued` accepted (a box at 1970 cannot be fed an expired bundle).
+    public var timeFloorUnix: Int64 { max(nowUnix, buildTimeUnix, store.state().timeFloorUnix) }
+
+    /// A checked bundle, every file copied into memory, ready to apply.
+    public struct Checked: Sendable {
+        /// The manifest.
+        public var manifest: BundleManifest
+        /// SHA-256 (hex) of `bundle.txt`.
+        public var bundleHash: String
+        /// The signer.
+        public var signer: Minisign.PublicKey
+        /// Each listed file's bytes, in manifest order.
+        public var files: [(name: String, bytes: [UInt8])]
+    }
+
+    /// Processes `device` (a block device or image file): checks, and with `apply` applies and writes the
+    /// receipt back. `afterStep` is the crash-test hook of ``ConfigStore/apply(files:state:afterStep:)``.
+    public func process(
+        device: String, apply: Bool, sandbox: ReaderSandbox = .default,
+        afterStep: (ConfigStore.Step) -> Void = { _ in }
+    ) -> ProvisionOutcome {
+        let floor = store.state().versionFloor
+        var outcome = ProvisionOutcome(
+            result: .refused, reasons: [], building: identity.building, manifest: nil, signerKeyID: nil,
+            versionBefore: floor, versionAfter: floor)
+        let stick: any StickSource
+        switch StickVolume.detect(path: device) {
+        case .fat(let offset): stick = MtoolsStick(device: device, offsetBytes: offset, sandbox: sandbox)
+        case .exfat:
+            outcome.reasons = [ProvisionError(.reader, "exFAT sticks are not read yet (exfat-fuse reader to come)")]
+            return outcome
+        case .ignored(let what):
+            outcome.result = .ignored
+            outcome.reasons = [ProvisionError(.ignored, "not a FAT or exFAT volume (\(what))")]
+            return outcome
+        }
+        do throws(ProvisionError) {
+            let building = try chooseBuilding(stick)
+            outcome.building = building
+            let checked = try check(stick: stick, building: building, outcome: &outcome)
+            if outcome.result != .alreadyApplied {
+                if apply {
+                    let state = ConfigStore.State(
+                        district: checked.manifest.district, building: checked.manifest.building,
+                        versionFloor: checked.manifest.version, bundleHash: checked.bundleHash,
+                        timeFloorUnix: max(store.state().timeFloorUnix, checked.manifest.issuedUnix),
+                        release: "v\(checked.manifest.version)-\(checked.bundleHash.prefix(16))")
+                    try store.apply(files: checked.files, state: state, afterStep: afterStep)
+                }
+                outcome.result = .applied
+                outcome.versionAfter = checked.manifest.version
+            }
+        } catch {
+            if outcome.reasons.isEmpty { outcome.reasons = [error] }
+        }
+        if apply, outcome.building != nil {
+            do throws(ProvisionError) {
+                try Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix).write(to: stick)
+            } catch { outcome.reasons.append(error) }
+        }
+        return outcome
+    }
+
+    /// The building folder to read: the box's own, or for a fresh box the one bundle that adopts it.
+    func chooseBuilding(_ stick: any StickSource) throws(ProvisionError) -> String {
+        if let b = identity.building { return b }
+        var candidates: [String] = []
+        for name in try stick.directories(in: "HALLWATCH").prefix(256)
+        where BundleManifest.isID(name) && name != "keyring" && name != "receipts" {
+            var scratch = ProvisionOutcome(
+                result: .refused, reasons: [], building: name, manifest: nil, signerKeyID: nil, versionBefore: 0,
+                versionAfter: 0)
+            guard let m = try? verifiedManifest(stick: stick, building: name, outcome: &scratch).manifest else {
+                continue
+            }
+            switch m.boxes {
+            case .adopt: candidates.append(name)
+            case .serials(let s) where s.contains(identity.serial): candidates.append(name)
+            default: continue
+            }
+        }
+        guard candidates.count <= 1 else {
+            throw ProvisionError(
+                .ambiguous, "\(candidates.count) bundles could adopt this box: \(candidates.joined(separator: ", "))")
+        }
+        guard let only = candidates.first else {
+            throw ProvisionError(.noBundle, "no verified bundle on the stick adopts this fresh box")
+        }
+        return only
+    }
+
+    private func verifiedManifest(stick: any StickSource, building: String, outcome: inout ProvisionOutcome)
+        throws(ProvisionError) -> (manifest: BundleManifest, hash: String, signer: Minisign.PublicKey)
+    {
+        let dir = "HALLWATCH/\(building)"
+        let text = try stick.read(dir + "/bundle.txt", maxBytes: BundleManifest.maxBytes + 1)
+        guard !text.isEmpty else { throw ProvisionError(.noBundle, "no \(dir)/bundle.txt on the stick") }
+        guard text.count <= BundleManifest.maxBytes else {
+            throw ProvisionError(.manifest, "bundle.txt is larger than \(BundleManifest.maxBytes) bytes")
+        }
+        let sigBytes = try stick.read(dir + "/bundle.txt.minisig", maxBytes: Minisign.Signature.maxBytes + 1)
+        guard !sigBytes.isEmpty else { throw ProvisionError(.signature, "no \(dir)/bundle.txt.minisig") }
+        // Verify the copy in memory first, then parse only what verified.
+        let signature = try Minisign.Signature(bytes: sigBytes)
+        let signer = try Minisign.verify(signature, of: text, keys: keyring.keys)
+        outcome.signerKeyID = signer.keyIDText
+        let manifest = try BundleManifest.parse(text)
+        return (manifest, hex(Sodium.sha256(text)), signer)
+    }
+
+    /// Reads, verifies, parses and checks the bundle of `building`, then copies and validates its files.
+    /// Sets `outcome.result = .alreadyApplied` (and returns) for a replug of the current bundle.
+    /// - Throws: the first error; when several checks fail at once they are all in `outcome.reasons`.
+    public func check(stick: any StickSource, building: String, outcome: inout ProvisionOutcome)
+        throws(ProvisionError) -> Checked
+    {
+        let (manifest, hash, signer) = try verifiedManifest(stick: stick, building: building, outcome: &outcome)
+        outcome.manifest = manifest
+        var reasons: [ProvisionError] = []
+        if let d = identity.district, d != manifest.district {
+            reasons.append(ProvisionError(.otherBox, "the bundle is for district \(manifest.district), not \(d)"))
+        }
+        if manifest.building != building || (identity.building.map { $0 != manifest.building } ?? false) {
+            reasons.append(
+                ProvisionError(.otherBox, "the bundle names building \(manifest.building), not \(building)"))
+        }
+        switch manifest.boxes {
+        case .any:
+            if identity.building == nil { reasons.append(ProvisionError(.otherBox, "a fresh box takes only adopt")) }
+        case .adopt:
+            if identity.building != nil {
+                reasons.append(ProvisionError(.otherBox, "adopt bundles are for fresh boxes only"))
+            }
+        case .serials(let s):
+            if !s.contains(identity.serial) {
+                reasons.append(ProvisionError(.otherBox, "the bundle does not name box \(identity.serial)"))
+            }
+        }
+        if manifest.keyringVersion > keyring.version {
+            reasons.append(
+                ProvisionError(
+                    .keyring, "the bundle needs keyring \(manifest.keyringVersion); the box has \(keyring.version)"))
+        }
+        let now = timeFloorUnix
+        if now >= manifest.expiresUnix {
+            reasons.append(
+                ProvisionError(
+                    .expired,
+                    "expired at \(BundleManifest.formatRFC3339(manifest.expiresUnix)); the box's time floor is "
+                        + BundleManifest.formatRFC3339(now)))
+        }
+        let state = store.state()
+        if manifest.version < state.versionFloor
+            || (manifest.version == state.versionFloor && hash != state.bundleHash && state.versionFloor > 0)
+        {
+            reasons.append(
+                ProvisionError(
+                    .replay, "version \(manifest.version) is not above the applied version \(state.versionFloor)"))
+        }
+        if !manifest.files.contains(where: { $0.name == "hallwatch.yaml" }) {
+            reasons.append(ProvisionError(.manifest, "the bundle lists no hallwatch.yaml"))
+        }
+        guard reasons.isEmpty else {
+            outcome.reasons = reasons
+            throw reasons[0]
+        }
+        if manifest.version == state.versionFloor, hash == state.bundleHash {
+            outcome.result = .alreadyApplied
+            return Checked(manifest: manifest, bundleHash: hash, signer: signer, files: [])
+        }
+        // Copy each listed file (never an unlisted one): at most size + 1 bytes, exact size and SHA-256.
+        var files: [(name: String, bytes: [UInt8])] = []
+        for f in manifest.files {
+            let bytes = try stick.read("HALLWATCH/\(building)/files/\(f.name)", maxBytes: f.sizeBytes + 1)
+            guard bytes.count == f.sizeBytes else {
+                reasons.append(
+                    ProvisionError(
+                        .file,
+                        "\(f.name): \(bytes.count > f.sizeBytes ? "longer than" : "missing or shorter than") "
+                            + "its \(f.sizeBytes) bytes"))
+                continue
+            }
+            guard Sodium.sha256(bytes) == f.sha256 else {
+                reasons.append(ProvisionError(.file, "\(f.name): its SHA-256 is not the signed one"))
+                continue
+            }
+            files.append((f.name, bytes))
+        }
+        if let yaml = files.first(where: { $0.name == "hallwatch.yaml" }) {
+            guard let text = String(validating: yaml.bytes, as: UTF8.self), !text.contains("\0") else {
+                reasons.append(ProvisionError(.config, "hallwatch.yaml is not UTF-8 text"))
+                outcome.reasons = reasons
+                throw reasons[0]
+            }
+            do { _ = try ConfigLoader.parse(text, file: "hallwatch.yaml") } catch let e as ConfigError {
+                reasons += e.diagnostics.map { ProvisionError(.config, $0.description) }
+            } catch { reasons.append(ProvisionError(.config, "hallwatch.yaml: \(error)")) }
+        }
+        guard reasons.isEmpty else {
+            outcome.reasons = reasons
+            throw reasons[0]
+        }
+        return Checked(manifest: manifest, bundleHash: hash, signer: signer, files: files)
+    }
+}
