@@ -160,6 +160,10 @@ public struct MtoolsStick: StickSource {
 }
 
 /// Runs one helper process with a deadline and a bound on what it prints.
+///
+/// The helper is spawned with `posix_spawn` in a process group of its own (empty signal mask, default
+/// dispositions) so that a deadline or an overlong output kills the group with SIGKILL: a wrapper's child
+/// that kept the pipe open would otherwise stall the reader past its deadline.
 enum Helper {
     struct Result {
         var status: Int32
@@ -167,45 +171,72 @@ enum Helper {
     }
 
     static func run(_ argv: [String], sandbox: ReaderSandbox, maxOutputBytes: Int) throws(ProvisionError) -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        p.environment = ["PATH": "/usr/bin:/bin", "MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C.UTF-8"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch { throw ProvisionError(.reader, "cannot start \(argv[0]): \(error)") }
-        let pid = p.processIdentifier
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ProvisionError(.reader, "cannot make a pipe") }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        defer { close(fds[0]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setpgroup(&attr, 0)
+        posix_spawnattr_setflags(
+            &attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let env = ["PATH=/usr/bin:/bin", "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8"]
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        var cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, &attr, &cArgs, &cEnv)
+        close(fds[1])
+        guard rc == 0 else {
+            throw ProvisionError(.reader, "cannot start \(argv[0]): \(String(cString: strerror(rc)))")
+        }
         let timedOut = Flag()
         let timer = DispatchSource.makeTimerSource(queue: .global())
         let c = sandbox.deadline.components
         timer.schedule(
-            deadline: .now() + .milliseconds(Int(c.seconds) * 1000 + Int(c.attoseconds / 1_000_000_000_000_000)))
+            deadline: .now() + .nanoseconds(Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000)))
         timer.setEventHandler {
             timedOut.set()
-            kill(pid, SIGKILL)
+            kill(-pid, SIGKILL)
         }
         timer.resume()
         var output: [UInt8] = []
-        let fd = out.fileHandleForReading.fileDescriptor
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while output.count < maxOutputBytes {
             let want = min(chunk.count, maxOutputBytes - output.count)
-            let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, want) }
+            let n = chunk.withUnsafeMutableBytes { Foundation.read(fds[0], $0.baseAddress, want) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             output += chunk[0..<n]
         }
         let cutOff = output.count >= maxOutputBytes
-        if cutOff { kill(pid, SIGKILL) }
-        p.waitUntilExit()
+        if cutOff { kill(-pid, SIGKILL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         timer.cancel()
-        try? out.fileHandleForReading.close()
+        kill(-pid, SIGKILL)  // anything the helper left behind in its group
         if timedOut.isSet {
             throw ProvisionError(.reader, "the reader helper took longer than \(sandbox.deadline) and was killed")
         }
-        return Result(status: cutOff ? 0 : p.terminationStatus, output: output)
+        let exited = status & 0x7F == 0
+        return Result(status: cutOff ? 0 : (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F)), output: output)
     }
 
     final class Flag: @unchecked Sendable {
