@@ -246,7 +246,11 @@ struct ProvisionTests {
             "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
             + "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"
-        for (i, yaml) in [bomb, deep, "box: x\nrecorder: 5\ncameras: nope\n", "box: \u{FF}\n"].enumerated() {
+        let hostileYAML = [
+            bomb, deep, "box: x\nrecorder: 5\ncameras: nope\n", "box: \u{FF}\n", "box: a\nbox: b\n",
+            "box: !!binary aGk=\n", "box: !custom x\n", "box: a\n" + String(repeating: "#", count: 1 << 20) + "\n",
+        ]
+        for (i, yaml) in hostileYAML.enumerated() {
             var b = v3
             b.files = [("hallwatch.yaml", Array(yaml.utf8))]
             if i == 3 { b.files = [("hallwatch.yaml", [0x62, 0x6F, 0x78, 0x3A, 0x20, 0xFF, 0x0A])] }
