@@ -61,6 +61,9 @@ public struct Provisioner: Sendable {
     public var nowUnix: Int64
     /// The image's build time, seconds since the epoch: the clock never counts as earlier.
     public var buildTimeUnix: Int64
+    /// The box's keyring directory, where a newer signed keyring from a stick is written once accepted
+    /// (`nil`: accepted in memory only).
+    public var keyringDirectory: String?
 
     /// A provisioner.
     public init(identity: BoxIdentity, keyring: Keyring, store: ConfigStore, nowUnix: Int64, buildTimeUnix: Int64) {
@@ -109,6 +112,33 @@ public struct Provisioner: Sendable {
             return outcome
         }
         do throws(ProvisionError) {
+            // Newer keyrings on the stick first (TUF's rule), then everything else against the newest.
+            var p = self
+            p.keyring = try keyring.rotated(from: stick, persist: apply ? keyringDirectory : nil)
+            return p.processVerified(stick: stick, apply: apply, outcome: outcome, afterStep: afterStep)
+        } catch {
+            outcome.reasons = [error]
+            return apply ? withReceipt(outcome, on: stick) : outcome
+        }
+    }
+
+    /// Writes the receipt of `outcome` to `stick` (when the building is known); a failure to write is one more
+    /// reason (`provision.receipt`).
+    private func withReceipt(_ outcome: ProvisionOutcome, on stick: any StickSource) -> ProvisionOutcome {
+        var outcome = outcome
+        guard outcome.building != nil else { return outcome }
+        do throws(ProvisionError) {
+            try Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix).write(to: stick)
+        } catch { outcome.reasons.append(error) }
+        return outcome
+    }
+
+    private func processVerified(
+        stick: any StickSource, apply: Bool, outcome start: ProvisionOutcome,
+        afterStep: (ConfigStore.Step) -> Void
+    ) -> ProvisionOutcome {
+        var outcome = start
+        do throws(ProvisionError) {
             let building = try chooseBuilding(stick)
             outcome.building = building
             let checked = try check(stick: stick, building: building, outcome: &outcome)
@@ -127,12 +157,7 @@ public struct Provisioner: Sendable {
         } catch {
             if outcome.reasons.isEmpty { outcome.reasons = [error] }
         }
-        if apply, outcome.building != nil {
-            do throws(ProvisionError) {
-                try Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix).write(to: stick)
-            } catch { outcome.reasons.append(error) }
-        }
-        return outcome
+        return apply ? withReceipt(outcome, on: stick) : outcome
     }
 
     /// The building folder to read: the box's own, or for a fresh box the one bundle that adopts it.
@@ -191,6 +216,19 @@ public struct Provisioner: Sendable {
         let (manifest, hash, signer) = try verifiedManifest(stick: stick, building: building, outcome: &outcome)
         outcome.manifest = manifest
         var reasons: [ProvisionError] = []
+        if let entry = keyring.entries.first(where: { $0.key == signer }) {
+            if !entry.covers(manifest.building) {
+                reasons.append(
+                    ProvisionError(
+                        .unknownKey, "key \(signer.keyIDText) may sign for \(entry.pattern), not \(manifest.building)"))
+            }
+            if timeFloorUnix >= entry.expiresUnix {
+                reasons.append(
+                    ProvisionError(
+                        .expired,
+                        "key \(signer.keyIDText) expired at \(BundleManifest.formatRFC3339(entry.expiresUnix))"))
+            }
+        }
         if let d = identity.district, d != manifest.district {
             reasons.append(ProvisionError(.otherBox, "the bundle is for district \(manifest.district), not \(d)"))
         }

@@ -29,9 +29,10 @@ struct Provision: ParsableCommand {
         let ring = try Keyring.load(directory: keyring)
         let identity = BoxIdentity(
             serial: serial, district: district ?? store.state().district, building: building ?? store.state().building)
-        let p = Provisioner(
+        var p = Provisioner(
             identity: identity, keyring: ring, store: store, nowUnix: Int64(Date().timeIntervalSince1970),
             buildTimeUnix: buildTime)
+        p.keyringDirectory = keyring
         // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that step.
         let crashAfter = ProcessInfo.processInfo.environment["HALLWATCH_PROVISION_CRASH_AFTER"]
         let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
