@@ -51,6 +51,9 @@ let package = Package(
         .systemLibrary(
             name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]),
+        // The provisioner's monitor of USB block devices (udev netlink events) and its scan at start.
+        .systemLibrary(
+            name: "CUdev", path: "Sources/CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
 
         // MARK: libraries (everything testable lives here)
         .target(
@@ -197,7 +200,7 @@ let package = Package(
         .target(
             name: "HallwatchProvision",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "CSodium",
+                "HallwatchCore", "HallwatchConfig", "CSodium", "CUdev",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 

@@ -1,5 +1,5 @@
-// hallwatch-provision: processes one USB stick (or image file) as if it had been plugged (issue 17).
-// The libudev monitor (the long-running service) is to come; `--once` is what tests and installers use.
+// hallwatch-provision: the USB config drop (issue 17). Without --once: a scan at start, then a libudev monitor
+// of USB block devices, each processed as plugged. With --once: one device or image file, then exit.
 import ArgumentParser
 import Foundation
 import HallwatchProvision
@@ -11,7 +11,9 @@ struct Provision: ParsableCommand {
 
     @Flag(help: "Process one device and exit (0 applied or already applied, 1 refused, 2 ignored).")
     var once = false
-    @Option(help: "The block device or image file.") var device: String
+    @Option(help: "With --once: the block device or image file.") var device: String?
+    @Option(help: "The netlink group to monitor: udev (after udevd's rules) or kernel (raw uevents).")
+    var group = "udev"
     @Option(help: "The keyring directory (version file and *.pub keys).") var keyring = "/etc/hallwatch/keyring"
     @Option(help: "The configuration store (releases, current, previous, state.json).")
     var store = "/var/lib/hallwatch/config"
@@ -23,7 +25,8 @@ struct Provision: ParsableCommand {
     @Flag(help: "Run the reader helper without its sandbox (no root).") var noSandbox = false
 
     func run() throws {
-        guard once else { throw ValidationError("only --once is implemented; the udev monitor is to come") }
+        guard once else { return try monitor() }
+        guard let device else { throw ValidationError("--once needs --device") }
         let store = ConfigStore(root: store)
         try store.recover()
         let ring = try Keyring.load(directory: keyring)
@@ -45,6 +48,43 @@ struct Provision: ParsableCommand {
         case .applied, .alreadyApplied: return
         case .refused: throw ExitCode(1)
         case .ignored: throw ExitCode(2)
+        }
+    }
+}
+
+extension Provision {
+    /// The long-running service: scan, then monitor; one line per outcome on stdout (journald).
+    func monitor() throws {
+        let storeRoot = store
+        let keyringDir = keyring
+        let serial = serial
+        let (building, district, buildTime) = (building, district, buildTime)
+        try ConfigStore(root: storeRoot).recover()
+        let service = ProvisionService(
+            sandbox: noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
+        ) {
+            () throws(ProvisionError) -> Provisioner in
+            let store = ConfigStore(root: storeRoot)
+            var p = Provisioner(
+                identity: BoxIdentity(
+                    serial: serial, district: district ?? store.state().district,
+                    building: building ?? store.state().building),
+                keyring: try Keyring.load(directory: keyringDir), store: store,
+                nowUnix: Int64(Date().timeIntervalSince1970), buildTimeUnix: buildTime)
+            p.keyringDirectory = keyringDir
+            return p
+        }
+        guard let monitor = UdevMonitor(group: group) else {
+            throw ValidationError("cannot open a libudev monitor on the \(group) group")
+        }
+        func report(_ e: BlockEvent) {
+            guard let out = service.handle(e) else { return }
+            print("\(e.devnode): \(out.result.rawValue)")
+            for r in out.reasons { print("\(e.devnode): reason: \(r.code.rawValue): \(r.message)") }
+        }
+        for e in monitor.scan() { report(e) }
+        while true {
+            if let e = monitor.next(timeout: .seconds(1)) { report(e) }
         }
     }
 }
