@@ -102,10 +102,10 @@ public struct Provisioner: Sendable {
             versionBefore: floor, versionAfter: floor)
         let stick: any StickSource
         switch StickVolume.detect(path: device) {
-        case .fat(let offset): stick = MtoolsStick(device: device, offsetBytes: offset, sandbox: sandbox)
-        case .exfat:
-            outcome.reasons = [ProvisionError(.reader, "exFAT sticks are not read yet (exfat-fuse reader to come)")]
-            return outcome
+        case .fat(let offset):
+            stick = MtoolsStick(VolumeLocation(device: device, offsetBytes: offset, sandbox: sandbox))
+        case .exfat(let offset):
+            stick = ExfatStick(VolumeLocation(device: device, offsetBytes: offset, sandbox: sandbox))
         case .ignored(let what):
             outcome.result = .ignored
             outcome.reasons = [ProvisionError(.ignored, "not a FAT or exFAT volume (\(what))")]

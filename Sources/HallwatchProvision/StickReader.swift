@@ -82,6 +82,34 @@ public struct ReaderSandbox: Sendable {
     }
 }
 
+/// Where a volume is: a device or image file, the volume's offset in it, and the sandbox its helper runs in.
+public struct VolumeLocation: Sendable {
+    /// The device or image file.
+    public var device: String
+    /// Where the volume starts in it, in bytes.
+    public var offsetBytes: Int
+    /// The helper's sandbox.
+    public var sandbox: ReaderSandbox
+    /// A location.
+    public init(device: String, offsetBytes: Int, sandbox: ReaderSandbox = .default) {
+        self.device = device
+        self.offsetBytes = offsetBytes
+        self.sandbox = sandbox
+    }
+
+    /// Writes `contents` to a private temporary file, runs `body` with its path, removes it.
+    func withTemporaryCopy<T>(_ contents: [UInt8], _ body: (String) throws(ProvisionError) -> T)
+        throws(ProvisionError) -> T
+    {
+        let local = FileManager.default.temporaryDirectory.appendingPathComponent("hw-receipt-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: local.path, contents: Data(contents)) else {
+            throw ProvisionError(.receipt, "cannot write a temporary copy of the receipt")
+        }
+        defer { try? FileManager.default.removeItem(at: local) }
+        return try body(local.path)
+    }
+}
+
 /// Read access to one stick's volume, through a helper process; the provisioner never mounts it.
 public protocol StickSource: Sendable {
     /// At most `maxBytes` bytes of the file at `path` (relative to the volume's root, `/`-separated). Returns
@@ -98,19 +126,15 @@ public protocol StickSource: Sendable {
 /// the stick. mtools' exit status proves nothing (a truncated image gives exit 0 and a short file): callers
 /// check the exact size and SHA-256 of everything they read.
 public struct MtoolsStick: StickSource {
-    /// The device or image file.
-    public var device: String
-    /// Where the volume starts in it, in bytes.
-    public var offsetBytes: Int
-    /// The helper's sandbox.
-    public var sandbox: ReaderSandbox
+    /// The device, the volume's offset in it and the helper's sandbox.
+    public var location: VolumeLocation
 
-    /// A reader of the FAT volume at `offsetBytes` in `device`.
-    public init(device: String, offsetBytes: Int, sandbox: ReaderSandbox = .default) {
-        self.device = device
-        self.offsetBytes = offsetBytes
-        self.sandbox = sandbox
-    }
+    /// A reader of the FAT volume at `location`.
+    public init(_ location: VolumeLocation) { self.location = location }
+
+    private var device: String { location.device }
+    private var offsetBytes: Int { location.offsetBytes }
+    private var sandbox: ReaderSandbox { location.sandbox }
 
     private var image: String { offsetBytes == 0 ? device : "\(device)@@\(offsetBytes)" }
 
@@ -143,14 +167,11 @@ public struct MtoolsStick: StickSource {
                 sandbox.prefix + ["/usr/bin/mmd", "-i", image, "::" + dir],
                 sandbox: sandbox, maxOutputBytes: 4096)
         }
-        let local = FileManager.default.temporaryDirectory.appendingPathComponent("hw-receipt-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: local.path, contents: Data(contents)) else {
-            throw ProvisionError(.receipt, "cannot write a temporary copy of the receipt")
+        let r = try location.withTemporaryCopy(contents) { (local) throws(ProvisionError) in
+            try Helper.run(
+                sandbox.prefix + ["/usr/bin/mcopy", "-n", "-i", image, local, "::/" + path], sandbox: sandbox,
+                maxOutputBytes: 4096)
         }
-        defer { try? FileManager.default.removeItem(at: local) }
-        let r = try Helper.run(
-            sandbox.prefix + ["/usr/bin/mcopy", "-n", "-i", image, local.path, "::/" + path], sandbox: sandbox,
-            maxOutputBytes: 4096)
         guard r.status == 0 else { throw ProvisionError(.receipt, "mcopy could not write \(path) (exit \(r.status))") }
         // Read back: mtools' exit status alone proves nothing.
         guard (try? read(path, maxBytes: contents.count + 1)) == contents else {
@@ -194,7 +215,7 @@ enum Helper {
         posix_spawnattr_setpgroup(&attr, 0)
         posix_spawnattr_setflags(
             &attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let env = ["PATH=/usr/bin:/bin", "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8"]
+        let env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8"]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         var cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
         defer {

@@ -144,6 +144,25 @@ enum Fx {
         write(image, mbr + part)
     }
 
+    /// An exFAT image of the tree `root` (mkfs.exfat, then the tree copied in through exfat-fuse on a loop
+    /// device in a private mount namespace; the loop device is detached again).
+    static func exfatImage(of root: String, at image: String, sizeMiB: Int = 16) throws {
+        try? FileManager.default.removeItem(atPath: image)
+        #expect(try run(["truncate", "-s", "\(sizeMiB)M", image]).status == 0)
+        #expect(try run(["mkfs.exfat", image]).status == 0)
+        let loop = try run(["losetup", "-f", "--show", image])
+        #expect(loop.status == 0, "\(loop.out)")
+        let dev = loop.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { _ = try? run(["losetup", "-d", dev]) }
+        let script = """
+            set -e; m=$(mktemp -d); mount.exfat-fuse -d "$1" "$m" >/dev/null 2>&1 & f=$!
+            until grep -q " $m " /proc/self/mountinfo; do sleep 0.02; done
+            cp -r "$2"/. "$m"/; sync; umount "$m"; wait $f; rmdir "$m"
+            """
+        let r = try run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", dev, root])
+        #expect(r.status == 0, "\(r.out)")
+    }
+
     /// The receipts on `image` (text files), read back with mtools.
     static func receipts(_ image: String) throws -> [String] {
         let r = try run(["mdir", "-b", "-i", image, "::/HALLWATCH/receipts"])

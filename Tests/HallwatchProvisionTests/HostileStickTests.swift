@@ -104,7 +104,7 @@ struct HostileStickTests {
         let image = try box.stick([Fx.Bundle()])
         let evil = Array((Fx.goodYAML.replacingOccurrences(of: "10.1.2.3", with: "10.6.6.6")).utf8)
         let stick = ShiftingStick(
-            real: MtoolsStick(device: image, offsetBytes: 0),
+            real: MtoolsStick(VolumeLocation(device: image, offsetBytes: 0)),
             swapped: ["HALLWATCH/north-es/files/hallwatch.yaml": evil])
         var outcome = ProvisionOutcome(
             result: .refused, reasons: [], building: "north-es", manifest: nil, signerKeyID: nil, versionBefore: 0,

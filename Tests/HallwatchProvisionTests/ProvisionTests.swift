@@ -81,6 +81,41 @@ struct ProvisionTests {
         #expect(receipts.allSatisfy { $0.contains("box: SN-0001\n") && $0.contains("signer: ") })
     }
 
+    @Test func exfatThroughFuseInAPrivateMountNamespace() throws {
+        let box = try TestBox("exfat")
+        defer { box.cleanup() }
+        let tree = box.dir + "/tree"
+        var b = Fx.Bundle()
+        b.files.append(("plans/floor.txt", Array("exfat\n".utf8)))
+        try b.lay(in: tree, sec: box.key.sec)
+        Fx.write(tree + "/junk.txt", Array("junk".utf8))
+        let image = box.dir + "/exfat.img"
+        try Fx.exfatImage(of: tree, at: image)
+        #expect(StickVolume.detect(path: image) == .exfat(offsetBytes: 0))
+        let mountsBefore = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let out = box.process(image)
+        #expect(out.result == .applied, "\(out.reasons)")
+        #expect(box.currentFiles()["plans/floor.txt"] == Array("exfat\n".utf8))
+        // Nothing stayed mounted here, and no loop device stayed attached to the image.
+        #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) == mountsBefore)
+        #expect(!(try Fx.run(["losetup", "-j", image]).out.contains(image)))
+        // The receipt was written back to the exFAT volume.
+        let stick = ExfatStick(VolumeLocation(device: image, offsetBytes: 0))
+        let names = try stick.directories(in: "HALLWATCH")
+        #expect(names.contains("receipts") && names.contains("north-es"))
+        // A flipped byte in a listed file on exFAT: refused, current unchanged.
+        var v3 = b
+        v3.version = 3
+        let tree3 = box.dir + "/tree3"
+        try v3.lay(in: tree3, sec: box.key.sec)
+        Fx.write(tree3 + "/HALLWATCH/north-es/files/plans/floor.txt", Array("exfaT\n".utf8))
+        try Fx.exfatImage(of: tree3, at: image)
+        let before = box.currentFiles()
+        let refused = box.process(image)
+        #expect(refused.result == .refused && refused.reasons.first?.code == .file, "\(refused.reasons)")
+        #expect(box.currentFiles() == before)
+    }
+
     @Test func fat16PartitionedJunkAndManyBuildings() throws {
         var box = try TestBox("many")
         defer { box.cleanup() }
