@@ -298,6 +298,11 @@ public struct Provisioner: Sendable {
             }
             files.append((f.name, bytes))
         }
+        for f in files {
+            if let why = ImageCheck.problem(name: f.name, bytes: f.bytes) {
+                reasons.append(ProvisionError(.config, why))
+            }
+        }
         if let yaml = files.first(where: { $0.name == "hallwatch.yaml" }) {
             guard let text = String(validating: yaml.bytes, as: UTF8.self), !text.contains("\0") else {
                 reasons.append(ProvisionError(.config, "hallwatch.yaml is not UTF-8 text"))

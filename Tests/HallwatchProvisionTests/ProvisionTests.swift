@@ -291,6 +291,23 @@ struct ProvisionTests {
             if i == 3 { b.files = [("hallwatch.yaml", [0x62, 0x6F, 0x78, 0x3A, 0x20, 0xFF, 0x0A])] }
             try expectRefused(box, try box.stick([b], name: "y\(i).img"), .config, "YAML case \(i)")
         }
+        // Floor plans checked by magic bytes and header dimensions (never decoded); every error listed.
+        func png(width: UInt32, height: UInt32) -> [UInt8] {
+            var b: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+            for v in [width, height] { b += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: v >> $0) } }
+            return b + [8, 2, 0, 0, 0, 0, 0, 0, 0]
+        }
+        var plans = v3
+        plans.files += [
+            ("plans/huge.png", png(width: 30_000, height: 30_000)), ("plans/fake.png", Array("GIF89a.....".utf8)),
+            ("plans/fake.jpg", png(width: 10, height: 10)), ("plans/ok.png", png(width: 800, height: 600)),
+        ]
+        try expectRefused(box, try box.stick([plans], name: "plans.img"), .config, "floor plans")
+        let planReceipt = try Fx.receipts(box.dir + "/plans.img").last ?? ""
+        #expect(
+            planReceipt.contains("plans/huge.png: 30000×30000 pixels")
+                && planReceipt.contains("plans/fake.png: not a PNG"))
+        #expect(planReceipt.contains("plans/fake.jpg: not a JPEG") && !planReceipt.contains("ok.png"))
         // The files on the stick read through mtools: a truncated image (a stick pulled mid-copy).
         var large = v3
         large.files.append(("big.bin", (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
