@@ -16,7 +16,7 @@ public struct ExfatStick: StickSource {
     /// A reader of the exFAT volume at `location`.
     public init(_ location: VolumeLocation) { self.location = location }
 
-    /// The helper script: `$1` device, `$2` offset, `$3` op (read, list, create), `$4` path, `$5` max bytes or
+    /// The helper script: `$1` device, `$2` offset, `$3` op (read, list, files, create), `$4` path, `$5` max bytes or
     /// the local source file. Exit 90: a mount flag is missing; 91: not mounted within 5 s.
     static let script = #"""
         set -eu
@@ -42,6 +42,7 @@ public struct ExfatStick: StickSource {
         case $op in
         read) if [ -f "$mnt/$p" ] && [ ! -L "$mnt/$p" ]; then head -c "$arg" -- "$mnt/$p"; fi ;;
         list) for d in "$mnt/$p"/*/; do if [ -d "$d" ] && [ ! -L "${d%/}" ]; then basename -- "$d"; fi; done ;;
+        files) for f in "$mnt/$p"/*; do if [ -f "$f" ] && [ ! -L "$f" ]; then basename -- "$f"; fi; done ;;
         create) mkdir -p -- "$(dirname -- "$mnt/$p")"; set -C; cat -- "$arg" > "$mnt/$p"; sync ;;
         esac
         """#
@@ -67,6 +68,11 @@ public struct ExfatStick: StickSource {
 
     public func directories(in path: String) throws(ProvisionError) -> [String] {
         String(decoding: try run("list", path, "0", maxOutputBytes: 1 << 20).output, as: UTF8.self)
+            .split(separator: "\n").map(String.init)
+    }
+
+    public func files(in path: String) throws(ProvisionError) -> [String] {
+        String(decoding: try run("files", path, "0", maxOutputBytes: 1 << 20).output, as: UTF8.self)
             .split(separator: "\n").map(String.init)
     }
 

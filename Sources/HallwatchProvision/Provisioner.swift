@@ -100,15 +100,12 @@ public struct Provisioner: Sendable {
         var outcome = ProvisionOutcome(
             result: .refused, reasons: [], building: identity.building, manifest: nil, signerKeyID: nil,
             versionBefore: floor, versionAfter: floor)
-        let stick: any StickSource
-        switch StickVolume.detect(path: device) {
-        case .fat(let offset):
-            stick = MtoolsStick(VolumeLocation(device: device, offsetBytes: offset, sandbox: sandbox))
-        case .exfat(let offset):
-            stick = ExfatStick(VolumeLocation(device: device, offsetBytes: offset, sandbox: sandbox))
-        case .ignored(let what):
+        let volume = StickVolume.detect(path: device)
+        guard let stick = volume.source(device: device, sandbox: sandbox) else {
             outcome.result = .ignored
-            outcome.reasons = [ProvisionError(.ignored, "not a FAT or exFAT volume (\(what))")]
+            if case .ignored(let what) = volume {
+                outcome.reasons = [ProvisionError(.ignored, "not a FAT or exFAT volume (\(what))")]
+            }
             return outcome
         }
         do throws(ProvisionError) {

@@ -44,6 +44,15 @@ public enum StickVolume: Sendable, Equatable {
         return .ignored("a partition table without a FAT or exFAT partition")
     }
 
+    /// A reader of this volume in `device`, or `nil` for an ignored stick.
+    public func source(device: String, sandbox: ReaderSandbox) -> (any StickSource)? {
+        switch self {
+        case .fat(let o): MtoolsStick(VolumeLocation(device: device, offsetBytes: o, sandbox: sandbox))
+        case .exfat(let o): ExfatStick(VolumeLocation(device: device, offsetBytes: o, sandbox: sandbox))
+        case .ignored: nil
+        }
+    }
+
     private static func classify(_ s: [UInt8], offsetBytes: Int) -> StickVolume? {
         func text(_ at: Int, _ n: Int) -> String { String(decoding: s[at..<(at + n)], as: UTF8.self) }
         if text(3, 8) == "EXFAT   " { return .exfat(offsetBytes: offsetBytes) }
@@ -118,6 +127,8 @@ public protocol StickSource: Sendable {
     func read(_ path: String, maxBytes: Int) throws(ProvisionError) -> [UInt8]
     /// The names (no path) of the subdirectories of `path`.
     func directories(in path: String) throws(ProvisionError) -> [String]
+    /// The names (no path) of the regular files in `path`.
+    func files(in path: String) throws(ProvisionError) -> [String]
     /// Writes a new file at `path` (its directory made if missing); never overwrites.
     func create(_ path: String, contents: [UInt8]) throws(ProvisionError)
 }
@@ -145,14 +156,18 @@ public struct MtoolsStick: StickSource {
         return r.output
     }
 
-    public func directories(in path: String) throws(ProvisionError) -> [String] {
+    public func directories(in path: String) throws(ProvisionError) -> [String] { try entries(in: path, dirs: true) }
+
+    public func files(in path: String) throws(ProvisionError) -> [String] { try entries(in: path, dirs: false) }
+
+    private func entries(in path: String, dirs: Bool) throws(ProvisionError) -> [String] {
         let r = try Helper.run(
             sandbox.prefix + ["/usr/bin/mdir", "-b", "-i", image, "::/" + path], sandbox: sandbox,
             maxOutputBytes: 1 << 20)
         let prefix = "::/" + path + "/"
         return String(decoding: r.output, as: UTF8.self).split(separator: "\n").compactMap { line in
-            guard line.hasPrefix(prefix), line.hasSuffix("/") else { return nil }
-            let name = line.dropFirst(prefix.count).dropLast()
+            guard line.hasPrefix(prefix), line.hasSuffix("/") == dirs else { return nil }
+            let name = line.dropFirst(prefix.count).dropLast(dirs ? 1 : 0)
             return name.contains("/") || name.isEmpty ? nil : String(name)
         }
     }

@@ -8,7 +8,9 @@ import HallwatchProvision
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "USB config bundles: verify a stick, validate a file, roll back.",
-        subcommands: [ConfigVerify.self, ConfigValidate.self, ConfigRollback.self])
+        subcommands: [
+            ConfigVerify.self, ConfigValidate.self, ConfigBundle.self, ConfigReceipts.self, ConfigRollback.self,
+        ])
 }
 
 struct ConfigVerify: ParsableCommand {
@@ -78,5 +80,55 @@ struct ConfigRollback: ParsableCommand {
         try s.recover()
         try s.rollback(reason: reason, nowUnix: Int64(Date().timeIntervalSince1970))
         print("current: \(s.current() ?? "-") (previous: \(s.previous() ?? "-"))")
+    }
+}
+
+struct ConfigBundle: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundle",
+        abstract: "Write DIR/bundle.txt listing DIR/files/ (sizes, SHA-256); sign it yourself with minisign.",
+        discussion: """
+            DIR is HALLWATCH/<building> on the stick (its name is the building). Never touches a key: sign with
+            `minisign -S -s KEY -m DIR/bundle.txt -x DIR/bundle.txt.minisig` (or signify-openbsd -S).
+            """)
+    @Argument(help: "The building's folder, HALLWATCH/<building>.") var directory: String
+    @Option(help: "The district id.") var district: String
+    @Option(help: "any, adopt, or serials joined by commas.") var boxes = "any"
+    @Option(help: "The bundle version; above every version applied before.") var version: Int
+    @Option(help: "Expiry, YYYY-MM-DDTHH:MM:SSZ.") var expires: String
+    @Option(help: "Issue time, YYYY-MM-DDTHH:MM:SSZ (default: now).") var issued: String?
+    @Option(help: "The keyring version the bundle needs.") var keyring = 1
+
+    func run() throws {
+        guard let expiresUnix = BundleManifest.rfc3339(expires) else {
+            throw ValidationError("--expires: not UTC RFC 3339")
+        }
+        let issuedUnix =
+            try issued.map { (t: String) throws -> Int64 in
+                guard let v = BundleManifest.rfc3339(t) else { throw ValidationError("--issued: not UTC RFC 3339") }
+                return v
+            } ?? Int64(Date().timeIntervalSince1970)
+        let b: BundleManifest.Boxes =
+            boxes == "any" ? .any : boxes == "adopt" ? .adopt : .serials(boxes.split(separator: ",").map(String.init))
+        let m = try InstallerTools.writeManifest(
+            buildingDirectory: directory, district: district, boxes: b, version: version, issuedUnix: issuedUnix,
+            expiresUnix: expiresUnix, keyringVersion: keyring)
+        print("wrote \(directory)/bundle.txt: \(m.building) version \(m.version), \(m.files.count) files")
+    }
+}
+
+struct ConfigReceipts: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receipts", abstract: "Print the district inventory from a stick's receipts, as CSV.")
+    @Argument(help: "The stick's block device or an image file.") var stick: String
+    @Flag(help: "Run the reader without its sandbox (no root needed).") var noSandbox = false
+
+    func run() throws {
+        let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
+        let volume = StickVolume.detect(path: stick)
+        guard let source = volume.source(device: stick, sandbox: sandbox) else {
+            throw ValidationError("not a FAT or exFAT stick (\(volume))")
+        }
+        print(try InstallerTools.inventoryCSV(stick: source), terminator: "")
     }
 }

@@ -95,6 +95,7 @@ struct HostileStickTests {
             return try real.read(path, maxBytes: maxBytes)
         }
         func directories(in path: String) throws(ProvisionError) -> [String] { try real.directories(in: path) }
+        func files(in path: String) throws(ProvisionError) -> [String] { try real.files(in: path) }
         func create(_ path: String, contents: [UInt8]) throws(ProvisionError) {}
     }
 
