@@ -119,14 +119,31 @@ public struct Provisioner: Sendable {
         }
     }
 
-    /// Writes the receipt of `outcome` to `stick` (when the building is known); a failure to write is one more
-    /// reason (`provision.receipt`).
+    /// Writes the receipts still pending from sticks that could not be written, then the receipt of `outcome`
+    /// (when the building is known). A failure to write is one more reason (`provision.receipt`) and keeps
+    /// the receipt pending in the store's `pending-receipts/` for the next stick.
     private func withReceipt(_ outcome: ProvisionOutcome, on stick: any StickSource) -> ProvisionOutcome {
         var outcome = outcome
         guard outcome.building != nil else { return outcome }
+        let pending = store.root + "/pending-receipts"
+        let fm = FileManager.default
+        for name in ((try? fm.contentsOfDirectory(atPath: pending)) ?? []).sorted() {
+            guard let data = fm.contents(atPath: pending + "/" + name) else { continue }
+            do throws(ProvisionError) {
+                try stick.create("HALLWATCH/receipts/" + name, contents: Array(data))
+                try? fm.removeItem(atPath: pending + "/" + name)
+            } catch { break }
+        }
+        let receipt = Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix)
         do throws(ProvisionError) {
-            try Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix).write(to: stick)
-        } catch { outcome.reasons.append(error) }
+            try receipt.write(to: stick)
+        } catch {
+            outcome.reasons.append(error)
+            try? fm.createDirectory(atPath: pending, withIntermediateDirectories: true)
+            let text = Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix)
+            _ = fm.createFile(atPath: pending + "/\(receipt.baseName).txt", contents: Data(text.text.utf8))
+            _ = fm.createFile(atPath: pending + "/\(receipt.baseName).json", contents: Data(text.json))
+        }
         return outcome
     }
 

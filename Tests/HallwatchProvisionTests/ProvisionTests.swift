@@ -366,6 +366,30 @@ struct ProvisionTests {
         #expect(refused.result == .refused && refused.reasons.first?.code == .ambiguous)
     }
 
+    @Test func aReceiptThatCannotBeWrittenWaitsForTheNextStick() throws {
+        var box = try TestBox("pending")
+        defer { box.cleanup() }
+        // A write-protected stick (a read-only loop device): the bundle applies, the receipt stays pending.
+        let image = try box.stick([Fx.Bundle()], name: "ro.img")
+        let attach = try Fx.run(["losetup", "-r", "-f", "--show", image])
+        try #require(attach.status == 0, "no loop device: \(attach.out)")
+        let node = attach.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { _ = try? Fx.run(["losetup", "-d", node]) }
+        let out = box.process(node)
+        #expect(out.result == .applied && out.reasons.contains { $0.code == .receipt }, "\(out.reasons)")
+        let pending = try FileManager.default.contentsOfDirectory(atPath: box.store.root + "/pending-receipts")
+        #expect(pending.count == 2)
+        // The next stick carries both the pending receipt and its own.
+        var v3 = Fx.Bundle()
+        v3.version = 3
+        box.nowUnix += 60
+        let next = try box.stick([v3], name: "next.img")
+        #expect(box.process(next).result == .applied)
+        let receipts = try Fx.receipts(next)
+        #expect(receipts.count == 2 && receipts.contains { $0.contains("reason: provision.receipt: ") })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: box.store.root + "/pending-receipts").isEmpty)
+    }
+
     @Test func rollbackSwapsBackByteForByte() throws {
         let box = try TestBox("rollback")
         defer { box.cleanup() }
