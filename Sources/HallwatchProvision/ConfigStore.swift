@@ -64,6 +64,19 @@ public struct ConfigStore: Sendable {
         return String(target.split(separator: "/").last ?? "")
     }
 
+    /// Runs `body` holding the store's lock (`flock` on `<root>/.lock`): one check-and-apply at a time, whether
+    /// from the service, `hallwatch-provision --once` or `hallwatchctl config rollback`.
+    public func withLock<T>(_ body: () throws(ProvisionError) -> T) throws(ProvisionError) -> T {
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let fd = open(root + "/.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ProvisionError(.apply, "cannot open \(root)/.lock") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw ProvisionError(.apply, "cannot lock \(root)/.lock") }
+        }
+        return try body()
+    }
+
     /// After a crash: removes staging directories and half-made links, and rolls `current` forward to the
     /// release `state.json` names (that release was whole before the state was written, U1 before U3).
     public func recover() throws(ProvisionError) {

@@ -110,9 +110,17 @@ public struct Provisioner: Sendable {
         }
         do throws(ProvisionError) {
             // Newer keyrings on the stick first (TUF's rule), then everything else against the newest.
-            var p = self
-            p.keyring = try keyring.rotated(from: stick, persist: apply ? keyringDirectory : nil)
-            return p.processVerified(stick: stick, apply: apply, outcome: outcome, afterStep: afterStep)
+            // Applying holds the store's lock from reading the floors to writing them; a check alone needs none
+            // (and creates nothing).
+            func run() throws(ProvisionError) -> ProvisionOutcome {
+                var p = self
+                p.keyring = try keyring.rotated(from: stick, persist: apply ? keyringDirectory : nil)
+                var start = outcome
+                start.versionBefore = store.state().versionFloor
+                start.versionAfter = start.versionBefore
+                return p.processVerified(stick: stick, apply: apply, outcome: start, afterStep: afterStep)
+            }
+            return apply ? try store.withLock(run) : try run()
         } catch {
             outcome.reasons = [error]
             return apply ? withReceipt(outcome, on: stick) : outcome

@@ -28,7 +28,7 @@ struct Provision: ParsableCommand {
         guard once else { return try monitor() }
         guard let device else { throw ValidationError("--once needs --device") }
         let store = ConfigStore(root: store)
-        try store.recover()
+        try store.withLock { () throws(ProvisionError) in try store.recover() }
         let ring = try Keyring.load(directory: keyring)
         let identity = BoxIdentity(
             serial: serial, district: district ?? store.state().district, building: building ?? store.state().building)
@@ -59,7 +59,8 @@ extension Provision {
         let keyringDir = keyring
         let serial = serial
         let (building, district, buildTime) = (building, district, buildTime)
-        try ConfigStore(root: storeRoot).recover()
+        let recovering = ConfigStore(root: storeRoot)
+        try recovering.withLock { () throws(ProvisionError) in try recovering.recover() }
         let service = ProvisionService(
             sandbox: noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
         ) {

@@ -77,8 +77,10 @@ struct ConfigRollback: ParsableCommand {
 
     func run() throws {
         let s = ConfigStore(root: store)
-        try s.recover()
-        try s.rollback(reason: reason, nowUnix: Int64(Date().timeIntervalSince1970))
+        try s.withLock { () throws(ProvisionError) in
+            try s.recover()
+            try s.rollback(reason: reason, nowUnix: Int64(Date().timeIntervalSince1970))
+        }
         print("current: \(s.current() ?? "-") (previous: \(s.previous() ?? "-"))")
     }
 }

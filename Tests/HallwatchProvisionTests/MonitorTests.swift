@@ -34,6 +34,27 @@ struct MonitorTests {
         #expect(service.handle(usb)?.result == .alreadyApplied)
     }
 
+    /// Two sticks at once (two threads): the store's lock makes check-and-apply one at a time, so the newer
+    /// version ends current whatever the order, and the floors match it.
+    @Test func twoSticksAtOnce() throws {
+        let box = try TestBox("two")
+        defer { box.cleanup() }
+        var v3 = Fx.Bundle()
+        v3.version = 3
+        var v4 = Fx.Bundle()
+        v4.version = 4
+        v4.files.append(("plans/four.txt", Array("4".utf8)))
+        let images = [try box.stick([v3], name: "a.img"), try box.stick([v4], name: "b.img")]
+        for _ in 0..<3 {
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                _ = box.provisioner.process(device: images[i], apply: true)
+            }
+        }
+        #expect(box.store.state().versionFloor == 4)
+        #expect(box.currentFiles()["plans/four.txt"] == Array("4".utf8))
+        #expect(box.store.current() == box.store.state().release)
+    }
+
     @Test func theKernelMonitorSeesALoopDeviceAppear() throws {
         guard getuid() == 0, let monitor = UdevMonitor(group: "kernel") else { return }
         let dir = Fx.tempDir("loop")
