@@ -87,6 +87,9 @@ public enum ErrorCodes {
         // The USB config drop (HallwatchProvision's ProvisionError): each refusal's reason on the receipt.
         .init("provision.ambiguous", .conflict, "more than one bundle on the stick is meant for this box"),
         .init("provision.apply", .unavailable, "staging or switching the configuration failed; the old one stays"),
+        .init(
+            "provision.cleartextSecret", .invalidInput,
+            "a secret travelled in clear text (the bundle allowed it): applied, and the receipt warns"),
         .init("provision.config", .invalidInput, "the bundle's configuration does not validate"),
         .init("provision.expired", .conflict, "the bundle expired, or was issued after it expires"),
         .init("provision.file", .corrupt, "a listed file is missing, of another size or another SHA-256"),

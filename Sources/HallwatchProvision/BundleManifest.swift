@@ -12,12 +12,14 @@
 /// issued <YYYY-MM-DDTHH:MM:SSZ>
 /// expires <YYYY-MM-DDTHH:MM:SSZ>
 /// keyring <0…2^31>
+/// cleartext-secrets yes                                       (optional: see below)
 /// file <size bytes> <SHA-256, 64 lowercase hex> <name>      (1…256 lines, names unique)
 /// ```
 ///
 /// `<id>` is `[a-z0-9][a-z0-9-]{0,62}`; a serial `[A-Za-z0-9-]{1,64}` (at most 64 serials); a name is one or
 /// two components of `[A-Za-z0-9_][A-Za-z0-9._-]{0,63}` joined by `/` (so no `..`, no absolute path, no
-/// control character); sizes are 1…``maxFileBytes``. The whole manifest is at most ``maxBytes``. Parsing is
+/// control character); sizes are 1…``maxFileBytes``. Files under `secrets/` must be `age`-encrypted to the box
+/// (`secrets/<name>.age`) unless the manifest says `cleartext-secrets yes`. The whole manifest is at most ``maxBytes``. Parsing is
 /// linear in the input and allocates at most a few times its size (the fuzz test in
 /// HallwatchProvisionTests holds it to that).
 public struct BundleManifest: Sendable, Equatable {
@@ -66,6 +68,8 @@ public struct BundleManifest: Sendable, Equatable {
     public var keyringVersion: Int
     /// The listed files, in manifest order.
     public var files: [File]
+    /// Whether files under `secrets/` may be in clear text (the receipt warns when one is).
+    public var cleartextSecrets = false
 
     /// Parses `bytes` strictly; every problem found is listed (each as `line N: …`).
     /// - Throws: ``ProvisionError`` `provision.manifest` with every problem, one per line of its message.
@@ -121,15 +125,18 @@ public struct BundleManifest: Sendable, Equatable {
         let keyring = number(values[7], max: 1 << 31, min: 0)
         if keyring == nil && !values[7].isEmpty { fail(8, "keyring is not a number in 0…2^31") }
 
-        let fileLines = lines[header.count...]
+        let cleartextSecrets = lines[header.count] == "cleartext-secrets yes"
+        let firstFile = header.count + (cleartextSecrets ? 1 : 0)
+        let fileLines = lines[firstFile...]
         if fileLines.count > maxFiles {
-            fail(header.count + 1, "\(fileLines.count) files listed; at most \(maxFiles)")
+            fail(firstFile + 1, "\(fileLines.count) files listed; at most \(maxFiles)")
         }
+        if fileLines.isEmpty { fail(firstFile + 1, "no file listed") }
         var files: [File] = []
         var names = Set<String>()
         var total = 0
         for (offset, line) in fileLines.prefix(maxFiles).enumerated() {
-            let n = header.count + offset + 1
+            let n = firstFile + offset + 1
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 4, parts[0] == "file" else {
                 fail(n, "expected `file <size> <sha256> <name>`")
@@ -148,6 +155,10 @@ public struct BundleManifest: Sendable, Equatable {
                 fail(n, "the name is not one or two components of [A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
                 continue
             }
+            if name.hasPrefix("secrets/"), !name.hasSuffix(".age"), !cleartextSecrets {
+                fail(n, "\(name) is a secret in clear text; encrypt it with age or say `cleartext-secrets yes`")
+                continue
+            }
             guard names.insert(name.lowercased()).inserted else {
                 fail(n, "\(name) is listed twice (FAT names ignore case)")
                 continue
@@ -161,7 +172,7 @@ public struct BundleManifest: Sendable, Equatable {
         }
         return BundleManifest(
             district: values[1], building: values[2], boxes: boxes, version: version, issuedUnix: issued,
-            expiresUnix: expires, keyringVersion: keyring, files: files)
+            expiresUnix: expires, keyringVersion: keyring, files: files, cleartextSecrets: cleartextSecrets)
     }
 
     /// The manifest's text in the grammar above (what `hallwatchctl config bundle` writes); `parse` of it
@@ -175,6 +186,7 @@ public struct BundleManifest: Sendable, Equatable {
         }
         out += "version \(version)\nissued \(Self.formatRFC3339(issuedUnix))\n"
         out += "expires \(Self.formatRFC3339(expiresUnix))\nkeyring \(keyringVersion)\n"
+        if cleartextSecrets { out += "cleartext-secrets yes\n" }
         for f in files { out += "file \(f.sizeBytes) \(hex(f.sha256)) \(f.name)\n" }
         return out
     }

@@ -2,8 +2,8 @@
 /// header's dimensions (at most ``maxSide`` pixels a side).
 ///
 /// Formats: PNG (ISO/IEC 15948: the 8-byte signature, then the IHDR chunk whose width and height are
-/// big-endian 32-bit at offsets 16 and 20) and JPEG (ISO/IEC 10918-1: `FF D8`, then marker segments until a
-/// start-of-frame `FF C0`–`FF CF` other than C4, C8 and CC, whose height and width are big-endian 16-bit at
+/// big-endian 32-bit at offsets 16 and 20) and JPEG (ISO/IEC 10918-1: `0xFFD8`, then marker segments until a
+/// start-of-frame `0xFFC0`–`0xFFCF` other than `0xFFC4`, `0xFFC8` and `0xFFCC`, whose height and width are big-endian 16-bit at
 /// offsets 3 and 5 of the segment). A name ending `.png`, `.jpg` or `.jpeg` must be that format.
 public enum ImageCheck {
     /// The largest side accepted, in pixels.

@@ -32,6 +32,8 @@ public struct ProvisionError: HallwatchError, Equatable {
         public static let noBundle = Code(rawValue: "provision.noBundle")
         /// Two or more bundles claim this box (two `adopt` bundles on a fresh box).
         public static let ambiguous = Code(rawValue: "provision.ambiguous")
+        /// A warning: a secret in clear text, allowed by `cleartext-secrets yes`.
+        public static let cleartextSecret = Code(rawValue: "provision.cleartextSecret")
         /// The staged `hallwatch.yaml` does not validate.
         public static let config = Code(rawValue: "provision.config")
         /// Staging or switching failed (I/O); the old configuration stays current.

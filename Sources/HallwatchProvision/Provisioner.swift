@@ -41,6 +41,8 @@ public struct ProvisionOutcome: Sendable {
     public var manifest: BundleManifest?
     /// The signing key's id as minisign prints it.
     public var signerKeyID: String?
+    /// The box's `age` recipient (X25519), for the district to encrypt secrets to it.
+    public var boxRecipient: String? = nil
     /// The version floor before.
     public var versionBefore: Int
     /// The version floor after.
@@ -61,6 +63,9 @@ public struct Provisioner: Sendable {
     public var nowUnix: Int64
     /// The image's build time, seconds since the epoch: the clock never counts as earlier.
     public var buildTimeUnix: Int64
+    /// The box's `age` identity file (X25519, made with `age-keygen` when the box is installed): bundles'
+    /// `secrets/*.age` are decrypted with it; its recipient goes on every receipt.
+    public var ageIdentity: String?
     /// The box's keyring directory, where a newer signed keyring from a stick is written once accepted
     /// (`nil`: accepted in memory only).
     public var keyringDirectory: String?
@@ -100,6 +105,13 @@ public struct Provisioner: Sendable {
         var outcome = ProvisionOutcome(
             result: .refused, reasons: [], building: identity.building, manifest: nil, signerKeyID: nil,
             versionBefore: floor, versionAfter: floor)
+        if let ageIdentity {
+            let r = try? Helper.run(
+                ["/usr/bin/age-keygen", "-y", ageIdentity], sandbox: ReaderSandbox(prefix: [], deadline: .seconds(5)),
+                maxOutputBytes: 256)
+            outcome.boxRecipient = r.map { String(decoding: $0.output, as: UTF8.self) }?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         let volume = StickVolume.detect(path: device)
         guard let stick = volume.source(device: device, sandbox: sandbox) else {
             outcome.result = .ignored
@@ -177,9 +189,44 @@ public struct Provisioner: Sendable {
                 outcome.versionAfter = checked.manifest.version
             }
         } catch {
-            if outcome.reasons.isEmpty { outcome.reasons = [error] }
+            if !outcome.reasons.contains(error) { outcome.reasons.append(error) }
         }
         return apply ? withReceipt(outcome, on: stick) : outcome
+    }
+
+    /// `secrets/<name>.age` → `secrets/<name>`, decrypted with the box's identity (`age -d`, bounded output);
+    /// a clear-text secret (allowed by the manifest) adds a `provision.cleartextSecret` warning.
+    private func decryptSecrets(
+        _ files: [(name: String, bytes: [UInt8])], reasons: inout [ProvisionError], outcome: inout ProvisionOutcome
+    ) throws(ProvisionError) -> [(name: String, bytes: [UInt8])] {
+        var out: [(name: String, bytes: [UInt8])] = []
+        for f in files {
+            guard f.name.hasPrefix("secrets/") else {
+                out.append(f)
+                continue
+            }
+            guard f.name.hasSuffix(".age") else {
+                outcome.reasons.append(ProvisionError(.cleartextSecret, "\(f.name) travelled in clear text"))
+                out.append(f)
+                continue
+            }
+            guard let ageIdentity else {
+                reasons.append(ProvisionError(.config, "\(f.name): this box has no age identity to decrypt it"))
+                continue
+            }
+            let r = try withTemporaryCopy(f.bytes) { (path) throws(ProvisionError) in
+                try Helper.run(
+                    ["/usr/bin/age", "-d", "-i", ageIdentity, path],
+                    sandbox: ReaderSandbox(prefix: [], deadline: .seconds(5)), maxOutputBytes: 1 << 20)
+            }
+            guard r.status == 0, r.output.count < 1 << 20 else {
+                reasons.append(
+                    ProvisionError(.config, "\(f.name): not encrypted to this box (age could not decrypt it)"))
+                continue
+            }
+            out.append((String(f.name.dropLast(4)), r.output))
+        }
+        return out
     }
 
     /// The building folder to read: the box's own, or for a fresh box the one bundle that adopts it.
@@ -325,6 +372,7 @@ public struct Provisioner: Sendable {
                 reasons.append(ProvisionError(.config, why))
             }
         }
+        files = try decryptSecrets(files, reasons: &reasons, outcome: &outcome)
         if let yaml = files.first(where: { $0.name == "hallwatch.yaml" }) {
             guard let text = String(validating: yaml.bytes, as: UTF8.self), !text.contains("\0") else {
                 reasons.append(ProvisionError(.config, "hallwatch.yaml is not UTF-8 text"))

@@ -46,6 +46,7 @@ public struct Receipt: Sendable {
             "signer: \(outcome.signerKeyID ?? "-")",
             "box-clock: \(BundleManifest.formatRFC3339(nowUnix))",
             "issued: \(outcome.manifest.map { BundleManifest.formatRFC3339($0.issuedUnix) } ?? "-")",
+            "box-recipient: \(outcome.boxRecipient ?? "-")",
         ]
         lines += outcome.reasons.map { "reason: \($0.code.rawValue): \(Self.oneLine($0.message))" }
         return lines.joined(separator: "\n") + "\n"
@@ -57,7 +58,7 @@ public struct Receipt: Sendable {
             "result": outcome.result.rawValue, "box": identity.serial, "software": Self.softwareVersion,
             "building": outcome.building ?? "", "versionBefore": outcome.versionBefore,
             "versionAfter": outcome.versionAfter, "signer": outcome.signerKeyID ?? "",
-            "boxClock": BundleManifest.formatRFC3339(nowUnix),
+            "boxClock": BundleManifest.formatRFC3339(nowUnix), "boxRecipient": outcome.boxRecipient ?? "",
             "reasons": outcome.reasons.map { ["code": $0.code.rawValue, "message": $0.message] },
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()

@@ -110,13 +110,21 @@ public struct VolumeLocation: Sendable {
     func withTemporaryCopy<T>(_ contents: [UInt8], _ body: (String) throws(ProvisionError) -> T)
         throws(ProvisionError) -> T
     {
-        let local = FileManager.default.temporaryDirectory.appendingPathComponent("hw-receipt-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: local.path, contents: Data(contents)) else {
-            throw ProvisionError(.receipt, "cannot write a temporary copy of the receipt")
-        }
-        defer { try? FileManager.default.removeItem(at: local) }
-        return try body(local.path)
+        try HallwatchProvision.withTemporaryCopy(contents, body)
     }
+}
+
+/// Writes `contents` to a private temporary file (mode 0600), runs `body` with its path, removes it.
+func withTemporaryCopy<T>(_ contents: [UInt8], _ body: (String) throws(ProvisionError) -> T) throws(ProvisionError)
+    -> T
+{
+    let local = FileManager.default.temporaryDirectory.appendingPathComponent("hw-prov-\(UUID().uuidString)")
+    guard
+        FileManager.default.createFile(
+            atPath: local.path, contents: Data(contents), attributes: [.posixPermissions: 0o600])
+    else { throw ProvisionError(.receipt, "cannot write a temporary file") }
+    defer { try? FileManager.default.removeItem(at: local) }
+    return try body(local.path)
 }
 
 /// Read access to one stick's volume, through a helper process; the provisioner never mounts it.

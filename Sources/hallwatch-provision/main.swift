@@ -23,6 +23,8 @@ struct Provision: ParsableCommand {
     @Option(help: "The image build time, seconds since the epoch (the clock never counts as earlier).")
     var buildTime: Int64 = 0
     @Flag(help: "Run the reader helper without its sandbox (no root).") var noSandbox = false
+    @Option(help: "The box's age identity (secrets/*.age in bundles are decrypted with it).")
+    var ageIdentity = "/etc/hallwatch/box.agekey"
 
     func run() throws {
         guard once else { return try monitor() }
@@ -36,6 +38,7 @@ struct Provision: ParsableCommand {
             identity: identity, keyring: ring, store: store, nowUnix: Int64(Date().timeIntervalSince1970),
             buildTimeUnix: buildTime)
         p.keyringDirectory = keyring
+        p.ageIdentity = FileManager.default.fileExists(atPath: ageIdentity) ? ageIdentity : nil
         // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that step.
         let crashAfter = ProcessInfo.processInfo.environment["HALLWATCH_PROVISION_CRASH_AFTER"]
         let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
@@ -57,6 +60,7 @@ extension Provision {
     func monitor() throws {
         let storeRoot = store
         let keyringDir = keyring
+        let ageFile = ageIdentity
         let serial = serial
         let (building, district, buildTime) = (building, district, buildTime)
         let recovering = ConfigStore(root: storeRoot)
@@ -73,6 +77,7 @@ extension Provision {
                 keyring: try Keyring.load(directory: keyringDir), store: store,
                 nowUnix: Int64(Date().timeIntervalSince1970), buildTimeUnix: buildTime)
             p.keyringDirectory = keyringDir
+            p.ageIdentity = FileManager.default.fileExists(atPath: ageFile) ? ageFile : nil
             return p
         }
         guard let monitor = UdevMonitor(group: group) else {

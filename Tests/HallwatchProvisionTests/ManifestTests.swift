@@ -36,6 +36,15 @@ struct ManifestTests {
         #expect(try parse(Self.text(boxes: "adopt")).boxes == .adopt)
     }
 
+    @Test func secretsMustBeEncryptedUnlessTheManifestSaysSo() throws {
+        let plain = Self.text(files: ["file 5 \(Self.digest) secrets/cam.password"])
+        #expect(throws: ProvisionError.self) { try parse(plain) }
+        let allowed = plain.replacingOccurrences(of: "keyring 1\n", with: "keyring 1\ncleartext-secrets yes\n")
+        let m = try parse(allowed)
+        #expect(m.cleartextSecrets && m.text == allowed)
+        #expect(try parse(Self.text(files: ["file 5 \(Self.digest) secrets/cam.password.age"])).files.count == 1)
+    }
+
     @Test func rfc3339() {
         #expect(BundleManifest.rfc3339("1970-01-01T00:00:00Z") == 0)
         #expect(BundleManifest.rfc3339("2024-02-29T23:59:59Z") == 1_709_251_199)

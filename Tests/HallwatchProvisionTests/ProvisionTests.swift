@@ -390,6 +390,59 @@ struct ProvisionTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: box.store.root + "/pending-receipts").isEmpty)
     }
 
+    @Test func ageSecretsAreDecryptedForThisBoxOnly() throws {
+        var box = try TestBox("age")
+        defer { box.cleanup() }
+        let id = box.dir + "/box.agekey"
+        let other = box.dir + "/other.agekey"
+        #expect(try Fx.run(["age-keygen", "-o", id]).status == 0)
+        #expect(try Fx.run(["age-keygen", "-o", other]).status == 0)
+        let recipient = try Fx.run(["age-keygen", "-y", id]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let otherRecipient = try Fx.run(["age-keygen", "-y", other]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        func encrypted(_ text: String, to r: String) throws -> [UInt8] {
+            Fx.write(box.dir + "/plain", Array(text.utf8))
+            #expect(try Fx.run(["age", "-r", r, "-o", box.dir + "/enc.age", box.dir + "/plain"]).status == 0)
+            return Fx.read(box.dir + "/enc.age")
+        }
+        var b = Fx.Bundle()
+        b.files.append(("secrets/lobby.password", try encrypted("hunter2", to: recipient)))
+        b.files[1].0 += ".age"
+        var p = box.provisioner
+        p.ageIdentity = id
+        let image = try box.stick([b], name: "age.img")
+        let out = p.process(device: image, apply: true)
+        #expect(out.result == .applied, "\(out.reasons)")
+        #expect(box.currentFiles()["secrets/lobby.password"] == Array("hunter2".utf8))
+        #expect(box.currentFiles()["secrets/lobby.password.age"] == nil)
+        let receipt = try Fx.receipts(image).last ?? ""
+        #expect(receipt.contains("box-recipient: \(recipient)\n") && !receipt.contains("hunter2"))
+        // Encrypted to another box: refused, current unchanged.
+        var wrong = b
+        wrong.version = 3
+        wrong.files[1].1 = try encrypted("hunter3", to: otherRecipient)
+        box.identity.serial = "SN-0001"
+        let before = box.currentFiles()
+        let refused = p.process(device: try box.stick([wrong], name: "wrong.img"), apply: true)
+        #expect(refused.result == .refused && refused.reasons.first?.code == .config, "\(refused.reasons)")
+        #expect(box.currentFiles() == before)
+        // In clear text, allowed by the manifest: applied, and the receipt warns.
+        var clear = Fx.Bundle()
+        clear.version = 4
+        clear.files.append(("secrets/gym.password", Array("swordfish".utf8)))
+        let tree = box.dir + "/tree-clear"
+        try clear.lay(
+            in: tree, sec: box.key.sec,
+            manifest: clear.manifestText.replacingOccurrences(
+                of: "keyring 1\n", with: "keyring 1\ncleartext-secrets yes\n"))
+        let clearImage = box.dir + "/clear.img"
+        try Fx.fatImage(of: tree, at: clearImage)
+        let warned = p.process(device: clearImage, apply: true)
+        #expect(warned.result == .applied && warned.reasons.map(\.code) == [.cleartextSecret], "\(warned.reasons)")
+        let r2 = try Fx.receipts(clearImage).last ?? ""
+        #expect(r2.contains("reason: provision.cleartextSecret: secrets/gym.password travelled in clear text"))
+        #expect(!r2.contains("swordfish"))
+    }
+
     @Test func rollbackSwapsBackByteForByte() throws {
         let box = try TestBox("rollback")
         defer { box.cleanup() }
