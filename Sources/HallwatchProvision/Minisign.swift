@@ -81,6 +81,49 @@ public enum Minisign {
         }
     }
 
+    /// An unencrypted minisign secret key (`minisign -G -W`): the box's own identity, which signs its receipts.
+    ///
+    /// Format (minisign's documentation): the base64 of signature algorithm `Ed` (2) ‖ KDF algorithm (2, zero:
+    /// not encrypted) ‖ checksum algorithm `B2` (2) ‖ KDF salt (32) ‖ opslimit (8) ‖ memlimit (8) ‖ key id (8) ‖
+    /// Ed25519 secret key (64: seed ‖ public key) ‖ checksum (32).
+    public struct SecretKey: Sendable {
+        /// Key id, 8 bytes.
+        public var keyID: [UInt8]
+        /// seed ‖ public key, 64 bytes.
+        var secret: [UInt8]
+        /// The public key a verifier uses.
+        public var publicKey: PublicKey {
+            var p = try! PublicKey(text: Data([0x45, 0x64] + keyID + Array(secret[32..<64])).base64EncodedString())
+            p.keyID = keyID
+            return p
+        }
+
+        /// Parses a secret key file made with `minisign -G -W`.
+        /// - Throws: `provision.keyring` when it is encrypted, malformed or inconsistent.
+        public init(text: String) throws(ProvisionError) {
+            let b64 = text.split(separator: "\n").first { !$0.hasPrefix("untrusted comment:") }.map(String.init) ?? ""
+            guard let raw = Data(base64Encoded: b64).map(Array.init), raw.count == 158, raw[0] == 0x45, raw[1] == 0x64
+            else { throw ProvisionError(.keyring, "not a minisign secret key") }
+            guard raw[2] == 0, raw[3] == 0 else {
+                throw ProvisionError(.keyring, "the secret key is encrypted; the box's key is made with minisign -G -W")
+            }
+            keyID = Array(raw[54..<62])
+            secret = Array(raw[62..<126])
+            guard Sodium.isConsistentEd25519(secretKey: secret) else {
+                throw ProvisionError(.keyring, "the secret key's halves do not match")
+            }
+        }
+
+        /// A minisign signature file (prehashed `ED` form, with `trustedComment`) of `message`.
+        public func sign(_ message: [UInt8], trustedComment: String) -> String {
+            let sig = Sodium.signEd25519(message: Sodium.blake2b512(message), secretKey: secret)
+            let global = Sodium.signEd25519(message: sig + Array(trustedComment.utf8), secretKey: secret)
+            return "untrusted comment: signature from a Hallwatch box\n"
+                + Data([0x45, 0x44] + keyID + sig).base64EncodedString() + "\n"
+                + "trusted comment: \(trustedComment)\n" + Data(global).base64EncodedString() + "\n"
+        }
+    }
+
     /// Verifies `signature` of `message` against `keys` (any one whose id matches).
     /// - Returns: the key that verified.
     /// - Throws: `provision.unknownKey` when no key has the signature's id; `provision.signature` when the

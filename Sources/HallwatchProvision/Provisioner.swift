@@ -66,6 +66,8 @@ public struct Provisioner: Sendable {
     /// The box's `age` identity file (X25519, made with `age-keygen` when the box is installed): bundles'
     /// `secrets/*.age` are decrypted with it; its recipient goes on every receipt.
     public var ageIdentity: String?
+    /// The box's identity key (`minisign -G -W` at install time), which signs every receipt; `nil`: unsigned.
+    public var receiptKey: Minisign.SecretKey?
     /// The box's keyring directory, where a newer signed keyring from a stick is written once accepted
     /// (`nil`: accepted in memory only).
     public var keyringDirectory: String?
@@ -154,15 +156,15 @@ public struct Provisioner: Sendable {
                 try? fm.removeItem(atPath: pending + "/" + name)
             } catch { break }
         }
-        let receipt = Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix)
+        var receipt = Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix)
+        receipt.signingKey = receiptKey
         do throws(ProvisionError) {
             try receipt.write(to: stick)
         } catch {
             outcome.reasons.append(error)
             try? fm.createDirectory(atPath: pending, withIntermediateDirectories: true)
-            let text = Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix)
-            _ = fm.createFile(atPath: pending + "/\(receipt.baseName).txt", contents: Data(text.text.utf8))
-            _ = fm.createFile(atPath: pending + "/\(receipt.baseName).json", contents: Data(text.json))
+            receipt.outcome = outcome
+            for f in receipt.files { _ = fm.createFile(atPath: pending + "/" + f.name, contents: Data(f.bytes)) }
         }
         return outcome
     }

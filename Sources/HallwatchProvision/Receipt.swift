@@ -65,11 +65,25 @@ public struct Receipt: Sendable {
         return Array(data) + [0x0A]
     }
 
-    /// Writes `.txt` then `.json` under `HALLWATCH/receipts/`, each read back.
+    /// The box's identity key, which signs the text receipt (`.txt.minisig`, minisign's format: the district
+    /// checks it with `minisign -V -p <box>.pub -m <receipt>.txt`); `nil`: unsigned.
+    public var signingKey: Minisign.SecretKey?
+
+    /// The files to write: `.txt`, its `.txt.minisig` when signed, and `.json`.
+    public var files: [(name: String, bytes: [UInt8])] {
+        var out = [("\(baseName).txt", Array(text.utf8))]
+        if let signingKey {
+            let sig = signingKey.sign(Array(text.utf8), trustedComment: "hallwatch receipt \(baseName)")
+            out.append(("\(baseName).txt.minisig", Array(sig.utf8)))
+        }
+        out.append(("\(baseName).json", json))
+        return out
+    }
+
+    /// Writes ``files`` under `HALLWATCH/receipts/`, each read back.
     /// - Throws: `provision.receipt` when the stick cannot be written (the caller keeps it pending).
     public func write(to stick: any StickSource) throws(ProvisionError) {
-        try stick.create("HALLWATCH/receipts/\(baseName).txt", contents: Array(text.utf8))
-        try stick.create("HALLWATCH/receipts/\(baseName).json", contents: json)
+        for f in files { try stick.create("HALLWATCH/receipts/\(f.name)", contents: f.bytes) }
     }
 
     private static func oneLine(_ s: String) -> String {

@@ -13,6 +13,26 @@ public enum Sodium {
         }
     }
 
+    /// The Ed25519 signature (64 bytes) of `message` by `secretKey` (libsodium's 64-byte form: seed ‖ public).
+    public static func signEd25519(message: [UInt8], secretKey: [UInt8]) -> [UInt8] {
+        precondition(ready && secretKey.count == 64, "libsodium failed to initialise, or not a 64-byte key")
+        var sig = [UInt8](repeating: 0, count: 64)
+        _ = message.withUnsafeBufferPointer { m in
+            crypto_sign_detached(&sig, nil, m.baseAddress, UInt64(m.count), secretKey)
+        }
+        return sig
+    }
+
+    /// Whether `secretKey` (seed ‖ public, 64 bytes) is consistent: its seed derives its public half.
+    public static func isConsistentEd25519(secretKey: [UInt8]) -> Bool {
+        guard ready, secretKey.count == 64 else { return false }
+        var pk = [UInt8](repeating: 0, count: 32)
+        var sk = [UInt8](repeating: 0, count: 64)
+        crypto_sign_seed_keypair(&pk, &sk, Array(secretKey[0..<32]))
+        defer { sodium_memzero(&sk, 64) }
+        return pk == Array(secretKey[32..<64])
+    }
+
     /// BLAKE2b-512 of `message` (unkeyed), 64 bytes: what minisign's prehashed `ED` form signs.
     public static func blake2b512(_ message: [UInt8]) -> [UInt8] {
         precondition(ready, "libsodium failed to initialise")

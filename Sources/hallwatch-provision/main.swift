@@ -25,6 +25,8 @@ struct Provision: ParsableCommand {
     @Flag(help: "Run the reader helper without its sandbox (no root).") var noSandbox = false
     @Option(help: "The box's age identity (secrets/*.age in bundles are decrypted with it).")
     var ageIdentity = "/etc/hallwatch/box.agekey"
+    @Option(help: "The box's identity key (minisign -G -W), which signs receipts; absent: unsigned receipts.")
+    var identityKey = "/etc/hallwatch/box.minisign.key"
 
     func run() throws {
         guard once else { return try monitor() }
@@ -39,6 +41,7 @@ struct Provision: ParsableCommand {
             buildTimeUnix: buildTime)
         p.keyringDirectory = keyring
         p.ageIdentity = FileManager.default.fileExists(atPath: ageIdentity) ? ageIdentity : nil
+        p.receiptKey = try Self.receiptKey(identityKey)
         // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that step.
         let crashAfter = ProcessInfo.processInfo.environment["HALLWATCH_PROVISION_CRASH_AFTER"]
         let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
@@ -56,11 +59,18 @@ struct Provision: ParsableCommand {
 }
 
 extension Provision {
+    /// The box's receipt-signing key at `path`, or `nil` when there is none.
+    static func receiptKey(_ path: String) throws(ProvisionError) -> Minisign.SecretKey? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try Minisign.SecretKey(text: String(decoding: data, as: UTF8.self))
+    }
+
     /// The long-running service: scan, then monitor; one line per outcome on stdout (journald).
     func monitor() throws {
         let storeRoot = store
         let keyringDir = keyring
         let ageFile = ageIdentity
+        let keyFile = identityKey
         let serial = serial
         let (building, district, buildTime) = (building, district, buildTime)
         let recovering = ConfigStore(root: storeRoot)
@@ -78,6 +88,7 @@ extension Provision {
                 nowUnix: Int64(Date().timeIntervalSince1970), buildTimeUnix: buildTime)
             p.keyringDirectory = keyringDir
             p.ageIdentity = FileManager.default.fileExists(atPath: ageFile) ? ageFile : nil
+            p.receiptKey = try Self.receiptKey(keyFile)
             return p
         }
         guard let monitor = UdevMonitor(group: group) else {

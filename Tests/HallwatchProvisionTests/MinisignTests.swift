@@ -50,6 +50,31 @@ struct MinisignTests {
         #expect(throws: ProvisionError.self) { try Minisign.verify(sig, of: message, keys: [forged]) }
     }
 
+    /// The box signs its receipts with a key made by `minisign -G -W`; the real minisign verifies them.
+    @Test func receiptsSignedByTheBoxVerifyWithMinisign() throws {
+        let box = try TestBox("signed")
+        defer { box.cleanup() }
+        let boxKey = try Fx.minisignKey(box.dir, "box")
+        var p = box.provisioner
+        p.receiptKey = try Minisign.SecretKey(text: String(decoding: Fx.read(boxKey.sec), as: UTF8.self))
+        #expect(
+            p.receiptKey?.publicKey
+                == (try Minisign.PublicKey(text: String(decoding: Fx.read(boxKey.pub), as: UTF8.self))))
+        let image = try box.stick([Fx.Bundle()])
+        #expect(p.process(device: image, apply: true).result == .applied)
+        let names = try Fx.run(["mdir", "-b", "-i", image, "::/HALLWATCH/receipts"]).out.split(separator: "\n")
+        let txt = try #require(names.first { $0.hasSuffix(".txt") })
+        #expect(try Fx.run(["mcopy", "-i", image, String(txt), box.dir + "/r.txt"]).status == 0)
+        #expect(try Fx.run(["mcopy", "-i", image, String(txt) + ".minisig", box.dir + "/r.txt.minisig"]).status == 0)
+        var r = try Fx.run(["minisign", "-V", "-p", boxKey.pub, "-m", box.dir + "/r.txt"])
+        #expect(r.status == 0 && r.out.contains("hallwatch receipt"), "\(r.out)")
+        var bytes = Fx.read(box.dir + "/r.txt")
+        bytes[bytes.count / 2] ^= 1
+        Fx.write(box.dir + "/r.txt", bytes)
+        r = try Fx.run(["minisign", "-V", "-p", boxKey.pub, "-m", box.dir + "/r.txt"])
+        #expect(r.status != 0)
+    }
+
     @Test func refusesMalformedFiles() {
         for text in [
             "", "untrusted comment: x\n", "untrusted comment: x\nAAAA\n", "hello\nRURW\n",
