@@ -5,7 +5,9 @@ import Testing
 
 /// Sticks that lie below the file level: FAT entries patched by hand, a stalling reader, a stick rewritten
 /// between the manifest and the file copy.
-@Suite("Hostile sticks below the file level", .serialized)
+@Suite(
+    "Hostile sticks below the file level", .serialized,
+    .enabled(if: getuid() == 0, "the reader sandbox, loop devices and FUSE need root"))
 struct HostileStickTests {
     /// The offset of the 32-byte directory entry with short name `name11` (ISO/IEC 9293: name at 0, high
     /// cluster at 20, low cluster at 26, size at 28).

@@ -5,7 +5,9 @@ import Testing
 
 /// `hallwatchctl config bundle/verify/receipts` as an installer runs them: the built executable, real
 /// minisign, stick images.
-@Suite("hallwatchctl config: bundle, verify, receipts", .serialized)
+@Suite(
+    "hallwatchctl config: bundle, verify, receipts", .serialized,
+    .enabled(if: getuid() == 0, "the reader sandbox, loop devices and FUSE need root"))
 struct InstallerToolsTests {
     static var ctl: String? {
         CrashTests.tool.map { ($0 as NSString).deletingLastPathComponent + "/hallwatchctl" }

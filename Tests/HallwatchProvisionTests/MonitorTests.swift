@@ -5,7 +5,9 @@ import Testing
 
 /// The monitor's events and the service's handling: tests feed events through the same code path as a
 /// plugged stick (no udevd runs here; the kernel group delivers raw events, loop devices included).
-@Suite("USB block-device events", .serialized)
+@Suite(
+    "USB block-device events", .serialized,
+    .enabled(if: getuid() == 0, "the reader sandbox, loop devices and FUSE need root"))
 struct MonitorTests {
     @Test func usbEventsAreProcessedOthersIgnoredAndAReplugWhileBusyIsOne() throws {
         let box = try TestBox("events")

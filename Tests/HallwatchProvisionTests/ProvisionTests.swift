@@ -61,7 +61,9 @@ struct TestBox {
     }
 }
 
-@Suite("Provisioning from FAT stick images (mtools, no mount)", .serialized)
+@Suite(
+    "Provisioning from FAT stick images (mtools, no mount)", .serialized,
+    .enabled(if: getuid() == 0, "the reader sandbox, loop devices and FUSE need root"))
 struct ProvisionTests {
     @Test(arguments: Fx.Form.allCases)
     func appliesEachSignatureFormThenReplugIsAlreadyApplied(_ form: Fx.Form) throws {
