@@ -24,11 +24,16 @@ public struct Receipt: Sendable {
         self.nowUnix = nowUnix
     }
 
-    /// The file name without extension: `<building>_<serial>_<YYYYMMDDTHHMMSSZ>_<result>`.
+    /// Set by ``write(to:)`` when a receipt of the same name is already on the stick (a replug within the
+    /// same second): `-2`, `-3`, … after the time.
+    public var sequence = 1
+
+    /// The file name without extension: `<building>_<serial>_<YYYYMMDDTHHMMSSZ>[-N]_<result>`.
     public var baseName: String {
         let t = BundleManifest.formatRFC3339(nowUnix).filter { $0 != "-" && $0 != ":" }
         let building = outcome.building ?? identity.building ?? "unknown"
-        return "\(building)_\(identity.serial)_\(t)_\(outcome.result.rawValue)"
+        let n = sequence > 1 ? "-\(sequence)" : ""
+        return "\(building)_\(identity.serial)_\(t)\(n)_\(outcome.result.rawValue)"
     }
 
     /// The human-readable receipt, one `key: value` per line, reasons as `reason: code: sentence`.
@@ -83,7 +88,12 @@ public struct Receipt: Sendable {
     /// Writes ``files`` under `HALLWATCH/receipts/`, each read back.
     /// - Throws: `provision.receipt` when the stick cannot be written (the caller keeps it pending).
     public func write(to stick: any StickSource) throws(ProvisionError) {
-        for f in files { try stick.create("HALLWATCH/receipts/\(f.name)", contents: f.bytes) }
+        var receipt = self
+        let existing = Set(((try? stick.files(in: "HALLWATCH/receipts")) ?? []).map { $0.lowercased() })
+        while existing.contains("\(receipt.baseName).txt".lowercased()) && receipt.sequence < 1000 {
+            receipt.sequence += 1
+        }
+        for f in receipt.files { try stick.create("HALLWATCH/receipts/\(f.name)", contents: f.bytes) }
     }
 
     private static func oneLine(_ s: String) -> String {

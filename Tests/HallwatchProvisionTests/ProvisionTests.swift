@@ -76,8 +76,11 @@ struct ProvisionTests {
         #expect(box.store.state().versionFloor == 2)
         let again = box.process(image)
         #expect(again.result == .alreadyApplied && again.reasons.isEmpty, "\(again.reasons)")
+        #expect(box.process(image).result == .alreadyApplied)  // the same second again: its own name
         let receipts = try Fx.receipts(image)
-        #expect(receipts.count == 2)
+        #expect(receipts.count == 3)
+        let names = try Fx.run(["mdir", "-b", "-i", image, "::/HALLWATCH/receipts"]).out
+        #expect(names.contains("T000000Z-2_already-applied.txt"), "\(names)")
         #expect(receipts.contains { $0.contains("result: applied\n") && $0.contains("version-after: 2\n") })
         #expect(receipts.contains { $0.contains("result: already-applied\n") })
         #expect(receipts.allSatisfy { $0.contains("box: SN-0001\n") && $0.contains("signer: ") })
