@@ -47,10 +47,11 @@ public struct BundleManifest: Sendable, Equatable {
     public static let maxBytes = 64 * 1024
     /// The most files a bundle lists.
     public static let maxFiles = 256
-    /// The largest file a bundle lists, in bytes (256 MiB).
-    public static let maxFileBytes = 256 * 1024 * 1024
-    /// The most bytes all listed files add up to (1 GiB).
-    public static let maxTotalBytes = 1024 * 1024 * 1024
+    /// The largest file a bundle lists, in bytes (32 MiB).
+    public static let maxFileBytes = 32 * 1024 * 1024
+    /// The most bytes all listed files add up to (64 MiB): the provisioner holds a bundle's files in memory
+    /// between verification and staging (its unit allows 128 MiB).
+    public static let maxTotalBytes = 64 * 1024 * 1024
 
     /// District id.
     public var district: String
