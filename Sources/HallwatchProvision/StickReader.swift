@@ -157,7 +157,27 @@ public struct MtoolsStick: StickSource {
 
     private var image: String { offsetBytes == 0 ? device : "\(device)@@\(offsetBytes)" }
 
+    /// Regular-file names per directory (lowercased), listed once per stick: mcopy and mtype given a
+    /// directory print the files inside it, so only a name listed as a regular file is ever read.
+    private let listing = Listing()
+
+    final class Listing: @unchecked Sendable {
+        let lock = NSLock()
+        var files: [String: Set<String>] = [:]
+    }
+
     public func read(_ path: String, maxBytes: Int) throws(ProvisionError) -> [UInt8] {
+        let parent = path.split(separator: "/").dropLast().joined(separator: "/")
+        let name = path.split(separator: "/").last.map { String($0).lowercased() } ?? ""
+        let known = listing.lock.withLock { listing.files[parent] }
+        let regular: Set<String>
+        if let known {
+            regular = known
+        } else {
+            regular = Set(try files(in: parent).map { $0.lowercased() })
+            listing.lock.withLock { listing.files[parent] = regular }
+        }
+        guard regular.contains(name) else { return [] }
         let r = try Helper.run(
             sandbox.prefix + ["/usr/bin/mcopy", "-n", "-i", image, "::/" + path, "-"], sandbox: sandbox,
             maxOutputBytes: maxBytes)
@@ -195,6 +215,8 @@ public struct MtoolsStick: StickSource {
                 sandbox.prefix + ["/usr/bin/mcopy", "-n", "-i", image, local, "::/" + path], sandbox: sandbox,
                 maxOutputBytes: 4096)
         }
+        let parent = path.split(separator: "/").dropLast().joined(separator: "/")
+        listing.lock.withLock { listing.files[parent] = nil }  // listed again on the read-back
         guard r.status == 0 else { throw ProvisionError(.receipt, "mcopy could not write \(path) (exit \(r.status))") }
         // Read back: mtools' exit status alone proves nothing.
         guard (try? read(path, maxBytes: contents.count + 1)) == contents else {

@@ -73,6 +73,28 @@ struct HostileStickTests {
         #expect(receipt.contains("reason: provision.file: big.bin"))
     }
 
+    /// A directory where a listed file is named, on FAT and on exFAT: refused (`provision.file`), nothing staged.
+    @Test func aDirectoryWhereAFileIsNamed() throws {
+        let box = try TestBox("dirfile")
+        defer { box.cleanup() }
+        var b = Fx.Bundle()
+        b.files.append(("plans", Array("a file".utf8)))
+        let tree = box.dir + "/tree"
+        try b.lay(in: tree, sec: box.key.sec)
+        let named = tree + "/HALLWATCH/north-es/files/plans"
+        try FileManager.default.removeItem(atPath: named)
+        Fx.write(named + "/inside.txt", Array("a file".utf8))
+        let fat = box.dir + "/fat.img"
+        try Fx.fatImage(of: tree, at: fat)
+        let exfat = box.dir + "/exfat.img"
+        try Fx.exfatImage(of: tree, at: exfat)
+        for image in [fat, exfat] {
+            let out = box.process(image)
+            #expect(out.result == .refused && out.reasons.map(\.code) == [.file], "\(image): \(out.reasons)")
+            #expect(box.store.current() == nil)
+        }
+    }
+
     @Test func aStallingReaderIsKilledAtItsDeadline() throws {
         let box = try TestBox("stall")
         defer { box.cleanup() }
