@@ -343,6 +343,16 @@ struct ProvisionTests {
         Fx.write(random, (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
         out = box.process(random)
         #expect(out.result == .ignored && box.store.current() == nil)
+        // An NTFS boot sector (OEM id `NTFS    `, 55 AA): ignored.
+        var ntfs = [UInt8](repeating: 0, count: 1 << 20)
+        for (i, c) in "NTFS    ".utf8.enumerated() { ntfs[3 + i] = c }
+        ntfs[11] = 0
+        ntfs[12] = 2
+        ntfs[510] = 0x55
+        ntfs[511] = 0xAA
+        Fx.write(box.dir + "/ntfs.img", ntfs)
+        out = box.process(box.dir + "/ntfs.img")
+        #expect(out.result == .ignored && out.reasons.first?.message.contains("NTFS") == true)
         let exfat = box.dir + "/exfat.img"
         Fx.write(exfat, [UInt8](repeating: 0, count: 8 << 20))
         #expect(try Fx.run(["mkfs.exfat", exfat]).status == 0)
