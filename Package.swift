@@ -303,7 +303,8 @@ let package = Package(
             name: "HallwatchEvidenceTests",
             dependencies: ["HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "HallwatchConfig", "CFFmpeg"]),
         .testTarget(
-            name: "HallwatchProvisionTests", dependencies: ["HallwatchProvision", "HallwatchCore", "CSodium"]),
+            name: "HallwatchProvisionTests",
+            dependencies: ["HallwatchProvision", "HallwatchCore", "HallwatchConfig", "CSodium"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

@@ -43,6 +43,8 @@ public struct ProvisionOutcome: Sendable {
     public var signerKeyID: String?
     /// The box's `age` recipient (X25519), for the district to encrypt secrets to it.
     public var boxRecipient: String? = nil
+    /// What the bundle changes (applied or would-be applied).
+    public var change: ConfigChange? = nil
     /// The version floor before.
     public var versionBefore: Int
     /// The version floor after.
@@ -95,6 +97,8 @@ public struct Provisioner: Sendable {
         public var signer: Minisign.PublicKey
         /// Each listed file's bytes, in manifest order.
         public var files: [(name: String, bytes: [UInt8])]
+        /// The bundle's configuration, parsed.
+        public var config: HallwatchConfig?
     }
 
     /// Processes `device` (a block device or image file): checks, and with `apply` applies and writes the
@@ -179,6 +183,12 @@ public struct Provisioner: Sendable {
             outcome.building = building
             let checked = try check(stick: stick, building: building, outcome: &outcome)
             if outcome.result != .alreadyApplied {
+                if let config = checked.config {
+                    let old = store.current().flatMap {
+                        try? ConfigLoader.load(path: store.root + "/releases/\($0)/hallwatch.yaml")
+                    }
+                    outcome.change = ConfigChange(from: old, to: config)
+                }
                 if apply {
                     let state = ConfigStore.State(
                         district: checked.manifest.district, building: checked.manifest.building,
@@ -349,7 +359,7 @@ public struct Provisioner: Sendable {
         }
         if manifest.version == state.versionFloor, hash == state.bundleHash {
             outcome.result = .alreadyApplied
-            return Checked(manifest: manifest, bundleHash: hash, signer: signer, files: [])
+            return Checked(manifest: manifest, bundleHash: hash, signer: signer, files: [], config: nil)
         }
         // Copy each listed file (never an unlisted one): at most size + 1 bytes, exact size and SHA-256.
         var files: [(name: String, bytes: [UInt8])] = []
@@ -375,13 +385,14 @@ public struct Provisioner: Sendable {
             }
         }
         files = try decryptSecrets(files, reasons: &reasons, outcome: &outcome)
+        var parsed: HallwatchConfig?
         if let yaml = files.first(where: { $0.name == "hallwatch.yaml" }) {
             guard let text = String(validating: yaml.bytes, as: UTF8.self), !text.contains("\0") else {
                 reasons.append(ProvisionError(.config, "hallwatch.yaml is not UTF-8 text"))
                 outcome.reasons = reasons
                 throw reasons[0]
             }
-            do { _ = try ConfigLoader.parse(text, file: "hallwatch.yaml") } catch let e as ConfigError {
+            do { parsed = try ConfigLoader.parse(text, file: "hallwatch.yaml") } catch let e as ConfigError {
                 reasons += e.diagnostics.map { ProvisionError(.config, $0.description) }
             } catch { reasons.append(ProvisionError(.config, "hallwatch.yaml: \(error)")) }
         }
@@ -389,6 +400,6 @@ public struct Provisioner: Sendable {
             outcome.reasons = reasons
             throw reasons[0]
         }
-        return Checked(manifest: manifest, bundleHash: hash, signer: signer, files: files)
+        return Checked(manifest: manifest, bundleHash: hash, signer: signer, files: files, config: parsed)
     }
 }

@@ -52,6 +52,7 @@ public struct Receipt: Sendable {
             "box-clock: \(BundleManifest.formatRFC3339(nowUnix))",
             "issued: \(outcome.manifest.map { BundleManifest.formatRFC3339($0.issuedUnix) } ?? "-")",
             "box-recipient: \(outcome.boxRecipient ?? "-")",
+            "changed: \(outcome.change?.summary ?? "-")",
         ]
         lines += outcome.reasons.map { "reason: \($0.code.rawValue): \(Self.oneLine($0.message))" }
         return lines.joined(separator: "\n") + "\n"
@@ -64,6 +65,7 @@ public struct Receipt: Sendable {
             "building": outcome.building ?? "", "versionBefore": outcome.versionBefore,
             "versionAfter": outcome.versionAfter, "signer": outcome.signerKeyID ?? "",
             "boxClock": BundleManifest.formatRFC3339(nowUnix), "boxRecipient": outcome.boxRecipient ?? "",
+            "changed": outcome.change?.summary ?? "",
             "reasons": outcome.reasons.map { ["code": $0.code.rawValue, "message": $0.message] },
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()

@@ -72,6 +72,7 @@ struct ProvisionTests {
         let image = try box.stick([Fx.Bundle()], form: form)
         let out = box.process(image)
         #expect(out.result == .applied, "\(out.reasons)")
+        #expect(out.change?.summary == "cameras +lobby; disks +disk0")
         #expect(box.currentFiles()["hallwatch.yaml"] == Array(Fx.goodYAML.utf8))
         #expect(box.store.state().versionFloor == 2)
         let again = box.process(image)
@@ -469,6 +470,7 @@ struct ProvisionTests {
         #expect(box.process(try box.stick([v3], name: "b.img")).result == .applied)
         #expect(box.currentFiles() != v2)
         try box.store.rollback(reason: "test", nowUnix: 0)
+        #expect(try Fx.receipts(box.dir + "/b.img").last?.contains("changed: none\n") == true)  // a comment only
         #expect(box.currentFiles() == v2)
         #expect(box.store.state().versionFloor == 3)  // the floor stays
         #expect(String(decoding: Fx.read(box.store.root + "/audit.log"), as: UTF8.self).contains("rollback"))
