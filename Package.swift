@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "hallwatch-loadgen", targets: ["hallwatch-loadgen"]),
         .executable(name: "hallwatch-discovery", targets: ["hallwatch-discovery"]),
         .executable(name: "hallwatch-web", targets: ["hallwatch-web"]),
+        .executable(name: "hallwatch-provision", targets: ["hallwatch-provision"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -49,6 +50,13 @@ let package = Package(
         .systemLibrary(
             name: "CMosquitto", path: "Sources/CMosquitto", pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]),
+        // Ed25519 (RFC 8032), BLAKE2b and SHA-256 for minisign signatures on USB config bundles.
+        .systemLibrary(
+            name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]),
+        // The provisioner's monitor of USB block devices (udev netlink events) and its scan at start.
+        .systemLibrary(
+            name: "CUdev", path: "Sources/CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
 
         // MARK: libraries (everything testable lives here)
         .target(
@@ -198,6 +206,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
+        // The USB config drop (issue 17): the bundle manifest, minisign signatures, the user-space stick
+        // reader (mtools), the atomic apply and the receipt. hallwatch-provision and hallwatchctl config use it.
+        .target(
+            name: "HallwatchProvision",
+            dependencies: [
+                "HallwatchCore", "HallwatchConfig", "CSodium", "CUdev",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         // MARK: evidence: export through the streaming read path, evidence-hold input rules
         .target(
             name: "HallwatchEvidence",
@@ -245,10 +262,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
+            name: "hallwatch-provision",
+            dependencies: [
+                "HallwatchProvision",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
             name: "hallwatchctl",
             dependencies: [
                 "HallwatchConfig", "HallwatchControl", "HallwatchProcess", "HallwatchCapture", "HallwatchDiscovery",
-                "HallwatchEvidence", "HallwatchWeb", "HallwatchStatus",
+                "HallwatchEvidence", "HallwatchWeb", "HallwatchStatus", "HallwatchProvision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmark tool (`make bench`), not installed on the appliance: a data-plane sink and feeder, and
@@ -300,6 +323,9 @@ let package = Package(
                 "HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "HallwatchConfig", "CFFmpeg",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        .testTarget(
+            name: "HallwatchProvisionTests",
+            dependencies: ["HallwatchProvision", "HallwatchCore", "HallwatchConfig", "CSodium"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

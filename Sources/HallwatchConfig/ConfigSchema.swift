@@ -24,12 +24,31 @@ indirect enum ConfigSchema: Sendable {
         case path
     }
 
+    /// The tags a node may carry: what YAML's core schema resolves plain values to.
+    static let allowedTags: Set<String> = Set(
+        ([.str, .seq, .map, .bool, .float, .null, .int, .timestamp, .implicit, .nonSpecific] as [Tag.Name]).map(
+            \.rawValue))
+
     /// Appends to `problems` every place where `node` (at `path`, in `file`) does not fit this schema.
     func check(_ node: Node, path: [String], file: String, into problems: inout [ConfigDiagnostic]) {
         let line = node.mark?.line ?? 0
         let here = path.isEmpty ? "document" : path.joined(separator: ".")
         func problem(_ message: String, at l: Int? = nil) {
             problems.append(.init(file: file, line: l ?? line, message: message))
+        }
+        // Explicit tags beyond YAML's core schema (`!custom`, `!!binary`, `!!set`, `!!merge`, …) are refused: the
+        // document is data, and a USB drop could carry anything.
+        // The tag as written: `Node.tag` would resolve (and so change) a plain scalar's tag in place.
+        let written: String
+        switch node {
+        case .scalar(let s): written = s.tag.rawValue
+        case .mapping(let m): written = m.tag.rawValue
+        case .sequence(let q): written = q.tag.rawValue
+        case .alias(let a): written = a.tag.rawValue
+        }
+        guard Self.allowedTags.contains(written) else {
+            problem("\(here): the tag \(written) is not allowed")
+            return
         }
         switch (self, node) {
         case (.mapping(let keys, let required), .mapping(let map)):

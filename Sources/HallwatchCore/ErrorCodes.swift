@@ -90,6 +90,25 @@ public enum ErrorCodes {
         .init("onvif.tooLarge", .badReply, "a reply larger, or with more elements, than allowed"),
         .init("onvif.unexpectedReply", .badReply, "well-formed XML, but not the SOAP response expected"),
         .init("onvif.unreachable", .unavailable, "no HTTP reply: refused, no route, reset or past the deadline"),
+        // The USB config drop (HallwatchProvision's ProvisionError): each refusal's reason on the receipt.
+        .init("provision.ambiguous", .conflict, "more than one bundle on the stick is meant for this box"),
+        .init("provision.apply", .unavailable, "staging or switching the configuration failed; the old one stays"),
+        .init(
+            "provision.cleartextSecret", .invalidInput,
+            "a secret travelled in clear text (the bundle allowed it): applied, and the receipt warns"),
+        .init("provision.config", .invalidInput, "the bundle's configuration does not validate"),
+        .init("provision.expired", .conflict, "the bundle expired, or was issued after it expires"),
+        .init("provision.file", .corrupt, "a listed file is missing, of another size or another SHA-256"),
+        .init("provision.ignored", .notFound, "not a FAT or exFAT volume: the stick is ignored"),
+        .init("provision.keyring", .invalidInput, "the box's keyring is unusable or older than the bundle needs"),
+        .init("provision.manifest", .invalidInput, "bundle.txt breaks the manifest grammar or its bounds"),
+        .init("provision.noBundle", .notFound, "the stick holds no bundle for this box"),
+        .init("provision.otherBox", .conflict, "the bundle is for another district, building or box"),
+        .init("provision.reader", .unavailable, "the sandboxed stick reader failed, stalled or was cut off"),
+        .init("provision.receipt", .unavailable, "the receipt could not be written to the stick (kept pending)"),
+        .init("provision.replay", .conflict, "a version not above the floor (or the same version, another hash)"),
+        .init("provision.signature", .unauthorized, "the signature is missing, malformed or does not verify"),
+        .init("provision.unknownKey", .unauthorized, "the signing key is not in the box's keyring"),
         // The recorder.
         .init("recorder.internal", .internal, "an unexpected error in the recorder's handling of a camera"),
         .init(

@@ -22,7 +22,7 @@ struct HallwatchCtl: AsyncParsableCommand {
         abstract: "Inspect and operate a Hallwatch box.",
         subcommands: [
             Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Camera.self, Probe.self,
-            Supervise.self, Demo.self, BenchFill.self, User.self, Audit.self, Web.self,
+            Supervise.self, Demo.self, BenchFill.self, User.self, Audit.self, Web.self, ConfigCommand.self,
         ])
 }
 

@@ -132,6 +132,21 @@ struct ConfigTests {
         #expect(d.description.hasPrefix("/etc/hallwatch/hallwatch.yaml:7: "))
     }
 
+    /// Issue 17 (a USB drop could carry anything): duplicate keys and explicit tags are refused, each at its line.
+    @Test func duplicateKeysAndTagsAreRefused() throws {
+        let dup = good.replacingOccurrences(
+            of: "  fsyncCadence: 500ms", with: "  fsyncCadence: 500ms\n  fsyncCadence: 1s")
+        var e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(dup) }
+        // Yams' composer refuses them (without a line).
+        #expect(e.diagnostics.first?.message.contains("duplicated key(s): 'fsyncCadence'") == true)
+        let tagged = good.replacingOccurrences(of: "box: lincoln-es", with: "box: !python/object lincoln-es")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(tagged) }
+        #expect(e.diagnostics.first?.message.contains("the tag !python/object is not allowed") == true)
+        let binary = good.replacingOccurrences(of: "box: lincoln-es", with: "box: !!binary aGk=")
+        e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(binary) }
+        #expect(e.diagnostics.first?.line == 1)
+    }
+
     @Test func badValuesAreRefusedWithTheirLines() throws {
         let wrongType = good.replacingOccurrences(of: "    audio: true", with: "    audio: sometimes")
         var e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(wrongType) }

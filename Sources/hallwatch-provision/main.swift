@@ -1,0 +1,109 @@
+// hallwatch-provision: the USB config drop (issue 17). Without --once: a scan at start, then a libudev monitor
+// of USB block devices, each processed as plugged. With --once: one device or image file, then exit.
+import ArgumentParser
+import Foundation
+import HallwatchProvision
+
+struct Provision: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hallwatch-provision",
+        abstract: "Verify a USB config bundle and apply it atomically; write the receipt back to the stick.")
+
+    @Flag(help: "Process one device and exit (0 applied or already applied, 1 refused, 2 ignored).")
+    var once = false
+    @Option(help: "With --once: the block device or image file.") var device: String?
+    @Option(help: "The netlink group to monitor: udev (after udevd's rules) or kernel (raw uevents).")
+    var group = "udev"
+    @Option(help: "The keyring directory (version file and *.pub keys).") var keyring = "/etc/hallwatch/keyring"
+    @Option(help: "The configuration store (releases, current, previous, state.json).")
+    var store = "/var/lib/hallwatch/config"
+    @Option(help: "This box's serial number.") var serial: String
+    @Option(help: "This box's building (omit on a fresh box: it takes one adopt bundle).") var building: String?
+    @Option(help: "This box's district.") var district: String?
+    @Option(help: "The image build time, seconds since the epoch (the clock never counts as earlier).")
+    var buildTime: Int64 = 0
+    @Flag(help: "Run the reader helper without its sandbox (no root).") var noSandbox = false
+    @Option(help: "The box's age identity (secrets/*.age in bundles are decrypted with it).")
+    var ageIdentity = "/etc/hallwatch/box.agekey"
+    @Option(help: "The box's identity key (minisign -G -W), which signs receipts; absent: unsigned receipts.")
+    var identityKey = "/etc/hallwatch/box.minisign.key"
+
+    func run() throws {
+        guard once else { return try monitor() }
+        guard let device else { throw ValidationError("--once needs --device") }
+        let store = ConfigStore(root: store)
+        try store.withLock { () throws(ProvisionError) in try store.recover() }
+        let ring = try Keyring.load(directory: keyring)
+        let identity = BoxIdentity(
+            serial: serial, district: district ?? store.state().district, building: building ?? store.state().building)
+        var p = Provisioner(
+            identity: identity, keyring: ring, store: store, nowUnix: Int64(Date().timeIntervalSince1970),
+            buildTimeUnix: buildTime)
+        p.keyringDirectory = keyring
+        p.ageIdentity = FileManager.default.fileExists(atPath: ageIdentity) ? ageIdentity : nil
+        p.receiptKey = try Self.receiptKey(identityKey)
+        // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that step.
+        let crashAfter = ProcessInfo.processInfo.environment["HALLWATCH_PROVISION_CRASH_AFTER"]
+        let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
+        let outcome = p.process(device: device, apply: true, sandbox: sandbox) { step in
+            if step.rawValue == crashAfter { kill(getpid(), SIGKILL) }
+        }
+        print("result: \(outcome.result.rawValue)")
+        for r in outcome.reasons { print("reason: \(r.code.rawValue): \(r.message)") }
+        switch outcome.result {
+        case .applied, .alreadyApplied: return
+        case .refused: throw ExitCode(1)
+        case .ignored: throw ExitCode(2)
+        }
+    }
+}
+
+extension Provision {
+    /// The box's receipt-signing key at `path`, or `nil` when there is none.
+    static func receiptKey(_ path: String) throws(ProvisionError) -> Minisign.SecretKey? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try Minisign.SecretKey(text: String(decoding: data, as: UTF8.self))
+    }
+
+    /// The long-running service: scan, then monitor; one line per outcome on stdout (journald).
+    func monitor() throws {
+        let storeRoot = store
+        let keyringDir = keyring
+        let ageFile = ageIdentity
+        let keyFile = identityKey
+        let serial = serial
+        let (building, district, buildTime) = (building, district, buildTime)
+        let recovering = ConfigStore(root: storeRoot)
+        try recovering.withLock { () throws(ProvisionError) in try recovering.recover() }
+        let service = ProvisionService(
+            sandbox: noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
+        ) {
+            () throws(ProvisionError) -> Provisioner in
+            let store = ConfigStore(root: storeRoot)
+            var p = Provisioner(
+                identity: BoxIdentity(
+                    serial: serial, district: district ?? store.state().district,
+                    building: building ?? store.state().building),
+                keyring: try Keyring.load(directory: keyringDir), store: store,
+                nowUnix: Int64(Date().timeIntervalSince1970), buildTimeUnix: buildTime)
+            p.keyringDirectory = keyringDir
+            p.ageIdentity = FileManager.default.fileExists(atPath: ageFile) ? ageFile : nil
+            p.receiptKey = try Self.receiptKey(keyFile)
+            return p
+        }
+        guard let monitor = UdevMonitor(group: group) else {
+            throw ValidationError("cannot open a libudev monitor on the \(group) group")
+        }
+        func report(_ e: BlockEvent) {
+            guard let out = service.handle(e) else { return }
+            print("\(e.devnode): \(out.result.rawValue)")
+            for r in out.reasons { print("\(e.devnode): reason: \(r.code.rawValue): \(r.message)") }
+        }
+        for e in monitor.scan() { report(e) }
+        while true {
+            if let e = monitor.next(timeout: .seconds(1)) { report(e) }
+        }
+    }
+}
+
+Provision.main()

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+@testable import HallwatchProvision
+
+/// `hallwatchctl config bundle/verify/receipts` as an installer runs them: the built executable, real
+/// minisign, stick images.
+@Suite(
+    "hallwatchctl config: bundle, verify, receipts", .serialized,
+    .enabled(if: getuid() == 0, "the reader sandbox, loop devices and FUSE need root"))
+struct InstallerToolsTests {
+    static var ctl: String? {
+        CrashTests.tool.map { ($0 as NSString).deletingLastPathComponent + "/hallwatchctl" }
+            .flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
+    }
+
+    @Test func bundleSignVerifyApplyAndReadTheInventory() throws {
+        let ctl = try #require(Self.ctl, "build hallwatchctl first (swift build)")
+        let box = try TestBox("ctl")
+        defer { box.cleanup() }
+        let tree = box.dir + "/tree"
+        let dir = tree + "/HALLWATCH/north-es"
+        Fx.write(dir + "/files/hallwatch.yaml", Array(Fx.goodYAML.utf8))
+        Fx.write(dir + "/files/plans/notes.txt", Array("floor 1\n".utf8))
+        var r = try Fx.run([
+            ctl, "config", "bundle", dir, "--district", "lincoln-usd", "--version", "2", "--expires",
+            "2099-01-01T00:00:00Z", "--issued", "2026-12-01T00:00:00Z",
+        ])
+        #expect(r.status == 0, "\(r.out)")
+        let m = try BundleManifest.parse(Fx.read(dir + "/bundle.txt"))
+        #expect(m.files.map(\.name) == ["hallwatch.yaml", "plans/notes.txt"] && m.version == 2)
+        try Fx.sign(dir + "/bundle.txt", sec: box.key.sec, form: .prehashed, sigPath: dir + "/bundle.txt.minisig")
+        let image = box.dir + "/stick.img"
+        try Fx.fatImage(of: tree, at: image)
+        let verify = [
+            ctl, "config", "verify", image, "--keyring", box.dir + "/keyring", "--building", "north-es", "--district",
+            "lincoln-usd", "--box", "SN-0001",
+        ]
+        r = try Fx.run(verify)
+        #expect(r.status == 0 && r.out.contains("result: would apply"), "\(r.out)")
+        #expect(box.store.current() == nil)  // verify applies nothing
+        // Another building: refused, exit 1, every reason printed.
+        r = try Fx.run(verify.map { $0 == "north-es" ? "south-ms" : $0 })
+        #expect(r.status == 1 && r.out.contains("reason: provision.noBundle"), "\(r.out)")
+        // A flipped byte in the signed manifest.
+        var bytes = Fx.read(dir + "/bundle.txt")
+        bytes[20] ^= 1
+        Fx.write(dir + "/bundle.txt", bytes)
+        let bad = box.dir + "/bad.img"
+        try Fx.fatImage(of: tree, at: bad)
+        r = try Fx.run(verify.map { $0 == image ? bad : $0 })
+        #expect(r.status == 1 && r.out.contains("reason: provision.signature"), "\(r.out)")
+        // An ext4 stick: ignored, exit 2.
+        let ext4 = box.dir + "/ext4.img"
+        #expect(try Fx.run(["mkfs.ext4", "-q", "-d", tree, ext4, "8M"]).status == 0)
+        r = try Fx.run(verify.map { $0 == image ? ext4 : $0 })
+        #expect(r.status == 2, "\(r.out)")
+        // Apply on the box, then the inventory from the receipts.
+        #expect(box.process(image).result == .applied)
+        #expect(box.process(image).result == .alreadyApplied)
+        r = try Fx.run([ctl, "config", "receipts", image])
+        #expect(r.status == 0, "\(r.out)")
+        let lines = r.out.split(separator: "\n")
+        #expect(lines.first == "building,box,result,version_before,version_after,signer,box_clock,reasons")
+        #expect(lines.contains { $0.hasPrefix("north-es,SN-0001,applied,0,2,") })
+        #expect(lines.contains { $0.hasPrefix("north-es,SN-0001,already-applied,2,2,") })
+    }
+
+    @Test func bundleRefusesNamesABoxWouldRefuse() throws {
+        let dir = Fx.tempDir("names") + "/north-es"
+        defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        Fx.write(dir + "/files/hallwatch.yaml", Array("box: x\n".utf8))
+        Fx.write(dir + "/files/a/b/deep.txt", Array("x".utf8))
+        Fx.write(dir + "/files/.hidden", Array("x".utf8))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/files/link", withDestinationPath: "/etc/passwd")
+        do {
+            _ = try InstallerTools.writeManifest(
+                buildingDirectory: dir, district: "d", boxes: .any, version: 1, issuedUnix: 0, expiresUnix: 10,
+                keyringVersion: 1)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .manifest)
+            for name in ["a/b", ".hidden", "link"] { #expect(error.message.contains(name), "\(name)") }
+        }
+    }
+}
