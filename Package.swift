@@ -211,15 +211,18 @@ let package = Package(
         .target(
             name: "HallwatchProvision",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "CSodium", "CUdev",
+                "HallwatchCore", "HallwatchConfig", "HallwatchSodium", "CSodium", "CUdev",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+
+        // MARK: libsodium's Ed25519, BLAKE2b and SHA-256, shared by the provisioner and the evidence bundle
+        .target(name: "HallwatchSodium", dependencies: ["CSodium"]),
 
         // MARK: evidence: export through the streaming read path, evidence-hold input rules
         .target(
             name: "HallwatchEvidence",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia",
+                "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia", "HallwatchSodium",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),  // bundle SHA-256 sums, Ed25519 verification
             ]),
@@ -323,9 +326,10 @@ let package = Package(
                 "HallwatchEvidence", "HallwatchStorage", "HallwatchMedia", "HallwatchConfig", "CFFmpeg",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        .testTarget(name: "HallwatchSodiumTests", dependencies: ["HallwatchSodium", "CSodium"]),
         .testTarget(
             name: "HallwatchProvisionTests",
-            dependencies: ["HallwatchProvision", "HallwatchCore", "HallwatchConfig", "CSodium"]),
+            dependencies: ["HallwatchProvision", "HallwatchCore", "HallwatchConfig", "HallwatchSodium", "CSodium"]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

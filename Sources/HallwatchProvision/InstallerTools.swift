@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchSodium
 
 /// What `hallwatchctl config bundle` and `config receipts` do: write a bundle's `bundle.txt` from its
 /// `files/` folder (never touching a key: the district signs it with minisign or signify), and read every

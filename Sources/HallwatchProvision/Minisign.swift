@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchSodium
 
 /// minisign public keys and signatures (the format of `minisign` 0.11 and `signify-openbsd`), verified with
 /// libsodium.

@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchConfig
 import HallwatchCore
+import HallwatchSodium
 
 /// Who this box is: the identity bundles are matched against.
 public struct BoxIdentity: Sendable, Equatable {

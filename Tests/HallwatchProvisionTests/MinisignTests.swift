@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchSodium
 import Testing
 
 @testable import HallwatchProvision
