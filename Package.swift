@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "hallwatch-loadgen", targets: ["hallwatch-loadgen"]),
         .executable(name: "hallwatch-discovery", targets: ["hallwatch-discovery"]),
         .executable(name: "hallwatch-web", targets: ["hallwatch-web"]),
+        .executable(name: "hallwatch-generator", targets: ["hallwatch-generator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -46,6 +47,9 @@ let package = Package(
         .systemLibrary(
             name: "CMosquitto", path: "Sources/CMosquitto", pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(
+            name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
 
         // MARK: libraries (everything testable lives here)
         .target(
@@ -117,7 +121,7 @@ let package = Package(
         .target(
             name: "HallwatchProcess",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchBus",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -236,6 +240,10 @@ let package = Package(
                 "HallwatchWeb", "HallwatchConfig", "HallwatchProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The systemd generator: one hallwatch-capture@ instance per configured camera (Systemd/README.md).
+        .executableTarget(
+            name: "hallwatch-generator",
+            dependencies: ["HallwatchConfig", "HallwatchProcess"]),
         .executableTarget(
             name: "hallwatchctl",
             dependencies: [
@@ -303,6 +311,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg",
+                "HallwatchProcess",
             ]),
     ],
     swiftLanguageModes: [.v6]
