@@ -93,6 +93,30 @@ struct ServiceNotifyTests {
         #expect(after.contains { $0.hasPrefix("STOPPING=1") }, "\(after)")
     }
 
+    /// A real capture worker whose camera refuses connections: `READY=1` as its loop starts, then `WATCHDOG=1`
+    /// while it legitimately backs off (no media at all); and a real pruner: `READY=1` and its heartbeat.
+    @Test(.timeLimit(.minutes(1))) func aBackingOffCaptureWorkerAndThePrunerFeedTheirWatchdogs() throws {
+        let dir = "/tmp/hw-notify-cap-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try Self.config(dir: dir, cameras: ["lobby"])
+        for (tool, args, readyStatus) in [
+            ("hallwatch-capture", ["--camera", "lobby"], "STATUS=capture lobby: connecting"),
+            ("hallwatch-pruner", [], "STATUS=pruning every"),
+        ] {
+            let socket = try NotifySocket(path: dir + "/\(tool).sock")
+            let child = try Child(
+                tool, E2E.tool(tool), ["--config", config] + args, logDirectory: dir + "/logs",
+                environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "1000000"])
+            defer { child.stop() }
+            let messages = socket.read(for: 15) { got in got.filter { $0 == "WATCHDOG=1" }.count >= 3 }
+            #expect(
+                messages.contains { $0.hasPrefix("READY=1\n") && $0.contains(readyStatus) }, "\(tool): \(messages)")
+            #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 3, "\(tool): \(messages) \(child.log)")
+        }
+    }
+
     /// Without NOTIFY_SOCKET nothing is sent and nothing fails (the development supervisor, a shell).
     @Test func withoutANotifySocketTheNotifierIsANoOp() {
         let n = ServiceNotifier(environment: [:])
