@@ -48,6 +48,14 @@ final class NotifySocket {
 
 @Suite("systemd integration: sd_notify and the generator", .serialized)
 struct ServiceNotifyTests {
+    /// A fresh `/tmp/hw-NAME-PID` with a `logs` folder (the caller removes it).
+    static func scratch(_ name: String) throws -> String {
+        let dir = "/tmp/hw-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        return dir
+    }
+
     static func config(dir: String, cameras: [String]) throws -> String {
         try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
         var yaml = """
@@ -74,9 +82,7 @@ struct ServiceNotifyTests {
     /// The real recorder under a real NOTIFY_SOCKET: `READY=1` (with a status line) once it listens, then
     /// `WATCHDOG=1` from its fsync loop (WATCHDOG_USEC 2 s: at most one ping per 0.5 s), `STOPPING=1` on SIGTERM.
     @Test(.timeLimit(.minutes(1))) func theRecorderNotifiesReadyWatchdogAndStopping() throws {
-        let dir = "/tmp/hw-notify-\(getpid())"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        let dir = try Self.scratch("notify")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let config = try Self.config(dir: dir, cameras: ["lobby"])
         let socket = try NotifySocket(path: dir + "/notify.sock")
@@ -96,9 +102,7 @@ struct ServiceNotifyTests {
     /// A real capture worker whose camera refuses connections: `READY=1` as its loop starts, then `WATCHDOG=1`
     /// while it legitimately backs off (no media at all); and a real pruner: `READY=1` and its heartbeat.
     @Test(.timeLimit(.minutes(1))) func aBackingOffCaptureWorkerAndThePrunerFeedTheirWatchdogs() throws {
-        let dir = "/tmp/hw-notify-cap-\(getpid())"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        let dir = try Self.scratch("notify-cap")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let config = try Self.config(dir: dir, cameras: ["lobby"])
         for (tool, args, readyStatus) in [
@@ -128,9 +132,7 @@ struct ServiceNotifyTests {
     /// The generator run as systemd runs it (an output directory), on a configuration of three cameras:
     /// exactly one wants symlink per camera, named as the real `systemd-escape` names the instance.
     @Test(.timeLimit(.minutes(1))) func theGeneratorWantsOneCaptureInstancePerCamera() throws {
-        let dir = "/tmp/hw-generator-\(getpid())"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Self.scratch("generator")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cameras = ["lobby", "gym-north", "door_2"]
         let config = try Self.config(dir: dir, cameras: cameras)
