@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test test-deps test-browser lint format bench bench-quick clean
+.PHONY: all deps build clips demo test test-deps test-browser test-units lint format bench bench-quick clean
 
 all: build
 
@@ -41,11 +41,16 @@ format:
 
 ## test: the lint, unit tests, then the end-to-end suites with real processes (simcam, mosquitto, recorder, workers).
 ## Serial on purpose: the end-to-end suites time real processes, and on 2 cores parallel suites starve them.
-test: lint build clips test-deps
+test: lint test-units build clips test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	bash Tests/Browser/run.sh
 	bash Tests/Browser/kill_web.sh
+
+## test-units: the systemd units offline (Systemd/README.md): `systemd-analyze verify` clean, and each unit's
+## `systemd-analyze security --offline=yes` exposure printed and at most 2.0
+test-units:
+	bash Tests/Systemd/check-units.sh
 
 ## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web over
 ## two disks of real recorded H.264: sign in, thumbnails are real pictures, both 24 h plots drawn, the box section,

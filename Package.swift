@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "hallwatch-discovery", targets: ["hallwatch-discovery"]),
         .executable(name: "hallwatch-web", targets: ["hallwatch-web"]),
         .executable(name: "hallwatch-provision", targets: ["hallwatch-provision"]),
+        .executable(name: "hallwatch-generator", targets: ["hallwatch-generator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -57,6 +58,9 @@ let package = Package(
         // The provisioner's monitor of USB block devices (udev netlink events) and its scan at start.
         .systemLibrary(
             name: "CUdev", path: "Sources/CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        .systemLibrary(
+            name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
 
         // MARK: libraries (everything testable lives here)
         .target(
@@ -128,7 +132,7 @@ let package = Package(
         .target(
             name: "HallwatchProcess",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchBus",
+                "HallwatchCore", "HallwatchConfig", "HallwatchBus", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -264,6 +268,10 @@ let package = Package(
                 "HallwatchWeb", "HallwatchConfig", "HallwatchProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The systemd generator: one hallwatch-capture@ instance per configured camera (Systemd/README.md).
+        .executableTarget(
+            name: "hallwatch-generator",
+            dependencies: ["HallwatchConfig", "HallwatchProcess"]),
         .executableTarget(
             name: "hallwatch-provision",
             dependencies: [
@@ -348,6 +356,7 @@ let package = Package(
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchStorage", "HallwatchMedia", "CFFmpeg",
                 "HallwatchDataPlane",
+                "HallwatchProcess",
             ]),
     ],
     swiftLanguageModes: [.v6]

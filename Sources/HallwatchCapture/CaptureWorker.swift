@@ -87,6 +87,7 @@ public struct CaptureWorker: Service {
         // `auto` turns into `udp` for the worker's life once the camera refused TCP (461).
         var transport = camera.transport
         var clockAlarm = CameraClockAlarm()
+        ServiceNotifier.shared.ready(status: "capture \(camera.id): connecting")
         Self.reconnecting(clocks: clocks, backoff: backoff, stop: stop) {
             // While reconnecting, the last failure stays visible next to `connecting`.
             publish(.connecting, reason: lastReason)
@@ -109,6 +110,10 @@ public struct CaptureWorker: Service {
                 clockAlarm.newSession()
                 try session.run(stop: stop, sink: sink) { status in
                     deliveredMedia = true
+                    ServiceNotifier.shared.watchdog()
+                    ServiceNotifier.shared.status(
+                        "capture \(camera.id): online, \(status.codec) \(status.width)x\(status.height), \(status.bitrateBps / 1000) kbit/s"
+                    )
                     publish(.online, status: status)
                     if let alarm = clockAlarm.check(status, nowNanos: clocks.monotonicNanos()) {
                         logger.warning(
@@ -148,8 +153,12 @@ public struct CaptureWorker: Service {
     ) {
         var backoff = backoff
         while !stop.isStopped {
+            // Trying to connect and backing off are legitimate progress: each pings systemd's watchdog; media
+            // arriving pings it from the status callback (Systemd/README.md: WatchdogSec= > ioTimeout steps + backoffMax).
+            ServiceNotifier.shared.watchdog()
             let outcome = session()
             if stop.isStopped { break }
+            ServiceNotifier.shared.watchdog()
             let wait = backoff.wait(
                 afterSessionThatDeliveredMedia: outcome.deliveredMedia, nowNanos: clocks.monotonicNanos(),
                 retryAfter: outcome.retryAfter)

@@ -48,8 +48,24 @@ extension ProcessSetup {
     /// Runs a long-lived process's one service until SIGTERM or SIGINT (or until it returns or fails,
     /// which also ends the group gracefully), then says goodbye on the bus (``Presence/leave()``), also
     /// after a failure, so the process's state is `down` rather than left to the last-will.
+    ///
+    /// With `ready`, sends `READY=1` and that status line to systemd as the service starts and keeps its
+    /// watchdog fed by ``ServiceNotifier/heartbeat(isProgressing:)`` (sd_notify(3)); without it the service
+    /// notifies by itself (the recorder: after it listens, from its fsync loop). `STOPPING=1` on the way out.
     /// - Throws: what the service threw (callers exit 70).
-    public static func runUntilSignalled(_ service: some Service, presence: Presence, logger: Logger) async throws {
+    public static func runUntilSignalled(
+        _ service: some Service, presence: Presence, logger: Logger, ready: String? = nil
+    ) async throws {
+        let notifier = ServiceNotifier.shared
+        var heartbeat: Task<Void, Never>?
+        if let ready {
+            notifier.ready(status: ready)
+            heartbeat = Task { await notifier.heartbeat() }
+        }
+        defer {
+            heartbeat?.cancel()
+            notifier.stopping()
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: [

@@ -116,6 +116,9 @@ public final class RecorderService: Service, @unchecked Sendable {
             presence.publishError(ErrorEvent(code: "recorder.live", message: "live tap unavailable: \(error)"))
         }
         loadTotals()
+        ServiceNotifier.shared.ready(
+            status:
+                "listening on \(config.recorder.socket); \(opened.count) of \(config.recorder.disks.count) disks open")
 
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -146,6 +149,7 @@ public final class RecorderService: Service, @unchecked Sendable {
                 monitor.start()
             }
         } onGracefulShutdown: { [self] in
+            ServiceNotifier.shared.stopping(status: "stopping: closing connections, final fsync")
             stopping.store(true, ordering: .relaxed)
             Glibc.shutdown(listener.fd, Int32(SHUT_RDWR))
             connections.withLock { for (_, c) in $0 { Glibc.shutdown(c.fd, Int32(SHUT_RDWR)) } }
@@ -257,6 +261,9 @@ public final class RecorderService: Service, @unchecked Sendable {
             }
             next += cadenceNanos
             if next < now { next = now + cadenceNanos }  // fell behind: don't burst
+            // The fsync loop turning is the recorder's progress: a sync that hangs (a dead disk) stops the pings
+            // and systemd's WatchdogSec= restarts the process (Systemd/README.md).
+            ServiceNotifier.shared.watchdog()
             guard let route = pool.healthy().first(where: { $0.disk == disk }) else {
                 last = now
                 continue

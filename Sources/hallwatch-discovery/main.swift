@@ -52,6 +52,14 @@ struct DiscoveryCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // sd_notify(3): ready as the agent starts probing; its watchdog fed while the process runs.
+        let notifier = ServiceNotifier.shared
+        notifier.ready(status: "discovering ONVIF cameras")
+        let heartbeat = Task { await notifier.heartbeat() }
+        defer {
+            heartbeat.cancel()
+            notifier.stopping()
+        }
         do { try await group.run() } catch let e as DiscoveryService.Misconfigured {
             logger.critical("\(e)")
             await presence.leave()

@@ -63,7 +63,10 @@ struct PrunerCommand: AsyncParsableCommand {
         presence.announce()
         let pruner = PrunerService(
             config: cfg, source: .file(config), presence: presence, logger: logger, afterStep: hook)
-        do { try await ProcessSetup.runUntilSignalled(pruner, presence: presence, logger: logger) } catch {
+        do {
+            try await ProcessSetup.runUntilSignalled(
+                pruner, presence: presence, logger: logger, ready: "pruning every \(cfg.retention.period)")
+        } catch {
             throw ExitCode(ExitStatus.software)
         }
     }
