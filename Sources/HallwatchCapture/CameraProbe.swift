@@ -62,6 +62,14 @@ public enum CameraProbe {
         let sink = job.sink
         let fragments = sink.frames.filter { $0.meta.kind == .fragment }
         if let failure, fragments.isEmpty { throw failure }
+        // A camera that talks but yields no frame (an access unit that never ends, oversized frames) is a
+        // failure too, not "recorded: 0.00 s" with exit 0 (a fresh user's report).
+        if fragments.isEmpty {
+            throw MediaError(
+                "rtsp.noFrames",
+                "nothing was recorded in \(String(format: "%.1f", seconds)) s: no complete video frame with a keyframe arrived"
+            )
+        }
         let runs = sink.frames.filter { $0.meta.kind == .initSegment }.count
         let media = Double(fragments.reduce(0) { $0 + Int64($1.meta.duration90k) }) / 90_000
         let bytes = fragments.reduce(0) { $0 + $1.payload.count }

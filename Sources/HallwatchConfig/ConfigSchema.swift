@@ -86,7 +86,11 @@ extension ConfigSchema.Scalar {
     func problem(with text: String) -> String? {
         switch self {
         case .text(let maxBytes):
-            return text.utf8.count <= maxBytes ? nil : "expected at most \(maxBytes) bytes of text"
+            guard text.utf8.count <= maxBytes else { return "expected at most \(maxBytes) bytes of text" }
+            // Text goes into logs, pages and protocol headers (a camera's user name into RTSP's Authorization):
+            // a line break or other control character would forge lines there.
+            return text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+                ? "expected one line of text without control characters" : nil
         case .bool:
             return ["true", "false"].contains(text.lowercased()) ? nil : "expected true or false, got \"\(text)\""
         case .integer(let range, let multiple):

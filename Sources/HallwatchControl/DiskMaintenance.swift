@@ -76,6 +76,7 @@ public enum DiskMaintenance {
         progress: (_ slotsDone: Int, _ slotCount: Int) -> Void
     ) throws(InitRefusal) -> RecordingDisk {
         try authorize(path: path, box: box, force: force)
+        try checkRoom(path: path, bytes: Int64(slotCount) * slotSizeBytes)
         do {
             return try RecordingDisk.initialize(
                 at: path, box: box, slotCount: slotCount, slotSizeBytes: slotSizeBytes, progress: progress)
@@ -91,6 +92,33 @@ public enum DiskMaintenance {
                         "\(error); \(path) is left as an interrupted initialisation: fix the cause and run again with --force"
                 )
             }
+        }
+    }
+
+    /// Refuses (exit 1) slots that do not fit in the free space of the file system that will hold `path` (its
+    /// nearest existing ancestor, `statvfs(3)`), before anything is written: a `--size` larger than the disk
+    /// would otherwise fill it — the root file system too, when the path is a typo. Slot files already there (an
+    /// interrupted initialisation redone) are counted as free.
+    /// - Throws: ``InitRefusal``.
+    public static func checkRoom(path: String, bytes: Int64) throws(InitRefusal) {
+        var dir = URL(fileURLWithPath: path).standardizedFileURL
+        while !FileManager.default.fileExists(atPath: dir.path) && dir.path != "/" { dir.deleteLastPathComponent() }
+        var fs = statvfs()
+        guard statvfs(dir.path, &fs) == 0 else { return }
+        let existing =
+            (try? FileManager.default.contentsOfDirectory(atPath: path + "/slots"))?.reduce(Int64(0)) {
+                sum, name in
+                sum
+                    + ((try? FileManager.default.attributesOfItem(atPath: path + "/slots/" + name)[.size] as? Int64)
+                        ?? 0)
+            } ?? 0
+        let free = Int64(fs.f_bavail) * Int64(fs.f_frsize) + existing
+        guard bytes <= free else {
+            throw InitRefusal(
+                exitCode: 1,
+                message:
+                    "\(bytes) bytes of slots do not fit in the \(free) bytes free on the file system holding \(dir.path); "
+                    + "nothing was written (give a smaller --size, or the right mount point)")
         }
     }
 

@@ -199,10 +199,14 @@ final class RTSPClient {
     @discardableResult
     func send(method: String, url: String, headers: [(String, String)]) throws -> Int {
         guard !url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }),
-            !headers.contains(where: { $0.1.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) })
+            !headers.contains(where: { $0.1.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) }),
+            // The user name goes into the Authorization header (an operator's `probe --username` too).
+            !(username ?? "").utf8.contains(where: { $0 < 0x20 || $0 == 0x7F })
         else {
             throw MediaError(
-                .badURL, "refusing to send \(method) to \(printable(url, limit: 200)): spaces or control characters")
+                .badURL,
+                "refusing to send \(method) to \(printable(url, limit: 200)): spaces or control characters in the URL, a header or the user name"
+            )
         }
         cseq += 1
         var text = "\(method) \(url) RTSP/1.0\r\nCSeq: \(cseq)\r\nUser-Agent: Hallwatch\r\n"

@@ -21,8 +21,12 @@ public enum PasswordHashing {
     public enum Refusal: Error, Equatable, CustomStringConvertible {
         case tooShort
         case tooLong
+        /// A NUL (bcrypt stops reading there) or another control character (a line ending left in).
+        case controlCharacter
         public var description: String {
             switch self {
+            case .controlCharacter:
+                "the password holds a control character (a NUL, or a line ending left in): bcrypt would not hash what was meant"
             case .tooShort: "the password is shorter than \(PasswordHashing.minPasswordCharacters) characters"
             case .tooLong:
                 "the password is longer than \(PasswordHashing.maxPasswordBytes) bytes (bcrypt would ignore the rest)"
@@ -31,16 +35,23 @@ public enum PasswordHashing {
     }
 
     /// A `$2b$` hash of `password` at `cost`.
-    /// - Throws: ``Refusal`` for a password outside 10 characters–72 bytes.
+    /// - Throws: ``Refusal`` for a password outside 10 characters–72 bytes or with a control character.
     public static func hash(_ password: String, cost: UInt8 = cost) throws(Refusal) -> String {
         guard password.count >= minPasswordCharacters else { throw .tooShort }
         guard password.utf8.count <= maxPasswordBytes else { throw .tooLong }
+        guard !password.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw .controlCharacter
+        }
         return Bcrypt.hash(password, cost: cost)
     }
 
-    /// Whether `password` matches `hash`. Constant work for a given cost; a password over 72 bytes never matches.
+    /// Whether `password` matches `hash`. Constant work for a given cost; a password over 72 bytes, or with a
+    /// NUL, never matches.
     public static func verify(_ password: String, hash: String) -> Bool {
-        guard password.utf8.count <= maxPasswordBytes, isBcryptHash(hash) else { return false }
+        // bcrypt stops at a NUL: "secret\0anything" would match the hash of "secret".
+        guard password.utf8.count <= maxPasswordBytes, !password.utf8.contains(0), isBcryptHash(hash) else {
+            return false
+        }
         return Bcrypt.verify(password, hash: hash)
     }
 

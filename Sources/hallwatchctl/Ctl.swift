@@ -593,6 +593,7 @@ struct DiskInit: AsyncParsableCommand {
             let g = try DiskMaintenance.geometry(
                 slots: slots, totalBytes: size.flatMap(DiskMaintenance.parseBytes), slotSizeBytes: slotSizeBytes)
             try DiskMaintenance.authorize(path: path, box: owner, force: force)
+            try DiskMaintenance.checkRoom(path: path, bytes: Int64(g.slotCount) * g.slotSizeBytes)
             say(
                 "formatting \(path) for box \"\(owner)\": \(g.slotCount) slots of \(g.slotSizeBytes) bytes (\(formatBytes(Int64(g.slotCount) * g.slotSizeBytes)))"
             )

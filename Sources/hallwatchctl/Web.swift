@@ -32,11 +32,12 @@ struct UserHash: AsyncParsableCommand {
             }
             password = first
         } else {
-            let data = FileHandle.standardInput.readData(ofLength: 4096)
-            var text = String(decoding: data, as: UTF8.self)
-            if let newline = text.firstIndex(of: "\n") { text = String(text[..<newline]) }
-            if text.hasSuffix("\r") { text.removeLast() }
-            password = text
+            // The first line, on bytes: in a Swift String "\r\n" is one Character, so a file saved with Windows
+            // line endings kept its "\r\n" in the hash (a fresh user's report).
+            var bytes = [UInt8](FileHandle.standardInput.readData(ofLength: 4096))
+            if let newline = bytes.firstIndex(of: 0x0A) { bytes = Array(bytes[..<newline]) }
+            if bytes.last == 0x0D { bytes.removeLast() }
+            password = String(decoding: bytes, as: UTF8.self)
         }
         do {
             print(try PasswordHashing.hash(password))

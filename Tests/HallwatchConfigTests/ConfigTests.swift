@@ -87,6 +87,21 @@ struct ConfigTests {
         #expect(throws: ConfigError.self) { try ConfigLoader.parse("box: b\nrecorder:\n  disks: []\n") }
     }
 
+    @Test func textWithALineBreakIsRefused() throws {
+        // A fresh user's report: a camera's `username` with CR/LF passed the check and forged an RTSP header line.
+        let text =
+            "box: b\ncameras:\n  - id: cam\n    source: rtsp://10.1.2.3/s\n    username: \"u\\r\\nX-Injected: 1\"\n"
+        do {
+            _ = try ConfigLoader.parse(text, file: "t.yaml")
+            Issue.record("accepted a user name with a line break")
+        } catch let e as ConfigError {
+            #expect(
+                e.diagnostics.map(\.description) == [
+                    "t.yaml:5: cameras.[0].username: expected one line of text without control characters"
+                ])
+        }
+    }
+
     @Test func aFreeSlotReserveOfEverySlotIsRefused() throws {
         // A fresh user's report: `reserveSlots` of 64 on disks of 64 slots passed the check, and the pruner would
         // then want every slot free.

@@ -150,3 +150,17 @@ struct RunGapTests {
         #expect(text.contains("  gap  ") && text.contains("2.500 s"))
     }
 }
+
+/// A fresh user's report: `disk init --size 2T` on a file system with 50 GB free started writing and would have
+/// filled it.
+@Test func slotsThatDoNotFitAreRefusedBeforeAnythingIsWritten() throws {
+    let dir = try tempDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(throws: DiskMaintenance.InitRefusal.self) {
+        try DiskMaintenance.initialize(
+            path: dir + "/disk", box: "b", slotCount: 100_000, slotSizeBytes: 1 << 40, force: false
+        ) { _, _ in }
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir + "/disk/slots"))
+    #expect(throws: Never.self) { try DiskMaintenance.checkRoom(path: dir + "/disk", bytes: 1 << 20) }
+}

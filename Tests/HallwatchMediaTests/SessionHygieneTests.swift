@@ -231,4 +231,23 @@ extension SessionHygieneTests {
         #expect(report.samples == 5, "\(report.samples) samples")
         #expect(report.problemCount == 0, "\(report.problems)")
     }
+
+    @Test func aUserNameWithALineBreakIsNeverSent() throws {
+        // A fresh user's report: `username: "u\r\nX-Injected: …"` reached the camera as a header line of its own
+        // inside the Digest Authorization header.
+        let server = try FakeRTSPServer { method, cseq in
+            method == "OPTIONS"
+                ? ok(cseq, "Public: OPTIONS, DESCRIBE\r\n")
+                : "RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: Digest realm=\"cam\", nonce=\"n1\"\r\n\r\n"
+        }
+        defer { server.stop() }
+        let session = CaptureSession(
+            camera: CameraID("inject")!,
+            source: RTSPSourceOptions(
+                url: server.url, username: "u\r\nX-Injected: yes", password: "p", ioTimeout: .seconds(2)),
+            policy: FragmentPolicy(), clocks: SystemClocks(), logger: Logger(label: "test"))
+        let ended = #expect(throws: MediaError.self) { try session.run(stop: StopFlag(), sink: NullSink()) { _ in } }
+        #expect(ended?.code == .badURL, "\(String(describing: ended))")
+        #expect(!server.requests.withLock { $0.contains { $0.contains("X-Injected") } })
+    }
 }

@@ -140,6 +140,10 @@ struct WebStateTests {
         #expect(PasswordHashing.verify("a long enough one", hash: hash))
         #expect(!PasswordHashing.verify("a long enough two", hash: hash))
         #expect(!PasswordHashing.verify("a long enough one", hash: "not a hash"))
+        // A fresh user's report: bcrypt stops at a NUL, so "…\0anything" signed in; a "\r\n" was hashed in.
+        #expect(!PasswordHashing.verify("a long enough one\u{0}anything", hash: hash))
+        #expect(throws: PasswordHashing.Refusal.controlCharacter) { try PasswordHashing.hash("abcdefghijk\u{0}xyz") }
+        #expect(throws: PasswordHashing.Refusal.controlCharacter) { try PasswordHashing.hash("abcdefghijk\r\n") }
     }
 
     @Test("the TLS key is made once (0600), the self-signed certificate names the box, kept across restarts")
