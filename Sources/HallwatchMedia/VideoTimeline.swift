@@ -281,8 +281,12 @@ public struct VideoTimeline<Payload> {
         if dts > u.pts! {
             // Only a unit reordered deeper than the whole window gets here. The muxer refuses DTS > PTS,
             // and the decode timeline cannot go back: show the picture at its DTS.
+            // Never onto another sample's PTS (seen at a session's end, where the last units are flushed: a
+            // duplicate PTS that `check --level media` caught): the next free tick from the DTS.
             ptsRaised += 1
-            u.pts = dts
+            var p = dts
+            while recentPTS.contains(p) || pending.contains(p) { p += 1 }
+            u.pts = p
         }
         recentPTS.append(u.pts!)
         if recentPTS.count > lookahead { recentPTS.removeFirst() }
