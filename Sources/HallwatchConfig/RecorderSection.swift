@@ -61,20 +61,32 @@ enum RecorderSection: KeyedConfigSection {
         .scalar("slotCount", \.slotCount, .integer(2...100_000, multipleOf: 1)),
     ]
 
-    /// At least one disk; names and paths unique; every camera's pinned `disk` names one of them.
+    /// At least one disk; names and paths unique; paths absolute (a relative path would follow the working
+    /// directory of whichever process reads it) and none inside another (two rings on one filesystem would
+    /// both count its free space, and a disk failing would take both); every camera's pinned `disk` names one.
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         let recorder = config.recorder
         check.need(!recorder.disks.isEmpty, ["recorder", "disks"], "expected at least one disk")
         var names = Set<String>()
-        var paths = Set<String>()
+        var paths: [String] = []
         for (i, d) in recorder.disks.enumerated() {
             check.need(
                 names.insert(d.name).inserted, ["recorder", "disks", "[\(i)]", "name"],
                 "duplicate disk name '\(d.name)'")
+            let at: [String] = ["recorder", "disks", "[\(i)]", "path"]
+            guard d.path.hasPrefix("/") else {
+                check.need(false, at, "disk path '\(d.path)' must be absolute (start with /)")
+                continue
+            }
             let canonical = URL(fileURLWithPath: d.path).standardizedFileURL.path
-            check.need(
-                paths.insert(canonical).inserted, ["recorder", "disks", "[\(i)]", "path"],
-                "disk path '\(d.path)' is listed twice")
+            if paths.contains(canonical) {
+                check.need(false, at, "disk path '\(d.path)' is listed twice")
+            } else if let outer = paths.first(where: { Self.isInside(canonical, $0) || Self.isInside($0, canonical) }) {
+                check.need(
+                    false, at, "disk path '\(d.path)' is nested with '\(outer)': each disk needs its own directory tree"
+                )
+            }
+            paths.append(canonical)
         }
         for (i, cam) in config.cameras.enumerated() {
             guard let d = cam.disk else { continue }
@@ -82,5 +94,10 @@ enum RecorderSection: KeyedConfigSection {
                 names.contains(d), ["cameras", "[\(i)]", "disk"],
                 "no disk named '\(d)' in recorder.disks (have: \(recorder.disks.map(\.name).joined(separator: ", ")))")
         }
+    }
+
+    /// Whether the canonical path `inner` lies under the canonical directory `outer`.
+    static func isInside(_ inner: String, _ outer: String) -> Bool {
+        outer == "/" ? inner != "/" : inner.hasPrefix(outer + "/")
     }
 }

@@ -85,14 +85,15 @@ public struct DeviceInformation: Sendable, Equatable, Codable {
         self.hardwareID = hardwareID
     }
 
-    /// Parses a reply; throws ``ONVIFError``.
+    /// Parses a reply; each field is one line of at most 256 characters (``ParsedXMLElement/childLine(_:_:maxCharacters:)``:
+    /// control characters become spaces). Throws ``ONVIFError``.
     public static func parse(_ data: Data, limits: XMLLimits = .reply) throws -> DeviceInformation {
         let r = try SOAPEnvelope.parse(data, limits: limits).response(NS.device, "GetDeviceInformationResponse")
         let d = NS.device
         return DeviceInformation(
-            manufacturer: r.childText(d, "Manufacturer"), model: r.childText(d, "Model"),
-            firmwareVersion: r.childText(d, "FirmwareVersion"),
-            serialNumber: r.childText(d, "SerialNumber"), hardwareID: r.childText(d, "HardwareId"))
+            manufacturer: r.childLine(d, "Manufacturer"), model: r.childLine(d, "Model"),
+            firmwareVersion: r.childLine(d, "FirmwareVersion"),
+            serialNumber: r.childLine(d, "SerialNumber"), hardwareID: r.childLine(d, "HardwareId"))
     }
 }
 

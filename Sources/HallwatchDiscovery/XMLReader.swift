@@ -83,6 +83,20 @@ public struct ParsedXMLElement: Sendable {
         return t
     }
 
+    /// A child's text for showing and logging as one line: every control character (C0, DEL, C1) and line or
+    /// paragraph separator becomes a space, so a device naming its model `X\nlevel=error …` cannot forge a log
+    /// line or a status row; at most `maxCharacters` characters are kept. `nil` when absent or empty.
+    public func childLine(_ namespace: String, _ local: String, maxCharacters: Int = 256) -> String? {
+        guard let t = childText(namespace, local) else { return nil }
+        let line = String(
+            String.UnicodeScalarView(
+                t.unicodeScalars.map { s in
+                    s.properties.generalCategory == .control || s.value == 0x2028 || s.value == 0x2029 ? " " : s
+                }))
+        let kept = String(line.prefix(maxCharacters)).trimmingCharacters(in: .whitespaces)
+        return kept.isEmpty ? nil : kept
+    }
+
     /// Resolves a QName written as text (`prefix:local` or `local`) with the bindings in scope here
     /// (XML Namespaces §6.2); `nil` when its prefix is not bound.
     public func resolveQName(_ qname: String) -> XMLName? {

@@ -13,23 +13,49 @@ import Synchronization
 public struct ConnectionLimits: Sendable {
     /// Most connections open at once; more are closed as they arrive. Default 512.
     public var maxConnections = 512
+    /// Most connections open at once from one IP address, so that one client holding idle connections cannot
+    /// take every slot of ``maxConnections`` from the others. Default 64: a 4×4 live grid over HTTP/1.1 is 16
+    /// WebSockets plus a few page connections, and several responders' phones behind one carrier NAT fit.
+    public var maxPerAddress = 64
     /// The TLS handshake and the first request head (HTTP/1.1) must arrive within this of the connection
     /// opening; every later request head within this of its first byte. Default 10 s.
     public var headDeadline: Duration = .seconds(10)
-    public init(maxConnections: Int = 512, headDeadline: Duration = .seconds(10)) {
+    public init(maxConnections: Int = 512, maxPerAddress: Int = 64, headDeadline: Duration = .seconds(10)) {
         self.maxConnections = maxConnections
+        self.maxPerAddress = maxPerAddress
         self.headDeadline = headDeadline
     }
 }
 
-/// How many connections are open (shared by a server's connections).
+/// How many connections are open, in all and per remote IP address (shared by a server's connections).
 final class OpenConnections: Sendable {
     let count = Atomic<Int>(0)
+    let perAddress = Mutex<[String: Int]>([:])
+
+    /// Counts a connection from `address` (nil: a Unix socket or unknown peer, counted in the total only) and
+    /// returns how many are now open from it.
+    func add(_ address: String?) -> Int {
+        guard let address else { return 0 }
+        return perAddress.withLock { counts in
+            counts[address, default: 0] += 1
+            return counts[address]!
+        }
+    }
+
+    /// Forgets one connection from `address`.
+    func remove(_ address: String?) {
+        guard let address else { return }
+        perAddress.withLock { counts in
+            let left = (counts[address] ?? 1) - 1
+            counts[address] = left > 0 ? left : nil
+        }
+    }
 }
 
 /// Sits after the TLS handler and sees the decrypted bytes.
 ///
-/// 1. A connection beyond ``ConnectionLimits/maxConnections`` is closed at once.
+/// 1. A connection beyond ``ConnectionLimits/maxConnections``, or beyond ``ConnectionLimits/maxPerAddress`` from
+///    its IP address, is closed at once.
 /// 2. A deadline of ``ConnectionLimits/headDeadline`` starts when the connection opens.
 /// 3. ALPN chose `h2`: the deadline ends with the handshake; HTTP/2's own idle timeouts bound the rest.
 /// 4. HTTP/1.1: the deadline ends when the request head ends (`CRLF CRLF`); the next byte after a head starts
@@ -46,6 +72,8 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
     let limits: ConnectionLimits
     let open: OpenConnections
     var counted = false
+    /// The peer's IP address as counted in ``OpenConnections/perAddress``.
+    var address: String?
     var deadline: Scheduled<Void>?
     /// How many bytes of `\r\n\r\n` the last bytes matched.
     var matched = 0
@@ -64,8 +92,10 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         let now = open.count.add(1, ordering: .relaxed).newValue
+        address = context.channel.remoteAddress?.ipAddress
+        let fromAddress = open.add(address)
         counted = true
-        if now > limits.maxConnections {
+        if now > limits.maxConnections || fromAddress > limits.maxPerAddress {
             context.close(promise: nil)
             return
         }
@@ -74,19 +104,21 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
-        if counted {
-            open.count.subtract(1, ordering: .relaxed)
-            counted = false
-        }
+        uncount()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
+        uncount()
+        context.fireChannelInactive()
+    }
+
+    func uncount() {
         if counted {
             open.count.subtract(1, ordering: .relaxed)
+            open.remove(address)
             counted = false
         }
-        context.fireChannelInactive()
     }
 
     func arm(_ context: ChannelHandlerContext) {

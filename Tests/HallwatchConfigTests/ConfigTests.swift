@@ -87,6 +87,24 @@ struct ConfigTests {
         #expect(throws: ConfigError.self) { try ConfigLoader.parse("box: b\nrecorder:\n  disks: []\n") }
     }
 
+    @Test func diskPathsAreAbsoluteAndNeverNested() throws {
+        let text =
+            "box: b\nrecorder:\n  disks:\n    - { name: a, path: /srv/rec }\n    - { name: b, path: /srv/rec/../rec/b }\n"
+            + "    - { name: c, path: disk2 }\n    - { name: d, path: /srv }\n    - { name: e, path: /srv/other }\n"
+        do {
+            _ = try ConfigLoader.parse(text, file: "n.yaml")
+            Issue.record("accepted nested and relative disk paths")
+        } catch let e as ConfigError {
+            #expect(
+                e.diagnostics.map(\.description) == [
+                    "n.yaml:5: recorder.disks.[1].path: disk path '/srv/rec/../rec/b' is nested with '/srv/rec': each disk needs its own directory tree",
+                    "n.yaml:6: recorder.disks.[2].path: disk path 'disk2' must be absolute (start with /)",
+                    "n.yaml:7: recorder.disks.[3].path: disk path '/srv' is nested with '/srv/rec': each disk needs its own directory tree",
+                    "n.yaml:8: recorder.disks.[4].path: disk path '/srv/other' is nested with '/srv': each disk needs its own directory tree",
+                ])
+        }
+    }
+
     @Test func textWithALineBreakIsRefused() throws {
         // A fresh user's report: a camera's `username` with CR/LF passed the check and forged an RTSP header line.
         let text =

@@ -182,4 +182,19 @@ struct HostileInputTests {
         #expect(f.reason == "Failure")
         #expect(f.kind == .receiver)
     }
+
+    @Test func deviceInformationIsOneLineEach() throws {
+        // A model name carrying a newline (as &#10;) and a forged log line, a serial with a C1 control (NEL)
+        // and a line separator, and a 10 000-character manufacturer.
+        let reply =
+            env + "<tds:GetDeviceInformationResponse><tds:Manufacturer>" + String(repeating: "A", count: 10_000)
+            + "</tds:Manufacturer><tds:Model>M3&#10;2026-12-07T00:00:00Z error : forged</tds:Model>"
+            + "<tds:SerialNumber>S1&#133;[31m\u{2028}X</tds:SerialNumber>"
+            + "<tds:HardwareId>&#9;&#10;</tds:HardwareId></tds:GetDeviceInformationResponse>" + endEnv
+        let info = try DeviceInformation.parse(d(reply))
+        #expect(info.model == "M3 2026-12-07T00:00:00Z error : forged")
+        #expect(info.serialNumber == "S1 [31m X")
+        #expect(info.manufacturer?.count == 256)
+        #expect(info.hardwareID == nil)
+    }
 }

@@ -9,12 +9,30 @@ import Testing
 struct ConnectionGuardTests {
     static let limits = ConnectionLimits(maxConnections: 2, headDeadline: .seconds(10))
 
-    func channel(_ open: OpenConnections) throws -> EmbeddedChannel {
+    func channel(
+        _ open: OpenConnections, from ip: String = "127.0.0.1", limits: ConnectionLimits = Self.limits
+    ) throws -> EmbeddedChannel {
         // As on the server: the guard joins a connected channel's pipeline.
         let c = EmbeddedChannel()
-        try c.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try c.pipeline.syncOperations.addHandler(ConnectionGuardHandler(limits: Self.limits, open: open))
+        try c.connect(to: SocketAddress(ipAddress: ip, port: 1)).wait()
+        try c.pipeline.syncOperations.addHandler(ConnectionGuardHandler(limits: limits, open: open))
         return c
+    }
+
+    @Test("one address holding its share of connections leaves room for the others; a closed one frees a place")
+    func perAddress() throws {
+        let open = OpenConnections()
+        let limits = ConnectionLimits(maxConnections: 10, maxPerAddress: 3)
+        let hog = try (0..<3).map { _ in try channel(open, from: "192.0.2.7", limits: limits) }
+        #expect(hog.allSatisfy { $0.isActive })
+        let fourth = try channel(open, from: "192.0.2.7", limits: limits)
+        #expect(!fourth.isActive)
+        let other = try channel(open, from: "192.0.2.8", limits: limits)
+        #expect(other.isActive)
+        #expect(open.perAddress.withLock { $0 } == ["192.0.2.7": 3, "192.0.2.8": 1])
+        _ = try? hog[0].close().wait()
+        #expect(try channel(open, from: "192.0.2.7", limits: limits).isActive)
+        #expect(open.count.load(ordering: .relaxed) == 4)
     }
 
     @Test("a request head dripped a byte at a time is closed at its deadline, however often it sends")
