@@ -73,6 +73,15 @@ public struct WebService: Service {
         if settings.users.isEmpty {
             logger.warning("no users in the web file: the page only says how to add one (hallwatchctl user hash)")
         }
+        let configured = Set(config.cameras.map(\.id))
+        for (group, cameras) in settings.cameraGroups.sorted(by: { $0.key < $1.key }) {
+            let unknown = cameras.filter { !configured.contains($0) }
+            guard !unknown.isEmpty else { continue }
+            // A warning, not a refusal: an adopted camera joins the configuration later under the same id.
+            logger.warning(
+                "camera group names cameras the configuration does not have: nobody sees them until they are added",
+                metadata: ["group": "\(group)", "cameras": "\(unknown.map(\.rawValue).joined(separator: ","))"])
+        }
         let disks = config.recorder.disks.map { RecordingThumbnailSource.DiskLocation(name: $0.name, path: $0.path) }
         let env = WebEnvironment(
             settings: settings,
