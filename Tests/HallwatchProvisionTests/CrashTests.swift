@@ -33,6 +33,7 @@ struct CrashTests {
         let argv = [
             tool, "--once", "--device", image, "--keyring", box.dir + "/keyring", "--store", box.store.root,
             "--serial", box.identity.serial, "--building", "north-es", "--district", "lincoln-usd",
+            "--health-timeout", "0",
         ]
         let r = try Fx.run(argv, env: ["HALLWATCH_PROVISION_CRASH_AFTER": step.rawValue])
         #expect(r.status == 9 || (step == .current && r.status == 9), "exit \(r.status): \(r.out)")
