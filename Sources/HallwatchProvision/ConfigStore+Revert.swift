@@ -1,6 +1,18 @@
 import Foundation
 
 extension ConfigStore {
+    /// The revert steps, for crash tests (`afterStep` of ``restore(_:removing:afterStep:)``).
+    public enum RevertStep: String, Sendable, CaseIterable {
+        /// V1: `state.json` holds the old floors and release.
+        case state = "V1"
+        /// V2: `current` points to the old release.
+        case current = "V2"
+        /// V3: `previous` points to what it named before.
+        case previous = "V3"
+        /// V4: the refused release is removed.
+        case removed = "V4"
+    }
+
     /// What the store looked like before an apply, to revert to it byte for byte when the health gate fails.
     public struct Snapshot: Sendable, Equatable {
         /// `state.json`'s bytes, `nil` when there was none (a fresh box).
@@ -28,7 +40,9 @@ extension ConfigStore {
     /// A crash after V1 leaves the old configuration current (``recover()`` rolls `current` to the release
     /// the state names); after V2, `previous` may still name the old release until V3.
     /// - Throws: `provision.apply` when a write or rename fails.
-    public func restore(_ snapshot: Snapshot, removing release: String) throws(ProvisionError) {
+    public func restore(
+        _ snapshot: Snapshot, removing release: String, afterStep: (RevertStep) -> Void = { _ in }
+    ) throws(ProvisionError) {
         // V1.
         if let bytes = snapshot.stateBytes {
             unlink(root + "/state.json.new")
@@ -40,21 +54,27 @@ extension ConfigStore {
             unlink(root + "/state.json")
         }
         try fsyncPath(root)
+        afterStep(.state)
         // V2, V3.
-        for (name, target) in [("current", snapshot.current), ("previous", snapshot.previous)] {
+        for (name, target, step) in [
+            ("current", snapshot.current, RevertStep.current), ("previous", snapshot.previous, RevertStep.previous),
+        ] {
             if let target {
                 try replaceLink(name, to: target)
             } else {
                 unlink(root + "/" + name)
                 try fsyncPath(root)
             }
+            afterStep(step)
         }
         // V4.
-        guard !snapshot.releases.contains(release), !release.isEmpty, !release.contains("/") else { return }
-        let doomed = root + "/releases/.staging-revert-\(UUID().uuidString)"
-        if rename(root + "/releases/" + release, doomed) == 0 {
-            try fsyncPath(root + "/releases")
-            try? FileManager.default.removeItem(atPath: doomed)
+        if !snapshot.releases.contains(release), !release.isEmpty, !release.contains("/") {
+            let doomed = root + "/releases/.staging-revert-\(UUID().uuidString)"
+            if rename(root + "/releases/" + release, doomed) == 0 {
+                try fsyncPath(root + "/releases")
+                try? FileManager.default.removeItem(atPath: doomed)
+            }
         }
+        afterStep(.removed)
     }
 }

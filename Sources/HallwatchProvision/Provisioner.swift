@@ -85,6 +85,8 @@ public struct Provisioner: Sendable {
     public var healthGate: HealthGate?
     /// The LEDs and buzzer that tell the installer what is happening (step 10); `nil`: none.
     public var indicator: Indicator?
+    /// Crash tests: called after each revert step (V1–V4) when the health gate failed.
+    public var afterRevertStep: @Sendable (ConfigStore.RevertStep) -> Void = { _ in }
 
     /// A provisioner.
     public init(identity: BoxIdentity, keyring: Keyring, store: ConfigStore, nowUnix: Int64, buildTimeUnix: Int64) {
@@ -261,7 +263,7 @@ public struct Provisioner: Sendable {
             busSocket: busSocket, box: box)
         outcome.health = report
         guard !report.healthy else { return }
-        try store.restore(before, removing: release)
+        try store.restore(before, removing: release, afterStep: afterRevertStep)
         outcome.result = .reverted
         outcome.versionAfter = outcome.versionBefore
         outcome.reasons += report.failures.map {

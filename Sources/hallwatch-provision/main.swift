@@ -72,8 +72,10 @@ struct Provision: ParsableCommand {
         p.receiptKey = try Self.receiptKey(identityKey)
         p.healthGate = gate
         p.indicator = try indicator()
-        // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that step.
+        // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that apply
+        // step (staged, previous, state, current) or revert step (V1–V4).
         let crashAfter = ProcessInfo.processInfo.environment["HALLWATCH_PROVISION_CRASH_AFTER"]
+        p.afterRevertStep = { step in if step.rawValue == crashAfter { kill(getpid(), SIGKILL) } }
         let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
         let outcome = p.process(device: device, apply: true, sandbox: sandbox) { step in
             if step.rawValue == crashAfter { kill(getpid(), SIGKILL) }
