@@ -174,6 +174,11 @@ struct ActivationTests {
         }
         #expect(receipt3.contains("camera-started: hall") && receipt3.contains("camera-stopped: gym"), "\(receipt3)")
         #expect(!receipt3.contains("camera-restarted: lobby"), "\(receipt3)")
+        // The inventory from the bus: cameras configured and answering, the web's TLS fingerprint.
+        #expect(receipt3.contains("cameras-configured: hall lobby\n"), "\(receipt3)")
+        let answering = receipt3.split(separator: "\n").first { $0.hasPrefix("cameras-answering: ") } ?? ""
+        #expect(answering.contains("lobby"), "\(receipt3)")
+        #expect(receipt3.contains("tls-sha256: ") && !receipt3.contains("tls-sha256: -\n"), "\(receipt3)")
         // Every process reports v3; the recorder and lobby's worker adopted it without a restart (no gap).
         #expect(
             await wait(30) {
