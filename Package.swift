@@ -215,7 +215,8 @@ let package = Package(
         .target(
             name: "HallwatchProvision",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchSodium", "CSodium", "CUdev",
+                "HallwatchCore", "HallwatchConfig", "HallwatchSodium", "CSodium", "CUdev", "HallwatchBus",
+                "HallwatchStatus",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -337,7 +338,9 @@ let package = Package(
         .testTarget(name: "HallwatchSodiumTests", dependencies: ["HallwatchSodium", "CSodium"]),
         .testTarget(
             name: "HallwatchProvisionTests",
-            dependencies: ["HallwatchProvision", "HallwatchCore", "HallwatchConfig", "HallwatchSodium", "CSodium"]),
+            dependencies: [
+                "HallwatchProvision", "HallwatchCore", "HallwatchConfig", "HallwatchSodium", "CSodium", "HallwatchBus",
+            ]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
         .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),

@@ -10,7 +10,9 @@ import Logging
 ///
 /// The configuration file is watched (every second, by modification time and size): each camera added to it
 /// (`hallwatchctl camera adopt`, or the discovery agent with `adopt: auto`) gets its capture worker at once.
-/// A file that no longer loads is logged and ignored until fixed. Removed cameras keep running until restart.
+/// A camera removed from it has its worker stopped (not restarted); the workers of unchanged cameras keep
+/// running (a provisioned configuration switched under `current` changes the file the same way, issue 17
+/// step 7). A file that no longer loads is logged and ignored until fixed.
 public enum DevelopmentBox {
     /// - Parameters:
     ///   - statusEvery: Seconds between status tables (0: never).
@@ -41,6 +43,11 @@ public enum DevelopmentBox {
                         try supervisor.add(plan.captureProcess(cam))
                         cameras.append(cam.id)
                         say("camera '\(cam.id)' added to the configuration: capture worker started")
+                    }
+                    for id in cameras.ids where cfg.camera(id) == nil {
+                        supervisor.remove("capture-\(id)")
+                        cameras.remove(id)
+                        say("camera '\(id)' removed from the configuration: capture worker stopped")
                     }
                 } catch {
                     logger.error(
@@ -91,6 +98,11 @@ final class CameraList: @unchecked Sendable {
         return list
     }
     func contains(_ id: CameraID) -> Bool { ids.contains(id) }
+    func remove(_ id: CameraID) {
+        lock.lock()
+        list.removeAll { $0 == id }
+        lock.unlock()
+    }
     func append(_ id: CameraID) {
         lock.lock()
         list.append(id)

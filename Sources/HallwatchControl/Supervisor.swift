@@ -37,6 +37,8 @@ public final class Supervisor: Sendable {
         var started: MonotonicInstant
     }
     let state = Mutex<(children: [String: Child], stopping: Bool, added: [SupervisedProcess])>(([:], false, []))
+    /// Processes stopped for good while the rest runs (a camera removed from the configuration): not restarted.
+    let retired = Mutex<Set<String>>([])
 
     /// Longest wait before restarting a process that keeps dying soon after its start, seconds.
     let maxRestartDelay: Double
@@ -87,7 +89,12 @@ public final class Supervisor: Sendable {
     /// Starts one more process while running (a camera added to the configuration); it is restarted and
     /// stopped like the others. Does nothing when a process of that name exists already.
     public func add(_ spec: SupervisedProcess) throws {
+        let wasRetired = retired.withLock { $0.remove(spec.name) != nil }
         let known = state.withLock { s -> Bool in
+            if wasRetired && !s.stopping {
+                if !s.added.contains(where: { $0.name == spec.name }) { s.added.append(spec) }
+                return false
+            }
             if s.stopping || processes.contains(where: { $0.name == spec.name })
                 || s.added.contains(where: { $0.name == spec.name })
             {
@@ -97,6 +104,19 @@ public final class Supervisor: Sendable {
             return false
         }
         if !known { try launch(spec, delay: min(1, maxRestartDelay)) }
+    }
+
+    /// Stops `name` for good while the others keep running (SIGTERM; its unit's equivalent is a
+    /// `hallwatch-capture@` instance the generator no longer pulls in): it is not restarted, and ``add(_:)``
+    /// starts it again.
+    public func remove(_ name: String) {
+        retired.withLock { _ = $0.insert(name) }
+        let child = state.withLock { s -> Process? in
+            s.added.removeAll { $0.name == name }
+            return s.children[name]?.process
+        }
+        if let child, child.isRunning { kill(child.processIdentifier, SIGTERM) }
+        logger.info("stopped for good", metadata: ["process": "\(name)"])
     }
 
     /// The PID currently running `name`, if any.
@@ -132,6 +152,10 @@ public final class Supervisor: Sendable {
             (s.stopping, now - (s.children[spec.name]?.started ?? MonotonicInstant(nanos: 0)))
         }
         if stopping { return }
+        if retired.withLock({ $0.contains(spec.name) }) {
+            try? FileManager.default.removeItem(atPath: "\(runDirectory)/pids/\(spec.name).pid")
+            return
+        }
         let how =
             proc.terminationReason == .uncaughtSignal
             ? "signal \(proc.terminationStatus)" : "status \(proc.terminationStatus)"

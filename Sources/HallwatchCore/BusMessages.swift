@@ -72,13 +72,19 @@ public struct ProcessState: Codable, Sendable, Equatable {
     public var at: UTCMicros?
     /// Why the process is down, when known (`"connection lost"` for a last-will).
     public var reason: String?
+    /// The configuration release the process runs with (``ConfigAnnouncement/version``, e.g. `v3-0123…`), when
+    /// it was started from a provisioned store; the provisioner's health gate waits for it (issue 17 step 8).
+    public var configVersion: String?
     /// A state of process `process` (`pid` 0 and `at` nil in a last-will).
-    public init(process: String, state: State, pid: Int32, at: UTCMicros?, reason: String? = nil) {
+    public init(
+        process: String, state: State, pid: Int32, at: UTCMicros?, reason: String? = nil, configVersion: String? = nil
+    ) {
         self.process = process
         self.state = state
         self.pid = pid
         self.at = at
         self.reason = reason
+        self.configVersion = configVersion
     }
 }
 

@@ -49,6 +49,7 @@ public enum ErrorCodes {
         // The configuration (HallwatchConfig's ConfigError).
         .init("config.invalid", .invalidInput, "the configuration was refused; see its diagnostics"),
         .init("config.unreadable", .notFound, "the configuration file does not exist or cannot be read"),
+        .init("config.reload", .invalidInput, "an announced configuration did not load; the running one is kept"),
         // hallwatchctl.
         .init("ctl.supervisor", .conflict, "the development supervisor could not start (another one runs)"),
         .init("ctl.unknownCamera", .notFound, "no such camera in the configuration or on the disks"),
@@ -99,6 +100,7 @@ public enum ErrorCodes {
         .init("provision.config", .invalidInput, "the bundle's configuration does not validate"),
         .init("provision.expired", .conflict, "the bundle expired, or was issued after it expires"),
         .init("provision.file", .corrupt, "a listed file is missing, of another size or another SHA-256"),
+        .init("provision.health", .unavailable, "a process did not report the new configuration healthy: reverted"),
         .init("provision.ignored", .notFound, "not a FAT or exFAT volume: the stick is ignored"),
         .init("provision.keyring", .invalidInput, "the box's keyring is unusable or older than the bundle needs"),
         .init("provision.manifest", .invalidInput, "bundle.txt breaks the manifest grammar or its bounds"),

@@ -3,6 +3,7 @@ import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
 import Logging
+import Synchronization
 
 /// A process's presence on the bus: a client whose last-will marks the process `down`, and which
 /// publishes `up` (retained) on connect and `stopping` on a clean exit (DESIGN.md § Two planes).
@@ -14,11 +15,22 @@ public final class Presence: Sendable {
     /// Process instance name, e.g. `recorder`, `capture-lobby`.
     public let name: String
     let clocks: any Clocks
+    let version: Mutex<String?>
+
+    /// The configuration release the process runs with (see ``ConfigVersion``), carried by every state it
+    /// publishes; `nil` for a configuration file outside a provisioned store.
+    public var configVersion: String? { version.withLock { $0 } }
 
     /// Creates the client (not yet connected); the will is `ProcessState.down` with reason `connection lost`.
-    public init(name: String, config: HallwatchConfig, clocks: any Clocks = SystemClocks(), logger: Logger) {
+    /// - Parameter configVersion: the release the configuration was loaded from (``ConfigVersion/of(path:)``,
+    ///   read before loading), carried by every published state.
+    public init(
+        name: String, config: HallwatchConfig, configVersion: String? = nil, clocks: any Clocks = SystemClocks(),
+        logger: Logger
+    ) {
         self.name = name
         self.clocks = clocks
+        version = Mutex(configVersion)
         topics = BusTopics(box: config.box)
         let will =
             (try? BusCoding.encode(
@@ -39,7 +51,9 @@ public final class Presence: Sendable {
     /// Publishes the process's state, retained.
     public func publishState(_ state: ProcessState.State, reason: String? = nil) {
         try? bus.publish(
-            ProcessState(process: name, state: state, pid: getpid(), at: clocks.utcNow(), reason: reason),
+            ProcessState(
+                process: name, state: state, pid: getpid(), at: clocks.utcNow(), reason: reason,
+                configVersion: configVersion),
             topic: topics.process(name), retain: true)
     }
 

@@ -89,6 +89,12 @@ public struct ConfigStore: Sendable {
         if !s.release.isEmpty, current() != s.release, fm.fileExists(atPath: root + "/releases/" + s.release) {
             try replaceLink("current", to: s.release)
         }
+        // A revert to nothing (a fresh box whose first bundle failed the health gate) that stopped after V1.
+        if !fm.fileExists(atPath: root + "/state.json"), current() != nil {
+            unlink(root + "/current")
+            unlink(root + "/previous")
+            try fsyncPath(root)
+        }
     }
 
     /// Applies `files` (name → bytes, names as in a bundle manifest) as the release `release` with the new
@@ -173,7 +179,7 @@ public struct ConfigStore: Sendable {
         }
     }
 
-    private func replaceLink(_ name: String, to release: String) throws(ProvisionError) {
+    func replaceLink(_ name: String, to release: String) throws(ProvisionError) {
         let tmp = root + "/" + name + ".new"
         unlink(tmp)
         guard symlink("releases/" + release, tmp) == 0, rename(tmp, root + "/" + name) == 0 else {
@@ -182,13 +188,13 @@ public struct ConfigStore: Sendable {
         try fsyncPath(root)
     }
 
-    private func makeDirectory(_ path: String) throws(ProvisionError) {
+    func makeDirectory(_ path: String) throws(ProvisionError) {
         guard mkdir(path, 0o750) == 0 else {
             throw ProvisionError(.apply, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
     }
 
-    private func writeSynced(_ path: String, _ bytes: [UInt8]) throws(ProvisionError) {
+    func writeSynced(_ path: String, _ bytes: [UInt8]) throws(ProvisionError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
             throw ProvisionError(.apply, "cannot create \(path): \(String(cString: strerror(errno)))")
@@ -206,7 +212,7 @@ public struct ConfigStore: Sendable {
         guard fsync(fd) == 0 else { throw ProvisionError(.apply, "cannot fsync \(path)") }
     }
 
-    private func fsyncPath(_ path: String) throws(ProvisionError) {
+    func fsyncPath(_ path: String) throws(ProvisionError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw ProvisionError(.apply, "cannot open \(path)") }
         defer { close(fd) }

@@ -52,13 +52,44 @@ public enum InstallerTools {
         return m
     }
 
+    /// `hallwatchctl config keygen`: a new Ed25519 key pair from libsodium, written in minisign's format as
+    /// `minisign -G -W` writes it (the secret key unencrypted, mode 0600; keep it offline or in the box's
+    /// `/etc/hallwatch`), so `minisign -S -s SECRET` signs with it and `minisign -V -p PUBLIC` verifies.
+    /// Neither file may exist already (`O_EXCL`): a key is never overwritten.
+    /// - Returns: the public key.
+    /// - Throws: `provision.keyring` when a file exists or cannot be written.
+    public static func writeKeyPair(publicPath: String, secretPath: String) throws(ProvisionError) -> Minisign.PublicKey
+    {
+        let pair = MinisignFormat.generate()
+        func create(_ path: String, _ text: String, mode: mode_t) throws(ProvisionError) {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            guard fd >= 0 else {
+                throw ProvisionError(.keyring, "cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+            defer { close(fd) }
+            let bytes = Array(text.utf8)
+            guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
+                throw ProvisionError(.keyring, "cannot write \(path)")
+            }
+        }
+        try create(secretPath, pair.secretKeyFile, mode: 0o600)
+        try create(publicPath, pair.publicKeyFile, mode: 0o644)
+        return try Minisign.PublicKey(text: pair.publicKeyFile)
+    }
+
     /// The district inventory from every receipt (`*.txt`) under `HALLWATCH/receipts/` of `stick`, as CSV
-    /// (RFC 4180): building, box, result, version before, version after, signer, box clock, reasons.
-    public static func inventoryCSV(stick: any StickSource) throws(ProvisionError) -> String {
-        var rows = ["building,box,result,version_before,version_after,signer,box_clock,reasons"]
-        for name in try stick.files(in: "HALLWATCH/receipts").sorted() where name.hasSuffix(".txt") {
-            let text = String(
-                decoding: try stick.read("HALLWATCH/receipts/" + name, maxBytes: 64 * 1024), as: UTF8.self)
+    /// (RFC 4180): building, box, result, version before, version after, signer, box clock, reasons, and the
+    /// receipt's signature: `verified <key id>` when its `.txt.minisig` verifies with one of `boxKeys` (the
+    /// boxes' public keys), `signed <key id>` when no keys were given, `BAD: …` when it does not verify,
+    /// `unsigned` when there is none.
+    public static func inventoryCSV(stick: any StickSource, boxKeys: [Minisign.PublicKey] = []) throws(ProvisionError)
+        -> String
+    {
+        var rows = ["building,box,result,version_before,version_after,signer,box_clock,reasons,signature"]
+        let names = try stick.files(in: "HALLWATCH/receipts")
+        for name in names.sorted() where name.hasSuffix(".txt") {
+            let bytes = try stick.read("HALLWATCH/receipts/" + name, maxBytes: 64 * 1024)
+            let text = String(decoding: bytes, as: UTF8.self)
             var fields: [String: String] = [:]
             var reasons: [String] = []
             for line in text.split(separator: "\n") {
@@ -68,9 +99,21 @@ public enum InstallerTools {
                 if key == "reason" { reasons.append(value) } else { fields[key] = value }
             }
             guard fields["result"] != nil else { continue }
+            var signature = "unsigned"
+            if names.contains(name + ".minisig") {
+                do throws(ProvisionError) {
+                    let sig = try Minisign.Signature(
+                        bytes: try stick.read("HALLWATCH/receipts/\(name).minisig", maxBytes: 4097))
+                    if boxKeys.isEmpty {
+                        signature = "signed \(MinisignFormat.keyIDText(sig.keyID))"
+                    } else {
+                        signature = "verified " + (try Minisign.verify(sig, of: bytes, keys: boxKeys)).keyIDText
+                    }
+                } catch { signature = "BAD: \(error.message)" }
+            }
             let cells = [
                 fields["building"], fields["box"], fields["result"], fields["version-before"], fields["version-after"],
-                fields["signer"], fields["box-clock"], reasons.joined(separator: " | "),
+                fields["signer"], fields["box-clock"], reasons.joined(separator: " | "), signature,
             ].map { csv($0 ?? "") }
             rows.append(cells.joined(separator: ","))
         }

@@ -38,6 +38,8 @@ public struct ProvisionError: HallwatchError, Equatable {
         public static let config = Code(rawValue: "provision.config")
         /// Staging or switching failed (I/O); the old configuration stays current.
         public static let apply = Code(rawValue: "provision.apply")
+        /// A process did not report the new configuration healthy within the gate's time: reverted.
+        public static let health = Code(rawValue: "provision.health")
         /// The receipt could not be written to the stick.
         public static let receipt = Code(rawValue: "provision.receipt")
     }

@@ -29,6 +29,8 @@ public struct ProvisionOutcome: Sendable {
         case alreadyApplied = "already-applied"
         /// Refused; see ``reasons``.
         case refused
+        /// Applied, then reverted byte for byte because the health gate failed; see ``reasons`` and ``health``.
+        case reverted
         /// Not a FAT/exFAT stick: ignored, no receipt.
         case ignored
     }
@@ -50,6 +52,10 @@ public struct ProvisionOutcome: Sendable {
     public var versionBefore: Int
     /// The version floor after.
     public var versionAfter: Int
+    /// The health gate's report (applied with a gate, or reverted); `nil` without activation.
+    public var health: HealthGate.Report? = nil
+    /// The box as the receipt describes it (collected when the receipt is written).
+    public var inventory: BoxInventory? = nil
 }
 
 /// Checks and applies one stick (issue 17, provisioner steps 3–6 and 9): read the manifest and its signature
@@ -74,6 +80,13 @@ public struct Provisioner: Sendable {
     /// The box's keyring directory, where a newer signed keyring from a stick is written once accepted
     /// (`nil`: accepted in memory only).
     public var keyringDirectory: String?
+    /// Activation and the health gate after an apply (steps 7–8): `nil` applies without announcing (checks,
+    /// tests of the reader, `--health-timeout 0`).
+    public var healthGate: HealthGate?
+    /// The LEDs and buzzer that tell the installer what is happening (step 10); `nil`: none.
+    public var indicator: Indicator?
+    /// Crash tests: called after each revert step (V1–V4) when the health gate failed.
+    public var afterRevertStep: @Sendable (ConfigStore.RevertStep) -> Void = { _ in }
 
     /// A provisioner.
     public init(identity: BoxIdentity, keyring: Keyring, store: ConfigStore, nowUnix: Int64, buildTimeUnix: Int64) {
@@ -127,6 +140,7 @@ public struct Provisioner: Sendable {
             }
             return outcome
         }
+        if apply { indicator?.show(.stickSeen) }
         do throws(ProvisionError) {
             // Newer keyrings on the stick first (TUF's rule), then everything else against the newest.
             // Applying holds the store's lock from reading the floors to writing them; a check alone needs none
@@ -151,7 +165,10 @@ public struct Provisioner: Sendable {
     /// the receipt pending in the store's `pending-receipts/` for the next stick.
     private func withReceipt(_ outcome: ProvisionOutcome, on stick: any StickSource) -> ProvisionOutcome {
         var outcome = outcome
-        guard outcome.building != nil else { return outcome }
+        guard outcome.building != nil else {
+            signal(outcome, receiptWritten: true)
+            return outcome
+        }
         let pending = store.root + "/pending-receipts"
         let fm = FileManager.default
         for name in ((try? fm.contentsOfDirectory(atPath: pending)) ?? []).sorted() {
@@ -161,17 +178,35 @@ public struct Provisioner: Sendable {
                 try? fm.removeItem(atPath: pending + "/" + name)
             } catch { break }
         }
+        let current = store.current().flatMap {
+            try? ConfigLoader.load(path: store.root + "/releases/\($0)/hallwatch.yaml")
+        }
+        outcome.inventory = BoxInventory.collect(config: current, receiptKey: receiptKey, bus: healthGate != nil)
         var receipt = Receipt(outcome: outcome, identity: identity, nowUnix: nowUnix)
         receipt.signingKey = receiptKey
         do throws(ProvisionError) {
             try receipt.write(to: stick)
+            signal(outcome, receiptWritten: true)
         } catch {
             outcome.reasons.append(error)
             try? fm.createDirectory(atPath: pending, withIntermediateDirectories: true)
             receipt.outcome = outcome
             for f in receipt.files { _ = fm.createFile(atPath: pending + "/" + f.name, contents: Data(f.bytes)) }
+            signal(outcome, receiptWritten: false)
         }
         return outcome
+    }
+
+    /// The LED/buzzer pattern for a finished run (after the receipt was written, or could not be).
+    private func signal(_ outcome: ProvisionOutcome, receiptWritten: Bool) {
+        guard let indicator else { return }
+        guard receiptWritten else { return indicator.show(.receiptNotWritten) }
+        switch outcome.result {
+        case .applied: indicator.show(.applied)
+        case .alreadyApplied: indicator.show(.alreadyApplied)
+        case .refused, .reverted: indicator.show(.refused)
+        case .ignored: break
+        }
     }
 
     private func processVerified(
@@ -196,7 +231,15 @@ public struct Provisioner: Sendable {
                         versionFloor: checked.manifest.version, bundleHash: checked.bundleHash,
                         timeFloorUnix: max(store.state().timeFloorUnix, checked.manifest.issuedUnix),
                         release: "v\(checked.manifest.version)-\(checked.bundleHash.prefix(16))")
+                    let before = store.snapshot()
+                    indicator?.show(.applying)
                     try store.apply(files: checked.files, state: state, afterStep: afterStep)
+                    if let config = checked.config, let gate = healthGate {
+                        try activate(
+                            gate, release: state.release, version: checked.manifest.version, before: before,
+                            busSocket: config.bus.socket, box: config.box, outcome: &outcome)
+                        if outcome.result == .reverted { return withReceipt(outcome, on: stick) }
+                    }
                 }
                 outcome.result = .applied
                 outcome.versionAfter = checked.manifest.version
@@ -205,6 +248,35 @@ public struct Provisioner: Sendable {
             if !outcome.reasons.contains(error) { outcome.reasons.append(error) }
         }
         return apply ? withReceipt(outcome, on: stick) : outcome
+    }
+
+    /// Steps 7–8 (G1–G4 in the DocC page "Apply"): announces `release`, waits for the health gate, and when it
+    /// fails reverts the store to `before` byte for byte, announces the old release again and sets
+    /// `outcome.result = .reverted` with one `provision.health` reason per unhealthy service.
+    private func activate(
+        _ gate: HealthGate, release: String, version: Int, before: ConfigStore.Snapshot, busSocket: String,
+        box: String, outcome: inout ProvisionOutcome
+    ) throws(ProvisionError) {
+        let at = UTCMicros(nowUnix * 1_000_000)
+        let report = gate.activate(
+            ConfigAnnouncement(version: release, bundleVersion: version, cause: "applied", at: at),
+            busSocket: busSocket, box: box)
+        outcome.health = report
+        guard !report.healthy else { return }
+        try store.restore(before, removing: release, afterStep: afterRevertStep)
+        outcome.result = .reverted
+        outcome.versionAfter = outcome.versionBefore
+        outcome.reasons += report.failures.map {
+            ProvisionError(.health, "\($0); reverted to \(before.current ?? "no configuration")")
+        }
+        if let old = before.current {
+            let floor =
+                (try? JSONDecoder().decode(ConfigStore.State.self, from: Data(before.stateBytes ?? [])))?
+                .versionFloor ?? 0
+            gate.announce(
+                ConfigAnnouncement(version: old, bundleVersion: floor, cause: "reverted", at: at),
+                busSocket: busSocket, box: box)
+        }
     }
 
     /// `secrets/<name>.age` → `secrets/<name>`, decrypted with the box's identity (`age -d`, bounded output);

@@ -5,7 +5,9 @@ import Foundation
 ///
 /// It holds the result, every reason (code and sentence), the box serial and software version, the bundle
 /// versions before and after, the signer's key id and the box clock. Never a password, hash or private key.
-/// (Issue 17's fuller receipt — disks, cameras, health, the box's signature — is to come.)
+/// It also carries the health gate's verdict per service, the capture workers that restarted (and for how
+/// long), and the box's inventory (``BoxInventory``): disks, cameras configured and answering, cameras
+/// discovered but not configured, addresses, the TLS fingerprint and the box's public key.
 public struct Receipt: Sendable {
     /// The software version written on receipts.
     public static let softwareVersion = "hallwatch-0.1"
@@ -53,7 +55,19 @@ public struct Receipt: Sendable {
             "issued: \(outcome.manifest.map { BundleManifest.formatRFC3339($0.issuedUnix) } ?? "-")",
             "box-recipient: \(outcome.boxRecipient ?? "-")",
             "changed: \(outcome.change?.summary ?? "-")",
+            "clock-vs-issued: \(outcome.manifest.map { Self.signed(nowUnix - $0.issuedUnix) + " s" } ?? "-")",
         ]
+        // Camera models and sysfs strings come from outside: one line each, bounded.
+        lines += (outcome.inventory?.lines ?? []).map { String(Self.oneLine($0).prefix(400)) }
+        if let h = outcome.health {
+            lines += h.services.map {
+                "health: \($0.name): \($0.healthy ? "healthy" : "UNHEALTHY"): \(Self.oneLine($0.detail))"
+            }
+            lines.append("health-gate: \(String(format: "%.1f", h.elapsedSeconds)) s")
+            lines += h.cameras.map {
+                "camera-\($0.event): \($0.camera)\($0.downSeconds.map { String(format: " (%.1f s without recording)", $0) } ?? "")"
+            }
+        }
         lines += outcome.reasons.map { "reason: \($0.code.rawValue): \(Self.oneLine($0.message))" }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -67,6 +81,15 @@ public struct Receipt: Sendable {
             "boxClock": BundleManifest.formatRFC3339(nowUnix), "boxRecipient": outcome.boxRecipient ?? "",
             "changed": outcome.change?.summary ?? "",
             "reasons": outcome.reasons.map { ["code": $0.code.rawValue, "message": $0.message] },
+            "health": (outcome.health?.services ?? []).map {
+                ["service": $0.name, "healthy": $0.healthy, "detail": $0.detail] as [String: Any]
+            },
+            "clockVsIssuedSeconds": outcome.manifest.map { Int(nowUnix - $0.issuedUnix) as Any } ?? NSNull(),
+            "inventory": outcome.inventory?.json ?? [:],
+            "cameras": (outcome.health?.cameras ?? []).map {
+                ["camera": $0.camera, "event": $0.event, "downSeconds": $0.downSeconds.map { $0 as Any } ?? NSNull()]
+                    as [String: Any]
+            },
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Array(data) + [0x0A]
@@ -97,6 +120,8 @@ public struct Receipt: Sendable {
         }
         for f in receipt.files { try stick.create("HALLWATCH/receipts/\(f.name)", contents: f.bytes) }
     }
+
+    private static func signed(_ v: Int64) -> String { v >= 0 ? "+\(v)" : "\(v)" }
 
     private static func oneLine(_ s: String) -> String {
         String(s.map { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) ? " " : $0 })

@@ -43,6 +43,34 @@ public enum Sodium {
         return out
     }
 
+    /// BLAKE2b of `message` (unkeyed) with an output of `outputBytes` (16–64) bytes; minisign's secret-key
+    /// checksum is its 32-byte form.
+    public static func blake2b(_ message: [UInt8], outputBytes: Int) -> [UInt8] {
+        precondition(ready && (16...64).contains(outputBytes), "libsodium failed to initialise, or a bad length")
+        var out = [UInt8](repeating: 0, count: outputBytes)
+        _ = message.withUnsafeBufferPointer { m in
+            crypto_generichash(&out, outputBytes, m.baseAddress, UInt64(m.count), nil, 0)
+        }
+        return out
+    }
+
+    /// A new Ed25519 key pair from libsodium's CSPRNG: public (32 bytes) and secret (64: seed ‖ public).
+    public static func ed25519KeyPair() -> (publicKey: [UInt8], secretKey: [UInt8]) {
+        precondition(ready, "libsodium failed to initialise")
+        var pk = [UInt8](repeating: 0, count: 32)
+        var sk = [UInt8](repeating: 0, count: 64)
+        crypto_sign_keypair(&pk, &sk)
+        return (pk, sk)
+    }
+
+    /// `count` bytes from libsodium's CSPRNG (`randombytes_buf`).
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        precondition(ready, "libsodium failed to initialise")
+        var out = [UInt8](repeating: 0, count: count)
+        randombytes_buf(&out, count)
+        return out
+    }
+
     /// SHA-256 of `message`, 32 bytes.
     public static func sha256(_ message: [UInt8]) -> [UInt8] {
         var h = SHA256Stream()

@@ -19,13 +19,14 @@ struct CaptureCommand: AsyncParsableCommand {
     func run() async throws {
         ProcessSetup.bootstrapLogging()
         let logger = Logger(label: "hallwatch.capture")
-        let cfg = ProcessSetup.loadConfig(config, logger: logger)
+        let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
         guard let id = CameraID(camera), let cam = cfg.camera(id) else {
             logger.critical("no camera '\(camera)' in \(config)")
             throw ExitCode(ExitStatus.usage)
         }
-        let presence = Presence(name: "capture-\(id)", config: cfg, logger: logger)
+        let presence = Presence(name: "capture-\(id)", config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
+        presence.followConfig(path: config, loaded: cfg, policy: .capture(id), logger: logger)
         let worker = CaptureWorker(camera: cam, config: cfg, presence: presence, logger: logger)
         let group = ServiceGroup(
             configuration: .init(

@@ -44,9 +44,10 @@ struct DiscoveryCommand: AsyncParsableCommand {
         if once { return try await runOnce() }
         ProcessSetup.bootstrapLogging()
         let logger = Logger(label: "hallwatch.discovery")
-        let cfg = ProcessSetup.loadConfig(config, logger: logger)
-        let presence = Presence(name: "discovery", config: cfg, logger: logger)
+        let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
+        let presence = Presence(name: "discovery", config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
+        presence.followConfig(path: config, loaded: cfg, policy: .anyChange, logger: logger)
         let service = DiscoveryService(config: cfg, configPath: config, presence: presence, logger: logger)
         let group = ServiceGroup(
             configuration: .init(

@@ -9,7 +9,7 @@ struct Provision: ParsableCommand {
         commandName: "hallwatch-provision",
         abstract: "Verify a USB config bundle and apply it atomically; write the receipt back to the stick.")
 
-    @Flag(help: "Process one device and exit (0 applied or already applied, 1 refused, 2 ignored).")
+    @Flag(help: "Process one device and exit (0 applied or already applied, 1 refused or reverted, 2 ignored).")
     var once = false
     @Option(help: "With --once: the block device or image file.") var device: String?
     @Option(help: "The netlink group to monitor: udev (after udevd's rules) or kernel (raw uevents).")
@@ -27,6 +27,34 @@ struct Provision: ParsableCommand {
     var ageIdentity = "/etc/hallwatch/box.agekey"
     @Option(help: "The box's identity key (minisign -G -W), which signs receipts; absent: unsigned receipts.")
     var identityKey = "/etc/hallwatch/box.minisign.key"
+    @Option(help: "An LED for the installer, colour=LED-class directory (green, red, amber, blue; repeat).")
+    var led: [String] = []
+    @Option(help: "An LED-class buzzer directory (a GPIO beeper).") var buzzer: String?
+
+    /// The LEDs and buzzer from the options (none by default).
+    func indicator() throws -> Indicator? {
+        var leds: [String: String] = [:]
+        for option in led {
+            guard let (colour, dir) = Indicator.parseLED(option) else {
+                throw ValidationError("--led \(option): expected green|red|amber|blue=/sys/class/leds/NAME")
+            }
+            leds[colour] = dir
+        }
+        return leds.isEmpty && buzzer == nil ? nil : Indicator(leds: leds, buzzer: buzzer)
+    }
+
+    @Option(help: "Seconds the health gate waits for the new configuration to be reported healthy (0: no activation).")
+    var healthTimeout = 30.0
+    @Option(help: "A process that must report the new configuration healthy (repeat; default recorder, web, pruner).")
+    var healthProcess: [String] = []
+
+    /// The health gate from the options, `nil` with `--health-timeout 0`.
+    var gate: HealthGate? {
+        guard healthTimeout > 0 else { return nil }
+        var g = HealthGate(timeout: .milliseconds(Int64(min(healthTimeout, 600) * 1000)))
+        if !healthProcess.isEmpty { g.required = healthProcess }
+        return g
+    }
 
     func run() throws {
         guard once else { return try monitor() }
@@ -42,8 +70,12 @@ struct Provision: ParsableCommand {
         p.keyringDirectory = keyring
         p.ageIdentity = FileManager.default.fileExists(atPath: ageIdentity) ? ageIdentity : nil
         p.receiptKey = try Self.receiptKey(identityKey)
-        // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that step.
+        p.healthGate = gate
+        p.indicator = try indicator()
+        // Crash tests: HALLWATCH_PROVISION_CRASH_AFTER=<step> kills the process with SIGKILL after that apply
+        // step (staged, previous, state, current) or revert step (V1–V4).
         let crashAfter = ProcessInfo.processInfo.environment["HALLWATCH_PROVISION_CRASH_AFTER"]
+        p.afterRevertStep = { step in if step.rawValue == crashAfter { kill(getpid(), SIGKILL) } }
         let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
         let outcome = p.process(device: device, apply: true, sandbox: sandbox) { step in
             if step.rawValue == crashAfter { kill(getpid(), SIGKILL) }
@@ -52,7 +84,7 @@ struct Provision: ParsableCommand {
         for r in outcome.reasons { print("reason: \(r.code.rawValue): \(r.message)") }
         switch outcome.result {
         case .applied, .alreadyApplied: return
-        case .refused: throw ExitCode(1)
+        case .refused, .reverted: throw ExitCode(1)
         case .ignored: throw ExitCode(2)
         }
     }
@@ -72,7 +104,8 @@ extension Provision {
         let ageFile = ageIdentity
         let keyFile = identityKey
         let serial = serial
-        let (building, district, buildTime) = (building, district, buildTime)
+        let (building, district, buildTime, gate) = (building, district, buildTime, gate)
+        let lights = try indicator()
         let recovering = ConfigStore(root: storeRoot)
         try recovering.withLock { () throws(ProvisionError) in try recovering.recover() }
         let service = ProvisionService(
@@ -89,6 +122,8 @@ extension Provision {
             p.keyringDirectory = keyringDir
             p.ageIdentity = FileManager.default.fileExists(atPath: ageFile) ? ageFile : nil
             p.receiptKey = try Self.receiptKey(keyFile)
+            p.healthGate = gate
+            p.indicator = lights
             return p
         }
         guard let monitor = UdevMonitor(group: group) else {

@@ -28,7 +28,7 @@ struct PrunerCommand: AsyncParsableCommand {
     func run() async throws {
         ProcessSetup.bootstrapLogging()
         let logger = Logger(label: "hallwatch.pruner")
-        let cfg = ProcessSetup.loadConfig(config, logger: logger)
+        let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
         let stopAfter = ProcessInfo.processInfo.environment["HALLWATCH_PRUNER_STOP_AFTER"].flatMap(
             DeleteStep.init(rawValue:))
         var hook: DeleteStepHook?
@@ -59,8 +59,9 @@ struct PrunerCommand: AsyncParsableCommand {
             )
             return
         }
-        let presence = Presence(name: "pruner", config: cfg, logger: logger)
+        let presence = Presence(name: "pruner", config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
+        presence.followConfig(path: config, loaded: cfg, policy: .anyChange, logger: logger)
         let pruner = PrunerService(
             config: cfg, source: .file(config), presence: presence, logger: logger, afterStep: hook)
         do {

@@ -18,9 +18,10 @@ struct RecorderCommand: AsyncParsableCommand {
         ProcessSetup.bootstrapLogging()
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "hallwatch.recorder")
-        let cfg = ProcessSetup.loadConfig(config, logger: logger)
-        let presence = Presence(name: "recorder", config: cfg, logger: logger)
+        let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
+        let presence = Presence(name: "recorder", config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
+        presence.followConfig(path: config, loaded: cfg, policy: .recorder, logger: logger)
         // Tests and benchmarks shrink the live subscribers' queue bound to make a slow one drop quickly.
         let liveQueueBytes =
             ProcessInfo.processInfo.environment["HALLWATCH_LIVE_QUEUE_BYTES"].flatMap(Int.init) ?? 8 << 20

@@ -20,15 +20,16 @@ struct WebCommand: AsyncParsableCommand {
         ProcessSetup.bootstrapLogging()
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "hallwatch.web")
-        let cfg = ProcessSetup.loadConfig(config, logger: logger)
+        let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
         let settings: WebSettings
         do { settings = try WebConfigLoader.load(path: webConfig) } catch let e as WebConfigError {
             FileHandle.standardError.write(
                 Data(("\(e.code): the web file was refused\n" + e.diagnostics.map { "\($0)\n" }.joined()).utf8))
             throw ExitCode(ExitStatus.config)
         }
-        let presence = Presence(name: "web", config: cfg, logger: logger)
+        let presence = Presence(name: "web", config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
+        presence.followConfig(path: config, loaded: cfg, policy: .anyChange, logger: logger)
         do {
             let service = try WebService.prepare(config: cfg, settings: settings, presence: presence, logger: logger)
             try await ProcessSetup.runUntilSignalled(

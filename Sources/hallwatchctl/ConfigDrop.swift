@@ -3,14 +3,34 @@
 import ArgumentParser
 import Foundation
 import HallwatchConfig
+import HallwatchCore
 import HallwatchProvision
 
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "USB config bundles: verify a stick, validate a file, roll back.",
         subcommands: [
-            ConfigVerify.self, ConfigValidate.self, ConfigBundle.self, ConfigReceipts.self, ConfigRollback.self,
+            ConfigKeygen.self, ConfigVerify.self, ConfigValidate.self, ConfigBundle.self, ConfigReceipts.self,
+            ConfigRollback.self,
         ])
+}
+
+struct ConfigKeygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Make a minisign key pair (district signing key, or a box's receipt key) with libsodium.",
+        discussion: """
+            The equivalent of `minisign -G -W -p PUBLIC -s SECRET`: the secret key is written unencrypted (mode
+            0600), so keep a district key offline; sign with `minisign -S -s SECRET -m FILE`. Existing files are
+            never overwritten.
+            """)
+    @Option(help: "Where the public key goes.") var publicKey: String
+    @Option(help: "Where the secret key goes (mode 0600).") var secretKey: String
+
+    func run() throws {
+        let key = try InstallerTools.writeKeyPair(publicPath: publicKey, secretPath: secretKey)
+        print("key id \(key.keyIDText): public \(publicKey), secret \(secretKey)")
+    }
 }
 
 struct ConfigVerify: ParsableCommand {
@@ -45,7 +65,7 @@ struct ConfigVerify: ParsableCommand {
         for r in out.reasons { print("reason: \(r.code.rawValue): \(r.message)") }
         switch out.result {
         case .applied: return
-        case .refused: throw ExitCode(1)
+        case .refused, .reverted: throw ExitCode(1)
         case .ignored: throw ExitCode(2)
         case .alreadyApplied: throw ExitCode(3)
         }
@@ -82,6 +102,16 @@ struct ConfigRollback: ParsableCommand {
             try s.rollback(reason: reason, nowUnix: Int64(Date().timeIntervalSince1970))
         }
         print("current: \(s.current() ?? "-") (previous: \(s.previous() ?? "-"))")
+        // Every process reads its configuration again through `current` (the provisioner's announcement).
+        if let release = s.current(),
+            let cfg = try? ConfigLoader.load(path: "\(store)/releases/\(release)/hallwatch.yaml")
+        {
+            HealthGate().announce(
+                ConfigAnnouncement(
+                    version: release, bundleVersion: s.state().versionFloor, cause: "rollback",
+                    at: UTCMicros(Int64(Date().timeIntervalSince1970) * 1_000_000)),
+                busSocket: cfg.bus.socket, box: cfg.box)
+        }
     }
 }
 
@@ -124,6 +154,8 @@ struct ConfigReceipts: ParsableCommand {
         commandName: "receipts", abstract: "Print the district inventory from a stick's receipts, as CSV.")
     @Argument(help: "The stick's block device or an image file.") var stick: String
     @Flag(help: "Run the reader without its sandbox (no root needed).") var noSandbox = false
+    @Option(help: "A directory of the boxes' public keys (*.pub): each receipt's signature is checked against them.")
+    var boxKeys: String?
 
     func run() throws {
         let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
@@ -131,6 +163,14 @@ struct ConfigReceipts: ParsableCommand {
         guard let source = volume.source(device: stick, sandbox: sandbox) else {
             throw ValidationError("not a FAT or exFAT stick (\(volume))")
         }
-        print(try InstallerTools.inventoryCSV(stick: source), terminator: "")
+        var keys: [Minisign.PublicKey] = []
+        if let boxKeys {
+            for name in try FileManager.default.contentsOfDirectory(atPath: boxKeys).sorted()
+            where name.hasSuffix(".pub") {
+                keys.append(
+                    try Minisign.PublicKey(text: try String(contentsOfFile: "\(boxKeys)/\(name)", encoding: .utf8)))
+            }
+        }
+        print(try InstallerTools.inventoryCSV(stick: source, boxKeys: keys), terminator: "")
     }
 }

@@ -152,6 +152,7 @@ struct Supervise: AsyncParsableCommand {
     @Option(help: "Print the status table every N seconds (0: never).") var statusEvery: Double = 5
     @Option(help: "Cap of the restart back-off for a process that keeps dying (e.g. 500ms, 10s).") var maxRestartDelay =
         "10s"
+    @Option(help: "Also run hallwatch-web with this web file (web, users).") var webConfig: String?
 
     func run() async throws {
         ProcessSetup.bootstrapLogging()
@@ -162,8 +163,9 @@ struct Supervise: AsyncParsableCommand {
         }
         let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
         try claim(runDirectory)
-        let plan = BoxPlan(
+        var plan = BoxPlan(
             config: cfg, configPath: options.config, runDirectory: runDirectory, binDirectory: binDirectory())
+        plan.webConfigPath = webConfig
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, maxRestartDelay: cap, logger: logger)
     }
 }

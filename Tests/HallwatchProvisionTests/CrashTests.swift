@@ -33,6 +33,7 @@ struct CrashTests {
         let argv = [
             tool, "--once", "--device", image, "--keyring", box.dir + "/keyring", "--store", box.store.root,
             "--serial", box.identity.serial, "--building", "north-es", "--district", "lincoln-usd",
+            "--health-timeout", "0",
         ]
         let r = try Fx.run(argv, env: ["HALLWATCH_PROVISION_CRASH_AFTER": step.rawValue])
         #expect(r.status == 9 || (step == .current && r.status == 9), "exit \(r.status): \(r.out)")
@@ -47,5 +48,32 @@ struct CrashTests {
         let again = try Fx.run(argv)
         #expect(again.status == 0, "\(again.out)")
         #expect(box.currentFiles()["plans/a.txt"] == Array("a".utf8))
+    }
+
+    /// kill -9 after each revert step (V1–V4) of a health gate that failed (no bus answers within 1 s): after
+    /// `recover`, the old configuration is current and whole, with its state, and no staging is left.
+    @Test(arguments: ConfigStore.RevertStep.allCases)
+    func killNineWhileRevertingLeavesTheOldWhole(_ step: ConfigStore.RevertStep) throws {
+        let tool = try #require(Self.tool, "build hallwatch-provision first (swift build)")
+        let box = try TestBox("crash-revert")
+        defer { box.cleanup() }
+        #expect(box.process(try box.stick([Fx.Bundle()], name: "v2.img")).result == .applied)
+        let (old, oldState, oldCurrent) = (box.currentFiles(), box.store.state(), box.store.current())
+        var v3 = Fx.Bundle()
+        v3.version = 3
+        v3.files = [("hallwatch.yaml", Array((Fx.goodYAML + "# v3\n").utf8))]
+        let argv = [
+            tool, "--once", "--device", try box.stick([v3], name: "v3.img"), "--keyring", box.dir + "/keyring",
+            "--store", box.store.root, "--serial", box.identity.serial, "--building", "north-es", "--district",
+            "lincoln-usd", "--health-timeout", "1",
+        ]
+        let r = try Fx.run(argv, env: ["HALLWATCH_PROVISION_CRASH_AFTER": step.rawValue])
+        #expect(r.status == 9, "exit \(r.status): \(r.out)")
+        try box.store.recover()
+        #expect(box.currentFiles() == old && box.store.current() == oldCurrent, "\(step)")
+        #expect(box.store.state() == oldState, "\(step)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: box.store.root + "/releases")
+            .filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty)
     }
 }

@@ -61,7 +61,7 @@ struct InstallerToolsTests {
         r = try Fx.run([ctl, "config", "receipts", image])
         #expect(r.status == 0, "\(r.out)")
         let lines = r.out.split(separator: "\n")
-        #expect(lines.first == "building,box,result,version_before,version_after,signer,box_clock,reasons")
+        #expect(lines.first == "building,box,result,version_before,version_after,signer,box_clock,reasons,signature")
         #expect(lines.contains { $0.hasPrefix("north-es,SN-0001,applied,0,2,") })
         #expect(lines.contains { $0.hasPrefix("north-es,SN-0001,already-applied,2,2,") })
     }

@@ -41,6 +41,20 @@ struct TestBox {
         return image
     }
 
+    /// A FAT32 image holding `bundle` whose manifest has `line` appended, signed again (a hostile line in a
+    /// correctly signed manifest).
+    func stick(_ bundle: Fx.Bundle, extraLine line: String, name: String) throws -> String {
+        let dir = "HALLWATCH/\(bundle.building)"
+        return try stick(
+            [bundle], name: name,
+            tweak: { tree in
+                Fx.write("\(tree)/\(dir)/bundle.txt", Array((bundle.manifestText + line + "\n").utf8))
+                try Fx.sign(
+                    "\(tree)/\(dir)/bundle.txt", sec: key.sec, form: .prehashed,
+                    sigPath: "\(tree)/\(dir)/bundle.txt.minisig")
+            })
+    }
+
     func process(_ image: String, apply: Bool = true) -> ProvisionOutcome {
         provisioner.process(device: image, apply: apply)
     }
@@ -262,15 +276,7 @@ struct ProvisionTests {
             .enumerated()
         {
             try expectRefused(
-                box,
-                try box.stick(
-                    [v3], name: "n\(i).img",
-                    tweak: { tree in
-                        Fx.write("\(tree)/\(dir)/bundle.txt", Array((v3.manifestText + line + "\n").utf8))
-                        try Fx.sign(
-                            "\(tree)/\(dir)/bundle.txt", sec: box.key.sec, form: .prehashed,
-                            sigPath: "\(tree)/\(dir)/bundle.txt.minisig")
-                    }), .manifest, "hostile line \(line)")
+                box, try box.stick(v3, extraLine: line, name: "n\(i).img"), .manifest, "hostile line \(line)")
         }
         var many = v3
         many.files = (0..<257).map { ("f\($0)", [UInt8(ascii: "x")]) }
