@@ -83,9 +83,10 @@ public struct ParsedXMLElement: Sendable {
         return t
     }
 
-    /// A child's text for showing and logging as one line: every control character (U+0000–U+001F, U+007F–U+009F) and line or
-    /// paragraph separator becomes a space, so a device naming its model `X\nlevel=error …` cannot forge a log
-    /// line or a status row; at most `maxCharacters` characters are kept. `nil` when absent or empty.
+    /// A child's text for showing and logging as one line: every control character (U+0000–U+001F,
+    /// U+007F–U+009F) and line or paragraph separator becomes a space, so a device naming its model
+    /// `X\nlevel=error …` cannot forge a log line or a status row; at most `maxCharacters` characters are kept.
+    /// `nil` when absent or empty.
     public func childLine(_ namespace: String, _ local: String, maxCharacters: Int = 256) -> String? {
         guard let t = childText(namespace, local) else { return nil }
         let line = String(
