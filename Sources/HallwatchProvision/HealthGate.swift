@@ -154,7 +154,9 @@ public struct HealthGate: Sendable {
                         detail: watch.busEcho.withLock { $0 }.map {
                             "announcement of \(announcement.version) delivered in \(Int($0 * 1000)) ms"
                         } ?? "the announcement did not come back within \(Int(deadline)) s")
-                ] + required.map { name in Self.health(name, p[name], version: announcement.version, now: now) },
+                ] + required.map { name in
+                    Self.health(name, p[name], version: announcement.version, now: now, settle: settle.seconds)
+                },
                 cameras: p.keys.sorted().compactMap { name in
                     guard name.hasPrefix("capture-"), var a = p[name]?.activity else { return nil }
                     if a.event == "restarted" && a.downSeconds == nil { a.event = "restarting" }
@@ -192,11 +194,19 @@ public struct HealthGate: Sendable {
         }
     }
 
-    static func health(_ name: String, _ t: Tracked?, version: String, now: Double) -> ServiceHealth {
+    /// A process is healthy only once it has stayed up with `version` for `settle` seconds: one that came up
+    /// just before the deadline may be crash-looping on the new configuration.
+    static func health(_ name: String, _ t: Tracked?, version: String, now: Double, settle: Double) -> ServiceHealth {
         guard let t, let s = t.state else {
             return ServiceHealth(name: name, healthy: false, detail: "never reported on the bus")
         }
         let running = "\(s.state.rawValue) with \(s.configVersion ?? "no version") (pid \(s.pid))"
+        if let since = t.healthySince, now - since < settle {
+            return ServiceHealth(
+                name: name, healthy: false,
+                detail: "up with \(version) (pid \(s.pid)) for only \(String(format: "%.1f", now - since)) s of the "
+                    + "\(String(format: "%.0f", settle)) s it must stay up (restarting on the new configuration?)")
+        }
         if let since = t.healthySince {
             return ServiceHealth(
                 name: name, healthy: true,
