@@ -30,7 +30,8 @@ struct WebCommand: AsyncParsableCommand {
         let presence = Presence(name: "web", config: cfg, logger: logger)
         presence.announce()
         do {
-            let service = try WebService.prepare(config: cfg, settings: settings, presence: presence, logger: logger)
+            let service = try WebService.prepare(
+                config: cfg, settings: settings, presence: presence, configPath: config, logger: logger)
             try await ProcessSetup.runUntilSignalled(
                 service, presence: presence, logger: logger, ready: "serving the web page")
         } catch {
