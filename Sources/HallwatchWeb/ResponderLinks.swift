@@ -61,7 +61,8 @@ public struct ResponderGrant: Sendable, Equatable {
 /// 3. Each request finds the session through ``find(id:)``: refused once the link expired or was revoked,
 ///    whatever the session's age. ``SessionStore/stillLive(idHash:)`` does the same for live sockets and
 ///    event streams, so revoking ends them within a second or two.
-/// 4. ``revoke(id:by:)`` marks the link and deletes its sessions.
+/// 4. ``revoke(id:by:)`` marks the link: its sessions are refused from then on, each told why
+///    (`responder.revoked`); they are deleted with the link when the table is pruned.
 public struct ResponderLinks: Sendable {
     let database: WebDatabase
     let clocks: any Clocks
@@ -220,10 +221,7 @@ public struct ResponderLinks: Sendable {
                     try db.execute(
                         sql: "UPDATE responderLink SET failedPINs = ?, lockedMicros = ? WHERE id = ?",
                         arguments: [link.failedPINs, locks ? now.micros : nil, link.id])
-                    if locks {
-                        link.locked = now
-                        try db.execute(sql: "DELETE FROM responderSession WHERE link = ?", arguments: [link.id])
-                    }
+                    if locks { link.locked = now }
                     let left = Self.maxFailedPINs - link.failedPINs
                     return .refused(
                         locks
@@ -305,7 +303,8 @@ public struct ResponderLinks: Sendable {
         }
     }
 
-    /// Revokes the link (step 4): every session it opened ends. `false` when there is no such link or it was
+    /// Revokes the link (step 4): every session it opened ends (its next request, live socket check or
+    /// event-stream check is refused with `responder.revoked`). `false` when there is no such link or it was
     /// already revoked.
     public func revoke(id: String, by: String) async throws -> Bool {
         let now = clocks.utcNow().micros
@@ -313,9 +312,7 @@ public struct ResponderLinks: Sendable {
             try db.execute(
                 sql: "UPDATE responderLink SET revokedMicros = ?, revokedBy = ? WHERE id = ? AND revokedMicros IS NULL",
                 arguments: [now, by, id])
-            let changed = db.changesCount > 0
-            try db.execute(sql: "DELETE FROM responderSession WHERE link = ?", arguments: [id])
-            return changed
+            return db.changesCount > 0
         }
     }
 

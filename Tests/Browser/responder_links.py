@@ -38,8 +38,9 @@ def make_link(admin, label, pin=None, minutes="240"):
 
 def link_id(admin, label):
     return admin.execute_script(
-        "var r = Array.from(document.querySelectorAll('#links tr[data-link]')).filter(function (r) {"
-        " return r.querySelector('th').textContent === arguments[0]; })[0]; return r && r.getAttribute('data-link');",
+        "var label = arguments[0];"
+        " var r = Array.from(document.querySelectorAll('#links tr[data-link]')).filter(function (r) {"
+        " return r.querySelector('th').textContent === label; })[0]; return r && r.getAttribute('data-link');",
         label)
 
 
@@ -108,8 +109,8 @@ def main():
             failures.append("the links page shows %r viewers, expected 1" % viewers)
 
         # Revoke: the socket closes within 2 s and the page says so.
-        admin.find_element(By.CSS_SELECTOR, "tr[data-link='%s'] button.revoke" % ident).click()
         revoked = time.time()
+        admin.find_element(By.CSS_SELECTOR, "tr[data-link='%s'] button.revoke" % ident).click()
         # The tile leaves `playing` when its socket closes (the server's close, or the page's stop).
         closed = wait(lambda: responder.execute_script(
             "var t = (window.hallwatchLive || [])[0]; return !t || t.state !== 'playing';") and time.time(), 5, 0.05)

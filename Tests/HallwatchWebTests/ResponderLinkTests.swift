@@ -192,7 +192,7 @@ struct ResponderLinkTests {
                 #expect(try await !h.env.sessions.stillLive(idHash: SessionStore.hash(id)))
                 try await client.execute(uri: "/api/v1/map", method: .get, headers: Self.responderHeaders(id)) { r in
                     #expect(r.status == .unauthorized)
-                    #expect(String(buffer: r.body).contains("responder.unknown"))  // its sessions are gone
+                    #expect(String(buffer: r.body).contains("responder.revoked"))
                 }
             }
             try await client.execute(uri: "/map", method: .get, headers: Self.responderHeaders(one)) { r in
