@@ -129,6 +129,7 @@ public enum ErrorCodes {
         // Responder links (HallwatchWeb's ResponderLinks): why a link was not made or opened, or a session ended.
         .init("responder.expired", .unavailable, "the responder link has expired"),
         .init("responder.full", .exhausted, "the responder link opened as many sessions as it may"),
+        .init("responder.group", .notFound, "a responder link asked for a camera group the web file does not have"),
         .init("responder.input", .invalidInput, "a responder link request with a bad label, duration, group or PIN"),
         .init("responder.locked", .unavailable, "too many wrong PINs locked the responder link"),
         .init("responder.pin", .invalidInput, "a wrong PIN for a responder link"),

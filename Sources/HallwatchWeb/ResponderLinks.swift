@@ -7,7 +7,7 @@ import HallwatchCore
 public struct ResponderLink: Codable, Sendable, Equatable {
     /// `rl-` and 16 hex digits: names the link in the API, the audit log and the banner. Not a secret.
     public var id: String
-    /// Who it is for ("Engine 3", "Sgt. Ruiz"): 1–100 bytes of one line.
+    /// Who it is for ("Engine 3", "Sgt. Ruiz"): 1–100 characters (Unicode scalars) of one line.
     public var label: String
     /// The camera group it shows (`cameraGroups:` of the web file); `nil`: every camera of the building.
     public var cameraGroup: String?
@@ -87,7 +87,7 @@ public struct ResponderLinks: Sendable {
     /// Why a link could not be made or opened. Codes: `responder.input` (a bad label, group, duration or
     /// PIN form), `responder.unknown` (no such link), `responder.expired`, `responder.revoked`,
     /// `responder.locked`, `responder.pin` (a wrong PIN; the link is not locked yet), `responder.full` (too
-    /// many sessions on this link).
+    /// many sessions on this link), `responder.group` (no such camera group).
     public struct Problem: HallwatchError {
         public var stableCode: String
         public var message: String
@@ -104,13 +104,12 @@ public struct ResponderLinks: Sendable {
     /// Makes a link (step 1).
     /// - Parameters:
     ///   - pin: exactly 6 digits, or `nil` for none.
-    /// - Throws: ``Problem`` `responder.input` for a label that is empty, over 100 bytes or not one line, a
+    /// - Throws: ``Problem`` `responder.input` for a label that is empty, over 100 characters or not one line, a
     ///   duration outside 15 min–12 h, or a PIN that is not 6 digits; GRDB errors.
     public func create(label: String, cameraGroup: String?, duration: Duration, pin: String?, by: String)
         async throws -> Made
     {
-        let label = label.trimmingCharacters(in: .whitespaces)
-        guard !label.isEmpty, label.utf8.count <= 100,
+        guard !label.isEmpty, label.unicodeScalars.count <= 100,
             !label.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
         else { throw Problem(stableCode: "responder.input", message: "The label is 1 to 100 characters of one line.") }
         guard duration >= Self.minDuration, duration <= Self.maxDuration else {

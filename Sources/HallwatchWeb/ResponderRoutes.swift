@@ -158,7 +158,7 @@ enum ResponderRoutes {
             WebRoute(method: .get, path: "/responder-links", access: .permission(.manageResponderLinks)) { _, ctx in
                 try await page(env, ctx, created: nil, message: nil)
             },
-            WebRoute(method: .post, path: "/responder-links", access: .permission(.manageResponderLinks)) {
+            WebRoute(method: .post, path: "/responder-links/new", access: .permission(.manageResponderLinks)) {
                 req, ctx in try await createForm(env, req, ctx)
             },
             WebRoute(
@@ -205,7 +205,7 @@ enum ResponderRoutes {
             return .failure(.init(stableCode: "responder.input", message: "Responder links are not available."))
         }
         if let group = body.cameraGroup, env.settings.cameraGroups[group] == nil {
-            return .failure(.init(stableCode: "responder.input", message: "No camera group '\(group.prefix(64))'."))
+            return .failure(.init(stableCode: "responder.group", message: "No camera group '\(group.prefix(64))'."))
         }
         // A user limited to camera groups may hand out only one of their own groups.
         if let user = context.user, !user.cameraGroups.isEmpty,
@@ -224,8 +224,8 @@ enum ResponderRoutes {
         let made: ResponderLinks.Made
         do {
             made = try await links.create(
-                label: body.label, cameraGroup: body.cameraGroup, duration: .seconds(minutes * 60),
-                pin: body.pin.flatMap { $0.isEmpty ? nil : $0 }, by: context.user?.name ?? "-")
+                label: body.label, cameraGroup: body.cameraGroup, duration: .seconds(minutes * 60), pin: body.pin,
+                by: context.user?.name ?? "-")
         } catch let p as ResponderLinks.Problem { return .failure(p) }
         let url = "https://\(authority)/r/\(made.token)"
         let qr = try QRCode(url).svg()
@@ -254,7 +254,9 @@ enum ResponderRoutes {
                 .badRequest, "responder.input", "Expected JSON: label, and optionally minutes, cameraGroup, pin.")
         }
         switch try await create(env: env, request, context, body) {
-        case .failure(let p): return WebResponses.problem(.badRequest, p.stableCode, p.message)
+        case .failure(let p):
+            return WebResponses.problem(
+                p.stableCode == "responder.group" ? .notFound : .badRequest, p.stableCode, p.message)
         case .success(let created):
             var r = try WebResponses.json(created)
             r.status = .created
@@ -266,10 +268,14 @@ enum ResponderRoutes {
         let form = FormFields.parse(String(buffer: try await request.body.collect(upTo: 4096)))
         let group = form["cameraGroup"].flatMap { $0.isEmpty ? nil : $0 }
         let body = CreateRequest(
-            label: form["label"] ?? "", minutes: form["minutes"].flatMap { Int($0) }, cameraGroup: group,
+            // The page offers 15 min to 12 h; anything else is brought into that range (the default when unreadable).
+            label: form["label"] ?? "", minutes: form["minutes"].flatMap { Int($0) }.map { min(max($0, 15), 720) },
+            cameraGroup: group,
             pin: form["pin"].flatMap { $0.isEmpty ? nil : $0 })
         switch try await create(env: env, request, context, body) {
-        case .failure(let p): return try await page(env, context, created: nil, message: p.message, status: .badRequest)
+        case .failure(let p):
+            let status: HTTPResponse.Status = p.stableCode == "responder.group" ? .notFound : .badRequest
+            return try await page(env, context, created: nil, message: p.message, status: status)
         case .success(let created): return try await page(env, context, created: created, message: nil)
         }
     }
@@ -298,7 +304,7 @@ enum ResponderRoutes {
             return messagePage(title: "No such link", text: "This responder link does not exist.", status: .notFound)
         }
         if let refusal = ResponderLinks.refusal(link, now: env.clocks.utcNow()) {
-            return messagePage(title: "Link ended", text: refusal.message, code: refusal.stableCode, status: .gone)
+            return messagePage(title: "Link ended", text: refusal.message, code: refusal.stableCode, status: .notFound)
         }
         var model: [String: Any] = [
             "building": env.building, "label": link.label, "expires": link.expires.iso8601,
@@ -339,9 +345,7 @@ enum ResponderRoutes {
             if problem.stableCode == "responder.pin" {
                 return try await linkPage(env, request, context, message: problem.message, status: .unauthorized)
             }
-            return messagePage(
-                title: "Link ended", text: problem.message, code: problem.stableCode,
-                status: problem.stableCode == "responder.unknown" ? .notFound : .gone)
+            return messagePage(title: "Link ended", text: problem.message, code: problem.stableCode, status: .notFound)
         }
     }
 
@@ -409,7 +413,7 @@ enum ResponderRoutes {
         <p><a id="link-url" href="{{url}}">{{url}}</a></p>
         <img id="link-qr" src="{{qr}}" alt="QR code of the link" width="264" height="264"></section>{{/created}}
         <section aria-labelledby="h-new"><h2 id="h-new">New link</h2>
-        <form method="post" action="/responder-links" class="filter">
+        <form method="post" action="/responder-links/new" class="filter">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label>Label <input name="label" required maxlength="100" placeholder="Engine 3"></label>
         <label>Cameras <select name="cameraGroup">{{#wholeBuilding}}<option value="">Whole building</option>{{/wholeBuilding}}{{#groups}}<option>{{.}}</option>{{/groups}}</select></label>

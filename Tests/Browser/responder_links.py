@@ -29,7 +29,7 @@ def make_link(admin, label, pin=None, minutes="240"):
     admin.execute_script("document.querySelector('select[name=minutes]').value = arguments[0];", minutes)
     if pin:
         admin.find_element(By.NAME, "pin").send_keys(pin)
-    admin.find_element(By.CSS_SELECTOR, "form[action='/responder-links'] button").click()
+    admin.find_element(By.CSS_SELECTOR, "form[action='/responder-links/new'] button").click()
     url = admin.find_element(By.ID, "link-url").text
     qr = admin.execute_script(
         "var i = document.getElementById('link-qr'); return i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0;")

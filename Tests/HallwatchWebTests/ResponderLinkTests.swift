@@ -80,10 +80,11 @@ struct ResponderLinkTests {
             for bad in [
                 #"{"label":""}"#, #"{"label":"Engine 3","minutes":14}"#, #"{"label":"Engine 3","minutes":721}"#,
                 #"{"label":"Engine 3","pin":"12345"}"#, #"{"label":"Engine 3","pin":"12345a"}"#,
-                #"{"label":"Engine 3","cameraGroup":"nope"}"#, #"{"label":"a\nb"}"#, "not json",
+                #"{"label":"a\nb"}"#, #"{"label":"Engine 3","pin":""}"#, "not json",
             ] {
                 _ = try await Self.create(client, h, bad, status: .badRequest)
             }
+            _ = try await Self.create(client, h, #"{"label":"Engine 3","cameraGroup":"nope"}"#, status: .notFound)
             let made = try #require(
                 try await Self.create(client, h, #"{"label":"Engine 3","pin":"123456","cameraGroup":"parking"}"#))
             #expect(made.url.hasPrefix("https://\(host)/r/") && made.url.count == "https://\(host)/r/".count + 43)
@@ -116,10 +117,10 @@ struct ResponderLinkTests {
                 #expect(body.contains("\(5 - attempt) attempt"), "\(body)")
             }
             let (cookie, status, body) = try await Self.open(client, made.url, pin: "000000")
-            #expect(cookie == nil && status == .gone && body.contains("responder.locked"))
+            #expect(cookie == nil && status == .notFound && body.contains("responder.locked"))
             // Locked: the right PIN no longer opens it.
             let (again, againStatus, _) = try await Self.open(client, made.url, pin: "424242")
-            #expect(again == nil && againStatus == .gone)
+            #expect(again == nil && againStatus == .notFound)
             let actions = try await h.env.audit.entries().map(\.action)
             #expect(actions.filter { $0 == "responderLink.pin" }.count == 4)
             #expect(actions.filter { $0 == "responderLink.locked" }.count == 1)
@@ -199,7 +200,7 @@ struct ResponderLinkTests {
                 #expect(r.status == .unauthorized && r.headers[.setCookie]?.contains("Max-Age=0") == true)
             }
             let (reopened, status, body) = try await Self.open(client, made.url, pin: nil)
-            #expect(reopened == nil && status == .gone && body.contains("responder.revoked"))
+            #expect(reopened == nil && status == .notFound && body.contains("responder.revoked"))
             try await client.execute(
                 uri: "/api/v1/responder-links/\(made.link.id)", method: .delete, headers: Self.json(admin, csrf: csrf)
             ) { r in #expect(r.status == .notFound) }
@@ -219,10 +220,10 @@ struct ResponderLinkTests {
             }
             #expect(try await !h.env.sessions.stillLive(idHash: SessionStore.hash(session)))
             let (late, lateStatus, _) = try await Self.open(client, short.url, pin: nil)
-            #expect(late == nil && lateStatus == .gone)
+            #expect(late == nil && lateStatus == .notFound)
             let path = String(short.url.dropFirst("https://\(host)".count))
             try await client.execute(uri: path, method: .get, headers: [.hostHeader: host]) { r in
-                #expect(r.status == .gone && String(buffer: r.body).contains("expired"))
+                #expect(r.status == .notFound && String(buffer: r.body).contains("expired"))
             }
         }
     }
