@@ -13,9 +13,12 @@ public struct LeafletFiles: Sendable {
     public var js: String
     public var css: String
 
-    /// Reads both files from `directory`; `nil` when Leaflet is not installed (the map page then says so).
+    /// Reads the minified script (about a third of `leaflet.js`; the full one when it is missing) and the style
+    /// from `directory`; `nil` when Leaflet is not installed (the map page then says so).
     public static func load(directory: String = LeafletFiles.directory) -> LeafletFiles? {
-        guard let js = try? String(contentsOfFile: directory + "/leaflet.js", encoding: .utf8),
+        guard
+            let js = (try? String(contentsOfFile: directory + "/leaflet.min.js", encoding: .utf8))
+                ?? (try? String(contentsOfFile: directory + "/leaflet.js", encoding: .utf8)),
             let css = try? String(contentsOfFile: directory + "/leaflet.css", encoding: .utf8)
         else { return nil }
         return LeafletFiles(js: js, css: css)
