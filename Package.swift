@@ -58,6 +58,10 @@ let package = Package(
         // The provisioner's monitor of USB block devices (udev netlink events) and its scan at start.
         .systemLibrary(
             name: "CUdev", path: "Sources/CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        // QR codes of responder links (HallwatchWeb's QRCodeSVG).
+        .systemLibrary(
+            name: "CQRencode", path: "Sources/CQRencode", pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]),
         .systemLibrary(
             name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
@@ -178,7 +182,7 @@ let package = Package(
             name: "HallwatchWeb",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
-                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence", "HallwatchDataPlane",
+                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence", "HallwatchDataPlane", "CQRencode",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

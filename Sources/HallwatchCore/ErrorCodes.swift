@@ -32,6 +32,11 @@ public enum ErrorCodes {
         .init("audit.filter", .invalidInput, "an audit log filter that cannot be read (a date and time)"),
         .init("audit.keyFile", .corrupt, "an identity key file that is not a Hallwatch Ed25519 key"),
 
+        // The floor-plan map (HallwatchConfig's `map:` section).
+        .init("map.floor", .notFound, "no such floor on the map"),
+        .init("map.image", .invalidInput, "a floor plan image that is missing, too large, or not a PNG, JPEG or SVG"),
+        .init("map.leaflet", .notFound, "Leaflet (Debian's libjs-leaflet) is not installed"),
+
         // The bus (HallwatchBus's BusError).
         .init("bus.closed", .unavailable, "the client was disconnected on purpose or is being destroyed"),
         .init("bus.config", .invalidInput, "libmosquitto refused an argument (socket path, client id, …)"),
@@ -123,6 +128,17 @@ public enum ErrorCodes {
         .init(
             "retention.quotaUnreachable", .exhausted, "a camera stays over maxBytes: the rest is young, open or held"),
         .init("retention.reserveUnreachable", .exhausted, "a disk's free-slot reserve cannot be met by policy"),
+        // Responder links (HallwatchWeb's ResponderLinks): why a link was not made or opened, or a session ended.
+        .init("responder.expired", .unavailable, "the responder link has expired"),
+        .init("responder.full", .exhausted, "the responder link opened as many sessions as it may"),
+        .init("responder.group", .notFound, "a responder link asked for a camera group the web file does not have"),
+        .init("responder.input", .invalidInput, "a responder link request with a bad label, duration, group or PIN"),
+        .init("responder.locked", .unavailable, "too many wrong PINs locked the responder link"),
+        .init("responder.pin", .invalidInput, "a wrong PIN for a responder link"),
+        .init("responder.qr", .internal, "libqrencode could not make the link's QR code"),
+        .init("responder.revoked", .unavailable, "the responder link was revoked"),
+        .init("responder.unknown", .notFound, "no such responder link or session"),
+
         // RTSP ingest (HallwatchMedia's MediaError).
         .init(
             "export.badOutput", .invalidInput, "an export path that is a link, a directory or inside a recording disk"),

@@ -18,14 +18,20 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case viewConfiguration
     /// Live video of the cameras the user may see (the WebSocket, the live and grid pages).
     case live
+    /// The floor-plan map and its live camera states (cameras limited to the user's groups).
+    case map
+    /// The map's placement mode: drag pins, turn cones, download the `map:` YAML (building-admin and up).
+    case placePins
+    /// Create, list and revoke responder links (building-admin and up, or a dispatch system's token).
+    case manageResponderLinks
 }
 
 extension Role {
     /// The permissions of this role; each role includes the one below it.
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.session, .viewStatus, .viewCameras, .live]
-        case .buildingAdmin: Role.viewer.permissions.union([.viewAuditLog])
+        case .viewer: [.session, .viewStatus, .viewCameras, .live, .map]
+        case .buildingAdmin: Role.viewer.permissions.union([.viewAuditLog, .placePins, .manageResponderLinks])
         case .districtAdmin: Role.buildingAdmin.permissions.union([.viewConfiguration])
         }
     }
@@ -60,8 +66,11 @@ public struct WebContext: RequestContext, WebSocketRequestContext {
     public var remoteAddress: String
     /// The live session (routes other than ``Access/anyone``).
     public var session: WebSession?
-    /// The session's user, as the configuration says now (role changes apply at once).
+    /// The session's user, as the configuration says now (role changes apply at once). For a responder
+    /// session, a stand-in user (`responder:<link>:<session>`) limited to the link's camera group.
     public var user: UserConfig?
+    /// The responder link this request's session came from (``ResponderLinks``); `nil` for users.
+    public var responder: ResponderGrant?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -171,6 +180,9 @@ public struct AccessMiddleware: RouterMiddleware {
             context.logger.warning("refused a route that declares no permission", metadata: ["path": "\(endpoint)"])
             return WebResponses.problem(.forbidden, "access.undeclared", "This route declares no permission.")
         }
+        if access == .permission(.manageResponderLinks), request.headers[.authorization] != nil {
+            return try await ResponderAccess.dispatch(environment, request, context, next)  // a machine: no cookie
+        }
         let unsafe = ![.get, .head, .options].contains(request.method)
         let upgrade = request.headers[.upgrade]?.lowercased() == "websocket"
         if unsafe || upgrade, !Self.sameOrigin(request) {
@@ -191,7 +203,11 @@ public struct AccessMiddleware: RouterMiddleware {
 
         guard let id = WebCookies.session(in: request.headers),
             let session = try await environment.sessions.find(id: id)
-        else { return Self.signInRequired(request) }
+        else {
+            // No user session: perhaps a responder link's (deny by default: `map` and `live` only).
+            return try await ResponderAccess.responder(environment, request, context, permission, unsafe, next)
+                ?? Self.signInRequired(request)
+        }
         guard let user = environment.settings.user(named: session.user) else {
             try await environment.sessions.end(idHash: session.idHash)
             return Self.signInRequired(request)
@@ -257,12 +273,15 @@ public enum WebCookies {
     public static let clearSession = "\(sessionName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
 
     /// The session id in the request's `Cookie` headers, if any (bounded: at most 64 characters).
-    public static func session(in headers: HTTPFields) -> String? {
+    public static func session(in headers: HTTPFields) -> String? { value(of: sessionName, in: headers) }
+
+    /// The value of cookie `name` in the request's `Cookie` headers, if any (bounded: at most 64 characters).
+    static func value(of name: String, in headers: HTTPFields) -> String? {
         for field in headers[values: .cookie] {
             for pair in field.split(separator: ";") {
                 let kv = pair.trimmingCharacters(in: .whitespaces)
-                if kv.hasPrefix(sessionName + "=") {
-                    let v = String(kv.dropFirst(sessionName.count + 1))
+                if kv.hasPrefix(name + "=") {
+                    let v = String(kv.dropFirst(name.count + 1))
                     return v.isEmpty || v.utf8.count > 64 ? nil : v
                 }
             }

@@ -17,6 +17,8 @@
 /// - Measures: frames presented (`requestVideoFrameCallback`), time to first frame, and latency = the time a
 ///   frame is presented minus the time the recorder received the chunk that carried it. Published on
 ///   `window.hallwatchLive` and on the tile (`data-frames`, `data-latency-ms`) for tests and the curious.
+/// - A tile's `data-stream` names its stream (default `main`); `window.hallwatchLivePlay(el)` plays a tile
+///   made after the page loaded (the map's pop-ups) and `window.hallwatchLiveStop(tile)` stops it.
 enum LiveAssets {
     // swift-format-ignore
     static let playerJS = """
@@ -62,7 +64,8 @@ enum LiveAssets {
           Tile.prototype.connect = function () {
             var self = this;
             var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/cameras/' +
-              encodeURIComponent(this.camera) + '/live?stream=main';
+              encodeURIComponent(this.camera) + '/live?stream=' +
+              encodeURIComponent(this.el.getAttribute('data-stream') || 'main');
             var ws = this.ws = new WebSocket(url);
             ws.binaryType = 'arraybuffer';
             ws.onmessage = function (e) {
@@ -198,6 +201,11 @@ enum LiveAssets {
           document.querySelectorAll('.tile[data-camera]').forEach(function (el) {
             var t = new Tile(el); tiles.push(t); t.start();
           });
+          // Tiles made later (the map's pop-ups): play one, and stop it for good.
+          window.hallwatchLivePlay = function (el) { var t = new Tile(el); tiles.push(t); t.start(); return t; };
+          window.hallwatchLiveStop = function (t) {
+            t.stop(); var i = tiles.indexOf(t); if (i >= 0) tiles.splice(i, 1);
+          };
           setInterval(function () { tiles.forEach(function (t) { t.watch(); }); }, 500);
           var hideTimer = null;
           document.addEventListener('visibilitychange', function () {

@@ -79,8 +79,9 @@ enum LiveView {
                 do { for try await _ in inbound {} } catch {}
             }
             group.addTask {
+                // Every second: a revoked responder link closes its sockets within 2 s.
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(2))
+                    try? await Task.sleep(for: .seconds(1))
                     if (try? await env.sessions.stillLive(idHash: sessionHash)) != true { return }
                 }
             }

@@ -10,6 +10,7 @@ enum Pages {
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <link rel="stylesheet" href="/static/status.css">
+        <script src="/static/banner.js" defer></script>
         """
 
     // swift-format-ignore

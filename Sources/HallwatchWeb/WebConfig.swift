@@ -28,6 +28,10 @@ public struct WebConfig: Sendable, Equatable {
     /// File holding the bearer token `/metrics` requires (one line, 32–256 characters). Secret: readable by
     /// `hallwatch-web` only. Default none: `/metrics` refuses everyone.
     public var metricsTokenFile: String? = nil
+    /// File holding the bearer token a dispatch system uses to make responder links
+    /// (`POST /api/v1/responder-links`; one line, 32–256 characters). Secret. Default none: only building and
+    /// district admins make links.
+    public var dispatchTokenFile: String? = nil
     /// The building's time zone, an IANA name (`America/New_York`): pages show times in it, with UTC one hover
     /// away; everything stored and exported stays UTC. Default `UTC`. Checked against the box's tz database.
     public var timeZone: String = "UTC"
@@ -190,7 +194,7 @@ public enum WebConfigLoader {
                     m,
                     allowed: [
                         "listen", "httpsPort", "httpRedirectPort", "stateDirectory", "certificateNames",
-                        "sessionIdleTimeout", "sessionLifetime", "metricsTokenFile", "timeZone",
+                        "sessionIdleTimeout", "sessionLifetime", "metricsTokenFile", "timeZone", "dispatchTokenFile",
                     ], in: "web")
                 if let n = m["listen"] {
                     settings.web.listen = strings(n, "web.listen", max: 8) { IPAddressText.bytes($0) != nil }
@@ -222,6 +226,13 @@ public enum WebConfigLoader {
                         settings.web.metricsTokenFile = v
                     } else {
                         problem(n, "web.metricsTokenFile: expected an absolute path")
+                    }
+                }
+                if let n = m["dispatchTokenFile"], let v = string(n, "web.dispatchTokenFile", maxLength: 1024) {
+                    if v.hasPrefix("/") {
+                        settings.web.dispatchTokenFile = v
+                    } else {
+                        problem(n, "web.dispatchTokenFile: expected an absolute path")
                     }
                 }
                 if let n = m["timeZone"], let v = string(n, "web.timeZone", maxLength: 64) {
@@ -334,20 +345,25 @@ extension WebConfig {
     /// - Returns: `nil` when no file is configured.
     /// - Throws: ``WebConfigError`` (`config.unreadable`, `config.invalid`) when it cannot be read or is not
     ///   32–256 printable ASCII characters.
-    public func metricsToken() throws -> String? {
-        guard let path = metricsTokenFile else { return nil }
+    public func metricsToken() throws -> String? { try Self.token(file: metricsTokenFile, what: "metrics") }
+
+    /// Reads the token of ``dispatchTokenFile``, as ``metricsToken()``.
+    public func dispatchToken() throws -> String? { try Self.token(file: dispatchTokenFile, what: "dispatch") }
+
+    static func token(file: String?, what: String) throws -> String? {
+        guard let path = file else { return nil }
         func fail(_ code: String, _ m: String) -> WebConfigError {
             WebConfigError(code: code, diagnostics: [.init(file: path, line: 0, message: m)])
         }
         guard let data = FileManager.default.contents(atPath: path), data.count <= 4096 else {
-            throw fail("config.unreadable", "cannot read the metrics token file (or it is over 4 KiB)")
+            throw fail("config.unreadable", "cannot read the \(what) token file (or it is over 4 KiB)")
         }
         let token =
             String(decoding: data, as: UTF8.self).split(separator: "\n").first.map {
                 $0.trimmingCharacters(in: .whitespaces)
             } ?? ""
         guard (32...256).contains(token.count), token.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline })
-        else { throw fail("config.invalid", "the metrics token is 32–256 printable ASCII characters") }
+        else { throw fail("config.invalid", "the \(what) token is 32–256 printable ASCII characters") }
         return token
     }
 }

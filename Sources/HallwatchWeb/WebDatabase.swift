@@ -75,6 +75,10 @@ public struct WebDatabase: Sendable {
                         BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
                     """)
         }
+        m.registerMigration("v4-responder-links") { db in
+            // Responder links and the sessions they opened (``ResponderLinks``).
+            try db.execute(sql: ResponderLinks.schema)
+        }
         return m
     }
 }

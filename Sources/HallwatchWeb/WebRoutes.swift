@@ -69,6 +69,14 @@ public struct WebEnvironment: Sendable {
     public var chartJS: String?
     /// The live view's subscriptions to the recorder's live tap; `nil`: live view answers 503.
     public var live: LiveHub?
+    /// The floor-plan map (``MapRoutes``); `nil`: `/map` shows no floor.
+    public var map: MapStore?
+    /// Leaflet (Debian's `libjs-leaflet`), read at start; `nil` when not installed.
+    public var leaflet: LeafletFiles?
+    /// Responder links (``ResponderRoutes``), in the web's database.
+    public var responders: ResponderLinks?
+    /// The dispatch system's bearer token (`web.dispatchTokenFile`); `nil`: only admins make responder links.
+    public var dispatchToken: String?
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
@@ -83,8 +91,13 @@ public struct WebEnvironment: Sendable {
         facts: BoxFacts? = nil, host: any HostFacts = SystemHostFacts(), time: BuildingTime = .utc,
         checkpointer: AuditCheckpointer? = nil, thumbnails: ThumbnailCache? = nil, plots: PlotCache? = nil,
         chartJS: String? = nil,
-        live: LiveHub? = nil
+        live: LiveHub? = nil, map: MapStore? = nil, leaflet: LeafletFiles? = nil, responders: ResponderLinks? = nil,
+        dispatchToken: String? = nil
     ) {
+        self.map = map
+        self.leaflet = leaflet
+        self.responders = responders
+        self.dispatchToken = dispatchToken
         self.plots = plots
         self.chartJS = chartJS
         self.thumbnails = thumbnails
@@ -238,7 +251,7 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/static/live.js", access: .anyone) { _, _ in
                 WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")
             },
-        ]
+        ] + MapRoutes.table(env) + ResponderRoutes.table(env)
     }
 
     /// The router: security headers, then access control, then the table's routes.
@@ -409,6 +422,14 @@ public enum WebRoutes {
     /// message; ages change every second, so in practice one event a second), a comment after 15 quiet
     /// seconds to keep proxies from closing it. Ends when the session ends (logout, idle timeout, lifetime).
     static func liveEvents(_ env: WebEnvironment, _ context: WebContext) -> Response {
+        eventStream(env, context, event: "status") { scopedStatus(env, context) }
+    }
+
+    /// The server-sent event stream of ``liveEvents(_:_:)`` with any value: `event` with `value()` at once
+    /// and whenever it changes (checked every second). The map's feed (``MapRoutes``) is this one too.
+    static func eventStream<Value: Encodable & Sendable>(
+        _ env: WebEnvironment, _ context: WebContext, event: String, value: @escaping @Sendable () -> Value
+    ) -> Response {
         let admitted = env.liveStreams.count.withLock { n in
             guard n < WebEnvironment.maxLiveStreams else { return false }
             n += 1
@@ -426,12 +447,12 @@ public enum WebRoutes {
             encoder.outputFormatting = [.sortedKeys]
             while !Task.isCancelled {
                 guard try await env.sessions.stillLive(idHash: sessionHash) else { break }
-                let data = try encoder.encode(scopedStatus(env, context))
+                let data = try encoder.encode(value())
                 if data != last {
                     last = data
                     quiet = 0
                     try await writer.write(
-                        ByteBuffer(string: "event: status\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
+                        ByteBuffer(string: "event: \(event)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
                 } else {
                     quiet += 1
                     if quiet >= 15 {
@@ -449,18 +470,21 @@ public enum WebRoutes {
 }
 
 extension SessionStore {
-    /// Whether the session is still there and unexpired, without counting as activity (live streams).
+    /// Whether the session is still there and unexpired, without counting as activity (live streams). A
+    /// responder session (``ResponderLinks``) is live while its link is neither expired, revoked nor locked.
     func stillLive(idHash: String) async throws -> Bool {
         let now = clocks.utcNow().micros
         let idleMicros = Self.micros(idle)
         let lifetimeMicros = Self.micros(lifetime)
-        return try await database.queue.read { db in
+        let user = try await database.queue.read { db in
             try Bool.fetchOne(
                 db,
                 sql:
                     "SELECT COUNT(*) > 0 FROM session WHERE idHash = ? AND ? - lastSeenMicros < ? AND ? - createdMicros < ?",
                 arguments: [idHash, now, idleMicros, now, lifetimeMicros]) ?? false
         }
+        if user { return true }
+        return try await ResponderLinks(database: database, clocks: clocks).stillLive(idHash: idHash)
     }
 }
 

@@ -39,7 +39,7 @@ public struct WebService: Service {
     /// - Throws: file and SQLite errors of steps 1–2 (the process exits 70 and systemd restarts it).
     public static func prepare(
         config: HallwatchConfig, settings: WebSettings, presence: Presence, clocks: any Clocks = SystemClocks(),
-        logger: Logger
+        configPath: String? = nil, logger: Logger
     ) throws -> WebService {
         let dir = settings.web.stateDirectory
         if !FileManager.default.fileExists(atPath: dir) {
@@ -99,7 +99,10 @@ public struct WebService: Service {
             thumbnails: ThumbnailCache(source: RecordingThumbnailSource(disks: disks, box: config.box), clocks: clocks),
             plots: PlotCache(source: RecordingUsageSource(disks: disks, box: config.box), clocks: clocks),
             chartJS: try? String(contentsOfFile: Assets.chartJSPath, encoding: .utf8),
-            live: LiveHub(socketPath: LiveWire.socketPath(dataPlaneSocket: config.recorder.socket), logger: logger))
+            live: LiveHub(socketPath: LiveWire.socketPath(dataPlaneSocket: config.recorder.socket), logger: logger),
+            map: MapStore(config: config, configPath: configPath, clocks: clocks), leaflet: LeafletFiles.load(),
+            responders: ResponderLinks(database: database, clocks: clocks),
+            dispatchToken: try settings.web.dispatchToken())
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,

@@ -31,7 +31,8 @@ struct WebCommand: AsyncParsableCommand {
         presence.announce()
         presence.followConfig(path: config, loaded: cfg, policy: .anyChange, logger: logger)
         do {
-            let service = try WebService.prepare(config: cfg, settings: settings, presence: presence, logger: logger)
+            let service = try WebService.prepare(
+                config: cfg, settings: settings, presence: presence, configPath: config, logger: logger)
             try await ProcessSetup.runUntilSignalled(
                 service, presence: presence, logger: logger, ready: "serving the web page")
         } catch {

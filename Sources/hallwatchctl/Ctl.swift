@@ -178,6 +178,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "RTSP port of the simulated cameras (0: pick a free one).") var port = 0
     @Option(help: "Print the status table every N seconds.") var statusEvery: Double = 5
     @Option(help: "HTTPS port of the web page on 127.0.0.1 (0: pick a free one).") var webPort = 8443
+    @Option(help: "Directory with the demo school's floor plans (the map).") var floorPlans = "Image/demo"
 
     func run() async throws {
         ProcessSetup.bootstrapLogging()
@@ -213,6 +214,9 @@ struct Demo: AsyncParsableCommand {
             "web page \(web.url) (self-signed certificate; fingerprint in \(run)/logs/web.log) — user admin, password in \(web.passwordPath)"
         )
         say("try: hallwatchctl export --config \(configPath) --camera lobby --from -30s --to now --out clip.mp4\n")
+        let plans = URL(fileURLWithPath: floorPlans).standardizedFileURL.path
+        let map = Task { await DemoMap.addWhenAdopted(configPath: configPath, floorPlans: plans, logger: logger) }
+        defer { map.cancel() }
         try await superviseUntilInterrupted(plan: plan, statusEvery: statusEvery, logger: logger)
     }
 }

@@ -12,7 +12,7 @@
 #                  (cameras: hallwatch-loadgen rtsp, pre-packetised, so they do not take the box's cores)
 #   3. recorder    the recorder alone, fed N synthetic streams by hallwatch-loadgen feed
 #   4. durability  kill -9 the recorder in a loop: media lost per camera, restart-to-recording time
-#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh and web.sh (rows from the other issues), else pending
+#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh, web.sh and map.sh (rows from the other issues), else pending
 # Everything listens on 127.0.0.1 or Unix sockets in a private directory; every process started here is
 # stopped by PID on exit.
 set -euo pipefail
@@ -413,7 +413,7 @@ fi
 
 # ---------------------------------------------------------------- 5. drop-in rows from other issues
 if want dropins; then
-for name in pruner discovery export web; do
+for name in pruner discovery export web map; do
   if [ -f "Tests/Bench/$name.sh" ]; then
     log "drop-in: Tests/Bench/$name.sh"
     if out=$(bash "Tests/Bench/$name.sh" "$BIN" 2> "$RUN/logs/dropin-$name.log"); then

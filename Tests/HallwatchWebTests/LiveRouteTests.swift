@@ -85,7 +85,7 @@ struct LiveRouteTests {
                 let html = String(buffer: r.body)
                 #expect(html.contains("data-camera=\"lot-north\"") && !html.contains("data-camera=\"lobby\""))
                 #expect(html.contains("<script src=\"/static/live.js\" defer></script>"))
-                #expect(html.components(separatedBy: "<script").count == 2)
+                #expect(html.components(separatedBy: "<script").count == 3)  // live.js and the responder banner
             }
         }
         h.env.live = nil

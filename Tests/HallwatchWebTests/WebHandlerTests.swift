@@ -262,9 +262,9 @@ struct WebHandlerTests {
                 #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
                 #expect(!html.contains("<script>alert"))
                 #expect(html.contains("<script src=\"/static/status.js\" defer></script>"))
-                // Every script is a file of the box's own (status, Chart.js, plots): none inline.
-                #expect(html.components(separatedBy: "<script").count == 4)
-                #expect(html.components(separatedBy: "<script src=\"/static/").count == 4)
+                // Every script is a file of the box's own (responder banner, status, Chart.js, plots): none inline.
+                #expect(html.components(separatedBy: "<script").count == 5)
+                #expect(html.components(separatedBy: "<script src=\"/static/").count == 5)
                 #expect(html.contains("District IT"))
                 #expect(html.contains("<code class=\"fingerprint\">AB:CD</code>"))
                 #expect(html.contains("name=\"viewport\""))
