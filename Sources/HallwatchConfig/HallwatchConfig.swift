@@ -25,6 +25,7 @@ public struct HallwatchConfig: Sendable, Equatable {
         DiscoverySection.self,
         CamerasSection.self,
         RetentionSection.self,
+        DoorsSection.self,
     ]
 
     /// The top-level keys that are not sections.

@@ -18,7 +18,8 @@ import ServiceLifecycle
 /// optional redirect-only HTTP port, a sweep of expired sessions every minute, and the ``BusAuditor``.
 ///
 /// Start-up steps (``prepare(config:settings:presence:logger:)``):
-/// 1. Make the state directory (0700) if missing; open `web.sqlite` (sessions, audit log).
+/// 1. Make the state directory (0700) if missing; open `web.sqlite` (sessions, audit log) and `events.sqlite`
+///    (door and alarm events, ``EventService``).
 /// 2. Load or make the TLS key and certificate (``TLSIdentity``); log the certificate's SHA-256 fingerprint.
 /// 3. Load or make the Ed25519 identity key (``BoxIdentityKey``); log its fingerprint.
 /// 4. Publish both fingerprints retained (`WebIdentity`).
@@ -74,7 +75,7 @@ public struct WebService: Service {
             logger.warning("no users in the web file: the page only says how to add one (hallwatchctl user hash)")
         }
         let disks = config.recorder.disks.map { RecordingThumbnailSource.DiskLocation(name: $0.name, path: $0.path) }
-        let env = WebEnvironment(
+        var env = WebEnvironment(
             settings: settings,
             sessions: SessionStore(
                 database: database, clocks: clocks, idle: settings.web.sessionIdleTimeout,
@@ -91,6 +92,8 @@ public struct WebService: Service {
             plots: PlotCache(source: RecordingUsageSource(disks: disks, box: config.box), clocks: clocks),
             chartJS: try? String(contentsOfFile: Assets.chartJSPath, encoding: .utf8),
             live: LiveHub(socketPath: LiveWire.socketPath(dataPlaneSocket: config.recorder.socket), logger: logger))
+        env.events = try EventService.production(
+            config: config, stateDirectory: dir, audit: env.audit, bus: presence.bus, clocks: clocks, logger: logger)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,
