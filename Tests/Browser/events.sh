@@ -104,7 +104,7 @@ cp "$RUN/answer.json" "$RUN/first.json"
 expect "$(post "$TOKEN" "$(ev a1 onguard access.denied "$NOW")")" 200 "an identical repeat"
 cmp -s "$RUN/answer.json" "$RUN/first.json" || fail "the repeat's body differs from the first"
 expect "$(post "$TOKEN" "$(ev a1 onguard access.granted "$NOW")")" 409 "a conflicting repeat"
-BATCH="[$(for i in $(seq 1 500); do ev "b$i" onguard access.granted "$NOW"; [ "$i" -lt 500 ] && printf ,; done)]"
+BATCH="[$(for i in $(seq 1 500); do ev "b$i" onguard access.granted "$NOW"; if [ "$i" -lt 500 ]; then printf ,; fi; done)]"
 expect "$(post "$TOKEN" "$BATCH" application/cloudevents-batch+json)" 200 "a batch of 500"
 [ "$(grep -o '"status":201' "$RUN/answer.json" | wc -l)" = 500 ] || fail "the batch was not stored whole"
 # The door.forced, five minutes ago at the door the source calls panel1/reader3.
