@@ -75,8 +75,13 @@ def run(kind, per_conn, count_of):
             body, ctype = per_conn(source, k, n)
             n += 1
             t0 = time.perf_counter()
-            c.request("POST", "/api/v1/events", body=body, headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
-            r = c.getresponse(); r.read()
+            try:
+                c.request("POST", "/api/v1/events", body=body, headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+                r = c.getresponse(); r.read()
+            except (OSError, http.client.HTTPException) as e:  # a closed connection: counted, then a new one
+                with lock: errors.append(type(e).__name__)
+                c.close(); c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+                continue
             dt = time.perf_counter() - t0
             with lock:
                 if r.status in (200, 201): lat.append(dt); counts[0] += count_of
