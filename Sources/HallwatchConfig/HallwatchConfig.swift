@@ -26,6 +26,7 @@ public struct HallwatchConfig: Sendable, Equatable {
         CamerasSection.self,
         RetentionSection.self,
         MapSection.self,
+        DoorsSection.self,
     ]
 
     /// The top-level keys that are not sections.

@@ -73,6 +73,21 @@ public enum ErrorCodes {
         .init("discovery.interface", .notFound, "a configured interface does not exist or has no IPv4 address"),
         .init("discovery.listen", .unavailable, "the agent cannot listen for Hello and Bye"),
         .init("discovery.probe", .unavailable, "a probe round could not be sent"),
+        // Door and alarm events (HallwatchWeb's EventService and EventRoutes; issue 16).
+        .init("events.address", .forbidden, "an event-source token used from an address its source does not allow"),
+        .init("events.camera", .notFound, "an event list asked for a camera the user may not see"),
+        .init("events.clockSkew", .badReply, "an event source's clock is off by more than 2 s (from its live events)"),
+        .init("events.conflict", .conflict, "an event id sent again with other content (both are kept)"),
+        .init("events.filter", .invalidInput, "an event list filter that cannot be read (a time, a limit)"),
+        .init("events.invalid", .invalidInput, "an event that is not a valid CloudEvent of the contract"),
+        .init("events.mediaType", .invalidInput, "an event POST that is not application/cloudevents(-batch)+json"),
+        .init("events.naiveTime", .invalidInput, "an event time without a UTC offset"),
+        .init("events.rate", .exhausted, "an event source sent more events than its rate allows"),
+        .init("events.scope", .forbidden, "an event type or door outside what the source's token may send"),
+        .init("events.source", .forbidden, "an event of another source than the token's"),
+        .init("events.token", .unauthorized, "no live event-source bearer token"),
+        .init("events.tooLarge", .invalidInput, "an event request body or raw vendor record over its limit"),
+        .init("events.unavailable", .unavailable, "door and alarm events are not set up in this process"),
         // Media: files, muxing and export (HallwatchMedia's MediaError).
         .init(
             "media.cameraClock", .badReply,
@@ -127,6 +142,7 @@ public enum ErrorCodes {
             "an open slot holds video past maxAge; deleted once the recorder closes it"),
         .init(
             "retention.quotaUnreachable", .exhausted, "a camera stays over maxBytes: the rest is young, open or held"),
+        .init("retention.holdRequest", .invalidInput, "a hold requested on the bus was refused (camera, range, space)"),
         .init("retention.reserveUnreachable", .exhausted, "a disk's free-slot reserve cannot be met by policy"),
         // Responder links (HallwatchWeb's ResponderLinks): why a link was not made or opened, or a session ended.
         .init("responder.expired", .unavailable, "the responder link has expired"),

@@ -18,7 +18,8 @@ import Synchronization
 /// runtime gets its own policy at the next pass; an unreadable or invalid file keeps the last good
 /// configuration and is reported. After each pass it publishes, retained, ``PrunerState`` and the
 /// ``EvidenceHoldList``; each deletion goes out on ``BusTopics/deletions`` and each alarm on the error
-/// topic. A pass never throws: a broken disk is an alarm, and the other disks are still pruned.
+/// topic. A pass never throws: a broken disk is an alarm, and the other disks are still pruned. It also places
+/// the evidence holds other processes request on the bus (``BusTopics/holdRequest(_:)``, `HoldRequests.swift`).
 public final class PrunerService: Service, Sendable {
     /// Where the configuration comes from.
     public enum ConfigSource: Sendable {
@@ -130,6 +131,7 @@ public final class PrunerService: Service, Sendable {
                 }
             }
         }
+        let holdRequests = presence.map { listenForHoldRequests($0) }
         // A timer feeds the same stream as the bus events, so one loop waits on both.
         let timer = Task { [self] in
             while !Task.isCancelled {
@@ -141,6 +143,7 @@ public final class PrunerService: Service, Sendable {
         defer {
             timer.cancel()
             listener?.cancel()
+            holdRequests?.cancel()
             wakeUp.finish()
         }
         await withGracefulShutdownHandler {

@@ -24,6 +24,8 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case placePins
     /// Create, list and revoke responder links (building-admin and up, or a dispatch system's token).
     case manageResponderLinks
+    /// Make and revoke event sources and their tokens (building-admin and up; audited).
+    case manageEventSources
 }
 
 extension Role {
@@ -31,7 +33,8 @@ extension Role {
     public var permissions: Set<Permission> {
         switch self {
         case .viewer: [.session, .viewStatus, .viewCameras, .live, .map]
-        case .buildingAdmin: Role.viewer.permissions.union([.viewAuditLog, .placePins, .manageResponderLinks])
+        case .buildingAdmin:
+            Role.viewer.permissions.union([.viewAuditLog, .placePins, .manageResponderLinks, .manageEventSources])
         case .districtAdmin: Role.buildingAdmin.permissions.union([.viewConfiguration])
         }
     }
@@ -46,12 +49,17 @@ public enum Access: Sendable, Hashable, CustomStringConvertible {
     /// `Authorization: Bearer <token>` equal to the token in `web.metricsTokenFile` (no token configured:
     /// nobody). For the district's Prometheus, a machine, not a person.
     case metricsToken
+    /// `Authorization: Bearer <token>` of a live event source (``EventStore/grant(token:)``), from an address
+    /// the source allows; no session, no CSRF check (a browser never sends the token by itself). The handler
+    /// finds the grant in ``WebContext/eventGrant``.
+    case eventToken
 
     public var description: String {
         switch self {
         case .anyone: "anyone"
         case .permission(let p): p.rawValue
         case .metricsToken: "metrics token"
+        case .eventToken: "event source token"
         }
     }
 }
@@ -71,6 +79,8 @@ public struct WebContext: RequestContext, WebSocketRequestContext {
     public var user: UserConfig?
     /// The responder link this request's session came from (``ResponderLinks``); `nil` for users.
     public var responder: ResponderGrant?
+    /// The event source a valid token grants (``Access/eventToken`` routes).
+    public var eventGrant: EventGrant?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -126,6 +136,7 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
 ///    sites with the cookie (cross-site WebSocket hijacking) — must come from this origin: `Sec-Fetch-Site:
 ///    same-origin`, or an `Origin` equal to `https://<Host>` (OWASP CSRF Prevention Cheat Sheet, "Fetch
 ///    Metadata" and "Verifying Origin"; RFC 6455 §10.2); otherwise 403.
+/// 2a. ``Access/eventToken`` routes skip 2 and 4: a machine's bearer token, checked by ``eventToken(_:_:_:_:)``.
 /// 3. ``Access/anyone`` passes; ``Access/metricsToken`` needs the bearer token (else 401). Any other route needs a live session (cookie ``WebCookies/sessionName``) whose
 ///    user still exists (else 401; a browser's GET of a page is sent to `/login` instead) and whose role has
 ///    the permission (else 403).
@@ -183,6 +194,7 @@ public struct AccessMiddleware: RouterMiddleware {
         if access == .permission(.manageResponderLinks), request.headers[.authorization] != nil {
             return try await ResponderAccess.dispatch(environment, request, context, next)  // a machine: no cookie
         }
+        if access == .eventToken { return try await Self.eventToken(request, context, environment, next) }
         let unsafe = ![.get, .head, .options].contains(request.method)
         let upgrade = request.headers[.upgrade]?.lowercased() == "websocket"
         if unsafe || upgrade, !Self.sameOrigin(request) {
@@ -230,6 +242,28 @@ public struct AccessMiddleware: RouterMiddleware {
         var context = context
         context.session = session
         context.user = user
+        return try await next(request, context)
+    }
+
+    /// ``Access/eventToken``: 401 without a live token, 403 from an address its source does not allow.
+    static func eventToken(
+        _ request: Request, _ context: WebContext, _ environment: WebEnvironment,
+        _ next: (Request, WebContext) async throws -> Response
+    ) async throws -> Response {
+        guard let store = environment.events?.store else { return EventRoutes.unavailable() }
+        guard let given = request.headers[.authorization], given.hasPrefix("Bearer "), given.utf8.count <= 200,
+            let grant = try store.grant(token: String(given.dropFirst(7)))
+        else {
+            var r = WebResponses.problem(.unauthorized, "events.token", "A live event-source bearer token is required.")
+            r.headers[.wwwAuthenticate] = "Bearer"
+            return r
+        }
+        if !grant.source.addresses.isEmpty, !grant.source.addresses.contains(context.remoteAddress) {
+            return WebResponses.problem(
+                .forbidden, "events.address", "Source '\(grant.source.name)' may not send from this address.")
+        }
+        var context = context
+        context.eventGrant = grant
         return try await next(request, context)
     }
 

@@ -77,6 +77,8 @@ public struct WebEnvironment: Sendable {
     public var responders: ResponderLinks?
     /// The dispatch system's bearer token (`web.dispatchTokenFile`); `nil`: only admins make responder links.
     public var dispatchToken: String?
+    /// Door and alarm events (issue 16); `nil`: their routes answer 503.
+    public var events: EventService?
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
@@ -179,8 +181,8 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/api/v1/status", access: .permission(.viewStatus)) { _, ctx in
                 try WebResponses.json(scopedStatus(env, ctx))
             },
-            WebRoute(method: .get, path: "/api/v1/events", access: .permission(.viewStatus)) { _, ctx in
-                liveEvents(env, ctx)
+            WebRoute(method: .get, path: "/api/v1/events", access: .permission(.viewStatus)) { req, ctx in
+                EventRoutes.wantsList(req) ? try await EventRoutes.list(env, req, ctx) : liveEvents(env, ctx)
             },
             WebRoute(method: .get, path: "/api/v1/cameras", access: .permission(.viewCameras)) { _, ctx in
                 try await cameras(env, ctx)
@@ -251,7 +253,7 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/static/live.js", access: .anyone) { _, _ in
                 WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")
             },
-        ] + MapRoutes.table(env) + ResponderRoutes.table(env)
+        ] + MapRoutes.table(env) + ResponderRoutes.table(env) + EventRoutes.table(env)
     }
 
     /// The router: security headers, then access control, then the table's routes.

@@ -18,7 +18,8 @@ import ServiceLifecycle
 /// optional redirect-only HTTP port, a sweep of expired sessions every minute, and the ``BusAuditor``.
 ///
 /// Start-up steps (``prepare(config:settings:presence:logger:)``):
-/// 1. Make the state directory (0700) if missing; open `web.sqlite` (sessions, audit log).
+/// 1. Make the state directory (0700) if missing; open `web.sqlite` (sessions, audit log) and `events.sqlite`
+///    (door and alarm events, ``EventService``).
 /// 2. Load or make the TLS key and certificate (``TLSIdentity``); log the certificate's SHA-256 fingerprint.
 /// 3. Load or make the Ed25519 identity key (``BoxIdentityKey``); log its fingerprint.
 /// 4. Publish both fingerprints retained (`WebIdentity`).
@@ -83,7 +84,7 @@ public struct WebService: Service {
                 metadata: ["group": "\(group)", "cameras": "\(unknown.map(\.rawValue).joined(separator: ","))"])
         }
         let disks = config.recorder.disks.map { RecordingThumbnailSource.DiskLocation(name: $0.name, path: $0.path) }
-        let env = WebEnvironment(
+        var env = WebEnvironment(
             settings: settings,
             sessions: SessionStore(
                 database: database, clocks: clocks, idle: settings.web.sessionIdleTimeout,
@@ -103,6 +104,8 @@ public struct WebService: Service {
             map: MapStore(config: config, configPath: configPath, clocks: clocks), leaflet: LeafletFiles.load(),
             responders: ResponderLinks(database: database, clocks: clocks),
             dispatchToken: try settings.web.dispatchToken())
+        env.events = try EventService.production(
+            config: config, stateDirectory: dir, audit: env.audit, bus: presence.bus, clocks: clocks, logger: logger)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,

@@ -23,6 +23,7 @@ struct HallwatchCtl: AsyncParsableCommand {
         subcommands: [
             Status.self, Recordings.self, Export.self, Check.self, Disk.self, Hold.self, Camera.self, Probe.self,
             Supervise.self, Demo.self, BenchFill.self, User.self, Audit.self, Web.self, ConfigCommand.self,
+            EventSource.self, Events.self,
         ])
 }
 
