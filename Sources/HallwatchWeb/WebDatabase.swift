@@ -75,6 +75,7 @@ public struct WebDatabase: Sendable {
                         BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
                     """)
         }
+        LiveLayouts.register(&m)
         return m
     }
 }
