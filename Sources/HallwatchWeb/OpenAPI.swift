@@ -82,7 +82,7 @@ enum OpenAPI {
               "responses": {"303": {"description": "signed out; Location: /login"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": {"$ref": "#/components/responses/Forbidden"}}}},
             "/live/layout": {"post": {"summary": "Save this user's live grid layout: 1, 2x2, 3x3 or 4x4 tiles (form fields size and csrf)", "security": [{"session": []}],
-              "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"size": {"type": "integer", "enum": [1, 2, 3, 4]}, "csrf": {"type": "string"}}, "required": ["size"]}}}},
+              "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"size": {"type": "integer", "enum": [1, 2, 3, 4]}, "csrf": {"type": "string"}}, "required": ["size"]}}}},
               "responses": {"303": {"description": "saved; Location: /live"},
                 "400": {"description": "no layout of 1-4 tiles a side (live.layout)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
