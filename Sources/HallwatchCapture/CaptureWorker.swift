@@ -182,8 +182,9 @@ public struct CaptureWorker: Service {
     }
 }
 
-/// The capture session hands its segments straight to the data plane.
-extension DataPlaneSender: FragmentSink {}
+/// The capture session hands its segments straight to the data plane, and its per-frame live chunks while the
+/// recorder says someone watches (HallwatchDataPlane's `Protocol.md`, P6 and P7).
+extension DataPlaneSender: LiveChunkSink {}
 
 /// Issue 12, case 9: the alarm that a camera's clock is wrong — its timestamps say one frame rate, frames
 /// arrive at another, so its runs keep being re-anchored (``CaptureStatus/clockReanchors``). Raised as

@@ -8,7 +8,7 @@ import HallwatchCore
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 4 | magic `HWDP` |
-/// | 4 | 1 | kind (``WireKind``: 1 hello, 2 init segment, 3 fragment; 4 drop on the live tap only) |
+/// | 4 | 1 | kind (``WireKind``: 1 hello, 2 init segment, 3 fragment, 5 chunk; 6 watch from the recorder; 4 drop on the live tap only) |
 /// | 5 | 1 | flags (bit 0: fragment starts with a keyframe) |
 /// | 6 | 2 | protocol version (``version``) |
 /// | 8 | 8 | run id |
@@ -30,6 +30,19 @@ public enum DataPlane {
     /// Largest payload accepted: ``HallwatchCore/MediaSegment/maxPayloadBytes`` (16 MiB); larger frames are
     /// refused as hostile or broken.
     public static let maxPayloadBytes = MediaSegment.maxPayloadBytes
+
+    /// P7. The frame the recorder sends a capture worker on its data-plane connection when someone starts
+    /// (`watched`) or stops watching its camera: a header of kind ``WireKind/watch``, flag bit 0 set when
+    /// watched, no payload.
+    public static func watchFrame(_ watched: Bool) -> [UInt8] {
+        var w = ByteWriter(capacity: headerBytes)
+        w.u32(magic)
+        w.u8(WireKind.watch.rawValue)
+        w.u8(watched ? 1 : 0)
+        w.u16(version)
+        for _ in 0..<10 { w.u32(0) }  // run, sequence, duration, start, UTC anchor, length 0, reserved
+        return w.bytes
+    }
 }
 
 /// A frame's kind on the wire. Only the data plane uses these numbers; the recording disks have their
@@ -47,6 +60,9 @@ public enum WireKind: UInt8, Sendable {
     /// P6: a per-frame CMAF chunk (one `moof`+`mdat`, ISO/IEC 14496-12 §8.8) of the current run, for the live
     /// tap only: never stored, never backlogged or resent. Flag bit 0: the frame is a keyframe.
     case chunk = 5
+    /// P7, recorder → capture worker only: someone watches the camera (flag bit 0 set) or nobody does any more;
+    /// the worker sends chunks only while watched. Refused from a capture worker or the live tap.
+    case watch = 6
 }
 
 /// One data-plane frame: a hello, or a media segment.
@@ -147,6 +163,8 @@ public enum DataPlaneMessage: Sendable, Equatable {
             self = .chunk(MediaSegment(meta: meta, payload: payload))
         case .drop:
             throw DataPlaneError(.protocol, "a live tap's drop frame on the data plane")
+        case .watch:
+            throw DataPlaneError(.protocol, "a watch frame comes only from the recorder")
         }
     }
 }

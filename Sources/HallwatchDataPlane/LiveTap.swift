@@ -58,7 +58,7 @@ extension FileHandleFD {
         let arrivalMs = Int64(bytes[44]) | Int64(bytes[45]) << 8 | Int64(bytes[46]) << 16 | Int64(bytes[47]) << 24
         let received = header.meta.utc.micros + arrivalMs * 1000
         switch header.kind {
-        case .hello: throw DataPlaneError(.protocol, "a hello from the live tap")
+        case .hello, .watch: throw DataPlaneError(.protocol, "a \(header.kind) frame from the live tap")
         case .drop: return .drop(skipped: Int(header.meta.sequence))
         case .initSegment:
             return .initSegment(LiveUnit(MediaSegment(meta: header.meta, payload: payload), receivedMicros: received))
@@ -101,6 +101,9 @@ public final class LiveTap: Sendable {
 
     /// Per camera, the run whose per-frame chunks flow and when the last one arrived (µs).
     let chunking = Mutex<[CameraID: (run: UInt64, lastMicros: Int64)]>([:])
+    /// Cameras whose chunks stopped mid-run: their fragments go to the tap again from the next keyframe on
+    /// (the fragment in between overlaps what the chunks carried).
+    let resumingFragments = Mutex<Set<CameraID>>([])
     /// How long after its last chunk a camera's fragments go to the live tap again, µs (2 s).
     static let chunkTimeoutMicros: Int64 = 2_000_000
 
@@ -110,11 +113,56 @@ public final class LiveTap: Sendable {
         if segment.meta.kind == .fragment {
             let chunked = chunking.withLock { c in
                 guard let x = c[camera], x.run == segment.meta.run else { return false }
-                return receivedMicros - x.lastMicros < Self.chunkTimeoutMicros
+                if receivedMicros - x.lastMicros < Self.chunkTimeoutMicros { return true }
+                c[camera] = nil
+                resumingFragments.withLock { _ = $0.insert(camera) }
+                return false
             }
             if chunked { return }
+            let waiting = resumingFragments.withLock { r in
+                if segment.meta.keyframe { r.remove(camera) }
+                return r.contains(camera)
+            }
+            if waiting { return }
+        } else {
+            resumingFragments.withLock { _ = $0.remove(camera) }
         }
         fanout(for: camera).publish(LiveUnit(segment, receivedMicros: receivedMicros))
+    }
+
+    /// P7. Per camera, its capture worker's data-plane connection and what it was last told.
+    let workers = Mutex<[CameraID: (conn: FileHandleFD, told: Bool)]>([:])
+
+    /// P7. The capture worker of `camera` connected on `conn`: it is told at once whether anyone watches, and
+    /// again whenever that changes, until ``detachWorker(_:_:)``.
+    public func attachWorker(_ camera: CameraID, _ conn: FileHandleFD) {
+        workers.withLock { $0[camera] = (conn, false) }
+        watchChanged(camera)
+    }
+
+    /// P7. The worker's connection `conn` ended (a newer connection for the camera is left alone).
+    public func detachWorker(_ camera: CameraID, _ conn: FileHandleFD) {
+        workers.withLock { w in
+            if let x = w[camera], x.conn === conn { w[camera] = nil }
+        }
+    }
+
+    /// P7. Tells `camera`'s worker whether anyone watches now, if that is news. The frame is sent without
+    /// blocking (`MSG_DONTWAIT`); a worker that does not read them (its buffer full) is simply not told —
+    /// the recorder never waits for a capture worker here either.
+    func watchChanged(_ camera: CameraID) {
+        let watched = fanout(for: camera).viewerCount > 0
+        workers.withLock { w in
+            guard var x = w[camera], x.told != watched else { return }
+            let frame = DataPlane.watchFrame(watched)
+            let n = frame.withUnsafeBytes {
+                Glibc.send(x.conn.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            }
+            if n == frame.count {
+                x.told = watched
+                w[camera] = x
+            }
+        }
     }
 
     /// L3 and P6. Hands a per-frame chunk to the camera's ring and subscribers. The switch from fragments to
@@ -182,7 +230,11 @@ public final class LiveTap: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let fanout = fanout(for: camera)
         let queue = fanout.subscribe()
-        defer { fanout.unsubscribe(queue) }
+        watchChanged(camera)  // P7
+        defer {
+            fanout.unsubscribe(queue)
+            watchChanged(camera)
+        }
         logger.info("live subscriber", metadata: ["camera.id": "\(camera)"])
         while !stopping.load(ordering: .relaxed) {
             switch queue.next(timeout: .seconds(1)) {

@@ -95,6 +95,47 @@ public final class DataPlaneSender: @unchecked Sendable {
         drain()
     }
 
+    /// P7. Whether the recorder said, on the current connection, that someone watches this camera: the
+    /// newest ``WireKind/watch`` frame it sent (none yet, or no connection: no). Reads what the recorder sent
+    /// without blocking (one `recv` with `MSG_DONTWAIT`); the capture thread asks once per frame.
+    public var wantsLiveChunks: Bool {
+        readControl()
+        return watched
+    }
+
+    private var watched = false
+    /// Bytes of a watch frame read so far (a frame may arrive in pieces).
+    private var control: [UInt8] = []
+
+    /// P7. Takes in the watch frames the recorder sent. Anything else from the recorder breaks the protocol:
+    /// it is ignored and the camera counts as unwatched (chunks are only ever an extra).
+    private func readControl() {
+        guard let s = socket else { return }
+        var buffer = [UInt8](repeating: 0, count: 4 * DataPlane.headerBytes)
+        while true {
+            let n = recv(s.fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            guard n > 0 else { break }  // nothing more now; an end or error is noticed by the next send
+            control += buffer[0..<n]
+        }
+        while control.count >= DataPlane.headerBytes {
+            guard let h = try? DataPlaneMessage.decodeHeader(Array(control[0..<DataPlane.headerBytes])),
+                h.kind == .watch, h.payloadBytes == 0
+            else {
+                logger.warning("the recorder sent something other than a watch frame; ignored")
+                control.removeAll()
+                watched = false
+                return
+            }
+            control.removeFirst(DataPlane.headerBytes)
+            if watched != h.meta.keyframe {
+                logger.info(
+                    h.meta.keyframe ? "someone watches: live chunks on" : "nobody watches: live chunks off",
+                    metadata: ["camera.id": "\(camera)"])
+            }
+            watched = h.meta.keyframe
+        }
+    }
+
     /// P6. Sends a per-frame chunk for the live tap if the recorder is connected and nothing waits before it;
     /// otherwise drops it (chunks are never backlogged or resent: stale live video is worth nothing, and the
     /// fragments carry the same frames to the disks). Never blocks longer than ``sendTimeout``.
@@ -144,6 +185,9 @@ public final class DataPlaneSender: @unchecked Sendable {
             "recorder connection lost; buffering",
             metadata: ["camera.id": "\(camera)", "error": "\(error)", "backlog.frames": "\(backlog.count)"])
         socket = nil
+        // P7. A new connection starts unwatched; the recorder says so again if someone watches.
+        watched = false
+        control.removeAll()
         // P5. What the recorder may not have read goes out again first; it skips what it stored.
         backlog.insert(contentsOf: sent, at: 0)
         backlogBytes += sentBytes

@@ -252,6 +252,10 @@ final class Remuxer {
         /// The run's start in the audio track's time base (camera clock).
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
+        /// The per-frame chunk muxer while someone watches (P6), started at a keyframe; `nil` otherwise.
+        var chunker: LiveChunkMuxer?
+        /// Chunks sent in this run: their sequence numbers (from 1, apart from the fragments').
+        var chunkSequence: UInt32 = 0
         init(muxer: FragmentMuxer, firstArrival: Int64, clock: RunWallClock, baseDTS90k: Int64) {
             self.muxer = muxer
             self.id = 0
@@ -460,6 +464,50 @@ final class Remuxer {
         {
             settle(r)
         }
+        liveChunk(s, of: r, relDTS: relDTS)
+    }
+
+    /// Step 5b (HallwatchDataPlane's P6): while someone watches, the sample just stored also leaves at once as a
+    /// chunk of its own (one `moof`+`mdat`), so live view need not wait for the fragment to close. The chunk
+    /// muxer starts at a keyframe of a settled run (a run's id is known only then) and stops when nobody
+    /// watches any more; a chunk it fails to make is logged and the chunks restart at the next keyframe —
+    /// the stored fragment is never affected. The chunk's UTC is where the frame lies on the box's clock
+    /// (≈ its arrival), so the recorder and the page can tell how old it is.
+    func liveChunk(_ s: VideoTimeline<Unit>.Sample, of r: Run, relDTS: Int64) {
+        guard let live = sink as? LiveChunkSink, r.clock.settled, live.wantsLiveChunks else {
+            r.chunker = nil
+            return
+        }
+        if r.chunker == nil {
+            guard s.keyframe else { return }
+            var tracks = [video]
+            if let a = audio { tracks.append(a) }
+            do { r.chunker = try LiveChunkMuxer(tracks: tracks, base90k: relDTS) } catch {
+                logger.warning("live chunks unavailable", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
+                return
+            }
+        }
+        guard let chunker = r.chunker else { return }
+        do {
+            try chunker.write(
+                track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
+                duration: s.duration90k, keyframe: s.keyframe)
+            let bytes = try chunker.cutChunk()
+            guard !bytes.isEmpty else { return }
+            r.chunkSequence += 1
+            live.deliverChunk(
+                MediaSegment(
+                    meta: FragmentMeta(
+                        kind: .fragment, keyframe: s.keyframe, run: r.id, sequence: r.chunkSequence,
+                        start90k: MediaTime90k(relDTS), duration90k: Int32(clamping: s.duration90k),
+                        utc: UTCMicros(Int64(r.clock.wall(at: relDTS).rounded()))),
+                    payload: bytes))
+        } catch {
+            logger.warning(
+                "a live chunk was lost; chunks resume at the next keyframe",
+                metadata: ["camera.id": "\(camera)", "error": "\(error)"])
+            r.chunker = nil
+        }
     }
 
     /// A run falling further behind its arrivals than this (µs) is re-anchored with a new run: 1 s.
@@ -605,5 +653,9 @@ final class Remuxer {
             try r.muxer.write(track: 1, packet: p, dts: rel, pts: rel, duration: duration, keyframe: true)
             r.lastAudioDTS = rel
         } catch { logger.debug("audio sample dropped", metadata: ["error": "\(error)"]) }
+        // Into the next live chunk too (cut after the next video frame).
+        do { try r.chunker?.write(track: 1, packet: p, dts: rel, pts: rel, duration: duration, keyframe: true) } catch {
+            r.chunker = nil
+        }
     }
 }

@@ -46,8 +46,11 @@ final class TrackParameters {
 final class FragmentMuxer {
     private var ctx: UnsafeMutablePointer<AVFormatContext>?
     private var sink: ByteSink
-    private var streamTimeBases: [AVRational] = []
-    private let inputTimeBases: [AVRational]
+    /// The time base of each track's timestamps in the file (the muxer may choose its own), which is its
+    /// timescale (`mdhd`, ISO/IEC 14496-12 §8.4.2) and the unit of its `tfdt`.
+    private(set) var streamTimeBases: [AVRational] = []
+    /// The time base of the timestamps handed to ``write(track:packet:dts:pts:duration:keyframe:)`` per track.
+    let inputTimeBases: [AVRational]
     /// The init segment, produced at construction.
     let initSegment: [UInt8]
 
@@ -87,6 +90,12 @@ final class FragmentMuxer {
             r = avcodec_parameters_copy(st.pointee.codecpar, t.par)
             guard r >= 0 else { throw MediaError("media.mux", "cannot copy codec parameters", averror: r) }
             st.pointee.codecpar.pointee.codec_tag = 0
+            if t.par.pointee.codec_id == AV_CODEC_ID_HEVC {
+                // `hvc1` (ISO/IEC 14496-15 §8.4.1): parameter sets in the `hvcC` (array_completeness 1), the
+                // sample entry Safari plays and the codec string `hvc1.…` the live view names; libavformat's
+                // default is `hev1`, which Safari and Debian's Chromium refuse (the exporter tags it the same way).
+                st.pointee.codecpar.pointee.codec_tag = UInt32(0x6876_6331).byteSwapped  // "hvc1"
+            }
             st.pointee.time_base = t.timeBase
         }
         let opts = Options([("movflags", "frag_custom+empty_moov+default_base_moof+skip_trailer")])

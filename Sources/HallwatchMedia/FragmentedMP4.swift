@@ -97,10 +97,16 @@ public struct FragmentedMP4: Sendable {
     /// A copy of fragment `i` with each track's decode time moved by `shift[track]` ticks and the
     /// `mfhd` sequence number set to `sequence`.
     public func restamped(_ i: Int, shift: [UInt32: UInt64], sequence: UInt32) -> [UInt8] {
-        var out = fragments[i].bytes
-        Self.put32(&out, fragments[i].mfhdOffset + 12, sequence)
-        for (track, at) in fragments[i].tfdtOffsets {
-            let value = (fragments[i].decodeTime[track] ?? 0) + (shift[track] ?? 0)
+        Self.restamped(fragments[i], shift: shift, sequence: sequence)
+    }
+
+    /// A copy of `fragment` with each track's decode time moved by `shift[track]` ticks and the `mfhd`
+    /// sequence number set to `sequence`.
+    static func restamped(_ fragment: Fragment, shift: [UInt32: UInt64], sequence: UInt32) -> [UInt8] {
+        var out = fragment.bytes
+        Self.put32(&out, fragment.mfhdOffset + 12, sequence)
+        for (track, at) in fragment.tfdtOffsets {
+            let value = (fragment.decodeTime[track] ?? 0) + (shift[track] ?? 0)
             if out[at + 8] == 1 {
                 Self.put32(&out, at + 12, UInt32(value >> 32))
                 Self.put32(&out, at + 16, UInt32(truncatingIfNeeded: value))

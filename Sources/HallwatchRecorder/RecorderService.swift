@@ -191,6 +191,9 @@ public final class RecorderService: Service, @unchecked Sendable {
             logger.info("capture worker connected", metadata: ["camera.id": "\(id)"])
             let lane = pool.lane(for: id)
             var filter = ResendFilter(storedEnd: pool.storedEnd(of:))
+            // P7. The worker is told whether anyone watches (and so whether to send per-frame chunks).
+            liveTap.attachWorker(id, conn)
+            defer { liveTap.detachWorker(id, conn) }
             while let unit = try receiver.nextUnit() {
                 let segment: MediaSegment
                 switch unit {

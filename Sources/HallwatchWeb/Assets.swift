@@ -43,6 +43,10 @@ enum Assets {
         .tile .name { position: absolute; left: .4rem; top: .3rem; color: #fff; font-size: .9rem;
           background: rgba(0,0,0,.5); padding: 0 .3rem; text-decoration: none; }
         .grid { display: grid; grid-template-columns: repeat(2, 1fr); gap: 4px; }
+        .grid-1 { grid-template-columns: 1fr; } .grid-3 { grid-template-columns: repeat(3, 1fr); }
+        .grid-4 { grid-template-columns: repeat(4, 1fr); }
+        .grid .tile { cursor: zoom-in; } .tile:fullscreen { aspect-ratio: auto; cursor: zoom-out; }
+        .layouts { margin: 0 0 .5rem; } .layouts button[aria-pressed="true"] { font-weight: bold; }
         @media (max-width: 600px) { .grid { grid-template-columns: 1fr; } }
         @media (max-width: 600px) {
           thead { position: absolute; left: -9999px; }

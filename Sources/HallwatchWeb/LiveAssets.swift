@@ -9,11 +9,13 @@
 ///   whose timestamps restart, or media skipped after a `drop`, continues where the buffer ends.
 /// - At most 10 s kept: older media is removed before the next append.
 /// - Catch-up: after the first frame, once what arrived is appended, more than 1.5 s behind the buffered end →
-///   one jump to 0.3 s before it; then a playback rate of 1.03–1.1 while behind (Safari, which rebuffers on
+///   one jump to 0.3 s before it; then a playback rate of 1.05–1.1 while more than 0.3 s behind (Safari, which rebuffers on
 ///   rate changes, jumps instead, at most every 5 s; elsewhere a jump again only when more than 3 s behind).
 ///   A playhead in a hole between buffered ranges jumps to the next range.
 /// - A stall watchdog: no media for 2 s, or the playhead stuck for 2 s while media arrives → reconnect.
-/// - A hidden tab disconnects after 5 s and reconnects, at the live edge, when shown again.
+/// - A hidden tab disconnects after 5 s and reconnects, at the live edge, when shown again. In a grid, a tile
+///   off screen (IntersectionObserver) is disconnected at once and reconnects when scrolled back; a click on a
+///   tile shows it full screen (again: back to the grid).
 /// - Measures: frames presented (`requestVideoFrameCallback`), time to first frame, and latency = the time a
 ///   frame is presented minus the time the recorder received the chunk that carried it. Published on
 ///   `window.hallwatchLive` and on the tile (`data-frames`, `data-latency-ms`) for tests and the curious.
@@ -36,7 +38,8 @@ enum LiveAssets {
             this.video = el.querySelector('video');
             this.note = el.querySelector('.note');
             this.frames = 0; this.drops = 0; this.latencies = []; this.firstFrameMs = null; this.reconnects = 0;
-            this.state = 'idle'; this.backoff = 500;
+            this.state = 'idle'; this.backoff = 500; this.offscreen = false;
+            this.stream = el.getAttribute('data-stream') || 'main';
             var v = this.video;
             v.muted = true; v.autoplay = true; v.playsInline = true; v.disableRemotePlayback = true;
             v.setAttribute('playsinline', ''); v.setAttribute('disableremoteplayback', '');
@@ -64,8 +67,7 @@ enum LiveAssets {
           Tile.prototype.connect = function () {
             var self = this;
             var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/cameras/' +
-              encodeURIComponent(this.camera) + '/live?stream=' +
-              encodeURIComponent(this.el.getAttribute('data-stream') || 'main');
+              encodeURIComponent(this.camera) + '/live?stream=' + encodeURIComponent(this.stream);
             var ws = this.ws = new WebSocket(url);
             ws.binaryType = 'arraybuffer';
             ws.onmessage = function (e) {
@@ -151,7 +153,8 @@ enum LiveAssets {
             if (this.frames > 0 && this.queue.length === 0 && behind > 1.5 && (!this.jumped || jumpAgain)) {
               this.jumped = true; this.lastJump = now; v.currentTime = end - 0.3; v.playbackRate = 1; return;
             }
-            if (!safari) v.playbackRate = behind > 1.0 ? 1.1 : behind > 0.5 ? 1.03 : 1.0;
+            // Per-frame chunks keep the buffered end within a frame of the live edge: aim for 0.3 s behind.
+            if (!safari) v.playbackRate = behind > 0.8 ? 1.1 : behind > 0.3 ? 1.05 : 1.0;
           };
 
           Tile.prototype.presented = function (meta) {
@@ -198,14 +201,37 @@ enum LiveAssets {
             else this.catchUp();
           };
 
+          var grid = document.querySelector('.grid');
           document.querySelectorAll('.tile[data-camera]').forEach(function (el) {
-            var t = new Tile(el); tiles.push(t); t.start();
+            var t = new Tile(el); tiles.push(t);
+            if (!grid || !window.IntersectionObserver) t.start();
+            if (grid) {
+              // A click shows the tile full screen; another one (or Esc) returns to the grid.
+              el.addEventListener('click', function (e) {
+                if (e.target.closest && e.target.closest('a')) return;
+                if (document.fullscreenElement) { document.exitFullscreen(); }
+                else if (el.requestFullscreen) { el.requestFullscreen().catch(function () {}); }
+              });
+            }
           });
           // Tiles made later (the map's pop-ups): play one, and stop it for good.
           window.hallwatchLivePlay = function (el) { var t = new Tile(el); tiles.push(t); t.start(); return t; };
           window.hallwatchLiveStop = function (t) {
             t.stop(); var i = tiles.indexOf(t); if (i >= 0) tiles.splice(i, 1);
           };
+          if (grid && window.IntersectionObserver) {
+            // Tiles off screen are paused (their sockets closed), and play again when scrolled back.
+            var seen = new IntersectionObserver(function (entries) {
+              entries.forEach(function (entry) {
+                var t = tiles.filter(function (x) { return x.el === entry.target; })[0];
+                if (!t) return;
+                t.offscreen = !entry.isIntersecting;
+                if (t.offscreen && t.state !== 'unsupported') { t.stop(); t.say('paused (off screen)'); }
+                else if (!t.offscreen && (t.state === 'stopped' || t.state === 'idle') && !document.hidden) t.start();
+              });
+            });
+            tiles.forEach(function (t) { seen.observe(t.el); });
+          }
           setInterval(function () { tiles.forEach(function (t) { t.watch(); }); }, 500);
           var hideTimer = null;
           document.addEventListener('visibilitychange', function () {
@@ -213,7 +239,7 @@ enum LiveAssets {
               hideTimer = setTimeout(function () { tiles.forEach(function (t) { t.stop(); t.say('paused (tab hidden)'); }); }, 5000);
             } else {
               if (hideTimer) { clearTimeout(hideTimer); hideTimer = null; }
-              tiles.forEach(function (t) { if (t.state === 'stopped') t.start(); });
+              tiles.forEach(function (t) { if (t.state === 'stopped' && !t.offscreen) t.start(); });
             }
           });
         })();

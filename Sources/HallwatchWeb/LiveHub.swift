@@ -46,15 +46,16 @@ public final class LiveHub: Sendable {
 /// One camera's subscription to the recorder: a thread reading the live socket while anyone watches (and
 /// 30 s after the last viewer left, so a reload finds it warm), reconnecting every 0.5 s when the recorder
 /// is away. What a reconnect sends again (the init segment and the media since the keyframe) is recognised by
-/// run and sequence number and not handed to the viewers twice.
+/// run and media time and not handed to the viewers twice (by media time, not sequence number: fragments and
+/// per-frame chunks of one run are numbered apart).
 final class LiveFeed: Sendable {
     let camera: CameraID
     let socketPath: String
     let logger: Logger
     let fanout: LiveFanout
     let running = Atomic<Bool>(false)
-    /// The newest init segment's run and bytes, and the newest fragment's run and sequence, handed on.
-    let seen = Mutex<(initRun: UInt64, initBytes: [UInt8], run: UInt64, sequence: UInt32)>((0, [], 0, 0))
+    /// The newest init segment's run and bytes, and the newest unit's run and start (90 kHz), handed on.
+    let seen = Mutex<(initRun: UInt64, initBytes: [UInt8], run: UInt64, start90k: Int64)>((0, [], 0, -1))
     /// How long the subscription outlives its last viewer.
     static let lingerNanos: UInt64 = 30_000_000_000
 
@@ -84,9 +85,9 @@ final class LiveFeed: Sendable {
                 return true
             case .media(let u):
                 let m = u.segment.meta
-                if m.run == s.run && m.sequence <= s.sequence { return false }
+                if m.run == s.run && m.start90k.ticks <= s.start90k { return false }
                 s.run = m.run
-                s.sequence = m.sequence
+                s.start90k = m.start90k.ticks
                 return true
             case .drop: return true
             }

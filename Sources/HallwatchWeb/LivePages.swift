@@ -1,8 +1,10 @@
 import Hummingbird
 import Mustache
 
-/// The live pages: one camera (`/live/{id}`) and the 2×2 grid (`/live`). Each tile is a `<video>` the player
+/// The live pages: one camera (`/live/{id}`) and the grid (`/live`: 1, 2×2, 3×3 or 4×4 tiles of the cameras
+/// the user may see, in pages; the user's choice is saved, ``LiveLayouts``). Each tile is a `<video>` the player
 /// module (`/static/live.js`, ``LiveAssets``) fills from the camera's WebSocket; no inline script (the CSP).
+/// In the grid a tile off screen is paused and a click shows it full screen.
 enum LivePages {
     // swift-format-ignore
     static let template = try! MustacheTemplate(string: Pages.head + """
@@ -11,6 +13,9 @@ enum LivePages {
         <body>
         <header><h1>{{title}}</h1><nav><a href="/">Status</a> · <a href="/live">Live grid</a></nav></header>
         <main>
+        {{#isGrid}}<form class="layouts" method="post" action="/live/layout"><input type="hidden" name="csrf" value="{{csrf}}">
+        <span>Layout:</span>{{#layouts}} <button type="submit" name="size" value="{{size}}"{{#current}} aria-pressed="true"{{/current}}>{{label}}</button>{{/layouts}}
+        {{#previous}} <a href="/live?page={{previous}}">◀ previous</a>{{/previous}}{{#pageLabel}} <span class="page">{{pageLabel}}</span>{{/pageLabel}}{{#next}} <a href="/live?page={{next}}">next ▶</a>{{/next}}</form>{{/isGrid}}
         <div class="{{layout}}">{{#tiles}}
         <div class="tile" data-camera="{{id}}"><video muted autoplay playsinline></video>
         <a class="name" href="/live/{{id}}">{{id}}</a><span class="note" aria-live="polite"></span></div>{{/tiles}}
@@ -29,17 +34,47 @@ enum LivePages {
         return page(env, title: id, layout: "single", ids: [id])
     }
 
-    /// `/live`: the first four cameras the user may see, 2×2 (one column on a phone).
-    static func grid(_ env: WebEnvironment, _ context: WebContext) async throws -> Response {
-        let ids = Array(WebRoutes.scopedStatus(env, context).cameras.map(\.id).prefix(4))
-        return page(env, title: "Live", layout: "grid", ids: ids)
+    /// `/live?page=N`: the cameras the user may see, `size`×`size` a page in the layout the user chose last
+    /// (2×2 until then; one column on a phone). `page` counts from 0; one past the end shows the last page.
+    static func grid(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
+        let all = WebRoutes.scopedStatus(env, context).cameras.map(\.id)
+        let size = try await layouts(env).size(for: context.user?.name ?? "-")
+        let perPage = size * size
+        let pages = max(1, (all.count + perPage - 1) / perPage)
+        let shown = min(max(0, request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 0), pages - 1)
+        let ids = Array(all.dropFirst(shown * perPage).prefix(perPage))
+        var extra: [String: Any] = [
+            "isGrid": true, "csrf": context.session?.csrfToken ?? "",
+            "layouts": LiveLayouts.sizes.map { n in
+                ["size": n, "label": n == 1 ? "1" : "\(n)×\(n)", "current": n == size] as [String: Any]
+            },
+        ]
+        if pages > 1 { extra["pageLabel"] = "page \(shown + 1) of \(pages)" }
+        if shown > 0 { extra["previous"] = "\(shown - 1)" }
+        if shown + 1 < pages { extra["next"] = "\(shown + 1)" }
+        return page(env, title: "Live", layout: "grid grid-\(size)", ids: ids, extra: extra)
     }
 
-    static func page(_ env: WebEnvironment, title: String, layout: String, ids: [String]) -> Response {
-        let model: [String: Any] = [
+    /// `POST /live/layout` (form: `size` 1–4, the CSRF token): saves the user's grid layout, back to `/live`.
+    static func saveLayout(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: 16 << 10)
+        guard let size = FormFields.parse(String(buffer: body))["size"].flatMap({ Int($0) }),
+            LiveLayouts.sizes.contains(size), let user = context.user?.name
+        else { return WebResponses.problem(.badRequest, "live.layout", "The layout is 1, 2, 3 or 4 tiles a side.") }
+        try await layouts(env).save(size, for: user)
+        return Response(status: .seeOther, headers: [.location: "/live"])
+    }
+
+    static func layouts(_ env: WebEnvironment) -> LiveLayouts { LiveLayouts(database: env.sessions.database) }
+
+    static func page(
+        _ env: WebEnvironment, title: String, layout: String, ids: [String], extra: [String: Any] = [:]
+    ) -> Response {
+        var model: [String: Any] = [
             "title": title, "building": env.building, "layout": layout,
             "tiles": ids.map { ["id": $0] }, "noTiles": ids.isEmpty,
         ]
+        model.merge(extra) { a, _ in a }
         return WebResponses.html(Pages.render(template, model))
     }
 }

@@ -79,6 +79,7 @@ public struct WebDatabase: Sendable {
             // Responder links and the sessions they opened (``ResponderLinks``).
             try db.execute(sql: ResponderLinks.schema)
         }
+        LiveLayouts.register(&m)
         return m
     }
 }

@@ -79,6 +79,8 @@ public struct WebEnvironment: Sendable {
     public var dispatchToken: String?
     /// Door and alarm events (issue 16); `nil`: their routes answer 503.
     public var events: EventService?
+    /// Live HLS from the stored fragments, for browsers without Media Source Extensions; `nil`: its routes answer 503.
+    public var hls: LiveHLS?
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
@@ -247,8 +249,17 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/live/{id}", access: .permission(.live)) { req, ctx in
                 try await LivePages.camera(env, req, ctx)
             },
-            WebRoute(method: .get, path: "/live", access: .permission(.live)) { _, ctx in
-                try await LivePages.grid(env, ctx)
+            WebRoute(method: .get, path: "/live", access: .permission(.live)) { req, ctx in
+                try await LivePages.grid(env, req, ctx)
+            },
+            WebRoute(method: .post, path: "/live/layout", access: .permission(.live)) { req, ctx in
+                try await LivePages.saveLayout(env, req, ctx)
+            },
+            WebRoute(method: .get, path: "/api/v1/cameras/{id}/live.m3u8", access: .permission(.live)) { req, ctx in
+                try await LiveHLS.playlistRoute(env, req, ctx)
+            },
+            WebRoute(method: .get, path: "/api/v1/cameras/{id}/hls/{segment}", access: .permission(.live)) {
+                req, ctx in try await LiveHLS.segmentRoute(env, req, ctx)
             },
             WebRoute(method: .get, path: "/static/live.js", access: .anyone) { _, _ in
                 WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")

@@ -3,13 +3,16 @@ capture workers, recorder, web).
 
 For each demo camera the browser can decode: the live page plays — currentTime advances for 10 s,
 requestVideoFrameCallback reports presented frames, a canvas snapshot of the frame is not uniform. Then the
-2x2 grid plays 4 tiles; and a capture worker killed mid-view (PIDS: the demo's pid directory) costs at most 3 s
+2x2 grid plays 4 tiles, a 3x3 layout chosen is saved for the user, a click shows a tile full screen, and on a phone
+tiles below the fold are paused until scrolled into view; ffmpeg reads the live HLS playlist for 10 s and decodes
+every frame; and a capture worker killed mid-view (PIDS: the demo's pid directory) costs at most 3 s
 without a new frame, without a reload. Prints time to first frame and latency (recorder receipt -> frame presented). A camera
 whose codec this Chromium cannot play must say so on its tile. Screenshots go to SCREENSHOTS.
 """
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -155,6 +158,65 @@ def main():
             failures.append("the grid has %d tiles" % len(last))
         if len(playing) < len([t for t in last if t["state"] != "unsupported"]):
             failures.append("not every playable grid tile played")
+
+        # Layouts: 3x3 chosen with the form is saved for the user; the next /live draws it (3 columns).
+        driver.find_element(By.CSS_SELECTOR, "form.layouts button[value='3']").click()
+        time.sleep(1)
+        driver.get(URL + "live")
+        time.sleep(1)
+        columns = driver.execute_script(
+            "var g = document.querySelector('.grid'); return [g.className, "
+            "getComputedStyle(g).gridTemplateColumns.split(' ').length];")
+        print("grid layout after choosing 3x3 and reloading: %s, %d columns" % tuple(columns))
+        driver.save_screenshot(os.path.join(SCREENSHOTS, "live-grid-3x3.png"))
+        if "grid-3" not in columns[0] or columns[1] != 3:
+            failures.append("the 3x3 layout was not saved: %s" % columns)
+        # A click shows the tile full screen.
+        driver.find_elements(By.CSS_SELECTOR, ".tile video")[0].click()
+        time.sleep(1)
+        full = driver.execute_script(
+            "return document.fullscreenElement ? document.fullscreenElement.getAttribute('data-camera') : null")
+        print("click on the first tile: full screen %s" % full)
+        if full != CAMERAS[0] and full not in CAMERAS:
+            failures.append("a click on a tile did not show it full screen")
+        driver.execute_script("if (document.fullscreenElement) document.exitFullscreen();")
+        driver.find_element(By.CSS_SELECTOR, "form.layouts button[value='2']").click()
+        time.sleep(1)
+
+        # On a phone the grid is one column: tiles below the fold are paused until scrolled into view.
+        driver.set_window_size(360, 740)
+        driver.get(URL + "live")
+        time.sleep(3)
+        states = tiles(driver)
+        paused = [t["camera"] for t in states if t["state"] == "stopped" and "off screen" in t["note"]]
+        print("phone grid: %s" % ", ".join("%s %s" % (t["camera"], t["state"]) for t in states))
+        if not paused:
+            failures.append("no tile below the fold was paused on a phone")
+        else:
+            driver.execute_script(
+                "document.querySelector('.tile[data-camera=\"%s\"]').scrollIntoView();" % paused[-1])
+            time.sleep(3)
+            back = [t for t in tiles(driver) if t["camera"] == paused[-1]][0]
+            print("scrolled to %s: %s, %d frames" % (paused[-1], back["state"], back["frames"]))
+            if back["state"] in ("stopped", "idle"):
+                failures.append("%s did not play again when scrolled into view" % paused[-1])
+        driver.save_screenshot(os.path.join(SCREENSHOTS, "live-grid-phone.png"))
+
+        # HLS for browsers without MSE: ffmpeg reads the live playlist as a client (with this session's cookie)
+        # for 10 s of media; every frame decodes without an error.
+        cookie = "; ".join("%s=%s" % (c["name"], c["value"]) for c in driver.get_cookies())
+        camera = playable[0] if playable else CAMERAS[0]
+        started = time.time()
+        hls = subprocess.run(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-headers", "Cookie: %s\r\n" % cookie,
+             "-i", URL + "api/v1/cameras/%s/live.m3u8?stream=main" % camera, "-t", "10", "-map", "0:v",
+             "-f", "framemd5", "-"], capture_output=True, timeout=90)
+        frames = [l for l in hls.stdout.decode(errors="replace").splitlines() if l and not l.startswith("#")]
+        errors = hls.stderr.decode(errors="replace").strip()
+        print("hls: ffmpeg read %s's live playlist for %.1f s: exit %d, %d frames decoded, errors: %r" % (
+            camera, time.time() - started, hls.returncode, len(frames), errors[:300]))
+        if hls.returncode != 0 or errors or len(frames) < 150:
+            failures.append("hls: ffmpeg exit %d, %d frames, errors %r" % (hls.returncode, len(frames), errors[:300]))
     finally:
         driver.quit()
     if failures:

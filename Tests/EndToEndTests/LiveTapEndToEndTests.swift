@@ -95,6 +95,52 @@ struct LiveTapEndToEndTests {
     }
 }
 
+extension LiveTapEndToEndTests {
+    @Test(
+        "while someone watches, media leaves the capture worker per frame: its age at a subscriber is a few frames, not a fragment"
+    )
+    func perFrameChunks() async throws {
+        let box = try TestBox("chunks", cameras: [.init(id: "entrance", file: "fullhd.mp4")])
+        defer { box.stop() }
+        try box.start()
+        let path = box.dir + "/recorder-live.sock"
+        #expect(E2E.waitFor(20) { box.recordedEnd("entrance") != nil }, "nothing recorded")
+        let conn = try Self.subscribe(path, "entrance")
+        // P7: the recorder tells the worker; it starts chunks at its next keyframe (fullhd.mp4: every 2 s).
+        var units: [(unit: LiveUnit, at: Int64)] = []
+        let until = Date().addingTimeInterval(8)
+        while Date() < until, let e = try conn.receiveLive() {
+            if case .media(let u) = e { units.append((u, SystemClocks().utcNow().micros)) }
+        }
+        conn.close()
+        let frame = 3600  // 25 fps, 90 kHz ticks
+        let firstChunk = try #require(
+            units.firstIndex { $0.unit.segment.meta.duration90k <= frame }, "no per-frame unit in 8 s")
+        let chunks = units[firstChunk...]
+        #expect(chunks.first?.unit.isKeyframe == true, "chunks do not start at a keyframe")
+        #expect(chunks.allSatisfy { $0.unit.segment.meta.duration90k <= frame }, "fragments after the chunks began")
+        // Age at the subscriber: from the frame's place on the box's clock (its arrival at the capture worker,
+        // at most) to its receipt here; and from the recorder's receipt.
+        func percentiles(_ xs: [Double]) -> (p50: Double, p95: Double) {
+            let s = xs.sorted()
+            return (s[s.count / 2], s[min(s.count - 1, s.count * 95 / 100)])
+        }
+        let age = percentiles(chunks.map { Double($0.at - $0.unit.segment.meta.utc.micros) / 1000 })
+        let hop = percentiles(chunks.map { Double($0.at - $0.unit.receivedMicros) / 1000 })
+        let before = units[..<firstChunk].map { Double($0.at - $0.unit.segment.meta.utc.micros) / 1000 }
+        print(
+            "live chunks end to end: \(chunks.count) chunks after \(firstChunk) fragments; capture arrival → subscriber p50 \(age.p50) ms, p95 \(age.p95) ms (fragments before: \(before.map { Int($0) }) ms); recorder → subscriber p50 \(hop.p50) ms"
+        )
+        #expect(chunks.count >= 100)
+        // One frame plus the capture timeline's look-ahead (5 frames, 0.2 s at 25 fps: VideoTimeline), not a
+        // fragment (up to 1 s more).
+        #expect(age.p50 < 350 && age.p95 < 500, "a frame's age is not a few frames")
+        #expect(before.allSatisfy { $0 >= 300 }, "the fragments before the chunks were not fragment-old")
+        let check = try box.check()
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+    }
+}
+
 /// What the fast subscriber saw.
 final class Tally: Sendable {
     let value = Mutex<(media: Int, drops: Int, lagMs: [Double])>((0, 0, []))

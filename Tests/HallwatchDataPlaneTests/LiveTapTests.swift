@@ -278,3 +278,67 @@ struct ChunkTests {
         #expect(sequences(drain(tap.fanout(for: camera).subscribe())) == ["init", "5k"])
     }
 }
+
+@Suite("Watch frames (Protocol.md P7)", .serialized)
+struct WatchTests {
+    let camera = CameraID("lobby")!
+
+    static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
+    @Test("the worker is told when its camera's first subscriber arrives and when the last one leaves")
+    func workerLearnsWhetherAnyoneWatches() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/hw-watch-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tap = LiveTap(logger: quiet)
+        let listener = try UnixSocket.listen(path: dir + "/recorder-live.sock")
+        Thread { tap.acceptLoop(listener, isKnown: { _ in true }) }.start()
+        defer { tap.stop(listener) }
+
+        let (worker, recorder) = socketPair()
+        let sender = DataPlaneSender(camera: camera, logger: quiet, clocks: ManualClocks()) { worker }
+        sender.deliver(initSegment())  // connects: hello, init segment
+        let receiver = try DataPlaneReceiver(recorder, isKnown: { _ in true }, cameras: ConnectedCameras())
+        #expect(try receiver.next()?.meta.kind == .initSegment)
+        tap.attachWorker(camera, recorder)
+        #expect(!sender.wantsLiveChunks)
+
+        let first = try UnixSocket.connect(path: dir + "/recorder-live.sock")
+        try first.send(.hello(camera))
+        #expect(Self.waitFor(3) { sender.wantsLiveChunks }, "not told of the first subscriber")
+        let second = try UnixSocket.connect(path: dir + "/recorder-live.sock")
+        try second.send(.hello(camera))
+        first.close()
+        usleep(1_500_000)  // the tap notices a quiet subscriber's end within 1 s
+        #expect(sender.wantsLiveChunks, "told nobody watches while one subscriber still does")
+        second.close()
+        #expect(Self.waitFor(3) { !sender.wantsLiveChunks }, "not told the last subscriber left")
+
+        // A worker connecting while someone watches is told at once; another camera's subscribers do not count.
+        let third = try UnixSocket.connect(path: dir + "/recorder-live.sock")
+        try third.send(.hello(CameraID("gym")!))
+        let (w2, r2) = socketPair()
+        let sender2 = DataPlaneSender(camera: camera, logger: quiet, clocks: ManualClocks()) { w2 }
+        sender2.deliver(initSegment())
+        tap.detachWorker(camera, recorder)
+        tap.attachWorker(camera, r2)
+        usleep(300_000)
+        #expect(!sender2.wantsLiveChunks)
+        let fourth = try UnixSocket.connect(path: dir + "/recorder-live.sock")
+        try fourth.send(.hello(camera))
+        #expect(Self.waitFor(3) { sender2.wantsLiveChunks })
+        third.close()
+        fourth.close()
+        // A watch frame is the recorder's alone: from a capture worker it breaks the protocol.
+        #expect(throws: DataPlaneError.self) {
+            try DataPlaneMessage(DataPlaneMessage.decodeHeader(DataPlane.watchFrame(true)), payload: [])
+        }
+    }
+}

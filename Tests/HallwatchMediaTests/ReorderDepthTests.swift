@@ -120,12 +120,12 @@ struct ReorderDepthTests {
 /// sample it refuses (before, the refusal ended the session and the camera was reconnected).
 @Suite("Muxer refusals")
 struct MuxerRefusalTests {
-    /// A packet source that only describes an H.264 track (the test feeds the remuxer directly).
+    /// A packet source that only describes a video track, H.264 unless told (the test feeds the remuxer directly).
     final class DescribedSource: PacketSource {
         let par = avcodec_parameters_alloc()!
-        init() {
+        init(_ codec: AVCodecID = AV_CODEC_ID_H264) {
             par.pointee.codec_type = AVMEDIA_TYPE_VIDEO
-            par.pointee.codec_id = AV_CODEC_ID_H264
+            par.pointee.codec_id = codec
         }
         deinit {
             var p: UnsafeMutablePointer<AVCodecParameters>? = par
