@@ -18,13 +18,15 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case viewConfiguration
     /// Live video of the cameras the user may see (the WebSocket, the live and grid pages).
     case live
+    /// Recorded video of the cameras the user may see (the recordings API, the media bodies, the timeline).
+    case playback
 }
 
 extension Role {
     /// The permissions of this role; each role includes the one below it.
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.session, .viewStatus, .viewCameras, .live]
+        case .viewer: [.session, .viewStatus, .viewCameras, .live, .playback]
         case .buildingAdmin: Role.viewer.permissions.union([.viewAuditLog])
         case .districtAdmin: Role.buildingAdmin.permissions.union([.viewConfiguration])
         }

@@ -69,11 +69,14 @@ public struct WebEnvironment: Sendable {
     public var chartJS: String?
     /// The live view's subscriptions to the recorder's live tap; `nil`: live view answers 503.
     public var live: LiveHub?
+    /// The recording disks playback reads; `nil`: the recordings API and media bodies answer 503.
+    public var recordings: RecordingDisks? = nil
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
     let liveStreams = LiveStreamCount()
     let thumbnailViews = RepeatedViews()
+    let playbackViews = RepeatedViews()
     /// Most live-update streams open at once (each holds a connection and a timer).
     public static let maxLiveStreams = 64
 
@@ -238,7 +241,7 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/static/live.js", access: .anyone) { _, _ in
                 WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")
             },
-        ]
+        ] + Playback.routes(env)
     }
 
     /// The router: security headers, then access control, then the table's routes.

@@ -74,7 +74,7 @@ public struct WebService: Service {
             logger.warning("no users in the web file: the page only says how to add one (hallwatchctl user hash)")
         }
         let disks = config.recorder.disks.map { RecordingThumbnailSource.DiskLocation(name: $0.name, path: $0.path) }
-        let env = WebEnvironment(
+        var env = WebEnvironment(
             settings: settings,
             sessions: SessionStore(
                 database: database, clocks: clocks, idle: settings.web.sessionIdleTimeout,
@@ -91,6 +91,7 @@ public struct WebService: Service {
             plots: PlotCache(source: RecordingUsageSource(disks: disks, box: config.box), clocks: clocks),
             chartJS: try? String(contentsOfFile: Assets.chartJSPath, encoding: .utf8),
             live: LiveHub(socketPath: LiveWire.socketPath(dataPlaneSocket: config.recorder.socket), logger: logger))
+        env.recordings = RecordingDisks(disks: disks, box: config.box)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,
