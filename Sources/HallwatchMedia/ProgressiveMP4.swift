@@ -37,6 +37,9 @@ public enum ProgressiveMP4 {
         public var videoTrack: UInt32
         public var videoDuration: UInt64
         public var videoTimescale: UInt32
+        /// The first video sample's composition offset (`ctts`, ticks of the video timescale): the keyframe is
+        /// presented this long after decode time 0 (B-frames; there is no edit list to hide it).
+        public var videoFirstCompositionOffset: Int32
         /// Video duration, seconds.
         public var videoSeconds: Double { videoTimescale == 0 ? 0 : Double(videoDuration) / Double(videoTimescale) }
     }
@@ -83,7 +86,8 @@ public enum ProgressiveMP4 {
         return Layout(
             header: header, extents: extents, totalBytes: Int64(header.count) + payload,
             sampleCounts: tracks.mapValues(\.durations.count), videoTrack: video.id,
-            videoDuration: tracks[video.id]?.totalDuration ?? 0, videoTimescale: video.timescale)
+            videoDuration: tracks[video.id]?.totalDuration ?? 0, videoTimescale: video.timescale,
+            videoFirstCompositionOffset: tracks[video.id]?.compositionOffsets.first ?? 0)
     }
 
     // MARK: - Samples from fragments

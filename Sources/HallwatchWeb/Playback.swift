@@ -13,7 +13,10 @@ import NIOCore
 /// - `GET /api/v1/cameras/{id}/video.m4s?from=&to=` — fMP4 from the keyframe at or before `from`: each run's
 ///   init segment then its fragments, as stored (for Media Source Extensions).
 /// - `GET /api/v1/cameras/{id}/video.mp4?from=&to=` — the first run in the range as a progressive MP4, `moov`
-///   first (for `<video>`, old iPhones and downloads); `Hallwatch-Covered-To` says where it ends.
+///   first (for `<video>`, old iPhones and downloads); `Hallwatch-Covered-From`/`-To` say what it holds (box UTC of
+///   the first fragment's start and of the last one's end), `Hallwatch-Presentation-Offset` when its first frame
+///   is presented on the file's timeline (seconds; B-frames delay it): a frame presented at media time `m` was
+///   recorded at `Covered-From + (m − offset)`.
 ///
 /// Both bodies have an exact `Content-Length`, answer single `Range` requests with 206 (RFC 9110 §14; several
 /// ranges in one request get the whole body, which §14.2 allows), honour `If-Range` and `If-None-Match`, and
@@ -144,6 +147,9 @@ enum Playback {
         ]
         if let first = body.firstUTC { headers[HTTPField.Name("Hallwatch-Covered-From")!] = first.iso8601 }
         if let end = body.endUTC { headers[HTTPField.Name("Hallwatch-Covered-To")!] = end.iso8601 }
+        if let offset = body.presentationOffset {
+            headers[HTTPField.Name("Hallwatch-Presentation-Offset")!] = String(format: "%.6f", offset)
+        }
         if body.form == .progressive, let first = body.firstUTC {
             let name = "\(camera.rawValue)_\(first.iso8601.replacingOccurrences(of: ":", with: "-")).mp4"
             headers[.contentDisposition] = "inline; filename=\"\(name)\""

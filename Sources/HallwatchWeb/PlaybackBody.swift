@@ -52,9 +52,11 @@ struct PlaybackBody: Sendable {
     /// Box UTC of the first fragment (a keyframe) and of the end of the last one.
     let firstUTC: UTCMicros?
     let endUTC: UTCMicros?
-    /// MP4 only: video frames and seconds.
+    /// MP4 only: video frames and seconds, and when the first frame (the keyframe) is presented on the file's
+    /// media timeline, seconds (its composition offset: B-frames delay it, and no edit list hides that).
     var frames: Int?
     var seconds: Double?
+    var presentationOffset: Double?
 
     /// The fMP4 body: the stream as stored, every run's init segment before its fragments.
     static func fragmented(_ stream: RecordingStream) -> PlaybackBody {
@@ -91,6 +93,9 @@ struct PlaybackBody: Sendable {
             firstUTC: run.firstFragmentUTC, endUTC: end(records))
         body.frames = layout.sampleCounts[layout.videoTrack]
         body.seconds = layout.videoSeconds
+        if layout.videoTimescale > 0 {
+            body.presentationOffset = Double(layout.videoFirstCompositionOffset) / Double(layout.videoTimescale)
+        }
         return body
     }
 

@@ -34,7 +34,7 @@ enum TimelineAssets {
           var MIN_SPAN = 10e3, MAX_SPAN = dayEnd - dayStart, WINDOW = 600e3, FRAME = 40;
           var view = { from: dayStart, to: dayEnd };
           var data = { runs: [], gaps: [], holds: [], fragments: [], events: [] };
-          var play = { coveredFrom: null, windowTo: null, clicked: null, firstShown: false, token: 0 };
+          var play = { coveredFrom: null, windowTo: null, offset: 0, clicked: null, firstShown: false, token: 0 };
           var scrubState = { abort: null, pending: null };
           var pointers = new Map(), drag = null, pinch = null;
           [video, scrub].forEach(function (v) { v.disableRemotePlayback = true; v.setAttribute('playsinline', ''); });
@@ -130,7 +130,9 @@ enum TimelineAssets {
           }
 
           // --- playing
-          function current() { return play.coveredFrom === null ? null : play.coveredFrom + video.currentTime * 1000; }
+          // A frame presented at media time m was recorded at coveredFrom + (m - offset): the offset is the keyframe's
+          // composition delay (B-frames), which a file without an edit list keeps.
+          function current() { return play.coveredFrom === null ? null : play.coveredFrom + (video.currentTime - play.offset) * 1000; }
           function startAt(t) {
             var token = ++play.token;
             var url = api('/video.mp4') + '?from=' + iso(t) + '&to=' + iso(Math.min(t + WINDOW, Date.now() + 60e3));
@@ -141,13 +143,18 @@ enum TimelineAssets {
               if (!r.ok) { say('HTTP ' + r.status); return; }
               var from = Date.parse(r.headers.get('Hallwatch-Covered-From')), to = Date.parse(r.headers.get('Hallwatch-Covered-To'));
               play.coveredFrom = from; play.windowTo = to; play.firstShown = false; play.seeked = false;
-              video.src = url;
+              play.offset = Number(r.headers.get('Hallwatch-Presentation-Offset')) || 0;
+              video.pause(); video.src = url;
               video.addEventListener('loadedmetadata', function () {
                 if (token !== play.token) return;
-                video.addEventListener('seeked', function () { if (token === play.token) play.seeked = true; }, { once: true });
-                video.currentTime = Math.max(0, (t - from) / 1000);
-                video.playbackRate = Number(rateSelect.value);
-                video.play().catch(function () {});
+                // Paused until the seek is done, so the first frame presented is the one at t; then play.
+                video.addEventListener('seeked', function () {
+                  if (token !== play.token) return;
+                  video.playbackRate = Number(rateSelect.value);
+                  video.play().catch(function () {});
+                }, { once: true });
+                play.seeked = true;
+                video.currentTime = Math.max(0, (t - from) / 1000 + play.offset);
                 say('');
               }, { once: true });
             }).catch(function (e) { say(e.message); });
@@ -160,7 +167,7 @@ enum TimelineAssets {
             var onFrame = function (now, meta) {
               if (play.coveredFrom !== null && play.seeked && !play.firstShown) {
                 play.firstShown = true;
-                root.dataset.firstFrameUtc = String(Math.round(play.coveredFrom + meta.mediaTime * 1000));
+                root.dataset.firstFrameUtc = String(Math.round(play.coveredFrom + (meta.mediaTime - play.offset) * 1000));
               }
               video.requestVideoFrameCallback(onFrame);
             };
@@ -173,7 +180,7 @@ enum TimelineAssets {
             if (video.paused) video.play(); else video.pause();
           });
           rateSelect.addEventListener('change', function () { video.playbackRate = Number(rateSelect.value); });
-          function step(frames) { video.pause(); video.currentTime = Math.max(0, video.currentTime + frames * FRAME / 1000); }
+          function step(frames) { video.pause(); video.currentTime = Math.max(play.offset, video.currentTime + frames * FRAME / 1000); }
           document.getElementById('tl-step').addEventListener('click', function () { step(1); });
           document.getElementById('tl-step-back').addEventListener('click', function () { step(-1); });
           function jump(dir) {

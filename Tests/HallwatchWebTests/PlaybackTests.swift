@@ -100,7 +100,7 @@ struct PlaybackTests {
                     "/usr/bin/ffprobe",
                     [
                         "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                        "stream=nb_read_frames,nb_frames,duration", "-of", "default=nw=1", files[0],
+                        "stream=nb_read_frames,nb_frames,duration,start_time", "-of", "default=nw=1", files[0],
                     ])
                 let fields = Dictionary(
                     probe.out.split(separator: "\n").map {
@@ -111,6 +111,11 @@ struct PlaybackTests {
                 #expect(Int(fields["nb_read_frames"] ?? "") == hashes.count)
                 #expect(Int(fields["nb_frames"] ?? "") == body.frames)
                 #expect(abs((Double(fields["duration"] ?? "") ?? 0) - (body.seconds ?? -1)) < 0.001, "\(fields)")
+                // The first frame is presented after the keyframe's composition delay, as the header says.
+                let offset = try #require(body.presentationOffset)
+                #expect(abs((Double(fields["start_time"] ?? "") ?? -1) - offset) < 0.001, "\(fields)")
+                #expect(
+                    mp4.headers[HTTPField.Name("Hallwatch-Presentation-Offset")!] == String(format: "%.6f", offset))
                 // Starts at the keyframe at or before `from`, covers `to`.
                 #expect((body.seconds ?? 0) >= seconds - 0.05)
                 #expect(mp4.headers[HTTPField.Name("Hallwatch-Covered-From")!] == body.firstUTC?.iso8601)
