@@ -34,7 +34,7 @@ enum TimelineAssets {
           var MIN_SPAN = 10e3, MAX_SPAN = dayEnd - dayStart, WINDOW = 600e3, FRAME = 40;
           var view = { from: dayStart, to: dayEnd };
           var data = { runs: [], gaps: [], holds: [], fragments: [], events: [] };
-          var play = { coveredFrom: null, windowTo: null, offset: 0, clicked: null, firstShown: false, token: 0 };
+          var play = { coveredFrom: null, windowTo: null, offset: 0, clicked: null, firstShown: false, resume: null, token: 0 };
           var scrubState = { abort: null, pending: null };
           var pointers = new Map(), drag = null, pinch = null;
           [video, scrub].forEach(function (v) { v.disableRemotePlayback = true; v.setAttribute('playsinline', ''); });
@@ -147,11 +147,17 @@ enum TimelineAssets {
               video.pause(); video.src = url;
               video.addEventListener('loadedmetadata', function () {
                 if (token !== play.token) return;
-                // Paused until the seek is done, so the first frame presented is the one at t; then play.
+                // Paused until the frame at t is presented (or 300 ms after the seek), then play: a frame callback
+                // may skip frames, so playing at once could hide which frame came first.
                 video.addEventListener('seeked', function () {
                   if (token !== play.token) return;
-                  video.playbackRate = Number(rateSelect.value);
-                  video.play().catch(function () {});
+                  play.resume = function () {
+                    if (token !== play.token || !play.resume) return;
+                    play.resume = null;
+                    video.playbackRate = Number(rateSelect.value);
+                    video.play().catch(function () {});
+                  };
+                  if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 300);
                 }, { once: true });
                 play.seeked = true;
                 video.currentTime = Math.max(0, (t - from) / 1000 + play.offset);
@@ -168,6 +174,7 @@ enum TimelineAssets {
               if (play.coveredFrom !== null && play.seeked && !play.firstShown) {
                 play.firstShown = true;
                 root.dataset.firstFrameUtc = String(Math.round(play.coveredFrom + (meta.mediaTime - play.offset) * 1000));
+                if (play.resume) play.resume();
               }
               video.requestVideoFrameCallback(onFrame);
             };
