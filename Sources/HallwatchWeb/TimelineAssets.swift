@@ -58,7 +58,7 @@ enum TimelineAssets {
           }
 
           // --- data
-          var reloadTimer = null, loadAbort = null;
+          var reloadTimer = null, loadAbort = null, eventsAbort = null;
           function reloadSoon() { clearTimeout(reloadTimer); reloadTimer = setTimeout(load, 200); }
           function load() {
             if (loadAbort) loadAbort.abort();
@@ -74,10 +74,13 @@ enum TimelineAssets {
               data.fragments = j.fragments.filter(function (f) { return f.keyframe; }).map(function (f) { return Date.parse(f.start); });
               draw();
             }).catch(function (e) { if (e.name !== 'AbortError') say(e.message); });
-            // The events API, where the box has one: JSON only (the status page's event stream is not it).
+            // The events API, where the box has one: JSON only (the status page's event stream is not it; its own
+            // controller, so closing that stream never aborts the recordings' fetch).
+            if (eventsAbort) eventsAbort.abort();
+            var ec = eventsAbort = new AbortController();
             fetch('/api/v1/events?camera=' + encodeURIComponent(camera) + '&from=' + iso(view.from) + '&to=' + iso(view.to),
-              { signal: ac.signal, credentials: 'same-origin' }).then(function (r) {
-              if (!r.ok || !(r.headers.get('content-type') || '').startsWith('application/json')) { ac.abort(); return null; }
+              { signal: ec.signal, credentials: 'same-origin' }).then(function (r) {
+              if (!r.ok || !(r.headers.get('content-type') || '').startsWith('application/json')) { ec.abort(); return null; }
               return r.json();
             }).then(function (j) {
               if (!j) return;

@@ -25,11 +25,11 @@ enum TimelinePage {
         <video id="tl-scrub" muted playsinline preload="auto" hidden></video>
         <span id="tl-clock" aria-live="polite"></span><span id="tl-note" aria-live="polite"></span></div>
         <div class="tl-controls">
-        <button id="tl-prev-gap" title="Previous gap or event">⏮</button>
+        <button id="tl-prev-gap" title="Previous gap or event">«</button>
         <button id="tl-step-back" title="One frame back">◀|</button>
         <button id="tl-play" title="Play or pause">▶</button>
         <button id="tl-step" title="One frame on">|▶</button>
-        <button id="tl-next-gap" title="Next gap or event">⏭</button>
+        <button id="tl-next-gap" title="Next gap or event">»</button>
         <label>Rate <select id="tl-rate">{{#rates}}<option value="{{.}}">{{.}}×</option>{{/rates}}</select></label>
         <button id="tl-zoom-out" title="Zoom out">−</button><button id="tl-zoom-in" title="Zoom in">+</button>
         </div>
