@@ -319,7 +319,7 @@ let package = Package(
             name: "HallwatchWebTests",
             dependencies: [
                 "HallwatchWeb", "HallwatchCore", "HallwatchConfig", "HallwatchStatus", "HallwatchBus",
-                "HallwatchDataPlane",
+                "HallwatchDataPlane", "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

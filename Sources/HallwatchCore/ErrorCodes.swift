@@ -111,6 +111,12 @@ public enum ErrorCodes {
         .init("onvif.tooLarge", .badReply, "a reply larger, or with more elements, than allowed"),
         .init("onvif.unexpectedReply", .badReply, "well-formed XML, but not the SOAP response expected"),
         .init("onvif.unreachable", .unavailable, "no HTTP reply: refused, no route, reset or past the deadline"),
+        // Playback of recorded video over HTTP (HallwatchWeb's Playback).
+        .init("playback.none", .notFound, "nothing of the camera is recorded in the range asked for"),
+        .init("playback.range", .invalidInput, "a range that is empty, too long, or a byte range outside the body"),
+        .init("playback.read", .unavailable, "the recordings could not be read (a disk, the index, a record)"),
+        .init("playback.time", .invalidInput, "from or to missing or not an RFC 3339 time"),
+        .init("playback.unavailable", .unavailable, "this web serves no recordings (no disks configured)"),
         // The USB config drop (HallwatchProvision's ProvisionError): each refusal's reason on the receipt.
         .init("provision.ambiguous", .conflict, "more than one bundle on the stick is meant for this box"),
         .init("provision.apply", .unavailable, "staging or switching the configuration failed; the old one stays"),

@@ -1,3 +1,4 @@
+import Foundation
 import HallwatchCore
 import HallwatchMedia
 import HallwatchStorage
@@ -7,6 +8,26 @@ import HallwatchStorage
 /// through the storage library's own writer, each repetition's decode times (`tfdt`) moved to follow the
 /// previous one, so the recording plays as one continuous stream whose every sample is the clip's.
 public enum ClipRecording {
+    /// The video of the clip file at `path` cut by stock ffmpeg (`/usr/bin/ffmpeg`, stream copy) into keyframe
+    /// fragments on a 90 kHz timescale, as a camera's recording is stored; for tests and benchmarks.
+    /// - Throws: ``HallwatchMedia/MediaError`` `media.file` when ffmpeg fails or its output is no fragmented MP4.
+    public static func fragmentedClip(at path: String) throws -> FragmentedMP4 {
+        let out = FileManager.default.temporaryDirectory.path + "/hallwatch-clip-\(UUID().uuidString.prefix(8)).mp4"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        p.arguments = [
+            "-v", "error", "-y", "-i", path, "-an", "-c:v", "copy", "-video_track_timescale", "90000",
+            "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", out,
+        ]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let data = FileManager.default.contents(atPath: out) else {
+            throw MediaError("media.file", "ffmpeg could not fragment \(path)")
+        }
+        return try FragmentedMP4([UInt8](data))
+    }
+
     /// What ``record(_:camera:runStart:seconds:to:)`` appended.
     public struct Written: Sendable, Equatable {
         /// Fragments appended (the init segment aside).

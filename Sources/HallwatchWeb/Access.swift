@@ -26,13 +26,15 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case manageResponderLinks
     /// Make and revoke event sources and their tokens (building-admin and up; audited).
     case manageEventSources
+    /// Recorded video of the cameras the user may see (the recordings API, the media bodies, the timeline).
+    case playback
 }
 
 extension Role {
     /// The permissions of this role; each role includes the one below it.
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.session, .viewStatus, .viewCameras, .live, .map]
+        case .viewer: [.session, .viewStatus, .viewCameras, .live, .map, .playback]
         case .buildingAdmin:
             Role.viewer.permissions.union([.viewAuditLog, .placePins, .manageResponderLinks, .manageEventSources])
         case .districtAdmin: Role.buildingAdmin.permissions.union([.viewConfiguration])

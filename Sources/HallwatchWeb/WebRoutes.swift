@@ -81,11 +81,14 @@ public struct WebEnvironment: Sendable {
     public var events: EventService?
     /// Live HLS from the stored fragments, for browsers without Media Source Extensions; `nil`: its routes answer 503.
     public var hls: LiveHLS?
+    /// The recording disks playback reads; `nil`: the recordings API and media bodies answer 503.
+    public var recordings: RecordingDisks? = nil
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
     let liveStreams = LiveStreamCount()
     let thumbnailViews = RepeatedViews()
+    let playbackViews = RepeatedViews()
     /// Most live-update streams open at once (each holds a connection and a timer).
     public static let maxLiveStreams = 64
 
@@ -264,7 +267,7 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/static/live.js", access: .anyone) { _, _ in
                 WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")
             },
-        ] + MapRoutes.table(env) + ResponderRoutes.table(env) + EventRoutes.table(env)
+        ] + MapRoutes.table(env) + ResponderRoutes.table(env) + EventRoutes.table(env) + Playback.routes(env)
     }
 
     /// The router: security headers, then access control, then the table's routes.

@@ -107,6 +107,7 @@ public struct WebService: Service {
         env.events = try EventService.production(
             config: config, stateDirectory: dir, audit: env.audit, bus: presence.bus, clocks: clocks, logger: logger)
         env.hls = LiveHLS(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
+        env.recordings = RecordingDisks(disks: disks, box: config.box)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,

@@ -170,19 +170,7 @@ enum Clips {
 
     /// The clip's video cut by ffmpeg into keyframe fragments on a 90 kHz timescale, as a camera's recording is.
     static func fragmented(_ name: String) throws -> FragmentedMP4 {
-        let out =
-            FileManager.default.temporaryDirectory.path + "/hallwatch-evidence-\(UUID().uuidString.prefix(8))-\(name)"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        p.arguments = [
-            "-v", "error", "-y", "-i", media + "/" + name, "-an", "-c:v", "copy", "-video_track_timescale", "90000",
-            "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", out,
-        ]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw MediaError("media.file", "ffmpeg could not fragment \(name)") }
-        return try FragmentedMP4([UInt8](try Data(contentsOf: URL(fileURLWithPath: out))))
+        try ClipRecording.fragmentedClip(at: media + "/" + name)
     }
 
     /// Every video sample's bytes, the codec and the video's duration (90 kHz ticks), read with libavformat.

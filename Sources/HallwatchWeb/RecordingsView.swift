@@ -1,0 +1,130 @@
+import HallwatchCore
+import HallwatchDataPlane
+import HallwatchStorage
+
+/// `GET /api/v1/cameras/{id}/runs?from=&to=`: what is recorded of a camera over a range, from the index (one
+/// init record read per run for its codec). Times are RFC 3339 UTC with milliseconds, durations seconds.
+/// Built on each request, so the newest run grows as the page polls.
+struct RecordingsView: Codable, Sendable, Equatable {
+    /// One run: what one capture session recorded without a break (a reconnect or a codec change starts another).
+    struct Run: Codable, Sendable, Equatable {
+        /// Run id (decimal: UTC µs at which the capture worker started it); also the id of its init segment.
+        var id: String
+        /// First fragment's start and last fragment's end in the range.
+        var start: String
+        var end: String
+        /// RFC 6381 codec string and picture size, from the run's init segment (`null` when it names no codec).
+        var codec: String?
+        var width: Int?
+        var height: Int?
+        var fragments: Int
+        var bytes: Int64
+    }
+    /// Time between two runs with nothing recorded.
+    struct Gap: Codable, Sendable, Equatable {
+        var from: String
+        var to: String
+        var seconds: Double
+        /// Why, where known (`null`: not known to the index; the events API tells camera outages).
+        var cause: String?
+    }
+    /// A run whose codec or size differs from the one before it.
+    struct CodecChange: Codable, Sendable, Equatable {
+        var at: String
+        var run: String
+        var from: String?
+        var to: String?
+    }
+    /// An evidence hold overlapping the range.
+    struct Hold: Codable, Sendable, Equatable {
+        var id: String
+        var from: String
+        var to: String
+        var reason: String
+        var caseID: String
+        var released: Bool
+    }
+    /// One stored fragment (a scrub point when it is a keyframe).
+    struct Fragment: Codable, Sendable, Equatable {
+        var start: String
+        var duration: Double
+        var keyframe: Bool
+        var bytes: Int64
+        /// The run, hence init segment, it decodes with.
+        var initId: String
+    }
+    /// One init segment (`ftyp`+`moov`).
+    struct InitSegment: Codable, Sendable, Equatable {
+        var id: String
+        var bytes: Int64
+        var codec: String?
+    }
+
+    var camera: String
+    var from: String
+    var to: String
+    var runs: [Run]
+    var gaps: [Gap]
+    var codecChanges: [CodecChange]
+    var holds: [Hold]
+    /// Empty, with ``fragmentsOmitted`` true, for ranges over an hour (ask for a narrower range).
+    var fragments: [Fragment]
+    var fragmentsOmitted: Bool
+    var initSegments: [InitSegment]
+
+    /// Gaps shorter than this are jitter between fragments, not gaps: 2 s.
+    static let minGapMicros: Int64 = 2_000_000
+
+    /// The view of `camera` over `[from, to)`.
+    /// - Throws: `StorageError` from the index or an init record.
+    static func make(library: RecordingLibrary, camera: CameraID, from: UTCMicros, to: UTCMicros) throws
+        -> RecordingsView
+    {
+        let stream = try library.stream(camera: camera, from: from, to: to, startAtKeyframe: false)
+        let listFragments = to.micros - from.micros <= Playback.maxFragmentListMicros
+        var view = RecordingsView(
+            camera: camera.rawValue, from: from.iso8601, to: to.iso8601, runs: [], gaps: [], codecChanges: [],
+            holds: [], fragments: [], fragmentsOmitted: !listFragments, initSegments: [])
+        var previous: (end: UTCMicros, info: InitSegmentInfo?)?
+        for run in stream.runs {
+            let records = run.records
+            guard let initRecord = records.first, initRecord.isInitSegment else { continue }
+            let fragments = records.dropFirst().filter { $0.startUTC != nil }
+            guard let first = fragments.first?.startUTC else { continue }
+            let end = fragments.map { $0.startUTC!.adding(MediaTime90k($0.duration90k)) }.max() ?? first
+            let info = InitSegmentInfo(initSegment: try run.read(from: 0, count: Int(initRecord.bytes)))
+            let id = String(initRecord.run)
+            view.runs.append(
+                Run(
+                    id: id, start: first.iso8601, end: end.iso8601, codec: info?.codec, width: info?.width,
+                    height: info?.height, fragments: fragments.count, bytes: fragments.reduce(0) { $0 + $1.bytes }))
+            view.initSegments.append(InitSegment(id: id, bytes: initRecord.bytes, codec: info?.codec))
+            if let previous {
+                if first.micros - previous.end.micros >= minGapMicros {
+                    view.gaps.append(
+                        Gap(
+                            from: previous.end.iso8601, to: first.iso8601,
+                            seconds: Double(first.micros - previous.end.micros) / 1e6, cause: nil))
+                }
+                if previous.info != info {
+                    view.codecChanges.append(
+                        CodecChange(at: first.iso8601, run: id, from: previous.info?.codec, to: info?.codec))
+                }
+            }
+            previous = (end, info)
+            if listFragments {
+                view.fragments += fragments.map {
+                    Fragment(
+                        start: $0.startUTC!.iso8601, duration: Double($0.duration90k) / 90_000, keyframe: $0.keyframe,
+                        bytes: $0.bytes, initId: id)
+                }
+            }
+        }
+        view.holds = try library.holds(camera: camera).filter { $0.from < to && $0.to > from }.map {
+            Hold(
+                id: $0.id, from: $0.from.iso8601, to: $0.to.iso8601, reason: $0.reason, caseID: $0.caseID,
+                released: $0.releasedAt != nil)
+        }
+        return view
+    }
+}
