@@ -21,7 +21,7 @@ say() { printf '%s [image-test] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 fail() { say "FAIL: $*"; exit 1; }
 
 simcam=""
-for b in .build/debug .build/release .build-image/release; do [ -x "$b/hallwatch-simcam" ] && simcam=$b/hallwatch-simcam; done
+for b in .build/x86_64-unknown-linux-gnu/debug .build/debug .build/release .build-image/release; do [ -x "$b/hallwatch-simcam" ] && simcam=$b/hallwatch-simcam; done
 [ -n "$simcam" ] || fail "no hallwatch-simcam built (make build)"
 for clip in h264-aac h264-bframes hevc fullhd; do [ -f ".media/$clip.mp4" ] || fail "no .media/$clip.mp4 (make clips)"; done
 [ -f .image/work/root.erofs ] || fail "no image built (make image)"
