@@ -8,6 +8,8 @@
 #   4. power cuts (kill -9 of qemu while recording, HALLWATCH_POWER_CUTS times, default 5): after each boot
 #      `hallwatchctl check --level crc` passes and the media lost per camera (the cut's time minus the end of the
 #      newest indexed fragment) is at most the fsync cadence plus one fragment (2 s) — printed as a distribution.
+# The web answers / with a redirect (sign-in or first-user page): followed, 200 expected. The VM has a USB
+# controller (qemu-xhci) like a real box, so USBGuard has a bus to guard.
 # One VM at a time; every probe wrapped in timeout. Logs and the serial console in .image/test/.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -91,7 +93,7 @@ boot() {
     -drive if=pflash,format=raw,unit=1,file="$out/vars.fd" \
     -drive if=virtio,format=raw,file="$out/box.img" -drive if=virtio,format=raw,file="$out/recordings.img" \
     -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$ssh_port-:22,hostfwd=tcp:127.0.0.1:$web_port-:443" \
-    -device virtio-net-pci,netdev=n0 -serial "file:$log" > "$out/qemu-$1.log" 2>&1 &
+    -device virtio-net-pci,netdev=n0 -device qemu-xhci -serial "file:$log" > "$out/qemu-$1.log" 2>&1 &
   qemu_pid=$!
   boot_started=$(date +%s.%N)
 }
@@ -144,7 +146,7 @@ say "units: $states"
 failed=$(T=30 vm 'systemctl list-units --failed --plain --no-legend' || true)
 [ -z "$failed" ] || fail "failed units: $failed"
 T=30 vm 'hallwatchctl status' | tee "$out/status.txt"
-code=$(timeout 30 curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$web_port/" || true)
+code=$(timeout 30 curl -skL -o /dev/null -w "%{http_code}" "https://127.0.0.1:$web_port/" || true)
 [ "$code" = 200 ] || fail "web page: HTTP $code"
 say "web page: HTTP $code on https://127.0.0.1:$web_port/"
 T=30 vm 'sysctl -n kernel.sysrq; systemctl is-enabled ctrl-alt-del.target; findmnt -no FSTYPE,OPTIONS /' |
