@@ -154,7 +154,7 @@ T=30 vm 'sysctl -n kernel.sysrq; systemctl is-enabled ctrl-alt-del.target; findm
 [ "$(sed -n 1p "$out/hardening.txt")" = 0 ] || fail "kernel.sysrq is not 0"
 [ "$(sed -n 2p "$out/hardening.txt")" = masked ] || fail "ctrl-alt-del.target is not masked"
 grep -qE '^erofs +ro' "$out/hardening.txt" || fail "root is not read-only EROFS"
-[ -z "$(T=30 vm "systemctl list-units --plain --no-legend --state=active '*getty*'")" ] || fail "a getty runs"
+[ -z "$(T=30 vm "systemctl list-units --plain --no-legend --state=active '*getty*.service'")" ] || fail "a getty runs"
 
 # --- 2. kill -9 of the recorder
 old=$(main_pid hallwatch-recorder)
