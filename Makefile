@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test test-deps test-browser test-units lint format bench bench-quick clean
+.PHONY: all deps build clips demo test test-deps test-browser test-units lint format bench bench-quick clean image image-test
 
 all: build
 
@@ -65,7 +65,7 @@ test-browser: build test-deps
 	bash Tests/Browser/events.sh
 
 clean:
-	rm -rf .build .run .media
+	rm -rf .build .run .media .image .build-image
 
 ## bench: measured performance next to ffmpeg/GStreamer (release build; < 20 min); prints one markdown table,
 ## writes JSON to .bench/ (README § Benchmarks). bench-quick: the same sections, fewer and shorter (< 3 min).
@@ -76,3 +76,15 @@ bench: deps clips
 bench-quick: deps clips
 	$(SWIFT) build -c release --scratch-path .build
 	bash Tests/Bench/bench.sh --quick .build/release
+
+## image: the appliance, a bootable x86-64 UEFI Debian 12 disk image (README § Appliance image) in .image/:
+## release binaries (static Swift runtime, scratch .build-image), then Image/build-image.sh (mmdebstrap, EROFS
+## root, ESP by mcopy, systemd-repart). Needs root and deb.debian.org.
+image: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-image
+	bash Image/build-image.sh --bin .build-image/release
+
+## image-test: boot the image in qemu (TCG, OVMF) with simulated cameras from the host: units, recording, web,
+## kill -9 of the recorder, a capture worker's watchdog, power cuts (HALLWATCH_POWER_CUTS, default 5)
+image-test: image build clips
+	bash Tests/Image/image-test.sh

@@ -117,6 +117,10 @@ public struct WebService: Service {
     public func run() async throws {
         let tls = try identity.serverConfiguration()
         let router = WebRoutes.router(environment: environment)
+        // READY=1 once every listener is bound (a port already taken fails the start instead).
+        let listeners = web.listen.count * (web.httpRedirectPort == nil ? 1 : 2)
+        let readiness = ListenerReadiness(
+            expected: listeners, status: "serving the web page on port \(web.httpsPort) (\(listeners) listeners)")
         var apps: [any Service] = []
         for address in web.listen {
             apps.append(
@@ -126,7 +130,7 @@ public struct WebService: Service {
                         tlsConfiguration: tls, configuration: Self.channel, webSocket: Self.webSocket,
                         webSocketRouter: router, limits: ConnectionLimits()),
                     configuration: .init(address: .hostname(address, port: web.httpsPort), serverName: nil),
-                    logger: logger))
+                    onServerRunning: { _ in readiness.bound() }, logger: logger))
         }
         if let port = web.httpRedirectPort {
             for address in web.listen {
@@ -135,11 +139,14 @@ public struct WebService: Service {
                         router: Self.redirectRouter(httpsPort: web.httpsPort),
                         server: .http1(configuration: .init(idleTimeout: .seconds(10))),
                         configuration: .init(address: .hostname(address, port: port), serverName: nil),
-                        logger: logger))
+                        onServerRunning: { _ in readiness.bound() }, logger: logger))
             }
         }
         let sessions = environment.sessions
         let logger = logger
+        // WatchdogSec=: pinged while the cooperative pool turns (READY=1 comes from the listeners).
+        let heartbeat = Task { await ServiceNotifier.shared.heartbeat() }
+        defer { heartbeat.cancel() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for app in apps { group.addTask { try await app.run() } }
             let (auditor, bus) = (auditor, bus)

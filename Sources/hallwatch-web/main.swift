@@ -33,8 +33,8 @@ struct WebCommand: AsyncParsableCommand {
         do {
             let service = try WebService.prepare(
                 config: cfg, settings: settings, presence: presence, configPath: config, logger: logger)
-            try await ProcessSetup.runUntilSignalled(
-                service, presence: presence, logger: logger, ready: "serving the web page")
+            // No `ready:` here: WebService sends READY=1 once its listeners are bound.
+            try await ProcessSetup.runUntilSignalled(service, presence: presence, logger: logger)
         } catch {
             logger.critical("hallwatch-web stopped: \(error)")
             throw ExitCode(ExitStatus.software)
