@@ -154,9 +154,10 @@ public struct HealthGate: Sendable {
                         detail: watch.busEcho.withLock { $0 }.map {
                             "announcement of \(announcement.version) delivered in \(Int($0 * 1000)) ms"
                         } ?? "the announcement did not come back within \(Int(deadline)) s")
-                ] + required.map { name in
-                    Self.health(name, p[name], version: announcement.version, now: now, settle: settle.seconds)
-                },
+                ]
+                    + required.map { name in
+                        Self.health(name, p[name], version: announcement.version, now: now, settle: settle.seconds)
+                    },
                 cameras: p.keys.sorted().compactMap { name in
                     guard name.hasPrefix("capture-"), var a = p[name]?.activity else { return nil }
                     if a.event == "restarted" && a.downSeconds == nil { a.event = "restarting" }
