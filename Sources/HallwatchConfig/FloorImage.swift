@@ -5,7 +5,7 @@ import HallwatchCore
 ///
 /// - PNG (ISO/IEC 15948 §5.2–5.3, §11.2.2): the 8-byte signature, then the `IHDR` chunk's width and height
 ///   (big-endian 32-bit at offsets 16 and 20).
-/// - JPEG (ITU-T T.81 §B.2.2): `FF D8 FF`, then the markers are walked to the first start-of-frame
+/// - JPEG (ITU-T T.81 §B.2.2): `0xFF 0xD8 0xFF`, then the markers are walked to the first start-of-frame
 ///   (`SOF0`–`SOF15` but `DHT`, `JPG`, `DAC`), whose height and width are big-endian 16-bit at offsets 3 and 5
 ///   of its segment.
 /// - SVG (SVG 1.1 §5.1.2, §7.7): UTF-8 text whose first element is `<svg`; the size is its `width` and
