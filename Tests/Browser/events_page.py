@@ -16,7 +16,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 URL = os.environ["WEB_URL"]
 PASSWORD = open(os.environ["ADMIN_PASSWORD_FILE"]).read().strip()
@@ -49,6 +49,10 @@ def main():
         driver.get(URL + "events")
         Select(driver.find_element(By.ID, "type")).select_by_value("door.forced")
         driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+        # The filter is a GET form: wait for the filtered page, not the one the click left.
+        WebDriverWait(driver, 10).until(lambda d: "type=door.forced" in d.current_url)
+        WebDriverWait(driver, 10).until(
+            lambda d: d.execute_script("return document.readyState") == "complete")
         rows = driver.find_elements(By.CSS_SELECTOR, "#events tbody tr[data-type='door.forced']")
         assert len(rows) == 1, driver.page_source[:3000]
         row = rows[0]
@@ -71,6 +75,9 @@ def main():
         assert driver.find_elements(By.CSS_SELECTOR, "#events tbody tr[data-type='door.held']"), "door.held not shown"
         Select(driver.find_element(By.ID, "door")).select_by_value("east")
         driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+        WebDriverWait(driver, 10).until(lambda d: "door=east" in d.current_url)
+        WebDriverWait(driver, 10).until(
+            lambda d: d.execute_script("return document.readyState") == "complete")
         doors = {r.get_attribute("data-door") for r in driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")}
         assert doors == {"east"}, doors
         types = [r.get_attribute("data-type") for r in driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")]
@@ -84,7 +91,7 @@ def main():
         driver.find_element(By.ID, "name").send_keys("genetec")
         driver.find_element(By.ID, "types").send_keys("access.denied, access.granted")
         driver.find_element(By.CSS_SELECTOR, "section form button").click()
-        token = driver.find_element(By.ID, "new-token").text
+        token = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "new-token"))[0].text
         assert token.startswith("hwe_") and len(token) == 47, token
         driver.save_screenshot(os.path.join(SCREENSHOTS, "event-sources.png"))
         driver.get(URL + "admin/event-sources")
