@@ -288,6 +288,16 @@ final class TestBox: @unchecked Sendable {
         return worst
     }
 
+    /// The last `lines` lines of every log under the box's directory (the simcam's, the supervisor's and its
+    /// children's), for a failed expectation to print: the directory is removed when the box is released.
+    func logTails(lines: Int = 25) -> String {
+        let logs = (FileManager.default.subpaths(atPath: dir) ?? []).filter { $0.hasSuffix(".log") }.sorted()
+        return logs.map { name in
+            let text = (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? ""
+            return "== \(name)\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     /// `hallwatchctl check --level crc` over every disk.
     func check() throws -> E2E.Output {
         try E2E.run(E2E.tool("hallwatchctl"), ["check", "--config", configPath, "--level", "crc"])
