@@ -3,7 +3,8 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: all deps build clips demo test test-deps test-browser test-units lint format bench bench-quick clean image image-test
+.PHONY: all deps build clips demo test test-deps test-browser test-units lint format bench bench-quick clean image image-test \
+	update-bundle
 
 all: build
 
@@ -49,9 +50,11 @@ test: lint test-units build clips test-deps
 	bash Tests/Browser/events.sh
 
 ## test-units: the systemd units offline (Systemd/README.md): `systemd-analyze verify` clean, and each unit's
-## `systemd-analyze security --offline=yes` exposure printed and at most 2.0
+## `systemd-analyze security --offline=yes` exposure printed and at most 2.0; then the appliance's RAUC backend
+## (A/B slots over systemd-boot's boot counting) on a scratch directory of loader entries
 test-units:
 	bash Tests/Systemd/check-units.sh
+	bash Tests/Image/rauc-bootloader-test.sh
 
 ## test-browser: headless Chromium (Debian's, through chromedriver and selenium) against a real hallwatch-web over
 ## two disks of real recorded H.264: sign in, thumbnails are real pictures, both 24 h plots drawn, the box section,
@@ -83,6 +86,11 @@ bench-quick: deps clips
 image: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-image
 	bash Image/build-image.sh --bin .build-image/release
+
+## update-bundle: a signed RAUC 1.8 verity bundle of the last `make image` for the boxes' inactive slot (README §
+## Updates); HALLWATCH_UPDATE_KEY/HALLWATCH_UPDATE_CERT sign it (default: the development key of make image)
+update-bundle:
+	bash Image/update-bundle.sh
 
 ## image-test: boot the image in qemu (TCG, OVMF) with simulated cameras from the host: units, recording, web,
 ## kill -9 of the recorder, a capture worker's watchdog, power cuts (HALLWATCH_POWER_CUTS, default 5)

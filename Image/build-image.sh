@@ -15,6 +15,8 @@
 #   5. the ESP is a FAT image made by mkfs.vfat and filled by mcopy (systemd-boot, loader entry, kernel, initrd);
 #   6. systemd-repart lays the partitions out from Image/appliance/repart.d/ with CopyBlocks= (ESP, root A,
 #      root B empty, data).
+# The root carries RAUC's keyring: the district's update certificate (HALLWATCH_UPDATE_CERT), or, when none is
+# given, a development certificate made once under OUT/keys/ (Image/update-bundle.sh signs with its key).
 # Needs root (mmdebstrap's root mode, file owners in the data partition) and deb.debian.org.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +35,19 @@ say() { printf '%s [image] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 binaries=(hallwatch-capture hallwatch-recorder hallwatch-pruner hallwatch-discovery hallwatch-web hallwatch-provision
   hallwatchctl hallwatch-generator)
 root_uuid=$(sed -n 's/^UUID=//p' "$appliance/repart.d/20-root-a.conf")
+update_cert=${HALLWATCH_UPDATE_CERT:-}
+
+# The update certificate RAUC trusts. Without HALLWATCH_UPDATE_CERT a development key pair is made once with
+# openssl (RSA 4096, self-signed, 10 years) beside the image: fine for a test VM, never for a district's boxes.
+ensure_update_cert() {
+  [ -n "$update_cert" ] && return 0
+  update_cert=$out/keys/update.cert.pem
+  [ -f "$update_cert" ] && return 0
+  say "no HALLWATCH_UPDATE_CERT: a development update key in $out/keys/ (not for real boxes)"
+  install -d -m 0700 "$out/keys"
+  openssl req -x509 -newkey rsa:4096 -nodes -days 3650 -subj "/O=Hallwatch development/CN=hallwatch-update-dev" \
+    -keyout "$out/keys/update.key.pem" -out "$update_cert" 2>/dev/null
+}
 
 build_root() {
   for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || { echo "missing $bin/$b (make image builds them)" >&2; exit 66; }; done
@@ -60,6 +75,10 @@ build_root() {
   fi
   rm -rf "$tree" "$work/var"
   cp -a "$base" "$tree"
+
+  ensure_update_cert
+  say "RAUC keyring: $update_cert"
+  install -m 0644 "$update_cert" "$tree/etc/rauc/keyring.pem"
 
   say "the Hallwatch binaries from $bin"
   install -m 0755 -t "$tree/usr/bin" $(printf "$bin/%s " "${binaries[@]}")
@@ -103,13 +122,15 @@ build_root() {
   printf 'timeout 0\ndefault hallwatch-*\neditor no\nconsole-mode keep\n' > "$work/loader.conf"
   mcopy $m "$work/loader.conf" ::/loader/loader.conf
   # Boot counting (systemd-boot): +3 tries; systemd-bless-boot marks the entry good at boot-complete.target.
+  # Entries are hallwatch-GEN-SLOT: the A/B scheme of /usr/lib/hallwatch/rauc-bootloader (RAUC's backend), whose
+  # set-primary writes the other slot's entry from this one's options.
   cat > "$work/hallwatch-a.conf" <<EOF
 title Hallwatch (slot A)
 linux /a/vmlinuz
 initrd /a/initrd.img
 options root=PARTUUID=$root_uuid rootfstype=erofs ro console=ttyS0,115200 panic=5 loglevel=4 systemd.show_status=auto
 EOF
-  mcopy $m "$work/hallwatch-a.conf" "::/loader/entries/hallwatch-a+3.conf"
+  mcopy $m "$work/hallwatch-a.conf" "::/loader/entries/hallwatch-1-a+3.conf"
 }
 
 # Runs inside mmdebstrap's customize hook: $1 is the tree (proc, sys, dev mounted there by mmdebstrap).
@@ -128,8 +149,8 @@ customize() {
   chroot "$tree" usermod -p '!*' root
   # Units: the box, its identity, the network; Debian's own mosquitto (TCP 1883) never runs.
   chroot "$tree" systemctl enable hallwatch.target hallwatch-bus.service hallwatch-recorder.service \
-    hallwatch-pruner.service hallwatch-web.service hallwatch-identity.service systemd-networkd.service \
-    usbguard.service ssh.service
+    hallwatch-pruner.service hallwatch-web.service hallwatch-identity.service hallwatch-boot-health.service \
+    systemd-networkd.service usbguard.service ssh.service
   chroot "$tree" systemctl mask mosquitto.service ctrl-alt-del.target getty@.service serial-getty@.service \
     console-getty.service autovt@.service getty-static.service systemd-networkd-wait-online.service \
     apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service

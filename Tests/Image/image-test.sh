@@ -7,7 +7,10 @@
 #   3. SIGSTOP of a capture worker: its watchdog (WatchdogSec=30s) kills it and systemd restarts it;
 #   4. power cuts (kill -9 of qemu while recording, HALLWATCH_POWER_CUTS times, default 5): after each boot
 #      `hallwatchctl check --level crc` passes and the media lost per camera (the cut's time minus the end of the
-#      newest indexed fragment) is at most the fsync cadence plus one fragment (2 s) — printed as a distribution.
+#      newest indexed fragment) is at most the fsync cadence plus one fragment (2 s) — printed as a distribution;
+#   5. A/B updates (RAUC): a signed bundle (Image/update-bundle.sh) installs into the other slot, the box boots it,
+#      records, and the boot is blessed; a bundle whose root cannot boot falls back to the previous slot by
+#      itself after its three tries (HALLWATCH_UPDATE_TEST=0 skips this part).
 # The web answers / with a redirect (sign-in or first-user page): followed, 200 expected. The VM has a USB
 # controller (qemu-xhci) like a real box, so USBGuard has a bus to guard.
 # One VM at a time; every probe wrapped in timeout. Logs and the serial console in .image/test/.
@@ -16,6 +19,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 out=$repo/.image/test
 cuts=${HALLWATCH_POWER_CUTS:-5}
+update_test=${HALLWATCH_UPDATE_TEST:-1}
 boot_timeout=${HALLWATCH_BOOT_TIMEOUT:-420}
 rpo_limit=2.0
 mkdir -p "$out"
@@ -88,7 +92,7 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd "$out/vars.fd"
 
 boot() {
   local log=$out/serial-$1.log
-  qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 2 -m 2048 -nodefaults -display none -no-reboot \
+  qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 2 -m 3072 -nodefaults -display none -no-reboot \
     -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
     -drive if=pflash,format=raw,unit=1,file="$out/vars.fd" \
     -drive if=virtio,format=raw,file="$out/box.img" -drive if=virtio,format=raw,file="$out/recordings.img" \
@@ -210,6 +214,74 @@ for cut in $(seq 1 "$cuts"); do
   done | tee -a "$out/rpo.txt"
   wait_recording 240 || fail "not recording again after power cut $cut"
 done
+
+# --- 5. A/B updates
+# The slot the box runs, from the root= its loader entry gave the kernel (Image/appliance/repart.d).
+booted_slot() {
+  case "$(T=20 vm 'cat /proc/cmdline')" in
+    *root=PARTUUID=8c4b1f7e-2d9a-4f63-b1e5-7a3c9d0e6b02*) echo a ;;
+    *root=PARTUUID=3e9d6a2c-7f1b-4c85-8d0a-5b2e4f7c1d03*) echo b ;;
+    *) echo unknown ;;
+  esac
+}
+# Copies a bundle into a RAM disk of the box (its data partition is too small for one) and installs it with
+# `rauc install`, as an operator would; then reboots (qemu exits: -no-reboot) and waits for qemu to end.
+install_and_reboot() {
+  local bundle=$1 name=$2 t0
+  T=30 vm 'systemd-mount --quiet -t tmpfs -o size=1400m,mode=0700 tmpfs /run/hallwatch-update'
+  t0=$(date +%s)
+  T=900 vm 'cat > /run/hallwatch-update/update.raucb' < "$bundle" || fail "copying the $name bundle into the box"
+  say "$name bundle copied in $(($(date +%s) - t0)) s"
+  t0=$(date +%s)
+  T=1200 vm 'rauc install /run/hallwatch-update/update.raucb' > "$out/rauc-install-$name.txt" 2>&1 ||
+    { tail -20 "$out/rauc-install-$name.txt"; fail "rauc install of the $name bundle"; }
+  say "$name bundle installed in $(($(date +%s) - t0)) s; entries: $(T=20 vm 'ls /efi/loader/entries' | tr '\n' ' ')"
+  T=20 vm 'systemctl reboot' || true
+  timeout 300 tail --pid="$qemu_pid" -f /dev/null || fail "the box did not reboot after the $name update"
+  wait "$qemu_pid" 2>/dev/null || true
+}
+if [ "$update_test" = 1 ]; then
+  say "update bundles: a good one and one whose root cannot boot"
+  bash Image/update-bundle.sh --out .image --bundle "$out/update-good.raucb" --version test-good | grep '\[bundle\]'
+  bash Image/update-bundle.sh --out .image --bundle "$out/update-bad.raucb" --version test-unbootable --unbootable |
+    grep '\[bundle\]'
+  from=$(booted_slot)
+  [ "$from" = a ] || fail "the box runs slot $from before the update, not a"
+  install_and_reboot "$out/update-good.raucb" good
+  boot u1
+  wait_ssh u1
+  [ "$(booted_slot)" = b ] || fail "after the update the box runs slot $(booted_slot), not b"
+  wait_recording 300 || fail "not recording on slot b"
+  deadline=$(($(date +%s) + 240))
+  until T=20 vm 'ls /efi/loader/entries' | grep -qx 'hallwatch-2-b.conf'; do
+    [ "$(date +%s)" -lt "$deadline" ] ||
+      fail "slot b was not blessed: $(T=20 vm 'ls /efi/loader/entries; systemctl status hallwatch-boot-health --no-pager' | tr '\n' ' ')"
+    sleep 5
+  done
+  say "update: slot b booted, recording, and blessed ($(T=20 vm 'rauc status --detailed 2>/dev/null | grep -m1 -i "bundle.version\|version"' || true))"
+
+  install_and_reboot "$out/update-bad.raucb" unbootable
+  failed_boots=0
+  for attempt in 1 2 3 4 5; do
+    boot "f$attempt"
+    deadline=$(($(date +%s) + boot_timeout))
+    while kill -0 "$qemu_pid" 2>/dev/null && ! T=15 vm true 2>/dev/null; do
+      [ "$(date +%s)" -lt "$deadline" ] || fail "boot f$attempt neither came up nor rebooted"
+      sleep 3
+    done
+    if kill -0 "$qemu_pid" 2>/dev/null; then break; fi
+    wait "$qemu_pid" 2>/dev/null || true
+    failed_boots=$((failed_boots + 1))
+    say "boot f$attempt of the unbootable slot failed and the box reset"
+  done
+  [ "$failed_boots" = 3 ] || fail "$failed_boots failed boots before the fallback (3 tries expected)"
+  [ "$(booted_slot)" = b ] || fail "after the failed update the box runs slot $(booted_slot), not b"
+  entries=$(T=20 vm 'ls /efi/loader/entries' | tr '\n' ' ')
+  [[ $entries == *"hallwatch-3-a+0-3.conf"* ]] || fail "slot a is not marked out of tries: $entries"
+  wait_recording 300 || fail "not recording after the fallback"
+  say "fallback: 3 failed boots of slot a, then slot b by itself, recording (entries: $entries)"
+fi
+
 T=60 vm 'systemctl poweroff' || true
 sleep 5
 

@@ -12,7 +12,11 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/lib/systemd" "$root/usr/bin" "$root/usr/sbin" "$root/etc/systemd/system"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
 cp "$repo"/Systemd/*.service "$repo"/Systemd/*.target "$root/usr/lib/systemd/system/"
-for exe in usr/bin/hallwatch-capture usr/bin/hallwatch-recorder usr/bin/hallwatch-pruner usr/bin/hallwatch-discovery \
+# The appliance's own units checked here too (the image's root overlay installs them).
+appliance_units=("$repo/Image/appliance/rootfs/usr/lib/systemd/system/hallwatch-boot-health.service")
+cp "${appliance_units[@]}" "$root/usr/lib/systemd/system/"
+mkdir -p "$root/usr/lib/hallwatch"
+for exe in usr/lib/hallwatch/boot-health usr/bin/hallwatch-capture usr/bin/hallwatch-recorder usr/bin/hallwatch-pruner usr/bin/hallwatch-discovery \
   usr/bin/hallwatch-web usr/bin/hallwatch-provision usr/sbin/mosquitto; do
   printf '#!/bin/sh\n' > "$root/$exe"
   chmod +x "$root/$exe"
@@ -20,7 +24,7 @@ done
 
 # Every unit, and the template through two instances (one whose id needs escaping, as the generator names it).
 units=()
-for f in "$repo"/Systemd/*.service "$repo"/Systemd/*.target; do
+for f in "$repo"/Systemd/*.service "$repo"/Systemd/*.target "${appliance_units[@]}"; do
   u=$(basename "$f")
   [[ $u == *@.service ]] && continue
   units+=("$u")
@@ -38,7 +42,7 @@ else
 fi
 
 printf '%-40s %s\n' "unit" "exposure (systemd-analyze security --offline=yes, limit $limit)"
-for f in "$repo"/Systemd/*.service; do
+for f in "$repo"/Systemd/*.service "${appliance_units[@]}"; do
   u=$(basename "$f")
   file=$f
   if [[ $u == *@.service ]]; then # security wants an instance name
