@@ -24,6 +24,18 @@ public enum SystemdEscape {
         return out
     }
 
+    /// `path` escaped as a unit name the way `systemd-escape --path PATH` prints it: the path without its leading
+    /// `/` escaped as ``instance(_:)`` does (`/` alone is `-`). Returns `nil` for a path systemd does not accept
+    /// as a mount point: relative, with `.` or `..` components, empty components (`//`) or a trailing `/`
+    /// (systemd.mount(5) § Description: the unit is named after its normalized mount point).
+    public static func path(_ path: String) -> String? {
+        guard path.hasPrefix("/") else { return nil }
+        if path == "/" { return "-" }
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else { return nil }
+        return instance(String(path.dropFirst()))
+    }
+
     /// The capture worker's unit for camera (stream) `id`: `hallwatch-capture@<escaped id>.service`.
     public static func captureUnit(_ id: String) -> String {
         "hallwatch-capture@\(instance(id)).service"

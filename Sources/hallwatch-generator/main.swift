@@ -6,8 +6,9 @@ import HallwatchConfig
 import HallwatchProcess
 
 /// Wants symlinks `NORMAL/hallwatch.target.wants/hallwatch-capture@<escaped id>.service` → the template, one
-/// per configured camera. A refused configuration writes nothing (no capture worker), says why on stderr
-/// (the journal, through systemd) and exits 78, so the rest of the box still boots.
+/// per configured camera, and the recording disks' mount units (``DiskMounts``). A refused configuration writes
+/// nothing (no capture worker, no disk mounted), says why on stderr (the journal, through systemd) and exits 78,
+/// so the rest of the box still boots.
 func generate() -> Int32 {
     var args = Array(CommandLine.arguments.dropFirst())
     var configPath = ProcessInfo.processInfo.environment["HALLWATCH_CONFIG"] ?? "/etc/hallwatch/hallwatch.yaml"
@@ -43,8 +44,17 @@ func generate() -> Int32 {
             try? fm.removeItem(atPath: link)
             try fm.createSymbolicLink(atPath: link, withDestinationPath: template)
         }
+        let disks = DiskMounts.units(for: config.recorder.disks, configPath: configPath)
+        for problem in disks.problems {
+            FileHandle.standardError.write(Data("hallwatch-generator: \(problem)\n".utf8))
+        }
+        for unit in disks.units {
+            let file = URL(fileURLWithPath: args[0]).appendingPathComponent(unit.path)
+            try fm.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(unit.text.utf8).write(to: file)
+        }
     } catch {
-        FileHandle.standardError.write(Data("hallwatch-generator: cannot write \(wants.path): \(error)\n".utf8))
+        FileHandle.standardError.write(Data("hallwatch-generator: cannot write in \(args[0]): \(error)\n".utf8))
         return ExitStatus.software
     }
     return 0

@@ -159,4 +159,75 @@ struct ServiceNotifyTests {
         #expect(bad.status == 78)
         #expect(!FileManager.default.fileExists(atPath: dir + "/out2/hallwatch.target.wants"))
     }
+
+    /// The recording disks' mounts on the appliance: one mount unit per disk named as `systemd-escape --path`
+    /// names it (a path with a space and a `%` included), the device timeouts, the recorder's drop-in, and a disk
+    /// whose label would not fit ext4's 16 bytes left unmounted with a reason; `systemd-analyze verify` accepts
+    /// what was written.
+    @Test(.timeLimit(.minutes(1))) func theGeneratorMountsEachRecordingDiskByLabel() throws {
+        let dir = try Self.scratch("generator-disks")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = ["disk0": "/var/lib/hallwatch/disk0", "bay2": "/srv/bay 2/rec%1", "archive": "/srv/archive"]
+        let config = dir + "/hallwatch.yaml"
+        try """
+        box: mounts
+        recorder:
+          disks:
+            - name: disk0
+              path: \(paths["disk0"]!)
+            - name: bay2
+              path: \(paths["bay2"]!)
+            - name: archive
+              path: \(paths["archive"]!)
+        cameras:
+          - id: lobby
+            source: rtsp://127.0.0.1:9/lobby
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try E2E.run(E2E.tool("hallwatch-generator"), ["--config", config, dir + "/out"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(
+            r.stderr.contains("disk archive: the label hallwatch-archive is longer than ext4's 16 bytes"), "\(r.stderr)"
+        )
+        func escaped(_ path: String) throws -> String {
+            try E2E.run("/usr/bin/systemd-escape", ["--path", path]).stdout.trimmingCharacters(in: .newlines)
+        }
+        let disk0 = try escaped(paths["disk0"]!) + ".mount"
+        let bay2 = try escaped(paths["bay2"]!) + ".mount"
+        #expect(disk0 == "var-lib-hallwatch-disk0.mount")
+        let units = try FileManager.default.contentsOfDirectory(atPath: dir + "/out").sorted()
+        #expect(
+            units
+                == [
+                    "dev-disk-by\\x2dlabel-hallwatch\\x2dbay2.device.d",
+                    "dev-disk-by\\x2dlabel-hallwatch\\x2ddisk0.device.d", "hallwatch-recorder.service.d",
+                    "hallwatch.target.wants", bay2, disk0,
+                ].sorted(), "\(units)")
+        let mount = try String(contentsOfFile: dir + "/out/" + disk0, encoding: .utf8)
+        #expect(mount.contains("What=/dev/disk/by-label/hallwatch-disk0\nWhere=/var/lib/hallwatch/disk0\nType=ext4\n"))
+        #expect(mount.contains("Options=rw,noatime,nodev,nosuid,noexec\n"))
+        let bayMount = try String(contentsOfFile: dir + "/out/" + bay2, encoding: .utf8)
+        #expect(bayMount.contains("Where=/srv/bay 2/rec%%1\n"), "a % is not a specifier: \(bayMount)")
+        let timeout0 = try String(
+            contentsOfFile: dir + "/out/dev-disk-by\\x2dlabel-hallwatch\\x2ddisk0.device.d/50-hallwatch-timeout.conf",
+            encoding: .utf8)
+        let timeout2 = try String(
+            contentsOfFile: dir + "/out/dev-disk-by\\x2dlabel-hallwatch\\x2dbay2.device.d/50-hallwatch-timeout.conf",
+            encoding: .utf8)
+        #expect(timeout0.contains("JobRunningTimeoutSec=90s") && timeout2.contains("JobRunningTimeoutSec=10s"))
+        let dropIn = try String(
+            contentsOfFile: dir + "/out/hallwatch-recorder.service.d/50-hallwatch-disks.conf", encoding: .utf8)
+        #expect(dropIn.contains("Wants=\(disk0) \(bay2)\nAfter=\(disk0) \(bay2)\n"), "\(dropIn)")
+        #expect(
+            dropIn.contains(
+                "ExecStartPre=-+/bin/chown hallwatch-rec:hallwatch \"/var/lib/hallwatch/disk0\" \"/srv/bay 2/rec%%1\"\n"
+            )
+                && dropIn.contains(
+                    "ReadWritePaths=\"-/var/lib/hallwatch/disk0\" \"-/srv/bay 2/rec%%1\"\n"
+                ),
+            "\(dropIn)")
+        // systemd itself reads the mount units: no complaint about names, paths or options.
+        let verify = try E2E.run(
+            "/usr/bin/systemd-analyze", ["verify", "--man=no", dir + "/out/" + disk0, dir + "/out/" + bay2])
+        #expect(verify.status == 0 && (verify.stdout + verify.stderr).isEmpty, "\(verify.stdout) \(verify.stderr)")
+    }
 }
