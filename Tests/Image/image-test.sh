@@ -163,7 +163,7 @@ grep -qE '^erofs +ro' "$out/hardening.txt" || fail "root is not read-only EROFS"
 # The hardening as the running systemd sees it agrees with the offline figures of make test-units (0.1 apart at
 # most: the offline analysis cannot see a few runtime facts).
 exposure() { sed -nE 's/.*Overall exposure level for [^:]*: ([0-9.]+).*/\1/p'; }
-for unit in hallwatch-bus hallwatch-recorder hallwatch-pruner hallwatch-web hallwatch-provision hallwatch-discovery \
+for unit in hallwatch-bus hallwatch-recorder hallwatch-pruner hallwatch-web \
   hallwatch-capture@lobby; do
   file=Systemd/${unit/@lobby/@}.service
   [[ $unit == *@lobby ]] && { cp "$file" "$out/$unit.service"; file=$out/$unit.service; }
