@@ -75,9 +75,9 @@ public struct ReloadPolicy: Sendable {
     public static let anyChange = ReloadPolicy { $0 == $1 ? .adopt : .restart }
 
     /// Discovery restarts on any change, and when the ONVIF password (`discovery.passwordFile`) changed.
-    public static let discovery = ReloadPolicy(secretFiles: { [$0.discovery?.passwordFile].compactMap { $0 } }) {
-        $0 == $1 ? .adopt : .restart
-    }
+    public static let discovery = ReloadPolicy(
+        secretFiles: { [$0.discovery?.passwordFile].compactMap { $0 } },
+        decide: { $0 == $1 ? .adopt : .restart })
 
     /// The recorder restarts when the box id, the bus, its own section or the disk a camera is pinned to
     /// changes; cameras added or removed need no restart (it reads the file again for a camera it does not
@@ -94,11 +94,13 @@ public struct ReloadPolicy: Sendable {
     /// socket changes, or its camera's effective credentials (the contents of its `passwordFile`); a camera no
     /// longer configured restarts too, and then exits 64 (`EX_USAGE`), which its unit does not restart.
     public static func capture(_ id: CameraID) -> ReloadPolicy {
-        ReloadPolicy(secretFiles: { [$0.camera(id)?.passwordFile].compactMap { $0 } }) { old, new in
-            old.box == new.box && old.bus == new.bus && old.recorder.socket == new.recorder.socket
-                && old.capture == new.capture && new.camera(id) != nil && old.camera(id) == new.camera(id)
-                ? .adopt : .restart
-        }
+        ReloadPolicy(
+            secretFiles: { [$0.camera(id)?.passwordFile].compactMap { $0 } },
+            decide: { old, new in
+                old.box == new.box && old.bus == new.bus && old.recorder.socket == new.recorder.socket
+                    && old.capture == new.capture && new.camera(id) != nil && old.camera(id) == new.camera(id)
+                    ? .adopt : .restart
+            })
     }
 }
 
