@@ -112,8 +112,21 @@ struct ActivationTests {
         let port = LoopbackPort.pickFree()
         let webPort = LoopbackPort.pickFree()
         try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
-        try "web:\n  listen: [127.0.0.1]\n  httpsPort: \(webPort)\n  stateDirectory: \(dir)/web\n".write(
-            toFile: dir + "/web.yaml", atomically: true, encoding: .utf8)
+        // One user, to show a session made before an apply still works after the web restarted for it.
+        let password = SessionCookie.randomPassword()
+        let hash = try Fx.run([bin + "/hallwatchctl", "user", "hash"], input: password + "\n").out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try """
+        web:
+          listen: [127.0.0.1]
+          httpsPort: \(webPort)
+          stateDirectory: \(dir)/web
+        users:
+          - name: admin
+            role: district-admin
+            passwordHash: "\(hash)"
+
+        """.write(toFile: dir + "/web.yaml", atomically: true, encoding: .utf8)
 
         // v2, applied before anything runs (the box's first configuration).
         var v2 = Fx.Bundle()
@@ -152,6 +165,13 @@ struct ActivationTests {
         let recorderPID = try #require(states["recorder"]?.pid)
         let lobbyPID = try #require(states["capture-lobby"]?.pid)
         let prunerPID = try #require(states["pruner"]?.pid)
+        let webPID = try #require(states["web"]?.pid)
+        let cookie = SessionCookie(jar: dir + "/cookies", port: webPort)
+        // The web publishes `up` before its listeners are bound: sign in once it answers.
+        #expect(try cookie.status("/login", waitingUpTo: 20) == 200)
+        let signIn = try cookie.signIn(user: "admin", password: password)
+        #expect(signIn.jar.contains("\tTRUE\t") || signIn.jar.contains("\tFALSE\t"), "no session cookie: \(signIn)")
+        #expect(try cookie.status("/api/v1/cameras") == 200)
 
         // v3: gym removed, hall added, lobby unchanged, retention changed (the pruner restarts).
         var v3 = Fx.Bundle()
@@ -187,6 +207,12 @@ struct ActivationTests {
             "\(states.latest.withLock { $0 })")
         #expect(states["recorder"]?.pid == recorderPID && states["capture-lobby"]?.pid == lobbyPID)
         #expect(states["pruner"]?.pid != prunerPID)
+        // The web restarted for v3 (a new pid); the session made before it is still signed in: sessions are
+        // rows in the web's own SQLite (hashed ids, expiry kept), not in the process.
+        #expect(states["web"]?.pid != webPID)
+        #expect(
+            try cookie.status("/api/v1/cameras", waitingUpTo: 20) == 200,
+            "the session did not survive the web's restart for v3")
         #expect(await wait(10) { states["capture-gym"]?.state != .up }, "gym's worker still runs")
 
         // A replug of the same stick: already applied, nothing announced, nothing restarted.
@@ -237,5 +263,45 @@ struct ActivationTests {
             try? await Task.sleep(for: .milliseconds(200))
         }
         return condition()
+    }
+}
+
+/// A browser's session cookie, through the real `curl` (the web's certificate is self-signed: `-k`).
+struct SessionCookie {
+    let jar: String
+    let port: Int
+
+    static func randomPassword() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<20).map { _ in String("abcdefghijkmnopqrstuvwxyz23456789".randomElement(using: &g)!) }.joined()
+    }
+
+    /// `POST /login` (with the Origin the CSRF check wants): curl's output (the HTTP status) and the cookie jar.
+    func signIn(user: String, password: String) throws -> (status: String, jar: String) {
+        let r = try Fx.run([
+            "curl", "-sSk", "-c", jar, "-o", "/dev/null", "-w", "%{http_code}", "-H",
+            "Origin: https://127.0.0.1:\(port)", "-d", "username=\(user)", "--data-urlencode", "password=\(password)",
+            "https://127.0.0.1:\(port)/login",
+        ])
+        return (r.out, (try? String(contentsOfFile: jar, encoding: .utf8)) ?? "")
+    }
+
+    /// The HTTP status of `GET path` with the cookie (0 when curl failed), asked again every 200 ms while
+    /// nothing answers, for at most `seconds`.
+    func status(_ path: String, waitingUpTo seconds: Double = 0) throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        var code = try statusOnce(path)
+        while code == 0 && Date() < deadline {
+            usleep(200_000)
+            code = try statusOnce(path)
+        }
+        return code
+    }
+
+    private func statusOnce(_ path: String) throws -> Int {
+        let r = try Fx.run([
+            "curl", "-sk", "-b", jar, "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)\(path)",
+        ])
+        return Int(r.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }
