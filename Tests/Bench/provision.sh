@@ -133,7 +133,7 @@ echo "| USB config drop | first signal: plug → \"stick seen\" LED pattern writ
 # A gap (>= 0.1 s between runs) or a hole of more than 1.5 s between fragments of a run (maxFragmentDuration 1 s)
 # counts as dropped; a new run that continues at once (the looping clip's parameter sets) does not.
 dropped=$(( lobbyGaps + gymGaps + $(python3 -c "print(int($lobbyHole > 1.5) + int($gymHole > 1.5))") ))
-echo "| USB config drop | fragments of the unchanged cameras (lobby, gym) across $ROUNDS applies that change hall: recorded / dropped, largest hole s | $((lobby1 - lobby0 + gym1 - gym0)) / $dropped, $(python3 -c "print(max($lobbyHole, $gymHole))") | — | goal: none dropped | runs $lobbyRuns+$gymRuns, gaps $lobbyGaps+$gymGaps; their workers adopt each release (same pid) |"
+echo "| USB config drop | fragments of the unchanged cameras (lobby, gym) across $ROUNDS applies that change hall: recorded / dropped, largest hole s | $((lobby1 - lobby0 + gym1 - gym0)) / $dropped, $(python3 -c "print(max($lobbyHole, $gymHole))") | — | goal: none dropped | runs $lobbyRuns+$gymRuns, gaps $lobbyGaps+$gymGaps (ActivationTests: their workers keep their pids) |"
 [ "$dropped" = 0 ] || echo "unchanged cameras lost fragments during an apply: lobby $lobbyRuns run(s) $lobbyGaps gap(s), gym $gymRuns run(s) $gymGaps gap(s)" >&2
 mkdir -p .bench
 printf '{"bench":"provision","rounds":%d,"bundleBytes":%d,"appliedSeconds":[%s],"p50":%s,"p95":%s,"refusedSeconds":%s,"firstSignalSeconds":[%s],"unchangedFragments":%d,"unchangedDropped":%d,"unchangedLargestHoleSeconds":%s}\n' \
