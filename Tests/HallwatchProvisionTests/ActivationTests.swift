@@ -47,9 +47,12 @@ struct ActivationTests {
         deinit { task.withLock { $0?.cancel() } }
     }
 
-    static func yaml(_ dir: String, port: Int, cameras: [String], maxAge: String, recorderSocket: String? = nil)
-        -> String
-    {
+    /// The configuration; `lobby` connects with a user name and the release's `secrets/lobby.password` (the
+    /// simulated camera asks for none, so any password records).
+    static func yaml(
+        _ dir: String, port: Int, cameras: [String], maxAge: String, recorderSocket: String? = nil,
+        store: String? = nil
+    ) -> String {
         var s = """
             box: act
             bus:
@@ -71,7 +74,12 @@ struct ActivationTests {
             cameras:
 
             """
-        for c in cameras { s += "  - id: \(c)\n    source: rtsp://127.0.0.1:\(port)/\(c)\n" }
+        for c in cameras {
+            s += "  - id: \(c)\n    source: rtsp://127.0.0.1:\(port)/\(c)\n"
+            if c == "lobby", let store {
+                s += "    username: admin\n    passwordFile: \(store)/current/secrets/lobby.password\n"
+            }
+        }
         return s
     }
 
@@ -131,8 +139,15 @@ struct ActivationTests {
         // v2, applied before anything runs (the box's first configuration).
         var v2 = Fx.Bundle()
         v2.files = [
-            ("hallwatch.yaml", Array(Self.yaml(dir, port: port, cameras: ["lobby", "gym"], maxAge: "30d").utf8))
+            (
+                "hallwatch.yaml",
+                Array(Self.yaml(dir, port: port, cameras: ["lobby", "gym"], maxAge: "30d", store: box.store.root).utf8)
+            )
         ]
+        // lobby's password travels in clear text here (allowed by the manifest; the receipt warns).
+        let password1 = ("secrets/lobby.password", Array("first-password\n".utf8))
+        v2.files.append(password1)
+        v2.cleartextSecrets = true
         #expect(box.process(try box.stick([v2], name: "v2.img")).result == .applied)
         let release2 = try #require(box.store.current())
 
@@ -177,8 +192,14 @@ struct ActivationTests {
         var v3 = Fx.Bundle()
         v3.version = 3
         v3.files = [
-            ("hallwatch.yaml", Array(Self.yaml(dir, port: port, cameras: ["lobby", "hall"], maxAge: "20d").utf8))
+            (
+                "hallwatch.yaml",
+                Array(
+                    Self.yaml(dir, port: port, cameras: ["lobby", "hall"], maxAge: "20d", store: box.store.root).utf8)
+            )
         ]
+        v3.files.append(password1)
+        v3.cleartextSecrets = true
         let image3 = try box.stick([v3], name: "v3.img")
         let argv = [
             bin + "/hallwatch-provision", "--once", "--keyring", dir + "/keyring", "--store", box.store.root,
@@ -232,10 +253,12 @@ struct ActivationTests {
                 Array(
                     Self.yaml(
                         dir, port: port, cameras: ["lobby", "hall"], maxAge: "20d",
-                        recorderSocket: dir + "/missing/rec.sock"
+                        recorderSocket: dir + "/missing/rec.sock", store: box.store.root
                     ).utf8)
             )
         ]
+        v4.files.append(password1)
+        v4.cleartextSecrets = true
         let image4 = try box.stick([v4], name: "v4.img")
         let t0 = Date()
         let reverted = await Self.provision(argv + ["--device", image4, "--health-timeout", "10"])
@@ -254,6 +277,24 @@ struct ActivationTests {
                 states.up(["recorder", "pruner", "web", "capture-lobby", "capture-hall"], version: release3)
             },
             "\(states.latest.withLock { $0 })")
+
+        // v5: the same hallwatch.yaml as v3, only lobby's password changed in secrets/: lobby's worker restarts
+        // (connects again with it); the recorder and hall's worker keep their pids.
+        let settled = ["recorder", "capture-lobby", "capture-hall"].map { states[$0]?.pid }
+        var v5 = v3
+        v5.version = 5
+        v5.files = [v3.files[0], ("secrets/lobby.password", Array("second-password\n".utf8))]
+        let image5 = try box.stick([v5], name: "v5.img")
+        let applied5 = await Self.provision(argv + ["--device", image5])
+        #expect(applied5.status == 0 && applied5.out.contains("result: applied"), "\(applied5.out)")
+        let release5 = try #require(box.store.current())
+        #expect(
+            await wait(30) { states.up(["recorder", "capture-lobby", "capture-hall"], version: release5) },
+            "\(states.latest.withLock { $0 })")
+        #expect(states["capture-lobby"]?.pid != settled[1], "lobby's worker kept running with the old password")
+        #expect(states["recorder"]?.pid == settled[0] && states["capture-hall"]?.pid == settled[2])
+        let receipt5 = try #require(try Fx.receipts(image5).first)
+        #expect(!receipt5.contains("second-password") && !receipt5.contains("first-password"), "\(receipt5)")
     }
 
     func wait(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
