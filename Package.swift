@@ -137,6 +137,7 @@ let package = Package(
             name: "HallwatchProcess",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "CSystemd",
+                .product(name: "Crypto", package: "swift-crypto"),  // the digest of secret files (ReloadPolicy)
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

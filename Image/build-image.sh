@@ -53,7 +53,7 @@ build_root() {
   for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || { echo "missing $bin/$b (make image builds them)" >&2; exit 66; }; done
   local base=$work/base tree=$work/tree stamp
   # The Debian part (packages, overlay, units, users) is rebuilt only when its inputs change.
-  stamp=$(cat "$appliance/packages.txt" "$here/build-image.sh" "$repo"/Systemd/*.service "$repo"/Systemd/*.target \
+  stamp=$(cat "$appliance/packages.txt" "$here/build-image.sh" "$repo"/Systemd/*.service "$repo"/Systemd/*.target "$repo"/Systemd/*.path \
     "$repo/Image/udev/"* "$repo"/Hardware/udev/* $(find "$appliance/rootfs" -type f | sort) | sha256sum | cut -c1-16)
   if [ "$(cat "$base.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$base" "$base.stamp"
@@ -140,7 +140,7 @@ customize() {
   cp -a --no-preserve=ownership "$appliance/rootfs/." "$tree/"
   install -d "$tree/usr/lib/systemd/system-generators" "$tree/usr/lib/hallwatch/swift"
   echo /usr/lib/hallwatch/swift > "$tree/etc/ld.so.conf.d/hallwatch-swift.conf"
-  install -m 0644 -t "$tree/usr/lib/systemd/system" "$repo"/Systemd/*.service "$repo"/Systemd/*.target
+  install -m 0644 -t "$tree/usr/lib/systemd/system" "$repo"/Systemd/*.service "$repo"/Systemd/*.target "$repo"/Systemd/*.path
   install -d "$tree/usr/share/doc/hallwatch/Systemd"
   install -m 0644 "$repo/Systemd/README.md" "$tree/usr/share/doc/hallwatch/Systemd/README.md"
   install -m 0644 "$repo/Image/udev/90-hallwatch-usb.rules" "$repo"/Hardware/udev/*.rules "$tree/etc/udev/rules.d/"

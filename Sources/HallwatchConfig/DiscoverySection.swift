@@ -17,7 +17,8 @@ public struct DiscoveryConfig: Codable, Sendable, Equatable {
     /// Timeout of each ONVIF HTTP request. Default `4s`, range 1s–30s.
     public var requestTimeout: Duration = .seconds(4)
     /// `manual` (default): `hallwatchctl camera adopt ID` adds a camera; `auto`: the agent adds every camera it
-    /// describes with a recordable stream.
+    /// describes with a recordable stream — except to a signed release (a provisioned box), where it only
+    /// publishes the proposed entry for the next bundle.
     public var adopt: Adopt = .manual
     /// ONVIF user name for every camera. Default none. Not secret. Given with ``passwordFile`` or not at all.
     public var username: String?

@@ -333,6 +333,9 @@ public struct DiscoveredDevice: Codable, Sendable, Equatable {
     public var error: ErrorEvent?
     /// The camera id it was adopted as, when the configuration has it.
     public var adoptedAs: CameraID?
+    /// With `discovery.adopt: auto` on a provisioned box (the configuration is a signed release, which the
+    /// agent never writes): the `cameras:` item (YAML lines) proposed for the district's next bundle.
+    public var proposal: String?
     /// First heard (box UTC).
     public var firstSeen: UTCMicros
     /// Last heard (box UTC).

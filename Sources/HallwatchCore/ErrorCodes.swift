@@ -27,6 +27,9 @@ public enum ErrorCodes {
         .init("adopt.idTaken", .conflict, "the camera id asked for is already in use"),
         .init("adopt.io", .unavailable, "the configuration file could not be read or written"),
         .init("adopt.noStream", .notFound, "the device offers no stream Hallwatch can record"),
+        .init(
+            "adopt.signedRelease", .conflict,
+            "the configuration is a signed release: a camera is added by the next bundle, never written on the box"),
 
         // The web's audit log and the box's identity key (HallwatchWeb).
         .init("audit.filter", .invalidInput, "an audit log filter that cannot be read (a date and time)"),

@@ -1,6 +1,7 @@
 import Foundation
 import HallwatchConfig
 import HallwatchCore
+import HallwatchProcess
 
 /// Adding a discovered camera to the configuration file (`hallwatchctl camera adopt ID`, or the agent itself
 /// with `discovery.adopt: auto`).
@@ -14,6 +15,12 @@ import HallwatchCore
 ///    `cameras:` list, as text, so every comment and key order in the file stays as the installer wrote it.
 /// 4. Check the new text with ``ConfigLoader`` (it must load, with the camera in it), then replace the file
 ///    atomically (write beside it, `fsync`, `rename`), keeping its permissions.
+///
+/// A configuration that is a signed release (its path resolves into the provisioner's `releases/<id>/`, HallwatchProcess's
+/// `ConfigVersion`) is never written: the district signed those bytes, and a rename over the link would cut the
+/// box off from every later release. There ``adopt(_:configPath:as:)`` refuses with `adopt.signedRelease`, and
+/// ``propose(_:configPath:as:)`` gives the entry for the district's next bundle instead; the agent publishes it
+/// on the device's bus message (`proposal`), where `hallwatchctl camera list-discovered` prints it.
 ///
 /// How a capture worker then starts: the development supervisor (`hallwatchctl supervise`/`demo`) watches the
 /// configuration file and starts a worker for every camera added; on a box, the provisioning path enables
@@ -39,15 +46,42 @@ public enum CameraAdoption {
     }
 
     /// Adds `device` to the configuration at `configPath` (steps 1–4) and returns the camera entry written.
-    /// - Throws: ``Failure``; ``ConfigError`` when the file itself does not load.
+    /// - Throws: ``Failure`` (`adopt.signedRelease` when the file is a signed release); ``ConfigError`` when the
+    ///   file itself does not load.
     @discardableResult
     public static func adopt(_ device: DiscoveredDevice, configPath: String, as requested: CameraID? = nil) throws
         -> CameraConfig
     {
+        if let release = ConfigVersion.of(path: configPath) {
+            throw Failure(
+                code: "adopt.signedRelease",
+                message:
+                    "\(configPath) is the signed release \(release): add the camera to the district's next bundle (hallwatchctl camera list-discovered prints the entry)"
+            )
+        }
         let fd = open(configPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure(code: "adopt.io", message: "cannot open \(configPath)") }
         defer { close(fd) }
         flock(fd, LOCK_EX)
+        let (camera, updated) = try plan(device, configPath: configPath, as: requested)
+        try replaceAtomically(configPath, with: updated)
+        return camera
+    }
+
+    /// The camera entry `device` would get in the configuration at `configPath` (steps 2–4, nothing written),
+    /// as the YAML lines of one `cameras:` item (two-space indent) — what a district adds to its next bundle.
+    /// - Throws: ``Failure`` as ``adopt(_:configPath:as:)`` does, but never `adopt.signedRelease`.
+    public static func propose(_ device: DiscoveredDevice, configPath: String, as requested: CameraID? = nil) throws
+        -> (camera: CameraConfig, yaml: String)
+    {
+        let camera = try plan(device, configPath: configPath, as: requested).camera
+        return (camera, entry(camera, indent: "  ").joined(separator: "\n") + "\n")
+    }
+
+    /// Steps 2–4: the camera and the whole file's new text, checked to load with it.
+    static func plan(_ device: DiscoveredDevice, configPath: String, as requested: CameraID?) throws
+        -> (camera: CameraConfig, text: String)
+    {
         let config = try ConfigLoader.load(path: configPath)
         guard let stream = device.mainStream, let uri = stream.uri else {
             throw Failure(
@@ -80,26 +114,27 @@ public enum CameraAdoption {
         } catch let e as ConfigError {
             throw Failure(code: "adopt.config", message: "the configuration would not load with camera '\(id)': \(e)")
         }
-        try replaceAtomically(configPath, with: updated)
-        return camera
+        return (camera, updated)
+    }
+
+    /// One `cameras:` item for `camera`, its dash at `indent`.
+    static func entry(_ camera: CameraConfig, indent: String) -> [String] {
+        var out = [
+            "\(indent)- id: \(camera.id.rawValue)", "\(indent)  name: \(quote(camera.name))",
+            "\(indent)  source: \(quote(camera.source))",
+        ]
+        if let u = camera.username { out.append("\(indent)  username: \(quote(u))") }
+        if let p = camera.passwordFile { out.append("\(indent)  passwordFile: \(quote(p))") }
+        if let e = camera.onvifEndpoint { out.append("\(indent)  onvifEndpoint: \(quote(e))") }
+        return out
     }
 
     /// `text` with `camera` appended to its top-level `cameras:` list (created when missing).
     static func appending(_ camera: CameraConfig, to text: String) -> String {
         var lines = text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
-        func entry(_ indent: String) -> [String] {
-            var out = [
-                "\(indent)- id: \(camera.id.rawValue)", "\(indent)  name: \(quote(camera.name))",
-                "\(indent)  source: \(quote(camera.source))",
-            ]
-            if let u = camera.username { out.append("\(indent)  username: \(quote(u))") }
-            if let p = camera.passwordFile { out.append("\(indent)  passwordFile: \(quote(p))") }
-            if let e = camera.onvifEndpoint { out.append("\(indent)  onvifEndpoint: \(quote(e))") }
-            return out
-        }
         guard let start = lines.firstIndex(where: { $0.hasPrefix("cameras:") }) else {
-            return (lines + ["", "cameras:"] + entry("  ")).joined(separator: "\n") + "\n"
+            return (lines + ["", "cameras:"] + entry(camera, indent: "  ")).joined(separator: "\n") + "\n"
         }
         let rest = lines[start].dropFirst("cameras:".count).trimmingCharacters(in: .whitespaces)
         if rest.hasPrefix("[]") { lines[start] = "cameras:" }
@@ -116,7 +151,7 @@ public enum CameraAdoption {
             }
             i += 1
         }
-        lines.insert(contentsOf: entry(indent), at: end + 1)
+        lines.insert(contentsOf: entry(camera, indent: indent), at: end + 1)
         return lines.joined(separator: "\n") + "\n"
     }
 

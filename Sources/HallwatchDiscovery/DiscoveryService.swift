@@ -16,7 +16,9 @@ import ServiceLifecycle
 /// 3. Run ``DiscoveryAgent`` rounds every `discovery.period`; each changed device is published retained on
 ///    `…/discovered/<id>` with `adoptedAs` from the configuration file as it is now.
 /// 4. With `discovery.adopt: auto`, a present device with a main stream URI that is not yet a camera is
-///    adopted (``CameraAdoption``) and republished.
+///    adopted (``CameraAdoption``) and republished — unless the configuration is a signed release (a
+///    provisioned box): then the agent writes nothing and publishes the proposed `cameras:` entry on the
+///    device's message (`proposal`) for the district's next bundle.
 /// 5. On graceful shutdown the rounds stop; the process state goes to `stopping`.
 public struct DiscoveryService: Service {
     let config: HallwatchConfig
@@ -87,7 +89,14 @@ public struct DiscoveryService: Service {
                 var device = device
                 let cameras = (try? ConfigLoader.load(path: configPath))?.cameras ?? []
                 device.adoptedAs = cameras.first { $0.onvifEndpoint == device.endpoint }?.id
-                if auto, device.adoptedAs == nil, device.presence == .present, device.mainStream != nil {
+                if auto, device.adoptedAs == nil, device.presence == .present, device.mainStream != nil,
+                    let release = ConfigVersion.of(path: configPath)
+                {
+                    device.proposal = try? CameraAdoption.propose(device, configPath: configPath).yaml
+                    logger.notice(
+                        "camera proposed for the next bundle (this box runs a signed release; nothing written)",
+                        metadata: ["device": "\(device.id)", "release": "\(release)"])
+                } else if auto, device.adoptedAs == nil, device.presence == .present, device.mainStream != nil {
                     do {
                         let cam = try CameraAdoption.adopt(device, configPath: configPath)
                         device.adoptedAs = cam.id

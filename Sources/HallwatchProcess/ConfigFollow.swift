@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HallwatchBus
 import HallwatchConfig
@@ -43,18 +44,40 @@ public enum ReloadDecision: Sendable, Equatable {
 }
 
 /// Each process's rule for a new configuration: which parts it uses (issue 17 step 7: "unchanged cameras keep
-/// recording without a gap", so the recorder and the capture workers restart only for what they use).
+/// recording without a gap", so the recorder and the capture workers restart only for what they use) — in the
+/// YAML, and in the files it names whose contents matter (a camera's `passwordFile`: a password changed only in
+/// the release's `secrets/` leaves the YAML unchanged, yet the worker must connect again with it).
 public struct ReloadPolicy: Sendable {
     /// Decides from the configuration the process runs with and the new one.
     public var decide: @Sendable (_ running: HallwatchConfig, _ new: HallwatchConfig) -> ReloadDecision
+    /// The files outside the YAML whose contents this process uses under a configuration (paths as written
+    /// in it; read through `current`, so after a switch they are the new release's files).
+    public var secretFiles: @Sendable (_ config: HallwatchConfig) -> [String]
 
-    /// A policy from its rule.
-    public init(decide: @escaping @Sendable (_ running: HallwatchConfig, _ new: HallwatchConfig) -> ReloadDecision) {
+    /// A policy from its rule and the secret files it uses (none by default).
+    public init(
+        secretFiles: @escaping @Sendable (_ config: HallwatchConfig) -> [String] = { _ in [] },
+        decide: @escaping @Sendable (_ running: HallwatchConfig, _ new: HallwatchConfig) -> ReloadDecision
+    ) {
         self.decide = decide
+        self.secretFiles = secretFiles
     }
 
-    /// Restarts on any change (the pruner, the web, discovery: none of them holds video).
+    /// The decision with the secret files included: ``decide`` on the YAML, and a restart when it would adopt
+    /// but the digest of the secret files (``SecretDigest``) differs from the one the process runs with.
+    public func decide(
+        running: HallwatchConfig, runningSecrets: SecretDigest, new: HallwatchConfig, newSecrets: SecretDigest
+    ) -> ReloadDecision {
+        decide(running, new) == .adopt && runningSecrets == newSecrets ? .adopt : .restart
+    }
+
+    /// Restarts on any change (the pruner, the web: none of them holds video).
     public static let anyChange = ReloadPolicy { $0 == $1 ? .adopt : .restart }
+
+    /// Discovery restarts on any change, and when the ONVIF password (`discovery.passwordFile`) changed.
+    public static let discovery = ReloadPolicy(
+        secretFiles: { [$0.discovery?.passwordFile].compactMap { $0 } },
+        decide: { $0 == $1 ? .adopt : .restart })
 
     /// The recorder restarts when the box id, the bus, its own section or the disk a camera is pinned to
     /// changes; cameras added or removed need no restart (it reads the file again for a camera it does not
@@ -68,15 +91,49 @@ public struct ReloadPolicy: Sendable {
     }
 
     /// A capture worker restarts when its camera, the capture section, the box id, the bus or the recorder's
-    /// socket changes; a camera no longer configured restarts too, and then exits 64 (`EX_USAGE`), which its
-    /// unit does not restart.
+    /// socket changes, or its camera's effective credentials (the contents of its `passwordFile`); a camera no
+    /// longer configured restarts too, and then exits 64 (`EX_USAGE`), which its unit does not restart.
     public static func capture(_ id: CameraID) -> ReloadPolicy {
-        ReloadPolicy { old, new in
-            old.box == new.box && old.bus == new.bus && old.recorder.socket == new.recorder.socket
-                && old.capture == new.capture && new.camera(id) != nil && old.camera(id) == new.camera(id)
-                ? .adopt : .restart
-        }
+        ReloadPolicy(
+            secretFiles: { [$0.camera(id)?.passwordFile].compactMap { $0 } },
+            decide: { old, new in
+                old.box == new.box && old.bus == new.bus && old.recorder.socket == new.recorder.socket
+                    && old.capture == new.capture && new.camera(id) != nil && old.camera(id) == new.camera(id)
+                    ? .adopt : .restart
+            })
     }
+}
+
+/// The SHA-256 of a process's secret files (``ReloadPolicy/secretFiles``) under one configuration: each file's
+/// path, then its first 64 KiB or a marker when it cannot be read (so a file becoming readable, or vanishing,
+/// is a change too). Only the digest is kept, never the secret; it is never logged or published.
+public struct SecretDigest: Sendable, Equatable {
+    /// The 32-byte SHA-256 (FIPS 180-4).
+    public let sha256: [UInt8]
+
+    /// The longest part of a file that counts: 64 KiB (a password file's first line is what is used).
+    public static let maxBytesPerFile = 65_536
+
+    /// The digest of `files`, read now.
+    public init(files: [String]) {
+        var hash = SHA256()
+        for path in files {
+            hash.update(data: Array(path.utf8) + [0])
+            if let handle = FileHandle(forReadingAtPath: path),
+                let bytes = try? handle.read(upToCount: Self.maxBytesPerFile)
+            {
+                hash.update(data: [1] + Array(UInt64(bytes.count).bigEndianBytes) + Array(bytes))
+            } else {
+                hash.update(data: [0])
+            }
+            hash.update(data: [0])
+        }
+        sha256 = Array(hash.finalize())
+    }
+}
+
+extension UInt64 {
+    fileprivate var bigEndianBytes: [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: self >> (56 - 8 * $0)) } }
 }
 
 extension ProcessSetup {
@@ -90,7 +147,8 @@ extension ProcessSetup {
 
 extension Presence {
     /// Follows the retained ``ConfigAnnouncement`` on ``BusTopics/config``: when it names another release than
-    /// the one running, reads `path` again (through `current`) and, by `policy`, either adopts it — the
+    /// the one running, reads `path` again (through `current`) and, by `policy` (the YAML and the digest of
+    /// the secret files it names, ``SecretDigest``), either adopts it — the
     /// version in every published state changes, `up` is published again — or restarts: `stopping` with the
     /// reason, then SIGTERM to itself, so graceful shutdown runs and the supervisor starts the process again.
     /// A file that does not load, or that is not (yet) the announced release, is logged and the running
@@ -103,6 +161,7 @@ extension Presence {
         let stream = bus.subscribe(topics.config)
         return Task { [self] in
             var running = loaded
+            var runningSecrets = SecretDigest(files: policy.secretFiles(loaded))
             for await message in stream {
                 guard let announced = try? message.decode(ConfigAnnouncement.self),
                     announced.version != configVersion
@@ -120,9 +179,13 @@ extension Presence {
                         ErrorEvent(code: "config.reload", message: "configuration \(announced.version) does not load"))
                     continue
                 }
-                switch policy.decide(running, fresh) {
+                let freshSecrets = SecretDigest(files: policy.secretFiles(fresh))
+                switch policy.decide(
+                    running: running, runningSecrets: runningSecrets, new: fresh, newSecrets: freshSecrets)
+                {
                 case .adopt:
                     running = fresh
+                    runningSecrets = freshSecrets
                     version.withLock { $0 = announced.version }
                     publishState(.up)
                     logger.info(

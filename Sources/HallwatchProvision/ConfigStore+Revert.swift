@@ -65,6 +65,7 @@ extension ConfigStore {
                 unlink(root + "/" + name)
                 try fsyncPath(root)
             }
+            if step == .current { noteSwitch(to: target ?? "", cause: "reverted") }
             afterStep(step)
         }
         // V4.

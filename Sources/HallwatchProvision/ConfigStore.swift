@@ -40,9 +40,34 @@ public struct ConfigStore: Sendable {
 
     /// The store's directory.
     public var root: String
+    /// The switch spool (HallwatchProcess's `CaptureUnitSync`, step S1): after each switch of `current`
+    /// (apply, revert, rollback, a roll-forward by ``recover()``) one file is dropped here, which wakes
+    /// `hallwatch-config.path` on the appliance so systemd starts and stops capture workers to match. Only when
+    /// the directory exists (systemd makes it); `nil` or missing: nothing is written (the demo, tests).
+    public var switchSpool: String?
 
-    /// A store at `root` (created on first apply).
-    public init(root: String) { self.root = root }
+    /// A store at `root` (created on first apply), noting switches in `switchSpool` when given.
+    public init(root: String, switchSpool: String? = nil) {
+        self.root = root
+        self.switchSpool = switchSpool
+    }
+
+    /// S1: drops `<unix seconds>-<pid>-<cause>-<release>` (its text: cause and release) into ``switchSpool``,
+    /// best effort: the file only wakes systemd, and a switch it misses is caught up at the next boot, when
+    /// the generator reads the configuration again.
+    /// - Returns: whether a file was written.
+    @discardableResult
+    public func noteSwitch(to release: String, cause: String, nowUnix: Int64 = Int64(time(nil))) -> Bool {
+        guard let spool = switchSpool, !release.contains("/"), !cause.contains("/") else { return false }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: spool, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return false
+        }
+        let path = spool + "/\(nowUnix)-\(getpid())-\(cause)-\(release.isEmpty ? "none" : release)"
+        unlink(path)
+        do { try writeSynced(path, Array("\(cause) \(release)\n".utf8)) } catch { return false }
+        return true
+    }
 
     /// The persistent state, or ``State/fresh`` when nothing was applied.
     public func state() -> State {
@@ -88,12 +113,14 @@ public struct ConfigStore: Sendable {
         let s = state()
         if !s.release.isEmpty, current() != s.release, fm.fileExists(atPath: root + "/releases/" + s.release) {
             try replaceLink("current", to: s.release)
+            noteSwitch(to: s.release, cause: "recovered")
         }
         // A revert to nothing (a fresh box whose first bundle failed the health gate) that stopped after V1.
         if !fm.fileExists(atPath: root + "/state.json"), current() != nil {
             unlink(root + "/current")
             unlink(root + "/previous")
             try fsyncPath(root)
+            noteSwitch(to: "", cause: "recovered")
         }
     }
 
@@ -141,6 +168,7 @@ public struct ConfigStore: Sendable {
         afterStep(.state)
         // U4. current → the new release.
         try replaceLink("current", to: newState.release)
+        noteSwitch(to: newState.release, cause: "applied")
         afterStep(.current)
     }
 
@@ -153,6 +181,7 @@ public struct ConfigStore: Sendable {
         }
         try replaceLink("previous", to: cur)
         try replaceLink("current", to: prev)
+        noteSwitch(to: prev, cause: "rollback")
         var s = state()
         s.release = prev
         let encoder = JSONEncoder()

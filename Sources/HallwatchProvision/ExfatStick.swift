@@ -17,8 +17,13 @@ public struct ExfatStick: StickSource {
     public init(_ location: VolumeLocation) { self.location = location }
 
     /// The helper script: `$1` device, `$2` offset, `$3` op (read, list, files, create), `$4` path, `$5` max bytes or
-    /// the local source file. Exit 90: a mount flag is missing; 91: not mounted within 5 s.
-    static let script = #"""
+    /// the local source file. Exit 90: a mount flag is missing; 91: not mounted within 5 s. It is
+    /// ``mountScript`` then ``checkedOperations``.
+    static let script = mountScript + checkedOperations
+
+    /// Mounts the exFAT volume with exfat-fuse at a fresh `$mnt` (removed, with its loop device, on exit) and
+    /// sets `$opts` and `$want` (the flags the mount must show).
+    static let mountScript = #"""
         set -eu
         dev=$1 off=$2 op=$3 p=$4 arg=$5
         mnt=$(mktemp -d /tmp/hw-exfat.XXXXXX)
@@ -36,6 +41,16 @@ public struct ExfatStick: StickSource {
         mount.exfat-fuse -d -o "$opts" "$dev" "$mnt" >/dev/null 2>&1 &
         fuse=$!
         i=0; until mounted; do i=$((i + 1)); [ $i -lt 250 ] || exit 91; sleep 0.02; done
+
+        """#
+
+    /// On whatever is mounted at `$mnt`: the bind-remount adding `$opts` and `nosymfollow`, every flag of
+    /// `$want` re-read from `/proc/self/mountinfo` (exit 90 when one is missing), then the operation `$op` on
+    /// `$p` — regular files that are not symlinks only: a symlink, FIFO, device node or directory where a file
+    /// is named reads as nothing (the caller's exact size and SHA-256 then refuse it) and is never listed.
+    /// Kept apart from the exFAT mount so a tmpfs fixture holding such entries runs the very same checks
+    /// (exFAT itself cannot store them; a hostile FUSE daemon or a future reader could present them).
+    static let checkedOperations = #"""
         mount -o "remount,bind,$opts,nosymfollow" "$mnt"
         flags=$(awk -v m="$mnt" '$5 == m { print $6 }' /proc/self/mountinfo)
         for f in $want; do case ",$flags," in *",$f,"*) ;; *) exit 90 ;; esac; done

@@ -47,7 +47,7 @@ struct DiscoveryCommand: AsyncParsableCommand {
         let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
         let presence = Presence(name: "discovery", config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
-        presence.followConfig(path: config, loaded: cfg, policy: .anyChange, logger: logger)
+        presence.followConfig(path: config, loaded: cfg, policy: .discovery, logger: logger)
         let service = DiscoveryService(config: cfg, configPath: config, presence: presence, logger: logger)
         let group = ServiceGroup(
             configuration: .init(

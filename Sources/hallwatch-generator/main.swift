@@ -60,4 +60,42 @@ func generate() -> Int32 {
     return 0
 }
 
+/// `hallwatch-generator --sync [--config FILE] [--spool DIR] [--systemctl PATH]`: run by
+/// `hallwatch-config.service` when the configuration's `current` switched (steps S3–S6 of
+/// HallwatchProcess's ``CaptureUnitSync``): daemon-reload (this generator runs again), start the target
+/// (new cameras' workers), stop the workers of cameras no longer configured. One line per action on stderr
+/// (the journal).
+func sync(_ args: [String]) -> Int32 {
+    var configPath = ProcessInfo.processInfo.environment["HALLWATCH_CONFIG"] ?? "/etc/hallwatch/hallwatch.yaml"
+    var spool = CaptureUnitSync.defaultSpool
+    var systemctl = "/usr/bin/systemctl"
+    var rest = args[...]
+    while let flag = rest.popFirst() {
+        guard let value = rest.popFirst(), ["--config", "--spool", "--systemctl"].contains(flag) else {
+            FileHandle.standardError.write(
+                Data("usage: hallwatch-generator --sync [--config FILE] [--spool DIR] [--systemctl PATH]\n".utf8))
+            return ExitStatus.usage
+        }
+        switch flag {
+        case "--config": configPath = value
+        case "--spool": spool = value
+        default: systemctl = value
+        }
+    }
+    let (report, status) = CaptureUnitSync.run(configPath: configPath, spool: spool, systemctl: systemctl)
+    var lines = ["hallwatch-generator --sync: \(report.spoolEntries) switch(es) noted"]
+    if status == ExitStatus.config {
+        lines.append("\(configPath) does not load: no capture worker stopped")
+    } else {
+        lines.append("wanted: \(report.wanted.isEmpty ? "-" : report.wanted.joined(separator: " "))")
+        lines.append("stopped: \(report.stopped.isEmpty ? "-" : report.stopped.joined(separator: " "))")
+    }
+    lines += report.failures.map { "failed: \($0)" }
+    FileHandle.standardError.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+    return status
+}
+
+if CommandLine.arguments.dropFirst().first == "--sync" {
+    exit(sync(Array(CommandLine.arguments.dropFirst(2))))
+}
 exit(generate())

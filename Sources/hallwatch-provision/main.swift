@@ -17,6 +17,11 @@ struct Provision: ParsableCommand {
     @Option(help: "The keyring directory (version file and *.pub keys).") var keyring = "/etc/hallwatch/keyring"
     @Option(help: "The configuration store (releases, current, previous, state.json).")
     var store = "/var/lib/hallwatch/config"
+    @Option(
+        help:
+            "The switch spool: a file is dropped there after each switch of current, when the directory exists (hallwatch-config.path)."
+    )
+    var switchSpool = "/var/lib/hallwatch/config-switched"
     @Option(help: "This box's serial number.") var serial: String
     @Option(help: "This box's building (omit on a fresh box: it takes one adopt bundle).") var building: String?
     @Option(help: "This box's district.") var district: String?
@@ -59,7 +64,7 @@ struct Provision: ParsableCommand {
     func run() throws {
         guard once else { return try monitor() }
         guard let device else { throw ValidationError("--once needs --device") }
-        let store = ConfigStore(root: store)
+        let store = ConfigStore(root: store, switchSpool: switchSpool)
         try store.withLock { () throws(ProvisionError) in try store.recover() }
         let ring = try Keyring.load(directory: keyring)
         let identity = BoxIdentity(
@@ -100,19 +105,20 @@ extension Provision {
     /// The long-running service: scan, then monitor; one line per outcome on stdout (journald).
     func monitor() throws {
         let storeRoot = store
+        let spool = switchSpool
         let keyringDir = keyring
         let ageFile = ageIdentity
         let keyFile = identityKey
         let serial = serial
         let (building, district, buildTime, gate) = (building, district, buildTime, gate)
         let lights = try indicator()
-        let recovering = ConfigStore(root: storeRoot)
+        let recovering = ConfigStore(root: storeRoot, switchSpool: spool)
         try recovering.withLock { () throws(ProvisionError) in try recovering.recover() }
         let service = ProvisionService(
             sandbox: noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
         ) {
             () throws(ProvisionError) -> Provisioner in
-            let store = ConfigStore(root: storeRoot)
+            let store = ConfigStore(root: storeRoot, switchSpool: spool)
             var p = Provisioner(
                 identity: BoxIdentity(
                     serial: serial, district: district ?? store.state().district,

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HallwatchConfig
 import HallwatchCore
+import HallwatchProcess
 import HallwatchProvision
 
 struct ConfigCommand: ParsableCommand {
@@ -94,9 +95,11 @@ struct ConfigRollback: ParsableCommand {
         abstract: "Swap the current configuration back to the previous one (audited; the version floor stays).")
     @Option(help: "The configuration store.") var store = "/var/lib/hallwatch/config"
     @Option(help: "Why, for the audit log.") var reason: String
+    @Option(help: "The switch spool that wakes hallwatch-config.path (written only when it exists).")
+    var switchSpool = CaptureUnitSync.defaultSpool
 
     func run() throws {
-        let s = ConfigStore(root: store)
+        let s = ConfigStore(root: store, switchSpool: switchSpool)
         try s.withLock { () throws(ProvisionError) in
             try s.recover()
             try s.rollback(reason: reason, nowUnix: Int64(Date().timeIntervalSince1970))

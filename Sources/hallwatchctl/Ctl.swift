@@ -496,6 +496,14 @@ struct ListDiscovered: AsyncParsableCommand {
         if devices.isEmpty {
             print("(nothing discovered yet: is hallwatch-discovery running with a discovery: section?)")
         }
+        // discovery.adopt: auto on a provisioned box: the entries for the district's next bundle.
+        let proposed = devices.filter { $0.proposal != nil && $0.adoptedAs == nil }
+        if !proposed.isEmpty {
+            print("\nProposed for the next bundle's cameras: (this box runs a signed release; nothing was written):")
+            for d in proposed {
+                for line in (d.proposal ?? "").split(separator: "\n") { print(printable(String(line), limit: 600)) }
+            }
+        }
     }
 }
 

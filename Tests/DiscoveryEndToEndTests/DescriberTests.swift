@@ -279,6 +279,49 @@ struct AdoptionTests {
         #expect(attrs.st_mode & 0o777 == 0o640)
     }
 
+    /// A configuration that is a signed release (the path resolves into the provisioner's `releases/<id>/`) is
+    /// never written, by `hallwatchctl camera adopt` or by `adopt: auto`: refused with `adopt.signedRelease`,
+    /// the release byte for byte unchanged, and the proposed entry for the next bundle loads when appended.
+    @Test func aSignedReleaseIsNeverWrittenTheEntryIsProposed() throws {
+        let dir = try TempDir("adopt-release")
+        let release = "v7-0123456789abcdef"
+        let releaseDir = dir.path + "/store/releases/" + release
+        try FileManager.default.createDirectory(atPath: releaseDir, withIntermediateDirectories: true)
+        try Self.base.write(toFile: releaseDir + "/hallwatch.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(
+            atPath: dir.path + "/store/current", withDestinationPath: "releases/" + release)
+        let path = dir.path + "/hallwatch.yaml"  // /etc/hallwatch/hallwatch.yaml → current/hallwatch.yaml
+        try FileManager.default.createSymbolicLink(
+            atPath: path, withDestinationPath: dir.path + "/store/current/hallwatch.yaml")
+        let refused = #expect(throws: CameraAdoption.Failure.self) {
+            try CameraAdoption.adopt(device(), configPath: path)
+        }
+        #expect(refused?.code == "adopt.signedRelease")
+        #expect(refused?.message.contains(release) == true)
+        #expect(try String(contentsOfFile: releaseDir + "/hallwatch.yaml", encoding: .utf8) == Self.base)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: path).hasSuffix("current/hallwatch.yaml"))
+        let proposed = try CameraAdoption.propose(device(), configPath: path)
+        #expect(proposed.camera.id.rawValue == "dev-0a1b2c3d")
+        #expect(
+            proposed.yaml
+                == """
+                  - id: dev-0a1b2c3d
+                    name: "Gym \\"East\\""
+                    source: "rtsp://10.0.0.2:554/gym"
+                    username: "hallwatch"
+                    passwordFile: "/etc/hallwatch/secrets/onvif.password"
+                    onvifEndpoint: "urn:uuid:1234"
+
+                """)
+        let next = try ConfigLoader.parse("box: t\ncameras:\n" + proposed.yaml, file: "next.yaml")
+        #expect(next.cameras.first?.source == "rtsp://10.0.0.2:554/gym")
+        // Its bus message carries the proposal (the field is optional: older readers ignore it).
+        var d = device()
+        d.proposal = proposed.yaml
+        let decoded = try JSONDecoder().decode(DiscoveredDevice.self, from: JSONEncoder().encode(d))
+        #expect(decoded.proposal == proposed.yaml)
+    }
+
     @Test func adoptIntoAnEmptyListAndRefusals() throws {
         let dir = try TempDir("adopt")
         let path = try dir.write("hallwatch.yaml", "box: t\ncameras: []\n")

@@ -230,4 +230,58 @@ struct ServiceNotifyTests {
             "/usr/bin/systemd-analyze", ["verify", "--man=no", dir + "/out/" + disk0, dir + "/out/" + bay2])
         #expect(verify.status == 0 && (verify.stdout + verify.stderr).isEmpty, "\(verify.stdout) \(verify.stderr)")
     }
+
+    /// `hallwatch-generator --sync` as `hallwatch-config.service` runs it after a switch of `current` (steps
+    /// S3–S6 of `CaptureUnitSync`), against a recording `systemctl` that lists three loaded capture
+    /// instances: the spool is emptied first, then daemon-reload, the target started, and only the instance of
+    /// the camera no longer configured (`hall`, a failed unit with its status glyph) stopped and reset. A
+    /// configuration that does not load stops nothing.
+    @Test(.timeLimit(.minutes(1))) func theSyncAfterASwitchStartsNewCamerasAndStopsRemovedOnes() throws {
+        let dir = try Self.scratch("unit-sync")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try Self.config(dir: dir, cameras: ["lobby", "gym-north"])
+        let spool = dir + "/config-switched"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        for name in ["1765080000-12-applied-v3-0123456789abcdef", "1765080001-12-reverted-v2-0123456789abcdef"] {
+            try "applied\n".write(toFile: spool + "/" + name, atomically: true, encoding: .utf8)
+        }
+        let log = dir + "/systemctl.log"
+        let fake = dir + "/systemctl"
+        try """
+        #!/bin/sh
+        echo "$*" >> \(log)
+        if [ "$1" = list-units ]; then
+          printf '%s\\n' 'hallwatch-capture@lobby.service      loaded active running Hallwatch capture worker for camera lobby'
+          printf '%s\\n' 'hallwatch-capture@gym\\x2dnorth.service loaded active running Hallwatch capture worker for camera gym-north'
+          printf '%s\\n' '● hallwatch-capture@hall.service     loaded failed failed  Hallwatch capture worker for camera hall'
+        fi
+        exit 0
+
+        """.write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        let r = try E2E.run(
+            E2E.tool("hallwatch-generator"), ["--sync", "--config", config, "--spool", spool, "--systemctl", fake])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+        let calls = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(
+            calls == [
+                "daemon-reload", "start --no-block hallwatch.target",
+                "list-units --all --plain --no-legend --full --no-pager hallwatch-capture@*.service",
+                "stop --no-block hallwatch-capture@hall.service", "reset-failed hallwatch-capture@hall.service",
+            ], "\(calls)")
+        #expect(r.stderr.contains("2 switch(es) noted") && r.stderr.contains("stopped: hallwatch-capture@hall.service"))
+        #expect(
+            CaptureUnitSync.loaded(listUnitsOutput: "● hallwatch-capture@hall.service loaded failed failed x\n")
+                == ["hallwatch-capture@hall.service"])
+        // A configuration that does not load: the reload and the start still run, nothing is stopped.
+        try FileManager.default.removeItem(atPath: log)
+        try "cameras: [".write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try E2E.run(
+            E2E.tool("hallwatch-generator"), ["--sync", "--config", config, "--spool", spool, "--systemctl", fake])
+        #expect(bad.status == 78, "\(bad.stderr)")
+        let badCalls = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(badCalls == ["daemon-reload", "start --no-block hallwatch.target"], "\(badCalls)")
+        #expect(bad.stderr.contains("no capture worker stopped"))
+    }
 }

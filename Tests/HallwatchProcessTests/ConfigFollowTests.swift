@@ -71,4 +71,42 @@ struct ConfigFollowTests {
         #expect(ReloadPolicy.capture(CameraID("lobby")!).decide(old, pinned) == .restart)
         #expect(ReloadPolicy.capture(CameraID("gym")!).decide(old, pinned) == .adopt)
     }
+
+    @Test func aPasswordChangedOnlyInTheSecretsRestartsThatCamerasWorker() throws {
+        let root = FileManager.default.temporaryDirectory.path + "/hw-secret-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let lobbyPassword = root + "/lobby.password"
+        try "hunter2\n".write(toFile: lobbyPassword, atomically: true, encoding: .utf8)
+        let yaml = Self.base.replacingOccurrences(
+            of: "source: rtsp://10.0.0.2/a",
+            with: "source: rtsp://10.0.0.2/a\n    username: admin\n    passwordFile: \(lobbyPassword)")
+        let config = try Self.config(yaml)
+        let lobby = ReloadPolicy.capture(CameraID("lobby")!)
+        let gym = ReloadPolicy.capture(CameraID("gym")!)
+        #expect(lobby.secretFiles(config) == [lobbyPassword])
+        #expect(gym.secretFiles(config) == [])
+        let before = SecretDigest(files: lobby.secretFiles(config))
+        #expect(before.sha256.count == 32)
+        #expect(SecretDigest(files: lobby.secretFiles(config)) == before)  // read again: the same
+        // The same YAML, the password file's contents changed (a new release's secrets/): lobby's worker
+        // connects again, gym's adopts.
+        try "correct horse\n".write(toFile: lobbyPassword, atomically: true, encoding: .utf8)
+        let after = SecretDigest(files: lobby.secretFiles(config))
+        #expect(after != before)
+        #expect(lobby.decide(config, config) == .adopt)  // the YAML alone says nothing changed
+        #expect(lobby.decide(running: config, runningSecrets: before, new: config, newSecrets: after) == .restart)
+        #expect(lobby.decide(running: config, runningSecrets: after, new: config, newSecrets: after) == .adopt)
+        let gymDigest = SecretDigest(files: gym.secretFiles(config))
+        #expect(gym.decide(running: config, runningSecrets: gymDigest, new: config, newSecrets: gymDigest) == .adopt)
+        // A file that vanishes (or cannot be read) is a change too; the YAML rule still applies on its own.
+        try FileManager.default.removeItem(atPath: lobbyPassword)
+        #expect(SecretDigest(files: lobby.secretFiles(config)) != after)
+        let socket = try Self.config(yaml + "bus:\n  socket: /run/other.sock\n")
+        #expect(lobby.decide(running: config, runningSecrets: after, new: socket, newSecrets: after) == .restart)
+        // Discovery's ONVIF password counts for discovery.
+        let discovery = try Self.config(
+            Self.base + "discovery:\n  interfaces: [lo]\n  username: onvif\n  passwordFile: \(root)/onvif.password\n")
+        #expect(ReloadPolicy.discovery.secretFiles(discovery) == ["\(root)/onvif.password"])
+    }
 }

@@ -47,9 +47,12 @@ struct ActivationTests {
         deinit { task.withLock { $0?.cancel() } }
     }
 
-    static func yaml(_ dir: String, port: Int, cameras: [String], maxAge: String, recorderSocket: String? = nil)
-        -> String
-    {
+    /// The configuration; `lobby` connects with a user name and the release's `secrets/lobby.password` (the
+    /// simulated camera asks for none, so any password records).
+    static func yaml(
+        _ dir: String, port: Int, cameras: [String], maxAge: String, recorderSocket: String? = nil,
+        store: String? = nil
+    ) -> String {
         var s = """
             box: act
             bus:
@@ -71,7 +74,12 @@ struct ActivationTests {
             cameras:
 
             """
-        for c in cameras { s += "  - id: \(c)\n    source: rtsp://127.0.0.1:\(port)/\(c)\n" }
+        for c in cameras {
+            s += "  - id: \(c)\n    source: rtsp://127.0.0.1:\(port)/\(c)\n"
+            if c == "lobby", let store {
+                s += "    username: admin\n    passwordFile: \(store)/current/secrets/lobby.password\n"
+            }
+        }
         return s
     }
 
@@ -112,14 +120,34 @@ struct ActivationTests {
         let port = LoopbackPort.pickFree()
         let webPort = LoopbackPort.pickFree()
         try FileManager.default.createDirectory(atPath: dir + "/disk0", withIntermediateDirectories: true)
-        try "web:\n  listen: [127.0.0.1]\n  httpsPort: \(webPort)\n  stateDirectory: \(dir)/web\n".write(
-            toFile: dir + "/web.yaml", atomically: true, encoding: .utf8)
+        // One user, to show a session made before an apply still works after the web restarted for it.
+        let password = SessionCookie.randomPassword()
+        let hash = try Fx.run([bin + "/hallwatchctl", "user", "hash"], input: password + "\n").out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try """
+        web:
+          listen: [127.0.0.1]
+          httpsPort: \(webPort)
+          stateDirectory: \(dir)/web
+        users:
+          - name: admin
+            role: district-admin
+            passwordHash: "\(hash)"
+
+        """.write(toFile: dir + "/web.yaml", atomically: true, encoding: .utf8)
 
         // v2, applied before anything runs (the box's first configuration).
         var v2 = Fx.Bundle()
         v2.files = [
-            ("hallwatch.yaml", Array(Self.yaml(dir, port: port, cameras: ["lobby", "gym"], maxAge: "30d").utf8))
+            (
+                "hallwatch.yaml",
+                Array(Self.yaml(dir, port: port, cameras: ["lobby", "gym"], maxAge: "30d", store: box.store.root).utf8)
+            )
         ]
+        // lobby's password travels in clear text here (allowed by the manifest; the receipt warns).
+        let password1 = ("secrets/lobby.password", Array("first-password\n".utf8))
+        v2.files.append(password1)
+        v2.cleartextSecrets = true
         #expect(box.process(try box.stick([v2], name: "v2.img")).result == .applied)
         let release2 = try #require(box.store.current())
 
@@ -152,13 +180,26 @@ struct ActivationTests {
         let recorderPID = try #require(states["recorder"]?.pid)
         let lobbyPID = try #require(states["capture-lobby"]?.pid)
         let prunerPID = try #require(states["pruner"]?.pid)
+        let webPID = try #require(states["web"]?.pid)
+        let cookie = SessionCookie(jar: dir + "/cookies", port: webPort)
+        // The web publishes `up` before its listeners are bound: sign in once it answers.
+        #expect(try cookie.status("/login", waitingUpTo: 20) == 200)
+        let signIn = try cookie.signIn(user: "admin", password: password)
+        #expect(signIn.jar.contains("\tTRUE\t") || signIn.jar.contains("\tFALSE\t"), "no session cookie: \(signIn)")
+        #expect(try cookie.status("/api/v1/cameras") == 200)
 
         // v3: gym removed, hall added, lobby unchanged, retention changed (the pruner restarts).
         var v3 = Fx.Bundle()
         v3.version = 3
         v3.files = [
-            ("hallwatch.yaml", Array(Self.yaml(dir, port: port, cameras: ["lobby", "hall"], maxAge: "20d").utf8))
+            (
+                "hallwatch.yaml",
+                Array(
+                    Self.yaml(dir, port: port, cameras: ["lobby", "hall"], maxAge: "20d", store: box.store.root).utf8)
+            )
         ]
+        v3.files.append(password1)
+        v3.cleartextSecrets = true
         let image3 = try box.stick([v3], name: "v3.img")
         let argv = [
             bin + "/hallwatch-provision", "--once", "--keyring", dir + "/keyring", "--store", box.store.root,
@@ -187,6 +228,12 @@ struct ActivationTests {
             "\(states.latest.withLock { $0 })")
         #expect(states["recorder"]?.pid == recorderPID && states["capture-lobby"]?.pid == lobbyPID)
         #expect(states["pruner"]?.pid != prunerPID)
+        // The web restarted for v3 (a new pid); the session made before it is still signed in: sessions are
+        // rows in the web's own SQLite (hashed ids, expiry kept), not in the process.
+        #expect(states["web"]?.pid != webPID)
+        #expect(
+            try cookie.status("/api/v1/cameras", waitingUpTo: 20) == 200,
+            "the session did not survive the web's restart for v3")
         #expect(await wait(10) { states["capture-gym"]?.state != .up }, "gym's worker still runs")
 
         // A replug of the same stick: already applied, nothing announced, nothing restarted.
@@ -206,10 +253,12 @@ struct ActivationTests {
                 Array(
                     Self.yaml(
                         dir, port: port, cameras: ["lobby", "hall"], maxAge: "20d",
-                        recorderSocket: dir + "/missing/rec.sock"
+                        recorderSocket: dir + "/missing/rec.sock", store: box.store.root
                     ).utf8)
             )
         ]
+        v4.files.append(password1)
+        v4.cleartextSecrets = true
         let image4 = try box.stick([v4], name: "v4.img")
         let t0 = Date()
         let reverted = await Self.provision(argv + ["--device", image4, "--health-timeout", "10"])
@@ -228,6 +277,24 @@ struct ActivationTests {
                 states.up(["recorder", "pruner", "web", "capture-lobby", "capture-hall"], version: release3)
             },
             "\(states.latest.withLock { $0 })")
+
+        // v5: the same hallwatch.yaml as v3, only lobby's password changed in secrets/: lobby's worker restarts
+        // (connects again with it); the recorder and hall's worker keep their pids.
+        let settled = ["recorder", "capture-lobby", "capture-hall"].map { states[$0]?.pid }
+        var v5 = v3
+        v5.version = 5
+        v5.files = [v3.files[0], ("secrets/lobby.password", Array("second-password\n".utf8))]
+        let image5 = try box.stick([v5], name: "v5.img")
+        let applied5 = await Self.provision(argv + ["--device", image5])
+        #expect(applied5.status == 0 && applied5.out.contains("result: applied"), "\(applied5.out)")
+        let release5 = try #require(box.store.current())
+        #expect(
+            await wait(30) { states.up(["recorder", "capture-lobby", "capture-hall"], version: release5) },
+            "\(states.latest.withLock { $0 })")
+        #expect(states["capture-lobby"]?.pid != settled[1], "lobby's worker kept running with the old password")
+        #expect(states["recorder"]?.pid == settled[0] && states["capture-hall"]?.pid == settled[2])
+        let receipt5 = try #require(try Fx.receipts(image5).first)
+        #expect(!receipt5.contains("second-password") && !receipt5.contains("first-password"), "\(receipt5)")
     }
 
     func wait(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
@@ -237,5 +304,45 @@ struct ActivationTests {
             try? await Task.sleep(for: .milliseconds(200))
         }
         return condition()
+    }
+}
+
+/// A browser's session cookie, through the real `curl` (the web's certificate is self-signed: `-k`).
+struct SessionCookie {
+    let jar: String
+    let port: Int
+
+    static func randomPassword() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<20).map { _ in String("abcdefghijkmnopqrstuvwxyz23456789".randomElement(using: &g)!) }.joined()
+    }
+
+    /// `POST /login` (with the Origin the CSRF check wants): curl's output (the HTTP status) and the cookie jar.
+    func signIn(user: String, password: String) throws -> (status: String, jar: String) {
+        let r = try Fx.run([
+            "curl", "-sSk", "-c", jar, "-o", "/dev/null", "-w", "%{http_code}", "-H",
+            "Origin: https://127.0.0.1:\(port)", "-d", "username=\(user)", "--data-urlencode", "password=\(password)",
+            "https://127.0.0.1:\(port)/login",
+        ])
+        return (r.out, (try? String(contentsOfFile: jar, encoding: .utf8)) ?? "")
+    }
+
+    /// The HTTP status of `GET path` with the cookie (0 when curl failed), asked again every 200 ms while
+    /// nothing answers, for at most `seconds`.
+    func status(_ path: String, waitingUpTo seconds: Double = 0) throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        var code = try statusOnce(path)
+        while code == 0 && Date() < deadline {
+            usleep(200_000)
+            code = try statusOnce(path)
+        }
+        return code
+    }
+
+    private func statusOnce(_ path: String) throws -> Int {
+        let r = try Fx.run([
+            "curl", "-sk", "-b", jar, "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)\(path)",
+        ])
+        return Int(r.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }

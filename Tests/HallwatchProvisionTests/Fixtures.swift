@@ -98,10 +98,13 @@ enum Fx {
         var expires = "2099-01-01T00:00:00Z"
         var keyring = 1
         var files: [(String, [UInt8])] = [("hallwatch.yaml", Array(goodYAML.utf8))]
+        /// Says `cleartext-secrets yes` (secrets/ files travel unencrypted; the receipt warns).
+        var cleartextSecrets = false
 
         var manifestText: String {
             var s = "hallwatch-bundle 1\ndistrict \(district)\nbuilding \(building)\nboxes \(boxes)\n"
             s += "version \(version)\nissued \(issued)\nexpires \(expires)\nkeyring \(keyring)\n"
+            if cleartextSecrets { s += "cleartext-secrets yes\n" }
             for (name, bytes) in files { s += "file \(bytes.count) \(hex(Sodium.sha256(bytes))) \(name)\n" }
             return s
         }

@@ -37,6 +37,54 @@ struct HostileStickTests {
         return (image, Fx.read(image))
     }
 
+    /// The exFAT reader's regular-file check (``ExfatStick/checkedOperations``, the very shell text the helper
+    /// runs after mounting) on a tmpfs fixture in a private mount namespace, since exFAT itself cannot store
+    /// these entries: a symlink (to `/etc/shadow`), a FIFO, a device node (`/dev/zero`'s) and a directory where
+    /// a file is named read as nothing — the provisioner's exact size and SHA-256 then refuse the bundle — and
+    /// are never listed; a symlinked directory is not listed either; a regular file beside them reads whole.
+    /// A mount lacking one of the flags the reader wants stops everything (exit 90).
+    @Test(.timeLimit(.minutes(1))) func aTmpfsFixtureOfSymlinkFifoDeviceAndDirectoryReadsAsNothing() throws {
+        func fixture(want: String) -> String {
+            #"""
+            set -eu
+            op=$1 p=$2 arg=$3
+            mnt=$(mktemp -d /tmp/hw-tmpfs.XXXXXX)
+            trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
+            mount -t tmpfs -o size=1m,mode=0755 tmpfs "$mnt"
+            d="$mnt/HALLWATCH/north-es/files"
+            mkdir -p "$d" "$mnt/HALLWATCH/south-ms"
+            printf 'box: b\n' > "$d/ok.yaml"
+            ln -s /etc/shadow "$d/hallwatch.yaml"
+            mkfifo "$d/fifo.yaml"
+            mknod "$d/zero.yaml" c 1 5
+            mkdir "$d/dir.yaml"
+            ln -s /etc "$mnt/HALLWATCH/linked"
+            opts=ro,nosuid,nodev,noexec
+
+            """# + "want=\"\(want)\"\n" + ExfatStick.checkedOperations
+        }
+        let flags = "ro nosuid nodev noexec nosymfollow"
+        func run(_ op: String, _ path: String, _ arg: String = "4096", want: String = flags) throws -> Fx.RunResult {
+            try Fx.run([
+                "timeout", "20", "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", fixture(want: want),
+                "sh", op, path, arg,
+            ])
+        }
+        let ok = try run("read", "HALLWATCH/north-es/files/ok.yaml")
+        #expect(ok.status == 0 && ok.out == "box: b\n", "\(ok)")
+        for name in ["hallwatch.yaml", "fifo.yaml", "zero.yaml", "dir.yaml"] {
+            let r = try run("read", "HALLWATCH/north-es/files/" + name)
+            #expect(r.status == 0 && r.out.isEmpty, "\(name): \(r)")
+        }
+        let files = try run("files", "HALLWATCH/north-es/files")
+        #expect(files.status == 0 && files.out == "ok.yaml\n", "\(files)")
+        let dirs = try run("list", "HALLWATCH")
+        #expect(dirs.status == 0 && dirs.out.split(separator: "\n").sorted() == ["north-es", "south-ms"], "\(dirs)")
+        // A flag the mount does not show (here `sync`, never asked for): exit 90, nothing read.
+        let missing = try run("read", "HALLWATCH/north-es/files/ok.yaml", want: flags + " sync")
+        #expect(missing.status == 90 && missing.out.isEmpty, "\(missing)")
+    }
+
     @Test func fatEntryClaiming4GiBAndClusterLoopAreRefused() throws {
         let box = try TestBox("fatlies")
         defer { box.cleanup() }

@@ -9,7 +9,9 @@ struct TestBox {
     let key: (pub: String, sec: String)
     var identity = BoxIdentity(serial: "SN-0001", district: "lincoln-usd", building: "north-es")
     var nowUnix: Int64 = 1_796_083_200 + 86_400  // 2026-12-02
-    var store: ConfigStore { ConfigStore(root: dir + "/store") }
+    /// The switch spool the store notes switches in (none by default).
+    var switchSpool: String?
+    var store: ConfigStore { ConfigStore(root: dir + "/store", switchSpool: switchSpool) }
 
     init(_ tag: String, form: Fx.Form = .prehashed) throws {
         dir = Fx.tempDir(tag)
@@ -480,5 +482,46 @@ struct ProvisionTests {
         #expect(box.currentFiles() == v2)
         #expect(box.store.state().versionFloor == 3)  // the floor stays
         #expect(String(decoding: Fx.read(box.store.root + "/audit.log"), as: UTF8.self).contains("rollback"))
+    }
+
+    /// Step S1 of HallwatchProcess's `CaptureUnitSync`: each switch of `current` (apply U4, rollback, revert V2)
+    /// drops one file naming the cause and the release into the switch spool — only when the directory exists
+    /// (systemd's `hallwatch-config.path` makes it on the appliance; the demo and tests have none).
+    @Test func everySwitchOfCurrentDropsOneFileInTheSwitchSpool() throws {
+        var box = try TestBox("spool")
+        defer { box.cleanup() }
+        let spool = box.dir + "/config-switched"
+        box.switchSpool = spool
+        func noted() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: spool).sorted().map {
+                String(decoding: Fx.read(spool + "/" + $0), as: UTF8.self)
+            }
+        }
+        #expect(box.process(try box.stick([Fx.Bundle()], name: "a.img")).result == .applied)
+        #expect(!FileManager.default.fileExists(atPath: spool))  // no spool: nothing written, nothing failed
+        let v2 = try #require(box.store.current())
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        var v3 = Fx.Bundle()
+        v3.version = 3
+        v3.files = [("hallwatch.yaml", Array((Fx.goodYAML + "# three\n").utf8))]
+        #expect(box.process(try box.stick([v3], name: "b.img")).result == .applied)
+        let v3r = try #require(box.store.current())
+        #expect(try noted() == ["applied \(v3r)\n"])
+        // A replug changes nothing: nothing noted.
+        #expect(box.process(try box.stick([v3], name: "b2.img")).result == .alreadyApplied)
+        #expect(try noted().count == 1)
+        try box.store.rollback(reason: "test", nowUnix: 0)
+        #expect(try noted().contains("rollback \(v2)\n"))
+        // A revert (the health gate's V1–V4) back to the snapshot: noted as reverted to the old release.
+        let before = box.store.snapshot()
+        var v4 = Fx.Bundle()
+        v4.version = 4
+        v4.files = [("hallwatch.yaml", Array((Fx.goodYAML + "# four\n").utf8))]
+        #expect(box.process(try box.stick([v4], name: "c.img")).result == .applied)
+        let v4r = try #require(box.store.current())
+        try box.store.restore(before, removing: v4r)
+        let all = try noted()
+        #expect(all.count == 4 && all.contains("applied \(v4r)\n") && all.contains("reverted \(v2)\n"), "\(all)")
+        #expect(box.store.current() == v2)
     }
 }

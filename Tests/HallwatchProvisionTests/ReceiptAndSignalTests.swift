@@ -212,6 +212,41 @@ struct ReceiptAndSignalTests {
         ].enumerated() {
             sticks.append((try box.stick(v3, extraLine: line, name: "name\(i).img"), "provision.manifest"))
         }
+        // 257 files, a manifest over 64 KiB, YAML of 1 MiB + 1 and with a duplicate key, a floor plan whose header
+        // says 30 000², a flipped signature byte.
+        var many = v3
+        many.files = (0..<257).map { ("f\($0)", [UInt8(ascii: "x")]) }
+        sticks.append((try box.stick([many], name: "many.img"), "provision.manifest"))
+        let dir = "HALLWATCH/\(v3.building)"
+        sticks.append(
+            (
+                try box.stick(
+                    [v3], name: "big.img",
+                    tweak: { tree in
+                        Fx.write("\(tree)/\(dir)/bundle.txt", Array(repeating: UInt8(ascii: "a"), count: 70_000))
+                    }), "provision.manifest"
+            ))
+        var huge = v3
+        huge.files = [("hallwatch.yaml", Array(("box: a\n" + String(repeating: "#", count: 1 << 20) + "\n").utf8))]
+        sticks.append((try box.stick([huge], name: "huge.img"), "provision.config"))
+        var duplicate = v3
+        duplicate.files = [("hallwatch.yaml", Array((Fx.goodYAML + "box: again\n").utf8))]
+        sticks.append((try box.stick([duplicate], name: "dup.img"), "provision.config"))
+        var plan = v3
+        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+        for v: UInt32 in [30_000, 30_000] { png += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: v >> $0) } }
+        plan.files.append(("plans/huge.png", png + [8, 2, 0, 0, 0, 0, 0, 0, 0]))
+        sticks.append((try box.stick([plan], name: "plan.img"), "provision.config"))
+        sticks.append(
+            (
+                try box.stick(
+                    [v3], name: "flip.img",
+                    tweak: { tree in
+                        var sig = Fx.read("\(tree)/\(dir)/bundle.txt.minisig")
+                        sig[110] ^= 1
+                        Fx.write("\(tree)/\(dir)/bundle.txt.minisig", sig)
+                    }), "provision.signature"
+            ))
         for (image, code) in sticks {
             let r = try Self.measured([
                 tool, "--once", "--device", image, "--keyring", box.dir + "/keyring", "--store", box.store.root,

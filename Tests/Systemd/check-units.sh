@@ -11,20 +11,21 @@ trap 'rm -rf "$root"' EXIT
 
 mkdir -p "$root/usr/lib/systemd" "$root/usr/bin" "$root/usr/sbin" "$root/etc/systemd/system"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
-cp "$repo"/Systemd/*.service "$repo"/Systemd/*.target "$root/usr/lib/systemd/system/"
+cp "$repo"/Systemd/*.service "$repo"/Systemd/*.target "$repo"/Systemd/*.path "$root/usr/lib/systemd/system/"
 # The appliance's own units checked here too (the image's root overlay installs them).
 appliance_units=("$repo/Image/appliance/rootfs/usr/lib/systemd/system/hallwatch-boot-health.service")
 cp "${appliance_units[@]}" "$root/usr/lib/systemd/system/"
-mkdir -p "$root/usr/lib/hallwatch"
-for exe in usr/lib/hallwatch/boot-health usr/bin/hallwatch-capture usr/bin/hallwatch-recorder usr/bin/hallwatch-pruner usr/bin/hallwatch-discovery \
-  usr/bin/hallwatch-web usr/bin/hallwatch-provision usr/sbin/mosquitto; do
+mkdir -p "$root/usr/lib/hallwatch" "$root/usr/lib/systemd/system-generators"
+for exe in usr/lib/hallwatch/boot-health usr/bin/hallwatch-capture usr/bin/hallwatch-recorder usr/bin/hallwatch-pruner \
+  usr/bin/hallwatch-discovery usr/bin/hallwatch-web usr/bin/hallwatch-provision usr/sbin/mosquitto \
+  usr/lib/systemd/system-generators/hallwatch-generator; do
   printf '#!/bin/sh\n' > "$root/$exe"
   chmod +x "$root/$exe"
 done
 
 # Every unit, and the template through two instances (one whose id needs escaping, as the generator names it).
 units=()
-for f in "$repo"/Systemd/*.service "$repo"/Systemd/*.target "${appliance_units[@]}"; do
+for f in "$repo"/Systemd/*.service "$repo"/Systemd/*.target "$repo"/Systemd/*.path "${appliance_units[@]}"; do
   u=$(basename "$f")
   [[ $u == *@.service ]] && continue
   units+=("$u")
