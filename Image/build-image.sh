@@ -2,7 +2,7 @@
 # Builds the Hallwatch appliance: a bootable x86-64 UEFI disk image of Debian 12 (README § Appliance image).
 #
 #   Image/build-image.sh [--bin DIR] [--out DIR]                 the whole image (root, ESP, data) → OUT/hallwatch.img
-#   Image/build-image.sh --assemble-only [--config DIR] [--ssh-key FILE.pub] [--out DIR] [--disk FILE]
+#   Image/build-image.sh --assemble-only [--config DIR] [--ssh-key FILE.pub] [--keyring DIR] [--out DIR] [--disk FILE]
 #                                                                 a new data partition from the last build's
 #                                                                 root and ESP (the VM test's own box)
 #
@@ -27,6 +27,7 @@ out=$repo/.image
 assemble_only=false
 config_dir=$appliance/etc-hallwatch
 ssh_key=""
+keyring=${HALLWATCH_KEYRING:-}
 disk=""
 customize_tree=""
 say() { printf '%s [image] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -150,7 +151,7 @@ customize() {
   # Units: the box, its identity, the network; Debian's own mosquitto (TCP 1883) never runs.
   chroot "$tree" systemctl enable hallwatch.target hallwatch-bus.service hallwatch-recorder.service \
     hallwatch-pruner.service hallwatch-web.service hallwatch-identity.service hallwatch-boot-health.service \
-    systemd-networkd.service usbguard.service ssh.service
+    hallwatch-provision.service hallwatch-config.path systemd-networkd.service usbguard.service ssh.service
   chroot "$tree" systemctl mask mosquitto.service ctrl-alt-del.target getty@.service serial-getty@.service \
     console-getty.service autovt@.service getty-static.service systemd-networkd-wait-online.service \
     apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service
@@ -178,9 +179,30 @@ assemble() {
   rm -rf "$data" "$work/data.ext4"
   cp -a "$work/var" "$data"
   install -d -m 0750 -g 900 "$data/etc/hallwatch"
-  install -m 0640 -g 900 "$config_dir"/*.yaml "$data/etc/hallwatch/"
+  local f
+  for f in "$config_dir"/*.yaml; do
+    [ "$(basename "$f")" = hallwatch.yaml ] || install -m 0640 -g 900 "$f" "$data/etc/hallwatch/"
+  done
   install -m 0640 -g 900 "$repo/Image/mosquitto.conf.template" "$data/etc/hallwatch/mosquitto.conf"
   install -d -m 0770 -g 900 "$data/lib/hallwatch"
+  # The configuration store (HallwatchProvision's ConfigStore, README § USB config drop): the factory
+  # hallwatch.yaml is its first release, so every process reads through `current` from the first boot, a USB
+  # bundle's health gate can always revert to something, and the version floor starts at 0. The directories are
+  # setgid hallwatch: releases the provisioner (root) writes later stay readable by the box's processes.
+  local store=$data/lib/hallwatch/config
+  install -d -m 2750 -g 900 "$store" "$store/releases" "$store/releases/factory"
+  install -m 0640 -g 900 "$config_dir/hallwatch.yaml" "$store/releases/factory/hallwatch.yaml"
+  ln -s releases/factory "$store/current"
+  printf '{"bundleHash":"","release":"factory","timeFloorUnix":%s,"versionFloor":0}\n' "$(date +%s)" \
+    > "$store/state.json"
+  chgrp 900 "$store/state.json"
+  ln -s /var/lib/hallwatch/config/current/hallwatch.yaml "$data/etc/hallwatch/hallwatch.yaml"
+  # The district's keyring for USB bundles (HALLWATCH_KEYRING: root keys, keyring version); without one the
+  # provisioner does not start (its unit's condition) and the box takes no USB configuration.
+  if [ -n "$keyring" ]; then
+    install -d -m 0750 -g 900 "$data/etc/hallwatch/keyring"
+    install -m 0640 -g 900 "$keyring"/* "$data/etc/hallwatch/keyring/"
+  fi
   if [ -n "$ssh_key" ]; then
     install -d -m 0700 "$data/etc/hallwatch/ssh"
     install -m 0600 "$ssh_key" "$data/etc/hallwatch/ssh/authorized_keys"
@@ -204,6 +226,7 @@ while [ $# -gt 0 ]; do
     --assemble-only) assemble_only=true; shift ;;
     --config) config_dir=$2; shift 2 ;;
     --ssh-key) ssh_key=$2; shift 2 ;;
+    --keyring) keyring=$2; shift 2 ;;
     --disk) disk=$2; shift 2 ;;
     --customize) customize_tree=$2; shift 2 ;;
     *) echo "build-image.sh: unknown argument $1" >&2; exit 64 ;;
