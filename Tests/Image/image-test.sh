@@ -11,7 +11,11 @@
 #      newest indexed fragment) is at most the fsync cadence plus one fragment (2 s) — printed as a distribution;
 #   5. A/B updates (RAUC): a signed bundle (Image/update-bundle.sh) installs into the other slot, the box boots it,
 #      records, and the boot is blessed; a bundle whose root cannot boot falls back to the previous slot by
-#      itself after its three tries (HALLWATCH_UPDATE_TEST=0 skips this part).
+#      itself after its three tries (HALLWATCH_UPDATE_TEST=0 skips this part);
+#   6. the USB config drop on the appliance: a FAT32 stick with a bundle signed by the test district's key
+#      (its keyring on the box's data partition) hot-plugged through QMP as a USB mass-storage device; USBGuard
+#      lets it in, the provisioner applies it through the health gate, the capture instance of the removed
+#      camera stops and the added one starts and records (hallwatch-config.path), the receipt is on the stick.
 # The web answers / with a redirect (sign-in or first-user page): followed, 200 expected. The VM has a USB
 # controller (qemu-xhci) like a real box, so USBGuard has a bus to guard.
 # One VM at a time; every probe wrapped in timeout. Logs and the serial console in .image/test/.
@@ -28,7 +32,11 @@ say() { printf '%s [image-test] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 fail() { say "FAIL: $*"; exit 1; }
 
 simcam=""
-for b in .build/x86_64-unknown-linux-gnu/debug .build/debug .build/release .build-image/release; do [ -x "$b/hallwatch-simcam" ] && simcam=$b/hallwatch-simcam; done
+ctl=""
+for b in .build/x86_64-unknown-linux-gnu/debug .build/debug .build/release .build-image/release; do
+  [ -x "$b/hallwatch-simcam" ] && simcam=$b/hallwatch-simcam
+  [ -x "$b/hallwatchctl" ] && ctl=$b/hallwatchctl
+done
 [ -n "$simcam" ] || fail "no hallwatch-simcam built (make build)"
 for clip in h264-aac h264-bframes hevc fullhd; do [ -f ".media/$clip.mp4" ] || fail "no .media/$clip.mp4 (make clips)"; done
 [ -f .image/work/root.erofs ] || fail "no image built (make image)"
@@ -84,8 +92,12 @@ web:
   httpsPort: 443
   stateDirectory: /var/lib/hallwatch-web
 EOF
+# The test district's keyring (a minisign key made here), so the box takes USB bundles signed by it (part 6).
+rm -rf "$out/keyring" "$out/district.pub" "$out/district.sec"
+minisign -G -W -p "$out/district.pub" -s "$out/district.sec" >/dev/null
+mkdir -p "$out/keyring" && cp "$out/district.pub" "$out/keyring/district.pub" && echo 1 > "$out/keyring/version"
 bash Image/build-image.sh --assemble-only --config "$out/config" --ssh-key "$out/id_ed25519.pub" \
-  --disk "$out/box.img" | grep '\[image\]'
+  --keyring "$out/keyring" --disk "$out/box.img" | grep '\[image\]'
 rm -f "$out/recordings.img"
 truncate -s 1G "$out/recordings.img"
 mkfs.ext4 -q -L hallwatch-disk0 -E root_owner=911:900 "$out/recordings.img"
@@ -98,7 +110,8 @@ boot() {
     -drive if=pflash,format=raw,unit=1,file="$out/vars.fd" \
     -drive if=virtio,format=raw,file="$out/box.img" -drive if=virtio,format=raw,file="$out/recordings.img" \
     -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$ssh_port-:22,hostfwd=tcp:127.0.0.1:$web_port-:443" \
-    -device virtio-net-pci,netdev=n0 -device qemu-xhci -serial "file:$log" > "$out/qemu-$1.log" 2>&1 &
+    -device virtio-net-pci,netdev=n0 -device qemu-xhci,id=xhci -qmp "unix:$out/qmp.sock,server=on,wait=off" \
+    -serial "file:$log" > "$out/qemu-$1.log" 2>&1 &
   qemu_pid=$!
   boot_started=$(date +%s.%N)
 }
@@ -295,6 +308,77 @@ if [ "$update_test" = 1 ]; then
   wait_recording 300 || fail "not recording after the fallback"
   say "fallback: 3 failed boots of slot a, then slot b by itself, recording (entries: $entries)"
 fi
+
+# --- 6. the USB config drop on the appliance
+# qmp COMMAND-JSON...: sends QMP commands to the running qemu, fails on an error answer.
+qmp() {
+  python3 - "$out/qmp.sock" "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sys.argv[1]); f = s.makefile("rw")
+def call(cmd):
+    f.write(json.dumps(cmd) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r
+json.loads(f.readline())
+call({"execute": "qmp_capabilities"})
+for a in sys.argv[2:]:
+    r = call(json.loads(a))
+    if "error" in r:
+        sys.exit(f"qmp {a}: {r['error']}")
+PY
+}
+say "USB config drop: a stick whose bundle replaces camera entrance by annex"
+stick=$out/stick
+rm -rf "$stick" "$out/stick.img"
+mkdir -p "$stick/HALLWATCH/image-test/files"
+awk '/- id: entrance/ {skip=2} skip {skip--; next} {print}' "$out/config/hallwatch.yaml" \
+  > "$stick/HALLWATCH/image-test/files/hallwatch.yaml"
+printf '  - id: annex\n    source: rtsp://10.0.2.2:%s/entrance\n' "$rtsp_port" >> "$stick/HALLWATCH/image-test/files/hallwatch.yaml"
+"$ctl" config bundle "$stick/HALLWATCH/image-test" --district image-test --boxes adopt --version 1 \
+  --expires 2099-01-01T00:00:00Z >/dev/null
+minisign -S -s "$out/district.sec" -m "$stick/HALLWATCH/image-test/bundle.txt" \
+  -x "$stick/HALLWATCH/image-test/bundle.txt.minisig" -t image-test >/dev/null
+mkfs.vfat -C -F 32 "$out/stick.img" 60000 >/dev/null
+MTOOLS_SKIP_CHECK=1 mcopy -s -i "$out/stick.img" "$stick/HALLWATCH" ::/
+before=$(T=20 vm 'readlink /var/lib/hallwatch/config/current')
+plugged=$(date +%s)
+qmp '{"execute": "blockdev-add", "arguments": {"driver": "raw", "node-name": "stick", "file": {"driver": "file", "filename": "'"$out/stick.img"'"}}}' \
+  '{"execute": "device_add", "arguments": {"driver": "usb-storage", "bus": "xhci.0", "drive": "stick", "id": "stick0"}}'
+say "stick plugged (current: $before)"
+result=""
+while [ $(($(date +%s) - plugged)) -lt 300 ]; do
+  result=$(T=20 vm "journalctl -u hallwatch-provision -o cat --no-pager | grep -E ': (applied|refused|reverted|already-applied|ignored)\$' | tail -n 1" || true)
+  [ -n "$result" ] && break
+  sleep 3
+done
+T=30 vm 'journalctl -u hallwatch-provision -o cat --no-pager' > "$out/provision.log" 2>&1 || true
+[ -n "$result" ] || fail "no result from the provisioner within 300 s (see $out/provision.log)"
+[[ $result == *": applied" ]] || { grep reason "$out/provision.log"; fail "the stick was not applied: $result"; }
+after=$(T=20 vm 'readlink /var/lib/hallwatch/config/current')
+say "USB config drop: $result in $(($(date +%s) - plugged)) s; current $before → $after"
+[ "$after" != "$before" ] || fail "current did not switch"
+deadline=$(($(date +%s) + 180))
+until [ "$(T=20 vm 'systemctl is-active hallwatch-capture@annex' || true)" = active ] &&
+  [ "$(T=20 vm 'systemctl is-active hallwatch-capture@entrance' || true)" != active ]; do
+  [ "$(date +%s)" -lt "$deadline" ] ||
+    fail "capture instances did not follow: annex $(T=20 vm 'systemctl is-active hallwatch-capture@annex'), entrance $(T=20 vm 'systemctl is-active hallwatch-capture@entrance')"
+  sleep 5
+done
+say "capture instances follow the configuration: annex active, entrance stopped"
+deadline=$(($(date +%s) + 180))
+until T=60 vm "hallwatchctl recordings --camera annex --json 2>/dev/null" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("runs") else 1)' 2>/dev/null; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "annex did not record"
+  sleep 5
+done
+say "annex records"
+qmp '{"execute": "device_del", "arguments": {"id": "stick0"}}'
+sleep 5
+qmp '{"execute": "blockdev-del", "arguments": {"node-name": "stick"}}' || true
+receipts=$(MTOOLS_SKIP_CHECK=1 mdir -b -i "$out/stick.img" ::/HALLWATCH/receipts 2>/dev/null || true)
+echo "$receipts" | grep -q '_applied\.txt$' || fail "no receipt on the stick: $receipts"
+say "receipt on the stick: $(echo "$receipts" | grep '_applied\.txt$' | head -n 1)"
 
 T=60 vm 'systemctl poweroff' || true
 sleep 5
