@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 import NIOTLS
 import Synchronization
@@ -84,6 +85,8 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
     var headAsksWebSocket = false
     /// A WebSocket upgrade was asked for: no more heads to time.
     var upgraded = false
+    /// This handler's place in the pipeline, for ``refuse(_:)``.
+    var context: ChannelHandlerContext?
 
     init(limits: ConnectionLimits, open: OpenConnections) {
         self.limits = limits
@@ -91,6 +94,7 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         let now = open.count.add(1, ordering: .relaxed).newValue
         address = context.channel.remoteAddress?.ipAddress
         let fromAddress = open.add(address)
@@ -104,7 +108,23 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
+        self.context = nil
         uncount()
+    }
+
+    /// Answers an HTTP/1.1 request head the parser refused with `status` (400, or 431 for a header over the
+    /// limits, RFC 6585 §5) and `Connection: close`, written as plain bytes from here, below the HTTP codec whose
+    /// state the bad head broke, then closes the connection. Called by ``HTTPParseErrorHandler``.
+    func refuse(_ status: HTTPResponseStatus) {
+        guard let context, context.channel.isActive else { return }
+        deadline?.cancel()
+        upgraded = true
+        let text =
+            "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: text))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -169,5 +189,24 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
             }
         }
         context.fireChannelRead(data)
+    }
+}
+
+/// The last handler of an HTTP/1.1 connection's pipeline: a request head that NIO's HTTP parser refuses (a request
+/// line that is not HTTP, a header field over 8 KiB, over 100 fields, bytes HTTP does not allow) ends in an error
+/// that nothing above answers — Hummingbird's WebSocket upgrade channel only logs it — and the connection stayed
+/// open, unanswered, counted against its address. This answers it through ``ConnectionGuardHandler/refuse(_:)``
+/// and closes it.
+final class HTTPParseErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    let guardHandler: ConnectionGuardHandler
+
+    init(guardHandler: ConnectionGuardHandler) { self.guardHandler = guardHandler }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parse = error as? HTTPParserError {
+            guardHandler.refuse(parse == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest)
+        }
+        context.fireErrorCaught(error)
     }
 }

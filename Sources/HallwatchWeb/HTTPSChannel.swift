@@ -50,7 +50,8 @@ struct HTTPSWebSocketChannel: HTTPChannelHandler {
         let (http1, http2, limits, open) = (http1, http2, limits, open)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
-            try channel.pipeline.syncOperations.addHandler(ConnectionGuardHandler(limits: limits, open: open))
+            let guardHandler = ConnectionGuardHandler(limits: limits, open: open)
+            try channel.pipeline.syncOperations.addHandler(guardHandler)
             let alpn = NIOTypedApplicationProtocolNegotiationHandler<
                 NIONegotiatedHTTPVersion<HTTP1WebSocketUpgradeChannel.Value, HTTP2Channel.Value>
             > { result in
@@ -58,7 +59,11 @@ struct HTTPSWebSocketChannel: HTTPChannelHandler {
                 case .negotiated("h2"):
                     return http2.setup(channel: channel, logger: logger).map { .http2($0) }
                 case .negotiated("http/1.1"), .fallback:
-                    return http1.setup(channel: channel, logger: logger).map { .http1_1($0) }
+                    return http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPParseErrorHandler(guardHandler: guardHandler))
+                        return .http1_1(value)
+                    }
                 case .negotiated:
                     return channel.close().flatMap {
                         channel.eventLoop.makeFailedFuture(NIOHTTP2Errors.invalidALPNToken())
@@ -73,7 +78,10 @@ struct HTTPSWebSocketChannel: HTTPChannelHandler {
     func handle(value: Value, logger: Logger) async {
         do {
             switch try await value.negotiated.get() {
-            case .http1_1(let v): await http1.handle(value: v, logger: logger)
+            case .http1_1(let v):
+                await http1.handle(value: v, logger: logger)
+                // The upgrade channel returns without closing when the first head failed to parse.
+                try? await value.channel.close()
             case .http2(let v): await http2.handle(value: v, logger: logger)
             }
         } catch {
