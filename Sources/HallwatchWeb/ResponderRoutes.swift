@@ -248,8 +248,20 @@ enum ResponderRoutes {
     }
 
     static func createJSON(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
-        let data = try await request.body.collect(upTo: 4096)
-        guard let body = try? JSONDecoder().decode(CreateRequest.self, from: Data(data.readableBytesView)) else {
+        let data = Data(try await request.body.collect(upTo: 4096).readableBytesView)
+        // Unknown keys are refused, not ignored: a dispatch system that misspells `pin` or `cameraGroup` would
+        // otherwise get a link without a PIN, or for the whole building, and believe otherwise.
+        let known: Set<String> = ["label", "minutes", "cameraGroup", "pin"]
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let unknown = Set(object.keys).subtracting(known).sorted()
+            if !unknown.isEmpty {
+                return WebResponses.problem(
+                    .badRequest, "responder.input",
+                    "Unknown key(s) \(unknown.prefix(5).map { "\"\($0.prefix(40))\"" }.joined(separator: ", ")): a link takes label, minutes, cameraGroup and pin."
+                )
+            }
+        }
+        guard let body = try? JSONDecoder().decode(CreateRequest.self, from: data) else {
             return WebResponses.problem(
                 .badRequest, "responder.input", "Expected JSON: label, and optionally minutes, cameraGroup, pin.")
         }

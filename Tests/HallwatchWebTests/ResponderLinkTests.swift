@@ -81,6 +81,9 @@ struct ResponderLinkTests {
                 #"{"label":""}"#, #"{"label":"Engine 3","minutes":14}"#, #"{"label":"Engine 3","minutes":721}"#,
                 #"{"label":"Engine 3","pin":"12345"}"#, #"{"label":"Engine 3","pin":"12345a"}"#,
                 #"{"label":"a\nb"}"#, #"{"label":"Engine 3","pin":""}"#, "not json",
+                // Misspelt keys are refused, never ignored (a link without the PIN or group the caller meant).
+                #"{"label":"Engine 3","PIN":"314159"}"#, #"{"label":"Engine 3","cameras":["lobby"]}"#,
+                #"{"label":"Engine 3","group":"parking"}"#,
             ] {
                 _ = try await Self.create(client, h, bad, status: .badRequest)
             }
