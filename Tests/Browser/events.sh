@@ -5,24 +5,10 @@
 # than a minute), and headless Chromium seeing it on the events page with a playback link at time − pre-roll.
 # Needs .build/debug (swift build), mosquitto, Debian's chromium and chromium-driver, selenium in .venv-test.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-BIN=.build/debug
-RUN=.run/events-test
-rm -rf "$RUN"; mkdir -p "$RUN/state" .run/screenshots
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
+hw_init .run/events-test
 PORT=$(free_port)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-cat > "$RUN/mosquitto.conf" <<CONF
-listener 0 $PWD/$RUN/bus.sock
-allow_anonymous true
-persistence false
-user $(id -un)
-CONF
-mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 & pids+=($!)
+hw_mosquitto
 
 # Ten minutes of synthetic video of camera bench-0 (1 s fragments) ending now, through the real disk writer.
 "$BIN/hallwatchctl" bench-fill "$RUN/disk0" --box eventstest --fragments 600 --cameras 1 --payload 2000 \
@@ -63,18 +49,8 @@ CONF
 mv "$RUN/hallwatch.yaml.new" "$RUN/hallwatch.yaml"
 }
 write_config 30d
-python3 -c 'import secrets; print(secrets.token_urlsafe(15))' > "$RUN/admin.password"
-HASH=$("$BIN/hallwatchctl" user hash < "$RUN/admin.password")
-cat > "$RUN/web.yaml" <<CONF
-web:
-  listen: [127.0.0.1]
-  httpsPort: $PORT
-  stateDirectory: $PWD/$RUN/state
-users:
-  - name: admin
-    role: district-admin
-    passwordHash: "$HASH"
-CONF
+hw_admin_user
+hw_web_yaml "$PORT"
 "$BIN/hallwatch-web" --config "$RUN/hallwatch.yaml" --web-config "$RUN/web.yaml" > "$RUN/web.log" 2>&1 & pids+=($!)
 "$BIN/hallwatch-pruner" --config "$RUN/hallwatch.yaml" > "$RUN/pruner.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$PORT/login" && break; sleep 0.2; done

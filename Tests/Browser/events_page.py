@@ -46,6 +46,8 @@ def main():
         driver.find_element(By.ID, "username").send_keys("admin")
         driver.find_element(By.ID, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form button").click()
+        # The sign-in's POST and redirect must finish before another navigation (else it is aborted, no session).
+        WebDriverWait(driver, 20).until(lambda d: "/login" not in d.current_url)
         driver.get(URL + "events")
         Select(driver.find_element(By.ID, "type")).select_by_value("door.forced")
         driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
