@@ -186,8 +186,11 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/api/v1/status", access: .permission(.viewStatus)) { _, ctx in
                 try WebResponses.json(scopedStatus(env, ctx))
             },
+            WebRoute(method: .get, path: "/api/v1/status/events", access: .permission(.viewStatus)) { _, ctx in
+                liveEvents(env, ctx)
+            },
             WebRoute(method: .get, path: "/api/v1/events", access: .permission(.viewStatus)) { req, ctx in
-                EventRoutes.wantsList(req) ? try await EventRoutes.list(env, req, ctx) : liveEvents(env, ctx)
+                try await EventRoutes.list(env, req, ctx)
             },
             WebRoute(method: .get, path: "/api/v1/cameras", access: .permission(.viewCameras)) { _, ctx in
                 try await cameras(env, ctx)

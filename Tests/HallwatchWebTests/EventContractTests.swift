@@ -366,6 +366,12 @@ struct EventContractTests {
                 #expect(list[1]["directCameras"] as? [String] == ["lobby"] && list[1]["preRollSeconds"] as? Double == 5)
                 #expect(list[1]["holds"] as? [String] == ["h-lobby"])
             }
+            // Without a query it is still the JSON list (the status stream lives at /api/v1/status/events).
+            try await client.execute(uri: "/api/v1/events", method: .get, headers: cookieHeader(cookie)) {
+                #expect($0.status == .ok && $0.headers[.contentType]?.hasPrefix("application/json") == true)
+                let events = try json($0)["events"] as? [Any]
+                #expect(events?.count == 2)
+            }
             try await client.execute(uri: "/api/v1/doors", method: .get, headers: cookieHeader(cookie)) {
                 let doors = try #require(try json($0)["doors"] as? [[String: Any]])
                 #expect(doors.count == 1 && doors[0]["state"] as? String == "forced")
