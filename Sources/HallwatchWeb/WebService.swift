@@ -151,6 +151,7 @@ public struct WebService: Service {
             for app in apps { group.addTask { try await app.run() } }
             let (auditor, bus) = (auditor, bus)
             group.addTask { await auditor.run(bus: bus, logger: logger) }
+            if let events = environment.events { group.addTask { await events.runBusIngest(bus: bus, logger: logger) } }
             let checkpointer = checkpointer
             group.addTask { await checkpointer.run(logger: logger) }
             group.addTask {
