@@ -32,9 +32,8 @@ public struct ONVIFSimConfiguration: Sendable {
     /// The host that service XAddrs and stream URIs name, when not ``address`` (a camera behind NAT, or one
     /// naming its other interface). Default `nil`: ``address``.
     public var advertisedHost: String? = nil
-    /// When set, each device's door cycles through events every so often (the demo's door): opened, closed,
-    /// an access granted, and every fourth round a forced door, then closed. Default `nil`: only what
-    /// ``ONVIFSimulator/emit(_:device:)`` sends.
+    /// When set, each device's door takes one step of a cycle this often (the demo's door): opened, closed,
+    /// an access granted, forced, closed. Default `nil`: only what ``ONVIFSimulator/emit(_:device:)`` sends.
     public var eventEvery: Duration? = nil
 
     /// A configuration from its parts (authentication both ways, no clock offset, no quirks, discovery on).
