@@ -65,10 +65,7 @@ enum EventRoutes {
             r.headers[.retryAfter] = "\(wait)"
             return r
         }
-        var answers: [EventService.Answer] = []
-        for item in items {
-            answers.append(try await events.ingest(item, grant: grant, address: context.remoteAddress))
-        }
+        let answers = try await events.ingest(items, grant: grant, address: context.remoteAddress)
         if batch {
             return try WebResponses.json(BatchAnswer(results: answers.map(BatchAnswer.Result.init)))
         }
