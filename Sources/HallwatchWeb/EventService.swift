@@ -50,7 +50,9 @@ public final class EventService: Sendable {
 
     public let store: EventStore
     public let limits: Limits
-    let doors: [DoorConfig]
+    /// The configured doors now (a list fixed at start, or the configuration file's as it changes).
+    var doors: [DoorConfig] { doorSource() }
+    let doorSource: @Sendable () -> [DoorConfig]
     let box: String
     let clocks: any Clocks
     let audit: AuditLog
@@ -64,10 +66,10 @@ public final class EventService: Sendable {
     public init(
         store: EventStore, doors: [DoorConfig], box: String, clocks: any Clocks, audit: AuditLog,
         limits: Limits = Limits(), publish: @escaping Publisher = { _, _, _ in }, placeHold: HoldPlacer? = nil,
-        logger: Logger = Logger(label: "hallwatch-web.events")
+        liveDoors: (@Sendable () -> [DoorConfig])? = nil, logger: Logger = Logger(label: "hallwatch-web.events")
     ) {
         self.store = store
-        self.doors = doors
+        self.doorSource = liveDoors ?? { doors }
         self.box = box
         self.clocks = clocks
         self.audit = audit

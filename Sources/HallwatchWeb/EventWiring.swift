@@ -12,14 +12,17 @@ extension EventService {
     /// The service as `hallwatch-web` runs it: the store in `<stateDirectory>/events.sqlite`, the doors of the
     /// configuration, publishing on `bus`. Holds are requested from `hallwatch-pruner` on the bus (retained, one
     /// topic per hold id: ``BusTopics/holdRequest(_:)``), which places them on the disks: the web never writes a
-    /// recording disk. The ids are made here, so the event's receipt names them at once.
+    /// recording disk. The ids are made here, so the event's receipt names them at once. The doors are `map`'s
+    /// (the configuration file as it changes) when given, else the configuration's at start.
     /// - Throws: GRDB errors opening the store.
     public static func production(
         config: HallwatchConfig, stateDirectory: String, audit: AuditLog, bus: BusClient, clocks: any Clocks,
-        logger: Logger
+        map: MapStore? = nil, logger: Logger
     ) throws -> EventService {
         let store = try EventStore(path: storePath(stateDirectory: stateDirectory))
         let topics = BusTopics(box: config.box)
+        var liveDoors: (@Sendable () -> [DoorConfig])?
+        if let map { liveDoors = { map.current().doors } }
         return EventService(
             store: store, doors: config.doors, box: config.box, clocks: clocks, audit: audit,
             publish: { topic, payload, retain in try? bus.publish(topic: topic, payload: payload, retain: retain) },
@@ -34,7 +37,7 @@ extension EventService {
                     ids.append(hold.id)
                 }
                 return ids
-            }, logger: logger)
+            }, liveDoors: liveDoors, logger: logger)
     }
 }
 

@@ -233,7 +233,7 @@ enum OpenAPI {
             "/api/v1/map": {"get": {"summary": "The floor-plan map: floors and the pins of the cameras this user may see, with their live state (audited)", "security": [{"session": []}],
               "responses": {"200": {"description": "the map", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MapView"}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-            "/api/v1/map/events": {"get": {"summary": "Server-sent events: 'cameras' with [{id, state}] of this user's cameras whenever a state changes", "security": [{"session": []}],
+            "/api/v1/map/events": {"get": {"summary": "Server-sent events: 'cameras' with [{id, state}] of this user's cameras, and 'doors' with [{id, state, alarm, cameras}] of the map's door pins, each whenever it changes (checked every 250 ms)", "security": [{"session": []}],
               "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
                 "503": {"description": "too many live pages open"}}}},

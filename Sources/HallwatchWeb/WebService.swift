@@ -105,7 +105,8 @@ public struct WebService: Service {
             responders: ResponderLinks(database: database, clocks: clocks),
             dispatchToken: try settings.web.dispatchToken())
         env.events = try EventService.production(
-            config: config, stateDirectory: dir, audit: env.audit, bus: presence.bus, clocks: clocks, logger: logger)
+            config: config, stateDirectory: dir, audit: env.audit, bus: presence.bus, clocks: clocks, map: env.map,
+            logger: logger)
         env.hls = LiveHLS(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
         env.recordings = RecordingDisks(disks: disks, box: config.box)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)

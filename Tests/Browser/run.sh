@@ -134,12 +134,14 @@ done
 sleep 4  # the first fragments of every camera
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/live_view.py
-# The floor-plan map and responder links on the same box: the demo adds the school's map once the four cameras
-# are adopted (Tests/Browser/map_view.py, Tests/Browser/responder_links.py).
+# The floor-plan map and responder links on the same box: the demo adds the school's map and doors once the four
+# cameras are adopted (Tests/Browser/map_view.py, with a door.forced POSTed by an event source made here;
+# Tests/Browser/responder_links.py).
 for _ in $(seq 100); do grep -q 'floor-plan map added' "$RUN/live-demo.log" && break; sleep 0.2; done
 grep -q 'floor-plan map added' "$RUN/live-demo.log" || fail "the demo added no floor-plan map"
+MAP_TOKEN=$("$BIN/hallwatchctl" event-source add maptest --state-directory "$LIVE/web" 2> /dev/null)
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
-  PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/map_view.py
+  PIDS="$LIVE/pids" TOKEN="$MAP_TOKEN" .venv-test/bin/python3 Tests/Browser/map_view.py
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   WEB_STATE="$LIVE/web" .venv-test/bin/python3 Tests/Browser/responder_links.py
 stop_demo

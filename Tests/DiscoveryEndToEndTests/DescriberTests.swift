@@ -312,5 +312,31 @@ struct AdoptionTests {
         #expect(ok.discovery?.adopt == .auto)
         #expect(ok.discovery?.period == .seconds(60))
         #expect(ok.discovery?.missedProbes == 3)
+        #expect(ok.discovery?.eventDevices == [])
+    }
+
+    @Test func eventDevicesAreChecked() throws {
+        let e = #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(
+                """
+                box: t
+                discovery:
+                  interfaces: [lo]
+                  eventDevices:
+                    - { id: door1, xaddr: "http://10.0.0.5/onvif/device_service" }
+                    - { id: door1, xaddr: "ftp://10.0.0.6/x" }
+                    - { xaddr: "http://10.0.0.7/onvif/device_service" }
+                """, file: "d.yaml")
+        }
+        let text = e?.diagnostics.map(\.description) ?? []
+        #expect(text.contains { $0.contains("duplicate id 'door1'") }, "\(text)")
+        #expect(text.contains { $0.contains("expected an http(s) URL") }, "\(text)")
+        #expect(text.contains { $0.contains("eventDevices") && $0.contains("id") }, "\(text)")
+        let ok = try ConfigLoader.parse(
+            "box: t\ndiscovery:\n  interfaces: [lo]\n  eventDevices:\n    - { id: door1, xaddr: \"http://10.0.0.5/onvif/device_service\" }\n"
+        )
+        #expect(
+            ok.discovery?.eventDevices
+                == [DiscoveryConfig.EventDevice(id: "door1", xaddr: "http://10.0.0.5/onvif/device_service")])
     }
 }
