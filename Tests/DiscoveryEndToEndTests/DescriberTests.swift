@@ -325,13 +325,19 @@ struct AdoptionTests {
                   eventDevices:
                     - { id: door1, xaddr: "http://10.0.0.5/onvif/device_service" }
                     - { id: door1, xaddr: "ftp://10.0.0.6/x" }
-                    - { xaddr: "http://10.0.0.7/onvif/device_service" }
                 """, file: "d.yaml")
         }
         let text = e?.diagnostics.map(\.description) ?? []
         #expect(text.contains { $0.contains("duplicate id 'door1'") }, "\(text)")
         #expect(text.contains { $0.contains("expected an http(s) URL") }, "\(text)")
-        #expect(text.contains { $0.contains("eventDevices") && $0.contains("id") }, "\(text)")
+        // Without an id: a schema error naming the key.
+        let missing = #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(
+                "box: t\ndiscovery:\n  interfaces: [lo]\n  eventDevices:\n    - { xaddr: \"http://10.0.0.7/\" }\n",
+                file: "d.yaml")
+        }
+        let missingText = missing?.diagnostics.map(\.description) ?? []
+        #expect(missingText.contains { $0.contains("eventDevices") && $0.contains("id") }, "\(missingText)")
         let ok = try ConfigLoader.parse(
             "box: t\ndiscovery:\n  interfaces: [lo]\n  eventDevices:\n    - { id: door1, xaddr: \"http://10.0.0.5/onvif/device_service\" }\n"
         )
