@@ -18,6 +18,6 @@ for _ in $(seq 600); do grep -q 'floor-plan map added' "$work/demo.log" && break
 grep -q 'floor-plan map added' "$work/demo.log" || { echo "map bench: the demo added no map" >&2; exit 1; }
 sleep 5  # every camera's first fragments
 mkdir -p .bench
-token=$("$BIN/hallwatchctl" event-source add benchmap --state-directory "$work/demo/web" 2> /dev/null)
+token=$("$BIN/hallwatchctl" event-source add maptest --state-directory "$work/demo/web" 2> /dev/null)
 WEB_URL="https://127.0.0.1:$port/" ADMIN_PASSWORD_FILE="$work/demo/admin.password" SCREENSHOTS="$work" \
   PIDS="$work/demo/pids" TOKEN="$token" .venv-test/bin/python3 Tests/Bench/map_bench.py
