@@ -208,7 +208,7 @@ public final class EventService: Sendable {
 
     /// Publishes a new event (step 6). Best effort: the store has it already.
     func publish(_ event: IncomingEvent) {
-        publisher("\(BusTopics(box: box).root)/events/\(event.type)", Array(event.document.canonical()), false)
+        publisher("\(BusTopics(box: box).root)/events/\(event.type)", Array(event.canonicalDocument), false)
     }
 
     /// Publishes, retained, the state of each door a request's events touched: once per door per request

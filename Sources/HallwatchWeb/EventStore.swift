@@ -332,7 +332,7 @@ public final class EventStore: Sendable {
             var outcomes: [Outcome] = []
             outcomes.reserveCapacity(events.count)
             for (event, placement) in events {
-                let document = String(decoding: event.document.canonical(), as: UTF8.self)
+                let document = String(decoding: event.canonicalDocument, as: UTF8.self)
                 if let row = try Row.fetchOne(find, arguments: [event.source, event.id]) {
                     let receipt = Self.receipt(row)
                     if (row["contentHash"] as String) == event.contentHash {
