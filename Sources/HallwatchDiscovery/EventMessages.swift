@@ -89,8 +89,9 @@ public struct ONVIFNotification: Sendable, Equatable {
 public struct PullPointReference: Sendable, Equatable {
     /// `SubscriptionReference/Address`: where PullMessages, Renew and Unsubscribe go.
     public var address: String
-    /// The device's `CurrentTime` and `TerminationTime` (its clock), when sent.
+    /// The device's `CurrentTime` (its clock), when sent.
     public var currentTime: UTCMicros?
+    /// When the pull point ends unless renewed (the device's clock), when sent.
     public var terminationTime: UTCMicros?
 
     /// Parses the reply; throws ``ONVIFError`` (the fault, or `onvif.unexpectedReply`, `onvif.missingField`).
@@ -109,8 +110,10 @@ public struct PullPointReference: Sendable, Equatable {
 
 /// What one `PullMessages` returned (ONVIF Core §9.1.2).
 public struct PullMessagesReply: Sendable, Equatable {
-    /// The device's clock and the subscription's end in it, when sent.
+    /// The device's clock, when sent.
     public var currentTime: UTCMicros?
+    /// The subscription's end in the device's clock, when sent (a device that extends it on each pull sends a
+    /// later one each time).
     public var terminationTime: UTCMicros?
     /// The notifications, in order (ones without a topic or message left out).
     public var notifications: [ONVIFNotification]
@@ -154,13 +157,17 @@ public struct ContractEvent: Codable, Sendable, Equatable {
         public var dataItems: [String: String]?
         /// The credential holder's name, kept by the web only where the building turns it on.
         public var holder: String?
-        /// A subscription gap: from the last good pull to the new subscription (ISO 8601 UTC), and why.
+        /// A subscription gap's start: the last good pull (ISO 8601 UTC, the box's clock).
         public var gapFrom: String?
+        /// A subscription gap's end: the new subscription (ISO 8601 UTC, the box's clock).
         public var gapTo: String?
+        /// Why the subscription was lost (the error, at most 200 characters).
         public var reason: String?
+        /// An empty payload.
         public init() {}
     }
 
+    /// CloudEvents `specversion`: always `1.0`.
     public var specversion = "1.0"
     /// `onvif-` and 32 hex digits of the content hash (stable for a message pulled twice).
     public var id: String
@@ -172,6 +179,7 @@ public struct ContractEvent: Codable, Sendable, Equatable {
     public var time: String
     /// The device's door, access point or input token.
     public var doorref: String?
+    /// What the subscriber adds (``Payload``).
     public var data: Payload
 
     /// The JSON document.
@@ -228,7 +236,8 @@ public enum ONVIFEventMapping {
         }
     }
 
-    /// The device's reference of the door (or access point, or input) `n` concerns.
+    /// The device's reference of the door (or access point, or input) `n` concerns: its `DoorToken`,
+    /// `AccessPointToken` or `InputToken` source item.
     public static func doorRef(of n: ONVIFNotification) -> String? {
         for name in ["DoorToken", "AccessPointToken", "InputToken"] { if let v = n.source[name] { return v } }
         return nil

@@ -42,13 +42,21 @@ public final class PullPointSubscriber: Sendable {
 
     /// Counters, for tests and the log.
     public struct Counters: Sendable, Equatable {
+        /// Pull points made (CreatePullPointSubscription answered).
         public var subscriptions = 0
+        /// PullMessages answered.
         public var pulls = 0
+        /// Renews answered.
         public var renewals = 0
+        /// Events handed to `emit` (gaps not counted).
         public var emitted = 0
+        /// Notifications dropped as repeats of a content hash seen lately.
         public var duplicates = 0
+        /// `Initialized` notifications taken as state.
         public var initialized = 0
+        /// Subscription gaps marked.
         public var gaps = 0
+        /// Unsubscribes answered (at most one, on stop).
         public var unsubscribed = 0
     }
 

@@ -28,9 +28,13 @@ public enum SimDoorEvent: String, Sendable, CaseIterable {
 
 /// What the simulated event service did, per device (tests read it).
 public struct SimEventStats: Sendable, Equatable {
+    /// Pull points made.
     public var subscriptions = 0
+    /// PullMessages answered with messages (or at their timeout).
     public var pulls = 0
+    /// Renews answered.
     public var renewals = 0
+    /// Unsubscribes answered.
     public var unsubscribes = 0
     /// Pull points alive now.
     public var live = 0
