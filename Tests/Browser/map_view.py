@@ -4,8 +4,8 @@ configuration gains the demo school's `map:` once discovery adopted the four cam
 At 360x740 (a phone) and 1366x768: the map shows the ground floor with the four pins named as configured and the
 floor switcher; a tap on a pin opens a pop-up whose video plays (currentTime advances, frames presented) and
 links to full screen; placement mode offers the `map:` YAML. A door.forced POSTed for the gym-hall door (with the
-event source token TOKEN) makes its door pin flash and its cameras' pins (hallway, gym) highlighted, within 1 s;
-a door.closed ends it (prints the time from the POST to the flash). Then the simulated camera is frozen (SIGSTOP: every
+event source token TOKEN) makes its door pin flash and its cameras' pins (hallway, gym) highlighted (waited for up
+to 10 s; the time from the POST is printed, its 1 s goal is Tests/Bench/map.sh's row); a door.closed ends it. Then the simulated camera is frozen (SIGSTOP: every
 capture worker times out) and the pins turn red without a reload; thawed, they turn green again. Prints the time
 from the tap to the pop-up's first frame. Screenshots go to SCREENSHOTS.
 """
