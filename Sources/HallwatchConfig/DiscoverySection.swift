@@ -25,6 +25,24 @@ public struct DiscoveryConfig: Codable, Sendable, Equatable {
     /// File whose first line is the ONVIF password (secret; never in the config, URIs, logs or the bus). It is
     /// also given to adopted cameras as their RTSP `passwordFile`. Default none.
     public var passwordFile: String?
+    /// ONVIF devices whose events the agent subscribes to (door controllers, cameras with inputs; issue 16).
+    /// Their events reach `hallwatch-web` as source `onvif:<id>`. Default none, at most 64.
+    public var eventDevices: [EventDevice] = []
+
+    /// `discovery.eventDevices[]` — one device subscribed for events (a real-time pull point, ONVIF Core §9.1).
+    public struct EventDevice: Codable, Sendable, Equatable {
+        /// Its id: events come from source `onvif:<id>`, and doors name it in `refs` (`source: onvif:<id>`,
+        /// `ref:` its `DoorToken`). Required.
+        public var id: String
+        /// Its device service URL (`http://10.0.0.5/onvif/device_service`). Required. Its credentials are
+        /// `discovery.username` and `passwordFile`.
+        public var xaddr: String
+        /// A device from its parts.
+        public init(id: String, xaddr: String) {
+            self.id = id
+            self.xaddr = xaddr
+        }
+    }
 
     /// How discovered cameras become configured ones.
     public enum Adopt: String, Codable, Sendable, CaseIterable {
@@ -59,6 +77,11 @@ enum DiscoverySection: ConfigSection {
         .scalar("adopt", \.adopt, .oneOf(DiscoveryConfig.Adopt.allCases.map(\.rawValue))),
         .scalar("username", \.username, .text(maxBytes: 128)),
         .scalar("passwordFile", \.passwordFile, .path),
+        .value("eventDevices", \.eventDevices, .sequence(ConfigKey.mapping(eventDeviceKeys), maxCount: 64)),
+    ]
+    static let eventDeviceKeys: [ConfigKey<DiscoveryConfig.EventDevice>] = [
+        .scalar("id", \.id, .identifier, required: true),
+        .scalar("xaddr", \.xaddr, .text(maxBytes: 512), required: true),
     ]
     static let schema = ConfigKey.mapping(keys)
 
@@ -77,5 +100,14 @@ enum DiscoverySection: ConfigSection {
             (d.username == nil) == (d.passwordFile == nil),
             ["discovery", d.username == nil ? "passwordFile" : "username"],
             "username and passwordFile go together")
+        var seen = Set<String>()
+        for (i, e) in d.eventDevices.enumerated() {
+            check.need(
+                seen.insert(e.id).inserted, ["discovery", "eventDevices", "[\(i)]", "id"], "duplicate id '\(e.id)'")
+            let lower = e.xaddr.lowercased()
+            check.need(
+                (lower.hasPrefix("http://") || lower.hasPrefix("https://")) && !e.xaddr.contains(where: \.isWhitespace),
+                ["discovery", "eventDevices", "[\(i)]", "xaddr"], "expected an http(s) URL of the device service")
+        }
     }
 }

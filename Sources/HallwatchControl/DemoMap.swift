@@ -4,7 +4,9 @@ import HallwatchCore
 import Logging
 
 /// The demo's floor-plan map: the two floors of a small school the project drew (`Image/demo/school-ground.svg`,
-/// `Image/demo/school-upper.svg`) with the four demo cameras placed on the ground floor and two doors.
+/// `Image/demo/school-upper.svg`) with the four demo cameras placed on the ground floor and two doors — and
+/// those doors in the `doors:` section: the main entrance is fed by the simulated ONVIF door controller
+/// (``BoxPlan/demoEventDevice``, a door event every two minutes) and by anything POSTed for it.
 ///
 /// The demo's configuration lists no camera at start (discovery adopts them), and a `map:` section may only pin
 /// configured cameras, so ``addWhenAdopted(configPath:floorPlans:logger:)`` appends the section once all four are
@@ -37,6 +39,23 @@ public enum DemoMap {
           doors:
             - { id: main-entrance, floor: ground, x: 425, y: 676 }
             - { id: gym-hall, floor: ground, x: 800, y: 385 }
+
+        # The doors (issue 16): events at the main entrance come from the simulated ONVIF door controller
+        # (source onvif:\(BoxPlan.demoEventDevice), its DoorToken Door1) or from any event source naming it as subject.
+        doors:
+          - id: main-entrance
+            name: Main entrance
+            refs:
+              - { source: "onvif:\(BoxPlan.demoEventDevice)", ref: Door1 }
+            direct: [entrance]
+            indirect: [lobby]
+            preRoll: 10s
+            postRoll: 30s
+            holdOn: [door.forced]
+          - id: gym-hall
+            name: Gym hall door
+            direct: [hallway]
+            indirect: [gym]
 
         """
     }

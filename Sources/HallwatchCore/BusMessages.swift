@@ -37,6 +37,11 @@ public struct BusTopics: Sendable, Equatable {
     public func discovered(_ id: String) -> String { "\(root)/discovered/\(id)" }
     /// Wildcard for every discovered device.
     public var allDiscovered: String { "\(root)/discovered/+" }
+    /// Not retained: one issue 16 contract event (CloudEvents JSON) from the ONVIF event subscriber of device
+    /// `id` (`discovery.eventDevices`), which `hallwatch-web` checks and stores as source `onvif:<id>`.
+    public func onvifEvents(_ id: String) -> String { "\(root)/onvif-events/\(id)" }
+    /// Wildcard for every ONVIF event device.
+    public var allONVIFEvents: String { "\(root)/onvif-events/+" }
 }
 
 /// JSON coding shared by every bus message: ISO 8601 dates, sorted keys (stable golden files).

@@ -19,7 +19,12 @@ import ServiceLifecycle
 ///    adopted (``CameraAdoption``) and republished — unless the configuration is a signed release (a
 ///    provisioned box): then the agent writes nothing and publishes the proposed `cameras:` entry on the
 ///    device's message (`proposal`) for the district's next bundle.
-/// 5. On graceful shutdown the rounds stop; the process state goes to `stopping`.
+/// 5. For each of `discovery.eventDevices`, a ``PullPointSubscriber`` publishes the device's door, access and
+///    input events (issue 16's contract documents) on `…/onvif-events/<id>` (not retained); `hallwatch-web`
+///    checks and stores them as source `onvif:<id>`. The agent never writes the event store: it only speaks
+///    ONVIF (HTTP out, with the credentials it already holds) and the bus.
+/// 6. On graceful shutdown the rounds stop and every pull point is unsubscribed; the process state goes to
+///    `stopping`.
 public struct DiscoveryService: Service {
     let config: HallwatchConfig
     let configPath: String
@@ -51,7 +56,7 @@ public struct DiscoveryService: Service {
         return String(line)
     }
 
-    /// Steps 1–5 above. Throws ``Misconfigured`` (the executable exits 78).
+    /// Steps 1–6 above. Throws ``Misconfigured`` (the executable exits 78).
     public func run() async throws {
         guard let d = config.discovery else {
             throw Misconfigured(description: "no discovery: section in \(configPath)")
@@ -120,6 +125,25 @@ public struct DiscoveryService: Service {
         logger.info(
             "discovery started",
             metadata: ["interfaces": "\(resolved.map { "\($0.configured)=\($0.interface.address)" })"])
-        await cancelWhenGracefulShutdown { await agent.run() }
+        let subscribers = d.eventDevices.compactMap { e -> PullPointSubscriber? in
+            guard let url = URL(string: e.xaddr) else { return nil }
+            let topic = topics.onvifEvents(e.id)
+            return PullPointSubscriber(
+                device: e.id, deviceXAddr: url, http: http, credentials: credentials, timeout: d.requestTimeout,
+                logger: logger
+            ) { event in
+                logger.info(
+                    "ONVIF event", metadata: ["device": "\(e.id)", "type": "\(event.type)", "id": "\(event.id)"])
+                do { try bus.publish(topic: topic, payload: Array(event.json()), retain: false) } catch {
+                    logger.error("cannot publish an ONVIF event", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await agent.run() }
+                for s in subscribers { group.addTask { await s.run() } }
+            }
+        }
     }
 }

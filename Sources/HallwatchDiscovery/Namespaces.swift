@@ -21,6 +21,13 @@ public enum NS {
     public static let media = "http://www.onvif.org/ver10/media/wsdl"
     /// ONVIF media service version 2: `tr2:`.
     public static let media2 = "http://www.onvif.org/ver20/media/wsdl"
+    /// ONVIF event service: `tev:` (ONVIF Core §9).
+    public static let events = "http://www.onvif.org/ver10/events/wsdl"
+    /// WS-BaseNotification 1.3: `wsnt:` (the notification messages, Renew, Unsubscribe).
+    public static let wsnt = "http://docs.oasis-open.org/wsn/b-2"
+    /// ONVIF topic namespace: `tns1:` (ONVIF Core §9.6; door topics in the Door Control spec §7, access
+    /// control topics in the Access Control spec §7).
+    public static let topics = "http://www.onvif.org/ver10/topics"
     /// ONVIF schema types: `tt:`.
     public static let schema = "http://www.onvif.org/ver10/schema"
     /// ONVIF error subcodes: `ter:` (ONVIF Core §5.11.2).

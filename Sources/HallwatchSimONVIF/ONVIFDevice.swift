@@ -114,20 +114,24 @@ enum SimSOAP {
             """)
     }
 
-    static func services(device: String, media: String) -> String {
+    static func services(device: String, media: String, events: String) -> String {
         func s(_ ns: String, _ x: String) -> String {
             "<tds:Service><tds:Namespace>\(ns)</tds:Namespace><tds:XAddr>\(x)</tds:XAddr>"
                 + "<tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>"
         }
         return envelope(
-            "<tds:GetServicesResponse>\(s(NS.device, device))\(s(NS.media, media))</tds:GetServicesResponse>")
+            "<tds:GetServicesResponse>\(s(NS.device, device))\(s(NS.media, media))\(s(NS.events, events))"
+                + "</tds:GetServicesResponse>")
     }
 
-    static func capabilities(device: String, media: String) -> String {
+    static func capabilities(device: String, media: String, events: String) -> String {
         envelope(
             """
             <tds:GetCapabilitiesResponse><tds:Capabilities><tt:Device><tt:XAddr>\(device)</tt:XAddr></tt:Device>\
-            <tt:Media><tt:XAddr>\(media)</tt:XAddr><tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>\
+            <tt:Events><tt:XAddr>\(events)</tt:XAddr><tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>\
+            <tt:WSPullPointSupport>true</tt:WSPullPointSupport>\
+            <tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport>\
+            </tt:Events><tt:Media><tt:XAddr>\(media)</tt:XAddr><tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>\
             <tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>\
             </tds:Capabilities></tds:GetCapabilitiesResponse>
             """)
@@ -155,6 +159,45 @@ enum SimSOAP {
                     token: "main", name: "jpeg-preview", encoding: d.encoding, w: d.width, h: d.height, fps: d.fps,
                     kbps: 4096)
                 + "</trt:GetProfilesResponse>")
+    }
+
+    /// An envelope for the event service's replies (ONVIF Core §9.1), with the WS-Addressing action header.
+    static func eventEnvelope(action: String, _ body: String) -> String {
+        """
+        <?xml version="1.0" encoding="UTF-8"?>\
+        <env:Envelope xmlns:env="\(NS.soap12)" xmlns:tev="\(NS.events)" xmlns:wsnt="\(NS.wsnt)" \
+        xmlns:wsa="\(NS.wsa10)" xmlns:tt="\(NS.schema)" xmlns:tns1="\(NS.topics)">\
+        <env:Header><wsa:Action>\(action)</wsa:Action></env:Header><env:Body>\(body)</env:Body></env:Envelope>
+        """
+    }
+
+    static func createPullPoint(address: String, now: UTCMicros, end: UTCMicros) -> String {
+        eventEnvelope(
+            action: NS.events + "/EventPortType/CreatePullPointSubscriptionResponse",
+            """
+            <tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference><wsa:Address>\(address)</wsa:Address>\
+            </tev:SubscriptionReference><wsnt:CurrentTime>\(now.iso8601)</wsnt:CurrentTime>\
+            <wsnt:TerminationTime>\(end.iso8601)</wsnt:TerminationTime></tev:CreatePullPointSubscriptionResponse>
+            """)
+    }
+
+    static func pullMessages(now: UTCMicros, end: UTCMicros, messages: [String]) -> String {
+        eventEnvelope(
+            action: NS.events + "/PullPointSubscription/PullMessagesResponse",
+            "<tev:PullMessagesResponse><tev:CurrentTime>\(now.iso8601)</tev:CurrentTime>"
+                + "<tev:TerminationTime>\(end.iso8601)</tev:TerminationTime>\(messages.joined())</tev:PullMessagesResponse>"
+        )
+    }
+
+    static func renew(now: UTCMicros, end: UTCMicros) -> String {
+        eventEnvelope(
+            action: NS.wsnt + "/SubscriptionManager/RenewResponse",
+            "<wsnt:RenewResponse><wsnt:TerminationTime>\(end.iso8601)</wsnt:TerminationTime>"
+                + "<wsnt:CurrentTime>\(now.iso8601)</wsnt:CurrentTime></wsnt:RenewResponse>")
+    }
+
+    static func unsubscribe() -> String {
+        eventEnvelope(action: NS.wsnt + "/SubscriptionManager/UnsubscribeResponse", "<wsnt:UnsubscribeResponse/>")
     }
 
     static func streamURI(_ uri: String, invalidAfterConnect: Bool = false) -> String {

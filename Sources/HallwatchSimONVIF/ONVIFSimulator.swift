@@ -32,6 +32,9 @@ public struct ONVIFSimConfiguration: Sendable {
     /// The host that service XAddrs and stream URIs name, when not ``address`` (a camera behind NAT, or one
     /// naming its other interface). Default `nil`: ``address``.
     public var advertisedHost: String? = nil
+    /// When set, each device's door takes one step of a cycle this often (the demo's door): opened, closed,
+    /// an access granted, forced, closed. Default `nil`: only what ``ONVIFSimulator/emit(_:device:)`` sends.
+    public var eventEvery: Duration? = nil
 
     /// A configuration from its parts (authentication both ways, no clock offset, no quirks, discovery on).
     public init(
@@ -73,6 +76,8 @@ public final class ONVIFSimulator: Sendable {
     /// WS-Discovery's AppSequence InstanceId: the start time in seconds, so it grows from start to start.
     let instanceID: UInt64
     let responderDone = DispatchSemaphore(value: 0)
+    /// The event service (pull points, door properties, faults).
+    let events: SimEventService
 
     /// Nothing listens until ``start()``; `clocks` gives the real time that the offset shifts.
     public init(configuration: ONVIFSimConfiguration, clocks: any Clocks = SystemClocks(), logger: Logger) {
@@ -80,6 +85,7 @@ public final class ONVIFSimulator: Sendable {
         self.clocks = clocks
         self.logger = logger
         instanceID = UInt64(max(0, clocks.utcNow().micros / 1_000_000))
+        events = SimEventService(clocks: clocks)
     }
 
     /// The HTTP port listened on (after ``start()``).
@@ -102,10 +108,36 @@ public final class ONVIFSimulator: Sendable {
                     index: index, service: service, headers: request.headers, body: Data(body.readableBytesView))
             }
             // The conventional paths (`/onvif/device_service`) reach device 0, as clients that do not read
-            // XAddrs (onvif-zeep-async) expect.
+            // XAddrs expect.
             router.post("/onvif/\(service)") { [self] request, _ -> Response in
                 let body = try await request.body.collect(upTo: 256 << 10)
                 return handle(index: 0, service: service, headers: request.headers, body: Data(body.readableBytesView))
+            }
+        }
+        router.post("/onvif/{index}/event_service") { [self] request, context -> Response in
+            let index = context.parameters.get("index", as: Int.self) ?? -1
+            let body = try await request.body.collect(upTo: 256 << 10)
+            return handle(
+                index: index, service: "event_service", headers: request.headers, body: Data(body.readableBytesView))
+        }
+        // A pull point: PullMessages waits (polling its queue every 50 ms) until a message comes or its Timeout.
+        router.post("/onvif/{index}/subscription/{id}") { [self] request, context -> Response in
+            let index = context.parameters.get("index", as: Int.self) ?? -1
+            let id = context.parameters.get("id", as: Int.self) ?? -1
+            let body = Data(try await request.body.collect(upTo: 256 << 10).readableBytesView)
+            let start = clocks.monotonicNow()
+            while true {
+                let (response, wait) = handle(
+                    index: index, service: "subscription", subscription: id, headers: request.headers, body: body,
+                    final: false)
+                guard let wait else { return response }
+                if clocks.monotonicNow() - start >= wait {
+                    return handle(
+                        index: index, service: "subscription", subscription: id, headers: request.headers, body: body,
+                        final: true
+                    ).0
+                }
+                try await clocks.sleep(for: .milliseconds(50))
             }
         }
         let (running, runningContinuation) = AsyncStream<Int>.makeStream()
@@ -139,6 +171,9 @@ public final class ONVIFSimulator: Sendable {
             for d in configuration.devices {
                 try? socket.send(WSDiscoveryTarget.hello(describe(d), sequence: nextSequence()))
             }
+        }
+        if let every = configuration.eventEvery {
+            Task { [self] in await cycleDoors(every: every) }
         }
         logger.info(
             "ONVIF devices ready",
@@ -220,13 +255,24 @@ public final class ONVIFSimulator: Sendable {
         var status: HTTPResponse.Status
         var xml: String
         var challenge = false
+        /// A PullMessages with no message yet: ask again until this much time has passed.
+        var pullWait: Duration? = nil
     }
 
     func handle(index: Int, service: String, headers: HTTPFields, body: Data) -> Response {
-        let now = clocks.utcNow().adding(micros: configuration.clockOffsetSeconds * 1_000_000)
+        handle(index: index, service: service, subscription: 0, headers: headers, body: body, final: true).0
+    }
+
+    /// The reply, and for a PullMessages that found no message yet (and not `final`), how long it may wait.
+    func handle(index: Int, service: String, subscription: Int, headers: HTTPFields, body: Data, final: Bool) -> (
+        Response, Duration?
+    ) {
+        let now = deviceNow()
         let reply: Reply
         if let d = configuration.devices.first(where: { $0.index == index }) {
-            reply = answer(d, service: service, headers: headers, body: body, deviceNow: now)
+            reply = answer(
+                d, service: service, subscription: subscription, headers: headers, body: body, deviceNow: now,
+                final: final)
         } else {
             reply = Reply(
                 status: .notFound,
@@ -246,10 +292,19 @@ public final class ONVIFSimulator: Sendable {
                     name: .wwwAuthenticate,
                     value: "Digest realm=\"\(realm)\", qop=\"auth\", algorithm=MD5, nonce=\"\(digestNonce)\""))
         }
-        return Response(status: reply.status, headers: h, body: .init(byteBuffer: ByteBuffer(string: reply.xml)))
+        return (
+            Response(status: reply.status, headers: h, body: .init(byteBuffer: ByteBuffer(string: reply.xml))),
+            reply.pullWait
+        )
     }
 
-    func answer(_ d: SimulatedDevice, service: String, headers: HTTPFields, body: Data, deviceNow: UTCMicros) -> Reply {
+    /// The simulated device's clock.
+    func deviceNow() -> UTCMicros { clocks.utcNow().adding(micros: configuration.clockOffsetSeconds * 1_000_000) }
+
+    func answer(
+        _ d: SimulatedDevice, service: String, subscription: Int = 0, headers: HTTPFields, body: Data,
+        deviceNow: UTCMicros, final: Bool = true
+    ) -> Reply {
         let envelope: SOAPEnvelope
         do { envelope = try SOAPEnvelope.parse(body) } catch {
             return Reply(
@@ -281,11 +336,14 @@ public final class ONVIFSimulator: Sendable {
             return Reply(status: .ok, xml: SimSOAP.deviceInformation(d))
         case ("device_service", NS.device, "GetServices"):
             return Reply(
-                status: .ok, xml: SimSOAP.services(device: base + "/device_service", media: base + "/media_service"))
+                status: .ok,
+                xml: SimSOAP.services(
+                    device: base + "/device_service", media: base + "/media_service", events: base + "/event_service"))
         case ("device_service", NS.device, "GetCapabilities"):
             return Reply(
-                status: .ok, xml: SimSOAP.capabilities(device: base + "/device_service", media: base + "/media_service")
-            )
+                status: .ok,
+                xml: SimSOAP.capabilities(
+                    device: base + "/device_service", media: base + "/media_service", events: base + "/event_service"))
         case ("media_service", NS.media, "GetProfiles"): return Reply(status: .ok, xml: SimSOAP.profiles(d))
         case ("media_service", NS.media, "GetStreamUri"):
             let uri = "rtsp://\(host):\(configuration.rtspPort)/\(d.mount)"
@@ -297,12 +355,119 @@ public final class ONVIFSimulator: Sendable {
                 return $0.messageNumber
             }
             return Reply(status: .ok, xml: SimSOAP.streamURI(uri + "?onetime=\(n)", invalidAfterConnect: true))
+        case ("event_service", NS.events, "CreatePullPointSubscription"):
+            let termination = Self.termination(op.childText(NS.events, "InitialTerminationTime"), deviceNow: deviceNow)
+            let (id, end) = events.create(device: d.index, termination: termination, deviceNow: deviceNow)
+            return Reply(
+                status: .ok,
+                xml: SimSOAP.createPullPoint(address: base + "/subscription/\(id)", now: deviceNow, end: end))
+        case ("subscription", NS.events, "PullMessages"):
+            let timeout = min(Self.xsDuration(op.childText(NS.events, "Timeout")) ?? .seconds(10), .seconds(60))
+            let limit = op.childText(NS.events, "MessageLimit").flatMap { Int($0) } ?? 100
+            switch events.pull(
+                id: subscription, device: d.index, limit: limit, extend: .seconds(60), deviceNow: deviceNow,
+                final: final)
+            {
+            case .unknown: return unknownSubscription()
+            case .empty: return Reply(status: .ok, xml: "", pullWait: timeout)
+            case .messages(let messages, let end):
+                return Reply(status: .ok, xml: SimSOAP.pullMessages(now: deviceNow, end: end, messages: messages))
+            }
+        case ("subscription", NS.wsnt, "Renew"):
+            let termination = Self.termination(op.childText(NS.wsnt, "TerminationTime"), deviceNow: deviceNow)
+            guard
+                let end = events.renew(
+                    id: subscription, device: d.index, termination: termination, deviceNow: deviceNow)
+            else { return unknownSubscription() }
+            return Reply(status: .ok, xml: SimSOAP.renew(now: deviceNow, end: end))
+        case ("subscription", NS.wsnt, "Unsubscribe"):
+            guard events.unsubscribe(id: subscription, device: d.index) else { return unknownSubscription() }
+            return Reply(status: .ok, xml: SimSOAP.unsubscribe())
         default:
             return Reply(
                 status: .internalServerError,
                 xml: SimSOAP.fault(
                     code: "Receiver", subcode: "ter:ActionNotSupported", reason: "not supported by the simulated device"
                 ))
+        }
+    }
+
+    /// The fault for a pull point the device does not know (expired, unsubscribed, or lost in a reboot).
+    func unknownSubscription() -> Reply {
+        Reply(
+            status: .badRequest,
+            xml: SimSOAP.fault(code: "Sender", subcode: "ter:InvalidArgVal", reason: "unknown subscription"))
+    }
+
+    /// A requested termination (WS-BaseNotification §4.2: an xs:duration, or an xs:dateTime in the device's clock)
+    /// as a duration from now: 1 s to 1 h, default 60 s.
+    static func termination(_ text: String?, deviceNow: UTCMicros) -> Duration {
+        var d = xsDuration(text)
+        if d == nil, let t = text.flatMap(ISO8601.parse) { d = .microseconds(t.micros - deviceNow.micros) }
+        return min(max(d ?? .seconds(60), .seconds(1)), .seconds(3600))
+    }
+
+    /// Seconds of an xs:duration of the forms `PT10S`, `PT1M`, `PT1H` (and their sums); `nil` otherwise.
+    static func xsDuration(_ text: String?) -> Duration? {
+        guard var t = text?.uppercased(), t.hasPrefix("PT") else { return nil }
+        t.removeFirst(2)
+        var seconds = 0.0
+        var number = ""
+        for ch in t {
+            if ch.isNumber || ch == "." {
+                number.append(ch)
+                continue
+            }
+            guard let n = Double(number) else { return nil }
+            switch ch {
+            case "H": seconds += n * 3600
+            case "M": seconds += n * 60
+            case "S": seconds += n
+            default: return nil
+            }
+            number = ""
+        }
+        return number.isEmpty && seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil
+    }
+
+    // MARK: - events: what happens at the door, and fault injection (issue 16)
+
+    /// `event` happens at device `device`'s door: its notifications go to every live pull point of the device.
+    public func emit(_ event: SimDoorEvent, device: Int) {
+        events.emit(event, device: device, deviceNow: deviceNow())
+    }
+
+    /// Fault: device `device` forgets every pull point (as after a reboot); their next request gets a fault.
+    public func dropEventSubscriptions(device: Int) { events.drop(device: device) }
+
+    /// Fault: `rounds` × `Initialized` of every property queued on each pull point of `device`, each round with
+    /// a new time (what some devices send after a configuration change).
+    public func initializedStorm(device: Int, rounds: Int) {
+        events.initializedStorm(device: device, rounds: rounds, deviceNow: deviceNow())
+    }
+
+    /// Faults from now on: notifications stamped in 1970 (seconds since the simulator started: a device that
+    /// lost its clock), and a device that does not extend a pull point on PullMessages (it needs `Renew`).
+    public func setEventFaults(times1970: Bool, needsRenew: Bool) {
+        events.state.withLock {
+            $0.times1970 = times1970
+            $0.needsRenew = needsRenew
+        }
+    }
+
+    /// What the event service of device `device` did.
+    public func eventStats(device: Int) -> SimEventStats { events.stats(device: device) }
+
+    /// The demo's doors (``ONVIFSimConfiguration/eventEvery``), until the simulator stops.
+    func cycleDoors(every: Duration) async {
+        let script: [[SimDoorEvent]] = [[.opened], [.closed], [.granted], [.forced], [.closed]]
+        var step = 0
+        while !state.withLock({ $0.stopping }) {
+            try? await clocks.sleep(for: every)
+            for d in configuration.devices {
+                for e in script[step % script.count] { emit(e, device: d.index) }
+            }
+            step += 1
         }
     }
 

@@ -59,7 +59,7 @@ enum Assets {
 
     // swift-format-ignore
     static let statusJS = """
-        // Live status: server-sent events from /api/v1/events; every value goes in through textContent.
+        // Live status: server-sent events from /api/v1/status/events; every value goes in through textContent.
         'use strict';
         (function () {
           function el(tag, text, attrs) {
@@ -180,7 +180,7 @@ enum Assets {
             setInterval(refreshThumbs, 10000);
             if (!window.EventSource) return;
             var live = document.getElementById('live');
-            var source = new EventSource('/api/v1/events');
+            var source = new EventSource('/api/v1/status/events');
             source.addEventListener('status', function (event) {
               var s = JSON.parse(event.data);
               var at = document.getElementById('at');

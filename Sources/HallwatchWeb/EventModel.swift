@@ -136,6 +136,8 @@ public struct IncomingEvent: Sendable, Equatable {
     public var document: JSONValue
     /// SHA-256 (hex) of ``document``'s canonical bytes: equal for an identical repeat.
     public var contentHash: String
+    /// ``document``'s canonical bytes (sorted keys, no whitespace), made once: stored and published as they are.
+    public var canonicalDocument: Data
 
     /// Most bytes of `data.raw`, encoded.
     public static let maxRawBytes = 16 << 10
@@ -240,7 +242,8 @@ public struct IncomingEvent: Sendable, Equatable {
         }
         cameras = cams
         document = Self.scrub(.object(o))
-        contentHash = SHA256.hash(data: document.canonical()).map { String(format: "%02x", $0) }.joined()
+        canonicalDocument = document.canonical()
+        contentHash = SHA256.hash(data: canonicalDocument).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The CloudEvents context attributes this contract reads.

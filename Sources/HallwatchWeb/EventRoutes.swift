@@ -65,10 +65,7 @@ enum EventRoutes {
             r.headers[.retryAfter] = "\(wait)"
             return r
         }
-        var answers: [EventService.Answer] = []
-        for item in items {
-            answers.append(try await events.ingest(item, grant: grant, address: context.remoteAddress))
-        }
+        let answers = try await events.ingest(items, grant: grant, address: context.remoteAddress)
         if batch {
             return try WebResponses.json(BatchAnswer(results: answers.map(BatchAnswer.Result.init)))
         }
@@ -174,8 +171,8 @@ enum EventRoutes {
             from: from, to: to, camera: text("camera"), door: text("door"), type: text("type"), limit: limit)
     }
 
-    /// `GET /api/v1/events` with a query (or `Accept: application/json`): the stored events, newest first,
-    /// cut to the user's cameras. Without either it stays the status stream (server-sent events).
+    /// `GET /api/v1/events`: the stored events, newest first, cut to the user's cameras (the status page's
+    /// server-sent events have their own route, `GET /api/v1/status/events`).
     static func list(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
         guard let events = env.events else { return unavailable() }
         let q: EventStore.Query
@@ -185,13 +182,6 @@ enum EventRoutes {
             return WebResponses.problem(.notFound, "events.camera", "No such camera.")
         }
         return try WebResponses.json(EventList(events: scoped(try events.store.events(q), visible: visible)))
-    }
-
-    /// Whether a `GET /api/v1/events` asks for the JSON list rather than the status stream.
-    static func wantsList(_ request: Request) -> Bool {
-        let accept = request.headers[.accept] ?? ""
-        if accept.contains("text/event-stream") { return false }
-        return !(request.uri.query ?? "").isEmpty || accept.contains("application/json")
     }
 
     /// The JSON list's shape.

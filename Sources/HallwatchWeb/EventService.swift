@@ -15,11 +15,12 @@ import Synchronization
 ///    ``Limits/lateAfter`` after its time is stored and flagged late. Live events feed the source's clock
 ///    skew estimate (``SkewTracker``); beyond ``Limits/maxSkew`` an `events.clockSkew` alarm is raised.
 /// 4. Stored unique by (source, id): an identical repeat answers the first receipt, other content is kept as a
-///    conflict and audited.
-/// 5. Published (new events only): the document on `hallwatch/v1/<box>/events/<type>` (not retained); a
-///    door's state, retained, on `hallwatch/v1/<box>/doors/<door>`.
-/// 6. A type in the door's `holdOn` places an evidence hold over [time − preRoll, time + postRoll] on each
+///    conflict and audited. A request's events (one, or a batch of up to 500) are stored in one transaction.
+/// 5. A type in the door's `holdOn` places an evidence hold over [time − preRoll, time + postRoll] on each
 ///    direct camera (audited).
+/// 6. Published (new events only): the document on `hallwatch/v1/<box>/events/<type>` (not retained); each
+///    touched door's state, retained, on `hallwatch/v1/<box>/doors/<door>`, once per request. The door state
+///    is kept in memory (read from the store once per door), so an event costs no door-state read.
 public final class EventService: Sendable {
     /// Bounds of the ingest.
     public struct Limits: Sendable {
@@ -49,7 +50,9 @@ public final class EventService: Sendable {
 
     public let store: EventStore
     public let limits: Limits
-    let doors: [DoorConfig]
+    /// The configured doors now (a list fixed at start, or the configuration file's as it changes).
+    var doors: [DoorConfig] { doorSource() }
+    let doorSource: @Sendable () -> [DoorConfig]
     let box: String
     let clocks: any Clocks
     let audit: AuditLog
@@ -58,14 +61,15 @@ public final class EventService: Sendable {
     let logger: Logger
     let buckets = Mutex<[String: TokenBucket]>([:])
     let skew = Mutex<[String: SkewTracker]>([:])
+    let doorMemory = Mutex<[String: DoorMemory]>([:])
 
     public init(
         store: EventStore, doors: [DoorConfig], box: String, clocks: any Clocks, audit: AuditLog,
         limits: Limits = Limits(), publish: @escaping Publisher = { _, _, _ in }, placeHold: HoldPlacer? = nil,
-        logger: Logger = Logger(label: "hallwatch-web.events")
+        liveDoors: (@Sendable () -> [DoorConfig])? = nil, logger: Logger = Logger(label: "hallwatch-web.events")
     ) {
         self.store = store
-        self.doors = doors
+        self.doorSource = liveDoors ?? { doors }
         self.box = box
         self.clocks = clocks
         self.audit = audit
@@ -124,40 +128,72 @@ public final class EventService: Sendable {
     /// faults: they come back as the answer's refusal.
     /// - Throws: storage and audit errors (the request then fails 500 and the adapter retries).
     public func ingest(_ value: JSONValue, grant: EventGrant, address: String) async throws -> Answer {
-        let checked = check(value, grant: grant)
-        guard case .success(let (event, door)) = checked else {
-            if case .failure(let refusal) = checked { return Answer(status: refusal.status, refusal: refusal) }
-            return Answer(status: 500)
-        }
+        try await ingest([value], grant: grant, address: address)[0]
+    }
+
+    /// Checks, stores, publishes and acts on the events of one request (the steps above), one answer per event
+    /// in order. The batch is stored in one transaction; its events share one receive time.
+    /// - Throws: storage and audit errors (the request then fails 500 and the adapter retries the batch, whose
+    ///   stored events then answer as identical repeats).
+    public func ingest(_ values: [JSONValue], grant: EventGrant, address: String) async throws -> [Answer] {
         let received = clocks.utcNow()
-        let delay = received.micros - event.time.micros
-        let late = delay > Self.micros(limits.lateAfter)
-        var cameras = (door?.direct ?? []) + (door?.indirect ?? [])
-        for c in event.cameras where !cameras.contains(c) { cameras.append(c) }
-        let placement = EventStore.Placement(
-            door: door?.id, cameras: cameras.map(\.rawValue), directCameras: (door?.direct ?? []).map(\.rawValue),
-            preRollMicros: door.map { Self.micros($0.preRoll) } ?? 0, late: late)
-        let outcome = try store.store(event, placement: placement, received: received)
-        switch outcome {
-        case .repeated(let receipt):
-            return Answer(status: 200, receipt: receipt)
-        case .conflict(let receipt):
-            try await audit.record(
-                actor: "source:\(event.source)", address: address, action: "event.conflict",
-                object: "\(event.source)/\(event.id)", details: "content differs from event \(receipt.seq); kept both")
-            return Answer(
-                status: 409, receipt: receipt,
-                refusal: EventRefusal(
-                    409, "events.conflict", "event \(event.id) of \(event.source) was stored with other content"))
-        case .stored(let first):
-            if !late { noteSkew(source: event.source, delayMicros: delay) }
-            publish(event: event, door: door)
-            var receipt = first
-            if let door, door.holdOn.contains(event.type), !door.direct.isEmpty {
-                receipt.holds = await hold(event: event, door: door, seq: receipt.seq, address: address)
+        var answers = [Answer](repeating: Answer(status: 500), count: values.count)
+        var accepted: [(index: Int, event: IncomingEvent, door: DoorConfig?, placement: EventStore.Placement)] = []
+        for (i, value) in values.enumerated() {
+            switch check(value, grant: grant) {
+            case .failure(let refusal): answers[i] = Answer(status: refusal.status, refusal: refusal)
+            case .success(let (event, door)):
+                var cameras = (door?.direct ?? []) + (door?.indirect ?? [])
+                for c in event.cameras where !cameras.contains(c) { cameras.append(c) }
+                let placement = EventStore.Placement(
+                    door: door?.id, cameras: cameras.map(\.rawValue),
+                    directCameras: (door?.direct ?? []).map(\.rawValue),
+                    preRollMicros: door.map { Self.micros($0.preRoll) } ?? 0,
+                    late: received.micros - event.time.micros > Self.micros(limits.lateAfter))
+                accepted.append((i, event, door, placement))
             }
-            return Answer(status: 201, receipt: receipt)
         }
+        let outcomes = try store.store(accepted.map { ($0.event, $0.placement) }, received: received)
+        var touched: [String: DoorView] = [:]
+        defer { publishDoors(touched) }
+        for (a, outcome) in zip(accepted, outcomes) {
+            let event = a.event
+            switch outcome {
+            case .repeated(let receipt):
+                answers[a.index] = Answer(status: 200, receipt: receipt)
+            case .conflict(let receipt):
+                try await audit.record(
+                    actor: "source:\(event.source)", address: address, action: "event.conflict",
+                    object: "\(event.source)/\(event.id)",
+                    details: "content differs from event \(receipt.seq); kept both")
+                answers[a.index] = Answer(
+                    status: 409, receipt: receipt,
+                    refusal: EventRefusal(
+                        409, "events.conflict", "event \(event.id) of \(event.source) was stored with other content"))
+            case .stored(let first):
+                if !a.placement.late {
+                    noteSkew(source: event.source, delayMicros: received.micros - event.time.micros)
+                }
+                var receipt = first
+                if let door = a.door, door.holdOn.contains(event.type), !door.direct.isEmpty {
+                    receipt.holds = await hold(event: event, door: door, seq: receipt.seq, address: address)
+                }
+                publish(event)
+                if let door = a.door, let view = try? remember(Self.stored(event, a.placement, receipt), door: door) {
+                    touched[door.id] = view
+                }
+                answers[a.index] = Answer(status: 201, receipt: receipt)
+            }
+        }
+        return answers
+    }
+
+    /// The stored row of a just-stored event, as the store would read it back.
+    static func stored(_ e: IncomingEvent, _ p: EventStore.Placement, _ r: EventReceipt) -> StoredEvent {
+        StoredEvent(
+            seq: r.seq, source: e.source, id: e.id, type: e.type, time: r.time, receivedAt: r.receivedAt, late: r.late,
+            door: p.door, subject: e.subject, sequence: e.sequence, cameras: p.cameras, directCameras: p.directCameras,
+            preRollSeconds: Double(p.preRollMicros) / 1e6, holds: r.holds)
     }
 
     /// Steps 1–2: the event checked, its door, and what the grant allows.
@@ -170,25 +206,69 @@ public final class EventService: Sendable {
         }
     }
 
-    /// Publishes a new event and, for a door, its state (step 5). Best effort: the store has it already.
-    func publish(event: IncomingEvent, door: DoorConfig?) {
+    /// Publishes a new event (step 6). Best effort: the store has it already.
+    func publish(_ event: IncomingEvent) {
+        publisher("\(BusTopics(box: box).root)/events/\(event.type)", Array(event.canonicalDocument), false)
+    }
+
+    /// Publishes, retained, the state of each door a request's events touched: once per door per request
+    /// (a batch of 500 events at one door is one publication).
+    func publishDoors(_ views: [String: DoorView]) {
         let root = BusTopics(box: box).root
-        publisher("\(root)/events/\(event.type)", Array(event.document.canonical()), false)
-        guard let door else { return }
-        Task {
-            // The retained door state says what the store says (an older event arriving late does not turn it back).
-            guard let found = try? store.lastEvents(door: door.id) else { return }
-            let (last, state) = found
-            let view = DoorView(
-                id: door.id, name: door.name, state: state ?? "unknown", direct: door.direct.map(\.rawValue),
-                indirect: door.indirect.map(\.rawValue), lastEvent: last)
-            if let data = try? BusCoding.encoder().encode(view) {
-                publisher("\(root)/doors/\(door.id)", Array(data), true)
-            }
+        for (id, view) in views.sorted(by: { $0.key < $1.key }) {
+            if let data = try? BusCoding.encoder().encode(view) { publisher("\(root)/doors/\(id)", Array(data), true) }
         }
     }
 
-    /// Places the evidence hold of a `holdOn` event (step 6) and audits it; a failure is audited and logged,
+    // MARK: - door state
+
+    /// A door's newest event and newest state-telling event (each by event time, then store order): read from
+    /// the store once per door, then kept up to date here — the web is the store's only writer of events, so
+    /// an event costs no read of the door's state.
+    struct DoorMemory: Sendable {
+        var last: StoredEvent?
+        var state: StoredEvent?
+
+        /// Whether `a` is newer than `b` (event time, then store order).
+        static func newer(_ a: StoredEvent, than b: StoredEvent?) -> Bool {
+            guard let b else { return true }
+            let (ta, tb) = (ISO8601.parse(a.time)?.micros ?? 0, ISO8601.parse(b.time)?.micros ?? 0)
+            return ta != tb ? ta > tb : a.seq > b.seq
+        }
+    }
+
+    /// The memory of `door`, read from the store the first time.
+    func memory(_ door: String) throws -> DoorMemory {
+        if let m = doorMemory.withLock({ $0[door] }) { return m }
+        let loaded = DoorMemory(
+            last: try store.lastEvents(door: door).last, state: try store.lastStateEvent(door: door))
+        return doorMemory.withLock { all in
+            if let m = all[door] { return m }  // another request loaded it meanwhile
+            all[door] = loaded
+            return loaded
+        }
+    }
+
+    /// Notes a new event of `door` (a late one does not turn the state back) and returns the door's view.
+    func remember(_ e: StoredEvent, door: DoorConfig) throws -> DoorView {
+        _ = try memory(door.id)
+        let m = doorMemory.withLock { all -> DoorMemory in
+            var m = all[door.id] ?? DoorMemory()
+            if DoorMemory.newer(e, than: m.last) { m.last = e }
+            if EventTypes.doorState(e.type) != nil, DoorMemory.newer(e, than: m.state) { m.state = e }
+            all[door.id] = m
+            return m
+        }
+        return view(door, m)
+    }
+
+    func view(_ d: DoorConfig, _ m: DoorMemory) -> DoorView {
+        DoorView(
+            id: d.id, name: d.name, state: m.state.flatMap { EventTypes.doorState($0.type) } ?? "unknown",
+            direct: d.direct.map(\.rawValue), indirect: d.indirect.map(\.rawValue), lastEvent: m.last)
+    }
+
+    /// Places the evidence hold of a `holdOn` event (step 5) and audits it; a failure is audited and logged,
     /// the event stays stored.
     func hold(event: IncomingEvent, door: DoorConfig, seq: Int64, address: String) async -> [String] {
         guard let placeHold else { return [] }
@@ -251,12 +331,7 @@ public final class EventService: Sendable {
 
     /// The configured doors with their state and newest event.
     public func doorViews() throws -> [DoorView] {
-        try doors.map { d in
-            let (last, state) = try store.lastEvents(door: d.id)
-            return DoorView(
-                id: d.id, name: d.name, state: state ?? "unknown", direct: d.direct.map(\.rawValue),
-                indirect: d.indirect.map(\.rawValue), lastEvent: last)
-        }
+        try doors.map { d in view(d, try memory(d.id)) }
     }
 
     static func micros(_ d: Duration) -> Int64 { d.nanoseconds / 1000 }

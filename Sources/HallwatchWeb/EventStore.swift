@@ -313,32 +313,51 @@ public final class EventStore: Sendable {
 
     /// Stores `event` received at `received`, or tells it is a repeat or a conflict (one transaction).
     public func store(_ event: IncomingEvent, placement: Placement, received: UTCMicros) throws -> Outcome {
-        let document = String(decoding: event.document.canonical(), as: UTF8.self)
+        try store([(event, placement)], received: received)[0]
+    }
+
+    /// Stores a batch received at `received` in one transaction (a batch of 500 is one commit, not 500): one
+    /// outcome per event, in order. An event repeated within the batch is a repeat (or a conflict) of its first.
+    /// - Throws: GRDB errors (nothing of the batch is stored then).
+    public func store(_ events: [(IncomingEvent, Placement)], received: UTCMicros) throws -> [Outcome] {
+        guard !events.isEmpty else { return [] }
         return try writer.write { db in
-            if let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM event WHERE source = ? AND id = ?", arguments: [event.source, event.id])
-            {
-                let receipt = Self.receipt(row)
-                if (row["contentHash"] as String) == event.contentHash { return .repeated(receipt) }
-                try db.execute(
-                    sql:
-                        "INSERT INTO eventConflict (source, id, receivedMicros, document, contentHash) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [event.source, event.id, received.micros, document, event.contentHash])
-                return .conflict(receipt)
-            }
-            try db.execute(
+            let find = try db.cachedStatement(sql: "SELECT * FROM event WHERE source = ? AND id = ?")
+            let insert = try db.cachedStatement(
                 sql: """
                     INSERT INTO event (source, id, type, timeMicros, receivedMicros, late, door, subject, sequence,
                         cameras, directCameras, preRollMicros, holds, document, contentHash)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)
-                    """,
-                arguments: [
+                    """)
+            var outcomes: [Outcome] = []
+            outcomes.reserveCapacity(events.count)
+            for (event, placement) in events {
+                let document = String(decoding: event.canonicalDocument, as: UTF8.self)
+                if let row = try Row.fetchOne(find, arguments: [event.source, event.id]) {
+                    let receipt = Self.receipt(row)
+                    if (row["contentHash"] as String) == event.contentHash {
+                        outcomes.append(.repeated(receipt))
+                        continue
+                    }
+                    try db.execute(
+                        sql:
+                            "INSERT INTO eventConflict (source, id, receivedMicros, document, contentHash) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [event.source, event.id, received.micros, document, event.contentHash])
+                    outcomes.append(.conflict(receipt))
+                    continue
+                }
+                try insert.execute(arguments: [
                     event.source, event.id, event.type, event.time.micros, received.micros, placement.late,
                     placement.door, event.subject, event.sequence, Self.list(placement.cameras),
                     Self.list(placement.directCameras), placement.preRollMicros, document, event.contentHash,
                 ])
-            let row = try Row.fetchOne(db, sql: "SELECT * FROM event WHERE seq = ?", arguments: [db.lastInsertedRowID])!
-            return .stored(Self.receipt(row))
+                outcomes.append(
+                    .stored(
+                        EventReceipt(
+                            source: event.source, id: event.id, seq: db.lastInsertedRowID, time: event.time.iso8601,
+                            receivedAt: received.iso8601, late: placement.late, door: placement.door, holds: [])))
+            }
+            return outcomes
         }
     }
 
@@ -448,6 +467,19 @@ public final class EventStore: Sendable {
                     ORDER BY timeMicros DESC, seq DESC LIMIT 1
                     """, arguments: [door])
             return (last, state.flatMap(EventTypes.doorState))
+        }
+    }
+
+    /// The newest event of `door` that tells its state (`door.opened`, `.closed`, `.forced`, `.held`), by event time.
+    public func lastStateEvent(door: String) throws -> StoredEvent? {
+        try writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT * FROM event WHERE door = ? AND type IN ('door.opened', 'door.closed', 'door.forced', 'door.held')
+                    ORDER BY timeMicros DESC, seq DESC LIMIT 1
+                    """, arguments: [door]
+            ).map(Self.event)
         }
     }
 

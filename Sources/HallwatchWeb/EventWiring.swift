@@ -12,14 +12,17 @@ extension EventService {
     /// The service as `hallwatch-web` runs it: the store in `<stateDirectory>/events.sqlite`, the doors of the
     /// configuration, publishing on `bus`. Holds are requested from `hallwatch-pruner` on the bus (retained, one
     /// topic per hold id: ``BusTopics/holdRequest(_:)``), which places them on the disks: the web never writes a
-    /// recording disk. The ids are made here, so the event's receipt names them at once.
+    /// recording disk. The ids are made here, so the event's receipt names them at once. The doors are `map`'s
+    /// (the configuration file as it changes) when given, else the configuration's at start.
     /// - Throws: GRDB errors opening the store.
     public static func production(
         config: HallwatchConfig, stateDirectory: String, audit: AuditLog, bus: BusClient, clocks: any Clocks,
-        logger: Logger
+        map: MapStore? = nil, logger: Logger
     ) throws -> EventService {
         let store = try EventStore(path: storePath(stateDirectory: stateDirectory))
         let topics = BusTopics(box: config.box)
+        var liveDoors: (@Sendable () -> [DoorConfig])?
+        if let map { liveDoors = { map.current().doors } }
         return EventService(
             store: store, doors: config.doors, box: config.box, clocks: clocks, audit: audit,
             publish: { topic, payload, retain in try? bus.publish(topic: topic, payload: payload, retain: retain) },
@@ -34,6 +37,54 @@ extension EventService {
                     ids.append(hold.id)
                 }
                 return ids
-            }, logger: logger)
+            }, liveDoors: liveDoors, logger: logger)
+    }
+}
+
+extension EventService {
+    /// Types the ONVIF subscriber may send over the bus: those its mapping makes, and `x.onvif.*`.
+    static let onvifTypes: Set<String> = [
+        "door.forced", "door.held", "door.opened", "door.closed", "door.tamper", "access.granted", "access.denied",
+        "access.duress", "input.alarm",
+    ]
+
+    /// Ingests the events the discovery agent's ONVIF subscribers publish (``BusTopics/allONVIFEvents``) until
+    /// cancelled. Each is checked and stored like a POSTed one (the same steps, the same store), under a grant
+    /// that is only source `onvif:<id>` of its topic, with only the ONVIF types: a bus client cannot speak for
+    /// an HTTP event source, whose tokens it never sees.
+    public func runBusIngest(bus: BusClient, logger: Logger) async {
+        let topics = BusTopics(box: box)
+        for await m in bus.subscribe(topics.allONVIFEvents) {
+            do {
+                if let refusal = try await ingestFromBus(topic: m.topic, payload: m.payload) {
+                    logger.warning(
+                        "ONVIF event refused", metadata: ["topic": "\(m.topic)", "error": "\(refusal)"])
+                }
+            } catch {
+                logger.error("cannot store an ONVIF event", metadata: ["topic": "\(m.topic)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// One bus message of ``runBusIngest(bus:logger:)``: `nil` when stored (or an identical repeat), else why not.
+    /// - Throws: storage and audit errors.
+    public func ingestFromBus(topic: String, payload: [UInt8]) async throws -> EventRefusal? {
+        let prefix = BusTopics(box: box).onvifEvents("")
+        guard topic.hasPrefix(prefix), payload.count <= EventRoutes.maxSingleBytes else {
+            return EventRefusal(400, "events.invalid", "not an ONVIF event topic, or too large")
+        }
+        let device = String(topic.dropFirst(prefix.count))
+        guard JSONValue.depth(of: payload) <= EventRoutes.maxDepth,
+            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload))
+        else { return EventRefusal(400, "events.invalid", "not JSON") }
+        let type = value.object?["type"]?.string ?? ""
+        guard Self.onvifTypes.contains(type) || type.hasPrefix("x.onvif.") else {
+            return EventRefusal(403, "events.scope", "type '\(type)' is not one the ONVIF subscriber sends")
+        }
+        let source = EventSourceInfo(
+            name: "onvif:\(device)", types: [], doors: [], addresses: [], createdMicros: 0, revokedMicros: nil,
+            liveTokens: 0)
+        let answer = try await ingest(value, grant: EventGrant(source: source, tokenHash: ""), address: "bus")
+        return answer.status == 200 || answer.status == 201 ? nil : answer.refusal
     }
 }

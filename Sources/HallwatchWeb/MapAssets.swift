@@ -12,6 +12,10 @@
 /// - Tapping a pin opens a pop-up that plays it live through the live player (`/static/live.js`,
 ///   `window.hallwatchLivePlay`), on the pin's stream (`sub` when the camera has one); "Full screen" opens
 ///   `/live/{id}` (main stream). Closing the pop-up stops the player.
+/// - Door pins (squares) follow the same stream's `doors` event (checked every 250 ms): a door whose state is
+///   `forced` or `held` flashes (`data-alarm="true"`) and the pins of its cameras are highlighted
+///   (`data-highlight="true"`) until a `door.closed` (or `door.opened`) ends it. The time each door started
+///   flashing is in `window.hallwatchMap.alarmSince` (ms since the epoch; the bench reads it).
 /// - Placement mode (building admins without a camera-group limit): pins and doors can be dragged, each
 ///   camera's direction and field of view set with sliders in its pop-up; "Download map YAML" saves the
 ///   resulting `map:` section (the page never writes the configuration).
@@ -33,6 +37,10 @@ enum MapAssets {
         .pin[data-state=offline] { background: #c62828; }
         .pin[data-state=connecting], .pin[data-state=unknown] { background: #b26a00; }
         .door { background: #1d3557; border: 2px solid #fff; box-sizing: border-box; }
+        .door[data-alarm=true] { animation: door-alarm 0.8s steps(1, end) infinite; }
+        @keyframes door-alarm { 0% { background: #c62828; box-shadow: 0 0 0 6px rgba(198,40,40,.5); } 50% { background: #ffd60a; box-shadow: 0 0 0 2px #c62828; } }
+        .pin[data-highlight=true] { box-shadow: 0 0 0 3px #ffd60a, 0 0 0 6px #c62828; }
+        @media (prefers-reduced-motion: reduce) { .door[data-alarm=true] { animation: none; background: #c62828; box-shadow: 0 0 0 6px #ffd60a; } }
         .leaflet-tooltip.pin-name { font-weight: bold; padding: 1px 4px; }
         .popup { width: min(400px, 76vw); }
         .popup .tile { width: 100%; }
@@ -54,7 +62,9 @@ enum MapAssets {
           var map = L.map('map', { crs: L.CRS.Simple, minZoom: -4, maxZoom: 3, zoomSnap: 0.25, zoomDelta: 0.5,
             attributionControl: false, tap: true, touchZoom: true, bounceAtZoomLimits: false });
           var data = null, floor = null, overlay = null, layer = L.layerGroup().addTo(map), pins = {}, placing = false;
-          var api = window.hallwatchMap = { map: map, pins: pins, floor: null, yaml: yaml, events: null };
+          var doorPins = {}, doorStates = {}, alarmSince = {};
+          var api = window.hallwatchMap = { map: map, pins: pins, doors: doorPins, alarmSince: alarmSince, floor: null,
+            yaml: yaml, events: null };
 
           function ll(f, x, y) { return L.latLng(f.height - y, x); }
           function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
@@ -83,6 +93,18 @@ enum MapAssets {
             el.setAttribute('role', 'button');
             el.setAttribute('aria-label', p.camera.name + ', ' + p.camera.state);
             el.setAttribute('title', p.camera.name);
+            var lit = Object.keys(doorStates).some(function (id) {
+              return doorStates[id].alarm && doorStates[id].cameras.indexOf(p.camera.id) >= 0;
+            });
+            el.setAttribute('data-highlight', lit ? 'true' : 'false');
+          }
+          function decorateDoor(d) {
+            var el = d.marker.getElement(), s = doorStates[d.door.id];
+            if (!el) return;
+            el.setAttribute('data-door', d.door.id);
+            el.setAttribute('data-state', s ? s.state : 'unknown');
+            el.setAttribute('data-alarm', s && s.alarm ? 'true' : 'false');
+            el.setAttribute('aria-label', 'Door ' + d.door.id + ', ' + (s ? s.state : 'unknown'));
           }
 
           function drawCamera(c) {
@@ -105,6 +127,7 @@ enum MapAssets {
             m.bindTooltip('Door ' + d.id, { direction: 'top' });
             m.on('drag', function () { var q = toXY(f, m.getLatLng()); d.x = q.x; d.y = q.y; });
             m.addTo(layer);
+            decorateDoor(doorPins[d.id] = { door: d, marker: m });
           }
 
           function showFloor(id) {
@@ -113,6 +136,7 @@ enum MapAssets {
             floor = api.floor = f;
             layer.clearLayers();
             Object.keys(pins).forEach(function (k) { delete pins[k]; });
+            Object.keys(doorPins).forEach(function (k) { delete doorPins[k]; });
             if (overlay) map.removeLayer(overlay);
             var bounds = L.latLngBounds([0, 0], [f.height, f.width]);
             overlay = L.imageOverlay(f.url, bounds, { alt: 'Floor plan: ' + f.name }).addTo(map);
@@ -212,6 +236,17 @@ enum MapAssets {
             });
           }
 
+          function doors(list) {
+            Object.keys(doorStates).forEach(function (k) { delete doorStates[k]; });
+            list.forEach(function (s) {
+              doorStates[s.id] = s;
+              if (s.alarm && !alarmSince[s.id]) alarmSince[s.id] = Date.now();
+              if (!s.alarm) delete alarmSince[s.id];
+            });
+            Object.keys(doorPins).forEach(function (k) { decorateDoor(doorPins[k]); });
+            Object.keys(pins).forEach(function (k) { decorate(pins[k]); });
+          }
+
           fetch('/api/v1/map', { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
             if (!r.ok) throw new Error('the map could not be loaded (' + r.status + ')');
             return r.json();
@@ -230,6 +265,7 @@ enum MapAssets {
             }
             var es = api.events = new EventSource('/api/v1/map/events');
             es.addEventListener('cameras', function (e) { states(JSON.parse(e.data)); });
+            es.addEventListener('doors', function (e) { doors(JSON.parse(e.data)); });
             document.body.setAttribute('data-map-ready', 'true');
           }).catch(function (e) { note.textContent = e.message; });
         })();

@@ -3,8 +3,9 @@ import HallwatchConfig
 import HallwatchCore
 import Synchronization
 
-/// The floor-plan map as the web serves it: the configuration's `map:` section, the cameras' names, and the
-/// floor images (read and measured once, by ``HallwatchConfig/FloorImage``).
+/// The floor-plan map as the web serves it: the configuration's `map:` section, the cameras' names, the floor
+/// images (read and measured once, by ``HallwatchConfig/FloorImage``), and the `doors:` section (the events
+/// service reads its doors here, so doors that arrive with the map need no restart either).
 ///
 /// The configuration file is read again when its modification time changes (checked at most every 2 s, on
 /// a request), so a map that arrives with a new configuration — or the cameras the discovery agent adopts —
@@ -19,6 +20,8 @@ public final class MapStore: Sendable {
         public var names: [CameraID: String]
         /// Floor id → its image, measured.
         public var images: [String: FloorImage]
+        /// The configuration's doors (issue 16).
+        public var doors: [DoorConfig] = []
     }
 
     let configPath: String?
@@ -68,7 +71,7 @@ public final class MapStore: Sendable {
         return Snapshot(
             map: config.map,
             names: Dictionary(config.cameras.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a }),
-            images: images)
+            images: images, doors: config.doors)
     }
 
     static func modificationDate(_ path: String) -> Date? {

@@ -186,8 +186,11 @@ public enum WebRoutes {
             WebRoute(method: .get, path: "/api/v1/status", access: .permission(.viewStatus)) { _, ctx in
                 try WebResponses.json(scopedStatus(env, ctx))
             },
+            WebRoute(method: .get, path: "/api/v1/status/events", access: .permission(.viewStatus)) { _, ctx in
+                liveEvents(env, ctx)
+            },
             WebRoute(method: .get, path: "/api/v1/events", access: .permission(.viewStatus)) { req, ctx in
-                EventRoutes.wantsList(req) ? try await EventRoutes.list(env, req, ctx) : liveEvents(env, ctx)
+                try await EventRoutes.list(env, req, ctx)
             },
             WebRoute(method: .get, path: "/api/v1/cameras", access: .permission(.viewCameras)) { _, ctx in
                 try await cameras(env, ctx)
@@ -442,9 +445,20 @@ public enum WebRoutes {
     }
 
     /// The server-sent event stream of ``liveEvents(_:_:)`` with any value: `event` with `value()` at once
-    /// and whenever it changes (checked every second). The map's feed (``MapRoutes``) is this one too.
+    /// and whenever it changes (checked every second).
     static func eventStream<Value: Encodable & Sendable>(
         _ env: WebEnvironment, _ context: WebContext, event: String, value: @escaping @Sendable () -> Value
+    ) -> Response {
+        eventStream(env, context, period: .seconds(1)) { encoder in [(event, try encoder.encode(value()))] }
+    }
+
+    /// A server-sent event stream of several named events (the map's `cameras` and `doors`, ``MapRoutes``): each
+    /// event's JSON at once and whenever it changes, checked every `period`; a comment after 15 quiet seconds to
+    /// keep proxies from closing it. The session is checked about once a second; the stream ends with it. At most
+    /// ``WebEnvironment/maxLiveStreams`` streams at once (503 `web.busy` beyond).
+    static func eventStream(
+        _ env: WebEnvironment, _ context: WebContext, period: Duration,
+        events: @escaping @Sendable (JSONEncoder) throws -> [(String, Data)]
     ) -> Response {
         let admitted = env.liveStreams.count.withLock { n in
             guard n < WebEnvironment.maxLiveStreams else { return false }
@@ -457,26 +471,28 @@ public enum WebRoutes {
         let sessionHash = context.session?.idHash ?? ""
         let body = ResponseBody { writer in
             defer { env.liveStreams.count.withLock { $0 -= 1 } }
-            var last = Data()
-            var quiet = 0
+            var last: [String: Data] = [:]
+            let clock = ContinuousClock()
+            var spoke = clock.now
+            var checked = clock.now - .seconds(2)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             while !Task.isCancelled {
-                guard try await env.sessions.stillLive(idHash: sessionHash) else { break }
-                let data = try encoder.encode(value())
-                if data != last {
-                    last = data
-                    quiet = 0
+                if clock.now - checked >= .seconds(1) {
+                    guard try await env.sessions.stillLive(idHash: sessionHash) else { break }
+                    checked = clock.now
+                }
+                for (event, data) in try events(encoder) where last[event] != data {
+                    last[event] = data
+                    spoke = clock.now
                     try await writer.write(
                         ByteBuffer(string: "event: \(event)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
-                } else {
-                    quiet += 1
-                    if quiet >= 15 {
-                        quiet = 0
-                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    }
                 }
-                try await Task.sleep(for: .seconds(1))
+                if clock.now - spoke >= .seconds(15) {
+                    spoke = clock.now
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                }
+                try await Task.sleep(for: period)
             }
             try await writer.finish(nil)
         }

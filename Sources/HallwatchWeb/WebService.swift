@@ -105,7 +105,8 @@ public struct WebService: Service {
             responders: ResponderLinks(database: database, clocks: clocks),
             dispatchToken: try settings.web.dispatchToken())
         env.events = try EventService.production(
-            config: config, stateDirectory: dir, audit: env.audit, bus: presence.bus, clocks: clocks, logger: logger)
+            config: config, stateDirectory: dir, audit: env.audit, bus: presence.bus, clocks: clocks, map: env.map,
+            logger: logger)
         env.hls = LiveHLS(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
         env.recordings = RecordingDisks(disks: disks, box: config.box)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
@@ -151,6 +152,7 @@ public struct WebService: Service {
             for app in apps { group.addTask { try await app.run() } }
             let (auditor, bus) = (auditor, bus)
             group.addTask { await auditor.run(bus: bus, logger: logger) }
+            if let events = environment.events { group.addTask { await events.runBusIngest(bus: bus, logger: logger) } }
             let checkpointer = checkpointer
             group.addTask { await checkpointer.run(logger: logger) }
             group.addTask {

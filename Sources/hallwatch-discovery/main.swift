@@ -1,5 +1,6 @@
-// hallwatch-discovery: finds ONVIF cameras on the configured interfaces and publishes them on the bus (see
-// DiscoveryService). Needs UDP 3702 and HTTP out only.
+// hallwatch-discovery: finds ONVIF cameras on the configured interfaces and publishes them on the bus, and
+// subscribes to the events of discovery.eventDevices (door controllers, cameras with inputs) and publishes those
+// for the web to store (see DiscoveryService). Needs UDP 3702 and HTTP out only.
 import ArgumentParser
 import Foundation
 import HallwatchCore

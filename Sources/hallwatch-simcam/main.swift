@@ -2,6 +2,7 @@
 // endless, timestamp-continuous loop. All logic lives in HallwatchSimCam; this file only parses arguments.
 import ArgumentParser
 import Foundation
+import HallwatchCore
 import HallwatchDiscovery
 import HallwatchSimCam
 import HallwatchSimONVIF
@@ -68,6 +69,12 @@ struct SimCam: ParsableCommand {
     @Flag(help: "Do not answer WS-Discovery (HTTP services only).")
     var noDiscovery = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With --onvif: every device's door cycles through an event this often (opened, closed, access granted, forced, closed), sent on its ONVIF event service's pull points.",
+            valueName: "DURATION"))
+    var onvifEventsEvery: String?
+
     func validate() throws {
         guard !mounts.isEmpty else { throw ValidationError("at least one --mount NAME=FILE.mp4 is needed") }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is outside 0-65535") }
@@ -81,6 +88,11 @@ struct SimCam: ParsableCommand {
         }
         guard (onvifUser == nil) == (onvifPasswordFile == nil) else {
             throw ValidationError("--onvif-user and --onvif-password-file go together")
+        }
+        if let e = onvifEventsEvery {
+            guard let d = DurationText.parse(e), d >= .milliseconds(100) else {
+                throw ValidationError("--onvif-events-every: expected a duration of at least 100ms, such as 2m")
+            }
         }
         if let n = onvifDevices {
             guard (1...1000).contains(n) else { throw ValidationError("--onvif-devices: 1-1000") }
@@ -180,12 +192,13 @@ extension SimCam {
                 encoding: video.codec == .h265 ? "H265" : "H264",
                 width: video.width ?? 0, height: video.height ?? 0, fps: 25)
         }
-        return ONVIFSimulator(
-            configuration: ONVIFSimConfiguration(
-                address: address, httpPort: onvifPort, rtspPort: server.port, devices: devices,
-                credentials: credentials,
-                authMode: SimAuthMode(rawValue: onvifAuth) ?? .both, clockOffsetSeconds: clockOffset,
-                quirks: Set(quirks.compactMap(SimQuirk.init(rawValue:))), discovery: !noDiscovery), logger: logger)
+        var configuration = ONVIFSimConfiguration(
+            address: address, httpPort: onvifPort, rtspPort: server.port, devices: devices,
+            credentials: credentials,
+            authMode: SimAuthMode(rawValue: onvifAuth) ?? .both, clockOffsetSeconds: clockOffset,
+            quirks: Set(quirks.compactMap(SimQuirk.init(rawValue:))), discovery: !noDiscovery)
+        configuration.eventEvery = onvifEventsEvery.flatMap(DurationText.parse)
+        return ONVIFSimulator(configuration: configuration, logger: logger)
     }
 }
 

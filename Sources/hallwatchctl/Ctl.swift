@@ -197,14 +197,18 @@ struct Demo: AsyncParsableCommand {
         try claim(run)
         let simPort = port == 0 ? BoxPlan.freePort() : port
         let configPath = run + "/hallwatch.yaml"
-        try BoxPlan.demoConfig(runDirectory: run, simcamPort: simPort).write(
+        let onvifPort = BoxPlan.freePort()
+        try BoxPlan.demoConfig(runDirectory: run, simcamPort: simPort, onvifPort: onvifPort).write(
             toFile: configPath, atomically: true, encoding: .utf8)
         let cfg = ProcessSetup.loadConfig(configPath, logger: logger)
         let passwordFile = try BoxPlan.writeDemoPassword(runDirectory: run)
         var plan = BoxPlan(
             config: cfg, configPath: configPath, runDirectory: run, binDirectory: binDirectory(),
             simcam: (simPort, BoxPlan.demoMounts(mediaDirectory: mediaDir)),
-            simcamArguments: ["--onvif", "--onvif-user", "hallwatch", "--onvif-password-file", passwordFile])
+            simcamArguments: [
+                "--onvif", "--onvif-user", "hallwatch", "--onvif-password-file", passwordFile, "--onvif-port",
+                "\(onvifPort)", "--onvif-events-every", BoxPlan.demoDoorEvery,
+            ])
         let web = try DemoWebFile.write(runDirectory: run, httpsPort: webPort == 0 ? BoxPlan.freePort() : webPort)
         plan.webConfigPath = web.webConfigPath
         say(

@@ -2,7 +2,8 @@
 # The floor-plan map's figures (issue 14): on a real box (`hallwatchctl demo`: simcam, capture workers, recorder,
 # web, the demo school's map), headless Chromium taps a pin and times the pop-up's first presented frame
 # (goal ≤ 1.5 s; 10 taps on each demo camera it can play), and weighs the page (HTML, scripts, styles, Leaflet,
-# the floor image, the map's JSON). Everything on 127.0.0.1 and a private directory; the demo is stopped by PID.
+# the floor image, the map's JSON), and times a POSTed door.forced to its door pin flashing (goal ≤ 1 s; 10 times,
+# each followed by a door.closed). Everything on 127.0.0.1 and a private directory; the demo is stopped by PID.
 # Prints markdown table rows (| area | figure | Hallwatch | peer | ratio | notes |); writes .bench/map.json.
 # Usage: Tests/Bench/map.sh [BIN_DIR]     (default .build/release; needs .media clips and make test-deps)
 set -euo pipefail
@@ -17,5 +18,6 @@ for _ in $(seq 600); do grep -q 'floor-plan map added' "$work/demo.log" && break
 grep -q 'floor-plan map added' "$work/demo.log" || { echo "map bench: the demo added no map" >&2; exit 1; }
 sleep 5  # every camera's first fragments
 mkdir -p .bench
+token=$("$BIN/hallwatchctl" event-source add maptest --state-directory "$work/demo/web" 2> /dev/null)
 WEB_URL="https://127.0.0.1:$port/" ADMIN_PASSWORD_FILE="$work/demo/admin.password" SCREENSHOTS="$work" \
-  PIDS="$work/demo/pids" .venv-test/bin/python3 Tests/Bench/map_bench.py
+  PIDS="$work/demo/pids" TOKEN="$token" .venv-test/bin/python3 Tests/Bench/map_bench.py

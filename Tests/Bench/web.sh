@@ -113,7 +113,7 @@ PY
 fi
 
 # CPU of the web with 10 live pages (server-sent events, one update a second each) for 20 s.
-for _ in $(seq 10); do curl -skN -b "$work/jar" "$base/api/v1/events" > /dev/null & pids+=($!); done
+for _ in $(seq 10); do curl -skN -b "$work/jar" "$base/api/v1/status/events" > /dev/null & pids+=($!); done
 sleep 3
 t0=$(awk '{print $14 + $15}' "/proc/$web/stat"); s0=$(date +%s.%N)
 sleep 20

@@ -5,24 +5,21 @@
 # than a minute), and headless Chromium seeing it on the events page with a playback link at time − pre-roll.
 # Needs .build/debug (swift build), mosquitto, Debian's chromium and chromium-driver, selenium in .venv-test.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-BIN=.build/debug
-RUN=.run/events-test
-rm -rf "$RUN"; mkdir -p "$RUN/state" .run/screenshots
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
+hw_init .run/events-test
 PORT=$(free_port)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+hw_mosquitto
 
-cat > "$RUN/mosquitto.conf" <<CONF
-listener 0 $PWD/$RUN/bus.sock
-allow_anonymous true
-persistence false
-user $(id -un)
-CONF
-mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 & pids+=($!)
+# The simulated ONVIF door controller (issue 16): its door takes one step of opened, closed, access granted, forced,
+# closed every second; the discovery agent subscribes to its events once it starts (at the end of this script).
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x180:rate=25 -t 2 -c:v libx264 -g 25 \
+  -pix_fmt yuv420p "$RUN/door.mp4"
+python3 -c 'import secrets; print(secrets.token_urlsafe(15))' > "$RUN/onvif.password"
+ONVIF_PORT=$(free_port)
+"$BIN/hallwatch-simcam" --port 0 --mount door="$RUN/door.mp4" --onvif --no-discovery --onvif-port "$ONVIF_PORT" \
+  --onvif-user hallwatch --onvif-password-file "$RUN/onvif.password" --onvif-auth usernametoken --clock-offset 3600 \
+  --onvif-events-every 1s > "$RUN/simcam.log" 2>&1 & pids+=($!)
+wait_for 20 grep -q "simcam onvif" "$RUN/simcam.log" || fail "simcam did not start: $(cat "$RUN/simcam.log")"
 
 # Ten minutes of synthetic video of camera bench-0 (1 s fragments) ending now, through the real disk writer.
 "$BIN/hallwatchctl" bench-fill "$RUN/disk0" --box eventstest --fragments 600 --cameras 1 --payload 2000 \
@@ -59,22 +56,29 @@ doors:
     preRoll: 10s
     postRoll: 20s
     holdOn: [door.forced]
+  - id: west
+    name: West door
+    refs:
+      - source: onvif:ctl
+        ref: Door1
+    direct: [bench-0]
+    preRoll: 5s
+    postRoll: 5s
+    holdOn: [door.forced]
+discovery:
+  interfaces: [127.0.0.1]
+  period: 1h
+  username: hallwatch
+  passwordFile: $PWD/$RUN/onvif.password
+  eventDevices:
+    - id: ctl
+      xaddr: http://127.0.0.1:$ONVIF_PORT/onvif/0/device_service
 CONF
 mv "$RUN/hallwatch.yaml.new" "$RUN/hallwatch.yaml"
 }
 write_config 30d
-python3 -c 'import secrets; print(secrets.token_urlsafe(15))' > "$RUN/admin.password"
-HASH=$("$BIN/hallwatchctl" user hash < "$RUN/admin.password")
-cat > "$RUN/web.yaml" <<CONF
-web:
-  listen: [127.0.0.1]
-  httpsPort: $PORT
-  stateDirectory: $PWD/$RUN/state
-users:
-  - name: admin
-    role: district-admin
-    passwordHash: "$HASH"
-CONF
+hw_admin_user
+hw_web_yaml "$PORT"
 "$BIN/hallwatch-web" --config "$RUN/hallwatch.yaml" --web-config "$RUN/web.yaml" > "$RUN/web.log" 2>&1 & pids+=($!)
 "$BIN/hallwatch-pruner" --config "$RUN/hallwatch.yaml" > "$RUN/pruner.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$PORT/login" && break; sleep 0.2; done
@@ -170,4 +174,31 @@ expect "$(post "$AXIS" "$(ev o1 axis door.opened "$NOW")")" 401 "a revoked token
 for action in eventsource.token eventsource.revoke event.conflict event.hold; do
   grep -q "\"action\":\"$action\"" "$RUN/state/audit.log" || fail "$action is not audited"
 done
+# ONVIF events: the discovery agent subscribes to the simulated controller (in its clock, an hour ahead), publishes
+# what it pulls on the bus, and the web stores it as source onvif:ctl at door west (DoorToken Door1): each event once,
+# and door.forced places the door's hold.
+"$BIN/hallwatch-discovery" --config "$RUN/hallwatch.yaml" > "$RUN/discovery.log" 2>&1 & pids+=($!)
+onvif_events() {
+  "$BIN/hallwatchctl" events list --state-directory "$RUN/state" --from -1h --to +2h --json > "$RUN/onvif.json"
+  python3 - "$RUN/onvif.json" <<'PY'
+import json, sys
+events = [e for e in json.load(open(sys.argv[1])) if e["source"] == "onvif:ctl"]
+types = [e["type"] for e in events]
+sys.exit(0 if types.count("door.forced") >= 1 and types.count("door.closed") >= 2 else 1)
+PY
+}
+wait_for 60 onvif_events || { tail -5 "$RUN/discovery.log"; fail "no ONVIF door events stored"; }
+python3 - "$RUN/onvif.json" <<'PY'
+import collections, json, sys
+events = [e for e in json.load(open(sys.argv[1])) if e["source"] == "onvif:ctl"]
+assert all(e["door"] == "west" for e in events), events
+# Each door step once: no two events of one type at the same device time (Initialized is state, not news).
+keys = collections.Counter((e["type"], e["time"]) for e in events)
+assert max(keys.values()) == 1, keys
+forced = [e for e in events if e["type"] == "door.forced"]
+assert forced[0]["holds"], "door.forced placed no hold"
+print("ONVIF: %d events from onvif:ctl at door west (%s), door.forced held as %s"
+      % (len(events), ", ".join(sorted(set(e["type"] for e in events))), forced[0]["holds"][0]))
+PY
+grep -q "event subscription made" "$RUN/discovery.log" || fail "the discovery agent made no subscription"
 echo "events end to end: passed"

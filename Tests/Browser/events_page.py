@@ -7,12 +7,10 @@ shows after a reload, and the door filter keeps only door east's events. The adm
 sources and makes a new token once. Screenshots go to SCREENSHOTS.
 """
 import datetime
-import json
 import os
-import ssl
 import time
-import urllib.request
 
+import event_post  # noqa: E402 (beside this file)
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -26,13 +24,7 @@ TOKEN = os.environ["TOKEN"]
 
 
 def post_event(body):
-    request = urllib.request.Request(URL + "api/v1/events", data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": "Bearer " + TOKEN, "Content-Type": "application/cloudevents+json"})
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with urllib.request.urlopen(request, context=context) as r:
-        return r.status
+    return event_post.post_event(URL, TOKEN, body)
 
 
 def main():
@@ -46,6 +38,8 @@ def main():
         driver.find_element(By.ID, "username").send_keys("admin")
         driver.find_element(By.ID, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form button").click()
+        # The sign-in's POST and redirect must finish before another navigation (else it is aborted, no session).
+        WebDriverWait(driver, 20).until(lambda d: "/login" not in d.current_url)
         driver.get(URL + "events")
         Select(driver.find_element(By.ID, "type")).select_by_value("door.forced")
         driver.find_element(By.CSS_SELECTOR, "form.filters button").click()

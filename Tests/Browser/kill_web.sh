@@ -4,11 +4,9 @@
 # are rows in web.sqlite). Real simcam, mosquitto, recorder and capture worker under the development supervisor;
 # everything on 127.0.0.1 and under .run/kill-web-test. About 40 s. Run by `make test` after the browser test.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-BIN=.build/debug
-RUN=.run/kill-web-test
-rm -rf "$RUN"; mkdir -p "$RUN/state" "$RUN/disk0"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
+hw_init .run/kill-web-test
+mkdir -p "$RUN/disk0"
 PORT=$(free_port)
 SIMCAM=""; SUPERVISOR=""; WEB=""
 cleanup() {
@@ -18,8 +16,6 @@ cleanup() {
   [ -n "$SIMCAM" ] && kill "$SIMCAM" 2>/dev/null || true
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-wait_for() { local n=$1; shift; for _ in $(seq "$((n * 5))"); do "$@" && return 0; sleep 0.2; done; return 1; }
 
 ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=25 -t 20 -c:v libx264 -g 25 \
   -pix_fmt yuv420p "$RUN/cam.mp4"
@@ -43,18 +39,8 @@ cameras:
   - id: cam
     source: $URL/cam
 CONF
-python3 -c 'import secrets; print(secrets.token_urlsafe(15))' > "$RUN/admin.password"
-HASH=$("$BIN/hallwatchctl" user hash < "$RUN/admin.password")
-cat > "$RUN/web.yaml" <<CONF
-web:
-  listen: [127.0.0.1]
-  httpsPort: $PORT
-  stateDirectory: $PWD/$RUN/state
-users:
-  - name: admin
-    role: district-admin
-    passwordHash: "$HASH"
-CONF
+hw_admin_user
+hw_web_yaml "$PORT"
 "$BIN/hallwatchctl" supervise --config "$RUN/hallwatch.yaml" --run-directory "$RUN/run" --status-every 0 \
   > "$RUN/supervise.log" 2>&1 & SUPERVISOR=$!
 start_web() {
@@ -71,8 +57,7 @@ above() { python3 -c "import sys; sys.exit(0 if float('$(recorded)') > $1 else 1
 wait_for 40 above 5 || fail "nothing recorded: $(tail -5 "$RUN/supervise.log")"
 
 JAR="$RUN/cookies"
-curl -sk -c "$JAR" -o /dev/null -H "Origin: https://127.0.0.1:$PORT" -d username=admin \
-  --data-urlencode "password=$(cat "$RUN/admin.password")" "https://127.0.0.1:$PORT/login"
+hw_sign_in "https://127.0.0.1:$PORT" "$JAR"
 [ "$(curl -sk -b "$JAR" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/api/v1/cameras")" = 200 ] ||
   fail "no session"
 

@@ -3,10 +3,13 @@ configuration gains the demo school's `map:` once discovery adopted the four cam
 
 At 360x740 (a phone) and 1366x768: the map shows the ground floor with the four pins named as configured and the
 floor switcher; a tap on a pin opens a pop-up whose video plays (currentTime advances, frames presented) and
-links to full screen; placement mode offers the `map:` YAML. Then the simulated camera is frozen (SIGSTOP: every
+links to full screen; placement mode offers the `map:` YAML. A door.forced POSTed for the gym-hall door (with the
+event source token TOKEN) makes its door pin flash and its cameras' pins (hallway, gym) highlighted (waited for up
+to 10 s; the time from the POST is printed, its 1 s goal is Tests/Bench/map.sh's row); a door.closed ends it. Then the simulated camera is frozen (SIGSTOP: every
 capture worker times out) and the pins turn red without a reload; thawed, they turn green again. Prints the time
 from the tap to the pop-up's first frame. Screenshots go to SCREENSHOTS.
 """
+import datetime
 import json
 import os
 import signal
@@ -16,9 +19,11 @@ import time
 from selenium.webdriver.common.by import By
 
 sys.path.insert(0, os.path.dirname(__file__))
+from event_post import post_event as event_post_event  # noqa: E402
 from live_view import URL, SCREENSHOTS, browser, sign_in  # noqa: E402
 
 PIDS = os.environ.get("PIDS")  # the demo's pid directory (the offline check)
+TOKEN = os.environ.get("TOKEN", "")  # an event source's token (the door check; required by main)
 NAMES = {"lobby", "gym", "hallway", "entrance"}  # the adopted cameras keep their mount names
 
 PINS = """
@@ -34,6 +39,58 @@ if (!t) return null;
 return JSON.stringify({camera: t.camera, state: t.state, time: t.video.currentTime, frames: t.frames,
   firstFrameMs: t.firstFrameMs, note: t.note.textContent, stream: t.el.getAttribute('data-stream')});
 """
+
+
+DOORS = """
+return JSON.stringify(Array.from(document.querySelectorAll('.door[data-door]')).map(function (d) {
+  return {door: d.getAttribute('data-door'), state: d.getAttribute('data-state'), alarm: d.getAttribute('data-alarm'),
+    animation: getComputedStyle(d).animationName};
+}));
+"""
+HIGHLIGHTED = """
+return Array.from(document.querySelectorAll('.pin[data-highlight=true]')).map(function (p) {
+  return p.getAttribute('data-camera'); }).sort();
+"""
+
+
+def doors(driver):
+    return {d["door"]: d for d in json.loads(driver.execute_script(DOORS))}
+
+
+def post_event(kind, door):
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    body = {"specversion": "1.0", "id": "map-%s-%d" % (kind, time.time_ns()), "source": "maptest", "type": kind,
+            "time": now, "subject": door}
+    return event_post_event(URL, TOKEN, body)
+
+
+def door_alarm(driver, failures):
+    """POSTs door.forced for gym-hall: its pin flashes and its cameras are highlighted; door.closed ends it."""
+    posted = time.time()
+    if post_event("door.forced", "gym-hall") != 201:
+        failures.append("door.forced was not stored")
+        return
+    flashing = wait(lambda: doors(driver).get("gym-hall", {}).get("alarm") == "true" and time.time(), 10, 0.02)
+    if not flashing:
+        failures.append("gym-hall's pin did not flash within 10 s: %r" % doors(driver).get("gym-hall"))
+        return
+    seconds = flashing - posted
+    door = doors(driver)["gym-hall"]
+    lit = driver.execute_script(HIGHLIGHTED)
+    print("map: POST door.forced -> gym-hall's pin flashing in %.2f s (%s, animation %s); highlighted %s"
+          % (seconds, door["state"], door["animation"], lit))
+    driver.save_screenshot(os.path.join(SCREENSHOTS, "map-door-forced.png"))
+    if door["state"] != "forced" or door["animation"] in ("", "none"):
+        failures.append("the forced door pin does not flash: %r" % door)
+    if lit != ["gym", "hallway"]:
+        failures.append("highlighted pins %r, expected gym and hallway" % lit)
+    if doors(driver).get("main-entrance", {}).get("alarm") == "true":
+        failures.append("the main entrance flashes too")
+    if post_event("door.closed", "gym-hall") != 201:
+        failures.append("door.closed was not stored")
+    if not wait(lambda: doors(driver).get("gym-hall", {}).get("alarm") == "false"
+                and not driver.execute_script(HIGHLIGHTED), 10, 0.05):
+        failures.append("the door pin still flashes after door.closed: %r" % doors(driver).get("gym-hall"))
 
 
 def pins(driver):
@@ -84,6 +141,8 @@ def tap_pin(driver, failures, camera, size):
 
 
 def main():
+    if not TOKEN:
+        sys.exit("map_view.py needs TOKEN, an event source's token (run.sh makes one)")
     failures = []
     driver = browser()
     try:
@@ -132,6 +191,8 @@ def main():
             failures.append("placement mode offers no download")
         driver.save_screenshot(os.path.join(SCREENSHOTS, "map-placement.png"))
         driver.find_element(By.ID, "place").click()
+
+        door_alarm(driver, failures)
 
         # A camera going offline turns its pin red without a reload.
         simcam = int(open(os.path.join(PIDS, "simcam.pid")).read().split()[0])

@@ -195,12 +195,7 @@ struct DescriberTests {
     }
 
     @Test func onvifZeepAsyncReadsTheSimulatedDevice() async throws {
-        guard let python = Repo.python else {
-            if ProcessInfo.processInfo.environment["CI"] != nil {
-                Issue.record("CI must have .venv-test (make test-deps)")
-            }
-            return
-        }
+        guard let python = Repo.interopPython() else { return }
         let sim = try await simulator(offset: 3600)
         let dir = try TempDir("zeep")
         let pw = try dir.write("pw", password + "\n")
@@ -360,5 +355,37 @@ struct AdoptionTests {
         #expect(ok.discovery?.adopt == .auto)
         #expect(ok.discovery?.period == .seconds(60))
         #expect(ok.discovery?.missedProbes == 3)
+        #expect(ok.discovery?.eventDevices == [])
+    }
+
+    @Test func eventDevicesAreChecked() throws {
+        let e = #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(
+                """
+                box: t
+                discovery:
+                  interfaces: [lo]
+                  eventDevices:
+                    - { id: door1, xaddr: "http://10.0.0.5/onvif/device_service" }
+                    - { id: door1, xaddr: "ftp://10.0.0.6/x" }
+                """, file: "d.yaml")
+        }
+        let text = e?.diagnostics.map(\.description) ?? []
+        #expect(text.contains { $0.contains("duplicate id 'door1'") }, "\(text)")
+        #expect(text.contains { $0.contains("expected an http(s) URL") }, "\(text)")
+        // Without an id: a schema error naming the key.
+        let missing = #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(
+                "box: t\ndiscovery:\n  interfaces: [lo]\n  eventDevices:\n    - { xaddr: \"http://10.0.0.7/\" }\n",
+                file: "d.yaml")
+        }
+        let missingText = missing?.diagnostics.map(\.description) ?? []
+        #expect(missingText.contains { $0.contains("eventDevices") && $0.contains("id") }, "\(missingText)")
+        let ok = try ConfigLoader.parse(
+            "box: t\ndiscovery:\n  interfaces: [lo]\n  eventDevices:\n    - { id: door1, xaddr: \"http://10.0.0.5/onvif/device_service\" }\n"
+        )
+        #expect(
+            ok.discovery?.eventDevices
+                == [DiscoveryConfig.EventDevice(id: "door1", xaddr: "http://10.0.0.5/onvif/device_service")])
     }
 }

@@ -366,6 +366,12 @@ struct EventContractTests {
                 #expect(list[1]["directCameras"] as? [String] == ["lobby"] && list[1]["preRollSeconds"] as? Double == 5)
                 #expect(list[1]["holds"] as? [String] == ["h-lobby"])
             }
+            // Without a query it is still the JSON list (the status stream lives at /api/v1/status/events).
+            try await client.execute(uri: "/api/v1/events", method: .get, headers: cookieHeader(cookie)) {
+                #expect($0.status == .ok && $0.headers[.contentType]?.hasPrefix("application/json") == true)
+                let events = try json($0)["events"] as? [Any]
+                #expect(events?.count == 2)
+            }
             try await client.execute(uri: "/api/v1/doors", method: .get, headers: cookieHeader(cookie)) {
                 let doors = try #require(try json($0)["doors"] as? [[String: Any]])
                 #expect(doors.count == 1 && doors[0]["state"] as? String == "forced")
@@ -424,5 +430,53 @@ struct EventContractTests {
                 #expect($0.status == .forbidden && text($0).contains("events.address"))
             }
         }
+    }
+
+    @Test(
+        "ONVIF events from the bus: stored as source onvif:<topic's id> at the door its DoorToken names; other types, topics and sources refused; a late door event does not turn the state back"
+    )
+    func onvifEventsFromTheBus() async throws {
+        var e = try EventHarness()
+        var door = EventHarness.door
+        door.refs = [DoorReference(source: "onvif:ctl", ref: "Door1")]
+        let sink = e.sink
+        e.h.env.events = EventService(
+            store: try EventStore(path: e.path), doors: [door], box: "box1", clocks: e.h.clocks, audit: e.h.env.audit,
+            publish: { topic, payload, retain in
+                sink.messages.withLock {
+                    $0.append(.init(topic: topic, payload: String(decoding: payload, as: UTF8.self), retain: retain))
+                }
+            })
+        let events = try #require(e.h.env.events)
+        let now = e.h.clocks.utcNow()
+        func doc(_ id: String, _ type: String, _ source: String = "onvif:ctl", at t: UTCMicros) -> [UInt8] {
+            Array(
+                #"{"specversion":"1.0","id":"\#(id)","source":"\#(source)","type":"\#(type)","time":"\#(t.iso8601)","doorref":"Door1","data":{"topic":"Door/State/DoorAlarm"}}"#
+                    .utf8)
+        }
+        let topic = "hallwatch/v1/box1/onvif-events/ctl"
+        #expect(try await events.ingestFromBus(topic: topic, payload: doc("o1", "door.forced", at: now)) == nil)
+        // The same message again (a repeated publication): an identical repeat, stored once.
+        #expect(try await events.ingestFromBus(topic: topic, payload: doc("o1", "door.forced", at: now)) == nil)
+        // Older, arriving later: stored, but the door stays forced.
+        #expect(
+            try await events.ingestFromBus(
+                topic: topic, payload: doc("o2", "door.closed", at: now.adding(micros: -60_000_000))) == nil)
+        // Another device's id in the document than in the topic; a type the subscriber never sends; another box.
+        #expect(
+            try await events.ingestFromBus(topic: topic, payload: doc("o3", "door.opened", "onvif:other", at: now))?
+                .status == 403)
+        #expect(
+            try await events.ingestFromBus(topic: topic, payload: doc("o4", "panic", at: now))?.code == "events.scope")
+        #expect(
+            try await events.ingestFromBus(
+                topic: "hallwatch/v1/box2/onvif-events/ctl", payload: doc("o5", "door.opened", at: now))?.status == 400)
+        let stored = try events.store.events(.init(from: now.adding(micros: -3_600_000_000), to: now.adding(micros: 1)))
+        #expect(stored.map(\.id) == ["o1", "o2"])
+        #expect(stored.allSatisfy { $0.source == "onvif:ctl" && $0.door == "east" })
+        let views = try events.doorViews()
+        #expect(views.first?.state == "forced" && views.first?.lastEvent?.id == "o1")
+        let states = sink.published("hallwatch/v1/box1/doors/east")
+        #expect(states.count == 2 && states.allSatisfy { $0.payload.contains(#""state":"forced""#) })
     }
 }
