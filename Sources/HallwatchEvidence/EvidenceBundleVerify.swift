@@ -12,14 +12,28 @@ extension EvidenceBundle {
         public var detail: String
         /// Files whose SHA-256 matched `SHA256SUMS`.
         public var filesChecked: Int
+        /// The fingerprint of the key that signed `SHA256SUMS` (``fingerprint(publicKey:)``), once the signature
+        /// verified: anyone can make a bundle that verifies against a key of their own, so a recipient compares
+        /// this with the box's fingerprint obtained another way (the box's status page, the district's register).
+        public var signerFingerprint: String? = nil
         /// Whether everything verified.
         public var ok: Bool { failingFile == nil }
         /// `OK: …` or `FAILED: <file>: …`.
         public var description: String { failingFile.map { "FAILED: \($0): \(detail)" } ?? "OK: \(detail)" }
     }
 
+    /// SHA-256 of a 32-byte Ed25519 public key, upper-case hex pairs joined by `:`: the form in which the box's
+    /// status page, `hallwatchctl status` and the web's log show the box's identity key.
+    public static func fingerprint(publicKey: Data) -> String {
+        SHA256.hash(data: publicKey).map { String(format: "%02X", $0) }.joined(separator: ":")
+    }
+
     /// Checks a bundle made by ``write(_:from:to:signer:now:progress:)``, in order:
-    /// 1. `SHA256SUMS` is signed (`SHA256SUMS.sig`, Ed25519, RFC 8032) by the key in `keys/box-ed25519.pem`;
+    /// 0. everything in the bundle is a regular file or a directory: a symlink, FIFO or device is refused
+    ///    before anything is read (a link to `/dev/zero` would make the check read forever, a link out of the
+    ///    bundle would hash a file the bundle does not hold);
+    /// 1. `SHA256SUMS` is signed (`SHA256SUMS.sig`, Ed25519, RFC 8032) by the key in `keys/box-ed25519.pem`,
+    ///    and, when `expectedFingerprint` is given, that key is the one it names (colons and case ignored);
     /// 2. every file it lists has its SHA-256, `SHA256SUMS.minisig` verifies (``Minisign``), and no other file
     ///    is in the bundle;
     /// 3. each `frames/<camera>.framehash` equals the framehash of `video/<camera>/*.mp4`, re-demuxed.
@@ -27,10 +41,11 @@ extension EvidenceBundle {
     /// When the signature fails, the file named is the one a single change explains: the key when its hash
     /// differs from its line, `SHA256SUMS` when any of its lines no longer matches, else `SHA256SUMS.sig`.
     /// Reads every file once (and the MP4s twice); never writes.
-    public static func verify(directory dir: String) -> Verdict {
+    public static func verify(directory dir: String, expectedFingerprint: String? = nil) -> Verdict {
         func fail(_ file: String, _ why: String, _ n: Int = 0) -> Verdict {
             Verdict(failingFile: file, detail: why, filesChecked: n)
         }
+        if let odd = notRegular(dir) { return fail(odd.path, "\(odd.kind), not a regular file: refused") }
         guard let sumsData = FileManager.default.contents(atPath: dir + "/SHA256SUMS") else {
             return fail("SHA256SUMS", "missing or unreadable")
         }
@@ -59,8 +74,9 @@ extension EvidenceBundle {
         }
         guard let pemText else { return fail(publicKeyPath, "missing or unreadable") }
         let signature = FileManager.default.contents(atPath: dir + "/SHA256SUMS.sig") ?? Data()
+        let signerKey = publicKey(pem: pemText)
         let signed: Bool = {
-            guard let raw = publicKey(pem: pemText), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
+            guard let raw = signerKey, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
             else { return false }
             return key.isValidSignature(signature, for: sumsData)
         }()
@@ -74,6 +90,15 @@ extension EvidenceBundle {
                     "SHA256SUMS", "its signature SHA256SUMS.sig does not verify and its lines do not match the files")
             }
             return fail("SHA256SUMS.sig", "not an Ed25519 signature of SHA256SUMS by \(publicKeyPath)")
+        }
+        let signer = signerKey.map(fingerprint(publicKey:)) ?? ""
+        if let expected = expectedFingerprint {
+            func normal(_ f: String) -> String { f.uppercased().filter { $0 != ":" && !$0.isWhitespace } }
+            guard normal(expected) == normal(signer) else {
+                return fail(
+                    publicKeyPath,
+                    "signed by a key with fingerprint \(signer), not the expected \(expected): not this box's bundle")
+            }
         }
         if malformed { return fail("SHA256SUMS", "a line is not `<sha256>  <path>`") }
         if let bad = mismatched.first {
@@ -117,7 +142,35 @@ extension EvidenceBundle {
         return Verdict(
             failingFile: nil,
             detail:
-                "\(lines.count) files match SHA256SUMS, its Ed25519 signature verifies, the framehashes match the video",
-            filesChecked: lines.count)
+                "\(lines.count) files match SHA256SUMS, its Ed25519 signature verifies, the framehashes match the video; "
+                + (expectedFingerprint == nil
+                    ? "signed by key \(signer): compare it with the box's fingerprint from a source other than the bundle"
+                    : "signed by key \(signer), the expected one"),
+            filesChecked: lines.count, signerFingerprint: signer)
+    }
+
+    /// The first entry under `dir` (walked without following links) that is neither a regular file nor a
+    /// directory: its path in the bundle and what it is.
+    static func notRegular(_ dir: String) -> (path: String, kind: String)? {
+        var pending = [""]
+        while let rel = pending.popLast() {
+            let full = rel.isEmpty ? dir : dir + "/" + rel
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: full) else { continue }
+            for name in names.sorted() {
+                let path = rel.isEmpty ? name : rel + "/" + name
+                var st = stat()
+                guard lstat(dir + "/" + path, &st) == 0 else { return (path, "unreadable") }
+                switch st.st_mode & S_IFMT {
+                case S_IFREG: continue
+                case S_IFDIR: pending.append(path)
+                case S_IFLNK: return (path, "a symbolic link")
+                case S_IFIFO: return (path, "a FIFO")
+                case S_IFCHR, S_IFBLK: return (path, "a device node")
+                case S_IFSOCK: return (path, "a socket")
+                default: return (path, "not a file")
+                }
+            }
+        }
+        return nil
     }
 }

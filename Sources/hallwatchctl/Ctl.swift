@@ -436,11 +436,17 @@ struct ExportVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check an evidence bundle: SHA256SUMS, its signature, every file, the framehash of the video.",
-        discussion: "Exit 0 only when everything verifies; otherwise 1, naming the first file that fails.")
+        discussion: """
+            Exit 0 only when everything verifies; otherwise 1, naming the first file that fails. A bundle anyone \
+            re-signed with a key of their own verifies too: the signer's key fingerprint is printed, and \
+            --fingerprint makes the check fail unless it is the box's (from its status page, not from the bundle).
+            """)
     @Argument(help: "The bundle directory.") var directory: String
+    @Option(help: "The box's identity-key fingerprint (SHA-256, hex pairs; colons optional): the signer must be it.")
+    var fingerprint: String?
 
     func run() async throws {
-        let verdict = EvidenceBundle.verify(directory: directory)
+        let verdict = EvidenceBundle.verify(directory: directory, expectedFingerprint: fingerprint)
         print(verdict.description)
         if !verdict.ok { throw ExitCode(ExitStatus.failure) }
     }

@@ -135,6 +135,31 @@ struct BundleTests {
         // A file added to the bundle is named too.
         try Data("added later".utf8).write(to: URL(fileURLWithPath: dir + "/video/hall-b/note.txt"))
         #expect(EvidenceBundle.verify(directory: dir).failingFile == "video/hall-b/note.txt")
+        try FileManager.default.removeItem(atPath: dir + "/video/hall-b/note.txt")
+
+        // The signer's fingerprint is reported, and a recipient who knows the box's can require it: a bundle
+        // re-signed by someone else's key verifies on its own, never against the box's fingerprint.
+        let good = EvidenceBundle.verify(directory: dir)
+        let fingerprint = EvidenceBundle.fingerprint(publicKey: Self.signer().publicKey)
+        #expect(good.ok && good.signerFingerprint == fingerprint && good.detail.contains(fingerprint))
+        #expect(EvidenceBundle.verify(directory: dir, expectedFingerprint: fingerprint.lowercased()).ok)
+        let other = EvidenceBundle.fingerprint(publicKey: Data(repeating: 7, count: 32))
+        let forged = EvidenceBundle.verify(directory: dir, expectedFingerprint: other)
+        #expect(forged.failingFile == EvidenceBundle.publicKeyPath && forged.detail.contains("not this box's"))
+
+        // Links and special files are refused before anything is read (a link to /dev/zero was read forever).
+        let mp4 = try #require(all.first { $0.hasSuffix(".mp4") })
+        let saved = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + mp4))
+        try FileManager.default.removeItem(atPath: dir + "/" + mp4)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/" + mp4, withDestinationPath: "/dev/zero")
+        let linked = EvidenceBundle.verify(directory: dir)
+        #expect(linked.failingFile == mp4 && linked.detail.contains("symbolic link"), "\(linked)")
+        try FileManager.default.removeItem(atPath: dir + "/" + mp4)
+        try saved.write(to: URL(fileURLWithPath: dir + "/" + mp4))
+        #expect(mkfifo(dir + "/video/fifo", 0o600) == 0)
+        #expect(EvidenceBundle.verify(directory: dir).failingFile == "video/fifo")
+        unlink(dir + "/video/fifo")
+        #expect(EvidenceBundle.verify(directory: dir).ok)
     }
 
     @Test func aBundleRefusesANonEmptyDirectory() throws {
