@@ -32,6 +32,10 @@ public final class EventService: Sendable {
         public var lateAfter: Duration = .seconds(30)
         /// A source clock off by more than this raises `events.clockSkew`.
         public var maxSkew: Duration = .seconds(2)
+        /// An event whose time is further ahead of the box's clock than this is refused (400 `events.future`):
+        /// it would sit at the head of every timeline, move the source's cursor past every real event and keep
+        /// its skew alarm up. A day covers any time zone mistake a panel can make.
+        public var maxAhead: Duration = .seconds(24 * 3600)
         /// Events in one batch.
         public var maxBatch = 500
         /// Bytes of one request body (a single event: 64 KiB; a batch: this).
@@ -142,6 +146,12 @@ public final class EventService: Sendable {
         for (i, value) in values.enumerated() {
             switch check(value, grant: grant) {
             case .failure(let refusal): answers[i] = Answer(status: refusal.status, refusal: refusal)
+            case .success(let (event, _)) where event.time.micros - received.micros > Self.micros(limits.maxAhead):
+                let refusal = EventRefusal(
+                    400, "events.future",
+                    "time \(ISO8601.format(event.time)) is more than \(Int(limits.maxAhead.components.seconds / 3600)) h ahead of the box's clock (\(ISO8601.format(received)))"
+                )
+                answers[i] = Answer(status: refusal.status, refusal: refusal)
             case .success(let (event, door)):
                 var cameras = (door?.direct ?? []) + (door?.indirect ?? [])
                 for c in event.cameras where !cameras.contains(c) { cameras.append(c) }

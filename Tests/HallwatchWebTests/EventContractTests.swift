@@ -176,6 +176,9 @@ struct EventContractTests {
             #expect(status == .badRequest && body.contains("events.naiveTime"))
             (status, body) = try await post(e.onguard, e.event(id: "x", time: "2027-01-15 08:00:00.5"))
             #expect(status == .badRequest && body.contains("events.naiveTime"))
+            // A time far ahead of the box's clock is refused: it would move the cursor past every real event.
+            (status, body) = try await post(e.onguard, e.event(id: "x", time: "9999-12-31T23:59:59Z"))
+            #expect(status == .badRequest && body.contains("events.future"), "\(body)")
             (status, body) = try await post(e.onguard, "{\"specversion\":\"1.0\",")
             #expect(status == .badRequest && body.contains("events.invalid"))
             (status, body) = try await post(
