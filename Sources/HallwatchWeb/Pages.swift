@@ -53,7 +53,9 @@ enum Pages {
         <script src="/static/chart.min.js" defer></script><script src="/static/plots.js" defer></script></head>
         <body>
         <header><h1>{{building}}</h1>
-        <nav><a href="/live">Live grid</a>{{#canAudit}} <a href="/audit">Audit log</a>{{/canAudit}}</nav>
+        <nav><a href="/live">Live grid</a> <a href="/map">Map</a> <a href="/events">Events</a>\
+        {{#canLinks}} <a href="/responder-links">Responder links</a>{{/canLinks}}\
+        {{#canAudit}} <a href="/audit">Audit log</a>{{/canAudit}}</nav>
         <form method="post" action="/logout"><span>{{user}} ({{role}})</span>
         <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out</button></form>
         </header>

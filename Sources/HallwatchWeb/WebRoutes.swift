@@ -424,6 +424,7 @@ public enum WebRoutes {
             building: env.building, user: context.user?.displayName ?? "", role: context.user?.role.rawValue ?? "",
             csrf: context.session?.csrfToken ?? "", status: view)
         page.dictionary["canAudit"] = context.user?.role.permissions.contains(.viewAuditLog) == true
+        page.dictionary["canLinks"] = context.user?.role.permissions.contains(.manageResponderLinks) == true
         return WebResponses.html(Pages.render(Pages.status, page.dictionary))
     }
 
