@@ -3,7 +3,9 @@ import HallwatchCore
 import Synchronization
 
 /// The most recent typed errors published on the box's error topic (`…/errors`, not retained: only those
-/// since this process started), newest first, at most ``capacity``.
+/// since this process started), newest first, at most ``capacity``, one per (code, camera, process): a
+/// condition repeated every second (each camera's `storage.noHealthyDisk` while its disk is gone) keeps one line,
+/// its newest, so the alarm that caused it (`storage.vanished`) is not pushed off the list.
 public final class RecentAlarms: Sendable {
     /// How many are kept.
     public let capacity: Int
@@ -26,9 +28,10 @@ public final class RecentAlarms: Sendable {
 
     deinit { task.withLock { $0?.cancel() } }
 
-    /// Adds one alarm at the front.
+    /// Adds one alarm at the front, replacing an older one with the same code, camera and process.
     public func add(_ event: ErrorEvent) {
         alarms.withLock { a in
+            a.removeAll { $0.code == event.code && $0.camera == event.camera && $0.process == event.process }
             a.insert(event, at: 0)
             if a.count > capacity { a.removeLast(a.count - capacity) }
         }

@@ -48,6 +48,22 @@ func recentAlarms() {
     #expect(alarms.recent().map(\.code) == ["e.5", "e.4", "e.3"])
 }
 
+@Test("recent alarms: a condition repeated every second keeps one line per camera; its cause stays on the list")
+func recentAlarmsCollapseRepeats() {
+    let alarms = RecentAlarms(bus: nil, topics: BusTopics(box: "box1"), capacity: 5)
+    alarms.add(ErrorEvent(code: "storage.vanished", message: "disk0 vanished"))
+    for second in 1...30 {
+        for camera in ["lobby", "gym", "hall"] {
+            alarms.add(
+                ErrorEvent(code: "storage.noHealthyDisk", message: "\(second)", camera: CameraID(camera)!))
+        }
+    }
+    #expect(
+        alarms.recent().map(\.code)
+            == ["storage.noHealthyDisk", "storage.noHealthyDisk", "storage.noHealthyDisk", "storage.vanished"])
+    #expect(alarms.recent().first?.message == "30" && alarms.recent().first?.camera == CameraID("hall"))
+}
+
 @Test("the note says what an installer must act on: the recorder refusing an online camera, a wrong camera clock, UDP")
 func cameraNotes() {
     let now = UTCMicros(1_800_000_000_000_000)
