@@ -25,7 +25,7 @@ enum Assets {
         table { border-collapse: collapse; width: 100%; }
         th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #ddd; }
         .state-online, .health-healthy, .proc-up { color: #064; }
-        .state-offline, .health-failed, .health-missing, .proc-down { color: #a00; font-weight: bold; }
+        .state-offline, .state-not-recording, .health-failed, .health-missing, .proc-down { color: #a00; font-weight: bold; }
         .state-connecting, .state-unknown, .proc-stopping, .health-quarantined { color: #850; }
         pre { background: #f4f4f4; padding: .5rem; overflow-x: auto; }
         .fingerprint { overflow-wrap: anywhere; font-size: .85rem; }

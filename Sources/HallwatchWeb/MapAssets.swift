@@ -5,7 +5,8 @@
 /// The map (`map.js`):
 /// - `L.CRS.Simple`: one map unit is one pixel of the floor's image, `y` down as in the configuration
 ///   (`lat = height − y`, `lng = x`). The floor switcher swaps the image overlay and its pins.
-/// - A camera pin is a round marker in its state's colour (online green, connecting or unknown amber,
+/// - A camera pin is a round marker in its state's colour (online green — also when it is live but not being
+///   recorded, which the status page shows in red: a responder needs live video —, connecting or unknown amber,
 ///   offline red) with the camera's configured name beside it, and a cone of its viewing direction and
 ///   field of view. States follow `/api/v1/map/events` (server-sent events, once a second), so a camera going
 ///   offline turns red without a reload.
@@ -33,7 +34,7 @@ enum MapAssets {
         header select { font-size: 1rem; padding: .3rem; }
         header .who { font-weight: bold; }
         .pin { border-radius: 50%; border: 3px solid #fff; box-shadow: 0 0 0 1px #333; box-sizing: border-box; }
-        .pin[data-state=online] { background: #1a7f37; }
+        .pin[data-state=online], .pin[data-state=not-recording] { background: #1a7f37; }
         .pin[data-state=offline] { background: #c62828; }
         .pin[data-state=connecting], .pin[data-state=unknown] { background: #b26a00; }
         .door { background: #1d3557; border: 2px solid #fff; box-sizing: border-box; }

@@ -41,7 +41,7 @@ enum OpenAPI {
               "Camera": {"type": "object", "required": ["id", "state"],
                 "properties": {
                   "id": {"type": "string"},
-                  "state": {"type": "string", "enum": ["connecting", "online", "offline", "unknown"]},
+                  "state": {"type": "string", "enum": ["connecting", "online", "not-recording", "offline", "unknown"]},
                   "reasonCode": {"type": "string"}, "reasonMessage": {"type": "string"},
                   "codec": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
                   "fps": {"type": "number"}, "bitrateBps": {"type": "integer"},
@@ -88,7 +88,7 @@ enum OpenAPI {
                   "cameras": {"type": "array", "items": {"type": "object", "required": ["id", "name", "floor", "x", "y", "direction", "angle", "state", "stream"],
                     "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "floor": {"type": "string"},
                       "x": {"type": "integer"}, "y": {"type": "integer"}, "direction": {"type": "integer"}, "angle": {"type": "integer"},
-                      "state": {"type": "string", "enum": ["connecting", "online", "offline", "unknown"]},
+                      "state": {"type": "string", "enum": ["connecting", "online", "not-recording", "offline", "unknown"]},
                       "stream": {"type": "string", "enum": ["main", "sub"]}}}},
                   "doors": {"type": "array", "items": {"type": "object", "required": ["id", "floor", "x", "y"],
                     "properties": {"id": {"type": "string"}, "floor": {"type": "string"}, "x": {"type": "integer"}, "y": {"type": "integer"}}}},

@@ -9,7 +9,8 @@ public struct StatusView: Codable, Sendable, Equatable {
     /// One camera. Sizes in pixels, `bitrateBps` in bits per second, ages in seconds.
     public struct Camera: Codable, Sendable, Equatable {
         public var id: String
-        /// `connecting`, `online`, `offline`, or `unknown` (nothing on the bus yet).
+        /// `connecting`, `online`, `not-recording` (online, but the recorder refuses its media: no healthy disk,
+        /// a full one), `offline`, or `unknown` (nothing on the bus yet).
         public var state: String
         /// The typed reason of a state other than online (`rtsp.auth`, `media.noKeyframe`…), or what is wrong
         /// with an online camera (`storage.full`: not recorded; `media.cameraClock`).
@@ -94,8 +95,12 @@ public struct StatusView: Codable, Sendable, Equatable {
             }
             // No reason from the worker: what else is wrong (the recorder refusing it, a wrong camera clock).
             let reason = s?.reason ?? row.warning
+            // A camera the worker reads but the recorder refuses (no healthy disk, a full one) is not `online`
+            // to the people who rely on its recording: its state says so, in red.
+            var state = s?.state.rawValue ?? "unknown"
+            if s?.state == .online, row.recording?.refused != nil { state = "not-recording" }
             return Camera(
-                id: row.camera.rawValue, state: s?.state.rawValue ?? "unknown", reasonCode: reason?.code,
+                id: row.camera.rawValue, state: state, reasonCode: reason?.code,
                 reasonMessage: reason?.message, codec: s?.codec, width: s?.width, height: s?.height, fps: s?.fps,
                 bitrateBps: s?.bitrateBps, recordedSeconds: row.recording?.recordedSeconds,
                 lastFragmentAgeSeconds: row.recording?.lastFragmentAt.map {

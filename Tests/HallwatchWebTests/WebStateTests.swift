@@ -237,7 +237,7 @@ func captureDownMeansOffline() {
     #expect(view.cameras.first { $0.id == "lot-north" }?.state == "online")
 }
 
-@Test("an online camera whose media the recorder refuses (a full disk) shows it: storage.full, not recorded")
+@Test("an online camera whose media the recorder refuses (a full disk) shows it: not-recording, storage.full")
 func refusedCameraShowsWhy() {
     let now = UTCMicros(1_800_000_000_000_000)
     var snapshot = FakeStatus().snapshot(now: now)
@@ -248,7 +248,8 @@ func refusedCameraShowsWhy() {
     snapshot.cameras[i].recording = stats
     let view = StatusView(snapshot: snapshot, alarms: [], visible: nil)
     let lot = view.cameras.first { $0.id == "lot-north" }
-    #expect(lot?.state == "online")
+    // Not green `online`: the page's people rely on the recording (a vanished disk showed online, in green).
+    #expect(lot?.state == "not-recording")
     #expect(lot?.reasonCode == "storage.full")
     #expect(lot?.reasonMessage == "NOT RECORDED: no slot is free and none may be reused")
 }
