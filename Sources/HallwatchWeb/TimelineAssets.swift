@@ -16,7 +16,9 @@
 /// - Rates 1×–16× (`playbackRate`), one frame back or on (paused), previous/next gap or event, `?at=` starts
 ///   there. Events come from `GET /api/v1/events?camera=&from=&to=` when that answers JSON (ignored otherwise).
 /// - For tests: `#timeline` carries `data-clicked-utc` (ms, the time a click resolved to), `data-first-frame-utc`
-///   (ms, the first frame presented after it, from `requestVideoFrameCallback`) and `data-scrub-utc`.
+///   (ms, the first frame presented at it, from `requestVideoFrameCallback`: frames presented while the seek is
+///   pending are not counted, and when the frame at t is the one already on screen — no callback comes for it —
+///   that frame is) and `data-scrub-utc`.
 enum TimelineAssets {
     // swift-format-ignore
     static let js = #"""
@@ -145,7 +147,7 @@ enum TimelineAssets {
               if (r.status === 404) { say('Nothing recorded at ' + fmtMs(t) + '.'); return; }
               if (!r.ok) { say('HTTP ' + r.status); return; }
               var from = Date.parse(r.headers.get('Hallwatch-Covered-From')), to = Date.parse(r.headers.get('Hallwatch-Covered-To'));
-              play.coveredFrom = from; play.windowTo = to; play.firstShown = false; play.seeked = false;
+              play.coveredFrom = from; play.windowTo = to; play.firstShown = false; play.seeked = false; play.lastMedia = null;
               play.offset = Number(r.headers.get('Hallwatch-Presentation-Offset')) || 0;
               video.pause(); video.src = url;
               video.addEventListener('loadedmetadata', function () {
@@ -154,6 +156,11 @@ enum TimelineAssets {
                 // may skip frames, so playing at once could hide which frame came first.
                 video.addEventListener('seeked', function () {
                   if (token !== play.token) return;
+                  play.seeked = true;
+                  // The frame at t may be the one already on screen (presented while seeking): then no new frame
+                  // callback comes for it. It is, if the last frame presented covers t.
+                  var m = play.lastMedia, target = video.currentTime;
+                  if (!play.firstShown && m !== null && m <= target + 1e-3 && target - m < FRAME / 1000) shown(m);
                   play.resume = function () {
                     if (token !== play.token || !play.resume) return;
                     play.resume = null;
@@ -162,7 +169,6 @@ enum TimelineAssets {
                   };
                   if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 300);
                 }, { once: true });
-                play.seeked = true;
                 video.currentTime = Math.max(0, (t - from) / 1000 + play.offset);
                 say('');
               }, { once: true });
@@ -172,11 +178,17 @@ enum TimelineAssets {
             if (fromClick) { play.clicked = t; root.dataset.clickedUtc = String(Math.round(t)); delete root.dataset.firstFrameUtc; }
             startAt(t);
           }
+          function shown(mediaTime) {
+            play.firstShown = true;
+            root.dataset.firstFrameUtc = String(Math.round(play.coveredFrom + (mediaTime - play.offset) * 1000));
+          }
           if (video.requestVideoFrameCallback) {
+            // Chromium presents frames while a seek is pending (the file's first frame, frames decoded on the way
+            // to t): those are not the first frame at t. It counts from the first frame presented after 'seeked'.
             var onFrame = function (now, meta) {
-              if (play.coveredFrom !== null && play.seeked && !play.firstShown) {
-                play.firstShown = true;
-                root.dataset.firstFrameUtc = String(Math.round(play.coveredFrom + (meta.mediaTime - play.offset) * 1000));
+              play.lastMedia = meta.mediaTime;
+              if (play.coveredFrom !== null && play.seeked && !video.seeking && !play.firstShown) {
+                shown(meta.mediaTime);
                 if (play.resume) play.resume();
               }
               video.requestVideoFrameCallback(onFrame);
