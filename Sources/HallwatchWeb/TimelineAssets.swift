@@ -6,8 +6,8 @@
 ///   (`Intl.DateTimeFormat`). Zoom from 24 h down to 10 s with the wheel, a two-finger pinch, or the +/− buttons,
 ///   around the pointer. The recordings API is asked again after each zoom (debounced) and every 5 s, so the
 ///   newest run grows.
-/// - Click (or tap) at a time plays from it: a `<video>` on `video.mp4?from=t&to=t+10min` (the box's moov-first
-///   MP4 from the keyframe at or before t); `Hallwatch-Covered-From` (read by a one-byte range request) maps
+/// - Click (or tap) at a time plays from it: a `<video>` on `video.mp4?from=t&to=t+1min` (the box's moov-first
+///   MP4 from the keyframe at or before t; the windows that follow are 10 min); `Hallwatch-Covered-From` (read by a one-byte range request) maps
 ///   media time to UTC, and the video seeks to `t` — so the first frame shown is the one on screen at t. At the
 ///   end of a window the next one follows.
 /// - Drag scrubs: the picture follows the pointer by loading the keyframe at or before it
@@ -33,7 +33,7 @@ enum TimelineAssets {
           var video = document.getElementById('tl-video'), scrub = document.getElementById('tl-scrub');
           var clock = document.getElementById('tl-clock'), note = document.getElementById('tl-note');
           var rateSelect = document.getElementById('tl-rate');
-          var MIN_SPAN = 10e3, MAX_SPAN = dayEnd - dayStart, WINDOW = 600e3, FRAME = 40;
+          var MIN_SPAN = 10e3, MAX_SPAN = dayEnd - dayStart, WINDOW = 600e3, FIRST_WINDOW = 60e3, FRAME = 40;
           var view = { from: dayStart, to: dayEnd };
           var data = { runs: [], gaps: [], holds: [], fragments: [], events: [] };
           var play = { coveredFrom: null, windowTo: null, offset: 0, clicked: null, firstShown: false, resume: null, token: 0 };
@@ -138,22 +138,29 @@ enum TimelineAssets {
           // A frame presented at media time m was recorded at coveredFrom + (m - offset): the offset is the keyframe's
           // composition delay (B-frames), which a file without an edit list keeps.
           function current() { return play.coveredFrom === null ? null : play.coveredFrom + (video.currentTime - play.offset) * 1000; }
-          function startAt(t) {
+          // A click loads a short first window (its moov is built from fewer fragments: the first frame comes
+          // sooner); the windows that follow are WINDOW long.
+          function startAt(t, span) {
             var token = ++play.token;
-            var url = api('/video.mp4') + '?from=' + iso(t) + '&to=' + iso(Math.min(t + WINDOW, Date.now() + 60e3));
+            var url = api('/video.mp4') + '?from=' + iso(t) + '&to=' + iso(Math.min(t + (span || FIRST_WINDOW), Date.now() + 60e3));
             say('loading…');
+            // The video's own load and the one-byte probe of its headers (what the body covers) run at once: the
+            // seek waits for both, a round trip sooner than one after the other.
+            play.coveredFrom = null; play.firstShown = false; play.seeked = false; play.lastMedia = null;
+            video.pause(); video.src = url;
+            var metadata = new Promise(function (resolve) { video.addEventListener('loadedmetadata', resolve, { once: true }); });
             fetch(url, { headers: { Range: 'bytes=0-0' }, credentials: 'same-origin' }).then(function (r) {
               if (token !== play.token) return;
               if (r.status === 404) { say('Nothing recorded at ' + fmtMs(t) + '.'); return; }
               if (!r.ok) { say('HTTP ' + r.status); return; }
               var from = Date.parse(r.headers.get('Hallwatch-Covered-From')), to = Date.parse(r.headers.get('Hallwatch-Covered-To'));
-              play.coveredFrom = from; play.windowTo = to; play.firstShown = false; play.seeked = false; play.lastMedia = null;
-              play.offset = Number(r.headers.get('Hallwatch-Presentation-Offset')) || 0;
-              video.pause(); video.src = url;
-              video.addEventListener('loadedmetadata', function () {
+              var offset = Number(r.headers.get('Hallwatch-Presentation-Offset')) || 0;
+              return metadata.then(function () {
                 if (token !== play.token) return;
-                // Paused until the frame at t is presented (or 300 ms after the seek), then play: a frame callback
-                // may skip frames, so playing at once could hide which frame came first.
+                play.coveredFrom = from; play.windowTo = to; play.offset = offset;
+                // Paused until the frame at t is presented (or 600 ms after the seek: on a loaded machine its frame
+                // callback has come after 300 ms), then play: a frame callback may skip frames, so playing at once
+                // could hide which frame came first.
                 video.addEventListener('seeked', function () {
                   if (token !== play.token) return;
                   play.seeked = true;
@@ -167,11 +174,11 @@ enum TimelineAssets {
                     video.playbackRate = Number(rateSelect.value);
                     video.play().catch(function () {});
                   };
-                  if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 300);
+                  if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 600);
                 }, { once: true });
-                video.currentTime = Math.max(0, (t - from) / 1000 + play.offset);
+                video.currentTime = Math.max(0, (t - from) / 1000 + offset);
                 say('');
-              }, { once: true });
+              });
             }).catch(function (e) { say(e.message); });
           }
           function playFrom(t, fromClick) {
@@ -195,7 +202,7 @@ enum TimelineAssets {
             };
             video.requestVideoFrameCallback(onFrame);
           }
-          video.addEventListener('ended', function () { if (play.windowTo && play.windowTo < dayEnd) startAt(play.windowTo); });
+          video.addEventListener('ended', function () { if (play.windowTo && play.windowTo < dayEnd) startAt(play.windowTo, WINDOW); });
           video.addEventListener('timeupdate', function () { var t = current(); if (t !== null) clock.textContent = fmtMs(t); draw(); });
           document.getElementById('tl-play').addEventListener('click', function () {
             if (play.coveredFrom === null) { playFrom(data.runs.length ? data.runs[0].from : view.from, true); return; }
