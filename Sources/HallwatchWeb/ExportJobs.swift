@@ -182,9 +182,10 @@ public final class ExportJobs: Sendable {
         try state.withLock { (s) throws(Refusal) in
             let live = s.jobs.values.filter { $0.state != .failed }
             let unfinished = live.filter { $0.state != .done }
-            guard s.waiting.count < limits.queued else {
+            let waiting = live.filter { $0.state == .queued }.count
+            guard waiting < limits.queued else {
                 throw Refusal(
-                    status: 507, code: "export.busy", message: "\(s.waiting.count) exports are waiting; try later.")
+                    status: 507, code: "export.busy", message: "\(waiting) exports are waiting; try later.")
             }
             guard live.count < limits.bundles else {
                 throw Refusal(
@@ -201,7 +202,6 @@ public final class ExportJobs: Sendable {
                 )
             }
             s.jobs[job.id] = job
-            s.waiting.append(job.id)
         }
         do {
             job.holds = try requestHolds(cameras, from, to, why.text, number.text)
@@ -212,6 +212,8 @@ public final class ExportJobs: Sendable {
         job = update(job.id) { $0.holds = holds } ?? job
         save(job)
         publish(job)
+        // Runnable only now: a worker that takes it publishes `running` after this `queued`.
+        state.withLock { $0.waiting.append(job.id) }
         startNext()
         return job
     }
@@ -340,12 +342,10 @@ public final class ExportJobs: Sendable {
         var total: Int64 = 0
         let e = FileManager.default.enumerator(atPath: dir)
         while let p = e?.nextObject() as? String {
-            if let size = (try? FileManager.default.attributesOfItem(atPath: dir + "/" + p))?[.size] as? NSNumber,
-                (try? FileManager.default.attributesOfItem(atPath: dir + "/" + p))?[.type] as? FileAttributeType
-                    == .typeRegular
-            {
-                total += size.int64Value
-            }
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: dir + "/" + p),
+                attributes[.type] as? FileAttributeType == .typeRegular, let size = attributes[.size] as? NSNumber
+            else { continue }
+            total += size.int64Value
         }
         return total
     }

@@ -108,7 +108,10 @@ struct ExportJobTests {
             #expect(done.state == "done", "\(done)")
             #expect(done.filesDone == 2 && done.filesTotal == 2 && done.fraction == 1 && done.bundleBytes > 0)
             #expect(done.download == "/api/v1/exports/\(created.id)/bundle.zip")
-            // On the bus: queued, running with the fraction growing, done.
+            // On the bus: queued, running with the fraction growing, done (published just after the API says so).
+            for _ in 0..<100 where bus.progress.withLock({ $0.last?.state }) != .done {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let states = bus.progress.withLock { $0 }.filter { $0.id == created.id }
             #expect(states.first?.state == .queued && states.last?.state == .done)
             #expect(states.contains { $0.state == .running })
@@ -142,8 +145,12 @@ struct ExportJobTests {
             #expect(manifest.exportID == created.id && manifest.exportedBy == "lobby-admin (web)")
             #expect(manifest.holds == created.holds && manifest.cameras.first?.gaps.count == 1)
             // Audited: made, finished, downloaded.
-            try await Task.sleep(for: .milliseconds(200))
-            let actions = try await h.env.audit.entries().map(\.action)
+            var actions: [String] = []
+            for _ in 0..<100 {
+                actions = try await h.env.audit.entries().map(\.action)
+                if actions.contains("export.done") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             for action in ["export.create", "export.done", "export.download"] {
                 #expect(actions.contains(action), "\(action) in \(actions)")
             }
