@@ -13,8 +13,10 @@
 /// - Drag scrubs: the picture follows the pointer by loading the keyframe at or before it
 ///   (`video.mp4?from=t&to=t+1ms`: one stored fragment) into a second `<video>`; a newer position replaces the
 ///   load in flight (its fetch is aborted), so stale keyframes never show. Releasing plays from there.
-/// - Rates 1×–16× (`playbackRate`), one frame back or on (paused), previous/next gap or event, `?at=` starts
-///   there. Events come from `GET /api/v1/events?camera=&from=&to=` when that answers JSON (ignored otherwise).
+/// - Rates 1× and 2× (`playbackRate`); from 4× on keyframes only: the video pauses and a clock at the rate shows
+///   the keyframe at or before it (one stored fragment, as scrubbing loads it), the next asked for as soon as one
+///   is shown, so the clock never waits and 16× never stalls (`data-fast`, `data-fast-utc`, `data-fast-shown` for
+///   tests). One frame back or on (paused), previous/next gap or event, `?at=` starts there. Events come from `GET /api/v1/events?camera=&from=&to=` when that answers JSON (ignored otherwise).
 /// - For tests: `#timeline` carries `data-clicked-utc` (ms, the time a click resolved to), `data-first-frame-utc`
 ///   (ms, the first frame presented at it, from `requestVideoFrameCallback`: frames presented while the seek is
 ///   pending are not counted, and when the frame at t is the one already on screen — no callback comes for it —
@@ -137,7 +139,10 @@ enum TimelineAssets {
           // --- playing
           // A frame presented at media time m was recorded at coveredFrom + (m - offset): the offset is the keyframe's
           // composition delay (B-frames), which a file without an edit list keeps.
-          function current() { return play.coveredFrom === null ? null : play.coveredFrom + (video.currentTime - play.offset) * 1000; }
+          function current() {
+            if (fast) return fastNow(fast);
+            return play.coveredFrom === null ? null : play.coveredFrom + (video.currentTime - play.offset) * 1000;
+          }
           // A click loads a short first window (its moov is built from fewer fragments: the first frame comes
           // sooner); the windows that follow are WINDOW long.
           function startAt(t, span) {
@@ -158,8 +163,8 @@ enum TimelineAssets {
               return metadata.then(function () {
                 if (token !== play.token) return;
                 play.coveredFrom = from; play.windowTo = to; play.offset = offset;
-                // Paused until the frame at t is presented (or 600 ms after the seek: on a loaded machine its frame
-                // callback has come after 300 ms), then play: a frame callback may skip frames, so playing at once
+                // Paused until the frame at t is presented (or 2 s after the seek: on a loaded machine its frame
+                // callback has come after 300 and 600 ms), then play: a frame callback may skip frames, so playing at once
                 // could hide which frame came first.
                 video.addEventListener('seeked', function () {
                   if (token !== play.token) return;
@@ -171,10 +176,11 @@ enum TimelineAssets {
                   play.resume = function () {
                     if (token !== play.token || !play.resume) return;
                     play.resume = null;
+                    if (Number(rateSelect.value) >= 4) { startFast(current(), Number(rateSelect.value)); return; }
                     video.playbackRate = Number(rateSelect.value);
                     video.play().catch(function () {});
                   };
-                  if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 600);
+                  if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 2000);
                 }, { once: true });
                 video.currentTime = Math.max(0, (t - from) / 1000 + offset);
                 say('');
@@ -182,6 +188,7 @@ enum TimelineAssets {
             }).catch(function (e) { say(e.message); });
           }
           function playFrom(t, fromClick) {
+            stopFast(false);
             if (fromClick) { play.clicked = t; root.dataset.clickedUtc = String(Math.round(t)); delete root.dataset.firstFrameUtc; }
             startAt(t);
           }
@@ -206,10 +213,56 @@ enum TimelineAssets {
           video.addEventListener('timeupdate', function () { var t = current(); if (t !== null) clock.textContent = fmtMs(t); draw(); });
           document.getElementById('tl-play').addEventListener('click', function () {
             if (play.coveredFrom === null) { playFrom(data.runs.length ? data.runs[0].from : view.from, true); return; }
+            if (fast) { var t = current(); stopFast(false); play.pausedAt = t; return; }
+            if (video.paused && Number(rateSelect.value) >= 4) { startFast(play.pausedAt || current(), Number(rateSelect.value)); return; }
             if (video.paused) video.play(); else video.pause();
           });
-          rateSelect.addEventListener('change', function () { video.playbackRate = Number(rateSelect.value); });
-          function step(frames) { video.pause(); video.currentTime = Math.max(play.offset, video.currentTime + frames * FRAME / 1000); }
+          // From 4x on, keyframes only: the <video> pauses and a clock running at the rate shows, in the scrub
+          // video, the keyframe at or before it — one stored fragment at a time, the next asked for as soon as
+          // one is shown. The clock never waits for a load (keyframes are skipped instead), so 16x never stalls.
+          var fast = null;
+          function fastNow(f) { return f.t + (performance.now() - f.at) * f.rate; }
+          function startFast(t, rate) {
+            stopFast(false);
+            video.pause();
+            var f = fast = { t: t, at: performance.now(), rate: rate, busy: false };
+            root.dataset.fast = '1';
+            f.timer = setInterval(function () {
+              var now = fastNow(f), end = data.runs.length ? data.runs[data.runs.length - 1].to : now;
+              clock.textContent = fmtMs(Math.min(now, end));
+              if (now >= end) { stopFast(false); return; }
+              if (f.busy) return;
+              f.busy = true;
+              scrubTo(now, function (shown) {
+                if (f !== fast) return;
+                f.busy = false;
+                if (shown === null) return;
+                root.dataset.fastUtc = String(Math.round(shown));
+                root.dataset.fastShown = String((Number(root.dataset.fastShown) || 0) + 1);
+                draw();
+              });
+            }, 40);
+          }
+          // Ends keyframe playback; with `resume`, plays on normally from where its clock is.
+          function stopFast(resume) {
+            if (!fast) return;
+            var f = fast; fast = null;
+            clearInterval(f.timer);
+            delete root.dataset.fast;
+            scrub.hidden = true;
+            if (resume) startAt(fastNow(f));
+          }
+          rateSelect.addEventListener('change', function () {
+            var r = Number(rateSelect.value);
+            if (fast) {
+              if (r >= 4) { fast.t = fastNow(fast); fast.at = performance.now(); fast.rate = r; } else stopFast(true);
+            } else if (r >= 4 && current() !== null) {
+              startFast(current(), r);
+            } else {
+              video.playbackRate = r;
+            }
+          });
+          function step(frames) { stopFast(false); video.pause(); video.currentTime = Math.max(play.offset, video.currentTime + frames * FRAME / 1000); }
           document.getElementById('tl-step').addEventListener('click', function () { step(1); });
           document.getElementById('tl-step-back').addEventListener('click', function () { step(-1); });
           function jump(dir) {
@@ -228,7 +281,7 @@ enum TimelineAssets {
           });
 
           // --- scrubbing: one keyframe at a time, the newest position wins
-          function scrubTo(t) {
+          function scrubTo(t, onShown) {
             root.dataset.scrubUtc = String(Math.round(t));
             if (scrubState.abort) scrubState.abort.abort();
             var ac = scrubState.abort = new AbortController();
@@ -239,9 +292,10 @@ enum TimelineAssets {
             }).then(function (b) {
               if (ac !== scrubState.abort) return;
               if (scrub.src) URL.revokeObjectURL(scrub.src);
+              if (onShown) scrub.addEventListener('loadeddata', function () { onShown(t); }, { once: true });
               scrub.src = URL.createObjectURL(b);
               scrub.hidden = false;
-            }).catch(function () {});
+            }).catch(function () { if (onShown) onShown(null); });
           }
 
           // --- pointer: click plays, drag scrubs, two fingers pinch; wheel zooms
@@ -260,7 +314,7 @@ enum TimelineAssets {
               zoom(pinch.d / d, (xs[0] + xs[1]) / 2); pinch.d = d; return;
             }
             if (drag && (drag.scrubbing || Math.abs(e.offsetX - drag.x) > 5)) {
-              drag.scrubbing = true; drag.t = timeAt(e.offsetX); video.pause(); scrubTo(drag.t); draw();
+              stopFast(false); drag.scrubbing = true; drag.t = timeAt(e.offsetX); video.pause(); scrubTo(drag.t); draw();
             }
           });
           function up(e) {
