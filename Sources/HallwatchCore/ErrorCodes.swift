@@ -170,6 +170,13 @@ public enum ErrorCodes {
             "export.badOutput", .invalidInput, "an export path that is a link, a directory or inside a recording disk"),
         .init("export.bundle", .invalidInput, "an evidence bundle directory that is not empty or cannot be written"),
         .init("export.signingKey", .notFound, "the identity key to sign an evidence bundle cannot be read"),
+        .init(
+            "export.budget", .exhausted, "the web's export space (count, bytes or free space) cannot take the export"),
+        .init("export.busy", .exhausted, "too many evidence exports are queued"),
+        .init("export.empty", .notFound, "nothing of the export's cameras is recorded in its range"),
+        .init("export.input", .invalidInput, "an export request with bad cameras, times, reason or case number"),
+        .init("export.interrupted", .unavailable, "the web stopped while the export ran; start it again"),
+        .init("export.unknown", .notFound, "no such evidence export (or not one of this user's cameras)"),
         .init("rtsp.auth", .unauthorized, "the camera refused our credentials (401)"),
         .init("rtsp.badURL", .invalidInput, "a request URL or header value with spaces or control characters"),
         .init("rtsp.connect", .unavailable, "the camera did not answer, refused, or the RTSP handshake failed"),

@@ -159,11 +159,14 @@ public enum EvidenceBundle {
         public var box: String
         /// Hold ids already placed over the range, for the manifest.
         public var holds: [String]
+        /// The export id (``newExportID()``); `nil`: a new one.
+        public var exportID: String?
         /// A request from its fields.
         public init(
             cameras: [CameraID], from: UTCMicros, to: UTCMicros, reason: String, caseNumber: String,
-            exportedBy: String, box: String, holds: [String] = []
+            exportedBy: String, box: String, holds: [String] = [], exportID: String? = nil
         ) {
+            self.exportID = exportID
             self.cameras = cameras
             self.from = from
             self.to = to
@@ -175,18 +178,43 @@ public enum EvidenceBundle {
         }
     }
 
-    /// A step of ``write(_:from:to:signer:now:progress:)`` for a progress display.
+    /// A step of ``write(_:from:to:signer:now:progress:)`` for a progress display: after each file (``path``
+    /// set), and while a file is remuxed, every ``progressStepBytes`` of recorded bytes read (``path`` empty).
     public struct Progress: Sendable {
         /// Files written so far, and the number of runs to write.
         public var done: Int
         /// Runs to write in all.
         public var total: Int
-        /// The file just written (bundle path).
+        /// The file just written (bundle path); empty for a step within a file.
         public var path: String
-        /// Its size, bytes.
+        /// Its size, bytes (0 for a step within a file).
         public var bytes: Int64
         /// Seconds spent writing it (remux, framehash, SHA-256).
         public var seconds: Double
+        /// Recorded bytes (init segments and fragments as stored) remuxed so far, over all files.
+        public var recordedBytesDone: Int64 = 0
+        /// Recorded bytes of the whole export (``HallwatchStorage/RecordingStream/length`` of every camera).
+        public var recordedBytesTotal: Int64 = 0
+        /// The fraction done, 0…1, by recorded bytes (by files when nothing is recorded).
+        public var fraction: Double {
+            recordedBytesTotal > 0
+                ? min(1, Double(recordedBytesDone) / Double(recordedBytesTotal))
+                : Double(done) / Double(max(1, total))
+        }
+    }
+
+    /// How often a file's remux reports progress: every 8 MiB of recorded bytes read.
+    public static let progressStepBytes: Int64 = 8 << 20
+
+    /// A new export id: `x-` and 12 lower-case hex digits (48 random bits).
+    public static func newExportID() -> String {
+        "x-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+    }
+
+    /// Whether `id` has the form of ``newExportID()`` (it names a directory: nothing else is accepted).
+    public static func isExportID(_ id: String) -> Bool {
+        id.utf8.count == 14 && id.hasPrefix("x-")
+            && id.dropFirst(2).allSatisfy { $0.isHexDigit && ($0.isNumber || $0.isLowercase) }
     }
 
     /// Writes a bundle of `request`'s cameras and range to the directory `dir` (made if missing; must be
@@ -213,6 +241,8 @@ public enum EvidenceBundle {
             )
         }
         let total = streams.reduce(0) { $0 + $1.runs.filter { $0.fragmentCount > 0 }.count }
+        let recordedTotal = streams.reduce(Int64(0)) { $0 + $1.length }
+        var recordedDone: Int64 = 0
         var done = 0
         var cameras: [BundleManifest.Camera] = []
         var first: UTCMicros?
@@ -230,8 +260,20 @@ public enum EvidenceBundle {
                 // A failed run leaves no half-written file (the bundle, without SHA256SUMS, never verifies).
                 let summary: ExportSummary
                 let hash: FrameHash.Result
+                let base = recordedDone
+                let doneSoFar = done
                 do {
-                    summary = try Exporter.write([RecordingByteSource(run)], to: partial)
+                    // The source lives only for this remux: `progress` does not escape the call.
+                    summary = try withoutActuallyEscaping(progress) { progress in
+                        let source = RecordingByteSource(run) { read in
+                            progress(
+                                Progress(
+                                    done: doneSoFar, total: total, path: "", bytes: 0,
+                                    seconds: Date().timeIntervalSince(t0), recordedBytesDone: base + read,
+                                    recordedBytesTotal: recordedTotal))
+                        }
+                        return try Exporter.write([source], to: partial)
+                    }
                     hash = try FrameHash.compute(path: partial)
                 } catch {
                     unlink(partial)
@@ -268,8 +310,11 @@ public enum EvidenceBundle {
                 first = min(first ?? firstFrame, firstFrame)
                 last = max(last ?? end, end)
                 done += 1
+                recordedDone = base + run.length
                 progress(
-                    Progress(done: done, total: total, path: path, bytes: bytes, seconds: Date().timeIntervalSince(t0)))
+                    Progress(
+                        done: done, total: total, path: path, bytes: bytes, seconds: Date().timeIntervalSince(t0),
+                        recordedBytesDone: recordedDone, recordedBytesTotal: recordedTotal))
             }
             // The README's loop reads the files in name order (the shell's glob): so does the framehash file.
             try make(dir + "/frames")
@@ -279,7 +324,7 @@ public enum EvidenceBundle {
         }
         let manifest = BundleManifest(
             formatVersion: formatVersion,
-            exportID: "x-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased(),
+            exportID: request.exportID ?? newExportID(),
             createdAt: now.iso8601, box: request.box,
             signingKeySHA256: SHA256.hash(data: signer.publicKey).map { String(format: "%02X", $0) }.joined(
                 separator: ":"),

@@ -120,9 +120,22 @@ public enum EvidenceExport {
 /// one record's payload is held at a time.
 public final class RecordingByteSource: SeekableByteSource {
     private let cursor: RecordingStreamCursor
+    private let onProgress: ((Int64) -> Void)?
+    private var furthest: Int64 = 0
+    private var reported: Int64 = 0
 
     /// A source reading `stream` lazily.
-    public init(_ stream: RecordingStream) { cursor = stream.cursor() }
+    public init(_ stream: RecordingStream) {
+        cursor = stream.cursor()
+        onProgress = nil
+    }
+
+    /// A source reading `stream` lazily that tells `progress` the furthest byte read so far, every
+    /// ``EvidenceBundle/progressStepBytes`` (the remux reads a run front to back, with short looks back).
+    public init(_ stream: RecordingStream, progress: @escaping (Int64) -> Void) {
+        cursor = stream.cursor()
+        onProgress = progress
+    }
 
     /// The stream's length, bytes.
     public var lengthBytes: Int64 { cursor.length }
@@ -130,6 +143,14 @@ public final class RecordingByteSource: SeekableByteSource {
     /// Bytes from `offset`, read from the records that hold them.
     /// - Throws: ``HallwatchStorage/StorageError`` (`overwritten`, `corrupt`, `io`).
     public func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        try cursor.read(at: offset, into: buffer)
+        let n = try cursor.read(at: offset, into: buffer)
+        if let onProgress, offset + Int64(n) > furthest {
+            furthest = offset + Int64(n)
+            if furthest - reported >= EvidenceBundle.progressStepBytes {
+                reported = furthest
+                onProgress(furthest)
+            }
+        }
+        return n
     }
 }

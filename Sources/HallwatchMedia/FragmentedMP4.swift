@@ -36,7 +36,7 @@ public struct FragmentedMP4: Sendable {
         var initBytes: [UInt8] = []
         var frags: [Fragment] = []
         var timescales: [UInt32: UInt32] = [:]
-        var defaultDuration: [UInt32: UInt32] = [:]
+        var defaults: MovieFragment.Defaults = [:]
         var video: UInt32?
         var pendingMoof: (start: Int, end: Int)?
         for top in try Self.boxes(bytes, 0..<bytes.count) {
@@ -70,9 +70,11 @@ public struct FragmentedMP4: Sendable {
                         timescales[id] = scale
                         if isVideo && video == nil { video = id }
                     } else if child.type == "mvex" {
-                        for t in try Self.boxes(bytes, child.body) where t.type == "trex" {
-                            defaultDuration[Self.u32(bytes, t.body.lowerBound + 4)] = Self.u32(
-                                bytes, t.body.lowerBound + 12)
+                        for t in try Self.boxes(bytes, child.body) where t.type == "trex" && t.body.count >= 24 {
+                            let p = t.body.lowerBound
+                            defaults[Self.u32(bytes, p + 4)] = (
+                                Self.u32(bytes, p + 12), Self.u32(bytes, p + 16), Self.u32(bytes, p + 20)
+                            )
                         }
                     }
                 }
@@ -81,7 +83,7 @@ public struct FragmentedMP4: Sendable {
                 guard let moof = pendingMoof else { continue }
                 pendingMoof = nil
                 frags.append(
-                    try Self.fragment(bytes, moof: moof.start..<moof.end, end: top.end, defaults: defaultDuration))
+                    try Self.fragment(bytes, moof: moof.start..<moof.end, end: top.end, defaults: defaults))
             default: continue  // styp, sidx, mfra…: not stored
             }
         }
@@ -153,45 +155,20 @@ public struct FragmentedMP4: Sendable {
         return out
     }
 
-    static func fragment(_ b: [UInt8], moof: Range<Int>, end: Int, defaults: [UInt32: UInt32]) throws(MediaError)
-        -> Fragment
+    /// One `moof`+`mdat` pair: its bytes, and per track the decode time and duration (``MovieFragment``).
+    static func fragment(_ b: [UInt8], moof: Range<Int>, end: Int, defaults: MovieFragment.Defaults)
+        throws(MediaError) -> Fragment
     {
         var f = Fragment(
             bytes: Array(b[moof.lowerBound..<end]), decodeTime: [:], duration: [:], tfdtOffsets: [:], mfhdOffset: 0)
-        let base = moof.lowerBound
-        for child in try boxes(b, moof.lowerBound + 8..<moof.upperBound) {
-            if child.type == "mfhd" { f.mfhdOffset = child.start - base }
-            guard child.type == "traf" else { continue }
-            var track: UInt32 = 0
-            var sampleDuration: UInt32 = 0
-            for t in try boxes(b, child.body) {
-                let p = t.body.lowerBound
-                let flags = u32(b, p) & 0xFF_FFFF
-                switch t.type {
-                case "tfhd":
-                    guard flags & 0x01 == 0 else {
-                        throw MediaError("media.file", "fragments with absolute offsets cannot be moved")
-                    }
-                    track = u32(b, p + 4)
-                    sampleDuration = defaults[track] ?? 0
-                    if flags & 0x08 != 0 { sampleDuration = u32(b, p + 8 + (flags & 0x02 != 0 ? 4 : 0)) }
-                case "tfdt":
-                    f.tfdtOffsets[track] = t.start - base
-                    f.decodeTime[track] =
-                        b[p] == 1 ? UInt64(u32(b, p + 4)) << 32 | UInt64(u32(b, p + 8)) : UInt64(u32(b, p + 4))
-                case "trun":
-                    let count = Int(u32(b, p + 4))
-                    var at = p + 8 + (flags & 0x001 != 0 ? 4 : 0) + (flags & 0x004 != 0 ? 4 : 0)
-                    let stride = [0x100, 0x200, 0x400, 0x800].filter { flags & UInt32($0) != 0 }.count * 4
-                    var sum: UInt64 = 0
-                    for _ in 0..<count {
-                        sum += UInt64(flags & 0x100 != 0 ? u32(b, at) : sampleDuration)
-                        at += stride
-                    }
-                    f.duration[track, default: 0] += sum
-                default: continue
-                }
+        let parsed = try MovieFragment(b, moof: moof, defaults: defaults, name: "the fragment at \(moof.lowerBound)")
+        f.mfhdOffset = parsed.mfhdOffset ?? 0
+        for traf in parsed.tracks {
+            if let t = traf.decodeTime, let at = traf.tfdtOffset {
+                f.decodeTime[traf.track] = t
+                f.tfdtOffsets[traf.track] = at
             }
+            f.duration[traf.track, default: 0] += traf.duration
         }
         return f
     }

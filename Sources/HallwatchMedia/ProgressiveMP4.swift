@@ -107,9 +107,10 @@ public enum ProgressiveMP4 {
     }
 
     /// Defaults from `trex` (§8.8.3) per track: duration, size, flags.
-    typealias Defaults = [UInt32: (duration: UInt32, size: UInt32, flags: UInt32)]
+    typealias Defaults = MovieFragment.Defaults
 
-    /// Reads one fragment's `moof`, appending its samples; returns where its `mdat` payload is in the fragment.
+    /// Reads one fragment's `moof` (``MovieFragment``), appending its samples; returns where its `mdat` payload is
+    /// in the fragment.
     static func parseFragment(
         _ f: Fragment, index: Int, defaults: Defaults, into tracks: inout [UInt32: TrackSamples],
         payloadStart: Int64
@@ -135,114 +136,37 @@ public enum ProgressiveMP4 {
         guard mdatSize >= Int64(mdatHeader), bodyEnd <= f.bytes else {
             throw MediaError("media.file", "fragment \(index): mdat overruns the fragment")
         }
-        var previousDataEnd = Int64(-1)  // relative to the moof; for trafs without default-base-is-moof
-        for traf in try boxes(b, 8..<moofSize) where traf.type == "traf" {
-            var track: UInt32 = 0
-            var base: Int64 = 0
-            var d = (duration: UInt32(0), size: UInt32(0), flags: UInt32(0))
-            var decodeTime: UInt64?
-            var dataEnd: Int64 = 0
-            for box in try boxes(b, traf.body) {
-                let p = box.body.lowerBound
-                let flags = u32(b, p) & 0xFF_FFFF
-                switch box.type {
-                case "tfhd":
-                    guard flags & 0x01 == 0 else {
-                        throw MediaError("media.file", "fragment \(index): absolute data offsets are not supported")
+        for traf in try MovieFragment(b, moof: 0..<moofSize, defaults: defaults, name: "fragment \(index)").tracks {
+            guard defaults[traf.track] != nil, var samples = tracks[traf.track] else {
+                throw MediaError("media.file", "fragment \(index): track \(traf.track) is not in the init segment")
+            }
+            if let dt = traf.decodeTime, !traf.runs.isEmpty {
+                if let next = samples.nextDecodeTime {
+                    // A hole inside the run: the previous sample lasts until this fragment starts.
+                    if dt > next, let last = samples.durations.indices.last {
+                        samples.durations[last] &+= UInt32(clamping: dt - next)
                     }
-                    track = u32(b, p + 4)
-                    guard let t = defaults[track], tracks[track] != nil else {
-                        throw MediaError("media.file", "fragment \(index): track \(track) is not in the init segment")
-                    }
-                    d = t
-                    var at = p + 8 + (flags & 0x02 != 0 ? 4 : 0)
-                    if flags & 0x08 != 0 {
-                        d.duration = u32(b, at)
-                        at += 4
-                    }
-                    if flags & 0x10 != 0 {
-                        d.size = u32(b, at)
-                        at += 4
-                    }
-                    if flags & 0x20 != 0 { d.flags = u32(b, at) }
-                    base = flags & 0x2_0000 != 0 || previousDataEnd < 0 ? 0 : previousDataEnd
-                    dataEnd = base
-                case "tfdt":
-                    decodeTime = b[p] == 1 ? u64(b, p + 4) : UInt64(u32(b, p + 4))
-                case "trun":
-                    guard var samples = tracks[track] else { continue }
-                    if let dt = decodeTime {
-                        if let next = samples.nextDecodeTime {
-                            // A hole inside the run: the previous sample lasts until this fragment starts.
-                            if dt > next, let last = samples.durations.indices.last {
-                                samples.durations[last] &+= UInt32(clamping: dt - next)
-                            }
-                        } else {
-                            samples.firstDecodeTime = dt
-                        }
-                        samples.nextDecodeTime = dt
-                        decodeTime = nil
-                    }
-                    let version = b[p]
-                    let count = Int(u32(b, p + 4))
-                    var at = p + 8
-                    var dataOffset = dataEnd
-                    if flags & 0x01 != 0 {
-                        dataOffset = base + Int64(Int32(bitPattern: u32(b, at)))
-                        at += 4
-                    }
-                    var firstFlags: UInt32?
-                    if flags & 0x04 != 0 {
-                        firstFlags = u32(b, at)
-                        at += 4
-                    }
-                    let stride = [0x100, 0x200, 0x400, 0x800].filter { flags & UInt32($0) != 0 }.count * 4
-                    guard at + stride * count <= box.end else {
-                        throw MediaError("media.file", "fragment \(index): trun overruns its box")
-                    }
-                    var bytes: Int64 = 0
-                    for s in 0..<count {
-                        var duration = d.duration
-                        var size = d.size
-                        var sampleFlags = s == 0 ? (firstFlags ?? d.flags) : d.flags
-                        var cto: Int32 = 0
-                        if flags & 0x100 != 0 {
-                            duration = u32(b, at)
-                            at += 4
-                        }
-                        if flags & 0x200 != 0 {
-                            size = u32(b, at)
-                            at += 4
-                        }
-                        if flags & 0x400 != 0 {
-                            sampleFlags = u32(b, at)
-                            at += 4
-                        }
-                        if flags & 0x800 != 0 {
-                            let raw = u32(b, at)
-                            cto = version == 0 ? Int32(clamping: raw) : Int32(bitPattern: raw)
-                            at += 4
-                        }
-                        samples.durations.append(duration)
-                        samples.sizes.append(size)
-                        samples.compositionOffsets.append(cto)
-                        // sample_is_non_sync_sample (§8.8.3.1) clear: a sync sample.
-                        if sampleFlags & 0x1_0000 == 0 { samples.syncSamples.append(UInt32(samples.durations.count)) }
-                        samples.nextDecodeTime = (samples.nextDecodeTime ?? 0) + UInt64(duration)
-                        bytes += Int64(size)
-                    }
-                    guard dataOffset >= bodyOffset, dataOffset + bytes <= bodyEnd else {
-                        throw MediaError("media.file", "fragment \(index): samples lie outside its mdat")
-                    }
-                    if count > 0 {
-                        samples.chunks.append((payloadStart + dataOffset - bodyOffset, UInt32(count)))
-                    }
-                    dataEnd = dataOffset + bytes
-                    tracks[track] = samples
-                default: continue
+                } else {
+                    samples.firstDecodeTime = dt
+                }
+                samples.nextDecodeTime = dt
+            }
+            for run in traf.runs {
+                for sample in run.samples {
+                    samples.durations.append(sample.duration)
+                    samples.sizes.append(sample.size)
+                    samples.compositionOffsets.append(sample.compositionOffset)
+                    if sample.isSync { samples.syncSamples.append(UInt32(samples.durations.count)) }
+                    samples.nextDecodeTime = (samples.nextDecodeTime ?? 0) + UInt64(sample.duration)
+                }
+                guard run.dataOffset >= bodyOffset, run.dataOffset + run.bytes <= bodyEnd else {
+                    throw MediaError("media.file", "fragment \(index): samples lie outside its mdat")
+                }
+                if !run.samples.isEmpty {
+                    samples.chunks.append((payloadStart + run.dataOffset - bodyOffset, UInt32(run.samples.count)))
                 }
             }
-            previousDataEnd = dataEnd
+            tracks[traf.track] = samples
         }
         return (bodyOffset, bodyEnd - bodyOffset)
     }

@@ -7,7 +7,7 @@ import HallwatchStorage
 import Logging
 
 /// Evidence holds other processes ask for on the bus (``BusTopics/holdRequest(_:)``): the web asks on a door
-/// event whose type is in the door's `holdOn`. The pruner is the process that writes the disks' indexes, so it
+/// event whose type is in the door's `holdOn`, and for each camera of an evidence export. The pruner is the process that writes the disks' indexes, so it
 /// places them.
 ///
 /// Steps for each retained request:
@@ -17,8 +17,9 @@ import Logging
 /// 3. Clear the request (an empty retained message) and publish the new ``EvidenceHoldList``; a refusal goes
 ///    out on the error topic as `retention.holdRequest` and is cleared too (it would be refused again).
 extension PrunerService {
-    /// The longest range a request may hold: a door's pre-roll (≤ 10 min) and post-roll (≤ 1 h) fit.
-    static let maxSpanMicros: Int64 = 2 * 3_600_000_000
+    /// The longest range a request may hold: 24 h, an evidence export's longest range (a door's pre-roll and
+    /// post-roll, ≤ 1 h 10 min, fit easily). The disks' hold budget (`retention.maxHoldPercent`) still applies.
+    static let maxSpanMicros: Int64 = 24 * 3_600_000_000
 
     /// Why a request is refused, or `nil` when it may be placed.
     static func check(_ hold: EvidenceHold, config: HallwatchConfig, now: UTCMicros) -> String? {
@@ -27,7 +28,7 @@ extension PrunerService {
         guard idOK else { return "'\(printable(hold.id, limit: 40))' is not a hold id" }
         guard config.camera(hold.camera) != nil else { return "camera \(hold.camera) is not configured" }
         guard hold.from < hold.to, hold.to.micros - hold.from.micros <= maxSpanMicros else {
-            return "the range must be non-empty and at most 2 h"
+            return "the range must be non-empty and at most 24 h"
         }
         for (text, limit) in [(hold.reason, 500), (hold.caseID, 100)] {
             guard text.utf8.count <= limit,

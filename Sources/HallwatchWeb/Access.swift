@@ -28,6 +28,9 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case manageEventSources
     /// Recorded video of the cameras the user may see (the recordings API, the media bodies, the timeline).
     case playback
+    /// Make, list, download and delete evidence exports of the cameras the user may see (building-admin and
+    /// up; every step audited: ``ExportRoutes``).
+    case exportEvidence
 }
 
 extension Role {
@@ -36,7 +39,9 @@ extension Role {
         switch self {
         case .viewer: [.session, .viewStatus, .viewCameras, .live, .map, .playback]
         case .buildingAdmin:
-            Role.viewer.permissions.union([.viewAuditLog, .placePins, .manageResponderLinks, .manageEventSources])
+            Role.viewer.permissions.union([
+                .viewAuditLog, .placePins, .manageResponderLinks, .manageEventSources, .exportEvidence,
+            ])
         case .districtAdmin: Role.buildingAdmin.permissions.union([.viewConfiguration])
         }
     }

@@ -19,6 +19,8 @@ enum Assets {
         main.narrow { max-width: 28rem; margin: 2rem auto; }
         label { display: block; margin-top: .8rem; }
         input { width: 100%; box-sizing: border-box; padding: .5rem; font-size: 1rem; }
+        input[type=checkbox] { width: auto; }
+        label.choice { display: inline-block; margin: .3rem 1rem .3rem 0; }
         button { padding: .5rem 1rem; font-size: 1rem; margin-top: .8rem; }
         header button { margin: 0; }
         .error { color: #a00; font-weight: bold; }

@@ -26,18 +26,29 @@ extension EventService {
         return EventService(
             store: store, doors: config.doors, box: config.box, clocks: clocks, audit: audit,
             publish: { topic, payload, retain in try? bus.publish(topic: topic, payload: payload, retain: retain) },
-            placeHold: { cameras, from, to, reason, caseID in
-                let now = clocks.utcNow()
-                var ids: [String] = []
-                for camera in cameras {
-                    let hold = EvidenceHold(
-                        id: EvidenceHolds.newID(), camera: camera, from: from, to: to, reason: reason, caseID: caseID,
-                        until: nil, createdAt: now)
-                    try bus.publish(hold, topic: topics.holdRequest(hold.id), retain: true)
-                    ids.append(hold.id)
-                }
-                return ids
-            }, liveDoors: liveDoors, logger: logger)
+            placeHold: holdRequester(bus: bus, topics: topics, clocks: clocks), liveDoors: liveDoors,
+            logger: logger)
+    }
+
+    /// Asks `hallwatch-pruner` for one evidence hold per camera over `[from, to)` with a reason and case id: a
+    /// retained ``HallwatchCore/EvidenceHold`` on ``HallwatchCore/BusTopics/holdRequest(_:)`` each, the ids made
+    /// here (the pruner places them on the disks; the web never writes one). Door events and exports use it.
+    /// - Returns: A function returning the hold ids; it throws the bus's errors.
+    public static func holdRequester(bus: BusClient, topics: BusTopics, clocks: any Clocks)
+        -> @Sendable ([CameraID], UTCMicros, UTCMicros, String, String) throws -> [String]
+    {
+        { cameras, from, to, reason, caseID in
+            let now = clocks.utcNow()
+            var ids: [String] = []
+            for camera in cameras {
+                let hold = EvidenceHold(
+                    id: EvidenceHolds.newID(), camera: camera, from: from, to: to, reason: reason, caseID: caseID,
+                    until: nil, createdAt: now)
+                try bus.publish(hold, topic: topics.holdRequest(hold.id), retain: true)
+                ids.append(hold.id)
+            }
+            return ids
+        }
     }
 }
 

@@ -6,17 +6,21 @@
 ///   (`Intl.DateTimeFormat`). Zoom from 24 h down to 10 s with the wheel, a two-finger pinch, or the +/− buttons,
 ///   around the pointer. The recordings API is asked again after each zoom (debounced) and every 5 s, so the
 ///   newest run grows.
-/// - Click (or tap) at a time plays from it: a `<video>` on `video.mp4?from=t&to=t+10min` (the box's moov-first
-///   MP4 from the keyframe at or before t); `Hallwatch-Covered-From` (read by a one-byte range request) maps
+/// - Click (or tap) at a time plays from it: a `<video>` on `video.mp4?from=t&to=t+1min` (the box's moov-first
+///   MP4 from the keyframe at or before t; the windows that follow are 10 min); `Hallwatch-Covered-From` (read by a one-byte range request) maps
 ///   media time to UTC, and the video seeks to `t` — so the first frame shown is the one on screen at t. At the
 ///   end of a window the next one follows.
 /// - Drag scrubs: the picture follows the pointer by loading the keyframe at or before it
 ///   (`video.mp4?from=t&to=t+1ms`: one stored fragment) into a second `<video>`; a newer position replaces the
 ///   load in flight (its fetch is aborted), so stale keyframes never show. Releasing plays from there.
-/// - Rates 1×–16× (`playbackRate`), one frame back or on (paused), previous/next gap or event, `?at=` starts
-///   there. Events come from `GET /api/v1/events?camera=&from=&to=` when that answers JSON (ignored otherwise).
+/// - Rates 1× and 2× (`playbackRate`); from 4× on keyframes only: the video pauses and a clock at the rate shows
+///   the keyframe at or before it (one stored fragment, as scrubbing loads it), the next asked for as soon as one
+///   is shown, so the clock never waits and 16× never stalls (`data-fast`, `data-fast-utc`, `data-fast-shown` for
+///   tests). One frame back or on (paused), previous/next gap or event, `?at=` starts there. Events come from `GET /api/v1/events?camera=&from=&to=` when that answers JSON (ignored otherwise).
 /// - For tests: `#timeline` carries `data-clicked-utc` (ms, the time a click resolved to), `data-first-frame-utc`
-///   (ms, the first frame presented after it, from `requestVideoFrameCallback`) and `data-scrub-utc`.
+///   (ms, the first frame presented at it, from `requestVideoFrameCallback`: frames presented while the seek is
+///   pending are not counted, and when the frame at t is the one already on screen — no callback comes for it —
+///   that frame is) and `data-scrub-utc`.
 enum TimelineAssets {
     // swift-format-ignore
     static let js = #"""
@@ -31,7 +35,7 @@ enum TimelineAssets {
           var video = document.getElementById('tl-video'), scrub = document.getElementById('tl-scrub');
           var clock = document.getElementById('tl-clock'), note = document.getElementById('tl-note');
           var rateSelect = document.getElementById('tl-rate');
-          var MIN_SPAN = 10e3, MAX_SPAN = dayEnd - dayStart, WINDOW = 600e3, FRAME = 40;
+          var MIN_SPAN = 10e3, MAX_SPAN = dayEnd - dayStart, WINDOW = 600e3, FIRST_WINDOW = 60e3, FRAME = 40;
           var view = { from: dayStart, to: dayEnd };
           var data = { runs: [], gaps: [], holds: [], fragments: [], events: [] };
           var play = { coveredFrom: null, windowTo: null, offset: 0, clicked: null, firstShown: false, resume: null, token: 0 };
@@ -135,62 +139,130 @@ enum TimelineAssets {
           // --- playing
           // A frame presented at media time m was recorded at coveredFrom + (m - offset): the offset is the keyframe's
           // composition delay (B-frames), which a file without an edit list keeps.
-          function current() { return play.coveredFrom === null ? null : play.coveredFrom + (video.currentTime - play.offset) * 1000; }
-          function startAt(t) {
+          function current() {
+            if (fast) return fastNow(fast);
+            return play.coveredFrom === null ? null : play.coveredFrom + (video.currentTime - play.offset) * 1000;
+          }
+          // A click loads a short first window (its moov is built from fewer fragments: the first frame comes
+          // sooner); the windows that follow are WINDOW long.
+          function startAt(t, span) {
             var token = ++play.token;
-            var url = api('/video.mp4') + '?from=' + iso(t) + '&to=' + iso(Math.min(t + WINDOW, Date.now() + 60e3));
+            var url = api('/video.mp4') + '?from=' + iso(t) + '&to=' + iso(Math.min(t + (span || FIRST_WINDOW), Date.now() + 60e3));
             say('loading…');
+            // The video's own load and the one-byte probe of its headers (what the body covers) run at once: the
+            // seek waits for both, a round trip sooner than one after the other.
+            play.coveredFrom = null; play.firstShown = false; play.seeked = false; play.lastMedia = null;
+            video.pause(); video.src = url;
+            var metadata = new Promise(function (resolve) { video.addEventListener('loadedmetadata', resolve, { once: true }); });
             fetch(url, { headers: { Range: 'bytes=0-0' }, credentials: 'same-origin' }).then(function (r) {
               if (token !== play.token) return;
               if (r.status === 404) { say('Nothing recorded at ' + fmtMs(t) + '.'); return; }
               if (!r.ok) { say('HTTP ' + r.status); return; }
               var from = Date.parse(r.headers.get('Hallwatch-Covered-From')), to = Date.parse(r.headers.get('Hallwatch-Covered-To'));
-              play.coveredFrom = from; play.windowTo = to; play.firstShown = false; play.seeked = false;
-              play.offset = Number(r.headers.get('Hallwatch-Presentation-Offset')) || 0;
-              video.pause(); video.src = url;
-              video.addEventListener('loadedmetadata', function () {
+              var offset = Number(r.headers.get('Hallwatch-Presentation-Offset')) || 0;
+              return metadata.then(function () {
                 if (token !== play.token) return;
-                // Paused until the frame at t is presented (or 300 ms after the seek), then play: a frame callback
-                // may skip frames, so playing at once could hide which frame came first.
+                play.coveredFrom = from; play.windowTo = to; play.offset = offset;
+                // Paused until the frame at t is presented (or 2 s after the seek: on a loaded machine its frame
+                // callback has come after 300 and 600 ms), then play: a frame callback may skip frames, so playing at once
+                // could hide which frame came first.
                 video.addEventListener('seeked', function () {
                   if (token !== play.token) return;
+                  play.seeked = true;
+                  // The frame at t may be the one already on screen (presented while seeking): then no new frame
+                  // callback comes for it. It is, if the last frame presented covers t.
+                  var m = play.lastMedia, target = video.currentTime;
+                  if (!play.firstShown && m !== null && m <= target + 1e-3 && target - m < FRAME / 1000) shown(m);
                   play.resume = function () {
                     if (token !== play.token || !play.resume) return;
                     play.resume = null;
+                    if (Number(rateSelect.value) >= 4) { startFast(current(), Number(rateSelect.value)); return; }
                     video.playbackRate = Number(rateSelect.value);
                     video.play().catch(function () {});
                   };
-                  if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 300);
+                  if (play.firstShown || !video.requestVideoFrameCallback) play.resume(); else setTimeout(play.resume, 2000);
                 }, { once: true });
-                play.seeked = true;
-                video.currentTime = Math.max(0, (t - from) / 1000 + play.offset);
+                video.currentTime = Math.max(0, (t - from) / 1000 + offset);
                 say('');
-              }, { once: true });
+              });
             }).catch(function (e) { say(e.message); });
           }
           function playFrom(t, fromClick) {
+            stopFast(false);
             if (fromClick) { play.clicked = t; root.dataset.clickedUtc = String(Math.round(t)); delete root.dataset.firstFrameUtc; }
             startAt(t);
           }
+          function shown(mediaTime) {
+            play.firstShown = true;
+            root.dataset.firstFrameUtc = String(Math.round(play.coveredFrom + (mediaTime - play.offset) * 1000));
+          }
           if (video.requestVideoFrameCallback) {
+            // Chromium presents frames while a seek is pending (the file's first frame, frames decoded on the way
+            // to t): those are not the first frame at t. It counts from the first frame presented after 'seeked'.
             var onFrame = function (now, meta) {
-              if (play.coveredFrom !== null && play.seeked && !play.firstShown) {
-                play.firstShown = true;
-                root.dataset.firstFrameUtc = String(Math.round(play.coveredFrom + (meta.mediaTime - play.offset) * 1000));
+              play.lastMedia = meta.mediaTime;
+              if (play.coveredFrom !== null && play.seeked && !video.seeking && !play.firstShown) {
+                shown(meta.mediaTime);
                 if (play.resume) play.resume();
               }
               video.requestVideoFrameCallback(onFrame);
             };
             video.requestVideoFrameCallback(onFrame);
           }
-          video.addEventListener('ended', function () { if (play.windowTo && play.windowTo < dayEnd) startAt(play.windowTo); });
+          video.addEventListener('ended', function () { if (play.windowTo && play.windowTo < dayEnd) startAt(play.windowTo, WINDOW); });
           video.addEventListener('timeupdate', function () { var t = current(); if (t !== null) clock.textContent = fmtMs(t); draw(); });
           document.getElementById('tl-play').addEventListener('click', function () {
             if (play.coveredFrom === null) { playFrom(data.runs.length ? data.runs[0].from : view.from, true); return; }
+            if (fast) { var t = current(); stopFast(false); play.pausedAt = t; return; }
+            if (video.paused && Number(rateSelect.value) >= 4) { startFast(play.pausedAt || current(), Number(rateSelect.value)); return; }
             if (video.paused) video.play(); else video.pause();
           });
-          rateSelect.addEventListener('change', function () { video.playbackRate = Number(rateSelect.value); });
-          function step(frames) { video.pause(); video.currentTime = Math.max(play.offset, video.currentTime + frames * FRAME / 1000); }
+          // From 4x on, keyframes only: the <video> pauses and a clock running at the rate shows, in the scrub
+          // video, the keyframe at or before it — one stored fragment at a time, the next asked for as soon as
+          // one is shown. The clock never waits for a load (keyframes are skipped instead), so 16x never stalls.
+          var fast = null;
+          function fastNow(f) { return f.t + (performance.now() - f.at) * f.rate; }
+          function startFast(t, rate) {
+            stopFast(false);
+            video.pause();
+            var f = fast = { t: t, at: performance.now(), rate: rate, busy: false };
+            root.dataset.fast = '1';
+            f.timer = setInterval(function () {
+              var now = fastNow(f), end = data.runs.length ? data.runs[data.runs.length - 1].to : now;
+              clock.textContent = fmtMs(Math.min(now, end));
+              if (now >= end) { stopFast(false); return; }
+              if (f.busy) return;
+              f.busy = true;
+              scrubTo(now, function (shown) {
+                if (f !== fast) return;
+                f.busy = false;
+                if (shown === null) return;
+                root.dataset.fastUtc = String(Math.round(shown));
+                root.dataset.fastShown = String((Number(root.dataset.fastShown) || 0) + 1);
+                draw();
+              });
+            }, 40);
+          }
+          // Ends keyframe playback; with `resume`, plays on normally from where its clock is.
+          function stopFast(resume) {
+            if (!fast) return;
+            var f = fast; fast = null;
+            clearInterval(f.timer);
+            delete root.dataset.fast;
+            scrub.hidden = true;
+            if (resume) startAt(fastNow(f));
+          }
+          rateSelect.addEventListener('change', function () {
+            var r = Number(rateSelect.value);
+            if (fast) {
+              if (r >= 4) { fast.t = fastNow(fast); fast.at = performance.now(); fast.rate = r; } else stopFast(true);
+            } else if (r >= 4 && current() !== null) {
+              startFast(current(), r);
+            } else {
+              video.playbackRate = r;
+            }
+          });
+          function step(frames) { stopFast(false); video.pause(); video.currentTime = Math.max(play.offset, video.currentTime + frames * FRAME / 1000); }
           document.getElementById('tl-step').addEventListener('click', function () { step(1); });
           document.getElementById('tl-step-back').addEventListener('click', function () { step(-1); });
           function jump(dir) {
@@ -209,7 +281,7 @@ enum TimelineAssets {
           });
 
           // --- scrubbing: one keyframe at a time, the newest position wins
-          function scrubTo(t) {
+          function scrubTo(t, onShown) {
             root.dataset.scrubUtc = String(Math.round(t));
             if (scrubState.abort) scrubState.abort.abort();
             var ac = scrubState.abort = new AbortController();
@@ -220,9 +292,10 @@ enum TimelineAssets {
             }).then(function (b) {
               if (ac !== scrubState.abort) return;
               if (scrub.src) URL.revokeObjectURL(scrub.src);
+              if (onShown) scrub.addEventListener('loadeddata', function () { onShown(t); }, { once: true });
               scrub.src = URL.createObjectURL(b);
               scrub.hidden = false;
-            }).catch(function () {});
+            }).catch(function () { if (onShown) onShown(null); });
           }
 
           // --- pointer: click plays, drag scrubs, two fingers pinch; wheel zooms
@@ -241,7 +314,7 @@ enum TimelineAssets {
               zoom(pinch.d / d, (xs[0] + xs[1]) / 2); pinch.d = d; return;
             }
             if (drag && (drag.scrubbing || Math.abs(e.offsetX - drag.x) > 5)) {
-              drag.scrubbing = true; drag.t = timeAt(e.offsetX); video.pause(); scrubTo(drag.t); draw();
+              stopFast(false); drag.scrubbing = true; drag.t = timeAt(e.offsetX); video.pause(); scrubTo(drag.t); draw();
             }
           });
           function up(e) {

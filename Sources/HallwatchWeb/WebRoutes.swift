@@ -83,6 +83,8 @@ public struct WebEnvironment: Sendable {
     public var hls: LiveHLS?
     /// The recording disks playback reads; `nil`: the recordings API and media bodies answer 503.
     public var recordings: RecordingDisks? = nil
+    /// Evidence exports (``ExportJobs``); `nil`: their routes answer 503.
+    public var exports: ExportJobs? = nil
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String
@@ -271,6 +273,7 @@ public enum WebRoutes {
                 WebResponses.asset(LiveAssets.playerJS, type: "text/javascript; charset=utf-8")
             },
         ] + MapRoutes.table(env) + ResponderRoutes.table(env) + EventRoutes.table(env) + Playback.routes(env)
+            + ExportRoutes.table(env)
     }
 
     /// The router: security headers, then access control, then the table's routes.

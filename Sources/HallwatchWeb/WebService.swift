@@ -3,6 +3,7 @@ import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
 import HallwatchDataPlane
+import HallwatchEvidence
 import HallwatchProcess
 import HallwatchStatus
 import Hummingbird
@@ -109,6 +110,12 @@ public struct WebService: Service {
             logger: logger)
         env.hls = LiveHLS(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
         env.recordings = RecordingDisks(disks: disks, box: config.box)
+        env.exports = try ExportJobs(
+            directory: dir + "/exports", recordings: RecordingDisks(disks: disks, box: config.box),
+            signer: BundleSigner(publicKey: key.publicKey, sign: { key.sign($0) }), box: config.box, clocks: clocks,
+            audit: env.audit,
+            publish: { progress in try? bus.publish(progress, topic: topics.export(progress.id), retain: true) },
+            requestHolds: EventService.holdRequester(bus: bus, topics: topics, clocks: clocks), logger: logger)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,

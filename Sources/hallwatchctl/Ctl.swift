@@ -402,16 +402,23 @@ struct Export: AsyncParsableCommand {
                 request, from: library, to: dir,
                 signer: BundleSigner(publicKey: key.publicKey, sign: { key.sign($0) }), now: now
             ) { p in
-                bytes += p.bytes
+                // A bar by recorded bytes, redrawn in place on a terminal; one line per file written.
+                let tty = isatty(STDERR_FILENO) == 1
                 let width = 30
-                let filled = p.total > 0 ? width * p.done / p.total : width
+                let filled = min(width, Int(p.fraction * Double(width)))
+                let bar = String(
+                    format: "[%@%@] %3d%% %d/%d files", String(repeating: "#", count: filled),
+                    String(repeating: ".", count: width - filled), Int(p.fraction * 100), p.done, p.total)
+                guard !p.path.isEmpty else {
+                    if tty { FileHandle.standardError.write(Data("\r\(bar)".utf8)) }
+                    return
+                }
+                bytes += p.bytes
                 FileHandle.standardError.write(
                     Data(
-                        String(
-                            format: "[%@%@] %d/%d %@ %.1f MB in %.2f s\n", String(repeating: "#", count: filled),
-                            String(repeating: ".", count: width - filled), p.done, p.total, p.path,
-                            Double(p.bytes) / 1e6, p.seconds
-                        ).utf8))
+                        ((tty ? "\r" : "") + bar
+                            + String(format: " %@ %.1f MB in %.2f s\n", p.path, Double(p.bytes) / 1e6, p.seconds))
+                            .utf8))
             }
             let seconds = Date().timeIntervalSince(t0)
             print(

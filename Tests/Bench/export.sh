@@ -5,7 +5,8 @@
 # in /var/tmp (about 3.6 GB of records; 4.4 GiB of zero-filled slots), then exported under /usr/bin/time -v.
 # The peer is PEER_CTL, a hallwatchctl built before the streaming read path (it read the whole run into
 # memory), when given; else ffmpeg remuxing the exported file with +faststart. Prints a markdown row in the
-# columns of Tests/Bench/bench.sh's table; writes .bench/export.json.
+# columns of Tests/Bench/bench.sh's table; then the evidence bundle's MB/s beside sha256sum on the same bytes and
+# its max RSS over a tenth of the range and the whole; writes .bench/export.json.
 # Usage: Tests/Bench/export.sh [BIN_DIR] [SECONDS]        (PEER_CTL=/path/to/old/hallwatchctl optional)
 set -euo pipefail
 BIN=${1:-.build/release}; SECONDS_RECORDED=${2:-3600}
@@ -43,6 +44,25 @@ fi
 peer=$(maxrss_mb "$work/peer.txt"); peer_s=$(wall_s "$work/peer.txt")
 ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.3f", a / b }')
 echo "| export | max resident memory of hallwatchctl export, ${media} s of a ${mbit} Mbit/s camera ($((out_bytes / 1000000)) MB written), MB (done-criterion: < 150) | $ours | $peer | $ratio | peer: $peer_what; wall time ${ours_s} s vs ${peer_s} s |"
+
+# The evidence bundle (issue 15): MB/s of `hallwatchctl export --bundle` (remux, framehash, SHA-256, signatures)
+# beside sha256sum reading the same video bytes from the page cache in the same run, and its max RSS over a tenth
+# of the range and over the whole (independent of the range's length). A throwaway signing key.
+printf 'hallwatch-ed25519-private-v1\n%s\n' "$(head -c 32 /dev/urandom | base64)" > "$work/identity.key"
+bundle_row() {  # $1: seconds of the range
+  rm -rf "$work/bundle"
+  /usr/bin/time -v -o "$work/btime.txt" "$BIN/hallwatchctl" export --config "$work/hw.yaml" --camera bench-0 \
+    --from "-$(($1 + 5))s" --to now --bundle "$work/bundle" --reason bench --case bench-1 --no-hold \
+    --signing-key "$work/identity.key" > /dev/null 2>&1
+  bundle_rss=$(maxrss_mb "$work/btime.txt"); bundle_s=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): \(.*\)/\1/p' "$work/btime.txt" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }')
+  bundle_bytes=$(cat "$work"/bundle/video/bench-0/*.mp4 | wc -c)
+  t0=$(date +%s.%N); sha256sum "$work"/bundle/video/bench-0/*.mp4 > /dev/null; t1=$(date +%s.%N)
+  bundle_mbs=$(awk -v b="$bundle_bytes" -v s="$bundle_s" 'BEGIN { printf "%.0f", b / 1e6 / s }')
+  sha_mbs=$(awk -v b="$bundle_bytes" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.0f", b / 1e6 / (c - a) }')
+}
+bundle_row $((SECONDS_RECORDED / 10)); short_rss=$bundle_rss
+bundle_row "$SECONDS_RECORDED"
+echo "| export | evidence bundle (hallwatchctl export --bundle), $((bundle_bytes / 1000000)) MB of video, MB/s | $bundle_mbs | sha256sum $sha_mbs | $(awk -v a="$bundle_mbs" -v b="$sha_mbs" 'BEGIN { printf "%.2f", a / b }')× | goal ≥ 1.0× sha256sum on the same bytes; max RSS ${bundle_rss} MB (a tenth of the range: ${short_rss} MB) |"
 mkdir -p .bench
-printf '{"bench":"export","mediaSeconds":%s,"mbitPerSecond":%s,"outBytes":%d,"maxRSSMB":%s,"peerMaxRSSMB":%s,"seconds":%s,"peerSeconds":%s,"peer":"%s"}\n' \
-  "$media" "$mbit" "$out_bytes" "$ours" "$peer" "$ours_s" "$peer_s" "$peer_what" > .bench/export.json
+printf '{"bench":"export","mediaSeconds":%s,"mbitPerSecond":%s,"outBytes":%d,"maxRSSMB":%s,"peerMaxRSSMB":%s,"seconds":%s,"peerSeconds":%s,"peer":"%s","bundleMBps":%s,"bundleSha256sumMBps":%s,"bundleMaxRSSMB":%s,"bundleTenthMaxRSSMB":%s}\n' \
+  "$media" "$mbit" "$out_bytes" "$ours" "$peer" "$ours_s" "$peer_s" "$peer_what" "$bundle_mbs" "$sha_mbs" "$bundle_rss" "$short_rss" > .bench/export.json

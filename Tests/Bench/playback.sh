@@ -2,7 +2,8 @@
 # Playback figures (issue 15): time to the first bytes of a playback (`video.mp4` and `video.m4s` of a 10-minute
 # window, the first 64 KiB as a <video> element asks them; median of REQUESTS), and the rate at which the box serves
 # a whole moov-first MP4 built from the stored fragments, beside `sha256sum` reading the same bytes from the page
-# cache in the same run. One camera recorded for SECONDS through the real writer (`hallwatchctl bench-fill --clip`,
+# cache in the same run; then, with headless Chromium (.venv-test's selenium), click to first frame and scrub step
+# on the timeline page (Tests/Bench/playback_browser.py). One camera recorded for SECONDS through the real writer (`hallwatchctl bench-fill --clip`,
 # a 10 s 720p clip at 4 Mbit/s, keyframe every 2 s), mosquitto and hallwatch-web on 127.0.0.1 in a private
 # directory; every process started here is stopped by PID.
 # Prints markdown table rows (| area | figure | Hallwatch | peer | ratio | notes |); writes .bench/playback.json.
@@ -78,6 +79,19 @@ frames=$(ffprobe -v error -select_streams v:0 -show_entries stream=nb_frames -of
 
 echo "| playback | first 64 KiB of a 10-min video.mp4 (moov built from the stored fragments), ms (median of $REQ) | $mp4_ms | video.m4s $m4s_ms | — | after TLS; goal: click to first frame ≤ 300 ms |"
 echo "| playback | video.mp4 served, 10 min of a 4 Mbit/s camera ($((bytes / 1000000)) MB, $frames frames), MB/s | $mbs | sha256sum $sha | ${ratio}× | one HTTPS connection, curl to a file; sha256sum on the same bytes from the page cache |"
+
+# The timeline in headless Chromium (Tests/Bench/playback_browser.py): click to first frame and scrub step, medians.
+click_ms=null; scrub_ms=null
+if [ -x .venv-test/bin/python3 ] && [ -x /usr/bin/chromium ]; then
+  from_ms=$(python3 -c "import datetime,sys; print(round(datetime.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00')).timestamp()*1000))" "$from")
+  WEB_URL="$base/" ADMIN_PASSWORD_FILE="$work/admin.password" CAMERA=cam-1 FROM_MS="$from_ms" ROUNDS=9 \
+    .venv-test/bin/python3 Tests/Bench/playback_browser.py > "$work/browser.json"
+  cat "$work/browser.json" >&2
+  click_ms=$(python3 -c "import json,statistics,sys; print('%.0f' % statistics.median(json.load(open(sys.argv[1]))['clickMs']))" "$work/browser.json")
+  scrub_ms=$(python3 -c "import json,statistics,sys; print('%.0f' % statistics.median(json.load(open(sys.argv[1]))['scrubMs']))" "$work/browser.json")
+  echo "| playback | click to first frame on the timeline, headless Chromium 1366x768, ms (median of 9) | $click_ms | goal 300 | $(awk -v a="$click_ms" 'BEGIN { printf "%.2f", a / 300 }') | release of the click to the frame at that time presented (requestVideoFrameCallback), page cache warm |"
+  echo "| playback | scrub step (keyframe at or before the pointer shown), ms (median of 9) | $scrub_ms | goal 150 | $(awk -v a="$scrub_ms" 'BEGIN { printf "%.2f", a / 150 }') | pointer move while dragging to the scrub video's first presented frame |"
+fi
 mkdir -p .bench
-printf '{"bench":"playback","firstBytesMP4Ms":%s,"firstBytesM4SMs":%s,"bytes":%d,"servedMBps":%s,"sha256sumMBps":%s,"frames":%s}\n' \
-  "$mp4_ms" "$m4s_ms" "$bytes" "$mbs" "$sha" "${frames:-0}" > .bench/playback.json
+printf '{"bench":"playback","firstBytesMP4Ms":%s,"firstBytesM4SMs":%s,"bytes":%d,"servedMBps":%s,"sha256sumMBps":%s,"frames":%s,"clickToFirstFrameMs":%s,"scrubStepMs":%s}\n' \
+  "$mp4_ms" "$m4s_ms" "$bytes" "$mbs" "$sha" "${frames:-0}" "$click_ms" "$scrub_ms" > .bench/playback.json

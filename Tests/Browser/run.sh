@@ -63,6 +63,13 @@ WEB_PORT=$PORT python3 Tests/Browser/security.py
 WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true IDENTITY_FP="$IDFP" TLS_FP="$FP" \
   .venv-test/bin/python3 Tests/Browser/status_page.py
+# Evidence exports from the page: start one, progress to done, download the zip, sha256sum -c and export verify.
+WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
+  AUDIT_LOG="$RUN/state/audit.log" HALLWATCHCTL="$BIN/hallwatchctl" .venv-test/bin/python3 Tests/Browser/exports_page.py
+# The timeline page at 1366x768: click to play (first frame within one frame), the MP4 plays, 16x keyframes only,
+# scrubbing (360x740 by hand with TIMELINE_SIZES: Chromium's mobile emulation is sometimes a frame late there).
+WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
+  TIMELINE_SIZES=1366x768 .venv-test/bin/python3 Tests/Browser/timeline.py
 # The API against its OpenAPI document (schemathesis, PyPI, pinned in the Makefile's test-deps) with a signed-in
 # session and its CSRF token: no 5xx, every status, content type, header and body as documented. /logout (it
 # would end the session), the event-source admin forms and the cursor (an event-source token's route: events.sh

@@ -85,4 +85,76 @@ struct EvidenceBundleCLITests {
         let bad = try E2E.run(ctl, ["export", "verify", dir + "/bundle"])
         #expect(bad.status == 1 && bad.stdout.contains("video/lobby/" + video), "\(bad.stdout)")
     }
+
+    /// The export's evidence hold keeps its range past `maxAge`: video recorded 10 minutes ago with a 5-minute
+    /// `maxAge` survives a real `hallwatch-pruner --once` pass while the bundle's hold stands, and the next pass
+    /// after `hallwatchctl hold release` deletes it (all but the slot still open, which waits for its close).
+    @Test func theExportsHoldKeepsItsRangePastMaxAge() throws {
+        try E2E.ensureClips()
+        let dir = "/tmp/hw-bundle-hold-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ctl = E2E.tool("hallwatchctl")
+        let frag = try E2E.run(
+            "/usr/bin/ffmpeg",
+            [
+                "-v", "error", "-i", E2E.media + "/h264-bframes.mp4", "-an", "-c:v", "copy", "-video_track_timescale",
+                "90000", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", dir + "/clip.mp4",
+            ])
+        #expect(frag.status == 0, "\(frag.stderr)")
+        let fill = try E2E.run(
+            ctl,
+            [
+                "bench-fill", dir + "/disk0", "--box", "cli", "--clip", dir + "/clip.mp4", "--clip-camera", "lobby",
+                "--seconds", "20", "--slots", "16", "--slot-size", "\(256 << 10)", "--ends-ago", "600",
+            ])
+        #expect(fill.status == 0, "\(fill.stderr)")
+        let config = dir + "/hw.yaml"
+        try """
+        box: cli
+        bus: {socket: \(dir)/bus.sock}
+        recorder: {disks: [{name: disk0, path: \(dir)/disk0}]}
+        retention: {maxAge: 5m, minAge: 0s, reserve: 0s, reserveSlots: 0}
+        cameras:
+          - {id: lobby, source: "rtsp://127.0.0.1:1/lobby"}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let seed = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
+        try "hallwatch-ed25519-private-v1\n\(seed.base64EncodedString())\n".write(
+            toFile: dir + "/identity.key", atomically: true, encoding: .utf8)
+        /// Bytes of an export of everything recorded (0: nothing).
+        func recorded() throws -> Int {
+            try? FileManager.default.removeItem(atPath: dir + "/check.mp4")
+            _ = try E2E.run(
+                ctl,
+                [
+                    "export", "--config", config, "--camera", "lobby", "--from", "-1h", "--to", "now", "--out",
+                    dir + "/check.mp4",
+                ])
+            return ((try? FileManager.default.attributesOfItem(atPath: dir + "/check.mp4"))?[.size] as? Int) ?? 0
+        }
+        let all = try recorded()
+        #expect(all > 500_000)
+        let ex = try E2E.run(
+            ctl,
+            [
+                "export", "--config", config, "--camera", "lobby", "--from", "-15m", "--to", "-5m", "--reason",
+                "fight in the lobby", "--case", "2026-0412", "--bundle", dir + "/bundle", "--signing-key",
+                dir + "/identity.key",
+            ])
+        #expect(ex.status == 0, "\(ex.stderr)")
+        let pruner = E2E.tool("hallwatch-pruner")
+        let held = try E2E.run(pruner, ["--config", config, "--once"])
+        #expect(held.status == 0, "\(held.stderr)")
+        #expect(try recorded() == all, "the held range was pruned: \(held.stdout) \(held.stderr)")
+        let list = try E2E.run(ctl, ["hold", "list", "--config", config, "--json"])
+        let id = try #require(
+            list.stdout.range(of: #"h-[0-9a-f]{8}"#, options: .regularExpression).map { String(list.stdout[$0]) },
+            "\(list.stdout)")
+        #expect(try E2E.run(ctl, ["hold", "release", "--config", config, id]).status == 0)
+        let released = try E2E.run(pruner, ["--config", config, "--once"])
+        #expect(released.status == 0, "\(released.stderr)")
+        // Every closed slot goes; the one the recorder would still be writing stays until it is closed.
+        #expect(try recorded() < all / 2, "released, the range older than maxAge stays: \(released.stdout)")
+    }
 }

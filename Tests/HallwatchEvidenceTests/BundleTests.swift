@@ -63,7 +63,7 @@ struct BundleTests {
         ) { steps.append($0) }
         let seconds = Date().timeIntervalSince(t0)
         let cam = try #require(manifest.cameras.first)
-        #expect(cam.files.count == 2 && steps.count == 2)
+        #expect(cam.files.count == 2 && steps.filter { !$0.path.isEmpty }.count == 2)
         #expect(cam.gaps.count == 1)
         #expect(abs((cam.gaps.first?.seconds ?? 0) - 30) < 0.2, "\(cam.gaps)")
         #expect(cam.files.allSatisfy { $0.path.hasPrefix("video/hall-b/") && $0.path.hasSuffix(".mp4") })
@@ -160,6 +160,49 @@ struct BundleTests {
         #expect(EvidenceBundle.verify(directory: dir).failingFile == "video/fifo")
         unlink(dir + "/video/fifo")
         #expect(EvidenceBundle.verify(directory: dir).ok)
+    }
+
+    /// The exported frames are the camera's, byte for byte: each packet's size and SHA-256 in the bundle's
+    /// framehash equal those stock `ffmpeg` prints for the source clip (the same packets, in order), and the
+    /// source's SEI NAL unit (x264's user-data SEI, as a signing camera's SEI would be) is in the export verbatim.
+    @Test func theFramesAreTheSourceClipsWithTheirSEI() throws {
+        let rig = try DiskRig(slots: 16, slotSizeBytes: 1 << 20)
+        defer { rig.cleanup() }
+        let writer = try rig.writer()
+        _ = try ClipRecording.record(
+            try Clips.fragmented("h264-bframes.mp4"), camera: rig.camera, runStart: rig.start, seconds: 4, to: writer)
+        try writer.close()
+        let dir = rig.dir + "/bundle"
+        let manifest = try EvidenceBundle.write(
+            .init(
+                cameras: [rig.camera], from: rig.start, to: rig.start.adding(micros: 60_000_000), reason: "r",
+                caseNumber: "c", exportedBy: "t", box: "test-box"),
+            from: rig.library(), to: dir, signer: Self.signer(), now: rig.start)
+        let file = try #require(manifest.cameras.first?.files.first)
+        /// `(size, sha256)` of each packet of stream 0 in framehash text.
+        func packets(_ text: String) -> [String] {
+            text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            }.filter { $0.count == 6 && $0[0] == "0" }.map { $0[4] + " " + $0[5] }
+        }
+        let source = try Self.run(
+            "/usr/bin/ffmpeg",
+            [
+                "-v", "error", "-i", Clips.media + "/h264-bframes.mp4", "-map", "0:v", "-c", "copy", "-f", "framehash",
+                "-hash", "sha256", "-",
+            ], in: rig.dir)
+        #expect(source.status == 0)
+        let ours = packets(try String(contentsOfFile: dir + "/" + manifest.cameras[0].framehash, encoding: .utf8))
+        let theirs = packets(source.out)
+        #expect(ours.count == file.frames && ours.count >= 100 && ours.count <= theirs.count)
+        #expect(ours == Array(theirs.prefix(ours.count)))
+        // x264's SEI (user data unregistered, ITU-T H.264 §D.1.7): its text up to the terminating NUL.
+        let clip = try Data(contentsOf: URL(fileURLWithPath: Clips.media + "/h264-bframes.mp4"))
+        let start = try #require(clip.range(of: Data("x264 - core".utf8))).lowerBound
+        let end = try #require(clip[start...].firstIndex(of: 0))
+        let sei = clip[(start - 21)..<end]  // from the NAL header: type 6, payload type 5, size, UUID, text
+        let exported = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + file.path))
+        #expect(sei.count > 100 && exported.range(of: sei) != nil)
     }
 
     @Test func aBundleRefusesANonEmptyDirectory() throws {

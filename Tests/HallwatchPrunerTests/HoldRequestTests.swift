@@ -6,7 +6,7 @@ import Testing
 
 @testable import HallwatchPruner
 
-/// Holds other processes request on the bus (the web, on a door event): checked, placed once, kept by a pass.
+/// Holds other processes request on the bus (the web, on a door event or for an evidence export): checked, placed once, kept by a pass.
 @Suite("Pruner: requested evidence holds")
 struct HoldRequestTests {
     @Test("a request is checked, then placed on the disk once (a repeat is a no-op)")
@@ -44,8 +44,15 @@ struct HoldRequestTests {
         #expect(service.place(requested: bad)?.contains("not configured") == true)
         bad = hold
         bad.id = "h-0000abce"
-        bad.to = hold.from.adding(micros: 3 * 3_600_000_000)
-        #expect(service.place(requested: bad)?.contains("at most 2 h") == true)
+        bad.to = hold.from.adding(micros: 25 * 3_600_000_000)
+        #expect(service.place(requested: bad)?.contains("at most 24 h") == true)
+        // An evidence export's hold: a range longer than a door's rolls (up to 24 h) is placed.
+        var export = hold
+        export.id = "h-0000abd0"
+        export.from = now.adding(micros: -3 * 3_600_000_000)
+        export.reason = "fight in the lobby"
+        export.caseID = "2026-0412"
+        #expect(service.place(requested: export) == nil)
         bad = hold
         bad.id = "../../x"
         #expect(service.place(requested: bad)?.contains("not a hold id") == true)
@@ -53,6 +60,6 @@ struct HoldRequestTests {
         bad.id = "h-0000abcf"
         bad.reason = "line\nbreak"
         #expect(service.place(requested: bad)?.contains("control characters") == true)
-        #expect(try EvidenceHolds.list(disks: NamedDisk.all(of: config), box: "test-box", logger: quiet).count == 1)
+        #expect(try EvidenceHolds.list(disks: NamedDisk.all(of: config), box: "test-box", logger: quiet).count == 2)
     }
 }
