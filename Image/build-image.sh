@@ -93,6 +93,14 @@ build_root() {
     install -m 0644 "$lib" "$tree/usr/lib/hallwatch/swift/"
   done
   ldconfig -r "$tree"
+  # Every shared library a binary needs is in the tree (a package missing from packages.txt would otherwise
+  # show only on the box, as units failing with status 127).
+  local needed missing=()
+  for needed in $(for b in "${binaries[@]}"; do readelf -d "$bin/$b" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; done |
+    sort -u); do
+    [ -n "$(find "$tree/usr/lib" "$tree/lib" -name "$needed" -print -quit 2>/dev/null)" ] || missing+=("$needed")
+  done
+  [ ${#missing[@]} -eq 0 ] || { echo "the image lacks ${missing[*]}: add its package to $appliance/packages.txt" >&2; exit 1; }
 
   say "kernel and initramfs for the ESP"
   local kernel initrd
