@@ -156,7 +156,7 @@ stop_demo() { kill -INT "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null ||
 trap 'stop_demo; cleanup' EXIT
 for _ in $(seq 150); do
   [ -s "$LIVE/admin.password" ] && curl -sk -o /dev/null "https://127.0.0.1:$LIVE_PORT/login" && \
-    [ "$(grep -c 'capture worker started' "$RUN/live-demo.log")" -ge 4 ] && break
+    [ "$(grep -c 'capture worker started' "$RUN/live-demo.log")" -ge 8 ] && break
   sleep 0.2
 done
 sleep 4  # the first fragments of every camera
