@@ -55,7 +55,7 @@ def main():
         print("| map | tap on a pin to the pop-up's first frame | not measured | goal ≤ 1.5 s | — | no camera played |")
     else:
         print(f"| map | tap on a pin to the pop-up's first frame, s (p50; {len(times)} taps) | {p50:.2f} | goal ≤ 1.5 | "
-              f"{p50 / 1.5:.2f}× | p95 {p95:.2f} s; cameras {', '.join(played)}; main stream (no sub streams yet) |")
+              f"{p50 / 1.5:.2f}× | p95 {p95:.2f} s; cameras {', '.join(played)}; sub streams |")
     print(f"| map | map page weight, kB | {total / 1000:.0f} | — | — | Leaflet {leaflet / 1000:.0f} kB, floor plan "
           f"{floor / 1000:.0f} kB (SVG), the rest HTML, scripts, styles and the map's JSON; uncompressed |")
 
