@@ -117,6 +117,7 @@ enum LiveAssets {
               } catch (e) { this.retry('cannot play: ' + e.name); return; }
               this.el.setAttribute('data-codec', m.codec);
               this.size = m.width + '×' + m.height;
+              if (this.state === 'playing') this.say((this.fallback ? this.fallback + ' ' : '') + this.size);
             } else if (m.type === 'drop') {
               this.drops++; this.say('skipped ' + m.skipped + ' (slow link)');
             } else if (m.type === 'error') {

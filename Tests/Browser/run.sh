@@ -170,6 +170,9 @@ WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.passwor
   PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/map_view.py
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   WEB_STATE="$LIVE/web" .venv-test/bin/python3 Tests/Browser/responder_links.py
+# Last, as it changes the demo's configuration: the player through a web restart and a resolution change mid-view.
+WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
+  PIDS="$LIVE/pids" CONFIG="$LIVE/hallwatch.yaml" .venv-test/bin/python3 Tests/Browser/player_faults.py
 stop_demo
 grep -q '"action":"live.end"' "$LIVE/web/audit.log" || fail "no live view was audited"
 "$BIN/hallwatchctl" audit verify --state-directory "$LIVE/web"
