@@ -162,6 +162,9 @@ done
 sleep 4  # the first fragments of every camera
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/live_view.py
+# A link at half the 1080p camera's bit rate: drops, and a delay that stays under 2 s.
+WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
+  .venv-test/bin/python3 Tests/Browser/slow_link.py
 # The floor-plan map and responder links on the same box: the demo adds the school's map once the four cameras
 # are adopted (Tests/Browser/map_view.py, Tests/Browser/responder_links.py).
 for _ in $(seq 100); do grep -q 'floor-plan map added' "$RUN/live-demo.log" && break; sleep 0.2; done

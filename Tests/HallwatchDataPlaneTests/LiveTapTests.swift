@@ -74,6 +74,27 @@ struct LiveTapTests {
         #expect(q.drops == 1)
     }
 
+    @Test("L5: with a time bound, media queued longer than it behind the newest is skipped, however few bytes")
+    func laggingViewerIsSkippedToAKeyframe() {
+        // Fragments arrive 100 ms apart: 1 to 3 span 200 ms (kept), 1 to 4 span 300 ms (> 250 ms: behind).
+        let q = LiveQueue(maxBytes: 1 << 20, maxLagMicros: 250_000)
+        q.offer(.initSegment(initUnit))
+        for n in UInt32(1)...7 { q.offer(.media(liveFragment(n, keyframe: n == 1 || n == 6))) }
+        #expect(sequences(drain(q)) == ["drop4", "init", "6k", "7"])
+        #expect(q.drops == 1)
+        // A viewer that keeps up is never skipped; without the bound, bytes alone decide.
+        let keepsUp = LiveQueue(maxBytes: 1 << 20, maxLagMicros: 250_000)
+        let unbounded = LiveQueue(maxBytes: 1 << 20)
+        var seen: [LiveEvent] = []
+        for n in UInt32(1)...7 {
+            keepsUp.offer(.media(liveFragment(n, keyframe: n == 1)))
+            unbounded.offer(.media(liveFragment(n, keyframe: n == 1)))
+            seen += drain(keepsUp)
+        }
+        #expect(sequences(seen) == ["1k", "2", "3", "4", "5", "6", "7"] && keepsUp.drops == 0)
+        #expect(sequences(drain(unbounded)).count == 7 && unbounded.drops == 0)
+    }
+
     @Test("L4–L5: a new viewer's start (a long GOP) may exceed the bound; falling behind after it may not")
     func startDoesNotCountAsBehind() {
         let fanout = LiveFanout(queueBytes: 1500)
