@@ -248,6 +248,14 @@ def main():
             if back["state"] in ("stopped", "idle"):
                 failures.append("%s did not play again when scrolled into view" % paused[-1])
         driver.save_screenshot(os.path.join(SCREENSHOTS, "live-grid-phone.png"))
+        # On a phone a camera's own page plays its sub stream too (small, for a cellular link).
+        driver.get(URL + "live/" + CAMERAS[0])
+        time.sleep(3)
+        phone = tiles(driver)[0]
+        print("phone: /live/%s plays %s %s, %d frames" % (CAMERAS[0], phone["playing"], phone["size"], phone["frames"]))
+        if phone["playing"] != "sub" or phone["frames"] == 0:
+            failures.append("on a phone /live/%s plays %s (%d frames), not its sub stream" % (
+                CAMERAS[0], phone["playing"], phone["frames"]))
 
         # HLS for browsers without MSE: ffmpeg reads the live playlist as a client (with this session's cookie)
         # for 10 s of media; every frame decodes without an error.
