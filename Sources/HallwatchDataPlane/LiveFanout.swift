@@ -102,6 +102,11 @@ public final class LiveQueue: Sendable {
         var allowance = 0
         var waiter: CheckedContinuation<LiveEvent?, Never>?
         var drops = 0
+        /// The receive time of the newest media offered, µs.
+        var newestMicros: Int64 = 0
+        /// Where the time bound starts counting, µs: the newest media's receive time when the start events were
+        /// all taken, so media queued while a long GOP went out is not counted as lag from before then.
+        var lagFrom: Int64 = 0
     }
     private let state = Mutex(State())
     private let signal = DispatchSemaphore(value: 0)
@@ -170,6 +175,7 @@ public final class LiveQueue: Sendable {
             }
             s.events.append(event)
             s.bytes += event.bytes
+            if case .media(let u) = event { s.newestMicros = u.receivedMicros }
             return Self.popWaiter(&s)
         }
         if let (waiter, e) = resume { waiter.resume(returning: e) }
@@ -177,11 +183,13 @@ public final class LiveQueue: Sendable {
     }
 
     /// Whether `event` would sit more than ``maxLagMicros`` after the oldest media queued (not counting a new
-    /// viewer's start events, which are as old as its GOP by design).
+    /// viewer's start events, which are as old as its GOP by design, nor the time they took to go out).
     private func lagging(_ s: State, behind event: LiveEvent) -> Bool {
         guard let maxLagMicros, s.allowance == 0, case .media(let newest) = event else { return false }
         for e in s.events[s.head...] {
-            if case .media(let oldest) = e { return newest.receivedMicros - oldest.receivedMicros > maxLagMicros }
+            if case .media(let oldest) = e {
+                return newest.receivedMicros - max(oldest.receivedMicros, s.lagFrom) > maxLagMicros
+            }
         }
         return false
     }
@@ -198,7 +206,10 @@ public final class LiveQueue: Sendable {
         let e = s.events[s.head]
         s.head += 1
         s.bytes -= e.bytes
-        s.allowance = max(0, s.allowance - e.bytes)
+        if s.allowance > 0 {
+            s.allowance = max(0, s.allowance - e.bytes)
+            if s.allowance == 0 { s.lagFrom = s.newestMicros }
+        }
         if s.head == s.events.count || s.head > 64 {
             s.events.removeFirst(s.head)
             s.head = 0

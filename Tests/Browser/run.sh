@@ -159,6 +159,12 @@ for _ in $(seq 150); do
     [ "$(grep -c 'capture worker started' "$RUN/live-demo.log")" -ge 8 ] && break
   sleep 0.2
 done
+# Every stream online and recorded (on a loaded machine the simcam's `lobby` mount, H.264 with 6-channel AAC,
+# has been seen to send nothing to its first sessions for up to 50 s; its worker retries every 5 s).
+for _ in $(seq 120); do
+  [ "$("$BIN/hallwatchctl" status --config "$LIVE/hallwatch.yaml" 2>/dev/null | grep -cE '^[a-z0-9_/-]+ +online ')" -ge 8 ] && break
+  sleep 1
+done
 sleep 4  # the first fragments of every camera
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/live_view.py
