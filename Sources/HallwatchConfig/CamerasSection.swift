@@ -30,6 +30,10 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     /// The WS-Discovery endpoint reference (`urn:uuid:…`) the camera was adopted from
     /// (`hallwatchctl camera adopt`). Default none. Not secret.
     public var onvifEndpoint: String?
+    /// The camera's sub stream: a second, smaller stream (typically H.264 at 640×360) recorded as its own
+    /// stream `<id>/sub` (see ``SubStreamConfig``). Default none. A camera with one has an id of at most 28
+    /// bytes, so `<id>/sub` fits the 32-byte camera field of the record headers.
+    public var subStream: SubStreamConfig?
 
     /// RTP transport of a camera.
     public enum Transport: String, Codable, Sendable, CaseIterable {
@@ -50,6 +54,31 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// `cameras[].subStream` — a camera's second, smaller stream, for grids, map pop-ups, phones on cellular links
+/// and browsers that cannot decode the main stream's codec (Firefox and HEVC).
+///
+/// It is recorded like a camera of its own, stream id `<camera>/sub` (`CameraID`): its own capture worker
+/// (`hallwatch-capture --camera lobby/sub`, unit `hallwatch-capture@lobby-sub.service`), runs, index rows and
+/// retention. It shares the camera's transport, user name, password file and disk, and never records audio.
+/// ``HallwatchConfig/camera(_:)`` gives the sub stream's settings as a ``CameraConfig`` of its own.
+public struct SubStreamConfig: Codable, Sendable, Equatable {
+    /// RTSP URL of the sub stream, without credentials (as `cameras[].source`). Required.
+    public var source: String
+    /// The sub stream's retention limits. Default: video older than 3 days (``defaultMaxAge``), or the
+    /// camera's own `maxAge` when that is shorter, is deleted; the camera's `minAge` and the building's
+    /// `maxBytes` apply. Each key given here wins.
+    public var retention: RetentionOverride?
+
+    /// A sub stream's `maxAge` when neither it nor a shorter camera limit says otherwise: 3 days.
+    public static let defaultMaxAge: Duration = .seconds(3 * 86_400)
+
+    /// A sub stream at `source` with the default retention.
+    public init(source: String, retention: RetentionOverride? = nil) {
+        self.source = source
+        self.retention = retention
+    }
+}
+
 extension HallwatchConfig {
     /// The cameras to record, in display order (`cameras:`; see ``CameraConfig``). Ids are unique. Default none.
     public var cameras: [CameraConfig] {
@@ -57,8 +86,34 @@ extension HallwatchConfig {
         set { self[section: CamerasSection.self] = newValue }
     }
 
-    /// Looks a camera up by id; `nil` when it is not configured.
-    public func camera(_ id: CameraID) -> CameraConfig? { cameras.first { $0.id == id } }
+    /// Looks a camera stream up by id; `nil` when it is not configured. For a sub stream (`lobby/sub`) this is
+    /// the settings its capture worker, the recorder and the pruner use: id `lobby/sub`, name `<name> (sub)`,
+    /// source ``SubStreamConfig/source``, the camera's transport, credentials and disk, no audio, no sub stream,
+    /// and the sub stream's resolved retention (``SubStreamConfig/retention``).
+    public func camera(_ id: CameraID) -> CameraConfig? {
+        guard let main = cameras.first(where: { $0.id == id.camera }) else { return nil }
+        guard id.isSubStream else { return main }
+        guard let sub = main.subStream else { return nil }
+        var stream = main
+        stream.id = id
+        stream.name = main.name + " (sub)"
+        stream.source = sub.source
+        stream.audio = false
+        stream.onvifEndpoint = nil
+        stream.subStream = nil
+        let camera = retention.policy(for: main)
+        let maxAge = sub.retention?.maxAge ?? min(SubStreamConfig.defaultMaxAge, camera.maxAge)
+        stream.retention = RetentionOverride(
+            maxAge: maxAge, minAge: sub.retention?.minAge ?? min(camera.minAge, maxAge),
+            maxBytes: sub.retention?.maxBytes ?? camera.maxBytes)
+        return stream
+    }
+
+    /// Every stream to record, each camera followed by its sub stream when it has one: what gets a capture
+    /// worker (the generator, the development supervisor).
+    public var streams: [CameraConfig] {
+        cameras.flatMap { cam in [cam] + (cam.id.subStream.flatMap { camera($0) }.map { [$0] } ?? []) }
+    }
 }
 
 /// `cameras:` as a section of the document.
@@ -77,7 +132,23 @@ enum CamerasSection: ConfigSection {
         .scalar("disk", \.disk, .identifier),
         .scalar("onvifEndpoint", \.onvifEndpoint, .text(maxBytes: 256)),
         RetentionSection.cameraRetentionKey,
+        subStreamKey,
     ]
+
+    /// The keys of `cameras[].subStream`.
+    static let subStreamKeys: [ConfigKey<SubStreamConfig>] = [
+        .scalar("source", \.source, .rtspURL, required: true),
+        RetentionSection.overrideKey(\.retention),
+    ]
+
+    /// `cameras[].subStream`: a mapping of ``subStreamKeys``.
+    static let subStreamKey = ConfigKey<CameraConfig>(
+        name: "subStream", schema: ConfigKey.mapping(subStreamKeys), required: false
+    ) { camera, node in
+        var sub = SubStreamConfig(source: "")
+        try ConfigKey.read(subStreamKeys, from: node, into: &sub)
+        camera.subStream = sub
+    }
     static let schema: ConfigSchema = .sequence(ConfigKey.mapping(cameraKeys), maxCount: 1000)
 
     static func decode(_ node: Node) throws -> [CameraConfig] {
@@ -92,12 +163,21 @@ enum CamerasSection: ConfigSection {
         }
     }
 
-    /// Camera ids are unique. (A camera's `disk` is checked by ``RecorderSection``, its `retention` by
-    /// ``RetentionSection``.)
+    /// Camera ids are unique; a camera with a sub stream has an id short enough for `<id>/sub`, and a sub
+    /// stream's source differs from its camera's. (A camera's `disk` is checked by ``RecorderSection``, its
+    /// `retention` and its sub stream's by ``RetentionSection``.)
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         var seen = Set<CameraID>()
         for (i, cam) in config.cameras.enumerated() {
             check.need(seen.insert(cam.id).inserted, ["cameras", "[\(i)]", "id"], "duplicate camera id '\(cam.id)'")
+            guard let sub = cam.subStream else { continue }
+            check.need(
+                cam.id.subStream != nil, ["cameras", "[\(i)]", "id"],
+                "expected at most \(CameraID.maxBytes - CameraID.subSuffix.count) characters for a camera with a subStream ('\(cam.id)\(CameraID.subSuffix)' must fit \(CameraID.maxBytes) bytes)"
+            )
+            check.need(
+                sub.source != cam.source, ["cameras", "[\(i)]", "subStream", "source"],
+                "expected a stream other than the camera's source")
         }
     }
 }

@@ -133,12 +133,20 @@ enum RetentionSection: KeyedConfigSection {
     ]
 
     /// `cameras[].retention`: a mapping of ``overrideKeys``; no key given (or `{}`) means no override.
-    static let cameraRetentionKey = ConfigKey<CameraConfig>(
-        name: "retention", schema: ConfigKey.mapping(overrideKeys), required: false
-    ) { camera, node in
-        var o = RetentionOverride()
-        try ConfigKey.read(overrideKeys, from: node, into: &o)
-        camera.retention = o.isEmpty ? nil : o
+    static let cameraRetentionKey = overrideKey(\CameraConfig.retention)
+
+    /// A `retention:` key of ``overrideKeys`` stored at `property` (`cameras[].retention`,
+    /// `cameras[].subStream.retention`); no key given (or `{}`) means no override.
+    static func overrideKey<Value>(_ property: WritableKeyPath<Value, RetentionOverride?> & Sendable) -> ConfigKey<
+        Value
+    > {
+        ConfigKey<Value>(name: "retention", schema: ConfigKey<RetentionOverride>.mapping(overrideKeys), required: false)
+        {
+            value, node in
+            var o = RetentionOverride()
+            try ConfigKey.read(overrideKeys, from: node, into: &o)
+            value[keyPath: property] = o.isEmpty ? nil : o
+        }
     }
 
     /// minAge ≤ maxAge, for the building and for each camera's resolved limits; the free-slot reserve
@@ -152,11 +160,19 @@ enum RetentionSection: KeyedConfigSection {
         check.need(
             retention.minAge <= retention.maxAge, ["retention", "minAge"],
             "expected at most maxAge (\(RetentionPolicy.text(retention.maxAge)))")
-        for (i, cam) in config.cameras.enumerated() where cam.retention != nil {
-            let p = retention.policy(for: cam)
-            check.need(
-                p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
-                "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
+        for (i, cam) in config.cameras.enumerated() {
+            if cam.retention != nil {
+                let p = retention.policy(for: cam)
+                check.need(
+                    p.minAge <= p.maxAge, ["cameras", "[\(i)]", "retention", "minAge"],
+                    "expected at most this camera's maxAge (\(RetentionPolicy.text(p.maxAge)))")
+            }
+            if cam.subStream?.retention != nil, let sub = cam.id.subStream, let p = config.camera(sub)?.retention {
+                check.need(
+                    (p.minAge ?? .zero) <= (p.maxAge ?? .zero),
+                    ["cameras", "[\(i)]", "subStream", "retention", "minAge"],
+                    "expected at most this sub stream's maxAge (\(RetentionPolicy.text(p.maxAge ?? .zero)))")
+            }
         }
     }
 }

@@ -36,10 +36,10 @@ public struct BoxPlan: Sendable {
         self.simcamArguments = simcamArguments
     }
 
-    /// The capture worker of one camera.
+    /// The capture worker of one camera stream (a camera or its sub stream, ``HallwatchConfig/streams``).
     public func captureProcess(_ cam: CameraConfig) -> SupervisedProcess {
         SupervisedProcess(
-            name: "capture-\(cam.id)", executable: binDirectory + "/hallwatch-capture",
+            name: cam.id.captureProcessName, executable: binDirectory + "/hallwatch-capture",
             arguments: ["--config", configPath, "--camera", cam.id.rawValue])
     }
 
@@ -79,7 +79,7 @@ public struct BoxPlan: Sendable {
                     name: "web", executable: binDirectory + "/hallwatch-web",
                     arguments: ["--config", configPath, "--web-config", webConfigPath]))
         }
-        for cam in config.cameras { list.append(captureProcess(cam)) }
+        for cam in config.streams { list.append(captureProcess(cam)) }
         return list
     }
 
@@ -147,11 +147,15 @@ public struct BoxPlan: Sendable {
         return path
     }
 
-    /// The demo's simcam mounts for the clips in `mediaDirectory` (see `Image/fetch-clips.sh`).
+    /// The demo's simcam mounts for the clips in `mediaDirectory` (see `Image/fetch-clips.sh`): four cameras,
+    /// each with a small H.264 sub stream on `<name>-sub` (the simcam offers it as the device's second profile,
+    /// so adoption fills `subStream`).
     public static func demoMounts(mediaDirectory: String) -> [String] {
         [
             "lobby=\(mediaDirectory)/h264-aac.mp4", "gym=\(mediaDirectory)/h264-bframes.mp4",
             "hallway=\(mediaDirectory)/hevc.mp4", "entrance=\(mediaDirectory)/fullhd.mp4",
+            "lobby-sub=\(mediaDirectory)/sub-360p.mp4", "gym-sub=\(mediaDirectory)/sub-bikes.mp4",
+            "hallway-sub=\(mediaDirectory)/sub-bikes.mp4", "entrance-sub=\(mediaDirectory)/sub-360p.mp4",
         ]
     }
 

@@ -29,7 +29,7 @@ public enum DevelopmentBox {
             processes: try plan.processes(), runDirectory: plan.runDirectory, maxRestartDelay: maxRestartDelay,
             clocks: clocks, logger: logger)
         try supervisor.start()
-        let cameras = CameraList(plan.config.cameras.map(\.id))
+        let cameras = CameraList(plan.config.streams.map(\.id))
         let watcher = Task {
             var last = fileStamp(plan.configPath)
             while !Task.isCancelled {
@@ -39,13 +39,13 @@ public enum DevelopmentBox {
                 last = now
                 do {
                     let cfg = try ConfigLoader.load(path: plan.configPath)
-                    for cam in cfg.cameras where !cameras.contains(cam.id) {
+                    for cam in cfg.streams where !cameras.contains(cam.id) {
                         try supervisor.add(plan.captureProcess(cam))
                         cameras.append(cam.id)
                         say("camera '\(cam.id)' added to the configuration: capture worker started")
                     }
                     for id in cameras.ids where cfg.camera(id) == nil {
-                        supervisor.remove("capture-\(id)")
+                        supervisor.remove(id.captureProcessName)
                         cameras.remove(id)
                         say("camera '\(id)' removed from the configuration: capture worker stopped")
                     }

@@ -23,10 +23,14 @@ public struct BusTopics: Sendable, Equatable {
     public func recording(_ id: CameraID) -> String { "\(root)/camera/\(id)/recording" }
     /// Non-retained ``ErrorEvent``s of every process.
     public var errors: String { "\(root)/errors" }
-    /// Wildcard for every camera's state.
+    /// Wildcard for every camera's state (main streams; a sub stream's topic has one level more).
     public var allCameraStates: String { "\(root)/camera/+/state" }
-    /// Wildcard for every camera's recording statistics.
+    /// Wildcard for every camera's recording statistics (main streams).
     public var allRecordings: String { "\(root)/camera/+/recording" }
+    /// Wildcard for every sub stream's state (`camera/<id>/sub/state`).
+    public var allSubStreamStates: String { "\(root)/camera/+/sub/state" }
+    /// Wildcard for every sub stream's recording statistics (`camera/<id>/sub/recording`).
+    public var allSubStreamRecordings: String { "\(root)/camera/+/sub/recording" }
     /// Wildcard for every process.
     public var allProcesses: String { "\(root)/process/+" }
     /// Retained ``DiskState`` of one recording disk, published by the recorder.

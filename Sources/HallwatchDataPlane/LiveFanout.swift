@@ -85,9 +85,11 @@ public struct LiveRing: Sendable {
     }
 }
 
-/// One viewer's bounded queue (L5). Offering never blocks; a viewer whose queue is full loses its queued
-/// media, is sent a ``LiveEvent/drop(skipped:)``, and receives nothing more until the next keyframe (or
-/// init segment). The consumer waits with ``next(timeout:)`` (a thread) or ``next()`` (a task).
+/// One viewer's bounded queue (L5). Offering never blocks; a viewer whose queue is full — more than
+/// ``maxBytes`` queued, or, with ``maxLagMicros``, media queued that the recorder received more than that long
+/// before the newest — loses its queued media, is sent a ``LiveEvent/drop(skipped:)``, and receives nothing
+/// more until the next keyframe (or init segment). The consumer waits with ``next(timeout:)`` (a thread) or
+/// ``next()`` (a task).
 public final class LiveQueue: Sendable {
     struct State {
         var events: [LiveEvent] = []
@@ -100,14 +102,28 @@ public final class LiveQueue: Sendable {
         var allowance = 0
         var waiter: CheckedContinuation<LiveEvent?, Never>?
         var drops = 0
+        /// The receive time of the newest media offered, µs.
+        var newestMicros: Int64 = 0
+        /// Where the time bound starts counting, µs: the newest media's receive time when the start events were
+        /// all taken, so media queued while a long GOP went out is not counted as lag from before then.
+        var lagFrom: Int64 = 0
     }
     private let state = Mutex(State())
     private let signal = DispatchSemaphore(value: 0)
     /// Most bytes queued before the viewer is skipped to the next keyframe.
     public let maxBytes: Int
+    /// Most time, µs of the recorder's receive clock, between the oldest queued media and the newest before
+    /// the viewer is skipped; `nil`: bytes alone bound the queue. A person watching live wants the picture
+    /// now: on a link slower than the stream, a byte bound alone lets the delay grow to the bound's worth of
+    /// media (seconds) before the first skip; a time bound keeps it near this.
+    public let maxLagMicros: Int64?
 
-    /// A queue holding at most `maxBytes` of media (default 8 MiB: 16 s at 4 Mbit/s).
-    public init(maxBytes: Int = 8 << 20) { self.maxBytes = maxBytes }
+    /// A queue holding at most `maxBytes` of media (default 8 MiB: 16 s at 4 Mbit/s) and, when given, at most
+    /// `maxLagMicros` µs of it.
+    public init(maxBytes: Int = 8 << 20, maxLagMicros: Int64? = nil) {
+        self.maxBytes = maxBytes
+        self.maxLagMicros = maxLagMicros
+    }
 
     /// Queues a new viewer's first events (L4: the init segment and the media since the keyframe); they do not
     /// count against the bound.
@@ -137,7 +153,7 @@ public final class LiveQueue: Sendable {
                 resumesHere = u.isKeyframe
             case .drop: break
             }
-            if s.bytes + event.bytes > maxBytes + s.allowance, s.events.count > s.head {
+            if s.bytes + event.bytes > maxBytes + s.allowance || lagging(s, behind: event), s.events.count > s.head {
                 // L5. Behind: forget what is queued, tell the viewer, resume at a keyframe (this one, if it is).
                 // An init segment among them is kept: the media resumed after the drop needs it.
                 let keptInit = s.events[s.head...].last { if case .initSegment = $0 { true } else { false } }
@@ -159,10 +175,23 @@ public final class LiveQueue: Sendable {
             }
             s.events.append(event)
             s.bytes += event.bytes
+            if case .media(let u) = event { s.newestMicros = u.receivedMicros }
             return Self.popWaiter(&s)
         }
         if let (waiter, e) = resume { waiter.resume(returning: e) }
         signal.signal()
+    }
+
+    /// Whether `event` would sit more than ``maxLagMicros`` after the oldest media queued (not counting a new
+    /// viewer's start events, which are as old as its GOP by design, nor the time they took to go out).
+    private func lagging(_ s: State, behind event: LiveEvent) -> Bool {
+        guard let maxLagMicros, s.allowance == 0, case .media(let newest) = event else { return false }
+        for e in s.events[s.head...] {
+            if case .media(let oldest) = e {
+                return newest.receivedMicros - max(oldest.receivedMicros, s.lagFrom) > maxLagMicros
+            }
+        }
+        return false
     }
 
     /// Hands the oldest event to a waiting task, if one waits.
@@ -177,7 +206,10 @@ public final class LiveQueue: Sendable {
         let e = s.events[s.head]
         s.head += 1
         s.bytes -= e.bytes
-        s.allowance = max(0, s.allowance - e.bytes)
+        if s.allowance > 0 {
+            s.allowance = max(0, s.allowance - e.bytes)
+            if s.allowance == 0 { s.lagFrom = s.newestMicros }
+        }
         if s.head == s.events.count || s.head > 64 {
             s.events.removeFirst(s.head)
             s.head = 0
@@ -245,11 +277,15 @@ public final class LiveFanout: Sendable {
     private let state: Mutex<State>
     /// The byte bound of each new viewer's queue.
     public let queueBytes: Int
+    /// The time bound of each new viewer's queue (``LiveQueue/maxLagMicros``), µs; `nil` for none.
+    public let queueLagMicros: Int64?
 
-    /// A fanout keeping up to `ringBytes` since a keyframe, each viewer's queue up to `queueBytes`.
-    public init(ringBytes: Int = 16 << 20, queueBytes: Int = 8 << 20) {
+    /// A fanout keeping up to `ringBytes` since a keyframe, each viewer's queue up to `queueBytes` and, when
+    /// given, `queueLagMicros` µs.
+    public init(ringBytes: Int = 16 << 20, queueBytes: Int = 8 << 20, queueLagMicros: Int64? = nil) {
         state = Mutex(State(ring: LiveRing(maxBytes: ringBytes)))
         self.queueBytes = queueBytes
+        self.queueLagMicros = queueLagMicros
     }
 
     /// Hands `unit` to the ring and to every viewer.
@@ -263,7 +299,7 @@ public final class LiveFanout: Sendable {
 
     /// A new viewer: its queue starts with the init segment and the media since the most recent keyframe.
     public func subscribe() -> LiveQueue {
-        let q = LiveQueue(maxBytes: queueBytes)
+        let q = LiveQueue(maxBytes: queueBytes, maxLagMicros: queueLagMicros)
         state.withLock { s in
             q.start(with: s.ring.startEvents)
             s.viewers[ObjectIdentifier(q)] = q

@@ -11,7 +11,8 @@ import HallwatchProcess
 /// 2. Refuse a device without a recordable main stream URI, one already adopted (same `onvifEndpoint`), or
 ///    an id already in use.
 /// 3. Append a camera entry — id, name (the device's ONVIF `name/` scope), source (its main stream URI, no
-///    credentials), `username`/`passwordFile` from `discovery:`, `onvifEndpoint` — at the end of the
+///    credentials), `username`/`passwordFile` from `discovery:`, `onvifEndpoint`, and `subStream.source` (its
+///    first video source's sub stream URI, when known and the id leaves room for `/sub`) — at the end of the
 ///    `cameras:` list, as text, so every comment and key order in the file stays as the installer wrote it.
 /// 4. Check the new text with ``ConfigLoader`` (it must load, with the camera in it), then replace the file
 ///    atomically (write beside it, `fsync`, `rename`), keeping its permissions.
@@ -41,8 +42,10 @@ public enum CameraAdoption {
     /// The camera id to use for `device` when none is given: its `name/` scope if that is a valid, unused id,
     /// else its discovered id.
     public static func suggestedID(for device: DiscoveredDevice, existing: Set<CameraID>) -> CameraID? {
-        if let n = device.name?.lowercased(), let id = CameraID(n), !existing.contains(id) { return id }
-        return CameraID(device.id)
+        if let n = device.name?.lowercased(), CameraID.isValid(n), let id = CameraID(n), !existing.contains(id) {
+            return id
+        }
+        return CameraID.isValid(device.id) ? CameraID(device.id) : nil
     }
 
     /// Adds `device` to the configuration at `configPath` (steps 1–4) and returns the camera entry written.
@@ -103,6 +106,12 @@ public enum CameraAdoption {
         camera.username = config.discovery?.username
         camera.passwordFile = config.discovery?.passwordFile
         camera.onvifEndpoint = device.endpoint
+        // The first video source's sub stream (``StreamChooser`` rule 3), when its URI is known and its id fits.
+        if let sub = device.streams.first(where: { $0.role == "sub" && $0.uri != nil })?.uri, sub != uri,
+            id.subStream != nil
+        {
+            camera.subStream = SubStreamConfig(source: sub)
+        }
         guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
             throw Failure(code: "adopt.io", message: "cannot read \(configPath)")
         }
@@ -126,6 +135,7 @@ public enum CameraAdoption {
         if let u = camera.username { out.append("\(indent)  username: \(quote(u))") }
         if let p = camera.passwordFile { out.append("\(indent)  passwordFile: \(quote(p))") }
         if let e = camera.onvifEndpoint { out.append("\(indent)  onvifEndpoint: \(quote(e))") }
+        if let s = camera.subStream { out += ["\(indent)  subStream:", "\(indent)    source: \(quote(s.source))"] }
         return out
     }
 

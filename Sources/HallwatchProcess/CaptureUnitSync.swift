@@ -25,10 +25,10 @@ public enum CaptureUnitSync {
     /// The most spool entries one run removes (a runaway writer cannot make the sync walk forever).
     public static let maxSpoolEntries = 4096
 
-    /// The capture units `config` wants: one `hallwatch-capture@<escaped id>.service` per camera, the names
-    /// the generator links.
+    /// The capture units `config` wants: one `hallwatch-capture@<escaped id>.service` per camera stream (a
+    /// camera, and `<id>/sub` for one with a sub stream), the names the generator links.
     public static func wanted(_ config: HallwatchConfig) -> Set<String> {
-        Set(config.cameras.map { SystemdEscape.captureUnit($0.id.rawValue) })
+        Set(config.streams.map { SystemdEscape.captureUnit($0.id.rawValue) })
     }
 
     /// The capture instances in the output of `systemctl list-units --all --plain --no-legend --full

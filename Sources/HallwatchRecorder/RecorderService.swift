@@ -64,7 +64,7 @@ public final class RecorderService: Service, @unchecked Sendable {
         self.clocks = clocks
         self.logger = logger
         self.configPath = configPath
-        known = Mutex(Set(config.cameras.map(\.id)))
+        known = Mutex(Set(config.streams.map(\.id)))
         liveTap = LiveTap(queueBytes: liveQueueBytes, logger: logger)
         pool = RecordingPool(config: config, clocks: clocks, logger: logger) { announcement in
             switch announcement {
@@ -75,11 +75,11 @@ public final class RecorderService: Service, @unchecked Sendable {
         }
     }
 
-    /// Whether `id` is configured, re-reading the configuration file once if it was not at the last reading.
+    /// Whether `id` is a configured camera stream (a camera or its sub stream), re-reading the configuration file once if it was not at the last reading.
     func isKnown(_ id: CameraID) -> Bool {
         if known.withLock({ $0.contains(id) }) { return true }
         guard let path = configPath, let fresh = try? ConfigLoader.load(path: path) else { return false }
-        let ids = Set(fresh.cameras.map(\.id))
+        let ids = Set(fresh.streams.map(\.id))
         known.withLock { $0.formUnion(ids) }
         return ids.contains(id)
     }
@@ -292,11 +292,11 @@ public final class RecorderService: Service, @unchecked Sendable {
     /// `storage.full`. Said at start, in the log and on the bus, so an installer sizes the disks right.
     func warnIfTooFewSlots() {
         let slots = pool.healthy().reduce(0) { $0 + $1.writer.disk.meta.slotCount }
-        let needed = 2 * config.cameras.count + 2
+        let needed = 2 * config.streams.count + 2
         guard slots > 0, slots < needed else { return }
         let message =
-            "the healthy disks have \(slots) slots for \(config.cameras.count) cameras; at least \(needed) are needed (two per camera, plus two)"
-        logger.critical("too few slots", metadata: ["slots": "\(slots)", "cameras": "\(config.cameras.count)"])
+            "the healthy disks have \(slots) slots for \(config.streams.count) camera streams; at least \(needed) are needed (two per stream, plus two)"
+        logger.critical("too few slots", metadata: ["slots": "\(slots)", "streams": "\(config.streams.count)"])
         presence.publishError(ErrorEvent(code: "storage.tooFewSlots", message: message))
     }
 

@@ -4,7 +4,7 @@ import HallwatchCore
 import HallwatchDiscovery
 
 /// One simulated ONVIF device: one endpoint reference, one RTSP mount, one recordable profile (and a JPEG one
-/// that a client must skip).
+/// that a client must skip), and optionally a smaller sub-stream profile on a second mount.
 public struct SimulatedDevice: Sendable, Equatable {
     /// 0-based index; also its HTTP path segment (`/onvif/INDEX/device_service`).
     public var index: Int
@@ -24,6 +24,27 @@ public struct SimulatedDevice: Sendable, Equatable {
     public var serial: String
     /// A locally administered MAC (02:…), published in the `MAC/` scope.
     public var mac: String
+    /// The sub stream's profile (token `sub`), served from its own mount; `nil`: the device has none.
+    public var sub: SubProfile?
+
+    /// A second, smaller recordable profile: what a real camera's `subStream` profile is.
+    public struct SubProfile: Sendable, Equatable {
+        /// The RTSP mount served for it.
+        public var mount: String
+        /// `H264` or `H265`.
+        public var encoding: String
+        /// Picture width, pixels.
+        public var width: Int
+        /// Picture height, pixels.
+        public var height: Int
+        /// A sub profile from its parts.
+        public init(mount: String, encoding: String, width: Int, height: Int) {
+            self.mount = mount
+            self.encoding = encoding
+            self.width = width
+            self.height = height
+        }
+    }
 
     /// A device for `mount` whose identity (endpoint, serial, MAC) derives from `seed` and `index`; `width`,
     /// `height` in pixels and `fps` describe the clip served.
@@ -137,7 +158,8 @@ enum SimSOAP {
             """)
     }
 
-    /// Two profiles: the JPEG snapshot one first (a client must not pick by order), then the recordable one.
+    /// The JPEG snapshot profile first (a client must not pick by order), then the recordable one, then the sub
+    /// stream's when the device has one.
     static func profiles(_ d: SimulatedDevice) -> String {
         func profile(token: String, name: String, encoding: String, w: Int, h: Int, fps: Double, kbps: Int) -> String {
             """
@@ -158,6 +180,11 @@ enum SimSOAP {
                 + profile(
                     token: "main", name: "jpeg-preview", encoding: d.encoding, w: d.width, h: d.height, fps: d.fps,
                     kbps: 4096)
+                + (d.sub.map {
+                    profile(
+                        token: "sub", name: "subStream", encoding: $0.encoding, w: $0.width, h: $0.height, fps: d.fps,
+                        kbps: 512)
+                } ?? "")
                 + "</trt:GetProfilesResponse>")
     }
 

@@ -346,7 +346,10 @@ public final class ONVIFSimulator: Sendable {
                     device: base + "/device_service", media: base + "/media_service", events: base + "/event_service"))
         case ("media_service", NS.media, "GetProfiles"): return Reply(status: .ok, xml: SimSOAP.profiles(d))
         case ("media_service", NS.media, "GetStreamUri"):
-            let uri = "rtsp://\(host):\(configuration.rtspPort)/\(d.mount)"
+            // The sub profile (token `sub`) streams from its own mount; every other token from the main one.
+            let token = op.childText(NS.media, "ProfileToken")
+            let mount = token == "sub" ? d.sub?.mount ?? d.mount : d.mount
+            let uri = "rtsp://\(host):\(configuration.rtspPort)/\(mount)"
             guard configuration.quirks.contains(.invalidAfterConnect) else {
                 return Reply(status: .ok, xml: SimSOAP.streamURI(uri))
             }

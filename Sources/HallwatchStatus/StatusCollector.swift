@@ -67,7 +67,9 @@ public final class StatusCollector: Sendable {
         self.bus = bus
         self.topics = topics
         let streams = [
-            bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings), bus.subscribe(topics.allDisks),
+            bus.subscribe(topics.allCameraStates), bus.subscribe(topics.allRecordings),
+            bus.subscribe(topics.allSubStreamStates), bus.subscribe(topics.allSubStreamRecordings),
+            bus.subscribe(topics.allDisks),
             bus.subscribe(topics.allProcesses), bus.subscribe(topics.webIdentity),
         ]
         let t = streams.map { stream in

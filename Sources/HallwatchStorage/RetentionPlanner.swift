@@ -30,7 +30,8 @@ public struct RetentionPlanner: Sendable {
     /// A planner for `config`'s retention settings.
     public init(config: HallwatchConfig) {
         var p: [CameraID: RetentionPolicy] = [:]
-        for c in config.cameras { p[c.id] = config.retention.policy(for: c) }
+        // Every stream: a sub stream (`lobby/sub`) has its own limits (``HallwatchConfig/camera(_:)``).
+        for c in config.streams { p[c.id] = config.retention.policy(for: c) }
         self.init(
             policies: p, defaultPolicy: config.retention.policy(for: nil),
             reserveMicros: RetentionPolicy.micros(config.retention.reserve), reserveSlots: config.retention.reserveSlots

@@ -19,8 +19,13 @@
 /// - Measures: frames presented (`requestVideoFrameCallback`), time to first frame, and latency = the time a
 ///   frame is presented minus the time the recorder received the chunk that carried it. Published on
 ///   `window.hallwatchLive` and on the tile (`data-frames`, `data-latency-ms`) for tests and the curious.
-/// - A tile's `data-stream` names its stream (default `main`); `window.hallwatchLivePlay(el)` plays a tile
-///   made after the page loaded (the map's pop-ups) and `window.hallwatchLiveStop(tile)` stops it.
+/// - A tile's `data-stream` names its stream; without one it plays `main`, or on a phone (a viewport at most
+///   600 px wide) `sub` when the camera has one (`data-sub`). A grid tile shown full screen plays `main` and
+///   returns to its own stream with the grid. When the browser cannot decode the main stream's codec (HEVC in
+///   Firefox), a tile with a sub stream says so and plays the sub stream (`data-fallback="sub"`); the stream
+///   playing is on the tile (`data-playing`).
+/// - `window.hallwatchLivePlay(el)` plays a tile made after the page loaded (the map's pop-ups) and
+///   `window.hallwatchLiveStop(tile)` stops it.
 enum LiveAssets {
     // swift-format-ignore
     static let playerJS = """
@@ -39,7 +44,10 @@ enum LiveAssets {
             this.note = el.querySelector('.note');
             this.frames = 0; this.drops = 0; this.latencies = []; this.firstFrameMs = null; this.reconnects = 0;
             this.state = 'idle'; this.backoff = 500; this.offscreen = false;
-            this.stream = el.getAttribute('data-stream') || 'main';
+            this.hasSub = el.getAttribute('data-sub') === '1';
+            var phone = window.matchMedia && window.matchMedia('(max-width: 600px)').matches;
+            this.stream = el.getAttribute('data-stream') || (this.hasSub && phone ? 'sub' : 'main');
+            this.home = this.stream;
             var v = this.video;
             v.muted = true; v.autoplay = true; v.playsInline = true; v.disableRemotePlayback = true;
             v.setAttribute('playsinline', ''); v.setAttribute('disableremoteplayback', '');
@@ -68,6 +76,7 @@ enum LiveAssets {
             var self = this;
             var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/cameras/' +
               encodeURIComponent(this.camera) + '/live?stream=' + encodeURIComponent(this.stream);
+            this.el.setAttribute('data-playing', this.stream);
             var ws = this.ws = new WebSocket(url);
             ws.binaryType = 'arraybuffer';
             ws.onmessage = function (e) {
@@ -85,8 +94,15 @@ enum LiveAssets {
             if (m.type === 'init') {
               var type = 'video/mp4; codecs="' + m.codec + '"';
               if (!MS.isTypeSupported(type)) {
+                var why = 'This browser cannot play ' + m.codec + ' (' + m.width + '×' + m.height + ')';
+                if (this.stream === 'main' && this.hasSub) {
+                  // Say so, and play the camera's H.264 sub stream instead (for good: the codec will not change).
+                  this.fallback = why + '; playing the sub stream.';
+                  this.stream = this.home = 'sub'; this.el.setAttribute('data-fallback', 'sub');
+                  this.say(this.fallback); this.start(); return;
+                }
                 this.state = 'unsupported';
-                this.say('This browser cannot play ' + m.codec + ' (' + m.width + '×' + m.height + ').');
+                this.say(why + '.');
                 this.ws.onclose = null; this.ws.close(); return;
               }
               try {
@@ -101,6 +117,7 @@ enum LiveAssets {
               } catch (e) { this.retry('cannot play: ' + e.name); return; }
               this.el.setAttribute('data-codec', m.codec);
               this.size = m.width + '×' + m.height;
+              if (this.state === 'playing') this.say((this.fallback ? this.fallback + ' ' : '') + this.size);
             } else if (m.type === 'drop') {
               this.drops++; this.say('skipped ' + m.skipped + ' (slow link)');
             } else if (m.type === 'error') {
@@ -162,7 +179,9 @@ enum LiveAssets {
             if (this.frames === 0) { this.firstFrameMs = now - this.openedAt; }
             this.frames++;
             this.backoff = 500;
-            if (this.state !== 'playing') { this.state = 'playing'; this.say(this.size || ''); }
+            if (this.state !== 'playing') {
+              this.state = 'playing'; this.say((this.fallback ? this.fallback + ' ' : '') + (this.size || ''));
+            }
             // The chunk that carried this frame: the first appended whose buffered end reaches its media time.
             for (var i = 0; i < this.appended.length; i++) {
               if (this.appended[i].end >= meta.mediaTime) {
@@ -213,6 +232,13 @@ enum LiveAssets {
                 else if (el.requestFullscreen) { el.requestFullscreen().catch(function () {}); }
               });
             }
+          });
+          // Full screen plays the main stream; back in the grid, the tile's own stream again.
+          document.addEventListener('fullscreenchange', function () {
+            tiles.forEach(function (t) {
+              var want = document.fullscreenElement === t.el && !t.fallback ? 'main' : t.home;
+              if (t.stream !== want) { t.stream = want; if (t.state !== 'stopped' && t.state !== 'idle') t.start(); }
+            });
           });
           // Tiles made later (the map's pop-ups): play one, and stop it for good.
           window.hallwatchLivePlay = function (el) { var t = new Tile(el); tiles.push(t); t.start(); return t; };

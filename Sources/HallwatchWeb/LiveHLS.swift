@@ -9,7 +9,7 @@ import Synchronization
 /// Live view for browsers without Media Source Extensions (iPhones before iOS 17.1): HLS (RFC 8216) with
 /// fMP4 segments (§3.3) made from the stored fragments — the recorder's own bytes, no transcoding.
 ///
-/// - `GET /api/v1/cameras/{id}/live.m3u8?stream=main`: a live media playlist (no `EXT-X-ENDLIST`) of the camera's
+/// - `GET /api/v1/cameras/{id}/live.m3u8?stream=main|sub`: a live media playlist (no `EXT-X-ENDLIST`) of the camera's
 ///   newest run over the last ``window``: `EXT-X-MAP` names the run's init segment, each `EXTINF` one stored
 ///   fragment (≤ `capture.maxFragmentDuration`), `EXT-X-MEDIA-SEQUENCE` the first fragment's sequence number in
 ///   its run. Audited as `live.start` (details `hls main`) once per session and camera per 10 minutes.
@@ -59,20 +59,24 @@ public final class LiveHLS: Sendable {
     }
 
     /// The media playlist (RFC 8216 §4.3) of run `run` and its fragments (sequence number and duration in 90 kHz
-    /// ticks, in order), its URIs relative to `/api/v1/cameras/{id}/live.m3u8`.
-    static func playlist(run: UInt64, fragments: [(sequence: UInt32, duration90k: Int32)]) -> String {
+    /// ticks, in order), its URIs relative to `/api/v1/cameras/{id}/live.m3u8` and carrying `?stream=sub` for a
+    /// sub stream (`sub`), so its segments come from the same stream.
+    static func playlist(run: UInt64, fragments: [(sequence: UInt32, duration90k: Int32)], sub: Bool = false)
+        -> String
+    {
+        let query = sub ? "?stream=sub" : ""
         let longest = fragments.map { Double($0.duration90k) / 90_000 }.max() ?? 1
         var text = """
             #EXTM3U
             #EXT-X-VERSION:7
             #EXT-X-TARGETDURATION:\(max(1, Int(longest.rounded(.up))))
             #EXT-X-MEDIA-SEQUENCE:\(fragments.first?.sequence ?? 0)
-            #EXT-X-MAP:URI="hls/\(run)-init.mp4"
+            #EXT-X-MAP:URI="hls/\(run)-init.mp4\(query)"
 
             """
         for f in fragments {
             text += String(format: "#EXTINF:%.3f,\n", Double(f.duration90k) / 90_000)
-            text += "hls/\(run)-\(f.sequence).m4s\n"
+            text += "hls/\(run)-\(f.sequence).m4s\(query)\n"
         }
         return text
     }
@@ -88,7 +92,7 @@ public final class LiveHLS: Sendable {
         {
             try await env.audit.record(
                 actor: context.user?.name ?? "-", address: context.remoteAddress, action: "live.start",
-                object: camera.rawValue, details: "hls main")
+                object: camera.camera.rawValue, details: "hls \(LiveView.streamName(camera))")
         }
         guard let run = try await hls.recent(camera, now: env.clocks.utcNow()) else {
             return WebResponses.problem(
@@ -100,7 +104,8 @@ public final class LiveHLS: Sendable {
             body: .init(
                 byteBuffer: ByteBuffer(
                     string: playlist(
-                        run: run.run, fragments: run.fragments.map { ($0.meta.sequence, $0.meta.duration90k) }))))
+                        run: run.run, fragments: run.fragments.map { ($0.meta.sequence, $0.meta.duration90k) },
+                        sub: camera.isSubStream))))
     }
 
     /// `GET /api/v1/cameras/{id}/hls/{segment}`.
@@ -130,14 +135,10 @@ public final class LiveHLS: Sendable {
 
     /// A camera this user may see (else 404 as if it did not exist), the main stream, and HLS on this box.
     static func check(_ env: WebEnvironment, _ request: Request, _ context: WebContext) throws -> (LiveHLS, CameraID) {
-        guard let raw = context.parameters.get("id"), let camera = CameraID(raw),
-            WebRoutes.scopedStatus(env, context).cameras.contains(where: { $0.id == camera.rawValue })
+        guard let raw = context.parameters.get("id"), CameraID.isValid(raw), let main = CameraID(raw),
+            WebRoutes.scopedStatus(env, context).cameras.contains(where: { $0.id == main.rawValue })
         else { throw RefusalError(refusal: WebResponses.problem(.notFound, "live.camera", "No such camera.")) }
-        let stream = request.uri.queryParameters.get("stream") ?? "main"
-        guard stream == "main" else {
-            throw RefusalError(
-                refusal: WebResponses.problem(.notFound, "live.stream", "This camera has no stream '\(stream)'."))
-        }
+        let camera = try LiveView.stream(env, request, of: main)
         guard let hls = env.hls else {
             throw RefusalError(
                 refusal: WebResponses.problem(.serviceUnavailable, "live.unavailable", "HLS is not available."))

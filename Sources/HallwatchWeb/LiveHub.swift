@@ -6,8 +6,9 @@ import Synchronization
 
 /// The web's side of the live tap: one subscription to the recorder's live socket per camera, however many
 /// browsers watch it, fanned out to each browser through its own bounded ``HallwatchDataPlane/LiveQueue``
-/// (HallwatchDataPlane's `Protocol.md`, L6). A browser that falls behind is skipped to the next keyframe and
-/// told (`drop`); the recorder never sees it.
+/// (HallwatchDataPlane's `Protocol.md`, L6). A browser that falls behind — 4 MiB queued, or media queued for
+/// more than 0.5 s (a link slower than the stream) — is skipped to the next keyframe and told (`drop`); the
+/// recorder never sees it.
 public final class LiveHub: Sendable {
     /// The recorder's live socket (``HallwatchDataPlane/LiveWire/socketPath(dataPlaneSocket:)``).
     public let socketPath: String
@@ -15,6 +16,10 @@ public final class LiveHub: Sendable {
     let logger: Logger
     /// Each browser's queue bound, bytes (default 4 MiB: 8 s at 4 Mbit/s).
     public let viewerQueueBytes: Int
+    /// Each browser's queue bound in time, µs of the recorder's clock between the oldest media queued and the
+    /// newest: 0.5 s. Measured through a relay at half the 4 Mbit/s camera's rate, the byte bound alone let the
+    /// delay grow past 17 s in 30 s with no `drop` (`Tests/Browser/slow_link.py`).
+    public static let viewerQueueLagMicros: Int64 = 500_000
 
     /// A hub reading the live socket at `socketPath`.
     public init(socketPath: String, viewerQueueBytes: Int = 4 << 20, logger: Logger) {
@@ -63,7 +68,7 @@ final class LiveFeed: Sendable {
         self.camera = camera
         self.socketPath = socketPath
         self.logger = logger
-        fanout = LiveFanout(queueBytes: queueBytes)
+        fanout = LiveFanout(queueBytes: queueBytes, queueLagMicros: LiveHub.viewerQueueLagMicros)
     }
 
     func ensureRunning() {

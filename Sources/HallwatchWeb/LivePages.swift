@@ -4,7 +4,10 @@ import Mustache
 /// The live pages: one camera (`/live/{id}`) and the grid (`/live`: 1, 2×2, 3×3 or 4×4 tiles of the cameras
 /// the user may see, in pages; the user's choice is saved, ``LiveLayouts``). Each tile is a `<video>` the player
 /// module (`/static/live.js`, ``LiveAssets``) fills from the camera's WebSocket; no inline script (the CSP).
-/// In the grid a tile off screen is paused and a click shows it full screen.
+/// In the grid a tile off screen is paused and a click shows it full screen. Tiles of a camera with a sub stream
+/// (`data-sub`) play it in the grid and on a phone, and the main stream full screen and on `/live/{id}`
+/// elsewhere (`?stream=main|sub` picks one); the player falls back to the sub stream when the browser cannot
+/// decode the main one (HEVC in Firefox).
 enum LivePages {
     // swift-format-ignore
     static let template = try! MustacheTemplate(string: Pages.head + """
@@ -17,7 +20,7 @@ enum LivePages {
         <span>Layout:</span>{{#layouts}} <button type="submit" name="size" value="{{size}}"{{#current}} aria-pressed="true"{{/current}}>{{label}}</button>{{/layouts}}
         {{#previous}} <a href="/live?page={{previous}}">◀ previous</a>{{/previous}}{{#pageLabel}} <span class="page">{{pageLabel}}</span>{{/pageLabel}}{{#next}} <a href="/live?page={{next}}">next ▶</a>{{/next}}</form>{{/isGrid}}
         <div class="{{layout}}">{{#tiles}}
-        <div class="tile" data-camera="{{id}}"><video muted autoplay playsinline></video>
+        <div class="tile" data-camera="{{id}}"{{#stream}} data-stream="{{stream}}"{{/stream}}{{#sub}} data-sub="1"{{/sub}}><video muted autoplay playsinline></video>
         <a class="name" href="/live/{{id}}">{{id}}</a><span class="note" aria-live="polite"></span></div>{{/tiles}}
         {{#noTiles}}<p>No camera to show.</p>{{/noTiles}}
         </div></main></body></html>
@@ -25,19 +28,21 @@ enum LivePages {
 
     /// `/live/{id}`: one camera, full width; 404 for a camera the user may not see (as if it did not exist).
     static func camera(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
-        let visible = WebRoutes.scopedStatus(env, context).cameras.map(\.id)
-        guard let id = context.parameters.get("id"), visible.contains(id) else {
+        let visible = WebRoutes.scopedStatus(env, context).cameras
+        guard let id = context.parameters.get("id"), let row = visible.first(where: { $0.id == id }) else {
             return WebResponses.html(
                 Pages.render(template, ["title": "No such camera", "building": env.building, "noTiles": true]),
                 status: .notFound)
         }
-        return page(env, title: id, layout: "single", ids: [id])
+        let asked = request.uri.queryParameters.get("stream")
+        let stream = asked == "sub" && row.sub != nil ? "sub" : asked == "main" ? "main" : nil
+        return page(env, title: id, layout: "single", tiles: [(row, stream)])
     }
 
     /// `/live?page=N`: the cameras the user may see, `size`×`size` a page in the layout the user chose last
     /// (2×2 until then; one column on a phone). `page` counts from 0; one past the end shows the last page.
     static func grid(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
-        let all = WebRoutes.scopedStatus(env, context).cameras.map(\.id)
+        let all = WebRoutes.scopedStatus(env, context).cameras
         let size = try await layouts(env).size(for: context.user?.name ?? "-")
         let perPage = size * size
         let pages = max(1, (all.count + perPage - 1) / perPage)
@@ -52,7 +57,10 @@ enum LivePages {
         if pages > 1 { extra["pageLabel"] = "page \(shown + 1) of \(pages)" }
         if shown > 0 { extra["previous"] = "\(shown - 1)" }
         if shown + 1 < pages { extra["next"] = "\(shown + 1)" }
-        return page(env, title: "Live", layout: "grid grid-\(size)", ids: ids, extra: extra)
+        // Grids play sub streams; a click (full screen) switches the tile to the main stream.
+        return page(
+            env, title: "Live", layout: "grid grid-\(size)", tiles: ids.map { ($0, $0.sub == nil ? nil : "sub") },
+            extra: extra)
     }
 
     /// `POST /live/layout` (form: `size` 1–4, the CSRF token): saves the user's grid layout, back to `/live`.
@@ -67,12 +75,20 @@ enum LivePages {
 
     static func layouts(_ env: WebEnvironment) -> LiveLayouts { LiveLayouts(database: env.sessions.database) }
 
+    /// The page with `tiles`: each camera and the stream its tile starts on (`nil`: the player chooses, `main`
+    /// unless on a phone and the camera has a sub stream).
     static func page(
-        _ env: WebEnvironment, title: String, layout: String, ids: [String], extra: [String: Any] = [:]
+        _ env: WebEnvironment, title: String, layout: String, tiles: [(StatusView.Camera, String?)],
+        extra: [String: Any] = [:]
     ) -> Response {
         var model: [String: Any] = [
             "title": title, "building": env.building, "layout": layout,
-            "tiles": ids.map { ["id": $0] }, "noTiles": ids.isEmpty,
+            "tiles": tiles.map { c, stream -> [String: Any] in
+                var t: [String: Any] = ["id": c.id, "sub": c.sub != nil]
+                if let stream { t["stream"] = stream }
+                return t
+            },
+            "noTiles": tiles.isEmpty,
         ]
         model.merge(extra) { a, _ in a }
         return WebResponses.html(Pages.render(template, model))

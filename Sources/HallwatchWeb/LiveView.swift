@@ -13,9 +13,11 @@ struct RefusalError: HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response { refusal }
 }
 
-/// `GET /api/v1/cameras/{id}/live?stream=main` as a WebSocket (RFC 6455): the live view's messages.
+/// `GET /api/v1/cameras/{id}/live?stream=main|sub` as a WebSocket (RFC 6455): the live view's messages. `main`
+/// (the default) is the camera's recorded stream `id`, `sub` its sub stream `id/sub` (`cameras[].subStream`),
+/// each its own subscription to the recorder's live tap.
 ///
-/// 1. Text `{"type":"init","camera","codec","width","height","initId"}`: the RFC 6381 codec string and picture
+/// 1. Text `{"type":"init","camera","stream","codec","width","height","initId"}`: the RFC 6381 codec string and picture
 ///    size derived from the init segment that follows (``HallwatchDataPlane/InitSegmentInfo``); `initId` is
 ///    `run-sequence`. Sent first and again whenever the camera's init segment changes (a codec or resolution
 ///    change: the player calls `changeType`).
@@ -31,18 +33,14 @@ enum LiveView {
     static let mediaKind: UInt8 = 2
 
     /// The check before the upgrade (after ``AccessMiddleware`` let the session through with permission
-    /// `live`): a camera this user may see (else 404, as if it did not exist), the main stream, a live tap, and
-    /// a WebSocket upgrade request.
+    /// `live`): a camera this user may see (else 404, as if it did not exist), a stream it has (``stream(_:_:of:)``),
+    /// a live tap, and a WebSocket upgrade request. Returns the stream's id (`lobby` or `lobby/sub`).
     static func check(_ env: WebEnvironment, _ request: Request, _ context: WebContext) throws -> CameraID {
-        guard let raw = context.parameters.get("id"), let camera = CameraID(raw),
+        guard let raw = context.parameters.get("id"), CameraID.isValid(raw), let camera = CameraID(raw),
             env.status.snapshot(now: env.clocks.utcNow()).cameras.contains(where: { $0.camera == camera }),
             context.user.flatMap({ env.settings.visibleCameras(for: $0) }).map({ $0.contains(camera) }) ?? true
         else { throw RefusalError(refusal: WebResponses.problem(.notFound, "live.camera", "No such camera.")) }
-        let stream = request.uri.queryParameters.get("stream") ?? "main"
-        guard stream == "main" else {
-            throw RefusalError(
-                refusal: WebResponses.problem(.notFound, "live.stream", "This camera has no stream '\(stream)'."))
-        }
+        let id = try stream(env, request, of: camera)
         guard env.live != nil else {
             throw RefusalError(
                 refusal: WebResponses.problem(.serviceUnavailable, "live.unavailable", "Live view is not available."))
@@ -51,8 +49,28 @@ enum LiveView {
             throw RefusalError(
                 refusal: WebResponses.problem(.badRequest, "live.upgrade", "This route is a WebSocket."))
         }
-        return camera
+        return id
     }
+
+    /// The stream `?stream=` names of `camera` (a camera the caller checked the user may see): `main` (the
+    /// default) is `camera`, `sub` is `camera/sub` when the configuration gives the camera a `subStream` (or its
+    /// capture worker reports on the bus). Throws a ``RefusalError`` 404 `live.stream`
+    /// otherwise.
+    static func stream(_ env: WebEnvironment, _ request: Request, of camera: CameraID) throws -> CameraID {
+        let name = request.uri.queryParameters.get("stream") ?? "main"
+        if name == "main" { return camera }
+        if name == "sub", let sub = camera.subStream,
+            env.status.snapshot(now: env.clocks.utcNow()).cameras.contains(where: { $0.camera == sub })
+        {
+            return sub
+        }
+        let shown = String(name.prefix(16)).filter { $0.isLetter || $0.isNumber }
+        throw RefusalError(
+            refusal: WebResponses.problem(.notFound, "live.stream", "This camera has no stream '\(shown)'."))
+    }
+
+    /// `main` or `sub`: how the audit log names the stream of `id`.
+    static func streamName(_ id: CameraID) -> String { id.isSubStream ? "sub" : "main" }
 
     /// One browser's live view: audited at its start and end (`live.start`, `live.end` with the seconds
     /// watched), its own bounded queue, ends with the session or the socket.
@@ -65,7 +83,8 @@ enum LiveView {
         let actor = ctx.user?.name ?? "-"
         let started = env.clocks.utcNow()
         try await env.audit.record(
-            actor: actor, address: ctx.remoteAddress, action: "live.start", object: camera.rawValue, details: "main")
+            actor: actor, address: ctx.remoteAddress, action: "live.start", object: camera.camera.rawValue,
+            details: streamName(camera))
         let (feed, queue) = live.subscribe(camera)
         let sessionHash = ctx.session?.idHash ?? ""
         await withTaskGroup(of: Void.self) { group in
@@ -91,8 +110,8 @@ enum LiveView {
         }
         let seconds = Double(env.clocks.utcNow().micros - started.micros) / 1e6
         _ = try? await env.audit.record(
-            actor: actor, address: ctx.remoteAddress, action: "live.end", object: camera.rawValue,
-            details: String(format: "main, %.1f s, %d drops", seconds, queue.drops))
+            actor: actor, address: ctx.remoteAddress, action: "live.end", object: camera.camera.rawValue,
+            details: String(format: "%@, %.1f s, %d drops", streamName(camera), seconds, queue.drops))
     }
 
     static func send(_ event: LiveEvent, camera: CameraID, to outbound: WebSocketOutboundWriter) async throws {
@@ -107,7 +126,8 @@ enum LiveView {
             try await outbound.write(
                 .text(
                     json([
-                        "type": "init", "camera": camera.rawValue, "codec": info.codec, "width": info.width,
+                        "type": "init", "camera": camera.camera.rawValue, "stream": streamName(camera),
+                        "codec": info.codec, "width": info.width,
                         "height": info.height, "initId": "\(u.segment.meta.run)-\(u.segment.meta.sequence)",
                     ])))
             try await outbound.write(.binary(frame(initKind, u)))

@@ -146,15 +146,15 @@ enum MapRoutes {
         return r
     }
 
-    /// The stream a map pop-up plays. The live route serves only `main` today; once a camera may have a sub
-    /// stream (issue 14's sub streams), this is where the pop-up switches to it.
-    static func popupStream(_ camera: CameraID) -> String { "main" }
+    /// The stream a map pop-up plays: `sub` when the camera has a sub stream (small, H.264: quick on a phone's
+    /// cellular link), else `main`.
+    static func popupStream(_ camera: StatusView.Camera?) -> String { camera?.sub == nil ? "main" : "sub" }
 
     /// The map cut to what the context's user may see.
     static func mapView(_ env: WebEnvironment, _ context: WebContext) -> MapView {
         let snapshot = env.map?.current()
         let status = WebRoutes.scopedStatus(env, context).cameras
-        let states = Dictionary(status.map { ($0.id, $0.state) }, uniquingKeysWith: { a, _ in a })
+        let rows = Dictionary(status.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let placer = canPlace(env, context)
         guard let snapshot, let map = snapshot.map else {
             return MapView(floors: [], cameras: [], doors: [], canPlace: false)
@@ -166,11 +166,11 @@ enum MapRoutes {
                 url: "/map/floors/\(f.id)", imagePath: placer ? f.image : nil)
         }
         let cameras = map.cameras.compactMap { pin -> MapView.Camera? in
-            guard let state = states[pin.camera.rawValue] else { return nil }  // not this user's
+            guard let row = rows[pin.camera.rawValue] else { return nil }  // not this user's
             return MapView.Camera(
                 id: pin.camera.rawValue, name: snapshot.names[pin.camera] ?? pin.camera.rawValue, floor: pin.floor,
-                x: pin.x, y: pin.y, direction: pin.direction, angle: pin.angle, state: state,
-                stream: popupStream(pin.camera))
+                x: pin.x, y: pin.y, direction: pin.direction, angle: pin.angle, state: row.state,
+                stream: popupStream(row))
         }
         let doors = map.doors.map { MapView.Door(id: $0.id, floor: $0.floor, x: $0.x, y: $0.y) }
         return MapView(floors: floors, cameras: cameras, doors: doors, canPlace: placer)

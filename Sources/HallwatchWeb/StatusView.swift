@@ -24,6 +24,17 @@ public struct StatusView: Codable, Sendable, Equatable {
         public var recordedSeconds: Double?
         /// Seconds since the start of the newest durable fragment.
         public var lastFragmentAgeSeconds: Double?
+        /// The camera's sub stream (`<id>/sub`, `?stream=sub` in the live routes) when the configuration gives it
+        /// one (or its worker reports on the bus); `nil`: the camera has none (grids and pop-ups play `main`).
+        public var sub: SubStream?
+    }
+    /// A camera's sub stream: what a player needs to choose it.
+    public struct SubStream: Codable, Sendable, Equatable {
+        /// As ``Camera/state``.
+        public var state: String
+        public var codec: String?
+        public var width: Int?
+        public var height: Int?
     }
     /// One recording disk.
     public struct Disk: Codable, Sendable, Equatable {
@@ -67,25 +78,29 @@ public struct StatusView: Codable, Sendable, Equatable {
     /// The box itself: name, building, version, uptime, clock, fingerprints.
     public var box: BoxView?
 
-    /// Cuts `snapshot` and `alarms` to `visible` cameras (`nil`: every camera); times also in `time`'s zone.
+    /// Cuts `snapshot` and `alarms` to `visible` cameras (`nil`: every camera; a sub stream is visible with its
+    /// camera); times also in `time`'s zone. Sub streams are no rows of their own: each is its camera's ``Camera/sub``.
     public init(
         snapshot: StatusCollector.Snapshot, alarms: [ErrorEvent], visible: Set<CameraID>?, box: BoxView? = nil,
         time: BuildingTime = .utc
     ) {
-        func sees(_ id: CameraID) -> Bool { visible?.contains(id) ?? true }
+        func sees(_ id: CameraID) -> Bool { visible?.contains(id.camera) ?? true }
         at = snapshot.at.iso8601
         atLocal = time.format(snapshot.at)
         self.box = box
         tlsSHA256 = snapshot.web?.tlsSHA256
         let downCaptures = Dictionary(
-            snapshot.processes.filter { $0.state != .up && $0.process.hasPrefix("capture-") }.map {
-                (String($0.process.dropFirst(8)), $0)
+            snapshot.processes.filter { $0.state != .up }.compactMap { p in
+                CameraID.capturedBy(process: p.process).map { ($0, p) }
             }, uniquingKeysWith: { a, _ in a })
-        cameras = snapshot.cameras.filter { sees($0.camera) }.map { row in
+        let subs = Dictionary(
+            snapshot.cameras.filter(\.camera.isSubStream).map { ($0.camera.camera, $0) },
+            uniquingKeysWith: { a, _ in a })
+        cameras = snapshot.cameras.filter { sees($0.camera) && !$0.camera.isSubStream }.map { row in
             var s = row.state
             // A capture worker killed outright cannot say its camera is offline; its last-will says the worker
             // is down, and a camera whose worker is down is not being recorded, whatever its last state said.
-            if var state = s, state.state != .offline, let p = downCaptures[row.camera.rawValue] {
+            if var state = s, state.state != .offline, let p = downCaptures[row.camera] {
                 state.state = .offline
                 state.reason = ErrorEvent(
                     code: "capture.down",
@@ -105,6 +120,12 @@ public struct StatusView: Codable, Sendable, Equatable {
                 bitrateBps: s?.bitrateBps, recordedSeconds: row.recording?.recordedSeconds,
                 lastFragmentAgeSeconds: row.recording?.lastFragmentAt.map {
                     (Double(snapshot.at.micros - $0.micros) / 1e5).rounded() / 10
+                },
+                sub: subs[row.camera].map { sub in
+                    let st = sub.state
+                    return SubStream(
+                        state: downCaptures[sub.camera] == nil ? st?.state.rawValue ?? "unknown" : "offline",
+                        codec: st?.codec, width: st?.width, height: st?.height)
                 })
         }
         disks = snapshot.disks.map { d in
@@ -114,8 +135,8 @@ public struct StatusView: Codable, Sendable, Equatable {
         }
         processes = snapshot.processes.filter { p in
             // A capture worker is named after its camera: hide the ones of cameras this user may not see.
-            guard visible != nil, p.process.hasPrefix("capture-"), let id = CameraID(String(p.process.dropFirst(8)))
-            else { return true }
+            guard visible != nil, p.process.hasPrefix("capture-") else { return true }
+            guard let id = CameraID.capturedBy(process: p.process) else { return false }
             return sees(id)
         }.map { Process(name: $0.process, state: $0.state.rawValue, pid: $0.pid) }
         self.alarms = alarms.filter { a in

@@ -92,7 +92,7 @@ public struct WebService: Service {
                 lifetime: settings.web.sessionLifetime),
             throttle: LoginThrottle(clocks: clocks),
             audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
-            status: BusStatusSource(collector: collector, alarms: alarms, configured: config.cameras.map(\.id)),
+            status: BusStatusSource(collector: collector, alarms: alarms, configured: config.streams.map(\.id)),
             clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken(),
             facts: BoxFacts(
                 box: config.box, building: config.building, identitySHA256: key.fingerprintSHA256,

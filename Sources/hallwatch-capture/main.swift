@@ -13,7 +13,7 @@ struct CaptureCommand: AsyncParsableCommand {
         commandName: "hallwatch-capture",
         abstract: "Pull one camera's RTSP stream, remux it to fMP4 fragments and send them to the recorder.")
 
-    @Option(help: "Camera id from the configuration.") var camera: String
+    @Option(help: "Camera id from the configuration, or its sub stream (`lobby/sub`).") var camera: String
     @Option(help: "Configuration file.") var config = "/etc/hallwatch/hallwatch.yaml"
 
     func run() async throws {
@@ -24,7 +24,7 @@ struct CaptureCommand: AsyncParsableCommand {
             logger.critical("no camera '\(camera)' in \(config)")
             throw ExitCode(ExitStatus.usage)
         }
-        let presence = Presence(name: "capture-\(id)", config: cfg, configVersion: configVersion, logger: logger)
+        let presence = Presence(name: id.captureProcessName, config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
         presence.followConfig(path: config, loaded: cfg, policy: .capture(id), logger: logger)
         let worker = CaptureWorker(camera: cam, config: cfg, presence: presence, logger: logger)

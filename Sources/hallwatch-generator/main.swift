@@ -6,9 +6,10 @@ import HallwatchConfig
 import HallwatchProcess
 
 /// Wants symlinks `NORMAL/hallwatch.target.wants/hallwatch-capture@<escaped id>.service` → the template, one
-/// per configured camera, and the recording disks' mount units (``DiskMounts``). A refused configuration writes
-/// nothing (no capture worker, no disk mounted), says why on stderr (the journal, through systemd) and exits 78,
-/// so the rest of the box still boots.
+/// per configured camera stream (a camera, and `<id>/sub` for one with a `subStream`: `lobby-sub`), and the
+/// recording disks' mount units (``DiskMounts``). A refused configuration writes nothing (no capture worker, no
+/// disk mounted), says why on stderr (the journal, through systemd) and exits 78, so the rest of the box still
+/// boots.
 func generate() -> Int32 {
     var args = Array(CommandLine.arguments.dropFirst())
     var configPath = ProcessInfo.processInfo.environment["HALLWATCH_CONFIG"] ?? "/etc/hallwatch/hallwatch.yaml"
@@ -39,7 +40,7 @@ func generate() -> Int32 {
     let fm = FileManager.default
     do {
         try fm.createDirectory(at: wants, withIntermediateDirectories: true)
-        for camera in config.cameras {
+        for camera in config.streams {
             let link = wants.appendingPathComponent(SystemdEscape.captureUnit(camera.id.rawValue)).path
             try? fm.removeItem(atPath: link)
             try fm.createSymbolicLink(atPath: link, withDestinationPath: template)

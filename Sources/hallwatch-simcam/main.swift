@@ -18,7 +18,7 @@ struct SimCam: ParsableCommand {
             SIGINT or SIGTERM stops it with exit code 0; bad arguments exit with 64.
 
             With --onvif it is also an ONVIF camera: one device per mount (or --onvif-devices N, cycling \
-            through the mounts), WS-Discovery on ADDRESS's interface (Hello, Bye, ProbeMatches) and the device \
+            through the mounts; a mount NAME-sub beside NAME is NAME's sub-stream profile, not a device), WS-Discovery on ADDRESS's interface (Hello, Bye, ProbeMatches) and the device \
             and media services over HTTP; a second line "simcam onvif http://ADDRESS:PORT N" follows the ready \
             line. Credentials: --onvif-user and --onvif-password-file (never a password on the command line).
             """)
@@ -174,6 +174,8 @@ struct SimCam: ParsableCommand {
 
 extension SimCam {
     /// The ONVIF devices for the running RTSP server: one per mount, or `--onvif-devices` cycling through them.
+    /// A mount named `<name>-sub` beside a mount `<name>` is no device of its own: it is `<name>`'s sub-stream
+    /// profile (token `sub`).
     func makeSimulator(server: SimCamServer, logger: Logger) throws -> ONVIFSimulator {
         var credentials: ONVIFCredentials?
         if let user = onvifUser, let file = onvifPasswordFile {
@@ -183,14 +185,25 @@ extension SimCam {
             else { throw ValidationError("cannot read a password from \(file)") }
             credentials = ONVIFCredentials(username: user, password: password)
         }
-        let count = onvifDevices ?? server.configuration.mounts.count
+        let names = server.configuration.mounts.map(\.name)
+        let primaries = names.indices.filter { k in
+            !(names[k].hasSuffix("-sub") && names.contains(String(names[k].dropLast("-sub".count))))
+        }
+        let count = onvifDevices ?? primaries.count
         let devices = (0..<count).map { i -> SimulatedDevice in
-            let k = i % server.configuration.mounts.count
+            let k = primaries[i % primaries.count]
             let video = server.media[k].primary
-            return SimulatedDevice(
-                index: i, seed: "\(address):\(server.port)", mount: server.configuration.mounts[k].name,
+            var device = SimulatedDevice(
+                index: i, seed: "\(address):\(server.port)", mount: names[k],
                 encoding: video.codec == .h265 ? "H265" : "H264",
                 width: video.width ?? 0, height: video.height ?? 0, fps: 25)
+            if let s = names.firstIndex(of: names[k] + "-sub") {
+                let sub = server.media[s].primary
+                device.sub = .init(
+                    mount: names[s], encoding: sub.codec == .h265 ? "H265" : "H264", width: sub.width ?? 0,
+                    height: sub.height ?? 0)
+            }
+            return device
         }
         var configuration = ONVIFSimConfiguration(
             address: address, httpPort: onvifPort, rtspPort: server.port, devices: devices,

@@ -61,7 +61,7 @@ struct Status: AsyncParsableCommand {
         let collector = StatusCollector(bus: bus, topics: BusTopics(box: cfg.box))
         try await Task.sleep(for: .milliseconds(400))  // retained messages arrive at once
         repeat {
-            let snap = collector.snapshot(configured: cfg.cameras.map(\.id), now: realClocks.utcNow())
+            let snap = collector.snapshot(configured: cfg.streams.map(\.id), now: realClocks.utcNow())
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys, .prettyPrinted]

@@ -66,7 +66,7 @@ def main():
         print("| map | tap on a pin to the pop-up's first frame | not measured | goal ≤ 1.5 s | — | no camera played |")
     else:
         print(f"| map | tap on a pin to the pop-up's first frame, s (p50; {len(times)} taps) | {p50:.2f} | goal ≤ 1.5 | "
-              f"{p50 / 1.5:.2f}× | p95 {p95:.2f} s; cameras {', '.join(played)}; main stream (no sub streams yet) |")
+              f"{p50 / 1.5:.2f}× | p95 {p95:.2f} s; cameras {', '.join(played)}; sub streams |")
     flashes.sort()
     if flashes:
         f50, fmax = statistics.median(flashes), flashes[-1]

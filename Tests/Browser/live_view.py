@@ -7,7 +7,10 @@ requestVideoFrameCallback reports presented frames, a canvas snapshot of the fra
 tiles below the fold are paused until scrolled into view; ffmpeg reads the live HLS playlist for 10 s and decodes
 every frame; and a capture worker killed mid-view (PIDS: the demo's pid directory) costs at most 3 s
 without a new frame, without a reload. Prints time to first frame and latency (recorder receipt -> frame presented). A camera
-whose codec this Chromium cannot play must say so on its tile. Screenshots go to SCREENSHOTS.
+whose codec this Chromium cannot play must say so on its tile and play its H.264 sub stream instead.
+
+Sub streams: every demo camera's `?stream=sub` plays (H.264, smaller than the main stream), grid tiles play the
+sub stream, and a tile shown full screen plays the main one. Screenshots go to SCREENSHOTS.
 """
 import json
 import os
@@ -40,6 +43,7 @@ var out = [];
   var l = t.latencies.slice().sort(function (a, b) { return a - b; });
   out.push({camera: t.camera, state: t.state, note: t.note.textContent, time: v.currentTime, frames: t.frames,
     firstFrameMs: t.firstFrameMs, drops: t.drops, reconnects: t.reconnects, codec: t.el.getAttribute('data-codec'),
+    playing: t.el.getAttribute('data-playing'), fallback: t.el.getAttribute('data-fallback'), size: t.size || null,
     p50: l.length ? l[Math.floor(l.length / 2)] : null, p95: l.length ? l[Math.floor(l.length * 0.95)] : null,
     spread: snap, buffered: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : null});
 });
@@ -92,22 +96,35 @@ def main():
         if not any("/live/" in (h or "") for h in links):
             failures.append("the status page links no live page")
         playable = []
+        main_sizes = {}
         for camera in CAMERAS:
             driver.get(URL + "live/" + camera)
             first, last = watch(driver, 10)
             t0, t = first[0], last[0]
-            line = ("live %-9s codec %-14s first frame %s ms, currentTime %.1f -> %.1f s, frames %d, latency p50 %s "
+            line = ("live %-9s %-4s codec %-14s %s first frame %s ms, currentTime %.1f -> %.1f s, frames %d, latency p50 %s "
                     "p95 %s ms, drops %d, reconnects %d, canvas spread %s; note %r") % (
-                camera, t["codec"], t["firstFrameMs"] and round(t["firstFrameMs"]), t0["time"], t["time"], t["frames"],
-                t["p50"] and round(t["p50"]), t["p95"] and round(t["p95"]), t["drops"], t["reconnects"], t["spread"],
-                t["note"])
+                camera, t["playing"], t["codec"], t["size"], t["firstFrameMs"] and round(t["firstFrameMs"]), t0["time"],
+                t["time"], t["frames"], t["p50"] and round(t["p50"]), t["p95"] and round(t["p95"]), t["drops"],
+                t["reconnects"], t["spread"], t["note"])
             print(line)
             driver.save_screenshot(os.path.join(SCREENSHOTS, "live-%s.png" % camera))
             if t["state"] == "unsupported":
-                # Chromium without the codec (HEVC on a build without it): the tile must say so.
+                # Chromium without the codec and no sub stream to fall back to: the tile must say so.
                 if "cannot play" not in t["note"]:
                     failures.append("%s: unsupported but the tile does not say so" % camera)
                 continue
+            if t["fallback"] == "sub":
+                # Chromium without the codec (HEVC on a build without it): the tile says so and plays the H.264
+                # sub stream.
+                if "cannot play" not in t["note"] or t["playing"] != "sub" or not (t["codec"] or "").startswith("avc1."):
+                    failures.append("%s: the fallback to the sub stream is not said or not H.264: %r, %s, %s" % (
+                        camera, t["note"], t["playing"], t["codec"]))
+                print("live %s: the browser cannot decode the main stream; the tile says so and plays its sub stream"
+                      % camera)
+            else:
+                main_sizes[camera] = t["size"]
+                if t["playing"] != "main":
+                    failures.append("%s: the live page plays %s, not the main stream" % (camera, t["playing"]))
             playable.append(camera)
             if not t["time"] > t0["time"] + 5:
                 failures.append("%s: currentTime did not advance (%.1f -> %.1f)" % (camera, t0["time"], t["time"]))
@@ -120,6 +137,30 @@ def main():
                 failures.append("%s: the frame is uniform (spread %s)" % (camera, t["spread"]))
         if len(playable) < 3:
             failures.append("fewer than 3 cameras played: %s" % playable)
+
+        # Every camera's sub stream (`?stream=sub`): H.264, smaller than its main stream, playing.
+        for camera in CAMERAS:
+            driver.get(URL + "live/" + camera + "?stream=sub")
+            first, last = watch(driver, 6)
+            t0, t = first[0], last[0]
+            print("live %-9s sub  codec %-14s %s first frame %s ms, currentTime %.1f -> %.1f s, frames %d, latency p50 "
+                  "%s ms, canvas spread %s" % (camera, t["codec"], t["size"], t["firstFrameMs"] and round(t["firstFrameMs"]),
+                                               t0["time"], t["time"], t["frames"], t["p50"] and round(t["p50"]),
+                                               t["spread"]))
+            driver.save_screenshot(os.path.join(SCREENSHOTS, "live-%s-sub.png" % camera))
+            if t["playing"] != "sub" or not (t["codec"] or "").startswith("avc1."):
+                failures.append("%s: ?stream=sub plays %s %s" % (camera, t["playing"], t["codec"]))
+            if not (t["time"] > t0["time"] + 3 and t["frames"] > t0["frames"] + 30):
+                failures.append("%s: the sub stream did not play (%.1f -> %.1f s, %d frames)" % (
+                    camera, t0["time"], t["time"], t["frames"] - t0["frames"]))
+            if not (isinstance(t["spread"], (int, float)) and t["spread"] > 20):
+                failures.append("%s: the sub stream's frame is uniform (spread %s)" % (camera, t["spread"]))
+            main = main_sizes.get(camera)
+            if main and t["size"]:
+                pixels = lambda s: int(s.split("×")[0]) * int(s.split("×")[1])
+                if pixels(t["size"]) >= pixels(main):
+                    failures.append("%s: the sub stream (%s) is not smaller than the main one (%s)" % (
+                        camera, t["size"], main))
 
         # Fault: the capture worker dies mid-view (the supervisor restarts it; a new run, a new init segment).
         # The picture must move again within 3 s of the kill, without a reload.
@@ -153,7 +194,9 @@ def main():
         playing = [t for t0, t in zip(first, last) if t["state"] != "unsupported" and t["time"] > t0["time"] + 5
                    and t["frames"] > t0["frames"] + 50]
         print("grid: %d tiles, %d playing: %s" % (len(last), len(playing), ", ".join(
-            "%s %.1fs/%d frames" % (t["camera"], t["time"], t["frames"]) for t in last)))
+            "%s %s %.1fs/%d frames" % (t["camera"], t["playing"], t["time"], t["frames"]) for t in last)))
+        if any(t["playing"] != "sub" for t in last):
+            failures.append("grid tiles do not all play their sub streams: %s" % [t["playing"] for t in last])
         if len(last) != 4:
             failures.append("the grid has %d tiles" % len(last))
         if len(playing) < len([t for t in last if t["state"] != "unsupported"]):
@@ -176,9 +219,13 @@ def main():
         time.sleep(1)
         full = driver.execute_script(
             "return document.fullscreenElement ? document.fullscreenElement.getAttribute('data-camera') : null")
-        print("click on the first tile: full screen %s" % full)
+        time.sleep(2)
+        stream = [t for t in tiles(driver) if t["camera"] == full]
+        print("click on the first tile: full screen %s, playing %s" % (full, stream and stream[0]["playing"]))
         if full != CAMERAS[0] and full not in CAMERAS:
             failures.append("a click on a tile did not show it full screen")
+        elif not stream or (stream[0]["playing"] != "main" and stream[0]["fallback"] != "sub"):
+            failures.append("the full-screen tile does not play the main stream: %s" % stream)
         driver.execute_script("if (document.fullscreenElement) document.exitFullscreen();")
         driver.find_element(By.CSS_SELECTOR, "form.layouts button[value='2']").click()
         time.sleep(1)
@@ -201,6 +248,14 @@ def main():
             if back["state"] in ("stopped", "idle"):
                 failures.append("%s did not play again when scrolled into view" % paused[-1])
         driver.save_screenshot(os.path.join(SCREENSHOTS, "live-grid-phone.png"))
+        # On a phone a camera's own page plays its sub stream too (small, for a cellular link).
+        driver.get(URL + "live/" + CAMERAS[0])
+        time.sleep(3)
+        phone = tiles(driver)[0]
+        print("phone: /live/%s plays %s %s, %d frames" % (CAMERAS[0], phone["playing"], phone["size"], phone["frames"]))
+        if phone["playing"] != "sub" or phone["frames"] == 0:
+            failures.append("on a phone /live/%s plays %s (%d frames), not its sub stream" % (
+                CAMERAS[0], phone["playing"], phone["frames"]))
 
         # HLS for browsers without MSE: ffmpeg reads the live playlist as a client (with this session's cookie)
         # for 10 s of media; every frame decodes without an error.
@@ -219,6 +274,15 @@ def main():
         # wall clock, exit 0, no error) instead of reading 10 s; why is open (issue 14's note).
         if hls.returncode != 0 or errors or len(frames) < 100:
             failures.append("hls: ffmpeg exit %d, %d frames, errors %r" % (hls.returncode, len(frames), errors[:300]))
+        # The sub stream's playlist: its segments carry ?stream=sub, so they are the sub stream's (640x360 here).
+        probe = subprocess.run(
+            ["ffprobe", "-hide_banner", "-v", "error", "-headers", "Cookie: %s\r\n" % cookie, "-select_streams", "v:0",
+             "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
+             URL + "api/v1/cameras/%s/live.m3u8?stream=sub" % camera], capture_output=True, timeout=60)
+        sub = probe.stdout.decode(errors="replace").strip().splitlines()[0] if probe.stdout.strip() else ""
+        print("hls: %s's sub stream playlist: %s (exit %d)" % (camera, sub, probe.returncode))
+        if probe.returncode != 0 or not sub.startswith("h264,"):
+            failures.append("hls: the sub stream's playlist reads as %r: %r" % (sub, probe.stderr[:300]))
     finally:
         driver.quit()
     if failures:

@@ -2,10 +2,11 @@
 configuration gains the demo school's `map:` once discovery adopted the four cameras).
 
 At 360x740 (a phone) and 1366x768: the map shows the ground floor with the four pins named as configured and the
-floor switcher; a tap on a pin opens a pop-up whose video plays (currentTime advances, frames presented) and
-links to full screen; placement mode offers the `map:` YAML. A door.forced POSTed for the gym-hall door (with the
-event source token TOKEN) makes its door pin flash and its cameras' pins (hallway, gym) highlighted (waited for up
-to 10 s; the time from the POST is printed, its 1 s goal is Tests/Bench/map.sh's row); a door.closed ends it. Then the simulated camera is frozen (SIGSTOP: every
+floor switcher; a tap on a pin opens a pop-up whose video plays the camera's sub stream (currentTime advances,
+frames presented) and links to full screen (the main stream); placement mode offers the `map:` YAML. A door.forced
+POSTed for the gym-hall door (with the event source token TOKEN) makes its door pin flash and its cameras' pins
+(hallway, gym) highlighted (waited for up to 10 s; the time from the POST is printed, its 1 s goal is
+Tests/Bench/map.sh's row); a door.closed ends it. Then the simulated camera is frozen (SIGSTOP: every
 capture worker times out) and the pins turn red without a reload; thawed, they turn green again. Prints the time
 from the tap to the pop-up's first frame. Screenshots go to SCREENSHOTS.
 """
@@ -134,6 +135,9 @@ def tap_pin(driver, failures, camera, size):
     p1 = popup(driver)
     if not (p1 and p1["time"] > p0["time"] + 1.5 and p1["frames"] > p0["frames"] + 30):
         failures.append("%s: the pop-up of %s does not play: %r -> %r" % (size, camera, p0, p1))
+    # Pop-ups play the camera's sub stream (every demo camera has one: small, H.264, quick on a phone).
+    if not p1 or p1.get("stream") != "sub":
+        failures.append("%s: the pop-up of %s plays %r, not the sub stream" % (size, camera, p1 and p1.get("stream")))
     full = driver.find_elements(By.CSS_SELECTOR, ".leaflet-popup a.full")
     if not full or not full[0].get_attribute("href").endswith("/live/" + camera):
         failures.append("%s: the pop-up has no full-screen link to /live/%s" % (size, camera))

@@ -15,12 +15,15 @@ struct DescriberTests {
     static let user = "hallwatch"
     let password = randomPassword()
 
-    func simulator(auth: SimAuthMode = .both, offset: Int64 = 0, quirks: Set<SimQuirk> = [], advertise: String? = nil)
-        async throws -> ONVIFSimulator
-    {
+    func simulator(
+        auth: SimAuthMode = .both, offset: Int64 = 0, quirks: Set<SimQuirk> = [], advertise: String? = nil,
+        sub: SimulatedDevice.SubProfile? = nil
+    ) async throws -> ONVIFSimulator {
+        var lobby = SimulatedDevice(
+            index: 0, seed: "test", mount: "lobby", encoding: "H264", width: 1280, height: 720, fps: 25)
+        lobby.sub = sub
         let devices = [
-            SimulatedDevice(
-                index: 0, seed: "test", mount: "lobby", encoding: "H264", width: 1280, height: 720, fps: 25),
+            lobby,
             SimulatedDevice(
                 index: 1, seed: "test", mount: "hallway", encoding: "H265", width: 640, height: 272, fps: 25),
         ]
@@ -56,6 +59,19 @@ struct DescriberTests {
         #expect(d.streams.map(\.role) == ["main"])
         #expect(d.streams.first?.profile.token == "main")
         #expect(d.streams.first?.uri?.uri == "rtsp://127.0.0.1:8554/lobby")
+    }
+
+    /// The simcam's sub-stream mount is the device's second profile: discovery picks it as the sub stream (by
+    /// resolution, not by name), with its own mount's URI.
+    @Test func aSubProfileIsDescribedAsTheSubStream() async throws {
+        let sim = try await simulator(sub: .init(mount: "lobby-sub", encoding: "H264", width: 640, height: 360))
+        let d = await describe(sim, password: password)
+        await sim.stop()
+        #expect(d.error == nil)
+        #expect(d.profiles.map(\.token) == ["snapshot", "main", "sub"])
+        #expect(d.streams.map(\.role) == ["main", "sub"])
+        #expect(d.streams.map { $0.uri?.uri } == ["rtsp://127.0.0.1:8554/lobby", "rtsp://127.0.0.1:8554/lobby-sub"])
+        #expect(d.streams.last?.profile.videoEncoder?.resolution?.pixels == 640 * 360)
     }
 
     @Test func digestOnlyDeviceIsAuthenticatedWithDigest() async throws {
@@ -269,6 +285,18 @@ struct AdoptionTests {
             try CameraAdoption.adopt(device(), configPath: path, as: CameraID("gym"))
         }
         #expect(again?.code == "adopt.already")
+        // A device with a sub stream: both are written, the sub one as `subStream.source`.
+        var withSub = device()
+        withSub.endpoint = "urn:uuid:9999"
+        withSub.streams.append(
+            .init(
+                role: "sub", profileToken: "sub", videoSourceToken: "vs0", uri: "rtsp://10.0.0.2:554/gym-sub",
+                invalidAfterConnect: false))
+        let sub = try CameraAdoption.adopt(withSub, configPath: path, as: CameraID("gym"))
+        let reloaded = try ConfigLoader.load(path: path)
+        #expect(sub.subStream?.source == "rtsp://10.0.0.2:554/gym-sub")
+        #expect(reloaded.camera(CameraID("gym")!)?.subStream == SubStreamConfig(source: "rtsp://10.0.0.2:554/gym-sub"))
+        #expect(reloaded.streams.map(\.id.rawValue) == ["lobby", "dev-0a1b2c3d", "gym", "gym/sub"])
         var attrs = stat()
         stat(path, &attrs)
         #expect(attrs.st_mode & 0o777 == 0o640)

@@ -130,7 +130,8 @@ struct ServiceNotifyTests {
     }
 
     /// The generator run as systemd runs it (an output directory), on a configuration of three cameras:
-    /// exactly one wants symlink per camera, named as the real `systemd-escape` names the instance.
+    /// exactly one wants symlink per camera, named as the real `systemd-escape` names the instance; one more for a
+    /// camera's sub stream.
     @Test(.timeLimit(.minutes(1))) func theGeneratorWantsOneCaptureInstancePerCamera() throws {
         let dir = try Self.scratch("generator")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -153,6 +154,16 @@ struct ServiceNotifyTests {
                 try FileManager.default.destinationOfSymbolicLink(atPath: wants + "/" + l)
                     == "/usr/lib/systemd/system/hallwatch-capture@.service")
         }
+        // A camera with a sub stream pulls in a second instance, `lobby/sub` escaped as systemd-escape does.
+        var text = try String(contentsOfFile: config, encoding: .utf8)
+        text = text.replacingOccurrences(
+            of: "source: rtsp://127.0.0.1:9/lobby\n",
+            with: "source: rtsp://127.0.0.1:9/lobby\n    subStream:\n      source: rtsp://127.0.0.1:9/lobby-sub\n")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let withSub = try E2E.run(E2E.tool("hallwatch-generator"), ["--config", config, dir + "/out3"])
+        #expect(withSub.status == 0, "\(withSub.stderr)")
+        let subLinks = try FileManager.default.contentsOfDirectory(atPath: dir + "/out3/hallwatch.target.wants")
+        #expect(subLinks.sorted() == (expected + ["hallwatch-capture@lobby-sub.service"]).sorted(), "\(subLinks)")
         // A refused configuration: nothing pulled in, exit 78, the reason on stderr.
         try "cameras: [".write(toFile: config, atomically: true, encoding: .utf8)
         let bad = try E2E.run(E2E.tool("hallwatch-generator"), ["--config", config, dir + "/out2"])

@@ -21,7 +21,7 @@ enum E2E {
 
     /// Fetches the clips when a developer runs `swift test` without `make clips`.
     static func ensureClips() throws {
-        if ["h264-aac.mp4", "h264-bframes.mp4", "hevc.mp4", "fullhd.mp4"].allSatisfy({
+        if ["h264-aac.mp4", "h264-bframes.mp4", "hevc.mp4", "fullhd.mp4", "sub-360p.mp4", "sub-bikes.mp4"].allSatisfy({
             FileManager.default.fileExists(atPath: media + "/" + $0)
         }) {
             return
@@ -134,10 +134,17 @@ final class BusWatcher: @unchecked Sendable {
             clientID: "e2e-watch-\(UUID().uuidString.prefix(8))", socketPath: socket, will: nil,
             logger: Logger(label: "e2e"))
         try await client.connect(timeout: .seconds(10))
-        let stream = client.subscribe(BusTopics(box: box).allCameraStates)
+        let topics = BusTopics(box: box)
+        let streams = [client.subscribe(topics.allCameraStates), client.subscribe(topics.allSubStreamStates)]
         let t = Task { [weak self] in
-            for await m in stream {
-                if let s = try? m.decode(CameraState.self) { self?.states.withLock { $0.append(s) } }
+            await withTaskGroup(of: Void.self) { group in
+                for stream in streams {
+                    group.addTask {
+                        for await m in stream {
+                            if let s = try? m.decode(CameraState.self) { self?.states.withLock { $0.append(s) } }
+                        }
+                    }
+                }
             }
         }
         task.withLock { $0 = t }
@@ -184,6 +191,8 @@ final class TestBox: @unchecked Sendable {
         var file: String
         var audio = false
         var disk: String? = nil
+        /// The clip of the camera's sub stream (served at mount `<id>-sub`, configured as `subStream`), if any.
+        var sub: String? = nil
     }
     let name: String
     let dir: String
@@ -237,6 +246,7 @@ final class TestBox: @unchecked Sendable {
         for c in cameras {
             yaml += "  - id: \(c.id)\n    source: rtsp://127.0.0.1:\(port)/\(c.id)\n    audio: \(c.audio)\n"
             if let d = c.disk { yaml += "    disk: \(d)\n" }
+            if c.sub != nil { yaml += "    subStream:\n      source: rtsp://127.0.0.1:\(port)/\(c.id)-sub\n" }
         }
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
@@ -245,7 +255,11 @@ final class TestBox: @unchecked Sendable {
     func start(environment: [String: String] = [:]) throws {
         let cam = try Child(
             "simcam", E2E.tool("hallwatch-simcam"),
-            ["--port", "\(port)"] + cameras.flatMap { ["--mount", "\($0.id)=\(E2E.media)/\($0.file)"] },
+            ["--port", "\(port)"]
+                + cameras.flatMap { c in
+                    ["--mount", "\(c.id)=\(E2E.media)/\(c.file)"]
+                        + (c.sub.map { ["--mount", "\(c.id)-sub=\(E2E.media)/\($0)"] } ?? [])
+                },
             logDirectory: dir + "/logs")
         simcam = cam
         #expect(E2E.waitFor(15) { cam.log.contains("simcam ready") }, "simcam did not start: \(cam.log)")

@@ -74,6 +74,38 @@ struct LiveTapTests {
         #expect(q.drops == 1)
     }
 
+    @Test("L5: with a time bound, media queued longer than it behind the newest is skipped, however few bytes")
+    func laggingViewerIsSkippedToAKeyframe() {
+        // Fragments arrive 100 ms apart: 1 to 3 span 200 ms (kept), 1 to 4 span 300 ms (> 250 ms: behind).
+        let q = LiveQueue(maxBytes: 1 << 20, maxLagMicros: 250_000)
+        q.offer(.initSegment(initUnit))
+        for n in UInt32(1)...7 { q.offer(.media(liveFragment(n, keyframe: n == 1 || n == 6))) }
+        #expect(sequences(drain(q)) == ["drop4", "init", "6k", "7"])
+        #expect(q.drops == 1)
+        // A viewer that keeps up is never skipped; without the bound, bytes alone decide.
+        let keepsUp = LiveQueue(maxBytes: 1 << 20, maxLagMicros: 250_000)
+        let unbounded = LiveQueue(maxBytes: 1 << 20)
+        var seen: [LiveEvent] = []
+        for n in UInt32(1)...7 {
+            keepsUp.offer(.media(liveFragment(n, keyframe: n == 1)))
+            unbounded.offer(.media(liveFragment(n, keyframe: n == 1)))
+            seen += drain(keepsUp)
+        }
+        #expect(sequences(seen) == ["1k", "2", "3", "4", "5", "6", "7"] && keepsUp.drops == 0)
+        #expect(sequences(drain(unbounded)).count == 7 && unbounded.drops == 0)
+        // A new viewer's long GOP takes a while to go out: media queued meanwhile counts from when it went.
+        let fanout = LiveFanout(queueBytes: 1 << 20, queueLagMicros: 250_000)
+        fanout.publish(initUnit)
+        for n in UInt32(1)...3 { fanout.publish(liveFragment(n, keyframe: n == 1)) }
+        let late = fanout.subscribe()
+        for n in UInt32(4)...7 { fanout.publish(liveFragment(n, keyframe: false)) }  // 1 to 7: 600 ms
+        #expect(sequences(drain(late)) == ["init", "1k", "2", "3", "4", "5", "6", "7"] && late.drops == 0)
+        for n in UInt32(8)...10 { fanout.publish(liveFragment(n, keyframe: false)) }
+        // 8 to 10 (200 ms) is within the bound; then 11 is 300 ms after 8: behind.
+        fanout.publish(liveFragment(11, keyframe: false))
+        #expect(sequences(drain(late)) == ["drop4"] && late.drops == 1)
+    }
+
     @Test("L4–L5: a new viewer's start (a long GOP) may exceed the bound; falling behind after it may not")
     func startDoesNotCountAsBehind() {
         let fanout = LiveFanout(queueBytes: 1500)

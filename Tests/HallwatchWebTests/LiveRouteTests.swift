@@ -52,7 +52,11 @@ struct LiveRouteTests {
             for (uri, status, code) in [
                 ("/api/v1/cameras/lobby/live", HTTPResponse.Status.notFound, "live.camera"),
                 ("/api/v1/cameras/nope/live", .notFound, "live.camera"),
-                ("/api/v1/cameras/lot-north/live?stream=sub", .notFound, "live.stream"),
+                // A sub stream is asked for with ?stream=sub of its camera, never by its own id.
+                ("/api/v1/cameras/lot-north/live?stream=sub", .ok, ""),
+                ("/api/v1/cameras/lot-south/live?stream=sub", .notFound, "live.stream"),
+                ("/api/v1/cameras/lot-north/live?stream=hd", .notFound, "live.stream"),
+                ("/api/v1/cameras/lot-north%2Fsub/live", .notFound, "live.camera"),
                 ("/api/v1/cameras/lot-north/live", .ok, ""),
             ] {
                 try await client.execute(uri: uri, method: .get, headers: Self.upgrade(parking)) { r in
@@ -84,8 +88,18 @@ struct LiveRouteTests {
             try await client.execute(uri: "/live", method: .get, headers: cookieHeader(parking)) { r in
                 let html = String(buffer: r.body)
                 #expect(html.contains("data-camera=\"lot-north\"") && !html.contains("data-camera=\"lobby\""))
+                // Grid tiles play the sub stream of a camera that has one.
+                #expect(html.contains("data-camera=\"lot-north\" data-stream=\"sub\" data-sub=\"1\""))
+                #expect(html.contains("data-camera=\"lot-south\"><video"))
+                #expect(!html.contains("lot-north/sub"))
                 #expect(html.contains("<script src=\"/static/live.js\" defer></script>"))
                 #expect(html.components(separatedBy: "<script").count == 3)  // live.js and the responder banner
+            }
+            try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(parking)) { r in
+                // The sub stream is no camera of its own: it is lot-north's `sub`.
+                let list = try JSONDecoder().decode(CameraList.self, from: Data(buffer: r.body))
+                #expect(list.cameras.map(\.id) == ["lot-north", "lot-south"])
+                #expect(list.cameras.first?.sub?.state == "online" && list.cameras.last?.sub == nil)
             }
         }
         h.env.live = nil

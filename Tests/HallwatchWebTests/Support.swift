@@ -16,13 +16,13 @@ final class TestClocks: Clocks {
     func advance(seconds: Int64) { micros.withLock { $0 += seconds * 1_000_000 } }
 }
 
-/// Four cameras, one disk, processes; a fixed alarm.
+/// Four cameras (`lot-north` with a sub stream), one disk, processes; a fixed alarm.
 struct FakeStatus: StatusSource {
     func snapshot(now: UTCMicros) -> StatusCollector.Snapshot {
         let ids = ["lobby", "gym", "lot-north", "lot-south"].compactMap(CameraID.init)
         return StatusCollector.Snapshot(
             box: "box1", at: now,
-            cameras: ids.map { id in
+            cameras: (ids + [CameraID("lot-north/sub")!]).map { id in
                 var state = CameraState(camera: id, state: id.rawValue == "gym" ? .offline : .online, at: now)
                 if id.rawValue == "gym" {
                     state.reason = ErrorEvent(code: "rtsp.auth", message: "<script>alert(1)</script>", camera: id)
