@@ -3,7 +3,7 @@
 # outside over SSH (a key made here, never in the released image) and HTTPS, both forwarded to 127.0.0.1:
 #   1. every unit active, the four simulated cameras (hallwatch-simcam on the host, reached as 10.0.2.2 through
 #      qemu's user network) recording onto a second virtual disk, the web page answering, and each unit's
-#      `systemd-analyze security` exposure in the box equal to the offline figure (within 0.1);
+#      `systemd-analyze security` exposure in the box no worse than the offline figure (0.1 of slack);
 #   2. kill -9 of the recorder: systemd restarts it and recording resumes;
 #   3. SIGSTOP of a capture worker: its watchdog (WatchdogSec=30s) kills it and systemd restarts it;
 #   4. power cuts (kill -9 of qemu while recording, HALLWATCH_POWER_CUTS times, default 5): after each boot
@@ -173,8 +173,9 @@ T=30 vm 'sysctl -n kernel.sysrq; systemctl is-enabled ctrl-alt-del.target; findm
 [ "$(sed -n 2p "$out/hardening.txt")" = masked ] || fail "ctrl-alt-del.target is not masked"
 grep -qE '^erofs +ro' "$out/hardening.txt" || fail "root is not read-only EROFS"
 [ -z "$(T=30 vm "systemctl list-units --plain --no-legend --state=active '*getty*.service'")" ] || fail "a getty runs"
-# The hardening as the running systemd sees it agrees with the offline figures of make test-units (0.1 apart at
-# most: the offline analysis cannot see a few runtime facts).
+# The hardening as the running systemd sees it agrees with the offline figures of make test-units: never worse
+# than offline by more than 0.1 (the running system knows a few facts the offline analysis cannot, and scores
+# lower: the bus was 0.2 in the box, 0.4 offline).
 exposure() { sed -nE 's/.*Overall exposure level for [^:]*: ([0-9.]+).*/\1/p'; }
 for unit in hallwatch-bus hallwatch-recorder hallwatch-pruner hallwatch-web \
   hallwatch-capture@lobby; do
@@ -183,8 +184,8 @@ for unit in hallwatch-bus hallwatch-recorder hallwatch-pruner hallwatch-web \
   offline=$(systemd-analyze security --offline=yes "$file" 2>&1 | exposure)
   guest=$(T=60 vm "systemd-analyze security $unit.service 2>&1" | exposure)
   say "exposure $unit: offline $offline, in the box $guest"
-  [ -n "$guest" ] && awk -v a="$offline" -v b="$guest" 'BEGIN { d = a - b; exit !(d <= 0.1 && d >= -0.1) }' ||
-    fail "$unit: exposure in the box ${guest:-none} is not the offline $offline"
+  [ -n "$guest" ] && awk -v a="$offline" -v b="$guest" 'BEGIN { exit !(b <= a + 0.1) }' ||
+    fail "$unit: exposure in the box ${guest:-none} is worse than the offline $offline"
 done
 
 # --- 2. kill -9 of the recorder
