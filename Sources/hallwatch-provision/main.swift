@@ -137,8 +137,11 @@ extension Provision {
         }
         func report(_ e: BlockEvent) {
             guard let out = service.handle(e) else { return }
-            print("\(e.devnode): \(out.result.rawValue)")
-            for r in out.reasons { print("\(e.devnode): reason: \(r.code.rawValue): \(r.message)") }
+            // Written unbuffered, one outcome at a time: stdout is a pipe to the journal under systemd, which
+            // `print` buffers in 4 KiB blocks (a stick's result showed only when the service stopped).
+            var text = "\(e.devnode): \(out.result.rawValue)\n"
+            for r in out.reasons { text += "\(e.devnode): reason: \(r.code.rawValue): \(r.message)\n" }
+            FileHandle.standardOutput.write(Data(text.utf8))
         }
         for e in monitor.scan() { report(e) }
         while true {

@@ -6,6 +6,9 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 limit=${HALLWATCH_EXPOSURE_LIMIT:-2.0}
+# Exceptions, each justified in Systemd/README.md § Hardening: the provisioner may not have a private network
+# namespace (uevents are not delivered into one: its libudev monitor would never see a stick).
+declare -A exception=([hallwatch-provision.service]=2.4)
 root=$(mktemp -d /tmp/hallwatch-units.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
@@ -58,7 +61,9 @@ for f in "$repo"/Systemd/*.service "${appliance_units[@]}"; do
     continue
   fi
   verdict=ok
-  if awk -v s="$score" -v l="$limit" 'BEGIN { exit !(s > l) }'; then verdict="OVER THE LIMIT"; failed=1; fi
+  unit_limit=${exception[$u]:-$limit}
+  [ "$unit_limit" != "$limit" ] && verdict="ok (exception: at most $unit_limit, Systemd/README.md)"
+  if awk -v s="$score" -v l="$unit_limit" 'BEGIN { exit !(s > l) }'; then verdict="OVER THE LIMIT"; failed=1; fi
   printf '%-40s %s %s\n' "$u" "$score" "$verdict"
 done
 exit $failed
