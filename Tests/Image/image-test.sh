@@ -129,12 +129,14 @@ wait_ssh() {
   done
   say "boot $1: SSH after $(python3 -c "import time; print(round(time.time() - $boot_started, 1))") s"
 }
-# The newest indexed fragment's end per camera (UTC seconds), from the recordings index on the box.
+# The newest indexed fragment's end per camera (UTC seconds), from the recordings index on the box; with an
+# argument (UTC seconds), only of the runs that started before it: after a power cut the cameras record again
+# (in new runs) before the box can be asked, and the media lost is measured against what was there at the cut.
 newest_ends() {
-  local c
+  local c before=${1:-1e99}
   for c in lobby gym hallway entrance; do
     T=60 vm "hallwatchctl recordings --camera $c --json 2>/dev/null || echo '{}'" |
-      python3 -c "import json,sys; r=json.load(sys.stdin).get('runs', []); print('$c', max([x['endMicros'] for x in r] or [0]) / 1e6)"
+      python3 -c "import json,sys; r=[x for x in json.load(sys.stdin).get('runs', []) if x['startMicros'] / 1e6 < $before]; print('$c', max([x['endMicros'] for x in r] or [0]) / 1e6)"
   done
 }
 # Waits until every camera's newest fragment ended within 10 s of the box's clock; prints the seconds waited.
@@ -237,7 +239,7 @@ for cut in $(seq 1 "$cuts"); do
   wait_ssh "$cut"
   T=180 vm 'hallwatchctl check --level crc' > "$out/check-$cut.txt" 2>&1 ||
     { cat "$out/check-$cut.txt"; fail "check --level crc failed after power cut $cut"; }
-  newest_ends | while read -r c end; do
+  newest_ends "$cut_guest" | while read -r c end; do
     echo "$cut $c $(python3 -c "print(round($cut_guest - $end, 3))")"
   done | tee -a "$out/rpo.txt"
   wait_recording 240 || fail "not recording again after power cut $cut"
