@@ -190,6 +190,17 @@ for unit in hallwatch-bus hallwatch-recorder hallwatch-pruner hallwatch-web \
     fail "$unit: exposure in the box ${guest:-none} is worse than the offline $offline"
 done
 
+# The first boot is a counted one (loader entry +3): the box's health check passes and systemd-bless-boot marks it
+# good before anything below is broken on purpose (a kill during the check's settle time fails a trial boot, and
+# the box reboots to spend one of the slot's tries: as designed, but not what parts 2 and 3 test).
+deadline=$(($(date +%s) + 240))
+until T=20 vm 'ls /efi/loader/entries' 2>/dev/null | grep -qx 'hallwatch-1-a.conf'; do
+  [ "$(date +%s)" -lt "$deadline" ] ||
+    fail "the first boot was not blessed: $(T=20 vm 'ls /efi/loader/entries; systemctl status hallwatch-boot-health --no-pager' | tr '\n' ' ')"
+  sleep 5
+done
+say "boot 0 blessed (boot counting): $(T=20 vm 'ls /efi/loader/entries' | tr '\n' ' ')"
+
 # --- 2. kill -9 of the recorder
 old=$(main_pid hallwatch-recorder)
 T=20 vm "kill -9 $old"
