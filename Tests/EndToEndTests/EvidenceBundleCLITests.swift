@@ -5,13 +5,14 @@ import Testing
 /// clip by `hallwatchctl bench-fill --clip`, an identity key file in the web's format, the standard tools.
 @Suite(.serialized)
 struct EvidenceBundleCLITests {
-    @Test func exportBundleHoldsItsRangeAndVerifies() throws {
+    /// A scratch directory `/tmp/hw-<name>-<pid>` whose `disk0` holds 20 s of the B-frame clip (fragmented by
+    /// stock ffmpeg, then filled in by `hallwatchctl bench-fill` as camera `lobby` of box `cli`; 16 slots of
+    /// `slotSize` bytes; `extra` more bench-fill arguments). The caller removes it.
+    static func filledDisk(_ name: String, slotSize: Int, extra: [String] = []) throws -> String {
         try E2E.ensureClips()
-        let dir = "/tmp/hw-bundle-cli-\(getpid())"
+        let dir = "/tmp/hw-\(name)-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ctl = E2E.tool("hallwatchctl")
         let frag = try E2E.run(
             "/usr/bin/ffmpeg",
             [
@@ -20,12 +21,19 @@ struct EvidenceBundleCLITests {
             ])
         #expect(frag.status == 0, "\(frag.stderr)")
         let fill = try E2E.run(
-            ctl,
+            E2E.tool("hallwatchctl"),
             [
                 "bench-fill", dir + "/disk0", "--box", "cli", "--clip", dir + "/clip.mp4", "--clip-camera", "lobby",
-                "--seconds", "20", "--slots", "16", "--slot-size", "\(4 << 20)",
-            ])
+                "--seconds", "20", "--slots", "16", "--slot-size", "\(slotSize)",
+            ] + extra)
         #expect(fill.status == 0, "\(fill.stderr)")
+        return dir
+    }
+
+    @Test func exportBundleHoldsItsRangeAndVerifies() throws {
+        let dir = try Self.filledDisk("bundle-cli", slotSize: 4 << 20)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ctl = E2E.tool("hallwatchctl")
         try """
         box: cli
         bus: {socket: \(dir)/bus.sock}
@@ -90,26 +98,9 @@ struct EvidenceBundleCLITests {
     /// `maxAge` survives a real `hallwatch-pruner --once` pass while the bundle's hold stands, and the next pass
     /// after `hallwatchctl hold release` deletes it (all but the slot still open, which waits for its close).
     @Test func theExportsHoldKeepsItsRangePastMaxAge() throws {
-        try E2E.ensureClips()
-        let dir = "/tmp/hw-bundle-hold-\(getpid())"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Self.filledDisk("bundle-hold", slotSize: 256 << 10, extra: ["--ends-ago", "600"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let ctl = E2E.tool("hallwatchctl")
-        let frag = try E2E.run(
-            "/usr/bin/ffmpeg",
-            [
-                "-v", "error", "-i", E2E.media + "/h264-bframes.mp4", "-an", "-c:v", "copy", "-video_track_timescale",
-                "90000", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", dir + "/clip.mp4",
-            ])
-        #expect(frag.status == 0, "\(frag.stderr)")
-        let fill = try E2E.run(
-            ctl,
-            [
-                "bench-fill", dir + "/disk0", "--box", "cli", "--clip", dir + "/clip.mp4", "--clip-camera", "lobby",
-                "--seconds", "20", "--slots", "16", "--slot-size", "\(256 << 10)", "--ends-ago", "600",
-            ])
-        #expect(fill.status == 0, "\(fill.stderr)")
         let config = dir + "/hw.yaml"
         try """
         box: cli
