@@ -30,7 +30,12 @@ def make_link(admin, label, pin=None, minutes="240"):
     if pin:
         admin.find_element(By.NAME, "pin").send_keys(pin)
     admin.find_element(By.CSS_SELECTOR, "form[action='/responder-links/new'] button").click()
-    url = admin.find_element(By.ID, "link-url").text
+    # The click returns before the answer's page has loaded when the machine is busy: wait for it.
+    shown = wait(lambda: admin.find_elements(By.ID, "link-url"), 15, 0.1)
+    if not shown:
+        body = admin.find_element(By.TAG_NAME, "body").text
+        raise SystemExit("FAIL responder: no link shown after making %r: %r" % (label, body[:300]))
+    url = shown[0].text
     qr = admin.execute_script(
         "var i = document.getElementById('link-qr'); return i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0;")
     return url, qr
