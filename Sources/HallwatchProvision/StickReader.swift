@@ -89,6 +89,23 @@ public struct ReaderSandbox: Sendable {
         self.prefix = prefix
         self.deadline = deadline
     }
+
+    /// Runs `/bin/true` inside the sandbox once, so a sandbox that cannot start is an error when the provisioner
+    /// starts rather than a stick that seems to hold no bundle (a failed helper prints nothing, and an empty
+    /// listing reads as an empty stick).
+    ///
+    /// - Throws: `provision.reader` naming the prefix and its exit status: for example a service manager that
+    ///   forbids network namespaces (`RestrictNamespaces=` without `net`) makes `unshare --net` exit 1.
+    public func check() throws(ProvisionError) {
+        guard !prefix.isEmpty else { return }
+        let r = try Helper.run(prefix + ["/bin/true"], sandbox: self, maxOutputBytes: 4096)
+        guard r.status == 0 else {
+            throw ProvisionError(
+                .reader,
+                "the reader's sandbox does not start (`\(prefix.joined(separator: " "))` exits \(r.status)): it needs root, a mount and a network namespace"
+            )
+        }
+    }
 }
 
 /// Where a volume is: a device or image file, the volume's offset in it, and the sandbox its helper runs in.

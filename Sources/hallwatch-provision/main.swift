@@ -81,7 +81,7 @@ struct Provision: ParsableCommand {
         // step (staged, previous, state, current) or revert step (V1–V4).
         let crashAfter = ProcessInfo.processInfo.environment["HALLWATCH_PROVISION_CRASH_AFTER"]
         p.afterRevertStep = { step in if step.rawValue == crashAfter { kill(getpid(), SIGKILL) } }
-        let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
+        let sandbox = try checkedSandbox()
         let outcome = p.process(device: device, apply: true, sandbox: sandbox) { step in
             if step.rawValue == crashAfter { kill(getpid(), SIGKILL) }
         }
@@ -102,6 +102,18 @@ extension Provision {
         return try Minisign.SecretKey(text: String(decoding: data, as: UTF8.self))
     }
 
+    /// The reader helper's sandbox (none with `--no-sandbox`), tried once: one that cannot start ends the
+    /// process with exit status 78 (EX_CONFIG) and a `provision.reader` line, instead of every stick reading as
+    /// empty.
+    func checkedSandbox() throws -> ReaderSandbox {
+        let sandbox = noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
+        do { try sandbox.check() } catch {
+            FileHandle.standardError.write(Data("\(error.stableCode): \(error.message)\n".utf8))
+            throw ExitCode(78)
+        }
+        return sandbox
+    }
+
     /// The long-running service: scan, then monitor; one line per outcome on stdout (journald).
     func monitor() throws {
         let storeRoot = store
@@ -114,9 +126,7 @@ extension Provision {
         let lights = try indicator()
         let recovering = ConfigStore(root: storeRoot, switchSpool: spool)
         try recovering.withLock { () throws(ProvisionError) in try recovering.recover() }
-        let service = ProvisionService(
-            sandbox: noSandbox ? ReaderSandbox(prefix: [], deadline: .seconds(10)) : .default
-        ) {
+        let service = ProvisionService(sandbox: try checkedSandbox()) {
             () throws(ProvisionError) -> Provisioner in
             let store = ConfigStore(root: storeRoot, switchSpool: spool)
             var p = Provisioner(

@@ -158,6 +158,21 @@ struct HostileStickTests {
         #expect(box.store.current() == nil)
     }
 
+    /// A sandbox that cannot start is named when the provisioner starts: under a service manager that forbids
+    /// network namespaces, `unshare --net` exits 1, every read came back empty and each stick read as one without
+    /// a bundle (make image-test).
+    @Test func aSandboxThatCannotStartIsNamedNotMistakenForAnEmptyStick() throws {
+        try ReaderSandbox.default.check()
+        let broken = ReaderSandbox(prefix: ["/bin/sh", "-c", "exit 1", "sh"], deadline: .seconds(5))
+        #expect(throws: ProvisionError.self) { try broken.check() }
+        do {
+            try broken.check()
+        } catch {
+            #expect(error.code == .reader)
+            #expect(error.message.contains("/bin/sh -c exit 1 sh` exits 1"), "\(error.message)")
+        }
+    }
+
     /// A stick whose files change after the manifest was read: what is applied is what verified, or nothing.
     struct ShiftingStick: StickSource {
         let real: MtoolsStick

@@ -7,8 +7,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 limit=${HALLWATCH_EXPOSURE_LIMIT:-2.0}
 # Exceptions, each justified in Systemd/README.md § Hardening: the provisioner may not have a private network
-# namespace (uevents are not delivered into one: its libudev monitor would never see a stick).
-declare -A exception=([hallwatch-provision.service]=2.4)
+# namespace (uevents are not delivered into one: its libudev monitor would never see a stick), and its reader
+# helper needs network and mount namespaces of its own (RestrictNamespaces=mnt net).
+declare -A exception=([hallwatch-provision.service]=2.5)
 root=$(mktemp -d /tmp/hallwatch-units.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
