@@ -17,8 +17,10 @@ import HallwatchConfig
 /// - **S5.** `systemctl start --no-block hallwatch.target`: a new camera's instance is started (a running one is
 ///   left alone; `--no-block`, so a camera slow to answer never holds the sync).
 /// - **S6.** Every loaded `hallwatch-capture@` instance the configuration no longer names is stopped
-///   (`systemctl stop --no-block`) and its failed state reset. When the configuration does not load, nothing
-///   is stopped: a broken file must never stop recording.
+///   (`systemctl stop`, waiting: each worker stops within its `TimeoutStopSec=`), then its failed state is
+///   reset (a worker that saw the switch first may have restarted into "not configured", exit 3, or failed on
+///   the way). When the configuration does not load, nothing is stopped: a broken file must never stop
+///   recording.
 public enum CaptureUnitSync {
     /// The switch spool on the appliance (created by `hallwatch-config.path`, `MakeDirectory=yes`).
     public static let defaultSpool = "/var/lib/hallwatch/config-switched"
@@ -102,7 +104,8 @@ public enum CaptureUnitSync {
         ]) {
             report.stopped = stale(loaded: loaded(listUnitsOutput: listed), wanted: want)
             if !report.stopped.isEmpty {
-                _ = systemctlRun(["stop", "--no-block"] + report.stopped)
+                // Waiting: a reset queued behind a stop that has not finished would leave the unit failed.
+                _ = systemctlRun(["stop"] + report.stopped)
                 _ = systemctlRun(["reset-failed"] + report.stopped, required: false)
             }
         }

@@ -7,6 +7,10 @@ public enum ExitStatus {
     public static let failure: Int32 = 1
     /// `check`: a disk could not be checked at all.
     public static let unchecked: Int32 = 2
+    /// A capture worker whose camera stream is not (or no longer) in the configuration: it has nothing to
+    /// record. Its unit counts this as success and does not restart (`SuccessExitStatus=3`,
+    /// `RestartPreventExitStatus=3`), so the instance of a removed camera ends stopped, not failed.
+    public static let notConfigured: Int32 = 3
     /// `EX_USAGE`: a camera or option that the configuration does not know.
     public static let usage: Int32 = 64
     /// `EX_NOINPUT`: an input file or a named device that does not exist.

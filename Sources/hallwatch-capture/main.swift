@@ -21,8 +21,9 @@ struct CaptureCommand: AsyncParsableCommand {
         let logger = Logger(label: "hallwatch.capture")
         let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
         guard let id = CameraID(camera), let cam = cfg.camera(id) else {
-            logger.critical("no camera '\(camera)' in \(config)")
-            throw ExitCode(ExitStatus.usage)
+            // A removed camera's instance restarts once into this: it ends stopped, not failed (the unit).
+            logger.notice("no camera stream '\(camera)' in \(config): nothing to record")
+            throw ExitCode(ExitStatus.notConfigured)
         }
         let presence = Presence(name: id.captureProcessName, config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()

@@ -279,12 +279,18 @@ struct ServiceNotifyTests {
             calls == [
                 "daemon-reload", "start --no-block hallwatch.target",
                 "list-units --all --plain --no-legend --full --no-pager hallwatch-capture@*.service",
-                "stop --no-block hallwatch-capture@hall.service", "reset-failed hallwatch-capture@hall.service",
+                "stop hallwatch-capture@hall.service", "reset-failed hallwatch-capture@hall.service",
             ], "\(calls)")
         #expect(r.stderr.contains("2 switch(es) noted") && r.stderr.contains("stopped: hallwatch-capture@hall.service"))
         #expect(
             CaptureUnitSync.loaded(listUnitsOutput: "● hallwatch-capture@hall.service loaded failed failed x\n")
                 == ["hallwatch-capture@hall.service"])
+        // The removed camera's worker, restarted once by systemd after the switch, exits 3 (not configured),
+        // which its unit counts as success and does not restart: the instance ends stopped, not failed.
+        let removed = try E2E.run(E2E.tool("hallwatch-capture"), ["--config", config, "--camera", "hall"])
+        #expect(removed.status == ExitStatus.notConfigured && removed.status == 3, "\(removed.stderr)")
+        let unit = try String(contentsOfFile: E2E.repoRoot + "/Systemd/hallwatch-capture@.service", encoding: .utf8)
+        #expect(unit.contains("\nSuccessExitStatus=3\n") && unit.contains("\nRestartPreventExitStatus=3 64 78\n"))
         // A configuration that does not load: the reload and the start still run, nothing is stopped.
         try FileManager.default.removeItem(atPath: log)
         try "cameras: [".write(toFile: config, atomically: true, encoding: .utf8)

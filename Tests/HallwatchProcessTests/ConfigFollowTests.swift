@@ -57,7 +57,7 @@ struct ConfigFollowTests {
                 of: "maxAge: 30d", with: "maxAge: 20d"))
         #expect(ReloadPolicy.recorder.decide(old, cameras) == .adopt)
         #expect(ReloadPolicy.capture(CameraID("lobby")!).decide(old, cameras) == .adopt)
-        #expect(ReloadPolicy.capture(CameraID("gym")!).decide(old, cameras) == .restart)  // gone: exits 64
+        #expect(ReloadPolicy.capture(CameraID("gym")!).decide(old, cameras) == .restart)  // gone: exits 3
         #expect(ReloadPolicy.anyChange.decide(old, cameras) == .restart)
         #expect(ReloadPolicy.anyChange.decide(old, old) == .adopt)
         // The recorder's own section, or a camera pinned to another disk, restarts the recorder.
