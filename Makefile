@@ -93,6 +93,6 @@ update-bundle:
 	bash Image/update-bundle.sh
 
 ## image-test: boot the image in qemu (TCG, OVMF) with simulated cameras from the host: units, recording, web,
-## kill -9 of the recorder, a capture worker's watchdog, power cuts (HALLWATCH_POWER_CUTS, default 5)
+## kill -9 of the recorder, a capture worker's watchdog, power cuts (HALLWATCH_POWER_CUTS, default 10)
 image-test: image build clips
 	bash Tests/Image/image-test.sh
