@@ -92,7 +92,8 @@ public struct ReloadPolicy: Sendable {
 
     /// A capture worker restarts when its camera, the capture section, the box id, the bus or the recorder's
     /// socket changes, or its camera's effective credentials (the contents of its `passwordFile`); a camera no
-    /// longer configured restarts too, and then exits 64 (`EX_USAGE`), which its unit does not restart.
+    /// longer configured restarts too, and then exits 3 (``ExitStatus/notConfigured``), which its unit counts as
+    /// success and does not restart.
     public static func capture(_ id: CameraID) -> ReloadPolicy {
         ReloadPolicy(
             secretFiles: { [$0.camera(id)?.passwordFile].compactMap { $0 } },
