@@ -74,23 +74,12 @@ public enum CaptureUnitSync {
             }
         }
         func systemctlRun(_ args: [String], required: Bool = true) -> String? {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: systemctl)
-            p.arguments = args
-            let out = Pipe()
-            p.standardOutput = out
-            do { try p.run() } catch {
-                report.failures.append("systemctl \(args.joined(separator: " ")): \(error)")
+            let (status, output) = spawn([systemctl] + args)
+            guard status == 0 else {
+                if required { report.failures.append("systemctl \(args.joined(separator: " ")): status \(status)") }
                 return nil
             }
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
-                if !required { return nil }
-                report.failures.append("systemctl \(args.joined(separator: " ")): status \(p.terminationStatus)")
-                return nil
-            }
-            return String(decoding: data, as: UTF8.self)
+            return output
         }
         // S4, S5.
         _ = systemctlRun(["daemon-reload"])
@@ -110,5 +99,43 @@ public enum CaptureUnitSync {
             }
         }
         return (report, report.failures.isEmpty ? 0 : ExitStatus.software)
+    }
+
+    /// Runs `argv` (an absolute path first) and returns its exit status (−1 when it cannot start, 128 + the
+    /// signal when killed) and what it printed on stdout (at most 1 MiB); stdin is /dev/null, stderr inherited.
+    ///
+    /// `posix_spawn` and `waitpid`, not Foundation's `Process`: on Linux `Process` waits for its child through a
+    /// CFSocket wakeup pair that is not an `AF_UNIX` socket, so under `RestrictAddressFamilies=AF_UNIX`
+    /// (hallwatch-config.service) it logged "Could not create wakeup socket pair for CFSocket" and never saw the
+    /// child end (the sync hung until its start timeout, make image-test).
+    static func spawn(_ argv: [String]) -> (status: Int32, output: String) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return (-1, "") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard rc == 0 else { return (-1, "") }
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            if output.count < 1 << 20 { output += chunk[0..<n] }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return (code, String(decoding: output, as: UTF8.self))
     }
 }

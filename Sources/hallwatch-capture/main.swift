@@ -21,8 +21,11 @@ struct CaptureCommand: AsyncParsableCommand {
         let logger = Logger(label: "hallwatch.capture")
         let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
         guard let id = CameraID(camera), let cam = cfg.camera(id) else {
-            // A removed camera's instance restarts once into this: it ends stopped, not failed (the unit).
+            // A removed camera's instance restarts once into this and must end stopped, not failed: its unit
+            // counts exit 3 as success, and READY=1 first, as a Type=notify service that exits before it is
+            // a protocol failure to systemd.
             logger.notice("no camera stream '\(camera)' in \(config): nothing to record")
+            ServiceNotifier.shared.ready(status: "camera stream \(camera) is not configured: nothing to record")
             throw ExitCode(ExitStatus.notConfigured)
         }
         let presence = Presence(name: id.captureProcessName, config: cfg, configVersion: configVersion, logger: logger)
