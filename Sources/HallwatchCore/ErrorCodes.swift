@@ -85,6 +85,9 @@ public enum ErrorCodes {
         .init("events.invalid", .invalidInput, "an event that is not a valid CloudEvent of the contract"),
         .init("events.mediaType", .invalidInput, "an event POST that is not application/cloudevents(-batch)+json"),
         .init("events.naiveTime", .invalidInput, "an event time without a UTC offset"),
+        .init(
+            "events.time", .invalidInput,
+            "an event time that is not an RFC 3339 date-time (no such date, an offset outside ±23:59)"),
         .init("events.future", .invalidInput, "an event time more than a day ahead of the box's clock"),
         .init("events.rate", .exhausted, "an event source sent more events than its rate allows"),
         .init("events.scope", .forbidden, "an event type or door outside what the source's token may send"),

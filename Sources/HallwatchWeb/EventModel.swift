@@ -153,7 +153,7 @@ public struct IncomingEvent: Sendable, Equatable {
 
     /// Checks one CloudEvent.
     /// - Parameter keepHolder: whether `data.holder` is kept (the building's choice; default not).
-    /// - Throws: ``EventRefusal`` 400 (`events.invalid`, `events.naiveTime`), 413 (`events.tooLarge`).
+    /// - Throws: ``EventRefusal`` 400 (`events.invalid`, `events.naiveTime`, `events.time`), 413 (`events.tooLarge`).
     public init(_ value: JSONValue, keepHolder: Bool = false) throws(EventRefusal) {
         guard var o = value.object else { throw EventRefusal(400, "events.invalid", "an event is a JSON object") }
         guard o["specversion"]?.string == "1.0" else {
@@ -185,12 +185,11 @@ public struct IncomingEvent: Sendable, Equatable {
             )
         }
         let timeText = try text("time", max: 64, required: true)!
-        guard let t = ISO8601.parse(timeText) else {
-            throw EventRefusal(
-                400, "events.naiveTime",
-                "time '\(timeText)' is not RFC 3339 with a UTC offset (2026-12-07T01:02:03.456Z or +01:00)")
+        do {
+            time = try ISO8601.parseStrict(timeText)
+        } catch {
+            throw EventRefusal(400, error.reason == .noOffset ? "events.naiveTime" : "events.time", "time: \(error)")
         }
-        time = t
         subject = try text("subject", max: 64, required: false)
         doorRef = try text("doorref", max: Self.maxFieldBytes, required: false)
         switch o["sequence"] {

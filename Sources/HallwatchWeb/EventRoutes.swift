@@ -149,10 +149,11 @@ enum EventRoutes {
         let q = FormFields.parse(String(request.uri.query?.prefix(4096) ?? ""))
         func time(_ name: String, _ fallback: UTCMicros) throws(EventRefusal) -> UTCMicros {
             guard let text = q[name], !text.isEmpty else { return fallback }
-            guard let t = TimeExpression.parse(text, now: now) else {
-                throw EventRefusal(400, "events.filter", "\(name) '\(text)' is not a date and time with an offset")
+            do {
+                return try TimeExpression.parseStrict(text, now: now)
+            } catch {
+                throw EventRefusal(400, "events.filter", "\(name): \(error)")
             }
-            return t
         }
         let from = try time("from", now.adding(micros: -86_400_000_000))
         let to = try time("to", now.adding(micros: 3_600_000_000))

@@ -151,11 +151,13 @@ enum ExportRoutes {
             chosen.append(id)
         }
         let cameras = chosen
-        guard body.from.utf8.count <= 40, body.to.utf8.count <= 40, let from = ISO8601.parse(body.from),
-            let to = ISO8601.parse(body.to)
-        else {
-            return WebResponses.problem(
-                .badRequest, "export.input", "Give from and to as RFC 3339 times, e.g. 2026-12-07T08:00:00Z.")
+        let from: UTCMicros
+        let to: UTCMicros
+        do {
+            from = try ISO8601.parseStrict(body.from)
+            to = try ISO8601.parseStrict(body.to)
+        } catch {
+            return WebResponses.problem(.badRequest, "export.input", "from and to: \(error)")
         }
         let user = context.user?.name ?? "-"
         let job: ExportProgress

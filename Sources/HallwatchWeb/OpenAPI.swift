@@ -192,7 +192,7 @@ enum OpenAPI {
                 "application/cloudevents-batch+json": {"schema": {"type": "array", "maxItems": 500, "items": {"$ref": "#/components/schemas/CloudEvent"}}}}},
               "responses": {"201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventReceipt"}}}},
                 "200": {"description": "an identical repeat (the stored receipt), or a batch's results", "content": {"application/json": {"schema": {"type": "object"}}}},
-                "400": {"description": "not a valid event (events.invalid), a time without an offset (events.naiveTime) or more than a day ahead of the box's clock (events.future)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                "400": {"description": "not a valid event (events.invalid), a time without an offset (events.naiveTime), a date or offset that does not exist (events.time) or more than a day ahead of the box's clock (events.future)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
                 "401": {"description": "no live token (events.token)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
                 "403": {"description": "another source's event (events.source), a type or door outside the token (events.scope), another address (events.address)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
                 "409": {"description": "the same id with other content (events.conflict); both kept", "content": {"application/json": {"schema": {"type": "object"}}}},
