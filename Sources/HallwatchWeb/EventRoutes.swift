@@ -46,9 +46,8 @@ enum EventRoutes {
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: limit) } catch { return tooLarge(limit) }
         let bytes = body.readableBytesView
-        guard JSONValue.depth(of: bytes) <= maxDepth,
-            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        else { return WebResponses.problem(.badRequest, "events.invalid", "The body is not JSON (or nests too deep).") }
+        let value: JSONValue
+        do { value = try JSONValue.eventDocument(bytes, maxDepth: maxDepth) } catch { return problem(error) }
         let items: [JSONValue]
         if batch {
             guard case .array(let list) = value, !list.isEmpty, list.count <= events.limits.maxBatch else {
