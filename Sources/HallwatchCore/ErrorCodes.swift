@@ -78,6 +78,7 @@ public enum ErrorCodes {
         .init("discovery.probe", .unavailable, "a probe round could not be sent"),
         // Door and alarm events (HallwatchWeb's EventService and EventRoutes; issue 16).
         .init("events.address", .forbidden, "an event-source token used from an address its source does not allow"),
+        .init("events.budget", .exhausted, "an event source held more events than its row budget: its oldest deleted"),
         .init("events.camera", .notFound, "an event list asked for a camera the user may not see"),
         .init("events.clockSkew", .badReply, "an event source's clock is off by more than 2 s (from its live events)"),
         .init("events.conflict", .conflict, "an event id sent again with other content (both are kept)"),
@@ -90,6 +91,9 @@ public enum ErrorCodes {
         .init("events.rate", .exhausted, "an event source sent more events than its rate allows"),
         .init("events.scope", .forbidden, "an event type or door outside what the source's token may send"),
         .init("events.source", .forbidden, "an event of another source than the token's"),
+        .init(
+            "events.sourceRate", .exhausted,
+            "an event source sends faster, for an hour, than its row budget can keep for the retention"),
         .init("events.subject", .invalidInput, "an event subject that names no configured door"),
         .init(
             "events.time", .invalidInput,
