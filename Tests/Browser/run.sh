@@ -58,7 +58,7 @@ FP=$(openssl x509 -in "$RUN/state/tls.crt" -noout -fingerprint -sha256 | cut -d=
 grep -q "tls.sha256=$FP" "$RUN/web.log" || fail "the logged fingerprint is not the certificate's ($FP)"
 echo "TLS: HTTP/2, redirect 308, key 0600, fingerprint $FP logged"
 
-WEB_PORT=$PORT python3 Tests/Browser/security.py
+WEB_PORT=$PORT ADMIN_PASSWORD_FILE="$RUN/admin.password" python3 Tests/Browser/security.py
 
 WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true IDENTITY_FP="$IDFP" TLS_FP="$FP" \
