@@ -254,6 +254,11 @@ enum ResponderRoutes {
         // Unknown keys are refused, not ignored: a dispatch system that misspells `pin` or `cameraGroup` would
         // otherwise get a link without a PIN, or for the whole building, and believe otherwise.
         let known: Set<String> = ["label", "minutes", "cameraGroup", "pin"]
+        // `{"pin":"314159","pin":null}`: which one was meant? Foundation keeps one silently (RFC 8259 §4).
+        if let name = JSONValue.duplicateName(in: data) {
+            return WebResponses.problem(
+                .badRequest, "responder.input", "The key \"\(name.prefix(40))\" is given twice: send each key once.")
+        }
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             let unknown = Set(object.keys).subtracting(known).sorted()
             if !unknown.isEmpty {

@@ -84,6 +84,9 @@ struct ResponderLinkTests {
                 // Misspelt keys are refused, never ignored (a link without the PIN or group the caller meant).
                 #"{"label":"Engine 3","PIN":"314159"}"#, #"{"label":"Engine 3","cameras":["lobby"]}"#,
                 #"{"label":"Engine 3","group":"parking"}"#,
+                // A key twice: which PIN, which group? Refused, never one of them kept silently.
+                #"{"label":"Engine 3","pin":"314159","pin":null}"#,
+                #"{"label":"Engine 3","cameraGroup":"parking","cameraGroup":null}"#,
             ] {
                 _ = try await Self.create(client, h, bad, status: .badRequest)
             }
