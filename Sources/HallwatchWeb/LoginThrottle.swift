@@ -15,7 +15,8 @@ import Synchronization
 ///    people behind a NAT wait at most that while someone sprays from it).
 /// 3. **account, across addresses** (guessing one name from many addresses): after ``accountFailures``
 ///    failures the name is locked with back-off up to ``maxLock`` — but only for addresses that never signed in
-///    with it. The real user's usual address stays open (memory of successes: ``maxKeys`` pairs).
+///    with it. The real user's usual address stays open (memory of successes: ``maxKeys`` pairs, read back
+///    from the audit log's `login.success` entries when the web starts: ``remember(address:account:atMicros:)``).
 ///
 /// A success clears its pair (not the address's spray count, nor the account's count: one right password
 /// must not reset a guesser's). Counts are forgotten ``forgetAfter`` after their last failure. Memory is
@@ -112,6 +113,16 @@ public final class LoginThrottle: Sendable {
             t.pairs[pair] = nil
             Self.makeRoom(&t.known, for: pair) { $0 }
             t.known[pair] = now
+        }
+    }
+
+    /// Remembers that `account` signed in from `address` at `atMicros` (read back from the audit log at start,
+    /// so a restart does not forget the addresses the per-name lock spares).
+    public func remember(address: String, account: String, atMicros: Int64) {
+        let pair = Self.pairKey(address: address, account: account)
+        tables.withLock { t in
+            Self.makeRoom(&t.known, for: pair) { $0 }
+            t.known[pair] = max(t.known[pair] ?? atMicros, atMicros)
         }
     }
 

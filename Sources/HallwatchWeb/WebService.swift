@@ -86,13 +86,15 @@ public struct WebService: Service {
                 metadata: ["group": "\(group)", "cameras": "\(unknown.map(\.rawValue).joined(separator: ","))"])
         }
         let disks = config.recorder.disks.map { RecordingThumbnailSource.DiskLocation(name: $0.name, path: $0.path) }
+        let audit = AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log")
+        let throttle = LoginThrottle(clocks: clocks)
+        for s in try audit.signIns() { throttle.remember(address: s.address, account: s.user, atMicros: s.atMicros) }
         var env = WebEnvironment(
             settings: settings,
             sessions: SessionStore(
                 database: database, clocks: clocks, idle: settings.web.sessionIdleTimeout,
                 lifetime: settings.web.sessionLifetime),
-            throttle: LoginThrottle(clocks: clocks),
-            audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
+            throttle: throttle, audit: audit,
             status: BusStatusSource(collector: collector, alarms: alarms, configured: config.streams.map(\.id)),
             clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken(),
             facts: BoxFacts(

@@ -174,6 +174,22 @@ struct WebHandlerTests {
         #expect(t.lockRemaining(address: attacker, account: "admin") == nil)
     }
 
+    @Test("the addresses a user signed in from are read back from the audit log, so a restart still spares them")
+    func knownAddressesSurviveARestart() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            _ = try #require(try await signIn(client, user: "admin"))
+            #expect(try await signIn(client, user: "office", password: "wrong-password") == nil)
+        }
+        let pairs = try h.env.audit.signIns()
+        #expect(pairs.map(\.user) == ["admin"] && pairs[0].atMicros == h.clocks.utcNow().micros)
+        let restarted = LoginThrottle(clocks: h.clocks)
+        for p in pairs { restarted.remember(address: p.address, account: p.user, atMicros: p.atMicros) }
+        for i in 0..<20 { restarted.failed(address: "192.0.2.\(i)", account: "admin") }
+        #expect(restarted.lockRemaining(address: "192.0.2.99", account: "admin") == .seconds(1))
+        #expect(restarted.lockRemaining(address: pairs[0].address, account: "admin") == nil)
+    }
+
     @Test("CSRF: cross-site or origin-less posts are refused; a session's post needs its token")
     func csrf() async throws {
         let h = try Harness()
