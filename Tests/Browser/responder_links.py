@@ -128,7 +128,8 @@ def main():
             back = responder.find_elements(By.CSS_SELECTOR, "a#back[href='/map']")
             if not said or not back or "{" in text:
                 failures.append("a responder's /%s is not a page with the way back: %r" % (path, text[:120]))
-        responder.save_screenshot(os.path.join(SCREENSHOTS, "responder-refused.png"))
+            if path == "":
+                responder.save_screenshot(os.path.join(SCREENSHOTS, "responder-refused.png"))
         responder.get(URL + "live/lobby")
         nav = responder.execute_script(
             "return Array.from(document.querySelectorAll('header nav a')).map(function (a) { return a.getAttribute('href'); });")
