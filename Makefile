@@ -60,7 +60,7 @@ test-units:
 ## two disks of real recorded H.264: sign in, thumbnails are real pictures, both 24 h plots drawn, the box section,
 ## a camera going offline without a reload within 5 s, the audit page and its CSV, an on-demand signed checkpoint,
 ## sign out; at 360x740 and 1366x768. Before it, the security checks (Tests/Browser/security.py: path traversal,
-## oversized heads and bodies, slowloris). Then kill -9 of the web while a camera records (Tests/Browser/kill_web.sh).
+## oversized heads and bodies, sign-in throttling by (name, address), slowloris). Then kill -9 of the web while a camera records (Tests/Browser/kill_web.sh).
 ## Then door and alarm events end to end (Tests/Browser/events.sh). Screenshots in .run/screenshots/.
 test-browser: build test-deps
 	bash Tests/Browser/run.sh

@@ -89,7 +89,46 @@ public struct SystemClocks: Clocks {
 }
 
 /// ISO 8601 formatting and parsing of ``UTCMicros`` (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
+///
+/// Parsing is strict RFC 3339 §5.6 (`date-time`), the one parser for every time a request, a device or the
+/// command line hands us: a day that does not exist in its month (`2026-02-30`) and an offset outside
+/// `00:00`–`23:59` (`+99:00`) are refused, never normalised by `timegm`.
 public enum ISO8601 {
+    /// The longest text ``parse(_:)`` reads: 64 bytes (a date-time with nanoseconds and an offset is 35).
+    public static let maxTextBytes = 64
+
+    /// Why a text is not an RFC 3339 date-time.
+    public struct ParseError: Error, Equatable, Sendable, CustomStringConvertible {
+        /// What is wrong, for a typed answer (a missing offset is told apart: it is a naive local time).
+        public enum Reason: String, Sendable {
+            /// Not `YYYY-MM-DDTHH:MM:SS[.f…]` followed by `Z` or `±HH:MM`, or longer than ``maxTextBytes``.
+            case syntax
+            /// A well-formed date and time without `Z` or an offset (RFC 3339 §4.3: a local time, unknown offset).
+            case noOffset
+            /// A month, day, hour, minute or second that does not exist (`2026-02-30`, `24:00:00`).
+            case noSuchTime
+            /// An offset outside RFC 3339's `time-numoffset` (hours 00–23, minutes 00–59).
+            case offsetOutOfRange
+        }
+        public let reason: Reason
+        /// The refused text, cut to ``maxTextBytes``.
+        public let text: String
+
+        public init(reason: Reason, text: String) {
+            self.reason = reason
+            self.text = text
+        }
+
+        public var description: String {
+            switch reason {
+            case .syntax: "'\(text)' is not an RFC 3339 date and time (2026-12-07T08:00:00Z or +01:00)"
+            case .noOffset: "'\(text)' has no UTC offset (add Z or ±HH:MM, RFC 3339 §5.6)"
+            case .noSuchTime: "'\(text)' names a date or time that does not exist"
+            case .offsetOutOfRange: "'\(text)' has an offset outside ±23:59 (RFC 3339 §5.6)"
+            }
+        }
+    }
+
     /// Formats with millisecond precision in UTC.
     public static func format(_ t: UTCMicros) -> String {
         var secs = time_t(t.micros >= 0 ? t.micros / 1_000_000 : (t.micros - 999_999) / 1_000_000)
@@ -102,9 +141,29 @@ public enum ISO8601 {
             Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
     }
 
-    /// Parses `YYYY-MM-DDTHH:MM:SS[.f…]` followed by `Z` or `±HH:MM`; returns `nil` for anything else.
-    public static func parse(_ text: String) -> UTCMicros? {
-        let s = Array(text.utf8)
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.f…]` followed by `Z` or `±HH:MM`; returns `nil` for anything else
+    /// (``parseStrict(_:)`` says why).
+    public static func parse(_ text: String) -> UTCMicros? { try? parseStrict(text) }
+
+    /// The number of days in `month` (1–12) of the proleptic Gregorian `year`.
+    public static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Parses an RFC 3339 §5.6 `date-time`: `YYYY-MM-DDTHH:MM:SS[.f…]` then `Z` or `±HH:MM` (`t`/`z` and a
+    /// space for `T` accepted, §5.6's note). Fractions beyond microseconds are cut. A leap second (`:60`) is
+    /// read as the next second's start. At most ``maxTextBytes`` bytes.
+    /// - Throws: ``ParseError`` with its ``ParseError/Reason``.
+    public static func parseStrict(_ text: String) throws(ParseError) -> UTCMicros {
+        let s = Array(text.utf8.prefix(maxTextBytes + 1))
+        func fail(_ reason: ParseError.Reason) -> ParseError {
+            ParseError(reason: reason, text: String(decoding: s.prefix(maxTextBytes), as: UTF8.self))
+        }
+        guard s.count <= maxTextBytes else { throw fail(.syntax) }
         func num(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= s.count else { return nil }
             var v = 0
@@ -114,39 +173,41 @@ public enum ISO8601 {
             }
             return v
         }
-        guard s.count >= 20, s[4] == 45, s[7] == 45, s[10] == 84 || s[10] == 116 || s[10] == 32, s[13] == 58,
+        guard s.count >= 19, s[4] == 45, s[7] == 45, s[10] == 84 || s[10] == 116 || s[10] == 32, s[13] == 58,
             s[16] == 58,
             let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
-            let se = num(17, 2),
-            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
-        else { return nil }
+            let se = num(17, 2)
+        else { throw fail(.syntax) }
         var i = 19
         var frac: Int64 = 0
         if i < s.count, s[i] == 46 {
             i += 1
             var digits = 0
             while i < s.count, s[i] >= 48, s[i] <= 57 {
-                if digits < 6 {
-                    frac = frac * 10 + Int64(s[i] - 48)
-                    digits += 1
-                }
+                if digits < 6 { frac = frac * 10 + Int64(s[i] - 48) }
+                digits += 1
                 i += 1
             }
-            guard digits > 0 else { return nil }
-            for _ in digits..<6 { frac *= 10 }
+            guard digits > 0 else { throw fail(.syntax) }
+            for _ in min(digits, 6)..<6 { frac *= 10 }
         }
         var offsetSeconds = 0
-        guard i < s.count else { return nil }
+        guard i < s.count else { throw fail(.noOffset) }
         if s[i] == 90 || s[i] == 122 {
             i += 1
         } else if s[i] == 43 || s[i] == 45 {
-            guard let oh = num(i + 1, 2), i + 3 < s.count, s[i + 3] == 58, let om = num(i + 4, 2) else { return nil }
+            guard let oh = num(i + 1, 2), i + 3 < s.count, s[i + 3] == 58, let om = num(i + 4, 2) else {
+                throw fail(.syntax)
+            }
+            guard oh <= 23, om <= 59 else { throw fail(.offsetOutOfRange) }
             offsetSeconds = (oh * 3600 + om * 60) * (s[i] == 43 ? 1 : -1)
             i += 6
         } else {
-            return nil
+            throw fail(.syntax)
         }
-        guard i == s.count else { return nil }
+        guard i == s.count else { throw fail(.syntax) }
+        guard (1...12).contains(mo), (1...daysIn(month: mo, year: y)).contains(d), h <= 23, mi <= 59, se <= 60
+        else { throw fail(.noSuchTime) }
         var parts = tm()
         parts.tm_year = Int32(y - 1900)
         parts.tm_mon = Int32(mo - 1)
@@ -163,16 +224,22 @@ public enum ISO8601 {
 /// (`-30s`, `-5m`, `-2h`, `-1d`, also with `+`).
 public enum TimeExpression {
     /// Resolves `text` against `now`; returns `nil` when it is none of the accepted forms.
-    public static func parse(_ text: String, now: UTCMicros) -> UTCMicros? {
+    public static func parse(_ text: String, now: UTCMicros) -> UTCMicros? { try? parseStrict(text, now: now) }
+
+    /// Resolves `text` against `now`; an absolute time is read by ``ISO8601/parseStrict(_:)``.
+    /// - Throws: ``ISO8601/ParseError`` (`syntax` for a relative form that cannot be read).
+    public static func parseStrict(_ text: String, now: UTCMicros) throws(ISO8601.ParseError) -> UTCMicros {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t == "now" { return now }
         if let first = t.first, first == "-" || first == "+" {
-            guard let d = DurationText.parse(String(t.dropFirst())) else { return nil }
+            guard let d = DurationText.parse(String(t.dropFirst())) else {
+                throw ISO8601.ParseError(reason: .syntax, text: String(t.prefix(ISO8601.maxTextBytes)))
+            }
             let micros = Int64(d.components.seconds) * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
             return now.adding(micros: first == "-" ? -micros : micros)
         }
         // (DurationText bounds durations to 100 years, so the arithmetic above cannot overflow.)
-        return ISO8601.parse(t)
+        return try ISO8601.parseStrict(t)
     }
 }
 

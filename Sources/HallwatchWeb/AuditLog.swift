@@ -142,6 +142,23 @@ public final class AuditLog: Sendable {
         try await database.queue.read { db in try Self.entries(db) }
     }
 
+    /// Each (user, address) pair with a `login.success` among the newest `scanRows` entries, with its newest
+    /// time (UTC µs): the addresses ``LoginThrottle`` spares from a per-name lock, read back after a restart.
+    /// Bounded work: the scan stops `scanRows` entries back.
+    /// - Throws: GRDB errors.
+    public func signIns(scanRows: Int = 200_000) throws -> [(user: String, address: String, atMicros: Int64)] {
+        try database.queue.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT actor, address, max(timeMicros) AS at FROM audit
+                    WHERE action = 'login.success' AND seq > (SELECT coalesce(max(seq), 0) - ? FROM audit)
+                    GROUP BY actor, address LIMIT ?
+                    """, arguments: [scanRows, LoginThrottle.maxKeys]
+            ).map { (user: $0["actor"], address: $0["address"], atMicros: $0["at"]) }
+        }
+    }
+
     static func entries(_ db: Database) throws -> [AuditEntry] {
         try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY seq").map {
             AuditEntry(

@@ -86,6 +86,75 @@ public indirect enum JSONValue: Codable, Sendable, Equatable {
         }
         return deepest
     }
+
+    /// The first member name that occurs twice in one object of `bytes`, or `nil` when every object's names are
+    /// unique. RFC 8259 §4 says names SHOULD be unique and leaves a repeat's meaning to the reader (Foundation
+    /// keeps one silently); evidence-grade input is refused rather than read one way of two. Names are compared
+    /// after unescaping, as Swift strings (`"a"` and `"\u0061"` are one name). Linear in the bytes; call it on
+    /// bytes whose ``depth(of:)`` is bounded. For bytes that are not JSON the answer means nothing: the decoder
+    /// refuses them.
+    static func duplicateName(in bytes: some Collection<UInt8>) -> String? {
+        let b = Array(bytes)
+        var names: [Set<String>] = []  // one per open container; an array's stays empty
+        var isObject: [Bool] = []
+        var lastString: String?
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            if c == 0x22 {
+                var j = i + 1
+                var escapes = false
+                while j < b.count, b[j] != 0x22 {
+                    if b[j] == 0x5C {
+                        escapes = true
+                        j += 1
+                    }
+                    j += 1
+                }
+                guard j < b.count else { return nil }
+                lastString =
+                    escapes
+                    ? (try? JSONDecoder().decode([String].self, from: Data([0x5B] + b[i...j] + [0x5D])))?.first
+                    : String(decoding: b[(i + 1)..<j], as: UTF8.self)
+                i = j + 1
+                continue
+            }
+            switch c {
+            case 0x20, 0x09, 0x0A, 0x0D:
+                i += 1
+                continue  // whitespace between a name and its colon
+            case 0x7B, 0x5B:
+                names.append([])
+                isObject.append(c == 0x7B)
+            case 0x7D, 0x5D:
+                if !names.isEmpty {
+                    names.removeLast()
+                    isObject.removeLast()
+                }
+            case 0x3A:
+                if let name = lastString, isObject.last == true {
+                    if !names[names.count - 1].insert(name).inserted { return name }
+                }
+            default: break
+            }
+            lastString = nil
+            i += 1
+        }
+        return nil
+    }
+
+    /// One request's or bus message's JSON: nesting at most `maxDepth`, no name twice in an object, decoded.
+    /// - Throws: ``EventRefusal`` 400 `events.invalid` (not JSON, too deep) or `events.duplicateKey`.
+    static func eventDocument(_ bytes: some Collection<UInt8>, maxDepth: Int) throws(EventRefusal) -> JSONValue {
+        guard depth(of: bytes) <= maxDepth, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        else { throw EventRefusal(400, "events.invalid", "The body is not JSON (or nests too deep).") }
+        if let name = duplicateName(in: bytes) {
+            throw EventRefusal(
+                400, "events.duplicateKey",
+                "The name '\(name.prefix(64))' occurs twice in one object (RFC 8259 §4); send each name once.")
+        }
+        return value
+    }
 }
 
 /// Why an event was refused: the HTTP status, a stable code (registered in `ErrorCodes`) and a message that
@@ -153,7 +222,7 @@ public struct IncomingEvent: Sendable, Equatable {
 
     /// Checks one CloudEvent.
     /// - Parameter keepHolder: whether `data.holder` is kept (the building's choice; default not).
-    /// - Throws: ``EventRefusal`` 400 (`events.invalid`, `events.naiveTime`), 413 (`events.tooLarge`).
+    /// - Throws: ``EventRefusal`` 400 (`events.invalid`, `events.naiveTime`, `events.time`), 413 (`events.tooLarge`).
     public init(_ value: JSONValue, keepHolder: Bool = false) throws(EventRefusal) {
         guard var o = value.object else { throw EventRefusal(400, "events.invalid", "an event is a JSON object") }
         guard o["specversion"]?.string == "1.0" else {
@@ -185,12 +254,11 @@ public struct IncomingEvent: Sendable, Equatable {
             )
         }
         let timeText = try text("time", max: 64, required: true)!
-        guard let t = ISO8601.parse(timeText) else {
-            throw EventRefusal(
-                400, "events.naiveTime",
-                "time '\(timeText)' is not RFC 3339 with a UTC offset (2026-12-07T01:02:03.456Z or +01:00)")
+        do {
+            time = try ISO8601.parseStrict(timeText)
+        } catch {
+            throw EventRefusal(400, error.reason == .noOffset ? "events.naiveTime" : "events.time", "time: \(error)")
         }
-        time = t
         subject = try text("subject", max: 64, required: false)
         doorRef = try text("doorref", max: Self.maxFieldBytes, required: false)
         switch o["sequence"] {

@@ -46,9 +46,8 @@ enum EventRoutes {
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: limit) } catch { return tooLarge(limit) }
         let bytes = body.readableBytesView
-        guard JSONValue.depth(of: bytes) <= maxDepth,
-            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        else { return WebResponses.problem(.badRequest, "events.invalid", "The body is not JSON (or nests too deep).") }
+        let value: JSONValue
+        do { value = try JSONValue.eventDocument(bytes, maxDepth: maxDepth) } catch { return problem(error) }
         let items: [JSONValue]
         if batch {
             guard case .array(let list) = value, !list.isEmpty, list.count <= events.limits.maxBatch else {
@@ -149,10 +148,11 @@ enum EventRoutes {
         let q = FormFields.parse(String(request.uri.query?.prefix(4096) ?? ""))
         func time(_ name: String, _ fallback: UTCMicros) throws(EventRefusal) -> UTCMicros {
             guard let text = q[name], !text.isEmpty else { return fallback }
-            guard let t = TimeExpression.parse(text, now: now) else {
-                throw EventRefusal(400, "events.filter", "\(name) '\(text)' is not a date and time with an offset")
+            do {
+                return try TimeExpression.parseStrict(text, now: now)
+            } catch {
+                throw EventRefusal(400, "events.filter", "\(name): \(error)")
             }
-            return t
         }
         let from = try time("from", now.adding(micros: -86_400_000_000))
         let to = try time("to", now.adding(micros: 3_600_000_000))

@@ -10,7 +10,9 @@ import Synchronization
 /// Steps for one accepted event (``ingest(_:grant:address:)``):
 /// 1. The token's bounds: the event's `source` is the token's source (else 403 `events.source`), its type and
 ///    door are ones the token may send (403 `events.scope`).
-/// 2. The door: `subject` naming a configured door, else `doorref` matching a door's reference for this source.
+/// 2. The door: `subject` naming a configured door (a `subject` naming none is refused, 400 `events.subject`),
+///    else `doorref` matching a door's reference for this source (an unknown reference is stored without a door:
+///    a panel has doors the box has no camera on).
 /// 3. Two times, never merged: the event's `time` and the receive time; an event received more than
 ///    ``Limits/lateAfter`` after its time is stored and flagged late. Live events feed the source's clock
 ///    skew estimate (``SkewTracker``); beyond ``Limits/maxSkew`` an `events.clockSkew` alarm is raised.
@@ -212,6 +214,14 @@ public final class EventService: Sendable {
             let event = try IncomingEvent(value, keepHolder: limits.keepHolderNames)
             let door = self.door(of: event)
             try authorise(event, door: door, grant: grant)
+            // `subject` is the box's own vocabulary: one naming no door is a mistyped or stale adapter. Stored, it
+            // would link no camera and place no hold (a door.forced kept with no video held), yet answer 201.
+            if let s = event.subject, door?.id != s {
+                throw EventRefusal(
+                    400, "events.subject",
+                    "subject '\(s)' names no door of this box (doors: in the configuration); send a configured door id, or the panel's own reference as doorref"
+                )
+            }
             return (event, door)
         }
     }

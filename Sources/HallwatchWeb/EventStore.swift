@@ -182,6 +182,10 @@ public final class EventStore: Sendable {
                     );
                     """)
         }
+        m.registerMigration("v2: retention by source") { db in
+            // The per-source row budget deletes a source's oldest events (EventRetention).
+            try db.execute(sql: "CREATE INDEX event_source_time ON event(source, timeMicros)")
+        }
         return m
     }
 
@@ -486,5 +490,130 @@ public final class EventStore: Sendable {
     /// How many conflicting repeats are kept (tests, status).
     public func conflictCount() throws -> Int {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM eventConflict") ?? 0 }
+    }
+}
+
+// MARK: - retention
+
+extension EventStore {
+    /// What one retention pass (``prune(before:keeping:rowBudget:maxRows:)``) deleted.
+    public struct PruneCounts: Sendable, Equatable {
+        /// Events whose time is before the cutoff, outside every kept range.
+        public var aged = 0
+        /// Events deleted because their source held more than its row budget, by source (its oldest first).
+        public var overBudget: [String: Int] = [:]
+        /// Rows each source over its budget held when the pass began.
+        public var sourceRows: [String: Int] = [:]
+        /// Conflicting repeats received before the cutoff.
+        public var conflicts = 0
+        /// The pass stopped at its row limit with more to delete (the next pass goes on).
+        public var more = false
+        /// Every row deleted.
+        public var total: Int { aged + overBudget.values.reduce(0, +) + conflicts }
+    }
+
+    /// Most kept ranges one pass takes; more are merged across their smallest gaps first (keeping more, never
+    /// less), so the statement stays small.
+    public static let maxKeptRanges = 256
+
+    /// Deletes, in one transaction and at most `maxRows` rows:
+    /// 1. events whose time is before `cutoff` and in no `kept` range (box UTC µs, `from` inclusive, `to`
+    ///    exclusive: evidence holds and exports), oldest first;
+    /// 2. for each source holding more than `rowBudget` events, its oldest events outside the kept ranges until
+    ///    it is within the budget;
+    /// 3. conflicting repeats received before `cutoff`.
+    ///
+    /// The file does not shrink: SQLite reuses the freed pages for new events.
+    /// - Throws: GRDB errors (nothing of the pass is deleted then).
+    public func prune(before cutoff: UTCMicros, keeping kept: [Range<Int64>], rowBudget: Int, maxRows: Int) throws
+        -> PruneCounts
+    {
+        let ranges = Self.merged(kept, max: Self.maxKeptRanges)
+        let outside = ranges.map { _ in "NOT (timeMicros >= ? AND timeMicros < ?)" }.joined(separator: " AND ")
+        let keptArgs: [any DatabaseValueConvertible] = ranges.flatMap { [$0.lowerBound, $0.upperBound] }
+        let notKept = outside.isEmpty ? "1" : outside
+        return try writer.write { db in
+            var counts = PruneCounts()
+            var left = maxRows
+            // 1. Aged out (the event_time index walks the oldest first).
+            try db.execute(
+                sql: """
+                    DELETE FROM event WHERE seq IN (SELECT seq FROM event WHERE timeMicros < ? AND \(notKept)
+                        ORDER BY timeMicros LIMIT ?)
+                    """, arguments: StatementArguments([cutoff.micros] + keptArgs + [left]))
+            counts.aged = db.changesCount
+            left -= counts.aged
+            // 2. Over budget (event_source_time walks a source's oldest first).
+            let over = try Row.fetchAll(
+                db, sql: "SELECT source, count(*) AS n FROM event GROUP BY source HAVING n > ? ORDER BY n DESC",
+                arguments: [rowBudget])
+            for row in over {
+                let source: String = row["source"]
+                let rows: Int = row["n"]
+                counts.sourceRows[source] = rows
+                let n = min(rows - rowBudget, left)
+                guard n > 0 else {
+                    counts.more = true
+                    continue
+                }
+                try db.execute(
+                    sql: """
+                        DELETE FROM event WHERE seq IN (SELECT seq FROM event WHERE source = ? AND \(notKept)
+                            ORDER BY timeMicros LIMIT ?)
+                        """, arguments: StatementArguments([source] + keptArgs + [n]))
+                counts.overBudget[source] = db.changesCount
+                left -= db.changesCount
+                if rows - db.changesCount > rowBudget, left == 0 { counts.more = true }
+            }
+            // 3. Conflicting repeats (audited when they came; their rows age out with the events).
+            try db.execute(
+                sql: """
+                    DELETE FROM eventConflict WHERE seq IN (SELECT seq FROM eventConflict WHERE receivedMicros < ?
+                        ORDER BY seq LIMIT ?)
+                    """, arguments: [cutoff.micros, left])
+            counts.conflicts = db.changesCount
+            left -= counts.conflicts
+            if left == 0 { counts.more = true }
+            return counts
+        }
+    }
+
+    /// `ranges` sorted and merged where they overlap or touch; over `max`, the neighbours with the smallest gaps
+    /// are joined (the gap is then kept too) until `max` remain.
+    static func merged(_ ranges: [Range<Int64>], max: Int) -> [Range<Int64>] {
+        var out: [Range<Int64>] = []
+        for r in ranges.filter({ !$0.isEmpty }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = out.last, r.lowerBound <= last.upperBound {
+                out[out.count - 1] = last.lowerBound..<Swift.max(last.upperBound, r.upperBound)
+            } else {
+                out.append(r)
+            }
+        }
+        while out.count > max {
+            let i = (0..<out.count - 1).min {
+                out[$0 + 1].lowerBound - out[$0].upperBound < out[$1 + 1].lowerBound - out[$1].upperBound
+            }!
+            out[i] = out[i].lowerBound..<out[i + 1].upperBound
+            out.remove(at: i + 1)
+        }
+        return out
+    }
+
+    /// The store's highest sequence number (0 when empty): events are numbered in receive order.
+    public func lastSeq() throws -> Int64 {
+        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM event") ?? 0 }
+    }
+
+    /// Events stored per source with a sequence number above `seq` (those received since `seq` was the last).
+    public func countsBySource(after seq: Int64) throws -> [String: Int] {
+        try writer.read { db in
+            var out: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT source, count(*) AS n FROM event WHERE seq > ? GROUP BY source", arguments: [seq])
+            {
+                out[row["source"]] = row["n"]
+            }
+            return out
+        }
     }
 }

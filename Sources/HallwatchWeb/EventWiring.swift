@@ -85,9 +85,8 @@ extension EventService {
             return EventRefusal(400, "events.invalid", "not an ONVIF event topic, or too large")
         }
         let device = String(topic.dropFirst(prefix.count))
-        guard JSONValue.depth(of: payload) <= EventRoutes.maxDepth,
-            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload))
-        else { return EventRefusal(400, "events.invalid", "not JSON") }
+        let value: JSONValue
+        do { value = try JSONValue.eventDocument(payload, maxDepth: EventRoutes.maxDepth) } catch { return error }
         let type = value.object?["type"]?.string ?? ""
         guard Self.onvifTypes.contains(type) || type.hasPrefix("x.onvif.") else {
             return EventRefusal(403, "events.scope", "type '\(type)' is not one the ONVIF subscriber sends")

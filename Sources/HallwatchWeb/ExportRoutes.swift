@@ -138,6 +138,11 @@ enum ExportRoutes {
     static func create(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
         guard let jobs = env.exports else { return unavailable() }
         let data = try await request.body.collect(upTo: 4096)
+        if let name = JSONValue.duplicateName(in: data.readableBytesView) {
+            // Two `from`s or two `cameras`: evidence of which range? Foundation keeps one silently (RFC 8259 §4).
+            return WebResponses.problem(
+                .badRequest, "export.input", "The key \"\(name.prefix(40))\" is given twice: send each key once.")
+        }
         guard let body = try? JSONDecoder().decode(CreateRequest.self, from: Data(data.readableBytesView)) else {
             return WebResponses.problem(
                 .badRequest, "export.input", "Expected JSON: cameras, from, to (RFC 3339 UTC), reason, caseNumber.")
@@ -151,11 +156,13 @@ enum ExportRoutes {
             chosen.append(id)
         }
         let cameras = chosen
-        guard body.from.utf8.count <= 40, body.to.utf8.count <= 40, let from = ISO8601.parse(body.from),
-            let to = ISO8601.parse(body.to)
-        else {
-            return WebResponses.problem(
-                .badRequest, "export.input", "Give from and to as RFC 3339 times, e.g. 2026-12-07T08:00:00Z.")
+        let from: UTCMicros
+        let to: UTCMicros
+        do {
+            from = try ISO8601.parseStrict(body.from)
+            to = try ISO8601.parseStrict(body.to)
+        } catch {
+            return WebResponses.problem(.badRequest, "export.input", "from and to: \(error)")
         }
         let user = context.user?.name ?? "-"
         let job: ExportProgress

@@ -8,13 +8,17 @@ import Mustache
 /// (`data-sub`) play it in the grid and on a phone, and the main stream full screen and on `/live/{id}`
 /// elsewhere (`?stream=main|sub` picks one); the player falls back to the sub stream when the browser cannot
 /// decode the main one (HEVC in Firefox).
+///
+/// Navigation: a user's page links the status page and the grid, and a camera's page its timeline (with the
+/// playback permission); a responder's page links only the map — a responder may see nothing else, so it is
+/// shown no link that would only be refused.
 enum LivePages {
     // swift-format-ignore
     static let template = try! MustacheTemplate(string: Pages.head + """
         <title>{{title}} — {{building}}</title>
         <script src="/static/live.js" defer></script></head>
         <body>
-        <header><h1>{{title}}</h1><nav><a href="/">Status</a> · <a href="/live">Live grid</a></nav></header>
+        <header><h1>{{title}}</h1><nav>{{#responder}}<a href="/map">Map</a>{{/responder}}{{^responder}}<a href="/">Status</a> · <a href="/live">Live grid</a>{{#timeline}} · <a id="timeline-link" href="/cameras/{{timeline}}/timeline">Timeline</a>{{/timeline}}{{/responder}}</nav></header>
         <main>
         {{#isGrid}}<form class="layouts" method="post" action="/live/layout"><input type="hidden" name="csrf" value="{{csrf}}">
         <span>Layout:</span>{{#layouts}} <button type="submit" name="size" value="{{size}}"{{#current}} aria-pressed="true"{{/current}}>{{label}}</button>{{/layouts}}
@@ -31,12 +35,21 @@ enum LivePages {
         let visible = WebRoutes.scopedStatus(env, context).cameras
         guard let id = context.parameters.get("id"), let row = visible.first(where: { $0.id == id }) else {
             return WebResponses.html(
-                Pages.render(template, ["title": "No such camera", "building": env.building, "noTiles": true]),
+                Pages.render(
+                    template,
+                    [
+                        "title": "No such camera", "building": env.building, "noTiles": true,
+                        "responder": context.responder != nil,
+                    ]),
                 status: .notFound)
         }
         let asked = request.uri.queryParameters.get("stream")
         let stream = asked == "sub" && row.sub != nil ? "sub" : asked == "main" ? "main" : nil
-        return page(env, title: id, layout: "single", tiles: [(row, stream)])
+        var extra: [String: Any] = [:]
+        if context.responder == nil, context.user?.role.permissions.contains(.playback) == true {
+            extra["timeline"] = row.id
+        }
+        return page(env, context, title: id, layout: "single", tiles: [(row, stream)], extra: extra)
     }
 
     /// `/live?page=N`: the cameras the user may see, `size`×`size` a page in the layout the user chose last
@@ -59,7 +72,8 @@ enum LivePages {
         if shown + 1 < pages { extra["next"] = "\(shown + 1)" }
         // Grids play sub streams; a click (full screen) switches the tile to the main stream.
         return page(
-            env, title: "Live", layout: "grid grid-\(size)", tiles: ids.map { ($0, $0.sub == nil ? nil : "sub") },
+            env, context, title: "Live", layout: "grid grid-\(size)",
+            tiles: ids.map { ($0, $0.sub == nil ? nil : "sub") },
             extra: extra)
     }
 
@@ -78,11 +92,11 @@ enum LivePages {
     /// The page with `tiles`: each camera and the stream its tile starts on (`nil`: the player chooses, `main`
     /// unless on a phone and the camera has a sub stream).
     static func page(
-        _ env: WebEnvironment, title: String, layout: String, tiles: [(StatusView.Camera, String?)],
-        extra: [String: Any] = [:]
+        _ env: WebEnvironment, _ context: WebContext, title: String, layout: String,
+        tiles: [(StatusView.Camera, String?)], extra: [String: Any] = [:]
     ) -> Response {
         var model: [String: Any] = [
-            "title": title, "building": env.building, "layout": layout,
+            "title": title, "building": env.building, "layout": layout, "responder": context.responder != nil,
             "tiles": tiles.map { c, stream -> [String: Any] in
                 var t: [String: Any] = ["id": c.id, "sub": c.sub != nil]
                 if let stream { t["stream"] = stream }

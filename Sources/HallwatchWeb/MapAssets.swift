@@ -276,30 +276,38 @@ enum MapAssets {
     static let bannerJS = """
         // Responder links: the banner on admin pages while a link is active, and on a responder's pages the
         // notice that the link ended (revoked, expired, locked). Values go in through textContent only.
+        // The banner is one line whatever the number of links (a phone keeps its screen): each link's label, its
+        // end time or LOCKED and its viewers, cut with an ellipsis; the whole text is its title, and it links to
+        // the links page.
         'use strict';
         (function () {
           var bar = null;
           function banner() {
             if (!bar) {
               bar = document.createElement('div'); bar.id = 'responder-banner'; bar.setAttribute('role', 'status');
-              var s = bar.style; s.background = '#b00020'; s.color = '#fff'; s.padding = '.4rem 1rem'; s.fontWeight = 'bold';
+              bar.style.background = '#b00020';
+              var a = document.createElement('a'); a.href = '/responder-links'; bar.appendChild(a);
+              var s = a.style; s.display = 'block'; s.color = '#fff'; s.padding = '.15rem .6rem'; s.fontWeight = 'bold';
+              s.fontSize = '.85rem'; s.lineHeight = '1.4'; s.whiteSpace = 'nowrap'; s.overflow = 'hidden';
+              s.textOverflow = 'ellipsis'; s.textDecoration = 'none';
               document.body.insertBefore(bar, document.body.firstChild);
             }
             return bar;
           }
           function render(links) {
             if (!links.length) { if (bar) { bar.remove(); bar = null; } return; }
-            var b = banner(); b.textContent = '';
-            links.forEach(function (l, i) {
-              var line = document.createElement('div'); line.setAttribute('data-link', l.id);
-              line.textContent = (l.state === 'locked' ? 'Responder link LOCKED after wrong PINs: ' : 'Responder link active: ') +
-                l.label + ' — until ' + l.expiresLocal + ' — ' + l.viewers + ' viewer' + (l.viewers === 1 ? '' : 's') + ' now';
-              b.appendChild(line);
+            var b = banner().firstChild;
+            var parts = links.map(function (l) {
+              // expiresLocal is "YYYY-MM-DD HH:MM:SS ZONE": the hour and minute say enough on one line.
+              return l.label + (l.state === 'locked' ? ' LOCKED after wrong PINs' : ' until ' + l.expiresLocal.slice(11, 16)) +
+                ' (' + l.viewers + ' viewer' + (l.viewers === 1 ? '' : 's') + ')';
             });
-            var a = document.createElement('a'); a.href = '/responder-links'; a.textContent = 'Manage links';
-            a.style.color = '#fff'; b.appendChild(a);
+            b.textContent = (links.length === 1 ? 'Responder link: ' : links.length + ' responder links: ') + parts.join(' · ');
+            b.title = b.textContent + ' — manage links';
+            bar.setAttribute('data-links', links.map(function (l) { return l.id; }).join(' '));
           }
           function ended(problem) {
+            if (document.getElementById('ended')) return;  // the page itself already says why (a reload)
             (window.hallwatchLive || []).forEach(function (t) { t.stop(); });
             if (window.hallwatchMap && window.hallwatchMap.events) window.hallwatchMap.events.close();
             var d = document.getElementById('responder-ended') || document.createElement('div');

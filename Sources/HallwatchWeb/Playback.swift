@@ -69,13 +69,8 @@ enum Playback {
             WebRoutes.scopedStatus(env, context).cameras.contains(where: { $0.id == camera.rawValue })
         else { throw RefusalError(refusal: WebResponses.problem(.notFound, "camera.unknown", "No such camera.")) }
         let q = request.uri.queryParameters
-        guard let fromText = q.get("from"), let toText = q.get("to"), fromText.utf8.count <= 40,
-            toText.utf8.count <= 40, let from = ISO8601.parse(fromText), let to = ISO8601.parse(toText)
-        else {
-            throw RefusalError(
-                refusal: WebResponses.problem(
-                    .badRequest, "playback.time", "Give from= and to= as RFC 3339 times, e.g. 2026-12-07T08:00:00Z."))
-        }
+        let from = try time("from", q.get("from"))
+        let to = try time("to", q.get("to"))
         guard from < to, to.micros - from.micros <= maxMicros else {
             throw RefusalError(
                 refusal: WebResponses.problem(
@@ -88,6 +83,22 @@ enum Playback {
                     .serviceUnavailable, "playback.unavailable", "This box serves no recordings."))
         }
         return (camera, from, to, disks)
+    }
+
+    /// The query field `name` as an instant: RFC 3339 with `Z` or an offset, read by the one strict parser
+    /// (``ISO8601/parseStrict(_:)``; `2026-02-30` and `+99:00` are refused, never normalised).
+    /// - Throws: ``RefusalError`` 400 `playback.time` naming the field and what is wrong.
+    static func time(_ name: String, _ text: String?) throws(RefusalError) -> UTCMicros {
+        guard let text else {
+            throw RefusalError(
+                refusal: WebResponses.problem(
+                    .badRequest, "playback.time", "Give \(name)= as an RFC 3339 time, e.g. 2026-12-07T08:00:00Z."))
+        }
+        do {
+            return try ISO8601.parseStrict(text)
+        } catch {
+            throw RefusalError(refusal: WebResponses.problem(.badRequest, "playback.time", "\(name)=: \(error)"))
+        }
     }
 
     // MARK: - The recordings API
@@ -203,7 +214,7 @@ struct ByteRange: Equatable {
         case whole
         /// `bytes=a-b` (b inclusive, `nil`: to the end).
         case from(Int64, Int64?)
-        /// `bytes=-n`: the last n bytes.
+        /// `bytes=-n`: the last n bytes (`n` = 0 is never satisfiable).
         case suffix(Int64)
         case invalid
     }
@@ -216,13 +227,19 @@ struct ByteRange: Equatable {
         let parts = header.dropFirst(6).trimmingCharacters(in: .whitespaces).split(
             separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { return ByteRange(spec: .invalid) }
+        // 1*DIGIT only (Int64("+5") would read a sign); more than 18 digits cannot be a position in a body.
+        func digits(_ t: Substring) -> Int64? {
+            guard (1...18).contains(t.utf8.count), t.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return Int64(t)
+        }
         if parts[0].isEmpty {
-            guard let n = Int64(parts[1]), n > 0 else { return ByteRange(spec: .invalid) }
+            // `bytes=-0` is well formed but unsatisfiable: a suffix must be non-zero (RFC 9110 §14.1.1) → 416 (§15.5.17).
+            guard let n = digits(parts[1]) else { return ByteRange(spec: .invalid) }
             return ByteRange(spec: .suffix(n))
         }
-        guard let a = Int64(parts[0]), a >= 0 else { return ByteRange(spec: .invalid) }
+        guard let a = digits(parts[0]) else { return ByteRange(spec: .invalid) }
         if parts[1].isEmpty { return ByteRange(spec: .from(a, nil)) }
-        guard let b = Int64(parts[1]), b >= a else { return ByteRange(spec: .invalid) }
+        guard let b = digits(parts[1]), b >= a else { return ByteRange(spec: .invalid) }
         return ByteRange(spec: .from(a, b))
     }
 
@@ -237,7 +254,7 @@ struct ByteRange: Equatable {
         switch spec {
         case .whole: return .whole
         case .invalid: return .whole  // a Range that cannot be read is ignored (RFC 9110 §14.2)
-        case .suffix(let n): return length == 0 ? .unsatisfiable : .part(max(0, length - n), length)
+        case .suffix(let n): return length == 0 || n == 0 ? .unsatisfiable : .part(max(0, length - n), length)
         case .from(let a, let b):
             guard a < length else { return .unsatisfiable }
             return .part(a, min(length, (b ?? length - 1) + 1))

@@ -15,7 +15,6 @@ enum ResponderAccess {
     static let permissions: Set<Permission> = [.map, .live]
 
     static func setCookie(_ id: String) -> String { "\(cookieName)=\(id); Path=/; Secure; HttpOnly; SameSite=Strict" }
-    static let clearCookie = "\(cookieName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
 
     /// The responder session id in the request's cookies (at most 64 characters).
     static func cookie(in headers: HTTPFields) -> String? { WebCookies.value(of: cookieName, in: headers) }
@@ -57,8 +56,13 @@ enum ResponderAccess {
             csrf = found.csrf
         }
         guard permissions.contains(permission), !unsafe else {
-            return WebResponses.problem(
-                .forbidden, "access.denied", "A responder link shows the map and live video, nothing else.")
+            let text = "A responder link shows the map and live video, nothing else."
+            if request.method == .get, !request.uri.path.hasPrefix("/api/") {
+                // A person typed or followed an address: a page with the way back, not JSON.
+                return ResponderRoutes.messagePage(
+                    title: "Not available", text: text, code: "access.denied", status: .forbidden, back: "/map")
+            }
+            return WebResponses.problem(.forbidden, "access.denied", text)
         }
         var context = context
         let user = UserConfig(
@@ -73,17 +77,15 @@ enum ResponderAccess {
         return try await next(request, context)
     }
 
-    /// The answer to a responder whose link ended: the page that says so, or the JSON problem.
+    /// The answer to a responder whose link ended: the page that says so, or the JSON problem. The cookie is
+    /// kept (it names a session of an ended link and opens nothing): a responder who reloads is told again why,
+    /// instead of landing on the staff sign-in page. Opening another link replaces it.
     static func ended(_ request: Request, _ problem: ResponderLinks.Problem) -> Response {
-        var r: Response
         if request.method == .get, !request.uri.path.hasPrefix("/api/") {
-            r = ResponderRoutes.messagePage(
+            return ResponderRoutes.messagePage(
                 title: "Link ended", text: problem.message, code: problem.stableCode, status: .unauthorized)
-        } else {
-            r = WebResponses.problem(.unauthorized, problem.stableCode, problem.message)
         }
-        r.headers[.setCookie] = clearCookie
-        return r
+        return WebResponses.problem(.unauthorized, problem.stableCode, problem.message)
     }
 }
 
@@ -252,6 +254,11 @@ enum ResponderRoutes {
         // Unknown keys are refused, not ignored: a dispatch system that misspells `pin` or `cameraGroup` would
         // otherwise get a link without a PIN, or for the whole building, and believe otherwise.
         let known: Set<String> = ["label", "minutes", "cameraGroup", "pin"]
+        // `{"pin":"314159","pin":null}`: which one was meant? Foundation keeps one silently (RFC 8259 §4).
+        if let name = JSONValue.duplicateName(in: data) {
+            return WebResponses.problem(
+                .badRequest, "responder.input", "The key \"\(name.prefix(40))\" is given twice: send each key once.")
+        }
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             let unknown = Set(object.keys).subtracting(known).sorted()
             if !unknown.isEmpty {
@@ -386,16 +393,20 @@ enum ResponderRoutes {
 
     // MARK: - pages
 
-    /// A page with one message (a link that ended, or does not exist). `data-code` carries the stable code.
-    static func messagePage(title: String, text: String, code: String = "", status: HTTPResponse.Status) -> Response {
-        WebResponses.html(
-            Pages.render(messageTemplate, ["title": title, "text": text, "code": code]), status: status)
+    /// A page with one message (a link that ended, or does not exist; a page a responder may not see, with
+    /// the way `back`). `data-code` carries the stable code.
+    static func messagePage(
+        title: String, text: String, code: String = "", status: HTTPResponse.Status, back: String? = nil
+    ) -> Response {
+        var model: [String: Any] = ["title": title, "text": text, "code": code]
+        if let back { model["back"] = back }
+        return WebResponses.html(Pages.render(messageTemplate, model), status: status)
     }
 
     // swift-format-ignore
     static let messageTemplate = try! MustacheTemplate(string: Pages.head + """
         <title>{{title}}</title></head>
-        <body><main class="narrow"><h1>{{title}}</h1><p id="ended" class="error" data-code="{{code}}">{{text}}</p></main></body></html>
+        <body><main class="narrow"><h1>{{title}}</h1><p id="ended" class="error" data-code="{{code}}">{{text}}</p>{{#back}}<p><a id="back" href="{{back}}">Back to the map</a></p>{{/back}}</main></body></html>
         """)
 
     // swift-format-ignore

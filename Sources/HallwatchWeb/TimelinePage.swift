@@ -47,7 +47,10 @@ enum TimelinePage {
         else { return WebResponses.problem(.notFound, "camera.unknown", "No such camera.") }
         let q = request.uri.queryParameters
         let now = env.clocks.utcNow()
-        let at = q.get("at").flatMap { $0.utf8.count <= 40 ? ISO8601.parse($0) : nil }
+        var at: UTCMicros?
+        if let text = q.get("at"), !text.isEmpty {
+            do { at = try Playback.time("at", text) } catch { return error.refusal }
+        }
         let day = q.get("day").flatMap { $0.utf8.count == 10 ? $0 : nil } ?? localDay(env.time, at ?? now)
         guard let start = env.time.parseLocal(day + "T00:00:00") else {
             return WebResponses.problem(.badRequest, "playback.time", "day= is a date, YYYY-MM-DD.")

@@ -336,7 +336,7 @@ public enum WebRoutes {
             try await env.audit.record(actor: "-", address: address, action: "login.failure", object: name)
             return loginPage(env, message: "Wrong user name or password.", status: .unauthorized)
         }
-        env.throttle.succeeded(account: name)
+        env.throttle.succeeded(address: address, account: name)
         let (id, _) = try await env.sessions.create(user: user.name, address: address)
         try await env.audit.record(actor: user.name, address: address, action: "login.success", object: user.name)
         return Response(status: .seeOther, headers: [.location: "/", .setCookie: WebCookies.setSession(id)])

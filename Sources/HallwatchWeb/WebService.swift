@@ -27,13 +27,14 @@ import ServiceLifecycle
 /// 5. Subscribe to the bus's retained state (``StatusCollector``) and the error topic (``RecentAlarms``).
 ///
 /// Running: the HTTPS servers, the redirect port, the ``BusAuditor``, the ``AuditCheckpointer`` (signs the
-/// chain's head at start and hourly) and the session sweep.
+/// chain's head at start and hourly), the session sweep and ``EventRetention`` (every minute, bounded).
 public struct WebService: Service {
     let environment: WebEnvironment
     let identity: TLSIdentity
     let web: WebConfig
     let auditor: BusAuditor
     let checkpointer: AuditCheckpointer
+    let retention: EventRetention?
     let bus: BusClient
     let logger: Logger
 
@@ -85,13 +86,15 @@ public struct WebService: Service {
                 metadata: ["group": "\(group)", "cameras": "\(unknown.map(\.rawValue).joined(separator: ","))"])
         }
         let disks = config.recorder.disks.map { RecordingThumbnailSource.DiskLocation(name: $0.name, path: $0.path) }
+        let audit = AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log")
+        let throttle = LoginThrottle(clocks: clocks)
+        for s in try audit.signIns() { throttle.remember(address: s.address, account: s.user, atMicros: s.atMicros) }
         var env = WebEnvironment(
             settings: settings,
             sessions: SessionStore(
                 database: database, clocks: clocks, idle: settings.web.sessionIdleTimeout,
                 lifetime: settings.web.sessionLifetime),
-            throttle: LoginThrottle(clocks: clocks),
-            audit: AuditLog(database: database, clocks: clocks, filePath: dir + "/audit.log"),
+            throttle: throttle, audit: audit,
             status: BusStatusSource(collector: collector, alarms: alarms, configured: config.streams.map(\.id)),
             clocks: clocks, building: config.building, metricsToken: try settings.web.metricsToken(),
             facts: BoxFacts(
@@ -117,9 +120,17 @@ public struct WebService: Service {
             publish: { progress in try? bus.publish(progress, topic: topics.export(progress.id), retain: true) },
             requestHolds: EventService.holdRequester(bus: bus, topics: topics, clocks: clocks), logger: logger)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
+        let retention = env.events.map { events in
+            EventRetention(
+                store: events.store, policy: .init(maxAge: EventRetention.Policy.maxAge(config: config)),
+                clocks: clocks,
+                kept: EventRetention.productionKept(
+                    recordings: env.recordings, exports: env.exports, clocks: clocks, logger: logger),
+                alarm: { try? bus.publish($0, topic: topics.errors, retain: false) }, logger: logger)
+        }
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,
-            bus: presence.bus, logger: logger)
+            retention: retention, bus: presence.bus, logger: logger)
     }
 
     public func run() async throws {
@@ -162,6 +173,7 @@ public struct WebService: Service {
             if let events = environment.events { group.addTask { await events.runBusIngest(bus: bus, logger: logger) } }
             let checkpointer = checkpointer
             group.addTask { await checkpointer.run(logger: logger) }
+            if let retention { group.addTask { await retention.run() } }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(60))

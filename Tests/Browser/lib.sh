@@ -8,6 +8,8 @@
 #   hw_web_yaml PORT [EXTRA...]     # RUN/web.yaml: listen 127.0.0.1:PORT, state RUN/state, user admin; EXTRA lines
 #                                   # go under `web:`
 #   hw_sign_in BASE JAR             # a signed-in session of admin in the cookie jar JAR
+#   hw_live_demo DIR                # `hallwatchctl demo` in DIR (LIVE, LIVE_PORT; stop_demo on exit), every
+#                                   # stream online and recording
 
 hw_init() {
   cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -59,4 +61,26 @@ hw_web_yaml() {
 hw_sign_in() {
   curl -sk -c "$2" -o /dev/null -H "Origin: $1" -d username=admin \
     --data-urlencode "password=$(cat "$RUN/admin.password")" "$1/login"
+}
+
+hw_live_demo() {
+  LIVE=$1
+  rm -rf "$LIVE"
+  LIVE_PORT=$(free_port)
+  "$BIN/hallwatchctl" demo --media .media --run-directory "$LIVE" --web-port "$LIVE_PORT" --status-every 60 \
+    > "$RUN/live-demo.log" 2>&1 & demo=$!
+  stop_demo() { kill -INT "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; }
+  trap 'stop_demo; hw_cleanup' EXIT
+  for _ in $(seq 150); do
+    [ -s "$LIVE/admin.password" ] && curl -sk -o /dev/null "https://127.0.0.1:$LIVE_PORT/login" && \
+      [ "$(grep -c 'capture worker started' "$RUN/live-demo.log")" -ge 8 ] && break
+    sleep 0.2
+  done
+  # Every stream online and recorded (on a loaded machine the simcam's `lobby` mount, H.264 with 6-channel AAC,
+  # has been seen to send nothing to its first sessions for up to 50 s; its worker retries every 5 s).
+  for _ in $(seq 120); do
+    [ "$("$BIN/hallwatchctl" status --config "$LIVE/hallwatch.yaml" 2>/dev/null | grep -cE '^[a-z0-9_/-]+ +online ')" -ge 8 ] && break
+    sleep 1
+  done
+  sleep 4  # the first fragments of every camera
 }

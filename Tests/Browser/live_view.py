@@ -95,6 +95,23 @@ def main():
             "return Array.from(document.querySelectorAll('#cameras a')).map(function (a) { return a.href; });")
         if not any("/live/" in (h or "") for h in links):
             failures.append("the status page links no live page")
+        # A camera's live page links its timeline; following it shows that camera's day.
+        driver.get(URL + "live/" + CAMERAS[0])
+        nav = driver.execute_script(
+            "return Array.from(document.querySelectorAll('header nav a')).map(function (a) {"
+            " return [a.textContent, a.getAttribute('href')]; });")
+        print("live %s nav: %s" % (CAMERAS[0], " · ".join("%s (%s)" % tuple(a) for a in nav)))
+        if ["Timeline", "/cameras/%s/timeline" % CAMERAS[0]] not in nav:
+            failures.append("the live page of %s does not link its timeline: %r" % (CAMERAS[0], nav))
+        else:
+            driver.find_element(By.ID, "timeline-link").click()
+            deadline = time.time() + 10
+            while time.time() < deadline and "/timeline" not in driver.current_url:
+                time.sleep(0.2)
+            heading = driver.find_element(By.TAG_NAME, "h1").text
+            if not driver.current_url.endswith("/cameras/%s/timeline" % CAMERAS[0]) or heading != CAMERAS[0]:
+                failures.append("the timeline link led to %s (%r)" % (driver.current_url, heading))
+            driver.save_screenshot(os.path.join(SCREENSHOTS, "live-timeline-link.png"))
         playable = []
         main_sizes = {}
         for camera in CAMERAS:

@@ -7,6 +7,11 @@ and the links page are refused. The admin revokes the link: the responder's live
 the page says the link was revoked (the server's own `live.end` in the audit log within 2 s of the revocation).
 A link made to have expired (its row's expiry moved into the past in the web's database) is refused, and five
 wrong PINs lock a third link. Screenshots go to SCREENSHOTS.
+
+What a person sees: the responder's live page links only the map (no Status link, which would be refused); a page
+the responder may not see is a page with the way back to the map, not JSON; a revoked responder who reloads, twice,
+is told "This link was revoked" (not the staff sign-in page); on a 360x740 phone the admins' banner for two active
+links is one line (at most 5 % of the screen's height).
 """
 import json
 import os
@@ -81,6 +86,23 @@ def main():
         if not banner or "Engine 3" not in banner:
             failures.append("no banner on the status page: %r" % banner)
         admin.save_screenshot(os.path.join(SCREENSHOTS, "responder-banner.png"))
+        # Two active links on an admin's phone: one compact line, not a quarter of the screen.
+        make_link(admin, "Ladder 12")
+        admin.set_window_size(360, 740)
+        admin.get(URL)
+        wait(lambda: admin.execute_script(
+            "var b = document.getElementById('responder-banner'); return b && b.textContent.indexOf('2 responder') === 0;"), 5)
+        box = admin.execute_script(
+            "var b = document.getElementById('responder-banner'); if (!b) return null; var r = b.getBoundingClientRect();"
+            " return {height: r.height, screen: window.innerHeight, text: b.textContent,"
+            " lines: Math.round(b.firstChild.getBoundingClientRect().height /"
+            " parseFloat(getComputedStyle(b.firstChild).lineHeight))};")
+        print("phone banner: %s" % box)
+        if not box or box["height"] > 0.05 * box["screen"] or box["lines"] != 1 or "Engine 3" not in box["text"] \
+                or "Ladder 12" not in box["text"]:
+            failures.append("the admins' banner on a 360x740 phone is not one compact line: %r" % box)
+        admin.save_screenshot(os.path.join(SCREENSHOTS, "responder-banner-phone.png"))
+        admin.set_window_size(1366, 900)
 
         responder = phone()
         responder.get(url)
@@ -97,9 +119,23 @@ def main():
                      "api/v1/responder-links"]:
             responder.get(URL + path)
             text = responder.find_element(By.TAG_NAME, "body").text
-            if "access.denied" not in text:
-                failures.append("a responder reached /%s: %r" % (path, text[:120]))
+            if path.startswith("api/"):
+                if "access.denied" not in text:
+                    failures.append("a responder reached /%s: %r" % (path, text[:120]))
+                continue
+            # A page: says so, with the way back to the map; no JSON.
+            said = responder.find_elements(By.CSS_SELECTOR, "#ended[data-code='access.denied']")
+            back = responder.find_elements(By.CSS_SELECTOR, "a#back[href='/map']")
+            if not said or not back or "{" in text:
+                failures.append("a responder's /%s is not a page with the way back: %r" % (path, text[:120]))
+            if path == "":
+                responder.save_screenshot(os.path.join(SCREENSHOTS, "responder-refused.png"))
         responder.get(URL + "live/lobby")
+        nav = responder.execute_script(
+            "return Array.from(document.querySelectorAll('header nav a')).map(function (a) { return a.getAttribute('href'); });")
+        print("responder's live page links: %s" % nav)
+        if nav != ["/map"]:
+            failures.append("the responder's live page links %r, expected only the map" % nav)
         if not wait(lambda: responder.execute_script(
                 "var t = (window.hallwatchLive || [])[0]; return t && t.frames > 25 && t.video.currentTime > 0.5;"), 10):
             failures.append("the responder's full-screen live view does not play")
@@ -127,6 +163,15 @@ def main():
         if not said or "revoked" not in said:
             failures.append("the responder's page does not say the link was revoked: %r" % said)
         responder.save_screenshot(os.path.join(SCREENSHOTS, "responder-revoked.png"))
+        # Reloading, twice: still told why, never the staff sign-in page.
+        for attempt in range(2):
+            responder.refresh()
+            ended = responder.find_elements(By.CSS_SELECTOR, "#ended[data-code='responder.revoked']")
+            text = ended[0].text if ended else responder.find_element(By.TAG_NAME, "body").text[:120]
+            print("revoked, reload %d: %s %r" % (attempt + 1, responder.current_url, text))
+            if not ended or text != "This link was revoked." or responder.find_elements(By.ID, "username"):
+                failures.append("a revoked responder's reload shows %s %r" % (responder.current_url, text))
+        responder.save_screenshot(os.path.join(SCREENSHOTS, "responder-revoked-reload.png"))
         time.sleep(2.5)
         rev = [e for e in audit("responderLink.revoke") if e["object"] == ident]
         ends = [e for e in audit("live.end") if e["actor"].startswith("responder:%s:" % ident)]

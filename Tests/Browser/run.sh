@@ -58,7 +58,7 @@ FP=$(openssl x509 -in "$RUN/state/tls.crt" -noout -fingerprint -sha256 | cut -d=
 grep -q "tls.sha256=$FP" "$RUN/web.log" || fail "the logged fingerprint is not the certificate's ($FP)"
 echo "TLS: HTTP/2, redirect 308, key 0600, fingerprint $FP logged"
 
-WEB_PORT=$PORT python3 Tests/Browser/security.py
+WEB_PORT=$PORT ADMIN_PASSWORD_FILE="$RUN/admin.password" python3 Tests/Browser/security.py
 
 WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   BUS_SOCKET="$PWD/$RUN/bus.sock" BOX=browsertest SE_OFFLINE=true IDENTITY_FP="$IDFP" TLS_FP="$FP" \
@@ -126,25 +126,7 @@ done
 # Live view: a real box (`hallwatchctl demo`: simcam, capture workers, recorder, web) and headless Chromium
 # playing every demo camera and the 2x2 grid, and resuming within 3 s when a capture worker is killed
 # mid-view (Tests/Browser/live_view.py); every live view is audited.
-LIVE=.run/browser-live
-rm -rf "$LIVE"
-LIVE_PORT=$(free_port)
-"$BIN/hallwatchctl" demo --media .media --run-directory "$LIVE" --web-port "$LIVE_PORT" --status-every 60 \
-  > "$RUN/live-demo.log" 2>&1 & demo=$!
-stop_demo() { kill -INT "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; }
-trap 'stop_demo; hw_cleanup' EXIT
-for _ in $(seq 150); do
-  [ -s "$LIVE/admin.password" ] && curl -sk -o /dev/null "https://127.0.0.1:$LIVE_PORT/login" && \
-    [ "$(grep -c 'capture worker started' "$RUN/live-demo.log")" -ge 8 ] && break
-  sleep 0.2
-done
-# Every stream online and recorded (on a loaded machine the simcam's `lobby` mount, H.264 with 6-channel AAC,
-# has been seen to send nothing to its first sessions for up to 50 s; its worker retries every 5 s).
-for _ in $(seq 120); do
-  [ "$("$BIN/hallwatchctl" status --config "$LIVE/hallwatch.yaml" 2>/dev/null | grep -cE '^[a-z0-9_/-]+ +online ')" -ge 8 ] && break
-  sleep 1
-done
-sleep 4  # the first fragments of every camera
+hw_live_demo .run/browser-live
 WEB_URL="https://127.0.0.1:$LIVE_PORT/" ADMIN_PASSWORD_FILE="$LIVE/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   PIDS="$LIVE/pids" .venv-test/bin/python3 Tests/Browser/live_view.py
 # A link at half the 1080p camera's bit rate: drops, and a delay that stays under 2 s.

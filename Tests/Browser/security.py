@@ -7,6 +7,9 @@ request line goes out exactly as written (HTTP clients would normalise the paths
   served, and the server still answers afterwards;
 - malformed request heads (not HTTP, a field over 8 KiB, over 100 fields, bytes HTTP forbids): answered 400 or
   431 and closed at once, and 80 of them in a row leave the address able to use the page;
+- sign-in throttling by (name, address): 30 wrong passwords for `admin` from 127.0.0.3 throttle that address
+  (429) but `admin` still signs in from 127.0.0.1; 12 wrong passwords of one typist behind a shared address
+  (127.0.0.4) do not stop `admin` signing in from that same address;
 - slowloris: 200 connections that drip their request heads a byte every 2 s, plus 50 that connect and never
   finish TLS: a normal client is served throughout (each request within 2 s), and the server closes every
   slow connection within its head deadline (10 s) plus slack.
@@ -19,6 +22,7 @@ import time
 
 HOST = "127.0.0.1"
 PORT = int(os.environ["WEB_PORT"])
+PASSWORD = open(os.environ["ADMIN_PASSWORD_FILE"]).read().strip()
 CTX = ssl.create_default_context()
 CTX.check_hostname = False
 CTX.verify_mode = ssl.CERT_NONE
@@ -198,10 +202,34 @@ def slowloris():
           % (longest, at_once, worst))
     assert worst < 2, worst
 
+def sign_in(name, password, source):
+    body = b"username=" + name.encode() + b"&password=" + password.encode()
+    status, _ = request(
+        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: https://127.0.0.1:%d\r\n" % (PORT, PORT)
+        + b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        % len(body) + body, source=(source, 0))
+    return status
+
+
+def login_throttle():
+    attacker = [sign_in("admin", "wrong-%d" % i, "127.0.0.3") for i in range(30)]
+    # (Each lock ends 1, 2, 4 … s after the last failure: on a slow machine a few more tries get through.)
+    assert attacker[:3] == [401] * 3 and attacker.count(429) >= 15, attacker
+    real = sign_in("admin", PASSWORD, "127.0.0.1")
+    assert real == 303, "admin locked out from its own address by a guesser elsewhere: %s" % real
+    typist = [sign_in("teacher1", "typo-%d" % i, "127.0.0.4") for i in range(12)]
+    assert typist[:3] == [401] * 3 and typist.count(429) >= 4, typist
+    colleague = sign_in("admin", PASSWORD, "127.0.0.4")
+    assert colleague == 303, "one typist behind the shared address locked admin out of it: %s" % colleague
+    print("sign-in throttling: admin from 127.0.0.3 x30 -> %d x 401, %d x 429; admin from 127.0.0.1 -> %s; "
+          "teacher1 x12 from 127.0.0.4 -> %d x 429, then admin from 127.0.0.4 -> %s"
+          % (attacker.count(401), attacker.count(429), real, typist.count(429), colleague))
+
 
 if __name__ == "__main__":
     traversal()
     oversized()
     malformed()
+    login_throttle()
     slowloris()
     print("security checks passed")

@@ -239,6 +239,56 @@ struct EventContractTests {
         #expect(!file.contains("123456789") && !file.contains("Jane Student") && file.contains("panel"))
     }
 
+    @Test("400 events.duplicateKey for a name twice in one object, at any depth; 400 events.subject for no such door")
+    func ambiguityAndUnknownSubjects() async throws {
+        let e = try EventHarness()
+        try await e.h.app().test(.router) { client in
+            func post(_ body: String, batch: Bool = false) async throws -> (HTTPResponse.Status, [String: Any]) {
+                try await client.execute(
+                    uri: "/api/v1/events", method: .post, headers: bearer(e.onguard, batch: batch),
+                    body: .init(string: body)
+                ) { ($0.status, try json($0)) }
+            }
+            // Which type was meant? Foundation would keep one silently.
+            let twice = e.event(id: "k1", type: "access.denied", extra: #","type":"access.granted""#)
+            var (status, j) = try await post(twice)
+            #expect(status == .badRequest && j["error"] as? String == "events.duplicateKey")
+            #expect((j["message"] as? String)?.contains("'type'") == true)
+            // The same name escaped, and a repeat deep in the vendor's record.
+            (status, j) = try await post(e.event(id: "k2", extra: #","\u0073ubject":"east","subject":"east""#))
+            #expect(
+                status == .badRequest && j["message"] as? String != nil
+                    && j["error"] as? String == "events.duplicateKey")
+            (status, j) = try await post(e.event(id: "k3", extra: #","data":{"raw":{"a":[{"door":1, "door" :2}]}}"#))
+            #expect(status == .badRequest && j["error"] as? String == "events.duplicateKey")
+            // Equal names in different objects, and a string value that looks like a name, are fine.
+            (status, j) = try await post(
+                e.event(id: "k4", extra: #","data":{"raw":{"a":{"door":1},"b":{"door":2},"c":"door:"}}"#))
+            #expect(status == .created)
+            (status, j) = try await post(
+                "[\(e.event(id: "k5")),\(e.event(id: "k6", extra: #","id":"k7""#))]", batch: true)
+            #expect(status == .badRequest && j["error"] as? String == "events.duplicateKey")
+            // A subject naming no door is refused (it would link no camera and place no hold); a configured one,
+            // or an unknown vendor reference (a panel door without cameras), is stored.
+            (status, j) = try await post(e.event(id: "s1", type: "door.forced", extra: #","subject":"eats""#))
+            #expect(status == .badRequest && j["error"] as? String == "events.subject")
+            #expect((j["message"] as? String)?.contains("'eats'") == true)
+            (status, j) = try await post(e.event(id: "s2", type: "door.forced", extra: #","subject":"east""#))
+            #expect(status == .created && j["door"] as? String == "east")
+            (status, j) = try await post(e.event(id: "s3", type: "door.opened", extra: #","doorref":"panel9/reader1""#))
+            #expect(status == .created && j["door"] == nil)
+        }
+        let stored = try e.h.env.events!.store.events(.init(from: UTCMicros(0), to: UTCMicros(Int64.max / 2)))
+        #expect(Set(stored.map(\.id)) == ["k4", "s2", "s3"])
+        #expect(e.sink.holds.withLock { $0.count } == 1)
+        // The bus path (ONVIF subscribers) reads its documents the same way.
+        let doc =
+            #"{"specversion":"1.0","id":"o1","id":"o2","source":"onvif:x","type":"door.forced","time":"\#(e.h.clocks.utcNow().iso8601)"}"#
+        let refusal = try await e.h.env.events!.ingestFromBus(
+            topic: BusTopics(box: "box1").onvifEvents("x"), payload: Array(doc.utf8))
+        #expect(refusal?.code == "events.duplicateKey")
+    }
+
     @Test("429 with Retry-After over the source's rate; a batch of 500 is accepted, each event answered in order")
     func rateAndBatch() async throws {
         var limits = EventService.Limits()

@@ -216,6 +216,7 @@ struct ExportJobTests {
         limits.bundles = 1
         let h = try Self.harness(rig, bus, limits: limits)
         let (from, to) = (rig.start, rig.start.adding(micros: 6_000_000))
+        let before = rig.start.adding(micros: -3_600_000_000)
         try await h.app().test(.router) { client in
             let admin = try await Self.session(client, h, "lobby-admin")
             for (body, code) in [
@@ -225,13 +226,17 @@ struct ExportJobTests {
                 (Self.body(["lobby"], to, from), "export.input"),
                 (Self.body(["lobby"], from, from.adding(micros: 25 * 3_600_000_000)), "export.input"),
                 (ByteBuffer(string: "{\"cameras\": 3}"), "export.input"),
+                (
+                    ByteBuffer(
+                        string: String(buffer: Self.body(["lobby"], from, to)).replacingOccurrences(
+                            of: "{", with: "{\"from\":\"\(before.iso8601)\",")), "given twice"
+                ),
             ] {
                 try await client.execute(uri: "/api/v1/exports", method: .post, headers: admin, body: body) { r in
                     #expect(
                         r.status == .badRequest && String(buffer: r.body).contains(code), "\(String(buffer: r.body))")
                 }
             }
-            let before = rig.start.adding(micros: -3_600_000_000)
             try await client.execute(
                 uri: "/api/v1/exports", method: .post, headers: admin,
                 body: Self.body(["lobby"], before, before.adding(micros: 60_000_000))

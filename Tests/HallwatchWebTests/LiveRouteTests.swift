@@ -85,6 +85,12 @@ struct LiveRouteTests {
             try await client.execute(uri: "/live/lobby", method: .get, headers: cookieHeader(parking)) { r in
                 #expect(r.status == .notFound)
             }
+            // A camera's live page links its timeline; the grid, being many cameras, does not.
+            try await client.execute(uri: "/live/lot-north", method: .get, headers: cookieHeader(parking)) { r in
+                let html = String(buffer: r.body)
+                #expect(html.contains(#"<a id="timeline-link" href="/cameras/lot-north/timeline">Timeline</a>"#))
+                #expect(html.contains(#"<a href="/">Status</a>"#))
+            }
             try await client.execute(uri: "/live", method: .get, headers: cookieHeader(parking)) { r in
                 let html = String(buffer: r.body)
                 #expect(html.contains("data-camera=\"lot-north\"") && !html.contains("data-camera=\"lobby\""))
@@ -94,6 +100,7 @@ struct LiveRouteTests {
                 #expect(!html.contains("lot-north/sub"))
                 #expect(html.contains("<script src=\"/static/live.js\" defer></script>"))
                 #expect(html.components(separatedBy: "<script").count == 3)  // live.js and the responder banner
+                #expect(!html.contains("timeline-link"))
             }
             try await client.execute(uri: "/api/v1/cameras", method: .get, headers: cookieHeader(parking)) { r in
                 // The sub stream is no camera of its own: it is lot-north's `sub`.

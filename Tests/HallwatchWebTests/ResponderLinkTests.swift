@@ -84,6 +84,9 @@ struct ResponderLinkTests {
                 // Misspelt keys are refused, never ignored (a link without the PIN or group the caller meant).
                 #"{"label":"Engine 3","PIN":"314159"}"#, #"{"label":"Engine 3","cameras":["lobby"]}"#,
                 #"{"label":"Engine 3","group":"parking"}"#,
+                // A key twice: which PIN, which group? Refused, never one of them kept silently.
+                #"{"label":"Engine 3","pin":"314159","pin":null}"#,
+                #"{"label":"Engine 3","cameraGroup":"parking","cameraGroup":null}"#,
             ] {
                 _ = try await Self.create(client, h, bad, status: .badRequest)
             }
@@ -155,6 +158,18 @@ struct ResponderLinkTests {
                     #expect(r.status == expected, "\(uri): \(r.status)")
                 }
             }
+            // What a person sees: a refused page is a page with the way back to the map, not JSON; the live page
+            // links only the map (no Status, no timeline: both would be refused).
+            try await client.execute(uri: "/", method: .get, headers: Self.responderHeaders(id)) { r in
+                let page = String(buffer: r.body)
+                #expect(r.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(page.contains(#"data-code="access.denied""#) && page.contains(#"<a id="back" href="/map">"#))
+            }
+            try await client.execute(uri: "/live/lot-north", method: .get, headers: Self.responderHeaders(id)) { r in
+                let page = String(buffer: r.body)
+                #expect(r.status == .ok && page.contains(#"<nav><a href="/map">Map</a></nav>"#), "\(page)")
+                #expect(!page.contains(#"href="/""#) && !page.contains("timeline"))
+            }
             // The live socket: only the group's cameras.
             for (camera, expected) in [("lot-north", HTTPResponse.Status.ok), ("lobby", .notFound), ("gym", .notFound)]
             {
@@ -199,8 +214,14 @@ struct ResponderLinkTests {
                     #expect(String(buffer: r.body).contains("responder.revoked"))
                 }
             }
-            try await client.execute(uri: "/map", method: .get, headers: Self.responderHeaders(one)) { r in
-                #expect(r.status == .unauthorized && r.headers[.setCookie]?.contains("Max-Age=0") == true)
+            // A reload, and another: the page says why each time (the cookie is kept), never the staff sign-in.
+            for _ in 0..<2 {
+                try await client.execute(uri: "/map", method: .get, headers: Self.responderHeaders(one)) { r in
+                    let page = String(buffer: r.body)
+                    #expect(r.status == .unauthorized && r.headers[.setCookie] == nil && r.headers[.location] == nil)
+                    #expect(page.contains(#"data-code="responder.revoked">This link was revoked.</p>"#), "\(page)")
+                    #expect(!page.contains("password"))
+                }
             }
             let (reopened, status, body) = try await Self.open(client, made.url, pin: nil)
             #expect(reopened == nil && status == .notFound && body.contains("responder.revoked"))

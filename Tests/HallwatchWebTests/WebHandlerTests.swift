@@ -110,7 +110,7 @@ struct WebHandlerTests {
         }
     }
 
-    @Test("login throttling per account: locked after 3 failures, even for the right password, then back-off ends")
+    @Test("login throttling: the pair locked after 3 failures, even for the right password, then back-off ends")
     func throttling() async throws {
         let h = try Harness()
         try await h.app().test(.router) { client in
@@ -132,17 +132,62 @@ struct WebHandlerTests {
         }
     }
 
-    @Test("per-address throttling with exponential back-off, bounded at 15 min")
-    func addressBackoff() {
+    @Test("throttling by (account, address): an attacker elsewhere cannot lock out admin, nor a NAT typist the others")
+    func pairBackoff() {
         let clocks = TestClocks()
         let t = LoginThrottle(clocks: clocks)
-        for i in 0..<3 { t.failed(address: "10.0.0.9", account: "user\(i)") }
-        #expect(t.lockRemaining(address: "10.0.0.9", account: "someone-else") == .seconds(1))
-        #expect(t.lockRemaining(address: "10.0.0.10", account: "someone-else") == nil)
-        for i in 0..<30 { t.failed(address: "10.0.0.9", account: "more\(i)") }
-        #expect(t.lockRemaining(address: "10.0.0.9", account: "x") == .seconds(15 * 60))
-        clocks.advance(seconds: 15 * 60)
-        #expect(t.lockRemaining(address: "10.0.0.9", account: "x") == nil)
+        let (office, attacker, nat) = ("10.0.0.5", "198.51.100.7", "203.0.113.1")
+        t.succeeded(address: office, account: "admin")  // admin's usual address
+        // An attacker keeps guessing admin: its own pair backs off, bounded at 15 min; admin is not locked out.
+        for _ in 0..<40 { t.failed(address: attacker, account: "admin") }
+        #expect(t.lockRemaining(address: attacker, account: "admin") == .seconds(15 * 60))
+        #expect(t.lockRemaining(address: office, account: "admin") == nil)
+        // A school's NAT address: one bad typist locks only their own name (1 s, 2 s, … 128 s after 10).
+        for _ in 0..<3 { t.failed(address: nat, account: "teacher1") }
+        #expect(t.lockRemaining(address: nat, account: "teacher1") == .seconds(1))
+        for _ in 0..<7 { t.failed(address: nat, account: "teacher1") }
+        #expect(t.lockRemaining(address: nat, account: "teacher1") == .seconds(128))
+        #expect(t.lockRemaining(address: nat, account: "teacher2") == nil)
+        // A success clears the pair.
+        clocks.advance(seconds: 128)
+        t.succeeded(address: nat, account: "teacher1")
+        #expect(t.lockRemaining(address: nat, account: "teacher1") == nil)
+        clocks.advance(seconds: 3600)
+        // Spraying: ten names from one address lock it for names it never signed in with, at most a minute.
+        for i in 0..<9 { t.failed(address: nat, account: "guess\(i)") }
+        #expect(t.lockRemaining(address: nat, account: "teacher2") == nil)
+        t.failed(address: nat, account: "guess9")
+        #expect(t.lockRemaining(address: nat, account: "teacher2") == .seconds(1))
+        for i in 10..<40 { t.failed(address: nat, account: "guess\(i)") }
+        #expect(t.lockRemaining(address: nat, account: "teacher2") == .seconds(60))
+        #expect(t.lockRemaining(address: nat, account: "teacher1") == nil)  // signed in from here before
+        clocks.advance(seconds: 60)
+        #expect(t.lockRemaining(address: nat, account: "teacher2") == nil)
+        // One name guessed from many addresses: locked for addresses that never signed in with it, not admin's.
+        for i in 0..<20 { t.failed(address: "192.0.2.\(i)", account: "admin") }
+        #expect(t.lockRemaining(address: "192.0.2.200", account: "admin") == .seconds(1))
+        #expect(t.lockRemaining(address: office, account: "admin") == nil)
+        // Counts are forgotten an hour after their last failure.
+        clocks.advance(seconds: 3600)
+        #expect(t.lockRemaining(address: attacker, account: "admin") == nil)
+        t.failed(address: attacker, account: "admin")
+        #expect(t.lockRemaining(address: attacker, account: "admin") == nil)
+    }
+
+    @Test("the addresses a user signed in from are read back from the audit log, so a restart still spares them")
+    func knownAddressesSurviveARestart() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            _ = try #require(try await signIn(client, user: "admin"))
+            #expect(try await signIn(client, user: "office", password: "wrong-password") == nil)
+        }
+        let pairs = try h.env.audit.signIns()
+        #expect(pairs.map(\.user) == ["admin"] && pairs[0].atMicros == h.clocks.utcNow().micros)
+        let restarted = LoginThrottle(clocks: h.clocks)
+        for p in pairs { restarted.remember(address: p.address, account: p.user, atMicros: p.atMicros) }
+        for i in 0..<20 { restarted.failed(address: "192.0.2.\(i)", account: "admin") }
+        #expect(restarted.lockRemaining(address: "192.0.2.99", account: "admin") == .seconds(1))
+        #expect(restarted.lockRemaining(address: pairs[0].address, account: "admin") == nil)
     }
 
     @Test("CSRF: cross-site or origin-less posts are refused; a session's post needs its token")
