@@ -31,12 +31,16 @@ public struct ConfigError: HallwatchError {
 
 /// Reads and schema-checks ``HallwatchConfig`` documents.
 ///
-/// Three passes, each reporting every problem it finds:
-/// 1. YAML syntax (libyaml, through Yams): the first syntax error, with its line.
+/// Three passes in one run, each reporting every problem it finds:
+/// 1. YAML syntax (libyaml, through Yams): the first syntax error, with its line (nothing else can be read).
 /// 2. The schema walk (``ConfigSchema``): every unknown or missing key, every scalar of the wrong form or out
 ///    of range, each at its line.
-/// 3. Only when 1 and 2 found nothing: each section is decoded and its defaults applied, then each section's
-///    consistency checks run (duplicate names, cross-references, minimum ≤ maximum).
+/// 3. The part of the document that fits the schema (unknown keys, ill-formed optional values and entries
+///    without a usable required key set aside) is decoded with its defaults, then each section's consistency
+///    checks run on it (duplicate names, cross-references, minimum ≤ maximum, absolute paths).
+///
+/// This is the one validation of a configuration: every process (``load(path:)`` through `ProcessSetup`),
+/// `hallwatchctl config validate` and the provisioner (a bundle's `hallwatch.yaml`) call it.
 public enum ConfigLoader {
     /// Reads the file at `path`.
     /// - Throws: ``ConfigError`` with code `config.unreadable` if it cannot be read, `config.invalid` with a
@@ -83,18 +87,22 @@ public enum ConfigLoader {
             throw fail(yamlErrorLine(e), "not valid YAML: \(yamlErrorText(e))")
         } catch { throw fail(0, "not valid YAML: \(error)") }
 
+        // One run reports every problem: the consistency checks run on the part of the document that fits the
+        // schema even when the walk found problems elsewhere (see `ConfigSchema.check`).
         var problems: [ConfigDiagnostic] = []
-        ConfigSchema.root.check(root, path: [], file: file, into: &problems)
-        if problems.isEmpty {
+        if let fits = ConfigSchema.root.check(root, path: [], file: file, into: &problems) {
             do {
-                let config = try HallwatchConfig.decode(root)
-                var check = ConfigCheck(file: file, root: root)
+                let config = try HallwatchConfig.decode(fits)
+                var check = ConfigCheck(file: file, root: fits, original: root)
                 for section in HallwatchConfig.sections { validate(section, config, &check) }
                 problems += check.problems
                 if problems.isEmpty { return config }
             } catch let e as DecodingError {
-                let (path, message) = describe(e)
-                problems.append(.init(file: file, line: line(of: path, in: root), message: message))
+                // After problems in the walk, a failure to decode what fits is one of their consequences.
+                if problems.isEmpty {
+                    let (path, message) = describe(e)
+                    problems.append(.init(file: file, line: line(of: path, in: root), message: message))
+                }
             }
         }
         throw ConfigError(code: "config.invalid", diagnostics: problems)
@@ -169,37 +177,57 @@ public enum ConfigLoader {
 }
 
 /// The consistency checks' notebook: each failed check becomes a diagnostic at the line of its key.
+///
+/// The checks run on the part of the document that fits the schema (`root`), whose lists may lack entries the
+/// walk set aside; a diagnostic names the entry by its index in the file as written (`original`).
 struct ConfigCheck {
     let file: String
     let root: Node
+    let original: Node
     private(set) var problems: [ConfigDiagnostic] = []
 
-    init(file: String, root: Node) {
+    init(file: String, root: Node, original: Node? = nil) {
         self.file = file
         self.root = root
+        self.original = original ?? root
     }
 
     /// Records `message` at `path` (keys and `[index]` elements, e.g. `["cameras", "[2]", "disk"]`) unless `ok`.
     mutating func need(_ ok: Bool, _ path: [String], _ message: String) {
         if !ok {
-            problems.append(
-                .init(file: file, line: line(of: path), message: "\(path.joined(separator: ".")): \(message)"))
+            let (line, written) = locate(path)
+            problems.append(.init(file: file, line: line, message: "\(written.joined(separator: ".")): \(message)"))
         }
     }
 
     /// The line of the node at `path`, or of its nearest existing parent.
-    func line(of path: [String]) -> Int {
+    func line(of path: [String]) -> Int { locate(path).line }
+
+    /// The line of the node at `path` (or of its nearest existing parent), and `path` with each list index
+    /// turned into the entry's index in the file as written (entries are told apart by their place in the
+    /// file).
+    private func locate(_ path: [String]) -> (line: Int, path: [String]) {
         var node = root
+        var written: Node? = original
+        var named: [String] = []
         for k in path {
             if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count {
                 node = s[i]
+                let index = written?.sequence?.firstIndex {
+                    $0.mark?.line == node.mark?.line && $0.mark?.column == node.mark?.column
+                }
+                written = index.flatMap { written?.sequence?[$0] }
+                named.append("[\(index ?? i)]")
             } else if let m = node.mapping, let n = m[k] {
                 node = n
+                written = written?.mapping?[k]
+                named.append(k)
             } else {
+                named.append(k)
                 break
             }
         }
-        return node.mark?.line ?? 0
+        return (node.mark?.line ?? 0, named + path.dropFirst(named.count))
     }
 }
 
