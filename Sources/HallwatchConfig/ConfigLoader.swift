@@ -46,6 +46,14 @@ public enum ConfigLoader {
     /// - Throws: ``ConfigError`` with code `config.unreadable` if it cannot be read, `config.invalid` with a
     ///   diagnostic per problem (unknown key, missing key, wrong type, out-of-range value) otherwise.
     public static func load(path: String) throws -> HallwatchConfig {
+        try parse(readText(path: path), file: path)
+    }
+
+    /// The text of the file at `path`, checked to be a bounded UTF-8 text file (what ``load(path:)`` parses;
+    /// a caller that keeps the text it validated reads it once with this, then calls ``parse(_:file:)``).
+    /// - Throws: ``ConfigError`` `config.unreadable` (missing, no permission) or `config.invalid` (larger than
+    ///   ``maxBytes``, not UTF-8, a NUL byte).
+    public static func readText(path: String) throws -> String {
         func unreadable(_ why: String) -> ConfigError {
             ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: why)])
         }
@@ -65,7 +73,7 @@ public enum ConfigLoader {
                 code: "config.invalid",
                 diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
         }
-        return try parse(text, file: path)
+        return text
     }
 
     /// The largest document accepted, in bytes (inputs are bounded: a USB drop could hold anything).
