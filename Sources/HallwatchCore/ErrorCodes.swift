@@ -34,6 +34,9 @@ public enum ErrorCodes {
         // The web's audit log and the box's identity key (HallwatchWeb).
         .init("audit.filter", .invalidInput, "an audit log filter that cannot be read (a date and time)"),
         .init("audit.keyFile", .corrupt, "an identity key file that is not a Hallwatch Ed25519 key"),
+        .init("audit.request", .invalidInput, "an audit request on the bus that is not an export of this box"),
+        .init(
+            "audit.unavailable", .unavailable, "an export could not be put into the audit log: the bus is unreachable"),
 
         // The floor-plan map (HallwatchConfig's `map:` section).
         .init("map.floor", .notFound, "no such floor on the map"),

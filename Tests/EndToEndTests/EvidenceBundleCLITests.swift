@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// `hallwatchctl export --bundle` and `export verify` as an investigator runs them: a disk filled with a real
-/// clip by `hallwatchctl bench-fill --clip`, an identity key file in the web's format, the standard tools.
+/// clip by `hallwatchctl bench-fill --clip`, an identity key file in the web's format, the standard tools. No box
+/// runs around the disk, so there is no audit log to write: the exports say `--no-audit`.
 @Suite(.serialized)
 struct EvidenceBundleCLITests {
     /// A scratch directory `/tmp/hw-<name>-<pid>` whose `disk0` holds 20 s of the B-frame clip (fragmented by
@@ -47,7 +48,8 @@ struct EvidenceBundleCLITests {
             try E2E.run(
                 ctl,
                 [
-                    "export", "--config", dir + "/hw.yaml", "--camera", "lobby", "--from", "-1h", "--to", "now",
+                    "export", "--no-audit", "--config", dir + "/hw.yaml", "--camera", "lobby", "--from", "-1h", "--to",
+                    "now",
                     "--reason", "incident in the lobby", "--case", "2026-17",
                 ] + extra)
         }
@@ -119,7 +121,8 @@ struct EvidenceBundleCLITests {
             _ = try E2E.run(
                 ctl,
                 [
-                    "export", "--config", config, "--camera", "lobby", "--from", "-1h", "--to", "now", "--out",
+                    "export", "--no-audit", "--config", config, "--camera", "lobby", "--from", "-1h", "--to", "now",
+                    "--out",
                     dir + "/check.mp4",
                 ])
             return ((try? FileManager.default.attributesOfItem(atPath: dir + "/check.mp4"))?[.size] as? Int) ?? 0
@@ -129,7 +132,8 @@ struct EvidenceBundleCLITests {
         let ex = try E2E.run(
             ctl,
             [
-                "export", "--config", config, "--camera", "lobby", "--from", "-15m", "--to", "-5m", "--reason",
+                "export", "--no-audit", "--config", config, "--camera", "lobby", "--from", "-15m", "--to", "-5m",
+                "--reason",
                 "fight in the lobby", "--case", "2026-0412", "--bundle", dir + "/bundle", "--signing-key",
                 dir + "/identity.key",
             ])
