@@ -172,6 +172,9 @@ public enum ErrorCodes {
         .init(
             "export.badOutput", .invalidInput, "an export path that is a link, a directory or inside a recording disk"),
         .init("export.bundle", .invalidInput, "an evidence bundle directory that is not empty or cannot be written"),
+        .init(
+            "export.noSpace", .unavailable,
+            "the file system an export writes to is full; what the export wrote was removed"),
         .init("export.signingKey", .notFound, "the identity key to sign an evidence bundle cannot be read"),
         .init(
             "export.budget", .exhausted, "the web's export space (count, bytes or free space) cannot take the export"),

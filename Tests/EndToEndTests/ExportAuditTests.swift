@@ -24,7 +24,7 @@ struct ExportAuditTests {
         #expect(FileManager.default.fileExists(atPath: out))
         // No web in this box: the request waits on the broker, retained, for the web to log it.
         #expect(ex.stderr.contains("waits on the bus for hallwatch-web"), "\(ex.stderr)")
-        #expect(E2E.waitFor(5) { !requests(log, topics).isEmpty })
+        #expect(E2E.waitFor(30) { !requests(log, topics).isEmpty })
         let request = try #require(requests(log, topics).first)
         let user = String(cString: getpwuid(getuid())!.pointee.pw_name)
         #expect(request.user == user && request.action == "export.file" && request.object == "lobby")
@@ -32,7 +32,7 @@ struct ExportAuditTests {
         #expect(request.details.hasSuffix(" to \(out)") && request.details.contains("–"), "\(request.details)")
         // A late subscriber (the web, started later) still gets it: it is retained.
         let late = try await BusLog(socket: box.dir + "/bus.sock", topics: [topics.auditRequest(request.id)])
-        #expect(E2E.waitFor(5) { !late.all(AuditRequest.self, topic: topics.auditRequest(request.id)).isEmpty })
+        #expect(E2E.waitFor(30) { !late.all(AuditRequest.self, topic: topics.auditRequest(request.id)).isEmpty })
 
         // Without the bus nothing is exported (deny by default), unless --no-audit (a disk away from its box).
         let noBus = box.dir + "/nobus.yaml"
