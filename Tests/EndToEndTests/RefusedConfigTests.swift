@@ -5,8 +5,8 @@ import Testing
 /// A fresh user's finding: a typo in the configuration plus a capture worker crash stopped that camera's
 /// recording (the worker exited 78 in a loop) while `hallwatchctl status` still said `online`. Now a worker
 /// restarted while the file is refused records on its last good configuration (`LastGoodConfig`), raises
-/// `config.invalid` naming the file and line, and the status says both; a worker that cannot start at all shows
-/// `offline` with `capture.down`. Real processes: simcam, mosquitto, recorder, workers under the supervisor,
+/// `config.invalid` naming the file and line, the status says both, and it restarts on the file by itself once the
+/// file is repaired; a worker that cannot start at all shows `offline` with `capture.down`. Real processes: simcam, mosquitto, recorder, workers under the supervisor,
 /// SIGKILL.
 @Suite("A refused configuration and a worker crash", .serialized)
 struct RefusedConfigTests {
@@ -82,7 +82,19 @@ struct RefusedConfigTests {
         #expect(state?["state"] as? String == "online", "\(row)")
         #expect((state?["reason"] as? [String: Any])?["code"] as? String == "config.invalid", "\(row)")
 
+        // The file repaired: the worker notices at its next check (every 30 s) and restarts on it by itself.
+        try good.write(toFile: box.configPath, atomically: true, encoding: .utf8)
+        let fallbackPid = try #require(box.pid("capture-lobby"))
+        #expect(
+            E2E.waitFor(60) { (box.pid("capture-lobby") ?? fallbackPid) != fallbackPid },
+            "the worker on its last good configuration did not restart on the repaired file: \(box.logTails())")
+        let workerLog = try String(contentsOfFile: box.dir + "/run/logs/capture-lobby.log", encoding: .utf8)
+        #expect(workerLog.contains("the configuration loads again: restarting on it"))
+        let repairedAt = SystemClocks().utcNow()
+        #expect(E2E.waitFor(30) { recordingSince(box, "lobby", repairedAt, seconds: 2) }, "\(box.logTails())")
+
         // Without a last good configuration the worker cannot start: the status says offline, capture.down.
+        try bad.write(toFile: box.configPath, atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(atPath: lastGood)
         kill(try #require(box.pid("capture-lobby")), SIGKILL)
         #expect(
@@ -95,11 +107,11 @@ struct RefusedConfigTests {
         #expect(downState?["state"] as? String == "offline", "\(down)")
         #expect((downState?["reason"] as? [String: Any])?["code"] as? String == "capture.down", "\(down)")
 
-        // The file repaired: the supervisor's next start takes it and recording resumes.
+        // The file repaired again: the supervisor's next start takes it and recording resumes.
         try good.write(toFile: box.configPath, atomically: true, encoding: .utf8)
-        let repairedAt = SystemClocks().utcNow()
-        #expect(E2E.waitFor(30) { recordingSince(box, "lobby", repairedAt, seconds: 2) }, "\(box.logTails())")
+        let fixedAt = SystemClocks().utcNow()
+        #expect(E2E.waitFor(30) { recordingSince(box, "lobby", fixedAt, seconds: 2) }, "\(box.logTails())")
         #expect(E2E.waitFor(10) { FileManager.default.fileExists(atPath: lastGood) })
-        #expect(recordingSince(box, "gym", repairedAt, seconds: 0))
+        #expect(recordingSince(box, "gym", fixedAt, seconds: 0))
     }
 }
