@@ -81,6 +81,23 @@ public enum ConfigLoader {
 
     /// Parses `text` (named `file` in diagnostics). Same errors as ``load(path:)``.
     public static func parse(_ text: String, file: String = "hallwatch.yaml") throws -> HallwatchConfig {
+        let (config, refused) = try parseWhatFits(text, file: file)
+        if let refused { throw refused }
+        return config
+    }
+
+    /// The file at `path` as far as it fits: what a read-only tool (`hallwatchctl status`) may still use when the
+    /// file is refused, so that a typo in one section does not hide the box's state. Never for a process that acts
+    /// on its configuration: those use ``load(path:)``.
+    /// - Returns: the configuration decoded from the part of the document that fits the schema (pass 3's input),
+    ///   and the refusal with every diagnostic when there is one.
+    /// - Throws: ``ConfigError`` when nothing can be decoded (unreadable, a YAML syntax error, no usable document).
+    public static func loadWhatFits(path: String) throws -> (config: HallwatchConfig, refused: ConfigError?) {
+        try parseWhatFits(readText(path: path), file: path)
+    }
+
+    /// ``parse(_:file:)``'s passes, returning what fits with the refusal instead of throwing it.
+    static func parseWhatFits(_ text: String, file: String) throws -> (config: HallwatchConfig, refused: ConfigError?) {
         func fail(_ line: Int, _ message: String) -> ConfigError {
             ConfigError(code: "config.invalid", diagnostics: [.init(file: file, line: line, message: message)])
         }
@@ -104,7 +121,7 @@ public enum ConfigLoader {
                 var check = ConfigCheck(file: file, root: fits, original: root)
                 for section in HallwatchConfig.sections { validate(section, config, &check) }
                 problems += check.problems
-                if problems.isEmpty { return config }
+                return (config, problems.isEmpty ? nil : ConfigError(code: "config.invalid", diagnostics: problems))
             } catch let e as DecodingError {
                 // After problems in the walk, a failure to decode what fits is one of their consequences.
                 if problems.isEmpty {

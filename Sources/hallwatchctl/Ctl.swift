@@ -52,7 +52,22 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
         let logger = Logger(label: "hallwatchctl")
-        let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
+        // A refused file still names the bus and the cameras: a typo must not hide the box's state.
+        let cfg: HallwatchConfig
+        do {
+            let (fits, refused) = try ConfigLoader.loadWhatFits(path: options.config)
+            if let refused {
+                FileHandle.standardError.write(
+                    Data(
+                        ("warning: \(options.config) is refused (\(refused.diagnostics.count) problem"
+                            + (refused.diagnostics.count == 1 ? "" : "s") + "; "
+                            + "`hallwatchctl config validate \(options.config)` lists them); the status uses what of it loads\n")
+                            .utf8))
+            }
+            cfg = fits
+        } catch {
+            cfg = ProcessSetup.loadConfig(options.config, logger: logger)  // prints every diagnostic, exits 78
+        }
         let bus = BusClient(clientID: "hallwatchctl-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
         do { try await bus.connect(timeout: .seconds(3)) } catch {
             FileHandle.standardError.write(Data("cannot reach the bus at \(cfg.bus.socket): \(error)\n".utf8))

@@ -142,6 +142,11 @@ struct ConfigTests {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let loaded = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: path) }
         #expect(loaded.diagnostics.count == 10 && loaded.diagnostics.allSatisfy { $0.file == path })
+        // What a read-only tool (`hallwatchctl status`) may still use: the part that fits, with the refusal.
+        let (fits, refused) = try ConfigLoader.loadWhatFits(path: path)
+        #expect(refused?.diagnostics == loaded.diagnostics)
+        #expect(fits.box == "b" && fits.cameras.map(\.id.rawValue) == ["lobby", "lobby", "gym", "hall"])
+        #expect(fits.recorder.disks.map(\.name) == ["disk1", "disk2"] && fits.cameras[0].passwordFile == nil)
         let missing = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: path + ".missing") }
         #expect(missing.code == "config.unreadable")
         // Six characters are the most a disk name may have; an absolute passwordFile is fine.
