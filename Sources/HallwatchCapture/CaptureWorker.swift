@@ -27,16 +27,21 @@ public struct CaptureWorker: Service {
     let presence: Presence
     let clocks: any Clocks
     let logger: Logger
+    let standingAlarm: ErrorEvent?
 
-    /// A worker for `camera` (one of `config.cameras`), announcing on `presence`'s bus, reading time and waiting on `clocks`.
+    /// A worker for `camera` (one of `config.cameras`), announcing on `presence`'s bus, reading time and waiting
+    /// on `clocks`. `standingAlarm` (the worker runs on its last good configuration: `config.invalid`) is the
+    /// camera state's reason while nothing else is wrong, so the status says the camera records and why it
+    /// needs attention.
     public init(
         camera: CameraConfig, config: HallwatchConfig, presence: Presence, clocks: any Clocks = SystemClocks(),
-        logger: Logger
+        standingAlarm: ErrorEvent? = nil, logger: Logger
     ) {
         self.camera = camera
         self.config = config
         self.presence = presence
         self.clocks = clocks
+        self.standingAlarm = standingAlarm
         self.logger = logger
     }
 
@@ -62,7 +67,7 @@ public struct CaptureWorker: Service {
 
     func publish(_ state: CameraState.State, status: CaptureStatus? = nil, reason: ErrorEvent? = nil) {
         var s = CameraState(camera: camera.id, state: state, at: clocks.utcNow())
-        s.reason = reason
+        s.reason = reason ?? standingAlarm
         if let st = status {
             s.codec = st.codec
             s.width = st.width

@@ -19,8 +19,8 @@ public struct CameraConfig: Codable, Sendable, Equatable {
     public var audio: Bool = false
     /// RTSP user name. Default none. Not secret.
     public var username: String?
-    /// File holding the RTSP password (first line). Default none. The password itself is a secret and never
-    /// appears in the config, the logs or the bus.
+    /// Absolute path of the file holding the RTSP password (first line). Default none. The password itself is
+    /// a secret and never appears in the config, the logs or the bus.
     public var passwordFile: String?
     /// Name of the disk (`recorder.disks[].name`) this camera records to while that disk is healthy. Default
     /// none: the recorder balances cameras over the healthy disks by bit rate.
@@ -128,8 +128,8 @@ enum CamerasSection: ConfigSection {
         .scalar("transport", \.transport, .oneOf(CameraConfig.Transport.allCases.map(\.rawValue))),
         .scalar("audio", \.audio, .bool),
         .scalar("username", \.username, .text(maxBytes: 128)),
-        .scalar("passwordFile", \.passwordFile, .path),
-        .scalar("disk", \.disk, .identifier),
+        .scalar("passwordFile", \.passwordFile, .absolutePath),
+        .scalar("disk", \.disk, DiskConfig.nameForm),
         .scalar("onvifEndpoint", \.onvifEndpoint, .text(maxBytes: 256)),
         RetentionSection.cameraRetentionKey,
         subStreamKey,

@@ -31,17 +31,29 @@ public struct ConfigError: HallwatchError {
 
 /// Reads and schema-checks ``HallwatchConfig`` documents.
 ///
-/// Three passes, each reporting every problem it finds:
-/// 1. YAML syntax (libyaml, through Yams): the first syntax error, with its line.
+/// Three passes in one run, each reporting every problem it finds:
+/// 1. YAML syntax (libyaml, through Yams): the first syntax error, with its line (nothing else can be read).
 /// 2. The schema walk (``ConfigSchema``): every unknown or missing key, every scalar of the wrong form or out
 ///    of range, each at its line.
-/// 3. Only when 1 and 2 found nothing: each section is decoded and its defaults applied, then each section's
-///    consistency checks run (duplicate names, cross-references, minimum ≤ maximum).
+/// 3. The part of the document that fits the schema (unknown keys, ill-formed optional values and entries
+///    without a usable required key set aside) is decoded with its defaults, then each section's consistency
+///    checks run on it (duplicate names, cross-references, minimum ≤ maximum, absolute paths).
+///
+/// This is the one validation of a configuration: every process (``load(path:)`` through `ProcessSetup`),
+/// `hallwatchctl config validate` and the provisioner (a bundle's `hallwatch.yaml`) call it.
 public enum ConfigLoader {
     /// Reads the file at `path`.
     /// - Throws: ``ConfigError`` with code `config.unreadable` if it cannot be read, `config.invalid` with a
     ///   diagnostic per problem (unknown key, missing key, wrong type, out-of-range value) otherwise.
     public static func load(path: String) throws -> HallwatchConfig {
+        try parse(readText(path: path), file: path)
+    }
+
+    /// The text of the file at `path`, checked to be a bounded UTF-8 text file (what ``load(path:)`` parses;
+    /// a caller that keeps the text it validated reads it once with this, then calls ``parse(_:file:)``).
+    /// - Throws: ``ConfigError`` `config.unreadable` (missing, no permission) or `config.invalid` (larger than
+    ///   ``maxBytes``, not UTF-8, a NUL byte).
+    public static func readText(path: String) throws -> String {
         func unreadable(_ why: String) -> ConfigError {
             ConfigError(code: "config.unreadable", diagnostics: [.init(file: path, line: 0, message: why)])
         }
@@ -61,7 +73,7 @@ public enum ConfigLoader {
                 code: "config.invalid",
                 diagnostics: [.init(file: path, line: 0, message: "not a text file (expected UTF-8 YAML)")])
         }
-        return try parse(text, file: path)
+        return text
     }
 
     /// The largest document accepted, in bytes (inputs are bounded: a USB drop could hold anything).
@@ -69,6 +81,23 @@ public enum ConfigLoader {
 
     /// Parses `text` (named `file` in diagnostics). Same errors as ``load(path:)``.
     public static func parse(_ text: String, file: String = "hallwatch.yaml") throws -> HallwatchConfig {
+        let (config, refused) = try parseWhatFits(text, file: file)
+        if let refused { throw refused }
+        return config
+    }
+
+    /// The file at `path` as far as it fits: what a read-only tool (`hallwatchctl status`) may still use when the
+    /// file is refused, so that a typo in one section does not hide the box's state. Never for a process that acts
+    /// on its configuration: those use ``load(path:)``.
+    /// - Returns: the configuration decoded from the part of the document that fits the schema (pass 3's input),
+    ///   and the refusal with every diagnostic when there is one.
+    /// - Throws: ``ConfigError`` when nothing can be decoded (unreadable, a YAML syntax error, no usable document).
+    public static func loadWhatFits(path: String) throws -> (config: HallwatchConfig, refused: ConfigError?) {
+        try parseWhatFits(readText(path: path), file: path)
+    }
+
+    /// ``parse(_:file:)``'s passes, returning what fits with the refusal instead of throwing it.
+    static func parseWhatFits(_ text: String, file: String) throws -> (config: HallwatchConfig, refused: ConfigError?) {
         func fail(_ line: Int, _ message: String) -> ConfigError {
             ConfigError(code: "config.invalid", diagnostics: [.init(file: file, line: line, message: message)])
         }
@@ -83,18 +112,22 @@ public enum ConfigLoader {
             throw fail(yamlErrorLine(e), "not valid YAML: \(yamlErrorText(e))")
         } catch { throw fail(0, "not valid YAML: \(error)") }
 
+        // One run reports every problem: the consistency checks run on the part of the document that fits the
+        // schema even when the walk found problems elsewhere (see `ConfigSchema.check`).
         var problems: [ConfigDiagnostic] = []
-        ConfigSchema.root.check(root, path: [], file: file, into: &problems)
-        if problems.isEmpty {
+        if let fits = ConfigSchema.root.check(root, path: [], file: file, into: &problems) {
             do {
-                let config = try HallwatchConfig.decode(root)
-                var check = ConfigCheck(file: file, root: root)
+                let config = try HallwatchConfig.decode(fits)
+                var check = ConfigCheck(file: file, root: fits, original: root)
                 for section in HallwatchConfig.sections { validate(section, config, &check) }
                 problems += check.problems
-                if problems.isEmpty { return config }
+                return (config, problems.isEmpty ? nil : ConfigError(code: "config.invalid", diagnostics: problems))
             } catch let e as DecodingError {
-                let (path, message) = describe(e)
-                problems.append(.init(file: file, line: line(of: path, in: root), message: message))
+                // After problems in the walk, a failure to decode what fits is one of their consequences.
+                if problems.isEmpty {
+                    let (path, message) = describe(e)
+                    problems.append(.init(file: file, line: line(of: path, in: root), message: message))
+                }
             }
         }
         throw ConfigError(code: "config.invalid", diagnostics: problems)
@@ -169,37 +202,57 @@ public enum ConfigLoader {
 }
 
 /// The consistency checks' notebook: each failed check becomes a diagnostic at the line of its key.
+///
+/// The checks run on the part of the document that fits the schema (`root`), whose lists may lack entries the
+/// walk set aside; a diagnostic names the entry by its index in the file as written (`original`).
 struct ConfigCheck {
     let file: String
     let root: Node
+    let original: Node
     private(set) var problems: [ConfigDiagnostic] = []
 
-    init(file: String, root: Node) {
+    init(file: String, root: Node, original: Node? = nil) {
         self.file = file
         self.root = root
+        self.original = original ?? root
     }
 
     /// Records `message` at `path` (keys and `[index]` elements, e.g. `["cameras", "[2]", "disk"]`) unless `ok`.
     mutating func need(_ ok: Bool, _ path: [String], _ message: String) {
         if !ok {
-            problems.append(
-                .init(file: file, line: line(of: path), message: "\(path.joined(separator: ".")): \(message)"))
+            let (line, written) = locate(path)
+            problems.append(.init(file: file, line: line, message: "\(written.joined(separator: ".")): \(message)"))
         }
     }
 
     /// The line of the node at `path`, or of its nearest existing parent.
-    func line(of path: [String]) -> Int {
+    func line(of path: [String]) -> Int { locate(path).line }
+
+    /// The line of the node at `path` (or of its nearest existing parent), and `path` with each list index
+    /// turned into the entry's index in the file as written (entries are told apart by their place in the
+    /// file).
+    private func locate(_ path: [String]) -> (line: Int, path: [String]) {
         var node = root
+        var written: Node? = original
+        var named: [String] = []
         for k in path {
             if k.hasPrefix("["), let i = Int(k.dropFirst().dropLast()), let s = node.sequence, i < s.count {
                 node = s[i]
+                let index = written?.sequence?.firstIndex {
+                    $0.mark?.line == node.mark?.line && $0.mark?.column == node.mark?.column
+                }
+                written = index.flatMap { written?.sequence?[$0] }
+                named.append("[\(index ?? i)]")
             } else if let m = node.mapping, let n = m[k] {
                 node = n
+                written = written?.mapping?[k]
+                named.append(k)
             } else {
+                named.append(k)
                 break
             }
         }
-        return node.mark?.line ?? 0
+        return (node.mark?.line ?? 0, named + path.dropFirst(named.count))
     }
 }
 

@@ -76,7 +76,7 @@ enum DiscoverySection: ConfigSection {
         .duration("requestTimeout", \.requestTimeout, min: .seconds(1), max: .seconds(30)),
         .scalar("adopt", \.adopt, .oneOf(DiscoveryConfig.Adopt.allCases.map(\.rawValue))),
         .scalar("username", \.username, .text(maxBytes: 128)),
-        .scalar("passwordFile", \.passwordFile, .path),
+        .scalar("passwordFile", \.passwordFile, .absolutePath),
         .value("eventDevices", \.eventDevices, .sequence(ConfigKey.mapping(eventDeviceKeys), maxCount: 64)),
     ]
     static let eventDeviceKeys: [ConfigKey<DiscoveryConfig.EventDevice>] = [

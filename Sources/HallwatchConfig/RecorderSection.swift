@@ -25,9 +25,15 @@ public struct RecorderConfig: Codable, Sendable, Equatable {
 
 /// `recorder.disks[]` — one recording disk.
 public struct DiskConfig: Codable, Sendable, Equatable {
-    /// Disk name used in bus topics (`…/storage/<name>`) and in `cameras[].disk`; same alphabet as a camera id.
-    /// Required.
+    /// Disk name used in bus topics (`…/storage/<name>`) and in `cameras[].disk`; same alphabet as a camera id,
+    /// at most ``maxNameBytes`` bytes. Required.
     public var name: String
+    /// The longest disk name, in bytes: on the appliance `hallwatch-generator` mounts a disk by its ext4 label
+    /// `hallwatch-<name>`, and an ext4 label holds at most 16 bytes.
+    public static let maxNameBytes = 6
+    /// The form of a disk name (``name``, `cameras[].disk`).
+    static let nameForm: ConfigSchema.Scalar = .shortIdentifier(
+        maxBytes: maxNameBytes, why: "the disk's ext4 label is hallwatch-<name>, at most 16 bytes")
     /// The disk's directory (its mount point, or a directory on it). Initialised on first start when empty;
     /// a directory holding anything else is never formatted. Required.
     public var path: String
@@ -52,7 +58,7 @@ enum RecorderSection: KeyedConfigSection {
     static var absent: RecorderConfig { RecorderConfig() }
     /// `recorder.disks[]`: both keys required.
     static let disk: ConfigSchema = .mapping(
-        ["name": .scalar(.identifier), "path": .scalar(.path)], required: ["name", "path"])
+        ["name": .scalar(DiskConfig.nameForm), "path": .scalar(.path)], required: ["name", "path"])
     static let keys: [ConfigKey<RecorderConfig>] = [
         .scalar("socket", \.socket, .path),
         .value("disks", \.disks, .sequence(disk, maxCount: 16)),

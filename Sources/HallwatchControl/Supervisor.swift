@@ -128,6 +128,11 @@ public final class Supervisor: Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: spec.executable)
         p.arguments = spec.arguments
+        // The children's runtime directory (a capture worker's last good configuration, `LastGoodConfig`) is the
+        // run directory, as /run/hallwatch is on the appliance; a value given by the caller wins.
+        p.environment = ProcessInfo.processInfo.environment.merging(["HALLWATCH_RUNTIME_DIR": runDirectory]) {
+            given, _ in given
+        }
         // Each child's stderr goes to its own log file, appended across restarts.
         let logPath = "\(runDirectory)/logs/\(spec.name).log"
         if !FileManager.default.fileExists(atPath: logPath) {

@@ -34,6 +34,9 @@ public enum ErrorCodes {
         // The web's audit log and the box's identity key (HallwatchWeb).
         .init("audit.filter", .invalidInput, "an audit log filter that cannot be read (a date and time)"),
         .init("audit.keyFile", .corrupt, "an identity key file that is not a Hallwatch Ed25519 key"),
+        .init("audit.request", .invalidInput, "an audit request on the bus that is not an export of this box"),
+        .init(
+            "audit.unavailable", .unavailable, "an export could not be put into the audit log: the bus is unreachable"),
 
         // The floor-plan map (HallwatchConfig's `map:` section).
         .init("map.floor", .notFound, "no such floor on the map"),
@@ -178,6 +181,9 @@ public enum ErrorCodes {
         .init(
             "export.badOutput", .invalidInput, "an export path that is a link, a directory or inside a recording disk"),
         .init("export.bundle", .invalidInput, "an evidence bundle directory that is not empty or cannot be written"),
+        .init(
+            "export.noSpace", .unavailable,
+            "the file system an export writes to is full; what the export wrote was removed"),
         .init("export.signingKey", .notFound, "the identity key to sign an evidence bundle cannot be read"),
         .init(
             "export.budget", .exhausted, "the web's export space (count, bytes or free space) cannot take the export"),

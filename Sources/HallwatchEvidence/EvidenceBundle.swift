@@ -28,6 +28,8 @@ public struct EvidenceBundleError: HallwatchError, Equatable {
         case bundle = "export.bundle"
         /// The signing key file cannot be read or is not a key.
         case signingKey = "export.signingKey"
+        /// The bundle's file system is full (`ENOSPC`): what the bundle wrote is removed.
+        case noSpace = "export.noSpace"
     }
     /// What went wrong.
     public var code: Code
@@ -219,9 +221,12 @@ public enum EvidenceBundle {
 
     /// Writes a bundle of `request`'s cameras and range to the directory `dir` (made if missing; must be
     /// empty).
-    /// - Throws: ``EvidenceBundleError`` `export.bundle`; ``HallwatchMedia/MediaError`` `media.export` when
-    ///   nothing is recorded for any camera in the range or a run cannot be remuxed;
-    ///   ``HallwatchStorage/StorageError`` when a record is overwritten or corrupt meanwhile.
+    /// - Throws: ``EvidenceBundleError`` `export.bundle`, or `export.noSpace` naming the file being written when
+    ///   the file system is full (``HallwatchMedia/MediaError`` `export.noSpace` when that file is a video);
+    ///   ``HallwatchMedia/MediaError`` `media.export` when nothing is recorded for any camera in the range or a
+    ///   run cannot be remuxed; ``HallwatchStorage/StorageError`` when a record is overwritten or corrupt
+    ///   meanwhile. On any failure what the bundle wrote is removed (`dir` itself when this call made it), so a
+    ///   half bundle is never left to be taken for a whole one.
     public static func write(
         _ request: Request, from library: RecordingLibrary, to dir: String, signer: BundleSigner,
         now: UTCMicros, progress: (Progress) -> Void = { _ in }
@@ -230,9 +235,40 @@ public enum EvidenceBundle {
         if let existing = try? fm.contentsOfDirectory(atPath: dir), !existing.isEmpty {
             throw EvidenceBundleError(.bundle, "\(printable(dir, limit: 200)) exists and is not empty")
         }
+        let existed = fm.fileExists(atPath: dir)
         do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw EvidenceBundleError(.bundle, "cannot make \(printable(dir, limit: 200)): \(error)")
+            throw EvidenceBundleError(
+                isNoSpace(error) ? .noSpace : .bundle, "cannot make \(printable(dir, limit: 200)): \(error)")
         }
+        do {
+            return try writeContents(request, from: library, to: dir, signer: signer, now: now, progress: progress)
+        } catch {
+            if existed {
+                for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
+                    try? fm.removeItem(atPath: dir + "/" + name)
+                }
+            } else {
+                try? fm.removeItem(atPath: dir)
+            }
+            throw error
+        }
+    }
+
+    /// Whether `error` is the file system being full (`ENOSPC`), as Foundation or POSIX reports it.
+    static func isNoSpace(_ error: any Error) -> Bool {
+        if let e = error as? CocoaError, e.code == .fileWriteOutOfSpace { return true }
+        if let e = error as? POSIXError, e.code == .ENOSPC { return true }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain && ns.code == Int(ENOSPC) { return true }
+        return (ns.userInfo[NSUnderlyingErrorKey] as? NSError).map(isNoSpace) ?? false
+    }
+
+    /// ``write(_:from:to:signer:now:progress:)``'s steps once `dir` exists and is empty.
+    static func writeContents(
+        _ request: Request, from library: RecordingLibrary, to dir: String, signer: BundleSigner,
+        now: UTCMicros, progress: (Progress) -> Void
+    ) throws -> BundleManifest {
+        let fm = FileManager.default
         let streams = try request.cameras.map { try library.stream(camera: $0, from: request.from, to: request.to) }
         guard streams.contains(where: { $0.fragmentCount > 0 }) else {
             throw MediaError(
@@ -417,7 +453,7 @@ public enum EvidenceBundle {
 
     static func make(_ path: String) throws {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-            throw EvidenceBundleError(.bundle, "cannot make \(printable(path, limit: 200)): \(error)")
+            throw failure(error, "cannot make", path)
         }
     }
 
@@ -425,8 +461,15 @@ public enum EvidenceBundle {
 
     static func writeFile(_ path: String, _ data: Data) throws {
         do { try data.write(to: URL(fileURLWithPath: path)) } catch {
-            throw EvidenceBundleError(.bundle, "cannot write \(printable(path, limit: 200)): \(error)")
+            throw failure(error, "cannot write", path)
         }
+    }
+
+    /// `export.noSpace` ("no space left on device writing PATH") for a full file system, else `export.bundle`.
+    static func failure(_ error: any Error, _ what: String, _ path: String) -> EvidenceBundleError {
+        isNoSpace(error)
+            ? EvidenceBundleError(.noSpace, "no space left on device writing \(printable(path, limit: 200))")
+            : EvidenceBundleError(.bundle, "\(what) \(printable(path, limit: 200)): \(error)")
     }
 
     /// `README.txt`: the three checks a recipient runs, in plain English.

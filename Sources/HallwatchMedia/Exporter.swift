@@ -33,25 +33,40 @@ public enum Exporter {
     ///     zero bytes is skipped.
     ///   - path: The first output file; replaced if it exists.
     /// - Returns: The files written and what they hold.
-    /// - Throws: What a source throws, unchanged (the export stops there); ``MediaError`` `media.export` when a
-    ///   run is not a readable MP4 or a file cannot be written.
+    /// - Throws: What a source throws, unchanged (the export stops there); ``MediaError`` `export.noSpace` naming
+    ///   the file when its file system is full (`ENOSPC`), `media.export` when a run is not a readable MP4 or a
+    ///   file cannot be written. On any failure every file this call made is removed: a partial MP4 is never left
+    ///   to pass for the whole range.
     public static func write(_ runs: [any SeekableByteSource], to path: String) throws -> ExportSummary {
         FFmpegLog.install()
         var summary = ExportSummary(files: [], mediaSeconds: 0, videoFrames: 0, bytes: 0)
         var output: OutputFile?
-        for run in runs where run.lengthBytes > 0 {
-            let reader = try MP4Demuxer(run)
-            if let out = output, !out.accepts(reader) {
-                summary.add(try out.finish())
-                output = nil
+        var made: [String] = []
+        do {
+            for run in runs where run.lengthBytes > 0 {
+                let reader = try MP4Demuxer(run)
+                if let out = output, !out.accepts(reader) {
+                    summary.add(try out.finish())
+                    output = nil
+                }
+                if output == nil {
+                    let name = summary.files.isEmpty ? path : numbered(path, summary.files.count + 1)
+                    made.append(name)
+                    output = try OutputFile(path: name, like: reader)
+                }
+                try output!.append(reader)
             }
-            if output == nil {
-                let name = summary.files.isEmpty ? path : numbered(path, summary.files.count + 1)
-                output = try OutputFile(path: name, like: reader)
+            if let out = output { summary.add(try out.finish()) }
+        } catch {
+            output = nil  // closes the open file before it is removed
+            for file in made { unlink(file) }
+            if let e = error as? MediaError, e.averror == hw_averror(ENOSPC) {
+                throw MediaError(
+                    .noSpace, "no space left on device writing \(made.last ?? path); the partial export was removed",
+                    averror: e.averror)
             }
-            try output!.append(reader)
+            throw error
         }
-        if let out = output { summary.add(try out.finish()) }
         return summary
     }
 
@@ -110,7 +125,9 @@ final class OutputFile {
         // No edit list (§8.6.6): the file starts on its first keyframe and plays every sample, as recorded.
         let opts = Options([("movflags", "+faststart"), ("use_editlist", "0")])
         r = avformat_write_header(oc, &opts.dict)
-        guard r >= 0 else { throw MediaError("media.export", "the MP4 muxer refused the recording", averror: r) }
+        guard r >= 0 else {
+            throw MediaError("media.export", "the MP4 muxer refused the recording: \(averrorText(r))", averror: r)
+        }
     }
 
     deinit {
@@ -167,7 +184,11 @@ final class OutputFile {
         guard r >= 0 else {
             throw MediaError("media.export", "finishing \(path) failed: \(averrorText(r))", averror: r)
         }
-        avio_closep(&oc.pointee.pb)
+        // The last buffered bytes are written when the file is closed: a full disk can first show here.
+        let closed = avio_closep(&oc.pointee.pb)
+        guard closed >= 0 else {
+            throw MediaError("media.export", "closing \(path) failed: \(averrorText(closed))", averror: closed)
+        }
         avformat_free_context(oc)
         ctx = nil
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)

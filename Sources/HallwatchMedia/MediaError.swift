@@ -21,6 +21,7 @@ import HallwatchCore
 /// - `media.noVideo` — the stream has no video track.
 /// - `media.mux` — the fMP4 muxer refused a packet or parameters.
 /// - `media.export` — an export could not be written.
+/// - `export.noSpace` — an export's output file system is full (`ENOSPC`); nothing of it is left behind.
 /// - `media.file` — a media file could not be opened or read (``VideoTrackFile``).
 public struct MediaError: HallwatchError, Equatable {
     /// A stable code (listed in `ErrorCodes`); a string literal is one, so `MediaError("rtsp.connect", …)`
@@ -50,6 +51,8 @@ public struct MediaError: HallwatchError, Equatable {
         /// A request URL or header value with spaces or control characters (from a camera's SDP or an
         /// operator): never written, since it would forge request lines or headers (RFC 7826 §4.2, §20).
         public static let badURL = Code(rawValue: "rtsp.badURL")
+        /// An export's output file system is full (`ENOSPC`): what was written is removed.
+        public static let noSpace = Code(rawValue: "export.noSpace")
     }
 
     /// What went wrong, stable across releases.

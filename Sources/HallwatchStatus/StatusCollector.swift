@@ -99,21 +99,42 @@ public final class StatusCollector: Sendable {
     }
 
     /// The current state; `cameras` lists the configured ones first (in config order), then any other
-    /// camera seen on the bus.
+    /// camera seen on the bus, each with the state people must read (``Snapshot/state(of:)``: `offline`,
+    /// `capture.down` when its capture worker is not up).
     public func snapshot(configured: [CameraID], now: UTCMicros) -> Snapshot {
         data.withLock { d in
             var ids = configured
             for id in Set(d.states.keys).union(d.recordings.keys).sorted() where !ids.contains(id) { ids.append(id) }
-            return Snapshot(
+            var snapshot = Snapshot(
                 box: topics.box, at: now,
                 cameras: ids.map { CameraRow(camera: $0, state: d.states[$0], recording: d.recordings[$0]) },
                 disks: d.disks.values.sorted { $0.disk < $1.disk },
                 processes: d.processes.values.sorted { $0.process < $1.process }, web: d.web)
+            // A camera whose capture worker is down is shown so, in the table and in `--json` alike.
+            for i in snapshot.cameras.indices { snapshot.cameras[i].state = snapshot.state(of: snapshot.cameras[i]) }
+            return snapshot
         }
     }
 }
 
 extension StatusCollector.Snapshot {
+    /// A camera row's state as people must read it: its capture worker's last published state, except that a
+    /// camera whose worker is not `up` — killed outright (only its last-will speaks), exiting in a loop on a
+    /// refused configuration, stopped — is `offline` with `capture.down`, whatever its last state said: nothing
+    /// records it now. `nil` when neither the worker nor its process was ever seen.
+    public func state(of row: StatusCollector.CameraRow) -> CameraState? {
+        guard let p = processes.first(where: { $0.process == row.camera.captureProcessName }), p.state != .up,
+            row.state?.state != .offline
+        else { return row.state }
+        var state = row.state ?? CameraState(camera: row.camera, state: .offline, at: p.at ?? at)
+        state.state = .offline
+        state.reason = ErrorEvent(
+            code: "capture.down",
+            message: "its capture worker is \(p.state.rawValue)\(p.reason.map { " (\($0))" } ?? "")",
+            camera: row.camera)
+        return state
+    }
+
     /// The human table printed by `hallwatchctl status` and the demo.
     public func render() -> String {
         var lines = ["Hallwatch box \(box) — \(at.iso8601)"]
@@ -123,7 +144,8 @@ extension StatusCollector.Snapshot {
         lines.append(
             pad("CAMERA", 14) + pad("STATE", 11) + pad("CODEC", 6) + pad("SIZE", 10) + pad("FPS", 6)
                 + pad("BITRATE", 12) + pad("RECORDED", 10) + "NOTE")
-        for row in cameras {
+        for var row in cameras {
+            row.state = state(of: row)
             let s = row.state
             let size = s.flatMap { st in st.width.map { "\($0)x\(st.height ?? 0)" } } ?? "-"
             let fps = s?.fps.map { String(format: "%.1f", $0) } ?? "-"

@@ -6,7 +6,8 @@ import Logging
 
 /// Puts into the audit log what other processes publish that a court would ask about: the pruner's
 /// deletions (`recording.deleted`), evidence holds added and released (`hold.added`, `hold.released`),
-/// and recording disks changing health (`disk.health`, e.g. `healthy → failed`).
+/// recording disks changing health (`disk.health`, e.g. `healthy → failed`), and the exports `hallwatchctl`
+/// writes (``HallwatchCore/AuditRequest``: `export.file`, `export.bundle`).
 ///
 /// Deletions are not retained on the bus: one made while `hallwatch-web` is down is only in the disk's
 /// `deletions.log` and `deletion` table (which stay the primary record). Holds and disk states are retained;
@@ -26,12 +27,18 @@ public final class BusAuditor: Sendable {
 
     /// Subscribes on `bus` and audits until cancelled. A message that cannot be audited is logged, not fatal.
     public func run(bus: BusClient, logger: Logger) async {
-        let streams = [bus.subscribe(topics.deletions), bus.subscribe(topics.holds), bus.subscribe(topics.allDisks)]
+        let streams = [
+            bus.subscribe(topics.deletions), bus.subscribe(topics.holds), bus.subscribe(topics.allDisks),
+            bus.subscribe(topics.allAuditRequests),
+        ]
         await withTaskGroup(of: Void.self) { group in
             for stream in streams {
                 group.addTask { [self] in
                     for await m in stream {
-                        do { try await handle(m) } catch {
+                        do {
+                            // An audit request, once in the log, is cleared from the broker (empty retained).
+                            if try await handle(m) { try bus.publish(topic: m.topic, payload: [], retain: true) }
+                        } catch {
                             logger.error(
                                 "cannot audit a bus message", metadata: ["topic": "\(m.topic)", "error": "\(error)"])
                         }
@@ -42,9 +49,14 @@ public final class BusAuditor: Sendable {
     }
 
     /// Audits one message (tests call it directly).
-    public func handle(_ m: BusMessage) async throws {
-        guard !m.payload.isEmpty else { return }
-        if m.topic == topics.deletions {
+    /// - Returns: whether it was an ``AuditRequest`` now in the log (or already in it), whose retained topic
+    ///   the caller clears.
+    @discardableResult
+    public func handle(_ m: BusMessage) async throws -> Bool {
+        guard !m.payload.isEmpty else { return false }
+        if m.topic.hasPrefix(topics.auditRequest("")) {
+            return try await handleAuditRequest(m)
+        } else if m.topic == topics.deletions {
             let d = try m.decode(DeletionRecord.self)
             try await audit.record(
                 actor: "pruner", address: "-", action: "recording.deleted", object: d.camera.rawValue,
@@ -73,13 +85,34 @@ public final class BusAuditor: Sendable {
             // A disk first seen healthy is the normal case, not an event; anything else is.
             guard before != now, before != nil || d.health != .healthy else {
                 if before == nil { try await setCursor("disk:\(d.disk)", now) }
-                return
+                return false
             }
             try await audit.record(
                 actor: "recorder", address: "-", action: "disk.health", object: d.disk,
                 details: "\(before ?? "unknown") → \(now)\(d.reason.map { ": \($0.code) \($0.message)" } ?? "")")
             try await setCursor("disk:\(d.disk)", now)
         }
+        return false
+    }
+
+    /// An ``AuditRequest`` (`hallwatchctl export`): appended once, by its id (the cursor remembers it, so a
+    /// redelivery after a crash between the entry and the clearing is not audited twice). A request whose id
+    /// does not match its topic, or naming an action outside ``AuditRequest/actions``, is refused.
+    /// - Throws: `DecodingError` for a payload that is not a request; ``ErrorEvent`` `audit.request` for a refused one.
+    func handleAuditRequest(_ m: BusMessage) async throws -> Bool {
+        let r = try m.decode(AuditRequest.self)
+        guard AuditRequest.isValidID(r.id), m.topic == topics.auditRequest(r.id),
+            AuditRequest.actions.contains(r.action)
+        else {
+            throw ErrorEvent(
+                code: "audit.request", message: "refused an audit request on \(m.topic): not an export of this box")
+        }
+        guard try await cursor("audit-request:\(r.id)") == nil else { return true }
+        try await audit.record(
+            actor: "\(r.user) (hallwatchctl)", address: "-", action: r.action, object: r.object,
+            details: "\(r.details) (asked at \(r.at.iso8601), request \(r.id))")
+        try await setCursor("audit-request:\(r.id)", "recorded")
+        return true
     }
 
     func cursor(_ key: String) async throws -> String? {

@@ -89,25 +89,12 @@ public struct StatusView: Codable, Sendable, Equatable {
         atLocal = time.format(snapshot.at)
         self.box = box
         tlsSHA256 = snapshot.web?.tlsSHA256
-        let downCaptures = Dictionary(
-            snapshot.processes.filter { $0.state != .up }.compactMap { p in
-                CameraID.capturedBy(process: p.process).map { ($0, p) }
-            }, uniquingKeysWith: { a, _ in a })
         let subs = Dictionary(
             snapshot.cameras.filter(\.camera.isSubStream).map { ($0.camera.camera, $0) },
             uniquingKeysWith: { a, _ in a })
         cameras = snapshot.cameras.filter { sees($0.camera) && !$0.camera.isSubStream }.map { row in
-            var s = row.state
-            // A capture worker killed outright cannot say its camera is offline; its last-will says the worker
-            // is down, and a camera whose worker is down is not being recorded, whatever its last state said.
-            if var state = s, state.state != .offline, let p = downCaptures[row.camera] {
-                state.state = .offline
-                state.reason = ErrorEvent(
-                    code: "capture.down",
-                    message: "its capture worker is \(p.state.rawValue)\(p.reason.map { " (\($0))" } ?? "")",
-                    camera: row.camera)
-                s = state
-            }
+            // A camera whose capture worker is down is not being recorded, whatever its last state said.
+            let s = snapshot.state(of: row)
             // No reason from the worker: what else is wrong (the recorder refusing it, a wrong camera clock).
             let reason = s?.reason ?? row.warning
             // A camera the worker reads but the recorder refuses (no healthy disk, a full one) is not `online`
@@ -122,9 +109,9 @@ public struct StatusView: Codable, Sendable, Equatable {
                     (Double(snapshot.at.micros - $0.micros) / 1e5).rounded() / 10
                 },
                 sub: subs[row.camera].map { sub in
-                    let st = sub.state
+                    let st = snapshot.state(of: sub)
                     return SubStream(
-                        state: downCaptures[sub.camera] == nil ? st?.state.rawValue ?? "unknown" : "offline",
+                        state: st?.state.rawValue ?? "unknown",
                         codec: st?.codec, width: st?.width, height: st?.height)
                 })
         }

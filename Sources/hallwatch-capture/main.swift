@@ -19,8 +19,14 @@ struct CaptureCommand: AsyncParsableCommand {
     func run() async throws {
         ProcessSetup.bootstrapLogging()
         let logger = Logger(label: "hallwatch.capture")
-        let (cfg, configVersion) = ProcessSetup.loadVersionedConfig(config, logger: logger)
-        guard let id = CameraID(camera), let cam = cfg.camera(id) else {
+        guard let id = CameraID(camera) else {
+            logger.critical("'\(camera)' is not a camera id")
+            throw ExitCode(ExitStatus.usage)
+        }
+        // A refused file starts the worker on its last good configuration, raising `config.invalid`.
+        let (cfg, configVersion, fallback) = ProcessSetup.loadConfigKeepingLastGood(
+            config, process: id.captureProcessName, logger: logger)
+        guard let cam = cfg.camera(id) else {
             // A removed camera's instance restarts once into this and must end stopped, not failed: its unit
             // counts exit 3 as success, and READY=1 first, as a Type=notify service that exits before it is
             // a protocol failure to systemd.
@@ -31,7 +37,9 @@ struct CaptureCommand: AsyncParsableCommand {
         let presence = Presence(name: id.captureProcessName, config: cfg, configVersion: configVersion, logger: logger)
         presence.announce()
         presence.followConfig(path: config, loaded: cfg, policy: .capture(id), logger: logger)
-        let worker = CaptureWorker(camera: cam, config: cfg, presence: presence, logger: logger)
+        let alarm = fallback?.alarm(camera: id)
+        if let alarm { presence.raiseWhileRefused(alarm, path: config, logger: logger) }
+        let worker = CaptureWorker(camera: cam, config: cfg, presence: presence, standingAlarm: alarm, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -75,7 +75,12 @@ struct ConfigVerify: ParsableCommand {
 
 struct ConfigValidate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "validate", abstract: "Validate a hallwatch.yaml: every problem at once, as file:line.")
+        commandName: "validate", abstract: "Validate a hallwatch.yaml: every problem at once, as file:line.",
+        discussion: """
+            The same checks every process and the provisioner run (HallwatchConfig's ConfigLoader), in one run.
+            Exit codes: 0 valid; 78 (EX_CONFIG) refused, one `file:line: message` line per problem; 66
+            (EX_NOINPUT) the file does not exist or cannot be read.
+            """)
     @Argument(help: "The configuration file.") var file: String
 
     func run() throws {
@@ -84,7 +89,7 @@ struct ConfigValidate: ParsableCommand {
             print("ok: \(file)")
         } catch let e as ConfigError {
             for d in e.diagnostics { print(d.description) }
-            throw ExitCode(1)
+            throw ExitCode(e.code == "config.unreadable" ? ExitStatus.noInput : ExitStatus.config)
         }
     }
 }

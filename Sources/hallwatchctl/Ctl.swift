@@ -52,7 +52,22 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         ProcessSetup.bootstrapLogging(default: .error)
         let logger = Logger(label: "hallwatchctl")
-        let cfg = ProcessSetup.loadConfig(options.config, logger: logger)
+        // A refused file still names the bus and the cameras: a typo must not hide the box's state.
+        let cfg: HallwatchConfig
+        do {
+            let (fits, refused) = try ConfigLoader.loadWhatFits(path: options.config)
+            if let refused {
+                FileHandle.standardError.write(
+                    Data(
+                        ("warning: \(options.config) is refused (\(refused.diagnostics.count) problem"
+                            + (refused.diagnostics.count == 1 ? "" : "s") + "; "
+                            + "`hallwatchctl config validate \(options.config)` lists them); the status uses what of it loads\n")
+                            .utf8))
+            }
+            cfg = fits
+        } catch {
+            cfg = ProcessSetup.loadConfig(options.config, logger: logger)  // prints every diagnostic, exits 78
+        }
         let bus = BusClient(clientID: "hallwatchctl-\(getpid())", socketPath: cfg.bus.socket, will: nil, logger: logger)
         do { try await bus.connect(timeout: .seconds(3)) } catch {
             FileHandle.standardError.write(Data("cannot reach the bus at \(cfg.bus.socket): \(error)\n".utf8))
@@ -285,6 +300,9 @@ struct Export: AsyncParsableCommand {
             frames/<camera>.framehash, SHA256SUMS signed with the box's Ed25519 identity key (SHA256SUMS.sig,
             keys/box-ed25519.pem) and README.txt, and places an evidence hold over the range (--no-hold: none).
             Check a bundle with `hallwatchctl export verify DIR`.
+            Every export is put into the box's audit log first (export.file or export.bundle: the Unix user, the
+            cameras, the range, the output path), by hallwatch-web over the bus; with the bus unreachable nothing is
+            exported (exit 69) unless --no-audit (a disk read away from its box).
             """,
         subcommands: [ExportVerify.self])
     @OptionGroup var options: ConfigOption
@@ -300,6 +318,8 @@ struct Export: AsyncParsableCommand {
     @Option(help: "The web's state directory (web.stateDirectory).") var stateDirectory = "/var/lib/hallwatch-web"
     @Flag(help: "Do not place an evidence hold over the bundle's range.") var noHold = false
     @Flag(help: "Replace the output file if it exists.") var force = false
+    @Flag(help: "Do not put the export into the box's audit log (only for a disk read away from its box).")
+    var noAudit = false
 
     func checkArguments() throws {
         guard from != nil else { throw ValidationError("--from is required") }
@@ -332,14 +352,16 @@ struct Export: AsyncParsableCommand {
             throw ValidationError("--to \(to): expected ISO 8601 UTC, now, or -30s/-5m/-2h")
         }
         guard start < end else { throw ValidationError("--from must be before --to") }
+        if let out, bundle == nil, !force, FileManager.default.fileExists(atPath: out) {
+            throw ValidationError("\(out) exists; use --force to replace it")
+        }
+        // Audited before any video is written, like the web's exports (deny by default: no bus, no export).
+        try await audit(cfg, ids, start, end, now: now, logger: logger)
         if let bundle {
             try await exportBundle(cfg, ids, start, end, now, to: bundle, logger: logger)
             return
         }
         guard let out else { return }
-        guard force || !FileManager.default.fileExists(atPath: out) else {
-            throw ValidationError("\(out) exists; use --force to replace it")
-        }
         do {
             let s = try EvidenceExport.export(
                 config: cfg, camera: ids[0], from: start, to: end, out: out, warn: warnOperator)

@@ -26,7 +26,7 @@ YAML
 maxrss_mb() { sed -n 's/.*Maximum resident set size (kbytes): \([0-9]*\)/\1/p' "$1" | awk '{printf "%.0f", $1 / 1024}'; }
 wall_s() { sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): \(.*\)/\1/p' "$1" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.0f", s }'; }
 
-/usr/bin/time -v -o "$work/time.txt" "$BIN/hallwatchctl" export --config "$work/hw.yaml" --camera bench-0 --from -3h --to now \
+/usr/bin/time -v -o "$work/time.txt" "$BIN/hallwatchctl" export --no-audit --config "$work/hw.yaml" --camera bench-0 --from -3h --to now \
   --out "$work/out.mp4" > "$work/export.txt"
 ours=$(maxrss_mb "$work/time.txt"); ours_s=$(wall_s "$work/time.txt")
 out_bytes=$(stat -c %s "$work/out.mp4")
@@ -51,7 +51,7 @@ echo "| export | max resident memory of hallwatchctl export, ${media} s of a ${m
 printf 'hallwatch-ed25519-private-v1\n%s\n' "$(head -c 32 /dev/urandom | base64)" > "$work/identity.key"
 bundle_row() {  # $1: seconds of the range
   rm -rf "$work/bundle"
-  /usr/bin/time -v -o "$work/btime.txt" "$BIN/hallwatchctl" export --config "$work/hw.yaml" --camera bench-0 \
+  /usr/bin/time -v -o "$work/btime.txt" "$BIN/hallwatchctl" export --no-audit --config "$work/hw.yaml" --camera bench-0 \
     --from "-$(($1 + 5))s" --to now --bundle "$work/bundle" --reason bench --case bench-1 --no-hold \
     --signing-key "$work/identity.key" > /dev/null 2>&1
   bundle_rss=$(maxrss_mb "$work/btime.txt"); bundle_s=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): \(.*\)/\1/p' "$work/btime.txt" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }')

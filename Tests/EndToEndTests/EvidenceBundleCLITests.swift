@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// `hallwatchctl export --bundle` and `export verify` as an investigator runs them: a disk filled with a real
-/// clip by `hallwatchctl bench-fill --clip`, an identity key file in the web's format, the standard tools.
+/// clip by `hallwatchctl bench-fill --clip`, an identity key file in the web's format, the standard tools. No box
+/// runs around the disk, so there is no audit log to write: the exports say `--no-audit`.
 @Suite(.serialized)
 struct EvidenceBundleCLITests {
     /// A scratch directory `/tmp/hw-<name>-<pid>` whose `disk0` holds 20 s of the B-frame clip (fragmented by
@@ -30,10 +31,8 @@ struct EvidenceBundleCLITests {
         return dir
     }
 
-    @Test func exportBundleHoldsItsRangeAndVerifies() throws {
-        let dir = try Self.filledDisk("bundle-cli", slotSize: 4 << 20)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ctl = E2E.tool("hallwatchctl")
+    /// `dir/hw.yaml` (box `cli`, the filled disk) and `dir/identity.key` (a fresh key in the web's format).
+    static func writeConfigAndKey(_ dir: String) throws {
         try """
         box: cli
         bus: {socket: \(dir)/bus.sock}
@@ -42,12 +41,20 @@ struct EvidenceBundleCLITests {
         let seed = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
         try "hallwatch-ed25519-private-v1\n\(seed.base64EncodedString())\n".write(
             toFile: dir + "/identity.key", atomically: true, encoding: .utf8)
+    }
+
+    @Test func exportBundleHoldsItsRangeAndVerifies() throws {
+        let dir = try Self.filledDisk("bundle-cli", slotSize: 4 << 20)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ctl = E2E.tool("hallwatchctl")
+        try Self.writeConfigAndKey(dir)
 
         func export(_ extra: [String]) throws -> E2E.Output {
             try E2E.run(
                 ctl,
                 [
-                    "export", "--config", dir + "/hw.yaml", "--camera", "lobby", "--from", "-1h", "--to", "now",
+                    "export", "--no-audit", "--config", dir + "/hw.yaml", "--camera", "lobby", "--from", "-1h", "--to",
+                    "now",
                     "--reason", "incident in the lobby", "--case", "2026-17",
                 ] + extra)
         }
@@ -119,7 +126,8 @@ struct EvidenceBundleCLITests {
             _ = try E2E.run(
                 ctl,
                 [
-                    "export", "--config", config, "--camera", "lobby", "--from", "-1h", "--to", "now", "--out",
+                    "export", "--no-audit", "--config", config, "--camera", "lobby", "--from", "-1h", "--to", "now",
+                    "--out",
                     dir + "/check.mp4",
                 ])
             return ((try? FileManager.default.attributesOfItem(atPath: dir + "/check.mp4"))?[.size] as? Int) ?? 0
@@ -129,7 +137,8 @@ struct EvidenceBundleCLITests {
         let ex = try E2E.run(
             ctl,
             [
-                "export", "--config", config, "--camera", "lobby", "--from", "-15m", "--to", "-5m", "--reason",
+                "export", "--no-audit", "--config", config, "--camera", "lobby", "--from", "-15m", "--to", "-5m",
+                "--reason",
                 "fight in the lobby", "--case", "2026-0412", "--bundle", dir + "/bundle", "--signing-key",
                 dir + "/identity.key",
             ])
@@ -147,5 +156,55 @@ struct EvidenceBundleCLITests {
         #expect(released.status == 0, "\(released.stderr)")
         // Every closed slot goes; the one the recorder would still be writing stays until it is closed.
         #expect(try recorded() < all / 2, "released, the range older than maxAge stays: \(released.stdout)")
+    }
+
+    /// A fresh user's finding: an export to a full disk left a partial file, and `--bundle` said "muxer refused".
+    /// Both forms now fail with `export.noSpace` naming "no space left" and the path, and leave nothing behind.
+    @Test(.enabled(if: geteuid() == 0, "needs root to mount a tmpfs (CI runs as root)"))
+    func aFullDiskFailsBothFormsWithNoSpaceAndLeavesNothing() throws {
+        let dir = try Self.filledDisk("nospace", slotSize: 4 << 20)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.writeConfigAndKey(dir)
+        // 20 s of the clip export to about 1 MB: a 256 KiB file system fills mid-file.
+        let full = dir + "/full"
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        try #require(E2E.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", full]).status == 0)
+        defer { _ = try? E2E.run("/bin/umount", ["-l", full]) }
+        let ctl = E2E.tool("hallwatchctl")
+        let common = [
+            "export", "--no-audit", "--config", dir + "/hw.yaml", "--camera", "lobby", "--from", "-1h", "--to", "now",
+        ]
+        let file = try E2E.run(ctl, common + ["--out", full + "/clip.mp4"])
+        #expect(file.status == 1, "\(file.stderr)")
+        #expect(
+            file.stderr.contains("[export.noSpace] no space left on device writing \(full)/clip.mp4"), "\(file.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: full) == [], "a partial file was left")
+
+        let bundle = try E2E.run(
+            ctl,
+            common + [
+                "--bundle", full + "/bundle", "--reason", "test", "--case", "2026-1", "--no-hold", "--signing-key",
+                dir + "/identity.key",
+            ])
+        #expect(bundle.status == 1, "\(bundle.stderr)")
+        #expect(bundle.stderr.contains("no space left on device writing \(full)/bundle/"), "\(bundle.stderr)")
+        #expect(bundle.stderr.contains("export.noSpace") && !bundle.stderr.contains("muxer refused"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: full) == [], "the bundle was left behind")
+        // A bundle directory that existed (empty) stays, emptied again.
+        try FileManager.default.createDirectory(atPath: full + "/given", withIntermediateDirectories: false)
+        let given = try E2E.run(
+            ctl,
+            common + [
+                "--bundle", full + "/given", "--reason", "test", "--case", "2026-1", "--no-hold", "--signing-key",
+                dir + "/identity.key",
+            ])
+        #expect(given.status == 1 && given.stderr.contains("export.noSpace"), "\(given.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: full) == ["given"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: full + "/given") == [])
+        // The same export to a disk with room works: the failure was the space, nothing else.
+        let ok = try E2E.run(ctl, common + ["--out", dir + "/roomy.mp4"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let size = (try FileManager.default.attributesOfItem(atPath: dir + "/roomy.mp4")[.size] as? NSNumber)?.intValue
+        #expect((size ?? 0) > 256 << 10, "the export is smaller than the full file system: \(size ?? 0) bytes")
     }
 }

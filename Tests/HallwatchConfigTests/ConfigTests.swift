@@ -87,6 +87,77 @@ struct ConfigTests {
         #expect(throws: ConfigError.self) { try ConfigLoader.parse("box: b\nrecorder:\n  disks: []\n") }
     }
 
+    /// A fresh user's report (issue 17, "every problem at once"): a schema problem used to hide every consistency
+    /// problem until it was fixed, a disk name the generator cannot mount (label `hallwatch-<name>`, 16 bytes)
+    /// and a relative `passwordFile` were accepted.
+    @Test func everyProblemInOneRunWithItsLine() throws {
+        let text = """
+            box: b
+            recorder:
+              disks:
+                - { name: recordings, path: /srv/a }
+                - { name: disk1, path: srv/b }
+                - { name: disk2, path: /srv/c, sise: 3 }
+            cameras:
+              - id: lobby
+                source: rtsp://10.1.2.3/s
+                passwordFile: secrets/lobby.password
+                disk: recordings
+              - id: lobby
+                source: rtsp://10.1.2.4/s
+                transport: carrier-pigeon
+              - id: gym
+                source: http://10.1.2.5/s
+              - id: hall
+                source: rtsp://10.1.2.6/s
+                disk: disk9
+            retention:
+              maxAge: 1h
+              minAge: 2h
+
+            """
+        let e = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "one.yaml") }
+        #expect(e.code == "config.invalid")
+        #expect(
+            e.diagnostics.map(\.description) == [
+                "one.yaml:4: recorder.disks.[0].name: expected 1-6 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'; the disk's ext4 label is hallwatch-<name>, at most 16 bytes), got \"recordings\"",
+                "one.yaml:6: unknown key 'sise' in recorder.disks.[2]; expected one of: name, path",
+                "one.yaml:10: cameras.[0].passwordFile: expected an absolute path (starting with /), got \"secrets/lobby.password\": a relative one would be read from whichever directory a process runs in",
+                "one.yaml:11: cameras.[0].disk: expected 1-6 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'; the disk's ext4 label is hallwatch-<name>, at most 16 bytes), got \"recordings\"",
+                "one.yaml:14: cameras.[1].transport: expected one of auto, tcp, udp, got \"carrier-pigeon\"",
+                "one.yaml:16: cameras.[2].source: expected an rtsp://host[:port]/path URL, got \"http://10.1.2.5/s\"",
+                // The consistency checks, in the same run, on what fits the schema; list indices as written.
+                // (in HallwatchConfig.sections order: the recorder's checks, the cameras', retention's).
+                "one.yaml:5: recorder.disks.[1].path: disk path 'srv/b' must be absolute (start with /)",
+                "one.yaml:19: cameras.[3].disk: no disk named 'disk9' in recorder.disks (have: disk1, disk2)",
+                "one.yaml:12: cameras.[1].id: duplicate camera id 'lobby'",
+                "one.yaml:22: retention.minAge: expected at most maxAge (1h)",
+            ])
+        // The same file through `load(path:)`, which processes and `hallwatchctl config validate` use.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "cfg-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("hallwatch.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let loaded = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: path) }
+        #expect(loaded.diagnostics.count == 10 && loaded.diagnostics.allSatisfy { $0.file == path })
+        // What a read-only tool (`hallwatchctl status`) may still use: the part that fits, with the refusal.
+        let (fits, refused) = try ConfigLoader.loadWhatFits(path: path)
+        #expect(refused?.diagnostics == loaded.diagnostics)
+        #expect(fits.box == "b" && fits.cameras.map(\.id.rawValue) == ["lobby", "lobby", "gym", "hall"])
+        #expect(fits.recorder.disks.map(\.name) == ["disk1", "disk2"] && fits.cameras[0].passwordFile == nil)
+        let missing = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: path + ".missing") }
+        #expect(missing.code == "config.unreadable")
+        // Six characters are the most a disk name may have; an absolute passwordFile is fine.
+        let fixed = try ConfigLoader.parse(
+            "box: b\nrecorder:\n  disks: [{ name: disk-a, path: /srv/a }]\ncameras:\n  - { id: c, source: rtsp://h/s, disk: disk-a, passwordFile: /etc/hallwatch/secrets/c }\n"
+        )
+        #expect(
+            fixed.recorder.disks.map(\.name) == ["disk-a"]
+                && fixed.cameras[0].passwordFile == "/etc/hallwatch/secrets/c")
+    }
+
     @Test func diskPathsAreAbsoluteAndNeverNested() throws {
         let text =
             "box: b\nrecorder:\n  disks:\n    - { name: a, path: /srv/rec }\n    - { name: b, path: /srv/rec/../rec/b }\n"

@@ -70,8 +70,10 @@ struct RetentionConfigTests {
         #expect(lines[14]?.contains("retention.reserve") == true)
         #expect(lines[15]?.contains("retention.maxHoldPercent") == true)
         #expect(lines[16]?.contains("unknown key 'colour'") == true)
-        #expect(diagnostics.count == 4, "\(diagnostics)")
-        // Once the schema passes, minAge above maxAge is refused at its line (building and per camera).
+        // In the same run: minAge above maxAge.
+        #expect(lines[12]?.contains("retention.minAge: expected at most maxAge (2h)") == true)
+        #expect(diagnostics.count == 5, "\(diagnostics)")
+        // Alone, minAge above maxAge is refused at its line (building and per camera).
         let ordering = Self.base + "retention:\n  maxAge: 2h\n  minAge: 3h\n"
         do {
             _ = try ConfigLoader.parse(ordering)

@@ -10,6 +10,8 @@ struct ErrorCodesTests {
         "bus.client",  // a logger metadata key (HallwatchBus)
         // audit actions of the web's evidence exports (HallwatchWeb's ExportRoutes and ExportJobs)
         "export.create", "export.delete", "export.done", "export.download", "export.failed",
+        // audit actions of hallwatchctl's exports (HallwatchCore's AuditRequest)
+        "export.file",  // and "export.bundle", which is also an error code
     ]
 
     /// Every `"domain.word"` literal in `Sources/` (but the registry itself) whose domain is one of the registry's.

@@ -66,6 +66,50 @@ struct InstallerToolsTests {
         #expect(lines.contains { $0.hasPrefix("north-es,SN-0001,already-applied,2,2,") })
     }
 
+    /// Issue 17's `config validate FILE` ("every problem at once with file:line") and the stick refuse the same
+    /// file for the same reasons: a disk name the generator cannot mount by label, a relative `passwordFile`,
+    /// an unknown key and a consistency problem, all in one run.
+    @Test func validateAndTheStickRefuseTheSameProblemsInOneRun() throws {
+        let ctl = try #require(Self.ctl, "build hallwatchctl first (swift build)")
+        let box = try TestBox("validate")
+        defer { box.cleanup() }
+        let yaml = """
+            box: lincoln-es
+            recorder:
+              disks: [{ name: recordings, path: /srv/disk0 }, { name: disk1, path: srv/disk1 }]
+            cameras:
+              - id: lobby
+                source: rtsp://10.1.2.3/axis-media/media.amp
+                passwordFile: secrets/lobby.password
+                colour: red
+
+            """
+        let file = box.dir + "/hallwatch.yaml"
+        Fx.write(file, Array(yaml.utf8))
+        var r = try Fx.run([ctl, "config", "validate", file])
+        let expected = [
+            "3: recorder.disks.[0].name: expected 1-6 characters a-z, 0-9, '-' or '_' (not starting with '-' or '_'; the disk's ext4 label is hallwatch-<name>, at most 16 bytes), got \"recordings\"",
+            "7: cameras.[0].passwordFile: expected an absolute path (starting with /), got \"secrets/lobby.password\": a relative one would be read from whichever directory a process runs in",
+            "8: unknown key 'colour' in cameras.[0]; expected one of: audio, disk, id, name, onvifEndpoint, passwordFile, retention, source, subStream, transport, username",
+            "3: recorder.disks.[1].path: disk path 'srv/disk1' must be absolute (start with /)",
+        ]
+        #expect(r.status == 78, "\(r.out)")
+        #expect(r.out.split(separator: "\n").map(String.init) == expected.map { file + ":" + $0 }, "\(r.out)")
+        r = try Fx.run([ctl, "config", "validate", box.dir + "/missing.yaml"])
+        #expect(r.status == 66 && r.out.contains("missing.yaml:0: no such file"), "\(r.out)")
+        Fx.write(file, Array(Fx.goodYAML.utf8))
+        r = try Fx.run([ctl, "config", "validate", file])
+        #expect(r.status == 0 && r.out == "ok: \(file)\n", "\(r.out)")
+        // The same file on a signed stick: refused with the same diagnostics, nothing applied.
+        var bundle = Fx.Bundle()
+        bundle.files = [("hallwatch.yaml", Array(yaml.utf8))]
+        let out = box.process(try box.stick([bundle], name: "bad-config.img"))
+        #expect(out.result == .refused && box.store.current() == nil)
+        #expect(
+            out.reasons.map(\.message) == expected.map { "hallwatch.yaml:" + $0 }
+                && out.reasons.allSatisfy { $0.code == .config }, "\(out.reasons)")
+    }
+
     @Test func bundleRefusesNamesABoxWouldRefuse() throws {
         let dir = Fx.tempDir("names") + "/north-es"
         defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }

@@ -254,13 +254,18 @@ func refusedCameraShowsWhy() {
     #expect(lot?.reasonMessage == "NOT RECORDED: no slot is free and none may be reused")
 }
 
-@Test("deletions, holds and disk failures from the bus are audited once, also across a restart")
-func busAudit() async throws {
+/// A ``BusAuditor`` over an in-memory database and audit log, on box `box1`'s topics.
+func busAuditorInMemory() throws -> (TestClocks, AuditLog, BusTopics, BusAuditor) {
     let clocks = TestClocks()
     let database = try WebDatabase(path: ":memory:")
     let log = AuditLog(database: database, clocks: clocks, filePath: nil)
     let topics = BusTopics(box: "box1")
-    let auditor = BusAuditor(audit: log, database: database, topics: topics)
+    return (clocks, log, topics, BusAuditor(audit: log, database: database, topics: topics))
+}
+
+@Test("deletions, holds and disk failures from the bus are audited once, also across a restart")
+func busAudit() async throws {
+    let (clocks, log, topics, auditor) = try busAuditorInMemory()
     let now = clocks.utcNow()
     let lobby = CameraID("lobby")!
     func message(_ topic: String, _ value: some Encodable) throws -> BusMessage {
@@ -294,6 +299,39 @@ func busAudit() async throws {
     #expect(entries[0].object == "lobby" && entries[0].details.contains("maxAge"))
     #expect(entries[2].details == "healthy → failed: storage.io EIO")
     #expect(AuditChain.verify(entries) == .intact(count: 4, head: entries[3].hash))
+}
+
+@Test("hallwatchctl's exports asked on the bus are audited once; a forged action or id is refused")
+func cliExportsAreAuditedOnce() async throws {
+    let (_, log, topics, auditor) = try busAuditorInMemory()
+    let request = AuditRequest(
+        id: "0123456789abcdef", user: "alice", action: "export.bundle", object: "lobby,gym",
+        details: "2026-12-01T10:00:00.000Z–2026-12-01T10:05:00.000Z to /srv/case-17, case 2026-17: fight",
+        at: UTCMicros(1_796_119_200_000_000))
+    let message = BusMessage(
+        topic: topics.auditRequest(request.id), payload: try BusCoding.encode(request), retained: true)
+    #expect(try await auditor.handle(message))
+    #expect(try await auditor.handle(message))  // redelivered (a crash before the clearing): logged once
+    let entries = try await log.entries()
+    #expect(entries.count == 1)
+    #expect(entries[0].actor == "alice (hallwatchctl)" && entries[0].action == "export.bundle")
+    #expect(entries[0].object == "lobby,gym" && entries[0].address == "-")
+    #expect(
+        entries[0].details
+            == "2026-12-01T10:00:00.000Z–2026-12-01T10:05:00.000Z to /srv/case-17, case 2026-17: fight (asked at 2026-12-01T10:00:00.000Z, request 0123456789abcdef)"
+    )
+    // A process on the bus cannot forge another kind of entry, nor put a request under another's topic.
+    var forged = request
+    forged.id = "fedcba9876543210"
+    forged.action = "login.success"
+    for (topic, r) in [(topics.auditRequest(forged.id), forged), (topics.auditRequest("0000000000000000"), request)] {
+        await #expect(throws: ErrorEvent.self) {
+            try await auditor.handle(BusMessage(topic: topic, payload: try BusCoding.encode(r), retained: true))
+        }
+    }
+    // The cleared topic (an empty retained message) is nothing to audit.
+    #expect(try await !auditor.handle(BusMessage(topic: message.topic, payload: [], retained: true)))
+    #expect(try await log.entries().count == 1)
 }
 
 @Test("the web identity on the bus reaches the status snapshot and hallwatchctl status's table")
