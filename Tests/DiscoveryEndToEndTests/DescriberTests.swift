@@ -210,7 +210,8 @@ struct DescriberTests {
                 deviceNow: at.adding(micros: 3_600_000_000)) == .timeCheck)
     }
 
-    @Test func onvifZeepAsyncReadsTheSimulatedDevice() async throws {
+    @Test(.enabled(if: Repo.interopRuns, "needs .venv-test (make test-deps)"))
+    func onvifZeepAsyncReadsTheSimulatedDevice() async throws {
         guard let python = Repo.interopPython() else { return }
         let sim = try await simulator(offset: 3600)
         let dir = try TempDir("zeep")
