@@ -96,6 +96,7 @@ let package = Package(
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "CFFmpeg",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),  // the framehash's per-packet SHA-256
             ]),
         .target(
             name: "HallwatchStorage",
