@@ -47,7 +47,9 @@ public struct ProgressiveRun: Sendable {
                 if need > head.count, Int64(need) <= r.bytes {
                     head = try run.peek(record: i, count: need)
                 } else if need < head.count {
-                    head.removeSubrange(need...)  // memory grows with the moofs, not with 16 KiB per fragment
+                    // A copy of the moof alone (removeSubrange keeps the capacity): memory grows with the moofs,
+                    // not with 16 KiB per fragment (29 MB for an hour of 2 s fragments).
+                    head = Array(head[..<need])
                 }
             }
             fragments.append(.init(head: head, bytes: r.bytes))
