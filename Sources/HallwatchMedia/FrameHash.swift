@@ -147,7 +147,11 @@ public enum FrameHash {
             guard let st = avformat_new_stream(oc, nil) else { throw MediaError("media.file", "cannot add a stream") }
             avcodec_parameters_copy(st.pointee.codecpar, src.pointee.codecpar)
             st.pointee.time_base = src.pointee.time_base
-            st.pointee.sample_aspect_ratio = src.pointee.sample_aspect_ratio
+            // As ffmpeg's stream copy: the stream's aspect ratio, else the codec parameters' (from the SPS).
+            var sar = src.pointee.sample_aspect_ratio
+            if sar.num == 0 { sar = src.pointee.codecpar.pointee.sample_aspect_ratio }
+            st.pointee.sample_aspect_ratio = sar
+            st.pointee.codecpar.pointee.sample_aspect_ratio = sar
             if video == nil && src.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO { video = i }
         }
         if let textPath {
