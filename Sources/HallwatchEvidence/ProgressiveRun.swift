@@ -72,13 +72,13 @@ public struct ProgressiveRun: Sendable {
 /// ``HallwatchMedia/SeekableByteSource`` over the planned file whose reads also append to the output file,
 /// and to its SHA-256, every byte the first time the reading gets past it.
 ///
-/// The evidence bundle hands this source to ``HallwatchMedia/FrameHash/compute(source:)``: the framehash's
-/// demuxer reads the file's bytes from the stored records (each record checked against the index and its
-/// CRC-32C), and the same bytes go to disk and through SHA-256 once (swift-crypto), never re-read from the
-/// written file. A read ahead of what is written first writes the bytes in between; a look back is served
+/// The evidence bundle hands this source to ``HallwatchMedia/FrameHash/compute(source:textPath:)``: the
+/// framehash's demuxer reads the file's bytes from the stored records (each record checked against the index
+/// and its CRC-32C), and the same bytes go to disk and through SHA-256 once (swift-crypto), never re-read from
+/// the written file. A read ahead of what is written first writes the bytes in between; a look back is served
 /// from the records again. ``finish()`` writes whatever the reader never asked for (nothing, for an MP4 the
-/// demuxer reads to its end) and closes the file. Memory: one stored record (``HallwatchStorage/RecordingStreamCursor``)
-/// and one buffer of ``bufferBytes``, whatever the run's length.
+/// demuxer reads to its end) and closes the file. Memory: one stored record
+/// (``HallwatchStorage/RecordingStreamCursor``) and one buffer of ``bufferBytes``, whatever the run's length.
 public final class ProgressiveRunWriter: SeekableByteSource {
     /// The plan written.
     public let run: ProgressiveRun
