@@ -66,6 +66,11 @@ let package = Package(
             name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
 
+        // MARK: our own C
+        // CRC-32C of the recording format (RFC 3720 B.4) with SSE4.2 / ARMv8 CRC32C instructions and a slice-by-8
+        // fallback: no library in the allowed list has it (Sources/CCRC32C/include/crc32c.h).
+        .target(name: "CCRC32C"),
+
         // MARK: libraries (everything testable lives here)
         .target(
             name: "HallwatchCore",
@@ -91,11 +96,12 @@ let package = Package(
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "CFFmpeg",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),  // the framehash's per-packet SHA-256
             ]),
         .target(
             name: "HallwatchStorage",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig",
+                "HallwatchCore", "HallwatchConfig", "CCRC32C",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -347,7 +353,7 @@ let package = Package(
                 "HallwatchProvision", "HallwatchCore", "HallwatchConfig", "HallwatchSodium", "CSodium", "HallwatchBus",
             ]),
         .testTarget(name: "HallwatchMediaTests", dependencies: ["HallwatchMedia"]),
-        .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig"]),
+        .testTarget(name: "HallwatchStorageTests", dependencies: ["HallwatchStorage", "HallwatchConfig", "CCRC32C"]),
         .testTarget(name: "HallwatchSimCamTests", dependencies: ["HallwatchSimCam"]),
         .testTarget(name: "HallwatchDiscoveryTests", dependencies: ["HallwatchDiscovery"]),
         .testTarget(

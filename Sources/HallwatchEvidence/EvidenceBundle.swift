@@ -122,9 +122,10 @@ public struct BundleManifest: Codable, Sendable, Equatable {
 ///
 /// Layout (every path relative to the bundle):
 /// - `video/<camera>/<start>_<end>.mp4`: one file per recorded run in the range (a gap or a codec change
-///   starts a new file), remuxed only by ``HallwatchMedia/Exporter`` (`moov` first, starting on a keyframe,
-///   no edit list, HEVC `hvc1`); `<start>`/`<end>` are box UTC `yyyyMMddTHHmmssZ` of the first frame and the
-///   media's end.
+///   starts a new file), laid out by ``ProgressiveRun`` (``HallwatchMedia/ProgressiveMP4``: `moov` first,
+///   starting on a keyframe, no edit list, HEVC `hvc1`, every sample the stored bytes) and written in one
+///   pass by ``ProgressiveRunWriter`` while the framehash reads it and its SHA-256 is taken;
+///   `<start>`/`<end>` are box UTC `yyyyMMddTHHmmssZ` of the first frame and the media's end.
 /// - `frames/<camera>.framehash`: ``HallwatchMedia/FrameHash`` of each of the camera's files in name order,
 ///   concatenated: what the loop in `README.txt` prints with stock `ffmpeg`.
 /// - `manifest.json`: ``BundleManifest``.
@@ -281,6 +282,7 @@ public enum EvidenceBundle {
         var recordedDone: Int64 = 0
         var done = 0
         var cameras: [BundleManifest.Camera] = []
+        var framehashSums: [String: String] = [:]
         var first: UTCMicros?
         var last: UTCMicros?
         for (camera, stream) in zip(request.cameras, streams) {
@@ -288,38 +290,50 @@ public enum EvidenceBundle {
             try make(dir + "/" + videoDir)
             var entry = BundleManifest.Camera(
                 camera: camera.rawValue, framehash: "frames/\(camera.rawValue).framehash", files: [], gaps: [])
-            var hashes: [(name: String, text: String)] = []
+            // Each run's framehash text goes to a file of its own (memory does not grow with the frames).
+            var hashes: [(name: String, part: String)] = []
+            try make(dir + "/frames")
             var previousEnd: UTCMicros?
             for run in stream.runs where run.fragmentCount > 0 {
                 let t0 = Date()
                 let partial = dir + "/" + videoDir + "/.partial.mp4"
-                // A failed run leaves no half-written file (the bundle, without SHA256SUMS, never verifies).
-                let summary: ExportSummary
+                let part = dir + "/frames/.\(camera.rawValue)-\(hashes.count).part"
+                // One pass over the run: the framehash's demuxer reads the planned MP4 from the records, and
+                // the writer puts each byte in the file and through SHA-256 as it first goes by. A failed run
+                // leaves no half-written file (the bundle, without SHA256SUMS, never verifies).
+                let plan: ProgressiveRun
                 let hash: FrameHash.Result
+                let sha256: String
                 let base = recordedDone
                 let doneSoFar = done
                 do {
-                    // The source lives only for this remux: `progress` does not escape the call.
-                    summary = try withoutActuallyEscaping(progress) { progress in
-                        let source = RecordingByteSource(run) { read in
+                    guard let planned = try ProgressiveRun(run) else {
+                        throw MediaError("media.export", "a stored run has no init segment before its fragments")
+                    }
+                    plan = planned
+                    // The writer lives only for this run: `progress` does not escape the call.
+                    (hash, sha256) = try withoutActuallyEscaping(progress) { progress in
+                        let writer = try ProgressiveRunWriter(plan, to: partial) { written in
                             progress(
                                 Progress(
                                     done: doneSoFar, total: total, path: "", bytes: 0,
-                                    seconds: Date().timeIntervalSince(t0), recordedBytesDone: base + read,
+                                    seconds: Date().timeIntervalSince(t0),
+                                    recordedBytesDone: base + min(written, run.length),
                                     recordedBytesTotal: recordedTotal))
                         }
-                        return try Exporter.write([source], to: partial)
+                        let hash = try FrameHash.compute(source: writer, textPath: part)
+                        return (hash, try writer.finish())
                     }
-                    hash = try FrameHash.compute(path: partial)
                 } catch {
                     unlink(partial)
+                    unlink(part)
                     throw error
                 }
                 let start = run.firstFragmentUTC ?? request.from
                 let firstFrame = start.adding(micros: 0)
                 let lastFrame = start.adding(
                     micros: (hash.lastVideoMicros ?? 0) - (hash.firstVideoMicros ?? 0))
-                let end = start.adding(micros: Int64((summary.mediaSeconds * 1e6).rounded()))
+                let end = start.adding(micros: Int64((plan.seconds * 1e6).rounded()))
                 var name = "\(compact(firstFrame))_\(compact(end)).mp4"
                 var n = 2
                 while fm.fileExists(atPath: dir + "/" + videoDir + "/" + name) {
@@ -330,12 +344,12 @@ public enum EvidenceBundle {
                 guard rename(partial, dir + "/" + path) == 0 else {
                     throw EvidenceBundleError(.bundle, "cannot rename \(partial): \(String(cString: strerror(errno)))")
                 }
-                let bytes = summary.bytes
+                let bytes = plan.length
                 entry.files.append(
                     .init(
-                        path: path, bytes: bytes, sha256: try sha256Hex(file: dir + "/" + path),
+                        path: path, bytes: bytes, sha256: sha256,
                         firstFrameUTC: firstFrame.iso8601, lastFrameUTC: lastFrame.iso8601, frames: hash.videoFrames))
-                hashes.append((name, hash.text))
+                hashes.append((name, part))
                 if let previousEnd {
                     entry.gaps.append(
                         .init(
@@ -353,9 +367,8 @@ public enum EvidenceBundle {
                         recordedBytesDone: recordedDone, recordedBytesTotal: recordedTotal))
             }
             // The README's loop reads the files in name order (the shell's glob): so does the framehash file.
-            try make(dir + "/frames")
-            try writeFile(
-                dir + "/" + entry.framehash, hashes.sorted { $0.name < $1.name }.map(\.text).joined())
+            framehashSums[entry.framehash] = try concatenate(
+                hashes.sorted { $0.name < $1.name }.map(\.part), to: dir + "/" + entry.framehash)
             cameras.append(entry)
         }
         let manifest = BundleManifest(
@@ -376,7 +389,8 @@ public enum EvidenceBundle {
         try writeFile(dir + "/" + minisignKeyPath, Minisign.publicKeyFile(publicKey: signer.publicKey))
         try writeFile(dir + "/README.txt", readme(manifest))
         let known = Dictionary(
-            cameras.flatMap { $0.files.map { ($0.path, $0.sha256) } }, uniquingKeysWith: { a, _ in a })
+            cameras.flatMap { $0.files.map { ($0.path, $0.sha256) } }, uniquingKeysWith: { a, _ in a }
+        ).merging(framehashSums) { a, _ in a }
         let sums = try sumsText(dir, known: known)
         try writeFile(dir + "/SHA256SUMS", sums)
         let signature = signer.sign(Data(sums.utf8))
@@ -426,6 +440,34 @@ public enum EvidenceBundle {
         defer { try? h.close() }
         var hasher = SHA256()
         while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Writes `parts`' bytes, in order, to the new file `path` and removes them; returns the SHA-256 of what it
+    /// wrote, lower-case hex (1 MiB at a time).
+    static func concatenate(_ parts: [String], to path: String) throws -> String {
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+            let out = FileHandle(forWritingAtPath: path)
+        else { throw EvidenceBundleError(.bundle, "cannot write \(printable(path, limit: 200))") }
+        defer { try? out.close() }
+        var hasher = SHA256()
+        for part in parts {
+            guard let h = FileHandle(forReadingAtPath: part) else {
+                throw EvidenceBundleError(.bundle, "cannot read \(printable(part, limit: 200))")
+            }
+            defer {
+                try? h.close()
+                unlink(part)
+            }
+            do {
+                while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty {
+                    hasher.update(data: chunk)
+                    try out.write(contentsOf: chunk)
+                }
+            } catch {
+                throw EvidenceBundleError(.bundle, "cannot write \(printable(path, limit: 200)): \(error)")
+            }
+        }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 

@@ -2,6 +2,7 @@ import Crypto
 import Dispatch
 import Foundation
 import HallwatchCore
+import HallwatchEvidence
 import HallwatchMedia
 import HallwatchStorage
 
@@ -69,33 +70,18 @@ struct PlaybackBody: Sendable {
     }
 
     /// The MP4 body of the stream's first run (a later run has other codec parameters or follows a gap: it is
-    /// another file, as in an evidence export). Reads each fragment's `moof` (``RecordingStream/peek(record:count:)``).
+    /// another file, as in an evidence export): HallwatchEvidence's ``ProgressiveRun``, the same bytes an
+    /// evidence bundle writes for the run. Reads each fragment's `moof` (``RecordingStream/peek(record:count:)``).
     /// - Throws: `StorageError` reading the records; `MediaError` (`media.file`) when they do not form an MP4.
     static func progressive(_ whole: RecordingStream) throws -> PlaybackBody? {
-        guard let run = whole.runs.first, run.fragmentCount > 0 else { return nil }
-        let records = run.records
-        guard let initRecord = records.first, initRecord.isInitSegment else { return nil }
-        let initSegment = try run.read(from: 0, count: Int(initRecord.bytes))
-        var fragments: [ProgressiveMP4.Fragment] = []
-        for (i, r) in records.enumerated() where !r.isInitSegment {
-            var head = try run.peek(record: i, count: 16 << 10)
-            if let need = ProgressiveMP4.headBytesNeeded(head), need > head.count, Int64(need) <= r.bytes {
-                head = try run.peek(record: i, count: need)
-            }
-            fragments.append(.init(head: head, bytes: r.bytes))
-        }
-        let layout = try ProgressiveMP4.layout(initSegment: initSegment, fragments: fragments)
-        let fragmentRecords = records.filter { !$0.isInitSegment }
+        guard let run = whole.runs.first, let plan = try ProgressiveRun(run) else { return nil }
         var body = PlaybackBody(
-            form: .progressive, header: layout.header,
-            extents: layout.extents.map { (fragmentRecords[$0.fragment].streamOffset + $0.offset, $0.count) },
-            stream: run, length: layout.totalBytes, etag: etag(.progressive, records.map(\.identity)),
-            firstUTC: run.firstFragmentUTC, endUTC: end(records))
-        body.frames = layout.sampleCounts[layout.videoTrack]
-        body.seconds = layout.videoSeconds
-        if layout.videoTimescale > 0 {
-            body.presentationOffset = Double(layout.videoFirstCompositionOffset) / Double(layout.videoTimescale)
-        }
+            form: .progressive, header: plan.header, extents: plan.extents, stream: run, length: plan.length,
+            etag: etag(.progressive, run.records.map(\.identity)), firstUTC: run.firstFragmentUTC,
+            endUTC: end(run.records))
+        body.frames = plan.frames
+        body.seconds = plan.seconds
+        body.presentationOffset = plan.presentationOffset
         return body
     }
 

@@ -30,9 +30,15 @@ struct BenchFill: AsyncParsableCommand {
     var clip: String?
     @Option(help: "With --clip: media seconds to record.") var seconds = 3600.0
     @Option(help: "With --clip: the camera id it is recorded as.") var clipCamera = "bench-0"
+    @Option(
+        help:
+            "With --clip: record it for this many cameras, bench-0 … bench-(N-1), one after the other over the same span (Tests/Bench/export16.sh)."
+    )
+    var clipCameras = 1
 
     func validate() throws {
         guard CameraID(clipCamera) != nil else { throw ValidationError("--clip-camera: not a camera id") }
+        guard (1...256).contains(clipCameras) else { throw ValidationError("--clip-cameras: 1-256") }
         guard (1...1000).contains(cameras), fragments > 0, payload > 0, fragmentSeconds > 0, fragmentSeconds <= 60
         else {
             throw ValidationError("expected 1-1000 cameras, positive counts, fragments of at most 60 s")
@@ -47,12 +53,15 @@ struct BenchFill: AsyncParsableCommand {
         if let clip {
             let video = try FragmentedMP4([UInt8](try Data(contentsOf: URL(fileURLWithPath: clip))))
             let start = SystemClocks().utcNow().adding(micros: -Int64((seconds + endsAgo) * 1e6))
-            let w = try ClipRecording.record(
-                video, camera: CameraID(clipCamera)!, runStart: start, seconds: seconds, to: writer)
+            let ids = clipCameras == 1 ? [clipCamera] : (0..<clipCameras).map { "bench-\($0)" }
+            for id in ids {
+                let w = try ClipRecording.record(
+                    video, camera: CameraID(id)!, runStart: start, seconds: seconds, to: writer)
+                say(
+                    "filled \(path): \(id): \(w.fragments) fragments of \(clip), \(String(format: "%.1f", Double(w.media90k) / 90_000)) s, \(w.payloadBytes) bytes, from \(start.iso8601)"
+                )
+            }
             try writer.close()
-            say(
-                "filled \(path): \(w.fragments) fragments of \(clip), \(String(format: "%.1f", Double(w.media90k) / 90_000)) s, \(w.payloadBytes) bytes, from \(start.iso8601)"
-            )
             return
         }
         let perCamera = (fragments + cameras - 1) / cameras

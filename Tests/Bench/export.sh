@@ -45,7 +45,8 @@ peer=$(maxrss_mb "$work/peer.txt"); peer_s=$(wall_s "$work/peer.txt")
 ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.3f", a / b }')
 echo "| export | max resident memory of hallwatchctl export, ${media} s of a ${mbit} Mbit/s camera ($((out_bytes / 1000000)) MB written), MB (done-criterion: < 150) | $ours | $peer | $ratio | peer: $peer_what; wall time ${ours_s} s vs ${peer_s} s |"
 
-# The evidence bundle (issue 15): MB/s of `hallwatchctl export --bundle` (remux, framehash, SHA-256, signatures)
+# The evidence bundle (issue 15): MB/s of `hallwatchctl export --bundle` (each MP4 laid out from the records and
+# written once while its framehash and SHA-256 are taken, then the manifest and signatures)
 # beside sha256sum reading the same video bytes from the page cache in the same run, and its max RSS over a tenth
 # of the range and over the whole (independent of the range's length). A throwaway signing key.
 printf 'hallwatch-ed25519-private-v1\n%s\n' "$(head -c 32 /dev/urandom | base64)" > "$work/identity.key"

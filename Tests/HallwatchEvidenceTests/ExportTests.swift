@@ -1,11 +1,11 @@
 import CFFmpeg
 import Foundation
 import HallwatchCore
-import HallwatchEvidence
 import HallwatchStorage
 import Logging
 import Testing
 
+@testable import HallwatchEvidence
 @testable import HallwatchMedia
 
 /// Streaming export over real disks made by the storage library's writer, with real H.264/H.265 fragments
@@ -128,6 +128,55 @@ struct ExportTests {
         #expect(long.mb < 60, "resident memory grew by \(long.mb) MB for a \(long.summary.bytes / 1_000_000) MB export")
         // Ten times the media, about the same memory: only the muxer's sample tables grow (≈ 50 bytes a sample).
         #expect(long.mb - short.mb < 15, "\(short.mb) MB for 60 s, \(long.mb) MB for 600 s")
+    }
+
+    /// A bundle's video file is made in one pass: the framehash's demuxer reads the planned MP4 from the
+    /// records once (almost nothing twice), the writer's file is those bytes and its SHA-256 theirs, the
+    /// framehash equals the one read back from the written file, and a tenth of the range and the whole take
+    /// about the same memory (in this serialized suite, so no other memory test runs meanwhile).
+    @Test func aRunIsWrittenHashedAndFramehashedInOnePass() throws {
+        let rig = try DiskRig(slots: 40, slotSizeBytes: 8 << 20)
+        defer { rig.cleanup() }
+        let writer = try rig.writer()
+        _ = try ClipRecording.record(
+            try Clips.fragmented("fullhd.mp4"), camera: rig.camera, runStart: rig.start, seconds: 300, to: writer)
+        try writer.close()
+
+        /// Peak resident growth (MB) of writing the first `seconds` as one file, and what it wrote.
+        func oneFile(seconds: Int64) throws -> (
+            mb: Double, path: String, sha: String, out: ProgressiveRunWriter,
+            hash: FrameHash.Result
+        ) {
+            let stream = try rig.library().stream(
+                camera: rig.camera, from: rig.start, to: rig.start.adding(micros: seconds * 1_000_000))
+            let path = rig.dir + "/one-\(seconds).mp4"
+            let before = try ProcStatus.kB("VmRSS")
+            try ProcStatus.resetPeak()
+            let run = try #require(stream.runs.first)
+            let planned = try ProgressiveRun(run)
+            let plan = try #require(planned)
+            let out = try ProgressiveRunWriter(plan, to: path)
+            let hash = try FrameHash.compute(source: out)
+            let sha = try out.finish()
+            let peak = try ProcStatus.kB("VmHWM")
+            return (Double(peak - before) / 1024, path, sha, out, hash)
+        }
+        let short = try oneFile(seconds: 30)
+        let long = try oneFile(seconds: 300)
+        for f in [short, long] {
+            let size = try FileManager.default.attributesOfItem(atPath: f.path)[.size] as? Int64
+            #expect(size == f.out.lengthBytes && f.out.written == f.out.lengthBytes)
+            #expect(try EvidenceBundle.sha256Hex(file: f.path) == f.sha)
+            #expect(f.hash == (try FrameHash.compute(path: f.path)))
+            #expect(f.hash.videoFrames == f.out.run.frames)
+            // libavformat's probing looks back a little; the media is read once.
+            #expect(f.out.readAgain < 4 << 20, "\(f.out.readAgain) bytes read twice of \(f.out.lengthBytes)")
+        }
+        #expect(long.out.lengthBytes > 100_000_000, "\(long.out.lengthBytes) bytes")
+        print(
+            "one pass: \(short.out.lengthBytes / 1_000_000) MB grew \(short.mb) MB, \(long.out.lengthBytes / 1_000_000) MB grew \(long.mb) MB; read again \(long.out.readAgain) bytes"
+        )
+        #expect(long.mb < 60 && long.mb - short.mb < 15, "\(short.mb) MB for 30 s, \(long.mb) MB for 300 s")
     }
 }
 

@@ -1,3 +1,4 @@
+import CCRC32C
 import Foundation
 import HallwatchCore
 import Testing
@@ -31,6 +32,39 @@ struct FormatTests {
             let slice = Array(data[start..<(start + 77)])
             #expect(CRC32C.checksum(slice) == bitwiseCRC32C(slice))
         }
+    }
+
+    @Test("the CPU instructions and the slice-by-8 tables give the same CRC-32C at every length and alignment")
+    func crcHardwareEqualsTables() {
+        var g = SplitMix(seed: 15)
+        let data = (0..<70_000).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+        // RFC 3720 B.4's vectors through the table path alone (the public type may use the instructions).
+        let vectors: [([UInt8], UInt32)] = [
+            (Array("123456789".utf8), 0xE306_9283), ([UInt8](repeating: 0, count: 32), 0x8A91_36AA),
+            ([UInt8](repeating: 0xFF, count: 32), 0x62A8_AB43), ((0..<32).map { UInt8($0) }, 0x46DD_794E),
+            ((0..<32).map { UInt8(31 - $0) }, 0x113F_DB5C),
+        ]
+        for (bytes, expected) in vectors {
+            let tables = bytes.withUnsafeBytes { ~hw_crc32c_update_portable(0xFFFF_FFFF, $0.baseAddress, $0.count) }
+            #expect(tables == expected)
+            #expect(CRC32C.checksum(bytes) == expected)
+        }
+        data.withUnsafeBytes { all in
+            for start in 0..<16 {
+                for count in [0, 1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4097, 65_536] {
+                    let part = UnsafeRawBufferPointer(rebasing: all[start..<(start + count)])
+                    let hardware = hw_crc32c_update(0x1234_5678, part.baseAddress, part.count)
+                    let tables = hw_crc32c_update_portable(0x1234_5678, part.baseAddress, part.count)
+                    #expect(hardware == tables, "start \(start), \(count) bytes")
+                }
+            }
+            #expect(CRC32C.checksum(all) == ~hw_crc32c_update_portable(0xFFFF_FFFF, all.baseAddress, all.count))
+        }
+        #expect(CRC32C.checksum(Array(data[3..<1003])) == bitwiseCRC32C(Array(data[3..<1003])))
+        #if arch(x86_64)
+            // Every x86-64 this project builds for (and this test machine) has SSE4.2.
+            #expect(CRC32C.isAccelerated)
+        #endif
     }
 
     @Test("record header golden bytes")
