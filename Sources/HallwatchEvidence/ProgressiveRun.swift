@@ -227,7 +227,14 @@ public final class ProgressiveRunWriter: SeekableByteSource {
         }
     }
 
+    /// `export.noSpace` ("no space left on device writing PATH") for a full file system or quota, else
+    /// `export.bundle` with the system's reason; read right after the failing call (errno).
     private func failure(_ what: String) -> EvidenceBundleError {
-        EvidenceBundleError(.bundle, "\(what) \(printable(path, limit: 200)): \(String(cString: strerror(errno)))")
+        let code = errno
+        if code == ENOSPC || code == EDQUOT {
+            return EvidenceBundleError(.noSpace, "no space left on device writing \(printable(path, limit: 200))")
+        }
+        return EvidenceBundleError(
+            .bundle, "\(what) \(printable(path, limit: 200)): \(String(cString: strerror(code)))")
     }
 }

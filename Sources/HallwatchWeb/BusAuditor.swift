@@ -68,14 +68,17 @@ public final class BusAuditor: Sendable {
                 let state = h.releasedAt == nil ? "active" : "released"
                 let before = try await cursor("hold:\(h.id)")
                 guard before != state else { continue }
-                let details = "\(h.camera) \(h.from.iso8601)–\(h.to.iso8601), case \(h.caseID): \(h.reason)"
+                // The object is the camera, as for every entry about video, so a user limited to camera groups
+                // never sees another camera's hold (AuditPage.scoped); the hold's id leads the details.
+                let details = "hold \(h.id): \(h.from.iso8601)–\(h.to.iso8601), case \(h.caseID): \(h.reason)"
+                let camera = "\(h.camera)"
                 if before == nil {
                     try await audit.record(
-                        actor: "hold", address: "-", action: "hold.added", object: h.id, details: details)
+                        actor: "hold", address: "-", action: "hold.added", object: camera, details: details)
                 }
                 if state == "released" {
                     try await audit.record(
-                        actor: "hold", address: "-", action: "hold.released", object: h.id, details: details)
+                        actor: "hold", address: "-", action: "hold.released", object: camera, details: details)
                 }
                 try await setCursor("hold:\(h.id)", state)
             }

@@ -71,7 +71,10 @@ enum EventPages {
         var q = EventStore.Query(from: now.adding(micros: -86_400_000_000), to: now.adding(micros: 3_600_000_000))
         do {
             q = try EventRoutes.query(request, now: now)
-            rows = EventRoutes.scoped(try service.store.events(q), visible: EventRoutes.visible(env, context))
+            let visible = EventRoutes.visible(env, context)
+            var scope = q
+            scope.anyCamera = visible
+            rows = EventRoutes.scoped(try service.store.events(scope), visible: visible)
         } catch let e as EventRefusal {
             model["error"] = e.message
         }
@@ -187,7 +190,8 @@ enum EventPages {
 
 /// What an admin typed for a new event source (the page and `hallwatchctl event-source add`), checked.
 public struct EventSourceInput: Sendable, Equatable {
-    /// The source's name: 1–64 of `[A-Za-z0-9._:/-]` (its events' CloudEvents `source`).
+    /// The source's name: 1–64 of `[A-Za-z0-9._:/-]` (its events' CloudEvents `source`), not starting with
+    /// `onvif:` (reserved for the box's own ONVIF subscriptions).
     public var name: String
     /// Types its tokens may send; `nil`: any.
     public var types: [String]?
@@ -207,6 +211,11 @@ public struct EventSourceInput: Sendable, Equatable {
         guard (1...64).contains(name.count),
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._:/-".contains($0)) })
         else { throw Refusal(message: "A source name is 1–64 letters, digits and . _ : / -.") }
+        // `onvif:<device>` names the box's own ONVIF subscriptions (events over the bus, never over HTTPS): a
+        // token for such a name would let an HTTP client speak as a door controller the box subscribes to.
+        guard !name.lowercased().hasPrefix("onvif:") else {
+            throw Refusal(message: "Names starting with onvif: are the box's own ONVIF subscriptions; choose another.")
+        }
         self.name = name
         func list(_ text: String?) -> [String]? {
             let items = (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -181,7 +181,9 @@ enum EventRoutes {
         if let camera = q.camera, let visible, !visible.contains(camera) {
             return WebResponses.problem(.notFound, "events.camera", "No such camera.")
         }
-        return try WebResponses.json(EventList(events: scoped(try events.store.events(q), visible: visible)))
+        var scope = q
+        scope.anyCamera = visible
+        return try WebResponses.json(EventList(events: scoped(try events.store.events(scope), visible: visible)))
     }
 
     /// The JSON list's shape.

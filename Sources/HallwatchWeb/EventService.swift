@@ -38,6 +38,10 @@ public final class EventService: Sendable {
         /// it would sit at the head of every timeline, move the source's cursor past every real event and keep
         /// its skew alarm up. A day covers any time zone mistake a panel can make.
         public var maxAhead: Duration = .seconds(24 * 3600)
+        /// An event older than this is refused (400 `events.tooOld`): the box no longer keeps video of its time,
+        /// and event retention would delete it at its next pass (`0000-01-01` used to answer 201 and vanish).
+        /// The web sets it to the longest camera retention (``EventRetention/Policy/maxAge(config:)``).
+        public var maxBehind: Duration = .seconds(400 * 24 * 3600)
         /// Events in one batch.
         public var maxBatch = 500
         /// Bytes of one request body (a single event: 64 KiB; a batch: this).
@@ -153,6 +157,12 @@ public final class EventService: Sendable {
                     400, "events.future",
                     "time \(ISO8601.format(event.time)) is more than \(Int(limits.maxAhead.components.seconds / 3600)) h ahead of the box's clock (\(ISO8601.format(received)))"
                 )
+                answers[i] = Answer(status: refusal.status, refusal: refusal)
+            case .success(let (event, _)) where received.micros - event.time.micros > Self.micros(limits.maxBehind):
+                let days = limits.maxBehind.components.seconds / 86_400
+                let refusal = EventRefusal(
+                    400, "events.tooOld",
+                    "time \(ISO8601.format(event.time)) is older than the \(days) days this box keeps video and events")
                 answers[i] = Answer(status: refusal.status, refusal: refusal)
             case .success(let (event, door)):
                 var cameras = (door?.direct ?? []) + (door?.indirect ?? [])

@@ -419,6 +419,9 @@ public final class EventStore: Sendable {
         public var type: String?
         /// Most rows returned (newest first).
         public var limit: Int = 1000
+        /// Only events concerning at least one of these cameras (a user limited to camera groups: the filter
+        /// runs before ``limit``, so such a user gets the newest events they may see); `nil`: any camera.
+        public var anyCamera: Set<String>? = nil
         public init(
             from: UTCMicros, to: UTCMicros, camera: String? = nil, door: String? = nil, type: String? = nil,
             limit: Int = 1000
@@ -445,11 +448,20 @@ public final class EventStore: Sendable {
                 sql += " AND type = ?"
                 args.append(type)
             }
-            if let camera = q.camera {
-                sql += " AND (',' || cameras || ',') LIKE ? ESCAPE '\\'"
+            func names(_ camera: String) -> String {
                 let escaped = camera.replacingOccurrences(of: "\\", with: "\\\\")
                     .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-                args.append("%," + escaped + ",%")
+                return "%," + escaped + ",%"
+            }
+            let mentions = "(',' || cameras || ',') LIKE ? ESCAPE '\\'"
+            if let camera = q.camera {
+                sql += " AND " + mentions
+                args.append(names(camera))
+            }
+            if let anyCamera = q.anyCamera {
+                guard !anyCamera.isEmpty else { return [] }
+                sql += " AND (" + Array(repeating: mentions, count: anyCamera.count).joined(separator: " OR ") + ")"
+                args += anyCamera.sorted().map(names)
             }
             sql += " ORDER BY timeMicros DESC, seq DESC LIMIT ?"
             args.append(q.limit)

@@ -23,8 +23,10 @@ extension EventService {
         let topics = BusTopics(box: config.box)
         var liveDoors: (@Sendable () -> [DoorConfig])?
         if let map { liveDoors = { map.current().doors } }
+        var limits = EventService.Limits()
+        limits.maxBehind = EventRetention.Policy.maxAge(config: config)
         return EventService(
-            store: store, doors: config.doors, box: config.box, clocks: clocks, audit: audit,
+            store: store, doors: config.doors, box: config.box, clocks: clocks, audit: audit, limits: limits,
             publish: { topic, payload, retain in try? bus.publish(topic: topic, payload: payload, retain: retain) },
             placeHold: holdRequester(bus: bus, topics: topics, clocks: clocks), liveDoors: liveDoors,
             logger: logger)

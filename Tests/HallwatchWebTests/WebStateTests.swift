@@ -297,6 +297,9 @@ func busAudit() async throws {
     let entries = try await log.entries()
     #expect(entries.map(\.action) == ["recording.deleted", "hold.added", "disk.health", "hold.released"])
     #expect(entries[0].object == "lobby" && entries[0].details.contains("maxAge"))
+    // A hold's entries name its camera as their object (a user limited to camera groups sees only their own).
+    #expect(entries[1].object == "lobby" && entries[1].details.hasPrefix("hold h-0000abcd: "))
+    #expect(entries[3].object == "lobby" && entries[3].details.hasPrefix("hold h-0000abcd: "))
     #expect(entries[2].details == "healthy → failed: storage.io EIO")
     #expect(AuditChain.verify(entries) == .intact(count: 4, head: entries[3].hash))
 }
