@@ -126,15 +126,20 @@ public final class ONVIFSimulator: Sendable {
             let id = context.parameters.get("id", as: Int.self) ?? -1
             let body = Data(try await request.body.collect(upTo: 256 << 10).readableBytesView)
             let start = clocks.monotonicNow()
+            // Credentials are checked once, when the request arrives, as a device does: asked again while the
+            // request waits, a UsernameToken's Created grew older than the device's window by the end of a
+            // 10 s pull, and the demo's door subscription was refused every other pull.
+            var authenticated = false
             while true {
                 let (response, wait) = handle(
                     index: index, service: "subscription", subscription: id, headers: request.headers, body: body,
-                    final: false)
+                    final: false, authenticated: authenticated)
                 guard let wait else { return response }
+                authenticated = true
                 if clocks.monotonicNow() - start >= wait {
                     return handle(
                         index: index, service: "subscription", subscription: id, headers: request.headers, body: body,
-                        final: true
+                        final: true, authenticated: true
                     ).0
                 }
                 try await clocks.sleep(for: .milliseconds(50))
@@ -264,15 +269,17 @@ public final class ONVIFSimulator: Sendable {
     }
 
     /// The reply, and for a PullMessages that found no message yet (and not `final`), how long it may wait.
-    func handle(index: Int, service: String, subscription: Int, headers: HTTPFields, body: Data, final: Bool) -> (
-        Response, Duration?
-    ) {
+    /// `authenticated`: the request's credentials were already checked when it arrived (a waiting PullMessages).
+    func handle(
+        index: Int, service: String, subscription: Int, headers: HTTPFields, body: Data, final: Bool,
+        authenticated: Bool = false
+    ) -> (Response, Duration?) {
         let now = deviceNow()
         let reply: Reply
         if let d = configuration.devices.first(where: { $0.index == index }) {
             reply = answer(
                 d, service: service, subscription: subscription, headers: headers, body: body, deviceNow: now,
-                final: final)
+                final: final, authenticated: authenticated)
         } else {
             reply = Reply(
                 status: .notFound,
@@ -303,7 +310,7 @@ public final class ONVIFSimulator: Sendable {
 
     func answer(
         _ d: SimulatedDevice, service: String, subscription: Int = 0, headers: HTTPFields, body: Data,
-        deviceNow: UTCMicros, final: Bool = true
+        deviceNow: UTCMicros, final: Bool = true, authenticated: Bool = false
     ) -> Reply {
         let envelope: SOAPEnvelope
         do { envelope = try SOAPEnvelope.parse(body) } catch {
@@ -320,7 +327,7 @@ public final class ONVIFSimulator: Sendable {
         let open = isClock && !configuration.quirks.contains(.strictAuth)
         // A strict device still answers the clock to valid credentials whatever their Created (else no client
         // could ever learn its time).
-        if !open,
+        if !open, !authenticated,
             let refusal = authenticate(
                 headers: headers, header: envelope.header, deviceNow: deviceNow, timeCheck: !isClock)
         {

@@ -12,7 +12,7 @@ struct EventSubscriberTests {
     static let user = "hallwatch"
     let password = randomPassword()
 
-    func simulator() async throws -> ONVIFSimulator {
+    func simulator(maxSkewSeconds: Int64 = 10) async throws -> ONVIFSimulator {
         let devices = [
             SimulatedDevice(index: 0, seed: "events", mount: "door", encoding: "H264", width: 640, height: 360, fps: 25)
         ]
@@ -21,7 +21,9 @@ struct EventSubscriberTests {
             address: "127.0.0.1", httpPort: 0, rtspPort: 8554, devices: devices,
             credentials: ONVIFCredentials(username: Self.user, password: password), authMode: .usernameToken,
             clockOffsetSeconds: 3600, discovery: false)
-        let sim = ONVIFSimulator(configuration: configuration, logger: Logger(label: "sim"))
+        var strict = configuration
+        strict.maxSkewSeconds = maxSkewSeconds
+        let sim = ONVIFSimulator(configuration: strict, logger: Logger(label: "sim"))
         try await sim.start()
         return sim
     }
@@ -118,6 +120,22 @@ struct EventSubscriberTests {
         // The contract document: CloudEvents 1.0 JSON.
         let json = try #require(try JSONSerialization.jsonObject(with: forced.json()) as? [String: Any])
         #expect(json["specversion"] as? String == "1.0" && json["type"] as? String == "door.forced")
+    }
+
+    /// A fresh user's finding: the demo's door subscription was refused every other pull and marked a gap each
+    /// time. The simulated device checked a waiting PullMessages' UsernameToken again at the end of its wait,
+    /// when its `Created` was older than the device's window; a device checks it once, on arrival.
+    @Test func pullsThatWaitTheirWholeTimeoutAreNotRefused() async throws {
+        let sim = try await simulator(maxSkewSeconds: 1)
+        var settings = Self.settings()
+        settings.pullTimeout = .seconds(2)
+        let run = Run(sim, password: password, settings: settings)
+        #expect(try await eventually { run.subscriber.stats.pulls >= 4 })
+        await run.stop()
+        let stats = sim.eventStats(device: 0)
+        await sim.stop()
+        #expect(run.events.isEmpty, "\(run.types)")
+        #expect(stats.subscriptions == 1, "subscriptions \(stats.subscriptions): lost and made again")
     }
 
     @Test func aDroppedSubscriptionIsRenewedAndItsGapMarked() async throws {
