@@ -25,7 +25,8 @@ struct RecordingsView: Codable, Sendable, Equatable {
         var from: String
         var to: String
         var seconds: Double
-        /// Why, where known (`null`: not known to the index; the events API tells camera outages).
+        /// Why, where known: `deleted` for a stretch gone from the middle of a run (pruned by retention, or on
+        /// a disk that failed); `null` between runs (a camera outage or a restart: the events API tells).
         var cause: String?
     }
     /// A run whose codec or size differs from the one before it.
@@ -75,6 +76,30 @@ struct RecordingsView: Codable, Sendable, Equatable {
     /// Gaps shorter than this are jitter between fragments, not gaps: 2 s.
     static let minGapMicros: Int64 = 2_000_000
 
+    /// One stretch of a run with no hole of ``minGapMicros`` or more: the indices of its fragments, its start
+    /// and its end.
+    struct Span: Equatable {
+        var indices: Range<Int>
+        var start: UTCMicros
+        var end: UTCMicros
+    }
+
+    /// Splits fragments (start, end; in start order) where one starts ``minGapMicros`` or more after the
+    /// latest end before it.
+    static func spans(_ fragments: [(start: UTCMicros, end: UTCMicros)]) -> [Span] {
+        var out: [Span] = []
+        for (i, f) in fragments.enumerated() {
+            if var last = out.last, f.start.micros - last.end.micros < minGapMicros {
+                last.indices = last.indices.lowerBound..<(i + 1)
+                last.end = max(last.end, f.end)
+                out[out.count - 1] = last
+            } else {
+                out.append(Span(indices: i..<(i + 1), start: f.start, end: f.end))
+            }
+        }
+        return out
+    }
+
     /// The view of `camera` over `[from, to)`.
     /// - Throws: `StorageError` from the index or an init record.
     static func make(library: RecordingLibrary, camera: CameraID, from: UTCMicros, to: UTCMicros) throws
@@ -89,29 +114,37 @@ struct RecordingsView: Codable, Sendable, Equatable {
         for run in stream.runs {
             let records = run.records
             guard let initRecord = records.first, initRecord.isInitSegment else { continue }
-            let fragments = records.dropFirst().filter { $0.startUTC != nil }
-            guard let first = fragments.first?.startUTC else { continue }
-            let end = fragments.map { $0.startUTC!.adding(MediaTime90k($0.duration90k)) }.max() ?? first
+            let fragments = records.dropFirst().filter { $0.startUTC != nil }.sorted { $0.startUTC! < $1.startUTC! }
+            guard !fragments.isEmpty else { continue }
             let info = InitSegmentInfo(initSegment: try run.read(from: 0, count: Int(initRecord.bytes)))
             let id = String(initRecord.run)
-            view.runs.append(
-                Run(
-                    id: id, start: first.iso8601, end: end.iso8601, codec: info?.codec, width: info?.width,
-                    height: info?.height, fragments: fragments.count, bytes: fragments.reduce(0) { $0 + $1.bytes }))
             view.initSegments.append(InitSegment(id: id, bytes: initRecord.bytes, codec: info?.codec))
-            if let previous {
-                if first.micros - previous.end.micros >= minGapMicros {
-                    view.gaps.append(
-                        Gap(
-                            from: previous.end.iso8601, to: first.iso8601,
-                            seconds: Double(first.micros - previous.end.micros) / 1e6, cause: nil))
+            // A run is shown as the spans it still has: a stretch deleted from its middle (a slot pruned, or on
+            // a disk that failed) is a gap, never drawn as recorded.
+            let spans = Self.spans(
+                fragments.map { ($0.startUTC!, $0.startUTC!.adding(MediaTime90k($0.duration90k))) })
+            for span in spans {
+                let part = fragments[span.indices]
+                view.runs.append(
+                    Run(
+                        id: id, start: span.start.iso8601, end: span.end.iso8601, codec: info?.codec,
+                        width: info?.width, height: info?.height, fragments: part.count,
+                        bytes: part.reduce(0) { $0 + $1.bytes }))
+                if let previous {
+                    if span.start.micros - previous.end.micros >= minGapMicros {
+                        view.gaps.append(
+                            Gap(
+                                from: previous.end.iso8601, to: span.start.iso8601,
+                                seconds: Double(span.start.micros - previous.end.micros) / 1e6,
+                                cause: span.indices.lowerBound > 0 ? "deleted" : nil))
+                    }
+                    if previous.info != info {
+                        view.codecChanges.append(
+                            CodecChange(at: span.start.iso8601, run: id, from: previous.info?.codec, to: info?.codec))
+                    }
                 }
-                if previous.info != info {
-                    view.codecChanges.append(
-                        CodecChange(at: first.iso8601, run: id, from: previous.info?.codec, to: info?.codec))
-                }
+                previous = (span.end, info)
             }
-            previous = (end, info)
             if listFragments {
                 view.fragments += fragments.map {
                     Fragment(

@@ -165,6 +165,24 @@ struct PlaybackTests {
         }
     }
 
+    /// A fresh user's finding: a stretch pruned from the middle of a run was drawn as recorded (one run, no
+    /// gap) while its video answered 404. A run is now shown as the spans it still has, split at holes of 2 s or
+    /// more, each hole a gap with cause `deleted`; jitter below 2 s is no gap.
+    @Test("a run with a deleted middle is two spans with a gap between them")
+    func runSpans() {
+        let t0 = UTCMicros(1_799_990_000_000_000)
+        func f(_ s: Double, _ d: Double = 1) -> (start: UTCMicros, end: UTCMicros) {
+            (t0.adding(micros: Int64(s * 1e6)), t0.adding(micros: Int64((s + d) * 1e6)))
+        }
+        let fragments = [f(0), f(1), f(2.5), f(4), f(60), f(61), f(62)]
+        let spans = RecordingsView.spans(fragments)
+        #expect(spans.map(\.indices) == [0..<4, 4..<7])
+        #expect(spans.map { $0.start.micros - t0.micros } == [0, 60_000_000])
+        #expect(spans.map { $0.end.micros - t0.micros } == [5_000_000, 63_000_000])
+        #expect(RecordingsView.spans([]).isEmpty)
+        #expect(RecordingsView.spans([f(0, 10), f(3), f(11)]).map(\.indices) == [0..<3])
+    }
+
     @Test("the ETag changes when a covered slot is reused, and the old body then fails instead of serving other bytes")
     func slotReuse() async throws {
         let rig = try PlaybackRig()
