@@ -17,6 +17,9 @@ public struct AuditFilter: Sendable, Equatable {
     public var action: String?
     /// A camera named in the entry's object (one of its comma-separated ids).
     public var camera: String?
+    /// Cameras whose entries are left out (a user limited to camera groups: the configured cameras outside
+    /// them). In the query, so the row limit counts only entries the user may see.
+    public var hiddenCameras: Set<String> = []
 
     public init(
         from: UTCMicros? = nil, to: UTCMicros? = nil, actor: String? = nil, action: String? = nil,
@@ -82,6 +85,10 @@ public struct AuditFilter: Sendable, Equatable {
             clauses.append("instr(',' || object || ',', ',' || ? || ',') > 0")
             args.append(camera)
         }
+        for hidden in hiddenCameras.sorted() {
+            clauses.append("instr(',' || object || ',', ',' || ? || ',') = 0")
+            args.append(hidden)
+        }
         return (clauses.joined(separator: " AND "), StatementArguments(args))
     }
 }
@@ -127,6 +134,13 @@ enum AuditPage {
 
     /// Entries a camera-group-limited user may not see: any object part that is a configured camera outside
     /// the user's groups.
+    /// The configured cameras outside a camera-group-limited user's groups (empty for everyone else).
+    static func hidden(_ env: WebEnvironment, _ context: WebContext) -> Set<String> {
+        guard let user = context.user, let visible = env.settings.visibleCameras(for: user) else { return [] }
+        let configured = Set(env.status.snapshot(now: env.clocks.utcNow()).cameras.map(\.camera.rawValue))
+        return configured.subtracting(visible.map(\.rawValue))
+    }
+
     static func scoped(_ entries: [AuditEntry], _ env: WebEnvironment, _ context: WebContext) -> [AuditEntry] {
         guard let user = context.user, let visible = env.settings.visibleCameras(for: user) else { return entries }
         let configured = Set(env.status.snapshot(now: env.clocks.utcNow()).cameras.map(\.camera.rawValue))
@@ -157,7 +171,8 @@ enum AuditPage {
         case .failure(let e):
             model["message"] = e.message
             return WebResponses.html(Pages.render(Pages.audit, model), status: .badRequest)
-        case .success(let filter):
+        case .success(var filter):
+            filter.hiddenCameras = hidden(env, context)
             let (found, total) = try await env.audit.search(filter, limit: maxPageRows)
             try await env.audit.record(
                 actor: context.user?.name ?? "-", address: context.remoteAddress, action: "auditlog.view",
@@ -180,11 +195,12 @@ enum AuditPage {
     }
 
     static func csv(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
-        let filter: AuditFilter
+        var filter: AuditFilter
         switch AuditFilter.parse(filterFields(request), time: env.time) {
         case .failure(let e): return WebResponses.problem(.badRequest, "audit.filter", e.message)
         case .success(let f): filter = f
         }
+        filter.hiddenCameras = hidden(env, context)
         let (found, _) = try await env.audit.search(filter, limit: maxCSVRows)
         try await env.audit.record(
             actor: context.user?.name ?? "-", address: context.remoteAddress, action: "auditlog.export",

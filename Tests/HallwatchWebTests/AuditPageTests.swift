@@ -126,6 +126,17 @@ struct AuditPageTests {
                 #expect(text.contains(",lot-north,"))
                 #expect(!text.contains("lobby") && !text.contains(",gym,"))
             }
+            // 600 newer entries of another camera: the page's 500-row limit counts only what the admin may see
+            // (a fresh user's finding: the limit was applied first, and the page came back empty).
+            for _ in 0..<600 {
+                try await h.env.audit.record(
+                    actor: "office", address: "10.0.0.1", action: "camera.view", object: "lobby")
+            }
+            try await client.execute(uri: "/audit?camera=", method: .get, headers: cookieHeader(lot)) { r in
+                let text = body(r)
+                #expect(text.contains(#"<td data-label="Object">lot-north</td>"#), "\(text.suffix(2000))")
+                #expect(!text.contains(#"<td data-label="Object">lobby</td>"#))
+            }
         }
     }
 }
