@@ -105,9 +105,9 @@ public enum CaptureUnitSync {
     /// signal when killed) and what it printed on stdout (at most 1 MiB); stdin is /dev/null, stderr inherited.
     ///
     /// `posix_spawn` and `waitpid`, not Foundation's `Process`: on Linux `Process` waits for its child through a
-    /// CFSocket wakeup pair that is not an `AF_UNIX` socket, so under `RestrictAddressFamilies=AF_UNIX`
-    /// (hallwatch-config.service) it logged "Could not create wakeup socket pair for CFSocket" and never saw the
-    /// child end (the sync hung until its start timeout, make image-test).
+    /// CFSocket wakeup pair, and under `RestrictAddressFamilies=AF_UNIX` (hallwatch-config.service) it logged
+    /// "Could not create wakeup socket pair for CFSocket" and never saw the child end (the sync hung until its
+    /// start timeout in make image-test; `systemd-run -p RestrictAddressFamilies=AF_UNIX` alone reproduces it).
     static func spawn(_ argv: [String]) -> (status: Int32, output: String) {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return (-1, "") }
