@@ -103,6 +103,7 @@ public enum ErrorCodes {
             "an event time that is not an RFC 3339 date-time (no such date, an offset outside ±23:59)"),
         .init("events.token", .unauthorized, "no live event-source bearer token"),
         .init("events.tooLarge", .invalidInput, "an event request body or raw vendor record over its limit"),
+        .init("events.tooOld", .invalidInput, "an event older than the longest camera retention (its video is gone)"),
         .init("events.unavailable", .unavailable, "door and alarm events are not set up in this process"),
         // Media: files, muxing and export (HallwatchMedia's MediaError).
         .init(
