@@ -19,7 +19,10 @@ import sqlite3
 import sys
 import time
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, os.path.dirname(__file__))
 from live_view import URL, SCREENSHOTS, browser, sign_in  # noqa: E402
@@ -44,6 +47,24 @@ def make_link(admin, label, pin=None, minutes="240"):
     qr = admin.execute_script(
         "var i = document.getElementById('link-qr'); return i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0;")
     return url, qr
+
+
+def submit(driver, button_id):
+    """Clicks a form's submit button and waits until the answer's page replaced this one: the click returns
+    before the navigation on a busy machine (CI: a stale body, and a next get() that cut the POST short)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, button_id).click()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+
+def body_text(driver):
+    """The page's text, read again while the page is being replaced."""
+    for _ in range(50):
+        try:
+            return driver.find_element(By.TAG_NAME, "body").text
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return driver.find_element(By.TAG_NAME, "body").text
 
 
 def link_id(admin, label):
@@ -209,8 +230,8 @@ def main():
             if not responder.find_elements(By.ID, "pin"):
                 break
             responder.find_element(By.ID, "pin").send_keys("000000")
-            responder.find_element(By.ID, "open").click()
-        text = responder.find_element(By.TAG_NAME, "body").text
+            submit(responder, "open")
+        text = body_text(responder)
         print("after 5 wrong PINs: %r" % text[:80])
         if "locked" not in text:
             failures.append("five wrong PINs did not lock the link: %r" % text[:120])
