@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchConfig
+import HallwatchCore
 
 /// Makes systemd's capture workers follow a switch of the configuration (issue 17 step 7: "capture instances
 /// are started and stopped to match the cameras") on the appliance, where `hallwatch-generator` decides which
@@ -101,41 +102,11 @@ public enum CaptureUnitSync {
         return (report, report.failures.isEmpty ? 0 : ExitStatus.software)
     }
 
-    /// Runs `argv` (an absolute path first) and returns its exit status (−1 when it cannot start, 128 + the
-    /// signal when killed) and what it printed on stdout (at most 1 MiB); stdin is /dev/null, stderr inherited.
-    ///
-    /// `posix_spawn` and `waitpid`, not Foundation's `Process`: on Linux `Process` waits for its child through a
-    /// CFSocket wakeup pair, and under `RestrictAddressFamilies=AF_UNIX` (hallwatch-config.service) it logged
-    /// "Could not create wakeup socket pair for CFSocket" and never saw the child end (the sync hung until its
-    /// start timeout in make image-test; `systemd-run -p RestrictAddressFamilies=AF_UNIX` alone reproduces it).
+    /// Runs `argv` (an absolute path first) through ``ChildProcess`` (not Foundation's `Process`, which hangs
+    /// under the unit's `RestrictAddressFamilies=AF_UNIX`) and returns its exit status (−1 when it cannot start,
+    /// 128 + the signal when killed) and what it printed on stdout (at most 1 MiB); stderr goes to the journal.
     static func spawn(_ argv: [String]) -> (status: Int32, output: String) {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return (-1, "") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
-        posix_spawn_file_actions_addclose(&actions, fds[1])
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
-        close(fds[1])
-        defer { close(fds[0]) }
-        guard rc == 0 else { return (-1, "") }
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            if output.count < 1 << 20 { output += chunk[0..<n] }
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return (code, String(decoding: output, as: UTF8.self))
+        guard let r = try? ChildProcess.run(argv) else { return (-1, "") }
+        return (r.status, r.text)
     }
 }

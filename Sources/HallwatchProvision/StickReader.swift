@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchCore
 
 /// What a stick's first sectors say it holds (read in-process: a bounded read of raw bytes, no parsing
 /// beyond fixed offsets).
@@ -242,90 +243,31 @@ public struct MtoolsStick: StickSource {
     }
 }
 
-/// Runs one helper process with a deadline and a bound on what it prints.
-///
-/// The helper is spawned with `posix_spawn` in a process group of its own (empty signal mask, default
-/// dispositions) so that a deadline or an overlong output kills the group with SIGKILL: a wrapper's child
-/// that kept the pipe open would otherwise stall the reader past its deadline.
+/// Runs one helper of the reader (mtools, `unshare`, exfat-fuse's wrapper) through ``ChildProcess``: the
+/// sandbox's deadline, a bound on what it prints, a fixed environment (mtools' checks off, C.UTF-8), its stderr
+/// discarded (what it would say is reported as a typed ``ProvisionError``).
 enum Helper {
     struct Result {
+        /// The exit status; 0 when the output reached the bound (the caller asked for that many bytes at most).
         var status: Int32
         var output: [UInt8]
     }
 
+    static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8"]
+
+    /// - Throws: ``ProvisionError`` `.reader` when the helper cannot start or outlives the sandbox's deadline.
     static func run(_ argv: [String], sandbox: ReaderSandbox, maxOutputBytes: Int) throws(ProvisionError) -> Result {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ProvisionError(.reader, "cannot make a pipe") }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        defer { close(fds[0]) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setpgroup(&attr, 0)
-        posix_spawnattr_setflags(
-            &attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8"]
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        var cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            for p in cEnv { free(p) }
+        let r: ChildProcess.Result
+        do {
+            r = try ChildProcess.run(
+                argv, environment: environment, errorOutput: .discard, deadline: sandbox.deadline,
+                maxOutputBytes: maxOutputBytes)
+        } catch {
+            throw ProvisionError(.reader, "cannot start \(argv[0]): \(SystemError.text(error.errno))")
         }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, &attr, &cArgs, &cEnv)
-        close(fds[1])
-        guard rc == 0 else {
-            throw ProvisionError(.reader, "cannot start \(argv[0]): \(String(cString: strerror(rc)))")
-        }
-        let timedOut = Flag()
-        let timer = DispatchSource.makeTimerSource(queue: .global())
-        let c = sandbox.deadline.components
-        timer.schedule(
-            deadline: .now() + .nanoseconds(Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000)))
-        timer.setEventHandler {
-            timedOut.set()
-            kill(-pid, SIGKILL)
-        }
-        timer.resume()
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while output.count < maxOutputBytes {
-            let want = min(chunk.count, maxOutputBytes - output.count)
-            let n = chunk.withUnsafeMutableBytes { Foundation.read(fds[0], $0.baseAddress, want) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output += chunk[0..<n]
-        }
-        let cutOff = output.count >= maxOutputBytes
-        if cutOff { kill(-pid, SIGKILL) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        timer.cancel()
-        kill(-pid, SIGKILL)  // anything the helper left behind in its group
-        if timedOut.isSet {
+        if r.timedOut {
             throw ProvisionError(.reader, "the reader helper took longer than \(sandbox.deadline) and was killed")
         }
-        let exited = status & 0x7F == 0
-        return Result(status: cutOff ? 0 : (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F)), output: output)
-    }
-
-    final class Flag: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value = false
-        func set() { lock.withLock { value = true } }
-        var isSet: Bool { lock.withLock { value } }
+        return Result(status: r.cutOff ? 0 : r.status, output: r.output)
     }
 }
