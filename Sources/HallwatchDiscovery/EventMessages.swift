@@ -157,11 +157,12 @@ public struct ContractEvent: Codable, Sendable, Equatable {
         public var dataItems: [String: String]?
         /// The credential holder's name, kept by the web only where the building turns it on.
         public var holder: String?
-        /// A subscription gap's start: the last good pull (ISO 8601 UTC, the box's clock).
+        /// A subscription gap's start: the last good pull (ISO 8601 UTC, the box's clock). On a gap event, and on
+        /// a state change the new subscription's `Initialized` revealed (it happened between the two).
         public var gapFrom: String?
         /// A subscription gap's end: the new subscription (ISO 8601 UTC, the box's clock).
         public var gapTo: String?
-        /// Why the subscription was lost (the error, at most 200 characters).
+        /// Why the subscription was lost (the error, at most 200 characters), or that a state changed during it.
         public var reason: String?
         /// An empty payload.
         public init() {}

@@ -16,8 +16,11 @@ import Synchronization
 /// 4. Renew only where the device needs it: when a reply's `TerminationTime − CurrentTime` is under
 ///    ``Settings/renewBelow`` (a device that extends the subscription on each pull is never renewed).
 /// 5. Each notification: a repeat of a content hash seen lately is dropped; a property event's `Initialized`
-///    (sent for every property on each new subscription) only sets the known state; a `Changed` to the state
-///    already known is dropped; the rest is mapped (``ONVIFEventMapping/type(of:)``) and emitted.
+///    (sent for every property on each new subscription) only sets the known state — unless it differs from
+///    the state known before a subscription gap: the property changed while nobody listened, and that change
+///    is emitted with the gap's bounds (`gapFrom`, `gapTo`: it happened somewhere in them) and the time the new
+///    subscription reported it; a `Changed` to the state already known is dropped; the rest is mapped
+///    (``ONVIFEventMapping/type(of:)``) and emitted.
 /// 6. Any failure (a fault such as an unknown subscription, no reply, an expired subscription) ends the
 ///    subscription: after ``Settings/retryDelay`` a new one is made (step 1), and once it is, a
 ///    `x.onvif.subscription-gap` event covers [last good pull, new subscription].
@@ -110,6 +113,9 @@ public final class PullPointSubscriber: Sendable {
         /// Box time of the last good pull; the start of a gap if the subscription is lost.
         var lastGood: UTCMicros?
         var lostBecause: String?
+        /// The last gap marked (box UTC): a property whose `Initialized` state differs from the one known before
+        /// it changed within it.
+        var lastGap: (from: UTCMicros, to: UTCMicros)?
     }
 
     /// Subscribes and pulls until the task is cancelled, then unsubscribes. Never throws.
@@ -124,6 +130,7 @@ public final class PullPointSubscriber: Sendable {
                     logger.warning(
                         "event subscription gap", metadata: ["device": "\(device)", "from": "\(from.iso8601)"])
                     await emit(ONVIFEventMapping.gap(device: device, from: from, to: now, reason: why))
+                    s.lastGap = (from, now)
                 }
                 s.lostBecause = nil
                 s.lastGood = now
@@ -216,8 +223,18 @@ public final class PullPointSubscriber: Sendable {
         let key = n.propertyKey
         switch n.operation {
         case .initialized?:
+            let before = s.states[key]
             s.states[key] = n.data
             counters.withLock { $0.initialized += 1 }
+            guard let before, before != n.data, let gap = s.lastGap, let type = ONVIFEventMapping.type(of: n) else {
+                return
+            }
+            var event = ONVIFEventMapping.event(n, type: type, device: device, received: received)
+            event.data.gapFrom = gap.from.iso8601
+            event.data.gapTo = gap.to.iso8601
+            event.data.reason = "changed while the subscription was lost; reported by the new subscription"
+            counters.withLock { $0.emitted += 1 }
+            await emit(event)
             return
         case .deleted?:
             s.states[key] = nil

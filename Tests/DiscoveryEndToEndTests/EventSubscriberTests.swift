@@ -177,6 +177,34 @@ struct EventSubscriberTests {
         }
     }
 
+    /// A door that closed while the subscription was lost: the new subscription's `Initialized` differs from
+    /// the state known before the gap, so the change is an event (with the gap's bounds), not only state.
+    @Test func aDoorThatChangedDuringASubscriptionGapIsReportedWithTheGap() async throws {
+        let sim = try await simulator()
+        let run = Run(sim, password: password, settings: Self.settings())
+        #expect(try await eventually { run.subscriber.stats.pulls >= 1 })
+        sim.emit(.opened, device: 0)
+        #expect(try await eventually { run.events.count >= 1 })
+        // Lost, and the door closes before the subscriber can subscribe again (its retry waits 300 ms).
+        sim.dropEventSubscriptions(device: 0)
+        sim.emit(.closed, device: 0)
+        #expect(try await eventually { run.events.count >= 3 })
+        // A storm of the same states afterwards changes nothing.
+        sim.initializedStorm(device: 0, rounds: 3)
+        try await Task.sleep(for: .seconds(2))
+        await run.stop()
+        await sim.stop()
+
+        #expect(run.types == ["door.opened", "x.onvif.subscription-gap", "door.closed"])
+        let gap = try #require(run.events.first { $0.type == "x.onvif.subscription-gap" })
+        let closed = try #require(run.events.last)
+        #expect(closed.data.operation == "Initialized" && closed.data.dataItems?["State"] == "Closed")
+        #expect(closed.data.gapFrom == gap.data.gapFrom && closed.data.gapTo == gap.data.gapTo)
+        #expect(closed.data.reason?.hasPrefix("changed while the subscription was lost") == true)
+        #expect(closed.doorref == "Door1")
+        #expect(run.subscriber.stats.gaps == 1)
+    }
+
     @Test(.enabled(if: Repo.interopRuns, "needs .venv-test (make test-deps)"))
     func onvifZeepAsyncPullsTheSimulatedEvents() async throws {
         guard let python = Repo.interopPython() else { return }
