@@ -363,7 +363,7 @@ let package = Package(
             name: "DiscoveryEndToEndTests",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchCapture", "HallwatchDiscovery",
-                "HallwatchSimONVIF",
+                "HallwatchSimONVIF", "HallwatchProcess",
             ]),
         .testTarget(
             name: "EndToEndTests",

@@ -34,13 +34,20 @@ public struct DiscoveryConfig: Codable, Sendable, Equatable {
         /// Its id: events come from source `onvif:<id>`, and doors name it in `refs` (`source: onvif:<id>`,
         /// `ref:` its `DoorToken`). Required.
         public var id: String
-        /// Its device service URL (`http://10.0.0.5/onvif/device_service`). Required. Its credentials are
-        /// `discovery.username` and `passwordFile`.
+        /// Its device service URL (`http://10.0.0.5/onvif/device_service`). Required.
         public var xaddr: String
-        /// A device from its parts.
-        public init(id: String, xaddr: String) {
+        /// Its own ONVIF user name (a door controller rarely shares the cameras' account). Default: the
+        /// discovery-wide `username` and `passwordFile`. Not secret. Given with ``passwordFile`` or not at all.
+        public var username: String?
+        /// File whose first line is its own ONVIF password (secret; an absolute path). Default: the
+        /// discovery-wide one.
+        public var passwordFile: String?
+        /// A device from its parts; without `username` and `passwordFile` it uses the discovery-wide ones.
+        public init(id: String, xaddr: String, username: String? = nil, passwordFile: String? = nil) {
             self.id = id
             self.xaddr = xaddr
+            self.username = username
+            self.passwordFile = passwordFile
         }
     }
 
@@ -82,6 +89,8 @@ enum DiscoverySection: ConfigSection {
     static let eventDeviceKeys: [ConfigKey<DiscoveryConfig.EventDevice>] = [
         .scalar("id", \.id, .identifier, required: true),
         .scalar("xaddr", \.xaddr, .text(maxBytes: 512), required: true),
+        .scalar("username", \.username, .text(maxBytes: 128)),
+        .scalar("passwordFile", \.passwordFile, .absolutePath),
     ]
     static let schema = ConfigKey.mapping(keys)
 
@@ -91,7 +100,7 @@ enum DiscoverySection: ConfigSection {
         return discovery
     }
 
-    /// At least one interface; `username` and `passwordFile` together.
+    /// At least one interface; `username` and `passwordFile` together (discovery-wide and per event device).
     static func validate(_ config: HallwatchConfig, _ check: inout ConfigCheck) {
         guard let d = config.discovery else { return }
         check.need(
@@ -104,6 +113,10 @@ enum DiscoverySection: ConfigSection {
         for (i, e) in d.eventDevices.enumerated() {
             check.need(
                 seen.insert(e.id).inserted, ["discovery", "eventDevices", "[\(i)]", "id"], "duplicate id '\(e.id)'")
+            check.need(
+                (e.username == nil) == (e.passwordFile == nil),
+                ["discovery", "eventDevices", "[\(i)]", e.username == nil ? "passwordFile" : "username"],
+                "username and passwordFile go together")
             let lower = e.xaddr.lowercased()
             check.need(
                 (lower.hasPrefix("http://") || lower.hasPrefix("https://")) && !e.xaddr.contains(where: \.isWhitespace),

@@ -19,7 +19,8 @@ import ServiceLifecycle
 ///    adopted (``CameraAdoption``) and republished — unless the configuration is a signed release (a
 ///    provisioned box): then the agent writes nothing and publishes the proposed `cameras:` entry on the
 ///    device's message (`proposal`) for the district's next bundle.
-/// 5. For each of `discovery.eventDevices`, a ``PullPointSubscriber`` publishes the device's door, access and
+/// 5. For each of `discovery.eventDevices`, a ``PullPointSubscriber`` — with the device's own `username` and
+///    `passwordFile` where it has them (``eventCredentials(_:shared:)``), else step 2's — publishes its door, access and
 ///    input events (issue 16's contract documents) on `…/onvif-events/<id>` (not retained); `hallwatch-web`
 ///    checks and stores them as source `onvif:<id>`. The agent never writes the event store: it only speaks
 ///    ONVIF (HTTP out, with the credentials it already holds) and the bus.
@@ -54,6 +55,25 @@ public struct DiscoveryService: Service {
             let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty
         else { return nil }
         return String(line)
+    }
+
+    /// The credentials of event device `device`: its own `username` and `passwordFile` when it names them, else
+    /// `shared` (the discovery-wide ones). `error` is set, and the credentials `nil`, when its own password file
+    /// cannot be read: the subscriber then runs without credentials (the device refuses, the gap shows) rather
+    /// than with the cameras' account.
+    public static func eventCredentials(_ device: DiscoveryConfig.EventDevice, shared: ONVIFCredentials?) -> (
+        credentials: ONVIFCredentials?, error: ErrorEvent?
+    ) {
+        guard let user = device.username, let file = device.passwordFile else { return (shared, nil) }
+        guard let password = readPassword(file) else {
+            return (
+                nil,
+                ErrorEvent(
+                    code: "discovery.credentials",
+                    message: "cannot read the ONVIF password file \(file) of event device \(device.id)")
+            )
+        }
+        return (ONVIFCredentials(username: user, password: password), nil)
     }
 
     /// Steps 1–6 above. Throws ``Misconfigured`` (the executable exits 78).
@@ -128,8 +148,13 @@ public struct DiscoveryService: Service {
         let subscribers = d.eventDevices.compactMap { e -> PullPointSubscriber? in
             guard let url = URL(string: e.xaddr) else { return nil }
             let topic = topics.onvifEvents(e.id)
+            let (own, error) = Self.eventCredentials(e, shared: credentials)
+            if let error {
+                logger.error("cannot read an event device's ONVIF password file", metadata: ["device": "\(e.id)"])
+                presence.publishError(error)
+            }
             return PullPointSubscriber(
-                device: e.id, deviceXAddr: url, http: http, credentials: credentials, timeout: d.requestTimeout,
+                device: e.id, deviceXAddr: url, http: http, credentials: own, timeout: d.requestTimeout,
                 logger: logger
             ) { event in
                 logger.info(

@@ -74,9 +74,12 @@ public struct ReloadPolicy: Sendable {
     /// Restarts on any change (the pruner, the web: none of them holds video).
     public static let anyChange = ReloadPolicy { $0 == $1 ? .adopt : .restart }
 
-    /// Discovery restarts on any change, and when the ONVIF password (`discovery.passwordFile`) changed.
+    /// Discovery restarts on any change, and when an ONVIF password (`discovery.passwordFile`, an event device's
+    /// `passwordFile`) changed.
     public static let discovery = ReloadPolicy(
-        secretFiles: { [$0.discovery?.passwordFile].compactMap { $0 } },
+        secretFiles: { c in
+            [c.discovery?.passwordFile].compactMap { $0 } + (c.discovery?.eventDevices ?? []).compactMap(\.passwordFile)
+        },
         decide: { $0 == $1 ? .adopt : .restart })
 
     /// The recorder restarts when the box id, the bus, its own section or the disk a camera is pinned to

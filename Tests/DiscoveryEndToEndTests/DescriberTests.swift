@@ -2,6 +2,7 @@ import Foundation
 import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
+import HallwatchProcess
 import HallwatchSimONVIF
 import Logging
 import Testing
@@ -416,5 +417,57 @@ struct AdoptionTests {
         #expect(
             ok.discovery?.eventDevices
                 == [DiscoveryConfig.EventDevice(id: "door1", xaddr: "http://10.0.0.5/onvif/device_service")])
+    }
+
+    /// A door controller rarely shares the cameras' ONVIF account: an event device may name its own.
+    @Test func anEventDeviceMayHaveItsOwnCredentials() throws {
+        let e = #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(
+                """
+                box: t
+                discovery:
+                  interfaces: [lo]
+                  eventDevices:
+                    - { id: door1, xaddr: "http://10.0.0.5/", username: doors }
+                    - { id: door2, xaddr: "http://10.0.0.6/", username: doors, passwordFile: doors.pw }
+                """, file: "d.yaml")
+        }
+        let text = e?.diagnostics.map(\.description) ?? []
+        #expect(
+            text.contains {
+                $0.hasPrefix("d.yaml:5: discovery.eventDevices.[0].username: username and passwordFile go together")
+            },
+            "\(text)")
+        #expect(text.contains { $0.contains("eventDevices") && $0.contains("absolute") }, "\(text)")
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hw-evcred-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "door-secret\nignored\n".write(toFile: dir + "/doors.pw", atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.parse(
+            """
+            box: t
+            discovery:
+              interfaces: [lo]
+              username: cams
+              passwordFile: \(dir)/cams.pw
+              eventDevices:
+                - { id: door1, xaddr: "http://10.0.0.5/", username: doors, passwordFile: \(dir)/doors.pw }
+                - { id: door2, xaddr: "http://10.0.0.6/" }
+                - { id: door3, xaddr: "http://10.0.0.7/", username: doors, passwordFile: \(dir)/missing.pw }
+            """)
+        let devices = try #require(config.discovery?.eventDevices)
+        let shared = ONVIFCredentials(username: "cams", password: "cam-secret")
+        let own = DiscoveryService.eventCredentials(devices[0], shared: shared)
+        #expect(own.credentials == ONVIFCredentials(username: "doors", password: "door-secret") && own.error == nil)
+        let inherited = DiscoveryService.eventCredentials(devices[1], shared: shared)
+        #expect(inherited.credentials == shared && inherited.error == nil)
+        // Its own file unreadable: no credentials at all (never the cameras' account), and a typed error.
+        let unreadable = DiscoveryService.eventCredentials(devices[2], shared: shared)
+        #expect(unreadable.credentials == nil)
+        #expect(unreadable.error?.code == "discovery.credentials")
+        #expect(unreadable.error?.message.contains("door3") == true)
+        // A changed door password restarts discovery (ReloadPolicy.discovery reads it as a secret file).
+        #expect(ReloadPolicy.discovery.secretFiles(config).contains(dir + "/doors.pw"))
     }
 }
