@@ -418,7 +418,7 @@ for name in pruner discovery export export16 web map events playback provision; 
   if [ -f "Tests/Bench/$name.sh" ]; then
     log "drop-in: Tests/Bench/$name.sh"
     # Shorter runs than the scripts' own defaults where those would take the whole bench budget.
-    args=("$BIN"); case $name in events) args+=(5);; playback) args+=(120 15);; provision) args+=(3);;
+    args=("$BIN"); case $name in events) args+=(10 128);; playback) args+=(120 15);; provision) args+=(3);;
       export16) [ $MODE = quick ] && args+=(120);; esac
     if out=$(bash "Tests/Bench/$name.sh" "${args[@]}" 2> "$RUN/logs/dropin-$name.log"); then
       # Every table row the script prints (web.sh prints several), each recorded on its own.
