@@ -69,9 +69,9 @@ enum EventPages {
         model["canManage"] = context.user?.role.permissions.contains(.manageEventSources) == true
         var rows: [StoredEvent] = []
         var q = EventStore.Query(from: now.adding(micros: -86_400_000_000), to: now.adding(micros: 3_600_000_000))
+        let visible = EventRoutes.visible(env, context)
         do {
             q = try EventRoutes.query(request, now: now)
-            let visible = EventRoutes.visible(env, context)
             var scope = q
             scope.anyCamera = visible
             rows = EventRoutes.scoped(try service.store.events(scope), visible: visible)
@@ -79,7 +79,12 @@ enum EventPages {
             model["error"] = e.message
         }
         let names = Dictionary(service.doors.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-        model["doors"] = service.doors.map {
+        // The filter offers the doors the user may see (a camera of theirs sees it), as `/api/v1/doors` lists them:
+        // a building admin limited to the gym does not learn the other doors' names.
+        let doors = service.doors.filter { d in
+            visible.map { v in (d.direct + d.indirect).contains { v.contains($0.rawValue) } } ?? true
+        }
+        model["doors"] = doors.map {
             ["id": $0.id, "name": $0.name, "selected": $0.id == q.door] as [String: Any]
         }
         model["types"] = EventTypes.normalised.sorted().map { ["name": $0, "selected": $0 == q.type] as [String: Any] }

@@ -1,5 +1,7 @@
 import Foundation
 import HallwatchCore
+import Hummingbird
+import HummingbirdTesting
 import Testing
 
 @testable import HallwatchWeb
@@ -40,6 +42,33 @@ struct EventScopeTests {
         #expect(try events.store.events(q).count == 500)
         q.anyCamera = []
         #expect(try events.store.events(q).isEmpty)
+    }
+
+    @Test("the events page of a user limited to the parking cameras lists neither the east door nor its events")
+    func thePageShowsOnlyWhatTheUserSees() async throws {
+        let e = try EventHarness()
+        let t = e.h.clocks.utcNow().adding(micros: -1_000_000)
+        try await e.h.app().test(.router) { client in
+            try await client.execute(
+                uri: "/api/v1/events", method: .post, headers: bearer(e.onguard),
+                body: .init(string: e.event(id: "d1", time: t.iso8601, extra: #","subject":"east""#))
+            ) { #expect($0.status == .created) }
+            let office = try #require(try await signIn(client, user: "office"))
+            try await client.execute(uri: "/events", method: .get, headers: cookieHeader(office)) {
+                let page = String(buffer: $0.body)
+                #expect($0.status == .ok)
+                #expect(page.contains(#"<option value="east">East entrance</option>"#))
+                #expect(page.contains(#"data-door="east""#))
+            }
+            let lots = try #require(try await signIn(client, user: "facilities"))
+            try await client.execute(uri: "/events", method: .get, headers: cookieHeader(lots)) {
+                let page = String(buffer: $0.body)
+                #expect($0.status == .ok)
+                #expect(!page.contains("East entrance"), "the door's name leaks to a user who sees none of its cameras")
+                #expect(!page.contains(#"data-door="east""#))
+                #expect(page.contains(#"<option value="">any</option>"#))
+            }
+        }
     }
 
     @Test("older than the box keeps video: 400 events.tooOld, nothing stored; just inside: 201")
