@@ -51,8 +51,9 @@ enum TimelinePage {
         if let text = q.get("at"), !text.isEmpty {
             do { at = try Playback.time("at", text) } catch { return error.refusal }
         }
-        let day = q.get("day").flatMap { $0.utf8.count == 10 ? $0 : nil } ?? localDay(env.time, at ?? now)
-        guard let start = env.time.parseLocal(day + "T00:00:00") else {
+        // A day= that is not a date is refused, never read as today: the page would show another day's video.
+        let day = q.get("day").flatMap { $0.isEmpty ? nil : $0 } ?? localDay(env.time, at ?? now)
+        guard day.utf8.count == 10, let start = env.time.parseLocal(day + "T00:00:00") else {
             return WebResponses.problem(.badRequest, "playback.time", "day= is a date, YYYY-MM-DD.")
         }
         let next = localDay(env.time, start.adding(micros: 26 * 3_600_000_000))

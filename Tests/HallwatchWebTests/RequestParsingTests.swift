@@ -55,9 +55,15 @@ struct RequestParsingTests {
                     #expect(message.hasPrefix(field) && message.contains(why), "\(uri): \(message)")
                 }
             }
-            try await client.execute(
-                uri: "/cameras/lobby/timeline?day=2026-02-30", method: .get, headers: cookieHeader(cookie)
-            ) { #expect($0.status == .badRequest && text($0).contains("playback.time")) }
+            for day in ["2026-02-30", "abc", "2026-2-3", "2026-02-01T00:00"] {
+                try await client.execute(
+                    uri: "/cameras/lobby/timeline?day=\(day)", method: .get, headers: cookieHeader(cookie)
+                ) { #expect($0.status == .badRequest && text($0).contains("playback.time"), "day=\(day)") }
+            }
+            // An empty day= is today's page.
+            try await client.execute(uri: "/cameras/lobby/timeline?day=", method: .get, headers: cookieHeader(cookie)) {
+                #expect($0.status == .ok)
+            }
         }
     }
 
