@@ -9,9 +9,11 @@ import HallwatchCore
 ///   (`SOF0`–`SOF15` but `DHT`, `JPG`, `DAC`), whose height and width are big-endian 16-bit at offsets 3 and 5
 ///   of its segment.
 /// - SVG (SVG 1.1 §5.1.2, §7.7): UTF-8 text whose first element is `<svg`; the size is its `width` and
-///   `height` (unitless or `px`), else its `viewBox`. An SVG holding `<script`, `<foreignObject` or an event
-///   handler attribute (`on…=`) is refused: the page shows the image in an `<img>` element, where none of
-///   them would run, but a floor plan has no use for them.
+///   `height` (unitless or `px`), else its `viewBox`. An SVG holding `<script`, `<foreignObject`, an event
+///   handler attribute (`on…=`), an entity declaration (`<!ENTITY`: entity expansion bombs) or a reference out
+///   of the file (an `href` or CSS `url(…)` other than `#fragment` or `data:`) is refused: the page shows the
+///   image in an `<img>` element, where none of them would run or load, and the CSP allows only the box's own
+///   images, but a floor plan has no use for them.
 public struct FloorImage: Sendable, Equatable {
     /// The image formats a floor plan may be in.
     public enum Kind: String, Sendable {
@@ -78,11 +80,12 @@ public struct FloorImage: Sendable, Equatable {
             measured = png(bytes)
         } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
             measured = jpeg(bytes)
-        } else if let text = String(validating: bytes, as: UTF8.self), isSVG(text) {
-            if let bad = ["<script", "<foreignobject", " on"].first(where: { svgHolds(text, $0) }) {
-                throw Problem(
-                    message: "\(name): an SVG floor plan may not hold \(bad.trimmingCharacters(in: .whitespaces))…")
+        } else if let text = String(validating: bytes, as: UTF8.self), text.contains("<svg") {
+            // Refused before it is read as an SVG at all: a doctype with an internal subset is not skipped.
+            if let bad = svgRefusal(text) {
+                throw Problem(message: "\(name): an SVG floor plan may not hold \(bad)…")
             }
+            guard isSVG(text) else { throw Problem(message: "\(name) is not a PNG, JPEG or SVG image") }
             measured = svg(text)
         } else {
             throw Problem(message: "\(name) is not a PNG, JPEG or SVG image")
@@ -137,11 +140,18 @@ public struct FloorImage: Sendable, Equatable {
         }
     }
 
-    static func svgHolds(_ text: String, _ needle: String) -> Bool {
+    /// The first thing a floor plan's SVG may not hold, as the message names it, or `nil`.
+    static func svgRefusal(_ text: String) -> String? {
         let lower = text.lowercased()
-        guard needle == " on" else { return lower.contains(needle) }
-        // An event handler attribute: whitespace, `on` and letters, then `=`.
-        return lower.range(of: #"\son[a-z]+\s*="#, options: .regularExpression) != nil
+        for needle in ["<script", "<foreignobject", "<!entity"] where lower.contains(needle) { return needle }
+        let patterns = [
+            // An event handler attribute: whitespace, `on` and letters, then `=`.
+            (#"\son[a-z]+\s*="#, "on"),
+            // A reference out of the file: `href` (SVG 2) or `xlink:href` to anything but `#…` or `data:`.
+            (#"href\s*=\s*["']\s*(?!#|data:)"#, "an external href"),
+            (#"url\(\s*["']?\s*(?!#|data:)"#, "an external url("),
+        ]
+        return patterns.first { lower.range(of: $0.0, options: .regularExpression) != nil }?.1
     }
 
     static func svg(_ text: String) -> (Kind, Int, Int)? {

@@ -153,6 +153,13 @@ struct MapConfigTests {
             "script.svg": Array("<svg width=\"10\" height=\"10\"><script>alert(1)</script></svg>".utf8),
             "handler.svg": Array("<svg width=\"10\" height=\"10\" onload = \"x()\"></svg>".utf8),
             "huge.svg": Array("<svg width=\"30000px\" height=\"10\"></svg>".utf8),
+            "external.svg": Array(
+                "<svg width=\"10\" height=\"10\"><image xlink:href = 'https://tracker.example/p.png'/></svg>".utf8),
+            "css.svg": Array("<svg width=\"10\" height=\"10\"><rect style=\"fill: url( http://x/y )\"/></svg>".utf8),
+            "entity.svg": Array("<?xml version=\"1.0\"?><!DOCTYPE svg [<!ENTITY a \"aaaa\">]><svg width=\"1\"/>".utf8),
+            "inside.svg": Array(
+                "<svg width=\"10\" height=\"10\"><use href=\"#room\"/><rect fill=\"url(#g)\"/><image href=\"data:image/png;base64,AA\"/></svg>"
+                    .utf8),
         ])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = try FloorImage.read(path: dir + "/plan.png")
@@ -174,6 +181,11 @@ struct MapConfigTests {
         #expect(problem("script.svg") == "\(dir)/script.svg: an SVG floor plan may not hold <script…")
         #expect(problem("handler.svg") == "\(dir)/handler.svg: an SVG floor plan may not hold on…")
         #expect(problem("huge.svg") == "\(dir)/huge.svg: cannot read the picture's size")
+        #expect(problem("external.svg") == "\(dir)/external.svg: an SVG floor plan may not hold an external href…")
+        #expect(problem("css.svg") == "\(dir)/css.svg: an SVG floor plan may not hold an external url(…")
+        #expect(problem("entity.svg") == "\(dir)/entity.svg: an SVG floor plan may not hold <!entity…")
+        // References inside the file (fragments, data: URLs) are a floor plan's own business.
+        #expect(try FloorImage.read(path: dir + "/inside.svg").width == 10)
         #expect(problem("nothing.png") == "no image file at \(dir)/nothing.png")
     }
 
