@@ -53,6 +53,15 @@ enum Playback {
             WebRoute(method: .get, path: "/static/timeline.css", access: .anyone) { _, _ in
                 WebResponses.asset(TimelineAssets.css, type: "text/css; charset=utf-8")
             },
+            WebRoute(method: .get, path: "/playback/wall", access: .permission(.playback)) { req, ctx in
+                try await WallPage.page(env, req, ctx)
+            },
+            WebRoute(method: .get, path: "/static/wall.js", access: .anyone) { _, _ in
+                WebResponses.asset(WallAssets.js, type: "text/javascript; charset=utf-8")
+            },
+            WebRoute(method: .get, path: "/static/wall.css", access: .anyone) { _, _ in
+                WebResponses.asset(WallAssets.css, type: "text/css; charset=utf-8")
+            },
         ]
     }
 

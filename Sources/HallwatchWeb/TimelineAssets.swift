@@ -210,7 +210,11 @@ enum TimelineAssets {
             video.requestVideoFrameCallback(onFrame);
           }
           video.addEventListener('ended', function () { if (play.windowTo && play.windowTo < dayEnd) startAt(play.windowTo, WINDOW); });
-          video.addEventListener('timeupdate', function () { var t = current(); if (t !== null) clock.textContent = fmtMs(t); draw(); });
+          var wallLink = document.getElementById('tl-wall');
+          video.addEventListener('timeupdate', function () {
+            var t = current(); if (t !== null) { clock.textContent = fmtMs(t); if (wallLink) wallLink.search = '?cameras=' + encodeURIComponent(camera) + '&at=' + iso(t); }
+            draw();
+          });
           document.getElementById('tl-play').addEventListener('click', function () {
             if (play.coveredFrom === null) { playFrom(data.runs.length ? data.runs[0].from : view.from, true); return; }
             if (fast) { var t = current(); stopFast(false); play.pausedAt = t; return; }

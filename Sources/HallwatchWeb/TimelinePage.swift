@@ -18,7 +18,7 @@ enum TimelinePage {
         <link rel="stylesheet" href="/static/timeline.css">
         <script src="/static/timeline.js" defer></script></head>
         <body>
-        <header><h1>{{camera}}</h1><nav><a href="/">Status</a> · <a href="/live/{{camera}}">Live</a></nav></header>
+        <header><h1>{{camera}}</h1><nav><a href="/">Status</a> · <a href="/live/{{camera}}">Live</a> · <a id="tl-wall" href="/playback/wall?cameras={{camera}}">Wall (2×2)</a></nav></header>
         <main id="timeline" data-camera="{{camera}}" data-zone="{{zone}}" data-day-start="{{dayStart}}"
          data-day-end="{{dayEnd}}" data-at="{{at}}">
         <div class="tl-player"><video id="tl-video" muted playsinline preload="auto"></video>

@@ -70,6 +70,9 @@ WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCR
 # scrubbing (360x740 by hand with TIMELINE_SIZES: Chromium's mobile emulation is sometimes a frame late there).
 WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
   TIMELINE_SIZES=1366x768 .venv-test/bin/python3 Tests/Browser/timeline.py
+# The playback wall: lobby and gym locked to one wall clock (within 300 ms), pause, +10 s.
+WEB_URL="https://127.0.0.1:$PORT/" ADMIN_PASSWORD_FILE="$RUN/admin.password" SCREENSHOTS="$PWD/.run/screenshots" \
+  .venv-test/bin/python3 Tests/Browser/wall.py
 # The API against its OpenAPI document (schemathesis, PyPI, pinned in the Makefile's test-deps) with a signed-in
 # session and its CSRF token: no 5xx, every status, content type, header and body as documented. /logout (it
 # would end the session), the event-source admin forms and the cursor (an event-source token's route: events.sh
