@@ -130,6 +130,7 @@ public enum ErrorCodes {
         .init("onvif.unreachable", .unavailable, "no HTTP reply: refused, no route, reset or past the deadline"),
         // Playback of recorded video over HTTP (HallwatchWeb's Playback).
         .init("playback.none", .notFound, "nothing of the camera is recorded in the range asked for"),
+        .init("playback.stream", .notFound, "the camera has no such stream (stream=sub without a sub stream)"),
         .init("playback.range", .invalidInput, "a range that is empty, too long, or a byte range outside the body"),
         .init("playback.read", .unavailable, "the recordings could not be read (a disk, the index, a record)"),
         .init("playback.time", .invalidInput, "from or to missing or not an RFC 3339 time"),

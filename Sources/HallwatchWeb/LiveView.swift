@@ -54,9 +54,11 @@ enum LiveView {
 
     /// The stream `?stream=` names of `camera` (a camera the caller checked the user may see): `main` (the
     /// default) is `camera`, `sub` is `camera/sub` when the configuration gives the camera a `subStream` (or its
-    /// capture worker reports on the bus). Throws a ``RefusalError`` 404 `live.stream`
-    /// otherwise.
-    static func stream(_ env: WebEnvironment, _ request: Request, of camera: CameraID) throws -> CameraID {
+    /// capture worker reports on the bus). Throws a ``RefusalError`` 404 `code` (`live.stream`, or
+    /// `playback.stream` for the playback routes) otherwise.
+    static func stream(_ env: WebEnvironment, _ request: Request, of camera: CameraID, code: String = "live.stream")
+        throws(RefusalError) -> CameraID
+    {
         let name = request.uri.queryParameters.get("stream") ?? "main"
         if name == "main" { return camera }
         if name == "sub", let sub = camera.subStream,
@@ -65,8 +67,7 @@ enum LiveView {
             return sub
         }
         let shown = String(name.prefix(16)).filter { $0.isLetter || $0.isNumber }
-        throw RefusalError(
-            refusal: WebResponses.problem(.notFound, "live.stream", "This camera has no stream '\(shown)'."))
+        throw RefusalError(refusal: WebResponses.problem(.notFound, code, "This camera has no stream '\(shown)'."))
     }
 
     /// `main` or `sub`: how the audit log names the stream of `id`.

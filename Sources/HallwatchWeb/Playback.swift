@@ -67,16 +67,18 @@ enum Playback {
 
     // MARK: - Request checks
 
-    /// The request's camera (one this user may see), its range (box UTC µs, `from` inclusive, `to` exclusive) and
-    /// the disks to read.
-    /// - Throws: ``RefusalError`` with the answer to send: 404 `camera.unknown`, 400 `playback.time` or
-    ///   `playback.range`, 503 `playback.unavailable`.
+    /// The request's stream — its camera (one this user may see), or with `?stream=sub` that camera's sub stream
+    /// (`lobby/sub`, recorded with its own retention: what phones, grids and scrubbing use) — its range (box UTC µs,
+    /// `from` inclusive, `to` exclusive) and the disks to read.
+    /// - Throws: ``RefusalError`` with the answer to send: 404 `camera.unknown` or `playback.stream`, 400
+    ///   `playback.time` or `playback.range`, 503 `playback.unavailable`.
     static func target(_ env: WebEnvironment, _ request: Request, _ context: WebContext, maxMicros: Int64)
         throws(RefusalError) -> (camera: CameraID, from: UTCMicros, to: UTCMicros, disks: RecordingDisks)
     {
         guard let text = context.parameters.get("id"), let camera = CameraID(text),
             WebRoutes.scopedStatus(env, context).cameras.contains(where: { $0.id == camera.rawValue })
         else { throw RefusalError(refusal: WebResponses.problem(.notFound, "camera.unknown", "No such camera.")) }
+        let stream = try LiveView.stream(env, request, of: camera, code: "playback.stream")
         let q = request.uri.queryParameters
         let from = try time("from", q.get("from"))
         let to = try time("to", q.get("to"))
@@ -91,7 +93,7 @@ enum Playback {
                 refusal: WebResponses.problem(
                     .serviceUnavailable, "playback.unavailable", "This box serves no recordings."))
         }
-        return (camera, from, to, disks)
+        return (stream, from, to, disks)
     }
 
     /// The query field `name` as an instant: RFC 3339 with `Z` or an offset, read by the one strict parser

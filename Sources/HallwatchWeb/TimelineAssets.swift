@@ -11,8 +11,10 @@
 ///   media time to UTC, and the video seeks to `t` — so the first frame shown is the one on screen at t. At the
 ///   end of a window the next one follows.
 /// - Drag scrubs: the picture follows the pointer by loading the keyframe at or before it
-///   (`video.mp4?from=t&to=t+1ms`: one stored fragment) into a second `<video>`; a newer position replaces the
-///   load in flight (its fetch is aborted), so stale keyframes never show. Releasing plays from there.
+///   (`video.mp4?from=t&to=t+1ms`: one stored fragment) into a second `<video>` — from the sub stream
+///   (`&stream=sub`) when the camera has one (`data-sub`), the main stream where the sub stream has nothing; a
+///   newer position replaces the load in flight (its fetch is aborted), so stale keyframes never show. Releasing
+///   plays from there (the main stream).
 /// - Rates 1× and 2× (`playbackRate`); from 4× on keyframes only: the video pauses and a clock at the rate shows
 ///   the keyframe at or before it (one stored fragment, as scrubbing loads it), the next asked for as soon as one
 ///   is shown, so the clock never waits and 16× never stalls (`data-fast`, `data-fast-utc`, `data-fast-shown` for
@@ -20,7 +22,8 @@
 /// - For tests: `#timeline` carries `data-clicked-utc` (ms, the time a click resolved to), `data-first-frame-utc`
 ///   (ms, the first frame presented at it, from `requestVideoFrameCallback`: frames presented while the seek is
 ///   pending are not counted, and when the frame at t is the one already on screen — no callback comes for it —
-///   that frame is) and `data-scrub-utc`.
+///   that frame is), `data-scrub-utc` and `data-scrub-stream` (`main` or `sub`: which stream the shown keyframe
+///   came from).
 enum TimelineAssets {
     // swift-format-ignore
     static let js = #"""
@@ -29,7 +32,7 @@ enum TimelineAssets {
         (function () {
           var root = document.getElementById('timeline');
           if (!root) return;
-          var camera = root.dataset.camera, zone = root.dataset.zone;
+          var camera = root.dataset.camera, zone = root.dataset.zone, hasSub = root.dataset.sub === '1';
           var dayStart = Number(root.dataset.dayStart), dayEnd = Number(root.dataset.dayEnd);
           var canvas = document.getElementById('tl-canvas'), ctx = canvas.getContext('2d');
           var video = document.getElementById('tl-video'), scrub = document.getElementById('tl-scrub');
@@ -289,12 +292,22 @@ enum TimelineAssets {
             root.dataset.scrubUtc = String(Math.round(t));
             if (scrubState.abort) scrubState.abort.abort();
             var ac = scrubState.abort = new AbortController();
-            var url = api('/video.mp4') + '?from=' + iso(t) + '&to=' + iso(t + 1);
-            fetch(url, { signal: ac.signal, credentials: 'same-origin' }).then(function (r) {
-              if (!r.ok) throw new Error('none');
-              return r.blob();
-            }).then(function (b) {
+            var url = api('/video.mp4') + '?from=' + iso(t) + '&to=' + iso(t + 1), used = 'main';
+            var get = function (u) {
+              return fetch(u, { signal: ac.signal, credentials: 'same-origin' }).then(function (r) {
+                if (!r.ok) throw new Error('none');
+                return r.blob();
+              });
+            };
+            // The sub stream's keyframe where there is one (a fraction of the bytes); the main stream's where the sub
+            // stream has nothing (its retention is shorter).
+            var body = !hasSub ? get(url) : get(url + '&stream=sub').then(function (b) { used = 'sub'; return b; }, function (e) {
+              if (e.name === 'AbortError') throw e;
+              return get(url);
+            });
+            body.then(function (b) {
               if (ac !== scrubState.abort) return;
+              root.dataset.scrubStream = used;
               if (scrub.src) URL.revokeObjectURL(scrub.src);
               if (onShown) scrub.addEventListener('loadeddata', function () { onShown(t); }, { once: true });
               scrub.src = URL.createObjectURL(b);

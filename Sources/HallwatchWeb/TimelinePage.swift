@@ -20,7 +20,7 @@ enum TimelinePage {
         <body>
         <header><h1>{{camera}}</h1><nav><a href="/">Status</a> · <a href="/live/{{camera}}">Live</a> · <a id="tl-wall" href="/playback/wall?cameras={{camera}}">Wall (2×2)</a></nav></header>
         <main id="timeline" data-camera="{{camera}}" data-zone="{{zone}}" data-day-start="{{dayStart}}"
-         data-day-end="{{dayEnd}}" data-at="{{at}}">
+         data-day-end="{{dayEnd}}" data-at="{{at}}"{{#sub}} data-sub="1"{{/sub}}>
         <div class="tl-player"><video id="tl-video" muted playsinline preload="auto"></video>
         <video id="tl-scrub" muted playsinline preload="auto" hidden></video>
         <span id="tl-clock" aria-live="polite"></span><span id="tl-note" aria-live="polite"></span></div>
@@ -64,10 +64,12 @@ enum TimelinePage {
             days = daysWithVideo(runs, time: env.time, now: now)
         }
         try await WebRoutes.auditCameraView(env, context, [camera.rawValue], details: "timeline \(day)")
+        let snapshot = env.status.snapshot(now: now)
         let model: [String: Any] = [
             "camera": camera.rawValue, "building": env.building, "zone": env.time.identifier,
             "dayStart": String(start.micros / 1000), "dayEnd": String(end.micros / 1000),
             "at": at.map { String($0.micros / 1000) } ?? "", "rates": [1, 2, 4, 8, 16],
+            "sub": camera.subStream.map { sub in snapshot.cameras.contains { $0.camera == sub } } ?? false,
             "days": days.map { ["selected": $0 == day, "day": $0] as [String: Any] },
         ]
         return WebResponses.html(Pages.render(template, model))

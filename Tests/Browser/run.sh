@@ -20,6 +20,11 @@ done
   --seconds 120 --slots 8 --slot-size 4194304 > /dev/null
 "$BIN/hallwatchctl" bench-fill "$RUN/disk1" --box browsertest --clip "$RUN/gym.mp4" --clip-camera gym \
   --seconds 120 --slots 8 --slot-size 4194304 > /dev/null
+# gym's sub stream (gym/sub, 320x180): what its timeline scrubs with (Tests/Browser/wall.py).
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i "mandelbrot=size=320x180:rate=25" -t 4 -c:v libx264 -b:v 100k \
+  -g 25 -pix_fmt yuv420p -movflags +frag_keyframe+empty_moov+default_base_moof "$RUN/gym-sub.mp4"
+"$BIN/hallwatchctl" bench-fill "$RUN/disk2" --box browsertest --clip "$RUN/gym-sub.mp4" --clip-camera gym/sub \
+  --seconds 120 --slots 4 --slot-size 4194304 > /dev/null
 
 cat > "$RUN/hallwatch.yaml" <<CONF
 box: browsertest
@@ -33,11 +38,15 @@ recorder:
       path: $PWD/$RUN/disk0
     - name: disk1
       path: $PWD/$RUN/disk1
+    - name: disk2
+      path: $PWD/$RUN/disk2
 cameras:
   - id: lobby
     source: rtsp://127.0.0.1:1/lobby
   - id: gym
     source: rtsp://127.0.0.1:1/gym
+    subStream:
+      source: rtsp://127.0.0.1:1/gym-sub
 CONF
 python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$RUN/metrics.token"
 hw_admin_user

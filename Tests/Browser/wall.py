@@ -3,7 +3,8 @@ real hallwatch-web over the disks Tests/Browser/run.sh recorded (lobby and gym, 
 
 Both tiles play real pictures; over 3 s of sampling every tile's frame time stays within 300 ms of the wall clock
 and of the other tile while the clock advances about 3 s; Pause stops the clock and the videos; +10 s moves both
-tiles 10 s on. Screenshots go to SCREENSHOTS.
+tiles 10 s on. Then gym's timeline (gym has a sub stream): its wall link carries its time, and a drag scrubs with
+the sub stream's 320x180 keyframes. Screenshots go to SCREENSHOTS.
 """
 import json
 import os
@@ -12,6 +13,7 @@ from datetime import datetime
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 URL = os.environ["WEB_URL"]
@@ -117,6 +119,29 @@ def main():
                  lambda: all(t[2] and abs(int(t[2]) - target) <= LOCK_MS for t in driver.execute_script(TILES)[1:]),
                  seconds=10)
         print("wall: pause holds the clock and both videos; +10 s moves both tiles to the clock")
+        # The wall link on a timeline, and scrubbing from the sub stream: gym has one (gym/sub, 320x180), so a drag
+        # on its timeline shows the sub stream's keyframe, not the main stream's 640x360 one.
+        driver.get(URL + "cameras/gym/timeline?at=" + iso(at))
+        root = driver.find_element(By.ID, "timeline")
+        assert root.get_attribute("data-sub") == "1", "gym's timeline does not know its sub stream"
+        wait_for("gym's timeline did not play", lambda: root.get_attribute("data-first-frame-utc"))
+        link = driver.find_element(By.ID, "tl-wall").get_attribute("href")
+        assert "/playback/wall?cameras=gym&at=" in link, link
+        canvas = driver.find_element(By.ID, "tl-canvas")
+        w = driver.execute_script("return arguments[0].clientWidth", canvas)
+        x0 = driver.execute_script("return window.hallwatchTimeline.xAt(arguments[0])", at + 10_000)
+        ActionChains(driver).move_to_element_with_offset(canvas, int(x0 - w / 2), 0).click_and_hold() \
+            .move_by_offset(3, 0).move_by_offset(3, 0).move_by_offset(3, 0).perform()
+        scrub = driver.find_element(By.ID, "tl-scrub")
+        wait_for(lambda: "scrubbing showed no keyframe: %s" % driver.get_log("browser"),
+                 lambda: root.get_attribute("data-scrub-stream") and driver.execute_script(
+                     "return !arguments[0].hidden && arguments[0].videoWidth", scrub))
+        size = driver.execute_script("return [arguments[0].videoWidth, arguments[0].videoHeight]", scrub)
+        assert root.get_attribute("data-scrub-stream") == "sub" and size == [320, 180], (
+            root.get_attribute("data-scrub-stream"), size)
+        driver.save_screenshot(os.path.join(SCREENSHOTS, "timeline-gym-scrub-sub.png"))
+        ActionChains(driver).release().perform()
+        print("timeline: gym scrubs from its sub stream (320x180 keyframes)")
     finally:
         driver.quit()
 

@@ -183,6 +183,48 @@ struct PlaybackTests {
         #expect(RecordingsView.spans([f(0, 10), f(3), f(11)]).map(\.indices) == [0..<3])
     }
 
+    @Test("stream=sub plays a camera's sub stream (lot-north/sub), audited as such; 404 playback.stream without one")
+    func subStreams() async throws {
+        let rig = try PlaybackRig()
+        defer { rig.cleanup() }
+        let writer = try rig.writer()
+        let sub = try ClipRecording.record(
+            try ClipRecording.fragmentedClip(at: PlaybackRig.media + "/h264-bframes.mp4"),
+            camera: CameraID("lot-north/sub")!, runStart: rig.start, seconds: 10, to: writer)
+        try writer.close()
+        let h = try rig.harness()
+        let (from, to) = (rig.start.adding(micros: -1_000_000), rig.start.adding(micros: 12_000_000))
+        let range = "from=\(from.iso8601)&to=\(to.iso8601)"
+        try await h.app().test(.router) { client in
+            // The facilities user sees the parking cameras, lot-north among them.
+            let lots = try #require(try await signIn(client, user: "facilities"))
+            let view = try await client.execute(
+                uri: "/api/v1/cameras/lot-north/runs?\(range)&stream=sub", method: .get, headers: cookieHeader(lots)
+            ) { r in
+                #expect(r.status == .ok)
+                return try JSONDecoder().decode(RecordingsView.self, from: Data(buffer: r.body))
+            }
+            #expect(view.camera == "lot-north/sub" && view.runs.count == 1)
+            #expect(view.fragments.count == sub.fragments)
+            let mp4 = try await get(client, "/api/v1/cameras/lot-north/video.mp4?\(range)&stream=sub", lots)
+            #expect(mp4.status == .ok && mp4.headers[HTTPField.Name("Hallwatch-Covered-From")!] == rig.start.iso8601)
+            #expect(Array(mp4.body[4..<8]) == Array("ftyp".utf8))
+            let audited = try await h.env.audit.entries().filter { $0.action == "playback" }
+            #expect(audited.last?.object == "lot-north/sub", "\(audited)")
+            // The main stream has nothing recorded here; another camera has no sub stream; no such stream name.
+            #expect(try await get(client, "/api/v1/cameras/lot-north/video.mp4?\(range)", lots).status == .notFound)
+            let admin = try #require(try await signIn(client, user: "admin"))
+            for uri in [
+                "/api/v1/cameras/lobby/runs?\(range)&stream=sub", "/api/v1/cameras/lot-north/runs?\(range)&stream=hd",
+            ] {
+                let r = try await get(client, uri, admin)
+                #expect(
+                    r.status == .notFound && String(decoding: r.body, as: UTF8.self).contains("playback.stream"),
+                    "\(uri)")
+            }
+        }
+    }
+
     @Test("the ETag changes when a covered slot is reused, and the old body then fails instead of serving other bytes")
     func slotReuse() async throws {
         let rig = try PlaybackRig()
