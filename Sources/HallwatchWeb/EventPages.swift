@@ -51,17 +51,35 @@ enum EventPages {
         {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
         <table id="events"><thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Door</th>
         <th scope="col">Source</th><th scope="col">Received</th><th scope="col">Video</th></tr></thead>
-        <tbody>{{#events}}<tr data-type="{{type}}" data-door="{{door}}" class="event-{{kind}}">
+        <tbody>{{#events}}<tr data-type="{{type}}" data-door="{{door}}" data-seq="{{seq}}" class="event-{{kind}}">
         <td data-label="Time"><time datetime="{{time}}" title="{{time}}">{{timeLocal}}</time></td>
         <td data-label="Type"><code>{{type}}</code>{{#late}} <small class="late">late</small>{{/late}}</td>
         <td data-label="Door">{{doorName}}</td><td data-label="Source">{{source}}</td>
         <td data-label="Received"><time datetime="{{receivedAt}}" title="{{receivedAt}}">{{receivedLocal}}</time></td>
         <td data-label="Video">{{#play}}<a class="play" href="/cameras/{{camera}}/timeline?at={{at}}">Play {{camera}}</a> {{/play}}{{#others}}<a href="/live/{{camera}}">{{camera}}</a> {{/others}}{{#held}}<small>held</small>{{/held}}</td></tr>{{/events}}
         {{#noEvents}}<tr><td colspan="6">No events in this range.</td></tr>{{/noEvents}}</tbody></table>
+        <nav class="pages" aria-label="More events">{{#newest}}<a id="events-newest" href="{{newest}}">Newest</a> {{/newest}}{{#older}}<a id="events-older" href="{{older}}" rel="next">Older events</a>{{/older}}</nav>
         </main></body></html>
         """)
 
-    /// `/events`.
+    /// Rows on one page of `/events` (a phone scrolls through a hundred, not five hundred).
+    static let pageRows = 100
+
+    /// `/events` with the filters of `q` and the page after `before` (`TIME:SEQ`), every value percent-encoded.
+    static func link(_ q: EventStore.Query, before: String?) -> String {
+        var fields = [("from", q.from.iso8601), ("to", q.to.iso8601)]
+        if let door = q.door { fields.append(("door", door)) }
+        if let type = q.type { fields.append(("type", type)) }
+        if let camera = q.camera { fields.append(("camera", camera)) }
+        if let before { fields.append(("before", before)) }
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return "/events?"
+            + fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
+            .joined(separator: "&")
+    }
+
+    /// `/events`: a page of events, newest first, with a link to the next older page.
     static func events(_ env: WebEnvironment, _ request: Request, _ context: WebContext) async throws -> Response {
         guard let service = env.events else { return EventRoutes.unavailable() }
         let now = env.clocks.utcNow()
@@ -74,7 +92,14 @@ enum EventPages {
             q = try EventRoutes.query(request, now: now)
             var scope = q
             scope.anyCamera = visible
+            // A page of at most ``pageRows``, one more asked for to know whether an older page exists.
+            scope.limit = min(q.limit, pageRows) + 1
             rows = EventRoutes.scoped(try service.store.events(scope), visible: visible)
+            if rows.count > min(q.limit, pageRows), let last = rows.dropLast().last {
+                rows.removeLast()
+                model["older"] = link(q, before: "\(UTCMicros.parseStored(last.time).micros):\(last.seq)")
+            }
+            if q.before != nil { model["newest"] = link(q, before: nil) }
         } catch let e as EventRefusal {
             model["error"] = e.message
         }
@@ -94,7 +119,7 @@ enum EventPages {
             let time = UTCMicros.parseStored(e.time)
             let at = time.adding(micros: -Int64(e.preRollSeconds * 1e6)).iso8601
             return [
-                "time": e.time, "timeLocal": env.time.format(time), "type": e.type, "late": e.late,
+                "time": e.time, "timeLocal": env.time.format(time), "type": e.type, "late": e.late, "seq": e.seq,
                 "kind": e.type.replacingOccurrences(of: ".", with: "-"), "door": e.door ?? "",
                 "doorName": e.door.map { names[$0] ?? $0 } ?? (e.subject ?? "—"), "source": e.source,
                 "receivedAt": e.receivedAt, "receivedLocal": env.time.format(UTCMicros.parseStored(e.receivedAt)),

@@ -167,8 +167,16 @@ enum EventRoutes {
             }
             limit = n
         }
-        return EventStore.Query(
+        var query = EventStore.Query(
             from: from, to: to, camera: text("camera"), door: text("door"), type: text("type"), limit: limit)
+        if let b = q["before"], !b.isEmpty {
+            let parts = b.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, b.utf8.count <= 40, let t = Int64(parts[0]), let seq = Int64(parts[1]) else {
+                throw EventRefusal(400, "events.filter", "before must be TIME:SEQ, as the page's Older link gives it")
+            }
+            query.before = EventStore.Query.Position(timeMicros: t, seq: seq)
+        }
+        return query
     }
 
     /// `GET /api/v1/events`: the stored events, newest first, cut to the user's cameras (the status page's

@@ -422,6 +422,18 @@ public final class EventStore: Sendable {
         /// Only events concerning at least one of these cameras (a user limited to camera groups: the filter
         /// runs before ``limit``, so such a user gets the newest events they may see); `nil`: any camera.
         public var anyCamera: Set<String>? = nil
+        /// Only events older than this one in the list's order (event time, then `seq`): the next page after a
+        /// page whose last row it is. `nil`: from the newest.
+        public var before: Position? = nil
+        /// A row's place in the list: its event time (UTC µs) and `seq`.
+        public struct Position: Sendable, Equatable {
+            public var timeMicros: Int64
+            public var seq: Int64
+            public init(timeMicros: Int64, seq: Int64) {
+                self.timeMicros = timeMicros
+                self.seq = seq
+            }
+        }
         public init(
             from: UTCMicros, to: UTCMicros, camera: String? = nil, door: String? = nil, type: String? = nil,
             limit: Int = 1000
@@ -462,6 +474,10 @@ public final class EventStore: Sendable {
                 guard !anyCamera.isEmpty else { return [] }
                 sql += " AND (" + Array(repeating: mentions, count: anyCamera.count).joined(separator: " OR ") + ")"
                 args += anyCamera.sorted().map(names)
+            }
+            if let before = q.before {
+                sql += " AND (timeMicros < ? OR (timeMicros = ? AND seq < ?))"
+                args += [before.timeMicros, before.timeMicros, before.seq]
             }
             sql += " ORDER BY timeMicros DESC, seq DESC LIMIT ?"
             args.append(q.limit)

@@ -97,8 +97,8 @@ def run(width, height):
             spread = driver.execute_script(PIXEL_SPREAD, img)
             assert spread > 20, "%s thumbnail is not a picture (luma spread %.1f)" % (cam, spread)
             print("%dx%d: %s thumbnail %dx%d, luma spread %.1f" % (width, height, cam, size[0], size[1], spread))
-        # Plots: Chart.js drew one line per camera and per disk.
-        for canvas_id, lines in [("plot-bitrate", "2"), ("plot-disks", "2")]:
+        # Plots: Chart.js drew one line per recorded stream (lobby, gym, gym/sub) and per disk (three).
+        for canvas_id, lines in [("plot-bitrate", "3"), ("plot-disks", "3")]:
             canvas = driver.find_element(By.ID, canvas_id)
             wait_for(lambda: "%s not drawn: data-drawn %s, note %r, console %s" % (
                 canvas_id, canvas.get_attribute("data-drawn"), driver.find_element(By.ID, "plots-note").text,

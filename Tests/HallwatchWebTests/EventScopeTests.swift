@@ -71,6 +71,51 @@ struct EventScopeTests {
         }
     }
 
+    @Test("the events page shows 100 rows and links to the older ones; paging loses and repeats nothing at equal times")
+    func thePagePages() async throws {
+        let e = try EventHarness()
+        let events = try #require(e.h.env.events)
+        let grant = try #require(try events.store.grant(token: e.onguard))
+        let now = e.h.clocks.utcNow()
+        // 250 events, three to a second (equal times across a page boundary are ordered by seq).
+        let docs = try (0..<250).map { i in
+            try document(e, "p\(i)", camera: "lobby", at: now.adding(micros: -Self.hour + Int64(i / 3) * 1_000_000))
+        }
+        #expect(try await events.ingest(docs, grant: grant, address: "127.0.0.1").allSatisfy { $0.status == 201 })
+        try await e.h.app().test(.router) { client in
+            let office = try #require(try await signIn(client, user: "office"))
+            var uri: String? = "/events"
+            var seen: [String] = []
+            var pages = 0
+            while let next = uri {
+                pages += 1
+                let page = try await client.execute(uri: next, method: .get, headers: cookieHeader(office)) {
+                    #expect($0.status == .ok)
+                    return String(buffer: $0.body)
+                }
+                let rows = page.components(separatedBy: "<tr data-type=").count - 1
+                #expect(rows == (pages < 3 ? 100 : 50), "page \(pages): \(rows) rows")
+                seen += page.components(separatedBy: "data-seq=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+                #expect(page.contains(#"id="events-newest""#) == (pages > 1))
+                uri = page.range(of: #"<a id="events-older" href=""#).map { r in
+                    String(page[r.upperBound...].prefix { $0 != "\"" }).replacingOccurrences(of: "&amp;", with: "&")
+                }
+                if pages > 3 { break }
+            }
+            #expect(pages == 3)
+            // 250 rows in all, none twice.
+            #expect(seen.count == 250 && Set(seen).count == 250)
+            let api = try await client.execute(
+                uri: "/api/v1/events?limit=1000&from=\(now.adding(micros: -2 * Self.hour).iso8601)", method: .get,
+                headers: cookieHeader(office)
+            ) { try #require(try json($0)["events"] as? [[String: Any]]) }
+            #expect(api.count == 250)
+            try await client.execute(uri: "/events?before=12:x", method: .get, headers: cookieHeader(office)) {
+                #expect(String(buffer: $0.body).contains("before must be TIME:SEQ"))
+            }
+        }
+    }
+
     @Test("older than the box keeps video: 400 events.tooOld, nothing stored; just inside: 201")
     func tooOldIsRefused() async throws {
         var limits = EventService.Limits()
