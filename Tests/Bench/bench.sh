@@ -12,7 +12,7 @@
 #                  (cameras: hallwatch-loadgen rtsp, pre-packetised, so they do not take the box's cores)
 #   3. recorder    the recorder alone, fed N synthetic streams by hallwatch-loadgen feed
 #   4. durability  kill -9 the recorder in a loop: media lost per camera, restart-to-recording time
-#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh, export16.sh, web.sh and map.sh (rows from the
+#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh, export16.sh, web.sh, map.sh, viewers.sh (rows from the
 #                  other issues), else pending; export16.sh uses section 3's fixture
 # Everything listens on 127.0.0.1 or Unix sockets in a private directory; every process started here is
 # stopped by PID on exit.
@@ -414,11 +414,11 @@ fi
 
 # ---------------------------------------------------------------- 5. drop-in rows from other issues
 if want dropins; then
-for name in pruner discovery export export16 web map events playback provision; do
+for name in pruner discovery export export16 web map viewers events playback provision; do
   if [ -f "Tests/Bench/$name.sh" ]; then
     log "drop-in: Tests/Bench/$name.sh"
     # Shorter runs than the scripts' own defaults where those would take the whole bench budget.
-    args=("$BIN"); case $name in events) args+=(10 128);; playback) args+=(120 15);; provision) args+=(3);;
+    args=("$BIN"); case $name in events) args+=(10 128);; viewers) args+=(100 20);; playback) args+=(120 15);; provision) args+=(3);;
       export16) [ $MODE = quick ] && args+=(120);; esac
     if out=$(bash "Tests/Bench/$name.sh" "${args[@]}" 2> "$RUN/logs/dropin-$name.log"); then
       # Every table row the script prints (web.sh prints several), each recorded on its own.
