@@ -21,6 +21,10 @@ public enum StickVolume: Sendable, Equatable {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return .ignored("cannot open (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            return .ignored("a directory, not a stick or a stick's image")
+        }
         func sector(_ offset: Int, _ count: Int) -> [UInt8] {
             var buf = [UInt8](repeating: 0, count: count)
             let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }

@@ -161,6 +161,8 @@ struct ProvisionTests {
         let parted = box.dir + "/parted.img"
         try Fx.partitionedImage(of: tree, at: parted)
         #expect(StickVolume.detect(path: parted) == .fat(offsetBytes: 1 << 20))
+        // A directory (a fresh user's `config verify` on the bundle folder) is named as one.
+        #expect(StickVolume.detect(path: tree) == .ignored("a directory, not a stick or a stick's image"))
         var other = try TestBox("parted")
         defer { other.cleanup() }
         other.identity.building = "school-31"
