@@ -1,3 +1,4 @@
+import Foundation
 import CMosquitto
 import Glibc
 import HallwatchCore
@@ -297,15 +298,32 @@ final class BusCore: Sendable {
 
     /// Disconnects (reason 0x00 if still open) and joins libmosquitto's network thread. Blocks for as long as
     /// the thread needs to write the DISCONNECT or wake from a reconnect delay.
+    ///
+    /// libmosquitto 2.0.11 (Debian 12) loses a disconnect made while its network thread is inside
+    /// `mosquitto_reconnect` (which sets the state back to "new"; eclipse-mosquitto/mosquitto#2545): the thread
+    /// then retries a broker that is not there forever, and `mosquitto_loop_stop(false)` never returns — a
+    /// provisioner's health gate, whose bus never answered, hung 24 minutes so in a CI rehearsal. So the join
+    /// runs on a thread of its own, and until it returns the disconnect is said again every 100 ms: the network
+    /// thread's next state check, after its reconnect delay, sees it and ends.
     func stop() {
-        disconnect(reasonCode: Int32(MQTT_RC_NORMAL_DISCONNECTION.rawValue))
+        let reason = Int32(MQTT_RC_NORMAL_DISCONNECTION.rawValue)
+        disconnect(reasonCode: reason)
         let started = state.withLock { s in
             let started = s.loopStarted
             s.loopStarted = false
             return started
         }
         guard started else { return }
-        _ = mosquitto_loop_stop(handle, false)
+        let joined = Mutex(false)
+        let joiner = Thread { [self] in
+            _ = mosquitto_loop_stop(handle, false)
+            joined.withLock { $0 = true }
+        }
+        joiner.start()
+        while !joined.withLock({ $0 }) {
+            usleep(100_000)
+            if !joined.withLock({ $0 }) { _ = mosquitto_disconnect_v5(handle, reason, nil) }
+        }
         Unmanaged.passUnretained(self).release()  // balances passRetained in start()
     }
 
