@@ -1,5 +1,5 @@
-import Foundation
 import CMosquitto
+import Foundation
 import Glibc
 import HallwatchCore
 import Logging
