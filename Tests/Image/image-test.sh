@@ -8,7 +8,8 @@
 #   3. SIGSTOP of a capture worker: its watchdog (WatchdogSec=30s) kills it and systemd restarts it;
 #   4. power cuts (kill -9 of qemu while recording, HALLWATCH_POWER_CUTS times, default 10): after each boot
 #      `hallwatchctl check --level crc` passes and the media lost per camera (the cut's time minus the end of the
-#      newest indexed fragment) is at most the fsync cadence plus one fragment (2 s) — printed as a distribution;
+#      newest indexed fragment) is at most the fsync cadence plus one fragment (2 s; a figure is good to ± half the
+#      round trip of the clock read, and fails only when it is over by more) — printed as a distribution;
 #   5. A/B updates (RAUC): a signed bundle (Image/update-bundle.sh) installs into the other slot, the box boots it,
 #      records, and the boot is blessed; a bundle whose root cannot boot falls back to the previous slot by
 #      itself after its three tries (HALLWATCH_UPDATE_TEST=0 skips this part);
@@ -263,7 +264,7 @@ for cut in $(seq 1 "$cuts"); do
   T=180 vm 'hallwatchctl check --level crc' > "$out/check-$cut.txt" 2>&1 ||
     { cat "$out/check-$cut.txt"; fail "check --level crc failed after power cut $cut"; }
   newest_ends "$cut_guest" | while read -r c end; do
-    echo "$cut $c $(python3 -c "print(round($cut_guest - $end, 3))")"
+    echo "$cut $c $(python3 -c "print(round($cut_guest - $end, 3))") $rtt"
   done | tee -a "$out/rpo.txt"
   wait_recording 240 || fail "not recording again after power cut $cut"
 done
@@ -429,7 +430,12 @@ print(f"  {len(lost)} samples: min {lost[0]:.2f}  median {statistics.median(lost
 for cam in sorted({r[1] for r in rows}):
     v = [float(r[2]) for r in rows if r[1] == cam]
     print(f"  {cam:9s} " + " ".join(f"{x:.2f}" for x in v))
-bad = [r for r in rows if float(r[2]) > float(sys.argv[2])]
+# Each figure is good to ± half its clock read's round trip (the 4th column, s): a cut fails when even the
+# figure's low end is over the limit, so the read's error alone never fails the run (and never hides a real miss
+# of more than that error).
+err = lambda r: float(r[3]) / 2 if len(r) > 3 else 0.0
+print(f"  clock read error: ± {max(err(r) for r in rows) * 1000:.0f} ms at most")
+bad = [r for r in rows if float(r[2]) - err(r) > float(sys.argv[2])]
 if bad:
     print("  over the limit:", bad)
     sys.exit(1)
