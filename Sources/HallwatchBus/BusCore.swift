@@ -314,15 +314,14 @@ final class BusCore: Sendable {
             return started
         }
         guard started else { return }
-        let joined = Mutex(false)
+        let joined = DispatchSemaphore(value: 0)
         let joiner = Thread { [self] in
             _ = mosquitto_loop_stop(handle, false)
-            joined.withLock { $0 = true }
+            joined.signal()
         }
         joiner.start()
-        while !joined.withLock({ $0 }) {
-            usleep(100_000)
-            if !joined.withLock({ $0 }) { _ = mosquitto_disconnect_v5(handle, reason, nil) }
+        while joined.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
+            _ = mosquitto_disconnect_v5(handle, reason, nil)
         }
         Unmanaged.passUnretained(self).release()  // balances passRetained in start()
     }
