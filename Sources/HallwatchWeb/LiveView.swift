@@ -61,13 +61,18 @@ enum LiveView {
     {
         let name = request.uri.queryParameters.get("stream") ?? "main"
         if name == "main" { return camera }
-        if name == "sub", let sub = camera.subStream,
-            env.status.snapshot(now: env.clocks.utcNow()).cameras.contains(where: { $0.camera == sub })
-        {
-            return sub
-        }
+        if name == "sub", let sub = subStream(env, of: camera) { return sub }
         let shown = String(name.prefix(16)).filter { $0.isLetter || $0.isNumber }
         throw RefusalError(refusal: WebResponses.problem(.notFound, code, "This camera has no stream '\(shown)'."))
+    }
+
+    /// `camera/sub` when the configuration gives `camera` a `subStream` (or its capture worker reports on the
+    /// bus), else `nil`: the one rule for the live view, playback (`?stream=sub`) and the timeline's scrubbing.
+    static func subStream(_ env: WebEnvironment, of camera: CameraID) -> CameraID? {
+        guard let sub = camera.subStream,
+            env.status.snapshot(now: env.clocks.utcNow()).cameras.contains(where: { $0.camera == sub })
+        else { return nil }
+        return sub
     }
 
     /// `main` or `sub`: how the audit log names the stream of `id`.

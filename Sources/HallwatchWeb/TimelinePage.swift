@@ -64,12 +64,11 @@ enum TimelinePage {
             days = daysWithVideo(runs, time: env.time, now: now)
         }
         try await WebRoutes.auditCameraView(env, context, [camera.rawValue], details: "timeline \(day)")
-        let snapshot = env.status.snapshot(now: now)
         let model: [String: Any] = [
             "camera": camera.rawValue, "building": env.building, "zone": env.time.identifier,
             "dayStart": String(start.micros / 1000), "dayEnd": String(end.micros / 1000),
             "at": at.map { String($0.micros / 1000) } ?? "", "rates": [1, 2, 4, 8, 16],
-            "sub": camera.subStream.map { sub in snapshot.cameras.contains { $0.camera == sub } } ?? false,
+            "sub": LiveView.subStream(env, of: camera) != nil,
             "days": days.map { ["selected": $0 == day, "day": $0] as [String: Any] },
         ]
         return WebResponses.html(Pages.render(template, model))

@@ -1,6 +1,6 @@
 """Live viewers' cost (issue 14): N WebSocket viewers of one camera on a real box (Tests/Bench/viewers.sh starts
 `hallwatchctl demo`), a load client reading the sockets — not a browser. aiohttp (asyncio; its WebSocket reader
-is C) in one process, the viewers spread over four loopback source addresses (the web allows 64 connections per
+is C; in .venv-test as onvif-zeep-async's dependency) in one process, the viewers spread over four loopback source addresses (the web allows 64 connections per
 address). Measured from /proc over WINDOW seconds with no viewer, one, then N: hallwatch-web's CPU (% of
 one core, TLS included) and resident memory (the growth divided by N: memory per viewer), the recorder's CPU
 (it must not grow with viewers: one subscription per camera, fanned out by the web), and what each viewer
