@@ -17,8 +17,9 @@
 ///   off screen (IntersectionObserver) is disconnected at once and reconnects when scrolled back; a click on a
 ///   tile shows it full screen (again: back to the grid).
 /// - Measures: frames presented (`requestVideoFrameCallback`), time to first frame, and latency = the time a
-///   frame is presented minus the time the recorder received the chunk that carried it. Published on
-///   `window.hallwatchLive` and on the tile (`data-frames`, `data-latency-ms`) for tests and the curious.
+///   frame is presented minus the time the recorder received the chunk that carried it (`latencies`), and
+///   minus the time the capture worker took it in (`captureLatencies`). Published on `window.hallwatchLive`
+///   and on the tile (`data-frames`, `data-latency-ms`) for tests, `make bench` and the curious.
 /// - A tile's `data-stream` names its stream; without one it plays `main`, or on a phone (a viewport at most
 ///   600 px wide) `sub` when the camera has one (`data-sub`). A grid tile shown full screen plays `main` and
 ///   returns to its own stream with the grid. When the browser cannot decode the main stream's codec (HEVC in
@@ -42,7 +43,7 @@ enum LiveAssets {
             this.camera = el.getAttribute('data-camera');
             this.video = el.querySelector('video');
             this.note = el.querySelector('.note');
-            this.frames = 0; this.drops = 0; this.latencies = []; this.firstFrameMs = null; this.reconnects = 0;
+            this.frames = 0; this.drops = 0; this.latencies = []; this.captureLatencies = []; this.firstFrameMs = null; this.reconnects = 0;
             this.state = 'idle'; this.backoff = 500; this.offscreen = false;
             this.hasSub = el.getAttribute('data-sub') === '1';
             var phone = window.matchMedia && window.matchMedia('(max-width: 600px)').matches;
@@ -84,7 +85,8 @@ enum LiveAssets {
               if (typeof e.data === 'string') { self.control(JSON.parse(e.data)); return; }
               var dv = new DataView(e.data);
               self.lastMedia = performance.now();
-              self.queue.push({ kind: dv.getUint8(0), recv: dv.getFloat64(4, true), body: new Uint8Array(e.data, 12) });
+              var recv = dv.getFloat64(4, true);
+              self.queue.push({ kind: dv.getUint8(0), recv: recv, taken: recv - dv.getUint16(2, true), body: new Uint8Array(e.data, 12) });
               self.pump();
             };
             ws.onclose = function () { if (self.ws === ws && self.state !== 'stopped') self.retry('connection closed'); };
@@ -133,7 +135,7 @@ enum LiveAssets {
             if (b.length && v.currentTime - b.start(0) > 10) { sb.remove(0, v.currentTime - 5); return; }
             var item = this.queue.shift();
             if (item.changeType) { sb.changeType(item.changeType); this.pump(); return; }
-            this.pendingRecv = item.recv;
+            this.pendingRecv = item.recv; this.pendingTaken = item.taken;
             try { sb.appendBuffer(item.body); }
             catch (e) {
               if (e.name === 'QuotaExceededError' && b.length) { this.queue.unshift(item); sb.remove(0, v.currentTime - 1); }
@@ -144,7 +146,7 @@ enum LiveAssets {
           Tile.prototype.updated = function () {
             var b = this.sb.buffered, v = this.video;
             if (this.pendingRecv != null && b.length) {
-              this.appended.push({ end: b.end(b.length - 1), recv: this.pendingRecv });
+              this.appended.push({ end: b.end(b.length - 1), recv: this.pendingRecv, taken: this.pendingTaken });
               if (this.appended.length > 400) this.appended.splice(0, 200);
               this.pendingRecv = null;
               if (!this.gotMedia) { this.gotMedia = true; }
@@ -185,9 +187,10 @@ enum LiveAssets {
             // The chunk that carried this frame: the first appended whose buffered end reaches its media time.
             for (var i = 0; i < this.appended.length; i++) {
               if (this.appended[i].end >= meta.mediaTime) {
-                var l = Date.now() - this.appended[i].recv;
+                var wall = Date.now(), l = wall - this.appended[i].recv;
                 this.latencies.push(l);
-                if (this.latencies.length > 1000) this.latencies.splice(0, 500);
+                this.captureLatencies.push(wall - this.appended[i].taken);
+                if (this.latencies.length > 1000) { this.latencies.splice(0, 500); this.captureLatencies.splice(0, 500); }
                 this.el.setAttribute('data-latency-ms', String(Math.round(l)));
                 break;
               }

@@ -22,8 +22,11 @@ struct RefusalError: HTTPResponseError {
 ///    `run-sequence`. Sent first and again whenever the camera's init segment changes (a codec or resolution
 ///    change: the player calls `changeType`).
 /// 2. Binary, 12-byte header then the boxes: byte 0 the kind (1 init segment, 2 media), byte 1 flags (bit 0:
-///    starts with a keyframe), bytes 4–11 the recorder's receive time as an IEEE 754 double, milliseconds since
-///    the epoch, little-endian (comparable with the browser's `Date.now()` on the same clock).
+///    starts with a keyframe), bytes 2–3 how long before the recorder's receipt the capture worker took the unit
+///    in (ms, little-endian `UInt16`, 65 535 meaning that or more: the unit's UTC anchor, which for a per-frame
+///    chunk is its frame's arrival on the box's clock), bytes 4–11 the recorder's receive time as an IEEE 754
+///    double, milliseconds since the epoch, little-endian (comparable with the browser's `Date.now()` on the
+///    same clock).
 /// 3. Text `{"type":"drop","skipped":N}`: this browser fell behind and media was skipped to the next keyframe.
 /// 4. Text `{"type":"error","code","message"}`: e.g. `live.codec` when the init segment has no codec the page
 ///    can name. The socket closes when the session ends (sign-out, idle timeout, lifetime).
@@ -150,7 +153,8 @@ enum LiveView {
         b.reserveCapacity(12 + unit.segment.payload.count)
         b.writeInteger(kind)
         b.writeInteger(UInt8(unit.isKeyframe ? 1 : 0))
-        b.writeInteger(UInt16(0))
+        let inCaptureMs = (unit.receivedMicros - unit.segment.meta.utc.micros) / 1000
+        b.writeInteger(UInt16(clamping: max(0, inCaptureMs)), endianness: .little)
         b.writeInteger((Double(unit.receivedMicros) / 1000).bitPattern, endianness: .little)
         b.writeBytes(unit.segment.payload)
         return b

@@ -12,7 +12,7 @@
 #                  (cameras: hallwatch-loadgen rtsp, pre-packetised, so they do not take the box's cores)
 #   3. recorder    the recorder alone, fed N synthetic streams by hallwatch-loadgen feed
 #   4. durability  kill -9 the recorder in a loop: media lost per camera, restart-to-recording time
-#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh, export16.sh, web.sh, map.sh, viewers.sh (rows from the
+#   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh, export16.sh, web.sh, map.sh, live.sh, viewers.sh (rows from the
 #                  other issues), else pending; export16.sh uses section 3's fixture
 # Everything listens on 127.0.0.1 or Unix sockets in a private directory; every process started here is
 # stopped by PID on exit.
@@ -414,7 +414,7 @@ fi
 
 # ---------------------------------------------------------------- 5. drop-in rows from other issues
 if want dropins; then
-for name in pruner discovery export export16 web map viewers events playback provision; do
+for name in pruner discovery export export16 web map live viewers events playback provision; do
   if [ -f "Tests/Bench/$name.sh" ]; then
     log "drop-in: Tests/Bench/$name.sh"
     # Shorter runs than the scripts' own defaults where those would take the whole bench budget.

@@ -118,7 +118,7 @@ struct LiveRouteTests {
         }
     }
 
-    @Test("a real WebSocket: codec message, init segment, keyframe-first media with its receive time; audited")
+    @Test("a real WebSocket: codec message, init segment, keyframe-first media with its receive times; audited")
     func liveSocketEndToEnd() async throws {
         // A live tap of our own on a Unix socket, holding an init segment and one keyframe fragment.
         let dir = FileManager.default.temporaryDirectory.path + "/hw-live-\(UUID().uuidString.prefix(8))"
@@ -163,9 +163,9 @@ struct LiveRouteTests {
                     case .binary(var b):
                         let kind = b.readInteger(as: UInt8.self) ?? 0
                         let flags = b.readInteger(as: UInt8.self) ?? 0
-                        b.moveReaderIndex(forwardBy: 2)
+                        let inCapture = b.readInteger(endianness: .little, as: UInt16.self) ?? 0
                         let ms = Double(bitPattern: b.readInteger(endianness: .little, as: UInt64.self) ?? 0)
-                        messages.add("binary \(kind) \(flags) \(Int64(ms)) \(b.readableBytes)")
+                        messages.add("binary \(kind) \(flags) \(inCapture) \(Int64(ms)) \(b.readableBytes)")
                     }
                     if messages.count == 3 { break }
                 }
@@ -175,8 +175,9 @@ struct LiveRouteTests {
         #expect(log.count == 3)
         #expect(log.first?.contains("\"codec\":\"avc1.64001F\"") == true, "\(log)")
         #expect(log.first?.contains("\"width\":1280") == true)
-        #expect(log.dropFirst().first == "binary 1 0 1800000000000 \(h264Init().count)")
-        #expect(log.dropFirst(2).first == "binary 2 1 1800000001000 40000")
+        #expect(log.dropFirst().first == "binary 1 0 0 1800000000000 \(h264Init().count)")
+        // Taken in by the capture worker at its UTC anchor, received by the recorder 1 000 ms later.
+        #expect(log.dropFirst(2).first == "binary 2 1 1000 1800000001000 40000")
         // The end of the view is audited once the socket is gone.
         var actions: [String] = []
         for _ in 0..<50 {
