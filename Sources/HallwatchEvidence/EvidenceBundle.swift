@@ -72,6 +72,10 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         public var to: String
         /// Length, seconds.
         public var seconds: Double
+        /// Why, where the box knows (``GapCause/cause``); absent when it does not.
+        public var cause: String?
+        /// What the box said then (``GapCause/detail``).
+        public var detail: String?
     }
     /// One camera's part of the export.
     public struct Camera: Codable, Sendable, Equatable {
@@ -164,12 +168,17 @@ public enum EvidenceBundle {
         public var holds: [String]
         /// The export id (``newExportID()``); `nil`: a new one.
         public var exportID: String?
+        /// Why a camera recorded nothing between two files (its end and the next file's first frame), where the
+        /// exporter knows (the web asks its state history); `nil` when it does not.
+        public var gapCause: @Sendable (CameraID, UTCMicros, UTCMicros) -> GapCause?
         /// A request from its fields.
         public init(
             cameras: [CameraID], from: UTCMicros, to: UTCMicros, reason: String, caseNumber: String,
-            exportedBy: String, box: String, holds: [String] = [], exportID: String? = nil
+            exportedBy: String, box: String, holds: [String] = [], exportID: String? = nil,
+            gapCause: @escaping @Sendable (CameraID, UTCMicros, UTCMicros) -> GapCause? = { _, _, _ in nil }
         ) {
             self.exportID = exportID
+            self.gapCause = gapCause
             self.cameras = cameras
             self.from = from
             self.to = to
@@ -351,10 +360,12 @@ public enum EvidenceBundle {
                         firstFrameUTC: firstFrame.iso8601, lastFrameUTC: lastFrame.iso8601, frames: hash.videoFrames))
                 hashes.append((name, part))
                 if let previousEnd {
+                    let why = request.gapCause(camera, previousEnd, firstFrame)
                     entry.gaps.append(
                         .init(
                             from: previousEnd.iso8601, to: firstFrame.iso8601,
-                            seconds: Double(firstFrame.micros - previousEnd.micros) / 1e6))
+                            seconds: Double(firstFrame.micros - previousEnd.micros) / 1e6, cause: why?.cause,
+                            detail: why?.detail))
                 }
                 previousEnd = end
                 first = min(first ?? firstFrame, firstFrame)

@@ -69,6 +69,8 @@ public final class ExportJobs: Sendable {
             _ cameras: [CameraID], _ from: UTCMicros, _ to: UTCMicros, _ reason: String,
             _ caseID: String
         ) throws -> [String]
+    /// Why a camera recorded nothing between two files, for the manifest's gaps (``CameraHistory``).
+    let gapCause: @Sendable (CameraID, UTCMicros, UTCMicros) -> GapCause?
     let logger: Logger
     let state = Mutex<(jobs: [String: ExportProgress], waiting: [String], running: Int)>(([:], [], 0))
 
@@ -77,11 +79,13 @@ public final class ExportJobs: Sendable {
     ///   - publish: Puts a job's progress on the bus (retained).
     ///   - requestHolds: Asks the pruner for one hold per camera over the range with the reason and case; the
     ///     hold ids.
+    ///   - gapCause: Why a camera recorded nothing between two files (the manifest's gaps); default: unknown.
     /// - Throws: file errors making the directory.
     public init(
         directory: String, limits: Limits = Limits(), recordings: RecordingDisks, signer: BundleSigner, box: String,
         clocks: any Clocks, audit: AuditLog, publish: @escaping @Sendable (ExportProgress) -> Void,
         requestHolds: @escaping @Sendable ([CameraID], UTCMicros, UTCMicros, String, String) throws -> [String],
+        gapCause: @escaping @Sendable (CameraID, UTCMicros, UTCMicros) -> GapCause? = { _, _, _ in nil },
         logger: Logger
     ) throws {
         self.directory = directory
@@ -93,6 +97,7 @@ public final class ExportJobs: Sendable {
         self.audit = audit
         self.publish = publish
         self.requestHolds = requestHolds
+        self.gapCause = gapCause
         self.logger = logger
         let fm = FileManager.default
         try fm.createDirectory(
@@ -257,7 +262,7 @@ public final class ExportJobs: Sendable {
         let dir = directory + "/" + id
         let request = EvidenceBundle.Request(
             cameras: job.cameras, from: job.from, to: job.to, reason: job.reason, caseNumber: job.caseNumber,
-            exportedBy: "\(job.requestedBy) (web)", box: box, holds: job.holds, exportID: id)
+            exportedBy: "\(job.requestedBy) (web)", box: box, holds: job.holds, exportID: id, gapCause: gapCause)
         let started = clocks.monotonicNow()
         var published = started
         do {

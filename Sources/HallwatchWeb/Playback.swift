@@ -121,7 +121,9 @@ enum Playback {
         let view: RecordingsView
         do {
             view = try await PlaybackBody.offPool {
-                try RecordingsView.make(library: disks.library(), camera: camera, from: from, to: to)
+                try RecordingsView.make(
+                    library: disks.library(), camera: camera, from: from, to: to,
+                    cause: { try? env.history?.cause(of: camera, from: $0, to: $1) })
             }
         } catch {
             context.logger.warning("recordings failed", metadata: ["camera.id": "\(camera)", "error": "\(error)"])

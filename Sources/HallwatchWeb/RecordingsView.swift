@@ -1,5 +1,6 @@
 import HallwatchCore
 import HallwatchDataPlane
+import HallwatchEvidence
 import HallwatchStorage
 
 /// `GET /api/v1/cameras/{id}/runs?from=&to=`: what is recorded of a camera over a range, from the index (one
@@ -25,9 +26,13 @@ struct RecordingsView: Codable, Sendable, Equatable {
         var from: String
         var to: String
         var seconds: Double
-        /// Why, where known: `deleted` for a stretch gone from the middle of a run (pruned by retention, or on
-        /// a disk that failed); `null` between runs (a camera outage or a restart: the events API tells).
+        /// Why, where known (``GapCause``): `deleted` for a stretch gone from the middle of a run (pruned by
+        /// retention, or on a disk that failed); between runs, from the streams' state history
+        /// (``CameraHistory``): `camera.offline`, `recorder.down` or `box.restart`; `null` when the box does not
+        /// know.
         var cause: String?
+        /// What the box said then, e.g. `rtsp.connect: connection refused (from 2026-12-07T10:02:03.000Z)`.
+        var detail: String?
     }
     /// A run whose codec or size differs from the one before it.
     struct CodecChange: Codable, Sendable, Equatable {
@@ -100,11 +105,12 @@ struct RecordingsView: Codable, Sendable, Equatable {
         return out
     }
 
-    /// The view of `camera` over `[from, to)`.
+    /// The view of `camera` over `[from, to)`; `cause` says why nothing was recorded between two runs, where known.
     /// - Throws: `StorageError` from the index or an init record.
-    static func make(library: RecordingLibrary, camera: CameraID, from: UTCMicros, to: UTCMicros) throws
-        -> RecordingsView
-    {
+    static func make(
+        library: RecordingLibrary, camera: CameraID, from: UTCMicros, to: UTCMicros,
+        cause: (UTCMicros, UTCMicros) -> GapCause? = { _, _ in nil }
+    ) throws -> RecordingsView {
         let stream = try library.stream(camera: camera, from: from, to: to, startAtKeyframe: false)
         let listFragments = to.micros - from.micros <= Playback.maxFragmentListMicros
         var view = RecordingsView(
@@ -132,11 +138,14 @@ struct RecordingsView: Codable, Sendable, Equatable {
                         bytes: part.reduce(0) { $0 + $1.bytes }))
                 if let previous {
                     if span.start.micros - previous.end.micros >= minGapMicros {
+                        let why =
+                            span.indices.lowerBound > 0
+                            ? GapCause(cause: "deleted") : cause(previous.end, span.start)
                         view.gaps.append(
                             Gap(
                                 from: previous.end.iso8601, to: span.start.iso8601,
                                 seconds: Double(span.start.micros - previous.end.micros) / 1e6,
-                                cause: span.indices.lowerBound > 0 ? "deleted" : nil))
+                                cause: why?.cause, detail: why?.detail))
                     }
                     if previous.info != info {
                         view.codecChanges.append(

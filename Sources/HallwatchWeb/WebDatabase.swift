@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
 
-/// The web's own SQLite database, `<stateDirectory>/web.sqlite` (WAL): sessions, the audit log and its signed checkpoints. Never a
+/// The web's own SQLite database, `<stateDirectory>/web.sqlite` (WAL): sessions, the audit log and its signed checkpoints,
+/// responder links, saved layouts and the streams' state history (``CameraHistory``). Never a
 /// recording disk's index: the web reads recordings through HallwatchStorage, read-only.
 public struct WebDatabase: Sendable {
     /// The connection queue (one writer; GRDB serialises).
@@ -80,6 +81,7 @@ public struct WebDatabase: Sendable {
             try db.execute(sql: ResponderLinks.schema)
         }
         LiveLayouts.register(&m)
+        CameraHistory.register(&m)
         return m
     }
 }

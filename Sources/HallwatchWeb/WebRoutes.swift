@@ -85,6 +85,8 @@ public struct WebEnvironment: Sendable {
     public var recordings: RecordingDisks? = nil
     /// Evidence exports (``ExportJobs``); `nil`: their routes answer 503.
     public var exports: ExportJobs? = nil
+    /// The streams' state history, which says why a gap has no video; `nil`: gaps between runs have no cause.
+    public var history: CameraHistory? = nil
     /// A bcrypt hash of a random password at the users' cost: an unknown user name is checked against it, so
     /// a login costs the same whether the name exists or not.
     let dummyHash: String

@@ -27,7 +27,8 @@ import ServiceLifecycle
 /// 5. Subscribe to the bus's retained state (``StatusCollector``) and the error topic (``RecentAlarms``).
 ///
 /// Running: the HTTPS servers, the redirect port, the ``BusAuditor``, the ``AuditCheckpointer`` (signs the
-/// chain's head at start and hourly), the session sweep and ``EventRetention`` (every minute, bounded).
+/// chain's head at start and hourly), the session sweep, ``EventRetention`` (every minute, bounded) and the
+/// streams' state history (``CameraHistory``: the changes in the status snapshot, every second).
 public struct WebService: Service {
     let environment: WebEnvironment
     let identity: TLSIdentity
@@ -35,6 +36,8 @@ public struct WebService: Service {
     let auditor: BusAuditor
     let checkpointer: AuditCheckpointer
     let retention: EventRetention?
+    /// How long the state history is kept: as long as the longest retention (the gaps it explains are gone then).
+    let historyMaxAge: Duration
     let bus: BusClient
     let logger: Logger
 
@@ -113,12 +116,15 @@ public struct WebService: Service {
             logger: logger)
         env.hls = LiveHLS(disks: config.recorder.disks.map { ($0.name, $0.path) }, box: config.box)
         env.recordings = RecordingDisks(disks: disks, box: config.box)
+        let history = CameraHistory(database: database)
+        env.history = history
         env.exports = try ExportJobs(
             directory: dir + "/exports", recordings: RecordingDisks(disks: disks, box: config.box),
             signer: BundleSigner(publicKey: key.publicKey, sign: { key.sign($0) }), box: config.box, clocks: clocks,
             audit: env.audit,
             publish: { progress in try? bus.publish(progress, topic: topics.export(progress.id), retain: true) },
-            requestHolds: EventService.holdRequester(bus: bus, topics: topics, clocks: clocks), logger: logger)
+            requestHolds: EventService.holdRequester(bus: bus, topics: topics, clocks: clocks),
+            gapCause: { try? history.cause(of: $0, from: $1, to: $2) }, logger: logger)
         let auditor = BusAuditor(audit: env.audit, database: database, topics: topics)
         let retention = env.events.map { events in
             EventRetention(
@@ -130,7 +136,8 @@ public struct WebService: Service {
         }
         return WebService(
             environment: env, identity: identity, web: settings.web, auditor: auditor, checkpointer: checkpointer,
-            retention: retention, bus: presence.bus, logger: logger)
+            retention: retention, historyMaxAge: EventRetention.Policy.maxAge(config: config), bus: presence.bus,
+            logger: logger)
     }
 
     public func run() async throws {
@@ -174,6 +181,14 @@ public struct WebService: Service {
             let checkpointer = checkpointer
             group.addTask { await checkpointer.run(logger: logger) }
             if let retention { group.addTask { await retention.run() } }
+            if let history = environment.history {
+                let (status, clocks, maxAge) = (environment.status, environment.clocks, historyMaxAge)
+                group.addTask {
+                    await history.watch(
+                        status: status, clocks: clocks, maxAge: maxAge, bootTime: CameraHistory.bootTime(),
+                        logger: logger)
+                }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(60))

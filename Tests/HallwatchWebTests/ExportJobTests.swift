@@ -34,6 +34,7 @@ struct ExportJobTests {
         settings.cameraGroups = ["parking": ["lot-north", "lot-south"].compactMap(CameraID.init)]
         var h = try Harness(settings: settings)
         h.env.recordings = rig.disks
+        h.env.history = CameraHistory(database: h.database)
         h.env.exports = try jobs(rig, h, bus, limits: limits)
         return h
     }
@@ -42,6 +43,7 @@ struct ExportJobTests {
         -> ExportJobs
     {
         let key = h.key
+        let history = CameraHistory(database: h.database)
         var logger = Logger(label: "hallwatch.web.export.test")
         logger.logLevel = .error
         return try ExportJobs(
@@ -51,7 +53,7 @@ struct ExportJobTests {
             requestHolds: { cameras, from, to, reason, caseID in
                 bus.holds.withLock { $0.append((cameras, from, to, reason, caseID)) }
                 return cameras.map { _ in "h-" + String(UUID().uuidString.prefix(8)).lowercased() }
-            }, logger: logger)
+            }, gapCause: { try? history.cause(of: $0, from: $1, to: $2) }, logger: logger)
     }
 
     /// Signs in; the session cookie and JSON headers with its CSRF token.
@@ -91,6 +93,11 @@ struct ExportJobTests {
         let bus = Bus()
         let h = try Self.harness(rig, bus)
         let (from, to) = (rig.start.adding(micros: -2_000_000), rig.secondStart.adding(micros: 20_000_000))
+        // The recorder was down for the 30 s between the runs (its last-will on the bus, kept in the history).
+        try h.env.history?.record([
+            .init(
+                subject: "recorder", at: rig.secondStart.adding(micros: -29_000_000), state: "down", message: "killed")
+        ])
         try await h.app().test(.router) { client in
             let admin = try await Self.session(client, h, "lobby-admin")
             let created = try await client.execute(
@@ -144,6 +151,8 @@ struct ExportJobTests {
                 BundleManifest.self, from: Data(contentsOf: URL(fileURLWithPath: bundle + "/manifest.json")))
             #expect(manifest.exportID == created.id && manifest.exportedBy == "lobby-admin (web)")
             #expect(manifest.holds == created.holds && manifest.cameras.first?.gaps.count == 1)
+            #expect(manifest.cameras.first?.gaps.first?.cause == "recorder.down", "\(manifest.cameras)")
+            #expect(manifest.cameras.first?.gaps.first?.detail?.hasPrefix("killed (from ") == true)
             // Audited: made, finished, downloaded.
             var actions: [String] = []
             for _ in 0..<100 {

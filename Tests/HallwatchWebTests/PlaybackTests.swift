@@ -21,7 +21,18 @@ struct PlaybackTests {
     func recordingsAPI() async throws {
         let rig = try PlaybackRig()
         defer { rig.cleanup() }
-        let h = try rig.harness()
+        var harness = try rig.harness()
+        // What the web's state history saw meanwhile: lobby refused its RTSP connection 3 s into the gap.
+        let history = CameraHistory(database: harness.database)
+        harness.env.history = history
+        let h = harness
+        try history.record([
+            .init(subject: "lobby", at: rig.start, state: "online"),
+            .init(
+                subject: "lobby", at: rig.secondStart.adding(micros: -27_000_000), state: "offline",
+                code: "rtsp.connect", message: "connection refused"),
+            .init(subject: "lobby", at: rig.secondStart, state: "online"),
+        ])
         try await h.app().test(.router) { client in
             let admin = try #require(try await signIn(client, user: "admin"))
             let (from, to) = (rig.start.adding(micros: -5_000_000), rig.secondStart.adding(micros: 20_000_000))
@@ -39,6 +50,8 @@ struct PlaybackTests {
                 view.runs.last?.codec?.hasPrefix("hvc1.") == true || view.runs.last?.codec?.hasPrefix("hev1.") == true)
             #expect(view.gaps.count == 1)
             #expect(abs((view.gaps.first?.seconds ?? 0) - 30) < 0.2, "\(view.gaps)")
+            #expect(view.gaps.first?.cause == "camera.offline", "\(view.gaps)")
+            #expect(view.gaps.first?.detail?.hasPrefix("rtsp.connect: connection refused (from ") == true)
             #expect(view.codecChanges.count == 1)
             #expect(view.fragments.count == rig.first.fragments + rig.second.fragments)
             #expect(view.fragments.allSatisfy { $0.keyframe })
