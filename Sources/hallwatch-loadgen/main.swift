@@ -6,7 +6,9 @@
 //   feed  — stands in for N capture workers: replays saved frames over N connections at each stream's real
 //           rate and measures how late each fragment gets through (the recorder's backlog);
 //   rtsp  — stands in for N cameras: serves one file, pre-packetised once into RTP, to any number of RTSP
-//           clients from one thread, so the camera side costs little next to what it feeds.
+//           clients from one thread, so the camera side costs little next to what it feeds;
+//   live  — stands in for the web's live subscriptions: subscribes to N cameras on the recorder's live tap
+//           (so their capture workers send per-frame chunks), reads and discards what comes, counts it.
 import ArgumentParser
 import Foundation
 import HallwatchCore
@@ -15,8 +17,8 @@ struct LoadGen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallwatch-loadgen",
         abstract:
-            "Benchmark tool: a discarding data-plane sink, a feeder of N synthetic fragment streams, and a cheap RTSP camera.",
-        subcommands: [Sink.self, Feed.self, RTSPCameras.self])
+            "Benchmark tool: a discarding data-plane sink, a feeder of N synthetic fragment streams, a cheap RTSP camera, and N live-tap subscribers.",
+        subcommands: [Sink.self, Feed.self, RTSPCameras.self, Live.self])
 }
 
 func monotonicNanos() -> UInt64 { SystemClocks().monotonicNanos() }

@@ -9,7 +9,9 @@
 #   1. ingest      hallwatch-capture vs ffmpeg -c copy vs gst-launch rtspsrc…splitmuxsink, N cameras each
 #                  (cameras: hallwatch-simcam, GStreamer's RTSP server)
 #   2. whole box   capture + recorder + bus (+ pruner when built) on N 4 Mbit/s cameras, N ramped up
-#                  (cameras: hallwatch-loadgen rtsp, pre-packetised, so they do not take the box's cores)
+#                  (cameras: hallwatch-loadgen rtsp, pre-packetised, so they do not take the box's cores);
+#                  at the largest reported N also with every camera watched (hallwatch-loadgen live on the
+#                  recorder's live socket: per-frame live chunks on) against unwatched
 #   3. recorder    the recorder alone, fed N synthetic streams by hallwatch-loadgen feed
 #   4. durability  kill -9 the recorder in a loop: media lost per camera, restart-to-recording time
 #   5. drop-ins    Tests/Bench/pruner.sh, discovery.sh, export.sh, export16.sh, web.sh, map.sh, live.sh, viewers.sh (rows from the
@@ -73,6 +75,9 @@ fi
 
 # BENCH_SECTIONS (default: all) picks sections, e.g. BENCH_SECTIONS="box" to rerun the whole-box search alone.
 BENCH_SECTIONS=${BENCH_SECTIONS:-"ingest box recorder durability dropins"}
+# BENCH_BOX_STEPS (space-separated camera counts) replaces the whole-box steps, e.g. BENCH_BOX_STEPS="128"
+# to measure 128 cameras (and the live path there) without the ramp to 256.
+if [ -n "${BENCH_BOX_STEPS:-}" ]; then read -ra BOX_STEPS <<< "$BENCH_BOX_STEPS"; fi
 want() { [[ " $BENCH_SECTIONS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- inputs, shared services
@@ -193,6 +198,90 @@ wait_for 30 test -S "$RUN/box-rec.sock"
 box_extra=(); PRUNER=""
 if [ $HAVE_PRUNER = 1 ]; then bg box-pruner "$BIN/hallwatch-pruner" --config "$RUN/box.yaml"; PRUNER=$LAST; fi
 bg box-recsub mosquitto_sub --unix "$RUN/bus.sock" -t 'hallwatch/v1/bench/camera/+/recording' -F '%t %p'
+# The live path's cost (issue 14) is measured at LIVE_N cameras: the largest reported size among the steps
+# (else the largest step).
+LIVE_N=""
+for r in "${BOX_REPORT[@]}"; do [[ " ${BOX_STEPS[*]} " == *" $r "* ]] && LIVE_N=$r; done
+LIVE_N=${LIVE_N:-$boxmax}
+# workers_logged TEXT: how many capture workers' logs hold TEXT.
+workers_logged() { { grep -l -F "$1" "$RUN"/logs/box-cap-*.log || true; } | wc -l; }
+# all_off N: at least N workers logged turning live chunks off.
+all_off() { [ "$(workers_logged 'nobody watches: live chunks off')" -ge "$1" ]; }
+# box_live N: after step N's own sample (nobody watches: chunks off), hallwatch-loadgen live subscribes to
+# every camera on the recorder's live socket, so the recorder tells each capture worker someone watches (P7)
+# and the workers send per-frame chunks beside their fragments (P6). Once every camera's chunks flow, the
+# same groups are sampled (box-live/N); the subscriber is stopped by PID and, once the workers have turned
+# chunks off, they are sampled again (box-liveoff/N). The subscriber's own CPU is a group of its own, not
+# the box's. Appends the "box-live" record: capture + recorder CPU on against off (both off samples).
+box_live() {
+  local n=$1 live_sock=$RUN/box-rec-live.sock s0 s1 t0 t1 warn0 warn1 on_workers off_workers blive
+  wait_for 10 test -S "$live_sock" || { log "whole box: no live socket at $live_sock"; return 0; }
+  log "whole box: $n cameras watched (hallwatch-loadgen live)"
+  bg box-live "$BIN/hallwatch-loadgen" live --socket "$live_sock" --cameras "$n" --prefix cam- --stats "$RUN/box-live.json"
+  blive=$LAST
+  wait_for 30 grep -q "loadgen live ready" "$RUN/logs/box-live.log" || log "whole box: loadgen live not ready"
+  # A worker starts chunks at the next keyframe of a settled run (Protocol.md, P7): a few seconds.
+  for _ in $(seq 30); do
+    python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["camerasWithChunks"] < int(sys.argv[2]))' \
+      "$RUN/box-live.json" "$n" 2>/dev/null && break
+    sleep 1
+  done
+  sleep 2
+  cp "$RUN/box-live.json" "$RUN/box-live-0.json"
+  s0=$(snap); t0=$(date +%s.%N); warn0=$(cat "$RUN"/logs/box-cap-*.log | grep -c -E 'offline|dropp|backlog' || true)
+  local groups=(--group hallwatch="$hw" --group capture="$(csv "${caps[@]}")" --group recorder="$BREC" --group camera="$BCAM")
+  $LIB sample --label "box-live/$n" --out "$RES" --windows "$WIN" --seconds "$WSEC" "${groups[@]}" --group live="$blive"
+  cp "$RUN/box-live.json" "$RUN/box-live-1.json"
+  s1=$(snap); t1=$(date +%s.%N); warn1=$(cat "$RUN"/logs/box-cap-*.log | grep -c -E 'offline|dropp|backlog' || true)
+  on_workers=$(workers_logged 'someone watches: live chunks on')
+  stop "$blive"
+  # The recorder notices the subscriber gone within 1 s (L5) and tells the workers (P7), which stop at once.
+  wait_for 10 all_off "$on_workers" || true
+  off_workers=$(workers_logged 'nobody watches: live chunks off')
+  sleep 2
+  $LIB sample --label "box-liveoff/$n" --out "$RES" --windows "$WIN" --seconds "$WSEC" "${groups[@]}"
+  local v
+  v=$(python3 - "$RES" "$n" "$RUN/box-live-0.json" "$RUN/box-live-1.json" "$s0" "$s1" "$t0" "$t1" "$warn0" "$warn1" \
+    "$on_workers" "$off_workers" <<'EOF'
+import json, statistics, sys
+res, n = sys.argv[1], int(sys.argv[2])
+l0, l1 = json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+s0, s1 = json.loads(sys.argv[5]), json.loads(sys.argv[6])
+wall = float(sys.argv[8]) - float(sys.argv[7]); warn = int(sys.argv[10]) - int(sys.argv[9])
+recs = {}
+for line in open(res):
+    r = json.loads(line); recs[r["label"]] = r
+def med(ws, key):
+    return statistics.median(key(w) for w in ws) if ws else None
+both = lambda w: w["cpu"]["capture"] + w["cpu"]["recorder"]
+before, on, after = (recs[f"{l}/{n}"]["windows"] for l in ("box-raw", "box-live", "box-liveoff"))
+ids = [f"cam-{i:04d}" for i in range(1, n + 1)]
+grew = lambda k: [i for i in ids if l1["cameras"].get(i, {}).get(k, 0) > l0["cameras"].get(i, {}).get(k, 0)]
+out = {"label": "box-live", "cameras": n,
+       # capture + recorder, % of one core: chunks on, and off (the windows before and after, together)
+       "onPercent": med(on, both), "offPercent": med(before + after, both),
+       "offBeforePercent": med(before, both), "offAfterPercent": med(after, both),
+       "capturePercent": {"on": med(on, lambda w: w["cpu"]["capture"]), "off": med(before + after, lambda w: w["cpu"]["capture"])},
+       "recorderPercent": {"on": med(on, lambda w: w["cpu"]["recorder"]), "off": med(before + after, lambda w: w["cpu"]["recorder"])},
+       "subscriberPercent": med(on, lambda w: w["cpu"]["live"]),
+       # during the chunks-on windows: cameras whose chunks reached the subscriber, and the flow
+       "camerasDelivered": len(grew("chunks")), "camerasWithMedia": len(grew("units")),
+       "chunksPerSecond": (l1["chunks"] - l0["chunks"]) / wall, "liveMBs": (l1["bytes"] - l0["bytes"]) / wall / 1e6,
+       "fragmentsForwarded": l1["fragments"] - l0["fragments"],
+       # over the whole subscription
+       "drops": l1["drops"], "skipped": l1["skipped"], "reconnects": l1["connections"] - n, "errors": l1["errors"],
+       "workersChunksOn": int(sys.argv[11]), "workersChunksOff": int(sys.argv[12]),
+       # the data plane while watched: cameras whose recorded seconds fell short, workers' warnings
+       "recordedShort": len([i for i in ids if s1.get(i, 0) - s0.get(i, 0) < wall - 2.5]), "captureWarnings": warn,
+       "wallSeconds": wall}
+open(res, "a").write(json.dumps(out) + "\n")
+ratio = out["onPercent"] / out["offPercent"] if out["offPercent"] else float("nan")
+print(f"live on {out['onPercent']:.1f} % vs off {out['offPercent']:.1f} % ({ratio:.2f}x); "
+      f"{out['camerasDelivered']} of {n} cameras delivered chunks, {out['drops']} drops")
+EOF
+)
+  log "whole box: $n cameras watched: $v"
+}
 caps=(); started=0
 for n in "${BOX_STEPS[@]}"; do
   log "whole box: $n cameras"
@@ -215,7 +304,7 @@ EOF
   cp "$RUN/box-cameras.json" "$RUN/box-cameras-0.json"
   hw=$(csv "${caps[@]}" "$BREC" "$MQ" ${PRUNER:+"$PRUNER"})
   $LIB sample --label "box-raw/$n" --out "$RES" --windows "$WIN" --seconds "$WSEC" \
-    --group hallwatch="$hw" --group recorder="$BREC" --group camera="$BCAM"
+    --group hallwatch="$hw" --group capture="$(csv "${caps[@]}")" --group recorder="$BREC" --group camera="$BCAM"
   sleep 2
   s1=$(snap); t1=$(date +%s.%N); warn1=$(cat "$RUN"/logs/box-cap-*.log | grep -c -E 'offline|dropp|backlog' || true)
   verdict=$(python3 - "$RES" "$n" "$s0" "$s1" "$t0" "$t1" "$warn0" "$warn1" "$RUN/box-cameras-0.json" "$RUN/box-cameras.json" <<'EOF'
@@ -245,6 +334,7 @@ print(("ok" if not why else "FAIL " + ", ".join(why)) + f" (idle {idle:.0f} %)")
 EOF
 )
   log "whole box: $n cameras: $verdict"
+  if [ "$n" = "$LIVE_N" ]; then box_live "$n"; fi
   # Past the reported sizes, the first failing step ends the search (it is the answer).
   case $verdict in FAIL*) [ "$n" -ge "${BOX_REPORT[-1]}" ] && break ;; esac
 done

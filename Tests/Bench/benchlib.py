@@ -205,6 +205,22 @@ def table(a):
                 f"cameras ({r.get('cameraSide', 'simcam')}) {fmt(r.get('cameraPercent', r.get('simcamPercent', 0)) / r['cameras'], 3)} %/stream "
                 f"on the same cores{camera_side_health(r.get('cameraStats'))}; "
                 f"{'ok' if r.get('ok') else 'FAILED: ' + str(r.get('why'))}")
+    lv = next((r for r in recs if r["label"] == "box-live"), None)
+    if lv:
+        n = lv["cameras"]
+        trouble = [f"{lv[k]} {what}" for k, what in (("recordedShort", "cameras recorded short"),
+                                                     ("captureWarnings", "capture warnings (offline/drop)"),
+                                                     ("reconnects", "subscriber reconnects")) if lv.get(k)]
+        row("whole box", f"live chunks on vs off, {n} cameras (capture + recorder CPU, % of a core)",
+            f"{fmt(lv['onPercent'], 1)} %", f"{fmt(lv['offPercent'], 1)} % off", ratio(lv["onPercent"], lv["offPercent"]),
+            f"goal ≤ 1.15×; {lv['camerasDelivered']} of {n} cameras delivered live, {lv['drops']} drops; "
+            f"capture {fmt(lv['capturePercent']['on'], 1)} vs {fmt(lv['capturePercent']['off'], 1)} %, "
+            f"recorder {fmt(lv['recorderPercent']['on'], 1)} vs {fmt(lv['recorderPercent']['off'], 1)} %; "
+            f"off before {fmt(lv['offBeforePercent'], 1)} %, after {fmt(lv['offAfterPercent'], 1)} %; "
+            f"{fmt(lv['chunksPerSecond'], 0)} chunks/s, {fmt(lv['liveMBs'], 1)} MB/s to the subscriber "
+            f"(hallwatch-loadgen live, {fmt(lv['subscriberPercent'], 1)} %, excluded); "
+            f"workers chunks on {lv['workersChunksOn']}, off again {lv['workersChunksOff']}"
+            + "".join(f"; {t}" for t in trouble))
     if not steps:
         row("whole box", "largest N of 4 Mbit/s cameras", "not run", "—", "—", "")
 
