@@ -133,7 +133,7 @@ enum OpenAPI {
                       "codec": {"type": ["string", "null"]}, "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]},
                       "fragments": {"type": "integer"}, "bytes": {"type": "integer"}}}},
                   "gaps": {"type": "array", "items": {"type": "object", "required": ["from", "to", "seconds"],
-                    "properties": {"from": {"type": "string"}, "to": {"type": "string"}, "seconds": {"type": "number"}, "cause": {"type": ["string", "null"]}}}},
+                    "properties": {"from": {"type": "string"}, "to": {"type": "string"}, "seconds": {"type": "number"}, "cause": {"type": ["string", "null"], "description": "deleted, camera.offline, recorder.down or box.restart; null when the box does not know"}, "detail": {"type": ["string", "null"], "description": "what the box said then"}}}},
                   "codecChanges": {"type": "array", "items": {"type": "object", "required": ["at", "run"],
                     "properties": {"at": {"type": "string"}, "run": {"type": "string"}, "from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]}}}},
                   "holds": {"type": "array", "items": {"type": "object", "required": ["id", "from", "to", "reason", "caseID", "released"],

@@ -1,7 +1,8 @@
 /// The timeline page's script and style (`/static/timeline.js`, `/static/timeline.css`): vanilla JavaScript,
 /// nothing from the internet. What it does, on ``TimelinePage``'s `#timeline`:
 ///
-/// - Draws the day on a canvas: runs solid, gaps hatched, evidence holds and events as markers, keyframes as ticks
+/// - Draws the day on a canvas: runs solid, gaps hatched (a click in one says why it has no video, where the box
+///   knows: the recordings API's `cause` and `detail`), evidence holds and events as markers, keyframes as ticks
 ///   once zoomed in below 10 minutes, the playhead; hour/minute/second labels in the building's zone
 ///   (`Intl.DateTimeFormat`). Zoom from 24 h down to 10 s with the wheel, a two-finger pinch, or the +/− buttons,
 ///   around the pointer. The recordings API is asked again after each zoom (debounced) and every 5 s, so the
@@ -51,6 +52,14 @@ enum TimelineAssets {
           var iso = function (t) { return new Date(t).toISOString(); };
           var api = function (path) { return '/api/v1/cameras/' + encodeURIComponent(camera) + path; };
           function say(text) { note.textContent = text || ''; }
+          // Why the gap at t has no video, where the box knows (the recordings API's cause and detail).
+          var CAUSES = { 'camera.offline': 'the camera was offline', 'recorder.down': 'the recorder was not running',
+            'box.restart': 'the box was restarting', 'deleted': 'deleted by retention or lost with a failed disk' };
+          function gapWhy(t) {
+            var g = data.gaps.find(function (g) { return g.from <= t && t < g.to; });
+            if (!g || !g.cause) return '';
+            return ': ' + (CAUSES[g.cause] || g.cause) + (g.detail ? ' (' + g.detail + ')' : '');
+          }
 
           // --- geometry
           function width() { return canvas.clientWidth || 600; }
@@ -76,7 +85,7 @@ enum TimelineAssets {
               return r.json();
             }).then(function (j) {
               data.runs = j.runs.map(function (r) { return { from: Date.parse(r.start), to: Date.parse(r.end), codec: r.codec }; });
-              data.gaps = j.gaps.map(function (g) { return { from: Date.parse(g.from), to: Date.parse(g.to) }; });
+              data.gaps = j.gaps.map(function (g) { return { from: Date.parse(g.from), to: Date.parse(g.to), cause: g.cause, detail: g.detail }; });
               data.holds = j.holds.map(function (h) { return { from: Date.parse(h.from), to: Date.parse(h.to), id: h.id }; });
               data.fragments = j.fragments.filter(function (f) { return f.keyframe; }).map(function (f) { return Date.parse(f.start); });
               draw();
@@ -159,7 +168,7 @@ enum TimelineAssets {
             var metadata = new Promise(function (resolve) { video.addEventListener('loadedmetadata', resolve, { once: true }); });
             fetch(url, { headers: { Range: 'bytes=0-0' }, credentials: 'same-origin' }).then(function (r) {
               if (token !== play.token) return;
-              if (r.status === 404) { say('Nothing recorded at ' + fmtMs(t) + '.'); return; }
+              if (r.status === 404) { say('Nothing recorded at ' + fmtMs(t) + gapWhy(t) + '.'); return; }
               if (!r.ok) { say('HTTP ' + r.status); return; }
               var from = Date.parse(r.headers.get('Hallwatch-Covered-From')), to = Date.parse(r.headers.get('Hallwatch-Covered-To'));
               var offset = Number(r.headers.get('Hallwatch-Presentation-Offset')) || 0;
