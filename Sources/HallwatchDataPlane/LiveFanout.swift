@@ -11,10 +11,25 @@ public final class LiveUnit: Sendable {
     /// browser with each chunk so the page can measure its own latency.
     public let receivedMicros: Int64
 
+    /// What a subscriber made of this unit for its own viewers, made once (``memoized(_:)``).
+    private let memo = Mutex<(any Sendable)?>(nil)
+
     /// A unit of `segment`, received at `receivedMicros` (µs since the epoch).
     public init(_ segment: MediaSegment, receivedMicros: Int64) {
         self.segment = segment
         self.receivedMicros = receivedMicros
+    }
+
+    /// The subscriber's own form of this unit — the web's WebSocket message — made by `make` for the first
+    /// viewer that sends it and shared by every other (L6: a hundred browsers of one camera hold one message,
+    /// not a hundred copies of a keyframe). One form per unit: every caller must ask for the same type `T`.
+    public func memoized<T: Sendable>(_ make: () -> T) -> T {
+        memo.withLock { m in
+            if let made = m as? T { return made }
+            let made = make()
+            m = made
+            return made
+        }
     }
 
     /// Whether this is an init segment.

@@ -139,9 +139,10 @@ enum LiveView {
                         "codec": info.codec, "width": info.width,
                         "height": info.height, "initId": "\(u.segment.meta.run)-\(u.segment.meta.sequence)",
                     ])))
-            try await outbound.write(.binary(frame(initKind, u)))
+            try await outbound.write(.binary(u.memoized { frame(initKind, u) }))
         case .media(let u):
-            try await outbound.write(.binary(frame(mediaKind, u)))
+            // Made once per unit for all its viewers (writing a ByteBuffer to a channel never copies it).
+            try await outbound.write(.binary(u.memoized { frame(mediaKind, u) }))
         case .drop(let skipped):
             try await outbound.write(.text(json(["type": "drop", "skipped": skipped])))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import HallwatchCore
+import Synchronization
 import Testing
 
 @testable import HallwatchDataPlane
@@ -45,6 +46,23 @@ struct LiveTapTests {
         #expect(sequences(drain(q)) == ["init", "5k", "6", "7"])
         fanout.publish(liveFragment(8, keyframe: false))
         #expect(sequences(drain(q)) == ["8"])
+    }
+
+    @Test("L6: every viewer of a unit shares the one form a subscriber made of it")
+    func memoizedOnce() {
+        let unit = liveFragment(1, keyframe: true, bytes: 150_000)
+        let made = Mutex(0)
+        let forms = (0..<100).map { _ in
+            unit.memoized { () -> [UInt8] in
+                made.withLock { $0 += 1 }
+                return [0x02] + unit.segment.payload
+            }
+        }
+        #expect(made.withLock { $0 } == 1)
+        #expect(forms.allSatisfy { $0.count == 150_001 && $0.first == 0x02 })
+        // One array storage for all of them (no copy per viewer).
+        let base = forms[0].withUnsafeBufferPointer { $0.baseAddress }
+        #expect(forms.allSatisfy { f in f.withUnsafeBufferPointer { $0.baseAddress } == base })
     }
 
     @Test("L3: no keyframe kept yet means the viewer waits for one; a new init segment clears the ring")
