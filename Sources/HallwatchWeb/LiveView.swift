@@ -139,12 +139,30 @@ enum LiveView {
                         "codec": info.codec, "width": info.width,
                         "height": info.height, "initId": "\(u.segment.meta.run)-\(u.segment.meta.sequence)",
                     ])))
-            try await outbound.write(.binary(u.memoized { frame(initKind, u) }))
+            try await sendMessage(u.memoized { frame(initKind, u) }, to: outbound)
         case .media(let u):
             // Made once per unit for all its viewers (writing a ByteBuffer to a channel never copies it).
-            try await outbound.write(.binary(u.memoized { frame(mediaKind, u) }))
+            try await sendMessage(u.memoized { frame(mediaKind, u) }, to: outbound)
         case .drop(let skipped):
             try await outbound.write(.text(json(["type": "drop", "skipped": skipped])))
+        }
+    }
+
+    /// Most bytes of a binary message in one WebSocket frame (RFC 6455 §5.4): 16 KiB, one TLS record.
+    static let frameBytes = 16 << 10
+
+    /// Sends `message` as one binary message in frames of at most ``frameBytes``. Each frame is written when the
+    /// connection can take it (the writer waits while the channel is over its write watermark), so a browser's
+    /// unsent backlog stays within about 64 KiB however large a keyframe is: the rest of it waits, unencrypted
+    /// and shared with every other viewer, in the unit itself. A 150 KB keyframe written whole was encrypted
+    /// whole for every viewer at once.
+    static func sendMessage(_ message: ByteBuffer, to outbound: WebSocketOutboundWriter) async throws {
+        try await outbound.withBinaryMessageWriter { write in
+            var rest = message
+            while rest.readableBytes > frameBytes, let piece = rest.readSlice(length: frameBytes) {
+                try await write(piece)
+            }
+            try await write(rest)
         }
     }
 
