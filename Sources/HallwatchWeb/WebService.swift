@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
@@ -187,6 +188,15 @@ public struct WebService: Service {
                     await history.watch(
                         status: status, clocks: clocks, maxAge: maxAge, bootTime: CameraHistory.bootTime(),
                         logger: logger)
+                }
+            }
+            group.addTask {
+                // Freed heap back to the system every 10 s (glibc's `malloc_trim`): the live view's bursts — a
+                // keyframe's frames in flight to a hundred browsers at once — leave the heap's arenas several
+                // times larger than what is in use, and glibc keeps that for good otherwise.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(10))
+                    malloc_trim(0)
                 }
             }
             group.addTask {
