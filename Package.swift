@@ -65,6 +65,8 @@ let package = Package(
         .systemLibrary(
             name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
+        // glibc's malloc_trim(3): hallwatch-web returns the live view's freed bursts to the system.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // MARK: our own C
         // CRC-32C of the recording format (RFC 3720 B.4) with SSE4.2 / ARMv8 CRC32C instructions and a slice-by-8
@@ -189,7 +191,7 @@ let package = Package(
             name: "HallwatchWeb",
             dependencies: [
                 "HallwatchCore", "HallwatchConfig", "HallwatchBus", "HallwatchProcess", "HallwatchStatus",
-                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence", "HallwatchDataPlane", "CQRencode",
+                "HallwatchStorage", "HallwatchMedia", "HallwatchEvidence", "HallwatchDataPlane", "CQRencode", "CMalloc",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

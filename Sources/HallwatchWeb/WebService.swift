@@ -1,5 +1,5 @@
+import CMalloc
 import Foundation
-import Glibc
 import HallwatchBus
 import HallwatchConfig
 import HallwatchCore
