@@ -274,18 +274,19 @@ def table(a):
             row("durability", "flapping camera (TCP reset every 5 s, reconnect accepted at once): recorded ÷ served s",
                 f"{share:.2f}", "before issue 12: 34.5 s of 60 = 0.58", "—",
                 f"{d['flapRecorded']:.1f} s recorded of {d['flapServed']:.1f} s")
-    # 5. serving, 6. discovery, pruner
-    row("serving", "live latency, playback start, export MB/s", "pending (live view and playback not built)", "—", "—", "")
-    for name, area in (("discovery", "discovery"), ("pruner", "pruner"), ("web", "web")):
+    # 5. the drop-in scripts' rows (bench.sh section 5), in the order they ran; a script that failed says so
+    names = []
+    for r in recs:
+        if r["label"].startswith("dropin/") and r["label"][7:] not in names:
+            names.append(r["label"][7:])
+    for name in names:
         found = [r for r in recs if r["label"] == f"dropin/{name}"]
-        r = found[0] if found else None
-        if found and all(x.get("row") for x in found):
+        if all(x.get("row") for x in found):
             for x in found:
-                rows.append(x["row"].strip()); report["rows"].append({"area": area, "markdown": x["row"].strip()})
+                rows.append(x["row"].strip()); report["rows"].append({"area": name, "markdown": x["row"].strip()})
         else:
-            row(area, {"discovery": "time to describe 50 simcams", "pruner": "pruning cost",
-                       "web": "status page, /metrics, login, CPU"}[name], "pending", "—", "—",
-                f"Tests/Bench/{name}.sh not present" if not r else f"Tests/Bench/{name}.sh failed: {r.get('error', '')}")
+            error = next((x.get("error", "") for x in found if not x.get("row")), "")
+            row(name, f"Tests/Bench/{name}.sh", "failed", "—", "—", error)
 
     head = ["| area | figure | Hallwatch | peer (same run, same input) | ratio | notes |", "|---|---|---|---|---|---|"]
     print("\n".join(head + rows))
