@@ -10,7 +10,7 @@ import Logging
 /// state). One row per change, never per status message: a stream going `offline` with its reason code, back
 /// `online`; the recorder `down` and `up`; the box booting (the kernel's boot time, `btime` of `/proc/stat`).
 ///
-/// Written by ``watch(status:clocks:bootTime:every:)`` (a task of `hallwatch-web`, comparing the status
+/// Written by ``watch(status:clocks:maxAge:bootTime:every:logger:)`` (a task of `hallwatch-web`, comparing the status
 /// snapshot every second with what it last wrote) and pruned there like the events (older than the longest
 /// retention, at most ``maxRows``). Read by ``cause(of:from:to:)``.
 public struct CameraHistory: Sendable {
@@ -73,7 +73,7 @@ public struct CameraHistory: Sendable {
         }
     }
 
-    /// The newest change of each subject (what ``watch(status:clocks:bootTime:every:)`` compares with after a
+    /// The newest change of each subject (what ``watch(status:clocks:maxAge:bootTime:every:logger:)`` compares with after a
     /// restart, so a state that lasted across it is not written twice).
     /// - Throws: GRDB's `DatabaseError`.
     public func latest() throws -> [String: Change] {
