@@ -10,6 +10,12 @@ public struct GapCause: Codable, Sendable, Equatable {
     /// is nothing more to say.
     public var detail: String?
 
+    /// The causes, as ``cause`` spells them.
+    public static let deleted = "deleted"
+    public static let cameraOffline = "camera.offline"
+    public static let recorderDown = "recorder.down"
+    public static let boxRestart = "box.restart"
+
     /// A cause, with what was said.
     public init(cause: String, detail: String? = nil) {
         self.cause = cause

@@ -126,18 +126,16 @@ public struct CameraHistory: Sendable {
                 let at = UTCMicros(r["timeMicros"] as Int64).iso8601
                 return said.isEmpty ? "\(r["state"] as String) from \(at)" : "\(said) (from \(at))"
             }
-            if let r = try first(stream.rawValue, where: "state <> 'online'") {
-                return GapCause(cause: "camera.offline", detail: detail(r))
-            }
-            if let r = try before(stream.rawValue), (r["state"] as String) != "online" {
-                return GapCause(cause: "camera.offline", detail: detail(r))
-            }
+            let offline =
+                try first(stream.rawValue, where: "state <> 'online'")
+                ?? before(stream.rawValue).flatMap { ($0["state"] as String) == "online" ? nil : $0 }
+            if let r = offline { return GapCause(cause: GapCause.cameraOffline, detail: detail(r)) }
             if let r = try first("recorder", where: "state <> 'up'") {
-                return GapCause(cause: "recorder.down", detail: detail(r))
+                return GapCause(cause: GapCause.recorderDown, detail: detail(r))
             }
             if let r = try first("box", where: "state = 'boot'") {
                 return GapCause(
-                    cause: "box.restart",
+                    cause: GapCause.boxRestart,
                     detail:
                         "the box started at \(UTCMicros(r["timeMicros"] as Int64).iso8601) (a power cut or a reboot)")
             }

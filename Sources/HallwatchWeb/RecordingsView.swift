@@ -140,7 +140,7 @@ struct RecordingsView: Codable, Sendable, Equatable {
                     if span.start.micros - previous.end.micros >= minGapMicros {
                         let why =
                             span.indices.lowerBound > 0
-                            ? GapCause(cause: "deleted") : cause(previous.end, span.start)
+                            ? GapCause(cause: GapCause.deleted) : cause(previous.end, span.start)
                         view.gaps.append(
                             Gap(
                                 from: previous.end.iso8601, to: span.start.iso8601,

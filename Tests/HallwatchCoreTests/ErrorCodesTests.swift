@@ -12,7 +12,7 @@ struct ErrorCodesTests {
         "export.create", "export.delete", "export.done", "export.download", "export.failed",
         // audit actions of hallwatchctl's exports (HallwatchCore's AuditRequest)
         "export.file",  // and "export.bundle", which is also an error code
-        "recorder.down",  // a gap's cause (HallwatchEvidence's GapCause, HallwatchWeb's CameraHistory)
+        "recorder.down",  // a gap's cause (HallwatchEvidence's GapCause.recorderDown)
     ]
 
     /// Every `"domain.word"` literal in `Sources/` (but the registry itself) whose domain is one of the registry's.
