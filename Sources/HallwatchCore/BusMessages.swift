@@ -223,12 +223,16 @@ public struct DiskState: Codable, Sendable, Equatable {
     public var freeSlots: Int
     /// All slots of the disk (0 when it is not open).
     public var slotCount: Int
+    /// The longest commit (`fdatasync` of the slot files, then the index) since this disk's previous state was
+    /// published, about 10 s, in milliseconds; `nil` when there was none. What a power cut can cost grows by
+    /// this much beyond the fsync cadence plus one fragment (README § Storage), so a slow disk shows here.
+    public var slowestCommitMillis: Double?
     /// When this state was published (box UTC).
     public var at: UTCMicros
     /// A disk's state at `at`.
     public init(
         disk: String, path: String, health: Health, reason: ErrorEvent?, cameras: [CameraID], freeSlots: Int,
-        slotCount: Int, at: UTCMicros
+        slotCount: Int, slowestCommitMillis: Double? = nil, at: UTCMicros
     ) {
         self.disk = disk
         self.path = path
@@ -237,6 +241,7 @@ public struct DiskState: Codable, Sendable, Equatable {
         self.cameras = cameras
         self.freeSlots = freeSlots
         self.slotCount = slotCount
+        self.slowestCommitMillis = slowestCommitMillis
         self.at = at
     }
 }

@@ -273,7 +273,7 @@ public final class RecorderService: Service, @unchecked Sendable {
             }
             do {
                 let report = try route.writer.syncAndCommit()
-                pool.noteCommit(report, seconds: Double(now - last) / 1e9)
+                pool.noteCommit(report, disk: disk, seconds: Double(now - last) / 1e9)
                 publish(report)
                 reportLowFreeSlots(disk: disk, route.writer, report)
             } catch {

@@ -158,7 +158,8 @@ extension StatusCollector.Snapshot {
         // A disk that is not healthy is said in capitals with its reason: it is what an installer must act on.
         let diskNotes = disks.map { d -> String in
             d.health == .healthy
-                ? "\(d.disk) healthy (\(d.freeSlots)/\(d.slotCount) slots free, \(d.cameras.count) cameras)"
+                ? "\(d.disk) healthy (\(d.freeSlots)/\(d.slotCount) slots free, \(d.cameras.count) cameras"
+                    + "\(d.slowestCommitMillis.map { String(format: ", commits up to %.0f ms", $0) } ?? ""))"
                 : "\(d.disk) \(d.health.rawValue.uppercased())\(d.reason.map { " \($0.code): \($0.message)" } ?? "")"
         }
         if !diskNotes.isEmpty { lines.append("disks: " + diskNotes.joined(separator: "; ")) }

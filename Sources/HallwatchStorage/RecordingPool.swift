@@ -54,6 +54,8 @@ public final class RecordingPool: Sendable {
         /// The disk was open once in this process: if its `meta` disappears, its directory is an empty
         /// mount point now, and must never be initialised as a new disk on the file system beneath.
         var wasOpen = false
+        /// The longest commit since the last published state, ns (``DiskState/slowestCommitMillis``).
+        var slowestCommitNanos: UInt64 = 0
     }
 
     struct State: Sendable {
@@ -264,10 +266,14 @@ public final class RecordingPool: Sendable {
         }
     }
 
-    /// Feeds the bit-rate estimate used for balancing from one commit of `seconds` of cadence.
-    public func noteCommit(_ report: CommitReport, seconds: Double) {
-        guard seconds > 0 else { return }
+    /// Feeds the bit-rate estimate used for balancing from one commit of `disk` over `seconds` of cadence, and
+    /// keeps the commit's own time for the disk's next ``DiskState``.
+    public func noteCommit(_ report: CommitReport, disk: String, seconds: Double) {
         state.withLock { s in
+            if let i = s.disks.firstIndex(where: { $0.config.name == disk }) {
+                s.disks[i].slowestCommitNanos = max(s.disks[i].slowestCommitNanos, report.elapsedNanos)
+            }
+            guard seconds > 0 else { return }
             for (id, c) in report.cameras {
                 let rate = Double(c.payloadBytes) / seconds
                 s.bitrate[id] = s.bitrate[id].map { 0.9 * $0 + 0.1 * rate } ?? rate
@@ -288,13 +294,17 @@ public final class RecordingPool: Sendable {
     func publish(_ name: String) {
         guard
             let snapshot = state.withLock({ s -> DiskState? in
-                guard let d = s.disks.first(where: { $0.config.name == name }) else { return nil }
+                guard let i = s.disks.firstIndex(where: { $0.config.name == name }) else { return nil }
+                let d = s.disks[i]
+                s.disks[i].slowestCommitNanos = 0
                 let stats = d.writer?.stats()
                 let cameras = s.assignment.filter { $0.value == name }.map(\.key).sorted()
                 return DiskState(
                     disk: name, path: d.config.path, health: d.health, reason: d.reason,
                     cameras: d.health == .healthy ? cameras : [],
-                    freeSlots: stats?.freeSlots ?? 0, slotCount: d.writer?.disk.meta.slotCount ?? 0, at: clocks.utcNow()
+                    freeSlots: stats?.freeSlots ?? 0, slotCount: d.writer?.disk.meta.slotCount ?? 0,
+                    slowestCommitMillis: d.slowestCommitNanos > 0 ? (Double(d.slowestCommitNanos) / 1e4).rounded() / 100 : nil,
+                    at: clocks.utcNow()
                 )
             })
         else { return }

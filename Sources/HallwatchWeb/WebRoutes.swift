@@ -305,8 +305,11 @@ public enum WebRoutes {
 
     // MARK: - login and logout
 
-    static let maxUserNameBytes = 64
-    static let maxPasswordBytes = 1024
+    /// The sign-in form's bounds, in Unicode code points as the OpenAPI document's `maxLength` counts them
+    /// (JSON Schema 2020-12 §6.3.1): a longer field is 400; a field within them but longer in UTF-8 bytes than any
+    /// stored name or password (64 and 1024 bytes) is simply a wrong one, 401.
+    static let maxUserNameCodePoints = 64
+    static let maxPasswordCodePoints = 1024
     /// bcrypt runs here, one hash at a time, off the cooperative pool (each takes ~0.3 s of a core).
     static let hashQueue = DispatchQueue(label: "hallwatch.web.bcrypt")
 
@@ -316,7 +319,9 @@ public enum WebRoutes {
         let name = form["username"] ?? ""
         let password = form["password"] ?? ""
         let address = context.remoteAddress
-        guard !name.isEmpty, name.utf8.count <= maxUserNameBytes, password.utf8.count <= maxPasswordBytes else {
+        guard !name.isEmpty, name.unicodeScalars.count <= maxUserNameCodePoints,
+            password.unicodeScalars.count <= maxPasswordCodePoints
+        else {
             return loginPage(env, message: "Enter your user name and password.", status: .badRequest)
         }
         if let wait = env.throttle.lockRemaining(address: address, account: name) {

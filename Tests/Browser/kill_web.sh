@@ -30,6 +30,10 @@ bus:
   socket: $PWD/$RUN/bus.sock
 recorder:
   socket: $PWD/$RUN/recorder.sock
+  # 16 slots of 8 MiB (the test records well under a minute of 640x360): the default 64 of 64 MiB are 4 GiB of
+  # zeros written and synced before the first fragment, which once took CI longer than this test waits.
+  slotCount: 16
+  slotSizeBytes: 8388608
   disks:
     - name: disk0
       path: $PWD/$RUN/disk0
@@ -54,7 +58,10 @@ recorded() {
     python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["totalSeconds"])' 2>/dev/null || echo 0
 }
 above() { python3 -c "import sys; sys.exit(0 if float('$(recorded)') > $1 else 1)"; }
-wait_for 40 above 5 || fail "nothing recorded: $(tail -5 "$RUN/supervise.log")"
+# On failure, every process's last lines: which of them did not do its part.
+logs() { for f in "$RUN/supervise.log" "$RUN/simcam.log" "$RUN"/run/logs/*.log; do echo "== $f"; tail -8 "$f"; done; }
+wait_for 40 above 5 || fail "nothing recorded: $("$BIN/hallwatchctl" recordings --config "$RUN/hallwatch.yaml" \
+  --camera cam --json --fragment-gaps 2>&1 | head -c 600; echo; logs)"
 
 JAR="$RUN/cookies"
 hw_sign_in "https://127.0.0.1:$PORT" "$JAR"

@@ -77,6 +77,31 @@ struct RecordingPoolTests {
                 payload: Array(repeating: UInt8(n), count: 5_000))
     }
 
+    @Test func aDisksStateCarriesItsSlowestCommitSinceTheLastStateThenStartsOver() throws {
+        let box = try Box()
+        defer { box.cleanup() }
+        #expect(box.pool.openAll() == ["disk0", "disk1"])
+        var slow = CommitReport()
+        var fast = CommitReport()
+        slow.elapsedNanos = 183_456_789
+        fast.elapsedNanos = 4_000_000
+        box.pool.noteCommit(fast, disk: "disk0", seconds: 1)
+        box.pool.noteCommit(slow, disk: "disk0", seconds: 1)
+        box.pool.noteCommit(fast, disk: "disk0", seconds: 0)  // a commit with no cadence before it still counts
+        box.pool.publishAll()
+        func states() -> [String: Double?] {
+            box.heard.all.withLock {
+                var out: [String: Double?] = [:]
+                for case .disk(let s) in $0 { out[s.disk] = s.slowestCommitMillis }
+                return out
+            }
+        }
+        #expect(states() == ["disk0": 183.46, "disk1": nil])
+        box.pool.noteCommit(fast, disk: "disk0", seconds: 1)
+        box.pool.publishAll()
+        #expect(states() == ["disk0": 4.0, "disk1": nil])
+    }
+
     @Test func aVanishedDiskIsFailedAndItsUnindexedTailIsWrittenAgainOnTheOther() throws {
         let box = try Box()
         defer { box.cleanup() }

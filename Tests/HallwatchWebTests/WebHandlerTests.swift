@@ -110,6 +110,28 @@ struct WebHandlerTests {
         }
     }
 
+    @Test("sign-in bounds count code points as the OpenAPI maxLength does: 64 four-byte letters are a wrong name")
+    func loginBoundsInCodePoints() async throws {
+        let h = try Harness()
+        try await h.app().test(.router) { client in
+            // 64 code points, 256 UTF-8 bytes, plus extra fields the form does not define: within the document's
+            // schema, so not 400; no such user, so 401.
+            let wide = String(repeating: "\u{1D4D0}", count: 64)
+            var fields = ["username": wide, "password": String(repeating: "\u{1F511}", count: 20)]
+            fields["999999999999999999999999999999"] = "0"
+            try await client.execute(uri: "/login", method: .post, headers: sameOrigin(), body: form(fields)) { r in
+                #expect(r.status == .unauthorized)
+            }
+            try await client.execute(
+                uri: "/login", method: .post, headers: sameOrigin(),
+                body: form(["username": wide + "a", "password": "x"])
+            ) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains("Enter your user name and password."))
+            }
+        }
+    }
+
     @Test("login throttling: the pair locked after 3 failures, even for the right password, then back-off ends")
     func throttling() async throws {
         let h = try Harness()
