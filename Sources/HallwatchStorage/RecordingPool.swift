@@ -299,12 +299,12 @@ public final class RecordingPool: Sendable {
                 s.disks[i].slowestCommitNanos = 0
                 let stats = d.writer?.stats()
                 let cameras = s.assignment.filter { $0.value == name }.map(\.key).sorted()
+                let slowest = d.slowestCommitNanos > 0 ? (Double(d.slowestCommitNanos) / 1e4).rounded() / 100 : nil
                 return DiskState(
                     disk: name, path: d.config.path, health: d.health, reason: d.reason,
                     cameras: d.health == .healthy ? cameras : [],
                     freeSlots: stats?.freeSlots ?? 0, slotCount: d.writer?.disk.meta.slotCount ?? 0,
-                    slowestCommitMillis: d.slowestCommitNanos > 0 ? (Double(d.slowestCommitNanos) / 1e4).rounded() / 100 : nil,
-                    at: clocks.utcNow()
+                    slowestCommitMillis: slowest, at: clocks.utcNow()
                 )
             })
         else { return }
