@@ -88,9 +88,8 @@ public final class ProgressiveRunWriter: SeekableByteSource {
     /// libavformat probe buffers, not a second pass.
     public private(set) var readAgain: Int64 = 0
     private let cursor: RecordingStreamCursor
-    private var fd: Int32
-    private let path: String
-    private var hasher = SHA256()
+    /// The file and its SHA-256, written on a thread of their own.
+    private let file: HashingFileWriter
     /// File offset where each extent starts (after the header).
     private let extentStarts: [Int64]
     private let onProgress: ((Int64) -> Void)?
@@ -105,7 +104,6 @@ public final class ProgressiveRunWriter: SeekableByteSource {
     /// - Throws: ``EvidenceBundleError`` `export.bundle` when the file cannot be created.
     public init(_ run: ProgressiveRun, to path: String, progress: ((Int64) -> Void)? = nil) throws {
         self.run = run
-        self.path = path
         cursor = run.stream.cursor()
         onProgress = progress
         var starts: [Int64] = []
@@ -116,14 +114,8 @@ public final class ProgressiveRunWriter: SeekableByteSource {
         }
         extentStarts = starts
         scratch = []
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw EvidenceBundleError(
-                .bundle, "cannot create \(printable(path, limit: 200)): \(String(cString: strerror(errno)))")
-        }
+        file = try HashingFileWriter(creating: path)
     }
-
-    deinit { if fd >= 0 { close(fd) } }
 
     /// The planned file's length, bytes.
     public var lengthBytes: Int64 { run.length }
@@ -149,10 +141,7 @@ public final class ProgressiveRunWriter: SeekableByteSource {
     /// - Throws: as ``read(at:into:)``; `export.bundle` when closing fails.
     public func finish() throws -> String {
         try writeThrough(run.length)
-        let closed = close(fd)
-        fd = -1
-        guard closed == 0 else { throw failure("cannot close") }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return try file.finish()
     }
 
     /// Appends the planned bytes from ``written`` up to `end`.
@@ -210,31 +199,13 @@ public final class ProgressiveRunWriter: SeekableByteSource {
         return copied
     }
 
-    /// Writes `bytes` at the end of the file and adds them to the SHA-256.
+    /// Writes `bytes` at the end of the file and adds them to the SHA-256 (``HashingFileWriter``).
     private func append(_ bytes: UnsafeRawBufferPointer) throws {
-        hasher.update(bufferPointer: bytes)
-        var done = 0
-        while done < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw failure("cannot write") }
-            done += n
-        }
+        try file.append(bytes)
         let before = written
         written += Int64(bytes.count)
         if let onProgress, before / EvidenceBundle.progressStepBytes != written / EvidenceBundle.progressStepBytes {
             onProgress(written)
         }
-    }
-
-    /// `export.noSpace` ("no space left on device writing PATH") for a full file system or quota, else
-    /// `export.bundle` with the system's reason; read right after the failing call (errno).
-    private func failure(_ what: String) -> EvidenceBundleError {
-        let code = errno
-        if code == ENOSPC || code == EDQUOT {
-            return EvidenceBundleError(.noSpace, "no space left on device writing \(printable(path, limit: 200))")
-        }
-        return EvidenceBundleError(
-            .bundle, "\(what) \(printable(path, limit: 200)): \(String(cString: strerror(code)))")
     }
 }
