@@ -67,6 +67,8 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]),
         // glibc's malloc_trim(3): hallwatch-web returns the live view's freed bursts to the system.
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        // Linux's sync_file_range(2): an evidence bundle's writer starts each chunk's writeback at once.
+        .systemLibrary(name: "CWriteback", path: "Sources/CWriteback"),
 
         // MARK: our own C
         // CRC-32C of the recording format (RFC 3720 B.4) with SSE4.2 / ARMv8 CRC32C instructions and a slice-by-8
@@ -240,7 +242,7 @@ let package = Package(
         .target(
             name: "HallwatchEvidence",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia", "HallwatchSodium",
+                "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia", "HallwatchSodium", "CWriteback",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),  // bundle SHA-256 sums, Ed25519 verification
             ]),
