@@ -242,7 +242,8 @@ let package = Package(
         .target(
             name: "HallwatchEvidence",
             dependencies: [
-                "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia", "HallwatchSodium", "CWriteback",
+                "HallwatchCore", "HallwatchConfig", "HallwatchStorage", "HallwatchMedia", "HallwatchSodium",
+                "CWriteback",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),  // bundle SHA-256 sums, Ed25519 verification
             ]),

@@ -146,6 +146,7 @@ final class HashingFileWriter {
         if code == ENOSPC || code == EDQUOT {
             return EvidenceBundleError(.noSpace, "no space left on device writing \(printable(path, limit: 200))")
         }
-        return EvidenceBundleError(.bundle, "\(what) \(printable(path, limit: 200)): \(String(cString: strerror(code)))")
+        return EvidenceBundleError(
+            .bundle, "\(what) \(printable(path, limit: 200)): \(String(cString: strerror(code)))")
     }
 }
