@@ -225,7 +225,7 @@ public struct DiskState: Codable, Sendable, Equatable {
     public var slotCount: Int
     /// The longest commit (`fdatasync` of the slot files, then the index) since this disk's previous state was
     /// published, about 10 s, in milliseconds; `nil` when there was none. What a power cut can cost grows by
-    /// this much beyond the fsync cadence plus one fragment (README § Storage), so a slow disk shows here.
+    /// this much beyond the fsync cadence plus one fragment (README § Several disks, and a bad day).
     public var slowestCommitMillis: Double?
     /// When this state was published (box UTC).
     public var at: UTCMicros

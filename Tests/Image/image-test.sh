@@ -254,7 +254,7 @@ for cut in $(seq 1 "$cuts"); do
     best=$(python3 -c "b='$best'.split(); r=$after-$before; print(b and float(b[0]) <= r and '$best' or f'{r} {$guest} {($before+$after)/2}')")
   done
   # The recorder's slowest commit (fdatasync, then the index) in the ~10 s before the cut, from the disk state
-  # it publishes: a power cut can cost that much beyond the cadence and one fragment (README § Storage).
+  # it publishes: a power cut can cost that much beyond the cadence and one fragment (README § Appliance image).
   commit=$(T=20 SSH_EXTRA="-o ControlPath=$master" vm 'hallwatchctl status --json' 2>/dev/null | python3 -c \
     'import json,sys; print(max([d.get("slowestCommitMillis") or 0 for d in json.load(sys.stdin).get("disks", [])] or [0]) / 1000)' \
     2>/dev/null || echo 0)
