@@ -29,9 +29,10 @@ public struct RecordingsReport: Codable, Sendable {
         /// ticks (0 for a run recorded without loss). -1 when not computed (`--fragment-gaps` not given).
         public var maxFragmentGap90k: Int64
     }
-    /// A stretch without recording between two runs, at least ``minimumGapSeconds`` long.
+    /// A stretch without recording: between two runs, at least ``minimumGapSeconds`` long; or inside one run,
+    /// at least 2 s long (``HallwatchEvidence/RecordedSpans``), where its middle was deleted (``cause``).
     public struct Gap: Codable, Sendable {
-        /// The run the gap follows.
+        /// The run the gap follows, or the run it is inside (``cause`` `deleted`).
         public var afterRun: UInt64
         /// Start of the gap (the earlier run's end), ISO 8601 UTC.
         public var from: String
@@ -43,12 +44,17 @@ public struct RecordingsReport: Codable, Sendable {
         public var toMicros: Int64
         /// Length of the gap, seconds.
         public var seconds: Double
+        /// `deleted` for a stretch gone from the middle of a run (a slot pruned by retention, or on a disk that
+        /// failed: ``HallwatchEvidence/GapCause/deleted``); `nil` between runs, where this command cannot tell
+        /// why (the web's recordings API says it from the box's state history).
+        public var cause: String?
     }
     /// The camera id.
     public var camera: String
     /// Its runs, oldest first.
     public var runs: [Run]
-    /// The gaps between consecutive runs (only those of at least ``minimumGapSeconds``).
+    /// The gaps between consecutive runs (only those of at least ``minimumGapSeconds``) and the holes inside
+    /// runs, oldest first.
     public var gaps: [Gap]
 
     /// Between two runs, less than this (seconds) is not a gap: a run split by a new init segment (parameter
@@ -77,8 +83,13 @@ public struct RecordingsReport: Codable, Sendable {
             lines.append(
                 "  run \(r.run)  \(r.start) → \(r.end)  \(String(format: "%8.1f", r.mediaSeconds)) s  \(r.fragments) fragments  \(r.bytes) bytes"
             )
+            for h in gaps where h.afterRun == r.run && h.cause == GapCause.deleted {
+                lines.append(
+                    "  hole \(h.from) → \(h.to)  \(String(format: "%.3f", h.seconds)) s  deleted from the run's middle (a slot pruned, or lost with a failed disk)"
+                )
+            }
             guard i + 1 < runs.count else { continue }
-            if let g = gaps.first(where: { $0.afterRun == r.run }) {
+            if let g = gaps.first(where: { $0.afterRun == r.run && $0.cause == nil }) {
                 lines.append("  gap  \(g.from) → \(g.to)  \(String(format: "%.3f", g.seconds)) s")
             } else {
                 lines.append("       (the next run follows at once: a new init segment, no video missing)")
@@ -123,9 +134,41 @@ public enum RecordingQueries {
                     endMicros: r.endUTC.micros, mediaSeconds: r.media90k.seconds, fragments: r.fragmentCount,
                     bytes: r.payloadBytes, maxFragmentGap90k: maxGap))
         }
+        // A run whose span is longer than its media by a hole's length has lost a stretch of its middle: only
+        // those runs' fragments are listed from the index to find where.
+        var holes: [RecordingsReport.Gap] = []
+        for r in runs
+        where r.endUTC.micros - r.startUTC.micros - Int64(r.media90k.seconds * 1e6) >= RecordedSpans.minGapMicros {
+            holes += try Self.holes(in: r, camera: camera, library: reader)
+        }
         return RecordingsReport(
-            camera: camera.rawValue, runs: out, gaps: RecordingsReport.gaps(between: runs),
+            camera: camera.rawValue, runs: out,
+            gaps: (RecordingsReport.gaps(between: runs) + holes).sorted { $0.fromMicros < $1.fromMicros },
             totalSeconds: out.reduce(0) { $0 + $1.mediaSeconds })
+    }
+
+    /// The stretches deleted from the middle of `run` (``HallwatchEvidence/RecordedSpans``), from the index
+    /// alone (no record is read).
+    /// - Throws: `StorageError` from the index.
+    static func holes(in run: RunSummary, camera: CameraID, library: RecordingLibrary) throws -> [RecordingsReport.Gap]
+    {
+        let stream = try library.stream(
+            camera: camera, from: run.startUTC, to: UTCMicros(run.endUTC.micros + 1), startAtKeyframe: false)
+        var out: [RecordingsReport.Gap] = []
+        for part in stream.runs where part.runIDs == [run.run] {
+            let fragments = part.records.compactMap { r in
+                r.startUTC.map { (start: $0, end: $0.adding(MediaTime90k(r.duration90k))) }
+            }.sorted { $0.start < $1.start }
+            let spans = RecordedSpans.split(fragments)
+            for (a, b) in zip(spans, spans.dropFirst()) {
+                out.append(
+                    .init(
+                        afterRun: run.run, from: a.end.iso8601, to: b.start.iso8601, fromMicros: a.end.micros,
+                        toMicros: b.start.micros, seconds: Double(b.start.micros - a.end.micros) / 1e6,
+                        cause: GapCause.deleted))
+            }
+        }
+        return out
     }
 
     /// Every configured disk, opened for an operator's command (``HallwatchEvidence/EvidenceExport/readable(_:warn:)``).

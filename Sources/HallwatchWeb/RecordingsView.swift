@@ -78,32 +78,8 @@ struct RecordingsView: Codable, Sendable, Equatable {
     var fragmentsOmitted: Bool
     var initSegments: [InitSegment]
 
-    /// Gaps shorter than this are jitter between fragments, not gaps: 2 s.
-    static let minGapMicros: Int64 = 2_000_000
-
-    /// One stretch of a run with no hole of ``minGapMicros`` or more: the indices of its fragments, its start
-    /// and its end.
-    struct Span: Equatable {
-        var indices: Range<Int>
-        var start: UTCMicros
-        var end: UTCMicros
-    }
-
-    /// Splits fragments (start, end; in start order) where one starts ``minGapMicros`` or more after the
-    /// latest end before it.
-    static func spans(_ fragments: [(start: UTCMicros, end: UTCMicros)]) -> [Span] {
-        var out: [Span] = []
-        for (i, f) in fragments.enumerated() {
-            if var last = out.last, f.start.micros - last.end.micros < minGapMicros {
-                last.indices = last.indices.lowerBound..<(i + 1)
-                last.end = max(last.end, f.end)
-                out[out.count - 1] = last
-            } else {
-                out.append(Span(indices: i..<(i + 1), start: f.start, end: f.end))
-            }
-        }
-        return out
-    }
+    /// Gaps shorter than this are jitter between fragments, not gaps: 2 s (``RecordedSpans/minGapMicros``).
+    static let minGapMicros = RecordedSpans.minGapMicros
 
     /// The view of `camera` over `[from, to)`; `cause` says why nothing was recorded between two runs, where known.
     /// - Throws: `StorageError` from the index or an init record.
@@ -127,7 +103,7 @@ struct RecordingsView: Codable, Sendable, Equatable {
             view.initSegments.append(InitSegment(id: id, bytes: initRecord.bytes, codec: info?.codec))
             // A run is shown as the spans it still has: a stretch deleted from its middle (a slot pruned, or on
             // a disk that failed) is a gap, never drawn as recorded.
-            let spans = Self.spans(
+            let spans = RecordedSpans.split(
                 fragments.map { ($0.startUTC!, $0.startUTC!.adding(MediaTime90k($0.duration90k))) })
             for span in spans {
                 let part = fragments[span.indices]

@@ -261,7 +261,7 @@ func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").ut
 
 struct Recordings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List a camera's recorded runs and the gaps between them.")
+        abstract: "List a camera's recorded runs, the gaps between them and the stretches deleted from their middles.")
     @OptionGroup var options: ConfigOption
     @Option(help: "Camera id.") var camera: String
     @Flag(help: "Print JSON for scripts.") var json = false

@@ -1,4 +1,5 @@
 import Foundation
+import HallwatchConfig
 import HallwatchCore
 import Logging
 import Testing
@@ -148,6 +149,57 @@ struct RunGapTests {
         #expect(!text.contains("0.000 s"))
         #expect(text.components(separatedBy: "the next run follows at once").count - 1 == 2)
         #expect(text.contains("  gap  ") && text.contains("2.500 s"))
+    }
+}
+
+/// A fresh user's finding: `hallwatchctl recordings` listed a run with a stretch deleted from its middle (a slot
+/// pruned, or lost with a failed disk) as one unbroken run. On a real disk and index: a run of 10 s, a hole of
+/// 8 s, then 10 s more of the same run.
+@Suite("Holes inside a run")
+struct RunHoleTests {
+    @Test func aRunsDeletedMiddleIsListedAsAHoleWithItsCause() throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try RecordingDisk.initialize(at: dir + "/disk0", box: "box1", slotCount: 8, slotSizeBytes: 1 << 20)
+        let writer = try DiskWriter(disk: RecordingDisk.open(at: dir + "/disk0", box: "box1"), logger: quiet)
+        let lobby = CameraID("lobby")!
+        let runStart = UTCMicros(1_800_000_000_000_000)
+        let run = UInt64(runStart.micros)
+        try writer.append(
+            camera: lobby,
+            meta: FragmentMeta(
+                kind: .initSegment, keyframe: false, run: run, sequence: 0, start90k: .zero, duration90k: 0,
+                utc: runStart), payload: Array(repeating: 1, count: 600))
+        // Seconds 0-9 and 18-27 of the run: 8-17 are gone, as a pruned slot leaves them in the index.
+        for second in Array(0..<10) + Array(18..<28) {
+            let start = MediaTime90k(Int64(second) * 90_000)
+            try writer.append(
+                camera: lobby,
+                meta: FragmentMeta(
+                    kind: .fragment, keyframe: true, run: run, sequence: UInt32(second + 1), start90k: start,
+                    duration90k: 90_000, utc: runStart.adding(start)), payload: Array(repeating: 7, count: 1_000))
+        }
+        try writer.syncAndCommit()
+        try writer.close()
+        let config = try ConfigLoader.parse(
+            """
+            box: box1
+            recorder:
+              disks:
+                - {name: disk0, path: \(dir)/disk0}
+            cameras:
+              - {id: lobby, source: "rtsp://127.0.0.1:8554/lobby"}
+
+            """)
+        let report = try RecordingQueries.recordings(config: config, camera: lobby, fragmentGaps: false)
+        #expect(report.runs.count == 1)
+        #expect(report.totalSeconds == 20)
+        #expect(report.gaps.count == 1)
+        let hole = try #require(report.gaps.first)
+        #expect(hole.cause == "deleted" && hole.afterRun == run && hole.seconds == 8)
+        #expect(hole.fromMicros == runStart.micros + 10_000_000 && hole.toMicros == runStart.micros + 18_000_000)
+        let text = report.render()
+        #expect(text.contains("  hole ") && text.contains("8.000 s  deleted from the run's middle"), "\(text)")
     }
 }
 

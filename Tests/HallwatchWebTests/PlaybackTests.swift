@@ -188,12 +188,12 @@ struct PlaybackTests {
             (t0.adding(micros: Int64(s * 1e6)), t0.adding(micros: Int64((s + d) * 1e6)))
         }
         let fragments = [f(0), f(1), f(2.5), f(4), f(60), f(61), f(62)]
-        let spans = RecordingsView.spans(fragments)
+        let spans = RecordedSpans.split(fragments)
         #expect(spans.map(\.indices) == [0..<4, 4..<7])
         #expect(spans.map { $0.start.micros - t0.micros } == [0, 60_000_000])
         #expect(spans.map { $0.end.micros - t0.micros } == [5_000_000, 63_000_000])
-        #expect(RecordingsView.spans([]).isEmpty)
-        #expect(RecordingsView.spans([f(0, 10), f(3), f(11)]).map(\.indices) == [0..<3])
+        #expect(RecordedSpans.split([]).isEmpty)
+        #expect(RecordedSpans.split([f(0, 10), f(3), f(11)]).map(\.indices) == [0..<3])
     }
 
     @Test("stream=sub plays a camera's sub stream (lot-north/sub), audited as such; 404 playback.stream without one")
