@@ -47,6 +47,7 @@ test: lint test-units build clips test-deps
 	$(SWIFT) test --skip-build --no-parallel
 	bash Tests/Browser/run.sh
 	bash Tests/Browser/kill_web.sh
+	bash Tests/Browser/gap_cause.sh
 	bash Tests/Browser/events.sh
 
 ## test-units: the systemd units offline (Systemd/README.md): `systemd-analyze verify` clean, and each unit's
@@ -61,10 +62,12 @@ test-units:
 ## a camera going offline without a reload within 5 s, the audit page and its CSV, an on-demand signed checkpoint,
 ## sign out; at 360x740 and 1366x768. Before it, the security checks (Tests/Browser/security.py: path traversal,
 ## oversized heads and bodies, sign-in throttling by (name, address), slowloris). Then kill -9 of the web while a camera records (Tests/Browser/kill_web.sh).
-## Then door and alarm events end to end (Tests/Browser/events.sh). Screenshots in .run/screenshots/.
+## Then a gap that says why in the timeline (Tests/Browser/gap_cause.sh), and door and alarm events end to end
+## (Tests/Browser/events.sh). Screenshots in .run/screenshots/.
 test-browser: build test-deps
 	bash Tests/Browser/run.sh
 	bash Tests/Browser/kill_web.sh
+	bash Tests/Browser/gap_cause.sh
 	bash Tests/Browser/events.sh
 
 clean:

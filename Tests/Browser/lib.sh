@@ -1,4 +1,5 @@
-# Shared set-up of the browser and end-to-end shell tests (run.sh, kill_web.sh, events.sh): sourced, never run.
+# Shared set-up of the browser and end-to-end shell tests (run.sh, kill_web.sh, gap_cause.sh, events.sh, live_one.sh):
+# sourced, never run.
 # Everything on 127.0.0.1 under one run directory; processes started here are stopped by PID on exit.
 #
 #   source Tests/Browser/lib.sh
