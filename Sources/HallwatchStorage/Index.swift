@@ -63,9 +63,25 @@ enum IndexSchema {
         config.busyMode = .timeout(10)
         config.label = "hallwatch.storage.index"
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        let q = try DatabaseQueue(path: path, configuration: config)
-        try migrator.migrate(q)
-        return q
+        // Two processes can open one new index at once: the recorder creating it, and the pruner opening it for
+        // retention on its first pass. Switching the new file to WAL is refused at once while the other holds it
+        // (`SQLITE_BUSY`: no busy wait for a journal-mode change), and GRDB's migrator reads which migrations are
+        // applied before it takes the write lock, so the one that waited fails ("table … already exists").
+        // Either way the loser opens again and goes on from what the other did. Once on CI the recorder lost
+        // that race and its disk stayed failed; `ConcurrentIndexOpenTests` races two openers.
+        var attempt = 1
+        while true {
+            do {
+                let q = try DatabaseQueue(path: path, configuration: config)
+                try migrator.migrate(q)
+                return q
+            } catch let error as DatabaseError
+                where (error.resultCode == .SQLITE_ERROR || error.resultCode == .SQLITE_BUSY) && attempt < 10
+            {
+                usleep(useconds_t(10_000 * attempt))
+                attempt += 1
+            }
+        }
     }
 
     /// Opens the index read-only (``RecordingReader``).

@@ -304,11 +304,17 @@ final class TestBox: @unchecked Sendable {
 
     /// The last `lines` lines of every log under the box's directory (the simcam's, the supervisor's and its
     /// children's), for a failed expectation to print: the directory is removed when the box is released.
-    func logTails(lines: Int = 25) -> String {
+    /// Every log's first `head` and last `lines` lines: how each process started (a disk that failed to open
+    /// says why there) and what it did last.
+    func logTails(lines: Int = 25, head: Int = 15) -> String {
         let logs = (FileManager.default.subpaths(atPath: dir) ?? []).filter { $0.hasSuffix(".log") }.sorted()
         return logs.map { name in
             let text = (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? ""
-            return "== \(name)\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+            let all = text.split(separator: "\n")
+            let shown =
+                all.count <= head + lines
+                ? all : all.prefix(head) + ["  … \(all.count - head - lines) lines …"] + all.suffix(lines)
+            return "== \(name)\n" + shown.joined(separator: "\n")
         }.joined(separator: "\n")
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HallwatchCore
+import Synchronization
 import Testing
 
 @testable import HallwatchStorage
@@ -81,5 +82,31 @@ struct IndexSizeTests {
         )
         #expect(m.perCameraMinute <= 4_096)
         #expect(m.chunks <= 2 * 11)
+    }
+}
+
+/// The recorder creates a disk's index while the pruner may open it for retention (its first pass, a second
+/// after the box starts): two connections migrating one new file at once. GRDB's migrator reads which
+/// migrations are applied before it takes the write lock, so the one that waited failed with "table … already
+/// exists" — once on CI the recorder, whose disk then stayed failed. Both must open it.
+@Suite("Index opened by two processes at once")
+struct ConcurrentIndexOpenTests {
+    @Test func twoWritersMigratingANewIndexAtOnceBothOpenIt() throws {
+        let dir = TempDir("index-race")
+        defer { dir.cleanup() }
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        let failures = Mutex<[String]>([])
+        for round in 0..<50 {
+            let path = dir.path + "/index-\(round).sqlite"
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                do {
+                    let q = try IndexSchema.openForWriting(path)
+                    try q.close()
+                } catch {
+                    failures.withLock { $0.append("round \(round): \(error)") }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(3))")
     }
 }
