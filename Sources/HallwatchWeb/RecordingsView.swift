@@ -78,9 +78,6 @@ struct RecordingsView: Codable, Sendable, Equatable {
     var fragmentsOmitted: Bool
     var initSegments: [InitSegment]
 
-    /// Gaps shorter than this are jitter between fragments, not gaps: 2 s (``RecordedSpans/minGapMicros``).
-    static let minGapMicros = RecordedSpans.minGapMicros
-
     /// The view of `camera` over `[from, to)`; `cause` says why nothing was recorded between two runs, where known.
     /// - Throws: `StorageError` from the index or an init record.
     static func make(
@@ -113,7 +110,7 @@ struct RecordingsView: Codable, Sendable, Equatable {
                         width: info?.width, height: info?.height, fragments: part.count,
                         bytes: part.reduce(0) { $0 + $1.bytes }))
                 if let previous {
-                    if span.start.micros - previous.end.micros >= minGapMicros {
+                    if span.start.micros - previous.end.micros >= RecordedSpans.minGapMicros {
                         let why =
                             span.indices.lowerBound > 0
                             ? GapCause(cause: GapCause.deleted) : cause(previous.end, span.start)

@@ -8,27 +8,19 @@ run plays again. Screenshot in SCREENSHOTS (timeline-gap-cause.png).
 """
 import json
 import os
+import sys
 import time
 from datetime import datetime
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from browserlib import chromium, sign_in, wait_for  # noqa: E402
 
 URL = os.environ["WEB_URL"]
 PASSWORD = open(os.environ["ADMIN_PASSWORD_FILE"]).read().strip()
 SCREENSHOTS = os.environ["SCREENSHOTS"]
-
-
-def wait_for(what, check, seconds=15):
-    deadline = time.time() + seconds
-    value = check()
-    while time.time() < deadline and not value:
-        time.sleep(0.1)
-        value = check()
-    assert value, what() if callable(what) else what
-    return value
 
 
 def ms(iso):
@@ -39,19 +31,9 @@ def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t / 1000)) + ".%03dZ" % (t % 1000)
 
 
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
-          "--autoplay-policy=no-user-gesture-required", "--window-size=1366,768"]:
-    options.add_argument(a)
-options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+driver = chromium()
 try:
-    driver.get(URL + "login")
-    driver.find_element(By.ID, "username").send_keys("admin")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form button").click()
-    wait_for("signed in", lambda: "/login" not in driver.current_url)
+    sign_in(driver, URL, PASSWORD)
 
     now = time.time() * 1000
     runs = json.loads(driver.execute_async_script(
