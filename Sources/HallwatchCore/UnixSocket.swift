@@ -26,23 +26,63 @@ public final class FileHandleFD: @unchecked Sendable {
         }
     }
 
+    /// Writes all of `first` then all of `second` with as few `sendmsg` calls as the socket allows (one, unless
+    /// the send buffer is short): a frame's header and payload leave together, waking the reader once.
+    /// - Throws: ``SystemError`` (`EPIPE` when the peer is gone, `EAGAIN` after `SO_SNDTIMEO`).
+    public func writeAll(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws {
+        var a = first  // what is left of each
+        var b = second
+        while a.count + b.count > 0 {
+            let n: Int
+            if a.isEmpty {
+                n = retryingEINTR { Glibc.send(fd, b.baseAddress!, b.count, Int32(MSG_NOSIGNAL)) }
+            } else {
+                var iov = [
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: a.baseAddress!), iov_len: a.count),
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress), iov_len: b.count),
+                ]
+                n = iov.withUnsafeMutableBufferPointer { v in
+                    var msg = msghdr()
+                    msg.msg_iov = v.baseAddress
+                    msg.msg_iovlen = b.isEmpty ? 1 : 2
+                    return retryingEINTR { sendmsg(fd, &msg, Int32(MSG_NOSIGNAL)) }
+                }
+            }
+            if n < 0 { throw SystemError("send") }
+            let fromA = min(n, a.count)
+            a = UnsafeRawBufferPointer(rebasing: a[fromA...])
+            b = UnsafeRawBufferPointer(rebasing: b[(n - fromA)...])
+        }
+    }
+
     /// Reads exactly `count` bytes. Returns `nil` on a clean end of stream before the first byte.
     /// - Throws: ``SystemError``, or `ECONNRESET` as a `SystemError` when the stream ends mid-read.
     public func readExactly(_ count: Int) throws -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { p in
-                retryingEINTR { Glibc.read(fd, p.baseAddress! + done, count - done) }
+        // Read straight into the array's storage: no zero fill of what the kernel is about to write.
+        var failure: SystemError?
+        var ended = false
+        let out = [UInt8](unsafeUninitializedCapacity: count) { p, initialized in
+            var done = 0
+            while done < count {
+                let n = retryingEINTR { Glibc.read(fd, p.baseAddress! + done, count - done) }
+                if n < 0 {
+                    failure = SystemError("read")
+                    break
+                }
+                if n == 0 {
+                    if done == 0 {
+                        ended = true
+                    } else {
+                        failure = SystemError("read", errno: ECONNRESET, subject: "stream ended mid-frame")
+                    }
+                    break
+                }
+                done += n
             }
-            if n < 0 { throw SystemError("read") }
-            if n == 0 {
-                if done == 0 { return nil }
-                throw SystemError("read", errno: ECONNRESET, subject: "stream ended mid-frame")
-            }
-            done += n
+            initialized = failure == nil && !ended ? count : 0
         }
-        return out
+        if let failure { throw failure }
+        return ended ? nil : out
     }
 }
 

@@ -207,15 +207,16 @@ public struct DataPlaneError: HallwatchError, Equatable {
 }
 
 extension FileHandleFD {
-    /// Sends one data-plane frame (header, then payload).
+    /// Sends one data-plane frame (header, then payload, in one `sendmsg` where the socket takes it).
     /// - Throws: ``HallwatchCore/SystemError`` (`EPIPE` when the peer is gone, `EAGAIN` after `SO_SNDTIMEO`).
     public func send(_ message: DataPlaneMessage) throws {
         let header = message.encodeHeader()
-        try header.withUnsafeBytes { try writeAll($0) }
+        let payload: [UInt8]
         switch message {
-        case .hello(let id): try Array(id.rawValue.utf8).withUnsafeBytes { try writeAll($0) }
-        case .segment(let s), .chunk(let s): try s.payload.withUnsafeBytes { try writeAll($0) }
+        case .hello(let id): payload = Array(id.rawValue.utf8)
+        case .segment(let s), .chunk(let s): payload = s.payload
         }
+        try header.withUnsafeBytes { h in try payload.withUnsafeBytes { try writeAll(h, $0) } }
     }
 
     /// Receives one data-plane frame; `nil` at a clean end of stream (between frames).

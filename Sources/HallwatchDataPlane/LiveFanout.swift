@@ -14,10 +14,14 @@ public final class LiveUnit: Sendable {
     /// What a subscriber made of this unit for its own viewers, made once (``memoized(_:)``).
     private let memo = Mutex<(any Sendable)?>(nil)
 
-    /// A unit of `segment`, received at `receivedMicros` (µs since the epoch).
-    public init(_ segment: MediaSegment, receivedMicros: Int64) {
+    /// Whether this is a capture worker's hand-over of per-frame chunks (P6) rather than a stored fragment.
+    public let isChunk: Bool
+
+    /// A unit of `segment`, received at `receivedMicros` (µs since the epoch); `isChunk` for per-frame chunks.
+    public init(_ segment: MediaSegment, receivedMicros: Int64, isChunk: Bool = false) {
         self.segment = segment
         self.receivedMicros = receivedMicros
+        self.isChunk = isChunk
     }
 
     /// The subscriber's own form of this unit — the web's WebSocket message — made by `make` for the first

@@ -23,7 +23,7 @@ public enum LiveWire {
     public static func encode(_ event: LiveEvent) -> (header: [UInt8], payload: [UInt8]) {
         switch event {
         case .initSegment(let u), .media(let u):
-            var header = DataPlaneMessage.segment(u.segment).encodeHeader()
+            var header = (u.isChunk ? DataPlaneMessage.chunk(u.segment) : .segment(u.segment)).encodeHeader()
             let arrivalMs = max(0, min(Int64(UInt32.max), (u.receivedMicros - u.segment.meta.utc.micros) / 1000))
             withUnsafeBytes(of: UInt32(arrivalMs).littleEndian) { header.replaceSubrange(44..<48, with: $0) }
             return (header, u.segment.payload)
@@ -43,12 +43,11 @@ public enum LiveWire {
 }
 
 extension FileHandleFD {
-    /// L4. Sends one live event.
+    /// L4. Sends one live event (header and payload in one `sendmsg` where the socket takes it).
     /// - Throws: ``HallwatchCore/SystemError`` (`EPIPE` when the subscriber is gone, `EAGAIN` after `SO_SNDTIMEO`).
     public func sendLive(_ event: LiveEvent) throws {
         let (header, payload) = LiveWire.encode(event)
-        try header.withUnsafeBytes { try writeAll($0) }
-        if !payload.isEmpty { try payload.withUnsafeBytes { try writeAll($0) } }
+        try header.withUnsafeBytes { h in try payload.withUnsafeBytes { try writeAll(h, $0) } }
     }
 
     /// L4 at the subscriber: the next live event; `nil` when the recorder closed the connection.
@@ -63,7 +62,10 @@ extension FileHandleFD {
         case .initSegment:
             return .initSegment(LiveUnit(MediaSegment(meta: header.meta, payload: payload), receivedMicros: received))
         case .fragment, .chunk:
-            return .media(LiveUnit(MediaSegment(meta: header.meta, payload: payload), receivedMicros: received))
+            return .media(
+                LiveUnit(
+                    MediaSegment(meta: header.meta, payload: payload), receivedMicros: received,
+                    isChunk: header.kind == .chunk))
         }
     }
 }
@@ -180,7 +182,7 @@ public final class LiveTap: Sendable {
             c[camera] = (chunk.meta.run, receivedMicros)
             return true
         }
-        if admitted { fanout(for: camera).publish(LiveUnit(chunk, receivedMicros: receivedMicros)) }
+        if admitted { fanout(for: camera).publish(LiveUnit(chunk, receivedMicros: receivedMicros, isChunk: true)) }
     }
 
     /// L1. Accepts subscribers on `listener` until ``stop(_:)``, for the cameras `isKnown` accepts; blocks the

@@ -52,9 +52,19 @@ public struct CaptureStatus: Sendable, Equatable {
 public struct FragmentPolicy: Sendable {
     /// Longest fragment; a GOP longer than this is split at a non-key sample.
     public var maxFragmentDuration: Duration
-    /// A policy with fragments of at most `maxFragmentDuration`.
-    public init(maxFragmentDuration: Duration = .seconds(1)) { self.maxFragmentDuration = maxFragmentDuration }
+    /// How much video the live chunks of a watched camera gather before they leave together (P6): frames
+    /// arriving within this go to the recorder in one message. Longer saves CPU (one wake-up of the recorder
+    /// per message), shorter saves latency (a frame waits at most this minus one frame). Default 100 ms:
+    /// 3 frames at 25 fps, 1 at 10 fps.
+    public var liveChunkDuration: Duration
+    /// A policy with fragments of at most `maxFragmentDuration` and live chunks handed over every
+    /// `liveChunkDuration`.
+    public init(maxFragmentDuration: Duration = .seconds(1), liveChunkDuration: Duration = .milliseconds(100)) {
+        self.maxFragmentDuration = maxFragmentDuration
+        self.liveChunkDuration = liveChunkDuration
+    }
     var max90k: Int64 { MediaTime90k(seconds: maxFragmentDuration.seconds).ticks }
+    var liveChunk90k: Int64 { MediaTime90k(seconds: liveChunkDuration.seconds).ticks }
 }
 
 /// One RTSP session of one camera: reads packets, repairs timestamps (``VideoTimeline``), remuxes them —
@@ -252,8 +262,11 @@ final class Remuxer {
         /// The run's start in the audio track's time base (camera clock).
         var audioOrigin: Int64 = 0
         var lastAudioDTS: Int64 = .min
-        /// The per-frame chunk muxer while someone watches (P6), started at a keyframe; `nil` otherwise.
-        var chunker: LiveChunkMuxer?
+        /// The first audio DTS written to ``muxer`` (audio time base): where the stored audio track's decode
+        /// times count from.
+        var firstAudioDTS: Int64?
+        /// The per-frame chunk writer while someone watches (P6), started at a keyframe; `nil` otherwise.
+        var chunker: LiveChunkWriter?
         /// Chunks sent in this run: their sequence numbers (from 1, apart from the fragments').
         var chunkSequence: UInt32 = 0
         init(muxer: FragmentMuxer, firstArrival: Int64, clock: RunWallClock, baseDTS90k: Int64) {
@@ -467,12 +480,14 @@ final class Remuxer {
         liveChunk(s, of: r, relDTS: relDTS)
     }
 
-    /// Step 5b (HallwatchDataPlane's P6): while someone watches, the sample just stored also leaves at once as a
-    /// chunk of its own (one `moof`+`mdat`), so live view need not wait for the fragment to close. The chunk
-    /// muxer starts at a keyframe of a settled run (a run's id is known only then) and stops when nobody
-    /// watches any more; a chunk it fails to make is logged and the chunks restart at the next keyframe —
-    /// the stored fragment is never affected. The chunk's UTC is where the frame lies on the box's clock
-    /// (≈ its arrival), so the recorder and the page can tell how old it is.
+    /// Step 5b (HallwatchDataPlane's P6): while someone watches, the sample just stored also leaves as a chunk
+    /// of its own (one `moof`+`mdat`, ``LiveChunkWriter``), so live view need not wait for the fragment to
+    /// close. The frames' chunks are handed on together once they span ``FragmentPolicy/liveChunkDuration``
+    /// (and before a keyframe, which starts the next hand-over): one data-plane message, and one wake-up of the
+    /// recorder, per ~100 ms instead of per frame. The chunks start at a keyframe of a settled run (a run's id
+    /// is known only then) and stop when nobody watches any more; the stored fragment is never affected. The
+    /// hand-over's UTC is where its first frame lies on the box's clock (≈ its arrival), so the recorder and
+    /// the page can tell how old it is.
     func liveChunk(_ s: VideoTimeline<Unit>.Sample, of r: Run, relDTS: Int64) {
         guard let live = sink as? LiveChunkSink, r.clock.settled, live.wantsLiveChunks else {
             r.chunker = nil
@@ -480,34 +495,30 @@ final class Remuxer {
         }
         if r.chunker == nil {
             guard s.keyframe else { return }
-            var tracks = [video]
-            if let a = audio { tracks.append(a) }
-            do { r.chunker = try LiveChunkMuxer(tracks: tracks, base90k: relDTS) } catch {
-                logger.warning("live chunks unavailable", metadata: ["camera.id": "\(camera)", "error": "\(error)"])
-                return
-            }
+            r.chunker = LiveChunkWriter(muxer: r.muxer, videoExtradata: video.extradata, hevc: codec == .hevc)
         }
         guard let chunker = r.chunker else { return }
-        do {
-            try chunker.write(
-                track: 0, packet: s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k,
-                duration: s.duration90k, keyframe: s.keyframe)
-            let bytes = try chunker.cutChunk()
-            guard !bytes.isEmpty else { return }
-            r.chunkSequence += 1
-            live.deliverChunk(
-                MediaSegment(
-                    meta: FragmentMeta(
-                        kind: .fragment, keyframe: s.keyframe, run: r.id, sequence: r.chunkSequence,
-                        start90k: MediaTime90k(relDTS), duration90k: Int32(clamping: s.duration90k),
-                        utc: UTCMicros(Int64(r.clock.wall(at: relDTS).rounded()))),
-                    payload: bytes))
-        } catch {
-            logger.warning(
-                "a live chunk was lost; chunks resume at the next keyframe",
-                metadata: ["camera.id": "\(camera)", "error": "\(error)"])
-            r.chunker = nil
-        }
+        if s.keyframe { handOverChunks(chunker, of: r, to: live) }
+        chunker.add(
+            s.payload.packet, dts: relDTS, pts: s.pts90k - r.baseDTS90k, duration: s.duration90k,
+            keyframe: s.keyframe)
+        if chunker.pendingDuration90k >= policy.liveChunk90k { handOverChunks(chunker, of: r, to: live) }
+    }
+
+    /// Delivers the chunks `chunker` holds, as one unit whose metadata is its first frame's (keyframe or not,
+    /// start, place on the box's clock) and whose duration spans them all.
+    func handOverChunks(_ chunker: LiveChunkWriter, of r: Run, to live: any LiveChunkSink) {
+        guard let first = chunker.pendingStart else { return }
+        r.chunkSequence += 1
+        live.deliverChunk(
+            MediaSegment(
+                meta: FragmentMeta(
+                    kind: .fragment, keyframe: first.keyframe, run: r.id, sequence: r.chunkSequence,
+                    start90k: MediaTime90k(first.dts90k), duration90k: Int32(clamping: chunker.pendingDuration90k),
+                    utc: UTCMicros(Int64(r.clock.wall(at: first.dts90k).rounded()))),
+                payload: chunker.pending))
+        // The sink sent (or dropped) the chunks and kept no reference: the buffer is the writer's alone again.
+        chunker.clear()
     }
 
     /// A run falling further behind its arrivals than this (µs) is re-anchored with a new run: 1 s.
@@ -652,10 +663,12 @@ final class Remuxer {
         do {
             try r.muxer.write(track: 1, packet: p, dts: rel, pts: rel, duration: duration, keyframe: true)
             r.lastAudioDTS = rel
-        } catch { logger.debug("audio sample dropped", metadata: ["error": "\(error)"]) }
-        // Into the next live chunk too (cut after the next video frame).
-        do { try r.chunker?.write(track: 1, packet: p, dts: rel, pts: rel, duration: duration, keyframe: true) } catch {
-            r.chunker = nil
+            if r.firstAudioDTS == nil { r.firstAudioDTS = rel }
+        } catch {
+            logger.debug("audio sample dropped", metadata: ["error": "\(error)"])
+            return
         }
+        // Into the next live chunk too (cut after the next video frame).
+        r.chunker?.addAudio(p, dts: rel, duration: duration, trackStart: r.firstAudioDTS ?? rel)
     }
 }

@@ -18,7 +18,8 @@
 ///   tile shows it full screen (again: back to the grid).
 /// - Measures: frames presented (`requestVideoFrameCallback`), time to first frame, and latency = the time a
 ///   frame is presented minus the time the recorder received the chunk that carried it (`latencies`), and
-///   minus the time the capture worker took it in (`captureLatencies`). Published on `window.hallwatchLive`
+///   minus the time the capture worker took it in (`captureLatencies`: the unit's time, its first frame's,
+///   plus the frame's media time into the unit). Published on `window.hallwatchLive`
 ///   and on the tile (`data-frames`, `data-latency-ms`) for tests, `make bench` and the curious.
 /// - A tile's `data-stream` names its stream; without one it plays `main`, or on a phone (a viewport at most
 ///   600 px wide) `sub` when the camera has one (`data-sub`). A grid tile shown full screen plays `main` and
@@ -135,7 +136,8 @@ enum LiveAssets {
             if (b.length && v.currentTime - b.start(0) > 10) { sb.remove(0, v.currentTime - 5); return; }
             var item = this.queue.shift();
             if (item.changeType) { sb.changeType(item.changeType); this.pump(); return; }
-            this.pendingRecv = item.recv; this.pendingTaken = item.taken;
+            // Where this unit's media starts (the buffered end before it), to place each of its frames in time.
+            this.pendingRecv = item.recv; this.pendingTaken = item.taken; this.pendingStart = b.length ? b.end(b.length - 1) : null;
             try { sb.appendBuffer(item.body); }
             catch (e) {
               if (e.name === 'QuotaExceededError' && b.length) { this.queue.unshift(item); sb.remove(0, v.currentTime - 1); }
@@ -146,7 +148,7 @@ enum LiveAssets {
           Tile.prototype.updated = function () {
             var b = this.sb.buffered, v = this.video;
             if (this.pendingRecv != null && b.length) {
-              this.appended.push({ end: b.end(b.length - 1), recv: this.pendingRecv, taken: this.pendingTaken });
+              this.appended.push({ start: this.pendingStart, end: b.end(b.length - 1), recv: this.pendingRecv, taken: this.pendingTaken });
               if (this.appended.length > 400) this.appended.splice(0, 200);
               this.pendingRecv = null;
               if (!this.gotMedia) { this.gotMedia = true; }
@@ -172,7 +174,7 @@ enum LiveAssets {
             if (this.frames > 0 && this.queue.length === 0 && behind > 1.5 && (!this.jumped || jumpAgain)) {
               this.jumped = true; this.lastJump = now; v.currentTime = end - 0.3; v.playbackRate = 1; return;
             }
-            // Per-frame chunks keep the buffered end within a frame of the live edge: aim for 0.3 s behind.
+            // Chunks of ~0.1 s keep the buffered end within a few frames of the live edge: aim for 0.3 s behind.
             if (!safari) v.playbackRate = behind > 0.8 ? 1.1 : behind > 0.3 ? 1.05 : 1.0;
           };
 
@@ -187,9 +189,12 @@ enum LiveAssets {
             // The chunk that carried this frame: the first appended whose buffered end reaches its media time.
             for (var i = 0; i < this.appended.length; i++) {
               if (this.appended[i].end >= meta.mediaTime) {
-                var wall = Date.now(), l = wall - this.appended[i].recv;
+                var a = this.appended[i], wall = Date.now(), l = wall - a.recv;
                 this.latencies.push(l);
-                this.captureLatencies.push(wall - this.appended[i].taken);
+                // The unit's time is its first frame's (P6: a hand-over holds ~100 ms of frames); a later frame
+                // of it was taken in that much later, by its media time.
+                var into = a.start != null && meta.mediaTime > a.start ? (meta.mediaTime - a.start) * 1000 : 0;
+                this.captureLatencies.push(wall - a.taken - into);
                 if (this.latencies.length > 1000) { this.latencies.splice(0, 500); this.captureLatencies.splice(0, 500); }
                 this.el.setAttribute('data-latency-ms', String(Math.round(l)));
                 break;

@@ -12,8 +12,8 @@ import Synchronization
 /// subscription is what makes the recorder tell the camera's capture worker that someone watches (P7), so
 /// the worker sends per-frame chunks (P6).
 ///
-/// Media units are told apart by duration: a unit of at most ``chunkMaxTicks`` (one frame at 10 fps or more)
-/// is a per-frame chunk, a longer one a stored fragment the tap forwarded (before the chunks began, or while
+/// Media units are told apart by their frame kind (L4): a ``WireKind/chunk`` frame is a hand-over of per-frame
+/// chunks, a ``WireKind/fragment`` frame a stored fragment the tap forwarded (before the chunks began, or while
 /// they are off). One thread per camera; a connection the recorder ends is opened again after 0.5 s.
 struct Live: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +27,7 @@ struct Live: ParsableCommand {
             "connections", "errors", "lastError"}}, and the same counters summed, with "camerasWithMedia" and \
             "camerasWithChunks"}. Units are media events (chunks + fragments); bytes count headers (48 bytes) \
             and payloads of every event; drops are the recorder's drop frames (L5) and skipped the units they \
-            say were skipped. A unit of at most 0.1 s (9000 ticks at 90 kHz) is counted as a chunk.
+            say were skipped. A unit sent as a chunk frame (P6) is counted as a chunk.
             """)
 
     @Option(help: "The recorder's live socket (recorder-live.sock beside its data-plane socket).") var socket: String
@@ -36,8 +36,6 @@ struct Live: ParsableCommand {
     @Option(name: .customLong("camera"), help: "A camera to subscribe to (repeatable).") var camera: [String] = []
     @Option(help: "Statistics file, rewritten every second.") var stats: String?
 
-    /// The longest unit counted as a per-frame chunk, 90 kHz ticks (0.1 s: one frame at 10 fps or more).
-    static let chunkMaxTicks: Int32 = 9000
     /// How long a camera's subscriber waits for the next frame before it reconnects, seconds (as `LiveHub`).
     static let receiveTimeoutSeconds = 10
 
@@ -134,7 +132,7 @@ struct Live: ParsableCommand {
                             $0.bytes += DataPlane.headerBytes + u.segment.payload.count
                         }
                     case .media(let u):
-                        let chunk = u.segment.meta.duration90k <= chunkMaxTicks
+                        let chunk = u.isChunk
                         count {
                             $0.units += 1
                             if chunk { $0.chunks += 1 } else { $0.fragments += 1 }

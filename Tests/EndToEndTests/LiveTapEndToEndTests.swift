@@ -97,7 +97,7 @@ struct LiveTapEndToEndTests {
 
 extension LiveTapEndToEndTests {
     @Test(
-        "while someone watches, media leaves the capture worker per frame: its age at a subscriber is a few frames, not a fragment"
+        "while someone watches, media leaves the capture worker in per-frame chunks: its age at a subscriber is a few frames, not a fragment"
     )
     func perFrameChunks() async throws {
         let box = try TestBox("chunks", cameras: [.init(id: "entrance", file: "fullhd.mp4")])
@@ -113,12 +113,15 @@ extension LiveTapEndToEndTests {
             if case .media(let u) = e { units.append((u, SystemClocks().utcNow().micros)) }
         }
         conn.close()
-        let frame = 3600  // 25 fps, 90 kHz ticks
-        let firstChunk = try #require(
-            units.firstIndex { $0.unit.segment.meta.duration90k <= frame }, "no per-frame unit in 8 s")
+        let frame: Int32 = 3600  // 25 fps, 90 kHz ticks
+        let firstChunk = try #require(units.firstIndex { $0.unit.isChunk }, "no chunk in 8 s")
         let chunks = units[firstChunk...]
         #expect(chunks.first?.unit.isKeyframe == true, "chunks do not start at a keyframe")
-        #expect(chunks.allSatisfy { $0.unit.segment.meta.duration90k <= frame }, "fragments after the chunks began")
+        #expect(chunks.allSatisfy { $0.unit.isChunk }, "fragments after the chunks began")
+        // Each hand-over holds the frames of ~100 ms (FragmentPolicy.liveChunkDuration): 3 at 25 fps, fewer
+        // before a keyframe.
+        #expect(
+            chunks.allSatisfy { $0.unit.segment.meta.duration90k <= 3 * frame }, "a hand-over of more than 3 frames")
         // Age at the subscriber: from the frame's place on the box's clock (its arrival at the capture worker,
         // at most) to its receipt here; and from the recorder's receipt.
         func percentiles(_ xs: [Double]) -> (p50: Double, p95: Double) {
@@ -131,10 +134,10 @@ extension LiveTapEndToEndTests {
         print(
             "live chunks end to end: \(chunks.count) chunks after \(firstChunk) fragments; capture arrival → subscriber p50 \(age.p50) ms, p95 \(age.p95) ms (fragments before: \(before.map { Int($0) }) ms); recorder → subscriber p50 \(hop.p50) ms"
         )
-        #expect(chunks.count >= 100)
-        // One frame plus the capture timeline's look-ahead (5 frames, 0.2 s at 25 fps: VideoTimeline), not a
-        // fragment (up to 1 s more).
-        #expect(age.p50 < 350 && age.p95 < 500, "a frame's age is not a few frames")
+        #expect(chunks.count >= 30)
+        // One hand-over (3 frames, 0.12 s) plus the capture timeline's look-ahead (5 frames, 0.2 s at 25 fps:
+        // VideoTimeline), not a fragment (up to 1 s more).
+        #expect(age.p50 < 450 && age.p95 < 600, "a frame's age is not a few frames")
         #expect(before.allSatisfy { $0 >= 300 }, "the fragments before the chunks were not fragment-old")
         let check = try box.check()
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")

@@ -126,6 +126,23 @@ struct FramingTests {
         #expect(try recorder.receiveMessage() == nil)
     }
 
+    @Test("a frame sent as header and payload in one sendmsg arrives whole through a 4 KiB send buffer")
+    func shortSendsDeliverEveryByte() throws {
+        let (worker, recorder) = socketPair()
+        var small: Int32 = 4096
+        setsockopt(worker.fd, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        // A 1 MB payload leaves in many short sends, some ending inside the header's iovec's neighbour.
+        let payload = (0..<1_000_003).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let segments = [MediaSegment(meta: fragment(1).meta, payload: payload), fragment(2), initSegment()]
+        let sender = Thread {
+            for s in segments { try? worker.send(.segment(s)) }
+            worker.close()
+        }
+        sender.start()
+        for s in segments { #expect(try recorder.receiveMessage() == .segment(s)) }
+        #expect(try recorder.receiveMessage() == nil)
+    }
+
     @Test func aStreamEndingInsideAPayloadIsShort() throws {
         let (worker, recorder) = socketPair()
         let header = DataPlaneMessage.segment(fragment(1)).encodeHeader()

@@ -89,7 +89,23 @@ struct LiveChunkTests {
         )
     }
 
-    @Test("nobody watching: no chunk and no chunk muxer (a sink without live view gets none either)")
+    @Test("NAL units are found as libavformat's MP4 muxer finds them: 3- and 4-byte start codes, leading bytes")
+    func nalUnitsAsLibavformatFindsThem() {
+        func units(_ bytes: [UInt8]) -> [[UInt8]] {
+            bytes.withUnsafeBufferPointer { d in LiveChunkWriter.nalUnits(d).map { Array(d[$0]) } }
+        }
+        // A 01 inside a NAL unit is not a start code; a 4-byte start code's first zero is not the NAL's.
+        #expect(
+            units([0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5])
+                == [[0x67, 1, 2], [0x68, 3], [0x65, 4, 5]])
+        // Bytes before the first start code are not a NAL unit; nor is anything without one.
+        #expect(units([5, 6, 0, 0, 1, 9]) == [[9]])
+        #expect(units([1, 2, 3]).isEmpty && units([]).isEmpty)
+        // A start code at the very end opens nothing.
+        #expect(units([0, 0, 1, 0x41, 7, 0, 0, 0, 1]) == [[0x41, 7]])
+    }
+
+    @Test("nobody watching: no chunk and no chunk writer (a sink without live view gets none either)")
     func noChunksWhenUnwatched() throws {
         let units = try RTSPClientTests.encodedClip()
         let sink = try Self.record(units, frames: 30) { _ in false }
