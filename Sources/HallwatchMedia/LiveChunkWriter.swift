@@ -51,7 +51,7 @@ final class LiveChunkWriter {
     let audio: Track?
     /// Whether the video packets carry Annex B start codes to be turned into lengths.
     let annexB: Bool
-    /// Frames' chunks made since the last ``take()``, in order: `moof`+`mdat` pairs, back to back.
+    /// Frames' chunks made since the last ``clear()``, in order: `moof`+`mdat` pairs, back to back.
     private(set) var pending: [UInt8] = []
     /// The first of those frames (run-relative DTS, 90 kHz ticks, and whether it is a keyframe) and how much
     /// video they span (90 kHz ticks); `nil` while none is pending.
