@@ -19,9 +19,8 @@ import sqlite3
 import sys
 import time
 
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -54,7 +53,21 @@ def submit(driver, button_id):
     before the navigation on a busy machine (CI: a stale body, and a next get() that cut the POST short)."""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, button_id).click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+    def replaced(_):
+        # Chromium answers a node of the page being replaced either as stale or, mid-navigation, with "Node with
+        # given id does not belong to the document" (a plain WebDriverException; seen in CI): both mean gone.
+        try:
+            page.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+
+    WebDriverWait(driver, 15).until(replaced)
 
 
 def body_text(driver):
