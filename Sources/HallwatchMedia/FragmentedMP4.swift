@@ -99,12 +99,7 @@ public struct FragmentedMP4: Sendable {
     /// A copy of fragment `i` with each track's decode time moved by `shift[track]` ticks and the
     /// `mfhd` sequence number set to `sequence`.
     public func restamped(_ i: Int, shift: [UInt32: UInt64], sequence: UInt32) -> [UInt8] {
-        Self.restamped(fragments[i], shift: shift, sequence: sequence)
-    }
-
-    /// A copy of `fragment` with each track's decode time moved by `shift[track]` ticks and the `mfhd`
-    /// sequence number set to `sequence`.
-    static func restamped(_ fragment: Fragment, shift: [UInt32: UInt64], sequence: UInt32) -> [UInt8] {
+        let fragment = fragments[i]
         var out = fragment.bytes
         Self.put32(&out, fragment.mfhdOffset + 12, sequence)
         for (track, at) in fragment.tfdtOffsets {
